@@ -1,0 +1,117 @@
+# skiff: one build for every program, BPF object, test and benchmark.
+#
+#   make                      build every program into build/bin
+#   make SANITIZE=address,undefined   the same under sanitizers (build/sanitize)
+#   make test                 install deps if missing, build, run every test
+#   make bench                benchmarks, side by side with their peers
+#   make demo                 the README's main-job command
+#   make install              CNI plugins into $(CNI_BIN_DIR), the rest into $(PREFIX)/bin
+#
+# Each folder adds its programs and tests through its own build.mk:
+#   PROGRAMS += name;  name_SRCS := ...;  name_PKGS := <pkg-config names>
+#   TESTS    += test_x; test_x_SRCS := ...; test_x_PKGS := ...
+#   FUZZERS  += fuzz_x; fuzz_x_SRCS := ...; fuzz_x_PKGS := ...  (corpus: tests/fuzz/corpus/x)
+
+O ?= build
+ifneq ($(SANITIZE),)
+O := build/sanitize
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+BIN := $(O)/bin
+OBJ := $(O)/obj
+TESTBIN := $(O)/tests
+GEN := $(O)/gen
+
+PREFIX ?= /usr/local
+CNI_BIN_DIR ?= /opt/cni/bin
+CLANG ?= clang
+BPFTOOL ?= bpftool
+
+# Every library skiff links, found with pkg-config here and nowhere else.
+PKG_ALL := libbpf libnl-3.0 libnl-route-3.0 libmnl libnftnl jansson yaml-0.1 \
+	sqlite3 openssl libprotobuf-c libnghttp2 libmicrohttpd libcurl libelf zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_ALL) 2>/dev/null)
+pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) -MMD -MP \
+	-I. -Ilib -I$(GEN) $(PKG_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
+
+PROGRAMS :=
+TESTS :=
+FUZZERS :=
+CNI_PROGRAMS :=
+LIB_SRCS := $(wildcard lib/*.c)
+
+.PHONY: all
+all: programs
+
+include $(sort $(wildcard */build.mk))
+include $(sort $(wildcard tests/*/build.mk))
+
+LIBSKIFF := $(O)/libskiff.a
+LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $($(notdir $*)_CFLAGS) -c $< -o $@
+
+$(LIBSKIFF): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+# program_rule(name, output dir, extra objects)
+define link_rule
+$(2)/$(1): $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS)) $(3) $$(LIBSKIFF)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(LIBSKIFF) \
+		$$(call pkg_libs,$$($(1)_PKGS)) $$($(1)_LDLIBS) -lpthread
+endef
+
+TEST_MAIN := $(OBJ)/tests/harness/test_main.o
+FUZZ_MAIN := $(OBJ)/tests/harness/fuzz_main.o
+
+$(foreach p,$(PROGRAMS),$(eval $(call link_rule,$(p),$(BIN),)))
+$(foreach t,$(TESTS),$(eval $(call link_rule,$(t),$(TESTBIN),$(TEST_MAIN))))
+$(foreach f,$(FUZZERS),$(eval $(call link_rule,$(f),$(TESTBIN),$(FUZZ_MAIN))))
+
+.PHONY: programs test-bins deps test bench demo install clean fuzz
+programs: $(addprefix $(BIN)/,$(PROGRAMS))
+test-bins: programs $(addprefix $(TESTBIN)/,$(TESTS) $(FUZZERS))
+
+# Installs Debian packages when run as root; safe to repeat.
+deps:
+	@if [ "$$(id -u)" = 0 ]; then scripts/deps.sh; \
+	else echo "deps: not root, skipping package install"; fi
+
+test: deps
+	@$(MAKE) --no-print-directory test-bins
+	@SKIFF_BUILD=$(O) tests/run.sh $(T)
+
+bench: deps
+	@$(MAKE) --no-print-directory test-bins
+	@SKIFF_BUILD=$(O) tests/bench/run.sh $(B)
+
+demo: deps
+	@$(MAKE) --no-print-directory programs
+	@SKIFF_BUILD=$(O) scripts/demo.sh
+
+install: programs
+	install -d $(DESTDIR)$(CNI_BIN_DIR) $(DESTDIR)$(PREFIX)/bin
+	$(if $(CNI_PROGRAMS),install -m 0755 $(addprefix $(BIN)/,$(CNI_PROGRAMS)) $(DESTDIR)$(CNI_BIN_DIR))
+	$(if $(filter-out $(CNI_PROGRAMS),$(PROGRAMS)),install -m 0755 $(addprefix $(BIN)/,$(filter-out $(CNI_PROGRAMS),$(PROGRAMS))) $(DESTDIR)$(PREFIX)/bin)
+
+# libFuzzer builds of every harness (clang), for long runs by hand:
+#   make fuzz && build/fuzz/fuzz_cni_config -max_total_time=60 tests/fuzz/corpus/cni_config
+fuzz:
+	@$(MAKE) --no-print-directory O=build/fuzz CC=$(CLANG) \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+		LDFLAGS="-fsanitize=fuzzer,address,undefined" FUZZ_MAIN= \
+		$(addprefix build/fuzz/tests/,$(FUZZERS))
+
+clean:
+	rm -rf build
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

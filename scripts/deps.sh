@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package skiff needs to build, run and test.
+# Idempotent: the full list is passed to apt-get every time, because a
+# package can be present but unconfigured.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential pkg-config clang llvm bpftool libclang-rt-14-dev
+	libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
+	libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
+	libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
+	libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
+	libmicrohttpd-dev libcurl4-openssl-dev
+	# runtime and test peers
+	iproute2 nftables iptables conntrack containerd containernetworking-plugins
+	busybox-static etcd-server etcd-client kubectl
+	iperf3 hyperfine wrk socat procps psmisc util-linux jq
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: must run as root (apt-get install)" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+stamp=/var/lib/apt/periodic/skiff-update-stamp
+if [ ! -e "$stamp" ] || [ -n "$(find /var/lib/apt/lists -maxdepth 0 -mmin +1440 2>/dev/null)" ]; then
+	echo "deps: apt-get update"
+	apt-get update -qq
+	mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+fi
+echo "deps: installing ${#packages[@]} packages"
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "deps: done"

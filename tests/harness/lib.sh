@@ -1,0 +1,146 @@
+# Shared shell library for skiff's network tests (kernel selftests/net
+# lib.sh style). Source it, define cases as functions, run them:
+#
+#   . "$(dirname "$0")/../harness/lib.sh"
+#   require_root; require_cmd ip
+#   case_pods_reach_each_other() { setup_ns a b; ...; assert_eq "$x" 1; }
+#   run_case pods_reach_each_other
+#   finish
+#
+# Every namespace, link, folder and process made through this library has a
+# name unique to this run and is removed by the cleanup trap. Prints
+# "PASS file/case", "FAIL file/case: file:line: why" or "SKIP ...: why";
+# exits 0 when nothing failed, 4 when the whole file was skipped.
+
+set -u
+
+SKIFF_ROOT=${SKIFF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SKIFF_BUILD=${SKIFF_BUILD:-build}
+case "$SKIFF_BUILD" in /*) ;; *) SKIFF_BUILD="$SKIFF_ROOT/$SKIFF_BUILD" ;; esac
+BIN="$SKIFF_BUILD/bin"
+TESTBIN="$SKIFF_BUILD/tests"
+# A short id unique to this run: namespaces, links and tables carry it.
+RUN_ID=${RUN_ID:-$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))}
+TEST_FILE=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+TMP=$(mktemp -d "/tmp/skiff-${TEST_FILE}-XXXXXX")
+
+_cleanup_cmds=()
+_failed=0
+_passed=0
+_skipped=0
+
+# Runs "$@" (a command line) at exit, last registered first.
+defer() { _cleanup_cmds+=("$*"); }
+
+_cleanup() {
+	local i
+	for (( i=${#_cleanup_cmds[@]}-1; i>=0; i-- )); do
+		eval "${_cleanup_cmds[$i]}" >/dev/null 2>&1 || true
+	done
+	rm -rf "$TMP"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Skips the whole file.
+skip() { echo "SKIP $TEST_FILE: $*"; exit 4; }
+
+require_root() { [ "$(id -u)" -eq 0 ] || skip "needs root"; }
+require_cmd() {
+	local c
+	for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "needs $c (run scripts/deps.sh)"; done
+}
+require_bin() {
+	local b
+	for b in "$@"; do [ -x "$BIN/$b" ] || [ -x "$TESTBIN/$b" ] || skip "$b not built (run make)"; done
+}
+
+# ns NAME: the unique name of the test's namespace NAME.
+ns() { echo "sk-$RUN_ID-$1"; }
+
+# setup_ns NAME...: creates namespaces sk-<run>-NAME with lo up.
+setup_ns() {
+	local n
+	for n in "$@"; do
+		ip netns add "$(ns "$n")" || fail "cannot create netns $(ns "$n")"
+		defer ip netns del "$(ns "$n")"
+		ip -n "$(ns "$n")" link set lo up
+	done
+}
+
+# in_ns NAME cmd...: runs cmd inside the test namespace NAME.
+in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+
+# bg_ns NAME VAR cmd...: starts cmd in namespace NAME in the background,
+# stores its PID in VAR and stops it at cleanup (by PID).
+bg_ns() {
+	local n=$1 var=$2; shift 2
+	ip netns exec "$(ns "$n")" "$@" &
+	printf -v "$var" '%s' "$!"
+	defer kill "$!"
+}
+
+# wait_for SECONDS cmd...: retries cmd every 0.1 s until it succeeds.
+wait_for() {
+	local t=$1 i; shift
+	for (( i=0; i<t*10; i++ )); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+
+_where() { echo "${BASH_SOURCE[2]##*/}:${BASH_LINENO[1]}"; }
+
+fail() { echo "$(_where): $*" >&2; exit 1; }
+
+assert_eq() {
+	[ "$1" = "$2" ] || { echo "$(_where): expected '$2', got '$1'${3:+ ($3)}" >&2; exit 1; }
+}
+assert_ne() {
+	[ "$1" != "$2" ] || { echo "$(_where): expected not '$2'${3:+ ($3)}" >&2; exit 1; }
+}
+assert_contains() {
+	case "$1" in *"$2"*) ;; *) echo "$(_where): expected to contain '$2', got '$1'${3:+ ($3)}" >&2; exit 1 ;; esac
+}
+assert_not_contains() {
+	case "$1" in *"$2"*) echo "$(_where): expected not to contain '$2', got '$1'${3:+ ($3)}" >&2; exit 1 ;; esac
+}
+# assert_ok cmd...: the command must succeed.
+assert_ok() {
+	local out
+	out=$("$@" 2>&1) || { echo "$(_where): '$*' failed: $out" >&2; exit 1; }
+}
+# assert_fails cmd...: the command must fail.
+assert_fails() {
+	"$@" >/dev/null 2>&1 && { echo "$(_where): '$*' succeeded, expected failure" >&2; exit 1; }
+	return 0
+}
+
+# run_case NAME: runs case_NAME in a subshell with its own cleanup list.
+# A case may call skip_case "why" to be reported as skipped.
+skip_case() { echo "$*" >"$TMP/.skip"; exit 4; }
+run_case() {
+	local name=$1 rc
+	rm -f "$TMP/.err" "$TMP/.skip"
+	( _cleanup_cmds=(); trap _case_cleanup EXIT; "case_$name" ) 2>"$TMP/.err"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		echo "PASS $TEST_FILE/$name"; _passed=$((_passed+1))
+	elif [ $rc -eq 4 ]; then
+		echo "SKIP $TEST_FILE/$name: $(cat "$TMP/.skip" 2>/dev/null)"; _skipped=$((_skipped+1))
+	else
+		echo "FAIL $TEST_FILE/$name: $(tail -n 1 "$TMP/.err")"
+		sed 's/^/    | /' "$TMP/.err" | tail -n 30
+		_failed=$((_failed+1))
+	fi
+}
+_case_cleanup() {
+	local i
+	for (( i=${#_cleanup_cmds[@]}-1; i>=0; i-- )); do
+		eval "${_cleanup_cmds[$i]}" >/dev/null 2>&1 || true
+	done
+}
+
+finish() {
+	[ $_failed -eq 0 ] || exit 1
+	[ $_passed -eq 0 ] && [ $_skipped -gt 0 ] && exit 4
+	exit 0
+}

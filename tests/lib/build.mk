@@ -1,0 +1,2 @@
+TESTS += test_util
+test_util_SRCS := tests/lib/test_util.c

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every test of skiff and prints one summary line at the end:
+#   N passed, N failed, N skipped
+# Tests: C unit-test binaries build/tests/test_*, fuzz corpus replays
+# build/tests/fuzz_* (corpus in tests/fuzz/corpus/<name>), and shell tests
+# tests/**/test_*.sh. Each prints PASS/FAIL/SKIP lines; a program that
+# exits non-zero without a FAIL line counts as one failure.
+# Usage: tests/run.sh [PATTERN]   (runs only files whose path has PATTERN)
+set -u
+cd "$(dirname "$0")/.."
+export SKIFF_ROOT=$PWD
+export SKIFF_BUILD=${SKIFF_BUILD:-build}
+pattern=${1:-}
+per_file_timeout=${SKIFF_TEST_TIMEOUT:-900}
+passed=0 failed=0 skipped=0
+failed_names=()
+log=$(mktemp -d /tmp/skiff-run-XXXXXX)
+
+run() { # name cmd...
+	local name=$1 out rc p f s start
+	shift
+	out="$log/$(echo "$name" | tr '/' '_').log"
+	start=$(date +%s)
+	echo "== $name"
+	timeout --kill-after=10 "$per_file_timeout" "$@" >"$out" 2>&1 </dev/null
+	rc=$?
+	p=$(grep -c '^PASS ' "$out"); f=$(grep -c '^FAIL ' "$out"); s=$(grep -c '^SKIP ' "$out")
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ] && [ "$f" -eq 0 ]; then
+		[ "$rc" -eq 124 ] && echo "FAIL $name: timed out after ${per_file_timeout}s" >>"$out" \
+			|| echo "FAIL $name: exited $rc" >>"$out"
+		f=1
+	fi
+	if [ "$rc" -eq 4 ] && [ "$p" -eq 0 ] && [ "$s" -eq 0 ]; then
+		echo "SKIP $name: $(tail -n 1 "$out")" >>"$out"; s=1
+	fi
+	grep -E '^(PASS|SKIP) ' "$out"
+	if [ "$f" -gt 0 ]; then
+		echo "--- output of $name (last 60 lines):"
+		tail -n 60 "$out" | sed 's/^/  /'
+		failed_names+=("$name")
+	fi
+	echo "   ($(( $(date +%s) - start ))s)"
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+}
+
+shopt -s nullglob globstar
+for t in "$SKIFF_BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	[[ "$t" == *"$pattern"* ]] || continue
+	run "unit/$(basename "$t")" "$t"
+done
+for t in "$SKIFF_BUILD"/tests/fuzz_*; do
+	[ -x "$t" ] || continue
+	[[ "$t" == *"$pattern"* ]] || continue
+	name=$(basename "$t"); name=${name#fuzz_}
+	run "fuzz/$name" "$t" "tests/fuzz/corpus/$name"
+done
+for t in tests/**/test_*.sh; do
+	[[ "$t" == *"$pattern"* ]] || continue
+	run "${t#tests/}" bash "$t"
+done
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+	echo "failed:"
+	printf '  %s\n' "${failed_names[@]}"
+fi
+rm -rf "$log"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
