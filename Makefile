@@ -7,9 +7,11 @@
 #   make demo                 the README's main-job command
 #   make install              CNI plugins into $(CNI_BIN_DIR), the rest into $(PREFIX)/bin
 #
-# Each folder adds its programs and tests through its own build.mk:
+# Each folder adds its programs and tests through its own *.mk fragments
+# (one per owner: cni/build.mk, cni/ipam.mk, tests/cni/build.mk, ...):
 #   PROGRAMS += name;  name_SRCS := ...;  name_PKGS := <pkg-config names>
-#   TESTS    += test_x; test_x_SRCS := ...; test_x_PKGS := ...
+#   TESTS    += test_x; test_x_SRCS := ...; test_x_PKGS := ...   (run by make test)
+#   TOOLS    += tool;   tool_SRCS := ...                        (helpers for tests, build/tests)
 #   FUZZERS  += fuzz_x; fuzz_x_SRCS := ...; fuzz_x_PKGS := ...  (corpus: tests/fuzz/corpus/x)
 
 O ?= build
@@ -41,6 +43,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 
 PROGRAMS :=
 TESTS :=
+TOOLS :=
 FUZZERS :=
 CNI_PROGRAMS :=
 LIB_SRCS := $(wildcard lib/*.c)
@@ -48,8 +51,8 @@ LIB_SRCS := $(wildcard lib/*.c)
 .PHONY: all
 all: programs
 
-include $(sort $(wildcard */build.mk))
-include $(sort $(wildcard tests/*/build.mk))
+include $(sort $(wildcard */*.mk))
+include $(sort $(wildcard tests/*/*.mk))
 
 LIBSKIFF := $(O)/libskiff.a
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
@@ -75,11 +78,12 @@ FUZZ_MAIN := $(OBJ)/tests/harness/fuzz_main.o
 
 $(foreach p,$(PROGRAMS),$(eval $(call link_rule,$(p),$(BIN),)))
 $(foreach t,$(TESTS),$(eval $(call link_rule,$(t),$(TESTBIN),$(TEST_MAIN))))
+$(foreach t,$(TOOLS),$(eval $(call link_rule,$(t),$(TESTBIN),)))
 $(foreach f,$(FUZZERS),$(eval $(call link_rule,$(f),$(TESTBIN),$(FUZZ_MAIN))))
 
 .PHONY: programs test-bins deps test bench demo install clean fuzz
 programs: $(addprefix $(BIN)/,$(PROGRAMS))
-test-bins: programs $(addprefix $(TESTBIN)/,$(TESTS) $(FUZZERS))
+test-bins: programs $(addprefix $(TESTBIN)/,$(TESTS) $(TOOLS) $(FUZZERS))
 
 # Installs Debian packages when run as root; safe to repeat.
 deps:
