@@ -1,0 +1,96 @@
+/* The revisioned key-value store under skiff-server, with etcd v3
+ * semantics: every write creates a new global revision; each key has
+ * create_revision and mod_revision; updates and deletes can be made
+ * conditional on mod_revision (CAS); watches deliver every event after a
+ * given revision, in order, until that history is compacted.
+ *
+ * Backends: embedded SQLite (default, durable on return: a write that
+ * returned 0 survives kill -9) and etcd v3. Every function is safe to call
+ * from several threads at once. Returns 0 or a negative errno:
+ *   -ENOENT  key absent          -EEXIST  create of an existing key
+ *   -ESTALE  CAS mismatch (the API server's 409 Conflict)
+ *   -ERANGE  revision compacted (the API server's 410 Gone)
+ *   -EIO     backend failure */
+#ifndef SKIFF_STORE_H
+#define SKIFF_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_watch;
+
+struct store_kv {
+	char *key;
+	char *value; /* NUL-terminated for convenience; value_len excludes it */
+	size_t value_len;
+	int64_t create_revision;
+	int64_t mod_revision;
+};
+
+enum store_event_type {
+	STORE_EVENT_PUT,    /* create or update: prev.key is NULL on create */
+	STORE_EVENT_DELETE, /* kv.value is empty; prev holds the last value */
+};
+
+struct store_event {
+	enum store_event_type type;
+	int64_t revision;
+	struct store_kv kv;
+	struct store_kv prev;
+};
+
+/* url: "sqlite:///path/to/file.db", a plain path (SQLite), or
+ * "etcd://host:port[,host:port...]". */
+int store_open(const char *url, struct store **out);
+void store_close(struct store *s);
+
+/* The current (latest) revision. */
+int64_t store_revision(struct store *s);
+
+int store_get(struct store *s, const char *key, struct store_kv *out);
+
+/* Keys with the prefix, in key order, after start_after (exclusive; NULL
+ * for the first page), at most limit (0 = all). *revision is the store
+ * revision the list reflects; *more is set when keys remain. */
+int store_list(struct store *s, const char *prefix, const char *start_after,
+	       size_t limit, struct store_kv **items, size_t *n,
+	       int64_t *revision, bool *more);
+/* Number of keys with the prefix. */
+int store_count(struct store *s, const char *prefix, size_t *n);
+
+int store_create(struct store *s, const char *key, const char *value,
+		 size_t len, int64_t *revision);
+/* expect_mod_revision 0: unconditional. */
+int store_update(struct store *s, const char *key, const char *value,
+		 size_t len, int64_t expect_mod_revision, int64_t *revision);
+/* prev (optional) receives the deleted value. */
+int store_delete(struct store *s, const char *key, int64_t expect_mod_revision,
+		 struct store_kv *prev, int64_t *revision);
+
+/* Events for keys with the prefix whose revision is > after_revision.
+ * -ERANGE when after_revision is older than the compacted history. */
+int store_watch_open(struct store *s, const char *prefix, int64_t after_revision,
+		     struct store_watch **out);
+/* Waits up to timeout_ms for events; returns the number stored in
+ * *events (0 on timeout). Free them with store_events_free. */
+int store_watch_next(struct store_watch *w, int timeout_ms,
+		     struct store_event **events, size_t *n);
+void store_watch_close(struct store_watch *w);
+
+/* Drops history (old values and deletions) at and below revision. */
+int store_compact(struct store *s, int64_t revision);
+/* The oldest revision still watchable. */
+int64_t store_compacted_revision(struct store *s);
+
+/* Consistent backup of the whole store to a file, and restore from one
+ * into an empty store. */
+int store_snapshot_save(struct store *s, const char *path);
+int store_snapshot_restore(struct store *s, const char *path);
+
+void store_kv_clear(struct store_kv *kv);
+void store_kvs_free(struct store_kv *kvs, size_t n);
+void store_events_free(struct store_event *ev, size_t n);
+
+#endif
