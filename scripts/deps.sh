@@ -15,7 +15,7 @@ packages=(
 	# runtime and test peers
 	iproute2 nftables iptables conntrack containerd containernetworking-plugins
 	busybox-static etcd-server etcd-client kubectl
-	iperf3 hyperfine wrk socat procps psmisc util-linux jq
+	iperf3 hyperfine wrk socat netcat-openbsd iputils-ping procps psmisc util-linux jq
 )
 
 if [ "$(id -u)" -ne 0 ]; then

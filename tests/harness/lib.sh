@@ -128,7 +128,7 @@ run_case() {
 		echo "SKIP $TEST_FILE/$name: $(cat "$TMP/.skip" 2>/dev/null)"; _skipped=$((_skipped+1))
 	else
 		echo "FAIL $TEST_FILE/$name: $(tail -n 1 "$TMP/.err")"
-		sed 's/^/    | /' "$TMP/.err" | tail -n 30
+		[ "$(wc -l <"$TMP/.err")" -le 1 ] || sed 's/^/    | /' "$TMP/.err" | tail -n 30
 		_failed=$((_failed+1))
 	fi
 }
