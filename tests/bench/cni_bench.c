@@ -1,0 +1,771 @@
+/* cni-bench: times a CNI plugin the way a runtime calls it.
+ *
+ * Each call fork/execs the plugin (found by the config's "type" in
+ * CNI_PATH, as runtimes do) with the CNI_* environment and the network
+ * config on stdin, and is timed with CLOCK_MONOTONIC from before the spawn
+ * to after the child is reaped. Two measurements:
+ *
+ *   sequential   N ADD/DEL pairs over a few reused pod namespaces, one
+ *                unique container ID per iteration: ADD, DEL and ADD+DEL
+ *                median and p99;
+ *   concurrent   C ADDs started at once into C distinct namespaces: total
+ *                wall time, every call must succeed and every returned
+ *                address must be distinct; then C DELs, also at once.
+ *
+ * Output is one machine-readable line per measurement on stdout:
+ *   seq iterations=N failures=F add_p50_us=.. add_p99_us=.. del_p50_us=..
+ *       del_p99_us=.. adddel_p50_us=.. adddel_p99_us=..
+ *   conc count=C failures=F addresses=A distinct=D add_total_us=..
+ *       del_total_us=.. del_failures=F
+ * Failures are logged on stderr with the plugin's CNI error. Exit status:
+ * 0 when every call succeeded and addresses were distinct, 1 otherwise,
+ * 2 on bad usage. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+extern char **environ;
+
+#define BENCH_MAX_NETNS 1024
+#define BENCH_MAX_OUTPUT (1 << 20)
+#define BENCH_MAX_CONFIG (1 << 20)
+
+struct bench_opts {
+	const char *config_path;
+	const char *cni_path;
+	const char *ifname;
+	const char *cni_args;
+	const char *id_prefix;
+	const char *netns[BENCH_MAX_NETNS];
+	int n_netns;
+	long iterations;
+	long concurrency;
+	long warmup;
+};
+
+/* What every call shares: the plugin, its config and base environment. */
+struct bench_ctx {
+	const struct bench_opts *opts;
+	char plugin[PATH_MAX];
+	char *config;
+	size_t config_len;
+	char id_prefix[64];
+};
+
+/* One plugin invocation in flight or done. */
+struct bench_call {
+	pid_t pid;
+	int out_fd;
+	char *out;
+	size_t out_len;
+	size_t out_cap;
+	int status;
+	unsigned long long start_ns;
+	unsigned long long end_ns;
+	char container_id[96];
+	const char *netns;
+};
+
+static void bench_call_done(struct bench_call *c)
+{
+	if (c->out_fd >= 0)
+		close(c->out_fd);
+	c->out_fd = -1;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_cap = 0;
+}
+
+static int bench_find_plugin(const char *cni_path, const char *type, char *out, size_t size)
+{
+	_cleanup_free_ char *dirs = strdup(cni_path);
+	char *save = NULL;
+
+	if (!dirs)
+		return -ENOMEM;
+	if (strchr(type, '/'))
+		return -EINVAL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char p[PATH_MAX];
+
+		if (snprintf(p, sizeof(p), "%s/%s", d, type) >= (int)sizeof(p))
+			continue;
+		if (access(p, X_OK) == 0)
+			return strscpy(out, p, size);
+	}
+	return -ENOENT;
+}
+
+static int bench_ctx_init(struct bench_ctx *ctx, const struct bench_opts *opts)
+{
+	_cleanup_close_ int fd = -1;
+	json_error_t jerr;
+	json_t *conf, *type;
+	int r;
+
+	ctx->opts = opts;
+	fd = open(opts->config_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		log_error("config %s: %s", opts->config_path, strerror(-r));
+		return r;
+	}
+	r = read_all(fd, BENCH_MAX_CONFIG, &ctx->config, &ctx->config_len);
+	if (r < 0) {
+		log_error("config %s: %s", opts->config_path, strerror(-r));
+		return r;
+	}
+	conf = json_loadb(ctx->config, ctx->config_len, 0, &jerr);
+	if (!conf) {
+		log_error("config %s: line %d: %s", opts->config_path, jerr.line, jerr.text);
+		return -EINVAL;
+	}
+	type = json_object_get(conf, "type");
+	if (!json_is_string(type)) {
+		log_error("config %s: field \"type\" missing or not a string", opts->config_path);
+		json_decref(conf);
+		return -EINVAL;
+	}
+	r = bench_find_plugin(opts->cni_path, json_string_value(type), ctx->plugin,
+			      sizeof(ctx->plugin));
+	if (r < 0)
+		log_error("config %s: plugin \"%s\" not found in CNI_PATH %s", opts->config_path,
+			  json_string_value(type), opts->cni_path);
+	json_decref(conf);
+	if (r < 0)
+		return r;
+	if (opts->id_prefix)
+		r = strscpy(ctx->id_prefix, opts->id_prefix, sizeof(ctx->id_prefix));
+	else
+		r = snprintf(ctx->id_prefix, sizeof(ctx->id_prefix), "bench-%d", (int)getpid()) < 0
+			    ? -EINVAL : 0;
+	if (r < 0)
+		log_error("--id-prefix is longer than %zu characters", sizeof(ctx->id_prefix) - 1);
+	return r;
+}
+
+/* Starts the plugin for command on c->container_id / c->netns, writes the
+ * config to its stdin and leaves its stdout in c->out_fd. */
+static int bench_call_start(const struct bench_ctx *ctx, struct bench_call *c, const char *command)
+{
+	char e_cmd[64], e_id[128], e_netns[PATH_MAX + 16], e_if[64], e_path[PATH_MAX + 16];
+	char e_args[1024];
+	const char *path = getenv("PATH");
+	char e_syspath[PATH_MAX + 8];
+	char *argv[] = { (char *)ctx->plugin, NULL };
+	char *envp[8];
+	int n = 0, in[2], out[2], r;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t def;
+
+	snprintf(e_cmd, sizeof(e_cmd), "CNI_COMMAND=%s", command);
+	snprintf(e_id, sizeof(e_id), "CNI_CONTAINERID=%s", c->container_id);
+	snprintf(e_netns, sizeof(e_netns), "CNI_NETNS=%s", c->netns ? c->netns : "");
+	snprintf(e_if, sizeof(e_if), "CNI_IFNAME=%s", ctx->opts->ifname);
+	snprintf(e_path, sizeof(e_path), "CNI_PATH=%s", ctx->opts->cni_path);
+	snprintf(e_syspath, sizeof(e_syspath), "PATH=%s",
+		 path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+	envp[n++] = e_cmd;
+	envp[n++] = e_id;
+	envp[n++] = e_netns;
+	envp[n++] = e_if;
+	envp[n++] = e_path;
+	envp[n++] = e_syspath;
+	if (ctx->opts->cni_args) {
+		snprintf(e_args, sizeof(e_args), "CNI_ARGS=%s", ctx->opts->cni_args);
+		envp[n++] = e_args;
+	}
+	envp[n] = NULL;
+
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		r = -errno;
+		close(in[0]);
+		close(in[1]);
+		return r;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+
+	/* The driver ignores SIGPIPE; the plugin gets the default back. */
+	posix_spawnattr_init(&attr);
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+
+	c->start_ns = now_ns();
+	r = -posix_spawn(&c->pid, ctx->plugin, &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(in[0]);
+	close(out[1]);
+	if (r < 0) {
+		close(in[1]);
+		close(out[0]);
+		return r;
+	}
+	/* A config is far below the pipe's capacity; a plugin that exits
+	 * without reading stdin gives EPIPE, which is its own failure. */
+	r = write_all(in[1], ctx->config, ctx->config_len);
+	close(in[1]);
+	c->out_fd = out[0];
+	c->status = -1;
+	if (r < 0 && r != -EPIPE)
+		return r;
+	return 0;
+}
+
+/* Reads what is available on c->out_fd; 1 at EOF, 0 for more, <0 on error. */
+static int bench_call_read(struct bench_call *c)
+{
+	ssize_t k;
+
+	if (c->out_cap - c->out_len < 4096) {
+		size_t cap = c->out_cap ? c->out_cap * 2 : 8192;
+		char *p;
+
+		if (cap > BENCH_MAX_OUTPUT)
+			return -EFBIG;
+		p = realloc(c->out, cap);
+		if (!p)
+			return -ENOMEM;
+		c->out = p;
+		c->out_cap = cap;
+	}
+	k = read(c->out_fd, c->out + c->out_len, c->out_cap - c->out_len - 1);
+	if (k < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	c->out_len += (size_t)k;
+	c->out[c->out_len] = '\0';
+	return k == 0;
+}
+
+static int bench_call_reap(struct bench_call *c)
+{
+	int status;
+
+	while (waitpid(c->pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	c->end_ns = now_ns();
+	c->status = status;
+	close(c->out_fd);
+	c->out_fd = -1;
+	return 0;
+}
+
+/* Runs calls[0..n) to completion, reading all their outputs in parallel. */
+static int bench_calls_wait(struct bench_call *calls, int n)
+{
+	_cleanup_free_ struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
+	_cleanup_free_ int *idx = calloc((size_t)n, sizeof(*idx));
+	int left = 0, r;
+
+	if (!pfd || !idx)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		if (calls[i].out_fd >= 0)
+			left++;
+	while (left > 0) {
+		int m = 0;
+
+		for (int i = 0; i < n; i++) {
+			if (calls[i].out_fd < 0)
+				continue;
+			pfd[m] = (struct pollfd){ .fd = calls[i].out_fd, .events = POLLIN };
+			idx[m++] = i;
+		}
+		if (poll(pfd, (nfds_t)m, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int k = 0; k < m; k++) {
+			struct bench_call *c = &calls[idx[k]];
+
+			if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = bench_call_read(c);
+			if (r < 0)
+				return r;
+			if (r == 1) {
+				r = bench_call_reap(c);
+				if (r < 0)
+					return r;
+				left--;
+			}
+		}
+	}
+	return 0;
+}
+
+static bool bench_call_ok(const struct bench_call *c)
+{
+	return c->status >= 0 && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0;
+}
+
+/* Logs why a call failed: the plugin's CNI error if it printed one. */
+static void bench_call_log_failure(const struct bench_call *c, const char *command)
+{
+	json_t *j = c->out ? json_loads(c->out, 0, NULL) : NULL;
+	const char *msg = j ? json_string_value(json_object_get(j, "msg")) : NULL;
+	const char *details = j ? json_string_value(json_object_get(j, "details")) : NULL;
+	long long code = j ? json_integer_value(json_object_get(j, "code")) : 0;
+	char how[64];
+
+	if (c->status < 0)
+		snprintf(how, sizeof(how), "did not run");
+	else if (WIFEXITED(c->status))
+		snprintf(how, sizeof(how), "exit %d", WEXITSTATUS(c->status));
+	else
+		snprintf(how, sizeof(how), "signal %d", WTERMSIG(c->status));
+	if (msg)
+		log_error("%s %s (netns %s) failed: %s: code %lld: %s%s%s", command,
+			  c->container_id, c->netns ? c->netns : "-", how, code, msg,
+			  details ? ": " : "", details ? details : "");
+	else
+		log_error("%s %s (netns %s) failed: %s: %.200s", command, c->container_id,
+			  c->netns ? c->netns : "-", how, c->out ? c->out : "");
+	json_decref(j);
+}
+
+/* Appends the addresses (without prefix length) of an ADD result to
+ * addrs[*n]; returns how many it added, or <0 when the result has none or
+ * is not a result. */
+static int bench_result_addresses(const struct bench_call *c, char ***addrs, size_t *n)
+{
+	json_t *j = c->out ? json_loads(c->out, 0, NULL) : NULL;
+	json_t *ips, *ip, *a;
+	const char *list[2 * 8];
+	size_t k = 0, i;
+	int r = 0;
+
+	if (!j)
+		return -EBADMSG;
+	ips = json_object_get(j, "ips");
+	if (json_is_array(ips)) {
+		json_array_foreach(ips, i, ip) {
+			a = json_object_get(ip, "address");
+			if (json_is_string(a) && k < ARRAY_SIZE(list))
+				list[k++] = json_string_value(a);
+		}
+	} else {
+		/* 0.1.0/0.2.0 results */
+		a = json_object_get(json_object_get(j, "ip4"), "ip");
+		if (json_is_string(a))
+			list[k++] = json_string_value(a);
+		a = json_object_get(json_object_get(j, "ip6"), "ip");
+		if (json_is_string(a))
+			list[k++] = json_string_value(a);
+	}
+	if (k == 0) {
+		json_decref(j);
+		return -ENODATA;
+	}
+	for (i = 0; i < k; i++) {
+		char **p = realloc(*addrs, (*n + 1) * sizeof(**addrs));
+		char *s;
+
+		if (!p) {
+			r = -ENOMEM;
+			break;
+		}
+		*addrs = p;
+		s = strndup(list[i], strcspn(list[i], "/"));
+		if (!s) {
+			r = -ENOMEM;
+			break;
+		}
+		(*addrs)[(*n)++] = s;
+		r++;
+	}
+	json_decref(j);
+	return r;
+}
+
+static int bench_cmp_u64(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int bench_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Nearest-rank percentile of sorted v[n], in microseconds. */
+static unsigned long long bench_percentile_us(const unsigned long long *v, size_t n, int pct)
+{
+	size_t rank;
+
+	if (n == 0)
+		return 0;
+	rank = (n * (size_t)pct + 99) / 100;
+	if (rank == 0)
+		rank = 1;
+	return v[rank - 1] / 1000;
+}
+
+/* Runs one call to completion. */
+static int bench_run_one(const struct bench_ctx *ctx, struct bench_call *c, const char *command)
+{
+	int r = bench_call_start(ctx, c, command);
+
+	if (r < 0)
+		return r;
+	return bench_calls_wait(c, 1);
+}
+
+static void bench_free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Sequential ADD/DEL pairs; prints the "seq" line. Returns the number of
+ * failed calls, or <0 when the driver itself failed. */
+static int bench_sequential(const struct bench_ctx *ctx)
+{
+	const struct bench_opts *o = ctx->opts;
+	long n = o->iterations, failures = 0;
+	_cleanup_free_ unsigned long long *add = calloc((size_t)n, sizeof(*add));
+	_cleanup_free_ unsigned long long *del = calloc((size_t)n, sizeof(*del));
+	_cleanup_free_ unsigned long long *sum = calloc((size_t)n, sizeof(*sum));
+	size_t ok = 0;
+	int r;
+
+	if (!add || !del || !sum)
+		return -ENOMEM;
+	for (long i = -o->warmup; i < n; i++) {
+		struct bench_call a = { .out_fd = -1, .status = -1 };
+		struct bench_call d = { .out_fd = -1, .status = -1 };
+		long slot = i < 0 ? -i - 1 : i;
+		bool good;
+
+		snprintf(a.container_id, sizeof(a.container_id), "%s-%s%ld", ctx->id_prefix,
+			 i < 0 ? "w" : "s", slot);
+		a.netns = o->netns[slot % o->n_netns];
+		memcpy(d.container_id, a.container_id, sizeof(d.container_id));
+		d.netns = a.netns;
+
+		r = bench_run_one(ctx, &a, "ADD");
+		if (r < 0) {
+			log_error("ADD %s: cannot run %s: %s", a.container_id, ctx->plugin, strerror(-r));
+			bench_call_done(&a);
+			return r;
+		}
+		good = bench_call_ok(&a);
+		if (!good)
+			bench_call_log_failure(&a, "ADD");
+		/* DEL even after a failed ADD: the spec asks runtimes to. */
+		r = bench_run_one(ctx, &d, "DEL");
+		if (r < 0) {
+			log_error("DEL %s: cannot run %s: %s", d.container_id, ctx->plugin, strerror(-r));
+			bench_call_done(&a);
+			bench_call_done(&d);
+			return r;
+		}
+		if (!bench_call_ok(&d)) {
+			bench_call_log_failure(&d, "DEL");
+			good = false;
+			failures++;
+		}
+		if (!bench_call_ok(&a))
+			failures++;
+		if (good && i >= 0) {
+			add[ok] = a.end_ns - a.start_ns;
+			del[ok] = d.end_ns - d.start_ns;
+			sum[ok] = add[ok] + del[ok];
+			ok++;
+		}
+		bench_call_done(&a);
+		bench_call_done(&d);
+	}
+	qsort(add, ok, sizeof(*add), bench_cmp_u64);
+	qsort(del, ok, sizeof(*del), bench_cmp_u64);
+	qsort(sum, ok, sizeof(*sum), bench_cmp_u64);
+	printf("seq iterations=%ld ok=%zu failures=%ld add_p50_us=%llu add_p99_us=%llu "
+	       "del_p50_us=%llu del_p99_us=%llu adddel_p50_us=%llu adddel_p99_us=%llu\n",
+	       n, ok, failures, bench_percentile_us(add, ok, 50), bench_percentile_us(add, ok, 99),
+	       bench_percentile_us(del, ok, 50), bench_percentile_us(del, ok, 99),
+	       bench_percentile_us(sum, ok, 50), bench_percentile_us(sum, ok, 99));
+	fflush(stdout);
+	return (int)(failures > INT_MAX ? INT_MAX : failures);
+}
+
+/* Starts count calls of command at once and waits for all; *total_ns is
+ * the wall time from the first spawn to the last reap. */
+static int bench_burst(const struct bench_ctx *ctx, struct bench_call *calls, long count,
+		       const char *command, unsigned long long *total_ns)
+{
+	unsigned long long t0 = now_ns();
+	int r = 0;
+
+	for (long i = 0; i < count; i++) {
+		r = bench_call_start(ctx, &calls[i], command);
+		if (r < 0) {
+			log_error("%s %s: cannot run %s: %s", command, calls[i].container_id,
+				  ctx->plugin, strerror(-r));
+			count = i; /* wait for the ones already started */
+			break;
+		}
+	}
+	if (count > 0) {
+		int w = bench_calls_wait(calls, (int)count);
+
+		if (w < 0 && r == 0)
+			r = w;
+	}
+	*total_ns = now_ns() - t0;
+	return r;
+}
+
+/* C concurrent ADDs then C concurrent DELs; prints the "conc" line.
+ * Returns the number of failures (failed calls plus duplicate addresses). */
+static int bench_concurrent(const struct bench_ctx *ctx)
+{
+	const struct bench_opts *o = ctx->opts;
+	long c = o->concurrency, add_fail = 0, del_fail = 0;
+	_cleanup_free_ struct bench_call *calls = calloc((size_t)c, sizeof(*calls));
+	unsigned long long add_ns = 0, del_ns = 0;
+	char **addrs = NULL;
+	size_t n_addrs = 0, distinct = 0;
+	int r;
+
+	if (!calls)
+		return -ENOMEM;
+	for (long i = 0; i < c; i++) {
+		calls[i] = (struct bench_call){ .out_fd = -1, .status = -1, .netns = o->netns[i] };
+		snprintf(calls[i].container_id, sizeof(calls[i].container_id), "%s-c%ld",
+			 ctx->id_prefix, i);
+	}
+	r = bench_burst(ctx, calls, c, "ADD", &add_ns);
+	for (long i = 0; i < c; i++) {
+		if (!bench_call_ok(&calls[i])) {
+			bench_call_log_failure(&calls[i], "ADD");
+			add_fail++;
+		} else if (bench_result_addresses(&calls[i], &addrs, &n_addrs) < 0) {
+			log_error("ADD %s: result has no address: %.200s", calls[i].container_id,
+				  calls[i].out ? calls[i].out : "");
+			add_fail++;
+		}
+		bench_call_done(&calls[i]);
+		calls[i].status = -1;
+	}
+	if (n_addrs > 0) {
+		qsort(addrs, n_addrs, sizeof(*addrs), bench_cmp_str);
+		distinct = 1;
+		for (size_t i = 1; i < n_addrs; i++) {
+			if (strcmp(addrs[i], addrs[i - 1]) != 0)
+				distinct++;
+			else
+				log_error("address %s was handed out more than once", addrs[i]);
+		}
+	}
+	if (r == 0)
+		r = bench_burst(ctx, calls, c, "DEL", &del_ns);
+	for (long i = 0; i < c; i++) {
+		if (calls[i].status >= 0 && !bench_call_ok(&calls[i])) {
+			bench_call_log_failure(&calls[i], "DEL");
+			del_fail++;
+		}
+		bench_call_done(&calls[i]);
+	}
+	printf("conc count=%ld failures=%ld addresses=%zu distinct=%zu add_total_us=%llu "
+	       "del_total_us=%llu del_failures=%ld\n",
+	       c, add_fail, n_addrs, distinct, add_ns / 1000, del_ns / 1000, del_fail);
+	fflush(stdout);
+	bench_free_strv(addrs, n_addrs);
+	if (r < 0)
+		return r;
+	return (int)(add_fail + del_fail + (long)(n_addrs - distinct));
+}
+
+static void bench_help(void)
+{
+	printf("Usage: cni-bench --config FILE --netns PATH [--netns PATH]... [options]\n"
+	       "Times a CNI plugin as a runtime calls it: fork/exec with the CNI_*\n"
+	       "environment and the config on stdin, CLOCK_MONOTONIC around each call.\n"
+	       "Run it inside the namespace the plugin should treat as the host.\n"
+	       "\n"
+	       "  --config FILE        network config (JSON); its \"type\" is looked up in CNI_PATH\n"
+	       "  --cni-path DIRS      plugin directories, colon-separated (default $CNI_PATH,\n"
+	       "                       else /opt/cni/bin)\n"
+	       "  --netns PATH         a pod network namespace (repeatable; sequential mode uses\n"
+	       "                       them round-robin, concurrent mode needs one per ADD)\n"
+	       "  --ifname NAME        CNI_IFNAME (default eth0)\n"
+	       "  --args K=V;...       CNI_ARGS for every call\n"
+	       "  --iterations N       sequential ADD/DEL pairs (default 200, 0 skips)\n"
+	       "  --warmup N           untimed ADD/DEL pairs first (default 2)\n"
+	       "  --concurrency C      concurrent ADDs, then DELs (default 0 skips)\n"
+	       "  --id-prefix STR      container ID prefix (default bench-<pid>)\n"
+	       "  --log-level LEVEL    error, warn, info, debug (default info)\n"
+	       "  -h, --help           this text\n"
+	       "\n"
+	       "Output, one line per measurement:\n"
+	       "  seq iterations=N ok=N failures=N add_p50_us= add_p99_us= del_p50_us= del_p99_us=\n"
+	       "      adddel_p50_us= adddel_p99_us=\n"
+	       "  conc count=C failures=N addresses=N distinct=N add_total_us= del_total_us=\n"
+	       "      del_failures=N\n"
+	       "Exit 0 when every call succeeded and all concurrent addresses were distinct,\n"
+	       "1 otherwise, 2 on bad usage.\n");
+}
+
+static int bench_parse_long(const char *name, const char *s, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > max) {
+		log_error("%s: expected an integer from 0 to %ld, got \"%s\"", name, max, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int bench_parse_args(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "cni-path", required_argument, NULL, 'p' },
+		{ "netns", required_argument, NULL, 'n' },
+		{ "ifname", required_argument, NULL, 'i' },
+		{ "args", required_argument, NULL, 'a' },
+		{ "iterations", required_argument, NULL, 'N' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "concurrency", required_argument, NULL, 'C' },
+		{ "id-prefix", required_argument, NULL, 'x' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	enum log_level level;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config_path = optarg; break;
+		case 'p': o->cni_path = optarg; break;
+		case 'n':
+			if (o->n_netns == BENCH_MAX_NETNS) {
+				log_error("--netns: at most %d namespaces", BENCH_MAX_NETNS);
+				return -EINVAL;
+			}
+			o->netns[o->n_netns++] = optarg;
+			break;
+		case 'i': o->ifname = optarg; break;
+		case 'a': o->cni_args = optarg; break;
+		case 'N':
+			if (bench_parse_long("--iterations", optarg, 1000000, &o->iterations) < 0)
+				return -EINVAL;
+			break;
+		case 'w':
+			if (bench_parse_long("--warmup", optarg, 1000, &o->warmup) < 0)
+				return -EINVAL;
+			break;
+		case 'C':
+			if (bench_parse_long("--concurrency", optarg, BENCH_MAX_NETNS,
+					     &o->concurrency) < 0)
+				return -EINVAL;
+			break;
+		case 'x': o->id_prefix = optarg; break;
+		case 'l':
+			if (log_level_parse(optarg, &level) < 0) {
+				log_error("--log-level: unknown level \"%s\"", optarg);
+				return -EINVAL;
+			}
+			log_set_level(level);
+			break;
+		case 'h':
+			bench_help();
+			exit(0);
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument \"%s\" (see --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->config_path) {
+		log_error("--config is required (see --help)");
+		return -EINVAL;
+	}
+	if (o->n_netns == 0) {
+		log_error("--netns is required (see --help)");
+		return -EINVAL;
+	}
+	if (o->concurrency > o->n_netns) {
+		log_error("--concurrency %ld needs as many --netns, got %d", o->concurrency,
+			  o->n_netns);
+		return -EINVAL;
+	}
+	if (!o->cni_path)
+		o->cni_path = getenv("CNI_PATH") ? getenv("CNI_PATH") : "/opt/cni/bin";
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts opts = {
+		.ifname = "eth0",
+		.iterations = 200,
+		.warmup = 2,
+	};
+	struct bench_ctx ctx = {};
+	int failures = 0, r;
+
+	log_init("cni-bench", LOG_LEVEL_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	if (bench_parse_args(argc, argv, &opts) < 0)
+		return 2;
+	if (bench_ctx_init(&ctx, &opts) < 0) {
+		free(ctx.config);
+		return 2;
+	}
+	if (opts.iterations > 0) {
+		r = bench_sequential(&ctx);
+		if (r < 0) {
+			log_error("sequential run of %s: %s", ctx.plugin, strerror(-r));
+			free(ctx.config);
+			return 1;
+		}
+		failures += r;
+	}
+	if (opts.concurrency > 0) {
+		r = bench_concurrent(&ctx);
+		if (r < 0) {
+			log_error("concurrent run of %s: %s", ctx.plugin, strerror(-r));
+			free(ctx.config);
+			return 1;
+		}
+		failures += r;
+	}
+	free(ctx.config);
+	return failures ? 1 : 0;
+}
