@@ -1,0 +1,9 @@
+# Tests of skiff-agent's service proxy control side (model, YAML, desired
+# state) and the fuzzers of its parsers.
+TESTS += test_yaml
+test_yaml_SRCS := tests/dataplane/test_yaml.c
+test_yaml_PKGS := jansson yaml-0.1
+
+FUZZERS += fuzz_yaml
+fuzz_yaml_SRCS := tests/dataplane/fuzz_yaml.c
+fuzz_yaml_PKGS := jansson yaml-0.1
