@@ -61,7 +61,6 @@ plugin_conf() {
 	ptp)              type=ptp;       ipam=host-local; subnet=10.241.0.0/16 ;;
 	skiff)            type=skiff-cni; ipam=skiff-ipam; subnet=10.242.0.0/16 ;;
 	skiff-host-local) type=skiff-cni; ipam=host-local; subnet=10.243.0.0/16 ;;
-	*) fail "BENCH_PLUGINS: unknown row '$tag' (bridge ptp skiff skiff-host-local)" ;;
 	esac
 	name="bench-$RUN_ID-$tag"
 	case "$type" in
@@ -100,33 +99,45 @@ ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 
 status=0
 declare -A seq conc
-ran=()
+configs=() ran=()
+cni_path=$ref_dir
 for tag in $plugins; do
 	case "$tag" in
+	bridge|ptp) ;;
 	skiff|skiff-host-local)
 		if [ ! -x "$BIN/skiff-cni" ]; then
 			echo "note: $(row_label "$tag") skipped: $BIN/skiff-cni is not built"
 			continue
 		fi
-		cni_path="$BIN:$ref_dir" ;;
-	*) cni_path="$ref_dir" ;;
+		# Reference plugins first, so bridge, ptp and host-local are always
+		# Debian's; skiff-cni and skiff-ipam come from the build.
+		cni_path="$ref_dir:$BIN" ;;
+	*) fail "BENCH_PLUGINS: unknown row '$tag' (bridge ptp skiff skiff-host-local)" ;;
 	esac
-	conf="$TMP/$tag.json"
-	plugin_conf "$tag" >"$conf" || exit 1
+	plugin_conf "$tag" >"$TMP/$tag.json" || exit 1
 	mkdir -p "$TMP/data-$tag"
-	out=$(in_ns node "$TESTBIN/cni-bench" --config "$conf" --cni-path "$cni_path" \
-		--iterations "$iterations" --warmup "$warmup" --concurrency "$concurrency" \
-		--id-prefix "$RUN_ID-$tag" "${netns_args[@]}" 2>"$TMP/$tag.err")
-	rc=$?
-	if [ $rc -ne 0 ]; then
-		echo "error: $(row_label "$tag"): cni-bench exited $rc:"
-		tail -n 20 "$TMP/$tag.err" | sed 's/^/  | /'
-		status=1
-	fi
-	seq[$tag]=$(grep '^seq ' <<<"$out")
-	conc[$tag]=$(grep '^conc ' <<<"$out")
-	[ -n "${seq[$tag]}" ] && ran+=("$tag")
+	configs+=(--config "$TMP/$tag.json")
 done
+[ ${#configs[@]} -gt 0 ] || skip "no plugin to measure (BENCH_PLUGINS='$plugins')"
+
+# One run: the sequential pairs of all plugins interleaved, then each
+# plugin's concurrent burst.
+out=$(in_ns node "$TESTBIN/cni-bench" "${configs[@]}" --cni-path "$cni_path" \
+	--iterations "$iterations" --warmup "$warmup" --concurrency "$concurrency" \
+	--id-prefix "$RUN_ID" "${netns_args[@]}" 2>"$TMP/bench.err")
+rc=$?
+if [ $rc -ne 0 ]; then
+	echo "error: cni-bench exited $rc:"
+	tail -n 20 "$TMP/bench.err" | sed 's/^/  | /'
+	status=1
+fi
+while read -r kind line; do
+	tag=$(basename "$(kv config "$line")" .json)
+	case "$kind" in
+	seq) seq[$tag]=$line; ran+=("$tag") ;;
+	conc) conc[$tag]=$line ;;
+	esac
+done <<<"$out"
 
 # The fastest reference row by ADD+DEL median.
 best=""

@@ -1,22 +1,24 @@
-/* cni-bench: times a CNI plugin the way a runtime calls it.
+/* cni-bench: times CNI plugins the way a runtime calls them.
  *
  * Each call fork/execs the plugin (found by the config's "type" in
  * CNI_PATH, as runtimes do) with the CNI_* environment and the network
  * config on stdin, and is timed with CLOCK_MONOTONIC from before the spawn
- * to after the child is reaped. Two measurements:
+ * to after the child is reaped. Two measurements per plugin (config):
  *
  *   sequential   N ADD/DEL pairs over a few reused pod namespaces, one
  *                unique container ID per iteration: ADD, DEL and ADD+DEL
- *                median and p99;
+ *                median and p99. With several configs the pairs are
+ *                interleaved, one pair of each plugin per iteration, so
+ *                they are measured side by side under the same load;
  *   concurrent   C ADDs started at once into C distinct namespaces: total
  *                wall time, every call must succeed and every returned
  *                address must be distinct; then C DELs, also at once.
  *
- * Output is one machine-readable line per measurement on stdout:
- *   seq iterations=N failures=F add_p50_us=.. add_p99_us=.. del_p50_us=..
- *       del_p99_us=.. adddel_p50_us=.. adddel_p99_us=..
- *   conc count=C failures=F addresses=A distinct=D add_total_us=..
- *       del_total_us=.. del_failures=F
+ * Output is one machine-readable line per plugin and measurement:
+ *   seq config=FILE iterations=N ok=N failures=F add_p50_us=.. add_p99_us=..
+ *       del_p50_us=.. del_p99_us=.. adddel_p50_us=.. adddel_p99_us=..
+ *   conc config=FILE count=C failures=F addresses=A distinct=D
+ *       add_total_us=.. del_total_us=.. del_failures=F
  * Failures are logged on stderr with the plugin's CNI error. Exit status:
  * 0 when every call succeeded and addresses were distinct, 1 otherwise,
  * 2 on bad usage. */
@@ -44,9 +46,11 @@ extern char **environ;
 #define BENCH_MAX_NETNS 1024
 #define BENCH_MAX_OUTPUT (1 << 20)
 #define BENCH_MAX_CONFIG (1 << 20)
+#define BENCH_MAX_PLUGINS 16
 
 struct bench_opts {
-	const char *config_path;
+	const char *config_paths[BENCH_MAX_PLUGINS];
+	int n_configs;
 	const char *cni_path;
 	const char *ifname;
 	const char *cni_args;
@@ -58,9 +62,11 @@ struct bench_opts {
 	long warmup;
 };
 
-/* What every call shares: the plugin, its config and base environment. */
+/* What every call of one plugin shares: the binary, its config, the
+ * container ID prefix. */
 struct bench_ctx {
 	const struct bench_opts *opts;
+	const char *config_path;
 	char plugin[PATH_MAX];
 	char *config;
 	size_t config_len;
@@ -111,7 +117,7 @@ static int bench_find_plugin(const char *cni_path, const char *type, char *out, 
 	return -ENOENT;
 }
 
-static int bench_ctx_init(struct bench_ctx *ctx, const struct bench_opts *opts)
+static int bench_ctx_init(struct bench_ctx *ctx, const struct bench_opts *opts, int index)
 {
 	_cleanup_close_ int fd = -1;
 	json_error_t jerr;
@@ -119,44 +125,47 @@ static int bench_ctx_init(struct bench_ctx *ctx, const struct bench_opts *opts)
 	int r;
 
 	ctx->opts = opts;
-	fd = open(opts->config_path, O_RDONLY | O_CLOEXEC);
+	ctx->config_path = opts->config_paths[index];
+	fd = open(ctx->config_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		log_error("config %s: %s", opts->config_path, strerror(-r));
+		log_error("config %s: %s", ctx->config_path, strerror(-r));
 		return r;
 	}
 	r = read_all(fd, BENCH_MAX_CONFIG, &ctx->config, &ctx->config_len);
 	if (r < 0) {
-		log_error("config %s: %s", opts->config_path, strerror(-r));
+		log_error("config %s: %s", ctx->config_path, strerror(-r));
 		return r;
 	}
 	conf = json_loadb(ctx->config, ctx->config_len, 0, &jerr);
 	if (!conf) {
-		log_error("config %s: line %d: %s", opts->config_path, jerr.line, jerr.text);
+		log_error("config %s: line %d: %s", ctx->config_path, jerr.line, jerr.text);
 		return -EINVAL;
 	}
 	type = json_object_get(conf, "type");
 	if (!json_is_string(type)) {
-		log_error("config %s: field \"type\" missing or not a string", opts->config_path);
+		log_error("config %s: field \"type\" missing or not a string", ctx->config_path);
 		json_decref(conf);
 		return -EINVAL;
 	}
 	r = bench_find_plugin(opts->cni_path, json_string_value(type), ctx->plugin,
 			      sizeof(ctx->plugin));
 	if (r < 0)
-		log_error("config %s: plugin \"%s\" not found in CNI_PATH %s", opts->config_path,
+		log_error("config %s: plugin \"%s\" not found in CNI_PATH %s", ctx->config_path,
 			  json_string_value(type), opts->cni_path);
 	json_decref(conf);
 	if (r < 0)
 		return r;
 	if (opts->id_prefix)
-		r = strscpy(ctx->id_prefix, opts->id_prefix, sizeof(ctx->id_prefix));
+		r = snprintf(ctx->id_prefix, sizeof(ctx->id_prefix), "%s-%d", opts->id_prefix, index);
 	else
-		r = snprintf(ctx->id_prefix, sizeof(ctx->id_prefix), "bench-%d", (int)getpid()) < 0
-			    ? -EINVAL : 0;
-	if (r < 0)
-		log_error("--id-prefix is longer than %zu characters", sizeof(ctx->id_prefix) - 1);
-	return r;
+		r = snprintf(ctx->id_prefix, sizeof(ctx->id_prefix), "bench-%d-%d", (int)getpid(),
+			     index);
+	if (r < 0 || r >= (int)sizeof(ctx->id_prefix)) {
+		log_error("--id-prefix is longer than %zu characters", sizeof(ctx->id_prefix) - 8);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Starts the plugin for command on c->container_id / c->netns, writes the
@@ -444,74 +453,119 @@ static void bench_free_strv(char **v, size_t n)
 	free(v);
 }
 
-/* Sequential ADD/DEL pairs; prints the "seq" line. Returns the number of
- * failed calls, or <0 when the driver itself failed. */
-static int bench_sequential(const struct bench_ctx *ctx)
+/* The sequential samples of one plugin. */
+struct bench_samples {
+	unsigned long long *add, *del, *sum;
+	size_t ok;
+	long failures;
+};
+
+static void bench_samples_free(struct bench_samples *s)
+{
+	free(s->add);
+	free(s->del);
+	free(s->sum);
+}
+
+/* One ADD/DEL pair of iteration i (negative: warm-up, not recorded). */
+static int bench_pair(const struct bench_ctx *ctx, long i, struct bench_samples *s)
 {
 	const struct bench_opts *o = ctx->opts;
-	long n = o->iterations, failures = 0;
-	_cleanup_free_ unsigned long long *add = calloc((size_t)n, sizeof(*add));
-	_cleanup_free_ unsigned long long *del = calloc((size_t)n, sizeof(*del));
-	_cleanup_free_ unsigned long long *sum = calloc((size_t)n, sizeof(*sum));
-	size_t ok = 0;
+	struct bench_call a = { .out_fd = -1, .status = -1 };
+	struct bench_call d = { .out_fd = -1, .status = -1 };
+	long slot = i < 0 ? -i - 1 : i;
+	bool add_ok, del_ok;
 	int r;
 
-	if (!add || !del || !sum)
-		return -ENOMEM;
-	for (long i = -o->warmup; i < n; i++) {
-		struct bench_call a = { .out_fd = -1, .status = -1 };
-		struct bench_call d = { .out_fd = -1, .status = -1 };
-		long slot = i < 0 ? -i - 1 : i;
-		bool good;
+	snprintf(a.container_id, sizeof(a.container_id), "%s-%s%ld", ctx->id_prefix,
+		 i < 0 ? "w" : "s", slot);
+	a.netns = o->netns[slot % o->n_netns];
+	memcpy(d.container_id, a.container_id, sizeof(d.container_id));
+	d.netns = a.netns;
 
-		snprintf(a.container_id, sizeof(a.container_id), "%s-%s%ld", ctx->id_prefix,
-			 i < 0 ? "w" : "s", slot);
-		a.netns = o->netns[slot % o->n_netns];
-		memcpy(d.container_id, a.container_id, sizeof(d.container_id));
-		d.netns = a.netns;
-
-		r = bench_run_one(ctx, &a, "ADD");
-		if (r < 0) {
-			log_error("ADD %s: cannot run %s: %s", a.container_id, ctx->plugin, strerror(-r));
-			bench_call_done(&a);
-			return r;
-		}
-		good = bench_call_ok(&a);
-		if (!good)
-			bench_call_log_failure(&a, "ADD");
-		/* DEL even after a failed ADD: the spec asks runtimes to. */
-		r = bench_run_one(ctx, &d, "DEL");
-		if (r < 0) {
-			log_error("DEL %s: cannot run %s: %s", d.container_id, ctx->plugin, strerror(-r));
-			bench_call_done(&a);
-			bench_call_done(&d);
-			return r;
-		}
-		if (!bench_call_ok(&d)) {
-			bench_call_log_failure(&d, "DEL");
-			good = false;
-			failures++;
-		}
-		if (!bench_call_ok(&a))
-			failures++;
-		if (good && i >= 0) {
-			add[ok] = a.end_ns - a.start_ns;
-			del[ok] = d.end_ns - d.start_ns;
-			sum[ok] = add[ok] + del[ok];
-			ok++;
-		}
+	r = bench_run_one(ctx, &a, "ADD");
+	if (r < 0) {
+		log_error("ADD %s: cannot run %s: %s", a.container_id, ctx->plugin, strerror(-r));
+		bench_call_done(&a);
+		return r;
+	}
+	add_ok = bench_call_ok(&a);
+	if (!add_ok)
+		bench_call_log_failure(&a, "ADD");
+	/* DEL even after a failed ADD: the spec asks runtimes to. */
+	r = bench_run_one(ctx, &d, "DEL");
+	if (r < 0) {
+		log_error("DEL %s: cannot run %s: %s", d.container_id, ctx->plugin, strerror(-r));
 		bench_call_done(&a);
 		bench_call_done(&d);
+		return r;
 	}
-	qsort(add, ok, sizeof(*add), bench_cmp_u64);
-	qsort(del, ok, sizeof(*del), bench_cmp_u64);
-	qsort(sum, ok, sizeof(*sum), bench_cmp_u64);
-	printf("seq iterations=%ld ok=%zu failures=%ld add_p50_us=%llu add_p99_us=%llu "
-	       "del_p50_us=%llu del_p99_us=%llu adddel_p50_us=%llu adddel_p99_us=%llu\n",
-	       n, ok, failures, bench_percentile_us(add, ok, 50), bench_percentile_us(add, ok, 99),
-	       bench_percentile_us(del, ok, 50), bench_percentile_us(del, ok, 99),
-	       bench_percentile_us(sum, ok, 50), bench_percentile_us(sum, ok, 99));
+	del_ok = bench_call_ok(&d);
+	if (!del_ok)
+		bench_call_log_failure(&d, "DEL");
+	s->failures += !add_ok + !del_ok;
+	if (add_ok && del_ok && i >= 0) {
+		s->add[s->ok] = a.end_ns - a.start_ns;
+		s->del[s->ok] = d.end_ns - d.start_ns;
+		s->sum[s->ok] = s->add[s->ok] + s->del[s->ok];
+		s->ok++;
+	}
+	bench_call_done(&a);
+	bench_call_done(&d);
+	return 0;
+}
+
+/* Sequential ADD/DEL pairs of every plugin, interleaved: iteration i runs
+ * one pair of each plugin, starting with a different plugin each time, so
+ * the machine's drifting load falls on all of them alike. Prints one "seq"
+ * line per plugin. Returns the number of failed calls, or <0 when the
+ * driver itself failed. */
+static int bench_sequential(const struct bench_ctx *ctxs, int n_ctx)
+{
+	const struct bench_opts *o = ctxs[0].opts;
+	long n = o->iterations, failures = 0;
+	struct bench_samples s[BENCH_MAX_PLUGINS] = {};
+	int r = 0;
+
+	for (int k = 0; k < n_ctx; k++) {
+		s[k].add = calloc((size_t)n, sizeof(*s[k].add));
+		s[k].del = calloc((size_t)n, sizeof(*s[k].del));
+		s[k].sum = calloc((size_t)n, sizeof(*s[k].sum));
+		if (!s[k].add || !s[k].del || !s[k].sum) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	for (long i = -o->warmup; i < n; i++) {
+		for (int k = 0; k < n_ctx; k++) {
+			int j = (int)(((i % n_ctx) + n_ctx + k) % n_ctx);
+
+			r = bench_pair(&ctxs[j], i, &s[j]);
+			if (r < 0)
+				goto out;
+		}
+	}
+	for (int k = 0; k < n_ctx; k++) {
+		size_t ok = s[k].ok;
+
+		qsort(s[k].add, ok, sizeof(*s[k].add), bench_cmp_u64);
+		qsort(s[k].del, ok, sizeof(*s[k].del), bench_cmp_u64);
+		qsort(s[k].sum, ok, sizeof(*s[k].sum), bench_cmp_u64);
+		printf("seq config=%s iterations=%ld ok=%zu failures=%ld add_p50_us=%llu "
+		       "add_p99_us=%llu del_p50_us=%llu del_p99_us=%llu adddel_p50_us=%llu "
+		       "adddel_p99_us=%llu\n",
+		       ctxs[k].config_path, n, ok, s[k].failures,
+		       bench_percentile_us(s[k].add, ok, 50), bench_percentile_us(s[k].add, ok, 99),
+		       bench_percentile_us(s[k].del, ok, 50), bench_percentile_us(s[k].del, ok, 99),
+		       bench_percentile_us(s[k].sum, ok, 50), bench_percentile_us(s[k].sum, ok, 99));
+		failures += s[k].failures;
+	}
 	fflush(stdout);
+out:
+	for (int k = 0; k < n_ctx; k++)
+		bench_samples_free(&s[k]);
+	if (r < 0)
+		return r;
 	return (int)(failures > INT_MAX ? INT_MAX : failures);
 }
 
@@ -593,9 +647,9 @@ static int bench_concurrent(const struct bench_ctx *ctx)
 		}
 		bench_call_done(&calls[i]);
 	}
-	printf("conc count=%ld failures=%ld addresses=%zu distinct=%zu add_total_us=%llu "
+	printf("conc config=%s count=%ld failures=%ld addresses=%zu distinct=%zu add_total_us=%llu "
 	       "del_total_us=%llu del_failures=%ld\n",
-	       c, add_fail, n_addrs, distinct, add_ns / 1000, del_ns / 1000, del_fail);
+	       ctx->config_path, c, add_fail, n_addrs, distinct, add_ns / 1000, del_ns / 1000, del_fail);
 	fflush(stdout);
 	bench_free_strv(addrs, n_addrs);
 	if (r < 0)
@@ -605,12 +659,16 @@ static int bench_concurrent(const struct bench_ctx *ctx)
 
 static void bench_help(void)
 {
-	printf("Usage: cni-bench --config FILE --netns PATH [--netns PATH]... [options]\n"
-	       "Times a CNI plugin as a runtime calls it: fork/exec with the CNI_*\n"
+	printf("Usage: cni-bench --config FILE [--config FILE]... --netns PATH [--netns PATH]...\n"
+	       "                 [options]\n"
+	       "Times CNI plugins as a runtime calls them: fork/exec with the CNI_*\n"
 	       "environment and the config on stdin, CLOCK_MONOTONIC around each call.\n"
-	       "Run it inside the namespace the plugin should treat as the host.\n"
+	       "Run it inside the namespace the plugins should treat as the host.\n"
+	       "With several configs, the sequential pairs are interleaved (one pair of\n"
+	       "each plugin per iteration) so that they are measured side by side.\n"
 	       "\n"
-	       "  --config FILE        network config (JSON); its \"type\" is looked up in CNI_PATH\n"
+	       "  --config FILE        network config (JSON), repeatable (at most 16); its\n"
+	       "                       \"type\" is looked up in CNI_PATH\n"
 	       "  --cni-path DIRS      plugin directories, colon-separated (default $CNI_PATH,\n"
 	       "                       else /opt/cni/bin)\n"
 	       "  --netns PATH         a pod network namespace (repeatable; sequential mode uses\n"
@@ -620,15 +678,16 @@ static void bench_help(void)
 	       "  --iterations N       sequential ADD/DEL pairs (default 200, 0 skips)\n"
 	       "  --warmup N           untimed ADD/DEL pairs first (default 2)\n"
 	       "  --concurrency C      concurrent ADDs, then DELs (default 0 skips)\n"
-	       "  --id-prefix STR      container ID prefix (default bench-<pid>)\n"
+	       "  --id-prefix STR      container ID prefix (default bench-<pid>); the IDs are\n"
+	       "                       STR-<config index>-s<iteration> and STR-<index>-c<n>\n"
 	       "  --log-level LEVEL    error, warn, info, debug (default info)\n"
 	       "  -h, --help           this text\n"
 	       "\n"
-	       "Output, one line per measurement:\n"
-	       "  seq iterations=N ok=N failures=N add_p50_us= add_p99_us= del_p50_us= del_p99_us=\n"
-	       "      adddel_p50_us= adddel_p99_us=\n"
-	       "  conc count=C failures=N addresses=N distinct=N add_total_us= del_total_us=\n"
-	       "      del_failures=N\n"
+	       "Output, one line per plugin and measurement:\n"
+	       "  seq config=FILE iterations=N ok=N failures=N add_p50_us= add_p99_us=\n"
+	       "      del_p50_us= del_p99_us= adddel_p50_us= adddel_p99_us=\n"
+	       "  conc config=FILE count=C failures=N addresses=N distinct=N add_total_us=\n"
+	       "      del_total_us= del_failures=N\n"
 	       "Exit 0 when every call succeeded and all concurrent addresses were distinct,\n"
 	       "1 otherwise, 2 on bad usage.\n");
 }
@@ -669,7 +728,13 @@ static int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': o->config_path = optarg; break;
+		case 'c':
+			if (o->n_configs == BENCH_MAX_PLUGINS) {
+				log_error("--config: at most %d configs", BENCH_MAX_PLUGINS);
+				return -EINVAL;
+			}
+			o->config_paths[o->n_configs++] = optarg;
+			break;
 		case 'p': o->cni_path = optarg; break;
 		case 'n':
 			if (o->n_netns == BENCH_MAX_NETNS) {
@@ -712,7 +777,7 @@ static int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 		log_error("unexpected argument \"%s\" (see --help)", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->config_path) {
+	if (o->n_configs == 0) {
 		log_error("--config is required (see --help)");
 		return -EINVAL;
 	}
@@ -730,6 +795,12 @@ static int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 	return 0;
 }
 
+static void bench_ctxs_free(struct bench_ctx *ctxs, int n)
+{
+	for (int k = 0; k < n; k++)
+		free(ctxs[k].config);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_opts opts = {
@@ -737,35 +808,37 @@ int main(int argc, char **argv)
 		.iterations = 200,
 		.warmup = 2,
 	};
-	struct bench_ctx ctx = {};
+	struct bench_ctx ctxs[BENCH_MAX_PLUGINS] = {};
 	int failures = 0, r;
 
 	log_init("cni-bench", LOG_LEVEL_INFO);
 	signal(SIGPIPE, SIG_IGN);
 	if (bench_parse_args(argc, argv, &opts) < 0)
 		return 2;
-	if (bench_ctx_init(&ctx, &opts) < 0) {
-		free(ctx.config);
-		return 2;
+	for (int k = 0; k < opts.n_configs; k++) {
+		if (bench_ctx_init(&ctxs[k], &opts, k) < 0) {
+			bench_ctxs_free(ctxs, opts.n_configs);
+			return 2;
+		}
 	}
 	if (opts.iterations > 0) {
-		r = bench_sequential(&ctx);
+		r = bench_sequential(ctxs, opts.n_configs);
 		if (r < 0) {
-			log_error("sequential run of %s: %s", ctx.plugin, strerror(-r));
-			free(ctx.config);
+			log_error("sequential run: %s", strerror(-r));
+			bench_ctxs_free(ctxs, opts.n_configs);
 			return 1;
 		}
 		failures += r;
 	}
-	if (opts.concurrency > 0) {
-		r = bench_concurrent(&ctx);
+	for (int k = 0; k < opts.n_configs && opts.concurrency > 0; k++) {
+		r = bench_concurrent(&ctxs[k]);
 		if (r < 0) {
-			log_error("concurrent run of %s: %s", ctx.plugin, strerror(-r));
-			free(ctx.config);
+			log_error("concurrent run of %s: %s", ctxs[k].plugin, strerror(-r));
+			bench_ctxs_free(ctxs, opts.n_configs);
 			return 1;
 		}
 		failures += r;
 	}
-	free(ctx.config);
+	bench_ctxs_free(ctxs, opts.n_configs);
 	return failures ? 1 : 0;
 }
