@@ -14,6 +14,7 @@
 #   BENCH_ITERATIONS   sequential ADD/DEL pairs per plugin (default 200)
 #   BENCH_CONCURRENCY  concurrent ADDs per plugin (default 64)
 #   BENCH_WARMUP       untimed ADD/DEL pairs first (default 2)
+#   BENCH_TIMEOUT      seconds before a hung plugin call is killed (default 60)
 #   BENCH_PLUGINS      rows to run, any of: bridge ptp skiff skiff-host-local
 #                      (default all; skiff rows are skipped when
 #                      build/bin/skiff-cni is not built)
@@ -26,11 +27,12 @@
 iterations=${BENCH_ITERATIONS:-200}
 concurrency=${BENCH_CONCURRENCY:-64}
 warmup=${BENCH_WARMUP:-2}
+timeout=${BENCH_TIMEOUT:-60}
 plugins=${BENCH_PLUGINS:-bridge ptp skiff skiff-host-local}
 ref_dir=${CNI_REF_DIR:-/usr/lib/cni}
 goal_ratio=0.20
 
-for v in iterations concurrency warmup; do
+for v in iterations concurrency warmup timeout; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || fail "BENCH_${v^^}: expected a number, got '${!v}'"
 done
 [ "$iterations" -gt 0 ] || fail "BENCH_ITERATIONS: must be at least 1"
@@ -124,7 +126,7 @@ done
 # plugin's concurrent burst.
 out=$(in_ns node "$TESTBIN/cni-bench" "${configs[@]}" --cni-path "$cni_path" \
 	--iterations "$iterations" --warmup "$warmup" --concurrency "$concurrency" \
-	--id-prefix "$RUN_ID" "${netns_args[@]}" 2>"$TMP/bench.err")
+	--timeout "$timeout" --id-prefix "$RUN_ID" "${netns_args[@]}" 2>"$TMP/bench.err")
 rc=$?
 if [ $rc -ne 0 ]; then
 	echo "error: cni-bench exited $rc:"

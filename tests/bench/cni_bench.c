@@ -60,6 +60,7 @@ struct bench_opts {
 	long iterations;
 	long concurrency;
 	long warmup;
+	long timeout_s;
 };
 
 /* What every call of one plugin shares: the binary, its config, the
@@ -81,6 +82,7 @@ struct bench_call {
 	size_t out_len;
 	size_t out_cap;
 	int status;
+	bool timed_out;
 	unsigned long long start_ns;
 	unsigned long long end_ns;
 	char container_id[96];
@@ -282,8 +284,10 @@ static int bench_call_reap(struct bench_call *c)
 	return 0;
 }
 
-/* Runs calls[0..n) to completion, reading all their outputs in parallel. */
-static int bench_calls_wait(struct bench_call *calls, int n)
+/* Runs calls[0..n) to completion, reading all their outputs in parallel.
+ * A call still running timeout_ns after its start is killed (it is our own
+ * child, by PID) and marked timed out. */
+static int bench_calls_wait(struct bench_call *calls, int n, unsigned long long timeout_ns)
 {
 	_cleanup_free_ struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
 	_cleanup_free_ int *idx = calloc((size_t)n, sizeof(*idx));
@@ -295,15 +299,33 @@ static int bench_calls_wait(struct bench_call *calls, int n)
 		if (calls[i].out_fd >= 0)
 			left++;
 	while (left > 0) {
+		unsigned long long now = now_ns(), first = ULLONG_MAX;
 		int m = 0;
 
 		for (int i = 0; i < n; i++) {
-			if (calls[i].out_fd < 0)
+			struct bench_call *c = &calls[i];
+
+			if (c->out_fd < 0)
 				continue;
-			pfd[m] = (struct pollfd){ .fd = calls[i].out_fd, .events = POLLIN };
+			if (now - c->start_ns >= timeout_ns) {
+				/* Reaped without waiting for EOF: a grandchild
+				 * may still hold the pipe. */
+				kill(c->pid, SIGKILL);
+				c->timed_out = true;
+				r = bench_call_reap(c);
+				if (r < 0)
+					return r;
+				left--;
+				continue;
+			}
+			if (c->start_ns + timeout_ns < first)
+				first = c->start_ns + timeout_ns;
+			pfd[m] = (struct pollfd){ .fd = c->out_fd, .events = POLLIN };
 			idx[m++] = i;
 		}
-		if (poll(pfd, (nfds_t)m, -1) < 0) {
+		if (m == 0)
+			break;
+		if (poll(pfd, (nfds_t)m, (int)((first - now) / 1000000 + 1)) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
@@ -341,7 +363,9 @@ static void bench_call_log_failure(const struct bench_call *c, const char *comma
 	long long code = j ? json_integer_value(json_object_get(j, "code")) : 0;
 	char how[64];
 
-	if (c->status < 0)
+	if (c->timed_out)
+		snprintf(how, sizeof(how), "still running after --timeout, killed");
+	else if (c->status < 0)
 		snprintf(how, sizeof(how), "did not run");
 	else if (WIFEXITED(c->status))
 		snprintf(how, sizeof(how), "exit %d", WEXITSTATUS(c->status));
@@ -443,7 +467,7 @@ static int bench_run_one(const struct bench_ctx *ctx, struct bench_call *c, cons
 
 	if (r < 0)
 		return r;
-	return bench_calls_wait(c, 1);
+	return bench_calls_wait(c, 1, (unsigned long long)ctx->opts->timeout_s * 1000000000ULL);
 }
 
 static void bench_free_strv(char **v, size_t n)
@@ -587,7 +611,8 @@ static int bench_burst(const struct bench_ctx *ctx, struct bench_call *calls, lo
 		}
 	}
 	if (count > 0) {
-		int w = bench_calls_wait(calls, (int)count);
+		int w = bench_calls_wait(calls, (int)count,
+					 (unsigned long long)ctx->opts->timeout_s * 1000000000ULL);
 
 		if (w < 0 && r == 0)
 			r = w;
@@ -680,6 +705,8 @@ static void bench_help(void)
 	       "  --concurrency C      concurrent ADDs, then DELs (default 0 skips)\n"
 	       "  --id-prefix STR      container ID prefix (default bench-<pid>); the IDs are\n"
 	       "                       STR-<config index>-s<iteration> and STR-<index>-c<n>\n"
+	       "  --timeout SEC        kill a plugin call still running after SEC seconds and\n"
+	       "                       count it as failed (default 60)\n"
 	       "  --log-level LEVEL    error, warn, info, debug (default info)\n"
 	       "  -h, --help           this text\n"
 	       "\n"
@@ -719,6 +746,7 @@ static int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "concurrency", required_argument, NULL, 'C' },
 		{ "id-prefix", required_argument, NULL, 'x' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -759,6 +787,14 @@ static int bench_parse_args(int argc, char **argv, struct bench_opts *o)
 				return -EINVAL;
 			break;
 		case 'x': o->id_prefix = optarg; break;
+		case 't':
+			if (bench_parse_long("--timeout", optarg, 3600, &o->timeout_s) < 0)
+				return -EINVAL;
+			if (o->timeout_s == 0) {
+				log_error("--timeout: must be at least 1 second");
+				return -EINVAL;
+			}
+			break;
 		case 'l':
 			if (log_level_parse(optarg, &level) < 0) {
 				log_error("--log-level: unknown level \"%s\"", optarg);
@@ -807,6 +843,7 @@ int main(int argc, char **argv)
 		.ifname = "eth0",
 		.iterations = 200,
 		.warmup = 2,
+		.timeout_s = 60,
 	};
 	struct bench_ctx ctxs[BENCH_MAX_PLUGINS] = {};
 	int failures = 0, r;

@@ -21,7 +21,7 @@ field() { awk -F'|' -v n="$1" '{ gsub(/^ +| +$/, "", $n); print $n }' <<<"$2"; }
 case_bench_table_well_formed() {
 	local rows="bridge ptp" out rc row col label ratios=""
 	[ -x "$BIN/skiff-cni" ] && rows="bridge ptp skiff skiff-host-local"
-	out=$(BENCH_ITERATIONS=5 BENCH_CONCURRENCY=4 BENCH_WARMUP=1 BENCH_PLUGINS="$rows" \
+	out=$(BENCH_ITERATIONS=5 BENCH_CONCURRENCY=4 BENCH_WARMUP=1 BENCH_TIMEOUT=10 BENCH_PLUGINS="$rows" \
 		bash "$SKIFF_ROOT/tests/bench/bench_cni.sh" 2>&1)
 	rc=$?
 	assert_eq "$rc" 0 "bench_cni.sh exit status; output: $out"
@@ -99,6 +99,23 @@ case_driver_reports_plugin_errors() {
 	assert_contains "$(cat "$TMP/bad.err")" "10.1.2.300"
 }
 
+# A plugin call that never returns is killed after --timeout and counted
+# as failed, so a hung plugin cannot hang the bench.
+case_driver_kills_hung_plugin() {
+	mkdir -p "$TMP/hang"
+	printf '#!/bin/sh\ncat >/dev/null\nexec sleep 30\n' >"$TMP/hang/hang"
+	chmod +x "$TMP/hang/hang"
+	echo '{"cniVersion":"1.0.0","name":"hang","type":"hang"}' >"$TMP/hang/conf.json"
+	local out rc start=$SECONDS
+	out=$("$DRIVER" --config "$TMP/hang/conf.json" --cni-path "$TMP/hang" --iterations 0 \
+		--concurrency 2 --timeout 1 --netns /x/a --netns /x/b 2>"$TMP/hang/err")
+	rc=$?
+	assert_eq "$rc" 1 "exit status with a hung plugin"
+	assert_contains "$out" " count=2 failures=2 addresses=0 "
+	assert_contains "$(cat "$TMP/hang/err")" "still running after --timeout, killed"
+	[ $(( SECONDS - start )) -lt 10 ] || fail "hung plugin held the driver $(( SECONDS - start ))s"
+}
+
 case_driver_rejects_bad_usage() {
 	local err
 	err=$("$DRIVER" --netns /x 2>&1 >/dev/null)
@@ -113,5 +130,6 @@ case_driver_rejects_bad_usage() {
 run_case bench_table_well_formed
 run_case driver_catches_duplicate_addresses
 run_case driver_reports_plugin_errors
+run_case driver_kills_hung_plugin
 run_case driver_rejects_bad_usage
 finish
