@@ -5,10 +5,13 @@
 # Everything happens inside namespaces this script creates: a "node"
 # namespace that the plugins treat as the host (they run under
 # `ip netns exec`), and pod namespaces. The real host's interfaces are never
-# touched. Prints one table:
+# touched. Prints the table of CNI plugins:
 #   plugin | ADD p50 | ADD p99 | DEL p50 | DEL p99 | ADD+DEL p50 | 64xADD total
 #          | distinct | ratio vs fastest reference (ADD+DEL p50)
-# and the goal line (skiff-cni ADD+DEL p50 <= 0.20 x the fastest reference).
+# for bridge+host-local, ptp+host-local, skiff-cni+skiff-ipam and
+# skiff-cni+host-local, the goal line (skiff-cni ADD+DEL p50 <= 0.20 x the
+# fastest reference), and the same table for the IPAM plugins alone
+# (host-local, skiff-ipam; ratio vs host-local).
 #
 # Environment:
 #   BENCH_ITERATIONS   sequential ADD/DEL pairs per plugin (default 200)
@@ -16,8 +19,8 @@
 #   BENCH_WARMUP       untimed ADD/DEL pairs first (default 2)
 #   BENCH_TIMEOUT      seconds before a hung plugin call is killed (default 60)
 #   BENCH_PLUGINS      rows to run, any of: bridge ptp skiff skiff-host-local
-#                      (default all; skiff rows are skipped when
-#                      build/bin/skiff-cni is not built)
+#                      ipam-host-local ipam-skiff (default all; a skiff row is
+#                      skipped, with a note, when its binary is not built)
 #   CNI_REF_DIR        the reference plugins (default /usr/lib/cni)
 # Exit status: 0 unless a plugin call failed or concurrent ADDs handed out
 # the same address twice (the goal line is informational).
@@ -28,7 +31,7 @@ iterations=${BENCH_ITERATIONS:-200}
 concurrency=${BENCH_CONCURRENCY:-64}
 warmup=${BENCH_WARMUP:-2}
 timeout=${BENCH_TIMEOUT:-60}
-plugins=${BENCH_PLUGINS:-bridge ptp skiff skiff-host-local}
+plugins=${BENCH_PLUGINS:-bridge ptp skiff skiff-host-local ipam-host-local ipam-skiff}
 ref_dir=${CNI_REF_DIR:-/usr/lib/cni}
 goal_ratio=0.20
 
@@ -54,44 +57,46 @@ for (( i = 0; i < n_pods; i++ )); do
 	netns_args+=(--netns "/run/netns/$(ns "p$i")")
 done
 
+# Rows: tag, label, plugin type, ipam type, subnet. The ipam-* rows run
+# an IPAM plugin alone (the runtime-facing "type" is the IPAM plugin, which
+# reads the config's "ipam" object), as skiff-cni and the reference
+# plugins call it.
+rows_table='
+bridge           bridge+host-local       bridge     host-local 10.240.0.0/16
+ptp              ptp+host-local          ptp        host-local 10.241.0.0/16
+skiff            skiff-cni+skiff-ipam    skiff-cni  skiff-ipam 10.242.0.0/16
+skiff-host-local skiff-cni+host-local    skiff-cni  host-local 10.243.0.0/16
+ipam-host-local  host-local-alone        host-local host-local 10.244.0.0/16
+ipam-skiff       skiff-ipam-alone        skiff-ipam skiff-ipam 10.245.0.0/16
+'
+# row TAG FIELD: field 2..5 of row TAG; empty for an unknown tag.
+row() { awk -v t="$1" -v f="$2" '$1 == t { print $f }' <<<"$rows_table"; }
+row_label() { row "$1" 2; }
+
 # plugin_conf TAG: the network config of row TAG, dataDir under $TMP.
 # Each row has its own subnet and data dir, so no state is shared.
 plugin_conf() {
-	local tag=$1 type ipam subnet name
-	case "$tag" in
-	bridge)           type=bridge;    ipam=host-local; subnet=10.240.0.0/16 ;;
-	ptp)              type=ptp;       ipam=host-local; subnet=10.241.0.0/16 ;;
-	skiff)            type=skiff-cni; ipam=skiff-ipam; subnet=10.242.0.0/16 ;;
-	skiff-host-local) type=skiff-cni; ipam=host-local; subnet=10.243.0.0/16 ;;
-	esac
-	name="bench-$RUN_ID-$tag"
+	local tag=$1 type ipam extra
+	type=$(row "$tag" 3) ipam=$(row "$tag" 4)
 	case "$type" in
 	bridge) extra=$(printf '"bridge": "skb%s", "isGateway": true, "ipMasq": false,' "$RUN_ID") ;;
 	ptp)    extra='"ipMasq": false,' ;;
-	*)      extra='"mtu": 1500,' ;;
+	skiff-cni) extra='"mtu": 1500,' ;;
+	*)      extra= ;;
 	esac
 	cat <<-EOF
 	{
 	  "cniVersion": "1.0.0",
-	  "name": "$name",
+	  "name": "bench-$RUN_ID-$tag",
 	  "type": "$type",
 	  $extra
 	  "ipam": {
 	    "type": "$ipam",
-	    "ranges": [[{ "subnet": "$subnet" }]],
+	    "ranges": [[{ "subnet": "$(row "$tag" 5)" }]],
 	    "dataDir": "$TMP/data-$tag"
 	  }
 	}
 	EOF
-}
-
-row_label() {
-	case "$1" in
-	bridge) echo "bridge+host-local" ;;
-	ptp) echo "ptp+host-local" ;;
-	skiff) echo "skiff-cni+skiff-ipam" ;;
-	skiff-host-local) echo "skiff-cni+host-local" ;;
-	esac
 }
 
 # kv KEY LINE: the value of KEY=... in a cni-bench output line.
@@ -104,18 +109,20 @@ declare -A seq conc
 configs=() ran=()
 cni_path=$ref_dir
 for tag in $plugins; do
-	case "$tag" in
-	bridge|ptp) ;;
-	skiff|skiff-host-local)
-		if [ ! -x "$BIN/skiff-cni" ]; then
-			echo "note: $(row_label "$tag") skipped: $BIN/skiff-cni is not built"
-			continue
-		fi
-		# Reference plugins first, so bridge, ptp and host-local are always
-		# Debian's; skiff-cni and skiff-ipam come from the build.
-		cni_path="$ref_dir:$BIN" ;;
-	*) fail "BENCH_PLUGINS: unknown row '$tag' (bridge ptp skiff skiff-host-local)" ;;
-	esac
+	[ -n "$(row "$tag" 2)" ] ||
+		fail "BENCH_PLUGINS: unknown row '$tag' ($(awk 'NF { printf "%s ", $1 }' <<<"$rows_table"))"
+	for p in $(row "$tag" 3) $(row "$tag" 4); do
+		case "$p" in
+		skiff-*)
+			if [ ! -x "$BIN/$p" ]; then
+				echo "note: $(row_label "$tag") skipped: $BIN/$p is not built"
+				continue 2
+			fi
+			# Reference plugins first, so bridge, ptp and host-local
+			# are always Debian's; skiff's come from the build.
+			cni_path="$ref_dir:$BIN" ;;
+		esac
+	done
 	plugin_conf "$tag" >"$TMP/$tag.json" || exit 1
 	mkdir -p "$TMP/data-$tag"
 	configs+=(--config "$TMP/$tag.json")
@@ -140,49 +147,78 @@ while read -r kind line; do
 	conc) conc[$tag]=$line ;;
 	esac
 done <<<"$out"
+has_run() { [[ " ${ran[*]} " == *" $1 "* ]]; }
 
-# The fastest reference row by ADD+DEL median.
-best=""
-for tag in "${ran[@]}"; do
-	case "$tag" in bridge|ptp) ;; *) continue ;; esac
-	v=$(kv adddel_p50_us "${seq[$tag]}")
-	[ "$(kv ok "${seq[$tag]}")" -gt 0 ] || continue
-	if [ -z "$best" ] || [ "$v" -lt "$best" ]; then best=$v; best_tag=$tag; fi
-done
+# fastest TAG...: the tag with the lowest ADD+DEL median among those that
+# ran with at least one good iteration; empty when none.
+fastest() {
+	local tag v best="" best_tag=""
+	for tag in "$@"; do
+		has_run "$tag" || continue
+		[ "$(kv ok "${seq[$tag]}")" -gt 0 ] || continue
+		v=$(kv adddel_p50_us "${seq[$tag]}")
+		if [ -z "$best" ] || [ "$v" -lt "$best" ]; then best=$v best_tag=$tag; fi
+	done
+	echo "$best_tag"
+}
 
-echo "CNI ADD/DEL latency: $iterations sequential iterations (median, p99), $concurrency concurrent ADDs"
-echo "times in ms; ratio = ADD+DEL p50 / fastest reference's${best:+ ($(row_label "$best_tag"))}"
-fmt='%-22s | %8s | %8s | %8s | %8s | %11s | %13s | %8s | %5s\n'
-# shellcheck disable=SC2059
-printf "$fmt" plugin "ADD p50" "ADD p99" "DEL p50" "DEL p99" "ADD+DEL p50" \
-	"${concurrency}xADD total" distinct ratio
-for tag in "${ran[@]}"; do
-	s=${seq[$tag]} c=${conc[$tag]}
-	v=$(kv adddel_p50_us "$s")
-	if [ -n "$best" ] && [ "$best" -gt 0 ]; then
-		ratio=$(awk -v a="$v" -v b="$best" 'BEGIN { printf "%.2f", a / b }')
+# ratio TAG REF: TAG's ADD+DEL median over REF's, "-" when undefined.
+ratio() {
+	local a b
+	[ -n "$2" ] || { echo -; return; }
+	a=$(kv adddel_p50_us "${seq[$1]}") b=$(kv adddel_p50_us "${seq[$2]}")
+	[ "$b" -gt 0 ] || { echo -; return; }
+	awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'
+}
+
+# table TITLE REF TAG...: one table of the rows that ran, ratios against REF.
+table() {
+	local title=$1 ref=$2 tag s c total distinct
+	local fmt='%-22s | %8s | %8s | %8s | %8s | %11s | %13s | %8s | %5s\n'
+	shift 2
+	echo
+	echo "$title: $iterations sequential iterations (median, p99), $concurrency concurrent ADDs"
+	if [ -n "$ref" ]; then
+		echo "times in ms; ratio = ADD+DEL p50 / that of $(row_label "$ref")"
 	else
-		ratio=-
-	fi
-	if [ -n "$c" ]; then
-		total=$(ms "$(kv add_total_us "$c")")
-		distinct="$(kv distinct "$c")/$(kv count "$c")"
-	else
-		total=- distinct=-
+		echo "times in ms; no reference ran, no ratio"
 	fi
 	# shellcheck disable=SC2059
-	printf "$fmt" "$(row_label "$tag")" "$(ms "$(kv add_p50_us "$s")")" \
-		"$(ms "$(kv add_p99_us "$s")")" "$(ms "$(kv del_p50_us "$s")")" \
-		"$(ms "$(kv del_p99_us "$s")")" "$(ms "$v")" "$total" "$distinct" "$ratio"
-	[ "$(kv failures "$s")" = 0 ] || echo "  $(row_label "$tag"): $(kv failures "$s") sequential calls failed"
-done
+	printf "$fmt" plugin "ADD p50" "ADD p99" "DEL p50" "DEL p99" "ADD+DEL p50" \
+		"${concurrency}xADD total" distinct ratio
+	for tag in "$@"; do
+		has_run "$tag" || continue
+		s=${seq[$tag]} c=${conc[$tag]:-}
+		if [ -n "$c" ]; then
+			total=$(ms "$(kv add_total_us "$c")")
+			distinct="$(kv distinct "$c")/$(kv count "$c")"
+		else
+			total=- distinct=-
+		fi
+		# shellcheck disable=SC2059
+		printf "$fmt" "$(row_label "$tag")" "$(ms "$(kv add_p50_us "$s")")" \
+			"$(ms "$(kv add_p99_us "$s")")" "$(ms "$(kv del_p50_us "$s")")" \
+			"$(ms "$(kv del_p99_us "$s")")" "$(ms "$(kv adddel_p50_us "$s")")" \
+			"$total" "$distinct" "$(ratio "$tag" "$ref")"
+		[ "$(kv failures "$s")" = 0 ] ||
+			echo "  $(row_label "$tag"): $(kv failures "$s") sequential calls failed"
+		[ -z "$c" ] || [ "$(kv failures "$c")" = 0 ] ||
+			echo "  $(row_label "$tag"): $(kv failures "$c") concurrent ADDs failed"
+	done
+}
 
-for tag in skiff skiff-host-local; do
-	[[ " ${ran[*]} " == *" $tag "* ]] || continue
-	[ -n "$best" ] && [ "$best" -gt 0 ] || continue
-	v=$(kv adddel_p50_us "${seq[$tag]}")
-	verdict=$(awk -v a="$v" -v b="$best" -v g="$goal_ratio" \
-		'BEGIN { r = a / b; printf "%.2f %s", r, (r <= g ? "PASS" : "MISS") }')
-	echo "goal: $(row_label "$tag") ADD+DEL p50 / fastest reference = ${verdict% *} (<= $goal_ratio): ${verdict#* }"
-done
+ref=$(fastest bridge ptp)
+if has_run bridge || has_run ptp || has_run skiff || has_run skiff-host-local; then
+	table "CNI plugin ADD/DEL" "$ref" bridge ptp skiff skiff-host-local
+	for tag in skiff skiff-host-local; do
+		has_run "$tag" && [ -n "$ref" ] || continue
+		r=$(ratio "$tag" "$ref")
+		verdict=$(awk -v r="$r" -v g="$goal_ratio" 'BEGIN { print (r <= g ? "PASS" : "MISS") }')
+		echo "goal: $(row_label "$tag") ADD+DEL p50 / fastest reference = $r (<= $goal_ratio): $verdict"
+	done
+fi
+if has_run ipam-host-local || has_run ipam-skiff; then
+	has_run ipam-host-local && ref=ipam-host-local || ref=
+	table "IPAM alone ADD/DEL" "$ref" ipam-host-local ipam-skiff
+fi
 exit $status

@@ -19,14 +19,16 @@ field() { awk -F'|' -v n="$1" '{ gsub(/^ +| +$/, "", $n); print $n }' <<<"$2"; }
 # concurrent ADD's address distinct; the skiff rows appear once skiff-cni
 # is built.
 case_bench_table_well_formed() {
-	local rows="bridge ptp" out rc row col label ratios=""
-	[ -x "$BIN/skiff-cni" ] && rows="bridge ptp skiff skiff-host-local"
+	local rows="bridge ptp ipam-host-local" out rc row col label ratios=""
+	[ -x "$BIN/skiff-cni" ] && rows+=" skiff skiff-host-local"
+	[ -x "$BIN/skiff-ipam" ] && rows+=" ipam-skiff"
 	out=$(BENCH_ITERATIONS=5 BENCH_CONCURRENCY=4 BENCH_WARMUP=1 BENCH_TIMEOUT=10 BENCH_PLUGINS="$rows" \
 		bash "$SKIFF_ROOT/tests/bench/bench_cni.sh" 2>&1)
 	rc=$?
 	assert_eq "$rc" 0 "bench_cni.sh exit status; output: $out"
 	assert_contains "$out" "5 sequential iterations"
-	row=$(grep '^plugin ' <<<"$out")
+	assert_eq "$(grep -c '^plugin ' <<<"$out")" 2 "two tables (CNI, IPAM alone) in: $out"
+	row=$(grep -m1 '^plugin ' <<<"$out")
 	assert_eq "$(awk -F'|' '{ print NF }' <<<"$row")" 9 "header columns: $row"
 	assert_eq "$(field 7 "$row")" "4xADD total"
 	assert_eq "$(field 9 "$row")" "ratio"
@@ -47,6 +49,15 @@ case_bench_table_well_formed() {
 	for col in $ratios; do
 		awk -v r="$col" 'BEGIN { exit !(r >= 1.0) }' || fail "reference ratio $col below 1.00"
 	done
+
+	# The IPAM table: host-local alone is its own reference.
+	row=$(grep '^host-local-alone ' <<<"$out")
+	assert_eq "$(field 8 "$row")" "4/4" "host-local alone distinct addresses: $out"
+	assert_eq "$(field 9 "$row")" "1.00" "host-local alone ratio"
+	if [ -x "$BIN/skiff-ipam" ]; then
+		row=$(grep '^skiff-ipam-alone ' <<<"$out")
+		assert_eq "$(field 8 "$row")" "4/4" "skiff-ipam alone distinct addresses: $out"
+	fi
 
 	if [ -x "$BIN/skiff-cni" ]; then
 		for col in skiff-cni+skiff-ipam skiff-cni+host-local; do
