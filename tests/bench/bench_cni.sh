@@ -130,8 +130,9 @@ done
 [ ${#configs[@]} -gt 0 ] || skip "no plugin to measure (BENCH_PLUGINS='$plugins')"
 
 # One run: the sequential pairs of all plugins interleaved, then each
-# plugin's concurrent burst.
+# plugin's concurrent burst. CNI_ARGS as containerd sends them.
 out=$(in_ns node "$TESTBIN/cni-bench" "${configs[@]}" --cni-path "$cni_path" \
+	--args "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=bench-$RUN_ID" \
 	--iterations "$iterations" --warmup "$warmup" --concurrency "$concurrency" \
 	--timeout "$timeout" --id-prefix "$RUN_ID" "${netns_args[@]}" 2>"$TMP/bench.err")
 rc=$?
