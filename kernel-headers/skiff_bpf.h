@@ -1,0 +1,39 @@
+/* The one header every skiff BPF program includes first: the running
+ * kernel's types (vmlinux.h, generated from BTF at build time), libbpf's
+ * helpers, and the few constants that vmlinux.h cannot carry because they
+ * are preprocessor macros in the kernel. */
+#ifndef SKIFF_BPF_H
+#define SKIFF_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+#ifndef SOCK_STREAM
+#define SOCK_STREAM 1
+#endif
+#ifndef SOCK_DGRAM
+#define SOCK_DGRAM 2
+#endif
+#ifndef ECONNREFUSED
+#define ECONNREFUSED 111
+#endif
+#ifndef EPERM
+#define EPERM 1
+#endif
+
+/* cgroup sock_addr verdicts */
+#define SK_VERDICT_REJECT 0
+#define SK_VERDICT_PASS 1
+
+/* kfuncs (declared in the kernel, not in vmlinux.h's types) */
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+
+#endif
