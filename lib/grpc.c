@@ -1,0 +1,664 @@
+/* gRPC unary client over HTTP/2 with nghttp2; see grpc.h. The session is
+ * driven with nghttp2_session_mem_send / mem_recv on a blocking socket and
+ * poll() for the deadline, so everything happens inside grpc_unary(). */
+#include "grpc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "util.h"
+
+#define GRPC_DEFAULT_TIMEOUT_MS 30000
+
+struct grpc_channel {
+	bool is_unix;
+	char *path;      /* unix socket path */
+	char *host;      /* TCP host */
+	char *port;      /* TCP port */
+	char *authority; /* :authority header */
+	int fd;
+	nghttp2_session *session;
+};
+
+struct grpc_call {
+	const uint8_t *body; /* framed request */
+	size_t body_len;
+	size_t body_off;
+	uint8_t *resp;
+	size_t resp_len;
+	size_t resp_cap;
+	int http_status;
+	int grpc_code;
+	char grpc_message[512];
+	bool have_message;
+	bool closed;
+	uint32_t close_error;
+	int err;
+};
+
+static const char *const grpc_code_names[] = {
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+	"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+};
+
+const char *grpc_code_name(int code)
+{
+	if (code < 0 || (size_t)code >= ARRAY_SIZE(grpc_code_names))
+		return "UNKNOWN_CODE";
+	return grpc_code_names[code];
+}
+
+int grpc_frame_encode(const uint8_t *msg, size_t len, uint8_t *out, size_t out_size)
+{
+	if (len > UINT32_MAX || out_size < len + 5)
+		return -ENOBUFS;
+	out[0] = 0;
+	out[1] = (uint8_t)(len >> 24);
+	out[2] = (uint8_t)(len >> 16);
+	out[3] = (uint8_t)(len >> 8);
+	out[4] = (uint8_t)len;
+	if (len)
+		memcpy(out + 5, msg, len);
+	return 0;
+}
+
+int grpc_frame_decode(const uint8_t *buf, size_t len, const uint8_t **msg, size_t *msg_len)
+{
+	uint32_t n;
+
+	if (len < 5 || buf[0] != 0)
+		return -EPROTO;
+	n = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 8 | buf[4];
+	if ((size_t)n != len - 5)
+		return -EPROTO;
+	*msg = buf + 5;
+	*msg_len = n;
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void grpc_percent_decode(const char *in, size_t len, char *out, size_t out_size)
+{
+	size_t i, o = 0;
+
+	if (!out_size)
+		return;
+	for (i = 0; i < len && o + 1 < out_size; i++) {
+		int hi, lo;
+
+		if (in[i] == '%' && i + 2 < len && (hi = hexval(in[i + 1])) >= 0 &&
+		    (lo = hexval(in[i + 2])) >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	out[o] = '\0';
+}
+
+__attribute__((format(printf, 2, 3)))
+static void status_set(struct grpc_status *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- channel ---- */
+
+void grpc_channel_free(struct grpc_channel *ch)
+{
+	if (!ch)
+		return;
+	if (ch->session)
+		nghttp2_session_del(ch->session);
+	if (ch->fd >= 0)
+		close(ch->fd);
+	free(ch->path);
+	free(ch->host);
+	free(ch->port);
+	free(ch->authority);
+	free(ch);
+}
+
+static void grpc_channel_freep(struct grpc_channel **ch)
+{
+	grpc_channel_free(*ch);
+}
+
+int grpc_channel_new(const char *target, struct grpc_channel **out)
+{
+	__attribute__((cleanup(grpc_channel_freep))) struct grpc_channel *ch = NULL;
+	const char *p;
+
+	if (!target || !*target)
+		return -EINVAL;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->fd = -1;
+
+	if (strncmp(target, "unix://", 7) == 0)
+		p = target + 7;
+	else if (strncmp(target, "unix:", 5) == 0)
+		p = target + 5;
+	else if (target[0] == '/')
+		p = target;
+	else
+		p = NULL;
+
+	if (p) {
+		if (p[0] != '/' || strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return -EINVAL;
+		ch->is_unix = true;
+		ch->path = strdup(p);
+		ch->authority = strdup("localhost");
+		if (!ch->path || !ch->authority)
+			return -ENOMEM;
+	} else {
+		const char *colon;
+
+		if (strncmp(target, "dns:///", 7) == 0)
+			target += 7;
+		if (target[0] == '[') {
+			const char *end = strchr(target, ']');
+
+			if (!end || end[1] != ':')
+				return -EINVAL;
+			ch->host = strndup(target + 1, (size_t)(end - target - 1));
+			colon = end + 1;
+		} else {
+			colon = strrchr(target, ':');
+			if (!colon)
+				return -EINVAL;
+			ch->host = strndup(target, (size_t)(colon - target));
+		}
+		if (!ch->host)
+			return -ENOMEM;
+		if (!*ch->host || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+			return -EINVAL;
+		ch->port = strdup(colon + 1);
+		ch->authority = strdup(target);
+		if (!ch->port || !ch->authority)
+			return -ENOMEM;
+	}
+	*out = TAKE_PTR(ch);
+	return 0;
+}
+
+static void grpc_channel_disconnect(struct grpc_channel *ch)
+{
+	if (ch->session) {
+		nghttp2_session_del(ch->session);
+		ch->session = NULL;
+	}
+	if (ch->fd >= 0) {
+		close(ch->fd);
+		ch->fd = -1;
+	}
+}
+
+static int connect_deadline(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int flags, err = 0, r;
+	socklen_t elen = sizeof(err);
+
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	if (connect(fd, sa, len) < 0) {
+		if (errno != EINPROGRESS && errno != EAGAIN)
+			return -errno;
+		do
+			r = poll(&pfd, 1, timeout_ms);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			return -errno;
+		if (err)
+			return -err;
+	}
+	if (fcntl(fd, F_SETFL, flags) < 0)
+		return -errno;
+	return 0;
+}
+
+static int grpc_socket_connect(struct grpc_channel *ch, int timeout_ms, struct grpc_status *st)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (ch->is_unix) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+		strscpy(sun.sun_path, ch->path, sizeof(sun.sun_path));
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		r = connect_deadline(fd, (struct sockaddr *)&sun, sizeof(sun), timeout_ms);
+		if (r < 0) {
+			status_set(st, "connect to unix:%s: %s", ch->path, strerror(-r));
+			return r;
+		}
+	} else {
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+		struct addrinfo *res = NULL, *ai;
+
+		r = getaddrinfo(ch->host, ch->port, &hints, &res);
+		if (r != 0) {
+			status_set(st, "resolve %s: %s", ch->host, gai_strerror(r));
+			return -EHOSTUNREACH;
+		}
+		r = -ENOENT;
+		for (ai = res; ai; ai = ai->ai_next) {
+			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+			if (fd < 0) {
+				r = -errno;
+				continue;
+			}
+			r = connect_deadline(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
+			if (r == 0)
+				break;
+			close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(res);
+		if (r < 0) {
+			status_set(st, "connect to %s: %s", ch->authority, strerror(-r));
+			return r;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	}
+	return TAKE_FD(fd);
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+		     void *user_data)
+{
+	struct grpc_call *call;
+	char buf[16];
+
+	(void)flags;
+	(void)user_data;
+	if (frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	call = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (!call)
+		return 0;
+
+	if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(valuelen < 8 ? valuelen : 8), value);
+		call->http_status = atoi(buf);
+	} else if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(valuelen < 8 ? valuelen : 8), value);
+		call->grpc_code = strspn(buf, "0123456789") == strlen(buf) && *buf ? atoi(buf) : GRPC_UNKNOWN;
+	} else if (namelen == 12 && memcmp(name, "grpc-message", 12) == 0) {
+		grpc_percent_decode((const char *)value, valuelen, call->grpc_message,
+				    sizeof(call->grpc_message));
+		call->have_message = true;
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+			 const uint8_t *data, size_t len, void *user_data)
+{
+	struct grpc_call *call = nghttp2_session_get_stream_user_data(session, stream_id);
+
+	(void)flags;
+	(void)user_data;
+	if (!call || call->err)
+		return 0;
+	if (call->resp_len + len > (size_t)GRPC_MAX_MESSAGE + 5) {
+		call->err = -EFBIG;
+		nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+		return 0;
+	}
+	if (call->resp_len + len > call->resp_cap) {
+		size_t cap = call->resp_cap ? call->resp_cap : 4096;
+		uint8_t *n;
+
+		while (cap < call->resp_len + len)
+			cap *= 2;
+		n = realloc(call->resp, cap);
+		if (!n) {
+			call->err = -ENOMEM;
+			nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+			return 0;
+		}
+		call->resp = n;
+		call->resp_cap = cap;
+	}
+	memcpy(call->resp + call->resp_len, data, len);
+	call->resp_len += len;
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+			   void *user_data)
+{
+	struct grpc_call *call = nghttp2_session_get_stream_user_data(session, stream_id);
+
+	(void)user_data;
+	if (call) {
+		call->closed = true;
+		call->close_error = error_code;
+	}
+	return 0;
+}
+
+static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+			 uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+{
+	struct grpc_call *call = source->ptr;
+	size_t n = call->body_len - call->body_off;
+
+	(void)session;
+	(void)stream_id;
+	(void)user_data;
+	if (n > length)
+		n = length;
+	memcpy(buf, call->body + call->body_off, n);
+	call->body_off += n;
+	if (call->body_off == call->body_len)
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+static int grpc_session_new(struct grpc_channel *ch, struct grpc_status *st)
+{
+	nghttp2_session_callbacks *cbs;
+	nghttp2_settings_entry settings[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20 },
+	};
+	int r;
+
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
+		return -ENOMEM;
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	r = nghttp2_session_client_new(&ch->session, cbs, ch);
+	nghttp2_session_callbacks_del(cbs);
+	if (r != 0) {
+		status_set(st, "nghttp2 session: %s", nghttp2_strerror(r));
+		return -ENOMEM;
+	}
+	r = nghttp2_submit_settings(ch->session, NGHTTP2_FLAG_NONE, settings, ARRAY_SIZE(settings));
+	if (r != 0) {
+		status_set(st, "nghttp2 settings: %s", nghttp2_strerror(r));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int deadline_left_ms(unsigned long long deadline)
+{
+	unsigned long long now = now_ns();
+
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000);
+}
+
+/* Sends everything nghttp2 has queued. */
+static int grpc_flush(struct grpc_channel *ch, struct grpc_status *st)
+{
+	for (;;) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(ch->session, &data);
+		size_t off = 0;
+
+		if (n < 0) {
+			status_set(st, "HTTP/2 send: %s", nghttp2_strerror((int)n));
+			return -EPROTO;
+		}
+		if (n == 0)
+			return 0;
+		while (off < (size_t)n) {
+			ssize_t w = send(ch->fd, data + off, (size_t)n - off, MSG_NOSIGNAL);
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				status_set(st, "send to %s: %s", ch->authority, strerror(errno));
+				return -errno;
+			}
+			off += (size_t)w;
+		}
+	}
+}
+
+/* Reads what the socket has (waiting up to timeout_ms) and feeds nghttp2.
+ * Returns 0 after feeding, -ETIMEDOUT, -ECONNRESET on EOF, or -errno. */
+static int grpc_pump(struct grpc_channel *ch, int timeout_ms, struct grpc_status *st)
+{
+	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
+	uint8_t buf[16384];
+	ssize_t n, used;
+	int r;
+
+	do
+		r = poll(&pfd, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	do
+		n = recv(ch->fd, buf, sizeof(buf), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		status_set(st, "receive from %s: %s", ch->authority, strerror(errno));
+		return -errno;
+	}
+	if (n == 0) {
+		status_set(st, "%s closed the connection", ch->authority);
+		return -ECONNRESET;
+	}
+	used = nghttp2_session_mem_recv(ch->session, buf, (size_t)n);
+	if (used < 0) {
+		status_set(st, "HTTP/2 from %s: %s", ch->authority, nghttp2_strerror((int)used));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Makes sure the channel has a live connection: reads whatever the server
+ * sent since the last call (GOAWAY, PING, EOF) and reconnects when needed. */
+static int grpc_channel_ready(struct grpc_channel *ch, int timeout_ms, struct grpc_status *st)
+{
+	int r;
+
+	while (ch->session) {
+		r = grpc_pump(ch, 0, st);
+		if (r == -ETIMEDOUT)
+			break; /* nothing pending */
+		if (r < 0 || !nghttp2_session_want_read(ch->session)) {
+			grpc_channel_disconnect(ch);
+			break;
+		}
+	}
+	if (ch->session)
+		return 0;
+
+	r = grpc_socket_connect(ch, timeout_ms, st);
+	if (r < 0)
+		return r;
+	ch->fd = r;
+	r = grpc_session_new(ch, st);
+	if (r < 0) {
+		grpc_channel_disconnect(ch);
+		return r;
+	}
+	return 0;
+}
+
+#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
+
+int grpc_unary(struct grpc_channel *ch, const char *path, const uint8_t *req, size_t req_len,
+	       int timeout_ms, uint8_t **resp, size_t *resp_len, struct grpc_status *status)
+{
+	struct grpc_status st_local;
+	struct grpc_status *st = status ? status : &st_local;
+	struct grpc_call call = { .grpc_code = -1 };
+	_cleanup_free_ uint8_t *body = NULL;
+	unsigned long long deadline;
+	nghttp2_data_provider prov = { .source.ptr = &call, .read_callback = read_body };
+	char timeout_hdr[24];
+	const uint8_t *msg;
+	size_t msg_len;
+	int32_t stream_id;
+	int r;
+
+	st->code = -1;
+	st->message[0] = '\0';
+	if (!ch || !path || path[0] != '/' || (!req && req_len)) {
+		status_set(st, "invalid call arguments");
+		return -EINVAL;
+	}
+	if (timeout_ms <= 0)
+		timeout_ms = GRPC_DEFAULT_TIMEOUT_MS;
+	deadline = now_ns() + (unsigned long long)timeout_ms * 1000000ull;
+	snprintf(timeout_hdr, sizeof(timeout_hdr), "%dm", timeout_ms);
+
+	body = malloc(req_len + 5);
+	if (!body)
+		return -ENOMEM;
+	r = grpc_frame_encode(req, req_len, body, req_len + 5);
+	if (r < 0)
+		return r;
+	call.body = body;
+	call.body_len = req_len + 5;
+
+	r = grpc_channel_ready(ch, timeout_ms, st);
+	if (r < 0)
+		return r;
+
+	{
+		const nghttp2_nv hdrs[] = {
+			NV(":method", "POST"),
+			NV(":scheme", "http"),
+			NV(":path", path),
+			NV(":authority", ch->authority),
+			NV("content-type", "application/grpc+proto"),
+			NV("te", "trailers"),
+			NV("grpc-timeout", timeout_hdr),
+			NV("user-agent", "skiff-grpc/1"),
+		};
+
+		stream_id = nghttp2_submit_request(ch->session, NULL, hdrs, ARRAY_SIZE(hdrs), &prov, &call);
+	}
+	if (stream_id < 0) {
+		status_set(st, "HTTP/2 request: %s", nghttp2_strerror(stream_id));
+		grpc_channel_disconnect(ch);
+		return -EPROTO;
+	}
+
+	while (!call.closed) {
+		r = grpc_flush(ch, st);
+		if (r < 0)
+			goto broken;
+		if (call.closed)
+			break;
+		r = grpc_pump(ch, deadline_left_ms(deadline), st);
+		if (r == -ETIMEDOUT) {
+			status_set(st, "%s: no response within %d ms", path, timeout_ms);
+			/* Cancel the stream; the connection stays usable. */
+			nghttp2_session_set_stream_user_data(ch->session, stream_id, NULL);
+			nghttp2_submit_rst_stream(ch->session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+			if (grpc_flush(ch, st) < 0)
+				grpc_channel_disconnect(ch);
+			status_set(st, "%s: no response within %d ms", path, timeout_ms);
+			free(call.resp);
+			return -ETIMEDOUT;
+		}
+		if (r < 0)
+			goto broken;
+		if (!call.closed && !nghttp2_session_want_read(ch->session)) {
+			status_set(st, "%s ended the connection (GOAWAY) during %s", ch->authority, path);
+			r = -ECONNRESET;
+			goto broken;
+		}
+	}
+	/* Let the server's WINDOW_UPDATE / RST acks go out; errors show next call. */
+	if (grpc_flush(ch, st) < 0)
+		grpc_channel_disconnect(ch);
+
+	if (call.err) {
+		status_set(st, "%s: response larger than %u bytes or out of memory", path, GRPC_MAX_MESSAGE);
+		free(call.resp);
+		return call.err;
+	}
+	if (call.grpc_code >= 0) {
+		st->code = call.grpc_code;
+		snprintf(st->message, sizeof(st->message), "%s", call.have_message ? call.grpc_message : "");
+	}
+	if (call.grpc_code > 0) {
+		free(call.resp);
+		return -EREMOTEIO;
+	}
+	if (call.close_error != NGHTTP2_NO_ERROR || call.grpc_code < 0) {
+		if (call.close_error != NGHTTP2_NO_ERROR)
+			status_set(st, "%s: stream reset by server (%s)", path,
+				   nghttp2_http2_strerror(call.close_error));
+		else if (call.http_status != 200)
+			status_set(st, "%s: HTTP status %d, not a gRPC response", path, call.http_status);
+		else
+			status_set(st, "%s: response without grpc-status", path);
+		free(call.resp);
+		return -EPROTO;
+	}
+	if (grpc_frame_decode(call.resp, call.resp_len, &msg, &msg_len) < 0) {
+		status_set(st, "%s: response is not one uncompressed gRPC message (%zu bytes)", path,
+			   call.resp_len);
+		free(call.resp);
+		return -EPROTO;
+	}
+	memmove(call.resp, msg, msg_len);
+	*resp = call.resp;
+	*resp_len = msg_len;
+	return 0;
+
+broken:
+	free(call.resp);
+	grpc_channel_disconnect(ch);
+	return r;
+}
