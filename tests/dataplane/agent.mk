@@ -7,3 +7,7 @@ test_yaml_PKGS := jansson yaml-0.1
 FUZZERS += fuzz_yaml
 fuzz_yaml_SRCS := tests/dataplane/fuzz_yaml.c
 fuzz_yaml_PKGS := jansson yaml-0.1
+
+TESTS += test_model
+test_model_SRCS := tests/dataplane/test_model.c dataplane/model.c
+test_model_PKGS := jansson yaml-0.1

@@ -1,0 +1,985 @@
+/* Service and EndpointSlice from JSON, every field checked and named. */
+#include "dataplane/model.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int model_addr_parse(const char *s, struct model_addr *out)
+{
+	struct model_addr a = { 0 };
+
+	if (!s)
+		return -EINVAL;
+	if (inet_pton(AF_INET, s, &a.v4) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, s, &a.v6) == 1)
+		a.family = AF_INET6;
+	else
+		return -EINVAL;
+	*out = a;
+	return 0;
+}
+
+const char *model_addr_str(const struct model_addr *a, char *buf, size_t size)
+{
+	if (!inet_ntop(a->family, a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6,
+		       buf, (socklen_t)size))
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+int model_addr_cmp(const struct model_addr *a, const struct model_addr *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->family == AF_INET)
+		return memcmp(&a->v4, &b->v4, sizeof(a->v4));
+	return memcmp(&a->v6, &b->v6, sizeof(a->v6));
+}
+
+const char *model_proto_name(uint8_t proto)
+{
+	switch (proto) {
+	case MODEL_PROTO_TCP:
+		return "TCP";
+	case MODEL_PROTO_UDP:
+		return "UDP";
+	case MODEL_PROTO_SCTP:
+		return "SCTP";
+	}
+	return "?";
+}
+
+/* ---- field access with named errors ---------------------------------- */
+
+struct parse_ctx {
+	const char *kind;
+	char obj[200]; /* "ns/name" once known */
+	struct model_error *e;
+};
+
+static int perr(struct parse_ctx *c, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int perr(struct parse_ctx *c, const char *field, const char *fmt, ...)
+{
+	char what[160];
+	va_list ap;
+
+	if (!c->e)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(c->e->msg, sizeof(c->e->msg), "%s %.200s: %.120s: %.160s", c->kind,
+		 c->obj[0] ? c->obj : "(unnamed)", field, what);
+	return -EINVAL;
+}
+
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "a list";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "?";
+}
+
+/* Optional member of a given type: absent and null give NULL. */
+static int get_typed(struct parse_ctx *c, const json_t *parent, const char *key, const char *field,
+		     json_type type, const char *want, json_t **out)
+{
+	json_t *v = parent ? json_object_get(parent, key) : NULL;
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v)))
+		return perr(c, field, "must be %s, not %s", want, json_type_name(v));
+	*out = v;
+	return 0;
+}
+
+static int get_object(struct parse_ctx *c, const json_t *parent, const char *key,
+		      const char *field, json_t **out)
+{
+	return get_typed(c, parent, key, field, JSON_OBJECT, "an object", out);
+}
+
+static int get_array(struct parse_ctx *c, const json_t *parent, const char *key, const char *field,
+		     json_t **out)
+{
+	return get_typed(c, parent, key, field, JSON_ARRAY, "a list", out);
+}
+
+static int get_string(struct parse_ctx *c, const json_t *parent, const char *key,
+		      const char *field, const char **out)
+{
+	json_t *v;
+	int r = get_typed(c, parent, key, field, JSON_STRING, "a string", &v);
+
+	*out = v ? json_string_value(v) : NULL;
+	return r;
+}
+
+/* Optional boolean; *present tells whether it was given (non-null). */
+static int get_bool(struct parse_ctx *c, const json_t *parent, const char *key, const char *field,
+		    bool *out, bool *present)
+{
+	json_t *v;
+	int r = get_typed(c, parent, key, field, JSON_TRUE, "a boolean", &v);
+
+	if (r < 0)
+		return r;
+	*present = v != NULL;
+	*out = v && json_is_true(v);
+	return 0;
+}
+
+/* Optional integer in [min, max]; absent gives def. */
+static int get_int(struct parse_ctx *c, const json_t *parent, const char *key, const char *field,
+		   long long min, long long max, long long def, long long *out)
+{
+	json_t *v = parent ? json_object_get(parent, key) : NULL;
+	long long x;
+
+	if (!v || json_is_null(v)) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return perr(c, field, "must be an integer, not %s", json_type_name(v));
+	x = json_integer_value(v);
+	if (x < min || x > max)
+		return perr(c, field, "%lld is out of range %lld-%lld", x, min, max);
+	*out = x;
+	return 0;
+}
+
+static int dup_str(const char *s, char **out)
+{
+	*out = strdup(s ? s : "");
+	return *out ? 0 : -ENOMEM;
+}
+
+static int parse_proto(struct parse_ctx *c, const json_t *parent, const char *field, uint8_t *out)
+{
+	const char *p;
+	int r = get_string(c, parent, "protocol", field, &p);
+
+	if (r < 0)
+		return r;
+	if (!p || streq(p, "TCP"))
+		*out = MODEL_PROTO_TCP;
+	else if (streq(p, "UDP"))
+		*out = MODEL_PROTO_UDP;
+	else if (streq(p, "SCTP"))
+		*out = MODEL_PROTO_SCTP;
+	else
+		return perr(c, field, "\"%.40s\" is not one of TCP, UDP, SCTP", p);
+	return 0;
+}
+
+/* metadata.name and metadata.namespace (default "default"). */
+static int parse_meta(struct parse_ctx *c, const json_t *obj, char **ns, char **name,
+		      json_t **meta_out)
+{
+	const char *n, *s;
+	json_t *meta;
+	int r;
+
+	r = get_object(c, obj, "metadata", "metadata", &meta);
+	if (r < 0)
+		return r;
+	if (!meta)
+		return perr(c, "metadata", "is required");
+	r = get_string(c, meta, "name", "metadata.name", &n);
+	if (r < 0)
+		return r;
+	r = get_string(c, meta, "namespace", "metadata.namespace", &s);
+	if (r < 0)
+		return r;
+	if (!s || !*s)
+		s = "default";
+	snprintf(c->obj, sizeof(c->obj), "%.90s/%.90s", s, n ? n : "");
+	if (!n || !*n)
+		return perr(c, "metadata.name", "is required");
+	if (strlen(n) > 253 || strlen(s) > 63 || strchr(n, '/') || strchr(s, '/'))
+		return perr(c, strchr(s, '/') || strlen(s) > 63 ? "metadata.namespace" : "metadata.name",
+			    "is not a valid name");
+	if (dup_str(s, ns) < 0 || dup_str(n, name) < 0)
+		return -ENOMEM;
+	*meta_out = meta;
+	return 0;
+}
+
+int model_kind_of(const json_t *obj, enum model_kind *out, struct model_error *e)
+{
+	struct parse_ctx c = { .kind = "object", .e = e };
+	const char *api, *kind;
+	int r;
+
+	if (!json_is_object(obj))
+		return perr(&c, "(document)", "must be an object");
+	r = get_string(&c, obj, "apiVersion", "apiVersion", &api);
+	if (r < 0)
+		return r;
+	r = get_string(&c, obj, "kind", "kind", &kind);
+	if (r < 0)
+		return r;
+	if (!kind)
+		return perr(&c, "kind", "is required");
+	if (streq(kind, "Service")) {
+		if (!streq(api, "v1"))
+			return perr(&c, "apiVersion", "Service needs \"v1\", not \"%.40s\"",
+				    api ? api : "");
+		*out = MODEL_KIND_SERVICE;
+	} else if (streq(kind, "EndpointSlice")) {
+		if (!streq(api, "discovery.k8s.io/v1"))
+			return perr(&c, "apiVersion",
+				    "EndpointSlice needs \"discovery.k8s.io/v1\", not \"%.40s\"",
+				    api ? api : "");
+		*out = MODEL_KIND_ENDPOINT_SLICE;
+	} else {
+		*out = MODEL_KIND_OTHER;
+	}
+	return 0;
+}
+
+/* ---- Service ---------------------------------------------------------- */
+
+void model_service_free(struct model_service *s)
+{
+	if (!s)
+		return;
+	free(s->ns);
+	free(s->name);
+	free(s->cluster_ips);
+	free(s->external_ips);
+	free(s->lb_ips);
+	for (size_t i = 0; i < s->n_ports; i++)
+		free(s->ports[i].name);
+	free(s->ports);
+	free(s);
+}
+
+static void service_freep(struct model_service **s)
+{
+	model_service_free(*s);
+}
+
+/* A list of IP strings at parent[key] into a new array. */
+static int parse_ip_list(struct parse_ctx *c, const json_t *parent, const char *key,
+			 const char *field, struct model_addr **out, size_t *n_out)
+{
+	char f[96];
+	json_t *arr, *v;
+	size_t i;
+	int r;
+
+	r = get_array(c, parent, key, field, &arr);
+	if (r < 0 || !arr)
+		return r;
+	*out = calloc(json_array_size(arr) + 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	json_array_foreach(arr, i, v) {
+		snprintf(f, sizeof(f), "%s[%zu]", field, i);
+		if (!json_is_string(v))
+			return perr(c, f, "must be a string, not %s", json_type_name(v));
+		if (model_addr_parse(json_string_value(v), &(*out)[*n_out]) < 0)
+			return perr(c, f, "\"%.60s\" is not an IP address", json_string_value(v));
+		(*n_out)++;
+	}
+	return 0;
+}
+
+static int parse_service_ports(struct parse_ctx *c, const json_t *spec, struct model_service *s)
+{
+	json_t *ports, *p;
+	size_t i;
+	int r;
+
+	r = get_array(c, spec, "ports", "spec.ports", &ports);
+	if (r < 0 || !ports)
+		return r;
+	s->ports = calloc(json_array_size(ports) + 1, sizeof(*s->ports));
+	if (!s->ports)
+		return -ENOMEM;
+	json_array_foreach(ports, i, p) {
+		struct model_service_port *sp = &s->ports[i];
+		char f[64], ff[96];
+		const char *name;
+		long long x;
+
+		snprintf(f, sizeof(f), "spec.ports[%zu]", i);
+		if (!json_is_object(p))
+			return perr(c, f, "must be an object, not %s", json_type_name(p));
+		s->n_ports++;
+		snprintf(ff, sizeof(ff), "%s.name", f);
+		r = get_string(c, p, "name", ff, &name);
+		if (r < 0)
+			return r;
+		if (dup_str(name, &sp->name) < 0)
+			return -ENOMEM;
+		snprintf(ff, sizeof(ff), "%s.protocol", f);
+		r = parse_proto(c, p, ff, &sp->proto);
+		if (r < 0)
+			return r;
+		snprintf(ff, sizeof(ff), "%s.port", f);
+		if (!json_object_get(p, "port"))
+			return perr(c, ff, "is required");
+		r = get_int(c, p, "port", ff, 1, 65535, 0, &x);
+		if (r < 0)
+			return r;
+		sp->port = (uint16_t)x;
+		snprintf(ff, sizeof(ff), "%s.nodePort", f);
+		r = get_int(c, p, "nodePort", ff, 0, 65535, 0, &x);
+		if (r < 0)
+			return r;
+		sp->node_port = (uint16_t)x;
+		snprintf(ff, sizeof(ff), "%s.targetPort", f);
+		json_t *tp = json_object_get(p, "targetPort");
+		if (tp && !json_is_null(tp)) {
+			if (json_is_integer(tp)) {
+				r = get_int(c, p, "targetPort", ff, 1, 65535, 0, &x);
+				if (r < 0)
+					return r;
+			} else if (!json_is_string(tp) || !*json_string_value(tp)) {
+				return perr(c, ff, "must be a port number or a port name");
+			}
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (streq(s->ports[j].name, sp->name) && (s->n_ports > 1)) {
+				snprintf(ff, sizeof(ff), "%s.name", f);
+				return perr(c, ff, "\"%.40s\" is used by spec.ports[%zu] too%s",
+					    sp->name, j,
+					    *sp->name ? "" : " (name every port of a multi-port service)");
+			}
+		}
+	}
+	return 0;
+}
+
+static int parse_service_spec(struct parse_ctx *c, const json_t *obj, struct model_service *s)
+{
+	const char *type, *cip, *etp, *itp, *aff;
+	json_t *spec, *status, *lb, *ingress, *v, *cfg, *clientip;
+	long long x;
+	size_t i;
+	int r;
+
+	r = get_object(c, obj, "spec", "spec", &spec);
+	if (r < 0)
+		return r;
+	if (!spec)
+		return perr(c, "spec", "is required");
+
+	r = get_string(c, spec, "type", "spec.type", &type);
+	if (r < 0)
+		return r;
+	if (!type || streq(type, "ClusterIP"))
+		s->type = MODEL_SVC_CLUSTER_IP;
+	else if (streq(type, "NodePort"))
+		s->type = MODEL_SVC_NODE_PORT;
+	else if (streq(type, "LoadBalancer"))
+		s->type = MODEL_SVC_LOAD_BALANCER;
+	else if (streq(type, "ExternalName"))
+		s->type = MODEL_SVC_EXTERNAL_NAME;
+	else
+		return perr(c, "spec.type",
+			    "\"%.40s\" is not one of ClusterIP, NodePort, LoadBalancer, ExternalName",
+			    type);
+
+	r = get_string(c, spec, "clusterIP", "spec.clusterIP", &cip);
+	if (r < 0)
+		return r;
+	if (streq(cip, "None")) {
+		s->headless = true;
+	} else {
+		r = get_array(c, spec, "clusterIPs", "spec.clusterIPs", &v);
+		if (r < 0)
+			return r;
+		if (v && json_array_size(v) == 1 && streq(json_string_value(json_array_get(v, 0)), "None")) {
+			s->headless = true;
+		} else if (v && json_array_size(v) > 0) {
+			r = parse_ip_list(c, spec, "clusterIPs", "spec.clusterIPs", &s->cluster_ips,
+					  &s->n_cluster_ips);
+			if (r < 0)
+				return r;
+			if (s->n_cluster_ips > 2 ||
+			    (s->n_cluster_ips == 2 && s->cluster_ips[0].family == s->cluster_ips[1].family))
+				return perr(c, "spec.clusterIPs", "holds at most one IPv4 and one IPv6 address");
+			if (cip && *cip) {
+				struct model_addr a;
+
+				if (model_addr_parse(cip, &a) < 0)
+					return perr(c, "spec.clusterIP", "\"%.60s\" is not an IP address", cip);
+				if (model_addr_cmp(&a, &s->cluster_ips[0]) != 0)
+					return perr(c, "spec.clusterIP", "must equal spec.clusterIPs[0]");
+			}
+		} else if (cip && *cip) {
+			s->cluster_ips = calloc(1, sizeof(*s->cluster_ips));
+			if (!s->cluster_ips)
+				return -ENOMEM;
+			if (model_addr_parse(cip, &s->cluster_ips[0]) < 0)
+				return perr(c, "spec.clusterIP", "\"%.60s\" is not an IP address", cip);
+			s->n_cluster_ips = 1;
+		}
+	}
+
+	r = parse_service_ports(c, spec, s);
+	if (r < 0)
+		return r;
+	for (i = 0; i < s->n_ports; i++) {
+		if (s->ports[i].node_port &&
+		    s->type != MODEL_SVC_NODE_PORT && s->type != MODEL_SVC_LOAD_BALANCER) {
+			char f[64];
+
+			snprintf(f, sizeof(f), "spec.ports[%zu].nodePort", i);
+			return perr(c, f, "is only allowed for type NodePort or LoadBalancer");
+		}
+	}
+	r = parse_ip_list(c, spec, "externalIPs", "spec.externalIPs", &s->external_ips,
+			  &s->n_external_ips);
+	if (r < 0)
+		return r;
+
+	r = get_string(c, spec, "externalTrafficPolicy", "spec.externalTrafficPolicy", &etp);
+	if (r < 0)
+		return r;
+	if (streq(etp, "Local"))
+		s->external_local = true;
+	else if (etp && !streq(etp, "Cluster") && !streq(etp, "Global"))
+		return perr(c, "spec.externalTrafficPolicy", "\"%.40s\" is not one of Cluster, Local", etp);
+	r = get_string(c, spec, "internalTrafficPolicy", "spec.internalTrafficPolicy", &itp);
+	if (r < 0)
+		return r;
+	if (streq(itp, "Local"))
+		s->internal_local = true;
+	else if (itp && !streq(itp, "Cluster"))
+		return perr(c, "spec.internalTrafficPolicy", "\"%.40s\" is not one of Cluster, Local", itp);
+
+	r = get_string(c, spec, "sessionAffinity", "spec.sessionAffinity", &aff);
+	if (r < 0)
+		return r;
+	if (streq(aff, "ClientIP")) {
+		r = get_object(c, spec, "sessionAffinityConfig", "spec.sessionAffinityConfig", &cfg);
+		if (r < 0)
+			return r;
+		r = get_object(c, cfg, "clientIP", "spec.sessionAffinityConfig.clientIP", &clientip);
+		if (r < 0)
+			return r;
+		r = get_int(c, clientip, "timeoutSeconds",
+			    "spec.sessionAffinityConfig.clientIP.timeoutSeconds", 1,
+			    MODEL_AFFINITY_MAX_TIMEOUT, MODEL_AFFINITY_DEFAULT_TIMEOUT, &x);
+		if (r < 0)
+			return r;
+		s->affinity_timeout = (uint32_t)x;
+	} else if (aff && !streq(aff, "None")) {
+		return perr(c, "spec.sessionAffinity", "\"%.40s\" is not one of None, ClientIP", aff);
+	}
+
+	r = get_object(c, obj, "status", "status", &status);
+	if (r < 0)
+		return r;
+	r = get_object(c, status, "loadBalancer", "status.loadBalancer", &lb);
+	if (r < 0)
+		return r;
+	r = get_array(c, lb, "ingress", "status.loadBalancer.ingress", &ingress);
+	if (r < 0)
+		return r;
+	if (ingress) {
+		s->lb_ips = calloc(json_array_size(ingress) + 1, sizeof(*s->lb_ips));
+		if (!s->lb_ips)
+			return -ENOMEM;
+		json_array_foreach(ingress, i, v) {
+			char f[80];
+			const char *ip;
+
+			snprintf(f, sizeof(f), "status.loadBalancer.ingress[%zu].ip", i);
+			if (!json_is_object(v))
+				return perr(c, f, "entry must be an object");
+			r = get_string(c, v, "ip", f, &ip);
+			if (r < 0)
+				return r;
+			if (!ip)
+				continue; /* hostname-only entries carry no address */
+			if (model_addr_parse(ip, &s->lb_ips[s->n_lb_ips]) < 0)
+				return perr(c, f, "\"%.60s\" is not an IP address", ip);
+			s->n_lb_ips++;
+		}
+	}
+	return 0;
+}
+
+int model_service_parse(const json_t *obj, struct model_service **out, struct model_error *e)
+{
+	_cleanup_(service_freep) struct model_service *s = NULL;
+	struct parse_ctx c = { .kind = "Service", .e = e };
+	json_t *meta, *ann;
+	const char *alg;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	r = parse_meta(&c, obj, &s->ns, &s->name, &meta);
+	if (r < 0)
+		return r;
+	r = get_object(&c, meta, "annotations", "metadata.annotations", &ann);
+	if (r < 0)
+		return r;
+	r = get_string(&c, ann, MODEL_ANNOTATION_ALGORITHM,
+		       "metadata.annotations[" MODEL_ANNOTATION_ALGORITHM "]", &alg);
+	if (r < 0)
+		return r;
+	if (streq(alg, "maglev"))
+		s->algorithm = MODEL_ALG_MAGLEV;
+	else if (streq(alg, "random"))
+		s->algorithm = MODEL_ALG_RANDOM;
+	else if (alg)
+		return perr(&c, "metadata.annotations[" MODEL_ANNOTATION_ALGORITHM "]",
+			    "\"%.40s\" is not one of random, maglev", alg);
+	r = parse_service_spec(&c, obj, s);
+	if (r < 0)
+		return r;
+	*out = TAKE_PTR(s);
+	return 0;
+}
+
+/* ---- EndpointSlice ---------------------------------------------------- */
+
+void model_slice_free(struct model_slice *s)
+{
+	if (!s)
+		return;
+	free(s->ns);
+	free(s->name);
+	free(s->service_name);
+	for (size_t i = 0; i < s->n_endpoints; i++)
+		free(s->endpoints[i].node_name);
+	free(s->endpoints);
+	for (size_t i = 0; i < s->n_ports; i++)
+		free(s->ports[i].name);
+	free(s->ports);
+	free(s);
+}
+
+static void slice_freep(struct model_slice **s)
+{
+	model_slice_free(*s);
+}
+
+static int parse_endpoint(struct parse_ctx *c, const json_t *v, const char *f,
+			  struct model_slice *s, struct model_endpoint *ep)
+{
+	char ff[128];
+	json_t *addrs, *cond, *a0;
+	const char *node;
+	bool present;
+	int r;
+
+	if (!json_is_object(v))
+		return perr(c, f, "must be an object, not %s", json_type_name(v));
+	snprintf(ff, sizeof(ff), "%s.addresses", f);
+	r = get_array(c, v, "addresses", ff, &addrs);
+	if (r < 0)
+		return r;
+	if (!addrs || json_array_size(addrs) == 0)
+		return perr(c, ff, "needs at least one address");
+	for (size_t i = 0; i < json_array_size(addrs); i++) {
+		json_t *a = json_array_get(addrs, i);
+		struct model_addr parsed;
+
+		snprintf(ff, sizeof(ff), "%s.addresses[%zu]", f, i);
+		if (!json_is_string(a))
+			return perr(c, ff, "must be a string, not %s", json_type_name(a));
+		if (s->family == 0)
+			continue; /* FQDN */
+		if (model_addr_parse(json_string_value(a), &parsed) < 0)
+			return perr(c, ff, "\"%.60s\" is not an IP address", json_string_value(a));
+		if (parsed.family != s->family)
+			return perr(c, ff, "\"%.60s\" does not match addressType %s",
+				    json_string_value(a), s->family == AF_INET ? "IPv4" : "IPv6");
+	}
+	a0 = json_array_get(addrs, 0);
+	if (s->family)
+		model_addr_parse(json_string_value(a0), &ep->addr);
+
+	snprintf(ff, sizeof(ff), "%s.conditions", f);
+	r = get_object(c, v, "conditions", ff, &cond);
+	if (r < 0)
+		return r;
+	snprintf(ff, sizeof(ff), "%s.conditions.ready", f);
+	r = get_bool(c, cond, "ready", ff, &ep->ready, &present);
+	if (r < 0)
+		return r;
+	if (!present)
+		ep->ready = true; /* nil means ready */
+	snprintf(ff, sizeof(ff), "%s.conditions.serving", f);
+	r = get_bool(c, cond, "serving", ff, &ep->serving, &present);
+	if (r < 0)
+		return r;
+	if (!present)
+		ep->serving = ep->ready;
+	snprintf(ff, sizeof(ff), "%s.conditions.terminating", f);
+	r = get_bool(c, cond, "terminating", ff, &ep->terminating, &present);
+	if (r < 0)
+		return r;
+
+	snprintf(ff, sizeof(ff), "%s.nodeName", f);
+	r = get_string(c, v, "nodeName", ff, &node);
+	if (r < 0)
+		return r;
+	if (node && !(ep->node_name = strdup(node)))
+		return -ENOMEM;
+	return 0;
+}
+
+int model_slice_parse(const json_t *obj, struct model_slice **out, struct model_error *e)
+{
+	_cleanup_(slice_freep) struct model_slice *s = NULL;
+	struct parse_ctx c = { .kind = "EndpointSlice", .e = e };
+	json_t *meta, *labels, *eps, *ports, *v;
+	const char *at, *svc;
+	size_t i;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	r = parse_meta(&c, obj, &s->ns, &s->name, &meta);
+	if (r < 0)
+		return r;
+	r = get_object(&c, meta, "labels", "metadata.labels", &labels);
+	if (r < 0)
+		return r;
+	r = get_string(&c, labels, MODEL_LABEL_SERVICE_NAME,
+		       "metadata.labels[" MODEL_LABEL_SERVICE_NAME "]", &svc);
+	if (r < 0)
+		return r;
+	if (svc && *svc && !(s->service_name = strdup(svc)))
+		return -ENOMEM;
+
+	r = get_string(&c, obj, "addressType", "addressType", &at);
+	if (r < 0)
+		return r;
+	if (!at)
+		return perr(&c, "addressType", "is required");
+	if (streq(at, "IPv4"))
+		s->family = AF_INET;
+	else if (streq(at, "IPv6"))
+		s->family = AF_INET6;
+	else if (streq(at, "FQDN"))
+		s->family = 0;
+	else
+		return perr(&c, "addressType", "\"%.40s\" is not one of IPv4, IPv6, FQDN", at);
+
+	r = get_array(&c, obj, "endpoints", "endpoints", &eps);
+	if (r < 0)
+		return r;
+	if (eps) {
+		s->endpoints = calloc(json_array_size(eps) + 1, sizeof(*s->endpoints));
+		if (!s->endpoints)
+			return -ENOMEM;
+		json_array_foreach(eps, i, v) {
+			char f[48];
+
+			snprintf(f, sizeof(f), "endpoints[%zu]", i);
+			s->n_endpoints++;
+			r = parse_endpoint(&c, v, f, s, &s->endpoints[i]);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	r = get_array(&c, obj, "ports", "ports", &ports);
+	if (r < 0)
+		return r;
+	if (ports) {
+		s->ports = calloc(json_array_size(ports) + 1, sizeof(*s->ports));
+		if (!s->ports)
+			return -ENOMEM;
+		json_array_foreach(ports, i, v) {
+			struct model_slice_port *sp = &s->ports[i];
+			char f[48], ff[80];
+			const char *name;
+			long long x;
+
+			snprintf(f, sizeof(f), "ports[%zu]", i);
+			if (!json_is_object(v))
+				return perr(&c, f, "must be an object, not %s", json_type_name(v));
+			s->n_ports++;
+			snprintf(ff, sizeof(ff), "%s.name", f);
+			r = get_string(&c, v, "name", ff, &name);
+			if (r < 0)
+				return r;
+			if (dup_str(name, &sp->name) < 0)
+				return -ENOMEM;
+			snprintf(ff, sizeof(ff), "%s.protocol", f);
+			r = parse_proto(&c, v, ff, &sp->proto);
+			if (r < 0)
+				return r;
+			snprintf(ff, sizeof(ff), "%s.port", f);
+			r = get_int(&c, v, "port", ff, 1, 65535, 0, &x);
+			if (r < 0)
+				return r;
+			sp->port = (uint16_t)x;
+		}
+	}
+	*out = TAKE_PTR(s);
+	return 0;
+}
+
+/* ---- store ------------------------------------------------------------ */
+
+struct store_entry {
+	struct store_entry *next;
+	char *key;    /* "ns/name" */
+	char *origin;
+	char *raw;    /* canonical JSON text, to tell a real change */
+	void *obj;    /* struct model_service or struct model_slice */
+};
+
+struct store_table {
+	struct store_entry **buckets;
+	size_t n_buckets, count;
+};
+
+struct model_store {
+	struct store_table services, slices;
+	uint64_t generation;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void entry_free(struct store_entry *en, enum model_kind kind)
+{
+	if (!en)
+		return;
+	free(en->key);
+	free(en->origin);
+	free(en->raw);
+	if (kind == MODEL_KIND_SERVICE)
+		model_service_free(en->obj);
+	else
+		model_slice_free(en->obj);
+	free(en);
+}
+
+static int table_grow(struct store_table *t)
+{
+	size_t n = t->n_buckets ? t->n_buckets * 2 : 64;
+	struct store_entry **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_buckets; i++) {
+		struct store_entry *en = t->buckets[i], *next;
+
+		for (; en; en = next) {
+			next = en->next;
+			en->next = b[hash_str(en->key) % n];
+			b[hash_str(en->key) % n] = en;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->n_buckets = n;
+	return 0;
+}
+
+static struct store_entry **table_find(struct store_table *t, const char *key)
+{
+	struct store_entry **p;
+
+	if (!t->n_buckets)
+		return NULL;
+	for (p = &t->buckets[hash_str(key) % t->n_buckets]; *p; p = &(*p)->next)
+		if (streq((*p)->key, key))
+			return p;
+	return NULL;
+}
+
+static void table_clear(struct store_table *t, enum model_kind kind)
+{
+	for (size_t i = 0; i < t->n_buckets; i++) {
+		struct store_entry *en = t->buckets[i], *next;
+
+		for (; en; en = next) {
+			next = en->next;
+			entry_free(en, kind);
+		}
+	}
+	free(t->buckets);
+	*t = (struct store_table){ 0 };
+}
+
+int model_store_new(struct model_store **out)
+{
+	struct model_store *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return -ENOMEM;
+	*out = st;
+	return 0;
+}
+
+void model_store_free(struct model_store *st)
+{
+	if (!st)
+		return;
+	table_clear(&st->services, MODEL_KIND_SERVICE);
+	table_clear(&st->slices, MODEL_KIND_ENDPOINT_SLICE);
+	free(st);
+}
+
+static int store_put(struct model_store *st, struct store_table *t, enum model_kind kind,
+		     const char *origin, const char *ns, const char *name, void *obj,
+		     const json_t *raw)
+{
+	struct store_entry *en, **found;
+	char *text;
+	int r;
+
+	text = raw ? json_dumps(raw, JSON_COMPACT | JSON_SORT_KEYS) : strdup("");
+	en = calloc(1, sizeof(*en));
+	if (!en) {
+		free(text);
+		if (kind == MODEL_KIND_SERVICE)
+			model_service_free(obj);
+		else
+			model_slice_free(obj);
+		return -ENOMEM;
+	}
+	en->raw = text;
+	en->obj = obj;
+	if (asprintf(&en->key, "%s/%s", ns, name) < 0)
+		en->key = NULL;
+	en->origin = strdup(origin);
+	if (!text || !en->key || !en->origin) {
+		entry_free(en, kind);
+		return -ENOMEM;
+	}
+	found = table_find(t, en->key);
+	if (found) {
+		struct store_entry *old = *found;
+		bool same = raw && streq(old->raw, en->raw) && streq(old->origin, en->origin);
+
+		en->next = old->next;
+		*found = en;
+		entry_free(old, kind);
+		if (same)
+			return 0;
+		st->generation++;
+		return 1;
+	}
+	if (t->count + 1 > t->n_buckets) {
+		r = table_grow(t);
+		if (r < 0) {
+			entry_free(en, kind);
+			return r;
+		}
+	}
+	en->next = t->buckets[hash_str(en->key) % t->n_buckets];
+	t->buckets[hash_str(en->key) % t->n_buckets] = en;
+	t->count++;
+	st->generation++;
+	return 1;
+}
+
+int model_store_put_service(struct model_store *st, const char *origin, struct model_service *svc,
+			    const json_t *raw)
+{
+	return store_put(st, &st->services, MODEL_KIND_SERVICE, origin, svc->ns, svc->name, svc, raw);
+}
+
+int model_store_put_slice(struct model_store *st, const char *origin, struct model_slice *slice,
+			  const json_t *raw)
+{
+	return store_put(st, &st->slices, MODEL_KIND_ENDPOINT_SLICE, origin, slice->ns, slice->name,
+			 slice, raw);
+}
+
+int model_store_delete(struct model_store *st, enum model_kind kind, const char *origin,
+		       const char *ns, const char *name)
+{
+	struct store_table *t = kind == MODEL_KIND_SERVICE ? &st->services : &st->slices;
+	_cleanup_free_ char *key = NULL;
+	struct store_entry **found, *en;
+
+	if (asprintf(&key, "%s/%s", ns, name) < 0) {
+		key = NULL;
+		return -ENOMEM;
+	}
+	found = table_find(t, key);
+	if (!found || !streq((*found)->origin, origin))
+		return 0;
+	en = *found;
+	*found = en->next;
+	entry_free(en, kind);
+	t->count--;
+	st->generation++;
+	return 1;
+}
+
+uint64_t model_store_generation(const struct model_store *st)
+{
+	return st->generation;
+}
+
+size_t model_store_count(const struct model_store *st, enum model_kind kind)
+{
+	return kind == MODEL_KIND_SERVICE ? st->services.count
+	       : kind == MODEL_KIND_ENDPOINT_SLICE ? st->slices.count : 0;
+}
+
+int model_store_foreach_service(const struct model_store *st, model_service_fn fn, void *ud)
+{
+	for (size_t i = 0; i < st->services.n_buckets; i++)
+		for (struct store_entry *en = st->services.buckets[i]; en; en = en->next) {
+			int r = fn(en->obj, en->origin, ud);
+
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}
+
+int model_store_foreach_slice(const struct model_store *st, model_slice_fn fn, void *ud)
+{
+	for (size_t i = 0; i < st->slices.n_buckets; i++)
+		for (struct store_entry *en = st->slices.buckets[i]; en; en = en->next) {
+			int r = fn(en->obj, en->origin, ud);
+
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}

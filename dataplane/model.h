@@ -1,0 +1,159 @@
+/* The proxy's model of the cluster: Services (v1) and EndpointSlices
+ * (discovery.k8s.io/v1) parsed from their JSON form, and a store of them
+ * that every source (the --manifests folder today, the API-server watch
+ * later) feeds.
+ *
+ *   struct model_error e;
+ *   struct model_service *svc;
+ *   if (model_service_parse(obj, &svc, &e) < 0)
+ *       log_error("%s", e.msg);   // "Service default/web: spec.ports[0].port: ..."
+ *
+ * Parsing checks every field it reads and names the first bad one. The
+ * model holds no lb types: the proxy turns it into frontends (proxy.h).
+ */
+#ifndef SKIFF_MODEL_H
+#define SKIFF_MODEL_H
+
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MODEL_ANNOTATION_ALGORITHM "service.skiff.io/lb-algorithm"
+#define MODEL_LABEL_SERVICE_NAME "kubernetes.io/service-name"
+#define MODEL_AFFINITY_DEFAULT_TIMEOUT 10800
+#define MODEL_AFFINITY_MAX_TIMEOUT 86400
+
+struct model_addr {
+	int family; /* AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	};
+};
+
+/* "10.0.0.1" or "fd00::1"; -EINVAL otherwise. */
+int model_addr_parse(const char *s, struct model_addr *out);
+/* Formats as text ("10.0.0.1", "fd00::1"); buf of INET6_ADDRSTRLEN. */
+const char *model_addr_str(const struct model_addr *a, char *buf, size_t size);
+int model_addr_cmp(const struct model_addr *a, const struct model_addr *b);
+
+enum model_proto {
+	MODEL_PROTO_TCP = IPPROTO_TCP,
+	MODEL_PROTO_UDP = IPPROTO_UDP,
+	MODEL_PROTO_SCTP = IPPROTO_SCTP,
+};
+const char *model_proto_name(uint8_t proto);
+
+enum model_service_type {
+	MODEL_SVC_CLUSTER_IP,
+	MODEL_SVC_NODE_PORT,
+	MODEL_SVC_LOAD_BALANCER,
+	MODEL_SVC_EXTERNAL_NAME,
+};
+
+enum model_algorithm {
+	MODEL_ALG_DEFAULT = 0, /* the agent's --maglev setting */
+	MODEL_ALG_RANDOM,
+	MODEL_ALG_MAGLEV,
+};
+
+struct model_service_port {
+	char *name; /* "" when unnamed */
+	uint8_t proto;
+	uint16_t port;
+	uint16_t node_port; /* 0: none */
+};
+
+struct model_service {
+	char *ns, *name;
+	enum model_service_type type;
+	bool headless; /* clusterIP: None */
+	struct model_addr *cluster_ips;
+	size_t n_cluster_ips;
+	struct model_addr *external_ips;
+	size_t n_external_ips;
+	struct model_addr *lb_ips; /* status.loadBalancer.ingress[].ip */
+	size_t n_lb_ips;
+	struct model_service_port *ports;
+	size_t n_ports;
+	bool external_local; /* externalTrafficPolicy: Local */
+	bool internal_local; /* internalTrafficPolicy: Local */
+	uint32_t affinity_timeout; /* sessionAffinity ClientIP; 0: none */
+	enum model_algorithm algorithm;
+};
+
+struct model_endpoint {
+	struct model_addr addr; /* addresses[0], as kube-proxy uses it */
+	bool ready;       /* conditions.ready, nil: true */
+	bool serving;     /* conditions.serving, nil: ready */
+	bool terminating; /* conditions.terminating, nil: false */
+	char *node_name;  /* NULL when unset */
+};
+
+struct model_slice_port {
+	char *name; /* "" when unnamed */
+	uint8_t proto;
+	uint16_t port; /* 0: nil (matches nothing) */
+};
+
+struct model_slice {
+	char *ns, *name;
+	char *service_name; /* label kubernetes.io/service-name; NULL: none */
+	int family;         /* AF_INET, AF_INET6, or 0 for FQDN (unused) */
+	struct model_endpoint *endpoints;
+	size_t n_endpoints;
+	struct model_slice_port *ports;
+	size_t n_ports;
+};
+
+struct model_error {
+	char msg[512]; /* "<Kind> <ns>/<name>: <field>: <problem>" */
+};
+
+enum model_kind {
+	MODEL_KIND_OTHER = 0, /* a kind the proxy does not use: ignored */
+	MODEL_KIND_SERVICE,
+	MODEL_KIND_ENDPOINT_SLICE,
+};
+
+/* The kind of a JSON object, from apiVersion and kind. -EINVAL (with e)
+ * when a kind the proxy uses comes with an apiVersion it does not know, or
+ * apiVersion/kind are not strings. */
+int model_kind_of(const json_t *obj, enum model_kind *out, struct model_error *e);
+
+int model_service_parse(const json_t *obj, struct model_service **out, struct model_error *e);
+void model_service_free(struct model_service *s);
+int model_slice_parse(const json_t *obj, struct model_slice **out, struct model_error *e);
+void model_slice_free(struct model_slice *s);
+
+/* The store: every object by kind and namespace/name. An object put by one
+ * origin (a file, the API server) replaces the same object from any
+ * origin; deletion names the origin, so a file that drops an object only
+ * removes its own copy. */
+struct model_store;
+
+int model_store_new(struct model_store **out);
+void model_store_free(struct model_store *st);
+/* Takes ownership of svc/slice (freed even on failure). Returns 1 when the
+ * store changed, 0 when the same object was already there. */
+int model_store_put_service(struct model_store *st, const char *origin,
+			    struct model_service *svc, const json_t *raw);
+int model_store_put_slice(struct model_store *st, const char *origin,
+			  struct model_slice *slice, const json_t *raw);
+/* Removes an object if it came from origin; 1 when removed, 0 otherwise. */
+int model_store_delete(struct model_store *st, enum model_kind kind, const char *origin,
+		       const char *ns, const char *name);
+/* Counts at most "changes" since creation: compare to know if a sync is due. */
+uint64_t model_store_generation(const struct model_store *st);
+
+/* Iteration: callback per object, in no particular order; a negative
+ * return stops and is returned. */
+typedef int (*model_service_fn)(const struct model_service *s, const char *origin, void *ud);
+typedef int (*model_slice_fn)(const struct model_slice *s, const char *origin, void *ud);
+int model_store_foreach_service(const struct model_store *st, model_service_fn fn, void *ud);
+int model_store_foreach_slice(const struct model_store *st, model_slice_fn fn, void *ud);
+size_t model_store_count(const struct model_store *st, enum model_kind kind);
+
+#endif

@@ -1,0 +1,707 @@
+/* Desired state of the service proxy and the diff of two states. */
+#include "dataplane/proxy.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *proxy_kind_name(uint8_t kind)
+{
+	switch (kind) {
+	case PROXY_KIND_CLUSTER_IP:
+		return "ClusterIP";
+	case PROXY_KIND_EXTERNAL_IP:
+		return "ExternalIP";
+	case PROXY_KIND_LOAD_BALANCER:
+		return "LoadBalancer";
+	case PROXY_KIND_NODE_PORT:
+		return "NodePort";
+	}
+	return "?";
+}
+
+int proxy_fe_key_cmp(const struct proxy_fe_key *a, const struct proxy_fe_key *b)
+{
+	int r = model_addr_cmp(&a->addr, &b->addr);
+
+	if (r)
+		return r;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	return 0;
+}
+
+static int backend_cmp(const struct proxy_backend *a, const struct proxy_backend *b)
+{
+	int r = model_addr_cmp(&a->addr, &b->addr);
+
+	if (r)
+		return r;
+	return a->port == b->port ? 0 : a->port < b->port ? -1 : 1;
+}
+
+static int backend_qcmp(const void *a, const void *b)
+{
+	return backend_cmp(a, b);
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+struct slice_ref {
+	const char *key; /* "ns/service" */
+	const struct model_slice *slice;
+	char *owned;
+};
+
+struct builder {
+	const struct proxy_config *cfg;
+	struct slice_ref *slices;
+	size_t n_slices, cap_slices;
+	const struct model_service **svcs;
+	size_t n_svcs, cap_svcs;
+	struct proxy_state *st;
+	size_t cap_fes;
+};
+
+static int collect_slice(const struct model_slice *s, const char *origin, void *ud)
+{
+	struct builder *b = ud;
+	struct slice_ref *ref;
+
+	(void)origin;
+	if (!s->service_name || s->family == 0)
+		return 0;
+	if (b->n_slices == b->cap_slices) {
+		size_t n = b->cap_slices ? b->cap_slices * 2 : 64;
+		struct slice_ref *p = realloc(b->slices, n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		b->slices = p;
+		b->cap_slices = n;
+	}
+	ref = &b->slices[b->n_slices];
+	if (asprintf(&ref->owned, "%s/%s", s->ns, s->service_name) < 0)
+		return -ENOMEM;
+	ref->key = ref->owned;
+	ref->slice = s;
+	b->n_slices++;
+	return 0;
+}
+
+static int collect_service(const struct model_service *s, const char *origin, void *ud)
+{
+	struct builder *b = ud;
+
+	(void)origin;
+	if (b->n_svcs == b->cap_svcs) {
+		size_t n = b->cap_svcs ? b->cap_svcs * 2 : 64;
+		const struct model_service **p = realloc(b->svcs, n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		b->svcs = p;
+		b->cap_svcs = n;
+	}
+	b->svcs[b->n_svcs++] = s;
+	return 0;
+}
+
+static int slice_ref_cmp(const void *a, const void *b)
+{
+	const struct slice_ref *x = a, *y = b;
+	int r = strcmp(x->key, y->key);
+
+	return r ? r : strcmp(x->slice->name, y->slice->name);
+}
+
+static int service_ptr_cmp(const void *a, const void *b)
+{
+	const struct model_service *x = *(const struct model_service *const *)a;
+	const struct model_service *y = *(const struct model_service *const *)b;
+	int r = strcmp(x->ns, y->ns);
+
+	return r ? r : strcmp(x->name, y->name);
+}
+
+/* A candidate endpoint for one service port and family. */
+struct cand {
+	struct model_addr addr;
+	uint16_t port;
+	bool ready, serving, terminating, local;
+};
+
+static int cand_rank(const struct cand *c)
+{
+	if (c->ready)
+		return 2;
+	if (c->serving && c->terminating)
+		return 1;
+	return 0;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	int r = model_addr_cmp(&x->addr, &y->addr);
+
+	if (r)
+		return r;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	/* best first, so de-duplication keeps it */
+	return cand_rank(y) - cand_rank(x);
+}
+
+/* The endpoints of slices [first, last) for a service port and family,
+ * sorted and de-duplicated into *out. */
+static int gather(const struct builder *b, size_t first, size_t last,
+		  const struct model_service_port *sp, int family, struct cand **out, size_t *n_out)
+{
+	struct cand *c = NULL;
+	size_t n = 0, cap = 0, w;
+
+	for (size_t i = first; i < last; i++) {
+		const struct model_slice *s = b->slices[i].slice;
+		const struct model_slice_port *port = NULL;
+
+		if (s->family != family)
+			continue;
+		for (size_t j = 0; j < s->n_ports; j++)
+			if (streq(s->ports[j].name, sp->name) && s->ports[j].proto == sp->proto &&
+			    s->ports[j].port) {
+				port = &s->ports[j];
+				break;
+			}
+		if (!port)
+			continue;
+		for (size_t j = 0; j < s->n_endpoints; j++) {
+			const struct model_endpoint *ep = &s->endpoints[j];
+
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				struct cand *p = realloc(c, nc * sizeof(*p));
+
+				if (!p) {
+					free(c);
+					return -ENOMEM;
+				}
+				c = p;
+				cap = nc;
+			}
+			c[n++] = (struct cand){
+				.addr = ep->addr,
+				.port = port->port,
+				.ready = ep->ready,
+				.serving = ep->serving,
+				.terminating = ep->terminating,
+				.local = b->cfg->node_name && streq(ep->node_name, b->cfg->node_name),
+			};
+		}
+	}
+	if (n)
+		qsort(c, n, sizeof(*c), cand_cmp);
+	/* Sorted best first within an address and port: keep the first. */
+	w = 0;
+	for (size_t r = 0; r < n; r++) {
+		if (w > 0 && model_addr_cmp(&c[w - 1].addr, &c[r].addr) == 0 &&
+		    c[w - 1].port == c[r].port) {
+			c[w - 1].local |= c[r].local;
+			continue;
+		}
+		c[w++] = c[r];
+	}
+	n = w;
+	*out = c;
+	*n_out = n;
+	return 0;
+}
+
+/* Backends for one frontend class: only local endpoints when local_only;
+ * ready ones active, else serving-terminating ones as fallback; the rest
+ * quarantined. */
+static int pick(const struct cand *c, size_t n, bool local_only, struct proxy_backend **out,
+		size_t *n_out)
+{
+	struct proxy_backend *be = calloc(n + 1, sizeof(*be));
+	bool any_ready = false;
+	size_t m = 0;
+
+	if (!be)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if ((!local_only || c[i].local) && c[i].ready)
+			any_ready = true;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t state;
+
+		if (local_only && !c[i].local)
+			continue;
+		if (any_ready)
+			state = c[i].ready ? PROXY_BACKEND_ACTIVE : PROXY_BACKEND_QUARANTINED;
+		else
+			state = c[i].serving && c[i].terminating ? PROXY_BACKEND_TERMINATING
+								 : PROXY_BACKEND_QUARANTINED;
+		be[m++] = (struct proxy_backend){ .addr = c[i].addr, .port = c[i].port, .state = state };
+	}
+	*out = be;
+	*n_out = m;
+	return 0;
+}
+
+static int add_frontend(struct builder *b, struct proxy_summary *sum, const struct model_service *s,
+			const struct model_service_port *sp, const struct model_addr *addr,
+			uint16_t port, uint8_t kind, bool local, const struct proxy_backend *be,
+			size_t n_be)
+{
+	struct proxy_state *st = b->st;
+	struct proxy_frontend *fe;
+
+	if (st->n_fes == b->cap_fes) {
+		size_t n = b->cap_fes ? b->cap_fes * 2 : 64;
+		struct proxy_frontend *p = realloc(st->fes, n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		st->fes = p;
+		b->cap_fes = n;
+	}
+	fe = &st->fes[st->n_fes];
+	*fe = (struct proxy_frontend){
+		.key = { .addr = *addr, .port = port, .proto = sp->proto, .kind = kind },
+		.svc = sum,
+		.affinity_timeout = s->affinity_timeout,
+		.algorithm = s->algorithm == MODEL_ALG_DEFAULT ? b->cfg->default_algorithm : s->algorithm,
+		.flags = local ? PROXY_F_LOCAL : 0,
+	};
+	if (fe->algorithm == MODEL_ALG_DEFAULT)
+		fe->algorithm = MODEL_ALG_RANDOM;
+	if (*sp->name) {
+		if (asprintf(&fe->name, "%s/%s:%s", s->ns, s->name, sp->name) < 0)
+			return -ENOMEM;
+	} else if (asprintf(&fe->name, "%s/%s:%u", s->ns, s->name, sp->port) < 0) {
+		return -ENOMEM;
+	}
+	fe->backends = malloc((n_be + 1) * sizeof(*be));
+	if (!fe->backends) {
+		free(fe->name);
+		return -ENOMEM;
+	}
+	if (n_be)
+		memcpy(fe->backends, be, n_be * sizeof(*be));
+	fe->n_backends = n_be;
+	st->n_fes++;
+	sum->n_frontends++;
+	return 0;
+}
+
+static bool service_has_family(const struct model_service *s, int family)
+{
+	if (s->n_cluster_ips == 0)
+		return true;
+	for (size_t i = 0; i < s->n_cluster_ips; i++)
+		if (s->cluster_ips[i].family == family)
+			return true;
+	return false;
+}
+
+/* Counts distinct endpoints of the service by their best selected state. */
+struct seen {
+	struct proxy_backend *v;
+	size_t n, cap;
+};
+
+static int seen_add(struct seen *sn, const struct proxy_backend *be, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (sn->n == sn->cap) {
+			size_t c = sn->cap ? sn->cap * 2 : 16;
+			struct proxy_backend *p = realloc(sn->v, c * sizeof(*p));
+
+			if (!p)
+				return -ENOMEM;
+			sn->v = p;
+			sn->cap = c;
+		}
+		sn->v[sn->n++] = be[i];
+	}
+	return 0;
+}
+
+static void seen_count(struct seen *sn, struct proxy_summary *sum)
+{
+	if (!sn->n)
+		return;
+	qsort(sn->v, sn->n, sizeof(*sn->v), backend_qcmp);
+	for (size_t i = 0; i < sn->n;) {
+		uint8_t best = sn->v[i].state;
+		size_t j = i + 1;
+
+		for (; j < sn->n && backend_cmp(&sn->v[i], &sn->v[j]) == 0; j++)
+			if (sn->v[j].state < best)
+				best = sn->v[j].state;
+		if (best == PROXY_BACKEND_ACTIVE)
+			sum->n_ready++;
+		else if (best == PROXY_BACKEND_TERMINATING)
+			sum->n_fallback++;
+		else
+			sum->n_quarantined++;
+		i = j;
+	}
+}
+
+static int build_service(struct builder *b, const struct model_service *s, size_t first, size_t last)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct proxy_summary *sum;
+	struct seen sn = { 0 };
+	int r = 0;
+
+	sum = calloc(1, sizeof(*sum));
+	if (!sum)
+		return -ENOMEM;
+	if (asprintf(&sum->service, "%s/%s", s->ns, s->name) < 0) {
+		free(sum);
+		return -ENOMEM;
+	}
+	b->st->svcs[b->st->n_svcs++] = sum;
+	if (s->type == MODEL_SVC_EXTERNAL_NAME || s->headless)
+		return 0;
+
+	for (size_t p = 0; p < s->n_ports && r == 0; p++) {
+		const struct model_service_port *sp = &s->ports[p];
+
+		if (sp->proto == MODEL_PROTO_SCTP) {
+			sum->sctp_skipped = true;
+			continue;
+		}
+		for (size_t f = 0; f < ARRAY_SIZE(families) && r == 0; f++) {
+			int fam = families[f];
+			struct proxy_backend *cl = NULL, *ex = NULL;
+			size_t n_cl = 0, n_ex = 0, n_c = 0;
+			struct cand *c = NULL;
+			bool node_port = sp->node_port && (s->type == MODEL_SVC_NODE_PORT ||
+							   s->type == MODEL_SVC_LOAD_BALANCER);
+
+			r = gather(b, first, last, sp, fam, &c, &n_c);
+			if (r == 0)
+				r = pick(c, n_c, s->internal_local, &cl, &n_cl);
+			if (r == 0)
+				r = pick(c, n_c, s->external_local, &ex, &n_ex);
+			free(c);
+			for (size_t i = 0; r == 0 && i < s->n_cluster_ips; i++) {
+				if (s->cluster_ips[i].family != fam)
+					continue;
+				r = add_frontend(b, sum, s, sp, &s->cluster_ips[i], sp->port,
+						 PROXY_KIND_CLUSTER_IP, s->internal_local, cl, n_cl);
+				if (r == 0)
+					r = seen_add(&sn, cl, n_cl);
+			}
+			for (size_t i = 0; r == 0 && i < s->n_external_ips; i++)
+				if (s->external_ips[i].family == fam)
+					r = add_frontend(b, sum, s, sp, &s->external_ips[i], sp->port,
+							 PROXY_KIND_EXTERNAL_IP, s->external_local, ex,
+							 n_ex);
+			for (size_t i = 0; r == 0 && s->type == MODEL_SVC_LOAD_BALANCER && i < s->n_lb_ips;
+			     i++)
+				if (s->lb_ips[i].family == fam)
+					r = add_frontend(b, sum, s, sp, &s->lb_ips[i], sp->port,
+							 PROXY_KIND_LOAD_BALANCER, s->external_local, ex,
+							 n_ex);
+			if (r == 0 && node_port && service_has_family(s, fam)) {
+				if (b->cfg->n_node_addrs == 0) {
+					struct model_addr any = { .family = fam };
+
+					r = add_frontend(b, sum, s, sp, &any, sp->node_port,
+							 PROXY_KIND_NODE_PORT, s->external_local, ex, n_ex);
+				}
+				for (size_t i = 0; r == 0 && i < b->cfg->n_node_addrs; i++)
+					if (b->cfg->node_addrs[i].family == fam)
+						r = add_frontend(b, sum, s, sp, &b->cfg->node_addrs[i],
+								 sp->node_port, PROXY_KIND_NODE_PORT,
+								 s->external_local, ex, n_ex);
+			}
+			if (r == 0 && (s->n_external_ips || s->n_lb_ips || node_port))
+				r = seen_add(&sn, ex, n_ex);
+			free(cl);
+			free(ex);
+		}
+	}
+	if (r == 0)
+		seen_count(&sn, sum);
+	free(sn.v);
+	return r;
+}
+
+static int fe_qcmp(const void *a, const void *b)
+{
+	const struct proxy_frontend *x = a, *y = b;
+	int r = proxy_fe_key_cmp(&x->key, &y->key);
+
+	/* Same frontend claimed twice: the service first by name wins. */
+	return r ? r : strcmp(x->svc->service, y->svc->service);
+}
+
+static void frontend_clear(struct proxy_frontend *fe)
+{
+	free(fe->name);
+	free(fe->backends);
+}
+
+int proxy_state_new_empty(struct proxy_state **out)
+{
+	struct proxy_state *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	*out = s;
+	return 0;
+}
+
+void proxy_state_free(struct proxy_state *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_fes; i++)
+		frontend_clear(&s->fes[i]);
+	free(s->fes);
+	for (size_t i = 0; i < s->n_svcs; i++) {
+		free(s->svcs[i]->service);
+		free(s->svcs[i]);
+	}
+	free(s->svcs);
+	free(s);
+}
+
+int proxy_compute(const struct model_store *st, const struct proxy_config *cfg,
+		  struct proxy_state **out)
+{
+	struct builder b = { .cfg = cfg };
+	size_t i, w;
+	int r;
+
+	r = proxy_state_new_empty(&b.st);
+	if (r < 0)
+		return r;
+	r = model_store_foreach_slice(st, collect_slice, &b);
+	if (r == 0)
+		r = model_store_foreach_service(st, collect_service, &b);
+	if (r < 0)
+		goto out;
+	if (b.n_slices)
+		qsort(b.slices, b.n_slices, sizeof(*b.slices), slice_ref_cmp);
+	if (b.n_svcs)
+		qsort(b.svcs, b.n_svcs, sizeof(*b.svcs), service_ptr_cmp);
+	b.st->svcs = calloc(b.n_svcs + 1, sizeof(*b.st->svcs));
+	if (!b.st->svcs) {
+		r = -ENOMEM;
+		goto out;
+	}
+
+	/* Services and slice groups are both sorted by "ns/name": walk them
+	 * together. */
+	size_t si = 0;
+	for (i = 0; i < b.n_svcs && r == 0; i++) {
+		const struct model_service *s = b.svcs[i];
+		char key[512];
+		size_t first, last;
+
+		snprintf(key, sizeof(key), "%s/%s", s->ns, s->name);
+		while (si < b.n_slices && strcmp(b.slices[si].key, key) < 0)
+			si++;
+		first = si;
+		last = first;
+		while (last < b.n_slices && streq(b.slices[last].key, key))
+			last++;
+		r = build_service(&b, s, first, last);
+	}
+	if (r < 0)
+		goto out;
+
+	/* Sort frontends; a frontend two services claim goes to the first. */
+	if (b.st->n_fes)
+		qsort(b.st->fes, b.st->n_fes, sizeof(*b.st->fes), fe_qcmp);
+	for (i = 0, w = 0; i < b.st->n_fes; i++) {
+		if (w > 0 && proxy_fe_key_cmp(&b.st->fes[w - 1].key, &b.st->fes[i].key) == 0) {
+			b.st->fes[i].svc->n_conflicts++;
+			b.st->fes[i].svc->n_frontends--;
+			frontend_clear(&b.st->fes[i]);
+			continue;
+		}
+		b.st->fes[w++] = b.st->fes[i];
+	}
+	b.st->n_fes = w;
+	for (i = 0; i < b.st->n_fes; i++) {
+		struct proxy_frontend *fe = &b.st->fes[i];
+
+		if (fe->n_backends > 1)
+			qsort(fe->backends, fe->n_backends, sizeof(*fe->backends), backend_qcmp);
+	}
+out:
+	for (i = 0; i < b.n_slices; i++)
+		free(b.slices[i].owned);
+	free(b.slices);
+	free(b.svcs);
+	if (r < 0) {
+		proxy_state_free(b.st);
+		return r;
+	}
+	*out = b.st;
+	return 0;
+}
+
+const struct proxy_frontend *proxy_state_find(const struct proxy_state *s,
+					      const struct proxy_fe_key *key)
+{
+	size_t lo = 0, hi = s->n_fes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = proxy_fe_key_cmp(&s->fes[mid].key, key);
+
+		if (c == 0)
+			return &s->fes[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+void proxy_summary_format(const struct proxy_summary *sum, char *buf, size_t size)
+{
+	size_t total = sum->n_ready + sum->n_fallback;
+	int n;
+
+	n = snprintf(buf, size, "%zu backend%s (%zu ready", total, total == 1 ? "" : "s",
+		     sum->n_ready);
+	if (sum->n_fallback && n > 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, ", %zu terminating-fallback", sum->n_fallback);
+	if (sum->n_quarantined && n > 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, ", %zu not ready", sum->n_quarantined);
+	if (n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "), %zu frontend%s", sum->n_frontends,
+			 sum->n_frontends == 1 ? "" : "s");
+}
+
+/* ---- diff -------------------------------------------------------------- */
+
+bool proxy_frontend_equal(const struct proxy_frontend *a, const struct proxy_frontend *b)
+{
+	if (proxy_fe_key_cmp(&a->key, &b->key) || !streq(a->name, b->name) ||
+	    a->affinity_timeout != b->affinity_timeout || a->algorithm != b->algorithm ||
+	    a->flags != b->flags || a->n_backends != b->n_backends)
+		return false;
+	for (size_t i = 0; i < a->n_backends; i++)
+		if (backend_cmp(&a->backends[i], &b->backends[i]) ||
+		    a->backends[i].state != b->backends[i].state)
+			return false;
+	return true;
+}
+
+void proxy_changes_clear(struct proxy_changes *c)
+{
+	free(c->set);
+	free(c->del);
+	free(c->removed);
+	*c = (struct proxy_changes){ 0 };
+}
+
+struct bkey {
+	struct proxy_backend be;
+	uint8_t proto;
+};
+
+static int bkey_cmp(const void *a, const void *b)
+{
+	const struct bkey *x = a, *y = b;
+	int r = backend_cmp(&x->be, &y->be);
+
+	return r ? r : (int)x->proto - (int)y->proto;
+}
+
+int proxy_diff(const struct proxy_state *prev, const struct proxy_state *next,
+	       struct proxy_changes *out)
+{
+	struct proxy_changes c = { 0 };
+	struct bkey *all = NULL;
+	size_t i = 0, j = 0, n_all = 0, total = 0;
+
+	c.set = calloc(next->n_fes + 1, sizeof(*c.set));
+	c.del = calloc(prev->n_fes + 1, sizeof(*c.del));
+	if (!c.set || !c.del)
+		goto nomem;
+	while (i < prev->n_fes || j < next->n_fes) {
+		int cmp = i == prev->n_fes   ? 1
+			  : j == next->n_fes ? -1
+					     : proxy_fe_key_cmp(&prev->fes[i].key, &next->fes[j].key);
+
+		if (cmp < 0) {
+			c.del[c.n_del++] = &prev->fes[i++];
+		} else if (cmp > 0) {
+			c.set[c.n_set++] = &next->fes[j++];
+		} else {
+			if (!proxy_frontend_equal(&prev->fes[i], &next->fes[j]))
+				c.set[c.n_set++] = &next->fes[j];
+			i++, j++;
+		}
+	}
+
+	/* Backends of changed or deleted frontends that no frontend of next
+	 * has any more. */
+	for (i = 0; i < next->n_fes; i++)
+		total += next->fes[i].n_backends;
+	all = malloc((total + 1) * sizeof(*all));
+	if (!all)
+		goto nomem;
+	for (i = 0; i < next->n_fes; i++)
+		for (j = 0; j < next->fes[i].n_backends; j++)
+			all[n_all++] = (struct bkey){ .be = next->fes[i].backends[j],
+						      .proto = next->fes[i].key.proto };
+	for (i = 0; i < n_all; i++)
+		all[i].be.state = 0;
+	if (n_all)
+		qsort(all, n_all, sizeof(*all), bkey_cmp);
+	for (i = 0; i < prev->n_fes; i++) {
+		const struct proxy_frontend *old = &prev->fes[i];
+		const struct proxy_frontend *now = proxy_state_find(next, &old->key);
+
+		if (now && proxy_frontend_equal(old, now))
+			continue;
+		for (j = 0; j < old->n_backends; j++) {
+			struct bkey k = { .be = old->backends[j], .proto = old->key.proto };
+			bool dup = false;
+
+			k.be.state = 0;
+			if (n_all && bsearch(&k, all, n_all, sizeof(*all), bkey_cmp))
+				continue;
+			for (size_t m = 0; m < c.n_removed; m++)
+				if (backend_cmp(&c.removed[m].be, &k.be) == 0 &&
+				    c.removed[m].proto == k.proto)
+					dup = true;
+			if (dup)
+				continue;
+			struct proxy_removed *p = realloc(c.removed, (c.n_removed + 1) * sizeof(*p));
+			if (!p)
+				goto nomem;
+			c.removed = p;
+			c.removed[c.n_removed++] = (struct proxy_removed){
+				.be = k.be, .proto = k.proto, .name = old->name };
+		}
+	}
+	free(all);
+	*out = c;
+	return 0;
+nomem:
+	free(all);
+	proxy_changes_clear(&c);
+	return -ENOMEM;
+}

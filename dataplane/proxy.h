@@ -1,0 +1,128 @@
+/* The service proxy's desired state: from the model (Services and
+ * EndpointSlices) to frontends and their backends, the way kube-proxy
+ * chooses endpoints; and the difference between two such states.
+ *
+ *   proxy_compute(store, &cfg, &next);     // pure: no kernel, no I/O
+ *   proxy_diff(applied, next, &changes);   // what to set, delete, end
+ *
+ * proxy_lb.h applies a diff to the BPF datapath (dataplane/lb/lb.h).
+ *
+ * Endpoint choice per service port and address family:
+ *  - endpoints come from EndpointSlices labelled kubernetes.io/service-name
+ *    in the service's namespace, whose port has the service port's name and
+ *    protocol; addresses[0] of each endpoint, de-duplicated by address and
+ *    port (the best condition wins);
+ *  - a traffic policy Local keeps only endpoints whose nodeName is this node
+ *    (internal: ClusterIP frontends; external: externalIPs, LoadBalancer
+ *    ingress and NodePort);
+ *  - ready endpoints (conditions.ready true or nil) are selected; when none
+ *    is ready, serving-and-terminating ones are (terminating fallback);
+ *    every other endpoint is kept quarantined (known, never selected), so a
+ *    readiness flip does not end its connections, but removal does.
+ */
+#ifndef SKIFF_PROXY_H
+#define SKIFF_PROXY_H
+
+#include "dataplane/model.h"
+
+/* Same values as enum lb_kind / lb_backend_state / lb_frontend_flags. */
+enum proxy_kind {
+	PROXY_KIND_CLUSTER_IP = 0,
+	PROXY_KIND_EXTERNAL_IP = 1,
+	PROXY_KIND_LOAD_BALANCER = 2,
+	PROXY_KIND_NODE_PORT = 3,
+};
+const char *proxy_kind_name(uint8_t kind);
+
+enum proxy_backend_state {
+	PROXY_BACKEND_ACTIVE = 0,
+	PROXY_BACKEND_TERMINATING = 1,
+	PROXY_BACKEND_QUARANTINED = 2,
+};
+
+#define PROXY_F_LOCAL (1u << 0)
+
+struct proxy_config {
+	const char *node_name; /* NULL: no endpoint is local */
+	const struct model_addr *node_addrs;
+	size_t n_node_addrs;
+	enum model_algorithm default_algorithm; /* MODEL_ALG_RANDOM or _MAGLEV */
+};
+
+struct proxy_fe_key {
+	struct model_addr addr; /* NodePort with no node address: unspecified */
+	uint16_t port;
+	uint8_t proto;
+	uint8_t kind;
+};
+int proxy_fe_key_cmp(const struct proxy_fe_key *a, const struct proxy_fe_key *b);
+
+struct proxy_backend {
+	struct model_addr addr;
+	uint16_t port;
+	uint8_t state; /* enum proxy_backend_state */
+};
+
+struct proxy_summary; /* per service, for log lines */
+
+struct proxy_frontend {
+	struct proxy_fe_key key;
+	char *name; /* "ns/name:port" (port name, or number when unnamed) */
+	struct proxy_summary *svc;
+	uint32_t affinity_timeout;
+	uint8_t algorithm; /* MODEL_ALG_RANDOM or MODEL_ALG_MAGLEV */
+	uint32_t flags;
+	struct proxy_backend *backends; /* sorted by address and port */
+	size_t n_backends;
+};
+
+struct proxy_summary {
+	char *service; /* "ns/name" */
+	size_t n_frontends;
+	size_t n_ready;       /* distinct endpoints selected as ready */
+	size_t n_fallback;    /* distinct endpoints selected as terminating fallback */
+	size_t n_quarantined; /* distinct endpoints known but not selected */
+	bool sctp_skipped;    /* SCTP ports are not load-balanced */
+	size_t n_conflicts;   /* frontends another service already claims */
+};
+
+struct proxy_state {
+	struct proxy_frontend *fes; /* sorted by key, unique */
+	size_t n_fes;
+	struct proxy_summary **svcs; /* sorted by service name */
+	size_t n_svcs;
+};
+
+int proxy_compute(const struct model_store *st, const struct proxy_config *cfg,
+		  struct proxy_state **out);
+/* An empty state (the "applied" state of a fresh start). */
+int proxy_state_new_empty(struct proxy_state **out);
+void proxy_state_free(struct proxy_state *s);
+const struct proxy_frontend *proxy_state_find(const struct proxy_state *s,
+					      const struct proxy_fe_key *key);
+/* "3 backends (2 ready, 1 terminating-fallback)" and the like. */
+void proxy_summary_format(const struct proxy_summary *sum, char *buf, size_t size);
+
+/* A backend no frontend of the new state has any more: its sockets end. */
+struct proxy_removed {
+	struct proxy_backend be;
+	uint8_t proto;
+	const char *name; /* the frontend it left (in the old state) */
+};
+
+struct proxy_changes {
+	const struct proxy_frontend **set; /* new or changed, from "next" */
+	size_t n_set;
+	const struct proxy_frontend **del; /* gone, from "prev" */
+	size_t n_del;
+	struct proxy_removed *removed;
+	size_t n_removed;
+};
+
+/* Compares two states. The result points into prev and next. */
+int proxy_diff(const struct proxy_state *prev, const struct proxy_state *next,
+	       struct proxy_changes *out);
+void proxy_changes_clear(struct proxy_changes *c);
+bool proxy_frontend_equal(const struct proxy_frontend *a, const struct proxy_frontend *b);
+
+#endif

@@ -1,0 +1,242 @@
+/* Service and EndpointSlice parsing: good objects read right, bad ones
+ * fail with the object and the field named. */
+#include "tests/harness/test.h"
+#include "dataplane/model.h"
+#include "yaml.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+
+static json_t *obj_from_yaml(const char *text)
+{
+	struct yamljson_error err;
+	json_t *objs = NULL, *o;
+
+	if (yamljson_parse_objects(text, strlen(text), &objs, &err) < 0)
+		test_fail(__FILE__, __LINE__, "yaml: %d:%d: %s", err.line, err.column, err.msg);
+	o = json_incref(json_array_get(objs, 0));
+	json_decref(objs);
+	return o;
+}
+
+/* Parses a Service that must fail and returns the message. */
+static const char *service_error(const char *text, struct model_error *e)
+{
+	json_t *o = obj_from_yaml(text);
+	struct model_service *s = NULL;
+	int r = model_service_parse(o, &s, e);
+
+	json_decref(o);
+	if (r != -EINVAL)
+		test_fail(__FILE__, __LINE__, "expected -EINVAL, got %d", r);
+	return e->msg;
+}
+
+static const char *slice_error(const char *text, struct model_error *e)
+{
+	json_t *o = obj_from_yaml(text);
+	struct model_slice *s = NULL;
+	int r = model_slice_parse(o, &s, e);
+
+	json_decref(o);
+	if (r != -EINVAL)
+		test_fail(__FILE__, __LINE__, "expected -EINVAL, got %d", r);
+	return e->msg;
+}
+
+#define SVC_HEAD "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n"
+
+TEST(model_service_full_parse)
+{
+	json_t *o = obj_from_yaml(
+		SVC_HEAD
+		"  annotations: {service.skiff.io/lb-algorithm: maglev}\n"
+		"spec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.10\n"
+		"  clusterIPs: [10.96.0.10, 'fd00::10']\n"
+		"  externalIPs: [192.0.2.1]\n  externalTrafficPolicy: Local\n"
+		"  sessionAffinity: ClientIP\n"
+		"  ports:\n  - {name: http, port: 80, targetPort: 8080, nodePort: 30080}\n"
+		"  - {name: dns, port: 53, protocol: UDP, targetPort: dns}\n"
+		"status: {loadBalancer: {ingress: [{ip: 198.51.100.7}, {hostname: lb.example}]}}\n");
+	struct model_service *s = NULL;
+	struct model_error e;
+	char buf[64];
+
+	CHECK_OK(model_service_parse(o, &s, &e));
+	CHECK_STR_EQ(s->ns, "shop");
+	CHECK_STR_EQ(s->name, "web");
+	CHECK_INT_EQ(s->type, MODEL_SVC_LOAD_BALANCER);
+	CHECK_INT_EQ(s->n_cluster_ips, 2);
+	CHECK_STR_EQ(model_addr_str(&s->cluster_ips[1], buf, sizeof(buf)), "fd00::10");
+	CHECK_INT_EQ(s->n_external_ips, 1);
+	CHECK_INT_EQ(s->n_lb_ips, 1);
+	CHECK_STR_EQ(model_addr_str(&s->lb_ips[0], buf, sizeof(buf)), "198.51.100.7");
+	CHECK(s->external_local);
+	CHECK(!s->internal_local);
+	CHECK_INT_EQ(s->affinity_timeout, 10800);
+	CHECK_INT_EQ(s->algorithm, MODEL_ALG_MAGLEV);
+	CHECK_INT_EQ(s->n_ports, 2);
+	CHECK_STR_EQ(s->ports[0].name, "http");
+	CHECK_INT_EQ(s->ports[0].node_port, 30080);
+	CHECK_INT_EQ(s->ports[1].proto, IPPROTO_UDP);
+	model_service_free(s);
+	json_decref(o);
+}
+
+TEST(model_service_defaults_and_headless)
+{
+	json_t *o = obj_from_yaml("apiVersion: v1\nkind: Service\nmetadata: {name: db}\n"
+				  "spec: {clusterIP: None, ports: [{port: 5432}]}\n");
+	struct model_service *s = NULL;
+	struct model_error e;
+
+	CHECK_OK(model_service_parse(o, &s, &e));
+	CHECK_STR_EQ(s->ns, "default");
+	CHECK(s->headless);
+	CHECK_INT_EQ(s->n_cluster_ips, 0);
+	CHECK_INT_EQ(s->type, MODEL_SVC_CLUSTER_IP);
+	CHECK_INT_EQ(s->affinity_timeout, 0);
+	CHECK_STR_EQ(s->ports[0].name, "");
+	CHECK_INT_EQ(s->ports[0].proto, IPPROTO_TCP);
+	model_service_free(s);
+	json_decref(o);
+}
+
+TEST(model_service_errors_name_the_field)
+{
+	struct model_error e;
+
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: 80}, {name: b, port: 70000}]}\n", &e),
+		     "Service shop/web: spec.ports[1].port: 70000 is out of range 1-65535");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: '80'}]}\n", &e),
+		     "Service shop/web: spec.ports[0].port: must be an integer, not a string");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{name: x}]}\n", &e),
+		     "Service shop/web: spec.ports[0].port: is required");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {clusterIP: 10.96.0.300}\n", &e),
+		     "Service shop/web: spec.clusterIP: \"10.96.0.300\" is not an IP address");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {type: Weird}\n", &e),
+		     "Service shop/web: spec.type: \"Weird\" is not one of ClusterIP, NodePort, "
+		     "LoadBalancer, ExternalName");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: 80, protocol: ICMP}]}\n", &e),
+		     "Service shop/web: spec.ports[0].protocol: \"ICMP\" is not one of TCP, UDP, SCTP");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {externalIPs: [1.2.3.4, nope]}\n", &e),
+		     "Service shop/web: spec.externalIPs[1]: \"nope\" is not an IP address");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {sessionAffinity: ClientIP, sessionAffinityConfig:"
+					    " {clientIP: {timeoutSeconds: 0}}}\n", &e),
+		     "Service shop/web: spec.sessionAffinityConfig.clientIP.timeoutSeconds: "
+		     "0 is out of range 1-86400");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {externalTrafficPolicy: Nearby}\n", &e),
+		     "Service shop/web: spec.externalTrafficPolicy: \"Nearby\" is not one of Cluster, Local");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: 80, nodePort: 30001}]}\n", &e),
+		     "Service shop/web: spec.ports[0].nodePort: is only allowed for type NodePort or "
+		     "LoadBalancer");
+	CHECK_STR_CONTAINS(service_error(SVC_HEAD "spec: {ports: [{name: a, port: 80}, {name: a, port: 81}]}\n", &e),
+			   "spec.ports[1].name: \"a\" is used by spec.ports[0] too");
+	CHECK_STR_EQ(service_error("apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\nspec: {}\n", &e),
+		     "Service x/: metadata.name: is required");
+	CHECK_STR_EQ(service_error(SVC_HEAD "  annotations: {service.skiff.io/lb-algorithm: best}\nspec: {}\n", &e),
+		     "Service shop/web: metadata.annotations[service.skiff.io/lb-algorithm]: \"best\" is "
+		     "not one of random, maglev");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {clusterIP: 10.0.0.1, clusterIPs: [10.0.0.2]}\n", &e),
+		     "Service shop/web: spec.clusterIP: must equal spec.clusterIPs[0]");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {clusterIPs: [10.0.0.1, 10.0.0.2]}\n", &e),
+		     "Service shop/web: spec.clusterIPs: holds at most one IPv4 and one IPv6 address");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {}\nstatus: {loadBalancer: {ingress: [{ip: x}]}}\n", &e),
+		     "Service shop/web: status.loadBalancer.ingress[0].ip: \"x\" is not an IP address");
+}
+
+TEST(model_kind_of_checks_api_version)
+{
+	struct model_error e;
+	enum model_kind k;
+	json_t *o;
+
+	o = obj_from_yaml("apiVersion: apps/v1\nkind: Deployment\n");
+	CHECK_OK(model_kind_of(o, &k, &e));
+	CHECK_INT_EQ(k, MODEL_KIND_OTHER);
+	json_decref(o);
+	o = obj_from_yaml("apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\n");
+	CHECK_INT_EQ(model_kind_of(o, &k, &e), -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "apiVersion: EndpointSlice needs \"discovery.k8s.io/v1\"");
+	json_decref(o);
+	o = obj_from_yaml("apiVersion: v1\nkind: [Service]\n");
+	CHECK_INT_EQ(model_kind_of(o, &k, &e), -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "kind: must be a string, not a list");
+	json_decref(o);
+}
+
+#define SLICE_HEAD "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n" \
+	"metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}\n"
+
+TEST(model_slice_parse_conditions)
+{
+	json_t *o = obj_from_yaml(
+		SLICE_HEAD "addressType: IPv4\n"
+		"endpoints:\n"
+		"- {addresses: [10.0.0.1], nodeName: n1}\n"
+		"- {addresses: [10.0.0.2], conditions: {ready: false}}\n"
+		"- {addresses: [10.0.0.3], conditions: {ready: false, serving: true, terminating: true}}\n"
+		"ports: [{name: http, port: 8080}, {name: dns, protocol: UDP, port: 53}, {name: x, port: null}]\n");
+	struct model_slice *s = NULL;
+	struct model_error e;
+
+	CHECK_OK(model_slice_parse(o, &s, &e));
+	CHECK_STR_EQ(s->service_name, "web");
+	CHECK_INT_EQ(s->family, AF_INET);
+	CHECK_INT_EQ(s->n_endpoints, 3);
+	CHECK(s->endpoints[0].ready && s->endpoints[0].serving && !s->endpoints[0].terminating);
+	CHECK_STR_EQ(s->endpoints[0].node_name, "n1");
+	CHECK(!s->endpoints[1].ready && !s->endpoints[1].serving);
+	CHECK(!s->endpoints[2].ready && s->endpoints[2].serving && s->endpoints[2].terminating);
+	CHECK_INT_EQ(s->n_ports, 3);
+	CHECK_INT_EQ(s->ports[1].proto, IPPROTO_UDP);
+	CHECK_INT_EQ(s->ports[1].port, 53);
+	CHECK_INT_EQ(s->ports[2].port, 0);
+	model_slice_free(s);
+	json_decref(o);
+}
+
+TEST(model_slice_errors_name_the_field)
+{
+	struct model_error e;
+
+	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: ['fd00::1']}]\n", &e),
+		     "EndpointSlice shop/web-abc: endpoints[0].addresses[0]: \"fd00::1\" does not match "
+		     "addressType IPv4");
+	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: []}]\n", &e),
+		     "EndpointSlice shop/web-abc: endpoints[0].addresses: needs at least one address");
+	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], "
+					    "conditions: {ready: 'yes'}}]\n", &e),
+		     "EndpointSlice shop/web-abc: endpoints[0].conditions.ready: must be a boolean, not a "
+		     "string");
+	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv5\n", &e),
+		     "EndpointSlice shop/web-abc: addressType: \"IPv5\" is not one of IPv4, IPv6, FQDN");
+	CHECK_STR_EQ(slice_error(SLICE_HEAD "endpoints: []\n", &e),
+		     "EndpointSlice shop/web-abc: addressType: is required");
+	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv6\nports: [{port: 0}]\n", &e),
+		     "EndpointSlice shop/web-abc: ports[0].port: 0 is out of range 1-65535");
+}
+
+TEST(model_store_put_replace_delete_by_origin)
+{
+	struct model_store *st = NULL;
+	struct model_service *s = NULL;
+	struct model_error e;
+	json_t *o = obj_from_yaml(SVC_HEAD "spec: {ports: [{port: 80}]}\n");
+	uint64_t g;
+
+	CHECK_OK(model_store_new(&st));
+	CHECK_OK(model_service_parse(o, &s, &e));
+	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s, o), 1);
+	g = model_store_generation(st);
+	CHECK_OK(model_service_parse(o, &s, &e));
+	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s, o), 0); /* unchanged */
+	CHECK_INT_EQ(model_store_generation(st), g);
+	CHECK_INT_EQ(model_store_delete(st, MODEL_KIND_SERVICE, "b.yaml", "shop", "web"), 0);
+	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_SERVICE), 1);
+	CHECK_INT_EQ(model_store_delete(st, MODEL_KIND_SERVICE, "a.yaml", "shop", "web"), 1);
+	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_SERVICE), 0);
+	CHECK(model_store_generation(st) > g);
+	model_store_free(st);
+	json_decref(o);
+}
