@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Real runtime (issue 2): a private containerd whose CRI uses a CNI
+# conflist, driven through skiff's own CRI client (cri-tool), with the
+# locally built pause image. A pod sandbox gets an address from the
+# configured subnet, the address is on eth0 in the sandbox and answers ping
+# from the node, the IPAM store holds its lease under the sandbox id;
+# StopPodSandbox + RemovePodSandbox release the lease and the host-side veth.
+# containerd runs inside a node namespace made here (see containerd.sh).
+. "$(dirname "$0")/../harness/lib.sh"
+. "$SKIFF_ROOT/tests/dataplane/containerd.sh"
+
+require_root
+require_cmd containerd containerd-shim-runc-v2 runc ctr nsenter unshare ping sqlite3
+require_bin cri-tool skiff-ipam
+
+SUBNET_PREFIX=10.66.0
+SUBNET=$SUBNET_PREFIX.0/24
+
+# Images are built by `make test-bins`; build them here when missing.
+IMAGES="$SKIFF_BUILD/images"
+if [ ! -f "$IMAGES/pause.tar" ]; then
+	make -C "$SKIFF_ROOT" --no-print-directory O="$SKIFF_BUILD" images >/dev/null 2>&1 ||
+		skip "cannot build the local images (make images)"
+fi
+
+# Removes the cgroups runc made under the pods' cgroup parent.
+cgroup_parent_cleanup() {
+	local m
+	for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/mounts); do
+		[ -d "$m/skiff-$RUN_ID" ] || continue
+		find "$m/skiff-$RUN_ID" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
+}
+defer cgroup_parent_cleanup
+
+# conflist_skiff FILE: skiff-cni with skiff-ipam, chained with portmap.
+conflist_skiff() {
+	cat >"$1" <<-JSON
+	{"cniVersion": "1.0.0", "name": "skiff-$RUN_ID", "plugins": [
+	  {"type": "skiff-cni", "mtu": 1400,
+	   "ipam": {"type": "skiff-ipam", "ranges": [[{"subnet": "$SUBNET"}]],
+	            "dataDir": "$TMP/ipam"}},
+	  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+	JSON
+}
+
+# conflist_ptp FILE: the reference ptp plugin with skiff-ipam as its IPAM.
+conflist_ptp() {
+	cat >"$1" <<-JSON
+	{"cniVersion": "1.0.0", "name": "skiff-$RUN_ID", "plugins": [
+	  {"type": "ptp", "mtu": 1400,
+	   "ipam": {"type": "skiff-ipam", "ranges": [[{"subnet": "$SUBNET"}]],
+	            "dataDir": "$TMP/ipam"}}]}
+	JSON
+}
+
+# pod_config NAME: writes a pod sandbox config and prints its path.
+pod_config() {
+	local f="$TMP/pod-$1.json"
+	cat >"$f" <<-JSON
+	{"metadata": {"name": "$1", "namespace": "skiff-test", "uid": "uid-$RUN_ID-$1"},
+	 "hostname": "$1", "log_directory": "$TMP/logs/$1",
+	 "labels": {"app": "$1"},
+	 "linux": {"cgroup_parent": "/skiff-$RUN_ID"}}
+	JSON
+	echo "$f"
+}
+
+# json_field JSON KEY: the first string or number value of "KEY".
+json_field() { sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" <<<"$1" | head -n 1; }
+
+ip_hex() { local IFS=.; set -- $1; printf '%02X%02X%02X%02X' "$1" "$2" "$3" "$4"; }
+
+# lease_owner IP: the container id holding IP in skiff-ipam's store.
+lease_owner() {
+	sqlite3 "$TMP/ipam/skiff-$RUN_ID/leases.db" \
+		"SELECT container_id FROM leases WHERE hex(ip) = '$(ip_hex "$1")';" 2>/dev/null
+}
+
+in_sandbox() { local pid=$1; shift; nsenter --net="/proc/$pid/ns/net" "$@"; }
+
+# start_pod NAME: runs a sandbox; sets POD_ID, POD_IP, POD_PID.
+start_pod() {
+	local out
+	POD_ID=$(cri runp "$(pod_config "$1")" 2>&1) || fail "runp $1: $POD_ID"
+	out=$(cri inspectp "$POD_ID") || fail "inspectp $POD_ID failed"
+	assert_eq "$(json_field "$out" state)" SANDBOX_READY "state of $1"
+	assert_eq "$(json_field "$out" name)" "$1" "metadata.name of $1"
+	assert_eq "$(json_field "$out" uid)" "uid-$RUN_ID-$1" "metadata.uid of $1"
+	POD_IP=$(json_field "$out" ip)
+	POD_PID=$(json_field "$out" pid)
+	[ -n "$POD_PID" ] || fail "inspectp printed no pid: $out"
+}
+
+# The whole life of one sandbox with the network of conflist function $1.
+sandbox_lifecycle() {
+	local veth out
+	setup_ns node
+	"$1" "$TMP/net.conflist"
+	ctrd_start node "$TMP/net.conflist"
+	assert_ok ctrd_import "$IMAGES/pause.tar"
+
+	start_pod web
+	case "$POD_IP" in
+	"$SUBNET_PREFIX".*) ;;
+	*) fail "PodSandboxStatus ip '$POD_IP' is not in $SUBNET" ;;
+	esac
+	# The address is on eth0 inside the sandbox ...
+	out=$(in_sandbox "$POD_PID" ip -4 -o addr show dev eth0) || fail "no eth0 in the sandbox"
+	assert_contains "$out" "inet $POD_IP/"
+	# ... answers from the node namespace, where the host side lives ...
+	assert_ok in_ns node ping -c 1 -W 2 "$POD_IP"
+	veth=$(in_ns node ip -o route get "$POD_IP" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+	[ -n "$veth" ] && [ "$veth" != lo ] || fail "no host route to $POD_IP in the node namespace"
+	assert_ok in_ns node ip link show dev "$veth"
+	# ... and nothing of it is on the real host.
+	assert_fails ip link show dev "$veth"
+	# skiff-ipam leased it to this sandbox.
+	assert_eq "$(lease_owner "$POD_IP")" "$POD_ID" "lease owner of $POD_IP"
+
+	assert_ok cri stopp "$POD_ID"
+	assert_eq "$(lease_owner "$POD_IP")" "" "lease of $POD_IP after StopPodSandbox"
+	assert_fails in_ns node ip link show dev "$veth"
+	assert_ok cri rmp "$POD_ID"
+	assert_fails cri inspectp "$POD_ID"
+	assert_eq "$(cri pods --quiet)" "" "sandboxes left after RemovePodSandbox"
+}
+
+# Two sandboxes: different addresses, and each reaches the other.
+two_sandboxes() {
+	local id1 ip1 pid1
+	setup_ns node
+	"$1" "$TMP/net.conflist"
+	ctrd_start node "$TMP/net.conflist"
+	assert_ok ctrd_import "$IMAGES/pause.tar"
+
+	start_pod alpha
+	id1=$POD_ID ip1=$POD_IP pid1=$POD_PID
+	start_pod beta
+	assert_ne "$POD_IP" "$ip1" "two sandboxes got the same address"
+	assert_ok in_sandbox "$pid1" ping -c 1 -W 2 "$POD_IP"
+	assert_ok in_sandbox "$POD_PID" ping -c 1 -W 2 "$ip1"
+	assert_eq "$(lease_owner "$ip1")" "$id1"
+	assert_eq "$(lease_owner "$POD_IP")" "$POD_ID"
+
+	for id in "$id1" "$POD_ID"; do
+		assert_ok cri stopp "$id"
+		assert_ok cri rmp "$id"
+	done
+	assert_eq "$(lease_owner "$ip1")" ""
+	assert_eq "$(lease_owner "$POD_IP")" ""
+}
+
+need_skiff_cni() { [ -x "$BIN/skiff-cni" ] || skip_case "skiff-cni not built"; }
+
+case_skiff_cni_sandbox_gets_address_and_releases_it() { need_skiff_cni; sandbox_lifecycle conflist_skiff; }
+case_skiff_cni_two_sandboxes_reach_each_other() { need_skiff_cni; two_sandboxes conflist_skiff; }
+# The same through the reference ptp plugin, with skiff-ipam as its IPAM.
+case_ptp_with_skiff_ipam_sandbox_lifecycle() { sandbox_lifecycle conflist_ptp; }
+case_ptp_with_skiff_ipam_two_sandboxes() { two_sandboxes conflist_ptp; }
+
+run_case skiff_cni_sandbox_gets_address_and_releases_it
+run_case skiff_cni_two_sandboxes_reach_each_other
+run_case ptp_with_skiff_ipam_sandbox_lifecycle
+run_case ptp_with_skiff_ipam_two_sandboxes
+finish
