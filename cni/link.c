@@ -1,0 +1,446 @@
+/* Netlink for the routed veth: links, addresses and routes through
+ * libnl-route-3, and switching network namespaces. Returns negative errno;
+ * never prints. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/nsfs.h>
+#include <linux/rtnetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/route.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "plugin.h"
+#include "util.h"
+
+static void nl_addr_putp(struct nl_addr **a)
+{
+	if (*a)
+		nl_addr_put(*a);
+}
+static void rtnl_link_putp(struct rtnl_link **l)
+{
+	if (*l)
+		rtnl_link_put(*l);
+}
+static void rtnl_addr_putp(struct rtnl_addr **a)
+{
+	if (*a)
+		rtnl_addr_put(*a);
+}
+static void rtnl_route_putp(struct rtnl_route **r)
+{
+	if (*r)
+		rtnl_route_put(*r);
+}
+static void nl_cache_freep(struct nl_cache **c)
+{
+	if (*c)
+		nl_cache_free(*c);
+}
+
+#define _cleanup_nladdr_ _cleanup_(nl_addr_putp)
+#define _cleanup_link_ _cleanup_(rtnl_link_putp)
+#define _cleanup_addr_ _cleanup_(rtnl_addr_putp)
+#define _cleanup_route_ _cleanup_(rtnl_route_putp)
+#define _cleanup_cache_ _cleanup_(nl_cache_freep)
+
+/* libnl reports its own codes; callers of this file see errno. */
+static int nlerr(int e)
+{
+	switch (e < 0 ? -e : e) {
+	case 0:
+		return 0;
+	case NLE_EXIST:
+		return -EEXIST;
+	case NLE_OBJ_NOTFOUND:
+	case NLE_NODEV:
+		return -ENODEV;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	case NLE_PERM:
+		return -EPERM;
+	case NLE_INVAL:
+		return -EINVAL;
+	case NLE_BUSY:
+		return -EBUSY;
+	case NLE_NOADDR:
+		return -EADDRNOTAVAIL;
+	case NLE_RANGE:
+		return -ERANGE;
+	case NLE_AGAIN:
+		return -EAGAIN;
+	case NLE_OPNOTSUPP:
+		return -EOPNOTSUPP;
+	case NLE_AF_NOSUPPORT:
+		return -EAFNOSUPPORT;
+	default:
+		return -EIO;
+	}
+}
+
+/* ---- names ---- */
+
+void cni_host_ifname(const char *container_id, const char *ifname, char out[16])
+{
+	/* FNV-1a, 64 bit, over "containerID/ifname"; 48 bits shown. */
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (const char *p = container_id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+	h = (h ^ '/') * 0x100000001b3ULL;
+	for (const char *p = ifname; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+	snprintf(out, 16, CNI_HOST_PREFIX "%012llx", (unsigned long long)(h >> 16));
+}
+
+/* "skiff-cni <network> <containerID> <ifname>": all three contain no spaces. */
+int cni_host_alias(const char *network, const char *container_id, const char *ifname,
+		   char *out, size_t size)
+{
+	int n = snprintf(out, size, "skiff-cni %s %s %s", network, container_id, ifname);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int cni_host_alias_parse(char *alias, const char **network, const char **container_id,
+			 const char **ifname)
+{
+	char *save = NULL, *tag = strtok_r(alias, " ", &save);
+
+	if (!streq(tag, "skiff-cni"))
+		return -EINVAL;
+	*network = strtok_r(NULL, " ", &save);
+	*container_id = strtok_r(NULL, " ", &save);
+	*ifname = strtok_r(NULL, " ", &save);
+	if (!*network || !*container_id || !*ifname || strtok_r(NULL, " ", &save))
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- sockets and namespaces ---- */
+
+int link_socket_open(struct nl_sock **out)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int r;
+
+	if (!sk)
+		return -ENOMEM;
+	r = nl_connect(sk, NETLINK_ROUTE);
+	if (r < 0) {
+		nl_socket_free(sk);
+		return nlerr(r);
+	}
+	*out = sk;
+	return 0;
+}
+
+void link_socket_close(struct nl_sock *sk)
+{
+	if (sk)
+		nl_socket_free(sk);
+}
+
+int netns_open(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = ioctl(fd, NS_GET_NSTYPE);
+	if (r != CLONE_NEWNET) {
+		close(fd);
+		return r < 0 && errno != ENOTTY ? -errno : -EINVAL;
+	}
+	return fd;
+}
+
+int netns_enter(int nsfd, int *saved)
+{
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	if (self < 0)
+		return -errno;
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		int r = -errno;
+
+		close(self);
+		return r;
+	}
+	*saved = self;
+	return 0;
+}
+
+int netns_leave(int saved)
+{
+	int r = setns(saved, CLONE_NEWNET) < 0 ? -errno : 0;
+
+	close(saved);
+	return r;
+}
+
+/* ---- links ---- */
+
+int link_ifindex(struct nl_sock *sk, const char *name)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
+
+	if (r < 0)
+		return nlerr(r);
+	return rtnl_link_get_ifindex(l);
+}
+
+int link_veth_create(struct nl_sock *sk, const char *host_name, const char *pod_name, int nsfd,
+		     int mtu)
+{
+	struct rtnl_link *veth = rtnl_link_veth_alloc(), *peer;
+	int r;
+
+	if (!veth)
+		return -ENOMEM;
+	peer = rtnl_link_veth_get_peer(veth);
+	rtnl_link_set_name(veth, host_name);
+	rtnl_link_set_name(peer, pod_name);
+	rtnl_link_set_ns_fd(peer, nsfd);
+	if (mtu > 0) {
+		rtnl_link_set_mtu(veth, (unsigned)mtu);
+		rtnl_link_set_mtu(peer, (unsigned)mtu);
+	}
+	r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL);
+	rtnl_link_put(peer);
+	rtnl_link_veth_release(veth);
+	return nlerr(r);
+}
+
+int link_delete(struct nl_sock *sk, const char *name)
+{
+	_cleanup_link_ struct rtnl_link *l = rtnl_link_alloc();
+
+	if (!l)
+		return -ENOMEM;
+	rtnl_link_set_name(l, name);
+	return nlerr(rtnl_link_delete(sk, l));
+}
+
+int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)
+{
+	_cleanup_link_ struct rtnl_link *orig = rtnl_link_alloc();
+	_cleanup_link_ struct rtnl_link *change = rtnl_link_alloc();
+
+	if (!orig || !change)
+		return -ENOMEM;
+	rtnl_link_set_ifindex(orig, ifindex);
+	rtnl_link_set_flags(change, IFF_UP);
+	if (alias)
+		rtnl_link_set_ifalias(change, alias);
+	return nlerr(rtnl_link_change(sk, orig, change, 0));
+}
+
+int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	struct nl_addr *a;
+	int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
+
+	if (r < 0)
+		return nlerr(r);
+	a = rtnl_link_get_addr(l);
+	mac[0] = '\0';
+	if (a && nl_addr_get_len(a) == 6) {
+		const uint8_t *b = nl_addr_get_binary_addr(a);
+
+		snprintf(mac, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4],
+			 b[5]);
+	}
+	if (mtu)
+		*mtu = (int)rtnl_link_get_mtu(l);
+	if (up)
+		*up = rtnl_link_get_flags(l) & IFF_UP;
+	return 0;
+}
+
+int link_veth_foreach(struct nl_sock *sk, const char *prefix, link_veth_fn fn, void *data)
+{
+	_cleanup_cache_ struct nl_cache *cache = NULL;
+	struct nl_object *o;
+	int r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
+
+	if (r < 0)
+		return nlerr(r);
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		const char *name = rtnl_link_get_name(l), *type = rtnl_link_get_type(l);
+		const char *alias = rtnl_link_get_ifalias(l);
+
+		if (!name || strncmp(name, prefix, strlen(prefix)) != 0 || !streq(type, "veth"))
+			continue;
+		r = fn(name, alias ? alias : "", data);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- addresses and routes ---- */
+
+static int to_nladdr(const struct cni_addr *a, int prefix, struct nl_addr **out)
+{
+	struct nl_addr *n = nl_addr_build(a->family, a->ip, a->family == AF_INET ? 4 : 16);
+
+	if (!n)
+		return -ENOMEM;
+	nl_addr_set_prefixlen(n, prefix);
+	*out = n;
+	return 0;
+}
+
+int link_addr_add(struct nl_sock *sk, int ifindex, const struct cni_addr *a)
+{
+	_cleanup_addr_ struct rtnl_addr *ra = rtnl_addr_alloc();
+	_cleanup_nladdr_ struct nl_addr *local = NULL;
+	int r;
+
+	if (!ra)
+		return -ENOMEM;
+	r = to_nladdr(a, a->prefix, &local);
+	if (r < 0)
+		return r;
+	rtnl_addr_set_ifindex(ra, ifindex);
+	rtnl_addr_set_family(ra, a->family);
+	r = rtnl_addr_set_local(ra, local);
+	if (r < 0)
+		return nlerr(r);
+	rtnl_addr_set_prefixlen(ra, a->prefix);
+	/* No duplicate address detection: the address is ours by IPAM, and
+	 * DAD would hold it tentative for a second or more. */
+	if (a->family == AF_INET6)
+		rtnl_addr_set_flags(ra, IFA_F_NODAD);
+	return nlerr(rtnl_addr_add(sk, ra, NLM_F_CREATE | NLM_F_REPLACE));
+}
+
+int link_addr_find(struct nl_sock *sk, int ifindex, const struct cni_addr *a)
+{
+	_cleanup_cache_ struct nl_cache *cache = NULL;
+	_cleanup_nladdr_ struct nl_addr *want = NULL;
+	struct nl_object *o;
+	int r = rtnl_addr_alloc_cache(sk, &cache);
+
+	if (r < 0)
+		return nlerr(r);
+	r = to_nladdr(a, a->prefix, &want);
+	if (r < 0)
+		return r;
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *ra = (struct rtnl_addr *)o;
+		struct nl_addr *local = rtnl_addr_get_local(ra);
+
+		if (rtnl_addr_get_ifindex(ra) == ifindex && local &&
+		    rtnl_addr_get_prefixlen(ra) == a->prefix && nl_addr_cmp_prefix(local, want) == 0 &&
+		    nl_addr_get_len(local) == nl_addr_get_len(want) &&
+		    memcmp(nl_addr_get_binary_addr(local), nl_addr_get_binary_addr(want),
+			   nl_addr_get_len(want)) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int link_route_add(struct nl_sock *sk, int ifindex, const struct cni_addr *dst,
+		   const struct cni_addr *gw)
+{
+	_cleanup_route_ struct rtnl_route *rt = rtnl_route_alloc();
+	_cleanup_nladdr_ struct nl_addr *d = NULL, *g = NULL;
+	struct rtnl_nexthop *nh;
+	int r;
+
+	if (!rt)
+		return -ENOMEM;
+	r = to_nladdr(dst, dst->prefix, &d);
+	if (r < 0)
+		return r;
+	rtnl_route_set_family(rt, (uint8_t)dst->family);
+	rtnl_route_set_table(rt, RT_TABLE_MAIN);
+	rtnl_route_set_protocol(rt, RTPROT_BOOT);
+	rtnl_route_set_type(rt, RTN_UNICAST);
+	/* Without a gateway the destination is on this link. */
+	rtnl_route_set_scope(rt, gw || dst->family == AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+	r = rtnl_route_set_dst(rt, d);
+	if (r < 0)
+		return nlerr(r);
+	nh = rtnl_route_nh_alloc();
+	if (!nh)
+		return -ENOMEM;
+	rtnl_route_nh_set_ifindex(nh, ifindex);
+	if (gw) {
+		r = to_nladdr(gw, gw->family == AF_INET ? 32 : 128, &g);
+		if (r < 0) {
+			rtnl_route_nh_free(nh);
+			return r;
+		}
+		rtnl_route_nh_set_gateway(nh, g);
+	}
+	rtnl_route_add_nexthop(rt, nh);
+	return nlerr(rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE));
+}
+
+struct route_match {
+	int ifindex;
+	struct nl_addr *gw;
+	bool found;
+};
+
+static void route_match_nh(struct rtnl_nexthop *nh, void *data)
+{
+	struct route_match *m = data;
+	struct nl_addr *g = rtnl_route_nh_get_gateway(nh);
+
+	if (rtnl_route_nh_get_ifindex(nh) != m->ifindex)
+		return;
+	if (m->gw ? g && nl_addr_cmp(g, m->gw) == 0 : !g)
+		m->found = true;
+}
+
+int link_route_find(struct nl_sock *sk, int ifindex, const struct cni_addr *dst,
+		    const struct cni_addr *gw)
+{
+	_cleanup_cache_ struct nl_cache *cache = NULL;
+	_cleanup_nladdr_ struct nl_addr *d = NULL, *g = NULL;
+	struct nl_object *o;
+	int r = rtnl_route_alloc_cache(sk, dst->family, 0, &cache);
+
+	if (r < 0)
+		return nlerr(r);
+	r = to_nladdr(dst, dst->prefix, &d);
+	if (r < 0)
+		return r;
+	if (gw) {
+		r = to_nladdr(gw, gw->family == AF_INET ? 32 : 128, &g);
+		if (r < 0)
+			return r;
+	}
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *rt = (struct rtnl_route *)o;
+		struct nl_addr *rd = rtnl_route_get_dst(rt);
+		struct route_match m = { .ifindex = ifindex, .gw = g };
+
+		if (rtnl_route_get_table(rt) != RT_TABLE_MAIN || !rd ||
+		    (int)nl_addr_get_prefixlen(rd) != dst->prefix)
+			continue;
+		/* The default route's dst may come back as an empty address. */
+		if (dst->prefix > 0 && nl_addr_cmp_prefix(rd, d) != 0)
+			continue;
+		rtnl_route_foreach_nexthop(rt, route_match_nh, &m);
+		if (m.found)
+			return 0;
+	}
+	return -ENOENT;
+}

@@ -1,0 +1,175 @@
+/* skiff-cni: a CNI plugin giving each pod a routed veth (no bridge).
+ * Runtimes call it with CNI_COMMAND and the network configuration on
+ * stdin; humans get --help and --version. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "plugin.h"
+#include "util.h"
+
+#define SKIFF_CNI_VERSION "0.1.0"
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s [--help | --version]\n"
+		"\n"
+		"skiff-cni is a CNI plugin (spec 0.3.0 to 1.1.0): a routed veth per pod,\n"
+		"no bridge. The pod's interface gets its addresses as /32 and /128 with a\n"
+		"default route through a gateway held by the host-side veth (named skf<hash>\n"
+		"of container ID and ifname); the node routes each pod address to its veth.\n"
+		"\n"
+		"A container runtime runs it with CNI_COMMAND (ADD, DEL, CHECK, VERSION,\n"
+		"STATUS, GC), CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS and CNI_PATH\n"
+		"set and the network configuration on stdin, for example:\n"
+		"\n"
+		"  {\"cniVersion\": \"1.0.0\", \"name\": \"skiff\", \"type\": \"skiff-cni\", \"mtu\": 1500,\n"
+		"   \"ipam\": {\"type\": \"skiff-ipam\", \"ranges\": [[{\"subnet\": \"10.244.0.0/24\"}]]}}\n"
+		"\n"
+		"ipam.type \"skiff-ipam\" runs in-process; any other IPAM plugin (host-local)\n"
+		"is run from CNI_PATH. The result goes to stdout in the config's cniVersion;\n"
+		"errors as the spec's error JSON on stdout with a non-zero exit status.\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help      show this text\n"
+		"  -V, --version   show the version and the CNI versions supported\n",
+		prog);
+}
+
+/* The human interface, used when CNI_COMMAND is unset. */
+static int cli_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout, argv[0]);
+			return 0;
+		case 'V':
+			printf("skiff-cni %s\nCNI versions:", SKIFF_CNI_VERSION);
+			for (const char *const *v = cni_supported_versions; *v; v++)
+				printf(" %s", *v);
+			printf("\n");
+			return 0;
+		default:
+			usage(stderr, argv[0]);
+			return 2;
+		}
+	}
+	fprintf(stderr, "%s: CNI_COMMAND is not set; this is a CNI plugin run by a container runtime (see --help)\n",
+		argv[0]);
+	return 2;
+}
+
+/* Keys skiff-cni understands in CNI_ARGS (what Kubernetes runtimes send,
+ * and IP for requested addresses). */
+static const char *const known_args[] = {
+	"K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID", "IP",
+	NULL,
+};
+
+/* cniVersion of a config we could not fully parse, for the error answer. */
+static const char *guess_version(const char *raw, size_t len, char *buf, size_t size)
+{
+	json_t *j = json_loadb(raw, len, 0, NULL);
+	const char *v = json_string_value(json_object_get(j, "cniVersion"));
+
+	if (v && cni_version_supported(v))
+		strscpy(buf, v, size);
+	else
+		strscpy(buf, "1.1.0", size);
+	json_decref(j);
+	return buf;
+}
+
+static int run_version(const char *raw, size_t len)
+{
+	char buf[16];
+	json_t *j = cni_version_info(guess_version(raw, len, buf, sizeof(buf)));
+	int r = cni_print_json(j);
+
+	json_decref(j);
+	return r;
+}
+
+static int run(struct cni_plugin *p, struct cni_error *err)
+{
+	json_t *result = NULL;
+	int r;
+
+	switch (p->env.cmd) {
+	case CNI_CMD_ADD:
+		r = cni_plugin_add(p, &result, err);
+		if (r == 0) {
+			r = cni_print_json(result);
+			json_decref(result);
+		}
+		return r;
+	case CNI_CMD_DEL:
+		return cni_plugin_del(p, err);
+	case CNI_CMD_CHECK:
+		return cni_plugin_check(p, err);
+	case CNI_CMD_GC:
+		return cni_plugin_gc(p, err);
+	case CNI_CMD_STATUS:
+		return cni_plugin_status(p, err);
+	case CNI_CMD_VERSION:
+		break;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cni_plugin p = { 0 };
+	struct cni_error err = { 0 };
+	_cleanup_free_ char *raw = NULL;
+	char version[16];
+	size_t len = 0;
+	int r;
+
+	log_init(argv[0], LOG_LEVEL_INFO);
+	if (argc > 1 || !getenv("CNI_COMMAND"))
+		return cli_main(argc, argv);
+
+	r = read_all(STDIN_FILENO, CNI_MAX_CONFIG, &raw, &len);
+	if (r < 0) {
+		cni_fail(&err, -r, CNI_ERR_IO, "reading the config from stdin: %s", strerror(-r));
+		goto fail;
+	}
+	guess_version(raw, len, version, sizeof(version));
+	r = cni_env_parse(&p.env, &err);
+	if (r < 0)
+		goto fail;
+	if (p.env.cmd == CNI_CMD_VERSION)
+		return run_version(raw, len) < 0 ? 1 : 0;
+	r = cni_args_validate(p.env.args, known_args, &err);
+	if (r < 0)
+		goto fail;
+	r = cni_netconf_parse(raw, len, p.env.cmd, &p.conf, &err);
+	if (r < 0)
+		goto fail;
+	p.out_version = p.conf.version;
+	r = run(&p, &err);
+	cni_netconf_done(&p.conf);
+	if (r < 0)
+		goto fail;
+	return 0;
+
+fail:
+	log_error("%s%s%s: %s%s%s", p.env.command ? p.env.command : "CNI",
+		  p.env.container_id ? " container " : "",
+		  p.env.container_id ? p.env.container_id : "", err.msg,
+		  err.details[0] ? ": " : "", err.details);
+	cni_print_error(version, &err);
+	return 1;
+}
