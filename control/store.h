@@ -89,6 +89,13 @@ int64_t store_compacted_revision(struct store *s);
 int store_snapshot_save(struct store *s, const char *path);
 int store_snapshot_restore(struct store *s, const char *path);
 
+/* Compacts to keep revisions below the current one (a periodic
+ * compaction step for the server); *compacted (optional) receives the
+ * revision compacted to, 0 when there was nothing to do. */
+int store_compact_keep(struct store *s, int64_t keep, int64_t *compacted);
+/* "sqlite" or "etcd". */
+const char *store_backend_name(struct store *s);
+
 void store_kv_clear(struct store_kv *kv);
 void store_kvs_free(struct store_kv *kvs, size_t n);
 void store_events_free(struct store_event *ev, size_t n);
