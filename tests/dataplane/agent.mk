@@ -11,3 +11,7 @@ fuzz_yaml_PKGS := jansson yaml-0.1
 TESTS += test_model
 test_model_SRCS := tests/dataplane/test_model.c dataplane/model.c
 test_model_PKGS := jansson yaml-0.1
+
+TESTS += test_model_proxy
+test_model_proxy_SRCS := tests/dataplane/test_model_proxy.c dataplane/model.c dataplane/proxy.c
+test_model_proxy_PKGS := jansson yaml-0.1
