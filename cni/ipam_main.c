@@ -110,14 +110,19 @@ static int cmd_gc(struct ipam_run *run, struct cni_error *err)
 
 static int run_command(struct ipam_run *run, struct cni_error *err)
 {
-	int r;
+	struct cni_error conf_err = { 0 };
+	int r, rc;
 
+	/* The configuration first, so that even an environment error is
+	 * reported in the configuration's cniVersion. */
+	rc = read_conf(run, &conf_err);
 	r = cni_env_parse(&run->env, err);
 	if (r < 0)
 		return r;
-	r = read_conf(run, err);
-	if (r < 0)
-		return r;
+	if (rc < 0) {
+		*err = conf_err;
+		return rc;
+	}
 	if (run->env.cmd == CNI_CMD_VERSION) {
 		json_t *j = cni_version_info(run->version);
 
