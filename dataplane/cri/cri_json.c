@@ -26,6 +26,9 @@ static int jfail(struct jctx *x, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(x->err, x->err_size, fmt, ap);
 		va_end(ap);
+		/* top-level fields are formatted as "" "." key */
+		if (x->err[0] == '.')
+			memmove(x->err, x->err + 1, strlen(x->err));
 		x->r = -EINVAL;
 	}
 	return x->r;
