@@ -156,4 +156,27 @@ int model_store_foreach_service(const struct model_store *st, model_service_fn f
 int model_store_foreach_slice(const struct model_store *st, model_slice_fn fn, void *ud);
 size_t model_store_count(const struct model_store *st, enum model_kind kind);
 
+/* A source of objects feeding a store: the --manifests folder today, the
+ * API-server watch later. The agent's loop polls fd; when it is readable
+ * it calls on_readable (which only takes note), and after a short quiet
+ * period flush, which brings the store up to date. */
+struct model_source {
+	const char *name;
+	void *ctx;
+	/* Loads everything the source has into the store, once at start. */
+	int (*start)(void *ctx);
+	int (*fd)(void *ctx);
+	/* Drains fd; > 0 when a flush is due. */
+	int (*on_readable)(void *ctx);
+	/* Applies what changed since the last flush to the store. */
+	int (*flush)(void *ctx);
+	void (*free)(void *ctx);
+};
+
+static inline void model_source_free(struct model_source *src)
+{
+	if (src && src->free)
+		src->free(src->ctx);
+}
+
 #endif

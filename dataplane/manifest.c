@@ -1,0 +1,468 @@
+/* The --manifests folder as a model source. */
+#include "dataplane/manifest.h"
+#include "log.h"
+#include "util.h"
+#include "yaml.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+/* What one file contributed last time it loaded without error. */
+struct mobj {
+	enum model_kind kind;
+	char *ns, *name;
+};
+
+struct mfile {
+	char *name; /* basename in dir */
+	struct mobj *objs;
+	size_t n_objs;
+	bool dirty;
+	bool broken; /* its last load failed: last good objects still served */
+};
+
+struct manifest {
+	char *dir;
+	struct model_store *store;
+	int ifd;
+	bool rescan; /* inotify queue overflowed: look at every file again */
+	struct mfile *files;
+	size_t n_files;
+};
+
+static bool manifest_name_wanted(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (name[0] == '.')
+		return false;
+	return (n > 5 && streq(name + n - 5, ".yaml")) || (n > 4 && streq(name + n - 4, ".yml")) ||
+	       (n > 5 && streq(name + n - 5, ".json"));
+}
+
+static bool name_is_json(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 5 && streq(name + n - 5, ".json");
+}
+
+int manifest_parse_buffer(const char *label, const char *buf, size_t len, bool is_json,
+			  json_t **out, char *msg, size_t msg_size)
+{
+	struct yamljson_error yerr;
+	int r;
+
+	if (is_json) {
+		json_error_t jerr;
+		json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+		json_t *docs;
+
+		if (!doc) {
+			snprintf(msg, msg_size, "%s:%d:%d: %s", label, jerr.line, jerr.column, jerr.text);
+			return -EINVAL;
+		}
+		docs = json_pack("[o]", doc);
+		if (!docs)
+			return -ENOMEM;
+		r = yamljson_flatten_objects(docs, out, &yerr);
+		json_decref(docs);
+	} else {
+		r = yamljson_parse_objects(buf, len, out, &yerr);
+	}
+	if (r == -EINVAL) {
+		if (yerr.line)
+			snprintf(msg, msg_size, "%s:%d:%d: %s", label, yerr.line, yerr.column, yerr.msg);
+		else
+			snprintf(msg, msg_size, "%s: %s", label, yerr.msg);
+	}
+	return r;
+}
+
+void manifest_objects_clear(struct manifest_objects *o)
+{
+	for (size_t i = 0; i < o->n_svcs; i++) {
+		model_service_free(o->svcs[i]);
+		json_decref(o->svc_raw[i]);
+	}
+	for (size_t i = 0; i < o->n_slices; i++) {
+		model_slice_free(o->slices[i]);
+		json_decref(o->slice_raw[i]);
+	}
+	free(o->svcs);
+	free(o->svc_raw);
+	free(o->slices);
+	free(o->slice_raw);
+	*o = (struct manifest_objects){ 0 };
+}
+
+int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_objects *out,
+			       char *msg, size_t msg_size)
+{
+	struct manifest_objects o = { 0 };
+	size_t n = json_array_size(objs), i;
+	json_t *obj;
+	int r = 0;
+
+	o.svcs = calloc(n + 1, sizeof(*o.svcs));
+	o.svc_raw = calloc(n + 1, sizeof(*o.svc_raw));
+	o.slices = calloc(n + 1, sizeof(*o.slices));
+	o.slice_raw = calloc(n + 1, sizeof(*o.slice_raw));
+	if (!o.svcs || !o.svc_raw || !o.slices || !o.slice_raw) {
+		manifest_objects_clear(&o);
+		return -ENOMEM;
+	}
+	json_array_foreach(objs, i, obj) {
+		struct model_error e;
+		enum model_kind kind;
+
+		r = model_kind_of(obj, &kind, &e);
+		if (r == 0 && kind == MODEL_KIND_SERVICE) {
+			r = model_service_parse(obj, &o.svcs[o.n_svcs], &e);
+			if (r == 0)
+				o.svc_raw[o.n_svcs++] = json_incref(obj);
+		} else if (r == 0 && kind == MODEL_KIND_ENDPOINT_SLICE) {
+			r = model_slice_parse(obj, &o.slices[o.n_slices], &e);
+			if (r == 0)
+				o.slice_raw[o.n_slices++] = json_incref(obj);
+		} else if (r == 0) {
+			o.n_ignored++;
+		}
+		if (r == -EINVAL)
+			snprintf(msg, msg_size, "%s: object %zu: %s", label, i + 1, e.msg);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		manifest_objects_clear(&o);
+		return r;
+	}
+	*out = o;
+	return 0;
+}
+
+/* ---- the folder -------------------------------------------------------- */
+
+static void mfile_clear_objs(struct mfile *f)
+{
+	for (size_t i = 0; i < f->n_objs; i++) {
+		free(f->objs[i].ns);
+		free(f->objs[i].name);
+	}
+	free(f->objs);
+	f->objs = NULL;
+	f->n_objs = 0;
+}
+
+static struct mfile *manifest_file(struct manifest *m, const char *name, bool create)
+{
+	struct mfile *p;
+
+	for (size_t i = 0; i < m->n_files; i++)
+		if (streq(m->files[i].name, name))
+			return &m->files[i];
+	if (!create)
+		return NULL;
+	p = realloc(m->files, (m->n_files + 1) * sizeof(*p));
+	if (!p)
+		return NULL;
+	m->files = p;
+	p = &m->files[m->n_files];
+	*p = (struct mfile){ .name = strdup(name) };
+	if (!p->name)
+		return NULL;
+	m->n_files++;
+	return p;
+}
+
+static bool mobj_in(const struct mobj *objs, size_t n, enum model_kind kind, const char *ns,
+		    const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (objs[i].kind == kind && streq(objs[i].ns, ns) && streq(objs[i].name, name))
+			return true;
+	return false;
+}
+
+/* Removes from the store what f contributed and is not in keep[]. */
+static void drop_objs(struct manifest *m, struct mfile *f, const struct mobj *keep, size_t n_keep)
+{
+	for (size_t i = 0; i < f->n_objs; i++) {
+		const struct mobj *o = &f->objs[i];
+
+		if (mobj_in(keep, n_keep, o->kind, o->ns, o->name))
+			continue;
+		if (model_store_delete(m->store, o->kind, f->name, o->ns, o->name) > 0)
+			log_info("%s: %s %s/%s removed", f->name,
+				 o->kind == MODEL_KIND_SERVICE ? "Service" : "EndpointSlice", o->ns,
+				 o->name);
+	}
+}
+
+static int mobj_set(struct mobj *o, enum model_kind kind, const char *ns, const char *name)
+{
+	o->kind = kind;
+	o->ns = strdup(ns);
+	o->name = strdup(name);
+	return o->ns && o->name ? 0 : -ENOMEM;
+}
+
+/* Loads one file into the store; on error logs and keeps its last good
+ * objects. */
+static int manifest_load(struct manifest *m, struct mfile *f)
+{
+	struct manifest_objects o = { 0 };
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	struct mobj *now = NULL;
+	size_t n_now = 0, len;
+	json_t *objs = NULL;
+	char msg[600];
+	int r;
+
+	if (asprintf(&path, "%s/%s", m->dir, f->name) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ENOENT) {
+			/* Gone: everything it gave goes too. */
+			drop_objs(m, f, NULL, 0);
+			mfile_clear_objs(f);
+			f->broken = false;
+			return 0;
+		}
+		log_error("%s: cannot open: %s", path, strerror(-r));
+		return 0;
+	}
+	r = read_all(fd, MANIFEST_MAX_FILE, &buf, &len);
+	if (r < 0) {
+		log_error("%s: cannot read: %s", path, strerror(-r));
+		f->broken = true;
+		return 0;
+	}
+	msg[0] = '\0';
+	r = manifest_parse_buffer(f->name, buf, len, name_is_json(f->name), &objs, msg, sizeof(msg));
+	if (r == 0) {
+		r = manifest_objects_from_json(f->name, objs, &o, msg, sizeof(msg));
+		json_decref(objs);
+	}
+	if (r == -EINVAL) {
+		log_error("%s%s", msg, f->n_objs ? " (keeping the file's last good objects)" : "");
+		f->broken = true;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+
+	now = calloc(o.n_svcs + o.n_slices + 1, sizeof(*now));
+	if (!now) {
+		manifest_objects_clear(&o);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < o.n_svcs && r == 0; i++)
+		r = mobj_set(&now[n_now++], MODEL_KIND_SERVICE, o.svcs[i]->ns, o.svcs[i]->name);
+	for (size_t i = 0; i < o.n_slices && r == 0; i++)
+		r = mobj_set(&now[n_now++], MODEL_KIND_ENDPOINT_SLICE, o.slices[i]->ns,
+			     o.slices[i]->name);
+	if (r == 0) {
+		drop_objs(m, f, now, n_now);
+		/* The store takes each object; clear what was handed over. */
+		for (size_t i = 0; i < o.n_svcs && r >= 0; i++) {
+			r = model_store_put_service(m->store, f->name, o.svcs[i], o.svc_raw[i]);
+			o.svcs[i] = NULL;
+		}
+		for (size_t i = 0; i < o.n_slices && r >= 0; i++) {
+			r = model_store_put_slice(m->store, f->name, o.slices[i], o.slice_raw[i]);
+			o.slices[i] = NULL;
+		}
+	}
+	manifest_objects_clear(&o);
+	mfile_clear_objs(f);
+	f->objs = now;
+	f->n_objs = n_now;
+	if (r < 0)
+		return r;
+	if (f->broken)
+		log_info("%s: loaded again without errors", f->name);
+	f->broken = false;
+	log_debug("%s: %zu objects", f->name, n_now);
+	return 0;
+}
+
+static int manifest_scan(struct manifest *m)
+{
+	DIR *d = opendir(m->dir);
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	for (size_t i = 0; i < m->n_files; i++)
+		m->files[i].dirty = true; /* present or not, look again */
+	while ((de = readdir(d))) {
+		struct mfile *f;
+
+		if (!manifest_name_wanted(de->d_name))
+			continue;
+		f = manifest_file(m, de->d_name, true);
+		if (!f) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		f->dirty = true;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int manifest_flush(void *ctx)
+{
+	struct manifest *m = ctx;
+	int r;
+
+	if (m->rescan) {
+		m->rescan = false;
+		r = manifest_scan(m);
+		if (r < 0)
+			return r;
+	}
+	/* In name order, so a clash between files resolves the same way. */
+	for (;;) {
+		struct mfile *next = NULL;
+
+		for (size_t i = 0; i < m->n_files; i++)
+			if (m->files[i].dirty && (!next || strcmp(m->files[i].name, next->name) < 0))
+				next = &m->files[i];
+		if (!next)
+			break;
+		next->dirty = false;
+		r = manifest_load(m, next);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int manifest_start(void *ctx)
+{
+	struct manifest *m = ctx;
+	int r = manifest_scan(m);
+
+	if (r < 0)
+		return r;
+	return manifest_flush(m);
+}
+
+static int manifest_fd(void *ctx)
+{
+	return ((struct manifest *)ctx)->ifd;
+}
+
+static int manifest_on_readable(void *ctx)
+{
+	struct manifest *m = ctx;
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int due = 0;
+
+	for (;;) {
+		ssize_t n = read(m->ifd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & (IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF)) {
+				m->rescan = true;
+				due = 1;
+				continue;
+			}
+			if (!ev->len || !manifest_name_wanted(ev->name))
+				continue;
+			struct mfile *f = manifest_file(m, ev->name, true);
+			if (!f)
+				return -ENOMEM;
+			f->dirty = true;
+			due = 1;
+		}
+	}
+	return due;
+}
+
+static void manifest_free(void *ctx)
+{
+	struct manifest *m = ctx;
+
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_files; i++) {
+		mfile_clear_objs(&m->files[i]);
+		free(m->files[i].name);
+	}
+	free(m->files);
+	if (m->ifd >= 0)
+		close(m->ifd);
+	free(m->dir);
+	free(m);
+}
+
+int manifest_source_new(const char *dir, struct model_store *store, struct model_source *out)
+{
+	struct manifest *m = calloc(1, sizeof(*m));
+	struct stat st;
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->ifd = -1;
+	m->store = store;
+	if (stat(dir, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = -ENOTDIR;
+		goto fail;
+	}
+	m->dir = strdup(dir);
+	if (!m->dir) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	m->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (m->ifd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (inotify_add_watch(m->ifd, dir,
+			      IN_CREATE | IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM |
+				      IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*out = (struct model_source){
+		.name = "manifests",
+		.ctx = m,
+		.start = manifest_start,
+		.fd = manifest_fd,
+		.on_readable = manifest_on_readable,
+		.flush = manifest_flush,
+		.free = manifest_free,
+	};
+	return 0;
+fail:
+	manifest_free(m);
+	return r;
+}
