@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,6 +18,8 @@
 
 struct ipam_store {
 	sqlite3 *db;
+	int lock_fd; /* <dir>/lock, flock()ed around every write transaction */
+	bool locked;
 };
 
 static const char ipam_schema[] =
@@ -128,6 +131,33 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Every user of the store holds a flock() of <dir>/lock from open to
+ * close, so ADDs, DELs and GCs of one network run one after the other.
+ * The kernel hands the lock to the next waiter the moment it is released
+ * (or its holder dies). Without it, processes queue in SQLite's busy
+ * handler, which polls with sleeps of up to 100 ms, also while one of them
+ * opens or closes the WAL, and made 64 concurrent ADDs three times slower.
+ * A store operation is a millisecond or two, so holding the lock across
+ * open and close costs nothing; SQLite's own locking still guards the data. */
+static int store_lock(struct ipam_store *s)
+{
+	if (s->locked)
+		return 0;
+	while (flock(s->lock_fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return -errno;
+	s->locked = true;
+	return 0;
+}
+
+static void store_unlock(struct ipam_store *s)
+{
+	if (!s->locked)
+		return;
+	flock(s->lock_fd, LOCK_UN);
+	s->locked = false;
+}
+
 static int store_exec(struct ipam_store *s, const char *sql)
 {
 	return sqlite_errno(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
@@ -152,9 +182,9 @@ static int store_set_wal(struct ipam_store *s)
 
 int ipam_store_open(const char *dir, struct ipam_store **out, char *errmsg, size_t errsize)
 {
-	char path[4096];
+	char path[4096], lock[4096];
 	struct ipam_store *s;
-	int r;
+	int r, persist = 1;
 
 	if (errmsg && errsize)
 		errmsg[0] = '\0';
@@ -169,6 +199,21 @@ int ipam_store_open(const char *dir, struct ipam_store **out, char *errmsg, size
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->lock_fd = -1;
+	if ((size_t)snprintf(lock, sizeof(lock), "%s/lock", dir) >= sizeof(lock)) {
+		r = -ENAMETOOLONG;
+		goto fail;
+	}
+	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0) {
+		r = -errno;
+		if (errmsg)
+			snprintf(errmsg, errsize, "cannot open %s: %s", lock, strerror(-r));
+		goto fail;
+	}
+	r = store_lock(s);
+	if (r < 0)
+		goto fail;
 	r = sqlite3_open_v2(path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (r != SQLITE_OK) {
@@ -179,9 +224,17 @@ int ipam_store_open(const char *dir, struct ipam_store **out, char *errmsg, size
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, IPAM_BUSY_TIMEOUT_MS);
+	/* Each plugin run is usually the only connection: keep the WAL file
+	 * and leave checkpoints to SQLite's automatic ones at commit, instead
+	 * of a checkpoint, two more fsyncs and a WAL delete on every close. A
+	 * committed transaction is durable in the WAL either way. */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	r = store_set_wal(s);
+	/* The next opener replays the WAL into a fresh index: keep it short. */
 	if (r == 0)
-		r = store_exec(s, "PRAGMA synchronous=FULL");
+		r = store_exec(s, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=64; "
+				  "PRAGMA journal_size_limit=1048576");
 	if (r == 0)
 		r = store_exec(s, ipam_schema);
 	if (r < 0) {
@@ -201,6 +254,9 @@ void ipam_store_close(struct ipam_store *s)
 	if (!s)
 		return;
 	sqlite3_close(s->db);
+	store_unlock(s);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s);
 }
 
@@ -211,6 +267,10 @@ const char *ipam_store_errmsg(struct ipam_store *s)
 
 int ipam_store_begin(struct ipam_store *s)
 {
+	int r = store_lock(s);
+
+	if (r < 0)
+		return r;
 	return store_exec(s, "BEGIN IMMEDIATE");
 }
 
