@@ -17,6 +17,9 @@
 # (/proc/PID/ns/net, `cri inspectp` prints the pid).
 
 CTRD_DIR=
+# Pods of the test set linux.cgroup_parent to this, so everything runc
+# starts sits in one cgroup tree that ctrd_stop can end and remove.
+CTRD_CGROUP_PARENT="/skiff-$RUN_ID"
 CTRD_SOCK=
 CTRD_PID=
 CTRD_MNTNS=
@@ -139,5 +142,23 @@ ctrd_stop() {
 		done
 	fi
 	CTRD_PID=
+	ctrd_cgroup_cleanup
 	rm -rf "$CTRD_DIR"
+}
+
+# ctrd_cgroup_cleanup: ends what is left in the test's cgroup tree (only
+# when a test failed before removing its pods) and removes the tree.
+ctrd_cgroup_cleanup() {
+	local m pid
+	for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/mounts); do
+		[ -d "$m$CTRD_CGROUP_PARENT" ] || continue
+		for pid in $(find "$m$CTRD_CGROUP_PARENT" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+			kill -9 "$pid" 2>/dev/null
+		done
+	done
+	sleep 0.1
+	for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/mounts); do
+		[ -d "$m$CTRD_CGROUP_PARENT" ] || continue
+		find "$m$CTRD_CGROUP_PARENT" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
 }

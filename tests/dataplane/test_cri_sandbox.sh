@@ -10,7 +10,7 @@
 . "$SKIFF_ROOT/tests/dataplane/containerd.sh"
 
 require_root
-require_cmd containerd containerd-shim-runc-v2 runc ctr nsenter unshare ping sqlite3
+require_cmd containerd containerd-shim-runc-v2 runc ctr nsenter unshare ping sqlite3 nc
 require_bin cri-tool skiff-ipam
 
 SUBNET_PREFIX=10.66.0
@@ -23,15 +23,7 @@ if [ ! -f "$IMAGES/pause.tar" ]; then
 		skip "cannot build the local images (make images)"
 fi
 
-# Removes the cgroups runc made under the pods' cgroup parent.
-cgroup_parent_cleanup() {
-	local m
-	for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/mounts); do
-		[ -d "$m/skiff-$RUN_ID" ] || continue
-		find "$m/skiff-$RUN_ID" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
-}
-defer cgroup_parent_cleanup
+defer ctrd_cgroup_cleanup
 
 # conflist_skiff FILE: skiff-cni with skiff-ipam, chained with portmap.
 conflist_skiff() {
@@ -61,7 +53,7 @@ pod_config() {
 	{"metadata": {"name": "$1", "namespace": "skiff-test", "uid": "uid-$RUN_ID-$1"},
 	 "hostname": "$1", "log_directory": "$TMP/logs/$1",
 	 "labels": {"app": "$1"},
-	 "linux": {"cgroup_parent": "/skiff-$RUN_ID"}}
+	 "linux": {"cgroup_parent": "$CTRD_CGROUP_PARENT"}}
 	JSON
 	echo "$f"
 }
@@ -122,7 +114,9 @@ sandbox_lifecycle() {
 	assert_eq "$(lease_owner "$POD_IP")" "" "lease of $POD_IP after StopPodSandbox"
 	assert_fails in_ns node ip link show dev "$veth"
 	assert_ok cri rmp "$POD_ID"
-	assert_fails cri inspectp "$POD_ID"
+	# The runtime's NOT_FOUND reaches the user with its gRPC status.
+	out=$(cri inspectp "$POD_ID" 2>&1) && fail "inspectp of a removed sandbox succeeded"
+	assert_contains "$out" "grpc-status 5 NOT_FOUND"
 	assert_eq "$(cri pods --quiet)" "" "sandboxes left after RemovePodSandbox"
 }
 
@@ -151,6 +145,60 @@ two_sandboxes() {
 	assert_eq "$(lease_owner "$POD_IP")" ""
 }
 
+# http_get IP PORT PATH OUT: one HTTP/1.0 GET from the node namespace.
+http_get() {
+	printf 'GET %s HTTP/1.0\r\n\r\n' "$3" | in_ns node nc -N -w 2 "$1" "$2" >"$4" &&
+		grep -q '^HTTP/1.[01] 200' "$4"
+}
+
+# A busybox container in a sandbox shares its network: it serves on the
+# pod address; stop and remove end it.
+container_in_sandbox() {
+	local ctr out cpid
+	setup_ns node
+	"$1" "$TMP/net.conflist"
+	ctrd_start node "$TMP/net.conflist"
+	assert_ok ctrd_import "$IMAGES/pause.tar"
+	assert_ok ctrd_import "$IMAGES/busybox.tar"
+	assert_contains "$(cri inspecti skiff.local/busybox:1.35)" '"skiff.local/busybox:1.35"'
+
+	start_pod shop
+	cat >"$TMP/ctr.json" <<-JSON
+	{"metadata": {"name": "httpd"}, "image": "skiff.local/busybox:1.35",
+	 "command": ["/bin/httpd", "-f", "-p", "8080", "-h", "/etc"],
+	 "log_path": "httpd.log", "labels": {"app": "shop"}}
+	JSON
+	ctr=$(cri create "$POD_ID" "$TMP/ctr.json" "$TMP/pod-shop.json" 2>&1) || fail "create: $ctr"
+	assert_ok cri start "$ctr"
+	out=$(cri inspect "$ctr")
+	assert_eq "$(json_field "$out" state)" CONTAINER_RUNNING
+	cpid=$(json_field "$out" pid)
+	assert_eq "$(readlink "/proc/$cpid/ns/net")" "$(readlink "/proc/$POD_PID/ns/net")" \
+		"container and sandbox network namespaces"
+	wait_for 5 http_get "$POD_IP" 8080 /passwd "$TMP/passwd" ||
+		fail "no HTTP answer from the container on $POD_IP:8080"
+	assert_contains "$(cat "$TMP/passwd")" "root:x:0:0"
+	assert_contains "$(cri ps --quiet)" "$ctr"
+
+	assert_ok cri stop "$ctr" 2
+	assert_eq "$(json_field "$(cri inspect "$ctr")" state)" CONTAINER_EXITED
+	assert_ok cri rm "$ctr"
+	assert_eq "$(cri ps --quiet)" ""
+	assert_ok cri stopp "$POD_ID"
+	assert_ok cri rmp "$POD_ID"
+}
+
+# Bad input is refused before any call, naming the field.
+case_bad_pod_config_names_the_field() {
+	local out
+	echo '{"metadata": {"name": "x", "namespace": "y"}}' >"$TMP/bad.json"
+	out=$("$TESTBIN/cri-tool" --socket "$TMP/none.sock" runp "$TMP/bad.json" 2>&1) &&
+		fail "runp accepted a config without metadata.uid"
+	assert_contains "$out" "metadata.uid: required"
+	out=$("$TESTBIN/cri-tool" --socket "$TMP/none.sock" version 2>&1) && fail "version without a runtime succeeded"
+	assert_contains "$out" "none.sock"
+}
+
 need_skiff_cni() { [ -x "$BIN/skiff-cni" ] || skip_case "skiff-cni not built"; }
 
 case_skiff_cni_sandbox_gets_address_and_releases_it() { need_skiff_cni; sandbox_lifecycle conflist_skiff; }
@@ -158,9 +206,14 @@ case_skiff_cni_two_sandboxes_reach_each_other() { need_skiff_cni; two_sandboxes 
 # The same through the reference ptp plugin, with skiff-ipam as its IPAM.
 case_ptp_with_skiff_ipam_sandbox_lifecycle() { sandbox_lifecycle conflist_ptp; }
 case_ptp_with_skiff_ipam_two_sandboxes() { two_sandboxes conflist_ptp; }
+case_container_in_sandbox_serves_on_pod_address() {
+	if [ -x "$BIN/skiff-cni" ]; then container_in_sandbox conflist_skiff; else container_in_sandbox conflist_ptp; fi
+}
 
 run_case skiff_cni_sandbox_gets_address_and_releases_it
 run_case skiff_cni_two_sandboxes_reach_each_other
 run_case ptp_with_skiff_ipam_sandbox_lifecycle
 run_case ptp_with_skiff_ipam_two_sandboxes
+run_case container_in_sandbox_serves_on_pod_address
+run_case bad_pod_config_names_the_field
 finish
