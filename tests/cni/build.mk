@@ -2,3 +2,7 @@
 TESTS += test_cni_proto
 test_cni_proto_SRCS := tests/cni/test_proto.c cni/cni.c
 test_cni_proto_PKGS := jansson
+
+FUZZERS += fuzz_cni_config
+fuzz_cni_config_SRCS := tests/cni/fuzz_cni_config.c cni/netconf.c cni/cni.c
+fuzz_cni_config_PKGS := jansson
