@@ -1,0 +1,177 @@
+/* skiff-agent: the node agent. Today: the service proxy, fed by a folder
+ * of manifests and programming the eBPF datapath.
+ *
+ *   main: parse options -> run the proxy loop -> exit status
+ */
+#include "dataplane/lb/lb.h"
+#include "dataplane/model.h"
+#include "dataplane/proxy_agent.h"
+#include "log.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_LIST 16
+
+struct agent_args {
+	struct proxy_agent_options o;
+	struct model_addr node_addrs[MAX_LIST];
+	const char *devices[MAX_LIST];
+	char hostname[256];
+	enum log_level level;
+};
+
+enum {
+	OPT_MANIFESTS = 'm',
+	OPT_HELP = 'h',
+	OPT_BPFFS = 256,
+	OPT_CGROUP,
+	OPT_NODE_NAME,
+	OPT_NODE_IP,
+	OPT_NODEPORT_DEVICE,
+	OPT_MAGLEV,
+	OPT_LOG_LEVEL,
+	OPT_DESTROY,
+	OPT_ONCE,
+};
+
+/* One row per option: the getopt entry and its --help line. */
+static const struct agent_option {
+	struct option opt;
+	const char *arg, *help;
+} options[] = {
+	{ { "manifests", required_argument, NULL, OPT_MANIFESTS }, "DIR",
+	  "read Service and EndpointSlice manifests (*.yaml, *.yml, *.json) from DIR and follow changes" },
+	{ { "bpffs", required_argument, NULL, OPT_BPFFS }, "DIR",
+	  "bpffs folder for pinned maps and links (default " LB_DEFAULT_BPFFS ")" },
+	{ { "cgroup", required_argument, NULL, OPT_CGROUP }, "PATH",
+	  "cgroup v2 folder the socket hooks attach to (default: the cgroup2 root in /proc/mounts)" },
+	{ { "node-name", required_argument, NULL, OPT_NODE_NAME }, "NAME",
+	  "this node's name, for traffic policy Local (default: the hostname)" },
+	{ { "node-ip", required_argument, NULL, OPT_NODE_IP }, "IP",
+	  "a node address NodePort answers on (repeatable; IPv4 or IPv6)" },
+	{ { "nodeport-device", required_argument, NULL, OPT_NODEPORT_DEVICE }, "DEV",
+	  "a device NodePort traffic arrives on (repeatable)" },
+	{ { "maglev", no_argument, NULL, OPT_MAGLEV }, NULL,
+	  "Maglev consistent hashing by default (per service: annotation "
+	  "service.skiff.io/lb-algorithm: maglev|random)" },
+	{ { "log-level", required_argument, NULL, OPT_LOG_LEVEL }, "LEVEL",
+	  "error, warn, info (default) or debug" },
+	{ { "destroy-on-exit", no_argument, NULL, OPT_DESTROY }, NULL,
+	  "on SIGINT/SIGTERM detach the programs and remove the maps (default: leave them serving)" },
+	{ { "once", no_argument, NULL, OPT_ONCE }, NULL, "sync once and exit" },
+	{ { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: skiff-agent --manifests DIR [OPTION]...\n"
+		     "Service proxy of skiff: turns Services and EndpointSlices into eBPF\n"
+		     "socket-level load balancing (ClusterIP, externalIPs, LoadBalancer, NodePort).\n\n");
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		char left[48];
+
+		snprintf(left, sizeof(left), "--%s%s%s", options[i].opt.name, options[i].arg ? " " : "",
+			 options[i].arg ? options[i].arg : "");
+		fprintf(out, "  %-24s %s\n", left, options[i].help);
+	}
+}
+
+static int parse_args(int argc, char **argv, struct agent_args *a)
+{
+	struct option longopts[ARRAY_SIZE(options) + 1];
+	int c;
+
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		longopts[i] = options[i].opt;
+	longopts[ARRAY_SIZE(options)] = (struct option){ 0 };
+	a->level = LOG_LEVEL_INFO;
+	while ((c = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_MANIFESTS:
+			a->o.manifests_dir = optarg;
+			break;
+		case OPT_BPFFS:
+			a->o.bpffs_dir = optarg;
+			break;
+		case OPT_CGROUP:
+			a->o.cgroup_path = optarg;
+			break;
+		case OPT_NODE_NAME:
+			a->o.node_name = optarg;
+			break;
+		case OPT_NODE_IP:
+			if (a->o.n_node_addrs == MAX_LIST) {
+				log_error("--node-ip: at most %d addresses", MAX_LIST);
+				return -1;
+			}
+			if (model_addr_parse(optarg, &a->node_addrs[a->o.n_node_addrs]) < 0) {
+				log_error("--node-ip: \"%s\" is not an IP address", optarg);
+				return -1;
+			}
+			a->o.n_node_addrs++;
+			break;
+		case OPT_NODEPORT_DEVICE:
+			if (a->o.n_nodeport_devices == MAX_LIST) {
+				log_error("--nodeport-device: at most %d devices", MAX_LIST);
+				return -1;
+			}
+			a->devices[a->o.n_nodeport_devices++] = optarg;
+			break;
+		case OPT_MAGLEV:
+			a->o.maglev = true;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_parse(optarg, &a->level) < 0) {
+				log_error("--log-level: \"%s\" is not one of error, warn, info, debug", optarg);
+				return -1;
+			}
+			log_set_level(a->level);
+			break;
+		case OPT_DESTROY:
+			a->o.destroy_on_exit = true;
+			break;
+		case OPT_ONCE:
+			a->o.once = true;
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument \"%s\"", argv[optind]);
+		return -1;
+	}
+	if (!a->o.manifests_dir) {
+		log_error("--manifests DIR is required (the only source of Services so far)");
+		return -1;
+	}
+	if (!a->o.node_name) {
+		if (gethostname(a->hostname, sizeof(a->hostname) - 1) < 0) {
+			log_error("cannot read the hostname; give --node-name");
+			return -1;
+		}
+		a->o.node_name = a->hostname;
+	}
+	a->o.node_addrs = a->node_addrs;
+	a->o.nodeport_devices = a->devices;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent_args args = { 0 };
+
+	log_init("skiff-agent", LOG_LEVEL_INFO);
+	if (parse_args(argc, argv, &args) < 0)
+		return 2;
+	return proxy_agent_run(&args.o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,280 @@
+/* The service proxy's run loop. */
+#include "dataplane/proxy_agent.h"
+#include "dataplane/lb/lb.h"
+#include "dataplane/manifest.h"
+#include "dataplane/proxy.h"
+#include "dataplane/proxy_lb.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <mntent.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+struct proxy_agent {
+	const struct proxy_agent_options *o;
+	struct model_store *store;
+	struct model_source src;
+	bool have_src;
+	struct lb *lb;
+	struct proxy_lb *plb;
+	struct proxy_config cfg;
+	uint64_t synced_generation;
+	bool synced_once;
+	bool retry; /* a frontend failed: sync again after PROXY_RETRY_MS */
+	int sfd, tfd;
+	unsigned long long first_change_ns; /* 0: no change pending */
+	char cgroup[4096];
+};
+
+/* The cgroup v2 mount point from /proc/mounts. */
+static int cgroup2_root(char *buf, size_t size)
+{
+	FILE *f = setmntent("/proc/mounts", "re");
+	struct mntent *m;
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while ((m = getmntent(f)))
+		if (streq(m->mnt_type, "cgroup2")) {
+			r = strscpy(buf, m->mnt_dir, size);
+			break;
+		}
+	endmntent(f);
+	return r;
+}
+
+static int agent_sync(struct proxy_agent *a)
+{
+	struct proxy_state *next = NULL;
+	unsigned long long t0 = now_ns();
+	uint64_t gen = model_store_generation(a->store);
+	int r;
+
+	r = proxy_compute(a->store, &a->cfg, &next);
+	if (r < 0) {
+		log_error("cannot compute the desired state: %s", strerror(-r));
+		return r;
+	}
+	size_t n_fes = next->n_fes;
+	r = proxy_lb_apply(a->plb, next);
+	if (r < 0) {
+		log_error("cannot apply the desired state: %s", strerror(-r));
+		a->retry = true;
+		return r;
+	}
+	a->retry = r > 0;
+	a->synced_generation = gen;
+	log_info("%s: %zu services, %zu endpoint slices, %zu frontends in %.1f ms%s",
+		 a->synced_once ? "sync" : "initial sync", model_store_count(a->store, MODEL_KIND_SERVICE),
+		 model_store_count(a->store, MODEL_KIND_ENDPOINT_SLICE), n_fes,
+		 (double)(now_ns() - t0) / 1e6, r > 0 ? " (some frontends failed; retrying)" : "");
+	a->synced_once = true;
+	return 0;
+}
+
+static int arm_timer(struct proxy_agent *a, unsigned ms)
+{
+	struct itimerspec its = {
+		.it_value = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L },
+	};
+
+	return timerfd_settime(a->tfd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+static int on_source(struct proxy_agent *a)
+{
+	int r = a->src.on_readable(a->src.ctx);
+	unsigned long long now = now_ns();
+
+	if (r < 0) {
+		log_error("%s: cannot read changes: %s", a->src.name, strerror(-r));
+		return r;
+	}
+	if (r == 0)
+		return 0;
+	if (!a->first_change_ns)
+		a->first_change_ns = now;
+	/* Quiet period, but never later than the cap after the first change. */
+	if ((now - a->first_change_ns) / 1000000ULL >= PROXY_DEBOUNCE_MAX_MS)
+		return 0; /* the armed timer fires soon enough */
+	return arm_timer(a, PROXY_DEBOUNCE_MS);
+}
+
+static int on_timer(struct proxy_agent *a)
+{
+	uint64_t ticks;
+	int r;
+
+	if (read(a->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return -errno;
+	a->first_change_ns = 0;
+	r = a->src.flush(a->src.ctx);
+	if (r < 0)
+		log_error("%s: cannot load changes: %s", a->src.name, strerror(-r));
+	if (model_store_generation(a->store) != a->synced_generation || a->retry)
+		agent_sync(a);
+	if (a->retry)
+		return arm_timer(a, PROXY_RETRY_MS);
+	return 0;
+}
+
+static int agent_loop(struct proxy_agent *a)
+{
+	for (;;) {
+		struct pollfd fds[3] = {
+			{ .fd = a->sfd, .events = POLLIN },
+			{ .fd = a->src.fd(a->src.ctx), .events = POLLIN },
+			{ .fd = a->tfd, .events = POLLIN },
+		};
+		int r;
+
+		if (poll(fds, ARRAY_SIZE(fds), -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (fds[0].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(a->sfd, &si, sizeof(si)) == sizeof(si)) {
+				log_info("signal %s: stopping", strsignal((int)si.ssi_signo));
+				return 0;
+			}
+		}
+		if (fds[1].revents) {
+			r = on_source(a);
+			if (r < 0)
+				return r;
+		}
+		if (fds[2].revents) {
+			r = on_timer(a);
+			if (r < 0)
+				return r;
+		}
+	}
+}
+
+static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *o)
+{
+	_cleanup_free_ struct lb_addr *addrs = NULL;
+	struct lb_options lo = { 0 };
+	sigset_t mask;
+	int r;
+
+	a->o = o;
+	a->cfg = (struct proxy_config){
+		.node_name = o->node_name,
+		.node_addrs = o->node_addrs,
+		.n_node_addrs = o->n_node_addrs,
+		.default_algorithm = o->maglev ? MODEL_ALG_MAGLEV : MODEL_ALG_RANDOM,
+	};
+	if (o->cgroup_path)
+		r = strscpy(a->cgroup, o->cgroup_path, sizeof(a->cgroup));
+	else
+		r = cgroup2_root(a->cgroup, sizeof(a->cgroup));
+	if (r < 0) {
+		log_error("cannot find the cgroup v2 folder (give --cgroup): %s", strerror(-r));
+		return r;
+	}
+
+	r = model_store_new(&a->store);
+	if (r < 0)
+		return r;
+	r = manifest_source_new(o->manifests_dir, a->store, &a->src);
+	if (r < 0) {
+		log_error("manifests %s: %s", o->manifests_dir, strerror(-r));
+		return r;
+	}
+	a->have_src = true;
+	r = a->src.start(a->src.ctx);
+	if (r < 0) {
+		log_error("manifests %s: cannot load: %s", o->manifests_dir, strerror(-r));
+		return r;
+	}
+
+	addrs = calloc(o->n_node_addrs + 1, sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_node_addrs; i++) {
+		addrs[i].family = o->node_addrs[i].family;
+		if (addrs[i].family == AF_INET)
+			addrs[i].v4 = o->node_addrs[i].v4;
+		else
+			addrs[i].v6 = o->node_addrs[i].v6;
+	}
+	lo.bpffs_dir = o->bpffs_dir;
+	lo.cgroup_path = a->cgroup;
+	lo.node_addrs = addrs;
+	lo.n_node_addrs = o->n_node_addrs;
+	lo.nodeport_devices = o->nodeport_devices;
+	lo.n_nodeport_devices = o->n_nodeport_devices;
+	r = lb_open(&lo, &a->lb);
+	if (r < 0) {
+		log_error("datapath: cannot open (bpffs %s, cgroup %s): %s",
+			  o->bpffs_dir ? o->bpffs_dir : LB_DEFAULT_BPFFS, a->cgroup, strerror(-r));
+		return r;
+	}
+	log_info("datapath: programs attached to cgroup %s, maps in %s", a->cgroup,
+		 o->bpffs_dir ? o->bpffs_dir : LB_DEFAULT_BPFFS);
+	r = proxy_lb_new(a->lb, a->cgroup, &a->plb);
+	if (r < 0)
+		return r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	a->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (a->sfd < 0 || a->tfd < 0)
+		return -errno;
+	return 0;
+}
+
+static void agent_teardown(struct proxy_agent *a)
+{
+	int r;
+
+	proxy_lb_free(a->plb);
+	if (a->lb && a->o->destroy_on_exit) {
+		r = lb_destroy(a->lb);
+		if (r < 0)
+			log_error("datapath: cannot remove everything: %s", strerror(-r));
+		else
+			log_info("datapath: programs detached, maps removed");
+	} else {
+		lb_close(a->lb);
+	}
+	if (a->have_src)
+		model_source_free(&a->src);
+	model_store_free(a->store);
+	if (a->sfd >= 0)
+		close(a->sfd);
+	if (a->tfd >= 0)
+		close(a->tfd);
+}
+
+int proxy_agent_run(const struct proxy_agent_options *o)
+{
+	struct proxy_agent a = { .sfd = -1, .tfd = -1 };
+	int r;
+
+	r = agent_setup(&a, o);
+	if (r == 0)
+		r = agent_sync(&a);
+	if (r == 0 && a.retry && o->once)
+		r = -EIO;
+	if (r == 0 && !o->once)
+		r = agent_loop(&a);
+	agent_teardown(&a);
+	return r;
+}

@@ -1,0 +1,44 @@
+/* The service proxy's run loop: sources feed the model store, the store is
+ * turned into a desired state after a short quiet period, and the state is
+ * reconciled into the datapath.
+ *
+ *   poll: signalfd | source fds | debounce timerfd
+ *   source readable -> note it, (re)arm the debounce timer
+ *   timer           -> flush sources -> compute -> proxy_lb_apply
+ *   SIGINT/SIGTERM  -> leave (programs and maps stay, or with
+ *                      destroy_on_exit, everything is removed)
+ */
+#ifndef SKIFF_PROXY_AGENT_H
+#define SKIFF_PROXY_AGENT_H
+
+#include "dataplane/model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Quiet time after a change before the state is recomputed, and the
+ * longest a steady stream of changes can delay it. */
+#define PROXY_DEBOUNCE_MS 50
+#define PROXY_DEBOUNCE_MAX_MS 500
+/* Retry delay after a frontend failed to program. */
+#define PROXY_RETRY_MS 1000
+
+struct proxy_agent_options {
+	const char *manifests_dir;
+	const char *bpffs_dir;   /* NULL: the datapath's default */
+	const char *cgroup_path; /* NULL: the cgroup v2 root */
+	const char *node_name;
+	const struct model_addr *node_addrs;
+	size_t n_node_addrs;
+	const char *const *nodeport_devices;
+	size_t n_nodeport_devices;
+	bool maglev;
+	bool destroy_on_exit;
+	bool once;
+};
+
+/* Runs until SIGINT/SIGTERM (or one sync with once). Logs what it does;
+ * returns 0 or a negative errno (already logged). */
+int proxy_agent_run(const struct proxy_agent_options *o);
+
+#endif

@@ -1,0 +1,339 @@
+/* Reconcile the desired state into the BPF datapath. */
+#include "dataplane/proxy_lb.h"
+#include "log.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+_Static_assert((int)PROXY_KIND_CLUSTER_IP == (int)LB_KIND_CLUSTER_IP, "kinds differ");
+_Static_assert((int)PROXY_KIND_EXTERNAL_IP == (int)LB_KIND_EXTERNAL_IP, "kinds differ");
+_Static_assert((int)PROXY_KIND_LOAD_BALANCER == (int)LB_KIND_LOAD_BALANCER, "kinds differ");
+_Static_assert((int)PROXY_KIND_NODE_PORT == (int)LB_KIND_NODE_PORT, "kinds differ");
+_Static_assert((int)PROXY_BACKEND_ACTIVE == (int)LB_BACKEND_ACTIVE, "states differ");
+_Static_assert((int)PROXY_BACKEND_TERMINATING == (int)LB_BACKEND_TERMINATING, "states differ");
+_Static_assert((int)PROXY_BACKEND_QUARANTINED == (int)LB_BACKEND_QUARANTINED, "states differ");
+_Static_assert(PROXY_F_LOCAL == LB_F_LOCAL, "flags differ");
+
+struct proxy_lb {
+	struct lb *lb;
+	char *cgroup_path;
+	struct proxy_state *applied;
+};
+
+int proxy_lb_new(struct lb *lb, const char *cgroup_path, struct proxy_lb **out)
+{
+	struct proxy_lb *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->lb = lb;
+	if (cgroup_path && !(p->cgroup_path = strdup(cgroup_path))) {
+		free(p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+void proxy_lb_free(struct proxy_lb *p)
+{
+	if (!p)
+		return;
+	proxy_state_free(p->applied);
+	free(p->cgroup_path);
+	free(p);
+}
+
+const struct proxy_state *proxy_lb_applied(const struct proxy_lb *p)
+{
+	return p->applied;
+}
+
+static struct lb_addr to_lb_addr(const struct model_addr *a)
+{
+	struct lb_addr r = { .family = a->family };
+
+	if (a->family == AF_INET)
+		r.v4 = a->v4;
+	else
+		r.v6 = a->v6;
+	return r;
+}
+
+static struct lb_frontend to_lb_frontend(const struct proxy_frontend *fe)
+{
+	return (struct lb_frontend){
+		.addr = to_lb_addr(&fe->key.addr),
+		.port = fe->key.port,
+		.proto = fe->key.proto,
+		.kind = fe->key.kind,
+	};
+}
+
+static const char *fe_str(const struct proxy_frontend *fe, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN];
+	bool v6 = fe->key.addr.family == AF_INET6;
+
+	model_addr_str(&fe->key.addr, a, sizeof(a));
+	snprintf(buf, size, "%s %s%s%s:%u/%s", proxy_kind_name(fe->key.kind), v6 ? "[" : "", a,
+		 v6 ? "]" : "", fe->key.port, model_proto_name(fe->key.proto));
+	return buf;
+}
+
+static int set_frontend(struct proxy_lb *p, const struct proxy_frontend *fe)
+{
+	struct lb_frontend lfe = to_lb_frontend(fe);
+	struct lb_frontend_params params = {
+		.name = fe->name,
+		.affinity_timeout = fe->affinity_timeout,
+		.algorithm = fe->algorithm == MODEL_ALG_MAGLEV ? LB_ALG_MAGLEV : LB_ALG_RANDOM,
+		.flags = fe->flags,
+	};
+	_cleanup_free_ struct lb_backend *be = calloc(fe->n_backends + 1, sizeof(*be));
+
+	if (!be)
+		return -ENOMEM;
+	for (size_t i = 0; i < fe->n_backends; i++)
+		be[i] = (struct lb_backend){
+			.addr = to_lb_addr(&fe->backends[i].addr),
+			.port = fe->backends[i].port,
+			.state = fe->backends[i].state,
+		};
+	return lb_frontend_set(p->lb, &lfe, be, fe->n_backends, &params);
+}
+
+/* ---- ending the sockets of removed backends ----------------------------- */
+
+struct netns_set {
+	ino_t *inos;
+	char (*paths)[64];
+	size_t n;
+};
+
+static void netns_add_pid(struct netns_set *s, const char *pid, ino_t self)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%.20s/ns/net", pid);
+	if (stat(path, &st) < 0 || st.st_ino == self)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->inos[i] == st.st_ino)
+			return;
+	ino_t *ni = realloc(s->inos, (s->n + 1) * sizeof(*ni));
+	if (!ni)
+		return;
+	s->inos = ni;
+	char(*np)[64] = realloc(s->paths, (s->n + 1) * sizeof(*np));
+	if (!np)
+		return;
+	s->paths = np;
+	s->inos[s->n] = st.st_ino;
+	snprintf(s->paths[s->n], sizeof(s->paths[s->n]), "%s", path);
+	s->n++;
+}
+
+/* The network namespaces of every process in cgroup dir and below. */
+static void netns_walk(struct netns_set *s, const char *dir, ino_t self, int depth)
+{
+	_cleanup_free_ char *procs = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	char line[32];
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 16 || asprintf(&procs, "%s/cgroup.procs", dir) < 0)
+		return;
+	f = fopen(procs, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (*line)
+			netns_add_pid(s, line, self);
+	}
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *sub;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0)
+			continue;
+		netns_walk(s, sub, self, depth + 1);
+		free(sub);
+	}
+	closedir(d);
+}
+
+static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
+{
+	struct netns_set ns = { 0 };
+	struct stat self;
+
+	if (!c->n_removed)
+		return;
+	if (p->cgroup_path && stat("/proc/self/ns/net", &self) == 0)
+		netns_walk(&ns, p->cgroup_path, self.st_ino, 0);
+	for (size_t i = 0; i < c->n_removed; i++) {
+		const struct proxy_removed *rm = &c->removed[i];
+		struct lb_backend be = { .addr = to_lb_addr(&rm->be.addr), .port = rm->be.port };
+		char a[INET6_ADDRSTRLEN];
+		int total = 0, r;
+
+		model_addr_str(&rm->be.addr, a, sizeof(a));
+		r = lb_backend_terminate_sockets(p->lb, &be, rm->proto, NULL);
+		if (r >= 0)
+			total += r;
+		for (size_t j = 0; r >= 0 && j < ns.n; j++) {
+			r = lb_backend_terminate_sockets(p->lb, &be, rm->proto, ns.paths[j]);
+			if (r >= 0)
+				total += r;
+			else if (r == -ENOENT) /* the process left meanwhile */
+				r = 0;
+		}
+		if (r < 0)
+			log_warn("service %s: backend %s:%u/%s removed; ending its sockets failed: %s",
+				 rm->name, a, rm->be.port, model_proto_name(rm->proto), strerror(-r));
+		else
+			log_info("service %s: backend %s:%u/%s removed, %d socket%s ended", rm->name, a,
+				 rm->be.port, model_proto_name(rm->proto), total, total == 1 ? "" : "s");
+	}
+	free(ns.inos);
+	free(ns.paths);
+}
+
+/* ---- apply -------------------------------------------------------------- */
+
+static void log_services(const struct proxy_state *next, const struct proxy_changes *c)
+{
+	/* Services with a changed frontend, once each, from the new state;
+	 * services whose frontends all went away are "removed". */
+	for (size_t i = 0; i < next->n_svcs; i++) {
+		const struct proxy_summary *sum = next->svcs[i];
+		bool touched = false;
+		char buf[200];
+
+		for (size_t j = 0; j < c->n_set && !touched; j++)
+			touched = c->set[j]->svc == sum;
+		if (!touched)
+			continue;
+		proxy_summary_format(sum, buf, sizeof(buf));
+		log_info("service %s: %s", sum->service, buf);
+		if (sum->sctp_skipped)
+			log_warn("service %s: SCTP ports are not load-balanced", sum->service);
+		if (sum->n_conflicts)
+			log_warn("service %s: %zu frontend%s already claimed by another service", sum->service,
+				 sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
+	}
+	for (size_t j = 0; j < c->n_del; j++) {
+		const char *svc = c->del[j]->svc->service;
+		bool still = false, logged = false;
+
+		for (size_t i = 0; i < next->n_svcs && !still; i++)
+			still = streq(next->svcs[i]->service, svc) && next->svcs[i]->n_frontends;
+		for (size_t k = 0; k < j && !logged; k++)
+			logged = streq(c->del[k]->svc->service, svc);
+		if (!still && !logged)
+			log_info("service %s: removed", svc);
+	}
+}
+
+int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
+{
+	struct proxy_state *empty = NULL;
+	const struct proxy_state *prev = p->applied;
+	struct proxy_changes c = { 0 };
+	bool first = !p->applied;
+	bool *failed = NULL;
+	size_t n_failed = 0;
+	char fb[128];
+	int r;
+
+	if (first) {
+		r = proxy_state_new_empty(&empty);
+		if (r < 0)
+			goto out;
+		prev = empty;
+		r = lb_sync_begin(p->lb);
+		if (r < 0) {
+			log_error("datapath: cannot start the initial sync: %s", strerror(-r));
+			goto out;
+		}
+	}
+	r = proxy_diff(prev, next, &c);
+	if (r < 0)
+		goto out;
+	failed = calloc(next->n_fes + 1, sizeof(*failed));
+	if (!failed) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < c.n_set; i++) {
+		r = set_frontend(p, c.set[i]);
+		if (r < 0) {
+			log_error("service %s: cannot program frontend %s: %s", c.set[i]->svc->service,
+				  fe_str(c.set[i], fb, sizeof(fb)), strerror(-r));
+			failed[c.set[i] - next->fes] = true;
+			n_failed++;
+		} else {
+			log_debug("service %s: frontend %s: %zu backends", c.set[i]->svc->service,
+				  fe_str(c.set[i], fb, sizeof(fb)), c.set[i]->n_backends);
+		}
+	}
+	for (size_t i = 0; i < c.n_del; i++) {
+		struct lb_frontend lfe = to_lb_frontend(c.del[i]);
+
+		r = lb_frontend_delete(p->lb, &lfe);
+		if (r < 0 && r != -ENOENT)
+			log_error("service %s: cannot delete frontend %s: %s", c.del[i]->svc->service,
+				  fe_str(c.del[i], fb, sizeof(fb)), strerror(-r));
+		else
+			log_debug("service %s: frontend %s deleted", c.del[i]->svc->service,
+				  fe_str(c.del[i], fb, sizeof(fb)));
+	}
+	if (first) {
+		r = lb_sync_end(p->lb);
+		if (r < 0)
+			log_error("datapath: cannot finish the initial sync (stale frontends may stay "
+				  "until the next restart): %s", strerror(-r));
+	}
+	log_services(next, &c);
+	end_sockets(p, &c);
+	r = (int)n_failed;
+
+	/* What failed is left out of the applied state, so the next apply
+	 * programs it again. */
+	if (n_failed) {
+		size_t w = 0;
+
+		for (size_t i = 0; i < next->n_fes; i++) {
+			if (failed[i]) {
+				free(next->fes[i].name);
+				free(next->fes[i].backends);
+				continue;
+			}
+			next->fes[w++] = next->fes[i];
+		}
+		next->n_fes = w;
+	}
+	proxy_changes_clear(&c);
+	proxy_state_free(p->applied);
+	p->applied = next;
+	next = NULL;
+out:
+	proxy_changes_clear(&c);
+	free(failed);
+	proxy_state_free(empty);
+	proxy_state_free(next);
+	return r;
+}
