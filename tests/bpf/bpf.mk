@@ -2,3 +2,8 @@
 # drive through the socket hooks (tests/bpf/test_*.sh).
 TOOLS += lb-client
 lb-client_SRCS := tests/bpf/lb_client.c
+
+# The library against the real kernel (root): maps after set/sync/restart.
+TESTS += test_lb
+test_lb_SRCS = tests/bpf/test_lb.c $(LB_SRCS)
+test_lb_PKGS = $(LB_PKGS)
