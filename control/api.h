@@ -1,0 +1,126 @@
+/* skiff-server's API layer: the Kubernetes REST surface over the store.
+ *
+ * The resource table (api_resources.c) is data: one row per resource with
+ * its names, scope, subresources, table columns, defaulting and validation
+ * hooks. api.c serves HTTP with libmicrohttpd, one thread per connection,
+ * and maps each request onto store calls. */
+#ifndef SKIFF_API_H
+#define SKIFF_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "control/store.h"
+
+#define API_SUB_STATUS  (1u << 0)
+#define API_SUB_SCALE   (1u << 1)
+#define API_SUB_LOG     (1u << 2)
+#define API_SUB_EXEC    (1u << 3)
+#define API_SUB_BINDING (1u << 4)
+
+struct api_column {
+	const char *name;
+	const char *type; /* string, integer, date, ... */
+	const char *format;
+	const char *description;
+	int priority; /* 1: only with -o wide */
+};
+
+/* Validation appends causes {reason, message, field} to the array. */
+typedef void (*api_validate_fn)(json_t *obj, json_t *causes);
+typedef void (*api_default_fn)(json_t *obj);
+/* Appends one cell per column to cells. */
+typedef void (*api_cells_fn)(json_t *obj, time_t now, json_t *cells);
+
+struct api_resource {
+	const char *group; /* "" for the core group */
+	const char *version;
+	const char *kind;
+	const char *plural;
+	const char *singular;
+	const char *short_names[4];
+	const char *categories[2];
+	bool namespaced;
+	bool has_spec; /* spec is required */
+	unsigned subresources;
+	const struct api_column *columns;
+	size_t n_columns;
+	api_cells_fn cells;
+	api_default_fn defaults;
+	api_validate_fn validate;
+	/* Field selectors beyond metadata.name and metadata.namespace. */
+	const char *fields[6];
+};
+
+extern const struct api_resource api_resources[];
+extern const size_t api_n_resources;
+
+const struct api_resource *api_resource_find(const char *group, const char *version,
+					     const char *plural);
+/* The group's preferred version, or NULL when the group is unknown. */
+bool api_group_known(const char *group);
+
+/* "apps/v1" or "v1". */
+void api_resource_gv(const struct api_resource *r, char *buf, size_t len);
+/* "pods" or "deployments.apps", as Kubernetes names them in messages. */
+void api_resource_qualified(const struct api_resource *r, char *buf, size_t len);
+
+/* Helpers the hooks share. */
+void api_cause(json_t *causes, const char *reason, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void api_human_age(time_t created, time_t now, char *buf, size_t len);
+time_t api_parse_time(const char *rfc3339);
+void api_format_time(time_t t, char *buf, size_t len);
+/* Dotted path lookup ("spec.nodeName"). */
+json_t *api_jget(json_t *obj, const char *path);
+const char *api_jstr(json_t *obj, const char *path);
+/* Sets a default when the field is absent. */
+void api_jdefault(json_t *obj, const char *key, json_t *val);
+/* Default table (NAME, AGE). */
+extern const struct api_column api_default_columns[];
+extern const size_t api_n_default_columns;
+void api_default_cells(json_t *obj, time_t now, json_t *cells);
+/* Validation of metadata common to all kinds (name rules by kind). */
+void api_validate_meta(const struct api_resource *r, json_t *obj, json_t *causes);
+
+/* The server. */
+struct api_config {
+	const char *data_dir;
+	const char *store_url;
+	const char *bind_address;
+	int secure_port;       /* 0: no HTTPS listener */
+	int insecure_port;     /* 0: no plain HTTP listener (loopback only) */
+	const char *service_cidr;
+	int node_port_min, node_port_max;
+	const char *token_file; /* static bearer tokens, "token,user,uid[,groups]" */
+	size_t max_body;
+	const char *advertise_host; /* name in the kubeconfig server URL */
+};
+
+struct api_server;
+
+int api_server_new(const struct api_config *cfg, struct store *store, struct api_server **out);
+/* Creates the default namespaces; starts the listeners. */
+int api_server_start(struct api_server *s);
+void api_server_stop(struct api_server *s);
+void api_server_free(struct api_server *s);
+
+/* Decodes a request body (JSON; YAML is not accepted) the way the API does,
+ * with the message a 400 would carry. Exposed for the fuzz harness. */
+int api_decode_body(const char *body, size_t len, const char *content_type, json_t **out,
+		    char *err, size_t errlen);
+
+/* Table and object helpers, exposed for tests. */
+json_t *api_table_new(const struct api_resource *r, bool include_columns);
+int api_table_add_row(const struct api_resource *r, json_t *table, json_t *obj, bool full,
+		      time_t now);
+
+/* TLS material under data_dir: ca.crt/ca.key, server.crt/server.key,
+ * admin.crt/admin.key and the kubeconfig. */
+int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *server_url,
+		   const char *token);
+
+#endif

@@ -1,0 +1,733 @@
+/* skiff-server's HTTP front: libmicrohttpd daemons (HTTPS and an optional
+ * loopback-only plain port), authentication, request bodies, routing,
+ * discovery and the health endpoints. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "control/api_internal.h"
+#include "util.h"
+
+#define SERVER_MAJOR "1"
+#define SERVER_MINOR "30"
+#define SERVER_GIT_VERSION "v1.30.0+skiff"
+
+/* ---- replies ---- */
+
+static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype, char *body,
+			     size_t len)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result r;
+
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", ctype);
+	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+	if (code == 401)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"skiff\"");
+	r = MHD_queue_response(q->conn, code, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+enum MHD_Result api_reply_json(struct api_req *q, unsigned code, json_t *json)
+{
+	char *s = json ? json_dumps(json, JSON_COMPACT) : NULL;
+	size_t len;
+
+	json_decref(json);
+	if (!s)
+		return MHD_NO;
+	len = strlen(s);
+	/* One trailing newline, as the Go encoder writes. */
+	s = realloc(s, len + 2);
+	if (!s)
+		return MHD_NO;
+	s[len++] = '\n';
+	s[len] = 0;
+	return queue(q, code, "application/json", s, len);
+}
+
+enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *ctype,
+			       const char *text)
+{
+	char *s = strdup(text);
+
+	if (!s)
+		return MHD_NO;
+	return queue(q, code, ctype, s, strlen(s));
+}
+
+void api_err_set(struct api_err *e, unsigned code, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->code = code;
+	e->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+void api_err_free(struct api_err *e)
+{
+	json_decref(e->causes);
+	e->causes = NULL;
+}
+
+static json_t *status_json(struct api_err *e)
+{
+	json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion",
+			       "v1", "metadata", "status", "Failure", "message", e->message,
+			       "reason", e->reason ? e->reason : "", "code", (int)e->code);
+	json_t *details = json_object();
+
+	if (e->name[0])
+		json_object_set_new(details, "name", json_string(e->name));
+	if (e->group && *e->group)
+		json_object_set_new(details, "group", json_string(e->group));
+	if (e->kind)
+		json_object_set_new(details, "kind", json_string(e->kind));
+	if (e->causes)
+		json_object_set(details, "causes", e->causes);
+	if (json_object_size(details))
+		json_object_set_new(st, "details", details);
+	else
+		json_decref(details);
+	return st;
+}
+
+enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e)
+{
+	json_t *st = status_json(e);
+	unsigned code = e->code;
+
+	api_err_free(e);
+	return api_reply_json(q, code, st);
+}
+
+const char *api_query(struct api_req *q, const char *key)
+{
+	return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* ---- body decoding ---- */
+
+static bool ctype_is(const char *ctype, const char *want)
+{
+	size_t n = strlen(want);
+
+	return ctype && strncasecmp(ctype, want, n) == 0 && (ctype[n] == 0 || ctype[n] == ';');
+}
+
+int api_decode_body(const char *body, size_t len, const char *ctype, json_t **out, char *err,
+		    size_t errlen)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	if (ctype && (ctype_is(ctype, "application/vnd.kubernetes.protobuf") ||
+		      strstr(ctype, "protobuf"))) {
+		snprintf(err, errlen, "the body of the request was in an unknown format - accepted "
+			 "media types include: application/json, application/merge-patch+json, "
+			 "application/json-patch+json, application/strategic-merge-patch+json, "
+			 "application/apply-patch+yaml");
+		return -EPROTONOSUPPORT;
+	}
+	if (ctype && !ctype_is(ctype, "application/json") &&
+	    !ctype_is(ctype, "application/merge-patch+json") &&
+	    !ctype_is(ctype, "application/json-patch+json") &&
+	    !ctype_is(ctype, "application/strategic-merge-patch+json") &&
+	    !ctype_is(ctype, "application/apply-patch+yaml") && !ctype_is(ctype, "*/*")) {
+		snprintf(err, errlen, "the body of the request was in an unknown format (%s) - "
+			 "accepted media types include: application/json", ctype);
+		return -EPROTONOSUPPORT;
+	}
+	if (!body || len == 0) {
+		snprintf(err, errlen, "the request body is empty");
+		return -EINVAL;
+	}
+	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		snprintf(err, errlen, "error decoding the request body: line %d column %d: %s",
+			 jerr.line, jerr.column, jerr.text);
+		return -EINVAL;
+	}
+	*out = j;
+	return 0;
+}
+
+/* ---- discovery ---- */
+
+static json_t *verbs_json(const char *const *verbs)
+{
+	json_t *a = json_array();
+
+	for (; *verbs; verbs++)
+		json_array_append_new(a, json_string(*verbs));
+	return a;
+}
+
+static json_t *str_list(const char *const *v, size_t max)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < max && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static void add_sub(json_t *list, const struct api_resource *r, const char *sub,
+		    const char *group, const char *version, const char *kind,
+		    const char *const *verbs)
+{
+	char name[96];
+	json_t *e;
+
+	snprintf(name, sizeof(name), "%s/%s", r->plural, sub);
+	e = json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", name, "singularName", "", "namespaced",
+		      r->namespaced, "kind", kind, "verbs", verbs_json(verbs));
+	if (group) {
+		json_object_set_new(e, "group", json_string(group));
+		json_object_set_new(e, "version", json_string(version));
+	}
+	json_array_append_new(list, e);
+}
+
+static json_t *resource_list(const char *group, const char *version)
+{
+	static const char *const all[] = { "create", "delete", "deletecollection", "get", "list",
+					   "patch", "update", "watch", NULL };
+	static const char *const gpu[] = { "get", "patch", "update", NULL };
+	static const char *const get[] = { "get", NULL };
+	static const char *const cg[] = { "create", "get", NULL };
+	static const char *const create[] = { "create", NULL };
+	json_t *list = json_array();
+	char gv[128];
+
+	for (size_t i = 0; i < api_n_resources; i++) {
+		const struct api_resource *r = &api_resources[i];
+		json_t *e;
+
+		if (!streq(r->group, group) || !streq(r->version, version))
+			continue;
+		e = json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", r->plural, "singularName",
+			      r->singular, "namespaced", r->namespaced, "kind", r->kind, "verbs",
+			      verbs_json(all));
+		if (r->short_names[0])
+			json_object_set_new(e, "shortNames", str_list(r->short_names, 4));
+		if (r->categories[0])
+			json_object_set_new(e, "categories", str_list(r->categories, 2));
+		json_array_append_new(list, e);
+		if (r->subresources & API_SUB_STATUS)
+			add_sub(list, r, "status", NULL, NULL, r->kind, gpu);
+		if (r->subresources & API_SUB_SCALE)
+			add_sub(list, r, "scale", "autoscaling", "v1", "Scale", gpu);
+		if (r->subresources & API_SUB_LOG)
+			add_sub(list, r, "log", NULL, NULL, r->kind, get);
+		if (r->subresources & API_SUB_EXEC)
+			add_sub(list, r, "exec", NULL, NULL, "PodExecOptions", cg);
+		if (r->subresources & API_SUB_BINDING)
+			add_sub(list, r, "binding", NULL, NULL, "Binding", create);
+	}
+	if (*group)
+		snprintf(gv, sizeof(gv), "%s/%s", group, version);
+	else
+		snprintf(gv, sizeof(gv), "%s", version);
+	return json_pack("{s:s,s:s,s:s,s:o}", "kind", "APIResourceList", "apiVersion", "v1",
+			 "groupVersion", gv, "resources", list);
+}
+
+static json_t *group_json(const char *group)
+{
+	char gv[128];
+
+	snprintf(gv, sizeof(gv), "%s/v1", group);
+	return json_pack("{s:s,s:[{s:s,s:s}],s:{s:s,s:s}}", "name", group, "versions",
+			 "groupVersion", gv, "version", "v1", "preferredVersion", "groupVersion",
+			 gv, "version", "v1");
+}
+
+static json_t *group_list(void)
+{
+	json_t *groups = json_array();
+
+	for (size_t i = 0; i < api_n_resources; i++) {
+		const char *g = api_resources[i].group;
+		bool seen = !*g;
+
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = streq(api_resources[j].group, g);
+		if (!seen)
+			json_array_append_new(groups, group_json(g));
+	}
+	return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
+			 groups);
+}
+
+static enum MHD_Result reply_version(struct api_req *q)
+{
+	return api_reply_json(q, 200,
+			      json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "major",
+					SERVER_MAJOR, "minor", SERVER_MINOR, "gitVersion",
+					SERVER_GIT_VERSION, "gitCommit", "", "gitTreeState", "clean",
+					"buildDate", "1970-01-01T00:00:00Z", "goVersion", "",
+					"compiler", "gcc", "platform", "linux/amd64"));
+}
+
+/* ---- routing ---- */
+
+static int split_path(const char *url, char segs[][256], size_t max)
+{
+	size_t n = 0;
+	const char *p = url;
+
+	while (*p) {
+		const char *e;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchr(p, '/');
+		len = e ? (size_t)(e - p) : strlen(p);
+		if (n == max || len >= 256)
+			return -E2BIG;
+		memcpy(segs[n], p, len);
+		segs[n][len] = 0;
+		n++;
+		p += len;
+	}
+	return (int)n;
+}
+
+static enum MHD_Result not_found(struct api_req *q)
+{
+	struct api_err e = { 0 };
+
+	api_err_set(&e, 404, "NotFound", "the server could not find the requested resource");
+	return api_reply_err(q, &e);
+}
+
+/* segs after the group/version prefix. */
+static enum MHD_Result route_resource(struct api_req *q, const char *group, const char *version,
+				      char segs[][256], int n)
+{
+	int i = 0;
+
+	if (n >= 3 && streq(segs[0], "namespaces") &&
+	    !(n == 3 && !*group && (streq(segs[2], "status") || streq(segs[2], "finalize")))) {
+		snprintf(q->ns, sizeof(q->ns), "%s", segs[1]);
+		i = 2;
+	}
+	q->res = api_resource_find(group, version, segs[i]);
+	if (!q->res)
+		return not_found(q);
+	if (q->ns[0] && !q->res->namespaced)
+		return not_found(q);
+	if (n > i + 1)
+		snprintf(q->name, sizeof(q->name), "%s", segs[i + 1]);
+	if (n > i + 2)
+		snprintf(q->sub, sizeof(q->sub), "%s", segs[i + 2]);
+	if (n > i + 3)
+		return not_found(q);
+	return api_rest_dispatch(q);
+}
+
+static enum MHD_Result route(struct api_req *q, const char *url)
+{
+	char segs[8][256];
+	int n = split_path(url, segs, ARRAY_SIZE(segs));
+
+	if (n < 0)
+		return not_found(q);
+	if (n == 1 && (streq(segs[0], "healthz") || streq(segs[0], "livez") ||
+		       streq(segs[0], "readyz")))
+		return api_reply_text(q, 200, "text/plain; charset=utf-8", "ok");
+	if (n == 1 && streq(segs[0], "version"))
+		return reply_version(q);
+	if (n >= 1 && streq(segs[0], "openapi"))
+		return api_openapi(q, url);
+	if (n >= 1 && streq(segs[0], "api")) {
+		if (n == 1)
+			return api_reply_json(q, 200,
+					      json_pack("{s:s,s:[s],s:[{s:s,s:s}]}", "kind", "APIVersions",
+							"versions", "v1", "serverAddressByClientCIDRs",
+							"clientCIDR", "0.0.0.0/0", "serverAddress", ""));
+		if (!streq(segs[1], "v1"))
+			return not_found(q);
+		if (n == 2)
+			return api_reply_json(q, 200, resource_list("", "v1"));
+		return route_resource(q, "", "v1", segs + 2, n - 2);
+	}
+	if (n >= 1 && streq(segs[0], "apis")) {
+		if (n == 1)
+			return api_reply_json(q, 200, group_list());
+		if (!api_group_known(segs[1]))
+			return not_found(q);
+		if (n == 2) {
+			json_t *g = group_json(segs[1]);
+
+			json_object_set_new(g, "kind", json_string("APIGroup"));
+			json_object_set_new(g, "apiVersion", json_string("v1"));
+			return api_reply_json(q, 200, g);
+		}
+		if (!streq(segs[2], "v1"))
+			return not_found(q);
+		if (n == 3)
+			return api_reply_json(q, 200, resource_list(segs[1], "v1"));
+		return route_resource(q, segs[1], segs[2], segs + 3, n - 3);
+	}
+	return not_found(q);
+}
+
+/* ---- authentication ---- */
+
+static bool public_path(const char *url)
+{
+	return streq(url, "/healthz") || streq(url, "/livez") || streq(url, "/readyz");
+}
+
+/* A client certificate signed by our CA: the user is its CN. */
+static bool cert_user(struct api_req *q, char *user, size_t len)
+{
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t session;
+	const gnutls_datum_t *certs;
+	unsigned int status = 0, n = 0;
+	gnutls_x509_crt_t crt;
+	size_t ulen = len;
+	bool ok = false;
+
+	ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return false;
+	session = (gnutls_session_t)ci->tls_session;
+	certs = gnutls_certificate_get_peers(session, &n);
+	if (!certs || n == 0)
+		return false;
+	if (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0)
+		return false;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return false;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, user, &ulen) == 0)
+		ok = true;
+	gnutls_x509_crt_deinit(crt);
+	return ok;
+}
+
+static bool authenticate(struct api_req *q, bool tls, const char *url)
+{
+	const char *auth;
+
+	if (!tls) {
+		snprintf(q->user, sizeof(q->user), "system:admin");
+		return true;
+	}
+	if (public_path(url))
+		return true;
+	auth = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+		for (size_t i = 0; i < q->srv->n_tokens; i++) {
+			if (streq(q->srv->tokens[i].token, auth + 7)) {
+				snprintf(q->user, sizeof(q->user), "%s", q->srv->tokens[i].user);
+				return true;
+			}
+		}
+		return false;
+	}
+	return cert_user(q, q->user, sizeof(q->user));
+}
+
+/* ---- the MHD callbacks ---- */
+
+struct api_upload {
+	char *buf;
+	size_t len, cap;
+	bool too_large;
+};
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *data,
+			      size_t *data_size, void **req_cls, bool tls)
+{
+	struct api_server *s = cls;
+	struct api_upload *up = *req_cls;
+	struct api_req q = { .srv = s, .conn = conn, .method = method };
+	struct api_err e = { 0 };
+
+	(void)version;
+	if (!up) {
+		up = calloc(1, sizeof(*up));
+		if (!up)
+			return MHD_NO;
+		*req_cls = up;
+		return MHD_YES;
+	}
+	if (*data_size) {
+		if (!up->too_large && up->len + *data_size > s->cfg.max_body) {
+			up->too_large = true;
+			free(up->buf);
+			up->buf = NULL;
+			up->len = up->cap = 0;
+		}
+		if (!up->too_large) {
+			if (up->len + *data_size + 1 > up->cap) {
+				size_t cap = (up->len + *data_size + 1) * 2;
+				char *b = realloc(up->buf, cap);
+
+				if (!b)
+					return MHD_NO;
+				up->buf = b;
+				up->cap = cap;
+			}
+			memcpy(up->buf + up->len, data, *data_size);
+			up->len += *data_size;
+			up->buf[up->len] = 0;
+		}
+		*data_size = 0;
+		return MHD_YES;
+	}
+	q.body = up->buf;
+	q.body_len = up->len;
+	q.ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+	q.accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
+	q.table = q.accept && strstr(q.accept, "as=Table");
+	if (!authenticate(&q, tls, url)) {
+		api_err_set(&e, 401, "Unauthorized", "Unauthorized");
+		return api_reply_err(&q, &e);
+	}
+	if (up->too_large) {
+		api_err_set(&e, 413, "RequestEntityTooLarge",
+			    "Request entity too large: limit is %zu", s->cfg.max_body);
+		return api_reply_err(&q, &e);
+	}
+	return route(&q, url);
+}
+
+static enum MHD_Result handle_tls(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *data_size, void **req_cls)
+{
+	return handle(cls, conn, url, method, version, data, data_size, req_cls, true);
+}
+
+static enum MHD_Result handle_plain(void *cls, struct MHD_Connection *conn, const char *url,
+				    const char *method, const char *version, const char *data,
+				    size_t *data_size, void **req_cls)
+{
+	return handle(cls, conn, url, method, version, data, data_size, req_cls, false);
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct api_upload *up = *req_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (up) {
+		free(up->buf);
+		free(up);
+		*req_cls = NULL;
+	}
+}
+
+/* ---- lifecycle ---- */
+
+static int read_file(const char *dir, const char *name, char **out)
+{
+	char path[4096];
+	_cleanup_close_ int fd = -1;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return read_all(fd, 1 << 20, out, &len);
+}
+
+static int load_tokens(struct api_server *s, const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char line[1024];
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok = strtok(line, ",\r\n"), *user = strtok(NULL, ",\r\n");
+		struct api_token *t;
+
+		if (!tok || !user || tok[0] == '#')
+			continue;
+		t = realloc(s->tokens, (s->n_tokens + 1) * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		s->tokens = t;
+		t[s->n_tokens].token = strdup(tok);
+		t[s->n_tokens].user = strdup(user);
+		if (!t[s->n_tokens].token || !t[s->n_tokens].user)
+			return -ENOMEM;
+		s->n_tokens++;
+	}
+	return 0;
+}
+
+static int parse_cidr(const char *cidr, uint32_t *base, uint32_t *size)
+{
+	char buf[64];
+	char *slash;
+	struct in_addr a;
+	int bits;
+
+	if (strscpy(buf, cidr, sizeof(buf)) < 0)
+		return -EINVAL;
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = 0;
+	bits = atoi(slash + 1);
+	if (inet_pton(AF_INET, buf, &a) != 1 || bits < 12 || bits > 30)
+		return -EINVAL;
+	*base = ntohl(a.s_addr) & (0xffffffffu << (32 - bits));
+	*size = 1u << (32 - bits);
+	return 0;
+}
+
+int api_server_new(const struct api_config *cfg, struct store *store, struct api_server **out)
+{
+	struct api_server *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	s->store = store;
+	if (!s->cfg.max_body)
+		s->cfg.max_body = 3 * 1024 * 1024;
+	r = parse_cidr(cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16", &s->svc_base,
+		       &s->svc_size);
+	if (r < 0)
+		goto fail;
+	if (cfg->token_file) {
+		r = load_tokens(s, cfg->token_file);
+		if (r < 0)
+			goto fail;
+	}
+	if (cfg->secure_port) {
+		if ((r = read_file(cfg->data_dir, "tls/server.crt", &s->tls_cert)) < 0 ||
+		    (r = read_file(cfg->data_dir, "tls/server.key", &s->tls_key)) < 0 ||
+		    (r = read_file(cfg->data_dir, "tls/ca.crt", &s->tls_ca)) < 0)
+			goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	api_server_free(s);
+	return r;
+}
+
+static int ensure_namespace(struct api_server *s, const char *name)
+{
+	const struct api_resource *ns = api_resource_find("", "v1", "namespaces");
+	json_t *obj = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
+				"metadata", "name", name);
+	int r = api_rest_create_internal(s, ns, obj);
+
+	json_decref(obj);
+	return r == -EEXIST ? 0 : r;
+}
+
+static struct MHD_Daemon *start_daemon(struct api_server *s, bool tls, const char *addr, int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+	struct sockaddr *sa = (struct sockaddr *)&sin;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1) {
+		if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) != 1)
+			return NULL;
+		sa = (struct sockaddr *)&sin6;
+		flags |= MHD_USE_IPv6;
+	}
+	if (tls)
+		return MHD_start_daemon(flags | MHD_USE_TLS, (uint16_t)port, NULL, NULL, handle_tls, s,
+					MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_HTTPS_MEM_CERT,
+					s->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
+					MHD_OPTION_HTTPS_MEM_TRUST, s->tls_ca,
+					MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
+					MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+					MHD_OPTION_END);
+	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle_plain, s,
+				MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+				s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+}
+
+int api_server_start(struct api_server *s)
+{
+	static const char *const defaults[] = { "default", "kube-system", "kube-public",
+						"kube-node-lease" };
+	int r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++) {
+		r = ensure_namespace(s, defaults[i]);
+		if (r < 0)
+			return r;
+	}
+	if (s->cfg.secure_port) {
+		s->secure = start_daemon(s, true, s->cfg.bind_address ? s->cfg.bind_address : "0.0.0.0",
+					 s->cfg.secure_port);
+		if (!s->secure)
+			return -EADDRINUSE;
+	}
+	if (s->cfg.insecure_port) {
+		s->insecure = start_daemon(s, false, "127.0.0.1", s->cfg.insecure_port);
+		if (!s->insecure)
+			return -EADDRINUSE;
+	}
+	return 0;
+}
+
+void api_server_stop(struct api_server *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->stopping, true);
+	if (s->secure)
+		MHD_stop_daemon(s->secure);
+	if (s->insecure)
+		MHD_stop_daemon(s->insecure);
+	s->secure = s->insecure = NULL;
+}
+
+void api_server_free(struct api_server *s)
+{
+	if (!s)
+		return;
+	api_server_stop(s);
+	for (size_t i = 0; i < s->n_tokens; i++) {
+		free(s->tokens[i].token);
+		free(s->tokens[i].user);
+	}
+	free(s->tokens);
+	free(s->tls_cert);
+	free(s->tls_key);
+	free(s->tls_ca);
+	free(s);
+}

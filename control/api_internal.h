@@ -1,0 +1,93 @@
+/* Internals shared by the API server's files: the server context, one
+ * request, error replies. */
+#ifndef SKIFF_API_INTERNAL_H
+#define SKIFF_API_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <strings.h>
+
+#include "control/api.h"
+
+struct api_token {
+	char *token;
+	char *user;
+};
+
+struct api_server {
+	struct api_config cfg;
+	struct store *store;
+	struct MHD_Daemon *secure;
+	struct MHD_Daemon *insecure;
+	char *tls_cert, *tls_key, *tls_ca;
+	struct api_token *tokens;
+	size_t n_tokens;
+	atomic_bool stopping;
+	uint32_t svc_base; /* host order */
+	uint32_t svc_size; /* addresses in the service range */
+};
+
+/* An error to answer with a Status object. */
+struct api_err {
+	unsigned code;
+	const char *reason;
+	char message[1024];
+	json_t *causes;  /* owned; Invalid only */
+	const char *kind; /* details.kind */
+	char name[256];   /* details.name */
+	const char *group;
+};
+
+struct api_req {
+	struct api_server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *body;
+	size_t body_len;
+	const char *ctype;
+	const char *accept;
+	bool table;
+	const struct api_resource *res;
+	char ns[256];
+	char name[256];
+	char sub[32];
+	char user[128];
+};
+
+/* Replies; each returns the MHD result of queueing. json is stolen. */
+enum MHD_Result api_reply_json(struct api_req *q, unsigned code, json_t *json);
+enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e);
+enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *ctype,
+			       const char *text);
+
+void api_err_set(struct api_err *e, unsigned code, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void api_err_free(struct api_err *e);
+
+const char *api_query(struct api_req *q, const char *key);
+
+/* Whether a Content-Type names the media type (parameters ignored). */
+static inline bool ctype_has(const char *ctype, const char *want)
+{
+	size_t n = strlen(want);
+
+	return ctype && strncasecmp(ctype, want, n) == 0 && (ctype[n] == 0 || ctype[n] == ';');
+}
+
+/* The REST verbs (api_rest.c). */
+enum MHD_Result api_rest_dispatch(struct api_req *q);
+/* Creates an object as if POSTed (used at start for default namespaces). */
+int api_rest_create_internal(struct api_server *s, const struct api_resource *r,
+			     json_t *obj);
+
+/* Allocation of service addresses and node ports (api_alloc.c). */
+int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_run,
+		      struct api_err *e);
+void api_alloc_release(struct api_server *s, json_t *svc, json_t *keep);
+
+/* OpenAPI documents (api_openapi.c). */
+enum MHD_Result api_openapi(struct api_req *q, const char *path);
+
+#endif

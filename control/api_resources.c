@@ -1,0 +1,1180 @@
+/* The resource table: one row per Kubernetes resource skiff-server
+ * serves, with its table columns, defaulting and validation hooks. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/api.h"
+#include "kube_names.h"
+#include "util.h"
+
+/* ---- helpers ---- */
+
+void api_cause(json_t *causes, const char *reason, const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", reason, "message",
+						msg, "field", field));
+}
+
+json_t *api_jget(json_t *obj, const char *path)
+{
+	char seg[128];
+
+	while (obj && *path) {
+		const char *dot = strchr(path, '.');
+		size_t n = dot ? (size_t)(dot - path) : strlen(path);
+
+		if (n >= sizeof(seg))
+			return NULL;
+		memcpy(seg, path, n);
+		seg[n] = 0;
+		obj = json_is_object(obj) ? json_object_get(obj, seg) : NULL;
+		path += n + (dot ? 1 : 0);
+	}
+	return obj;
+}
+
+const char *api_jstr(json_t *obj, const char *path)
+{
+	return json_string_value(api_jget(obj, path));
+}
+
+void api_jdefault(json_t *obj, const char *key, json_t *val)
+{
+	if (json_is_object(obj) && !json_object_get(obj, key))
+		json_object_set_new(obj, key, val);
+	else
+		json_decref(val);
+}
+
+static json_t *jobj(json_t *parent, const char *key)
+{
+	json_t *o = json_object_get(parent, key);
+
+	if (!json_is_object(o)) {
+		o = json_object();
+		json_object_set_new(parent, key, o);
+	}
+	return o;
+}
+
+time_t api_parse_time(const char *s)
+{
+	struct tm tm = { 0 };
+
+	if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+void api_format_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Kubernetes' HumanDuration. */
+void api_human_age(time_t created, time_t now, char *buf, size_t len)
+{
+	long s = created ? (long)(now - created) : 0;
+	long m = s / 60, h = s / 3600, d = h / 24;
+
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		snprintf(buf, len, "%lds", s);
+	else if (m < 10)
+		snprintf(buf, len, "%ldm%lds", m, s % 60);
+	else if (h < 3)
+		snprintf(buf, len, "%ldm", m);
+	else if (h < 8)
+		snprintf(buf, len, "%ldh%ldm", h, m % 60);
+	else if (h < 48)
+		snprintf(buf, len, "%ldh", h);
+	else if (d < 8)
+		snprintf(buf, len, "%ldd%ldh", d, h % 24);
+	else if (d < 365 * 2)
+		snprintf(buf, len, "%ldd", d);
+	else
+		snprintf(buf, len, "%ldy%ldd", d / 365, d % 365);
+}
+
+static void cell_str(json_t *cells, const char *s)
+{
+	json_array_append_new(cells, json_string(s ? s : ""));
+}
+
+static void cell_or(json_t *cells, const char *s, const char *dflt)
+{
+	json_array_append_new(cells, json_string(s && *s ? s : dflt));
+}
+
+static void cell_int(json_t *cells, json_t *v)
+{
+	json_array_append_new(cells, json_integer(json_is_integer(v) ? json_integer_value(v) : 0));
+}
+
+static void cell_age(json_t *cells, json_t *obj, time_t now)
+{
+	char age[32];
+
+	api_human_age(api_parse_time(api_jstr(obj, "metadata.creationTimestamp")), now, age,
+		      sizeof(age));
+	cell_str(cells, age);
+}
+
+static void cell_name(json_t *cells, json_t *obj)
+{
+	cell_str(cells, api_jstr(obj, "metadata.name"));
+}
+
+static long jint(json_t *obj, const char *path)
+{
+	json_t *v = api_jget(obj, path);
+
+	return json_is_integer(v) ? (long)json_integer_value(v) : 0;
+}
+
+#define COL(n, t, d) { n, t, "", d, 0 }
+#define COLW(n, t, d) { n, t, "", d, 1 }
+#define NAMECOL { "Name", "string", "name", "Name must be unique within a namespace.", 0 }
+#define AGECOL COL("Age", "string", "Time since the object was created.")
+#define COLS(a) a, ARRAY_SIZE(a)
+
+const struct api_column api_default_columns[] = { NAMECOL, AGECOL };
+const size_t api_n_default_columns = ARRAY_SIZE(api_default_columns);
+
+void api_default_cells(json_t *obj, time_t now, json_t *cells)
+{
+	cell_name(cells, obj);
+	cell_age(cells, obj, now);
+}
+
+/* Joins the string at key of each array element with sep. */
+static void join_field(json_t *arr, const char *key, char *buf, size_t len)
+{
+	json_t *e;
+	size_t i, off = 0;
+
+	buf[0] = 0;
+	json_array_foreach(arr, i, e) {
+		const char *s = api_jstr(e, key);
+
+		if (!s)
+			continue;
+		off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s", off ? "," : "", s);
+		if (off >= len)
+			break;
+	}
+}
+
+static void selector_text(json_t *sel, char *buf, size_t len)
+{
+	const char *k;
+	json_t *v;
+	size_t off = 0;
+
+	buf[0] = 0;
+	json_object_foreach(sel, k, v) {
+		if (!json_is_string(v))
+			continue;
+		off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s=%s",
+					off ? "," : "", k, json_string_value(v));
+		if (off >= len)
+			break;
+	}
+}
+
+/* ---- pods ---- */
+
+static const struct api_column pod_columns[] = {
+	NAMECOL,
+	COL("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
+	COL("Status", "string", "The aggregate status of the containers in this pod."),
+	COL("Restarts", "string", "The number of times the containers in this pod have been restarted."),
+	AGECOL,
+	COLW("IP", "string", "IP address allocated to the pod."),
+	COLW("Node", "string", "Name of the node the pod is assigned to."),
+	COLW("Nominated Node", "string", "Nominated node name."),
+	COLW("Readiness Gates", "string", "Pod readiness gates."),
+};
+
+static void pod_cells(json_t *obj, time_t now, json_t *cells)
+{
+	json_t *statuses = api_jget(obj, "status.containerStatuses"), *e;
+	size_t total = json_array_size(api_jget(obj, "spec.containers")), ready = 0, i;
+	long restarts = 0;
+	const char *reason = api_jstr(obj, "status.reason");
+	char buf[64];
+
+	if (!reason)
+		reason = api_jstr(obj, "status.phase");
+	json_array_foreach(statuses, i, e) {
+		const char *w = api_jstr(e, "state.waiting.reason");
+		const char *t = api_jstr(e, "state.terminated.reason");
+
+		if (json_is_true(json_object_get(e, "ready")))
+			ready++;
+		restarts += jint(e, "restartCount");
+		if (w && *w)
+			reason = w;
+		else if (t && *t)
+			reason = t;
+	}
+	if (api_jget(obj, "metadata.deletionTimestamp"))
+		reason = "Terminating";
+	cell_name(cells, obj);
+	snprintf(buf, sizeof(buf), "%zu/%zu", ready, total);
+	cell_str(cells, buf);
+	cell_or(cells, reason, "Pending");
+	snprintf(buf, sizeof(buf), "%ld", restarts);
+	cell_str(cells, buf);
+	cell_age(cells, obj, now);
+	cell_or(cells, api_jstr(obj, "status.podIP"), "<none>");
+	cell_or(cells, api_jstr(obj, "spec.nodeName"), "<none>");
+	cell_or(cells, api_jstr(obj, "status.nominatedNodeName"), "<none>");
+	cell_str(cells, "<none>");
+}
+
+static const char *image_pull_policy(const char *image)
+{
+	const char *slash = image ? strrchr(image, '/') : NULL;
+	const char *colon = strrchr(slash ? slash : image ? image : "", ':');
+
+	if (image && strchr(image, '@'))
+		return "IfNotPresent";
+	if (!colon || streq(colon, ":latest"))
+		return "Always";
+	return "IfNotPresent";
+}
+
+static void container_defaults(json_t *list)
+{
+	json_t *c, *p;
+	size_t i, j;
+
+	json_array_foreach(list, i, c) {
+		api_jdefault(c, "imagePullPolicy",
+			     json_string(image_pull_policy(json_string_value(json_object_get(c, "image")))));
+		api_jdefault(c, "terminationMessagePath", json_string("/dev/termination-log"));
+		api_jdefault(c, "terminationMessagePolicy", json_string("File"));
+		api_jdefault(c, "resources", json_object());
+		json_array_foreach(json_object_get(c, "ports"), j, p)
+			api_jdefault(p, "protocol", json_string("TCP"));
+	}
+}
+
+static void pod_spec_defaults(json_t *spec)
+{
+	if (!json_is_object(spec))
+		return;
+	container_defaults(json_object_get(spec, "containers"));
+	container_defaults(json_object_get(spec, "initContainers"));
+	api_jdefault(spec, "restartPolicy", json_string("Always"));
+	api_jdefault(spec, "terminationGracePeriodSeconds", json_integer(30));
+	api_jdefault(spec, "dnsPolicy", json_string("ClusterFirst"));
+	api_jdefault(spec, "securityContext", json_object());
+	api_jdefault(spec, "schedulerName", json_string("default-scheduler"));
+	api_jdefault(spec, "enableServiceLinks", json_true());
+	api_jdefault(spec, "serviceAccountName", json_string("default"));
+	api_jdefault(spec, "preemptionPolicy", json_string("PreemptLowerPriority"));
+	api_jdefault(spec, "priority", json_integer(0));
+}
+
+static void pod_defaults(json_t *obj)
+{
+	pod_spec_defaults(json_object_get(obj, "spec"));
+	api_jdefault(jobj(obj, "status"), "phase", json_string("Pending"));
+	api_jdefault(jobj(obj, "status"), "qosClass", json_string("BestEffort"));
+}
+
+static void validate_containers(json_t *list, const char *field, bool required, json_t *causes)
+{
+	json_t *c;
+	size_t i;
+
+	if (required && json_array_size(list) == 0) {
+		api_cause(causes, "FieldValueRequired", field, "Required value");
+		return;
+	}
+	if (list && !json_is_array(list)) {
+		api_cause(causes, "FieldValueInvalid", field, "Invalid value: must be a list");
+		return;
+	}
+	json_array_foreach(list, i, c) {
+		char f[128];
+		const char *name = api_jstr(c, "name");
+		const char *bad;
+		json_t *p;
+		size_t j;
+
+		snprintf(f, sizeof(f), "%s[%zu].name", field, i);
+		if (!name || !*name)
+			api_cause(causes, "FieldValueRequired", f, "Required value");
+		else if ((bad = kube_dns1123_label_error(name)))
+			api_cause(causes, "FieldValueInvalid", f, "Invalid value: \"%s\": %s", name, bad);
+		for (size_t k = 0; name && k < i; k++)
+			if (streq(api_jstr(json_array_get(list, k), "name"), name))
+				api_cause(causes, "FieldValueDuplicate", f, "Duplicate value: \"%s\"", name);
+		snprintf(f, sizeof(f), "%s[%zu].image", field, i);
+		if (!api_jstr(c, "image") || !*api_jstr(c, "image"))
+			api_cause(causes, "FieldValueRequired", f, "Required value");
+		json_array_foreach(json_object_get(c, "ports"), j, p) {
+			json_t *cp = json_object_get(p, "containerPort");
+
+			snprintf(f, sizeof(f), "%s[%zu].ports[%zu].containerPort", field, i, j);
+			if (!json_is_integer(cp))
+				api_cause(causes, "FieldValueRequired", f, "Required value");
+			else if (json_integer_value(cp) < 1 || json_integer_value(cp) > 65535)
+				api_cause(causes, "FieldValueInvalid", f,
+					  "Invalid value: %lld: must be between 1 and 65535, inclusive",
+					  (long long)json_integer_value(cp));
+		}
+	}
+}
+
+static void validate_pod_spec(json_t *spec, const char *prefix, json_t *causes)
+{
+	char f[128];
+	const char *rp = api_jstr(spec, "restartPolicy");
+
+	snprintf(f, sizeof(f), "%s.containers", prefix);
+	validate_containers(json_object_get(spec, "containers"), f, true, causes);
+	snprintf(f, sizeof(f), "%s.initContainers", prefix);
+	validate_containers(json_object_get(spec, "initContainers"), f, false, causes);
+	if (rp && !streq(rp, "Always") && !streq(rp, "OnFailure") && !streq(rp, "Never")) {
+		snprintf(f, sizeof(f), "%s.restartPolicy", prefix);
+		api_cause(causes, "FieldValueNotSupported", f,
+			  "Unsupported value: \"%s\": supported values: \"Always\", \"Never\", \"OnFailure\"", rp);
+	}
+}
+
+static void pod_validate(json_t *obj, json_t *causes)
+{
+	validate_pod_spec(json_object_get(obj, "spec"), "spec", causes);
+}
+
+/* ---- services ---- */
+
+static const struct api_column svc_columns[] = {
+	NAMECOL,
+	COL("Type", "string", "The type of service."),
+	COL("Cluster-IP", "string", "The cluster IP of the service."),
+	COL("External-IP", "string", "External IPs of the service."),
+	COL("Port(s)", "string", "The ports of the service."),
+	AGECOL,
+	COLW("Selector", "string", "The selector of the service."),
+};
+
+static void svc_cells(json_t *obj, time_t now, json_t *cells)
+{
+	const char *type = api_jstr(obj, "spec.type");
+	json_t *p, *ing;
+	size_t i, off = 0;
+	char ports[512] = "", ext[256] = "", sel[512];
+
+	json_array_foreach(api_jget(obj, "spec.ports"), i, p) {
+		long np = jint(p, "nodePort");
+		const char *proto = api_jstr(p, "protocol");
+
+		if (np)
+			off += (size_t)snprintf(ports + off, off < sizeof(ports) ? sizeof(ports) - off : 0,
+						"%s%ld:%ld/%s", off ? "," : "", jint(p, "port"), np,
+						proto ? proto : "TCP");
+		else
+			off += (size_t)snprintf(ports + off, off < sizeof(ports) ? sizeof(ports) - off : 0,
+						"%s%ld/%s", off ? "," : "", jint(p, "port"),
+						proto ? proto : "TCP");
+		if (off >= sizeof(ports))
+			break;
+	}
+	ing = api_jget(obj, "status.loadBalancer.ingress");
+	if (json_array_size(ing))
+		join_field(ing, "ip", ext, sizeof(ext));
+	else if (json_array_size(api_jget(obj, "spec.externalIPs")))
+		snprintf(ext, sizeof(ext), "%s",
+			 json_string_value(json_array_get(api_jget(obj, "spec.externalIPs"), 0)));
+	else if (streq(type, "LoadBalancer"))
+		snprintf(ext, sizeof(ext), "<pending>");
+	else if (streq(type, "ExternalName"))
+		snprintf(ext, sizeof(ext), "%s", api_jstr(obj, "spec.externalName") ?: "");
+	cell_name(cells, obj);
+	cell_or(cells, type, "ClusterIP");
+	cell_or(cells, api_jstr(obj, "spec.clusterIP"), "<none>");
+	cell_or(cells, ext, "<none>");
+	cell_or(cells, ports, "<none>");
+	cell_age(cells, obj, now);
+	selector_text(api_jget(obj, "spec.selector"), sel, sizeof(sel));
+	cell_or(cells, sel, "<none>");
+}
+
+static void svc_defaults(json_t *obj)
+{
+	json_t *spec = json_object_get(obj, "spec"), *p;
+	size_t i;
+
+	if (!json_is_object(spec))
+		return;
+	api_jdefault(spec, "type", json_string("ClusterIP"));
+	api_jdefault(spec, "sessionAffinity", json_string("None"));
+	if (!streq(api_jstr(spec, "type"), "ExternalName")) {
+		api_jdefault(spec, "internalTrafficPolicy", json_string("Cluster"));
+		api_jdefault(spec, "ipFamilyPolicy", json_string("SingleStack"));
+		api_jdefault(spec, "ipFamilies", json_pack("[s]", "IPv4"));
+	}
+	if (streq(api_jstr(spec, "type"), "NodePort") || streq(api_jstr(spec, "type"), "LoadBalancer"))
+		api_jdefault(spec, "externalTrafficPolicy", json_string("Cluster"));
+	json_array_foreach(json_object_get(spec, "ports"), i, p) {
+		api_jdefault(p, "protocol", json_string("TCP"));
+		if (json_object_get(p, "port"))
+			api_jdefault(p, "targetPort", json_deep_copy(json_object_get(p, "port")));
+	}
+	jobj(jobj(obj, "status"), "loadBalancer");
+}
+
+static void svc_validate(json_t *obj, json_t *causes)
+{
+	json_t *spec = json_object_get(obj, "spec"), *p;
+	const char *type = api_jstr(spec, "type");
+	size_t i;
+
+	if (type && !streq(type, "ClusterIP") && !streq(type, "NodePort") &&
+	    !streq(type, "LoadBalancer") && !streq(type, "ExternalName"))
+		api_cause(causes, "FieldValueNotSupported", "spec.type",
+			  "Unsupported value: \"%s\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"",
+			  type);
+	if (!streq(type, "ExternalName") && json_array_size(json_object_get(spec, "ports")) == 0)
+		api_cause(causes, "FieldValueRequired", "spec.ports", "Required value");
+	json_array_foreach(json_object_get(spec, "ports"), i, p) {
+		json_t *port = json_object_get(p, "port");
+		const char *proto = api_jstr(p, "protocol");
+		char f[64];
+
+		snprintf(f, sizeof(f), "spec.ports[%zu].port", i);
+		if (!json_is_integer(port))
+			api_cause(causes, "FieldValueRequired", f, "Required value");
+		else if (json_integer_value(port) < 1 || json_integer_value(port) > 65535)
+			api_cause(causes, "FieldValueInvalid", f,
+				  "Invalid value: %lld: must be between 1 and 65535, inclusive",
+				  (long long)json_integer_value(port));
+		snprintf(f, sizeof(f), "spec.ports[%zu].protocol", i);
+		if (proto && !streq(proto, "TCP") && !streq(proto, "UDP") && !streq(proto, "SCTP"))
+			api_cause(causes, "FieldValueNotSupported", f,
+				  "Unsupported value: \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"", proto);
+		if (json_array_size(json_object_get(spec, "ports")) > 1 && !api_jstr(p, "name")) {
+			snprintf(f, sizeof(f), "spec.ports[%zu].name", i);
+			api_cause(causes, "FieldValueRequired", f, "Required value");
+		}
+	}
+}
+
+/* ---- workloads ---- */
+
+static void template_defaults(json_t *obj)
+{
+	pod_spec_defaults(api_jget(obj, "spec.template.spec"));
+}
+
+static void validate_selector_template(json_t *obj, json_t *causes)
+{
+	json_t *sel = api_jget(obj, "spec.selector.matchLabels");
+	json_t *labels = api_jget(obj, "spec.template.metadata.labels"), *v;
+	const char *k;
+
+	if (!api_jget(obj, "spec.selector")) {
+		api_cause(causes, "FieldValueRequired", "spec.selector", "Required value");
+		return;
+	}
+	json_object_foreach(sel, k, v) {
+		if (!json_equal(json_object_get(labels, k), v)) {
+			api_cause(causes, "FieldValueInvalid", "spec.template.metadata.labels",
+				  "Invalid value: map[string]string(nil): `selector` does not match template `labels`");
+			return;
+		}
+	}
+}
+
+static void workload_validate(json_t *obj, json_t *causes)
+{
+	json_t *r = api_jget(obj, "spec.replicas");
+
+	validate_selector_template(obj, causes);
+	if (r && (!json_is_integer(r) || json_integer_value(r) < 0))
+		api_cause(causes, "FieldValueInvalid", "spec.replicas",
+			  "Invalid value: must be greater than or equal to 0");
+	validate_pod_spec(api_jget(obj, "spec.template.spec"), "spec.template.spec", causes);
+}
+
+static void deploy_defaults(json_t *obj)
+{
+	json_t *spec = json_object_get(obj, "spec"), *st;
+
+	if (!json_is_object(spec))
+		return;
+	api_jdefault(spec, "replicas", json_integer(1));
+	api_jdefault(spec, "revisionHistoryLimit", json_integer(10));
+	api_jdefault(spec, "progressDeadlineSeconds", json_integer(600));
+	st = jobj(spec, "strategy");
+	api_jdefault(st, "type", json_string("RollingUpdate"));
+	if (streq(api_jstr(st, "type"), "RollingUpdate"))
+		api_jdefault(st, "rollingUpdate",
+			     json_pack("{s:s,s:s}", "maxUnavailable", "25%", "maxSurge", "25%"));
+	template_defaults(obj);
+}
+
+static void rs_defaults(json_t *obj)
+{
+	if (!json_is_object(json_object_get(obj, "spec")))
+		return;
+	api_jdefault(json_object_get(obj, "spec"), "replicas", json_integer(1));
+	template_defaults(obj);
+}
+
+static void containers_images(json_t *obj, char *names, size_t nl, char *images, size_t il)
+{
+	json_t *cs = api_jget(obj, "spec.template.spec.containers");
+
+	join_field(cs, "name", names, nl);
+	join_field(cs, "image", images, il);
+}
+
+static const struct api_column deploy_columns[] = {
+	NAMECOL,
+	COL("Ready", "string", "Number of the pod with ready state"),
+	COL("Up-to-date", "string", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+	COL("Available", "string", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+	AGECOL,
+	COLW("Containers", "string", "Names of each container in the template."),
+	COLW("Images", "string", "Images referenced by each container in the template."),
+	COLW("Selector", "string", "Label selector for pods."),
+};
+
+static void deploy_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char buf[64], names[256], images[512], sel[512];
+
+	cell_name(cells, obj);
+	snprintf(buf, sizeof(buf), "%ld/%ld", jint(obj, "status.readyReplicas"),
+		 jint(obj, "spec.replicas"));
+	cell_str(cells, buf);
+	cell_int(cells, api_jget(obj, "status.updatedReplicas"));
+	cell_int(cells, api_jget(obj, "status.availableReplicas"));
+	cell_age(cells, obj, now);
+	containers_images(obj, names, sizeof(names), images, sizeof(images));
+	cell_str(cells, names);
+	cell_str(cells, images);
+	selector_text(api_jget(obj, "spec.selector.matchLabels"), sel, sizeof(sel));
+	cell_str(cells, sel);
+}
+
+static const struct api_column rs_columns[] = {
+	NAMECOL,
+	COL("Desired", "integer", "Number of desired pods."),
+	COL("Current", "integer", "Number of actually running pods."),
+	COL("Ready", "integer", "Number of ready pods."),
+	AGECOL,
+	COLW("Containers", "string", "Names of each container in the template."),
+	COLW("Images", "string", "Images referenced by each container in the template."),
+	COLW("Selector", "string", "Label selector for pods."),
+};
+
+static void rs_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char names[256], images[512], sel[512];
+
+	cell_name(cells, obj);
+	cell_int(cells, api_jget(obj, "spec.replicas"));
+	cell_int(cells, api_jget(obj, "status.replicas"));
+	cell_int(cells, api_jget(obj, "status.readyReplicas"));
+	cell_age(cells, obj, now);
+	containers_images(obj, names, sizeof(names), images, sizeof(images));
+	cell_str(cells, names);
+	cell_str(cells, images);
+	selector_text(api_jget(obj, "spec.selector.matchLabels"), sel, sizeof(sel));
+	cell_str(cells, sel);
+}
+
+static const struct api_column ds_columns[] = {
+	NAMECOL,
+	COL("Desired", "integer", "The number of nodes that should be running the daemon pod."),
+	COL("Current", "integer", "The number of nodes running at least one daemon pod."),
+	COL("Ready", "integer", "The number of nodes running the daemon pod and ready."),
+	COL("Up-to-date", "integer", "The number of nodes running the updated daemon pod."),
+	COL("Available", "integer", "The number of nodes running the daemon pod and available."),
+	COL("Node Selector", "string", "The node selector of the daemon pod."),
+	AGECOL,
+};
+
+static void ds_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char sel[256];
+
+	cell_name(cells, obj);
+	cell_int(cells, api_jget(obj, "status.desiredNumberScheduled"));
+	cell_int(cells, api_jget(obj, "status.currentNumberScheduled"));
+	cell_int(cells, api_jget(obj, "status.numberReady"));
+	cell_int(cells, api_jget(obj, "status.updatedNumberScheduled"));
+	cell_int(cells, api_jget(obj, "status.numberAvailable"));
+	selector_text(api_jget(obj, "spec.template.spec.nodeSelector"), sel, sizeof(sel));
+	cell_or(cells, sel, "<none>");
+	cell_age(cells, obj, now);
+}
+
+static const struct api_column sts_columns[] = {
+	NAMECOL,
+	COL("Ready", "string", "Number of the pod with ready state"),
+	AGECOL,
+};
+
+static void sts_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char buf[64];
+
+	cell_name(cells, obj);
+	snprintf(buf, sizeof(buf), "%ld/%ld", jint(obj, "status.readyReplicas"),
+		 jint(obj, "spec.replicas"));
+	cell_str(cells, buf);
+	cell_age(cells, obj, now);
+}
+
+static void job_validate(json_t *obj, json_t *causes)
+{
+	validate_pod_spec(api_jget(obj, "spec.template.spec"), "spec.template.spec", causes);
+}
+
+static void job_defaults(json_t *obj)
+{
+	json_t *spec = json_object_get(obj, "spec");
+
+	if (!json_is_object(spec))
+		return;
+	api_jdefault(spec, "backoffLimit", json_integer(6));
+	api_jdefault(spec, "completions", json_integer(1));
+	api_jdefault(spec, "parallelism", json_integer(1));
+	template_defaults(obj);
+}
+
+static const struct api_column job_columns[] = {
+	NAMECOL,
+	COL("Completions", "string", "The desired number of successfully finished pods."),
+	COL("Duration", "string", "Time required to complete the job."),
+	AGECOL,
+};
+
+static void job_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char buf[64];
+
+	cell_name(cells, obj);
+	snprintf(buf, sizeof(buf), "%ld/%ld", jint(obj, "status.succeeded"),
+		 jint(obj, "spec.completions"));
+	cell_str(cells, buf);
+	cell_str(cells, "");
+	cell_age(cells, obj, now);
+}
+
+static const struct api_column cj_columns[] = {
+	NAMECOL,
+	COL("Schedule", "string", "The schedule in Cron format."),
+	COL("Suspend", "boolean", "Whether the cron job is suspended."),
+	COL("Active", "integer", "Number of currently running jobs."),
+	COL("Last Schedule", "string", "When the last job was scheduled."),
+	AGECOL,
+};
+
+static void cj_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char age[32];
+	const char *last = api_jstr(obj, "status.lastScheduleTime");
+
+	cell_name(cells, obj);
+	cell_str(cells, api_jstr(obj, "spec.schedule"));
+	json_array_append_new(cells, json_boolean(json_is_true(api_jget(obj, "spec.suspend"))));
+	json_array_append_new(cells, json_integer((json_int_t)json_array_size(api_jget(obj, "status.active"))));
+	if (last)
+		api_human_age(api_parse_time(last), now, age, sizeof(age));
+	cell_str(cells, last ? age : "<none>");
+	cell_age(cells, obj, now);
+}
+
+static void cj_validate(json_t *obj, json_t *causes)
+{
+	if (!api_jstr(obj, "spec.schedule"))
+		api_cause(causes, "FieldValueRequired", "spec.schedule", "Required value");
+	validate_pod_spec(api_jget(obj, "spec.jobTemplate.spec.template.spec"),
+			  "spec.jobTemplate.spec.template.spec", causes);
+}
+
+/* ---- core, cluster-scoped and config kinds ---- */
+
+static const struct api_column ns_columns[] = {
+	NAMECOL,
+	COL("Status", "string", "The status of the namespace"),
+	AGECOL,
+};
+
+static void ns_cells(json_t *obj, time_t now, json_t *cells)
+{
+	cell_name(cells, obj);
+	cell_or(cells, api_jstr(obj, "status.phase"), "Active");
+	cell_age(cells, obj, now);
+}
+
+static void ns_defaults(json_t *obj)
+{
+	const char *name = api_jstr(obj, "metadata.name");
+
+	api_jdefault(jobj(obj, "spec"), "finalizers", json_pack("[s]", "kubernetes"));
+	api_jdefault(jobj(obj, "status"), "phase", json_string("Active"));
+	if (name)
+		json_object_set_new(jobj(jobj(obj, "metadata"), "labels"),
+				    "kubernetes.io/metadata.name", json_string(name));
+}
+
+static const struct api_column node_columns[] = {
+	NAMECOL,
+	COL("Status", "string", "The status of the node"),
+	COL("Roles", "string", "The roles of the node"),
+	AGECOL,
+	COL("Version", "string", "Kubelet Version reported by the node."),
+	COLW("Internal-IP", "string", "List of internal IPs for the node."),
+};
+
+static void node_cells(json_t *obj, time_t now, json_t *cells)
+{
+	json_t *c, *a;
+	size_t i;
+	const char *st = "Unknown", *ip = "<none>";
+
+	json_array_foreach(api_jget(obj, "status.conditions"), i, c) {
+		if (streq(api_jstr(c, "type"), "Ready"))
+			st = streq(api_jstr(c, "status"), "True") ? "Ready" : "NotReady";
+	}
+	json_array_foreach(api_jget(obj, "status.addresses"), i, a) {
+		if (streq(api_jstr(a, "type"), "InternalIP"))
+			ip = api_jstr(a, "address");
+	}
+	cell_name(cells, obj);
+	if (json_is_true(api_jget(obj, "spec.unschedulable"))) {
+		char buf[64];
+
+		snprintf(buf, sizeof(buf), "%s,SchedulingDisabled", st);
+		cell_str(cells, buf);
+	} else {
+		cell_str(cells, st);
+	}
+	cell_str(cells, "<none>");
+	cell_age(cells, obj, now);
+	cell_or(cells, api_jstr(obj, "status.nodeInfo.kubeletVersion"), "");
+	cell_or(cells, ip, "<none>");
+}
+
+static const struct api_column cm_columns[] = {
+	NAMECOL,
+	COL("Data", "integer", "Number of user provided data."),
+	AGECOL,
+};
+
+static void cm_cells(json_t *obj, time_t now, json_t *cells)
+{
+	cell_name(cells, obj);
+	json_array_append_new(cells, json_integer((json_int_t)(json_object_size(json_object_get(obj, "data")) +
+							      json_object_size(json_object_get(obj, "binaryData")))));
+	cell_age(cells, obj, now);
+}
+
+static const struct api_column secret_columns[] = {
+	NAMECOL,
+	COL("Type", "string", "The type of the secret"),
+	COL("Data", "integer", "Number of user provided data."),
+	AGECOL,
+};
+
+static void secret_cells(json_t *obj, time_t now, json_t *cells)
+{
+	cell_name(cells, obj);
+	cell_or(cells, api_jstr(obj, "type"), "Opaque");
+	json_array_append_new(cells, json_integer((json_int_t)json_object_size(json_object_get(obj, "data"))));
+	cell_age(cells, obj, now);
+}
+
+static void secret_defaults(json_t *obj)
+{
+	json_t *sd = json_object_get(obj, "stringData"), *v;
+	const char *k;
+
+	api_jdefault(obj, "type", json_string("Opaque"));
+	/* stringData is write-only: merged into data, base64-encoded. */
+	if (json_is_object(sd)) {
+		json_t *data = jobj(obj, "data");
+
+		json_object_foreach(sd, k, v) {
+			static const char tbl[] =
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+			const unsigned char *s = (const unsigned char *)json_string_value(v);
+			size_t n = s ? json_string_length(v) : 0, o = 0;
+			_cleanup_free_ char *enc = malloc(4 * ((n + 2) / 3) + 1);
+
+			if (!enc)
+				continue;
+			for (size_t i = 0; i < n; i += 3) {
+				unsigned w = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
+					     (i + 2 < n ? s[i + 2] : 0);
+
+				enc[o++] = tbl[(w >> 18) & 63];
+				enc[o++] = tbl[(w >> 12) & 63];
+				enc[o++] = i + 1 < n ? tbl[(w >> 6) & 63] : '=';
+				enc[o++] = i + 2 < n ? tbl[w & 63] : '=';
+			}
+			enc[o] = 0;
+			json_object_set_new(data, k, json_string(enc));
+		}
+		json_object_del(obj, "stringData");
+	}
+}
+
+static const struct api_column ep_columns[] = {
+	NAMECOL,
+	COL("Endpoints", "string", "Endpoints of the service."),
+	AGECOL,
+};
+
+static void ep_cells(json_t *obj, time_t now, json_t *cells)
+{
+	json_t *sub, *a;
+	size_t i, j, off = 0, count = 0;
+	char buf[256] = "";
+
+	json_array_foreach(json_object_get(obj, "subsets"), i, sub) {
+		json_array_foreach(json_object_get(sub, "addresses"), j, a) {
+			json_t *p = json_array_get(json_object_get(sub, "ports"), 0);
+
+			if (count++ >= 3)
+				continue;
+			off += (size_t)snprintf(buf + off, off < sizeof(buf) ? sizeof(buf) - off : 0,
+						p ? "%s%s:%ld" : "%s%s", off ? "," : "",
+						api_jstr(a, "ip") ?: "", jint(p, "port"));
+		}
+	}
+	if (count > 3 && off < sizeof(buf))
+		snprintf(buf + off, sizeof(buf) - off, " + %zu more...", count - 3);
+	cell_name(cells, obj);
+	cell_or(cells, buf, "<none>");
+	cell_age(cells, obj, now);
+}
+
+static const struct api_column eps_columns[] = {
+	NAMECOL,
+	COL("AddressType", "string", "The IP protocol for this slice."),
+	COL("Ports", "string", "The ports of this slice."),
+	COL("Endpoints", "string", "The endpoints of this slice."),
+	AGECOL,
+};
+
+static void eps_cells(json_t *obj, time_t now, json_t *cells)
+{
+	json_t *e, *p;
+	size_t i, off = 0;
+	char ports[128] = "", eps[256] = "";
+
+	json_array_foreach(json_object_get(obj, "ports"), i, p)
+		off += (size_t)snprintf(ports + off, off < sizeof(ports) ? sizeof(ports) - off : 0,
+					"%s%ld", off ? "," : "", jint(p, "port"));
+	off = 0;
+	json_array_foreach(json_object_get(obj, "endpoints"), i, e) {
+		json_t *a = json_array_get(json_object_get(e, "addresses"), 0);
+
+		if (i < 3 && json_is_string(a))
+			off += (size_t)snprintf(eps + off, off < sizeof(eps) ? sizeof(eps) - off : 0,
+						"%s%s", off ? "," : "", json_string_value(a));
+	}
+	cell_name(cells, obj);
+	cell_str(cells, api_jstr(obj, "addressType"));
+	cell_or(cells, ports, "<unset>");
+	cell_or(cells, eps, "<unset>");
+	cell_age(cells, obj, now);
+}
+
+static void eps_validate(json_t *obj, json_t *causes)
+{
+	const char *t = api_jstr(obj, "addressType");
+
+	if (!t)
+		api_cause(causes, "FieldValueRequired", "addressType", "Required value");
+	else if (!streq(t, "IPv4") && !streq(t, "IPv6") && !streq(t, "FQDN"))
+		api_cause(causes, "FieldValueNotSupported", "addressType",
+			  "Unsupported value: \"%s\": supported values: \"FQDN\", \"IPv4\", \"IPv6\"", t);
+}
+
+static const struct api_column sa_columns[] = {
+	NAMECOL,
+	COL("Secrets", "integer", "Number of secrets"),
+	AGECOL,
+};
+
+static void sa_cells(json_t *obj, time_t now, json_t *cells)
+{
+	cell_name(cells, obj);
+	json_array_append_new(cells, json_integer((json_int_t)json_array_size(json_object_get(obj, "secrets"))));
+	cell_age(cells, obj, now);
+}
+
+static const struct api_column event_columns[] = {
+	COL("Last Seen", "string", "Time since the last occurrence."),
+	COL("Type", "string", "Type of this event."),
+	COL("Reason", "string", "Why the action was taken."),
+	COL("Object", "string", "The object this event is about."),
+	COL("Message", "string", "A human-readable description of the status of this operation."),
+	COLW("Source", "string", "The component reporting this event."),
+	COLW("First Seen", "string", "Time since the first occurrence."),
+	COLW("Count", "integer", "The number of times this event has occurred."),
+	{ "Name", "string", "name", "Name must be unique within a namespace.", 1 },
+};
+
+static void event_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char age[32], first[32], ref[256];
+	const char *last = api_jstr(obj, "lastTimestamp") ?: api_jstr(obj, "eventTime");
+	const char *kind = api_jstr(obj, "involvedObject.kind") ?: "";
+
+	api_human_age(api_parse_time(last ?: api_jstr(obj, "metadata.creationTimestamp")), now,
+		      age, sizeof(age));
+	api_human_age(api_parse_time(api_jstr(obj, "firstTimestamp") ?: last), now, first,
+		      sizeof(first));
+	snprintf(ref, sizeof(ref), "%c%s/%s", kind[0] ? kind[0] | 0x20 : ' ', kind[0] ? kind + 1 : "",
+		 api_jstr(obj, "involvedObject.name") ?: "");
+	cell_str(cells, age);
+	cell_or(cells, api_jstr(obj, "type"), "Normal");
+	cell_str(cells, api_jstr(obj, "reason"));
+	cell_str(cells, ref);
+	cell_str(cells, api_jstr(obj, "message"));
+	cell_str(cells, api_jstr(obj, "source.component"));
+	cell_str(cells, first);
+	cell_int(cells, json_object_get(obj, "count"));
+	cell_name(cells, obj);
+}
+
+static const struct api_column ing_columns[] = {
+	NAMECOL,
+	COL("Class", "string", "The name of the IngressClass resource."),
+	COL("Hosts", "string", "Hosts that incoming requests are matched against."),
+	COL("Address", "string", "Address is a list containing ingress points for the load-balancer."),
+	COL("Ports", "string", "Ports of TLS configurations that open."),
+	AGECOL,
+};
+
+static void ing_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char hosts[256], addr[256];
+
+	join_field(api_jget(obj, "spec.rules"), "host", hosts, sizeof(hosts));
+	join_field(api_jget(obj, "status.loadBalancer.ingress"), "ip", addr, sizeof(addr));
+	cell_name(cells, obj);
+	cell_or(cells, api_jstr(obj, "spec.ingressClassName"), "<none>");
+	cell_or(cells, hosts, "*");
+	cell_str(cells, addr);
+	cell_str(cells, json_array_size(api_jget(obj, "spec.tls")) ? "80, 443" : "80");
+	cell_age(cells, obj, now);
+}
+
+static const struct api_column lease_columns[] = {
+	NAMECOL,
+	COL("Holder", "string", "The holder of the lease."),
+	AGECOL,
+};
+
+static void lease_cells(json_t *obj, time_t now, json_t *cells)
+{
+	cell_name(cells, obj);
+	cell_str(cells, api_jstr(obj, "spec.holderIdentity"));
+	cell_age(cells, obj, now);
+}
+
+static const struct api_column rb_columns[] = {
+	NAMECOL,
+	COL("Role", "string", "The role the binding refers to."),
+	AGECOL,
+	COLW("Users", "string", "Users in the binding."),
+	COLW("Groups", "string", "Groups in the binding."),
+	COLW("ServiceAccounts", "string", "ServiceAccounts in the binding."),
+};
+
+static void rb_cells(json_t *obj, time_t now, json_t *cells)
+{
+	char role[256], users[256] = "", groups[256] = "", sas[256] = "";
+	json_t *s;
+	size_t i, ou = 0, og = 0, os = 0;
+
+	snprintf(role, sizeof(role), "%s/%s", api_jstr(obj, "roleRef.kind") ?: "",
+		 api_jstr(obj, "roleRef.name") ?: "");
+	json_array_foreach(json_object_get(obj, "subjects"), i, s) {
+		const char *k = api_jstr(s, "kind"), *n = api_jstr(s, "name") ?: "";
+
+		if (streq(k, "User"))
+			ou += (size_t)snprintf(users + ou, ou < sizeof(users) ? sizeof(users) - ou : 0,
+					       "%s%s", ou ? ", " : "", n);
+		else if (streq(k, "Group"))
+			og += (size_t)snprintf(groups + og, og < sizeof(groups) ? sizeof(groups) - og : 0,
+					       "%s%s", og ? ", " : "", n);
+		else if (streq(k, "ServiceAccount"))
+			os += (size_t)snprintf(sas + os, os < sizeof(sas) ? sizeof(sas) - os : 0,
+					       "%s%s:%s", os ? ", " : "", api_jstr(s, "namespace") ?: "", n);
+	}
+	cell_name(cells, obj);
+	cell_str(cells, role);
+	cell_age(cells, obj, now);
+	cell_str(cells, users);
+	cell_str(cells, groups);
+	cell_str(cells, sas);
+}
+
+static void rb_validate(json_t *obj, json_t *causes)
+{
+	if (!api_jstr(obj, "roleRef.name"))
+		api_cause(causes, "FieldValueRequired", "roleRef.name", "Required value");
+	if (!api_jstr(obj, "roleRef.kind"))
+		api_cause(causes, "FieldValueRequired", "roleRef.kind", "Required value");
+}
+
+/* ---- the table ---- */
+
+#define DEFCOLS api_default_columns, 2, api_default_cells
+
+const struct api_resource api_resources[] = {
+	{ "", "v1", "Namespace", "namespaces", "namespace", { "ns" }, { 0 }, false, false,
+	  API_SUB_STATUS, COLS(ns_columns), ns_cells, ns_defaults, NULL, { "status.phase" } },
+	{ "", "v1", "Node", "nodes", "node", { "no" }, { 0 }, false, false, API_SUB_STATUS,
+	  COLS(node_columns), node_cells, NULL, NULL, { "spec.unschedulable" } },
+	{ "", "v1", "Pod", "pods", "pod", { "po" }, { "all" }, true, true,
+	  API_SUB_STATUS | API_SUB_LOG | API_SUB_EXEC | API_SUB_BINDING, COLS(pod_columns),
+	  pod_cells, pod_defaults, pod_validate,
+	  { "spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName",
+	    "spec.serviceAccountName", "status.podIP" } },
+	{ "", "v1", "Service", "services", "service", { "svc" }, { "all" }, true, true,
+	  API_SUB_STATUS, COLS(svc_columns), svc_cells, svc_defaults, svc_validate,
+	  { "spec.clusterIP", "spec.type" } },
+	{ "", "v1", "Endpoints", "endpoints", "endpoints", { "ep" }, { 0 }, true, false, 0,
+	  COLS(ep_columns), ep_cells, NULL, NULL, { 0 } },
+	{ "", "v1", "ConfigMap", "configmaps", "configmap", { "cm" }, { 0 }, true, false, 0,
+	  COLS(cm_columns), cm_cells, NULL, NULL, { 0 } },
+	{ "", "v1", "Secret", "secrets", "secret", { 0 }, { 0 }, true, false, 0,
+	  COLS(secret_columns), secret_cells, secret_defaults, NULL, { "type" } },
+	{ "", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", { "sa" }, { 0 }, true,
+	  false, 0, COLS(sa_columns), sa_cells, NULL, NULL, { 0 } },
+	{ "", "v1", "Event", "events", "event", { "ev" }, { 0 }, true, false, 0,
+	  COLS(event_columns), event_cells, NULL, NULL,
+	  { "involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
+	    "involvedObject.uid", "reason", "type" } },
+	{ "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", { 0 },
+	  { 0 }, true, false, 0, COLS(eps_columns), eps_cells, NULL, eps_validate, { 0 } },
+	{ "apps", "v1", "Deployment", "deployments", "deployment", { "deploy" }, { "all" }, true,
+	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(deploy_columns), deploy_cells,
+	  deploy_defaults, workload_validate, { 0 } },
+	{ "apps", "v1", "ReplicaSet", "replicasets", "replicaset", { "rs" }, { "all" }, true,
+	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(rs_columns), rs_cells, rs_defaults,
+	  workload_validate, { 0 } },
+	{ "apps", "v1", "DaemonSet", "daemonsets", "daemonset", { "ds" }, { "all" }, true, true,
+	  API_SUB_STATUS, COLS(ds_columns), ds_cells, template_defaults, workload_validate, { 0 } },
+	{ "apps", "v1", "StatefulSet", "statefulsets", "statefulset", { "sts" }, { "all" }, true,
+	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(sts_columns), sts_cells, rs_defaults,
+	  workload_validate, { 0 } },
+	{ "batch", "v1", "Job", "jobs", "job", { 0 }, { "all" }, true, true, API_SUB_STATUS,
+	  COLS(job_columns), job_cells, job_defaults, job_validate, { "status.successful" } },
+	{ "batch", "v1", "CronJob", "cronjobs", "cronjob", { "cj" }, { "all" }, true, true,
+	  API_SUB_STATUS, COLS(cj_columns), cj_cells, NULL, cj_validate, { 0 } },
+	{ "networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", { "ing" }, { 0 }, true,
+	  false, API_SUB_STATUS, COLS(ing_columns), ing_cells, NULL, NULL, { 0 } },
+	{ "rbac.authorization.k8s.io", "v1", "Role", "roles", "role", { 0 }, { 0 }, true, false,
+	  0, DEFCOLS, NULL, NULL, { 0 } },
+	{ "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", { 0 },
+	  { 0 }, true, false, 0, COLS(rb_columns), rb_cells, NULL, rb_validate, { 0 } },
+	{ "rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", { 0 },
+	  { 0 }, false, false, 0, DEFCOLS, NULL, NULL, { 0 } },
+	{ "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+	  "clusterrolebinding", { 0 }, { 0 }, false, false, 0, COLS(rb_columns), rb_cells, NULL,
+	  rb_validate, { 0 } },
+	{ "coordination.k8s.io", "v1", "Lease", "leases", "lease", { 0 }, { 0 }, true, false, 0,
+	  COLS(lease_columns), lease_cells, NULL, NULL, { 0 } },
+};
+
+const size_t api_n_resources = ARRAY_SIZE(api_resources);
+
+const struct api_resource *api_resource_find(const char *group, const char *version,
+					     const char *plural)
+{
+	for (size_t i = 0; i < api_n_resources; i++) {
+		const struct api_resource *r = &api_resources[i];
+
+		if (streq(r->group, group) && streq(r->version, version) && streq(r->plural, plural))
+			return r;
+	}
+	return NULL;
+}
+
+bool api_group_known(const char *group)
+{
+	for (size_t i = 0; i < api_n_resources; i++)
+		if (streq(api_resources[i].group, group))
+			return true;
+	return false;
+}
+
+void api_resource_gv(const struct api_resource *r, char *buf, size_t len)
+{
+	if (*r->group)
+		snprintf(buf, len, "%s/%s", r->group, r->version);
+	else
+		snprintf(buf, len, "%s", r->version);
+}
+
+void api_resource_qualified(const struct api_resource *r, char *buf, size_t len)
+{
+	if (*r->group)
+		snprintf(buf, len, "%s.%s", r->plural, r->group);
+	else
+		snprintf(buf, len, "%s", r->plural);
+}
+
+void api_validate_meta(const struct api_resource *r, json_t *obj, json_t *causes)
+{
+	const char *name = api_jstr(obj, "metadata.name");
+	const char *bad = NULL;
+	json_t *labels = api_jget(obj, "metadata.labels"), *v;
+	const char *k;
+
+	if (!name || !*name) {
+		api_cause(causes, "FieldValueRequired", "metadata.name",
+			  "name or generateName is required");
+		return;
+	}
+	if (streq(r->plural, "services"))
+		bad = kube_dns1035_label_error(name);
+	else if (streq(r->plural, "namespaces"))
+		bad = kube_dns1123_label_error(name);
+	else if (!streq(r->plural, "roles") && !streq(r->plural, "clusterroles") &&
+		 !streq(r->plural, "rolebindings") && !streq(r->plural, "clusterrolebindings"))
+		bad = kube_dns1123_subdomain_error(name);
+	if (bad)
+		api_cause(causes, "FieldValueInvalid", "metadata.name", "Invalid value: \"%s\": %s",
+			  name, bad);
+	if (labels && !json_is_object(labels)) {
+		api_cause(causes, "FieldValueInvalid", "metadata.labels", "Invalid value: must be a map");
+		return;
+	}
+	json_object_foreach(labels, k, v) {
+		if (!json_is_string(v))
+			api_cause(causes, "FieldValueInvalid", "metadata.labels",
+				  "Invalid value: label %s must be a string", k);
+	}
+	if (r->has_spec && !json_is_object(json_object_get(obj, "spec")))
+		api_cause(causes, "FieldValueRequired", "spec", "Required value");
+}
