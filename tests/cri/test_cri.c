@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -356,17 +358,11 @@ static void srv_serve(int fd)
 	}
 }
 
-/* Starts the server on <tmpdir>/grpc.sock; returns its pid. */
-static pid_t srv_start(char *path, size_t size)
+static pid_t srv_fork(int lfd)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int lfd;
 	pid_t pid;
 
-	snprintf(path, size, "%s/grpc.sock", test_tmpdir());
-	strscpy(sun.sun_path, path, sizeof(sun.sun_path));
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(lfd, 4) < 0)
+	if (listen(lfd, 4) < 0)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
@@ -381,6 +377,35 @@ static pid_t srv_start(char *path, size_t size)
 	}
 	close(lfd);
 	return pid;
+}
+
+/* Starts the server on <tmpdir>/grpc.sock; returns its pid. */
+static pid_t srv_start(char *path, size_t size)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int lfd;
+
+	snprintf(path, size, "%s/grpc.sock", test_tmpdir());
+	strscpy(sun.sun_path, path, sizeof(sun.sun_path));
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		return -1;
+	return srv_fork(lfd);
+}
+
+/* Starts the server on 127.0.0.1 (an ephemeral port); returns its pid. */
+static pid_t srv_start_tcp(int *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int lfd;
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &len) < 0)
+		return -1;
+	*port = ntohs(sin.sin_port);
+	return srv_fork(lfd);
 }
 
 static void srv_stop(pid_t pid)
@@ -435,6 +460,32 @@ TEST(grpc_unary_against_server)
 	CHECK_INT_EQ(st.code, -1);
 	CHECK(st.message[0] != '\0');
 	grpc_channel_free(ch);
+}
+
+TEST(grpc_unary_over_tcp)
+{
+	char target[64];
+	struct grpc_channel *ch;
+	struct grpc_status st;
+	uint8_t *resp = NULL;
+	size_t len = 0;
+	int port = 0, i;
+	pid_t pid = srv_start_tcp(&port);
+
+	CHECK(pid > 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+	CHECK_OK(grpc_channel_new(target, &ch));
+	/* several calls share one connection */
+	for (i = 0; i < 3; i++) {
+		CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", (const uint8_t *)"tcp", 3, 2000, &resp, &len, &st));
+		CHECK_INT_EQ(len, 3);
+		CHECK(memcmp(resp, "tcp", 3) == 0);
+		free(resp);
+	}
+	CHECK_INT_EQ(grpc_unary(ch, "/test.Svc/Other", NULL, 0, 2000, &resp, &len, &st), -EREMOTEIO);
+	CHECK_INT_EQ(st.code, GRPC_NOT_FOUND);
+	grpc_channel_free(ch);
+	srv_stop(pid);
 }
 
 TEST(grpc_connect_errors)

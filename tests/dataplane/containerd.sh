@@ -26,7 +26,7 @@ CTRD_MNTNS=
 CTRD_SNAPSHOTTER=
 
 # cri ARGS...: cri-tool against this test's containerd.
-cri() { "$TESTBIN/cri-tool" --socket "$CTRD_SOCK" "$@"; }
+cri() { "$TESTBIN/cri-tool" --socket "$CTRD_SOCK" --timeout 30 "$@"; }
 
 # ctrd_snapshotter DIR: overlayfs when it mounts on DIR's filesystem, else native.
 ctrd_snapshotter() {

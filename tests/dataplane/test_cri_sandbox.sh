@@ -15,6 +15,8 @@ require_bin cri-tool skiff-ipam
 
 SUBNET_PREFIX=10.66.0
 SUBNET=$SUBNET_PREFIX.0/24
+SUBNET6_PREFIX=fd00:66::
+SUBNET6=${SUBNET6_PREFIX}/64
 
 # Images are built by `make test-bins`; build them here when missing.
 IMAGES="$SKIFF_BUILD/images"
@@ -42,16 +44,28 @@ conflist_ptp() {
 	{"cniVersion": "1.0.0", "name": "skiff-$RUN_ID", "plugins": [
 	  {"type": "ptp", "mtu": 1400,
 	   "ipam": {"type": "skiff-ipam", "ranges": [[{"subnet": "$SUBNET"}]],
+	            "dataDir": "$TMP/ipam"}},
+	  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+	JSON
+}
+
+# conflist_dual FILE: skiff-cni, dual-stack ranges.
+conflist_dual() {
+	cat >"$1" <<-JSON
+	{"cniVersion": "1.0.0", "name": "skiff-$RUN_ID", "plugins": [
+	  {"type": "skiff-cni", "mtu": 1400,
+	   "ipam": {"type": "skiff-ipam", "ranges": [[{"subnet": "$SUBNET"}], [{"subnet": "$SUBNET6"}]],
 	            "dataDir": "$TMP/ipam"}}]}
 	JSON
 }
 
-# pod_config NAME: writes a pod sandbox config and prints its path.
+# pod_config NAME [EXTRA_JSON_FIELDS]: writes a pod sandbox config and
+# prints its path.
 pod_config() {
 	local f="$TMP/pod-$1.json"
 	cat >"$f" <<-JSON
 	{"metadata": {"name": "$1", "namespace": "skiff-test", "uid": "uid-$RUN_ID-$1"},
-	 "hostname": "$1", "log_directory": "$TMP/logs/$1",
+	 "hostname": "$1", "log_directory": "$TMP/logs/$1", ${2:+$2,}
 	 "labels": {"app": "$1"},
 	 "linux": {"cgroup_parent": "$CTRD_CGROUP_PARENT"}}
 	JSON
@@ -63,6 +77,12 @@ json_field() { sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p
 
 ip_hex() { local IFS=.; set -- $1; printf '%02X%02X%02X%02X' "$1" "$2" "$3" "$4"; }
 
+# lease_count ID: how many addresses skiff-ipam holds for container ID.
+lease_count() {
+	sqlite3 "$TMP/ipam/skiff-$RUN_ID/leases.db" \
+		"SELECT count(*) FROM leases WHERE container_id = '$1';" 2>/dev/null
+}
+
 # lease_owner IP: the container id holding IP in skiff-ipam's store.
 lease_owner() {
 	sqlite3 "$TMP/ipam/skiff-$RUN_ID/leases.db" \
@@ -71,10 +91,11 @@ lease_owner() {
 
 in_sandbox() { local pid=$1; shift; nsenter --net="/proc/$pid/ns/net" "$@"; }
 
-# start_pod NAME: runs a sandbox; sets POD_ID, POD_IP, POD_PID.
+# start_pod NAME [EXTRA_JSON_FIELDS]: runs a sandbox; sets POD_ID, POD_IP,
+# POD_PID.
 start_pod() {
 	local out
-	POD_ID=$(cri runp "$(pod_config "$1")" 2>&1) || fail "runp $1: $POD_ID"
+	POD_ID=$(cri runp "$(pod_config "$1" "${2:-}")" 2>&1) || fail "runp $1: $POD_ID"
 	out=$(cri inspectp "$POD_ID") || fail "inspectp $POD_ID failed"
 	assert_eq "$(json_field "$out" state)" SANDBOX_READY "state of $1"
 	assert_eq "$(json_field "$out" name)" "$1" "metadata.name of $1"
@@ -100,6 +121,7 @@ sandbox_lifecycle() {
 	# The address is on eth0 inside the sandbox ...
 	out=$(in_sandbox "$POD_PID" ip -4 -o addr show dev eth0) || fail "no eth0 in the sandbox"
 	assert_contains "$out" "inet $POD_IP/"
+	assert_contains "$(in_sandbox "$POD_PID" ip -o link show dev eth0)" "mtu 1400"
 	# ... answers from the node namespace, where the host side lives ...
 	assert_ok in_ns node ping -c 1 -W 2 "$POD_IP"
 	veth=$(in_ns node ip -o route get "$POD_IP" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
@@ -162,7 +184,7 @@ container_in_sandbox() {
 	assert_ok ctrd_import "$IMAGES/busybox.tar"
 	assert_contains "$(cri inspecti skiff.local/busybox:1.35)" '"skiff.local/busybox:1.35"'
 
-	start_pod shop
+	start_pod shop '"port_mappings": [{"container_port": 8080, "host_port": 18080}]'
 	cat >"$TMP/ctr.json" <<-JSON
 	{"metadata": {"name": "httpd"}, "image": "skiff.local/busybox:1.35",
 	 "command": ["/bin/httpd", "-f", "-p", "8080", "-h", "/etc"],
@@ -178,6 +200,10 @@ container_in_sandbox() {
 	wait_for 5 http_get "$POD_IP" 8080 /passwd "$TMP/passwd" ||
 		fail "no HTTP answer from the container on $POD_IP:8080"
 	assert_contains "$(cat "$TMP/passwd")" "root:x:0:0"
+	# The pod's hostPort: containerd passes portMappings down the chain
+	# to portmap, which needs the prevResult of the first plugin.
+	http_get 127.0.0.1 18080 /group "$TMP/group" || fail "no HTTP answer on hostPort 18080"
+	assert_contains "$(cat "$TMP/group")" "root:x:0:"
 	assert_contains "$(cri ps --quiet)" "$ctr"
 
 	assert_ok cri stop "$ctr" 2
@@ -199,10 +225,37 @@ case_bad_pod_config_names_the_field() {
 	assert_contains "$out" "none.sock"
 }
 
+# Dual-stack: PodSandboxStatus has the IPv4 address as ip and the IPv6 one
+# in additional_ips; both are on eth0, answer from the node, and are leased.
+dual_stack_sandbox() {
+	local out ip6
+	setup_ns node
+	conflist_dual "$TMP/net.conflist"
+	ctrd_start node "$TMP/net.conflist"
+	assert_ok ctrd_import "$IMAGES/pause.tar"
+
+	start_pod dual
+	case "$POD_IP" in "$SUBNET_PREFIX".*) ;; *) fail "ip '$POD_IP' is not in $SUBNET" ;; esac
+	out=$(cri inspectp "$POD_ID")
+	ip6=$(sed -n '/"additional_ips"/,/]/s/^ *"\([0-9a-f:]*\)",\{0,1\}$/\1/p' <<<"$out" | head -n 1)
+	case "$ip6" in "$SUBNET6_PREFIX"*) ;; *) fail "additional_ips has no address of $SUBNET6: $out" ;; esac
+	out=$(in_sandbox "$POD_PID" ip -o addr show dev eth0)
+	assert_contains "$out" "inet $POD_IP/"
+	assert_contains "$out" "inet6 $ip6/"
+	assert_ok in_ns node ping -c 1 -W 2 "$POD_IP"
+	wait_for 3 in_ns node ping -6 -c 1 -W 1 "$ip6" || fail "no answer from $ip6"
+	assert_eq "$(lease_count "$POD_ID")" 2 "leases of the dual-stack sandbox"
+
+	assert_ok cri stopp "$POD_ID"
+	assert_eq "$(lease_count "$POD_ID")" 0 "leases after StopPodSandbox"
+	assert_ok cri rmp "$POD_ID"
+}
+
 need_skiff_cni() { [ -x "$BIN/skiff-cni" ] || skip_case "skiff-cni not built"; }
 
 case_skiff_cni_sandbox_gets_address_and_releases_it() { need_skiff_cni; sandbox_lifecycle conflist_skiff; }
 case_skiff_cni_two_sandboxes_reach_each_other() { need_skiff_cni; two_sandboxes conflist_skiff; }
+case_skiff_cni_dual_stack_sandbox() { need_skiff_cni; dual_stack_sandbox; }
 # The same through the reference ptp plugin, with skiff-ipam as its IPAM.
 case_ptp_with_skiff_ipam_sandbox_lifecycle() { sandbox_lifecycle conflist_ptp; }
 case_ptp_with_skiff_ipam_two_sandboxes() { two_sandboxes conflist_ptp; }
@@ -212,6 +265,7 @@ case_container_in_sandbox_serves_on_pod_address() {
 
 run_case skiff_cni_sandbox_gets_address_and_releases_it
 run_case skiff_cni_two_sandboxes_reach_each_other
+run_case skiff_cni_dual_stack_sandbox
 run_case ptp_with_skiff_ipam_sandbox_lifecycle
 run_case ptp_with_skiff_ipam_two_sandboxes
 run_case container_in_sandbox_serves_on_pod_address
