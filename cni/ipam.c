@@ -345,12 +345,16 @@ static int parse_resolv_conf(const char *path, json_t **out, struct cni_error *e
 	_cleanup_free_ char *text = NULL;
 	json_t *dns;
 	char *line, *save = NULL;
+	struct stat st;
 	size_t len;
 	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK and a regular file only: a FIFO or a device never hangs ADD. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return invalid(err, "ipam.resolvConf: cannot read \"%s\": %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return invalid(err, "ipam.resolvConf: \"%s\" is not a regular file", path);
 	r = read_all(fd, IPAM_RESOLV_MAX, &text, &len);
 	if (r < 0)
 		return invalid(err, "ipam.resolvConf: cannot read \"%s\": %s", path, strerror(-r));

@@ -239,6 +239,8 @@ TEST(config_errors_name_the_field)
 		  "ipam.routes[0].gw: family differs from dst" },
 		{ "{\"subnet\":\"10.0.0.0/24\",\"resolvConf\":\"/nonexistent/skiff/resolv.conf\"}", NULL, NULL, 7,
 		  "ipam.resolvConf: cannot read \"/nonexistent/skiff/resolv.conf\"" },
+		{ "{\"subnet\":\"10.0.0.0/24\",\"resolvConf\":\"/dev/null\"}", NULL, NULL, 7,
+		  "ipam.resolvConf: \"/dev/null\" is not a regular file" },
 		{ "{\"subnet\":\"10.0.0.0/24\",\"dataDir\":7}", NULL, NULL, 7, "ipam.dataDir: expected a path" },
 		{ "{\"subnet\":\"10.0.0.0/24\"}", "{\"name\":\"a/b\"}", NULL, 7, "name: \"a/b\" cannot name a folder" },
 		{ "{\"subnet\":\"10.0.0.0/24\"}", "{\"args\":{\"cni\":{\"ips\":[\"10.0.0.5\",\"ten\"]}}}", NULL, 7,
