@@ -557,7 +557,11 @@ int grpc_unary(struct grpc_channel *ch, const char *path, const uint8_t *req, si
 	if (timeout_ms <= 0)
 		timeout_ms = GRPC_DEFAULT_TIMEOUT_MS;
 	deadline = now_ns() + (unsigned long long)timeout_ms * 1000000ull;
-	snprintf(timeout_hdr, sizeof(timeout_hdr), "%dm", timeout_ms);
+	/* grpc-timeout: at most 8 digits and a unit */
+	if (timeout_ms <= 99999999)
+		snprintf(timeout_hdr, sizeof(timeout_hdr), "%dm", timeout_ms);
+	else
+		snprintf(timeout_hdr, sizeof(timeout_hdr), "%dS", timeout_ms / 1000);
 
 	body = malloc(req_len + 5);
 	if (!body)
@@ -660,5 +664,197 @@ int grpc_unary(struct grpc_channel *ch, const char *path, const uint8_t *req, si
 broken:
 	free(call.resp);
 	grpc_channel_disconnect(ch);
+	return r;
+}
+
+/* ---- server streaming (grpc_stream_*) ---- */
+
+struct grpc_stream {
+	struct grpc_channel *ch;
+	int32_t id;
+	struct grpc_call call;
+	uint8_t *body;
+};
+
+void grpc_stream_free(struct grpc_stream *s)
+{
+	struct grpc_status st;
+
+	if (!s)
+		return;
+	if (s->ch->session && !s->call.closed) {
+		nghttp2_session_set_stream_user_data(s->ch->session, s->id, NULL);
+		nghttp2_submit_rst_stream(s->ch->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+		if (grpc_flush(s->ch, &st) < 0)
+			grpc_channel_disconnect(s->ch);
+	}
+	free(s->call.resp);
+	free(s->body);
+	free(s);
+}
+
+int grpc_stream_open(struct grpc_channel *ch, const char *path, const uint8_t *req,
+		     size_t req_len, int timeout_ms, struct grpc_stream **out,
+		     struct grpc_status *status)
+{
+	struct grpc_status st_local;
+	struct grpc_status *st = status ? status : &st_local;
+	nghttp2_data_provider prov = { .read_callback = read_body };
+	struct grpc_stream *s;
+	int r;
+
+	st->code = -1;
+	st->message[0] = '\0';
+	if (!ch || !path || path[0] != '/' || (!req && req_len) || !out) {
+		status_set(st, "invalid call arguments");
+		return -EINVAL;
+	}
+	if (timeout_ms <= 0)
+		timeout_ms = GRPC_DEFAULT_TIMEOUT_MS;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->ch = ch;
+	s->call.grpc_code = -1;
+	s->body = malloc(req_len + 5);
+	if (!s->body) {
+		free(s);
+		return -ENOMEM;
+	}
+	r = grpc_frame_encode(req, req_len, s->body, req_len + 5);
+	if (r < 0)
+		goto fail;
+	s->call.body = s->body;
+	s->call.body_len = req_len + 5;
+	s->call.closed = true; /* nothing to cancel until submitted */
+
+	r = grpc_channel_ready(ch, timeout_ms, st);
+	if (r < 0)
+		goto fail;
+	prov.source.ptr = &s->call;
+	{
+		const nghttp2_nv hdrs[] = {
+			NV(":method", "POST"),
+			NV(":scheme", "http"),
+			NV(":path", path),
+			NV(":authority", ch->authority),
+			NV("content-type", "application/grpc+proto"),
+			NV("te", "trailers"),
+			NV("user-agent", "skiff-grpc/1"),
+		};
+
+		s->id = nghttp2_submit_request(ch->session, NULL, hdrs, ARRAY_SIZE(hdrs), &prov,
+					       &s->call);
+	}
+	if (s->id < 0) {
+		status_set(st, "HTTP/2 request: %s", nghttp2_strerror(s->id));
+		grpc_channel_disconnect(ch);
+		r = -EPROTO;
+		goto fail;
+	}
+	s->call.closed = false;
+	r = grpc_flush(ch, st);
+	if (r < 0) {
+		grpc_channel_disconnect(ch);
+		s->call.closed = true;
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	grpc_stream_free(s);
+	return r;
+}
+
+/* Takes one whole message off the front of the received bytes. */
+static int grpc_stream_take(struct grpc_stream *s, uint8_t **msg, size_t *msg_len)
+{
+	struct grpc_call *c = &s->call;
+	size_t len;
+	uint8_t *m;
+
+	if (c->resp_len < 5)
+		return -EAGAIN;
+	if (c->resp[0] != 0)
+		return -EPROTO; /* compressed: never negotiated */
+	len = ((size_t)c->resp[1] << 24) | ((size_t)c->resp[2] << 16) |
+	      ((size_t)c->resp[3] << 8) | c->resp[4];
+	if (len > GRPC_MAX_MESSAGE)
+		return -EFBIG;
+	if (c->resp_len < 5 + len)
+		return -EAGAIN;
+	m = malloc(len ? len : 1);
+	if (!m)
+		return -ENOMEM;
+	memcpy(m, c->resp + 5, len);
+	memmove(c->resp, c->resp + 5 + len, c->resp_len - 5 - len);
+	c->resp_len -= 5 + len;
+	*msg = m;
+	*msg_len = len;
+	return 0;
+}
+
+int grpc_stream_recv(struct grpc_stream *s, int timeout_ms, uint8_t **msg, size_t *msg_len,
+		     struct grpc_status *status)
+{
+	struct grpc_status st_local;
+	struct grpc_status *st = status ? status : &st_local;
+	unsigned long long deadline = timeout_ms < 0 ? 0
+				      : now_ns() + (unsigned long long)timeout_ms * 1000000ull;
+	int r;
+
+	st->code = -1;
+	st->message[0] = '\0';
+	for (;;) {
+		r = grpc_stream_take(s, msg, msg_len);
+		if (r != -EAGAIN) {
+			if (r < 0)
+				status_set(st, "malformed message on the stream");
+			return r;
+		}
+		if (s->call.err) {
+			status_set(st, "message larger than %u bytes or out of memory",
+				   GRPC_MAX_MESSAGE);
+			return s->call.err;
+		}
+		if (s->call.closed) {
+			if (s->call.grpc_code >= 0) {
+				st->code = s->call.grpc_code;
+				snprintf(st->message, sizeof(st->message), "%s",
+					 s->call.have_message ? s->call.grpc_message : "");
+			}
+			if (s->call.grpc_code > 0)
+				return -EREMOTEIO;
+			if (s->call.close_error != NGHTTP2_NO_ERROR || s->call.grpc_code < 0) {
+				status_set(st, "stream ended without a status");
+				return -ECONNRESET;
+			}
+			return -ENODATA;
+		}
+		if (!s->ch->session) {
+			status_set(st, "connection lost");
+			return -ECONNRESET;
+		}
+		r = grpc_flush(s->ch, st);
+		if (r < 0)
+			goto broken;
+		r = grpc_pump(s->ch, timeout_ms < 0 ? -1 : deadline_left_ms(deadline), st);
+		if (r == -ETIMEDOUT)
+			return r;
+		if (r < 0)
+			goto broken;
+		/* Window updates for what we just read. */
+		r = grpc_flush(s->ch, st);
+		if (r < 0)
+			goto broken;
+		if (!s->call.closed && !nghttp2_session_want_read(s->ch->session)) {
+			status_set(st, "%s ended the connection (GOAWAY)", s->ch->authority);
+			r = -ECONNRESET;
+			goto broken;
+		}
+	}
+broken:
+	s->call.closed = true;
+	grpc_channel_disconnect(s->ch);
 	return r;
 }

@@ -2,6 +2,7 @@
 #include "dataplane/cri/cri.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,18 @@ void cri_msg_free(void *msg)
 		protobuf_c_message_free_unpacked(msg, NULL);
 }
 
+/* Records an error found before or after the call (no gRPC status). */
+__attribute__((format(printf, 2, 3)))
+static void cri_local_error(struct cri_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->status.code = -1;
+	va_start(ap, fmt);
+	vsnprintf(c->status.message, sizeof(c->status.message), fmt, ap);
+	va_end(ap);
+}
+
 /* One unary call: packs req, unpacks the answer as resp_desc. */
 static int cri_call(struct cri_client *c, const char *method, const void *req,
 		    const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **out)
@@ -92,8 +105,7 @@ static int cri_call(struct cri_client *c, const char *method, const void *req,
 
 	msg = protobuf_c_message_unpack(resp_desc, NULL, resp_len, resp);
 	if (!msg) {
-		snprintf(c->status.message, sizeof(c->status.message),
-			 "%s: response does not decode as %s", method, resp_desc->name);
+		cri_local_error(c, "%s: response does not decode as %s", method, resp_desc->name);
 		return -EBADMSG;
 	}
 	if (out)
@@ -107,8 +119,7 @@ static bool bad_id(struct cri_client *c, const char *id, const char *what)
 {
 	if (id && *id)
 		return false;
-	c->status.code = -1;
-	snprintf(c->status.message, sizeof(c->status.message), "%s must not be empty", what);
+	cri_local_error(c, "%s must not be empty", what);
 	return true;
 }
 
@@ -130,7 +141,7 @@ int cri_run_pod_sandbox(struct cri_client *c, const Runtime__V1__PodSandboxConfi
 	int r;
 
 	if (!config || !config->metadata) {
-		snprintf(c->status.message, sizeof(c->status.message), "config.metadata is required");
+		cri_local_error(c, "config.metadata is required");
 		return -EINVAL;
 	}
 	req.config = (Runtime__V1__PodSandboxConfig *)config;
@@ -142,7 +153,7 @@ int cri_run_pod_sandbox(struct cri_client *c, const Runtime__V1__PodSandboxConfi
 		return r;
 	if (!resp->pod_sandbox_id || !*resp->pod_sandbox_id) {
 		cri_msg_free(resp);
-		snprintf(c->status.message, sizeof(c->status.message), "RunPodSandbox returned no id");
+		cri_local_error(c, "RunPodSandbox returned no id");
 		return -EBADMSG;
 	}
 	s = strdup(resp->pod_sandbox_id);
@@ -192,7 +203,7 @@ int cri_pod_sandbox_status(struct cri_client *c, const char *id, bool verbose,
 		return r;
 	if (!resp->status) {
 		cri_msg_free(resp);
-		snprintf(c->status.message, sizeof(c->status.message), "PodSandboxStatus without status");
+		cri_local_error(c, "PodSandboxStatus without status");
 		return -EBADMSG;
 	}
 	*out = resp;
@@ -221,8 +232,7 @@ int cri_create_container(struct cri_client *c, const char *pod_id,
 	if (bad_id(c, pod_id, "pod sandbox id"))
 		return -EINVAL;
 	if (!config || !config->metadata || !config->image) {
-		snprintf(c->status.message, sizeof(c->status.message),
-			 "container config needs metadata and image");
+		cri_local_error(c, "container config needs metadata and image");
 		return -EINVAL;
 	}
 	req.pod_sandbox_id = (char *)pod_id;
@@ -238,7 +248,7 @@ int cri_create_container(struct cri_client *c, const char *pod_id,
 		return -ENOMEM;
 	if (!*s) {
 		free(s);
-		snprintf(c->status.message, sizeof(c->status.message), "CreateContainer returned no id");
+		cri_local_error(c, "CreateContainer returned no id");
 		return -EBADMSG;
 	}
 	*id = s;
@@ -296,7 +306,7 @@ int cri_container_status(struct cri_client *c, const char *id, bool verbose,
 		return r;
 	if (!resp->status) {
 		cri_msg_free(resp);
-		snprintf(c->status.message, sizeof(c->status.message), "ContainerStatus without status");
+		cri_local_error(c, "ContainerStatus without status");
 		return -EBADMSG;
 	}
 	*out = resp;
