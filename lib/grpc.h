@@ -82,4 +82,24 @@ int grpc_frame_decode(const uint8_t *buf, size_t len, const uint8_t **msg, size_
  * malformed escapes are copied as they are. */
 void grpc_percent_decode(const char *in, size_t len, char *out, size_t out_size);
 
+/* Server streaming (added for etcd's Watch): one request message, then
+ * any number of response messages until the server ends the stream. The
+ * request side is half-closed after the request, which etcd's bidirectional
+ * Watch accepts. The stream owns the channel's connection until freed: use
+ * one channel per stream.
+ *
+ * grpc_stream_open connects (waiting at most timeout_ms) and sends req.
+ * grpc_stream_recv waits up to timeout_ms (< 0: forever) for the next
+ * message: 0 and *msg (malloc'd) / *msg_len; -ETIMEDOUT when none came;
+ * -ENODATA when the server ended the stream with OK; -EREMOTEIO when it
+ * ended it with an error status (in status); other negative errno when the
+ * connection broke. grpc_stream_free cancels the stream if still open. */
+struct grpc_stream;
+int grpc_stream_open(struct grpc_channel *ch, const char *path, const uint8_t *req,
+		     size_t req_len, int timeout_ms, struct grpc_stream **out,
+		     struct grpc_status *status);
+int grpc_stream_recv(struct grpc_stream *s, int timeout_ms, uint8_t **msg, size_t *msg_len,
+		     struct grpc_status *status);
+void grpc_stream_free(struct grpc_stream *s);
+
 #endif
