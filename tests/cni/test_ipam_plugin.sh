@@ -111,8 +111,72 @@ case_64_parallel_adds_get_distinct_addresses() {
 	done
 }
 
+case_bridge_pods_reach_each_other() {
+	local a b out rc id
+	[ -x "$REF/bridge" ] || skip_case "needs $REF/bridge"
+	setup_ns node pa pb
+	# The bridge lives in the node namespace and goes with it.
+	bconf() {
+		jq -n --arg net "$NET" --arg data "$DATA" --arg br "skbr${RUN_ID:0:6}" '{
+			cniVersion: "1.0.0", name: $net, type: "bridge", bridge: $br,
+			isGateway: true, ipMasq: false,
+			ipam: { type: "skiff-ipam", dataDir: $data,
+				ranges: [[{ subnet: "10.125.0.0/24" }]] } }'
+	}
+	out=$(bconf | cni node "$REF/bridge" ADD pa "/var/run/netns/$(ns pa)") || fail "bridge ADD pa: $out"
+	a=$(echo "$out" | jq -r '.ips[0].address')
+	out=$(bconf | cni node "$REF/bridge" ADD pb "/var/run/netns/$(ns pb)") || fail "bridge ADD pb: $out"
+	b=$(echo "$out" | jq -r '.ips[0].address')
+	assert_eq "$a" 10.125.0.2/24
+	assert_eq "$b" 10.125.0.3/24
+	# The gateway skiff-ipam named is the one bridge put on the bridge.
+	assert_contains "$(ip -n "$(ns node)" -o addr show dev "skbr${RUN_ID:0:6}")" "10.125.0.1/24"
+	assert_ok ip netns exec "$(ns pa)" ping -c 1 -W 2 10.125.0.3
+	out=$(bconf | cni node "$REF/bridge" DEL pa "/var/run/netns/$(ns pa)") || fail "bridge DEL pa: $out"
+	out=$(bconf | cni node "$REF/bridge" DEL pb "") || fail "bridge DEL pb without netns: $out"
+	for id in pa pb; do
+		rc=0
+		bconf | cni node "$BIN/skiff-ipam" CHECK "$id" /dev/null >/dev/null || rc=$?
+		assert_eq "$rc" 1 "$id still holds a lease after DEL"
+	done
+}
+
+case_gc_and_status() {
+	local out rc
+	setup_ns node
+	conf ptp 10.126.0.0/29 >"$TMP/conf.json"
+	for id in g1 g2 g3; do
+		cni node "$BIN/skiff-ipam" ADD "$id" /dev/null <"$TMP/conf.json" >/dev/null || fail "ADD $id"
+	done
+	# 10.126.0.2-.6 minus three leases: STATUS still ready.
+	out=$(cni node "$BIN/skiff-ipam" STATUS "" <"$TMP/conf.json") || fail "STATUS: $out"
+	cni node "$BIN/skiff-ipam" ADD g4 /dev/null <"$TMP/conf.json" >/dev/null || fail "ADD g4"
+	cni node "$BIN/skiff-ipam" ADD g5 /dev/null <"$TMP/conf.json" >/dev/null || fail "ADD g5"
+	rc=0
+	out=$(cni node "$BIN/skiff-ipam" STATUS "" <"$TMP/conf.json") || rc=$?
+	assert_eq "$rc" 1 "STATUS of a full network"
+	assert_eq "$(echo "$out" | jq .code)" 50
+	rc=0
+	out=$(cni node "$BIN/skiff-ipam" ADD g6 /dev/null <"$TMP/conf.json") || rc=$?
+	assert_eq "$(echo "$out" | jq .code)" 11 "exhaustion"
+	assert_contains "$(echo "$out" | jq -r .msg)" "10.126.0.1-10.126.0.6"
+	# GC keeps g2 only.
+	jq '. + {cniVersion: "1.1.0", "cni.dev/valid-attachments": [{containerID: "g2", ifname: "eth0"}]}' \
+		"$TMP/conf.json" >"$TMP/gc.json"
+	out=$(cni node "$BIN/skiff-ipam" GC "" <"$TMP/gc.json") || fail "GC: $out"
+	cni node "$BIN/skiff-ipam" CHECK g2 /dev/null <"$TMP/conf.json" >/dev/null || fail "GC released g2"
+	for id in g1 g3 g4 g5; do
+		rc=0
+		cni node "$BIN/skiff-ipam" CHECK "$id" /dev/null <"$TMP/conf.json" >/dev/null || rc=$?
+		assert_eq "$rc" 1 "$id survived GC"
+	done
+	out=$(cni node "$BIN/skiff-ipam" STATUS "" <"$TMP/conf.json") || fail "STATUS after GC: $out"
+}
+
 run_case help_and_version
 run_case bad_config_names_the_field
 run_case ptp_add_del_through_skiff_ipam
 run_case 64_parallel_adds_get_distinct_addresses
+run_case bridge_pods_reach_each_other
+run_case gc_and_status
 finish
