@@ -1,5 +1,20 @@
-# The revisioned store behind skiff-server (control/store.h). The API
-# server links $(STORE_SRCS); store-tool drives a store from tests and
-# benchmarks.
-STORE_SRCS := control/store.c control/store_sqlite.c control/store_etcd.c
-STORE_PKGS := sqlite3
+# The revisioned store behind skiff-server (control/store.h): SQLite and
+# etcd v3 backends. A program that stores links $(STORE_SRCS) and lists
+# $(STORE_PKGS) in its _PKGS (lib/grpc, in libskiff.a, needs nghttp2).
+#
+# etcd.proto -> $(GEN)/control/etcd.pb-c.{c,h} with protoc-c.
+
+STORE_GEN := $(GEN)/control
+STORE_SRCS = control/store.c control/store_sqlite.c control/store_etcd.c \
+	$(STORE_GEN)/etcd.pb-c.c
+STORE_PKGS = sqlite3 libprotobuf-c libnghttp2
+
+$(STORE_GEN)/etcd.pb-c.c $(STORE_GEN)/etcd.pb-c.h &: control/etcd.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I. $<
+
+$(OBJ)/control/store_etcd.o: $(STORE_GEN)/etcd.pb-c.h
+
+TOOLS += store-tool
+store-tool_SRCS = control/store_tool.c $(STORE_SRCS)
+store-tool_PKGS = $(STORE_PKGS)

@@ -47,6 +47,15 @@ int store_etcd_open(const char *endpoints, struct store **out);
  * tests and tuning); -EBUSY while watches are open. */
 int store_sqlite_set_ring_size(struct store *s, size_t events);
 
+/* Logical snapshots in the SQLite store format (what the etcd backend
+ * saves and restores): write creates path holding kvs as the live keys at
+ * revision (history compacted up to it); read returns the live keys of any
+ * SQLite store file in key order, and its revision. */
+int store_sqlite_snapshot_write(const char *path, const struct store_kv *kvs, size_t n,
+				int64_t revision);
+int store_sqlite_snapshot_read(const char *path, struct store_kv **kvs, size_t *n,
+			       int64_t *revision);
+
 /* Shared helpers for backends. */
 /* Fills kv with copies of key and value (value NUL-terminated). */
 int store_kv_set(struct store_kv *kv, const char *key, size_t key_len,

@@ -1,12 +1,1050 @@
-/* The etcd v3 backend. Not built yet: store_open("etcd://...") reports
- * that the protocol is not supported, rather than pretending. */
+/* The etcd v3 backend: "etcd://host:port[,host:port...][/namespace]".
+ *
+ * Every call is gRPC over HTTP/2 (lib/grpc) with protobuf-c messages from
+ * control/etcd.proto. Writes are single Txn calls whose compare carries the
+ * precondition (absent for create, mod_revision for CAS), so they are
+ * atomic in etcd; revisions are etcd's own. An optional namespace is put in
+ * front of every key, so several stores (or test runs) share one cluster.
+ *
+ * Failover: calls go to one endpoint until it fails at the transport level
+ * or answers UNAVAILABLE (no leader, stopping); then the next endpoint is
+ * tried, each at most twice. A watch is one Watch stream on a connection of
+ * its own; when that breaks, it is opened again on the next endpoint from
+ * the revision after the last event delivered, so no event is lost or
+ * repeated.
+ *
+ * Snapshots are logical: every key under the namespace at one revision,
+ * written as a SQLite store file (the same format store_snapshot_save
+ * writes for SQLite, so a snapshot moves between backends). Restoring into
+ * etcd writes the keys again, so they get new revisions. */
 #include "control/store_backend.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
-int store_etcd_open(const char *endpoints, struct store **out)
+#include "control/etcd.pb-c.h"
+#include "grpc.h"
+#include "util.h"
+
+#define ETCD_CALL_TIMEOUT_MS 5000
+#define ETCD_TXN_MAX_OPS 100 /* etcd's --max-txn-ops is 128 */
+#define ETCD_PAGE 1000
+
+#define ETCD_KV "/etcdserverpb.KV/"
+#define ETCD_WATCH "/etcdserverpb.Watch/Watch"
+
+struct etcd_store {
+	struct store base;
+	pthread_mutex_t lock; /* one call at a time on the channels */
+	char **endpoints;
+	size_t n_endpoints;
+	size_t cur;
+	struct grpc_channel **ch;
+	char *ns;
+	size_t ns_len;
+};
+
+struct etcd_watch {
+	struct store_watch base;
+	struct etcd_store *s;
+	struct grpc_channel *ch;
+	struct grpc_stream *stream;
+	size_t endpoint;
+	char *key;       /* namespaced prefix */
+	char *range_end; /* NULL: key and up */
+	int64_t cursor;  /* last revision delivered */
+	int err;         /* to report after the events already taken */
+};
+
+static struct etcd_store *es(struct store *s)
 {
-	(void)endpoints;
-	(void)out;
-	return -EPROTONOSUPPORT;
+	return (struct etcd_store *)s;
 }
+
+static ProtobufCBinaryData bin(const char *p, size_t n)
+{
+	return (ProtobufCBinaryData){ .len = n, .data = (uint8_t *)p };
+}
+
+/* ns + key, as a malloc'd string. */
+static char *etcd_key(struct etcd_store *s, const char *key)
+{
+	char *k;
+
+	if (asprintf(&k, "%s%s", s->ns, key) < 0)
+		return NULL;
+	return k;
+}
+
+/* The range [*key, *end) of keys with prefix under the namespace; end is
+ * "\0" (all keys from key on) when the prefix has no upper bound. */
+static int etcd_prefix_range(struct etcd_store *s, const char *prefix, char **key, char **end,
+			     size_t *end_len)
+{
+	_cleanup_free_ char *k = etcd_key(s, prefix);
+	char *e = NULL;
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	r = store_prefix_end(k, &e);
+	if (r < 0)
+		return r;
+	if (e) {
+		*end_len = strlen(e);
+	} else {
+		e = calloc(1, 1);
+		if (!e)
+			return -ENOMEM;
+		*end_len = 1;
+	}
+	*key = TAKE_PTR(k);
+	*end = e;
+	return 0;
+}
+
+static int etcd_kv_out(struct etcd_store *s, const Etcdserverpb__KeyValue *kv,
+		       struct store_kv *out)
+{
+	size_t klen = kv->key.len;
+	const char *k = (const char *)kv->key.data;
+
+	if (klen < s->ns_len || (s->ns_len && memcmp(k, s->ns, s->ns_len) != 0))
+		return -EPROTO;
+	return store_kv_set(out, k + s->ns_len, klen - s->ns_len, kv->value.data, kv->value.len,
+			    kv->create_revision, kv->mod_revision);
+}
+
+/* Maps an etcd error status to the store's errno vocabulary. */
+static int etcd_errno(const struct grpc_status *st)
+{
+	switch (st->code) {
+	case GRPC_OUT_OF_RANGE:
+		if (strstr(st->message, "compacted"))
+			return -ERANGE;
+		return -EINVAL; /* "required revision is a future revision" */
+	case GRPC_INVALID_ARGUMENT:
+	case GRPC_FAILED_PRECONDITION:
+		return -EINVAL;
+	case GRPC_RESOURCE_EXHAUSTED:
+		return -EFBIG;
+	case GRPC_PERMISSION_DENIED:
+	case GRPC_UNAUTHENTICATED:
+		return -EACCES;
+	case GRPC_DEADLINE_EXCEEDED:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+/* Whether a failure says "try another member". */
+static bool etcd_retryable(int r, const struct grpc_status *st)
+{
+	if (r == -EREMOTEIO)
+		return st->code == GRPC_UNAVAILABLE || st->code == GRPC_DEADLINE_EXCEEDED;
+	return r != -ENOMEM && r != -EFBIG && r != -EINVAL;
+}
+
+static struct grpc_channel *etcd_channel(struct etcd_store *s, size_t i)
+{
+	if (!s->ch[i] && grpc_channel_new(s->endpoints[i], &s->ch[i]) < 0)
+		return NULL;
+	return s->ch[i];
+}
+
+/* One unary call with failover. Called with s->lock held. */
+static int etcd_call_locked(struct etcd_store *s, const char *method,
+			    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+			    ProtobufCMessage **resp)
+{
+	size_t len = protobuf_c_message_get_packed_size(req);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+	struct grpc_status st = { 0 };
+	int r = -EIO;
+
+	if (!buf)
+		return -ENOMEM;
+	protobuf_c_message_pack(req, buf);
+	for (size_t attempt = 0; attempt < 2 * s->n_endpoints; attempt++) {
+		struct grpc_channel *ch = etcd_channel(s, s->cur);
+		_cleanup_free_ uint8_t *out = NULL;
+		size_t out_len = 0;
+
+		if (!ch)
+			return -ENOMEM;
+		r = grpc_unary(ch, method, buf, len, ETCD_CALL_TIMEOUT_MS, &out, &out_len, &st);
+		if (r == 0) {
+			*resp = protobuf_c_message_unpack(desc, NULL, out_len, out);
+			return *resp ? 0 : -EPROTO;
+		}
+		if (!etcd_retryable(r, &st))
+			break;
+		s->cur = (s->cur + 1) % s->n_endpoints;
+	}
+	if (r == -EREMOTEIO)
+		return etcd_errno(&st);
+	return r == -ENOMEM || r == -EFBIG || r == -EINVAL ? r : -EIO;
+}
+
+static int etcd_call(struct etcd_store *s, const char *method, const ProtobufCMessage *req,
+		     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = etcd_call_locked(s, method, req, desc, resp);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static int etcd_range(struct etcd_store *s, Etcdserverpb__RangeRequest *req,
+		      Etcdserverpb__RangeResponse **resp)
+{
+	return etcd_call(s, ETCD_KV "Range", &req->base, &etcdserverpb__range_response__descriptor,
+			 (ProtobufCMessage **)resp);
+}
+
+static int64_t etcd_revision(struct store *store)
+{
+	struct etcd_store *s = es(store);
+	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	Etcdserverpb__RangeResponse *resp = NULL;
+	_cleanup_free_ char *k = etcd_key(s, "\x01revision-probe");
+	int64_t rev;
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	req.key = bin(k, strlen(k));
+	req.count_only = true;
+	r = etcd_range(s, &req, &resp);
+	if (r < 0)
+		return r;
+	rev = resp->header ? resp->header->revision : -EPROTO;
+	etcdserverpb__range_response__free_unpacked(resp, NULL);
+	return rev;
+}
+
+static int etcd_get(struct store *store, const char *key, struct store_kv *out)
+{
+	struct etcd_store *s = es(store);
+	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	Etcdserverpb__RangeResponse *resp = NULL;
+	_cleanup_free_ char *k = etcd_key(s, key);
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	req.key = bin(k, strlen(k));
+	r = etcd_range(s, &req, &resp);
+	if (r < 0)
+		return r;
+	r = resp->n_kvs ? etcd_kv_out(s, resp->kvs[0], out) : -ENOENT;
+	etcdserverpb__range_response__free_unpacked(resp, NULL);
+	return r;
+}
+
+/* Range over [key, end) at revision (0: newest), at most limit keys. */
+static int etcd_list_range(struct etcd_store *s, const char *key, const char *end,
+			   size_t end_len, size_t limit, int64_t revision,
+			   Etcdserverpb__RangeResponse **resp)
+{
+	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+
+	req.key = bin(key, strlen(key) ? strlen(key) : 1); /* "" -> "\0": from the start */
+	req.range_end = bin(end, end_len);
+	req.limit = (int64_t)limit;
+	req.revision = revision;
+	return etcd_range(s, &req, resp);
+}
+
+static int etcd_list(struct store *store, const char *prefix, const char *start_after,
+		     size_t limit, struct store_kv **items, size_t *n, int64_t *revision,
+		     bool *more)
+{
+	struct etcd_store *s = es(store);
+	Etcdserverpb__RangeResponse *resp = NULL;
+	_cleanup_free_ char *key = NULL, *end = NULL, *from = NULL;
+	struct store_kv *kvs = NULL;
+	size_t end_len = 0, cnt = 0;
+	int r;
+
+	r = etcd_prefix_range(s, prefix, &key, &end, &end_len);
+	if (r < 0)
+		return r;
+	if (start_after && strcmp(start_after, prefix) >= 0) {
+		/* The smallest key after start_after: start_after + "\0".
+		 * Range keys are bytes, so build it by length. */
+		size_t l = s->ns_len + strlen(start_after);
+
+		from = malloc(l + 2);
+		if (!from)
+			return -ENOMEM;
+		memcpy(from, s->ns, s->ns_len);
+		memcpy(from + s->ns_len, start_after, l - s->ns_len);
+		from[l] = '\0';
+		from[l + 1] = '\0';
+		{
+			Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+
+			req.key = bin(from, l + 1);
+			req.range_end = bin(end, end_len);
+			req.limit = (int64_t)limit;
+			r = etcd_range(s, &req, &resp);
+		}
+	} else {
+		r = etcd_list_range(s, key, end, end_len, limit, 0, &resp);
+	}
+	if (r < 0)
+		return r;
+	if (resp->n_kvs) {
+		kvs = calloc(resp->n_kvs, sizeof(*kvs));
+		if (!kvs)
+			r = -ENOMEM;
+	}
+	for (; r == 0 && cnt < resp->n_kvs; cnt++) {
+		r = etcd_kv_out(s, resp->kvs[cnt], &kvs[cnt]);
+		if (r < 0)
+			break;
+	}
+	if (r == 0) {
+		*items = kvs;
+		*n = cnt;
+		if (revision)
+			*revision = resp->header ? resp->header->revision : 0;
+		if (more)
+			*more = resp->more;
+	} else {
+		store_kvs_free(kvs, cnt);
+	}
+	etcdserverpb__range_response__free_unpacked(resp, NULL);
+	return r;
+}
+
+static int etcd_count(struct store *store, const char *prefix, size_t *n)
+{
+	struct etcd_store *s = es(store);
+	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	Etcdserverpb__RangeResponse *resp = NULL;
+	_cleanup_free_ char *key = NULL, *end = NULL;
+	size_t end_len = 0;
+	int r;
+
+	r = etcd_prefix_range(s, prefix, &key, &end, &end_len);
+	if (r < 0)
+		return r;
+	req.key = bin(key, strlen(key) ? strlen(key) : 1);
+	req.range_end = bin(end, end_len);
+	req.count_only = true;
+	r = etcd_range(s, &req, &resp);
+	if (r < 0)
+		return r;
+	*n = (size_t)resp->count;
+	etcdserverpb__range_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+enum etcd_write {
+	ETCD_CREATE,
+	ETCD_UPDATE,
+	ETCD_DELETE,
+};
+
+/* One write as one Txn: compare the precondition, write on success,
+ * read the key on failure to tell "absent" from "changed". */
+static int etcd_write(struct etcd_store *s, enum etcd_write op, const char *key,
+		      const char *value, size_t len, int64_t expect, struct store_kv *prev,
+		      int64_t *revision)
+{
+	Etcdserverpb__TxnRequest txn = ETCDSERVERPB__TXN_REQUEST__INIT;
+	Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT, *cmps[1] = { &cmp };
+	Etcdserverpb__RequestOp ok = ETCDSERVERPB__REQUEST_OP__INIT, *oks[1] = { &ok };
+	Etcdserverpb__RequestOp fail = ETCDSERVERPB__REQUEST_OP__INIT, *fails[1] = { &fail };
+	Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
+	Etcdserverpb__DeleteRangeRequest del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+	Etcdserverpb__RangeRequest get = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	Etcdserverpb__TxnResponse *resp = NULL;
+	_cleanup_free_ char *k = etcd_key(s, key);
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	cmp.key = bin(k, strlen(k));
+	if (op == ETCD_CREATE) {
+		cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+		cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__CREATE;
+		cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION;
+		cmp.create_revision = 0;
+	} else if (expect) {
+		cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+		cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+		cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+		cmp.mod_revision = expect;
+	} else {
+		cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__GREATER;
+		cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__CREATE;
+		cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION;
+		cmp.create_revision = 0;
+	}
+	if (op == ETCD_DELETE) {
+		del.key = bin(k, strlen(k));
+		del.prev_kv = true;
+		ok.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+		ok.request_delete_range = &del;
+	} else {
+		put.key = bin(k, strlen(k));
+		put.value = bin(value, len);
+		ok.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+		ok.request_put = &put;
+	}
+	get.key = bin(k, strlen(k));
+	get.keys_only = true;
+	fail.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
+	fail.request_range = &get;
+	txn.n_compare = 1;
+	txn.compare = cmps;
+	txn.n_success = 1;
+	txn.success = oks;
+	if (op != ETCD_CREATE) {
+		txn.n_failure = 1;
+		txn.failure = fails;
+	}
+
+	r = etcd_call(s, ETCD_KV "Txn", &txn.base, &etcdserverpb__txn_response__descriptor,
+		      (ProtobufCMessage **)&resp);
+	if (r < 0)
+		return r;
+	if (!resp->succeeded) {
+		if (op == ETCD_CREATE)
+			r = -EEXIST;
+		else if (resp->n_responses == 1 &&
+			 resp->responses[0]->response_case ==
+				 ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE &&
+			 resp->responses[0]->response_range->n_kvs)
+			r = -ESTALE;
+		else
+			r = -ENOENT;
+		goto out;
+	}
+	if (op == ETCD_DELETE && prev) {
+		const Etcdserverpb__ResponseOp *ro = resp->n_responses ? resp->responses[0] : NULL;
+
+		if (!ro || ro->response_case != ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_DELETE_RANGE ||
+		    !ro->response_delete_range->n_prev_kvs) {
+			r = -EPROTO;
+			goto out;
+		}
+		r = etcd_kv_out(s, ro->response_delete_range->prev_kvs[0], prev);
+		if (r < 0)
+			goto out;
+	}
+	if (revision)
+		*revision = resp->header ? resp->header->revision : 0;
+out:
+	etcdserverpb__txn_response__free_unpacked(resp, NULL);
+	return r;
+}
+
+static int etcd_create(struct store *s, const char *key, const char *value, size_t len,
+		       int64_t *revision)
+{
+	return etcd_write(es(s), ETCD_CREATE, key, value, len, 0, NULL, revision);
+}
+
+static int etcd_update(struct store *s, const char *key, const char *value, size_t len,
+		       int64_t expect, int64_t *revision)
+{
+	return etcd_write(es(s), ETCD_UPDATE, key, value, len, expect, NULL, revision);
+}
+
+static int etcd_delete(struct store *s, const char *key, int64_t expect, struct store_kv *prev,
+		       int64_t *revision)
+{
+	return etcd_write(es(s), ETCD_DELETE, key, NULL, 0, expect, prev, revision);
+}
+
+/* Whether a read at revision is still possible: etcd refuses reads below
+ * its compaction revision. 1 yes, 0 compacted, negative errno. */
+static int etcd_readable_at(struct etcd_store *s, int64_t revision)
+{
+	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	Etcdserverpb__RangeResponse *resp = NULL;
+	_cleanup_free_ char *k = etcd_key(s, "\x01revision-probe");
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	req.key = bin(k, strlen(k));
+	req.count_only = true;
+	req.revision = revision;
+	r = etcd_range(s, &req, &resp);
+	if (r == -ERANGE)
+		return 0;
+	if (r < 0)
+		return r;
+	etcdserverpb__range_response__free_unpacked(resp, NULL);
+	return 1;
+}
+
+/* etcd does not say where it compacted; the answer is the lowest
+ * revision still readable, found by bisection (about log2(revision)
+ * small reads). */
+static int64_t etcd_compacted_revision(struct store *store)
+{
+	struct etcd_store *s = es(store);
+	int64_t lo = 1, hi = etcd_revision(store);
+	int r;
+
+	if (hi < 0)
+		return hi;
+	if (hi <= 1)
+		return 0;
+	r = etcd_readable_at(s, 1);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	/* Invariant: lo unreadable, hi readable. */
+	while (hi - lo > 1) {
+		int64_t mid = lo + (hi - lo) / 2;
+
+		r = etcd_readable_at(s, mid);
+		if (r < 0)
+			return r;
+		if (r)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi;
+}
+
+static int etcd_compact(struct store *store, int64_t revision)
+{
+	struct etcd_store *s = es(store);
+	Etcdserverpb__CompactionRequest req = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
+	Etcdserverpb__CompactionResponse *resp = NULL;
+	int r;
+
+	if (revision == 0)
+		return 0;
+	req.revision = revision;
+	req.physical = true;
+	r = etcd_call(s, ETCD_KV "Compact", &req.base,
+		      &etcdserverpb__compaction_response__descriptor, (ProtobufCMessage **)&resp);
+	if (r == -ERANGE && etcd_readable_at(s, revision) == 1)
+		return 0; /* compacted there already */
+	if (r < 0)
+		return r;
+	etcdserverpb__compaction_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+/* Watch. */
+
+static void etcd_watch_disconnect(struct etcd_watch *w)
+{
+	grpc_stream_free(w->stream);
+	w->stream = NULL;
+	grpc_channel_free(w->ch);
+	w->ch = NULL;
+}
+
+/* Opens the Watch stream at cursor + 1 on some endpoint, starting with
+ * w->endpoint, and waits for etcd to confirm it. */
+static int etcd_watch_connect(struct etcd_watch *w)
+{
+	struct etcd_store *s = w->s;
+	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
+	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct grpc_status st;
+	size_t len;
+	int r = -EIO;
+
+	cr.key = bin(w->key, strlen(w->key) ? strlen(w->key) : 1);
+	if (w->range_end)
+		cr.range_end = bin(w->range_end, strlen(w->range_end) ? strlen(w->range_end) : 1);
+	cr.start_revision = w->cursor + 1;
+	cr.prev_kv = true;
+	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
+	req.create_request = &cr;
+	len = protobuf_c_message_get_packed_size(&req.base);
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	protobuf_c_message_pack(&req.base, buf);
+
+	for (size_t attempt = 0; attempt < 2 * s->n_endpoints; attempt++) {
+		Etcdserverpb__WatchResponse *resp = NULL;
+		uint8_t *msg = NULL;
+		size_t msg_len = 0;
+
+		etcd_watch_disconnect(w);
+		r = grpc_channel_new(s->endpoints[w->endpoint], &w->ch);
+		if (r < 0)
+			return r;
+		r = grpc_stream_open(w->ch, ETCD_WATCH, buf, len, ETCD_CALL_TIMEOUT_MS,
+				     &w->stream, &st);
+		if (r == 0)
+			r = grpc_stream_recv(w->stream, ETCD_CALL_TIMEOUT_MS, &msg, &msg_len, &st);
+		if (r == 0) {
+			resp = etcdserverpb__watch_response__unpack(NULL, msg_len, msg);
+			free(msg);
+			if (!resp)
+				return -EPROTO;
+			r = resp->created && !resp->canceled ? 0
+			    : resp->compact_revision ? -ERANGE : -EIO;
+			etcdserverpb__watch_response__free_unpacked(resp, NULL);
+			if (r == 0 || r == -ERANGE)
+				return r;
+		}
+		w->endpoint = (w->endpoint + 1) % s->n_endpoints;
+	}
+	etcd_watch_disconnect(w);
+	return r == -EREMOTEIO ? etcd_errno(&st) : -EIO;
+}
+
+static void etcd_watch_close(struct store_watch *base)
+{
+	struct etcd_watch *w = (struct etcd_watch *)base;
+
+	etcd_watch_disconnect(w);
+	free(w->key);
+	free(w->range_end);
+	free(w);
+}
+
+static int etcd_watch_open(struct store *store, const char *prefix, int64_t after_revision,
+			   struct store_watch **out)
+{
+	struct etcd_store *s = es(store);
+	struct etcd_watch *w;
+	size_t end_len = 0;
+	int r;
+
+	/* etcd accepts a watch below its compaction and only then cancels
+	 * it; ask first, so the caller gets -ERANGE here. */
+	r = etcd_readable_at(s, after_revision > 0 ? after_revision : 1);
+	if (r == 0)
+		return -ERANGE;
+	if (r < 0 && r != -EINVAL) /* -EINVAL: a future revision, fine */
+		return r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->base.store = store;
+	w->s = s;
+	w->cursor = after_revision;
+	pthread_mutex_lock(&s->lock);
+	w->endpoint = s->cur;
+	pthread_mutex_unlock(&s->lock);
+	r = etcd_prefix_range(s, prefix, &w->key, &w->range_end, &end_len);
+	if (r == 0)
+		r = etcd_watch_connect(w);
+	if (r < 0) {
+		etcd_watch_close(&w->base);
+		return r;
+	}
+	*out = &w->base;
+	return 0;
+}
+
+static int etcd_event_out(struct etcd_store *s, const Etcdserverpb__Event *e,
+			  struct store_event *ev)
+{
+	int r;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!e->kv)
+		return -EPROTO;
+	ev->type = e->type == ETCDSERVERPB__EVENT__EVENT_TYPE__DELETE ? STORE_EVENT_DELETE
+								       : STORE_EVENT_PUT;
+	ev->revision = e->kv->mod_revision;
+	r = etcd_kv_out(s, e->kv, &ev->kv);
+	if (r == 0 && ev->type == STORE_EVENT_DELETE) {
+		ev->kv.create_revision = 0;
+		ev->kv.value_len = 0;
+		ev->kv.value[0] = '\0';
+	}
+	if (r == 0 && e->prev_kv)
+		r = etcd_kv_out(s, e->prev_kv, &ev->prev);
+	if (r < 0)
+		store_event_clear(ev);
+	return r;
+}
+
+/* Appends the events of one WatchResponse newer than the cursor. */
+static int etcd_watch_take(struct etcd_watch *w, const Etcdserverpb__WatchResponse *resp,
+			   struct store_event **evs, size_t *cnt, size_t *cap)
+{
+	for (size_t i = 0; i < resp->n_events; i++) {
+		int r;
+
+		/* After a reconnect etcd may send what we already had. */
+		if (resp->events[i]->kv && resp->events[i]->kv->mod_revision <= w->cursor)
+			continue;
+		if (*cnt == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			struct store_event *t = realloc(*evs, ncap * sizeof(**evs));
+
+			if (!t)
+				return -ENOMEM;
+			*evs = t;
+			*cap = ncap;
+		}
+		r = etcd_event_out(w->s, resp->events[i], &(*evs)[*cnt]);
+		if (r < 0)
+			return r;
+		w->cursor = (*evs)[*cnt].revision;
+		(*cnt)++;
+	}
+	return 0;
+}
+
+static int etcd_watch_next(struct store_watch *base, int timeout_ms, struct store_event **events,
+			   size_t *n)
+{
+	struct etcd_watch *w = (struct etcd_watch *)base;
+	unsigned long long deadline = timeout_ms < 0 ? 0
+				      : now_ns() + (unsigned long long)timeout_ms * 1000000ULL;
+	struct store_event *evs = NULL;
+	size_t cnt = 0, cap = 0;
+	struct grpc_status st;
+	int r = 0;
+
+	*events = NULL;
+	*n = 0;
+	if (w->err)
+		return w->err;
+	/* Wait for the first response with events, then take what else has
+	 * already arrived, up to a batch. */
+	while (cnt < 1024) {
+		Etcdserverpb__WatchResponse *resp = NULL;
+		uint8_t *msg = NULL;
+		size_t msg_len = 0;
+		int left = -1;
+
+		if (cnt) {
+			left = 0;
+		} else if (timeout_ms >= 0) {
+			unsigned long long now = now_ns();
+
+			left = now >= deadline ? 0 : (int)((deadline - now) / 1000000ULL);
+		}
+		if (!w->stream) {
+			r = etcd_watch_connect(w);
+			if (r < 0)
+				break;
+		}
+		r = grpc_stream_recv(w->stream, left, &msg, &msg_len, &st);
+		if (r == -ETIMEDOUT) {
+			r = 0;
+			break;
+		}
+		if (r < 0) {
+			/* The member went away: resume on the next one. */
+			etcd_watch_disconnect(w);
+			w->endpoint = (w->endpoint + 1) % w->s->n_endpoints;
+			r = 0;
+			if (cnt)
+				break;
+			continue;
+		}
+		resp = etcdserverpb__watch_response__unpack(NULL, msg_len, msg);
+		free(msg);
+		if (!resp) {
+			r = -EPROTO;
+			break;
+		}
+		if (resp->canceled || resp->compact_revision)
+			r = resp->compact_revision ? -ERANGE : -EIO;
+		else
+			r = etcd_watch_take(w, resp, &evs, &cnt, &cap);
+		etcdserverpb__watch_response__free_unpacked(resp, NULL);
+		if (r < 0)
+			break;
+	}
+	if (r < 0 && !cnt) {
+		free(evs);
+		return r;
+	}
+	/* Events already taken are delivered; an error shows next call. */
+	if (r < 0)
+		w->err = r;
+	if (!cnt) {
+		free(evs);
+		return 0;
+	}
+	*events = evs;
+	*n = cnt;
+	return (int)cnt;
+}
+
+/* Snapshots. */
+
+static int etcd_snapshot_save(struct store *store, const char *path)
+{
+	struct etcd_store *s = es(store);
+	_cleanup_free_ char *key = NULL, *end = NULL;
+	struct store_kv *kvs = NULL;
+	size_t n = 0, cap = 0, end_len = 0;
+	int64_t rev = 0;
+	char *from = NULL;
+	size_t from_len = 0;
+	int r;
+
+	r = etcd_prefix_range(s, "", &key, &end, &end_len);
+	if (r < 0)
+		return r;
+	from_len = strlen(key) ? strlen(key) : 1;
+	from = malloc(from_len + 1);
+	if (!from)
+		return -ENOMEM;
+	memcpy(from, strlen(key) ? key : "", from_len);
+	for (;;) {
+		Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+		Etcdserverpb__RangeResponse *resp = NULL;
+		bool more;
+
+		req.key = bin(from, from_len);
+		req.range_end = bin(end, end_len);
+		req.limit = ETCD_PAGE;
+		req.revision = rev; /* every page at the first page's revision */
+		r = etcd_range(s, &req, &resp);
+		if (r < 0)
+			goto out;
+		if (!rev)
+			rev = resp->header ? resp->header->revision : 0;
+		if (n + resp->n_kvs > cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			struct store_kv *t;
+
+			while (ncap < n + resp->n_kvs)
+				ncap *= 2;
+			t = realloc(kvs, ncap * sizeof(*kvs));
+			if (!t) {
+				r = -ENOMEM;
+				etcdserverpb__range_response__free_unpacked(resp, NULL);
+				goto out;
+			}
+			kvs = t;
+			cap = ncap;
+		}
+		for (size_t i = 0; r == 0 && i < resp->n_kvs; i++) {
+			r = etcd_kv_out(s, resp->kvs[i], &kvs[n]);
+			if (r == 0)
+				n++;
+		}
+		more = resp->more && resp->n_kvs;
+		if (r == 0 && more) {
+			const Etcdserverpb__KeyValue *last = resp->kvs[resp->n_kvs - 1];
+			char *t = realloc(from, last->key.len + 1);
+
+			if (!t) {
+				r = -ENOMEM;
+			} else {
+				from = t;
+				memcpy(from, last->key.data, last->key.len);
+				from[last->key.len] = '\0'; /* the key right after */
+				from_len = last->key.len + 1;
+			}
+		}
+		etcdserverpb__range_response__free_unpacked(resp, NULL);
+		if (r < 0)
+			goto out;
+		if (!more)
+			break;
+	}
+	r = store_sqlite_snapshot_write(path, kvs, n, rev);
+out:
+	free(from);
+	store_kvs_free(kvs, n);
+	return r;
+}
+
+static int etcd_snapshot_restore(struct store *store, const char *path)
+{
+	struct etcd_store *s = es(store);
+	struct store_kv *kvs = NULL;
+	size_t n = 0, have = 0;
+	int64_t rev = 0;
+	int r;
+
+	r = store_sqlite_snapshot_read(path, &kvs, &n, &rev);
+	if (r < 0)
+		return r;
+	r = etcd_count(store, "", &have);
+	if (r == 0 && have)
+		r = -ENOTEMPTY;
+	/* Batches of puts, each batch one Txn that also checks the keys are
+	 * still absent. */
+	for (size_t i = 0; r == 0 && i < n; i += ETCD_TXN_MAX_OPS / 2) {
+		size_t m = n - i < ETCD_TXN_MAX_OPS / 2 ? n - i : ETCD_TXN_MAX_OPS / 2;
+		Etcdserverpb__TxnRequest txn = ETCDSERVERPB__TXN_REQUEST__INIT;
+		Etcdserverpb__Compare cmp[ETCD_TXN_MAX_OPS / 2], *cmps[ETCD_TXN_MAX_OPS / 2];
+		Etcdserverpb__RequestOp op[ETCD_TXN_MAX_OPS / 2], *ops[ETCD_TXN_MAX_OPS / 2];
+		Etcdserverpb__PutRequest put[ETCD_TXN_MAX_OPS / 2];
+		char *keys[ETCD_TXN_MAX_OPS / 2] = { 0 };
+		Etcdserverpb__TxnResponse *resp = NULL;
+
+		for (size_t j = 0; j < m; j++) {
+			const struct store_kv *kv = &kvs[i + j];
+
+			keys[j] = etcd_key(s, kv->key);
+			if (!keys[j]) {
+				r = -ENOMEM;
+				break;
+			}
+			etcdserverpb__compare__init(&cmp[j]);
+			cmp[j].key = bin(keys[j], strlen(keys[j]));
+			cmp[j].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+			cmp[j].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__CREATE;
+			cmp[j].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION;
+			cmps[j] = &cmp[j];
+			etcdserverpb__put_request__init(&put[j]);
+			put[j].key = cmp[j].key;
+			put[j].value = bin(kv->value, kv->value_len);
+			etcdserverpb__request_op__init(&op[j]);
+			op[j].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+			op[j].request_put = &put[j];
+			ops[j] = &op[j];
+		}
+		if (r == 0) {
+			txn.n_compare = m;
+			txn.compare = cmps;
+			txn.n_success = m;
+			txn.success = ops;
+			r = etcd_call(s, ETCD_KV "Txn", &txn.base,
+				      &etcdserverpb__txn_response__descriptor,
+				      (ProtobufCMessage **)&resp);
+		}
+		if (r == 0) {
+			if (!resp->succeeded)
+				r = -ENOTEMPTY;
+			etcdserverpb__txn_response__free_unpacked(resp, NULL);
+		}
+		for (size_t j = 0; j < m; j++)
+			free(keys[j]);
+	}
+	store_kvs_free(kvs, n);
+	return r;
+}
+
+/* Open and close. */
+
+static void etcd_close(struct store *store)
+{
+	struct etcd_store *s = es(store);
+
+	for (size_t i = 0; i < s->n_endpoints; i++) {
+		if (s->ch)
+			grpc_channel_free(s->ch[i]);
+		free(s->endpoints[i]);
+	}
+	free(s->ch);
+	free(s->endpoints);
+	free(s->ns);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static const struct store_ops etcd_ops;
+
+int store_etcd_open(const char *url, struct store **out)
+{
+	_cleanup_free_ char *copy = strdup(url);
+	struct etcd_store *s;
+	char *slash, *save = NULL, *tok;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->base.ops = &etcd_ops;
+	pthread_mutex_init(&s->lock, NULL);
+
+	slash = strchr(copy, '/');
+	if (slash) {
+		size_t l = strlen(slash);
+
+		while (l > 1 && slash[l - 1] == '/')
+			slash[--l] = '\0';
+		s->ns = strdup(l > 1 ? slash : "");
+		*slash = '\0';
+	} else {
+		s->ns = strdup("");
+	}
+	if (!s->ns) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	s->ns_len = strlen(s->ns);
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char **t;
+
+		/* host:port, nothing else: no scheme, no unix sockets. */
+		if (!strchr(tok, ':') || strchr(tok, ':')[1] == '\0' || strstr(tok, "://")) {
+			r = -EINVAL;
+			goto fail;
+		}
+		t = realloc(s->endpoints, (s->n_endpoints + 1) * sizeof(*t));
+		if (!t) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		s->endpoints = t;
+		s->endpoints[s->n_endpoints] = strdup(tok);
+		if (!s->endpoints[s->n_endpoints]) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		s->n_endpoints++;
+	}
+	if (!s->n_endpoints) {
+		r = -EINVAL;
+		goto fail;
+	}
+	s->ch = calloc(s->n_endpoints, sizeof(*s->ch));
+	if (!s->ch) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* Reach the cluster once, so a wrong address fails here. */
+	{
+		int64_t rev = etcd_revision(&s->base);
+
+		if (rev < 0) {
+			r = (int)rev;
+			goto fail;
+		}
+	}
+	*out = &s->base;
+	return 0;
+fail:
+	etcd_close(&s->base);
+	return r;
+}
+
+static const struct store_ops etcd_ops = {
+	.name = "etcd",
+	.close = etcd_close,
+	.revision = etcd_revision,
+	.get = etcd_get,
+	.list = etcd_list,
+	.count = etcd_count,
+	.create = etcd_create,
+	.update = etcd_update,
+	.del = etcd_delete,
+	.watch_open = etcd_watch_open,
+	.watch_next = etcd_watch_next,
+	.watch_close = etcd_watch_close,
+	.compact = etcd_compact,
+	.compacted_revision = etcd_compacted_revision,
+	.snapshot_save = etcd_snapshot_save,
+	.snapshot_restore = etcd_snapshot_restore,
+};

@@ -67,7 +67,7 @@ enum sq_stmt {
 
 #define EVENT_COLUMNS                                                          \
 	"SELECT l.rev, l.key, l.value, l.create_rev, l.deleted, l.prev_rev, "  \
-	"p.value, p.create_rev FROM log l LEFT JOIN log p ON p.rev = l.prev_rev "
+	"p.value, p.create_rev FROM log l LEFT JOIN log p ON p.rev = l.prev_rev AND p.key = l.key "
 
 static const char *const sq_sql[ST_MAX] = {
 	[ST_BEGIN] = "BEGIN",
@@ -178,6 +178,8 @@ static int sq_err(int rc)
 		return -EACCES;
 	case SQLITE_FULL:
 		return -ENOSPC;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
 	default:
 		return -EIO;
 	}
@@ -1021,31 +1023,22 @@ static int sq_fsync_path(const char *path, bool dir)
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
+static int sq_publish(const char *tmp, const char *path);
+
 static int sq_snapshot_save(struct store *store, const char *path)
 {
 	struct sq_store *s = sq(store);
-	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	_cleanup_free_ char *tmp = NULL;
 	sqlite3 *dst = NULL;
-	char *slash;
 	int r, rc;
 
 	if (asprintf(&tmp, "%s.tmp-%d", path, (int)getpid()) < 0)
 		return -ENOMEM;
-	dir = strdup(path);
-	if (!dir)
-		return -ENOMEM;
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
 	unlink(tmp);
 	rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
-		r = sq_err(rc);
-		goto out;
+		sqlite3_close_v2(dst);
+		return sq_err(rc);
 	}
 	pthread_mutex_lock(&s->db_lock);
 	r = sq_backup(dst, s->db);
@@ -1056,16 +1049,8 @@ static int sq_snapshot_save(struct store *store, const char *path)
 		r = sq_err(rc);
 	}
 	sqlite3_close_v2(dst);
-	dst = NULL;
 	if (r == 0)
-		r = sq_fsync_path(tmp, false);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r == 0)
-		r = sq_fsync_path(dir, true);
-out:
-	if (dst)
-		sqlite3_close_v2(dst);
+		r = sq_publish(tmp, path);
 	if (r < 0)
 		unlink(tmp);
 	return r;
@@ -1287,6 +1272,152 @@ int store_sqlite_set_ring_size(struct store *store, size_t events)
 	pthread_mutex_unlock(&s->hub_lock);
 	free(ring);
 	return r;
+}
+
+/* Creates the file next to path, then renames it into place. */
+static int sq_publish(const char *tmp, const char *path)
+{
+	_cleanup_free_ char *dir = strdup(path);
+	char *slash;
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	r = sq_fsync_path(tmp, false);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r == 0)
+		r = sq_fsync_path(dir, true);
+	return r;
+}
+
+int store_sqlite_snapshot_write(const char *path, const struct store_kv *kvs, size_t n,
+				int64_t revision)
+{
+	_cleanup_free_ char *tmp = NULL;
+	struct store *store = NULL;
+	struct sq_store *s;
+	sqlite3_stmt *st;
+	int r;
+
+	if (asprintf(&tmp, "%s.tmp-%d", path, (int)getpid()) < 0)
+		return -ENOMEM;
+	unlink(tmp);
+	r = store_sqlite_open(tmp, &store);
+	if (r < 0)
+		return r;
+	s = sq(store);
+	r = sq_begin(s, true);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct store_kv *kv = &kvs[i];
+
+		/* Keys written by one etcd Txn share a revision; the log keeps
+		 * one row per revision, so only the first gets history. */
+		if (kv->mod_revision > revision || kv->mod_revision <= 0) {
+			r = -EINVAL;
+			break;
+		}
+		r = sq_log_insert(s, kv->mod_revision, kv->key, kv->value, kv->value_len,
+				  kv->create_revision, 0, false);
+		if (r == -EEXIST)
+			r = 0;
+		if (r < 0)
+			break;
+		st = sq_stmt(s, ST_KV_INSERT);
+		sqlite3_bind_text(st, 1, kv->key, -1, SQLITE_STATIC);
+		sqlite3_bind_blob64(st, 2, kv->value, kv->value_len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, kv->create_revision);
+		sqlite3_bind_int64(st, 4, kv->mod_revision);
+		r = sq_step_done(st);
+	}
+	if (r == 0)
+		r = sq_set_rev(s, revision);
+	if (r == 0) {
+		st = sq_stmt(s, ST_META_SET_COMPACT);
+		sqlite3_bind_int64(st, 1, revision);
+		r = sq_step_done(st);
+	}
+	if (r == 0)
+		r = sq_commit(s);
+	else
+		sq_rollback(s);
+	if (r == 0 && sqlite3_exec(s->db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
+		r = -EIO;
+	store_close(store);
+	if (r == 0)
+		r = sq_publish(tmp, path);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
+int store_sqlite_snapshot_read(const char *path, struct store_kv **kvs, size_t *n,
+			       int64_t *revision)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct store_kv *out = NULL;
+	size_t cnt = 0, cap = 0;
+	int r, rc;
+
+	if (access(path, R_OK) < 0)
+		return -errno;
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	r = sq_err(rc);
+	if (r == 0)
+		r = sq_check_ours(db);
+	if (r == 0)
+		r = sq_err(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL));
+	if (r == 0) {
+		rc = sqlite3_prepare_v2(db, "SELECT rev FROM meta WHERE id = 0", -1, &st, NULL);
+		if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			*revision = sqlite3_column_int64(st, 0);
+		else
+			r = rc == SQLITE_OK ? -EINVAL : sq_err(rc);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (r == 0) {
+		rc = sqlite3_prepare_v2(db, "SELECT key, value, create_rev, mod_rev FROM kv ORDER BY key",
+					-1, &st, NULL);
+		r = sq_err(rc);
+	}
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct store_kv *t = realloc(out, ncap * sizeof(*out));
+
+			if (!t) {
+				r = -ENOMEM;
+				break;
+			}
+			out = t;
+			cap = ncap;
+		}
+		r = sq_kv_from_row(st, 0, NULL, 1, 2, 3, &out[cnt]);
+		if (r == 0)
+			cnt++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_err(rc);
+	sqlite3_finalize(st);
+	sqlite3_close_v2(db);
+	if (r < 0) {
+		store_kvs_free(out, cnt);
+		return r;
+	}
+	*kvs = out;
+	*n = cnt;
+	return 0;
 }
 
 static const struct store_ops sq_ops = {

@@ -4,6 +4,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "control/store_backend.h"
 #include "tests/harness/test.h"
@@ -24,30 +27,30 @@ static inline const char *store_test_sqlite_url(void)
 	return url;
 }
 
+/* SKIFF_TEST_ETCD_URL names the cluster ("etcd://host:port,..."); each
+ * test gets a namespace of its own in it. */
 static inline const char *store_test_etcd_url(void)
 {
-	const char *url = getenv("SKIFF_TEST_ETCD_URL");
+	static char url[600];
+	const char *base = getenv("SKIFF_TEST_ETCD_URL");
 
-	if (!url || !*url)
-		SKIP("no etcd: set SKIFF_TEST_ETCD_URL");
+	if (!base || !*base)
+		SKIP("no etcd: tests/control/test_store_etcd.sh runs these against a real one");
+	snprintf(url, sizeof(url), "%s/skiff-test-%d-%llu", base, (int)getpid(),
+		 (unsigned long long)time(NULL));
 	return url;
 }
 
-/* Another empty store of the backend under test (snapshot restore). */
-static inline const char *store_test_second_url(void)
+/* Another empty store of the same backend as url. */
+static inline const char *store_test_other_url(const char *url, const char *tag)
 {
-	static char url[600];
+	static char other[700];
 
-	snprintf(url, sizeof(url), "%s", store_test_path("second.db"));
-	return url;
-}
-
-static inline const char *store_test_third_url(void)
-{
-	static char url[600];
-
-	snprintf(url, sizeof(url), "%s", store_test_path("third.db"));
-	return url;
+	if (strncmp(url, "etcd://", 7) == 0)
+		snprintf(other, sizeof(other), "%s-%s", url, tag);
+	else
+		snprintf(other, sizeof(other), "%s", store_test_path(tag));
+	return other;
 }
 
 #endif
