@@ -234,7 +234,11 @@ struct srv_stream {
 	char path[64];
 	uint8_t req[4096];
 	size_t req_len;
+	uint8_t out[3 * 4096];
+	size_t out_len;
 	size_t sent;
+	const char *status;  /* grpc-status of the trailers */
+	const char *message; /* grpc-message of the trailers, or NULL */
 };
 
 static int srv_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *u)
@@ -275,19 +279,22 @@ static ssize_t srv_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
 			uint32_t *flags, nghttp2_data_source *src, void *u)
 {
 	struct srv_stream *st = src->ptr;
-	size_t n = st->req_len - st->sent;
+	size_t n = st->out_len - st->sent;
 	const nghttp2_nv trailers[] = {
-		{ (uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, NGHTTP2_NV_FLAG_NONE },
+		{ (uint8_t *)"grpc-status", (uint8_t *)st->status, 11, strlen(st->status),
+		  NGHTTP2_NV_FLAG_NONE },
+		{ (uint8_t *)"grpc-message", (uint8_t *)(st->message ? st->message : ""), 12,
+		  st->message ? strlen(st->message) : 0, NGHTTP2_NV_FLAG_NONE },
 	};
 
 	(void)u;
 	if (n > length)
 		n = length;
-	memcpy(buf, st->req + st->sent, n); /* echo the framed request */
+	memcpy(buf, st->out + st->sent, n);
 	st->sent += n;
-	if (st->sent == st->req_len) {
+	if (st->sent == st->out_len) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-		nghttp2_submit_trailer(s, id, trailers, ARRAY_SIZE(trailers));
+		nghttp2_submit_trailer(s, id, trailers, st->message ? 2 : 1);
 	}
 	return (ssize_t)n;
 }
@@ -302,12 +309,25 @@ static int srv_frame(nghttp2_session *s, const nghttp2_frame *f, void *u)
 	(void)u;
 	if (!st || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
-	if (streq(st->path, "/test.Svc/Echo")) {
+	if (streq(st->path, "/test.Svc/Echo") || streq(st->path, "/test.Svc/Stream") ||
+	    streq(st->path, "/test.Svc/StreamFail")) {
 		const nghttp2_nv h[] = { SNV(":status", "200"), SNV("content-type", "application/grpc") };
+		/* Echo: the framed request once; Stream: three times; StreamFail:
+		 * once, then an error status in the trailers. */
+		int i, times = streq(st->path, "/test.Svc/Stream") ? 3 : 1;
 
+		for (i = 0; i < times; i++)
+			memcpy(st->out + (size_t)i * st->req_len, st->req, st->req_len);
+		st->out_len = (size_t)times * st->req_len;
+		st->status = "0";
+		if (streq(st->path, "/test.Svc/StreamFail")) {
+			st->status = "9";
+			st->message = "watch%20canceled";
+		}
 		prov.source.ptr = st;
 		nghttp2_submit_response(s, f->hd.stream_id, h, ARRAY_SIZE(h), &prov);
-	} else if (!streq(st->path, "/test.Svc/Slow") && !streq(st->path, "/test.Svc/NotGrpc")) {
+	} else if (!streq(st->path, "/test.Svc/Slow") && !streq(st->path, "/test.Svc/NotGrpc") &&
+		   !streq(st->path, "/test.Svc/StreamSlow")) {
 		/* every other method: NOT_FOUND, as a runtime answers for an unknown id */
 		const nghttp2_nv h[] = { SNV(":status", "200"), SNV("content-type", "application/grpc"),
 					 SNV("grpc-status", "5"),
@@ -484,6 +504,53 @@ TEST(grpc_unary_over_tcp)
 	}
 	CHECK_INT_EQ(grpc_unary(ch, "/test.Svc/Other", NULL, 0, 2000, &resp, &len, &st), -EREMOTEIO);
 	CHECK_INT_EQ(st.code, GRPC_NOT_FOUND);
+	grpc_channel_free(ch);
+	srv_stop(pid);
+}
+
+TEST(grpc_server_stream)
+{
+	char path[256];
+	struct grpc_channel *ch;
+	struct grpc_stream *gs;
+	struct grpc_status st;
+	uint8_t *msg = NULL;
+	size_t len = 0;
+	int i;
+	pid_t pid = srv_start(path, sizeof(path));
+
+	CHECK(pid > 0);
+	CHECK_OK(grpc_channel_new(path, &ch));
+
+	/* three messages, then the end of the stream with OK */
+	CHECK_OK(grpc_stream_open(ch, "/test.Svc/Stream", (const uint8_t *)"ev", 2, 2000, &gs, &st));
+	for (i = 0; i < 3; i++) {
+		CHECK_OK(grpc_stream_recv(gs, 2000, &msg, &len, &st));
+		CHECK_INT_EQ(len, 2);
+		CHECK(memcmp(msg, "ev", 2) == 0);
+		free(msg);
+	}
+	CHECK_INT_EQ(grpc_stream_recv(gs, 2000, &msg, &len, &st), -ENODATA);
+	CHECK_INT_EQ(st.code, 0);
+	grpc_stream_free(gs);
+
+	/* one message, then an error status */
+	CHECK_OK(grpc_stream_open(ch, "/test.Svc/StreamFail", (const uint8_t *)"x", 1, 2000, &gs, &st));
+	CHECK_OK(grpc_stream_recv(gs, 2000, &msg, &len, &st));
+	free(msg);
+	CHECK_INT_EQ(grpc_stream_recv(gs, 2000, &msg, &len, &st), -EREMOTEIO);
+	CHECK_INT_EQ(st.code, GRPC_FAILED_PRECONDITION);
+	CHECK_STR_EQ(st.message, "watch canceled");
+	grpc_stream_free(gs);
+
+	/* nothing comes: -ETIMEDOUT, and the stream can be cancelled */
+	CHECK_OK(grpc_stream_open(ch, "/test.Svc/StreamSlow", NULL, 0, 2000, &gs, &st));
+	CHECK_INT_EQ(grpc_stream_recv(gs, 100, &msg, &len, &st), -ETIMEDOUT);
+	grpc_stream_free(gs);
+	/* the channel still serves unary calls afterwards */
+	CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", (const uint8_t *)"u", 1, 2000, &msg, &len, &st));
+	free(msg);
+
 	grpc_channel_free(ch);
 	srv_stop(pid);
 }
