@@ -302,20 +302,18 @@ static int parse_routes(json_t *ipam, struct ipam_config *c, struct cni_error *e
 		dst = json_object_get(v, "dst");
 		if (!dst)
 			return invalid(err, "ipam.routes[%zu].dst: missing", i);
-		if (!json_is_string(dst) ||
-		    cni_addr_parse(json_string_value(dst), true, &rt->dst) < 0 || rt->dst.prefix < 0)
-			return invalid(err, "ipam.routes[%zu].dst: %s%s%s is not a CIDR", i,
-				       json_is_string(dst) ? "\"" : "",
-				       json_is_string(dst) ? json_string_value(dst) : "value",
-				       json_is_string(dst) ? "\"" : "");
+		if (!json_is_string(dst))
+			return invalid(err, "ipam.routes[%zu].dst: expected a string", i);
+		if (cni_addr_parse(json_string_value(dst), true, &rt->dst) < 0)
+			return invalid(err, "ipam.routes[%zu].dst: \"%s\" is not a CIDR", i,
+				       json_string_value(dst));
 		gw = json_object_get(v, "gw");
 		if (gw && !json_is_null(gw)) {
-			if (!json_is_string(gw) ||
-			    cni_addr_parse(json_string_value(gw), false, &rt->gw) < 0)
-				return invalid(err, "ipam.routes[%zu].gw: %s%s%s is not an IP address", i,
-					       json_is_string(gw) ? "\"" : "",
-					       json_is_string(gw) ? json_string_value(gw) : "value",
-					       json_is_string(gw) ? "\"" : "");
+			if (!json_is_string(gw))
+				return invalid(err, "ipam.routes[%zu].gw: expected a string", i);
+			if (cni_addr_parse(json_string_value(gw), false, &rt->gw) < 0)
+				return invalid(err, "ipam.routes[%zu].gw: \"%s\" is not an IP address", i,
+					       json_string_value(gw));
 			rt->gw.prefix = -1;
 			if (rt->gw.family != rt->dst.family)
 				return invalid(err, "ipam.routes[%zu].gw: family differs from dst", i);
