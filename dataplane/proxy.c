@@ -312,7 +312,7 @@ static bool service_has_family(const struct model_service *s, int family)
 	return false;
 }
 
-/* Counts distinct endpoints of the service by their best selected state. */
+/* Counts distinct endpoint addresses of the service by their best state. */
 struct seen {
 	struct proxy_backend *v;
 	size_t n, cap;
@@ -344,7 +344,8 @@ static void seen_count(struct seen *sn, struct proxy_summary *sum)
 		uint8_t best = sn->v[i].state;
 		size_t j = i + 1;
 
-		for (; j < sn->n && backend_cmp(&sn->v[i], &sn->v[j]) == 0; j++)
+		/* An endpoint is an address: its ports count once. */
+		for (; j < sn->n && model_addr_cmp(&sn->v[i].addr, &sn->v[j].addr) == 0; j++)
 			if (sn->v[j].state < best)
 				best = sn->v[j].state;
 		if (best == PROXY_BACKEND_ACTIVE)

@@ -79,9 +79,10 @@ struct proxy_frontend {
 struct proxy_summary {
 	char *service; /* "ns/name" */
 	size_t n_frontends;
-	size_t n_ready;       /* distinct endpoints selected as ready */
-	size_t n_fallback;    /* distinct endpoints selected as terminating fallback */
-	size_t n_quarantined; /* distinct endpoints known but not selected */
+	/* Distinct endpoint addresses, by the best state any port gives them. */
+	size_t n_ready;       /* selected as ready */
+	size_t n_fallback;    /* selected as terminating fallback */
+	size_t n_quarantined; /* known but not selected */
 	bool sctp_skipped;    /* SCTP ports are not load-balanced */
 	size_t n_conflicts;   /* frontends another service already claims */
 };

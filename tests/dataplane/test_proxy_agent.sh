@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# skiff-agent as a service proxy, end to end: Service and EndpointSlice
+# manifests in a folder, the agent (in a node namespace) programs the eBPF
+# socket hooks attached to a test cgroup, and a client in that cgroup talks
+# to real TCP/UDP servers in three backend namespaces through ClusterIPs.
+. "$(dirname "$0")/../harness/lib.sh"
+require_root
+require_cmd ip socat bpftool awk nsenter
+require_bin skiff-agent lb-client lb-tool
+
+AGENT_BIN="$BIN/skiff-agent"
+CLI="$TESTBIN/lb-client"
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$CG2" ] || skip "no cgroup v2 mount"
+CG="$CG2/skiff-agent-test-$RUN_ID"
+
+mkdir "$CG" || skip "cannot create cgroup $CG"
+defer "rmdir '$CG'"
+
+# client ARGS...: lb-client in the test cgroup, in the client namespace.
+client() {
+	( echo "$BASHPID" >"$CG/cgroup.procs" && exec ip netns exec "$(ns client)" "$CLI" "$@" )
+}
+backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
+
+setup_ns node client b1 b2 b3
+for n in node client b1 b2 b3; do
+	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+done
+in_ns node sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+ip -n "$(ns node)" link add vc type veth peer name eth0 netns "$(ns client)"
+ip -n "$(ns node)" addr add 10.210.0.1/24 dev vc
+ip -n "$(ns node)" addr add fd00:210::1/64 dev vc nodad
+ip -n "$(ns node)" link set vc up
+ip -n "$(ns client)" addr add 10.210.0.2/24 dev eth0
+ip -n "$(ns client)" addr add fd00:210::2/64 dev eth0 nodad
+ip -n "$(ns client)" link set eth0 up
+ip -n "$(ns client)" route add default via 10.210.0.1
+ip -n "$(ns client)" -6 route add default via fd00:210::1
+for i in 1 2 3; do
+	ip -n "$(ns node)" link add "vb$i" type veth peer name eth0 netns "$(ns "b$i")"
+	ip -n "$(ns node)" addr add "10.211.$i.1/24" dev "vb$i"
+	ip -n "$(ns node)" addr add "fd00:211:$i::1/64" dev "vb$i" nodad
+	ip -n "$(ns node)" link set "vb$i" up
+	ip -n "$(ns "b$i")" addr add "10.211.$i.2/24" dev eth0
+	ip -n "$(ns "b$i")" addr add "fd00:211:$i::2/64" dev eth0 nodad
+	ip -n "$(ns "b$i")" link set eth0 up
+	ip -n "$(ns "b$i")" route add default via "10.211.$i.1"
+	ip -n "$(ns "b$i")" -6 route add default via "fd00:211:$i::1"
+	# TCP 8080 answers its name and closes; 8081 answers and stays open;
+	# UDP 8080 answers every datagram with its name.
+	bg_ns "b$i" _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i"
+	bg_ns "b$i" _pid socat TCP6-LISTEN:8081,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i; exec sleep 10"
+	bg_ns "b$i" _pid "$CLI" --serve-udp "b$i" 8080
+done
+for i in 1 2 3; do
+	wait_for 5 in_ns client "$CLI" --timeout-ms 500 "10.211.$i.2" 8080 ||
+		fail "backend b$i does not answer directly"
+done
+
+# ---- manifests -----------------------------------------------------------
+
+# put FILE: writes stdin to the manifests folder atomically (as kubectl-ish
+# tools and editors do: a hidden temporary, then a rename).
+put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
+
+# service NAME SPEC-LINES...: a Service in namespace default.
+service() {
+	local name=$1; shift
+	printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n' "$name"
+	printf '  %s\n' "$@"
+}
+
+# slice NAME SERVICE FAMILY PORTS ENDPOINT...: an EndpointSlice; each
+# ENDPOINT is "ip[,ready[,serving[,terminating[,node]]]]".
+slice() {
+	local name=$1 svc=$2 fam=$3 ports=$4 ep ip ready serving term node
+	shift 4
+	printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n'
+	printf '  name: %s\n  labels: {kubernetes.io/service-name: %s}\naddressType: %s\nports: %s\nendpoints:\n' \
+		"$name" "$svc" "$fam" "$ports"
+	[ $# -gt 0 ] || printf '  []\n'
+	for ep in "$@"; do
+		IFS=, read -r ip ready serving term node <<<"$ep"
+		printf -- '- addresses: ["%s"]\n' "$ip"
+		[ -n "$ready" ] && printf '  conditions: {ready: %s, serving: %s, terminating: %s}\n' \
+			"$ready" "${serving:-$ready}" "${term:-false}"
+		[ -n "$node" ] && printf '  nodeName: %s\n' "$node"
+	done
+}
+
+WEB_PORTS='[{name: http, port: 8080}, {name: dns, port: 8080, protocol: UDP}, {name: hold, port: 8081}]'
+web_service() {
+	service web "clusterIPs: [10.96.0.10, 'fd00:96::10']" "type: NodePort" \
+		"externalIPs: [192.0.2.10]" "ports:" \
+		"- {name: http, port: 80, nodePort: 30080}" \
+		"- {name: dns, port: 53, protocol: UDP}" \
+		"- {name: hold, port: 81}" "$@"
+}
+ALL3="10.211.1.2 10.211.2.2 10.211.3.2"
+
+# ---- the agent -------------------------------------------------------------
+
+# in_node cmd...: runs cmd in the node's network namespace. nsenter, not
+# `ip netns exec`: that one remounts /sys, hiding the bpffs the pins live in.
+in_node() { nsenter --net="/run/netns/$(ns node)" "$@"; }
+
+# start_agent ARGS...: runs skiff-agent in the node namespace over $M, with
+# the case's own bpffs folder and the test cgroup; waits for its first sync.
+start_agent() {
+	( exec nsenter --net="/run/netns/$(ns node)" "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" \
+		--cgroup "$CG" --node-name node1 --node-ip 10.210.0.1 --log-level debug "$@" ) \
+		>>"$ALOG" 2>&1 &
+	AGENT=$!
+	wait_for 10 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
+}
+nsync() { grep -c "sync: " "$ALOG"; }
+synced_since() { [ "$(nsync)" -gt "$1" ]; }
+# change CMD...: runs CMD (which edits $M) and waits for the agent's sync.
+change() {
+	local before
+	before=$(nsync)
+	"$@"
+	wait_for 5 synced_since "$before" || fail "agent did not sync after: $*"
+}
+
+# Each case: its own manifests folder, bpffs folder and agent.
+case_setup() {
+	M="$TMP/manifests-$1"
+	ALOG="$TMP/agent-$1.log"
+	BPFFS="/sys/fs/bpf/skiff-agent-test-$RUN_ID-$1"
+	mkdir -p "$M"
+	defer "rm -rf '$BPFFS'"
+	defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
+	defer 'kill -9 $AGENT; wait $AGENT'
+}
+
+# ---- cases -----------------------------------------------------------------
+
+case_spreads_tcp_udp_ipv6_nodeport_externalip() {
+	case_setup spread
+	{ web_service; slice web-v4 web IPv4 "$WEB_PORTS" $ALL3
+	  slice web-v6 web IPv6 "$WEB_PORTS" fd00:211:1::2 fd00:211:2::2; } | put web.yaml
+	start_agent
+	assert_contains "$(cat "$ALOG")" "service default/web: 5 backends (5 ready), 10 frontends"
+	local out
+	out=$(client --count 30 10.96.0.10 80) || fail "TCP: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "30 connections reach every backend"
+	assert_eq "$(echo "$out" | awk '$2 != "10.96.0.10:80"' | wc -l)" 0 "peer is the service: $out"
+	out=$(client --udp --count 20 10.96.0.10 53) || fail "UDP: $out"
+	assert_ne "$(echo "$out" | backends_seen | wc -w)" 1 "datagrams spread: $out"
+	out=$(client --count 12 fd00:96::10 80) || fail "IPv6: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 " "IPv6 ClusterIP uses the IPv6 slice"
+	out=$(client --count 12 10.210.0.1 30080) || fail "NodePort: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "NodePort on the node address"
+	out=$(client --count 12 192.0.2.10 80) || fail "externalIP: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "externalIP"
+	# the maps name the service for bpftool readers
+	assert_contains "$(bpftool map dump pinned "$BPFFS/lb_names")" '"name": "default/web:http"'
+}
+
+case_client_ip_affinity_and_maglev_annotation() {
+	case_setup affinity
+	{ service sticky "clusterIP: 10.96.0.20" "sessionAffinity: ClientIP" \
+		"sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}" "ports: [{name: http, port: 80}]"
+	  slice sticky-1 sticky IPv4 "$WEB_PORTS" $ALL3
+	  printf -- '---\n'
+	  service hashed "clusterIP: 10.96.0.21" "ports: [{name: http, port: 80}]" |
+		sed 's|^  namespace: default|  namespace: default\n  annotations: {service.skiff.io/lb-algorithm: maglev}|'
+	  slice hashed-1 hashed IPv4 "$WEB_PORTS" $ALL3; } | put svc.yaml
+	start_agent
+	local out
+	out=$(client --count 12 10.96.0.20 80) || fail "affinity: $out"
+	assert_eq "$(echo "$out" | backends_seen | wc -w)" 1 "ClientIP affinity keeps one backend: $out"
+	out=$(client --count 30 10.96.0.21 80) || fail "maglev: $out"
+	assert_ne "$(echo "$out" | backends_seen | wc -w)" 1 "maglev spreads connections: $out"
+	assert_contains "$(bpftool map dump pinned "$BPFFS/lb_frontends")" '"affinity": 60'
+}
+
+case_readiness_flip_terminating_fallback_and_refusal() {
+	case_setup ready
+	web_service | put svc.yaml
+	slice web-1 web IPv4 "$WEB_PORTS" $ALL3 | put slice.yaml
+	start_agent
+	local out
+	# b2 turns not ready: no new connection reaches it
+	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2,false 10.211.3.2 | put slice.yaml'
+	assert_contains "$(cat "$ALOG")" "service default/web: 2 backends (2 ready, 1 not ready)"
+	out=$(client --count 30 10.96.0.10 80) || fail "after flip: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b3 " "not ready b2 excluded"
+	# none ready, b3 serving and terminating: it takes the traffic
+	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2,false 10.211.2.2,false 10.211.3.2,false,true,true | put slice.yaml'
+	assert_contains "$(cat "$ALOG")" "1 backend (0 ready, 1 terminating-fallback, 2 not ready)"
+	out=$(client --count 12 10.96.0.10 80) || fail "fallback: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b3 " "terminating fallback"
+	# nothing usable: refused at once, not a timeout
+	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2,false 10.211.3.2,false,false,true | put slice.yaml'
+	out=$(client --timeout-ms 3000 10.96.0.10 80) && fail "connected with no usable endpoint: $out"
+	assert_contains "$out" "ERR connect: Connection refused (0.0"
+	out=$(client --udp --timeout-ms 3000 10.96.0.10 53) && fail "UDP sent with no usable endpoint"
+	assert_contains "$out" "Connection refused (0.0"
+	# back to ready
+	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.2.2 | put slice.yaml'
+	assert_contains "$(client 10.96.0.10 80)" "b2 10.96.0.10:80"
+}
+
+case_no_endpoints_and_unknown_port_refused_at_once() {
+	case_setup empty
+	service lonely "clusterIP: 10.96.0.30" "ports: [{name: http, port: 80}]" | put lonely.yaml
+	start_agent
+	local out
+	out=$(client --timeout-ms 3000 10.96.0.30 80) && fail "connected to a service without endpoints"
+	assert_contains "$out" "ERR connect: Connection refused (0.0"
+	out=$(client --timeout-ms 3000 10.96.0.30 8443) && fail "connected to an unknown port"
+	assert_contains "$out" "ERR connect: Connection refused (0.0"
+	# the service removed: its address is left alone again (times out)
+	change rm "$M/lonely.yaml"
+	assert_contains "$(cat "$ALOG")" "service default/lonely: removed"
+	out=$(client --timeout-ms 300 10.96.0.30 80) && fail "connected to a removed service"
+	assert_not_contains "$out" "refused"
+}
+
+case_traffic_policy_local() {
+	case_setup local
+	{ service web "clusterIP: 10.96.0.40" "internalTrafficPolicy: Local" \
+		"ports: [{name: http, port: 80}]"
+	  slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2,true,true,false,node1 \
+		10.211.2.2,true,true,false,node2 10.211.3.2,true,true,false,node1; } | put web.yaml
+	start_agent
+	local out
+	out=$(client --count 20 10.96.0.40 80) || fail "local: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b3 " "only this node's endpoints"
+}
+
+case_bad_manifest_keeps_service_running() {
+	case_setup bad
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $ALL3; } | put web.yaml
+	start_agent
+	local before
+	before=$(grep -c "spec.ports\[0\].port" "$ALOG")
+	{ service web "clusterIP: 10.96.0.10" "ports: [{name: http, port: 99999}]"; } | put web.yaml
+	wait_for 5 grep -q "web.yaml: object 1: Service default/web: spec.ports\[0\].port: 99999 is out of range" "$ALOG" ||
+		fail "no error naming file, object and field: $(tail -3 "$ALOG")"
+	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: x\n' | put broken.yaml
+	wait_for 5 grep -q "broken.yaml:[0-9]*:[0-9]*:" "$ALOG" || fail "no line:column for a YAML error"
+	local out
+	out=$(client --count 12 10.96.0.10 80) || fail "service lost after a bad manifest: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "last good state serves"
+	assert_eq "$before" 0
+	# fixed again: the change is taken
+	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2; } | put web.yaml'
+	assert_contains "$(cat "$ALOG")" "web.yaml: loaded again without errors"
+	assert_eq "$(client --count 6 10.96.0.10 80 | backends_seen)" "b1 "
+}
+
+case_sigkill_restart_under_load_fails_nothing() {
+	case_setup restart
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $ALL3; } | put web.yaml
+	start_agent
+	client --count 400 --interval-ms 5 10.96.0.10 80 >"$TMP/load.out" &
+	local load=$! old=$AGENT
+	sleep 0.5
+	kill -9 "$AGENT"; wait "$AGENT" 2>/dev/null
+	sleep 0.3
+	: >"$ALOG"
+	start_agent
+	assert_ne "$AGENT" "$old"
+	wait "$load" || fail "requests failed across the restart: $(grep ERR "$TMP/load.out" | head -3)"
+	assert_eq "$(grep -c . "$TMP/load.out")" 400
+	assert_eq "$(backends_seen <"$TMP/load.out")" "b1 b2 b3 "
+	# the restarted agent reconciles without flushing: still exactly one
+	# frontend per ClusterIP port, and changes are followed
+	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.3.2 | put web2.yaml; rm "$M/web.yaml"; { web_service; } | put web.yaml'
+	wait_for 5 grep -q "service default/web: 1 backend (1 ready)" "$ALOG" || fail "no resync: $(tail -3 "$ALOG")"
+	assert_eq "$(client --count 6 10.96.0.10 80 | backends_seen)" "b3 "
+}
+
+case_removed_backend_connections_end() {
+	case_setup remove
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2; } | put web.yaml
+	start_agent
+	client --hold --timeout-ms 8000 10.96.0.10 81 >"$TMP/hold.out" &
+	local hpid=$! got keep
+	wait_for 3 grep -q "^b[12] " "$TMP/hold.out" || fail "held connection never answered: $(cat "$TMP/hold.out")"
+	got=$(awk '{ print $1; exit }' "$TMP/hold.out")
+	[ "$got" = b1 ] && keep=10.211.2.2 || keep=10.211.1.2
+	local t0=$SECONDS
+	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $keep; } | put web.yaml'
+	wait "$hpid"
+	assert_contains "$(cat "$TMP/hold.out")" "closed: Software caused connection abort"
+	[ $((SECONDS - t0)) -le 3 ] || fail "the connection outlived its backend by $((SECONDS - t0))s"
+	wait_for 3 grep -q "backend 10.211.[12].2:8081/TCP removed, 1 socket ended" "$ALOG" ||
+		fail "no log of the ended socket: $(grep removed "$ALOG")"
+	# a readiness flip does not end connections: only removal does
+	client --hold --timeout-ms 1500 10.96.0.10 81 >"$TMP/hold2.out" &
+	hpid=$!
+	wait_for 3 grep -q "^b[12] " "$TMP/hold2.out" || fail "second held connection never answered"
+	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $keep,false; } | put web.yaml'
+	wait "$hpid"
+	assert_not_contains "$(cat "$TMP/hold2.out")" "abort"
+}
+
+case_destroy_on_exit_removes_everything() {
+	case_setup destroy
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2; } | put web.yaml
+	start_agent --destroy-on-exit
+	assert_contains "$(bpftool cgroup show "$CG")" "connect4"
+	kill -TERM "$AGENT"
+	wait "$AGENT" || fail "agent exited with an error: $(tail -3 "$ALOG")"
+	[ -e "$BPFFS" ] && fail "$BPFFS still exists"
+	assert_not_contains "$(bpftool cgroup show "$CG")" "connect4"
+	local out
+	out=$(client --timeout-ms 300 10.96.0.10 80) && fail "service still answers: $out"
+	# --once syncs and exits, leaving the datapath serving
+	in_node "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" --cgroup "$CG" --once >>"$ALOG" 2>&1 ||
+		fail "--once failed: $(tail -3 "$ALOG")"
+	assert_contains "$(client 10.96.0.10 80)" "b1 10.96.0.10:80"
+}
+
+run_case spreads_tcp_udp_ipv6_nodeport_externalip
+run_case client_ip_affinity_and_maglev_annotation
+run_case readiness_flip_terminating_fallback_and_refusal
+run_case no_endpoints_and_unknown_port_refused_at_once
+run_case traffic_policy_local
+run_case bad_manifest_keeps_service_running
+run_case sigkill_restart_under_load_fails_nothing
+run_case removed_backend_connections_end
+run_case destroy_on_exit_removes_everything
+finish
