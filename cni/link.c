@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "plugin.h"
 #include "util.h"
@@ -230,6 +232,83 @@ int link_delete(struct nl_sock *sk, const char *name)
 		return -ENOMEM;
 	rtnl_link_set_name(l, name);
 	return nlerr(rtnl_link_delete(sk, l));
+}
+
+int link_delete_ifindex(struct nl_sock *sk, int ifindex)
+{
+	_cleanup_link_ struct rtnl_link *l = rtnl_link_alloc();
+
+	if (!l)
+		return -ENOMEM;
+	rtnl_link_set_ifindex(l, ifindex);
+	return nlerr(rtnl_link_delete(sk, l));
+}
+
+int link_delete_detached(int ifindex)
+{
+	pid_t pid = fork(), pid2;
+	int status;
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		struct nl_sock *sk;
+		int null;
+
+		/* The intermediate child exits at once, so nobody waits for
+		 * the grandchild and nobody reads its output to EOF. */
+		setsid();
+		pid2 = fork();
+		if (pid2 != 0)
+			_exit(pid2 < 0 ? 1 : 0);
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		if (link_socket_open(&sk) == 0)
+			link_delete_ifindex(sk, ifindex);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+}
+
+int link_set_down(struct nl_sock *sk, int ifindex)
+{
+	_cleanup_link_ struct rtnl_link *orig = rtnl_link_alloc();
+	_cleanup_link_ struct rtnl_link *change = rtnl_link_alloc();
+
+	if (!orig || !change)
+		return -ENOMEM;
+	rtnl_link_set_ifindex(orig, ifindex);
+	rtnl_link_unset_flags(change, IFF_UP);
+	return nlerr(rtnl_link_change(sk, orig, change, 0));
+}
+
+int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	_cleanup_link_ struct rtnl_link *change = rtnl_link_alloc();
+	char tmp[16];
+	int r = rtnl_link_get_kernel(sk, 0, name, &l), ifindex;
+
+	if (r < 0)
+		return nlerr(r);
+	if (!change)
+		return -ENOMEM;
+	if (!streq(rtnl_link_get_type(l), "veth") || rtnl_link_get_link(l) != peer_ifindex)
+		return -ENODEV;
+	ifindex = rtnl_link_get_ifindex(l);
+	r = link_set_down(sk, ifindex);
+	if (r < 0)
+		return r;
+	snprintf(tmp, sizeof(tmp), "skd%d", ifindex);
+	rtnl_link_set_name(change, tmp);
+	return nlerr(rtnl_link_change(sk, l, change, 0));
 }
 
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)

@@ -350,6 +350,28 @@ static int open_netns(const struct cni_plugin *p, struct cni_error *err)
 	return fd;
 }
 
+/* A host veth of this attachment that is down is one a DEL is removing (or
+ * a leftover): remove it now. One that is up is in use. */
+static int clear_stale_host(struct nl_sock *sk, const char *host, const struct cni_plugin *p,
+			    struct cni_error *err)
+{
+	int ifindex = link_ifindex(sk, host), r;
+	bool up = true;
+	char mac[18];
+
+	if (ifindex < 0)
+		return 0;
+	if (link_info(sk, ifindex, mac, NULL, &up) == 0 && up)
+		return cni_fail(err, EEXIST, CNI_ERR_INTERNAL,
+				"host veth %s for container %s ifname %s already exists (run DEL first)",
+				host, p->env.container_id, p->env.ifname);
+	r = link_delete_ifindex(sk, ifindex);
+	if (r < 0 && r != -ENODEV)
+		return cni_fail(err, -r, CNI_ERR_INTERNAL, "removing stale host veth %s: %s", host,
+				strerror(-r));
+	return 0;
+}
+
 static void ipam_release_quietly(struct cni_plugin *p)
 {
 	struct cni_error e = { 0 };
@@ -379,10 +401,9 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	r = link_socket_open(&sk);
 	if (r < 0)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "netlink socket: %s", strerror(-r));
-	if (link_ifindex(sk, host) >= 0)
-		return cni_fail(err, EEXIST, CNI_ERR_INTERNAL,
-				"host veth %s for container %s ifname %s already exists (run DEL first)",
-				host, p->env.container_id, p->env.ifname);
+	r = clear_stale_host(sk, host, p, err);
+	if (r < 0)
+		return r;
 
 	r = ipam_run_add(p, &ipam, err);
 	if (r < 0)
@@ -450,6 +471,47 @@ fail:
 
 /* ---- DEL ---- */
 
+/* Frees the pod interface's name in the netns (when there still is one),
+ * so the netns can take a new attachment at once. */
+static int retire_pod_side(const char *netns, const char *ifname, int host_ifindex)
+{
+	_cleanup_sock_ struct nl_sock *psk = NULL;
+	_cleanup_close_ int nsfd = netns ? netns_open(netns) : -ENOENT;
+	int saved = -1, r, r2;
+
+	if (nsfd < 0)
+		return 0; /* the netns is gone, and the pod side with it */
+	r = netns_enter(nsfd, &saved);
+	if (r < 0)
+		return r;
+	r = link_socket_open(&psk);
+	r2 = netns_leave(saved);
+	if (r < 0 || r2 < 0)
+		return r < 0 ? r : r2;
+	r = link_retire_peer(psk, ifname, host_ifindex);
+	return r == -ENODEV ? 0 : r;
+}
+
+/* Makes the attachment inert at once (host side down: the kernel drops
+ * every route through it; pod side down and renamed) and leaves the slow
+ * unregistering of the veth pair (RCU waits, ~20 ms) to a detached
+ * process. Falls back to deleting here. */
+static int host_veth_remove(struct nl_sock *sk, const char *host, const char *netns,
+			    const char *ifname)
+{
+	int ifindex = link_ifindex(sk, host), r;
+
+	if (ifindex < 0)
+		return ifindex;
+	r = link_set_down(sk, ifindex);
+	if (r == 0)
+		r = retire_pod_side(netns, ifname, ifindex);
+	if (r == 0 && link_delete_detached(ifindex) == 0)
+		return 0;
+	r = link_delete_ifindex(sk, ifindex);
+	return r == -ENODEV ? 0 : r;
+}
+
 int cni_plugin_del(struct cni_plugin *p, struct cni_error *err)
 {
 	_cleanup_sock_ struct nl_sock *sk = NULL;
@@ -460,7 +522,7 @@ int cni_plugin_del(struct cni_plugin *p, struct cni_error *err)
 	cni_host_ifname(p->env.container_id, p->env.ifname, host);
 	r = link_socket_open(&sk);
 	if (r == 0)
-		r = link_delete(sk, host);
+		r = host_veth_remove(sk, host, p->env.netns, p->env.ifname);
 	if (r < 0 && r != -ENODEV)
 		rl = cni_fail(&link_err, -r, CNI_ERR_INTERNAL, "deleting host veth %s: %s", host,
 			      strerror(-r));

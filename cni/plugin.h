@@ -70,6 +70,16 @@ int link_ifindex(struct nl_sock *sk, const char *name);
 int link_veth_create(struct nl_sock *sk, const char *host_name, const char *pod_name, int nsfd,
 		     int mtu);
 int link_delete(struct nl_sock *sk, const char *name);
+int link_delete_ifindex(struct nl_sock *sk, int ifindex);
+/* Deletes the link in a detached process: the kernel spends tens of
+ * milliseconds in RCU waits unregistering a veth, nobody needs to wait for
+ * that once the link is down. */
+int link_delete_detached(int ifindex);
+int link_set_down(struct nl_sock *sk, int ifindex);
+/* Frees the name of a pod-side veth that is about to go: when name (in
+ * sk's netns) is the peer of peer_ifindex, sets it down and renames it to
+ * "skd<ifindex>"; -ENODEV when it is not. */
+int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex);
 /* Sets the link up and, when alias is not NULL, its alias. */
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias);
 /* Reads mac ("aa:bb:..."), mtu and whether the link is up. */

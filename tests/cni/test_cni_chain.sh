@@ -28,7 +28,7 @@ case_host_local_delegation() {
 	ip netns del "$(ns p1)"
 	assert_ok cni DEL "$(cid a)" "" eth0 <"$TMP/hl.json"
 	[ -e "$TMP/hl/hl-$RUN_ID/$a" ] && fail "host-local lease $a left after DEL"
-	assert_eq "$(node_veths)" 0
+	assert_deleted
 	assert_ok cni DEL "$(cid a)" "" eth0 <"$TMP/hl.json"
 	# An IPAM plugin that is not there: a clear error, nothing made.
 	setup_ns p2
@@ -64,7 +64,7 @@ case_portmap_chain_reaches_pod_from_outside() {
 	assert_fails tcp_get out 10.245.9.1 8080
 	jq --argjson r "$r" '. + {prevResult: $r}' "$TMP/pm.json" >"$TMP/pm-prev.json"
 	assert_ok cni DEL "$(cid a)" p1 eth0 <"$TMP/pm-prev.json"
-	assert_eq "$(node_veths)" 0
+	assert_deleted
 }
 
 run_case host_local_delegation

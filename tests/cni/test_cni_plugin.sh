@@ -31,8 +31,9 @@ case_ipv4_pods_reach_each_other_and_node() {
 	assert_eq "$(in_ns node cat /proc/sys/net/ipv4/ip_forward)" 1
 	assert_ok cni DEL "$(cid a)" p1 eth0 <"$TMP/v4.json"
 	assert_ok cni DEL "$(cid b)" p2 eth0 <"$TMP/v4.json"
-	assert_eq "$(node_veths)" 0 "host veths after DEL"
 	assert_not_contains "$(ip -n "$(ns node)" route)" "$a1"
+	assert_not_contains "$(ip -n "$(ns p1)" link)" eth0 "pod interface right after DEL"
+	assert_deleted
 }
 
 case_dual_stack() {
@@ -55,7 +56,7 @@ case_dual_stack() {
 	assert_eq "$(tcp_get p1 "$b4" 8000)" hello-v6 "pod to pod TCP over IPv4"
 	assert_ok cni DEL "$(cid a)" p1 eth0 <"$TMP/ds.json"
 	assert_ok cni DEL "$(cid b)" p2 eth0 <"$TMP/ds.json"
-	assert_eq "$(node_veths)" 0
+	assert_deleted
 }
 
 case_result_shape_per_version() {
@@ -104,7 +105,7 @@ case_del_idempotent_after_netns_gone() {
 	assert_not_contains "$(ip -n "$(ns p2)" link)" eth0
 	ip netns del "$(ns p1)"
 	assert_ok cni DEL "$(cid a)" "" eth0 <"$TMP/one.json"
-	assert_eq "$(node_veths)" 0 "host veth after DEL without netns"
+	assert_deleted
 	assert_ok cni DEL "$(cid a)" "" eth0 <"$TMP/one.json"
 	assert_ok cni DEL "$(cid a)" p2 eth0 <"$TMP/one.json"
 	r=$(cni ADD "$(cid b)" p2 eth0 <"$TMP/one.json") || fail "ADD after DEL (lease not released?): $r"
