@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# skiff-server driven by the real kubectl (1.27 and 1.33): apply, get
+# (tables, wide, labels, yaml/json), watch, label, scale, run, describe,
+# explain, delete, api-resources, config, errors. HTTPS with the
+# kubeconfig the server writes (CA + admin client certificate); no
+# --insecure-skip-tls-verify, no --validate=false. Asserts on kubectl's
+# output. The server listens on 127.0.0.1 only, on a free port.
+. "$(dirname "$0")/../harness/lib.sh"
+
+require_bin skiff-server
+require_cmd curl
+KDIR=$(dpkg -L kubectl 2>/dev/null | grep -m1 '/kubectl\.1\.33$' | xargs -r dirname)
+[ -n "$KDIR" ] && [ -x "$KDIR/kubectl.1.27" ] || skip "needs kubectl.1.27 and kubectl.1.33 (Debian package kubectl)"
+
+DATA=$TMP/data
+SERVER_PID=
+PORT=
+
+# start_server: HTTPS on a free loopback port with a fresh data dir.
+start_server() {
+	local try
+	for try in 1 2 3 4 5; do
+		PORT=$(( 20000 + (RANDOM % 20000) ))
+		"$BIN/skiff-server" --data-dir "$DATA" --bind-address 127.0.0.1 \
+			--secure-port "$PORT" --log-level warn >"$TMP/server.log" 2>&1 &
+		SERVER_PID=$!
+		if wait_for 10 curl -sf --cacert "$DATA/tls/ca.crt" "https://127.0.0.1:$PORT/healthz"; then
+			return 0
+		fi
+		kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
+	done
+	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
+}
+start_server
+defer "kill $SERVER_PID"
+
+# k VERSION args...: kubectl.1.VERSION with the server's kubeconfig and a
+# cache of its own.
+k() {
+	local v=$1; shift
+	"$KDIR/kubectl.1.$v" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/cache-$v" "$@"
+}
+
+# lines_at_least FILE REGEX N: FILE has N lines matching REGEX.
+lines_at_least() { [ "$(grep -c "$2" "$1")" -ge "$3" ]; }
+
+# squeeze: one space between columns, for matching table rows.
+squeeze() { tr -s ' '; }
+
+manifests() { # NAMESPACE REPLICAS GREETING
+	cat <<YAML
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $1
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: $1
+data:
+  greeting: $3
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: web-secret
+  namespace: $1
+type: Opaque
+data:
+  password: czNjcmV0
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: $1
+  labels: {app: web, tier: front}
+spec:
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: ["httpd", "-f", "-p", "80"]
+    ports: [{containerPort: 80}]
+    readinessProbe: {tcpSocket: {port: 80}}
+    livenessProbe: {tcpSocket: {port: 80}}
+  - name: sidecar
+    image: busybox:1.36
+    command: ["sleep", "3600"]
+    env: [{name: MODE, value: one}]
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: cache
+  namespace: $1
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: cache}}
+  template:
+    metadata: {labels: {app: cache}}
+    spec:
+      containers: [{name: cache, image: busybox:1.36}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: $1
+spec:
+  replicas: $2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: busybox:1.36}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: $1
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-np
+  namespace: $1
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-lb
+  namespace: $1
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{name: http, port: 80}, {name: https, port: 443}]
+YAML
+}
+
+# The apply sequence, per kubectl version (each in its own namespace).
+case_apply() {
+	local v ns out
+	for v in 27 33; do
+		ns=demo-$v-$RUN_ID
+		manifests "$ns" 2 hello >"$TMP/app-$v.yaml"
+		out=$(k $v apply -f "$TMP/app-$v.yaml" 2>&1) || fail "apply ($v): $out"
+		for o in "namespace/$ns created" "configmap/web-config created" "secret/web-secret created" \
+			"pod/web created" "replicaset.apps/cache created" "deployment.apps/api created" \
+			"service/web created" "service/web-np created" "service/web-lb created"; do
+			assert_contains "$out" "$o" "kubectl $v apply"
+		done
+		out=$(k $v apply -f "$TMP/app-$v.yaml" 2>&1) || fail "re-apply ($v): $out"
+		for o in "namespace/$ns unchanged" "configmap/web-config unchanged" "secret/web-secret unchanged" \
+			"pod/web unchanged" "deployment.apps/api unchanged" "service/web unchanged" \
+			"service/web-np unchanged" "service/web-lb unchanged"; do
+			assert_contains "$out" "$o" "kubectl $v apply again"
+		done
+		manifests "$ns" 3 goodbye >"$TMP/app-$v.yaml"
+		out=$(k $v apply -f "$TMP/app-$v.yaml" 2>&1) || fail "apply changed ($v): $out"
+		assert_contains "$out" "configmap/web-config configured"
+		assert_contains "$out" "deployment.apps/api configured"
+		assert_contains "$out" "pod/web unchanged"
+		assert_eq "$(k $v get cm web-config -n "$ns" -o jsonpath='{.data.greeting}')" goodbye
+		assert_eq "$(k $v get deploy api -n "$ns" -o jsonpath='{.spec.replicas} {.metadata.generation}')" "3 2"
+	done
+}
+
+case_get_tables() {
+	local v ns out ip np
+	for v in 27 33; do
+		ns=demo-$v-$RUN_ID
+		out=$(k $v get pods -n "$ns" 2>&1 | squeeze)
+		assert_contains "$out" "NAME READY STATUS RESTARTS AGE" "pods header ($v)"
+		assert_contains "$out" "web 0/2 Pending 0 "
+		out=$(k $v get pod web -n "$ns" -o wide 2>&1 | squeeze)
+		assert_contains "$out" "NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES"
+		out=$(k $v get pods -n "$ns" --show-labels 2>&1 | squeeze)
+		assert_contains "$out" "LABELS"
+		assert_contains "$out" "app=web,tier=front"
+		out=$(k $v get svc -n "$ns" 2>&1 | squeeze)
+		assert_contains "$out" "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE"
+		ip=$(k $v get svc web -n "$ns" -o jsonpath='{.spec.clusterIP}')
+		assert_contains "$out" "web ClusterIP $ip <none> 80/TCP"
+		case "$ip" in 10.43.*) ;; *) fail "cluster IP $ip not in 10.43.0.0/16" ;; esac
+		np=$(k $v get svc web-np -n "$ns" -o jsonpath='{.spec.ports[0].nodePort}')
+		[ "$np" -ge 30000 ] && [ "$np" -le 32767 ] || fail "nodePort $np out of range"
+		assert_contains "$out" "8080:$np/TCP"
+		assert_contains "$out" "web-lb LoadBalancer"
+		assert_contains "$out" "<pending>"
+		out=$(k $v get deploy -n "$ns" 2>&1 | squeeze)
+		assert_contains "$out" "NAME READY UP-TO-DATE AVAILABLE AGE"
+		assert_contains "$out" "api 0/3 0 0"
+		out=$(k $v get all -n "$ns" 2>&1 | squeeze)
+		assert_contains "$out" "pod/web"
+		assert_contains "$out" "service/web-np NodePort"
+		assert_contains "$out" "deployment.apps/api"
+		assert_contains "$out" "replicaset.apps/cache 1 0 0"
+		out=$(k $v get ns 2>&1 | squeeze)
+		assert_contains "$out" "$ns Active"
+		assert_contains "$out" "kube-system Active"
+		out=$(k $v get cm,secret -n "$ns" 2>&1 | squeeze)
+		assert_contains "$out" "configmap/web-config 1"
+		assert_contains "$out" "secret/web-secret Opaque 1"
+	done
+}
+
+case_get_yaml_json() {
+	local v ns out
+	for v in 27 33; do
+		ns=demo-$v-$RUN_ID
+		out=$(k $v get pod web -n "$ns" -o yaml 2>&1)
+		assert_contains "$out" "kind: Pod"
+		assert_contains "$out" "resourceVersion: \""
+		assert_contains "$out" "uid: "
+		assert_contains "$out" "restartPolicy: Always"
+		assert_contains "$out" "kubectl.kubernetes.io/last-applied-configuration"
+		out=$(k $v get pod web -n "$ns" -o json 2>&1)
+		assert_contains "$out" '"kind": "Pod"'
+		assert_eq "$(k $v get pod web -n "$ns" -o jsonpath='{.spec.containers[*].name}')" "main sidecar"
+		assert_eq "$(k $v get pods -n "$ns" -o name)" "pod/web"
+		out=$(k $v get pods -A -o wide 2>&1 | squeeze)
+		assert_contains "$out" "$ns web 0/2 Pending"
+	done
+}
+
+case_watch_sees_change() {
+	local v ns wpid
+	for v in 27 33; do
+		ns=demo-$v-$RUN_ID
+		k $v get pods -n "$ns" -w >"$TMP/watch-$v.out" 2>&1 &
+		wpid=$!
+		wait_for 10 grep -q '^web ' "$TMP/watch-$v.out" || fail "watch printed nothing ($v)"
+		k $v label pod web -n "$ns" watched=$RANDOM --overwrite >/dev/null || fail "label for watch"
+		wait_for 10 lines_at_least "$TMP/watch-$v.out" '^web ' 2 ||
+			{ kill $wpid; fail "watch ($v) did not see the change: $(cat "$TMP/watch-$v.out")"; }
+		k $v run "w$v" -n "$ns" --image=busybox:1.36 >/dev/null || fail "run for watch"
+		wait_for 10 grep -q "^w$v " "$TMP/watch-$v.out" ||
+			{ kill $wpid; fail "watch ($v) did not see the new pod: $(cat "$TMP/watch-$v.out")"; }
+		kill $wpid; wait $wpid 2>/dev/null || true
+	done
+}
+
+case_label_scale_run() {
+	local v ns out
+	for v in 27 33; do
+		ns=demo-$v-$RUN_ID
+		out=$(k $v label pod web -n "$ns" color=blue 2>&1)
+		assert_contains "$out" "pod/web labeled"
+		assert_eq "$(k $v get pods -n "$ns" -l 'color in (blue,green),tier' -o name)" "pod/web"
+		assert_eq "$(k $v get pods -n "$ns" -l 'app=web,color!=blue' -o name)" ""
+		assert_eq "$(k $v get pods -n "$ns" -l '!color,app=web' -o name)" ""
+		out=$(k $v label pod web -n "$ns" color- 2>&1)
+		assert_contains "$out" "pod/web unlabeled"
+		out=$(k $v scale deploy api -n "$ns" --replicas=5 2>&1)
+		assert_contains "$out" "deployment.apps/api scaled"
+		assert_eq "$(k $v get deploy api -n "$ns" -o jsonpath='{.spec.replicas}')" 5
+		out=$(k $v run tmp -n "$ns" --image=busybox:1.36 2>&1)
+		assert_contains "$out" "pod/tmp created"
+		out=$(k $v get pod tmp -n "$ns" --show-labels 2>&1 | squeeze)
+		assert_contains "$out" "run=tmp"
+		assert_eq "$(k $v get pods -n "$ns" --field-selector metadata.name=tmp -o name)" "pod/tmp"
+	done
+}
+
+case_describe_events() {
+	local v ns uid out
+	for v in 27 33; do
+		ns=demo-$v-$RUN_ID
+		uid=$(k $v get pod web -n "$ns" -o jsonpath='{.metadata.uid}')
+		cat >"$TMP/ev-$v.json" <<JSON
+{"apiVersion":"v1","kind":"Event","metadata":{"name":"web.1","namespace":"$ns"},
+ "involvedObject":{"kind":"Pod","name":"web","namespace":"$ns","uid":"$uid","apiVersion":"v1"},
+ "reason":"Scheduled","message":"Successfully assigned $ns/web to node-a","type":"Normal",
+ "source":{"component":"default-scheduler"},"count":1,
+ "firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:00:00Z"}
+JSON
+		k $v create -f "$TMP/ev-$v.json" >/dev/null 2>&1 || k $v get ev -n "$ns" web.1 >/dev/null ||
+			fail "create event ($v)"
+		out=$(k $v describe pod web -n "$ns" 2>&1 | squeeze)
+		assert_contains "$out" "Containers:"
+		assert_contains "$out" "main:"
+		assert_contains "$out" "sidecar:"
+		assert_contains "$out" "Events:"
+		assert_contains "$out" "Normal Scheduled"
+		assert_contains "$out" "default-scheduler Successfully assigned $ns/web to node-a"
+		out=$(k $v describe svc web-np -n "$ns" 2>&1 | squeeze)
+		assert_contains "$out" "Type: NodePort"
+		assert_contains "$out" "Events: <none>"
+		out=$(k $v describe deploy api -n "$ns" 2>&1 | squeeze)
+		assert_contains "$out" "Replicas: 5 desired"
+	done
+}
+
+case_errors() {
+	local v ns out
+	for v in 27 33; do
+		ns=demo-$v-$RUN_ID
+		out=$(k $v run bad -n "$ns" --image= 2>&1) && fail "run without image succeeded"
+		cat >"$TMP/bad-$v.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: bad, namespace: $ns}
+spec:
+  containers: [{name: c}]
+YAML
+		out=$(k $v apply -f "$TMP/bad-$v.yaml" 2>&1) && fail "invalid pod accepted"
+		assert_contains "$out" 'The Pod "bad" is invalid: spec.containers[0].image: Required value'
+		out=$(k $v get pod nosuch -n "$ns" 2>&1) && fail "get of a missing pod succeeded"
+		assert_contains "$out" 'pods "nosuch" not found'
+		out=$(k $v apply -f - <<<"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"Bad_Name\"}}" 2>&1) &&
+			fail "invalid namespace name accepted"
+		assert_contains "$out" 'is invalid: metadata.name: Invalid value: "Bad_Name"'
+		out=$(k $v create configmap web-config -n "$ns" --from-literal=a=b 2>&1) && fail "duplicate create succeeded"
+		case "$out" in
+		*'configmaps "web-config" already exists'*) ;;
+		*UnsupportedMediaType*|*"unknown format"*) ;; # 1.32+ sends protobuf: 415
+		*) fail "duplicate create: $out" ;;
+		esac
+		out=$(k $v apply -f - <<<"apiVersion: v1
+kind: Pod
+metadata: {name: p2, namespace: nosuch-$RUN_ID}
+spec: {containers: [{name: c, image: busybox}]}" 2>&1) && fail "create in a missing namespace succeeded"
+		assert_contains "$out" "not found"
+		out=$(k $v get pods -n "$ns" -l 'a in (' 2>&1) && fail "bad selector accepted"
+		assert_contains "$out" "unable to parse requirement"
+	done
+}
+
+case_delete() {
+	local v ns out
+	for v in 27 33; do
+		ns=demo-$v-$RUN_ID
+		out=$(k $v delete pod tmp -n "$ns" 2>&1)
+		assert_contains "$out" 'pod "tmp" deleted'
+		out=$(k $v get pod tmp -n "$ns" 2>&1) && fail "deleted pod still there"
+		assert_contains "$out" 'pods "tmp" not found'
+		out=$(k $v delete svc web-np -n "$ns" 2>&1)
+		assert_contains "$out" 'service "web-np" deleted'
+		out=$(k $v delete -f "$TMP/app-$v.yaml" 2>&1)
+		assert_contains "$out" "namespace \"$ns\" deleted"
+		out=$(k $v get ns "$ns" 2>&1) && fail "namespace $ns survived delete: $out"
+		assert_eq "$(k $v get pods -n "$ns" -o name 2>/dev/null)" ""
+	done
+}
+
+case_discovery_explain_config() {
+	local v out
+	for v in 27 33; do
+		out=$(k $v api-resources 2>&1 | squeeze)
+		assert_contains "$out" "pods po v1 true Pod"
+		assert_contains "$out" "deployments deploy apps/v1 true Deployment"
+		assert_contains "$out" "services svc v1 true Service"
+		assert_contains "$out" "endpointslices discovery.k8s.io/v1 true EndpointSlice"
+		assert_contains "$out" "clusterroles rbac.authorization.k8s.io/v1 false ClusterRole"
+		out=$(k $v api-versions 2>&1)
+		assert_contains "$out" "apps/v1"
+		out=$(k $v explain pod.spec.containers 2>&1)
+		assert_contains "$out" "containers <[]Container>"
+		assert_contains "$out" "List of containers belonging to the pod"
+		assert_contains "$out" "image"
+		out=$(k $v config get-contexts 2>&1 | squeeze)
+		assert_contains "$out" "* skiff skiff skiff-admin"
+		out=$(k $v version -o json 2>/dev/null)
+		assert_contains "$out" '"gitVersion": "v1.30.0+skiff"'
+	done
+}
+
+case_https_auth() {
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/tls/ca.crt" "https://127.0.0.1:$PORT/api/v1/pods")
+	assert_eq "$code" 401 "anonymous request"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/tls/ca.crt" \
+		--cert "$DATA/tls/admin.crt" --key "$DATA/tls/admin.key" "https://127.0.0.1:$PORT/api/v1/pods")
+	assert_eq "$code" 200 "admin client certificate"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/tls/ca.crt" \
+		-H 'Authorization: Bearer nope' "https://127.0.0.1:$PORT/api/v1/pods")
+	assert_eq "$code" 401 "unknown bearer token"
+}
+
+run_case apply
+run_case get_tables
+run_case get_yaml_json
+run_case watch_sees_change
+run_case label_scale_run
+run_case describe_events
+run_case errors
+run_case discovery_explain_config
+run_case delete
+run_case https_auth
+finish
