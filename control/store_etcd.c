@@ -8,7 +8,9 @@
  *
  * Failover: calls go to one endpoint until it fails at the transport level
  * or answers UNAVAILABLE (no leader, stopping); then the next endpoint is
- * tried, each at most twice. A watch is one Watch stream on a connection of
+ * tried, in ETCD_ROUNDS passes over all of them with a pause between
+ * passes (for an election to finish). A write whose answer was lost may
+ * have been applied: a retried create can then report -EEXIST. A watch is one Watch stream on a connection of
  * its own; when that breaks, it is opened again on the next endpoint from
  * the revision after the last event delivered, so no event is lost or
  * repeated.
@@ -23,6 +25,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control/etcd.pb-c.h"
 #include "grpc.h"
@@ -31,6 +34,8 @@
 #define ETCD_CALL_TIMEOUT_MS 5000
 #define ETCD_TXN_MAX_OPS 100 /* etcd's --max-txn-ops is 128 */
 #define ETCD_PAGE 1000
+#define ETCD_ROUNDS 4 /* passes over the endpoints before giving up */
+#define ETCD_ROUND_PAUSE_MS 300
 
 #define ETCD_KV "/etcdserverpb.KV/"
 #define ETCD_WATCH "/etcdserverpb.Watch/Watch"
@@ -168,8 +173,12 @@ static int etcd_call_locked(struct etcd_store *s, const char *method,
 	if (!buf)
 		return -ENOMEM;
 	protobuf_c_message_pack(req, buf);
-	for (size_t attempt = 0; attempt < 2 * s->n_endpoints; attempt++) {
+	for (size_t attempt = 0; attempt < ETCD_ROUNDS * s->n_endpoints; attempt++) {
 		struct grpc_channel *ch = etcd_channel(s, s->cur);
+
+		/* Every member refused: give an election time to finish. */
+		if (attempt && attempt % s->n_endpoints == 0)
+			usleep(ETCD_ROUND_PAUSE_MS * 1000);
 		_cleanup_free_ uint8_t *out = NULL;
 		size_t out_len = 0;
 

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The store against real etcd, inside a network namespace of the test's own
+# (so its loopback ports cannot collide with anything):
+#   suite          - test_store's whole suite on a one-member etcd
+#   member_loss    - a 3-member cluster keeps serving a store (writes, CAS,
+#                    list and a running watch) when the member it talks to
+#                    is killed
+. "$(dirname "$0")/../harness/lib.sh"
+
+require_root
+require_cmd etcd ip
+require_bin test_store store-tool
+
+TOOL="$TESTBIN/store-tool"
+
+# start_member NS NAME CLIENT_PORT PEER_PORT CLUSTER VAR: starts one etcd
+# member in namespace NS; its PID goes to VAR (stopped at cleanup).
+start_member() {
+	local ns=$1 name=$2 cport=$3 pport=$4 cluster=$5 var=$6
+	mkdir -p "$TMP/$name"
+	bg_ns "$ns" "$var" etcd --name "$name" --data-dir "$TMP/$name/data" \
+		--listen-client-urls "http://127.0.0.1:$cport" \
+		--advertise-client-urls "http://127.0.0.1:$cport" \
+		--listen-peer-urls "http://127.0.0.1:$pport" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+		--initial-cluster "$cluster" --initial-cluster-state new \
+		--initial-cluster-token "skiff-$RUN_ID" \
+		--heartbeat-interval 50 --election-timeout 500 \
+		>"$TMP/$name/log" 2>&1
+}
+
+case_suite() {
+	local pid out rc
+	setup_ns e
+	start_member e s1 2379 2380 "s1=http://127.0.0.1:2380" pid
+	wait_for 15 in_ns e "$TOOL" --store etcd://127.0.0.1:2379 revision ||
+		fail "etcd did not start: $(tail -n 5 "$TMP/s1/log")"
+	out=$(in_ns e env SKIFF_TEST_ETCD_URL=etcd://127.0.0.1:2379 "$TESTBIN/test_store" etcd 2>&1)
+	rc=$?
+	# The suite's own PASS/FAIL lines count too.
+	echo "$out" | grep -E '^(PASS|FAIL|SKIP) '
+	assert_eq "$rc" 0 "test_store etcd: $(echo "$out" | grep '^FAIL' | head -n 3)"
+	assert_not_contains "$out" "SKIP "
+}
+
+case_member_loss() {
+	local p1 p2 p3 wpid url cluster i out rev events
+	cluster="m1=http://127.0.0.1:2380,m2=http://127.0.0.1:22380,m3=http://127.0.0.1:32380"
+	setup_ns c
+	start_member c m1 2379 2380 "$cluster" p1
+	start_member c m2 22379 22380 "$cluster" p2
+	start_member c m3 32379 32380 "$cluster" p3
+	url="etcd://127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379/ha"
+	wait_for 20 in_ns c "$TOOL" --store "$url" create /ready 1 ||
+		fail "cluster did not form: $(tail -n 5 "$TMP/m1/log")"
+
+	# A watcher from the start, connected (like every client) to m1 first.
+	ip netns exec "$(ns c)" "$TOOL" --store "$url" watch /ha/ 0 20 >"$TMP/watch.out" 2>"$TMP/watch.err" &
+	wpid=$!
+	defer kill "$wpid"
+	for i in $(seq 1 10); do
+		assert_ok in_ns c "$TOOL" --store "$url" create "/ha/k$i" "before$i"
+	done
+
+	kill -9 "$p1"
+	wait "$p1" 2>/dev/null
+
+	for i in $(seq 11 20); do
+		in_ns c "$TOOL" --store "$url" create "/ha/k$i" "after$i" >/dev/null 2>"$TMP/err" ||
+			fail "create /ha/k$i after losing m1: $(cat "$TMP/err")"
+	done
+	out=$(in_ns c "$TOOL" --store "$url" count /ha/)
+	assert_eq "$out" 20 "keys after losing a member"
+	rev=$(in_ns c "$TOOL" --store "$url" update /ha/k1 changed 2>&1)
+	assert_fails in_ns c "$TOOL" --store "$url" update /ha/k1 stale "$((rev - 1))"
+	out=$(in_ns c "$TOOL" --store "$url" get /ha/k1 2>/dev/null)
+	assert_eq "$out" changed "CAS after failover"
+
+	# The watch moved to another member and missed nothing.
+	for i in $(seq 1 100); do
+		kill -0 "$wpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$wpid" 2>/dev/null && fail "watch still waiting: $(cat "$TMP/watch.out" | wc -l) events"
+	wait "$wpid" || fail "watch failed: $(cat "$TMP/watch.err")"
+	events=$(awk '{print $3}' "$TMP/watch.out" | tr '\n' ' ')
+	assert_eq "$events" "$(for i in $(seq 1 20); do printf '/ha/k%s ' "$i"; done)" "watched keys"
+	sort -n -k2 -c "$TMP/watch.out" || fail "watch revisions out of order"
+}
+
+run_case suite
+run_case member_loss
+finish
