@@ -1,7 +1,7 @@
 # BPF programs: bpf/<name>.bpf.c -> $(GEN)/bpf/<name>.bpf.o (clang -target
 # bpf) -> $(GEN)/<name>.skel.h (bpftool gen skeleton). A user-space object
 # that includes a skeleton lists it as a prerequisite (dataplane/lb.mk).
-BPF_OBJS_NAMES := sock sock_iter
+BPF_OBJS_NAMES := sock sock_iter tc_nodeport
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 	-Wno-unused-function -I$(GEN) -Ikernel-headers -I. -Ibpf
 BPF_HDRS := bpf/lb.h $(wildcard bpf/lib/*.h) kernel-headers/skiff_bpf.h

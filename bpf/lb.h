@@ -27,6 +27,7 @@
 #define LB_MAP_BE_STATS "lb_be_stats"
 #define LB_MAP_NAMES "lb_names"
 #define LB_MAP_DROPS "lb_drops"
+#define LB_MAP_CT "lb_ct"
 
 enum lb_fe_kind {
 	LB_FE_CLUSTER_IP = 0,
@@ -192,5 +193,43 @@ struct lb_name_val {
 	char name[LB_NAME_LEN];
 };
 _Static_assert(sizeof(struct lb_name_val) == LB_NAME_LEN, "lb_name_val size");
+
+/* lb_ct (LRU): connection tracking of the tc stage (NodePort,
+ * LoadBalancer and externalIP traffic from outside the node). Two entries
+ * per connection: the original direction, keyed by the tuple as the client
+ * sent it, and the reply direction, keyed by the tuple as the reply
+ * arrives (from the backend to the SNAT address, or to the client when the
+ * client address is preserved). */
+enum lb_ct_dir {
+	LB_CT_ORIGINAL = 0,
+	LB_CT_REPLY = 1,
+};
+
+struct lb_ct_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 dir; /* enum lb_ct_dir */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct lb_ct_key) == 40, "lb_ct_key size");
+
+struct lb_ct_val {
+	__u8 daddr[16]; /* destination to write (original: backend; reply: client) */
+	__u8 saddr[16]; /* source to write (original: SNAT address or zero; reply: frontend) */
+	__u16 dport;
+	__u16 sport;
+	__u32 backend_id;
+	__u32 fe_id;
+	__u32 pad;
+	__u64 last_ns;
+};
+_Static_assert(sizeof(struct lb_ct_val) == 56, "lb_ct_val size");
+
+/* SNAT source ports of the tc stage */
+#define LB_SNAT_PORT_MIN 32768
+#define LB_SNAT_PORT_MAX 60999
 
 #endif

@@ -93,8 +93,8 @@ static __always_inline int lb_sock_xlate(struct bpf_sock_addr *ctx, bool v6,
 	ctx->user_port = bpf_htons(be->port);
 
 	lb_revnat_set(c.cookie, be, &key, fe.id);
-	lb_count(&lb_fe_stats, fe.id, !datagram, datagram);
-	lb_count(&lb_be_stats, backend_id, !datagram, datagram);
+	lb_count(&lb_fe_stats, fe.id, !datagram, datagram, 0);
+	lb_count(&lb_be_stats, backend_id, !datagram, datagram, 0);
 	return SK_VERDICT_PASS;
 }
 

@@ -6,7 +6,7 @@ LB_SRCS = dataplane/lb/lb.c dataplane/lb/maglev.c
 LB_PKGS = libbpf libelf zlib
 
 # lb.c includes the skeletons: build them first.
-$(OBJ)/dataplane/lb/lb.o: $(GEN)/sock.skel.h $(GEN)/sock_iter.skel.h
+$(OBJ)/dataplane/lb/lb.o: $(GEN)/sock.skel.h $(GEN)/sock_iter.skel.h $(GEN)/tc_nodeport.skel.h
 
 TOOLS += lb-tool
 lb-tool_SRCS = dataplane/lb/lb_tool.c $(LB_SRCS)

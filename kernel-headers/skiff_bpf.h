@@ -29,6 +29,21 @@
 #define EPERM 1
 #endif
 
+#ifndef ETH_P_IP
+#define ETH_P_IP 0x0800
+#endif
+#ifndef ETH_ALEN
+#define ETH_ALEN 6
+#endif
+#ifndef ETH_HLEN
+#define ETH_HLEN 14
+#endif
+#ifndef TC_ACT_OK
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+#endif
+
 /* cgroup sock_addr verdicts */
 #define SK_VERDICT_REJECT 0
 #define SK_VERDICT_PASS 1

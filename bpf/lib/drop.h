@@ -8,7 +8,9 @@ enum lb_drop_reason {
 	LB_DROP_UNKNOWN_PORT = -2,   /* known service address, unknown port */
 	LB_DROP_SLOT_MISS = -3,      /* backend set changed under us twice */
 	LB_DROP_BACKEND_FAMILY = -4, /* IPv6 backend for an IPv4 socket */
-	LB_DROP_MAX = 5,
+	LB_DROP_SNAT_PORTS = -5,     /* no free SNAT port for the tuple */
+	LB_DROP_CT_FULL = -6,        /* conntrack entry could not be written */
+	LB_DROP_MAX = 7,
 };
 
 #endif

@@ -51,7 +51,8 @@ static __always_inline __u32 lb_hash_mix(__u64 a, __u64 b)
 	return (__u32)h;
 }
 
-static __always_inline void lb_count(void *map, __u32 id, __u64 conns, __u64 pkts)
+static __always_inline void lb_count(void *map, __u32 id, __u64 conns, __u64 pkts,
+				     __u64 bytes)
 {
 	struct lb_id_key k = { .id = id };
 	struct lb_stats_val *s, zero = {};
@@ -65,6 +66,7 @@ static __always_inline void lb_count(void *map, __u32 id, __u64 conns, __u64 pkt
 	}
 	s->connections += conns;
 	s->packets += pkts;
+	s->bytes += bytes;
 }
 
 /* Looks up a frontend. Returns 1 and fills *fe when known, 0 when the

@@ -26,6 +26,8 @@
 #include "dataplane/lb/maglev.h"
 #include "sock.skel.h"
 #include "sock_iter.skel.h"
+#include "tc_nodeport.skel.h"
+#include <net/if.h>
 #include "util.h"
 
 _Static_assert(LB_MAGLEV_SIZE == LB_MAGLEV_M, "maglev size differs from bpf/lb.h");
@@ -35,6 +37,9 @@ _Static_assert((int)LB_BACKEND_QUARANTINED == (int)LB_BE_QUARANTINED, "states di
 _Static_assert((int)LB_ALG_MAGLEV == (int)LB_FE_ALGO_MAGLEV, "algorithms differ");
 
 #define LB_BPFFS_ROOT "/sys/fs/bpf"
+/* our tc filters on the NodePort devices: handle and priority */
+#define LB_TC_HANDLE 0x5f1f
+#define LB_TC_PRIO 0x5f1f
 
 struct lb_fe {
 	struct lb_fe_key key;
@@ -70,6 +75,9 @@ struct lb {
 	char dir[PATH_MAX];
 	char cgroup[PATH_MAX];
 	struct sock_bpf *skel;
+	struct tc_nodeport_bpf *tc;
+	char **devs;
+	size_t n_devs;
 	struct lb_table fe_by_key, be_by_key;
 	struct lb_idvec fe_ids, be_ids;
 	uint64_t epoch;
@@ -421,6 +429,10 @@ static void lb_free(struct lb *lb)
 	if (!lb)
 		return;
 	sock_bpf__destroy(lb->skel);
+	tc_nodeport_bpf__destroy(lb->tc);
+	for (i = 0; i < lb->n_devs; i++)
+		free(lb->devs[i]);
+	free(lb->devs);
 	for (i = 0; i < lb->fe_ids.cap; i++) {
 		struct lb_fe *e = lb->fe_ids.v[i];
 
@@ -445,48 +457,54 @@ static void lb_freep(struct lb **p)
 	lb_free(*p);
 }
 
-struct lb_map_cap {
-	struct bpf_map *map;
-	uint32_t want;
-};
-
-/* Sizes each map: a pinned map keeps its own size (reused as it is), a new
- * one gets the configured capacity. */
-static int lb_size_maps(struct lb *lb, const struct lb_options *o)
+/* Sizes each map of obj: a pinned map keeps its own size (it is reused as
+ * it is), a new one gets the configured capacity. */
+static int lb_size_maps(struct lb *lb, struct bpf_object *obj, const struct lb_options *o)
 {
-	struct sock_bpf *s = lb->skel;
 	uint32_t fe = o->max_frontends ? o->max_frontends : 65536;
 	uint32_t be = o->max_backends ? o->max_backends : 65536;
-	const struct lb_map_cap caps[] = {
-		{ s->maps.lb_frontends, fe },
-		{ s->maps.lb_svc_ips, fe },
-		{ s->maps.lb_names, fe },
-		{ s->maps.lb_fe_stats, fe },
-		{ s->maps.lb_backends, be },
-		{ s->maps.lb_be_stats, be },
-		{ s->maps.lb_slots, be * 4 },
-		{ s->maps.lb_members, be * 4 },
-		{ s->maps.lb_sock_revnat, be * 4 },
-		{ s->maps.lb_maglev, o->max_maglev ? o->max_maglev : 16384 },
-		{ s->maps.lb_affinity, o->max_affinity ? o->max_affinity : 65536 },
+	const struct {
+		const char *name;
+		uint32_t want;
+	} caps[] = {
+		{ LB_MAP_FRONTENDS, fe },
+		{ LB_MAP_SVC_IPS, fe },
+		{ LB_MAP_NAMES, fe },
+		{ LB_MAP_FE_STATS, fe },
+		{ LB_MAP_BACKENDS, be },
+		{ LB_MAP_BE_STATS, be },
+		{ LB_MAP_SLOTS, be * 4 },
+		{ LB_MAP_MEMBERS, be * 4 },
+		{ LB_MAP_REVNAT, be * 4 },
+		{ LB_MAP_CT, be * 4 },
+		{ LB_MAP_MAGLEV, o->max_maglev ? o->max_maglev : 16384 },
+		{ LB_MAP_AFFINITY, o->max_affinity ? o->max_affinity : 65536 },
 	};
+	struct bpf_map *m;
 	size_t i;
 	int r;
 
-	for (i = 0; i < ARRAY_SIZE(caps); i++) {
+	bpf_object__for_each_map(m, obj) {
 		char path[PATH_MAX];
 		struct bpf_map_info info = { 0 };
 		uint32_t len = sizeof(info);
 		_cleanup_close_ int fd = -1;
-		uint32_t want = caps[i].want;
+		uint32_t want = 0;
 
-		r = lb_path(lb, bpf_map__name(caps[i].map), path, sizeof(path));
+		if (bpf_map__pin_path(m) == NULL)
+			continue; /* internal (.rodata, scratch) */
+		for (i = 0; i < ARRAY_SIZE(caps); i++)
+			if (streq(caps[i].name, bpf_map__name(m)))
+				want = caps[i].want;
+		r = lb_path(lb, bpf_map__name(m), path, sizeof(path));
 		if (r < 0)
 			return r;
 		fd = bpf_obj_get(path);
 		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
 			want = info.max_entries;
-		r = bpf_map__set_max_entries(caps[i].map, want);
+		if (!want)
+			continue;
+		r = bpf_map__set_max_entries(m, want);
 		if (r < 0)
 			return r;
 	}
@@ -542,6 +560,93 @@ static int lb_attach(struct lb *lb)
 			return r;
 	}
 	return 0;
+}
+
+/* Attaches (or atomically replaces) our tc programs on ingress and egress
+ * of every NodePort device. tc filters are not tied to this process. */
+static int lb_attach_tc(struct lb *lb, const struct lb_options *o)
+{
+	struct bpf_object_open_opts oo = { .sz = sizeof(oo), .pin_root_path = lb->dir };
+	size_t i;
+	int r;
+
+	if (!o->n_nodeport_devices)
+		return 0;
+	lb->devs = calloc(o->n_nodeport_devices, sizeof(*lb->devs));
+	if (!lb->devs)
+		return -ENOMEM;
+	for (i = 0; i < o->n_nodeport_devices; i++) {
+		lb->devs[i] = strdup(o->nodeport_devices[i]);
+		if (!lb->devs[i])
+			return -ENOMEM;
+		lb->n_devs++;
+		if (!if_nametoindex(lb->devs[i]))
+			return -ENODEV;
+	}
+	lb->tc = tc_nodeport_bpf__open_opts(&oo);
+	if (!lb->tc)
+		return -errno;
+	r = lb_size_maps(lb, lb->tc->obj, o);
+	if (r < 0)
+		return r;
+	r = tc_nodeport_bpf__load(lb->tc);
+	if (r < 0)
+		return r;
+	for (i = 0; i < lb->n_devs; i++) {
+		const struct {
+			enum bpf_tc_attach_point at;
+			struct bpf_program *prog;
+		} points[] = {
+			{ BPF_TC_INGRESS, lb->tc->progs.lb_nodeport_ingress },
+			{ BPF_TC_EGRESS, lb->tc->progs.lb_nodeport_egress },
+		};
+		size_t j;
+
+		for (j = 0; j < ARRAY_SIZE(points); j++) {
+			struct bpf_tc_hook h = { .sz = sizeof(h), .attach_point = points[j].at };
+			struct bpf_tc_opts t = {
+				.sz = sizeof(t),
+				.prog_fd = bpf_program__fd(points[j].prog),
+				.handle = LB_TC_HANDLE,
+				.priority = LB_TC_PRIO,
+				.flags = BPF_TC_F_REPLACE,
+			};
+
+			h.ifindex = (int)if_nametoindex(lb->devs[i]);
+			if (!h.ifindex)
+				return -ENODEV;
+			r = bpf_tc_hook_create(&h);
+			if (r < 0 && r != -EEXIST)
+				return r;
+			r = bpf_tc_attach(&h, &t);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static void lb_detach_tc(struct lb *lb)
+{
+	size_t i;
+
+	for (i = 0; i < lb->n_devs; i++) {
+		enum bpf_tc_attach_point at[] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+		size_t j;
+
+		for (j = 0; j < ARRAY_SIZE(at); j++) {
+			struct bpf_tc_hook h = { .sz = sizeof(h), .attach_point = at[j] };
+			struct bpf_tc_opts t = {
+				.sz = sizeof(t),
+				.handle = LB_TC_HANDLE,
+				.priority = LB_TC_PRIO,
+			};
+
+			h.ifindex = (int)if_nametoindex(lb->devs[i]);
+			if (h.ifindex)
+				bpf_tc_detach(&h, &t);
+		}
+	}
 }
 
 static int lb_map_fd(struct lb *lb, struct bpf_map *m)
@@ -717,7 +822,7 @@ int lb_open(const struct lb_options *o, struct lb **out)
 	lb->skel = sock_bpf__open_opts(&oo);
 	if (!lb->skel)
 		return -errno;
-	r = lb_size_maps(lb, o);
+	r = lb_size_maps(lb, lb->skel->obj, o);
 	if (r < 0)
 		return r;
 	r = sock_bpf__load(lb->skel);
@@ -728,6 +833,9 @@ int lb_open(const struct lb_options *o, struct lb **out)
 		return r;
 	lb_sweep_generations(lb);
 	r = lb_attach(lb);
+	if (r < 0)
+		return r;
+	r = lb_attach_tc(lb, o);
 	if (r < 0)
 		return r;
 	*out = TAKE_PTR(lb);
@@ -748,6 +856,7 @@ int lb_destroy(struct lb *lb)
 
 	if (!lb)
 		return 0;
+	lb_detach_tc(lb);
 	for (i = 0; (p = lb_prog(lb, i)); i++) {
 		char name[128], path[PATH_MAX];
 		_cleanup_close_ int fd = -1;

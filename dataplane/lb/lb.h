@@ -58,7 +58,9 @@ struct lb_options {
 	/* This node's addresses (for NodePort on the socket path). May be empty. */
 	const struct lb_addr *node_addrs;
 	size_t n_node_addrs;
-	/* Devices NodePort answers on (tc stage; accepted, not yet attached). */
+	/* Devices NodePort, LoadBalancer and externalIP traffic from outside
+	 * arrives on: tc ingress and egress programs are attached to each
+	 * (IPv4). lb_destroy() detaches them from the devices named here. */
 	const char *const *nodeport_devices;
 	size_t n_nodeport_devices;
 	/* Capacities of the maps, used only when the maps are first created;

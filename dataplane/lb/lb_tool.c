@@ -15,9 +15,13 @@
 #include "log.h"
 #include "util.h"
 
+#define TOOL_MAX_DEVS 16
+
 struct tool_opts {
 	const char *bpffs;
 	const char *cgroup;
+	const char *devs[TOOL_MAX_DEVS];
+	size_t n_devs;
 };
 
 static void usage(FILE *f)
@@ -30,6 +34,8 @@ static void usage(FILE *f)
 		"  --bpffs DIR     pinned maps and links (default " LB_DEFAULT_BPFFS ")\n"
 		"  --cgroup PATH   cgroup v2 folder the socket hooks attach to\n"
 		"                  (default: the cgroup2 root from /proc/mounts)\n"
+		"  --nodeport-device DEV  attach the NodePort tc programs to DEV\n"
+		"                  (repeatable; give them to destroy too)\n"
 		"  -v, --verbose   libbpf messages too\n"
 		"  -h, --help      this text\n"
 		"\n"
@@ -68,7 +74,12 @@ static int libbpf_silent(enum libbpf_print_level level, const char *fmt, va_list
 
 static int open_lb(const struct tool_opts *t, struct lb **out)
 {
-	struct lb_options o = { .bpffs_dir = t->bpffs, .cgroup_path = t->cgroup };
+	struct lb_options o = {
+		.bpffs_dir = t->bpffs,
+		.cgroup_path = t->cgroup,
+		.nodeport_devices = t->devs,
+		.n_nodeport_devices = t->n_devs,
+	};
 	int r = lb_open(&o, out);
 
 	if (r < 0)
@@ -394,6 +405,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "cgroup", required_argument, NULL, 'c' },
+		{ "nodeport-device", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -411,6 +423,13 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			t.cgroup = optarg;
+			break;
+		case 'd':
+			if (t.n_devs == TOOL_MAX_DEVS) {
+				log_error("--nodeport-device: at most %d devices", TOOL_MAX_DEVS);
+				return 2;
+			}
+			t.devs[t.n_devs++] = optarg;
 			break;
 		case 'v':
 			verbose = true;
