@@ -25,6 +25,9 @@
 # Exit status: 0 unless a plugin call failed or concurrent ADDs handed out
 # the same address twice (the goal line is informational).
 
+case "${1:-}" in
+-h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 . "$(dirname "$0")/../harness/lib.sh"
 
 iterations=${BENCH_ITERATIONS:-200}
