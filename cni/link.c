@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plugin.h"
@@ -246,22 +245,19 @@ int link_delete_ifindex(struct nl_sock *sk, int ifindex)
 
 int link_delete_detached(int ifindex)
 {
-	pid_t pid = fork(), pid2;
-	int status;
+	pid_t pid = fork();
 
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
 		struct nl_sock *sk;
-		int null;
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-		/* The intermediate child exits at once, so nobody waits for
-		 * the grandchild and nobody reads its output to EOF. */
+		/* Own session, and no hold on the caller's stdout: a runtime
+		 * reads the plugin's output to EOF and must not wait for us.
+		 * When the plugin exits, init (or the runtime, if it is a
+		 * subreaper) reaps this child. */
 		setsid();
-		pid2 = fork();
-		if (pid2 != 0)
-			_exit(pid2 < 0 ? 1 : 0);
-		null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
@@ -271,10 +267,7 @@ int link_delete_detached(int ifindex)
 			link_delete_ifindex(sk, ifindex);
 		_exit(0);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+	return 0;
 }
 
 int link_set_down(struct nl_sock *sk, int ifindex)
