@@ -154,6 +154,10 @@ case_errors_leave_nothing_behind() {
 	expect_error 7 "$out"; assert_contains "$out" ipam
 	out=$(jq '.ipam.ranges[0][0].subnet = "10.0.0.300/24"' "$TMP/err.json" | cni ADD "$(cid a)" p1 eth0) && fail "bad subnet accepted"
 	expect_error 7 "$out"; assert_contains "$out" subnet
+	out=$(TEST_CNI_ARGS="K8S_POD_NAME=x;FOO=1" cni ADD "$(cid a)" p1 eth0 <"$TMP/err.json") && fail "unknown CNI_ARGS key accepted without IgnoreUnknown"
+	expect_error 4 "$out"; assert_contains "$out" FOO
+	out=$(TEST_CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAME" cni ADD "$(cid a)" p1 eth0 <"$TMP/err.json") && fail "malformed CNI_ARGS accepted"
+	expect_error 4 "$out"; assert_contains "$out" CNI_ARGS
 	out=$(cni ADD "$(cid a)" nosuchns eth0 <"$TMP/err.json") && fail "missing netns accepted"
 	expect_error 4 "$out"; assert_contains "$out" CNI_NETNS
 	# Fails after IPAM allocated: lo already exists in the pod.
@@ -196,6 +200,20 @@ case_gc_releases_unlisted_attachment() {
 	assert_eq "$(node_veths)" 2
 }
 
+case_command_line_for_humans() {
+	local out
+	out=$("$BIN/skiff-cni" --help) || fail "--help failed"
+	assert_contains "$out" "Usage:"
+	assert_contains "$out" CNI_COMMAND
+	out=$("$BIN/skiff-cni" --version) || fail "--version failed"
+	assert_contains "$out" "0.3.0 0.3.1 0.4.0 1.0.0 1.1.0"
+	out=$(env -u CNI_COMMAND "$BIN/skiff-cni" 2>&1) && fail "no CNI_COMMAND: exit 0"
+	assert_contains "$out" "CNI_COMMAND is not set"
+	out=$(echo '{}' | CNI_COMMAND=FROB "$BIN/skiff-cni" 2>/dev/null) && fail "unknown command accepted"
+	expect_error 4 "$out"; assert_contains "$out" FROB
+}
+
+run_case command_line_for_humans
 run_case ipv4_pods_reach_each_other_and_node
 run_case dual_stack
 run_case result_shape_per_version
