@@ -115,7 +115,8 @@ int api_decode_body(const char *body, size_t len, const char *content_type, json
 
 /* Table and object helpers, exposed for tests. */
 json_t *api_table_new(const struct api_resource *r, bool include_columns);
-int api_table_add_row(const struct api_resource *r, json_t *table, json_t *obj, bool full,
+/* include: 1 the whole object, 0 PartialObjectMetadata, -1 none. */
+int api_table_add_row(const struct api_resource *r, json_t *table, json_t *obj, int include,
 		      time_t now);
 
 /* TLS material under data_dir: ca.crt/ca.key, server.crt/server.key,

@@ -218,50 +218,6 @@ static enum MHD_Result reply_decode_error(struct api_req *q, int r, const char *
 	return api_reply_err(q, &e);
 }
 
-/* ---- tables ---- */
-
-json_t *api_table_new(const struct api_resource *r, bool include_columns)
-{
-	json_t *cols = json_array();
-	const struct api_column *c = r->columns ? r->columns : api_default_columns;
-	size_t n = r->columns ? r->n_columns : api_n_default_columns;
-
-	for (size_t i = 0; include_columns && i < n; i++)
-		json_array_append_new(cols, json_pack("{s:s,s:s,s:s,s:s,s:i}", "name", c[i].name,
-						      "type", c[i].type, "format", c[i].format,
-						      "description", c[i].description, "priority",
-						      c[i].priority));
-	return json_pack("{s:s,s:s,s:{},s:o,s:[]}", "kind", "Table", "apiVersion",
-			 "meta.k8s.io/v1", "metadata", "columnDefinitions", cols, "rows");
-}
-
-/* full: 1 whole object, 0 PartialObjectMetadata, -1 none. */
-static int table_row(const struct api_resource *r, json_t *table, json_t *obj, int full,
-		     time_t now)
-{
-	json_t *cells = json_array(), *row;
-
-	if (r->cells)
-		r->cells(obj, now, cells);
-	else
-		api_default_cells(obj, now, cells);
-	row = json_pack("{s:o}", "cells", cells);
-	if (full > 0)
-		json_object_set(row, "object", obj);
-	else if (full == 0)
-		json_object_set_new(row, "object",
-				    json_pack("{s:s,s:s,s:O}", "kind", "PartialObjectMetadata",
-					      "apiVersion", "meta.k8s.io/v1", "metadata",
-					      meta_of(obj)));
-	return json_array_append_new(json_object_get(table, "rows"), row);
-}
-
-int api_table_add_row(const struct api_resource *r, json_t *table, json_t *obj, bool full,
-		      time_t now)
-{
-	return table_row(r, table, obj, full ? 1 : 0, now);
-}
-
 static int include_object(struct api_req *q)
 {
 	const char *io = api_query(q, "includeObject");
@@ -423,7 +379,7 @@ static enum MHD_Result rest_get(struct api_req *q)
 
 		json_object_set(json_object_get(t, "metadata"), "resourceVersion",
 				api_jget(obj, "metadata.resourceVersion"));
-		table_row(q->res, t, obj, include_object(q), time(NULL));
+		api_table_add_row(q->res, t, obj, include_object(q), time(NULL));
 		json_decref(obj);
 		return api_reply_json(q, 200, t);
 	}
@@ -490,7 +446,7 @@ static enum MHD_Result rest_list(struct api_req *q)
 			if (obj_matches(obj, ls, fs)) {
 				count++;
 				if (table)
-					table_row(q->res, table, obj, io, now);
+					api_table_add_row(q->res, table, obj, io, now);
 				else
 					json_array_append(items, obj);
 			}
@@ -573,7 +529,7 @@ static void watch_emit(struct watch *w, const char *type, json_t *obj)
 		w->sent_columns = true;
 		json_object_set(json_object_get(payload, "metadata"), "resourceVersion",
 				api_jget(obj, "metadata.resourceVersion"));
-		table_row(w->res, payload, obj, w->include, time(NULL));
+		api_table_add_row(w->res, payload, obj, w->include, time(NULL));
 	} else {
 		json_incref(payload);
 	}
