@@ -7,3 +7,8 @@ lb-client_SRCS := tests/bpf/lb_client.c
 TESTS += test_lb
 test_lb_SRCS = tests/bpf/test_lb.c $(LB_SRCS)
 test_lb_PKGS = $(LB_PKGS)
+
+# The tc NodePort programs with crafted packets (bpf_prog_test_run_opts).
+TESTS += test_tc_nodeport
+test_tc_nodeport_SRCS = tests/bpf/test_tc_nodeport.c $(LB_SRCS)
+test_tc_nodeport_PKGS = $(LB_PKGS)
