@@ -59,6 +59,49 @@ case_dual_stack() {
 	assert_deleted
 }
 
+case_ipv6_only() {
+	local r a
+	setup_ns node p1
+	conf v6 1.1.0 "$(skiff_ipam fd00:244:8::/64)"
+	r=$(cni ADD "$(cid a)" p1 eth0 <"$TMP/v6.json") || fail "ADD: $r"
+	a=$(pod_ip "$r" :)
+	assert_eq "$(echo "$r" | jq -r '[.routes[].dst] | join(",")')" "::/0"
+	assert_eq "$(pod_ip "$r" .)" "" "no IPv4 address"
+	assert_ok wait_for 5 in_ns node ping -6 -c1 -W1 "$a"
+	assert_eq "$(in_ns node cat /proc/sys/net/ipv6/conf/all/forwarding)" 1
+	assert_ok cni DEL "$(cid a)" p1 eth0 <"$TMP/v6.json"
+	assert_deleted
+}
+
+# Parallel ADDs (as a node starting many pods): every pod gets its own
+# address, its veth and routes, and the node reaches all of them.
+case_parallel_adds() {
+	local n=12 i pids=() a addrs
+	for (( i = 0; i < n; i++ )); do setup_ns "q$i"; done
+	setup_ns node
+	conf par 1.0.0 "$(skiff_ipam 10.244.9.0/24)"
+	for (( i = 0; i < n; i++ )); do
+		cni ADD "$(cid q$i)" "q$i" eth0 <"$TMP/par.json" >"$TMP/par-$i.out" &
+		pids+=($!)
+	done
+	for (( i = 0; i < n; i++ )); do
+		wait "${pids[$i]}" || fail "parallel ADD $i failed: $(cat "$TMP/par-$i.out")"
+	done
+	addrs=$(for (( i = 0; i < n; i++ )); do pod_ip "$(cat "$TMP/par-$i.out")" .; done | sort)
+	assert_eq "$(echo "$addrs" | sort -u | wc -l)" "$n" "distinct addresses"
+	for a in $addrs; do
+		assert_ok in_ns node ping -c1 -W2 "$a"
+	done
+	for (( i = 0; i < n; i++ )); do
+		cni DEL "$(cid q$i)" "q$i" eth0 <"$TMP/par.json" &
+		pids[$i]=$!
+	done
+	for (( i = 0; i < n; i++ )); do
+		wait "${pids[$i]}" || fail "parallel DEL $i failed"
+	done
+	assert_deleted
+}
+
 case_result_shape_per_version() {
 	local v r n=0
 	setup_ns node p1
@@ -216,6 +259,8 @@ case_command_line_for_humans() {
 run_case command_line_for_humans
 run_case ipv4_pods_reach_each_other_and_node
 run_case dual_stack
+run_case ipv6_only
+run_case parallel_adds
 run_case result_shape_per_version
 run_case del_idempotent_after_netns_gone
 run_case check_passes_then_names_removed_route
