@@ -128,15 +128,17 @@ ctrd_stop() {
 			pid=$(cri inspectp "$id" 2>/dev/null | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 			cri stopp "$id" >/dev/null 2>&1
 			cri rmp "$id" >/dev/null 2>&1
-			[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+			# A sandbox that never started reports pid 0: never kill that.
+			[ "${pid:-0}" -gt 1 ] && kill -9 "$pid" 2>/dev/null
 		done
 		kill "$CTRD_PID" 2>/dev/null
 		for (( p=0; p<50; p++ )); do kill -0 "$CTRD_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$CTRD_PID" 2>/dev/null
 	fi
 	wait "$CTRD_PID" 2>/dev/null
-	# Shims that outlived containerd share its mount namespace.
-	if [ -n "$CTRD_MNTNS" ]; then
+	# Shims that outlived containerd share its private mount namespace
+	# (never ours: then nothing is matched).
+	if [ -n "$CTRD_MNTNS" ] && [ "$CTRD_MNTNS" != "$(readlink /proc/self/ns/mnt)" ]; then
 		for p in /proc/[0-9]*; do
 			[ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$CTRD_MNTNS" ] && kill -9 "${p#/proc/}" 2>/dev/null
 		done
@@ -153,7 +155,7 @@ ctrd_cgroup_cleanup() {
 	for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/mounts); do
 		[ -d "$m$CTRD_CGROUP_PARENT" ] || continue
 		for pid in $(find "$m$CTRD_CGROUP_PARENT" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-			kill -9 "$pid" 2>/dev/null
+			[ "$pid" -gt 1 ] && [ "$pid" != $$ ] && kill -9 "$pid" 2>/dev/null
 		done
 	done
 	sleep 0.1

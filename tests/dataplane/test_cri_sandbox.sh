@@ -102,7 +102,7 @@ start_pod() {
 	assert_eq "$(json_field "$out" uid)" "uid-$RUN_ID-$1" "metadata.uid of $1"
 	POD_IP=$(json_field "$out" ip)
 	POD_PID=$(json_field "$out" pid)
-	[ -n "$POD_PID" ] || fail "inspectp printed no pid: $out"
+	[ "${POD_PID:-0}" -gt 1 ] || fail "inspectp printed no pid: $out"
 }
 
 # The whole life of one sandbox with the network of conflist function $1.
@@ -251,11 +251,49 @@ dual_stack_sandbox() {
 	assert_ok cri rmp "$POD_ID"
 }
 
+# conflist_one FILE: skiff-cni with a range of exactly one address.
+conflist_one() {
+	cat >"$1" <<-JSON
+	{"cniVersion": "1.0.0", "name": "skiff-$RUN_ID", "plugins": [
+	  {"type": "skiff-cni", "mtu": 1400,
+	   "ipam": {"type": "skiff-ipam", "ranges": [[{"subnet": "$SUBNET",
+	            "rangeStart": "$SUBNET_PREFIX.5", "rangeEnd": "$SUBNET_PREFIX.5"}]],
+	            "dataDir": "$TMP/ipam"}}]}
+	JSON
+}
+
+# A sandbox whose network cannot be set up (range exhausted): RunPodSandbox
+# fails with the plugin's message, and nothing of it stays behind.
+exhausted_range() {
+	local id1 out links
+	setup_ns node
+	conflist_one "$TMP/net.conflist"
+	ctrd_start node "$TMP/net.conflist"
+	assert_ok ctrd_import "$IMAGES/pause.tar"
+
+	start_pod first
+	id1=$POD_ID
+	assert_eq "$POD_IP" "$SUBNET_PREFIX.5"
+	links=$(in_ns node ip -o link show | wc -l)
+	out=$(cri runp "$(pod_config second)" 2>&1) && fail "second sandbox got an address from a full range: $out"
+	assert_contains "$out" 'plugin type="skiff-cni" failed (add)'
+	assert_contains "$out" "$SUBNET_PREFIX.5"
+	assert_eq "$(in_ns node ip -o link show | wc -l)" "$links" "links in the node after the failed ADD"
+	# containerd undoes the failed sandbox with a DEL of an attachment that
+	# got nothing; that DEL must succeed (else the sandbox stays listed).
+	assert_eq "$(cri pods --quiet)" "$id1" "sandboxes after the failed RunPodSandbox"
+	assert_eq "$(lease_owner "$SUBNET_PREFIX.5")" "$id1" "lease after the failed sandbox"
+	assert_ok cri stopp "$id1"
+	assert_ok cri rmp "$id1"
+	assert_eq "$(lease_count "$id1")" 0
+}
+
 need_skiff_cni() { [ -x "$BIN/skiff-cni" ] || skip_case "skiff-cni not built"; }
 
 case_skiff_cni_sandbox_gets_address_and_releases_it() { need_skiff_cni; sandbox_lifecycle conflist_skiff; }
 case_skiff_cni_two_sandboxes_reach_each_other() { need_skiff_cni; two_sandboxes conflist_skiff; }
 case_skiff_cni_dual_stack_sandbox() { need_skiff_cni; dual_stack_sandbox; }
+case_skiff_cni_exhausted_range_leaves_nothing() { need_skiff_cni; exhausted_range; }
 # The same through the reference ptp plugin, with skiff-ipam as its IPAM.
 case_ptp_with_skiff_ipam_sandbox_lifecycle() { sandbox_lifecycle conflist_ptp; }
 case_ptp_with_skiff_ipam_two_sandboxes() { two_sandboxes conflist_ptp; }
@@ -266,6 +304,7 @@ case_container_in_sandbox_serves_on_pod_address() {
 run_case skiff_cni_sandbox_gets_address_and_releases_it
 run_case skiff_cni_two_sandboxes_reach_each_other
 run_case skiff_cni_dual_stack_sandbox
+run_case skiff_cni_exhausted_range_leaves_nothing
 run_case ptp_with_skiff_ipam_sandbox_lifecycle
 run_case ptp_with_skiff_ipam_two_sandboxes
 run_case container_in_sandbox_serves_on_pod_address
