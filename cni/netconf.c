@@ -31,10 +31,11 @@ static int check_name(json_t *v, struct cni_error *err)
 	return 0;
 }
 
-static int check_nonempty(json_t *v, struct cni_error *err)
+static int check_type(json_t *v, struct cni_error *err)
 {
-	(void)err;
-	return json_string_length(v) > 0 ? 0 : -EINVAL;
+	if (json_string_length(v) == 0)
+		return cni_fail(err, EINVAL, CNI_ERR_INVALID_CONFIG, "type: must not be empty");
+	return 0;
 }
 
 static const struct netconf_key {
@@ -44,7 +45,7 @@ static const struct netconf_key {
 	int (*check)(json_t *v, struct cni_error *err);
 } netconf_keys[] = {
 	{ "name", KEY_STRING, true, check_name },
-	{ "type", KEY_STRING, true, check_nonempty },
+	{ "type", KEY_STRING, true, check_type },
 	{ "mtu", KEY_INT, false, check_mtu },
 	{ "ipam", KEY_OBJECT, true, NULL },
 	{ "dns", KEY_OBJECT, false, NULL },
@@ -95,12 +96,8 @@ static int check_keys(json_t *root, enum cni_cmd cmd, struct cni_error *err)
 		if (!key_type_ok(v, k->type))
 			return cni_fail(err, EINVAL, CNI_ERR_INVALID_CONFIG, "%s: must be %s", k->key,
 					key_type_names[k->type]);
-		if (k->check && (r = k->check(v, err)) < 0) {
-			if (k->check == check_nonempty)
-				return cni_fail(err, EINVAL, CNI_ERR_INVALID_CONFIG,
-						"%s: must not be empty", k->key);
+		if (k->check && (r = k->check(v, err)) < 0)
 			return r;
-		}
 	}
 	return 0;
 }
