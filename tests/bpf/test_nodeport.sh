@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# NodePort from outside through the tc programs, with real traffic: a client
+# namespace and two nodes on one LAN (a bridge in its own namespace); node 1
+# runs the load balancer on its LAN device "ext" and has a local pod; node 2
+# runs a backend of its own (a remote backend for node 1).
+. "$(dirname "$0")/../harness/lib.sh"
+require_root
+require_cmd ip socat nsenter awk
+require_bin lb-tool lb-client
+
+LBT="$TESTBIN/lb-tool"
+CLI="$TESTBIN/lb-client"
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$CG2" ] || skip "no cgroup v2 mount"
+CG="$CG2/skiff-test-$RUN_ID"
+BPFFS="/sys/fs/bpf/skiff-test-$RUN_ID"
+N1=192.168.60.1 N2=192.168.60.2 CLIENT=192.168.60.100 POD=10.244.1.5
+
+# lb ARGS...: lb-tool as node 1's agent would run it (its netns, the host's
+# mounts so that bpffs and the cgroup stay visible).
+lb() {
+	nsenter --net="/run/netns/$(ns n1)" "$LBT" --bpffs "$BPFFS" --cgroup "$CG" \
+		--nodeport-device ext "$@"
+}
+
+mkdir "$CG" || skip "cannot create cgroup $CG"
+defer "rmdir '$CG'"
+defer "rm -rf '$BPFFS'"
+defer "[ -d '$BPFFS' ] && nsenter --net=/run/netns/$(ns n1) '$LBT' --bpffs '$BPFFS' --cgroup '$CG' --nodeport-device ext destroy"
+
+setup_ns lan cl n1 n2 p1
+ip -n "$(ns lan)" link add br0 type bridge
+ip -n "$(ns lan)" link set br0 up
+for n in cl n1 n2; do
+	ip -n "$(ns lan)" link add "v$n" type veth peer name ext netns "$(ns "$n")"
+	ip -n "$(ns lan)" link set "v$n" master br0 up
+	ip -n "$(ns "$n")" link set ext up
+done
+ip -n "$(ns cl)" addr add "$CLIENT/24" dev ext
+ip -n "$(ns n1)" addr add "$N1/24" dev ext
+ip -n "$(ns n2)" addr add "$N2/24" dev ext
+in_ns n1 sysctl -qw net.ipv4.ip_forward=1
+ip -n "$(ns n1)" link add pod type veth peer name eth0 netns "$(ns p1)"
+ip -n "$(ns n1)" addr add 10.244.1.1/24 dev pod
+ip -n "$(ns n1)" link set pod up
+ip -n "$(ns p1)" addr add "$POD/24" dev eth0
+ip -n "$(ns p1)" link set eth0 up
+ip -n "$(ns p1)" route add default via 10.244.1.1
+
+# each server answers its name and the address it sees the client as
+bg_ns p1 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo p1 \$SOCAT_PEERADDR'
+bg_ns n2 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo n2 \$SOCAT_PEERADDR'
+bg_ns p1 _pid "$CLI" --serve-udp p1 8053
+wait_for 5 in_ns n1 "$CLI" --timeout-ms 500 "$POD" 8080 || fail "pod backend does not answer"
+wait_for 5 in_ns cl "$CLI" --timeout-ms 500 "$N2" 8080 || fail "node 2 backend does not answer"
+lb attach || fail "lb-tool attach on node 1 failed"
+
+case_local_backend_sees_the_client() {
+	lb set "$N1" 30080 tcp "$POD:8080" --kind NodePort --name default/web:http || fail "set"
+	local out
+	out=$(in_ns cl "$CLI" --count 3 "$N1" 30080) || fail "NodePort to a local pod: $out"
+	assert_eq "$(echo "$out" | sort -u)" "p1 $CLIENT $N1:30080" "answered by the pod, client kept, from the NodePort"
+}
+
+case_remote_backend_is_snated_and_answers() {
+	lb set "$N1" 30081 tcp "$N2:8080" --kind NodePort --name default/remote:http || fail "set"
+	local out
+	out=$(in_ns cl "$CLI" --count 3 "$N1" 30081) || fail "NodePort to node 2: $out"
+	# node 2 sees node 1 (SNAT), the client sees the NodePort
+	assert_eq "$(echo "$out" | sort -u)" "n2 $N1 $N1:30081"
+	assert_contains "$(lb stats "$N1" 30081 tcp)" "connections 3"
+}
+
+case_udp_nodeport() {
+	lb set "$N1" 30053 udp "$POD:8053" --kind NodePort || fail "set"
+	local out
+	out=$(in_ns cl "$CLI" --udp --count 3 "$N1" 30053) || fail "UDP NodePort: $out"
+	assert_eq "$(echo "$out" | sort -u)" "p1 $N1:30053"
+}
+
+case_no_backend_and_clusterip_stay_closed_from_outside() {
+	lb set "$N1" 30099 tcp --kind NodePort || fail "set"
+	lb set 10.96.0.10 80 tcp "$POD:8080" || fail "set ClusterIP"
+	local out
+	out=$(in_ns cl "$CLI" --timeout-ms 500 "$N1" 30099) && fail "a NodePort without backends answered: $out"
+	in_ns cl ip route add 10.96.0.0/16 via "$N1"
+	out=$(in_ns cl "$CLI" --timeout-ms 500 10.96.0.10 80) && fail "a ClusterIP answered from outside: $out"
+	return 0
+}
+
+case_destroy_detaches_from_the_device() {
+	lb destroy || fail "destroy"
+	assert_not_contains "$(ip netns exec "$(ns n1)" tc filter show dev ext ingress)" "lb_nodeport"
+	local out
+	out=$(in_ns cl "$CLI" --timeout-ms 500 "$N1" 30080) && fail "NodePort still answers: $out"
+	return 0
+}
+
+run_case local_backend_sees_the_client
+run_case remote_backend_is_snated_and_answers
+run_case udp_nodeport
+run_case no_backend_and_clusterip_stay_closed_from_outside
+run_case destroy_detaches_from_the_device
+finish
