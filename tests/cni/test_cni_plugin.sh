@@ -147,9 +147,11 @@ case_del_idempotent_after_netns_gone() {
 	assert_eq "$(node_veths)" 1 "the failed ADD left a host veth"
 	assert_not_contains "$(ip -n "$(ns p2)" link)" eth0
 	ip netns del "$(ns p1)"
+	# containerd sends CNI_NETNS="" once the netns is gone.
 	assert_ok cni DEL "$(cid a)" "" eth0 <"$TMP/one.json"
 	assert_deleted
 	assert_ok cni DEL "$(cid a)" "" eth0 <"$TMP/one.json"
+	assert_ok cni DEL "$(cid a)" p1 eth0 <"$TMP/one.json"
 	assert_ok cni DEL "$(cid a)" p2 eth0 <"$TMP/one.json"
 	r=$(cni ADD "$(cid b)" p2 eth0 <"$TMP/one.json") || fail "ADD after DEL (lease not released?): $r"
 	assert_eq "$(pod_ip "$r" .)" 10.244.4.2
