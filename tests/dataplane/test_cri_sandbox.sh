@@ -288,6 +288,30 @@ exhausted_range() {
 	assert_eq "$(lease_count "$id1")" 0
 }
 
+# The pause binary: PID 1 of a PID namespace, it reaps orphans reparented
+# to it and exits 0 on SIGTERM and SIGINT.
+case_pause_reaps_orphans_and_exits_on_signals() {
+	local pid ppid sig rc
+	for sig in TERM INT; do
+		unshare --pid --fork --kill-child "$IMAGES/pause" &
+		ppid=$!
+		defer kill -9 "$ppid"
+		for (( rc=0; rc<50; rc++ )); do
+			pid=$(pgrep -P "$ppid" -x pause) && break
+			sleep 0.05
+		done
+		[ -n "$pid" ] || fail "pause did not start"
+		# A shell in its PID namespace leaves an orphan that exits at once.
+		nsenter --target "$pid" --pid sh -c '(sleep 0.1 &) ; exit 0'
+		sleep 0.5
+		assert_eq "$(ps --ppid "$pid" -o stat= | grep -c Z)" 0 "zombies under pause"
+		kill -s "$sig" "$pid"
+		wait "$ppid"
+		rc=$?
+		assert_eq "$rc" 0 "exit status of pause after SIG$sig"
+	done
+}
+
 need_skiff_cni() { [ -x "$BIN/skiff-cni" ] || skip_case "skiff-cni not built"; }
 
 case_skiff_cni_sandbox_gets_address_and_releases_it() { need_skiff_cni; sandbox_lifecycle conflist_skiff; }
@@ -309,4 +333,5 @@ run_case ptp_with_skiff_ipam_sandbox_lifecycle
 run_case ptp_with_skiff_ipam_two_sandboxes
 run_case container_in_sandbox_serves_on_pod_address
 run_case bad_pod_config_names_the_field
+run_case pause_reaps_orphans_and_exits_on_signals
 finish
