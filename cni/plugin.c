@@ -267,7 +267,8 @@ static int pod_routes(const struct cni_result *ipam, const struct families *f,
 
 /* Runs inside the pod netns; sk is a socket opened there. */
 static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct cni_result *res,
-			   const struct families *f, char mac[18], struct cni_error *err)
+			   const struct families *f, struct cni_interface *out,
+			   struct cni_error *err)
 {
 	char buf[64], gbuf[64];
 	int ifindex = link_ifindex(sk, ifname), r;
@@ -311,14 +312,14 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 					cni_addr_format(&rt->gw, gbuf, sizeof(gbuf)), ifname,
 					strerror(-r));
 	}
-	r = link_info(sk, ifindex, mac, NULL, NULL);
+	r = link_info(sk, ifindex, out->mac, &out->mtu, NULL);
 	if (r < 0)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "reading %s: %s", ifname, strerror(-r));
 	return 0;
 }
 
 static int setup_pod(int nsfd, const char *ifname, const struct cni_result *res,
-		     const struct families *f, char mac[18], struct cni_error *err)
+		     const struct families *f, struct cni_interface *out, struct cni_error *err)
 {
 	_cleanup_sock_ struct nl_sock *sk = NULL;
 	int saved = -1, r, r2;
@@ -331,7 +332,7 @@ static int setup_pod(int nsfd, const char *ifname, const struct cni_result *res,
 		r = cni_fail(err, -r, CNI_ERR_INTERNAL, "netlink socket in the pod netns: %s",
 			     strerror(-r));
 	else
-		r = setup_pod_in_ns(sk, ifname, res, f, mac, err);
+		r = setup_pod_in_ns(sk, ifname, res, f, out, err);
 	r2 = netns_leave(saved);
 	if (r2 < 0 && r >= 0)
 		r = cni_fail(err, -r2, CNI_ERR_INTERNAL, "returning to the node netns: %s",
@@ -387,7 +388,7 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	_cleanup_close_ int nsfd = -1;
 	struct cni_result ipam = { 0 }, res = { 0 };
 	struct families f = { 0 };
-	char host[16], alias[256], host_mac[18], pod_mac[18];
+	char host[16], alias[256];
 	bool created = false;
 	int r;
 
@@ -431,10 +432,11 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	r = setup_host(sk, host, alias, &res, &f, err);
 	if (r < 0)
 		goto fail;
-	r = setup_pod(nsfd, p->env.ifname, &res, &f, pod_mac, err);
+	r = setup_pod(nsfd, p->env.ifname, &res, &f, &res.interfaces[1], err);
 	if (r < 0)
 		goto fail;
-	r = link_info(sk, link_ifindex(sk, host), host_mac, NULL, NULL);
+	r = link_info(sk, link_ifindex(sk, host), res.interfaces[0].mac, &res.interfaces[0].mtu,
+		      NULL);
 	if (r < 0) {
 		r = cni_fail(err, -r, CNI_ERR_INTERNAL, "reading %s: %s", host, strerror(-r));
 		goto fail;
@@ -442,11 +444,7 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 
 	res.n_interfaces = 2;
 	strscpy(res.interfaces[0].name, host, sizeof(res.interfaces[0].name));
-	strscpy(res.interfaces[0].mac, host_mac, sizeof(res.interfaces[0].mac));
-	res.interfaces[0].mtu = p->conf.mtu;
 	strscpy(res.interfaces[1].name, p->env.ifname, sizeof(res.interfaces[1].name));
-	strscpy(res.interfaces[1].mac, pod_mac, sizeof(res.interfaces[1].mac));
-	res.interfaces[1].mtu = p->conf.mtu;
 	if (strscpy(res.interfaces[1].sandbox, p->env.netns, sizeof(res.interfaces[1].sandbox)) < 0)
 		res.interfaces[1].sandbox[0] = '\0';
 	res.dns = p->conf.dns && json_object_size(p->conf.dns) > 0 ? json_incref(p->conf.dns)
