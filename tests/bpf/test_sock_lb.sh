@@ -181,14 +181,21 @@ case_maps_dump_with_names() {
 
 case_killed_loader_keeps_serving_destroy_removes_all() {
 	lb set 10.96.0.20 80 tcp 10.201.1.2:8080 || fail "set"
-	lb hold >"$TMP/hold.out" &
-	local pid=$!
-	wait_for 3 grep -q ready "$TMP/hold.out" || fail "lb-tool hold never got ready"
-	kill -9 "$pid"; wait "$pid" 2>/dev/null
-	assert_contains "$(client client 10.96.0.20 80)" "b1 10.96.0.20:80"
-	# a restarted loader reuses the maps: the frontend is still there
-	lb attach || fail "re-attach"
-	assert_contains "$(client client 10.96.0.20 80)" "b1 10.96.0.20:80"
+	# connections keep flowing while the loader is killed and restarted
+	client client --count 150 --interval-ms 5 10.96.0.20 80 >"$TMP/load.out" &
+	local load=$! pid i
+	for i in 1 2 3; do
+		lb hold >"$TMP/hold.out" &
+		pid=$!
+		wait_for 3 grep -q ready "$TMP/hold.out" || fail "lb-tool hold never got ready"
+		kill -9 "$pid"; wait "$pid" 2>/dev/null
+		rm -f "$TMP/hold.out"
+		assert_contains "$(client client 10.96.0.20 80)" "b1 10.96.0.20:80"
+		# a restarted loader reuses the maps and moves the pinned links
+		lb attach || fail "re-attach"
+	done
+	wait "$load" || fail "connections failed across restarts: $(grep ERR "$TMP/load.out" | head -3)"
+	assert_eq "$(awk '$2 == "10.96.0.20:80"' "$TMP/load.out" | wc -l)" 150
 	assert_contains "$(bpftool cgroup show "$CG")" "connect4"
 	lb destroy || fail "destroy"
 	[ -e "$BPFFS" ] && fail "$BPFFS still exists after destroy"
