@@ -42,8 +42,10 @@ struct store_event {
 };
 
 /* url: "sqlite:///path/to/file.db", a plain path (SQLite), or
- * "etcd://host:port[,host:port...]". */
+ * "etcd://host:port[,host:port...][/namespace]" (namespace: a key prefix
+ * of the store's own, so several stores share one etcd cluster). */
 int store_open(const char *url, struct store **out);
+/* Close a store's watches before the store. */
 void store_close(struct store *s);
 
 /* The current (latest) revision. */

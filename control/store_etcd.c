@@ -256,18 +256,90 @@ static int etcd_get(struct store *store, const char *key, struct store_kv *out)
 	return r;
 }
 
-/* Range over [key, end) at revision (0: newest), at most limit keys. */
-static int etcd_list_range(struct etcd_store *s, const char *key, const char *end,
-			   size_t end_len, size_t limit, int64_t revision,
-			   Etcdserverpb__RangeResponse **resp)
+/* Every key in [from, end) (at most limit; 0: all), read in pages of
+ * ETCD_PAGE at the first page's revision, so the whole answer is one
+ * consistent view however large (a single response is capped in size). */
+static int etcd_range_all(struct etcd_store *s, const char *from, size_t from_len,
+			  const char *end, size_t end_len, size_t limit, struct store_kv **items,
+			  size_t *n, int64_t *revision, bool *more)
 {
-	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	_cleanup_free_ char *key = malloc(from_len + 1);
+	struct store_kv *kvs = NULL;
+	size_t cnt = 0, cap = 0, key_len = from_len;
+	int64_t rev = 0;
+	bool left = false;
+	int r = 0;
 
-	req.key = bin(key, strlen(key) ? strlen(key) : 1); /* "" -> "\0": from the start */
-	req.range_end = bin(end, end_len);
-	req.limit = (int64_t)limit;
-	req.revision = revision;
-	return etcd_range(s, &req, resp);
+	if (!key)
+		return -ENOMEM;
+	memcpy(key, from, from_len);
+	for (;;) {
+		Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+		Etcdserverpb__RangeResponse *resp = NULL;
+		size_t want = ETCD_PAGE;
+
+		if (limit && limit - cnt < want)
+			want = limit - cnt;
+		req.key = bin(key, key_len);
+		req.range_end = bin(end, end_len);
+		req.limit = (int64_t)want;
+		req.revision = rev;
+		r = etcd_range(s, &req, &resp);
+		if (r < 0)
+			break;
+		if (!rev)
+			rev = resp->header ? resp->header->revision : 0;
+		if (cnt + resp->n_kvs > cap) {
+			size_t ncap = cap ? cap : 64;
+			struct store_kv *t;
+
+			while (ncap < cnt + resp->n_kvs)
+				ncap *= 2;
+			t = realloc(kvs, ncap * sizeof(*kvs));
+			if (!t)
+				r = -ENOMEM;
+			else
+				kvs = t, cap = ncap;
+		}
+		for (size_t i = 0; r == 0 && i < resp->n_kvs; i++) {
+			r = etcd_kv_out(s, resp->kvs[i], &kvs[cnt]);
+			if (r == 0)
+				cnt++;
+		}
+		left = resp->more;
+		if (r == 0 && left && resp->n_kvs && (!limit || cnt < limit)) {
+			/* Next page: from the key right after the last one. */
+			const Etcdserverpb__KeyValue *last = resp->kvs[resp->n_kvs - 1];
+			char *t = realloc(key, last->key.len + 1);
+
+			if (!t) {
+				r = -ENOMEM;
+			} else {
+				key = t;
+				memcpy(key, last->key.data, last->key.len);
+				key[last->key.len] = '\0';
+				key_len = last->key.len + 1;
+			}
+		} else {
+			left = left && (!resp->n_kvs || (limit && cnt >= limit));
+			etcdserverpb__range_response__free_unpacked(resp, NULL);
+			break;
+		}
+		etcdserverpb__range_response__free_unpacked(resp, NULL);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		store_kvs_free(kvs, cnt);
+		return r;
+	}
+	*items = kvs;
+	*n = cnt;
+	if (revision)
+		*revision = rev;
+	if (more)
+		*more = left;
+	return 0;
 }
 
 static int etcd_list(struct store *store, const char *prefix, const char *start_after,
@@ -275,62 +347,30 @@ static int etcd_list(struct store *store, const char *prefix, const char *start_
 		     bool *more)
 {
 	struct etcd_store *s = es(store);
-	Etcdserverpb__RangeResponse *resp = NULL;
 	_cleanup_free_ char *key = NULL, *end = NULL, *from = NULL;
-	struct store_kv *kvs = NULL;
-	size_t end_len = 0, cnt = 0;
+	size_t end_len = 0, from_len;
 	int r;
 
 	r = etcd_prefix_range(s, prefix, &key, &end, &end_len);
 	if (r < 0)
 		return r;
 	if (start_after && strcmp(start_after, prefix) >= 0) {
-		/* The smallest key after start_after: start_after + "\0".
-		 * Range keys are bytes, so build it by length. */
+		/* The smallest key after start_after: start_after + "\0". */
 		size_t l = s->ns_len + strlen(start_after);
 
-		from = malloc(l + 2);
+		from = malloc(l + 1);
 		if (!from)
 			return -ENOMEM;
 		memcpy(from, s->ns, s->ns_len);
 		memcpy(from + s->ns_len, start_after, l - s->ns_len);
 		from[l] = '\0';
-		from[l + 1] = '\0';
-		{
-			Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
-
-			req.key = bin(from, l + 1);
-			req.range_end = bin(end, end_len);
-			req.limit = (int64_t)limit;
-			r = etcd_range(s, &req, &resp);
-		}
-	} else {
-		r = etcd_list_range(s, key, end, end_len, limit, 0, &resp);
+		from_len = l + 1;
+		return etcd_range_all(s, from, from_len, end, end_len, limit, items, n, revision,
+				      more);
 	}
-	if (r < 0)
-		return r;
-	if (resp->n_kvs) {
-		kvs = calloc(resp->n_kvs, sizeof(*kvs));
-		if (!kvs)
-			r = -ENOMEM;
-	}
-	for (; r == 0 && cnt < resp->n_kvs; cnt++) {
-		r = etcd_kv_out(s, resp->kvs[cnt], &kvs[cnt]);
-		if (r < 0)
-			break;
-	}
-	if (r == 0) {
-		*items = kvs;
-		*n = cnt;
-		if (revision)
-			*revision = resp->header ? resp->header->revision : 0;
-		if (more)
-			*more = resp->more;
-	} else {
-		store_kvs_free(kvs, cnt);
-	}
-	etcdserverpb__range_response__free_unpacked(resp, NULL);
-	return r;
+	/* "" is "\0": from the first key. */
+	return etcd_range_all(s, key, strlen(key) ? strlen(key) : 1, end, end_len, limit, items, n,
+			      revision, more);
 }
 
 static int etcd_count(struct store *store, const char *prefix, size_t *n)
@@ -799,77 +839,18 @@ static int etcd_snapshot_save(struct store *store, const char *path)
 	struct etcd_store *s = es(store);
 	_cleanup_free_ char *key = NULL, *end = NULL;
 	struct store_kv *kvs = NULL;
-	size_t n = 0, cap = 0, end_len = 0;
+	size_t n = 0, end_len = 0;
 	int64_t rev = 0;
-	char *from = NULL;
-	size_t from_len = 0;
 	int r;
 
 	r = etcd_prefix_range(s, "", &key, &end, &end_len);
 	if (r < 0)
 		return r;
-	from_len = strlen(key) ? strlen(key) : 1;
-	from = malloc(from_len + 1);
-	if (!from)
-		return -ENOMEM;
-	memcpy(from, strlen(key) ? key : "", from_len);
-	for (;;) {
-		Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
-		Etcdserverpb__RangeResponse *resp = NULL;
-		bool more;
-
-		req.key = bin(from, from_len);
-		req.range_end = bin(end, end_len);
-		req.limit = ETCD_PAGE;
-		req.revision = rev; /* every page at the first page's revision */
-		r = etcd_range(s, &req, &resp);
-		if (r < 0)
-			goto out;
-		if (!rev)
-			rev = resp->header ? resp->header->revision : 0;
-		if (n + resp->n_kvs > cap) {
-			size_t ncap = cap ? cap * 2 : 1024;
-			struct store_kv *t;
-
-			while (ncap < n + resp->n_kvs)
-				ncap *= 2;
-			t = realloc(kvs, ncap * sizeof(*kvs));
-			if (!t) {
-				r = -ENOMEM;
-				etcdserverpb__range_response__free_unpacked(resp, NULL);
-				goto out;
-			}
-			kvs = t;
-			cap = ncap;
-		}
-		for (size_t i = 0; r == 0 && i < resp->n_kvs; i++) {
-			r = etcd_kv_out(s, resp->kvs[i], &kvs[n]);
-			if (r == 0)
-				n++;
-		}
-		more = resp->more && resp->n_kvs;
-		if (r == 0 && more) {
-			const Etcdserverpb__KeyValue *last = resp->kvs[resp->n_kvs - 1];
-			char *t = realloc(from, last->key.len + 1);
-
-			if (!t) {
-				r = -ENOMEM;
-			} else {
-				from = t;
-				memcpy(from, last->key.data, last->key.len);
-				from[last->key.len] = '\0'; /* the key right after */
-				from_len = last->key.len + 1;
-			}
-		}
-		etcdserverpb__range_response__free_unpacked(resp, NULL);
-		if (r < 0)
-			goto out;
-		if (!more)
-			break;
-	}
+	r = etcd_range_all(s, key, strlen(key) ? strlen(key) : 1, end, end_len, 0, &kvs, &n, &rev,
+			   NULL);
+	if (r < 0)
+		return r;
 	r = store_sqlite_snapshot_write(path, kvs, n, rev);
-out:
-	free(from);
 	store_kvs_free(kvs, n);
 	return r;
 }

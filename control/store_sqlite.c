@@ -961,10 +961,8 @@ static int sq_watch_next(struct store_watch *base, int timeout_ms,
 			unsigned long long now = now_ns(), wake;
 			struct timespec ts;
 
-			if (now >= deadline) {
-				waited_out = true;
-				break;
-			}
+			/* A poll that is due happens even with timeout 0, so a
+			 * caller that never waits still sees other processes. */
 			if (!s->polling && now - s->last_poll_ns >= poll_ns) {
 				/* Our turn to look for other processes' writes. */
 				s->polling = true;
@@ -978,6 +976,10 @@ static int sq_watch_next(struct store_watch *base, int timeout_ms,
 				if (r < 0)
 					break;
 				continue;
+			}
+			if (now >= deadline) {
+				waited_out = true;
+				break;
 			}
 			wake = s->last_poll_ns + poll_ns;
 			if (wake > deadline)

@@ -518,6 +518,47 @@ STORE_TEST(snapshot_round_trip)
 	store_close(s);
 }
 
+STORE_TEST(list_larger_than_one_response)
+{
+	/* 2,100 values of 8 KiB: more than one etcd page (1,000 keys) and
+	 * more than one gRPC message may carry (16 MiB); the list is still
+	 * whole, ordered, and at one revision. */
+	enum { N = 2100, VLEN = 8192 };
+	struct store *s = open_store(url);
+	struct store_kv *items = NULL;
+	size_t n = 0;
+	int64_t rev = 0;
+	bool more = true;
+	char *value = malloc(VLEN);
+	char key[64];
+
+	CHECK(value != NULL);
+	memset(value, 'v', VLEN);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "/big/%05d", i);
+		CHECK_OK(store_create(s, key, value, VLEN, NULL));
+	}
+	CHECK_OK(store_list(s, "/big/", NULL, 0, &items, &n, &rev, &more));
+	CHECK_INT_EQ(n, N);
+	CHECK(!more);
+	CHECK_INT_EQ(rev, store_revision(s));
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "/big/%05zu", i);
+		CHECK_STR_EQ(items[i].key, key);
+		CHECK_INT_EQ(items[i].value_len, VLEN);
+	}
+	store_kvs_free(items, n);
+	/* A limit across a page boundary. */
+	CHECK_OK(store_list(s, "/big/", "/big/00500", 1200, &items, &n, NULL, &more));
+	CHECK_INT_EQ(n, 1200);
+	CHECK(more);
+	CHECK_STR_EQ(items[0].key, "/big/00501");
+	CHECK_STR_EQ(items[n - 1].key, "/big/01700");
+	store_kvs_free(items, n);
+	free(value);
+	store_close(s);
+}
+
 struct thread_arg {
 	const char *url;
 	struct store *shared;
@@ -782,6 +823,47 @@ TEST(sqlite_watcher_behind_ring_reads_log)
 		store_events_free(ev, n);
 	}
 	CHECK_INT_EQ(seen, total);
+	store_watch_close(w);
+	store_close(s);
+}
+
+TEST(sqlite_watch_without_waiting_sees_other_process)
+{
+	/* A caller that only ever asks with timeout 0 still gets another
+	 * process's writes (the poll runs when due, not only when waiting). */
+	struct store *s = open_store(store_test_sqlite_url());
+	struct store_watch *w = NULL;
+	unsigned long long end;
+	size_t got = 0;
+	pid_t pid;
+	int status;
+
+	CHECK_OK(store_watch_open(s, "/nowait/", store_revision(s), &w));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct store *c = NULL;
+
+		if (store_open(store_test_sqlite_url(), &c) < 0 ||
+		    store_create(c, "/nowait/x", "v", 1, NULL) < 0)
+			_exit(1);
+		store_close(c);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (end = now_ns() + 3000000000ULL; !got && now_ns() < end;) {
+		struct store_event *ev = NULL;
+		size_t n = 0;
+
+		CHECK_OK(store_watch_next(w, 0, &ev, &n));
+		if (n)
+			CHECK_STR_EQ(ev[0].kv.key, "/nowait/x");
+		got += n;
+		store_events_free(ev, n);
+		usleep(20 * 1000);
+	}
+	CHECK_INT_EQ(got, 1);
 	store_watch_close(w);
 	store_close(s);
 }
