@@ -11,7 +11,7 @@ packages=(
 	libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
 	libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
 	libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
-	libmicrohttpd-dev libcurl4-openssl-dev
+	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev
 	# runtime and test peers
 	iproute2 nftables iptables conntrack containerd containernetworking-plugins
 	busybox-static etcd-server etcd-client kubectl
