@@ -184,7 +184,7 @@ int ipam_store_open(const char *dir, struct ipam_store **out, char *errmsg, size
 {
 	char path[4096], lock[4096];
 	struct ipam_store *s;
-	int r, persist = 1;
+	int r;
 
 	if (errmsg && errsize)
 		errmsg[0] = '\0';
@@ -224,17 +224,14 @@ int ipam_store_open(const char *dir, struct ipam_store **out, char *errmsg, size
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, IPAM_BUSY_TIMEOUT_MS);
-	/* Each plugin run is usually the only connection: keep the WAL file
-	 * and leave checkpoints to SQLite's automatic ones at commit, instead
-	 * of a checkpoint, two more fsyncs and a WAL delete on every close. A
-	 * committed transaction is durable in the WAL either way. */
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	r = store_set_wal(s);
-	/* The next opener replays the WAL into a fresh index: keep it short. */
+	/* Each plugin run is usually the only connection: its close
+	 * checkpoints the WAL into the database and removes it, so the next
+	 * open starts from an empty WAL. (Keeping the WAL across runs, with
+	 * SQLITE_FCNTL_PERSIST_WAL and no checkpoint on close, made every
+	 * open replay a WAL that only ever grew.) */
 	if (r == 0)
-		r = store_exec(s, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=64; "
-				  "PRAGMA journal_size_limit=1048576");
+		r = store_exec(s, "PRAGMA synchronous=FULL");
 	if (r == 0)
 		r = store_exec(s, ipam_schema);
 	if (r < 0) {
