@@ -33,6 +33,9 @@ static void usage(FILE *f, const char *prog)
 		"is run from CNI_PATH. The result goes to stdout in the config's cniVersion;\n"
 		"errors as the spec's error JSON on stdout with a non-zero exit status.\n"
 		"\n"
+		"Environment: SKIFF_CNI_LOG_LEVEL=error|warn|info|debug (stderr; debug times\n"
+		"each step of ADD and DEL).\n"
+		"\n"
 		"Options:\n"
 		"  -h, --help      show this text\n"
 		"  -V, --version   show the version and the CNI versions supported\n",
@@ -138,6 +141,12 @@ int main(int argc, char **argv)
 	int r;
 
 	log_init(argv[0], LOG_LEVEL_INFO);
+	if (getenv("SKIFF_CNI_LOG_LEVEL")) {
+		enum log_level level;
+
+		if (log_level_parse(getenv("SKIFF_CNI_LOG_LEVEL"), &level) == 0)
+			log_set_level(level);
+	}
 	if (argc > 1 || !getenv("CNI_COMMAND"))
 		return cli_main(argc, argv);
 

@@ -389,6 +389,7 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	struct cni_result ipam = { 0 }, res = { 0 };
 	struct families f = { 0 };
 	char host[16], alias[256];
+	unsigned long long t0;
 	bool created = false;
 	int r;
 
@@ -406,9 +407,12 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	if (r < 0)
 		return r;
 
+	t0 = now_ns();
 	r = ipam_run_add(p, &ipam, err);
 	if (r < 0)
 		return r;
+	log_debug("ADD %s: IPAM %s took %llu us", p->env.container_id, p->conf.ipam_type,
+		  (now_ns() - t0) / 1000);
 	r = check_ipam_result(p, &ipam, &f, err);
 	if (r < 0)
 		goto fail;
@@ -425,6 +429,8 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 		goto fail;
 	}
 	created = true;
+	log_debug("ADD %s: veth %s created at %llu us", p->env.container_id, host,
+		  (now_ns() - t0) / 1000);
 
 	memcpy(res.ips, ipam.ips, sizeof(ipam.ips));
 	res.n_ips = ipam.n_ips;
@@ -432,9 +438,11 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	r = setup_host(sk, host, alias, &res, &f, err);
 	if (r < 0)
 		goto fail;
+	log_debug("ADD %s: host side done at %llu us", p->env.container_id, (now_ns() - t0) / 1000);
 	r = setup_pod(nsfd, p->env.ifname, &res, &f, &res.interfaces[1], err);
 	if (r < 0)
 		goto fail;
+	log_debug("ADD %s: pod side done at %llu us", p->env.container_id, (now_ns() - t0) / 1000);
 	r = link_info(sk, link_ifindex(sk, host), res.interfaces[0].mac, &res.interfaces[0].mtu,
 		      NULL);
 	if (r < 0) {
@@ -497,13 +505,16 @@ static int retire_pod_side(const char *netns, const char *ifname, int host_ifind
 static int host_veth_remove(struct nl_sock *sk, const char *host, const char *netns,
 			    const char *ifname)
 {
+	unsigned long long t0 = now_ns();
 	int ifindex = link_ifindex(sk, host), r;
 
 	if (ifindex < 0)
 		return ifindex;
 	r = link_set_down(sk, ifindex);
+	log_debug("DEL: %s down after %llu us", host, (now_ns() - t0) / 1000);
 	if (r == 0)
 		r = retire_pod_side(netns, ifname, ifindex);
+	log_debug("DEL: pod side %s retired after %llu us", ifname, (now_ns() - t0) / 1000);
 	if (r == 0 && link_delete_detached(ifindex) == 0)
 		return 0;
 	r = link_delete_ifindex(sk, ifindex);
@@ -514,18 +525,25 @@ int cni_plugin_del(struct cni_plugin *p, struct cni_error *err)
 {
 	_cleanup_sock_ struct nl_sock *sk = NULL;
 	struct cni_error link_err = { 0 };
+	unsigned long long t0;
 	char host[16];
 	int r, rl = 0;
 
 	cni_host_ifname(p->env.container_id, p->env.ifname, host);
+	t0 = now_ns();
 	r = link_socket_open(&sk);
 	if (r == 0)
 		r = host_veth_remove(sk, host, p->env.netns, p->env.ifname);
+	log_debug("DEL %s: host veth %s handled in %llu us (%s)", p->env.container_id, host,
+		  (now_ns() - t0) / 1000, r == -ENODEV ? "absent" : r < 0 ? strerror(-r) : "removing");
 	if (r < 0 && r != -ENODEV)
 		rl = cni_fail(&link_err, -r, CNI_ERR_INTERNAL, "deleting host veth %s: %s", host,
 			      strerror(-r));
 	/* Always release the addresses, even when the link could not go. */
+	t0 = now_ns();
 	r = ipam_run(p, CNI_CMD_DEL, err);
+	log_debug("DEL %s: IPAM %s took %llu us", p->env.container_id, p->conf.ipam_type,
+		  (now_ns() - t0) / 1000);
 	if (r < 0)
 		return r;
 	if (rl < 0) {
