@@ -772,9 +772,11 @@ static int delegate_io(int in_fd, int out_fd, const char *conf, char **out, size
 			}
 			rd = read(out_fd, buf + len, cap - len);
 			if (rd < 0 && errno != EINTR && errno != EAGAIN) {
+				int e = errno;
+
 				if (in_fd >= 0)
 					close(in_fd);
-				return -errno;
+				return -e;
 			}
 			if (rd == 0)
 				break;
@@ -843,6 +845,8 @@ int cni_delegate(const char *type, const struct cni_env *env, const char *comman
 	}
 	close(in[0]);
 	close(outp[1]);
+	/* Never block writing the config while the plugin blocks writing. */
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
 	/* A plugin that exits without reading stdin must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	r = delegate_io(in[1], outp[0], conf ? conf : "", &output, &outlen);

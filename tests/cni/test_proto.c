@@ -492,3 +492,25 @@ TEST(delegate_reports_plugin_errors)
 	CHECK_STR_CONTAINS(err.msg, "missing");
 	CHECK(cni_delegate("../etc/x", &env, "ADD", "{}", &out, &err) < 0);
 }
+
+/* A plugin that echoes a config larger than a pipe while we still write:
+ * neither side may block the other. */
+TEST(delegate_large_config_through_echoing_plugin)
+{
+	const char *dir = test_tmpdir();
+	struct cni_env env = { .path = dir };
+	struct cni_error err = { 0 };
+	size_t n = 300 * 1024;
+	char *conf = malloc(n + 32);
+	json_t *out = NULL;
+
+	CHECK(conf);
+	write_plugin(dir, "echo-all", "exec cat");
+	strcpy(conf, "{\"pad\":\"");
+	memset(conf + 8, 'x', n);
+	strcpy(conf + 8 + n, "\"}");
+	CHECK_OK(cni_delegate("echo-all", &env, "ADD", conf, &out, &err));
+	CHECK_INT_EQ(json_string_length(json_object_get(out, "pad")), n);
+	json_decref(out);
+	free(conf);
+}
