@@ -767,7 +767,18 @@ struct store_table {
 
 struct model_store {
 	struct store_table services, slices;
+	/* "ns/service" -> struct slice_vec of the slices labelled for it */
+	struct store_table by_service;
+	/* "ns/service" keys whose frontends may have changed (obj NULL) */
+	struct store_table dirty;
+	bool all_dirty;
 	uint64_t generation;
+};
+
+/* The slices of one service, in one allocation. */
+struct slice_vec {
+	size_t n, cap;
+	const struct store_entry *v[];
 };
 
 static uint64_t hash_str(const char *s)
@@ -788,8 +799,10 @@ static void entry_free(struct store_entry *en, enum model_kind kind)
 	free(en->raw);
 	if (kind == MODEL_KIND_SERVICE)
 		model_service_free(en->obj);
-	else
+	else if (kind == MODEL_KIND_ENDPOINT_SLICE)
 		model_slice_free(en->obj);
+	else
+		free(en->obj); /* index and set tables */
 	free(en);
 }
 
@@ -847,6 +860,7 @@ int model_store_new(struct model_store **out)
 
 	if (!st)
 		return -ENOMEM;
+	st->all_dirty = true;
 	*out = st;
 	return 0;
 }
@@ -857,7 +871,138 @@ void model_store_free(struct model_store *st)
 		return;
 	table_clear(&st->services, MODEL_KIND_SERVICE);
 	table_clear(&st->slices, MODEL_KIND_ENDPOINT_SLICE);
+	table_clear(&st->by_service, MODEL_KIND_OTHER);
+	table_clear(&st->dirty, MODEL_KIND_OTHER);
 	free(st);
+}
+
+/* Inserts a new entry with key (copied) and obj into t; returns it. */
+static struct store_entry *table_insert(struct store_table *t, const char *key, void *obj)
+{
+	struct store_entry *en;
+
+	if (t->count + 1 > t->n_buckets && table_grow(t) < 0)
+		return NULL;
+	en = calloc(1, sizeof(*en));
+	if (!en || !(en->key = strdup(key))) {
+		free(en);
+		return NULL;
+	}
+	en->obj = obj;
+	en->next = t->buckets[hash_str(key) % t->n_buckets];
+	t->buckets[hash_str(key) % t->n_buckets] = en;
+	t->count++;
+	return en;
+}
+
+/* Past this many, "everything" is cheaper to track than the list. */
+#define STORE_DIRTY_MAX 4096
+
+static void mark_dirty(struct model_store *st, const char *ns, const char *svc)
+{
+	char key[512];
+
+	if (st->all_dirty || !svc)
+		return;
+	snprintf(key, sizeof(key), "%s/%s", ns, svc);
+	if (table_find(&st->dirty, key))
+		return;
+	if (st->dirty.count >= STORE_DIRTY_MAX || !table_insert(&st->dirty, key, NULL)) {
+		st->all_dirty = true;
+		table_clear(&st->dirty, MODEL_KIND_OTHER);
+	}
+}
+
+static void index_remove(struct model_store *st, const struct store_entry *en)
+{
+	const struct model_slice *sl = en->obj;
+	struct store_entry **found;
+	struct slice_vec *v;
+	char key[512];
+
+	if (!sl->service_name)
+		return;
+	snprintf(key, sizeof(key), "%s/%s", sl->ns, sl->service_name);
+	found = table_find(&st->by_service, key);
+	if (!found)
+		return;
+	v = (*found)->obj;
+	for (size_t i = 0; i < v->n; i++)
+		if (v->v[i] == en) {
+			v->v[i] = v->v[--v->n];
+			break;
+		}
+	if (v->n == 0) {
+		struct store_entry *e = *found;
+
+		*found = e->next;
+		entry_free(e, MODEL_KIND_OTHER);
+		st->by_service.count--;
+	}
+}
+
+static int index_add(struct model_store *st, const struct store_entry *en)
+{
+	const struct model_slice *sl = en->obj;
+	struct store_entry **found, *e;
+	struct slice_vec *v;
+	char key[512];
+
+	if (!sl->service_name)
+		return 0;
+	snprintf(key, sizeof(key), "%s/%s", sl->ns, sl->service_name);
+	found = table_find(&st->by_service, key);
+	if (found) {
+		e = *found;
+	} else {
+		v = calloc(1, sizeof(*v) + 4 * sizeof(v->v[0]));
+		if (!v)
+			return -ENOMEM;
+		v->cap = 4;
+		e = table_insert(&st->by_service, key, v);
+		if (!e) {
+			free(v);
+			return -ENOMEM;
+		}
+	}
+	v = e->obj;
+	if (v->n == v->cap) {
+		struct slice_vec *nv = realloc(v, sizeof(*v) + v->cap * 2 * sizeof(v->v[0]));
+
+		if (!nv)
+			return -ENOMEM;
+		nv->cap *= 2;
+		e->obj = v = nv;
+	}
+	v->v[v->n++] = en;
+	return 0;
+}
+
+/* Bookkeeping when old (may be NULL) is replaced by new (may be NULL);
+ * called before old is freed. */
+static int store_changed(struct model_store *st, enum model_kind kind,
+			 const struct store_entry *old, const struct store_entry *now)
+{
+	st->generation++;
+	if (kind == MODEL_KIND_SERVICE) {
+		const struct model_service *s = (old ? old : now)->obj;
+
+		mark_dirty(st, s->ns, s->name);
+		return 0;
+	}
+	if (old) {
+		const struct model_slice *sl = old->obj;
+
+		mark_dirty(st, sl->ns, sl->service_name);
+		index_remove(st, old);
+	}
+	if (now) {
+		const struct model_slice *sl = now->obj;
+
+		mark_dirty(st, sl->ns, sl->service_name);
+		return index_add(st, now);
+	}
+	return 0;
 }
 
 static int store_put(struct model_store *st, struct store_table *t, enum model_kind kind,
@@ -890,15 +1035,16 @@ static int store_put(struct model_store *st, struct store_table *t, enum model_k
 	found = table_find(t, en->key);
 	if (found) {
 		struct store_entry *old = *found;
-		bool same = raw && streq(old->raw, en->raw) && streq(old->origin, en->origin);
 
+		if (raw && streq(old->raw, en->raw) && streq(old->origin, en->origin)) {
+			entry_free(en, kind); /* the same object: nothing changes */
+			return 0;
+		}
 		en->next = old->next;
 		*found = en;
+		r = store_changed(st, kind, old, en);
 		entry_free(old, kind);
-		if (same)
-			return 0;
-		st->generation++;
-		return 1;
+		return r < 0 ? r : 1;
 	}
 	if (t->count + 1 > t->n_buckets) {
 		r = table_grow(t);
@@ -910,8 +1056,8 @@ static int store_put(struct model_store *st, struct store_table *t, enum model_k
 	en->next = t->buckets[hash_str(en->key) % t->n_buckets];
 	t->buckets[hash_str(en->key) % t->n_buckets] = en;
 	t->count++;
-	st->generation++;
-	return 1;
+	r = store_changed(st, kind, NULL, en);
+	return r < 0 ? r : 1;
 }
 
 int model_store_put_service(struct model_store *st, const char *origin, struct model_service *svc,
@@ -943,9 +1089,9 @@ int model_store_delete(struct model_store *st, enum model_kind kind, const char 
 		return 0;
 	en = *found;
 	*found = en->next;
+	store_changed(st, kind, en, NULL);
 	entry_free(en, kind);
 	t->count--;
-	st->generation++;
 	return 1;
 }
 
@@ -981,5 +1127,55 @@ int model_store_foreach_slice(const struct model_store *st, model_slice_fn fn, v
 			if (r < 0)
 				return r;
 		}
+	return 0;
+}
+
+const struct model_service *model_store_get_service(const struct model_store *st, const char *ns,
+						    const char *name)
+{
+	struct store_entry **found;
+	char key[512];
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	found = table_find((struct store_table *)&st->services, key);
+	return found ? (*found)->obj : NULL;
+}
+
+int model_store_foreach_slice_of(const struct model_store *st, const char *ns, const char *service,
+				 model_slice_fn fn, void *ud)
+{
+	struct store_entry **found;
+	const struct slice_vec *v;
+	char key[512];
+
+	snprintf(key, sizeof(key), "%s/%s", ns, service);
+	found = table_find((struct store_table *)&st->by_service, key);
+	if (!found)
+		return 0;
+	v = (*found)->obj;
+	for (size_t i = 0; i < v->n; i++) {
+		int r = fn(v->v[i]->obj, v->v[i]->origin, ud);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int model_store_take_dirty(struct model_store *st, char ***keys, size_t *n, bool *all)
+{
+	char **v = calloc(st->dirty.count + 1, sizeof(*v));
+	size_t m = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->dirty.n_buckets; i++)
+		for (struct store_entry *en = st->dirty.buckets[i]; en; en = en->next)
+			v[m++] = TAKE_PTR(en->key);
+	*all = st->all_dirty;
+	*keys = v;
+	*n = m;
+	table_clear(&st->dirty, MODEL_KIND_OTHER);
+	st->all_dirty = false;
 	return 0;
 }

@@ -156,6 +156,17 @@ int model_store_foreach_service(const struct model_store *st, model_service_fn f
 int model_store_foreach_slice(const struct model_store *st, model_slice_fn fn, void *ud);
 size_t model_store_count(const struct model_store *st, enum model_kind kind);
 
+const struct model_service *model_store_get_service(const struct model_store *st, const char *ns,
+						    const char *name);
+/* The slices labelled kubernetes.io/service-name=service in ns (indexed). */
+int model_store_foreach_slice_of(const struct model_store *st, const char *ns, const char *service,
+				 model_slice_fn fn, void *ud);
+/* The services ("ns/name") whose frontends may have changed since the last
+ * call: a service or a slice labelled for it was put or deleted. *all is
+ * true at first and when too many changed to list; then keys is empty.
+ * keys (an array of strings) belongs to the caller. */
+int model_store_take_dirty(struct model_store *st, char ***keys, size_t *n, bool *all);
+
 /* A source of objects feeding a store: the --manifests folder today, the
  * API-server watch later. The agent's loop polls fd; when it is readable
  * it calls on_readable (which only takes note), and after a short quiet

@@ -64,7 +64,10 @@ struct builder {
 	const struct proxy_config *cfg;
 	struct slice_ref *slices;
 	size_t n_slices, cap_slices;
-	const struct model_service **svcs;
+	struct svc_ref {
+		char *key; /* "ns/name" */
+		const struct model_service *svc;
+	} *svcs;
 	size_t n_svcs, cap_svcs;
 	struct proxy_state *st;
 	size_t cap_fes;
@@ -99,18 +102,23 @@ static int collect_slice(const struct model_slice *s, const char *origin, void *
 static int collect_service(const struct model_service *s, const char *origin, void *ud)
 {
 	struct builder *b = ud;
+	struct svc_ref *ref;
 
 	(void)origin;
 	if (b->n_svcs == b->cap_svcs) {
 		size_t n = b->cap_svcs ? b->cap_svcs * 2 : 64;
-		const struct model_service **p = realloc(b->svcs, n * sizeof(*p));
+		struct svc_ref *p = realloc(b->svcs, n * sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
 		b->svcs = p;
 		b->cap_svcs = n;
 	}
-	b->svcs[b->n_svcs++] = s;
+	ref = &b->svcs[b->n_svcs];
+	if (asprintf(&ref->key, "%s/%s", s->ns, s->name) < 0)
+		return -ENOMEM;
+	ref->svc = s;
+	b->n_svcs++;
 	return 0;
 }
 
@@ -122,13 +130,11 @@ static int slice_ref_cmp(const void *a, const void *b)
 	return r ? r : strcmp(x->slice->name, y->slice->name);
 }
 
-static int service_ptr_cmp(const void *a, const void *b)
+/* Services and slices are ordered by their "ns/name" text, the order of
+ * the summaries too, so the three can be walked and searched together. */
+static int svc_ref_cmp(const void *a, const void *b)
 {
-	const struct model_service *x = *(const struct model_service *const *)a;
-	const struct model_service *y = *(const struct model_service *const *)b;
-	int r = strcmp(x->ns, y->ns);
-
-	return r ? r : strcmp(x->name, y->name);
+	return strcmp(((const struct svc_ref *)a)->key, ((const struct svc_ref *)b)->key);
 }
 
 /* A candidate endpoint for one service port and family. */
@@ -481,11 +487,50 @@ void proxy_state_free(struct proxy_state *s)
 	free(s);
 }
 
+static void builder_clear(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_slices; i++)
+		free(b->slices[i].owned);
+	free(b->slices);
+	for (size_t i = 0; i < b->n_svcs; i++)
+		free(b->svcs[i].key);
+	free(b->svcs);
+	b->slices = NULL;
+	b->svcs = NULL;
+	b->n_slices = b->n_svcs = 0;
+}
+
+/* Sorts the frontends (a frontend two services claim goes to the first by
+ * name) and every backend list. */
+static void state_finish(struct proxy_state *st)
+{
+	size_t i, w;
+
+	if (st->n_fes)
+		qsort(st->fes, st->n_fes, sizeof(*st->fes), fe_qcmp);
+	for (i = 0, w = 0; i < st->n_fes; i++) {
+		if (w > 0 && proxy_fe_key_cmp(&st->fes[w - 1].key, &st->fes[i].key) == 0) {
+			st->fes[i].svc->n_conflicts++;
+			st->fes[i].svc->n_frontends--;
+			frontend_clear(&st->fes[i]);
+			continue;
+		}
+		st->fes[w++] = st->fes[i];
+	}
+	st->n_fes = w;
+	for (i = 0; i < st->n_fes; i++) {
+		struct proxy_frontend *fe = &st->fes[i];
+
+		if (fe->n_backends > 1)
+			qsort(fe->backends, fe->n_backends, sizeof(*fe->backends), backend_qcmp);
+	}
+}
+
 int proxy_compute(const struct model_store *st, const struct proxy_config *cfg,
 		  struct proxy_state **out)
 {
 	struct builder b = { .cfg = cfg };
-	size_t i, w;
+	size_t i, si = 0;
 	int r;
 
 	r = proxy_state_new_empty(&b.st);
@@ -499,62 +544,181 @@ int proxy_compute(const struct model_store *st, const struct proxy_config *cfg,
 	if (b.n_slices)
 		qsort(b.slices, b.n_slices, sizeof(*b.slices), slice_ref_cmp);
 	if (b.n_svcs)
-		qsort(b.svcs, b.n_svcs, sizeof(*b.svcs), service_ptr_cmp);
+		qsort(b.svcs, b.n_svcs, sizeof(*b.svcs), svc_ref_cmp);
 	b.st->svcs = calloc(b.n_svcs + 1, sizeof(*b.st->svcs));
 	if (!b.st->svcs) {
 		r = -ENOMEM;
 		goto out;
 	}
-
 	/* Services and slice groups are both sorted by "ns/name": walk them
 	 * together. */
-	size_t si = 0;
 	for (i = 0; i < b.n_svcs && r == 0; i++) {
-		const struct model_service *s = b.svcs[i];
-		char key[512];
+		const char *key = b.svcs[i].key;
 		size_t first, last;
 
-		snprintf(key, sizeof(key), "%s/%s", s->ns, s->name);
 		while (si < b.n_slices && strcmp(b.slices[si].key, key) < 0)
 			si++;
 		first = si;
 		last = first;
 		while (last < b.n_slices && streq(b.slices[last].key, key))
 			last++;
-		r = build_service(&b, s, first, last);
+		r = build_service(&b, b.svcs[i].svc, first, last);
 	}
-	if (r < 0)
-		goto out;
-
-	/* Sort frontends; a frontend two services claim goes to the first. */
-	if (b.st->n_fes)
-		qsort(b.st->fes, b.st->n_fes, sizeof(*b.st->fes), fe_qcmp);
-	for (i = 0, w = 0; i < b.st->n_fes; i++) {
-		if (w > 0 && proxy_fe_key_cmp(&b.st->fes[w - 1].key, &b.st->fes[i].key) == 0) {
-			b.st->fes[i].svc->n_conflicts++;
-			b.st->fes[i].svc->n_frontends--;
-			frontend_clear(&b.st->fes[i]);
-			continue;
-		}
-		b.st->fes[w++] = b.st->fes[i];
-	}
-	b.st->n_fes = w;
-	for (i = 0; i < b.st->n_fes; i++) {
-		struct proxy_frontend *fe = &b.st->fes[i];
-
-		if (fe->n_backends > 1)
-			qsort(fe->backends, fe->n_backends, sizeof(*fe->backends), backend_qcmp);
-	}
+	if (r == 0)
+		state_finish(b.st);
 out:
-	for (i = 0; i < b.n_slices; i++)
-		free(b.slices[i].owned);
-	free(b.slices);
-	free(b.svcs);
+	builder_clear(&b);
 	if (r < 0) {
 		proxy_state_free(b.st);
 		return r;
 	}
 	*out = b.st;
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int proxy_compute_services(const struct model_store *st, const struct proxy_config *cfg,
+			   char **keys, size_t n, struct proxy_state **out)
+{
+	struct builder b = { .cfg = cfg };
+	int r;
+
+	r = proxy_state_new_empty(&b.st);
+	if (r < 0)
+		return r;
+	if (n)
+		qsort(keys, n, sizeof(*keys), key_cmp);
+	b.st->svcs = calloc(n + 1, sizeof(*b.st->svcs));
+	if (!b.st->svcs)
+		r = -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct model_service *s;
+		char ns[256];
+		const char *slash = strchr(keys[i], '/');
+
+		if (!slash || (size_t)(slash - keys[i]) >= sizeof(ns))
+			continue;
+		memcpy(ns, keys[i], (size_t)(slash - keys[i]));
+		ns[slash - keys[i]] = '\0';
+		s = model_store_get_service(st, ns, slash + 1);
+		if (!s)
+			continue; /* deleted: it has no frontends */
+		for (size_t j = 0; j < b.n_slices; j++)
+			free(b.slices[j].owned);
+		b.n_slices = 0;
+		r = model_store_foreach_slice_of(st, ns, slash + 1, collect_slice, &b);
+		if (r < 0)
+			break;
+		if (b.n_slices > 1)
+			qsort(b.slices, b.n_slices, sizeof(*b.slices), slice_ref_cmp);
+		r = build_service(&b, s, 0, b.n_slices);
+	}
+	if (r == 0)
+		state_finish(b.st);
+	builder_clear(&b);
+	if (r < 0) {
+		proxy_state_free(b.st);
+		return r;
+	}
+	*out = b.st;
+	return 0;
+}
+
+static bool key_listed(char *const *keys, size_t n, const char *service)
+{
+	return n && bsearch(&service, keys, n, sizeof(*keys), key_cmp);
+}
+
+int proxy_state_take_services(struct proxy_state *applied, char *const *keys, size_t n,
+			      const struct proxy_state *part, struct proxy_state **taken)
+{
+	struct proxy_state *old;
+	size_t w = 0, ws = 0;
+	int r;
+
+	/* A frontend of part held by a service outside keys: a conflict that
+	 * only a full computation resolves. */
+	for (size_t i = 0; i < part->n_fes; i++) {
+		const struct proxy_frontend *f = proxy_state_find(applied, &part->fes[i].key);
+
+		if (f && !key_listed(keys, n, f->svc->service))
+			return -EEXIST;
+	}
+	r = proxy_state_new_empty(&old);
+	if (r < 0)
+		return r;
+	old->fes = calloc(applied->n_fes + 1, sizeof(*old->fes));
+	old->svcs = calloc(applied->n_svcs + 1, sizeof(*old->svcs));
+	if (!old->fes || !old->svcs) {
+		proxy_state_free(old);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < applied->n_fes; i++) {
+		if (key_listed(keys, n, applied->fes[i].svc->service))
+			old->fes[old->n_fes++] = applied->fes[i];
+		else
+			applied->fes[w++] = applied->fes[i];
+	}
+	applied->n_fes = w;
+	for (size_t i = 0; i < applied->n_svcs; i++) {
+		if (key_listed(keys, n, applied->svcs[i]->service))
+			old->svcs[old->n_svcs++] = applied->svcs[i];
+		else
+			applied->svcs[ws++] = applied->svcs[i];
+	}
+	applied->n_svcs = ws;
+	*taken = old;
+	return 0;
+}
+
+static int summary_ptr_cmp(const struct proxy_summary *a, const struct proxy_summary *b)
+{
+	return strcmp(a->service, b->service);
+}
+
+int proxy_state_merge(struct proxy_state *applied, struct proxy_state *part)
+{
+	struct proxy_frontend *fes;
+	struct proxy_summary **svcs;
+	size_t i = 0, j = 0, n = 0;
+
+	fes = malloc((applied->n_fes + part->n_fes + 1) * sizeof(*fes));
+	svcs = malloc((applied->n_svcs + part->n_svcs + 1) * sizeof(*svcs));
+	if (!fes || !svcs) {
+		free(fes);
+		free(svcs);
+		proxy_state_free(part);
+		return -ENOMEM;
+	}
+	while (i < applied->n_fes || j < part->n_fes) {
+		if (j == part->n_fes ||
+		    (i < applied->n_fes && proxy_fe_key_cmp(&applied->fes[i].key, &part->fes[j].key) < 0))
+			fes[n++] = applied->fes[i++];
+		else
+			fes[n++] = part->fes[j++];
+	}
+	free(applied->fes);
+	applied->fes = fes;
+	applied->n_fes = n;
+	i = j = n = 0;
+	while (i < applied->n_svcs || j < part->n_svcs) {
+		if (j == part->n_svcs ||
+		    (i < applied->n_svcs && summary_ptr_cmp(applied->svcs[i], part->svcs[j]) < 0))
+			svcs[n++] = applied->svcs[i++];
+		else
+			svcs[n++] = part->svcs[j++];
+	}
+	free(applied->svcs);
+	applied->svcs = svcs;
+	applied->n_svcs = n;
+	/* part's contents now belong to applied */
+	free(part->fes);
+	free(part->svcs);
+	free(part);
 	return 0;
 }
 
@@ -616,25 +780,41 @@ void proxy_changes_clear(struct proxy_changes *c)
 	*c = (struct proxy_changes){ 0 };
 }
 
-struct bkey {
-	struct proxy_backend be;
-	uint8_t proto;
-};
-
-static int bkey_cmp(const void *a, const void *b)
+/* Does fe list the backend (address and port)? Backends are sorted. */
+static bool fe_has_backend(const struct proxy_frontend *fe, const struct proxy_backend *be)
 {
-	const struct bkey *x = a, *y = b;
-	int r = backend_cmp(&x->be, &y->be);
+	size_t lo = 0, hi = fe->n_backends;
 
-	return r ? r : (int)x->proto - (int)y->proto;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = backend_cmp(&fe->backends[mid], be);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool state_uses_backend(const struct proxy_state *s, const struct proxy_backend *be,
+			       uint8_t proto)
+{
+	if (!s)
+		return false;
+	for (size_t i = 0; i < s->n_fes; i++)
+		if (s->fes[i].key.proto == proto && fe_has_backend(&s->fes[i], be))
+			return true;
+	return false;
 }
 
 int proxy_diff(const struct proxy_state *prev, const struct proxy_state *next,
-	       struct proxy_changes *out)
+	       const struct proxy_state *rest, struct proxy_changes *out)
 {
 	struct proxy_changes c = { 0 };
-	struct bkey *all = NULL;
-	size_t i = 0, j = 0, n_all = 0, total = 0;
+	size_t i = 0, j = 0;
 
 	c.set = calloc(next->n_fes + 1, sizeof(*c.set));
 	c.del = calloc(prev->n_fes + 1, sizeof(*c.del));
@@ -656,21 +836,8 @@ int proxy_diff(const struct proxy_state *prev, const struct proxy_state *next,
 		}
 	}
 
-	/* Backends of changed or deleted frontends that no frontend of next
-	 * has any more. */
-	for (i = 0; i < next->n_fes; i++)
-		total += next->fes[i].n_backends;
-	all = malloc((total + 1) * sizeof(*all));
-	if (!all)
-		goto nomem;
-	for (i = 0; i < next->n_fes; i++)
-		for (j = 0; j < next->fes[i].n_backends; j++)
-			all[n_all++] = (struct bkey){ .be = next->fes[i].backends[j],
-						      .proto = next->fes[i].key.proto };
-	for (i = 0; i < n_all; i++)
-		all[i].be.state = 0;
-	if (n_all)
-		qsort(all, n_all, sizeof(*all), bkey_cmp);
+	/* A backend that left a changed or deleted frontend, and that no
+	 * frontend of next (or rest) has any more. */
 	for (i = 0; i < prev->n_fes; i++) {
 		const struct proxy_frontend *old = &prev->fes[i];
 		const struct proxy_frontend *now = proxy_state_find(next, &old->key);
@@ -678,31 +845,28 @@ int proxy_diff(const struct proxy_state *prev, const struct proxy_state *next,
 		if (now && proxy_frontend_equal(old, now))
 			continue;
 		for (j = 0; j < old->n_backends; j++) {
-			struct bkey k = { .be = old->backends[j], .proto = old->key.proto };
+			const struct proxy_backend *be = &old->backends[j];
+			uint8_t proto = old->key.proto;
 			bool dup = false;
 
-			k.be.state = 0;
-			if (n_all && bsearch(&k, all, n_all, sizeof(*all), bkey_cmp))
+			if (now && fe_has_backend(now, be))
 				continue;
-			for (size_t m = 0; m < c.n_removed; m++)
-				if (backend_cmp(&c.removed[m].be, &k.be) == 0 &&
-				    c.removed[m].proto == k.proto)
-					dup = true;
-			if (dup)
+			for (size_t m = 0; m < c.n_removed && !dup; m++)
+				dup = backend_cmp(&c.removed[m].be, be) == 0 && c.removed[m].proto == proto;
+			if (dup || state_uses_backend(next, be, proto) || state_uses_backend(rest, be, proto))
 				continue;
 			struct proxy_removed *p = realloc(c.removed, (c.n_removed + 1) * sizeof(*p));
 			if (!p)
 				goto nomem;
 			c.removed = p;
 			c.removed[c.n_removed++] = (struct proxy_removed){
-				.be = k.be, .proto = k.proto, .name = old->name };
+				.be = *be, .proto = proto, .name = old->name };
+			c.removed[c.n_removed - 1].be.state = 0;
 		}
 	}
-	free(all);
 	*out = c;
 	return 0;
 nomem:
-	free(all);
 	proxy_changes_clear(&c);
 	return -ENOMEM;
 }

@@ -120,9 +120,33 @@ struct proxy_changes {
 	size_t n_removed;
 };
 
-/* Compares two states. The result points into prev and next. */
+/* Compares two states. The result points into prev and next. rest (may be
+ * NULL) is the part of the state that neither prev nor next covers (the
+ * services not recomputed): a backend one of its frontends still uses is
+ * not "removed". */
 int proxy_diff(const struct proxy_state *prev, const struct proxy_state *next,
-	       struct proxy_changes *out);
+	       const struct proxy_state *rest, struct proxy_changes *out);
+
+/* Incremental computation, for a few changed services among many:
+ *
+ *   proxy_compute_services(store, &cfg, keys, n, &part);  // sorts keys
+ *   proxy_state_take_services(applied, keys, n, part, &old);
+ *   proxy_diff(old, part, applied, &changes);
+ *   proxy_state_merge(applied, part);
+ *
+ * gives the same state and changes as a full proxy_compute and diff. */
+/* The frontends of the services keys[] ("ns/name", sorted in place) only;
+ * a key whose service is gone contributes nothing. */
+int proxy_compute_services(const struct model_store *st, const struct proxy_config *cfg,
+			   char **keys, size_t n, struct proxy_state **out);
+/* Moves the frontends and summaries of services keys[] (sorted) out of
+ * applied into a new state *taken. -EEXIST, and nothing moved, when a
+ * frontend of part belongs in applied to a service not in keys (a
+ * conflict between services: recompute everything). */
+int proxy_state_take_services(struct proxy_state *applied, char *const *keys, size_t n,
+			      const struct proxy_state *part, struct proxy_state **taken);
+/* Moves everything of part (consumed, also on failure) into applied. */
+int proxy_state_merge(struct proxy_state *applied, struct proxy_state *part);
 void proxy_changes_clear(struct proxy_changes *c);
 bool proxy_frontend_equal(const struct proxy_frontend *a, const struct proxy_frontend *b);
 

@@ -51,31 +51,72 @@ static int cgroup2_root(char *buf, size_t size)
 	return r;
 }
 
-static int agent_sync(struct proxy_agent *a)
+static void keys_free(char **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* Recomputes only the services that changed when it can, everything
+ * otherwise. Returns the number of frontends that failed, or -errno. */
+static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full)
 {
 	struct proxy_state *next = NULL;
-	unsigned long long t0 = now_ns();
-	uint64_t gen = model_store_generation(a->store);
+	char **keys = NULL;
+	size_t n = 0;
+	bool all;
 	int r;
 
-	r = proxy_compute(a->store, &a->cfg, &next);
-	if (r < 0) {
-		log_error("cannot compute the desired state: %s", strerror(-r));
-		return r;
+	r = model_store_take_dirty(a->store, &keys, &n, &all);
+	if (r < 0)
+		all = true, keys = NULL, n = 0;
+	*full = all || a->retry || !proxy_lb_applied(a->plb);
+	if (!*full) {
+		r = proxy_compute_services(a->store, &a->cfg, keys, n, &next);
+		if (r == 0)
+			r = proxy_lb_apply_services(a->plb, keys, n, next);
+		*full = r == -EAGAIN;
+		if (r < 0 && !*full)
+			log_error("cannot apply the changed services: %s", strerror(-r));
 	}
-	size_t n_fes = next->n_fes;
-	r = proxy_lb_apply(a->plb, next);
+	keys_free(keys, n);
+	if (*full) {
+		r = proxy_compute(a->store, &a->cfg, &next);
+		if (r < 0) {
+			log_error("cannot compute the desired state: %s", strerror(-r));
+			return r;
+		}
+		r = proxy_lb_apply(a->plb, next);
+		if (r < 0)
+			log_error("cannot apply the desired state: %s", strerror(-r));
+	}
+	if (proxy_lb_applied(a->plb))
+		*n_fes = proxy_lb_applied(a->plb)->n_fes;
+	return r;
+}
+
+static int agent_sync(struct proxy_agent *a)
+{
+	unsigned long long t0 = now_ns();
+	uint64_t gen = model_store_generation(a->store);
+	size_t n_fes = 0;
+	bool full = true;
+	int r;
+
+	r = agent_apply(a, &n_fes, &full);
 	if (r < 0) {
-		log_error("cannot apply the desired state: %s", strerror(-r));
+		/* What is dirty was consumed: the next try recomputes it all. */
 		a->retry = true;
 		return r;
 	}
 	a->retry = r > 0;
 	a->synced_generation = gen;
-	log_info("%s: %zu services, %zu endpoint slices, %zu frontends in %.1f ms%s",
+	log_info("%s: %zu services, %zu endpoint slices, %zu frontends in %.1f ms (%s)%s",
 		 a->synced_once ? "sync" : "initial sync", model_store_count(a->store, MODEL_KIND_SERVICE),
 		 model_store_count(a->store, MODEL_KIND_ENDPOINT_SLICE), n_fes,
-		 (double)(now_ns() - t0) / 1e6, r > 0 ? " (some frontends failed; retrying)" : "");
+		 (double)(now_ns() - t0) / 1e6, full ? "full" : "changed services",
+		 r > 0 ? " (some frontends failed; retrying)" : "");
 	a->synced_once = true;
 	return 0;
 }

@@ -214,18 +214,44 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 
 /* ---- apply -------------------------------------------------------------- */
 
-static void log_services(const struct proxy_state *next, const struct proxy_changes *c)
+static int summary_qcmp(const void *a, const void *b)
 {
-	/* Services with a changed frontend, once each, from the new state;
-	 * services whose frontends all went away are "removed". */
-	for (size_t i = 0; i < next->n_svcs; i++) {
-		const struct proxy_summary *sum = next->svcs[i];
-		bool touched = false;
-		char buf[200];
+	const struct proxy_summary *x = *(const struct proxy_summary *const *)a;
+	const struct proxy_summary *y = *(const struct proxy_summary *const *)b;
 
-		for (size_t j = 0; j < c->n_set && !touched; j++)
-			touched = c->set[j]->svc == sum;
-		if (!touched)
+	return strcmp(x->service, y->service);
+}
+
+static const struct proxy_summary *find_summary(const struct proxy_state *s, const char *service)
+{
+	struct proxy_summary key = { .service = (char *)service }, *kp = &key;
+	struct proxy_summary **found;
+
+	if (!s->n_svcs)
+		return NULL;
+	found = bsearch(&kp, s->svcs, s->n_svcs, sizeof(*s->svcs), summary_qcmp);
+	return found ? *found : NULL;
+}
+
+/* One line per service with a changed frontend, from now (the new state
+ * of at least every such service); "removed" for services whose
+ * frontends all went away. */
+static void log_services(const struct proxy_state *now, const struct proxy_changes *c)
+{
+	_cleanup_free_ const struct proxy_summary **v = calloc(c->n_set + c->n_del + 1, sizeof(*v));
+	size_t n = 0;
+	char buf[200];
+
+	if (!v)
+		return;
+	for (size_t i = 0; i < c->n_set; i++)
+		v[n++] = c->set[i]->svc;
+	if (n)
+		qsort(v, n, sizeof(*v), summary_qcmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct proxy_summary *sum = v[i];
+
+		if (i > 0 && streq(v[i - 1]->service, sum->service))
 			continue;
 		proxy_summary_format(sum, buf, sizeof(buf));
 		log_info("service %s: %s", sum->service, buf);
@@ -235,17 +261,71 @@ static void log_services(const struct proxy_state *next, const struct proxy_chan
 			log_warn("service %s: %zu frontend%s already claimed by another service", sum->service,
 				 sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
 	}
-	for (size_t j = 0; j < c->n_del; j++) {
-		const char *svc = c->del[j]->svc->service;
-		bool still = false, logged = false;
+	n = 0;
+	for (size_t i = 0; i < c->n_del; i++)
+		v[n++] = c->del[i]->svc;
+	if (n)
+		qsort(v, n, sizeof(*v), summary_qcmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct proxy_summary *sum;
 
-		for (size_t i = 0; i < next->n_svcs && !still; i++)
-			still = streq(next->svcs[i]->service, svc) && next->svcs[i]->n_frontends;
-		for (size_t k = 0; k < j && !logged; k++)
-			logged = streq(c->del[k]->svc->service, svc);
-		if (!still && !logged)
-			log_info("service %s: removed", svc);
+		if (i > 0 && streq(v[i - 1]->service, v[i]->service))
+			continue;
+		sum = find_summary(now, v[i]->service);
+		if (!sum || !sum->n_frontends)
+			log_info("service %s: removed", v[i]->service);
 	}
+}
+
+/* Programs c into the datapath. failed[] (indexed like next->fes) marks
+ * the frontends that could not be set. */
+static size_t program(struct proxy_lb *p, const struct proxy_state *next,
+		      const struct proxy_changes *c, bool *failed)
+{
+	size_t n_failed = 0;
+	char fb[128];
+	int r;
+
+	for (size_t i = 0; i < c->n_set; i++) {
+		r = set_frontend(p, c->set[i]);
+		if (r < 0) {
+			log_error("service %s: cannot program frontend %s: %s", c->set[i]->svc->service,
+				  fe_str(c->set[i], fb, sizeof(fb)), strerror(-r));
+			failed[c->set[i] - next->fes] = true;
+			n_failed++;
+		} else {
+			log_debug("service %s: frontend %s: %zu backends", c->set[i]->svc->service,
+				  fe_str(c->set[i], fb, sizeof(fb)), c->set[i]->n_backends);
+		}
+	}
+	for (size_t i = 0; i < c->n_del; i++) {
+		struct lb_frontend lfe = to_lb_frontend(c->del[i]);
+
+		r = lb_frontend_delete(p->lb, &lfe);
+		if (r < 0 && r != -ENOENT)
+			log_error("service %s: cannot delete frontend %s: %s", c->del[i]->svc->service,
+				  fe_str(c->del[i], fb, sizeof(fb)), strerror(-r));
+		else
+			log_debug("service %s: frontend %s deleted", c->del[i]->svc->service,
+				  fe_str(c->del[i], fb, sizeof(fb)));
+	}
+	return n_failed;
+}
+
+/* Leaves what failed out of s, so the next apply programs it again. */
+static void drop_failed(struct proxy_state *s, const bool *failed)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < s->n_fes; i++) {
+		if (failed[i]) {
+			free(s->fes[i].name);
+			free(s->fes[i].backends);
+			continue;
+		}
+		s->fes[w++] = s->fes[i];
+	}
+	s->n_fes = w;
 }
 
 int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
@@ -255,8 +335,7 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 	struct proxy_changes c = { 0 };
 	bool first = !p->applied;
 	bool *failed = NULL;
-	size_t n_failed = 0;
-	char fb[128];
+	size_t n_failed;
 	int r;
 
 	if (first) {
@@ -270,7 +349,7 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 			goto out;
 		}
 	}
-	r = proxy_diff(prev, next, &c);
+	r = proxy_diff(prev, next, NULL, &c);
 	if (r < 0)
 		goto out;
 	failed = calloc(next->n_fes + 1, sizeof(*failed));
@@ -278,29 +357,7 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < c.n_set; i++) {
-		r = set_frontend(p, c.set[i]);
-		if (r < 0) {
-			log_error("service %s: cannot program frontend %s: %s", c.set[i]->svc->service,
-				  fe_str(c.set[i], fb, sizeof(fb)), strerror(-r));
-			failed[c.set[i] - next->fes] = true;
-			n_failed++;
-		} else {
-			log_debug("service %s: frontend %s: %zu backends", c.set[i]->svc->service,
-				  fe_str(c.set[i], fb, sizeof(fb)), c.set[i]->n_backends);
-		}
-	}
-	for (size_t i = 0; i < c.n_del; i++) {
-		struct lb_frontend lfe = to_lb_frontend(c.del[i]);
-
-		r = lb_frontend_delete(p->lb, &lfe);
-		if (r < 0 && r != -ENOENT)
-			log_error("service %s: cannot delete frontend %s: %s", c.del[i]->svc->service,
-				  fe_str(c.del[i], fb, sizeof(fb)), strerror(-r));
-		else
-			log_debug("service %s: frontend %s deleted", c.del[i]->svc->service,
-				  fe_str(c.del[i], fb, sizeof(fb)));
-	}
+	n_failed = program(p, next, &c, failed);
 	if (first) {
 		r = lb_sync_end(p->lb);
 		if (r < 0)
@@ -310,22 +367,8 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 	log_services(next, &c);
 	end_sockets(p, &c);
 	r = (int)n_failed;
-
-	/* What failed is left out of the applied state, so the next apply
-	 * programs it again. */
-	if (n_failed) {
-		size_t w = 0;
-
-		for (size_t i = 0; i < next->n_fes; i++) {
-			if (failed[i]) {
-				free(next->fes[i].name);
-				free(next->fes[i].backends);
-				continue;
-			}
-			next->fes[w++] = next->fes[i];
-		}
-		next->n_fes = w;
-	}
+	if (n_failed)
+		drop_failed(next, failed);
 	proxy_changes_clear(&c);
 	proxy_state_free(p->applied);
 	p->applied = next;
@@ -335,5 +378,62 @@ out:
 	free(failed);
 	proxy_state_free(empty);
 	proxy_state_free(next);
+	return r;
+}
+
+static bool has_conflicts(const struct proxy_state *s)
+{
+	for (size_t i = 0; i < s->n_svcs; i++)
+		if (s->svcs[i]->n_conflicts)
+			return true;
+	return false;
+}
+
+int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct proxy_state *part)
+{
+	struct proxy_state *old = NULL;
+	struct proxy_changes c = { 0 };
+	bool *failed = NULL;
+	size_t n_failed;
+	int r;
+
+	if (!p->applied || has_conflicts(p->applied) || has_conflicts(part)) {
+		r = -EAGAIN;
+		goto out;
+	}
+	r = proxy_state_take_services(p->applied, keys, n, part, &old);
+	if (r == -EEXIST)
+		r = -EAGAIN;
+	if (r < 0)
+		goto out;
+	r = proxy_diff(old, part, p->applied, &c);
+	if (r < 0) {
+		/* put the services back as they were */
+		proxy_state_merge(p->applied, old);
+		old = NULL;
+		goto out;
+	}
+	failed = calloc(part->n_fes + 1, sizeof(*failed));
+	if (!failed) {
+		proxy_changes_clear(&c);
+		proxy_state_merge(p->applied, old);
+		old = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	n_failed = program(p, part, &c, failed);
+	log_services(part, &c);
+	end_sockets(p, &c);
+	proxy_changes_clear(&c);
+	if (n_failed)
+		drop_failed(part, failed);
+	r = proxy_state_merge(p->applied, part);
+	part = NULL;
+	if (r == 0)
+		r = (int)n_failed;
+out:
+	free(failed);
+	proxy_state_free(old);
+	proxy_state_free(part);
 	return r;
 }

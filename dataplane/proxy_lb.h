@@ -30,6 +30,14 @@ void proxy_lb_free(struct proxy_lb *p);
  * or a negative errno when nothing could be applied. */
 int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next);
 
+/* Applies the new state part of the services keys[] ("ns/name", sorted,
+ * as proxy_compute_services leaves them) only, leaving every other
+ * service as it is: the cost of a change grows with what changed, not with
+ * the number of services. part is taken. -EAGAIN when only a full apply
+ * can do it (no full apply yet, or services conflict over a frontend);
+ * otherwise as proxy_lb_apply. */
+int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct proxy_state *part);
+
 /* The state last applied (NULL before the first apply). */
 const struct proxy_state *proxy_lb_applied(const struct proxy_lb *p);
 

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			o.slices[i] = NULL;
 		}
 		if (proxy_compute(st, &cfg, &s) == 0 && proxy_state_new_empty(&empty) == 0 &&
-		    proxy_diff(s, empty, &c) == 0)
+		    proxy_diff(s, empty, NULL, &c) == 0)
 			proxy_changes_clear(&c);
 		proxy_state_free(s);
 		proxy_state_free(empty);

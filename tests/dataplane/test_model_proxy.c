@@ -329,7 +329,7 @@ TEST(proxy_diff_sets_changed_deletes_gone_and_ends_removed_backends)
 	struct proxy_changes c;
 	char addr[64];
 
-	CHECK_OK(proxy_diff(a, b, &c));
+	CHECK_OK(proxy_diff(a, b, NULL, &c));
 	CHECK_INT_EQ(c.n_set, 1);
 	CHECK_STR_EQ(c.set[0]->name, "ns/web:http");
 	CHECK_INT_EQ(c.n_del, 2);
@@ -342,18 +342,165 @@ TEST(proxy_diff_sets_changed_deletes_gone_and_ends_removed_backends)
 	proxy_changes_clear(&c);
 
 	/* Same state: nothing to do. */
-	CHECK_OK(proxy_diff(b, b, &c));
+	CHECK_OK(proxy_diff(b, b, NULL, &c));
 	CHECK_INT_EQ(c.n_set + c.n_del + c.n_removed, 0);
 	proxy_changes_clear(&c);
 
 	/* From empty: everything is set, nothing removed. */
 	struct proxy_state *empty = NULL;
 	CHECK_OK(proxy_state_new_empty(&empty));
-	CHECK_OK(proxy_diff(empty, a, &c));
+	CHECK_OK(proxy_diff(empty, a, NULL, &c));
 	CHECK_INT_EQ(c.n_set, a->n_fes);
 	CHECK_INT_EQ(c.n_del + c.n_removed, 0);
 	proxy_changes_clear(&c);
 	proxy_state_free(empty);
 	proxy_state_free(a);
 	proxy_state_free(b);
+}
+
+/* Puts every object of a YAML stream into st (origin "test"). */
+static void put_yaml(struct model_store *st, const char *text)
+{
+	struct yamljson_error err;
+	json_t *objs = NULL, *o;
+	size_t i;
+
+	if (yamljson_parse_objects(text, strlen(text), &objs, &err) < 0)
+		test_fail(__FILE__, __LINE__, "yaml: %d:%d: %s", err.line, err.column, err.msg);
+	json_array_foreach(objs, i, o) {
+		struct model_error e;
+		enum model_kind k;
+
+		CHECK_OK(model_kind_of(o, &k, &e));
+		if (k == MODEL_KIND_SERVICE) {
+			struct model_service *s;
+
+			CHECK_OK(model_service_parse(o, &s, &e));
+			CHECK_OK(model_store_put_service(st, "test", s, o));
+		} else {
+			struct model_slice *s;
+
+			CHECK_OK(model_slice_parse(o, &s, &e));
+			CHECK_OK(model_store_put_slice(st, "test", s, o));
+		}
+	}
+	json_decref(objs);
+}
+
+#define NS_SVC(ns, name, ip) "apiVersion: v1\nkind: Service\nmetadata: {name: " name ", namespace: " ns \
+	"}\nspec: {clusterIP: " ip ", ports: [{name: http, port: 80}]}\n---\n"
+#define NS_SLICE(ns, name, svc, eps) "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: " \
+	name ", namespace: " ns ", labels: {kubernetes.io/service-name: " svc "}}\naddressType: IPv4\n" \
+	"endpoints: " eps "\nports: " HTTP "\n---\n"
+
+/* Recomputing only the changed services gives the same state and the same
+ * changes as recomputing everything, step after step. */
+TEST(proxy_incremental_matches_full)
+{
+	static const struct {
+		const char *put;
+		const char *del_ns, *del_name;
+		int del_kind;
+	} steps[] = {
+		{ .put = NS_SLICE("a", "b-1", "b", "[" EP("10.0.0.1") ", " EPC("10.0.0.2", "{ready: false}") "]") },
+		{ .put = NS_SLICE("a", "b-1", "b", "[" EP("10.0.0.1") "]") },
+		{ .del_ns = "a-x", .del_name = "c", .del_kind = MODEL_KIND_SERVICE },
+		{ .put = NS_SVC("a", "d", "10.96.0.4") NS_SLICE("a", "d-1", "d", "[" EP("10.0.0.9") "]") },
+		{ .put = NS_SLICE("a", "b-2", "d", "[" EP("10.0.0.7") "]") },
+		/* 10.0.0.7 leaves d but c2 still has it: not removed */
+		{ .put = NS_SLICE("a", "b-2", "c2", "[" EP("10.0.0.7") "]") },
+		{ .del_ns = "a", .del_name = "d-1", .del_kind = MODEL_KIND_ENDPOINT_SLICE },
+	};
+	struct model_store *st = store_from_yaml(
+		NS_SVC("a", "b", "10.96.0.1") NS_SVC("a-x", "c", "10.96.0.2") NS_SVC("a", "c2", "10.96.0.3")
+		NS_SLICE("a", "b-1", "b", "[" EP("10.0.0.1") ", " EP("10.0.0.2") "]")
+		NS_SLICE("a-x", "c-1", "c", "[" EP("10.0.1.1") "]")
+		NS_SLICE("a", "c2-1", "c2", "[" EP("10.0.0.7") "]")
+		NS_SLICE("a", "b-2", "b", "[" EP("10.0.0.3") "]"));
+	struct proxy_config cfg = { .default_algorithm = MODEL_ALG_RANDOM };
+	struct proxy_state *full = NULL, *applied = NULL;
+	char **keys;
+	size_t n;
+	bool all;
+
+	CHECK_OK(proxy_compute(st, &cfg, &full));
+	CHECK_OK(proxy_compute(st, &cfg, &applied));
+	/* the ns "a-x" sorts before "a/" as text: its slice must still count */
+	char *r0 = render(full);
+	CHECK_STR_CONTAINS(r0, "ClusterIP 10.96.0.2:80/TCP a=0 alg=random f=0 [10.0.1.1:8080 ready]");
+	free(r0);
+	CHECK_OK(model_store_take_dirty(st, &keys, &n, &all));
+	CHECK(all);
+	free(keys);
+
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		struct proxy_state *next = NULL, *part = NULL, *old = NULL;
+		struct proxy_changes cf, ci;
+		char *want, *got;
+
+		if (steps[i].put)
+			put_yaml(st, steps[i].put);
+		else
+			CHECK_INT_EQ(model_store_delete(st, steps[i].del_kind, "test", steps[i].del_ns,
+							steps[i].del_name), 1);
+		CHECK_OK(model_store_take_dirty(st, &keys, &n, &all));
+		CHECK(!all);
+		CHECK(n >= 1);
+
+		CHECK_OK(proxy_compute(st, &cfg, &next));
+		CHECK_OK(proxy_diff(full, next, NULL, &cf));
+		CHECK_OK(proxy_compute_services(st, &cfg, keys, n, &part));
+		CHECK_OK(proxy_state_take_services(applied, keys, n, part, &old));
+		CHECK_OK(proxy_diff(old, part, applied, &ci));
+		if (cf.n_set != ci.n_set || cf.n_del != ci.n_del || cf.n_removed != ci.n_removed)
+			test_fail(__FILE__, __LINE__, "step %zu: full set/del/removed %zu/%zu/%zu, "
+				  "incremental %zu/%zu/%zu", i, cf.n_set, cf.n_del, cf.n_removed,
+				  ci.n_set, ci.n_del, ci.n_removed);
+		proxy_changes_clear(&cf);
+		proxy_changes_clear(&ci);
+		CHECK_OK(proxy_state_merge(applied, part));
+		proxy_state_free(old);
+		want = render(next);
+		got = render(applied);
+		if (strcmp(want, got) != 0)
+			test_fail(__FILE__, __LINE__, "step %zu:\nfull:\n%sincremental:\n%s", i, want, got);
+		CHECK_INT_EQ(applied->n_svcs, next->n_svcs);
+		for (size_t j = 0; j < next->n_svcs; j++)
+			CHECK_STR_EQ(applied->svcs[j]->service, next->svcs[j]->service);
+		free(want);
+		free(got);
+		for (size_t j = 0; j < n; j++)
+			free(keys[j]);
+		free(keys);
+		proxy_state_free(full);
+		full = next;
+	}
+	proxy_state_free(full);
+	proxy_state_free(applied);
+	model_store_free(st);
+}
+
+TEST(proxy_take_services_refuses_a_conflict)
+{
+	struct model_store *st = store_from_yaml(NS_SVC("a", "b", "10.96.0.1"));
+	struct proxy_config cfg = { .default_algorithm = MODEL_ALG_RANDOM };
+	struct proxy_state *applied = NULL, *part = NULL, *old = NULL;
+	char **keys;
+	size_t n;
+	bool all;
+
+	CHECK_OK(proxy_compute(st, &cfg, &applied));
+	CHECK_OK(model_store_take_dirty(st, &keys, &n, &all));
+	free(keys);
+	put_yaml(st, NS_SVC("a", "z", "10.96.0.1")); /* claims b's frontend */
+	CHECK_OK(model_store_take_dirty(st, &keys, &n, &all));
+	CHECK_INT_EQ(n, 1);
+	CHECK_OK(proxy_compute_services(st, &cfg, keys, n, &part));
+	CHECK_INT_EQ(proxy_state_take_services(applied, keys, n, part, &old), -EEXIST);
+	CHECK_INT_EQ(applied->n_fes, 1);
+	free(keys[0]);
+	free(keys);
+	proxy_state_free(part);
+	proxy_state_free(applied);
+	model_store_free(st);
 }
