@@ -462,7 +462,8 @@ static void lb_freep(struct lb **p)
 static int lb_size_maps(struct lb *lb, struct bpf_object *obj, const struct lb_options *o)
 {
 	uint32_t fe = o->max_frontends ? o->max_frontends : 65536;
-	uint32_t be = o->max_backends ? o->max_backends : 65536;
+	uint32_t be = o->max_backends ? o->max_backends : 262144;
+	uint32_t conns = o->max_affinity ? o->max_affinity * 2 : 131072;
 	const struct {
 		const char *name;
 		uint32_t want;
@@ -473,10 +474,10 @@ static int lb_size_maps(struct lb *lb, struct bpf_object *obj, const struct lb_o
 		{ LB_MAP_FE_STATS, fe },
 		{ LB_MAP_BACKENDS, be },
 		{ LB_MAP_BE_STATS, be },
-		{ LB_MAP_SLOTS, be * 4 },
-		{ LB_MAP_MEMBERS, be * 4 },
-		{ LB_MAP_REVNAT, be * 4 },
-		{ LB_MAP_CT, be * 4 },
+		{ LB_MAP_SLOTS, be * 2 },
+		{ LB_MAP_MEMBERS, be * 2 },
+		{ LB_MAP_REVNAT, conns },
+		{ LB_MAP_CT, conns },
 		{ LB_MAP_MAGLEV, o->max_maglev ? o->max_maglev : 16384 },
 		{ LB_MAP_AFFINITY, o->max_affinity ? o->max_affinity : 65536 },
 	};
@@ -547,9 +548,13 @@ static int lb_attach(struct lb *lb)
 		if (l) {
 			r = bpf_link__update_program(l, p);
 			bpf_link__destroy(l);
-			if (r < 0)
+			if (r == 0)
+				continue;
+			if (r != -ENOLINK)
 				return r;
-			continue;
+			/* its cgroup is gone: the link is defunct, replace it */
+			if (unlink(path) < 0)
+				return -errno;
 		}
 		l = bpf_program__attach_cgroup(p, cg);
 		if (!l)
@@ -901,22 +906,16 @@ static void lb_be_unref(struct lb *lb, uint32_t id)
 	free(b);
 }
 
-/* Finds or creates the backend entry, writing lb_backends when it is new
- * or its state changed. Takes a reference. */
-static int lb_be_get(struct lb *lb, const struct lb_be_val *v, uint32_t *id)
+/* Finds or creates the in-memory backend entry and takes a reference;
+ * *dirty tells that lb_backends must be written (new, or state changed). */
+static int lb_be_get(struct lb *lb, const struct lb_be_val *v, uint32_t *id, bool *dirty)
 {
 	struct lb_be *b = lb_be_find(lb, v);
-	struct lb_be_key k;
 	int r;
 
 	if (b) {
-		if (b->val.state != v->state) {
-			k.id = b->id;
-			r = bpf_map_update_elem(LB_FD(lb, lb_backends), &k, v, BPF_ANY);
-			if (r < 0)
-				return -errno;
-			b->val.state = v->state;
-		}
+		*dirty = b->val.state != v->state;
+		b->val.state = v->state;
 		b->refs++;
 		*id = b->id;
 		return 0;
@@ -928,27 +927,39 @@ static int lb_be_get(struct lb *lb, const struct lb_be_val *v, uint32_t *id)
 	if (r < 0)
 		goto fail;
 	b->val = *v;
-	k.id = b->id;
-	if (bpf_map_update_elem(LB_FD(lb, lb_backends), &k, v, BPF_ANY) < 0) {
-		r = -errno;
-		goto fail;
-	}
 	r = lb_idvec_put(&lb->be_ids, b->id, b);
 	if (r < 0)
-		goto fail_map;
+		goto fail;
 	r = lb_be_insert(lb, b);
 	if (r < 0) {
 		lb_idvec_release(&lb->be_ids, b->id);
-		goto fail_map;
+		goto fail;
 	}
 	b->refs = 1;
 	*id = b->id;
+	*dirty = true;
 	return 0;
-fail_map:
-	bpf_map_delete_elem(LB_FD(lb, lb_backends), &k);
 fail:
 	free(b);
 	return r;
+}
+
+/* Writes n entries with one syscall where the kernel can. */
+static int lb_update_many(int fd, const void *keys, size_t ksz, const void *vals, size_t vsz,
+			  size_t n)
+{
+	uint32_t count = (uint32_t)n;
+	size_t i;
+
+	if (!n)
+		return 0;
+	if (bpf_map_update_batch(fd, keys, vals, &count, NULL) == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, (const char *)keys + i * ksz,
+					(const char *)vals + i * vsz, BPF_ANY) < 0)
+			return -errno;
+	return 0;
 }
 
 static bool lb_ids_contain(const uint32_t *ids, size_t n, uint32_t id)
@@ -978,11 +989,23 @@ static int lb_svc_ip_ref(struct lb *lb, const struct lb_fe_key *k, int delta)
 
 static void lb_gen_delete(struct lb *lb, uint32_t fe_id, const struct lb_fe_val *v)
 {
-	struct lb_slot_key sk = { .fe_id = fe_id, .gen = v->gen };
+	struct lb_slot_key keys[256];
 	struct lb_maglev_key mk = { .fe_id = fe_id, .gen = v->gen };
+	uint32_t done = 0;
 
-	for (sk.slot = 0; sk.slot < v->count; sk.slot++)
-		bpf_map_delete_elem(LB_FD(lb, lb_slots), &sk);
+	while (done < v->count) {
+		uint32_t i, n = v->count - done < ARRAY_SIZE(keys) ? v->count - done
+								    : (uint32_t)ARRAY_SIZE(keys);
+		uint32_t cnt = n;
+
+		for (i = 0; i < n; i++)
+			keys[i] = (struct lb_slot_key){ .fe_id = fe_id, .gen = v->gen,
+							.slot = done + i };
+		if (bpf_map_delete_batch(LB_FD(lb, lb_slots), keys, &cnt, NULL) < 0)
+			for (i = 0; i < n; i++)
+				bpf_map_delete_elem(LB_FD(lb, lb_slots), &keys[i]);
+		done += n;
+	}
 	if (v->algo == LB_FE_ALGO_MAGLEV)
 		bpf_map_delete_elem(LB_FD(lb, lb_maglev), &mk);
 }
@@ -1020,6 +1043,13 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 	static const struct lb_frontend_params defaults = { 0 };
 	_cleanup_free_ uint32_t *bids = NULL;
 	_cleanup_free_ uint32_t *sel = NULL;
+	_cleanup_free_ struct lb_be_key *bk = NULL;
+	_cleanup_free_ struct lb_be_val *bv = NULL;
+	_cleanup_free_ struct lb_slot_key *sk = NULL;
+	_cleanup_free_ struct lb_slot_val *sv = NULL;
+	_cleanup_free_ struct lb_member_key *mk = NULL;
+	_cleanup_free_ struct lb_member_val *mv = NULL;
+	size_t n_dirty = 0;
 	struct lb_fe_key key;
 	struct lb_fe_val nv = { 0 }, ov = { 0 };
 	struct lb_name_val name = { { 0 } };
@@ -1075,7 +1105,13 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 
 	bids = calloc(n ? n : 1, sizeof(*bids));
 	sel = calloc(n ? n : 1, sizeof(*sel));
-	if (!bids || !sel) {
+	bk = calloc(n ? n : 1, sizeof(*bk));
+	bv = calloc(n ? n : 1, sizeof(*bv));
+	sk = calloc(n ? n : 1, sizeof(*sk));
+	sv = calloc(n ? n : 1, sizeof(*sv));
+	mk = calloc(n ? n : 1, sizeof(*mk));
+	mv = calloc(n ? n : 1, sizeof(*mv));
+	if (!bids || !sel || !bk || !bv || !sk || !sv || !mk || !mv) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -1083,19 +1119,27 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 	for (i = 0; i < n; i++) {
 		struct lb_be_val v;
 		uint32_t id = 0;
+		bool dirty = false;
 
 		lb_be_key_make(&backends[i], fe->proto, &v);
-		r = lb_be_get(lb, &v, &id);
+		r = lb_be_get(lb, &v, &id, &dirty);
 		if (r < 0)
 			goto fail;
 		if (lb_ids_contain(bids, n_bids, id)) {
 			lb_be_unref(lb, id); /* listed twice */
 			continue;
 		}
+		if (dirty) {
+			bk[n_dirty].id = id;
+			bv[n_dirty++] = v;
+		}
 		bids[n_bids++] = id;
 		if (v.state != LB_BE_QUARANTINED)
 			sel[n_sel++] = id;
 	}
+	r = lb_update_many(LB_FD(lb, lb_backends), bk, sizeof(*bk), bv, sizeof(*bv), n_dirty);
+	if (r < 0)
+		goto fail;
 
 	/* 2. the new generation, complete, beside the old one */
 	nv.id = e->val.id;
@@ -1106,17 +1150,16 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 	nv.flags = params->flags;
 	nv.affinity = params->affinity_timeout;
 	for (i = 0; i < n_sel; i++) {
-		struct lb_slot_key sk = { .fe_id = nv.id, .gen = nv.gen, .slot = (uint32_t)i };
-		struct lb_slot_val sv = { .backend_id = sel[i] };
-		struct lb_member_key mk = { .fe_id = nv.id, .backend_id = sel[i] };
-		struct lb_member_val mv = { .gen = nv.gen };
-
-		if (bpf_map_update_elem(LB_FD(lb, lb_slots), &sk, &sv, BPF_ANY) < 0 ||
-		    bpf_map_update_elem(LB_FD(lb, lb_members), &mk, &mv, BPF_ANY) < 0) {
-			r = -errno;
-			goto fail_gen;
-		}
+		sk[i] = (struct lb_slot_key){ .fe_id = nv.id, .gen = nv.gen, .slot = (uint32_t)i };
+		sv[i] = (struct lb_slot_val){ .backend_id = sel[i] };
+		mk[i] = (struct lb_member_key){ .fe_id = nv.id, .backend_id = sel[i] };
+		mv[i] = (struct lb_member_val){ .gen = nv.gen };
 	}
+	r = lb_update_many(LB_FD(lb, lb_slots), sk, sizeof(*sk), sv, sizeof(*sv), n_sel);
+	if (r == 0)
+		r = lb_update_many(LB_FD(lb, lb_members), mk, sizeof(*mk), mv, sizeof(*mv), n_sel);
+	if (r < 0)
+		goto fail_gen;
 	if (nv.algo == LB_FE_ALGO_MAGLEV && n_sel) {
 		r = lb_maglev_write(lb, nv.id, nv.gen, sel, n_sel);
 		if (r < 0)
@@ -1151,9 +1194,9 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 		uint32_t id = e->bids[i];
 
 		if (!lb_ids_contain(sel, n_sel, id)) {
-			struct lb_member_key mk = { .fe_id = nv.id, .backend_id = id };
+			struct lb_member_key gone = { .fe_id = nv.id, .backend_id = id };
 
-			bpf_map_delete_elem(LB_FD(lb, lb_members), &mk);
+			bpf_map_delete_elem(LB_FD(lb, lb_members), &gone);
 		}
 		lb_be_unref(lb, id);
 	}
@@ -1170,10 +1213,10 @@ fail_gen:
 		gone.count = (uint16_t)n_sel;
 		lb_gen_delete(lb, nv.id, &gone);
 		for (i = 0; i < n_sel; i++) {
-			struct lb_member_key mk = { .fe_id = nv.id, .backend_id = sel[i] };
+			struct lb_member_key m = { .fe_id = nv.id, .backend_id = sel[i] };
 
 			if (!lb_ids_contain(e->bids, e->n_bids, sel[i]))
-				bpf_map_delete_elem(LB_FD(lb, lb_members), &mk);
+				bpf_map_delete_elem(LB_FD(lb, lb_members), &m);
 		}
 	}
 fail:

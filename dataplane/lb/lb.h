@@ -64,8 +64,9 @@ struct lb_options {
 	const char *const *nodeport_devices;
 	size_t n_nodeport_devices;
 	/* Capacities of the maps, used only when the maps are first created;
-	 * 0: defaults (65536 frontends, 65536 backends, 16384 maglev tables,
-	 * 65536 affinity entries). */
+	 * 0: defaults (65536 frontends, 262144 backends and 2x that many
+	 * slots, 16384 maglev tables, 65536 affinity entries and 2x that many
+	 * socket reverse-NAT and conntrack entries). */
 	uint32_t max_frontends;
 	uint32_t max_backends;
 	uint32_t max_maglev;
