@@ -767,8 +767,9 @@ STORE_TEST(thousand_watchers_one_fanout)
 		CHECK_INT_EQ(got, want);
 	}
 	t1 = now_ns();
-	/* Delivered from memory: far below a query per watcher per write. */
-	CHECK((t1 - t0) / 1000000ULL < 2000);
+	/* SQLite delivers from memory, far below a query per watcher per
+	 * write; etcd has a stream per watcher, so only a loose bound. */
+	CHECK((t1 - t0) / 1000000ULL < (strncmp(url, "etcd://", 7) ? 2000 : 20000));
 	for (int i = 0; i < WATCHERS; i++)
 		store_watch_close(w[i]);
 	free(w);
