@@ -65,6 +65,27 @@ static int ipam_run_add(struct cni_plugin *p, struct cni_result *out, struct cni
 	return r;
 }
 
+/* Whether a delegated IPAM plugin speaks version (asked with VERSION):
+ * plugins older than 1.1.0 answer GC and STATUS with arbitrary errors. */
+static bool ipam_speaks(struct cni_plugin *p, const char *version)
+{
+	struct cni_error e = { 0 };
+	json_t *j = NULL, *v;
+	size_t i;
+	bool yes = false;
+
+	if (cni_delegate(p->conf.ipam_type, &p->env, "VERSION", "{\"cniVersion\":\"0.3.0\"}", &j,
+			 &e) < 0) {
+		log_warn("IPAM plugin %s VERSION: %s", p->conf.ipam_type, e.msg);
+		return false;
+	}
+	json_array_foreach(json_object_get(j, "supportedVersions"), i, v)
+		if (cni_version_cmp(json_string_value(v), version) >= 0)
+			yes = true;
+	json_decref(j);
+	return yes;
+}
+
 /* DEL, CHECK and STATUS of the IPAM; GC in ipam_run_gc. */
 static int ipam_run(struct cni_plugin *p, enum cni_cmd cmd, struct cni_error *err)
 {
@@ -88,13 +109,14 @@ static int ipam_run(struct cni_plugin *p, enum cni_cmd cmd, struct cni_error *er
 		ipam_config_free(cfg);
 		return r;
 	}
-	r = cni_delegate(p->conf.ipam_type, &p->env, names[cmd], p->conf.raw, &j, err);
-	json_decref(j);
 	/* An IPAM plugin older than 1.1.0 knows no STATUS: not our verdict. */
-	if (r < 0 && cmd == CNI_CMD_STATUS && err && err->code == CNI_ERR_INCOMPATIBLE_VERSION) {
-		log_warn("IPAM plugin %s does not support STATUS: %s", p->conf.ipam_type, err->msg);
+	if (cmd == CNI_CMD_STATUS && !ipam_speaks(p, "1.1.0")) {
+		log_warn("IPAM plugin %s predates STATUS (CNI 1.1.0); reporting ready",
+			 p->conf.ipam_type);
 		return 0;
 	}
+	r = cni_delegate(p->conf.ipam_type, &p->env, names[cmd], p->conf.raw, &j, err);
+	json_decref(j);
 	return r;
 }
 
@@ -114,12 +136,13 @@ static int ipam_run_gc(struct cni_plugin *p, struct cni_error *err)
 			log_info("network %s: GC released %d IPAM lease(s)", p->conf.name, r);
 		return r < 0 ? r : 0;
 	}
-	r = cni_delegate(p->conf.ipam_type, &p->env, "GC", p->conf.raw, &j, err);
-	json_decref(j);
-	if (r < 0 && err && err->code == CNI_ERR_INCOMPATIBLE_VERSION) {
-		log_warn("IPAM plugin %s does not support GC: %s", p->conf.ipam_type, err->msg);
+	if (!ipam_speaks(p, "1.1.0")) {
+		log_warn("IPAM plugin %s predates GC (CNI 1.1.0); its leases are not collected",
+			 p->conf.ipam_type);
 		return 0;
 	}
+	r = cni_delegate(p->conf.ipam_type, &p->env, "GC", p->conf.raw, &j, err);
+	json_decref(j);
 	return r;
 }
 

@@ -26,7 +26,7 @@ cni() {
 	local cmd=$1 id=$2 netns=$3 ifname=$4 plugin=${5:-$BIN/skiff-cni} path=""
 	[ -n "$netns" ] && path=/var/run/netns/$(ns "$netns")
 	in_ns node env CNI_COMMAND="$cmd" CNI_CONTAINERID="$id" CNI_NETNS="$path" \
-		CNI_IFNAME="$ifname" CNI_PATH="$BIN:/usr/lib/cni" \
+		CNI_IFNAME="$ifname" CNI_PATH="${TEST_CNI_PATH:-$BIN:/usr/lib/cni}" \
 		CNI_ARGS="${TEST_CNI_ARGS-IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$id;K8S_POD_INFRA_CONTAINER_ID=$id;FUTURE_KEY=1}" \
 		"$plugin"
 }

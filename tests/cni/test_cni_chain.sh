@@ -38,6 +38,41 @@ case_host_local_delegation() {
 	assert_eq "$(node_veths)" 0
 }
 
+# GC and STATUS through a delegated IPAM plugin that speaks 1.1.0: the
+# skiff-ipam binary under another name (so it is exec'd, not in-process),
+# and host-local, which predates them (skipped with a warning).
+case_gc_status_delegated() {
+	local out ipam
+	require_bin skiff-ipam
+	mkdir -p "$TMP/bin"
+	ln -s "$BIN/skiff-ipam" "$TMP/bin/ipam-exec"
+	export TEST_CNI_PATH="$TMP/bin:/usr/lib/cni"
+	setup_ns node p1 p2 p3
+	ipam=$(jq -n --arg d "$TMP/data" '{type: "ipam-exec", dataDir: $d,
+		ranges: [[{subnet: "10.245.3.0/24", rangeStart: "10.245.3.2", rangeEnd: "10.245.3.3"}]]}')
+	conf dg 1.1.0 "$ipam"
+	out=$(cni ADD "$(cid a)" p1 eth0 <"$TMP/dg.json") || fail "ADD a: $out"
+	out=$(cni ADD "$(cid b)" p2 eth0 <"$TMP/dg.json") || fail "ADD b: $out"
+	out=$(cni STATUS "" "" "" <"$TMP/dg.json") && fail "delegated STATUS ready with a full range"
+	jq --arg a "$(cid a)" '. + {"cni.dev/valid-attachments": [{containerID: $a, ifname: "eth0"}]}' \
+		"$TMP/dg.json" >"$TMP/dg-gc.json"
+	assert_ok cni GC "" "" "" <"$TMP/dg-gc.json"
+	attached dg "$(cid b)" eth0 && fail "GC left the unlisted attachment's veth"
+	out=$(cni ADD "$(cid c)" p3 eth0 <"$TMP/dg.json") || fail "ADD after delegated GC: $out"
+	# host-local (1.0.0 at most) knows neither: GC and STATUS still
+	# succeed, and GC still removes the stale veth.
+	jq --arg d "$TMP/hl" '.ipam = {type: "host-local", dataDir: $d, ranges: [[{subnet: "10.245.4.0/24"}]]}' \
+		"$TMP/dg.json" >"$TMP/hl.json"
+	jq '.name = "hl-'"$RUN_ID"'"' "$TMP/hl.json" >"$TMP/hl2.json"
+	out=$(jq '.cniVersion = "1.0.0"' "$TMP/hl2.json" | cni ADD "$(cid d)" p2 eth0) || fail "ADD host-local: $out"
+	jq '. + {"cni.dev/valid-attachments": []}' "$TMP/hl2.json" >"$TMP/hl-gc.json"
+	out=$(cni GC "" "" "" <"$TMP/hl-gc.json" 2>&1) || fail "GC with host-local: $out"
+	assert_contains "$out" "predates GC"
+	attached hl "$(cid d)" eth0 && fail "GC with host-local left the stale veth"
+	assert_ok cni STATUS "" "" "" <"$TMP/hl2.json"
+	out=$(jq '.cniVersion = "1.0.0"' "$TMP/hl2.json" | cni DEL "$(cid d)" "" eth0) || fail "DEL host-local: $out"
+}
+
 case_portmap_chain_reaches_pod_from_outside() {
 	local r pm out
 	[ -x /usr/lib/cni/portmap ] || skip_case "needs /usr/lib/cni/portmap"
@@ -68,5 +103,6 @@ case_portmap_chain_reaches_pod_from_outside() {
 }
 
 run_case host_local_delegation
+run_case gc_status_delegated
 run_case portmap_chain_reaches_pod_from_outside
 finish
