@@ -98,6 +98,7 @@ struct api_config {
 	const char *token_file; /* static bearer tokens, "token,user,uid[,groups]" */
 	size_t max_body;
 	const char *advertise_host; /* name in the kubeconfig server URL */
+	int compact_interval; /* seconds between compactions; 0: never */
 };
 
 struct api_server;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "control/api_internal.h"
+#include "log.h"
 #include "util.h"
 
 #define SERVER_MAJOR "1"
@@ -572,6 +573,8 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 		return -ENOMEM;
 	s->cfg = *cfg;
 	s->store = store;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
 	if (!s->cfg.max_body)
 		s->cfg.max_body = 3 * 1024 * 1024;
 	r = parse_cidr(cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16", &s->svc_base,
@@ -607,6 +610,28 @@ static int ensure_namespace(struct api_server *s, const char *name)
 	return r == -EEXIST ? 0 : r;
 }
 
+/* default/kubernetes: the first address of the service range, port 443
+ * to the secure port, as kube-apiserver keeps it. */
+static int ensure_kubernetes_service(struct api_server *s)
+{
+	const struct api_resource *svc = api_resource_find("", "v1", "services");
+	struct in_addr a = { .s_addr = htonl(s->svc_base + 1) };
+	char ip[INET_ADDRSTRLEN];
+	json_t *obj;
+	int r;
+
+	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	obj = json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:s,s:[{s:s,s:i,s:i,s:s}]}}",
+			"apiVersion", "v1", "kind", "Service", "metadata", "name", "kubernetes",
+			"namespace", "default", "labels", "component", "apiserver", "provider",
+			"kubernetes", "spec", "type", "ClusterIP", "clusterIP", ip, "ports", "name",
+			"https", "port", 443, "targetPort",
+			s->cfg.secure_port ? s->cfg.secure_port : 6443, "protocol", "TCP");
+	r = api_rest_create_internal(s, svc, obj);
+	json_decref(obj);
+	return r == -EEXIST ? 0 : r;
+}
+
 static struct MHD_Daemon *start_daemon(struct api_server *s, bool tls, const char *addr, int port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -633,6 +658,42 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, bool tls, const cha
 				s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
 }
 
+/* Every interval, drops the history older than the revision seen at the
+ * previous tick, so a watch can resume from any RV younger than one
+ * interval (kube-apiserver's --etcd-compaction-interval). */
+static void *compactor(void *arg)
+{
+	struct api_server *s = arg;
+	int64_t prev = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (!atomic_load(&s->stopping)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += s->cfg.compact_interval;
+		while (!atomic_load(&s->stopping) &&
+		       pthread_cond_timedwait(&s->wake, &s->lock, &ts) != ETIMEDOUT)
+			;
+		if (atomic_load(&s->stopping))
+			break;
+		pthread_mutex_unlock(&s->lock);
+		if (prev > store_compacted_revision(s->store)) {
+			int r = store_compact(s->store, prev);
+
+			if (r < 0)
+				log_warn("compaction to revision %lld failed: %s", (long long)prev,
+					 strerror(-r));
+			else
+				log_debug("compacted to revision %lld", (long long)prev);
+		}
+		prev = store_revision(s->store);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 int api_server_start(struct api_server *s)
 {
 	static const char *const defaults[] = { "default", "kube-system", "kube-public",
@@ -644,6 +705,9 @@ int api_server_start(struct api_server *s)
 		if (r < 0)
 			return r;
 	}
+	r = ensure_kubernetes_service(s);
+	if (r < 0)
+		return r;
 	if (s->cfg.secure_port) {
 		s->secure = start_daemon(s, true, s->cfg.bind_address ? s->cfg.bind_address : "0.0.0.0",
 					 s->cfg.secure_port);
@@ -655,6 +719,12 @@ int api_server_start(struct api_server *s)
 		if (!s->insecure)
 			return -EADDRINUSE;
 	}
+	if (s->cfg.compact_interval > 0) {
+		r = -pthread_create(&s->compactor, NULL, compactor, s);
+		if (r < 0)
+			return r;
+		s->compactor_running = true;
+	}
 	return 0;
 }
 
@@ -662,7 +732,14 @@ void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	pthread_mutex_lock(&s->lock);
 	atomic_store(&s->stopping, true);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	if (s->compactor_running) {
+		pthread_join(s->compactor, NULL);
+		s->compactor_running = false;
+	}
 	if (s->secure)
 		MHD_stop_daemon(s->secure);
 	if (s->insecure)
@@ -683,5 +760,7 @@ void api_server_free(struct api_server *s)
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->tls_ca);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
 	free(s);
 }

@@ -25,6 +25,10 @@ struct api_server {
 	struct api_token *tokens;
 	size_t n_tokens;
 	atomic_bool stopping;
+	pthread_mutex_t lock; /* guards the compactor's sleep */
+	pthread_cond_t wake;
+	pthread_t compactor;
+	bool compactor_running;
 	uint32_t svc_base; /* host order */
 	uint32_t svc_size; /* addresses in the service range */
 };

@@ -493,6 +493,7 @@ struct watch {
 	int include;
 	bool sent_columns;
 	bool bookmarks;
+	bool final_bookmark; /* sent the one just before the deadline */
 	bool ended;
 	char *buf;
 	size_t len, off;
@@ -599,6 +600,19 @@ static void watch_event(struct watch *w, struct store_event *ev)
 	json_decref(prev);
 }
 
+static void watch_bookmark(struct watch *w)
+{
+	char gv[128];
+	json_t *bm;
+
+	api_resource_gv(w->res, gv, sizeof(gv));
+	bm = json_pack("{s:s,s:s,s:{}}", "kind", w->res->kind, "apiVersion", gv, "metadata");
+	set_rv(bm, store_revision(w->srv->store));
+	watch_emit(w, "BOOKMARK", bm);
+	json_decref(bm);
+	w->last_bookmark = now_ns();
+}
+
 static ssize_t watch_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct watch *w = cls;
@@ -629,10 +643,23 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *out, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (watch_client_gone(w))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (w->bookmarks && !w->final_bookmark && now_ns() + 1000000000ULL >= w->deadline) {
+			/* A last bookmark so the client resumes from here. */
+			w->final_bookmark = true;
+			watch_bookmark(w);
+			continue;
+		}
 		{
 			struct store_event *evs = NULL;
 			size_t n = 0;
-			int r = store_watch_next(w->w, 1000, &evs, &n);
+			unsigned long long left = w->deadline > now_ns() ? w->deadline - now_ns() : 0;
+			int wait_ms = left / 1000000ULL < 1000 ? (int)(left / 1000000ULL) : 1000;
+			int r;
+
+			if (w->bookmarks && !w->final_bookmark && left > 1000000000ULL &&
+			    (left - 1000000000ULL) / 1000000ULL < (unsigned long long)wait_ms)
+				wait_ms = (int)((left - 1000000000ULL) / 1000000ULL);
+			r = store_watch_next(w->w, wait_ms, &evs, &n);
 
 			if (r == -ERANGE) {
 				w->error = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status",
@@ -649,18 +676,8 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *out, size_t max)
 			store_events_free(evs, n);
 		}
 		if (w->bookmarks && w->off == w->len &&
-		    now_ns() - w->last_bookmark > 30ULL * 1000000000ULL) {
-			json_t *bm = json_pack("{s:s,s:s,s:{}}", "kind", w->res->kind, "apiVersion",
-					       "v1", "metadata");
-			char gv[128];
-
-			api_resource_gv(w->res, gv, sizeof(gv));
-			json_object_set_new(bm, "apiVersion", json_string(gv));
-			set_rv(bm, store_revision(w->srv->store));
-			watch_emit(w, "BOOKMARK", bm);
-			json_decref(bm);
-			w->last_bookmark = now_ns();
-		}
+		    now_ns() - w->last_bookmark > 30ULL * 1000000000ULL)
+			watch_bookmark(w);
 	}
 }
 
@@ -914,6 +931,17 @@ static int create_obj(struct api_server *s, const struct api_resource *r, const 
 		json_object_set_new(meta, "generation", json_integer(1));
 	else
 		json_object_del(meta, "generation");
+	key_for(r, ns, name, key, sizeof(key));
+	{
+		struct store_kv kv = { 0 };
+
+		/* Checked first so a duplicate never takes an address. */
+		if (store_get(s->store, key, &kv) == 0) {
+			store_kv_clear(&kv);
+			ret = -EEXIST;
+			goto failed;
+		}
+	}
 	if (streq(r->plural, "services")) {
 		ret = api_alloc_service(s, obj, NULL, dry_run, e);
 		if (ret < 0) {
@@ -921,26 +949,18 @@ static int create_obj(struct api_server *s, const struct api_resource *r, const 
 			return ret;
 		}
 	}
-	key_for(r, ns, name, key, sizeof(key));
 	if (dry_run) {
-		struct store_kv kv = { 0 };
-
-		if (store_get(s->store, key, &kv) == 0) {
-			store_kv_clear(&kv);
-			ret = -EEXIST;
-		} else {
-			ret = 0;
-			rev = 0;
-		}
+		ret = 0;
 	} else {
 		text = obj_dump(obj);
 		ret = text ? store_create(s->store, key, text, strlen(text), &rev) : -ENOMEM;
 	}
+	if (ret < 0 && streq(r->plural, "services") && !dry_run)
+		api_alloc_release(s, obj, NULL);
+failed:
 	if (ret < 0) {
 		char q[128];
 
-		if (streq(r->plural, "services") && !dry_run)
-			api_alloc_release(s, obj, NULL);
 		if (ret == -EEXIST) {
 			api_resource_qualified(r, q, sizeof(q));
 			api_err_set(e, 409, "AlreadyExists", "%s \"%s\" already exists", q, name);

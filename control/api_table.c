@@ -32,8 +32,8 @@ int api_table_add_row(const struct api_resource *r, json_t *table, json_t *obj, 
 		json_object_set(row, "object", obj);
 	else if (include == 0)
 		json_object_set_new(row, "object",
-				    json_pack("{s:s,s:s,s:O}", "kind", "PartialObjectMetadata",
+				    json_pack("{s:s,s:s,s:o}", "kind", "PartialObjectMetadata",
 					      "apiVersion", "meta.k8s.io/v1", "metadata",
-					      meta ? meta : json_object()));
+					      meta ? json_incref(meta) : json_object()));
 	return json_array_append_new(json_object_get(table, "rows"), row);
 }

@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"  --token-auth-file FILE      static bearer tokens, lines \"token,user[,uid,groups]\"\n"
 		"  --service-cluster-ip-range CIDR   IPv4 range for ClusterIPs (default 10.43.0.0/16)\n"
 		"  --service-node-port-range LO-HI   NodePort range (default 30000-32767)\n"
+		"  --compaction-interval SECS  drop watch history older than this (default 300; 0: never)\n"
 		"  --max-request-bytes N       request body limit (default 3145728)\n"
 		"  --log-level LEVEL           error, warn, info or debug (default info)\n"
 		"  -h, --help                  this text\n"
@@ -52,6 +53,7 @@ enum {
 	OPT_NODEPORT_RANGE,
 	OPT_MAX_BODY,
 	OPT_LOG_LEVEL,
+	OPT_COMPACT,
 };
 
 static int parse_port(const char *s, int *out)
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
 		{ "service-node-port-range", required_argument, NULL, OPT_NODEPORT_RANGE },
 		{ "max-request-bytes", required_argument, NULL, OPT_MAX_BODY },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "compaction-interval", required_argument, NULL, OPT_COMPACT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -91,6 +94,7 @@ int main(int argc, char **argv)
 		.node_port_min = 30000,
 		.node_port_max = 32767,
 		.advertise_host = "127.0.0.1",
+		.compact_interval = 300,
 	};
 	const char *tls_san = NULL;
 	char store_url[4200], url[300];
@@ -151,6 +155,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_COMPACT: {
+			char *end;
+
+			cfg.compact_interval = (int)strtol(optarg, &end, 10);
+			if (*end || cfg.compact_interval < 0) {
+				log_error("--compaction-interval: want seconds, got \"%s\"", optarg);
+				return 2;
+			}
+			break;
+		}
 		case OPT_LOG_LEVEL:
 			if (log_level_parse(optarg, &level) < 0) {
 				log_error("--log-level: unknown level \"%s\"", optarg);

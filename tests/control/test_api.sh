@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# skiff-server's API machinery over plain HTTP on loopback (curl + jq):
+# metadata, optimistic concurrency, status subresource, generation,
+# dryRun, finalizers, patches, paging, watch semantics (RV, ADDED for RV
+# 0, bookmarks, 410 after compaction), Status errors (400, 404, 409, 413,
+# 415, 422), ClusterIP/NodePort allocation across a restart.
+. "$(dirname "$0")/../harness/lib.sh"
+
+require_bin skiff-server
+require_cmd curl jq
+
+DATA=$TMP/data
+PORT=
+SERVER_PID=
+
+# start_server [PORT]: a free loopback port (or PORT again after a restart);
+# the PID is kept in a file so a restart inside a case is stopped at exit.
+start_server() {
+	local try
+	for try in 1 2 3 4 5; do
+		PORT=${1:-$(( 20000 + (RANDOM % 20000) ))}
+		"$BIN/skiff-server" --data-dir "$DATA" --secure-port 0 --insecure-port "$PORT" \
+			--compaction-interval 1 --max-request-bytes 65536 \
+			--service-cluster-ip-range 10.99.0.0/28 --service-node-port-range 30000-30003 \
+			--log-level warn >>"$TMP/server.log" 2>&1 &
+		SERVER_PID=$!
+		echo "$SERVER_PID" >"$TMP/server.pid"
+		wait_for 10 curl -sf "http://127.0.0.1:$PORT/readyz" && return 0
+		kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
+	done
+	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; }
+start_server
+defer 'kill $(cat "$TMP/server.pid")'
+
+URL() { echo "http://127.0.0.1:$PORT$1"; }
+# api METHOD PATH [BODY [CONTENT-TYPE]]: prints the body, then the HTTP code
+# on the last line.
+api() {
+	local m=$1 p=$2 body=${3:-} ct=${4:-application/json}
+	if [ -n "$body" ]; then
+		curl -s -X "$m" -H "Content-Type: $ct" --data-binary "$body" -w '\n%{http_code}' "$(URL "$p")"
+	else
+		curl -s -X "$m" -w '\n%{http_code}' "$(URL "$p")"
+	fi
+}
+code() { tail -n 1 <<<"$1"; }
+body() { sed '$d' <<<"$1"; }
+jqr() { body "$1" | jq -r "$2"; }
+
+NS=t-$RUN_ID
+PODS=/api/v1/namespaces/$NS/pods
+pod() { # NAME [LABELS-JSON]
+	echo "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"$1\",\"labels\":${2:-{\}}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}"
+}
+
+case_namespace_and_metadata() {
+	local r
+	r=$(api POST $PODS "$(pod early)")
+	assert_eq "$(code "$r")" 404 "create in a missing namespace"
+	assert_eq "$(jqr "$r" .message)" "namespaces \"$NS\" not found"
+	r=$(api POST /api/v1/namespaces "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$NS\"}}")
+	assert_eq "$(code "$r")" 201
+	r=$(api POST $PODS '{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"gen-"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}')
+	assert_eq "$(code "$r")" 201
+	[[ "$(jqr "$r" .metadata.name)" =~ ^gen-[a-z0-9]{5}$ ]] || fail "generateName: $(jqr "$r" .metadata.name)"
+	[[ "$(jqr "$r" .metadata.uid)" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}- ]] || fail "uid: $(jqr "$r" .metadata.uid)"
+	[[ "$(jqr "$r" .metadata.resourceVersion)" =~ ^[0-9]+$ ]] || fail "resourceVersion"
+	[[ "$(jqr "$r" .metadata.creationTimestamp)" =~ ^20[0-9-]+T[0-9:]+Z$ ]] || fail "creationTimestamp"
+	assert_eq "$(jqr "$r" '.metadata.namespace + " " + .status.phase + " " + .spec.restartPolicy')" "$NS Pending Always"
+	r=$(api POST $PODS "$(pod p1 '{"app":"a"}')")
+	assert_eq "$(code "$r")" 201
+	r=$(api POST $PODS "$(pod p1)")
+	assert_eq "$(code "$r")" 409
+	assert_eq "$(jqr "$r" '.reason + ": " + .message')" 'AlreadyExists: pods "p1" already exists'
+	r=$(api GET "/api/v1/namespaces/$NS/serviceaccounts/default")
+	assert_eq "$(code "$r")" 200 "default service account of a new namespace"
+}
+
+case_update_conflict_generation_status() {
+	local r rv obj
+	r=$(api GET $PODS/p1); rv=$(jqr "$r" .metadata.resourceVersion); obj=$(body "$r")
+	r=$(api PUT $PODS/p1 "$(jq -c '.spec.containers[0].image="busybox:2"' <<<"$obj")")
+	assert_eq "$(code "$r")" 200
+	assert_ne "$(jqr "$r" .metadata.resourceVersion)" "$rv" "update bumps resourceVersion"
+	assert_eq "$(jqr "$r" .metadata.generation)" 2 "spec change bumps generation"
+	# The same stale object again: 409.
+	r=$(api PUT $PODS/p1 "$(jq -c '.spec.containers[0].image="busybox:3"' <<<"$obj")")
+	assert_eq "$(code "$r")" 409
+	assert_eq "$(jqr "$r" .reason)" Conflict
+	assert_contains "$(jqr "$r" .message)" 'Operation cannot be fulfilled on pods "p1": the object has been modified'
+	# Status writes go through /status only and keep the generation.
+	r=$(api GET $PODS/p1); obj=$(body "$r")
+	r=$(api PUT $PODS/p1/status "$(jq -c '.status.phase="Running" | .spec.containers[0].image="nope"' <<<"$obj")")
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(jqr "$r" '.status.phase + " " + .spec.containers[0].image + " " + (.metadata.generation|tostring)')" "Running busybox:2 2"
+	r=$(api GET $PODS/p1); obj=$(body "$r")
+	r=$(api PUT $PODS/p1 "$(jq -c '.status.phase="Failed" | .metadata.labels.x="y"' <<<"$obj")")
+	assert_eq "$(jqr "$r" '.status.phase + " " + .metadata.labels.x + " " + (.metadata.generation|tostring)')" "Running y 2"
+	# A write that changes nothing keeps the resourceVersion.
+	rv=$(jqr "$r" .metadata.resourceVersion)
+	r=$(api PUT $PODS/p1 "$(body "$r")")
+	assert_eq "$(jqr "$r" .metadata.resourceVersion)" "$rv" "no-op update"
+	r=$(api PUT $PODS/nosuch "$(pod nosuch)")
+	assert_eq "$(code "$r")" 404
+}
+
+case_patches() {
+	local r
+	r=$(api PATCH $PODS/p1 '{"metadata":{"labels":{"app":null,"m":"1"}}}' application/merge-patch+json)
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(jqr "$r" '.metadata.labels|keys|join(",")')" "m,x"
+	r=$(api PATCH $PODS/p1 '[{"op":"add","path":"/metadata/annotations","value":{"a":"b"}},{"op":"test","path":"/metadata/labels/m","value":"1"}]' application/json-patch+json)
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(jqr "$r" .metadata.annotations.a)" b
+	r=$(api PATCH $PODS/p1 '[{"op":"remove","path":"/metadata/nope"}]' application/json-patch+json)
+	assert_eq "$(code "$r")" 422
+	r=$(api PATCH $PODS/p1 '{"spec":{"containers":[{"name":"side","image":"busybox"}]}}' application/strategic-merge-patch+json)
+	assert_eq "$(jqr "$r" '[.spec.containers[].name]|join(",")')" "c,side"
+	r=$(api PATCH $PODS/p1 '{"spec":{"containers":[{"name":"side","$patch":"delete"}]}}' application/strategic-merge-patch+json)
+	assert_eq "$(jqr "$r" '[.spec.containers[].name]|join(",")')" "c"
+	r=$(api PATCH $PODS/p1 '{"metadata":{"resourceVersion":"1"},"spec":{}}' application/merge-patch+json)
+	assert_eq "$(code "$r")" 409 "patch with a stale resourceVersion"
+	r=$(api PATCH $PODS/p1 '{}' application/yaml)
+	assert_eq "$(code "$r")" 415
+	# Server-side apply creates when missing, then merges.
+	r=$(api PATCH "$PODS/applied?fieldManager=test" "$(pod applied)" application/apply-patch+yaml)
+	assert_eq "$(code "$r")" 201
+	r=$(api PATCH "$PODS/applied?fieldManager=test" '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"applied","labels":{"v":"2"}}}' application/apply-patch+yaml)
+	assert_eq "$(code "$r") $(jqr "$r" .metadata.labels.v)" "200 2"
+}
+
+case_errors_are_status() {
+	local r big
+	r=$(api POST $PODS '{"apiVersion":"v1",')
+	assert_eq "$(code "$r")" 400
+	assert_eq "$(jqr "$r" '.kind + " " + .status + " " + .reason')" "Status Failure BadRequest"
+	r=$(api POST $PODS $'\x0a\x02k8s' application/vnd.kubernetes.protobuf)
+	assert_eq "$(code "$r") $(jqr "$r" .reason)" "415 UnsupportedMediaType"
+	r=$(api POST $PODS '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad"},"spec":{"containers":[{"name":"c"},{"name":"C","image":"x"}]}}')
+	assert_eq "$(code "$r")" 422
+	assert_eq "$(jqr "$r" '.reason + " " + .details.kind + " " + .details.name')" "Invalid Pod bad"
+	assert_eq "$(jqr "$r" '[.details.causes[].field]|join(",")')" "spec.containers[0].image,spec.containers[1].name"
+	assert_eq "$(jqr "$r" '.details.causes[0].message')" "Required value"
+	r=$(api POST $PODS '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"nospec"}}')
+	assert_eq "$(jqr "$r" '.details.causes[0].field')" spec
+	r=$(api POST $PODS '{"metadata":{"name":"notype"},"spec":{"containers":[{"name":"c","image":"i"}]}}')
+	assert_eq "$(jqr "$r" '[.details.causes[].field]|join(",")')" "apiVersion,kind"
+	r=$(api POST $PODS '{"apiVersion":"apps/v1","kind":"Pod","metadata":{"name":"x"}}')
+	assert_eq "$(code "$r")" 400
+	big=$(head -c 70000 /dev/zero | tr '\0' a)
+	r=$(api POST $PODS "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"big\",\"annotations\":{\"a\":\"$big\"}}}")
+	assert_eq "$(code "$r") $(jqr "$r" .reason)" "413 RequestEntityTooLarge"
+	r=$(api GET $PODS/nosuch)
+	assert_eq "$(code "$r")" 404
+	assert_eq "$(jqr "$r" '.details.kind + "/" + .details.name')" "pods/nosuch"
+	r=$(api GET /apis/apps/v1/namespaces/$NS/deployments/nosuch)
+	assert_eq "$(jqr "$r" .message)" 'deployments.apps "nosuch" not found'
+	r=$(api GET "$PODS?labelSelector=a%20in%20(")
+	assert_eq "$(code "$r")" 400
+	r=$(api GET "$PODS?fieldSelector=spec.frob%3Dx")
+	assert_eq "$(code "$r")" 400
+	assert_contains "$(jqr "$r" .message)" "spec.frob"
+	r=$(api GET /api/v1/frobs)
+	assert_eq "$(code "$r")" 404
+	r=$(api DELETE /api/v1/namespaces/default)
+	assert_eq "$(code "$r") $(jqr "$r" .reason)" "403 Forbidden"
+}
+
+case_dry_run_and_finalizers() {
+	local r
+	r=$(api POST "$PODS?dryRun=All" "$(pod dry)")
+	assert_eq "$(code "$r")" 201
+	r=$(api GET $PODS/dry)
+	assert_eq "$(code "$r")" 404 "dry-run create persisted"
+	r=$(api DELETE "$PODS/p1?dryRun=All")
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(code "$(api GET $PODS/p1)")" 200 "dry-run delete deleted"
+	r=$(api POST $PODS '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"fin","finalizers":["test/hold"]},"spec":{"containers":[{"name":"c","image":"i"}]}}')
+	r=$(api DELETE $PODS/fin '{"propagationPolicy":"Background"}')
+	assert_eq "$(code "$r")" 200
+	[ "$(jqr "$r" .metadata.deletionTimestamp)" != null ] || fail "no deletionTimestamp"
+	assert_eq "$(code "$(api GET $PODS/fin)")" 200 "object with a finalizer is kept"
+	r=$(api PATCH $PODS/fin '{"metadata":{"finalizers":null}}' application/merge-patch+json)
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(code "$(api GET $PODS/fin)")" 404 "object gone with its last finalizer"
+}
+
+case_list_paging_selectors() {
+	local r i names cont
+	for i in 1 2 3 4 5; do api POST $PODS "$(pod "page$i" "{\"grp\":\"g$((i % 2))\"}")" >/dev/null; done
+	r=$(api GET "$PODS?labelSelector=grp%3Dg1&limit=2")
+	assert_eq "$(jqr "$r" '[.items[].metadata.name]|join(",")')" "page1,page3"
+	cont=$(jqr "$r" .metadata.continue)
+	[ "$cont" != null ] && [ -n "$cont" ] || fail "no continue token"
+	assert_eq "$(jqr "$r" .kind)" PodList
+	r=$(api GET "$PODS?labelSelector=grp%3Dg1&limit=2&continue=$cont")
+	assert_eq "$(jqr "$r" '([.items[].metadata.name]|join(",")) + " " + (.metadata.continue // "")')" "page5 "
+	r=$(api GET "$PODS?continue=zz")
+	assert_eq "$(code "$r")" 400
+	r=$(api GET "$PODS?fieldSelector=metadata.name%3Dpage2")
+	assert_eq "$(jqr "$r" '[.items[].metadata.name]|join(",")')" "page2"
+	r=$(curl -s -H 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io' "$(URL "$PODS?labelSelector=grp%3Dg0&includeObject=Object")")
+	assert_eq "$(jq -r '.kind + " " + ([.columnDefinitions[].name]|join(","))' <<<"$r")" "Table Name,Ready,Status,Restarts,Age,IP,Node,Nominated Node,Readiness Gates"
+	assert_eq "$(jq -r '([.rows[].cells[0]]|join(",")) + " " + .rows[0].object.kind + " " + .rows[0].object.spec.containers[0].name' <<<"$r")" "page2,page4 Pod c"
+	[[ "$(jq -r .metadata.resourceVersion <<<"$r")" =~ ^[0-9]+$ ]] || fail "table without resourceVersion"
+	r=$(api DELETE "$PODS?labelSelector=grp")
+	assert_eq "$(code "$r")" 200
+	names=$(jqr "$(api GET "$PODS")" '[.items[].metadata.name]|join(",")')
+	assert_not_contains "$names" page
+	assert_contains "$names" p1
+}
+
+case_watch() {
+	local r rv out
+	r=$(api GET $PODS); rv=$(jqr "$r" .metadata.resourceVersion)
+	curl -sN "$(URL "$PODS?watch=true&resourceVersion=$rv&timeoutSeconds=3")" >"$TMP/w1" &
+	local wp=$!
+	sleep 0.5
+	api POST $PODS "$(pod w1)" >/dev/null
+	api PATCH $PODS/w1 '{"metadata":{"labels":{"l":"1"}}}' application/merge-patch+json >/dev/null
+	api DELETE $PODS/w1 >/dev/null
+	wait $wp
+	assert_eq "$(jq -r '.type + ":" + .object.metadata.name' "$TMP/w1" | tr '\n' ' ')" "ADDED:w1 MODIFIED:w1 DELETED:w1 " "watch from the list RV"
+	# RV 0: every existing object as ADDED first; the label selector filters.
+	out=$(curl -sN "$(URL "$PODS?watch=1&resourceVersion=0&timeoutSeconds=1&labelSelector=app%21%3Dzz")" | jq -r '.type' | sort | uniq -c | tr -s ' ')
+	assert_contains "$out" " ADDED"
+	assert_not_contains "$out" "MODIFIED"
+	# Bookmarks: one before the timeout, carrying the current RV.
+	rv=$(jqr "$(api GET $PODS)" .metadata.resourceVersion)
+	out=$(curl -sN "$(URL "$PODS?watch=true&resourceVersion=$rv&timeoutSeconds=2&allowWatchBookmarks=true")" | jq -r 'select(.type=="BOOKMARK") | .object.kind + " " + .object.metadata.resourceVersion')
+	[[ "$out" =~ ^Pod\ [0-9]+$ ]] || fail "no bookmark: '$out'"
+	# After compaction (every second here) an old RV is gone: 410 Expired.
+	sleep 2.5
+	out=$(curl -sN "$(URL "$PODS?watch=true&resourceVersion=1&timeoutSeconds=2")")
+	assert_eq "$(jq -r '.type + " " + (.object.code|tostring) + " " + .object.reason' <<<"$out")" "ERROR 410 Expired"
+	# A watch on one name.
+	curl -sN "$(URL "$PODS?watch=true&fieldSelector=metadata.name%3Dw2&resourceVersion=$(jqr "$(api GET $PODS)" .metadata.resourceVersion)&timeoutSeconds=2")" >"$TMP/w2" &
+	wp=$!
+	sleep 0.5
+	api POST $PODS "$(pod w3)" >/dev/null
+	api POST $PODS "$(pod w2)" >/dev/null
+	wait $wp
+	assert_eq "$(jq -r '.type + ":" + .object.metadata.name' "$TMP/w2" | tr '\n' ' ')" "ADDED:w2 "
+}
+
+svc() { # NAME TYPE [NODEPORT] [CLUSTERIP]
+	local np=${3:+,\"nodePort\":$3} ip=${4:+,\"clusterIP\":\"$4\"}
+	echo "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"$1\"},\"spec\":{\"type\":\"$2\"$ip,\"ports\":[{\"port\":80$np}]}}"
+}
+
+case_service_allocation() {
+	local S=/api/v1/namespaces/$NS/services r ip1 ips i
+	r=$(api POST $S "$(svc a NodePort 30001)")
+	assert_eq "$(code "$r") $(jqr "$r" .spec.ports[0].nodePort)" "201 30001"
+	ip1=$(jqr "$r" .spec.clusterIP)
+	[[ "$ip1" =~ ^10\.99\.0\.([2-9]|1[0-4])$ ]] || fail "cluster IP $ip1 outside 10.99.0.0/28 (minus .0 .1 .15)"
+	r=$(api POST $S "$(svc b NodePort 30001)")
+	assert_eq "$(code "$r")" 422 "same nodePort twice"
+	assert_contains "$(jqr "$r" .message)" "provided port is already allocated"
+	r=$(api POST $S "$(svc c ClusterIP "" "$ip1")")
+	assert_eq "$(code "$r")" 422 "same clusterIP twice"
+	assert_contains "$(jqr "$r" .message)" "provided IP is already allocated"
+	r=$(api POST $S "$(svc d NodePort 40000)")
+	assert_eq "$(code "$r")" 422 "nodePort out of range"
+	# Fill the tiny range: 13 usable addresses, the kubernetes service has .1.
+	ips="$ip1"
+	for i in $(seq 1 12); do
+		r=$(api POST $S "$(svc "f$i" ClusterIP)")
+		assert_eq "$(code "$r")" 201 "service f$i"
+		ips="$ips $(jqr "$r" .spec.clusterIP)"
+	done
+	assert_eq "$(tr ' ' '\n' <<<"$ips" | sort -u | wc -l)" 13 "addresses are distinct"
+	r=$(api POST $S "$(svc full ClusterIP)")
+	assert_eq "$(code "$r")" 500 "range exhausted"
+	assert_contains "$(jqr "$r" .message)" "range is full"
+	# The allocations survive a restart.
+	stop_server
+	start_server "$PORT"
+	r=$(api POST $S "$(svc full ClusterIP)")
+	assert_eq "$(code "$r")" 500 "range still full after restart"
+	api DELETE $S/f2 >/dev/null
+	r=$(api POST $S "$(svc b NodePort 30001)")
+	assert_eq "$(code "$r")" 422 "nodePort still held after restart"
+	# Deleting releases both.
+	r=$(api DELETE $S/a)
+	assert_eq "$(code "$r")" 200
+	r=$(api POST $S "$(svc b NodePort 30001)")
+	assert_eq "$(code "$r") $(jqr "$r" .spec.ports[0].nodePort)" "201 30001" "nodePort released on delete"
+	r=$(api POST $S "$(svc c ClusterIP "" "$(jqr "$(api GET $S/b)" .spec.clusterIP)")")
+	assert_eq "$(code "$r")" 422
+	r=$(api DELETE $S/f1)
+	r=$(api POST $S "$(svc c2 ClusterIP)")
+	assert_eq "$(code "$r")" 201 "address released on delete"
+	r=$(api GET /api/v1/namespaces/default/services/kubernetes)
+	assert_eq "$(jqr "$r" '.spec.clusterIP + " " + (.spec.ports[0].port|tostring)')" "10.99.0.1 443"
+}
+
+case_scale_and_discovery() {
+	local D=/apis/apps/v1/namespaces/$NS/deployments r
+	r=$(api POST $D "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}")
+	assert_eq "$(code "$r") $(jqr "$r" .spec.replicas)" "201 1"
+	r=$(api GET $D/d/scale)
+	assert_eq "$(jqr "$r" '.kind + " " + .apiVersion + " " + (.spec.replicas|tostring) + " " + .status.selector')" "Scale autoscaling/v1 1 a=b"
+	r=$(api PATCH $D/d/scale '{"spec":{"replicas":4}}' application/merge-patch+json)
+	assert_eq "$(jqr "$r" '.kind + " " + (.spec.replicas|tostring)')" "Scale 4"
+	assert_eq "$(jqr "$(api GET $D/d)" '(.spec.replicas|tostring) + " " + (.metadata.generation|tostring)')" "4 2"
+	r=$(api PATCH $D/d/scale '{"spec":{"replicas":-1}}' application/merge-patch+json)
+	assert_eq "$(code "$r")" 422
+	r=$(api GET /apis/apps/v1)
+	assert_eq "$(jqr "$r" '.resources[] | select(.name=="deployments/scale") | .group + "/" + .version + " " + .kind')" "autoscaling/v1 Scale"
+	assert_eq "$(jqr "$r" '.resources[] | select(.name=="deployments") | (.shortNames|join(",")) + " " + (.categories|join(","))')" "deploy all"
+	r=$(api GET /apis)
+	assert_contains "$(jqr "$r" '[.groups[].name]|join(",")')" "apps,batch"
+	r=$(api GET /api)
+	assert_eq "$(jqr "$r" '.versions|join(",")')" v1
+	r=$(curl -s -w ' %{http_code} %{content_type}' "$(URL /openapi/v2)")
+	assert_eq "$r" " 200 application/octet-stream"
+	r=$(api GET /openapi/v3)
+	assert_contains "$(jqr "$r" '.paths|keys|join(",")')" "api/v1,apis/apps/v1"
+	r=$(api GET /openapi/v3/apis/apps/v1)
+	assert_eq "$(jqr "$r" ".paths[\"/apis/apps/v1/namespaces/{namespace}/deployments/{name}\"].patch.parameters[0].name")" fieldValidation
+	# Deleting a namespace deletes what is in it.
+	r=$(api DELETE /api/v1/namespaces/$NS)
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(code "$(api GET $D/d)")" 404
+	assert_eq "$(code "$(api GET /api/v1/namespaces/$NS)")" 404
+}
+
+run_case namespace_and_metadata
+run_case update_conflict_generation_status
+run_case patches
+run_case errors_are_status
+run_case dry_run_and_finalizers
+run_case list_paging_selectors
+run_case watch
+run_case service_allocation
+run_case scale_and_discovery
+finish
