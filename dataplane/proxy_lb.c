@@ -25,6 +25,7 @@ struct proxy_lb {
 	struct lb *lb;
 	char *cgroup_path;
 	struct proxy_state *applied;
+	unsigned long long socket_ns; /* time the last apply spent ending sockets */
 };
 
 int proxy_lb_new(struct lb *lb, const char *cgroup_path, struct proxy_lb **out)
@@ -49,6 +50,11 @@ void proxy_lb_free(struct proxy_lb *p)
 	proxy_state_free(p->applied);
 	free(p->cgroup_path);
 	free(p);
+}
+
+unsigned long long proxy_lb_last_socket_ns(const struct proxy_lb *p)
+{
+	return p->socket_ns;
 }
 
 const struct proxy_state *proxy_lb_applied(const struct proxy_lb *p)
@@ -178,8 +184,10 @@ static void netns_walk(struct netns_set *s, const char *dir, ino_t self, int dep
 static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 {
 	struct netns_set ns = { 0 };
+	unsigned long long t0 = now_ns();
 	struct stat self;
 
+	p->socket_ns = 0;
 	if (!c->n_removed)
 		return;
 	if (p->cgroup_path && stat("/proc/self/ns/net", &self) == 0)
@@ -210,6 +218,7 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 	}
 	free(ns.inos);
 	free(ns.paths);
+	p->socket_ns = now_ns() - t0;
 }
 
 /* ---- apply -------------------------------------------------------------- */
@@ -338,6 +347,7 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 	size_t n_failed;
 	int r;
 
+	p->socket_ns = 0;
 	if (first) {
 		r = proxy_state_new_empty(&empty);
 		if (r < 0)
@@ -397,6 +407,7 @@ int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct pr
 	size_t n_failed;
 	int r;
 
+	p->socket_ns = 0;
 	if (!p->applied || has_conflicts(p->applied) || has_conflicts(part)) {
 		r = -EAGAIN;
 		goto out;

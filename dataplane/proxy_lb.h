@@ -38,6 +38,10 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next);
  * otherwise as proxy_lb_apply. */
 int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct proxy_state *part);
 
+/* Nanoseconds the last apply spent ending sockets of removed backends
+ * (after the maps were updated). */
+unsigned long long proxy_lb_last_socket_ns(const struct proxy_lb *p);
+
 /* The state last applied (NULL before the first apply). */
 const struct proxy_state *proxy_lb_applied(const struct proxy_lb *p);
 
