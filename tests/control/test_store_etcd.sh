@@ -3,8 +3,10 @@
 # (so its loopback ports cannot collide with anything):
 #   suite          - test_store's whole suite on a one-member etcd
 #   member_loss    - a 3-member cluster keeps serving a store (writes, CAS,
-#                    list and a running watch) when the member it talks to
-#                    is killed
+#                    list and a running watch) when the member it talks to,
+#                    made the leader first, is killed
+#   snapshot_across_backends - a SQLite snapshot restored into etcd, and an
+#                    etcd snapshot restored into SQLite, hold the same keys
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_root
@@ -53,6 +55,16 @@ case_member_loss() {
 	url="etcd://127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379/ha"
 	wait_for 20 in_ns c "$TOOL" --store "$url" create /ready 1 ||
 		fail "cluster did not form: $(tail -n 5 "$TMP/m1/log")"
+	# m1 leads, so losing it costs an election as well as the connection.
+	local eps=127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 m1id
+	m1id=$(in_ns c etcdctl --endpoints="$eps" member list | awk -F', ' '$3 == "m1" { print $1 }')
+	[ -n "$m1id" ] || fail "no member m1 in: $(in_ns c etcdctl --endpoints="$eps" member list 2>&1)"
+	if [ "$(in_ns c etcdctl --endpoints=127.0.0.1:2379 endpoint status | awk -F', ' '{ print $5 }')" != true ]; then
+		in_ns c etcdctl --endpoints="$eps" move-leader "$m1id" >/dev/null 2>"$TMP/err" ||
+			fail "move-leader: $(cat "$TMP/err")"
+	fi
+	assert_eq "$(in_ns c etcdctl --endpoints=127.0.0.1:2379 endpoint status | awk -F', ' '{ print $5 }')" \
+		true "m1 is the leader"
 
 	# A watcher from the start, connected (like every client) to m1 first.
 	ip netns exec "$(ns c)" "$TOOL" --store "$url" watch /ha/ 0 20 >"$TMP/watch.out" 2>"$TMP/watch.err" &
@@ -88,6 +100,36 @@ case_member_loss() {
 	sort -n -k2 -c "$TMP/watch.out" || fail "watch revisions out of order"
 }
 
+case_snapshot_across_backends() {
+	local pid e=etcd://127.0.0.1:2379 i a b
+	setup_ns x
+	start_member x x1 2379 2380 "x1=http://127.0.0.1:2380" pid
+	wait_for 15 in_ns x "$TOOL" --store "$e" revision || fail "etcd did not start"
+	for i in $(seq 1 30); do
+		"$TOOL" --store "$TMP/a.db" create "/registry/k$i" "value $i" >/dev/null || fail "create k$i"
+	done
+	"$TOOL" --store "$TMP/a.db" delete /registry/k7 >/dev/null
+	assert_ok "$TOOL" --store "$TMP/a.db" snapshot save "$TMP/a.snap"
+	assert_ok in_ns x "$TOOL" --store "$e/from-sqlite" snapshot restore "$TMP/a.snap"
+	a=$("$TOOL" --store "$TMP/a.db" list / | cut -f1,3)
+	b=$(in_ns x "$TOOL" --store "$e/from-sqlite" list / | cut -f1,3)
+	assert_eq "$(wc -l <<<"$a")" 29
+	assert_eq "$b" "$a" "etcd restored from a SQLite snapshot"
+	# A store that is not empty refuses a restore.
+	assert_fails in_ns x "$TOOL" --store "$e/from-sqlite" snapshot restore "$TMP/a.snap"
+
+	assert_ok in_ns x "$TOOL" --store "$e/from-sqlite" snapshot save "$TMP/b.snap"
+	assert_ok "$TOOL" --store "$TMP/b.db" snapshot restore "$TMP/b.snap"
+	b=$("$TOOL" --store "$TMP/b.db" list / | cut -f1,3)
+	assert_eq "$b" "$a" "SQLite restored from an etcd snapshot"
+	# ... and goes on from the snapshot's revision, watchable from there.
+	assert_eq "$("$TOOL" --store "$TMP/b.db" revision)" \
+		"$(in_ns x "$TOOL" --store "$e/from-sqlite" revision)"
+	i=$("$TOOL" --store "$TMP/b.db" update /registry/k1 again)
+	assert_eq "$("$TOOL" --store "$TMP/b.db" watch /registry/ "$((i - 1))" 1)" "PUT $i /registry/k1 again"
+}
+
 run_case suite
 run_case member_loss
+run_case snapshot_across_backends
 finish
