@@ -519,7 +519,7 @@ static int decode_interfaces(json_t *list, struct cni_result *res, struct cni_er
 	json_array_foreach(list, i, o) {
 		struct cni_interface *f = &res->interfaces[i];
 		const char *s;
-		char where[32];
+		char where[48];
 		json_t *mtu;
 		int r;
 
@@ -561,7 +561,7 @@ static int decode_ips(json_t *list, struct cni_result *res, struct cni_error *er
 
 	json_array_foreach(list, i, o) {
 		struct cni_ip *ip = &res->ips[i];
-		char where[32];
+		char where[48];
 		json_t *idx;
 		int r;
 
@@ -599,7 +599,7 @@ static int decode_routes(json_t *list, struct cni_result *res, struct cni_error 
 
 	json_array_foreach(list, i, o) {
 		struct cni_route *rt = &res->routes[i];
-		char where[32];
+		char where[48];
 		int r;
 
 		snprintf(where, sizeof(where), "routes[%zu]", i);
