@@ -721,11 +721,17 @@ static int add_locked(struct ipam_config *c, struct ipam_store *s, const char *c
 		if (r < 0)
 			return store_fail(s, r, "writing a lease", err);
 	}
-	for (int i = 0; i < c->n_requested; i++)
-		if (!used[i])
-			return invalid(err, "%s: %s is in no range of ipam.ranges",
-				       c->requested[i].field,
-				       fmt_addr(&c->requested[i].ip, a, sizeof(a)));
+	for (int i = 0; i < c->n_requested; i++) {
+		if (used[i])
+			continue;
+		for (int set = 0; set < c->n_sets; set++)
+			if (rangeset_find(&c->sets[set], &c->requested[i].ip) >= 0)
+				return invalid(err, "%s: %s is a second address in range set %d "
+					       "(one address per range set)", c->requested[i].field,
+					       fmt_addr(&c->requested[i].ip, a, sizeof(a)), set);
+		return invalid(err, "%s: %s is in no range of ipam.ranges", c->requested[i].field,
+			       fmt_addr(&c->requested[i].ip, a, sizeof(a)));
+	}
 	return 0;
 }
 

@@ -392,6 +392,14 @@ TEST(requested_ip_free_taken_out_of_range_gateway)
 	CHECK_INT_EQ(db_int("SELECT count(*) FROM leases WHERE container_id = 'c5'"), 0);
 	ipam_config_free(c);
 
+	/* Two requests for one range set: the second is refused, nothing leased. */
+	CHECK_OK(load(ipam, "{\"runtimeConfig\":{\"ips\":[\"10.0.0.60\",\"10.0.0.61\"]}}", NULL, &c,
+		      &err));
+	CHECK_INT_EQ(add(c, "c8", got, sizeof(got), &err), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "runtimeConfig.ips[1]: 10.0.0.61 is a second address in range set 0");
+	CHECK_INT_EQ(db_int("SELECT count(*) FROM leases WHERE container_id = 'c8'"), 0);
+	ipam_config_free(c);
+
 	CHECK_OK(load(ipam, NULL, "IP=10.0.0.1", &c, &err));
 	CHECK(add(c, "c6", got, sizeof(got), &err) < 0);
 	CHECK_STR_CONTAINS(err.msg, "is the gateway");
