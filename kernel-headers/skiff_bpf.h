@@ -35,6 +35,9 @@
 #ifndef ETH_ALEN
 #define ETH_ALEN 6
 #endif
+#ifndef ETH_P_IPV6
+#define ETH_P_IPV6 0x86DD
+#endif
 #ifndef ETH_HLEN
 #define ETH_HLEN 14
 #endif

@@ -60,7 +60,7 @@ struct lb_options {
 	size_t n_node_addrs;
 	/* Devices NodePort, LoadBalancer and externalIP traffic from outside
 	 * arrives on: tc ingress and egress programs are attached to each
-	 * (IPv4). lb_destroy() detaches them from the devices named here. */
+	 * (IPv4 and IPv6). lb_destroy() detaches them from the devices named here. */
 	const char *const *nodeport_devices;
 	size_t n_nodeport_devices;
 	/* Capacities of the maps, used only when the maps are first created;

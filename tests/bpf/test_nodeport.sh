@@ -15,6 +15,7 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CG="$CG2/skiff-test-$RUN_ID"
 BPFFS="/sys/fs/bpf/skiff-test-$RUN_ID"
 N1=192.168.60.1 N2=192.168.60.2 CLIENT=192.168.60.100 POD=10.244.1.5
+N16=fd00:60::1 N26=fd00:60::2 CLIENT6=fd00:60::100 POD6=fd00:244:1::5
 
 # lb ARGS...: lb-tool as node 1's agent would run it (its netns, the host's
 # mounts so that bpffs and the cgroup stay visible).
@@ -29,6 +30,9 @@ defer "rm -rf '$BPFFS'"
 defer "[ -d '$BPFFS' ] && nsenter --net=/run/netns/$(ns n1) '$LBT' --bpffs '$BPFFS' --cgroup '$CG' --nodeport-device ext destroy"
 
 setup_ns lan cl n1 n2 p1
+for n in lan cl n1 n2 p1; do
+	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+done
 ip -n "$(ns lan)" link add br0 type bridge
 ip -n "$(ns lan)" link set br0 up
 for n in cl n1 n2; do
@@ -39,20 +43,30 @@ done
 ip -n "$(ns cl)" addr add "$CLIENT/24" dev ext
 ip -n "$(ns n1)" addr add "$N1/24" dev ext
 ip -n "$(ns n2)" addr add "$N2/24" dev ext
-in_ns n1 sysctl -qw net.ipv4.ip_forward=1
+ip -n "$(ns cl)" addr add "$CLIENT6/64" dev ext nodad
+ip -n "$(ns n1)" addr add "$N16/64" dev ext nodad
+ip -n "$(ns n2)" addr add "$N26/64" dev ext nodad
+in_ns n1 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 ip -n "$(ns n1)" link add pod type veth peer name eth0 netns "$(ns p1)"
 ip -n "$(ns n1)" addr add 10.244.1.1/24 dev pod
 ip -n "$(ns n1)" link set pod up
 ip -n "$(ns p1)" addr add "$POD/24" dev eth0
 ip -n "$(ns p1)" link set eth0 up
 ip -n "$(ns p1)" route add default via 10.244.1.1
+ip -n "$(ns n1)" addr add fd00:244:1::1/64 dev pod nodad
+ip -n "$(ns p1)" addr add "$POD6/64" dev eth0 nodad
+ip -n "$(ns p1)" -6 route add default via fd00:244:1::1
 
 # each server answers its name and the address it sees the client as
 bg_ns p1 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo p1 \$SOCAT_PEERADDR'
 bg_ns n2 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo n2 \$SOCAT_PEERADDR'
 bg_ns p1 _pid "$CLI" --serve-udp p1 8053
+bg_ns p1 _pid socat TCP6-LISTEN:8086,fork,reuseaddr,ipv6only=1 SYSTEM:'echo p1 \$SOCAT_PEERADDR'
+bg_ns n2 _pid socat TCP6-LISTEN:8086,fork,reuseaddr,ipv6only=1 SYSTEM:'echo n2 \$SOCAT_PEERADDR'
 wait_for 5 in_ns n1 "$CLI" --timeout-ms 500 "$POD" 8080 || fail "pod backend does not answer"
 wait_for 5 in_ns cl "$CLI" --timeout-ms 500 "$N2" 8080 || fail "node 2 backend does not answer"
+wait_for 5 in_ns n1 "$CLI" --timeout-ms 500 "$POD6" 8086 || fail "IPv6 pod backend does not answer"
+wait_for 5 in_ns cl "$CLI" --timeout-ms 500 "$N26" 8086 || fail "IPv6 node 2 backend does not answer"
 lb attach || fail "lb-tool attach on node 1 failed"
 
 case_local_backend_sees_the_client() {
@@ -78,6 +92,17 @@ case_udp_nodeport() {
 	assert_eq "$(echo "$out" | sort -u)" "p1 $N1:30053"
 }
 
+case_ipv6_local_and_remote_backends() {
+	lb set "$N16" 30086 tcp "[$POD6]:8086" --kind NodePort || fail "set local"
+	lb set "$N16" 30087 tcp "[$N26]:8086" --kind NodePort || fail "set remote"
+	local out
+	out=$(in_ns cl "$CLI" --count 2 "$N16" 30086) || fail "IPv6 NodePort to a local pod: $out"
+	# socat prints the peer in full form
+	assert_eq "$(echo "$out" | sort -u)" "p1 [fd00:0060:0000:0000:0000:0000:0000:0100] [$N16]:30086"
+	out=$(in_ns cl "$CLI" --count 2 "$N16" 30087) || fail "IPv6 NodePort to node 2: $out"
+	assert_eq "$(echo "$out" | sort -u)" "n2 [fd00:0060:0000:0000:0000:0000:0000:0001] [$N16]:30087"
+}
+
 case_no_backend_and_clusterip_stay_closed_from_outside() {
 	lb set "$N1" 30099 tcp --kind NodePort || fail "set"
 	lb set 10.96.0.10 80 tcp "$POD:8080" || fail "set ClusterIP"
@@ -99,6 +124,7 @@ case_destroy_detaches_from_the_device() {
 run_case local_backend_sees_the_client
 run_case remote_backend_is_snated_and_answers
 run_case udp_nodeport
+run_case ipv6_local_and_remote_backends
 run_case no_backend_and_clusterip_stay_closed_from_outside
 run_case destroy_detaches_from_the_device
 finish

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
@@ -29,6 +30,9 @@
 #define CLIENT_IP "192.168.50.100"
 #define REMOTE_BE "192.168.50.20"
 #define LOCAL_BE "10.244.1.5"
+#define NODE_IP6 "fd00:50::1"
+#define CLIENT_IP6 "fd00:50::100"
+#define REMOTE_BE6 "fd00:50::20"
 
 static char g_dir[128], g_cgroup[512];
 
@@ -90,8 +94,12 @@ static struct lb *setup(void)
 	   "ip addr add 10.244.1.1/24 dev pod && ip link set pod up && ip link set pod-peer up && "
 	   "ip neigh add " REMOTE_BE " lladdr 02:00:00:00:00:20 dev ext nud permanent && "
 	   "ip neigh add " CLIENT_IP " lladdr 02:00:00:00:00:64 dev ext nud permanent && "
-	   "ip neigh add " LOCAL_BE " lladdr 02:00:00:00:01:05 dev pod nud permanent");
+	   "ip neigh add " LOCAL_BE " lladdr 02:00:00:00:01:05 dev pod nud permanent && "
+	   "ip addr add " NODE_IP6 "/64 dev ext nodad && "
+	   "ip neigh add " REMOTE_BE6 " lladdr 02:00:00:00:00:20 dev ext nud permanent && "
+	   "ip neigh add " CLIENT_IP6 " lladdr 02:00:00:00:00:64 dev ext nud permanent");
 	CHECK_OK(sysctl_write("net/ipv4/conf/all/forwarding", "1"));
+	CHECK_OK(sysctl_write("net/ipv6/conf/all/forwarding", "1"));
 	CHECK_OK(sysctl_write("net/ipv4/conf/ext/forwarding", "1"));
 
 	m = fopen("/proc/mounts", "re");
@@ -386,5 +394,104 @@ TEST(no_backend_drops_and_other_traffic_passes_untouched)
 	CHECK_INT_EQ(run(in, &p), TC_ACT_OK);
 	CHECK(memcmp(&p, &q, sizeof(p)) == 0);
 	CHECK_INT_EQ(ct_entries(), 0);
+	lb_close(lb);
+}
+
+struct pkt6 {
+	struct ethhdr eth;
+	struct ipv6hdr ip;
+	struct tcphdr tcp;
+	char payload[8];
+} __attribute__((packed));
+
+static uint16_t l4_csum6(const struct pkt6 *p)
+{
+	uint32_t len = ntohs(p->ip.payload_len), s = 0;
+
+	s = csum_add(s, &p->ip.saddr, 16);
+	s = csum_add(s, &p->ip.daddr, 16);
+	s += len;
+	s += p->ip.nexthdr;
+	s = csum_add(s, &p->tcp, len);
+	return csum_fold(s);
+}
+
+static struct pkt6 make_pkt6(const char *src, uint16_t sport, const char *dst, uint16_t dport)
+{
+	struct pkt6 p = { 0 };
+
+	memcpy(p.eth.h_dest, "\x02\x00\x00\x00\x00\x01", 6);
+	memcpy(p.eth.h_source, "\x02\x00\x00\x00\x00\x64", 6);
+	p.eth.h_proto = htons(ETH_P_IPV6);
+	p.ip.version = 6;
+	p.ip.nexthdr = IPPROTO_TCP;
+	p.ip.hop_limit = 64;
+	p.ip.payload_len = htons(sizeof(p.tcp) + sizeof(p.payload));
+	CHECK_INT_EQ(inet_pton(AF_INET6, src, &p.ip.saddr), 1);
+	CHECK_INT_EQ(inet_pton(AF_INET6, dst, &p.ip.daddr), 1);
+	memcpy(p.payload, "skiff!\n", 8);
+	p.tcp.source = htons(sport);
+	p.tcp.dest = htons(dport);
+	p.tcp.doff = 5;
+	p.tcp.syn = 1;
+	p.tcp.window = htons(1000);
+	p.tcp.check = htons(l4_csum6(&p));
+	return p;
+}
+
+static int run6(int prog, struct pkt6 *p)
+{
+	struct __sk_buff ctx = { 0 };
+	struct pkt6 out;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p, .data_size_in = sizeof(*p),
+		    .data_out = &out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx));
+
+	ctx.ifindex = (int)if_nametoindex("ext");
+	ctx.ingress_ifindex = ctx.ifindex;
+	CHECK_OK(bpf_prog_test_run_opts(prog, &o));
+	CHECK_INT_EQ(o.data_size_out, sizeof(out));
+	*p = out;
+	return (int)o.retval;
+}
+
+static void check_addr6(const void *a, const char *want)
+{
+	char got[INET6_ADDRSTRLEN];
+	struct in6_addr copy;
+
+	memcpy(&copy, a, sizeof(copy));
+	inet_ntop(AF_INET6, &copy, got, sizeof(got));
+	CHECK_STR_EQ(got, want);
+}
+
+TEST(ipv6_remote_backend_is_dnated_and_snated_and_the_reply_returns)
+{
+	struct lb *lb = setup();
+	int in = attached_prog(BPF_TC_INGRESS);
+	struct lb_frontend fe = { .port = 30080, .proto = IPPROTO_TCP, .kind = LB_KIND_NODE_PORT };
+	struct lb_backend be = { .port = 8080 };
+	struct pkt6 p = make_pkt6(CLIENT_IP6, 40000, NODE_IP6, 30080);
+	uint16_t snat_port;
+
+	CHECK_OK(lb_addr_parse(NODE_IP6, &fe.addr));
+	CHECK_OK(lb_addr_parse(REMOTE_BE6, &be.addr));
+	CHECK_OK(lb_frontend_set(lb, &fe, &be, 1, NULL));
+	CHECK_INT_EQ(run6(in, &p), TC_ACT_REDIRECT);
+	check_addr6((const char *)&p + offsetof(struct pkt6, ip.daddr), REMOTE_BE6);
+	check_addr6((const char *)&p + offsetof(struct pkt6, ip.saddr), NODE_IP6);
+	CHECK_INT_EQ(ntohs(p.tcp.dest), 8080);
+	snat_port = ntohs(p.tcp.source);
+	CHECK(snat_port >= LB_SNAT_PORT_MIN && snat_port <= LB_SNAT_PORT_MAX);
+	CHECK_INT_EQ(l4_csum6(&p), 0);
+	CHECK(memcmp(p.eth.h_dest, "\x02\x00\x00\x00\x00\x20", 6) == 0);
+
+	p = make_pkt6(REMOTE_BE6, 8080, NODE_IP6, snat_port);
+	CHECK_INT_EQ(run6(in, &p), TC_ACT_REDIRECT);
+	check_addr6((const char *)&p + offsetof(struct pkt6, ip.saddr), NODE_IP6);
+	check_addr6((const char *)&p + offsetof(struct pkt6, ip.daddr), CLIENT_IP6);
+	CHECK_INT_EQ(ntohs(p.tcp.source), 30080);
+	CHECK_INT_EQ(ntohs(p.tcp.dest), 40000);
+	CHECK_INT_EQ(l4_csum6(&p), 0);
 	lb_close(lb);
 }
