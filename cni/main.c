@@ -131,22 +131,43 @@ static int run(struct cni_plugin *p, struct cni_error *err)
 	return 0;
 }
 
+static void log_setup(const char *prog)
+{
+	const char *env = getenv("SKIFF_CNI_LOG_LEVEL");
+	enum log_level level = LOG_LEVEL_INFO;
+
+	if (env && log_level_parse(env, &level) < 0)
+		level = LOG_LEVEL_INFO;
+	log_init(prog, level);
+}
+
+/* Environment, CNI_ARGS and configuration, checked in the spec's order. */
+static int plugin_init(struct cni_plugin *p, const char *raw, size_t len, struct cni_error *err)
+{
+	int r = cni_env_parse(&p->env, err);
+
+	if (r < 0 || p->env.cmd == CNI_CMD_VERSION)
+		return r;
+	r = cni_args_validate(p->env.args, known_args, err);
+	if (r < 0)
+		return r;
+	r = cni_netconf_parse(raw, len, p->env.cmd, &p->conf, err);
+	if (r < 0)
+		return r;
+	p->out_version = p->conf.version;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cni_plugin p = { 0 };
 	struct cni_error err = { 0 };
 	_cleanup_free_ char *raw = NULL;
-	char version[16];
+	char version[16] = "1.1.0";
 	size_t len = 0;
 	int r;
 
-	log_init(argv[0], LOG_LEVEL_INFO);
-	if (getenv("SKIFF_CNI_LOG_LEVEL")) {
-		enum log_level level;
-
-		if (log_level_parse(getenv("SKIFF_CNI_LOG_LEVEL"), &level) == 0)
-			log_set_level(level);
-	}
+	log_setup(argv[0]);
 	if (argc > 1 || !getenv("CNI_COMMAND"))
 		return cli_main(argc, argv);
 
@@ -156,18 +177,11 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	guess_version(raw, len, version, sizeof(version));
-	r = cni_env_parse(&p.env, &err);
+	r = plugin_init(&p, raw, len, &err);
 	if (r < 0)
 		goto fail;
 	if (p.env.cmd == CNI_CMD_VERSION)
 		return run_version(raw, len) < 0 ? 1 : 0;
-	r = cni_args_validate(p.env.args, known_args, &err);
-	if (r < 0)
-		goto fail;
-	r = cni_netconf_parse(raw, len, p.env.cmd, &p.conf, &err);
-	if (r < 0)
-		goto fail;
-	p.out_version = p.conf.version;
 	r = run(&p, &err);
 	cni_netconf_done(&p.conf);
 	if (r < 0)
