@@ -137,12 +137,15 @@ case_setup() {
 
 # ---- cases -----------------------------------------------------------------
 
-case_spreads_tcp_udp_ipv6_nodeport_externalip() {
+case_spreads_tcp_udp_ipv6_nodeport_externalip_lb() {
 	case_setup spread
-	{ web_service; slice web-v4 web IPv4 "$WEB_PORTS" $ALL3
+	{ web_service | sed 's/type: NodePort/type: LoadBalancer/'
+	  printf 'status: {loadBalancer: {ingress: [{ip: 198.51.100.10}]}}\n'
+	  slice web-v4 web IPv4 "$WEB_PORTS" $ALL3
 	  slice web-v6 web IPv6 "$WEB_PORTS" fd00:211:1::2 fd00:211:2::2; } | put web.yaml
 	start_agent
-	assert_contains "$(cat "$ALOG")" "service default/web: 5 backends (5 ready), 10 frontends"
+	# 3 ports x (ClusterIP v4 + v6, externalIP, LB ingress) + NodePort on http
+	assert_contains "$(cat "$ALOG")" "service default/web: 5 backends (5 ready), 13 frontends"
 	local out
 	out=$(client --count 30 10.96.0.10 80) || fail "TCP: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "30 connections reach every backend"
@@ -155,6 +158,8 @@ case_spreads_tcp_udp_ipv6_nodeport_externalip() {
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "NodePort on the node address"
 	out=$(client --count 12 192.0.2.10 80) || fail "externalIP: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "externalIP"
+	out=$(client --count 12 198.51.100.10 80) || fail "LoadBalancer ingress: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "LoadBalancer ingress IP"
 	# the maps name the service for bpftool readers
 	assert_contains "$(bpftool map dump pinned "$BPFFS/lb_names")" '"name": "default/web:http"'
 }
@@ -284,13 +289,28 @@ case_removed_backend_connections_end() {
 	wait_for 3 grep -q "^b[12] " "$TMP/hold.out" || fail "held connection never answered: $(cat "$TMP/hold.out")"
 	got=$(awk '{ print $1; exit }' "$TMP/hold.out")
 	[ "$got" = b1 ] && keep=10.211.2.2 || keep=10.211.1.2
+	# a connected UDP socket to the same backend: it ends too (kube-proxy
+	# and Cilium leave these stale)
+	local upid=""
+	for _ in 1 2 3 4 5 6 7 8; do
+		client --udp --connected --hold --timeout-ms 8000 10.96.0.10 53 >"$TMP/udp.out" &
+		upid=$!
+		wait_for 3 grep -q "^b[12] " "$TMP/udp.out" || fail "UDP never answered: $(cat "$TMP/udp.out")"
+		grep -q "^$got " "$TMP/udp.out" && break
+		kill "$upid"; wait "$upid" 2>/dev/null; upid=""
+	done
+	[ -n "$upid" ] || fail "no connected UDP socket landed on $got"
 	local t0=$SECONDS
 	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $keep; } | put web.yaml'
 	wait "$hpid"
+	wait "$upid"
 	assert_contains "$(cat "$TMP/hold.out")" "closed: Software caused connection abort"
-	[ $((SECONDS - t0)) -le 3 ] || fail "the connection outlived its backend by $((SECONDS - t0))s"
+	assert_contains "$(cat "$TMP/udp.out")" "closed: Software caused connection abort"
+	[ $((SECONDS - t0)) -le 3 ] || fail "the connections outlived their backend by $((SECONDS - t0))s"
 	wait_for 3 grep -q "backend 10.211.[12].2:8081/TCP removed, 1 socket ended" "$ALOG" ||
 		fail "no log of the ended socket: $(grep removed "$ALOG")"
+	wait_for 3 grep -q "backend 10.211.[12].2:8080/UDP removed, 1 socket ended" "$ALOG" ||
+		fail "no log of the ended UDP socket: $(grep removed "$ALOG")"
 	# a readiness flip does not end connections: only removal does
 	client --hold --timeout-ms 1500 10.96.0.10 81 >"$TMP/hold2.out" &
 	hpid=$!
@@ -317,7 +337,25 @@ case_destroy_on_exit_removes_everything() {
 	assert_contains "$(client 10.96.0.10 80)" "b1 10.96.0.10:80"
 }
 
-run_case spreads_tcp_udp_ipv6_nodeport_externalip
+case_flags_help_and_bad_values() {
+	local out
+	out=$("$AGENT_BIN" --help) || fail "--help failed"
+	for f in --manifests --bpffs --cgroup --node-name --node-ip --nodeport-device --maglev \
+		--log-level --destroy-on-exit --once; do
+		assert_contains "$out" "  $f" "--help lists $f"
+	done
+	out=$("$AGENT_BIN" --manifests "$TMP" --node-ip 10.0.0.300 2>&1) && fail "bad --node-ip accepted"
+	assert_contains "$out" '--node-ip: "10.0.0.300" is not an IP address'
+	out=$("$AGENT_BIN" --manifests "$TMP" --log-level loud 2>&1) && fail "bad --log-level accepted"
+	assert_contains "$out" '--log-level: "loud"'
+	out=$("$AGENT_BIN" --node-ip 10.0.0.1 2>&1) && fail "no --manifests accepted"
+	assert_contains "$out" "--manifests DIR is required"
+	out=$(in_node "$AGENT_BIN" --manifests "$TMP/nope" --once 2>&1) && fail "missing folder accepted"
+	assert_contains "$out" "manifests $TMP/nope: No such file or directory"
+}
+
+run_case flags_help_and_bad_values
+run_case spreads_tcp_udp_ipv6_nodeport_externalip_lb
 run_case client_ip_affinity_and_maglev_annotation
 run_case readiness_flip_terminating_fallback_and_refusal
 run_case no_endpoints_and_unknown_port_refused_at_once
