@@ -173,10 +173,37 @@ case_gc_and_status() {
 	out=$(cni node "$BIN/skiff-ipam" STATUS "" <"$TMP/conf.json") || fail "STATUS after GC: $out"
 }
 
+case_sigkilled_adds_leave_a_consistent_store() {
+	local i pids=() n distinct
+	setup_ns node
+	conf ptp 10.127.0.0/24 >"$TMP/conf.json"
+	for i in $(seq 1 48); do
+		# A simple command, so that $! is the plugin itself (ip and env exec it).
+		ip netns exec "$(ns node)" env CNI_COMMAND=ADD CNI_CONTAINERID="k$i" CNI_NETNS=/dev/null \
+			CNI_IFNAME=eth0 CNI_PATH="$BIN" "$BIN/skiff-ipam" <"$TMP/conf.json" >/dev/null 2>&1 &
+		pids+=($!)
+	done
+	sleep 0.05
+	# SIGKILL every other one, wherever it is (queued, mid-transaction, done).
+	for (( i=0; i<${#pids[@]}; i+=2 )); do kill -9 "${pids[$i]}" 2>/dev/null; done
+	for i in "${pids[@]}"; do wait "$i" 2>/dev/null; done
+	# ADD again for all: an attachment whose ADD committed gets its lease
+	# back, the others a new one; all 48 must be distinct.
+	for i in $(seq 1 48); do
+		cni node "$BIN/skiff-ipam" ADD "k$i" /dev/null <"$TMP/conf.json" >"$TMP/k.$i" \
+			|| fail "ADD k$i after the kills: $(cat "$TMP/k.$i")"
+	done
+	n=$(cat "$TMP"/k.* | jq -r '.ips[0].address' | wc -l)
+	distinct=$(cat "$TMP"/k.* | jq -r '.ips[0].address' | sort -u | wc -l)
+	assert_eq "$n" 48
+	assert_eq "$distinct" 48 "duplicate addresses after SIGKILL"
+}
+
 run_case help_and_version
 run_case bad_config_names_the_field
 run_case ptp_add_del_through_skiff_ipam
 run_case 64_parallel_adds_get_distinct_addresses
+run_case sigkilled_adds_leave_a_consistent_store
 run_case bridge_pods_reach_each_other
 run_case gc_and_status
 finish
