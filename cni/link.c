@@ -282,26 +282,35 @@ int link_set_down(struct nl_sock *sk, int ifindex)
 	return nlerr(rtnl_link_change(sk, orig, change, 0));
 }
 
-int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex)
+int link_retire(struct nl_sock *sk, int ifindex)
 {
-	_cleanup_link_ struct rtnl_link *l = NULL;
+	_cleanup_link_ struct rtnl_link *orig = rtnl_link_alloc();
 	_cleanup_link_ struct rtnl_link *change = rtnl_link_alloc();
 	char tmp[16];
-	int r = rtnl_link_get_kernel(sk, 0, name, &l), ifindex;
+	int r;
 
-	if (r < 0)
-		return nlerr(r);
-	if (!change)
+	if (!orig || !change)
 		return -ENOMEM;
-	if (!streq(rtnl_link_get_type(l), "veth") || rtnl_link_get_link(l) != peer_ifindex)
-		return -ENODEV;
-	ifindex = rtnl_link_get_ifindex(l);
 	r = link_set_down(sk, ifindex);
 	if (r < 0)
 		return r;
-	snprintf(tmp, sizeof(tmp), "skd%d", ifindex);
+	/* ifindexes are unique in a netns and not reused soon: so is this. */
+	snprintf(tmp, sizeof(tmp), CNI_RETIRED_PREFIX "%d", ifindex);
+	rtnl_link_set_ifindex(orig, ifindex);
 	rtnl_link_set_name(change, tmp);
-	return nlerr(rtnl_link_change(sk, l, change, 0));
+	return nlerr(rtnl_link_change(sk, orig, change, 0));
+}
+
+int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
+
+	if (r < 0)
+		return nlerr(r);
+	if (!streq(rtnl_link_get_type(l), "veth") || rtnl_link_get_link(l) != peer_ifindex)
+		return -ENODEV;
+	return link_retire(sk, rtnl_link_get_ifindex(l));
 }
 
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)

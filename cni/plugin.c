@@ -521,10 +521,10 @@ static int retire_pod_side(const char *netns, const char *ifname, int host_ifind
 	return r == -ENODEV ? 0 : r;
 }
 
-/* Makes the attachment inert at once (host side down: the kernel drops
- * every route through it; pod side down and renamed) and leaves the slow
- * unregistering of the veth pair (RCU waits, ~20 ms) to a detached
- * process. Falls back to deleting here. */
+/* Makes the attachment inert and its names free at once (both sides down,
+ * which drops every route through them, and renamed to CNI_RETIRED_PREFIX
+ * "<ifindex>") and leaves the slow unregistering of the veth pair (RCU
+ * waits, ~20 ms) to a detached process. Falls back to deleting here. */
 static int host_veth_remove(struct nl_sock *sk, const char *host, const char *netns,
 			    const char *ifname)
 {
@@ -533,8 +533,8 @@ static int host_veth_remove(struct nl_sock *sk, const char *host, const char *ne
 
 	if (ifindex < 0)
 		return ifindex;
-	r = link_set_down(sk, ifindex);
-	log_debug("DEL: %s down after %llu us", host, (now_ns() - t0) / 1000);
+	r = link_retire(sk, ifindex);
+	log_debug("DEL: %s down and renamed after %llu us", host, (now_ns() - t0) / 1000);
 	if (r == 0)
 		r = retire_pod_side(netns, ifname, ifindex);
 	log_debug("DEL: pod side %s retired after %llu us", ifname, (now_ns() - t0) / 1000);
@@ -779,6 +779,7 @@ static int gc_link(const char *name, const char *alias, void *data)
 	struct gc_walk *w = data;
 	char copy[256], derived[16];
 	const char *net, *id, *ifname;
+	bool retired;
 	int r;
 
 	if (strscpy(copy, alias, sizeof(copy)) < 0 ||
@@ -787,7 +788,10 @@ static int gc_link(const char *name, const char *alias, void *data)
 	if (!streq(net, w->p->conf.name))
 		return 0; /* another network's */
 	cni_host_ifname(id, ifname, derived);
-	if (!streq(derived, name) || attachment_valid(w->p->conf.valid_attachments, id, ifname))
+	/* A retired one is a DEL whose removal did not finish: always stale. */
+	retired = !strncmp(name, CNI_RETIRED_PREFIX, strlen(CNI_RETIRED_PREFIX));
+	if (!retired &&
+	    (!streq(derived, name) || attachment_valid(w->p->conf.valid_attachments, id, ifname)))
 		return 0;
 	r = link_delete(w->sk, name);
 	if (r < 0 && r != -ENODEV)
@@ -809,6 +813,8 @@ int cni_plugin_gc(struct cni_plugin *p, struct cni_error *err)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "netlink socket: %s", strerror(-r));
 	w.sk = sk;
 	r = link_veth_foreach(sk, CNI_HOST_PREFIX, gc_link, &w);
+	if (r >= 0)
+		r = link_veth_foreach(sk, CNI_RETIRED_PREFIX, gc_link, &w);
 	if (r < 0)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "listing host veths: %s", strerror(-r));
 	if (w.deleted > 0)

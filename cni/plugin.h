@@ -10,6 +10,8 @@
 
 /* Prefix of every host-side veth skiff-cni creates; GC only looks at these. */
 #define CNI_HOST_PREFIX "skf"
+/* A veth DEL has taken down and renamed, its removal under way. */
+#define CNI_RETIRED_PREFIX "skd"
 /* The IPAM type run in-process instead of exec'd from CNI_PATH. */
 #define CNI_INPROC_IPAM "skiff-ipam"
 /* The largest configuration read from stdin. */
@@ -76,9 +78,11 @@ int link_delete_ifindex(struct nl_sock *sk, int ifindex);
  * that once the link is down. */
 int link_delete_detached(int ifindex);
 int link_set_down(struct nl_sock *sk, int ifindex);
-/* Frees the name of a pod-side veth that is about to go: when name (in
- * sk's netns) is the peer of peer_ifindex, sets it down and renames it to
- * "skd<ifindex>"; -ENODEV when it is not. */
+/* Sets a link that is about to go down and renames it to
+ * CNI_RETIRED_PREFIX "<ifindex>", freeing its name at once. */
+int link_retire(struct nl_sock *sk, int ifindex);
+/* The same for the pod side: when name (in sk's netns) is the veth peer of
+ * peer_ifindex; -ENODEV when it is not. */
 int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex);
 /* Sets the link up and, when alias is not NULL, its alias. */
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias);

@@ -40,15 +40,18 @@ attached() {
 	ip -n "$(ns node)" -d link show type veth | grep -qF "alias skiff-cni $1-$RUN_ID $2 $3"
 }
 
-# node_veths: the number of skiff host veths in the node namespace.
-node_veths() { ip -n "$(ns node)" -o link show type veth | grep -c ': skf' || true; }
-# node_veths_up: those of them that are up (DEL takes a veth down at once
-# and leaves its unregistering, tens of ms in the kernel, to a child).
-node_veths_up() { ip -n "$(ns node)" -o link show type veth up | grep -c ': skf' || true; }
+# node_veths: the number of skiff host veths in the node namespace: skf*
+# in use, skd* retired by a DEL (down, renamed, being unregistered by a
+# child: tens of ms in the kernel).
+node_veths() { ip -n "$(ns node)" -o link show type veth | grep -c ': sk[fd]' || true; }
+active_veths() { ip -n "$(ns node)" -o link show type veth | grep -c ': skf' || true; }
 veths_gone() { [ "$(node_veths)" = 0 ]; }
-# assert_deleted: right after DEL nothing is up, soon nothing is left.
+# assert_deleted: right after DEL no host veth has its name or is up, soon
+# nothing is left.
 assert_deleted() {
-	[ "$(node_veths_up)" = 0 ] || { echo "$(_where): host veth still up after DEL" >&2; exit 1; }
+	[ "$(active_veths)" = 0 ] || { echo "$(_where): host veth still named after DEL" >&2; exit 1; }
+	[ "$(ip -n "$(ns node)" -o link show type veth up | grep -c ': sk[fd]')" = 0 ] ||
+		{ echo "$(_where): host veth still up after DEL" >&2; exit 1; }
 	wait_for 3 veths_gone || { echo "$(_where): host veth not removed within 3 s of DEL" >&2; exit 1; }
 }
 

@@ -240,9 +240,20 @@ case_gc_releases_unlisted_attachment() {
 	assert_ok in_ns p1 ping -c1 -W2 10.244.7.1
 	out=$(cni ADD "$(cid c)" p3 eth0 <"$TMP/gc.json") || fail "ADD after GC (lease not released?): $out"
 	assert_eq "$(pod_ip "$out" .)" "$(pod_ip "$out" . | grep -E '^10\.244\.7\.[23]$')"
+	# A DEL interrupted after retiring the veth (down, renamed skd*) leaves
+	# it to GC even when the attachment is listed.
+	local left
+	left=$(ip -n "$(ns node)" -d -o link show type veth | grep -F "alias skiff-cni gc-$RUN_ID $(cid a) eth0" | awk -F': ' '{print $2}' | cut -d@ -f1)
+	[ -n "$left" ] || fail "cannot find the host veth of $(cid a)"
+	ip -n "$(ns node)" link set "$left" down
+	ip -n "$(ns node)" link set "$left" name skd99999
+	assert_ok cni GC "" "" "" <"$TMP/gc-keep-a.json"
+	assert_fails ip -n "$(ns node)" link show skd99999
+	# ... and c, not listed either, went with it.
+	attached gc "$(cid c)" eth0 && fail "GC left c's veth"
 	out=$(jq 'del(.["cni.dev/valid-attachments"])' "$TMP/gc.json" | cni GC "" "" "") && fail "GC without a list accepted"
 	expect_error 7 "$out"
-	assert_eq "$(node_veths)" 2
+	assert_eq "$(node_veths)" 0
 }
 
 case_command_line_for_humans() {
