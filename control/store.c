@@ -181,6 +181,13 @@ int store_snapshot_restore(struct store *s, const char *path)
 	return s->ops->snapshot_restore(s, path);
 }
 
+int store_set_ring_size(struct store *s, size_t events)
+{
+	if (!s || !events)
+		return -EINVAL;
+	return s->ops->set_ring_size(s, events);
+}
+
 const char *store_backend_name(struct store *s)
 {
 	return s ? s->ops->name : NULL;

@@ -30,6 +30,7 @@ struct store_ops {
 	int64_t (*compacted_revision)(struct store *s);
 	int (*snapshot_save)(struct store *s, const char *path);
 	int (*snapshot_restore)(struct store *s, const char *path);
+	int (*set_ring_size)(struct store *s, size_t events);
 };
 
 /* Every backend's store and watch begin with these. */
@@ -43,9 +44,9 @@ struct store_watch {
 
 int store_sqlite_open(const char *path, struct store **out);
 int store_etcd_open(const char *endpoints, struct store **out);
-/* The number of recent events the SQLite fan-out keeps in memory (for
- * tests and tuning); -EBUSY while watches are open. */
-int store_sqlite_set_ring_size(struct store *s, size_t events);
+/* The number of recent events a store's watch fan-out keeps in memory
+ * (for tests and tuning); -EBUSY while watches are open. */
+int store_set_ring_size(struct store *s, size_t events);
 
 /* Logical snapshots in the SQLite store format (what the etcd backend
  * saves and restores): write creates path holding kvs as the live keys at

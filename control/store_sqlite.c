@@ -1251,14 +1251,12 @@ fail:
 	return r;
 }
 
-int store_sqlite_set_ring_size(struct store *store, size_t events)
+static int sq_set_ring_size(struct store *store, size_t events)
 {
 	struct sq_store *s = sq(store);
 	struct store_event *ring;
 	int r = 0;
 
-	if (!store || store->ops != &sq_ops || events < 1)
-		return -EINVAL;
 	ring = calloc(events, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
@@ -1439,4 +1437,5 @@ static const struct store_ops sq_ops = {
 	.compacted_revision = sq_compacted_revision,
 	.snapshot_save = sq_snapshot_save,
 	.snapshot_restore = sq_snapshot_restore,
+	.set_ring_size = sq_set_ring_size,
 };

@@ -776,21 +776,21 @@ STORE_TEST(thousand_watchers_one_fanout)
 	store_close(s);
 }
 
-TEST(sqlite_watcher_behind_ring_reads_log)
+STORE_TEST(watcher_behind_ring_catches_up)
 {
-	/* More writes than the ring holds: the watcher opened first falls
-	 * behind the ring and must still get all of them, in order, from the
-	 * log table, then continue from the ring. */
-	struct store *s = open_store(store_test_sqlite_url());
+	/* More writes than the fan-out's ring holds: the watcher opened
+	 * first falls behind the ring and must still get all of them, in
+	 * order (SQLite: from the log table; etcd: a stream of its own). */
+	struct store *s = open_store(url);
 	struct store_watch *w = NULL;
 	int64_t base = store_revision(s), last = base;
 	const int total = 200;
 	int seen = 0;
 	char key[32];
 
-	CHECK_OK(store_sqlite_set_ring_size(s, 16));
+	CHECK_OK(store_set_ring_size(s, 16));
 	CHECK_OK(store_watch_open(s, "/ring/", base, &w));
-	CHECK_INT_EQ(store_sqlite_set_ring_size(s, 8), -EBUSY);
+	CHECK_INT_EQ(store_set_ring_size(s, 8), -EBUSY);
 	for (int i = 0; i < total; i++) {
 		snprintf(key, sizeof(key), "/ring/%d", i % 50);
 		put(s, key, "v");
@@ -825,6 +825,57 @@ TEST(sqlite_watcher_behind_ring_reads_log)
 	}
 	CHECK_INT_EQ(seen, total);
 	store_watch_close(w);
+	store_close(s);
+}
+
+/* Every event under prefix with revision in (from, to], in order. */
+static void expect_range(struct store_watch *w, int64_t from, int64_t to)
+{
+	int64_t last = from;
+
+	for (unsigned long long end = now_ns() + 5000000000ULL; last < to && now_ns() < end;) {
+		struct store_event *ev = NULL;
+		size_t n = 0;
+
+		CHECK_OK(store_watch_next(w, 100, &ev, &n));
+		for (size_t i = 0; i < n; i++) {
+			CHECK_INT_EQ(ev[i].revision, last + 1);
+			last = ev[i].revision;
+		}
+		store_events_free(ev, n);
+	}
+	CHECK_INT_EQ(last, to);
+}
+
+STORE_TEST(watchers_from_different_revisions)
+{
+	/* The first watch decides where the shared fan-out starts; watches
+	 * from older and newer revisions still get exactly their events. */
+	struct store *s = open_store(url);
+	struct store_watch *mid_w = NULL, *old_w = NULL, *now_w = NULL;
+	int64_t base = store_revision(s), mid, now, end;
+	char key[32];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(key, sizeof(key), "/rev/%d", i);
+		put(s, key, "a");
+	}
+	mid = base + 5;
+	now = store_revision(s);
+	CHECK_OK(store_watch_open(s, "/rev/", mid, &mid_w));
+	CHECK_OK(store_watch_open(s, "/rev/", base, &old_w));
+	CHECK_OK(store_watch_open(s, "/rev/", now, &now_w));
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "/rev/%d", i);
+		put(s, key, "b");
+	}
+	end = store_revision(s);
+	expect_range(now_w, now, end);
+	expect_range(mid_w, mid, end);
+	expect_range(old_w, base, end);
+	store_watch_close(old_w);
+	store_watch_close(mid_w);
+	store_watch_close(now_w);
 	store_close(s);
 }
 
