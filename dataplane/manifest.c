@@ -231,7 +231,8 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 		path = NULL;
 		return -ENOMEM;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	/* Symlinks are followed: a ConfigMap volume links every file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ENOENT) {
@@ -242,6 +243,13 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 			return 0;
 		}
 		log_error("%s: cannot open: %s", path, strerror(-r));
+		return 0;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("%s: not a regular file, ignored", path);
+		drop_objs(m, f, NULL, 0);
+		mfile_clear_objs(f);
 		return 0;
 	}
 	r = read_all(fd, MANIFEST_MAX_FILE, &buf, &len);
@@ -385,6 +393,13 @@ static int manifest_on_readable(void *ctx)
 
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & (IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF)) {
+				m->rescan = true;
+				due = 1;
+				continue;
+			}
+			/* A ConfigMap volume swaps its "..data" link: every
+			 * visible file may have changed at once. */
+			if (ev->len && strncmp(ev->name, "..", 2) == 0) {
 				m->rescan = true;
 				due = 1;
 				continue;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
@@ -171,4 +172,41 @@ TEST(manifest_errors_name_file_object_and_field)
 	CHECK_STR_CONTAINS(msg, "x.yaml:2:");
 	CHECK_INT_EQ(manifest_parse_buffer("x.json", "{\"a\": 1,}", 9, true, &objs, msg, sizeof(msg)), -EINVAL);
 	CHECK_STR_CONTAINS(msg, "x.json:1:");
+}
+
+/* A ConfigMap volume: visible files are links into "..data", which is
+ * swapped atomically; the swap alone must reload them. */
+TEST(manifest_follows_configmap_style_link_swap)
+{
+	const char *dir = test_tmpdir();
+	struct model_store *st = NULL;
+	struct model_source src;
+	char path[600], target[600];
+
+	snprintf(path, sizeof(path), "%s/..v1", dir);
+	CHECK_OK(mkdir(path, 0755));
+	snprintf(path, sizeof(path), "%s/..v2", dir);
+	CHECK_OK(mkdir(path, 0755));
+	snprintf(path, sizeof(path), "%s/..v1", dir);
+	write_file(path, "web.yaml", WEB("[{port: 80}]"));
+	snprintf(path, sizeof(path), "%s/..v2", dir);
+	write_file(path, "web.yaml", WEB("[{name: a, port: 80}, {name: b, port: 81}]"));
+	snprintf(path, sizeof(path), "%s/..data", dir);
+	CHECK_OK(symlink("..v1", path));
+	snprintf(path, sizeof(path), "%s/web.yaml", dir);
+	CHECK_OK(symlink("..data/web.yaml", path));
+
+	CHECK_OK(model_store_new(&st));
+	CHECK_OK(manifest_source_new(dir, st, &src));
+	CHECK_OK(src.start(src.ctx));
+	CHECK_INT_EQ(look(st).ports_of_web, 1);
+
+	snprintf(path, sizeof(path), "%s/..data_tmp", dir);
+	CHECK_OK(symlink("..v2", path));
+	snprintf(target, sizeof(target), "%s/..data", dir);
+	CHECK_OK(rename(path, target));
+	settle(&src);
+	CHECK_INT_EQ(look(st).ports_of_web, 2);
+	model_source_free(&src);
+	model_store_free(st);
 }
