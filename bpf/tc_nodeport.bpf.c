@@ -9,7 +9,9 @@
  *          source is SNATed to the node address too and the packet is sent
  *          straight back out (fib lookup + redirect), so the reply returns
  *          here; the reply is translated back and sent to the client.
- *          With a Local frontend the client address is preserved.
+ *          With a Local frontend the client address is preserved. A TCP
+ *          connection to a frontend without backends is answered with an
+ *          RST (refused at once); other packets to it are dropped.
  * egress   replies of local backends (no SNAT) leaving towards the client
  *          get the frontend as their source again. */
 #include "skiff_bpf.h"
@@ -17,6 +19,7 @@
 #include "lib/maps.h"
 #include "lib/lb_select.h"
 #include "lib/nat.h"
+#include "lib/reject.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -232,6 +235,8 @@ int lb_nodeport_ingress(struct __sk_buff *skb)
 		r = lb_ct_create(skb, &p, s);
 		if (r == 0)
 			return TC_ACT_OK;
+		if (r == LB_DROP_NO_BACKEND || r == LB_DROP_UNKNOWN_PORT)
+			return lb_reject_tcp(skb, &p); /* refused at once */
 		if (r < 0)
 			return TC_ACT_SHOT;
 		conns = 1;

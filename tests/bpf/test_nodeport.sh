@@ -103,11 +103,16 @@ case_ipv6_local_and_remote_backends() {
 	assert_eq "$(echo "$out" | sort -u)" "n2 [fd00:0060:0000:0000:0000:0000:0000:0001] [$N16]:30087"
 }
 
-case_no_backend_and_clusterip_stay_closed_from_outside() {
+case_no_backend_refused_clusterip_closed_from_outside() {
 	lb set "$N1" 30099 tcp --kind NodePort || fail "set"
+	lb set "$N16" 30099 tcp --kind NodePort || fail "set v6"
 	lb set 10.96.0.10 80 tcp "$POD:8080" || fail "set ClusterIP"
 	local out
-	out=$(in_ns cl "$CLI" --timeout-ms 500 "$N1" 30099) && fail "a NodePort without backends answered: $out"
+	# refused at once (an RST from the NodePort), not a timeout
+	out=$(in_ns cl "$CLI" --timeout-ms 3000 "$N1" 30099) && fail "a NodePort without backends answered: $out"
+	assert_contains "$out" "ERR connect: Connection refused (0.0"
+	out=$(in_ns cl "$CLI" --timeout-ms 3000 "$N16" 30099) && fail "an IPv6 NodePort without backends answered: $out"
+	assert_contains "$out" "ERR connect: Connection refused (0.0"
 	in_ns cl ip route add 10.96.0.0/16 via "$N1"
 	out=$(in_ns cl "$CLI" --timeout-ms 500 10.96.0.10 80) && fail "a ClusterIP answered from outside: $out"
 	return 0
@@ -125,6 +130,6 @@ run_case local_backend_sees_the_client
 run_case remote_backend_is_snated_and_answers
 run_case udp_nodeport
 run_case ipv6_local_and_remote_backends
-run_case no_backend_and_clusterip_stay_closed_from_outside
+run_case no_backend_refused_clusterip_closed_from_outside
 run_case destroy_detaches_from_the_device
 finish

@@ -219,11 +219,12 @@ static void check_csums(const struct pkt *p)
 	CHECK_INT_EQ(l4_csum(p), 0);
 }
 
-/* Runs the program on *p in place; returns the tc verdict. */
-static int run(int prog, struct pkt *p)
+/* Runs the program on *p in place; returns the tc verdict and, in *len,
+ * the length of the packet that came out. */
+static int run_len(int prog, struct pkt *p, uint32_t *len)
 {
 	struct __sk_buff ctx = { 0 };
-	struct pkt out;
+	struct pkt out = { 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p, .data_size_in = sizeof(*p),
 		    .data_out = &out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx));
@@ -231,9 +232,18 @@ static int run(int prog, struct pkt *p)
 	ctx.ifindex = (int)if_nametoindex("ext");
 	ctx.ingress_ifindex = ctx.ifindex;
 	CHECK_OK(bpf_prog_test_run_opts(prog, &o));
-	CHECK_INT_EQ(o.data_size_out, sizeof(out));
+	*len = o.data_size_out;
 	*p = out;
 	return (int)o.retval;
+}
+
+static int run(int prog, struct pkt *p)
+{
+	uint32_t len;
+	int r = run_len(prog, p, &len);
+
+	CHECK_INT_EQ(len, sizeof(*p));
+	return r;
 }
 
 static uint32_t ip4(const char *s)
@@ -357,7 +367,7 @@ TEST(local_policy_never_snats_a_remote_backend)
 	lb_close(lb);
 }
 
-TEST(no_backend_drops_and_other_traffic_passes_untouched)
+TEST(no_backend_refuses_and_other_traffic_passes_untouched)
 {
 	struct lb *lb = setup();
 	int in = attached_prog(BPF_TC_INGRESS);
@@ -369,7 +379,23 @@ TEST(no_backend_drops_and_other_traffic_passes_untouched)
 	uint32_t key = 1;
 	int fd, i, ncpu = libbpf_num_possible_cpus();
 
+	uint32_t len;
+
+	/* a SYN is answered with an RST from the NodePort: refused at once */
 	set_nodeport(lb, IPPROTO_TCP, REMOTE_BE, 0, 0);
+	CHECK_INT_EQ(run_len(in, &p, &len), TC_ACT_REDIRECT);
+	CHECK_INT_EQ(len, sizeof(p.eth) + sizeof(p.ip) + sizeof(p.tcp));
+	CHECK(p.tcp.rst && p.tcp.ack && !p.tcp.syn);
+	CHECK_INT_EQ(ntohl(p.tcp.ack_seq), 1 + sizeof(p.payload));
+	CHECK_INT_EQ(p.ip.saddr, ip4(NODE_IP));
+	CHECK_INT_EQ(ntohs(p.tcp.source), 30080);
+	CHECK_INT_EQ(p.ip.daddr, ip4(CLIENT_IP));
+	CHECK_INT_EQ(ntohs(p.tcp.dest), 40003);
+	CHECK(memcmp(p.eth.h_dest, "\x02\x00\x00\x00\x00\x64", 6) == 0);
+	check_csums(&p);
+	/* a datagram is dropped */
+	set_nodeport(lb, IPPROTO_UDP, REMOTE_BE, 0, 0);
+	p = make_pkt(IPPROTO_UDP, CLIENT_IP, 40003, NODE_IP, 30080);
 	CHECK_INT_EQ(run(in, &p), TC_ACT_SHOT);
 	snprintf(path, sizeof(path), "%s/%s", g_dir, LB_MAP_DROPS);
 	fd = bpf_obj_get(path);
@@ -377,7 +403,7 @@ TEST(no_backend_drops_and_other_traffic_passes_untouched)
 	CHECK_OK(bpf_map_lookup_elem(fd, &key, drops));
 	for (i = 0; i < ncpu; i++)
 		sum += drops[i];
-	CHECK_INT_EQ(sum, 1);
+	CHECK_INT_EQ(sum, 2);
 	close(fd);
 
 	/* a ClusterIP is not reachable from outside through tc */
@@ -493,5 +519,33 @@ TEST(ipv6_remote_backend_is_dnated_and_snated_and_the_reply_returns)
 	CHECK_INT_EQ(ntohs(p.tcp.source), 30080);
 	CHECK_INT_EQ(ntohs(p.tcp.dest), 40000);
 	CHECK_INT_EQ(l4_csum6(&p), 0);
+	lb_close(lb);
+}
+
+TEST(ipv6_no_backend_is_refused_with_an_rst)
+{
+	struct lb *lb = setup();
+	int in = attached_prog(BPF_TC_INGRESS);
+	struct lb_frontend fe = { .port = 30080, .proto = IPPROTO_TCP, .kind = LB_KIND_NODE_PORT };
+	struct pkt6 p = make_pkt6(CLIENT_IP6, 40000, NODE_IP6, 30080);
+	struct __sk_buff ctx = { 0 };
+	struct pkt6 out = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = &p, .data_size_in = sizeof(p),
+		    .data_out = &out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx));
+
+	CHECK_OK(lb_addr_parse(NODE_IP6, &fe.addr));
+	CHECK_OK(lb_frontend_set(lb, &fe, NULL, 0, NULL));
+	ctx.ifindex = (int)if_nametoindex("ext");
+	ctx.ingress_ifindex = ctx.ifindex;
+	CHECK_OK(bpf_prog_test_run_opts(in, &o));
+	CHECK_INT_EQ(o.retval, TC_ACT_REDIRECT);
+	CHECK_INT_EQ(o.data_size_out, sizeof(out) - sizeof(out.payload));
+	CHECK(out.tcp.rst && out.tcp.ack);
+	CHECK_INT_EQ(ntohl(out.tcp.ack_seq), 1 + sizeof(out.payload));
+	check_addr6((const char *)&out + offsetof(struct pkt6, ip.saddr), NODE_IP6);
+	check_addr6((const char *)&out + offsetof(struct pkt6, ip.daddr), CLIENT_IP6);
+	CHECK_INT_EQ(ntohs(out.ip.payload_len), sizeof(out.tcp));
+	CHECK_INT_EQ(l4_csum6(&out), 0);
 	lb_close(lb);
 }
