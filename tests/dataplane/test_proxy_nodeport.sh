@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# skiff-agent NodePort from outside the node, driven by manifests: a client
+# namespace and two nodes on one LAN (a bridge namespace); node 1 runs the
+# agent with --nodeport-device ext (tc programs) and has a local pod; node 2
+# serves a backend of its own (a remote endpoint for node 1). Covers local
+# and remote backends, externalTrafficPolicy Local (client address kept,
+# nothing local: refused), IPv6.
+. "$(dirname "$0")/../harness/lib.sh"
+require_root
+require_cmd ip socat nsenter awk
+require_bin skiff-agent lb-client lb-tool
+
+AGENT_BIN="$BIN/skiff-agent"
+CLI="$TESTBIN/lb-client"
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$CG2" ] || skip "no cgroup v2 mount"
+CG="$CG2/skiff-np-test-$RUN_ID"
+BPFFS="/sys/fs/bpf/skiff-np-test-$RUN_ID"
+M="$TMP/manifests"
+ALOG="$TMP/agent.log"
+N1=192.168.61.1 N2=192.168.61.2 CLIENT=192.168.61.100 POD=10.244.61.5
+N16=fd00:61::1 CLIENT6=fd00:61::100 POD6=fd00:244:61::5
+
+mkdir "$CG" || skip "cannot create cgroup $CG"
+defer "rmdir '$CG'"
+defer "rm -rf '$BPFFS'"
+defer "[ -d '$BPFFS' ] && nsenter --net=/run/netns/$(ns n1) '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' --nodeport-device ext destroy"
+
+setup_ns lan cl n1 n2 p1
+for n in lan cl n1 n2 p1; do
+	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+done
+ip -n "$(ns lan)" link add br0 type bridge
+ip -n "$(ns lan)" link set br0 up
+for n in cl n1 n2; do
+	ip -n "$(ns lan)" link add "v$n" type veth peer name ext netns "$(ns "$n")"
+	ip -n "$(ns lan)" link set "v$n" master br0 up
+	ip -n "$(ns "$n")" link set ext up
+done
+ip -n "$(ns cl)" addr add "$CLIENT/24" dev ext
+ip -n "$(ns cl)" addr add "$CLIENT6/64" dev ext nodad
+ip -n "$(ns n1)" addr add "$N1/24" dev ext
+ip -n "$(ns n1)" addr add "$N16/64" dev ext nodad
+ip -n "$(ns n2)" addr add "$N2/24" dev ext
+in_ns n1 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+ip -n "$(ns n1)" link add pod type veth peer name eth0 netns "$(ns p1)"
+ip -n "$(ns n1)" addr add 10.244.61.1/24 dev pod
+ip -n "$(ns n1)" addr add fd00:244:61::1/64 dev pod nodad
+ip -n "$(ns n1)" link set pod up
+ip -n "$(ns p1)" addr add "$POD/24" dev eth0
+ip -n "$(ns p1)" addr add "$POD6/64" dev eth0 nodad
+ip -n "$(ns p1)" link set eth0 up
+ip -n "$(ns p1)" route add default via 10.244.61.1
+ip -n "$(ns p1)" -6 route add default via fd00:244:61::1
+# each server answers its name and the address it sees the client as
+bg_ns p1 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo p1 \$SOCAT_PEERADDR'
+bg_ns p1 _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=1 SYSTEM:'echo p1 \$SOCAT_PEERADDR'
+bg_ns n2 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo n2 \$SOCAT_PEERADDR'
+wait_for 5 in_ns n1 "$CLI" --timeout-ms 500 "$POD" 8080 || fail "the pod does not answer"
+wait_for 5 in_ns cl "$CLI" --timeout-ms 500 "$N2" 8080 || fail "node 2 does not answer"
+
+mkdir -p "$M"
+put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
+# web POLICY: the NodePort service (dual-stack) with a local and a remote
+# endpoint (IPv4) and the local pod (IPv6).
+web() {
+	cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: NodePort
+  clusterIPs: [10.96.61.10, "fd00:96::61"]
+  externalTrafficPolicy: $1
+  ports: [{name: http, port: 80, nodePort: 30080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-v4, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- {addresses: [$POD], nodeName: n1}
+- {addresses: [$N2], nodeName: n2}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-v6, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv6
+ports: [{name: http, port: 8080}]
+endpoints:
+- {addresses: ["$POD6"], nodeName: n1}
+EOF
+}
+nsync() { grep -c "sync: " "$ALOG"; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+synced_since() { [ "$(nsync)" -gt "$1" ]; }
+change() {
+	local before
+	before=$(nsync)
+	"$@"
+	wait_for 5 synced_since "$before" || fail "agent did not sync after: $*"
+}
+
+web Cluster | put web.yaml
+( exec nsenter --net="/run/netns/$(ns n1)" "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" \
+	--cgroup "$CG" --node-name n1 --node-ip "$N1" --node-ip "$N16" --nodeport-device ext \
+	--destroy-on-exit ) >>"$ALOG" 2>&1 &
+AGENT=$!
+defer "kill $AGENT; wait $AGENT"
+wait_for 10 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
+
+case_cluster_policy_reaches_local_and_remote() {
+	local out
+	out=$(in_ns cl "$CLI" --count 24 "$N1" 30080) || fail "NodePort: $out"
+	assert_contains "$out" "p1 "
+	assert_contains "$out" "n2 "
+	# node 2 answers through node 1 (SNAT): it sees node 1, the client
+	# sees the NodePort
+	assert_contains "$(echo "$out" | awk '$1 == "n2"' | sort -u)" "n2 $N1"
+	assert_eq "$(echo "$out" | awk '$3 != "'"$N1"':30080"' | wc -l)" 0 "peer is the NodePort: $out"
+}
+
+case_ipv6_nodeport() {
+	local out
+	out=$(in_ns cl "$CLI" --count 4 "$N16" 30080) || fail "IPv6 NodePort: $out"
+	assert_eq "$(echo "$out" | awk '{ print $1 }' | sort -u)" "p1"
+}
+
+case_local_policy_keeps_client_and_refuses_without_local() {
+	local out
+	change eval 'web Local | put web.yaml'
+	out=$(in_ns cl "$CLI" --count 12 "$N1" 30080) || fail "Local NodePort: $out"
+	assert_eq "$(echo "$out" | awk '{ print $1, $2 }' | sort -u)" "p1 $CLIENT" \
+		"only the local pod, and it sees the client's own address"
+	# no local endpoint left: no answer from a remote one
+	change eval 'web Local | sed "/nodeName: n1/d" | put web.yaml'
+	out=$(in_ns cl "$CLI" --timeout-ms 2000 "$N1" 30080) && fail "answered without a local endpoint: $out"
+	assert_not_contains "$out" "n2 "
+	# back to Cluster: the remote endpoint serves again
+	change eval 'web Cluster | sed "/nodeName: n1/d" | put web.yaml'
+	out=$(in_ns cl "$CLI" --count 3 "$N1" 30080) || fail "Cluster again: $out"
+	assert_eq "$(echo "$out" | awk '{ print $1 }' | sort -u)" "n2"
+}
+
+case_clean_stop_detaches_the_devices() {
+	assert_contains "$(in_ns n1 tc filter show dev ext ingress)" "bpf"
+	kill -TERM "$AGENT"
+	wait_for 5 gone "$AGENT" || fail "agent did not stop"
+	assert_contains "$(cat "$ALOG")" "datapath: programs detached, maps removed"
+	assert_not_contains "$(in_ns n1 tc filter show dev ext ingress)" "bpf"
+	[ -e "$BPFFS" ] && fail "$BPFFS still exists"
+	local out
+	out=$(in_ns cl "$CLI" --timeout-ms 500 "$N1" 30080) && fail "NodePort still answers: $out"
+	return 0
+}
+
+run_case cluster_policy_reaches_local_and_remote
+run_case ipv6_nodeport
+run_case local_policy_keeps_client_and_refuses_without_local
+run_case clean_stop_detaches_the_devices
+finish
