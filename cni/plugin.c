@@ -66,22 +66,24 @@ static int ipam_run_add(struct cni_plugin *p, struct cni_result *out, struct cni
 }
 
 /* Whether a delegated IPAM plugin speaks version (asked with VERSION):
- * plugins older than 1.1.0 answer GC and STATUS with arbitrary errors. */
-static bool ipam_speaks(struct cni_plugin *p, const char *version)
+ * plugins older than 1.1.0 answer GC and STATUS with arbitrary errors.
+ * 1 or 0; a plugin that cannot be run is an error, CNI_ERR_NOT_AVAILABLE. */
+static int ipam_speaks(struct cni_plugin *p, const char *version, struct cni_error *err)
 {
-	struct cni_error e = { 0 };
 	json_t *j = NULL, *v;
 	size_t i;
-	bool yes = false;
+	int r, yes = 0;
 
-	if (cni_delegate(p->conf.ipam_type, &p->env, "VERSION", "{\"cniVersion\":\"0.3.0\"}", &j,
-			 &e) < 0) {
-		log_warn("IPAM plugin %s VERSION: %s", p->conf.ipam_type, e.msg);
-		return false;
+	r = cni_delegate(p->conf.ipam_type, &p->env, "VERSION", "{\"cniVersion\":\"0.3.0\"}", &j,
+			 err);
+	if (r < 0) {
+		if (err)
+			err->code = CNI_ERR_NOT_AVAILABLE;
+		return r;
 	}
 	json_array_foreach(json_object_get(j, "supportedVersions"), i, v)
 		if (cni_version_cmp(json_string_value(v), version) >= 0)
-			yes = true;
+			yes = 1;
 	json_decref(j);
 	return yes;
 }
@@ -110,7 +112,9 @@ static int ipam_run(struct cni_plugin *p, enum cni_cmd cmd, struct cni_error *er
 		return r;
 	}
 	/* An IPAM plugin older than 1.1.0 knows no STATUS: not our verdict. */
-	if (cmd == CNI_CMD_STATUS && !ipam_speaks(p, "1.1.0")) {
+	if (cmd == CNI_CMD_STATUS && (r = ipam_speaks(p, "1.1.0", err)) <= 0) {
+		if (r < 0)
+			return r;
 		log_warn("IPAM plugin %s predates STATUS (CNI 1.1.0); reporting ready",
 			 p->conf.ipam_type);
 		return 0;
@@ -136,7 +140,10 @@ static int ipam_run_gc(struct cni_plugin *p, struct cni_error *err)
 			log_info("network %s: GC released %d IPAM lease(s)", p->conf.name, r);
 		return r < 0 ? r : 0;
 	}
-	if (!ipam_speaks(p, "1.1.0")) {
+	r = ipam_speaks(p, "1.1.0", err);
+	if (r < 0)
+		return r;
+	if (r == 0) {
 		log_warn("IPAM plugin %s predates GC (CNI 1.1.0); its leases are not collected",
 			 p->conf.ipam_type);
 		return 0;

@@ -70,6 +70,8 @@ case_gc_status_delegated() {
 	assert_contains "$out" "predates GC"
 	attached hl "$(cid d)" eth0 && fail "GC with host-local left the stale veth"
 	assert_ok cni STATUS "" "" "" <"$TMP/hl2.json"
+	out=$(jq '.ipam.type = "no-such-ipam"' "$TMP/hl2.json" | cni STATUS "" "" "") && fail "STATUS ready without its IPAM plugin"
+	expect_error 50 "$out"; assert_contains "$out" no-such-ipam
 	out=$(jq '.cniVersion = "1.0.0"' "$TMP/hl2.json" | cni DEL "$(cid d)" "" eth0) || fail "DEL host-local: $out"
 }
 
