@@ -40,6 +40,7 @@
 #define STORE_SQLITE_RING 4096
 #define STORE_SQLITE_BATCH 1024
 #define STORE_SQLITE_BUSY_MS 30000
+#define STORE_SQLITE_READERS 4
 
 enum sq_stmt {
 	ST_BEGIN,
@@ -121,13 +122,25 @@ static const char sq_schema[] =
 	" compact_rev INTEGER NOT NULL);"
 	"INSERT OR IGNORE INTO meta (id, rev, compact_rev) VALUES (0, 0, 0);";
 
-struct sq_store {
-	struct store base;
+/* A connection to the file and its prepared statements. */
+struct sq_conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_MAX];
-	/* Serialises every use of db and its statements. Taken before
-	 * hub_lock, never while holding it. */
+};
+
+struct sq_store {
+	struct store base;
+	/* The writer: writes, compaction, feeding the watch ring, snapshots.
+	 * db_lock serialises its use; it is taken before hub_lock, never
+	 * while holding it. */
+	struct sq_conn w;
 	pthread_mutex_t db_lock;
+	/* Readers for get, list, count and watch history: in WAL mode they
+	 * read while the writer commits (and fsyncs). */
+	struct sq_conn rd[STORE_SQLITE_READERS];
+	bool rd_busy[STORE_SQLITE_READERS];
+	pthread_mutex_t rd_lock;
+	pthread_cond_t rd_cond;
 
 	/* The shared fan-out. The ring holds every event in
 	 * (ring_base, ring_last], oldest at ring_head. */
@@ -149,6 +162,9 @@ struct sq_watch {
 	char *prefix_end;
 	int64_t cursor; /* every matching event <= cursor has been delivered */
 };
+
+static struct sq_conn *sq_reader(struct sq_store *s);
+static void sq_reader_put(struct sq_store *s, struct sq_conn *c);
 
 static struct sq_store *sq(struct store *s)
 {
@@ -186,7 +202,7 @@ static int sq_err(int rc)
 }
 
 /* A statement ready to bind: reset and cleared. */
-static sqlite3_stmt *sq_stmt(struct sq_store *s, enum sq_stmt id)
+static sqlite3_stmt *sq_stmt(struct sq_conn *s, enum sq_stmt id)
 {
 	sqlite3_stmt *st = s->st[id];
 
@@ -196,7 +212,7 @@ static sqlite3_stmt *sq_stmt(struct sq_store *s, enum sq_stmt id)
 }
 
 /* Runs a statement that returns no rows. */
-static int sq_exec(struct sq_store *s, enum sq_stmt id)
+static int sq_exec(struct sq_conn *s, enum sq_stmt id)
 {
 	sqlite3_stmt *st = s->st[id];
 	int rc = sqlite3_step(st);
@@ -213,18 +229,18 @@ static int sq_step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : sq_err(rc);
 }
 
-static void sq_rollback(struct sq_store *s)
+static void sq_rollback(struct sq_conn *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		(void)sq_exec(s, ST_ROLLBACK);
 }
 
-static int sq_begin(struct sq_store *s, bool write)
+static int sq_begin(struct sq_conn *s, bool write)
 {
 	return sq_exec(s, write ? ST_BEGIN_IMMEDIATE : ST_BEGIN);
 }
 
-static int sq_commit(struct sq_store *s)
+static int sq_commit(struct sq_conn *s)
 {
 	int r = sq_exec(s, ST_COMMIT);
 
@@ -233,7 +249,7 @@ static int sq_commit(struct sq_store *s)
 	return r;
 }
 
-static int sq_meta(struct sq_store *s, int64_t *rev, int64_t *compact)
+static int sq_meta(struct sq_conn *s, int64_t *rev, int64_t *compact)
 {
 	sqlite3_stmt *st = sq_stmt(s, ST_META);
 	int rc = sqlite3_step(st);
@@ -268,7 +284,7 @@ static int sq_kv_from_row(sqlite3_stmt *st, int key_col, const char *key,
 }
 
 /* Reads the live value of key inside the current transaction. */
-static int sq_kv_get(struct sq_store *s, const char *key, struct store_kv *out)
+static int sq_kv_get(struct sq_conn *s, const char *key, struct store_kv *out)
 {
 	sqlite3_stmt *st = sq_stmt(s, ST_KV_GET);
 	int rc, r;
@@ -288,7 +304,7 @@ static int sq_kv_get(struct sq_store *s, const char *key, struct store_kv *out)
 	return r;
 }
 
-static int sq_log_insert(struct sq_store *s, int64_t rev, const char *key,
+static int sq_log_insert(struct sq_conn *s, int64_t rev, const char *key,
 			 const char *value, size_t len, int64_t create_rev,
 			 int64_t prev_rev, bool deleted)
 {
@@ -306,7 +322,7 @@ static int sq_log_insert(struct sq_store *s, int64_t rev, const char *key,
 	return sq_step_done(st);
 }
 
-static int sq_set_rev(struct sq_store *s, int64_t rev)
+static int sq_set_rev(struct sq_conn *s, int64_t rev)
 {
 	sqlite3_stmt *st = sq_stmt(s, ST_META_SET_REV);
 
@@ -434,14 +450,14 @@ static int sq_ingest(struct sq_store *s)
 	if (!active)
 		return 0;
 
-	r = sq_begin(s, false);
+	r = sq_begin(&s->w, false);
 	if (r < 0)
 		return r;
-	r = sq_meta(s, &rev, &compact);
+	r = sq_meta(&s->w, &rev, &compact);
 	if (r < 0 || rev <= last)
 		goto out;
 	if (rev - last <= (int64_t)s->ring_cap) {
-		sqlite3_stmt *st = sq_stmt(s, ST_EVENTS_ALL);
+		sqlite3_stmt *st = sq_stmt(&s->w, ST_EVENTS_ALL);
 
 		sqlite3_bind_int64(st, 1, last);
 		sqlite3_bind_int64(st, 4, (int64_t)s->ring_cap);
@@ -466,7 +482,7 @@ static int sq_ingest(struct sq_store *s)
 	pthread_mutex_unlock(&s->hub_lock);
 out:
 	store_events_free(evs, n);
-	(void)sq_commit(s);
+	(void)sq_commit(&s->w);
 	return r;
 }
 
@@ -475,35 +491,38 @@ out:
 static int64_t sq_revision(struct store *store)
 {
 	struct sq_store *s = sq(store);
+	struct sq_conn *c;
 	int64_t rev = 0;
 	int r;
 
-	pthread_mutex_lock(&s->db_lock);
-	r = sq_meta(s, &rev, NULL);
-	pthread_mutex_unlock(&s->db_lock);
+	c = sq_reader(s);
+	r = sq_meta(c, &rev, NULL);
+	sq_reader_put(s, c);
 	return r < 0 ? r : rev;
 }
 
 static int64_t sq_compacted_revision(struct store *store)
 {
 	struct sq_store *s = sq(store);
+	struct sq_conn *c;
 	int64_t compact = 0;
 	int r;
 
-	pthread_mutex_lock(&s->db_lock);
-	r = sq_meta(s, NULL, &compact);
-	pthread_mutex_unlock(&s->db_lock);
+	c = sq_reader(s);
+	r = sq_meta(c, NULL, &compact);
+	sq_reader_put(s, c);
 	return r < 0 ? r : compact;
 }
 
 static int sq_get(struct store *store, const char *key, struct store_kv *out)
 {
 	struct sq_store *s = sq(store);
+	struct sq_conn *c;
 	int r;
 
-	pthread_mutex_lock(&s->db_lock);
-	r = sq_kv_get(s, key, out);
-	pthread_mutex_unlock(&s->db_lock);
+	c = sq_reader(s);
+	r = sq_kv_get(c, key, out);
+	sq_reader_put(s, c);
 	return r;
 }
 
@@ -512,6 +531,7 @@ static int sq_list(struct store *store, const char *prefix, const char *start_af
 		   int64_t *revision, bool *more)
 {
 	struct sq_store *s = sq(store);
+	struct sq_conn *c;
 	_cleanup_free_ char *end = NULL;
 	struct store_kv *kvs = NULL;
 	size_t cnt = 0, cap = 0;
@@ -523,14 +543,14 @@ static int sq_list(struct store *store, const char *prefix, const char *start_af
 	r = store_prefix_end(prefix, &end);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&s->db_lock);
-	r = sq_begin(s, false);
+	c = sq_reader(s);
+	r = sq_begin(c, false);
 	if (r < 0)
 		goto unlock;
-	r = sq_meta(s, &rev, NULL);
+	r = sq_meta(c, &rev, NULL);
 	if (r < 0)
 		goto out;
-	st = sq_stmt(s, end ? ST_LIST_RANGE : ST_LIST_OPEN);
+	st = sq_stmt(c, end ? ST_LIST_RANGE : ST_LIST_OPEN);
 	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
 	if (end)
 		sqlite3_bind_text(st, 2, end, -1, SQLITE_STATIC);
@@ -561,9 +581,9 @@ static int sq_list(struct store *store, const char *prefix, const char *start_af
 		r = sq_err(rc);
 	sqlite3_reset(st);
 out:
-	(void)sq_commit(s);
+	(void)sq_commit(c);
 unlock:
-	pthread_mutex_unlock(&s->db_lock);
+	sq_reader_put(s, c);
 	if (r < 0) {
 		store_kvs_free(kvs, cnt);
 		return r;
@@ -580,6 +600,7 @@ unlock:
 static int sq_count(struct store *store, const char *prefix, size_t *n)
 {
 	struct sq_store *s = sq(store);
+	struct sq_conn *c;
 	_cleanup_free_ char *end = NULL;
 	sqlite3_stmt *st;
 	int r, rc;
@@ -587,8 +608,8 @@ static int sq_count(struct store *store, const char *prefix, size_t *n)
 	r = store_prefix_end(prefix, &end);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&s->db_lock);
-	st = sq_stmt(s, end ? ST_COUNT_RANGE : ST_COUNT_OPEN);
+	c = sq_reader(s);
+	st = sq_stmt(c, end ? ST_COUNT_RANGE : ST_COUNT_OPEN);
 	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
 	if (end)
 		sqlite3_bind_text(st, 2, end, -1, SQLITE_STATIC);
@@ -598,7 +619,7 @@ static int sq_count(struct store *store, const char *prefix, size_t *n)
 	else
 		r = rc == SQLITE_DONE ? -EIO : sq_err(rc);
 	sqlite3_reset(st);
-	pthread_mutex_unlock(&s->db_lock);
+	sq_reader_put(s, c);
 	return r;
 }
 
@@ -620,14 +641,14 @@ static int sq_write(struct sq_store *s, enum sq_write op, const char *key,
 	int r;
 
 	pthread_mutex_lock(&s->db_lock);
-	r = sq_begin(s, true);
+	r = sq_begin(&s->w, true);
 	if (r < 0)
 		goto unlock;
-	r = sq_meta(s, &rev, NULL);
+	r = sq_meta(&s->w, &rev, NULL);
 	if (r < 0)
 		goto fail;
 	rev++;
-	r = sq_kv_get(s, key, &cur);
+	r = sq_kv_get(&s->w, key, &cur);
 	if (op == SQ_CREATE) {
 		if (r == 0) {
 			r = -EEXIST;
@@ -635,10 +656,10 @@ static int sq_write(struct sq_store *s, enum sq_write op, const char *key,
 		}
 		if (r != -ENOENT)
 			goto fail;
-		r = sq_log_insert(s, rev, key, value, len, rev, 0, false);
+		r = sq_log_insert(&s->w, rev, key, value, len, rev, 0, false);
 		if (r < 0)
 			goto fail;
-		st = sq_stmt(s, ST_KV_INSERT);
+		st = sq_stmt(&s->w, ST_KV_INSERT);
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		sqlite3_bind_blob64(st, 2, value, len, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, rev);
@@ -650,27 +671,27 @@ static int sq_write(struct sq_store *s, enum sq_write op, const char *key,
 			r = -ESTALE;
 			goto fail;
 		}
-		r = sq_log_insert(s, rev, key, value, len, cur.create_revision,
+		r = sq_log_insert(&s->w, rev, key, value, len, cur.create_revision,
 				  cur.mod_revision, op == SQ_DELETE);
 		if (r < 0)
 			goto fail;
 		if (op == SQ_UPDATE) {
-			st = sq_stmt(s, ST_KV_UPDATE);
+			st = sq_stmt(&s->w, ST_KV_UPDATE);
 			sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 			sqlite3_bind_blob64(st, 2, value, len, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 3, rev);
 		} else {
-			st = sq_stmt(s, ST_KV_DELETE);
+			st = sq_stmt(&s->w, ST_KV_DELETE);
 			sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		}
 	}
 	r = sq_step_done(st);
 	if (r < 0)
 		goto fail;
-	r = sq_set_rev(s, rev);
+	r = sq_set_rev(&s->w, rev);
 	if (r < 0)
 		goto fail;
-	r = sq_commit(s);
+	r = sq_commit(&s->w);
 	if (r < 0)
 		goto unlock;
 	/* Durable now; feeding the watchers cannot undo it. */
@@ -684,7 +705,7 @@ static int sq_write(struct sq_store *s, enum sq_write op, const char *key,
 		store_kv_clear(&cur);
 	return 0;
 fail:
-	sq_rollback(s);
+	sq_rollback(&s->w);
 unlock:
 	pthread_mutex_unlock(&s->db_lock);
 	store_kv_clear(&cur);
@@ -717,10 +738,10 @@ static int sq_compact(struct store *store, int64_t revision)
 	int r;
 
 	pthread_mutex_lock(&s->db_lock);
-	r = sq_begin(s, true);
+	r = sq_begin(&s->w, true);
 	if (r < 0)
 		goto unlock;
-	r = sq_meta(s, &rev, &compact);
+	r = sq_meta(&s->w, &rev, &compact);
 	if (r < 0)
 		goto fail;
 	if (revision > rev) {
@@ -732,23 +753,23 @@ static int sq_compact(struct store *store, int64_t revision)
 		goto fail;
 	}
 	if (revision == compact) {
-		sq_rollback(s);
+		sq_rollback(&s->w);
 		goto unlock;
 	}
-	st = sq_stmt(s, ST_COMPACT);
+	st = sq_stmt(&s->w, ST_COMPACT);
 	sqlite3_bind_int64(st, 1, revision);
 	r = sq_step_done(st);
 	if (r < 0)
 		goto fail;
-	st = sq_stmt(s, ST_META_SET_COMPACT);
+	st = sq_stmt(&s->w, ST_META_SET_COMPACT);
 	sqlite3_bind_int64(st, 1, revision);
 	r = sq_step_done(st);
 	if (r < 0)
 		goto fail;
-	r = sq_commit(s);
+	r = sq_commit(&s->w);
 	goto unlock;
 fail:
-	sq_rollback(s);
+	sq_rollback(&s->w);
 unlock:
 	pthread_mutex_unlock(&s->db_lock);
 	return r;
@@ -781,7 +802,7 @@ static int sq_watch_open(struct store *store, const char *prefix,
 		goto fail;
 
 	pthread_mutex_lock(&s->db_lock);
-	r = sq_meta(s, &rev, &compact);
+	r = sq_meta(&s->w, &rev, &compact);
 	if (r == 0 && after_revision < compact)
 		r = -ERANGE;
 	if (r == 0) {
@@ -823,24 +844,25 @@ static void sq_watch_close(struct store_watch *base)
 static int sq_watch_catch_up(struct sq_watch *w, struct store_event **evs, size_t *n)
 {
 	struct sq_store *s = w->s;
+	struct sq_conn *c;
 	int64_t rev, compact;
 	sqlite3_stmt *st;
 	int r;
 
 	*evs = NULL;
 	*n = 0;
-	pthread_mutex_lock(&s->db_lock);
-	r = sq_begin(s, false);
+	c = sq_reader(s);
+	r = sq_begin(c, false);
 	if (r < 0)
 		goto unlock;
-	r = sq_meta(s, &rev, &compact);
+	r = sq_meta(c, &rev, &compact);
 	if (r < 0)
 		goto out;
 	if (w->cursor < compact) {
 		r = -ERANGE;
 		goto out;
 	}
-	st = sq_stmt(s, !w->prefix_len ? ST_EVENTS_ALL
+	st = sq_stmt(c, !w->prefix_len ? ST_EVENTS_ALL
 				       : w->prefix_end ? ST_EVENTS_RANGE : ST_EVENTS_OPEN);
 	sqlite3_bind_int64(st, 1, w->cursor);
 	if (w->prefix_len)
@@ -853,9 +875,9 @@ static int sq_watch_catch_up(struct sq_watch *w, struct store_event **evs, size_
 		goto out;
 	w->cursor = *n == STORE_SQLITE_BATCH ? (*evs)[*n - 1].revision : rev;
 out:
-	(void)sq_commit(s);
+	(void)sq_commit(c);
 unlock:
-	pthread_mutex_unlock(&s->db_lock);
+	sq_reader_put(s, c);
 	return r;
 }
 
@@ -1043,7 +1065,7 @@ static int sq_snapshot_save(struct store *store, const char *path)
 		return sq_err(rc);
 	}
 	pthread_mutex_lock(&s->db_lock);
-	r = sq_backup(dst, s->db);
+	r = sq_backup(dst, s->w.db);
 	pthread_mutex_unlock(&s->db_lock);
 	if (r == 0) {
 		/* A snapshot is one self-contained file. */
@@ -1093,13 +1115,13 @@ static int sq_snapshot_restore(struct store *store, const char *path)
 	if (r < 0)
 		goto out;
 	pthread_mutex_lock(&s->db_lock);
-	r = sq_meta(s, &rev, NULL);
+	r = sq_meta(&s->w, &rev, NULL);
 	if (r == 0 && rev != 0)
 		r = -ENOTEMPTY;
 	if (r == 0)
-		r = sq_backup(s->db, src);
+		r = sq_backup(s->w.db, src);
 	if (r == 0)
-		r = sq_meta(s, &rev, &compact);
+		r = sq_meta(&s->w, &rev, &compact);
 	if (r == 0) {
 		pthread_mutex_lock(&s->hub_lock);
 		ring_clear(s);
@@ -1114,19 +1136,57 @@ out:
 
 /* Open and close. */
 
+static void sq_conn_close(struct sq_conn *c)
+{
+	for (int i = 0; i < ST_MAX; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close_v2(c->db);
+	memset(c, 0, sizeof(*c));
+}
+
 static void sq_close(struct store *store)
 {
 	struct sq_store *s = sq(store);
 
-	for (int i = 0; i < ST_MAX; i++)
-		sqlite3_finalize(s->st[i]);
-	sqlite3_close_v2(s->db);
+	for (int i = 0; i < STORE_SQLITE_READERS; i++)
+		sq_conn_close(&s->rd[i]);
+	sq_conn_close(&s->w);
 	ring_clear(s);
 	free(s->ring);
+	pthread_cond_destroy(&s->rd_cond);
+	pthread_mutex_destroy(&s->rd_lock);
 	pthread_cond_destroy(&s->hub_cond);
 	pthread_mutex_destroy(&s->hub_lock);
 	pthread_mutex_destroy(&s->db_lock);
 	free(s);
+}
+
+/* A reader connection from the pool, waiting while all are in use. */
+static struct sq_conn *sq_reader(struct sq_store *s)
+{
+	struct sq_conn *c = NULL;
+
+	pthread_mutex_lock(&s->rd_lock);
+	while (!c) {
+		for (int i = 0; i < STORE_SQLITE_READERS && !c; i++) {
+			if (!s->rd_busy[i]) {
+				s->rd_busy[i] = true;
+				c = &s->rd[i];
+			}
+		}
+		if (!c)
+			pthread_cond_wait(&s->rd_cond, &s->rd_lock);
+	}
+	pthread_mutex_unlock(&s->rd_lock);
+	return c;
+}
+
+static void sq_reader_put(struct sq_store *s, struct sq_conn *c)
+{
+	pthread_mutex_lock(&s->rd_lock);
+	s->rd_busy[c - s->rd] = false;
+	pthread_cond_signal(&s->rd_cond);
+	pthread_mutex_unlock(&s->rd_lock);
 }
 
 static const struct store_ops sq_ops;
@@ -1195,11 +1255,42 @@ fail:
 	return r;
 }
 
+/* Opens a connection to path; the writer also sets the file up. */
+static int sq_conn_open(struct sq_conn *c, const char *path, bool writer)
+{
+	int r, rc;
+
+	rc = sqlite3_open_v2(path, &c->db,
+			     SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0) |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK)
+		return c->db ? sq_err(sqlite3_extended_errcode(c->db)) : -ENOMEM;
+	sqlite3_busy_timeout(c->db, STORE_SQLITE_BUSY_MS);
+	/* WAL, and fsync on every commit: durable when a write returns. */
+	rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+			  NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	if (writer) {
+		r = sq_init_schema(c->db);
+		if (r < 0)
+			return r;
+	}
+	for (int i = 0; i < ST_MAX; i++) {
+		rc = sqlite3_prepare_v3(c->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
+					NULL);
+		if (rc != SQLITE_OK)
+			return sq_err(rc);
+	}
+	return 0;
+}
+
 int store_sqlite_open(const char *path, struct store **out)
 {
 	struct sq_store *s;
 	pthread_condattr_t ca;
-	int r, rc;
+	int r;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1208,6 +1299,8 @@ int store_sqlite_open(const char *path, struct store **out)
 	s->ring_cap = STORE_SQLITE_RING;
 	s->ring = calloc(s->ring_cap, sizeof(*s->ring));
 	pthread_mutex_init(&s->db_lock, NULL);
+	pthread_mutex_init(&s->rd_lock, NULL);
+	pthread_cond_init(&s->rd_cond, NULL);
 	pthread_mutex_init(&s->hub_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1217,33 +1310,11 @@ int store_sqlite_open(const char *path, struct store **out)
 		r = -ENOMEM;
 		goto fail;
 	}
-
-	rc = sqlite3_open_v2(path, &s->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			     NULL);
-	if (rc != SQLITE_OK) {
-		r = s->db ? sq_err(sqlite3_extended_errcode(s->db)) : -ENOMEM;
-		goto fail;
-	}
-	sqlite3_busy_timeout(s->db, STORE_SQLITE_BUSY_MS);
-	/* WAL, and fsync on every commit: durable when a write returns. */
-	rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
-			  NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		r = sq_err(rc);
-		goto fail;
-	}
-	r = sq_init_schema(s->db);
+	r = sq_conn_open(&s->w, path, true);
+	for (int i = 0; r == 0 && i < STORE_SQLITE_READERS; i++)
+		r = sq_conn_open(&s->rd[i], path, false);
 	if (r < 0)
 		goto fail;
-	for (int i = 0; i < ST_MAX; i++) {
-		rc = sqlite3_prepare_v3(s->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-					&s->st[i], NULL);
-		if (rc != SQLITE_OK) {
-			r = sq_err(rc);
-			goto fail;
-		}
-	}
 	*out = &s->base;
 	return 0;
 fail:
@@ -1314,7 +1385,7 @@ int store_sqlite_snapshot_write(const char *path, const struct store_kv *kvs, si
 	if (r < 0)
 		return r;
 	s = sq(store);
-	r = sq_begin(s, true);
+	r = sq_begin(&s->w, true);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct store_kv *kv = &kvs[i];
 
@@ -1324,13 +1395,13 @@ int store_sqlite_snapshot_write(const char *path, const struct store_kv *kvs, si
 			r = -EINVAL;
 			break;
 		}
-		r = sq_log_insert(s, kv->mod_revision, kv->key, kv->value, kv->value_len,
+		r = sq_log_insert(&s->w, kv->mod_revision, kv->key, kv->value, kv->value_len,
 				  kv->create_revision, 0, false);
 		if (r == -EEXIST)
 			r = 0;
 		if (r < 0)
 			break;
-		st = sq_stmt(s, ST_KV_INSERT);
+		st = sq_stmt(&s->w, ST_KV_INSERT);
 		sqlite3_bind_text(st, 1, kv->key, -1, SQLITE_STATIC);
 		sqlite3_bind_blob64(st, 2, kv->value, kv->value_len, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, kv->create_revision);
@@ -1338,19 +1409,28 @@ int store_sqlite_snapshot_write(const char *path, const struct store_kv *kvs, si
 		r = sq_step_done(st);
 	}
 	if (r == 0)
-		r = sq_set_rev(s, revision);
+		r = sq_set_rev(&s->w, revision);
 	if (r == 0) {
-		st = sq_stmt(s, ST_META_SET_COMPACT);
+		st = sq_stmt(&s->w, ST_META_SET_COMPACT);
 		sqlite3_bind_int64(st, 1, revision);
 		r = sq_step_done(st);
 	}
 	if (r == 0)
-		r = sq_commit(s);
+		r = sq_commit(&s->w);
 	else
-		sq_rollback(s);
-	if (r == 0 && sqlite3_exec(s->db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
-		r = -EIO;
+		sq_rollback(&s->w);
 	store_close(store);
+	if (r == 0) {
+		/* One self-contained file: out of WAL, with every reader of
+		 * the store closed. */
+		sqlite3 *db = NULL;
+		int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE, NULL);
+
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+		r = sq_err(rc);
+		sqlite3_close_v2(db);
+	}
 	if (r == 0)
 		r = sq_publish(tmp, path);
 	if (r < 0) {

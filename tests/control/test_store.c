@@ -559,6 +559,77 @@ STORE_TEST(list_larger_than_one_response)
 	store_close(s);
 }
 
+struct rw_arg {
+	struct store *s;
+	int id;
+	int rounds;
+	int bad;
+};
+
+static void *rw_writer(void *p)
+{
+	struct rw_arg *a = p;
+	char key[32], val[32];
+
+	snprintf(key, sizeof(key), "/rw/%d", a->id);
+	for (int i = 1; i <= a->rounds; i++) {
+		snprintf(val, sizeof(val), "%d", i);
+		if (store_update(a->s, key, val, strlen(val), 0, NULL) < 0)
+			a->bad++;
+	}
+	return NULL;
+}
+
+/* Lists while the writers run: every list is one consistent view (no
+ * item newer than the list's revision) and no key goes back in time. */
+static void *rw_reader(void *p)
+{
+	struct rw_arg *a = p;
+	long last[2] = { 0, 0 };
+
+	for (int i = 0; i < a->rounds; i++) {
+		struct store_kv *items = NULL, kv = { 0 };
+		size_t n = 0;
+		int64_t rev = 0;
+
+		if (store_list(a->s, "/rw/", NULL, 0, &items, &n, &rev, NULL) < 0 || n != 2) {
+			a->bad++;
+			continue;
+		}
+		for (size_t j = 0; j < n; j++) {
+			long v = strtol(items[j].value, NULL, 10);
+
+			if (items[j].mod_revision > rev || v < last[j])
+				a->bad++;
+			last[j] = v;
+		}
+		store_kvs_free(items, n);
+		if (store_get(a->s, "/rw/0", &kv) < 0 || strtol(kv.value, NULL, 10) < last[0])
+			a->bad++;
+		store_kv_clear(&kv);
+	}
+	return NULL;
+}
+
+STORE_TEST(concurrent_reads_see_consistent_views)
+{
+	struct store *s = open_store(url);
+	struct rw_arg args[4];
+	pthread_t th[4];
+
+	put(s, "/rw/0", "0");
+	put(s, "/rw/1", "0");
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct rw_arg){ .s = s, .id = i % 2, .rounds = 60 };
+		CHECK_INT_EQ(pthread_create(&th[i], NULL, i < 2 ? rw_writer : rw_reader, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_INT_EQ(args[i].bad, 0);
+	}
+	store_close(s);
+}
+
 struct thread_arg {
 	const char *url;
 	struct store *shared;
