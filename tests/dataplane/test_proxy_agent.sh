@@ -191,6 +191,7 @@ case_readiness_flip_terminating_fallback_and_refusal() {
 	# b2 turns not ready: no new connection reaches it
 	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2,false 10.211.3.2 | put slice.yaml'
 	assert_contains "$(cat "$ALOG")" "service default/web: 2 backends (2 ready, 1 not ready)"
+	assert_contains "$(tail -n 1 "$ALOG")" "(changed services)" "only the changed service is recomputed"
 	out=$(client --count 30 10.96.0.10 80) || fail "after flip: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b3 " "not ready b2 excluded"
 	# none ready, b3 serving and terminating: it takes the traffic
@@ -261,18 +262,27 @@ case_bad_manifest_keeps_service_running() {
 case_sigkill_restart_under_load_fails_nothing() {
 	case_setup restart
 	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $ALL3; } | put web.yaml
+	{ service old "clusterIP: 10.96.0.11" "ports: [{name: http, port: 80}]"
+	  slice old-1 old IPv4 "$WEB_PORTS" 10.211.1.2; } | put old.yaml
 	start_agent
+	assert_contains "$(client 10.96.0.11 80)" "b1 10.96.0.11:80"
 	client --count 400 --interval-ms 5 10.96.0.10 80 >"$TMP/load.out" &
 	local load=$! old=$AGENT
 	sleep 0.5
 	kill -9 "$AGENT"; wait "$AGENT" 2>/dev/null
-	sleep 0.3
+	# while no agent runs: everything keeps serving; a service goes away
+	assert_contains "$(client 10.96.0.11 80)" "b1 10.96.0.11:80"
+	rm "$M/old.yaml"
 	: >"$ALOG"
 	start_agent
 	assert_ne "$AGENT" "$old"
 	wait "$load" || fail "requests failed across the restart: $(grep ERR "$TMP/load.out" | head -3)"
 	assert_eq "$(grep -c . "$TMP/load.out")" 400
 	assert_eq "$(backends_seen <"$TMP/load.out")" "b1 b2 b3 "
+	# the restarted agent swept the frontend of the service removed meanwhile
+	local out
+	out=$(client --timeout-ms 300 10.96.0.11 80) && fail "a removed service still answers: $out"
+	assert_not_contains "$out" "refused"
 	# the restarted agent reconciles without flushing: still exactly one
 	# frontend per ClusterIP port, and changes are followed
 	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.3.2 | put web2.yaml; rm "$M/web.yaml"; { web_service; } | put web.yaml'
