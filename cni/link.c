@@ -263,6 +263,8 @@ int link_delete_detached(int ifindex)
 			dup2(null, STDOUT_FILENO);
 			dup2(null, STDERR_FILENO);
 		}
+		/* Nor on any other descriptor the caller handed the plugin. */
+		close_range(3, ~0U, 0);
 		if (link_socket_open(&sk) == 0)
 			link_delete_ifindex(sk, ifindex);
 		_exit(0);
