@@ -28,6 +28,7 @@
 #define LB_MAP_NAMES "lb_names"
 #define LB_MAP_DROPS "lb_drops"
 #define LB_MAP_CT "lb_ct"
+#define LB_MAP_NODE_IPS "lb_node_ips"
 
 enum lb_fe_kind {
 	LB_FE_CLUSTER_IP = 0,
@@ -76,6 +77,10 @@ struct lb_ip_val {
 	__u32 refs; /* frontends using this address */
 };
 _Static_assert(sizeof(struct lb_ip_val) == 4, "lb_ip_val size");
+
+/* lb_node_ips (key struct lb_ip_key, value struct lb_ip_val): this node's
+ * addresses. A NodePort frontend on the unspecified address (0.0.0.0, ::)
+ * answers on each of them. */
 
 /* lb_slots: the backend set of a frontend under one generation. */
 struct lb_slot_key {

@@ -52,7 +52,7 @@ static __always_inline void lb_key_from_ctx(struct bpf_sock_addr *ctx, bool v6,
 static __always_inline int lb_sock_xlate(struct bpf_sock_addr *ctx, bool v6,
 					 bool datagram)
 {
-	struct lb_fe_key key = {};
+	struct lb_fe_key key = {}, fk;
 	struct lb_fe_val fe;
 	struct lb_conn c = {};
 	struct lb_be_val *be;
@@ -64,7 +64,7 @@ static __always_inline int lb_sock_xlate(struct bpf_sock_addr *ctx, bool v6,
 		return SK_VERDICT_PASS;
 	lb_key_from_ctx(ctx, v6, &key);
 
-	r = lb_frontend_lookup(&key, &fe);
+	r = lb_frontend_lookup(&key, &fe, &fk);
 	if (r == 0)
 		return SK_VERDICT_PASS;
 	if (r < 0)
@@ -72,7 +72,7 @@ static __always_inline int lb_sock_xlate(struct bpf_sock_addr *ctx, bool v6,
 
 	c.cookie = bpf_get_socket_cookie(ctx);
 	c.netns_cookie = bpf_get_netns_cookie(ctx);
-	be = lb_select_backend(&key, &fe, &c, &backend_id, &err);
+	be = lb_select_backend(&fk, &fe, &c, &backend_id, &err);
 	if (!be)
 		return lb_refuse();
 

@@ -113,7 +113,7 @@ static __always_inline void lb_count_pkt(__u32 fe_id, __u32 backend_id, __u64 co
 static __always_inline int lb_ct_create(struct __sk_buff *skb, struct lb_pkt *p,
 					struct lb_tc_scratch *s)
 {
-	struct lb_fe_key key = { .proto = p->proto };
+	struct lb_fe_key key = { .proto = p->proto }, fk;
 	struct lb_ct_val *ct = &s->ct, *rv = &s->rv;
 	struct lb_ct_key *rk = &s->k;
 	struct lb_conn c = {};
@@ -126,7 +126,7 @@ static __always_inline int lb_ct_create(struct __sk_buff *skb, struct lb_pkt *p,
 
 	lb_addr_copy(key.addr, p->daddr);
 	key.port = dport;
-	r = lb_frontend_lookup(&key, &fe);
+	r = lb_frontend_lookup(&key, &fe, &fk);
 	if (r <= 0)
 		return r;
 	if (fe.kind == LB_FE_CLUSTER_IP)
@@ -135,7 +135,7 @@ static __always_inline int lb_ct_create(struct __sk_buff *skb, struct lb_pkt *p,
 	lb_addr_copy(c.client, p->saddr);
 	c.cookie = ((__u64)((const __u32 *)p->saddr)[3] << 32) | ((__u32)sport << 16) | p->proto;
 	c.netns_cookie = ((const __u64 *)p->saddr)[0] ^ ((const __u64 *)p->saddr)[1];
-	be = lb_select_backend(&key, &fe, &c, &backend_id, &err);
+	be = lb_select_backend(&fk, &fe, &c, &backend_id, &err);
 	if (!be)
 		return err;
 	if (lb_addr_is4(be->addr) == (bool)p->v6)

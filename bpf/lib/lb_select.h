@@ -69,20 +69,40 @@ static __always_inline void lb_count(void *map, __u32 id, __u64 conns, __u64 pkt
 	s->bytes += bytes;
 }
 
-/* Looks up a frontend. Returns 1 and fills *fe when known, 0 when the
- * address is not a service (pass untouched), or a drop reason. */
+/* Looks up a frontend. Returns 1 and fills *fe and *fk (the map key that
+ * matched: key itself, or the NodePort wildcard of its family when key's
+ * address is one of this node's) when known, 0 when the address is not a
+ * service (pass untouched), or a drop reason. */
 static __always_inline int lb_frontend_lookup(const struct lb_fe_key *key,
-					      struct lb_fe_val *fe)
+					      struct lb_fe_val *fe, struct lb_fe_key *fk)
 {
 	struct lb_fe_val *v;
 	struct lb_ip_key ip;
 
-	v = bpf_map_lookup_elem(&lb_frontends, key);
+	__builtin_memcpy(fk, key, sizeof(*fk));
+	v = bpf_map_lookup_elem(&lb_frontends, fk);
 	if (v) {
 		__builtin_memcpy(fe, v, sizeof(*fe));
 		return 1;
 	}
 	__builtin_memcpy(ip.addr, key->addr, sizeof(ip.addr));
+	if (bpf_map_lookup_elem(&lb_node_ips, &ip)) {
+		__u32 *w = (__u32 *)fk->addr;
+
+		if (lb_addr_is4(key->addr)) {
+			w[3] = 0; /* ::ffff:0.0.0.0 */
+		} else {
+			w[0] = 0;
+			w[1] = 0;
+			w[2] = 0;
+			w[3] = 0;
+		}
+		v = bpf_map_lookup_elem(&lb_frontends, fk);
+		if (v && v->kind == LB_FE_NODE_PORT) {
+			__builtin_memcpy(fe, v, sizeof(*fe));
+			return 1;
+		}
+	}
 	if (bpf_map_lookup_elem(&lb_svc_ips, &ip))
 		return lb_drop(LB_DROP_UNKNOWN_PORT);
 	return 0;

@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <linux/magic.h>
 #include <sched.h>
@@ -362,6 +363,11 @@ static int lb_fe_key_make(const struct lb_frontend *fe, struct lb_fe_key *k)
 		return -EINVAL;
 	memset(k, 0, sizeof(*k));
 	lb_addr_to16(&fe->addr, k->addr);
+	/* the unspecified address: a NodePort on every node address */
+	if (fe->kind != LB_KIND_NODE_PORT &&
+	    ((fe->addr.family == AF_INET && fe->addr.v4.s_addr == 0) ||
+	     (fe->addr.family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&fe->addr.v6))))
+		return -EINVAL;
 	k->port = fe->port;
 	k->proto = fe->proto;
 	return 0;
@@ -795,6 +801,76 @@ static void lb_sweep_generations(struct lb *lb)
 	}
 }
 
+static int lb_node_ip_add(int fd, const struct lb_addr *a, uint32_t epoch)
+{
+	struct lb_ip_key k;
+	struct lb_ip_val v = { .refs = epoch };
+
+	lb_addr_to16(a, k.addr);
+	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0 ? -errno : 0;
+}
+
+/* Writes this node's addresses (for wildcard NodePorts): the configured
+ * ones, or else every address of the current network namespace but IPv6
+ * link-local ones. Adds first, then removes the stale, so a NodePort never
+ * misses a current address. */
+static int lb_write_node_ips(struct lb *lb, const struct lb_options *o)
+{
+	int fd = bpf_map__fd(lb->skel->maps.lb_node_ips);
+	struct lb_ip_key k, next;
+	struct lb_ip_val v;
+	bool have = false;
+	uint32_t epoch = (uint32_t)getpid() | 1;
+	size_t i;
+	int r;
+
+	if (o->n_node_addrs) {
+		for (i = 0; i < o->n_node_addrs; i++) {
+			r = lb_node_ip_add(fd, &o->node_addrs[i], epoch);
+			if (r < 0)
+				return r;
+		}
+	} else {
+		struct ifaddrs *ifa, *it;
+
+		if (getifaddrs(&ifa) < 0)
+			return -errno;
+		for (it = ifa; it; it = it->ifa_next) {
+			struct lb_addr a = { 0 };
+
+			if (!it->ifa_addr)
+				continue;
+			if (it->ifa_addr->sa_family == AF_INET) {
+				a.family = AF_INET;
+				a.v4 = ((struct sockaddr_in *)(void *)it->ifa_addr)->sin_addr;
+			} else if (it->ifa_addr->sa_family == AF_INET6) {
+				a.family = AF_INET6;
+				a.v6 = ((struct sockaddr_in6 *)(void *)it->ifa_addr)->sin6_addr;
+				if (IN6_IS_ADDR_LINKLOCAL(&a.v6))
+					continue;
+			} else {
+				continue;
+			}
+			r = lb_node_ip_add(fd, &a, epoch);
+			if (r < 0) {
+				freeifaddrs(ifa);
+				return r;
+			}
+		}
+		freeifaddrs(ifa);
+	}
+	while (bpf_map_get_next_key(fd, have ? &k : NULL, &next) == 0) {
+		if (bpf_map_lookup_elem(fd, &next, &v) == 0 && v.refs != epoch) {
+			bpf_map_delete_elem(fd, &next);
+			have = false;
+			continue;
+		}
+		k = next;
+		have = true;
+	}
+	return 0;
+}
+
 int lb_open(const struct lb_options *o, struct lb **out)
 {
 	static const struct lb_options defaults = { 0 };
@@ -837,6 +913,9 @@ int lb_open(const struct lb_options *o, struct lb **out)
 	if (r < 0)
 		return r;
 	lb_sweep_generations(lb);
+	r = lb_write_node_ips(lb, o);
+	if (r < 0)
+		return r;
 	r = lb_attach(lb);
 	if (r < 0)
 		return r;

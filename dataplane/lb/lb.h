@@ -55,7 +55,8 @@ struct lb_options {
 	/* cgroup v2 folder the socket hooks attach to; NULL: the cgroup2 root
 	 * found in /proc/mounts. */
 	const char *cgroup_path;
-	/* This node's addresses (for NodePort on the socket path). May be empty. */
+	/* This node's addresses, where wildcard NodePorts answer. Empty: the
+	 * addresses of the network namespace lb_open() runs in. */
 	const struct lb_addr *node_addrs;
 	size_t n_node_addrs;
 	/* Devices NodePort, LoadBalancer and externalIP traffic from outside
@@ -86,8 +87,11 @@ enum lb_proto {
 };
 
 /* One frontend of a service port. For LB_KIND_NODE_PORT the address is a
- * node address (or the unspecified address of the family: every node
- * address). */
+ * node address, or the unspecified address of the family (0.0.0.0, ::):
+ * then the NodePort answers on every node address (lb_options.node_addrs,
+ * or when none are given every address of the network namespace lb_open()
+ * ran in, but IPv6 link-local ones). Other kinds refuse the unspecified
+ * address (-EINVAL). */
 struct lb_frontend {
 	struct lb_addr addr;
 	uint16_t port;

@@ -22,6 +22,8 @@ struct tool_opts {
 	const char *cgroup;
 	const char *devs[TOOL_MAX_DEVS];
 	size_t n_devs;
+	struct lb_addr node_addrs[TOOL_MAX_DEVS];
+	size_t n_node_addrs;
 };
 
 static void usage(FILE *f)
@@ -36,6 +38,8 @@ static void usage(FILE *f)
 		"                  (default: the cgroup2 root from /proc/mounts)\n"
 		"  --nodeport-device DEV  attach the NodePort tc programs to DEV\n"
 		"                  (repeatable; give them to destroy too)\n"
+		"  --node-address IP  an address wildcard NodePorts answer on\n"
+		"                  (repeatable; default: every address of this netns)\n"
 		"  -v, --verbose   libbpf messages too\n"
 		"  -h, --help      this text\n"
 		"\n"
@@ -47,7 +51,9 @@ static void usage(FILE *f)
 		"                               BACKEND is IP:PORT or [IPv6]:PORT, with\n"
 		"                               an optional ,terminating or ,quarantined;\n"
 		"                               K is ClusterIP (default), ExternalIP,\n"
-		"                               LoadBalancer or NodePort; PROTO tcp|udp\n"
+		"                               LoadBalancer or NodePort; PROTO tcp|udp;\n"
+		"                               a NodePort on 0.0.0.0 or :: answers on\n"
+		"                               every node address\n"
 		"  delete ADDR PORT PROTO       remove a frontend\n"
 		"  stats ADDR PORT PROTO        frontend counters\n"
 		"  backend-stats IP:PORT PROTO  backend id and counters\n"
@@ -79,6 +85,8 @@ static int open_lb(const struct tool_opts *t, struct lb **out)
 		.cgroup_path = t->cgroup,
 		.nodeport_devices = t->devs,
 		.n_nodeport_devices = t->n_devs,
+		.node_addrs = t->node_addrs,
+		.n_node_addrs = t->n_node_addrs,
 	};
 	int r = lb_open(&o, out);
 
@@ -406,6 +414,7 @@ int main(int argc, char **argv)
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "nodeport-device", required_argument, NULL, 'd' },
+		{ "node-address", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -430,6 +439,17 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			t.devs[t.n_devs++] = optarg;
+			break;
+		case 'a':
+			if (t.n_node_addrs == TOOL_MAX_DEVS) {
+				log_error("--node-address: at most %d addresses", TOOL_MAX_DEVS);
+				return 2;
+			}
+			if (lb_addr_parse(optarg, &t.node_addrs[t.n_node_addrs]) < 0) {
+				log_error("--node-address: '%s' is not an IPv4 or IPv6 address", optarg);
+				return 2;
+			}
+			t.n_node_addrs++;
 			break;
 		case 'v':
 			verbose = true;

@@ -271,6 +271,11 @@ TEST(bad_input_is_refused)
 	bad.proto = 99;
 	CHECK_INT_EQ(lb_frontend_set(lb, &bad, &ok, 1, NULL), -EINVAL);
 	CHECK_INT_EQ(lb_frontend_delete(lb, &f), -ENOENT);
+	bad = fe4("0.0.0.0", 80, LB_PROTO_TCP); /* a wildcard is for NodePorts only */
+	CHECK_INT_EQ(lb_frontend_set(lb, &bad, &ok, 1, NULL), -EINVAL);
+	bad.kind = LB_KIND_NODE_PORT;
+	CHECK_OK(lb_frontend_set(lb, &bad, &ok, 1, NULL));
+	CHECK_OK(lb_frontend_delete(lb, &bad));
 	CHECK_INT_EQ(lb_addr_parse("10.96.0.300", &a), -EINVAL);
 	/* nothing half-written */
 	CHECK_INT_EQ(map_count(LB_MAP_FRONTENDS, sizeof(struct lb_fe_key)), 0);

@@ -15,7 +15,7 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CG="$CG2/skiff-test-$RUN_ID"
 BPFFS="/sys/fs/bpf/skiff-test-$RUN_ID"
 
-lb() { "$LBT" --bpffs "$BPFFS" --cgroup "$CG" "$@"; }
+lb() { "$LBT" --bpffs "$BPFFS" --cgroup "$CG" --node-address 10.200.0.1 "$@"; }
 # client NS ARGS...: lb-client inside the test cgroup and namespace NS.
 client() {
 	local n=$1; shift
@@ -166,6 +166,17 @@ case_removed_backend_sockets_end() {
 	assert_contains "$(client client 10.96.0.16 80)" "b2 10.96.0.16:80"
 }
 
+case_wildcard_nodeport_answers_on_node_addresses_only() {
+	lb set 0.0.0.0 30080 tcp 10.201.2.2:8080 --kind NodePort --name default/np:http || fail "set"
+	assert_fails lb set 0.0.0.0 80 tcp 10.201.2.2:8080 --kind ClusterIP
+	local out
+	out=$(client client --count 3 10.200.0.1 30080) || fail "NodePort on the node address: $out"
+	assert_eq "$(echo "$out" | sort -u)" "b2 10.200.0.1:30080"
+	# the same port on an address that is not the node's is left alone
+	out=$(client client --timeout-ms 1000 10.201.3.2 30080) && fail "hijacked a non-node address: $out"
+	assert_contains "$out" "ERR connect: Connection refused"
+}
+
 case_maps_dump_with_names() {
 	lb set 10.96.0.19 80 tcp 10.201.3.2:8080 --name shop/cart:http || fail "set"
 	local out
@@ -212,6 +223,7 @@ run_case ipv6_and_v4_mapped
 run_case affinity_and_maglev
 run_case backend_swap_under_load_drops_nothing
 run_case removed_backend_sockets_end
+run_case wildcard_nodeport_answers_on_node_addresses_only
 run_case maps_dump_with_names
 run_case killed_loader_keeps_serving_destroy_removes_all
 finish

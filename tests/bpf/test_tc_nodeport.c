@@ -549,3 +549,25 @@ TEST(ipv6_no_backend_is_refused_with_an_rst)
 	CHECK_INT_EQ(l4_csum6(&out), 0);
 	lb_close(lb);
 }
+
+TEST(wildcard_nodeport_answers_on_the_node_address)
+{
+	struct lb *lb = setup();
+	int in = attached_prog(BPF_TC_INGRESS);
+	struct lb_frontend fe = { .port = 30080, .proto = IPPROTO_TCP, .kind = LB_KIND_NODE_PORT };
+	struct lb_backend be = { .port = 8080 };
+	struct pkt p = make_pkt(IPPROTO_TCP, CLIENT_IP, 40010, NODE_IP, 30080);
+
+	/* no node addresses configured: the namespace's own, NODE_IP among them */
+	CHECK_OK(lb_addr_parse("0.0.0.0", &fe.addr));
+	CHECK_OK(lb_addr_parse(LOCAL_BE, &be.addr));
+	CHECK_OK(lb_frontend_set(lb, &fe, &be, 1, NULL));
+	CHECK_INT_EQ(run(in, &p), TC_ACT_OK);
+	CHECK_INT_EQ(p.ip.daddr, ip4(LOCAL_BE));
+	check_csums(&p);
+	/* a port on an address that is not the node's passes untouched */
+	p = make_pkt(IPPROTO_TCP, CLIENT_IP, 40011, "192.168.50.77", 30080);
+	CHECK_INT_EQ(run(in, &p), TC_ACT_OK);
+	CHECK_INT_EQ(p.ip.daddr, ip4("192.168.50.77"));
+	lb_close(lb);
+}
