@@ -703,10 +703,8 @@ static int lb_rebuild(struct lb *lb)
 	{
 		struct lb_fe_key k, *prev = NULL;
 		struct lb_fe_val v;
-		struct lb_ip_key ik;
-		struct lb_ip_val iv;
 
-		/* service address refs are recomputed from the frontends */
+		/* lb_svc_ips keeps its refs; a frontend not a NodePort holds one */
 		fd = LB_FD(lb, lb_frontends);
 		while (bpf_map_get_next_key(fd, prev, &k) == 0) {
 			struct lb_fe *e;
@@ -729,8 +727,6 @@ static int lb_rebuild(struct lb *lb)
 			if (r < 0)
 				return r;
 		}
-		(void)ik;
-		(void)iv;
 	}
 	{
 		struct lb_member_key k, *prev = NULL;
