@@ -6,14 +6,16 @@
  * atomic in etcd; revisions are etcd's own. An optional namespace is put in
  * front of every key, so several stores (or test runs) share one cluster.
  *
- * Failover: calls go to one endpoint until it fails at the transport level
- * or answers UNAVAILABLE (no leader, stopping); then the next endpoint is
- * tried, in ETCD_ROUNDS passes over all of them with a pause between
- * passes (for an election to finish). A write whose answer was lost may
- * have been applied: a retried create can then report -EEXIST. A watch is one Watch stream on a connection of
- * its own; when that breaks, it is opened again on the next endpoint from
- * the revision after the last event delivered, so no event is lost or
- * repeated.
+ * Calls: up to ETCD_CONNS at once per endpoint, each on a connection of
+ * its own (lib/grpc runs one call at a time per channel). Failover: calls
+ * go to one endpoint until it fails at the transport level or answers
+ * UNAVAILABLE (no leader, stopping); then the next endpoint is tried, in
+ * ETCD_ROUNDS passes over all of them with a pause between passes (for an
+ * election to finish). A write whose answer was lost may have been
+ * applied: a retried create can then report -EEXIST.
+ *
+ * Watches share one Watch stream per store (see "Watch" below), resumed on
+ * the next endpoint after the last revision seen when its member goes away.
  *
  * Snapshots are logical: every key under the namespace at one revision,
  * written as a SQLite store file (the same format store_snapshot_save
@@ -38,6 +40,7 @@
 #define ETCD_ROUNDS 4 /* passes over the endpoints before giving up */
 #define ETCD_ROUND_PAUSE_MS 300
 #define ETCD_RING 4096 /* events the watch hub keeps */
+#define ETCD_CONNS 4   /* concurrent unary calls per endpoint */
 
 #define ETCD_KV "/etcdserverpb.KV/"
 #define ETCD_WATCH "/etcdserverpb.Watch/Watch"
@@ -55,11 +58,13 @@ struct etcd_feed {
 
 struct etcd_store {
 	struct store base;
-	pthread_mutex_t lock; /* one call at a time on the channels */
+	pthread_mutex_t lock; /* guards cur, ch, busy */
+	pthread_cond_t conn_cond;
 	char **endpoints;
 	size_t n_endpoints;
 	size_t cur;
-	struct grpc_channel **ch;
+	struct grpc_channel **ch; /* ETCD_CONNS per endpoint */
+	bool *busy;
 	char *ns;
 	size_t ns_len;
 
@@ -167,17 +172,32 @@ static bool etcd_retryable(int r, const struct grpc_status *st)
 	return r != -ENOMEM && r != -EFBIG && r != -EINVAL;
 }
 
-static struct grpc_channel *etcd_channel(struct etcd_store *s, size_t i)
+/* Takes a free connection to endpoint ep (waiting while all of its
+ * ETCD_CONNS are busy). s->lock held. */
+static int etcd_conn_take(struct etcd_store *s, size_t ep, size_t *slot)
 {
-	if (!s->ch[i] && grpc_channel_new(s->endpoints[i], &s->ch[i]) < 0)
-		return NULL;
-	return s->ch[i];
+	for (;;) {
+		for (size_t i = ep * ETCD_CONNS; i < (ep + 1) * ETCD_CONNS; i++) {
+			if (s->busy[i])
+				continue;
+			if (!s->ch[i]) {
+				int r = grpc_channel_new(s->endpoints[ep], &s->ch[i]);
+
+				if (r < 0)
+					return r;
+			}
+			s->busy[i] = true;
+			*slot = i;
+			return 0;
+		}
+		pthread_cond_wait(&s->conn_cond, &s->lock);
+	}
 }
 
-/* One unary call with failover. Called with s->lock held. */
-static int etcd_call_locked(struct etcd_store *s, const char *method,
-			    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
-			    ProtobufCMessage **resp)
+/* One unary call with failover; up to ETCD_CONNS calls per endpoint run
+ * at once, each on a connection of its own. */
+static int etcd_call(struct etcd_store *s, const char *method, const ProtobufCMessage *req,
+		     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
 {
 	size_t len = protobuf_c_message_get_packed_size(req);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
@@ -188,39 +208,36 @@ static int etcd_call_locked(struct etcd_store *s, const char *method,
 		return -ENOMEM;
 	protobuf_c_message_pack(req, buf);
 	for (size_t attempt = 0; attempt < ETCD_ROUNDS * s->n_endpoints; attempt++) {
-		struct grpc_channel *ch = etcd_channel(s, s->cur);
+		_cleanup_free_ uint8_t *out = NULL;
+		size_t out_len = 0, slot = 0, ep;
 
 		/* Every member refused: give an election time to finish. */
 		if (attempt && attempt % s->n_endpoints == 0)
 			usleep(ETCD_ROUND_PAUSE_MS * 1000);
-		_cleanup_free_ uint8_t *out = NULL;
-		size_t out_len = 0;
-
-		if (!ch)
-			return -ENOMEM;
-		r = grpc_unary(ch, method, buf, len, ETCD_CALL_TIMEOUT_MS, &out, &out_len, &st);
+		pthread_mutex_lock(&s->lock);
+		ep = s->cur;
+		r = etcd_conn_take(s, ep, &slot);
+		pthread_mutex_unlock(&s->lock);
+		if (r < 0)
+			return r;
+		r = grpc_unary(s->ch[slot], method, buf, len, ETCD_CALL_TIMEOUT_MS, &out, &out_len,
+			       &st);
+		pthread_mutex_lock(&s->lock);
+		s->busy[slot] = false;
+		pthread_cond_signal(&s->conn_cond);
+		if (r != 0 && etcd_retryable(r, &st) && s->cur == ep)
+			s->cur = (ep + 1) % s->n_endpoints; /* others follow */
+		pthread_mutex_unlock(&s->lock);
 		if (r == 0) {
 			*resp = protobuf_c_message_unpack(desc, NULL, out_len, out);
 			return *resp ? 0 : -EPROTO;
 		}
 		if (!etcd_retryable(r, &st))
 			break;
-		s->cur = (s->cur + 1) % s->n_endpoints;
 	}
 	if (r == -EREMOTEIO)
 		return etcd_errno(&st);
 	return r == -ENOMEM || r == -EFBIG || r == -EINVAL ? r : -EIO;
-}
-
-static int etcd_call(struct etcd_store *s, const char *method, const ProtobufCMessage *req,
-		     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
-{
-	int r;
-
-	pthread_mutex_lock(&s->lock);
-	r = etcd_call_locked(s, method, req, desc, resp);
-	pthread_mutex_unlock(&s->lock);
-	return r;
 }
 
 static int etcd_range(struct etcd_store *s, Etcdserverpb__RangeRequest *req,
@@ -1221,12 +1238,13 @@ static void etcd_close(struct store *store)
 {
 	struct etcd_store *s = es(store);
 
-	for (size_t i = 0; i < s->n_endpoints; i++) {
-		if (s->ch)
-			grpc_channel_free(s->ch[i]);
+	for (size_t i = 0; s->ch && i < s->n_endpoints * ETCD_CONNS; i++)
+		grpc_channel_free(s->ch[i]);
+	for (size_t i = 0; i < s->n_endpoints; i++)
 		free(s->endpoints[i]);
-	}
 	free(s->ch);
+	free(s->busy);
+	pthread_cond_destroy(&s->conn_cond);
 	free(s->endpoints);
 	free(s->ns);
 	etcd_feed_clear(&s->hub);
@@ -1254,6 +1272,7 @@ int store_etcd_open(const char *url, struct store **out)
 		return -ENOMEM;
 	s->base.ops = &etcd_ops;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->conn_cond, NULL);
 	pthread_mutex_init(&s->hub_lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -1311,8 +1330,9 @@ int store_etcd_open(const char *url, struct store **out)
 		r = -EINVAL;
 		goto fail;
 	}
-	s->ch = calloc(s->n_endpoints, sizeof(*s->ch));
-	if (!s->ch) {
+	s->ch = calloc(s->n_endpoints * ETCD_CONNS, sizeof(*s->ch));
+	s->busy = calloc(s->n_endpoints * ETCD_CONNS, sizeof(*s->busy));
+	if (!s->ch || !s->busy) {
 		r = -ENOMEM;
 		goto fail;
 	}
