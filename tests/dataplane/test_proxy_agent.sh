@@ -152,13 +152,13 @@ case_spreads_tcp_udp_ipv6_nodeport_externalip_lb() {
 	assert_eq "$(echo "$out" | awk '$2 != "10.96.0.10:80"' | wc -l)" 0 "peer is the service: $out"
 	out=$(client --udp --count 20 10.96.0.10 53) || fail "UDP: $out"
 	assert_ne "$(echo "$out" | backends_seen | wc -w)" 1 "datagrams spread: $out"
-	out=$(client --count 12 fd00:96::10 80) || fail "IPv6: $out"
+	out=$(client --count 24 fd00:96::10 80) || fail "IPv6: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 " "IPv6 ClusterIP uses the IPv6 slice"
-	out=$(client --count 12 10.210.0.1 30080) || fail "NodePort: $out"
+	out=$(client --count 40 10.210.0.1 30080) || fail "NodePort: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "NodePort on the node address"
-	out=$(client --count 12 192.0.2.10 80) || fail "externalIP: $out"
+	out=$(client --count 40 192.0.2.10 80) || fail "externalIP: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "externalIP"
-	out=$(client --count 12 198.51.100.10 80) || fail "LoadBalancer ingress: $out"
+	out=$(client --count 40 198.51.100.10 80) || fail "LoadBalancer ingress: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "LoadBalancer ingress IP"
 	# the maps name the service for bpftool readers
 	assert_contains "$(bpftool map dump pinned "$BPFFS/lb_names")" '"name": "default/web:http"'
@@ -250,7 +250,7 @@ case_bad_manifest_keeps_service_running() {
 	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: x\n' | put broken.yaml
 	wait_for 5 grep -q "broken.yaml:[0-9]*:[0-9]*:" "$ALOG" || fail "no line:column for a YAML error"
 	local out
-	out=$(client --count 12 10.96.0.10 80) || fail "service lost after a bad manifest: $out"
+	out=$(client --count 40 10.96.0.10 80) || fail "service lost after a bad manifest: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "last good state serves"
 	assert_eq "$before" 0
 	# fixed again: the change is taken
@@ -302,7 +302,7 @@ case_removed_backend_connections_end() {
 	# a connected UDP socket to the same backend: it ends too (kube-proxy
 	# and Cilium leave these stale)
 	local upid=""
-	for _ in 1 2 3 4 5 6 7 8; do
+	for _ in $(seq 1 20); do
 		client --udp --connected --hold --timeout-ms 8000 10.96.0.10 53 >"$TMP/udp.out" &
 		upid=$!
 		wait_for 3 grep -q "^b[12] " "$TMP/udp.out" || fail "UDP never answered: $(cat "$TMP/udp.out")"
