@@ -1,0 +1,169 @@
+/* map-watch: times one change from a manifest write until skiff's pinned
+ * lb_frontends map shows it, for the service proxy benchmark.
+ *
+ *   map-watch --map PINNED --frontend ADDR:PORT [--rename SRC DST]
+ *             [--timeout-ms T]
+ *
+ * Reads the frontend's entry (the generation of its backend set), then
+ * renames SRC to DST (an atomic manifest update the agent follows), then
+ * polls the entry every 100 us until its generation changes.
+ * Prints: change us=N gen_before=G gen_after=H
+ * Exit status 0 when the change was seen in time, 1 otherwise, 2 on bad
+ * usage. */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpf/lb.h"
+#include "log.h"
+#include "util.h"
+
+static int usage(FILE *f, int status)
+{
+	fprintf(f,
+		"Usage: map-watch --map PINNED --frontend ADDR:PORT [--rename SRC DST] [--timeout-ms T]\n"
+		"Renames SRC to DST (optional), then waits until the TCP frontend's entry\n"
+		"in the pinned lb_frontends map changes generation; prints the time taken.\n"
+		"\n"
+		"  --map PINNED        the pinned lb_frontends map (e.g. /sys/fs/bpf/skiff/lb_frontends)\n"
+		"  --frontend A:PORT   the frontend (IPv4 or [IPv6]), protocol TCP\n"
+		"  --rename SRC DST    the change to make, timed from just before rename(2)\n"
+		"  --timeout-ms T      give up after T ms (default 10000)\n"
+		"  -h, --help          this text\n");
+	return status;
+}
+
+static int parse_frontend(const char *s, struct lb_fe_key *k)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	char *end;
+	unsigned long port;
+	size_t n;
+
+	if (!colon)
+		return -EINVAL;
+	n = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']')
+			return -EINVAL;
+		s++, n -= 2;
+	}
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || port == 0 || port > 65535)
+		return -EINVAL;
+	memset(k, 0, sizeof(*k));
+	if (inet_pton(AF_INET, host, &k->addr[12]) == 1) {
+		k->addr[10] = 0xff, k->addr[11] = 0xff; /* v4-mapped, as bpf/lb.h stores it */
+	} else if (inet_pton(AF_INET6, host, k->addr) != 1) {
+		return -EINVAL;
+	}
+	k->port = (__u16)port;
+	k->proto = IPPROTO_TCP;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "map", required_argument, NULL, 'm' },
+		{ "frontend", required_argument, NULL, 'f' },
+		{ "rename", required_argument, NULL, 'r' },
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *map = NULL, *src = NULL, *dst = NULL;
+	struct lb_fe_key key;
+	struct lb_fe_val val;
+	bool have_key = false;
+	unsigned long timeout_ms = 10000;
+	unsigned long long t0, deadline;
+	_cleanup_close_ int fd = -1;
+	__u32 gen0;
+	char *end;
+	int c;
+
+	log_init("map-watch", LOG_LEVEL_INFO);
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			map = optarg;
+			break;
+		case 'f':
+			if (parse_frontend(optarg, &key) < 0) {
+				log_error("--frontend: expected ADDR:PORT or [IPv6]:PORT, got '%s'", optarg);
+				return 2;
+			}
+			have_key = true;
+			break;
+		case 'r':
+			if (optind >= argc) {
+				log_error("--rename: expected SRC DST");
+				return 2;
+			}
+			src = optarg;
+			dst = argv[optind++];
+			break;
+		case 't':
+			errno = 0;
+			timeout_ms = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || timeout_ms == 0 || timeout_ms > 3600000) {
+				log_error("--timeout-ms: expected 1 to 3600000, got '%s'", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			return usage(stdout, 0);
+		default:
+			return usage(stderr, 2);
+		}
+	}
+	if (!map || !have_key || optind != argc) {
+		log_error("--map and --frontend are required; no other arguments");
+		return usage(stderr, 2);
+	}
+	fd = bpf_obj_get(map);
+	if (fd < 0) {
+		log_error("%s: cannot open the pinned map: %s", map, strerror(errno));
+		return 1;
+	}
+	if (bpf_map_lookup_elem(fd, &key, &val) < 0) {
+		log_error("%s: the frontend is not in the map: %s", map, strerror(errno));
+		return 1;
+	}
+	gen0 = val.gen;
+	t0 = now_ns();
+	if (src && rename(src, dst) < 0) {
+		log_error("rename %s -> %s: %s", src, dst, strerror(errno));
+		return 1;
+	}
+	deadline = t0 + timeout_ms * 1000000ULL;
+	for (;;) {
+		struct timespec ts = { .tv_nsec = 100000 };
+		unsigned long long now = now_ns();
+
+		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && val.gen != gen0) {
+			printf("change us=%llu gen_before=%u gen_after=%u\n", (now - t0) / 1000, gen0,
+			       val.gen);
+			return 0;
+		}
+		if (now > deadline) {
+			log_error("%s: the frontend did not change within %lu ms", map, timeout_ms);
+			return 1;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
