@@ -71,7 +71,9 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: skiff-agent --manifests DIR [OPTION]...\n"
 		     "Service proxy of skiff: turns Services and EndpointSlices into eBPF\n"
-		     "socket-level load balancing (ClusterIP, externalIPs, LoadBalancer, NodePort).\n\n");
+		     "socket-level load balancing (ClusterIP, externalIPs, LoadBalancer, NodePort).\n"
+		     "SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs keep serving\n"
+		     "unless --destroy-on-exit).\n\n");
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
 		char left[48];
 

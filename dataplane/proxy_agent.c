@@ -192,8 +192,20 @@ static int agent_loop(struct proxy_agent *a)
 			struct signalfd_siginfo si;
 
 			if (read(a->sfd, &si, sizeof(si)) == sizeof(si)) {
-				log_info("signal %s: stopping", strsignal((int)si.ssi_signo));
-				return 0;
+				if (si.ssi_signo != SIGHUP) {
+					log_info("signal %s: stopping", strsignal((int)si.ssi_signo));
+					return 0;
+				}
+				/* Read every file again and recompute everything. */
+				log_info("signal %s: reloading %s", strsignal((int)si.ssi_signo),
+					 a->src.name);
+				r = a->src.start(a->src.ctx);
+				if (r < 0)
+					log_error("%s: cannot reload: %s", a->src.name, strerror(-r));
+				a->retry = true;
+				r = arm_timer(a, 1);
+				if (r < 0)
+					return r;
 			}
 		}
 		if (fds[1].revents) {
@@ -282,6 +294,7 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return -errno;
 	a->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);

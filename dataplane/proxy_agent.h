@@ -5,6 +5,7 @@
  *   poll: signalfd | source fds | debounce timerfd
  *   source readable -> note it, (re)arm the debounce timer
  *   timer           -> flush sources -> compute -> proxy_lb_apply
+ *   SIGHUP          -> read every source again, recompute everything
  *   SIGINT/SIGTERM  -> leave (programs and maps stay, or with
  *                      destroy_on_exit, everything is removed)
  */

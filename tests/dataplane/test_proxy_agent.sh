@@ -335,6 +335,11 @@ case_destroy_on_exit_removes_everything() {
 	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2; } | put web.yaml
 	start_agent --destroy-on-exit
 	assert_contains "$(bpftool cgroup show "$CG")" "connect4"
+	# SIGHUP: everything read again and recomputed, still serving
+	change kill -HUP "$AGENT"
+	assert_contains "$(cat "$ALOG")" "signal Hangup: reloading manifests"
+	assert_contains "$(tail -n 1 "$ALOG")" "(full)"
+	assert_contains "$(client 10.96.0.10 80)" "b1 10.96.0.10:80"
 	kill -TERM "$AGENT"
 	wait "$AGENT" || fail "agent exited with an error: $(tail -3 "$ALOG")"
 	[ -e "$BPFFS" ] && fail "$BPFFS still exists"
