@@ -9,8 +9,11 @@
  *   meta one row: the current revision and the compacted revision
  *
  * Durability: WAL with synchronous=FULL, so a write that returned 0 has
- * been fsynced. Writes run in BEGIN IMMEDIATE transactions, which
- * serialise writers across threads and processes sharing the file.
+ * been fsynced. Writes run in BEGIN IMMEDIATE transactions on one writer
+ * connection, which serialise writers across threads and processes sharing
+ * the file. Reads (get, list, count, watch history) use a small pool of
+ * reader connections, each in a read transaction of its own: one
+ * consistent view, never waiting for a writer's fsync.
  *
  * Watch: one shared fan-out per open store. A ring of recent events is fed
  * by whoever learns of new rows: the writer of this process right after

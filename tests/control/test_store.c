@@ -1001,6 +1001,15 @@ TEST(open_rejects_bad_urls_and_foreign_files)
 	CHECK_INT_EQ(store_open("", &s), -EINVAL);
 	CHECK_INT_EQ(store_open("sqlite://", &s), -EINVAL);
 	CHECK_INT_EQ(store_open("etcd://", &s), -EINVAL);
+	CHECK_INT_EQ(store_open("etcd://no-port", &s), -EINVAL);
+	CHECK_INT_EQ(store_open("etcd://127.0.0.1:2379,http://x:1", &s), -EINVAL);
+	/* Nobody listens on loopback port 1: a clear failure, soon. */
+	{
+		unsigned long long t0 = now_ns();
+
+		CHECK_INT_EQ(store_open("etcd://127.0.0.1:1", &s), -EIO);
+		CHECK((now_ns() - t0) / 1000000ULL < 5000);
+	}
 	snprintf(path, sizeof(path), "%s/not-a-db", test_tmpdir());
 	f = fopen(path, "w");
 	CHECK(f != NULL);
