@@ -805,6 +805,16 @@ STORE_TEST(acknowledged_writes_survive_kill)
 		CHECK_STR_EQ(kv.value, key);
 		store_kv_clear(&kv);
 	}
+	/* The store is whole and goes on after the crash. */
+	{
+		size_t cnt = 0;
+		int64_t rev = store_revision(s), next = 0;
+
+		CHECK_OK(store_count(s, "/dur/", &cnt));
+		CHECK(cnt >= n && cnt <= n + 1); /* + the write the kill cut short */
+		CHECK_OK(store_create(s, "/after-crash", "x", 1, &next));
+		CHECK_INT_EQ(next, rev + 1);
+	}
 	store_close(s);
 }
 
