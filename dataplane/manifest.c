@@ -214,6 +214,18 @@ static int mobj_set(struct mobj *o, enum model_kind kind, const char *ns, const 
 	return o->ns && o->name ? 0 : -ENOMEM;
 }
 
+/* The same object in two files: the file read last wins, say so. */
+static void warn_clash(struct manifest *m, const struct mfile *f, enum model_kind kind,
+		       const char *ns, const char *name)
+{
+	const char *other = model_store_origin(m->store, kind, ns, name);
+
+	if (other && !streq(other, f->name))
+		log_warn("%s: %s %s/%s is also in %s; the copy in %s is used", f->name,
+			 kind == MODEL_KIND_SERVICE ? "Service" : "EndpointSlice", ns, name, other,
+			 f->name);
+}
+
 /* Loads one file into the store; on error logs and keeps its last good
  * objects. */
 static int manifest_load(struct manifest *m, struct mfile *f)
@@ -286,10 +298,12 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 		drop_objs(m, f, now, n_now);
 		/* The store takes each object; clear what was handed over. */
 		for (size_t i = 0; i < o.n_svcs && r >= 0; i++) {
+			warn_clash(m, f, MODEL_KIND_SERVICE, o.svcs[i]->ns, o.svcs[i]->name);
 			r = model_store_put_service(m->store, f->name, o.svcs[i], o.svc_raw[i]);
 			o.svcs[i] = NULL;
 		}
 		for (size_t i = 0; i < o.n_slices && r >= 0; i++) {
+			warn_clash(m, f, MODEL_KIND_ENDPOINT_SLICE, o.slices[i]->ns, o.slices[i]->name);
 			r = model_store_put_slice(m->store, f->name, o.slices[i], o.slice_raw[i]);
 			o.slices[i] = NULL;
 		}

@@ -1179,3 +1179,16 @@ int model_store_take_dirty(struct model_store *st, char ***keys, size_t *n, bool
 	st->all_dirty = false;
 	return 0;
 }
+
+const char *model_store_origin(const struct model_store *st, enum model_kind kind, const char *ns,
+			       const char *name)
+{
+	struct store_table *t = (struct store_table *)(kind == MODEL_KIND_SERVICE ? &st->services
+										   : &st->slices);
+	struct store_entry **found;
+	char key[512];
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	found = table_find(t, key);
+	return found ? (*found)->origin : NULL;
+}

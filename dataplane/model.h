@@ -156,6 +156,9 @@ int model_store_foreach_service(const struct model_store *st, model_service_fn f
 int model_store_foreach_slice(const struct model_store *st, model_slice_fn fn, void *ud);
 size_t model_store_count(const struct model_store *st, enum model_kind kind);
 
+/* Where the object in the store came from (NULL: not there). */
+const char *model_store_origin(const struct model_store *st, enum model_kind kind, const char *ns,
+			       const char *name);
 const struct model_service *model_store_get_service(const struct model_store *st, const char *ns,
 						    const char *name);
 /* The slices labelled kubernetes.io/service-name=service in ns (indexed). */

@@ -232,6 +232,8 @@ TEST(model_store_put_replace_delete_by_origin)
 	CHECK_OK(model_service_parse(o, &s, &e));
 	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s, o), 0); /* unchanged */
 	CHECK_INT_EQ(model_store_generation(st), g);
+	CHECK_STR_EQ(model_store_origin(st, MODEL_KIND_SERVICE, "shop", "web"), "a.yaml");
+	CHECK(model_store_origin(st, MODEL_KIND_ENDPOINT_SLICE, "shop", "web") == NULL);
 	CHECK_INT_EQ(model_store_delete(st, MODEL_KIND_SERVICE, "b.yaml", "shop", "web"), 0);
 	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_SERVICE), 1);
 	CHECK_INT_EQ(model_store_delete(st, MODEL_KIND_SERVICE, "a.yaml", "shop", "web"), 1);
