@@ -257,6 +257,22 @@ static const char *image_pull_policy(const char *image)
 	return "IfNotPresent";
 }
 
+static void probe_defaults(json_t *probe)
+{
+	json_t *hg = json_object_get(probe, "httpGet");
+
+	if (!json_is_object(probe))
+		return;
+	api_jdefault(probe, "timeoutSeconds", json_integer(1));
+	api_jdefault(probe, "periodSeconds", json_integer(10));
+	api_jdefault(probe, "successThreshold", json_integer(1));
+	api_jdefault(probe, "failureThreshold", json_integer(3));
+	if (json_is_object(hg)) {
+		api_jdefault(hg, "path", json_string("/"));
+		api_jdefault(hg, "scheme", json_string("HTTP"));
+	}
+}
+
 static void container_defaults(json_t *list)
 {
 	json_t *c, *p;
@@ -270,6 +286,9 @@ static void container_defaults(json_t *list)
 		api_jdefault(c, "resources", json_object());
 		json_array_foreach(json_object_get(c, "ports"), j, p)
 			api_jdefault(p, "protocol", json_string("TCP"));
+		probe_defaults(json_object_get(c, "readinessProbe"));
+		probe_defaults(json_object_get(c, "livenessProbe"));
+		probe_defaults(json_object_get(c, "startupProbe"));
 	}
 }
 

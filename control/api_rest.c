@@ -1486,6 +1486,49 @@ static void cascade_delete(struct api_server *s, const char *ns, const char *uid
 	}
 }
 
+static bool node_exists(struct api_server *s, const char *node)
+{
+	char key[512];
+	struct store_kv kv = { 0 };
+
+	snprintf(key, sizeof(key), "/registry/core/nodes/%s", node);
+	if (store_get(s->store, key, &kv) < 0)
+		return false;
+	store_kv_clear(&kv);
+	return true;
+}
+
+/* The grace period a delete gets: pods bound to an existing node wait for
+ * their kubelet (the agent deletes them with grace 0 once stopped);
+ * everything else goes at once. */
+static long grace_period(struct api_req *q, const struct api_resource *r, json_t *opts,
+			 json_t *obj)
+{
+	const char *node = api_jstr(obj, "spec.nodeName");
+	const char *qs = api_query(q, "gracePeriodSeconds");
+	json_t *g = json_object_get(opts, "gracePeriodSeconds");
+	long grace;
+
+	if (!streq(r->plural, "pods") || !node || !*node)
+		return 0;
+	if (json_is_integer(g))
+		grace = (long)json_integer_value(g);
+	else if (qs)
+		grace = strtol(qs, NULL, 10);
+	else if (json_is_integer(api_jget(obj, "metadata.deletionGracePeriodSeconds")))
+		grace = (long)json_integer_value(api_jget(obj, "metadata.deletionGracePeriodSeconds"));
+	else if (json_is_integer(api_jget(obj, "spec.terminationGracePeriodSeconds")))
+		grace = (long)json_integer_value(api_jget(obj, "spec.terminationGracePeriodSeconds"));
+	else
+		grace = 30;
+	if (grace < 0)
+		grace = 0;
+	/* No kubelet can finish it: an orphan goes at once (pod GC). */
+	if (grace > 0 && !node_exists(q->srv, node))
+		grace = 0;
+	return grace;
+}
+
 /* Deletes one object; *out is what the reply shows. */
 static int delete_one(struct api_req *q, const char *key, json_t *opts, struct api_err *e,
 		      json_t **out)
@@ -1503,6 +1546,7 @@ static int delete_one(struct api_req *q, const char *key, json_t *opts, struct a
 		int64_t rev = 0;
 		int ret = obj_load(q->srv, r, key, &obj, &rev);
 		const char *name;
+		long grace;
 
 		if (ret == -ENOENT) {
 			err_not_found(e, r, q->name);
@@ -1536,17 +1580,19 @@ static int delete_one(struct api_req *q, const char *key, json_t *opts, struct a
 			*out = obj;
 			return 0;
 		}
-		if (json_array_size(api_jget(obj, "metadata.finalizers")) > 0) {
+		grace = grace_period(q, r, opts, obj);
+		if (json_array_size(api_jget(obj, "metadata.finalizers")) > 0 || grace > 0) {
 			_cleanup_free_ char *text = NULL;
 			int64_t nrev = 0;
 
 			if (!api_jget(obj, "metadata.deletionTimestamp")) {
 				char ts[40];
 
-				now_rfc3339(ts, sizeof(ts));
+				/* Kubernetes sets it to when the grace period ends. */
+				api_format_time(time(NULL) + (grace > 0 ? grace : 0), ts, sizeof(ts));
 				json_object_set_new(meta_of(obj), "deletionTimestamp", json_string(ts));
 				json_object_set_new(meta_of(obj), "deletionGracePeriodSeconds",
-						    json_integer(0));
+						    json_integer(grace > 0 ? grace : 0));
 				text = obj_dump(obj);
 				ret = text ? store_update(q->srv->store, key, text, strlen(text), rev,
 							  &nrev)

@@ -245,6 +245,29 @@ case_watch() {
 	assert_eq "$(jq -r '.type + ":" + .object.metadata.name' "$TMP/w2" | tr '\n' ' ')" "ADDED:w2 "
 }
 
+case_binding_and_graceful_pod_delete() {
+	local r node=node-$RUN_ID
+	r=$(api POST /api/v1/nodes "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"$node\"},\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}")
+	assert_eq "$(code "$r") $(jqr "$r" '.status.conditions[0].type')" "201 Ready" "a node keeps the status it is created with"
+	api POST $PODS "$(pod bound)" >/dev/null
+	r=$(api POST $PODS/bound/binding "{\"apiVersion\":\"v1\",\"kind\":\"Binding\",\"metadata\":{\"name\":\"bound\"},\"target\":{\"kind\":\"Node\",\"name\":\"$node\"}}")
+	assert_eq "$(code "$r")" 201
+	assert_eq "$(jqr "$(api GET $PODS/bound)" .spec.nodeName)" "$node"
+	r=$(api POST $PODS/bound/binding '{"target":{"name":"other"}}')
+	assert_eq "$(code "$r")" 409 "binding twice"
+	# Bound to a live node: the kubelet gets the grace period.
+	r=$(api DELETE $PODS/bound)
+	assert_eq "$(code "$r") $(jqr "$r" .metadata.deletionGracePeriodSeconds)" "200 30"
+	r=$(api GET $PODS/bound)
+	assert_eq "$(code "$r")" 200 "graceful delete keeps the pod for its kubelet"
+	r=$(api GET "$PODS?fieldSelector=spec.nodeName%3D$node")
+	assert_eq "$(jqr "$r" '[.items[].metadata.name]|join(",")')" bound
+	r=$(api DELETE "$PODS/bound" '{"gracePeriodSeconds":0}')
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(code "$(api GET $PODS/bound)")" 404 "grace 0 deletes"
+	api DELETE /api/v1/nodes/$node >/dev/null
+}
+
 svc() { # NAME TYPE [NODEPORT] [CLUSTERIP]
 	local np=${3:+,\"nodePort\":$3} ip=${4:+,\"clusterIP\":\"$4\"}
 	echo "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"$1\"},\"spec\":{\"type\":\"$2\"$ip,\"ports\":[{\"port\":80$np}]}}"
@@ -335,6 +358,7 @@ run_case errors_are_status
 run_case dry_run_and_finalizers
 run_case list_paging_selectors
 run_case watch
+run_case binding_and_graceful_pod_delete
 run_case service_allocation
 run_case scale_and_discovery
 finish
