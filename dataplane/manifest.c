@@ -161,25 +161,52 @@ static void mfile_clear_objs(struct mfile *f)
 	f->n_objs = 0;
 }
 
+/* m->files is sorted by name: found by bisection, read in name order. */
+static size_t manifest_lower(const struct manifest *m, const char *name)
+{
+	size_t lo = 0, hi = m->n_files;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(m->files[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The file named name, added when create. The pointer is valid until the
+ * next file is added. */
 static struct mfile *manifest_file(struct manifest *m, const char *name, bool create)
 {
+	size_t at = manifest_lower(m, name);
 	struct mfile *p;
+	char *copy;
 
-	for (size_t i = 0; i < m->n_files; i++)
-		if (streq(m->files[i].name, name))
-			return &m->files[i];
+	if (at < m->n_files && streq(m->files[at].name, name))
+		return &m->files[at];
 	if (!create)
 		return NULL;
+	copy = strdup(name);
 	p = realloc(m->files, (m->n_files + 1) * sizeof(*p));
-	if (!p)
+	if (!copy || !p) {
+		free(copy);
+		if (p)
+			m->files = p;
 		return NULL;
+	}
 	m->files = p;
-	p = &m->files[m->n_files];
-	*p = (struct mfile){ .name = strdup(name) };
-	if (!p->name)
-		return NULL;
+	memmove(&m->files[at + 1], &m->files[at], (m->n_files - at) * sizeof(*p));
+	m->files[at] = (struct mfile){ .name = copy };
 	m->n_files++;
-	return p;
+	return &m->files[at];
+}
+
+static int mfile_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mfile *)a)->name, ((const struct mfile *)b)->name);
 }
 
 static bool mobj_in(const struct mobj *objs, size_t n, enum model_kind kind, const char *ns,
@@ -324,26 +351,60 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 static int manifest_scan(struct manifest *m)
 {
 	DIR *d = opendir(m->dir);
+	struct mfile *added = NULL;
+	size_t n_added = 0, cap = 0;
 	struct dirent *de;
+	int r = 0;
 
 	if (!d)
 		return -errno;
 	for (size_t i = 0; i < m->n_files; i++)
 		m->files[i].dirty = true; /* present or not, look again */
 	while ((de = readdir(d))) {
-		struct mfile *f;
-
-		if (!manifest_name_wanted(de->d_name))
+		if (!manifest_name_wanted(de->d_name) || manifest_file(m, de->d_name, false))
 			continue;
-		f = manifest_file(m, de->d_name, true);
-		if (!f) {
-			closedir(d);
-			return -ENOMEM;
+		if (n_added == cap) {
+			size_t c = cap ? cap * 2 : 64;
+			struct mfile *p = realloc(added, c * sizeof(*p));
+
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			added = p;
+			cap = c;
 		}
-		f->dirty = true;
+		added[n_added] = (struct mfile){ .name = strdup(de->d_name), .dirty = true };
+		if (!added[n_added].name) {
+			r = -ENOMEM;
+			break;
+		}
+		n_added++;
 	}
 	closedir(d);
-	return 0;
+	if (r == 0 && n_added) {
+		/* one sort and one merge, not an insertion per file */
+		struct mfile *all = malloc((m->n_files + n_added) * sizeof(*all));
+		size_t i = 0, j = 0, n = 0;
+
+		if (!all) {
+			r = -ENOMEM;
+		} else {
+			qsort(added, n_added, sizeof(*added), mfile_cmp);
+			while (i < m->n_files || j < n_added)
+				all[n++] = j == n_added || (i < m->n_files && mfile_cmp(&m->files[i], &added[j]) < 0)
+						   ? m->files[i++]
+						   : added[j++];
+			free(m->files);
+			m->files = all;
+			m->n_files = n;
+			n_added = 0;
+		}
+	}
+	for (size_t i = 0; i < n_added; i++)
+		free(added[i].name);
+	free(added);
+	return r;
 }
 
 static int manifest_flush(void *ctx)
@@ -358,16 +419,11 @@ static int manifest_flush(void *ctx)
 			return r;
 	}
 	/* In name order, so a clash between files resolves the same way. */
-	for (;;) {
-		struct mfile *next = NULL;
-
-		for (size_t i = 0; i < m->n_files; i++)
-			if (m->files[i].dirty && (!next || strcmp(m->files[i].name, next->name) < 0))
-				next = &m->files[i];
-		if (!next)
-			break;
-		next->dirty = false;
-		r = manifest_load(m, next);
+	for (size_t i = 0; i < m->n_files; i++) {
+		if (!m->files[i].dirty)
+			continue;
+		m->files[i].dirty = false;
+		r = manifest_load(m, &m->files[i]);
 		if (r < 0)
 			return r;
 	}
