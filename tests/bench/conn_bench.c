@@ -3,14 +3,20 @@
  *
  *   conn-bench serve [--port P] [--threads N]
  *       epoll server, one SO_REUSEPORT listener and epoll loop per thread.
- *       The protocol is one line per request: "C\n" is answered with a
- *       64-byte line and the server closes (a short connection, so the
- *       TIME_WAIT lands on the server, never limiting the client's ports);
- *       "K\n" is answered with the same line and the connection stays open.
+ *       The protocol is one line per request, "C\n" or "K\n", each
+ *       answered with a 64-byte line; the server closes when the client
+ *       does.
+ *
+ *       A short connection ("C") is ended by the client with a reset
+ *       (SO_LINGER 0), so neither side keeps a TIME_WAIT socket: at tens of
+ *       thousands of connections per second those would exhaust the
+ *       client's ports, and a reused port meeting an old TIME_WAIT through
+ *       a DNAT (different ISN and timestamp offsets per tuple) stalls the
+ *       SYN for a second and would measure that instead of the proxy.
  *
  *   conn-bench rate [--duration S] [--workers W] [--timeout-ms T] TARGET...
  *       W threads, each in a loop for S seconds: connect, send "C\n", read
- *       the reply until the server closes, close. Connections go round
+ *       the reply, close (reset). Connections go round
  *       robin over the TARGETs (ADDR:PORT, [v6]:PORT).
  *       Prints: rate conns=N errors=E seconds=S per_sec=R p50_us=.. p99_us=..
  *       (the p50/p99 of one whole connection).
@@ -180,8 +186,8 @@ static int server_listen(unsigned port)
 	return TAKE_FD(fd);
 }
 
-/* Answers every complete request line in buf; returns 1 when the
- * connection is to be closed, 0 to keep it, -errno on a write error. */
+/* Answers every complete request line in buf; 0, or -errno on a write
+ * error. */
 static int server_answer(int fd, const char *buf, ssize_t n)
 {
 	for (ssize_t i = 0; i < n; i++) {
@@ -191,8 +197,6 @@ static int server_answer(int fd, const char *buf, ssize_t n)
 
 		if (r < 0)
 			return r;
-		if (i > 0 && buf[i - 1] == 'C')
-			return 1;
 	}
 	return 0;
 }
@@ -319,26 +323,21 @@ static int read_reply(int fd)
 	return buf[CB_REPLY_LEN - 1] == '\n' ? 0 : -EPROTO;
 }
 
-/* One short connection: connect, "C\n", the reply, the server's close. */
+/* One short connection: connect, "C\n", the reply, close with a reset. */
 static int short_conn(const struct cb_target *t, unsigned timeout_ms)
 {
 	_cleanup_close_ int fd = client_connect(t, timeout_ms);
-	char c;
-	ssize_t r;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int r;
 
 	if (fd < 0)
 		return fd;
 	r = write_all(fd, "C\n", 2);
 	if (r == 0)
 		r = read_reply(fd);
-	if (r < 0)
-		return (int)r;
-	do
-		r = read(fd, &c, 1);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
-	return r == 0 ? 0 : -EPROTO;
+	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+		r = -errno;
+	return r;
 }
 
 static void worker_record(struct cb_worker *w, unsigned long long t0, int r)

@@ -1,13 +1,14 @@
 /* map-watch: times one change from a manifest write until skiff's pinned
  * lb_frontends map shows it, for the service proxy benchmark.
  *
- *   map-watch --map PINNED --frontend ADDR:PORT [--rename SRC DST]
- *             [--timeout-ms T]
+ *   map-watch --map PINNED --frontend ADDR:PORT [--appear]
+ *             [--rename SRC DST] [--timeout-ms T]
  *
  * Reads the frontend's entry (the generation of its backend set), then
  * renames SRC to DST (an atomic manifest update the agent follows), then
- * polls the entry every 100 us until its generation changes.
- * Prints: change us=N gen_before=G gen_after=H
+ * polls the entry every 100 us until its generation changes; with
+ * --appear the frontend must be absent first and is waited for.
+ * Prints: change us=N gen_before=G gen_after=H (G is 0 with --appear)
  * Exit status 0 when the change was seen in time, 1 otherwise, 2 on bad
  * usage. */
 #include <arpa/inet.h>
@@ -28,12 +29,15 @@
 static int usage(FILE *f, int status)
 {
 	fprintf(f,
-		"Usage: map-watch --map PINNED --frontend ADDR:PORT [--rename SRC DST] [--timeout-ms T]\n"
+		"Usage: map-watch --map PINNED --frontend ADDR:PORT [--appear] [--rename SRC DST]\n"
+		"                 [--timeout-ms T]\n"
 		"Renames SRC to DST (optional), then waits until the TCP frontend's entry\n"
-		"in the pinned lb_frontends map changes generation; prints the time taken.\n"
+		"in the pinned lb_frontends map changes generation (or, with --appear,\n"
+		"exists); prints the time taken.\n"
 		"\n"
 		"  --map PINNED        the pinned lb_frontends map (e.g. /sys/fs/bpf/skiff/lb_frontends)\n"
 		"  --frontend A:PORT   the frontend (IPv4 or [IPv6]), protocol TCP\n"
+		"  --appear            the frontend is new: wait until it is in the map\n"
 		"  --rename SRC DST    the change to make, timed from just before rename(2)\n"
 		"  --timeout-ms T      give up after T ms (default 10000)\n"
 		"  -h, --help          this text\n");
@@ -82,13 +86,14 @@ int main(int argc, char **argv)
 		{ "frontend", required_argument, NULL, 'f' },
 		{ "rename", required_argument, NULL, 'r' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "appear", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *map = NULL, *src = NULL, *dst = NULL;
 	struct lb_fe_key key;
 	struct lb_fe_val val;
-	bool have_key = false;
+	bool have_key = false, appear = false;
 	unsigned long timeout_ms = 10000;
 	unsigned long long t0, deadline;
 	_cleanup_close_ int fd = -1;
@@ -125,6 +130,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'a':
+			appear = true;
+			break;
 		case 'h':
 			return usage(stdout, 0);
 		default:
@@ -140,11 +148,18 @@ int main(int argc, char **argv)
 		log_error("%s: cannot open the pinned map: %s", map, strerror(errno));
 		return 1;
 	}
-	if (bpf_map_lookup_elem(fd, &key, &val) < 0) {
+	if (appear) {
+		if (bpf_map_lookup_elem(fd, &key, &val) == 0) {
+			log_error("%s: --appear, but the frontend is already in the map", map);
+			return 1;
+		}
+		gen0 = 0;
+	} else if (bpf_map_lookup_elem(fd, &key, &val) < 0) {
 		log_error("%s: the frontend is not in the map: %s", map, strerror(errno));
 		return 1;
+	} else {
+		gen0 = val.gen;
 	}
-	gen0 = val.gen;
 	t0 = now_ns();
 	if (src && rename(src, dst) < 0) {
 		log_error("rename %s -> %s: %s", src, dst, strerror(errno));
@@ -155,7 +170,7 @@ int main(int argc, char **argv)
 		struct timespec ts = { .tv_nsec = 100000 };
 		unsigned long long now = now_ns();
 
-		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && val.gen != gen0) {
+		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && (appear || val.gen != gen0)) {
 			printf("change us=%llu gen_before=%u gen_after=%u\n", (now - t0) / 1000, gen0,
 			       val.gen);
 			return 0;
