@@ -640,7 +640,7 @@ static int parse_endpoint(struct parse_ctx *c, const json_t *v, const char *f,
 	if (r < 0)
 		return r;
 	if (!present)
-		ep->serving = ep->ready;
+		ep->serving = true; /* nil means serving, as kube-proxy reads it */
 	snprintf(ff, sizeof(ff), "%s.conditions.terminating", f);
 	r = get_bool(c, cond, "terminating", ff, &ep->terminating, &present);
 	if (r < 0)

@@ -87,7 +87,7 @@ struct model_service {
 struct model_endpoint {
 	struct model_addr addr; /* addresses[0], as kube-proxy uses it */
 	bool ready;       /* conditions.ready, nil: true */
-	bool serving;     /* conditions.serving, nil: ready */
+	bool serving;     /* conditions.serving, nil: true (as kube-proxy) */
 	bool terminating; /* conditions.terminating, nil: false */
 	char *node_name;  /* NULL when unset */
 };

@@ -186,7 +186,8 @@ TEST(model_slice_parse_conditions)
 	CHECK_INT_EQ(s->n_endpoints, 3);
 	CHECK(s->endpoints[0].ready && s->endpoints[0].serving && !s->endpoints[0].terminating);
 	CHECK_STR_EQ(s->endpoints[0].node_name, "n1");
-	CHECK(!s->endpoints[1].ready && !s->endpoints[1].serving);
+	/* serving nil reads as true, terminating nil as false */
+	CHECK(!s->endpoints[1].ready && s->endpoints[1].serving && !s->endpoints[1].terminating);
 	CHECK(!s->endpoints[2].ready && s->endpoints[2].serving && s->endpoints[2].terminating);
 	CHECK_INT_EQ(s->n_ports, 3);
 	CHECK_INT_EQ(s->ports[1].proto, IPPROTO_UDP);

@@ -115,6 +115,14 @@ static const struct compute_case cases[] = {
 		.summary = "1 backend (0 ready, 1 terminating-fallback, 2 not ready), 1 frontend",
 	},
 	{
+		.name = "terminating with serving unset counts as serving; not ready alone does not",
+		.yaml = SVC("{clusterIP: 10.96.0.1, ports: [{name: http, port: 80}]}")
+			SLICE("s1", "IPv4", "[" EPC("10.0.0.1", "{ready: false, terminating: true}") ", "
+				EPC("10.0.0.2", "{ready: false}") "]", HTTP),
+		.want = "ClusterIP 10.96.0.1:80/TCP a=0 alg=random f=0 [10.0.0.1:8080 term, "
+			"10.0.0.2:8080 quar]\n",
+	},
+	{
 		.name = "a ready endpoint hides the terminating ones",
 		.yaml = SVC("{clusterIP: 10.96.0.1, ports: [{name: http, port: 80}]}")
 			SLICE("s1", "IPv4", "[" EPC("10.0.0.1", "{ready: false, serving: true, terminating: true}")
