@@ -243,6 +243,8 @@ static enum MHD_Result reply_version(struct api_req *q)
 
 /* ---- routing ---- */
 
+static bool authorize(struct api_req *q, const char *url, enum MHD_Result *ret);
+
 static int split_path(const char *url, char segs[][256], size_t max)
 {
 	size_t n = 0;
@@ -277,9 +279,10 @@ static enum MHD_Result not_found(struct api_req *q)
 }
 
 /* segs after the group/version prefix. */
-static enum MHD_Result route_resource(struct api_req *q, const char *group, const char *version,
-				      char segs[][256], int n)
+static enum MHD_Result route_resource(struct api_req *q, const char *url, const char *group,
+				      const char *version, char segs[][256], int n)
 {
+	enum MHD_Result ret;
 	int i = 0;
 
 	if (n >= 3 && streq(segs[0], "namespaces") &&
@@ -298,6 +301,8 @@ static enum MHD_Result route_resource(struct api_req *q, const char *group, cons
 		snprintf(q->sub, sizeof(q->sub), "%s", segs[i + 2]);
 	if (n > i + 3)
 		return not_found(q);
+	if (!authorize(q, url, &ret))
+		return ret;
 	return api_rest_dispatch(q);
 }
 
@@ -305,9 +310,13 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 {
 	char segs[8][256];
 	int n = split_path(url, segs, ARRAY_SIZE(segs));
+	enum MHD_Result ret;
 
 	if (n < 0)
 		return not_found(q);
+	if (!(n >= 2 && (streq(segs[0], "api") || streq(segs[0], "apis")) && n > (streq(segs[0], "api") ? 2 : 3)) &&
+	    !authorize(q, url, &ret))
+		return ret;
 	if (n == 1 && (streq(segs[0], "healthz") || streq(segs[0], "livez") ||
 		       streq(segs[0], "readyz")))
 		return api_reply_text(q, 200, "text/plain; charset=utf-8", "ok");
@@ -325,7 +334,7 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 			return not_found(q);
 		if (n == 2)
 			return api_reply_json(q, 200, resource_list("", "v1"));
-		return route_resource(q, "", "v1", segs + 2, n - 2);
+		return route_resource(q, url, "", "v1", segs + 2, n - 2);
 	}
 	if (n >= 1 && streq(segs[0], "apis")) {
 		if (n == 1)
@@ -343,7 +352,7 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 			return not_found(q);
 		if (n == 3)
 			return api_reply_json(q, 200, resource_list(segs[1], "v1"));
-		return route_resource(q, segs[1], segs[2], segs + 3, n - 3);
+		return route_resource(q, url, segs[1], segs[2], segs + 3, n - 3);
 	}
 	return not_found(q);
 }
@@ -355,15 +364,33 @@ static bool public_path(const char *url)
 	return streq(url, "/healthz") || streq(url, "/livez") || streq(url, "/readyz");
 }
 
-/* A client certificate signed by our CA: the user is its CN. */
-static bool cert_user(struct api_req *q, char *user, size_t len)
+static void add_group(struct api_req *q, const char *g)
+{
+	if (q->n_groups < API_MAX_GROUPS && !api_rbac_in_group(q, g))
+		snprintf(q->groups[q->n_groups++], sizeof(q->groups[0]), "%s", g);
+}
+
+static void add_groups_csv(struct api_req *q, const char *csv)
+{
+	char buf[512], *save = NULL;
+
+	if (!csv)
+		return;
+	snprintf(buf, sizeof(buf), "%s", csv);
+	for (char *g = strtok_r(buf, ",", &save); g; g = strtok_r(NULL, ",", &save))
+		add_group(q, g);
+}
+
+/* A client certificate signed by our CA: the user is its CN, the groups
+ * its O entries (as Kubernetes reads client certificates). */
+static bool cert_user(struct api_req *q)
 {
 	const union MHD_ConnectionInfo *ci;
 	gnutls_session_t session;
 	const gnutls_datum_t *certs;
 	unsigned int status = 0, n = 0;
 	gnutls_x509_crt_t crt;
-	size_t ulen = len;
+	size_t ulen = sizeof(q->user);
 	bool ok = false;
 
 	ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -378,8 +405,18 @@ static bool cert_user(struct api_req *q, char *user, size_t len)
 	if (gnutls_x509_crt_init(&crt) < 0)
 		return false;
 	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
-	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, user, &ulen) == 0)
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, q->user, &ulen) == 0) {
 		ok = true;
+		for (unsigned i = 0; i < API_MAX_GROUPS; i++) {
+			char org[64];
+			size_t olen = sizeof(org);
+
+			if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, i, 0,
+							  org, &olen) < 0)
+				break;
+			add_group(q, org);
+		}
+	}
 	gnutls_x509_crt_deinit(crt);
 	return ok;
 }
@@ -389,7 +426,10 @@ static bool authenticate(struct api_req *q, bool tls, const char *url)
 	const char *auth;
 
 	if (!tls) {
+		/* The plain port is loopback-only and trusted. */
 		snprintf(q->user, sizeof(q->user), "system:admin");
+		add_group(q, "system:masters");
+		add_group(q, "system:authenticated");
 		return true;
 	}
 	if (public_path(url))
@@ -399,12 +439,64 @@ static bool authenticate(struct api_req *q, bool tls, const char *url)
 		for (size_t i = 0; i < q->srv->n_tokens; i++) {
 			if (streq(q->srv->tokens[i].token, auth + 7)) {
 				snprintf(q->user, sizeof(q->user), "%s", q->srv->tokens[i].user);
+				add_groups_csv(q, q->srv->tokens[i].groups);
+				add_group(q, "system:authenticated");
 				return true;
 			}
 		}
 		return false;
 	}
-	return cert_user(q, q->user, sizeof(q->user));
+	if (!cert_user(q))
+		return false;
+	add_group(q, "system:authenticated");
+	return true;
+}
+
+static const char *verb_of(struct api_req *q)
+{
+	const char *w = api_query(q, "watch");
+
+	if (streq(q->method, "GET") || streq(q->method, "HEAD")) {
+		if (streq(w, "true") || streq(w, "1"))
+			return "watch";
+		return q->name[0] ? "get" : "list";
+	}
+	if (streq(q->method, "POST"))
+		return "create";
+	if (streq(q->method, "PUT"))
+		return "update";
+	if (streq(q->method, "PATCH"))
+		return "patch";
+	if (streq(q->method, "DELETE"))
+		return q->name[0] ? "delete" : "deletecollection";
+	return "unknown";
+}
+
+/* Answers 403 unless RBAC allows; false when the request was answered. */
+static bool authorize(struct api_req *q, const char *url, enum MHD_Result *ret)
+{
+	struct api_rbac_attrs a = {
+		.verb = verb_of(q),
+		.path = url,
+	};
+	struct api_err e = { 0 };
+
+	if (!q->user[0])
+		return true; /* anonymous health checks */
+	if (q->res) {
+		a.group = q->res->group;
+		a.resource = q->res->plural;
+		a.subresource = q->sub;
+		a.namespace = q->ns;
+		a.name = q->name;
+	} else {
+		a.verb = streq(q->method, "GET") ? "get" : verb_of(q);
+	}
+	if (api_rbac_allowed(q, &a))
+		return true;
+	api_rbac_forbidden(q, &a, &e);
+	*ret = api_reply_err(q, &e);
+	return false;
 }
 
 /* ---- the MHD callbacks ---- */
@@ -517,6 +609,36 @@ static int read_file(const char *dir, const char *name, char **out)
 	return read_all(fd, 1 << 20, out, &len);
 }
 
+/* Splits one CSV line (fields may be double-quoted) in place. */
+static size_t csv_split(char *line, char **fields, size_t max)
+{
+	size_t n = 0;
+	char *p = line;
+
+	while (*p && n < max) {
+		char *out;
+
+		if (*p == '"') {
+			fields[n++] = out = ++p;
+			while (*p && *p != '"')
+				*out++ = *p++;
+			if (*p)
+				p++;
+			*out = 0;
+			while (*p && *p != ',')
+				p++;
+		} else {
+			fields[n++] = p;
+			while (*p && *p != ',')
+				p++;
+		}
+		if (*p == ',')
+			*p++ = 0;
+	}
+	return n;
+}
+
+/* kube-apiserver's --token-auth-file: token,user,uid[,"group1,group2"]. */
 static int load_tokens(struct api_server *s, const char *path)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
@@ -525,20 +647,27 @@ static int load_tokens(struct api_server *s, const char *path)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		char *tok = strtok(line, ",\r\n"), *user = strtok(NULL, ",\r\n");
+		char *fields[4] = { 0 };
+		size_t n;
 		struct api_token *t;
 
-		if (!tok || !user || tok[0] == '#')
+		line[strcspn(line, "\r\n")] = 0;
+		if (line[0] == '#' || !line[0])
 			continue;
+		n = csv_split(line, fields, 4);
+		if (n < 2 || !*fields[0] || !*fields[1])
+			return -EINVAL;
 		t = realloc(s->tokens, (s->n_tokens + 1) * sizeof(*t));
 		if (!t)
 			return -ENOMEM;
 		s->tokens = t;
-		t[s->n_tokens].token = strdup(tok);
-		t[s->n_tokens].user = strdup(user);
-		if (!t[s->n_tokens].token || !t[s->n_tokens].user)
-			return -ENOMEM;
+		t = &s->tokens[s->n_tokens];
+		t->token = strdup(fields[0]);
+		t->user = strdup(fields[1]);
+		t->groups = n > 3 ? strdup(fields[3]) : NULL;
 		s->n_tokens++;
+		if (!t->token || !t->user || (n > 3 && !t->groups))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -608,6 +737,43 @@ static int ensure_namespace(struct api_server *s, const char *name)
 
 	json_decref(obj);
 	return r == -EEXIST ? 0 : r;
+}
+
+/* The bootstrap roles kube-apiserver makes: cluster-admin for
+ * system:masters, and view for reading (bind it to grant read access). */
+static int ensure_bootstrap_rbac(struct api_server *s)
+{
+	const struct api_resource *cr = api_resource_find("rbac.authorization.k8s.io", "v1", "clusterroles");
+	const struct api_resource *crb =
+		api_resource_find("rbac.authorization.k8s.io", "v1", "clusterrolebindings");
+	json_t *objs[3];
+	int r = 0;
+
+	objs[0] = json_pack("{s:s,s:s,s:{s:s},s:[{s:[s],s:[s],s:[s]},{s:[s],s:[s]}]}", "apiVersion",
+			    "rbac.authorization.k8s.io/v1", "kind", "ClusterRole", "metadata", "name",
+			    "cluster-admin", "rules", "apiGroups", "*", "resources", "*", "verbs", "*",
+			    "nonResourceURLs", "*", "verbs", "*");
+	objs[1] = json_pack("{s:s,s:s,s:{s:s},s:[{s:[s,s,s,s,s,s,s],s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s],s:[s,s,s]}]}",
+			    "apiVersion", "rbac.authorization.k8s.io/v1", "kind", "ClusterRole",
+			    "metadata", "name", "view", "rules", "apiGroups", "", "apps", "batch",
+			    "discovery.k8s.io", "networking.k8s.io", "coordination.k8s.io", "autoscaling",
+			    "resources", "pods", "pods/log", "pods/status", "services", "endpoints",
+			    "configmaps", "serviceaccounts", "events", "namespaces", "deployments",
+			    "deployments/scale", "replicasets", "daemonsets", "statefulsets", "jobs",
+			    "endpointslices", "verbs", "get", "list", "watch");
+	objs[2] = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
+			    "rbac.authorization.k8s.io/v1", "kind", "ClusterRoleBinding", "metadata",
+			    "name", "cluster-admin", "roleRef", "apiGroup", "rbac.authorization.k8s.io",
+			    "kind", "ClusterRole", "name", "cluster-admin", "subjects", "apiGroup",
+			    "rbac.authorization.k8s.io", "kind", "Group", "name", "system:masters");
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
+		int c = api_rest_create_internal(s, i < 2 ? cr : crb, objs[i]);
+
+		json_decref(objs[i]);
+		if (c < 0 && c != -EEXIST && r == 0)
+			r = c;
+	}
+	return r;
 }
 
 /* default/kubernetes: the first address of the service range, port 443
@@ -708,6 +874,9 @@ int api_server_start(struct api_server *s)
 	r = ensure_kubernetes_service(s);
 	if (r < 0)
 		return r;
+	r = ensure_bootstrap_rbac(s);
+	if (r < 0)
+		return r;
 	if (s->cfg.secure_port) {
 		s->secure = start_daemon(s, true, s->cfg.bind_address ? s->cfg.bind_address : "0.0.0.0",
 					 s->cfg.secure_port);
@@ -755,6 +924,7 @@ void api_server_free(struct api_server *s)
 	for (size_t i = 0; i < s->n_tokens; i++) {
 		free(s->tokens[i].token);
 		free(s->tokens[i].user);
+		free(s->tokens[i].groups);
 	}
 	free(s->tokens);
 	free(s->tls_cert);

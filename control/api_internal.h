@@ -11,9 +11,12 @@
 
 #include "control/api.h"
 
+#define API_MAX_GROUPS 8
+
 struct api_token {
 	char *token;
 	char *user;
+	char *groups; /* comma-separated, may be NULL */
 };
 
 struct api_server {
@@ -58,7 +61,25 @@ struct api_req {
 	char name[256];
 	char sub[32];
 	char user[128];
+	char groups[API_MAX_GROUPS][64];
+	size_t n_groups;
 };
+
+/* What a request asks to do, for authorization. resource NULL: a
+ * non-resource path. */
+struct api_rbac_attrs {
+	const char *verb;
+	const char *group;
+	const char *resource;
+	const char *subresource;
+	const char *namespace;
+	const char *name;
+	const char *path;
+};
+
+bool api_rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a);
+void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struct api_err *e);
+bool api_rbac_in_group(const struct api_req *q, const char *group);
 
 /* Replies; each returns the MHD result of queueing. json is stolen. */
 enum MHD_Result api_reply_json(struct api_req *q, unsigned code, json_t *json);

@@ -1,0 +1,212 @@
+/* RBAC: every authenticated request is checked against the Roles,
+ * ClusterRoles and their bindings in the store, as kube-apiserver's RBAC
+ * authorizer does. Members of system:masters may do anything; every
+ * authenticated user may read discovery, OpenAPI, /version and health
+ * (the built-in system:discovery and system:public-info-viewer roles). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/api_internal.h"
+#include "util.h"
+
+static bool in_list(json_t *list, const char *v)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(list, i, e) {
+		const char *s = json_string_value(e);
+
+		if (streq(s, "*") || streq(s, v))
+			return true;
+	}
+	return false;
+}
+
+bool api_rbac_in_group(const struct api_req *q, const char *group)
+{
+	for (size_t i = 0; i < q->n_groups; i++)
+		if (streq(q->groups[i], group))
+			return true;
+	return false;
+}
+
+static bool subject_matches(const struct api_req *q, json_t *subj, const char *binding_ns)
+{
+	const char *kind = api_jstr(subj, "kind"), *name = api_jstr(subj, "name");
+
+	if (!name)
+		return false;
+	if (streq(kind, "User"))
+		return streq(name, q->user);
+	if (streq(kind, "Group"))
+		return api_rbac_in_group(q, name);
+	if (streq(kind, "ServiceAccount")) {
+		char sa[400];
+		const char *ns = api_jstr(subj, "namespace");
+
+		snprintf(sa, sizeof(sa), "system:serviceaccount:%s:%s", ns ? ns : binding_ns ? binding_ns : "",
+			 name);
+		return streq(sa, q->user);
+	}
+	return false;
+}
+
+static bool rule_allows(json_t *rule, const struct api_rbac_attrs *a)
+{
+	json_t *names = json_object_get(rule, "resourceNames");
+
+	if (!in_list(json_object_get(rule, "verbs"), a->verb))
+		return false;
+	if (!a->resource) {
+		json_t *e;
+		size_t i;
+
+		json_array_foreach(json_object_get(rule, "nonResourceURLs"), i, e) {
+			const char *u = json_string_value(e);
+			size_t n = u ? strlen(u) : 0;
+
+			if (u && (streq(u, "*") || streq(u, a->path) ||
+				  (n && u[n - 1] == '*' && strncmp(u, a->path, n - 1) == 0)))
+				return true;
+		}
+		return false;
+	}
+	if (!in_list(json_object_get(rule, "apiGroups"), a->group))
+		return false;
+	if (a->subresource && *a->subresource) {
+		char full[128], star[96];
+
+		snprintf(full, sizeof(full), "%s/%s", a->resource, a->subresource);
+		snprintf(star, sizeof(star), "*/%s", a->subresource);
+		if (!in_list(json_object_get(rule, "resources"), full) &&
+		    !in_list(json_object_get(rule, "resources"), star))
+			return false;
+	} else if (!in_list(json_object_get(rule, "resources"), a->resource)) {
+		return false;
+	}
+	if (json_array_size(names) > 0 && (!a->name || !*a->name || !in_list(names, a->name)))
+		return false;
+	return true;
+}
+
+static bool role_allows(struct api_server *s, const char *kind, const char *role_ns,
+			const char *name, const struct api_rbac_attrs *a)
+{
+	char key[600];
+	struct store_kv kv = { 0 };
+	json_t *role, *rule;
+	size_t i;
+	bool ok = false;
+
+	if (streq(kind, "ClusterRole"))
+		snprintf(key, sizeof(key), "/registry/rbac.authorization.k8s.io/clusterroles/%s", name);
+	else if (streq(kind, "Role") && role_ns)
+		snprintf(key, sizeof(key), "/registry/rbac.authorization.k8s.io/roles/%s/%s", role_ns, name);
+	else
+		return false;
+	if (store_get(s->store, key, &kv) < 0)
+		return false;
+	role = json_loadb(kv.value, kv.value_len, 0, NULL);
+	store_kv_clear(&kv);
+	json_array_foreach(json_object_get(role, "rules"), i, rule) {
+		if (rule_allows(rule, a)) {
+			ok = true;
+			break;
+		}
+	}
+	json_decref(role);
+	return ok;
+}
+
+/* Walks the bindings under prefix; role_ns is the namespace a Role
+ * reference resolves in (NULL for cluster bindings). */
+static bool bindings_allow(struct api_req *q, const char *prefix, const char *role_ns,
+			   const struct api_rbac_attrs *a)
+{
+	struct store_kv *kvs = NULL;
+	size_t n = 0;
+	int64_t rev;
+	bool more, ok = false;
+
+	if (store_list(q->srv->store, prefix, NULL, 0, &kvs, &n, &rev, &more) < 0)
+		return false;
+	for (size_t i = 0; i < n && !ok; i++) {
+		json_t *b = json_loadb(kvs[i].value, kvs[i].value_len, 0, NULL), *subj;
+		size_t j;
+
+		json_array_foreach(json_object_get(b, "subjects"), j, subj) {
+			if (!subject_matches(q, subj, role_ns))
+				continue;
+			ok = role_allows(q->srv, api_jstr(b, "roleRef.kind"), role_ns,
+					 api_jstr(b, "roleRef.name"), a);
+			break;
+		}
+		json_decref(b);
+	}
+	store_kvs_free(kvs, n);
+	return ok;
+}
+
+static bool public_info(const char *path)
+{
+	static const char *const prefixes[] = { "/api", "/api/", "/apis", "/apis/", "/openapi/", "/version",
+						"/healthz", "/livez", "/readyz" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (streq(path, prefixes[i]) ||
+		    (prefixes[i][strlen(prefixes[i]) - 1] == '/' &&
+		     strncmp(path, prefixes[i], strlen(prefixes[i])) == 0))
+			return true;
+	return false;
+}
+
+bool api_rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a)
+{
+	char prefix[512];
+
+	if (api_rbac_in_group(q, "system:masters"))
+		return true;
+	if (!a->resource && public_info(a->path))
+		return true;
+	if (bindings_allow(q, "/registry/rbac.authorization.k8s.io/clusterrolebindings/", NULL, a))
+		return true;
+	if (a->resource && a->namespace && *a->namespace) {
+		snprintf(prefix, sizeof(prefix), "/registry/rbac.authorization.k8s.io/rolebindings/%s/",
+			 a->namespace);
+		if (bindings_allow(q, prefix, a->namespace, a))
+			return true;
+	}
+	return false;
+}
+
+void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struct api_err *e)
+{
+	char what[300], where[300];
+
+	if (!a->resource) {
+		api_err_set(e, 403, "Forbidden", "forbidden: User \"%s\" cannot %s path \"%s\"",
+			    q->user, a->verb, a->path);
+		return;
+	}
+	if (a->subresource && *a->subresource)
+		snprintf(what, sizeof(what), "%s/%s", a->resource, a->subresource);
+	else
+		snprintf(what, sizeof(what), "%s", a->resource);
+	if (a->namespace && *a->namespace)
+		snprintf(where, sizeof(where), "in the namespace \"%s\"", a->namespace);
+	else
+		snprintf(where, sizeof(where), "at the cluster scope");
+	if (a->name && *a->name)
+		api_err_set(e, 403, "Forbidden",
+			    "%s \"%s\" is forbidden: User \"%s\" cannot %s resource \"%s\" in API group \"%s\" %s",
+			    a->resource, a->name, q->user, a->verb, what, a->group, where);
+	else
+		api_err_set(e, 403, "Forbidden",
+			    "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API group \"%s\" %s",
+			    a->resource, q->user, a->verb, what, a->group, where);
+	e->kind = a->resource;
+	e->group = a->group;
+	snprintf(e->name, sizeof(e->name), "%s", a->name ? a->name : "");
+}
