@@ -1,0 +1,1422 @@
+/* The nftables proxy mode (see nft_proxy.h for the table layout). */
+#include "dataplane/nft_proxy.h"
+
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <linux/netfilter.h>
+#include <linux/rtnetlink.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <poll.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* nft's datatype ids, so `nft list` prints the key types. */
+enum {
+	NFTP_T_INTEGER = 4,
+	NFTP_T_IPADDR = 7,
+	NFTP_T_IP6ADDR = 8,
+	NFTP_T_INET_PROTO = 12,
+	NFTP_T_INET_SERVICE = 13,
+	NFTP_TYPE_BITS = 6,
+	NFTP_BYTEORDER_HOST = 1, /* nft: BYTEORDER_HOST_ENDIAN */
+};
+
+#define NFTP_CONCAT2(a, b) (((a) << NFTP_TYPE_BITS) | (b))
+#define NFTP_CONCAT3(a, b, c) ((NFTP_CONCAT2(a, b) << NFTP_TYPE_BITS) | (c))
+
+#define CH_REJECT "reject-chain"
+#define CH_MARK "mark-for-masquerade"
+#define CH_MASQ "masquerading"
+#define CH_SERVICES "services"
+#define CH_CHECK "endpoints-check"
+
+struct nftp {
+	char *table;
+	struct nftp_cidr cidr4, cidr6;
+	bool have_cidr4, have_cidr6;
+	bool masquerade_all;
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	struct proxy_state *applied;
+	struct nftp_stats stats;
+};
+
+/* ---- the batch: netlink messages in one growing buffer ---- */
+
+struct nb {
+	char *buf;
+	size_t len, cap;
+	uint32_t seq, first_seq;
+	uint32_t set_id;
+	size_t n_msgs;
+	int err;
+	const char *table;
+};
+
+static char *nb_reserve(struct nb *b, size_t need)
+{
+	if (b->err)
+		return NULL;
+	if (b->cap - b->len < need) {
+		size_t cap = b->cap ? b->cap : 1u << 16;
+		char *n;
+
+		while (cap - b->len < need)
+			cap *= 2;
+		n = realloc(b->buf, cap);
+		if (!n) {
+			b->err = -ENOMEM;
+			return NULL;
+		}
+		memset(n + b->cap, 0, cap - b->cap);
+		b->buf = n;
+		b->cap = cap;
+	}
+	return b->buf + b->len;
+}
+
+static struct nlmsghdr *nb_msg(struct nb *b, uint16_t type, uint16_t flags, size_t need)
+{
+	char *at = nb_reserve(b, need + 256);
+
+	if (!at)
+		return NULL;
+	b->n_msgs++;
+	return nftnl_nlmsg_build_hdr(at, type, NFPROTO_INET, flags, b->seq++);
+}
+
+static void nb_done(struct nb *b, struct nlmsghdr *nlh)
+{
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void nb_table(struct nb *b, uint16_t type, uint16_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nlh = nb_msg(b, type, flags, 512);
+	if (nlh) {
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		nb_done(b, nlh);
+	}
+	nftnl_table_free(t);
+}
+
+struct hook {
+	const char *type;
+	uint32_t num;
+	int32_t prio;
+};
+
+static void nb_chain(struct nb *b, uint16_t type, const char *name, const struct hook *h)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, b->table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	if (h) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, h->type);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, h->num);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, h->prio);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = nb_msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, 1024);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		nb_done(b, nlh);
+	}
+	nftnl_chain_free(c);
+}
+
+struct setdef {
+	const char *name;
+	uint32_t flags;
+	uint32_t key_type, key_len;
+	bool vmap;
+	uint64_t timeout_ms;
+	bool host_order_key;
+};
+
+static struct nftnl_set *set_new(struct nb *b, const char *name)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s) {
+		b->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, b->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	return s;
+}
+
+/* Adds a set; returns its batch id (for anonymous sets). */
+static uint32_t nb_set_add(struct nb *b, const struct setdef *d)
+{
+	struct nftnl_set *s = set_new(b, d->name);
+	struct nlmsghdr *nlh;
+	uint32_t id = ++b->set_id;
+
+	if (!s)
+		return 0;
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags | (d->vmap ? NFT_SET_MAP : 0));
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	if (d->vmap)
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	if (d->timeout_ms)
+		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, d->timeout_ms);
+	if (d->host_order_key) {
+		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
+
+		if (!u) {
+			b->err = -ENOMEM;
+		} else {
+			nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, NFTP_BYTEORDER_HOST);
+			nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u),
+					   nftnl_udata_buf_len(u));
+			nftnl_udata_buf_free(u);
+		}
+	}
+	nlh = nb_msg(b, NFT_MSG_NEWSET, NLM_F_CREATE, 1024);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		nb_done(b, nlh);
+	}
+	nftnl_set_free(s);
+	return id;
+}
+
+static void nb_set_del(struct nb *b, const char *name)
+{
+	struct nftnl_set *s = set_new(b, name);
+	struct nlmsghdr *nlh;
+
+	if (!s)
+		return;
+	nlh = nb_msg(b, NFT_MSG_DELSET, 0, 512);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		nb_done(b, nlh);
+	}
+	nftnl_set_free(s);
+}
+
+/* One element: key, and for a verdict map a goto to chain. */
+struct elem {
+	uint8_t key[40];
+	uint32_t key_len;
+	const char *chain; /* NULL: a plain set element */
+};
+
+static void nb_elems(struct nb *b, uint16_t type, const char *set, uint32_t set_id,
+		     const struct elem *e, size_t n)
+{
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+
+	if (n == 0)
+		return;
+	s = set_new(b, set);
+	if (!s)
+		return;
+	if (set_id)
+		nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
+	for (size_t i = 0; i < n; i++) {
+		struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+
+		if (!el) {
+			b->err = -ENOMEM;
+			break;
+		}
+		nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, e[i].key, e[i].key_len);
+		if (e[i].chain && type == NFT_MSG_NEWSETELEM) {
+			nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
+			nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, e[i].chain);
+		}
+		nftnl_set_elem_add(s, el);
+	}
+	nlh = nb_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, 512 + n * 400);
+	if (nlh) {
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		nb_done(b, nlh);
+	}
+	nftnl_set_free(s);
+}
+
+/* ---- rules, expression by expression ---- */
+
+struct rb {
+	struct nb *b;
+	struct nftnl_rule *r;
+};
+
+static bool rb_start(struct rb *rb, struct nb *b, const char *chain)
+{
+	rb->b = b;
+	rb->r = b->err ? NULL : nftnl_rule_alloc();
+	if (!rb->r) {
+		if (!b->err)
+			b->err = -ENOMEM;
+		return false;
+	}
+	nftnl_rule_set_str(rb->r, NFTNL_RULE_TABLE, b->table);
+	nftnl_rule_set_str(rb->r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(rb->r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	return true;
+}
+
+static struct nftnl_expr *rb_expr(struct rb *rb, const char *kind)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc(kind);
+
+	if (!e) {
+		rb->b->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_rule_add_expr(rb->r, e);
+	return e;
+}
+
+static void rb_end(struct rb *rb)
+{
+	struct nlmsghdr *nlh = nb_msg(rb->b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, 4096);
+
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, rb->r);
+		nb_done(rb->b, nlh);
+	}
+	nftnl_rule_free(rb->r);
+	rb->r = NULL;
+}
+
+static void x_payload(struct rb *rb, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg)
+{
+	struct nftnl_expr *e = rb_expr(rb, "payload");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+}
+
+static void x_meta(struct rb *rb, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = rb_expr(rb, "meta");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+}
+
+static void x_meta_set(struct rb *rb, uint32_t key, uint32_t sreg)
+{
+	struct nftnl_expr *e = rb_expr(rb, "meta");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+}
+
+static void x_cmp(struct rb *rb, uint32_t sreg, uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = rb_expr(rb, "cmp");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+}
+
+static void x_bitwise(struct rb *rb, uint32_t reg, uint32_t len, const void *mask, const void *xor)
+{
+	struct nftnl_expr *e = rb_expr(rb, "bitwise");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
+}
+
+/* vmap: the set maps to a verdict; else a plain membership test. */
+static void x_lookup(struct rb *rb, uint32_t sreg, bool vmap, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = rb_expr(rb, "lookup");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+	if (vmap)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	if (set_id)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+}
+
+static void x_verdict(struct rb *rb, int verdict, const char *chain)
+{
+	struct nftnl_expr *e = rb_expr(rb, "immediate");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	if (chain)
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+}
+
+static void x_imm(struct rb *rb, uint32_t dreg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = rb_expr(rb, "immediate");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+}
+
+static void x_reject(struct rb *rb, uint32_t type, uint8_t code)
+{
+	struct nftnl_expr *e = rb_expr(rb, "reject");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
+	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
+}
+
+static void x_fib_daddr_local(struct rb *rb)
+{
+	struct nftnl_expr *e = rb_expr(rb, "fib");
+	uint32_t local = RTN_LOCAL;
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	x_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &local, sizeof(local));
+}
+
+static void x_nfproto(struct rb *rb, int family)
+{
+	uint8_t p = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
+
+	x_meta(rb, NFT_META_NFPROTO, NFT_REG_1);
+	x_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &p, 1);
+}
+
+static void x_l4proto(struct rb *rb, uint8_t proto)
+{
+	x_meta(rb, NFT_META_L4PROTO, NFT_REG_1);
+	x_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &proto, 1);
+}
+
+static uint32_t addr_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+/* ip saddr / ip6 saddr into reg (the family was checked before). */
+static void x_saddr(struct rb *rb, int family, uint32_t dreg)
+{
+	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 12 : 8, addr_len(family), dreg);
+}
+
+static void x_daddr(struct rb *rb, int family, uint32_t dreg)
+{
+	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24, addr_len(family), dreg);
+}
+
+/* ---- naming ---- */
+
+static bool fe_any(const struct proxy_fe_key *k)
+{
+	if (k->kind != PROXY_KIND_NODE_PORT)
+		return false;
+	if (k->addr.family == AF_INET)
+		return k->addr.v4.s_addr == 0;
+	return IN6_IS_ADDR_UNSPECIFIED(&k->addr.v6);
+}
+
+static const char *kind_short(uint8_t kind)
+{
+	switch (kind) {
+	case PROXY_KIND_CLUSTER_IP:
+		return "svc";
+	case PROXY_KIND_EXTERNAL_IP:
+		return "ext";
+	case PROXY_KIND_LOAD_BALANCER:
+		return "lb";
+	default:
+		return "np";
+	}
+}
+
+/* "<ns/name:port>-<proto>-<addr>:<port>" (or "*:<port>" for a NodePort on
+ * every local address); the frontend chain is "<kind>-" this. */
+static void fe_ident(const struct proxy_frontend *fe, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN] = "*";
+
+	if (!fe_any(&fe->key))
+		model_addr_str(&fe->key.addr, a, sizeof(a));
+	snprintf(buf, size, "%s-%s-%s:%u", fe->name,
+		 fe->key.proto == IPPROTO_TCP ? "tcp" : fe->key.proto == IPPROTO_UDP ? "udp" : "sctp", a,
+		 fe->key.port);
+}
+
+static void fe_chain_name(const struct proxy_frontend *fe, char *buf, size_t size)
+{
+	char id[320];
+
+	fe_ident(fe, id, sizeof(id));
+	snprintf(buf, size, "%s-%s", kind_short(fe->key.kind), id);
+}
+
+/* prefix "ep" (endpoint chain) or "aff" (affinity set). */
+static void be_name(const char *prefix, const struct proxy_frontend *fe,
+		    const struct proxy_backend *be, char *buf, size_t size)
+{
+	char id[320], a[INET6_ADDRSTRLEN];
+
+	fe_ident(fe, id, sizeof(id));
+	model_addr_str(&be->addr, a, sizeof(a));
+	snprintf(buf, size, "%s-%s-%s-%s:%u", prefix, kind_short(fe->key.kind), id, a, be->port);
+}
+
+static const char *fe_map(const struct proxy_frontend *fe, bool no_endpoints)
+{
+	bool v6 = fe->key.addr.family == AF_INET6;
+
+	if (fe_any(&fe->key)) {
+		if (no_endpoints)
+			return v6 ? "no-endpoint-nodeports6" : "no-endpoint-nodeports";
+		return v6 ? "service-nodeports6" : "service-nodeports";
+	}
+	if (no_endpoints)
+		return v6 ? "no-endpoint-services6" : "no-endpoint-services";
+	return v6 ? "service-ips6" : "service-ips";
+}
+
+/* The map key in 32-bit register layout: addr . l4proto . port. */
+static void fe_elem(const struct proxy_frontend *fe, struct elem *e)
+{
+	uint16_t port = htons(fe->key.port);
+	uint32_t n = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (!fe_any(&fe->key)) {
+		n = addr_len(fe->key.addr.family);
+		memcpy(e->key, fe->key.addr.family == AF_INET ? (const void *)&fe->key.addr.v4
+							      : (const void *)&fe->key.addr.v6,
+		       n);
+	}
+	e->key[n] = fe->key.proto;
+	memcpy(&e->key[n + 4], &port, 2);
+	e->key_len = n + 8;
+}
+
+static size_t n_selected(const struct proxy_frontend *fe)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < fe->n_backends; i++)
+		n += fe->backends[i].state != PROXY_BACKEND_QUARANTINED;
+	return n;
+}
+
+static const void *addr_bytes(const struct model_addr *a)
+{
+	return a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6;
+}
+
+/* ---- one frontend ---- */
+
+static void fe_masq_rule(struct nftp *p, struct nb *b, const char *chain,
+			 const struct proxy_frontend *fe)
+{
+	const struct nftp_cidr *c = NULL;
+	struct rb rb;
+	int fam = fe->key.addr.family;
+
+	if (fe->key.kind != PROXY_KIND_CLUSTER_IP) {
+		if (fe->flags & PROXY_F_LOCAL)
+			return;
+	} else if (!p->masquerade_all) {
+		c = fam == AF_INET ? (p->have_cidr4 ? &p->cidr4 : NULL)
+				   : (p->have_cidr6 ? &p->cidr6 : NULL);
+		if (!c)
+			return;
+	}
+	if (!rb_start(&rb, b, chain))
+		return;
+	if (c) {
+		uint8_t mask[16] = { 0 }, zero[16] = { 0 }, net[16];
+		uint32_t len = addr_len(fam);
+
+		for (unsigned i = 0; i < c->prefix_len; i++)
+			mask[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+		memcpy(net, addr_bytes(&c->addr), len);
+		for (unsigned i = 0; i < len; i++)
+			net[i] &= mask[i];
+		x_nfproto(&rb, fam);
+		x_saddr(&rb, fam, NFT_REG_1);
+		x_bitwise(&rb, NFT_REG_1, len, mask, zero);
+		x_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, net, len);
+	}
+	x_verdict(&rb, NFT_JUMP, CH_MARK);
+	rb_end(&rb);
+}
+
+static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+{
+	size_t n = n_selected(fe), k = 0;
+	int fam = fe->key.addr.family;
+	char chain[400], name[480];
+	_cleanup_free_ struct elem *vm = NULL;
+	struct elem e;
+	struct rb rb;
+
+	fe_elem(fe, &e);
+	if (n == 0) {
+		e.chain = CH_REJECT;
+		nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, true), 0, &e, 1);
+		return;
+	}
+	vm = calloc(n, sizeof(*vm));
+	if (!vm) {
+		b->err = -ENOMEM;
+		return;
+	}
+	fe_chain_name(fe, chain, sizeof(chain));
+	nb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
+
+	for (size_t i = 0; i < fe->n_backends; i++) {
+		const struct proxy_backend *be = &fe->backends[i];
+		uint16_t port = htons(be->port);
+		char aff[480];
+		struct nftnl_expr *x;
+
+		if (be->state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		be_name("ep", fe, be, name, sizeof(name));
+		nb_chain(b, NFT_MSG_NEWCHAIN, name, NULL);
+		if (fe->affinity_timeout) {
+			struct setdef d = {
+				.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL,
+				.key_type = fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
+				.key_len = addr_len(fam),
+				.timeout_ms = (uint64_t)fe->affinity_timeout * 1000,
+			};
+
+			be_name("aff", fe, be, aff, sizeof(aff));
+			d.name = aff;
+			nb_set_add(b, &d);
+		}
+		/* Hairpin: a backend reaching itself through the service. */
+		if (rb_start(&rb, b, name)) {
+			x_nfproto(&rb, fam);
+			x_saddr(&rb, fam, NFT_REG_1);
+			x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, addr_bytes(&be->addr), addr_len(fam));
+			x_verdict(&rb, NFT_JUMP, CH_MARK);
+			rb_end(&rb);
+		}
+		if (fe->affinity_timeout && rb_start(&rb, b, name)) {
+			x_nfproto(&rb, fam);
+			x_saddr(&rb, fam, NFT_REG_1);
+			x = rb_expr(&rb, "dynset");
+			if (x) {
+				nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+				nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+				nftnl_expr_set_str(x, NFTNL_EXPR_DYNSET_SET_NAME, aff);
+			}
+			rb_end(&rb);
+		}
+		if (rb_start(&rb, b, name)) {
+			x_nfproto(&rb, fam);
+			x_l4proto(&rb, fe->key.proto);
+			x_imm(&rb, NFT_REG_1, addr_bytes(&be->addr), addr_len(fam));
+			x_imm(&rb, NFT_REG_2, &port, sizeof(port));
+			x = rb_expr(&rb, "nat");
+			if (x) {
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FAMILY,
+						   fam == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FLAGS,
+						   NF_NAT_RANGE_PROTO_SPECIFIED);
+			}
+			rb_end(&rb);
+		}
+		/* The frontend chain's choice: element k goes to this endpoint. */
+		memcpy(vm[k].key, &(uint32_t){ (uint32_t)k }, 4);
+		vm[k].key_len = 4;
+		vm[k].chain = NULL; /* set below, names are rebuilt */
+		k++;
+	}
+
+	fe_masq_rule(p, b, chain, fe);
+	/* Affinity: a client seen recently goes back to the same endpoint. */
+	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
+		const struct proxy_backend *be = &fe->backends[i];
+		char aff[480];
+
+		if (be->state == PROXY_BACKEND_QUARANTINED || !rb_start(&rb, b, chain))
+			continue;
+		be_name("aff", fe, be, aff, sizeof(aff));
+		be_name("ep", fe, be, name, sizeof(name));
+		x_nfproto(&rb, fam);
+		x_saddr(&rb, fam, NFT_REG_1);
+		x_lookup(&rb, NFT_REG_1, false, aff, 0);
+		x_verdict(&rb, NFT_GOTO, name);
+		rb_end(&rb);
+	}
+
+	/* numgen random mod n vmap { 0 : goto ep-..., ... } */
+	{
+		_cleanup_free_ char *names = malloc(n * 480);
+		struct setdef d = {
+			.name = "__map%d",
+			.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT,
+			.key_type = NFTP_T_INTEGER,
+			.key_len = 4,
+			.vmap = true,
+			.host_order_key = true,
+		};
+		uint32_t id;
+		size_t j = 0;
+
+		if (!names) {
+			b->err = -ENOMEM;
+			return;
+		}
+		for (size_t i = 0; i < fe->n_backends; i++) {
+			if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
+				continue;
+			be_name("ep", fe, &fe->backends[i], names + j * 480, 480);
+			vm[j].chain = names + j * 480;
+			j++;
+		}
+		id = nb_set_add(b, &d);
+		nb_elems(b, NFT_MSG_NEWSETELEM, "__map%d", id, vm, n);
+		if (rb_start(&rb, b, chain)) {
+			struct nftnl_expr *x = rb_expr(&rb, "numgen");
+
+			if (x) {
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)n);
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
+			}
+			x_lookup(&rb, NFT_REG_1, true, "__map%d", id);
+			rb_end(&rb);
+		}
+	}
+
+	e.chain = chain;
+	nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
+}
+
+static void fe_del(struct nb *b, const struct proxy_frontend *fe)
+{
+	size_t n = n_selected(fe);
+	char chain[400], name[480];
+	struct elem e;
+
+	fe_elem(fe, &e);
+	nb_elems(b, NFT_MSG_DELSETELEM, fe_map(fe, n == 0), 0, &e, 1);
+	if (n == 0)
+		return;
+	fe_chain_name(fe, chain, sizeof(chain));
+	nb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
+	for (size_t i = 0; i < fe->n_backends; i++) {
+		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		be_name("ep", fe, &fe->backends[i], name, sizeof(name));
+		nb_chain(b, NFT_MSG_DELCHAIN, name, NULL);
+	}
+	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
+		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		be_name("aff", fe, &fe->backends[i], name, sizeof(name));
+		nb_set_del(b, name);
+	}
+}
+
+/* ---- the fixed part of the table ---- */
+
+static void vmap_rule(struct nb *b, const char *chain, int family, const char *map, bool any)
+{
+	struct rb rb;
+
+	if (!rb_start(&rb, b, chain))
+		return;
+	if (any) {
+		uint8_t p = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
+
+		x_meta(&rb, NFT_META_NFPROTO, NFT_REG_1);
+		x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &p, 1);
+		x_fib_daddr_local(&rb);
+		x_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00);
+		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+	} else {
+		uint32_t n = addr_len(family) / 4;
+
+		x_nfproto(&rb, family);
+		x_daddr(&rb, family, NFT_REG32_00);
+		x_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00 + n);
+		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + n + 1);
+	}
+	x_lookup(&rb, NFT_REG32_00, true, map, 0);
+	rb_end(&rb);
+}
+
+static void base_add(struct nb *b)
+{
+	static const struct hook h_nat_pre = { "nat", NF_INET_PRE_ROUTING, -100 };
+	static const struct hook h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 };
+	static const struct hook h_nat_post = { "nat", NF_INET_POST_ROUTING, 100 };
+	static const struct hook h_in = { "filter", NF_INET_LOCAL_IN, 0 };
+	static const struct hook h_fwd = { "filter", NF_INET_FORWARD, 0 };
+	static const struct hook h_out = { "filter", NF_INET_LOCAL_OUT, 0 };
+	static const struct {
+		const char *name;
+		const struct hook *hook;
+		const char *jump;
+	} chains[] = {
+		{ CH_REJECT, NULL, NULL },
+		{ CH_MARK, NULL, NULL },
+		{ CH_MASQ, NULL, NULL },
+		{ CH_SERVICES, NULL, NULL },
+		{ CH_CHECK, NULL, NULL },
+		{ "nat-prerouting", &h_nat_pre, CH_SERVICES },
+		{ "nat-output", &h_nat_out, CH_SERVICES },
+		{ "nat-postrouting", &h_nat_post, CH_MASQ },
+		{ "filter-input", &h_in, CH_CHECK },
+		{ "filter-forward", &h_fwd, CH_CHECK },
+		{ "filter-output", &h_out, CH_CHECK },
+	};
+	const uint32_t t4 = NFTP_CONCAT3(NFTP_T_IPADDR, NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE);
+	const uint32_t t6 = NFTP_CONCAT3(NFTP_T_IP6ADDR, NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE);
+	const uint32_t tp = NFTP_CONCAT2(NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE);
+	const struct setdef sets[] = {
+		{ .name = "cluster-ips", .key_type = NFTP_T_IPADDR, .key_len = 4 },
+		{ .name = "cluster-ips6", .key_type = NFTP_T_IP6ADDR, .key_len = 16 },
+		{ .name = "service-ips", .key_type = t4, .key_len = 12, .vmap = true },
+		{ .name = "service-ips6", .key_type = t6, .key_len = 24, .vmap = true },
+		{ .name = "service-nodeports", .key_type = tp, .key_len = 8, .vmap = true },
+		{ .name = "service-nodeports6", .key_type = tp, .key_len = 8, .vmap = true },
+		{ .name = "no-endpoint-services", .key_type = t4, .key_len = 12, .vmap = true },
+		{ .name = "no-endpoint-services6", .key_type = t6, .key_len = 24, .vmap = true },
+		{ .name = "no-endpoint-nodeports", .key_type = tp, .key_len = 8, .vmap = true },
+		{ .name = "no-endpoint-nodeports6", .key_type = tp, .key_len = 8, .vmap = true },
+	};
+	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
+	struct rb rb;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
+		nb_set_add(b, &sets[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(chains); i++)
+		nb_chain(b, NFT_MSG_NEWCHAIN, chains[i].name, chains[i].hook);
+	for (size_t i = 0; i < ARRAY_SIZE(chains); i++) {
+		if (!chains[i].jump || !rb_start(&rb, b, chains[i].name))
+			continue;
+		x_verdict(&rb, NFT_JUMP, chains[i].jump);
+		rb_end(&rb);
+	}
+
+	/* reject-chain: TCP gets a reset, the rest ICMP port unreachable. */
+	if (rb_start(&rb, b, CH_REJECT)) {
+		x_l4proto(&rb, IPPROTO_TCP);
+		x_reject(&rb, NFT_REJECT_TCP_RST, 0);
+		rb_end(&rb);
+	}
+	if (rb_start(&rb, b, CH_REJECT)) {
+		x_reject(&rb, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
+		rb_end(&rb);
+	}
+	/* mark-for-masquerade: meta mark set meta mark | 0x4000 */
+	if (rb_start(&rb, b, CH_MARK)) {
+		x_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		x_bitwise(&rb, NFT_REG_1, 4, &keep, &mark);
+		x_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
+		rb_end(&rb);
+	}
+	/* masquerading: only marked packets; the mark is cleared. */
+	if (rb_start(&rb, b, CH_MASQ)) {
+		x_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		x_bitwise(&rb, NFT_REG_1, 4, &mark, &zero);
+		x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
+		x_verdict(&rb, NFT_RETURN, NULL);
+		rb_end(&rb);
+	}
+	if (rb_start(&rb, b, CH_MASQ)) {
+		x_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		x_bitwise(&rb, NFT_REG_1, 4, &keep, &zero);
+		x_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
+		rb_end(&rb);
+	}
+	if (rb_start(&rb, b, CH_MASQ)) {
+		struct nftnl_expr *x = rb_expr(&rb, "masq");
+
+		if (x)
+			nftnl_expr_set_u32(x, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
+		rb_end(&rb);
+	}
+
+	vmap_rule(b, CH_SERVICES, AF_INET, "service-ips", false);
+	vmap_rule(b, CH_SERVICES, AF_INET6, "service-ips6", false);
+	vmap_rule(b, CH_SERVICES, AF_INET, "service-nodeports", true);
+	vmap_rule(b, CH_SERVICES, AF_INET6, "service-nodeports6", true);
+	vmap_rule(b, CH_CHECK, AF_INET, "no-endpoint-services", false);
+	vmap_rule(b, CH_CHECK, AF_INET6, "no-endpoint-services6", false);
+	vmap_rule(b, CH_CHECK, AF_INET, "no-endpoint-nodeports", true);
+	vmap_rule(b, CH_CHECK, AF_INET6, "no-endpoint-nodeports6", true);
+	/* A ClusterIP still the destination after DNAT: an unknown port. */
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? AF_INET6 : AF_INET;
+
+		if (!rb_start(&rb, b, CH_CHECK))
+			continue;
+		x_nfproto(&rb, fam);
+		x_daddr(&rb, fam, NFT_REG_1);
+		x_lookup(&rb, NFT_REG_1, false, f ? "cluster-ips6" : "cluster-ips", 0);
+		x_verdict(&rb, NFT_GOTO, CH_REJECT);
+		rb_end(&rb);
+	}
+}
+
+/* ---- cluster-ips: the distinct ClusterIPs of a state ---- */
+
+static int addr_qcmp(const void *a, const void *b)
+{
+	return model_addr_cmp(a, b);
+}
+
+static int cluster_ips(const struct proxy_state *s, struct model_addr **out, size_t *n)
+{
+	struct model_addr *v = NULL;
+	size_t k = 0;
+
+	if (s && s->n_fes) {
+		v = calloc(s->n_fes, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->n_fes; i++)
+			if (s->fes[i].key.kind == PROXY_KIND_CLUSTER_IP)
+				v[k++] = s->fes[i].key.addr;
+		qsort(v, k, sizeof(*v), addr_qcmp);
+		size_t u = 0;
+		for (size_t i = 0; i < k; i++)
+			if (u == 0 || model_addr_cmp(&v[u - 1], &v[i]) != 0)
+				v[u++] = v[i];
+		k = u;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static void cip_elem(struct nb *b, uint16_t type, const struct model_addr *a)
+{
+	struct elem e = { .key_len = addr_len(a->family) };
+
+	memcpy(e.key, addr_bytes(a), e.key_len);
+	nb_elems(b, type, a->family == AF_INET ? "cluster-ips" : "cluster-ips6", 0, &e, 1);
+}
+
+static int cluster_ips_sync(struct nb *b, const struct proxy_state *prev,
+			    const struct proxy_state *next)
+{
+	_cleanup_free_ struct model_addr *a = NULL, *z = NULL;
+	size_t na, nz, i = 0, j = 0;
+	int r;
+
+	r = cluster_ips(prev, &a, &na);
+	if (r == 0)
+		r = cluster_ips(next, &z, &nz);
+	if (r < 0)
+		return r;
+	while (i < na || j < nz) {
+		int c = i == na ? 1 : j == nz ? -1 : model_addr_cmp(&a[i], &z[j]);
+
+		if (c < 0)
+			cip_elem(b, NFT_MSG_DELSETELEM, &a[i++]);
+		else if (c > 0)
+			cip_elem(b, NFT_MSG_NEWSETELEM, &z[j++]);
+		else
+			i++, j++;
+	}
+	return 0;
+}
+
+/* ---- sending ---- */
+
+static int nftp_send(struct nftp *p, struct nb *b)
+{
+	char rbuf[MNL_SOCKET_BUFFER_SIZE * 4];
+	int fd = mnl_socket_get_fd(p->nl), err = 0, sz;
+	uint32_t last = b->seq - 1;
+	bool done = false;
+	struct nlmsghdr *nlh;
+
+	/* Ask for an ack of the last message only: errors come anyway. */
+	for (size_t off = 0; off < b->len;) {
+		nlh = (struct nlmsghdr *)(b->buf + off);
+		if (nlh->nlmsg_seq == last)
+			nlh->nlmsg_flags |= NLM_F_ACK;
+		off += NLMSG_ALIGN(nlh->nlmsg_len);
+	}
+	nlh = nftnl_batch_end(nb_reserve(b, 64), b->seq++);
+	if (b->err)
+		return b->err;
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+
+	sz = (int)(b->len + 65536);
+	if (sz < 0)
+		return -E2BIG;
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+	if (mnl_socket_sendto(p->nl, b->buf, b->len) < 0)
+		return -errno;
+	while (!done) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		int pr = poll(&pf, 1, err ? 100 : 10000);
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			return err ? err : -ETIMEDOUT;
+		n = mnl_socket_recvfrom(p->nl, rbuf, sizeof(rbuf));
+		if (n < 0)
+			return -errno;
+		for (nlh = (struct nlmsghdr *)rbuf; mnl_nlmsg_ok(nlh, (int)n);
+		     nlh = mnl_nlmsg_next(nlh, (int *)&n)) {
+			if (nlh->nlmsg_type != NLMSG_ERROR)
+				continue;
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+			if (e->error && !err) {
+				err = e->error < 0 ? e->error : -e->error;
+				if (getenv("NFTP_DEBUG")) {
+					for (size_t off = 0; off < b->len;) {
+						struct nlmsghdr *m = (struct nlmsghdr *)(b->buf + off);
+						if (m->nlmsg_seq == e->msg.nlmsg_seq) {
+							fprintf(stderr, "DEBUG fail seq %u type %u\n", m->nlmsg_seq - b->first_seq, m->nlmsg_type & 0xff);
+							struct nftnl_rule *dr = nftnl_rule_alloc(); char sb[2048];
+							if ((m->nlmsg_type & 0xff) == NFT_MSG_NEWRULE && nftnl_rule_nlmsg_parse(m, dr) == 0) { nftnl_rule_snprintf(sb, sizeof(sb), dr, 0, 0); fprintf(stderr, "%s\n", sb); }
+							nftnl_rule_free(dr);
+						}
+						off += NLMSG_ALIGN(m->nlmsg_len);
+					}
+				}
+			}
+			if (nlh->nlmsg_seq == last)
+				done = true;
+		}
+	}
+	return err;
+}
+
+static void nb_begin(struct nftp *p, struct nb *b)
+{
+	struct nlmsghdr *nlh;
+
+	memset(b, 0, sizeof(*b));
+	b->table = p->table;
+	b->seq = p->seq;
+	b->first_seq = b->seq;
+	nlh = nftnl_batch_begin(nb_reserve(b, 64), b->seq++);
+	if (nlh)
+		b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void nb_finish(struct nftp *p, struct nb *b)
+{
+	p->seq = b->seq;
+	p->stats.n_msgs = b->n_msgs;
+	p->stats.n_bytes = b->len;
+	free(b->buf);
+}
+
+int nftp_apply(struct nftp *p, struct proxy_state *next)
+{
+	struct proxy_changes ch = { 0 };
+	bool full = !p->applied;
+	struct nb b;
+	int r = 0;
+
+	nb_begin(p, &b);
+	if (full) {
+		nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		nb_table(&b, NFT_MSG_DELTABLE, 0);
+		nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		base_add(&b);
+		r = cluster_ips_sync(&b, NULL, next);
+		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
+			fe_add(p, &b, &next->fes[i]);
+	} else {
+		r = proxy_diff(p->applied, next, NULL, &ch);
+		for (size_t i = 0; r == 0 && i < ch.n_del; i++)
+			fe_del(&b, ch.del[i]);
+		for (size_t i = 0; r == 0 && i < ch.n_set; i++) {
+			const struct proxy_frontend *old = proxy_state_find(p->applied, &ch.set[i]->key);
+
+			if (old)
+				fe_del(&b, old);
+			fe_add(p, &b, ch.set[i]);
+		}
+		if (r == 0)
+			r = cluster_ips_sync(&b, p->applied, next);
+	}
+	if (r == 0 && b.err)
+		r = b.err;
+	if (r == 0 && b.n_msgs)
+		r = nftp_send(p, &b);
+	nb_finish(p, &b);
+	p->stats.full = full;
+	p->stats.n_ct_deleted = 0;
+	if (r < 0) {
+		proxy_changes_clear(&ch);
+		proxy_state_free(next);
+		/* The kernel has the old state or, after a failed first
+		 * batch, nothing: the next apply rebuilds it all. */
+		proxy_state_free(p->applied);
+		p->applied = NULL;
+		return r;
+	}
+	for (size_t i = 0; i < ch.n_removed; i++) {
+		if (ch.removed[i].proto != IPPROTO_UDP)
+			continue;
+		int n = nftp_conntrack_delete_udp(&ch.removed[i].be.addr, ch.removed[i].be.port);
+
+		if (n > 0)
+			p->stats.n_ct_deleted += (size_t)n;
+	}
+	proxy_changes_clear(&ch);
+	proxy_state_free(p->applied);
+	p->applied = next;
+	return 0;
+}
+
+const struct proxy_state *nftp_applied(const struct nftp *p)
+{
+	return p->applied;
+}
+
+void nftp_last_stats(const struct nftp *p, struct nftp_stats *out)
+{
+	*out = p->stats;
+}
+
+static int open_nl(struct mnl_socket **out, uint32_t *portid)
+{
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	int sz = 4 << 20;
+
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int r = -errno;
+
+		mnl_socket_close(nl);
+		return r;
+	}
+	(void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	*portid = mnl_socket_get_portid(nl);
+	*out = nl;
+	return 0;
+}
+
+int nftp_open(const struct nftp_options *o, struct nftp **out)
+{
+	struct nftp *p;
+	const char *table = o->table ? o->table : NFTP_DEFAULT_TABLE;
+	int r;
+
+	if (!*table || strlen(table) >= 256)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->table = strdup(table);
+	if (!p->table) {
+		free(p);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
+		const struct nftp_cidr *c = &o->cluster_cidrs[i];
+
+		if (c->addr.family == AF_INET && c->prefix_len <= 32 && !p->have_cidr4) {
+			p->cidr4 = *c;
+			p->have_cidr4 = true;
+		} else if (c->addr.family == AF_INET6 && c->prefix_len <= 128 && !p->have_cidr6) {
+			p->cidr6 = *c;
+			p->have_cidr6 = true;
+		} else {
+			nftp_free(p);
+			return -EINVAL;
+		}
+	}
+	p->masquerade_all = o->masquerade_all;
+	p->seq = (uint32_t)time(NULL);
+	r = open_nl(&p->nl, &p->portid);
+	if (r < 0) {
+		nftp_free(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+void nftp_free(struct nftp *p)
+{
+	if (!p)
+		return;
+	if (p->nl)
+		mnl_socket_close(p->nl);
+	proxy_state_free(p->applied);
+	free(p->table);
+	free(p);
+}
+
+static int delete_table(struct nftp *p)
+{
+	struct nb b;
+	int r;
+
+	nb_begin(p, &b);
+	nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	nb_table(&b, NFT_MSG_DELTABLE, 0);
+	r = b.err ? b.err : nftp_send(p, &b);
+	nb_finish(p, &b);
+	return r;
+}
+
+int nftp_destroy(struct nftp *p)
+{
+	int r = delete_table(p);
+
+	proxy_state_free(p->applied);
+	p->applied = NULL;
+	return r;
+}
+
+int nftp_delete_table(const char *table)
+{
+	struct nftp_options o = { .table = table };
+	struct nftp *p;
+	int r = nftp_open(&o, &p);
+
+	if (r < 0)
+		return r;
+	r = delete_table(p);
+	nftp_free(p);
+	return r;
+}
+
+/* ---- conntrack: UDP flows of a removed endpoint ---- */
+
+struct ct_match {
+	const struct model_addr *addr;
+	uint16_t port;
+	/* The CTA_TUPLE_ORIG attributes of matching entries, back to back. */
+	char *tuples;
+	size_t len, cap;
+	size_t n;
+};
+
+/* Fills src address, src port and l4 protocol from a CTA_TUPLE_* nest. */
+static bool ct_tuple(const struct nlattr *nest, int family, uint8_t addr[16], uint16_t *port,
+		     uint8_t *proto)
+{
+	const struct nlattr *a, *b;
+	bool have_addr = false, have_port = false;
+
+	*proto = 0;
+	mnl_attr_for_each_nested(a, nest) {
+		switch (mnl_attr_get_type(a)) {
+		case CTA_TUPLE_IP:
+			mnl_attr_for_each_nested(b, a) {
+				int t = mnl_attr_get_type(b);
+
+				if (family == AF_INET && t == CTA_IP_V4_SRC &&
+				    mnl_attr_get_payload_len(b) == 4) {
+					memcpy(addr, mnl_attr_get_payload(b), 4);
+					have_addr = true;
+				} else if (family == AF_INET6 && t == CTA_IP_V6_SRC &&
+					   mnl_attr_get_payload_len(b) == 16) {
+					memcpy(addr, mnl_attr_get_payload(b), 16);
+					have_addr = true;
+				}
+			}
+			break;
+		case CTA_TUPLE_PROTO:
+			mnl_attr_for_each_nested(b, a) {
+				if (mnl_attr_get_type(b) == CTA_PROTO_NUM)
+					*proto = mnl_attr_get_u8(b);
+				else if (mnl_attr_get_type(b) == CTA_PROTO_SRC_PORT) {
+					*port = mnl_attr_get_u16(b);
+					have_port = true;
+				}
+			}
+			break;
+		}
+	}
+	return have_addr && have_port;
+}
+
+static int ct_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ct_match *m = data;
+	const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a, *orig = NULL, *reply = NULL;
+	uint8_t addr[16], proto;
+	uint16_t port = 0;
+
+	if (g->nfgen_family != m->addr->family)
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(*g)) {
+		if (mnl_attr_get_type(a) == CTA_TUPLE_ORIG)
+			orig = a;
+		else if (mnl_attr_get_type(a) == CTA_TUPLE_REPLY)
+			reply = a;
+	}
+	if (!orig || !reply || !ct_tuple(reply, g->nfgen_family, addr, &port, &proto))
+		return MNL_CB_OK;
+	if (proto != IPPROTO_UDP || port != htons(m->port) ||
+	    memcmp(addr, addr_bytes(m->addr), addr_len(m->addr->family)) != 0)
+		return MNL_CB_OK;
+	if (m->cap - m->len < orig->nla_len) {
+		size_t cap = m->cap ? m->cap * 2 : 4096;
+		char *n = realloc(m->tuples, cap);
+
+		if (!n)
+			return MNL_CB_ERROR;
+		m->tuples = n;
+		m->cap = cap;
+	}
+	memcpy(m->tuples + m->len, orig, orig->nla_len);
+	m->len += NLA_ALIGN(orig->nla_len);
+	m->n++;
+	return MNL_CB_OK;
+}
+
+static struct nlmsghdr *ct_msg(char *buf, uint16_t type, uint16_t flags, int family, uint32_t seq)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *g;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = (uint8_t)family;
+	g->version = NFNETLINK_V0;
+	g->res_id = 0;
+	return nlh;
+}
+
+int nftp_conntrack_delete_udp(const struct model_addr *addr, uint16_t port)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct ct_match m = { .addr = addr, .port = port };
+	struct mnl_socket *nl;
+	uint32_t portid, seq = (uint32_t)time(NULL);
+	struct nlmsghdr *nlh;
+	int r, deleted = 0;
+	ssize_t n;
+
+	r = open_nl(&nl, &portid);
+	if (r < 0)
+		return r;
+	nlh = ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, addr->family, seq);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		r = mnl_cb_run(buf, (size_t)n, seq, portid, ct_dump_cb, &m);
+		if (r < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (r == MNL_CB_STOP)
+			break;
+	}
+	for (size_t off = 0; off < m.len;) {
+		const struct nlattr *orig = (const struct nlattr *)(m.tuples + off);
+
+		nlh = ct_msg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, addr->family, ++seq);
+		mnl_attr_put(nlh, CTA_TUPLE_ORIG | NLA_F_NESTED, orig->nla_len - sizeof(*orig),
+			     mnl_attr_get_payload(orig));
+		off += NLA_ALIGN(orig->nla_len);
+		if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+			r = -errno;
+			goto out;
+		}
+		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		/* ENOENT: the entry ended meanwhile, fine. */
+		if (mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL) >= 0)
+			deleted++;
+		else if (errno != ENOENT) {
+			r = -errno;
+			goto out;
+		}
+	}
+	r = deleted;
+out:
+	free(m.tuples);
+	mnl_socket_close(nl);
+	return r;
+}

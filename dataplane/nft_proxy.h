@@ -1,0 +1,78 @@
+/* The nftables proxy mode: applies the service proxy's desired state
+ * (proxy.h) to one nftables table of skiff's own, laid out like
+ * kube-proxy's nftables mode (KEP-3866):
+ *
+ *   table inet skiff-proxy
+ *     map service-ips{,6}        daddr . l4proto . dport : goto <frontend chain>
+ *     map service-nodeports{,6}  l4proto . dport : goto ...  (NodePort on every
+ *                                local address, when no node address is given)
+ *     map no-endpoint-services{,6}, no-endpoint-nodeports{,6}: goto reject-chain
+ *     set cluster-ips{,6}        ClusterIPs: unknown ports are refused
+ *     chain fe-<ns/name:port>-<proto>-<addr>:<port>   masquerade mark, affinity,
+ *                                numgen random mod N vmap { i : goto ep-... }
+ *     chain ep-<frontend>-<backend addr>:<port>        hairpin mark, affinity
+ *                                update, dnat
+ *     set aff-<frontend>-<backend>  source addresses with a timeout (ClientIP)
+ *
+ *   nftp_open(&opts, &p);
+ *   nftp_apply(p, next);     // takes next; one atomic, acked batch
+ *   nftp_free(p);            // the table stays (nftp_destroy removes it)
+ *
+ * The first apply replaces the whole table in one batch (so a restarted
+ * agent never leaves a gap); later ones change only the map elements,
+ * chains and sets of frontends that changed. UDP conntrack entries whose
+ * reply comes from a removed backend are deleted after the batch.
+ */
+#ifndef SKIFF_NFT_PROXY_H
+#define SKIFF_NFT_PROXY_H
+
+#include "dataplane/proxy.h"
+
+#define NFTP_DEFAULT_TABLE "skiff-proxy"
+/* The packet mark bit that asks postrouting to masquerade (kube-proxy's). */
+#define NFTP_MASQ_MARK 0x4000u
+
+struct nftp_cidr {
+	struct model_addr addr;
+	uint8_t prefix_len;
+};
+
+struct nftp_options {
+	const char *table; /* NULL: NFTP_DEFAULT_TABLE */
+	/* ClusterIP traffic from outside these (one per family at most) is
+	 * masqueraded, as kube-proxy's --cluster-cidr does. */
+	const struct nftp_cidr *cluster_cidrs;
+	size_t n_cluster_cidrs;
+	bool masquerade_all; /* every serviced connection is masqueraded */
+};
+
+struct nftp;
+
+int nftp_open(const struct nftp_options *o, struct nftp **out);
+void nftp_free(struct nftp *p);
+
+/* Applies next (ownership taken, also on failure) in one atomic batch.
+ * Returns 0 or a negative errno; after a failure the next apply rebuilds
+ * the whole table. */
+int nftp_apply(struct nftp *p, struct proxy_state *next);
+/* The state last applied (NULL before the first apply). */
+const struct proxy_state *nftp_applied(const struct nftp *p);
+/* Removes the table (0 when it was not there). */
+int nftp_destroy(struct nftp *p);
+/* Removes a table by name, e.g. the other proxy mode's leftovers. */
+int nftp_delete_table(const char *table);
+
+/* Deletes the UDP conntrack entries whose reply source is addr:port (the
+ * flows a removed endpoint served). Returns how many were deleted. */
+int nftp_conntrack_delete_udp(const struct model_addr *addr, uint16_t port);
+
+/* Counters of the last apply, for logs and benchmarks. */
+struct nftp_stats {
+	size_t n_msgs;     /* netlink messages in the batch */
+	size_t n_bytes;    /* its size */
+	bool full;         /* the whole table was rebuilt */
+	size_t n_ct_deleted;
+};
+void nftp_last_stats(const struct nftp *p, struct nftp_stats *out);
+
+#endif
