@@ -88,18 +88,12 @@ int manifest_parse_buffer(const char *label, const char *buf, size_t len, bool i
 
 void manifest_objects_clear(struct manifest_objects *o)
 {
-	for (size_t i = 0; i < o->n_svcs; i++) {
+	for (size_t i = 0; i < o->n_svcs; i++)
 		model_service_free(o->svcs[i]);
-		json_decref(o->svc_raw[i]);
-	}
-	for (size_t i = 0; i < o->n_slices; i++) {
+	for (size_t i = 0; i < o->n_slices; i++)
 		model_slice_free(o->slices[i]);
-		json_decref(o->slice_raw[i]);
-	}
 	free(o->svcs);
-	free(o->svc_raw);
 	free(o->slices);
-	free(o->slice_raw);
 	*o = (struct manifest_objects){ 0 };
 }
 
@@ -112,10 +106,8 @@ int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_
 	int r = 0;
 
 	o.svcs = calloc(n + 1, sizeof(*o.svcs));
-	o.svc_raw = calloc(n + 1, sizeof(*o.svc_raw));
 	o.slices = calloc(n + 1, sizeof(*o.slices));
-	o.slice_raw = calloc(n + 1, sizeof(*o.slice_raw));
-	if (!o.svcs || !o.svc_raw || !o.slices || !o.slice_raw) {
+	if (!o.svcs || !o.slices) {
 		manifest_objects_clear(&o);
 		return -ENOMEM;
 	}
@@ -127,11 +119,11 @@ int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_
 		if (r == 0 && kind == MODEL_KIND_SERVICE) {
 			r = model_service_parse(obj, &o.svcs[o.n_svcs], &e);
 			if (r == 0)
-				o.svc_raw[o.n_svcs++] = json_incref(obj);
+				o.n_svcs++;
 		} else if (r == 0 && kind == MODEL_KIND_ENDPOINT_SLICE) {
 			r = model_slice_parse(obj, &o.slices[o.n_slices], &e);
 			if (r == 0)
-				o.slice_raw[o.n_slices++] = json_incref(obj);
+				o.n_slices++;
 		} else if (r == 0) {
 			o.n_ignored++;
 		}
@@ -326,12 +318,12 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 		/* The store takes each object; clear what was handed over. */
 		for (size_t i = 0; i < o.n_svcs && r >= 0; i++) {
 			warn_clash(m, f, MODEL_KIND_SERVICE, o.svcs[i]->ns, o.svcs[i]->name);
-			r = model_store_put_service(m->store, f->name, o.svcs[i], o.svc_raw[i]);
+			r = model_store_put_service(m->store, f->name, o.svcs[i]);
 			o.svcs[i] = NULL;
 		}
 		for (size_t i = 0; i < o.n_slices && r >= 0; i++) {
 			warn_clash(m, f, MODEL_KIND_ENDPOINT_SLICE, o.slices[i]->ns, o.slices[i]->name);
-			r = model_store_put_slice(m->store, f->name, o.slices[i], o.slice_raw[i]);
+			r = model_store_put_slice(m->store, f->name, o.slices[i]);
 			o.slices[i] = NULL;
 		}
 	}

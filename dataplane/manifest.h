@@ -29,10 +29,8 @@ int manifest_parse_buffer(const char *label, const char *buf, size_t len, bool i
  * be put in a store. On error, msg names the file, object and field. */
 struct manifest_objects {
 	struct model_service **svcs;
-	json_t **svc_raw;
 	size_t n_svcs;
 	struct model_slice **slices;
-	json_t **slice_raw;
 	size_t n_slices;
 	size_t n_ignored; /* objects of other kinds */
 };

@@ -756,7 +756,6 @@ struct store_entry {
 	struct store_entry *next;
 	char *key;    /* "ns/name" */
 	char *origin;
-	char *raw;    /* canonical JSON text, to tell a real change */
 	void *obj;    /* struct model_service or struct model_slice */
 };
 
@@ -796,7 +795,6 @@ static void entry_free(struct store_entry *en, enum model_kind kind)
 		return;
 	free(en->key);
 	free(en->origin);
-	free(en->raw);
 	if (kind == MODEL_KIND_SERVICE)
 		model_service_free(en->obj);
 	else if (kind == MODEL_KIND_ENDPOINT_SLICE)
@@ -1005,38 +1003,85 @@ static int store_changed(struct model_store *st, enum model_kind kind,
 	return 0;
 }
 
+static bool addrs_equal(const struct model_addr *a, size_t na, const struct model_addr *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (model_addr_cmp(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
+/* Equal in everything the model holds (fields the proxy does not read,
+ * such as other labels, do not count as a change). */
+static bool service_equal(const struct model_service *a, const struct model_service *b)
+{
+	if (!streq(a->ns, b->ns) || !streq(a->name, b->name) || a->type != b->type ||
+	    a->headless != b->headless || a->external_local != b->external_local ||
+	    a->internal_local != b->internal_local || a->affinity_timeout != b->affinity_timeout ||
+	    a->algorithm != b->algorithm || a->n_ports != b->n_ports ||
+	    !addrs_equal(a->cluster_ips, a->n_cluster_ips, b->cluster_ips, b->n_cluster_ips) ||
+	    !addrs_equal(a->external_ips, a->n_external_ips, b->external_ips, b->n_external_ips) ||
+	    !addrs_equal(a->lb_ips, a->n_lb_ips, b->lb_ips, b->n_lb_ips))
+		return false;
+	for (size_t i = 0; i < a->n_ports; i++)
+		if (!streq(a->ports[i].name, b->ports[i].name) || a->ports[i].proto != b->ports[i].proto ||
+		    a->ports[i].port != b->ports[i].port || a->ports[i].node_port != b->ports[i].node_port)
+			return false;
+	return true;
+}
+
+static bool slice_equal(const struct model_slice *a, const struct model_slice *b)
+{
+	if (!streq(a->ns, b->ns) || !streq(a->name, b->name) || a->family != b->family ||
+	    (a->service_name || b->service_name ? !streq(a->service_name, b->service_name) : false) ||
+	    a->n_endpoints != b->n_endpoints || a->n_ports != b->n_ports)
+		return false;
+	for (size_t i = 0; i < a->n_endpoints; i++) {
+		const struct model_endpoint *x = &a->endpoints[i], *y = &b->endpoints[i];
+
+		if (model_addr_cmp(&x->addr, &y->addr) || x->ready != y->ready || x->serving != y->serving ||
+		    x->terminating != y->terminating ||
+		    (x->node_name || y->node_name ? !streq(x->node_name, y->node_name) : false))
+			return false;
+	}
+	for (size_t i = 0; i < a->n_ports; i++)
+		if (!streq(a->ports[i].name, b->ports[i].name) || a->ports[i].proto != b->ports[i].proto ||
+		    a->ports[i].port != b->ports[i].port)
+			return false;
+	return true;
+}
+
 static int store_put(struct model_store *st, struct store_table *t, enum model_kind kind,
-		     const char *origin, const char *ns, const char *name, void *obj,
-		     const json_t *raw)
+		     const char *origin, const char *ns, const char *name, void *obj)
 {
 	struct store_entry *en, **found;
-	char *text;
 	int r;
 
-	text = raw ? json_dumps(raw, JSON_COMPACT | JSON_SORT_KEYS) : strdup("");
 	en = calloc(1, sizeof(*en));
 	if (!en) {
-		free(text);
 		if (kind == MODEL_KIND_SERVICE)
 			model_service_free(obj);
 		else
 			model_slice_free(obj);
 		return -ENOMEM;
 	}
-	en->raw = text;
 	en->obj = obj;
 	if (asprintf(&en->key, "%s/%s", ns, name) < 0)
 		en->key = NULL;
 	en->origin = strdup(origin);
-	if (!text || !en->key || !en->origin) {
+	if (!en->key || !en->origin) {
 		entry_free(en, kind);
 		return -ENOMEM;
 	}
 	found = table_find(t, en->key);
 	if (found) {
 		struct store_entry *old = *found;
+		bool same = kind == MODEL_KIND_SERVICE ? service_equal(old->obj, obj)
+						       : slice_equal(old->obj, obj);
 
-		if (raw && streq(old->raw, en->raw) && streq(old->origin, en->origin)) {
+		if (same && streq(old->origin, en->origin)) {
 			entry_free(en, kind); /* the same object: nothing changes */
 			return 0;
 		}
@@ -1060,17 +1105,15 @@ static int store_put(struct model_store *st, struct store_table *t, enum model_k
 	return r < 0 ? r : 1;
 }
 
-int model_store_put_service(struct model_store *st, const char *origin, struct model_service *svc,
-			    const json_t *raw)
+int model_store_put_service(struct model_store *st, const char *origin, struct model_service *svc)
 {
-	return store_put(st, &st->services, MODEL_KIND_SERVICE, origin, svc->ns, svc->name, svc, raw);
+	return store_put(st, &st->services, MODEL_KIND_SERVICE, origin, svc->ns, svc->name, svc);
 }
 
-int model_store_put_slice(struct model_store *st, const char *origin, struct model_slice *slice,
-			  const json_t *raw)
+int model_store_put_slice(struct model_store *st, const char *origin, struct model_slice *slice)
 {
 	return store_put(st, &st->slices, MODEL_KIND_ENDPOINT_SLICE, origin, slice->ns, slice->name,
-			 slice, raw);
+			 slice);
 }
 
 int model_store_delete(struct model_store *st, enum model_kind kind, const char *origin,

@@ -137,11 +137,10 @@ struct model_store;
 int model_store_new(struct model_store **out);
 void model_store_free(struct model_store *st);
 /* Takes ownership of svc/slice (freed even on failure). Returns 1 when the
- * store changed, 0 when the same object was already there. */
-int model_store_put_service(struct model_store *st, const char *origin,
-			    struct model_service *svc, const json_t *raw);
-int model_store_put_slice(struct model_store *st, const char *origin,
-			  struct model_slice *slice, const json_t *raw);
+ * store changed, 0 when an equal object (in every field the model holds)
+ * from the same origin was already there. */
+int model_store_put_service(struct model_store *st, const char *origin, struct model_service *svc);
+int model_store_put_slice(struct model_store *st, const char *origin, struct model_slice *slice);
 /* Removes an object if it came from origin; 1 when removed, 0 otherwise. */
 int model_store_delete(struct model_store *st, enum model_kind kind, const char *origin,
 		       const char *ns, const char *name);

@@ -32,11 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_decref(objs);
 	if (model_store_new(&st) == 0) {
 		for (size_t i = 0; i < o.n_svcs; i++) {
-			model_store_put_service(st, "fuzz", o.svcs[i], o.svc_raw[i]);
+			model_store_put_service(st, "fuzz", o.svcs[i]);
 			o.svcs[i] = NULL;
 		}
 		for (size_t i = 0; i < o.n_slices; i++) {
-			model_store_put_slice(st, "fuzz", o.slices[i], o.slice_raw[i]);
+			model_store_put_slice(st, "fuzz", o.slices[i]);
 			o.slices[i] = NULL;
 		}
 		if (proxy_compute(st, &cfg, &s) == 0 && proxy_state_new_empty(&empty) == 0 &&

@@ -228,11 +228,21 @@ TEST(model_store_put_replace_delete_by_origin)
 
 	CHECK_OK(model_store_new(&st));
 	CHECK_OK(model_service_parse(o, &s, &e));
-	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s, o), 1);
+	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s), 1);
 	g = model_store_generation(st);
 	CHECK_OK(model_service_parse(o, &s, &e));
-	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s, o), 0); /* unchanged */
+	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s), 0); /* unchanged */
 	CHECK_INT_EQ(model_store_generation(st), g);
+	/* a label the proxy does not read is no change; a port is */
+	json_t *o2 = obj_from_yaml(SVC_HEAD "  labels: {team: x}\nspec: {ports: [{port: 80}]}\n");
+	CHECK_OK(model_service_parse(o2, &s, &e));
+	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s), 0);
+	json_decref(o2);
+	o2 = obj_from_yaml(SVC_HEAD "spec: {ports: [{port: 81}]}\n");
+	CHECK_OK(model_service_parse(o2, &s, &e));
+	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s), 1);
+	json_decref(o2);
+	g = model_store_generation(st);
 	CHECK_STR_EQ(model_store_origin(st, MODEL_KIND_SERVICE, "shop", "web"), "a.yaml");
 	CHECK(model_store_origin(st, MODEL_KIND_ENDPOINT_SLICE, "shop", "web") == NULL);
 	CHECK_INT_EQ(model_store_delete(st, MODEL_KIND_SERVICE, "b.yaml", "shop", "web"), 0);

@@ -30,13 +30,13 @@ static struct model_store *store_from_yaml(const char *text)
 
 			if (model_service_parse(o, &s, &e) < 0)
 				test_fail(__FILE__, __LINE__, "%s", e.msg);
-			CHECK_OK(model_store_put_service(st, "test", s, o));
+			CHECK_OK(model_store_put_service(st, "test", s));
 		} else if (k == MODEL_KIND_ENDPOINT_SLICE) {
 			struct model_slice *s;
 
 			if (model_slice_parse(o, &s, &e) < 0)
 				test_fail(__FILE__, __LINE__, "%s", e.msg);
-			CHECK_OK(model_store_put_slice(st, "test", s, o));
+			CHECK_OK(model_store_put_slice(st, "test", s));
 		}
 	}
 	json_decref(objs);
@@ -384,12 +384,12 @@ static void put_yaml(struct model_store *st, const char *text)
 			struct model_service *s;
 
 			CHECK_OK(model_service_parse(o, &s, &e));
-			CHECK_OK(model_store_put_service(st, "test", s, o));
+			CHECK_OK(model_store_put_service(st, "test", s));
 		} else {
 			struct model_slice *s;
 
 			CHECK_OK(model_slice_parse(o, &s, &e));
-			CHECK_OK(model_store_put_slice(st, "test", s, o));
+			CHECK_OK(model_store_put_slice(st, "test", s));
 		}
 	}
 	json_decref(objs);
