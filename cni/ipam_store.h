@@ -8,18 +8,24 @@
  *    the last reserved address of the range set and walks ONE ordered index
  *    range scan from there to the first gap; DEL deletes by the owner index.
  *    Neither lists a directory or opens a file per lease.
- *  - crash safety: every operation is one transaction. WAL journal with
- *    synchronous=FULL makes a committed ADD durable when it returns; a
- *    process killed (SIGKILL) mid-transaction leaves uncommitted WAL frames
- *    that the next opener ignores, so a half-done dual-stack ADD never
- *    exists. The address is the PRIMARY KEY, so even a logic error cannot
- *    hand one address out twice: the insert fails instead.
+ *  - crash safety: every operation is one transaction in a WAL journal.
+ *    A process killed (SIGKILL) mid-transaction leaves uncommitted WAL
+ *    frames that the next opener ignores, so a half-done dual-stack ADD
+ *    never exists. The address is the PRIMARY KEY, so even a logic error
+ *    cannot hand one address out twice: the insert fails instead.
+ *    synchronous=NORMAL: a commit reaches the kernel before ADD returns, so
+ *    it survives any crash of the plugin or the runtime; only a power loss
+ *    or kernel crash can forget the last commits, and those also end every
+ *    veth and netns the leases describe (the store stays consistent, never
+ *    corrupt, and GC reconciles it with the runtime's attachments). Paying
+ *    an fsync per ADD for state that does not outlive a reboot more than
+ *    doubled ADD+DEL latency on this VM's disk.
  *  - locking: every user holds a flock() of <dir>/lock from open to close
  *    (the kernel wakes the next waiter at once, and frees the lock of a
  *    killed holder), and BEGIN IMMEDIATE takes SQLite's write lock before
  *    the first read of a transaction, so ADDs from many processes run one
  *    after the other and never decide on a stale view.
- *  - cost: one fsync per ADD or DEL (the WAL file is kept between runs and
+ *  - cost: no fsync per ADD or DEL (the WAL file is kept between runs and
  *    trimmed when it grows); about 0.6 ms in-process, flat in the number
  *    of leases.
  *
