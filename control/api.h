@@ -53,7 +53,14 @@ struct api_resource {
 	api_validate_fn validate;
 	/* Field selectors beyond metadata.name and metadata.namespace. */
 	const char *fields[6];
+	/* Top-level fields beyond apiVersion, kind, metadata, spec, status
+	 * (comma-separated), for fieldValidation. */
+	const char *top_fields;
 };
+
+/* Unknown fields of obj (top level and metadata) as "unknown field
+ * \"x\"" messages joined by ", " into buf; returns how many. */
+size_t api_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, size_t len);
 
 extern const struct api_resource api_resources[];
 extern const size_t api_n_resources;

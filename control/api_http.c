@@ -37,6 +37,12 @@ static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
 	if (code == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"skiff\"");
+	if (q->warning[0]) {
+		char w[600];
+
+		snprintf(w, sizeof(w), "299 - \"%s\"", q->warning);
+		MHD_add_response_header(resp, "Warning", w);
+	}
 	r = MHD_queue_response(q->conn, code, resp);
 	MHD_destroy_response(resp);
 	return r;

@@ -63,6 +63,7 @@ struct api_req {
 	char user[128];
 	char groups[API_MAX_GROUPS][64];
 	size_t n_groups;
+	char warning[512]; /* sent as a Warning header when set */
 };
 
 /* What a request asks to do, for authorization. resource NULL: a

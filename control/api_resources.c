@@ -1070,59 +1070,59 @@ static void rb_validate(json_t *obj, json_t *causes)
 
 const struct api_resource api_resources[] = {
 	{ "", "v1", "Namespace", "namespaces", "namespace", { "ns" }, { 0 }, false, false,
-	  API_SUB_STATUS, COLS(ns_columns), ns_cells, ns_defaults, NULL, { "status.phase" } },
+	  API_SUB_STATUS, COLS(ns_columns), ns_cells, ns_defaults, NULL, { "status.phase" }, NULL },
 	{ "", "v1", "Node", "nodes", "node", { "no" }, { 0 }, false, false, API_SUB_STATUS,
-	  COLS(node_columns), node_cells, NULL, NULL, { "spec.unschedulable" } },
+	  COLS(node_columns), node_cells, NULL, NULL, { "spec.unschedulable" }, NULL },
 	{ "", "v1", "Pod", "pods", "pod", { "po" }, { "all" }, true, true,
 	  API_SUB_STATUS | API_SUB_LOG | API_SUB_EXEC | API_SUB_BINDING, COLS(pod_columns),
 	  pod_cells, pod_defaults, pod_validate,
 	  { "spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName",
-	    "spec.serviceAccountName", "status.podIP" } },
+	    "spec.serviceAccountName", "status.podIP" }, NULL },
 	{ "", "v1", "Service", "services", "service", { "svc" }, { "all" }, true, true,
 	  API_SUB_STATUS, COLS(svc_columns), svc_cells, svc_defaults, svc_validate,
-	  { "spec.clusterIP", "spec.type" } },
+	  { "spec.clusterIP", "spec.type" }, NULL },
 	{ "", "v1", "Endpoints", "endpoints", "endpoints", { "ep" }, { 0 }, true, false, 0,
-	  COLS(ep_columns), ep_cells, NULL, NULL, { 0 } },
+	  COLS(ep_columns), ep_cells, NULL, NULL, { 0 }, "subsets" },
 	{ "", "v1", "ConfigMap", "configmaps", "configmap", { "cm" }, { 0 }, true, false, 0,
-	  COLS(cm_columns), cm_cells, NULL, NULL, { 0 } },
+	  COLS(cm_columns), cm_cells, NULL, NULL, { 0 }, "data,binaryData,immutable" },
 	{ "", "v1", "Secret", "secrets", "secret", { 0 }, { 0 }, true, false, 0,
-	  COLS(secret_columns), secret_cells, secret_defaults, NULL, { "type" } },
+	  COLS(secret_columns), secret_cells, secret_defaults, NULL, { "type" }, "data,stringData,type,immutable" },
 	{ "", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", { "sa" }, { 0 }, true,
-	  false, 0, COLS(sa_columns), sa_cells, NULL, NULL, { 0 } },
+	  false, 0, COLS(sa_columns), sa_cells, NULL, NULL, { 0 }, "secrets,imagePullSecrets,automountServiceAccountToken" },
 	{ "", "v1", "Event", "events", "event", { "ev" }, { 0 }, true, false, 0,
 	  COLS(event_columns), event_cells, NULL, NULL,
 	  { "involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
-	    "involvedObject.uid", "reason", "type" } },
+	    "involvedObject.uid", "reason", "type" }, "involvedObject,reason,message,source,firstTimestamp,lastTimestamp,count,type,eventTime,series,action,related,reportingComponent,reportingInstance" },
 	{ "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", { 0 },
-	  { 0 }, true, false, 0, COLS(eps_columns), eps_cells, NULL, eps_validate, { 0 } },
+	  { 0 }, true, false, 0, COLS(eps_columns), eps_cells, NULL, eps_validate, { 0 }, "addressType,endpoints,ports" },
 	{ "apps", "v1", "Deployment", "deployments", "deployment", { "deploy" }, { "all" }, true,
 	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(deploy_columns), deploy_cells,
-	  deploy_defaults, workload_validate, { 0 } },
+	  deploy_defaults, workload_validate, { 0 }, NULL },
 	{ "apps", "v1", "ReplicaSet", "replicasets", "replicaset", { "rs" }, { "all" }, true,
 	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(rs_columns), rs_cells, rs_defaults,
-	  workload_validate, { 0 } },
+	  workload_validate, { 0 }, NULL },
 	{ "apps", "v1", "DaemonSet", "daemonsets", "daemonset", { "ds" }, { "all" }, true, true,
-	  API_SUB_STATUS, COLS(ds_columns), ds_cells, template_defaults, workload_validate, { 0 } },
+	  API_SUB_STATUS, COLS(ds_columns), ds_cells, template_defaults, workload_validate, { 0 }, NULL },
 	{ "apps", "v1", "StatefulSet", "statefulsets", "statefulset", { "sts" }, { "all" }, true,
 	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(sts_columns), sts_cells, rs_defaults,
-	  workload_validate, { 0 } },
+	  workload_validate, { 0 }, NULL },
 	{ "batch", "v1", "Job", "jobs", "job", { 0 }, { "all" }, true, true, API_SUB_STATUS,
-	  COLS(job_columns), job_cells, job_defaults, job_validate, { "status.successful" } },
+	  COLS(job_columns), job_cells, job_defaults, job_validate, { "status.successful" }, NULL },
 	{ "batch", "v1", "CronJob", "cronjobs", "cronjob", { "cj" }, { "all" }, true, true,
-	  API_SUB_STATUS, COLS(cj_columns), cj_cells, NULL, cj_validate, { 0 } },
+	  API_SUB_STATUS, COLS(cj_columns), cj_cells, NULL, cj_validate, { 0 }, NULL },
 	{ "networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", { "ing" }, { 0 }, true,
-	  false, API_SUB_STATUS, COLS(ing_columns), ing_cells, NULL, NULL, { 0 } },
+	  false, API_SUB_STATUS, COLS(ing_columns), ing_cells, NULL, NULL, { 0 }, NULL },
 	{ "rbac.authorization.k8s.io", "v1", "Role", "roles", "role", { 0 }, { 0 }, true, false,
-	  0, DEFCOLS, NULL, NULL, { 0 } },
+	  0, DEFCOLS, NULL, NULL, { 0 }, "rules" },
 	{ "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", { 0 },
-	  { 0 }, true, false, 0, COLS(rb_columns), rb_cells, NULL, rb_validate, { 0 } },
+	  { 0 }, true, false, 0, COLS(rb_columns), rb_cells, NULL, rb_validate, { 0 }, "subjects,roleRef" },
 	{ "rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", { 0 },
-	  { 0 }, false, false, 0, DEFCOLS, NULL, NULL, { 0 } },
+	  { 0 }, false, false, 0, DEFCOLS, NULL, NULL, { 0 }, "rules,aggregationRule" },
 	{ "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
 	  "clusterrolebinding", { 0 }, { 0 }, false, false, 0, COLS(rb_columns), rb_cells, NULL,
-	  rb_validate, { 0 } },
+	  rb_validate, { 0 }, "subjects,roleRef" },
 	{ "coordination.k8s.io", "v1", "Lease", "leases", "lease", { 0 }, { 0 }, true, false, 0,
-	  COLS(lease_columns), lease_cells, NULL, NULL, { 0 } },
+	  COLS(lease_columns), lease_cells, NULL, NULL, { 0 }, NULL },
 };
 
 const size_t api_n_resources = ARRAY_SIZE(api_resources);
@@ -1196,4 +1196,50 @@ void api_validate_meta(const struct api_resource *r, json_t *obj, json_t *causes
 	}
 	if (r->has_spec && !json_is_object(json_object_get(obj, "spec")))
 		api_cause(causes, "FieldValueRequired", "spec", "Required value");
+}
+
+static bool csv_has(const char *csv, const char *k)
+{
+	size_t n = strlen(k);
+
+	while (csv && *csv) {
+		const char *c = strchr(csv, ',');
+		size_t l = c ? (size_t)(c - csv) : strlen(csv);
+
+		if (l == n && strncmp(csv, k, n) == 0)
+			return true;
+		csv = c ? c + 1 : NULL;
+	}
+	return false;
+}
+
+size_t api_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, size_t len)
+{
+	static const char common[] = "apiVersion,kind,metadata,spec,status";
+	static const char meta[] = "name,generateName,namespace,selfLink,uid,resourceVersion,"
+				   "generation,creationTimestamp,deletionTimestamp,"
+				   "deletionGracePeriodSeconds,labels,annotations,ownerReferences,"
+				   "finalizers,managedFields";
+	const char *k;
+	json_t *v;
+	size_t n = 0, off = 0;
+
+	buf[0] = 0;
+	json_object_foreach(obj, k, v) {
+		if (csv_has(common, k) || csv_has(r->top_fields, k))
+			continue;
+		if (off < len)
+			off += (size_t)snprintf(buf + off, len - off, "%sunknown field \"%s\"",
+						n ? ", " : "", k);
+		n++;
+	}
+	json_object_foreach(json_object_get(obj, "metadata"), k, v) {
+		if (csv_has(meta, k))
+			continue;
+		if (off < len)
+			off += (size_t)snprintf(buf + off, len - off, "%sunknown field \"metadata.%s\"",
+						n ? ", " : "", k);
+		n++;
+	}
+	return n;
 }

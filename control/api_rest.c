@@ -860,9 +860,27 @@ static int write_defaults_and_validate(const struct api_resource *r, json_t *obj
 
 static void pod_default_sa(struct api_server *s, json_t *ns_obj);
 
+/* fieldValidation: Strict rejects unknown fields (400), Warn (the
+ * default) names them in a Warning header, Ignore drops them silently. */
+static int check_fields(struct api_req *q, const struct api_resource *r, json_t *obj,
+			struct api_err *e)
+{
+	const char *fv = q ? api_query(q, "fieldValidation") : NULL;
+	char buf[480];
+
+	if (!q || streq(fv, "Ignore") || !api_unknown_fields(r, obj, buf, sizeof(buf)))
+		return 0;
+	if (streq(fv, "Strict")) {
+		api_err_set(e, 400, "BadRequest", "strict decoding error: %s", buf);
+		return -EINVAL;
+	}
+	snprintf(q->warning, sizeof(q->warning), "%s", buf);
+	return 0;
+}
+
 /* Creates obj (a new reference is returned in *out with its RV). */
-static int create_obj(struct api_server *s, const struct api_resource *r, const char *ns,
-		      json_t *body, bool dry_run, struct api_err *e, json_t **out)
+static int create_obj(struct api_server *s, struct api_req *q, const struct api_resource *r,
+		      const char *ns, json_t *body, bool dry_run, struct api_err *e, json_t **out)
 {
 	json_t *obj = json_deep_copy(body), *meta, *causes = json_array();
 	char key[1024], uid[40], ts[40];
@@ -887,6 +905,11 @@ static int create_obj(struct api_server *s, const struct api_resource *r, const 
 		return -EINVAL;
 	}
 	json_decref(causes);
+	ret = check_fields(q, r, obj, e);
+	if (ret < 0) {
+		json_decref(obj);
+		return ret;
+	}
 	meta = meta_of(obj);
 	generate_name(meta);
 	ons = json_string_value(json_object_get(meta, "namespace"));
@@ -959,11 +982,11 @@ static int create_obj(struct api_server *s, const struct api_resource *r, const 
 		api_alloc_release(s, obj, NULL);
 failed:
 	if (ret < 0) {
-		char q[128];
+		char qn[128];
 
 		if (ret == -EEXIST) {
-			api_resource_qualified(r, q, sizeof(q));
-			api_err_set(e, 409, "AlreadyExists", "%s \"%s\" already exists", q, name);
+			api_resource_qualified(r, qn, sizeof(qn));
+			api_err_set(e, 409, "AlreadyExists", "%s \"%s\" already exists", qn, name);
 			err_named(e, r, name);
 		} else {
 			err_store(e, ret);
@@ -990,7 +1013,7 @@ static void pod_default_sa(struct api_server *s, json_t *ns_obj)
 	json_t *out = NULL;
 	struct api_err e = { 0 };
 
-	if (create_obj(s, sa, ns, obj, false, &e, &out) == 0)
+	if (create_obj(s, NULL, sa, ns, obj, false, &e, &out) == 0)
 		json_decref(out);
 	api_err_free(&e);
 	json_decref(obj);
@@ -1000,7 +1023,7 @@ int api_rest_create_internal(struct api_server *s, const struct api_resource *r,
 {
 	struct api_err e = { 0 };
 	json_t *out = NULL;
-	int ret = create_obj(s, r, api_jstr(obj, "metadata.namespace"), obj, false, &e, &out);
+	int ret = create_obj(s, NULL, r, api_jstr(obj, "metadata.namespace"), obj, false, &e, &out);
 
 	api_err_free(&e);
 	json_decref(out);
@@ -1022,7 +1045,7 @@ static enum MHD_Result rest_create(struct api_req *q)
 	r = api_decode_body(q->body, q->body_len, q->ctype, &body, err, sizeof(err));
 	if (r < 0)
 		return reply_decode_error(q, r, err);
-	r = create_obj(q->srv, q->res, q->ns, body, dry_run(q), &e, &out);
+	r = create_obj(q->srv, q, q->res, q->ns, body, dry_run(q), &e, &out);
 	json_decref(body);
 	if (r < 0)
 		return api_reply_err(q, &e);
@@ -1099,6 +1122,9 @@ static int commit_update(struct api_req *q, enum write_mode mode, json_t *old, i
 				    n, q->name);
 			return -EINVAL;
 		}
+		ret = check_fields(q, r, mutated, e);
+		if (ret < 0)
+			return ret;
 		obj = json_deep_copy(mutated);
 		set_type(r, obj);
 		preserve_meta(old, obj);
@@ -1385,7 +1411,7 @@ static enum MHD_Result rest_apply_create(struct api_req *q)
 		return reply_decode_error(q, r, err);
 	if (json_is_object(body) && !api_jstr(body, "metadata.name") && json_is_object(json_object_get(body, "metadata")))
 		json_object_set_new(json_object_get(body, "metadata"), "name", json_string(q->name));
-	r = create_obj(q->srv, q->res, q->ns, body, dry_run(q), &e, &out);
+	r = create_obj(q->srv, q, q->res, q->ns, body, dry_run(q), &e, &out);
 	json_decref(body);
 	if (r < 0)
 		return api_reply_err(q, &e);

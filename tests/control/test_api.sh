@@ -152,6 +152,14 @@ case_errors_are_status() {
 	big=$(head -c 70000 /dev/zero | tr '\0' a)
 	r=$(api POST $PODS "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"big\",\"annotations\":{\"a\":\"$big\"}}}")
 	assert_eq "$(code "$r") $(jqr "$r" .reason)" "413 RequestEntityTooLarge"
+	r=$(api POST "$PODS?fieldValidation=Strict" '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"typo","lables":{}},"sepc":{},"spec":{"containers":[{"name":"c","image":"i"}]}}')
+	assert_eq "$(code "$r")" 400
+	assert_eq "$(jqr "$r" .message)" 'strict decoding error: unknown field "sepc", unknown field "metadata.lables"'
+	r=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' --data '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"typo"},"sepc":{},"spec":{"containers":[{"name":"c","image":"i"}]}}' "$(URL "$PODS?fieldValidation=Warn")")
+	assert_contains "$r" "201"
+	assert_contains "$r" 'Warning: 299 - "unknown field "sepc""'
+	r=$(api POST "$PODS?fieldValidation=Ignore" '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"typo2"},"sepc":{},"spec":{"containers":[{"name":"c","image":"i"}]}}')
+	assert_eq "$(code "$r")" 201
 	r=$(api GET $PODS/nosuch)
 	assert_eq "$(code "$r")" 404
 	assert_eq "$(jqr "$r" '.details.kind + "/" + .details.name')" "pods/nosuch"

@@ -340,6 +340,15 @@ spec:
 YAML
 		out=$(k $v apply -f "$TMP/bad-$v.yaml" 2>&1) && fail "invalid pod accepted"
 		assert_contains "$out" 'The Pod "bad" is invalid: spec.containers[0].image: Required value'
+		out=$(k $v apply -f - 2>&1 <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: typo, namespace: $ns}
+data: {a: b}
+dta: {c: d}
+YAML
+) && fail "unknown field accepted under --validate=strict"
+		assert_contains "$out" 'strict decoding error: unknown field "dta"'
 		out=$(k $v get pod nosuch -n "$ns" 2>&1) && fail "get of a missing pod succeeded"
 		assert_contains "$out" 'pods "nosuch" not found'
 		out=$(k $v apply -f - <<<"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"Bad_Name\"}}" 2>&1) &&
