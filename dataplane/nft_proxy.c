@@ -1037,21 +1037,8 @@ static int nftp_send(struct nftp *p, struct nb *b)
 				continue;
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
-			if (e->error && !err) {
+			if (e->error && !err)
 				err = e->error < 0 ? e->error : -e->error;
-				if (getenv("NFTP_DEBUG")) {
-					for (size_t off = 0; off < b->len;) {
-						struct nlmsghdr *m = (struct nlmsghdr *)(b->buf + off);
-						if (m->nlmsg_seq == e->msg.nlmsg_seq) {
-							fprintf(stderr, "DEBUG fail seq %u type %u\n", m->nlmsg_seq - b->first_seq, m->nlmsg_type & 0xff);
-							struct nftnl_rule *dr = nftnl_rule_alloc(); char sb[2048];
-							if ((m->nlmsg_type & 0xff) == NFT_MSG_NEWRULE && nftnl_rule_nlmsg_parse(m, dr) == 0) { nftnl_rule_snprintf(sb, sizeof(sb), dr, 0, 0); fprintf(stderr, "%s\n", sb); }
-							nftnl_rule_free(dr);
-						}
-						off += NLMSG_ALIGN(m->nlmsg_len);
-					}
-				}
-			}
 			if (nlh->nlmsg_seq == last)
 				done = true;
 		}

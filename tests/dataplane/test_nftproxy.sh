@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# The nftables proxy mode end to end: Service and EndpointSlice manifests in
+# a folder, skiff-nft-tool (the agent's parsing + dataplane/nft_proxy.c) in a
+# node namespace programs its own inet table, and a client namespace talks
+# through the node to real TCP/UDP servers in three backend namespaces.
+. "$(dirname "$0")/../harness/lib.sh"
+require_root
+require_cmd ip socat nft conntrack awk
+require_bin skiff-nft-tool lb-client
+
+TOOL="$TESTBIN/skiff-nft-tool"
+CLI="$TESTBIN/lb-client"
+GOLDEN="$SKIFF_ROOT/tests/dataplane/golden/nftproxy.nft"
+
+client() { in_ns client "$CLI" --timeout-ms 2000 "$@"; }
+backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
+
+setup_ns node client b1 b2 b3
+for n in node client b1 b2 b3; do
+	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+done
+in_ns node sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+ip -n "$(ns node)" link add vc type veth peer name eth0 netns "$(ns client)"
+ip -n "$(ns node)" addr add 10.210.0.1/24 dev vc
+ip -n "$(ns node)" addr add fd00:210::1/64 dev vc nodad
+ip -n "$(ns node)" link set vc up
+# The node's way out (nothing listens there): service addresses without a
+# translation are routed, so the forward hook refuses them.
+ip -n "$(ns node)" link add up0 type veth peer name up0p
+ip -n "$(ns node)" link set up0 up
+ip -n "$(ns node)" link set up0p up
+ip -n "$(ns node)" route add default dev up0
+ip -n "$(ns node)" -6 route add default dev up0
+ip -n "$(ns client)" addr add 10.210.0.2/24 dev eth0
+ip -n "$(ns client)" addr add fd00:210::2/64 dev eth0 nodad
+ip -n "$(ns client)" link set eth0 up
+ip -n "$(ns client)" route add default via 10.210.0.1
+ip -n "$(ns client)" -6 route add default via fd00:210::1
+for i in 1 2 3; do
+	ip -n "$(ns node)" link add "vb$i" type veth peer name eth0 netns "$(ns "b$i")"
+	ip -n "$(ns node)" addr add "10.211.$i.1/24" dev "vb$i"
+	ip -n "$(ns node)" addr add "fd00:211:$i::1/64" dev "vb$i" nodad
+	ip -n "$(ns node)" link set "vb$i" up
+	ip -n "$(ns "b$i")" addr add "10.211.$i.2/24" dev eth0
+	ip -n "$(ns "b$i")" addr add "fd00:211:$i::2/64" dev eth0 nodad
+	ip -n "$(ns "b$i")" link set eth0 up
+	ip -n "$(ns "b$i")" route add default via "10.211.$i.1"
+	ip -n "$(ns "b$i")" -6 route add default via "fd00:211:$i::1"
+	bg_ns "b$i" _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i"
+	bg_ns "b$i" _pid "$CLI" --serve-udp "b$i" 8080
+done
+for i in 1 2 3; do
+	wait_for 5 client --timeout-ms 500 "10.211.$i.2" 8080 || fail "backend b$i does not answer directly"
+done
+
+# ---- manifests -----------------------------------------------------------
+
+put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
+service() {
+	local name=$1
+	shift
+	printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n' "$name"
+	printf '  %s\n' "$@"
+}
+# slice NAME SERVICE FAMILY PORTS ENDPOINT...: ENDPOINT is "ip[,ready[,serving[,terminating]]]".
+slice() {
+	local name=$1 svc=$2 fam=$3 ports=$4 ep ip ready serving term
+	shift 4
+	printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n'
+	printf '  name: %s\n  namespace: default\n  labels: {kubernetes.io/service-name: %s}\naddressType: %s\nports: %s\nendpoints:\n' \
+		"$name" "$svc" "$fam" "$ports"
+	[ $# -gt 0 ] || printf '  []\n'
+	for ep in "$@"; do
+		IFS=, read -r ip ready serving term <<<"$ep"
+		printf -- '- addresses: ["%s"]\n' "$ip"
+		[ -n "$ready" ] && printf '  conditions: {ready: %s, serving: %s, terminating: %s}\n' \
+			"$ready" "${serving:-$ready}" "${term:-false}"
+	done
+	return 0
+}
+WEB_PORTS='[{name: http, port: 8080}, {name: dns, port: 8080, protocol: UDP}]'
+web_service() {
+	service web "clusterIPs: [10.96.0.10, 'fd00:96::10']" "type: NodePort" \
+		"externalIPs: [192.0.2.10]" "ports:" \
+		"- {name: http, port: 80, nodePort: 30080}" \
+		"- {name: dns, port: 53, protocol: UDP, nodePort: 30053}" "$@"
+}
+ALL3="10.211.1.2 10.211.2.2 10.211.3.2"
+
+# ---- the tool ------------------------------------------------------------
+
+nsync() { grep -c " sync: " "$TLOG"; }
+synced_since() { [ "$(nsync)" -gt "$1" ]; }
+start_tool() {
+	( exec ip netns exec "$(ns node)" "$TOOL" --manifests "$M" --table "$TABLE" \
+		--node-addr 10.210.0.1 --cluster-cidr 10.211.0.0/16 --follow "$@" ) >>"$TLOG" 2>&1 &
+	TOOLPID=$!
+	wait_for 10 grep -q "full sync:" "$TLOG" || fail "tool never synced: $(tail -5 "$TLOG")"
+}
+change() {
+	local before
+	before=$(nsync)
+	"$@"
+	wait_for 5 synced_since "$before" || fail "no sync after: $* ($(tail -3 "$TLOG"))"
+}
+case_setup() {
+	M="$TMP/manifests-$1"
+	TLOG="$TMP/tool-$1.log"
+	TABLE="skiff-test-$RUN_ID-$1"
+	mkdir -p "$M"
+	: >"$TLOG"
+	defer "ip netns exec '$(ns node)' nft delete table inet '$TABLE'"
+	defer 'kill $TOOLPID; wait $TOOLPID'
+}
+
+# ---- cases -----------------------------------------------------------------
+
+case_clusterip_nodeport_externalip_spread_tcp_udp_ipv6() {
+	case_setup spread
+	{ web_service; slice web-v4 web IPv4 "$WEB_PORTS" $ALL3
+	  slice web-v6 web IPv6 "$WEB_PORTS" fd00:211:1::2 fd00:211:2::2; } | put web.yaml
+	start_tool
+	local out
+	out=$(client --count 30 10.96.0.10 80) || fail "TCP ClusterIP: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "30 connections reach every backend"
+	out=$(client --udp --count 20 10.96.0.10 53) || fail "UDP ClusterIP: $out"
+	assert_ne "$(echo "$out" | backends_seen | wc -w)" 1 "datagrams spread: $out"
+	out=$(client --count 24 fd00:96::10 80) || fail "IPv6 ClusterIP: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 " "IPv6 ClusterIP uses the IPv6 slice"
+	out=$(client --count 30 10.210.0.1 30080) || fail "NodePort: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "NodePort from the outside namespace"
+	out=$(client --udp --count 20 10.210.0.1 30053) || fail "UDP NodePort: $out"
+	assert_ne "$(echo "$out" | backends_seen | wc -w)" 0 "UDP NodePort answers"
+	out=$(client --count 30 192.0.2.10 80) || fail "externalIP: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "externalIP"
+	# the client is outside the cluster CIDR: backends see the node's address
+	local seen
+	seen=$(in_ns node conntrack -L -p tcp --orig-src 10.210.0.2 --orig-dst 10.96.0.10 2>/dev/null |
+		grep -c "src=10.211.1.2 dst=10.211.1.1 " || true)
+	[ "$seen" -gt 0 ] || fail "masquerade: no connection to b1 from the node address"
+}
+
+case_no_endpoints_and_unknown_port_refused_at_once() {
+	case_setup refuse
+	{ service empty "clusterIP: 10.96.0.30" "type: NodePort" "ports: [{name: http, port: 80, nodePort: 30090}]"
+	  slice empty-1 empty IPv4 "$WEB_PORTS"
+	  printf -- '---\n'; web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2; } | put svc.yaml
+	start_tool
+	local t0 out
+	for target in "10.96.0.30 80" "10.210.0.1 30090" "10.96.0.10 81"; do
+		t0=$(date +%s%N)
+		# shellcheck disable=SC2086
+		out=$(client --timeout-ms 3000 $target 2>&1) && fail "$target: connected without endpoints: $out"
+		assert_contains "$out" "refused" "$target"
+		[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 1000 ] || fail "$target: refusal took more than 1 s"
+	done
+	# UDP: ICMP port unreachable, seen by a connected socket as refused
+	out=$(client --udp --connected --timeout-ms 3000 10.96.0.30 80 2>&1) && fail "UDP answered: $out"
+	assert_contains "$out" "refused"
+	# endpoints appear: the same service answers
+	change eval 'slice empty-1 empty IPv4 "$WEB_PORTS" 10.211.2.2 | put slice.yaml'
+	assert_eq "$(client --count 3 10.96.0.30 80 | backends_seen)" "b2 "
+}
+
+case_client_ip_affinity() {
+	case_setup affinity
+	{ service sticky "clusterIP: 10.96.0.20" "sessionAffinity: ClientIP" \
+		"sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}" "ports: [{name: http, port: 80}]"
+	  slice sticky-1 sticky IPv4 "$WEB_PORTS" $ALL3; } | put svc.yaml
+	start_tool
+	local out
+	out=$(client --count 15 10.96.0.20 80) || fail "affinity: $out"
+	assert_eq "$(echo "$out" | backends_seen | wc -w)" 1 "ClientIP affinity keeps one backend: $out"
+	out=$(in_ns node nft list table inet "$TABLE")
+	assert_contains "$out" "10.210.0.2 expires" "the client is in an affinity set"
+}
+
+case_readiness_flip_incremental_and_restart() {
+	case_setup ready
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $ALL3; } | put svc.yaml
+	{ service other "clusterIP: 10.96.0.40" "ports: [{name: http, port: 80}]"
+	  slice other-1 other IPv4 "$WEB_PORTS" 10.211.3.2; } | put other.yaml
+	start_tool
+	local h0 h1 out
+	h0=$(in_ns node nft -a list table inet "$TABLE" | grep 'chain svc-default/other')
+	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2,false 10.211.3.2 | put svc2.yaml'
+	assert_contains "$(tail -n 1 "$TLOG")" "incremental sync:"
+	out=$(client --count 30 10.96.0.10 80) || fail "after flip: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b3 " "not-ready b2 gets no new connection"
+	# none ready, b3 serving and terminating: it takes the traffic
+	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2,false 10.211.2.2,false 10.211.3.2,false,true,true | put svc2.yaml'
+	out=$(client --count 10 10.96.0.10 80) || fail "fallback: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b3 " "terminating fallback"
+	# the other service's chain was never touched (same handle)
+	h1=$(in_ns node nft -a list table inet "$TABLE" | grep 'chain svc-default/other')
+	assert_eq "$h1" "$h0" "an unrelated frontend chain is unchanged"
+	# restart: a full rebuild in one batch; traffic keeps flowing
+	kill "$TOOLPID"; wait "$TOOLPID" 2>/dev/null
+	assert_eq "$(client --count 3 10.96.0.40 80 | backends_seen)" "b3 " "table stays without the tool"
+	rm "$M/svc2.yaml"
+	: >"$TLOG"
+	start_tool
+	out=$(client --count 30 10.96.0.10 80) || fail "after restart: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 "
+}
+
+case_udp_conntrack_of_removed_endpoint_deleted() {
+	case_setup ct
+	service dns "clusterIP: 10.96.0.50" "ports: [{name: dns, port: 53, protocol: UDP}]" | put svc.yaml
+	slice dns-1 dns IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2 | put slice.yaml
+	start_tool
+	# a connected UDP flow: the entry is kept alive by its own timeout
+	client --udp --connected --count 4 10.96.0.50 53 >/dev/null || fail "UDP service does not answer"
+	local n
+	n=$(in_ns node conntrack -L -p udp --reply-src 10.211.1.2 2>/dev/null | grep -c . || true)
+	n=$((n + $(in_ns node conntrack -L -p udp --reply-src 10.211.2.2 2>/dev/null | grep -c . || true)))
+	[ "$n" -gt 0 ] || fail "no conntrack entry for the UDP flow"
+	change eval 'slice dns-1 dns IPv4 "$WEB_PORTS" 10.211.3.2 | put slice.yaml'
+	assert_eq "$(in_ns node conntrack -L -p udp --reply-src 10.211.1.2 2>/dev/null | grep -c . || true)" 0
+	assert_eq "$(in_ns node conntrack -L -p udp --reply-src 10.211.2.2 2>/dev/null | grep -c . || true)" 0
+	assert_contains "$(tail -n 1 "$TLOG")" "$n udp conntrack entries deleted"
+	assert_eq "$(client --udp --count 3 10.96.0.50 53 | backends_seen)" "b3 "
+}
+
+case_golden_table_dump() {
+	case_setup golden
+	{ web_service "sessionAffinity: ClientIP" "sessionAffinityConfig: {clientIP: {timeoutSeconds: 30}}"
+	  slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2,false
+	  slice web-6 web IPv6 "$WEB_PORTS" fd00:211:1::2
+	  printf -- '---\n'
+	  service empty "clusterIP: 10.96.0.30" "ports: [{name: http, port: 80}]"
+	  printf -- '---\n'
+	  service local "clusterIP: 10.96.0.31" "type: LoadBalancer" "externalTrafficPolicy: Local" \
+		"ports: [{name: http, port: 80, nodePort: 30031}]"
+	  slice local-1 local IPv4 "$WEB_PORTS" 10.211.3.2; } | put svc.yaml
+	start_tool
+	local got="$TMP/golden.nft"
+	in_ns node nft list table inet "$TABLE" | sed "s/table inet $TABLE /table inet skiff-proxy /" >"$got"
+	if [ "${UPDATE_GOLDEN:-0}" = 1 ]; then cp "$got" "$GOLDEN"; fi
+	diff -u "$GOLDEN" "$got" >&2 || fail "nft list table differs from $GOLDEN (UPDATE_GOLDEN=1 rewrites it)"
+}
+
+case_bad_flags_named() {
+	local out
+	out=$("$TOOL" --manifests /nonexistent --cluster-cidr 10.0.0.0/99 2>&1) && fail "bad CIDR accepted"
+	assert_contains "$out" "--cluster-cidr"
+	out=$("$TOOL" --manifests /nonexistent --node-addr nope 2>&1) && fail "bad address accepted"
+	assert_contains "$out" "--node-addr"
+	assert_contains "$("$TOOL" --help)" "--manifests DIR"
+}
+
+run_case clusterip_nodeport_externalip_spread_tcp_udp_ipv6
+run_case no_endpoints_and_unknown_port_refused_at_once
+run_case client_ip_affinity
+run_case readiness_flip_incremental_and_restart
+run_case udp_conntrack_of_removed_endpoint_deleted
+run_case golden_table_dump
+run_case bad_flags_named
+finish
