@@ -158,6 +158,26 @@ static int plugin_init(struct cni_plugin *p, const char *raw, size_t len, struct
 	return 0;
 }
 
+/* DEL is best effort (CNI spec): a configuration broken after ADD must not
+ * leave the runtime unable to remove the pod forever. The link is derived
+ * from the container ID alone, so it still goes; the addresses cannot be
+ * found without the IPAM config and stay until GC (or a DEL with a fixed
+ * config) releases them. */
+static int del_despite_config(struct cni_plugin *p, const struct cni_error *cfg_err)
+{
+	struct cni_error err = { 0 };
+	int r = cni_plugin_del_link(&p->env, &err);
+
+	log_warn("DEL container %s: config invalid (%s); removed the host veth, "
+		 "addresses (if any) stay until GC", p->env.container_id, cfg_err->msg);
+	if (r < 0) {
+		log_error("DEL container %s: %s", p->env.container_id, err.msg);
+		cni_print_error("1.1.0", &err);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cni_plugin p = { 0 };
@@ -178,6 +198,9 @@ int main(int argc, char **argv)
 	}
 	guess_version(raw, len, version, sizeof(version));
 	r = plugin_init(&p, raw, len, &err);
+	if (r < 0 && p.env.cmd == CNI_CMD_DEL && p.env.container_id &&
+	    (err.code == CNI_ERR_INVALID_CONFIG || err.code == CNI_ERR_DECODE))
+		return del_despite_config(&p, &err);
 	if (r < 0)
 		goto fail;
 	if (p.env.cmd == CNI_CMD_VERSION)

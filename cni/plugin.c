@@ -551,29 +551,44 @@ static int host_veth_remove(struct nl_sock *sk, const char *host, const char *ne
 	return r == -ENODEV ? 0 : r;
 }
 
-int cni_plugin_del(struct cni_plugin *p, struct cni_error *err)
+int cni_plugin_del_link(const struct cni_env *env, struct cni_error *err)
 {
 	_cleanup_sock_ struct nl_sock *sk = NULL;
-	struct cni_error link_err = { 0 };
-	unsigned long long t0;
+	unsigned long long t0 = now_ns();
 	char host[16];
-	int r, rl = 0;
+	int r;
 
-	cni_host_ifname(p->env.container_id, p->env.ifname, host);
-	t0 = now_ns();
+	cni_host_ifname(env->container_id, env->ifname, host);
 	r = link_socket_open(&sk);
 	if (r == 0)
-		r = host_veth_remove(sk, host, p->env.netns, p->env.ifname);
-	log_debug("DEL %s: host veth %s handled in %llu us (%s)", p->env.container_id, host,
+		r = host_veth_remove(sk, host, env->netns, env->ifname);
+	log_debug("DEL %s: host veth %s handled in %llu us (%s)", env->container_id, host,
 		  (now_ns() - t0) / 1000, r == -ENODEV ? "absent" : r < 0 ? strerror(-r) : "removing");
 	if (r < 0 && r != -ENODEV)
-		rl = cni_fail(&link_err, -r, CNI_ERR_INTERNAL, "deleting host veth %s: %s", host,
-			      strerror(-r));
+		return cni_fail(err, -r, CNI_ERR_INTERNAL, "deleting host veth %s: %s", host,
+				strerror(-r));
+	return 0;
+}
+
+int cni_plugin_del(struct cni_plugin *p, struct cni_error *err)
+{
+	struct cni_error link_err = { 0 };
+	unsigned long long t0;
+	int r, rl;
+
+	rl = cni_plugin_del_link(&p->env, &link_err);
 	/* Always release the addresses, even when the link could not go. */
 	t0 = now_ns();
 	r = ipam_run(p, CNI_CMD_DEL, err);
 	log_debug("DEL %s: IPAM %s took %llu us", p->env.container_id, p->conf.ipam_type,
 		  (now_ns() - t0) / 1000);
+	if (r < 0 && err && err->code == CNI_ERR_INVALID_CONFIG && rl == 0) {
+		/* DEL is best effort: an IPAM config broken after ADD must not
+		 * keep the runtime from removing the pod forever. */
+		log_warn("DEL container %s: IPAM config invalid (%s); host veth removed, "
+			 "addresses (if any) stay until GC", p->env.container_id, err->msg);
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	if (rl < 0) {

@@ -111,6 +111,10 @@ struct cni_plugin {
 };
 
 int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err);
+/* The link half of DEL alone: removes the host veth derived from the
+ * container ID and ifname (and retires the pod side when the netns is
+ * still there). Used when the configuration is too broken to run IPAM. */
+int cni_plugin_del_link(const struct cni_env *env, struct cni_error *err);
 int cni_plugin_del(struct cni_plugin *p, struct cni_error *err);
 int cni_plugin_check(struct cni_plugin *p, struct cni_error *err);
 int cni_plugin_gc(struct cni_plugin *p, struct cni_error *err);

@@ -269,6 +269,32 @@ case_command_line_for_humans() {
 	expect_error 4 "$out"; assert_contains "$out" FROB
 }
 
+# A config broken after ADD (here: an impossible subnet) must not leave the
+# runtime unable to remove the pod: DEL still removes the host veth and
+# succeeds; a malformed environment is still refused.
+case_del_with_config_broken_after_add() {
+	local r
+	setup_ns node p1
+	conf good 1.0.0 "$(skiff_ipam 10.244.6.0/24)"
+	jq '.ipam.ranges[0][0].subnet = "10.244.6.0/33"' "$TMP/good.json" >"$TMP/broken.json"
+	jq '.mtu = "big"' "$TMP/good.json" >"$TMP/badmtu.json"
+	r=$(cni ADD "$(cid a)" p1 eth0 <"$TMP/good.json") || fail "ADD: $r"
+	assert_eq "$(active_veths)" 1
+	r=$(cni ADD "$(cid x)" p1 eth1 <"$TMP/broken.json") && fail "ADD with a /33 subnet succeeded"
+	expect_error 7 "$r"
+	assert_ok cni DEL "$(cid a)" p1 eth0 <"$TMP/broken.json"
+	assert_deleted
+	assert_not_contains "$(ip -n "$(ns p1)" link)" eth0 "pod side after DEL"
+	# The same when the plugin's own keys are broken.
+	r=$(cni ADD "$(cid b)" p1 eth0 <"$TMP/good.json") || fail "ADD: $r"
+	r=$(cni ADD "$(cid y)" p1 eth1 <"$TMP/badmtu.json") && fail "ADD with mtu \"big\" succeeded"
+	expect_error 7 "$r"
+	assert_ok cni DEL "$(cid b)" p1 eth0 <"$TMP/badmtu.json"
+	assert_deleted
+	r=$(cni DEL "bad/id" p1 eth0 <"$TMP/broken.json") && fail "DEL with a bad container ID succeeded"
+	expect_error 4 "$r"
+}
+
 run_case command_line_for_humans
 run_case ipv4_pods_reach_each_other_and_node
 run_case dual_stack
@@ -278,5 +304,6 @@ run_case result_shape_per_version
 run_case del_idempotent_after_netns_gone
 run_case check_passes_then_names_removed_route
 run_case errors_leave_nothing_behind
+run_case del_with_config_broken_after_add
 run_case gc_releases_unlisted_attachment
 finish
