@@ -5,28 +5,33 @@
 # build/tests/proxy-gen for the same services), measured in one run.
 #
 # Everything happens in namespaces, a cgroup and a bpffs folder this script
-# creates: a "node" namespace (the agent, the replicas' rules, routing), a
-# client namespace and BENCH_PODS backend pod namespaces running
-# `conn-bench serve`. The real host's interfaces are never touched.
+# creates: BENCH_PODS backend pod namespaces running `conn-bench serve`,
+# and router namespaces in front of them, each with its own client
+# namespace: "node" (skiff-agent; the direct and skiff BPF rows) and one per
+# kube-proxy replica (the namespace its rules were timed loading into, so a
+# rule set is never loaded twice). The real host's interfaces are never
+# touched.
 #
 # Tables:
 #   programming  per size (services x endpoints): full sync, one endpoint
 #                change and one service add, in ms, for skiff BPF (the
 #                agent's own apply time from its log, and end to end: agent
-#                start to synced for a full sync, manifest rename to the
-#                pinned map showing it for a change, timed by map-watch),
-#                the iptables replica (iptables-restore into a fresh netns;
-#                add = kube-proxy's partial --noflush restore) and the nft
-#                replica (nft -f into a fresh netns; add = the added chains,
-#                rules and elements). Medians of BENCH_CHANGES changes.
+#                start to exit with --once for a full sync, manifest rename
+#                until the pinned map shows it for a change, by map-watch),
+#                the iptables replica (iptables-restore, nf_tables backend,
+#                into a fresh netns; add = kube-proxy's partial --noflush
+#                restore), the same with iptables-legacy-restore when
+#                installed, and the nft replica (nft -f into a fresh netns;
+#                add = the added chains, rules and elements). Change: the
+#                median of BENCH_CHANGES changes.
 #   memory       agent VmRSS / VmHWM after its initial sync, per size.
 #   data path    with the largest size loaded: short-connection rate
 #                (connect, one request, reply, close; BENCH_WORKERS
 #                clients) and kept-alive request latency p50/p99, client to
 #                the pod IPs directly, to the ClusterIP through skiff's socket
-#                LB, through the iptables replica and through the nft replica
-#                (DNAT in the node namespace). Best of BENCH_ROUNDS
-#                interleaved rounds; ratio = rate / direct rate.
+#                LB, and through each replica (DNAT in its router namespace).
+#                Best of BENCH_ROUNDS interleaved rounds; ratio = rate /
+#                direct rate.
 # Goal lines (informational): BPF full sync <= 1000 ms, one change <= 5 ms,
 # ClusterIP rate >= 95% of direct.
 #
@@ -36,7 +41,7 @@
 #   BENCH_CHANGES      timed single changes per size (default 5)
 #   BENCH_DURATION     seconds per traffic measurement (default 3)
 #   BENCH_WORKERS      concurrent short-connection clients (default 4)
-#   BENCH_ROUNDS       data path rounds (default 2)
+#   BENCH_ROUNDS       data path rounds (default 3)
 #   BENCH_PODS         backend pods of the measured service (default 2)
 #   BENCH_DATAPATH     0 to skip the data path table (default 1)
 # Reproduce: make bench B=proxy   (or: bash tests/bench/bench_proxy.sh)
@@ -52,7 +57,7 @@ n_eps=${BENCH_ENDPOINTS:-10}
 changes=${BENCH_CHANGES:-5}
 duration=${BENCH_DURATION:-3}
 workers=${BENCH_WORKERS:-4}
-rounds=${BENCH_ROUNDS:-2}
+rounds=${BENCH_ROUNDS:-3}
 n_pods=${BENCH_PODS:-2}
 datapath=${BENCH_DATAPATH:-1}
 
@@ -72,6 +77,8 @@ done
 require_root
 require_cmd ip awk nsenter iptables-restore nft
 require_bin proxy-gen conn-bench map-watch
+have_legacy=0
+command -v iptables-legacy-restore >/dev/null && have_legacy=1
 
 GEN="$TESTBIN/proxy-gen"
 CB="$TESTBIN/conn-bench"
@@ -112,42 +119,59 @@ ns_timed() {
 }
 # err WHAT: records a failed measurement.
 err() { echo "error: $*"; status=1; }
-# pods: the real backends' addresses.
-pod_ips() { local k; for (( k = 1; k <= n_pods; k++ )); do printf '10.250.%d.2 ' "$k"; done; }
-real_list=$(pod_ips | tr ' ' ',' | sed 's/,$//')
+# pod_ips R: the real backends' addresses behind router R.
+pod_ips() { local k; for (( k = 1; k <= n_pods; k++ )); do printf '10.25%d.%d.2 ' "$1" "$k"; done; }
 # gen MODE N ARGS...: proxy-gen for N services; the data path's service
-# (index real_svc, of the largest size) has the real pods as endpoints.
+# (index real_svc, of the largest size) has the real pods as endpoints,
+# as router $ROUTER (default 0) reaches them.
 gen() {
-	local mode=$1 n=$2 real=()
+	local mode=$1 n=$2 real=() list
 	shift 2
-	[ "$n" -gt "$real_svc" ] && real=(--real-service "$real_svc" --real-endpoints "$real_list")
+	list=$(pod_ips "${ROUTER:-0}" | tr ' ' ',' | sed 's/,$//')
+	[ "$n" -gt "$real_svc" ] && real=(--real-service "$real_svc" --real-endpoints "$list")
 	"$GEN" "$mode" --services "$n" --endpoints "$n_eps" "${real[@]}" "$@"
 }
 
 # ---- topology: node, client, pods ----------------------------------------
 
-setup_ns node client
-in_ns node sysctl -qw net.ipv4.ip_forward=1
-ip -n "$(ns node)" link add vc type veth peer name eth0 netns "$(ns client)"
-ip -n "$(ns node)" addr add 10.250.0.1/24 dev vc
-ip -n "$(ns node)" link set vc up
-ip -n "$(ns client)" addr add 10.250.0.2/24 dev eth0
-ip -n "$(ns client)" link set eth0 up
-ip -n "$(ns client)" route add default via 10.250.0.1
+# Three routers with the same pods behind them, so that no rule set is
+# ever loaded twice (an nft replica of 10,000 services takes minutes to
+# load): "node" (the agent; direct and skiff BPF rows), "ipt<N>" and
+# "nft<N>" (the replicas' programming namespaces of the largest size, kept
+# with their rules). Router r (0 node, 1 iptables, 2 nft) owns 10.25<r>.0.0/16:
+# its client namespace client<r> is .0.2, pod k's interface eth<r> is .k.2.
+# wire_router R NETNS: connects router R to its client and to every pod.
+wire_router() {
+	local r=$1 rt=$2 net="10.25$1" k
+	setup_ns "client$r"
+	ip netns exec "$rt" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$rt" link set lo up
+	ip -n "$rt" link add vc type veth peer name eth0 netns "$(ns "client$r")"
+	ip -n "$rt" addr add "$net.0.1/24" dev vc
+	ip -n "$rt" link set vc up
+	ip -n "$(ns "client$r")" addr add "$net.0.2/24" dev eth0
+	ip -n "$(ns "client$r")" link set eth0 up
+	ip -n "$(ns "client$r")" route add default via "$net.0.1"
+	for (( k = 1; k <= n_pods; k++ )); do
+		ip -n "$rt" link add "vp$k" type veth peer name "eth$r" netns "$(ns "pod$k")"
+		ip -n "$rt" addr add "$net.$k.1/24" dev "vp$k"
+		ip -n "$rt" link set "vp$k" up
+		ip -n "$(ns "pod$k")" addr add "$net.$k.2/24" dev "eth$r"
+		ip -n "$(ns "pod$k")" link set "eth$r" up
+		ip -n "$(ns "pod$k")" route add "$net.0.0/24" via "$net.$k.1"
+	done
+	for ip in $(pod_ips "$r"); do
+		wait_for 5 in_ns "client$r" "$CB" rate --duration 0.05 --workers 1 "$ip:8080" ||
+			fail "backend $ip does not answer through router $r"
+	done
+}
+
+setup_ns node
 for (( k = 1; k <= n_pods; k++ )); do
 	setup_ns "pod$k"
-	ip -n "$(ns node)" link add "vp$k" type veth peer name eth0 netns "$(ns "pod$k")"
-	ip -n "$(ns node)" addr add "10.250.$k.1/24" dev "vp$k"
-	ip -n "$(ns node)" link set "vp$k" up
-	ip -n "$(ns "pod$k")" addr add "10.250.$k.2/24" dev eth0
-	ip -n "$(ns "pod$k")" link set eth0 up
-	ip -n "$(ns "pod$k")" route add default via "10.250.$k.1"
 	bg_ns "pod$k" _pid "$CB" serve --port 8080 --threads 1 2>/dev/null
 done
-for ip in $(pod_ips); do
-	wait_for 5 in_ns client "$CB" rate --duration 0.05 --workers 1 "$ip:8080" ||
-		fail "backend $ip does not answer"
-done
+wire_router 0 "$(ns node)"
 
 # ---- skiff BPF: programming -----------------------------------------------
 
@@ -232,10 +256,10 @@ bpf_programming() {
 # replica_programming N: fills res[ipt-*,N] and res[nft-*,N].
 replica_programming() {
 	local n=$1 t
-	gen iptables "$n" --out "$TMP/ipt$n" || { err "proxy-gen iptables"; return; }
-	gen iptables "$n" --add-one --out "$TMP/ipt$n.add" || { err "proxy-gen iptables --add-one"; return; }
-	gen nft "$n" --table "$TABLE" --out "$TMP/nft$n" || { err "proxy-gen nft"; return; }
-	gen nft "$n" --table "$TABLE" --add-one --out "$TMP/nft$n.add" || { err "proxy-gen nft --add-one"; return; }
+	ROUTER=1 gen iptables "$n" --out "$TMP/ipt$n" || { err "proxy-gen iptables"; return; }
+	ROUTER=1 gen iptables "$n" --add-one --out "$TMP/ipt$n.add" || { err "proxy-gen iptables --add-one"; return; }
+	ROUTER=2 gen nft "$n" --table "$TABLE" --out "$TMP/nft$n" || { err "proxy-gen nft"; return; }
+	ROUTER=2 gen nft "$n" --table "$TABLE" --add-one --out "$TMP/nft$n.add" || { err "proxy-gen nft --add-one"; return; }
 	setup_ns "ipt$n" "nft$n"
 	t=$(ns_timed "$(ns "ipt$n")" iptables-restore "$TMP/ipt$n") && res[ipt-full,$n]=$t ||
 		err "iptables-restore of $n services failed"
@@ -245,7 +269,22 @@ replica_programming() {
 		err "nft -f of $n services failed"
 	t=$(ns_timed "$(ns "nft$n")" nft -f "$TMP/nft$n.add") && res[nft-add,$n]=$t ||
 		err "nft -f (one service) failed"
-	ip netns del "$(ns "ipt$n")"; ip netns del "$(ns "nft$n")"
+	if [ "$have_legacy" = 1 ]; then
+		ROUTER=3 gen iptables "$n" --out "$TMP/lgc$n" || { err "proxy-gen iptables"; return; }
+		setup_ns "lgc$n"
+		t=$(ns_timed "$(ns "lgc$n")" iptables-legacy-restore "$TMP/lgc$n") && res[lgc-full,$n]=$t ||
+			err "iptables-legacy-restore of $n services failed"
+		t=$(ns_timed "$(ns "lgc$n")" iptables-legacy-restore --noflush "$TMP/ipt$n.add") &&
+			res[lgc-add,$n]=$t || err "iptables-legacy-restore --noflush (one service) failed"
+	fi
+	if [ "$datapath" = 1 ] && [ "$n" = "$max_size" ]; then
+		[ -n "${res[ipt-full,$n]:-}" ] && wire_router 1 "$(ns "ipt$n")" && DP_IPT=1
+		[ -n "${res[nft-full,$n]:-}" ] && wire_router 2 "$(ns "nft$n")" && DP_NFT=1
+		[ -n "${res[lgc-full,$n]:-}" ] && wire_router 3 "$(ns "lgc$n")" && DP_LGC=1
+	else
+		ip netns del "$(ns "ipt$n")"; ip netns del "$(ns "nft$n")"
+		[ "$have_legacy" = 1 ] && ip netns del "$(ns "lgc$n")"
+	fi
 }
 
 for n in $sizes; do
@@ -254,7 +293,7 @@ for n in $sizes; do
 done
 
 r() { echo "${res[$1]:--}"; }
-fmt='%-34s | %9s | %12s | %13s | %13s\n'
+fmt='%-36s | %9s | %12s | %13s | %13s\n'
 echo
 echo "programming: services x $n_eps endpoints, times in ms (change/add: median of $changes, add: 1)"
 # shellcheck disable=SC2059
@@ -270,6 +309,9 @@ for n in $sizes; do
 	fi
 	# shellcheck disable=SC2059
 	printf "$fmt" "kube-proxy iptables replica" "$n" "$(r "ipt-full,$n")" - "$(r "ipt-add,$n")"
+	# shellcheck disable=SC2059
+	[ "$have_legacy" = 1 ] &&
+		printf "$fmt" "kube-proxy iptables replica (legacy)" "$n" "$(r "lgc-full,$n")" - "$(r "lgc-add,$n")"
 	# shellcheck disable=SC2059
 	printf "$fmt" "kube-proxy nftables replica" "$n" "$(r "nft-full,$n")" - "$(r "nft-add,$n")"
 done
@@ -298,30 +340,30 @@ fi
 
 [ "$datapath" = 1 ] || exit $status
 
-# client_run CGROUP ARGS...: conn-bench in the client namespace; in the
-# skiff cgroup (socket LB) when CGROUP is 1.
+# client_run R CGROUP ARGS...: conn-bench in router R's client namespace;
+# in the skiff cgroup (socket LB) when CGROUP is 1.
 client_run() {
-	local incg=$1; shift
+	local r=$1 incg=$2; shift 2
 	if [ "$incg" = 1 ]; then
-		( echo "$BASHPID" >"$CG/cgroup.procs" && exec ip netns exec "$(ns client)" "$CB" "$@" )
+		( echo "$BASHPID" >"$CG/cgroup.procs" && exec ip netns exec "$(ns "client$r")" "$CB" "$@" )
 	else
-		ip netns exec "$(ns client)" "$CB" "$@"
+		ip netns exec "$(ns "client$r")" "$CB" "$@"
 	fi
 }
 declare -A rate p50 p99 lat50 lat99
-# measure ROW CGROUP RATE-TARGETS... -- LATENCY-TARGET: best of rounds.
+# measure ROW R CGROUP RATE-TARGETS... -- LATENCY-TARGET: best of rounds.
 measure() {
-	local row=$1 incg=$2 targets=() out
-	shift 2
+	local row=$1 r=$2 incg=$3 targets=() out
+	shift 3
 	while [ "$1" != -- ]; do targets+=("$1"); shift; done
-	out=$(client_run "$incg" rate --duration "$duration" --workers "$workers" "${targets[@]}" 2>&1 | tail -1)
+	out=$(client_run "$r" "$incg" rate --duration "$duration" --workers "$workers" "${targets[@]}" 2>&1 | tail -1)
 	if [ -z "$(kv per_sec "$out")" ] || [ "$(kv conns "$out")" = 0 ]; then
 		err "$row: rate: $out"
 	else
 		awk -v a="$(kv per_sec "$out")" -v b="${rate[$row]:-0}" 'BEGIN { exit !(a > b) }' &&
 			{ rate[$row]=$(kv per_sec "$out"); p50[$row]=$(kv p50_us "$out"); p99[$row]=$(kv p99_us "$out"); }
 	fi
-	out=$(client_run "$incg" latency --duration "$duration" "$2" 2>&1 | tail -1)
+	out=$(client_run "$r" "$incg" latency --duration "$duration" "$2" 2>&1 | tail -1)
 	if [ -z "$(kv p50_us "$out")" ]; then
 		err "$row: latency: $out"
 	elif [ -z "${lat50[$row]:-}" ] || [ "$(kv p50_us "$out")" -lt "${lat50[$row]}" ]; then
@@ -332,33 +374,28 @@ measure() {
 n=$max_size
 vip=$(svc_ip "$real_svc")
 pod_targets=()
-for ip in $(pod_ips); do pod_targets+=("$ip:8080"); done
-gen iptables "$n" --out "$TMP/ipt-dp" || err "proxy-gen iptables"
-gen nft "$n" --table "$TABLE" --out "$TMP/nft-dp" || err "proxy-gen nft"
-defer "ip netns exec '$(ns node)' nft delete table ip '$TABLE'"
+for ip in $(pod_ips 0); do pod_targets+=("$ip:8080"); done
 rows=(direct)
 [ -n "${DP_BPFFS:-}" ] && rows+=(bpf)
-rows+=(iptables nftables)
+[ -n "${DP_IPT:-}" ] && rows+=(iptables)
+[ -n "${DP_NFT:-}" ] && rows+=(nftables)
+[ -n "${DP_LGC:-}" ] && rows+=(legacy)
 for (( round = 1; round <= rounds; round++ )); do
 	for row in "${rows[@]}"; do
 		case $row in
-		direct) measure direct 0 "${pod_targets[@]}" -- "${pod_targets[0]}" ;;
-		bpf) measure bpf 1 "$vip:80" -- "$vip:80" ;;
-		iptables)
-			in_ns node iptables-restore "$TMP/ipt-dp" || { err "iptables replica load"; continue; }
-			measure iptables 0 "$vip:80" -- "$vip:80"
-			printf '*nat\nCOMMIT\n*filter\nCOMMIT\n' | in_ns node iptables-restore ;;
-		nftables)
-			in_ns node nft -f "$TMP/nft-dp" || { err "nft replica load"; continue; }
-			measure nftables 0 "$vip:80" -- "$vip:80"
-			in_ns node nft delete table ip "$TABLE" ;;
+		direct) measure direct 0 0 "${pod_targets[@]}" -- "${pod_targets[0]}" ;;
+		bpf) measure bpf 0 1 "$vip:80" -- "$vip:80" ;;
+		iptables) measure iptables 1 0 "$vip:80" -- "$vip:80" ;;
+		nftables) measure nftables 2 0 "$vip:80" -- "$vip:80" ;;
+		legacy) measure legacy 3 0 "$vip:80" -- "$vip:80" ;;
 		esac
 	done
 done
 [ -n "${DP_BPFFS:-}" ] && agent_stop "$DP_BPFFS"
 
 declare -A label=([direct]="client -> pod IPs (direct)" [bpf]="client -> ClusterIP (skiff BPF)"
-	[iptables]="client -> ClusterIP (iptables rep.)" [nftables]="client -> ClusterIP (nftables rep.)")
+	[iptables]="client -> ClusterIP (iptables rep.)" [nftables]="client -> ClusterIP (nftables rep.)"
+	[legacy]="client -> ClusterIP (legacy ipt rep.)")
 fmt='%-36s | %10s | %8s | %8s | %8s | %8s | %8s\n'
 echo
 echo "data path: $n services loaded, $n_pods backend pods, short connections: $workers clients x ${duration}s;"

@@ -131,7 +131,7 @@ case_conn_bench_against_its_server() {
 }
 
 case_bench_tables_well_formed() {
-	local out rc row n
+	local out rc row n label labels col
 	out=$(BENCH_SIZES="20 40" BENCH_ENDPOINTS=3 BENCH_CHANGES=2 BENCH_DURATION=0.3 BENCH_ROUNDS=1 \
 		BENCH_WORKERS=2 bash "$SKIFF_ROOT/tests/bench/bench_proxy.sh" 2>&1)
 	rc=$?
@@ -139,7 +139,9 @@ case_bench_tables_well_formed() {
 	row=$(grep '^proxy ' <<<"$out")
 	assert_eq "$(awk -F'|' '{ print NF }' <<<"$row")" 5 "programming header: $row"
 	for n in 20 40; do
-		for label in "kube-proxy iptables replica" "kube-proxy nftables replica"; do
+		labels=("kube-proxy iptables replica" "kube-proxy nftables replica")
+		command -v iptables-legacy-restore >/dev/null && labels+=("kube-proxy iptables replica (legacy)")
+		for label in "${labels[@]}"; do
 			row=$(grep "^$label *| *$n " <<<"$out")
 			assert_ne "$row" "" "no '$label' row for $n in: $out"
 			[[ $(field 3 "$row") =~ ^[0-9]+\.[0-9]$ ]] || fail "full sync of '$row'"
@@ -162,8 +164,11 @@ case_bench_tables_well_formed() {
 	assert_eq "$(awk -F'|' '{ print NF }' <<<"$row")" 7 "data path header: $row"
 	row=$(grep '^client -> pod IPs (direct) ' <<<"$out")
 	assert_eq "$(field 5 "$row")" "1.00" "direct is its own reference: $row"
-	for label in "iptables rep." "nftables rep."; do
+	labels=("iptables rep." "nftables rep.")
+	command -v iptables-legacy-restore >/dev/null && labels+=("legacy ipt rep.")
+	for label in "${labels[@]}"; do
 		row=$(grep "^client -> ClusterIP ($label)" <<<"$out")
+		assert_ne "$row" "" "no '$label' row in: $out"
 		[[ $(field 2 "$row") =~ ^[0-9]+\.[0-9]$ ]] || fail "rate of '$row'"
 		[[ $(field 6 "$row") =~ ^[0-9]+$ ]] || fail "latency of '$row'"
 	done
