@@ -93,6 +93,19 @@ void api_default_cells(json_t *obj, time_t now, json_t *cells);
 /* Validation of metadata common to all kinds (name rules by kind). */
 void api_validate_meta(const struct api_resource *r, json_t *obj, json_t *causes);
 
+/* A service CIDR: IPv4 /12../30 or IPv6 /108../126. */
+struct api_svc_range {
+	int family;
+	unsigned char base[16]; /* network address, network order */
+	uint32_t size;          /* number of addresses */
+	char text[64];
+};
+
+/* "10.43.0.0/16" or "10.43.0.0/16,fd00:43::/112". */
+int api_svc_ranges_parse(const char *csv, struct api_svc_range *out, size_t *n);
+/* The address at offset k of the range. */
+void api_svc_range_addr(const struct api_svc_range *r, uint32_t k, char *buf, size_t len);
+
 /* The server. */
 struct api_config {
 	const char *data_dir;

@@ -1,7 +1,8 @@
-/* Service ClusterIP and NodePort allocation. Each allocated address or
- * port is a key in the store (/registry/ranges/serviceips/<ip>,
- * /registry/ranges/servicenodeports/<port>) created with store_create, so
- * two services can never hold the same one, even across restarts. */
+/* Service ClusterIP (IPv4, IPv6, dual-stack) and NodePort allocation.
+ * Each allocated address or port is a key in the store
+ * (/registry/ranges/serviceips/<ip>, /registry/ranges/servicenodeports/<port>)
+ * created with store_create, so two services can never hold the same one,
+ * even across restarts; deleting the service deletes the keys. */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,134 @@
 #define IP_PREFIX "/registry/ranges/serviceips/"
 #define PORT_PREFIX "/registry/ranges/servicenodeports/"
 
+/* ---- ranges ---- */
+
+static int range_parse(const char *cidr, struct api_svc_range *r)
+{
+	char buf[64];
+	char *slash, *end;
+	long bits;
+
+	if (strscpy(buf, cidr, sizeof(buf)) < 0)
+		return -EINVAL;
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = 0;
+	bits = strtol(slash + 1, &end, 10);
+	if (*end)
+		return -EINVAL;
+	memset(r, 0, sizeof(*r));
+	snprintf(r->text, sizeof(r->text), "%s", cidr);
+	if (inet_pton(AF_INET, buf, r->base) == 1) {
+		uint32_t h;
+
+		if (bits < 12 || bits > 30)
+			return -EINVAL;
+		r->family = AF_INET;
+		memcpy(&h, r->base, 4);
+		h = htonl(ntohl(h) & (0xffffffffu << (32 - bits)));
+		memcpy(r->base, &h, 4);
+		r->size = 1u << (32 - bits);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, r->base) == 1) {
+		if (bits < 108 || bits > 126)
+			return -EINVAL;
+		r->family = AF_INET6;
+		for (int i = 0; i < 16; i++) {
+			int keep = (int)bits - i * 8;
+
+			if (keep <= 0)
+				r->base[i] = 0;
+			else if (keep < 8)
+				r->base[i] &= (unsigned char)(0xff << (8 - keep));
+		}
+		r->size = 1u << (128 - bits);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int api_svc_ranges_parse(const char *csv, struct api_svc_range *out, size_t *n)
+{
+	char buf[160];
+	char *save = NULL;
+	size_t count = 0;
+
+	if (strscpy(buf, csv, sizeof(buf)) < 0)
+		return -EINVAL;
+	for (char *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+		if (count == 2 || range_parse(c, &out[count]) < 0)
+			return -EINVAL;
+		count++;
+	}
+	if (count == 0 || (count == 2 && out[0].family == out[1].family))
+		return -EINVAL;
+	*n = count;
+	return 0;
+}
+
+void api_svc_range_addr(const struct api_svc_range *r, uint32_t k, char *buf, size_t len)
+{
+	unsigned char a[16];
+	int last = r->family == AF_INET ? 3 : 15;
+
+	memcpy(a, r->base, 16);
+	for (int i = last; i >= 0 && k; i--) {
+		uint32_t sum = a[i] + (k & 0xff);
+
+		a[i] = (unsigned char)sum;
+		k = (k >> 8) + (sum >> 8);
+	}
+	inet_ntop(r->family, a, buf, (socklen_t)len);
+}
+
+/* The offset of ip in the range, or -1 outside it. Ranges are at most
+ * 2^20 addresses, so only the last four bytes vary. */
+static int64_t range_offset(const struct api_svc_range *r, const char *ip)
+{
+	unsigned char a[16] = { 0 };
+	int n = r->family == AF_INET ? 4 : 16;
+	uint32_t off = 0, base = 0;
+
+	if (inet_pton(r->family, ip, a) != 1 || memcmp(a, r->base, (size_t)(n - 4)) != 0)
+		return -1;
+	for (int i = n - 4; i < n; i++) {
+		off = (off << 8) | a[i];
+		base = (base << 8) | r->base[i];
+	}
+	if (off < base || off - base >= r->size)
+		return -1;
+	return (int64_t)(off - base);
+}
+
+static int family_of(const char *ip)
+{
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, ip, a) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+static const char *family_name(int f)
+{
+	return f == AF_INET6 ? "IPv6" : "IPv4";
+}
+
+static const struct api_svc_range *range_for(struct api_server *s, int family)
+{
+	for (size_t i = 0; i < s->n_ranges; i++)
+		if (s->ranges[i].family == family)
+			return &s->ranges[i];
+	return NULL;
+}
+
+/* ---- keys ---- */
+
 static int claim(struct api_server *s, const char *key, json_t *svc)
 {
 	char owner[600];
@@ -22,11 +151,6 @@ static int claim(struct api_server *s, const char *key, json_t *svc)
 	snprintf(owner, sizeof(owner), "%s/%s", api_jstr(svc, "metadata.namespace") ?: "",
 		 api_jstr(svc, "metadata.name") ?: "");
 	return store_create(s->store, key, owner, strlen(owner), NULL);
-}
-
-static void release_key(struct api_server *s, const char *key)
-{
-	store_delete(s->store, key, 0, NULL, NULL);
 }
 
 static bool key_taken(struct api_server *s, const char *key)
@@ -39,6 +163,11 @@ static bool key_taken(struct api_server *s, const char *key)
 	return true;
 }
 
+static int take(struct api_server *s, const char *key, json_t *svc, bool dry)
+{
+	return dry ? (key_taken(s, key) ? -EEXIST : 0) : claim(s, key, svc);
+}
+
 static uint32_t rnd32(void)
 {
 	uint32_t v = 0;
@@ -48,35 +177,23 @@ static uint32_t rnd32(void)
 	return v;
 }
 
-static bool in_range(struct api_server *s, const char *ip)
+/* A free address of the range: not the network address, not offset 1
+ * (the kubernetes service), not the IPv4 broadcast address. */
+static int alloc_ip(struct api_server *s, const struct api_svc_range *r, json_t *svc, bool dry,
+		    char *out, size_t len)
 {
-	struct in_addr a;
-	uint32_t h;
-
-	if (inet_pton(AF_INET, ip, &a) != 1)
-		return false;
-	h = ntohl(a.s_addr);
-	return h > s->svc_base && h < s->svc_base + s->svc_size - 1;
-}
-
-static int alloc_ip(struct api_server *s, json_t *svc, bool dry, char *out, size_t len)
-{
-	uint32_t usable = s->svc_size - 3; /* network, .1 (kubernetes), broadcast */
+	uint32_t usable = r->size - (r->family == AF_INET ? 3 : 2);
 	uint32_t start = rnd32() % usable;
 
 	for (uint32_t i = 0; i < usable; i++) {
-		uint32_t h = s->svc_base + 2 + (start + i) % usable;
-		struct in_addr a = { .s_addr = htonl(h) };
 		char key[128];
-		int r;
+		int ret;
 
-		inet_ntop(AF_INET, &a, out, (socklen_t)len);
+		api_svc_range_addr(r, 2 + (start + i) % usable, out, len);
 		snprintf(key, sizeof(key), IP_PREFIX "%s", out);
-		r = dry ? (key_taken(s, key) ? -EEXIST : 0) : claim(s, key, svc);
-		if (r == 0)
-			return 0;
-		if (r != -EEXIST)
-			return r;
+		ret = take(s, key, svc, dry);
+		if (ret != -EEXIST)
+			return ret;
 	}
 	return -ENOSPC;
 }
@@ -92,7 +209,7 @@ static int alloc_port(struct api_server *s, json_t *svc, bool dry, int *out)
 		int r;
 
 		snprintf(key, sizeof(key), PORT_PREFIX "%d", p);
-		r = dry ? (key_taken(s, key) ? -EEXIST : 0) : claim(s, key, svc);
+		r = take(s, key, svc, dry);
 		if (r == 0) {
 			*out = p;
 			return 0;
@@ -128,11 +245,27 @@ static bool has_node_port(json_t *svc, json_int_t port)
 	return false;
 }
 
+static bool has_ip(json_t *svc, const char *ip)
+{
+	json_t *e;
+	size_t i;
+
+	if (!svc)
+		return false;
+	if (streq(api_jstr(svc, "spec.clusterIP"), ip))
+		return true;
+	json_array_foreach(api_jget(svc, "spec.clusterIPs"), i, e) {
+		if (streq(json_string_value(e), ip))
+			return true;
+	}
+	return false;
+}
+
 static void invalid(struct api_err *e, json_t *svc, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void invalid(struct api_err *e, json_t *svc, const char *field, const char *fmt, ...)
 {
-	char msg[300];
+	char msg[400];
 	va_list ap;
 	json_t *causes = json_array();
 
@@ -147,15 +280,202 @@ static void invalid(struct api_err *e, json_t *svc, const char *field, const cha
 	e->causes = causes;
 }
 
+/* ---- cluster IPs ---- */
+
+/* Decides ipFamilies from the policy, the addresses asked for and the
+ * ranges this server has; fills want[] (families in order). */
+static int families(struct api_server *s, json_t *spec, int want[2], size_t *n, json_t *svc,
+		    struct api_err *e)
+{
+	char pbuf[32];
+	const char *policy = api_jstr(spec, "ipFamilyPolicy");
+	json_t *fams = json_object_get(spec, "ipFamilies"), *ips = json_object_get(spec, "clusterIPs");
+	json_t *x;
+	size_t i;
+
+	*n = 0;
+	if (!policy)
+		policy = json_array_size(fams) > 1 || json_array_size(ips) > 1 ? "RequireDualStack"
+									       : "SingleStack";
+	if (!streq(policy, "SingleStack") && !streq(policy, "PreferDualStack") &&
+	    !streq(policy, "RequireDualStack")) {
+		invalid(e, svc, "spec.ipFamilyPolicy", "Unsupported value: \"%s\": supported values: \"PreferDualStack\", \"RequireDualStack\", \"SingleStack\"", policy);
+		return -EINVAL;
+	}
+	/* Copied first: setting the field frees the string policy points to. */
+	snprintf(pbuf, sizeof(pbuf), "%s", policy);
+	policy = pbuf;
+	json_object_set_new(spec, "ipFamilyPolicy", json_string(policy));
+	json_array_foreach(fams, i, x) {
+		const char *f = json_string_value(x);
+		int fam = streq(f, "IPv4") ? AF_INET : streq(f, "IPv6") ? AF_INET6 : 0;
+		char field[48];
+
+		snprintf(field, sizeof(field), "spec.ipFamilies[%zu]", i);
+		if (!fam) {
+			invalid(e, svc, field, "Unsupported value: \"%s\": supported values: \"IPv4\", \"IPv6\"", f ? f : "");
+			return -EINVAL;
+		}
+		if (!range_for(s, fam)) {
+			invalid(e, svc, field, "Invalid value: \"%s\": not configured on this cluster", f);
+			return -EINVAL;
+		}
+		if (*n < 2 && (*n == 0 || want[0] != fam))
+			want[(*n)++] = fam;
+	}
+	json_array_foreach(ips, i, x) {
+		int fam = family_of(json_string_value(x) ?: "");
+
+		if (*n <= i && fam && (*n == 0 || want[0] != fam))
+			want[(*n)++] = fam;
+	}
+	if (*n == 0)
+		want[(*n)++] = s->ranges[0].family;
+	if (!streq(policy, "SingleStack") && *n == 1 && s->n_ranges == 2)
+		want[(*n)++] = s->ranges[0].family == want[0] ? s->ranges[1].family : s->ranges[0].family;
+	if (streq(policy, "RequireDualStack") && *n < 2) {
+		invalid(e, svc, "spec.ipFamilyPolicy", "Invalid value: \"RequireDualStack\": this cluster is not configured for dual-stack services");
+		return -EINVAL;
+	}
+	if (streq(policy, "SingleStack"))
+		*n = 1;
+	return 0;
+}
+
+static bool in_cluster_ips(json_t *svc, const char *ip)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(api_jget(svc, "spec.clusterIPs"), i, e) {
+		if (streq(json_string_value(e), ip))
+			return true;
+	}
+	return false;
+}
+
+/* Gives back the addresses of svc not held by keep. */
+static void release_ips(struct api_server *s, json_t *svc, json_t *keep)
+{
+	json_t *e;
+	size_t i;
+	char key[128];
+	const char *ip = api_jstr(svc, "spec.clusterIP");
+
+	json_array_foreach(api_jget(svc, "spec.clusterIPs"), i, e) {
+		const char *x = json_string_value(e);
+
+		if (!x || streq(x, "None") || has_ip(keep, x))
+			continue;
+		snprintf(key, sizeof(key), IP_PREFIX "%s", x);
+		store_delete(s->store, key, 0, NULL, NULL);
+	}
+	if (ip && *ip && !streq(ip, "None") && !has_ip(keep, ip) && !in_cluster_ips(svc, ip)) {
+		snprintf(key, sizeof(key), IP_PREFIX "%s", ip);
+		store_delete(s->store, key, 0, NULL, NULL);
+	}
+}
+
+static int alloc_cluster_ips(struct api_server *s, json_t *svc, json_t *old, bool dry,
+			     struct api_err *e)
+{
+	json_t *spec = json_object_get(svc, "spec");
+	const char *ip = api_jstr(spec, "clusterIP");
+	json_t *asked = json_object_get(spec, "clusterIPs"), *ips, *fams;
+	int want[2];
+	size_t n, i;
+	int r;
+
+	if (old && api_jstr(old, "spec.clusterIP")) {
+		/* Kept as they are: changing them is not allowed. */
+		const char *old_ip = api_jstr(old, "spec.clusterIP");
+
+		if (ip && *ip && !streq(ip, old_ip)) {
+			invalid(e, svc, "spec.clusterIPs[0]", "Invalid value: []string{\"%s\"}: may not change once set", ip);
+			return -EINVAL;
+		}
+		json_object_set(spec, "clusterIP", api_jget(old, "spec.clusterIP"));
+		json_object_set(spec, "clusterIPs", api_jget(old, "spec.clusterIPs"));
+		json_object_set(spec, "ipFamilies", api_jget(old, "spec.ipFamilies"));
+		json_object_set(spec, "ipFamilyPolicy", api_jget(old, "spec.ipFamilyPolicy"));
+		return 0;
+	}
+	if (ip && *ip && !json_array_size(asked)) {
+		asked = json_pack("[s]", ip);
+		json_object_set_new(spec, "clusterIPs", asked);
+	}
+	if (streq(ip, "None") || streq(json_string_value(json_array_get(asked, 0)), "None")) {
+		json_object_set_new(spec, "clusterIP", json_string("None"));
+		json_object_set_new(spec, "clusterIPs", json_pack("[s]", "None"));
+		if (families(s, spec, want, &n, svc, e) < 0)
+			return -EINVAL;
+		fams = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(fams, json_string(family_name(want[i])));
+		json_object_set_new(spec, "ipFamilies", fams);
+		return 0;
+	}
+	if (families(s, spec, want, &n, svc, e) < 0)
+		return -EINVAL;
+	ips = json_array();
+	fams = json_array();
+	for (i = 0; i < n; i++) {
+		const struct api_svc_range *rg = range_for(s, want[i]);
+		const char *req = json_string_value(json_array_get(asked, i));
+		char buf[INET6_ADDRSTRLEN], field[48], key[128];
+
+		snprintf(field, sizeof(field), "spec.clusterIPs[%zu]", i);
+		if (req && *req) {
+			if (family_of(req) != want[i] || range_offset(rg, req) < 1 ||
+			    (rg->family == AF_INET && range_offset(rg, req) >= (int64_t)rg->size - 1)) {
+				invalid(e, svc, field, "Invalid value: \"%s\": failed to allocate IP %s: provided IP is not in the valid range. The range of valid IPs is %s",
+					req, req, rg->text);
+				r = -EINVAL;
+				goto undo;
+			}
+			snprintf(key, sizeof(key), IP_PREFIX "%s", req);
+			r = take(s, key, svc, dry);
+			if (r == -EEXIST) {
+				invalid(e, svc, field, "Invalid value: \"%s\": failed to allocate IP %s: provided IP is already allocated", req, req);
+				r = -EINVAL;
+			}
+			snprintf(buf, sizeof(buf), "%s", req);
+		} else {
+			r = alloc_ip(s, rg, svc, dry, buf, sizeof(buf));
+			if (r < 0)
+				api_err_set(e, 500, "InternalError",
+					    "Internal error occurred: failed to allocate a serviceIP: %s",
+					    r == -ENOSPC ? "range is full" : strerror(-r));
+		}
+		if (r < 0)
+			goto undo;
+		json_array_append_new(ips, json_string(buf));
+		json_array_append_new(fams, json_string(family_name(want[i])));
+	}
+	json_object_set_new(spec, "clusterIP", json_string(json_string_value(json_array_get(ips, 0))));
+	json_object_set_new(spec, "clusterIPs", ips);
+	json_object_set_new(spec, "ipFamilies", fams);
+	return 0;
+undo:
+	if (!dry) {
+		json_t *partial = json_pack("{s:{s:O}}", "spec", "clusterIPs", ips);
+
+		release_ips(s, partial, NULL);
+		json_decref(partial);
+	}
+	json_decref(ips);
+	json_decref(fams);
+	return r;
+}
+
+/* ---- the entry points ---- */
+
 int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_run,
 		      struct api_err *e)
 {
 	json_t *spec = json_object_get(svc, "spec"), *p;
 	const char *type = api_jstr(spec, "type");
-	const char *ip = api_jstr(spec, "clusterIP");
-	const char *old_ip = old ? api_jstr(old, "spec.clusterIP") : NULL;
 	bool want_ports = streq(type, "NodePort") || streq(type, "LoadBalancer");
-	char buf[64];
 	size_t i;
 	int r;
 
@@ -164,41 +484,10 @@ int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_r
 	if (streq(type, "ExternalName")) {
 		json_object_del(spec, "clusterIP");
 		json_object_del(spec, "clusterIPs");
-	} else if (old_ip && (!ip || !*ip)) {
-		json_object_set_new(spec, "clusterIP", json_string(old_ip));
-		json_object_set(spec, "clusterIPs", api_jget(old, "spec.clusterIPs"));
-	} else if (old_ip && !streq(ip, old_ip)) {
-		invalid(e, svc, "spec.clusterIPs[0]", "Invalid value: []string{\"%s\"}: may not change once set", ip);
-		return -EINVAL;
-	} else if (!old_ip && (!ip || !*ip)) {
-		r = alloc_ip(s, svc, dry_run, buf, sizeof(buf));
-		if (r < 0) {
-			api_err_set(e, 500, "InternalError",
-				    "Internal error occurred: failed to allocate a serviceIP: %s",
-				    r == -ENOSPC ? "range is full" : strerror(-r));
-			return r;
-		}
-		json_object_set_new(spec, "clusterIP", json_string(buf));
-		json_object_set_new(spec, "clusterIPs", json_pack("[s]", buf));
-	} else if (!old_ip && !streq(ip, "None")) {
-		char key[128];
-
-		if (!in_range(s, ip)) {
-			invalid(e, svc, "spec.clusterIPs", "Invalid value: []string{\"%s\"}: failed to allocate IP %s: provided IP is not in the valid range. The range of valid IPs is %s",
-				ip, ip, s->cfg.service_cidr ? s->cfg.service_cidr : "10.43.0.0/16");
-			return -EINVAL;
-		}
-		snprintf(key, sizeof(key), IP_PREFIX "%s", ip);
-		r = dry_run ? (key_taken(s, key) ? -EEXIST : 0) : claim(s, key, svc);
-		if (r == -EEXIST) {
-			invalid(e, svc, "spec.clusterIPs", "Invalid value: []string{\"%s\"}: failed to allocate IP %s: provided IP is already allocated", ip, ip);
-			return r;
-		}
+	} else {
+		r = alloc_cluster_ips(s, svc, old, dry_run, e);
 		if (r < 0)
 			return r;
-		json_object_set_new(spec, "clusterIPs", json_pack("[s]", ip));
-	} else if (streq(ip, "None")) {
-		json_object_set_new(spec, "clusterIPs", json_pack("[s]", "None"));
 	}
 	json_array_foreach(json_object_get(spec, "ports"), i, p) {
 		json_t *np = json_object_get(p, "nodePort");
@@ -224,7 +513,7 @@ int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_r
 				goto undo;
 			}
 			snprintf(key, sizeof(key), PORT_PREFIX "%lld", (long long)want);
-			r = dry_run ? (key_taken(s, key) ? -EEXIST : 0) : claim(s, key, svc);
+			r = take(s, key, svc, dry_run);
 			if (r == -EEXIST) {
 				invalid(e, svc, field, "Invalid value: %lld: provided port is already allocated",
 					(long long)want);
@@ -239,7 +528,7 @@ int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_r
 			else
 				api_err_set(e, 500, "InternalError",
 					    "Internal error occurred: failed to allocate a nodePort: %s",
-					    strerror(-r));
+					    r == -ENOSPC ? "range is full" : strerror(-r));
 		}
 		if (r < 0)
 			goto undo;
@@ -263,21 +552,17 @@ undo:
 
 void api_alloc_release(struct api_server *s, json_t *svc, json_t *keep)
 {
-	const char *ip = api_jstr(svc, "spec.clusterIP");
 	json_t *p;
 	size_t i;
 	char key[128];
 
-	if (ip && *ip && !streq(ip, "None") && !(keep && streq(api_jstr(keep, "spec.clusterIP"), ip))) {
-		snprintf(key, sizeof(key), IP_PREFIX "%s", ip);
-		release_key(s, key);
-	}
+	release_ips(s, svc, keep);
 	json_array_foreach(api_jget(svc, "spec.ports"), i, p) {
 		json_int_t np = json_integer_value(json_object_get(p, "nodePort"));
 
 		if (!np || (keep && has_node_port(keep, np)))
 			continue;
 		snprintf(key, sizeof(key), PORT_PREFIX "%lld", (long long)np);
-		release_key(s, key);
+		store_delete(s->store, key, 0, NULL, NULL);
 	}
 }

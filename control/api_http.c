@@ -678,27 +678,6 @@ static int load_tokens(struct api_server *s, const char *path)
 	return 0;
 }
 
-static int parse_cidr(const char *cidr, uint32_t *base, uint32_t *size)
-{
-	char buf[64];
-	char *slash;
-	struct in_addr a;
-	int bits;
-
-	if (strscpy(buf, cidr, sizeof(buf)) < 0)
-		return -EINVAL;
-	slash = strchr(buf, '/');
-	if (!slash)
-		return -EINVAL;
-	*slash = 0;
-	bits = atoi(slash + 1);
-	if (inet_pton(AF_INET, buf, &a) != 1 || bits < 12 || bits > 30)
-		return -EINVAL;
-	*base = ntohl(a.s_addr) & (0xffffffffu << (32 - bits));
-	*size = 1u << (32 - bits);
-	return 0;
-}
-
 int api_server_new(const struct api_config *cfg, struct store *store, struct api_server **out)
 {
 	struct api_server *s = calloc(1, sizeof(*s));
@@ -712,8 +691,8 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	pthread_cond_init(&s->wake, NULL);
 	if (!s->cfg.max_body)
 		s->cfg.max_body = 3 * 1024 * 1024;
-	r = parse_cidr(cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16", &s->svc_base,
-		       &s->svc_size);
+	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16", s->ranges,
+				 &s->n_ranges);
 	if (r < 0)
 		goto fail;
 	if (cfg->token_file) {
@@ -787,12 +766,11 @@ static int ensure_bootstrap_rbac(struct api_server *s)
 static int ensure_kubernetes_service(struct api_server *s)
 {
 	const struct api_resource *svc = api_resource_find("", "v1", "services");
-	struct in_addr a = { .s_addr = htonl(s->svc_base + 1) };
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	json_t *obj;
 	int r;
 
-	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	api_svc_range_addr(&s->ranges[0], 1, ip, sizeof(ip));
 	obj = json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:s,s:[{s:s,s:i,s:i,s:s}]}}",
 			"apiVersion", "v1", "kind", "Service", "metadata", "name", "kubernetes",
 			"namespace", "default", "labels", "component", "apiserver", "provider",

@@ -32,8 +32,8 @@ struct api_server {
 	pthread_cond_t wake;
 	pthread_t compactor;
 	bool compactor_running;
-	uint32_t svc_base; /* host order */
-	uint32_t svc_size; /* addresses in the service range */
+	struct api_svc_range ranges[2]; /* the primary family first */
+	size_t n_ranges;
 };
 
 /* An error to answer with a Status object. */

@@ -445,11 +445,10 @@ static void svc_defaults(json_t *obj)
 		return;
 	api_jdefault(spec, "type", json_string("ClusterIP"));
 	api_jdefault(spec, "sessionAffinity", json_string("None"));
-	if (!streq(api_jstr(spec, "type"), "ExternalName")) {
+	/* ipFamilies and ipFamilyPolicy are settled by the allocator, which
+	 * knows the cluster's service ranges. */
+	if (!streq(api_jstr(spec, "type"), "ExternalName"))
 		api_jdefault(spec, "internalTrafficPolicy", json_string("Cluster"));
-		api_jdefault(spec, "ipFamilyPolicy", json_string("SingleStack"));
-		api_jdefault(spec, "ipFamilies", json_pack("[s]", "IPv4"));
-	}
 	if (streq(api_jstr(spec, "type"), "NodePort") || streq(api_jstr(spec, "type"), "LoadBalancer"))
 		api_jdefault(spec, "externalTrafficPolicy", json_string("Cluster"));
 	json_array_foreach(json_object_get(spec, "ports"), i, p) {

@@ -29,7 +29,8 @@ static void usage(FILE *f)
 		"  --advertise-address HOST    host written into <data-dir>/kubeconfig (default 127.0.0.1)\n"
 		"  --tls-san HOST[,HOST...]    extra names/IPs for the serving certificate\n"
 		"  --token-auth-file FILE      static bearer tokens, lines \"token,user[,uid,groups]\"\n"
-		"  --service-cluster-ip-range CIDR   IPv4 range for ClusterIPs (default 10.43.0.0/16)\n"
+		"  --service-cluster-ip-range CIDR[,CIDR]  ClusterIP ranges, one per family; two make\n"
+		"                              the cluster dual-stack (default 10.43.0.0/16)\n"
 		"  --service-node-port-range LO-HI   NodePort range (default 30000-32767)\n"
 		"  --compaction-interval SECS  drop watch history older than this (default 300; 0: never)\n"
 		"  --max-request-bytes N       request body limit (default 3145728)\n"
@@ -183,6 +184,17 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		log_error("unexpected argument \"%s\"", argv[optind]);
 		return 2;
+	}
+	{
+		struct api_svc_range ranges[2];
+		size_t n;
+
+		if (api_svc_ranges_parse(cfg.service_cidr, ranges, &n) < 0) {
+			log_error("--service-cluster-ip-range: invalid \"%s\" (want an IPv4 CIDR /12../30 "
+				  "and/or an IPv6 CIDR /108../126, comma-separated, one per family)",
+				  cfg.service_cidr);
+			return 2;
+		}
 	}
 	if (!cfg.secure_port && !cfg.insecure_port) {
 		log_error("nothing to serve: both --secure-port and --insecure-port are 0");

@@ -328,6 +328,45 @@ case_service_allocation() {
 	assert_eq "$(jqr "$r" '.spec.clusterIP + " " + (.spec.ports[0].port|tostring)')" "10.99.0.1 443"
 }
 
+case_dual_stack_services() {
+	local r S=/api/v1/namespaces/default/services port data=$TMP/ds pid
+	out=$("$BIN/skiff-server" --data-dir "$data" --insecure-port 1 --service-cluster-ip-range 10.1.0.0/8 2>&1) &&
+		fail "a /8 service range was accepted"
+	assert_contains "$out" "--service-cluster-ip-range"
+	r=$(api POST $S "$(svc ds1 ClusterIP | jq -c '.spec.ipFamilyPolicy="RequireDualStack"')")
+	assert_eq "$(code "$r")" 422 "RequireDualStack on a single-stack cluster"
+	for try in 1 2 3 4 5; do
+		port=$(( 20000 + (RANDOM % 20000) ))
+		"$BIN/skiff-server" --data-dir "$data" --secure-port 0 --insecure-port "$port" \
+			--service-cluster-ip-range 10.98.0.0/24,fd00:98::/120 --log-level warn >>"$TMP/ds.log" 2>&1 &
+		pid=$!
+		defer "kill $pid"
+		wait_for 10 curl -sf "http://127.0.0.1:$port/readyz" && break
+	done
+	PORT=$port
+	r=$(api POST $S "$(svc v4 ClusterIP)")
+	assert_eq "$(jqr "$r" '(.spec.ipFamilies|join(",")) + " " + .spec.ipFamilyPolicy + " " + (.spec.clusterIPs|length|tostring)')" "IPv4 SingleStack 1"
+	r=$(api POST $S "$(svc both ClusterIP | jq -c '.spec.ipFamilyPolicy="PreferDualStack"')")
+	assert_eq "$(jqr "$r" '.spec.ipFamilies|join(",")')" "IPv4,IPv6"
+	[[ "$(jqr "$r" '.spec.clusterIPs[0]')" =~ ^10\.98\.0\.[0-9]+$ ]] || fail "first address $(jqr "$r" '.spec.clusterIPs[0]')"
+	[[ "$(jqr "$r" '.spec.clusterIPs[1]')" =~ ^fd00:98::[0-9a-f]+$ ]] || fail "second address $(jqr "$r" '.spec.clusterIPs[1]')"
+	assert_eq "$(jqr "$r" .spec.clusterIP)" "$(jqr "$r" '.spec.clusterIPs[0]')"
+	r=$(api POST $S "$(svc v6 ClusterIP | jq -c '.spec.ipFamilies=["IPv6"]')")
+	assert_eq "$(jqr "$r" '(.spec.ipFamilies|join(",")) + " " + (.spec.clusterIPs|length|tostring)')" "IPv6 1"
+	r=$(api POST $S "$(svc v6b ClusterIP "" fd00:98::77)")
+	assert_eq "$(code "$r") $(jqr "$r" '.spec.ipFamilies|join(",")')" "201 IPv6"
+	r=$(api POST $S "$(svc v6c ClusterIP "" fd00:98::77)")
+	assert_eq "$(code "$r")" 422 "IPv6 address taken twice"
+	r=$(api POST $S "$(svc v6d ClusterIP "" fd00:99::1)")
+	assert_eq "$(code "$r")" 422 "IPv6 address outside the range"
+	assert_contains "$(jqr "$r" .message)" "not in the valid range"
+	api DELETE $S/v6b >/dev/null
+	r=$(api POST $S "$(svc v6c ClusterIP "" fd00:98::77)")
+	assert_eq "$(code "$r")" 201 "IPv6 address released on delete"
+	r=$(api GET $S/kubernetes)
+	assert_eq "$(jqr "$r" .spec.clusterIP)" 10.98.0.1
+}
+
 case_scale_and_discovery() {
 	local D=/apis/apps/v1/namespaces/$NS/deployments r
 	r=$(api POST $D "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}")
@@ -368,5 +407,6 @@ run_case list_paging_selectors
 run_case watch
 run_case binding_and_graceful_pod_delete
 run_case service_allocation
+run_case dual_stack_services
 run_case scale_and_discovery
 finish
