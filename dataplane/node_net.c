@@ -1,0 +1,996 @@
+/* Node networking: routes, VXLAN forwarding entries and the masquerade
+ * table (see node_net.h). */
+#include "dataplane/node_net.h"
+
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/neighbour.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/vxlan.h>
+#include <netlink/route/neighbour.h>
+#include <netlink/route/route.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+struct node_net {
+	struct node_net_options o;
+	struct node_net_cidr *cluster, *service;
+	char *vxlan_name, *nat_table;
+	struct nl_sock *sk;
+	int vx_ifindex;
+	uint8_t mac[6];
+	struct node_net_stats stats;
+};
+
+/* ---- addresses ---- */
+
+int node_net_addr_parse(const char *s, struct node_net_addr *out)
+{
+	struct node_net_addr a = { 0 };
+
+	if (inet_pton(AF_INET, s, a.a) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, s, a.a) == 1)
+		a.family = AF_INET6;
+	else
+		return -EINVAL;
+	*out = a;
+	return 0;
+}
+
+static unsigned alen(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+int node_net_cidr_parse(const char *s, struct node_net_cidr *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	struct node_net_cidr c;
+	long len;
+
+	if (strscpy(buf, s, sizeof(buf)) < 0 || !(slash = strchr(buf, '/')))
+		return -EINVAL;
+	*slash = '\0';
+	if (node_net_addr_parse(buf, &c.addr) < 0)
+		return -EINVAL;
+	errno = 0;
+	len = strtol(slash + 1, &end, 10);
+	if (errno || *end || end == slash + 1 || len < 0 || len > (long)alen(c.addr.family) * 8)
+		return -EINVAL;
+	c.len = (uint8_t)len;
+	/* the network address: host bits cleared */
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned bits = i * 8 >= c.len ? 0 : c.len - i * 8;
+
+		c.addr.a[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+	}
+	*out = c;
+	return 0;
+}
+
+const char *node_net_addr_str(const struct node_net_addr *a, char *buf, size_t size)
+{
+	if (!inet_ntop(a->family, a->a, buf, (socklen_t)size))
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+static void cidr_str(const struct node_net_cidr *c, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	snprintf(buf, size, "%s/%u", node_net_addr_str(&c->addr, a, sizeof(a)), c->len);
+}
+
+void node_net_vtep_mac(const struct node_net_addr *node, uint8_t mac[6])
+{
+	const uint8_t *tail = node->a + alen(node->family) - 4;
+
+	mac[0] = 0x0e; /* locally administered, unicast */
+	mac[1] = node->family == AF_INET ? 0x5c : 0x5d;
+	memcpy(mac + 2, tail, 4);
+}
+
+static struct nl_addr *nla_of(const struct node_net_addr *a, unsigned prefix)
+{
+	struct nl_addr *n = nl_addr_build(a->family, a->a, alen(a->family));
+
+	if (n)
+		nl_addr_set_prefixlen(n, (int)prefix);
+	return n;
+}
+
+static void nl_addr_putp(struct nl_addr **p)
+{
+	if (*p)
+		nl_addr_put(*p);
+}
+#define _cleanup_nla_ _cleanup_(nl_addr_putp)
+
+static int nl_err(int nle)
+{
+	switch (-nle) {
+	case NLE_EXIST:
+		return -EEXIST;
+	case NLE_OBJ_NOTFOUND:
+		return -ENOENT;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	case NLE_PERM:
+		return -EPERM;
+	case NLE_INVAL:
+		return -EINVAL;
+	case NLE_NODEV:
+		return -ENODEV;
+	default:
+		return -EIO;
+	}
+}
+
+static int errf(char *err, size_t size, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int errf(char *err, size_t size, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && size) {
+		va_start(ap, fmt);
+		vsnprintf(err, size, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+/* ---- desired entries: routes, neighbours, FDB ---- */
+
+enum ent_kind { ENT_ROUTE, ENT_NEIGH, ENT_FDB };
+
+struct ent {
+	enum ent_kind kind;
+	const char *peer;
+	struct node_net_cidr dst;   /* route destination */
+	struct node_net_addr gw;    /* route gateway; neighbour address; fdb dst */
+	bool onlink;
+	uint8_t mac[6];
+	char key[128]; /* what identifies the entry in the kernel */
+	char full[192]; /* key plus what a replace may change */
+	bool present;
+};
+
+static void ent_describe(struct ent *e, int ifindex)
+{
+	char a[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN + 4];
+
+	node_net_addr_str(&e->gw, a, sizeof(a));
+	switch (e->kind) {
+	case ENT_ROUTE:
+		cidr_str(&e->dst, d, sizeof(d));
+		snprintf(e->key, sizeof(e->key), "route %s", d);
+		snprintf(e->full, sizeof(e->full), "route %s via %s dev %d", d, a,
+			 e->onlink ? ifindex : 0);
+		break;
+	case ENT_NEIGH:
+		snprintf(e->key, sizeof(e->key), "neigh %s", a);
+		snprintf(e->full, sizeof(e->full), "neigh %s lladdr %02x:%02x:%02x:%02x:%02x:%02x", a,
+			 e->mac[0], e->mac[1], e->mac[2], e->mac[3], e->mac[4], e->mac[5]);
+		break;
+	case ENT_FDB:
+		snprintf(e->key, sizeof(e->key), "fdb %02x:%02x:%02x:%02x:%02x:%02x", e->mac[0],
+			 e->mac[1], e->mac[2], e->mac[3], e->mac[4], e->mac[5]);
+		snprintf(e->full, sizeof(e->full), "%s dst %s", e->key, a);
+		break;
+	}
+}
+
+struct ents {
+	struct ent *v;
+	size_t n, cap;
+};
+
+static struct ent *ents_add(struct ents *es)
+{
+	if (es->n == es->cap) {
+		size_t cap = es->cap ? es->cap * 2 : 16;
+		struct ent *v = realloc(es->v, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		es->v = v;
+		es->cap = cap;
+	}
+	memset(&es->v[es->n], 0, sizeof(es->v[0]));
+	return &es->v[es->n++];
+}
+
+static const struct node_net_addr *underlay_of(const struct node_net_peer *p, int family)
+{
+	for (size_t i = 0; i < p->n_addrs; i++)
+		if (p->addrs[i].family == family)
+			return &p->addrs[i];
+	return NULL;
+}
+
+static bool same_addr(const struct node_net_addr *a, const struct node_net_addr *b)
+{
+	return a->family == b->family && memcmp(a->a, b->a, alen(a->family)) == 0;
+}
+
+static int desired(struct node_net *nn, const struct node_net_peer *peers, size_t n, struct ents *es,
+		   char *err, size_t err_size)
+{
+	const struct node_net_addr *self = &nn->o.addrs[0];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct node_net_peer *p = &peers[i];
+		const struct node_net_addr *under = underlay_of(p, self->family);
+		bool is_self = false;
+
+		for (size_t k = 0; k < p->n_addrs; k++)
+			for (size_t j = 0; j < nn->o.n_addrs; j++)
+				is_self |= same_addr(&p->addrs[k], &nn->o.addrs[j]);
+		if (is_self)
+			continue;
+		for (size_t c = 0; c < p->n_pod_cidrs; c++) {
+			const struct node_net_cidr *pc = &p->pod_cidrs[c];
+			struct ent *e;
+
+			if (nn->o.mode == NODE_NET_NATIVE) {
+				const struct node_net_addr *gw = underlay_of(p, pc->addr.family);
+
+				if (!gw)
+					return errf(err, err_size, -EINVAL,
+						    "peer %s: no address of the family of pod CIDR #%zu "
+						    "for native routing",
+						    p->name, c);
+				if (!(e = ents_add(es)))
+					return -ENOMEM;
+				*e = (struct ent){ .kind = ENT_ROUTE, .peer = p->name, .dst = *pc, .gw = *gw };
+				ent_describe(e, 0);
+				continue;
+			}
+			if (!under)
+				return errf(err, err_size, -EINVAL,
+					    "peer %s: no address of the node address's family for vxlan",
+					    p->name);
+			if (!(e = ents_add(es)))
+				return -ENOMEM;
+			*e = (struct ent){ .kind = ENT_ROUTE, .peer = p->name, .dst = *pc,
+					   .gw = pc->addr, .onlink = true };
+			ent_describe(e, nn->vx_ifindex);
+			if (!(e = ents_add(es)))
+				return -ENOMEM;
+			*e = (struct ent){ .kind = ENT_NEIGH, .peer = p->name, .gw = pc->addr };
+			node_net_vtep_mac(under, e->mac);
+			ent_describe(e, nn->vx_ifindex);
+		}
+		if (nn->o.mode == NODE_NET_VXLAN && under && p->n_pod_cidrs) {
+			struct ent *e = ents_add(es);
+
+			if (!e)
+				return -ENOMEM;
+			*e = (struct ent){ .kind = ENT_FDB, .peer = p->name, .gw = *under };
+			node_net_vtep_mac(under, e->mac);
+			ent_describe(e, nn->vx_ifindex);
+		}
+	}
+	return 0;
+}
+
+/* ---- the kernel's current entries ---- */
+
+struct cur {
+	struct ents *want;
+	struct node_net *nn;
+	struct nl_object **stale; /* entries of ours nobody wants */
+	size_t n_stale, cap_stale;
+	int err;
+};
+
+static void stale_add(struct cur *c, struct nl_object *o)
+{
+	if (c->n_stale == c->cap_stale) {
+		size_t cap = c->cap_stale ? c->cap_stale * 2 : 16;
+		struct nl_object **v = realloc(c->stale, cap * sizeof(*v));
+
+		if (!v) {
+			c->err = -ENOMEM;
+			return;
+		}
+		c->stale = v;
+		c->cap_stale = cap;
+	}
+	nl_object_get(o);
+	c->stale[c->n_stale++] = o;
+}
+
+/* Marks the wanted entry with that key present when it also matches full;
+ * false when no entry wants the key. */
+static bool match(struct cur *c, const char *key, const char *full)
+{
+	for (size_t i = 0; i < c->want->n; i++) {
+		struct ent *e = &c->want->v[i];
+
+		if (strcmp(e->key, key) == 0) {
+			if (strcmp(e->full, full) == 0)
+				e->present = true;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void nla_to(struct nl_addr *a, struct node_net_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!a)
+		return;
+	out->family = nl_addr_get_family(a);
+	memcpy(out->a, nl_addr_get_binary_addr(a),
+	       nl_addr_get_len(a) < sizeof(out->a) ? nl_addr_get_len(a) : sizeof(out->a));
+}
+
+static void on_route(struct nl_object *o, void *ud)
+{
+	struct cur *c = ud;
+	struct rtnl_route *r = (struct rtnl_route *)o;
+	struct rtnl_nexthop *nh;
+	struct ent e = { .kind = ENT_ROUTE };
+
+	if (rtnl_route_get_protocol(r) != NODE_NET_RTPROT || rtnl_route_get_table(r) != RT_TABLE_MAIN)
+		return;
+	nla_to(rtnl_route_get_dst(r), &e.dst.addr);
+	e.dst.len = (uint8_t)nl_addr_get_prefixlen(rtnl_route_get_dst(r));
+	nh = rtnl_route_get_nnexthops(r) ? rtnl_route_nexthop_n(r, 0) : NULL;
+	if (nh) {
+		nla_to(rtnl_route_nh_get_gateway(nh), &e.gw);
+		e.onlink = rtnl_route_nh_get_flags(nh) & RTNH_F_ONLINK;
+	}
+	ent_describe(&e, nh && e.onlink ? rtnl_route_nh_get_ifindex(nh) : 0);
+	if (!match(c, e.key, e.full))
+		stale_add(c, o);
+}
+
+static void on_neigh(struct nl_object *o, void *ud)
+{
+	struct cur *c = ud;
+	struct rtnl_neigh *n = (struct rtnl_neigh *)o;
+	struct nl_addr *ll = rtnl_neigh_get_lladdr(n);
+	struct ent e = { 0 };
+	int fam = rtnl_neigh_get_family(n);
+
+	if (rtnl_neigh_get_ifindex(n) != c->nn->vx_ifindex || !ll || nl_addr_get_len(ll) != 6)
+		return;
+	if (!(rtnl_neigh_get_state(n) & NUD_PERMANENT))
+		return;
+	memcpy(e.mac, nl_addr_get_binary_addr(ll), 6);
+	if (fam == AF_BRIDGE) {
+		if (!rtnl_neigh_get_dst(n))
+			return;
+		e.kind = ENT_FDB;
+	} else {
+		e.kind = ENT_NEIGH;
+	}
+	nla_to(rtnl_neigh_get_dst(n), &e.gw);
+	ent_describe(&e, c->nn->vx_ifindex);
+	if (!match(c, e.key, e.full))
+		stale_add(c, o);
+}
+
+/* ---- applying ---- */
+
+static int route_set(struct node_net *nn, const struct ent *e, int flags, bool del)
+{
+	struct rtnl_route *r = rtnl_route_alloc();
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->dst.addr, e->dst.len);
+	_cleanup_nla_ struct nl_addr *gw = nla_of(&e->gw, alen(e->gw.family) * 8);
+	int r2;
+
+	if (!r || !nh || !dst || !gw) {
+		rtnl_route_put(r);
+		if (nh)
+			rtnl_route_nh_free(nh);
+		return -ENOMEM;
+	}
+	rtnl_route_set_family(r, (uint8_t)e->dst.addr.family);
+	rtnl_route_set_dst(r, dst);
+	rtnl_route_set_table(r, RT_TABLE_MAIN);
+	rtnl_route_set_protocol(r, NODE_NET_RTPROT);
+	rtnl_route_set_scope(r, RT_SCOPE_UNIVERSE);
+	rtnl_route_set_type(r, RTN_UNICAST);
+	rtnl_route_nh_set_gateway(nh, gw);
+	if (e->onlink) {
+		rtnl_route_nh_set_ifindex(nh, nn->vx_ifindex);
+		rtnl_route_nh_set_flags(nh, RTNH_F_ONLINK);
+	}
+	rtnl_route_add_nexthop(r, nh);
+	r2 = del ? rtnl_route_delete(nn->sk, r, 0) : rtnl_route_add(nn->sk, r, flags);
+	rtnl_route_put(r);
+	return r2 < 0 ? nl_err(r2) : 0;
+}
+
+static int neigh_set(struct node_net *nn, const struct ent *e)
+{
+	struct rtnl_neigh *n = rtnl_neigh_alloc();
+	_cleanup_nla_ struct nl_addr *ll = nl_addr_build(AF_LLC, e->mac, 6);
+	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->gw, alen(e->gw.family) * 8);
+	int r;
+
+	if (!n || !ll || !dst) {
+		rtnl_neigh_put(n);
+		return -ENOMEM;
+	}
+	rtnl_neigh_set_ifindex(n, nn->vx_ifindex);
+	rtnl_neigh_set_lladdr(n, ll);
+	rtnl_neigh_set_dst(n, dst);
+	rtnl_neigh_set_state(n, NUD_PERMANENT);
+	if (e->kind == ENT_FDB) {
+		rtnl_neigh_set_family(n, AF_BRIDGE);
+		rtnl_neigh_set_flags(n, NTF_SELF);
+	} else {
+		rtnl_neigh_set_family(n, e->gw.family);
+	}
+	/* An FDB entry is keyed by MAC and destination: replace through
+	 * append semantics would add a second remote, so a changed one is
+	 * deleted first (by the caller's stale list). */
+	r = rtnl_neigh_add(nn->sk, n, NLM_F_CREATE | NLM_F_REPLACE);
+	rtnl_neigh_put(n);
+	return r < 0 ? nl_err(r) : 0;
+}
+
+/* ---- masquerade table ---- */
+
+struct mb {
+	char *buf;
+	size_t len, cap;
+	uint32_t seq;
+	int err;
+	const char *table;
+};
+
+static char *mb_reserve(struct mb *b)
+{
+	if (b->err)
+		return NULL;
+	if (b->cap - b->len < 8192) {
+		size_t cap = b->cap ? b->cap * 2 : 65536;
+		char *n = realloc(b->buf, cap);
+
+		if (!n) {
+			b->err = -ENOMEM;
+			return NULL;
+		}
+		b->buf = n;
+		b->cap = cap;
+	}
+	memset(b->buf + b->len, 0, 8192);
+	return b->buf + b->len;
+}
+
+static struct nlmsghdr *mb_msg(struct mb *b, uint16_t type, uint16_t flags)
+{
+	char *at = mb_reserve(b);
+
+	return at ? nftnl_nlmsg_build_hdr(at, type, NFPROTO_INET, flags | NLM_F_ACK, b->seq++) : NULL;
+}
+
+static void mb_done(struct mb *b, struct nlmsghdr *nlh)
+{
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void mb_table(struct mb *b, uint16_t type, uint16_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	if ((nlh = mb_msg(b, type, flags))) {
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		mb_done(b, nlh);
+	}
+	nftnl_table_free(t);
+}
+
+static void mb_add_expr(struct mb *b, struct nftnl_rule *r, struct nftnl_expr *e)
+{
+	if (!e)
+		b->err = -ENOMEM;
+	else
+		nftnl_rule_add_expr(r, e);
+}
+
+/* Appends "<field> <cidr>" (saddr or daddr) to r. */
+static void mb_match(struct mb *b, struct nftnl_rule *r, bool src, const struct node_net_cidr *c)
+{
+	uint8_t mask[16] = { 0 }, zero[16] = { 0 }, nfp;
+	unsigned len = alen(c->addr.family);
+	struct nftnl_expr *e;
+
+	for (unsigned i = 0; i < c->len; i++)
+		mask[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	nfp = c->addr.family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
+	if (src) {
+		e = nftnl_expr_alloc("meta");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+		}
+		mb_add_expr(b, r, e);
+		e = nftnl_expr_alloc("cmp");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+			nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &nfp, 1);
+		}
+		mb_add_expr(b, r, e);
+	}
+	e = nftnl_expr_alloc("payload");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET,
+				   c->addr.family == AF_INET ? (src ? 12 : 16) : (src ? 8 : 24));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	}
+	mb_add_expr(b, r, e);
+	if (c->len < len * 8) {
+		e = nftnl_expr_alloc("bitwise");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+		}
+		mb_add_expr(b, r, e);
+	}
+	e = nftnl_expr_alloc("cmp");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, c->addr.a, len);
+	}
+	mb_add_expr(b, r, e);
+}
+
+/* dst NULL: masquerade; else return for that destination. */
+static void mb_rule(struct mb *b, const struct node_net_cidr *src, const struct node_net_cidr *dst)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr *e;
+	struct nlmsghdr *nlh;
+
+	if (!r) {
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, b->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, "postrouting");
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	mb_match(b, r, true, src);
+	if (dst) {
+		mb_match(b, r, false, dst);
+		e = nftnl_expr_alloc("immediate");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_RETURN);
+		}
+	} else {
+		e = nftnl_expr_alloc("masq");
+	}
+	mb_add_expr(b, r, e);
+	if ((nlh = mb_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND))) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		mb_done(b, nlh);
+	}
+	nftnl_rule_free(r);
+}
+
+static int mb_send(struct mb *b)
+{
+	struct mnl_socket *nl;
+	char rbuf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t n_acks = 0, want = 0;
+	struct nlmsghdr *nlh;
+	int r = 0;
+
+	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (size_t off = 0; off < b->len;) {
+		nlh = (struct nlmsghdr *)(b->buf + off);
+		want += (nlh->nlmsg_flags & NLM_F_ACK) != 0;
+		off += NLMSG_ALIGN(nlh->nlmsg_len);
+	}
+	if (mnl_socket_sendto(nl, b->buf, b->len) < 0) {
+		r = -errno;
+		goto out;
+	}
+	while (n_acks < want) {
+		ssize_t n = mnl_socket_recvfrom(nl, rbuf, sizeof(rbuf));
+		int len = (int)n;
+
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		for (nlh = (struct nlmsghdr *)rbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct nlmsgerr *e;
+
+			if (nlh->nlmsg_type != NLMSG_ERROR)
+				continue;
+			e = mnl_nlmsg_get_payload(nlh);
+			n_acks++;
+			if (e->error) {
+				r = e->error < 0 ? e->error : -e->error;
+				goto out;
+			}
+		}
+	}
+out:
+	mnl_socket_close(nl);
+	return r;
+}
+
+static void push_cidr(struct node_net_cidr *v, size_t *n, const struct node_net_cidr *c)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (v[i].len == c->len && same_addr(&v[i].addr, &c->addr))
+			return;
+	v[(*n)++] = *c;
+}
+
+static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, size_t n, bool remove)
+{
+	struct mb b = { .table = nn->nat_table, .seq = (uint32_t)time(NULL) };
+	_cleanup_free_ struct node_net_cidr *ex = NULL;
+	size_t n_ex = 0, max = nn->o.n_cluster_cidrs + nn->o.n_service_cidrs + nn->o.n_pod_cidrs +
+			       n * NODE_NET_MAX_ADDRS;
+	struct nlmsghdr *nlh;
+	int r;
+
+	ex = calloc(max + 1, sizeof(*ex));
+	if (!ex)
+		return -ENOMEM;
+	for (size_t i = 0; i < nn->o.n_cluster_cidrs; i++)
+		push_cidr(ex, &n_ex, &nn->cluster[i]);
+	for (size_t i = 0; i < nn->o.n_service_cidrs; i++)
+		push_cidr(ex, &n_ex, &nn->service[i]);
+	for (size_t i = 0; i < nn->o.n_pod_cidrs; i++)
+		push_cidr(ex, &n_ex, &nn->o.pod_cidrs[i]);
+	for (size_t i = 0; i < n; i++)
+		for (size_t c = 0; c < peers[i].n_pod_cidrs && c < NODE_NET_MAX_ADDRS; c++)
+			push_cidr(ex, &n_ex, &peers[i].pod_cidrs[c]);
+
+	if (mb_reserve(&b)) {
+		nlh = nftnl_batch_begin(b.buf, b.seq++);
+		b.len += NLMSG_ALIGN(nlh->nlmsg_len);
+	}
+	mb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	mb_table(&b, NFT_MSG_DELTABLE, 0);
+	if (!remove) {
+		struct nftnl_chain *c = nftnl_chain_alloc();
+
+		mb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		if (!c) {
+			b.err = -ENOMEM;
+		} else {
+			nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, b.table);
+			nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, "postrouting");
+			nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+			nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat");
+			nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_POST_ROUTING);
+			nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 100);
+			nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+			if ((nlh = mb_msg(&b, NFT_MSG_NEWCHAIN, NLM_F_CREATE))) {
+				nftnl_chain_nlmsg_build_payload(nlh, c);
+				mb_done(&b, nlh);
+			}
+			nftnl_chain_free(c);
+		}
+		for (size_t i = 0; i < nn->o.n_pod_cidrs; i++) {
+			const struct node_net_cidr *src = &nn->o.pod_cidrs[i];
+
+			for (size_t j = 0; j < n_ex; j++)
+				if (ex[j].addr.family == src->addr.family)
+					mb_rule(&b, src, &ex[j]);
+			mb_rule(&b, src, NULL);
+		}
+	}
+	if (mb_reserve(&b)) {
+		nlh = nftnl_batch_end(b.buf + b.len, b.seq++);
+		b.len += NLMSG_ALIGN(nlh->nlmsg_len);
+	}
+	r = b.err ? b.err : mb_send(&b);
+	free(b.buf);
+	return r;
+}
+
+/* ---- the vxlan device ---- */
+
+static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
+{
+	struct rtnl_link *l = NULL, *have = NULL, *chg = NULL;
+	_cleanup_nla_ struct nl_addr *local = nla_of(&nn->o.addrs[0], alen(nn->o.addrs[0].family) * 8);
+	_cleanup_nla_ struct nl_addr *mac = NULL;
+	int r;
+
+	node_net_vtep_mac(&nn->o.addrs[0], nn->mac);
+	mac = nl_addr_build(AF_LLC, nn->mac, 6);
+	if (!local || !mac)
+		return -ENOMEM;
+	r = rtnl_link_get_kernel(nn->sk, 0, nn->vxlan_name, &have);
+	if (r == 0) {
+		const char *type = rtnl_link_get_type(have);
+
+		if (!type || strcmp(type, "vxlan") != 0) {
+			rtnl_link_put(have);
+			return errf(err, err_size, -EEXIST,
+				    "vxlan device %s: a link of type %s has that name", nn->vxlan_name,
+				    type ? type : "?");
+		}
+		/* Adopt it (a restart): make sure it is up with our MAC. */
+		chg = rtnl_link_alloc();
+		if (!chg) {
+			rtnl_link_put(have);
+			return -ENOMEM;
+		}
+		rtnl_link_set_flags(chg, IFF_UP);
+		rtnl_link_set_addr(chg, mac);
+		r = rtnl_link_change(nn->sk, have, chg, 0);
+		rtnl_link_put(chg);
+		rtnl_link_put(have);
+		if (r < 0)
+			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot set up: %s",
+				    nn->vxlan_name, nl_geterror(r));
+	} else {
+		l = rtnl_link_vxlan_alloc();
+		if (!l)
+			return -ENOMEM;
+		rtnl_link_set_name(l, nn->vxlan_name);
+		rtnl_link_vxlan_set_id(l, nn->o.vni ? nn->o.vni : NODE_NET_DEFAULT_VNI);
+		rtnl_link_vxlan_set_local(l, local);
+		rtnl_link_vxlan_set_port(l, nn->o.vxlan_port ? nn->o.vxlan_port
+							     : NODE_NET_DEFAULT_VXLAN_PORT);
+		rtnl_link_vxlan_set_learning(l, 0);
+		rtnl_link_set_addr(l, mac);
+		rtnl_link_set_flags(l, IFF_UP);
+		r = rtnl_link_add(nn->sk, l, NLM_F_CREATE | NLM_F_EXCL);
+		rtnl_link_put(l);
+		if (r < 0)
+			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot create: %s",
+				    nn->vxlan_name, nl_geterror(r));
+	}
+	nn->vx_ifindex = (int)if_nametoindex(nn->vxlan_name);
+	if (!nn->vx_ifindex)
+		return errf(err, err_size, -ENODEV, "vxlan device %s: gone after setup", nn->vxlan_name);
+	/* The node's own traffic to remote pods leaves with the network
+	 * address of its IPv4 pod CIDR (flannel's habit). */
+	for (size_t i = 0; i < nn->o.n_pod_cidrs; i++) {
+		struct rtnl_addr *a;
+		_cleanup_nla_ struct nl_addr *la = NULL;
+
+		if (nn->o.pod_cidrs[i].addr.family != AF_INET)
+			continue;
+		a = rtnl_addr_alloc();
+		la = nla_of(&nn->o.pod_cidrs[i].addr, 32);
+		if (!a || !la) {
+			rtnl_addr_put(a);
+			return -ENOMEM;
+		}
+		rtnl_addr_set_ifindex(a, nn->vx_ifindex);
+		rtnl_addr_set_local(a, la);
+		r = rtnl_addr_add(nn->sk, a, NLM_F_CREATE | NLM_F_REPLACE);
+		rtnl_addr_put(a);
+		if (r < 0 && r != -NLE_EXIST)
+			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot add address: %s",
+				    nn->vxlan_name, nl_geterror(r));
+	}
+	return 0;
+}
+
+/* ---- the API ---- */
+
+int node_net_open(const struct node_net_options *o, struct node_net **out, char *err,
+		  size_t err_size)
+{
+	struct node_net *nn;
+	int r;
+
+	if (o->n_addrs == 0 || o->n_addrs > NODE_NET_MAX_ADDRS)
+		return errf(err, err_size, -EINVAL, "node address: one or two required");
+	if (o->n_pod_cidrs > NODE_NET_MAX_ADDRS)
+		return errf(err, err_size, -EINVAL, "pod CIDR: at most %d", NODE_NET_MAX_ADDRS);
+	if (o->mode != NODE_NET_NATIVE && o->mode != NODE_NET_VXLAN)
+		return errf(err, err_size, -EINVAL, "mode: native or vxlan");
+	if (o->vni > 0xffffff)
+		return errf(err, err_size, -EINVAL, "vni: at most 16777215");
+	if (o->vxlan_name && (!*o->vxlan_name || strlen(o->vxlan_name) >= IFNAMSIZ))
+		return errf(err, err_size, -EINVAL, "vxlan device name: 1 to %d characters",
+			    IFNAMSIZ - 1);
+	nn = calloc(1, sizeof(*nn));
+	if (!nn)
+		return -ENOMEM;
+	nn->o = *o;
+	nn->vxlan_name = strdup(o->vxlan_name ? o->vxlan_name : NODE_NET_DEFAULT_VXLAN);
+	nn->nat_table = strdup(o->nat_table ? o->nat_table : NODE_NET_DEFAULT_NAT_TABLE);
+	nn->cluster = calloc(o->n_cluster_cidrs + 1, sizeof(*nn->cluster));
+	nn->service = calloc(o->n_service_cidrs + 1, sizeof(*nn->service));
+	nn->sk = nl_socket_alloc();
+	if (!nn->vxlan_name || !nn->nat_table || !nn->cluster || !nn->service || !nn->sk) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (o->n_cluster_cidrs)
+		memcpy(nn->cluster, o->cluster_cidrs, o->n_cluster_cidrs * sizeof(*nn->cluster));
+	if (o->n_service_cidrs)
+		memcpy(nn->service, o->service_cidrs, o->n_service_cidrs * sizeof(*nn->service));
+	nn->o.cluster_cidrs = nn->cluster;
+	nn->o.service_cidrs = nn->service;
+	nn->o.vxlan_name = nn->vxlan_name;
+	nn->o.nat_table = nn->nat_table;
+	r = nl_connect(nn->sk, NETLINK_ROUTE);
+	if (r < 0) {
+		r = errf(err, err_size, nl_err(r), "netlink: %s", nl_geterror(r));
+		goto fail;
+	}
+	(void)sysctl_write("net/ipv4/ip_forward", "1");
+	(void)sysctl_write("net/ipv6/conf/all/forwarding", "1");
+	if (o->mode == NODE_NET_VXLAN) {
+		r = vxlan_setup(nn, err, err_size);
+		if (r < 0)
+			goto fail;
+	}
+	*out = nn;
+	return 0;
+fail:
+	node_net_close(nn, false);
+	return r;
+}
+
+int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t n, char *err,
+		  size_t err_size)
+{
+	struct ents want = { 0 };
+	struct cur c = { .want = &want, .nn = nn };
+	struct nl_cache *routes = NULL, *neighs = NULL;
+	int r;
+
+	memset(&nn->stats, 0, sizeof(nn->stats));
+	for (size_t i = 0; i < n; i++)
+		if (peers[i].n_addrs > NODE_NET_MAX_ADDRS || peers[i].n_pod_cidrs > NODE_NET_MAX_ADDRS)
+			return errf(err, err_size, -EINVAL, "peer %s: too many addresses or CIDRs",
+				    peers[i].name);
+	r = desired(nn, peers, n, &want, err, err_size);
+	if (r < 0)
+		goto out;
+	r = rtnl_route_alloc_cache(nn->sk, AF_UNSPEC, 0, &routes);
+	if (r < 0) {
+		r = errf(err, err_size, nl_err(r), "cannot list routes: %s", nl_geterror(r));
+		goto out;
+	}
+	nl_cache_foreach(routes, on_route, &c);
+	if (nn->vx_ifindex) {
+		r = rtnl_neigh_alloc_cache_flags(nn->sk, &neighs, NL_CACHE_AF_ITER);
+		if (r < 0) {
+			r = errf(err, err_size, nl_err(r), "cannot list neighbours: %s", nl_geterror(r));
+			goto out;
+		}
+		nl_cache_foreach(neighs, on_neigh, &c);
+	}
+	if (c.err) {
+		r = c.err;
+		goto out;
+	}
+	/* Stale first: routes leave before the neighbours they use. */
+	for (size_t i = 0; i < c.n_stale; i++) {
+		struct nl_object *o = c.stale[i];
+
+		if (strcmp(nl_object_get_type(o), "route/route") == 0)
+			r = rtnl_route_delete(nn->sk, (struct rtnl_route *)o, 0);
+		else
+			r = rtnl_neigh_delete(nn->sk, (struct rtnl_neigh *)o, 0);
+		if (r < 0 && r != -NLE_OBJ_NOTFOUND) {
+			r = errf(err, err_size, nl_err(r), "cannot delete a stale %s: %s",
+				 nl_object_get_type(o), nl_geterror(r));
+			goto out;
+		}
+		nn->stats.deleted++;
+	}
+	/* FDB and neighbours before the routes that need them. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < want.n; i++) {
+			struct ent *e = &want.v[i];
+
+			if (e->present || (pass == 0) != (e->kind != ENT_ROUTE))
+				continue;
+			r = e->kind == ENT_ROUTE ? route_set(nn, e, NLM_F_CREATE | NLM_F_REPLACE, false)
+						 : neigh_set(nn, e);
+			if (r < 0) {
+				r = errf(err, err_size, r, "peer %s: %s: %s", e->peer, e->full,
+					 strerror(-r));
+				goto out;
+			}
+			nn->stats.added++;
+		}
+	r = 0;
+	if (!nn->o.no_masquerade && nn->o.n_pod_cidrs) {
+		r = masq_sync(nn, peers, n, false);
+		if (r < 0)
+			r = errf(err, err_size, r, "table inet %s: cannot apply: %s", nn->nat_table,
+				 strerror(-r));
+	}
+out:
+	for (size_t i = 0; i < c.n_stale; i++)
+		nl_object_put(c.stale[i]);
+	free(c.stale);
+	nl_cache_free(routes);
+	nl_cache_free(neighs);
+	free(want.v);
+	return r;
+}
+
+void node_net_last_stats(const struct node_net *nn, struct node_net_stats *out)
+{
+	*out = nn->stats;
+}
+
+int node_net_close(struct node_net *nn, bool remove_all)
+{
+	int r = 0;
+
+	if (!nn)
+		return 0;
+	if (remove_all && nn->sk) {
+		r = node_net_sync(nn, NULL, 0, NULL, 0);
+		if (nn->vx_ifindex) {
+			struct rtnl_link *l = rtnl_link_alloc();
+
+			if (l) {
+				rtnl_link_set_name(l, nn->vxlan_name);
+				(void)rtnl_link_delete(nn->sk, l);
+				rtnl_link_put(l);
+			}
+		}
+		int m = masq_sync(nn, NULL, 0, true);
+
+		if (r == 0)
+			r = m;
+	}
+	nl_socket_free(nn->sk);
+	free(nn->vxlan_name);
+	free(nn->nat_table);
+	free(nn->cluster);
+	free(nn->service);
+	free(nn);
+	return r;
+}

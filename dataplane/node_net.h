@@ -1,0 +1,113 @@
+/* Node networking: pods on every node reach pods on every other node with
+ * their own addresses, and pod traffic leaving the cluster is masqueraded.
+ *
+ *   node_net_open(&opts, &nn);
+ *   node_net_sync(nn, peers, n);   // the other nodes, as often as they change
+ *   node_net_close(nn, false);     // routes stay (true: everything removed)
+ *
+ * Modes (flannel's host-gw and vxlan backends):
+ *  - native: a route per remote pod CIDR via the remote node's address
+ *    (nodes share a link);
+ *  - vxlan: one vxlan device (default skiff.vxlan, VNI 1, UDP 8472) whose
+ *    MAC derives from the node's address; per remote node an FDB entry
+ *    (its MAC -> its address), a permanent neighbour (the network address
+ *    of its pod CIDR -> its MAC) and a route onlink via that neighbour.
+ *    IPv4 and IPv6 pod CIDRs alike; the underlay is the node's address.
+ *
+ * Every route skiff installs carries the routing protocol NODE_NET_RTPROT,
+ * so a sync (also the first one after a restart) replaces what is wanted in
+ * place and deletes only what no peer wants any more: adding or removing a
+ * node touches that node's entries only, and a restart never tears down a
+ * working route.
+ *
+ * Masquerade: table inet <nat_table> (default skiff-nat) masquerades
+ * traffic from this node's pod CIDRs to anything outside the cluster CIDRs,
+ * service CIDRs and every node's pod CIDRs; one atomic nftables batch per
+ * sync.
+ */
+#ifndef SKIFF_NODE_NET_H
+#define SKIFF_NODE_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NODE_NET_RTPROT 0x5c /* "skiff" in /etc/iproute2/rt_protos terms */
+#define NODE_NET_DEFAULT_VXLAN "skiff.vxlan"
+#define NODE_NET_DEFAULT_VNI 1
+#define NODE_NET_DEFAULT_VXLAN_PORT 8472
+#define NODE_NET_DEFAULT_NAT_TABLE "skiff-nat"
+#define NODE_NET_MAX_ADDRS 2 /* per peer: one per family */
+
+enum node_net_mode {
+	NODE_NET_NATIVE,
+	NODE_NET_VXLAN,
+};
+
+struct node_net_addr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t a[16];
+};
+
+struct node_net_cidr {
+	struct node_net_addr addr;
+	uint8_t len;
+};
+
+/* "10.0.0.1" / "fd00::1"; "10.244.1.0/24". -EINVAL otherwise. */
+int node_net_addr_parse(const char *s, struct node_net_addr *out);
+int node_net_cidr_parse(const char *s, struct node_net_cidr *out);
+const char *node_net_addr_str(const struct node_net_addr *a, char *buf, size_t size);
+
+struct node_net_peer {
+	const char *name;
+	struct node_net_addr addrs[NODE_NET_MAX_ADDRS];
+	size_t n_addrs;
+	struct node_net_cidr pod_cidrs[NODE_NET_MAX_ADDRS];
+	size_t n_pod_cidrs;
+};
+
+struct node_net_options {
+	enum node_net_mode mode;
+	/* This node: its underlay address(es) and pod CIDR(s). */
+	struct node_net_addr addrs[NODE_NET_MAX_ADDRS];
+	size_t n_addrs;
+	struct node_net_cidr pod_cidrs[NODE_NET_MAX_ADDRS];
+	size_t n_pod_cidrs;
+	/* Destinations never masqueraded (besides every node's pod CIDRs). */
+	const struct node_net_cidr *cluster_cidrs;
+	size_t n_cluster_cidrs;
+	const struct node_net_cidr *service_cidrs;
+	size_t n_service_cidrs;
+	const char *vxlan_name; /* NULL: NODE_NET_DEFAULT_VXLAN */
+	uint32_t vni;           /* 0: NODE_NET_DEFAULT_VNI */
+	uint16_t vxlan_port;    /* 0: NODE_NET_DEFAULT_VXLAN_PORT */
+	const char *nat_table;  /* NULL: NODE_NET_DEFAULT_NAT_TABLE */
+	bool no_masquerade;
+};
+
+struct node_net;
+
+/* Checks the options (-EINVAL with a message naming the field in err),
+ * opens the netlink sockets, turns on forwarding, and in vxlan mode
+ * creates (or adopts) the vxlan device. */
+int node_net_open(const struct node_net_options *o, struct node_net **out, char *err,
+		  size_t err_size);
+/* Brings routes, FDB and neighbour entries and the masquerade table to the
+ * peers given (every other node; an entry naming this node is skipped).
+ * Returns 0 or a negative errno; msg says which peer or entry failed. */
+int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t n, char *err,
+		  size_t err_size);
+/* What the last sync did. */
+struct node_net_stats {
+	size_t added, replaced, deleted; /* routes, fdb and neighbour entries */
+};
+void node_net_last_stats(const struct node_net *nn, struct node_net_stats *out);
+/* remove_all: also deletes skiff's routes, the vxlan device and the table. */
+int node_net_close(struct node_net *nn, bool remove_all);
+
+/* The MAC of a node's vxlan device, derived from its address. */
+void node_net_vtep_mac(const struct node_net_addr *node, uint8_t mac[6]);
+
+#endif
