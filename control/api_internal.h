@@ -104,6 +104,20 @@ static inline bool ctype_has(const char *ctype, const char *want)
 
 /* The REST verbs (api_rest.c). */
 enum MHD_Result api_rest_dispatch(struct api_req *q);
+enum MHD_Result api_rest_watch(struct api_req *q);
+
+/* Helpers of api_rest.c that the watch shares. */
+struct kube_selector;
+void api_prefix_for(const struct api_resource *r, const char *ns, char *buf, size_t len);
+json_t *api_obj_from_kv(const struct api_resource *r, const char *value, size_t len,
+			int64_t rev);
+void api_set_rv(json_t *obj, int64_t rev);
+int api_parse_selectors(struct api_req *q, struct kube_selector **ls, struct kube_selector **fs,
+			struct api_err *e);
+bool api_obj_matches(json_t *obj, const struct kube_selector *ls, const struct kube_selector *fs);
+int api_include_object(struct api_req *q);
+void api_err_store(struct api_err *e, int r);
+
 /* Creates an object as if POSTed (used at start for default namespaces). */
 int api_rest_create_internal(struct api_server *s, const struct api_resource *r,
 			     json_t *obj);

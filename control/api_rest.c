@@ -3,7 +3,6 @@
  * subresources, over the revisioned store. The store holds each object as
  * compact JSON without metadata.resourceVersion; reads fill it in from the
  * key's mod_revision. */
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +33,7 @@ static void key_for(const struct api_resource *r, const char *ns, const char *na
 		snprintf(buf, len, "/registry/%s/%s/%s", g, r->plural, name);
 }
 
-static void prefix_for(const struct api_resource *r, const char *ns, char *buf, size_t len)
+void api_prefix_for(const struct api_resource *r, const char *ns, char *buf, size_t len)
 {
 	const char *g = *r->group ? r->group : "core";
 
@@ -55,7 +54,7 @@ static json_t *meta_of(json_t *obj)
 	return m;
 }
 
-static void set_rv(json_t *obj, int64_t rev)
+void api_set_rv(json_t *obj, int64_t rev)
 {
 	char buf[32];
 
@@ -73,7 +72,7 @@ static void set_type(const struct api_resource *r, json_t *obj)
 }
 
 /* Parses a stored value into an object carrying its resourceVersion. */
-static json_t *obj_from_kv(const struct api_resource *r, const char *value, size_t len,
+json_t *api_obj_from_kv(const struct api_resource *r, const char *value, size_t len,
 			   int64_t rev)
 {
 	json_t *obj = json_loadb(value, len, 0, NULL);
@@ -83,7 +82,7 @@ static json_t *obj_from_kv(const struct api_resource *r, const char *value, size
 		return NULL;
 	}
 	set_type(r, obj);
-	set_rv(obj, rev);
+	api_set_rv(obj, rev);
 	return obj;
 }
 
@@ -96,7 +95,7 @@ static int obj_load(struct api_server *s, const struct api_resource *r, const ch
 
 	if (ret < 0)
 		return ret;
-	obj = obj_from_kv(r, kv.value, kv.value_len, kv.mod_revision);
+	obj = api_obj_from_kv(r, kv.value, kv.value_len, kv.mod_revision);
 	if (obj && rev)
 		*rev = kv.mod_revision;
 	store_kv_clear(&kv);
@@ -169,7 +168,7 @@ static void err_conflict(struct api_err *e, const struct api_resource *r, const 
 	err_named(e, r, name);
 }
 
-static void err_store(struct api_err *e, int r)
+void api_err_store(struct api_err *e, int r)
 {
 	api_err_set(e, 500, "InternalError", "Internal error occurred: storage: %s", strerror(-r));
 }
@@ -218,7 +217,7 @@ static enum MHD_Result reply_decode_error(struct api_req *q, int r, const char *
 	return api_reply_err(q, &e);
 }
 
-static int include_object(struct api_req *q)
+int api_include_object(struct api_req *q)
 {
 	const char *io = api_query(q, "includeObject");
 
@@ -231,7 +230,7 @@ static int include_object(struct api_req *q)
 
 /* ---- selectors ---- */
 
-static int parse_selectors(struct api_req *q, struct kube_selector **ls, struct kube_selector **fs,
+int api_parse_selectors(struct api_req *q, struct kube_selector **ls, struct kube_selector **fs,
 			   struct api_err *e)
 {
 	char err[256] = "";
@@ -263,7 +262,7 @@ static int parse_selectors(struct api_req *q, struct kube_selector **ls, struct 
 	return 0;
 }
 
-static bool obj_matches(json_t *obj, const struct kube_selector *ls, const struct kube_selector *fs)
+bool api_obj_matches(json_t *obj, const struct kube_selector *ls, const struct kube_selector *fs)
 {
 	return kube_selector_match_labels(ls, api_jget(obj, "metadata.labels")) &&
 	       kube_selector_match_fields(fs, obj);
@@ -358,7 +357,7 @@ static enum MHD_Result rest_get(struct api_req *q)
 		return api_reply_err(q, &e);
 	}
 	if (r < 0) {
-		err_store(&e, r);
+		api_err_store(&e, r);
 		return api_reply_err(q, &e);
 	}
 	if (streq(q->sub, "scale")) {
@@ -379,7 +378,7 @@ static enum MHD_Result rest_get(struct api_req *q)
 
 		json_object_set(json_object_get(t, "metadata"), "resourceVersion",
 				api_jget(obj, "metadata.resourceVersion"));
-		api_table_add_row(q->res, t, obj, include_object(q), time(NULL));
+		api_table_add_row(q->res, t, obj, api_include_object(q), time(NULL));
 		json_decref(obj);
 		return api_reply_json(q, 200, t);
 	}
@@ -399,13 +398,13 @@ static enum MHD_Result rest_list(struct api_req *q)
 	bool more = true, first = true;
 	json_t *items = json_array(), *out, *table = NULL;
 	time_t now = time(NULL);
-	int io = include_object(q);
+	int io = api_include_object(q);
 
-	if (parse_selectors(q, &ls, &fs, &e) < 0) {
+	if (api_parse_selectors(q, &ls, &fs, &e) < 0) {
 		json_decref(items);
 		return api_reply_err(q, &e);
 	}
-	prefix_for(q->res, q->ns, prefix, sizeof(prefix));
+	api_prefix_for(q->res, q->ns, prefix, sizeof(prefix));
 	if (cont && *cont) {
 		if (hex_decode(cont, start, sizeof(start)) < 0 ||
 		    strncmp(start, prefix, strlen(prefix)) != 0) {
@@ -430,20 +429,20 @@ static enum MHD_Result rest_list(struct api_req *q)
 			kube_selector_free(fs);
 			json_decref(items);
 			json_decref(table);
-			err_store(&e, r);
+			api_err_store(&e, r);
 			return api_reply_err(q, &e);
 		}
 		if (first)
 			list_rev = rev;
 		first = false;
 		for (size_t i = 0; i < n; i++) {
-			json_t *obj = obj_from_kv(q->res, kvs[i].value, kvs[i].value_len,
+			json_t *obj = api_obj_from_kv(q->res, kvs[i].value, kvs[i].value_len,
 						  kvs[i].mod_revision);
 
 			snprintf(start, sizeof(start), "%s", kvs[i].key);
 			if (!obj)
 				continue;
-			if (obj_matches(obj, ls, fs)) {
+			if (api_obj_matches(obj, ls, fs)) {
 				count++;
 				if (table)
 					api_table_add_row(q->res, table, obj, io, now);
@@ -475,305 +474,10 @@ static enum MHD_Result rest_list(struct api_req *q)
 	api_resource_gv(q->res, gv, sizeof(gv));
 	out = json_pack("{s:s,s:s,s:{},s:o}", "kind", kind, "apiVersion", gv, "metadata", "items",
 			items);
-	set_rv(out, list_rev);
+	api_set_rv(out, list_rev);
 	if (token[0])
 		json_object_set_new(meta_of(out), "continue", json_string(token));
 	return api_reply_json(q, 200, out);
-}
-
-/* ---- watch ---- */
-
-struct watch {
-	struct api_server *srv;
-	struct MHD_Connection *conn;
-	const struct api_resource *res;
-	struct store_watch *w;
-	struct kube_selector *ls, *fs;
-	bool table;
-	int include;
-	bool sent_columns;
-	bool bookmarks;
-	bool final_bookmark; /* sent the one just before the deadline */
-	bool ended;
-	char *buf;
-	size_t len, off;
-	json_t *initial; /* objects to send as ADDED first */
-	size_t initial_next;
-	unsigned long long deadline, last_bookmark;
-	char ns[256];
-	json_t *error; /* an ERROR event to send, then end */
-};
-
-static void watch_free(void *cls)
-{
-	struct watch *w = cls;
-
-	if (!w)
-		return;
-	store_watch_close(w->w);
-	kube_selector_free(w->ls);
-	kube_selector_free(w->fs);
-	json_decref(w->initial);
-	json_decref(w->error);
-	free(w->buf);
-	free(w);
-}
-
-static void watch_emit(struct watch *w, const char *type, json_t *obj)
-{
-	json_t *ev, *payload = obj;
-	char *s;
-	size_t n;
-
-	if (w->table && !streq(type, "BOOKMARK") && !streq(type, "ERROR")) {
-		payload = api_table_new(w->res, !w->sent_columns);
-		w->sent_columns = true;
-		json_object_set(json_object_get(payload, "metadata"), "resourceVersion",
-				api_jget(obj, "metadata.resourceVersion"));
-		api_table_add_row(w->res, payload, obj, w->include, time(NULL));
-	} else {
-		json_incref(payload);
-	}
-	ev = json_pack("{s:s,s:o}", "type", type, "object", payload);
-	s = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	if (!s)
-		return;
-	n = strlen(s);
-	if (w->off == w->len) {
-		w->off = w->len = 0;
-	}
-	{
-		char *b = realloc(w->buf, w->len + n + 2);
-
-		if (!b) {
-			free(s);
-			return;
-		}
-		w->buf = b;
-	}
-	memcpy(w->buf + w->len, s, n);
-	w->buf[w->len + n] = '\n';
-	w->len += n + 1;
-	free(s);
-}
-
-static bool watch_client_gone(struct watch *w)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(w->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	struct pollfd p;
-
-	if (!ci)
-		return true;
-	p.fd = ci->connect_fd;
-	p.events = POLLRDHUP;
-	p.revents = 0;
-	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-		return true;
-	return false;
-}
-
-static void watch_event(struct watch *w, struct store_event *ev)
-{
-	json_t *obj = NULL, *prev = NULL;
-	bool now_match = false, was_match = false;
-
-	if (ev->kv.value && ev->kv.value_len)
-		obj = obj_from_kv(w->res, ev->kv.value, ev->kv.value_len, ev->revision);
-	if (ev->prev.key && ev->prev.value)
-		prev = obj_from_kv(w->res, ev->prev.value, ev->prev.value_len, ev->revision);
-	if (ev->type == STORE_EVENT_DELETE) {
-		if (prev && obj_matches(prev, w->ls, w->fs))
-			watch_emit(w, "DELETED", prev);
-	} else if (obj) {
-		now_match = obj_matches(obj, w->ls, w->fs);
-		was_match = prev && obj_matches(prev, w->ls, w->fs);
-		if (now_match && was_match)
-			watch_emit(w, "MODIFIED", obj);
-		else if (now_match)
-			watch_emit(w, "ADDED", obj);
-		else if (was_match)
-			watch_emit(w, "DELETED", obj);
-	}
-	json_decref(obj);
-	json_decref(prev);
-}
-
-static void watch_bookmark(struct watch *w)
-{
-	char gv[128];
-	json_t *bm;
-
-	api_resource_gv(w->res, gv, sizeof(gv));
-	bm = json_pack("{s:s,s:s,s:{}}", "kind", w->res->kind, "apiVersion", gv, "metadata");
-	set_rv(bm, store_revision(w->srv->store));
-	watch_emit(w, "BOOKMARK", bm);
-	json_decref(bm);
-	w->last_bookmark = now_ns();
-}
-
-static ssize_t watch_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-	struct watch *w = cls;
-
-	(void)pos;
-	for (;;) {
-		if (w->off < w->len) {
-			size_t n = w->len - w->off < max ? w->len - w->off : max;
-
-			memcpy(out, w->buf + w->off, n);
-			w->off += n;
-			return (ssize_t)n;
-		}
-		if (w->ended || atomic_load(&w->srv->stopping))
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (w->error) {
-			watch_emit(w, "ERROR", w->error);
-			json_decref(w->error);
-			w->error = NULL;
-			w->ended = true;
-			continue;
-		}
-		if (w->initial && w->initial_next < json_array_size(w->initial)) {
-			watch_emit(w, "ADDED", json_array_get(w->initial, w->initial_next++));
-			continue;
-		}
-		if (now_ns() > w->deadline)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (watch_client_gone(w))
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (w->bookmarks && !w->final_bookmark && now_ns() + 1000000000ULL >= w->deadline) {
-			/* A last bookmark so the client resumes from here. */
-			w->final_bookmark = true;
-			watch_bookmark(w);
-			continue;
-		}
-		{
-			struct store_event *evs = NULL;
-			size_t n = 0;
-			unsigned long long left = w->deadline > now_ns() ? w->deadline - now_ns() : 0;
-			int wait_ms = left / 1000000ULL < 1000 ? (int)(left / 1000000ULL) : 1000;
-			int r;
-
-			if (w->bookmarks && !w->final_bookmark && left > 1000000000ULL &&
-			    (left - 1000000000ULL) / 1000000ULL < (unsigned long long)wait_ms)
-				wait_ms = (int)((left - 1000000000ULL) / 1000000ULL);
-			r = store_watch_next(w->w, wait_ms, &evs, &n);
-
-			if (r == -ERANGE) {
-				w->error = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status",
-						     "apiVersion", "v1", "metadata", "status",
-						     "Failure", "message",
-						     "too old resource version", "reason", "Expired",
-						     "code", 410);
-				continue;
-			}
-			if (r < 0)
-				return MHD_CONTENT_READER_END_WITH_ERROR;
-			for (size_t i = 0; i < n; i++)
-				watch_event(w, &evs[i]);
-			store_events_free(evs, n);
-		}
-		if (w->bookmarks && w->off == w->len &&
-		    now_ns() - w->last_bookmark > 30ULL * 1000000000ULL)
-			watch_bookmark(w);
-	}
-}
-
-static enum MHD_Result rest_watch(struct api_req *q)
-{
-	struct watch *w = calloc(1, sizeof(*w));
-	struct api_err e = { 0 };
-	const char *rv = api_query(q, "resourceVersion"), *to = api_query(q, "timeoutSeconds");
-	char prefix[512];
-	int64_t after;
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	int r;
-
-	if (!w)
-		return MHD_NO;
-	w->srv = q->srv;
-	w->conn = q->conn;
-	w->res = q->res;
-	w->table = q->table;
-	w->include = include_object(q);
-	w->bookmarks = streq(api_query(q, "allowWatchBookmarks"), "true");
-	w->last_bookmark = now_ns();
-	w->deadline = now_ns() + (unsigned long long)(to ? strtoull(to, NULL, 10) : 1800) *
-					 1000000000ULL;
-	if (parse_selectors(q, &w->ls, &w->fs, &e) < 0) {
-		free(w);
-		return api_reply_err(q, &e);
-	}
-	if (q->name[0]) {
-		/* The old /watch/<name> form: one object. */
-		char sel[300];
-		struct kube_selector *fs2 = NULL;
-
-		snprintf(sel, sizeof(sel), "metadata.name=%s", q->name);
-		kube_field_selector_parse(sel, &fs2, NULL, 0);
-		kube_selector_free(w->fs);
-		w->fs = fs2;
-	}
-	prefix_for(q->res, q->ns, prefix, sizeof(prefix));
-	if (!rv || !*rv || streq(rv, "0")) {
-		struct store_kv *kvs = NULL;
-		size_t n = 0;
-		bool more = false;
-
-		r = store_list(q->srv->store, prefix, NULL, 0, &kvs, &n, &after, &more);
-		if (r < 0) {
-			watch_free(w);
-			err_store(&e, r);
-			return api_reply_err(q, &e);
-		}
-		w->initial = json_array();
-		for (size_t i = 0; i < n; i++) {
-			json_t *obj = obj_from_kv(q->res, kvs[i].value, kvs[i].value_len,
-						  kvs[i].mod_revision);
-
-			if (obj && obj_matches(obj, w->ls, w->fs))
-				json_array_append(w->initial, obj);
-			json_decref(obj);
-		}
-		store_kvs_free(kvs, n);
-	} else {
-		char *end;
-
-		after = strtoll(rv, &end, 10);
-		if (*end || after < 0) {
-			watch_free(w);
-			api_err_set(&e, 400, "BadRequest", "invalid resourceVersion \"%s\"", rv);
-			return api_reply_err(q, &e);
-		}
-	}
-	r = store_watch_open(q->srv->store, prefix, after, &w->w);
-	if (r == -ERANGE) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "too old resource version: %lld (%lld)", (long long)after,
-			 (long long)store_compacted_revision(q->srv->store));
-		w->error = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion",
-				     "v1", "metadata", "status", "Failure", "message", msg, "reason",
-				     "Expired", "code", 410);
-	} else if (r < 0) {
-		watch_free(w);
-		err_store(&e, r);
-		return api_reply_err(q, &e);
-	}
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, watch_read, w,
-						 watch_free);
-	if (!resp) {
-		watch_free(w);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
-	ret = MHD_queue_response(q->conn, 200, resp);
-	MHD_destroy_response(resp);
-	return ret;
 }
 
 /* ---- create ---- */
@@ -989,13 +693,13 @@ failed:
 			api_err_set(e, 409, "AlreadyExists", "%s \"%s\" already exists", qn, name);
 			err_named(e, r, name);
 		} else {
-			err_store(e, ret);
+			api_err_store(e, ret);
 		}
 		json_decref(obj);
 		return ret;
 	}
 	if (rev)
-		set_rv(obj, rev);
+		api_set_rv(obj, rev);
 	if (streq(r->plural, "namespaces") && !dry_run)
 		pod_default_sa(s, obj);
 	*out = obj;
@@ -1150,7 +854,7 @@ static int commit_update(struct api_req *q, enum write_mode mode, json_t *old, i
 			}
 		}
 	}
-	set_rv(obj, old_rev);
+	api_set_rv(obj, old_rev);
 	if (same_ignoring_rv(old, obj)) {
 		/* A no-op write keeps the resourceVersion, as Kubernetes does. */
 		*out = obj;
@@ -1182,12 +886,12 @@ static int commit_update(struct api_req *q, enum write_mode mode, json_t *old, i
 		json_decref(obj);
 		if (ret == -ESTALE || ret == -ENOENT)
 			return -ESTALE;
-		err_store(e, ret);
+		api_err_store(e, ret);
 		return ret;
 	}
 	if (streq(r->plural, "services"))
 		api_alloc_release(q->srv, old, obj);
-	set_rv(obj, rev);
+	api_set_rv(obj, rev);
 	*out = obj;
 	return 0;
 }
@@ -1209,7 +913,7 @@ static enum MHD_Result update_loop(struct api_req *q, enum write_mode mode, muta
 			return api_reply_err(q, &e);
 		}
 		if (r < 0) {
-			err_store(&e, r);
+			api_err_store(&e, r);
 			return api_reply_err(q, &e);
 		}
 		r = fn(q, old, &mutated, &e);
@@ -1448,11 +1152,11 @@ static void empty_namespace(struct api_server *s, const char *ns)
 
 		if (!r->namespaced)
 			continue;
-		prefix_for(r, ns, prefix, sizeof(prefix));
+		api_prefix_for(r, ns, prefix, sizeof(prefix));
 		if (store_list(s->store, prefix, NULL, 0, &kvs, &n, &rev, &more) < 0)
 			continue;
 		for (size_t j = 0; j < n; j++) {
-			json_t *obj = obj_from_kv(r, kvs[j].value, kvs[j].value_len, kvs[j].mod_revision);
+			json_t *obj = api_obj_from_kv(r, kvs[j].value, kvs[j].value_len, kvs[j].mod_revision);
 
 			delete_key(s, r, kvs[j].key, obj, 0);
 			json_decref(obj);
@@ -1492,11 +1196,11 @@ static void cascade_delete(struct api_server *s, const char *ns, const char *uid
 		bool more;
 		char prefix[512];
 
-		prefix_for(r, ns, prefix, sizeof(prefix));
+		api_prefix_for(r, ns, prefix, sizeof(prefix));
 		if (store_list(s->store, prefix, NULL, 0, &kvs, &n, &rev, &more) < 0)
 			continue;
 		for (size_t j = 0; j < n; j++) {
-			json_t *obj = obj_from_kv(r, kvs[j].value, kvs[j].value_len, kvs[j].mod_revision);
+			json_t *obj = api_obj_from_kv(r, kvs[j].value, kvs[j].value_len, kvs[j].mod_revision);
 
 			if (obj && owned_by(obj, uid)) {
 				char child_uid[64];
@@ -1579,7 +1283,7 @@ static int delete_one(struct api_req *q, const char *key, json_t *opts, struct a
 			return ret;
 		}
 		if (ret < 0) {
-			err_store(e, ret);
+			api_err_store(e, ret);
 			return ret;
 		}
 		name = api_jstr(obj, "metadata.name");
@@ -1629,10 +1333,10 @@ static int delete_one(struct api_req *q, const char *key, json_t *opts, struct a
 				}
 				if (ret < 0) {
 					json_decref(obj);
-					err_store(e, ret);
+					api_err_store(e, ret);
 					return ret;
 				}
-				set_rv(obj, nrev);
+				api_set_rv(obj, nrev);
 			}
 			*out = obj;
 			return 0;
@@ -1646,7 +1350,7 @@ static int delete_one(struct api_req *q, const char *key, json_t *opts, struct a
 		}
 		if (ret < 0) {
 			json_decref(obj);
-			err_store(e, ret);
+			api_err_store(e, ret);
 			return ret;
 		}
 		if (!streq(policy, "Orphan") && r->namespaced)
@@ -1711,18 +1415,18 @@ static enum MHD_Result rest_deletecollection(struct api_req *q)
 	json_t *opts, *items = json_array(), *out;
 	int r;
 
-	if (delete_options(q, &opts, &e) < 0 || parse_selectors(q, &ls, &fs, &e) < 0) {
+	if (delete_options(q, &opts, &e) < 0 || api_parse_selectors(q, &ls, &fs, &e) < 0) {
 		json_decref(items);
 		return api_reply_err(q, &e);
 	}
-	prefix_for(q->res, q->ns, prefix, sizeof(prefix));
+	api_prefix_for(q->res, q->ns, prefix, sizeof(prefix));
 	r = store_list(q->srv->store, prefix, NULL, 0, &kvs, &n, &rev, &more);
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		json_t *obj = obj_from_kv(q->res, kvs[i].value, kvs[i].value_len, kvs[i].mod_revision);
+		json_t *obj = api_obj_from_kv(q->res, kvs[i].value, kvs[i].value_len, kvs[i].mod_revision);
 		struct api_err e2 = { 0 };
 		json_t *gone = NULL;
 
-		if (obj && obj_matches(obj, ls, fs)) {
+		if (obj && api_obj_matches(obj, ls, fs)) {
 			snprintf(q->name, sizeof(q->name), "%s", api_jstr(obj, "metadata.name") ?: "");
 			if (delete_one(q, kvs[i].key, opts, &e2, &gone) == 0)
 				json_array_append_new(items, gone);
@@ -1736,14 +1440,14 @@ static enum MHD_Result rest_deletecollection(struct api_req *q)
 	json_decref(opts);
 	if (r < 0) {
 		json_decref(items);
-		err_store(&e, r);
+		api_err_store(&e, r);
 		return api_reply_err(q, &e);
 	}
 	snprintf(kind, sizeof(kind), "%sList", q->res->kind);
 	api_resource_gv(q->res, gv, sizeof(gv));
 	out = json_pack("{s:s,s:s,s:{},s:o}", "kind", kind, "apiVersion", gv, "metadata", "items",
 			items);
-	set_rv(out, store_revision(q->srv->store));
+	api_set_rv(out, store_revision(q->srv->store));
 	return api_reply_json(q, 200, out);
 }
 
@@ -1775,7 +1479,7 @@ enum MHD_Result api_rest_dispatch(struct api_req *q)
 	}
 	if (!q->name[0]) {
 		if (streq(m, "GET"))
-			return is_watch ? rest_watch(q) : rest_list(q);
+			return is_watch ? api_rest_watch(q) : rest_list(q);
 		if (streq(m, "POST"))
 			return rest_create(q);
 		if (streq(m, "DELETE"))
@@ -1783,7 +1487,7 @@ enum MHD_Result api_rest_dispatch(struct api_req *q)
 		return method_not_allowed(q);
 	}
 	if (streq(m, "GET"))
-		return is_watch ? rest_watch(q) : rest_get(q);
+		return is_watch ? api_rest_watch(q) : rest_get(q);
 	if (streq(q->sub, "binding")) {
 		if (!streq(m, "POST"))
 			return method_not_allowed(q);

@@ -1,0 +1,309 @@
+/* Watch: ?watch=true streams, one JSON event per line over a chunked
+ * response, fed by the store's watch from a resourceVersion. RV 0 or
+ * absent first sends every existing object as ADDED; label and field
+ * selectors turn updates that enter or leave the selection into ADDED or
+ * DELETED; bookmarks (allowWatchBookmarks) every 30 s and just before the
+ * timeout; a compacted RV yields an ERROR event with a 410 Expired Status.
+ * With a Table Accept header every event carries a one-row Table. */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/api_internal.h"
+#include "kube_selector.h"
+#include "util.h"
+
+struct watch {
+	struct api_server *srv;
+	struct MHD_Connection *conn;
+	const struct api_resource *res;
+	struct store_watch *w;
+	struct kube_selector *ls, *fs;
+	bool table;
+	int include;
+	bool sent_columns;
+	bool bookmarks;
+	bool final_bookmark; /* sent the one just before the deadline */
+	bool ended;
+	char *buf;
+	size_t len, off;
+	json_t *initial; /* objects to send as ADDED first */
+	size_t initial_next;
+	unsigned long long deadline, last_bookmark;
+	char ns[256];
+	json_t *error; /* an ERROR event to send, then end */
+};
+
+static void watch_free(void *cls)
+{
+	struct watch *w = cls;
+
+	if (!w)
+		return;
+	store_watch_close(w->w);
+	kube_selector_free(w->ls);
+	kube_selector_free(w->fs);
+	json_decref(w->initial);
+	json_decref(w->error);
+	free(w->buf);
+	free(w);
+}
+
+static void watch_emit(struct watch *w, const char *type, json_t *obj)
+{
+	json_t *ev, *payload = obj;
+	char *s;
+	size_t n;
+
+	if (w->table && !streq(type, "BOOKMARK") && !streq(type, "ERROR")) {
+		payload = api_table_new(w->res, !w->sent_columns);
+		w->sent_columns = true;
+		json_object_set(json_object_get(payload, "metadata"), "resourceVersion",
+				api_jget(obj, "metadata.resourceVersion"));
+		api_table_add_row(w->res, payload, obj, w->include, time(NULL));
+	} else {
+		json_incref(payload);
+	}
+	ev = json_pack("{s:s,s:o}", "type", type, "object", payload);
+	s = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	if (!s)
+		return;
+	n = strlen(s);
+	if (w->off == w->len) {
+		w->off = w->len = 0;
+	}
+	{
+		char *b = realloc(w->buf, w->len + n + 2);
+
+		if (!b) {
+			free(s);
+			return;
+		}
+		w->buf = b;
+	}
+	memcpy(w->buf + w->len, s, n);
+	w->buf[w->len + n] = '\n';
+	w->len += n + 1;
+	free(s);
+}
+
+static bool watch_client_gone(struct watch *w)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(w->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd p;
+
+	if (!ci)
+		return true;
+	p.fd = ci->connect_fd;
+	p.events = POLLRDHUP;
+	p.revents = 0;
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return true;
+	return false;
+}
+
+static void watch_event(struct watch *w, struct store_event *ev)
+{
+	json_t *obj = NULL, *prev = NULL;
+	bool now_match = false, was_match = false;
+
+	if (ev->kv.value && ev->kv.value_len)
+		obj = api_obj_from_kv(w->res, ev->kv.value, ev->kv.value_len, ev->revision);
+	if (ev->prev.key && ev->prev.value)
+		prev = api_obj_from_kv(w->res, ev->prev.value, ev->prev.value_len, ev->revision);
+	if (ev->type == STORE_EVENT_DELETE) {
+		if (prev && api_obj_matches(prev, w->ls, w->fs))
+			watch_emit(w, "DELETED", prev);
+	} else if (obj) {
+		now_match = api_obj_matches(obj, w->ls, w->fs);
+		was_match = prev && api_obj_matches(prev, w->ls, w->fs);
+		if (now_match && was_match)
+			watch_emit(w, "MODIFIED", obj);
+		else if (now_match)
+			watch_emit(w, "ADDED", obj);
+		else if (was_match)
+			watch_emit(w, "DELETED", obj);
+	}
+	json_decref(obj);
+	json_decref(prev);
+}
+
+static void watch_bookmark(struct watch *w)
+{
+	char gv[128];
+	json_t *bm;
+
+	api_resource_gv(w->res, gv, sizeof(gv));
+	bm = json_pack("{s:s,s:s,s:{}}", "kind", w->res->kind, "apiVersion", gv, "metadata");
+	api_set_rv(bm, store_revision(w->srv->store));
+	watch_emit(w, "BOOKMARK", bm);
+	json_decref(bm);
+	w->last_bookmark = now_ns();
+}
+
+static ssize_t watch_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct watch *w = cls;
+
+	(void)pos;
+	for (;;) {
+		if (w->off < w->len) {
+			size_t n = w->len - w->off < max ? w->len - w->off : max;
+
+			memcpy(out, w->buf + w->off, n);
+			w->off += n;
+			return (ssize_t)n;
+		}
+		if (w->ended || atomic_load(&w->srv->stopping))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (w->error) {
+			watch_emit(w, "ERROR", w->error);
+			json_decref(w->error);
+			w->error = NULL;
+			w->ended = true;
+			continue;
+		}
+		if (w->initial && w->initial_next < json_array_size(w->initial)) {
+			watch_emit(w, "ADDED", json_array_get(w->initial, w->initial_next++));
+			continue;
+		}
+		if (now_ns() > w->deadline)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (watch_client_gone(w))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (w->bookmarks && !w->final_bookmark && now_ns() + 1000000000ULL >= w->deadline) {
+			/* A last bookmark so the client resumes from here. */
+			w->final_bookmark = true;
+			watch_bookmark(w);
+			continue;
+		}
+		{
+			struct store_event *evs = NULL;
+			size_t n = 0;
+			unsigned long long left = w->deadline > now_ns() ? w->deadline - now_ns() : 0;
+			int wait_ms = left / 1000000ULL < 1000 ? (int)(left / 1000000ULL) : 1000;
+			int r;
+
+			if (w->bookmarks && !w->final_bookmark && left > 1000000000ULL &&
+			    (left - 1000000000ULL) / 1000000ULL < (unsigned long long)wait_ms)
+				wait_ms = (int)((left - 1000000000ULL) / 1000000ULL);
+			r = store_watch_next(w->w, wait_ms, &evs, &n);
+
+			if (r == -ERANGE) {
+				w->error = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status",
+						     "apiVersion", "v1", "metadata", "status",
+						     "Failure", "message",
+						     "too old resource version", "reason", "Expired",
+						     "code", 410);
+				continue;
+			}
+			if (r < 0)
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			for (size_t i = 0; i < n; i++)
+				watch_event(w, &evs[i]);
+			store_events_free(evs, n);
+		}
+		if (w->bookmarks && w->off == w->len &&
+		    now_ns() - w->last_bookmark > 30ULL * 1000000000ULL)
+			watch_bookmark(w);
+	}
+}
+
+enum MHD_Result api_rest_watch(struct api_req *q)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+	struct api_err e = { 0 };
+	const char *rv = api_query(q, "resourceVersion"), *to = api_query(q, "timeoutSeconds");
+	char prefix[512];
+	int64_t after;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	int r;
+
+	if (!w)
+		return MHD_NO;
+	w->srv = q->srv;
+	w->conn = q->conn;
+	w->res = q->res;
+	w->table = q->table;
+	w->include = api_include_object(q);
+	w->bookmarks = streq(api_query(q, "allowWatchBookmarks"), "true");
+	w->last_bookmark = now_ns();
+	w->deadline = now_ns() + (unsigned long long)(to ? strtoull(to, NULL, 10) : 1800) *
+					 1000000000ULL;
+	if (api_parse_selectors(q, &w->ls, &w->fs, &e) < 0) {
+		free(w);
+		return api_reply_err(q, &e);
+	}
+	if (q->name[0]) {
+		/* The old /watch/<name> form: one object. */
+		char sel[300];
+		struct kube_selector *fs2 = NULL;
+
+		snprintf(sel, sizeof(sel), "metadata.name=%s", q->name);
+		kube_field_selector_parse(sel, &fs2, NULL, 0);
+		kube_selector_free(w->fs);
+		w->fs = fs2;
+	}
+	api_prefix_for(q->res, q->ns, prefix, sizeof(prefix));
+	if (!rv || !*rv || streq(rv, "0")) {
+		struct store_kv *kvs = NULL;
+		size_t n = 0;
+		bool more = false;
+
+		r = store_list(q->srv->store, prefix, NULL, 0, &kvs, &n, &after, &more);
+		if (r < 0) {
+			watch_free(w);
+			api_err_store(&e, r);
+			return api_reply_err(q, &e);
+		}
+		w->initial = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *obj = api_obj_from_kv(q->res, kvs[i].value, kvs[i].value_len,
+						  kvs[i].mod_revision);
+
+			if (obj && api_obj_matches(obj, w->ls, w->fs))
+				json_array_append(w->initial, obj);
+			json_decref(obj);
+		}
+		store_kvs_free(kvs, n);
+	} else {
+		char *end;
+
+		after = strtoll(rv, &end, 10);
+		if (*end || after < 0) {
+			watch_free(w);
+			api_err_set(&e, 400, "BadRequest", "invalid resourceVersion \"%s\"", rv);
+			return api_reply_err(q, &e);
+		}
+	}
+	r = store_watch_open(q->srv->store, prefix, after, &w->w);
+	if (r == -ERANGE) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "too old resource version: %lld (%lld)", (long long)after,
+			 (long long)store_compacted_revision(q->srv->store));
+		w->error = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion",
+				     "v1", "metadata", "status", "Failure", "message", msg, "reason",
+				     "Expired", "code", 410);
+	} else if (r < 0) {
+		watch_free(w);
+		api_err_store(&e, r);
+		return api_reply_err(q, &e);
+	}
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, watch_read, w,
+						 watch_free);
+	if (!resp) {
+		watch_free(w);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+	ret = MHD_queue_response(q->conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
