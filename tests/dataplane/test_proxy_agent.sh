@@ -18,8 +18,19 @@ mkdir "$CG" || skip "cannot create cgroup $CG"
 defer "rmdir '$CG'"
 
 # client ARGS...: lb-client in the test cgroup, in the client namespace.
+# nsenter execs (ip netns exec forks): a background client's $! is the
+# client itself, so killing it by PID works.
 client() {
-	( echo "$BASHPID" >"$CG/cgroup.procs" && exec ip netns exec "$(ns client)" "$CLI" "$@" )
+	( echo "$BASHPID" >"$CG/cgroup.procs" && exec nsenter --net="/run/netns/$(ns client)" "$CLI" "$@" )
+}
+# client_bg VAR ARGS...: the same in the background; VAR gets the client's
+# own PID (the subshell execs into it), which cleanup kills.
+client_bg() {
+	local var=$1
+	shift
+	( echo "$BASHPID" >"$CG/cgroup.procs" && exec nsenter --net="/run/netns/$(ns client)" "$CLI" "$@" ) &
+	printf -v "$var" '%s' "$!"
+	defer "kill $!"
 }
 backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
 
@@ -112,7 +123,7 @@ start_agent() {
 		--cgroup "$CG" --node-name node1 --node-ip 10.210.0.1 --log-level debug "$@" ) \
 		>>"$ALOG" 2>&1 &
 	AGENT=$!
-	wait_for 10 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
+	wait_for 30 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
 }
 nsync() { grep -c "sync: " "$ALOG"; }
 synced_since() { [ "$(nsync)" -gt "$1" ]; }
@@ -121,7 +132,7 @@ change() {
 	local before
 	before=$(nsync)
 	"$@"
-	wait_for 5 synced_since "$before" || fail "agent did not sync after: $*"
+	wait_for 10 synced_since "$before" || fail "agent did not sync after: $*"
 }
 
 # Each case: its own manifests folder, bpffs folder and agent.
@@ -266,8 +277,8 @@ case_sigkill_restart_under_load_fails_nothing() {
 	  slice old-1 old IPv4 "$WEB_PORTS" 10.211.1.2; } | put old.yaml
 	start_agent
 	assert_contains "$(client 10.96.0.11 80)" "b1 10.96.0.11:80"
-	client --count 400 --interval-ms 5 10.96.0.10 80 >"$TMP/load.out" &
-	local load=$! old=$AGENT
+	local load old=$AGENT
+	client_bg load --count 400 --interval-ms 5 10.96.0.10 80 >"$TMP/load.out"
 	sleep 0.5
 	kill -9 "$AGENT"; wait "$AGENT" 2>/dev/null
 	# while no agent runs: everything keeps serving; a service goes away
@@ -294,8 +305,8 @@ case_removed_backend_connections_end() {
 	case_setup remove
 	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2; } | put web.yaml
 	start_agent
-	client --hold --timeout-ms 8000 10.96.0.10 81 >"$TMP/hold.out" &
-	local hpid=$! got keep
+	local hpid got keep
+	client_bg hpid --hold --timeout-ms 8000 10.96.0.10 81 >"$TMP/hold.out"
 	wait_for 3 grep -q "^b[12] " "$TMP/hold.out" || fail "held connection never answered: $(cat "$TMP/hold.out")"
 	got=$(awk '{ print $1; exit }' "$TMP/hold.out")
 	[ "$got" = b1 ] && keep=10.211.2.2 || keep=10.211.1.2
@@ -303,11 +314,12 @@ case_removed_backend_connections_end() {
 	# and Cilium leave these stale)
 	local upid=""
 	for _ in $(seq 1 20); do
-		client --udp --connected --hold --timeout-ms 8000 10.96.0.10 53 >"$TMP/udp.out" &
-		upid=$!
+		client_bg upid --udp --connected --hold --timeout-ms 8000 10.96.0.10 53 >"$TMP/udp.out"
 		wait_for 3 grep -q "^b[12] " "$TMP/udp.out" || fail "UDP never answered: $(cat "$TMP/udp.out")"
 		grep -q "^$got " "$TMP/udp.out" && break
-		kill "$upid"; wait "$upid" 2>/dev/null; upid=""
+		kill "$upid"
+		wait "$upid" 2>/dev/null
+		upid=""
 	done
 	[ -n "$upid" ] || fail "no connected UDP socket landed on $got"
 	local t0=$SECONDS
@@ -316,18 +328,20 @@ case_removed_backend_connections_end() {
 	wait "$upid"
 	assert_contains "$(cat "$TMP/hold.out")" "closed: Software caused connection abort"
 	assert_contains "$(cat "$TMP/udp.out")" "closed: Software caused connection abort"
-	[ $((SECONDS - t0)) -le 3 ] || fail "the connections outlived their backend by $((SECONDS - t0))s"
+	# (the server would close by itself after 10 s, with an EOF, not this)
+	[ $((SECONDS - t0)) -le 8 ] || fail "the connections outlived their backend by $((SECONDS - t0))s"
 	wait_for 3 grep -q "backend 10.211.[12].2:8081/TCP removed, 1 socket ended" "$ALOG" ||
 		fail "no log of the ended socket: $(grep removed "$ALOG")"
 	wait_for 3 grep -q "backend 10.211.[12].2:8080/UDP removed, 1 socket ended" "$ALOG" ||
 		fail "no log of the ended UDP socket: $(grep removed "$ALOG")"
 	# a readiness flip does not end connections: only removal does
-	client --hold --timeout-ms 1500 10.96.0.10 81 >"$TMP/hold2.out" &
-	hpid=$!
+	client_bg hpid --hold --timeout-ms 8000 10.96.0.10 81 >"$TMP/hold2.out"
 	wait_for 3 grep -q "^b[12] " "$TMP/hold2.out" || fail "second held connection never answered"
 	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $keep,false; } | put web.yaml'
-	wait "$hpid"
-	assert_not_contains "$(cat "$TMP/hold2.out")" "abort"
+	sleep 0.5
+	assert_not_contains "$(cat "$TMP/hold2.out")" "closed" "a not-ready endpoint keeps its connections"
+	kill "$hpid"
+	wait "$hpid" 2>/dev/null || true
 }
 
 case_destroy_on_exit_removes_everything() {
