@@ -3,7 +3,7 @@
  * explicit padding and a size assertion on every struct, so both sides can
  * never drift. Addresses are 16 bytes, IPv4 stored v4-mapped
  * (::ffff:a.b.c.d); ports are in host byte order so that `bpftool map dump`
- * prints them as people write them. bpf/MAPS.md documents each map. */
+ * prints them as people write them. README.md ("The maps, read with bpftool") documents each map. */
 #ifndef SKIFF_BPF_LB_H
 #define SKIFF_BPF_LB_H
 
