@@ -758,16 +758,27 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 				    "vxlan device %s: a link of type %s has that name", nn->vxlan_name,
 				    type ? type : "?");
 		}
-		/* Adopt it (a restart): make sure it is up with our MAC. */
-		chg = rtnl_link_alloc();
-		if (!chg) {
-			rtnl_link_put(have);
-			return -ENOMEM;
+		/* Adopt it (a restart): make sure it is up with our MAC. Only
+		 * what differs is changed: setting the address, even to the
+		 * same one, makes the kernel flush the device's neighbours,
+		 * permanent ones included, which a restart must not do. */
+		struct nl_addr *cur = rtnl_link_get_addr(have);
+		bool same_mac = cur && nl_addr_get_len(cur) == 6 &&
+				memcmp(nl_addr_get_binary_addr(cur), nn->mac, 6) == 0;
+
+		r = 0;
+		if (!same_mac || !(rtnl_link_get_flags(have) & IFF_UP)) {
+			chg = rtnl_link_alloc();
+			if (!chg) {
+				rtnl_link_put(have);
+				return -ENOMEM;
+			}
+			rtnl_link_set_flags(chg, IFF_UP);
+			if (!same_mac)
+				rtnl_link_set_addr(chg, mac);
+			r = rtnl_link_change(nn->sk, have, chg, 0);
+			rtnl_link_put(chg);
 		}
-		rtnl_link_set_flags(chg, IFF_UP);
-		rtnl_link_set_addr(chg, mac);
-		r = rtnl_link_change(nn->sk, have, chg, 0);
-		rtnl_link_put(chg);
 		rtnl_link_put(have);
 		if (r < 0)
 			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot set up: %s",
