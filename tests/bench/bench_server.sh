@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# API server benchmark (issue 5): skiff-server through its HTTP API, on
+# SQLite and on etcd, side by side in one run, with etcd's own put/range
+# latency through its HTTP gateway (curl, one kept-alive connection) as
+# the peer.
+#
+# build/tests/server-bench does the work per backend against a fresh
+# skiff-server (plain HTTP on loopback, --insecure-port): PODS pods of
+# about 2 KiB created one by one (POST), a sample of them read (GET) and
+# updated (PUT), all pods listed (GET /api/v1/pods), then WATCHERS
+# concurrent watches receiving EVENTS updates (delivery latency from the
+# PUT's response to each watcher's event), and the server's memory from
+# /proc. Everything runs in a network namespace of this script's own
+# (loopback only); etcd gets its own data dir; both stopped by PID.
+#
+# Environment:
+#   BENCH_SERVER_PODS      pods stored (default 10000)
+#   BENCH_SERVER_SAMPLES   gets and updates timed (default 2000)
+#   BENCH_SERVER_WATCHERS  concurrent watch connections (default 1000)
+#   BENCH_SERVER_EVENTS    updates delivered to the watchers (default 100)
+#   BENCH_SERVER_BACKENDS  any of: sqlite etcd (default both)
+# Goals (issue 5): single-object p99 <= 10 ms on SQLite, list of 10,000
+# pods <= 500 ms, watch delivery p99 <= 50 ms. The goal lines are
+# informational: the bench fails only when a call fails.
+. "$(dirname "$0")/../harness/lib.sh"
+
+pods=${BENCH_SERVER_PODS:-10000}
+samples=${BENCH_SERVER_SAMPLES:-2000}
+watchers=${BENCH_SERVER_WATCHERS:-1000}
+events=${BENCH_SERVER_EVENTS:-100}
+backends=${BENCH_SERVER_BACKENDS:-sqlite etcd}
+for v in pods samples watchers events; do
+	[[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] ||
+		fail "BENCH_SERVER_${v^^}: expected a positive number, got '${!v}'"
+done
+for b in $backends; do
+	case $b in sqlite|etcd) ;; *) fail "BENCH_SERVER_BACKENDS: unknown backend '$b' (sqlite, etcd)" ;; esac
+done
+require_root
+require_cmd ip curl
+require_bin skiff-server server-bench
+[[ " $backends " == *" etcd "* ]] && require_cmd etcd
+DRIVER="$TESTBIN/server-bench"
+# One descriptor per watch, on both sides (the server inherits this).
+ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null
+[ "$(ulimit -n)" -gt $(( watchers + 128 )) ] ||
+	fail "open-file limit $(ulimit -n) is too low for $watchers watchers"
+
+echo "$pods pods of ~2 KiB in 4 namespaces, $samples sampled gets/updates," \
+	"$watchers watchers x $events events, skiff-server over plain HTTP on loopback"
+results="$TMP/results"
+: >"$results"
+setup_ns b
+PORT=8080
+
+# val LABEL MEASURE FIELD: a number from server-bench's output.
+val() {
+	awk -v b="$1" -v m="$2" -v f="$3" '$1 == b && $2 == m {
+		for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$results"
+}
+# ms MICROSECONDS: milliseconds with two decimals, or "-".
+ms() { [ -n "$1" ] && awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }' || echo -; }
+mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.0f MiB", k / 1024 }' || echo -; }
+
+etcd_pid=
+start_etcd() {
+	mkdir -p "$TMP/etcd"
+	bg_ns b etcd_pid etcd --name b1 --data-dir "$TMP/etcd/data" \
+		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster b1=http://127.0.0.1:2380 --quota-backend-bytes 4294967296 \
+		>"$TMP/etcd/log" 2>&1
+	wait_for 30 in_ns b curl -sf http://127.0.0.1:2379/health ||
+		fail "etcd did not start: $(tail -n 3 "$TMP/etcd/log")"
+}
+
+# run_skiff BACKEND: a fresh skiff-server on that store, measured.
+run_skiff() {
+	local b=$1 pid store=()
+	[ "$b" = etcd ] && store=(--store etcd://127.0.0.1:2379/skiff)
+	mkdir -p "$TMP/$b"
+	bg_ns b pid "$BIN/skiff-server" --data-dir "$TMP/$b/data" "${store[@]}" \
+		--secure-port 0 --insecure-port "$PORT" --log-level warn >"$TMP/$b/server.log" 2>&1
+	wait_for 30 in_ns b curl -sf "http://127.0.0.1:$PORT/readyz" ||
+		fail "skiff-server on $b did not start: $(tail -n 3 "$TMP/$b/server.log")"
+	[ "$(cat /proc/"$pid"/comm)" = skiff-server ] || fail "PID $pid is not skiff-server"
+	in_ns b "$DRIVER" --url "http://127.0.0.1:$PORT" --label "$b" --pods "$pods" \
+		--samples "$samples" --watchers "$watchers" --events "$events" \
+		--server-pid "$pid" >>"$results" 2>"$TMP/$b/driver.err"
+	local rc=$?
+	kill "$pid"
+	wait "$pid" 2>/dev/null
+	[ "$rc" -eq 0 ] || fail "server-bench on $b failed: $(tail -n 5 "$TMP/$b/driver.err")" \
+		"; server log: $(tail -n 5 "$TMP/$b/server.log")"
+}
+
+# etcd_peer N: etcd's own put, range and prefix range (over skiff's pods,
+# when skiff/etcd ran before) through its gateway, one kept-alive curl.
+etcd_peer() {
+	local n=$1 url=http://127.0.0.1:2379 cfg="$TMP/curl.cfg" i k v s e m
+	v=$(head -c 2048 /dev/zero | tr '\0' x | base64 -w0)
+	: >"$cfg"
+	for (( i = 0; i < n; i++ )); do
+		k=$(printf '/peer/pod-%06d' "$i" | base64 -w0)
+		printf 'url = "%s/v3/kv/put"\ndata = "{\\"key\\":\\"%s\\",\\"value\\":\\"%s\\"}"\n' "$url" "$k" "$v"
+		printf 'output = "/dev/null"\nwrite-out = "put %%{time_total}\\n"\nnext\n'
+	done >>"$cfg"
+	for (( i = 0; i < n; i++ )); do
+		k=$(printf '/peer/pod-%06d' "$(( (i * 7919) % n ))" | base64 -w0)
+		printf 'url = "%s/v3/kv/range"\ndata = "{\\"key\\":\\"%s\\"}"\n' "$url" "$k"
+		printf 'output = "/dev/null"\nwrite-out = "range %%{time_total}\\n"\nnext\n'
+	done >>"$cfg"
+	# The whole pod prefix skiff wrote (/skiff/registry/pods/), five times.
+	s=$(printf '/skiff/registry/pods/' | base64 -w0)
+	e=$(printf '/skiff/registry/pods0' | base64 -w0)
+	for (( i = 0; i < 5; i++ )); do
+		printf 'url = "%s/v3/kv/range"\ndata = "{\\"key\\":\\"%s\\",\\"range_end\\":\\"%s\\"}"\n' "$url" "$s" "$e"
+		printf 'output = "%s"\nwrite-out = "list %%{time_total}\\n"\nnext\n' "$TMP/peer.list.json"
+	done >>"$cfg"
+	printf 'url = "%s/version"\noutput = "/dev/null"\n' "$url" >>"$cfg"
+	in_ns b curl -s -K "$cfg" >"$TMP/peer.out" || fail "curl against etcd's gateway failed"
+	for m in put range list; do
+		awk -v m="$m" '$1 == m { printf "%d\n", $2 * 1000000 }' "$TMP/peer.out" | sort -n >"$TMP/peer.$m"
+		i=$(wc -l <"$TMP/peer.$m")
+		[ "$i" -gt 0 ] || fail "etcd gateway answered no $m"
+		echo "etcd-peer $m n=$i p50_us=$(sed -n "$(( i / 2 + 1 ))p" "$TMP/peer.$m")" \
+			"p99_us=$(sed -n "$(( i * 99 / 100 > 0 ? i * 99 / 100 : 1 ))p" "$TMP/peer.$m")" \
+			"max_us=$(tail -n 1 "$TMP/peer.$m")" >>"$results"
+	done
+	i=$(grep -o '"count":"[0-9]*"' "$TMP/peer.list.json" | tr -dc 0-9)
+	[ "$i" = "$pods" ] || fail "etcd's range over skiff's pods found '$i' keys, not $pods"
+	echo "etcd-peer memory rss_kib=$(awk '/^VmRSS/ { print $2 }' /proc/"$etcd_pid"/status)" \
+		"hwm_kib=$(awk '/^VmHWM/ { print $2 }' /proc/"$etcd_pid"/status)" >>"$results"
+}
+
+for b in $backends; do
+	[ "$b" = etcd ] && start_etcd
+	run_skiff "$b"
+	[ "$b" = etcd ] && etcd_peer "$(( pods < 2000 ? pods : 2000 ))"
+done
+
+# The table: one row per metric; skiff on each store, etcd itself, goal.
+row() { printf '| %-34s | %-17s | %-17s | %-19s | %-20s |\n' "$@"; }
+pair() { # LABEL MEASURE A B: "a / b" in ms, or "-"
+	local a b
+	a=$(val "$1" "$2" "$3"); b=$(val "$1" "$2" "$4")
+	[ -n "$a" ] && echo "$(ms "$a") / $(ms "$b")" || echo -
+}
+echo
+row "metric (ms unless noted)" "skiff/SQLite" "skiff/etcd" "etcd itself" "goal"
+row "---" "---" "---" "---" "---"
+row "create p50 / p99" "$(pair sqlite create p50_us p99_us)" "$(pair etcd create p50_us p99_us)" \
+	"$(pair etcd-peer put p50_us p99_us) (put)" "p99 <= 10 (SQLite)"
+row "get p50 / p99" "$(pair sqlite get p50_us p99_us)" "$(pair etcd get p50_us p99_us)" \
+	"$(pair etcd-peer range p50_us p99_us) (range)" "p99 <= 10 (SQLite)"
+row "update (PUT) p50 / p99" "$(pair sqlite update p50_us p99_us)" "$(pair etcd update p50_us p99_us)" \
+	"$(pair etcd-peer put p50_us p99_us) (put)" "p99 <= 10 (SQLite)"
+row "list all $pods pods median / max" "$(pair sqlite list-all p50_us max_us)" \
+	"$(pair etcd list-all p50_us max_us)" "$(pair etcd-peer list p50_us max_us) (prefix)" "<= 500"
+row "watch delivery p50 / p99 ($watchers w)" "$(pair sqlite watch-delivery p50_us p99_us)" \
+	"$(pair etcd watch-delivery p50_us p99_us)" "-" "p99 <= 50"
+row "$watchers watches all live after" "$(ms "$(val sqlite watch-connect all_live_ms)000")" \
+	"$(ms "$(val etcd watch-connect all_live_ms)000")" "-" "-"
+row "server RSS, $pods pods loaded" "$(mib "$(val sqlite memory-loaded rss_kib)")" \
+	"$(mib "$(val etcd memory-loaded rss_kib)")" "$(mib "$(val etcd-peer memory rss_kib)")" "-"
+row "server peak RSS (VmHWM), watching" "$(mib "$(val sqlite memory-end hwm_kib)")" \
+	"$(mib "$(val etcd memory-end hwm_kib)")" "$(mib "$(val etcd-peer memory hwm_kib)")" "-"
+row "server threads, watching" "$(val sqlite memory-watching threads)" \
+	"$(val etcd memory-watching threads)" "-" "-"
+echo
+for b in sqlite etcd; do
+	[ -n "$(val "$b" create n)" ] || continue
+	worst=0
+	for m in create get update; do
+		p=$(val "$b" "$m" p99_us); [ "$p" -gt "$worst" ] && worst=$p
+	done
+	l=$(val "$b" list-all p50_us)
+	w=$(val "$b" watch-delivery p99_us)
+	[ "$b" = sqlite ] && echo "goal $b single-object p99 <= 10 ms: $(ms "$worst") ms" \
+		"$([ "$worst" -le 10000 ] && echo met || echo MISSED)"
+	echo "goal $b list of $pods <= 500 ms: $(ms "$l") ms $([ "$l" -le 500000 ] && echo met || echo MISSED)"
+	echo "goal $b watch delivery p99 <= 50 ms: $(ms "$w") ms $([ "$w" -le 50000 ] && echo met || echo MISSED)"
+done
+exit 0

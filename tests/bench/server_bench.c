@@ -1,0 +1,760 @@
+/* server-bench: skiff-server's numbers for issue 5's table, through its
+ * HTTP API (tests/bench/bench_server.sh runs it against skiff-server on
+ * SQLite and on etcd, side by side with etcd itself).
+ *
+ * Creates --pods pod objects of about 2 KiB (POST, one by one, over one
+ * kept-alive connection), then times GET and PUT of a sample of them,
+ * lists every pod (GET /api/v1/pods) a few times, and opens --watchers
+ * concurrent watches (GET /api/v1/pods?watch=1&resourceVersion=RV, one
+ * connection each, all driven by one libcurl multi handle). Then --events
+ * updates are written --interval-ms apart; each carries a sequence number
+ * in an annotation, and the delivery latency is the time from the write's
+ * acknowledgement (the PUT's response) to the event reaching each watcher.
+ * An event that reaches a watcher before the PUT's response counts as 0.
+ *
+ * Output, one line per measure (the script turns them into its table):
+ *   LABEL MEASURE n=<samples> p50_us=<> p99_us=<> [more fields]
+ * Exit 1 when a call fails, a list misses pods or a watcher misses an
+ * event; 2 on bad usage. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define SEQ_KEY "skiff-bench/seq"
+
+struct opts {
+	const char *url, *label;
+	size_t pods, namespaces, samples, lists, watchers, events;
+	unsigned interval_ms, timeout_s;
+	long server_pid;
+};
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+struct watcher {
+	CURL *h;
+	struct buf line;	/* bytes after the last newline */
+	size_t got;		/* events with a sequence number seen */
+	bool ended;
+	long http;
+	CURLcode res;
+	char url[512];
+};
+
+struct bench {
+	struct opts o;
+	CURL *h;		/* the single-object and list calls */
+	struct curl_slist *json_hdr;
+	struct buf resp;
+	char *body;		/* request body scratch */
+	size_t body_cap;
+	/* Watch phase: recv[w * (events + 1) + seq] is when watcher w saw the
+	 * update with that sequence number (0: not yet); seq 0 is a warm-up
+	 * that proves every stream is live. */
+	struct watcher *ws;
+	_Atomic unsigned long long *recv;
+	_Atomic size_t warm;	/* watchers that saw seq 0 */
+	_Atomic size_t done;	/* watchers that saw every seq */
+	_Atomic size_t ended;	/* watch streams that closed */
+	_Atomic bool stop;
+};
+
+static int cmp_ull(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* LABEL MEASURE n= p50_us= p99_us= max_us= [extra] */
+static void report(const struct opts *o, const char *what, unsigned long long *ns, size_t n,
+		   const char *extra)
+{
+	size_t p99 = (n * 99) / 100;
+
+	if (!n) {
+		printf("%s %s n=0\n", o->label, what);
+		return;
+	}
+	qsort(ns, n, sizeof(*ns), cmp_ull);
+	printf("%s %s n=%zu p50_us=%llu p99_us=%llu max_us=%llu%s%s\n", o->label, what, n,
+	       ns[n / 2] / 1000, ns[p99 < n ? p99 : n - 1] / 1000, ns[n - 1] / 1000,
+	       extra ? " " : "", extra ? extra : "");
+	fflush(stdout);
+}
+
+static size_t buf_write(char *data, size_t size, size_t nmemb, void *cls)
+{
+	struct buf *b = cls;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 65536;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p)
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+/* A pod of about 2 KiB, shaped like a real Deployment's: labels,
+ * annotations, two containers with env, ports, probes, resources and
+ * mounts, volumes, tolerations. */
+static int pod_json(struct bench *b, size_t i, size_t seq, bool with_seq)
+{
+	char ns[32], name[32], seqs[64] = "";
+	int n;
+
+	snprintf(ns, sizeof(ns), "bench-%zu", i % b->o.namespaces);
+	snprintf(name, sizeof(name), "web-%06zu", i);
+	if (with_seq)
+		snprintf(seqs, sizeof(seqs), ",\"" SEQ_KEY "\":\"%zu\"", seq);
+	n = snprintf(b->body, b->body_cap,
+		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+		"\"namespace\":\"%s\",\"labels\":{\"app\":\"web\",\"tier\":\"frontend\","
+		"\"pod-template-hash\":\"7d4b9c8f6b\",\"release\":\"stable\",\"shard\":\"%zu\"},"
+		"\"annotations\":{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\":\"9102\","
+		"\"kubectl.kubernetes.io/restartedAt\":\"2026-01-01T00:00:00Z\"%s}},"
+		"\"spec\":{\"restartPolicy\":\"Always\",\"terminationGracePeriodSeconds\":30,"
+		"\"dnsPolicy\":\"ClusterFirst\",\"serviceAccountName\":\"default\","
+		"\"nodeName\":\"node-%03zu\",\"schedulerName\":\"default-scheduler\","
+		"\"securityContext\":{\"runAsNonRoot\":true,\"runAsUser\":1000,\"fsGroup\":2000},"
+		"\"containers\":[{\"name\":\"web\",\"image\":\"registry.example.com/web/frontend:v1.24.3\","
+		"\"imagePullPolicy\":\"IfNotPresent\",\"args\":[\"--listen=:8080\",\"--metrics=:9102\","
+		"\"--log-level=info\",\"--cache-size=256Mi\"],"
+		"\"ports\":[{\"name\":\"http\",\"containerPort\":8080,\"protocol\":\"TCP\"},"
+		"{\"name\":\"metrics\",\"containerPort\":9102,\"protocol\":\"TCP\"}],"
+		"\"env\":[{\"name\":\"POD_NAME\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.name\"}}},"
+		"{\"name\":\"POD_IP\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"status.podIP\"}}},"
+		"{\"name\":\"UPSTREAM\",\"value\":\"http://backend.bench-%zu.svc.cluster.local:8080\"},"
+		"{\"name\":\"FEATURE_FLAGS\",\"value\":\"compression,http2,tracing\"}],"
+		"\"resources\":{\"requests\":{\"cpu\":\"250m\",\"memory\":\"256Mi\"},"
+		"\"limits\":{\"cpu\":\"1\",\"memory\":\"512Mi\"}},"
+		"\"readinessProbe\":{\"httpGet\":{\"path\":\"/healthz\",\"port\":8080},"
+		"\"initialDelaySeconds\":5,\"periodSeconds\":10},"
+		"\"livenessProbe\":{\"httpGet\":{\"path\":\"/livez\",\"port\":8080},"
+		"\"initialDelaySeconds\":15,\"periodSeconds\":20},"
+		"\"volumeMounts\":[{\"name\":\"config\",\"mountPath\":\"/etc/web\",\"readOnly\":true},"
+		"{\"name\":\"cache\",\"mountPath\":\"/var/cache/web\"}]},"
+		"{\"name\":\"log-shipper\",\"image\":\"registry.example.com/infra/log-shipper:2.8.1\","
+		"\"args\":[\"--input=/var/log/web\",\"--output=collector.logging.svc:24224\"],"
+		"\"resources\":{\"requests\":{\"cpu\":\"50m\",\"memory\":\"64Mi\"},"
+		"\"limits\":{\"cpu\":\"200m\",\"memory\":\"128Mi\"}},"
+		"\"volumeMounts\":[{\"name\":\"logs\",\"mountPath\":\"/var/log/web\"}]}],"
+		"\"volumes\":[{\"name\":\"config\",\"configMap\":{\"name\":\"web-config\"}},"
+		"{\"name\":\"cache\",\"emptyDir\":{\"sizeLimit\":\"1Gi\"}},"
+		"{\"name\":\"logs\",\"emptyDir\":{}}],"
+		"\"tolerations\":[{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
+		"\"effect\":\"NoExecute\",\"tolerationSeconds\":300},"
+		"{\"key\":\"node.kubernetes.io/unreachable\",\"operator\":\"Exists\","
+		"\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]}}",
+		name, ns, i % 16, seqs, i % 100, i % b->o.namespaces);
+	return n > 0 && (size_t)n < b->body_cap ? n : -ENOSPC;
+}
+
+/* One call over the kept-alive handle; the body lands in b->resp.
+ * Returns the HTTP status, or a negative errno when the call failed. */
+static long call(struct bench *b, const char *method, const char *path, const char *body,
+		 size_t body_len)
+{
+	char url[512];
+	CURLcode c;
+	long code = 0;
+
+	snprintf(url, sizeof(url), "%s%s", b->o.url, path);
+	b->resp.len = 0;
+	curl_easy_setopt(b->h, CURLOPT_URL, url);
+	curl_easy_setopt(b->h, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(b->h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(b->h, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	} else {
+		curl_easy_setopt(b->h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(b->h, CURLOPT_CUSTOMREQUEST, NULL);
+	}
+	c = curl_easy_perform(b->h);
+	if (c != CURLE_OK) {
+		fprintf(stderr, "server-bench: %s %s: %s\n", method, url, curl_easy_strerror(c));
+		return -EIO;
+	}
+	curl_easy_getinfo(b->h, CURLINFO_RESPONSE_CODE, &code);
+	return code;
+}
+
+static int expect(struct bench *b, const char *what, const char *path, long code, long want)
+{
+	if (code == want)
+		return 0;
+	if (code >= 0)
+		fprintf(stderr, "server-bench: %s %s: HTTP %ld, want %ld: %.300s\n", what, path,
+			code, want, b->resp.p ? b->resp.p : "");
+	return -EIO;
+}
+
+static void pod_path(struct bench *b, size_t i, char *out, size_t size)
+{
+	snprintf(out, size, "/api/v1/namespaces/bench-%zu/pods/web-%06zu", i % b->o.namespaces, i);
+}
+
+static int create_namespaces(struct bench *b)
+{
+	for (size_t i = 0; i < b->o.namespaces; i++) {
+		char body[160];
+		long code;
+
+		snprintf(body, sizeof(body),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"bench-%zu\"}}",
+			 i);
+		code = call(b, "POST", "/api/v1/namespaces", body, strlen(body));
+		if (code != 201 && code != 409)
+			return expect(b, "POST", "/api/v1/namespaces", code, 201);
+	}
+	return 0;
+}
+
+static int phase_create(struct bench *b, unsigned long long *lat)
+{
+	char path[128];
+
+	for (size_t i = 0; i < b->o.pods; i++) {
+		int n = pod_json(b, i, 0, false);
+		unsigned long long t;
+		long code;
+
+		if (n < 0)
+			return n;
+		snprintf(path, sizeof(path), "/api/v1/namespaces/bench-%zu/pods", i % b->o.namespaces);
+		t = now_ns();
+		code = call(b, "POST", path, b->body, (size_t)n);
+		lat[i] = now_ns() - t;
+		if (expect(b, "POST", path, code, 201) < 0)
+			return -EIO;
+	}
+	report(&b->o, "create", lat, b->o.pods, NULL);
+	return 0;
+}
+
+/* The sample: every pod when there are at most --samples, else a spread
+ * of them in a scrambled order (a stride prime to the count). */
+static size_t sample_index(const struct bench *b, size_t k)
+{
+	return b->o.samples >= b->o.pods ? k : (k * 7919) % b->o.pods;
+}
+
+static int phase_get(struct bench *b, unsigned long long *lat)
+{
+	size_t n = b->o.samples < b->o.pods ? b->o.samples : b->o.pods;
+	char path[128];
+
+	for (size_t k = 0; k < n; k++) {
+		unsigned long long t;
+		long code;
+
+		pod_path(b, sample_index(b, k), path, sizeof(path));
+		t = now_ns();
+		code = call(b, "GET", path, NULL, 0);
+		lat[k] = now_ns() - t;
+		if (expect(b, "GET", path, code, 200) < 0)
+			return -EIO;
+	}
+	report(&b->o, "get", lat, n, NULL);
+	return 0;
+}
+
+/* PUT of the whole object without a resourceVersion (an unconditional
+ * update, as Kubernetes allows for pods) with one annotation changed. */
+static long put_pod(struct bench *b, size_t i, size_t seq)
+{
+	char path[128];
+	int n = pod_json(b, i, seq, true);
+
+	if (n < 0)
+		return n;
+	pod_path(b, i, path, sizeof(path));
+	return call(b, "PUT", path, b->body, (size_t)n);
+}
+
+static int phase_update(struct bench *b, unsigned long long *lat)
+{
+	size_t n = b->o.samples < b->o.pods ? b->o.samples : b->o.pods;
+	char path[128];
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = sample_index(b, k);
+		unsigned long long t = now_ns();
+		long code = put_pod(b, i, 1000000 + k);
+
+		lat[k] = now_ns() - t;
+		pod_path(b, i, path, sizeof(path));
+		if (expect(b, "PUT", path, code, 200) < 0)
+			return -EIO;
+	}
+	report(&b->o, "update", lat, n, NULL);
+	return 0;
+}
+
+/* Lists every pod --lists times; checks the count once (untimed) and
+ * returns the list's resourceVersion for the watches. */
+static int phase_list(struct bench *b, unsigned long long *lat, char *rv, size_t rv_size)
+{
+	json_t *doc, *items;
+	json_error_t err;
+	char extra[96];
+	size_t bytes = 0, count;
+
+	for (size_t k = 0; k < b->o.lists; k++) {
+		unsigned long long t = now_ns();
+		long code = call(b, "GET", "/api/v1/pods", NULL, 0);
+
+		lat[k] = now_ns() - t;
+		if (expect(b, "GET", "/api/v1/pods", code, 200) < 0)
+			return -EIO;
+		bytes = b->resp.len;
+	}
+	doc = json_loadb(b->resp.p, b->resp.len, 0, &err);
+	if (!doc) {
+		fprintf(stderr, "server-bench: list: invalid JSON: %s\n", err.text);
+		return -EIO;
+	}
+	items = json_object_get(doc, "items");
+	count = json_array_size(items);
+	snprintf(rv, rv_size, "%s",
+		 json_string_value(json_object_get(json_object_get(doc, "metadata"),
+						   "resourceVersion")) ?: "");
+	json_decref(doc);
+	if (count != b->o.pods || !*rv) {
+		fprintf(stderr, "server-bench: list: %zu items (want %zu), resourceVersion '%s'\n",
+			count, b->o.pods, rv);
+		return -EIO;
+	}
+	snprintf(extra, sizeof(extra), "items=%zu bytes=%zu", count, bytes);
+	report(&b->o, "list-all", lat, b->o.lists, extra);
+	return 0;
+}
+
+static void server_memory(const struct opts *o, const char *what)
+{
+	char path[64], line[256];
+	long rss = -1, hwm = -1, threads = -1;
+	FILE *f;
+
+	if (o->server_pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/status", o->server_pid);
+	f = fopen(path, "re");
+	if (!f) {
+		fprintf(stderr, "server-bench: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "VmRSS: %ld kB", &rss);
+		sscanf(line, "VmHWM: %ld kB", &hwm);
+		sscanf(line, "Threads: %ld", &threads);
+	}
+	fclose(f);
+	printf("%s %s rss_kib=%ld hwm_kib=%ld threads=%ld\n", o->label, what, rss, hwm, threads);
+	fflush(stdout);
+}
+
+/* A watcher's bytes: each complete line is one event; the ones carrying
+ * our annotation are stamped with the time they arrived. */
+struct wctx {
+	struct bench *b;
+	size_t idx;
+};
+
+static void watch_line(struct bench *b, struct watcher *w, size_t idx, const char *line,
+		       unsigned long long t)
+{
+	const char *p = strstr(line, "\"" SEQ_KEY "\"");
+	size_t seq;
+
+	if (!p)
+		return;
+	p += strlen(SEQ_KEY) + 2;
+	while (*p == ':' || *p == ' ' || *p == '"')
+		p++;
+	seq = strtoul(p, NULL, 10);
+	if (seq > b->o.events)
+		return;	/* an update-phase write replayed from history */
+	if (atomic_load(&b->recv[idx * (b->o.events + 1) + seq]))
+		return;
+	atomic_store(&b->recv[idx * (b->o.events + 1) + seq], t);
+	if (seq == 0)
+		atomic_fetch_add(&b->warm, 1);
+	if (++w->got == b->o.events + 1)
+		atomic_fetch_add(&b->done, 1);
+}
+
+static size_t watch_write(char *data, size_t size, size_t nmemb, void *cls)
+{
+	struct wctx *c = cls;
+	struct watcher *w = &c->b->ws[c->idx];
+	size_t n = size * nmemb, start = 0;
+	unsigned long long t = now_ns();
+
+	for (size_t i = 0; i < n; i++) {
+		if (data[i] != '\n')
+			continue;
+		if (buf_write(data + start, 1, i - start, &w->line) != i - start)
+			return 0;
+		if (w->line.len)
+			watch_line(c->b, w, c->idx, w->line.p, t);
+		w->line.len = 0;
+		start = i + 1;
+	}
+	if (start < n && buf_write(data + start, 1, n - start, &w->line) != n - start)
+		return 0;
+	return n;
+}
+
+static void *watch_loop(void *cls)
+{
+	struct bench *b = cls;
+	CURLM *m = curl_multi_init();
+	struct wctx *ctx = calloc(b->o.watchers, sizeof(*ctx));
+	int running = 0;
+
+	if (!m || !ctx) {
+		atomic_store(&b->ended, b->o.watchers);
+		free(ctx);
+		return NULL;
+	}
+	for (size_t i = 0; i < b->o.watchers; i++) {
+		struct watcher *w = &b->ws[i];
+
+		ctx[i] = (struct wctx){ b, i };
+		w->h = curl_easy_init();
+		curl_easy_setopt(w->h, CURLOPT_URL, w->url);
+		curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, watch_write);
+		curl_easy_setopt(w->h, CURLOPT_WRITEDATA, &ctx[i]);
+		curl_easy_setopt(w->h, CURLOPT_PRIVATE, w);
+		curl_easy_setopt(w->h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(w->h, CURLOPT_CONNECTTIMEOUT, 60L);
+		curl_easy_setopt(w->h, CURLOPT_TCP_NODELAY, 1L);
+		curl_multi_add_handle(m, w->h);
+	}
+	while (!atomic_load(&b->stop)) {
+		CURLMsg *msg;
+		int left;
+
+		curl_multi_perform(m, &running);
+		while ((msg = curl_multi_info_read(m, &left))) {
+			struct watcher *w = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+			w->ended = true;
+			w->res = msg->data.result;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &w->http);
+			atomic_fetch_add(&b->ended, 1);
+		}
+		if (!running)
+			break;
+		curl_multi_poll(m, NULL, 0, 100, NULL);
+	}
+	for (size_t i = 0; i < b->o.watchers; i++) {
+		curl_multi_remove_handle(m, b->ws[i].h);
+		curl_easy_cleanup(b->ws[i].h);
+		free(b->ws[i].line.p);
+	}
+	curl_multi_cleanup(m);
+	free(ctx);
+	return NULL;
+}
+
+static int wait_until(struct bench *b, _Atomic size_t *counter, size_t want, unsigned secs)
+{
+	unsigned long long end = now_ns() + secs * 1000000000ULL;
+
+	while (atomic_load(counter) < want) {
+		if (now_ns() > end || atomic_load(&b->ended))
+			return -ETIMEDOUT;
+		usleep(2000);
+	}
+	return 0;
+}
+
+static void watch_failure(struct bench *b, const char *when)
+{
+	size_t ended = 0, shown = 0;
+
+	for (size_t i = 0; i < b->o.watchers; i++) {
+		struct watcher *w = &b->ws[i];
+
+		if (!w->ended)
+			continue;
+		ended++;
+		if (shown++ < 3)
+			fprintf(stderr, "server-bench: watcher %zu ended: HTTP %ld, %s\n", i,
+				w->http, curl_easy_strerror(w->res));
+	}
+	fprintf(stderr, "server-bench: %s: %zu of %zu watchers live at the start, %zu got every "
+		"event, %zu streams ended\n", when, (size_t)atomic_load(&b->warm), b->o.watchers,
+		(size_t)atomic_load(&b->done), ended);
+}
+
+static int phase_watch(struct bench *b, const char *rv)
+{
+	size_t nw = b->o.watchers, ne = b->o.events, total = 0, early = 0;
+	_cleanup_free_ unsigned long long *ack = calloc(ne + 1, sizeof(*ack));
+	_cleanup_free_ unsigned long long *lat = calloc(nw * ne, sizeof(*lat));
+	unsigned long long t0;
+	pthread_t th;
+	char extra[128];
+	int r = 0;
+
+	b->ws = calloc(nw, sizeof(*b->ws));
+	b->recv = calloc(nw * (ne + 1), sizeof(*b->recv));
+	if (!ack || !lat || !b->ws || !b->recv)
+		return -ENOMEM;
+	for (size_t i = 0; i < nw; i++)
+		snprintf(b->ws[i].url, sizeof(b->ws[i].url),
+			 "%s/api/v1/pods?watch=1&resourceVersion=%s", b->o.url, rv);
+	t0 = now_ns();
+	r = -pthread_create(&th, NULL, watch_loop, b);
+	if (r < 0)
+		return r;
+
+	/* Warm-up: seq 0 reaches a watcher only through a live stream. */
+	if (expect(b, "PUT", "(warm-up)", put_pod(b, 0, 0), 200) < 0) {
+		r = -EIO;
+		goto out;
+	}
+	if (wait_until(b, &b->warm, nw, b->o.timeout_s) < 0) {
+		watch_failure(b, "warm-up");
+		r = -ETIMEDOUT;
+		goto out;
+	}
+	printf("%s watch-connect n=%zu all_live_ms=%llu\n", b->o.label, nw, (now_ns() - t0) / 1000000);
+	server_memory(&b->o, "memory-watching");
+	for (size_t s = 1; s <= ne; s++) {
+		long code = put_pod(b, s % b->o.pods, s);
+
+		ack[s] = now_ns();
+		if (expect(b, "PUT", "(watched update)", code, 200) < 0) {
+			r = -EIO;
+			goto out;
+		}
+		usleep(b->o.interval_ms * 1000);
+	}
+	if (wait_until(b, &b->done, nw, b->o.timeout_s) < 0) {
+		watch_failure(b, "events");
+		r = -ETIMEDOUT;
+		goto out;
+	}
+	for (size_t w = 0; w < nw; w++)
+		for (size_t s = 1; s <= ne; s++) {
+			unsigned long long t = atomic_load(&b->recv[w * (ne + 1) + s]);
+
+			if (t < ack[s])
+				early++;
+			lat[total++] = t > ack[s] ? t - ack[s] : 0;
+		}
+	snprintf(extra, sizeof(extra), "watchers=%zu events=%zu before_ack=%zu", nw, ne, early);
+	report(&b->o, "watch-delivery", lat, total, extra);
+out:
+	atomic_store(&b->stop, true);
+	pthread_join(th, NULL);
+	free(b->ws);
+	free((void *)b->recv);
+	b->ws = NULL;
+	b->recv = NULL;
+	return r;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: server-bench --url URL [OPTIONS]\n"
+		"Times skiff-server's pod API: create, get, update, list-all, watch delivery.\n\n"
+		"  --url URL            the server, e.g. http://127.0.0.1:8080 (required)\n"
+		"  --label NAME         first word of every output line (default skiff)\n"
+		"  --pods N             pods created (default 10000)\n"
+		"  --namespaces N       spread over this many namespaces bench-0.. (default 4)\n"
+		"  --samples N          gets and updates timed (default 2000; all when pods fewer)\n"
+		"  --lists N            list-all calls (default 5)\n"
+		"  --watchers N         concurrent watch connections (default 1000; 0: no watch phase)\n"
+		"  --events N           updates delivered to the watchers (default 100)\n"
+		"  --interval-ms N      pause between those updates (default 20)\n"
+		"  --timeout SECS       wait for watchers to connect and receive (default 120)\n"
+		"  --server-pid PID     report the server's VmRSS/VmHWM from /proc\n"
+		"  -h, --help           this text\n");
+}
+
+static int parse_num(const char *name, const char *s, size_t min, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min) {
+		fprintf(stderr, "server-bench: %s: expected an integer >= %zu, got '%s'\n", name, min,
+			s);
+		return -EINVAL;
+	}
+	*out = (size_t)v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longs[] = {
+		{ "url", required_argument, NULL, 'u' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "pods", required_argument, NULL, 'p' },
+		{ "namespaces", required_argument, NULL, 'n' },
+		{ "samples", required_argument, NULL, 's' },
+		{ "lists", required_argument, NULL, 'L' },
+		{ "watchers", required_argument, NULL, 'w' },
+		{ "events", required_argument, NULL, 'e' },
+		{ "interval-ms", required_argument, NULL, 'i' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "server-pid", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	size_t v;
+	int c;
+
+	*o = (struct opts){ .label = "skiff", .pods = 10000, .namespaces = 4, .samples = 2000,
+			    .lists = 5, .watchers = 1000, .events = 100, .interval_ms = 20,
+			    .timeout_s = 120 };
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		int r = 0;
+
+		switch (c) {
+		case 'u': o->url = optarg; break;
+		case 'l': o->label = optarg; break;
+		case 'p': r = parse_num("--pods", optarg, 1, &o->pods); break;
+		case 'n': r = parse_num("--namespaces", optarg, 1, &o->namespaces); break;
+		case 's': r = parse_num("--samples", optarg, 1, &o->samples); break;
+		case 'L': r = parse_num("--lists", optarg, 1, &o->lists); break;
+		case 'w': r = parse_num("--watchers", optarg, 0, &o->watchers); break;
+		case 'e': r = parse_num("--events", optarg, 1, &o->events); break;
+		case 'i':
+			r = parse_num("--interval-ms", optarg, 0, &v);
+			o->interval_ms = (unsigned)v;
+			break;
+		case 't':
+			r = parse_num("--timeout", optarg, 1, &v);
+			o->timeout_s = (unsigned)v;
+			break;
+		case 'P':
+			r = parse_num("--server-pid", optarg, 1, &v);
+			o->server_pid = (long)v;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: return -EINVAL;
+		}
+		if (r < 0)
+			return r;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "server-bench: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->url || strncmp(o->url, "http", 4)) {
+		fprintf(stderr, "server-bench: --url is required (http://HOST:PORT)\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = { 0 };
+	_cleanup_free_ unsigned long long *lat = NULL;
+	struct rlimit rl;
+	char rv[32];
+	size_t n;
+	int r = -EIO;
+
+	if (parse_opts(argc, argv, &b.o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	/* One descriptor per watcher. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < b.o.watchers + 64) {
+		fprintf(stderr, "server-bench: open-file limit %llu is too low for %zu watchers\n",
+			(unsigned long long)rl.rlim_cur, b.o.watchers);
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
+	n = b.o.pods > b.o.lists ? b.o.pods : b.o.lists;
+	lat = calloc(n, sizeof(*lat));
+	b.body_cap = 8192;
+	b.body = malloc(b.body_cap);
+	b.h = curl_easy_init();
+	b.json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	if (!lat || !b.body || !b.h || !b.json_hdr)
+		goto out;
+	curl_easy_setopt(b.h, CURLOPT_HTTPHEADER, b.json_hdr);
+	curl_easy_setopt(b.h, CURLOPT_WRITEFUNCTION, buf_write);
+	curl_easy_setopt(b.h, CURLOPT_WRITEDATA, &b.resp);
+	curl_easy_setopt(b.h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(b.h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(b.h, CURLOPT_TIMEOUT, 120L);
+
+	r = create_namespaces(&b);
+	if (r < 0)
+		goto out;
+	r = phase_create(&b, lat);
+	if (r < 0)
+		goto out;
+	r = phase_get(&b, lat);
+	if (r < 0)
+		goto out;
+	r = phase_update(&b, lat);
+	if (r < 0)
+		goto out;
+	r = phase_list(&b, lat, rv, sizeof(rv));
+	if (r < 0)
+		goto out;
+	server_memory(&b.o, "memory-loaded");
+	if (b.o.watchers)
+		r = phase_watch(&b, rv);
+	if (r < 0)
+		goto out;
+	server_memory(&b.o, "memory-end");
+out:
+	if (r < 0 && r != -EIO)
+		fprintf(stderr, "server-bench: %s\n", strerror(-r));
+	curl_slist_free_all(b.json_hdr);
+	curl_easy_cleanup(b.h);
+	free(b.body);
+	free(b.resp.p);
+	curl_global_cleanup();
+	return r < 0 ? 1 : 0;
+}
