@@ -110,9 +110,9 @@ etcd_peer() {
 		printf 'url = "%s/v3/kv/range"\ndata = "{\\"key\\":\\"%s\\"}"\n' "$url" "$k"
 		printf 'output = "/dev/null"\nwrite-out = "range %%{time_total}\\n"\nnext\n'
 	done >>"$cfg"
-	# The whole pod prefix skiff wrote (/skiff/registry/pods/), five times.
-	s=$(printf '/skiff/registry/pods/' | base64 -w0)
-	e=$(printf '/skiff/registry/pods0' | base64 -w0)
+	# The whole pod prefix skiff wrote (/skiff/registry/core/pods/), five times.
+	s=$(printf '/skiff/registry/core/pods/' | base64 -w0)
+	e=$(printf '/skiff/registry/core/pods0' | base64 -w0)
 	for (( i = 0; i < 5; i++ )); do
 		printf 'url = "%s/v3/kv/range"\ndata = "{\\"key\\":\\"%s\\",\\"range_end\\":\\"%s\\"}"\n' "$url" "$s" "$e"
 		printf 'output = "%s"\nwrite-out = "list %%{time_total}\\n"\nnext\n' "$TMP/peer.list.json"
