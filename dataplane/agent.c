@@ -1,10 +1,11 @@
 /* skiff-agent: the node agent. Today: the service proxy, fed by a folder
- * of manifests and programming the eBPF datapath.
+ * of manifests and programming the eBPF datapath or an nftables table.
  *
  *   main: parse options -> run the proxy loop -> exit status
  */
 #include "dataplane/lb/lb.h"
 #include "dataplane/model.h"
+#include "dataplane/nft_proxy.h"
 #include "dataplane/proxy_agent.h"
 #include "log.h"
 #include "util.h"
@@ -21,6 +22,7 @@ struct agent_args {
 	struct proxy_agent_options o;
 	struct model_addr node_addrs[MAX_LIST];
 	const char *devices[MAX_LIST];
+	struct node_net_cidr cluster_cidrs[NODE_NET_MAX_ADDRS];
 	char hostname[256];
 	enum log_level level;
 };
@@ -37,6 +39,9 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_DESTROY,
 	OPT_ONCE,
+	OPT_PROXY_MODE,
+	OPT_NFT_TABLE,
+	OPT_CLUSTER_CIDR,
 };
 
 /* One row per option: the getopt entry and its --help line. */
@@ -46,6 +51,14 @@ static const struct agent_option {
 } options[] = {
 	{ { "manifests", required_argument, NULL, OPT_MANIFESTS }, "DIR",
 	  "read Service and EndpointSlice manifests (*.yaml, *.yml, *.json) from DIR and follow changes" },
+	{ { "proxy-mode", required_argument, NULL, OPT_PROXY_MODE }, "MODE",
+	  "bpf (default: eBPF socket hooks) or nftables (kube-proxy's nftables layout); "
+	  "starting in one mode removes the other's state" },
+	{ { "nft-table", required_argument, NULL, OPT_NFT_TABLE }, "NAME",
+	  "nftables mode: the inet table to own (default " NFTP_DEFAULT_TABLE ")" },
+	{ { "cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR }, "CIDR",
+	  "the pod network (repeatable, one per family): nftables mode masquerades "
+	  "ClusterIP traffic from outside it" },
 	{ { "bpffs", required_argument, NULL, OPT_BPFFS }, "DIR",
 	  "bpffs folder for pinned maps and links (default " LB_DEFAULT_BPFFS ")" },
 	{ { "cgroup", required_argument, NULL, OPT_CGROUP }, "PATH",
@@ -62,7 +75,8 @@ static const struct agent_option {
 	{ { "log-level", required_argument, NULL, OPT_LOG_LEVEL }, "LEVEL",
 	  "error, warn, info (default) or debug" },
 	{ { "destroy-on-exit", no_argument, NULL, OPT_DESTROY }, NULL,
-	  "on SIGINT/SIGTERM detach the programs and remove the maps (default: leave them serving)" },
+	  "on SIGINT/SIGTERM detach the programs and remove the maps, or remove the nftables "
+	  "table (default: leave them serving)" },
 	{ { "once", no_argument, NULL, OPT_ONCE }, NULL, "sync once and exit" },
 	{ { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help" },
 };
@@ -71,9 +85,10 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: skiff-agent --manifests DIR [OPTION]...\n"
 		     "Service proxy of skiff: turns Services and EndpointSlices into eBPF\n"
-		     "socket-level load balancing (ClusterIP, externalIPs, LoadBalancer, NodePort).\n"
-		     "SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs keep serving\n"
-		     "unless --destroy-on-exit).\n\n");
+		     "socket-level load balancing or nftables rules (ClusterIP, externalIPs,\n"
+		     "LoadBalancer, NodePort).\n"
+		     "SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
+		     "serving unless --destroy-on-exit).\n\n");
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
 		char left[48];
 
@@ -81,6 +96,24 @@ static void usage(FILE *out)
 			 options[i].arg ? options[i].arg : "");
 		fprintf(out, "  %-24s %s\n", left, options[i].help);
 	}
+}
+
+/* Adds a CIDR to v (at most one per family). */
+static int cidr_add(const char *arg, const char *flag, struct node_net_cidr *v, size_t *n)
+{
+	struct node_net_cidr c;
+
+	if (node_net_cidr_parse(arg, &c) < 0) {
+		log_error("%s: \"%s\" is not a CIDR (like 10.244.0.0/16 or fd00:244::/56)", flag, arg);
+		return -1;
+	}
+	for (size_t i = 0; i < *n; i++)
+		if (v[i].addr.family == c.addr.family) {
+			log_error("%s: \"%s\": at most one IPv4 and one IPv6 CIDR", flag, arg);
+			return -1;
+		}
+	v[(*n)++] = c;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct agent_args *a)
@@ -96,6 +129,27 @@ static int parse_args(int argc, char **argv, struct agent_args *a)
 		switch (c) {
 		case OPT_MANIFESTS:
 			a->o.manifests_dir = optarg;
+			break;
+		case OPT_PROXY_MODE:
+			if (streq(optarg, "bpf")) {
+				a->o.mode = PROXY_MODE_BPF;
+			} else if (streq(optarg, "nftables")) {
+				a->o.mode = PROXY_MODE_NFTABLES;
+			} else {
+				log_error("--proxy-mode: \"%s\" is not bpf or nftables", optarg);
+				return -1;
+			}
+			break;
+		case OPT_NFT_TABLE:
+			if (!*optarg || strlen(optarg) >= 256) {
+				log_error("--nft-table: \"%s\": 1 to 255 characters", optarg);
+				return -1;
+			}
+			a->o.nft_table = optarg;
+			break;
+		case OPT_CLUSTER_CIDR:
+			if (cidr_add(optarg, "--cluster-cidr", a->cluster_cidrs, &a->o.n_cluster_cidrs) < 0)
+				return -1;
 			break;
 		case OPT_BPFFS:
 			a->o.bpffs_dir = optarg;
@@ -165,6 +219,7 @@ static int parse_args(int argc, char **argv, struct agent_args *a)
 	}
 	a->o.node_addrs = a->node_addrs;
 	a->o.nodeport_devices = a->devices;
+	a->o.cluster_cidrs = a->cluster_cidrs;
 	return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "dataplane/proxy_agent.h"
 #include "dataplane/lb/lb.h"
 #include "dataplane/manifest.h"
+#include "dataplane/nft_proxy.h"
 #include "dataplane/proxy.h"
 #include "dataplane/proxy_lb.h"
 #include "log.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 
 struct proxy_agent {
@@ -25,6 +27,9 @@ struct proxy_agent {
 	bool have_src;
 	struct lb *lb;
 	struct proxy_lb *plb;
+	struct nftp *nftp; /* nftables mode */
+	struct nftp_options nopt;
+	struct nftp_cidr nft_cidrs[NODE_NET_MAX_ADDRS];
 	struct proxy_config cfg;
 	uint64_t synced_generation;
 	bool synced_once;
@@ -97,6 +102,118 @@ static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full)
 	return r;
 }
 
+static int summary_qcmp(const void *a, const void *b)
+{
+	const struct proxy_summary *const *x = a, *const *y = b;
+
+	return strcmp((*x)->service, (*y)->service);
+}
+
+/* next->svcs is sorted by service name. */
+static const struct proxy_summary *find_summary(const struct proxy_state *s, const char *service)
+{
+	struct proxy_summary key = { .service = (char *)service }, *kp = &key, **found;
+
+	if (!s->n_svcs)
+		return NULL;
+	found = bsearch(&kp, s->svcs, s->n_svcs, sizeof(*s->svcs), summary_qcmp);
+	return found ? *found : NULL;
+}
+
+/* The log lines the BPF mode writes (proxy_lb.c), for a diff: one line per
+ * service with a changed frontend, "removed" for services that are gone,
+ * and the backends no frontend has any more. */
+static void nft_log_changes(const struct proxy_state *next, const struct proxy_changes *c)
+{
+	_cleanup_free_ const struct proxy_summary **v = calloc(c->n_set + c->n_del + 1, sizeof(*v));
+	char buf[200], addr[INET6_ADDRSTRLEN];
+	size_t n = 0;
+
+	if (!v)
+		return;
+	for (size_t i = 0; i < c->n_set; i++)
+		v[n++] = c->set[i]->svc;
+	qsort(v, n, sizeof(*v), summary_qcmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct proxy_summary *sum = v[i];
+
+		if (i > 0 && streq(v[i - 1]->service, sum->service))
+			continue;
+		proxy_summary_format(sum, buf, sizeof(buf));
+		log_info("service %s: %s", sum->service, buf);
+		if (sum->sctp_skipped)
+			log_warn("service %s: SCTP ports are not load-balanced", sum->service);
+		if (sum->n_conflicts)
+			log_warn("service %s: %zu frontend%s already claimed by another service", sum->service,
+				 sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
+	}
+	n = 0;
+	for (size_t i = 0; i < c->n_del; i++)
+		v[n++] = c->del[i]->svc;
+	qsort(v, n, sizeof(*v), summary_qcmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct proxy_summary *now;
+
+		if (i > 0 && streq(v[i - 1]->service, v[i]->service))
+			continue;
+		now = find_summary(next, v[i]->service);
+		if (!now || !now->n_frontends)
+			log_info("service %s: removed", v[i]->service);
+	}
+	for (size_t i = 0; i < c->n_removed; i++) {
+		const struct proxy_removed *rm = &c->removed[i];
+
+		/* As kube-proxy: established TCP connections keep their
+		 * conntrack entry (they end when the backend goes away);
+		 * UDP flows are deleted, or they would stick to it. */
+		log_info("service %s: backend %s:%u/%s removed%s", rm->name,
+			 model_addr_str(&rm->be.addr, addr, sizeof(addr)), rm->be.port,
+			 model_proto_name(rm->proto),
+			 rm->proto == MODEL_PROTO_UDP ? ", its conntrack entries deleted"
+						      : ", established connections left to end");
+	}
+}
+
+/* nftables mode: always the whole desired state (nftp_apply itself writes
+ * only the frontends that changed). */
+static int agent_apply_nft(struct proxy_agent *a, size_t *n_fes, bool *full)
+{
+	struct proxy_state *next = NULL, *empty = NULL;
+	const struct proxy_state *prev;
+	struct proxy_changes c = { 0 };
+	struct nftp_stats st;
+	char **keys = NULL;
+	size_t n = 0;
+	bool all;
+	int r;
+
+	if (model_store_take_dirty(a->store, &keys, &n, &all) == 0)
+		keys_free(keys, n);
+	r = proxy_compute(a->store, &a->cfg, &next);
+	if (r < 0) {
+		log_error("cannot compute the desired state: %s", strerror(-r));
+		return r;
+	}
+	prev = nftp_applied(a->nftp);
+	if (!prev && proxy_state_new_empty(&empty) == 0)
+		prev = empty;
+	if (prev && proxy_diff(prev, next, NULL, &c) == 0)
+		nft_log_changes(next, &c);
+	proxy_changes_clear(&c);
+	proxy_state_free(empty);
+	*n_fes = next->n_fes;
+	r = nftp_apply(a->nftp, next);
+	if (r < 0) {
+		log_error("table inet %s: cannot apply the batch: %s", a->nopt.table, strerror(-r));
+		return r;
+	}
+	nftp_last_stats(a->nftp, &st);
+	*full = st.full;
+	log_debug("table inet %s: %zu messages (%zu bytes), %zu UDP conntrack entries deleted",
+		  a->nopt.table, st.n_msgs, st.n_bytes, st.n_ct_deleted);
+	return 0;
+}
+
 static int agent_sync(struct proxy_agent *a)
 {
 	unsigned long long t0 = now_ns();
@@ -105,7 +222,10 @@ static int agent_sync(struct proxy_agent *a)
 	bool full = true;
 	int r;
 
-	r = agent_apply(a, &n_fes, &full);
+	if (a->nftp)
+		r = agent_apply_nft(a, &n_fes, &full);
+	else
+		r = agent_apply(a, &n_fes, &full);
 	if (r < 0) {
 		/* What is dirty was consumed: the next try recomputes it all. */
 		a->retry = true;
@@ -113,7 +233,7 @@ static int agent_sync(struct proxy_agent *a)
 	}
 	a->retry = r > 0;
 	a->synced_generation = gen;
-	unsigned long long sock_ns = proxy_lb_last_socket_ns(a->plb);
+	unsigned long long sock_ns = a->plb ? proxy_lb_last_socket_ns(a->plb) : 0;
 	char socks[64] = "";
 
 	if (sock_ns)
@@ -203,6 +323,17 @@ static int agent_loop(struct proxy_agent *a)
 				if (r < 0)
 					log_error("%s: cannot reload: %s", a->src.name, strerror(-r));
 				a->retry = true;
+				/* nftables: a fresh handle rewrites the whole table
+				 * in one batch, undoing any hand edit. */
+				if (a->nftp) {
+					struct nftp *p;
+
+					r = nftp_open(&a->nopt, &p);
+					if (r == 0) {
+						nftp_free(a->nftp);
+						a->nftp = p;
+					}
+				}
 				r = arm_timer(a, 1);
 				if (r < 0)
 					return r;
@@ -221,10 +352,99 @@ static int agent_loop(struct proxy_agent *a)
 	}
 }
 
+static const char *bpffs_of(const struct proxy_agent *a)
+{
+	return a->o->bpffs_dir ? a->o->bpffs_dir : LB_DEFAULT_BPFFS;
+}
+
+/* Opens the BPF datapath (attaching the programs unless pinned already). */
+static int lb_open_with(struct proxy_agent *a, struct lb **out)
+{
+	const struct proxy_agent_options *o = a->o;
+	_cleanup_free_ struct lb_addr *addrs = calloc(o->n_node_addrs + 1, sizeof(*addrs));
+	struct lb_options lo = { 0 };
+
+	if (!addrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_node_addrs; i++) {
+		addrs[i].family = o->node_addrs[i].family;
+		if (addrs[i].family == AF_INET)
+			addrs[i].v4 = o->node_addrs[i].v4;
+		else
+			addrs[i].v6 = o->node_addrs[i].v6;
+	}
+	lo.bpffs_dir = o->bpffs_dir;
+	lo.cgroup_path = a->cgroup;
+	lo.node_addrs = addrs;
+	lo.n_node_addrs = o->n_node_addrs;
+	lo.nodeport_devices = o->nodeport_devices;
+	lo.n_nodeport_devices = o->n_nodeport_devices;
+	return lb_open(&lo, out);
+}
+
+static int bpf_setup(struct proxy_agent *a)
+{
+	const char *table = a->o->nft_table ? a->o->nft_table : NFTP_DEFAULT_TABLE;
+	int r;
+
+	/* The nftables mode's table, if a previous run left one: its DNAT
+	 * would otherwise take the traffic before the socket hooks do. */
+	r = nftp_delete_table(table);
+	if (r < 0)
+		log_warn("nftables mode: cannot remove table inet %s: %s", table, strerror(-r));
+	r = lb_open_with(a, &a->lb);
+	if (r < 0) {
+		log_error("datapath: cannot open (bpffs %s, cgroup %s): %s", bpffs_of(a), a->cgroup,
+			  strerror(-r));
+		return r;
+	}
+	log_info("datapath: programs attached to cgroup %s, maps in %s", a->cgroup, bpffs_of(a));
+	return proxy_lb_new(a->lb, a->cgroup, &a->plb);
+}
+
+static int nft_setup(struct proxy_agent *a)
+{
+	const struct proxy_agent_options *o = a->o;
+	struct stat stb;
+	int r;
+
+	/* The BPF mode's pinned state, if a previous run left it: detach and
+	 * remove it as --destroy-on-exit would. */
+	if (stat(bpffs_of(a), &stb) == 0 && S_ISDIR(stb.st_mode)) {
+		struct lb *lb;
+
+		r = lb_open_with(a, &lb);
+		if (r == 0)
+			r = lb_destroy(lb);
+		if (r < 0) {
+			log_error("bpf mode: cannot remove its state under %s: %s", bpffs_of(a),
+				  strerror(-r));
+			return r;
+		}
+		log_info("bpf mode: programs detached, maps under %s removed", bpffs_of(a));
+	}
+	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
+		struct nftp_cidr *c = &a->nft_cidrs[i];
+
+		c->addr.family = o->cluster_cidrs[i].addr.family;
+		memcpy(&c->addr.v6, o->cluster_cidrs[i].addr.a,
+		       c->addr.family == AF_INET ? 4 : 16);
+		c->prefix_len = o->cluster_cidrs[i].len;
+	}
+	a->nopt.table = o->nft_table ? o->nft_table : NFTP_DEFAULT_TABLE;
+	a->nopt.cluster_cidrs = a->nft_cidrs;
+	a->nopt.n_cluster_cidrs = o->n_cluster_cidrs;
+	r = nftp_open(&a->nopt, &a->nftp);
+	if (r < 0) {
+		log_error("nftables mode: table inet %s: %s", a->nopt.table, strerror(-r));
+		return r;
+	}
+	log_info("nftables mode: table inet %s", a->nopt.table);
+	return 0;
+}
+
 static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *o)
 {
-	_cleanup_free_ struct lb_addr *addrs = NULL;
-	struct lb_options lo = { 0 };
 	sigset_t mask;
 	int r;
 
@@ -239,7 +459,7 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 		r = strscpy(a->cgroup, o->cgroup_path, sizeof(a->cgroup));
 	else
 		r = cgroup2_root(a->cgroup, sizeof(a->cgroup));
-	if (r < 0) {
+	if (r < 0 && o->mode == PROXY_MODE_BPF) {
 		log_error("cannot find the cgroup v2 folder (give --cgroup): %s", strerror(-r));
 		return r;
 	}
@@ -263,31 +483,7 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 		 o->manifests_dir, model_store_count(a->store, MODEL_KIND_SERVICE),
 		 model_store_count(a->store, MODEL_KIND_ENDPOINT_SLICE), (double)(now_ns() - t0) / 1e6);
 
-	addrs = calloc(o->n_node_addrs + 1, sizeof(*addrs));
-	if (!addrs)
-		return -ENOMEM;
-	for (size_t i = 0; i < o->n_node_addrs; i++) {
-		addrs[i].family = o->node_addrs[i].family;
-		if (addrs[i].family == AF_INET)
-			addrs[i].v4 = o->node_addrs[i].v4;
-		else
-			addrs[i].v6 = o->node_addrs[i].v6;
-	}
-	lo.bpffs_dir = o->bpffs_dir;
-	lo.cgroup_path = a->cgroup;
-	lo.node_addrs = addrs;
-	lo.n_node_addrs = o->n_node_addrs;
-	lo.nodeport_devices = o->nodeport_devices;
-	lo.n_nodeport_devices = o->n_nodeport_devices;
-	r = lb_open(&lo, &a->lb);
-	if (r < 0) {
-		log_error("datapath: cannot open (bpffs %s, cgroup %s): %s",
-			  o->bpffs_dir ? o->bpffs_dir : LB_DEFAULT_BPFFS, a->cgroup, strerror(-r));
-		return r;
-	}
-	log_info("datapath: programs attached to cgroup %s, maps in %s", a->cgroup,
-		 o->bpffs_dir ? o->bpffs_dir : LB_DEFAULT_BPFFS);
-	r = proxy_lb_new(a->lb, a->cgroup, &a->plb);
+	r = o->mode == PROXY_MODE_NFTABLES ? nft_setup(a) : bpf_setup(a);
 	if (r < 0)
 		return r;
 
@@ -308,6 +504,14 @@ static void agent_teardown(struct proxy_agent *a)
 {
 	int r;
 
+	if (a->nftp && a->o->destroy_on_exit) {
+		r = nftp_destroy(a->nftp);
+		if (r < 0)
+			log_error("table inet %s: cannot remove: %s", a->nopt.table, strerror(-r));
+		else
+			log_info("table inet %s removed", a->nopt.table);
+	}
+	nftp_free(a->nftp);
 	proxy_lb_free(a->plb);
 	if (a->lb && a->o->destroy_on_exit) {
 		r = lb_destroy(a->lb);

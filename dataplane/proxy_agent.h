@@ -8,11 +8,17 @@
  *   SIGHUP          -> read every source again, recompute everything
  *   SIGINT/SIGTERM  -> leave (programs and maps stay, or with
  *                      destroy_on_exit, everything is removed)
+ *
+ * Two proxy modes apply the same desired state: the eBPF datapath
+ * (proxy_lb.h) or an nftables table (nft_proxy.h). Starting in one mode
+ * removes what the other left (pinned BPF state under bpffs_dir, or the
+ * table), so a restart with the other flag switches cleanly.
  */
 #ifndef SKIFF_PROXY_AGENT_H
 #define SKIFF_PROXY_AGENT_H
 
 #include "dataplane/model.h"
+#include "dataplane/node_net.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,10 +30,22 @@
 /* Retry delay after a frontend failed to program. */
 #define PROXY_RETRY_MS 1000
 
+enum proxy_mode {
+	PROXY_MODE_BPF,      /* socket-level eBPF load balancing (dataplane/lb) */
+	PROXY_MODE_NFTABLES, /* kube-proxy's nftables layout (nft_proxy.h) */
+};
+
 struct proxy_agent_options {
 	const char *manifests_dir;
+	enum proxy_mode mode;
 	const char *bpffs_dir;   /* NULL: the datapath's default */
 	const char *cgroup_path; /* NULL: the cgroup v2 root */
+	const char *nft_table;   /* NULL: NFTP_DEFAULT_TABLE */
+	/* The pod network (one per family): nftables mode masquerades
+	 * ClusterIP traffic from outside it; node networking never
+	 * masquerades pod traffic toward it. */
+	const struct node_net_cidr *cluster_cidrs;
+	size_t n_cluster_cidrs;
 	const char *node_name;
 	const struct model_addr *node_addrs;
 	size_t n_node_addrs;

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # skiff-agent as a service proxy, end to end: Service and EndpointSlice
-# manifests in a folder, the agent (in a node namespace) programs the eBPF
-# socket hooks attached to a test cgroup, and a client in that cgroup talks
-# to real TCP/UDP servers in three backend namespaces through ClusterIPs.
+# manifests in a folder, the agent (in a node namespace) programs either the
+# eBPF socket hooks attached to a test cgroup (--proxy-mode=bpf) or an
+# nftables table in the node namespace (--proxy-mode=nftables), and a client
+# in that cgroup, routed through the node, talks to real TCP/UDP servers in
+# three backend namespaces through ClusterIPs. Every case that is not about
+# one mode's machinery runs in both modes (names end in /bpf, /nftables).
 . "$(dirname "$0")/../harness/lib.sh"
 require_root
-require_cmd ip socat bpftool awk nsenter
+require_cmd ip socat bpftool awk nsenter nft conntrack
 require_bin skiff-agent lb-client lb-tool
 
 AGENT_BIN="$BIN/skiff-agent"
@@ -43,6 +46,14 @@ ip -n "$(ns node)" link add vc type veth peer name eth0 netns "$(ns client)"
 ip -n "$(ns node)" addr add 10.210.0.1/24 dev vc
 ip -n "$(ns node)" addr add fd00:210::1/64 dev vc nodad
 ip -n "$(ns node)" link set vc up
+# The node's way out (nothing listens there): a service address nothing
+# translates is routed there, so the nftables mode's forward hook can
+# refuse it, and a removed one goes nowhere (times out) in both modes.
+ip -n "$(ns node)" link add up0 type veth peer name up0p
+ip -n "$(ns node)" link set up0 up
+ip -n "$(ns node)" link set up0p up
+ip -n "$(ns node)" route add default dev up0
+ip -n "$(ns node)" -6 route add default dev up0
 ip -n "$(ns client)" addr add 10.210.0.2/24 dev eth0
 ip -n "$(ns client)" addr add fd00:210::2/64 dev eth0 nodad
 ip -n "$(ns client)" link set eth0 up
@@ -116,12 +127,13 @@ ALL3="10.211.1.2 10.211.2.2 10.211.3.2"
 # `ip netns exec`: that one remounts /sys, hiding the bpffs the pins live in.
 in_node() { nsenter --net="/run/netns/$(ns node)" "$@"; }
 
-# start_agent ARGS...: runs skiff-agent in the node namespace over $M, with
-# the case's own bpffs folder and the test cgroup; waits for its first sync.
+# start_agent ARGS...: runs skiff-agent in the node namespace over $M in
+# mode $MODE, with the case's own bpffs folder, table and the test cgroup;
+# waits for its first sync.
 start_agent() {
 	( exec nsenter --net="/run/netns/$(ns node)" "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" \
-		--cgroup "$CG" --node-name node1 --node-ip 10.210.0.1 --log-level debug "$@" ) \
-		>>"$ALOG" 2>&1 &
+		--cgroup "$CG" --node-name node1 --node-ip 10.210.0.1 --log-level debug \
+		--proxy-mode "$MODE" --nft-table "$TABLE" "$@" ) >>"$ALOG" 2>&1 &
 	AGENT=$!
 	wait_for 30 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
 }
@@ -135,15 +147,28 @@ change() {
 	wait_for 10 synced_since "$before" || fail "agent did not sync after: $*"
 }
 
-# Each case: its own manifests folder, bpffs folder and agent.
+# Each case: its own manifests folder, bpffs folder, table and agent.
 case_setup() {
-	M="$TMP/manifests-$1"
-	ALOG="$TMP/agent-$1.log"
-	BPFFS="/sys/fs/bpf/skiff-agent-test-$RUN_ID-$1"
+	local tag="$1-$MODE"
+	M="$TMP/manifests-$tag"
+	ALOG="$TMP/agent-$tag.log"
+	BPFFS="/sys/fs/bpf/skiff-agent-test-$RUN_ID-$tag"
+	TABLE="skiff-pa-$RUN_ID-$tag"
 	mkdir -p "$M"
+	defer "in_node nft delete table inet '$TABLE'"
 	defer "rm -rf '$BPFFS'"
 	defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
 	defer 'kill -9 $AGENT; wait $AGENT'
+}
+nft_table() { in_node nft list table inet "$TABLE"; }
+# refused OUT: a connection refused at once (the BPF hooks refuse in
+# connect() itself; nftables answers with a reset or ICMP within a second).
+refused() {
+	if [ "$MODE" = bpf ]; then
+		assert_contains "$1" "Connection refused (0.0"
+	else
+		assert_contains "$1" "Connection refused (0."
+	fi
 }
 
 # ---- cases -----------------------------------------------------------------
@@ -171,8 +196,12 @@ case_spreads_tcp_udp_ipv6_nodeport_externalip_lb() {
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "externalIP"
 	out=$(client --count 40 198.51.100.10 80) || fail "LoadBalancer ingress: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 " "LoadBalancer ingress IP"
-	# the maps name the service for bpftool readers
-	assert_contains "$(bpftool map dump pinned "$BPFFS/lb_names")" '"name": "default/web:http"'
+	# the maps (or chains) name the service for bpftool (nft) readers
+	if [ "$MODE" = bpf ]; then
+		assert_contains "$(bpftool map dump pinned "$BPFFS/lb_names")" '"name": "default/web:http"'
+	else
+		assert_contains "$(nft_table)" "chain svc-default/web:http-tcp-10.96.0.10:80"
+	fi
 }
 
 case_client_ip_affinity_and_maglev_annotation() {
@@ -190,7 +219,11 @@ case_client_ip_affinity_and_maglev_annotation() {
 	assert_eq "$(echo "$out" | backends_seen | wc -w)" 1 "ClientIP affinity keeps one backend: $out"
 	out=$(client --count 30 10.96.0.21 80) || fail "maglev: $out"
 	assert_ne "$(echo "$out" | backends_seen | wc -w)" 1 "maglev spreads connections: $out"
-	assert_contains "$(bpftool map dump pinned "$BPFFS/lb_frontends")" '"affinity": 60'
+	if [ "$MODE" = bpf ]; then
+		assert_contains "$(bpftool map dump pinned "$BPFFS/lb_frontends")" '"affinity": 60'
+	else
+		assert_contains "$(nft_table)" "10.210.0.2 expires"
+	fi
 }
 
 case_readiness_flip_terminating_fallback_and_refusal() {
@@ -213,9 +246,12 @@ case_readiness_flip_terminating_fallback_and_refusal() {
 	# nothing usable: refused at once, not a timeout
 	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2,false 10.211.3.2,false,false,true | put slice.yaml'
 	out=$(client --timeout-ms 3000 10.96.0.10 80) && fail "connected with no usable endpoint: $out"
-	assert_contains "$out" "ERR connect: Connection refused (0.0"
-	out=$(client --udp --timeout-ms 3000 10.96.0.10 53) && fail "UDP sent with no usable endpoint"
-	assert_contains "$out" "Connection refused (0.0"
+	assert_contains "$out" "ERR connect:"
+	refused "$out"
+	# (an ICMP error reaches only a connected UDP socket)
+	out=$(client --udp --connected --timeout-ms 3000 10.96.0.10 53) &&
+		fail "UDP sent with no usable endpoint"
+	refused "$out"
 	# back to ready
 	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.2.2 | put slice.yaml'
 	assert_contains "$(client 10.96.0.10 80)" "b2 10.96.0.10:80"
@@ -227,9 +263,9 @@ case_no_endpoints_and_unknown_port_refused_at_once() {
 	start_agent
 	local out
 	out=$(client --timeout-ms 3000 10.96.0.30 80) && fail "connected to a service without endpoints"
-	assert_contains "$out" "ERR connect: Connection refused (0.0"
+	refused "$out"
 	out=$(client --timeout-ms 3000 10.96.0.30 8443) && fail "connected to an unknown port"
-	assert_contains "$out" "ERR connect: Connection refused (0.0"
+	refused "$out"
 	# the service removed: its address is left alone again (times out)
 	change rm "$M/lonely.yaml"
 	assert_contains "$(cat "$ALOG")" "service default/lonely: removed"
@@ -301,6 +337,8 @@ case_sigkill_restart_under_load_fails_nothing() {
 	assert_eq "$(client --count 6 10.96.0.10 80 | backends_seen)" "b3 "
 }
 
+# BPF only: the agent ends the sockets of a removed backend (TCP and
+# connected UDP) with bpf_sock_destroy through a socket iterator.
 case_removed_backend_connections_end() {
 	case_setup remove
 	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2; } | put web.yaml
@@ -344,11 +382,53 @@ case_removed_backend_connections_end() {
 	wait "$hpid" 2>/dev/null || true
 }
 
+# nftables only: what a removed backend's flows do there. As kube-proxy,
+# skiff deletes the UDP conntrack entries whose reply comes from it (or its
+# flows would stick to it), and leaves established TCP connections alone:
+# their conntrack entry keeps them going to the old backend until either
+# side ends them (the BPF mode ends them; see the case above).
+case_removed_backend_udp_flows_deleted_tcp_kept() {
+	case_setup remove
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2; } | put web.yaml
+	start_agent
+	local hpid got keep n
+	client_bg hpid --hold --timeout-ms 8000 10.96.0.10 81 >"$TMP/hold.out"
+	wait_for 3 grep -q "^b[12] " "$TMP/hold.out" || fail "held connection never answered: $(cat "$TMP/hold.out")"
+	got=$(awk '{ print $1; exit }' "$TMP/hold.out")
+	[ "$got" = b1 ] && keep=10.211.2.2 || keep=10.211.1.2
+	client --udp --connected --count 6 10.96.0.10 53 >/dev/null || fail "UDP service does not answer"
+	n=$(in_node conntrack -L -p udp --reply-src "10.211.${got#b}.2" 2>/dev/null | grep -c . || true)
+	n=$((n + $(in_node conntrack -L -p udp --reply-src "$keep" 2>/dev/null | grep -c . || true)))
+	[ "$n" -gt 0 ] || fail "no conntrack entry for the UDP flows"
+	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $keep; } | put web.yaml'
+	assert_eq "$(in_node conntrack -L -p udp --reply-src "10.211.${got#b}.2" 2>/dev/null | grep -c . || true)" 0 \
+		"UDP conntrack entries of the removed backend"
+	assert_contains "$(cat "$ALOG")" "backend 10.211.${got#b}.2:8080/UDP removed, its conntrack entries deleted"
+	assert_contains "$(cat "$ALOG")" "backend 10.211.${got#b}.2:8081/TCP removed, established connections left to end"
+	sleep 0.5
+	assert_not_contains "$(cat "$TMP/hold.out")" "closed" "the TCP connection is kept"
+	kill -0 "$hpid" || fail "the held TCP connection ended: $(cat "$TMP/hold.out")"
+	assert_eq "$(client --count 6 10.96.0.10 80 | backends_seen)" "b${keep:7:1} " "new connections avoid it"
+	kill "$hpid"
+	wait "$hpid" 2>/dev/null || true
+}
+
+# gone_state: neither the BPF mode's nor the nftables mode's state is left.
+no_bpf_state() {
+	[ -e "$BPFFS" ] && fail "$BPFFS still exists"
+	assert_not_contains "$(bpftool cgroup show "$CG")" "connect4"
+}
+no_nft_state() { assert_not_contains "$(in_node nft list tables)" "$TABLE"; }
+
 case_destroy_on_exit_removes_everything() {
 	case_setup destroy
 	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2; } | put web.yaml
 	start_agent --destroy-on-exit
-	assert_contains "$(bpftool cgroup show "$CG")" "connect4"
+	if [ "$MODE" = bpf ]; then
+		assert_contains "$(bpftool cgroup show "$CG")" "connect4"
+	else
+		assert_contains "$(in_node nft list tables)" "$TABLE"
+	fi
 	# SIGHUP: everything read again and recomputed, still serving
 	change kill -HUP "$AGENT"
 	assert_contains "$(cat "$ALOG")" "signal Hangup: reloading manifests"
@@ -356,41 +436,88 @@ case_destroy_on_exit_removes_everything() {
 	assert_contains "$(client 10.96.0.10 80)" "b1 10.96.0.10:80"
 	kill -TERM "$AGENT"
 	wait "$AGENT" || fail "agent exited with an error: $(tail -3 "$ALOG")"
-	[ -e "$BPFFS" ] && fail "$BPFFS still exists"
-	assert_not_contains "$(bpftool cgroup show "$CG")" "connect4"
+	no_bpf_state
+	no_nft_state
 	local out
 	out=$(client --timeout-ms 300 10.96.0.10 80) && fail "service still answers: $out"
 	# --once syncs and exits, leaving the datapath serving
-	in_node "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" --cgroup "$CG" --once >>"$ALOG" 2>&1 ||
-		fail "--once failed: $(tail -3 "$ALOG")"
+	in_node "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" --cgroup "$CG" --once \
+		--proxy-mode "$MODE" --nft-table "$TABLE" >>"$ALOG" 2>&1 || fail "--once failed: $(tail -3 "$ALOG")"
+	assert_contains "$(client 10.96.0.10 80)" "b1 10.96.0.10:80"
+}
+
+# Restarting with the other --proxy-mode leaves only the new mode's state:
+# bpf -> nftables -> bpf, serving all along.
+case_mode_switch_leaves_only_the_current_mode() {
+	MODE=bpf
+	case_setup switch
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2; } | put web.yaml
+	start_agent
+	[ -e "$BPFFS/lb_frontends" ] || fail "no pinned maps in bpf mode"
+	assert_contains "$(bpftool cgroup show "$CG")" "connect4"
+	no_nft_state
+	assert_contains "$(client 10.96.0.10 80)" "b1 10.96.0.10:80"
+	kill "$AGENT"; wait "$AGENT" 2>/dev/null
+	MODE=nftables
+	: >"$ALOG"
+	start_agent
+	assert_contains "$(cat "$ALOG")" "bpf mode: programs detached, maps under $BPFFS removed"
+	no_bpf_state
+	assert_contains "$(nft_table)" "chain svc-default/web:http-tcp-10.96.0.10:80"
+	assert_contains "$(client 10.96.0.10 80)" "b1 10.96.0.10:80"
+	kill "$AGENT"; wait "$AGENT" 2>/dev/null
+	MODE=bpf
+	: >"$ALOG"
+	start_agent
+	no_nft_state
+	[ -e "$BPFFS/lb_frontends" ] || fail "no pinned maps in bpf mode again"
+	assert_contains "$(bpftool cgroup show "$CG")" "connect4"
 	assert_contains "$(client 10.96.0.10 80)" "b1 10.96.0.10:80"
 }
 
 case_flags_help_and_bad_values() {
 	local out
 	out=$("$AGENT_BIN" --help) || fail "--help failed"
-	for f in --manifests --bpffs --cgroup --node-name --node-ip --nodeport-device --maglev \
-		--log-level --destroy-on-exit --once; do
+	for f in --manifests --proxy-mode --nft-table --cluster-cidr --bpffs --cgroup --node-name \
+		--node-ip --nodeport-device --maglev --log-level --destroy-on-exit --once; do
 		assert_contains "$out" "  $f" "--help lists $f"
 	done
 	out=$("$AGENT_BIN" --manifests "$TMP" --node-ip 10.0.0.300 2>&1) && fail "bad --node-ip accepted"
 	assert_contains "$out" '--node-ip: "10.0.0.300" is not an IP address'
 	out=$("$AGENT_BIN" --manifests "$TMP" --log-level loud 2>&1) && fail "bad --log-level accepted"
 	assert_contains "$out" '--log-level: "loud"'
+	out=$("$AGENT_BIN" --manifests "$TMP" --proxy-mode ipvs 2>&1) && fail "bad --proxy-mode accepted"
+	assert_contains "$out" '--proxy-mode: "ipvs" is not bpf or nftables'
+	out=$("$AGENT_BIN" --manifests "$TMP" --cluster-cidr 10.0.0.0/33 2>&1) && fail "bad --cluster-cidr accepted"
+	assert_contains "$out" '--cluster-cidr: "10.0.0.0/33" is not a CIDR'
 	out=$("$AGENT_BIN" --node-ip 10.0.0.1 2>&1) && fail "no --manifests accepted"
 	assert_contains "$out" "--manifests DIR is required"
 	out=$(in_node "$AGENT_BIN" --manifests "$TMP/nope" --once 2>&1) && fail "missing folder accepted"
 	assert_contains "$out" "manifests $TMP/nope: No such file or directory"
 }
 
+# both CASE: runs case_CASE as CASE/bpf and CASE/nftables.
+both() {
+	local m
+	for m in bpf nftables; do
+		eval "case_$1/$m() { MODE=$m; case_$1; }"
+		run_case "$1/$m"
+	done
+}
+# bpf_only CASE / nft_only CASE: the same, in one mode.
+bpf_only() { eval "case_$1/bpf() { MODE=bpf; case_$1; }"; run_case "$1/bpf"; }
+nft_only() { eval "case_$1/nftables() { MODE=nftables; case_$1; }"; run_case "$1/nftables"; }
+
 run_case flags_help_and_bad_values
-run_case spreads_tcp_udp_ipv6_nodeport_externalip_lb
-run_case client_ip_affinity_and_maglev_annotation
-run_case readiness_flip_terminating_fallback_and_refusal
-run_case no_endpoints_and_unknown_port_refused_at_once
-run_case traffic_policy_local
-run_case bad_manifest_keeps_service_running
-run_case sigkill_restart_under_load_fails_nothing
-run_case removed_backend_connections_end
-run_case destroy_on_exit_removes_everything
+both spreads_tcp_udp_ipv6_nodeport_externalip_lb
+both client_ip_affinity_and_maglev_annotation
+both readiness_flip_terminating_fallback_and_refusal
+both no_endpoints_and_unknown_port_refused_at_once
+both traffic_policy_local
+both bad_manifest_keeps_service_running
+both sigkill_restart_under_load_fails_nothing
+bpf_only removed_backend_connections_end
+nft_only removed_backend_udp_flows_deleted_tcp_kept
+both destroy_on_exit_removes_everything
+run_case mode_switch_leaves_only_the_current_mode
 finish

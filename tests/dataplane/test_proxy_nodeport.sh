@@ -4,10 +4,12 @@
 # agent with --nodeport-device ext (tc programs) and has a local pod; node 2
 # serves a backend of its own (a remote endpoint for node 1). Covers local
 # and remote backends, externalTrafficPolicy Local (client address kept,
-# nothing local: refused), IPv6.
+# nothing local: refused), IPv6. Every case runs against both proxy modes
+# (names end in /bpf and /nftables): the tc programs on ext, or the
+# nftables table in node 1's namespace.
 . "$(dirname "$0")/../harness/lib.sh"
 require_root
-require_cmd ip socat nsenter awk
+require_cmd ip socat nsenter awk nft
 require_bin skiff-agent lb-client lb-tool
 
 AGENT_BIN="$BIN/skiff-agent"
@@ -18,6 +20,7 @@ CG="$CG2/skiff-np-test-$RUN_ID"
 BPFFS="/sys/fs/bpf/skiff-np-test-$RUN_ID"
 M="$TMP/manifests"
 ALOG="$TMP/agent.log"
+TABLE="skiff-np-$RUN_ID"
 N1=192.168.61.1 N2=192.168.61.2 CLIENT=192.168.61.100 POD=10.244.61.5
 N16=fd00:61::1 CLIENT6=fd00:61::100 POD6=fd00:244:61::5
 
@@ -25,6 +28,7 @@ mkdir "$CG" || skip "cannot create cgroup $CG"
 defer "rmdir '$CG'"
 defer "rm -rf '$BPFFS'"
 defer "[ -d '$BPFFS' ] && nsenter --net=/run/netns/$(ns n1) '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' --nodeport-device ext destroy"
+defer "nsenter --net=/run/netns/$(ns n1) nft delete table inet '$TABLE'"
 
 setup_ns lan cl n1 n2 p1
 for n in lan cl n1 n2 p1; do
@@ -102,13 +106,18 @@ change() {
 	wait_for 5 synced_since "$before" || fail "agent did not sync after: $*"
 }
 
-web Cluster | put web.yaml
-( exec nsenter --net="/run/netns/$(ns n1)" "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" \
-	--cgroup "$CG" --node-name n1 --node-ip "$N1" --node-ip "$N16" --nodeport-device ext \
-	--destroy-on-exit ) >>"$ALOG" 2>&1 &
-AGENT=$!
-defer "kill $AGENT; wait $AGENT"
-wait_for 10 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
+# start_agent MODE: the agent in node 1, from a Cluster-policy service.
+start_agent() {
+	MODE=$1
+	web Cluster | put web.yaml
+	: >"$ALOG"
+	( exec nsenter --net="/run/netns/$(ns n1)" "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" \
+		--cgroup "$CG" --node-name n1 --node-ip "$N1" --node-ip "$N16" --nodeport-device ext \
+		--proxy-mode "$MODE" --nft-table "$TABLE" --destroy-on-exit ) >>"$ALOG" 2>&1 &
+	AGENT=$!
+	defer "kill $AGENT; wait $AGENT"
+	wait_for 10 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
+}
 
 case_cluster_policy_reaches_local_and_remote() {
 	local out
@@ -144,19 +153,33 @@ case_local_policy_keeps_client_and_refuses_without_local() {
 }
 
 case_clean_stop_detaches_the_devices() {
-	assert_contains "$(in_ns n1 tc filter show dev ext ingress)" "bpf"
+	tables() { nsenter --net="/run/netns/$(ns n1)" nft list tables; }
+	if [ "$MODE" = bpf ]; then
+		assert_contains "$(in_ns n1 tc filter show dev ext ingress)" "bpf"
+	else
+		assert_contains "$(tables)" "$TABLE"
+	fi
 	kill -TERM "$AGENT"
 	wait_for 5 gone "$AGENT" || fail "agent did not stop"
-	assert_contains "$(cat "$ALOG")" "datapath: programs detached, maps removed"
+	if [ "$MODE" = bpf ]; then
+		assert_contains "$(cat "$ALOG")" "datapath: programs detached, maps removed"
+	else
+		assert_contains "$(cat "$ALOG")" "table inet $TABLE removed"
+	fi
 	assert_not_contains "$(in_ns n1 tc filter show dev ext ingress)" "bpf"
+	assert_not_contains "$(tables)" "$TABLE"
 	[ -e "$BPFFS" ] && fail "$BPFFS still exists"
 	local out
 	out=$(in_ns cl "$CLI" --timeout-ms 500 "$N1" 30080) && fail "NodePort still answers: $out"
 	return 0
 }
 
-run_case cluster_policy_reaches_local_and_remote
-run_case ipv6_nodeport
-run_case local_policy_keeps_client_and_refuses_without_local
-run_case clean_stop_detaches_the_devices
+for mode in bpf nftables; do
+	start_agent "$mode"
+	for c in cluster_policy_reaches_local_and_remote ipv6_nodeport \
+		local_policy_keeps_client_and_refuses_without_local clean_stop_detaches_the_devices; do
+		eval "case_$c/$mode() { case_$c; }"
+		run_case "$c/$mode"
+	done
+done
 finish
