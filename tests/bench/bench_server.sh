@@ -42,7 +42,7 @@ require_bin skiff-server server-bench
 [[ " $backends " == *" etcd "* ]] && require_cmd etcd
 DRIVER="$TESTBIN/server-bench"
 # One descriptor per watch, on both sides (the server inherits this).
-ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 [ "$(ulimit -n)" -gt $(( watchers + 128 )) ] ||
 	fail "open-file limit $(ulimit -n) is too low for $watchers watchers"
 
@@ -61,6 +61,12 @@ val() {
 # ms MICROSECONDS: milliseconds with two decimals, or "-".
 ms() { [ -n "$1" ] && awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }' || echo -; }
 mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.0f MiB", k / 1024 }' || echo -; }
+or_dash() { echo "${1:--}"; }
+cpu_s() { # LABEL MEASURE DIVISOR: the server's CPU seconds in a phase / DIVISOR
+	local c
+	c=$(val "$1" "$2" server_cpu_ms)
+	[ -n "$c" ] && awk -v c="$c" -v d="$3" 'BEGIN { printf "%.2f", c / d / 1000 }' || echo -
+}
 
 etcd_pid=
 start_etcd() {
@@ -146,27 +152,36 @@ pair() { # LABEL MEASURE A B: "a / b" in ms, or "-"
 	a=$(val "$1" "$2" "$3"); b=$(val "$1" "$2" "$4")
 	[ -n "$a" ] && echo "$(ms "$a") / $(ms "$b")" || echo -
 }
+peer() { # MEASURE A B WHAT: etcd itself, "a / b (what)" or "-"
+	local p
+	p=$(pair etcd-peer "$1" "$2" "$3")
+	[ "$p" = - ] && echo - || echo "$p ($4)"
+}
 echo
 row "metric (ms unless noted)" "skiff/SQLite" "skiff/etcd" "etcd itself" "goal"
 row "---" "---" "---" "---" "---"
 row "create p50 / p99" "$(pair sqlite create p50_us p99_us)" "$(pair etcd create p50_us p99_us)" \
-	"$(pair etcd-peer put p50_us p99_us) (put)" "p99 <= 10 (SQLite)"
+	"$(peer put p50_us p99_us put)" "p99 <= 10 (SQLite)"
 row "get p50 / p99" "$(pair sqlite get p50_us p99_us)" "$(pair etcd get p50_us p99_us)" \
-	"$(pair etcd-peer range p50_us p99_us) (range)" "p99 <= 10 (SQLite)"
+	"$(peer range p50_us p99_us range)" "p99 <= 10 (SQLite)"
 row "update (PUT) p50 / p99" "$(pair sqlite update p50_us p99_us)" "$(pair etcd update p50_us p99_us)" \
-	"$(pair etcd-peer put p50_us p99_us) (put)" "p99 <= 10 (SQLite)"
+	"$(peer put p50_us p99_us put)" "p99 <= 10 (SQLite)"
 row "list all $pods pods median / max" "$(pair sqlite list-all p50_us max_us)" \
-	"$(pair etcd list-all p50_us max_us)" "$(pair etcd-peer list p50_us max_us) (prefix)" "<= 500"
+	"$(pair etcd list-all p50_us max_us)" "$(peer list p50_us max_us prefix)" "<= 500"
 row "watch delivery p50 / p99 ($watchers w)" "$(pair sqlite watch-delivery p50_us p99_us)" \
 	"$(pair etcd watch-delivery p50_us p99_us)" "-" "p99 <= 50"
-row "$watchers watches all live after" "$(ms "$(val sqlite watch-connect all_live_ms)000")" \
-	"$(ms "$(val etcd watch-connect all_live_ms)000")" "-" "-"
+row "$watchers watches all live after" "$(or_dash "$(val sqlite watch-connect all_live_ms)")" \
+	"$(or_dash "$(val etcd watch-connect all_live_ms)")" "-" "-"
+row "server CPU s, the $events watched PUTs" "$(cpu_s sqlite watch-delivery 1)" \
+	"$(cpu_s etcd watch-delivery 1)" "-" "-"
+row "server CPU s per list-all" "$(cpu_s sqlite list-all "$(val sqlite list-all n)")" \
+	"$(cpu_s etcd list-all "$(val etcd list-all n)")" "-" "-"
 row "server RSS, $pods pods loaded" "$(mib "$(val sqlite memory-loaded rss_kib)")" \
 	"$(mib "$(val etcd memory-loaded rss_kib)")" "$(mib "$(val etcd-peer memory rss_kib)")" "-"
 row "server peak RSS (VmHWM), watching" "$(mib "$(val sqlite memory-end hwm_kib)")" \
 	"$(mib "$(val etcd memory-end hwm_kib)")" "$(mib "$(val etcd-peer memory hwm_kib)")" "-"
-row "server threads, watching" "$(val sqlite memory-watching threads)" \
-	"$(val etcd memory-watching threads)" "-" "-"
+row "server threads, watching" "$(or_dash "$(val sqlite memory-watching threads)")" \
+	"$(or_dash "$(val etcd memory-watching threads)")" "-" "-"
 echo
 for b in sqlite etcd; do
 	[ -n "$(val "$b" create n)" ] || continue

@@ -39,6 +39,7 @@ struct opts {
 	size_t pods, namespaces, samples, lists, watchers, events;
 	unsigned interval_ms, timeout_s;
 	long server_pid;
+	bool existing;
 };
 
 struct buf {
@@ -72,6 +73,7 @@ struct bench {
 	_Atomic size_t done;	/* watchers that saw every seq */
 	_Atomic size_t ended;	/* watch streams that closed */
 	_Atomic bool stop;
+	unsigned long long srv_cpu0, cli_cpu0; /* CPU ms at the phase's start */
 };
 
 static int cmp_ull(const void *a, const void *b)
@@ -79,6 +81,56 @@ static int cmp_ull(const void *a, const void *b)
 	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
 
 	return (x > y) - (x < y);
+}
+
+/* CPU time (user + system) in ms of the server, from /proc/PID/stat, and
+ * of this process: who burnt the time of a phase. */
+static unsigned long long server_cpu_ms(const struct opts *o)
+{
+	char path[64], line[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+
+	if (o->server_pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", o->server_pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	p = fgets(line, sizeof(line), f);
+	fclose(f);
+	p = p ? strrchr(line, ')') : NULL;
+	/* after "(comm)": state ppid pgrp session tty tpgid flags minflt
+	 * cminflt majflt cmajflt utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			 &st) != 2)
+		return 0;
+	return (ut + st) * 1000ULL / (unsigned long long)sysconf(_SC_CLK_TCK);
+}
+
+static unsigned long long self_cpu_ms(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000ULL +
+	       (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000ULL;
+}
+
+static void phase_begin(struct bench *b)
+{
+	b->srv_cpu0 = server_cpu_ms(&b->o);
+	b->cli_cpu0 = self_cpu_ms();
+}
+
+/* "server_cpu_ms=S client_cpu_ms=C" since phase_begin, then more. */
+static const char *phase_cpu(struct bench *b, char *out, size_t size, const char *more)
+{
+	snprintf(out, size, "server_cpu_ms=%llu client_cpu_ms=%llu%s%s",
+		 server_cpu_ms(&b->o) - b->srv_cpu0, self_cpu_ms() - b->cli_cpu0, more ? " " : "",
+		 more ? more : "");
+	return out;
 }
 
 /* LABEL MEASURE n= p50_us= p99_us= max_us= [extra] */
@@ -238,8 +290,9 @@ static int create_namespaces(struct bench *b)
 
 static int phase_create(struct bench *b, unsigned long long *lat)
 {
-	char path[128];
+	char path[128], cpu[96];
 
+	phase_begin(b);
 	for (size_t i = 0; i < b->o.pods; i++) {
 		int n = pod_json(b, i, 0, false);
 		unsigned long long t;
@@ -254,7 +307,7 @@ static int phase_create(struct bench *b, unsigned long long *lat)
 		if (expect(b, "POST", path, code, 201) < 0)
 			return -EIO;
 	}
-	report(&b->o, "create", lat, b->o.pods, NULL);
+	report(&b->o, "create", lat, b->o.pods, phase_cpu(b, cpu, sizeof(cpu), NULL));
 	return 0;
 }
 
@@ -268,8 +321,9 @@ static size_t sample_index(const struct bench *b, size_t k)
 static int phase_get(struct bench *b, unsigned long long *lat)
 {
 	size_t n = b->o.samples < b->o.pods ? b->o.samples : b->o.pods;
-	char path[128];
+	char path[128], cpu[96];
 
+	phase_begin(b);
 	for (size_t k = 0; k < n; k++) {
 		unsigned long long t;
 		long code;
@@ -281,7 +335,7 @@ static int phase_get(struct bench *b, unsigned long long *lat)
 		if (expect(b, "GET", path, code, 200) < 0)
 			return -EIO;
 	}
-	report(&b->o, "get", lat, n, NULL);
+	report(&b->o, "get", lat, n, phase_cpu(b, cpu, sizeof(cpu), NULL));
 	return 0;
 }
 
@@ -301,8 +355,9 @@ static long put_pod(struct bench *b, size_t i, size_t seq)
 static int phase_update(struct bench *b, unsigned long long *lat)
 {
 	size_t n = b->o.samples < b->o.pods ? b->o.samples : b->o.pods;
-	char path[128];
+	char path[128], cpu[96];
 
+	phase_begin(b);
 	for (size_t k = 0; k < n; k++) {
 		size_t i = sample_index(b, k);
 		unsigned long long t = now_ns();
@@ -313,7 +368,7 @@ static int phase_update(struct bench *b, unsigned long long *lat)
 		if (expect(b, "PUT", path, code, 200) < 0)
 			return -EIO;
 	}
-	report(&b->o, "update", lat, n, NULL);
+	report(&b->o, "update", lat, n, phase_cpu(b, cpu, sizeof(cpu), NULL));
 	return 0;
 }
 
@@ -323,9 +378,10 @@ static int phase_list(struct bench *b, unsigned long long *lat, char *rv, size_t
 {
 	json_t *doc, *items;
 	json_error_t err;
-	char extra[96];
+	char extra[192], cpu[96];
 	size_t bytes = 0, count;
 
+	phase_begin(b);
 	for (size_t k = 0; k < b->o.lists; k++) {
 		unsigned long long t = now_ns();
 		long code = call(b, "GET", "/api/v1/pods", NULL, 0);
@@ -335,6 +391,7 @@ static int phase_list(struct bench *b, unsigned long long *lat, char *rv, size_t
 			return -EIO;
 		bytes = b->resp.len;
 	}
+	phase_cpu(b, cpu, sizeof(cpu), NULL);
 	doc = json_loadb(b->resp.p, b->resp.len, 0, &err);
 	if (!doc) {
 		fprintf(stderr, "server-bench: list: invalid JSON: %s\n", err.text);
@@ -351,7 +408,7 @@ static int phase_list(struct bench *b, unsigned long long *lat, char *rv, size_t
 			count, b->o.pods, rv);
 		return -EIO;
 	}
-	snprintf(extra, sizeof(extra), "items=%zu bytes=%zu", count, bytes);
+	snprintf(extra, sizeof(extra), "items=%zu bytes=%zu %s", count, bytes, cpu);
 	report(&b->o, "list-all", lat, b->o.lists, extra);
 	return 0;
 }
@@ -526,7 +583,7 @@ static int phase_watch(struct bench *b, const char *rv)
 	_cleanup_free_ unsigned long long *lat = calloc(nw * ne, sizeof(*lat));
 	unsigned long long t0;
 	pthread_t th;
-	char extra[128];
+	char extra[256], cpu[96];
 	int r = 0;
 
 	b->ws = calloc(nw, sizeof(*b->ws));
@@ -553,6 +610,7 @@ static int phase_watch(struct bench *b, const char *rv)
 	}
 	printf("%s watch-connect n=%zu all_live_ms=%llu\n", b->o.label, nw, (now_ns() - t0) / 1000000);
 	server_memory(&b->o, "memory-watching");
+	phase_begin(b);
 	for (size_t s = 1; s <= ne; s++) {
 		long code = put_pod(b, s % b->o.pods, s);
 
@@ -568,6 +626,7 @@ static int phase_watch(struct bench *b, const char *rv)
 		r = -ETIMEDOUT;
 		goto out;
 	}
+	phase_cpu(b, cpu, sizeof(cpu), NULL);
 	for (size_t w = 0; w < nw; w++)
 		for (size_t s = 1; s <= ne; s++) {
 			unsigned long long t = atomic_load(&b->recv[w * (ne + 1) + s]);
@@ -576,7 +635,8 @@ static int phase_watch(struct bench *b, const char *rv)
 				early++;
 			lat[total++] = t > ack[s] ? t - ack[s] : 0;
 		}
-	snprintf(extra, sizeof(extra), "watchers=%zu events=%zu before_ack=%zu", nw, ne, early);
+	snprintf(extra, sizeof(extra), "watchers=%zu events=%zu before_ack=%zu %s", nw, ne, early,
+		 cpu);
 	report(&b->o, "watch-delivery", lat, total, extra);
 out:
 	atomic_store(&b->stop, true);
@@ -603,7 +663,9 @@ static void usage(FILE *f)
 		"  --events N           updates delivered to the watchers (default 100)\n"
 		"  --interval-ms N      pause between those updates (default 20)\n"
 		"  --timeout SECS       wait for watchers to connect and receive (default 120)\n"
-		"  --server-pid PID     report the server's VmRSS/VmHWM from /proc\n"
+		"  --server-pid PID     report the server's VmRSS/VmHWM and CPU time from /proc\n"
+		"  --existing           the pods exist already (an earlier run): no creates, e.g.\n"
+		"                       to profile one phase again on a loaded server\n"
 		"  -h, --help           this text\n");
 }
 
@@ -637,6 +699,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "server-pid", required_argument, NULL, 'P' },
+		{ "existing", no_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -670,6 +733,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			r = parse_num("--server-pid", optarg, 1, &v);
 			o->server_pid = (long)v;
 			break;
+		case 'x': o->existing = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -727,12 +791,14 @@ int main(int argc, char **argv)
 	curl_easy_setopt(b.h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(b.h, CURLOPT_TIMEOUT, 120L);
 
-	r = create_namespaces(&b);
-	if (r < 0)
-		goto out;
-	r = phase_create(&b, lat);
-	if (r < 0)
-		goto out;
+	if (!b.o.existing) {
+		r = create_namespaces(&b);
+		if (r < 0)
+			goto out;
+		r = phase_create(&b, lat);
+		if (r < 0)
+			goto out;
+	}
 	r = phase_get(&b, lat);
 	if (r < 0)
 		goto out;
