@@ -777,7 +777,15 @@ static int ensure_kubernetes_service(struct api_server *s)
 			"kubernetes", "spec", "type", "ClusterIP", "clusterIP", ip, "ports", "name",
 			"https", "port", 443, "targetPort",
 			s->cfg.secure_port ? s->cfg.secure_port : 6443, "protocol", "TCP");
-	r = api_rest_create_internal(s, svc, obj);
+	/* Another server on the same store may be making it at this moment:
+	 * its claim on the address fails ours until its create lands (then
+	 * -EEXIST) or is undone (then ours succeeds). */
+	for (int try = 0; try < 10; try++) {
+		r = api_rest_create_internal(s, svc, obj);
+		if (r == 0 || r == -EEXIST)
+			break;
+		usleep(200 * 1000);
+	}
 	json_decref(obj);
 	return r == -EEXIST ? 0 : r;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -179,6 +180,125 @@ int store_snapshot_restore(struct store *s, const char *path)
 	if (!s || !path || !*path)
 		return -EINVAL;
 	return s->ops->snapshot_restore(s, path);
+}
+
+/* The SQLite file a URL names, NULL for another backend. */
+static const char *sqlite_path(const char *url)
+{
+	if (strncmp(url, STORE_SQLITE_SCHEME, strlen(STORE_SQLITE_SCHEME)) == 0)
+		return url + strlen(STORE_SQLITE_SCHEME);
+	if (strncmp(url, STORE_ETCD_SCHEME, strlen(STORE_ETCD_SCHEME)) == 0)
+		return NULL;
+	return url;
+}
+
+/* Removes a SQLite store file with its WAL and shared-memory files. */
+static int sqlite_remove(const char *path)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	char buf[4096];
+
+	for (size_t i = 0; i < ARRAY_SIZE(suffix); i++) {
+		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", path, suffix[i]) >= sizeof(buf))
+			return -ENAMETOOLONG;
+		if (unlink(buf) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Deletes every key of a store, a page at a time. */
+static int store_delete_all(struct store *s)
+{
+	for (;;) {
+		struct store_kv *kvs = NULL;
+		size_t n = 0;
+		bool more = false;
+		int r = store_list(s, "", NULL, 500, &kvs, &n, NULL, &more);
+
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			r = store_delete(s, kvs[i].key, 0, NULL, NULL);
+			if (r == -ENOENT)
+				r = 0;
+		}
+		store_kvs_free(kvs, n);
+		if (r < 0)
+			return r;
+		if (!n)
+			return 0;
+	}
+}
+
+int store_snapshot_replace(const char *url, const char *path, const char *backup,
+			   int64_t *revision, bool *backed_up)
+{
+	const char *file;
+	struct store *s = NULL;
+	struct store_kv *kvs = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	size_t n = 0;
+	int64_t old_rev, snap_rev = 0;
+	int r;
+
+	if (!url || !*url || !path || !*path)
+		return -EINVAL;
+	if (access(path, R_OK) < 0)
+		return -errno;
+	if (backed_up)
+		*backed_up = false;
+	r = store_open(url, &s);
+	if (r < 0)
+		return r;
+	old_rev = store_revision(s);
+	if (old_rev < 0) {
+		r = (int)old_rev;
+		goto out;
+	}
+	if (old_rev > 0 && backup) {
+		r = store_snapshot_save(s, backup);
+		if (r < 0)
+			goto out;
+		if (backed_up)
+			*backed_up = true;
+	}
+	file = sqlite_path(url);
+	if (!file) {
+		/* etcd: empty the namespace, then write the keys again. */
+		r = store_delete_all(s);
+		if (r == 0)
+			r = store_snapshot_restore(s, path);
+		/* History from before the restore is not the restored store's:
+		 * watches from it must start over, as on SQLite. */
+		if (r == 0 && old_rev > 0)
+			r = store_compact(s, store_revision(s));
+		goto out;
+	}
+	store_close(s);
+	s = NULL;
+	/* SQLite: a new file, at the snapshot's revision or the old one,
+	 * whichever is newer. */
+	r = store_sqlite_snapshot_read(path, &kvs, &n, &snap_rev);
+	if (r < 0)
+		goto out;
+	if (asprintf(&tmp, "%s.restore-%d", file, (int)getpid()) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = store_sqlite_snapshot_write(tmp, kvs, n, snap_rev > old_rev ? snap_rev : old_rev);
+	if (r < 0)
+		goto out;
+	r = sqlite_remove(file);
+	if (r == 0)
+		r = store_open(url, &s);
+	if (r == 0)
+		r = store_snapshot_restore(s, tmp);
+	unlink(tmp);
+out:
+	if (r == 0 && revision)
+		*revision = store_revision(s);
+	store_kvs_free(kvs, n);
+	store_close(s);
+	return r;
 }
 
 int store_set_ring_size(struct store *s, size_t events)

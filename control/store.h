@@ -90,6 +90,17 @@ int64_t store_compacted_revision(struct store *s);
  * into an empty store. */
 int store_snapshot_save(struct store *s, const char *path);
 int store_snapshot_restore(struct store *s, const char *path);
+/* Restores the snapshot at path into the store at url whatever it holds
+ * (with no server using the store): a store that has been written to is
+ * first saved to backup (skipped when backup is NULL), then emptied (a
+ * SQLite file is removed and made anew; etcd keys are deleted). Revisions
+ * never go back: a SQLite store restored over a newer one continues at the
+ * old current revision; etcd gives the restored keys new revisions. Either
+ * way history is compacted up to the restore, so watches from revisions
+ * handed out before it get -ERANGE. *revision (optional) receives the store's
+ * revision after the restore; *backed_up whether backup was written. */
+int store_snapshot_replace(const char *url, const char *path, const char *backup,
+			   int64_t *revision, bool *backed_up);
 
 /* Compacts to keep revisions below the current one (a periodic
  * compaction step for the server); *compacted (optional) receives the
