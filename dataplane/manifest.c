@@ -92,8 +92,11 @@ void manifest_objects_clear(struct manifest_objects *o)
 		model_service_free(o->svcs[i]);
 	for (size_t i = 0; i < o->n_slices; i++)
 		model_slice_free(o->slices[i]);
+	for (size_t i = 0; i < o->n_nodes; i++)
+		model_node_free(o->nodes[i]);
 	free(o->svcs);
 	free(o->slices);
+	free(o->nodes);
 	*o = (struct manifest_objects){ 0 };
 }
 
@@ -107,7 +110,8 @@ int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_
 
 	o.svcs = calloc(n + 1, sizeof(*o.svcs));
 	o.slices = calloc(n + 1, sizeof(*o.slices));
-	if (!o.svcs || !o.slices) {
+	o.nodes = calloc(n + 1, sizeof(*o.nodes));
+	if (!o.svcs || !o.slices || !o.nodes) {
 		manifest_objects_clear(&o);
 		return -ENOMEM;
 	}
@@ -124,6 +128,10 @@ int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_
 			r = model_slice_parse(obj, &o.slices[o.n_slices], &e);
 			if (r == 0)
 				o.n_slices++;
+		} else if (r == 0 && kind == MODEL_KIND_NODE) {
+			r = model_node_parse(obj, &o.nodes[o.n_nodes], &e);
+			if (r == 0)
+				o.n_nodes++;
 		} else if (r == 0) {
 			o.n_ignored++;
 		}
@@ -219,9 +227,8 @@ static void drop_objs(struct manifest *m, struct mfile *f, const struct mobj *ke
 		if (mobj_in(keep, n_keep, o->kind, o->ns, o->name))
 			continue;
 		if (model_store_delete(m->store, o->kind, f->name, o->ns, o->name) > 0)
-			log_info("%s: %s %s/%s removed", f->name,
-				 o->kind == MODEL_KIND_SERVICE ? "Service" : "EndpointSlice", o->ns,
-				 o->name);
+			log_info("%s: %s %s%s%s removed", f->name, model_kind_name(o->kind), o->ns,
+				 *o->ns ? "/" : "", o->name);
 	}
 }
 
@@ -240,9 +247,8 @@ static void warn_clash(struct manifest *m, const struct mfile *f, enum model_kin
 	const char *other = model_store_origin(m->store, kind, ns, name);
 
 	if (other && !streq(other, f->name))
-		log_warn("%s: %s %s/%s is also in %s; the copy in %s is used", f->name,
-			 kind == MODEL_KIND_SERVICE ? "Service" : "EndpointSlice", ns, name, other,
-			 f->name);
+		log_warn("%s: %s %s%s%s is also in %s; the copy in %s is used", f->name,
+			 model_kind_name(kind), ns, *ns ? "/" : "", name, other, f->name);
 }
 
 /* Loads one file into the store; on error logs and keeps its last good
@@ -303,7 +309,7 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 	if (r < 0)
 		return r;
 
-	now = calloc(o.n_svcs + o.n_slices + 1, sizeof(*now));
+	now = calloc(o.n_svcs + o.n_slices + o.n_nodes + 1, sizeof(*now));
 	if (!now) {
 		manifest_objects_clear(&o);
 		return -ENOMEM;
@@ -313,6 +319,8 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 	for (size_t i = 0; i < o.n_slices && r == 0; i++)
 		r = mobj_set(&now[n_now++], MODEL_KIND_ENDPOINT_SLICE, o.slices[i]->ns,
 			     o.slices[i]->name);
+	for (size_t i = 0; i < o.n_nodes && r == 0; i++)
+		r = mobj_set(&now[n_now++], MODEL_KIND_NODE, "", o.nodes[i]->name);
 	if (r == 0) {
 		drop_objs(m, f, now, n_now);
 		/* The store takes each object; clear what was handed over. */
@@ -325,6 +333,11 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 			warn_clash(m, f, MODEL_KIND_ENDPOINT_SLICE, o.slices[i]->ns, o.slices[i]->name);
 			r = model_store_put_slice(m->store, f->name, o.slices[i]);
 			o.slices[i] = NULL;
+		}
+		for (size_t i = 0; i < o.n_nodes && r >= 0; i++) {
+			warn_clash(m, f, MODEL_KIND_NODE, "", o.nodes[i]->name);
+			r = model_store_put_node(m->store, f->name, o.nodes[i]);
+			o.nodes[i] = NULL;
 		}
 	}
 	manifest_objects_clear(&o);

@@ -25,13 +25,15 @@ int manifest_source_new(const char *dir, struct model_store *store, struct model
 int manifest_parse_buffer(const char *label, const char *buf, size_t len, bool is_json,
 			  json_t **out, char *msg, size_t msg_size);
 
-/* The objects of one parsed file, checked: services and slices ready to
- * be put in a store. On error, msg names the file, object and field. */
+/* The objects of one parsed file, checked: services, slices and nodes
+ * ready to be put in a store. On error, msg names the file, object and field. */
 struct manifest_objects {
 	struct model_service **svcs;
 	size_t n_svcs;
 	struct model_slice **slices;
 	size_t n_slices;
+	struct model_node **nodes;
+	size_t n_nodes;
 	size_t n_ignored; /* objects of other kinds */
 };
 int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_objects *out,

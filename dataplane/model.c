@@ -25,6 +25,40 @@ int model_addr_parse(const char *s, struct model_addr *out)
 	return 0;
 }
 
+int model_cidr_parse(const char *s, struct model_cidr *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	struct model_cidr c = { 0 };
+	const uint8_t *b;
+	unsigned bits;
+	long len;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	if (model_addr_parse(buf, &c.addr) < 0)
+		return -EINVAL;
+	bits = c.addr.family == AF_INET ? 32 : 128;
+	errno = 0;
+	len = strtol(slash + 1, &end, 10);
+	if (errno || *end || end == slash + 1 || slash[1] == '-' || slash[1] == '+' || len < 0 ||
+	    len > (long)bits)
+		return -EINVAL;
+	c.len = (uint8_t)len;
+	/* No host bits: the network address is what routes and vxlan
+	 * neighbours are keyed on. */
+	b = c.addr.family == AF_INET ? (const uint8_t *)&c.addr.v4 : c.addr.v6.s6_addr;
+	for (unsigned i = (unsigned)len; i < bits; i++)
+		if (b[i / 8] & (0x80 >> (i % 8)))
+			return -EINVAL;
+	*out = c;
+	return 0;
+}
+
 const char *model_addr_str(const struct model_addr *a, char *buf, size_t size)
 {
 	if (!inet_ntop(a->family, a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6,
@@ -258,10 +292,29 @@ int model_kind_of(const json_t *obj, enum model_kind *out, struct model_error *e
 				    "EndpointSlice needs \"discovery.k8s.io/v1\", not \"%.40s\"",
 				    api ? api : "");
 		*out = MODEL_KIND_ENDPOINT_SLICE;
+	} else if (streq(kind, "Node")) {
+		if (!streq(api, "v1"))
+			return perr(&c, "apiVersion", "Node needs \"v1\", not \"%.40s\"", api ? api : "");
+		*out = MODEL_KIND_NODE;
 	} else {
 		*out = MODEL_KIND_OTHER;
 	}
 	return 0;
+}
+
+const char *model_kind_name(enum model_kind kind)
+{
+	switch (kind) {
+	case MODEL_KIND_SERVICE:
+		return "Service";
+	case MODEL_KIND_ENDPOINT_SLICE:
+		return "EndpointSlice";
+	case MODEL_KIND_NODE:
+		return "Node";
+	case MODEL_KIND_OTHER:
+		break;
+	}
+	return "object";
 }
 
 /* ---- Service ---------------------------------------------------------- */
@@ -750,6 +803,133 @@ int model_slice_parse(const json_t *obj, struct model_slice **out, struct model_
 	return 0;
 }
 
+/* ---- Node ------------------------------------------------------------- */
+
+void model_node_free(struct model_node *n)
+{
+	if (!n)
+		return;
+	free(n->name);
+	free(n);
+}
+
+static void node_freep(struct model_node **n)
+{
+	model_node_free(*n);
+}
+
+static int node_add_cidr(struct parse_ctx *c, struct model_node *n, const char *field,
+			 const json_t *v)
+{
+	struct model_cidr cidr;
+
+	if (!json_is_string(v))
+		return perr(c, field, "must be a string, not %s", json_type_name(v));
+	if (model_cidr_parse(json_string_value(v), &cidr) < 0)
+		return perr(c, field, "\"%.60s\" is not a CIDR (network address/prefix length)",
+			    json_string_value(v));
+	for (size_t i = 0; i < n->n_pod_cidrs; i++) {
+		if (n->pod_cidrs[i].addr.family == cidr.addr.family &&
+		    !model_addr_cmp(&n->pod_cidrs[i].addr, &cidr.addr) && n->pod_cidrs[i].len == cidr.len)
+			return 0; /* podCIDR repeated in podCIDRs[0] */
+		if (n->pod_cidrs[i].addr.family == cidr.addr.family)
+			return perr(c, field, "a second %s CIDR (at most one per family)",
+				    cidr.addr.family == AF_INET ? "IPv4" : "IPv6");
+	}
+	n->pod_cidrs[n->n_pod_cidrs++] = cidr;
+	return 0;
+}
+
+int model_node_parse(const json_t *obj, struct model_node **out, struct model_error *e)
+{
+	_cleanup_(node_freep) struct model_node *n = NULL;
+	struct parse_ctx c = { .kind = "Node", .e = e };
+	json_t *meta, *spec, *status, *cidrs, *addrs, *v;
+	const char *name, *one;
+	size_t i;
+	int r;
+
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	/* Cluster-scoped: metadata.namespace, if any, is not read. */
+	r = get_object(&c, obj, "metadata", "metadata", &meta);
+	if (r < 0)
+		return r;
+	if (!meta)
+		return perr(&c, "metadata", "is required");
+	r = get_string(&c, meta, "name", "metadata.name", &name);
+	if (r < 0)
+		return r;
+	snprintf(c.obj, sizeof(c.obj), "%.190s", name ? name : "");
+	if (!name || !*name)
+		return perr(&c, "metadata.name", "is required");
+	if (strlen(name) > 253 || strchr(name, '/'))
+		return perr(&c, "metadata.name", "is not a valid name");
+	if (dup_str(name, &n->name) < 0)
+		return -ENOMEM;
+
+	r = get_object(&c, obj, "spec", "spec", &spec);
+	if (r < 0)
+		return r;
+	r = get_array(&c, spec, "podCIDRs", "spec.podCIDRs", &cidrs);
+	if (r < 0)
+		return r;
+	if (cidrs && json_array_size(cidrs) > MODEL_NODE_MAX_CIDRS)
+		return perr(&c, "spec.podCIDRs", "at most %d (one per family)", MODEL_NODE_MAX_CIDRS);
+	json_array_foreach(cidrs, i, v) {
+		char f[48];
+
+		snprintf(f, sizeof(f), "spec.podCIDRs[%zu]", i);
+		r = node_add_cidr(&c, n, f, v);
+		if (r < 0)
+			return r;
+	}
+	r = get_string(&c, spec, "podCIDR", "spec.podCIDR", &one);
+	if (r < 0)
+		return r;
+	if (one && *one) {
+		r = node_add_cidr(&c, n, "spec.podCIDR", json_object_get(spec, "podCIDR"));
+		if (r < 0)
+			return r;
+	}
+
+	r = get_object(&c, obj, "status", "status", &status);
+	if (r < 0)
+		return r;
+	r = get_array(&c, status, "addresses", "status.addresses", &addrs);
+	if (r < 0)
+		return r;
+	json_array_foreach(addrs, i, v) {
+		char f[48], ff[80];
+		const char *type, *addr;
+		struct model_addr a;
+		bool have = false;
+
+		snprintf(f, sizeof(f), "status.addresses[%zu]", i);
+		if (!json_is_object(v))
+			return perr(&c, f, "must be an object, not %s", json_type_name(v));
+		snprintf(ff, sizeof(ff), "%s.type", f);
+		r = get_string(&c, v, "type", ff, &type);
+		if (r < 0)
+			return r;
+		if (!type || !streq(type, "InternalIP"))
+			continue;
+		snprintf(ff, sizeof(ff), "%s.address", f);
+		r = get_string(&c, v, "address", ff, &addr);
+		if (r < 0)
+			return r;
+		if (model_addr_parse(addr, &a) < 0)
+			return perr(&c, ff, "\"%.60s\" is not an IP address", addr ? addr : "");
+		for (size_t k = 0; k < n->n_addrs; k++)
+			have |= n->addrs[k].family == a.family;
+		if (!have)
+			n->addrs[n->n_addrs++] = a;
+	}
+	*out = TAKE_PTR(n);
+	return 0;
+}
+
 /* ---- store ------------------------------------------------------------ */
 
 struct store_entry {
@@ -765,13 +945,14 @@ struct store_table {
 };
 
 struct model_store {
-	struct store_table services, slices;
+	struct store_table services, slices, nodes;
 	/* "ns/service" -> struct slice_vec of the slices labelled for it */
 	struct store_table by_service;
 	/* "ns/service" keys whose frontends may have changed (obj NULL) */
 	struct store_table dirty;
 	bool all_dirty;
 	uint64_t generation;
+	uint64_t node_generation;
 };
 
 /* The slices of one service, in one allocation. */
@@ -799,6 +980,8 @@ static void entry_free(struct store_entry *en, enum model_kind kind)
 		model_service_free(en->obj);
 	else if (kind == MODEL_KIND_ENDPOINT_SLICE)
 		model_slice_free(en->obj);
+	else if (kind == MODEL_KIND_NODE)
+		model_node_free(en->obj);
 	else
 		free(en->obj); /* index and set tables */
 	free(en);
@@ -869,6 +1052,7 @@ void model_store_free(struct model_store *st)
 		return;
 	table_clear(&st->services, MODEL_KIND_SERVICE);
 	table_clear(&st->slices, MODEL_KIND_ENDPOINT_SLICE);
+	table_clear(&st->nodes, MODEL_KIND_NODE);
 	table_clear(&st->by_service, MODEL_KIND_OTHER);
 	table_clear(&st->dirty, MODEL_KIND_OTHER);
 	free(st);
@@ -981,6 +1165,10 @@ static int index_add(struct model_store *st, const struct store_entry *en)
 static int store_changed(struct model_store *st, enum model_kind kind,
 			 const struct store_entry *old, const struct store_entry *now)
 {
+	if (kind == MODEL_KIND_NODE) {
+		st->node_generation++; /* no service depends on a Node */
+		return 0;
+	}
 	st->generation++;
 	if (kind == MODEL_KIND_SERVICE) {
 		const struct model_service *s = (old ? old : now)->obj;
@@ -1053,6 +1241,42 @@ static bool slice_equal(const struct model_slice *a, const struct model_slice *b
 	return true;
 }
 
+static bool node_equal(const struct model_node *a, const struct model_node *b)
+{
+	if (!streq(a->name, b->name) || a->n_pod_cidrs != b->n_pod_cidrs || a->n_addrs != b->n_addrs ||
+	    !addrs_equal(a->addrs, a->n_addrs, b->addrs, b->n_addrs))
+		return false;
+	for (size_t i = 0; i < a->n_pod_cidrs; i++)
+		if (model_addr_cmp(&a->pod_cidrs[i].addr, &b->pod_cidrs[i].addr) ||
+		    a->pod_cidrs[i].len != b->pod_cidrs[i].len)
+			return false;
+	return true;
+}
+
+static bool obj_equal(enum model_kind kind, const void *a, const void *b)
+{
+	return kind == MODEL_KIND_SERVICE ? service_equal(a, b)
+	       : kind == MODEL_KIND_NODE  ? node_equal(a, b)
+					  : slice_equal(a, b);
+}
+
+static void obj_free(enum model_kind kind, void *obj)
+{
+	if (kind == MODEL_KIND_SERVICE)
+		model_service_free(obj);
+	else if (kind == MODEL_KIND_NODE)
+		model_node_free(obj);
+	else
+		model_slice_free(obj);
+}
+
+static struct store_table *table_of(const struct model_store *st, enum model_kind kind)
+{
+	return (struct store_table *)(kind == MODEL_KIND_SERVICE ? &st->services
+				      : kind == MODEL_KIND_NODE  ? &st->nodes
+								 : &st->slices);
+}
+
 static int store_put(struct model_store *st, struct store_table *t, enum model_kind kind,
 		     const char *origin, const char *ns, const char *name, void *obj)
 {
@@ -1061,10 +1285,7 @@ static int store_put(struct model_store *st, struct store_table *t, enum model_k
 
 	en = calloc(1, sizeof(*en));
 	if (!en) {
-		if (kind == MODEL_KIND_SERVICE)
-			model_service_free(obj);
-		else
-			model_slice_free(obj);
+		obj_free(kind, obj);
 		return -ENOMEM;
 	}
 	en->obj = obj;
@@ -1078,8 +1299,7 @@ static int store_put(struct model_store *st, struct store_table *t, enum model_k
 	found = table_find(t, en->key);
 	if (found) {
 		struct store_entry *old = *found;
-		bool same = kind == MODEL_KIND_SERVICE ? service_equal(old->obj, obj)
-						       : slice_equal(old->obj, obj);
+		bool same = obj_equal(kind, old->obj, obj);
 
 		if (same && streq(old->origin, en->origin)) {
 			entry_free(en, kind); /* the same object: nothing changes */
@@ -1116,10 +1336,15 @@ int model_store_put_slice(struct model_store *st, const char *origin, struct mod
 			 slice);
 }
 
+int model_store_put_node(struct model_store *st, const char *origin, struct model_node *node)
+{
+	return store_put(st, &st->nodes, MODEL_KIND_NODE, origin, "", node->name, node);
+}
+
 int model_store_delete(struct model_store *st, enum model_kind kind, const char *origin,
 		       const char *ns, const char *name)
 {
-	struct store_table *t = kind == MODEL_KIND_SERVICE ? &st->services : &st->slices;
+	struct store_table *t = table_of(st, kind);
 	_cleanup_free_ char *key = NULL;
 	struct store_entry **found, *en;
 
@@ -1143,10 +1368,26 @@ uint64_t model_store_generation(const struct model_store *st)
 	return st->generation;
 }
 
+uint64_t model_store_node_generation(const struct model_store *st)
+{
+	return st->node_generation;
+}
+
 size_t model_store_count(const struct model_store *st, enum model_kind kind)
 {
-	return kind == MODEL_KIND_SERVICE ? st->services.count
-	       : kind == MODEL_KIND_ENDPOINT_SLICE ? st->slices.count : 0;
+	return kind == MODEL_KIND_OTHER ? 0 : table_of(st, kind)->count;
+}
+
+int model_store_foreach_node(const struct model_store *st, model_node_fn fn, void *ud)
+{
+	for (size_t i = 0; i < st->nodes.n_buckets; i++)
+		for (struct store_entry *en = st->nodes.buckets[i]; en; en = en->next) {
+			int r = fn(en->obj, en->origin, ud);
+
+			if (r < 0)
+				return r;
+		}
+	return 0;
 }
 
 int model_store_foreach_service(const struct model_store *st, model_service_fn fn, void *ud)
@@ -1226,8 +1467,7 @@ int model_store_take_dirty(struct model_store *st, char ***keys, size_t *n, bool
 const char *model_store_origin(const struct model_store *st, enum model_kind kind, const char *ns,
 			       const char *name)
 {
-	struct store_table *t = (struct store_table *)(kind == MODEL_KIND_SERVICE ? &st->services
-										   : &st->slices);
+	struct store_table *t = table_of(st, kind);
 	struct store_entry **found;
 	char key[512];
 

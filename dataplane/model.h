@@ -1,7 +1,7 @@
-/* The proxy's model of the cluster: Services (v1) and EndpointSlices
- * (discovery.k8s.io/v1) parsed from their JSON form, and a store of them
- * that every source (the --manifests folder today, the API-server watch
- * later) feeds.
+/* The agent's model of the cluster: Services (v1), EndpointSlices
+ * (discovery.k8s.io/v1) and Nodes (v1) parsed from their JSON form, and a
+ * store of them that every source (the --manifests folder today, the
+ * API-server watch later) feeds.
  *
  *   struct model_error e;
  *   struct model_service *svc;
@@ -108,6 +108,27 @@ struct model_slice {
 	size_t n_ports;
 };
 
+#define MODEL_NODE_MAX_CIDRS 2 /* spec.podCIDRs: one per family */
+#define MODEL_NODE_MAX_ADDRS 2 /* InternalIP: the first of each family */
+
+struct model_cidr {
+	struct model_addr addr;
+	uint8_t len;
+};
+
+/* "10.244.1.0/24" or "fd00:244:1::/64" (address bits past the prefix must
+ * be zero); -EINVAL otherwise. */
+int model_cidr_parse(const char *s, struct model_cidr *out);
+
+/* A Node (cluster-scoped): what node networking needs of it. */
+struct model_node {
+	char *name;
+	struct model_cidr pod_cidrs[MODEL_NODE_MAX_CIDRS]; /* spec.podCIDRs (or podCIDR) */
+	size_t n_pod_cidrs;
+	struct model_addr addrs[MODEL_NODE_MAX_ADDRS]; /* status.addresses type InternalIP */
+	size_t n_addrs;
+};
+
 struct model_error {
 	char msg[512]; /* "<Kind> <ns>/<name>: <field>: <problem>" */
 };
@@ -116,7 +137,10 @@ enum model_kind {
 	MODEL_KIND_OTHER = 0, /* a kind the proxy does not use: ignored */
 	MODEL_KIND_SERVICE,
 	MODEL_KIND_ENDPOINT_SLICE,
+	MODEL_KIND_NODE,
 };
+/* "Service", "EndpointSlice", "Node" ("object" for the rest). */
+const char *model_kind_name(enum model_kind kind);
 
 /* The kind of a JSON object, from apiVersion and kind. -EINVAL (with e)
  * when a kind the proxy uses comes with an apiVersion it does not know, or
@@ -127,6 +151,8 @@ int model_service_parse(const json_t *obj, struct model_service **out, struct mo
 void model_service_free(struct model_service *s);
 int model_slice_parse(const json_t *obj, struct model_slice **out, struct model_error *e);
 void model_slice_free(struct model_slice *s);
+int model_node_parse(const json_t *obj, struct model_node **out, struct model_error *e);
+void model_node_free(struct model_node *n);
 
 /* The store: every object by kind and namespace/name. An object put by one
  * origin (a file, the API server) replaces the same object from any
@@ -141,11 +167,15 @@ void model_store_free(struct model_store *st);
  * from the same origin was already there. */
 int model_store_put_service(struct model_store *st, const char *origin, struct model_service *svc);
 int model_store_put_slice(struct model_store *st, const char *origin, struct model_slice *slice);
+/* Nodes are cluster-scoped: their namespace in the store is "". */
+int model_store_put_node(struct model_store *st, const char *origin, struct model_node *node);
 /* Removes an object if it came from origin; 1 when removed, 0 otherwise. */
 int model_store_delete(struct model_store *st, enum model_kind kind, const char *origin,
 		       const char *ns, const char *name);
-/* Counts at most "changes" since creation: compare to know if a sync is due. */
+/* Counts at most "changes" since creation: compare to know if a sync is due.
+ * Services and EndpointSlices count in the first, Nodes in the second. */
 uint64_t model_store_generation(const struct model_store *st);
+uint64_t model_store_node_generation(const struct model_store *st);
 
 /* Iteration: callback per object, in no particular order; a negative
  * return stops and is returned. */
@@ -153,6 +183,8 @@ typedef int (*model_service_fn)(const struct model_service *s, const char *origi
 typedef int (*model_slice_fn)(const struct model_slice *s, const char *origin, void *ud);
 int model_store_foreach_service(const struct model_store *st, model_service_fn fn, void *ud);
 int model_store_foreach_slice(const struct model_store *st, model_slice_fn fn, void *ud);
+typedef int (*model_node_fn)(const struct model_node *n, const char *origin, void *ud);
+int model_store_foreach_node(const struct model_store *st, model_node_fn fn, void *ud);
 size_t model_store_count(const struct model_store *st, enum model_kind kind);
 
 /* Where the object in the store came from (NULL: not there). */

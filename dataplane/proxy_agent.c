@@ -31,6 +31,13 @@ struct proxy_agent {
 	struct nftp_options nopt;
 	struct nftp_cidr nft_cidrs[NODE_NET_MAX_ADDRS];
 	struct proxy_config cfg;
+	/* node networking */
+	struct node_net *nn;
+	struct node_net_cidr nn_cidrs[NODE_NET_MAX_ADDRS]; /* this node's, as nn was opened */
+	size_t nn_n_cidrs;
+	uint64_t node_synced_generation;
+	bool node_retry;
+	bool node_waiting_logged;
 	uint64_t synced_generation;
 	bool synced_once;
 	bool retry; /* a frontend failed: sync again after PROXY_RETRY_MS */
@@ -247,6 +254,189 @@ static int agent_sync(struct proxy_agent *a)
 	return 0;
 }
 
+/* ---- node networking ---- */
+
+static void addr_to_nn(const struct model_addr *m, struct node_net_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->family = m->family;
+	memcpy(out->a, m->family == AF_INET ? (const void *)&m->v4 : (const void *)&m->v6,
+	       m->family == AF_INET ? 4 : 16);
+}
+
+struct node_peers {
+	const struct proxy_agent *a;
+	struct node_net_peer *v;
+	size_t n, cap;
+	const struct model_node *self;
+};
+
+static bool has_family(const struct model_node *n, int family)
+{
+	for (size_t i = 0; i < n->n_addrs; i++)
+		if (n->addrs[i].family == family)
+			return true;
+	return false;
+}
+
+static int collect_node(const struct model_node *n, const char *origin, void *ud)
+{
+	struct node_peers *np = ud;
+	const struct proxy_agent_options *o = np->a->o;
+	int underlay = o->node_addrs[0].family;
+	struct node_net_peer *p;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (streq(n->name, o->node_name)) {
+		np->self = n;
+		return 0;
+	}
+	if (np->n == np->cap) {
+		size_t cap = np->cap ? np->cap * 2 : 16;
+		struct node_net_peer *v = realloc(np->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		np->v = v;
+		np->cap = cap;
+	}
+	p = &np->v[np->n];
+	memset(p, 0, sizeof(*p));
+	p->name = n->name;
+	for (size_t i = 0; i < n->n_addrs; i++)
+		addr_to_nn(&n->addrs[i], &p->addrs[p->n_addrs++]);
+	/* A pod CIDR is reachable through an address of its family (native
+	 * routing) or of the underlay's (vxlan); a Node without one (no
+	 * InternalIP yet) is left out until it has. */
+	for (size_t i = 0; i < n->n_pod_cidrs; i++) {
+		const struct model_cidr *c = &n->pod_cidrs[i];
+		int need = o->node_routing == NODE_ROUTING_VXLAN ? underlay : c->addr.family;
+
+		if (!has_family(n, need)) {
+			log_debug("%s: Node %s: no InternalIP of the %s family: pod CIDR %s/%u not routed",
+				  origin, n->name, need == AF_INET ? "IPv4" : "IPv6",
+				  model_addr_str(&c->addr, buf, sizeof(buf)), c->len);
+			continue;
+		}
+		addr_to_nn(&c->addr, &p->pod_cidrs[p->n_pod_cidrs].addr);
+		p->pod_cidrs[p->n_pod_cidrs++].len = c->len;
+	}
+	if (p->n_pod_cidrs)
+		np->n++;
+	return 0;
+}
+
+static bool cidrs_equal(const struct node_net_cidr *a, size_t na, const struct node_net_cidr *b,
+			size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].addr.family != b[i].addr.family || a[i].len != b[i].len ||
+		    memcmp(a[i].addr.a, b[i].addr.a, sizeof(a[i].addr.a)))
+			return false;
+	return true;
+}
+
+/* (Re)opens node networking for this node's pod CIDRs. */
+static int node_open(struct proxy_agent *a, const struct node_net_cidr *cidrs, size_t n)
+{
+	const struct proxy_agent_options *o = a->o;
+	struct node_net_options no = {
+		.mode = o->node_routing == NODE_ROUTING_VXLAN ? NODE_NET_VXLAN : NODE_NET_NATIVE,
+		.cluster_cidrs = o->cluster_cidrs,
+		.n_cluster_cidrs = o->n_cluster_cidrs,
+		.service_cidrs = o->service_cidrs,
+		.n_service_cidrs = o->n_service_cidrs,
+		.vxlan_name = o->vxlan_name,
+		.vni = o->vni,
+		.vxlan_port = o->vxlan_port,
+		.nat_table = o->nat_table,
+		.no_masquerade = o->no_masquerade,
+	};
+	char err[256] = "";
+	int r;
+
+	for (size_t i = 0; i < o->n_node_addrs && no.n_addrs < NODE_NET_MAX_ADDRS; i++)
+		addr_to_nn(&o->node_addrs[i], &no.addrs[no.n_addrs++]);
+	for (size_t i = 0; i < n; i++)
+		no.pod_cidrs[no.n_pod_cidrs++] = cidrs[i];
+	if (a->nn) {
+		node_net_close(a->nn, false);
+		a->nn = NULL;
+	}
+	r = node_net_open(&no, &a->nn, err, sizeof(err));
+	if (r < 0) {
+		log_error("node networking: %s", err[0] ? err : strerror(-r));
+		return r;
+	}
+	memcpy(a->nn_cidrs, cidrs, n * sizeof(*cidrs));
+	a->nn_n_cidrs = n;
+	log_info("node networking: %s, %zu pod CIDR%s of this node",
+		 o->node_routing == NODE_ROUTING_VXLAN ? "vxlan" : "native routes", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+/* Brings node networking to the Node objects of the store. */
+static int node_sync(struct proxy_agent *a)
+{
+	const struct proxy_agent_options *o = a->o;
+	uint64_t gen = model_store_node_generation(a->store);
+	struct node_peers np = { .a = a };
+	struct node_net_cidr own[NODE_NET_MAX_ADDRS];
+	const struct node_net_cidr *cidrs = o->pod_cidrs;
+	size_t n_cidrs = o->n_pod_cidrs;
+	unsigned long long t0 = now_ns();
+	struct node_net_stats st;
+	char err[256] = "";
+	int r;
+
+	r = model_store_foreach_node(a->store, collect_node, &np);
+	if (r < 0)
+		goto out;
+	if (!n_cidrs && np.self) {
+		for (size_t i = 0; i < np.self->n_pod_cidrs && i < NODE_NET_MAX_ADDRS; i++) {
+			addr_to_nn(&np.self->pod_cidrs[i].addr, &own[i].addr);
+			own[i].len = np.self->pod_cidrs[i].len;
+		}
+		cidrs = own;
+		n_cidrs = np.self->n_pod_cidrs < NODE_NET_MAX_ADDRS ? np.self->n_pod_cidrs
+								    : NODE_NET_MAX_ADDRS;
+	}
+	/* This node's Node object gone (or without podCIDRs for a while):
+	 * keep what its pods use. */
+	if (!n_cidrs && a->nn) {
+		cidrs = a->nn_cidrs;
+		n_cidrs = a->nn_n_cidrs;
+	}
+	if (!n_cidrs && !a->node_waiting_logged) {
+		log_warn("node networking: no pod CIDR of this node yet (--pod-cidr, or spec.podCIDRs "
+			 "of Node %s): routes to the other nodes only, no masquerade",
+			 o->node_name);
+		a->node_waiting_logged = true;
+	}
+	if (!a->nn || !cidrs_equal(cidrs, n_cidrs, a->nn_cidrs, a->nn_n_cidrs)) {
+		r = node_open(a, cidrs, n_cidrs);
+		if (r < 0)
+			goto out;
+	}
+	r = node_net_sync(a->nn, np.v, np.n, err, sizeof(err));
+	if (r < 0) {
+		log_error("node networking: cannot sync: %s", err[0] ? err : strerror(-r));
+		goto out;
+	}
+	node_net_last_stats(a->nn, &st);
+	log_info("node networking: sync: %zu other node%s, %zu entries added or replaced, %zu deleted "
+		 "in %.1f ms",
+		 np.n, np.n == 1 ? "" : "s", st.added + st.replaced, st.deleted,
+		 (double)(now_ns() - t0) / 1e6);
+	a->node_synced_generation = gen;
+out:
+	a->node_retry = r < 0;
+	free(np.v);
+	return r;
+}
+
 static int arm_timer(struct proxy_agent *a, unsigned ms)
 {
 	struct itimerspec its = {
@@ -288,7 +478,10 @@ static int on_timer(struct proxy_agent *a)
 		log_error("%s: cannot load changes: %s", a->src.name, strerror(-r));
 	if (model_store_generation(a->store) != a->synced_generation || a->retry)
 		agent_sync(a);
-	if (a->retry)
+	if (a->o->node_routing != NODE_ROUTING_NONE &&
+	    (model_store_node_generation(a->store) != a->node_synced_generation || a->node_retry))
+		node_sync(a);
+	if (a->retry || a->node_retry)
 		return arm_timer(a, PROXY_RETRY_MS);
 	return 0;
 }
@@ -323,6 +516,7 @@ static int agent_loop(struct proxy_agent *a)
 				if (r < 0)
 					log_error("%s: cannot reload: %s", a->src.name, strerror(-r));
 				a->retry = true;
+				a->node_retry = a->o->node_routing != NODE_ROUTING_NONE;
 				/* nftables: a fresh handle rewrites the whole table
 				 * in one batch, undoing any hand edit. */
 				if (a->nftp) {
@@ -512,6 +706,13 @@ static void agent_teardown(struct proxy_agent *a)
 			log_info("table inet %s removed", a->nopt.table);
 	}
 	nftp_free(a->nftp);
+	if (a->nn) {
+		r = node_net_close(a->nn, a->o->destroy_on_exit);
+		if (r < 0)
+			log_error("node networking: cannot remove everything: %s", strerror(-r));
+		else if (a->o->destroy_on_exit)
+			log_info("node networking: routes, vxlan device and masquerade table removed");
+	}
 	proxy_lb_free(a->plb);
 	if (a->lb && a->o->destroy_on_exit) {
 		r = lb_destroy(a->lb);
@@ -539,6 +740,12 @@ int proxy_agent_run(const struct proxy_agent_options *o)
 	r = agent_setup(&a, o);
 	if (r == 0)
 		r = agent_sync(&a);
+	if (r == 0 && o->node_routing != NODE_ROUTING_NONE) {
+		r = node_sync(&a);
+		/* Retried by the loop; fatal only for a single run. */
+		if (r < 0 && !o->once)
+			r = arm_timer(&a, PROXY_RETRY_MS);
+	}
 	/* Parsing the first load leaves the heap large; hand it back. */
 	malloc_trim(0);
 	if (r == 0 && a.retry && o->once)

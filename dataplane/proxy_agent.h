@@ -13,6 +13,11 @@
  * (proxy_lb.h) or an nftables table (nft_proxy.h). Starting in one mode
  * removes what the other left (pinned BPF state under bpffs_dir, or the
  * table), so a restart with the other flag switches cleanly.
+ *
+ * With node_routing, the Node objects of the same sources drive node
+ * networking: whenever they change, node_net_sync brings routes, vxlan
+ * entries and the masquerade table to them (only a changed node's entries
+ * change; a restart changes nothing that is right).
  */
 #ifndef SKIFF_PROXY_AGENT_H
 #define SKIFF_PROXY_AGENT_H
@@ -29,6 +34,12 @@
 #define PROXY_DEBOUNCE_MAX_MS 500
 /* Retry delay after a frontend failed to program. */
 #define PROXY_RETRY_MS 1000
+
+enum node_routing {
+	NODE_ROUTING_NONE,   /* no node networking */
+	NODE_ROUTING_NATIVE, /* a route per remote pod CIDR via its node */
+	NODE_ROUTING_VXLAN,  /* a vxlan overlay */
+};
 
 enum proxy_mode {
 	PROXY_MODE_BPF,      /* socket-level eBPF load balancing (dataplane/lb) */
@@ -54,6 +65,20 @@ struct proxy_agent_options {
 	bool maglev;
 	bool destroy_on_exit;
 	bool once;
+	/* Node networking (node_net.h), fed by the Node objects: the other
+	 * nodes' pod CIDRs and InternalIPs. The underlay addresses are
+	 * node_addrs; this node's pod CIDRs are pod_cidrs, or when none
+	 * are given the spec.podCIDRs of the Node named node_name. */
+	enum node_routing node_routing;
+	const struct node_net_cidr *pod_cidrs;
+	size_t n_pod_cidrs;
+	const struct node_net_cidr *service_cidrs;
+	size_t n_service_cidrs;
+	bool no_masquerade;
+	const char *vxlan_name; /* NULL: NODE_NET_DEFAULT_VXLAN */
+	uint32_t vni;           /* 0: NODE_NET_DEFAULT_VNI */
+	uint16_t vxlan_port;    /* 0: NODE_NET_DEFAULT_VXLAN_PORT */
+	const char *nat_table;  /* NULL: NODE_NET_DEFAULT_NAT_TABLE */
 };
 
 /* Runs until SIGINT/SIGTERM (or one sync with once). Logs what it does;

@@ -1,4 +1,4 @@
-/* Service and EndpointSlice parsing: good objects read right, bad ones
+/* Service, EndpointSlice and Node parsing: good objects read right, bad ones
  * fail with the object and the field named. */
 #include "tests/harness/test.h"
 #include "dataplane/model.h"
@@ -252,4 +252,116 @@ TEST(model_store_put_replace_delete_by_origin)
 	CHECK(model_store_generation(st) > g);
 	model_store_free(st);
 	json_decref(o);
+}
+
+#define NODE_HEAD "apiVersion: v1\nkind: Node\nmetadata: {name: node2}\n"
+
+static const char *node_error(const char *text, struct model_error *e)
+{
+	json_t *o = obj_from_yaml(text);
+	struct model_node *n = NULL;
+	int r = model_node_parse(o, &n, e);
+
+	json_decref(o);
+	if (r != -EINVAL)
+		test_fail(__FILE__, __LINE__, "expected -EINVAL, got %d", r);
+	return e->msg;
+}
+
+TEST(model_node_parse_cidrs_and_internal_ips)
+{
+	json_t *o = obj_from_yaml(
+		NODE_HEAD "spec: {podCIDR: 10.244.2.0/24, podCIDRs: [10.244.2.0/24, 'fd00:244:2::/64']}\n"
+		"status:\n  addresses:\n  - {type: Hostname, address: node2}\n"
+		"  - {type: ExternalIP, address: 203.0.113.2}\n"
+		"  - {type: InternalIP, address: 192.168.77.2}\n"
+		"  - {type: InternalIP, address: 192.168.77.22}\n"
+		"  - {type: InternalIP, address: 'fd00:77::2'}\n");
+	struct model_node *n = NULL;
+	struct model_error e;
+	char buf[INET6_ADDRSTRLEN];
+	enum model_kind k;
+
+	CHECK_OK(model_kind_of(o, &k, &e));
+	CHECK_INT_EQ(k, MODEL_KIND_NODE);
+	CHECK_STR_EQ(model_kind_name(k), "Node");
+	CHECK_OK(model_node_parse(o, &n, &e));
+	CHECK_STR_EQ(n->name, "node2");
+	CHECK_INT_EQ(n->n_pod_cidrs, 2);
+	CHECK_STR_EQ(model_addr_str(&n->pod_cidrs[0].addr, buf, sizeof(buf)), "10.244.2.0");
+	CHECK_INT_EQ(n->pod_cidrs[0].len, 24);
+	CHECK_STR_EQ(model_addr_str(&n->pod_cidrs[1].addr, buf, sizeof(buf)), "fd00:244:2::");
+	CHECK_INT_EQ(n->pod_cidrs[1].len, 64);
+	/* the first InternalIP of each family */
+	CHECK_INT_EQ(n->n_addrs, 2);
+	CHECK_STR_EQ(model_addr_str(&n->addrs[0], buf, sizeof(buf)), "192.168.77.2");
+	CHECK_STR_EQ(model_addr_str(&n->addrs[1], buf, sizeof(buf)), "fd00:77::2");
+	model_node_free(n);
+	json_decref(o);
+	/* podCIDR alone; no status yet */
+	o = obj_from_yaml(NODE_HEAD "spec: {podCIDR: 10.244.2.0/24}\n");
+	CHECK_OK(model_node_parse(o, &n, &e));
+	CHECK_INT_EQ(n->n_pod_cidrs, 1);
+	CHECK_INT_EQ(n->n_addrs, 0);
+	model_node_free(n);
+	json_decref(o);
+}
+
+TEST(model_node_errors_name_the_field)
+{
+	struct model_error e;
+
+	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.0/33]}\n", &e),
+		     "Node node2: spec.podCIDRs[0]: \"10.244.2.0/33\" is not a CIDR (network "
+		     "address/prefix length)");
+	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.1/24]}\n", &e),
+		     "Node node2: spec.podCIDRs[0]: \"10.244.2.1/24\" is not a CIDR (network "
+		     "address/prefix length)");
+	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.0/24, 10.245.2.0/24]}\n", &e),
+		     "Node node2: spec.podCIDRs[1]: a second IPv4 CIDR (at most one per family)");
+	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: 10.244.2.0/24}\n", &e),
+		     "Node node2: spec.podCIDRs: must be a list, not a string");
+	CHECK_STR_EQ(node_error(NODE_HEAD "status: {addresses: [{type: InternalIP, address: nope}]}\n", &e),
+		     "Node node2: status.addresses[0].address: \"nope\" is not an IP address");
+	CHECK_STR_EQ(node_error("apiVersion: v1\nkind: Node\nmetadata: {}\n", &e),
+		     "Node (unnamed): metadata.name: is required");
+}
+
+TEST(model_store_nodes_count_apart_from_services)
+{
+	json_t *o = obj_from_yaml(NODE_HEAD "spec: {podCIDRs: [10.244.2.0/24]}\n");
+	json_t *o2 = obj_from_yaml(NODE_HEAD "spec: {podCIDRs: [10.244.3.0/24]}\n");
+	struct model_store *st = NULL;
+	struct model_node *n = NULL;
+	struct model_error e;
+	uint64_t g, ng;
+	bool all;
+	char **keys;
+	size_t nk;
+
+	CHECK_OK(model_store_new(&st));
+	CHECK_OK(model_store_take_dirty(st, &keys, &nk, &all));
+	free(keys);
+	g = model_store_generation(st);
+	ng = model_store_node_generation(st);
+	CHECK_OK(model_node_parse(o, &n, &e));
+	CHECK_INT_EQ(model_store_put_node(st, "n.yaml", n), 1);
+	CHECK_OK(model_node_parse(o, &n, &e));
+	CHECK_INT_EQ(model_store_put_node(st, "n.yaml", n), 0); /* unchanged */
+	CHECK_OK(model_node_parse(o2, &n, &e));
+	CHECK_INT_EQ(model_store_put_node(st, "n.yaml", n), 1);
+	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_NODE), 1);
+	CHECK_STR_EQ(model_store_origin(st, MODEL_KIND_NODE, "", "node2"), "n.yaml");
+	/* a Node is no change for the service proxy */
+	CHECK(model_store_generation(st) == g);
+	CHECK(model_store_node_generation(st) == ng + 2);
+	CHECK_OK(model_store_take_dirty(st, &keys, &nk, &all));
+	CHECK_INT_EQ(nk, 0);
+	CHECK(!all);
+	free(keys);
+	CHECK_INT_EQ(model_store_delete(st, MODEL_KIND_NODE, "n.yaml", "", "node2"), 1);
+	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_NODE), 0);
+	model_store_free(st);
+	json_decref(o);
+	json_decref(o2);
 }

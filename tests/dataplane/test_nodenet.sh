@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Node networking end to end: three simulated nodes (network namespaces on
 # one bridged LAN), each with a pod wired by skiff-cni, and an "outside"
-# namespace on the LAN. skiff-nodenet-tool runs in every node; pods reach
+# namespace on the LAN. skiff-agent runs in every node with --node-routing,
+# following kind: Node manifests in a shared folder (node 1 gets its pod
+# CIDRs from flags, nodes 2 and 3 from their own Node objects). Pods reach
 # pods on the other nodes in native-routing and VXLAN modes (TCP and UDP,
 # IPv4 and IPv6), the outside sees pod traffic from the node's address,
-# removing a node removes only its entries, and a restart changes nothing.
+# deleting a Node manifest removes only that node's entries, a bad Node
+# object keeps the last good state, and a restart changes nothing.
 . "$(dirname "$0")/../harness/lib.sh"
 require_root
-require_cmd ip bridge jq socat awk
-require_bin skiff-nodenet-tool skiff-cni lb-client
+require_cmd ip bridge jq socat awk nft
+require_bin skiff-agent skiff-nodenet-tool skiff-cni lb-client
 
+AGENT_BIN="$BIN/skiff-agent"
 TOOL="$TESTBIN/skiff-nodenet-tool"
 CLI="$TESTBIN/lb-client"
-
+M="$TMP/manifests"
+mkdir -p "$M"
 setup_ns lan n1 n2 n3 p1 p2 p3 out
 ip -n "$(ns lan)" link add br0 type bridge
 ip -n "$(ns lan)" link set br0 up
@@ -48,46 +53,62 @@ pod6() { jq -r '.ips[].address' "$TMP/pod-$1.json" | grep : | cut -d/ -f1; }
 bg_ns out _pid socat TCP4-LISTEN:9000,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR'
 wait_for 5 sh -c "ip netns exec $(ns out) ss -ltn | grep -q ':9000 '" || fail "outside server did not start"
 
-# peers FILE NODE...: the peers file listing those nodes.
-peers() {
-	local f=$1 i
+# node I [CIDRS...]: the Node object of node I (its InternalIPs on the LAN;
+# pod CIDRs 10.244.I.0/24 and fd00:244:I::/64 unless given).
+node() {
+	local i=$1
 	shift
-	for i in "$@"; do
-		jq -n --arg n "node$i" --arg a "192.168.77.$i" --arg a6 "fd00:77::$i" \
-			--arg c4 "10.244.$i.0/24" --arg c6 "fd00:244:$i::/64" \
-			'{name: $n, addresses: [$a, $a6], podCIDRs: [$c4, $c6]}'
-	done | jq -s . >"$f.tmp" && mv "$f.tmp" "$f"
+	[ $# -gt 0 ] || set -- "10.244.$i.0/24" "fd00:244:$i::/64"
+	printf 'apiVersion: v1\nkind: Node\nmetadata: {name: node%s}\nspec:\n  podCIDRs: [' "$i"
+	printf '"%s",' "$@" | sed 's/,$//'
+	printf ']\nstatus:\n  addresses:\n  - {type: Hostname, address: node%s}\n' "$i"
+	printf '  - {type: InternalIP, address: 192.168.77.%s}\n  - {type: InternalIP, address: "fd00:77::%s"}\n' "$i" "$i"
 }
+put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
 
-nsync() { grep -c "sync: " "$TMP/tool-$1.log"; }
+LOGS=("" "$TMP/agent-1.log" "$TMP/agent-2.log" "$TMP/agent-3.log")
+nsync() { grep -c "node networking: sync: " "${LOGS[$1]}"; }
 synced_since() { [ "$(nsync "$1")" -gt "$2" ]; }
-# start_tools MODE: the tool in every node, following $TMP/peers.json.
-start_tools() {
-	local i
-	for i in 1 2 3; do
-		( exec ip netns exec "$(ns "n$i")" "$TOOL" --mode "$1" --node-addr "192.168.77.$i" \
-			--node-addr "fd00:77::$i" --pod-cidr "10.244.$i.0/24" --pod-cidr "fd00:244:$i::/64" \
-			--cluster-cidr 10.244.0.0/16 --service-cidr 10.96.0.0/16 \
-			--nat-table "skiff-nat-$RUN_ID" --vxlan-name "skv$RUN_ID" \
-			--peers "$TMP/peers.json" --follow ) >>"$TMP/tool-$i.log" 2>&1 &
-		eval "TOOL$i=$!"
-		wait_for 5 grep -q "sync: " "$TMP/tool-$i.log" || fail "node $i: no sync: $(tail -3 "$TMP/tool-$i.log")"
+# start_agents MODE [NODE...]: skiff-agent in those nodes (default all),
+# each waiting for its first node sync. The service proxy runs too
+# (nftables mode, an empty table of the test's own).
+start_agents() {
+	local mode=$1 i extra
+	shift
+	for i in "${@:-1 2 3}"; do
+		for i in $i; do
+			extra=()
+			[ "$i" = 1 ] && extra=(--pod-cidr 10.244.1.0/24 --pod-cidr fd00:244:1::/64)
+			( exec ip netns exec "$(ns "n$i")" "$AGENT_BIN" --manifests "$M" --node-name "node$i" \
+				--node-ip "192.168.77.$i" --node-ip "fd00:77::$i" --node-routing "$mode" \
+				--cluster-cidr 10.244.0.0/16 --service-cidr 10.96.0.0/16 \
+				--nat-table "skiff-nat-$RUN_ID" --vxlan-name "skv$RUN_ID" \
+				--proxy-mode nftables --nft-table "skiff-proxy-$RUN_ID" \
+				--bpffs "/sys/fs/bpf/skiff-nodenet-$RUN_ID" "${extra[@]}" ) >>"${LOGS[$i]}" 2>&1 &
+			eval "AGENT$i=$!"
+			wait_for 10 grep -q "node networking: sync: " "${LOGS[$i]}" ||
+				fail "node $i: no sync: $(tail -3 "${LOGS[$i]}")"
+		done
 	done
 }
-stop_tools() {
+stop_agents() {
 	local i p
 	for i in 1 2 3; do
-		eval "p=\${TOOL$i:-}"
+		eval "p=\${AGENT$i:-}"
 		[ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		eval "AGENT$i="
 	done
 	return 0
 }
+# remove_all: every agent once more with --destroy-on-exit, stopped at once.
 remove_all() {
-	local i
-	stop_tools
+	local i p
+	stop_agents
 	for i in 1 2 3; do
-		ip netns exec "$(ns "n$i")" "$TOOL" --mode "$1" --node-addr "192.168.77.$i" \
-			--nat-table "skiff-nat-$RUN_ID" --vxlan-name "skv$RUN_ID" --remove
+		ip netns exec "$(ns "n$i")" "$AGENT_BIN" --manifests "$M" --node-name "node$i" \
+			--node-ip "192.168.77.$i" --node-routing "$1" --nat-table "skiff-nat-$RUN_ID" \
+			--vxlan-name "skv$RUN_ID" --proxy-mode nftables --nft-table "skiff-proxy-$RUN_ID" \
+			--bpffs "/sys/fs/bpf/skiff-nodenet-$RUN_ID" --once --destroy-on-exit >/dev/null 2>&1
 	done
 }
 
@@ -106,11 +127,11 @@ reach() {
 
 # the common part of both modes
 check_mode() {
-	local mode=$1 out before
-	peers "$TMP/peers.json" 1 2 3
-	: >"$TMP/tool-1.log"; : >"$TMP/tool-2.log"; : >"$TMP/tool-3.log"
+	local mode=$1 out before i
+	rm -f "$M"/*
+	for i in 1 2 3; do node "$i" | put "node-$i.yaml"; : >"${LOGS[$i]}"; done
 	defer "remove_all $mode"
-	start_tools "$mode"
+	start_agents "$mode"
 	reach 1 2
 	reach 2 3
 	reach 3 1
@@ -122,37 +143,50 @@ check_mode() {
 	# pod to pod is not masqueraded
 	out=$(in_ns p1 socat -T3 - "TCP:$(pod4 2):8002" </dev/null)
 	assert_contains "$out" "$(pod4 1)" "pod 2 sees pod 1's own address"
-	# removing node 3: only its entries go
+	# a bad Node object: named, and the last good state stays
+	before=$(grep -c "Node node3" "${LOGS[1]}" || true)
+	node 3 10.244.3.0/24 nope | put node-3.yaml
+	wait_for 10 grep -q 'node-3.yaml: object 1: Node node3: spec.podCIDRs\[1\]: "nope" is not a CIDR' \
+		"${LOGS[1]}" || fail "no error naming file, object and field: $(tail -3 "${LOGS[1]}")"
+	reach 1 3
+	# removing node 3 (its agent first, as a node leaving does): only its
+	# entries go
+	kill "$AGENT3"; wait "$AGENT3" 2>/dev/null; AGENT3=
 	before=$(nsync 1)
-	peers "$TMP/peers.json" 1 2
-	wait_for 5 synced_since 1 "$before" || fail "node 1 did not sync the removal"
-	assert_contains "$(tail -n 1 "$TMP/tool-1.log")" "0 entries added or replaced"
+	rm "$M/node-3.yaml"
+	wait_for 10 synced_since 1 "$before" || fail "node 1 did not sync the removal"
+	assert_contains "$(grep "node networking: sync: " "${LOGS[1]}" | tail -n 1)" \
+		"1 other node, 0 entries added or replaced, $2 deleted"
 	assert_not_contains "$(ip -n "$(ns n1)" route)" "10.244.3.0/24"
 	assert_not_contains "$(ip -n "$(ns n1)" -6 route)" "fd00:244:3::/64"
 	reach 1 2
 	out=$(in_ns p1 "$CLI" --timeout-ms 500 "$(pod4 3)" 8000 2>&1) && fail "node 3 still routed: $out"
 	# a restart changes nothing that works
-	stop_tools
+	stop_agents
 	reach 1 2
-	: >"$TMP/tool-1.log"
-	start_tools "$mode"
-	assert_contains "$(cat "$TMP/tool-1.log")" "0 entries added or replaced, 0 deleted"
+	: >"${LOGS[1]}"
+	start_agents "$mode" 1 2
+	assert_contains "$(cat "${LOGS[1]}")" "1 other node, 0 entries added or replaced, 0 deleted"
 	# node 3 back: reachable again
 	before=$(nsync 1)
-	peers "$TMP/peers.json" 1 2 3
-	wait_for 5 synced_since 1 "$before" || fail "node 1 did not sync the addition"
+	node 3 | put node-3.yaml
+	wait_for 10 synced_since 1 "$before" || fail "node 1 did not sync the addition"
+	assert_contains "$(grep "node networking: sync: " "${LOGS[1]}" | tail -n 1)" \
+		"2 other nodes, $2 entries added or replaced, 0 deleted"
+	start_agents "$mode" 3
 	reach 1 3
+	reach 3 2
 }
 
 case_native_routing() {
-	check_mode native
+	check_mode native 2
 	assert_contains "$(ip -n "$(ns n1)" route)" "10.244.2.0/24 via 192.168.77.2 dev eth0 proto 92"
 	assert_contains "$(ip -n "$(ns n1)" -6 route)" "fd00:244:2::/64 via fd00:77::2 dev eth0 proto 92"
 	assert_contains "$(ip netns exec "$(ns n1)" nft list table inet "skiff-nat-$RUN_ID")" "masquerade"
 }
 
 case_vxlan_overlay() {
-	check_mode vxlan
+	check_mode vxlan 5
 	local dev="skv$RUN_ID"
 	assert_contains "$(ip -n "$(ns n1)" -d link show "$dev")" "vxlan id 1"
 	assert_contains "$(ip -n "$(ns n1)" route)" "10.244.2.0/24 via 10.244.2.0 dev $dev proto 92 onlink"
@@ -163,7 +197,26 @@ case_vxlan_overlay() {
 	assert_not_contains "$(ip -n "$(ns n1)" route)" "via 192.168.77.2"
 }
 
-case_bad_peers_file_named() {
+case_agent_flags_named() {
+	local out
+	out=$("$AGENT_BIN" --manifests "$M" --node-routing bgp 2>&1) && fail "bad --node-routing accepted"
+	assert_contains "$out" '--node-routing: "bgp" is not none, native or vxlan'
+	out=$("$AGENT_BIN" --manifests "$M" --node-routing native 2>&1) && fail "no --node-ip accepted"
+	assert_contains "$out" "--node-routing: needs --node-ip"
+	out=$("$AGENT_BIN" --manifests "$M" --pod-cidr 10.244.1.0/24 --pod-cidr 10.244.2.0/24 2>&1) &&
+		fail "two IPv4 pod CIDRs accepted"
+	assert_contains "$out" "--pod-cidr: \"10.244.2.0/24\": at most one IPv4 and one IPv6 CIDR"
+	out=$("$AGENT_BIN" --manifests "$M" --vni 0 2>&1) && fail "VNI 0 accepted"
+	assert_contains "$out" '--vni: "0" is not a number from 1 to 16777215'
+	out=$("$AGENT_BIN" --help)
+	for f in --node-routing --pod-cidr --service-cidr --cluster-cidr --no-masquerade \
+		--vxlan-name --vni --vxlan-port --nat-table; do
+		assert_contains "$out" "  $f" "--help lists $f"
+	done
+}
+
+# The tool (node_net.c without the agent): its own peers-file parsing.
+case_tool_bad_peers_file_named() {
 	local out
 	echo '[{"name": "x", "addresses": ["nope"], "podCIDRs": []}]' >"$TMP/bad.json"
 	out=$(in_ns n1 "$TOOL" --mode native --node-addr 192.168.77.1 --peers "$TMP/bad.json" \
@@ -176,5 +229,6 @@ case_bad_peers_file_named() {
 
 run_case native_routing
 run_case vxlan_overlay
-run_case bad_peers_file_named
+run_case agent_flags_named
+run_case tool_bad_peers_file_named
 finish
