@@ -1,0 +1,259 @@
+/* nft-bench: times skiff's nftables proxy mode (dataplane/nft_proxy.c) the
+ * way skiff-nft-tool drives it, for tests/bench/bench_nftproxy.sh.
+ *
+ *   nft-bench --manifests DIR --table NAME [STAGED-FILE]...
+ *
+ * Loads DIR (the agent's manifest parsing), computes the desired state and
+ * applies it into an empty table: the full sync. Then, for every STAGED
+ * FILE in order, renames it into DIR (a service added, or one changed),
+ * waits for the folder watch to report it, brings the store up to date and
+ * computes and applies again: one incremental sync each. Prints one line
+ * of key=value per sync on stdout (times in ms):
+ *
+ *   full services=N frontends=F load_ms=.. compute_ms=.. apply_ms=.. msgs=.. bytes=..
+ *   step file=NAME services=N frontends=F compute_ms=.. apply_ms=.. msgs=.. bytes=.. full=0|1
+ *
+ * load_ms is reading and parsing DIR, compute_ms proxy_compute (pure),
+ * apply_ms nftp_apply (the batch built, sent and acked). Exits 1 when a
+ * sync fails or a staged file is not seen. */
+#include "dataplane/manifest.h"
+#include "dataplane/nft_proxy.h"
+#include "dataplane/proxy.h"
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+
+struct bench {
+	const char *dir;
+	struct proxy_config cfg;
+	struct model_store *store;
+	struct model_source src;
+	bool have_src;
+	struct nftp *nftp;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: nft-bench --manifests DIR [--table NAME] [--cluster-cidr CIDR] [STAGED-FILE]...\n"
+		"Times skiff's nftables proxy mode: a full sync of the Services and\n"
+		"EndpointSlices in DIR into an empty table, then one incremental sync per\n"
+		"STAGED-FILE, each renamed into DIR in turn. One key=value line per sync.\n"
+		"\n"
+		"  --manifests DIR     folder of manifests (as skiff-nft-tool and skiff-agent read)\n"
+		"  --table NAME        the inet table (default " NFTP_DEFAULT_TABLE ")\n"
+		"  --cluster-cidr CIDR pod network (IPv4); ClusterIP traffic from outside is masqueraded\n"
+		"  --timeout-ms N      wait for the folder watch per staged file (default 5000)\n"
+		"  -h, --help          this text\n");
+}
+
+static double ms_between(unsigned long long a, unsigned long long b)
+{
+	return (double)(b - a) / 1e6;
+}
+
+/* Computes and applies the store; prints the times. label: the line's head. */
+static int bench_sync(struct bench *b, const char *label)
+{
+	struct proxy_state *next = NULL;
+	struct nftp_stats st;
+	unsigned long long t0, t1, t2;
+	size_t n_fes;
+	int r;
+
+	t0 = now_ns();
+	r = proxy_compute(b->store, &b->cfg, &next);
+	if (r < 0) {
+		log_error("cannot compute the desired state: %s", strerror(-r));
+		return r;
+	}
+	t1 = now_ns();
+	n_fes = next->n_fes;
+	r = nftp_apply(b->nftp, next);
+	t2 = now_ns();
+	if (r < 0) {
+		log_error("cannot apply the batch: %s", strerror(-r));
+		return r;
+	}
+	nftp_last_stats(b->nftp, &st);
+	printf("%s services=%zu frontends=%zu compute_ms=%.3f apply_ms=%.3f msgs=%zu bytes=%zu full=%d\n",
+	       label, model_store_count(b->store, MODEL_KIND_SERVICE), n_fes, ms_between(t0, t1),
+	       ms_between(t1, t2), st.n_msgs, st.n_bytes, st.full ? 1 : 0);
+	fflush(stdout);
+	return 0;
+}
+
+/* Renames staged into the folder and waits until the watch has taken it in. */
+static int bench_stage(struct bench *b, const char *staged, int timeout_ms)
+{
+	char copy[PATH_MAX], dst[PATH_MAX];
+	unsigned long long deadline = now_ns() + (unsigned long long)timeout_ms * 1000000ULL;
+	bool due = false;
+	int r;
+
+	if (strscpy(copy, staged, sizeof(copy)) < 0 ||
+	    snprintf(dst, sizeof(dst), "%s/%s", b->dir, basename(copy)) >= (int)sizeof(dst))
+		return -ENAMETOOLONG;
+	if (rename(staged, dst) < 0) {
+		r = -errno;
+		log_error("%s: cannot move into %s: %m", staged, b->dir);
+		return r;
+	}
+	/* The watch reports the move; a short quiet period catches the rest. */
+	for (;;) {
+		unsigned long long now = now_ns();
+		struct pollfd pf = { .fd = b->src.fd(b->src.ctx), .events = POLLIN };
+		int wait;
+
+		if (now >= deadline)
+			break;
+		wait = due ? 20 : (int)((deadline - now) / 1000000ULL) + 1;
+		r = poll(&pf, 1, wait);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0 && due)
+			break;
+		if (r > 0) {
+			r = b->src.on_readable(b->src.ctx);
+			if (r < 0)
+				return r;
+			if (r > 0)
+				due = true;
+		}
+	}
+	if (!due) {
+		log_error("%s: the folder watch did not report it within %d ms", dst, timeout_ms);
+		return -ETIMEDOUT;
+	}
+	r = b->src.flush(b->src.ctx);
+	if (r < 0)
+		log_error("%s: cannot load: %s", dst, strerror(-r));
+	return r;
+}
+
+static int parse_cidr4(const char *s, struct nftp_cidr *out)
+{
+	char buf[64];
+	char *slash, *end;
+	long len;
+
+	if (strscpy(buf, s, sizeof(buf)) < 0 || !(slash = strchr(buf, '/')))
+		return -EINVAL;
+	*slash = '\0';
+	if (model_addr_parse(buf, &out->addr) < 0 || out->addr.family != AF_INET)
+		return -EINVAL;
+	errno = 0;
+	len = strtol(slash + 1, &end, 10);
+	if (errno || *end || end == slash + 1 || len < 0 || len > 32)
+		return -EINVAL;
+	out->prefix_len = (uint8_t)len;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "manifests", required_argument, NULL, 'm' },
+		{ "table", required_argument, NULL, 't' },
+		{ "cluster-cidr", required_argument, NULL, 'c' },
+		{ "timeout-ms", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct bench b = { .cfg = { .default_algorithm = MODEL_ALG_RANDOM } };
+	struct nftp_options no = { 0 };
+	struct nftp_cidr cidr;
+	unsigned long long t0, t1;
+	long timeout_ms = 5000;
+	char *end;
+	int c, r;
+
+	log_init("nft-bench", LOG_LEVEL_WARN);
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			b.dir = optarg;
+			break;
+		case 't':
+			no.table = optarg;
+			break;
+		case 'c':
+			if (parse_cidr4(optarg, &cidr) < 0) {
+				log_error("--cluster-cidr: expected an IPv4 CIDR, got '%s'", optarg);
+				return 2;
+			}
+			no.cluster_cidrs = &cidr;
+			no.n_cluster_cidrs = 1;
+			break;
+		case 'T':
+			errno = 0;
+			timeout_ms = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || timeout_ms < 1 || timeout_ms > 600000) {
+				log_error("--timeout-ms: expected 1 to 600000, got '%s'", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!b.dir) {
+		log_error("--manifests is required (see --help)");
+		return 2;
+	}
+
+	r = model_store_new(&b.store);
+	if (r < 0)
+		goto out;
+	r = manifest_source_new(b.dir, b.store, &b.src);
+	if (r < 0) {
+		log_error("--manifests %s: %s", b.dir, strerror(-r));
+		goto out;
+	}
+	b.have_src = true;
+	t0 = now_ns();
+	r = b.src.start(b.src.ctx);
+	t1 = now_ns();
+	if (r < 0) {
+		log_error("--manifests %s: cannot load: %s", b.dir, strerror(-r));
+		goto out;
+	}
+	printf("load services=%zu load_ms=%.3f\n", model_store_count(b.store, MODEL_KIND_SERVICE),
+	       ms_between(t0, t1));
+	r = nftp_open(&no, &b.nftp);
+	if (r < 0) {
+		log_error("cannot open the nftables netlink socket: %s", strerror(-r));
+		goto out;
+	}
+	r = bench_sync(&b, "full");
+	for (int i = optind; r == 0 && i < argc; i++) {
+		char label[PATH_MAX + 16], copy[PATH_MAX];
+
+		r = bench_stage(&b, argv[i], (int)timeout_ms);
+		if (r < 0)
+			break;
+		if (strscpy(copy, argv[i], sizeof(copy)) < 0) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		snprintf(label, sizeof(label), "step file=%s", basename(copy));
+		r = bench_sync(&b, label);
+	}
+out:
+	nftp_free(b.nftp);
+	if (b.have_src)
+		model_source_free(&b.src);
+	model_store_free(b.store);
+	return r < 0 ? 1 : 0;
+}
