@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Keeps the API server benchmark working: runs tests/bench/bench_server.sh
+# with tiny counts and checks the table's shape (every watcher got every
+# event, or server-bench fails), and that the driver catches a list that
+# misses pods and a server that is not there. Never asserts on timings.
+. "$(dirname "$0")/../harness/lib.sh"
+
+require_root
+require_cmd etcd ip curl
+require_bin skiff-server server-bench
+DRIVER="$TESTBIN/server-bench"
+
+# cell ROW-LABEL COLUMN: a trimmed cell of the markdown table.
+cell() { awk -F'|' -v r="$1" -v c="$2" 'index($2, r) == 2 { gsub(/^ +| +$/, "", $c); print $c }' <<<"$out"; }
+
+case_bench_table_well_formed() {
+	local rc row col
+	out=$(BENCH_SERVER_PODS=40 BENCH_SERVER_SAMPLES=10 BENCH_SERVER_WATCHERS=12 BENCH_SERVER_EVENTS=4 \
+		bash "$SKIFF_ROOT/tests/bench/bench_server.sh" 2>&1)
+	rc=$?
+	assert_eq "$rc" 0 "bench_server.sh exit status; output: $out"
+	assert_contains "$out" "40 pods of ~2 KiB in 4 namespaces, 10 sampled gets/updates, 12 watchers x 4 events"
+	assert_eq "$(grep -c '^| ' <<<"$out")" 13 "table rows in: $out"
+	for row in "create p50" "get p50" "update (PUT)" "list all 40 pods" "watch delivery"; do
+		for col in 3 4; do
+			[[ $(cell "$row" $col) =~ ^[0-9]+\.[0-9]{2}\ /\ [0-9]+\.[0-9]{2}$ ]] ||
+				fail "'$row' column $col is not 'p50 / p99' in ms: $out"
+		done
+	done
+	for row in "create p50" "get p50" "list all 40 pods"; do
+		[[ $(cell "$row" 5) =~ ^[0-9]+\.[0-9]{2}\ /\ [0-9]+\.[0-9]{2}\ \( ]] ||
+			fail "etcd itself has no '$row' figure: $out"
+	done
+	[[ $(cell "server RSS" 3) =~ ^[0-9]+\ MiB$ ]] || fail "no server memory: $out"
+	[[ $(cell "server RSS" 5) =~ ^[0-9]+\ MiB$ ]] || fail "no etcd memory: $out"
+	# 12 watch connections, each a thread of the server's own.
+	[ "$(cell "server threads" 3)" -ge 12 ] || fail "server threads while watching: $out"
+	assert_contains "$out" "goal sqlite single-object p99 <= 10 ms: "
+	assert_contains "$out" "goal etcd watch delivery p99 <= 50 ms: "
+}
+
+# start_server: a fresh skiff-server on loopback (a random free port).
+start_server() {
+	local try
+	for try in 1 2 3 4 5; do
+		PORT=$(( 20000 + (RANDOM % 20000) ))
+		"$BIN/skiff-server" --data-dir "$TMP/data-$try" --secure-port 0 --insecure-port "$PORT" \
+			--log-level warn >>"$TMP/server.log" 2>&1 &
+		SERVER_PID=$!
+		defer kill "$SERVER_PID"
+		wait_for 20 curl -sf "http://127.0.0.1:$PORT/readyz" && return 0
+		kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
+	done
+	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
+}
+
+# The driver checks what the list returned: told to expect more pods than
+# the server holds (--existing skips the creates), it fails and says so.
+case_driver_catches_short_list() {
+	local err rc
+	start_server
+	"$DRIVER" --url "http://127.0.0.1:$PORT" --pods 6 --watchers 2 --events 2 \
+		--server-pid "$SERVER_PID" >"$TMP/first.out" 2>&1 || fail "first run: $(cat "$TMP/first.out")"
+	assert_contains "$(cat "$TMP/first.out")" "skiff watch-delivery n=4 "
+	err=$("$DRIVER" --url "http://127.0.0.1:$PORT" --existing --pods 7 --samples 1 --watchers 0 2>&1)
+	rc=$?
+	assert_eq "$rc" 1 "exit status with 6 pods listed of 7: $err"
+	assert_contains "$err" "list: 6 items (want 7)"
+}
+
+case_driver_reports_unreachable_server() {
+	local err rc
+	err=$("$DRIVER" --url http://127.0.0.1:1 --pods 1 --watchers 0 2>&1)
+	rc=$?
+	assert_eq "$rc" 1 "exit status without a server"
+	assert_contains "$err" "POST http://127.0.0.1:1/api/v1/namespaces: "
+}
+
+case_driver_rejects_bad_usage() {
+	local err
+	err=$("$DRIVER" --pods 3 2>&1 >/dev/null)
+	assert_eq "$?" 2
+	assert_contains "$err" "--url is required"
+	err=$("$DRIVER" --url http://x --watchers many 2>&1 >/dev/null)
+	assert_eq "$?" 2
+	assert_contains "$err" "--watchers: expected an integer >= 0, got 'many'"
+	assert_contains "$("$DRIVER" --help)" "Usage: server-bench"
+	err=$(BENCH_SERVER_BACKENDS=mysql bash "$SKIFF_ROOT/tests/bench/bench_server.sh" 2>&1)
+	assert_eq "$?" 1
+	assert_contains "$err" "BENCH_SERVER_BACKENDS: unknown backend 'mysql'"
+}
+
+run_case bench_table_well_formed
+run_case driver_catches_short_list
+run_case driver_reports_unreachable_server
+run_case driver_rejects_bad_usage
+finish
