@@ -176,7 +176,9 @@ row "server CPU s, the $events watched PUTs" "$(cpu_s sqlite watch-delivery 1)" 
 	"$(cpu_s etcd watch-delivery 1)" "-" "-"
 row "server CPU s per list-all" "$(cpu_s sqlite list-all "$(val sqlite list-all n)")" \
 	"$(cpu_s etcd list-all "$(val etcd list-all n)")" "-" "-"
-row "server RSS, $pods pods loaded" "$(mib "$(val sqlite memory-loaded rss_kib)")" \
+row "server RSS, $pods pods created" "$(mib "$(val sqlite memory-created rss_kib)")" \
+	"$(mib "$(val etcd memory-created rss_kib)")" "-" "-"
+row "server RSS, $pods pods listed" "$(mib "$(val sqlite memory-loaded rss_kib)")" \
 	"$(mib "$(val etcd memory-loaded rss_kib)")" "$(mib "$(val etcd-peer memory rss_kib)")" "-"
 row "server peak RSS (VmHWM), watching" "$(mib "$(val sqlite memory-end hwm_kib)")" \
 	"$(mib "$(val etcd memory-end hwm_kib)")" "$(mib "$(val etcd-peer memory hwm_kib)")" "-"

@@ -798,6 +798,7 @@ int main(int argc, char **argv)
 		r = phase_create(&b, lat);
 		if (r < 0)
 			goto out;
+		server_memory(&b.o, "memory-created");
 	}
 	r = phase_get(&b, lat);
 	if (r < 0)
