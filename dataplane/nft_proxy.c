@@ -55,6 +55,8 @@ struct nftp {
 	uint32_t seq;
 	struct proxy_state *applied;
 	struct nftp_stats stats;
+	void (*on_changes)(const struct proxy_state *now, const struct proxy_changes *c, void *ud);
+	void *ud;
 };
 
 /* ---- the batch: netlink messages in one growing buffer ---- */
@@ -1067,9 +1069,40 @@ static void nb_finish(struct nftp *p, struct nb *b)
 	free(b->buf);
 }
 
+/* Deletes the UDP conntrack entries of the backends ch removed. */
+static void ct_cleanup(struct nftp *p, const struct proxy_changes *ch)
+{
+	for (size_t i = 0; i < ch->n_removed; i++) {
+		if (ch->removed[i].proto != IPPROTO_UDP)
+			continue;
+		int n = nftp_conntrack_delete_udp(&ch->removed[i].be.addr, ch->removed[i].be.port);
+
+		if (n > 0)
+			p->stats.n_ct_deleted += (size_t)n;
+	}
+}
+
+/* The batch for the changes ch from old to now: frontends deleted, set
+ * (replaced: the old chain goes first), and the cluster-ips set. */
+static int changes_add(struct nftp *p, struct nb *b, const struct proxy_state *old,
+		       const struct proxy_state *now, const struct proxy_changes *ch)
+{
+	for (size_t i = 0; i < ch->n_del; i++)
+		fe_del(b, ch->del[i]);
+	for (size_t i = 0; i < ch->n_set; i++) {
+		const struct proxy_frontend *was = proxy_state_find(old, &ch->set[i]->key);
+
+		if (was)
+			fe_del(b, was);
+		fe_add(p, b, ch->set[i]);
+	}
+	return cluster_ips_sync(b, old, now);
+}
+
 int nftp_apply(struct nftp *p, struct proxy_state *next)
 {
 	struct proxy_changes ch = { 0 };
+	struct proxy_state *empty = NULL;
 	bool full = !p->applied;
 	struct nb b;
 	int r = 0;
@@ -1083,19 +1116,16 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 		r = cluster_ips_sync(&b, NULL, next);
 		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
 			fe_add(p, &b, &next->fes[i]);
+		/* For the caller's log: everything is new. */
+		if (r == 0 && p->on_changes) {
+			r = proxy_state_new_empty(&empty);
+			if (r == 0)
+				r = proxy_diff(empty, next, NULL, &ch);
+		}
 	} else {
 		r = proxy_diff(p->applied, next, NULL, &ch);
-		for (size_t i = 0; r == 0 && i < ch.n_del; i++)
-			fe_del(&b, ch.del[i]);
-		for (size_t i = 0; r == 0 && i < ch.n_set; i++) {
-			const struct proxy_frontend *old = proxy_state_find(p->applied, &ch.set[i]->key);
-
-			if (old)
-				fe_del(&b, old);
-			fe_add(p, &b, ch.set[i]);
-		}
 		if (r == 0)
-			r = cluster_ips_sync(&b, p->applied, next);
+			r = changes_add(p, &b, p->applied, next, &ch);
 	}
 	if (r == 0 && b.err)
 		r = b.err;
@@ -1106,6 +1136,7 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 	p->stats.n_ct_deleted = 0;
 	if (r < 0) {
 		proxy_changes_clear(&ch);
+		proxy_state_free(empty);
 		proxy_state_free(next);
 		/* The kernel has the old state or, after a failed first
 		 * batch, nothing: the next apply rebuilds it all. */
@@ -1113,18 +1144,68 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 		p->applied = NULL;
 		return r;
 	}
-	for (size_t i = 0; i < ch.n_removed; i++) {
-		if (ch.removed[i].proto != IPPROTO_UDP)
-			continue;
-		int n = nftp_conntrack_delete_udp(&ch.removed[i].be.addr, ch.removed[i].be.port);
-
-		if (n > 0)
-			p->stats.n_ct_deleted += (size_t)n;
-	}
+	if (!full)
+		ct_cleanup(p, &ch);
+	if (p->on_changes)
+		p->on_changes(next, &ch, p->ud);
 	proxy_changes_clear(&ch);
+	proxy_state_free(empty);
 	proxy_state_free(p->applied);
 	p->applied = next;
 	return 0;
+}
+
+int nftp_apply_services(struct nftp *p, char *const *keys, size_t n, struct proxy_state *part)
+{
+	struct proxy_changes ch = { 0 };
+	struct proxy_state *old = NULL;
+	struct nb b;
+	int r;
+
+	if (!p->applied) {
+		proxy_state_free(part);
+		return -EAGAIN;
+	}
+	r = proxy_state_take_services(p->applied, keys, n, part, &old);
+	if (r < 0) {
+		proxy_state_free(part);
+		if (r == -EEXIST)
+			return -EAGAIN; /* nothing moved */
+		proxy_state_free(p->applied);
+		p->applied = NULL;
+		return r;
+	}
+	nb_begin(p, &b);
+	/* What the other services still use is not "removed". */
+	r = proxy_diff(old, part, p->applied, &ch);
+	if (r == 0)
+		r = changes_add(p, &b, old, part, &ch);
+	if (r == 0 && b.err)
+		r = b.err;
+	if (r == 0 && b.n_msgs)
+		r = nftp_send(p, &b);
+	nb_finish(p, &b);
+	p->stats.full = false;
+	p->stats.n_ct_deleted = 0;
+	if (r == 0) {
+		ct_cleanup(p, &ch);
+		if (p->on_changes)
+			p->on_changes(part, &ch, p->ud);
+	}
+	proxy_changes_clear(&ch);
+	proxy_state_free(old);
+	if (r < 0) {
+		proxy_state_free(part);
+		proxy_state_free(p->applied);
+		p->applied = NULL;
+		return r;
+	}
+	r = proxy_state_merge(p->applied, part);
+	if (r < 0) {
+		proxy_state_free(p->applied);
+		p->applied = NULL;
+	}
+	return r;
 }
 
 const struct proxy_state *nftp_applied(const struct nftp *p)
@@ -1187,6 +1268,8 @@ int nftp_open(const struct nftp_options *o, struct nftp **out)
 		}
 	}
 	p->masquerade_all = o->masquerade_all;
+	p->on_changes = o->on_changes;
+	p->ud = o->ud;
 	p->seq = (uint32_t)time(NULL);
 	r = open_nl(&p->nl, &p->portid);
 	if (r < 0) {

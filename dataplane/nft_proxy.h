@@ -16,6 +16,7 @@
  *
  *   nftp_open(&opts, &p);
  *   nftp_apply(p, next);     // takes next; one atomic, acked batch
+ *   nftp_apply_services(p, keys, n, part);  // only the services keys[]
  *   nftp_free(p);            // the table stays (nftp_destroy removes it)
  *
  * The first apply replaces the whole table in one batch (so a restarted
@@ -44,6 +45,11 @@ struct nftp_options {
 	const struct nftp_cidr *cluster_cidrs;
 	size_t n_cluster_cidrs;
 	bool masquerade_all; /* every serviced connection is masqueraded */
+	/* Called after every batch the kernel took, with its changes (for
+	 * the first, every frontend is new) and the new state of at least
+	 * the services they belong to: for log lines. */
+	void (*on_changes)(const struct proxy_state *now, const struct proxy_changes *c, void *ud);
+	void *ud;
 };
 
 struct nftp;
@@ -55,6 +61,12 @@ void nftp_free(struct nftp *p);
  * Returns 0 or a negative errno; after a failure the next apply rebuilds
  * the whole table. */
 int nftp_apply(struct nftp *p, struct proxy_state *next);
+/* Applies the new state part of the services keys[] ("ns/name", sorted,
+ * as proxy_compute_services leaves them) only: the cost of a change grows
+ * with what changed, not with the number of services. part is taken.
+ * -EAGAIN when only nftp_apply can do it (nothing applied yet, or services
+ * conflict over a frontend); otherwise as nftp_apply. */
+int nftp_apply_services(struct nftp *p, char *const *keys, size_t n, struct proxy_state *part);
 /* The state last applied (NULL before the first apply). */
 const struct proxy_state *nftp_applied(const struct nftp *p);
 /* Removes the table (0 when it was not there). */

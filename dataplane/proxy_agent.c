@@ -181,43 +181,58 @@ static void nft_log_changes(const struct proxy_state *next, const struct proxy_c
 	}
 }
 
-/* nftables mode: always the whole desired state (nftp_apply itself writes
- * only the frontends that changed). */
+static void nft_on_changes(const struct proxy_state *now, const struct proxy_changes *c, void *ud)
+{
+	(void)ud;
+	nft_log_changes(now, c);
+}
+
+/* nftables mode: as agent_apply, through nft_proxy.h. */
 static int agent_apply_nft(struct proxy_agent *a, size_t *n_fes, bool *full)
 {
-	struct proxy_state *next = NULL, *empty = NULL;
-	const struct proxy_state *prev;
-	struct proxy_changes c = { 0 };
+	unsigned long long t0 = now_ns(), t1 = 0;
+	struct proxy_state *next = NULL;
 	struct nftp_stats st;
 	char **keys = NULL;
 	size_t n = 0;
 	bool all;
 	int r;
 
-	if (model_store_take_dirty(a->store, &keys, &n, &all) == 0)
-		keys_free(keys, n);
-	r = proxy_compute(a->store, &a->cfg, &next);
-	if (r < 0) {
-		log_error("cannot compute the desired state: %s", strerror(-r));
-		return r;
+	r = model_store_take_dirty(a->store, &keys, &n, &all);
+	if (r < 0)
+		all = true, keys = NULL, n = 0;
+	*full = all || a->retry || !nftp_applied(a->nftp);
+	if (!*full) {
+		r = proxy_compute_services(a->store, &a->cfg, keys, n, &next);
+		t1 = now_ns();
+		if (r == 0)
+			r = nftp_apply_services(a->nftp, keys, n, next);
+		*full = r == -EAGAIN;
+		if (r < 0 && !*full)
+			log_error("table inet %s: cannot apply the changed services: %s", a->nopt.table,
+				  strerror(-r));
 	}
-	prev = nftp_applied(a->nftp);
-	if (!prev && proxy_state_new_empty(&empty) == 0)
-		prev = empty;
-	if (prev && proxy_diff(prev, next, NULL, &c) == 0)
-		nft_log_changes(next, &c);
-	proxy_changes_clear(&c);
-	proxy_state_free(empty);
-	*n_fes = next->n_fes;
-	r = nftp_apply(a->nftp, next);
-	if (r < 0) {
-		log_error("table inet %s: cannot apply the batch: %s", a->nopt.table, strerror(-r));
-		return r;
+	keys_free(keys, n);
+	if (*full) {
+		r = proxy_compute(a->store, &a->cfg, &next);
+		if (r < 0) {
+			log_error("cannot compute the desired state: %s", strerror(-r));
+			return r;
+		}
+		t1 = now_ns();
+		r = nftp_apply(a->nftp, next);
+		if (r < 0)
+			log_error("table inet %s: cannot apply the batch: %s", a->nopt.table, strerror(-r));
 	}
+	if (r < 0)
+		return r;
+	if (nftp_applied(a->nftp))
+		*n_fes = nftp_applied(a->nftp)->n_fes;
 	nftp_last_stats(a->nftp, &st);
-	*full = st.full;
-	log_debug("table inet %s: %zu messages (%zu bytes), %zu UDP conntrack entries deleted",
-		  a->nopt.table, st.n_msgs, st.n_bytes, st.n_ct_deleted);
+	log_debug("table inet %s: state computed in %.1f ms, %s batch of %zu messages (%zu bytes) "
+		  "applied in %.1f ms, %zu UDP conntrack entries deleted",
+		  a->nopt.table, (double)(t1 - t0) / 1e6, st.full ? "a full" : "an incremental",
+		  st.n_msgs, st.n_bytes, (double)(now_ns() - t1) / 1e6, st.n_ct_deleted);
 	return 0;
 }
 
@@ -628,6 +643,7 @@ static int nft_setup(struct proxy_agent *a)
 	a->nopt.table = o->nft_table ? o->nft_table : NFTP_DEFAULT_TABLE;
 	a->nopt.cluster_cidrs = a->nft_cidrs;
 	a->nopt.n_cluster_cidrs = o->n_cluster_cidrs;
+	a->nopt.on_changes = nft_on_changes;
 	r = nftp_open(&a->nopt, &a->nftp);
 	if (r < 0) {
 		log_error("nftables mode: table inet %s: %s", a->nopt.table, strerror(-r));

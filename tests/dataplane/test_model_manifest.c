@@ -1,5 +1,6 @@
-/* The --manifests folder source: loads every manifest, follows changes with
- * inotify, keeps a file's last good objects when it turns bad. */
+/* The --manifests folder source: loads every manifest (Services,
+ * EndpointSlices, Nodes), follows changes with inotify, keeps a file's last
+ * good objects when it turns bad. */
 #include "tests/harness/test.h"
 #include "dataplane/manifest.h"
 #include "util.h"
@@ -207,6 +208,60 @@ TEST(manifest_follows_configmap_style_link_swap)
 	CHECK_OK(rename(path, target));
 	settle(&src);
 	CHECK_INT_EQ(look(st).ports_of_web, 2);
+	model_source_free(&src);
+	model_store_free(st);
+}
+
+static int node_len(const struct model_node *n, const char *origin, void *ud)
+{
+	(void)origin;
+	*(int *)ud = n->n_pod_cidrs ? n->pod_cidrs[0].len : -1;
+	return 0;
+}
+
+#define NODE(cidr) "apiVersion: v1\nkind: Node\nmetadata: {name: node2}\nspec: {podCIDRs: [" cidr "]}\n" \
+	"status: {addresses: [{type: InternalIP, address: 192.168.0.2}]}\n"
+
+/* Nodes: loaded next to services, a bad one keeps the last good, a
+ * deleted file takes its Node along; none of it is a service change. */
+TEST(manifest_nodes_keep_last_good_and_go_with_their_file)
+{
+	const char *dir = test_tmpdir();
+	struct model_store *st = NULL;
+	struct model_source src;
+	char path[512];
+	uint64_t g, ng;
+	int len = 0;
+
+	write_file(dir, "node2.yaml", NODE("10.244.2.0/24"));
+	write_file(dir, "web.yaml", WEB("[{port: 80}]"));
+	CHECK_OK(model_store_new(&st));
+	CHECK_OK(manifest_source_new(dir, st, &src));
+	CHECK_OK(src.start(src.ctx));
+	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_NODE), 1);
+	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_SERVICE), 1);
+	g = model_store_generation(st);
+	ng = model_store_node_generation(st);
+
+	write_file(dir, "node2.yaml", NODE("10.244.2.0/25"));
+	settle(&src);
+	model_store_foreach_node(st, node_len, &len);
+	CHECK_INT_EQ(len, 25);
+	CHECK(model_store_node_generation(st) > ng);
+	CHECK(model_store_generation(st) == g);
+
+	ng = model_store_node_generation(st);
+	write_file(dir, "node2.yaml", NODE("10.244.2.1/24"));
+	settle(&src);
+	model_store_foreach_node(st, node_len, &len);
+	CHECK_INT_EQ(len, 25);
+	CHECK(model_store_node_generation(st) == ng);
+
+	snprintf(path, sizeof(path), "%s/node2.yaml", dir);
+	CHECK_OK(unlink(path));
+	settle(&src);
+	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_NODE), 0);
+	CHECK(model_store_generation(st) == g);
 	model_source_free(&src);
 	model_store_free(st);
 }
