@@ -129,10 +129,17 @@ int api_server_start(struct api_server *s);
 void api_server_stop(struct api_server *s);
 void api_server_free(struct api_server *s);
 
-/* Decodes a request body (JSON; YAML is not accepted) the way the API does,
- * with the message a 400 would carry. Exposed for the fuzz harness. */
+/* Decodes a request body (JSON, or the Kubernetes protobuf encoding of the
+ * kinds control/k8s.proto declares; YAML is not accepted) the way the API
+ * does, with the message a 400 (-EINVAL) or 415 (-EPROTONOSUPPORT) would
+ * carry. Exposed for the fuzz harness. */
 int api_decode_body(const char *body, size_t len, const char *content_type, json_t **out,
 		    char *err, size_t errlen);
+/* control/api_proto.c: whether body has the "k8s\0" protobuf prefix, and
+ * its decoding into the JSON object (-EPROTONOSUPPORT for a kind or field
+ * this server does not decode, -EINVAL for a malformed body). */
+bool api_proto_body(const char *body, size_t len);
+int api_proto_decode(const char *body, size_t len, json_t **out, char *err, size_t errlen);
 
 /* Table and object helpers, exposed for tests. */
 json_t *api_table_new(const struct api_resource *r, bool include_columns);

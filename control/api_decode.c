@@ -1,6 +1,6 @@
 /* Request body decoding, shared by every verb and the fuzz harness: the
  * media types the API accepts, JSON parsing with a message that names the
- * position of the error. */
+ * position of the error; Kubernetes protobuf bodies go to api_proto.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +21,8 @@ int api_decode_body(const char *body, size_t len, const char *ctype, json_t **ou
 	json_error_t jerr;
 	json_t *j;
 
+	if (ctype_is(ctype, "application/vnd.kubernetes.protobuf") && api_proto_body(body, len))
+		return api_proto_decode(body, len, out, err, errlen);
 	if (ctype && (ctype_is(ctype, "application/vnd.kubernetes.protobuf") ||
 		      strstr(ctype, "protobuf"))) {
 		snprintf(err, errlen, "the body of the request was in an unknown format - accepted "

@@ -189,12 +189,13 @@ static void err_invalid(struct api_err *e, const struct api_resource *r, const c
 		if (off >= sizeof(msg))
 			break;
 	}
+	/* Kubernetes names the kind with its group: Deployment.apps. */
 	if (n > 1)
-		api_err_set(e, 422, "Invalid", "%s \"%s\" is invalid: [%s]", r->kind,
-			    name ? name : "", msg);
+		api_err_set(e, 422, "Invalid", "%s%s%s \"%s\" is invalid: [%s]", r->kind,
+			    *r->group ? "." : "", r->group, name ? name : "", msg);
 	else
-		api_err_set(e, 422, "Invalid", "%s \"%s\" is invalid: %s", r->kind,
-			    name ? name : "", msg);
+		api_err_set(e, 422, "Invalid", "%s%s%s \"%s\" is invalid: %s", r->kind,
+			    *r->group ? "." : "", r->group, name ? name : "", msg);
 	e->kind = r->kind;
 	e->group = r->group;
 	snprintf(e->name, sizeof(e->name), "%s", name ? name : "");

@@ -4,5 +4,15 @@ PROGRAMS += skiff-server
 skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c \
 	control/api_resources.c control/api_alloc.c control/api_openapi.c \
 	control/api_tls.c control/api_decode.c control/api_table.c control/api_rbac.c \
-	control/api_watch.c $(STORE_SRCS)
+	control/api_watch.c control/api_proto.c $(API_PROTO_GEN)/k8s.pb-c.c $(STORE_SRCS)
 skiff-server_PKGS = libmicrohttpd jansson openssl gnutls $(STORE_PKGS)
+
+# k8s.proto -> $(GEN)/control/k8s.pb-c.{c,h}: the Kubernetes protobuf
+# messages api_proto.c decodes.
+API_PROTO_GEN := $(GEN)/control
+
+$(API_PROTO_GEN)/k8s.pb-c.c $(API_PROTO_GEN)/k8s.pb-c.h &: control/k8s.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I. $<
+
+$(OBJ)/control/api_proto.o: $(API_PROTO_GEN)/k8s.pb-c.h

@@ -9,5 +9,6 @@ test_api_validate_SRCS := tests/control/test_api_validate.c control/api_resource
 test_api_validate_PKGS := jansson
 
 FUZZERS += fuzz_api_body
-fuzz_api_body_SRCS := tests/control/fuzz_api_body.c control/api_resources.c control/api_decode.c control/api_table.c
-fuzz_api_body_PKGS := jansson
+fuzz_api_body_SRCS := tests/control/fuzz_api_body.c control/api_resources.c control/api_decode.c \
+	control/api_table.c control/api_proto.c $(GEN)/control/k8s.pb-c.c
+fuzz_api_body_PKGS := jansson libprotobuf-c

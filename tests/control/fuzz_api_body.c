@@ -1,7 +1,8 @@
 /* Fuzzes what an API request body goes through: decoding, the patch
  * engines against a live object, defaulting and validation of every
  * resource kind, table rows, and the selector parsers. The first byte
- * picks the path; the rest is the input. */
+ * picks the path (0xfe: a Kubernetes protobuf body); the rest is the
+ * input. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,10 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 	json_t *body = NULL, *target, *out = NULL;
 	uint8_t mode;
+	bool proto;
 
 	if (size < 1)
 		return 0;
-	mode = data[0] % 6;
+	/* 0xfe: a Kubernetes protobuf body, then the create path. */
+	proto = data[0] == 0xfe;
+	mode = proto ? 3 : data[0] % 6;
 	data++;
 	size--;
 	if (mode == 4 || mode == 5) {
@@ -44,7 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(s);
 		return 0;
 	}
-	if (api_decode_body((const char *)data, size, "application/json", &body, err, sizeof(err)) < 0)
+	if (api_decode_body((const char *)data, size,
+			    proto ? "application/vnd.kubernetes.protobuf" : "application/json", &body, err,
+			    sizeof(err)) < 0)
 		return 0;
 	target = json_loads(live, 0, NULL);
 	switch (mode) {
