@@ -7,7 +7,9 @@
 # pods on the other nodes in native-routing and VXLAN modes (TCP and UDP,
 # IPv4 and IPv6), the outside sees pod traffic from the node's address,
 # deleting a Node manifest removes only that node's entries, a bad Node
-# object keeps the last good state, and a restart changes nothing.
+# object keeps the last good state, and a restart changes nothing. The
+# agents' service proxy (nftables mode) serves a ClusterIP whose endpoints
+# are pods on other nodes.
 . "$(dirname "$0")/../harness/lib.sh"
 require_root
 require_cmd ip bridge jq socat awk nft
@@ -65,6 +67,15 @@ node() {
 	printf '  - {type: InternalIP, address: 192.168.77.%s}\n  - {type: InternalIP, address: "fd00:77::%s"}\n' "$i" "$i"
 }
 put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
+# A ClusterIP service whose endpoints are the pods of nodes 2 and 3.
+web() {
+	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n'
+	printf 'spec: {clusterIP: 10.96.0.50, ports: [{name: http, port: 80}, {name: peer, port: 81}]}\n---\n'
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+	printf 'metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\n'
+	printf 'addressType: IPv4\nports: [{name: http, port: 8000}, {name: peer, port: 8002}]\n'
+	printf 'endpoints: [{addresses: ["%s"]}, {addresses: ["%s"]}]\n' "$(pod4 2)" "$(pod4 3)"
+}
 
 LOGS=("" "$TMP/agent-1.log" "$TMP/agent-2.log" "$TMP/agent-3.log")
 nsync() { grep -c "node networking: sync: " "${LOGS[$1]}"; }
@@ -130,11 +141,19 @@ check_mode() {
 	local mode=$1 out before i
 	rm -f "$M"/*
 	for i in 1 2 3; do node "$i" | put "node-$i.yaml"; : >"${LOGS[$i]}"; done
+	web | put web.yaml
 	defer "remove_all $mode"
 	start_agents "$mode"
 	reach 1 2
 	reach 2 3
 	reach 3 1
+	# a Service (the agent's nftables proxy mode in node 1) with pods of
+	# the other nodes as endpoints: reached across the nodes, unmasqueraded
+	out=$(in_ns p1 "$CLI" --count 20 10.96.0.50 80) || fail "ClusterIP from pod 1: $out"
+	assert_eq "$(echo "$out" | awk '{ print $1 }' | sort -u | tr '\n' ' ')" "p2 p3 " \
+		"ClusterIP spreads over the pods of nodes 2 and 3"
+	out=$(in_ns p1 socat -T3 - TCP:10.96.0.50:81 </dev/null)
+	assert_contains "$out" "$(pod4 1)" "the endpoint sees pod 1's own address"
 	# pod to outside: seen with its node's address
 	out=$(in_ns p1 socat -T3 - TCP:192.168.77.100:9000 </dev/null)
 	assert_contains "$out" "192.168.77.1" "outside sees node 1's address"
