@@ -829,6 +829,21 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 	return 0;
 }
 
+/* Native routing after a run in vxlan mode: the vxlan device of ours goes
+ * (its routes are replaced by the first sync, its entries go with it). */
+static void vxlan_remove_stale(struct node_net *nn)
+{
+	struct rtnl_link *have = NULL;
+	const char *type;
+
+	if (rtnl_link_get_kernel(nn->sk, 0, nn->vxlan_name, &have) < 0)
+		return;
+	type = rtnl_link_get_type(have);
+	if (type && strcmp(type, "vxlan") == 0)
+		(void)rtnl_link_delete(nn->sk, have);
+	rtnl_link_put(have);
+}
+
 /* ---- the API ---- */
 
 int node_net_open(const struct node_net_options *o, struct node_net **out, char *err,
@@ -880,6 +895,8 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 		r = vxlan_setup(nn, err, err_size);
 		if (r < 0)
 			goto fail;
+	} else {
+		vxlan_remove_stale(nn);
 	}
 	*out = nn;
 	return 0;

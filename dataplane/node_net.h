@@ -91,7 +91,8 @@ struct node_net;
 
 /* Checks the options (-EINVAL with a message naming the field in err),
  * opens the netlink sockets, turns on forwarding, and in vxlan mode
- * creates (or adopts) the vxlan device. */
+ * creates (or adopts) the vxlan device; in native mode a vxlan device of
+ * that name (a previous run in vxlan mode) is removed. */
 int node_net_open(const struct node_net_options *o, struct node_net **out, char *err,
 		  size_t err_size);
 /* Brings routes, FDB and neighbour entries and the masquerade table to the

@@ -216,6 +216,25 @@ case_vxlan_overlay() {
 	assert_not_contains "$(ip -n "$(ns n1)" route)" "via 192.168.77.2"
 }
 
+# Restarting every agent with the other --node-routing: vxlan -> native
+# leaves no vxlan device, and pods still reach each other.
+case_routing_mode_switch() {
+	local i
+	rm -f "$M"/*
+	for i in 1 2 3; do node "$i" | put "node-$i.yaml"; : >"${LOGS[$i]}"; done
+	defer "remove_all native"
+	start_agents vxlan
+	reach 1 2
+	stop_agents
+	start_agents native
+	for i in 1 2 3; do
+		ip -n "$(ns "n$i")" link show "skv$RUN_ID" >/dev/null 2>&1 && fail "node $i: the vxlan device stayed"
+	done
+	assert_contains "$(ip -n "$(ns n1)" route)" "10.244.2.0/24 via 192.168.77.2 dev eth0 proto 92"
+	reach 1 2
+	reach 2 3
+}
+
 case_agent_flags_named() {
 	local out
 	out=$("$AGENT_BIN" --manifests "$M" --node-routing bgp 2>&1) && fail "bad --node-routing accepted"
@@ -248,6 +267,7 @@ case_tool_bad_peers_file_named() {
 
 run_case native_routing
 run_case vxlan_overlay
+run_case routing_mode_switch
 run_case agent_flags_named
 run_case tool_bad_peers_file_named
 finish
