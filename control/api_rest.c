@@ -1178,19 +1178,47 @@ static bool owned_by(json_t *obj, const char *uid)
 	return false;
 }
 
+/* The kinds that have owners, for garbage collection. */
+static const char *const gc_dependents[][2] = {
+	{ "apps", "replicasets" }, { "", "pods" }, { "batch", "jobs" },
+	{ "discovery.k8s.io", "endpointslices" },
+};
+
+/* Drops the owner references to uid from obj (stored under key at
+ * mod_rev), as the garbage collector does for orphans; best effort. */
+static void orphan_one(struct api_server *s, const char *key, json_t *obj, int64_t mod_rev,
+		       const char *uid)
+{
+	json_t *refs = api_jget(obj, "metadata.ownerReferences"), *keep = json_array(), *ref;
+	_cleanup_free_ char *text = NULL;
+	size_t i;
+
+	json_array_foreach(refs, i, ref) {
+		if (!streq(api_jstr(ref, "uid"), uid))
+			json_array_append(keep, ref);
+	}
+	if (json_array_size(keep))
+		json_object_set_new(meta_of(obj), "ownerReferences", keep);
+	else {
+		json_object_del(meta_of(obj), "ownerReferences");
+		json_decref(keep);
+	}
+	text = obj_dump(obj);
+	if (text)
+		store_update(s->store, key, text, strlen(text), mod_rev, NULL);
+}
+
+/* Dependents of an orphaning delete lose their reference to the owner. */
+static void orphan_dependents(struct api_server *s, const char *ns, const char *uid);
+
 /* Garbage collection of dependents (synchronous, in the namespace). */
 static void cascade_delete(struct api_server *s, const char *ns, const char *uid, int depth)
 {
-	static const char *const dependents[][2] = {
-		{ "apps", "replicasets" }, { "", "pods" }, { "batch", "jobs" },
-		{ "discovery.k8s.io", "endpointslices" },
-	};
-
 	if (depth > 3 || !uid)
 		return;
-	for (size_t i = 0; i < ARRAY_SIZE(dependents); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(gc_dependents); i++) {
 		const struct api_resource *r =
-			api_resource_find(dependents[i][0], "v1", dependents[i][1]);
+			api_resource_find(gc_dependents[i][0], "v1", gc_dependents[i][1]);
 		struct store_kv *kvs = NULL;
 		size_t n = 0;
 		int64_t rev;
@@ -1211,6 +1239,31 @@ static void cascade_delete(struct api_server *s, const char *ns, const char *uid
 				if (delete_key(s, r, kvs[j].key, obj, kvs[j].mod_revision) == 0)
 					cascade_delete(s, ns, child_uid, depth + 1);
 			}
+			json_decref(obj);
+		}
+		store_kvs_free(kvs, n);
+	}
+}
+
+static void orphan_dependents(struct api_server *s, const char *ns, const char *uid)
+{
+	for (size_t i = 0; uid && i < ARRAY_SIZE(gc_dependents); i++) {
+		const struct api_resource *r =
+			api_resource_find(gc_dependents[i][0], "v1", gc_dependents[i][1]);
+		struct store_kv *kvs = NULL;
+		size_t n = 0;
+		int64_t rev;
+		bool more;
+		char prefix[512];
+
+		api_prefix_for(r, ns, prefix, sizeof(prefix));
+		if (store_list(s->store, prefix, NULL, 0, &kvs, &n, &rev, &more) < 0)
+			continue;
+		for (size_t j = 0; j < n; j++) {
+			json_t *obj = api_obj_from_kv(r, kvs[j].value, kvs[j].value_len, kvs[j].mod_revision);
+
+			if (obj && owned_by(obj, uid))
+				orphan_one(s, kvs[j].key, obj, kvs[j].mod_revision, uid);
 			json_decref(obj);
 		}
 		store_kvs_free(kvs, n);
@@ -1354,7 +1407,10 @@ static int delete_one(struct api_req *q, const char *key, json_t *opts, struct a
 			api_err_store(e, ret);
 			return ret;
 		}
-		if (!streq(policy, "Orphan") && r->namespaced)
+		if (streq(policy, "Orphan") && r->namespaced)
+			orphan_dependents(q->srv, api_jstr(obj, "metadata.namespace"),
+					  api_jstr(obj, "metadata.uid"));
+		else if (r->namespaced)
 			cascade_delete(q->srv, api_jstr(obj, "metadata.namespace"),
 				       api_jstr(obj, "metadata.uid"), 0);
 		*out = obj;

@@ -215,6 +215,51 @@ case_dry_run_and_finalizers() {
 	assert_eq "$(code "$(api GET $PODS/fin)")" 404 "object gone with its last finalizer"
 }
 
+case_propagation_policy() {
+	local r uid rs=/apis/apps/v1/namespaces/$NS/replicasets mode
+	for mode in Orphan Background Foreground; do
+		local o=owner-${mode,,} d=dep-${mode,,}
+		r=$(api POST $rs "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":\"$o\"},\"spec\":{\"replicas\":0,\"selector\":{\"matchLabels\":{\"o\":\"$o\"}},\"template\":{\"metadata\":{\"labels\":{\"o\":\"$o\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}")
+		assert_eq "$(code "$r")" 201 "$mode: owner"
+		uid=$(jqr "$r" .metadata.uid)
+		r=$(api POST $PODS "$(pod "$d" | jq -c ".metadata.ownerReferences = [{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"$o\",\"uid\":\"$uid\",\"controller\":true}]")")
+		assert_eq "$(code "$r")" 201 "$mode: dependent"
+		r=$(api DELETE $rs/$o "{\"propagationPolicy\":\"$mode\"}")
+		assert_eq "$(code "$r")" 200 "$mode: delete"
+		wait_for 10 eval '[ "$(code "$(api GET $rs/$o)")" = 404 ]' || fail "$mode: owner still there"
+		if [ $mode = Orphan ]; then
+			r=$(api GET $PODS/$d)
+			assert_eq "$(code "$r")" 200 "the orphan stays"
+			assert_eq "$(jqr "$r" '.metadata.ownerReferences // [] | length')" 0 "the orphan's owner reference is dropped"
+		else
+			wait_for 10 eval '[ "$(code "$(api GET $PODS/$d)")" = 404 ]' || fail "$mode: dependent not deleted"
+		fi
+	done
+}
+
+case_event_selectors_and_loopback() {
+	local r ev=/api/v1/namespaces/$NS/events
+	for o in Pod:web:u1 Pod:db:u2 Deployment:web:u3; do
+		IFS=: read -r kind name uid <<<"$o"
+		r=$(api POST $ev "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"generateName\":\"e-\"},\"involvedObject\":{\"kind\":\"$kind\",\"name\":\"$name\",\"namespace\":\"$NS\",\"uid\":\"$uid\"},\"reason\":\"R$uid\",\"message\":\"m\",\"type\":\"Normal\"}")
+		assert_eq "$(code "$r")" 201 "event for $o"
+	done
+	# What kubectl describe asks for.
+	r=$(api GET "$ev?fieldSelector=involvedObject.name%3Dweb,involvedObject.namespace%3D$NS,involvedObject.uid%3Du1")
+	assert_eq "$(jqr "$r" '[.items[].reason]|join(",")')" Ru1
+	r=$(api GET "$ev?fieldSelector=involvedObject.name%3Dweb,involvedObject.kind%3DDeployment")
+	assert_eq "$(jqr "$r" '[.items[].reason]|join(",")')" Ru3
+	r=$(api GET "$ev?fieldSelector=involvedObject.kind%21%3DDeployment")
+	assert_eq "$(jqr "$r" '[.items[].reason]|sort|join(",")')" Ru1,Ru2
+	# Plain HTTP listens on loopback only.
+	if command -v ss >/dev/null; then
+		assert_eq "$(ss -Hltn "sport = :$PORT" | awk '{print $4}' | sort -u)" "127.0.0.1:$PORT"
+	fi
+	"$BIN/skiff-server" --data-dir "$TMP/nohttp" --secure-port 0 --insecure-port 0 >"$TMP/nohttp.log" 2>&1 &&
+		fail "a server with nothing to serve started"
+	assert_contains "$(cat "$TMP/nohttp.log")" "nothing to serve"
+}
+
 case_list_paging_selectors() {
 	local r i names cont
 	for i in 1 2 3 4 5; do api POST $PODS "$(pod "page$i" "{\"grp\":\"g$((i % 2))\"}")" >/dev/null; done
@@ -424,7 +469,9 @@ run_case update_conflict_generation_status
 run_case patches
 run_case errors_are_status
 run_case dry_run_and_finalizers
+run_case propagation_policy
 run_case list_paging_selectors
+run_case event_selectors_and_loopback
 run_case watch
 run_case binding_and_graceful_pod_delete
 run_case service_allocation

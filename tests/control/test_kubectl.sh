@@ -322,8 +322,19 @@ JSON
 		out=$(k $v describe svc web-np -n "$ns" 2>&1 | squeeze)
 		assert_contains "$out" "Type: NodePort"
 		assert_contains "$out" "Events: <none>"
+		uid=$(k $v get deploy api -n "$ns" -o jsonpath='{.metadata.uid}')
+		k $v create -f - >/dev/null <<JSON || fail "create deployment event ($v)"
+{"apiVersion":"v1","kind":"Event","metadata":{"name":"api.1","namespace":"$ns"},
+ "involvedObject":{"kind":"Deployment","name":"api","namespace":"$ns","uid":"$uid","apiVersion":"apps/v1"},
+ "reason":"ScalingReplicaSet","message":"Scaled up replica set api-1 to 5","type":"Normal",
+ "source":{"component":"deployment-controller"},"count":1,
+ "firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:00:00Z"}
+JSON
 		out=$(k $v describe deploy api -n "$ns" 2>&1 | squeeze)
 		assert_contains "$out" "Replicas: 5 desired"
+		assert_contains "$out" "Events:"
+		assert_contains "$out" "Normal ScalingReplicaSet"
+		assert_contains "$out" "deployment-controller Scaled up replica set api-1 to 5"
 	done
 }
 
