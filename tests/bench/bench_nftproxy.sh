@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nftables proxy mode benchmark (issue 4): programming times of skiff's
-# nftables mode (dataplane/nft_proxy.c, timed by build/tests/nft-bench),
-# skiff's BPF mode (skiff-agent, as bench_proxy.sh times it) and the
+# nftables mode (skiff-agent --proxy-mode nftables, and its library
+# dataplane/nft_proxy.c alone, timed by build/tests/nft-bench), skiff's
+# BPF mode (skiff-agent, as bench_proxy.sh times it) and the
 # kube-proxy nftables and iptables replicas (build/tests/proxy-gen files
 # loaded with nft -f / iptables-restore), for the same services, one run.
 #
@@ -14,12 +15,19 @@
 #   1 svc add   one more service (a new ClusterIP, its endpoints) with all
 #               the others in place; the median of BENCH_ADDS adds
 # Rows:
-#   skiff nftables (batch)       nftp_apply: the netlink batch built, sent
-#                                and acked (the first apply replaces the
-#                                table; an add sends only the new chains,
-#                                sets and map elements)
-#   skiff nftables (+parse)      the same plus proxy_compute, and for the
-#                                full sync reading and parsing the manifests
+#   skiff nftables (agent, logged)  skiff-agent's own sync time from its log
+#                                (an add: only the changed service recomputed
+#                                and sent)
+#   skiff nftables (agent, e2e)  full: agent start until it logs the initial
+#                                sync; add: manifest rename until it logs the
+#                                sync (polled every ~5 ms; includes the
+#                                file-watch debounce)
+#   skiff nftables (batch)       nft-bench, the library alone: the netlink
+#                                batch built, sent and acked (the first
+#                                replaces the table; an add sends only the
+#                                new service's chains, sets and elements)
+#   skiff nftables (+parse)      the same plus computing the state, and for
+#                                the full sync reading the manifests
 #   skiff BPF (agent apply)      skiff-agent's own sync time from its log
 #   skiff BPF (end to end)       full: skiff-agent --once, process start to
 #                                exit; add: manifest rename until the pinned
@@ -43,6 +51,7 @@
 #   BENCH_ADDS         one-service adds timed per size (default 3)
 #   BENCH_IPT_TIMEOUT  seconds for one iptables --noflush full restore (default 120)
 #   BENCH_BPF          0 to skip the skiff BPF rows (default 1)
+#   BENCH_AGENT        0 to skip the skiff-agent nftables rows (default 1)
 # Reproduce: make bench B=nftproxy   (or: bash tests/bench/bench_nftproxy.sh)
 # Exit status: 0 unless a measured step failed; 4 when skipped.
 
@@ -56,8 +65,9 @@ n_eps=${BENCH_ENDPOINTS:-10}
 adds=${BENCH_ADDS:-3}
 ipt_timeout=${BENCH_IPT_TIMEOUT:-120}
 bpf=${BENCH_BPF:-1}
+agent=${BENCH_AGENT:-1}
 
-for v in n_eps adds ipt_timeout bpf; do
+for v in n_eps adds ipt_timeout bpf agent; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || fail "BENCH_${v^^}: expected a number, got '${!v}'"
 done
 [ -n "$sizes" ] || fail "BENCH_SIZES: empty"
@@ -83,17 +93,21 @@ KTABLE="kp-$RUN_ID"
 STABLE="skiff-proxy-$RUN_ID"
 status=0
 
-if [ "$bpf" = 1 ]; then
-	if [ ! -x "$AGENT_BIN" ] || [ ! -x "$TESTBIN/map-watch" ] || [ ! -x "$TESTBIN/lb-tool" ]; then
-		echo "note: skiff BPF rows skipped: skiff-agent, map-watch or lb-tool not built"
-		bpf=0
-	fi
+if [ "$bpf" = 1 ] && { [ ! -x "$TESTBIN/map-watch" ] || [ ! -x "$TESTBIN/lb-tool" ]; }; then
+	echo "note: skiff BPF rows skipped: map-watch or lb-tool not built"
+	bpf=0
 fi
-if [ "$bpf" = 1 ]; then
+if [ "$bpf$agent" != 00 ] && [ ! -x "$AGENT_BIN" ]; then
+	echo "note: skiff-agent rows skipped: $AGENT_BIN not built"
+	bpf=0 agent=0
+fi
+# The agent (either mode) gets a cgroup and a bpffs folder of its own: the
+# nftables mode clears the BPF mode's state there.
+if [ "$bpf$agent" != 00 ]; then
 	CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 	if [ -z "$CG2" ] || ! { mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; }; then
-		echo "note: skiff BPF rows skipped: no cgroup v2 or bpffs"
-		bpf=0
+		echo "note: skiff-agent rows skipped: no cgroup v2 or bpffs"
+		bpf=0 agent=0
 	else
 		CG="$CG2/skiff-bench-nftproxy-$RUN_ID"
 		mkdir "$CG" || fail "cannot create cgroup $CG"
@@ -154,6 +168,7 @@ skiff_nft() {
 		ap+=("$(kv apply_ms "$line")")
 		tot+=("$(sum "$(kv compute_ms "$line")" "$(kv apply_ms "$line")")")
 		res[snft-add-msgs,$n]=$(kv msgs "$line")
+		res[snft-add-changed,$n]=$(kv changed "$line")
 	done < <(echo "$out" | grep '^step ')
 	[ ${#ap[@]} -eq "$adds" ] || err "skiff nftables: ${#ap[@]} of $adds adds measured"
 	res[snft-add,$n]=$(median "${ap[@]}")
@@ -162,7 +177,7 @@ skiff_nft() {
 	rm -rf "$m" "$st"
 }
 
-# ---- skiff BPF ----------------------------------------------------------------
+# ---- skiff-agent --proxy-mode nftables --------------------------------------------
 
 AGENT=
 defer 'if [ -n "$AGENT" ]; then kill -9 "$AGENT"; wait "$AGENT"; fi'
@@ -173,6 +188,68 @@ agent_stop() { # BPFFS
 	rm -rf "$1"
 }
 logged_ms() { grep "$2" "$1" | sed -n 's/.* in \([0-9.]*\) ms.*/\1/p'; }
+
+
+# sync_count LOG: the agent's sync lines so far.
+sync_count() { grep -c " sync: " "$1"; }
+# wait_sync LOG BEFORE SECONDS: until LOG has more than BEFORE sync lines,
+# polling every ~5 ms.
+wait_sync() {
+	local end=$(( SECONDS + $3 ))
+	while [ "$(sync_count "$1")" -le "$2" ]; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.005
+	done
+}
+
+# skiff_nft_agent N: the agent's nftables mode in a namespace of its own:
+# its initial sync of N services, then the adds.
+skiff_nft_agent() {
+	local n=$1 m="$TMP/nfta-m$1" st="$TMP/nfta-st$1" b="/sys/fs/bpf/skiff-bench-nfta-$RUN_ID-$1"
+	local log="$TMP/nft-agent$1.log" s k f before e2e=() t=()
+	gen manifests "$n" --out "$m" >/dev/null || { err "proxy-gen manifests $n"; return; }
+	mkdir -p "$st"
+	setup_ns "nfta$n"
+	: >"$log"
+	s=$EPOCHREALTIME
+	( exec nsenter --net="/run/netns/$(ns "nfta$n")" "$AGENT_BIN" --manifests "$m" --proxy-mode nftables \
+		--nft-table "$STABLE" --cluster-cidr "$CIDR" --bpffs "$b" --cgroup "$CG" \
+		--node-name node1 ) >>"$log" 2>&1 &
+	AGENT=$!
+	if ! wait_sync "$log" 0 900; then
+		err "skiff-agent (nftables) never synced $n services: $(tail -2 "$log")"
+		agent_stop "$b"; return
+	fi
+	res[nfta-e2e,$n]=$(ms_since "$s")
+	res[nfta-full,$n]=$(logged_ms "$log" "initial sync:" | tail -1)
+	grep -q "initial sync: .*(full" "$log" || err "skiff-agent (nftables): no full initial sync: $(grep "initial sync" "$log")"
+	for (( k = 0; k < adds; k++ )); do
+		gen manifests $(( n + adds )) --only $(( n + k )) --out "$st" >/dev/null
+		f=$(printf 'svc-%05u.json' $(( n + k )))
+		before=$(sync_count "$log")
+		s=$EPOCHREALTIME
+		mv "$st/$f" "$m/$f"
+		if ! wait_sync "$log" "$before" 30; then
+			err "skiff-agent (nftables) did not sync the add of service $(( n + k ))"; continue
+		fi
+		e2e+=("$(ms_since "$s")")
+		t+=("$(logged_ms "$log" " sync: " | tail -1)")
+		grep " sync: " "$log" | tail -1 | grep -q "changed services" ||
+			err "skiff-agent (nftables): the add was not applied as one changed service"
+		sleep 0.2
+	done
+	ip netns exec "$(ns "nfta$n")" nft list set inet "$STABLE" cluster-ips 2>/dev/null |
+		grep -q "$(svc_ip $(( n + adds - 1 )))" ||
+		err "skiff-agent (nftables): the last added ClusterIP is not in the table"
+	res[nfta-add,$n]=$(median "${t[@]}")
+	res[nfta-add-e2e,$n]=$(median "${e2e[@]}")
+	agent_stop "$b"
+	ip netns del "$(ns "nfta$n")"
+	rm -rf "$m" "$st"
+}
+
+# ---- skiff BPF ----------------------------------------------------------------
+
 
 # skiff_bpf N: the agent in a namespace of its own: --once for the full
 # sync, then as a daemon for the adds.
@@ -274,6 +351,7 @@ replica_ipt() {
 }
 
 for n in $sizes; do
+	[ "$agent" = 1 ] && skiff_nft_agent "$n"
 	skiff_nft "$n"
 	[ "$bpf" = 1 ] && skiff_bpf "$n"
 	replica_nft "$n"
@@ -291,6 +369,10 @@ echo "programming: services x $n_eps endpoints, times in ms; 1 svc add: median o
 row proxy services "full sync" "1 svc add"
 row "$(printf '%.40s' -----------------------------------------)" -------- ------------ ------------
 for n in $sizes; do
+	if [ "$agent" = 1 ]; then
+		row "skiff nftables (agent, logged)" "$n" "$(r "nfta-full,$n")" "$(r "nfta-add,$n")"
+		row "skiff nftables (agent, end to end)" "$n" "$(r "nfta-e2e,$n")" "$(r "nfta-add-e2e,$n")"
+	fi
 	row "skiff nftables (batch)" "$n" "$(r "snft-full,$n")" "$(r "snft-add,$n")"
 	row "skiff nftables (+parse, compute)" "$n" "$(r "snft-full-all,$n")" "$(r "snft-add-all,$n")"
 	if [ "$bpf" = 1 ]; then
@@ -305,7 +387,8 @@ for n in $sizes; do
 done
 echo
 echo "skiff nftables batches: full sync ${res[snft-msgs,${sizes##* }]:--} netlink messages, one add" \
-	"${res[snft-add-msgs,${sizes##* }]:--} (${sizes##* } services)."
+	"${res[snft-add-msgs,${sizes##* }]:--} (${sizes##* } services; services recomputed per add:" \
+	"${res[snft-add-changed,${sizes##* }]:--})."
 echo "iptables (nf_tables backend) full sync add: iptables-restore --noflush of every chain and rule,"
 echo "once (>N: cut after BENCH_IPT_TIMEOUT); minimized: only the changed chains (kube-proxy's"
 echo "MinimizeIPTablesRestore); legacy add: the full --noflush restore. Replicas and skiff nftables"

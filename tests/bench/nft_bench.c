@@ -7,15 +7,19 @@
  * applies it into an empty table: the full sync. Then, for every STAGED
  * FILE in order, renames it into DIR (a service added, or one changed),
  * waits for the folder watch to report it, brings the store up to date and
- * computes and applies again: one incremental sync each. Prints one line
- * of key=value per sync on stdout (times in ms):
+ * applies again as skiff-agent's nftables mode does: only the services
+ * that changed are recomputed (proxy_compute_services) and applied
+ * (nftp_apply_services), everything when that cannot be done. One line of
+ * key=value per sync on stdout (times in ms):
  *
- *   full services=N frontends=F load_ms=.. compute_ms=.. apply_ms=.. msgs=.. bytes=..
- *   step file=NAME services=N frontends=F compute_ms=.. apply_ms=.. msgs=.. bytes=.. full=0|1
+ *   load services=N load_ms=..
+ *   full services=N frontends=F compute_ms=.. apply_ms=.. msgs=.. bytes=.. full=1 changed=all
+ *   step file=NAME services=N frontends=F compute_ms=.. apply_ms=.. msgs=.. bytes=.. full=0|1 changed=K|all
  *
- * load_ms is reading and parsing DIR, compute_ms proxy_compute (pure),
- * apply_ms nftp_apply (the batch built, sent and acked). Exits 1 when a
- * sync fails or a staged file is not seen. */
+ * load_ms is reading and parsing DIR, compute_ms the desired state's
+ * computation (pure), apply_ms the batch built, sent and acked, changed
+ * the number of services recomputed. Exits 1 when a sync fails or a
+ * staged file is not seen. */
 #include "dataplane/manifest.h"
 #include "dataplane/nft_proxy.h"
 #include "dataplane/proxy.h"
@@ -57,33 +61,67 @@ static double ms_between(unsigned long long a, unsigned long long b)
 	return (double)(b - a) / 1e6;
 }
 
-/* Computes and applies the store; prints the times. label: the line's head. */
+static void keys_free(char **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* Brings the table up to date with the store as the agent does: the
+ * services marked dirty only, or everything (the first time, or when the
+ * store or nftp_apply_services asks for it). Prints the times. label: the
+ * line's head. */
 static int bench_sync(struct bench *b, const char *label)
 {
 	struct proxy_state *next = NULL;
 	struct nftp_stats st;
 	unsigned long long t0, t1, t2;
-	size_t n_fes;
+	char **keys = NULL;
+	size_t n_keys = 0;
+	bool all;
+	char changed[32];
 	int r;
 
 	t0 = now_ns();
-	r = proxy_compute(b->store, &b->cfg, &next);
+	r = model_store_take_dirty(b->store, &keys, &n_keys, &all);
 	if (r < 0) {
-		log_error("cannot compute the desired state: %s", strerror(-r));
+		log_error("cannot list the changed services: %s", strerror(-r));
 		return r;
 	}
-	t1 = now_ns();
-	n_fes = next->n_fes;
-	r = nftp_apply(b->nftp, next);
-	t2 = now_ns();
+	all = all || !nftp_applied(b->nftp);
+	t1 = t2 = t0;
+	r = -EAGAIN;
+	if (!all) {
+		r = proxy_compute_services(b->store, &b->cfg, keys, n_keys, &next);
+		t1 = now_ns();
+		if (r == 0)
+			r = nftp_apply_services(b->nftp, keys, n_keys, next);
+		t2 = now_ns();
+		snprintf(changed, sizeof(changed), "%zu", n_keys);
+	}
+	keys_free(keys, n_keys);
+	if (r == -EAGAIN) {
+		snprintf(changed, sizeof(changed), "all");
+		t0 = now_ns();
+		r = proxy_compute(b->store, &b->cfg, &next);
+		if (r < 0) {
+			log_error("cannot compute the desired state: %s", strerror(-r));
+			return r;
+		}
+		t1 = now_ns();
+		r = nftp_apply(b->nftp, next);
+		t2 = now_ns();
+	}
 	if (r < 0) {
 		log_error("cannot apply the batch: %s", strerror(-r));
 		return r;
 	}
 	nftp_last_stats(b->nftp, &st);
-	printf("%s services=%zu frontends=%zu compute_ms=%.3f apply_ms=%.3f msgs=%zu bytes=%zu full=%d\n",
-	       label, model_store_count(b->store, MODEL_KIND_SERVICE), n_fes, ms_between(t0, t1),
-	       ms_between(t1, t2), st.n_msgs, st.n_bytes, st.full ? 1 : 0);
+	printf("%s services=%zu frontends=%zu compute_ms=%.3f apply_ms=%.3f msgs=%zu bytes=%zu full=%d "
+	       "changed=%s\n",
+	       label, model_store_count(b->store, MODEL_KIND_SERVICE), nftp_applied(b->nftp)->n_fes,
+	       ms_between(t0, t1), ms_between(t1, t2), st.n_msgs, st.n_bytes, st.full ? 1 : 0, changed);
 	fflush(stdout);
 	return 0;
 }

@@ -32,6 +32,7 @@ case_nft_bench_full_sync_then_one_add() {
 	line=$(grep '^step ' <<<"$out")
 	assert_eq "$(kv services "$line")" 6 "after the add: $out"
 	assert_eq "$(kv full "$line")" 0 "the add is incremental"
+	assert_eq "$(kv changed "$line")" 1 "only the added service is recomputed"
 	[ "$(kv msgs "$line")" -lt 30 ] || fail "the add sent more than the new service: $line"
 	out=$(in_ns a nft list map inet "$t" service-ips)
 	assert_eq "$(grep -o ': goto ' <<<"$out" | wc -l)" 6 "service-ips elements: $out"
@@ -61,6 +62,8 @@ case_nftproxy_bench_table() {
 	[ "$n" -ge 5 ] || fail "expected at least 5 rows: $out"
 	assert_contains "$out" "| skiff nftables (batch)"
 	assert_contains "$out" "| kube-proxy nftables replica (nft -f)"
+	[ -x "$BIN/skiff-agent" ] && assert_contains "$out" "| skiff nftables (agent, logged)"
+	assert_contains "$out" "services recomputed per add: 1)"
 	out=$(BENCH_SIZES=1 bash "$SKIFF_ROOT/tests/bench/bench_nftproxy.sh" 2>&1) && fail "accepted 1 service"
 	assert_contains "$out" "BENCH_SIZES"
 }
