@@ -78,16 +78,17 @@ web() {
 }
 
 LOGS=("" "$TMP/agent-1.log" "$TMP/agent-2.log" "$TMP/agent-3.log")
-nsync() { grep -c "node networking: sync: " "${LOGS[$1]}"; }
+nsync() { grep -c "node networking: sync: " "${LOGS[$1]}" 2>/dev/null || true; }
 synced_since() { [ "$(nsync "$1")" -gt "$2" ]; }
 # start_agents MODE [NODE...]: skiff-agent in those nodes (default all),
-# each waiting for its first node sync. The service proxy runs too
-# (nftables mode, an empty table of the test's own).
+# each waiting for its own first node sync. The service proxy runs too
+# (nftables mode, in a table of the test's own).
 start_agents() {
-	local mode=$1 i extra
+	local mode=$1 i extra n0
 	shift
 	for i in "${@:-1 2 3}"; do
 		for i in $i; do
+			n0=$(nsync "$i")
 			extra=()
 			[ "$i" = 1 ] && extra=(--pod-cidr 10.244.1.0/24 --pod-cidr fd00:244:1::/64)
 			( exec ip netns exec "$(ns "n$i")" "$AGENT_BIN" --manifests "$M" --node-name "node$i" \
@@ -97,8 +98,7 @@ start_agents() {
 				--proxy-mode nftables --nft-table "skiff-proxy-$RUN_ID" \
 				--bpffs "/sys/fs/bpf/skiff-nodenet-$RUN_ID" "${extra[@]}" ) >>"${LOGS[$i]}" 2>&1 &
 			eval "AGENT$i=$!"
-			wait_for 10 grep -q "node networking: sync: " "${LOGS[$i]}" ||
-				fail "node $i: no sync: $(tail -3 "${LOGS[$i]}")"
+			wait_for 10 synced_since "$i" "$n0" || fail "node $i: no sync: $(tail -3 "${LOGS[$i]}")"
 		done
 	done
 }
@@ -228,7 +228,8 @@ case_routing_mode_switch() {
 	stop_agents
 	start_agents native
 	for i in 1 2 3; do
-		ip -n "$(ns "n$i")" link show "skv$RUN_ID" >/dev/null 2>&1 && fail "node $i: the vxlan device stayed"
+		ip -n "$(ns "n$i")" link show "skv$RUN_ID" >/dev/null 2>&1 &&
+			fail "node $i: the vxlan device stayed: $(grep -v debug "${LOGS[$i]}" | tail -5)"
 	done
 	assert_contains "$(ip -n "$(ns n1)" route)" "10.244.2.0/24 via 192.168.77.2 dev eth0 proto 92"
 	reach 1 2
