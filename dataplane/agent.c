@@ -76,16 +76,17 @@ static const struct agent_option {
 	{ { "bpffs", required_argument, NULL, OPT_BPFFS }, "DIR",
 	  "bpffs folder for pinned maps and links (default " LB_DEFAULT_BPFFS ")" },
 	{ { "cgroup", required_argument, NULL, OPT_CGROUP }, "PATH",
-	  "cgroup v2 folder the socket hooks attach to (default: the cgroup2 root in /proc/mounts)" },
+	  "bpf mode: cgroup v2 folder the socket hooks attach to (default: the cgroup2 root in /proc/mounts)" },
 	{ { "node-name", required_argument, NULL, OPT_NODE_NAME }, "NAME",
 	  "this node's name, for traffic policy Local (default: the hostname)" },
 	{ { "node-ip", required_argument, NULL, OPT_NODE_IP }, "IP",
 	  "a node address NodePort answers on, and node networking's underlay address "
 	  "(repeatable; IPv4 or IPv6)" },
 	{ { "nodeport-device", required_argument, NULL, OPT_NODEPORT_DEVICE }, "DEV",
-	  "a device NodePort traffic arrives on (repeatable)" },
+	  "bpf mode: a device NodePort traffic arrives on (repeatable; nftables mode "
+	  "serves NodePorts from every device)" },
 	{ { "maglev", no_argument, NULL, OPT_MAGLEV }, NULL,
-	  "Maglev consistent hashing by default (per service: annotation "
+	  "bpf mode: Maglev consistent hashing by default (per service: annotation "
 	  "service.skiff.io/lb-algorithm: maglev|random)" },
 	{ { "node-routing", required_argument, NULL, OPT_NODE_ROUTING }, "MODE",
 	  "node networking from the Node manifests: none (default), native (a route per "
