@@ -103,7 +103,9 @@ static int run_snapshot(const struct api_config *cfg, int argc, char **argv)
 	r = store_snapshot_replace(cfg->store_url, argv[2], backup, &rev, &saved);
 	if (r < 0) {
 		log_error("cannot restore %s from %s: %s", cfg->store_url, argv[2],
-			  r == -EINVAL ? "not a skiff snapshot" : strerror(-r));
+			  r == -EINVAL  ? "not a skiff snapshot"
+			  : r == -EBUSY ? "a server is using the store; stop it first"
+					: strerror(-r));
 		return 1;
 	}
 	if (saved)
@@ -157,6 +159,7 @@ int main(int argc, char **argv)
 	struct store *store = NULL;
 	struct api_server *srv = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
+	_cleanup_close_ int in_use = -1;
 	sigset_t sigs;
 	int c, r, sig;
 
@@ -277,6 +280,12 @@ int main(int argc, char **argv)
 	r = store_open(cfg.store_url, &store);
 	if (r < 0) {
 		log_error("cannot open store %s: %s", cfg.store_url, strerror(-r));
+		return 1;
+	}
+	r = store_mark_in_use(cfg.store_url, &in_use);
+	if (r < 0) {
+		log_error("cannot lock store %s: %s", cfg.store_url, strerror(-r));
+		store_close(store);
 		return 1;
 	}
 	r = api_server_new(&cfg, store, &srv);

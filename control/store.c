@@ -4,7 +4,9 @@
 #include "control/store_backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -236,6 +238,7 @@ int store_snapshot_replace(const char *url, const char *path, const char *backup
 	struct store *s = NULL;
 	struct store_kv *kvs = NULL;
 	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int lock = -1;
 	size_t n = 0;
 	int64_t old_rev, snap_rev = 0;
 	int r;
@@ -246,6 +249,13 @@ int store_snapshot_replace(const char *url, const char *path, const char *backup
 		return -errno;
 	if (backed_up)
 		*backed_up = false;
+	file = sqlite_path(url);
+	if (file) {
+		/* Held (shared) by every server on it: then it is not ours. */
+		lock = open(file, O_RDONLY | O_CLOEXEC);
+		if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0)
+			return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	}
 	r = store_open(url, &s);
 	if (r < 0)
 		return r;
@@ -261,7 +271,6 @@ int store_snapshot_replace(const char *url, const char *path, const char *backup
 		if (backed_up)
 			*backed_up = true;
 	}
-	file = sqlite_path(url);
 	if (!file) {
 		/* etcd: empty the namespace, then write the keys again. */
 		r = store_delete_all(s);
@@ -299,6 +308,30 @@ out:
 	store_kvs_free(kvs, n);
 	store_close(s);
 	return r;
+}
+
+int store_mark_in_use(const char *url, int *fd)
+{
+	const char *file;
+	int f;
+
+	if (!url || !fd)
+		return -EINVAL;
+	*fd = -1;
+	file = sqlite_path(url);
+	if (!file)
+		return 0;
+	f = open(file, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	if (flock(f, LOCK_SH) < 0) {
+		int r = -errno;
+
+		close(f);
+		return r;
+	}
+	*fd = f;
+	return 0;
 }
 
 int store_set_ring_size(struct store *s, size_t events)

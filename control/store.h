@@ -101,6 +101,11 @@ int store_snapshot_restore(struct store *s, const char *path);
  * revision after the restore; *backed_up whether backup was written. */
 int store_snapshot_replace(const char *url, const char *path, const char *backup,
 			   int64_t *revision, bool *backed_up);
+/* Marks the (open) store at url as in use by this process until *fd is
+ * closed: a shared flock on a SQLite file, so that store_snapshot_replace
+ * refuses it (-EBUSY) while a server runs; *fd is -1 for etcd, whose
+ * servers may be anywhere. */
+int store_mark_in_use(const char *url, int *fd);
 
 /* Compacts to keep revisions below the current one (a periodic
  * compaction step for the server); *compacted (optional) receives the

@@ -2,7 +2,8 @@
 # skiff-server over its two store backends, end to end through the API
 # (plain HTTP on the loopback of a namespace of the test's own, curl + jq):
 #   snapshot_sqlite  - `skiff-server snapshot save` while serving, objects
-#                      changed and deleted, server stopped, `snapshot
+#                      changed and deleted, `snapshot restore` refused while
+#                      the server runs; server stopped, `snapshot
 #                      restore`, restarted: the objects and allocations are
 #                      back as saved, resource versions keep growing and a
 #                      watch from before the restore gets 410 Gone
@@ -102,6 +103,13 @@ snapshot_case() {
 	assert_eq "$(code "$(api "$n" $p DELETE $SVCS/web)")" 200
 	rv_changed=$(jqr "$(api "$n" $p GET $CMS)" .metadata.resourceVersion)
 	[ "$rv_changed" -gt "$rv_saved" ] || fail "resourceVersion did not grow: $rv_saved -> $rv_changed"
+	if [ $# -eq 0 ]; then
+		# SQLite: a restore under a running server is refused.
+		in_ns "$n" "$BIN/skiff-server" --data-dir "$TMP/s" snapshot restore "$TMP/backup.snap" \
+			>"$TMP/busy.out" 2>&1 && fail "restore under a running server succeeded"
+		assert_contains "$(cat "$TMP/busy.out")" "a server is using the store; stop it first"
+		assert_eq "$(jqr "$(api "$n" $p GET $CMS/new)" .data.v)" after "the refused restore changed nothing"
+	fi
 	stop_server s
 
 	assert_fails in_ns "$n" "$BIN/skiff-server" --data-dir "$TMP/s" "$@" snapshot restore "$TMP/nope.snap"
