@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The nftables proxy mode end to end: Service and EndpointSlice manifests in
-# a folder, skiff-nft-tool (the agent's parsing + dataplane/nft_proxy.c) in a
-# node namespace programs its own inet table, and a client namespace talks
-# through the node to real TCP/UDP servers in three backend namespaces.
+# a folder, skiff-agent --proxy-mode=nftables in a node namespace programs
+# its own inet table, and a client namespace talks through the node to real
+# TCP/UDP servers in three backend namespaces. What is about the table
+# itself: incremental batches that leave other services' chains alone, UDP
+# conntrack cleanup, a golden dump. (test_proxy_agent.sh runs the service
+# semantics against both proxy modes.)
 . "$(dirname "$0")/../harness/lib.sh"
 require_root
 require_cmd ip socat nft conntrack awk
-require_bin skiff-nft-tool lb-client
+require_bin skiff-agent skiff-nft-tool lb-client
 
+AGENT_BIN="$BIN/skiff-agent"
 TOOL="$TESTBIN/skiff-nft-tool"
 CLI="$TESTBIN/lb-client"
 GOLDEN="$SKIFF_ROOT/tests/dataplane/golden/nftproxy.nft"
@@ -87,15 +91,17 @@ web_service() {
 }
 ALL3="10.211.1.2 10.211.2.2 10.211.3.2"
 
-# ---- the tool ------------------------------------------------------------
+# ---- the agent -----------------------------------------------------------
 
-nsync() { grep -c " sync: " "$TLOG"; }
+nsync() { grep -c "sync: " "$TLOG"; }
 synced_since() { [ "$(nsync)" -gt "$1" ]; }
 start_tool() {
-	( exec ip netns exec "$(ns node)" "$TOOL" --manifests "$M" --table "$TABLE" \
-		--node-addr 10.210.0.1 --cluster-cidr 10.211.0.0/16 --follow "$@" ) >>"$TLOG" 2>&1 &
+	( exec ip netns exec "$(ns node)" "$AGENT_BIN" --manifests "$M" --proxy-mode nftables \
+		--nft-table "$TABLE" --node-name node1 --node-ip 10.210.0.1 \
+		--cluster-cidr 10.211.0.0/16 --bpffs "/sys/fs/bpf/skiff-nft-test-$RUN_ID" \
+		--log-level debug "$@" ) >>"$TLOG" 2>&1 &
 	TOOLPID=$!
-	wait_for 10 grep -q "full sync:" "$TLOG" || fail "tool never synced: $(tail -5 "$TLOG")"
+	wait_for 10 grep -q "initial sync:" "$TLOG" || fail "agent never synced: $(tail -5 "$TLOG")"
 }
 change() {
 	local before
@@ -105,7 +111,7 @@ change() {
 }
 case_setup() {
 	M="$TMP/manifests-$1"
-	TLOG="$TMP/tool-$1.log"
+	TLOG="$TMP/agent-$1.log"
 	TABLE="skiff-test-$RUN_ID-$1"
 	mkdir -p "$M"
 	: >"$TLOG"
@@ -184,7 +190,8 @@ case_readiness_flip_incremental_and_restart() {
 	local h0 h1 out
 	h0=$(in_ns node nft -a list table inet "$TABLE" | grep 'chain svc-default/other')
 	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2,false 10.211.3.2 | put svc2.yaml'
-	assert_contains "$(tail -n 1 "$TLOG")" "incremental sync:"
+	assert_contains "$(tail -n 1 "$TLOG")" "(changed services)"
+	assert_contains "$(grep "table inet $TABLE:" "$TLOG" | tail -n 1)" "an incremental batch of"
 	out=$(client --count 30 10.96.0.10 80) || fail "after flip: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b3 " "not-ready b2 gets no new connection"
 	# none ready, b3 serving and terminating: it takes the traffic
@@ -196,7 +203,7 @@ case_readiness_flip_incremental_and_restart() {
 	assert_eq "$h1" "$h0" "an unrelated frontend chain is unchanged"
 	# restart: a full rebuild in one batch; traffic keeps flowing
 	kill "$TOOLPID"; wait "$TOOLPID" 2>/dev/null
-	assert_eq "$(client --count 3 10.96.0.40 80 | backends_seen)" "b3 " "table stays without the tool"
+	assert_eq "$(client --count 3 10.96.0.40 80 | backends_seen)" "b3 " "table stays without the agent"
 	rm "$M/svc2.yaml"
 	: >"$TLOG"
 	start_tool
@@ -218,7 +225,7 @@ case_udp_conntrack_of_removed_endpoint_deleted() {
 	change eval 'slice dns-1 dns IPv4 "$WEB_PORTS" 10.211.3.2 | put slice.yaml'
 	assert_eq "$(in_ns node conntrack -L -p udp --reply-src 10.211.1.2 2>/dev/null | grep -c . || true)" 0
 	assert_eq "$(in_ns node conntrack -L -p udp --reply-src 10.211.2.2 2>/dev/null | grep -c . || true)" 0
-	assert_contains "$(tail -n 1 "$TLOG")" "$n udp conntrack entries deleted"
+	assert_contains "$(grep "table inet $TABLE:" "$TLOG" | tail -n 1)" "$n UDP conntrack entries deleted"
 	assert_eq "$(client --udp --count 3 10.96.0.50 53 | backends_seen)" "b3 "
 }
 
@@ -240,7 +247,8 @@ case_golden_table_dump() {
 	diff -u "$GOLDEN" "$got" >&2 || fail "nft list table differs from $GOLDEN (UPDATE_GOLDEN=1 rewrites it)"
 }
 
-case_bad_flags_named() {
+# The tool (nft_proxy.c without the agent, used by the benchmarks).
+case_tool_bad_flags_named() {
 	local out
 	out=$("$TOOL" --manifests /nonexistent --cluster-cidr 10.0.0.0/99 2>&1) && fail "bad CIDR accepted"
 	assert_contains "$out" "--cluster-cidr"
@@ -255,5 +263,5 @@ run_case client_ip_affinity
 run_case readiness_flip_incremental_and_restart
 run_case udp_conntrack_of_removed_endpoint_deleted
 run_case golden_table_dump
-run_case bad_flags_named
+run_case tool_bad_flags_named
 finish
