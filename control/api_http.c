@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "control/api_internal.h"
@@ -691,6 +692,9 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	pthread_cond_init(&s->wake, NULL);
 	if (!s->cfg.max_body)
 		s->cfg.max_body = 3 * 1024 * 1024;
+	r = api_watch_cache_new(&s->watch_cache);
+	if (r < 0)
+		goto fail;
 	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16", s->ranges,
 				 &s->n_ranges);
 	if (r < 0)
@@ -790,12 +794,26 @@ static int ensure_kubernetes_service(struct api_server *s)
 	return r == -EEXIST ? 0 : r;
 }
 
+/* As many connections as descriptors allow: each watch holds one (and a
+ * thread), and select() would stop near 1,024. */
+static unsigned connection_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 65536;
+	/* Room for the store's, the log's and the listeners' descriptors. */
+	return rl.rlim_cur > 256 ? (unsigned)(rl.rlim_cur - 128) : (unsigned)rl.rlim_cur / 2;
+}
+
 static struct MHD_Daemon *start_daemon(struct api_server *s, bool tls, const char *addr, int port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
 	struct sockaddr *sa = (struct sockaddr *)&sin;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_POLL;
+	unsigned limit = connection_limit();
 
 	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1) {
 		if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) != 1)
@@ -810,10 +828,25 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, bool tls, const cha
 					MHD_OPTION_HTTPS_MEM_TRUST, s->tls_ca,
 					MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
 					MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-					MHD_OPTION_END);
+					MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
 	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle_plain, s,
 				MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, request_done,
-				s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+				s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+				MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
+}
+
+/* Raises the open-file limit to the hard limit: one descriptor per
+ * connection. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open-file limit to %llu: %s",
+				 (unsigned long long)rl.rlim_max, strerror(errno));
+	}
 }
 
 /* Every interval, drops the history older than the revision seen at the
@@ -869,6 +902,7 @@ int api_server_start(struct api_server *s)
 	r = ensure_bootstrap_rbac(s);
 	if (r < 0)
 		return r;
+	raise_nofile();
 	if (s->cfg.secure_port) {
 		s->secure = start_daemon(s, true, s->cfg.bind_address ? s->cfg.bind_address : "0.0.0.0",
 					 s->cfg.secure_port);
@@ -922,6 +956,7 @@ void api_server_free(struct api_server *s)
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->tls_ca);
+	api_watch_cache_free(s->watch_cache);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);

@@ -34,6 +34,7 @@ struct api_server {
 	bool compactor_running;
 	struct api_svc_range ranges[2]; /* the primary family first */
 	size_t n_ranges;
+	struct api_watch_cache *watch_cache; /* events rendered once (api_watch.c) */
 };
 
 /* An error to answer with a Status object. */
@@ -105,6 +106,10 @@ static inline bool ctype_has(const char *ctype, const char *want)
 /* The REST verbs (api_rest.c). */
 enum MHD_Result api_rest_dispatch(struct api_req *q);
 enum MHD_Result api_rest_watch(struct api_req *q);
+/* The watch fan-out's shared rendering of events (api_watch.c). */
+struct api_watch_cache;
+int api_watch_cache_new(struct api_watch_cache **out);
+void api_watch_cache_free(struct api_watch_cache *c);
 
 /* Helpers of api_rest.c that the watch shares. */
 struct kube_selector;

@@ -5,7 +5,10 @@
  * DELETED; bookmarks (allowWatchBookmarks) every 30 s and just before the
  * timeout; a compacted RV yields an ERROR event with a 410 Expired Status.
  * With a Table Accept header every event carries a one-row Table. */
+#include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,30 +108,197 @@ static bool watch_client_gone(struct watch *w)
 	return false;
 }
 
+/* ---- the shared rendering of events ----
+ *
+ * Every watcher of a resource sees the same events, so each event's value
+ * (and previous value) is parsed and dumped once, by the first watcher to
+ * get to it, and kept in a small direct-mapped cache of refcounted
+ * entries for the others: a watcher without selectors only copies the
+ * JSON into its stream; one with selectors or a Table reads the shared
+ * parsed object (read-only). */
+
+#define WC_SLOTS 1024
+
+struct wc_entry {
+	atomic_int refs;
+	const struct api_resource *res;
+	int64_t rev;
+	bool prev;
+	char *key;
+	json_t *obj; /* NULL: the value does not parse */
+	char *json;
+	size_t len;
+};
+
+struct api_watch_cache {
+	pthread_mutex_t lock;
+	struct wc_entry *slots[WC_SLOTS];
+};
+
+static void wc_unref(struct wc_entry *e)
+{
+	if (!e || atomic_fetch_sub(&e->refs, 1) != 1)
+		return;
+	json_decref(e->obj);
+	free(e->json);
+	free(e->key);
+	free(e);
+}
+
+int api_watch_cache_new(struct api_watch_cache **out)
+{
+	struct api_watch_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	*out = c;
+	return 0;
+}
+
+void api_watch_cache_free(struct api_watch_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < WC_SLOTS; i++)
+		wc_unref(c->slots[i]);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static size_t wc_slot(const struct api_resource *res, int64_t rev, bool prev, const char *key)
+{
+	uint64_t h = (uint64_t)rev * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)res ^ prev;
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 0x100000001b3ULL;
+	return (size_t)(h % WC_SLOTS);
+}
+
+/* The rendering of ev's value (prev: its previous value) for res, with a
+ * reference the caller drops with wc_unref; NULL without memory. */
+static struct wc_entry *wc_get(struct api_watch_cache *c, const struct api_resource *res,
+			       const struct store_event *ev, bool prev)
+{
+	const struct store_kv *kv = prev ? &ev->prev : &ev->kv;
+	const char *key = ev->kv.key ? ev->kv.key : "";
+	size_t i = wc_slot(res, ev->revision, prev, key);
+	struct wc_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = c->slots[i];
+	if (e && e->res == res && e->rev == ev->revision && e->prev == prev &&
+	    streq(e->key, key)) {
+		atomic_fetch_add(&e->refs, 1);
+		pthread_mutex_unlock(&c->lock);
+		return e;
+	}
+	/* Rendered under the lock: the other watchers of this event wait
+	 * for it rather than render it too. */
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->key = strdup(key))) {
+		free(e);
+		pthread_mutex_unlock(&c->lock);
+		return NULL;
+	}
+	e->res = res;
+	e->rev = ev->revision;
+	e->prev = prev;
+	if (kv->value && kv->value_len)
+		e->obj = api_obj_from_kv(res, kv->value, kv->value_len, ev->revision);
+	if (e->obj) {
+		e->json = json_dumps(e->obj, JSON_COMPACT);
+		if (!e->json) {
+			json_decref(e->obj);
+			e->obj = NULL;
+		} else {
+			e->len = strlen(e->json);
+		}
+	}
+	atomic_init(&e->refs, 2);
+	wc_unref(c->slots[i]);
+	c->slots[i] = e;
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+static void watch_append(struct watch *w, const char *parts[], const size_t lens[], size_t n)
+{
+	size_t total = 0;
+	char *b;
+
+	if (w->off == w->len)
+		w->off = w->len = 0;
+	for (size_t i = 0; i < n; i++)
+		total += lens[i];
+	b = realloc(w->buf, w->len + total + 1);
+	if (!b)
+		return;
+	w->buf = b;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(w->buf + w->len, parts[i], lens[i]);
+		w->len += lens[i];
+	}
+}
+
+/* One event line from a shared rendering. */
+static void watch_emit_entry(struct watch *w, const char *type, struct wc_entry *e)
+{
+	const char *parts[5] = { "{\"type\":\"", type, "\",\"object\":", e->json, "}\n" };
+	size_t lens[5];
+
+	if (w->table) {
+		watch_emit(w, type, e->obj);
+		return;
+	}
+	for (size_t i = 0; i < 5; i++)
+		lens[i] = i == 3 ? e->len : strlen(parts[i]);
+	watch_append(w, parts, lens, 5);
+}
+
+static bool entry_matches(struct watch *w, struct wc_entry *e)
+{
+	return e && e->obj && api_obj_matches(e->obj, w->ls, w->fs);
+}
+
 static void watch_event(struct watch *w, struct store_event *ev)
 {
-	json_t *obj = NULL, *prev = NULL;
-	bool now_match = false, was_match = false;
+	struct api_watch_cache *c = w->srv->watch_cache;
+	struct wc_entry *obj = NULL, *prev = NULL;
+	bool has_prev = ev->prev.key && ev->prev.value && ev->prev.value_len;
+	bool selecting = w->ls || w->fs;
+	bool now_match, was_match;
 
-	if (ev->kv.value && ev->kv.value_len)
-		obj = api_obj_from_kv(w->res, ev->kv.value, ev->kv.value_len, ev->revision);
-	if (ev->prev.key && ev->prev.value)
-		prev = api_obj_from_kv(w->res, ev->prev.value, ev->prev.value_len, ev->revision);
 	if (ev->type == STORE_EVENT_DELETE) {
-		if (prev && api_obj_matches(prev, w->ls, w->fs))
-			watch_emit(w, "DELETED", prev);
-	} else if (obj) {
-		now_match = api_obj_matches(obj, w->ls, w->fs);
-		was_match = prev && api_obj_matches(prev, w->ls, w->fs);
+		if (has_prev) {
+			prev = wc_get(c, w->res, ev, true);
+			if (entry_matches(w, prev))
+				watch_emit_entry(w, "DELETED", prev);
+		}
+	} else if (ev->kv.value && ev->kv.value_len) {
+		obj = wc_get(c, w->res, ev, false);
+		if (!obj || !obj->obj)
+			goto out;
+		now_match = entry_matches(w, obj);
+		if (selecting) {
+			if (has_prev)
+				prev = wc_get(c, w->res, ev, true);
+			was_match = entry_matches(w, prev);
+		} else {
+			/* The previous value is not needed, only whether
+			 * there was one. */
+			was_match = has_prev;
+		}
 		if (now_match && was_match)
-			watch_emit(w, "MODIFIED", obj);
+			watch_emit_entry(w, "MODIFIED", obj);
 		else if (now_match)
-			watch_emit(w, "ADDED", obj);
+			watch_emit_entry(w, "ADDED", obj);
 		else if (was_match)
-			watch_emit(w, "DELETED", obj);
+			watch_emit_entry(w, "DELETED", obj);
 	}
-	json_decref(obj);
-	json_decref(prev);
+out:
+	wc_unref(obj);
+	wc_unref(prev);
 }
 
 static void watch_bookmark(struct watch *w)
