@@ -53,6 +53,10 @@ static const char *const keep_zero[] = {
 	"failedJobsHistoryLimit", "revisionHistoryLimit", "progressDeadlineSeconds",
 	"ttlSecondsAfterFinished", "suspend", "automountServiceAccountToken", "immutable",
 	"deletionGracePeriodSeconds", "manualSelector", "controller", "blockOwnerDeletion",
+	"optional", "defaultMode", "mode", "tolerationSeconds", "priority",
+	"shareProcessNamespace", "enableServiceLinks", "setHostnameAsFQDN", "privileged",
+	"runAsUser", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
+	"runAsGroup", "fsGroup", "emptyDir", "securityContext", "preemptionPolicy",
 };
 
 struct walk {

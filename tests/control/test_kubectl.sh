@@ -434,7 +434,7 @@ same_as_client() {
 }
 
 case_create_typed() {
-	local v ns out
+	local v ns out want have
 	for v in 27 33; do
 		ns=typed-$v-$RUN_ID
 		out=$(k $v create namespace "$ns" 2>&1) || fail "create namespace ($v): $out"
@@ -455,6 +455,67 @@ case_create_typed() {
 		same_as_client $v "$ns" role r1 -- role r1 --verb=get,list --resource=pods,services
 		same_as_client $v "$ns" rolebinding rb1 -- rolebinding rb1 --role=r1 --user=u1 --group=g1
 		same_as_client $v "$ns" ingress i1 -- ingress i1 --rule=foo.example/bar=svc1:8080
+		# A Job made by kubectl from a CronJob carries the whole pod
+		# template (volumes, env sources, probes, security contexts).
+		k $v apply -f - >/dev/null <<YAML || fail "rich cronjob ($v)"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: rich, namespace: $ns, labels: {a: b}}
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    metadata: {labels: {tmpl: x}}
+    spec:
+      backoffLimit: 0
+      template:
+        metadata: {labels: {pod: "yes"}, annotations: {note: z}}
+        spec:
+          restartPolicy: OnFailure
+          serviceAccountName: default
+          automountServiceAccountToken: false
+          securityContext: {runAsUser: 0, runAsNonRoot: false, fsGroup: 2000, supplementalGroups: [1, 2]}
+          imagePullSecrets: [{name: regcred}]
+          tolerations: [{key: k, operator: Exists, effect: NoExecute, tolerationSeconds: 0}]
+          hostAliases: [{ip: 10.0.0.1, hostnames: [a.example, b.example]}]
+          nodeSelector: {disk: ssd}
+          volumes:
+          - {name: v, emptyDir: {}}
+          - {name: s, secret: {secretName: sec, defaultMode: 0400, items: [{key: k, path: p, mode: 0}]}}
+          - {name: c, configMap: {name: cm, optional: true}}
+          - {name: h, hostPath: {path: /tmp, type: Directory}}
+          - {name: p, persistentVolumeClaim: {claimName: pvc, readOnly: true}}
+          initContainers:
+          - {name: init, image: busybox, command: [sh, -c, "true"]}
+          containers:
+          - name: c
+            image: busybox
+            args: ["x", "why"]
+            workingDir: /w
+            ports: [{name: http, containerPort: 8080, protocol: TCP}]
+            env:
+            - {name: A, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+            - {name: B, valueFrom: {configMapKeyRef: {name: cm, key: k, optional: false}}}
+            - {name: C, valueFrom: {secretKeyRef: {name: sec, key: k}}}
+            - {name: D, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}}
+            - {name: E, value: e}
+            envFrom: [{prefix: P_, configMapRef: {name: cm}}, {secretRef: {name: sec, optional: true}}]
+            volumeMounts: [{name: v, mountPath: /v}, {name: s, mountPath: /s, readOnly: true, subPath: x}]
+            readinessProbe: {exec: {command: ["true"]}, periodSeconds: 5}
+            livenessProbe: {httpGet: {path: /h, port: http, httpHeaders: [{name: X, value: "v"}]}, initialDelaySeconds: 3}
+            startupProbe: {tcpSocket: {port: 8080}, failureThreshold: 30}
+            resources: {limits: {cpu: 100m, memory: 64Mi}, requests: {cpu: 50m}}
+            securityContext: {privileged: false, runAsUser: 1000, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL], add: [NET_ADMIN]}, seccompProfile: {type: RuntimeDefault}}
+          - name: g
+            image: busybox
+            readinessProbe: {grpc: {port: 9090, service: s}}
+YAML
+		out=$(k $v create job rich-now --from=cronjob/rich -n "$ns" 2>&1) || fail "create job --from ($v): $out"
+		want=$(k $v get cronjob rich -n "$ns" -o json | jq '.spec.jobTemplate.spec.template')
+		have=$(k $v get job rich-now -n "$ns" -o json)
+		[ "$(jq -n --argjson h "$(jq .spec.template <<<"$have")" --argjson w "$want" '$h | contains($w)')" = true ] ||
+			fail "job from cronjob ($v): $(jq -c .spec.template <<<"$have") lacks parts of $(jq -c . <<<"$want")"
+		assert_eq "$(jq -r '.spec.backoffLimit, .metadata.ownerReferences[0].kind, .metadata.annotations["cronjob.kubernetes.io/instantiate"]' <<<"$have" | tr '\n' ' ')" \
+			"0 CronJob manual "
 		out=$(k $v get cm,deploy -n "$ns" 2>&1 | squeeze)
 		assert_contains "$out" "configmap/c1 2"
 		assert_contains "$out" "deployment.apps/d3 0/3 0 0"
