@@ -269,7 +269,8 @@ bool api_obj_matches(json_t *obj, const struct kube_selector *ls, const struct k
 	       kube_selector_match_fields(fs, obj);
 }
 
-/* ---- continue tokens: hex of the last key returned ---- */
+/* ---- continue tokens: "<list revision>:<hex of the last key returned>";
+ * the pages after the first are read at that revision ---- */
 
 static void hex_encode(const char *s, char *out, size_t len)
 {
@@ -407,7 +408,16 @@ static enum MHD_Result rest_list(struct api_req *q)
 	}
 	api_prefix_for(q->res, q->ns, prefix, sizeof(prefix));
 	if (cont && *cont) {
-		if (hex_decode(cont, start, sizeof(start)) < 0 ||
+		const char *colon = strchr(cont, ':');
+		char *end = NULL;
+
+		if (colon) {
+			list_rev = strtoll(cont, &end, 10);
+			if (end != colon || list_rev <= 0)
+				list_rev = -1;
+			cont = colon + 1;
+		}
+		if (list_rev < 0 || hex_decode(cont, start, sizeof(start)) < 0 ||
 		    strncmp(start, prefix, strlen(prefix)) != 0) {
 			kube_selector_free(ls);
 			kube_selector_free(fs);
@@ -422,18 +432,30 @@ static enum MHD_Result rest_list(struct api_req *q)
 		struct store_kv *kvs = NULL;
 		size_t n = 0;
 		int64_t rev = 0;
-		int r = store_list(q->srv->store, prefix, start[0] ? start : NULL,
-				   limit ? limit - count : 0, &kvs, &n, &rev, &more);
+		int r;
 
+		/* One view for the whole list: the first read's revision. */
+		if (list_rev)
+			r = store_list_at(q->srv->store, prefix, start[0] ? start : NULL,
+					  limit ? limit - count : 0, list_rev, &kvs, &n, &more);
+		else
+			r = store_list(q->srv->store, prefix, start[0] ? start : NULL,
+				       limit ? limit - count : 0, &kvs, &n, &rev, &more);
 		if (r < 0) {
 			kube_selector_free(ls);
 			kube_selector_free(fs);
 			json_decref(items);
 			json_decref(table);
-			api_err_store(&e, r);
+			if (r == -ERANGE)
+				api_err_set(&e, 410, "Expired",
+					    "The provided continue parameter is too old to display a "
+					    "consistent list result. You can start a new list without "
+					    "the continue parameter.");
+			else
+				api_err_store(&e, r);
 			return api_reply_err(q, &e);
 		}
-		if (first)
+		if (first && !list_rev)
 			list_rev = rev;
 		first = false;
 		for (size_t i = 0; i < n; i++) {
@@ -458,8 +480,11 @@ static enum MHD_Result rest_list(struct api_req *q)
 	}
 	kube_selector_free(ls);
 	kube_selector_free(fs);
-	if (more && limit)
-		hex_encode(start, token, sizeof(token));
+	if (more && limit) {
+		int w = snprintf(token, sizeof(token), "%lld:", (long long)list_rev);
+
+		hex_encode(start, token + w, sizeof(token) - (size_t)w);
+	}
 	if (table) {
 		json_t *m = json_object_get(table, "metadata");
 		char rv[32];

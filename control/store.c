@@ -78,6 +78,16 @@ int store_list(struct store *s, const char *prefix, const char *start_after,
 	return s->ops->list(s, prefix, start_after, limit, items, n, revision, more);
 }
 
+int store_list_at(struct store *s, const char *prefix, const char *start_after,
+		  size_t limit, int64_t at, struct store_kv **items, size_t *n, bool *more)
+{
+	if (!s || !items || !n || at < 0)
+		return -EINVAL;
+	if (start_after && !*start_after)
+		start_after = NULL;
+	return s->ops->list_at(s, prefix ? prefix : "", start_after, limit, at, items, n, more);
+}
+
 int store_count(struct store *s, const char *prefix, size_t *n)
 {
 	if (!s || !n)

@@ -59,6 +59,11 @@ int store_get(struct store *s, const char *key, struct store_kv *out);
 int store_list(struct store *s, const char *prefix, const char *start_after,
 	       size_t limit, struct store_kv **items, size_t *n,
 	       int64_t *revision, bool *more);
+/* store_list as the store was at revision at (0: now), so the pages of one
+ * list are one consistent view; -ERANGE when at is older than the
+ * compacted history. */
+int store_list_at(struct store *s, const char *prefix, const char *start_after,
+		  size_t limit, int64_t at, struct store_kv **items, size_t *n, bool *more);
 /* Number of keys with the prefix. */
 int store_count(struct store *s, const char *prefix, size_t *n);
 

@@ -14,6 +14,8 @@ struct store_ops {
 	int (*list)(struct store *s, const char *prefix, const char *start_after,
 		    size_t limit, struct store_kv **items, size_t *n,
 		    int64_t *revision, bool *more);
+	int (*list_at)(struct store *s, const char *prefix, const char *start_after,
+		       size_t limit, int64_t at, struct store_kv **items, size_t *n, bool *more);
 	int (*count)(struct store *s, const char *prefix, size_t *n);
 	int (*create)(struct store *s, const char *key, const char *value,
 		      size_t len, int64_t *revision);

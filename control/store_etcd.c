@@ -290,14 +290,14 @@ static int etcd_get(struct store *store, const char *key, struct store_kv *out)
 /* Every key in [from, end) (at most limit; 0: all), read in pages of
  * ETCD_PAGE at the first page's revision, so the whole answer is one
  * consistent view however large (a single response is capped in size). */
-static int etcd_range_all(struct etcd_store *s, const char *from, size_t from_len,
-			  const char *end, size_t end_len, size_t limit, struct store_kv **items,
-			  size_t *n, int64_t *revision, bool *more)
+static int etcd_range_all_at(struct etcd_store *s, const char *from, size_t from_len,
+			     const char *end, size_t end_len, size_t limit, int64_t at,
+			     struct store_kv **items, size_t *n, int64_t *revision, bool *more)
 {
 	_cleanup_free_ char *key = malloc(from_len + 1);
 	struct store_kv *kvs = NULL;
 	size_t cnt = 0, cap = 0, key_len = from_len;
-	int64_t rev = 0;
+	int64_t rev = at;
 	bool left = false;
 	int r = 0;
 
@@ -373,9 +373,17 @@ static int etcd_range_all(struct etcd_store *s, const char *from, size_t from_le
 	return 0;
 }
 
-static int etcd_list(struct store *store, const char *prefix, const char *start_after,
-		     size_t limit, struct store_kv **items, size_t *n, int64_t *revision,
-		     bool *more)
+static int etcd_range_all(struct etcd_store *s, const char *from, size_t from_len,
+			  const char *end, size_t end_len, size_t limit, struct store_kv **items,
+			  size_t *n, int64_t *revision, bool *more)
+{
+	return etcd_range_all_at(s, from, from_len, end, end_len, limit, 0, items, n, revision,
+				 more);
+}
+
+static int etcd_list_at(struct store *store, const char *prefix, const char *start_after,
+			size_t limit, int64_t at, struct store_kv **items, size_t *n,
+			int64_t *revision, bool *more)
 {
 	struct etcd_store *s = es(store);
 	_cleanup_free_ char *key = NULL, *end = NULL, *from = NULL;
@@ -396,12 +404,25 @@ static int etcd_list(struct store *store, const char *prefix, const char *start_
 		memcpy(from + s->ns_len, start_after, l - s->ns_len);
 		from[l] = '\0';
 		from_len = l + 1;
-		return etcd_range_all(s, from, from_len, end, end_len, limit, items, n, revision,
-				      more);
+		return etcd_range_all_at(s, from, from_len, end, end_len, limit, at, items, n,
+					 revision, more);
 	}
 	/* "" is "\0": from the first key. */
-	return etcd_range_all(s, key, strlen(key) ? strlen(key) : 1, end, end_len, limit, items, n,
-			      revision, more);
+	return etcd_range_all_at(s, key, strlen(key) ? strlen(key) : 1, end, end_len, limit, at,
+				 items, n, revision, more);
+}
+
+static int etcd_list(struct store *store, const char *prefix, const char *start_after,
+		     size_t limit, struct store_kv **items, size_t *n, int64_t *revision,
+		     bool *more)
+{
+	return etcd_list_at(store, prefix, start_after, limit, 0, items, n, revision, more);
+}
+
+static int etcd_list_at_op(struct store *store, const char *prefix, const char *start_after,
+			   size_t limit, int64_t at, struct store_kv **items, size_t *n, bool *more)
+{
+	return etcd_list_at(store, prefix, start_after, limit, at, items, n, NULL, more);
 }
 
 static int etcd_count(struct store *store, const char *prefix, size_t *n)
@@ -1358,6 +1379,7 @@ static const struct store_ops etcd_ops = {
 	.revision = etcd_revision,
 	.get = etcd_get,
 	.list = etcd_list,
+	.list_at = etcd_list_at_op,
 	.count = etcd_count,
 	.create = etcd_create,
 	.update = etcd_update,

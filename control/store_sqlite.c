@@ -60,6 +60,8 @@ enum sq_stmt {
 	ST_LOG_INSERT,
 	ST_LIST_RANGE,
 	ST_LIST_OPEN,
+	ST_LIST_AT_RANGE,
+	ST_LIST_AT_OPEN,
 	ST_COUNT_RANGE,
 	ST_COUNT_OPEN,
 	ST_EVENTS_ALL,
@@ -92,6 +94,15 @@ static const char *const sq_sql[ST_MAX] = {
 			  "WHERE key >= ?1 AND key > ?3 AND key < ?2 ORDER BY key LIMIT ?4",
 	[ST_LIST_OPEN] = "SELECT key, value, create_rev, mod_rev FROM kv "
 			 "WHERE key >= ?1 AND key > ?3 ORDER BY key LIMIT ?4",
+	/* The newest version of each key at revision ?5, unless a deletion. */
+	[ST_LIST_AT_RANGE] = "SELECT l.key, l.value, l.create_rev, l.rev FROM log l "
+			     "WHERE l.key >= ?1 AND l.key > ?3 AND l.key < ?2 AND l.deleted = 0 "
+			     "AND l.rev = (SELECT max(m.rev) FROM log m WHERE m.key = l.key "
+			     "AND m.rev <= ?5) ORDER BY l.key LIMIT ?4",
+	[ST_LIST_AT_OPEN] = "SELECT l.key, l.value, l.create_rev, l.rev FROM log l "
+			    "WHERE l.key >= ?1 AND l.key > ?3 AND l.deleted = 0 "
+			    "AND l.rev = (SELECT max(m.rev) FROM log m WHERE m.key = l.key "
+			    "AND m.rev <= ?5) ORDER BY l.key LIMIT ?4",
 	[ST_COUNT_RANGE] = "SELECT count(*) FROM kv WHERE key >= ?1 AND key < ?2",
 	[ST_COUNT_OPEN] = "SELECT count(*) FROM kv WHERE key >= ?1",
 	[ST_EVENTS_ALL] = EVENT_COLUMNS "WHERE l.rev > ?1 ORDER BY l.rev LIMIT ?4",
@@ -529,16 +540,33 @@ static int sq_get(struct store *store, const char *key, struct store_kv *out)
 	return r;
 }
 
+static int sq_list_at(struct store *store, const char *prefix, const char *start_after,
+		      size_t limit, int64_t at, struct store_kv **items, size_t *n,
+		      int64_t *revision, bool *more);
+
 static int sq_list(struct store *store, const char *prefix, const char *start_after,
 		   size_t limit, struct store_kv **items, size_t *n,
 		   int64_t *revision, bool *more)
+{
+	return sq_list_at(store, prefix, start_after, limit, 0, items, n, revision, more);
+}
+
+static int sq_list_at_op(struct store *store, const char *prefix, const char *start_after,
+			 size_t limit, int64_t at, struct store_kv **items, size_t *n, bool *more)
+{
+	return sq_list_at(store, prefix, start_after, limit, at, items, n, NULL, more);
+}
+
+static int sq_list_at(struct store *store, const char *prefix, const char *start_after,
+		      size_t limit, int64_t at, struct store_kv **items, size_t *n,
+		      int64_t *revision, bool *more)
 {
 	struct sq_store *s = sq(store);
 	struct sq_conn *c;
 	_cleanup_free_ char *end = NULL;
 	struct store_kv *kvs = NULL;
 	size_t cnt = 0, cap = 0;
-	int64_t rev = 0;
+	int64_t rev = 0, compact = 0;
 	sqlite3_stmt *st;
 	bool has_more = false;
 	int r, rc;
@@ -550,15 +578,26 @@ static int sq_list(struct store *store, const char *prefix, const char *start_af
 	r = sq_begin(c, false);
 	if (r < 0)
 		goto unlock;
-	r = sq_meta(c, &rev, NULL);
+	r = sq_meta(c, &rev, &compact);
 	if (r < 0)
 		goto out;
-	st = sq_stmt(c, end ? ST_LIST_RANGE : ST_LIST_OPEN);
+	if (at && at < compact) {
+		r = -ERANGE;
+		goto out;
+	}
+	if (at >= rev)
+		at = 0; /* now: the kv table */
+	if (at)
+		st = sq_stmt(c, end ? ST_LIST_AT_RANGE : ST_LIST_AT_OPEN);
+	else
+		st = sq_stmt(c, end ? ST_LIST_RANGE : ST_LIST_OPEN);
 	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
 	if (end)
 		sqlite3_bind_text(st, 2, end, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, start_after ? start_after : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, limit ? (int64_t)limit + 1 : -1);
+	if (at)
+		sqlite3_bind_int64(st, 5, at);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (limit && cnt == limit) {
 			has_more = true;
@@ -594,7 +633,7 @@ unlock:
 	*items = kvs;
 	*n = cnt;
 	if (revision)
-		*revision = rev;
+		*revision = at ? at : rev;
 	if (more)
 		*more = has_more;
 	return 0;
@@ -1509,6 +1548,7 @@ static const struct store_ops sq_ops = {
 	.revision = sq_revision,
 	.get = sq_get,
 	.list = sq_list,
+	.list_at = sq_list_at_op,
 	.count = sq_count,
 	.create = sq_create,
 	.update = sq_update,

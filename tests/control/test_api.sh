@@ -22,7 +22,7 @@ start_server() {
 		PORT=${1:-$(( 20000 + (RANDOM % 20000) ))}
 		"$BIN/skiff-server" --data-dir "$DATA" ${SKIFF_TEST_STORE:+--store "$SKIFF_TEST_STORE"} \
 			--secure-port 0 --insecure-port "$PORT" \
-			--compaction-interval 1 --max-request-bytes 65536 \
+			--compaction-interval 3 --max-request-bytes 65536 \
 			--service-cluster-ip-range 10.99.0.0/28 --service-node-port-range 30000-30003 \
 			--log-level warn >>"$TMP/server.log" 2>&1 &
 		SERVER_PID=$!
@@ -263,7 +263,7 @@ case_event_selectors_and_loopback() {
 }
 
 case_list_paging_selectors() {
-	local r i names cont
+	local r i names cont rv
 	for i in 1 2 3 4 5; do api POST $PODS "$(pod "page$i" "{\"grp\":\"g$((i % 2))\"}")" >/dev/null; done
 	r=$(api GET "$PODS?labelSelector=grp%3Dg1&limit=2")
 	assert_eq "$(jqr "$r" '[.items[].metadata.name]|join(",")')" "page1,page3"
@@ -272,6 +272,24 @@ case_list_paging_selectors() {
 	assert_eq "$(jqr "$r" .kind)" PodList
 	r=$(api GET "$PODS?labelSelector=grp%3Dg1&limit=2&continue=$cont")
 	assert_eq "$(jqr "$r" '([.items[].metadata.name]|join(",")) + " " + (.metadata.continue // "")')" "page5 "
+	# The pages of one list are one view, at the first page's revision.
+	r=$(api GET "$PODS?labelSelector=grp&limit=2")
+	rv=$(jqr "$r" .metadata.resourceVersion)
+	cont=$(jqr "$r" .metadata.continue)
+	api DELETE $PODS/page4 >/dev/null
+	api POST $PODS "$(pod page33 '{"grp":"g1"}')" >/dev/null
+	api PATCH $PODS/page5 '{"metadata":{"labels":{"late":"yes"}}}' application/merge-patch+json >/dev/null
+	r=$(api GET "$PODS?labelSelector=grp&limit=10&continue=$cont")
+	assert_eq "$(code "$r")" 200 "continue: $r"
+	assert_eq "$(jqr "$r" '([.items[].metadata.name]|join(",")) + " " + .metadata.resourceVersion + " " + (.items[-1].metadata.labels.late // "-")')" \
+		"page3,page4,page5 $rv -" "pages after the first as of revision $rv"
+	# Once compacted past it, the token is too old: 410.
+	wait_for 15 eval '[ "$(code "$(api GET "$PODS?labelSelector=grp&limit=10&continue=$cont")")" = 410 ]' ||
+		fail "continue token still served after compaction"
+	r=$(api GET "$PODS?labelSelector=grp&limit=10&continue=$cont")
+	assert_eq "$(jqr "$r" .reason)" Expired
+	api POST $PODS "$(pod page4 '{"grp":"g0"}')" >/dev/null
+	api DELETE $PODS/page33 >/dev/null
 	r=$(api GET "$PODS?continue=zz")
 	assert_eq "$(code "$r")" 400
 	r=$(api GET "$PODS?fieldSelector=metadata.name%3Dpage2")
@@ -306,8 +324,7 @@ case_watch() {
 	rv=$(jqr "$(api GET $PODS)" .metadata.resourceVersion)
 	out=$(curl -sN "$(URL "$PODS?watch=true&resourceVersion=$rv&timeoutSeconds=2&allowWatchBookmarks=true")" | jq -r 'select(.type=="BOOKMARK") | .object.kind + " " + .object.metadata.resourceVersion')
 	[[ "$out" =~ ^Pod\ [0-9]+$ ]] || fail "no bookmark: '$out'"
-	# After compaction (every second here) an old RV is gone: 410 Expired.
-	sleep 2.5
+	# After compaction (every 3 s here) an old RV is gone: 410 Expired.
 	out=$(curl -sN "$(URL "$PODS?watch=true&resourceVersion=1&timeoutSeconds=2")")
 	assert_eq "$(jq -r '.type + " " + (.object.code|tostring) + " " + .object.reason' <<<"$out")" "ERROR 410 Expired"
 	# A watch on one name.

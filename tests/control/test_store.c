@@ -447,6 +447,62 @@ STORE_TEST(compaction_gone)
 	store_close(s);
 }
 
+/* Lists as of a past revision: values, creations and deletions after it
+ * are not seen; pages continue in that view; compacted: -ERANGE. */
+STORE_TEST(list_at_revision)
+{
+	struct store *s = open_store(url);
+	struct store_kv *kvs = NULL;
+	size_t n = 0;
+	bool more = false;
+	int64_t at, first;
+
+	first = put(s, "/l/a", "a1");
+	put(s, "/l/b", "b1");
+	put(s, "/l/c", "c1");
+	put(s, "/l/gone-before", "x");
+	CHECK_OK(store_delete(s, "/l/gone-before", 0, NULL, NULL));
+	at = store_revision(s);
+	put(s, "/l/a", "a2");
+	CHECK_OK(store_delete(s, "/l/b", 0, NULL, NULL));
+	put(s, "/l/bb", "new");
+	put(s, "/l/c", "c2");
+
+	CHECK_OK(store_list_at(s, "/l/", NULL, 2, at, &kvs, &n, &more));
+	CHECK_INT_EQ(n, 2);
+	CHECK(more);
+	CHECK_STR_EQ(kvs[0].key, "/l/a");
+	CHECK_STR_EQ(kvs[0].value, "a1");
+	CHECK_INT_EQ(kvs[0].mod_revision, first);
+	CHECK_INT_EQ(kvs[0].create_revision, first);
+	CHECK_STR_EQ(kvs[1].key, "/l/b");
+	store_kvs_free(kvs, n);
+	CHECK_OK(store_list_at(s, "/l/", "/l/b", 0, at, &kvs, &n, &more));
+	CHECK_INT_EQ(n, 1);
+	CHECK(!more);
+	CHECK_STR_EQ(kvs[0].key, "/l/c");
+	CHECK_STR_EQ(kvs[0].value, "c1");
+	store_kvs_free(kvs, n);
+	/* 0 and the current revision: now. */
+	CHECK_OK(store_list_at(s, "/l/", NULL, 0, 0, &kvs, &n, &more));
+	CHECK_INT_EQ(n, 3);
+	CHECK_STR_EQ(kvs[1].key, "/l/bb");
+	store_kvs_free(kvs, n);
+	CHECK_OK(store_list_at(s, "/l/", NULL, 0, store_revision(s), &kvs, &n, &more));
+	CHECK_INT_EQ(n, 3);
+	store_kvs_free(kvs, n);
+
+	/* Compacted at the revision: still whole; beyond it: gone. */
+	CHECK_OK(store_compact(s, at));
+	CHECK_OK(store_list_at(s, "/l/", NULL, 0, at, &kvs, &n, &more));
+	CHECK_INT_EQ(n, 3);
+	CHECK_STR_EQ(kvs[2].value, "c1");
+	store_kvs_free(kvs, n);
+	CHECK_OK(store_compact(s, at + 1));
+	CHECK_INT_EQ(store_list_at(s, "/l/", NULL, 0, at, &kvs, &n, &more), -ERANGE);
+	store_close(s);
+}
+
 static void snapshot_path(char *buf, size_t size)
 {
 	snprintf(buf, size, "%s/snap.db", test_tmpdir());
