@@ -4,6 +4,7 @@
 # runs the load balancer on its LAN device "ext" and has a local pod; node 2
 # runs a backend of its own (a remote backend for node 1).
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/topology.sh"
 require_root
 require_cmd ip socat nsenter awk
 require_bin lb-tool lb-client
@@ -14,8 +15,6 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CG2" ] || skip "no cgroup v2 mount"
 CG="$CG2/skiff-test-$RUN_ID"
 BPFFS="/sys/fs/bpf/skiff-test-$RUN_ID"
-N1=192.168.60.1 N2=192.168.60.2 CLIENT=192.168.60.100 POD=10.244.1.5
-N16=fd00:60::1 N26=fd00:60::2 CLIENT6=fd00:60::100 POD6=fd00:244:1::5
 
 # lb ARGS...: lb-tool as node 1's agent would run it (its netns, the host's
 # mounts so that bpffs and the cgroup stay visible).
@@ -29,34 +28,7 @@ defer "rmdir '$CG'"
 defer "rm -rf '$BPFFS'"
 defer "[ -d '$BPFFS' ] && nsenter --net=/run/netns/$(ns n1) '$LBT' --bpffs '$BPFFS' --cgroup '$CG' --nodeport-device ext destroy"
 
-setup_ns lan cl n1 n2 p1
-for n in lan cl n1 n2 p1; do
-	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-done
-ip -n "$(ns lan)" link add br0 type bridge
-ip -n "$(ns lan)" link set br0 up
-for n in cl n1 n2; do
-	ip -n "$(ns lan)" link add "v$n" type veth peer name ext netns "$(ns "$n")"
-	ip -n "$(ns lan)" link set "v$n" master br0 up
-	ip -n "$(ns "$n")" link set ext up
-done
-ip -n "$(ns cl)" addr add "$CLIENT/24" dev ext
-ip -n "$(ns n1)" addr add "$N1/24" dev ext
-ip -n "$(ns n2)" addr add "$N2/24" dev ext
-ip -n "$(ns cl)" addr add "$CLIENT6/64" dev ext nodad
-ip -n "$(ns n1)" addr add "$N16/64" dev ext nodad
-ip -n "$(ns n2)" addr add "$N26/64" dev ext nodad
-in_ns n1 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip -n "$(ns n1)" link add pod type veth peer name eth0 netns "$(ns p1)"
-ip -n "$(ns n1)" addr add 10.244.1.1/24 dev pod
-ip -n "$(ns n1)" link set pod up
-ip -n "$(ns p1)" addr add "$POD/24" dev eth0
-ip -n "$(ns p1)" link set eth0 up
-ip -n "$(ns p1)" route add default via 10.244.1.1
-ip -n "$(ns n1)" addr add fd00:244:1::1/64 dev pod nodad
-ip -n "$(ns p1)" addr add "$POD6/64" dev eth0 nodad
-ip -n "$(ns p1)" -6 route add default via fd00:244:1::1
-
+topo_two_nodes 60 1
 # each server answers its name and the address it sees the client as
 bg_ns p1 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo p1 \$SOCAT_PEERADDR'
 bg_ns n2 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo n2 \$SOCAT_PEERADDR'

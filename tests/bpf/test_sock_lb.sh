@@ -4,6 +4,7 @@
 # a node namespace; the client runs in a test cgroup the programs attach to;
 # lb-tool programs frontends by hand (no agent).
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/topology.sh"
 require_root
 require_cmd ip socat bpftool awk
 require_bin lb-tool lb-client
@@ -28,41 +29,8 @@ defer "rmdir '$CG'"
 defer "rm -rf '$BPFFS'"
 defer "[ -d '$BPFFS' ] && '$LBT' --bpffs '$BPFFS' --cgroup '$CG' destroy"
 
-setup_ns node client b1 b2 b3
-for n in node client b1 b2 b3; do
-	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-done
-in_ns node sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip -n "$(ns node)" link add vc type veth peer name eth0 netns "$(ns client)"
-ip -n "$(ns node)" addr add 10.200.0.1/24 dev vc
-ip -n "$(ns node)" addr add fd00:200::1/64 dev vc nodad
-ip -n "$(ns node)" link set vc up
-ip -n "$(ns client)" addr add 10.200.0.2/24 dev eth0
-ip -n "$(ns client)" addr add fd00:200::2/64 dev eth0 nodad
-ip -n "$(ns client)" link set eth0 up
-ip -n "$(ns client)" route add default via 10.200.0.1
-ip -n "$(ns client)" -6 route add default via fd00:200::1
-for i in 1 2 3; do
-	ip -n "$(ns node)" link add "vb$i" type veth peer name eth0 netns "$(ns "b$i")"
-	ip -n "$(ns node)" addr add "10.201.$i.1/24" dev "vb$i"
-	ip -n "$(ns node)" addr add "fd00:201:$i::1/64" dev "vb$i" nodad
-	ip -n "$(ns node)" link set "vb$i" up
-	ip -n "$(ns "b$i")" addr add "10.201.$i.2/24" dev eth0
-	ip -n "$(ns "b$i")" addr add "fd00:201:$i::2/64" dev eth0 nodad
-	ip -n "$(ns "b$i")" link set eth0 up
-	ip -n "$(ns "b$i")" route add default via "10.201.$i.1"
-	ip -n "$(ns "b$i")" -6 route add default via "fd00:201:$i::1"
-	# 8080: answers its name and closes; 8081: answers and stays open
-	bg_ns "b$i" _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i"
-	bg_ns "b$i" _pid socat TCP6-LISTEN:8081,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i; exec sleep 6"
-	bg_ns "b$i" _pid "$CLI" --serve-udp "b$i" 8080
-done
-for i in 1 2 3; do
-	wait_for 5 in_ns client "$CLI" --timeout-ms 500 "10.201.$i.2" 8080 ||
-		fail "backend b$i does not answer directly"
-	wait_for 5 in_ns client "$CLI" --timeout-ms 500 "fd00:201:$i::2" 8080 ||
-		fail "backend b$i does not answer directly over IPv6"
-done
+# 8080: answers its name and closes; 8081: answers and stays open
+topo_backends 10.200 10.201 fd00:200 fd00:201 6
 lb attach || fail "lb-tool attach failed"
 
 case_tcp_spreads_over_all_backends() {

@@ -7,6 +7,7 @@
 # three backend namespaces through ClusterIPs. Every case that is not about
 # one mode's machinery runs in both modes (names end in /bpf, /nftables).
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/topology.sh"
 require_root
 require_cmd ip socat bpftool awk nsenter nft conntrack
 require_bin skiff-agent lb-client lb-tool
@@ -37,15 +38,9 @@ client_bg() {
 }
 backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
 
-setup_ns node client b1 b2 b3
-for n in node client b1 b2 b3; do
-	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-done
-in_ns node sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip -n "$(ns node)" link add vc type veth peer name eth0 netns "$(ns client)"
-ip -n "$(ns node)" addr add 10.210.0.1/24 dev vc
-ip -n "$(ns node)" addr add fd00:210::1/64 dev vc nodad
-ip -n "$(ns node)" link set vc up
+# TCP 8080 answers its name and closes; 8081 answers and stays open;
+# UDP 8080 answers every datagram with its name.
+topo_backends 10.210 10.211 fd00:210 fd00:211 10
 # The node's way out (nothing listens there): a service address nothing
 # translates is routed there, so the nftables mode's forward hook can
 # refuse it, and a removed one goes nowhere (times out) in both modes.
@@ -54,31 +49,6 @@ ip -n "$(ns node)" link set up0 up
 ip -n "$(ns node)" link set up0p up
 ip -n "$(ns node)" route add default dev up0
 ip -n "$(ns node)" -6 route add default dev up0
-ip -n "$(ns client)" addr add 10.210.0.2/24 dev eth0
-ip -n "$(ns client)" addr add fd00:210::2/64 dev eth0 nodad
-ip -n "$(ns client)" link set eth0 up
-ip -n "$(ns client)" route add default via 10.210.0.1
-ip -n "$(ns client)" -6 route add default via fd00:210::1
-for i in 1 2 3; do
-	ip -n "$(ns node)" link add "vb$i" type veth peer name eth0 netns "$(ns "b$i")"
-	ip -n "$(ns node)" addr add "10.211.$i.1/24" dev "vb$i"
-	ip -n "$(ns node)" addr add "fd00:211:$i::1/64" dev "vb$i" nodad
-	ip -n "$(ns node)" link set "vb$i" up
-	ip -n "$(ns "b$i")" addr add "10.211.$i.2/24" dev eth0
-	ip -n "$(ns "b$i")" addr add "fd00:211:$i::2/64" dev eth0 nodad
-	ip -n "$(ns "b$i")" link set eth0 up
-	ip -n "$(ns "b$i")" route add default via "10.211.$i.1"
-	ip -n "$(ns "b$i")" -6 route add default via "fd00:211:$i::1"
-	# TCP 8080 answers its name and closes; 8081 answers and stays open;
-	# UDP 8080 answers every datagram with its name.
-	bg_ns "b$i" _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i"
-	bg_ns "b$i" _pid socat TCP6-LISTEN:8081,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i; exec sleep 10"
-	bg_ns "b$i" _pid "$CLI" --serve-udp "b$i" 8080
-done
-for i in 1 2 3; do
-	wait_for 5 in_ns client "$CLI" --timeout-ms 500 "10.211.$i.2" 8080 ||
-		fail "backend b$i does not answer directly"
-done
 
 # ---- manifests -----------------------------------------------------------
 

@@ -8,6 +8,7 @@
 # (names end in /bpf and /nftables): the tc programs on ext, or the
 # nftables table in node 1's namespace.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/topology.sh"
 require_root
 require_cmd ip socat nsenter awk nft
 require_bin skiff-agent lb-client lb-tool
@@ -21,8 +22,6 @@ BPFFS="/sys/fs/bpf/skiff-np-test-$RUN_ID"
 M="$TMP/manifests"
 ALOG="$TMP/agent.log"
 TABLE="skiff-np-$RUN_ID"
-N1=192.168.61.1 N2=192.168.61.2 CLIENT=192.168.61.100 POD=10.244.61.5
-N16=fd00:61::1 CLIENT6=fd00:61::100 POD6=fd00:244:61::5
 
 mkdir "$CG" || skip "cannot create cgroup $CG"
 defer "rmdir '$CG'"
@@ -30,32 +29,7 @@ defer "rm -rf '$BPFFS'"
 defer "[ -d '$BPFFS' ] && nsenter --net=/run/netns/$(ns n1) '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' --nodeport-device ext destroy"
 defer "nsenter --net=/run/netns/$(ns n1) nft delete table inet '$TABLE'"
 
-setup_ns lan cl n1 n2 p1
-for n in lan cl n1 n2 p1; do
-	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-done
-ip -n "$(ns lan)" link add br0 type bridge
-ip -n "$(ns lan)" link set br0 up
-for n in cl n1 n2; do
-	ip -n "$(ns lan)" link add "v$n" type veth peer name ext netns "$(ns "$n")"
-	ip -n "$(ns lan)" link set "v$n" master br0 up
-	ip -n "$(ns "$n")" link set ext up
-done
-ip -n "$(ns cl)" addr add "$CLIENT/24" dev ext
-ip -n "$(ns cl)" addr add "$CLIENT6/64" dev ext nodad
-ip -n "$(ns n1)" addr add "$N1/24" dev ext
-ip -n "$(ns n1)" addr add "$N16/64" dev ext nodad
-ip -n "$(ns n2)" addr add "$N2/24" dev ext
-in_ns n1 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip -n "$(ns n1)" link add pod type veth peer name eth0 netns "$(ns p1)"
-ip -n "$(ns n1)" addr add 10.244.61.1/24 dev pod
-ip -n "$(ns n1)" addr add fd00:244:61::1/64 dev pod nodad
-ip -n "$(ns n1)" link set pod up
-ip -n "$(ns p1)" addr add "$POD/24" dev eth0
-ip -n "$(ns p1)" addr add "$POD6/64" dev eth0 nodad
-ip -n "$(ns p1)" link set eth0 up
-ip -n "$(ns p1)" route add default via 10.244.61.1
-ip -n "$(ns p1)" -6 route add default via fd00:244:61::1
+topo_two_nodes 61 61
 # each server answers its name and the address it sees the client as
 bg_ns p1 _pid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo p1 \$SOCAT_PEERADDR'
 bg_ns p1 _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=1 SYSTEM:'echo p1 \$SOCAT_PEERADDR'
