@@ -363,7 +363,8 @@ done
 
 r() { echo "${res[$1]:--}"; }
 fmt='| %-40s | %8s | %12s | %12s |\n'
-row() { printf "$fmt" "$@"; } # shellcheck disable=SC2059
+# shellcheck disable=SC2059
+row() { printf "$fmt" "$@"; }
 echo
 echo "programming: services x $n_eps endpoints, times in ms; 1 svc add: median of $adds"
 row proxy services "full sync" "1 svc add"
