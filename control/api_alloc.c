@@ -2,7 +2,9 @@
  * Each allocated address or port is a key in the store
  * (/registry/ranges/serviceips/<ip>, /registry/ranges/servicenodeports/<port>)
  * created with store_create, so two services can never hold the same one,
- * even across restarts; deleting the service deletes the keys. */
+ * even across restarts and between servers on one store; deleting the
+ * service deletes the keys. The repair pass gives back keys no service
+ * holds (a server stopped between claiming and creating, say). */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -565,4 +567,101 @@ void api_alloc_release(struct api_server *s, json_t *svc, json_t *keep)
 		snprintf(key, sizeof(key), PORT_PREFIX "%lld", (long long)np);
 		store_delete(s->store, key, 0, NULL, NULL);
 	}
+}
+
+/* ---- repair ---- */
+
+/* Whether the service named by owner ("ns/name") holds the allocation
+ * key (an address of spec.clusterIPs or a spec.ports[].nodePort). */
+static bool owner_holds(struct api_server *s, const char *owner, const char *key)
+{
+	const struct api_resource *r = api_resource_find("", "v1", "services");
+	char skey[700];
+	struct store_kv kv = { 0 };
+	json_t *svc, *v;
+	bool held = false;
+	size_t i;
+
+	snprintf(skey, sizeof(skey), "/registry/core/services/%s", owner);
+	if (!strchr(owner, '/') || store_get(s->store, skey, &kv) < 0)
+		return false;
+	svc = api_obj_from_kv(r, kv.value, kv.value_len, kv.mod_revision);
+	store_kv_clear(&kv);
+	if (strncmp(key, IP_PREFIX, strlen(IP_PREFIX)) == 0) {
+		json_array_foreach(api_jget(svc, "spec.clusterIPs"), i, v)
+			held = held || streq(json_string_value(v), key + strlen(IP_PREFIX));
+	} else {
+		long port = strtol(key + strlen(PORT_PREFIX), NULL, 10);
+
+		json_array_foreach(api_jget(svc, "spec.ports"), i, v)
+			held = held || json_integer_value(json_object_get(v, "nodePort")) == port;
+	}
+	json_decref(svc);
+	return held;
+}
+
+static bool suspect_seen(const struct api_alloc_suspect *v, size_t n, const char *key,
+			 int64_t mod_revision)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].mod_revision == mod_revision && streq(v[i].key, key))
+			return true;
+	return false;
+}
+
+int api_alloc_repair(struct api_server *s, struct api_alloc_repair *rep, size_t *released)
+{
+	static const char *const prefixes[] = { IP_PREFIX, PORT_PREFIX };
+	struct api_alloc_suspect *next = NULL;
+	size_t n_next = 0, freed = 0;
+	int r = 0;
+
+	for (size_t p = 0; r == 0 && p < ARRAY_SIZE(prefixes); p++) {
+		struct store_kv *kvs = NULL;
+		size_t n = 0;
+		bool more;
+
+		r = store_list(s->store, prefixes[p], NULL, 0, &kvs, &n, NULL, &more);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			if (owner_holds(s, kvs[i].value, kvs[i].key))
+				continue;
+			/* Unheld twice, unchanged in between: nobody's claim in
+			 * flight. The delete is conditional on that. */
+			if (suspect_seen(rep->v, rep->n, kvs[i].key, kvs[i].mod_revision)) {
+				if (store_delete(s->store, kvs[i].key, kvs[i].mod_revision, NULL,
+						 NULL) == 0)
+					freed++;
+				continue;
+			}
+			{
+				struct api_alloc_suspect *t = realloc(next, (n_next + 1) * sizeof(*t));
+
+				if (!t) {
+					r = -ENOMEM;
+					break;
+				}
+				next = t;
+				next[n_next].key = strdup(kvs[i].key);
+				next[n_next].mod_revision = kvs[i].mod_revision;
+				if (next[n_next].key)
+					n_next++;
+			}
+		}
+		store_kvs_free(kvs, n);
+	}
+	api_alloc_repair_clear(rep);
+	rep->v = next;
+	rep->n = n_next;
+	if (released)
+		*released = freed;
+	return r;
+}
+
+void api_alloc_repair_clear(struct api_alloc_repair *rep)
+{
+	for (size_t i = 0; i < rep->n; i++)
+		free(rep->v[i].key);
+	free(rep->v);
+	rep->v = NULL;
+	rep->n = 0;
 }

@@ -851,10 +851,12 @@ static void raise_nofile(void)
 
 /* Every interval, drops the history older than the revision seen at the
  * previous tick, so a watch can resume from any RV younger than one
- * interval (kube-apiserver's --etcd-compaction-interval). */
+ * interval (kube-apiserver's --etcd-compaction-interval), and runs the
+ * allocation repair pass (kube-apiserver's repair controllers). */
 static void *compactor(void *arg)
 {
 	struct api_server *s = arg;
+	struct api_alloc_repair rep = { 0 };
 	int64_t prev = 0;
 
 	pthread_mutex_lock(&s->lock);
@@ -879,9 +881,20 @@ static void *compactor(void *arg)
 				log_debug("compacted to revision %lld", (long long)prev);
 		}
 		prev = store_revision(s->store);
+		{
+			size_t freed = 0;
+			int r = api_alloc_repair(s, &rep, &freed);
+
+			if (r < 0)
+				log_warn("allocation repair failed: %s", strerror(-r));
+			else if (freed)
+				log_info("released %zu service address/port allocation(s) no service held",
+					 freed);
+		}
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
+	api_alloc_repair_clear(&rep);
 	return NULL;
 }
 

@@ -110,6 +110,17 @@ enum MHD_Result api_rest_watch(struct api_req *q);
 struct api_watch_cache;
 int api_watch_cache_new(struct api_watch_cache **out);
 void api_watch_cache_free(struct api_watch_cache *c);
+/* A list's JSON body built without a tree of every item (api_list.c):
+ * add takes a stored value as it is where it can (obj: the parsed value
+ * when the caller has it, else NULL); 1 added, 0 unreadable and left out,
+ * negative errno. reply frees b. */
+struct store_kv;
+struct api_list_body;
+struct api_list_body *api_list_body_new(const struct api_resource *r);
+int api_list_body_add(struct api_list_body *b, const struct store_kv *kv, json_t *obj);
+enum MHD_Result api_list_body_reply(struct api_req *q, struct api_list_body *b, int64_t rev,
+				    const char *token);
+void api_list_body_free(struct api_list_body *b);
 
 /* Helpers of api_rest.c that the watch shares. */
 struct kube_selector;
@@ -131,6 +142,19 @@ int api_rest_create_internal(struct api_server *s, const struct api_resource *r,
 int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_run,
 		      struct api_err *e);
 void api_alloc_release(struct api_server *s, json_t *svc, json_t *keep);
+/* Allocation keys no service holds, seen by the last repair pass. */
+struct api_alloc_suspect {
+	char *key;
+	int64_t mod_revision;
+};
+struct api_alloc_repair {
+	struct api_alloc_suspect *v;
+	size_t n;
+};
+/* One repair pass: releases the keys found unheld by this pass and the
+ * previous one, unchanged in between (*released: how many). */
+int api_alloc_repair(struct api_server *s, struct api_alloc_repair *rep, size_t *released);
+void api_alloc_repair_clear(struct api_alloc_repair *rep);
 
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);

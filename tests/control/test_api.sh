@@ -7,7 +7,7 @@
 # SKIFF_TEST_STORE=URL runs it on that store (test_api_etcd.sh: on etcd).
 . "$(dirname "$0")/../harness/lib.sh"
 
-require_bin skiff-server
+require_bin skiff-server store-tool
 require_cmd curl jq
 
 DATA=$TMP/data
@@ -413,6 +413,25 @@ case_service_allocation() {
 	assert_eq "$(jqr "$r" '.spec.clusterIP + " " + (.spec.ports[0].port|tostring)')" "10.99.0.1 443"
 }
 
+case_allocation_repair() {
+	local S=/api/v1/namespaces/$NS/services r store=${SKIFF_TEST_STORE:-$DATA/state.db}
+	# A claim no service holds, as a server stopped between claiming and
+	# creating leaves it.
+	"$TESTBIN/store-tool" --store "$store" create /registry/ranges/servicenodeports/30002 "$NS/ghost" \
+		>/dev/null || fail "cannot write the stray claim"
+	r=$(api POST $S "$(svc ghost2 NodePort 30002)")
+	assert_eq "$(code "$r")" 422 "the stray claim holds the port at first"
+	# Released once two repair passes (one per compaction tick, 3 s here)
+	# found it unheld.
+	wait_for 30 eval '[ "$(code "$(api POST $S "$(svc ghost2 NodePort 30002)")")" = 201 ]' ||
+		fail "stray claim of port 30002 never released"
+	api DELETE $S/ghost2 >/dev/null
+	r=$(api POST $S "$(svc b2 NodePort 30001)")
+	assert_eq "$(code "$r") $(jqr "$r" .message)" \
+		"422 Service \"b2\" is invalid: spec.ports[0].nodePort: Invalid value: 30001: provided port is already allocated" \
+		"a held port stays held"
+}
+
 case_dual_stack_services() {
 	local r S=/api/v1/namespaces/default/services port data=$TMP/ds pid
 	out=$("$BIN/skiff-server" --data-dir "$data" --insecure-port 1 --service-cluster-ip-range 10.1.0.0/8 2>&1) &&
@@ -494,6 +513,7 @@ run_case event_selectors_and_loopback
 run_case watch
 run_case binding_and_graceful_pod_delete
 run_case service_allocation
+run_case allocation_repair
 run_case dual_stack_services
 run_case scale_and_discovery
 finish
