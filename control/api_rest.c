@@ -393,19 +393,18 @@ static enum MHD_Result rest_list(struct api_req *q)
 {
 	struct kube_selector *ls = NULL, *fs = NULL;
 	struct api_err e = { 0 };
-	char prefix[512], start[1024] = "", token[2200] = "", kind[96], gv[128];
+	char prefix[512], start[1024] = "", token[2200] = "";
 	const char *cont = api_query(q, "continue"), *lim = api_query(q, "limit");
 	size_t limit = lim ? strtoul(lim, NULL, 10) : 0, count = 0;
 	int64_t list_rev = 0;
 	bool more = true, first = true;
-	json_t *items = json_array(), *out, *table = NULL;
+	struct api_list_body *items = NULL;
+	json_t *table = NULL;
 	time_t now = time(NULL);
 	int io = api_include_object(q);
 
-	if (api_parse_selectors(q, &ls, &fs, &e) < 0) {
-		json_decref(items);
+	if (api_parse_selectors(q, &ls, &fs, &e) < 0)
 		return api_reply_err(q, &e);
-	}
 	api_prefix_for(q->res, q->ns, prefix, sizeof(prefix));
 	if (cont && *cont) {
 		const char *colon = strchr(cont, ':');
@@ -421,13 +420,18 @@ static enum MHD_Result rest_list(struct api_req *q)
 		    strncmp(start, prefix, strlen(prefix)) != 0) {
 			kube_selector_free(ls);
 			kube_selector_free(fs);
-			json_decref(items);
+			api_list_body_free(items);
 			api_err_set(&e, 400, "BadRequest", "continue key is not valid: %s", cont);
 			return api_reply_err(q, &e);
 		}
 	}
 	if (q->table)
 		table = api_table_new(q->res, true);
+	else if (!(items = api_list_body_new(q->res))) {
+		kube_selector_free(ls);
+		kube_selector_free(fs);
+		return MHD_NO;
+	}
 	while (more && (!limit || count < limit)) {
 		struct store_kv *kvs = NULL;
 		size_t n = 0;
@@ -444,7 +448,7 @@ static enum MHD_Result rest_list(struct api_req *q)
 		if (r < 0) {
 			kube_selector_free(ls);
 			kube_selector_free(fs);
-			json_decref(items);
+			api_list_body_free(items);
 			json_decref(table);
 			if (r == -ERANGE)
 				api_err_set(&e, 410, "Expired",
@@ -459,10 +463,17 @@ static enum MHD_Result rest_list(struct api_req *q)
 			list_rev = rev;
 		first = false;
 		for (size_t i = 0; i < n; i++) {
-			json_t *obj = api_obj_from_kv(q->res, kvs[i].value, kvs[i].value_len,
-						  kvs[i].mod_revision);
+			json_t *obj;
 
 			snprintf(start, sizeof(start), "%s", kvs[i].key);
+			if (!table && !ls->n && !fs->n) {
+				/* Nothing to look at: served as stored, unparsed. */
+				if (api_list_body_add(items, &kvs[i], NULL) > 0)
+					count++;
+				continue;
+			}
+			obj = api_obj_from_kv(q->res, kvs[i].value, kvs[i].value_len,
+					      kvs[i].mod_revision);
 			if (!obj)
 				continue;
 			if (api_obj_matches(obj, ls, fs)) {
@@ -470,7 +481,7 @@ static enum MHD_Result rest_list(struct api_req *q)
 				if (table)
 					api_table_add_row(q->res, table, obj, io, now);
 				else
-					json_array_append(items, obj);
+					api_list_body_add(items, &kvs[i], obj);
 			}
 			json_decref(obj);
 		}
@@ -489,21 +500,14 @@ static enum MHD_Result rest_list(struct api_req *q)
 		json_t *m = json_object_get(table, "metadata");
 		char rv[32];
 
-		json_decref(items);
+		api_list_body_free(items);
 		snprintf(rv, sizeof(rv), "%lld", (long long)list_rev);
 		json_object_set_new(m, "resourceVersion", json_string(rv));
 		if (token[0])
 			json_object_set_new(m, "continue", json_string(token));
 		return api_reply_json(q, 200, table);
 	}
-	snprintf(kind, sizeof(kind), "%sList", q->res->kind);
-	api_resource_gv(q->res, gv, sizeof(gv));
-	out = json_pack("{s:s,s:s,s:{},s:o}", "kind", kind, "apiVersion", gv, "metadata", "items",
-			items);
-	api_set_rv(out, list_rev);
-	if (token[0])
-		json_object_set_new(meta_of(out), "continue", json_string(token));
-	return api_reply_json(q, 200, out);
+	return api_list_body_reply(q, items, list_rev, token);
 }
 
 /* ---- create ---- */

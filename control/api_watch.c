@@ -266,7 +266,7 @@ static void watch_event(struct watch *w, struct store_event *ev)
 	struct api_watch_cache *c = w->srv->watch_cache;
 	struct wc_entry *obj = NULL, *prev = NULL;
 	bool has_prev = ev->prev.key && ev->prev.value && ev->prev.value_len;
-	bool selecting = w->ls || w->fs;
+	bool selecting = (w->ls && w->ls->n) || (w->fs && w->fs->n);
 	bool now_match, was_match;
 
 	if (ev->type == STORE_EVENT_DELETE) {
