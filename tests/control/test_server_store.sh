@@ -13,6 +13,9 @@
 #                      other; services created through both at once never
 #                      share a ClusterIP or NodePort, and the range fills
 #                      to exactly its size
+#   etcd_member_loss - a server on a 3-member etcd keeps serving creates,
+#                      lists, patches and a running watch when the leader
+#                      member is killed
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_root
@@ -216,7 +219,58 @@ case_two_servers_one_etcd() {
 	assert_eq "$(code "$r")" 201 "after a release: $r"
 }
 
+case_etcd_member_loss() {
+	local p=18001 c1 c2 c3 cluster eps lead lid i r rv wp
+	local CMS=/api/v1/namespaces/default/configmaps
+	require_cmd etcd etcdctl
+	setup_ns m
+	cluster="m1=http://127.0.0.1:2380,m2=http://127.0.0.1:22380,m3=http://127.0.0.1:32380"
+	for i in 1 2 3; do
+		local cp=$((i == 1 ? 2379 : i * 10000 + 2379)) pp=$((i == 1 ? 2380 : i * 10000 + 2380))
+		mkdir -p "$TMP/m$i"
+		bg_ns m "c$i" etcd --name "m$i" --data-dir "$TMP/m$i/data" \
+			--listen-client-urls "http://127.0.0.1:$cp" --advertise-client-urls "http://127.0.0.1:$cp" \
+			--listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+			--initial-cluster "$cluster" --initial-cluster-state new \
+			--initial-cluster-token "skiff-$RUN_ID" --heartbeat-interval 50 --election-timeout 500 \
+			>"$TMP/m$i/log" 2>&1
+	done
+	eps=127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
+	wait_for 30 in_ns m etcdctl --endpoints="$eps" endpoint health --cluster ||
+		fail "etcd cluster did not form: $(tail -n 3 "$TMP/m1/log")"
+	start_server m s $p --store "etcd://$eps/ha-$RUN_ID"
+	for i in 1 2 3; do
+		assert_eq "$(code "$(api m $p POST $CMS "$(cm "before$i" x)")")" 201
+	done
+	rv=$(jqr "$(api m $p GET $CMS)" .metadata.resourceVersion)
+	in_ns m curl -sN "http://127.0.0.1:$p$CMS?watch=true&resourceVersion=$rv&timeoutSeconds=60" >"$TMP/watch" &
+	wp=$!
+	# Stop the leader: the server's connection and the election both go.
+	lead=$(in_ns m etcdctl --endpoints="$eps" endpoint status | awk -F', ' '$5 == "true" { print $1 }')
+	case "$lead" in
+	127.0.0.1:2379) lid=$c1 ;; 127.0.0.1:22379) lid=$c2 ;; 127.0.0.1:32379) lid=$c3 ;;
+	*) fail "no leader in: $(in_ns m etcdctl --endpoints="$eps" endpoint status 2>&1)" ;;
+	esac
+	kill -9 "$lid"
+	wait "$lid" 2>/dev/null
+	assert_fails in_ns m etcdctl --endpoints="$lead" --command-timeout=2s endpoint health
+	for i in 1 2 3; do
+		r=$(api m $p POST $CMS "$(cm "after$i" y)")
+		assert_eq "$(code "$r")" 201 "create after losing the leader ($lead): $r"
+	done
+	r=$(api m $p GET $CMS)
+	assert_eq "$(jqr "$r" '[.items[].metadata.name] | join(",")')" "after1,after2,after3,before1,before2,before3"
+	r=$(api m $p PATCH $CMS/before1 '{"data":{"v":"z"}}' application/merge-patch+json)
+	assert_eq "$(jqr "$r" .data.v)" z
+	wait_for 30 grep -q '"before1"' "$TMP/watch" ||
+		{ kill "$wp"; fail "the watch saw nothing after the loss: $(cat "$TMP/watch")"; }
+	kill "$wp"; wait "$wp" 2>/dev/null
+	assert_eq "$(jq -r '.type + ":" + .object.metadata.name' "$TMP/watch" | tr '\n' ' ')" \
+		"ADDED:after1 ADDED:after2 ADDED:after3 MODIFIED:before1 " "a watch across the member loss"
+}
+
 run_case snapshot_sqlite
 run_case snapshot_etcd
 run_case two_servers_one_etcd
+run_case etcd_member_loss
 finish
