@@ -6,3 +6,4 @@ PROGRAMS += skiff-ipam
 CNI_PROGRAMS += skiff-ipam
 skiff-ipam_SRCS = cni/ipam_main.c cni/cni.c $(IPAM_SRCS)
 skiff-ipam_PKGS = jansson sqlite3
+skiff-ipam_STATIC = yes
