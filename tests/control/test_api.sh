@@ -207,6 +207,14 @@ case_dry_run_and_finalizers() {
 	r=$(api DELETE "$PODS/p1?dryRun=All")
 	assert_eq "$(code "$r")" 200
 	assert_eq "$(code "$(api GET $PODS/p1)")" 200 "dry-run delete deleted"
+	r=$(api PATCH "$PODS/p1?dryRun=All" '{"metadata":{"labels":{"dry":"yes"}}}' application/merge-patch+json)
+	assert_eq "$(code "$r") $(jqr "$r" .metadata.labels.dry)" "200 yes" "dry-run patch answers the result"
+	r=$(api PUT "$PODS/p1?dryRun=All" "$(body "$(api GET $PODS/p1)" | jq -c '.metadata.labels.dry = "put"')")
+	assert_eq "$(code "$r") $(jqr "$r" .metadata.labels.dry)" "200 put" "dry-run update answers the result"
+	r=$(api DELETE "$PODS?dryRun=All")
+	assert_eq "$(code "$r")" 200
+	r=$(api GET $PODS/p1)
+	assert_eq "$(code "$r") $(jqr "$r" '.metadata.labels.dry // "-"')" "200 -" "dry runs changed nothing"
 	r=$(api POST $PODS '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"fin","finalizers":["test/hold"]},"spec":{"containers":[{"name":"c","image":"i"}]}}')
 	r=$(api DELETE $PODS/fin '{"propagationPolicy":"Background"}')
 	assert_eq "$(code "$r")" 200
