@@ -77,7 +77,8 @@ struct etcd_store {
 	uint64_t ring_total; /* events ever pushed */
 	int64_t ring_base;   /* the ring holds every event after it */
 	size_t watchers;
-	bool pumping;
+	bool hub_live; /* the hub's reader thread runs */
+	bool hub_stop; /* asks it to end (store closing) */
 	int hub_err;
 };
 
@@ -649,10 +650,10 @@ static int etcd_compact(struct store *store, int64_t revision)
  * member goes away, so no event is lost or repeated.
  *
  * Watches share one feed per store over the whole namespace (the hub):
- * its events go into a ring, each watch filters the ring by its prefix,
- * and whichever waiting watch finds nobody reading the stream reads it
- * for everyone (no thread of our own). 1,000 watches cost one etcd
- * stream. A watch that asks for history older than the hub's start, or
+ * a thread of its own reads the stream into a ring, each watch filters
+ * the ring by its prefix. 1,000 watches cost one etcd stream, and a
+ * watch busy sending never holds up the others. The thread ends when the
+ * last watch has gone (seen after its next read, within ETCD_PUMP_MS). A watch that asks for history older than the hub's start, or
  * falls behind the ring, gets a feed of its own instead. */
 
 static void etcd_feed_disconnect(struct etcd_feed *f)
@@ -908,14 +909,45 @@ static void hub_push(struct etcd_store *s, struct store_event *ev)
 	memset(ev, 0, sizeof(*ev));
 }
 
-/* Leaves the hub; the last watch out closes its stream. hub_lock held. */
+/* Leaves the hub; after the last watch out the reader thread closes
+ * its stream. hub_lock held. */
 static void hub_leave(struct etcd_store *s)
 {
-	if (--s->watchers == 0) {
-		etcd_feed_clear(&s->hub);
+	s->watchers--;
+}
+
+/* The hub's reader: the stream into the ring, until no watch is left, the
+ * store closes or the stream fails (then every watch gets the error). */
+static void *hub_reader(void *arg)
+{
+	struct etcd_store *s = arg;
+
+	pthread_mutex_lock(&s->hub_lock);
+	while (s->watchers > 0 && !s->hub_stop && !s->hub_err) {
+		struct store_event *got = NULL;
+		size_t n = 0, gcap = 0;
+		int r;
+
+		pthread_mutex_unlock(&s->hub_lock);
+		r = etcd_feed_read(&s->hub, ETCD_PUMP_MS, ETCD_BATCH, &got, &n, &gcap);
+		pthread_mutex_lock(&s->hub_lock);
+		for (size_t i = 0; i < n; i++)
+			hub_push(s, &got[i]);
+		free(got);
+		if (r < 0)
+			s->hub_err = r;
+		if (n || r < 0)
+			pthread_cond_broadcast(&s->hub_cond);
+	}
+	etcd_feed_clear(&s->hub);
+	if (!s->watchers) {
 		hub_clear(s);
 		s->hub_err = 0;
 	}
+	s->hub_live = false;
+	pthread_cond_broadcast(&s->hub_cond);
+	pthread_mutex_unlock(&s->hub_lock);
+	return NULL;
 }
 
 static void etcd_watch_close(struct store_watch *base)
@@ -973,20 +1005,36 @@ static int etcd_watch_open(struct store *store, const char *prefix, int64_t afte
 	w->prefix_len = strlen(prefix);
 
 	pthread_mutex_lock(&s->hub_lock);
-	if (s->watchers == 0) {
+	/* A failed hub ends its thread; the next watch after the last of
+	 * its watches starts anew. */
+	while (s->hub_live && s->hub_err && s->watchers == 0)
+		pthread_cond_wait(&s->hub_cond, &s->hub_lock);
+	if (!s->hub_live && s->watchers == 0) {
 		/* The first watch starts the hub at its own revision. */
+		pthread_t t;
+		pthread_attr_t attr;
+
 		r = etcd_feed_init(&s->hub, s, "", after_revision);
 		if (r == 0)
 			r = etcd_feed_connect(&s->hub);
-		if (r < 0) {
-			etcd_feed_clear(&s->hub);
-		} else {
+		if (r == 0) {
 			hub_clear(s);
 			s->ring_base = after_revision;
 			s->hub_err = 0;
+			s->watchers++; /* so the thread does not end at once */
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			r = -pthread_create(&t, &attr, hub_reader, s);
+			pthread_attr_destroy(&attr);
+			s->watchers--;
+			if (r == 0)
+				s->hub_live = true;
 		}
+		if (r < 0)
+			etcd_feed_clear(&s->hub);
 	}
-	if (r == 0 && after_revision >= s->ring_base && !s->hub_err) {
+	if (r == 0 && s->hub_live && after_revision >= s->ring_base && !s->hub_err) {
+		/* The thread checks watchers under hub_lock: held here. */
 		w->shared = true;
 		w->scanned = s->ring_total - s->ring_len;
 		s->watchers++;
@@ -1030,8 +1078,8 @@ static int hub_collect(struct etcd_watch *w, struct store_event **evs, size_t *c
 	return 0;
 }
 
-/* A shared watch: from the ring, reading the hub's stream when nobody
- * else is. 1 when w must go private. */
+/* A shared watch: from the ring, waiting for the hub's reader. 1 when w
+ * must go private. */
 static int hub_next(struct etcd_watch *w, unsigned long long deadline, bool forever,
 		    struct store_event **evs, size_t *cnt, size_t *cap)
 {
@@ -1040,7 +1088,8 @@ static int hub_next(struct etcd_watch *w, unsigned long long deadline, bool fore
 
 	pthread_mutex_lock(&s->hub_lock);
 	for (;;) {
-		unsigned long long now;
+		unsigned long long now, wake;
+		struct timespec ts;
 
 		r = hub_collect(w, evs, cnt, cap);
 		if (r != 0 || *cnt)
@@ -1049,38 +1098,19 @@ static int hub_next(struct etcd_watch *w, unsigned long long deadline, bool fore
 			r = s->hub_err;
 			break;
 		}
+		if (!s->hub_live) {
+			r = -EIO;
+			break;
+		}
 		now = now_ns();
 		if (!forever && now >= deadline)
 			break;
-		if (!s->pumping) {
-			struct store_event *got = NULL;
-			size_t n = 0, gcap = 0;
-			int left = ETCD_PUMP_MS;
-
-			if (!forever && (deadline - now) / 1000000ULL < (unsigned long long)left)
-				left = (int)((deadline - now) / 1000000ULL);
-			s->pumping = true;
-			pthread_mutex_unlock(&s->hub_lock);
-			r = etcd_feed_read(&s->hub, left, ETCD_BATCH, &got, &n, &gcap);
-			pthread_mutex_lock(&s->hub_lock);
-			s->pumping = false;
-			for (size_t i = 0; i < n; i++)
-				hub_push(s, &got[i]);
-			free(got);
-			if (r < 0)
-				s->hub_err = r;
-			pthread_cond_broadcast(&s->hub_cond);
-			continue;
-		} else {
-			unsigned long long wake = now + ETCD_PUMP_MS * 1000000ULL;
-			struct timespec ts;
-
-			if (!forever && wake > deadline)
-				wake = deadline;
-			ts.tv_sec = (time_t)(wake / 1000000000ULL);
-			ts.tv_nsec = (long)(wake % 1000000000ULL);
-			pthread_cond_timedwait(&s->hub_cond, &s->hub_lock, &ts);
-		}
+		wake = now + ETCD_PUMP_MS * 1000000ULL;
+		if (!forever && wake > deadline)
+			wake = deadline;
+		ts.tv_sec = (time_t)(wake / 1000000000ULL);
+		ts.tv_nsec = (long)(wake % 1000000000ULL);
+		pthread_cond_timedwait(&s->hub_cond, &s->hub_lock, &ts);
 	}
 	if (r == 1) {
 		w->shared = false;
@@ -1149,6 +1179,8 @@ static int etcd_set_ring_size(struct store *store, size_t events)
 	if (!ring)
 		return -ENOMEM;
 	pthread_mutex_lock(&s->hub_lock);
+	while (!s->watchers && s->hub_live)
+		pthread_cond_wait(&s->hub_cond, &s->hub_lock);
 	if (s->watchers) {
 		r = -EBUSY;
 	} else {
@@ -1259,6 +1291,12 @@ static void etcd_close(struct store *store)
 {
 	struct etcd_store *s = es(store);
 
+	/* The hub's reader ends within one read. */
+	pthread_mutex_lock(&s->hub_lock);
+	s->hub_stop = true;
+	while (s->hub_live)
+		pthread_cond_wait(&s->hub_cond, &s->hub_lock);
+	pthread_mutex_unlock(&s->hub_lock);
 	for (size_t i = 0; s->ch && i < s->n_endpoints * ETCD_CONNS; i++)
 		grpc_channel_free(s->ch[i]);
 	for (size_t i = 0; i < s->n_endpoints; i++)
