@@ -197,6 +197,13 @@ case_apply() {
 		assert_contains "$out" "deployment.apps/api configured"
 		assert_contains "$out" "pod/web unchanged"
 		assert_eq "$(k $v get cm web-config -n "$ns" -o jsonpath='{.data.greeting}')" goodbye
+		# Server-side apply: created when missing, then merged.
+		for data in '{a: "1"}' '{a: "2", b: "3"}'; do
+			out=$(printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, namespace: %s}\ndata: %s\n' "$ns" "$data" |
+				k $v apply --server-side -f - 2>&1) || fail "apply --server-side ($v): $out"
+			assert_contains "$out" "configmap/ssa serverside-applied"
+		done
+		assert_eq "$(k $v get cm ssa -n "$ns" -o jsonpath='{.data.a} {.data.b}')" "2 3"
 		assert_eq "$(k $v get deploy api -n "$ns" -o jsonpath='{.spec.replicas} {.metadata.generation}')" "3 2"
 	done
 }
