@@ -217,6 +217,8 @@ case_get_tables() {
 		assert_contains "$out" "web 0/2 Pending 0 "
 		out=$(k $v get pod web -n "$ns" -o wide 2>&1 | squeeze)
 		assert_contains "$out" "NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES"
+		[[ "$out" =~ web\ 0/2\ Pending\ 0\ [0-9]+[smh]\ \<none\>\ \<none\>\ \<none\>\ \<none\> ]] ||
+			fail "pod row with -o wide ($v): $out"
 		out=$(k $v get pods -n "$ns" --show-labels 2>&1 | squeeze)
 		assert_contains "$out" "LABELS"
 		assert_contains "$out" "app=web,tier=front"
