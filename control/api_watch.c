@@ -131,7 +131,7 @@ struct wc_entry {
 };
 
 struct api_watch_cache {
-	pthread_mutex_t lock;
+	pthread_rwlock_t lock; /* read: look up; write: render and store */
 	struct wc_entry *slots[WC_SLOTS];
 };
 
@@ -151,7 +151,7 @@ int api_watch_cache_new(struct api_watch_cache **out)
 
 	if (!c)
 		return -ENOMEM;
-	pthread_mutex_init(&c->lock, NULL);
+	pthread_rwlock_init(&c->lock, NULL);
 	*out = c;
 	return 0;
 }
@@ -162,7 +162,7 @@ void api_watch_cache_free(struct api_watch_cache *c)
 		return;
 	for (size_t i = 0; i < WC_SLOTS; i++)
 		wc_unref(c->slots[i]);
-	pthread_mutex_destroy(&c->lock);
+	pthread_rwlock_destroy(&c->lock);
 	free(c);
 }
 
@@ -185,20 +185,29 @@ static struct wc_entry *wc_get(struct api_watch_cache *c, const struct api_resou
 	size_t i = wc_slot(res, ev->revision, prev, key);
 	struct wc_entry *e;
 
-	pthread_mutex_lock(&c->lock);
+	pthread_rwlock_rdlock(&c->lock);
 	e = c->slots[i];
 	if (e && e->res == res && e->rev == ev->revision && e->prev == prev &&
 	    streq(e->key, key)) {
 		atomic_fetch_add(&e->refs, 1);
-		pthread_mutex_unlock(&c->lock);
+		pthread_rwlock_unlock(&c->lock);
 		return e;
 	}
-	/* Rendered under the lock: the other watchers of this event wait
-	 * for it rather than render it too. */
+	pthread_rwlock_unlock(&c->lock);
+	/* Rendered under the write lock: the other watchers of this event
+	 * wait for it rather than render it too. */
+	pthread_rwlock_wrlock(&c->lock);
+	e = c->slots[i];
+	if (e && e->res == res && e->rev == ev->revision && e->prev == prev &&
+	    streq(e->key, key)) {
+		atomic_fetch_add(&e->refs, 1);
+		pthread_rwlock_unlock(&c->lock);
+		return e;
+	}
 	e = calloc(1, sizeof(*e));
 	if (!e || !(e->key = strdup(key))) {
 		free(e);
-		pthread_mutex_unlock(&c->lock);
+		pthread_rwlock_unlock(&c->lock);
 		return NULL;
 	}
 	e->res = res;
@@ -218,7 +227,7 @@ static struct wc_entry *wc_get(struct api_watch_cache *c, const struct api_resou
 	atomic_init(&e->refs, 2);
 	wc_unref(c->slots[i]);
 	c->slots[i] = e;
-	pthread_mutex_unlock(&c->lock);
+	pthread_rwlock_unlock(&c->lock);
 	return e;
 }
 

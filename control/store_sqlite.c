@@ -923,8 +923,9 @@ unlock:
 	return r;
 }
 
-/* Delivers what is available now, from the ring or the log table. */
-static int sq_watch_collect(struct sq_watch *w, struct store_event **evs, size_t *n)
+/* Delivers what the ring has for w; hub_lock held. 1 when w is behind
+ * the ring (sq_watch_catch_up's turn). */
+static int sq_watch_collect_locked(struct sq_watch *w, struct store_event **evs, size_t *n)
 {
 	struct sq_store *s = w->s;
 	struct store_event *out = NULL;
@@ -932,11 +933,10 @@ static int sq_watch_collect(struct sq_watch *w, struct store_event **evs, size_t
 	int64_t seen;
 	int r = 0;
 
-	pthread_mutex_lock(&s->hub_lock);
-	if (w->cursor < s->ring_base) {
-		pthread_mutex_unlock(&s->hub_lock);
-		return sq_watch_catch_up(w, evs, n);
-	}
+	*evs = NULL;
+	*n = 0;
+	if (w->cursor < s->ring_base)
+		return 1;
 	/* First event newer than the cursor. */
 	lo = 0;
 	hi = s->ring_len;
@@ -976,7 +976,6 @@ static int sq_watch_collect(struct sq_watch *w, struct store_event **evs, size_t
 	}
 	if (r == 0 && seen > w->cursor)
 		w->cursor = seen;
-	pthread_mutex_unlock(&s->hub_lock);
 	if (r < 0) {
 		store_events_free(out, cnt);
 		return r;
@@ -984,6 +983,20 @@ static int sq_watch_collect(struct sq_watch *w, struct store_event **evs, size_t
 	*evs = out;
 	*n = cnt;
 	return 0;
+}
+
+/* Delivers what is available now, from the ring or the log table. */
+static int sq_watch_collect(struct sq_watch *w, struct store_event **evs, size_t *n)
+{
+	struct sq_store *s = w->s;
+	int r;
+
+	pthread_mutex_lock(&s->hub_lock);
+	r = sq_watch_collect_locked(w, evs, n);
+	pthread_mutex_unlock(&s->hub_lock);
+	if (r == 1)
+		return sq_watch_catch_up(w, evs, n);
+	return r;
 }
 
 static struct timespec ns_to_abs(unsigned long long ns)
@@ -1052,6 +1065,22 @@ static int sq_watch_next(struct store_watch *base, int timeout_ms,
 				wake = now + poll_ns;
 			ts = ns_to_abs(wake);
 			pthread_cond_timedwait(&s->hub_cond, &s->hub_lock, &ts);
+		}
+		if (r == 0 && !waited_out) {
+			/* Woken by news: take it with the lock still held
+			 * (1,000 watchers wake at once and queue for it). */
+			r = sq_watch_collect_locked(w, &evs, &cnt);
+			pthread_mutex_unlock(&s->hub_lock);
+			if (r < 0)
+				return r;
+			if (r == 0 && cnt > 0) {
+				*events = evs;
+				*n = cnt;
+				return (int)cnt;
+			}
+			free(evs);
+			r = 0;
+			continue;
 		}
 		pthread_mutex_unlock(&s->hub_lock);
 		if (r < 0)
