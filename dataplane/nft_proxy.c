@@ -44,9 +44,32 @@ enum {
 #define CH_MASQ "masquerading"
 #define CH_SERVICES "services"
 #define CH_CHECK "endpoints-check"
+#define SET_HAIRPIN "hairpin"
+#define SET_HAIRPIN6 "hairpin6"
+
+/* Hairpin: the endpoint addresses of all frontends, counted, for the
+ * sets hairpin{,6} (a . a: a connection DNATed to its own source). */
+struct hp_ent {
+	struct model_addr a;
+	uint32_t n, n0; /* now, and before this batch (when dirty) */
+	bool used, dirty;
+};
+
+struct hp {
+	struct hp_ent *v;
+	size_t cap, used;
+	struct model_addr *dirty;
+	size_t n_dirty, cap_dirty;
+	int err;
+};
 
 struct nftp {
 	char *table;
+	struct hp hp;
+	/* Anonymous maps get names of ours ("__map<n>", never reused in a
+	 * table): the kernel then neither scans every set for a free
+	 * "__map%d" number nor the batch for the set id. */
+	uint64_t anon_seq;
 	struct nftp_cidr cidr4, cidr6;
 	bool have_cidr4, have_cidr6;
 	bool masquerade_all;
@@ -164,6 +187,7 @@ struct setdef {
 	uint32_t flags;
 	uint32_t key_type, key_len;
 	bool vmap;
+	uint32_t data_type, data_len; /* a data map (vmap false) */
 	uint64_t timeout_ms;
 	bool host_order_key;
 };
@@ -195,8 +219,13 @@ static uint32_t nb_set_add(struct nb *b, const struct setdef *d)
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	if (d->vmap)
+	if (d->vmap) {
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	} else if (d->data_len) {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags | NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, d->data_type);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
+	}
 	if (d->timeout_ms)
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, d->timeout_ms);
 	if (d->host_order_key) {
@@ -239,7 +268,9 @@ static void nb_set_del(struct nb *b, const char *name)
 struct elem {
 	uint8_t key[40];
 	uint32_t key_len;
-	const char *chain; /* NULL: a plain set element */
+	const char *chain; /* NULL: a plain set element (or data below) */
+	uint8_t data[20];
+	uint32_t data_len; /* a data map's value */
 };
 
 static void nb_elems(struct nb *b, uint16_t type, const char *set, uint32_t set_id,
@@ -266,6 +297,8 @@ static void nb_elems(struct nb *b, uint16_t type, const char *set, uint32_t set_
 		if (e[i].chain && type == NFT_MSG_NEWSETELEM) {
 			nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
 			nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, e[i].chain);
+		} else if (e[i].data_len && type == NFT_MSG_NEWSETELEM) {
+			nftnl_set_elem_set(el, NFTNL_SET_ELEM_DATA, e[i].data, e[i].data_len);
 		}
 		nftnl_set_elem_add(s, el);
 	}
@@ -469,6 +502,16 @@ static void x_daddr(struct rb *rb, int family, uint32_t dreg)
 	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24, addr_len(family), dreg);
 }
 
+/* meta mark set meta mark | NFTP_MASQ_MARK */
+static void x_mark_masq(struct rb *rb)
+{
+	const uint32_t mark = NFTP_MASQ_MARK, keep = ~NFTP_MASQ_MARK;
+
+	x_meta(rb, NFT_META_MARK, NFT_REG_1);
+	x_bitwise(rb, NFT_REG_1, 4, &keep, &mark);
+	x_meta_set(rb, NFT_META_MARK, NFT_REG_1);
+}
+
 /* ---- naming ---- */
 
 static bool fe_any(const struct proxy_fe_key *k)
@@ -606,7 +649,231 @@ static void fe_masq_rule(struct nftp *p, struct nb *b, const char *chain,
 		x_bitwise(&rb, NFT_REG_1, len, mask, zero);
 		x_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, net, len);
 	}
-	x_verdict(&rb, NFT_JUMP, CH_MARK);
+	/* The mark set inline, not `jump mark-for-masquerade`: every commit
+	 * that must validate the table walks this rule once per frontend
+	 * and base chain, and a jump would walk the target chain too. */
+	x_mark_masq(&rb);
+	rb_end(&rb);
+}
+
+/* ---- hairpin set ---- */
+
+static uint64_t hp_hash(const struct model_addr *a)
+{
+	const uint8_t *k = addr_bytes(a);
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->family;
+
+	for (uint32_t i = 0; i < addr_len(a->family); i++)
+		h = (h ^ k[i]) * 1099511628211ull;
+	return h;
+}
+
+static struct hp_ent *hp_slot(struct hp_ent *v, size_t cap, const struct model_addr *a)
+{
+	size_t i = (size_t)hp_hash(a) & (cap - 1);
+
+	while (v[i].used && model_addr_cmp(&v[i].a, a) != 0)
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+static struct hp_ent *hp_get(struct hp *h, const struct model_addr *a, bool create)
+{
+	struct hp_ent *e;
+
+	if (create && (h->used + 1) * 2 > h->cap) {
+		/* Grow; addresses no frontend uses any more are dropped. */
+		size_t cap = h->cap ? h->cap : 1024, live = 0;
+		struct hp_ent *v;
+
+		for (size_t i = 0; i < h->cap; i++)
+			live += h->v[i].used && (h->v[i].n || h->v[i].dirty);
+		while ((live + 1) * 4 > cap)
+			cap *= 2;
+		v = calloc(cap, sizeof(*v));
+		if (!v)
+			return NULL;
+		for (size_t i = 0; i < h->cap; i++)
+			if (h->v[i].used && (h->v[i].n || h->v[i].dirty))
+				*hp_slot(v, cap, &h->v[i].a) = h->v[i];
+		free(h->v);
+		h->v = v;
+		h->cap = cap;
+		h->used = live;
+	}
+	if (!h->cap)
+		return NULL;
+	e = hp_slot(h->v, h->cap, a);
+	if (!e->used) {
+		if (!create)
+			return NULL;
+		memset(e, 0, sizeof(*e));
+		e->a = *a;
+		e->used = true;
+		h->used++;
+	}
+	return e;
+}
+
+static void hp_ref(struct nftp *p, const struct model_addr *a, int d)
+{
+	struct hp *h = &p->hp;
+	struct hp_ent *e = hp_get(h, a, true);
+
+	if (!e) {
+		h->err = -ENOMEM;
+		return;
+	}
+	if (!e->dirty) {
+		if (h->n_dirty == h->cap_dirty) {
+			size_t cap = h->cap_dirty ? h->cap_dirty * 2 : 256;
+			struct model_addr *v = realloc(h->dirty, cap * sizeof(*v));
+
+			if (!v) {
+				h->err = -ENOMEM;
+				return;
+			}
+			h->dirty = v;
+			h->cap_dirty = cap;
+		}
+		h->dirty[h->n_dirty++] = *a;
+		e->dirty = true;
+		e->n0 = e->n;
+	}
+	if (d > 0)
+		e->n++;
+	else if (e->n)
+		e->n--;
+}
+
+static void hp_reset(struct hp *h)
+{
+	free(h->v);
+	free(h->dirty);
+	memset(h, 0, sizeof(*h));
+}
+
+/* The batch's hairpin set changes: an address now used and not before
+ * is added, one no longer used deleted (in messages of up to 256). */
+static void hp_flush(struct nftp *p, struct nb *b)
+{
+	struct hp *h = &p->hp;
+	enum { CHUNK = 256 };
+	struct elem q[4][CHUNK]; /* add v4, add v6, del v4, del v6 */
+	size_t nq[4] = { 0 };
+
+	if (h->err && !b->err)
+		b->err = h->err;
+	for (size_t i = 0; i <= h->n_dirty; i++) {
+		struct hp_ent *e = i < h->n_dirty ? hp_get(h, &h->dirty[i], false) : NULL;
+		int k = -1;
+
+		if (e && e->dirty) {
+			bool v6 = e->a.family == AF_INET6;
+			uint32_t len = addr_len(e->a.family);
+
+			e->dirty = false;
+			if (!e->n0 && e->n)
+				k = v6;
+			else if (e->n0 && !e->n)
+				k = 2 + v6;
+			if (k >= 0) {
+				struct elem *x = &q[k][nq[k]++];
+
+				memset(x, 0, sizeof(*x));
+				memcpy(x->key, addr_bytes(&e->a), len);
+				memcpy(x->key + len, addr_bytes(&e->a), len);
+				x->key_len = 2 * len;
+			}
+		}
+		for (int j = 0; j < 4; j++) {
+			if (nq[j] && (nq[j] == CHUNK || i == h->n_dirty)) {
+				nb_elems(b, j < 2 ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+					 j % 2 ? SET_HAIRPIN6 : SET_HAIRPIN, 0, q[j], nq[j]);
+				nq[j] = 0;
+			}
+		}
+	}
+	h->n_dirty = 0;
+}
+
+/* The frontend chain's last rule (no affinity): meta nfproto, l4proto,
+ * dnat to numgen random mod n map { i : addr . port }. */
+static void anon_name(struct nftp *p, char *buf, size_t size)
+{
+	snprintf(buf, size, "__map%" PRIu64, p->anon_seq++);
+}
+
+static void fe_dnat_map(struct nftp *p, struct nb *b, const char *chain,
+			const struct proxy_frontend *fe, size_t n)
+{
+	char anon[32];
+	int fam = fe->key.addr.family;
+	uint32_t alen = addr_len(fam);
+	struct setdef d = {
+		.name = anon,
+		.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT,
+		.key_type = NFTP_T_INTEGER,
+		.key_len = 4,
+		.host_order_key = true,
+		.data_type = NFTP_CONCAT2(fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
+					  NFTP_T_INET_SERVICE),
+		.data_len = alen + 4,
+	};
+	_cleanup_free_ struct elem *m = calloc(n ? n : 1, sizeof(*m));
+	struct nftnl_expr *x;
+	struct rb rb;
+	uint32_t id;
+	size_t k = 0;
+
+	if (!m) {
+		b->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < fe->n_backends && k < n; i++) {
+		const struct proxy_backend *be = &fe->backends[i];
+		uint16_t port = htons(be->port);
+
+		if (be->state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		memcpy(m[k].key, &(uint32_t){ (uint32_t)k }, 4);
+		m[k].key_len = 4;
+		memcpy(m[k].data, addr_bytes(&be->addr), alen);
+		memcpy(m[k].data + alen, &port, 2);
+		m[k].data_len = alen + 4;
+		k++;
+	}
+	anon_name(p, anon, sizeof(anon));
+	id = nb_set_add(b, &d);
+	nb_elems(b, NFT_MSG_NEWSETELEM, anon, id, m, k);
+	if (!rb_start(&rb, b, chain))
+		return;
+	x_nfproto(&rb, fam);
+	x_l4proto(&rb, fe->key.proto);
+	x = rb_expr(&rb, "numgen");
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)k);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
+	}
+	x = rb_expr(&rb, "lookup");
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
+		nftnl_expr_set_str(x, NFTNL_EXPR_LOOKUP_SET, anon);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, id);
+	}
+	x = rb_expr(&rb, "nat");
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FAMILY,
+				   fam == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_PROTO_MIN,
+				   NFT_REG32_00 + alen / 4);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+	}
 	rb_end(&rb);
 }
 
@@ -632,6 +899,17 @@ static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 	}
 	fe_chain_name(fe, chain, sizeof(chain));
 	nb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			hp_ref(p, &fe->backends[i].addr, 1);
+	if (!fe->affinity_timeout) {
+		/* No endpoint chains: numgen picks the DNAT target from a map. */
+		fe_masq_rule(p, b, chain, fe);
+		fe_dnat_map(p, b, chain, fe, n);
+		e.chain = chain;
+		nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
+		return;
+	}
 
 	for (size_t i = 0; i < fe->n_backends; i++) {
 		const struct proxy_backend *be = &fe->backends[i];
@@ -654,14 +932,6 @@ static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 			be_name("aff", fe, be, aff, sizeof(aff));
 			d.name = aff;
 			nb_set_add(b, &d);
-		}
-		/* Hairpin: a backend reaching itself through the service. */
-		if (rb_start(&rb, b, name)) {
-			x_nfproto(&rb, fam);
-			x_saddr(&rb, fam, NFT_REG_1);
-			x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, addr_bytes(&be->addr), addr_len(fam));
-			x_verdict(&rb, NFT_JUMP, CH_MARK);
-			rb_end(&rb);
 		}
 		if (fe->affinity_timeout && rb_start(&rb, b, name)) {
 			x_nfproto(&rb, fam);
@@ -718,8 +988,9 @@ static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 	/* numgen random mod n vmap { 0 : goto ep-..., ... } */
 	{
 		_cleanup_free_ char *names = malloc(n * 480);
+		char anon[32];
 		struct setdef d = {
-			.name = "__map%d",
+			.name = anon,
 			.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT,
 			.key_type = NFTP_T_INTEGER,
 			.key_len = 4,
@@ -740,8 +1011,9 @@ static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 			vm[j].chain = names + j * 480;
 			j++;
 		}
+		anon_name(p, anon, sizeof(anon));
 		id = nb_set_add(b, &d);
-		nb_elems(b, NFT_MSG_NEWSETELEM, "__map%d", id, vm, n);
+		nb_elems(b, NFT_MSG_NEWSETELEM, anon, id, vm, n);
 		if (rb_start(&rb, b, chain)) {
 			struct nftnl_expr *x = rb_expr(&rb, "numgen");
 
@@ -751,7 +1023,7 @@ static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
 				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
 			}
-			x_lookup(&rb, NFT_REG_1, true, "__map%d", id);
+			x_lookup(&rb, NFT_REG_1, true, anon, id);
 			rb_end(&rb);
 		}
 	}
@@ -760,7 +1032,7 @@ static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 	nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
 }
 
-static void fe_del(struct nb *b, const struct proxy_frontend *fe)
+static void fe_del(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe);
 	char chain[400], name[480];
@@ -772,7 +1044,10 @@ static void fe_del(struct nb *b, const struct proxy_frontend *fe)
 		return;
 	fe_chain_name(fe, chain, sizeof(chain));
 	nb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
-	for (size_t i = 0; i < fe->n_backends; i++) {
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			hp_ref(p, &fe->backends[i].addr, -1);
+	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
 		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
 			continue;
 		be_name("ep", fe, &fe->backends[i], name, sizeof(name));
@@ -853,6 +1128,10 @@ static void base_add(struct nb *b)
 		{ .name = "no-endpoint-services6", .key_type = t6, .key_len = 24, .vmap = true },
 		{ .name = "no-endpoint-nodeports", .key_type = tp, .key_len = 8, .vmap = true },
 		{ .name = "no-endpoint-nodeports6", .key_type = tp, .key_len = 8, .vmap = true },
+		{ .name = SET_HAIRPIN, .key_type = NFTP_CONCAT2(NFTP_T_IPADDR, NFTP_T_IPADDR),
+		  .key_len = 8 },
+		{ .name = SET_HAIRPIN6, .key_type = NFTP_CONCAT2(NFTP_T_IP6ADDR, NFTP_T_IP6ADDR),
+		  .key_len = 32 },
 	};
 	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
 	struct rb rb;
@@ -883,6 +1162,29 @@ static void base_add(struct nb *b)
 		x_meta(&rb, NFT_META_MARK, NFT_REG_1);
 		x_bitwise(&rb, NFT_REG_1, 4, &keep, &mark);
 		x_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
+		rb_end(&rb);
+	}
+	/* Hairpin: a connection DNATed to its own source (an endpoint
+	 * reaching itself through a service) is masqueraded too. */
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? AF_INET6 : AF_INET;
+		const uint32_t dnat = IPS_DST_NAT;
+		struct nftnl_expr *x;
+
+		if (!rb_start(&rb, b, CH_MASQ))
+			continue;
+		x_nfproto(&rb, fam);
+		x = rb_expr(&rb, "ct");
+		if (x) {
+			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+		}
+		x_bitwise(&rb, NFT_REG_1, 4, &dnat, &zero);
+		x_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
+		x_saddr(&rb, fam, NFT_REG32_00);
+		x_daddr(&rb, fam, NFT_REG32_00 + addr_len(fam) / 4);
+		x_lookup(&rb, NFT_REG32_00, false, f ? SET_HAIRPIN6 : SET_HAIRPIN, 0);
+		x_verdict(&rb, NFT_JUMP, CH_MARK);
 		rb_end(&rb);
 	}
 	/* masquerading: only marked packets; the mark is cleared. */
@@ -1088,14 +1390,15 @@ static int changes_add(struct nftp *p, struct nb *b, const struct proxy_state *o
 		       const struct proxy_state *now, const struct proxy_changes *ch)
 {
 	for (size_t i = 0; i < ch->n_del; i++)
-		fe_del(b, ch->del[i]);
+		fe_del(p, b, ch->del[i]);
 	for (size_t i = 0; i < ch->n_set; i++) {
 		const struct proxy_frontend *was = proxy_state_find(old, &ch->set[i]->key);
 
 		if (was)
-			fe_del(b, was);
+			fe_del(p, b, was);
 		fe_add(p, b, ch->set[i]);
 	}
+	hp_flush(p, b);
 	return cluster_ips_sync(b, old, now);
 }
 
@@ -1114,8 +1417,10 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 		nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
 		base_add(&b);
 		r = cluster_ips_sync(&b, NULL, next);
+		hp_reset(&p->hp);
 		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
 			fe_add(p, &b, &next->fes[i]);
+		hp_flush(p, &b);
 		/* For the caller's log: everything is new. */
 		if (r == 0 && p->on_changes) {
 			r = proxy_state_new_empty(&empty);
@@ -1287,6 +1592,7 @@ void nftp_free(struct nftp *p)
 	if (p->nl)
 		mnl_socket_close(p->nl);
 	proxy_state_free(p->applied);
+	hp_reset(&p->hp);
 	free(p->table);
 	free(p);
 }
