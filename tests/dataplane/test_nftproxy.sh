@@ -247,6 +247,42 @@ case_golden_table_dump() {
 	diff -u "$GOLDEN" "$got" >&2 || fail "nft list table differs from $GOLDEN (UPDATE_GOLDEN=1 rewrites it)"
 }
 
+# Hairpin: an endpoint reaching itself through its service is masqueraded
+# (else it would answer itself directly); another pod is not.
+case_hairpin_masquerade_only_to_itself() {
+	case_setup hairpin
+	{ service hp "clusterIP: 10.96.0.60" "ports: [{name: http, port: 80}]"
+	  slice hp-1 hp IPv4 "$WEB_PORTS" 10.211.1.2
+	  printf -- '---\n'
+	  service hpa "clusterIP: 10.96.0.61" "sessionAffinity: ClientIP" "ports: [{name: http, port: 80}]"
+	  slice hpa-1 hpa IPv4 "$WEB_PORTS" 10.211.1.2; } | put svc.yaml
+	start_tool
+	local ip out
+	for ip in 10.96.0.60 10.96.0.61; do
+		out=$(in_ns b1 "$CLI" --timeout-ms 2000 --count 3 "$ip" 80) || fail "hairpin to $ip: $out"
+		assert_eq "$(echo "$out" | backends_seen)" "b1 " "b1 reaches itself through $ip"
+		out=$(in_ns node conntrack -L -p tcp --orig-src 10.211.1.2 --orig-dst "$ip" 2>/dev/null)
+		assert_contains "$out" "src=10.211.1.2 dst=10.211.1.1 " "hairpin to $ip masqueraded to the node address"
+		out=$(in_ns b2 "$CLI" --timeout-ms 2000 --count 2 "$ip" 80) || fail "b2 to $ip: $out"
+		assert_eq "$(echo "$out" | backends_seen)" "b1 " "b2 reaches b1 through $ip"
+		out=$(in_ns node conntrack -L -p tcp --orig-src 10.211.2.2 --orig-dst "$ip" 2>/dev/null)
+		assert_contains "$out" "src=10.211.1.2 dst=10.211.2.2 " "b2 keeps its address (no masquerade)"
+	done
+	assert_contains "$(in_ns node nft list set inet "$TABLE" hairpin)" "10.211.1.2 . 10.211.1.2"
+	# the endpoint goes: its hairpin element too
+	hp_services() {
+		service hp "clusterIP: 10.96.0.60" "ports: [{name: http, port: 80}]"
+		slice hp-1 hp IPv4 "$WEB_PORTS" 10.211.3.2
+		printf -- '---\n'
+		service hpa "clusterIP: 10.96.0.61" "sessionAffinity: ClientIP" "ports: [{name: http, port: 80}]"
+		slice hpa-1 hpa IPv4 "$WEB_PORTS" 10.211.3.2
+	}
+	change eval 'hp_services | put svc.yaml'
+	out=$(in_ns node nft list set inet "$TABLE" hairpin)
+	assert_contains "$out" "10.211.3.2 . 10.211.3.2"
+	assert_not_contains "$out" "10.211.1.2" "a removed endpoint leaves the hairpin set"
+}
+
 # The tool (nft_proxy.c without the agent, used by the benchmarks).
 case_tool_bad_flags_named() {
 	local out
@@ -262,6 +298,7 @@ run_case no_endpoints_and_unknown_port_refused_at_once
 run_case client_ip_affinity
 run_case readiness_flip_incremental_and_restart
 run_case udp_conntrack_of_removed_endpoint_deleted
+run_case hairpin_masquerade_only_to_itself
 run_case golden_table_dump
 run_case tool_bad_flags_named
 finish
