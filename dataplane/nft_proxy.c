@@ -45,6 +45,10 @@ enum {
 #define CH_SERVICES "services"
 #define CH_CHECK "endpoints-check"
 #define SET_HAIRPIN "hairpin"
+/* Shards: one per this many frontends (at the full rebuild), at most
+ * NFTP_MAX_SHARDS tables. */
+#define NFTP_SHARD_FES 1024
+#define NFTP_MAX_SHARDS 16
 #define SET_HAIRPIN6 "hairpin6"
 
 /* Hairpin: the endpoint addresses of all frontends, counted, for the
@@ -70,6 +74,12 @@ struct nftp {
 	 * table): the kernel then neither scans every set for a free
 	 * "__map%d" number nor the batch for the set id. */
 	uint64_t anon_seq;
+	/* Shards: tables "<table>-s<k>" (k >= 1; shard 0 is the main table)
+	 * holding the service maps and chains of a part of the services, so
+	 * that a commit validates a part of them only. Their number is chosen
+	 * at each full rebuild from the number of frontends. */
+	char *shard_names[NFTP_MAX_SHARDS];
+	unsigned n_shards;
 	struct nftp_cidr cidr4, cidr6;
 	bool have_cidr4, have_cidr6;
 	bool masquerade_all;
@@ -877,7 +887,7 @@ static void fe_dnat_map(struct nftp *p, struct nb *b, const char *chain,
 	rb_end(&rb);
 }
 
-static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe), k = 0;
 	int fam = fe->key.addr.family;
@@ -1032,7 +1042,7 @@ static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 	nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
 }
 
-static void fe_del(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+static void fe_del_in(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe);
 	char chain[400], name[480];
@@ -1059,6 +1069,41 @@ static void fe_del(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 		be_name("aff", fe, &fe->backends[i], name, sizeof(name));
 		nb_set_del(b, name);
 	}
+}
+
+/* ---- shards ---- */
+
+/* The table of a frontend with endpoints: its service's shard (all the
+ * frontends of a service share one); without endpoints the main table
+ * (the no-endpoint maps). */
+static const char *fe_table(const struct nftp *p, const struct proxy_frontend *fe)
+{
+	const char *name = fe->name, *end = strchr(name, ':');
+	uint64_t h = 1469598103934665603ull;
+
+	if (p->n_shards <= 1 || n_selected(fe) == 0)
+		return p->table;
+	for (const char *c = name; *c && c != end; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	return p->shard_names[h % p->n_shards];
+}
+
+static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+{
+	const char *main = b->table;
+
+	b->table = fe_table(p, fe);
+	fe_add_in(p, b, fe);
+	b->table = main;
+}
+
+static void fe_del(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+{
+	const char *main = b->table;
+
+	b->table = fe_table(p, fe);
+	fe_del_in(p, b, fe);
+	b->table = main;
 }
 
 /* ---- the fixed part of the table ---- */
@@ -1089,7 +1134,9 @@ static void vmap_rule(struct nb *b, const char *chain, int family, const char *m
 	rb_end(&rb);
 }
 
-static void base_add(struct nb *b)
+/* main: the whole fixed part; else a shard's: the service maps, the
+ * services chain and the nat base chains that jump to it. */
+static void base_add(struct nb *b, bool main)
 {
 	static const struct hook h_nat_pre = { "nat", NF_INET_PRE_ROUTING, -100 };
 	static const struct hook h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 };
@@ -1136,16 +1183,27 @@ static void base_add(struct nb *b)
 	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
 	struct rb rb;
 
+#define IN_SHARD(c) (!strcmp((c).name, CH_SERVICES) || (c).hook == &h_nat_pre || (c).hook == &h_nat_out)
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
-		nb_set_add(b, &sets[i]);
+		if (main || !strncmp(sets[i].name, "service-", 8))
+			nb_set_add(b, &sets[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(chains); i++)
-		nb_chain(b, NFT_MSG_NEWCHAIN, chains[i].name, chains[i].hook);
+		if (main || IN_SHARD(chains[i]))
+			nb_chain(b, NFT_MSG_NEWCHAIN, chains[i].name, chains[i].hook);
 	for (size_t i = 0; i < ARRAY_SIZE(chains); i++) {
-		if (!chains[i].jump || !rb_start(&rb, b, chains[i].name))
+		if (!chains[i].jump || !(main || IN_SHARD(chains[i])) ||
+		    !rb_start(&rb, b, chains[i].name))
 			continue;
 		x_verdict(&rb, NFT_JUMP, chains[i].jump);
 		rb_end(&rb);
 	}
+#undef IN_SHARD
+	vmap_rule(b, CH_SERVICES, AF_INET, "service-ips", false);
+	vmap_rule(b, CH_SERVICES, AF_INET6, "service-ips6", false);
+	vmap_rule(b, CH_SERVICES, AF_INET, "service-nodeports", true);
+	vmap_rule(b, CH_SERVICES, AF_INET6, "service-nodeports6", true);
+	if (!main)
+		return;
 
 	/* reject-chain: TCP gets a reset, the rest ICMP port unreachable. */
 	if (rb_start(&rb, b, CH_REJECT)) {
@@ -1209,10 +1267,6 @@ static void base_add(struct nb *b)
 		rb_end(&rb);
 	}
 
-	vmap_rule(b, CH_SERVICES, AF_INET, "service-ips", false);
-	vmap_rule(b, CH_SERVICES, AF_INET6, "service-ips6", false);
-	vmap_rule(b, CH_SERVICES, AF_INET, "service-nodeports", true);
-	vmap_rule(b, CH_SERVICES, AF_INET6, "service-nodeports6", true);
 	vmap_rule(b, CH_CHECK, AF_INET, "no-endpoint-services", false);
 	vmap_rule(b, CH_CHECK, AF_INET6, "no-endpoint-services6", false);
 	vmap_rule(b, CH_CHECK, AF_INET, "no-endpoint-nodeports", true);
@@ -1412,10 +1466,22 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 
 	nb_begin(p, &b);
 	if (full) {
-		nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-		nb_table(&b, NFT_MSG_DELTABLE, 0);
-		nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-		base_add(&b);
+		p->n_shards = (unsigned)((next->n_fes + NFTP_SHARD_FES - 1) / NFTP_SHARD_FES);
+		if (p->n_shards < 1)
+			p->n_shards = 1;
+		if (p->n_shards > NFTP_MAX_SHARDS)
+			p->n_shards = NFTP_MAX_SHARDS;
+		/* Every possible shard of an earlier run goes. */
+		for (unsigned k = 0; k < NFTP_MAX_SHARDS; k++) {
+			b.table = p->shard_names[k];
+			nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+			nb_table(&b, NFT_MSG_DELTABLE, 0);
+			if (k < p->n_shards) {
+				nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+				base_add(&b, k == 0);
+			}
+		}
+		b.table = p->table;
 		r = cluster_ips_sync(&b, NULL, next);
 		hp_reset(&p->hp);
 		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
@@ -1548,7 +1614,7 @@ int nftp_open(const struct nftp_options *o, struct nftp **out)
 	const char *table = o->table ? o->table : NFTP_DEFAULT_TABLE;
 	int r;
 
-	if (!*table || strlen(table) >= 256)
+	if (!*table || strlen(table) > 250) /* room for "-s<k>" */
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -1558,6 +1624,15 @@ int nftp_open(const struct nftp_options *o, struct nftp **out)
 		free(p);
 		return -ENOMEM;
 	}
+	p->shard_names[0] = p->table;
+	for (unsigned k = 1; k < NFTP_MAX_SHARDS; k++) {
+		if (asprintf(&p->shard_names[k], "%s-s%u", table, k) < 0) {
+			p->shard_names[k] = NULL;
+			nftp_free(p);
+			return -ENOMEM;
+		}
+	}
+	p->n_shards = 1;
 	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
 		const struct nftp_cidr *c = &o->cluster_cidrs[i];
 
@@ -1593,6 +1668,8 @@ void nftp_free(struct nftp *p)
 		mnl_socket_close(p->nl);
 	proxy_state_free(p->applied);
 	hp_reset(&p->hp);
+	for (unsigned k = 1; k < NFTP_MAX_SHARDS; k++)
+		free(p->shard_names[k]);
 	free(p->table);
 	free(p);
 }
@@ -1603,8 +1680,11 @@ static int delete_table(struct nftp *p)
 	int r;
 
 	nb_begin(p, &b);
-	nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	nb_table(&b, NFT_MSG_DELTABLE, 0);
+	for (unsigned k = 0; k < NFTP_MAX_SHARDS; k++) {
+		b.table = p->shard_names[k];
+		nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		nb_table(&b, NFT_MSG_DELTABLE, 0);
+	}
 	r = b.err ? b.err : nftp_send(p, &b);
 	nb_finish(p, &b);
 	return r;

@@ -22,6 +22,16 @@
  *                                update, dnat
  *     set aff-<frontend>-<backend>  source addresses with a timeout (ClientIP)
  *
+ * Shards: with more than 1,024 frontends (counted at a full rebuild) the
+ * services are spread over tables <table>-s1 .. -s15 (one per 1,024
+ * frontends, a service's frontends together, by a hash of "ns/name"):
+ * each has its own nat-prerouting/nat-output chains, services chain and
+ * service-ips/nodeports maps; the main table keeps the rest (no-endpoint
+ * maps, cluster-ips, hairpin, masquerading, filter chains) and shard 0's
+ * services. The kernel validates only the tables a commit touched, so a
+ * service add walks ~1,000 services at most. Up to 1,024 frontends there
+ * is one table, as above. The table name is at most 250 characters.
+ *
  * Why so few chains: a commit that adds a rule with a jump, goto, lookup
  * or nat (any service add) makes the kernel validate the whole table,
  * walking every chain reachable from each base chain; every chain also

@@ -283,6 +283,42 @@ case_hairpin_masquerade_only_to_itself() {
 	assert_not_contains "$out" "10.211.1.2" "a removed endpoint leaves the hairpin set"
 }
 
+# More than 1024 frontends: the services are spread over shard tables
+# (<table>-s<k>, each with its own nat base chains and service maps) so a
+# commit validates one shard. Traffic, hairpin (masqueraded by the main
+# table), an incremental add into a shard, and the agent's exit removing
+# every shard.
+case_sharded_tables() {
+	case_setup shards
+	require_bin proxy-gen
+	"$TESTBIN/proxy-gen" manifests --services 1100 --endpoints 2 --real-service 701 \
+		--real-endpoints 10.211.1.2,10.211.2.2 --cluster-cidr 10.211.0.0/16 --out "$M" >/dev/null ||
+		fail "proxy-gen"
+	defer "for k in \$(seq 1 15); do ip netns exec '$(ns node)' nft delete table inet '$TABLE-s'\$k 2>/dev/null; done; true"
+	start_tool
+	local tables out
+	tables=$(in_ns node nft list tables | grep -c "table inet $TABLE-s" || true)
+	assert_eq "$tables" 1 "1100 frontends: the main table and one shard"
+	assert_contains "$(in_ns node nft list table inet "$TABLE-s1")" \
+		"chain svc-bench/svc-701:http-tcp-10.96.2.190:80 {" "service 701 lives in shard 1"
+	out=$(client --count 20 10.96.2.190 80) || fail "a sharded service: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 " "a service in a shard spreads over its endpoints"
+	out=$(in_ns b1 "$CLI" --timeout-ms 2000 --count 6 10.96.2.190 80) || fail "hairpin: $out"
+	assert_contains "$(in_ns node conntrack -L -p tcp --orig-src 10.211.1.2 --orig-dst 10.96.2.190 2>/dev/null)" \
+		"dst=10.211.1.1 " "hairpin through a shard masqueraded"
+	# a new service: an incremental batch, into a shard
+	change eval '"$TESTBIN/proxy-gen" manifests --services 1101 --endpoints 2 --only 1100 \
+		--real-service 1100 --real-endpoints 10.211.3.2 --out "$M" >/dev/null'
+	assert_contains "$(grep "table inet $TABLE:" "$TLOG" | tail -n 1)" "an incremental batch of"
+	assert_eq "$(client --count 3 10.96.4.77 80 | backends_seen)" "b3 " "the added service answers"
+	assert_contains "$(in_ns node nft list table inet "$TABLE-s1")" "chain svc-bench/svc-1100:http"
+	kill "$TOOLPID"; wait "$TOOLPID" 2>/dev/null
+	: >"$TLOG"
+	start_tool --destroy-on-exit
+	kill -TERM "$TOOLPID"; wait "$TOOLPID" 2>/dev/null
+	assert_not_contains "$(in_ns node nft list tables)" "$TABLE" "--destroy-on-exit removes every shard"
+}
+
 # The tool (nft_proxy.c without the agent, used by the benchmarks).
 case_tool_bad_flags_named() {
 	local out
@@ -299,6 +335,7 @@ run_case client_ip_affinity
 run_case readiness_flip_incremental_and_restart
 run_case udp_conntrack_of_removed_endpoint_deleted
 run_case hairpin_masquerade_only_to_itself
+run_case sharded_tables
 run_case golden_table_dump
 run_case tool_bad_flags_named
 finish
