@@ -166,8 +166,15 @@ static bool scan_value(struct scan *s, int depth)
 		if (s->p >= s->end || *s->p < '0' || *s->p > '9' ||
 		    (*s->p == '0' && s->p + 1 < s->end && s->p[1] >= '0' && s->p[1] <= '9'))
 			return false;
-		while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-			s->p++;
+		{
+			const char *digits = s->p;
+
+			while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+				s->p++;
+			/* Beyond 18 digits jansson may not take it (int64). */
+			if (s->p - digits > 18)
+				return false;
+		}
 		return s->p >= s->end || !strchr(".eE", *s->p);
 	}
 }
