@@ -47,7 +47,8 @@ static void usage(FILE *f)
 		"Usage: nft-bench --manifests DIR [--table NAME] [--cluster-cidr CIDR] [STAGED-FILE]...\n"
 		"Times skiff's nftables proxy mode: a full sync of the Services and\n"
 		"EndpointSlices in DIR into an empty table, then one incremental sync per\n"
-		"STAGED-FILE, each renamed into DIR in turn. One key=value line per sync.\n"
+		"STAGED-FILE, each renamed into DIR in turn (\"rm:NAME\": DIR/NAME deleted,\n"
+		"a service removed). One key=value line per sync.\n"
 		"\n"
 		"  --manifests DIR     folder of manifests (as skiff-nft-tool and skiff-agent read)\n"
 		"  --table NAME        the inet table (default " NFTP_DEFAULT_TABLE ")\n"
@@ -134,10 +135,18 @@ static int bench_stage(struct bench *b, const char *staged, int timeout_ms)
 	bool due = false;
 	int r;
 
-	if (strscpy(copy, staged, sizeof(copy)) < 0 ||
+	bool rm = strncmp(staged, "rm:", 3) == 0; /* "rm:NAME": DIR/NAME deleted */
+
+	if (strscpy(copy, rm ? staged + 3 : staged, sizeof(copy)) < 0 ||
 	    snprintf(dst, sizeof(dst), "%s/%s", b->dir, basename(copy)) >= (int)sizeof(dst))
 		return -ENAMETOOLONG;
-	if (rename(staged, dst) < 0) {
+	if (rm) {
+		if (unlink(dst) < 0) {
+			r = -errno;
+			log_error("%s: cannot delete: %m", dst);
+			return r;
+		}
+	} else if (rename(staged, dst) < 0) {
 		r = -errno;
 		log_error("%s: cannot move into %s: %m", staged, b->dir);
 		return r;
