@@ -15,9 +15,10 @@
  *     chain <kind>-<ns/name:port>-<proto>-<addr>:<port>  the frontend:
  *                                masquerade mark (set inline), then without
  *                                affinity: dnat to numgen random mod N map
- *                                { i : addr . port } (no endpoint chains);
+ *                                @eps-<chain> (no endpoint chains);
  *                                with ClientIP affinity: affinity lookups,
  *                                numgen random mod N vmap { i : goto ep-... }
+ *     map eps-<frontend chain>  i : addr . port, the endpoints (no affinity)
  *     chain ep-<frontend>-<backend addr>:<port>  (affinity only) affinity
  *                                update, dnat
  *     set aff-<frontend>-<backend>  source addresses with a timeout (ClientIP)
