@@ -7,6 +7,8 @@
 # conntrack cleanup, a golden dump. (test_proxy_agent.sh runs the service
 # semantics against both proxy modes.)
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/manifests.sh"
+. "$(dirname "$0")/../harness/topology.sh"
 require_root
 require_cmd ip socat nft conntrack awk
 require_bin skiff-agent skiff-nft-tool lb-client
@@ -19,69 +21,11 @@ GOLDEN="$SKIFF_ROOT/tests/dataplane/golden/nftproxy.nft"
 client() { in_ns client "$CLI" --timeout-ms 2000 "$@"; }
 backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
 
-setup_ns node client b1 b2 b3
-for n in node client b1 b2 b3; do
-	in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
-done
-in_ns node sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip -n "$(ns node)" link add vc type veth peer name eth0 netns "$(ns client)"
-ip -n "$(ns node)" addr add 10.210.0.1/24 dev vc
-ip -n "$(ns node)" addr add fd00:210::1/64 dev vc nodad
-ip -n "$(ns node)" link set vc up
-# The node's way out (nothing listens there): service addresses without a
-# translation are routed, so the forward hook refuses them.
-ip -n "$(ns node)" link add up0 type veth peer name up0p
-ip -n "$(ns node)" link set up0 up
-ip -n "$(ns node)" link set up0p up
-ip -n "$(ns node)" route add default dev up0
-ip -n "$(ns node)" -6 route add default dev up0
-ip -n "$(ns client)" addr add 10.210.0.2/24 dev eth0
-ip -n "$(ns client)" addr add fd00:210::2/64 dev eth0 nodad
-ip -n "$(ns client)" link set eth0 up
-ip -n "$(ns client)" route add default via 10.210.0.1
-ip -n "$(ns client)" -6 route add default via fd00:210::1
-for i in 1 2 3; do
-	ip -n "$(ns node)" link add "vb$i" type veth peer name eth0 netns "$(ns "b$i")"
-	ip -n "$(ns node)" addr add "10.211.$i.1/24" dev "vb$i"
-	ip -n "$(ns node)" addr add "fd00:211:$i::1/64" dev "vb$i" nodad
-	ip -n "$(ns node)" link set "vb$i" up
-	ip -n "$(ns "b$i")" addr add "10.211.$i.2/24" dev eth0
-	ip -n "$(ns "b$i")" addr add "fd00:211:$i::2/64" dev eth0 nodad
-	ip -n "$(ns "b$i")" link set eth0 up
-	ip -n "$(ns "b$i")" route add default via "10.211.$i.1"
-	ip -n "$(ns "b$i")" -6 route add default via "fd00:211:$i::1"
-	bg_ns "b$i" _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i"
-	bg_ns "b$i" _pid "$CLI" --serve-udp "b$i" 8080
-done
-for i in 1 2 3; do
-	wait_for 5 client --timeout-ms 500 "10.211.$i.2" 8080 || fail "backend b$i does not answer directly"
-done
+topo_backends 10.210 10.211 fd00:210 fd00:211 1
+topo_node_exit
 
 # ---- manifests -----------------------------------------------------------
 
-put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
-service() {
-	local name=$1
-	shift
-	printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n' "$name"
-	printf '  %s\n' "$@"
-}
-# slice NAME SERVICE FAMILY PORTS ENDPOINT...: ENDPOINT is "ip[,ready[,serving[,terminating]]]".
-slice() {
-	local name=$1 svc=$2 fam=$3 ports=$4 ep ip ready serving term
-	shift 4
-	printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n'
-	printf '  name: %s\n  namespace: default\n  labels: {kubernetes.io/service-name: %s}\naddressType: %s\nports: %s\nendpoints:\n' \
-		"$name" "$svc" "$fam" "$ports"
-	[ $# -gt 0 ] || printf '  []\n'
-	for ep in "$@"; do
-		IFS=, read -r ip ready serving term <<<"$ep"
-		printf -- '- addresses: ["%s"]\n' "$ip"
-		[ -n "$ready" ] && printf '  conditions: {ready: %s, serving: %s, terminating: %s}\n' \
-			"$ready" "${serving:-$ready}" "${term:-false}"
-	done
-	return 0
-}
 WEB_PORTS='[{name: http, port: 8080}, {name: dns, port: 8080, protocol: UDP}]'
 web_service() {
 	service web "clusterIPs: [10.96.0.10, 'fd00:96::10']" "type: NodePort" \

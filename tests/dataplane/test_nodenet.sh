@@ -11,6 +11,7 @@
 # agents' service proxy (nftables mode) serves a ClusterIP whose endpoints
 # are pods on other nodes.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/manifests.sh"
 require_root
 require_cmd ip bridge jq socat awk nft
 require_bin skiff-agent skiff-nodenet-tool skiff-cni lb-client
@@ -66,7 +67,6 @@ node() {
 	printf ']\nstatus:\n  addresses:\n  - {type: Hostname, address: node%s}\n' "$i"
 	printf '  - {type: InternalIP, address: 192.168.77.%s}\n  - {type: InternalIP, address: "fd00:77::%s"}\n' "$i" "$i"
 }
-put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
 # A ClusterIP service whose endpoints are the pods of nodes 2 and 3.
 web() {
 	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n'

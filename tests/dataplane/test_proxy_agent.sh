@@ -7,6 +7,7 @@
 # three backend namespaces through ClusterIPs. Every case that is not about
 # one mode's machinery runs in both modes (names end in /bpf, /nftables).
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/manifests.sh"
 . "$(dirname "$0")/../harness/topology.sh"
 require_root
 require_cmd ip socat bpftool awk nsenter nft conntrack
@@ -41,45 +42,10 @@ backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
 # TCP 8080 answers its name and closes; 8081 answers and stays open;
 # UDP 8080 answers every datagram with its name.
 topo_backends 10.210 10.211 fd00:210 fd00:211 10
-# The node's way out (nothing listens there): a service address nothing
-# translates is routed there, so the nftables mode's forward hook can
-# refuse it, and a removed one goes nowhere (times out) in both modes.
-ip -n "$(ns node)" link add up0 type veth peer name up0p
-ip -n "$(ns node)" link set up0 up
-ip -n "$(ns node)" link set up0p up
-ip -n "$(ns node)" route add default dev up0
-ip -n "$(ns node)" -6 route add default dev up0
+topo_node_exit
 
 # ---- manifests -----------------------------------------------------------
 
-# put FILE: writes stdin to the manifests folder atomically (as kubectl-ish
-# tools and editors do: a hidden temporary, then a rename).
-put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
-
-# service NAME SPEC-LINES...: a Service in namespace default.
-service() {
-	local name=$1; shift
-	printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n' "$name"
-	printf '  %s\n' "$@"
-}
-
-# slice NAME SERVICE FAMILY PORTS ENDPOINT...: an EndpointSlice; each
-# ENDPOINT is "ip[,ready[,serving[,terminating[,node]]]]".
-slice() {
-	local name=$1 svc=$2 fam=$3 ports=$4 ep ip ready serving term node
-	shift 4
-	printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n'
-	printf '  name: %s\n  labels: {kubernetes.io/service-name: %s}\naddressType: %s\nports: %s\nendpoints:\n' \
-		"$name" "$svc" "$fam" "$ports"
-	[ $# -gt 0 ] || printf '  []\n'
-	for ep in "$@"; do
-		IFS=, read -r ip ready serving term node <<<"$ep"
-		printf -- '- addresses: ["%s"]\n' "$ip"
-		[ -n "$ready" ] && printf '  conditions: {ready: %s, serving: %s, terminating: %s}\n' \
-			"$ready" "${serving:-$ready}" "${term:-false}"
-		[ -n "$node" ] && printf '  nodeName: %s\n' "$node"
-	done
-}
 
 WEB_PORTS='[{name: http, port: 8080}, {name: dns, port: 8080, protocol: UDP}, {name: hold, port: 8081}]'
 web_service() {

@@ -8,6 +8,7 @@
 # (names end in /bpf and /nftables): the tc programs on ext, or the
 # nftables table in node 1's namespace.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/manifests.sh"
 . "$(dirname "$0")/../harness/topology.sh"
 require_root
 require_cmd ip socat nsenter awk nft
@@ -38,7 +39,6 @@ wait_for 5 in_ns n1 "$CLI" --timeout-ms 500 "$POD" 8080 || fail "the pod does no
 wait_for 5 in_ns cl "$CLI" --timeout-ms 500 "$N2" 8080 || fail "node 2 does not answer"
 
 mkdir -p "$M"
-put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
 # web POLICY: the NodePort service (dual-stack) with a local and a remote
 # endpoint (IPv4) and the local pod (IPv6).
 web() {

@@ -90,3 +90,14 @@ topo_two_nodes() {
 	ip -n "$(ns p1)" route add default via "10.244.$p.1"
 	ip -n "$(ns p1)" -6 route add default via "fd00:244:$p::1"
 }
+
+# topo_node_exit: the node's way out, where nothing listens: a service
+# address nothing translates is routed there (so the nftables mode's
+# forward hook can refuse it), and a removed one goes nowhere.
+topo_node_exit() {
+	ip -n "$(ns node)" link add up0 type veth peer name up0p
+	ip -n "$(ns node)" link set up0 up
+	ip -n "$(ns node)" link set up0p up
+	ip -n "$(ns node)" route add default dev up0
+	ip -n "$(ns node)" -6 route add default dev up0
+}
