@@ -1,5 +1,6 @@
 /* Desired state of the service proxy and the diff of two states. */
 #include "dataplane/proxy.h"
+#include "log.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -869,4 +870,66 @@ int proxy_diff(const struct proxy_state *prev, const struct proxy_state *next,
 nomem:
 	proxy_changes_clear(&c);
 	return -ENOMEM;
+}
+
+/* ---- logging ------------------------------------------------------------ */
+
+static int summary_qcmp(const void *a, const void *b)
+{
+	const struct proxy_summary *x = *(const struct proxy_summary *const *)a;
+	const struct proxy_summary *y = *(const struct proxy_summary *const *)b;
+
+	return strcmp(x->service, y->service);
+}
+
+static const struct proxy_summary *find_summary(const struct proxy_state *s, const char *service)
+{
+	struct proxy_summary key = { .service = (char *)service }, *kp = &key;
+	struct proxy_summary **found;
+
+	if (!s->n_svcs)
+		return NULL;
+	found = bsearch(&kp, s->svcs, s->n_svcs, sizeof(*s->svcs), summary_qcmp);
+	return found ? *found : NULL;
+}
+
+void proxy_log_services(const struct proxy_state *now, const struct proxy_changes *c)
+{
+	_cleanup_free_ const struct proxy_summary **v = calloc(c->n_set + c->n_del + 1, sizeof(*v));
+	size_t n = 0;
+	char buf[200];
+
+	if (!v)
+		return;
+	for (size_t i = 0; i < c->n_set; i++)
+		v[n++] = c->set[i]->svc;
+	if (n)
+		qsort(v, n, sizeof(*v), summary_qcmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct proxy_summary *sum = v[i];
+
+		if (i > 0 && streq(v[i - 1]->service, sum->service))
+			continue;
+		proxy_summary_format(sum, buf, sizeof(buf));
+		log_info("service %s: %s", sum->service, buf);
+		if (sum->sctp_skipped)
+			log_warn("service %s: SCTP ports are not load-balanced", sum->service);
+		if (sum->n_conflicts)
+			log_warn("service %s: %zu frontend%s already claimed by another service", sum->service,
+				 sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
+	}
+	n = 0;
+	for (size_t i = 0; i < c->n_del; i++)
+		v[n++] = c->del[i]->svc;
+	if (n)
+		qsort(v, n, sizeof(*v), summary_qcmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct proxy_summary *sum;
+
+		if (i > 0 && streq(v[i - 1]->service, v[i]->service))
+			continue;
+		sum = find_summary(now, v[i]->service);
+		if (!sum || !sum->n_frontends)
+			log_info("service %s: removed", v[i]->service);
+	}
 }

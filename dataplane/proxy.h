@@ -149,5 +149,10 @@ int proxy_state_take_services(struct proxy_state *applied, char *const *keys, si
 int proxy_state_merge(struct proxy_state *applied, struct proxy_state *part);
 void proxy_changes_clear(struct proxy_changes *c);
 bool proxy_frontend_equal(const struct proxy_frontend *a, const struct proxy_frontend *b);
+/* Logs one line per service with a changed frontend (its summary, from
+ * now: the new state of at least every such service), warnings for SCTP
+ * ports and claimed frontends, and "removed" for services whose frontends
+ * all went away. */
+void proxy_log_services(const struct proxy_state *now, const struct proxy_changes *c);
 
 #endif

@@ -109,64 +109,13 @@ static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full)
 	return r;
 }
 
-static int summary_qcmp(const void *a, const void *b)
-{
-	const struct proxy_summary *const *x = a, *const *y = b;
-
-	return strcmp((*x)->service, (*y)->service);
-}
-
-/* next->svcs is sorted by service name. */
-static const struct proxy_summary *find_summary(const struct proxy_state *s, const char *service)
-{
-	struct proxy_summary key = { .service = (char *)service }, *kp = &key, **found;
-
-	if (!s->n_svcs)
-		return NULL;
-	found = bsearch(&kp, s->svcs, s->n_svcs, sizeof(*s->svcs), summary_qcmp);
-	return found ? *found : NULL;
-}
-
-/* The log lines the BPF mode writes (proxy_lb.c), for a diff: one line per
- * service with a changed frontend, "removed" for services that are gone,
- * and the backends no frontend has any more. */
+/* The log lines the BPF mode writes (proxy_lb.c), for a diff, and the
+ * backends no frontend has any more. */
 static void nft_log_changes(const struct proxy_state *next, const struct proxy_changes *c)
 {
-	_cleanup_free_ const struct proxy_summary **v = calloc(c->n_set + c->n_del + 1, sizeof(*v));
-	char buf[200], addr[INET6_ADDRSTRLEN];
-	size_t n = 0;
+	char addr[INET6_ADDRSTRLEN];
 
-	if (!v)
-		return;
-	for (size_t i = 0; i < c->n_set; i++)
-		v[n++] = c->set[i]->svc;
-	qsort(v, n, sizeof(*v), summary_qcmp);
-	for (size_t i = 0; i < n; i++) {
-		const struct proxy_summary *sum = v[i];
-
-		if (i > 0 && streq(v[i - 1]->service, sum->service))
-			continue;
-		proxy_summary_format(sum, buf, sizeof(buf));
-		log_info("service %s: %s", sum->service, buf);
-		if (sum->sctp_skipped)
-			log_warn("service %s: SCTP ports are not load-balanced", sum->service);
-		if (sum->n_conflicts)
-			log_warn("service %s: %zu frontend%s already claimed by another service", sum->service,
-				 sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
-	}
-	n = 0;
-	for (size_t i = 0; i < c->n_del; i++)
-		v[n++] = c->del[i]->svc;
-	qsort(v, n, sizeof(*v), summary_qcmp);
-	for (size_t i = 0; i < n; i++) {
-		const struct proxy_summary *now;
-
-		if (i > 0 && streq(v[i - 1]->service, v[i]->service))
-			continue;
-		now = find_summary(next, v[i]->service);
-		if (!now || !now->n_frontends)
-			log_info("service %s: removed", v[i]->service);
-	}
+	proxy_log_services(next, c);
 	for (size_t i = 0; i < c->n_removed; i++) {
 		const struct proxy_removed *rm = &c->removed[i];
 

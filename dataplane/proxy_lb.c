@@ -223,69 +223,6 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 
 /* ---- apply -------------------------------------------------------------- */
 
-static int summary_qcmp(const void *a, const void *b)
-{
-	const struct proxy_summary *x = *(const struct proxy_summary *const *)a;
-	const struct proxy_summary *y = *(const struct proxy_summary *const *)b;
-
-	return strcmp(x->service, y->service);
-}
-
-static const struct proxy_summary *find_summary(const struct proxy_state *s, const char *service)
-{
-	struct proxy_summary key = { .service = (char *)service }, *kp = &key;
-	struct proxy_summary **found;
-
-	if (!s->n_svcs)
-		return NULL;
-	found = bsearch(&kp, s->svcs, s->n_svcs, sizeof(*s->svcs), summary_qcmp);
-	return found ? *found : NULL;
-}
-
-/* One line per service with a changed frontend, from now (the new state
- * of at least every such service); "removed" for services whose
- * frontends all went away. */
-static void log_services(const struct proxy_state *now, const struct proxy_changes *c)
-{
-	_cleanup_free_ const struct proxy_summary **v = calloc(c->n_set + c->n_del + 1, sizeof(*v));
-	size_t n = 0;
-	char buf[200];
-
-	if (!v)
-		return;
-	for (size_t i = 0; i < c->n_set; i++)
-		v[n++] = c->set[i]->svc;
-	if (n)
-		qsort(v, n, sizeof(*v), summary_qcmp);
-	for (size_t i = 0; i < n; i++) {
-		const struct proxy_summary *sum = v[i];
-
-		if (i > 0 && streq(v[i - 1]->service, sum->service))
-			continue;
-		proxy_summary_format(sum, buf, sizeof(buf));
-		log_info("service %s: %s", sum->service, buf);
-		if (sum->sctp_skipped)
-			log_warn("service %s: SCTP ports are not load-balanced", sum->service);
-		if (sum->n_conflicts)
-			log_warn("service %s: %zu frontend%s already claimed by another service", sum->service,
-				 sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
-	}
-	n = 0;
-	for (size_t i = 0; i < c->n_del; i++)
-		v[n++] = c->del[i]->svc;
-	if (n)
-		qsort(v, n, sizeof(*v), summary_qcmp);
-	for (size_t i = 0; i < n; i++) {
-		const struct proxy_summary *sum;
-
-		if (i > 0 && streq(v[i - 1]->service, v[i]->service))
-			continue;
-		sum = find_summary(now, v[i]->service);
-		if (!sum || !sum->n_frontends)
-			log_info("service %s: removed", v[i]->service);
-	}
-}
-
 /* Programs c into the datapath. failed[] (indexed like next->fes) marks
  * the frontends that could not be set. */
 static size_t program(struct proxy_lb *p, const struct proxy_state *next,
@@ -374,7 +311,7 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 			log_error("datapath: cannot finish the initial sync (stale frontends may stay "
 				  "until the next restart): %s", strerror(-r));
 	}
-	log_services(next, &c);
+	proxy_log_services(next, &c);
 	end_sockets(p, &c);
 	r = (int)n_failed;
 	if (n_failed)
@@ -433,7 +370,7 @@ int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct pr
 		goto out;
 	}
 	n_failed = program(p, part, &c, failed);
-	log_services(part, &c);
+	proxy_log_services(part, &c);
 	end_sockets(p, &c);
 	proxy_changes_clear(&c);
 	if (n_failed)
