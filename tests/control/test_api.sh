@@ -321,7 +321,7 @@ case_watch() {
 	api POST $PODS "$(pod w1)" >/dev/null
 	api PATCH $PODS/w1 '{"metadata":{"labels":{"l":"1"}}}' application/merge-patch+json >/dev/null
 	api DELETE $PODS/w1 >/dev/null
-	wait_for 20 grep -q DELETED "$TMP/w1"
+	wait_for 20 grep -q DELETED "$TMP/w1" || fail "no DELETED event in 20 s; the stream: '$(cat "$TMP/w1")'"
 	kill $wp; wait $wp 2>/dev/null
 	assert_eq "$(jq -r '.type + ":" + .object.metadata.name' "$TMP/w1" | tr '\n' ' ')" "ADDED:w1 MODIFIED:w1 DELETED:w1 " "watch from the list RV"
 	# RV 0: every existing object as ADDED first; the label selector filters.
@@ -340,10 +340,11 @@ case_watch() {
 	wp=$!
 	api POST $PODS "$(pod w3)" >/dev/null
 	api POST $PODS "$(pod w2)" >/dev/null
-	wait_for 20 grep -q '"w2"' "$TMP/w2"
+	wait_for 20 grep -q '"w2"' "$TMP/w2" || fail "no event for w2 in 20 s; the stream: '$(cat "$TMP/w2")'"
 	sleep 0.5 # anything else (w3) would have come by now
 	kill $wp; wait $wp 2>/dev/null
-	assert_eq "$(jq -r '.type + ":" + .object.metadata.name' "$TMP/w2" | tr '\n' ' ')" "ADDED:w2 "
+	assert_eq "$(jq -r '.type + ":" + (.object.metadata.name // "")' "$TMP/w2" | tr '\n' ' ')" "ADDED:w2 " \
+		"the stream: $(cat "$TMP/w2")"
 }
 
 case_binding_and_graceful_pod_delete() {
