@@ -81,7 +81,7 @@ struct nftp {
 	 * at each full rebuild from the number of frontends. */
 	char *shard_names[NFTP_MAX_SHARDS];
 	unsigned n_shards;
-	struct nftp_cidr cidr4, cidr6;
+	struct model_cidr cidr4, cidr6;
 	bool have_cidr4, have_cidr6;
 	bool masquerade_all;
 	struct mnl_socket *nl;
@@ -631,7 +631,7 @@ static const void *addr_bytes(const struct model_addr *a)
 static void fe_masq_rule(struct nftp *p, struct nb *b, const char *chain,
 			 const struct proxy_frontend *fe)
 {
-	const struct nftp_cidr *c = NULL;
+	const struct model_cidr *c = NULL;
 	struct rb rb;
 	int fam = fe->key.addr.family;
 
@@ -650,7 +650,7 @@ static void fe_masq_rule(struct nftp *p, struct nb *b, const char *chain,
 		uint8_t mask[16] = { 0 }, zero[16] = { 0 }, net[16];
 		uint32_t len = addr_len(fam);
 
-		for (unsigned i = 0; i < c->prefix_len; i++)
+		for (unsigned i = 0; i < c->len; i++)
 			mask[i / 8] |= (uint8_t)(0x80 >> (i % 8));
 		memcpy(net, addr_bytes(&c->addr), len);
 		for (unsigned i = 0; i < len; i++)
@@ -1642,12 +1642,12 @@ int nftp_open(const struct nftp_options *o, struct nftp **out)
 	}
 	p->n_shards = 1;
 	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
-		const struct nftp_cidr *c = &o->cluster_cidrs[i];
+		const struct model_cidr *c = &o->cluster_cidrs[i];
 
-		if (c->addr.family == AF_INET && c->prefix_len <= 32 && !p->have_cidr4) {
+		if (c->addr.family == AF_INET && c->len <= 32 && !p->have_cidr4) {
 			p->cidr4 = *c;
 			p->have_cidr4 = true;
-		} else if (c->addr.family == AF_INET6 && c->prefix_len <= 128 && !p->have_cidr6) {
+		} else if (c->addr.family == AF_INET6 && c->len <= 128 && !p->have_cidr6) {
 			p->cidr6 = *c;
 			p->have_cidr6 = true;
 		} else {

@@ -58,16 +58,11 @@
 /* The packet mark bit that asks postrouting to masquerade (kube-proxy's). */
 #define NFTP_MASQ_MARK 0x4000u
 
-struct nftp_cidr {
-	struct model_addr addr;
-	uint8_t prefix_len;
-};
-
 struct nftp_options {
 	const char *table; /* NULL: NFTP_DEFAULT_TABLE */
 	/* ClusterIP traffic from outside these (one per family at most) is
 	 * masqueraded, as kube-proxy's --cluster-cidr does. */
-	const struct nftp_cidr *cluster_cidrs;
+	const struct model_cidr *cluster_cidrs;
 	size_t n_cluster_cidrs;
 	bool masquerade_all; /* every serviced connection is masqueraded */
 	/* Called after every batch the kernel took, with its changes (for

@@ -26,7 +26,7 @@ struct tool_options {
 	const char *node_name;
 	struct model_addr node_addrs[MAX_ADDRS];
 	size_t n_node_addrs;
-	struct nftp_cidr cidrs[2];
+	struct model_cidr cidrs[2];
 	size_t n_cidrs;
 	bool masquerade_all;
 	bool follow;
@@ -74,29 +74,6 @@ static void usage(FILE *f)
 	}
 }
 
-static int parse_cidr(const char *s, struct nftp_cidr *out)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-	char *slash, *end;
-	long len;
-
-	if (strscpy(buf, s, sizeof(buf)) < 0)
-		return -EINVAL;
-	slash = strchr(buf, '/');
-	if (!slash)
-		return -EINVAL;
-	*slash = '\0';
-	if (model_addr_parse(buf, &out->addr) < 0)
-		return -EINVAL;
-	errno = 0;
-	len = strtol(slash + 1, &end, 10);
-	if (errno || *end || end == slash + 1 || len < 0 ||
-	    len > (out->addr.family == AF_INET ? 32 : 128))
-		return -EINVAL;
-	out->prefix_len = (uint8_t)len;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct tool_options *o)
 {
 	struct option longopts[ARRAY_SIZE(options) + 1];
@@ -133,8 +110,8 @@ static int parse_args(int argc, char **argv, struct tool_options *o)
 			break;
 		case OPT_CLUSTER_CIDR:
 			if (o->n_cidrs == ARRAY_SIZE(o->cidrs) ||
-			    parse_cidr(optarg, &o->cidrs[o->n_cidrs]) < 0) {
-				log_error("--cluster-cidr: not a CIDR (or a third one): '%s'", optarg);
+			    model_cidr_parse(optarg, &o->cidrs[o->n_cidrs]) < 0) {
+				log_error("--cluster-cidr: not a network CIDR (no host bits; at most two): '%s'", optarg);
 				return -EINVAL;
 			}
 			o->n_cidrs++;

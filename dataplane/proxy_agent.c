@@ -29,7 +29,7 @@ struct proxy_agent {
 	struct proxy_lb *plb;
 	struct nftp *nftp; /* nftables mode */
 	struct nftp_options nopt;
-	struct nftp_cidr nft_cidrs[NODE_NET_MAX_ADDRS];
+	struct model_cidr nft_cidrs[NODE_NET_MAX_ADDRS];
 	struct proxy_config cfg;
 	/* node networking */
 	struct node_net *nn;
@@ -582,12 +582,12 @@ static int nft_setup(struct proxy_agent *a)
 		log_info("bpf mode: programs detached, maps under %s removed", bpffs_of(a));
 	}
 	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
-		struct nftp_cidr *c = &a->nft_cidrs[i];
+		struct model_cidr *c = &a->nft_cidrs[i];
 
 		c->addr.family = o->cluster_cidrs[i].addr.family;
 		memcpy(&c->addr.v6, o->cluster_cidrs[i].addr.a,
 		       c->addr.family == AF_INET ? 4 : 16);
-		c->prefix_len = o->cluster_cidrs[i].len;
+		c->len = o->cluster_cidrs[i].len;
 	}
 	a->nopt.table = o->nft_table ? o->nft_table : NFTP_DEFAULT_TABLE;
 	a->nopt.cluster_cidrs = a->nft_cidrs;

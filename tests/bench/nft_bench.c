@@ -185,25 +185,6 @@ static int bench_stage(struct bench *b, const char *staged, int timeout_ms)
 	return r;
 }
 
-static int parse_cidr4(const char *s, struct nftp_cidr *out)
-{
-	char buf[64];
-	char *slash, *end;
-	long len;
-
-	if (strscpy(buf, s, sizeof(buf)) < 0 || !(slash = strchr(buf, '/')))
-		return -EINVAL;
-	*slash = '\0';
-	if (model_addr_parse(buf, &out->addr) < 0 || out->addr.family != AF_INET)
-		return -EINVAL;
-	errno = 0;
-	len = strtol(slash + 1, &end, 10);
-	if (errno || *end || end == slash + 1 || len < 0 || len > 32)
-		return -EINVAL;
-	out->prefix_len = (uint8_t)len;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -216,7 +197,7 @@ int main(int argc, char **argv)
 	};
 	struct bench b = { .cfg = { .default_algorithm = MODEL_ALG_RANDOM } };
 	struct nftp_options no = { 0 };
-	struct nftp_cidr cidr;
+	struct model_cidr cidr;
 	unsigned long long t0, t1;
 	long timeout_ms = 5000;
 	char *end;
@@ -232,7 +213,7 @@ int main(int argc, char **argv)
 			no.table = optarg;
 			break;
 		case 'c':
-			if (parse_cidr4(optarg, &cidr) < 0) {
+			if (model_cidr_parse(optarg, &cidr) < 0 || cidr.addr.family != AF_INET) {
 				log_error("--cluster-cidr: expected an IPv4 CIDR, got '%s'", optarg);
 				return 2;
 			}
