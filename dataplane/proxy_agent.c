@@ -71,27 +71,52 @@ static void keys_free(char **keys, size_t n)
 	free(keys);
 }
 
-/* Recomputes only the services that changed when it can, everything
- * otherwise. Returns the number of frontends that failed, or -errno. */
-static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full)
+/* What differs between the proxy modes: the state last applied, applying
+ * the changed services (-EAGAIN: a full apply is needed), applying all. */
+static const struct proxy_state *mode_applied(const struct proxy_agent *a)
 {
+	return a->nftp ? nftp_applied(a->nftp) : proxy_lb_applied(a->plb);
+}
+
+static int mode_apply_services(struct proxy_agent *a, char **keys, size_t n,
+			       struct proxy_state *part)
+{
+	return a->nftp ? nftp_apply_services(a->nftp, keys, n, part)
+		       : proxy_lb_apply_services(a->plb, keys, n, part);
+}
+
+static int mode_apply(struct proxy_agent *a, struct proxy_state *next)
+{
+	return a->nftp ? nftp_apply(a->nftp, next) : proxy_lb_apply(a->plb, next);
+}
+
+/* Recomputes only the services that changed when it can, everything
+ * otherwise. Returns the number of frontends that failed, or -errno;
+ * *computed_ns: when the desired state was computed. */
+static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
+		       unsigned long long *computed_ns)
+{
+	char where[300] = "";
 	struct proxy_state *next = NULL;
 	char **keys = NULL;
 	size_t n = 0;
 	bool all;
 	int r;
 
+	if (a->nftp)
+		snprintf(where, sizeof(where), "table inet %s: ", a->nopt.table);
 	r = model_store_take_dirty(a->store, &keys, &n, &all);
 	if (r < 0)
 		all = true, keys = NULL, n = 0;
-	*full = all || a->retry || !proxy_lb_applied(a->plb);
+	*full = all || a->retry || !mode_applied(a);
 	if (!*full) {
 		r = proxy_compute_services(a->store, &a->cfg, keys, n, &next);
+		*computed_ns = now_ns();
 		if (r == 0)
-			r = proxy_lb_apply_services(a->plb, keys, n, next);
+			r = mode_apply_services(a, keys, n, next);
 		*full = r == -EAGAIN;
 		if (r < 0 && !*full)
-			log_error("cannot apply the changed services: %s", strerror(-r));
+			log_error("%scannot apply the changed services: %s", where, strerror(-r));
 	}
 	keys_free(keys, n);
 	if (*full) {
@@ -100,12 +125,13 @@ static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full)
 			log_error("cannot compute the desired state: %s", strerror(-r));
 			return r;
 		}
-		r = proxy_lb_apply(a->plb, next);
+		*computed_ns = now_ns();
+		r = mode_apply(a, next);
 		if (r < 0)
-			log_error("cannot apply the desired state: %s", strerror(-r));
+			log_error("%scannot apply the desired state: %s", where, strerror(-r));
 	}
-	if (proxy_lb_applied(a->plb))
-		*n_fes = proxy_lb_applied(a->plb)->n_fes;
+	if (mode_applied(a))
+		*n_fes = mode_applied(a)->n_fes;
 	return r;
 }
 
@@ -136,72 +162,35 @@ static void nft_on_changes(const struct proxy_state *now, const struct proxy_cha
 	nft_log_changes(now, c);
 }
 
-/* nftables mode: as agent_apply, through nft_proxy.h. */
-static int agent_apply_nft(struct proxy_agent *a, size_t *n_fes, bool *full)
+/* nftables mode: what the last batch was. */
+static void nft_log_batch(const struct proxy_agent *a, unsigned long long t0,
+			  unsigned long long computed_ns)
 {
-	unsigned long long t0 = now_ns(), t1 = 0;
-	struct proxy_state *next = NULL;
 	struct nftp_stats st;
-	char **keys = NULL;
-	size_t n = 0;
-	bool all;
-	int r;
 
-	r = model_store_take_dirty(a->store, &keys, &n, &all);
-	if (r < 0)
-		all = true, keys = NULL, n = 0;
-	*full = all || a->retry || !nftp_applied(a->nftp);
-	if (!*full) {
-		r = proxy_compute_services(a->store, &a->cfg, keys, n, &next);
-		t1 = now_ns();
-		if (r == 0)
-			r = nftp_apply_services(a->nftp, keys, n, next);
-		*full = r == -EAGAIN;
-		if (r < 0 && !*full)
-			log_error("table inet %s: cannot apply the changed services: %s", a->nopt.table,
-				  strerror(-r));
-	}
-	keys_free(keys, n);
-	if (*full) {
-		r = proxy_compute(a->store, &a->cfg, &next);
-		if (r < 0) {
-			log_error("cannot compute the desired state: %s", strerror(-r));
-			return r;
-		}
-		t1 = now_ns();
-		r = nftp_apply(a->nftp, next);
-		if (r < 0)
-			log_error("table inet %s: cannot apply the batch: %s", a->nopt.table, strerror(-r));
-	}
-	if (r < 0)
-		return r;
-	if (nftp_applied(a->nftp))
-		*n_fes = nftp_applied(a->nftp)->n_fes;
 	nftp_last_stats(a->nftp, &st);
 	log_debug("table inet %s: state computed in %.1f ms, %s batch of %zu messages (%zu bytes) "
 		  "applied in %.1f ms, %zu UDP conntrack entries deleted",
-		  a->nopt.table, (double)(t1 - t0) / 1e6, st.full ? "a full" : "an incremental",
-		  st.n_msgs, st.n_bytes, (double)(now_ns() - t1) / 1e6, st.n_ct_deleted);
-	return 0;
+		  a->nopt.table, (double)(computed_ns - t0) / 1e6, st.full ? "a full" : "an incremental",
+		  st.n_msgs, st.n_bytes, (double)(now_ns() - computed_ns) / 1e6, st.n_ct_deleted);
 }
 
 static int agent_sync(struct proxy_agent *a)
 {
-	unsigned long long t0 = now_ns();
+	unsigned long long t0 = now_ns(), computed_ns = t0;
 	uint64_t gen = model_store_generation(a->store);
 	size_t n_fes = 0;
 	bool full = true;
 	int r;
 
-	if (a->nftp)
-		r = agent_apply_nft(a, &n_fes, &full);
-	else
-		r = agent_apply(a, &n_fes, &full);
+	r = agent_apply(a, &n_fes, &full, &computed_ns);
 	if (r < 0) {
 		/* What is dirty was consumed: the next try recomputes it all. */
 		a->retry = true;
 		return r;
 	}
+	if (a->nftp)
+		nft_log_batch(a, t0, computed_ns);
 	a->retry = r > 0;
 	a->synced_generation = gen;
 	unsigned long long sock_ns = a->plb ? proxy_lb_last_socket_ns(a->plb) : 0;
