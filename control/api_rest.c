@@ -1215,13 +1215,15 @@ static const char *const gc_dependents[][2] = {
 
 /* Drops the owner references to uid from obj (stored under key at
  * mod_rev), as the garbage collector does for orphans; best effort. */
-static void orphan_one(struct api_server *s, const char *key, json_t *obj, int64_t mod_rev,
-		       const char *uid)
+static void orphan_one(struct api_server *s, const struct api_resource *r, const char *key,
+		       json_t *obj, int64_t mod_rev, const char *uid, void *ud)
 {
 	json_t *refs = api_jget(obj, "metadata.ownerReferences"), *keep = json_array(), *ref;
 	_cleanup_free_ char *text = NULL;
 	size_t i;
 
+	(void)r;
+	(void)ud;
 	json_array_foreach(refs, i, ref) {
 		if (!streq(api_jstr(ref, "uid"), uid))
 			json_array_append(keep, ref);
@@ -1237,44 +1239,13 @@ static void orphan_one(struct api_server *s, const char *key, json_t *obj, int64
 		store_update(s->store, key, text, strlen(text), mod_rev, NULL);
 }
 
-/* Dependents of an orphaning delete lose their reference to the owner. */
-static void orphan_dependents(struct api_server *s, const char *ns, const char *uid);
+/* Calls fn for every object in namespace ns that uid owns (the kinds of
+ * gc_dependents), with the object parsed and its key and revision. */
+typedef void dependent_fn(struct api_server *s, const struct api_resource *r, const char *key,
+			  json_t *obj, int64_t mod_rev, const char *uid, void *ud);
 
-/* Garbage collection of dependents (synchronous, in the namespace). */
-static void cascade_delete(struct api_server *s, const char *ns, const char *uid, int depth)
-{
-	if (depth > 3 || !uid)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(gc_dependents); i++) {
-		const struct api_resource *r =
-			api_resource_find(gc_dependents[i][0], "v1", gc_dependents[i][1]);
-		struct store_kv *kvs = NULL;
-		size_t n = 0;
-		int64_t rev;
-		bool more;
-		char prefix[512];
-
-		api_prefix_for(r, ns, prefix, sizeof(prefix));
-		if (store_list(s->store, prefix, NULL, 0, &kvs, &n, &rev, &more) < 0)
-			continue;
-		for (size_t j = 0; j < n; j++) {
-			json_t *obj = api_obj_from_kv(r, kvs[j].value, kvs[j].value_len, kvs[j].mod_revision);
-
-			if (obj && owned_by(obj, uid)) {
-				char child_uid[64];
-
-				snprintf(child_uid, sizeof(child_uid), "%s",
-					 api_jstr(obj, "metadata.uid") ?: "");
-				if (delete_key(s, r, kvs[j].key, obj, kvs[j].mod_revision) == 0)
-					cascade_delete(s, ns, child_uid, depth + 1);
-			}
-			json_decref(obj);
-		}
-		store_kvs_free(kvs, n);
-	}
-}
-
-static void orphan_dependents(struct api_server *s, const char *ns, const char *uid)
+static void for_each_dependent(struct api_server *s, const char *ns, const char *uid,
+			       dependent_fn *fn, void *ud)
 {
 	for (size_t i = 0; uid && i < ARRAY_SIZE(gc_dependents); i++) {
 		const struct api_resource *r =
@@ -1292,11 +1263,44 @@ static void orphan_dependents(struct api_server *s, const char *ns, const char *
 			json_t *obj = api_obj_from_kv(r, kvs[j].value, kvs[j].value_len, kvs[j].mod_revision);
 
 			if (obj && owned_by(obj, uid))
-				orphan_one(s, kvs[j].key, obj, kvs[j].mod_revision, uid);
+				fn(s, r, kvs[j].key, obj, kvs[j].mod_revision, uid, ud);
 			json_decref(obj);
 		}
 		store_kvs_free(kvs, n);
 	}
+}
+
+struct cascade {
+	const char *ns;
+	int depth;
+};
+
+static void cascade_one(struct api_server *s, const struct api_resource *r, const char *key,
+			json_t *obj, int64_t mod_rev, const char *uid, void *ud)
+{
+	const struct cascade *c = ud;
+	char child_uid[64];
+
+	(void)uid;
+	snprintf(child_uid, sizeof(child_uid), "%s", api_jstr(obj, "metadata.uid") ?: "");
+	if (delete_key(s, r, key, obj, mod_rev) == 0)
+		cascade_delete(s, c->ns, child_uid, c->depth + 1);
+}
+
+/* Garbage collection of dependents (synchronous, in the namespace). */
+static void cascade_delete(struct api_server *s, const char *ns, const char *uid, int depth)
+{
+	struct cascade c = { ns, depth };
+
+	if (depth > 3)
+		return;
+	for_each_dependent(s, ns, uid, cascade_one, &c);
+}
+
+/* Dependents of an orphaning delete lose their reference to the owner. */
+static void orphan_dependents(struct api_server *s, const char *ns, const char *uid)
+{
+	for_each_dependent(s, ns, uid, orphan_one, NULL);
 }
 
 static bool node_exists(struct api_server *s, const char *node)
