@@ -30,17 +30,14 @@ case "${1:-}" in
 esac
 . "$(dirname "$0")/../harness/lib.sh"
 
-iterations=${BENCH_ITERATIONS:-200}
-concurrency=${BENCH_CONCURRENCY:-64}
-warmup=${BENCH_WARMUP:-2}
-timeout=${BENCH_TIMEOUT:-60}
+env_number iterations BENCH_ITERATIONS 200
+env_number concurrency BENCH_CONCURRENCY 64
+env_number warmup BENCH_WARMUP 2
+env_number timeout BENCH_TIMEOUT 60
 plugins=${BENCH_PLUGINS:-bridge ptp skiff skiff-host-local ipam-host-local ipam-skiff}
 ref_dir=${CNI_REF_DIR:-/usr/lib/cni}
 goal_ratio=0.20
 
-for v in iterations concurrency warmup timeout; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || fail "BENCH_${v^^}: expected a number, got '${!v}'"
-done
 [ "$iterations" -gt 0 ] || fail "BENCH_ITERATIONS: must be at least 1"
 
 require_root

@@ -61,15 +61,12 @@ esac
 . "$(dirname "$0")/../harness/lib.sh"
 
 sizes=${BENCH_SIZES:-1000 10000}
-n_eps=${BENCH_ENDPOINTS:-10}
-adds=${BENCH_ADDS:-3}
-ipt_timeout=${BENCH_IPT_TIMEOUT:-120}
-bpf=${BENCH_BPF:-1}
-agent=${BENCH_AGENT:-1}
+env_number n_eps BENCH_ENDPOINTS 10
+env_number adds BENCH_ADDS 3
+env_number ipt_timeout BENCH_IPT_TIMEOUT 120
+env_number bpf BENCH_BPF 1
+env_number agent BENCH_AGENT 1
 
-for v in n_eps adds ipt_timeout bpf agent; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || fail "BENCH_${v^^}: expected a number, got '${!v}'"
-done
 [ -n "$sizes" ] || fail "BENCH_SIZES: empty"
 for v in $sizes; do
 	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 2 ] && [ "$v" -le 60000 ] ||

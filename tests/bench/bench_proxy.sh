@@ -53,17 +53,14 @@ esac
 . "$(dirname "$0")/../harness/lib.sh"
 
 sizes=${BENCH_SIZES:-1000 10000}
-n_eps=${BENCH_ENDPOINTS:-10}
-changes=${BENCH_CHANGES:-5}
+env_number n_eps BENCH_ENDPOINTS 10
+env_number changes BENCH_CHANGES 5
 duration=${BENCH_DURATION:-3}
-workers=${BENCH_WORKERS:-4}
-rounds=${BENCH_ROUNDS:-3}
-n_pods=${BENCH_PODS:-2}
-datapath=${BENCH_DATAPATH:-1}
+env_number workers BENCH_WORKERS 4
+env_number rounds BENCH_ROUNDS 3
+env_number n_pods BENCH_PODS 2
+env_number datapath BENCH_DATAPATH 1
 
-for v in n_eps changes workers rounds n_pods datapath; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || fail "BENCH_${v^^}: expected a number, got '${!v}'"
-done
 for v in $sizes; do
 	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 2 ] && [ "$v" -le 60000 ] ||
 		fail "BENCH_SIZES: expected numbers from 2 to 60000, got '$v'"

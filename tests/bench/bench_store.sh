@@ -20,14 +20,11 @@
 # <= 500 ms, watch delivery p99 <= 50 ms. The goal lines are informational.
 . "$(dirname "$0")/../harness/lib.sh"
 
-objects=${BENCH_STORE_OBJECTS:-10000}
-vlen=${BENCH_STORE_VALUE:-2048}
-watchers=${BENCH_STORE_WATCHERS:-1000}
-events=${BENCH_STORE_EVENTS:-100}
+env_number objects BENCH_STORE_OBJECTS 10000
+env_number vlen BENCH_STORE_VALUE 2048
+env_number watchers BENCH_STORE_WATCHERS 1000
+env_number events BENCH_STORE_EVENTS 100
 backends=${BENCH_STORE_BACKENDS:-sqlite etcd}
-for v in objects vlen watchers events; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || fail "BENCH_STORE_${v^^}: expected a number, got '${!v}'"
-done
 require_bin store-bench
 DRIVER="$TESTBIN/store-bench"
 ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null

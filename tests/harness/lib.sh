@@ -90,6 +90,13 @@ wait_for() {
 _where() { echo "${BASH_SOURCE[2]##*/}:${BASH_LINENO[1]}"; }
 
 fail() { echo "$(_where): $*" >&2; exit 1; }
+# env_number VAR ENV DEFAULT: VAR gets $ENV, or DEFAULT when it is unset or
+# empty; fails naming ENV unless that is a whole number.
+env_number() {
+	local v=${!2:-$3}
+	[[ $v =~ ^[0-9]+$ ]] || fail "$2: expected a number, got '$v'"
+	printf -v "$1" '%s' "$v"
+}
 
 assert_eq() {
 	[ "$1" = "$2" ] || { echo "$(_where): expected '$2', got '$1'${3:+ ($3)}" >&2; exit 1; }
