@@ -15,9 +15,7 @@
  *                        `goto CHAIN` to an existing chain
  *   set element          an element of SET (ipv4_addr)
  *
- * Build (not part of make: an experiment):
- *   gcc -O2 -Wall -Wextra -Werror -o build/tests/nft-commit-cost \
- *       tests/bench/nft_commit_cost.c $(pkg-config --cflags --libs libnftnl libmnl)
+ * Built by make test-bins (build/tests/nft-commit-cost); run by hand.
  */
 #include <arpa/inet.h>
 #include <errno.h>
