@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The build's promises to users: `make install` honours DESTDIR, PREFIX and
 # CNI_BIN_DIR and puts the CNI plugins apart from the other programs; every
-# program answers --help with a usage text and exit 0.
+# program answers --help with a usage text and exit 0; the CNI plugins are
+# static (no program interpreter), so they run on any host they are copied
+# to, outside sanitizer builds.
 . "$(dirname "$0")/../harness/lib.sh"
-require_cmd make
+require_cmd make readelf
 
 case_install_honours_destdir_prefix_and_cni_bin_dir() {
 	local d="$TMP/root"
@@ -30,6 +32,18 @@ case_every_program_has_help() {
 	[ "$n" -ge 2 ] || fail "no programs found in $BIN"
 }
 
+case_cni_plugins_are_static() {
+	local p
+	case "$SKIFF_BUILD" in *sanitize*) skip_case "sanitizer builds link dynamically" ;; esac
+	for p in skiff-cni skiff-ipam; do
+		[ -x "$BIN/$p" ] || fail "$p not built"
+		LC_ALL=C readelf -l "$BIN/$p" | grep -q "INTERP" && fail "$p is dynamically linked"
+		env CNI_COMMAND=VERSION "$BIN/$p" </dev/null | grep -q '"1.1.0"' || fail "$p does not run"
+	done
+	return 0
+}
+
 run_case install_honours_destdir_prefix_and_cni_bin_dir
 run_case every_program_has_help
+run_case cni_plugins_are_static
 finish
