@@ -338,54 +338,6 @@ json_t *cni_version_info(const char *config_version)
 	return out;
 }
 
-/* ---- addresses ---- */
-
-int cni_addr_parse(const char *s, bool cidr, struct cni_addr *out)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-	struct cni_addr a = { .prefix = -1 };
-	char *slash, *end;
-	long prefix;
-
-	if (!s || strscpy(buf, s, sizeof(buf)) < 0)
-		return -EINVAL;
-	slash = strchr(buf, '/');
-	if (slash)
-		*slash = '\0';
-	if (cidr != !!slash)
-		return -EINVAL;
-	if (inet_pton(AF_INET, buf, a.ip) == 1)
-		a.family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, a.ip) == 1)
-		a.family = AF_INET6;
-	else
-		return -EINVAL;
-	if (slash) {
-		if (!isdigit((unsigned char)slash[1]))
-			return -EINVAL;
-		errno = 0;
-		prefix = strtol(slash + 1, &end, 10);
-		if (*end || errno || prefix < 0 || prefix > (a.family == AF_INET ? 32 : 128))
-			return -EINVAL;
-		a.prefix = (int)prefix;
-	}
-	*out = a;
-	return 0;
-}
-
-const char *cni_addr_format(const struct cni_addr *a, char *buf, size_t size)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (!inet_ntop(a->family, a->ip, ip, sizeof(ip)))
-		snprintf(ip, sizeof(ip), "?");
-	if (a->prefix >= 0)
-		snprintf(buf, size, "%s/%d", ip, a->prefix);
-	else
-		snprintf(buf, size, "%s", ip);
-	return buf;
-}
-
 /* ---- results ---- */
 
 void cni_result_clear(struct cni_result *r)
@@ -394,11 +346,18 @@ void cni_result_clear(struct cni_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static json_t *addr_json(const struct cni_addr *a)
+static json_t *addr_json(const struct ipaddr *a)
 {
-	char buf[64];
+	char buf[IPADDR_STRLEN];
 
-	return json_string(cni_addr_format(a, buf, sizeof(buf)));
+	return json_string(ipaddr_str(a, buf, sizeof(buf)));
+}
+
+static json_t *cidr_json(const struct ipcidr *c)
+{
+	char buf[IPCIDR_STRLEN];
+
+	return json_string(ipcidr_str(c, buf, sizeof(buf)));
 }
 
 json_t *cni_result_encode(const struct cni_result *r, const char *version)
@@ -433,8 +392,8 @@ json_t *cni_result_encode(const struct cni_result *r, const char *version)
 
 		if (legacy)
 			json_object_set_new(o, "version",
-					    json_string(ip->address.family == AF_INET6 ? "6" : "4"));
-		json_object_set_new(o, "address", addr_json(&ip->address));
+					    json_string(ip->address.addr.family == AF_INET6 ? "6" : "4"));
+		json_object_set_new(o, "address", cidr_json(&ip->address));
 		if (ip->has_gateway)
 			json_object_set_new(o, "gateway", addr_json(&ip->gateway));
 		if (ip->interface >= 0)
@@ -448,7 +407,7 @@ json_t *cni_result_encode(const struct cni_result *r, const char *version)
 			const struct cni_route *rt = &r->routes[i];
 			json_t *o = json_object();
 
-			json_object_set_new(o, "dst", addr_json(&rt->dst));
+			json_object_set_new(o, "dst", cidr_json(&rt->dst));
 			if (rt->has_gw)
 				json_object_set_new(o, "gw", addr_json(&rt->gw));
 			json_array_append_new(routes, o);
@@ -476,21 +435,34 @@ static int decode_string(json_t *o, const char *key, const char *where, bool req
 	return 0;
 }
 
-static int decode_addr(json_t *o, const char *key, const char *where, bool required, bool cidr,
-		       bool *present, struct cni_addr *out, struct cni_error *err)
+static int decode_addr(json_t *o, const char *key, const char *where, bool *present,
+		       struct ipaddr *out, struct cni_error *err)
 {
 	const char *s;
-	int r = decode_string(o, key, where, required, &s, err);
+	int r = decode_string(o, key, where, false, &s, err);
 
-	if (present)
-		*present = false;
+	*present = false;
 	if (r < 0 || !s)
 		return r;
-	if (cni_addr_parse(s, cidr, out) < 0)
-		return cni_fail(err, EINVAL, CNI_ERR_DECODE, "%s.%s: invalid %s \"%s\"", where, key,
-				cidr ? "CIDR" : "IP address", s);
-	if (present)
-		*present = true;
+	if (ipaddr_parse(s, out) < 0)
+		return cni_fail(err, EINVAL, CNI_ERR_DECODE, "%s.%s: invalid IP address \"%s\"", where,
+				key, s);
+	*present = true;
+	return 0;
+}
+
+/* A required address with its prefix ("10.244.0.5/24"). */
+static int decode_cidr(json_t *o, const char *key, const char *where, struct ipcidr *out,
+		       struct cni_error *err)
+{
+	const char *s, *why;
+	int r = decode_string(o, key, where, true, &s, err);
+
+	if (r < 0)
+		return r;
+	if (ipcidr_parse_ifaddr(s, out, &why) < 0)
+		return cni_fail(err, EINVAL, CNI_ERR_DECODE, "%s.%s: invalid CIDR \"%s\": %s", where,
+				key, s, why);
 	return 0;
 }
 
@@ -568,13 +540,13 @@ static int decode_ips(json_t *list, struct cni_result *res, struct cni_error *er
 		snprintf(where, sizeof(where), "ips[%zu]", i);
 		if (!json_is_object(o))
 			return cni_fail(err, EINVAL, CNI_ERR_DECODE, "%s must be an object", where);
-		r = decode_addr(o, "address", where, true, true, NULL, &ip->address, err);
+		r = decode_cidr(o, "address", where, &ip->address, err);
 		if (r < 0)
 			return r;
-		r = decode_addr(o, "gateway", where, false, false, &ip->has_gateway, &ip->gateway, err);
+		r = decode_addr(o, "gateway", where, &ip->has_gateway, &ip->gateway, err);
 		if (r < 0)
 			return r;
-		if (ip->has_gateway && ip->gateway.family != ip->address.family)
+		if (ip->has_gateway && ip->gateway.family != ip->address.addr.family)
 			return cni_fail(err, EINVAL, CNI_ERR_DECODE,
 					"%s.gateway is not of the address's family", where);
 		ip->interface = -1;
@@ -605,10 +577,10 @@ static int decode_routes(json_t *list, struct cni_result *res, struct cni_error 
 		snprintf(where, sizeof(where), "routes[%zu]", i);
 		if (!json_is_object(o))
 			return cni_fail(err, EINVAL, CNI_ERR_DECODE, "%s must be an object", where);
-		r = decode_addr(o, "dst", where, true, true, NULL, &rt->dst, err);
+		r = decode_cidr(o, "dst", where, &rt->dst, err);
 		if (r < 0)
 			return r;
-		r = decode_addr(o, "gw", where, false, false, &rt->has_gw, &rt->gw, err);
+		r = decode_addr(o, "gw", where, &rt->has_gw, &rt->gw, err);
 		if (r < 0)
 			return r;
 		res->n_routes++;

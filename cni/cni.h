@@ -8,6 +8,8 @@
 #ifndef SKIFF_CNI_H
 #define SKIFF_CNI_H
 
+#include "inet.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,18 +84,6 @@ int cni_version_cmp(const char *a, const char *b);
 /* The JSON answer to VERSION. */
 json_t *cni_version_info(const char *config_version);
 
-/* Addresses are kept as (family, 16 bytes, prefix); v4 uses the first 4. */
-struct cni_addr {
-	int family; /* AF_INET or AF_INET6 */
-	uint8_t ip[16];
-	int prefix; /* -1 when not a CIDR */
-};
-
-/* "10.0.0.5/24", "fd00::1/64" (cidr=true) or "10.0.0.1" (cidr=false). */
-int cni_addr_parse(const char *s, bool cidr, struct cni_addr *out);
-/* Formats with "/prefix" when prefix >= 0; buf of at least 64 bytes. */
-const char *cni_addr_format(const struct cni_addr *a, char *buf, size_t size);
-
 #define CNI_MAX_IFACES 8
 #define CNI_MAX_IPS 8
 #define CNI_MAX_ROUTES 64
@@ -106,16 +96,16 @@ struct cni_interface {
 };
 
 struct cni_ip {
-	struct cni_addr address; /* with prefix */
+	struct ipcidr address; /* with prefix, host bits kept */
 	bool has_gateway;
-	struct cni_addr gateway;
+	struct ipaddr gateway;
 	int interface;           /* index into interfaces, -1 for none (IPAM) */
 };
 
 struct cni_route {
-	struct cni_addr dst;     /* with prefix */
+	struct ipcidr dst;
 	bool has_gw;
-	struct cni_addr gw;
+	struct ipaddr gw;
 };
 
 struct cni_result {

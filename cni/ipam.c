@@ -19,10 +19,10 @@
 #define IPAM_RESOLV_MAX (64 * 1024)
 
 struct ipam_range {
-	struct cni_addr subnet;  /* network address, with prefix */
-	struct cni_addr start;   /* first allocatable, inclusive */
-	struct cni_addr end;     /* last allocatable, inclusive */
-	struct cni_addr gateway; /* never allocated */
+	struct ipcidr subnet;  /* network address, with prefix */
+	struct ipaddr start;   /* first allocatable, inclusive */
+	struct ipaddr end;     /* last allocatable, inclusive */
+	struct ipaddr gateway; /* never allocated */
 };
 
 struct ipam_rangeset {
@@ -31,7 +31,7 @@ struct ipam_rangeset {
 };
 
 struct ipam_request {
-	struct cni_addr ip;
+	struct ipaddr ip;
 	char field[48]; /* where it came from, for error messages */
 };
 
@@ -65,9 +65,14 @@ static void ipam_config_freep(struct ipam_config **c)
 	ipam_config_free(*c);
 }
 
-static const char *fmt_addr(const struct cni_addr *a, char *buf, size_t size)
+static const char *fmt_addr(const struct ipaddr *a, char *buf, size_t size)
 {
-	return cni_addr_format(a, buf, size);
+	return ipaddr_str(a, buf, size);
+}
+
+static const char *fmt_cidr(const struct ipcidr *c, char *buf, size_t size)
+{
+	return ipcidr_str(c, buf, size);
 }
 
 static int invalid(struct cni_error *err, const char *fmt, ...)
@@ -83,44 +88,14 @@ static int invalid(struct cni_error *err, const char *fmt, ...)
 	return cni_fail(err, EINVAL, CNI_ERR_INVALID_CONFIG, "%s", msg);
 }
 
-static int addr_bits(const struct cni_addr *a)
+static bool range_contains(const struct ipam_range *r, const struct ipaddr *a)
 {
-	return a->family == AF_INET6 ? 128 : 32;
-}
-
-/* Keeps the first prefix bits of a, zeroes (or sets) the rest. */
-static void addr_mask(struct cni_addr *a, int prefix, bool set_host)
-{
-	int bits = addr_bits(a);
-
-	for (int i = prefix; i < bits; i++) {
-		uint8_t bit = (uint8_t)(0x80 >> (i % 8));
-
-		if (set_host)
-			a->ip[i / 8] |= bit;
-		else
-			a->ip[i / 8] &= (uint8_t)~bit;
-	}
-}
-
-static bool subnet_contains(const struct cni_addr *subnet, const struct cni_addr *a)
-{
-	struct cni_addr m = *a;
-
-	if (a->family != subnet->family)
-		return false;
-	addr_mask(&m, subnet->prefix, false);
-	return memcmp(m.ip, subnet->ip, ipam_addr_len(a)) == 0;
-}
-
-static bool range_contains(const struct ipam_range *r, const struct cni_addr *a)
-{
-	return a->family == r->start.family && ipam_addr_cmp(a, &r->start) >= 0 &&
-	       ipam_addr_cmp(a, &r->end) <= 0;
+	return a->family == r->start.family && ipaddr_cmp(a, &r->start) >= 0 &&
+	       ipaddr_cmp(a, &r->end) <= 0;
 }
 
 /* Index of the range of set s holding a, or -1. */
-static int rangeset_find(const struct ipam_rangeset *s, const struct cni_addr *a)
+static int rangeset_find(const struct ipam_rangeset *s, const struct ipaddr *a)
 {
 	for (int i = 0; i < s->n; i++)
 		if (range_contains(&s->ranges[i], a))
@@ -129,7 +104,7 @@ static int rangeset_find(const struct ipam_rangeset *s, const struct cni_addr *a
 }
 
 static int parse_ip_field(json_t *obj, const char *key, const char *path,
-			  const struct ipam_range *r, struct cni_addr *out, bool *present,
+			  const struct ipam_range *r, struct ipaddr *out, bool *present,
 			  struct cni_error *err)
 {
 	json_t *v = json_object_get(obj, key);
@@ -142,12 +117,11 @@ static int parse_ip_field(json_t *obj, const char *key, const char *path,
 	if (!json_is_string(v))
 		return invalid(err, "%s.%s: expected a string", path, key);
 	s = json_string_value(v);
-	if (cni_addr_parse(s, false, out) < 0)
+	if (ipaddr_parse(s, out) < 0)
 		return invalid(err, "%s.%s: \"%s\" is not an IP address", path, key, s);
-	out->prefix = -1;
-	if (out->family != r->subnet.family)
+	if (out->family != r->subnet.addr.family)
 		return invalid(err, "%s.%s: %s is not of the family of subnet %s", path, key, s,
-			       fmt_addr(&r->subnet, buf, sizeof(buf)));
+			       fmt_cidr(&r->subnet, buf, sizeof(buf)));
 	*present = true;
 	return 0;
 }
@@ -156,8 +130,8 @@ static int parse_ip_field(json_t *obj, const char *key, const char *path,
 static int parse_range(json_t *obj, const char *path, struct ipam_range *r,
 		       struct cni_error *err)
 {
-	struct cni_addr net, last;
-	char buf[64], buf2[64];
+	struct ipaddr net, last;
+	char buf[IPCIDR_STRLEN], buf2[IPCIDR_STRLEN];
 	json_t *v;
 	const char *s;
 	bool present;
@@ -171,24 +145,24 @@ static int parse_range(json_t *obj, const char *path, struct ipam_range *r,
 	if (!json_is_string(v))
 		return invalid(err, "%s.subnet: expected a string", path);
 	s = json_string_value(v);
-	if (cni_addr_parse(s, true, &r->subnet) < 0 || r->subnet.prefix < 0)
+	if (ipcidr_parse_ifaddr(s, &r->subnet, NULL) < 0)
 		return invalid(err, "%s.subnet: \"%s\" is not a CIDR", path, s);
-	maxp = addr_bits(&r->subnet) - 2;
-	if (r->subnet.prefix > maxp)
+	maxp = (int)ipaddr_len(&r->subnet.addr) * 8 - 2;
+	if (r->subnet.len > maxp)
 		return invalid(err, "%s.subnet: %s is too small to allocate from (longest prefix is /%d)",
 			       path, s, maxp);
-	net = r->subnet;
-	addr_mask(&net, net.prefix, false);
-	if (memcmp(net.ip, r->subnet.ip, sizeof(net.ip)) != 0)
+	ipcidr_edge(&r->subnet, false, &net);
+	if (!ipaddr_eq(&net, &r->subnet.addr)) {
+		struct ipcidr network = { .addr = net, .len = r->subnet.len };
+
 		return invalid(err, "%s.subnet: %s has host bits set (the network is %s)", path, s,
-			       fmt_addr(&net, buf, sizeof(buf)));
+			       fmt_cidr(&network, buf, sizeof(buf)));
+	}
 
 	/* Defaults as host-local: from network+1 to the last address (v4:
 	 * broadcast-1); the gateway is network+1. */
-	net.prefix = -1;
-	last = net;
-	addr_mask(&last, r->subnet.prefix, true);
-	if (r->subnet.family == AF_INET)
+	ipcidr_edge(&r->subnet, true, &last);
+	if (r->subnet.addr.family == AF_INET)
 		ipam_addr_dec(&last);
 	r->start = net;
 	ipam_addr_inc(&r->start);
@@ -197,20 +171,20 @@ static int parse_range(json_t *obj, const char *path, struct ipam_range *r,
 	r2 = parse_ip_field(obj, "rangeStart", path, r, &r->start, &present, err);
 	if (r2 < 0)
 		return r2;
-	if (present && (!subnet_contains(&r->subnet, &r->start) ||
-			ipam_addr_cmp(&r->start, &net) == 0 || ipam_addr_cmp(&r->start, &last) > 0))
+	if (present && (!ipcidr_contains(&r->subnet, &r->start) ||
+			ipaddr_cmp(&r->start, &net) == 0 || ipaddr_cmp(&r->start, &last) > 0))
 		return invalid(err, "%s.rangeStart: %s is not a usable address of subnet %s", path,
 			       fmt_addr(&r->start, buf, sizeof(buf)),
-			       fmt_addr(&r->subnet, buf2, sizeof(buf2)));
+			       fmt_cidr(&r->subnet, buf2, sizeof(buf2)));
 	r2 = parse_ip_field(obj, "rangeEnd", path, r, &r->end, &present, err);
 	if (r2 < 0)
 		return r2;
-	if (present && (!subnet_contains(&r->subnet, &r->end) ||
-			ipam_addr_cmp(&r->end, &net) == 0 || ipam_addr_cmp(&r->end, &last) > 0))
+	if (present && (!ipcidr_contains(&r->subnet, &r->end) ||
+			ipaddr_cmp(&r->end, &net) == 0 || ipaddr_cmp(&r->end, &last) > 0))
 		return invalid(err, "%s.rangeEnd: %s is not a usable address of subnet %s", path,
 			       fmt_addr(&r->end, buf, sizeof(buf)),
-			       fmt_addr(&r->subnet, buf2, sizeof(buf2)));
-	if (ipam_addr_cmp(&r->start, &r->end) > 0)
+			       fmt_cidr(&r->subnet, buf2, sizeof(buf2)));
+	if (ipaddr_cmp(&r->start, &r->end) > 0)
 		return invalid(err, "%s.rangeEnd: %s is before rangeStart %s", path,
 			       fmt_addr(&r->end, buf, sizeof(buf)),
 			       fmt_addr(&r->start, buf2, sizeof(buf2)));
@@ -226,8 +200,8 @@ static int parse_range(json_t *obj, const char *path, struct ipam_range *r,
 
 static bool ranges_overlap(const struct ipam_range *a, const struct ipam_range *b)
 {
-	return a->start.family == b->start.family && ipam_addr_cmp(&a->start, &b->end) <= 0 &&
-	       ipam_addr_cmp(&b->start, &a->end) <= 0;
+	return a->start.family == b->start.family && ipaddr_cmp(&a->start, &b->end) <= 0 &&
+	       ipaddr_cmp(&b->start, &a->end) <= 0;
 }
 
 static int parse_rangeset(json_t *arr, int idx, struct ipam_rangeset *set,
@@ -249,7 +223,7 @@ static int parse_rangeset(json_t *arr, int idx, struct ipam_rangeset *set,
 		r = parse_range(v, path, &set->ranges[i], err);
 		if (r < 0)
 			return r;
-		if (set->ranges[i].subnet.family != set->ranges[0].subnet.family)
+		if (set->ranges[i].subnet.addr.family != set->ranges[0].subnet.addr.family)
 			return invalid(err, "%s.subnet: family differs from ipam.ranges[%d][0]", path,
 				       idx);
 		set->n++;
@@ -277,7 +251,7 @@ static int check_overlaps(const struct ipam_config *c, bool legacy, struct cni_e
 							 s1 - legacy, r1);
 					return invalid(err, "ipam.ranges[%d][%d]: overlaps %s (%s)",
 						       s2 - legacy, r2, a,
-						       fmt_addr(&x->subnet, b, sizeof(b)));
+						       fmt_cidr(&x->subnet, b, sizeof(b)));
 				}
 	return 0;
 }
@@ -304,18 +278,17 @@ static int parse_routes(json_t *ipam, struct ipam_config *c, struct cni_error *e
 			return invalid(err, "ipam.routes[%zu].dst: missing", i);
 		if (!json_is_string(dst))
 			return invalid(err, "ipam.routes[%zu].dst: expected a string", i);
-		if (cni_addr_parse(json_string_value(dst), true, &rt->dst) < 0)
+		if (ipcidr_parse_ifaddr(json_string_value(dst), &rt->dst, NULL) < 0)
 			return invalid(err, "ipam.routes[%zu].dst: \"%s\" is not a CIDR", i,
 				       json_string_value(dst));
 		gw = json_object_get(v, "gw");
 		if (gw && !json_is_null(gw)) {
 			if (!json_is_string(gw))
 				return invalid(err, "ipam.routes[%zu].gw: expected a string", i);
-			if (cni_addr_parse(json_string_value(gw), false, &rt->gw) < 0)
+			if (ipaddr_parse(json_string_value(gw), &rt->gw) < 0)
 				return invalid(err, "ipam.routes[%zu].gw: \"%s\" is not an IP address", i,
 					       json_string_value(gw));
-			rt->gw.prefix = -1;
-			if (rt->gw.family != rt->dst.family)
+			if (rt->gw.family != rt->dst.addr.family)
 				return invalid(err, "ipam.routes[%zu].gw: family differs from dst", i);
 			rt->has_gw = true;
 		}
@@ -393,13 +366,17 @@ static int parse_resolv_conf(const char *path, json_t **out, struct cni_error *e
 static int add_request(struct ipam_config *c, const char *s, const char *field,
 		       struct cni_error *err)
 {
-	struct cni_addr a;
+	struct ipcidr with_prefix;
+	struct ipaddr a;
 
-	if (cni_addr_parse(s, false, &a) < 0 && cni_addr_parse(s, true, &a) < 0)
+	if (ipaddr_parse(s, &a) == 0)
+		;
+	else if (ipcidr_parse_ifaddr(s, &with_prefix, NULL) == 0)
+		a = with_prefix.addr;
+	else
 		return invalid(err, "%s: \"%s\" is not an IP address", field, s);
-	a.prefix = -1;
 	for (int i = 0; i < c->n_requested; i++)
-		if (ipam_addr_cmp(&c->requested[i].ip, &a) == 0)
+		if (ipaddr_cmp(&c->requested[i].ip, &a) == 0)
 			return 0;
 	if (c->n_requested == CNI_MAX_IPS)
 		return invalid(err, "%s: more than %d requested addresses", field, CNI_MAX_IPS);
@@ -610,9 +587,9 @@ static int store_fail(struct ipam_store *s, int r, const char *what, struct cni_
  * reserved one as host-local does: the rest of that range, the other
  * ranges in order, then the start of that range up to the last reserved. */
 static int allocate(struct ipam_store *s, const struct ipam_rangeset *set, int idx,
-		    struct cni_addr *out)
+		    struct ipaddr *out)
 {
-	struct cni_addr last, from;
+	struct ipaddr last, from;
 	int k = -1, r;
 
 	r = ipam_store_last_reserved(s, idx, &last);
@@ -631,7 +608,7 @@ static int allocate(struct ipam_store *s, const struct ipam_rangeset *set, int i
 		return -ENOSPC;
 	}
 	from = last;
-	if (ipam_addr_cmp(&last, &set->ranges[k].end) < 0 && ipam_addr_inc(&from)) {
+	if (ipaddr_cmp(&last, &set->ranges[k].end) < 0 && ipam_addr_inc(&from)) {
 		r = ipam_store_next_free(s, &from, &set->ranges[k].end, &set->ranges[k].gateway, out);
 		if (r != -ENOSPC)
 			return r;
@@ -656,7 +633,7 @@ static int request_in_set(const struct ipam_config *c, int set, bool *used)
 
 /* The body of ADD, inside the transaction; got[set] is the address. */
 static int add_locked(struct ipam_config *c, struct ipam_store *s, const char *container_id,
-		      const char *ifname, struct cni_addr *got, struct cni_error *err)
+		      const char *ifname, struct ipaddr *got, struct cni_error *err)
 {
 	struct ipam_lease held[CNI_MAX_IPS * 2];
 	bool used[CNI_MAX_IPS] = { false };
@@ -679,7 +656,7 @@ static int add_locked(struct ipam_config *c, struct ipam_store *s, const char *c
 				break;
 		if (h < n_held) {
 			/* Idempotent ADD: the attachment keeps what it has. */
-			if (req >= 0 && ipam_addr_cmp(&held[h].ip, &c->requested[req].ip) != 0)
+			if (req >= 0 && ipaddr_cmp(&held[h].ip, &c->requested[req].ip) != 0)
 				return cni_fail(err, EEXIST, CNI_ERR_INTERNAL,
 						"%s: %s requested, but %s/%s already holds %s",
 						c->requested[req].field,
@@ -690,10 +667,10 @@ static int add_locked(struct ipam_config *c, struct ipam_store *s, const char *c
 			continue;
 		}
 		if (req >= 0) {
-			const struct cni_addr *want = &c->requested[req].ip;
+			const struct ipaddr *want = &c->requested[req].ip;
 			int k = rangeset_find(rs, want);
 
-			if (ipam_addr_cmp(want, &rs->ranges[k].gateway) == 0)
+			if (ipaddr_cmp(want, &rs->ranges[k].gateway) == 0)
 				return invalid(err, "%s: %s is the gateway of the range",
 					       c->requested[req].field, fmt_addr(want, a, sizeof(a)));
 			r = ipam_store_lookup(s, want, &owner);
@@ -739,7 +716,7 @@ int ipam_add(struct ipam_config *c, const char *container_id, const char *ifname
 	     struct cni_result *out, struct cni_error *err)
 {
 	_cleanup_(ipam_store_closep) struct ipam_store *s = NULL;
-	struct cni_addr got[CNI_MAX_IPS];
+	struct ipaddr got[CNI_MAX_IPS];
 	int r;
 
 	if (!container_id || !container_id[0])
@@ -772,8 +749,8 @@ int ipam_add(struct ipam_config *c, const char *container_id, const char *ifname
 		struct cni_ip *ip = &out->ips[out->n_ips++];
 
 		memset(ip, 0, sizeof(*ip));
-		ip->address = got[set];
-		ip->address.prefix = rg->subnet.prefix;
+		ip->address.addr = got[set];
+		ip->address.len = rg->subnet.len;
 		ip->has_gateway = true;
 		ip->gateway = rg->gateway;
 		ip->interface = -1;
@@ -902,7 +879,7 @@ int ipam_status(struct ipam_config *c, struct cni_error *err)
 	/* ADD needs one address in every range set. */
 	for (int set = 0; set < c->n_sets; set++) {
 		const struct ipam_rangeset *rs = &c->sets[set];
-		struct cni_addr free_ip;
+		struct ipaddr free_ip;
 
 		r = -ENOSPC;
 		for (int i = 0; i < rs->n && r == -ENOSPC; i++)

@@ -68,47 +68,32 @@ static int sqlite_errno(int rc)
 	}
 }
 
-size_t ipam_addr_len(const struct cni_addr *a)
+bool ipam_addr_inc(struct ipaddr *a)
 {
-	return a->family == AF_INET6 ? 16 : 4;
-}
-
-int ipam_addr_cmp(const struct cni_addr *a, const struct cni_addr *b)
-{
-	size_t la = ipam_addr_len(a), lb = ipam_addr_len(b);
-
-	if (la != lb)
-		return la < lb ? -1 : 1;
-	return memcmp(a->ip, b->ip, la);
-}
-
-bool ipam_addr_inc(struct cni_addr *a)
-{
-	for (size_t i = ipam_addr_len(a); i-- > 0;)
-		if (++a->ip[i] != 0)
+	for (size_t i = ipaddr_len(a); i-- > 0;)
+		if (++a->bytes[i] != 0)
 			return true;
 	return false;
 }
 
-bool ipam_addr_dec(struct cni_addr *a)
+bool ipam_addr_dec(struct ipaddr *a)
 {
-	for (size_t i = ipam_addr_len(a); i-- > 0;)
-		if (a->ip[i]-- != 0)
+	for (size_t i = ipaddr_len(a); i-- > 0;)
+		if (a->bytes[i]-- != 0)
 			return true;
 	return false;
 }
 
-static void addr_from_blob(struct cni_addr *a, const void *blob, int len)
+static void addr_from_blob(struct ipaddr *a, const void *blob, int len)
 {
 	memset(a, 0, sizeof(*a));
 	a->family = len == 16 ? AF_INET6 : AF_INET;
-	a->prefix = -1;
-	memcpy(a->ip, blob, len == 16 ? 16 : 4);
+	memcpy(a->bytes, blob, len == 16 ? 16 : 4);
 }
 
-static int bind_addr(sqlite3_stmt *st, int idx, const struct cni_addr *a)
+static int bind_addr(sqlite3_stmt *st, int idx, const struct ipaddr *a)
 {
-	return sqlite3_bind_blob(st, idx, a->ip, (int)ipam_addr_len(a), SQLITE_TRANSIENT);
+	return sqlite3_bind_blob(st, idx, a->bytes, (int)ipaddr_len(a), SQLITE_TRANSIENT);
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -343,7 +328,7 @@ int ipam_store_owner_leases(struct ipam_store *s, const char *container_id, cons
 	return n < max ? n : max;
 }
 
-int ipam_store_lookup(struct ipam_store *s, const struct cni_addr *ip, struct ipam_lease *owner)
+int ipam_store_lookup(struct ipam_store *s, const struct ipaddr *ip, struct ipam_lease *owner)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
@@ -362,28 +347,27 @@ int ipam_store_lookup(struct ipam_store *s, const struct cni_addr *ip, struct ip
 }
 
 /* Moves cand past skip; false when that leaves [.., to]. */
-static bool step_past_skip(struct cni_addr *cand, const struct cni_addr *to,
-			   const struct cni_addr *skip)
+static bool step_past_skip(struct ipaddr *cand, const struct ipaddr *to,
+			   const struct ipaddr *skip)
 {
-	if (skip && ipam_addr_cmp(cand, skip) == 0) {
-		if (ipam_addr_cmp(cand, to) >= 0 || !ipam_addr_inc(cand))
+	if (skip && ipaddr_cmp(cand, skip) == 0) {
+		if (ipaddr_cmp(cand, to) >= 0 || !ipam_addr_inc(cand))
 			return false;
 	}
 	return true;
 }
 
-int ipam_store_next_free(struct ipam_store *s, const struct cni_addr *from,
-			 const struct cni_addr *to, const struct cni_addr *skip,
-			 struct cni_addr *out)
+int ipam_store_next_free(struct ipam_store *s, const struct ipaddr *from,
+			 const struct ipaddr *to, const struct ipaddr *skip,
+			 struct ipaddr *out)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct cni_addr cand = *from;
-	size_t len = ipam_addr_len(from);
+	struct ipaddr cand = *from;
+	size_t len = ipaddr_len(from);
 	int r;
 
-	if (ipam_addr_cmp(from, to) > 0)
+	if (ipaddr_cmp(from, to) > 0)
 		return -ENOSPC;
-	cand.prefix = -1;
 	if (!step_past_skip(&cand, to, skip))
 		return -ENOSPC;
 	/* The leased addresses from cand on, in order: the first one that is
@@ -402,26 +386,26 @@ int ipam_store_next_free(struct ipam_store *s, const struct cni_addr *from,
 
 		if ((size_t)sqlite3_column_bytes(st, 0) != len)
 			continue;
-		c = memcmp(blob, cand.ip, len);
+		c = memcmp(blob, cand.bytes, len);
 		if (c > 0)
 			break;
 		if (c < 0)
 			continue;
 		/* cand is leased: try the next address. */
-		if (ipam_addr_cmp(&cand, to) >= 0 || !ipam_addr_inc(&cand))
+		if (ipaddr_cmp(&cand, to) >= 0 || !ipam_addr_inc(&cand))
 			return -ENOSPC;
 		if (!step_past_skip(&cand, to, skip))
 			return -ENOSPC;
 	}
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return sqlite_errno(r);
-	if (ipam_addr_cmp(&cand, to) > 0)
+	if (ipaddr_cmp(&cand, to) > 0)
 		return -ENOSPC;
 	*out = cand;
 	return 0;
 }
 
-int ipam_store_insert(struct ipam_store *s, const struct cni_addr *ip, int rset,
+int ipam_store_insert(struct ipam_store *s, const struct ipaddr *ip, int rset,
 		      const char *container_id, const char *ifname)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -439,7 +423,7 @@ int ipam_store_insert(struct ipam_store *s, const struct cni_addr *ip, int rset,
 	return sqlite_errno(sqlite3_step(st));
 }
 
-int ipam_store_last_reserved(struct ipam_store *s, int rset, struct cni_addr *out)
+int ipam_store_last_reserved(struct ipam_store *s, int rset, struct ipaddr *out)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, len;
@@ -460,7 +444,7 @@ int ipam_store_last_reserved(struct ipam_store *s, int rset, struct cni_addr *ou
 	return 0;
 }
 
-int ipam_store_set_last_reserved(struct ipam_store *s, int rset, const struct cni_addr *ip)
+int ipam_store_set_last_reserved(struct ipam_store *s, int rset, const struct ipaddr *ip)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;

@@ -44,7 +44,7 @@ struct ipam_store;
 
 /* A lease as stored; ip holds len (4 or 16) bytes. */
 struct ipam_lease {
-	struct cni_addr ip; /* prefix -1 */
+	struct ipaddr ip;
 	int rset;
 	char container_id[256];
 	char ifname[16];
@@ -76,19 +76,19 @@ void ipam_store_rollback(struct ipam_store *s);
 int ipam_store_owner_leases(struct ipam_store *s, const char *container_id, const char *ifname,
 			    struct ipam_lease *out, int max);
 /* 1 when ip is leased (owner copied into *owner if not NULL), 0 when free. */
-int ipam_store_lookup(struct ipam_store *s, const struct cni_addr *ip, struct ipam_lease *owner);
+int ipam_store_lookup(struct ipam_store *s, const struct ipaddr *ip, struct ipam_lease *owner);
 /* The first address in [from, to] that is neither leased nor equal to skip
  * (may be NULL), with one ordered index scan starting at from. -ENOSPC when
  * there is none. */
-int ipam_store_next_free(struct ipam_store *s, const struct cni_addr *from,
-			 const struct cni_addr *to, const struct cni_addr *skip,
-			 struct cni_addr *out);
+int ipam_store_next_free(struct ipam_store *s, const struct ipaddr *from,
+			 const struct ipaddr *to, const struct ipaddr *skip,
+			 struct ipaddr *out);
 /* Inserts a lease; -EEXIST when the address is taken. */
-int ipam_store_insert(struct ipam_store *s, const struct cni_addr *ip, int rset,
+int ipam_store_insert(struct ipam_store *s, const struct ipaddr *ip, int rset,
 		      const char *container_id, const char *ifname);
 /* The last address handed out in range set rset; -ENOENT when none. */
-int ipam_store_last_reserved(struct ipam_store *s, int rset, struct cni_addr *out);
-int ipam_store_set_last_reserved(struct ipam_store *s, int rset, const struct cni_addr *ip);
+int ipam_store_last_reserved(struct ipam_store *s, int rset, struct ipaddr *out);
+int ipam_store_set_last_reserved(struct ipam_store *s, int rset, const struct ipaddr *ip);
 /* Deletes the attachment's leases; returns how many. */
 int ipam_store_release(struct ipam_store *s, const char *container_id, const char *ifname);
 /* Deletes every lease whose attachment is not in keep[0..n); returns how
@@ -96,11 +96,9 @@ int ipam_store_release(struct ipam_store *s, const char *container_id, const cha
 int ipam_store_gc(struct ipam_store *s, const struct ipam_attachment *keep, size_t n);
 
 /* Big-endian address arithmetic on the first 4 (v4) or 16 (v6) bytes. */
-size_t ipam_addr_len(const struct cni_addr *a);
-int ipam_addr_cmp(const struct cni_addr *a, const struct cni_addr *b);
 /* a += 1; returns false on wrap past all-ones. */
-bool ipam_addr_inc(struct cni_addr *a);
+bool ipam_addr_inc(struct ipaddr *a);
 /* a -= 1; returns false on wrap below zero. */
-bool ipam_addr_dec(struct cni_addr *a);
+bool ipam_addr_dec(struct ipaddr *a);
 
 #endif

@@ -376,9 +376,9 @@ int link_veth_foreach(struct nl_sock *sk, const char *prefix, link_veth_fn fn, v
 
 /* ---- addresses and routes ---- */
 
-static int to_nladdr(const struct cni_addr *a, int prefix, struct nl_addr **out)
+static int to_nladdr(const struct ipaddr *a, int prefix, struct nl_addr **out)
 {
-	struct nl_addr *n = nl_addr_build(a->family, a->ip, a->family == AF_INET ? 4 : 16);
+	struct nl_addr *n = nl_addr_build(a->family, a->bytes, ipaddr_len(a));
 
 	if (!n)
 		return -ENOMEM;
@@ -387,7 +387,7 @@ static int to_nladdr(const struct cni_addr *a, int prefix, struct nl_addr **out)
 	return 0;
 }
 
-int link_addr_add(struct nl_sock *sk, int ifindex, const struct cni_addr *a)
+int link_addr_add(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
 {
 	_cleanup_addr_ struct rtnl_addr *ra = rtnl_addr_alloc();
 	_cleanup_nladdr_ struct nl_addr *local = NULL;
@@ -395,23 +395,23 @@ int link_addr_add(struct nl_sock *sk, int ifindex, const struct cni_addr *a)
 
 	if (!ra)
 		return -ENOMEM;
-	r = to_nladdr(a, a->prefix, &local);
+	r = to_nladdr(&a->addr, a->len, &local);
 	if (r < 0)
 		return r;
 	rtnl_addr_set_ifindex(ra, ifindex);
-	rtnl_addr_set_family(ra, a->family);
+	rtnl_addr_set_family(ra, a->addr.family);
 	r = rtnl_addr_set_local(ra, local);
 	if (r < 0)
 		return nlerr(r);
-	rtnl_addr_set_prefixlen(ra, a->prefix);
+	rtnl_addr_set_prefixlen(ra, a->len);
 	/* No duplicate address detection: the address is ours by IPAM, and
 	 * DAD would hold it tentative for a second or more. */
-	if (a->family == AF_INET6)
+	if (a->addr.family == AF_INET6)
 		rtnl_addr_set_flags(ra, IFA_F_NODAD);
 	return nlerr(rtnl_addr_add(sk, ra, NLM_F_CREATE | NLM_F_REPLACE));
 }
 
-int link_addr_find(struct nl_sock *sk, int ifindex, const struct cni_addr *a)
+int link_addr_find(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
 {
 	_cleanup_cache_ struct nl_cache *cache = NULL;
 	_cleanup_nladdr_ struct nl_addr *want = NULL;
@@ -420,7 +420,7 @@ int link_addr_find(struct nl_sock *sk, int ifindex, const struct cni_addr *a)
 
 	if (r < 0)
 		return nlerr(r);
-	r = to_nladdr(a, a->prefix, &want);
+	r = to_nladdr(&a->addr, a->len, &want);
 	if (r < 0)
 		return r;
 	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
@@ -428,7 +428,7 @@ int link_addr_find(struct nl_sock *sk, int ifindex, const struct cni_addr *a)
 		struct nl_addr *local = rtnl_addr_get_local(ra);
 
 		if (rtnl_addr_get_ifindex(ra) == ifindex && local &&
-		    rtnl_addr_get_prefixlen(ra) == a->prefix && nl_addr_cmp_prefix(local, want) == 0 &&
+		    rtnl_addr_get_prefixlen(ra) == a->len && nl_addr_cmp_prefix(local, want) == 0 &&
 		    nl_addr_get_len(local) == nl_addr_get_len(want) &&
 		    memcmp(nl_addr_get_binary_addr(local), nl_addr_get_binary_addr(want),
 			   nl_addr_get_len(want)) == 0)
@@ -437,8 +437,8 @@ int link_addr_find(struct nl_sock *sk, int ifindex, const struct cni_addr *a)
 	return -ENOENT;
 }
 
-int link_route_add(struct nl_sock *sk, int ifindex, const struct cni_addr *dst,
-		   const struct cni_addr *gw)
+int link_route_add(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
+		   const struct ipaddr *gw)
 {
 	_cleanup_route_ struct rtnl_route *rt = rtnl_route_alloc();
 	_cleanup_nladdr_ struct nl_addr *d = NULL, *g = NULL;
@@ -447,15 +447,15 @@ int link_route_add(struct nl_sock *sk, int ifindex, const struct cni_addr *dst,
 
 	if (!rt)
 		return -ENOMEM;
-	r = to_nladdr(dst, dst->prefix, &d);
+	r = to_nladdr(&dst->addr, dst->len, &d);
 	if (r < 0)
 		return r;
-	rtnl_route_set_family(rt, (uint8_t)dst->family);
+	rtnl_route_set_family(rt, (uint8_t)dst->addr.family);
 	rtnl_route_set_table(rt, RT_TABLE_MAIN);
 	rtnl_route_set_protocol(rt, RTPROT_BOOT);
 	rtnl_route_set_type(rt, RTN_UNICAST);
 	/* Without a gateway the destination is on this link. */
-	rtnl_route_set_scope(rt, gw || dst->family == AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+	rtnl_route_set_scope(rt, gw || dst->addr.family == AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
 	r = rtnl_route_set_dst(rt, d);
 	if (r < 0)
 		return nlerr(r);
@@ -492,17 +492,17 @@ static void route_match_nh(struct rtnl_nexthop *nh, void *data)
 		m->found = true;
 }
 
-int link_route_find(struct nl_sock *sk, int ifindex, const struct cni_addr *dst,
-		    const struct cni_addr *gw)
+int link_route_find(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
+		    const struct ipaddr *gw)
 {
 	_cleanup_cache_ struct nl_cache *cache = NULL;
 	_cleanup_nladdr_ struct nl_addr *d = NULL, *g = NULL;
 	struct nl_object *o;
-	int r = rtnl_route_alloc_cache(sk, dst->family, 0, &cache);
+	int r = rtnl_route_alloc_cache(sk, dst->addr.family, 0, &cache);
 
 	if (r < 0)
 		return nlerr(r);
-	r = to_nladdr(dst, dst->prefix, &d);
+	r = to_nladdr(&dst->addr, dst->len, &d);
 	if (r < 0)
 		return r;
 	if (gw) {
@@ -516,10 +516,10 @@ int link_route_find(struct nl_sock *sk, int ifindex, const struct cni_addr *dst,
 		struct route_match m = { .ifindex = ifindex, .gw = g };
 
 		if (rtnl_route_get_table(rt) != RT_TABLE_MAIN || !rd ||
-		    (int)nl_addr_get_prefixlen(rd) != dst->prefix)
+		    (int)nl_addr_get_prefixlen(rd) != dst->len)
 			continue;
 		/* The default route's dst may come back as an empty address. */
-		if (dst->prefix > 0 && nl_addr_cmp_prefix(rd, d) != 0)
+		if (dst->len > 0 && nl_addr_cmp_prefix(rd, d) != 0)
 			continue;
 		rtnl_route_foreach_nexthop(rt, route_match_nh, &m);
 		if (m.found)

@@ -156,7 +156,7 @@ static int ipam_run_gc(struct cni_plugin *p, struct cni_error *err)
 /* ---- ADD ---- */
 
 struct families {
-	const struct cni_addr *gw4, *gw6;
+	const struct ipaddr *gw4, *gw6;
 };
 
 static int check_ipam_result(const struct cni_plugin *p, struct cni_result *res,
@@ -169,19 +169,19 @@ static int check_ipam_result(const struct cni_plugin *p, struct cni_result *res,
 				p->conf.ipam_type);
 	for (int i = 0; i < res->n_ips; i++) {
 		struct cni_ip *ip = &res->ips[i];
-		const struct cni_addr **gw = ip->address.family == AF_INET ? &f->gw4 : &f->gw6;
+		const struct ipaddr **gw = ip->address.addr.family == AF_INET ? &f->gw4 : &f->gw6;
 
 		if (!ip->has_gateway)
 			return cni_fail(err, EINVAL, CNI_ERR_INVALID_CONFIG,
 					"ipam: address %s has no gateway; the routed veth needs one (ipam gateway)",
-					cni_addr_format(&ip->address, buf, sizeof(buf)));
-		if (*gw && memcmp((*gw)->ip, ip->gateway.ip, 16) != 0)
+					ipcidr_str(&ip->address, buf, sizeof(buf)));
+		if (*gw && !ipaddr_eq(*gw, &ip->gateway))
 			return cni_fail(err, EINVAL, CNI_ERR_INVALID_CONFIG,
 					"ipam: two %s gateways; skiff-cni supports one per family",
-					ip->address.family == AF_INET ? "IPv4" : "IPv6");
+					ip->address.addr.family == AF_INET ? "IPv4" : "IPv6");
 		*gw = &ip->gateway;
 		/* The pod holds a host route, the subnet lives on the node. */
-		ip->address.prefix = ip->address.family == AF_INET ? 32 : 128;
+		ip->address = ipcidr_host(&ip->address.addr);
 		ip->interface = 1;
 	}
 	if (f->gw6 && p->conf.mtu > 0 && p->conf.mtu < 1280)
@@ -232,17 +232,16 @@ static int setup_host(struct nl_sock *sk, const char *host, const char *alias,
 					strerror(-r));
 	}
 	for (int i = 0; i < 2; i++) {
-		const struct cni_addr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct cni_addr a;
+		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
+		struct ipcidr a;
 
 		if (!gw)
 			continue;
-		a = *gw;
-		a.prefix = a.family == AF_INET ? 32 : 128;
+		a = ipcidr_host(gw);
 		r = link_addr_add(sk, ifindex, &a);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding gateway %s to %s: %s",
-					cni_addr_format(&a, buf, sizeof(buf)), host, strerror(-r));
+					ipcidr_str(&a, buf, sizeof(buf)), host, strerror(-r));
 	}
 	r = link_set_up(sk, ifindex, alias);
 	if (r < 0)
@@ -251,7 +250,7 @@ static int setup_host(struct nl_sock *sk, const char *host, const char *alias,
 		r = link_route_add(sk, ifindex, &res->ips[i].address, NULL);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s dev %s: %s",
-					cni_addr_format(&res->ips[i].address, buf, sizeof(buf)), host,
+					ipcidr_str(&res->ips[i].address, buf, sizeof(buf)), host,
 					strerror(-r));
 	}
 	return 0;
@@ -265,7 +264,7 @@ static int pod_routes(const struct cni_result *ipam, const struct families *f,
 	out->n_routes = 0;
 	for (int i = 0; i < ipam->n_routes; i++) {
 		const struct cni_route *rt = &ipam->routes[i];
-		const struct cni_addr *gw = rt->dst.family == AF_INET ? f->gw4 : f->gw6;
+		const struct ipaddr *gw = rt->dst.addr.family == AF_INET ? f->gw4 : f->gw6;
 		struct cni_route *o = &out->routes[out->n_routes];
 
 		if (!gw && !rt->has_gw)
@@ -280,14 +279,13 @@ static int pod_routes(const struct cni_result *ipam, const struct families *f,
 	if (out->n_routes > 0)
 		return 0;
 	for (int i = 0; i < 2; i++) {
-		const struct cni_addr *gw = i == 0 ? f->gw4 : f->gw6;
+		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
 		struct cni_route *o = &out->routes[out->n_routes];
 
 		if (!gw)
 			continue;
 		memset(o, 0, sizeof(*o));
-		o->dst.family = gw->family;
-		o->dst.prefix = 0;
+		o->dst.addr.family = gw->family;
 		o->has_gw = true;
 		o->gw = *gw;
 		out->n_routes++;
@@ -313,24 +311,23 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 		r = link_addr_add(sk, ifindex, &res->ips[i].address);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding %s to %s: %s",
-					cni_addr_format(&res->ips[i].address, buf, sizeof(buf)),
+					ipcidr_str(&res->ips[i].address, buf, sizeof(buf)),
 					ifname, strerror(-r));
 	}
 	r = link_set_up(sk, ifindex, NULL);
 	if (r < 0)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "setting %s up: %s", ifname, strerror(-r));
 	for (int i = 0; i < 2; i++) {
-		const struct cni_addr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct cni_addr a;
+		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
+		struct ipcidr a;
 
 		if (!gw)
 			continue;
-		a = *gw;
-		a.prefix = a.family == AF_INET ? 32 : 128;
+		a = ipcidr_host(gw);
 		r = link_route_add(sk, ifindex, &a, NULL);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s dev %s: %s",
-					cni_addr_format(&a, buf, sizeof(buf)), ifname, strerror(-r));
+					ipcidr_str(&a, buf, sizeof(buf)), ifname, strerror(-r));
 	}
 	for (int i = 0; i < res->n_routes; i++) {
 		const struct cni_route *rt = &res->routes[i];
@@ -338,8 +335,8 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 		r = link_route_add(sk, ifindex, &rt->dst, &rt->gw);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s via %s dev %s: %s",
-					cni_addr_format(&rt->dst, buf, sizeof(buf)),
-					cni_addr_format(&rt->gw, gbuf, sizeof(gbuf)), ifname,
+					ipcidr_str(&rt->dst, buf, sizeof(buf)),
+					ipaddr_str(&rt->gw, gbuf, sizeof(gbuf)), ifname,
 					strerror(-r));
 	}
 	r = link_info(sk, ifindex, out->mac, &out->mtu, NULL);
@@ -633,32 +630,31 @@ static int check_pod_in_ns(struct nl_sock *sk, const struct cni_plugin *p,
 		if (link_addr_find(sk, ifindex, &prev->ips[i].address) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"address %s missing on %s in netns %s",
-					cni_addr_format(&prev->ips[i].address, buf, sizeof(buf)),
+					ipcidr_str(&prev->ips[i].address, buf, sizeof(buf)),
 					ifname, ns);
 	}
 	for (int i = 0; i < 2; i++) {
-		const struct cni_addr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct cni_addr a;
+		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
+		struct ipcidr a;
 
 		if (!gw)
 			continue;
-		a = *gw;
-		a.prefix = a.family == AF_INET ? 32 : 128;
+		a = ipcidr_host(gw);
 		if (link_route_find(sk, ifindex, &a, NULL) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"route %s dev %s missing in netns %s",
-					cni_addr_format(&a, buf, sizeof(buf)), ifname, ns);
+					ipcidr_str(&a, buf, sizeof(buf)), ifname, ns);
 	}
 	for (int i = 0; i < prev->n_routes; i++) {
 		const struct cni_route *rt = &prev->routes[i];
-		const struct cni_addr *gw = rt->has_gw ? &rt->gw
-					    : rt->dst.family == AF_INET ? f->gw4 : f->gw6;
+		const struct ipaddr *gw = rt->has_gw ? &rt->gw
+					    : rt->dst.addr.family == AF_INET ? f->gw4 : f->gw6;
 
 		if (link_route_find(sk, ifindex, &rt->dst, gw) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"route %s%s%s dev %s missing in netns %s",
-					cni_addr_format(&rt->dst, buf, sizeof(buf)), gw ? " via " : "",
-					gw ? cni_addr_format(gw, gbuf, sizeof(gbuf)) : "", ifname, ns);
+					ipcidr_str(&rt->dst, buf, sizeof(buf)), gw ? " via " : "",
+					gw ? ipaddr_str(gw, gbuf, sizeof(gbuf)) : "", ifname, ns);
 	}
 	return 0;
 }
@@ -678,28 +674,26 @@ static int check_host(struct nl_sock *sk, const struct cni_plugin *p,
 	if (link_info(sk, ifindex, mac, NULL, &up) < 0 || !up)
 		return cni_fail(err, ENETDOWN, CNI_ERR_INTERNAL, "host veth %s is down", host);
 	for (int i = 0; i < 2; i++) {
-		const struct cni_addr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct cni_addr a;
+		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
+		struct ipcidr a;
 
 		if (!gw)
 			continue;
-		a = *gw;
-		a.prefix = a.family == AF_INET ? 32 : 128;
+		a = ipcidr_host(gw);
 		if (link_addr_find(sk, ifindex, &a) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"gateway address %s missing on host veth %s",
-					cni_addr_format(&a, buf, sizeof(buf)), host);
+					ipcidr_str(&a, buf, sizeof(buf)), host);
 	}
 	for (int i = 0; i < prev->n_ips; i++) {
-		struct cni_addr a = prev->ips[i].address;
+		struct ipcidr a = ipcidr_host(&prev->ips[i].address.addr);
 
 		if (prev->ips[i].interface != idx)
 			continue;
-		a.prefix = a.family == AF_INET ? 32 : 128;
 		if (link_route_find(sk, ifindex, &a, NULL) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"host route %s dev %s missing",
-					cni_addr_format(&a, buf, sizeof(buf)), host);
+					ipcidr_str(&a, buf, sizeof(buf)), host);
 	}
 	return 0;
 }
@@ -733,8 +727,8 @@ int cni_plugin_check(struct cni_plugin *p, struct cni_error *err)
 		goto out;
 	}
 	for (int i = 0; i < prev.n_ips; i++) {
-		const struct cni_addr **gw =
-			prev.ips[i].address.family == AF_INET ? &f.gw4 : &f.gw6;
+		const struct ipaddr **gw =
+			prev.ips[i].address.addr.family == AF_INET ? &f.gw4 : &f.gw6;
 
 		if (prev.ips[i].interface == idx && prev.ips[i].has_gateway)
 			*gw = &prev.ips[i].gateway;

@@ -88,14 +88,14 @@ int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex);
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias);
 /* Reads mac ("aa:bb:..."), mtu and whether the link is up. */
 int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up);
-int link_addr_add(struct nl_sock *sk, int ifindex, const struct cni_addr *a);
+int link_addr_add(struct nl_sock *sk, int ifindex, const struct ipcidr *a);
 /* 0 when ifindex holds a (with a's prefix), -ENOENT otherwise. */
-int link_addr_find(struct nl_sock *sk, int ifindex, const struct cni_addr *a);
+int link_addr_find(struct nl_sock *sk, int ifindex, const struct ipcidr *a);
 /* Route to dst (with prefix) through ifindex, via gw when not NULL. */
-int link_route_add(struct nl_sock *sk, int ifindex, const struct cni_addr *dst,
-		   const struct cni_addr *gw);
-int link_route_find(struct nl_sock *sk, int ifindex, const struct cni_addr *dst,
-		    const struct cni_addr *gw);
+int link_route_add(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
+		   const struct ipaddr *gw);
+int link_route_find(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
+		    const struct ipaddr *gw);
 
 /* Calls fn for every veth whose name starts with prefix, with its alias
  * ("" when none); stops at the first negative return. */

@@ -23,11 +23,11 @@
 
 struct agent_args {
 	struct proxy_agent_options o;
-	struct model_addr node_addrs[MAX_LIST];
+	struct ipaddr node_addrs[MAX_LIST];
 	const char *devices[MAX_LIST];
-	struct node_net_cidr cluster_cidrs[NODE_NET_MAX_ADDRS];
-	struct node_net_cidr pod_cidrs[NODE_NET_MAX_ADDRS];
-	struct node_net_cidr service_cidrs[NODE_NET_MAX_ADDRS];
+	struct ipcidr cluster_cidrs[NODE_NET_MAX_ADDRS];
+	struct ipcidr pod_cidrs[NODE_NET_MAX_ADDRS];
+	struct ipcidr service_cidrs[NODE_NET_MAX_ADDRS];
 	char hostname[256];
 	enum log_level level;
 };
@@ -153,12 +153,14 @@ static int parse_num(const char *flag, const char *arg, unsigned long min, unsig
 }
 
 /* Adds a CIDR to v (at most one per family). */
-static int cidr_add(const char *arg, const char *flag, struct node_net_cidr *v, size_t *n)
+static int cidr_add(const char *arg, const char *flag, struct ipcidr *v, size_t *n)
 {
-	struct node_net_cidr c;
+	struct ipcidr c;
+	const char *why;
 
-	if (node_net_cidr_parse(arg, &c) < 0) {
-		log_error("%s: \"%s\" is not a CIDR (like 10.244.0.0/16 or fd00:244::/56)", flag, arg);
+	if (ipcidr_parse(arg, &c, &why) < 0) {
+		log_error("%s: \"%s\" is not a CIDR (like 10.244.0.0/16 or fd00:244::/56): %s", flag,
+			  arg, why);
 		return -1;
 	}
 	for (size_t i = 0; i < *n; i++)
@@ -267,7 +269,7 @@ static int parse_args(int argc, char **argv, struct agent_args *a)
 				log_error("--node-ip: at most %d addresses", MAX_LIST);
 				return -1;
 			}
-			if (model_addr_parse(optarg, &a->node_addrs[a->o.n_node_addrs]) < 0) {
+			if (ipaddr_parse(optarg, &a->node_addrs[a->o.n_node_addrs]) < 0) {
 				log_error("--node-ip: \"%s\" is not an IP address", optarg);
 				return -1;
 			}

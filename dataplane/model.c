@@ -9,73 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int model_addr_parse(const char *s, struct model_addr *out)
-{
-	struct model_addr a = { 0 };
-
-	if (!s)
-		return -EINVAL;
-	if (inet_pton(AF_INET, s, &a.v4) == 1)
-		a.family = AF_INET;
-	else if (inet_pton(AF_INET6, s, &a.v6) == 1)
-		a.family = AF_INET6;
-	else
-		return -EINVAL;
-	*out = a;
-	return 0;
-}
-
-int model_cidr_parse(const char *s, struct model_cidr *out)
-{
-	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
-	struct model_cidr c = { 0 };
-	const uint8_t *b;
-	unsigned bits;
-	long len;
-
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (!slash)
-		return -EINVAL;
-	*slash = '\0';
-	if (model_addr_parse(buf, &c.addr) < 0)
-		return -EINVAL;
-	bits = c.addr.family == AF_INET ? 32 : 128;
-	errno = 0;
-	len = strtol(slash + 1, &end, 10);
-	if (errno || *end || end == slash + 1 || slash[1] == '-' || slash[1] == '+' || len < 0 ||
-	    len > (long)bits)
-		return -EINVAL;
-	c.len = (uint8_t)len;
-	/* No host bits: the network address is what routes and vxlan
-	 * neighbours are keyed on. */
-	b = c.addr.family == AF_INET ? (const uint8_t *)&c.addr.v4 : c.addr.v6.s6_addr;
-	for (unsigned i = (unsigned)len; i < bits; i++)
-		if (b[i / 8] & (0x80 >> (i % 8)))
-			return -EINVAL;
-	*out = c;
-	return 0;
-}
-
-const char *model_addr_str(const struct model_addr *a, char *buf, size_t size)
-{
-	if (!inet_ntop(a->family, a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6,
-		       buf, (socklen_t)size))
-		snprintf(buf, size, "?");
-	return buf;
-}
-
-int model_addr_cmp(const struct model_addr *a, const struct model_addr *b)
-{
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	if (a->family == AF_INET)
-		return memcmp(&a->v4, &b->v4, sizeof(a->v4));
-	return memcmp(&a->v6, &b->v6, sizeof(a->v6));
-}
-
 const char *model_proto_name(uint8_t proto)
 {
 	switch (proto) {
@@ -341,7 +274,7 @@ static void service_freep(struct model_service **s)
 
 /* A list of IP strings at parent[key] into a new array. */
 static int parse_ip_list(struct parse_ctx *c, const json_t *parent, const char *key,
-			 const char *field, struct model_addr **out, size_t *n_out)
+			 const char *field, struct ipaddr **out, size_t *n_out)
 {
 	char f[96];
 	json_t *arr, *v;
@@ -358,7 +291,7 @@ static int parse_ip_list(struct parse_ctx *c, const json_t *parent, const char *
 		snprintf(f, sizeof(f), "%s[%zu]", field, i);
 		if (!json_is_string(v))
 			return perr(c, f, "must be a string, not %s", json_type_name(v));
-		if (model_addr_parse(json_string_value(v), &(*out)[*n_out]) < 0)
+		if (ipaddr_parse(json_string_value(v), &(*out)[*n_out]) < 0)
 			return perr(c, f, "\"%.60s\" is not an IP address", json_string_value(v));
 		(*n_out)++;
 	}
@@ -482,18 +415,18 @@ static int parse_service_spec(struct parse_ctx *c, const json_t *obj, struct mod
 			    (s->n_cluster_ips == 2 && s->cluster_ips[0].family == s->cluster_ips[1].family))
 				return perr(c, "spec.clusterIPs", "holds at most one IPv4 and one IPv6 address");
 			if (cip && *cip) {
-				struct model_addr a;
+				struct ipaddr a;
 
-				if (model_addr_parse(cip, &a) < 0)
+				if (ipaddr_parse(cip, &a) < 0)
 					return perr(c, "spec.clusterIP", "\"%.60s\" is not an IP address", cip);
-				if (model_addr_cmp(&a, &s->cluster_ips[0]) != 0)
+				if (ipaddr_cmp(&a, &s->cluster_ips[0]) != 0)
 					return perr(c, "spec.clusterIP", "must equal spec.clusterIPs[0]");
 			}
 		} else if (cip && *cip) {
 			s->cluster_ips = calloc(1, sizeof(*s->cluster_ips));
 			if (!s->cluster_ips)
 				return -ENOMEM;
-			if (model_addr_parse(cip, &s->cluster_ips[0]) < 0)
+			if (ipaddr_parse(cip, &s->cluster_ips[0]) < 0)
 				return perr(c, "spec.clusterIP", "\"%.60s\" is not an IP address", cip);
 			s->n_cluster_ips = 1;
 		}
@@ -576,7 +509,7 @@ static int parse_service_spec(struct parse_ctx *c, const json_t *obj, struct mod
 				return r;
 			if (!ip)
 				continue; /* hostname-only entries carry no address */
-			if (model_addr_parse(ip, &s->lb_ips[s->n_lb_ips]) < 0)
+			if (ipaddr_parse(ip, &s->lb_ips[s->n_lb_ips]) < 0)
 				return perr(c, f, "\"%.60s\" is not an IP address", ip);
 			s->n_lb_ips++;
 		}
@@ -661,14 +594,14 @@ static int parse_endpoint(struct parse_ctx *c, const json_t *v, const char *f,
 		return perr(c, ff, "needs at least one address");
 	for (size_t i = 0; i < json_array_size(addrs); i++) {
 		json_t *a = json_array_get(addrs, i);
-		struct model_addr parsed;
+		struct ipaddr parsed;
 
 		snprintf(ff, sizeof(ff), "%s.addresses[%zu]", f, i);
 		if (!json_is_string(a))
 			return perr(c, ff, "must be a string, not %s", json_type_name(a));
 		if (s->family == 0)
 			continue; /* FQDN */
-		if (model_addr_parse(json_string_value(a), &parsed) < 0)
+		if (ipaddr_parse(json_string_value(a), &parsed) < 0)
 			return perr(c, ff, "\"%.60s\" is not an IP address", json_string_value(a));
 		if (parsed.family != s->family)
 			return perr(c, ff, "\"%.60s\" does not match addressType %s",
@@ -676,7 +609,7 @@ static int parse_endpoint(struct parse_ctx *c, const json_t *v, const char *f,
 	}
 	a0 = json_array_get(addrs, 0);
 	if (s->family)
-		model_addr_parse(json_string_value(a0), &ep->addr);
+		ipaddr_parse(json_string_value(a0), &ep->addr);
 
 	snprintf(ff, sizeof(ff), "%s.conditions", f);
 	r = get_object(c, v, "conditions", ff, &cond);
@@ -821,16 +754,17 @@ static void node_freep(struct model_node **n)
 static int node_add_cidr(struct parse_ctx *c, struct model_node *n, const char *field,
 			 const json_t *v)
 {
-	struct model_cidr cidr;
+	struct ipcidr cidr;
+	const char *why;
 
 	if (!json_is_string(v))
 		return perr(c, field, "must be a string, not %s", json_type_name(v));
-	if (model_cidr_parse(json_string_value(v), &cidr) < 0)
-		return perr(c, field, "\"%.60s\" is not a CIDR (network address/prefix length)",
-			    json_string_value(v));
+	if (ipcidr_parse(json_string_value(v), &cidr, &why) < 0)
+		return perr(c, field, "\"%.60s\" is not a CIDR (network address/prefix length): %s",
+			    json_string_value(v), why);
 	for (size_t i = 0; i < n->n_pod_cidrs; i++) {
 		if (n->pod_cidrs[i].addr.family == cidr.addr.family &&
-		    !model_addr_cmp(&n->pod_cidrs[i].addr, &cidr.addr) && n->pod_cidrs[i].len == cidr.len)
+		    !ipaddr_cmp(&n->pod_cidrs[i].addr, &cidr.addr) && n->pod_cidrs[i].len == cidr.len)
 			return 0; /* podCIDR repeated in podCIDRs[0] */
 		if (n->pod_cidrs[i].addr.family == cidr.addr.family)
 			return perr(c, field, "a second %s CIDR (at most one per family)",
@@ -903,7 +837,7 @@ int model_node_parse(const json_t *obj, struct model_node **out, struct model_er
 	json_array_foreach(addrs, i, v) {
 		char f[48], ff[80];
 		const char *type, *addr;
-		struct model_addr a;
+		struct ipaddr a;
 		bool have = false;
 
 		snprintf(f, sizeof(f), "status.addresses[%zu]", i);
@@ -919,7 +853,7 @@ int model_node_parse(const json_t *obj, struct model_node **out, struct model_er
 		r = get_string(&c, v, "address", ff, &addr);
 		if (r < 0)
 			return r;
-		if (model_addr_parse(addr, &a) < 0)
+		if (ipaddr_parse(addr, &a) < 0)
 			return perr(&c, ff, "\"%.60s\" is not an IP address", addr ? addr : "");
 		for (size_t k = 0; k < n->n_addrs; k++)
 			have |= n->addrs[k].family == a.family;
@@ -1191,12 +1125,12 @@ static int store_changed(struct model_store *st, enum model_kind kind,
 	return 0;
 }
 
-static bool addrs_equal(const struct model_addr *a, size_t na, const struct model_addr *b, size_t nb)
+static bool addrs_equal(const struct ipaddr *a, size_t na, const struct ipaddr *b, size_t nb)
 {
 	if (na != nb)
 		return false;
 	for (size_t i = 0; i < na; i++)
-		if (model_addr_cmp(&a[i], &b[i]))
+		if (ipaddr_cmp(&a[i], &b[i]))
 			return false;
 	return true;
 }
@@ -1229,7 +1163,7 @@ static bool slice_equal(const struct model_slice *a, const struct model_slice *b
 	for (size_t i = 0; i < a->n_endpoints; i++) {
 		const struct model_endpoint *x = &a->endpoints[i], *y = &b->endpoints[i];
 
-		if (model_addr_cmp(&x->addr, &y->addr) || x->ready != y->ready || x->serving != y->serving ||
+		if (ipaddr_cmp(&x->addr, &y->addr) || x->ready != y->ready || x->serving != y->serving ||
 		    x->terminating != y->terminating ||
 		    (x->node_name || y->node_name ? !streq(x->node_name, y->node_name) : false))
 			return false;
@@ -1247,7 +1181,7 @@ static bool node_equal(const struct model_node *a, const struct model_node *b)
 	    !addrs_equal(a->addrs, a->n_addrs, b->addrs, b->n_addrs))
 		return false;
 	for (size_t i = 0; i < a->n_pod_cidrs; i++)
-		if (model_addr_cmp(&a->pod_cidrs[i].addr, &b->pod_cidrs[i].addr) ||
+		if (ipaddr_cmp(&a->pod_cidrs[i].addr, &b->pod_cidrs[i].addr) ||
 		    a->pod_cidrs[i].len != b->pod_cidrs[i].len)
 			return false;
 	return true;

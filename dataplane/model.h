@@ -14,6 +14,8 @@
 #ifndef SKIFF_MODEL_H
 #define SKIFF_MODEL_H
 
+#include "inet.h"
+
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -24,20 +26,6 @@
 #define MODEL_LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define MODEL_AFFINITY_DEFAULT_TIMEOUT 10800
 #define MODEL_AFFINITY_MAX_TIMEOUT 86400
-
-struct model_addr {
-	int family; /* AF_INET or AF_INET6 */
-	union {
-		struct in_addr v4;
-		struct in6_addr v6;
-	};
-};
-
-/* "10.0.0.1" or "fd00::1"; -EINVAL otherwise. */
-int model_addr_parse(const char *s, struct model_addr *out);
-/* Formats as text ("10.0.0.1", "fd00::1"); buf of INET6_ADDRSTRLEN. */
-const char *model_addr_str(const struct model_addr *a, char *buf, size_t size);
-int model_addr_cmp(const struct model_addr *a, const struct model_addr *b);
 
 enum model_proto {
 	MODEL_PROTO_TCP = IPPROTO_TCP,
@@ -70,11 +58,11 @@ struct model_service {
 	char *ns, *name;
 	enum model_service_type type;
 	bool headless; /* clusterIP: None */
-	struct model_addr *cluster_ips;
+	struct ipaddr *cluster_ips;
 	size_t n_cluster_ips;
-	struct model_addr *external_ips;
+	struct ipaddr *external_ips;
 	size_t n_external_ips;
-	struct model_addr *lb_ips; /* status.loadBalancer.ingress[].ip */
+	struct ipaddr *lb_ips; /* status.loadBalancer.ingress[].ip */
 	size_t n_lb_ips;
 	struct model_service_port *ports;
 	size_t n_ports;
@@ -85,7 +73,7 @@ struct model_service {
 };
 
 struct model_endpoint {
-	struct model_addr addr; /* addresses[0], as kube-proxy uses it */
+	struct ipaddr addr; /* addresses[0], as kube-proxy uses it */
 	bool ready;       /* conditions.ready, nil: true */
 	bool serving;     /* conditions.serving, nil: true (as kube-proxy) */
 	bool terminating; /* conditions.terminating, nil: false */
@@ -111,21 +99,12 @@ struct model_slice {
 #define MODEL_NODE_MAX_CIDRS 2 /* spec.podCIDRs: one per family */
 #define MODEL_NODE_MAX_ADDRS 2 /* InternalIP: the first of each family */
 
-struct model_cidr {
-	struct model_addr addr;
-	uint8_t len;
-};
-
-/* "10.244.1.0/24" or "fd00:244:1::/64" (address bits past the prefix must
- * be zero); -EINVAL otherwise. */
-int model_cidr_parse(const char *s, struct model_cidr *out);
-
 /* A Node (cluster-scoped): what node networking needs of it. */
 struct model_node {
 	char *name;
-	struct model_cidr pod_cidrs[MODEL_NODE_MAX_CIDRS]; /* spec.podCIDRs (or podCIDR) */
+	struct ipcidr pod_cidrs[MODEL_NODE_MAX_CIDRS]; /* spec.podCIDRs (or podCIDR) */
 	size_t n_pod_cidrs;
-	struct model_addr addrs[MODEL_NODE_MAX_ADDRS]; /* status.addresses type InternalIP */
+	struct ipaddr addrs[MODEL_NODE_MAX_ADDRS]; /* status.addresses type InternalIP */
 	size_t n_addrs;
 };
 

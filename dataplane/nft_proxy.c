@@ -55,7 +55,7 @@ enum {
 /* Hairpin: the endpoint addresses of all frontends, counted, for the
  * sets hairpin{,6} (a . a: a connection DNATed to its own source). */
 struct hp_ent {
-	struct model_addr a;
+	struct ipaddr a;
 	uint32_t n, n0; /* now, and before this batch (when dirty) */
 	bool used, dirty;
 };
@@ -63,7 +63,7 @@ struct hp_ent {
 struct hp {
 	struct hp_ent *v;
 	size_t cap, used;
-	struct model_addr *dirty;
+	struct ipaddr *dirty;
 	size_t n_dirty, cap_dirty;
 	int err;
 };
@@ -81,7 +81,7 @@ struct nftp {
 	 * at each full rebuild from the number of frontends. */
 	char *shard_names[NFTP_MAX_SHARDS];
 	unsigned n_shards;
-	struct model_cidr cidr4, cidr6;
+	struct ipcidr cidr4, cidr6;
 	bool have_cidr4, have_cidr6;
 	bool masquerade_all;
 	struct mnl_socket *nl;
@@ -555,7 +555,7 @@ static void fe_ident(const struct proxy_frontend *fe, char *buf, size_t size)
 	char a[INET6_ADDRSTRLEN] = "*";
 
 	if (!fe_any(&fe->key))
-		model_addr_str(&fe->key.addr, a, sizeof(a));
+		ipaddr_str(&fe->key.addr, a, sizeof(a));
 	snprintf(buf, size, "%s-%s-%s:%u", fe->name,
 		 fe->key.proto == IPPROTO_TCP ? "tcp" : fe->key.proto == IPPROTO_UDP ? "udp" : "sctp", a,
 		 fe->key.port);
@@ -576,7 +576,7 @@ static void be_name(const char *prefix, const struct proxy_frontend *fe,
 	char id[320], a[INET6_ADDRSTRLEN];
 
 	fe_ident(fe, id, sizeof(id));
-	model_addr_str(&be->addr, a, sizeof(a));
+	ipaddr_str(&be->addr, a, sizeof(a));
 	snprintf(buf, size, "%s-%s-%s-%s:%u", prefix, kind_short(fe->key.kind), id, a, be->port);
 }
 
@@ -621,7 +621,7 @@ static size_t n_selected(const struct proxy_frontend *fe)
 	return n;
 }
 
-static const void *addr_bytes(const struct model_addr *a)
+static const void *addr_bytes(const struct ipaddr *a)
 {
 	return a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6;
 }
@@ -631,7 +631,7 @@ static const void *addr_bytes(const struct model_addr *a)
 static void fe_masq_rule(struct nftp *p, struct nb *b, const char *chain,
 			 const struct proxy_frontend *fe)
 {
-	const struct model_cidr *c = NULL;
+	const struct ipcidr *c = NULL;
 	struct rb rb;
 	int fam = fe->key.addr.family;
 
@@ -669,7 +669,7 @@ static void fe_masq_rule(struct nftp *p, struct nb *b, const char *chain,
 
 /* ---- hairpin set ---- */
 
-static uint64_t hp_hash(const struct model_addr *a)
+static uint64_t hp_hash(const struct ipaddr *a)
 {
 	const uint8_t *k = addr_bytes(a);
 	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->family;
@@ -679,16 +679,16 @@ static uint64_t hp_hash(const struct model_addr *a)
 	return h;
 }
 
-static struct hp_ent *hp_slot(struct hp_ent *v, size_t cap, const struct model_addr *a)
+static struct hp_ent *hp_slot(struct hp_ent *v, size_t cap, const struct ipaddr *a)
 {
 	size_t i = (size_t)hp_hash(a) & (cap - 1);
 
-	while (v[i].used && model_addr_cmp(&v[i].a, a) != 0)
+	while (v[i].used && ipaddr_cmp(&v[i].a, a) != 0)
 		i = (i + 1) & (cap - 1);
 	return &v[i];
 }
 
-static struct hp_ent *hp_get(struct hp *h, const struct model_addr *a, bool create)
+static struct hp_ent *hp_get(struct hp *h, const struct ipaddr *a, bool create)
 {
 	struct hp_ent *e;
 
@@ -726,7 +726,7 @@ static struct hp_ent *hp_get(struct hp *h, const struct model_addr *a, bool crea
 	return e;
 }
 
-static void hp_ref(struct nftp *p, const struct model_addr *a, int d)
+static void hp_ref(struct nftp *p, const struct ipaddr *a, int d)
 {
 	struct hp *h = &p->hp;
 	struct hp_ent *e = hp_get(h, a, true);
@@ -738,7 +738,7 @@ static void hp_ref(struct nftp *p, const struct model_addr *a, int d)
 	if (!e->dirty) {
 		if (h->n_dirty == h->cap_dirty) {
 			size_t cap = h->cap_dirty ? h->cap_dirty * 2 : 256;
-			struct model_addr *v = realloc(h->dirty, cap * sizeof(*v));
+			struct ipaddr *v = realloc(h->dirty, cap * sizeof(*v));
 
 			if (!v) {
 				h->err = -ENOMEM;
@@ -1297,12 +1297,12 @@ static void base_add(struct nb *b, bool main)
 
 static int addr_qcmp(const void *a, const void *b)
 {
-	return model_addr_cmp(a, b);
+	return ipaddr_cmp(a, b);
 }
 
-static int cluster_ips(const struct proxy_state *s, struct model_addr **out, size_t *n)
+static int cluster_ips(const struct proxy_state *s, struct ipaddr **out, size_t *n)
 {
-	struct model_addr *v = NULL;
+	struct ipaddr *v = NULL;
 	size_t k = 0;
 
 	if (s && s->n_fes) {
@@ -1315,7 +1315,7 @@ static int cluster_ips(const struct proxy_state *s, struct model_addr **out, siz
 		qsort(v, k, sizeof(*v), addr_qcmp);
 		size_t u = 0;
 		for (size_t i = 0; i < k; i++)
-			if (u == 0 || model_addr_cmp(&v[u - 1], &v[i]) != 0)
+			if (u == 0 || ipaddr_cmp(&v[u - 1], &v[i]) != 0)
 				v[u++] = v[i];
 		k = u;
 	}
@@ -1324,7 +1324,7 @@ static int cluster_ips(const struct proxy_state *s, struct model_addr **out, siz
 	return 0;
 }
 
-static void cip_elem(struct nb *b, uint16_t type, const struct model_addr *a)
+static void cip_elem(struct nb *b, uint16_t type, const struct ipaddr *a)
 {
 	struct elem e = { .key_len = addr_len(a->family) };
 
@@ -1335,7 +1335,7 @@ static void cip_elem(struct nb *b, uint16_t type, const struct model_addr *a)
 static int cluster_ips_sync(struct nb *b, const struct proxy_state *prev,
 			    const struct proxy_state *next)
 {
-	_cleanup_free_ struct model_addr *a = NULL, *z = NULL;
+	_cleanup_free_ struct ipaddr *a = NULL, *z = NULL;
 	size_t na, nz, i = 0, j = 0;
 	int r;
 
@@ -1345,7 +1345,7 @@ static int cluster_ips_sync(struct nb *b, const struct proxy_state *prev,
 	if (r < 0)
 		return r;
 	while (i < na || j < nz) {
-		int c = i == na ? 1 : j == nz ? -1 : model_addr_cmp(&a[i], &z[j]);
+		int c = i == na ? 1 : j == nz ? -1 : ipaddr_cmp(&a[i], &z[j]);
 
 		if (c < 0)
 			cip_elem(b, NFT_MSG_DELSETELEM, &a[i++]);
@@ -1642,7 +1642,7 @@ int nftp_open(const struct nftp_options *o, struct nftp **out)
 	}
 	p->n_shards = 1;
 	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
-		const struct model_cidr *c = &o->cluster_cidrs[i];
+		const struct ipcidr *c = &o->cluster_cidrs[i];
 
 		if (c->addr.family == AF_INET && c->len <= 32 && !p->have_cidr4) {
 			p->cidr4 = *c;
@@ -1723,7 +1723,7 @@ int nftp_delete_table(const char *table)
 /* ---- conntrack: UDP flows of a removed endpoint ---- */
 
 struct ct_match {
-	const struct model_addr *addr;
+	const struct ipaddr *addr;
 	uint16_t port;
 	/* The CTA_TUPLE_ORIG attributes of matching entries, back to back. */
 	char *tuples;
@@ -1822,7 +1822,7 @@ static struct nlmsghdr *ct_msg(char *buf, uint16_t type, uint16_t flags, int fam
 	return nlh;
 }
 
-int nftp_conntrack_delete_udp(const struct model_addr *addr, uint16_t port)
+int nftp_conntrack_delete_udp(const struct ipaddr *addr, uint16_t port)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct ct_match m = { .addr = addr, .port = port };

@@ -62,7 +62,7 @@ struct nftp_options {
 	const char *table; /* NULL: NFTP_DEFAULT_TABLE */
 	/* ClusterIP traffic from outside these (one per family at most) is
 	 * masqueraded, as kube-proxy's --cluster-cidr does. */
-	const struct model_cidr *cluster_cidrs;
+	const struct ipcidr *cluster_cidrs;
 	size_t n_cluster_cidrs;
 	bool masquerade_all; /* every serviced connection is masqueraded */
 	/* Called after every batch the kernel took, with its changes (for
@@ -96,7 +96,7 @@ int nftp_delete_table(const char *table);
 
 /* Deletes the UDP conntrack entries whose reply source is addr:port (the
  * flows a removed endpoint served). Returns how many were deleted. */
-int nftp_conntrack_delete_udp(const struct model_addr *addr, uint16_t port);
+int nftp_conntrack_delete_udp(const struct ipaddr *addr, uint16_t port);
 
 /* Counters of the last apply, for logs and benchmarks. */
 struct nftp_stats {

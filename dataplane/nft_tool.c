@@ -24,9 +24,9 @@ struct tool_options {
 	const char *manifests;
 	const char *table;
 	const char *node_name;
-	struct model_addr node_addrs[MAX_ADDRS];
+	struct ipaddr node_addrs[MAX_ADDRS];
 	size_t n_node_addrs;
-	struct model_cidr cidrs[2];
+	struct ipcidr cidrs[2];
 	size_t n_cidrs;
 	bool masquerade_all;
 	bool follow;
@@ -102,7 +102,7 @@ static int parse_args(int argc, char **argv, struct tool_options *o)
 				log_error("--node-addr: at most %d addresses", MAX_ADDRS);
 				return -EINVAL;
 			}
-			if (model_addr_parse(optarg, &o->node_addrs[o->n_node_addrs]) < 0) {
+			if (ipaddr_parse(optarg, &o->node_addrs[o->n_node_addrs]) < 0) {
 				log_error("--node-addr: not an IP address: '%s'", optarg);
 				return -EINVAL;
 			}
@@ -110,7 +110,7 @@ static int parse_args(int argc, char **argv, struct tool_options *o)
 			break;
 		case OPT_CLUSTER_CIDR:
 			if (o->n_cidrs == ARRAY_SIZE(o->cidrs) ||
-			    model_cidr_parse(optarg, &o->cidrs[o->n_cidrs]) < 0) {
+			    ipcidr_parse(optarg, &o->cidrs[o->n_cidrs], NULL) < 0) {
 				log_error("--cluster-cidr: not a network CIDR (no host bits; at most two): '%s'", optarg);
 				return -EINVAL;
 			}

@@ -32,7 +32,7 @@
 
 struct node_net {
 	struct node_net_options o;
-	struct node_net_cidr *cluster, *service;
+	struct ipcidr *cluster, *service;
 	char *vxlan_name, *nat_table;
 	struct nl_sock *sk;
 	int vx_ifindex;
@@ -42,77 +42,23 @@ struct node_net {
 
 /* ---- addresses ---- */
 
-int node_net_addr_parse(const char *s, struct node_net_addr *out)
-{
-	struct node_net_addr a = { 0 };
-
-	if (inet_pton(AF_INET, s, a.a) == 1)
-		a.family = AF_INET;
-	else if (inet_pton(AF_INET6, s, a.a) == 1)
-		a.family = AF_INET6;
-	else
-		return -EINVAL;
-	*out = a;
-	return 0;
-}
-
 static unsigned alen(int family)
 {
 	return family == AF_INET ? 4 : 16;
 }
 
-int node_net_cidr_parse(const char *s, struct node_net_cidr *out)
+void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6])
 {
-	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
-	struct node_net_cidr c;
-	long len;
-
-	if (strscpy(buf, s, sizeof(buf)) < 0 || !(slash = strchr(buf, '/')))
-		return -EINVAL;
-	*slash = '\0';
-	if (node_net_addr_parse(buf, &c.addr) < 0)
-		return -EINVAL;
-	errno = 0;
-	len = strtol(slash + 1, &end, 10);
-	if (errno || *end || end == slash + 1 || len < 0 || len > (long)alen(c.addr.family) * 8)
-		return -EINVAL;
-	c.len = (uint8_t)len;
-	/* the network address: host bits cleared */
-	for (unsigned i = 0; i < 16; i++) {
-		unsigned bits = i * 8 >= c.len ? 0 : c.len - i * 8;
-
-		c.addr.a[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
-	}
-	*out = c;
-	return 0;
-}
-
-const char *node_net_addr_str(const struct node_net_addr *a, char *buf, size_t size)
-{
-	if (!inet_ntop(a->family, a->a, buf, (socklen_t)size))
-		snprintf(buf, size, "?");
-	return buf;
-}
-
-static void cidr_str(const struct node_net_cidr *c, char *buf, size_t size)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	snprintf(buf, size, "%s/%u", node_net_addr_str(&c->addr, a, sizeof(a)), c->len);
-}
-
-void node_net_vtep_mac(const struct node_net_addr *node, uint8_t mac[6])
-{
-	const uint8_t *tail = node->a + alen(node->family) - 4;
+	const uint8_t *tail = node->bytes + alen(node->family) - 4;
 
 	mac[0] = 0x0e; /* locally administered, unicast */
 	mac[1] = node->family == AF_INET ? 0x5c : 0x5d;
 	memcpy(mac + 2, tail, 4);
 }
 
-static struct nl_addr *nla_of(const struct node_net_addr *a, unsigned prefix)
+static struct nl_addr *nla_of(const struct ipaddr *a, unsigned prefix)
 {
-	struct nl_addr *n = nl_addr_build(a->family, a->a, alen(a->family));
+	struct nl_addr *n = nl_addr_build(a->family, a->bytes, alen(a->family));
 
 	if (n)
 		nl_addr_set_prefixlen(n, (int)prefix);
@@ -167,8 +113,8 @@ enum ent_kind { ENT_ROUTE, ENT_NEIGH, ENT_FDB };
 struct ent {
 	enum ent_kind kind;
 	const char *peer;
-	struct node_net_cidr dst;   /* route destination */
-	struct node_net_addr gw;    /* route gateway; neighbour address; fdb dst */
+	struct ipcidr dst;   /* route destination */
+	struct ipaddr gw;    /* route gateway; neighbour address; fdb dst */
 	bool onlink;
 	uint8_t mac[6];
 	char key[128]; /* what identifies the entry in the kernel */
@@ -180,10 +126,10 @@ static void ent_describe(struct ent *e, int ifindex)
 {
 	char a[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN + 4];
 
-	node_net_addr_str(&e->gw, a, sizeof(a));
+	ipaddr_str(&e->gw, a, sizeof(a));
 	switch (e->kind) {
 	case ENT_ROUTE:
-		cidr_str(&e->dst, d, sizeof(d));
+		ipcidr_str(&e->dst, d, sizeof(d));
 		snprintf(e->key, sizeof(e->key), "route %s", d);
 		snprintf(e->full, sizeof(e->full), "route %s via %s dev %d", d, a,
 			 e->onlink ? ifindex : 0);
@@ -221,7 +167,7 @@ static struct ent *ents_add(struct ents *es)
 	return &es->v[es->n++];
 }
 
-static const struct node_net_addr *underlay_of(const struct node_net_peer *p, int family)
+static const struct ipaddr *underlay_of(const struct node_net_peer *p, int family)
 {
 	for (size_t i = 0; i < p->n_addrs; i++)
 		if (p->addrs[i].family == family)
@@ -229,19 +175,19 @@ static const struct node_net_addr *underlay_of(const struct node_net_peer *p, in
 	return NULL;
 }
 
-static bool same_addr(const struct node_net_addr *a, const struct node_net_addr *b)
+static bool same_addr(const struct ipaddr *a, const struct ipaddr *b)
 {
-	return a->family == b->family && memcmp(a->a, b->a, alen(a->family)) == 0;
+	return a->family == b->family && memcmp(a->bytes, b->bytes, alen(a->family)) == 0;
 }
 
 static int desired(struct node_net *nn, const struct node_net_peer *peers, size_t n, struct ents *es,
 		   char *err, size_t err_size)
 {
-	const struct node_net_addr *self = &nn->o.addrs[0];
+	const struct ipaddr *self = &nn->o.addrs[0];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct node_net_peer *p = &peers[i];
-		const struct node_net_addr *under = underlay_of(p, self->family);
+		const struct ipaddr *under = underlay_of(p, self->family);
 		bool is_self = false;
 
 		for (size_t k = 0; k < p->n_addrs; k++)
@@ -250,11 +196,11 @@ static int desired(struct node_net *nn, const struct node_net_peer *peers, size_
 		if (is_self)
 			continue;
 		for (size_t c = 0; c < p->n_pod_cidrs; c++) {
-			const struct node_net_cidr *pc = &p->pod_cidrs[c];
+			const struct ipcidr *pc = &p->pod_cidrs[c];
 			struct ent *e;
 
 			if (nn->o.mode == NODE_NET_NATIVE) {
-				const struct node_net_addr *gw = underlay_of(p, pc->addr.family);
+				const struct ipaddr *gw = underlay_of(p, pc->addr.family);
 
 				if (!gw)
 					return errf(err, err_size, -EINVAL,
@@ -338,14 +284,14 @@ static bool match(struct cur *c, const char *key, const char *full)
 	return false;
 }
 
-static void nla_to(struct nl_addr *a, struct node_net_addr *out)
+static void nla_to(struct nl_addr *a, struct ipaddr *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!a)
 		return;
 	out->family = nl_addr_get_family(a);
-	memcpy(out->a, nl_addr_get_binary_addr(a),
-	       nl_addr_get_len(a) < sizeof(out->a) ? nl_addr_get_len(a) : sizeof(out->a));
+	memcpy(out->bytes, nl_addr_get_binary_addr(a),
+	       nl_addr_get_len(a) < sizeof(out->bytes) ? nl_addr_get_len(a) : sizeof(out->bytes));
 }
 
 static void on_route(struct nl_object *o, void *ud)
@@ -525,7 +471,7 @@ static void mb_add_expr(struct mb *b, struct nftnl_rule *r, struct nftnl_expr *e
 }
 
 /* Appends "<field> <cidr>" (saddr or daddr) to r. */
-static void mb_match(struct mb *b, struct nftnl_rule *r, bool src, const struct node_net_cidr *c)
+static void mb_match(struct mb *b, struct nftnl_rule *r, bool src, const struct ipcidr *c)
 {
 	uint8_t mask[16] = { 0 }, zero[16] = { 0 }, nfp;
 	unsigned len = alen(c->addr.family);
@@ -573,13 +519,13 @@ static void mb_match(struct mb *b, struct nftnl_rule *r, bool src, const struct 
 	if (e) {
 		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, c->addr.a, len);
+		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, c->addr.bytes, len);
 	}
 	mb_add_expr(b, r, e);
 }
 
 /* dst NULL: masquerade; else return for that destination. */
-static void mb_rule(struct mb *b, const struct node_net_cidr *src, const struct node_net_cidr *dst)
+static void mb_rule(struct mb *b, const struct ipcidr *src, const struct ipcidr *dst)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_expr *e;
@@ -661,7 +607,7 @@ out:
 	return r;
 }
 
-static void push_cidr(struct node_net_cidr *v, size_t *n, const struct node_net_cidr *c)
+static void push_cidr(struct ipcidr *v, size_t *n, const struct ipcidr *c)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (v[i].len == c->len && same_addr(&v[i].addr, &c->addr))
@@ -672,7 +618,7 @@ static void push_cidr(struct node_net_cidr *v, size_t *n, const struct node_net_
 static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, size_t n, bool remove)
 {
 	struct mb b = { .table = nn->nat_table, .seq = (uint32_t)time(NULL) };
-	_cleanup_free_ struct node_net_cidr *ex = NULL;
+	_cleanup_free_ struct ipcidr *ex = NULL;
 	size_t n_ex = 0, max = nn->o.n_cluster_cidrs + nn->o.n_service_cidrs + nn->o.n_pod_cidrs +
 			       n * NODE_NET_MAX_ADDRS;
 	struct nlmsghdr *nlh;
@@ -718,7 +664,7 @@ static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, siz
 			nftnl_chain_free(c);
 		}
 		for (size_t i = 0; i < nn->o.n_pod_cidrs; i++) {
-			const struct node_net_cidr *src = &nn->o.pod_cidrs[i];
+			const struct ipcidr *src = &nn->o.pod_cidrs[i];
 
 			for (size_t j = 0; j < n_ex; j++)
 				if (ex[j].addr.family == src->addr.family)

@@ -28,6 +28,8 @@
 #ifndef SKIFF_NODE_NET_H
 #define SKIFF_NODE_NET_H
 
+#include "inet.h"
+
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,40 +47,25 @@ enum node_net_mode {
 	NODE_NET_VXLAN,
 };
 
-struct node_net_addr {
-	int family; /* AF_INET or AF_INET6 */
-	uint8_t a[16];
-};
-
-struct node_net_cidr {
-	struct node_net_addr addr;
-	uint8_t len;
-};
-
-/* "10.0.0.1" / "fd00::1"; "10.244.1.0/24". -EINVAL otherwise. */
-int node_net_addr_parse(const char *s, struct node_net_addr *out);
-int node_net_cidr_parse(const char *s, struct node_net_cidr *out);
-const char *node_net_addr_str(const struct node_net_addr *a, char *buf, size_t size);
-
 struct node_net_peer {
 	const char *name;
-	struct node_net_addr addrs[NODE_NET_MAX_ADDRS];
+	struct ipaddr addrs[NODE_NET_MAX_ADDRS];
 	size_t n_addrs;
-	struct node_net_cidr pod_cidrs[NODE_NET_MAX_ADDRS];
+	struct ipcidr pod_cidrs[NODE_NET_MAX_ADDRS];
 	size_t n_pod_cidrs;
 };
 
 struct node_net_options {
 	enum node_net_mode mode;
 	/* This node: its underlay address(es) and pod CIDR(s). */
-	struct node_net_addr addrs[NODE_NET_MAX_ADDRS];
+	struct ipaddr addrs[NODE_NET_MAX_ADDRS];
 	size_t n_addrs;
-	struct node_net_cidr pod_cidrs[NODE_NET_MAX_ADDRS];
+	struct ipcidr pod_cidrs[NODE_NET_MAX_ADDRS];
 	size_t n_pod_cidrs;
 	/* Destinations never masqueraded (besides every node's pod CIDRs). */
-	const struct node_net_cidr *cluster_cidrs;
+	const struct ipcidr *cluster_cidrs;
 	size_t n_cluster_cidrs;
-	const struct node_net_cidr *service_cidrs;
+	const struct ipcidr *service_cidrs;
 	size_t n_service_cidrs;
 	const char *vxlan_name; /* NULL: NODE_NET_DEFAULT_VXLAN */
 	uint32_t vni;           /* 0: NODE_NET_DEFAULT_VNI */
@@ -109,6 +96,6 @@ void node_net_last_stats(const struct node_net *nn, struct node_net_stats *out);
 int node_net_close(struct node_net *nn, bool remove_all);
 
 /* The MAC of a node's vxlan device, derived from its address. */
-void node_net_vtep_mac(const struct node_net_addr *node, uint8_t mac[6]);
+void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6]);
 
 #endif

@@ -24,7 +24,7 @@
 
 struct tool_options {
 	struct node_net_options nn;
-	struct node_net_cidr cluster[MAX_CIDRS], service[MAX_CIDRS];
+	struct ipcidr cluster[MAX_CIDRS], service[MAX_CIDRS];
 	const char *peers;
 	bool follow, remove;
 };
@@ -120,7 +120,7 @@ static int parse_args(int argc, char **argv, struct tool_options *o)
 			break;
 		case OPT_NODE_ADDR:
 			if (nn->n_addrs == NODE_NET_MAX_ADDRS ||
-			    node_net_addr_parse(optarg, &nn->addrs[nn->n_addrs]) < 0) {
+			    ipaddr_parse(optarg, &nn->addrs[nn->n_addrs]) < 0) {
 				log_error("--node-addr: not an IP address (or a third one): '%s'", optarg);
 				return -EINVAL;
 			}
@@ -128,7 +128,7 @@ static int parse_args(int argc, char **argv, struct tool_options *o)
 			break;
 		case OPT_POD_CIDR:
 			if (nn->n_pod_cidrs == NODE_NET_MAX_ADDRS ||
-			    node_net_cidr_parse(optarg, &nn->pod_cidrs[nn->n_pod_cidrs]) < 0) {
+			    ipcidr_parse(optarg, &nn->pod_cidrs[nn->n_pod_cidrs], NULL) < 0) {
 				log_error("--pod-cidr: not a CIDR (or a third one): '%s'", optarg);
 				return -EINVAL;
 			}
@@ -136,7 +136,7 @@ static int parse_args(int argc, char **argv, struct tool_options *o)
 			break;
 		case OPT_CLUSTER_CIDR:
 			if (nn->n_cluster_cidrs == MAX_CIDRS ||
-			    node_net_cidr_parse(optarg, &o->cluster[nn->n_cluster_cidrs]) < 0) {
+			    ipcidr_parse(optarg, &o->cluster[nn->n_cluster_cidrs], NULL) < 0) {
 				log_error("--cluster-cidr: not a CIDR (or too many): '%s'", optarg);
 				return -EINVAL;
 			}
@@ -144,7 +144,7 @@ static int parse_args(int argc, char **argv, struct tool_options *o)
 			break;
 		case OPT_SERVICE_CIDR:
 			if (nn->n_service_cidrs == MAX_CIDRS ||
-			    node_net_cidr_parse(optarg, &o->service[nn->n_service_cidrs]) < 0) {
+			    ipcidr_parse(optarg, &o->service[nn->n_service_cidrs], NULL) < 0) {
 				log_error("--service-cidr: not a CIDR (or too many): '%s'", optarg);
 				return -EINVAL;
 			}
@@ -261,7 +261,7 @@ static int peers_load(const char *path, struct peers *out, char *msg, size_t siz
 		}
 		json_array_foreach(addrs, j, x) {
 			if (!json_is_string(x) ||
-			    node_net_addr_parse(json_string_value(x), &pe->addrs[pe->n_addrs++]) < 0) {
+			    ipaddr_parse(json_string_value(x), &pe->addrs[pe->n_addrs++]) < 0) {
 				snprintf(msg, size, "%s: [%zu].addresses[%zu]: not an IP address", path, i, j);
 				goto bad;
 			}
@@ -272,7 +272,7 @@ static int peers_load(const char *path, struct peers *out, char *msg, size_t siz
 		}
 		json_array_foreach(cidrs, j, x) {
 			if (!json_is_string(x) ||
-			    node_net_cidr_parse(json_string_value(x), &pe->pod_cidrs[pe->n_pod_cidrs++]) < 0) {
+			    ipcidr_parse(json_string_value(x), &pe->pod_cidrs[pe->n_pod_cidrs++], NULL) < 0) {
 				snprintf(msg, size, "%s: [%zu].podCIDRs[%zu]: not a CIDR", path, i, j);
 				goto bad;
 			}

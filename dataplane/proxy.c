@@ -26,7 +26,7 @@ const char *proxy_kind_name(uint8_t kind)
 
 int proxy_fe_key_cmp(const struct proxy_fe_key *a, const struct proxy_fe_key *b)
 {
-	int r = model_addr_cmp(&a->addr, &b->addr);
+	int r = ipaddr_cmp(&a->addr, &b->addr);
 
 	if (r)
 		return r;
@@ -41,7 +41,7 @@ int proxy_fe_key_cmp(const struct proxy_fe_key *a, const struct proxy_fe_key *b)
 
 static int backend_cmp(const struct proxy_backend *a, const struct proxy_backend *b)
 {
-	int r = model_addr_cmp(&a->addr, &b->addr);
+	int r = ipaddr_cmp(&a->addr, &b->addr);
 
 	if (r)
 		return r;
@@ -140,7 +140,7 @@ static int svc_ref_cmp(const void *a, const void *b)
 
 /* A candidate endpoint for one service port and family. */
 struct cand {
-	struct model_addr addr;
+	struct ipaddr addr;
 	uint16_t port;
 	bool ready, serving, terminating, local;
 };
@@ -157,7 +157,7 @@ static int cand_rank(const struct cand *c)
 static int cand_cmp(const void *a, const void *b)
 {
 	const struct cand *x = a, *y = b;
-	int r = model_addr_cmp(&x->addr, &y->addr);
+	int r = ipaddr_cmp(&x->addr, &y->addr);
 
 	if (r)
 		return r;
@@ -218,7 +218,7 @@ static int gather(const struct builder *b, size_t first, size_t last,
 	/* Sorted best first within an address and port: keep the first. */
 	w = 0;
 	for (size_t r = 0; r < n; r++) {
-		if (w > 0 && model_addr_cmp(&c[w - 1].addr, &c[r].addr) == 0 &&
+		if (w > 0 && ipaddr_cmp(&c[w - 1].addr, &c[r].addr) == 0 &&
 		    c[w - 1].port == c[r].port) {
 			c[w - 1].local |= c[r].local;
 			continue;
@@ -264,7 +264,7 @@ static int pick(const struct cand *c, size_t n, bool local_only, struct proxy_ba
 }
 
 static int add_frontend(struct builder *b, struct proxy_summary *sum, const struct model_service *s,
-			const struct model_service_port *sp, const struct model_addr *addr,
+			const struct model_service_port *sp, const struct ipaddr *addr,
 			uint16_t port, uint8_t kind, bool local, const struct proxy_backend *be,
 			size_t n_be)
 {
@@ -352,7 +352,7 @@ static void seen_count(struct seen *sn, struct proxy_summary *sum)
 		size_t j = i + 1;
 
 		/* An endpoint is an address: its ports count once. */
-		for (; j < sn->n && model_addr_cmp(&sn->v[i].addr, &sn->v[j].addr) == 0; j++)
+		for (; j < sn->n && ipaddr_cmp(&sn->v[i].addr, &sn->v[j].addr) == 0; j++)
 			if (sn->v[j].state < best)
 				best = sn->v[j].state;
 		if (best == PROXY_BACKEND_ACTIVE)
@@ -425,7 +425,7 @@ static int build_service(struct builder *b, const struct model_service *s, size_
 							 n_ex);
 			if (r == 0 && node_port && service_has_family(s, fam)) {
 				if (b->cfg->n_node_addrs == 0) {
-					struct model_addr any = { .family = fam };
+					struct ipaddr any = { .family = fam };
 
 					r = add_frontend(b, sum, s, sp, &any, sp->node_port,
 							 PROXY_KIND_NODE_PORT, s->external_local, ex, n_ex);

@@ -44,13 +44,13 @@ enum proxy_backend_state {
 
 struct proxy_config {
 	const char *node_name; /* NULL: no endpoint is local */
-	const struct model_addr *node_addrs;
+	const struct ipaddr *node_addrs;
 	size_t n_node_addrs;
 	enum model_algorithm default_algorithm; /* MODEL_ALG_RANDOM or _MAGLEV */
 };
 
 struct proxy_fe_key {
-	struct model_addr addr; /* NodePort with no node address: unspecified */
+	struct ipaddr addr; /* NodePort with no node address: unspecified */
 	uint16_t port;
 	uint8_t proto;
 	uint8_t kind;
@@ -58,7 +58,7 @@ struct proxy_fe_key {
 int proxy_fe_key_cmp(const struct proxy_fe_key *a, const struct proxy_fe_key *b);
 
 struct proxy_backend {
-	struct model_addr addr;
+	struct ipaddr addr;
 	uint16_t port;
 	uint8_t state; /* enum proxy_backend_state */
 };

@@ -29,11 +29,10 @@ struct proxy_agent {
 	struct proxy_lb *plb;
 	struct nftp *nftp; /* nftables mode */
 	struct nftp_options nopt;
-	struct model_cidr nft_cidrs[NODE_NET_MAX_ADDRS];
 	struct proxy_config cfg;
 	/* node networking */
 	struct node_net *nn;
-	struct node_net_cidr nn_cidrs[NODE_NET_MAX_ADDRS]; /* this node's, as nn was opened */
+	struct ipcidr nn_cidrs[NODE_NET_MAX_ADDRS]; /* this node's, as nn was opened */
 	size_t nn_n_cidrs;
 	uint64_t node_synced_generation;
 	bool node_retry;
@@ -149,7 +148,7 @@ static void nft_log_changes(const struct proxy_state *next, const struct proxy_c
 		 * conntrack entry (they end when the backend goes away);
 		 * UDP flows are deleted, or they would stick to it. */
 		log_info("service %s: backend %s:%u/%s removed%s", rm->name,
-			 model_addr_str(&rm->be.addr, addr, sizeof(addr)), rm->be.port,
+			 ipaddr_str(&rm->be.addr, addr, sizeof(addr)), rm->be.port,
 			 model_proto_name(rm->proto),
 			 rm->proto == MODEL_PROTO_UDP ? ", its conntrack entries deleted"
 						      : ", established connections left to end");
@@ -209,14 +208,6 @@ static int agent_sync(struct proxy_agent *a)
 
 /* ---- node networking ---- */
 
-static void addr_to_nn(const struct model_addr *m, struct node_net_addr *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->family = m->family;
-	memcpy(out->a, m->family == AF_INET ? (const void *)&m->v4 : (const void *)&m->v6,
-	       m->family == AF_INET ? 4 : 16);
-}
-
 struct node_peers {
 	const struct proxy_agent *a;
 	struct node_net_peer *v;
@@ -257,42 +248,40 @@ static int collect_node(const struct model_node *n, const char *origin, void *ud
 	memset(p, 0, sizeof(*p));
 	p->name = n->name;
 	for (size_t i = 0; i < n->n_addrs; i++)
-		addr_to_nn(&n->addrs[i], &p->addrs[p->n_addrs++]);
+		p->addrs[p->n_addrs++] = n->addrs[i];
 	/* A pod CIDR is reachable through an address of its family (native
 	 * routing) or of the underlay's (vxlan); a Node without one (no
 	 * InternalIP yet) is left out until it has. */
 	for (size_t i = 0; i < n->n_pod_cidrs; i++) {
-		const struct model_cidr *c = &n->pod_cidrs[i];
+		const struct ipcidr *c = &n->pod_cidrs[i];
 		int need = o->node_routing == NODE_ROUTING_VXLAN ? underlay : c->addr.family;
 
 		if (!has_family(n, need)) {
 			log_debug("%s: Node %s: no InternalIP of the %s family: pod CIDR %s/%u not routed",
 				  origin, n->name, need == AF_INET ? "IPv4" : "IPv6",
-				  model_addr_str(&c->addr, buf, sizeof(buf)), c->len);
+				  ipaddr_str(&c->addr, buf, sizeof(buf)), c->len);
 			continue;
 		}
-		addr_to_nn(&c->addr, &p->pod_cidrs[p->n_pod_cidrs].addr);
-		p->pod_cidrs[p->n_pod_cidrs++].len = c->len;
+		p->pod_cidrs[p->n_pod_cidrs++] = *c;
 	}
 	if (p->n_pod_cidrs)
 		np->n++;
 	return 0;
 }
 
-static bool cidrs_equal(const struct node_net_cidr *a, size_t na, const struct node_net_cidr *b,
+static bool cidrs_equal(const struct ipcidr *a, size_t na, const struct ipcidr *b,
 			size_t nb)
 {
 	if (na != nb)
 		return false;
 	for (size_t i = 0; i < na; i++)
-		if (a[i].addr.family != b[i].addr.family || a[i].len != b[i].len ||
-		    memcmp(a[i].addr.a, b[i].addr.a, sizeof(a[i].addr.a)))
+		if (!ipcidr_eq(&a[i], &b[i]))
 			return false;
 	return true;
 }
 
 /* (Re)opens node networking for this node's pod CIDRs. */
-static int node_open(struct proxy_agent *a, const struct node_net_cidr *cidrs, size_t n)
+static int node_open(struct proxy_agent *a, const struct ipcidr *cidrs, size_t n)
 {
 	const struct proxy_agent_options *o = a->o;
 	struct node_net_options no = {
@@ -311,7 +300,7 @@ static int node_open(struct proxy_agent *a, const struct node_net_cidr *cidrs, s
 	int r;
 
 	for (size_t i = 0; i < o->n_node_addrs && no.n_addrs < NODE_NET_MAX_ADDRS; i++)
-		addr_to_nn(&o->node_addrs[i], &no.addrs[no.n_addrs++]);
+		no.addrs[no.n_addrs++] = o->node_addrs[i];
 	for (size_t i = 0; i < n; i++)
 		no.pod_cidrs[no.n_pod_cidrs++] = cidrs[i];
 	if (a->nn) {
@@ -336,8 +325,8 @@ static int node_sync(struct proxy_agent *a)
 	const struct proxy_agent_options *o = a->o;
 	uint64_t gen = model_store_node_generation(a->store);
 	struct node_peers np = { .a = a };
-	struct node_net_cidr own[NODE_NET_MAX_ADDRS];
-	const struct node_net_cidr *cidrs = o->pod_cidrs;
+	struct ipcidr own[NODE_NET_MAX_ADDRS];
+	const struct ipcidr *cidrs = o->pod_cidrs;
 	size_t n_cidrs = o->n_pod_cidrs;
 	unsigned long long t0 = now_ns();
 	struct node_net_stats st;
@@ -348,10 +337,8 @@ static int node_sync(struct proxy_agent *a)
 	if (r < 0)
 		goto out;
 	if (!n_cidrs && np.self) {
-		for (size_t i = 0; i < np.self->n_pod_cidrs && i < NODE_NET_MAX_ADDRS; i++) {
-			addr_to_nn(&np.self->pod_cidrs[i].addr, &own[i].addr);
-			own[i].len = np.self->pod_cidrs[i].len;
-		}
+		for (size_t i = 0; i < np.self->n_pod_cidrs && i < NODE_NET_MAX_ADDRS; i++)
+			own[i] = np.self->pod_cidrs[i];
 		cidrs = own;
 		n_cidrs = np.self->n_pod_cidrs < NODE_NET_MAX_ADDRS ? np.self->n_pod_cidrs
 								    : NODE_NET_MAX_ADDRS;
@@ -508,21 +495,11 @@ static const char *bpffs_of(const struct proxy_agent *a)
 static int lb_open_with(struct proxy_agent *a, struct lb **out)
 {
 	const struct proxy_agent_options *o = a->o;
-	_cleanup_free_ struct lb_addr *addrs = calloc(o->n_node_addrs + 1, sizeof(*addrs));
 	struct lb_options lo = { 0 };
 
-	if (!addrs)
-		return -ENOMEM;
-	for (size_t i = 0; i < o->n_node_addrs; i++) {
-		addrs[i].family = o->node_addrs[i].family;
-		if (addrs[i].family == AF_INET)
-			addrs[i].v4 = o->node_addrs[i].v4;
-		else
-			addrs[i].v6 = o->node_addrs[i].v6;
-	}
 	lo.bpffs_dir = o->bpffs_dir;
 	lo.cgroup_path = a->cgroup;
-	lo.node_addrs = addrs;
+	lo.node_addrs = o->node_addrs;
 	lo.n_node_addrs = o->n_node_addrs;
 	lo.nodeport_devices = o->nodeport_devices;
 	lo.n_nodeport_devices = o->n_nodeport_devices;
@@ -570,16 +547,8 @@ static int nft_setup(struct proxy_agent *a)
 		}
 		log_info("bpf mode: programs detached, maps under %s removed", bpffs_of(a));
 	}
-	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
-		struct model_cidr *c = &a->nft_cidrs[i];
-
-		c->addr.family = o->cluster_cidrs[i].addr.family;
-		memcpy(&c->addr.v6, o->cluster_cidrs[i].addr.a,
-		       c->addr.family == AF_INET ? 4 : 16);
-		c->len = o->cluster_cidrs[i].len;
-	}
 	a->nopt.table = o->nft_table ? o->nft_table : NFTP_DEFAULT_TABLE;
-	a->nopt.cluster_cidrs = a->nft_cidrs;
+	a->nopt.cluster_cidrs = o->cluster_cidrs;
 	a->nopt.n_cluster_cidrs = o->n_cluster_cidrs;
 	a->nopt.on_changes = nft_on_changes;
 	r = nftp_open(&a->nopt, &a->nftp);

@@ -55,10 +55,10 @@ struct proxy_agent_options {
 	/* The pod network (one per family): nftables mode masquerades
 	 * ClusterIP traffic from outside it; node networking never
 	 * masquerades pod traffic toward it. */
-	const struct node_net_cidr *cluster_cidrs;
+	const struct ipcidr *cluster_cidrs;
 	size_t n_cluster_cidrs;
 	const char *node_name;
-	const struct model_addr *node_addrs;
+	const struct ipaddr *node_addrs;
 	size_t n_node_addrs;
 	const char *const *nodeport_devices;
 	size_t n_nodeport_devices;
@@ -70,9 +70,9 @@ struct proxy_agent_options {
 	 * node_addrs; this node's pod CIDRs are pod_cidrs, or when none
 	 * are given the spec.podCIDRs of the Node named node_name. */
 	enum node_routing node_routing;
-	const struct node_net_cidr *pod_cidrs;
+	const struct ipcidr *pod_cidrs;
 	size_t n_pod_cidrs;
-	const struct node_net_cidr *service_cidrs;
+	const struct ipcidr *service_cidrs;
 	size_t n_service_cidrs;
 	bool no_masquerade;
 	const char *vxlan_name; /* NULL: NODE_NET_DEFAULT_VXLAN */

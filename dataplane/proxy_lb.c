@@ -62,21 +62,10 @@ const struct proxy_state *proxy_lb_applied(const struct proxy_lb *p)
 	return p->applied;
 }
 
-static struct lb_addr to_lb_addr(const struct model_addr *a)
-{
-	struct lb_addr r = { .family = a->family };
-
-	if (a->family == AF_INET)
-		r.v4 = a->v4;
-	else
-		r.v6 = a->v6;
-	return r;
-}
-
 static struct lb_frontend to_lb_frontend(const struct proxy_frontend *fe)
 {
 	return (struct lb_frontend){
-		.addr = to_lb_addr(&fe->key.addr),
+		.addr = fe->key.addr,
 		.port = fe->key.port,
 		.proto = fe->key.proto,
 		.kind = fe->key.kind,
@@ -88,7 +77,7 @@ static const char *fe_str(const struct proxy_frontend *fe, char *buf, size_t siz
 	char a[INET6_ADDRSTRLEN];
 	bool v6 = fe->key.addr.family == AF_INET6;
 
-	model_addr_str(&fe->key.addr, a, sizeof(a));
+	ipaddr_str(&fe->key.addr, a, sizeof(a));
 	snprintf(buf, size, "%s %s%s%s:%u/%s", proxy_kind_name(fe->key.kind), v6 ? "[" : "", a,
 		 v6 ? "]" : "", fe->key.port, model_proto_name(fe->key.proto));
 	return buf;
@@ -109,7 +98,7 @@ static int set_frontend(struct proxy_lb *p, const struct proxy_frontend *fe)
 		return -ENOMEM;
 	for (size_t i = 0; i < fe->n_backends; i++)
 		be[i] = (struct lb_backend){
-			.addr = to_lb_addr(&fe->backends[i].addr),
+			.addr = fe->backends[i].addr,
 			.port = fe->backends[i].port,
 			.state = fe->backends[i].state,
 		};
@@ -194,11 +183,11 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 		netns_walk(&ns, p->cgroup_path, self.st_ino, 0);
 	for (size_t i = 0; i < c->n_removed; i++) {
 		const struct proxy_removed *rm = &c->removed[i];
-		struct lb_backend be = { .addr = to_lb_addr(&rm->be.addr), .port = rm->be.port };
+		struct lb_backend be = { .addr = rm->be.addr, .port = rm->be.port };
 		char a[INET6_ADDRSTRLEN];
 		int total = 0, r;
 
-		model_addr_str(&rm->be.addr, a, sizeof(a));
+		ipaddr_str(&rm->be.addr, a, sizeof(a));
 		r = lb_backend_terminate_sockets(p->lb, &be, rm->proto, NULL);
 		if (r >= 0)
 			total += r;

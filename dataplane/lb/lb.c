@@ -283,22 +283,6 @@ static void lb_idvec_release(struct lb_idvec *v, uint32_t id)
 
 /* ---- parsing -------------------------------------------------------- */
 
-int lb_addr_parse(const char *s, struct lb_addr *out)
-{
-	struct lb_addr a = { 0 };
-
-	if (!s)
-		return -EINVAL;
-	if (inet_pton(AF_INET, s, &a.v4) == 1)
-		a.family = AF_INET;
-	else if (inet_pton(AF_INET6, s, &a.v6) == 1)
-		a.family = AF_INET6;
-	else
-		return -EINVAL;
-	*out = a;
-	return 0;
-}
-
 int lb_proto_parse(const char *s, uint8_t *out)
 {
 	if (streq(s, "tcp") || streq(s, "TCP"))
@@ -339,7 +323,7 @@ int lb_algorithm_parse(const char *s, uint8_t *out)
 	return 0;
 }
 
-static void lb_addr_to16(const struct lb_addr *a, uint8_t out[16])
+static void lb_addr_to16(const struct ipaddr *a, uint8_t out[16])
 {
 	if (a->family == AF_INET) {
 		memset(out, 0, 10);
@@ -797,7 +781,7 @@ static void lb_sweep_generations(struct lb *lb)
 	}
 }
 
-static int lb_node_ip_add(int fd, const struct lb_addr *a, uint32_t epoch)
+static int lb_node_ip_add(int fd, const struct ipaddr *a, uint32_t epoch)
 {
 	struct lb_ip_key k;
 	struct lb_ip_val v = { .refs = epoch };
@@ -832,7 +816,7 @@ static int lb_write_node_ips(struct lb *lb, const struct lb_options *o)
 		if (getifaddrs(&ifa) < 0)
 			return -errno;
 		for (it = ifa; it; it = it->ifa_next) {
-			struct lb_addr a = { 0 };
+			struct ipaddr a = { 0 };
 
 			if (!it->ifa_addr)
 				continue;

@@ -18,12 +18,14 @@
  * failure; out-parameters are written only on success. Nothing prints.
  * Not thread-safe: one struct lb is used by one thread at a time.
  *
- * Addresses are given as struct lb_addr (AF_INET or AF_INET6); ports in
+ * Addresses are given as struct ipaddr (AF_INET or AF_INET6); ports in
  * host byte order. IPv4 is stored v4-mapped (::ffff:a.b.c.d) in the maps,
  * so v4-mapped IPv6 sockets reach IPv4 services too.
  */
 #ifndef SKIFF_LB_H
 #define SKIFF_LB_H
+
+#include "inet.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -40,14 +42,6 @@
 
 struct lb;
 
-struct lb_addr {
-	int family; /* AF_INET or AF_INET6 */
-	union {
-		struct in_addr v4;
-		struct in6_addr v6;
-	};
-};
-
 struct lb_options {
 	/* bpffs folder holding every pinned map and link; NULL: LB_DEFAULT_BPFFS.
 	 * The bpffs is mounted at /sys/fs/bpf first when it is not. */
@@ -57,7 +51,7 @@ struct lb_options {
 	const char *cgroup_path;
 	/* This node's addresses, where wildcard NodePorts answer. Empty: the
 	 * addresses of the network namespace lb_open() runs in. */
-	const struct lb_addr *node_addrs;
+	const struct ipaddr *node_addrs;
 	size_t n_node_addrs;
 	/* Devices NodePort, LoadBalancer and externalIP traffic from outside
 	 * arrives on: tc ingress and egress programs are attached to each
@@ -93,7 +87,7 @@ enum lb_proto {
  * ran in, but IPv6 link-local ones). Other kinds refuse the unspecified
  * address (-EINVAL). */
 struct lb_frontend {
-	struct lb_addr addr;
+	struct ipaddr addr;
 	uint16_t port;
 	uint8_t proto; /* enum lb_proto */
 	uint8_t kind;  /* enum lb_kind */
@@ -106,7 +100,7 @@ enum lb_backend_state {
 };
 
 struct lb_backend {
-	struct lb_addr addr;
+	struct ipaddr addr;
 	uint16_t port;
 	uint8_t state; /* enum lb_backend_state */
 };
@@ -191,8 +185,6 @@ int lb_backend_terminate_sockets(struct lb *lb, const struct lb_backend *be,
 				 uint8_t proto, const char *netns_path);
 
 /* Parsing helpers for tools and the agent. */
-/* "10.96.0.1" or "fd00::1" -> lb_addr; -EINVAL otherwise. */
-int lb_addr_parse(const char *s, struct lb_addr *out);
 /* "tcp" / "udp" -> enum lb_proto; -EINVAL otherwise. */
 int lb_proto_parse(const char *s, uint8_t *out);
 /* "ClusterIP", "ExternalIP", "LoadBalancer", "NodePort" -> enum lb_kind. */

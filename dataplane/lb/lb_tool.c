@@ -22,7 +22,7 @@ struct tool_opts {
 	const char *cgroup;
 	const char *devs[TOOL_MAX_DEVS];
 	size_t n_devs;
-	struct lb_addr node_addrs[TOOL_MAX_DEVS];
+	struct ipaddr node_addrs[TOOL_MAX_DEVS];
 	size_t n_node_addrs;
 };
 
@@ -97,7 +97,7 @@ static int open_lb(const struct tool_opts *t, struct lb **out)
 }
 
 /* "10.0.0.1:80", "[fd00::1]:80" */
-static int parse_hostport(const char *s, struct lb_addr *a, uint16_t *port)
+static int parse_hostport(const char *s, struct ipaddr *a, uint16_t *port)
 {
 	char host[64];
 	const char *colon;
@@ -129,7 +129,7 @@ static int parse_hostport(const char *s, struct lb_addr *a, uint16_t *port)
 	p = strtoul(colon + 1, &end, 10);
 	if (errno || *end || p == 0 || p > 65535)
 		return -EINVAL;
-	if (lb_addr_parse(host, a) < 0)
+	if (ipaddr_parse(host, a) < 0)
 		return -EINVAL;
 	*port = (uint16_t)p;
 	return 0;
@@ -151,7 +151,7 @@ static int parse_port(const char *s, uint16_t *out)
 static int parse_frontend(char **argv, struct lb_frontend *fe)
 {
 	memset(fe, 0, sizeof(*fe));
-	if (lb_addr_parse(argv[0], &fe->addr) < 0) {
+	if (ipaddr_parse(argv[0], &fe->addr) < 0) {
 		log_error("frontend address: '%s' is not an IPv4 or IPv6 address", argv[0]);
 		return -EINVAL;
 	}
@@ -445,7 +445,7 @@ int main(int argc, char **argv)
 				log_error("--node-address: at most %d addresses", TOOL_MAX_DEVS);
 				return 2;
 			}
-			if (lb_addr_parse(optarg, &t.node_addrs[t.n_node_addrs]) < 0) {
+			if (ipaddr_parse(optarg, &t.node_addrs[t.n_node_addrs]) < 0) {
 				log_error("--node-address: '%s' is not an IPv4 or IPv6 address", optarg);
 				return 2;
 			}

@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 	};
 	struct bench b = { .cfg = { .default_algorithm = MODEL_ALG_RANDOM } };
 	struct nftp_options no = { 0 };
-	struct model_cidr cidr;
+	struct ipcidr cidr;
 	unsigned long long t0, t1;
 	long timeout_ms = 5000;
 	char *end;
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 			no.table = optarg;
 			break;
 		case 'c':
-			if (model_cidr_parse(optarg, &cidr) < 0 || cidr.addr.family != AF_INET) {
+			if (ipcidr_parse(optarg, &cidr, NULL) < 0 || cidr.addr.family != AF_INET) {
 				log_error("--cluster-cidr: expected an IPv4 CIDR, got '%s'", optarg);
 				return 2;
 			}

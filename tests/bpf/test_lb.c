@@ -119,7 +119,7 @@ static struct lb_frontend fe4(const char *addr, uint16_t port, uint8_t proto)
 {
 	struct lb_frontend f = { .port = port, .proto = proto, .kind = LB_KIND_CLUSTER_IP };
 
-	CHECK_OK(lb_addr_parse(addr, &f.addr));
+	CHECK_OK(ipaddr_parse(addr, &f.addr));
 	return f;
 }
 
@@ -127,7 +127,7 @@ static struct lb_backend be(const char *addr, uint16_t port)
 {
 	struct lb_backend b = { .port = port };
 
-	CHECK_OK(lb_addr_parse(addr, &b.addr));
+	CHECK_OK(ipaddr_parse(addr, &b.addr));
 	return b;
 }
 
@@ -256,7 +256,7 @@ TEST(bad_input_is_refused)
 	struct lb_frontend f = fe4("10.96.0.1", 80, LB_PROTO_TCP);
 	struct lb_frontend bad;
 	struct lb_frontend_params maglev9 = { .algorithm = 9 };
-	struct lb_addr a;
+	struct ipaddr a;
 	struct lb *lb;
 
 	fixture_setup();
@@ -276,7 +276,7 @@ TEST(bad_input_is_refused)
 	bad.kind = LB_KIND_NODE_PORT;
 	CHECK_OK(lb_frontend_set(lb, &bad, &ok, 1, NULL));
 	CHECK_OK(lb_frontend_delete(lb, &bad));
-	CHECK_INT_EQ(lb_addr_parse("10.96.0.300", &a), -EINVAL);
+	CHECK_INT_EQ(ipaddr_parse("10.96.0.300", &a), -EINVAL);
 	/* nothing half-written */
 	CHECK_INT_EQ(map_count(LB_MAP_FRONTENDS, sizeof(struct lb_fe_key)), 0);
 	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 0);

@@ -261,8 +261,8 @@ static void set_nodeport(struct lb *lb, uint8_t proto, const char *be_ip, size_t
 	struct lb_backend be = { .port = 8080 };
 	struct lb_frontend_params prm = { .name = "default/web:http", .flags = flags };
 
-	CHECK_OK(lb_addr_parse(NODE_IP, &fe.addr));
-	CHECK_OK(lb_addr_parse(be_ip, &be.addr));
+	CHECK_OK(ipaddr_parse(NODE_IP, &fe.addr));
+	CHECK_OK(ipaddr_parse(be_ip, &be.addr));
 	CHECK_OK(lb_frontend_set(lb, &fe, &be, n, &prm));
 }
 
@@ -321,7 +321,7 @@ TEST(remote_backend_is_dnated_and_snated_and_the_reply_returns)
 	CHECK_INT_EQ(ntohs(p.tcp.source), snat_port);
 	CHECK_INT_EQ(ct_entries(), 2);
 
-	CHECK_OK(lb_addr_parse(NODE_IP, &fe.addr));
+	CHECK_OK(ipaddr_parse(NODE_IP, &fe.addr));
 	CHECK_OK(lb_frontend_stats(lb, &fe, &c));
 	CHECK_INT_EQ(c.connections, 1);
 	CHECK_INT_EQ(c.packets, 3);
@@ -407,8 +407,8 @@ TEST(no_backend_refuses_and_other_traffic_passes_untouched)
 	close(fd);
 
 	/* a ClusterIP is not reachable from outside through tc */
-	CHECK_OK(lb_addr_parse("10.96.0.10", &cip.addr));
-	CHECK_OK(lb_addr_parse(LOCAL_BE, &be.addr));
+	CHECK_OK(ipaddr_parse("10.96.0.10", &cip.addr));
+	CHECK_OK(ipaddr_parse(LOCAL_BE, &be.addr));
 	CHECK_OK(lb_frontend_set(lb, &cip, &be, 1, NULL));
 	p = make_pkt(IPPROTO_TCP, CLIENT_IP, 40004, "10.96.0.10", 80);
 	q = p;
@@ -500,8 +500,8 @@ TEST(ipv6_remote_backend_is_dnated_and_snated_and_the_reply_returns)
 	struct pkt6 p = make_pkt6(CLIENT_IP6, 40000, NODE_IP6, 30080);
 	uint16_t snat_port;
 
-	CHECK_OK(lb_addr_parse(NODE_IP6, &fe.addr));
-	CHECK_OK(lb_addr_parse(REMOTE_BE6, &be.addr));
+	CHECK_OK(ipaddr_parse(NODE_IP6, &fe.addr));
+	CHECK_OK(ipaddr_parse(REMOTE_BE6, &be.addr));
 	CHECK_OK(lb_frontend_set(lb, &fe, &be, 1, NULL));
 	CHECK_INT_EQ(run6(in, &p), TC_ACT_REDIRECT);
 	check_addr6((const char *)&p + offsetof(struct pkt6, ip.daddr), REMOTE_BE6);
@@ -534,7 +534,7 @@ TEST(ipv6_no_backend_is_refused_with_an_rst)
 		    .data_out = &out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx));
 
-	CHECK_OK(lb_addr_parse(NODE_IP6, &fe.addr));
+	CHECK_OK(ipaddr_parse(NODE_IP6, &fe.addr));
 	CHECK_OK(lb_frontend_set(lb, &fe, NULL, 0, NULL));
 	ctx.ifindex = (int)if_nametoindex("ext");
 	ctx.ingress_ifindex = ctx.ifindex;
@@ -559,8 +559,8 @@ TEST(wildcard_nodeport_answers_on_the_node_address)
 	struct pkt p = make_pkt(IPPROTO_TCP, CLIENT_IP, 40010, NODE_IP, 30080);
 
 	/* no node addresses configured: the namespace's own, NODE_IP among them */
-	CHECK_OK(lb_addr_parse("0.0.0.0", &fe.addr));
-	CHECK_OK(lb_addr_parse(LOCAL_BE, &be.addr));
+	CHECK_OK(ipaddr_parse("0.0.0.0", &fe.addr));
+	CHECK_OK(ipaddr_parse(LOCAL_BE, &be.addr));
 	CHECK_OK(lb_frontend_set(lb, &fe, &be, 1, NULL));
 	CHECK_INT_EQ(run(in, &p), TC_ACT_OK);
 	CHECK_INT_EQ(p.ip.daddr, ip4(LOCAL_BE));

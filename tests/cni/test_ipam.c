@@ -75,7 +75,7 @@ static int add_ifname(struct ipam_config *c, const char *id, const char *ifname,
 			test_fail(__FILE__, __LINE__, "ips[%d].interface is %d, not -1", i,
 				  res.ips[i].interface);
 		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? " " : "",
-			 cni_addr_format(&res.ips[i].address, a, sizeof(a)));
+			 ipcidr_str(&res.ips[i].address, a, sizeof(a)));
 	}
 	cni_result_clear(&res);
 	return r;
@@ -161,13 +161,13 @@ TEST(config_accepts_ranges_legacy_routes_and_resolvconf)
 		char a[64];
 
 		/* The legacy range is range set 0; the gateway is the configured one. */
-		CHECK_STR_EQ(cni_addr_format(&res.ips[0].address, a, sizeof(a)), "10.1.0.1/24");
+		CHECK_STR_EQ(ipcidr_str(&res.ips[0].address, a, sizeof(a)), "10.1.0.1/24");
 		CHECK(res.ips[0].has_gateway);
-		CHECK_STR_EQ(cni_addr_format(&res.ips[0].gateway, a, sizeof(a)), "10.1.0.254");
-		CHECK_STR_EQ(cni_addr_format(&res.ips[1].address, a, sizeof(a)), "fd00:1::2/64");
-		CHECK_STR_EQ(cni_addr_format(&res.ips[1].gateway, a, sizeof(a)), "fd00:1::1");
+		CHECK_STR_EQ(ipaddr_str(&res.ips[0].gateway, a, sizeof(a)), "10.1.0.254");
+		CHECK_STR_EQ(ipcidr_str(&res.ips[1].address, a, sizeof(a)), "fd00:1::2/64");
+		CHECK_STR_EQ(ipaddr_str(&res.ips[1].gateway, a, sizeof(a)), "fd00:1::1");
 		CHECK_INT_EQ(res.n_routes, 2);
-		CHECK_STR_EQ(cni_addr_format(&res.routes[1].dst, a, sizeof(a)), "192.168.0.0/16");
+		CHECK_STR_EQ(ipcidr_str(&res.routes[1].dst, a, sizeof(a)), "192.168.0.0/16");
 		CHECK(res.routes[1].has_gw);
 		CHECK(!res.routes[0].has_gw);
 	}

@@ -183,28 +183,6 @@ TEST(version_info_lists_all)
 	json_decref(j);
 }
 
-TEST(addr_parse_and_format)
-{
-	struct cni_addr a;
-	char buf[64];
-
-	CHECK_OK(cni_addr_parse("10.1.2.3/24", true, &a));
-	CHECK_INT_EQ(a.family, AF_INET);
-	CHECK_INT_EQ(a.prefix, 24);
-	CHECK_STR_EQ(cni_addr_format(&a, buf, sizeof(buf)), "10.1.2.3/24");
-	CHECK_OK(cni_addr_parse("fd00::1", false, &a));
-	CHECK_INT_EQ(a.family, AF_INET6);
-	CHECK_INT_EQ(a.prefix, -1);
-	CHECK_STR_EQ(cni_addr_format(&a, buf, sizeof(buf)), "fd00::1");
-	CHECK_INT_EQ(cni_addr_parse("10.1.2.3", true, &a), -EINVAL);
-	CHECK_INT_EQ(cni_addr_parse("10.1.2.3/24", false, &a), -EINVAL);
-	CHECK_INT_EQ(cni_addr_parse("10.1.2.3/33", true, &a), -EINVAL);
-	CHECK_INT_EQ(cni_addr_parse("10.1.2.3/-1", true, &a), -EINVAL);
-	CHECK_INT_EQ(cni_addr_parse("fd00::/129", true, &a), -EINVAL);
-	CHECK_INT_EQ(cni_addr_parse("10.1.2/24", true, &a), -EINVAL);
-	CHECK_INT_EQ(cni_addr_parse("", false, &a), -EINVAL);
-}
-
 static void sample_result(struct cni_result *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -217,16 +195,16 @@ static void sample_result(struct cni_result *r)
 	r->interfaces[1].mtu = 1400;
 	strcpy(r->interfaces[1].sandbox, "/var/run/netns/p");
 	r->n_ips = 2;
-	cni_addr_parse("10.244.0.5/32", true, &r->ips[0].address);
+	ipcidr_parse_ifaddr("10.244.0.5/32", &r->ips[0].address, NULL);
 	r->ips[0].has_gateway = true;
-	cni_addr_parse("10.244.0.1", false, &r->ips[0].gateway);
+	ipaddr_parse("10.244.0.1", &r->ips[0].gateway);
 	r->ips[0].interface = 1;
-	cni_addr_parse("fd00:244::5/128", true, &r->ips[1].address);
+	ipcidr_parse_ifaddr("fd00:244::5/128", &r->ips[1].address, NULL);
 	r->ips[1].interface = -1;
 	r->n_routes = 1;
-	cni_addr_parse("0.0.0.0/0", true, &r->routes[0].dst);
+	ipcidr_parse_ifaddr("0.0.0.0/0", &r->routes[0].dst, NULL);
 	r->routes[0].has_gw = true;
-	cni_addr_parse("10.244.0.1", false, &r->routes[0].gw);
+	ipaddr_parse("10.244.0.1", &r->routes[0].gw);
 }
 
 static const char *ip_field(json_t *j, size_t i, const char *key)
@@ -315,7 +293,7 @@ TEST(decode_031_result)
 	CHECK_STR_EQ(r.interfaces[0].name, "eth0");
 	CHECK_STR_EQ(r.interfaces[0].sandbox, "/var/run/netns/p");
 	CHECK_INT_EQ(r.n_ips, 1);
-	CHECK_STR_EQ(cni_addr_format(&r.ips[0].address, buf, sizeof(buf)), "10.244.0.5/24");
+	CHECK_STR_EQ(ipcidr_str(&r.ips[0].address, buf, sizeof(buf)), "10.244.0.5/24");
 	CHECK(r.ips[0].has_gateway);
 	CHECK_INT_EQ(r.ips[0].interface, 0);
 	CHECK_INT_EQ(r.n_routes, 1);
@@ -337,8 +315,8 @@ TEST(decode_100_result_roundtrip)
 	CHECK_INT_EQ(out.n_interfaces, 2);
 	CHECK_INT_EQ(out.n_ips, 2);
 	CHECK_INT_EQ(out.ips[1].interface, -1);
-	CHECK_INT_EQ(out.ips[1].address.family, AF_INET6);
-	CHECK(memcmp(out.ips[1].address.ip, in.ips[1].address.ip, 16) == 0);
+	CHECK_INT_EQ(out.ips[1].address.addr.family, AF_INET6);
+	CHECK(ipcidr_eq(&out.ips[1].address, &in.ips[1].address));
 	j2 = cni_result_encode(&out, "1.0.0");
 	CHECK(json_equal(j, j2));
 	json_decref(j);

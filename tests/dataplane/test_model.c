@@ -67,10 +67,10 @@ TEST(model_service_full_parse)
 	CHECK_STR_EQ(s->name, "web");
 	CHECK_INT_EQ(s->type, MODEL_SVC_LOAD_BALANCER);
 	CHECK_INT_EQ(s->n_cluster_ips, 2);
-	CHECK_STR_EQ(model_addr_str(&s->cluster_ips[1], buf, sizeof(buf)), "fd00::10");
+	CHECK_STR_EQ(ipaddr_str(&s->cluster_ips[1], buf, sizeof(buf)), "fd00::10");
 	CHECK_INT_EQ(s->n_external_ips, 1);
 	CHECK_INT_EQ(s->n_lb_ips, 1);
-	CHECK_STR_EQ(model_addr_str(&s->lb_ips[0], buf, sizeof(buf)), "198.51.100.7");
+	CHECK_STR_EQ(ipaddr_str(&s->lb_ips[0], buf, sizeof(buf)), "198.51.100.7");
 	CHECK(s->external_local);
 	CHECK(!s->internal_local);
 	CHECK_INT_EQ(s->affinity_timeout, 10800);
@@ -288,14 +288,14 @@ TEST(model_node_parse_cidrs_and_internal_ips)
 	CHECK_OK(model_node_parse(o, &n, &e));
 	CHECK_STR_EQ(n->name, "node2");
 	CHECK_INT_EQ(n->n_pod_cidrs, 2);
-	CHECK_STR_EQ(model_addr_str(&n->pod_cidrs[0].addr, buf, sizeof(buf)), "10.244.2.0");
+	CHECK_STR_EQ(ipaddr_str(&n->pod_cidrs[0].addr, buf, sizeof(buf)), "10.244.2.0");
 	CHECK_INT_EQ(n->pod_cidrs[0].len, 24);
-	CHECK_STR_EQ(model_addr_str(&n->pod_cidrs[1].addr, buf, sizeof(buf)), "fd00:244:2::");
+	CHECK_STR_EQ(ipaddr_str(&n->pod_cidrs[1].addr, buf, sizeof(buf)), "fd00:244:2::");
 	CHECK_INT_EQ(n->pod_cidrs[1].len, 64);
 	/* the first InternalIP of each family */
 	CHECK_INT_EQ(n->n_addrs, 2);
-	CHECK_STR_EQ(model_addr_str(&n->addrs[0], buf, sizeof(buf)), "192.168.77.2");
-	CHECK_STR_EQ(model_addr_str(&n->addrs[1], buf, sizeof(buf)), "fd00:77::2");
+	CHECK_STR_EQ(ipaddr_str(&n->addrs[0], buf, sizeof(buf)), "192.168.77.2");
+	CHECK_STR_EQ(ipaddr_str(&n->addrs[1], buf, sizeof(buf)), "fd00:77::2");
 	model_node_free(n);
 	json_decref(o);
 	/* podCIDR alone; no status yet */
@@ -313,10 +313,10 @@ TEST(model_node_errors_name_the_field)
 
 	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.0/33]}\n", &e),
 		     "Node node2: spec.podCIDRs[0]: \"10.244.2.0/33\" is not a CIDR (network "
-		     "address/prefix length)");
+		     "address/prefix length): prefix length out of range");
 	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.1/24]}\n", &e),
 		     "Node node2: spec.podCIDRs[0]: \"10.244.2.1/24\" is not a CIDR (network "
-		     "address/prefix length)");
+		     "address/prefix length): host bits set past the prefix (give the network address)");
 	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.0/24, 10.245.2.0/24]}\n", &e),
 		     "Node node2: spec.podCIDRs[1]: a second IPv4 CIDR (at most one per family)");
 	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: 10.244.2.0/24}\n", &e),

@@ -56,14 +56,14 @@ static char *render(const struct proxy_state *s)
 		const struct proxy_frontend *fe = &s->fes[i];
 		char a[INET6_ADDRSTRLEN];
 
-		model_addr_str(&fe->key.addr, a, sizeof(a));
+		ipaddr_str(&fe->key.addr, a, sizeof(a));
 		fprintf(f, "%s %s%s%s:%u/%s a=%u alg=%s f=%u [", proxy_kind_name(fe->key.kind),
 			fe->key.addr.family == AF_INET6 ? "[" : "", a,
 			fe->key.addr.family == AF_INET6 ? "]" : "", fe->key.port,
 			model_proto_name(fe->key.proto), fe->affinity_timeout,
 			fe->algorithm == MODEL_ALG_MAGLEV ? "maglev" : "random", fe->flags);
 		for (size_t j = 0; j < fe->n_backends; j++) {
-			model_addr_str(&fe->backends[j].addr, a, sizeof(a));
+			ipaddr_str(&fe->backends[j].addr, a, sizeof(a));
 			fprintf(f, "%s%s:%u %s", j ? ", " : "", a, fe->backends[j].port,
 				states[fe->backends[j].state]);
 		}
@@ -257,7 +257,7 @@ TEST(proxy_compute_table)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		const struct compute_case *c = &cases[i];
-		struct model_addr ips[2];
+		struct ipaddr ips[2];
 		struct proxy_config cfg = {
 			.node_name = c->node,
 			.node_addrs = ips,
@@ -268,7 +268,7 @@ TEST(proxy_compute_table)
 		char *got;
 
 		for (size_t j = 0; j < 2 && c->node_ips[j]; j++)
-			CHECK_OK(model_addr_parse(c->node_ips[j], &ips[cfg.n_node_addrs++]));
+			CHECK_OK(ipaddr_parse(c->node_ips[j], &ips[cfg.n_node_addrs++]));
 		CHECK_OK(proxy_compute(st, &cfg, &s));
 		got = render(s);
 		if (strcmp(got, c->want) != 0)
@@ -344,7 +344,7 @@ TEST(proxy_diff_sets_changed_deletes_gone_and_ends_removed_backends)
 	CHECK_STR_EQ(c.del[0]->name, "ns/gone:90");
 	CHECK_INT_EQ(c.del[1]->key.kind, PROXY_KIND_EXTERNAL_IP);
 	CHECK_INT_EQ(c.n_removed, 1);
-	CHECK_STR_EQ(model_addr_str(&c.removed[0].be.addr, addr, sizeof(addr)), "10.0.0.3");
+	CHECK_STR_EQ(ipaddr_str(&c.removed[0].be.addr, addr, sizeof(addr)), "10.0.0.3");
 	CHECK_INT_EQ(c.removed[0].be.port, 8080);
 	CHECK_INT_EQ(c.removed[0].proto, IPPROTO_TCP);
 	proxy_changes_clear(&c);

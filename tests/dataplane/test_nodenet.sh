@@ -245,6 +245,13 @@ case_agent_flags_named() {
 	out=$("$AGENT_BIN" --manifests "$M" --pod-cidr 10.244.1.0/24 --pod-cidr 10.244.2.0/24 2>&1) &&
 		fail "two IPv4 pod CIDRs accepted"
 	assert_contains "$out" "--pod-cidr: \"10.244.2.0/24\": at most one IPv4 and one IPv6 CIDR"
+	# The one CIDR parser (lib/inet.c): host bits are an error, not cleared.
+	for f in --cluster-cidr --service-cidr --pod-cidr; do
+		out=$("$AGENT_BIN" --manifests "$M" "$f" 10.244.1.5/16 2>&1) &&
+			fail "$f with host bits accepted"
+		assert_contains "$out" "$f: \"10.244.1.5/16\" is not a CIDR"
+		assert_contains "$out" "host bits set past the prefix"
+	done
 	out=$("$AGENT_BIN" --manifests "$M" --vni 0 2>&1) && fail "VNI 0 accepted"
 	assert_contains "$out" '--vni: "0" is not a number from 1 to 16777215'
 	out=$("$AGENT_BIN" --help)
