@@ -5,7 +5,7 @@
  *   main: parse options -> run the proxy loop -> exit status
  */
 #include "dataplane/lb/lb.h"
-#include "dataplane/model.h"
+#include "kube_model.h"
 #include "dataplane/nft_proxy.h"
 #include "dataplane/proxy_agent.h"
 #include "log.h"

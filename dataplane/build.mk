@@ -4,6 +4,6 @@
 # fragment is read before those.
 PROGRAMS += skiff-agent
 skiff-agent_SRCS = dataplane/agent.c dataplane/proxy_agent.c dataplane/proxy_lb.c \
-	dataplane/proxy.c dataplane/model.c dataplane/manifest.c $(LB_SRCS) $(NFTP_SRCS) \
+	dataplane/proxy.c dataplane/manifest.c $(LB_SRCS) $(NFTP_SRCS) \
 	$(NODE_NET_SRCS)
 skiff-agent_PKGS = jansson yaml-0.1 $(LB_PKGS) $(NFTP_PKGS) $(NODE_NET_PKGS)

@@ -88,15 +88,9 @@ int manifest_parse_buffer(const char *label, const char *buf, size_t len, bool i
 
 void manifest_objects_clear(struct manifest_objects *o)
 {
-	for (size_t i = 0; i < o->n_svcs; i++)
-		model_service_free(o->svcs[i]);
-	for (size_t i = 0; i < o->n_slices; i++)
-		model_slice_free(o->slices[i]);
-	for (size_t i = 0; i < o->n_nodes; i++)
-		model_node_free(o->nodes[i]);
-	free(o->svcs);
-	free(o->slices);
-	free(o->nodes);
+	for (size_t i = 0; i < o->n; i++)
+		model_object_free(o->v[i].kind, o->v[i].obj);
+	free(o->v);
 	*o = (struct manifest_objects){ 0 };
 }
 
@@ -104,41 +98,25 @@ int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_
 			       char *msg, size_t msg_size)
 {
 	struct manifest_objects o = { 0 };
-	size_t n = json_array_size(objs), i;
+	size_t i;
 	json_t *obj;
 	int r = 0;
 
-	o.svcs = calloc(n + 1, sizeof(*o.svcs));
-	o.slices = calloc(n + 1, sizeof(*o.slices));
-	o.nodes = calloc(n + 1, sizeof(*o.nodes));
-	if (!o.svcs || !o.slices || !o.nodes) {
-		manifest_objects_clear(&o);
+	o.v = calloc(json_array_size(objs) + 1, sizeof(*o.v));
+	if (!o.v)
 		return -ENOMEM;
-	}
 	json_array_foreach(objs, i, obj) {
 		struct model_error e;
-		enum model_kind kind;
 
-		r = model_kind_of(obj, &kind, &e);
-		if (r == 0 && kind == MODEL_KIND_SERVICE) {
-			r = model_service_parse(obj, &o.svcs[o.n_svcs], &e);
-			if (r == 0)
-				o.n_svcs++;
-		} else if (r == 0 && kind == MODEL_KIND_ENDPOINT_SLICE) {
-			r = model_slice_parse(obj, &o.slices[o.n_slices], &e);
-			if (r == 0)
-				o.n_slices++;
-		} else if (r == 0 && kind == MODEL_KIND_NODE) {
-			r = model_node_parse(obj, &o.nodes[o.n_nodes], &e);
-			if (r == 0)
-				o.n_nodes++;
-		} else if (r == 0) {
-			o.n_ignored++;
-		}
+		r = model_object_parse(obj, &o.v[o.n], &e);
 		if (r == -EINVAL)
 			snprintf(msg, msg_size, "%s: object %zu: %s", label, i + 1, e.msg);
 		if (r < 0)
 			break;
+		if (o.v[o.n].kind == MODEL_KIND_OTHER)
+			o.n_ignored++;
+		else
+			o.n++;
 	}
 	if (r < 0) {
 		manifest_objects_clear(&o);
@@ -309,35 +287,23 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 	if (r < 0)
 		return r;
 
-	now = calloc(o.n_svcs + o.n_slices + o.n_nodes + 1, sizeof(*now));
+	now = calloc(o.n + 1, sizeof(*now));
 	if (!now) {
 		manifest_objects_clear(&o);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < o.n_svcs && r == 0; i++)
-		r = mobj_set(&now[n_now++], MODEL_KIND_SERVICE, o.svcs[i]->ns, o.svcs[i]->name);
-	for (size_t i = 0; i < o.n_slices && r == 0; i++)
-		r = mobj_set(&now[n_now++], MODEL_KIND_ENDPOINT_SLICE, o.slices[i]->ns,
-			     o.slices[i]->name);
-	for (size_t i = 0; i < o.n_nodes && r == 0; i++)
-		r = mobj_set(&now[n_now++], MODEL_KIND_NODE, "", o.nodes[i]->name);
+	for (size_t i = 0; i < o.n && r == 0; i++) {
+		const char *ns, *name;
+
+		model_object_key(o.v[i].kind, o.v[i].obj, &ns, &name);
+		r = mobj_set(&now[n_now++], o.v[i].kind, ns, name);
+	}
 	if (r == 0) {
 		drop_objs(m, f, now, n_now);
 		/* The store takes each object; clear what was handed over. */
-		for (size_t i = 0; i < o.n_svcs && r >= 0; i++) {
-			warn_clash(m, f, MODEL_KIND_SERVICE, o.svcs[i]->ns, o.svcs[i]->name);
-			r = model_store_put_service(m->store, f->name, o.svcs[i]);
-			o.svcs[i] = NULL;
-		}
-		for (size_t i = 0; i < o.n_slices && r >= 0; i++) {
-			warn_clash(m, f, MODEL_KIND_ENDPOINT_SLICE, o.slices[i]->ns, o.slices[i]->name);
-			r = model_store_put_slice(m->store, f->name, o.slices[i]);
-			o.slices[i] = NULL;
-		}
-		for (size_t i = 0; i < o.n_nodes && r >= 0; i++) {
-			warn_clash(m, f, MODEL_KIND_NODE, "", o.nodes[i]->name);
-			r = model_store_put_node(m->store, f->name, o.nodes[i]);
-			o.nodes[i] = NULL;
+		for (size_t i = 0; i < o.n && r >= 0; i++) {
+			warn_clash(m, f, now[i].kind, now[i].ns, now[i].name);
+			r = model_store_put(m->store, f->name, o.v[i].kind, TAKE_PTR(o.v[i].obj));
 		}
 	}
 	manifest_objects_clear(&o);

@@ -11,7 +11,7 @@
 #ifndef SKIFF_MANIFEST_H
 #define SKIFF_MANIFEST_H
 
-#include "dataplane/model.h"
+#include "kube_model.h"
 
 /* Largest manifest file read. */
 #define MANIFEST_MAX_FILE (64u << 20)
@@ -25,15 +25,12 @@ int manifest_source_new(const char *dir, struct model_store *store, struct model
 int manifest_parse_buffer(const char *label, const char *buf, size_t len, bool is_json,
 			  json_t **out, char *msg, size_t msg_size);
 
-/* The objects of one parsed file, checked: services, slices and nodes
- * ready to be put in a store. On error, msg names the file, object and field. */
+/* The objects of one parsed file, checked: of the kinds the model parses,
+ * in file order, ready to be put in a store. On error, msg names the file,
+ * object and field. */
 struct manifest_objects {
-	struct model_service **svcs;
-	size_t n_svcs;
-	struct model_slice **slices;
-	size_t n_slices;
-	struct model_node **nodes;
-	size_t n_nodes;
+	struct model_object *v;
+	size_t n;
 	size_t n_ignored; /* objects of other kinds */
 };
 int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_objects *out,

@@ -5,6 +5,6 @@ NFTP_SRCS = dataplane/nft_proxy.c
 NFTP_PKGS = libnftnl libmnl
 
 TOOLS += skiff-nft-tool
-skiff-nft-tool_SRCS = dataplane/nft_tool.c $(NFTP_SRCS) dataplane/proxy.c dataplane/model.c \
+skiff-nft-tool_SRCS = dataplane/nft_tool.c $(NFTP_SRCS) dataplane/proxy.c \
 	dataplane/manifest.c
 skiff-nft-tool_PKGS = jansson yaml-0.1 $(NFTP_PKGS)

@@ -23,7 +23,7 @@
 #ifndef SKIFF_PROXY_H
 #define SKIFF_PROXY_H
 
-#include "dataplane/model.h"
+#include "kube_model.h"
 
 /* Same values as enum lb_kind / lb_backend_state / lb_frontend_flags. */
 enum proxy_kind {

@@ -22,7 +22,7 @@
 #ifndef SKIFF_PROXY_AGENT_H
 #define SKIFF_PROXY_AGENT_H
 
-#include "dataplane/model.h"
+#include "kube_model.h"
 #include "dataplane/node_net.h"
 
 #include <stdbool.h>

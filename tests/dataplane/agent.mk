@@ -8,18 +8,14 @@ FUZZERS += fuzz_yaml
 fuzz_yaml_SRCS := tests/dataplane/fuzz_yaml.c
 fuzz_yaml_PKGS := jansson yaml-0.1
 
-TESTS += test_model
-test_model_SRCS := tests/dataplane/test_model.c dataplane/model.c
-test_model_PKGS := jansson yaml-0.1
-
 TESTS += test_model_proxy
-test_model_proxy_SRCS := tests/dataplane/test_model_proxy.c dataplane/model.c dataplane/proxy.c
+test_model_proxy_SRCS := tests/dataplane/test_model_proxy.c dataplane/proxy.c
 test_model_proxy_PKGS := jansson yaml-0.1
 
 TESTS += test_model_manifest
-test_model_manifest_SRCS := tests/dataplane/test_model_manifest.c dataplane/manifest.c dataplane/model.c
+test_model_manifest_SRCS := tests/dataplane/test_model_manifest.c dataplane/manifest.c
 test_model_manifest_PKGS := jansson yaml-0.1
 
 FUZZERS += fuzz_manifest
-fuzz_manifest_SRCS := tests/dataplane/fuzz_manifest.c dataplane/manifest.c dataplane/model.c dataplane/proxy.c
+fuzz_manifest_SRCS := tests/dataplane/fuzz_manifest.c dataplane/manifest.c dataplane/proxy.c
 fuzz_manifest_PKGS := jansson yaml-0.1

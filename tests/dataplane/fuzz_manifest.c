@@ -3,6 +3,7 @@
  * input either loads or fails with a message; never crashes or leaks. */
 #include "dataplane/manifest.h"
 #include "dataplane/proxy.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,14 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	json_decref(objs);
 	if (model_store_new(&st) == 0) {
-		for (size_t i = 0; i < o.n_svcs; i++) {
-			model_store_put_service(st, "fuzz", o.svcs[i]);
-			o.svcs[i] = NULL;
-		}
-		for (size_t i = 0; i < o.n_slices; i++) {
-			model_store_put_slice(st, "fuzz", o.slices[i]);
-			o.slices[i] = NULL;
-		}
+		for (size_t i = 0; i < o.n; i++)
+			model_store_put(st, "fuzz", o.v[i].kind, TAKE_PTR(o.v[i].obj));
 		if (proxy_compute(st, &cfg, &s) == 0 && proxy_state_new_empty(&empty) == 0 &&
 		    proxy_diff(s, empty, NULL, &c) == 0)
 			proxy_changes_clear(&c);

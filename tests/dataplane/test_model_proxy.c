@@ -21,23 +21,12 @@ static struct model_store *store_from_yaml(const char *text)
 	CHECK_OK(model_store_new(&st));
 	json_array_foreach(objs, i, o) {
 		struct model_error e;
-		enum model_kind k;
+		struct model_object mo;
 
-		if (model_kind_of(o, &k, &e) < 0)
+		if (model_object_parse(o, &mo, &e) < 0)
 			test_fail(__FILE__, __LINE__, "%s", e.msg);
-		if (k == MODEL_KIND_SERVICE) {
-			struct model_service *s;
-
-			if (model_service_parse(o, &s, &e) < 0)
-				test_fail(__FILE__, __LINE__, "%s", e.msg);
-			CHECK_OK(model_store_put_service(st, "test", s));
-		} else if (k == MODEL_KIND_ENDPOINT_SLICE) {
-			struct model_slice *s;
-
-			if (model_slice_parse(o, &s, &e) < 0)
-				test_fail(__FILE__, __LINE__, "%s", e.msg);
-			CHECK_OK(model_store_put_slice(st, "test", s));
-		}
+		if (mo.kind != MODEL_KIND_OTHER)
+			CHECK_OK(model_store_put(st, "test", mo.kind, mo.obj));
 	}
 	json_decref(objs);
 	return st;
@@ -377,20 +366,10 @@ static void put_yaml(struct model_store *st, const char *text)
 		test_fail(__FILE__, __LINE__, "yaml: %d:%d: %s", err.line, err.column, err.msg);
 	json_array_foreach(objs, i, o) {
 		struct model_error e;
-		enum model_kind k;
+		struct model_object mo;
 
-		CHECK_OK(model_kind_of(o, &k, &e));
-		if (k == MODEL_KIND_SERVICE) {
-			struct model_service *s;
-
-			CHECK_OK(model_service_parse(o, &s, &e));
-			CHECK_OK(model_store_put_service(st, "test", s));
-		} else {
-			struct model_slice *s;
-
-			CHECK_OK(model_slice_parse(o, &s, &e));
-			CHECK_OK(model_store_put_slice(st, "test", s));
-		}
+		CHECK_OK(model_object_parse(o, &mo, &e));
+		CHECK_OK(model_store_put(st, "test", mo.kind, mo.obj));
 	}
 	json_decref(objs);
 }

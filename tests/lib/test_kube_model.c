@@ -1,7 +1,8 @@
 /* Service, EndpointSlice and Node parsing: good objects read right, bad ones
  * fail with the object and the field named. */
 #include "tests/harness/test.h"
-#include "dataplane/model.h"
+#include "kube_model.h"
+#include "util.h"
 #include "yaml.h"
 
 #include <arpa/inet.h>
@@ -228,19 +229,19 @@ TEST(model_store_put_replace_delete_by_origin)
 
 	CHECK_OK(model_store_new(&st));
 	CHECK_OK(model_service_parse(o, &s, &e));
-	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s), 1);
+	CHECK_INT_EQ(model_store_put(st, "a.yaml", MODEL_KIND_SERVICE, s), 1);
 	g = model_store_generation(st);
 	CHECK_OK(model_service_parse(o, &s, &e));
-	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s), 0); /* unchanged */
+	CHECK_INT_EQ(model_store_put(st, "a.yaml", MODEL_KIND_SERVICE, s), 0); /* unchanged */
 	CHECK_INT_EQ(model_store_generation(st), g);
 	/* a label the proxy does not read is no change; a port is */
 	json_t *o2 = obj_from_yaml(SVC_HEAD "  labels: {team: x}\nspec: {ports: [{port: 80}]}\n");
 	CHECK_OK(model_service_parse(o2, &s, &e));
-	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s), 0);
+	CHECK_INT_EQ(model_store_put(st, "a.yaml", MODEL_KIND_SERVICE, s), 0);
 	json_decref(o2);
 	o2 = obj_from_yaml(SVC_HEAD "spec: {ports: [{port: 81}]}\n");
 	CHECK_OK(model_service_parse(o2, &s, &e));
-	CHECK_INT_EQ(model_store_put_service(st, "a.yaml", s), 1);
+	CHECK_INT_EQ(model_store_put(st, "a.yaml", MODEL_KIND_SERVICE, s), 1);
 	json_decref(o2);
 	g = model_store_generation(st);
 	CHECK_STR_EQ(model_store_origin(st, MODEL_KIND_SERVICE, "shop", "web"), "a.yaml");
@@ -345,11 +346,11 @@ TEST(model_store_nodes_count_apart_from_services)
 	g = model_store_generation(st);
 	ng = model_store_node_generation(st);
 	CHECK_OK(model_node_parse(o, &n, &e));
-	CHECK_INT_EQ(model_store_put_node(st, "n.yaml", n), 1);
+	CHECK_INT_EQ(model_store_put(st, "n.yaml", MODEL_KIND_NODE, n), 1);
 	CHECK_OK(model_node_parse(o, &n, &e));
-	CHECK_INT_EQ(model_store_put_node(st, "n.yaml", n), 0); /* unchanged */
+	CHECK_INT_EQ(model_store_put(st, "n.yaml", MODEL_KIND_NODE, n), 0); /* unchanged */
 	CHECK_OK(model_node_parse(o2, &n, &e));
-	CHECK_INT_EQ(model_store_put_node(st, "n.yaml", n), 1);
+	CHECK_INT_EQ(model_store_put(st, "n.yaml", MODEL_KIND_NODE, n), 1);
 	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_NODE), 1);
 	CHECK_STR_EQ(model_store_origin(st, MODEL_KIND_NODE, "", "node2"), "n.yaml");
 	/* a Node is no change for the service proxy */
@@ -364,4 +365,63 @@ TEST(model_store_nodes_count_apart_from_services)
 	model_store_free(st);
 	json_decref(o);
 	json_decref(o2);
+}
+
+/* The kind table: one entry point parses every kind, names its key, and the
+ * store iterates any kind the same way. */
+static int count_obj(const void *obj, const char *origin, void *ud)
+{
+	(void)obj;
+	(void)origin;
+	(*(int *)ud)++;
+	return 0;
+}
+
+TEST(model_object_parse_dispatches_by_kind)
+{
+	static const struct {
+		const char *yaml;
+		enum model_kind kind;
+		const char *ns, *name;
+	} cases[] = {
+		{ "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+		  "spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n",
+		  MODEL_KIND_SERVICE, "shop", "web" },
+		{ SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: [10.0.0.1]}]\n",
+		  MODEL_KIND_ENDPOINT_SLICE, "shop", "web-abc" },
+		{ NODE_HEAD "spec: {podCIDRs: [10.244.2.0/24]}\n", MODEL_KIND_NODE, "", "node2" },
+	};
+	struct model_store *st = NULL;
+	struct model_object mo;
+	struct model_error e;
+	const char *ns, *name;
+	int n;
+	json_t *o;
+
+	CHECK_OK(model_store_new(&st));
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		o = obj_from_yaml(cases[i].yaml);
+		CHECK_OK(model_object_parse(o, &mo, &e));
+		json_decref(o);
+		CHECK_INT_EQ(mo.kind, cases[i].kind);
+		model_object_key(mo.kind, mo.obj, &ns, &name);
+		CHECK_STR_EQ(ns, cases[i].ns);
+		CHECK_STR_EQ(name, cases[i].name);
+		CHECK_INT_EQ(model_store_put(st, "all.yaml", mo.kind, mo.obj), 1);
+		n = 0;
+		CHECK_OK(model_store_foreach(st, cases[i].kind, count_obj, &n));
+		CHECK_INT_EQ(n, 1);
+	}
+	o = obj_from_yaml("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n");
+	CHECK_OK(model_object_parse(o, &mo, &e));
+	json_decref(o);
+	CHECK_INT_EQ(mo.kind, MODEL_KIND_OTHER);
+	CHECK(mo.obj == NULL);
+	o = obj_from_yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n, namespace: x}\n"
+			  "spec: {podCIDRs: [10.244.2.1/24]}\n");
+	CHECK_INT_EQ(model_object_parse(o, &mo, &e), -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "Node n: spec.podCIDRs[0]:");
+	json_decref(o);
+	CHECK_INT_EQ(model_store_put(st, "x", MODEL_KIND_OTHER, NULL), -EINVAL);
+	model_store_free(st);
 }

@@ -1,18 +1,22 @@
-/* The agent's model of the cluster: Services (v1), EndpointSlices
- * (discovery.k8s.io/v1) and Nodes (v1) parsed from their JSON form, and a
- * store of them that every source (the --manifests folder today, the
- * API-server watch later) feeds.
+/* The Kubernetes object model every program reads: Services (v1),
+ * EndpointSlices (discovery.k8s.io/v1) and Nodes (v1) parsed from their
+ * JSON form, and a store of them that every source (the agent's
+ * --manifests folder today, the API-server watch later) feeds.
  *
  *   struct model_error e;
- *   struct model_service *svc;
- *   if (model_service_parse(obj, &svc, &e) < 0)
+ *   struct model_object o;
+ *   if (model_object_parse(obj, &o, &e) < 0)
  *       log_error("%s", e.msg);   // "Service default/web: spec.ports[0].port: ..."
+ *   else if (o.kind != MODEL_KIND_OTHER)
+ *       model_store_put(store, "file.yaml", o.kind, o.obj);
  *
- * Parsing checks every field it reads and names the first bad one. The
- * model holds no lb types: the proxy turns it into frontends (proxy.h).
+ * Parsing checks every field it reads and names the first bad one. Each
+ * kind is one row of a table (kube_model.c: apiVersion/kind, parse, free,
+ * key, equality); adding a kind (Pods next) is one more row. The model
+ * holds no lb types: the proxy turns it into frontends (dataplane/proxy.h).
  */
-#ifndef SKIFF_MODEL_H
-#define SKIFF_MODEL_H
+#ifndef SKIFF_KUBE_MODEL_H
+#define SKIFF_KUBE_MODEL_H
 
 #include "inet.h"
 
@@ -113,10 +117,11 @@ struct model_error {
 };
 
 enum model_kind {
-	MODEL_KIND_OTHER = 0, /* a kind the proxy does not use: ignored */
+	MODEL_KIND_OTHER = 0, /* a kind the model does not parse: ignored */
 	MODEL_KIND_SERVICE,
 	MODEL_KIND_ENDPOINT_SLICE,
 	MODEL_KIND_NODE,
+	MODEL_KIND_COUNT,
 };
 /* "Service", "EndpointSlice", "Node" ("object" for the rest). */
 const char *model_kind_name(enum model_kind kind);
@@ -133,6 +138,22 @@ void model_slice_free(struct model_slice *s);
 int model_node_parse(const json_t *obj, struct model_node **out, struct model_error *e);
 void model_node_free(struct model_node *n);
 
+/* Any kind through its row of the kind table. obj is a struct
+ * model_service, model_slice or model_node as kind says. */
+struct model_object {
+	enum model_kind kind;
+	void *obj; /* NULL for MODEL_KIND_OTHER */
+};
+/* Parses obj as the kind its apiVersion/kind name; a kind the model does
+ * not parse gives MODEL_KIND_OTHER and obj NULL. */
+int model_object_parse(const json_t *obj, struct model_object *out, struct model_error *e);
+void model_object_free(enum model_kind kind, void *obj);
+/* Namespace ("" for cluster-scoped kinds) and name. */
+void model_object_key(enum model_kind kind, const void *obj, const char **ns, const char **name);
+/* Equal in every field the model holds (fields the model does not read,
+ * such as other labels, do not count as a change). */
+bool model_object_equal(enum model_kind kind, const void *a, const void *b);
+
 /* The store: every object by kind and namespace/name. An object put by one
  * origin (a file, the API server) replaces the same object from any
  * origin; deletion names the origin, so a file that drops an object only
@@ -141,13 +162,11 @@ struct model_store;
 
 int model_store_new(struct model_store **out);
 void model_store_free(struct model_store *st);
-/* Takes ownership of svc/slice (freed even on failure). Returns 1 when the
- * store changed, 0 when an equal object (in every field the model holds)
- * from the same origin was already there. */
-int model_store_put_service(struct model_store *st, const char *origin, struct model_service *svc);
-int model_store_put_slice(struct model_store *st, const char *origin, struct model_slice *slice);
-/* Nodes are cluster-scoped: their namespace in the store is "". */
-int model_store_put_node(struct model_store *st, const char *origin, struct model_node *node);
+/* Takes ownership of obj, of the given kind (freed even on failure).
+ * Returns 1 when the store changed, 0 when an equal object (in every field
+ * the model holds) from the same origin was already there. Nodes are
+ * cluster-scoped: their namespace in the store is "". */
+int model_store_put(struct model_store *st, const char *origin, enum model_kind kind, void *obj);
 /* Removes an object if it came from origin; 1 when removed, 0 otherwise. */
 int model_store_delete(struct model_store *st, enum model_kind kind, const char *origin,
 		       const char *ns, const char *name);
@@ -164,6 +183,10 @@ int model_store_foreach_service(const struct model_store *st, model_service_fn f
 int model_store_foreach_slice(const struct model_store *st, model_slice_fn fn, void *ud);
 typedef int (*model_node_fn)(const struct model_node *n, const char *origin, void *ud);
 int model_store_foreach_node(const struct model_store *st, model_node_fn fn, void *ud);
+/* Any kind: obj is of that kind. */
+typedef int (*model_object_fn)(const void *obj, const char *origin, void *ud);
+int model_store_foreach(const struct model_store *st, enum model_kind kind, model_object_fn fn,
+			void *ud);
 size_t model_store_count(const struct model_store *st, enum model_kind kind);
 
 /* Where the object in the store came from (NULL: not there). */
