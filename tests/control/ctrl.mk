@@ -1,0 +1,4 @@
+# Unit tests of the controllers' and scheduler's compute steps.
+TESTS += test_ctrl_plan
+test_ctrl_plan_SRCS = tests/control/test_ctrl_plan.c $(CTRL_SRCS)
+test_ctrl_plan_PKGS = $(CTRL_PKGS)
