@@ -5,7 +5,8 @@
 # etcd.proto -> $(GEN)/control/etcd.pb-c.{c,h} with protoc-c.
 
 STORE_GEN := $(GEN)/control
-STORE_SRCS = control/store.c control/store_sqlite.c control/store_etcd.c \
+STORE_SRCS = control/store.c control/store_ring.c control/store_sqlite.c control/store_sqlite_rw.c \
+	control/store_sqlite_watch.c control/store_sqlite_snapshot.c control/store_etcd.c \
 	$(STORE_GEN)/etcd.pb-c.c
 STORE_PKGS = sqlite3 libprotobuf-c libnghttp2
 
