@@ -8,6 +8,22 @@
 
 #include "control/store_backend.h"
 
+int store_ring_cursor_init(struct store_ring_cursor *c, const char *prefix, int64_t revision)
+{
+	c->prefix = strdup(prefix);
+	if (!c->prefix)
+		return -ENOMEM;
+	c->prefix_len = strlen(prefix);
+	c->revision = revision;
+	return 0;
+}
+
+void store_ring_cursor_clear(struct store_ring_cursor *c)
+{
+	free(c->prefix);
+	c->prefix = NULL;
+}
+
 int store_ring_init(struct store_ring *r)
 {
 	pthread_condattr_t ca;
@@ -117,8 +133,8 @@ static size_t ring_first_after(struct store_ring *r, int64_t rev)
 	return lo;
 }
 
-int store_ring_collect_locked(struct store_ring *r, const char *prefix, size_t prefix_len,
-			      int64_t *cursor, struct store_event **evs, size_t *n)
+int store_ring_collect_locked(struct store_ring *r, struct store_ring_cursor *c,
+			      struct store_event **evs, size_t *n)
 {
 	struct store_event *out = NULL;
 	size_t cnt = 0, cap = 0;
@@ -127,12 +143,12 @@ int store_ring_collect_locked(struct store_ring *r, const char *prefix, size_t p
 
 	*evs = NULL;
 	*n = 0;
-	if (*cursor < r->base)
-		return *cursor < r->compacted ? -ERANGE : STORE_RING_BEHIND;
-	for (size_t i = ring_first_after(r, *cursor); i < r->len; i++) {
+	if (c->revision < r->base)
+		return c->revision < r->compacted ? -ERANGE : STORE_RING_BEHIND;
+	for (size_t i = ring_first_after(r, c->revision); i < r->len; i++) {
 		struct store_event *ev = ring_at(r, i);
 
-		if (!store_key_has_prefix(ev->kv.key, prefix, prefix_len))
+		if (!store_key_has_prefix(ev->kv.key, c->prefix, c->prefix_len))
 			continue;
 		/* A full batch ends between revisions, so the cursor can say
 		 * where the next one starts. */
@@ -151,8 +167,8 @@ int store_ring_collect_locked(struct store_ring *r, const char *prefix, size_t p
 		store_events_free(out, cnt);
 		return err;
 	}
-	if (seen > *cursor)
-		*cursor = seen;
+	if (seen > c->revision)
+		c->revision = seen;
 	*evs = out;
 	*n = cnt;
 	return 0;

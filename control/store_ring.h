@@ -44,6 +44,17 @@ struct store_ring {
 	size_t watchers;   /* watches reading the window */
 };
 
+/* Where a watch is in the store's events: the keys it watches, and the
+ * revision up to which it has been given every matching event. */
+struct store_ring_cursor {
+	char *prefix;
+	size_t prefix_len;
+	int64_t revision;
+};
+
+int store_ring_cursor_init(struct store_ring_cursor *c, const char *prefix, int64_t revision);
+void store_ring_cursor_clear(struct store_ring_cursor *c);
+
 int store_ring_init(struct store_ring *r);
 void store_ring_destroy(struct store_ring *r);
 
@@ -61,13 +72,13 @@ void store_ring_push_locked(struct store_ring *r, struct store_event *ev);
 void store_ring_publish_locked(struct store_ring *r, int64_t last);
 /* History at and below revision is gone. */
 void store_ring_compacted_locked(struct store_ring *r, int64_t revision);
-/* Copies up to STORE_RING_BATCH events after *cursor whose key has the
+/* Copies up to STORE_RING_BATCH events after the cursor whose key has its
  * prefix (more when the batch would split one revision) into a new array,
- * and moves *cursor past what was looked at. 0 (with *n possibly 0),
- * STORE_RING_BEHIND when *cursor is older than the window, -ERANGE when it
- * is also compacted, or -ENOMEM. */
-int store_ring_collect_locked(struct store_ring *r, const char *prefix, size_t prefix_len,
-			      int64_t *cursor, struct store_event **evs, size_t *n);
+ * and moves the cursor past what was looked at. 0 (with *n possibly 0),
+ * STORE_RING_BEHIND when the cursor is older than the window, -ERANGE when
+ * it is also compacted, or -ENOMEM. */
+int store_ring_collect_locked(struct store_ring *r, struct store_ring_cursor *c,
+			      struct store_event **evs, size_t *n);
 /* Sleeps until woken or until the monotonic time until_ns. */
 void store_ring_wait_locked(struct store_ring *r, unsigned long long until_ns);
 

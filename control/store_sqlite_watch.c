@@ -17,10 +17,8 @@
 struct sq_watch {
 	struct store_watch base;
 	struct sq_store *s;
-	char *prefix;
-	size_t prefix_len;
+	struct store_ring_cursor at;
 	char *prefix_end;
-	int64_t cursor; /* every matching event <= cursor has been delivered */
 };
 
 /* The event of one row of an EVENT_COLUMNS query. */
@@ -150,14 +148,9 @@ int sq_watch_open(struct store *store, const char *prefix, int64_t after_revisio
 		return -ENOMEM;
 	w->base.store = store;
 	w->s = s;
-	w->cursor = after_revision;
-	w->prefix = strdup(prefix);
-	w->prefix_len = strlen(prefix);
-	if (!w->prefix) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	r = store_prefix_end(prefix, &w->prefix_end);
+	r = store_ring_cursor_init(&w->at, prefix, after_revision);
+	if (r == 0)
+		r = store_prefix_end(prefix, &w->prefix_end);
 	if (r < 0)
 		goto fail;
 
@@ -179,7 +172,7 @@ int sq_watch_open(struct store *store, const char *prefix, int64_t after_revisio
 	*out = &w->base;
 	return 0;
 fail:
-	free(w->prefix);
+	store_ring_cursor_clear(&w->at);
 	free(w->prefix_end);
 	free(w);
 	return r;
@@ -194,7 +187,7 @@ void sq_watch_close(struct store_watch *base)
 	if (--s->ring.watchers == 0)
 		store_ring_reset_locked(&s->ring, s->ring.last);
 	pthread_mutex_unlock(&s->ring.lock);
-	free(w->prefix);
+	store_ring_cursor_clear(&w->at);
 	free(w->prefix_end);
 	free(w);
 }
@@ -217,22 +210,22 @@ static int sq_watch_catch_up(struct sq_watch *w, struct store_event **evs, size_
 	r = sq_meta(c, &rev, &compact);
 	if (r < 0)
 		goto out;
-	if (w->cursor < compact) {
+	if (w->at.revision < compact) {
 		r = -ERANGE;
 		goto out;
 	}
-	st = sq_stmt(c, !w->prefix_len ? ST_EVENTS_ALL
+	st = sq_stmt(c, !w->at.prefix_len ? ST_EVENTS_ALL
 				       : w->prefix_end ? ST_EVENTS_RANGE : ST_EVENTS_OPEN);
-	sqlite3_bind_int64(st, 1, w->cursor);
-	if (w->prefix_len)
-		sqlite3_bind_text(st, 2, w->prefix, -1, SQLITE_STATIC);
-	if (w->prefix_len && w->prefix_end)
+	sqlite3_bind_int64(st, 1, w->at.revision);
+	if (w->at.prefix_len)
+		sqlite3_bind_text(st, 2, w->at.prefix, -1, SQLITE_STATIC);
+	if (w->at.prefix_len && w->prefix_end)
 		sqlite3_bind_text(st, 3, w->prefix_end, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, STORE_SQLITE_BATCH);
 	r = sq_events_read(st, evs, n);
 	if (r < 0)
 		goto out;
-	w->cursor = *n == STORE_SQLITE_BATCH ? (*evs)[*n - 1].revision : rev;
+	w->at.revision = *n == STORE_SQLITE_BATCH ? (*evs)[*n - 1].revision : rev;
 out:
 	(void)sq_commit(c);
 unlock:
@@ -244,8 +237,7 @@ unlock:
  * is sq_watch_catch_up's turn. */
 static int sq_watch_take_locked(struct sq_watch *w, struct store_event **evs, size_t *n)
 {
-	return store_ring_collect_locked(&w->s->ring, w->prefix, w->prefix_len, &w->cursor, evs,
-					 n);
+	return store_ring_collect_locked(&w->s->ring, &w->at, evs, n);
 }
 
 /* Delivers what is available now, from the window or the log table. */
@@ -270,7 +262,7 @@ static int sq_watch_wait_locked(struct sq_watch *w, unsigned long long deadline)
 	struct sq_store *s = w->s;
 	const unsigned long long poll_ns = STORE_SQLITE_POLL_MS * 1000000ULL;
 
-	while (s->ring.last <= w->cursor) {
+	while (s->ring.last <= w->at.revision) {
 		unsigned long long now = now_ns(), wake;
 		int r;
 
