@@ -692,7 +692,7 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	pthread_cond_init(&s->wake, NULL);
 	if (!s->cfg.max_body)
 		s->cfg.max_body = 3 * 1024 * 1024;
-	r = api_watch_cache_new(&s->watch_cache);
+	r = api_render_cache_new(&s->render_cache);
 	if (r < 0)
 		goto fail;
 	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16", s->ranges,
@@ -969,7 +969,7 @@ void api_server_free(struct api_server *s)
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->tls_ca);
-	api_watch_cache_free(s->watch_cache);
+	api_render_cache_free(s->render_cache);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);

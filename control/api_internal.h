@@ -34,7 +34,7 @@ struct api_server {
 	bool compactor_running;
 	struct api_svc_range ranges[2]; /* the primary family first */
 	size_t n_ranges;
-	struct api_watch_cache *watch_cache; /* events rendered once (api_watch.c) */
+	struct api_render_cache *render_cache; /* watch events rendered once (api_watch.c) */
 };
 
 /* An error to answer with a Status object. */
@@ -107,9 +107,9 @@ static inline bool ctype_has(const char *ctype, const char *want)
 enum MHD_Result api_rest_dispatch(struct api_req *q);
 enum MHD_Result api_rest_watch(struct api_req *q);
 /* The watch fan-out's shared rendering of events (api_watch.c). */
-struct api_watch_cache;
-int api_watch_cache_new(struct api_watch_cache **out);
-void api_watch_cache_free(struct api_watch_cache *c);
+struct api_render_cache;
+int api_render_cache_new(struct api_render_cache **out);
+void api_render_cache_free(struct api_render_cache *c);
 /* A list's JSON body built without a tree of every item (api_list.c):
  * add takes a stored value as it is where it can (obj: the parsed value
  * when the caller has it, else NULL); 1 added, 0 unreadable and left out,

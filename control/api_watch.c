@@ -108,18 +108,32 @@ static bool watch_client_gone(struct watch *w)
 	return false;
 }
 
-/* ---- the shared rendering of events ----
+/* ---- the render cache: each event rendered once per resource ----
  *
  * Every watcher of a resource sees the same events, so each event's value
  * (and previous value) is parsed and dumped once, by the first watcher to
  * get to it, and kept in a small direct-mapped cache of refcounted
  * entries for the others: a watcher without selectors only copies the
  * JSON into its stream; one with selectors or a Table reads the shared
- * parsed object (read-only). */
+ * parsed object (read-only).
+ *
+ * This is not the store's watch window (control/store_ring.c), which
+ * keeps the last 4,096 events as stored bytes for watches to resume from
+ * and answers 410 below it. Renderings are kept apart from it because:
+ * - they belong to the API: an object depends on the resource (kind,
+ *   apiVersion, resourceVersion set by api_obj_from_kv), the store knows
+ *   keys and bytes;
+ * - they are needed only while the watchers pass over an event, and a
+ *   parsed object is about ten times the stored bytes (a 2 KiB pod parses
+ *   into about 24 KiB): held as long as the window holds its 4,096 events
+ *   they would take 100 MiB and more; here 1,024 slots, replaced by hash;
+ * - events also arrive from outside the window (a watcher behind it reads
+ *   SQLite's log table or an etcd stream of its own) and still share
+ *   renderings here, keyed by (resource, revision, key, previous or not). */
 
-#define WC_SLOTS 1024
+#define RENDER_SLOTS 1024
 
-struct wc_entry {
+struct render_entry {
 	atomic_int refs;
 	const struct api_resource *res;
 	int64_t rev;
@@ -130,12 +144,12 @@ struct wc_entry {
 	size_t len;
 };
 
-struct api_watch_cache {
+struct api_render_cache {
 	pthread_rwlock_t lock; /* read: look up; write: render and store */
-	struct wc_entry *slots[WC_SLOTS];
+	struct render_entry *slots[RENDER_SLOTS];
 };
 
-static void wc_unref(struct wc_entry *e)
+static void render_unref(struct render_entry *e)
 {
 	if (!e || atomic_fetch_sub(&e->refs, 1) != 1)
 		return;
@@ -145,9 +159,9 @@ static void wc_unref(struct wc_entry *e)
 	free(e);
 }
 
-int api_watch_cache_new(struct api_watch_cache **out)
+int api_render_cache_new(struct api_render_cache **out)
 {
-	struct api_watch_cache *c = calloc(1, sizeof(*c));
+	struct api_render_cache *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return -ENOMEM;
@@ -156,51 +170,55 @@ int api_watch_cache_new(struct api_watch_cache **out)
 	return 0;
 }
 
-void api_watch_cache_free(struct api_watch_cache *c)
+void api_render_cache_free(struct api_render_cache *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < WC_SLOTS; i++)
-		wc_unref(c->slots[i]);
+	for (size_t i = 0; i < RENDER_SLOTS; i++)
+		render_unref(c->slots[i]);
 	pthread_rwlock_destroy(&c->lock);
 	free(c);
 }
 
-static size_t wc_slot(const struct api_resource *res, int64_t rev, bool prev, const char *key)
+static size_t render_slot(const struct api_resource *res, int64_t rev, bool prev, const char *key)
 {
 	uint64_t h = (uint64_t)rev * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)res ^ prev;
 
 	for (; *key; key++)
 		h = (h ^ (unsigned char)*key) * 0x100000001b3ULL;
-	return (size_t)(h % WC_SLOTS);
+	return (size_t)(h % RENDER_SLOTS);
+}
+
+/* e with a new reference when it renders this (res, rev, prev, key). */
+static struct render_entry *render_hit(struct render_entry *e, const struct api_resource *res,
+				       int64_t rev, bool prev, const char *key)
+{
+	if (!e || e->res != res || e->rev != rev || e->prev != prev || !streq(e->key, key))
+		return NULL;
+	atomic_fetch_add(&e->refs, 1);
+	return e;
 }
 
 /* The rendering of ev's value (prev: its previous value) for res, with a
- * reference the caller drops with wc_unref; NULL without memory. */
-static struct wc_entry *wc_get(struct api_watch_cache *c, const struct api_resource *res,
+ * reference the caller drops with render_unref; NULL without memory. */
+static struct render_entry *render_get(struct api_render_cache *c, const struct api_resource *res,
 			       const struct store_event *ev, bool prev)
 {
 	const struct store_kv *kv = prev ? &ev->prev : &ev->kv;
 	const char *key = ev->kv.key ? ev->kv.key : "";
-	size_t i = wc_slot(res, ev->revision, prev, key);
-	struct wc_entry *e;
+	size_t i = render_slot(res, ev->revision, prev, key);
+	struct render_entry *e;
 
 	pthread_rwlock_rdlock(&c->lock);
-	e = c->slots[i];
-	if (e && e->res == res && e->rev == ev->revision && e->prev == prev &&
-	    streq(e->key, key)) {
-		atomic_fetch_add(&e->refs, 1);
-		pthread_rwlock_unlock(&c->lock);
-		return e;
-	}
+	e = render_hit(c->slots[i], res, ev->revision, prev, key);
 	pthread_rwlock_unlock(&c->lock);
+	if (e)
+		return e;
 	/* Rendered under the write lock: the other watchers of this event
 	 * wait for it rather than render it too. */
 	pthread_rwlock_wrlock(&c->lock);
-	e = c->slots[i];
-	if (e && e->res == res && e->rev == ev->revision && e->prev == prev &&
-	    streq(e->key, key)) {
-		atomic_fetch_add(&e->refs, 1);
+	e = render_hit(c->slots[i], res, ev->revision, prev, key);
+	if (e) {
 		pthread_rwlock_unlock(&c->lock);
 		return e;
 	}
@@ -225,7 +243,7 @@ static struct wc_entry *wc_get(struct api_watch_cache *c, const struct api_resou
 		}
 	}
 	atomic_init(&e->refs, 2);
-	wc_unref(c->slots[i]);
+	render_unref(c->slots[i]);
 	c->slots[i] = e;
 	pthread_rwlock_unlock(&c->lock);
 	return e;
@@ -251,7 +269,7 @@ static void watch_append(struct watch *w, const char *parts[], const size_t lens
 }
 
 /* One event line from a shared rendering. */
-static void watch_emit_entry(struct watch *w, const char *type, struct wc_entry *e)
+static void watch_emit_entry(struct watch *w, const char *type, struct render_entry *e)
 {
 	const char *parts[5] = { "{\"type\":\"", type, "\",\"object\":", e->json, "}\n" };
 	size_t lens[5];
@@ -265,33 +283,33 @@ static void watch_emit_entry(struct watch *w, const char *type, struct wc_entry 
 	watch_append(w, parts, lens, 5);
 }
 
-static bool entry_matches(struct watch *w, struct wc_entry *e)
+static bool entry_matches(struct watch *w, struct render_entry *e)
 {
 	return e && e->obj && api_obj_matches(e->obj, w->ls, w->fs);
 }
 
 static void watch_event(struct watch *w, struct store_event *ev)
 {
-	struct api_watch_cache *c = w->srv->watch_cache;
-	struct wc_entry *obj = NULL, *prev = NULL;
+	struct api_render_cache *c = w->srv->render_cache;
+	struct render_entry *obj = NULL, *prev = NULL;
 	bool has_prev = ev->prev.key && ev->prev.value && ev->prev.value_len;
 	bool selecting = (w->ls && w->ls->n) || (w->fs && w->fs->n);
 	bool now_match, was_match;
 
 	if (ev->type == STORE_EVENT_DELETE) {
 		if (has_prev) {
-			prev = wc_get(c, w->res, ev, true);
+			prev = render_get(c, w->res, ev, true);
 			if (entry_matches(w, prev))
 				watch_emit_entry(w, "DELETED", prev);
 		}
 	} else if (ev->kv.value && ev->kv.value_len) {
-		obj = wc_get(c, w->res, ev, false);
+		obj = render_get(c, w->res, ev, false);
 		if (!obj || !obj->obj)
 			goto out;
 		now_match = entry_matches(w, obj);
 		if (selecting) {
 			if (has_prev)
-				prev = wc_get(c, w->res, ev, true);
+				prev = render_get(c, w->res, ev, true);
 			was_match = entry_matches(w, prev);
 		} else {
 			/* The previous value is not needed, only whether
@@ -306,8 +324,8 @@ static void watch_event(struct watch *w, struct store_event *ev)
 			watch_emit_entry(w, "DELETED", obj);
 	}
 out:
-	wc_unref(obj);
-	wc_unref(prev);
+	render_unref(obj);
+	render_unref(prev);
 }
 
 static void watch_bookmark(struct watch *w)

@@ -391,6 +391,22 @@ void store_events_free(struct store_event *ev, size_t n)
 	free(ev);
 }
 
+int store_events_grow(struct store_event **evs, size_t cnt, size_t *cap)
+{
+	size_t ncap;
+	struct store_event *t;
+
+	if (cnt < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	t = realloc(*evs, ncap * sizeof(**evs));
+	if (!t)
+		return -ENOMEM;
+	*evs = t;
+	*cap = ncap;
+	return 0;
+}
+
 int store_kv_set(struct store_kv *kv, const char *key, size_t key_len,
 		 const void *value, size_t value_len, int64_t create_revision,
 		 int64_t mod_revision)

@@ -67,6 +67,8 @@ int store_kv_set(struct store_kv *kv, const char *key, size_t key_len,
 int store_kv_copy(struct store_kv *dst, const struct store_kv *src);
 int store_event_copy(struct store_event *dst, const struct store_event *src);
 void store_event_clear(struct store_event *ev);
+/* Room for one more event in *evs (cnt held, *cap allocated). */
+int store_events_grow(struct store_event **evs, size_t cnt, size_t *cap);
 /* The smallest key greater than every key with prefix, etcd style: the
  * prefix with its last byte below 0xff incremented and what follows cut.
  * *end is NULL when no such key exists (empty or all-0xff prefix). */

@@ -14,87 +14,24 @@
  * election to finish). A write whose answer was lost may have been
  * applied: a retried create can then report -EEXIST.
  *
- * Watches share one Watch stream per store (see "Watch" below), resumed on
- * the next endpoint after the last revision seen when its member goes away.
+ * Watches share one Watch stream per store (store_etcd_watch.c), resumed
+ * on the next endpoint after the last revision seen when its member goes
+ * away.
  *
  * Snapshots are logical: every key under the namespace at one revision,
  * written as a SQLite store file (the same format store_snapshot_save
  * writes for SQLite, so a snapshot moves between backends). Restoring into
  * etcd writes the keys again, so they get new revisions. */
-#include "control/store_backend.h"
+#include "control/store_etcd.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "control/etcd.pb-c.h"
-#include "grpc.h"
 #include "util.h"
 
-#define ETCD_CALL_TIMEOUT_MS 5000
-#define ETCD_TXN_MAX_OPS 100 /* etcd's --max-txn-ops is 128 */
-#define ETCD_PAGE 1000
-#define ETCD_ROUNDS 4 /* passes over the endpoints before giving up */
-#define ETCD_ROUND_PAUSE_MS 300
-#define ETCD_RING 4096 /* events the watch hub keeps */
-#define ETCD_CONNS 4   /* concurrent unary calls per endpoint */
-
-#define ETCD_KV "/etcdserverpb.KV/"
-#define ETCD_WATCH "/etcdserverpb.Watch/Watch"
-
-/* One Watch stream; see "Watch" below. */
-struct etcd_feed {
-	struct etcd_store *s;
-	struct grpc_channel *ch;
-	struct grpc_stream *stream;
-	size_t endpoint;
-	char *key;       /* namespaced prefix */
-	char *range_end; /* "" + NUL: everything from key on */
-	int64_t cursor;  /* last revision received */
-};
-
-struct etcd_store {
-	struct store base;
-	pthread_mutex_t lock; /* guards cur, ch, busy */
-	pthread_cond_t conn_cond;
-	char **endpoints;
-	size_t n_endpoints;
-	size_t cur;
-	struct grpc_channel **ch; /* ETCD_CONNS per endpoint */
-	bool *busy;
-	char *ns;
-	size_t ns_len;
-
-	/* The watch hub (see "Watch" below). */
-	pthread_mutex_t hub_lock;
-	pthread_cond_t hub_cond;
-	struct etcd_feed hub;
-	struct store_event *ring;
-	size_t ring_cap, ring_head, ring_len;
-	uint64_t ring_total; /* events ever pushed */
-	int64_t ring_base;   /* the ring holds every event after it */
-	size_t watchers;
-	bool hub_live; /* the hub's reader thread runs */
-	bool hub_stop; /* asks it to end (store closing) */
-	int hub_err;
-};
-
-
-static struct etcd_store *es(struct store *s)
-{
-	return (struct etcd_store *)s;
-}
-
-static ProtobufCBinaryData bin(const char *p, size_t n)
-{
-	return (ProtobufCBinaryData){ .len = n, .data = (uint8_t *)p };
-}
-
-/* ns + key, as a malloc'd string. */
-static char *etcd_key(struct etcd_store *s, const char *key)
+char *etcd_key(struct etcd_store *s, const char *key)
 {
 	char *k;
 
@@ -103,9 +40,7 @@ static char *etcd_key(struct etcd_store *s, const char *key)
 	return k;
 }
 
-/* The range [*key, *end) of keys with prefix under the namespace; end is
- * "\0" (all keys from key on) when the prefix has no upper bound. */
-static int etcd_prefix_range(struct etcd_store *s, const char *prefix, char **key, char **end,
+int etcd_prefix_range(struct etcd_store *s, const char *prefix, char **key, char **end,
 			     size_t *end_len)
 {
 	_cleanup_free_ char *k = etcd_key(s, prefix);
@@ -130,7 +65,7 @@ static int etcd_prefix_range(struct etcd_store *s, const char *prefix, char **ke
 	return 0;
 }
 
-static int etcd_kv_out(struct etcd_store *s, const Etcdserverpb__KeyValue *kv,
+int etcd_kv_out(struct etcd_store *s, const Etcdserverpb__KeyValue *kv,
 		       struct store_kv *out)
 {
 	size_t klen = kv->key.len;
@@ -142,8 +77,7 @@ static int etcd_kv_out(struct etcd_store *s, const Etcdserverpb__KeyValue *kv,
 			    kv->create_revision, kv->mod_revision);
 }
 
-/* Maps an etcd error status to the store's errno vocabulary. */
-static int etcd_errno(const struct grpc_status *st)
+int etcd_errno(const struct grpc_status *st)
 {
 	switch (st->code) {
 	case GRPC_OUT_OF_RANGE:
@@ -568,9 +502,7 @@ static int etcd_delete(struct store *s, const char *key, int64_t expect, struct 
 	return etcd_write(es(s), ETCD_DELETE, key, NULL, 0, expect, prev, revision);
 }
 
-/* Whether a read at revision is still possible: etcd refuses reads below
- * its compaction revision. 1 yes, 0 compacted, negative errno. */
-static int etcd_readable_at(struct etcd_store *s, int64_t revision)
+int etcd_readable_at(struct etcd_store *s, int64_t revision)
 {
 	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
 	Etcdserverpb__RangeResponse *resp = NULL;
@@ -640,559 +572,12 @@ static int etcd_compact(struct store *store, int64_t revision)
 	if (r < 0)
 		return r;
 	etcdserverpb__compaction_response__free_unpacked(resp, NULL);
+	pthread_mutex_lock(&s->ring.lock);
+	store_ring_compacted_locked(&s->ring, revision);
+	pthread_mutex_unlock(&s->ring.lock);
 	return 0;
 }
 
-/* Watch.
- *
- * A feed is one Watch stream over a key range from a revision on, resumed
- * on the next endpoint from the revision after the last event when its
- * member goes away, so no event is lost or repeated.
- *
- * Watches share one feed per store over the whole namespace (the hub):
- * a thread of its own reads the stream into a ring, each watch filters
- * the ring by its prefix. 1,000 watches cost one etcd stream, and a
- * watch busy sending never holds up the others. The thread ends when the
- * last watch has gone (seen after its next read, within ETCD_PUMP_MS). A watch that asks for history older than the hub's start, or
- * falls behind the ring, gets a feed of its own instead. */
-
-static void etcd_feed_disconnect(struct etcd_feed *f)
-{
-	grpc_stream_free(f->stream);
-	f->stream = NULL;
-	grpc_channel_free(f->ch);
-	f->ch = NULL;
-}
-
-static void etcd_feed_clear(struct etcd_feed *f)
-{
-	etcd_feed_disconnect(f);
-	free(f->key);
-	free(f->range_end);
-	f->key = f->range_end = NULL;
-}
-
-static int etcd_feed_init(struct etcd_feed *f, struct etcd_store *s, const char *prefix,
-			  int64_t after)
-{
-	size_t end_len = 0;
-
-	memset(f, 0, sizeof(*f));
-	f->s = s;
-	f->cursor = after;
-	pthread_mutex_lock(&s->lock);
-	f->endpoint = s->cur;
-	pthread_mutex_unlock(&s->lock);
-	return etcd_prefix_range(s, prefix, &f->key, &f->range_end, &end_len);
-}
-
-/* Opens the Watch stream at cursor + 1 on some endpoint, starting with
- * f->endpoint, and waits for etcd to confirm it. */
-static int etcd_feed_connect(struct etcd_feed *f)
-{
-	struct etcd_store *s = f->s;
-	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
-	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
-	_cleanup_free_ uint8_t *buf = NULL;
-	struct grpc_status st = { 0 };
-	size_t len;
-	int r = -EIO;
-
-	cr.key = bin(f->key, strlen(f->key) ? strlen(f->key) : 1);
-	cr.range_end = bin(f->range_end, strlen(f->range_end) ? strlen(f->range_end) : 1);
-	cr.start_revision = f->cursor + 1;
-	cr.prev_kv = true;
-	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
-	req.create_request = &cr;
-	len = protobuf_c_message_get_packed_size(&req.base);
-	buf = malloc(len);
-	if (!buf)
-		return -ENOMEM;
-	protobuf_c_message_pack(&req.base, buf);
-
-	for (size_t attempt = 0; attempt < ETCD_ROUNDS * s->n_endpoints; attempt++) {
-		Etcdserverpb__WatchResponse *resp = NULL;
-		uint8_t *msg = NULL;
-		size_t msg_len = 0;
-
-		if (attempt && attempt % s->n_endpoints == 0)
-			usleep(ETCD_ROUND_PAUSE_MS * 1000);
-		etcd_feed_disconnect(f);
-		r = grpc_channel_new(s->endpoints[f->endpoint], &f->ch);
-		if (r < 0)
-			return r;
-		r = grpc_stream_open(f->ch, ETCD_WATCH, buf, len, ETCD_CALL_TIMEOUT_MS, &f->stream,
-				     &st);
-		if (r == 0)
-			r = grpc_stream_recv(f->stream, ETCD_CALL_TIMEOUT_MS, &msg, &msg_len, &st);
-		if (r == 0) {
-			resp = etcdserverpb__watch_response__unpack(NULL, msg_len, msg);
-			free(msg);
-			if (!resp) {
-				etcd_feed_disconnect(f);
-				return -EPROTO;
-			}
-			r = resp->created && !resp->canceled ? 0
-			    : resp->compact_revision ? -ERANGE : -EIO;
-			etcdserverpb__watch_response__free_unpacked(resp, NULL);
-			if (r == 0)
-				return 0;
-			if (r == -ERANGE) {
-				etcd_feed_disconnect(f);
-				return r;
-			}
-		}
-		f->endpoint = (f->endpoint + 1) % s->n_endpoints;
-	}
-	etcd_feed_disconnect(f);
-	return r == -EREMOTEIO ? etcd_errno(&st) : -EIO;
-}
-
-static int etcd_event_out(struct etcd_store *s, const Etcdserverpb__Event *e,
-			  struct store_event *ev)
-{
-	int r;
-
-	memset(ev, 0, sizeof(*ev));
-	if (!e->kv)
-		return -EPROTO;
-	ev->type = e->type == ETCDSERVERPB__EVENT__EVENT_TYPE__DELETE ? STORE_EVENT_DELETE
-								       : STORE_EVENT_PUT;
-	ev->revision = e->kv->mod_revision;
-	r = etcd_kv_out(s, e->kv, &ev->kv);
-	if (r == 0 && ev->type == STORE_EVENT_DELETE) {
-		ev->kv.create_revision = 0;
-		ev->kv.value_len = 0;
-		ev->kv.value[0] = '\0';
-	}
-	if (r == 0 && e->prev_kv)
-		r = etcd_kv_out(s, e->prev_kv, &ev->prev);
-	if (r < 0)
-		store_event_clear(ev);
-	return r;
-}
-
-static int events_grow(struct store_event **evs, size_t cnt, size_t *cap)
-{
-	size_t ncap;
-	struct store_event *t;
-
-	if (cnt < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	t = realloc(*evs, ncap * sizeof(**evs));
-	if (!t)
-		return -ENOMEM;
-	*evs = t;
-	*cap = ncap;
-	return 0;
-}
-
-/* Appends the events of one WatchResponse newer than the cursor. */
-static int etcd_feed_take(struct etcd_feed *f, const Etcdserverpb__WatchResponse *resp,
-			  struct store_event **evs, size_t *cnt, size_t *cap)
-{
-	for (size_t i = 0; i < resp->n_events; i++) {
-		int r;
-
-		/* After a reconnect etcd may send what we already had. */
-		if (resp->events[i]->kv && resp->events[i]->kv->mod_revision <= f->cursor)
-			continue;
-		r = events_grow(evs, *cnt, cap);
-		if (r == 0)
-			r = etcd_event_out(f->s, resp->events[i], &(*evs)[*cnt]);
-		if (r < 0)
-			return r;
-		f->cursor = (*evs)[*cnt].revision;
-		(*cnt)++;
-	}
-	return 0;
-}
-
-/* Waits up to timeout_ms (< 0: forever) for events, then takes what else
- * has already arrived, up to max. Appends to *evs; 0 with none on timeout.
- * A negative return after some events were taken leaves them in *evs. */
-static int etcd_feed_read(struct etcd_feed *f, int timeout_ms, size_t max,
-			  struct store_event **evs, size_t *cnt, size_t *cap)
-{
-	unsigned long long deadline = timeout_ms < 0 ? 0
-				      : now_ns() + (unsigned long long)timeout_ms * 1000000ULL;
-	size_t first = *cnt;
-	struct grpc_status st;
-	int r = 0;
-
-	while (*cnt - first < max) {
-		Etcdserverpb__WatchResponse *resp = NULL;
-		uint8_t *msg = NULL;
-		size_t msg_len = 0;
-		int left = -1;
-
-		if (*cnt > first) {
-			left = 0;
-		} else if (timeout_ms >= 0) {
-			unsigned long long now = now_ns();
-
-			left = now >= deadline ? 0 : (int)((deadline - now) / 1000000ULL);
-		}
-		if (!f->stream) {
-			r = etcd_feed_connect(f);
-			if (r < 0)
-				return r;
-		}
-		r = grpc_stream_recv(f->stream, left, &msg, &msg_len, &st);
-		if (r == -ETIMEDOUT)
-			return 0;
-		if (r < 0) {
-			/* The member went away: resume on the next one. */
-			etcd_feed_disconnect(f);
-			f->endpoint = (f->endpoint + 1) % f->s->n_endpoints;
-			if (*cnt > first)
-				return 0;
-			continue;
-		}
-		resp = etcdserverpb__watch_response__unpack(NULL, msg_len, msg);
-		free(msg);
-		if (!resp)
-			return -EPROTO;
-		if (resp->canceled || resp->compact_revision)
-			r = resp->compact_revision ? -ERANGE : -EIO;
-		else
-			r = etcd_feed_take(f, resp, evs, cnt, cap);
-		etcdserverpb__watch_response__free_unpacked(resp, NULL);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-struct etcd_watch {
-	struct store_watch base;
-	struct etcd_store *s;
-	bool shared;
-	uint64_t scanned;    /* shared: ring events looked at (by index) */
-	struct etcd_feed feed; /* not shared: a feed of its own */
-	char *prefix;
-	size_t prefix_len;
-	int64_t cursor; /* last revision delivered */
-	int err;        /* to report after the events already delivered */
-};
-
-#define ETCD_BATCH 1024
-#define ETCD_PUMP_MS 200
-
-static struct store_event *hub_at(struct etcd_store *s, size_t i)
-{
-	return &s->ring[(s->ring_head + i) % s->ring_cap];
-}
-
-static void hub_clear(struct etcd_store *s)
-{
-	for (size_t i = 0; i < s->ring_len; i++)
-		store_event_clear(hub_at(s, i));
-	s->ring_head = 0;
-	s->ring_len = 0;
-}
-
-static void hub_push(struct etcd_store *s, struct store_event *ev)
-{
-	if (s->ring_len == s->ring_cap) {
-		struct store_event *old = hub_at(s, 0);
-
-		s->ring_base = old->revision;
-		store_event_clear(old);
-		s->ring_head = (s->ring_head + 1) % s->ring_cap;
-		s->ring_len--;
-	}
-	*hub_at(s, s->ring_len) = *ev;
-	s->ring_len++;
-	s->ring_total++;
-	memset(ev, 0, sizeof(*ev));
-}
-
-/* Leaves the hub; after the last watch out the reader thread closes
- * its stream. hub_lock held. */
-static void hub_leave(struct etcd_store *s)
-{
-	s->watchers--;
-}
-
-/* The hub's reader: the stream into the ring, until no watch is left, the
- * store closes or the stream fails (then every watch gets the error). */
-static void *hub_reader(void *arg)
-{
-	struct etcd_store *s = arg;
-
-	pthread_mutex_lock(&s->hub_lock);
-	while (s->watchers > 0 && !s->hub_stop && !s->hub_err) {
-		struct store_event *got = NULL;
-		size_t n = 0, gcap = 0;
-		int r;
-
-		pthread_mutex_unlock(&s->hub_lock);
-		r = etcd_feed_read(&s->hub, ETCD_PUMP_MS, ETCD_BATCH, &got, &n, &gcap);
-		pthread_mutex_lock(&s->hub_lock);
-		for (size_t i = 0; i < n; i++)
-			hub_push(s, &got[i]);
-		free(got);
-		if (r < 0)
-			s->hub_err = r;
-		if (n || r < 0)
-			pthread_cond_broadcast(&s->hub_cond);
-	}
-	etcd_feed_clear(&s->hub);
-	if (!s->watchers) {
-		hub_clear(s);
-		s->hub_err = 0;
-	}
-	s->hub_live = false;
-	pthread_cond_broadcast(&s->hub_cond);
-	pthread_mutex_unlock(&s->hub_lock);
-	return NULL;
-}
-
-static void etcd_watch_close(struct store_watch *base)
-{
-	struct etcd_watch *w = (struct etcd_watch *)base;
-	struct etcd_store *s = w->s;
-
-	if (w->shared) {
-		pthread_mutex_lock(&s->hub_lock);
-		hub_leave(s);
-		pthread_mutex_unlock(&s->hub_lock);
-	}
-	etcd_feed_clear(&w->feed);
-	free(w->prefix);
-	free(w);
-}
-
-/* Gives w a feed of its own from its cursor on. */
-static int etcd_watch_go_private(struct etcd_watch *w)
-{
-	int r = etcd_feed_init(&w->feed, w->s, w->prefix, w->cursor);
-
-	if (r == 0)
-		r = etcd_feed_connect(&w->feed);
-	return r;
-}
-
-static int etcd_watch_open(struct store *store, const char *prefix, int64_t after_revision,
-			   struct store_watch **out)
-{
-	struct etcd_store *s = es(store);
-	struct etcd_watch *w;
-	int r;
-
-	/* etcd accepts a watch below its compaction and only then cancels
-	 * it; ask first, so the caller gets -ERANGE here. */
-	r = etcd_readable_at(s, after_revision > 0 ? after_revision : 1);
-	if (r == 0)
-		return -ERANGE;
-	if (r < 0 && r != -EINVAL) /* -EINVAL: a future revision, fine */
-		return r;
-	r = 0;
-
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->base.store = store;
-	w->s = s;
-	w->cursor = after_revision;
-	w->prefix = strdup(prefix);
-	if (!w->prefix) {
-		free(w);
-		return -ENOMEM;
-	}
-	w->prefix_len = strlen(prefix);
-
-	pthread_mutex_lock(&s->hub_lock);
-	/* A failed hub ends its thread; the next watch after the last of
-	 * its watches starts anew. */
-	while (s->hub_live && s->hub_err && s->watchers == 0)
-		pthread_cond_wait(&s->hub_cond, &s->hub_lock);
-	if (!s->hub_live && s->watchers == 0) {
-		/* The first watch starts the hub at its own revision. */
-		pthread_t t;
-		pthread_attr_t attr;
-
-		r = etcd_feed_init(&s->hub, s, "", after_revision);
-		if (r == 0)
-			r = etcd_feed_connect(&s->hub);
-		if (r == 0) {
-			hub_clear(s);
-			s->ring_base = after_revision;
-			s->hub_err = 0;
-			s->watchers++; /* so the thread does not end at once */
-			pthread_attr_init(&attr);
-			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-			r = -pthread_create(&t, &attr, hub_reader, s);
-			pthread_attr_destroy(&attr);
-			s->watchers--;
-			if (r == 0)
-				s->hub_live = true;
-		}
-		if (r < 0)
-			etcd_feed_clear(&s->hub);
-	}
-	if (r == 0 && s->hub_live && after_revision >= s->ring_base && !s->hub_err) {
-		/* The thread checks watchers under hub_lock: held here. */
-		w->shared = true;
-		w->scanned = s->ring_total - s->ring_len;
-		s->watchers++;
-	}
-	pthread_mutex_unlock(&s->hub_lock);
-	if (r == 0 && !w->shared)
-		r = etcd_watch_go_private(w);
-	if (r < 0) {
-		etcd_watch_close(&w->base);
-		return r;
-	}
-	*out = &w->base;
-	return 0;
-}
-
-/* Copies the ring's events for w. hub_lock held. 1 when w fell behind
- * the ring (and must go private), else 0 or negative errno. */
-static int hub_collect(struct etcd_watch *w, struct store_event **evs, size_t *cnt, size_t *cap)
-{
-	struct etcd_store *s = w->s;
-	uint64_t oldest = s->ring_total - s->ring_len;
-
-	if (w->scanned < oldest)
-		return 1;
-	for (size_t i = (size_t)(w->scanned - oldest); i < s->ring_len && *cnt < ETCD_BATCH; i++) {
-		struct store_event *ev = hub_at(s, i);
-		int r;
-
-		w->scanned++;
-		if (ev->revision <= w->cursor ||
-		    !store_key_has_prefix(ev->kv.key, w->prefix, w->prefix_len))
-			continue;
-		r = events_grow(evs, *cnt, cap);
-		if (r == 0)
-			r = store_event_copy(&(*evs)[*cnt], ev);
-		if (r < 0)
-			return r;
-		w->cursor = ev->revision;
-		(*cnt)++;
-	}
-	return 0;
-}
-
-/* A shared watch: from the ring, waiting for the hub's reader. 1 when w
- * must go private. */
-static int hub_next(struct etcd_watch *w, unsigned long long deadline, bool forever,
-		    struct store_event **evs, size_t *cnt, size_t *cap)
-{
-	struct etcd_store *s = w->s;
-	int r = 0;
-
-	pthread_mutex_lock(&s->hub_lock);
-	for (;;) {
-		unsigned long long now, wake;
-		struct timespec ts;
-
-		r = hub_collect(w, evs, cnt, cap);
-		if (r != 0 || *cnt)
-			break;
-		if (s->hub_err) {
-			r = s->hub_err;
-			break;
-		}
-		if (!s->hub_live) {
-			r = -EIO;
-			break;
-		}
-		now = now_ns();
-		if (!forever && now >= deadline)
-			break;
-		wake = now + ETCD_PUMP_MS * 1000000ULL;
-		if (!forever && wake > deadline)
-			wake = deadline;
-		ts.tv_sec = (time_t)(wake / 1000000000ULL);
-		ts.tv_nsec = (long)(wake % 1000000000ULL);
-		pthread_cond_timedwait(&s->hub_cond, &s->hub_lock, &ts);
-	}
-	if (r == 1) {
-		w->shared = false;
-		hub_leave(s);
-	}
-	pthread_mutex_unlock(&s->hub_lock);
-	return r;
-}
-
-static int etcd_watch_next(struct store_watch *base, int timeout_ms, struct store_event **events,
-			   size_t *n)
-{
-	struct etcd_watch *w = (struct etcd_watch *)base;
-	unsigned long long deadline = timeout_ms < 0 ? 0
-				      : now_ns() + (unsigned long long)timeout_ms * 1000000ULL;
-	struct store_event *evs = NULL;
-	size_t cnt = 0, cap = 0;
-	int r;
-
-	*events = NULL;
-	*n = 0;
-	if (w->err)
-		return w->err;
-	if (w->shared) {
-		r = hub_next(w, deadline, timeout_ms < 0, &evs, &cnt, &cap);
-		if (r == 1)
-			r = etcd_watch_go_private(w);
-	} else {
-		r = 0;
-	}
-	if (!w->shared && r == 0 && !cnt) {
-		int left = -1;
-
-		if (timeout_ms >= 0) {
-			unsigned long long now = now_ns();
-
-			left = now >= deadline ? 0 : (int)((deadline - now) / 1000000ULL);
-		}
-		w->feed.cursor = w->cursor;
-		r = etcd_feed_read(&w->feed, left, ETCD_BATCH, &evs, &cnt, &cap);
-		if (cnt)
-			w->cursor = evs[cnt - 1].revision;
-	}
-	if (r < 0 && !cnt) {
-		free(evs);
-		return r;
-	}
-	/* Events already taken are delivered; an error shows next call. */
-	if (r < 0)
-		w->err = r;
-	if (!cnt) {
-		free(evs);
-		return 0;
-	}
-	*events = evs;
-	*n = cnt;
-	return (int)cnt;
-}
-
-static int etcd_set_ring_size(struct store *store, size_t events)
-{
-	struct etcd_store *s = es(store);
-	struct store_event *ring = calloc(events, sizeof(*ring));
-	int r = 0;
-
-	if (!ring)
-		return -ENOMEM;
-	pthread_mutex_lock(&s->hub_lock);
-	while (!s->watchers && s->hub_live)
-		pthread_cond_wait(&s->hub_cond, &s->hub_lock);
-	if (s->watchers) {
-		r = -EBUSY;
-	} else {
-		hub_clear(s);
-		free(s->ring);
-		s->ring = TAKE_PTR(ring);
-		s->ring_cap = events;
-	}
-	pthread_mutex_unlock(&s->hub_lock);
-	free(ring);
-	return r;
-}
 
 /* Snapshots. */
 
@@ -1291,12 +676,8 @@ static void etcd_close(struct store *store)
 {
 	struct etcd_store *s = es(store);
 
-	/* The hub's reader ends within one read. */
-	pthread_mutex_lock(&s->hub_lock);
-	s->hub_stop = true;
-	while (s->hub_live)
-		pthread_cond_wait(&s->hub_cond, &s->hub_lock);
-	pthread_mutex_unlock(&s->hub_lock);
+	if (s->ring.ev)
+		etcd_hub_stop(s);
 	for (size_t i = 0; s->ch && i < s->n_endpoints * ETCD_CONNS; i++)
 		grpc_channel_free(s->ch[i]);
 	for (size_t i = 0; i < s->n_endpoints; i++)
@@ -1306,11 +687,7 @@ static void etcd_close(struct store *store)
 	pthread_cond_destroy(&s->conn_cond);
 	free(s->endpoints);
 	free(s->ns);
-	etcd_feed_clear(&s->hub);
-	hub_clear(s);
-	free(s->ring);
-	pthread_cond_destroy(&s->hub_cond);
-	pthread_mutex_destroy(&s->hub_lock);
+	store_ring_destroy(&s->ring);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -1332,21 +709,9 @@ int store_etcd_open(const char *url, struct store **out)
 	s->base.ops = &etcd_ops;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->conn_cond, NULL);
-	pthread_mutex_init(&s->hub_lock, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&s->hub_cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
-	s->ring_cap = ETCD_RING;
-	s->ring = calloc(s->ring_cap, sizeof(*s->ring));
-	if (!s->ring) {
-		r = -ENOMEM;
+	r = store_ring_init(&s->ring);
+	if (r < 0)
 		goto fail;
-	}
 
 	slash = strchr(copy, '/');
 	if (slash) {

@@ -984,6 +984,53 @@ static void expect_range(struct store_watch *w, int64_t from, int64_t to)
 	CHECK_INT_EQ(last, to);
 }
 
+STORE_TEST(watch_window_resumes_until_compacted)
+{
+	/* The watch window (control/store_ring.c) holds the newest 8 events.
+	 * A watch the window covers resumes from it, even past a compaction
+	 * (it kept up); one older than the window resumes from the history
+	 * until that is compacted, then it is gone (-ERANGE: the API's 410),
+	 * whether it was already open or opens after. */
+	struct store *s = open_store(url);
+	struct store_watch *head = NULL, *slow = NULL, *old = NULL, *inside = NULL, *w = NULL;
+	int64_t base = store_revision(s);
+	char key[32];
+
+	CHECK_OK(store_set_ring_size(s, 8));
+	CHECK_OK(store_watch_open(s, "/win/", base, &head));
+	CHECK_OK(store_watch_open(s, "/win/", base, &slow));
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "/win/%d", i % 5);
+		put(s, key, "v");
+	}
+	expect_range(head, base, base + 20); /* the window: (base + 12, base + 20] */
+	CHECK_OK(store_watch_open(s, "/win/", base + 2, &old));
+	expect_range(old, base + 2, base + 20);
+	CHECK_OK(store_watch_open(s, "/win/", base + 14, &inside));
+
+	CHECK_OK(store_compact(s, base + 16));
+	expect_range(inside, base + 14, base + 20);
+	{
+		struct store_event *ev = NULL;
+		size_t n = 0;
+
+		CHECK_INT_EQ(store_watch_next(slow, 100, &ev, &n), -ERANGE);
+		CHECK_INT_EQ(n, 0);
+	}
+	CHECK_INT_EQ(store_watch_open(s, "/win/", base + 10, &w), -ERANGE);
+	CHECK_OK(store_watch_open(s, "/win/", base + 16, &w));
+	expect_range(w, base + 16, base + 20);
+	put(s, "/win/new", "v");
+	expect_range(head, base + 20, base + 21);
+	expect_range(w, base + 20, base + 21);
+	store_watch_close(w);
+	store_watch_close(inside);
+	store_watch_close(old);
+	store_watch_close(slow);
+	store_watch_close(head);
+	store_close(s);
+}
+
 STORE_TEST(watchers_from_different_revisions)
 {
 	/* The first watch decides where the shared fan-out starts; watches

@@ -1,0 +1,305 @@
+/* The SQLite store's reads (get, list, count: on a reader connection, in
+ * a read transaction of their own) and writes (create, update, delete,
+ * compact: on the writer connection, one BEGIN IMMEDIATE transaction
+ * each). */
+#include "control/store_sqlite.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+int sq_get(struct store *store, const char *key, struct store_kv *out)
+{
+	struct sq_store *s = sq(store);
+	struct sq_conn *c;
+	int r;
+
+	c = sq_reader(s);
+	r = sq_kv_get(c, key, out);
+	sq_reader_put(s, c);
+	return r;
+}
+
+static int sq_list_at(struct store *store, const char *prefix, const char *start_after,
+		      size_t limit, int64_t at, struct store_kv **items, size_t *n,
+		      int64_t *revision, bool *more);
+
+int sq_list(struct store *store, const char *prefix, const char *start_after,
+		   size_t limit, struct store_kv **items, size_t *n,
+		   int64_t *revision, bool *more)
+{
+	return sq_list_at(store, prefix, start_after, limit, 0, items, n, revision, more);
+}
+
+int sq_list_at_op(struct store *store, const char *prefix, const char *start_after,
+			 size_t limit, int64_t at, struct store_kv **items, size_t *n, bool *more)
+{
+	return sq_list_at(store, prefix, start_after, limit, at, items, n, NULL, more);
+}
+
+static int sq_list_at(struct store *store, const char *prefix, const char *start_after,
+		      size_t limit, int64_t at, struct store_kv **items, size_t *n,
+		      int64_t *revision, bool *more)
+{
+	struct sq_store *s = sq(store);
+	struct sq_conn *c;
+	_cleanup_free_ char *end = NULL;
+	struct store_kv *kvs = NULL;
+	size_t cnt = 0, cap = 0;
+	int64_t rev = 0, compact = 0;
+	sqlite3_stmt *st;
+	bool has_more = false;
+	int r, rc;
+
+	r = store_prefix_end(prefix, &end);
+	if (r < 0)
+		return r;
+	c = sq_reader(s);
+	r = sq_begin(c, false);
+	if (r < 0)
+		goto unlock;
+	r = sq_meta(c, &rev, &compact);
+	if (r < 0)
+		goto out;
+	if (at && at < compact) {
+		r = -ERANGE;
+		goto out;
+	}
+	if (at >= rev)
+		at = 0; /* now: the kv table */
+	if (at)
+		st = sq_stmt(c, end ? ST_LIST_AT_RANGE : ST_LIST_AT_OPEN);
+	else
+		st = sq_stmt(c, end ? ST_LIST_RANGE : ST_LIST_OPEN);
+	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+	if (end)
+		sqlite3_bind_text(st, 2, end, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, start_after ? start_after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, limit ? (int64_t)limit + 1 : -1);
+	if (at)
+		sqlite3_bind_int64(st, 5, at);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (limit && cnt == limit) {
+			has_more = true;
+			break;
+		}
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct store_kv *t = realloc(kvs, ncap * sizeof(*kvs));
+
+			if (!t) {
+				r = -ENOMEM;
+				break;
+			}
+			kvs = t;
+			cap = ncap;
+		}
+		r = sq_kv_from_row(st, 0, NULL, 1, 2, 3, &kvs[cnt]);
+		if (r < 0)
+			break;
+		cnt++;
+	}
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sq_err(rc);
+	sqlite3_reset(st);
+out:
+	(void)sq_commit(c);
+unlock:
+	sq_reader_put(s, c);
+	if (r < 0) {
+		store_kvs_free(kvs, cnt);
+		return r;
+	}
+	*items = kvs;
+	*n = cnt;
+	if (revision)
+		*revision = at ? at : rev;
+	if (more)
+		*more = has_more;
+	return 0;
+}
+
+int sq_count(struct store *store, const char *prefix, size_t *n)
+{
+	struct sq_store *s = sq(store);
+	struct sq_conn *c;
+	_cleanup_free_ char *end = NULL;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = store_prefix_end(prefix, &end);
+	if (r < 0)
+		return r;
+	c = sq_reader(s);
+	st = sq_stmt(c, end ? ST_COUNT_RANGE : ST_COUNT_OPEN);
+	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+	if (end)
+		sqlite3_bind_text(st, 2, end, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = (size_t)sqlite3_column_int64(st, 0);
+	else
+		r = rc == SQLITE_DONE ? -EIO : sq_err(rc);
+	sqlite3_reset(st);
+	sq_reader_put(s, c);
+	return r;
+}
+
+enum sq_write {
+	SQ_CREATE,
+	SQ_UPDATE,
+	SQ_DELETE,
+};
+
+/* One write in one BEGIN IMMEDIATE transaction: read the live value,
+ * check the precondition, append the log row, update kv and meta. */
+static int sq_write(struct sq_store *s, enum sq_write op, const char *key,
+		    const char *value, size_t len, int64_t expect,
+		    struct store_kv *prev_out, int64_t *revision)
+{
+	struct store_kv cur = { 0 };
+	sqlite3_stmt *st;
+	int64_t rev;
+	int r;
+
+	pthread_mutex_lock(&s->db_lock);
+	r = sq_begin(&s->w, true);
+	if (r < 0)
+		goto unlock;
+	r = sq_meta(&s->w, &rev, NULL);
+	if (r < 0)
+		goto fail;
+	rev++;
+	r = sq_kv_get(&s->w, key, &cur);
+	if (op == SQ_CREATE) {
+		if (r == 0) {
+			r = -EEXIST;
+			goto fail;
+		}
+		if (r != -ENOENT)
+			goto fail;
+		r = sq_log_insert(&s->w, rev, key, value, len, rev, 0, false);
+		if (r < 0)
+			goto fail;
+		st = sq_stmt(&s->w, ST_KV_INSERT);
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_blob64(st, 2, value, len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, rev);
+		sqlite3_bind_int64(st, 4, rev);
+	} else {
+		if (r < 0)
+			goto fail;
+		if (expect && expect != cur.mod_revision) {
+			r = -ESTALE;
+			goto fail;
+		}
+		r = sq_log_insert(&s->w, rev, key, value, len, cur.create_revision,
+				  cur.mod_revision, op == SQ_DELETE);
+		if (r < 0)
+			goto fail;
+		if (op == SQ_UPDATE) {
+			st = sq_stmt(&s->w, ST_KV_UPDATE);
+			sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+			sqlite3_bind_blob64(st, 2, value, len, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, rev);
+		} else {
+			st = sq_stmt(&s->w, ST_KV_DELETE);
+			sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		}
+	}
+	r = sq_step_done(st);
+	if (r < 0)
+		goto fail;
+	r = sq_set_rev(&s->w, rev);
+	if (r < 0)
+		goto fail;
+	r = sq_commit(&s->w);
+	if (r < 0)
+		goto unlock;
+	/* Durable now; feeding the watchers cannot undo it. */
+	(void)sq_ingest(s);
+	pthread_mutex_unlock(&s->db_lock);
+	if (revision)
+		*revision = rev;
+	if (prev_out)
+		*prev_out = cur;
+	else
+		store_kv_clear(&cur);
+	return 0;
+fail:
+	sq_rollback(&s->w);
+unlock:
+	pthread_mutex_unlock(&s->db_lock);
+	store_kv_clear(&cur);
+	return r;
+}
+
+int sq_create(struct store *s, const char *key, const char *value,
+		     size_t len, int64_t *revision)
+{
+	return sq_write(sq(s), SQ_CREATE, key, value, len, 0, NULL, revision);
+}
+
+int sq_update(struct store *s, const char *key, const char *value,
+		     size_t len, int64_t expect, int64_t *revision)
+{
+	return sq_write(sq(s), SQ_UPDATE, key, value, len, expect, NULL, revision);
+}
+
+int sq_delete(struct store *s, const char *key, int64_t expect,
+		     struct store_kv *prev, int64_t *revision)
+{
+	return sq_write(sq(s), SQ_DELETE, key, NULL, 0, expect, prev, revision);
+}
+
+int sq_compact(struct store *store, int64_t revision)
+{
+	struct sq_store *s = sq(store);
+	sqlite3_stmt *st;
+	int64_t rev, compact;
+	int r;
+
+	pthread_mutex_lock(&s->db_lock);
+	r = sq_begin(&s->w, true);
+	if (r < 0)
+		goto unlock;
+	r = sq_meta(&s->w, &rev, &compact);
+	if (r < 0)
+		goto fail;
+	if (revision > rev) {
+		r = -EINVAL; /* a future revision */
+		goto fail;
+	}
+	if (revision < compact) {
+		r = -ERANGE;
+		goto fail;
+	}
+	if (revision == compact) {
+		sq_rollback(&s->w);
+		goto unlock;
+	}
+	st = sq_stmt(&s->w, ST_COMPACT);
+	sqlite3_bind_int64(st, 1, revision);
+	r = sq_step_done(st);
+	if (r < 0)
+		goto fail;
+	st = sq_stmt(&s->w, ST_META_SET_COMPACT);
+	sqlite3_bind_int64(st, 1, revision);
+	r = sq_step_done(st);
+	if (r < 0)
+		goto fail;
+	r = sq_commit(&s->w);
+	if (r == 0) {
+		pthread_mutex_lock(&s->ring.lock);
+		store_ring_compacted_locked(&s->ring, revision);
+		pthread_mutex_unlock(&s->ring.lock);
+	}
+	goto unlock;
+fail:
+	sq_rollback(&s->w);
+unlock:
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
