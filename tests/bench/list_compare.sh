@@ -10,6 +10,11 @@
 #
 #   tests/bench/list_compare.sh LABEL=SKIFF-SERVER-BINARY...
 #
+# The jansson row of api_list.c's comment came from a build whose
+# api_list_body_add always parses the value (api_obj_from_kv) and dumps
+# it (json_dumps), i.e. with the add_fast call removed:
+#   tests/bench/list_compare.sh scanner=build/bin/skiff-server jansson=/tmp/skiff-server
+#
 # Environment: PODS (default 10000), LISTS (5), ROUNDS (3).
 # Plain HTTP on loopback in a network namespace of this script's own.
 case "${1:-}" in
