@@ -118,6 +118,8 @@ struct store_kv;
 struct api_list_body;
 struct api_list_body *api_list_body_new(const struct api_resource *r);
 int api_list_body_add(struct api_list_body *b, const struct store_kv *kv, json_t *obj);
+/* The items added so far, comma-separated (for the fuzz harness). */
+const char *api_list_body_items(const struct api_list_body *b, size_t *len);
 enum MHD_Result api_list_body_reply(struct api_req *q, struct api_list_body *b, int64_t rev,
 				    const char *token);
 void api_list_body_free(struct api_list_body *b);

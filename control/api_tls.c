@@ -1,120 +1,236 @@
-/* TLS material of skiff-server, generated with OpenSSL on first start
- * (k3s style): a CA, a serving certificate for the given hosts, an admin
- * client certificate (CN system:admin, O system:masters), and an admin
- * kubeconfig that embeds all three. Existing files are kept; the
+/* TLS material of skiff-server, generated with GnuTLS (the library that
+ * serves it, through libmicrohttpd) on first start, k3s style: a CA, a
+ * serving certificate for the given hosts, an admin client certificate
+ * (CN system:admin, O system:masters), and an admin kubeconfig that
+ * embeds all three. Keys are ECDSA P-256 in PKCS#8 PEM. Existing files
+ * are kept (whatever wrote them: any PEM key GnuTLS reads); the
  * kubeconfig is rewritten on every start so it names the current URL. */
+#include <arpa/inet.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "control/api.h"
 #include "util.h"
 
-static void pkeyp(EVP_PKEY **p)
+#define CERT_DAYS 3650
+#define PEM_MAX (1 << 20)
+
+static void crtp(gnutls_x509_crt_t *p)
 {
-	EVP_PKEY_free(*p);
+	if (*p)
+		gnutls_x509_crt_deinit(*p);
 }
 
-static void x509p(X509 **p)
+static void keyp(gnutls_x509_privkey_t *p)
 {
-	X509_free(*p);
+	if (*p)
+		gnutls_x509_privkey_deinit(*p);
 }
 
-#define _cleanup_pkey_ _cleanup_(pkeyp)
-#define _cleanup_x509_ _cleanup_(x509p)
+static void datump(gnutls_datum_t *d)
+{
+	gnutls_free(d->data);
+}
 
-static int write_pem(const char *path, EVP_PKEY *key, X509 *crt, mode_t mode)
+#define _cleanup_crt_ _cleanup_(crtp)
+#define _cleanup_key_ _cleanup_(keyp)
+#define _cleanup_datum_ _cleanup_(datump)
+
+/* A GnuTLS error as a negative errno. */
+static int gt_err(int r)
+{
+	if (r >= 0)
+		return 0;
+	return r == GNUTLS_E_MEMORY_ERROR ? -ENOMEM : -EIO;
+}
+
+/* What a certificate says: its subject, whether it is a CA, what it is
+ * for (an extended key usage OID) and, for a server, its names. */
+struct cert_spec {
+	const char *cn, *org;
+	bool is_ca;
+	const char *purpose;
+	const char *hosts_csv; /* extra names/IPs after the built-in ones */
+	bool server_names;
+};
+
+static const char *const server_dns[] = {
+	"localhost",
+	"kubernetes",
+	"kubernetes.default",
+	"kubernetes.default.svc",
+	"kubernetes.default.svc.cluster.local",
+};
+static const char *const server_ips[] = { "127.0.0.1", "::1" };
+
+/* ---- files ---- */
+
+static int write_datum(const char *path, const gnutls_datum_t *d, mode_t mode)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	FILE *f;
-	int ok;
+	int r;
 
 	if (fd < 0)
 		return -errno;
-	f = fdopen(TAKE_FD(fd), "w");
-	if (!f)
+	r = write_all(fd, d->data, d->size);
+	if (r < 0)
+		return r;
+	return close(TAKE_FD(fd)) < 0 ? -errno : 0;
+}
+
+static int read_datum(const char *path, char **buf, gnutls_datum_t *d)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len;
+	int r;
+
+	if (fd < 0)
 		return -errno;
-	ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-		 : PEM_write_X509(f, crt);
-	if (fclose(f) != 0 || !ok)
-		return -EIO;
+	r = read_all(fd, PEM_MAX, buf, &len);
+	if (r < 0)
+		return r;
+	*d = (gnutls_datum_t){ .data = (unsigned char *)*buf, .size = (unsigned)len };
 	return 0;
 }
 
-static int read_pem(const char *path, EVP_PKEY **key, X509 **crt)
+static int key_write(const char *path, gnutls_x509_privkey_t key)
 {
-	FILE *f = fopen(path, "re");
+	_cleanup_datum_ gnutls_datum_t d = { 0 };
+	int r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+						  GNUTLS_PKCS_PLAIN, &d);
 
-	if (!f)
-		return -errno;
-	if (key)
-		*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	else
-		*crt = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	return (key ? *key != NULL : *crt != NULL) ? 0 : -EINVAL;
+	return r < 0 ? gt_err(r) : write_datum(path, &d, 0600);
 }
 
-static int add_ext(X509 *crt, X509 *issuer, int nid, const char *value)
+static int crt_write(const char *path, gnutls_x509_crt_t crt)
 {
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-	int ok;
+	_cleanup_datum_ gnutls_datum_t d = { 0 };
+	int r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d);
 
-	X509V3_set_ctx(&ctx, issuer, crt, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!ext)
-		return -EINVAL;
-	ok = X509_add_ext(crt, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : -EINVAL;
+	return r < 0 ? gt_err(r) : write_datum(path, &d, 0644);
 }
 
-/* A certificate for key, signed by (ca_crt, ca_key), or self-signed when
- * ca_crt is NULL. */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *org, X509 *ca_crt,
-		       EVP_PKEY *ca_key, bool is_ca, const char *san, const char *eku)
+/* ---- certificates ---- */
+
+static int key_new(gnutls_x509_privkey_t *out)
 {
-	X509 *crt = X509_new();
-	X509_NAME *name;
+	_cleanup_key_ gnutls_x509_privkey_t key = NULL;
+	int r;
+
+	if (gnutls_x509_privkey_init(&key) < 0)
+		return -ENOMEM;
+	r = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+					 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
+	if (r < 0)
+		return gt_err(r);
+	*out = TAKE_PTR(key);
+	return 0;
+}
+
+/* One subjectAltName: an IP address when host parses as one, else a DNS name. */
+static int san_add(gnutls_x509_crt_t crt, const char *host)
+{
+	unsigned char ip[16];
+
+	if (inet_pton(AF_INET, host, ip) == 1)
+		return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4,
+							    GNUTLS_FSAN_APPEND);
+	if (inet_pton(AF_INET6, host, ip) == 1)
+		return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
+							    GNUTLS_FSAN_APPEND);
+	return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, host,
+						    (unsigned)strlen(host), GNUTLS_FSAN_APPEND);
+}
+
+/* The serving certificate's names: the built-in ones, then hosts_csv. */
+static int sans_add(gnutls_x509_crt_t crt, const char *hosts_csv)
+{
+	_cleanup_free_ char *copy = NULL;
+	char *save = NULL;
+	int r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(server_dns) && r >= 0; i++)
+		r = san_add(crt, server_dns[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(server_ips) && r >= 0; i++)
+		r = san_add(crt, server_ips[i]);
+	if (r < 0 || !hosts_csv)
+		return r;
+	copy = strdup(hosts_csv);
+	if (!copy)
+		return GNUTLS_E_MEMORY_ERROR;
+	for (char *h = strtok_r(copy, ",", &save); h && r >= 0; h = strtok_r(NULL, ",", &save))
+		r = san_add(crt, h);
+	return r;
+}
+
+/* Serial, validity (from an hour ago, for clocks behind ours), subject
+ * and key. The serial is 16 random bytes, positive and minimally encoded
+ * (Go's x509 parser rejects anything else). */
+static int cert_basics(gnutls_x509_crt_t crt, const struct cert_spec *spec,
+		       gnutls_x509_privkey_t key)
+{
 	unsigned char serial[16];
-	BIGNUM *bn;
+	time_t now = time(NULL);
+	int r;
 
-	if (!crt)
-		return NULL;
-	RAND_bytes(serial, sizeof(serial));
-	serial[0] &= 0x7f;
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(crt));
-	BN_free(bn);
-	X509_set_version(crt, 2);
-	X509_gmtime_adj(X509_getm_notBefore(crt), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(crt), (long)3650 * 24 * 3600);
-	X509_set_pubkey(crt, key);
-	name = X509_get_subject_name(crt);
-	if (org)
-		X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)org, -1, -1, 0);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(crt, ca_crt ? X509_get_subject_name(ca_crt) : name);
-	if (add_ext(crt, ca_crt ? ca_crt : crt, NID_basic_constraints,
-		    is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE") < 0 ||
-	    add_ext(crt, ca_crt ? ca_crt : crt, NID_key_usage,
-		    is_ca ? "critical,keyCertSign,cRLSign,digitalSignature"
-			  : "critical,digitalSignature,keyEncipherment") < 0 ||
-	    (eku && add_ext(crt, ca_crt ? ca_crt : crt, NID_ext_key_usage, eku) < 0) ||
-	    (san && add_ext(crt, ca_crt ? ca_crt : crt, NID_subject_alt_name, san) < 0) ||
-	    !X509_sign(crt, ca_key ? ca_key : key, EVP_sha256())) {
-		X509_free(crt);
-		return NULL;
-	}
-	return crt;
+	r = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
+	if (r < 0)
+		return r;
+	serial[0] = 0x40 | (serial[0] & 0x3f);
+	if ((r = gnutls_x509_crt_set_version(crt, 3)) < 0 ||
+	    (r = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) < 0 ||
+	    (r = gnutls_x509_crt_set_activation_time(crt, now - 3600)) < 0 ||
+	    (r = gnutls_x509_crt_set_expiration_time(crt, now + (time_t)CERT_DAYS * 86400)) < 0 ||
+	    (r = gnutls_x509_crt_set_key(crt, key)) < 0)
+		return r;
+	if (spec->org && (r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME,
+							     0, spec->org,
+							     (unsigned)strlen(spec->org))) < 0)
+		return r;
+	return gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, spec->cn,
+					     (unsigned)strlen(spec->cn));
+}
+
+/* Basic constraints and key usage (both critical), extended key usage and
+ * names. */
+static int cert_extensions(gnutls_x509_crt_t crt, const struct cert_spec *spec)
+{
+	unsigned usage = spec->is_ca ? GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
+					       GNUTLS_KEY_DIGITAL_SIGNATURE
+				     : GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_ENCIPHERMENT;
+	int r;
+
+	if ((r = gnutls_x509_crt_set_basic_constraints(crt, spec->is_ca, -1)) < 0 ||
+	    (r = gnutls_x509_crt_set_key_usage(crt, usage)) < 0)
+		return r;
+	if (spec->purpose && (r = gnutls_x509_crt_set_key_purpose_oid(crt, spec->purpose, 0)) < 0)
+		return r;
+	return spec->server_names ? sans_add(crt, spec->hosts_csv) : 0;
+}
+
+/* A certificate for key, signed by (ca, ca_key), or self-signed when ca
+ * is NULL. */
+static int cert_make(const struct cert_spec *spec, gnutls_x509_privkey_t key,
+		     gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key, gnutls_x509_crt_t *out)
+{
+	_cleanup_crt_ gnutls_x509_crt_t crt = NULL;
+	int r;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -ENOMEM;
+	if ((r = cert_basics(crt, spec, key)) < 0 || (r = cert_extensions(crt, spec)) < 0 ||
+	    (r = gnutls_x509_crt_sign2(crt, ca ? ca : crt, ca ? ca_key : key, GNUTLS_DIG_SHA256,
+				       0)) < 0)
+		return gt_err(r);
+	*out = TAKE_PTR(crt);
+	return 0;
 }
 
 static bool exists(const char *path)
@@ -122,42 +238,76 @@ static bool exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
-static int pair(const char *dir, const char *base, const char *cn, const char *org, X509 *ca,
-		EVP_PKEY *ca_key, const char *san, const char *eku)
+/* dir/base.key and dir/base.crt for spec, signed by the CA, unless both
+ * exist already. */
+static int pair(const char *dir, const char *base, const struct cert_spec *spec,
+		gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key)
 {
 	char kp[4300], cp[4300];
-	_cleanup_pkey_ EVP_PKEY *key = NULL;
-	_cleanup_x509_ X509 *crt = NULL;
+	_cleanup_key_ gnutls_x509_privkey_t key = NULL;
+	_cleanup_crt_ gnutls_x509_crt_t crt = NULL;
 	int r;
 
 	snprintf(kp, sizeof(kp), "%s/%s.key", dir, base);
 	snprintf(cp, sizeof(cp), "%s/%s.crt", dir, base);
 	if (exists(kp) && exists(cp))
 		return 0;
-	key = EVP_EC_gen("P-256");
-	if (!key)
-		return -EIO;
-	crt = make_cert(key, cn, org, ca, ca_key, false, san, eku);
-	if (!crt)
-		return -EIO;
-	r = write_pem(kp, key, NULL, 0600);
-	if (r == 0)
-		r = write_pem(cp, NULL, crt, 0644);
-	return r;
+	if ((r = key_new(&key)) < 0 || (r = cert_make(spec, key, ca, ca_key, &crt)) < 0 ||
+	    (r = key_write(kp, key)) < 0)
+		return r;
+	return crt_write(cp, crt);
 }
 
+/* The CA of dir from ca.key (a PEM private key: PKCS#8, SEC1 or PKCS#1, as
+ * OpenSSL or GnuTLS wrote it) and ca.crt. */
+static int ca_load(const char *kp, const char *cp, gnutls_x509_crt_t *ca,
+		   gnutls_x509_privkey_t *ca_key)
+{
+	_cleanup_free_ char *kbuf = NULL, *cbuf = NULL;
+	gnutls_datum_t kd, cd;
+	int r;
+
+	if ((r = read_datum(kp, &kbuf, &kd)) < 0 || (r = read_datum(cp, &cbuf, &cd)) < 0)
+		return r;
+	if (gnutls_x509_privkey_init(ca_key) < 0 || gnutls_x509_crt_init(ca) < 0)
+		return -ENOMEM;
+	if (gnutls_x509_privkey_import2(*ca_key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0) < 0 ||
+	    gnutls_x509_crt_import(*ca, &cd, GNUTLS_X509_FMT_PEM) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* The CA of dir: read when both files exist, else made and written. */
+static int ca_load_or_make(const char *dir, gnutls_x509_crt_t *ca, gnutls_x509_privkey_t *ca_key)
+{
+	static const struct cert_spec spec = { .cn = "skiff-ca", .is_ca = true };
+	char kp[4200], cp[4200];
+	int r;
+
+	snprintf(kp, sizeof(kp), "%s/ca.key", dir);
+	snprintf(cp, sizeof(cp), "%s/ca.crt", dir);
+	if (exists(kp) && exists(cp))
+		return ca_load(kp, cp, ca, ca_key);
+	if ((r = key_new(ca_key)) < 0 || (r = cert_make(&spec, *ca_key, NULL, NULL, ca)) < 0 ||
+	    (r = key_write(kp, *ca_key)) < 0)
+		return r;
+	return crt_write(cp, *ca);
+}
+
+/* ---- kubeconfig ---- */
+
+/* The file at path as one line of base64 (as kubeconfig's *-data fields
+ * hold it). */
 static char *b64_file(const char *path)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *data = NULL;
-	size_t len;
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_datum_ gnutls_datum_t b64 = { 0 };
+	gnutls_datum_t d;
 	char *out;
 
-	if (fd < 0 || read_all(fd, 1 << 20, &data, &len) < 0)
+	if (read_datum(path, &buf, &d) < 0 || gnutls_base64_encode2(&d, &b64) < 0)
 		return NULL;
-	out = malloc(4 * ((len + 2) / 3) + 1);
-	if (out)
-		EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data, (int)len);
+	out = strndup((const char *)b64.data, b64.size);
 	return out;
 }
 
@@ -218,54 +368,24 @@ static int write_kubeconfig(const char *data_dir, const char *tls, const char *u
 int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *server_url,
 		   const char *token)
 {
-	char tls[4096], kp[4200], cp[4200], san[2048];
-	_cleanup_pkey_ EVP_PKEY *ca_key = NULL;
-	_cleanup_x509_ X509 *ca = NULL;
-	size_t off;
+	const struct cert_spec server = { .cn = "skiff-server",
+					  .purpose = GNUTLS_KP_TLS_WWW_SERVER,
+					  .server_names = true,
+					  .hosts_csv = hosts_csv };
+	static const struct cert_spec admin = { .cn = "system:admin",
+						.org = "system:masters",
+						.purpose = GNUTLS_KP_TLS_WWW_CLIENT };
+	_cleanup_key_ gnutls_x509_privkey_t ca_key = NULL;
+	_cleanup_crt_ gnutls_x509_crt_t ca = NULL;
+	char tls[4096];
 	int r;
 
 	snprintf(tls, sizeof(tls), "%s/tls", data_dir);
 	if (mkdir(tls, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	snprintf(kp, sizeof(kp), "%s/ca.key", tls);
-	snprintf(cp, sizeof(cp), "%s/ca.crt", tls);
-	if (exists(kp) && exists(cp)) {
-		if ((r = read_pem(kp, &ca_key, NULL)) < 0 || (r = read_pem(cp, NULL, &ca)) < 0)
-			return r;
-	} else {
-		ca_key = EVP_EC_gen("P-256");
-		if (!ca_key)
-			return -EIO;
-		ca = make_cert(ca_key, "skiff-ca", NULL, NULL, NULL, true, NULL, NULL);
-		if (!ca)
-			return -EIO;
-		if ((r = write_pem(kp, ca_key, NULL, 0600)) < 0 ||
-		    (r = write_pem(cp, NULL, ca, 0644)) < 0)
-			return r;
-	}
-	off = (size_t)snprintf(san, sizeof(san),
-			       "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
-			       "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,"
-			       "IP:127.0.0.1,IP:::1");
-	if (hosts_csv) {
-		_cleanup_free_ char *copy = strdup(hosts_csv);
-		char *save = NULL;
-
-		if (!copy)
-			return -ENOMEM;
-		for (char *h = strtok_r(copy, ",", &save); h && off < sizeof(san);
-		     h = strtok_r(NULL, ",", &save)) {
-			bool ip = strspn(h, "0123456789.:abcdefABCDEF") == strlen(h) &&
-				  (strchr(h, '.') || strchr(h, ':'));
-
-			off += (size_t)snprintf(san + off, sizeof(san) - off, ",%s:%s",
-						ip ? "IP" : "DNS", h);
-		}
-	}
-	r = pair(tls, "server", "skiff-server", NULL, ca, ca_key, san, "serverAuth");
-	if (r == 0)
-		r = pair(tls, "admin", "system:admin", "system:masters", ca, ca_key, NULL, "clientAuth");
-	if (r == 0 && server_url)
-		r = write_kubeconfig(data_dir, tls, server_url, token);
-	return r;
+	if ((r = ca_load_or_make(tls, &ca, &ca_key)) < 0 ||
+	    (r = pair(tls, "server", &server, ca, ca_key)) < 0 ||
+	    (r = pair(tls, "admin", &admin, ca, ca_key)) < 0)
+		return r;
+	return server_url ? write_kubeconfig(data_dir, tls, server_url, token) : 0;
 }

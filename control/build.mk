@@ -5,7 +5,7 @@ skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c \
 	control/api_resources.c control/api_alloc.c control/api_openapi.c \
 	control/api_tls.c control/api_decode.c control/api_table.c control/api_rbac.c \
 	control/api_watch.c control/api_list.c control/api_proto.c $(API_PROTO_GEN)/k8s.pb-c.c $(STORE_SRCS)
-skiff-server_PKGS = libmicrohttpd jansson openssl gnutls $(STORE_PKGS)
+skiff-server_PKGS = libmicrohttpd jansson gnutls $(STORE_PKGS)
 
 # k8s.proto -> $(GEN)/control/k8s.pb-c.{c,h}: the Kubernetes protobuf
 # messages api_proto.c decodes.

@@ -1,7 +1,8 @@
 /* skiff-server: the Kubernetes API server of skiff. Parses options,
  * opens the store, makes TLS material on first start, serves until
  * SIGINT/SIGTERM. */
-#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,91 @@
 #include "control/api.h"
 #include "control/store.h"
 #include "log.h"
+#include "opts.h"
 #include "util.h"
+
+/* What the command line gives: the server's configuration and what only
+ * main uses. */
+struct server_args {
+	struct api_config cfg;
+	const char *tls_san;
+	enum log_level level;
+	bool help;
+	char store_url[4200];
+};
+
+/* --service-cluster-ip-range: one CIDR per family, checked here. */
+static int opt_svc_ranges(const struct opt *o, const char *arg, void *dst, char *err,
+			  size_t errlen)
+{
+	struct api_svc_range ranges[2];
+	size_t n;
+
+	(void)o;
+	if (api_svc_ranges_parse(arg, ranges, &n) < 0)
+		return set_err(err, errlen, -EINVAL,
+			       "invalid \"%s\" (want an IPv4 CIDR /12../30 and/or an IPv6 CIDR "
+			       "/108../126, comma-separated, one per family)", arg);
+	*(const char **)dst = arg;
+	return 0;
+}
+
+/* --service-node-port-range LO-HI into the configuration's two ports. */
+static int opt_port_range(const struct opt *o, const char *arg, void *dst, char *err,
+			  size_t errlen)
+{
+	struct api_config *cfg = dst;
+	int lo, hi;
+	char end;
+
+	(void)o;
+	if (sscanf(arg, "%d-%d%c", &lo, &hi, &end) != 2 || lo < 1 || hi > 65535 || lo > hi)
+		return set_err(err, errlen, -EINVAL, "invalid range \"%s\" (want LO-HI)", arg);
+	cfg->node_port_min = lo;
+	cfg->node_port_max = hi;
+	return 0;
+}
+
+#define CFG(field) offsetof(struct server_args, cfg.field)
+#define ARG(field) offsetof(struct server_args, field)
+
+/* One row per flag: its argument, help, default, handler and field. */
+static const struct opt options[] = {
+	{ .name = "data-dir", .arg = "DIR", .help = "state, TLS material and kubeconfig",
+	  .def = "/var/lib/skiff/server", .set = opt_string, .offset = CFG(data_dir) },
+	{ .name = "store", .arg = "URL",
+	  .help = "sqlite:///path or etcd://host:port[,...]\n(default sqlite://<data-dir>/state.db)",
+	  .set = opt_string, .offset = CFG(store_url) },
+	{ .name = "bind-address", .arg = "ADDR", .help = "address of the HTTPS listener",
+	  .def = "0.0.0.0", .set = opt_string, .offset = CFG(bind_address) },
+	{ .name = "secure-port", .arg = "PORT", .help = "HTTPS port; 0 disables HTTPS",
+	  .def = "6443", .set = opt_int, .offset = CFG(secure_port), .min = 0, .max = 65535 },
+	{ .name = "insecure-port", .arg = "PORT",
+	  .help = "plain HTTP on 127.0.0.1 only, no authentication; 0: off", .def = "0",
+	  .set = opt_int, .offset = CFG(insecure_port), .min = 0, .max = 65535 },
+	{ .name = "advertise-address", .arg = "HOST", .help = "host written into <data-dir>/kubeconfig",
+	  .def = "127.0.0.1", .set = opt_string, .offset = CFG(advertise_host) },
+	{ .name = "tls-san", .arg = "HOST[,HOST...]",
+	  .help = "extra names/IPs for the serving certificate (default: none)",
+	  .set = opt_string, .offset = ARG(tls_san) },
+	{ .name = "token-auth-file", .arg = "FILE",
+	  .help = "static bearer tokens, lines \"token,user[,uid,groups]\" (default: none)",
+	  .set = opt_string, .offset = CFG(token_file) },
+	{ .name = "service-cluster-ip-range", .arg = "CIDR[,CIDR]",
+	  .help = "ClusterIP ranges, one per family; two make the cluster dual-stack",
+	  .def = "10.43.0.0/16", .set = opt_svc_ranges, .offset = CFG(service_cidr) },
+	{ .name = "service-node-port-range", .arg = "LO-HI", .help = "NodePort range",
+	  .def = "30000-32767", .set = opt_port_range, .offset = ARG(cfg) },
+	{ .name = "compaction-interval", .arg = "SECS",
+	  .help = "drop watch history older than this; 0: never", .def = "300", .set = opt_int,
+	  .offset = CFG(compact_interval), .min = 0, .max = INT_MAX },
+	{ .name = "max-request-bytes", .arg = "N", .help = "request body limit", .def = "3145728",
+	  .set = opt_size, .offset = CFG(max_body), .min = 1024, .max = LONG_MAX },
+	{ .name = "log-level", .arg = "LEVEL", .help = "error, warn, info or debug", .def = "info",
+	  .set = opt_log_level, .offset = ARG(level) },
+	{ .name = "help", .short_name = 'h', .help = "this text", .set = opt_flag,
+	  .offset = ARG(help) },
+};
 
 static void usage(FILE *f)
 {
@@ -23,22 +108,9 @@ static void usage(FILE *f)
 		"The Kubernetes API server of skiff: serves the Kubernetes REST API (discovery,\n"
 		"CRUD, patch, watch, tables) over a revisioned store, for kubectl and skiff-agent.\n"
 		"\n"
-		"Options:\n"
-		"  --data-dir DIR              state, TLS material and kubeconfig (default /var/lib/skiff/server)\n"
-		"  --store URL                 sqlite:///path or etcd://host:port[,...] (default sqlite under --data-dir)\n"
-		"  --bind-address ADDR         address of the HTTPS listener (default 0.0.0.0)\n"
-		"  --secure-port PORT          HTTPS port (default 6443; 0 disables HTTPS)\n"
-		"  --insecure-port PORT        plain HTTP on 127.0.0.1 only, no authentication (default 0: off)\n"
-		"  --advertise-address HOST    host written into <data-dir>/kubeconfig (default 127.0.0.1)\n"
-		"  --tls-san HOST[,HOST...]    extra names/IPs for the serving certificate\n"
-		"  --token-auth-file FILE      static bearer tokens, lines \"token,user[,uid,groups]\"\n"
-		"  --service-cluster-ip-range CIDR[,CIDR]  ClusterIP ranges, one per family; two make\n"
-		"                              the cluster dual-stack (default 10.43.0.0/16)\n"
-		"  --service-node-port-range LO-HI   NodePort range (default 30000-32767)\n"
-		"  --compaction-interval SECS  drop watch history older than this (default 300; 0: never)\n"
-		"  --max-request-bytes N       request body limit (default 3145728)\n"
-		"  --log-level LEVEL           error, warn, info or debug (default info)\n"
-		"  -h, --help                  this text\n"
+		"Options:\n");
+	opts_usage(f, options, ARRAY_SIZE(options));
+	fprintf(f,
 		"\n"
 		"Snapshots (of either backend, in one portable file; restore with no server running):\n"
 		"  snapshot save FILE          a consistent copy of every object at one revision\n"
@@ -51,21 +123,43 @@ static void usage(FILE *f)
 		"under <data-dir>/tls, and <data-dir>/kubeconfig is written for kubectl --kubeconfig.\n");
 }
 
-enum {
-	OPT_DATA_DIR = 256,
-	OPT_STORE,
-	OPT_BIND,
-	OPT_SECURE_PORT,
-	OPT_INSECURE_PORT,
-	OPT_ADVERTISE,
-	OPT_TLS_SAN,
-	OPT_TOKEN_FILE,
-	OPT_SVC_RANGE,
-	OPT_NODEPORT_RANGE,
-	OPT_MAX_BODY,
-	OPT_LOG_LEVEL,
-	OPT_COMPACT,
-};
+/* The options of argv into a; the index of the first operand (a snapshot
+ * command), or -1 after logging why the command line is wrong. */
+static int parse_args(int argc, char **argv, struct server_args *a)
+{
+	char err[512];
+	int first = opts_parse(options, ARRAY_SIZE(options), argc, argv, a, 0, err, sizeof(err));
+
+	if (first < 0) {
+		log_error("%s (see --help)", err);
+		return -1;
+	}
+	if (a->help)
+		return first;
+	if (first < argc && !streq(argv[first], "snapshot")) {
+		log_error("unexpected argument \"%s\"", argv[first]);
+		return -1;
+	}
+	if (!a->cfg.secure_port && !a->cfg.insecure_port) {
+		log_error("nothing to serve: both --secure-port and --insecure-port are 0");
+		return -1;
+	}
+	return first;
+}
+
+/* The data dir exists, and the store is in it unless --store says otherwise. */
+static int data_dir_prepare(struct server_args *a)
+{
+	if (mkdir(a->cfg.data_dir, 0700) < 0 && errno != EEXIST) {
+		log_error("cannot create data dir %s: %m", a->cfg.data_dir);
+		return -1;
+	}
+	if (!a->cfg.store_url) {
+		snprintf(a->store_url, sizeof(a->store_url), "sqlite://%s/state.db", a->cfg.data_dir);
+		a->cfg.store_url = a->store_url;
+	}
+	return 0;
+}
 
 /* skiff-server snapshot save|restore FILE, on the store of --data-dir or
  * --store. */
@@ -114,181 +208,42 @@ static int run_snapshot(const struct api_config *cfg, int argc, char **argv)
 	return 0;
 }
 
-static int parse_port(const char *s, int *out)
+/* The CA, certificates and kubeconfig for the HTTPS listener. */
+static int tls_prepare(const struct server_args *a)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
+	const struct api_config *cfg = &a->cfg;
+	char url[300];
+	int r;
 
-	if (*end || v < 0 || v > 65535)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
+	snprintf(url, sizeof(url), strchr(cfg->advertise_host, ':') ? "https://[%s]:%d" : "https://%s:%d",
+		 cfg->advertise_host, cfg->secure_port);
+	r = api_tls_ensure(cfg->data_dir, a->tls_san, url, NULL);
+	if (r < 0)
+		log_error("cannot make TLS material under %s/tls: %s", cfg->data_dir, strerror(-r));
+	return r;
 }
 
-int main(int argc, char **argv)
+/* Opens and locks the store, serves until SIGINT/SIGTERM; the exit code. */
+static int serve(const struct api_config *cfg)
 {
-	static const struct option opts[] = {
-		{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
-		{ "store", required_argument, NULL, OPT_STORE },
-		{ "bind-address", required_argument, NULL, OPT_BIND },
-		{ "secure-port", required_argument, NULL, OPT_SECURE_PORT },
-		{ "insecure-port", required_argument, NULL, OPT_INSECURE_PORT },
-		{ "advertise-address", required_argument, NULL, OPT_ADVERTISE },
-		{ "tls-san", required_argument, NULL, OPT_TLS_SAN },
-		{ "token-auth-file", required_argument, NULL, OPT_TOKEN_FILE },
-		{ "service-cluster-ip-range", required_argument, NULL, OPT_SVC_RANGE },
-		{ "service-node-port-range", required_argument, NULL, OPT_NODEPORT_RANGE },
-		{ "max-request-bytes", required_argument, NULL, OPT_MAX_BODY },
-		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-		{ "compaction-interval", required_argument, NULL, OPT_COMPACT },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct api_config cfg = {
-		.data_dir = "/var/lib/skiff/server",
-		.bind_address = "0.0.0.0",
-		.secure_port = 6443,
-		.service_cidr = "10.43.0.0/16",
-		.node_port_min = 30000,
-		.node_port_max = 32767,
-		.advertise_host = "127.0.0.1",
-		.compact_interval = 300,
-	};
-	const char *tls_san = NULL;
-	char store_url[4200], url[300];
 	struct store *store = NULL;
 	struct api_server *srv = NULL;
-	enum log_level level = LOG_LEVEL_INFO;
 	_cleanup_close_ int in_use = -1;
 	sigset_t sigs;
-	int c, r, sig;
+	int r, sig;
 
-	log_init("skiff-server", LOG_LEVEL_INFO);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_DATA_DIR:
-			cfg.data_dir = optarg;
-			break;
-		case OPT_STORE:
-			cfg.store_url = optarg;
-			break;
-		case OPT_BIND:
-			cfg.bind_address = optarg;
-			break;
-		case OPT_SECURE_PORT:
-			if (parse_port(optarg, &cfg.secure_port) < 0) {
-				log_error("--secure-port: invalid port \"%s\"", optarg);
-				return 2;
-			}
-			break;
-		case OPT_INSECURE_PORT:
-			if (parse_port(optarg, &cfg.insecure_port) < 0) {
-				log_error("--insecure-port: invalid port \"%s\"", optarg);
-				return 2;
-			}
-			break;
-		case OPT_ADVERTISE:
-			cfg.advertise_host = optarg;
-			break;
-		case OPT_TLS_SAN:
-			tls_san = optarg;
-			break;
-		case OPT_TOKEN_FILE:
-			cfg.token_file = optarg;
-			break;
-		case OPT_SVC_RANGE:
-			cfg.service_cidr = optarg;
-			break;
-		case OPT_NODEPORT_RANGE:
-			if (sscanf(optarg, "%d-%d", &cfg.node_port_min, &cfg.node_port_max) != 2 ||
-			    cfg.node_port_min < 1 || cfg.node_port_max > 65535 ||
-			    cfg.node_port_min > cfg.node_port_max) {
-				log_error("--service-node-port-range: invalid range \"%s\" (want LO-HI)", optarg);
-				return 2;
-			}
-			break;
-		case OPT_MAX_BODY:
-			cfg.max_body = strtoul(optarg, NULL, 10);
-			if (cfg.max_body < 1024) {
-				log_error("--max-request-bytes: must be at least 1024");
-				return 2;
-			}
-			break;
-		case OPT_COMPACT: {
-			char *end;
-
-			cfg.compact_interval = (int)strtol(optarg, &end, 10);
-			if (*end || cfg.compact_interval < 0) {
-				log_error("--compaction-interval: want seconds, got \"%s\"", optarg);
-				return 2;
-			}
-			break;
-		}
-		case OPT_LOG_LEVEL:
-			if (log_level_parse(optarg, &level) < 0) {
-				log_error("--log-level: unknown level \"%s\"", optarg);
-				return 2;
-			}
-			log_set_level(level);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc && !streq(argv[optind], "snapshot")) {
-		log_error("unexpected argument \"%s\"", argv[optind]);
-		return 2;
-	}
-	{
-		struct api_svc_range ranges[2];
-		size_t n;
-
-		if (api_svc_ranges_parse(cfg.service_cidr, ranges, &n) < 0) {
-			log_error("--service-cluster-ip-range: invalid \"%s\" (want an IPv4 CIDR /12../30 "
-				  "and/or an IPv6 CIDR /108../126, comma-separated, one per family)",
-				  cfg.service_cidr);
-			return 2;
-		}
-	}
-	if (!cfg.secure_port && !cfg.insecure_port) {
-		log_error("nothing to serve: both --secure-port and --insecure-port are 0");
-		return 2;
-	}
-	if (mkdir(cfg.data_dir, 0700) < 0 && errno != EEXIST) {
-		log_error("cannot create data dir %s: %m", cfg.data_dir);
+	r = store_open(cfg->store_url, &store);
+	if (r < 0) {
+		log_error("cannot open store %s: %s", cfg->store_url, strerror(-r));
 		return 1;
 	}
-	if (!cfg.store_url) {
-		snprintf(store_url, sizeof(store_url), "sqlite://%s/state.db", cfg.data_dir);
-		cfg.store_url = store_url;
-	}
-	if (optind < argc)
-		return run_snapshot(&cfg, argc - optind, argv + optind);
-	if (cfg.secure_port) {
-		snprintf(url, sizeof(url), strchr(cfg.advertise_host, ':') ? "https://[%s]:%d" : "https://%s:%d",
-			 cfg.advertise_host, cfg.secure_port);
-		r = api_tls_ensure(cfg.data_dir, tls_san, url, NULL);
-		if (r < 0) {
-			log_error("cannot make TLS material under %s/tls: %s", cfg.data_dir, strerror(-r));
-			return 1;
-		}
-	}
-	r = store_open(cfg.store_url, &store);
+	r = store_mark_in_use(cfg->store_url, &in_use);
 	if (r < 0) {
-		log_error("cannot open store %s: %s", cfg.store_url, strerror(-r));
-		return 1;
-	}
-	r = store_mark_in_use(cfg.store_url, &in_use);
-	if (r < 0) {
-		log_error("cannot lock store %s: %s", cfg.store_url, strerror(-r));
+		log_error("cannot lock store %s: %s", cfg->store_url, strerror(-r));
 		store_close(store);
 		return 1;
 	}
-	r = api_server_new(&cfg, store, &srv);
+	r = api_server_new(cfg, store, &srv);
 	if (r < 0) {
 		log_error("cannot set up the API server: %s", strerror(-r));
 		store_close(store);
@@ -303,19 +258,41 @@ int main(int argc, char **argv)
 	r = api_server_start(srv);
 	if (r < 0) {
 		log_error("cannot start listeners (secure %s:%d, insecure 127.0.0.1:%d): %s",
-			  cfg.bind_address, cfg.secure_port, cfg.insecure_port, strerror(-r));
+			  cfg->bind_address, cfg->secure_port, cfg->insecure_port, strerror(-r));
 		api_server_free(srv);
 		store_close(store);
 		return 1;
 	}
-	if (cfg.secure_port)
-		log_info("serving HTTPS on %s:%d; kubeconfig %s/kubeconfig", cfg.bind_address,
-			 cfg.secure_port, cfg.data_dir);
-	if (cfg.insecure_port)
-		log_info("serving plain HTTP on 127.0.0.1:%d", cfg.insecure_port);
+	if (cfg->secure_port)
+		log_info("serving HTTPS on %s:%d; kubeconfig %s/kubeconfig", cfg->bind_address,
+			 cfg->secure_port, cfg->data_dir);
+	if (cfg->insecure_port)
+		log_info("serving plain HTTP on 127.0.0.1:%d", cfg->insecure_port);
 	sigwait(&sigs, &sig);
 	log_info("signal %d: stopping", sig);
 	api_server_free(srv);
 	store_close(store);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct server_args a = { 0 };
+	int first;
+
+	log_init("skiff-server", LOG_LEVEL_INFO);
+	first = parse_args(argc, argv, &a);
+	if (first < 0)
+		return 2;
+	if (a.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (data_dir_prepare(&a) < 0)
+		return 1;
+	if (first < argc)
+		return run_snapshot(&a.cfg, argc - first, argv + first);
+	if (a.cfg.secure_port && tls_prepare(&a) < 0)
+		return 1;
+	return serve(&a.cfg);
 }

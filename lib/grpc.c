@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,15 +122,8 @@ void grpc_percent_decode(const char *in, size_t len, char *out, size_t out_size)
 	out[o] = '\0';
 }
 
-__attribute__((format(printf, 2, 3)))
-static void status_set(struct grpc_status *st, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(st->message, sizeof(st->message), fmt, ap);
-	va_end(ap);
-}
+/* The status message of a failed call. */
+#define status_set(st, ...) set_err((st)->message, sizeof((st)->message), 0, __VA_ARGS__)
 
 /* ---- channel ---- */
 

@@ -3,26 +3,12 @@
 #include "json_patch.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- RFC 7386 ---- */
 
@@ -237,19 +223,16 @@ static int patch_op(json_t **doc, json_t *op, size_t idx, char *err, size_t errl
 	json_t *value = json_object_get(op, "value"), *v;
 	int r;
 
-	if (!name || !path) {
-		set_err(err, errlen, "operation %zu: missing %s", idx, name ? "path" : "op");
-		return -EINVAL;
-	}
-	if (*path && *path != '/') {
-		set_err(err, errlen, "operation %zu: path %s must start with /", idx, path);
-		return -EINVAL;
-	}
+	if (!name || !path)
+		return set_err(err, errlen, -EINVAL,
+			       "operation %zu: missing %s", idx, name ? "path" : "op");
+	if (*path && *path != '/')
+		return set_err(err, errlen, -EINVAL,
+			       "operation %zu: path %s must start with /", idx, path);
 	if (streq(name, "add") || streq(name, "replace") || streq(name, "test")) {
-		if (!value) {
-			set_err(err, errlen, "operation %zu (%s): missing value", idx, name);
-			return -EINVAL;
-		}
+		if (!value)
+			return set_err(err, errlen, -EINVAL,
+				       "operation %zu (%s): missing value", idx, name);
 	}
 	if (streq(name, "add")) {
 		r = ptr_add(doc, path, json_deep_copy(value));
@@ -263,17 +246,15 @@ static int patch_op(json_t **doc, json_t *op, size_t idx, char *err, size_t errl
 		else if ((r = ptr_remove(*doc, path, NULL)) == 0)
 			r = ptr_add(doc, path, json_deep_copy(value));
 	} else if (streq(name, "move") || streq(name, "copy")) {
-		if (!from) {
-			set_err(err, errlen, "operation %zu (%s): missing from", idx, name);
-			return -EINVAL;
-		}
+		if (!from)
+			return set_err(err, errlen, -EINVAL,
+				       "operation %zu (%s): missing from", idx, name);
 		if (streq(name, "move")) {
 			size_t fl = strlen(from);
 
-			if (strncmp(path, from, fl) == 0 && path[fl] == '/') {
-				set_err(err, errlen, "operation %zu: cannot move %s into itself", idx, from);
-				return -EINVAL;
-			}
+			if (strncmp(path, from, fl) == 0 && path[fl] == '/')
+				return set_err(err, errlen, -EINVAL,
+					       "operation %zu: cannot move %s into itself", idx, from);
 			r = ptr_remove(*doc, from, &v);
 		} else {
 			v = ptr_get(*doc, from);
@@ -285,22 +266,19 @@ static int patch_op(json_t **doc, json_t *op, size_t idx, char *err, size_t errl
 			r = ptr_add(doc, path, v);
 	} else if (streq(name, "test")) {
 		v = ptr_get(*doc, path);
-		if (!v)
-			r = -ENOENT;
-		else if (!json_equal(v, value)) {
-			set_err(err, errlen, "operation %zu: test failed at %s", idx, path);
-			return -EILSEQ;
-		} else
-			r = 0;
+		if (v && !json_equal(v, value))
+			return set_err(err, errlen, -EILSEQ,
+				       "operation %zu: test failed at %s", idx, path);
+		r = v ? 0 : -ENOENT;
 	} else {
-		set_err(err, errlen, "operation %zu: unknown op \"%s\"", idx, name);
-		return -EINVAL;
+		return set_err(err, errlen, -EINVAL, "operation %zu: unknown op \"%s\"", idx, name);
 	}
 	if (r == -ENOENT)
-		set_err(err, errlen, "operation %zu (%s): path %s does not exist", idx, name,
-			from && (streq(name, "move") || streq(name, "copy")) ? from : path);
-	else if (r < 0)
-		set_err(err, errlen, "operation %zu (%s): invalid path %s", idx, name, path);
+		return set_err(err, errlen, r, "operation %zu (%s): path %s does not exist", idx, name,
+			       from && (streq(name, "move") || streq(name, "copy")) ? from : path);
+	if (r < 0)
+		return set_err(err, errlen, r,
+			       "operation %zu (%s): invalid path %s", idx, name, path);
 	return r;
 }
 
@@ -311,18 +289,15 @@ int json_patch_apply(json_t *target, json_t *patch, char *err, size_t errlen,
 	size_t i;
 	int r;
 
-	if (!json_is_array(patch)) {
-		set_err(err, errlen, "a JSON patch must be an array of operations");
-		return -EINVAL;
-	}
+	if (!json_is_array(patch))
+		return set_err(err, errlen, -EINVAL, "a JSON patch must be an array of operations");
 	doc = json_deep_copy(target);
 	if (!doc)
 		return -ENOMEM;
 	json_array_foreach(patch, i, op) {
 		if (!json_is_object(op)) {
-			set_err(err, errlen, "operation %zu is not an object", i);
 			json_decref(doc);
-			return -EINVAL;
+			return set_err(err, errlen, -EINVAL, "operation %zu is not an object", i);
 		}
 		r = patch_op(&doc, op, i, err, errlen);
 		if (r < 0) {
@@ -450,8 +425,8 @@ static json_t *smp_list(json_t *target, json_t *patch, const char *field, int de
 		ssize_t at;
 
 		if (!json_is_object(e) || !(kv = json_object_get(e, key))) {
-			set_err(err, errlen, "%s[%zu]: element has no merge key \"%s\"", field, i, key);
-			*rc = -EINVAL;
+			*rc = set_err(err, errlen, -EINVAL, "%s[%zu]: element has no merge key \"%s\"",
+				      field, i, key);
 			json_decref(res);
 			return NULL;
 		}
@@ -521,8 +496,7 @@ static json_t *smp_rec(json_t *target, json_t *patch, int depth, char *err, size
 	json_t *res, *v, *retain;
 
 	if (depth > 64) {
-		set_err(err, errlen, "patch nested too deeply");
-		*rc = -EINVAL;
+		*rc = set_err(err, errlen, -EINVAL, "patch nested too deeply");
 		return NULL;
 	}
 	if (!json_is_object(patch))
@@ -533,8 +507,7 @@ static json_t *smp_rec(json_t *target, json_t *patch, int depth, char *err, size
 	if (streq(directive, "replace"))
 		target = NULL;
 	else if (directive && !streq(directive, "merge")) {
-		set_err(err, errlen, "unknown $patch directive \"%s\"", directive);
-		*rc = -EINVAL;
+		*rc = set_err(err, errlen, -EINVAL, "unknown $patch directive \"%s\"", directive);
 		return NULL;
 	}
 	res = json_is_object(target) ? json_deep_copy(target) : json_object();
@@ -602,17 +575,14 @@ int json_strategic_merge(json_t *target, json_t *patch, char *err, size_t errlen
 	json_t *r;
 	int rc = -ENOMEM;
 
-	if (!json_is_object(patch)) {
-		set_err(err, errlen, "a strategic merge patch must be a JSON object");
-		return -EINVAL;
-	}
+	if (!json_is_object(patch))
+		return set_err(err, errlen, -EINVAL,
+			       "a strategic merge patch must be a JSON object");
 	r = smp_rec(target, patch, 0, err, errlen, &rc);
 	if (!r)
 		return rc;
-	if (r == SMP_DELETE) {
-		set_err(err, errlen, "$patch: delete at the top level");
-		return -EINVAL;
-	}
+	if (r == SMP_DELETE)
+		return set_err(err, errlen, -EINVAL, "$patch: delete at the top level");
 	*out = r;
 	return 0;
 }

@@ -3,25 +3,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static bool name_part_valid(const char *s, size_t len, size_t max)
 {
@@ -141,28 +127,31 @@ static int parse(const char *s, bool fields, struct kube_selector **out, char *e
 			p++;
 		klen = (size_t)(p - key);
 		if (klen == 0) {
-			set_err(err, errlen, "expected a key at \"%s\"", key);
+			set_err(err, errlen, -EINVAL, "expected a key at \"%s\"", key);
 			goto fail;
 		}
 		{
 			_cleanup_free_ char *k = strndup(key, klen);
 
 			if (!fields && (!k || !kube_label_key_valid(k))) {
-				set_err(err, errlen, "invalid label key \"%s\"", k ? k : "");
+				set_err(err, errlen, -EINVAL,
+					"invalid label key \"%s\"", k ? k : "");
 				goto fail;
 			}
 		}
 		p = skip_ws(p);
 		if (neg) {
 			if (*p && *p != ',') {
-				set_err(err, errlen, "unexpected \"%s\" after !%.*s", p, (int)klen, key);
+				set_err(err, errlen, -EINVAL,
+					"unexpected \"%s\" after !%.*s", p, (int)klen, key);
 				goto fail;
 			}
 			if (!sel_add(sel, key, klen, KUBE_SEL_NOTEXISTS))
 				goto nomem;
 		} else if (!*p || *p == ',') {
 			if (fields) {
-				set_err(err, errlen, "field selector \"%.*s\" needs an operator", (int)klen, key);
+				set_err(err, errlen, -EINVAL,
+					"field selector \"%.*s\" needs an operator", (int)klen, key);
 				goto fail;
 			}
 			if (!sel_add(sel, key, klen, KUBE_SEL_EXISTS))
@@ -180,7 +169,8 @@ static int parse(const char *s, bool fields, struct kube_selector **out, char *e
 			if (!req || req_add_value(req, v, (size_t)(p - v)) < 0)
 				goto nomem;
 			if (!fields && !kube_label_value_valid(req->values[0])) {
-				set_err(err, errlen, "invalid label value \"%s\"", req->values[0]);
+				set_err(err, errlen, -EINVAL,
+					"invalid label value \"%s\"", req->values[0]);
 				goto fail;
 			}
 		} else if (!fields && (strncmp(p, "in", 2) == 0 || strncmp(p, "notin", 5) == 0)) {
@@ -188,7 +178,8 @@ static int parse(const char *s, bool fields, struct kube_selector **out, char *e
 
 			p = skip_ws(p + (op == KUBE_SEL_IN ? 2 : 5));
 			if (*p != '(') {
-				set_err(err, errlen, "expected ( after %s", op == KUBE_SEL_IN ? "in" : "notin");
+				set_err(err, errlen, -EINVAL,
+					"expected ( after %s", op == KUBE_SEL_IN ? "in" : "notin");
 				goto fail;
 			}
 			req = sel_add(sel, key, klen, op);
@@ -205,7 +196,7 @@ static int parse(const char *s, bool fields, struct kube_selector **out, char *e
 				if (req_add_value(req, v, (size_t)(p - v)) < 0)
 					goto nomem;
 				if (!kube_label_value_valid(req->values[req->n_values - 1])) {
-					set_err(err, errlen, "invalid label value \"%s\"",
+					set_err(err, errlen, -EINVAL, "invalid label value \"%s\"",
 						req->values[req->n_values - 1]);
 					goto fail;
 				}
@@ -218,22 +209,24 @@ static int parse(const char *s, bool fields, struct kube_selector **out, char *e
 					p++;
 					break;
 				}
-				set_err(err, errlen, "unterminated set for key %.*s", (int)klen, key);
+				set_err(err, errlen, -EINVAL,
+					"unterminated set for key %.*s", (int)klen, key);
 				goto fail;
 			}
 		} else {
-			set_err(err, errlen, "unexpected \"%s\" after key %.*s", p, (int)klen, key);
+			set_err(err, errlen, -EINVAL,
+				"unexpected \"%s\" after key %.*s", p, (int)klen, key);
 			goto fail;
 		}
 		p = skip_ws(p);
 		if (*p == ',') {
 			p = skip_ws(p + 1);
 			if (!*p) {
-				set_err(err, errlen, "trailing comma");
+				set_err(err, errlen, -EINVAL, "trailing comma");
 				goto fail;
 			}
 		} else if (*p) {
-			set_err(err, errlen, "unexpected \"%s\"", p);
+			set_err(err, errlen, -EINVAL, "unexpected \"%s\"", p);
 			goto fail;
 		}
 	}

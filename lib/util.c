@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <time.h>
 
 int read_all(int fd, size_t max, char **out, size_t *len)
@@ -110,4 +111,16 @@ unsigned long long now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+int set_err(char *err, size_t size, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && size) {
+		va_start(ap, fmt);
+		vsnprintf(err, size, fmt, ap);
+		va_end(ap);
+	}
+	return r;
 }

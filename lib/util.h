@@ -1,6 +1,6 @@
 /* Small helpers every program uses: ownership through cleanup attributes
  * (systemd alloc-util.h style), array sizes, string copies that cannot
- * overflow. */
+ * overflow, error messages for the caller. */
 #ifndef SKIFF_UTIL_H
 #define SKIFF_UTIL_H
 
@@ -64,6 +64,11 @@ int write_all(int fd, const void *buf, size_t len);
 /* Writes value to a /proc/sys path, e.g. "net/ipv4/ip_forward". */
 int sysctl_write(const char *key, const char *value);
 int sysctl_read(const char *key, char *buf, size_t size);
+/* Formats a message for the caller into err[size] (nothing when err is
+ * NULL) and returns r, so a parser can fail in one line:
+ * `return set_err(err, errlen, -EINVAL, "bad key \"%s\"", key);` */
+int set_err(char *err, size_t size, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Monotonic clock in nanoseconds. */
 unsigned long long now_ns(void);
 
