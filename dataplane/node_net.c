@@ -2,6 +2,7 @@
  * table (see node_net.h). */
 #include "dataplane/node_net.h"
 
+#include "lib/netlink.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -125,26 +126,6 @@ static void nl_addr_putp(struct nl_addr **p)
 		nl_addr_put(*p);
 }
 #define _cleanup_nla_ _cleanup_(nl_addr_putp)
-
-static int nl_err(int nle)
-{
-	switch (-nle) {
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_INVAL:
-		return -EINVAL;
-	case NLE_NODEV:
-		return -ENODEV;
-	default:
-		return -EIO;
-	}
-}
 
 static int errf(char *err, size_t size, int r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -425,7 +406,7 @@ static int route_set(struct node_net *nn, const struct ent *e, int flags, bool d
 	rtnl_route_add_nexthop(r, nh);
 	r2 = del ? rtnl_route_delete(nn->sk, r, 0) : rtnl_route_add(nn->sk, r, flags);
 	rtnl_route_put(r);
-	return r2 < 0 ? nl_err(r2) : 0;
+	return r2 < 0 ? nl_errno(r2) : 0;
 }
 
 static int neigh_set(struct node_net *nn, const struct ent *e)
@@ -454,7 +435,7 @@ static int neigh_set(struct node_net *nn, const struct ent *e)
 	 * deleted first (by the caller's stale list). */
 	r = rtnl_neigh_add(nn->sk, n, NLM_F_CREATE | NLM_F_REPLACE);
 	rtnl_neigh_put(n);
-	return r < 0 ? nl_err(r) : 0;
+	return r < 0 ? nl_errno(r) : 0;
 }
 
 /* ---- masquerade table ---- */
@@ -781,7 +762,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		}
 		rtnl_link_put(have);
 		if (r < 0)
-			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot set up: %s",
+			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot set up: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	} else {
 		l = rtnl_link_vxlan_alloc();
@@ -798,7 +779,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		r = rtnl_link_add(nn->sk, l, NLM_F_CREATE | NLM_F_EXCL);
 		rtnl_link_put(l);
 		if (r < 0)
-			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot create: %s",
+			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot create: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	}
 	nn->vx_ifindex = (int)if_nametoindex(nn->vxlan_name);
@@ -822,8 +803,8 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		rtnl_addr_set_local(a, la);
 		r = rtnl_addr_add(nn->sk, a, NLM_F_CREATE | NLM_F_REPLACE);
 		rtnl_addr_put(a);
-		if (r < 0 && r != -NLE_EXIST)
-			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot add address: %s",
+		if (r < 0 && nl_errno(r) != -EEXIST)
+			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot add address: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	}
 	return 0;
@@ -886,7 +867,7 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 	nn->o.nat_table = nn->nat_table;
 	r = nl_connect(nn->sk, NETLINK_ROUTE);
 	if (r < 0) {
-		r = errf(err, err_size, nl_err(r), "netlink: %s", nl_geterror(r));
+		r = errf(err, err_size, nl_errno(r), "netlink: %s", nl_geterror(r));
 		goto fail;
 	}
 	(void)sysctl_write("net/ipv4/ip_forward", "1");
@@ -923,14 +904,14 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 		goto out;
 	r = rtnl_route_alloc_cache(nn->sk, AF_UNSPEC, 0, &routes);
 	if (r < 0) {
-		r = errf(err, err_size, nl_err(r), "cannot list routes: %s", nl_geterror(r));
+		r = errf(err, err_size, nl_errno(r), "cannot list routes: %s", nl_geterror(r));
 		goto out;
 	}
 	nl_cache_foreach(routes, on_route, &c);
 	if (nn->vx_ifindex) {
 		r = rtnl_neigh_alloc_cache_flags(nn->sk, &neighs, NL_CACHE_AF_ITER);
 		if (r < 0) {
-			r = errf(err, err_size, nl_err(r), "cannot list neighbours: %s", nl_geterror(r));
+			r = errf(err, err_size, nl_errno(r), "cannot list neighbours: %s", nl_geterror(r));
 			goto out;
 		}
 		nl_cache_foreach(neighs, on_neigh, &c);
@@ -947,8 +928,8 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 			r = rtnl_route_delete(nn->sk, (struct rtnl_route *)o, 0);
 		else
 			r = rtnl_neigh_delete(nn->sk, (struct rtnl_neigh *)o, 0);
-		if (r < 0 && r != -NLE_OBJ_NOTFOUND) {
-			r = errf(err, err_size, nl_err(r), "cannot delete a stale %s: %s",
+		if (r < 0 && nl_errno(r) != -ENOENT) {
+			r = errf(err, err_size, nl_errno(r), "cannot delete a stale %s: %s",
 				 nl_object_get_type(o), nl_geterror(r));
 			goto out;
 		}
