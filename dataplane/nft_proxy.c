@@ -1,5 +1,6 @@
 /* The nftables proxy mode (see nft_proxy.h for the table layout). */
 #include "dataplane/nft_proxy.h"
+#include "dataplane/nft_batch.h"
 
 #include "lib/util.h"
 
@@ -84,114 +85,12 @@ struct nftp {
 	struct model_cidr cidr4, cidr6;
 	bool have_cidr4, have_cidr6;
 	bool masquerade_all;
-	struct mnl_socket *nl;
-	uint32_t portid;
-	uint32_t seq;
+	struct nftb_sock *sock; /* the batches' socket, open across syncs */
 	struct proxy_state *applied;
 	struct nftp_stats stats;
 	void (*on_changes)(const struct proxy_state *now, const struct proxy_changes *c, void *ud);
 	void *ud;
 };
-
-/* ---- the batch: netlink messages in one growing buffer ---- */
-
-struct nb {
-	char *buf;
-	size_t len, cap;
-	uint32_t seq, first_seq;
-	uint32_t set_id;
-	size_t n_msgs;
-	int err;
-	const char *table;
-};
-
-static char *nb_reserve(struct nb *b, size_t need)
-{
-	if (b->err)
-		return NULL;
-	if (b->cap - b->len < need) {
-		size_t cap = b->cap ? b->cap : 1u << 16;
-		char *n;
-
-		while (cap - b->len < need)
-			cap *= 2;
-		n = realloc(b->buf, cap);
-		if (!n) {
-			b->err = -ENOMEM;
-			return NULL;
-		}
-		memset(n + b->cap, 0, cap - b->cap);
-		b->buf = n;
-		b->cap = cap;
-	}
-	return b->buf + b->len;
-}
-
-static struct nlmsghdr *nb_msg(struct nb *b, uint16_t type, uint16_t flags, size_t need)
-{
-	char *at = nb_reserve(b, need + 256);
-
-	if (!at)
-		return NULL;
-	b->n_msgs++;
-	return nftnl_nlmsg_build_hdr(at, type, NFPROTO_INET, flags, b->seq++);
-}
-
-static void nb_done(struct nb *b, struct nlmsghdr *nlh)
-{
-	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
-}
-
-static void nb_table(struct nb *b, uint16_t type, uint16_t flags)
-{
-	struct nftnl_table *t = nftnl_table_alloc();
-	struct nlmsghdr *nlh;
-
-	if (!t) {
-		b->err = -ENOMEM;
-		return;
-	}
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table);
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	nlh = nb_msg(b, type, flags, 512);
-	if (nlh) {
-		nftnl_table_nlmsg_build_payload(nlh, t);
-		nb_done(b, nlh);
-	}
-	nftnl_table_free(t);
-}
-
-struct hook {
-	const char *type;
-	uint32_t num;
-	int32_t prio;
-};
-
-static void nb_chain(struct nb *b, uint16_t type, const char *name, const struct hook *h)
-{
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	struct nlmsghdr *nlh;
-
-	if (!c) {
-		b->err = -ENOMEM;
-		return;
-	}
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, b->table);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-	if (h) {
-		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, h->type);
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, h->num);
-		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, h->prio);
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-	}
-	nlh = nb_msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, 1024);
-	if (nlh) {
-		nftnl_chain_nlmsg_build_payload(nlh, c);
-		nb_done(b, nlh);
-	}
-	nftnl_chain_free(c);
-}
 
 struct setdef {
 	const char *name;
@@ -203,7 +102,7 @@ struct setdef {
 	bool host_order_key;
 };
 
-static struct nftnl_set *set_new(struct nb *b, const char *name)
+static struct nftnl_set *set_new(struct nftb *b, const char *name)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
 
@@ -218,7 +117,7 @@ static struct nftnl_set *set_new(struct nb *b, const char *name)
 }
 
 /* Adds a set; returns its batch id (for anonymous sets). */
-static uint32_t nb_set_add(struct nb *b, const struct setdef *d)
+static uint32_t nb_set_add(struct nftb *b, const struct setdef *d)
 {
 	struct nftnl_set *s = set_new(b, d->name);
 	struct nlmsghdr *nlh;
@@ -251,26 +150,26 @@ static uint32_t nb_set_add(struct nb *b, const struct setdef *d)
 			nftnl_udata_buf_free(u);
 		}
 	}
-	nlh = nb_msg(b, NFT_MSG_NEWSET, NLM_F_CREATE, 1024);
+	nlh = nftb_msg(b, NFT_MSG_NEWSET, NLM_F_CREATE, 1024);
 	if (nlh) {
 		nftnl_set_nlmsg_build_payload(nlh, s);
-		nb_done(b, nlh);
+		nftb_done(b, nlh);
 	}
 	nftnl_set_free(s);
 	return id;
 }
 
-static void nb_set_del(struct nb *b, const char *name)
+static void nb_set_del(struct nftb *b, const char *name)
 {
 	struct nftnl_set *s = set_new(b, name);
 	struct nlmsghdr *nlh;
 
 	if (!s)
 		return;
-	nlh = nb_msg(b, NFT_MSG_DELSET, 0, 512);
+	nlh = nftb_msg(b, NFT_MSG_DELSET, 0, 512);
 	if (nlh) {
 		nftnl_set_nlmsg_build_payload(nlh, s);
-		nb_done(b, nlh);
+		nftb_done(b, nlh);
 	}
 	nftnl_set_free(s);
 }
@@ -284,7 +183,7 @@ struct elem {
 	uint32_t data_len; /* a data map's value */
 };
 
-static void nb_elems(struct nb *b, uint16_t type, const char *set, uint32_t set_id,
+static void nb_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
 		     const struct elem *e, size_t n)
 {
 	struct nftnl_set *s;
@@ -313,120 +212,20 @@ static void nb_elems(struct nb *b, uint16_t type, const char *set, uint32_t set_
 		}
 		nftnl_set_elem_add(s, el);
 	}
-	nlh = nb_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, 512 + n * 400);
+	nlh = nftb_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, 512 + n * 400);
 	if (nlh) {
 		nftnl_set_elems_nlmsg_build_payload(nlh, s);
-		nb_done(b, nlh);
+		nftb_done(b, nlh);
 	}
 	nftnl_set_free(s);
 }
 
-/* ---- rules, expression by expression ---- */
-
-struct rb {
-	struct nb *b;
-	struct nftnl_rule *r;
-};
-
-static bool rb_start(struct rb *rb, struct nb *b, const char *chain)
-{
-	rb->b = b;
-	rb->r = b->err ? NULL : nftnl_rule_alloc();
-	if (!rb->r) {
-		if (!b->err)
-			b->err = -ENOMEM;
-		return false;
-	}
-	nftnl_rule_set_str(rb->r, NFTNL_RULE_TABLE, b->table);
-	nftnl_rule_set_str(rb->r, NFTNL_RULE_CHAIN, chain);
-	nftnl_rule_set_u32(rb->r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	return true;
-}
-
-static struct nftnl_expr *rb_expr(struct rb *rb, const char *kind)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc(kind);
-
-	if (!e) {
-		rb->b->err = -ENOMEM;
-		return NULL;
-	}
-	nftnl_rule_add_expr(rb->r, e);
-	return e;
-}
-
-static void rb_end(struct rb *rb)
-{
-	struct nlmsghdr *nlh = nb_msg(rb->b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, 4096);
-
-	if (nlh) {
-		nftnl_rule_nlmsg_build_payload(nlh, rb->r);
-		nb_done(rb->b, nlh);
-	}
-	nftnl_rule_free(rb->r);
-	rb->r = NULL;
-}
-
-static void x_payload(struct rb *rb, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg)
-{
-	struct nftnl_expr *e = rb_expr(rb, "payload");
-
-	if (!e)
-		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-}
-
-static void x_meta(struct rb *rb, uint32_t key, uint32_t dreg)
-{
-	struct nftnl_expr *e = rb_expr(rb, "meta");
-
-	if (!e)
-		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-}
-
-static void x_meta_set(struct rb *rb, uint32_t key, uint32_t sreg)
-{
-	struct nftnl_expr *e = rb_expr(rb, "meta");
-
-	if (!e)
-		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
-}
-
-static void x_cmp(struct rb *rb, uint32_t sreg, uint32_t op, const void *data, uint32_t len)
-{
-	struct nftnl_expr *e = rb_expr(rb, "cmp");
-
-	if (!e)
-		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-}
-
-static void x_bitwise(struct rb *rb, uint32_t reg, uint32_t len, const void *mask, const void *xor)
-{
-	struct nftnl_expr *e = rb_expr(rb, "bitwise");
-
-	if (!e)
-		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
-}
+/* ---- expressions of the proxy ---- */
 
 /* vmap: the set maps to a verdict; else a plain membership test. */
-static void x_lookup(struct rb *rb, uint32_t sreg, bool vmap, const char *set, uint32_t set_id)
+static void x_lookup(struct nftb_rule *rb, uint32_t sreg, bool vmap, const char *set, uint32_t set_id)
 {
-	struct nftnl_expr *e = rb_expr(rb, "lookup");
+	struct nftnl_expr *e = nftb_rule_expr(rb, "lookup");
 
 	if (!e)
 		return;
@@ -438,31 +237,9 @@ static void x_lookup(struct rb *rb, uint32_t sreg, bool vmap, const char *set, u
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
 }
 
-static void x_verdict(struct rb *rb, int verdict, const char *chain)
+static void x_reject(struct nftb_rule *rb, uint32_t type, uint8_t code)
 {
-	struct nftnl_expr *e = rb_expr(rb, "immediate");
-
-	if (!e)
-		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
-	if (chain)
-		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
-}
-
-static void x_imm(struct rb *rb, uint32_t dreg, const void *data, uint32_t len)
-{
-	struct nftnl_expr *e = rb_expr(rb, "immediate");
-
-	if (!e)
-		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
-	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
-}
-
-static void x_reject(struct rb *rb, uint32_t type, uint8_t code)
-{
-	struct nftnl_expr *e = rb_expr(rb, "reject");
+	struct nftnl_expr *e = nftb_rule_expr(rb, "reject");
 
 	if (!e)
 		return;
@@ -470,9 +247,9 @@ static void x_reject(struct rb *rb, uint32_t type, uint8_t code)
 	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
 }
 
-static void x_fib_daddr_local(struct rb *rb)
+static void x_fib_daddr_local(struct nftb_rule *rb)
 {
-	struct nftnl_expr *e = rb_expr(rb, "fib");
+	struct nftnl_expr *e = nftb_rule_expr(rb, "fib");
 	uint32_t local = RTN_LOCAL;
 
 	if (!e)
@@ -480,47 +257,23 @@ static void x_fib_daddr_local(struct rb *rb)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-	x_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &local, sizeof(local));
+	nftb_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &local, sizeof(local));
 }
 
-static void x_nfproto(struct rb *rb, int family)
+static void x_l4proto(struct nftb_rule *rb, uint8_t proto)
 {
-	uint8_t p = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
-
-	x_meta(rb, NFT_META_NFPROTO, NFT_REG_1);
-	x_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &p, 1);
-}
-
-static void x_l4proto(struct rb *rb, uint8_t proto)
-{
-	x_meta(rb, NFT_META_L4PROTO, NFT_REG_1);
-	x_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &proto, 1);
-}
-
-static uint32_t addr_len(int family)
-{
-	return family == AF_INET ? 4 : 16;
-}
-
-/* ip saddr / ip6 saddr into reg (the family was checked before). */
-static void x_saddr(struct rb *rb, int family, uint32_t dreg)
-{
-	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 12 : 8, addr_len(family), dreg);
-}
-
-static void x_daddr(struct rb *rb, int family, uint32_t dreg)
-{
-	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24, addr_len(family), dreg);
+	nftb_meta(rb, NFT_META_L4PROTO, NFT_REG_1);
+	nftb_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &proto, 1);
 }
 
 /* meta mark set meta mark | NFTP_MASQ_MARK */
-static void x_mark_masq(struct rb *rb)
+static void x_mark_masq(struct nftb_rule *rb)
 {
 	const uint32_t mark = NFTP_MASQ_MARK, keep = ~NFTP_MASQ_MARK;
 
-	x_meta(rb, NFT_META_MARK, NFT_REG_1);
-	x_bitwise(rb, NFT_REG_1, 4, &keep, &mark);
-	x_meta_set(rb, NFT_META_MARK, NFT_REG_1);
+	nftb_meta(rb, NFT_META_MARK, NFT_REG_1);
+	nftb_bitwise(rb, NFT_REG_1, 4, &keep, &mark);
+	nftb_meta_set(rb, NFT_META_MARK, NFT_REG_1);
 }
 
 /* ---- naming ---- */
@@ -602,7 +355,7 @@ static void fe_elem(const struct proxy_frontend *fe, struct elem *e)
 
 	memset(e, 0, sizeof(*e));
 	if (!fe_any(&fe->key)) {
-		n = addr_len(fe->key.addr.family);
+		n = nftb_addr_len(fe->key.addr.family);
 		memcpy(e->key, fe->key.addr.family == AF_INET ? (const void *)&fe->key.addr.v4
 							      : (const void *)&fe->key.addr.v6,
 		       n);
@@ -628,11 +381,11 @@ static const void *addr_bytes(const struct model_addr *a)
 
 /* ---- one frontend ---- */
 
-static void fe_masq_rule(struct nftp *p, struct nb *b, const char *chain,
+static void fe_masq_rule(struct nftp *p, struct nftb *b, const char *chain,
 			 const struct proxy_frontend *fe)
 {
 	const struct model_cidr *c = NULL;
-	struct rb rb;
+	struct nftb_rule rb;
 	int fam = fe->key.addr.family;
 
 	if (fe->key.kind != PROXY_KIND_CLUSTER_IP) {
@@ -644,27 +397,19 @@ static void fe_masq_rule(struct nftp *p, struct nb *b, const char *chain,
 		if (!c)
 			return;
 	}
-	if (!rb_start(&rb, b, chain))
+	if (!nftb_rule_start(&rb, b, chain))
 		return;
 	if (c) {
-		uint8_t mask[16] = { 0 }, zero[16] = { 0 }, net[16];
-		uint32_t len = addr_len(fam);
-
-		for (unsigned i = 0; i < c->len; i++)
-			mask[i / 8] |= (uint8_t)(0x80 >> (i % 8));
-		memcpy(net, addr_bytes(&c->addr), len);
-		for (unsigned i = 0; i < len; i++)
-			net[i] &= mask[i];
-		x_nfproto(&rb, fam);
-		x_saddr(&rb, fam, NFT_REG_1);
-		x_bitwise(&rb, NFT_REG_1, len, mask, zero);
-		x_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, net, len);
+		nftb_nfproto(&rb, fam);
+		nftb_saddr(&rb, fam, NFT_REG_1);
+		nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, addr_bytes(&c->addr), nftb_addr_len(fam),
+				c->len);
 	}
 	/* The mark set inline, not `jump mark-for-masquerade`: every commit
 	 * that must validate the table walks this rule once per frontend
 	 * and base chain, and a jump would walk the target chain too. */
 	x_mark_masq(&rb);
-	rb_end(&rb);
+	nftb_rule_end(&rb);
 }
 
 /* ---- hairpin set ---- */
@@ -674,7 +419,7 @@ static uint64_t hp_hash(const struct model_addr *a)
 	const uint8_t *k = addr_bytes(a);
 	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->family;
 
-	for (uint32_t i = 0; i < addr_len(a->family); i++)
+	for (uint32_t i = 0; i < nftb_addr_len(a->family); i++)
 		h = (h ^ k[i]) * 1099511628211ull;
 	return h;
 }
@@ -766,7 +511,7 @@ static void hp_reset(struct hp *h)
 
 /* The batch's hairpin set changes: an address now used and not before
  * is added, one no longer used deleted (in messages of up to 256). */
-static void hp_flush(struct nftp *p, struct nb *b)
+static void hp_flush(struct nftp *p, struct nftb *b)
 {
 	struct hp *h = &p->hp;
 	enum { CHUNK = 256 };
@@ -781,7 +526,7 @@ static void hp_flush(struct nftp *p, struct nb *b)
 
 		if (e && e->dirty) {
 			bool v6 = e->a.family == AF_INET6;
-			uint32_t len = addr_len(e->a.family);
+			uint32_t len = nftb_addr_len(e->a.family);
 
 			e->dirty = false;
 			if (!e->n0 && e->n)
@@ -819,11 +564,11 @@ static void anon_name(struct nftp *p, char *buf, size_t size)
  * kernel walk the whole transaction, which made a full sync quadratic
  * (10,000 services: 10 s, 1.8 s with named maps). Keyed as a mark (a
  * 32-bit host-order number nft prints; it has no plain integer type). */
-static void fe_dnat_map(struct nb *b, const char *chain, const struct proxy_frontend *fe, size_t n)
+static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_frontend *fe, size_t n)
 {
 	char map[420];
 	int fam = fe->key.addr.family;
-	uint32_t alen = addr_len(fam);
+	uint32_t alen = nftb_addr_len(fam);
 	struct setdef d = {
 		.name = map,
 		.flags = NFT_SET_CONSTANT,
@@ -836,7 +581,7 @@ static void fe_dnat_map(struct nb *b, const char *chain, const struct proxy_fron
 	};
 	_cleanup_free_ struct elem *m = calloc(n ? n : 1, sizeof(*m));
 	struct nftnl_expr *x;
-	struct rb rb;
+	struct nftb_rule rb;
 	uint32_t id;
 	size_t k = 0;
 
@@ -860,25 +605,25 @@ static void fe_dnat_map(struct nb *b, const char *chain, const struct proxy_fron
 	snprintf(map, sizeof(map), "eps-%s", chain);
 	id = nb_set_add(b, &d);
 	nb_elems(b, NFT_MSG_NEWSETELEM, map, id, m, k);
-	if (!rb_start(&rb, b, chain))
+	if (!nftb_rule_start(&rb, b, chain))
 		return;
-	x_nfproto(&rb, fam);
+	nftb_nfproto(&rb, fam);
 	x_l4proto(&rb, fe->key.proto);
-	x = rb_expr(&rb, "numgen");
+	x = nftb_rule_expr(&rb, "numgen");
 	if (x) {
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)k);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
 	}
-	x = rb_expr(&rb, "lookup");
+	x = nftb_rule_expr(&rb, "lookup");
 	if (x) {
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
 		nftnl_expr_set_str(x, NFTNL_EXPR_LOOKUP_SET, map);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, id);
 	}
-	x = rb_expr(&rb, "nat");
+	x = nftb_rule_expr(&rb, "nat");
 	if (x) {
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FAMILY,
@@ -888,17 +633,17 @@ static void fe_dnat_map(struct nb *b, const char *chain, const struct proxy_fron
 				   NFT_REG32_00 + alen / 4);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
 	}
-	rb_end(&rb);
+	nftb_rule_end(&rb);
 }
 
-static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+static void fe_add_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe), k = 0;
 	int fam = fe->key.addr.family;
 	char chain[400], name[480];
 	_cleanup_free_ struct elem *vm = NULL;
 	struct elem e;
-	struct rb rb;
+	struct nftb_rule rb;
 
 	fe_elem(fe, &e);
 	if (n == 0) {
@@ -912,7 +657,7 @@ static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 		return;
 	}
 	fe_chain_name(fe, chain, sizeof(chain));
-	nb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
+	nftb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
 	for (size_t i = 0; i < fe->n_backends; i++)
 		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
 			hp_ref(p, &fe->backends[i].addr, 1);
@@ -934,12 +679,12 @@ static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 		if (be->state == PROXY_BACKEND_QUARANTINED)
 			continue;
 		be_name("ep", fe, be, name, sizeof(name));
-		nb_chain(b, NFT_MSG_NEWCHAIN, name, NULL);
+		nftb_chain(b, NFT_MSG_NEWCHAIN, name, NULL);
 		if (fe->affinity_timeout) {
 			struct setdef d = {
 				.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL,
 				.key_type = fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
-				.key_len = addr_len(fam),
+				.key_len = nftb_addr_len(fam),
 				.timeout_ms = (uint64_t)fe->affinity_timeout * 1000,
 			};
 
@@ -947,23 +692,23 @@ static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 			d.name = aff;
 			nb_set_add(b, &d);
 		}
-		if (fe->affinity_timeout && rb_start(&rb, b, name)) {
-			x_nfproto(&rb, fam);
-			x_saddr(&rb, fam, NFT_REG_1);
-			x = rb_expr(&rb, "dynset");
+		if (fe->affinity_timeout && nftb_rule_start(&rb, b, name)) {
+			nftb_nfproto(&rb, fam);
+			nftb_saddr(&rb, fam, NFT_REG_1);
+			x = nftb_rule_expr(&rb, "dynset");
 			if (x) {
 				nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
 				nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
 				nftnl_expr_set_str(x, NFTNL_EXPR_DYNSET_SET_NAME, aff);
 			}
-			rb_end(&rb);
+			nftb_rule_end(&rb);
 		}
-		if (rb_start(&rb, b, name)) {
-			x_nfproto(&rb, fam);
+		if (nftb_rule_start(&rb, b, name)) {
+			nftb_nfproto(&rb, fam);
 			x_l4proto(&rb, fe->key.proto);
-			x_imm(&rb, NFT_REG_1, addr_bytes(&be->addr), addr_len(fam));
-			x_imm(&rb, NFT_REG_2, &port, sizeof(port));
-			x = rb_expr(&rb, "nat");
+			nftb_imm(&rb, NFT_REG_1, addr_bytes(&be->addr), nftb_addr_len(fam));
+			nftb_imm(&rb, NFT_REG_2, &port, sizeof(port));
+			x = nftb_rule_expr(&rb, "nat");
 			if (x) {
 				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
 				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FAMILY,
@@ -973,7 +718,7 @@ static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FLAGS,
 						   NF_NAT_RANGE_PROTO_SPECIFIED);
 			}
-			rb_end(&rb);
+			nftb_rule_end(&rb);
 		}
 		/* The frontend chain's choice: element k goes to this endpoint. */
 		memcpy(vm[k].key, &(uint32_t){ (uint32_t)k }, 4);
@@ -988,15 +733,15 @@ static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 		const struct proxy_backend *be = &fe->backends[i];
 		char aff[480];
 
-		if (be->state == PROXY_BACKEND_QUARANTINED || !rb_start(&rb, b, chain))
+		if (be->state == PROXY_BACKEND_QUARANTINED || !nftb_rule_start(&rb, b, chain))
 			continue;
 		be_name("aff", fe, be, aff, sizeof(aff));
 		be_name("ep", fe, be, name, sizeof(name));
-		x_nfproto(&rb, fam);
-		x_saddr(&rb, fam, NFT_REG_1);
+		nftb_nfproto(&rb, fam);
+		nftb_saddr(&rb, fam, NFT_REG_1);
 		x_lookup(&rb, NFT_REG_1, false, aff, 0);
-		x_verdict(&rb, NFT_GOTO, name);
-		rb_end(&rb);
+		nftb_verdict(&rb, NFT_GOTO, name);
+		nftb_rule_end(&rb);
 	}
 
 	/* numgen random mod n vmap { 0 : goto ep-..., ... } */
@@ -1028,8 +773,8 @@ static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 		anon_name(p, anon, sizeof(anon));
 		id = nb_set_add(b, &d);
 		nb_elems(b, NFT_MSG_NEWSETELEM, anon, id, vm, n);
-		if (rb_start(&rb, b, chain)) {
-			struct nftnl_expr *x = rb_expr(&rb, "numgen");
+		if (nftb_rule_start(&rb, b, chain)) {
+			struct nftnl_expr *x = nftb_rule_expr(&rb, "numgen");
 
 			if (x) {
 				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
@@ -1038,7 +783,7 @@ static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
 			}
 			x_lookup(&rb, NFT_REG_1, true, anon, id);
-			rb_end(&rb);
+			nftb_rule_end(&rb);
 		}
 	}
 
@@ -1046,7 +791,7 @@ static void fe_add_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 	nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
 }
 
-static void fe_del_in(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe);
 	char chain[400], name[480];
@@ -1057,7 +802,7 @@ static void fe_del_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 	if (n == 0)
 		return;
 	fe_chain_name(fe, chain, sizeof(chain));
-	nb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
+	nftb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
 	if (!fe->affinity_timeout) {
 		snprintf(name, sizeof(name), "eps-%s", chain);
 		nb_set_del(b, name);
@@ -1069,7 +814,7 @@ static void fe_del_in(struct nftp *p, struct nb *b, const struct proxy_frontend 
 		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
 			continue;
 		be_name("ep", fe, &fe->backends[i], name, sizeof(name));
-		nb_chain(b, NFT_MSG_DELCHAIN, name, NULL);
+		nftb_chain(b, NFT_MSG_DELCHAIN, name, NULL);
 	}
 	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
 		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
@@ -1096,7 +841,7 @@ static const char *fe_table(const struct nftp *p, const struct proxy_frontend *f
 	return p->shard_names[h % p->n_shards];
 }
 
-static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+static void fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	const char *main = b->table;
 
@@ -1105,7 +850,7 @@ static void fe_add(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 	b->table = main;
 }
 
-static void fe_del(struct nftp *p, struct nb *b, const struct proxy_frontend *fe)
+static void fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	const char *main = b->table;
 
@@ -1116,45 +861,45 @@ static void fe_del(struct nftp *p, struct nb *b, const struct proxy_frontend *fe
 
 /* ---- the fixed part of the table ---- */
 
-static void vmap_rule(struct nb *b, const char *chain, int family, const char *map, bool any)
+static void vmap_rule(struct nftb *b, const char *chain, int family, const char *map, bool any)
 {
-	struct rb rb;
+	struct nftb_rule rb;
 
-	if (!rb_start(&rb, b, chain))
+	if (!nftb_rule_start(&rb, b, chain))
 		return;
 	if (any) {
 		uint8_t p = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
 
-		x_meta(&rb, NFT_META_NFPROTO, NFT_REG_1);
-		x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &p, 1);
+		nftb_meta(&rb, NFT_META_NFPROTO, NFT_REG_1);
+		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &p, 1);
 		x_fib_daddr_local(&rb);
-		x_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00);
-		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+		nftb_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00);
+		nftb_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
 	} else {
-		uint32_t n = addr_len(family) / 4;
+		uint32_t n = nftb_addr_len(family) / 4;
 
-		x_nfproto(&rb, family);
-		x_daddr(&rb, family, NFT_REG32_00);
-		x_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00 + n);
-		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + n + 1);
+		nftb_nfproto(&rb, family);
+		nftb_daddr(&rb, family, NFT_REG32_00);
+		nftb_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00 + n);
+		nftb_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + n + 1);
 	}
 	x_lookup(&rb, NFT_REG32_00, true, map, 0);
-	rb_end(&rb);
+	nftb_rule_end(&rb);
 }
 
 /* main: the whole fixed part; else a shard's: the service maps, the
  * services chain and the nat base chains that jump to it. */
-static void base_add(struct nb *b, bool main)
+static void base_add(struct nftb *b, bool main)
 {
-	static const struct hook h_nat_pre = { "nat", NF_INET_PRE_ROUTING, -100 };
-	static const struct hook h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 };
-	static const struct hook h_nat_post = { "nat", NF_INET_POST_ROUTING, 100 };
-	static const struct hook h_in = { "filter", NF_INET_LOCAL_IN, 0 };
-	static const struct hook h_fwd = { "filter", NF_INET_FORWARD, 0 };
-	static const struct hook h_out = { "filter", NF_INET_LOCAL_OUT, 0 };
+	static const struct nftb_hook h_nat_pre = { "nat", NF_INET_PRE_ROUTING, -100 };
+	static const struct nftb_hook h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 };
+	static const struct nftb_hook h_nat_post = { "nat", NF_INET_POST_ROUTING, 100 };
+	static const struct nftb_hook h_in = { "filter", NF_INET_LOCAL_IN, 0 };
+	static const struct nftb_hook h_fwd = { "filter", NF_INET_FORWARD, 0 };
+	static const struct nftb_hook h_out = { "filter", NF_INET_LOCAL_OUT, 0 };
 	static const struct {
 		const char *name;
-		const struct hook *hook;
+		const struct nftb_hook *hook;
 		const char *jump;
 	} chains[] = {
 		{ CH_REJECT, NULL, NULL },
@@ -1189,7 +934,7 @@ static void base_add(struct nb *b, bool main)
 		  .key_len = 32 },
 	};
 	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
-	struct rb rb;
+	struct nftb_rule rb;
 
 #define IN_SHARD(c) (!strcmp((c).name, CH_SERVICES) || (c).hook == &h_nat_pre || (c).hook == &h_nat_out)
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
@@ -1197,13 +942,13 @@ static void base_add(struct nb *b, bool main)
 			nb_set_add(b, &sets[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(chains); i++)
 		if (main || IN_SHARD(chains[i]))
-			nb_chain(b, NFT_MSG_NEWCHAIN, chains[i].name, chains[i].hook);
+			nftb_chain(b, NFT_MSG_NEWCHAIN, chains[i].name, chains[i].hook);
 	for (size_t i = 0; i < ARRAY_SIZE(chains); i++) {
 		if (!chains[i].jump || !(main || IN_SHARD(chains[i])) ||
-		    !rb_start(&rb, b, chains[i].name))
+		    !nftb_rule_start(&rb, b, chains[i].name))
 			continue;
-		x_verdict(&rb, NFT_JUMP, chains[i].jump);
-		rb_end(&rb);
+		nftb_verdict(&rb, NFT_JUMP, chains[i].jump);
+		nftb_rule_end(&rb);
 	}
 #undef IN_SHARD
 	vmap_rule(b, CH_SERVICES, AF_INET, "service-ips", false);
@@ -1214,21 +959,21 @@ static void base_add(struct nb *b, bool main)
 		return;
 
 	/* reject-chain: TCP gets a reset, the rest ICMP port unreachable. */
-	if (rb_start(&rb, b, CH_REJECT)) {
+	if (nftb_rule_start(&rb, b, CH_REJECT)) {
 		x_l4proto(&rb, IPPROTO_TCP);
 		x_reject(&rb, NFT_REJECT_TCP_RST, 0);
-		rb_end(&rb);
+		nftb_rule_end(&rb);
 	}
-	if (rb_start(&rb, b, CH_REJECT)) {
+	if (nftb_rule_start(&rb, b, CH_REJECT)) {
 		x_reject(&rb, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
-		rb_end(&rb);
+		nftb_rule_end(&rb);
 	}
 	/* mark-for-masquerade: meta mark set meta mark | 0x4000 */
-	if (rb_start(&rb, b, CH_MARK)) {
-		x_meta(&rb, NFT_META_MARK, NFT_REG_1);
-		x_bitwise(&rb, NFT_REG_1, 4, &keep, &mark);
-		x_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
-		rb_end(&rb);
+	if (nftb_rule_start(&rb, b, CH_MARK)) {
+		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		nftb_bitwise(&rb, NFT_REG_1, 4, &keep, &mark);
+		nftb_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
+		nftb_rule_end(&rb);
 	}
 	/* Hairpin: a connection DNATed to its own source (an endpoint
 	 * reaching itself through a service) is masqueraded too. */
@@ -1237,42 +982,42 @@ static void base_add(struct nb *b, bool main)
 		const uint32_t dnat = IPS_DST_NAT;
 		struct nftnl_expr *x;
 
-		if (!rb_start(&rb, b, CH_MASQ))
+		if (!nftb_rule_start(&rb, b, CH_MASQ))
 			continue;
-		x_nfproto(&rb, fam);
-		x = rb_expr(&rb, "ct");
+		nftb_nfproto(&rb, fam);
+		x = nftb_rule_expr(&rb, "ct");
 		if (x) {
 			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
 			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
 		}
-		x_bitwise(&rb, NFT_REG_1, 4, &dnat, &zero);
-		x_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
-		x_saddr(&rb, fam, NFT_REG32_00);
-		x_daddr(&rb, fam, NFT_REG32_00 + addr_len(fam) / 4);
+		nftb_bitwise(&rb, NFT_REG_1, 4, &dnat, &zero);
+		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
+		nftb_saddr(&rb, fam, NFT_REG32_00);
+		nftb_daddr(&rb, fam, NFT_REG32_00 + nftb_addr_len(fam) / 4);
 		x_lookup(&rb, NFT_REG32_00, false, f ? SET_HAIRPIN6 : SET_HAIRPIN, 0);
-		x_verdict(&rb, NFT_JUMP, CH_MARK);
-		rb_end(&rb);
+		nftb_verdict(&rb, NFT_JUMP, CH_MARK);
+		nftb_rule_end(&rb);
 	}
 	/* masquerading: only marked packets; the mark is cleared. */
-	if (rb_start(&rb, b, CH_MASQ)) {
-		x_meta(&rb, NFT_META_MARK, NFT_REG_1);
-		x_bitwise(&rb, NFT_REG_1, 4, &mark, &zero);
-		x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
-		x_verdict(&rb, NFT_RETURN, NULL);
-		rb_end(&rb);
+	if (nftb_rule_start(&rb, b, CH_MASQ)) {
+		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		nftb_bitwise(&rb, NFT_REG_1, 4, &mark, &zero);
+		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
+		nftb_verdict(&rb, NFT_RETURN, NULL);
+		nftb_rule_end(&rb);
 	}
-	if (rb_start(&rb, b, CH_MASQ)) {
-		x_meta(&rb, NFT_META_MARK, NFT_REG_1);
-		x_bitwise(&rb, NFT_REG_1, 4, &keep, &zero);
-		x_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
-		rb_end(&rb);
+	if (nftb_rule_start(&rb, b, CH_MASQ)) {
+		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		nftb_bitwise(&rb, NFT_REG_1, 4, &keep, &zero);
+		nftb_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
+		nftb_rule_end(&rb);
 	}
-	if (rb_start(&rb, b, CH_MASQ)) {
-		struct nftnl_expr *x = rb_expr(&rb, "masq");
+	if (nftb_rule_start(&rb, b, CH_MASQ)) {
+		struct nftnl_expr *x = nftb_rule_expr(&rb, "masq");
 
 		if (x)
 			nftnl_expr_set_u32(x, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
-		rb_end(&rb);
+		nftb_rule_end(&rb);
 	}
 
 	vmap_rule(b, CH_CHECK, AF_INET, "no-endpoint-services", false);
@@ -1283,13 +1028,13 @@ static void base_add(struct nb *b, bool main)
 	for (int f = 0; f < 2; f++) {
 		int fam = f ? AF_INET6 : AF_INET;
 
-		if (!rb_start(&rb, b, CH_CHECK))
+		if (!nftb_rule_start(&rb, b, CH_CHECK))
 			continue;
-		x_nfproto(&rb, fam);
-		x_daddr(&rb, fam, NFT_REG_1);
+		nftb_nfproto(&rb, fam);
+		nftb_daddr(&rb, fam, NFT_REG_1);
 		x_lookup(&rb, NFT_REG_1, false, f ? "cluster-ips6" : "cluster-ips", 0);
-		x_verdict(&rb, NFT_GOTO, CH_REJECT);
-		rb_end(&rb);
+		nftb_verdict(&rb, NFT_GOTO, CH_REJECT);
+		nftb_rule_end(&rb);
 	}
 }
 
@@ -1324,15 +1069,15 @@ static int cluster_ips(const struct proxy_state *s, struct model_addr **out, siz
 	return 0;
 }
 
-static void cip_elem(struct nb *b, uint16_t type, const struct model_addr *a)
+static void cip_elem(struct nftb *b, uint16_t type, const struct model_addr *a)
 {
-	struct elem e = { .key_len = addr_len(a->family) };
+	struct elem e = { .key_len = nftb_addr_len(a->family) };
 
 	memcpy(e.key, addr_bytes(a), e.key_len);
 	nb_elems(b, type, a->family == AF_INET ? "cluster-ips" : "cluster-ips6", 0, &e, 1);
 }
 
-static int cluster_ips_sync(struct nb *b, const struct proxy_state *prev,
+static int cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 			    const struct proxy_state *next)
 {
 	_cleanup_free_ struct model_addr *a = NULL, *z = NULL;
@@ -1357,80 +1102,13 @@ static int cluster_ips_sync(struct nb *b, const struct proxy_state *prev,
 	return 0;
 }
 
-/* ---- sending ---- */
-
-static int nftp_send(struct nftp *p, struct nb *b)
+/* The batch's counters (and what the kernel refused) for nftp_last_stats. */
+static void batch_done(struct nftp *p, struct nftb *b)
 {
-	char rbuf[MNL_SOCKET_BUFFER_SIZE * 4];
-	int fd = mnl_socket_get_fd(p->nl), err = 0, sz;
-	uint32_t last = b->seq - 1;
-	bool done = false;
-	struct nlmsghdr *nlh;
-
-	/* Ask for an ack of the last message only: errors come anyway. */
-	for (size_t off = 0; off < b->len;) {
-		nlh = (struct nlmsghdr *)(b->buf + off);
-		if (nlh->nlmsg_seq == last)
-			nlh->nlmsg_flags |= NLM_F_ACK;
-		off += NLMSG_ALIGN(nlh->nlmsg_len);
-	}
-	nlh = nftnl_batch_end(nb_reserve(b, 64), b->seq++);
-	if (b->err)
-		return b->err;
-	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
-
-	sz = (int)(b->len + 65536);
-	if (sz < 0)
-		return -E2BIG;
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
-	if (mnl_socket_sendto(p->nl, b->buf, b->len) < 0)
-		return -errno;
-	while (!done) {
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-		int pr = poll(&pf, 1, err ? 100 : 10000);
-
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			return err ? err : -ETIMEDOUT;
-		n = mnl_socket_recvfrom(p->nl, rbuf, sizeof(rbuf));
-		if (n < 0)
-			return -errno;
-		for (nlh = (struct nlmsghdr *)rbuf; mnl_nlmsg_ok(nlh, (int)n);
-		     nlh = mnl_nlmsg_next(nlh, (int *)&n)) {
-			if (nlh->nlmsg_type != NLMSG_ERROR)
-				continue;
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-			if (e->error && !err)
-				err = e->error < 0 ? e->error : -e->error;
-			if (nlh->nlmsg_seq == last)
-				done = true;
-		}
-	}
-	return err;
-}
-
-static void nb_begin(struct nftp *p, struct nb *b)
-{
-	struct nlmsghdr *nlh;
-
-	memset(b, 0, sizeof(*b));
-	b->table = p->table;
-	b->seq = p->seq;
-	b->first_seq = b->seq;
-	nlh = nftnl_batch_begin(nb_reserve(b, 64), b->seq++);
-	if (nlh)
-		b->len += NLMSG_ALIGN(nlh->nlmsg_len);
-}
-
-static void nb_finish(struct nftp *p, struct nb *b)
-{
-	p->seq = b->seq;
 	p->stats.n_msgs = b->n_msgs;
 	p->stats.n_bytes = b->len;
-	free(b->buf);
+	memcpy(p->stats.failed, b->failed, sizeof(p->stats.failed));
+	nftb_free(b);
 }
 
 /* Deletes the UDP conntrack entries of the backends ch removed. */
@@ -1448,7 +1126,7 @@ static void ct_cleanup(struct nftp *p, const struct proxy_changes *ch)
 
 /* The batch for the changes ch from old to now: frontends deleted, set
  * (replaced: the old chain goes first), and the cluster-ips set. */
-static int changes_add(struct nftp *p, struct nb *b, const struct proxy_state *old,
+static int changes_add(struct nftp *p, struct nftb *b, const struct proxy_state *old,
 		       const struct proxy_state *now, const struct proxy_changes *ch)
 {
 	for (size_t i = 0; i < ch->n_del; i++)
@@ -1469,10 +1147,10 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 	struct proxy_changes ch = { 0 };
 	struct proxy_state *empty = NULL;
 	bool full = !p->applied;
-	struct nb b;
+	struct nftb b;
 	int r = 0;
 
-	nb_begin(p, &b);
+	nftb_begin(&b, p->sock, p->table);
 	if (full) {
 		p->n_shards = (unsigned)((next->n_fes + NFTP_SHARD_FES - 1) / NFTP_SHARD_FES);
 		if (p->n_shards < 1)
@@ -1482,10 +1160,10 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 		/* Every possible shard of an earlier run goes. */
 		for (unsigned k = 0; k < NFTP_MAX_SHARDS; k++) {
 			b.table = p->shard_names[k];
-			nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-			nb_table(&b, NFT_MSG_DELTABLE, 0);
+			nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+			nftb_table(&b, NFT_MSG_DELTABLE, 0);
 			if (k < p->n_shards) {
-				nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+				nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
 				base_add(&b, k == 0);
 			}
 		}
@@ -1509,8 +1187,8 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 	if (r == 0 && b.err)
 		r = b.err;
 	if (r == 0 && b.n_msgs)
-		r = nftp_send(p, &b);
-	nb_finish(p, &b);
+		r = nftb_send(p->sock, &b);
+	batch_done(p, &b);
 	p->stats.full = full;
 	p->stats.n_ct_deleted = 0;
 	if (r < 0) {
@@ -1538,7 +1216,7 @@ int nftp_apply_services(struct nftp *p, char *const *keys, size_t n, struct prox
 {
 	struct proxy_changes ch = { 0 };
 	struct proxy_state *old = NULL;
-	struct nb b;
+	struct nftb b;
 	int r;
 
 	if (!p->applied) {
@@ -1554,7 +1232,7 @@ int nftp_apply_services(struct nftp *p, char *const *keys, size_t n, struct prox
 		p->applied = NULL;
 		return r;
 	}
-	nb_begin(p, &b);
+	nftb_begin(&b, p->sock, p->table);
 	/* What the other services still use is not "removed". */
 	r = proxy_diff(old, part, p->applied, &ch);
 	if (r == 0)
@@ -1562,8 +1240,8 @@ int nftp_apply_services(struct nftp *p, char *const *keys, size_t n, struct prox
 	if (r == 0 && b.err)
 		r = b.err;
 	if (r == 0 && b.n_msgs)
-		r = nftp_send(p, &b);
-	nb_finish(p, &b);
+		r = nftb_send(p->sock, &b);
+	batch_done(p, &b);
 	p->stats.full = false;
 	p->stats.n_ct_deleted = 0;
 	if (r == 0) {
@@ -1658,8 +1336,7 @@ int nftp_open(const struct nftp_options *o, struct nftp **out)
 	p->masquerade_all = o->masquerade_all;
 	p->on_changes = o->on_changes;
 	p->ud = o->ud;
-	p->seq = (uint32_t)time(NULL);
-	r = open_nl(&p->nl, &p->portid);
+	r = nftb_sock_open(&p->sock);
 	if (r < 0) {
 		nftp_free(p);
 		return r;
@@ -1672,8 +1349,7 @@ void nftp_free(struct nftp *p)
 {
 	if (!p)
 		return;
-	if (p->nl)
-		mnl_socket_close(p->nl);
+	nftb_sock_free(p->sock);
 	proxy_state_free(p->applied);
 	hp_reset(&p->hp);
 	for (unsigned k = 1; k < NFTP_MAX_SHARDS; k++)
@@ -1684,17 +1360,17 @@ void nftp_free(struct nftp *p)
 
 static int delete_table(struct nftp *p)
 {
-	struct nb b;
+	struct nftb b;
 	int r;
 
-	nb_begin(p, &b);
+	nftb_begin(&b, p->sock, p->table);
 	for (unsigned k = 0; k < NFTP_MAX_SHARDS; k++) {
 		b.table = p->shard_names[k];
-		nb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-		nb_table(&b, NFT_MSG_DELTABLE, 0);
+		nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		nftb_table(&b, NFT_MSG_DELTABLE, 0);
 	}
-	r = b.err ? b.err : nftp_send(p, &b);
-	nb_finish(p, &b);
+	r = b.err ? b.err : nftb_send(p->sock, &b);
+	batch_done(p, &b);
 	return r;
 }
 
@@ -1790,7 +1466,7 @@ static int ct_dump_cb(const struct nlmsghdr *nlh, void *data)
 	if (!orig || !reply || !ct_tuple(reply, g->nfgen_family, addr, &port, &proto))
 		return MNL_CB_OK;
 	if (proto != IPPROTO_UDP || port != htons(m->port) ||
-	    memcmp(addr, addr_bytes(m->addr), addr_len(m->addr->family)) != 0)
+	    memcmp(addr, addr_bytes(m->addr), nftb_addr_len(m->addr->family)) != 0)
 		return MNL_CB_OK;
 	if (m->cap - m->len < orig->nla_len) {
 		size_t cap = m->cap ? m->cap * 2 : 4096;
@@ -1826,8 +1502,8 @@ int nftp_conntrack_delete_udp(const struct model_addr *addr, uint16_t port)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct ct_match m = { .addr = addr, .port = port };
-	struct mnl_socket *nl;
-	uint32_t portid, seq = (uint32_t)time(NULL);
+	struct mnl_socket *nl = NULL;
+	uint32_t portid = 0, seq = (uint32_t)time(NULL);
 	struct nlmsghdr *nlh;
 	int r, deleted = 0;
 	ssize_t n;

@@ -1,7 +1,7 @@
 # The nftables proxy mode (dataplane/nft_proxy.c) and skiff-nft-tool, which
 # drives it from a manifests folder with the agent's own parsing code.
 # Programs that link the mode list $(NFTP_SRCS) and $(NFTP_PKGS).
-NFTP_SRCS = dataplane/nft_proxy.c
+NFTP_SRCS = dataplane/nft_proxy.c dataplane/nft_batch.c
 NFTP_PKGS = libnftnl libmnl
 
 TOOLS += skiff-nft-tool

@@ -90,13 +90,28 @@ static int mode_apply(struct proxy_agent *a, struct proxy_state *next)
 	return a->nftp ? nftp_apply(a->nftp, next) : proxy_lb_apply(a->plb, next);
 }
 
+/* nftables mode: "<the message the kernel refused>: " after a failed
+ * apply, for the log line; "" otherwise. */
+static const char *mode_failed(const struct proxy_agent *a, char *buf, size_t size)
+{
+	struct nftp_stats st;
+
+	buf[0] = '\0';
+	if (a->nftp) {
+		nftp_last_stats(a->nftp, &st);
+		if (st.failed[0])
+			snprintf(buf, size, "%s: ", st.failed);
+	}
+	return buf;
+}
+
 /* Recomputes only the services that changed when it can, everything
  * otherwise. Returns the number of frontends that failed, or -errno;
  * *computed_ns: when the desired state was computed. */
 static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
 		       unsigned long long *computed_ns)
 {
-	char where[300] = "";
+	char where[300] = "", failed[330];
 	struct proxy_state *next = NULL;
 	char **keys = NULL;
 	size_t n = 0;
@@ -116,7 +131,8 @@ static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
 			r = mode_apply_services(a, keys, n, next);
 		*full = r == -EAGAIN;
 		if (r < 0 && !*full)
-			log_error("%scannot apply the changed services: %s", where, strerror(-r));
+			log_error("%scannot apply the changed services: %s%s", where,
+				  mode_failed(a, failed, sizeof(failed)), strerror(-r));
 	}
 	keys_free(keys, n);
 	if (*full) {
@@ -128,7 +144,8 @@ static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
 		*computed_ns = now_ns();
 		r = mode_apply(a, next);
 		if (r < 0)
-			log_error("%scannot apply the desired state: %s", where, strerror(-r));
+			log_error("%scannot apply the desired state: %s%s", where,
+				  mode_failed(a, failed, sizeof(failed)), strerror(-r));
 	}
 	if (mode_applied(a))
 		*n_fes = mode_applied(a)->n_fes;
