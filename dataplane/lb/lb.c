@@ -800,7 +800,7 @@ static void lb_sweep_generations(struct lb *lb)
 static int lb_node_ip_add(int fd, const struct lb_addr *a, uint32_t epoch)
 {
 	struct lb_ip_key k;
-	struct lb_ip_val v = { .refs = epoch };
+	struct lb_node_ip_val v = { .epoch = epoch };
 
 	lb_addr_to16(a, k.addr);
 	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0 ? -errno : 0;
@@ -814,7 +814,7 @@ static int lb_write_node_ips(struct lb *lb, const struct lb_options *o)
 {
 	int fd = bpf_map__fd(lb->skel->maps.lb_node_ips);
 	struct lb_ip_key k, next;
-	struct lb_ip_val v;
+	struct lb_node_ip_val v;
 	bool have = false;
 	uint32_t epoch = (uint32_t)getpid() | 1;
 	size_t i;
@@ -856,7 +856,7 @@ static int lb_write_node_ips(struct lb *lb, const struct lb_options *o)
 		freeifaddrs(ifa);
 	}
 	while (bpf_map_get_next_key(fd, have ? &k : NULL, &next) == 0) {
-		if (bpf_map_lookup_elem(fd, &next, &v) == 0 && v.refs != epoch) {
+		if (bpf_map_lookup_elem(fd, &next, &v) == 0 && v.epoch != epoch) {
 			bpf_map_delete_elem(fd, &next);
 			have = false;
 			continue;
