@@ -53,16 +53,16 @@ static int changes_add(struct nftp *p, struct nftb *b, const struct proxy_state 
 		       const struct proxy_state *now, const struct proxy_changes *ch)
 {
 	for (size_t i = 0; i < ch->n_del; i++)
-		fe_del(p, b, ch->del[i]);
+		nftp_fe_del(p, b, ch->del[i]);
 	for (size_t i = 0; i < ch->n_set; i++) {
 		const struct proxy_frontend *was = proxy_state_find(old, &ch->set[i]->key);
 
 		if (was)
-			fe_del(p, b, was);
-		fe_add(p, b, ch->set[i]);
+			nftp_fe_del(p, b, was);
+		nftp_fe_add(p, b, ch->set[i]);
 	}
-	hp_flush(p, b);
-	return cluster_ips_sync(b, old, now);
+	nftp_hairpin_flush(p, b);
+	return nftp_cluster_ips_sync(b, old, now);
 }
 
 int nftp_apply(struct nftp *p, struct proxy_state *next)
@@ -87,15 +87,15 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 			nftb_table(&b, NFT_MSG_DELTABLE, 0);
 			if (k < p->n_shards) {
 				nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-				base_add(&b, k == 0);
+				nftp_base_add(&b, k == 0);
 			}
 		}
 		b.table = p->table;
-		r = cluster_ips_sync(&b, NULL, next);
-		hp_reset(&p->hp);
+		r = nftp_cluster_ips_sync(&b, NULL, next);
+		nftp_hairpin_reset(&p->hp);
 		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
-			fe_add(p, &b, &next->fes[i]);
-		hp_flush(p, &b);
+			nftp_fe_add(p, &b, &next->fes[i]);
+		nftp_hairpin_flush(p, &b);
 		/* For the caller's log: everything is new. */
 		if (r == 0 && p->on_changes) {
 			r = proxy_state_new_empty(&empty);
@@ -255,7 +255,7 @@ void nftp_free(struct nftp *p)
 		return;
 	nftb_sock_free(p->sock);
 	proxy_state_free(p->applied);
-	hp_reset(&p->hp);
+	nftp_hairpin_reset(&p->hp);
 	for (unsigned k = 1; k < NFTP_MAX_SHARDS; k++)
 		free(p->shard_names[k]);
 	free(p->table);

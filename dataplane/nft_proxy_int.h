@@ -96,19 +96,20 @@ struct elem {
 };
 
 /* nft_proxy_sets.c */
-uint32_t nb_set_add(struct nftb *b, const struct setdef *d);
-void nb_set_del(struct nftb *b, const char *name);
-void nb_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
-	      const struct elem *e, size_t n);
-void hp_ref(struct nftp *p, const struct model_addr *a, int d);
-void hp_reset(struct hp *h);
-void hp_flush(struct nftp *p, struct nftb *b);
-int cluster_ips_sync(struct nftb *b, const struct proxy_state *prev, const struct proxy_state *now);
+uint32_t nftp_set_add(struct nftb *b, const struct setdef *d);
+void nftp_set_del(struct nftb *b, const char *name);
+void nftp_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
+		const struct elem *e, size_t n);
+void nftp_hairpin_ref(struct nftp *p, const struct model_addr *a, int d);
+void nftp_hairpin_reset(struct hp *h);
+void nftp_hairpin_flush(struct nftp *p, struct nftb *b);
+int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
+			  const struct proxy_state *now);
 
 /* nft_proxy_rules.c */
-const void *addr_bytes(const struct model_addr *a);
-void fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
-void fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
-void base_add(struct nftb *b, bool main);
+const void *nftp_addr_bytes(const struct model_addr *a);
+void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
+void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
+void nftp_base_add(struct nftb *b, bool main);
 
 #endif

@@ -29,7 +29,8 @@
 /* ---- expressions of the proxy ---- */
 
 /* vmap: the set maps to a verdict; else a plain membership test. */
-static void x_lookup(struct nftb_rule *rb, uint32_t sreg, bool vmap, const char *set, uint32_t set_id)
+static void x_lookup(struct nftb_rule *rb, uint32_t sreg, bool vmap, const char *set,
+		     uint32_t set_id)
 {
 	struct nftnl_expr *e = nftb_rule_expr(rb, "lookup");
 
@@ -70,6 +71,20 @@ static void x_l4proto(struct nftb_rule *rb, uint8_t proto)
 {
 	nftb_meta(rb, NFT_META_L4PROTO, NFT_REG_1);
 	nftb_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &proto, 1);
+}
+
+/* dnat to the address in addr_reg, the port in port_reg */
+static void x_dnat(struct nftb_rule *rb, int family, uint32_t addr_reg, uint32_t port_reg)
+{
+	struct nftnl_expr *e = nftb_rule_expr(rb, "nat");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, addr_reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, port_reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
 }
 
 /* meta mark set meta mark | NFTP_MASQ_MARK */
@@ -180,7 +195,7 @@ static size_t n_selected(const struct proxy_frontend *fe)
 	return n;
 }
 
-const void *addr_bytes(const struct model_addr *a)
+const void *nftp_addr_bytes(const struct model_addr *a)
 {
 	return a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6;
 }
@@ -208,7 +223,7 @@ static void fe_masq_rule(struct nftp *p, struct nftb *b, const char *chain,
 	if (c) {
 		nftb_nfproto(&rb, fam);
 		nftb_saddr(&rb, fam, NFT_REG_1);
-		nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, addr_bytes(&c->addr), nftb_addr_len(fam),
+		nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, nftp_addr_bytes(&c->addr), nftb_addr_len(fam),
 				c->len);
 	}
 	/* The mark set inline, not `jump mark-for-masquerade`: every commit
@@ -229,7 +244,8 @@ static void anon_name(struct nftp *p, char *buf, size_t size)
  * kernel walk the whole transaction, which made a full sync quadratic
  * (10,000 services: 10 s, 1.8 s with named maps). Keyed as a mark (a
  * 32-bit host-order number nft prints; it has no plain integer type). */
-static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_frontend *fe, size_t n)
+static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_frontend *fe,
+			size_t n)
 {
 	char map[420];
 	int fam = fe->key.addr.family;
@@ -262,14 +278,14 @@ static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_fr
 			continue;
 		memcpy(m[k].key, &(uint32_t){ (uint32_t)k }, 4);
 		m[k].key_len = 4;
-		memcpy(m[k].data, addr_bytes(&be->addr), alen);
+		memcpy(m[k].data, nftp_addr_bytes(&be->addr), alen);
 		memcpy(m[k].data + alen, &port, 2);
 		m[k].data_len = alen + 4;
 		k++;
 	}
 	snprintf(map, sizeof(map), "eps-%s", chain);
-	id = nb_set_add(b, &d);
-	nb_elems(b, NFT_MSG_NEWSETELEM, map, id, m, k);
+	id = nftp_set_add(b, &d);
+	nftp_elems(b, NFT_MSG_NEWSETELEM, map, id, m, k);
 	if (!nftb_rule_start(&rb, b, chain))
 		return;
 	nftb_nfproto(&rb, fam);
@@ -288,115 +304,63 @@ static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_fr
 		nftnl_expr_set_str(x, NFTNL_EXPR_LOOKUP_SET, map);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, id);
 	}
-	x = nftb_rule_expr(&rb, "nat");
-	if (x) {
-		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FAMILY,
-				   fam == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
-		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_PROTO_MIN,
-				   NFT_REG32_00 + alen / 4);
-		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
-	}
+	x_dnat(&rb, fam, NFT_REG_1, NFT_REG32_00 + alen / 4);
 	nftb_rule_end(&rb);
 }
 
-static void fe_add_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+/* Affinity: the endpoint chain ep-<frontend>-<backend> (the client's
+ * address into the set aff-<frontend>-<backend>, then DNAT) and its set. */
+static void ep_chain_add(struct nftb *b, const struct proxy_frontend *fe,
+			 const struct proxy_backend *be)
 {
-	size_t n = n_selected(fe), k = 0;
 	int fam = fe->key.addr.family;
-	char chain[400], name[480];
-	_cleanup_free_ struct elem *vm = NULL;
-	struct elem e;
+	uint16_t port = htons(be->port);
+	char name[480], aff[480];
+	struct setdef d = {
+		.name = aff,
+		.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL,
+		.key_type = fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
+		.key_len = nftb_addr_len(fam),
+		.timeout_ms = (uint64_t)fe->affinity_timeout * 1000,
+	};
 	struct nftb_rule rb;
+	struct nftnl_expr *x;
 
-	fe_elem(fe, &e);
-	if (n == 0) {
-		e.chain = CH_REJECT;
-		nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, true), 0, &e, 1);
-		return;
+	be_name("ep", fe, be, name, sizeof(name));
+	be_name("aff", fe, be, aff, sizeof(aff));
+	nftb_chain(b, NFT_MSG_NEWCHAIN, name, NULL);
+	nftp_set_add(b, &d);
+	if (nftb_rule_start(&rb, b, name)) {
+		nftb_nfproto(&rb, fam);
+		nftb_saddr(&rb, fam, NFT_REG_1);
+		x = nftb_rule_expr(&rb, "dynset");
+		if (x) {
+			nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+			nftnl_expr_set_str(x, NFTNL_EXPR_DYNSET_SET_NAME, aff);
+		}
+		nftb_rule_end(&rb);
 	}
-	vm = calloc(n, sizeof(*vm));
-	if (!vm) {
-		b->err = -ENOMEM;
-		return;
+	if (nftb_rule_start(&rb, b, name)) {
+		nftb_nfproto(&rb, fam);
+		x_l4proto(&rb, fe->key.proto);
+		nftb_imm(&rb, NFT_REG_1, nftp_addr_bytes(&be->addr), nftb_addr_len(fam));
+		nftb_imm(&rb, NFT_REG_2, &port, sizeof(port));
+		x_dnat(&rb, fam, NFT_REG_1, NFT_REG_2);
+		nftb_rule_end(&rb);
 	}
-	fe_chain_name(fe, chain, sizeof(chain));
-	nftb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			hp_ref(p, &fe->backends[i].addr, 1);
-	if (!fe->affinity_timeout) {
-		/* No endpoint chains: numgen picks the DNAT target from a map. */
-		fe_masq_rule(p, b, chain, fe);
-		fe_dnat_map(b, chain, fe, n);
-		e.chain = chain;
-		nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
-		return;
-	}
+}
+
+/* Affinity, in the frontend chain: a client seen recently goes back to
+ * the same endpoint. */
+static void affinity_rules(struct nftb *b, const char *chain, const struct proxy_frontend *fe)
+{
+	int fam = fe->key.addr.family;
+	char name[480], aff[480];
+	struct nftb_rule rb;
 
 	for (size_t i = 0; i < fe->n_backends; i++) {
 		const struct proxy_backend *be = &fe->backends[i];
-		uint16_t port = htons(be->port);
-		char aff[480];
-		struct nftnl_expr *x;
-
-		if (be->state == PROXY_BACKEND_QUARANTINED)
-			continue;
-		be_name("ep", fe, be, name, sizeof(name));
-		nftb_chain(b, NFT_MSG_NEWCHAIN, name, NULL);
-		if (fe->affinity_timeout) {
-			struct setdef d = {
-				.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL,
-				.key_type = fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
-				.key_len = nftb_addr_len(fam),
-				.timeout_ms = (uint64_t)fe->affinity_timeout * 1000,
-			};
-
-			be_name("aff", fe, be, aff, sizeof(aff));
-			d.name = aff;
-			nb_set_add(b, &d);
-		}
-		if (fe->affinity_timeout && nftb_rule_start(&rb, b, name)) {
-			nftb_nfproto(&rb, fam);
-			nftb_saddr(&rb, fam, NFT_REG_1);
-			x = nftb_rule_expr(&rb, "dynset");
-			if (x) {
-				nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
-				nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
-				nftnl_expr_set_str(x, NFTNL_EXPR_DYNSET_SET_NAME, aff);
-			}
-			nftb_rule_end(&rb);
-		}
-		if (nftb_rule_start(&rb, b, name)) {
-			nftb_nfproto(&rb, fam);
-			x_l4proto(&rb, fe->key.proto);
-			nftb_imm(&rb, NFT_REG_1, addr_bytes(&be->addr), nftb_addr_len(fam));
-			nftb_imm(&rb, NFT_REG_2, &port, sizeof(port));
-			x = nftb_rule_expr(&rb, "nat");
-			if (x) {
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FAMILY,
-						   fam == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FLAGS,
-						   NF_NAT_RANGE_PROTO_SPECIFIED);
-			}
-			nftb_rule_end(&rb);
-		}
-		/* The frontend chain's choice: element k goes to this endpoint. */
-		memcpy(vm[k].key, &(uint32_t){ (uint32_t)k }, 4);
-		vm[k].key_len = 4;
-		vm[k].chain = NULL; /* set below, names are rebuilt */
-		k++;
-	}
-
-	fe_masq_rule(p, b, chain, fe);
-	/* Affinity: a client seen recently goes back to the same endpoint. */
-	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
-		const struct proxy_backend *be = &fe->backends[i];
-		char aff[480];
 
 		if (be->state == PROXY_BACKEND_QUARANTINED || !nftb_rule_start(&rb, b, chain))
 			continue;
@@ -408,52 +372,93 @@ static void fe_add_in(struct nftp *p, struct nftb *b, const struct proxy_fronten
 		nftb_verdict(&rb, NFT_GOTO, name);
 		nftb_rule_end(&rb);
 	}
+}
 
-	/* numgen random mod n vmap { 0 : goto ep-..., ... } */
-	{
-		_cleanup_free_ char *names = malloc(n * 480);
-		char anon[32];
-		struct setdef d = {
-			.name = anon,
-			.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT,
-			.key_type = NFTP_T_INTEGER,
-			.key_len = 4,
-			.vmap = true,
-			.host_order_key = true,
-		};
-		uint32_t id;
-		size_t j = 0;
+/* Affinity, in the frontend chain, for a new client:
+ * numgen random mod n vmap { 0 : goto ep-..., ... } over the n selected
+ * endpoints. */
+static void ep_vmap_rule(struct nftp *p, struct nftb *b, const char *chain,
+			 const struct proxy_frontend *fe, size_t n)
+{
+	_cleanup_free_ struct elem *vm = calloc(n, sizeof(*vm));
+	_cleanup_free_ char *names = malloc(n * 480);
+	char anon[32];
+	struct setdef d = {
+		.name = anon,
+		.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT,
+		.key_type = NFTP_T_INTEGER,
+		.key_len = 4,
+		.vmap = true,
+		.host_order_key = true,
+	};
+	struct nftb_rule rb;
+	uint32_t id;
+	size_t k = 0;
 
-		if (!names) {
-			b->err = -ENOMEM;
-			return;
-		}
-		for (size_t i = 0; i < fe->n_backends; i++) {
-			if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
-				continue;
-			be_name("ep", fe, &fe->backends[i], names + j * 480, 480);
-			vm[j].chain = names + j * 480;
-			j++;
-		}
-		anon_name(p, anon, sizeof(anon));
-		id = nb_set_add(b, &d);
-		nb_elems(b, NFT_MSG_NEWSETELEM, anon, id, vm, n);
-		if (nftb_rule_start(&rb, b, chain)) {
-			struct nftnl_expr *x = nftb_rule_expr(&rb, "numgen");
-
-			if (x) {
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)n);
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-				nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
-			}
-			x_lookup(&rb, NFT_REG_1, true, anon, id);
-			nftb_rule_end(&rb);
-		}
+	if (!vm || !names) {
+		b->err = -ENOMEM;
+		return;
 	}
+	for (size_t i = 0; i < fe->n_backends && k < n; i++) {
+		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		memcpy(vm[k].key, &(uint32_t){ (uint32_t)k }, 4);
+		vm[k].key_len = 4;
+		be_name("ep", fe, &fe->backends[i], names + k * 480, 480);
+		vm[k].chain = names + k * 480;
+		k++;
+	}
+	anon_name(p, anon, sizeof(anon));
+	id = nftp_set_add(b, &d);
+	nftp_elems(b, NFT_MSG_NEWSETELEM, anon, id, vm, n);
+	if (nftb_rule_start(&rb, b, chain)) {
+		struct nftnl_expr *x = nftb_rule_expr(&rb, "numgen");
 
+		if (x) {
+			nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)n);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
+		}
+		x_lookup(&rb, NFT_REG_1, true, anon, id);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* A frontend in the table of b: without endpoints an element of the
+ * no-endpoint map; else its chain (masquerade mark, then the endpoint
+ * choice) and its element of the service map. */
+static void fe_add_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+{
+	size_t n = n_selected(fe);
+	char chain[400];
+	struct elem e;
+
+	fe_elem(fe, &e);
+	if (n == 0) {
+		e.chain = CH_REJECT;
+		nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, true), 0, &e, 1);
+		return;
+	}
+	fe_chain_name(fe, chain, sizeof(chain));
+	nftb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
+	if (!fe->affinity_timeout) {
+		/* No endpoint chains: numgen picks the DNAT target from a map. */
+		fe_masq_rule(p, b, chain, fe);
+		fe_dnat_map(b, chain, fe, n);
+	} else {
+		for (size_t i = 0; i < fe->n_backends; i++)
+			if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+				ep_chain_add(b, fe, &fe->backends[i]);
+		fe_masq_rule(p, b, chain, fe);
+		affinity_rules(b, chain, fe);
+		ep_vmap_rule(p, b, chain, fe, n);
+	}
 	e.chain = chain;
-	nb_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
+	nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
 }
 
 static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
@@ -463,18 +468,18 @@ static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_fronten
 	struct elem e;
 
 	fe_elem(fe, &e);
-	nb_elems(b, NFT_MSG_DELSETELEM, fe_map(fe, n == 0), 0, &e, 1);
+	nftp_elems(b, NFT_MSG_DELSETELEM, fe_map(fe, n == 0), 0, &e, 1);
 	if (n == 0)
 		return;
 	fe_chain_name(fe, chain, sizeof(chain));
 	nftb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
 	if (!fe->affinity_timeout) {
 		snprintf(name, sizeof(name), "eps-%s", chain);
-		nb_set_del(b, name);
+		nftp_set_del(b, name);
 	}
 	for (size_t i = 0; i < fe->n_backends; i++)
 		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			hp_ref(p, &fe->backends[i].addr, -1);
+			nftp_hairpin_ref(p, &fe->backends[i].addr, -1);
 	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
 		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
 			continue;
@@ -485,7 +490,7 @@ static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_fronten
 		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
 			continue;
 		be_name("aff", fe, &fe->backends[i], name, sizeof(name));
-		nb_set_del(b, name);
+		nftp_set_del(b, name);
 	}
 }
 
@@ -506,7 +511,7 @@ static const char *fe_table(const struct nftp *p, const struct proxy_frontend *f
 	return p->shard_names[h % p->n_shards];
 }
 
-void fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	const char *main = b->table;
 
@@ -515,7 +520,7 @@ void fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 	b->table = main;
 }
 
-void fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	const char *main = b->table;
 
@@ -533,10 +538,7 @@ static void vmap_rule(struct nftb *b, const char *chain, int family, const char 
 	if (!nftb_rule_start(&rb, b, chain))
 		return;
 	if (any) {
-		uint8_t p = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
-
-		nftb_meta(&rb, NFT_META_NFPROTO, NFT_REG_1);
-		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &p, 1);
+		nftb_nfproto(&rb, family);
 		x_fib_daddr_local(&rb);
 		nftb_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00);
 		nftb_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
@@ -552,78 +554,97 @@ static void vmap_rule(struct nftb *b, const char *chain, int family, const char 
 	nftb_rule_end(&rb);
 }
 
-/* main: the whole fixed part; else a shard's: the service maps, the
- * services chain and the nat base chains that jump to it. */
-void base_add(struct nftb *b, bool main)
+static const struct nftb_hook h_nat_pre = { "nat", NF_INET_PRE_ROUTING, -100 };
+static const struct nftb_hook h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 };
+static const struct nftb_hook h_nat_post = { "nat", NF_INET_POST_ROUTING, 100 };
+static const struct nftb_hook h_in = { "filter", NF_INET_LOCAL_IN, 0 };
+static const struct nftb_hook h_fwd = { "filter", NF_INET_FORWARD, 0 };
+static const struct nftb_hook h_out = { "filter", NF_INET_LOCAL_OUT, 0 };
+
+/* The fixed chains; a base chain jumps to one of the others. shard: also
+ * in a shard's table. */
+static const struct base_chain {
+	const char *name;
+	const struct nftb_hook *hook;
+	const char *jump;
+	bool shard;
+} base_chains[] = {
+	{ CH_REJECT, NULL, NULL, false },
+	{ CH_MARK, NULL, NULL, false },
+	{ CH_MASQ, NULL, NULL, false },
+	{ CH_SERVICES, NULL, NULL, true },
+	{ CH_CHECK, NULL, NULL, false },
+	{ "nat-prerouting", &h_nat_pre, CH_SERVICES, true },
+	{ "nat-output", &h_nat_out, CH_SERVICES, true },
+	{ "nat-postrouting", &h_nat_post, CH_MASQ, false },
+	{ "filter-input", &h_in, CH_CHECK, false },
+	{ "filter-forward", &h_fwd, CH_CHECK, false },
+	{ "filter-output", &h_out, CH_CHECK, false },
+};
+
+#define T_ADDR_PORT NFTP_CONCAT3(NFTP_T_IPADDR, NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE)
+#define T_ADDR6_PORT NFTP_CONCAT3(NFTP_T_IP6ADDR, NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE)
+#define T_PORT NFTP_CONCAT2(NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE)
+
+/* The fixed sets and maps; the service-* maps are in every shard too. */
+static const struct setdef base_sets[] = {
+	{ .name = "cluster-ips", .key_type = NFTP_T_IPADDR, .key_len = 4 },
+	{ .name = "cluster-ips6", .key_type = NFTP_T_IP6ADDR, .key_len = 16 },
+	{ .name = "service-ips", .key_type = T_ADDR_PORT, .key_len = 12, .vmap = true },
+	{ .name = "service-ips6", .key_type = T_ADDR6_PORT, .key_len = 24, .vmap = true },
+	{ .name = "service-nodeports", .key_type = T_PORT, .key_len = 8, .vmap = true },
+	{ .name = "service-nodeports6", .key_type = T_PORT, .key_len = 8, .vmap = true },
+	{ .name = "no-endpoint-services", .key_type = T_ADDR_PORT, .key_len = 12, .vmap = true },
+	{ .name = "no-endpoint-services6", .key_type = T_ADDR6_PORT, .key_len = 24, .vmap = true },
+	{ .name = "no-endpoint-nodeports", .key_type = T_PORT, .key_len = 8, .vmap = true },
+	{ .name = "no-endpoint-nodeports6", .key_type = T_PORT, .key_len = 8, .vmap = true },
+	{ .name = SET_HAIRPIN, .key_type = NFTP_CONCAT2(NFTP_T_IPADDR, NFTP_T_IPADDR), .key_len = 8 },
+	{ .name = SET_HAIRPIN6, .key_type = NFTP_CONCAT2(NFTP_T_IP6ADDR, NFTP_T_IP6ADDR),
+	  .key_len = 32 },
+};
+
+/* The sets, the chains and the base chains' jumps (main: all; else a
+ * shard's part). */
+static void base_sets_chains(struct nftb *b, bool main)
 {
-	static const struct nftb_hook h_nat_pre = { "nat", NF_INET_PRE_ROUTING, -100 };
-	static const struct nftb_hook h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 };
-	static const struct nftb_hook h_nat_post = { "nat", NF_INET_POST_ROUTING, 100 };
-	static const struct nftb_hook h_in = { "filter", NF_INET_LOCAL_IN, 0 };
-	static const struct nftb_hook h_fwd = { "filter", NF_INET_FORWARD, 0 };
-	static const struct nftb_hook h_out = { "filter", NF_INET_LOCAL_OUT, 0 };
-	static const struct {
-		const char *name;
-		const struct nftb_hook *hook;
-		const char *jump;
-	} chains[] = {
-		{ CH_REJECT, NULL, NULL },
-		{ CH_MARK, NULL, NULL },
-		{ CH_MASQ, NULL, NULL },
-		{ CH_SERVICES, NULL, NULL },
-		{ CH_CHECK, NULL, NULL },
-		{ "nat-prerouting", &h_nat_pre, CH_SERVICES },
-		{ "nat-output", &h_nat_out, CH_SERVICES },
-		{ "nat-postrouting", &h_nat_post, CH_MASQ },
-		{ "filter-input", &h_in, CH_CHECK },
-		{ "filter-forward", &h_fwd, CH_CHECK },
-		{ "filter-output", &h_out, CH_CHECK },
-	};
-	const uint32_t t4 = NFTP_CONCAT3(NFTP_T_IPADDR, NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE);
-	const uint32_t t6 = NFTP_CONCAT3(NFTP_T_IP6ADDR, NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE);
-	const uint32_t tp = NFTP_CONCAT2(NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE);
-	const struct setdef sets[] = {
-		{ .name = "cluster-ips", .key_type = NFTP_T_IPADDR, .key_len = 4 },
-		{ .name = "cluster-ips6", .key_type = NFTP_T_IP6ADDR, .key_len = 16 },
-		{ .name = "service-ips", .key_type = t4, .key_len = 12, .vmap = true },
-		{ .name = "service-ips6", .key_type = t6, .key_len = 24, .vmap = true },
-		{ .name = "service-nodeports", .key_type = tp, .key_len = 8, .vmap = true },
-		{ .name = "service-nodeports6", .key_type = tp, .key_len = 8, .vmap = true },
-		{ .name = "no-endpoint-services", .key_type = t4, .key_len = 12, .vmap = true },
-		{ .name = "no-endpoint-services6", .key_type = t6, .key_len = 24, .vmap = true },
-		{ .name = "no-endpoint-nodeports", .key_type = tp, .key_len = 8, .vmap = true },
-		{ .name = "no-endpoint-nodeports6", .key_type = tp, .key_len = 8, .vmap = true },
-		{ .name = SET_HAIRPIN, .key_type = NFTP_CONCAT2(NFTP_T_IPADDR, NFTP_T_IPADDR),
-		  .key_len = 8 },
-		{ .name = SET_HAIRPIN6, .key_type = NFTP_CONCAT2(NFTP_T_IP6ADDR, NFTP_T_IP6ADDR),
-		  .key_len = 32 },
-	};
-	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
 	struct nftb_rule rb;
 
-#define IN_SHARD(c) (!strcmp((c).name, CH_SERVICES) || (c).hook == &h_nat_pre || (c).hook == &h_nat_out)
-	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
-		if (main || !strncmp(sets[i].name, "service-", 8))
-			nb_set_add(b, &sets[i]);
-	for (size_t i = 0; i < ARRAY_SIZE(chains); i++)
-		if (main || IN_SHARD(chains[i]))
-			nftb_chain(b, NFT_MSG_NEWCHAIN, chains[i].name, chains[i].hook);
-	for (size_t i = 0; i < ARRAY_SIZE(chains); i++) {
-		if (!chains[i].jump || !(main || IN_SHARD(chains[i])) ||
-		    !nftb_rule_start(&rb, b, chains[i].name))
+	for (size_t i = 0; i < ARRAY_SIZE(base_sets); i++)
+		if (main || !strncmp(base_sets[i].name, "service-", 8))
+			nftp_set_add(b, &base_sets[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(base_chains); i++)
+		if (main || base_chains[i].shard)
+			nftb_chain(b, NFT_MSG_NEWCHAIN, base_chains[i].name, base_chains[i].hook);
+	for (size_t i = 0; i < ARRAY_SIZE(base_chains); i++) {
+		const struct base_chain *c = &base_chains[i];
+
+		if (!c->jump || !(main || c->shard) || !nftb_rule_start(&rb, b, c->name))
 			continue;
-		nftb_verdict(&rb, NFT_JUMP, chains[i].jump);
+		nftb_verdict(&rb, NFT_JUMP, c->jump);
 		nftb_rule_end(&rb);
 	}
-#undef IN_SHARD
-	vmap_rule(b, CH_SERVICES, AF_INET, "service-ips", false);
-	vmap_rule(b, CH_SERVICES, AF_INET6, "service-ips6", false);
-	vmap_rule(b, CH_SERVICES, AF_INET, "service-nodeports", true);
-	vmap_rule(b, CH_SERVICES, AF_INET6, "service-nodeports6", true);
-	if (!main)
-		return;
+}
 
-	/* reject-chain: TCP gets a reset, the rest ICMP port unreachable. */
+/* The four lookups of chain: addr . proto . port and (on a local address)
+ * proto . port, per family, in the maps <prefix>-ips and <prefix>-nodeports
+ * (prefix "service" or "no-endpoint-services"/"-nodeports"). */
+static void vmap_rules(struct nftb *b, const char *chain, const char *ips, const char *nodeports)
+{
+	char name[64];
+
+	vmap_rule(b, chain, AF_INET, ips, false);
+	snprintf(name, sizeof(name), "%s6", ips);
+	vmap_rule(b, chain, AF_INET6, name, false);
+	vmap_rule(b, chain, AF_INET, nodeports, true);
+	snprintf(name, sizeof(name), "%s6", nodeports);
+	vmap_rule(b, chain, AF_INET6, name, true);
+}
+
+/* reject-chain: TCP gets a reset, the rest ICMP port unreachable. */
+static void reject_rules(struct nftb *b)
+{
+	struct nftb_rule rb;
+
 	if (nftb_rule_start(&rb, b, CH_REJECT)) {
 		x_l4proto(&rb, IPPROTO_TCP);
 		x_reject(&rb, NFT_REJECT_TCP_RST, 0);
@@ -633,13 +654,26 @@ void base_add(struct nftb *b, bool main)
 		x_reject(&rb, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
 		nftb_rule_end(&rb);
 	}
-	/* mark-for-masquerade: meta mark set meta mark | 0x4000 */
+}
+
+/* mark-for-masquerade: meta mark set meta mark | 0x4000 */
+static void mark_rule(struct nftb *b)
+{
+	struct nftb_rule rb;
+
 	if (nftb_rule_start(&rb, b, CH_MARK)) {
-		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
-		nftb_bitwise(&rb, NFT_REG_1, 4, &keep, &mark);
-		nftb_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
+		x_mark_masq(&rb);
 		nftb_rule_end(&rb);
 	}
+}
+
+/* masquerading: hairpin connections get the mark; only marked packets
+ * are masqueraded, and the mark is cleared. */
+static void masq_rules(struct nftb *b)
+{
+	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
+	struct nftb_rule rb;
+
 	/* Hairpin: a connection DNATed to its own source (an endpoint
 	 * reaching itself through a service) is masqueraded too. */
 	for (int f = 0; f < 2; f++) {
@@ -663,7 +697,6 @@ void base_add(struct nftb *b, bool main)
 		nftb_verdict(&rb, NFT_JUMP, CH_MARK);
 		nftb_rule_end(&rb);
 	}
-	/* masquerading: only marked packets; the mark is cleared. */
 	if (nftb_rule_start(&rb, b, CH_MASQ)) {
 		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
 		nftb_bitwise(&rb, NFT_REG_1, 4, &mark, &zero);
@@ -684,12 +717,15 @@ void base_add(struct nftb *b, bool main)
 			nftnl_expr_set_u32(x, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
 		nftb_rule_end(&rb);
 	}
+}
 
-	vmap_rule(b, CH_CHECK, AF_INET, "no-endpoint-services", false);
-	vmap_rule(b, CH_CHECK, AF_INET6, "no-endpoint-services6", false);
-	vmap_rule(b, CH_CHECK, AF_INET, "no-endpoint-nodeports", true);
-	vmap_rule(b, CH_CHECK, AF_INET6, "no-endpoint-nodeports6", true);
-	/* A ClusterIP still the destination after DNAT: an unknown port. */
+/* endpoints-check: frontends without endpoints are refused, and so is a
+ * ClusterIP still the destination after DNAT (an unknown port). */
+static void check_rules(struct nftb *b)
+{
+	struct nftb_rule rb;
+
+	vmap_rules(b, CH_CHECK, "no-endpoint-services", "no-endpoint-nodeports");
 	for (int f = 0; f < 2; f++) {
 		int fam = f ? AF_INET6 : AF_INET;
 
@@ -701,4 +737,18 @@ void base_add(struct nftb *b, bool main)
 		nftb_verdict(&rb, NFT_GOTO, CH_REJECT);
 		nftb_rule_end(&rb);
 	}
+}
+
+/* main: the whole fixed part; else a shard's: the service maps, the
+ * services chain and the nat base chains that jump to it. */
+void nftp_base_add(struct nftb *b, bool main)
+{
+	base_sets_chains(b, main);
+	vmap_rules(b, CH_SERVICES, "service-ips", "service-nodeports");
+	if (!main)
+		return;
+	reject_rules(b);
+	mark_rule(b);
+	masq_rules(b);
+	check_rules(b);
 }

@@ -41,7 +41,7 @@ static struct nftnl_set *set_new(struct nftb *b, const char *name)
 }
 
 /* Adds a set; returns its batch id (for anonymous sets). */
-uint32_t nb_set_add(struct nftb *b, const struct setdef *d)
+uint32_t nftp_set_add(struct nftb *b, const struct setdef *d)
 {
 	struct nftnl_set *s = set_new(b, d->name);
 	struct nlmsghdr *nlh;
@@ -83,7 +83,7 @@ uint32_t nb_set_add(struct nftb *b, const struct setdef *d)
 	return id;
 }
 
-void nb_set_del(struct nftb *b, const char *name)
+void nftp_set_del(struct nftb *b, const char *name)
 {
 	struct nftnl_set *s = set_new(b, name);
 	struct nlmsghdr *nlh;
@@ -99,8 +99,8 @@ void nb_set_del(struct nftb *b, const char *name)
 }
 
 
-void nb_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
-		     const struct elem *e, size_t n)
+void nftp_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
+		const struct elem *e, size_t n)
 {
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
@@ -140,7 +140,7 @@ void nb_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
 
 static uint64_t hp_hash(const struct model_addr *a)
 {
-	const uint8_t *k = addr_bytes(a);
+	const uint8_t *k = nftp_addr_bytes(a);
 	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->family;
 
 	for (uint32_t i = 0; i < nftb_addr_len(a->family); i++)
@@ -195,7 +195,7 @@ static struct hp_ent *hp_get(struct hp *h, const struct model_addr *a, bool crea
 	return e;
 }
 
-void hp_ref(struct nftp *p, const struct model_addr *a, int d)
+void nftp_hairpin_ref(struct nftp *p, const struct model_addr *a, int d)
 {
 	struct hp *h = &p->hp;
 	struct hp_ent *e = hp_get(h, a, true);
@@ -226,7 +226,7 @@ void hp_ref(struct nftp *p, const struct model_addr *a, int d)
 		e->n--;
 }
 
-void hp_reset(struct hp *h)
+void nftp_hairpin_reset(struct hp *h)
 {
 	free(h->v);
 	free(h->dirty);
@@ -235,7 +235,7 @@ void hp_reset(struct hp *h)
 
 /* The batch's hairpin set changes: an address now used and not before
  * is added, one no longer used deleted (in messages of up to 256). */
-void hp_flush(struct nftp *p, struct nftb *b)
+void nftp_hairpin_flush(struct nftp *p, struct nftb *b)
 {
 	struct hp *h = &p->hp;
 	enum { CHUNK = 256 };
@@ -261,14 +261,14 @@ void hp_flush(struct nftp *p, struct nftb *b)
 				struct elem *x = &q[k][nq[k]++];
 
 				memset(x, 0, sizeof(*x));
-				memcpy(x->key, addr_bytes(&e->a), len);
-				memcpy(x->key + len, addr_bytes(&e->a), len);
+				memcpy(x->key, nftp_addr_bytes(&e->a), len);
+				memcpy(x->key + len, nftp_addr_bytes(&e->a), len);
 				x->key_len = 2 * len;
 			}
 		}
 		for (int j = 0; j < 4; j++) {
 			if (nq[j] && (nq[j] == CHUNK || i == h->n_dirty)) {
-				nb_elems(b, j < 2 ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+				nftp_elems(b, j < 2 ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
 					 j % 2 ? SET_HAIRPIN6 : SET_HAIRPIN, 0, q[j], nq[j]);
 				nq[j] = 0;
 			}
@@ -312,12 +312,12 @@ static void cip_elem(struct nftb *b, uint16_t type, const struct model_addr *a)
 {
 	struct elem e = { .key_len = nftb_addr_len(a->family) };
 
-	memcpy(e.key, addr_bytes(a), e.key_len);
-	nb_elems(b, type, a->family == AF_INET ? "cluster-ips" : "cluster-ips6", 0, &e, 1);
+	memcpy(e.key, nftp_addr_bytes(a), e.key_len);
+	nftp_elems(b, type, a->family == AF_INET ? "cluster-ips" : "cluster-ips6", 0, &e, 1);
 }
 
-int cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
-			    const struct proxy_state *next)
+int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
+			  const struct proxy_state *next)
 {
 	_cleanup_free_ struct model_addr *a = NULL, *z = NULL;
 	size_t na, nz, i = 0, j = 0;
