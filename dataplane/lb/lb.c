@@ -1,9 +1,10 @@
 /* lb: loads, attaches and programs skiff's socket load balancer.
  *
- * State lives in the pinned maps; this file keeps an index of them in
- * memory (frontends by key and by id, backends by address and by id) that
- * it rebuilds from the maps on open, so a restarted agent reconciles
- * without flushing anything. */
+ * State lives in the pinned maps; the library keeps an index of them in
+ * memory (lb_table.c: frontends by key and by id, backends by address and
+ * by id) that this file rebuilds from the maps on open, so a restarted
+ * agent reconciles without flushing anything. Programming is in
+ * lb_frontend.c, ending sockets in lb_sockets.c. */
 #include "dataplane/lb/lb_int.h"
 
 #include <arpa/inet.h>

@@ -174,48 +174,50 @@ static int lb_maglev_write(struct lb *lb, uint32_t fe_id, uint32_t gen,
 	return bpf_map_update_elem(LB_FD(lb, lb_maglev), &k, t, BPF_ANY) < 0 ? -errno : 0;
 }
 
-int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
-		    const struct lb_backend *backends, size_t n,
-		    const struct lb_frontend_params *params)
-{
-	static const struct lb_frontend_params defaults = { 0 };
-	_cleanup_free_ uint32_t *bids = NULL;
-	_cleanup_free_ uint32_t *sel = NULL;
-	_cleanup_free_ struct lb_be_key *bk = NULL;
-	_cleanup_free_ struct lb_be_val *bv = NULL;
-	_cleanup_free_ struct lb_slot_key *sk = NULL;
-	_cleanup_free_ struct lb_slot_val *sv = NULL;
-	_cleanup_free_ struct lb_member_key *mk = NULL;
-	_cleanup_free_ struct lb_member_val *mv = NULL;
-	size_t n_dirty = 0;
+/* What lb_frontend_set builds, step by step. */
+struct fe_set {
+	struct lb *lb;
+	const struct lb_frontend *fe;
+	const struct lb_frontend_params *params;
 	struct lb_fe_key key;
-	struct lb_fe_val nv = { 0 }, ov = { 0 };
-	struct lb_name_val name = { { 0 } };
 	struct lb_fe *e;
-	bool created = false;
-	size_t i, n_bids = 0, n_sel = 0;
+	bool created;               /* e is new: undone on failure */
+	struct lb_fe_val ov, nv;    /* the generation before and the new one */
+	uint32_t *bids, *sel;       /* every backend (a reference held), the selectable */
+	size_t n_bids, n_sel;
+};
+
+/* The frontend, its parameters and every backend well formed. */
+static int fe_set_check(struct fe_set *s, const struct lb_backend *backends, size_t n)
+{
 	int r;
 
-	if (!lb || (n && !backends) || n > LB_BACKENDS_MAX)
+	if (!s->lb || (n && !backends) || n > LB_BACKENDS_MAX)
 		return -EINVAL;
-	if (!params)
-		params = &defaults;
-	if (params->algorithm > LB_ALG_MAGLEV)
+	if (s->params->algorithm > LB_ALG_MAGLEV)
 		return -EINVAL;
-	r = lb_fe_key_make(fe, &key);
+	r = lb_fe_key_make(s->fe, &s->key);
 	if (r < 0)
 		return r;
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct lb_be_val v;
 
-		r = lb_be_key_make(&backends[i], fe->proto, &v);
+		r = lb_be_key_make(&backends[i], s->fe->proto, &v);
 		if (r < 0)
 			return r;
-		if (fe->addr.family == AF_INET && backends[i].addr.family != AF_INET)
+		if (s->fe->addr.family == AF_INET && backends[i].addr.family != AF_INET)
 			return -EINVAL;
 	}
+	return 0;
+}
 
-	e = lb_fe_find(lb, &key);
+/* The frontend's index entry, found or created (with an id). */
+static int fe_entry_get(struct fe_set *s)
+{
+	struct lb *lb = s->lb;
+	struct lb_fe *e = lb_fe_find(lb, &s->key);
+	int r;
+
 	if (!e) {
 		e = calloc(1, sizeof(*e));
 		if (!e)
@@ -225,7 +227,7 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 			free(e);
 			return r;
 		}
-		e->key = key;
+		e->key = s->key;
 		r = lb_idvec_put(&lb->fe_ids, e->val.id, e);
 		if (r < 0) {
 			free(e);
@@ -237,33 +239,36 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 			free(e);
 			return r;
 		}
-		created = true;
+		s->created = true;
 	}
-	ov = e->val;
+	s->e = e;
+	s->ov = e->val;
+	return 0;
+}
 
-	bids = calloc(n ? n : 1, sizeof(*bids));
-	sel = calloc(n ? n : 1, sizeof(*sel));
-	bk = calloc(n ? n : 1, sizeof(*bk));
-	bv = calloc(n ? n : 1, sizeof(*bv));
-	sk = calloc(n ? n : 1, sizeof(*sk));
-	sv = calloc(n ? n : 1, sizeof(*sv));
-	mk = calloc(n ? n : 1, sizeof(*mk));
-	mv = calloc(n ? n : 1, sizeof(*mv));
-	if (!bids || !sel || !bk || !bv || !sk || !sv || !mk || !mv) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	/* 1. backends: ids, references, lb_backends entries */
-	for (i = 0; i < n; i++) {
+/* 1. backends: ids, references, lb_backends entries (the new or changed). */
+static int fe_backends_ref(struct fe_set *s, const struct lb_backend *backends, size_t n)
+{
+	struct lb *lb = s->lb;
+	_cleanup_free_ struct lb_be_key *bk = calloc(n ? n : 1, sizeof(*bk));
+	_cleanup_free_ struct lb_be_val *bv = calloc(n ? n : 1, sizeof(*bv));
+	size_t n_dirty = 0;
+	int r;
+
+	s->bids = calloc(n ? n : 1, sizeof(*s->bids));
+	s->sel = calloc(n ? n : 1, sizeof(*s->sel));
+	if (!s->bids || !s->sel || !bk || !bv)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
 		struct lb_be_val v;
 		uint32_t id = 0;
 		bool dirty = false;
 
-		lb_be_key_make(&backends[i], fe->proto, &v);
+		lb_be_key_make(&backends[i], s->fe->proto, &v);
 		r = lb_be_get(lb, &v, &id, &dirty);
 		if (r < 0)
-			goto fail;
-		if (lb_ids_contain(bids, n_bids, id)) {
+			return r;
+		if (lb_ids_contain(s->bids, s->n_bids, id)) {
 			lb_be_unref(lb, id); /* listed twice */
 			continue;
 		}
@@ -271,103 +276,163 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 			bk[n_dirty].id = id;
 			bv[n_dirty++] = v;
 		}
-		bids[n_bids++] = id;
+		s->bids[s->n_bids++] = id;
 		if (v.state != LB_BE_QUARANTINED)
-			sel[n_sel++] = id;
+			s->sel[s->n_sel++] = id;
 	}
-	r = lb_update_many(LB_FD(lb, lb_backends), bk, sizeof(*bk), bv, sizeof(*bv), n_dirty);
-	if (r < 0)
-		goto fail;
+	return lb_update_many(LB_FD(lb, lb_backends), bk, sizeof(*bk), bv, sizeof(*bv), n_dirty);
+}
 
-	/* 2. the new generation, complete, beside the old one */
-	nv.id = e->val.id;
-	nv.gen = ov.gen + 1;
-	nv.count = (uint16_t)n_sel;
-	nv.kind = fe->kind;
-	nv.algo = params->algorithm;
-	nv.flags = params->flags;
-	nv.affinity = params->affinity_timeout;
-	for (i = 0; i < n_sel; i++) {
-		sk[i] = (struct lb_slot_key){ .fe_id = nv.id, .gen = nv.gen, .slot = (uint32_t)i };
-		sv[i] = (struct lb_slot_val){ .backend_id = sel[i] };
-		mk[i] = (struct lb_member_key){ .fe_id = nv.id, .backend_id = sel[i] };
-		mv[i] = (struct lb_member_val){ .gen = nv.gen };
+/* 2. the new generation, complete, beside the old one: slots, members,
+ * the Maglev table, the name, the service address's reference. */
+static int fe_gen_write(struct fe_set *s)
+{
+	struct lb *lb = s->lb;
+	struct lb_fe_val *nv = &s->nv;
+	size_t n = s->n_sel;
+	_cleanup_free_ struct lb_slot_key *sk = calloc(n ? n : 1, sizeof(*sk));
+	_cleanup_free_ struct lb_slot_val *sv = calloc(n ? n : 1, sizeof(*sv));
+	_cleanup_free_ struct lb_member_key *mk = calloc(n ? n : 1, sizeof(*mk));
+	_cleanup_free_ struct lb_member_val *mv = calloc(n ? n : 1, sizeof(*mv));
+	int r;
+
+	*nv = (struct lb_fe_val){
+		.id = s->e->val.id,
+		.gen = s->ov.gen + 1,
+		.count = (uint16_t)n,
+		.kind = s->fe->kind,
+		.algo = s->params->algorithm,
+		.flags = s->params->flags,
+		.affinity = s->params->affinity_timeout,
+	};
+	if (!sk || !sv || !mk || !mv)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		sk[i] = (struct lb_slot_key){ .fe_id = nv->id, .gen = nv->gen, .slot = (uint32_t)i };
+		sv[i] = (struct lb_slot_val){ .backend_id = s->sel[i] };
+		mk[i] = (struct lb_member_key){ .fe_id = nv->id, .backend_id = s->sel[i] };
+		mv[i] = (struct lb_member_val){ .gen = nv->gen };
 	}
-	r = lb_update_many(LB_FD(lb, lb_slots), sk, sizeof(*sk), sv, sizeof(*sv), n_sel);
+	r = lb_update_many(LB_FD(lb, lb_slots), sk, sizeof(*sk), sv, sizeof(*sv), n);
 	if (r == 0)
-		r = lb_update_many(LB_FD(lb, lb_members), mk, sizeof(*mk), mv, sizeof(*mv), n_sel);
+		r = lb_update_many(LB_FD(lb, lb_members), mk, sizeof(*mk), mv, sizeof(*mv), n);
+	if (r == 0 && nv->algo == LB_FE_ALGO_MAGLEV && n)
+		r = lb_maglev_write(lb, nv->id, nv->gen, s->sel, n);
 	if (r < 0)
-		goto fail_gen;
-	if (nv.algo == LB_FE_ALGO_MAGLEV && n_sel) {
-		r = lb_maglev_write(lb, nv.id, nv.gen, sel, n_sel);
-		if (r < 0)
-			goto fail_gen;
-	}
-	if (params->name) {
-		strncpy(name.name, params->name, sizeof(name.name) - 1);
-		bpf_map_update_elem(LB_FD(lb, lb_names), &(struct lb_id_key){ nv.id },
-				    &name, BPF_ANY);
-	}
-	if (fe->kind != LB_KIND_NODE_PORT && !e->counts_ip) {
-		r = lb_svc_ip_ref(lb, &key, +1);
-		if (r < 0)
-			goto fail_gen;
-		e->counts_ip = true;
-	} else if (fe->kind == LB_KIND_NODE_PORT && e->counts_ip) {
-		lb_svc_ip_ref(lb, &key, -1);
-		e->counts_ip = false;
-	}
+		return r;
+	if (s->params->name) {
+		struct lb_name_val name = { { 0 } };
 
-	/* 3. the flip: one map update */
-	if (bpf_map_update_elem(LB_FD(lb, lb_frontends), &key, &nv, BPF_ANY) < 0) {
-		r = -errno;
-		goto fail_gen;
+		strncpy(name.name, s->params->name, sizeof(name.name) - 1);
+		bpf_map_update_elem(LB_FD(lb, lb_names), &(struct lb_id_key){ nv->id }, &name,
+				    BPF_ANY);
 	}
-	e->val = nv;
+	if (s->fe->kind != LB_KIND_NODE_PORT && !s->e->counts_ip) {
+		r = lb_svc_ip_ref(lb, &s->key, +1);
+		if (r < 0)
+			return r;
+		s->e->counts_ip = true;
+	} else if (s->fe->kind == LB_KIND_NODE_PORT && s->e->counts_ip) {
+		lb_svc_ip_ref(lb, &s->key, -1);
+		s->e->counts_ip = false;
+	}
+	return 0;
+}
 
-	/* 4. the old generation goes */
-	if (!created)
-		lb_gen_delete(lb, nv.id, &ov);
-	for (i = 0; i < e->n_bids; i++) {
+/* 3. the flip: one map update. */
+static int fe_flip(struct fe_set *s)
+{
+	if (bpf_map_update_elem(LB_FD(s->lb, lb_frontends), &s->key, &s->nv, BPF_ANY) < 0)
+		return -errno;
+	s->e->val = s->nv;
+	return 0;
+}
+
+/* 4. the old generation goes; the index keeps the new backend set. */
+static void fe_old_gen_drop(struct fe_set *s)
+{
+	struct lb *lb = s->lb;
+	struct lb_fe *e = s->e;
+
+	if (!s->created)
+		lb_gen_delete(lb, s->nv.id, &s->ov);
+	for (size_t i = 0; i < e->n_bids; i++) {
 		uint32_t id = e->bids[i];
 
-		if (!lb_ids_contain(sel, n_sel, id)) {
-			struct lb_member_key gone = { .fe_id = nv.id, .backend_id = id };
+		if (!lb_ids_contain(s->sel, s->n_sel, id)) {
+			struct lb_member_key gone = { .fe_id = s->nv.id, .backend_id = id };
 
 			bpf_map_delete_elem(LB_FD(lb, lb_members), &gone);
 		}
 		lb_be_unref(lb, id);
 	}
 	free(e->bids);
-	e->bids = TAKE_PTR(bids);
-	e->n_bids = n_bids;
+	e->bids = TAKE_PTR(s->bids);
+	e->n_bids = s->n_bids;
 	e->epoch = lb->epoch;
-	return 0;
+}
 
-fail_gen:
-	{
-		struct lb_fe_val gone = nv;
+/* A failed step 2 or 3: the new generation and the members only it
+ * added go. */
+static void fe_gen_undo(struct fe_set *s)
+{
+	struct lb_fe_val gone = s->nv;
 
-		gone.count = (uint16_t)n_sel;
-		lb_gen_delete(lb, nv.id, &gone);
-		for (i = 0; i < n_sel; i++) {
-			struct lb_member_key m = { .fe_id = nv.id, .backend_id = sel[i] };
+	gone.count = (uint16_t)s->n_sel;
+	lb_gen_delete(s->lb, s->nv.id, &gone);
+	for (size_t i = 0; i < s->n_sel; i++) {
+		struct lb_member_key m = { .fe_id = s->nv.id, .backend_id = s->sel[i] };
 
-			if (!lb_ids_contain(e->bids, e->n_bids, sel[i]))
-				bpf_map_delete_elem(LB_FD(lb, lb_members), &m);
-		}
+		if (!lb_ids_contain(s->e->bids, s->e->n_bids, s->sel[i]))
+			bpf_map_delete_elem(LB_FD(s->lb, lb_members), &m);
 	}
-fail:
-	for (i = 0; i < n_bids; i++)
-		lb_be_unref(lb, bids[i]);
-	if (created) {
+}
+
+/* Any failure: the references taken go, and a frontend created here. */
+static void fe_set_undo(struct fe_set *s)
+{
+	struct lb *lb = s->lb;
+	struct lb_fe *e = s->e;
+
+	for (size_t i = 0; i < s->n_bids; i++)
+		lb_be_unref(lb, s->bids[i]);
+	if (s->created) {
 		if (e->counts_ip)
-			lb_svc_ip_ref(lb, &key, -1);
+			lb_svc_ip_ref(lb, &s->key, -1);
 		bpf_map_delete_elem(LB_FD(lb, lb_names), &(struct lb_id_key){ e->val.id });
 		lb_fe_unlink(lb, e);
 		lb_idvec_release(&lb->fe_ids, e->val.id);
 		free(e);
 	}
+}
+
+int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
+		    const struct lb_backend *backends, size_t n,
+		    const struct lb_frontend_params *params)
+{
+	static const struct lb_frontend_params defaults = { 0 };
+	struct fe_set s = { .lb = lb, .fe = fe, .params = params ? params : &defaults };
+	int r;
+
+	r = fe_set_check(&s, backends, n);
+	if (r == 0)
+		r = fe_entry_get(&s);
+	if (r < 0)
+		return r;
+	r = fe_backends_ref(&s, backends, n);
+	if (r == 0) {
+		r = fe_gen_write(&s);
+		if (r == 0)
+			r = fe_flip(&s);
+		if (r < 0)
+			fe_gen_undo(&s);
+	}
+	if (r < 0)
+		fe_set_undo(&s);
+	else
+		fe_old_gen_drop(&s);
+	free(s.bids);
+	free(s.sel);
 	return r;
 }
 
