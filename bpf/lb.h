@@ -78,9 +78,13 @@ struct lb_ip_val {
 };
 _Static_assert(sizeof(struct lb_ip_val) == 4, "lb_ip_val size");
 
-/* lb_node_ips (key struct lb_ip_key, value struct lb_ip_val): this node's
- * addresses. A NodePort frontend on the unspecified address (0.0.0.0, ::)
- * answers on each of them. */
+/* lb_node_ips (key struct lb_ip_key): this node's addresses. A NodePort
+ * frontend on the unspecified address (0.0.0.0, ::) answers on each of
+ * them. */
+struct lb_node_ip_val {
+	__u32 epoch; /* the write that put it there: entries of an earlier one are stale */
+};
+_Static_assert(sizeof(struct lb_node_ip_val) == 4, "lb_node_ip_val size");
 
 /* lb_slots: the backend set of a frontend under one generation. */
 struct lb_slot_key {

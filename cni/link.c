@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "netlink.h"
 #include "plugin.h"
 #include "util.h"
 
@@ -53,40 +54,6 @@ static void nl_cache_freep(struct nl_cache **c)
 #define _cleanup_addr_ _cleanup_(rtnl_addr_putp)
 #define _cleanup_route_ _cleanup_(rtnl_route_putp)
 #define _cleanup_cache_ _cleanup_(nl_cache_freep)
-
-/* libnl reports its own codes; callers of this file see errno. */
-static int nlerr(int e)
-{
-	switch (e < 0 ? -e : e) {
-	case 0:
-		return 0;
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_OBJ_NOTFOUND:
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_INVAL:
-		return -EINVAL;
-	case NLE_BUSY:
-		return -EBUSY;
-	case NLE_NOADDR:
-		return -EADDRNOTAVAIL;
-	case NLE_RANGE:
-		return -ERANGE;
-	case NLE_AGAIN:
-		return -EAGAIN;
-	case NLE_OPNOTSUPP:
-		return -EOPNOTSUPP;
-	case NLE_AF_NOSUPPORT:
-		return -EAFNOSUPPORT;
-	default:
-		return -EIO;
-	}
-}
 
 /* ---- names ---- */
 
@@ -139,7 +106,7 @@ int link_socket_open(struct nl_sock **out)
 	r = nl_connect(sk, NETLINK_ROUTE);
 	if (r < 0) {
 		nl_socket_free(sk);
-		return nlerr(r);
+		return nl_errno(r);
 	}
 	*out = sk;
 	return 0;
@@ -197,7 +164,7 @@ int link_ifindex(struct nl_sock *sk, const char *name)
 	int r = rtnl_link_get_kernel(sk, 0, name, &l);
 
 	if (r < 0)
-		return nlerr(r);
+		return nl_errno(r);
 	return rtnl_link_get_ifindex(l);
 }
 
@@ -220,7 +187,7 @@ int link_veth_create(struct nl_sock *sk, const char *host_name, const char *pod_
 	r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL);
 	rtnl_link_put(peer);
 	rtnl_link_veth_release(veth);
-	return nlerr(r);
+	return nl_errno(r);
 }
 
 int link_delete(struct nl_sock *sk, const char *name)
@@ -230,7 +197,7 @@ int link_delete(struct nl_sock *sk, const char *name)
 	if (!l)
 		return -ENOMEM;
 	rtnl_link_set_name(l, name);
-	return nlerr(rtnl_link_delete(sk, l));
+	return nl_errno(rtnl_link_delete(sk, l));
 }
 
 int link_delete_ifindex(struct nl_sock *sk, int ifindex)
@@ -240,7 +207,7 @@ int link_delete_ifindex(struct nl_sock *sk, int ifindex)
 	if (!l)
 		return -ENOMEM;
 	rtnl_link_set_ifindex(l, ifindex);
-	return nlerr(rtnl_link_delete(sk, l));
+	return nl_errno(rtnl_link_delete(sk, l));
 }
 
 int link_delete_detached(int ifindex)
@@ -250,7 +217,7 @@ int link_delete_detached(int ifindex)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		struct nl_sock *sk;
+		struct nl_sock *sk = NULL;
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 		/* Own session, and no hold on the caller's stdout: a runtime
@@ -281,7 +248,7 @@ int link_set_down(struct nl_sock *sk, int ifindex)
 		return -ENOMEM;
 	rtnl_link_set_ifindex(orig, ifindex);
 	rtnl_link_unset_flags(change, IFF_UP);
-	return nlerr(rtnl_link_change(sk, orig, change, 0));
+	return nl_errno(rtnl_link_change(sk, orig, change, 0));
 }
 
 int link_retire(struct nl_sock *sk, int ifindex)
@@ -300,7 +267,7 @@ int link_retire(struct nl_sock *sk, int ifindex)
 	snprintf(tmp, sizeof(tmp), CNI_RETIRED_PREFIX "%d", ifindex);
 	rtnl_link_set_ifindex(orig, ifindex);
 	rtnl_link_set_name(change, tmp);
-	return nlerr(rtnl_link_change(sk, orig, change, 0));
+	return nl_errno(rtnl_link_change(sk, orig, change, 0));
 }
 
 int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex)
@@ -309,7 +276,7 @@ int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex)
 	int r = rtnl_link_get_kernel(sk, 0, name, &l);
 
 	if (r < 0)
-		return nlerr(r);
+		return nl_errno(r);
 	if (!streq(rtnl_link_get_type(l), "veth") || rtnl_link_get_link(l) != peer_ifindex)
 		return -ENODEV;
 	return link_retire(sk, rtnl_link_get_ifindex(l));
@@ -326,7 +293,7 @@ int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)
 	rtnl_link_set_flags(change, IFF_UP);
 	if (alias)
 		rtnl_link_set_ifalias(change, alias);
-	return nlerr(rtnl_link_change(sk, orig, change, 0));
+	return nl_errno(rtnl_link_change(sk, orig, change, 0));
 }
 
 int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
@@ -336,7 +303,7 @@ int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
 	int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
 
 	if (r < 0)
-		return nlerr(r);
+		return nl_errno(r);
 	a = rtnl_link_get_addr(l);
 	mac[0] = '\0';
 	if (a && nl_addr_get_len(a) == 6) {
@@ -359,7 +326,7 @@ int link_veth_foreach(struct nl_sock *sk, const char *prefix, link_veth_fn fn, v
 	int r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
 
 	if (r < 0)
-		return nlerr(r);
+		return nl_errno(r);
 	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_link *l = (struct rtnl_link *)o;
 		const char *name = rtnl_link_get_name(l), *type = rtnl_link_get_type(l);
@@ -402,13 +369,13 @@ int link_addr_add(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
 	rtnl_addr_set_family(ra, a->addr.family);
 	r = rtnl_addr_set_local(ra, local);
 	if (r < 0)
-		return nlerr(r);
+		return nl_errno(r);
 	rtnl_addr_set_prefixlen(ra, a->len);
 	/* No duplicate address detection: the address is ours by IPAM, and
 	 * DAD would hold it tentative for a second or more. */
 	if (a->addr.family == AF_INET6)
 		rtnl_addr_set_flags(ra, IFA_F_NODAD);
-	return nlerr(rtnl_addr_add(sk, ra, NLM_F_CREATE | NLM_F_REPLACE));
+	return nl_errno(rtnl_addr_add(sk, ra, NLM_F_CREATE | NLM_F_REPLACE));
 }
 
 int link_addr_find(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
@@ -419,7 +386,7 @@ int link_addr_find(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
 	int r = rtnl_addr_alloc_cache(sk, &cache);
 
 	if (r < 0)
-		return nlerr(r);
+		return nl_errno(r);
 	r = to_nladdr(&a->addr, a->len, &want);
 	if (r < 0)
 		return r;
@@ -458,7 +425,7 @@ int link_route_add(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
 	rtnl_route_set_scope(rt, gw || dst->addr.family == AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
 	r = rtnl_route_set_dst(rt, d);
 	if (r < 0)
-		return nlerr(r);
+		return nl_errno(r);
 	nh = rtnl_route_nh_alloc();
 	if (!nh)
 		return -ENOMEM;
@@ -472,7 +439,7 @@ int link_route_add(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
 		rtnl_route_nh_set_gateway(nh, g);
 	}
 	rtnl_route_add_nexthop(rt, nh);
-	return nlerr(rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE));
+	return nl_errno(rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE));
 }
 
 struct route_match {
@@ -501,7 +468,7 @@ int link_route_find(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
 	int r = rtnl_route_alloc_cache(sk, dst->addr.family, 0, &cache);
 
 	if (r < 0)
-		return nlerr(r);
+		return nl_errno(r);
 	r = to_nladdr(&dst->addr, dst->len, &d);
 	if (r < 0)
 		return r;

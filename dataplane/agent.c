@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -32,89 +33,106 @@ struct agent_args {
 	enum log_level level;
 };
 
-enum {
-	OPT_MANIFESTS = 'm',
-	OPT_HELP = 'h',
-	OPT_BPFFS = 256,
-	OPT_CGROUP,
-	OPT_NODE_NAME,
-	OPT_NODE_IP,
-	OPT_NODEPORT_DEVICE,
-	OPT_MAGLEV,
-	OPT_LOG_LEVEL,
-	OPT_DESTROY,
-	OPT_ONCE,
-	OPT_PROXY_MODE,
-	OPT_NFT_TABLE,
-	OPT_CLUSTER_CIDR,
-	OPT_NODE_ROUTING,
-	OPT_POD_CIDR,
-	OPT_SERVICE_CIDR,
-	OPT_NO_MASQ,
-	OPT_VXLAN_NAME,
-	OPT_VNI,
-	OPT_VXLAN_PORT,
-	OPT_NAT_TABLE,
+/* How a flag's argument is read into its target. */
+enum flag_kind {
+	FLAG_STR,    /* const char *; with max, 1 to max characters */
+	FLAG_BOOL,   /* bool, set to true */
+	FLAG_U32,    /* a number in [min, max] */
+	FLAG_U16,
+	FLAG_CHOICE, /* an enum, one of choices[] */
+	FLAG_CIDR,   /* struct ipcidr[], one per family; count at off_n */
+	FLAG_ADDR,   /* struct ipaddr[MAX_LIST]; count at off_n */
+	FLAG_LIST,   /* const char *[MAX_LIST]; count at off_n */
+	FLAG_LEVEL,  /* the log level, set at once */
+	FLAG_HELP,
 };
 
-/* One row per option: the getopt entry and its --help line. */
-static const struct agent_option {
-	struct option opt;
-	const char *arg, *help;
-} options[] = {
-	{ { "manifests", required_argument, NULL, OPT_MANIFESTS }, "DIR",
-	  "read Service, EndpointSlice and Node manifests (*.yaml, *.yml, *.json) from DIR "
-	  "and follow changes" },
-	{ { "proxy-mode", required_argument, NULL, OPT_PROXY_MODE }, "MODE",
-	  "bpf (default: eBPF socket hooks) or nftables (kube-proxy's nftables layout); "
-	  "starting in one mode removes the other's state" },
-	{ { "nft-table", required_argument, NULL, OPT_NFT_TABLE }, "NAME",
-	  "nftables mode: the inet table to own (default " NFTP_DEFAULT_TABLE ")" },
-	{ { "cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR }, "CIDR",
-	  "the pod network (repeatable, one per family): nftables mode masquerades "
-	  "ClusterIP traffic from outside it" },
-	{ { "bpffs", required_argument, NULL, OPT_BPFFS }, "DIR",
-	  "bpffs folder for pinned maps and links (default " LB_DEFAULT_BPFFS ")" },
-	{ { "cgroup", required_argument, NULL, OPT_CGROUP }, "PATH",
-	  "bpf mode: cgroup v2 folder the socket hooks attach to (default: the cgroup2 root in /proc/mounts)" },
-	{ { "node-name", required_argument, NULL, OPT_NODE_NAME }, "NAME",
-	  "this node's name, for traffic policy Local (default: the hostname)" },
-	{ { "node-ip", required_argument, NULL, OPT_NODE_IP }, "IP",
-	  "a node address NodePort answers on, and node networking's underlay address "
-	  "(repeatable; IPv4 or IPv6)" },
-	{ { "nodeport-device", required_argument, NULL, OPT_NODEPORT_DEVICE }, "DEV",
-	  "bpf mode: a device NodePort traffic arrives on (repeatable; nftables mode "
-	  "serves NodePorts from every device)" },
-	{ { "maglev", no_argument, NULL, OPT_MAGLEV }, NULL,
-	  "bpf mode: Maglev consistent hashing by default (per service: annotation "
+struct choice {
+	const char *name;
+	int value;
+};
+
+static const struct choice proxy_modes[] = {
+	{ "bpf", PROXY_MODE_BPF }, { "nftables", PROXY_MODE_NFTABLES }, { NULL, 0 },
+};
+static const struct choice routings[] = {
+	{ "none", NODE_ROUTING_NONE }, { "native", NODE_ROUTING_NATIVE },
+	{ "vxlan", NODE_ROUTING_VXLAN }, { NULL, 0 },
+};
+_Static_assert(sizeof(enum proxy_mode) == sizeof(int) && sizeof(enum node_routing) == sizeof(int),
+	       "FLAG_CHOICE stores an int");
+
+#define OPT(field) offsetof(struct agent_args, o.field)
+#define ARG(field) offsetof(struct agent_args, field)
+
+/* One row per flag: its name, argument, help and default for --help, and
+ * where and how its value goes. */
+static const struct agent_flag {
+	const char *name;
+	char short_name;
+	const char *arg; /* NULL: the flag takes none */
+	const char *help;
+	const char *def; /* for --help; NULL: none said */
+	enum flag_kind kind;
+	size_t off, off_n;
+	unsigned long min, max;
+	const struct choice *choices;
+} flags[] = {
+	{ .name = "manifests", .short_name = 'm', .arg = "DIR", .kind = FLAG_STR,
+	  .off = OPT(manifests_dir), .help = "read Service, EndpointSlice and Node manifests "
+	  "(*.yaml, *.yml, *.json) from DIR and follow changes" },
+	{ .name = "proxy-mode", .arg = "MODE", .kind = FLAG_CHOICE, .off = OPT(mode),
+	  .choices = proxy_modes, .def = "bpf", .help = "bpf (eBPF socket hooks) or nftables "
+	  "(kube-proxy's nftables layout); starting in one mode removes the other's state" },
+	{ .name = "nft-table", .arg = "NAME", .kind = FLAG_STR, .off = OPT(nft_table), .max = 255,
+	  .def = NFTP_DEFAULT_TABLE, .help = "nftables mode: the inet table to own" },
+	{ .name = "cluster-cidr", .arg = "CIDR", .kind = FLAG_CIDR, .off = ARG(cluster_cidrs),
+	  .off_n = OPT(n_cluster_cidrs), .help = "the pod network (repeatable, one per family): "
+	  "nftables mode masquerades ClusterIP traffic from outside it" },
+	{ .name = "bpffs", .arg = "DIR", .kind = FLAG_STR, .off = OPT(bpffs_dir),
+	  .def = LB_DEFAULT_BPFFS, .help = "bpffs folder for pinned maps and links" },
+	{ .name = "cgroup", .arg = "PATH", .kind = FLAG_STR, .off = OPT(cgroup_path),
+	  .def = "the cgroup2 root in /proc/mounts",
+	  .help = "bpf mode: cgroup v2 folder the socket hooks attach to" },
+	{ .name = "node-name", .arg = "NAME", .kind = FLAG_STR, .off = OPT(node_name),
+	  .def = "the hostname", .help = "this node's name, for traffic policy Local" },
+	{ .name = "node-ip", .arg = "IP", .kind = FLAG_ADDR, .off = ARG(node_addrs),
+	  .off_n = OPT(n_node_addrs), .help = "a node address NodePort answers on, and node "
+	  "networking's underlay address (repeatable; IPv4 or IPv6)" },
+	{ .name = "nodeport-device", .arg = "DEV", .kind = FLAG_LIST, .off = ARG(devices),
+	  .off_n = OPT(n_nodeport_devices), .help = "bpf mode: a device NodePort traffic arrives "
+	  "on (repeatable; nftables mode serves NodePorts from every device)" },
+	{ .name = "maglev", .kind = FLAG_BOOL, .off = OPT(maglev), .help = "bpf mode: Maglev "
+	  "consistent hashing by default (per service: annotation "
 	  "service.skiff.io/lb-algorithm: maglev|random)" },
-	{ { "node-routing", required_argument, NULL, OPT_NODE_ROUTING }, "MODE",
-	  "node networking from the Node manifests: none (default), native (a route per "
-	  "node's pod CIDR via its InternalIP) or vxlan (an overlay); the first --node-ip "
-	  "is the underlay address" },
-	{ { "pod-cidr", required_argument, NULL, OPT_POD_CIDR }, "CIDR",
-	  "this node's pod CIDR (repeatable, one per family; default: spec.podCIDRs of "
-	  "the Node named --node-name)" },
-	{ { "service-cidr", required_argument, NULL, OPT_SERVICE_CIDR }, "CIDR",
-	  "a service range, never masqueraded (repeatable, one per family)" },
-	{ { "no-masquerade", no_argument, NULL, OPT_NO_MASQ }, NULL,
-	  "node networking: do not masquerade pod traffic leaving the cluster" },
-	{ { "vxlan-name", required_argument, NULL, OPT_VXLAN_NAME }, "NAME",
-	  "the vxlan device (default " NODE_NET_DEFAULT_VXLAN ")" },
-	{ { "vni", required_argument, NULL, OPT_VNI }, "N",
-	  "VXLAN network identifier, 1-16777215 (default 1)" },
-	{ { "vxlan-port", required_argument, NULL, OPT_VXLAN_PORT }, "PORT",
-	  "VXLAN UDP port (default 8472)" },
-	{ { "nat-table", required_argument, NULL, OPT_NAT_TABLE }, "NAME",
-	  "node networking: the inet table for masquerade (default " NODE_NET_DEFAULT_NAT_TABLE ")" },
-	{ { "log-level", required_argument, NULL, OPT_LOG_LEVEL }, "LEVEL",
-	  "error, warn, info (default) or debug" },
-	{ { "destroy-on-exit", no_argument, NULL, OPT_DESTROY }, NULL,
-	  "on SIGINT/SIGTERM detach the programs and remove the maps, or remove the nftables "
-	  "table, and remove node networking's routes, device and table (default: leave "
-	  "them serving)" },
-	{ { "once", no_argument, NULL, OPT_ONCE }, NULL, "sync once and exit" },
-	{ { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help" },
+	{ .name = "node-routing", .arg = "MODE", .kind = FLAG_CHOICE, .off = OPT(node_routing),
+	  .choices = routings, .def = "none", .help = "node networking from the Node manifests: "
+	  "none, native (a route per node's pod CIDR via its InternalIP) or vxlan (an overlay); "
+	  "the first --node-ip is the underlay address" },
+	{ .name = "pod-cidr", .arg = "CIDR", .kind = FLAG_CIDR, .off = ARG(pod_cidrs),
+	  .off_n = OPT(n_pod_cidrs), .def = "spec.podCIDRs of the Node named --node-name",
+	  .help = "this node's pod CIDR (repeatable, one per family)" },
+	{ .name = "service-cidr", .arg = "CIDR", .kind = FLAG_CIDR, .off = ARG(service_cidrs),
+	  .off_n = OPT(n_service_cidrs),
+	  .help = "a service range, never masqueraded (repeatable, one per family)" },
+	{ .name = "no-masquerade", .kind = FLAG_BOOL, .off = OPT(no_masquerade),
+	  .help = "node networking: do not masquerade pod traffic leaving the cluster" },
+	{ .name = "vxlan-name", .arg = "NAME", .kind = FLAG_STR, .off = OPT(vxlan_name),
+	  .max = IFNAMSIZ - 1, .def = NODE_NET_DEFAULT_VXLAN, .help = "the vxlan device" },
+	{ .name = "vni", .arg = "N", .kind = FLAG_U32, .off = OPT(vni), .min = 1, .max = 0xffffff,
+	  .def = "1", .help = "VXLAN network identifier" },
+	{ .name = "vxlan-port", .arg = "PORT", .kind = FLAG_U16, .off = OPT(vxlan_port), .min = 1,
+	  .max = 65535, .def = "8472", .help = "VXLAN UDP port" },
+	{ .name = "nat-table", .arg = "NAME", .kind = FLAG_STR, .off = OPT(nat_table), .max = 255,
+	  .def = NODE_NET_DEFAULT_NAT_TABLE, .help = "node networking: the inet table for masquerade" },
+	{ .name = "log-level", .arg = "LEVEL", .kind = FLAG_LEVEL, .def = "info",
+	  .help = "error, warn, info or debug" },
+	{ .name = "destroy-on-exit", .kind = FLAG_BOOL, .off = OPT(destroy_on_exit),
+	  .def = "leave them serving", .help = "on SIGINT/SIGTERM detach the programs and remove "
+	  "the maps, or remove the nftables table, and remove node networking's routes, device "
+	  "and table" },
+	{ .name = "once", .kind = FLAG_BOOL, .off = OPT(once), .help = "sync once and exit" },
+	{ .name = "help", .short_name = 'h', .kind = FLAG_HELP, .help = "show this help" },
 };
 
 static void usage(FILE *out)
@@ -126,12 +144,17 @@ static void usage(FILE *out)
 		     "other nodes (Node manifests) and masquerades pod traffic leaving the cluster.\n"
 		     "SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
 		     "serving unless --destroy-on-exit).\n\n");
-	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-		char left[48];
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+		const struct agent_flag *f = &flags[i];
+		bool num = f->kind == FLAG_U32 || f->kind == FLAG_U16;
+		char left[48], range[48] = "";
 
-		snprintf(left, sizeof(left), "--%s%s%s", options[i].opt.name, options[i].arg ? " " : "",
-			 options[i].arg ? options[i].arg : "");
-		fprintf(out, "  %-24s %s\n", left, options[i].help);
+		snprintf(left, sizeof(left), "--%s%s%s", f->name, f->arg ? " " : "",
+			 f->arg ? f->arg : "");
+		if (num)
+			snprintf(range, sizeof(range), "%lu-%lu%s", f->min, f->max, f->def ? ", " : "");
+		fprintf(out, "  %-24s %s%s%s%s%s%s\n", left, f->help, num || f->def ? " (" : "", range,
+			 f->def ? "default " : "", f->def ? f->def : "", num || f->def ? ")" : "");
 	}
 }
 
@@ -172,144 +195,91 @@ static int cidr_add(const char *arg, const char *flag, struct ipcidr *v, size_t 
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct agent_args *a)
+/* arg as one of f's choices. */
+static int choice_set(const struct agent_flag *f, const char *flag, const char *arg, int *out)
 {
-	struct option longopts[ARRAY_SIZE(options) + 1];
-	unsigned long num;
-	int c;
+	char names[128] = "";
+	size_t n = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
-		longopts[i] = options[i].opt;
-	longopts[ARRAY_SIZE(options)] = (struct option){ 0 };
-	a->level = LOG_LEVEL_INFO;
-	while ((c = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_MANIFESTS:
-			a->o.manifests_dir = optarg;
-			break;
-		case OPT_PROXY_MODE:
-			if (streq(optarg, "bpf")) {
-				a->o.mode = PROXY_MODE_BPF;
-			} else if (streq(optarg, "nftables")) {
-				a->o.mode = PROXY_MODE_NFTABLES;
-			} else {
-				log_error("--proxy-mode: \"%s\" is not bpf or nftables", optarg);
-				return -1;
-			}
-			break;
-		case OPT_NFT_TABLE:
-			if (!*optarg || strlen(optarg) >= 256) {
-				log_error("--nft-table: \"%s\": 1 to 255 characters", optarg);
-				return -1;
-			}
-			a->o.nft_table = optarg;
-			break;
-		case OPT_CLUSTER_CIDR:
-			if (cidr_add(optarg, "--cluster-cidr", a->cluster_cidrs, &a->o.n_cluster_cidrs) < 0)
-				return -1;
-			break;
-		case OPT_NODE_ROUTING:
-			if (streq(optarg, "none")) {
-				a->o.node_routing = NODE_ROUTING_NONE;
-			} else if (streq(optarg, "native")) {
-				a->o.node_routing = NODE_ROUTING_NATIVE;
-			} else if (streq(optarg, "vxlan")) {
-				a->o.node_routing = NODE_ROUTING_VXLAN;
-			} else {
-				log_error("--node-routing: \"%s\" is not none, native or vxlan", optarg);
-				return -1;
-			}
-			break;
-		case OPT_POD_CIDR:
-			if (cidr_add(optarg, "--pod-cidr", a->pod_cidrs, &a->o.n_pod_cidrs) < 0)
-				return -1;
-			break;
-		case OPT_SERVICE_CIDR:
-			if (cidr_add(optarg, "--service-cidr", a->service_cidrs, &a->o.n_service_cidrs) < 0)
-				return -1;
-			break;
-		case OPT_NO_MASQ:
-			a->o.no_masquerade = true;
-			break;
-		case OPT_VXLAN_NAME:
-			if (!*optarg || strlen(optarg) >= IFNAMSIZ) {
-				log_error("--vxlan-name: \"%s\": 1 to %d characters", optarg, IFNAMSIZ - 1);
-				return -1;
-			}
-			a->o.vxlan_name = optarg;
-			break;
-		case OPT_VNI:
-			if (parse_num("--vni", optarg, 1, 0xffffff, &num) < 0)
-				return -1;
-			a->o.vni = (uint32_t)num;
-			break;
-		case OPT_VXLAN_PORT:
-			if (parse_num("--vxlan-port", optarg, 1, 65535, &num) < 0)
-				return -1;
-			a->o.vxlan_port = (uint16_t)num;
-			break;
-		case OPT_NAT_TABLE:
-			if (!*optarg || strlen(optarg) >= 256) {
-				log_error("--nat-table: \"%s\": 1 to 255 characters", optarg);
-				return -1;
-			}
-			a->o.nat_table = optarg;
-			break;
-		case OPT_BPFFS:
-			a->o.bpffs_dir = optarg;
-			break;
-		case OPT_CGROUP:
-			a->o.cgroup_path = optarg;
-			break;
-		case OPT_NODE_NAME:
-			a->o.node_name = optarg;
-			break;
-		case OPT_NODE_IP:
-			if (a->o.n_node_addrs == MAX_LIST) {
-				log_error("--node-ip: at most %d addresses", MAX_LIST);
-				return -1;
-			}
-			if (ipaddr_parse(optarg, &a->node_addrs[a->o.n_node_addrs]) < 0) {
-				log_error("--node-ip: \"%s\" is not an IP address", optarg);
-				return -1;
-			}
-			a->o.n_node_addrs++;
-			break;
-		case OPT_NODEPORT_DEVICE:
-			if (a->o.n_nodeport_devices == MAX_LIST) {
-				log_error("--nodeport-device: at most %d devices", MAX_LIST);
-				return -1;
-			}
-			a->devices[a->o.n_nodeport_devices++] = optarg;
-			break;
-		case OPT_MAGLEV:
-			a->o.maglev = true;
-			break;
-		case OPT_LOG_LEVEL:
-			if (log_level_parse(optarg, &a->level) < 0) {
-				log_error("--log-level: \"%s\" is not one of error, warn, info, debug", optarg);
-				return -1;
-			}
-			log_set_level(a->level);
-			break;
-		case OPT_DESTROY:
-			a->o.destroy_on_exit = true;
-			break;
-		case OPT_ONCE:
-			a->o.once = true;
-			break;
-		case OPT_HELP:
-			usage(stdout);
-			exit(EXIT_SUCCESS);
-		default:
-			usage(stderr);
+	for (const struct choice *c = f->choices; c->name; c++, n++)
+		if (streq(c->name, arg)) {
+			*out = c->value;
+			return 0;
+		}
+	for (size_t i = 0; i < n; i++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			 i == 0 ? "" : i + 1 == n ? " or " : ", ", f->choices[i].name);
+	log_error("%s: \"%s\" is not %s", flag, arg, names);
+	return -1;
+}
+
+/* Reads arg into f's target in a. */
+static int flag_set(struct agent_args *a, const struct agent_flag *f, const char *arg)
+{
+	char *base = (char *)a, flag[64];
+	size_t *n = (size_t *)(base + f->off_n);
+	unsigned long num;
+
+	snprintf(flag, sizeof(flag), "--%s", f->name);
+	switch (f->kind) {
+	case FLAG_STR:
+		if (f->max && (!*arg || strlen(arg) > f->max)) {
+			log_error("%s: \"%s\": 1 to %lu characters", flag, arg, f->max);
 			return -1;
 		}
+		*(const char **)(base + f->off) = arg;
+		return 0;
+	case FLAG_BOOL:
+		*(bool *)(base + f->off) = true;
+		return 0;
+	case FLAG_U32:
+	case FLAG_U16:
+		if (parse_num(flag, arg, f->min, f->max, &num) < 0)
+			return -1;
+		if (f->kind == FLAG_U32)
+			*(uint32_t *)(base + f->off) = (uint32_t)num;
+		else
+			*(uint16_t *)(base + f->off) = (uint16_t)num;
+		return 0;
+	case FLAG_CHOICE:
+		return choice_set(f, flag, arg, (int *)(base + f->off));
+	case FLAG_CIDR:
+		return cidr_add(arg, flag, (struct ipcidr *)(base + f->off), n);
+	case FLAG_ADDR:
+		if (*n == MAX_LIST) {
+			log_error("%s: at most %d addresses", flag, MAX_LIST);
+			return -1;
+		}
+		if (ipaddr_parse(arg, (struct ipaddr *)(base + f->off) + *n) < 0) {
+			log_error("%s: \"%s\" is not an IP address", flag, arg);
+			return -1;
+		}
+		(*n)++;
+		return 0;
+	case FLAG_LIST:
+		if (*n == MAX_LIST) {
+			log_error("%s: at most %d devices", flag, MAX_LIST);
+			return -1;
+		}
+		((const char **)(base + f->off))[(*n)++] = arg;
+		return 0;
+	case FLAG_LEVEL:
+		if (log_level_parse(arg, &a->level) < 0) {
+			log_error("%s: \"%s\" is not one of error, warn, info, debug", flag, arg);
+			return -1;
+		}
+		log_set_level(a->level);
+		return 0;
+	case FLAG_HELP:
+		usage(stdout);
+		exit(EXIT_SUCCESS);
 	}
-	if (optind < argc) {
-		log_error("unexpected argument \"%s\"", argv[optind]);
-		return -1;
-	}
+	return -1;
+}
+
+/* What no single flag can check; the defaults that need the system. */
+static int args_check(struct agent_args *a)
+{
 	if (!a->o.manifests_dir) {
 		log_error("--manifests DIR is required (the only source of Services so far)");
 		return -1;
@@ -332,6 +302,42 @@ static int parse_args(int argc, char **argv, struct agent_args *a)
 	a->o.pod_cidrs = a->pod_cidrs;
 	a->o.service_cidrs = a->service_cidrs;
 	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct agent_args *a)
+{
+	struct option longopts[ARRAY_SIZE(flags) + 1];
+	char shorts[2 * ARRAY_SIZE(flags) + 1] = "";
+	int c;
+
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+		longopts[i] = (struct option){ flags[i].name,
+					       flags[i].arg ? required_argument : no_argument, NULL,
+					       256 + (int)i };
+		if (flags[i].short_name)
+			snprintf(shorts + strlen(shorts), sizeof(shorts) - strlen(shorts), "%c%s",
+				 flags[i].short_name, flags[i].arg ? ":" : "");
+	}
+	longopts[ARRAY_SIZE(flags)] = (struct option){ 0 };
+	a->level = LOG_LEVEL_INFO;
+	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+		const struct agent_flag *f = NULL;
+
+		for (size_t i = 0; i < ARRAY_SIZE(flags) && !f; i++)
+			if (c == 256 + (int)i || (flags[i].short_name && c == flags[i].short_name))
+				f = &flags[i];
+		if (!f) {
+			usage(stderr);
+			return -1;
+		}
+		if (flag_set(a, f, optarg) < 0)
+			return -1;
+	}
+	if (optind < argc) {
+		log_error("unexpected argument \"%s\"", argv[optind]);
+		return -1;
+	}
+	return args_check(a);
 }
 
 int main(int argc, char **argv)

@@ -104,6 +104,7 @@ struct nftp_stats {
 	size_t n_bytes;    /* its size */
 	bool full;         /* the whole table was rebuilt */
 	size_t n_ct_deleted;
+	char failed[320]; /* after a refused batch: the message, e.g. "add chain ..." */
 };
 void nftp_last_stats(const struct nftp *p, struct nftp_stats *out);
 

@@ -1,10 +1,6 @@
-# The nftables proxy mode (dataplane/nft_proxy.c) and skiff-nft-tool, which
-# drives it from a manifests folder with the agent's own parsing code.
-# Programs that link the mode list $(NFTP_SRCS) and $(NFTP_PKGS).
-NFTP_SRCS = dataplane/nft_proxy.c
+# The nftables proxy mode (dataplane/nft_proxy.c) over one nftables batch
+# path (dataplane/nft_batch.c). Programs that link the mode list
+# $(NFTP_SRCS) and $(NFTP_PKGS); skiff-agent --proxy-mode nftables runs it.
+NFTP_SRCS = dataplane/nft_proxy.c dataplane/nft_proxy_rules.c dataplane/nft_proxy_sets.c \
+	dataplane/nft_proxy_ct.c dataplane/nft_batch.c
 NFTP_PKGS = libnftnl libmnl
-
-TOOLS += skiff-nft-tool
-skiff-nft-tool_SRCS = dataplane/nft_tool.c $(NFTP_SRCS) dataplane/proxy.c \
-	dataplane/manifest.c
-skiff-nft-tool_PKGS = jansson yaml-0.1 $(NFTP_PKGS)

@@ -2,6 +2,8 @@
  * table (see node_net.h). */
 #include "dataplane/node_net.h"
 
+#include "dataplane/nft_batch.h"
+#include "lib/netlink.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -13,12 +15,6 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <libmnl/libmnl.h>
-#include <libnftnl/chain.h>
-#include <libnftnl/common.h>
-#include <libnftnl/expr.h>
-#include <libnftnl/rule.h>
-#include <libnftnl/table.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -28,13 +24,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
-#include <time.h>
 
 struct node_net {
 	struct node_net_options o;
 	struct ipcidr *cluster, *service;
 	char *vxlan_name, *nat_table;
 	struct nl_sock *sk;
+	struct nftb_sock *nft; /* the masquerade table's batches */
+	char failed[320];      /* the message of a refused batch */
 	int vx_ifindex;
 	uint8_t mac[6];
 	struct node_net_stats stats;
@@ -71,26 +68,6 @@ static void nl_addr_putp(struct nl_addr **p)
 		nl_addr_put(*p);
 }
 #define _cleanup_nla_ _cleanup_(nl_addr_putp)
-
-static int nl_err(int nle)
-{
-	switch (-nle) {
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_INVAL:
-		return -EINVAL;
-	case NLE_NODEV:
-		return -ENODEV;
-	default:
-		return -EIO;
-	}
-}
 
 static int errf(char *err, size_t size, int r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -371,7 +348,7 @@ static int route_set(struct node_net *nn, const struct ent *e, int flags, bool d
 	rtnl_route_add_nexthop(r, nh);
 	r2 = del ? rtnl_route_delete(nn->sk, r, 0) : rtnl_route_add(nn->sk, r, flags);
 	rtnl_route_put(r);
-	return r2 < 0 ? nl_err(r2) : 0;
+	return r2 < 0 ? nl_errno(r2) : 0;
 }
 
 static int neigh_set(struct node_net *nn, const struct ent *e)
@@ -400,211 +377,40 @@ static int neigh_set(struct node_net *nn, const struct ent *e)
 	 * deleted first (by the caller's stale list). */
 	r = rtnl_neigh_add(nn->sk, n, NLM_F_CREATE | NLM_F_REPLACE);
 	rtnl_neigh_put(n);
-	return r < 0 ? nl_err(r) : 0;
+	return r < 0 ? nl_errno(r) : 0;
 }
 
 /* ---- masquerade table ---- */
 
-struct mb {
-	char *buf;
-	size_t len, cap;
-	uint32_t seq;
-	int err;
-	const char *table;
-};
-
-static char *mb_reserve(struct mb *b)
+/* "[meta nfproto F] ip saddr|daddr <cidr>" into rb. */
+static void match_cidr(struct nftb_rule *rb, bool src, const struct ipcidr *c)
 {
-	if (b->err)
-		return NULL;
-	if (b->cap - b->len < 8192) {
-		size_t cap = b->cap ? b->cap * 2 : 65536;
-		char *n = realloc(b->buf, cap);
+	int fam = c->addr.family;
 
-		if (!n) {
-			b->err = -ENOMEM;
-			return NULL;
-		}
-		b->buf = n;
-		b->cap = cap;
-	}
-	memset(b->buf + b->len, 0, 8192);
-	return b->buf + b->len;
-}
-
-static struct nlmsghdr *mb_msg(struct mb *b, uint16_t type, uint16_t flags)
-{
-	char *at = mb_reserve(b);
-
-	return at ? nftnl_nlmsg_build_hdr(at, type, NFPROTO_INET, flags | NLM_F_ACK, b->seq++) : NULL;
-}
-
-static void mb_done(struct mb *b, struct nlmsghdr *nlh)
-{
-	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
-}
-
-static void mb_table(struct mb *b, uint16_t type, uint16_t flags)
-{
-	struct nftnl_table *t = nftnl_table_alloc();
-	struct nlmsghdr *nlh;
-
-	if (!t) {
-		b->err = -ENOMEM;
-		return;
-	}
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table);
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	if ((nlh = mb_msg(b, type, flags))) {
-		nftnl_table_nlmsg_build_payload(nlh, t);
-		mb_done(b, nlh);
-	}
-	nftnl_table_free(t);
-}
-
-static void mb_add_expr(struct mb *b, struct nftnl_rule *r, struct nftnl_expr *e)
-{
-	if (!e)
-		b->err = -ENOMEM;
-	else
-		nftnl_rule_add_expr(r, e);
-}
-
-/* Appends "<field> <cidr>" (saddr or daddr) to r. */
-static void mb_match(struct mb *b, struct nftnl_rule *r, bool src, const struct ipcidr *c)
-{
-	uint8_t mask[16] = { 0 }, zero[16] = { 0 }, nfp;
-	unsigned len = alen(c->addr.family);
-	struct nftnl_expr *e;
-
-	for (unsigned i = 0; i < c->len; i++)
-		mask[i / 8] |= (uint8_t)(0x80 >> (i % 8));
-	nfp = c->addr.family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
 	if (src) {
-		e = nftnl_expr_alloc("meta");
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-		}
-		mb_add_expr(b, r, e);
-		e = nftnl_expr_alloc("cmp");
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-			nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &nfp, 1);
-		}
-		mb_add_expr(b, r, e);
+		nftb_nfproto(rb, fam);
+		nftb_saddr(rb, fam, NFT_REG_1);
+	} else {
+		nftb_daddr(rb, fam, NFT_REG_1);
 	}
-	e = nftnl_expr_alloc("payload");
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET,
-				   c->addr.family == AF_INET ? (src ? 12 : 16) : (src ? 8 : 24));
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-	}
-	mb_add_expr(b, r, e);
-	if (c->len < len * 8) {
-		e = nftnl_expr_alloc("bitwise");
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
-			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
-			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
-		}
-		mb_add_expr(b, r, e);
-	}
-	e = nftnl_expr_alloc("cmp");
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, c->addr.bytes, len);
-	}
-	mb_add_expr(b, r, e);
+	nftb_prefix_cmp(rb, NFT_REG_1, NFT_CMP_EQ, c->addr.bytes, alen(fam), c->len);
 }
 
 /* dst NULL: masquerade; else return for that destination. */
-static void mb_rule(struct mb *b, const struct ipcidr *src, const struct ipcidr *dst)
+static void masq_rule(struct nftb *b, const struct ipcidr *src, const struct ipcidr *dst)
 {
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nftnl_expr *e;
-	struct nlmsghdr *nlh;
+	struct nftb_rule rb;
 
-	if (!r) {
-		b->err = -ENOMEM;
+	if (!nftb_rule_start(&rb, b, "postrouting"))
 		return;
-	}
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, b->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, "postrouting");
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	mb_match(b, r, true, src);
+	match_cidr(&rb, true, src);
 	if (dst) {
-		mb_match(b, r, false, dst);
-		e = nftnl_expr_alloc("immediate");
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_RETURN);
-		}
+		match_cidr(&rb, false, dst);
+		nftb_verdict(&rb, NFT_RETURN, NULL);
 	} else {
-		e = nftnl_expr_alloc("masq");
+		nftb_rule_expr(&rb, "masq");
 	}
-	mb_add_expr(b, r, e);
-	if ((nlh = mb_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND))) {
-		nftnl_rule_nlmsg_build_payload(nlh, r);
-		mb_done(b, nlh);
-	}
-	nftnl_rule_free(r);
-}
-
-static int mb_send(struct mb *b)
-{
-	struct mnl_socket *nl;
-	char rbuf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t n_acks = 0, want = 0;
-	struct nlmsghdr *nlh;
-	int r = 0;
-
-	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		r = -errno;
-		goto out;
-	}
-	for (size_t off = 0; off < b->len;) {
-		nlh = (struct nlmsghdr *)(b->buf + off);
-		want += (nlh->nlmsg_flags & NLM_F_ACK) != 0;
-		off += NLMSG_ALIGN(nlh->nlmsg_len);
-	}
-	if (mnl_socket_sendto(nl, b->buf, b->len) < 0) {
-		r = -errno;
-		goto out;
-	}
-	while (n_acks < want) {
-		ssize_t n = mnl_socket_recvfrom(nl, rbuf, sizeof(rbuf));
-		int len = (int)n;
-
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		for (nlh = (struct nlmsghdr *)rbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-			const struct nlmsgerr *e;
-
-			if (nlh->nlmsg_type != NLMSG_ERROR)
-				continue;
-			e = mnl_nlmsg_get_payload(nlh);
-			n_acks++;
-			if (e->error) {
-				r = e->error < 0 ? e->error : -e->error;
-				goto out;
-			}
-		}
-	}
-out:
-	mnl_socket_close(nl);
-	return r;
+	nftb_rule_end(&rb);
 }
 
 static void push_cidr(struct ipcidr *v, size_t *n, const struct ipcidr *c)
@@ -617,11 +423,10 @@ static void push_cidr(struct ipcidr *v, size_t *n, const struct ipcidr *c)
 
 static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, size_t n, bool remove)
 {
-	struct mb b = { .table = nn->nat_table, .seq = (uint32_t)time(NULL) };
+	struct nftb b;
 	_cleanup_free_ struct ipcidr *ex = NULL;
 	size_t n_ex = 0, max = nn->o.n_cluster_cidrs + nn->o.n_service_cidrs + nn->o.n_pod_cidrs +
 			       n * NODE_NET_MAX_ADDRS;
-	struct nlmsghdr *nlh;
 	int r;
 
 	ex = calloc(max + 1, sizeof(*ex));
@@ -637,47 +442,27 @@ static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, siz
 		for (size_t c = 0; c < peers[i].n_pod_cidrs && c < NODE_NET_MAX_ADDRS; c++)
 			push_cidr(ex, &n_ex, &peers[i].pod_cidrs[c]);
 
-	if (mb_reserve(&b)) {
-		nlh = nftnl_batch_begin(b.buf, b.seq++);
-		b.len += NLMSG_ALIGN(nlh->nlmsg_len);
-	}
-	mb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	mb_table(&b, NFT_MSG_DELTABLE, 0);
+	nftb_begin(&b, nn->nft, nn->nat_table);
+	nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	nftb_table(&b, NFT_MSG_DELTABLE, 0);
 	if (!remove) {
-		struct nftnl_chain *c = nftnl_chain_alloc();
+		static const struct nftb_hook post = { "nat", NF_INET_POST_ROUTING, 100 };
 
-		mb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-		if (!c) {
-			b.err = -ENOMEM;
-		} else {
-			nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, b.table);
-			nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, "postrouting");
-			nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-			nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat");
-			nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_POST_ROUTING);
-			nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 100);
-			nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-			if ((nlh = mb_msg(&b, NFT_MSG_NEWCHAIN, NLM_F_CREATE))) {
-				nftnl_chain_nlmsg_build_payload(nlh, c);
-				mb_done(&b, nlh);
-			}
-			nftnl_chain_free(c);
-		}
+		nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		nftb_chain(&b, NFT_MSG_NEWCHAIN, "postrouting", &post);
 		for (size_t i = 0; i < nn->o.n_pod_cidrs; i++) {
 			const struct ipcidr *src = &nn->o.pod_cidrs[i];
 
 			for (size_t j = 0; j < n_ex; j++)
 				if (ex[j].addr.family == src->addr.family)
-					mb_rule(&b, src, &ex[j]);
-			mb_rule(&b, src, NULL);
+					masq_rule(&b, src, &ex[j]);
+			masq_rule(&b, src, NULL);
 		}
 	}
-	if (mb_reserve(&b)) {
-		nlh = nftnl_batch_end(b.buf + b.len, b.seq++);
-		b.len += NLMSG_ALIGN(nlh->nlmsg_len);
-	}
-	r = b.err ? b.err : mb_send(&b);
-	free(b.buf);
+	r = b.err ? b.err : nftb_send(nn->nft, &b);
+	if (r < 0 && b.failed[0])
+		snprintf(nn->failed, sizeof(nn->failed), "%s", b.failed);
+	nftb_free(&b);
 	return r;
 }
 
@@ -727,7 +512,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		}
 		rtnl_link_put(have);
 		if (r < 0)
-			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot set up: %s",
+			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot set up: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	} else {
 		l = rtnl_link_vxlan_alloc();
@@ -744,7 +529,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		r = rtnl_link_add(nn->sk, l, NLM_F_CREATE | NLM_F_EXCL);
 		rtnl_link_put(l);
 		if (r < 0)
-			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot create: %s",
+			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot create: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	}
 	nn->vx_ifindex = (int)if_nametoindex(nn->vxlan_name);
@@ -768,8 +553,8 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		rtnl_addr_set_local(a, la);
 		r = rtnl_addr_add(nn->sk, a, NLM_F_CREATE | NLM_F_REPLACE);
 		rtnl_addr_put(a);
-		if (r < 0 && r != -NLE_EXIST)
-			return errf(err, err_size, nl_err(r), "vxlan device %s: cannot add address: %s",
+		if (r < 0 && nl_errno(r) != -EEXIST)
+			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot add address: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	}
 	return 0;
@@ -832,7 +617,12 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 	nn->o.nat_table = nn->nat_table;
 	r = nl_connect(nn->sk, NETLINK_ROUTE);
 	if (r < 0) {
-		r = errf(err, err_size, nl_err(r), "netlink: %s", nl_geterror(r));
+		r = errf(err, err_size, nl_errno(r), "netlink: %s", nl_geterror(r));
+		goto fail;
+	}
+	r = nftb_sock_open(&nn->nft);
+	if (r < 0) {
+		r = errf(err, err_size, r, "nftables netlink: %s", strerror(-r));
 		goto fail;
 	}
 	(void)sysctl_write("net/ipv4/ip_forward", "1");
@@ -869,14 +659,14 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 		goto out;
 	r = rtnl_route_alloc_cache(nn->sk, AF_UNSPEC, 0, &routes);
 	if (r < 0) {
-		r = errf(err, err_size, nl_err(r), "cannot list routes: %s", nl_geterror(r));
+		r = errf(err, err_size, nl_errno(r), "cannot list routes: %s", nl_geterror(r));
 		goto out;
 	}
 	nl_cache_foreach(routes, on_route, &c);
 	if (nn->vx_ifindex) {
 		r = rtnl_neigh_alloc_cache_flags(nn->sk, &neighs, NL_CACHE_AF_ITER);
 		if (r < 0) {
-			r = errf(err, err_size, nl_err(r), "cannot list neighbours: %s", nl_geterror(r));
+			r = errf(err, err_size, nl_errno(r), "cannot list neighbours: %s", nl_geterror(r));
 			goto out;
 		}
 		nl_cache_foreach(neighs, on_neigh, &c);
@@ -893,8 +683,8 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 			r = rtnl_route_delete(nn->sk, (struct rtnl_route *)o, 0);
 		else
 			r = rtnl_neigh_delete(nn->sk, (struct rtnl_neigh *)o, 0);
-		if (r < 0 && r != -NLE_OBJ_NOTFOUND) {
-			r = errf(err, err_size, nl_err(r), "cannot delete a stale %s: %s",
+		if (r < 0 && nl_errno(r) != -ENOENT) {
+			r = errf(err, err_size, nl_errno(r), "cannot delete a stale %s: %s",
 				 nl_object_get_type(o), nl_geterror(r));
 			goto out;
 		}
@@ -918,10 +708,11 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 		}
 	r = 0;
 	if (!nn->o.no_masquerade && nn->o.n_pod_cidrs) {
+		nn->failed[0] = '\0';
 		r = masq_sync(nn, peers, n, false);
 		if (r < 0)
-			r = errf(err, err_size, r, "table inet %s: cannot apply: %s", nn->nat_table,
-				 strerror(-r));
+			r = errf(err, err_size, r, "table inet %s: cannot apply%s%s: %s", nn->nat_table,
+				 nn->failed[0] ? ": " : "", nn->failed, strerror(-r));
 	}
 out:
 	for (size_t i = 0; i < c.n_stale; i++)
@@ -944,7 +735,7 @@ int node_net_close(struct node_net *nn, bool remove_all)
 
 	if (!nn)
 		return 0;
-	if (remove_all && nn->sk) {
+	if (remove_all && nn->sk && nn->nft) {
 		r = node_net_sync(nn, NULL, 0, NULL, 0);
 		if (nn->vx_ifindex) {
 			struct rtnl_link *l = rtnl_link_alloc();
@@ -961,6 +752,7 @@ int node_net_close(struct node_net *nn, bool remove_all)
 			r = m;
 	}
 	nl_socket_free(nn->sk);
+	nftb_sock_free(nn->nft);
 	free(nn->vxlan_name);
 	free(nn->nat_table);
 	free(nn->cluster);

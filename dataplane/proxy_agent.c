@@ -1,4 +1,4 @@
-/* The service proxy's run loop. */
+/* skiff-agent's loop: sources -> model store -> consumers (see proxy_agent.h). */
 #include "dataplane/proxy_agent.h"
 #include "dataplane/lb/lb.h"
 #include "dataplane/manifest.h"
@@ -20,6 +20,9 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 
+/* Rows of consumers[] (below). */
+#define MAX_CONSUMERS 4
+
 struct proxy_agent {
 	const struct proxy_agent_options *o;
 	struct model_store *store;
@@ -34,12 +37,14 @@ struct proxy_agent {
 	struct node_net *nn;
 	struct ipcidr nn_cidrs[NODE_NET_MAX_ADDRS]; /* this node's, as nn was opened */
 	size_t nn_n_cidrs;
-	uint64_t node_synced_generation;
-	bool node_retry;
 	bool node_waiting_logged;
-	uint64_t synced_generation;
 	bool synced_once;
-	bool retry; /* a frontend failed: sync again after PROXY_RETRY_MS */
+	bool full; /* the next proxy sync recomputes everything */
+	/* per row of consumers[] */
+	struct consumer_state {
+		uint64_t synced_generation;
+		bool retry; /* sync again after PROXY_RETRY_MS */
+	} cs[MAX_CONSUMERS];
 	int sfd, tfd;
 	unsigned long long first_change_ns; /* 0: no change pending */
 	char cgroup[4096];
@@ -89,13 +94,28 @@ static int mode_apply(struct proxy_agent *a, struct proxy_state *next)
 	return a->nftp ? nftp_apply(a->nftp, next) : proxy_lb_apply(a->plb, next);
 }
 
+/* nftables mode: "<the message the kernel refused>: " after a failed
+ * apply, for the log line; "" otherwise. */
+static const char *mode_failed(const struct proxy_agent *a, char *buf, size_t size)
+{
+	struct nftp_stats st;
+
+	buf[0] = '\0';
+	if (a->nftp) {
+		nftp_last_stats(a->nftp, &st);
+		if (st.failed[0])
+			snprintf(buf, size, "%s: ", st.failed);
+	}
+	return buf;
+}
+
 /* Recomputes only the services that changed when it can, everything
  * otherwise. Returns the number of frontends that failed, or -errno;
  * *computed_ns: when the desired state was computed. */
 static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
 		       unsigned long long *computed_ns)
 {
-	char where[300] = "";
+	char where[300] = "", failed[330];
 	struct proxy_state *next = NULL;
 	char **keys = NULL;
 	size_t n = 0;
@@ -107,7 +127,7 @@ static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
 	r = model_store_take_dirty(a->store, &keys, &n, &all);
 	if (r < 0)
 		all = true, keys = NULL, n = 0;
-	*full = all || a->retry || !mode_applied(a);
+	*full = all || a->full || !mode_applied(a);
 	if (!*full) {
 		r = proxy_compute_services(a->store, &a->cfg, keys, n, &next);
 		*computed_ns = now_ns();
@@ -115,7 +135,8 @@ static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
 			r = mode_apply_services(a, keys, n, next);
 		*full = r == -EAGAIN;
 		if (r < 0 && !*full)
-			log_error("%scannot apply the changed services: %s", where, strerror(-r));
+			log_error("%scannot apply the changed services: %s%s", where,
+				  mode_failed(a, failed, sizeof(failed)), strerror(-r));
 	}
 	keys_free(keys, n);
 	if (*full) {
@@ -127,7 +148,8 @@ static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
 		*computed_ns = now_ns();
 		r = mode_apply(a, next);
 		if (r < 0)
-			log_error("%scannot apply the desired state: %s", where, strerror(-r));
+			log_error("%scannot apply the desired state: %s%s", where,
+				  mode_failed(a, failed, sizeof(failed)), strerror(-r));
 	}
 	if (mode_applied(a))
 		*n_fes = mode_applied(a)->n_fes;
@@ -174,24 +196,22 @@ static void nft_log_batch(const struct proxy_agent *a, unsigned long long t0,
 		  st.n_msgs, st.n_bytes, (double)(now_ns() - computed_ns) / 1e6, st.n_ct_deleted);
 }
 
-static int agent_sync(struct proxy_agent *a)
+/* The proxy consumer's sync: 0, the number of frontends that failed
+ * (retried), or -errno. */
+static int proxy_sync(struct proxy_agent *a)
 {
 	unsigned long long t0 = now_ns(), computed_ns = t0;
-	uint64_t gen = model_store_generation(a->store);
 	size_t n_fes = 0;
 	bool full = true;
 	int r;
 
 	r = agent_apply(a, &n_fes, &full, &computed_ns);
-	if (r < 0) {
-		/* What is dirty was consumed: the next try recomputes it all. */
-		a->retry = true;
+	/* Failed: what is dirty was consumed, the next try recomputes it all. */
+	a->full = r != 0;
+	if (r < 0)
 		return r;
-	}
 	if (a->nftp)
 		nft_log_batch(a, t0, computed_ns);
-	a->retry = r > 0;
-	a->synced_generation = gen;
 	unsigned long long sock_ns = a->plb ? proxy_lb_last_socket_ns(a->plb) : 0;
 	char socks[64] = "";
 
@@ -203,7 +223,123 @@ static int agent_sync(struct proxy_agent *a)
 		 (double)(now_ns() - t0 - sock_ns) / 1e6, full ? "full" : "changed services", socks,
 		 r > 0 ? " (some frontends failed; retrying)" : "");
 	a->synced_once = true;
+	return r;
+}
+
+static const char *bpffs_of(const struct proxy_agent *a)
+{
+	return a->o->bpffs_dir ? a->o->bpffs_dir : LB_DEFAULT_BPFFS;
+}
+
+/* Opens the BPF datapath (attaching the programs unless pinned already). */
+static int lb_open_with(struct proxy_agent *a, struct lb **out)
+{
+	const struct proxy_agent_options *o = a->o;
+	struct lb_options lo = { 0 };
+
+	lo.bpffs_dir = o->bpffs_dir;
+	lo.cgroup_path = a->cgroup;
+	lo.node_addrs = o->node_addrs;
+	lo.n_node_addrs = o->n_node_addrs;
+	lo.nodeport_devices = o->nodeport_devices;
+	lo.n_nodeport_devices = o->n_nodeport_devices;
+	return lb_open(&lo, out);
+}
+
+static int bpf_setup(struct proxy_agent *a)
+{
+	const char *table = a->o->nft_table ? a->o->nft_table : NFTP_DEFAULT_TABLE;
+	int r;
+
+	/* The nftables mode's table, if a previous run left one: its DNAT
+	 * would otherwise take the traffic before the socket hooks do. */
+	r = nftp_delete_table(table);
+	if (r < 0)
+		log_warn("nftables mode: cannot remove table inet %s: %s", table, strerror(-r));
+	r = lb_open_with(a, &a->lb);
+	if (r < 0) {
+		log_error("datapath: cannot open (bpffs %s, cgroup %s): %s", bpffs_of(a), a->cgroup,
+			  strerror(-r));
+		return r;
+	}
+	log_info("datapath: programs attached to cgroup %s, maps in %s", a->cgroup, bpffs_of(a));
+	return proxy_lb_new(a->lb, a->cgroup, &a->plb);
+}
+
+static int nft_setup(struct proxy_agent *a)
+{
+	const struct proxy_agent_options *o = a->o;
+	struct stat stb;
+	int r;
+
+	/* The BPF mode's pinned state, if a previous run left it: detach and
+	 * remove it as --destroy-on-exit would. */
+	if (stat(bpffs_of(a), &stb) == 0 && S_ISDIR(stb.st_mode)) {
+		struct lb *lb;
+
+		r = lb_open_with(a, &lb);
+		if (r == 0)
+			r = lb_destroy(lb);
+		if (r < 0) {
+			log_error("bpf mode: cannot remove its state under %s: %s", bpffs_of(a),
+				  strerror(-r));
+			return r;
+		}
+		log_info("bpf mode: programs detached, maps under %s removed", bpffs_of(a));
+	}
+	a->nopt.table = o->nft_table ? o->nft_table : NFTP_DEFAULT_TABLE;
+	a->nopt.cluster_cidrs = o->cluster_cidrs;
+	a->nopt.n_cluster_cidrs = o->n_cluster_cidrs;
+	a->nopt.on_changes = nft_on_changes;
+	r = nftp_open(&a->nopt, &a->nftp);
+	if (r < 0) {
+		log_error("nftables mode: table inet %s: %s", a->nopt.table, strerror(-r));
+		return r;
+	}
+	log_info("nftables mode: table inet %s", a->nopt.table);
 	return 0;
+}
+
+static int proxy_setup(struct proxy_agent *a)
+{
+	return a->o->mode == PROXY_MODE_NFTABLES ? nft_setup(a) : bpf_setup(a);
+}
+
+/* SIGHUP, nftables mode: a fresh handle rewrites the whole table in one
+ * batch, undoing any hand edit. */
+static void proxy_reload(struct proxy_agent *a)
+{
+	struct nftp *p;
+
+	a->full = true;
+	if (a->nftp && nftp_open(&a->nopt, &p) == 0) {
+		nftp_free(a->nftp);
+		a->nftp = p;
+	}
+}
+
+static void proxy_teardown(struct proxy_agent *a)
+{
+	int r;
+
+	if (a->nftp && a->o->destroy_on_exit) {
+		r = nftp_destroy(a->nftp);
+		if (r < 0)
+			log_error("table inet %s: cannot remove: %s", a->nopt.table, strerror(-r));
+		else
+			log_info("table inet %s removed", a->nopt.table);
+	}
+	nftp_free(a->nftp);
+	proxy_lb_free(a->plb);
+	if (a->lb && a->o->destroy_on_exit) {
+		r = lb_destroy(a->lb);
+		if (r < 0)
+			log_error("datapath: cannot remove everything: %s", strerror(-r));
+		else
+			log_info("datapath: programs detached, maps removed");
+	} else {
+		lb_close(a->lb);
+	}
 }
 
 /* ---- node networking ---- */
@@ -323,7 +459,6 @@ static int node_open(struct proxy_agent *a, const struct ipcidr *cidrs, size_t n
 static int node_sync(struct proxy_agent *a)
 {
 	const struct proxy_agent_options *o = a->o;
-	uint64_t gen = model_store_node_generation(a->store);
 	struct node_peers np = { .a = a };
 	struct ipcidr own[NODE_NET_MAX_ADDRS];
 	const struct ipcidr *cidrs = o->pod_cidrs;
@@ -370,12 +505,97 @@ static int node_sync(struct proxy_agent *a)
 		 "in %.1f ms",
 		 np.n, np.n == 1 ? "" : "s", st.added + st.replaced, st.deleted,
 		 (double)(now_ns() - t0) / 1e6);
-	a->node_synced_generation = gen;
 out:
-	a->node_retry = r < 0;
 	free(np.v);
 	return r;
 }
+
+static bool node_enabled(const struct proxy_agent *a)
+{
+	return a->o->node_routing != NODE_ROUTING_NONE;
+}
+
+static void node_teardown(struct proxy_agent *a)
+{
+	int r;
+
+	if (!a->nn)
+		return;
+	r = node_net_close(a->nn, a->o->destroy_on_exit);
+	if (r < 0)
+		log_error("node networking: cannot remove everything: %s", strerror(-r));
+	else if (a->o->destroy_on_exit)
+		log_info("node networking: routes, vxlan device and masquerade table removed");
+}
+
+/* ---- the consumers of the model store ---- */
+
+static uint64_t services_generation(const struct model_store *s)
+{
+	return model_store_generation(s);
+}
+
+/* What the agent keeps up to date with the store, in order: set up once
+ * after the sources' first load, synced whenever the part of the store it
+ * reads changed (or its last sync asked for a retry), torn down at exit
+ * in reverse order. DNS and the kubelet join as rows. */
+static const struct consumer {
+	const char *name;
+	bool (*enabled)(const struct proxy_agent *a); /* NULL: always */
+	int (*setup)(struct proxy_agent *a);          /* NULL: none */
+	/* The store's generation of what sync reads. */
+	uint64_t (*generation)(const struct model_store *s);
+	/* 0, > 0 (a part failed: retried after PROXY_RETRY_MS) or -errno
+	 * (logged; retried). */
+	int (*sync)(struct proxy_agent *a);
+	void (*reload)(struct proxy_agent *a); /* SIGHUP; NULL: none */
+	void (*teardown)(struct proxy_agent *a);
+	/* The loop retries a failed first sync (otherwise the agent stops);
+	 * with once, any failure ends the run. */
+	bool first_sync_retried;
+} consumers[] = {
+	{ "service proxy", NULL, proxy_setup, services_generation, proxy_sync, proxy_reload,
+	  proxy_teardown, false },
+	{ "node networking", node_enabled, NULL, model_store_node_generation, node_sync, NULL,
+	  node_teardown, true },
+};
+_Static_assert(ARRAY_SIZE(consumers) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
+
+static bool consumer_on(const struct proxy_agent *a, size_t i)
+{
+	return !consumers[i].enabled || consumers[i].enabled(a);
+}
+
+/* Syncs consumer i; remembers what it saw and whether to retry. */
+static int consumer_sync(struct proxy_agent *a, size_t i)
+{
+	uint64_t gen = consumers[i].generation(a->store);
+	int r = consumers[i].sync(a);
+
+	if (r >= 0)
+		a->cs[i].synced_generation = gen;
+	a->cs[i].retry = r != 0;
+	return r;
+}
+
+/* Syncs every consumer whose part of the store changed or that asked for
+ * a retry; true when one asks for a retry. */
+static bool consumers_sync_due(struct proxy_agent *a)
+{
+	bool retry = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(consumers); i++) {
+		if (!consumer_on(a, i))
+			continue;
+		if (consumers[i].generation(a->store) != a->cs[i].synced_generation ||
+		    a->cs[i].retry)
+			consumer_sync(a, i);
+		retry |= a->cs[i].retry;
+	}
+	return retry;
+}
+
+/* ---- the loop ---- */
 
 static int arm_timer(struct proxy_agent *a, unsigned ms)
 {
@@ -416,12 +636,7 @@ static int on_timer(struct proxy_agent *a)
 	r = a->src.flush(a->src.ctx);
 	if (r < 0)
 		log_error("%s: cannot load changes: %s", a->src.name, strerror(-r));
-	if (model_store_generation(a->store) != a->synced_generation || a->retry)
-		agent_sync(a);
-	if (a->o->node_routing != NODE_ROUTING_NONE &&
-	    (model_store_node_generation(a->store) != a->node_synced_generation || a->node_retry))
-		node_sync(a);
-	if (a->retry || a->node_retry)
+	if (consumers_sync_due(a))
 		return arm_timer(a, PROXY_RETRY_MS);
 	return 0;
 }
@@ -455,18 +670,10 @@ static int agent_loop(struct proxy_agent *a)
 				r = a->src.start(a->src.ctx);
 				if (r < 0)
 					log_error("%s: cannot reload: %s", a->src.name, strerror(-r));
-				a->retry = true;
-				a->node_retry = a->o->node_routing != NODE_ROUTING_NONE;
-				/* nftables: a fresh handle rewrites the whole table
-				 * in one batch, undoing any hand edit. */
-				if (a->nftp) {
-					struct nftp *p;
-
-					r = nftp_open(&a->nopt, &p);
-					if (r == 0) {
-						nftp_free(a->nftp);
-						a->nftp = p;
-					}
+				for (size_t i = 0; i < ARRAY_SIZE(consumers); i++) {
+					a->cs[i].retry = consumer_on(a, i);
+					if (a->cs[i].retry && consumers[i].reload)
+						consumers[i].reload(a);
 				}
 				r = arm_timer(a, 1);
 				if (r < 0)
@@ -484,80 +691,6 @@ static int agent_loop(struct proxy_agent *a)
 				return r;
 		}
 	}
-}
-
-static const char *bpffs_of(const struct proxy_agent *a)
-{
-	return a->o->bpffs_dir ? a->o->bpffs_dir : LB_DEFAULT_BPFFS;
-}
-
-/* Opens the BPF datapath (attaching the programs unless pinned already). */
-static int lb_open_with(struct proxy_agent *a, struct lb **out)
-{
-	const struct proxy_agent_options *o = a->o;
-	struct lb_options lo = { 0 };
-
-	lo.bpffs_dir = o->bpffs_dir;
-	lo.cgroup_path = a->cgroup;
-	lo.node_addrs = o->node_addrs;
-	lo.n_node_addrs = o->n_node_addrs;
-	lo.nodeport_devices = o->nodeport_devices;
-	lo.n_nodeport_devices = o->n_nodeport_devices;
-	return lb_open(&lo, out);
-}
-
-static int bpf_setup(struct proxy_agent *a)
-{
-	const char *table = a->o->nft_table ? a->o->nft_table : NFTP_DEFAULT_TABLE;
-	int r;
-
-	/* The nftables mode's table, if a previous run left one: its DNAT
-	 * would otherwise take the traffic before the socket hooks do. */
-	r = nftp_delete_table(table);
-	if (r < 0)
-		log_warn("nftables mode: cannot remove table inet %s: %s", table, strerror(-r));
-	r = lb_open_with(a, &a->lb);
-	if (r < 0) {
-		log_error("datapath: cannot open (bpffs %s, cgroup %s): %s", bpffs_of(a), a->cgroup,
-			  strerror(-r));
-		return r;
-	}
-	log_info("datapath: programs attached to cgroup %s, maps in %s", a->cgroup, bpffs_of(a));
-	return proxy_lb_new(a->lb, a->cgroup, &a->plb);
-}
-
-static int nft_setup(struct proxy_agent *a)
-{
-	const struct proxy_agent_options *o = a->o;
-	struct stat stb;
-	int r;
-
-	/* The BPF mode's pinned state, if a previous run left it: detach and
-	 * remove it as --destroy-on-exit would. */
-	if (stat(bpffs_of(a), &stb) == 0 && S_ISDIR(stb.st_mode)) {
-		struct lb *lb;
-
-		r = lb_open_with(a, &lb);
-		if (r == 0)
-			r = lb_destroy(lb);
-		if (r < 0) {
-			log_error("bpf mode: cannot remove its state under %s: %s", bpffs_of(a),
-				  strerror(-r));
-			return r;
-		}
-		log_info("bpf mode: programs detached, maps under %s removed", bpffs_of(a));
-	}
-	a->nopt.table = o->nft_table ? o->nft_table : NFTP_DEFAULT_TABLE;
-	a->nopt.cluster_cidrs = o->cluster_cidrs;
-	a->nopt.n_cluster_cidrs = o->n_cluster_cidrs;
-	a->nopt.on_changes = nft_on_changes;
-	r = nftp_open(&a->nopt, &a->nftp);
-	if (r < 0) {
-		log_error("nftables mode: table inet %s: %s", a->nopt.table, strerror(-r));
-		return r;
-	}
-	log_info("nftables mode: table inet %s", a->nopt.table);
-	return 0;
 }
 
 static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *o)
@@ -600,9 +733,13 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 		 o->manifests_dir, model_store_count(a->store, MODEL_KIND_SERVICE),
 		 model_store_count(a->store, MODEL_KIND_ENDPOINT_SLICE), (double)(now_ns() - t0) / 1e6);
 
-	r = o->mode == PROXY_MODE_NFTABLES ? nft_setup(a) : bpf_setup(a);
-	if (r < 0)
-		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(consumers); i++) {
+		if (!consumer_on(a, i) || !consumers[i].setup)
+			continue;
+		r = consumers[i].setup(a);
+		if (r < 0)
+			return r;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -619,33 +756,8 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 
 static void agent_teardown(struct proxy_agent *a)
 {
-	int r;
-
-	if (a->nftp && a->o->destroy_on_exit) {
-		r = nftp_destroy(a->nftp);
-		if (r < 0)
-			log_error("table inet %s: cannot remove: %s", a->nopt.table, strerror(-r));
-		else
-			log_info("table inet %s removed", a->nopt.table);
-	}
-	nftp_free(a->nftp);
-	if (a->nn) {
-		r = node_net_close(a->nn, a->o->destroy_on_exit);
-		if (r < 0)
-			log_error("node networking: cannot remove everything: %s", strerror(-r));
-		else if (a->o->destroy_on_exit)
-			log_info("node networking: routes, vxlan device and masquerade table removed");
-	}
-	proxy_lb_free(a->plb);
-	if (a->lb && a->o->destroy_on_exit) {
-		r = lb_destroy(a->lb);
-		if (r < 0)
-			log_error("datapath: cannot remove everything: %s", strerror(-r));
-		else
-			log_info("datapath: programs detached, maps removed");
-	} else {
-		lb_close(a->lb);
-	}
+	for (size_t i = ARRAY_SIZE(consumers); i-- > 0;)
+		consumers[i].teardown(a);
 	if (a->have_src)
 		model_source_free(&a->src);
 	model_store_free(a->store);
@@ -658,21 +770,24 @@ static void agent_teardown(struct proxy_agent *a)
 int proxy_agent_run(const struct proxy_agent_options *o)
 {
 	struct proxy_agent a = { .sfd = -1, .tfd = -1 };
+	bool partial = false;
 	int r;
 
 	r = agent_setup(&a, o);
-	if (r == 0)
-		r = agent_sync(&a);
-	if (r == 0 && o->node_routing != NODE_ROUTING_NONE) {
-		r = node_sync(&a);
-		/* Retried by the loop; fatal only for a single run. */
-		if (r < 0 && !o->once)
-			r = arm_timer(&a, PROXY_RETRY_MS);
+	/* The first sync of every consumer: a failure ends the run unless
+	 * the loop retries it; a part that failed is retried, or with once
+	 * ends the run after the others synced. */
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(consumers); i++) {
+		if (!consumer_on(&a, i))
+			continue;
+		r = consumer_sync(&a, i);
+		if (r > 0 || (r < 0 && consumers[i].first_sync_retried && !o->once))
+			r = 0, partial = true;
 	}
+	if (r == 0 && partial)
+		r = o->once ? -EIO : arm_timer(&a, PROXY_RETRY_MS);
 	/* Parsing the first load leaves the heap large; hand it back. */
 	malloc_trim(0);
-	if (r == 0 && a.retry && o->once)
-		r = -EIO;
 	if (r == 0 && !o->once)
 		r = agent_loop(&a);
 	agent_teardown(&a);

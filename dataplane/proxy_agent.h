@@ -1,23 +1,31 @@
-/* The service proxy's run loop: sources feed the model store, the store is
- * turned into a desired state after a short quiet period, and the state is
- * reconciled into the datapath.
+/* skiff-agent's one loop: sources feed the model store, and the store's
+ * consumers are kept up to date with it after a short quiet period.
+ *
+ *   sources (the manifests folder; the API watch next)
+ *      -> model store (Services, EndpointSlices, Nodes)
+ *      -> consumers, a table in proxy_agent.c, each with setup / sync /
+ *         reload / teardown: the service proxy, node networking (DNS and
+ *         the kubelet join as rows)
  *
  *   poll: signalfd | source fds | debounce timerfd
  *   source readable -> note it, (re)arm the debounce timer
- *   timer           -> flush sources -> compute -> proxy_lb_apply
- *   SIGHUP          -> read every source again, recompute everything
- *   SIGINT/SIGTERM  -> leave (programs and maps stay, or with
- *                      destroy_on_exit, everything is removed)
+ *   timer           -> flush sources -> sync every consumer whose part of
+ *                      the store changed (or that asked for a retry)
+ *   SIGHUP          -> read every source again, resync every consumer
+ *   SIGINT/SIGTERM  -> leave (programs, maps, tables and routes stay, or
+ *                      with destroy_on_exit, everything is removed)
+ *   once            -> one sync of every consumer, then leave
  *
- * Two proxy modes apply the same desired state: the eBPF datapath
- * (proxy_lb.h) or an nftables table (nft_proxy.h). Starting in one mode
- * removes what the other left (pinned BPF state under bpffs_dir, or the
- * table), so a restart with the other flag switches cleanly.
+ * The service proxy applies the desired state in one of two modes: the
+ * eBPF datapath (proxy_lb.h) or an nftables table (nft_proxy.h). Starting
+ * in one mode removes what the other left (pinned BPF state under
+ * bpffs_dir, or the table), so a restart with the other flag switches
+ * cleanly.
  *
- * With node_routing, the Node objects of the same sources drive node
- * networking: whenever they change, node_net_sync brings routes, vxlan
- * entries and the masquerade table to them (only a changed node's entries
- * change; a restart changes nothing that is right).
+ * Node networking (with node_routing) follows the Node objects: whenever
+ * they change, node_net_sync brings routes, vxlan entries and the
+ * masquerade table to them (only a changed node's entries change; a
+ * restart changes nothing that is right).
  */
 #ifndef SKIFF_PROXY_AGENT_H
 #define SKIFF_PROXY_AGENT_H

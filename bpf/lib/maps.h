@@ -31,7 +31,7 @@ struct {
 	__uint(max_entries, 1024);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct lb_ip_key);
-	__type(value, struct lb_ip_val);
+	__type(value, struct lb_node_ip_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_node_ips SEC(".maps");
 

@@ -6,8 +6,10 @@
 # Topology (as tests/dataplane/test_nodenet.sh): nodes n1 and n2 are
 # namespaces on a LAN namespace's bridge (192.168.77.0/24); each node has a
 # pod wired by build/bin/skiff-cni (pod CIDRs 10.244.<i>.0/24, MTU
-# BENCH_MTU); skiff-nodenet-tool programs each node for the mode measured
-# (and --remove clears it before the next). The baseline is two more
+# BENCH_MTU); skiff-agent --once programs each node for the mode measured
+# from the two Node manifests (its service proxy in nftables mode, with an
+# empty table of the bench's own), and --once --destroy-on-exit clears it
+# before the next. The baseline is two more
 # namespaces joined by one veth pair (same MTU). Only namespaces this
 # script creates carry traffic.
 #
@@ -51,9 +53,10 @@ done
 
 require_root
 require_cmd ip jq iperf3 awk
-require_bin skiff-cni skiff-ipam skiff-nodenet-tool conn-bench
+require_bin skiff-cni skiff-ipam conn-bench
+[ -x "$BIN/skiff-agent" ] || skip "skiff-agent not built (make)"
 
-TOOL="$TESTBIN/skiff-nodenet-tool"
+AGENT="$BIN/skiff-agent"
 CB="$TESTBIN/conn-bench"
 status=0
 err() { echo "error: $*"; status=1; }
@@ -95,16 +98,19 @@ done
 
 # ---- node programming ---------------------------------------------------------
 
-peers_file() { # FILE NODE: the peers file of node NODE (the other one)
-	local o=$(( 3 - $2 ))
-	jq -n --arg n "node$o" --arg a "192.168.77.$o" --arg c "10.244.$o.0/24" \
-		'[{name: $n, addresses: [$a], podCIDRs: [$c]}]' >"$1"
-}
-for i in 1 2; do peers_file "$TMP/peers-$i.json" "$i"; done
-tool() { # NODE ARGS...
+# The Node objects both agents read: pod CIDR 10.244.<i>.0/24, InternalIP
+# on the LAN.
+mkdir -p "$TMP/nodes"
+for i in 1 2; do
+	{ printf 'apiVersion: v1\nkind: Node\nmetadata: {name: node%s}\nspec: {podCIDRs: [10.244.%s.0/24]}\n' "$i" "$i"
+	  printf 'status: {addresses: [{type: InternalIP, address: 192.168.77.%s}]}\n' "$i"; } >"$TMP/nodes/node-$i.yaml"
+done
+agent() { # NODE ARGS...: skiff-agent --once in node NODE
 	local i=$1; shift
-	in_ns "n$i" "$TOOL" --node-addr "192.168.77.$i" --nat-table "skiff-nat-$RUN_ID" \
-		--vxlan-name "skv$RUN_ID" "$@" >>"$TMP/tool-$i.log" 2>&1
+	in_ns "n$i" "$AGENT" --manifests "$TMP/nodes" --node-name "node$i" --node-ip "192.168.77.$i" \
+		--nat-table "skiff-nat-$RUN_ID" --vxlan-name "skv$RUN_ID" --proxy-mode nftables \
+		--nft-table "skiff-proxy-$RUN_ID" --bpffs "/sys/fs/bpf/skiff-bench-nodenet-$RUN_ID" \
+		--once "$@" >>"$TMP/agent-$i.log" 2>&1
 }
 # program PATH: sets the nodes up for PATH (hand, native, vxlan; none clears).
 program() {
@@ -112,12 +118,13 @@ program() {
 	for i in 1 2; do
 		o=$(( 3 - i ))
 		ip -n "$(ns "n$i")" route del "10.244.$o.0/24" proto static 2>/dev/null
-		for m in native vxlan; do tool "$i" --mode "$m" --remove || return 1; done
+		# native mode removes a vxlan device of an earlier run too
+		agent "$i" --node-routing native --destroy-on-exit || return 1
 		case $1 in
 		hand) ip -n "$(ns "n$i")" route add "10.244.$o.0/24" via "192.168.77.$o" proto static || return 1 ;;
 		native|vxlan)
-			tool "$i" --mode "$1" --pod-cidr "10.244.$i.0/24" --cluster-cidr 10.244.0.0/16 \
-				--peers "$TMP/peers-$i.json" || return 1 ;;
+			agent "$i" --node-routing "$1" --pod-cidr "10.244.$i.0/24" \
+				--cluster-cidr 10.244.0.0/16 || return 1 ;;
 		esac
 	done
 }
@@ -176,7 +183,7 @@ for (( round = 1; round <= rounds; round++ )); do
 			continue
 		fi
 		if ! program "$p"; then
-			err "$p: cannot program the nodes: $(tail -2 "$TMP/tool-1.log")"; skipped[$p]=1; continue
+			err "$p: cannot program the nodes: $(tail -2 "$TMP/agent-1.log")"; skipped[$p]=1; continue
 		fi
 		routed "$p" || { err "$p: not set up as asked"; skipped[$p]=1; continue; }
 		wait_for 10 reachable p1 "$POD2" || { err "$p: pod 2 does not answer pod 1"; skipped[$p]=1; continue; }

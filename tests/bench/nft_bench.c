@@ -1,5 +1,6 @@
 /* nft-bench: times skiff's nftables proxy mode (dataplane/nft_proxy.c) the
- * way skiff-nft-tool drives it, for tests/bench/bench_nftproxy.sh.
+ * way skiff-agent --proxy-mode nftables drives it, for
+ * tests/bench/bench_nftproxy.sh.
  *
  *   nft-bench --manifests DIR --table NAME [STAGED-FILE]...
  *
@@ -50,7 +51,7 @@ static void usage(FILE *f)
 		"STAGED-FILE, each renamed into DIR in turn (\"rm:NAME\": DIR/NAME deleted,\n"
 		"a service removed). One key=value line per sync.\n"
 		"\n"
-		"  --manifests DIR     folder of manifests (as skiff-nft-tool and skiff-agent read)\n"
+		"  --manifests DIR     folder of manifests (as skiff-agent reads)\n"
 		"  --table NAME        the inet table (default " NFTP_DEFAULT_TABLE ")\n"
 		"  --cluster-cidr CIDR pod network (IPv4); ClusterIP traffic from outside is masqueraded\n"
 		"  --timeout-ms N      wait for the folder watch per staged file (default 5000)\n"

@@ -71,7 +71,7 @@ case_nftproxy_bench_table() {
 case_nodenet_bench_table() {
 	local out row
 	command -v iperf3 >/dev/null && command -v jq >/dev/null || skip_case "needs iperf3 and jq"
-	[ -x "$BIN/skiff-cni" ] && [ -x "$TESTBIN/skiff-nodenet-tool" ] || skip_case "skiff-cni or skiff-nodenet-tool not built"
+	[ -x "$BIN/skiff-cni" ] && [ -x "$BIN/skiff-agent" ] || skip_case "skiff-cni or skiff-agent not built"
 	out=$(BENCH_DURATION=1 BENCH_ROUNDS=1 BENCH_PATHS="veth vxlan" \
 		bash "$SKIFF_ROOT/tests/bench/bench_nodenet.sh" 2>&1) || fail "bench_nodenet.sh failed: $(tail -5 <<<"$out")"
 	for p in "veth pair" "skiff VXLAN"; do

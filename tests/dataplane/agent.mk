@@ -19,3 +19,7 @@ test_model_manifest_PKGS := jansson yaml-0.1
 FUZZERS += fuzz_manifest
 fuzz_manifest_SRCS := tests/dataplane/fuzz_manifest.c dataplane/manifest.c dataplane/proxy.c
 fuzz_manifest_PKGS := jansson yaml-0.1
+
+TESTS += test_nft_batch
+test_nft_batch_SRCS := tests/dataplane/test_nft_batch.c dataplane/nft_batch.c
+test_nft_batch_PKGS := libnftnl libmnl

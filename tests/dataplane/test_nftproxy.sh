@@ -11,10 +11,9 @@
 . "$(dirname "$0")/../harness/topology.sh"
 require_root
 require_cmd ip socat nft conntrack awk
-require_bin skiff-agent skiff-nft-tool lb-client
+require_bin skiff-agent lb-client
 
 AGENT_BIN="$BIN/skiff-agent"
-TOOL="$TESTBIN/skiff-nft-tool"
 CLI="$TESTBIN/lb-client"
 GOLDEN="$SKIFF_ROOT/tests/dataplane/golden/nftproxy.nft"
 
@@ -263,14 +262,18 @@ case_sharded_tables() {
 	assert_not_contains "$(in_ns node nft list tables)" "$TABLE" "--destroy-on-exit removes every shard"
 }
 
-# The tool (nft_proxy.c without the agent, used by the benchmarks).
-case_tool_bad_flags_named() {
+# The nftables mode's flags, named in their errors (before anything runs).
+case_agent_bad_flags_named() {
 	local out
-	out=$("$TOOL" --manifests /nonexistent --cluster-cidr 10.0.0.0/99 2>&1) && fail "bad CIDR accepted"
+	out=$("$AGENT_BIN" --manifests /nonexistent --proxy-mode nftables --cluster-cidr 10.0.0.0/99 2>&1) &&
+		fail "bad CIDR accepted"
 	assert_contains "$out" "--cluster-cidr"
-	out=$("$TOOL" --manifests /nonexistent --node-addr nope 2>&1) && fail "bad address accepted"
-	assert_contains "$out" "--node-addr"
-	assert_contains "$("$TOOL" --help)" "--manifests DIR"
+	out=$("$AGENT_BIN" --manifests /nonexistent --proxy-mode nftables --node-ip nope 2>&1) &&
+		fail "bad address accepted"
+	assert_contains "$out" "--node-ip"
+	out=$("$AGENT_BIN" --manifests /nonexistent --proxy-mode nft 2>&1) && fail "bad mode accepted"
+	assert_contains "$out" '--proxy-mode: "nft" is not bpf or nftables'
+	assert_contains "$("$AGENT_BIN" --help)" "--nft-table NAME"
 }
 
 run_case clusterip_nodeport_externalip_spread_tcp_udp_ipv6
@@ -281,5 +284,5 @@ run_case udp_conntrack_of_removed_endpoint_deleted
 run_case hairpin_masquerade_only_to_itself
 run_case sharded_tables
 run_case golden_table_dump
-run_case tool_bad_flags_named
+run_case agent_bad_flags_named
 finish

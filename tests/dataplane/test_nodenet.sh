@@ -14,10 +14,9 @@
 . "$(dirname "$0")/../harness/manifests.sh"
 require_root
 require_cmd ip bridge jq socat awk nft
-require_bin skiff-agent skiff-nodenet-tool skiff-cni lb-client
+require_bin skiff-agent skiff-cni lb-client
 
 AGENT_BIN="$BIN/skiff-agent"
-TOOL="$TESTBIN/skiff-nodenet-tool"
 CLI="$TESTBIN/lb-client"
 M="$TMP/manifests"
 mkdir -p "$M"
@@ -261,21 +260,8 @@ case_agent_flags_named() {
 	done
 }
 
-# The tool (node_net.c without the agent): its own peers-file parsing.
-case_tool_bad_peers_file_named() {
-	local out
-	echo '[{"name": "x", "addresses": ["nope"], "podCIDRs": []}]' >"$TMP/bad.json"
-	out=$(in_ns n1 "$TOOL" --mode native --node-addr 192.168.77.1 --peers "$TMP/bad.json" \
-		--nat-table "skiff-nat-$RUN_ID-bad" 2>&1) && fail "bad peers file accepted"
-	assert_contains "$out" "[0].addresses[0]: not an IP address"
-	out=$("$TOOL" --mode bogus --node-addr 1.2.3.4 --peers x 2>&1) && fail "bad mode accepted"
-	assert_contains "$out" "--mode"
-	assert_contains "$("$TOOL" --help)" "--peers FILE"
-}
-
 run_case native_routing
 run_case vxlan_overlay
 run_case routing_mode_switch
 run_case agent_flags_named
-run_case tool_bad_peers_file_named
 finish

@@ -135,6 +135,8 @@ case_spreads_tcp_udp_ipv6_nodeport_externalip_lb() {
 	# the maps (or chains) name the service for bpftool (nft) readers
 	if [ "$MODE" = bpf ]; then
 		assert_contains "$(bpftool map dump pinned "$BPFFS/lb_names")" '"name": "default/web:http"'
+		assert_contains "$(bpftool map dump pinned "$BPFFS/lb_node_ips")" '"epoch": ' \
+			"node addresses carry the write that put them there"
 	else
 		assert_contains "$(nft_table)" "chain svc-default/web:http-tcp-10.96.0.10:80"
 	fi

@@ -1,0 +1,88 @@
+/* What the files of the BPF load balancer library share (lb.c open, pin
+ * and attach; lb_table.c the in-memory index; lb_frontend.c programming
+ * and counters; lb_sockets.c ending sockets); not for other modules. */
+#ifndef SKIFF_LB_INT_H
+#define SKIFF_LB_INT_H
+
+#include "dataplane/lb/lb.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf/lb.h"
+
+#define LB_BPFFS_ROOT "/sys/fs/bpf"
+/* our tc filters on the NodePort devices: handle and priority */
+#define LB_TC_HANDLE 0x5f1f
+#define LB_TC_PRIO 0x5f1f
+
+struct lb_fe {
+	struct lb_fe_key key;
+	struct lb_fe_val val;
+	uint32_t *bids; /* every backend of the set (refs held) */
+	size_t n_bids;
+	uint64_t epoch; /* sync epoch that last set it */
+	bool counts_ip; /* holds a ref in lb_svc_ips */
+	struct lb_fe *next_key;
+};
+
+struct lb_be {
+	struct lb_be_val val;
+	uint32_t id;
+	uint32_t refs;
+	struct lb_be *next_key;
+};
+
+struct lb_idvec {
+	void **v;
+	size_t cap;
+	uint32_t *free_ids;
+	size_t n_free, cap_free;
+	uint32_t next;
+};
+
+struct lb_table {
+	void **buckets;
+	size_t nbuckets, n;
+};
+
+struct lb {
+	char dir[PATH_MAX];
+	char cgroup[PATH_MAX];
+	struct sock_bpf *skel;
+	struct tc_nodeport_bpf *tc;
+	char **devs;
+	size_t n_devs;
+	struct lb_table fe_by_key, be_by_key;
+	struct lb_idvec fe_ids, be_ids;
+	uint64_t epoch;
+	bool syncing;
+	bool terminate_supported;
+};
+
+/* backends are keyed by address, port and proto: all of lb_be_val but state */
+#define BE_KEY_LEN offsetof(struct lb_be_val, state)
+
+/* lb_table.c */
+struct lb_fe *lb_fe_find(struct lb *lb, const struct lb_fe_key *k);
+int lb_fe_insert(struct lb *lb, struct lb_fe *e);
+void lb_fe_unlink(struct lb *lb, struct lb_fe *e);
+struct lb_be *lb_be_find(struct lb *lb, const struct lb_be_val *k);
+int lb_be_insert(struct lb *lb, struct lb_be *e);
+void lb_be_unlink(struct lb *lb, struct lb_be *e);
+void *lb_idvec_get(const struct lb_idvec *v, uint32_t id);
+int lb_idvec_put(struct lb_idvec *v, uint32_t id, void *p);
+int lb_idvec_alloc(struct lb_idvec *v, uint32_t *out);
+void lb_idvec_release(struct lb_idvec *v, uint32_t id);
+
+/* lb.c */
+void lb_addr_to16(const struct ipaddr *a, uint8_t out[16]);
+int lb_fe_key_make(const struct lb_frontend *fe, struct lb_fe_key *k);
+int lb_be_key_make(const struct lb_backend *be, uint8_t proto, struct lb_be_val *v);
+struct bpf_map;
+int lb_map_fd(struct lb *lb, struct bpf_map *m);
+#define LB_FD(lb, name) lb_map_fd((lb), (lb)->skel->maps.name)
+
+#endif

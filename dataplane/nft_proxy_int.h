@@ -1,0 +1,115 @@
+/* What the files of the nftables proxy mode share (nft_proxy.c the mode,
+ * nft_proxy_rules.c chains and rules, nft_proxy_sets.c sets and maps,
+ * nft_proxy_ct.c conntrack); not for other modules. */
+#ifndef SKIFF_NFT_PROXY_INT_H
+#define SKIFF_NFT_PROXY_INT_H
+
+#include "dataplane/nft_batch.h"
+#include "dataplane/nft_proxy.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* nft's datatype ids, so `nft list` prints the key types. */
+enum {
+	NFTP_T_INTEGER = 4,
+	NFTP_T_IPADDR = 7,
+	NFTP_T_IP6ADDR = 8,
+	NFTP_T_INET_PROTO = 12,
+	NFTP_T_INET_SERVICE = 13,
+	NFTP_T_MARK = 19, /* a named map keyed on numgen: printed as a mark */
+	NFTP_TYPE_BITS = 6,
+	NFTP_BYTEORDER_HOST = 1, /* nft: BYTEORDER_HOST_ENDIAN */
+};
+
+#define NFTP_CONCAT2(a, b) (((a) << NFTP_TYPE_BITS) | (b))
+#define NFTP_CONCAT3(a, b, c) ((NFTP_CONCAT2(a, b) << NFTP_TYPE_BITS) | (c))
+
+#define CH_REJECT "reject-chain"
+#define CH_MARK "mark-for-masquerade"
+#define CH_MASQ "masquerading"
+#define CH_SERVICES "services"
+#define CH_CHECK "endpoints-check"
+#define SET_HAIRPIN "hairpin"
+/* Shards: one per this many frontends (at the full rebuild), at most
+ * NFTP_MAX_SHARDS tables. */
+#define NFTP_SHARD_FES 1024
+#define NFTP_MAX_SHARDS 16
+#define SET_HAIRPIN6 "hairpin6"
+
+/* Hairpin: the endpoint addresses of all frontends, counted, for the
+ * sets hairpin{,6} (a . a: a connection DNATed to its own source). */
+struct hp_ent {
+	struct ipaddr a;
+	uint32_t n, n0; /* now, and before this batch (when dirty) */
+	bool used, dirty;
+};
+
+struct hp {
+	struct hp_ent *v;
+	size_t cap, used;
+	struct ipaddr *dirty;
+	size_t n_dirty, cap_dirty;
+	int err;
+};
+
+struct nftp {
+	char *table;
+	struct hp hp;
+	/* Anonymous maps get names of ours ("__map<n>", never reused in a
+	 * table): the kernel then neither scans every set for a free
+	 * "__map%d" number nor the batch for the set id. */
+	uint64_t anon_seq;
+	/* Shards: tables "<table>-s<k>" (k >= 1; shard 0 is the main table)
+	 * holding the service maps and chains of a part of the services, so
+	 * that a commit validates a part of them only. Their number is chosen
+	 * at each full rebuild from the number of frontends. */
+	char *shard_names[NFTP_MAX_SHARDS];
+	unsigned n_shards;
+	struct ipcidr cidr4, cidr6;
+	bool have_cidr4, have_cidr6;
+	bool masquerade_all;
+	struct nftb_sock *sock; /* the batches' socket, open across syncs */
+	struct proxy_state *applied;
+	struct nftp_stats stats;
+	void (*on_changes)(const struct proxy_state *now, const struct proxy_changes *c, void *ud);
+	void *ud;
+};
+
+struct setdef {
+	const char *name;
+	uint32_t flags;
+	uint32_t key_type, key_len;
+	bool vmap;
+	uint32_t data_type, data_len; /* a data map (vmap false) */
+	uint64_t timeout_ms;
+	bool host_order_key;
+};
+
+/* One element: key, and for a verdict map a goto to chain. */
+struct elem {
+	uint8_t key[40];
+	uint32_t key_len;
+	const char *chain; /* NULL: a plain set element (or data below) */
+	uint8_t data[20];
+	uint32_t data_len; /* a data map's value */
+};
+
+/* nft_proxy_sets.c */
+uint32_t nftp_set_add(struct nftb *b, const struct setdef *d);
+void nftp_set_del(struct nftb *b, const char *name);
+void nftp_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
+		const struct elem *e, size_t n);
+void nftp_hairpin_ref(struct nftp *p, const struct ipaddr *a, int d);
+void nftp_hairpin_reset(struct hp *h);
+void nftp_hairpin_flush(struct nftp *p, struct nftb *b);
+int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
+			  const struct proxy_state *now);
+
+/* nft_proxy_rules.c */
+const void *nftp_addr_bytes(const struct ipaddr *a);
+void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
+void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
+void nftp_base_add(struct nftb *b, bool main);
+
+#endif

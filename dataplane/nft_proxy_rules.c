@@ -1,0 +1,754 @@
+/* The nftables proxy mode: chains and rules, a frontend's and the fixed
+ * part of the table (see nft_proxy.h). */
+#include "dataplane/nft_proxy_int.h"
+
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <linux/netfilter.h>
+#include <linux/rtnetlink.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <poll.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* ---- expressions of the proxy ---- */
+
+/* vmap: the set maps to a verdict; else a plain membership test. */
+static void x_lookup(struct nftb_rule *rb, uint32_t sreg, bool vmap, const char *set,
+		     uint32_t set_id)
+{
+	struct nftnl_expr *e = nftb_rule_expr(rb, "lookup");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+	if (vmap)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	if (set_id)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+}
+
+static void x_reject(struct nftb_rule *rb, uint32_t type, uint8_t code)
+{
+	struct nftnl_expr *e = nftb_rule_expr(rb, "reject");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
+	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
+}
+
+static void x_fib_daddr_local(struct nftb_rule *rb)
+{
+	struct nftnl_expr *e = nftb_rule_expr(rb, "fib");
+	uint32_t local = RTN_LOCAL;
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	nftb_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &local, sizeof(local));
+}
+
+static void x_l4proto(struct nftb_rule *rb, uint8_t proto)
+{
+	nftb_meta(rb, NFT_META_L4PROTO, NFT_REG_1);
+	nftb_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &proto, 1);
+}
+
+/* dnat to the address in addr_reg, the port in port_reg */
+static void x_dnat(struct nftb_rule *rb, int family, uint32_t addr_reg, uint32_t port_reg)
+{
+	struct nftnl_expr *e = nftb_rule_expr(rb, "nat");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, addr_reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, port_reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+}
+
+/* meta mark set meta mark | NFTP_MASQ_MARK */
+static void x_mark_masq(struct nftb_rule *rb)
+{
+	const uint32_t mark = NFTP_MASQ_MARK, keep = ~NFTP_MASQ_MARK;
+
+	nftb_meta(rb, NFT_META_MARK, NFT_REG_1);
+	nftb_bitwise(rb, NFT_REG_1, 4, &keep, &mark);
+	nftb_meta_set(rb, NFT_META_MARK, NFT_REG_1);
+}
+
+/* ---- naming ---- */
+
+static bool fe_any(const struct proxy_fe_key *k)
+{
+	if (k->kind != PROXY_KIND_NODE_PORT)
+		return false;
+	if (k->addr.family == AF_INET)
+		return k->addr.v4.s_addr == 0;
+	return IN6_IS_ADDR_UNSPECIFIED(&k->addr.v6);
+}
+
+static const char *kind_short(uint8_t kind)
+{
+	switch (kind) {
+	case PROXY_KIND_CLUSTER_IP:
+		return "svc";
+	case PROXY_KIND_EXTERNAL_IP:
+		return "ext";
+	case PROXY_KIND_LOAD_BALANCER:
+		return "lb";
+	default:
+		return "np";
+	}
+}
+
+/* "<ns/name:port>-<proto>-<addr>:<port>" (or "*:<port>" for a NodePort on
+ * every local address); the frontend chain is "<kind>-" this. */
+static void fe_ident(const struct proxy_frontend *fe, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN] = "*";
+
+	if (!fe_any(&fe->key))
+		ipaddr_str(&fe->key.addr, a, sizeof(a));
+	snprintf(buf, size, "%s-%s-%s:%u", fe->name,
+		 fe->key.proto == IPPROTO_TCP ? "tcp" : fe->key.proto == IPPROTO_UDP ? "udp" : "sctp", a,
+		 fe->key.port);
+}
+
+static void fe_chain_name(const struct proxy_frontend *fe, char *buf, size_t size)
+{
+	char id[320];
+
+	fe_ident(fe, id, sizeof(id));
+	snprintf(buf, size, "%s-%s", kind_short(fe->key.kind), id);
+}
+
+/* prefix "ep" (endpoint chain) or "aff" (affinity set). */
+static void be_name(const char *prefix, const struct proxy_frontend *fe,
+		    const struct proxy_backend *be, char *buf, size_t size)
+{
+	char id[320], a[INET6_ADDRSTRLEN];
+
+	fe_ident(fe, id, sizeof(id));
+	ipaddr_str(&be->addr, a, sizeof(a));
+	snprintf(buf, size, "%s-%s-%s-%s:%u", prefix, kind_short(fe->key.kind), id, a, be->port);
+}
+
+static const char *fe_map(const struct proxy_frontend *fe, bool no_endpoints)
+{
+	bool v6 = fe->key.addr.family == AF_INET6;
+
+	if (fe_any(&fe->key)) {
+		if (no_endpoints)
+			return v6 ? "no-endpoint-nodeports6" : "no-endpoint-nodeports";
+		return v6 ? "service-nodeports6" : "service-nodeports";
+	}
+	if (no_endpoints)
+		return v6 ? "no-endpoint-services6" : "no-endpoint-services";
+	return v6 ? "service-ips6" : "service-ips";
+}
+
+/* The map key in 32-bit register layout: addr . l4proto . port. */
+static void fe_elem(const struct proxy_frontend *fe, struct elem *e)
+{
+	uint16_t port = htons(fe->key.port);
+	uint32_t n = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (!fe_any(&fe->key)) {
+		n = nftb_addr_len(fe->key.addr.family);
+		memcpy(e->key, fe->key.addr.family == AF_INET ? (const void *)&fe->key.addr.v4
+							      : (const void *)&fe->key.addr.v6,
+		       n);
+	}
+	e->key[n] = fe->key.proto;
+	memcpy(&e->key[n + 4], &port, 2);
+	e->key_len = n + 8;
+}
+
+static size_t n_selected(const struct proxy_frontend *fe)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < fe->n_backends; i++)
+		n += fe->backends[i].state != PROXY_BACKEND_QUARANTINED;
+	return n;
+}
+
+const void *nftp_addr_bytes(const struct ipaddr *a)
+{
+	return a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6;
+}
+
+/* ---- one frontend ---- */
+
+static void fe_masq_rule(struct nftp *p, struct nftb *b, const char *chain,
+			 const struct proxy_frontend *fe)
+{
+	const struct ipcidr *c = NULL;
+	struct nftb_rule rb;
+	int fam = fe->key.addr.family;
+
+	if (fe->key.kind != PROXY_KIND_CLUSTER_IP) {
+		if (fe->flags & PROXY_F_LOCAL)
+			return;
+	} else if (!p->masquerade_all) {
+		c = fam == AF_INET ? (p->have_cidr4 ? &p->cidr4 : NULL)
+				   : (p->have_cidr6 ? &p->cidr6 : NULL);
+		if (!c)
+			return;
+	}
+	if (!nftb_rule_start(&rb, b, chain))
+		return;
+	if (c) {
+		nftb_nfproto(&rb, fam);
+		nftb_saddr(&rb, fam, NFT_REG_1);
+		nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, nftp_addr_bytes(&c->addr), nftb_addr_len(fam),
+				c->len);
+	}
+	/* The mark set inline, not `jump mark-for-masquerade`: every commit
+	 * that must validate the table walks this rule once per frontend
+	 * and base chain, and a jump would walk the target chain too. */
+	x_mark_masq(&rb);
+	nftb_rule_end(&rb);
+}
+
+static void anon_name(struct nftp *p, char *buf, size_t size)
+{
+	snprintf(buf, size, "__map%" PRIu64, p->anon_seq++);
+}
+
+/* The frontend chain's last rule (no affinity): meta nfproto, l4proto,
+ * dnat to numgen random mod n map @eps-<chain> { i : addr . port }. A
+ * named map, not an anonymous one: binding an anonymous set makes the
+ * kernel walk the whole transaction, which made a full sync quadratic
+ * (10,000 services: 10 s, 1.8 s with named maps). Keyed as a mark (a
+ * 32-bit host-order number nft prints; it has no plain integer type). */
+static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_frontend *fe,
+			size_t n)
+{
+	char map[420];
+	int fam = fe->key.addr.family;
+	uint32_t alen = nftb_addr_len(fam);
+	struct setdef d = {
+		.name = map,
+		.flags = NFT_SET_CONSTANT,
+		.key_type = NFTP_T_MARK,
+		.key_len = 4,
+		.host_order_key = true,
+		.data_type = NFTP_CONCAT2(fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
+					  NFTP_T_INET_SERVICE),
+		.data_len = alen + 4,
+	};
+	_cleanup_free_ struct elem *m = calloc(n ? n : 1, sizeof(*m));
+	struct nftnl_expr *x;
+	struct nftb_rule rb;
+	uint32_t id;
+	size_t k = 0;
+
+	if (!m) {
+		b->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < fe->n_backends && k < n; i++) {
+		const struct proxy_backend *be = &fe->backends[i];
+		uint16_t port = htons(be->port);
+
+		if (be->state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		memcpy(m[k].key, &(uint32_t){ (uint32_t)k }, 4);
+		m[k].key_len = 4;
+		memcpy(m[k].data, nftp_addr_bytes(&be->addr), alen);
+		memcpy(m[k].data + alen, &port, 2);
+		m[k].data_len = alen + 4;
+		k++;
+	}
+	snprintf(map, sizeof(map), "eps-%s", chain);
+	id = nftp_set_add(b, &d);
+	nftp_elems(b, NFT_MSG_NEWSETELEM, map, id, m, k);
+	if (!nftb_rule_start(&rb, b, chain))
+		return;
+	nftb_nfproto(&rb, fam);
+	x_l4proto(&rb, fe->key.proto);
+	x = nftb_rule_expr(&rb, "numgen");
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)k);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
+	}
+	x = nftb_rule_expr(&rb, "lookup");
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
+		nftnl_expr_set_str(x, NFTNL_EXPR_LOOKUP_SET, map);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, id);
+	}
+	x_dnat(&rb, fam, NFT_REG_1, NFT_REG32_00 + alen / 4);
+	nftb_rule_end(&rb);
+}
+
+/* Affinity: the endpoint chain ep-<frontend>-<backend> (the client's
+ * address into the set aff-<frontend>-<backend>, then DNAT) and its set. */
+static void ep_chain_add(struct nftb *b, const struct proxy_frontend *fe,
+			 const struct proxy_backend *be)
+{
+	int fam = fe->key.addr.family;
+	uint16_t port = htons(be->port);
+	char name[480], aff[480];
+	struct setdef d = {
+		.name = aff,
+		.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL,
+		.key_type = fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
+		.key_len = nftb_addr_len(fam),
+		.timeout_ms = (uint64_t)fe->affinity_timeout * 1000,
+	};
+	struct nftb_rule rb;
+	struct nftnl_expr *x;
+
+	be_name("ep", fe, be, name, sizeof(name));
+	be_name("aff", fe, be, aff, sizeof(aff));
+	nftb_chain(b, NFT_MSG_NEWCHAIN, name, NULL);
+	nftp_set_add(b, &d);
+	if (nftb_rule_start(&rb, b, name)) {
+		nftb_nfproto(&rb, fam);
+		nftb_saddr(&rb, fam, NFT_REG_1);
+		x = nftb_rule_expr(&rb, "dynset");
+		if (x) {
+			nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+			nftnl_expr_set_str(x, NFTNL_EXPR_DYNSET_SET_NAME, aff);
+		}
+		nftb_rule_end(&rb);
+	}
+	if (nftb_rule_start(&rb, b, name)) {
+		nftb_nfproto(&rb, fam);
+		x_l4proto(&rb, fe->key.proto);
+		nftb_imm(&rb, NFT_REG_1, nftp_addr_bytes(&be->addr), nftb_addr_len(fam));
+		nftb_imm(&rb, NFT_REG_2, &port, sizeof(port));
+		x_dnat(&rb, fam, NFT_REG_1, NFT_REG_2);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* Affinity, in the frontend chain: a client seen recently goes back to
+ * the same endpoint. */
+static void affinity_rules(struct nftb *b, const char *chain, const struct proxy_frontend *fe)
+{
+	int fam = fe->key.addr.family;
+	char name[480], aff[480];
+	struct nftb_rule rb;
+
+	for (size_t i = 0; i < fe->n_backends; i++) {
+		const struct proxy_backend *be = &fe->backends[i];
+
+		if (be->state == PROXY_BACKEND_QUARANTINED || !nftb_rule_start(&rb, b, chain))
+			continue;
+		be_name("aff", fe, be, aff, sizeof(aff));
+		be_name("ep", fe, be, name, sizeof(name));
+		nftb_nfproto(&rb, fam);
+		nftb_saddr(&rb, fam, NFT_REG_1);
+		x_lookup(&rb, NFT_REG_1, false, aff, 0);
+		nftb_verdict(&rb, NFT_GOTO, name);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* Affinity, in the frontend chain, for a new client:
+ * numgen random mod n vmap { 0 : goto ep-..., ... } over the n selected
+ * endpoints. */
+static void ep_vmap_rule(struct nftp *p, struct nftb *b, const char *chain,
+			 const struct proxy_frontend *fe, size_t n)
+{
+	_cleanup_free_ struct elem *vm = calloc(n, sizeof(*vm));
+	_cleanup_free_ char *names = malloc(n * 480);
+	char anon[32];
+	struct setdef d = {
+		.name = anon,
+		.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT,
+		.key_type = NFTP_T_INTEGER,
+		.key_len = 4,
+		.vmap = true,
+		.host_order_key = true,
+	};
+	struct nftb_rule rb;
+	uint32_t id;
+	size_t k = 0;
+
+	if (!vm || !names) {
+		b->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < fe->n_backends && k < n; i++) {
+		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		memcpy(vm[k].key, &(uint32_t){ (uint32_t)k }, 4);
+		vm[k].key_len = 4;
+		be_name("ep", fe, &fe->backends[i], names + k * 480, 480);
+		vm[k].chain = names + k * 480;
+		k++;
+	}
+	anon_name(p, anon, sizeof(anon));
+	id = nftp_set_add(b, &d);
+	nftp_elems(b, NFT_MSG_NEWSETELEM, anon, id, vm, n);
+	if (nftb_rule_start(&rb, b, chain)) {
+		struct nftnl_expr *x = nftb_rule_expr(&rb, "numgen");
+
+		if (x) {
+			nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)n);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
+		}
+		x_lookup(&rb, NFT_REG_1, true, anon, id);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* A frontend in the table of b: without endpoints an element of the
+ * no-endpoint map; else its chain (masquerade mark, then the endpoint
+ * choice) and its element of the service map. */
+static void fe_add_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+{
+	size_t n = n_selected(fe);
+	char chain[400];
+	struct elem e;
+
+	fe_elem(fe, &e);
+	if (n == 0) {
+		e.chain = CH_REJECT;
+		nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, true), 0, &e, 1);
+		return;
+	}
+	fe_chain_name(fe, chain, sizeof(chain));
+	nftb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
+	if (!fe->affinity_timeout) {
+		/* No endpoint chains: numgen picks the DNAT target from a map. */
+		fe_masq_rule(p, b, chain, fe);
+		fe_dnat_map(b, chain, fe, n);
+	} else {
+		for (size_t i = 0; i < fe->n_backends; i++)
+			if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+				ep_chain_add(b, fe, &fe->backends[i]);
+		fe_masq_rule(p, b, chain, fe);
+		affinity_rules(b, chain, fe);
+		ep_vmap_rule(p, b, chain, fe, n);
+	}
+	e.chain = chain;
+	nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
+}
+
+static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+{
+	size_t n = n_selected(fe);
+	char chain[400], name[480];
+	struct elem e;
+
+	fe_elem(fe, &e);
+	nftp_elems(b, NFT_MSG_DELSETELEM, fe_map(fe, n == 0), 0, &e, 1);
+	if (n == 0)
+		return;
+	fe_chain_name(fe, chain, sizeof(chain));
+	nftb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
+	if (!fe->affinity_timeout) {
+		snprintf(name, sizeof(name), "eps-%s", chain);
+		nftp_set_del(b, name);
+	}
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			nftp_hairpin_ref(p, &fe->backends[i].addr, -1);
+	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
+		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		be_name("ep", fe, &fe->backends[i], name, sizeof(name));
+		nftb_chain(b, NFT_MSG_DELCHAIN, name, NULL);
+	}
+	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
+		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		be_name("aff", fe, &fe->backends[i], name, sizeof(name));
+		nftp_set_del(b, name);
+	}
+}
+
+/* ---- shards ---- */
+
+/* The table of a frontend with endpoints: its service's shard (all the
+ * frontends of a service share one); without endpoints the main table
+ * (the no-endpoint maps). */
+static const char *fe_table(const struct nftp *p, const struct proxy_frontend *fe)
+{
+	const char *name = fe->name, *end = strchr(name, ':');
+	uint64_t h = 1469598103934665603ull;
+
+	if (p->n_shards <= 1 || n_selected(fe) == 0)
+		return p->table;
+	for (const char *c = name; *c && c != end; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	return p->shard_names[h % p->n_shards];
+}
+
+void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+{
+	const char *main = b->table;
+
+	b->table = fe_table(p, fe);
+	fe_add_in(p, b, fe);
+	b->table = main;
+}
+
+void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+{
+	const char *main = b->table;
+
+	b->table = fe_table(p, fe);
+	fe_del_in(p, b, fe);
+	b->table = main;
+}
+
+/* ---- the fixed part of the table ---- */
+
+static void vmap_rule(struct nftb *b, const char *chain, int family, const char *map, bool any)
+{
+	struct nftb_rule rb;
+
+	if (!nftb_rule_start(&rb, b, chain))
+		return;
+	if (any) {
+		nftb_nfproto(&rb, family);
+		x_fib_daddr_local(&rb);
+		nftb_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00);
+		nftb_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+	} else {
+		uint32_t n = nftb_addr_len(family) / 4;
+
+		nftb_nfproto(&rb, family);
+		nftb_daddr(&rb, family, NFT_REG32_00);
+		nftb_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00 + n);
+		nftb_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + n + 1);
+	}
+	x_lookup(&rb, NFT_REG32_00, true, map, 0);
+	nftb_rule_end(&rb);
+}
+
+static const struct nftb_hook h_nat_pre = { "nat", NF_INET_PRE_ROUTING, -100 };
+static const struct nftb_hook h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 };
+static const struct nftb_hook h_nat_post = { "nat", NF_INET_POST_ROUTING, 100 };
+static const struct nftb_hook h_in = { "filter", NF_INET_LOCAL_IN, 0 };
+static const struct nftb_hook h_fwd = { "filter", NF_INET_FORWARD, 0 };
+static const struct nftb_hook h_out = { "filter", NF_INET_LOCAL_OUT, 0 };
+
+/* The fixed chains; a base chain jumps to one of the others. shard: also
+ * in a shard's table. */
+static const struct base_chain {
+	const char *name;
+	const struct nftb_hook *hook;
+	const char *jump;
+	bool shard;
+} base_chains[] = {
+	{ CH_REJECT, NULL, NULL, false },
+	{ CH_MARK, NULL, NULL, false },
+	{ CH_MASQ, NULL, NULL, false },
+	{ CH_SERVICES, NULL, NULL, true },
+	{ CH_CHECK, NULL, NULL, false },
+	{ "nat-prerouting", &h_nat_pre, CH_SERVICES, true },
+	{ "nat-output", &h_nat_out, CH_SERVICES, true },
+	{ "nat-postrouting", &h_nat_post, CH_MASQ, false },
+	{ "filter-input", &h_in, CH_CHECK, false },
+	{ "filter-forward", &h_fwd, CH_CHECK, false },
+	{ "filter-output", &h_out, CH_CHECK, false },
+};
+
+#define T_ADDR_PORT NFTP_CONCAT3(NFTP_T_IPADDR, NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE)
+#define T_ADDR6_PORT NFTP_CONCAT3(NFTP_T_IP6ADDR, NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE)
+#define T_PORT NFTP_CONCAT2(NFTP_T_INET_PROTO, NFTP_T_INET_SERVICE)
+
+/* The fixed sets and maps; the service-* maps are in every shard too. */
+static const struct setdef base_sets[] = {
+	{ .name = "cluster-ips", .key_type = NFTP_T_IPADDR, .key_len = 4 },
+	{ .name = "cluster-ips6", .key_type = NFTP_T_IP6ADDR, .key_len = 16 },
+	{ .name = "service-ips", .key_type = T_ADDR_PORT, .key_len = 12, .vmap = true },
+	{ .name = "service-ips6", .key_type = T_ADDR6_PORT, .key_len = 24, .vmap = true },
+	{ .name = "service-nodeports", .key_type = T_PORT, .key_len = 8, .vmap = true },
+	{ .name = "service-nodeports6", .key_type = T_PORT, .key_len = 8, .vmap = true },
+	{ .name = "no-endpoint-services", .key_type = T_ADDR_PORT, .key_len = 12, .vmap = true },
+	{ .name = "no-endpoint-services6", .key_type = T_ADDR6_PORT, .key_len = 24, .vmap = true },
+	{ .name = "no-endpoint-nodeports", .key_type = T_PORT, .key_len = 8, .vmap = true },
+	{ .name = "no-endpoint-nodeports6", .key_type = T_PORT, .key_len = 8, .vmap = true },
+	{ .name = SET_HAIRPIN, .key_type = NFTP_CONCAT2(NFTP_T_IPADDR, NFTP_T_IPADDR), .key_len = 8 },
+	{ .name = SET_HAIRPIN6, .key_type = NFTP_CONCAT2(NFTP_T_IP6ADDR, NFTP_T_IP6ADDR),
+	  .key_len = 32 },
+};
+
+/* The sets, the chains and the base chains' jumps (main: all; else a
+ * shard's part). */
+static void base_sets_chains(struct nftb *b, bool main)
+{
+	struct nftb_rule rb;
+
+	for (size_t i = 0; i < ARRAY_SIZE(base_sets); i++)
+		if (main || !strncmp(base_sets[i].name, "service-", 8))
+			nftp_set_add(b, &base_sets[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(base_chains); i++)
+		if (main || base_chains[i].shard)
+			nftb_chain(b, NFT_MSG_NEWCHAIN, base_chains[i].name, base_chains[i].hook);
+	for (size_t i = 0; i < ARRAY_SIZE(base_chains); i++) {
+		const struct base_chain *c = &base_chains[i];
+
+		if (!c->jump || !(main || c->shard) || !nftb_rule_start(&rb, b, c->name))
+			continue;
+		nftb_verdict(&rb, NFT_JUMP, c->jump);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* The four lookups of chain: addr . proto . port and (on a local address)
+ * proto . port, per family, in the maps <prefix>-ips and <prefix>-nodeports
+ * (prefix "service" or "no-endpoint-services"/"-nodeports"). */
+static void vmap_rules(struct nftb *b, const char *chain, const char *ips, const char *nodeports)
+{
+	char name[64];
+
+	vmap_rule(b, chain, AF_INET, ips, false);
+	snprintf(name, sizeof(name), "%s6", ips);
+	vmap_rule(b, chain, AF_INET6, name, false);
+	vmap_rule(b, chain, AF_INET, nodeports, true);
+	snprintf(name, sizeof(name), "%s6", nodeports);
+	vmap_rule(b, chain, AF_INET6, name, true);
+}
+
+/* reject-chain: TCP gets a reset, the rest ICMP port unreachable. */
+static void reject_rules(struct nftb *b)
+{
+	struct nftb_rule rb;
+
+	if (nftb_rule_start(&rb, b, CH_REJECT)) {
+		x_l4proto(&rb, IPPROTO_TCP);
+		x_reject(&rb, NFT_REJECT_TCP_RST, 0);
+		nftb_rule_end(&rb);
+	}
+	if (nftb_rule_start(&rb, b, CH_REJECT)) {
+		x_reject(&rb, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* mark-for-masquerade: meta mark set meta mark | 0x4000 */
+static void mark_rule(struct nftb *b)
+{
+	struct nftb_rule rb;
+
+	if (nftb_rule_start(&rb, b, CH_MARK)) {
+		x_mark_masq(&rb);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* masquerading: hairpin connections get the mark; only marked packets
+ * are masqueraded, and the mark is cleared. */
+static void masq_rules(struct nftb *b)
+{
+	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
+	struct nftb_rule rb;
+
+	/* Hairpin: a connection DNATed to its own source (an endpoint
+	 * reaching itself through a service) is masqueraded too. */
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? AF_INET6 : AF_INET;
+		const uint32_t dnat = IPS_DST_NAT;
+		struct nftnl_expr *x;
+
+		if (!nftb_rule_start(&rb, b, CH_MASQ))
+			continue;
+		nftb_nfproto(&rb, fam);
+		x = nftb_rule_expr(&rb, "ct");
+		if (x) {
+			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+		}
+		nftb_bitwise(&rb, NFT_REG_1, 4, &dnat, &zero);
+		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
+		nftb_saddr(&rb, fam, NFT_REG32_00);
+		nftb_daddr(&rb, fam, NFT_REG32_00 + nftb_addr_len(fam) / 4);
+		x_lookup(&rb, NFT_REG32_00, false, f ? SET_HAIRPIN6 : SET_HAIRPIN, 0);
+		nftb_verdict(&rb, NFT_JUMP, CH_MARK);
+		nftb_rule_end(&rb);
+	}
+	if (nftb_rule_start(&rb, b, CH_MASQ)) {
+		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		nftb_bitwise(&rb, NFT_REG_1, 4, &mark, &zero);
+		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
+		nftb_verdict(&rb, NFT_RETURN, NULL);
+		nftb_rule_end(&rb);
+	}
+	if (nftb_rule_start(&rb, b, CH_MASQ)) {
+		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		nftb_bitwise(&rb, NFT_REG_1, 4, &keep, &zero);
+		nftb_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
+		nftb_rule_end(&rb);
+	}
+	if (nftb_rule_start(&rb, b, CH_MASQ)) {
+		struct nftnl_expr *x = nftb_rule_expr(&rb, "masq");
+
+		if (x)
+			nftnl_expr_set_u32(x, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* endpoints-check: frontends without endpoints are refused, and so is a
+ * ClusterIP still the destination after DNAT (an unknown port). */
+static void check_rules(struct nftb *b)
+{
+	struct nftb_rule rb;
+
+	vmap_rules(b, CH_CHECK, "no-endpoint-services", "no-endpoint-nodeports");
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? AF_INET6 : AF_INET;
+
+		if (!nftb_rule_start(&rb, b, CH_CHECK))
+			continue;
+		nftb_nfproto(&rb, fam);
+		nftb_daddr(&rb, fam, NFT_REG_1);
+		x_lookup(&rb, NFT_REG_1, false, f ? "cluster-ips6" : "cluster-ips", 0);
+		nftb_verdict(&rb, NFT_GOTO, CH_REJECT);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* main: the whole fixed part; else a shard's: the service maps, the
+ * services chain and the nat base chains that jump to it. */
+void nftp_base_add(struct nftb *b, bool main)
+{
+	base_sets_chains(b, main);
+	vmap_rules(b, CH_SERVICES, "service-ips", "service-nodeports");
+	if (!main)
+		return;
+	reject_rules(b);
+	mark_rule(b);
+	masq_rules(b);
+	check_rules(b);
+}
