@@ -2,5 +2,5 @@
 # cached objects (control/ctrl_*.c, control/sched*.c) that return a
 # ctrl_plan, and the drivers that send plans through lib/kube_client.
 # Programs and tests that link them list $(CTRL_SRCS) and $(CTRL_PKGS).
-CTRL_SRCS = control/ctrl_plan.c
+CTRL_SRCS = control/ctrl_plan.c control/ctrl_util.c
 CTRL_PKGS = jansson

@@ -2,3 +2,7 @@
 TESTS += test_ctrl_plan
 test_ctrl_plan_SRCS = tests/control/test_ctrl_plan.c $(CTRL_SRCS)
 test_ctrl_plan_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_util
+test_ctrl_util_SRCS = tests/control/test_ctrl_util.c $(CTRL_SRCS)
+test_ctrl_util_PKGS = $(CTRL_PKGS)

@@ -1,0 +1,191 @@
+/* Helpers over cached objects for the controllers: see ctrl_util.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control/ctrl_util.h"
+#include "lib/kube_selector.h"
+#include "lib/util.h"
+
+int ctrl_time_parse(const char *s, time_t *out)
+{
+	struct tm tm = { 0 };
+	const char *end;
+
+	if (!s)
+		return -EINVAL;
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		return -EINVAL;
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if (strcmp(end, "Z") != 0)
+		return -EINVAL;
+	*out = timegm(&tm);
+	return 0;
+}
+
+void ctrl_time_format(time_t t, char buf[32])
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+json_t *ctrl_get(json_t *obj, const char *path)
+{
+	char key[128];
+
+	while (obj && *path) {
+		const char *dot = strchr(path, '.');
+		size_t n = dot ? (size_t)(dot - path) : strlen(path);
+
+		if (n >= sizeof(key))
+			return NULL;
+		memcpy(key, path, n);
+		key[n] = 0;
+		obj = json_object_get(obj, key);
+		path += n + (dot ? 1 : 0);
+	}
+	return obj;
+}
+
+const char *ctrl_str(json_t *obj, const char *path)
+{
+	return json_string_value(ctrl_get(obj, path));
+}
+
+long long ctrl_int(json_t *obj, const char *path, long long def)
+{
+	json_t *v = ctrl_get(obj, path);
+
+	return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+bool ctrl_pod_terminating(json_t *pod)
+{
+	return ctrl_get(pod, "metadata.deletionTimestamp") != NULL;
+}
+
+bool ctrl_pod_active(json_t *pod)
+{
+	const char *phase = ctrl_str(pod, "status.phase");
+
+	return !streq(phase, "Succeeded") && !streq(phase, "Failed") && !ctrl_pod_terminating(pod);
+}
+
+json_t *ctrl_condition(json_t *obj, const char *type)
+{
+	json_t *conds = ctrl_get(obj, "status.conditions"), *c;
+	size_t i;
+
+	json_array_foreach(conds, i, c)
+		if (streq(json_string_value(json_object_get(c, "type")), type))
+			return c;
+	return NULL;
+}
+
+bool ctrl_pod_ready(json_t *pod)
+{
+	return streq(ctrl_str(ctrl_condition(pod, "Ready"), "status"), "True");
+}
+
+bool ctrl_pod_available(json_t *pod, long long min_ready, time_t now)
+{
+	json_t *ready = ctrl_condition(pod, "Ready");
+	time_t since;
+
+	if (!streq(ctrl_str(ready, "status"), "True"))
+		return false;
+	if (min_ready <= 0)
+		return true;
+	if (ctrl_time_parse(ctrl_str(ready, "lastTransitionTime"), &since) < 0)
+		return false;
+	return since + min_ready <= now;
+}
+
+json_t *ctrl_controller_of(json_t *obj)
+{
+	json_t *refs = ctrl_get(obj, "metadata.ownerReferences"), *r;
+	size_t i;
+
+	json_array_foreach(refs, i, r)
+		if (json_is_true(json_object_get(r, "controller")))
+			return r;
+	return NULL;
+}
+
+bool ctrl_controlled_by(json_t *obj, json_t *owner)
+{
+	json_t *ref = ctrl_controller_of(obj);
+
+	return ref && streq(ctrl_str(ref, "uid"), ctrl_str(owner, "metadata.uid"));
+}
+
+json_t *ctrl_controller_ref_new(json_t *owner)
+{
+	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:b}",
+			 "apiVersion", ctrl_str(owner, "apiVersion"), "kind", ctrl_str(owner, "kind"),
+			 "name", ctrl_str(owner, "metadata.name"), "uid",
+			 ctrl_str(owner, "metadata.uid"), "controller", 1, "blockOwnerDeletion", 1);
+}
+
+int ctrl_selector_matches(json_t *label_selector, json_t *obj, bool *match)
+{
+	struct kube_selector *sel = NULL;
+	int r;
+
+	if (!json_is_object(label_selector) || json_object_size(label_selector) == 0) {
+		*match = false;
+		return 0;
+	}
+	r = kube_selector_from_json(label_selector, &sel);
+	if (r < 0)
+		return r;
+	*match = kube_selector_match_labels(sel, ctrl_get(obj, "metadata.labels"));
+	kube_selector_free(sel);
+	return 0;
+}
+
+static int pod_metadata(json_t *md, json_t *template, json_t *owner, const char *name)
+{
+	json_t *labels = ctrl_get(template, "metadata.labels");
+	json_t *annotations = ctrl_get(template, "metadata.annotations");
+	char prefix[256];
+
+	if (labels && json_object_set_new(md, "labels", json_deep_copy(labels)) < 0)
+		return -ENOMEM;
+	if (annotations && json_object_set_new(md, "annotations", json_deep_copy(annotations)) < 0)
+		return -ENOMEM;
+	if (name) {
+		if (json_object_set_new(md, "name", json_string(name)) < 0)
+			return -ENOMEM;
+	} else {
+		snprintf(prefix, sizeof(prefix), "%s-", ctrl_str(owner, "metadata.name") ?: "");
+		if (json_object_set_new(md, "generateName", json_string(prefix)) < 0)
+			return -ENOMEM;
+	}
+	if (ctrl_str(owner, "metadata.namespace") &&
+	    json_object_set_new(md, "namespace",
+				json_string(ctrl_str(owner, "metadata.namespace"))) < 0)
+		return -ENOMEM;
+	return json_object_set_new(md, "ownerReferences",
+				   json_pack("[o]", ctrl_controller_ref_new(owner))) < 0 ? -ENOMEM : 0;
+}
+
+json_t *ctrl_pod_from_template(json_t *template, json_t *owner, const char *name)
+{
+	json_t *spec = ctrl_get(template, "spec");
+	json_t *pod = json_pack("{s:s, s:s, s:{}, s:o}", "apiVersion", "v1", "kind", "Pod",
+				"metadata", "spec", spec ? json_deep_copy(spec) : json_object());
+
+	if (!pod)
+		return NULL;
+	if (pod_metadata(json_object_get(pod, "metadata"), template, owner, name) < 0) {
+		json_decref(pod);
+		return NULL;
+	}
+	return pod;
+}

@@ -1,0 +1,80 @@
+/* Helpers the controllers share: time stamps, pod state, owner
+ * references, selectors and pods made from templates. */
+#include <errno.h>
+#include <string.h>
+
+#include "control/ctrl_util.h"
+#include "tests/harness/test.h"
+
+static json_t *obj(const char *s)
+{
+	json_error_t e;
+	json_t *o = json_loads(s, 0, &e);
+
+	if (!o)
+		fprintf(stderr, "bad test JSON: %s\n", e.text);
+	return o;
+}
+
+TEST(times_round_trip_and_refuse_other_zones)
+{
+	time_t t;
+	char buf[32];
+
+	CHECK_OK(ctrl_time_parse("2026-12-07T05:46:32Z", &t));
+	ctrl_time_format(t, buf);
+	CHECK_STR_EQ(buf, "2026-12-07T05:46:32Z");
+	CHECK_OK(ctrl_time_parse("2026-12-07T05:46:32.123456Z", &t));
+	CHECK_INT_EQ(ctrl_time_parse("2026-12-07T05:46:32+01:00", &t), -EINVAL);
+	CHECK_INT_EQ(ctrl_time_parse("yesterday", &t), -EINVAL);
+	CHECK_INT_EQ(ctrl_time_parse(NULL, &t), -EINVAL);
+}
+
+TEST(pod_states_follow_phase_deletion_and_ready_condition)
+{
+	json_t *running = obj("{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":"
+			      "\"Ready\",\"status\":\"True\",\"lastTransitionTime\":"
+			      "\"2026-12-07T05:00:00Z\"}]}}");
+	json_t *done = obj("{\"status\":{\"phase\":\"Succeeded\"}}");
+	json_t *leaving = obj("{\"metadata\":{\"deletionTimestamp\":\"2026-12-07T05:00:00Z\"},"
+			      "\"status\":{\"phase\":\"Running\"}}");
+	time_t five;
+
+	CHECK_OK(ctrl_time_parse("2026-12-07T05:00:05Z", &five));
+	CHECK(ctrl_pod_active(running) && ctrl_pod_ready(running));
+	CHECK(!ctrl_pod_active(done) && !ctrl_pod_ready(done));
+	CHECK(!ctrl_pod_active(leaving) && ctrl_pod_terminating(leaving));
+	CHECK(ctrl_pod_available(running, 5, five));
+	CHECK(!ctrl_pod_available(running, 6, five));
+	CHECK(ctrl_pod_available(running, 0, five));
+	json_decref(running);
+	json_decref(done);
+	json_decref(leaving);
+}
+
+TEST(pod_from_template_is_owned_and_named_after_its_owner)
+{
+	json_t *rs = obj("{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
+			 "{\"name\":\"web-5d8\",\"namespace\":\"shop\",\"uid\":\"u-1\"},\"spec\":"
+			 "{\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":"
+			 "{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+			 "\"image\":\"busybox\"}]}}}}");
+	json_t *pod = ctrl_pod_from_template(ctrl_get(rs, "spec.template"), rs, NULL);
+	bool match;
+
+	CHECK(pod != NULL);
+	CHECK_STR_EQ(ctrl_str(pod, "metadata.generateName"), "web-5d8-");
+	CHECK_STR_EQ(ctrl_str(pod, "metadata.namespace"), "shop");
+	CHECK_STR_EQ(ctrl_str(pod, "metadata.labels.app"), "web");
+	CHECK(ctrl_controlled_by(pod, rs));
+	CHECK_OK(ctrl_selector_matches(ctrl_get(rs, "spec.selector"), pod, &match));
+	CHECK(match);
+	CHECK_OK(ctrl_selector_matches(json_object(), pod, &match));
+	CHECK(!match);
+	json_decref(pod);
+	pod = ctrl_pod_from_template(ctrl_get(rs, "spec.template"), rs, "web-0");
+	CHECK_STR_EQ(ctrl_str(pod, "metadata.name"), "web-0");
+	CHECK(ctrl_get(pod, "metadata.generateName") == NULL);
+	json_decref(pod);
+	json_decref(rs);
+}
