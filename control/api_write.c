@@ -24,9 +24,11 @@ static void write_opts(struct api_req *q, struct api_write_opts *o)
 	const char *fv = api_query(q, "fieldValidation");
 
 	o->dry_run = dry_run(q);
-	o->fields = streq(fv, "Strict")	  ? API_FIELDS_STRICT
-		    : streq(fv, "Ignore") ? API_FIELDS_IGNORE
-					  : API_FIELDS_WARN;
+	o->fields = API_FIELDS_WARN;
+	if (streq(fv, "Strict"))
+		o->fields = API_FIELDS_STRICT;
+	else if (streq(fv, "Ignore"))
+		o->fields = API_FIELDS_IGNORE;
 	o->warning = q->warning;
 	o->warning_len = sizeof(q->warning);
 }
