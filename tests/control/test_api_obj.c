@@ -344,3 +344,21 @@ TEST(dry_run_create_stores_nothing)
 	json_decref(svc);
 	env_close(&t);
 }
+
+TEST(an_address_of_a_family_the_cluster_lacks_is_422)
+{
+	struct env t;
+	struct api_err e = { 0 };
+	json_t *svc, *out = NULL;
+
+	env_open(&t);
+	svc = J("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\"},"
+		"\"spec\":{\"clusterIP\":\"fd00:43::10\",\"ports\":[{\"port\":80}]}}");
+	CHECK_INT_EQ(api_obj_create(&t.srv, t.svcs, "default", svc, NULL, &out, &e), -EINVAL);
+	CHECK_INT_EQ(e.code, 422);
+	CHECK_STR_CONTAINS(e.message, "spec.clusterIPs[0]");
+	api_err_free(&e);
+	CHECK(!exists(&t, t.svcs, "web"));
+	json_decref(svc);
+	env_close(&t);
+}
