@@ -1,9 +1,11 @@
 /* skiff-server's API layer: the Kubernetes REST surface over the store.
  *
  * The resource table (api_resources.c) is data: one row per resource with
- * its names, scope, subresources, table columns, defaulting and validation
- * hooks. api.c serves HTTP with libmicrohttpd, one thread per connection,
- * and maps each request onto store calls. */
+ * its names, scope, subresources, table columns, defaulting, validation
+ * and write hooks. The object layer (api_obj.h) admits and stores objects
+ * for every caller; api_http.c serves HTTP with libmicrohttpd, one thread
+ * per connection, and the REST handlers (api_rest.c, api_write.c) map
+ * each request onto it. */
 #ifndef SKIFF_API_H
 #define SKIFF_API_H
 
@@ -35,6 +37,41 @@ typedef void (*api_default_fn)(json_t *obj);
 /* Appends one cell per column to cells. */
 typedef void (*api_cells_fn)(json_t *obj, time_t now, json_t *cells);
 
+/* What metadata.name must look like. */
+enum api_name_rule {
+	API_NAME_SUBDOMAIN,  /* DNS-1123 subdomain, the default */
+	API_NAME_LABEL,      /* DNS-1123 label (Namespace) */
+	API_NAME_LABEL_1035, /* DNS-1035 label (Service) */
+	API_NAME_ANY,        /* any path segment (RBAC) */
+};
+
+struct api_server;
+struct api_err;
+struct api_resource;
+
+/* What a write means for a kind beyond storing it (control/api_hooks.c),
+ * called by the object layer (control/api_obj.c, api_delete.c) on every
+ * path, kubectl's and the in-process callers' alike. Each hook may be
+ * NULL. */
+struct api_obj_hooks {
+	/* After defaulting and validation, before storing: takes what obj
+	 * needs (a Service's addresses and node ports); old is the stored
+	 * object on update, NULL on create. Sets e on failure. */
+	int (*allocate)(struct api_server *s, json_t *obj, json_t *old, bool dry_run,
+			struct api_err *e);
+	/* Gives back what obj holds and keep (may be NULL) does not. */
+	void (*release)(struct api_server *s, json_t *obj, json_t *keep);
+	/* After a create is stored (a Namespace's default ServiceAccount). */
+	void (*created)(struct api_server *s, json_t *obj);
+	/* Whether obj may be deleted: 0, or -EPERM with e set. */
+	int (*may_delete)(const struct api_resource *r, json_t *obj, struct api_err *e);
+	/* The grace period of a delete in seconds (0: at once); requested
+	 * is what the caller asked for, when it asked (has_requested). */
+	long (*grace)(struct api_server *s, json_t *obj, bool has_requested, long requested);
+	/* Just before obj leaves the store (a Namespace's contents go). */
+	void (*removing)(struct api_server *s, json_t *obj);
+};
+
 struct api_resource {
 	const char *group; /* "" for the core group */
 	const char *version;
@@ -56,7 +93,15 @@ struct api_resource {
 	/* Top-level fields beyond apiVersion, kind, metadata, spec, status
 	 * (comma-separated), for fieldValidation. */
 	const char *top_fields;
+	/* The fields below are set by name, in the rows that need them. */
+	enum api_name_rule name_rule;
+	bool create_keeps_status; /* status is written on create (Node) */
+	bool gc_owned; /* garbage-collected with its owners (ownerReferences) */
+	const struct api_obj_hooks *hooks;
 };
+
+/* The hooks of the rows that have any (control/api_hooks.c). */
+extern const struct api_obj_hooks api_service_hooks, api_namespace_hooks, api_pod_hooks;
 
 /* Unknown fields of obj (top level and metadata) as "unknown field
  * \"x\"" messages joined by ", " into buf; returns how many. */

@@ -275,11 +275,8 @@ static void invalid(struct api_err *e, json_t *svc, const char *field, const cha
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	api_cause(causes, "FieldValueInvalid", field, "%s", msg);
-	api_err_set(e, 422, "Invalid", "Service \"%s\" is invalid: %s: %s",
-		    api_jstr(svc, "metadata.name") ?: "", field, msg);
-	e->kind = "Service";
-	snprintf(e->name, sizeof(e->name), "%s", api_jstr(svc, "metadata.name") ?: "");
-	e->causes = causes;
+	api_err_invalid(e, api_resource_find("", "v1", "services"), api_jstr(svc, "metadata.name"),
+			causes);
 }
 
 /* ---- cluster IPs ---- */
@@ -378,6 +375,47 @@ static void release_ips(struct api_server *s, json_t *svc, json_t *keep)
 	}
 }
 
+/* Address i of svc from range rg: the one asked for (req), or a free one. */
+static int alloc_cluster_ip(struct api_server *s, json_t *svc, const struct api_svc_range *rg,
+			    const char *req, size_t i, bool dry, char *out, size_t len,
+			    struct api_err *e)
+{
+	char field[48], key[128];
+	int r;
+
+	snprintf(field, sizeof(field), "spec.clusterIPs[%zu]", i);
+	if (!rg) {
+		/* A family only the address asked for named. */
+		invalid(e, svc, field, "Invalid value: \"%s\": %s is not configured on this cluster",
+			req ? req : "", family_name(family_of(req ? req : "")));
+		return -EINVAL;
+	}
+	if (!req || !*req) {
+		r = alloc_ip(s, rg, svc, dry, out, len);
+		if (r < 0)
+			api_err_set(e, 500, "InternalError",
+				    "Internal error occurred: failed to allocate a serviceIP: %s",
+				    r == -ENOSPC ? "range is full" : strerror(-r));
+		return r;
+	}
+	if (family_of(req) != rg->family || range_offset(rg, req) < 1 ||
+	    (rg->family == AF_INET && range_offset(rg, req) >= (int64_t)rg->size - 1)) {
+		invalid(e, svc, field, "Invalid value: \"%s\": failed to allocate IP %s: provided IP is not in the valid range. The range of valid IPs is %s",
+			req, req, rg->text);
+		return -EINVAL;
+	}
+	snprintf(key, sizeof(key), IP_PREFIX "%s", req);
+	r = take(s, key, svc, dry);
+	if (r == -EEXIST) {
+		invalid(e, svc, field, "Invalid value: \"%s\": failed to allocate IP %s: provided IP is already allocated", req, req);
+		return -EINVAL;
+	}
+	if (r < 0)
+		api_err_store(e, r);
+	snprintf(out, len, "%s", req);
+	return r;
+}
+
 static int alloc_cluster_ips(struct api_server *s, json_t *svc, json_t *old, bool dry,
 			     struct api_err *e)
 {
@@ -422,33 +460,10 @@ static int alloc_cluster_ips(struct api_server *s, json_t *svc, json_t *old, boo
 	ips = json_array();
 	fams = json_array();
 	for (i = 0; i < n; i++) {
-		const struct api_svc_range *rg = range_for(s, want[i]);
 		const char *req = json_string_value(json_array_get(asked, i));
-		char buf[INET6_ADDRSTRLEN], field[48], key[128];
+		char buf[INET6_ADDRSTRLEN];
 
-		snprintf(field, sizeof(field), "spec.clusterIPs[%zu]", i);
-		if (req && *req) {
-			if (family_of(req) != want[i] || range_offset(rg, req) < 1 ||
-			    (rg->family == AF_INET && range_offset(rg, req) >= (int64_t)rg->size - 1)) {
-				invalid(e, svc, field, "Invalid value: \"%s\": failed to allocate IP %s: provided IP is not in the valid range. The range of valid IPs is %s",
-					req, req, rg->text);
-				r = -EINVAL;
-				goto undo;
-			}
-			snprintf(key, sizeof(key), IP_PREFIX "%s", req);
-			r = take(s, key, svc, dry);
-			if (r == -EEXIST) {
-				invalid(e, svc, field, "Invalid value: \"%s\": failed to allocate IP %s: provided IP is already allocated", req, req);
-				r = -EINVAL;
-			}
-			snprintf(buf, sizeof(buf), "%s", req);
-		} else {
-			r = alloc_ip(s, rg, svc, dry, buf, sizeof(buf));
-			if (r < 0)
-				api_err_set(e, 500, "InternalError",
-					    "Internal error occurred: failed to allocate a serviceIP: %s",
-					    r == -ENOSPC ? "range is full" : strerror(-r));
-		}
+		r = alloc_cluster_ip(s, svc, range_for(s, want[i]), req, i, dry, buf, sizeof(buf), e);
 		if (r < 0)
 			goto undo;
 		json_array_append_new(ips, json_string(buf));
@@ -472,6 +487,48 @@ undo:
 
 /* ---- the entry points ---- */
 
+/* The node port of port p (index i) of svc: kept from old, the one asked
+ * for, or a free one. */
+static int alloc_node_port(struct api_server *s, json_t *svc, json_t *old, json_t *p, size_t i,
+			   bool dry, struct api_err *e)
+{
+	json_t *op = old ? find_port(old, p) : NULL;
+	json_int_t want = json_integer_value(json_object_get(p, "nodePort"));
+	char key[128], field[64];
+	int port = 0, r;
+
+	if (!want && op && json_integer_value(json_object_get(op, "nodePort"))) {
+		json_object_set(p, "nodePort", json_object_get(op, "nodePort"));
+		return 0;
+	}
+	if (want && old && has_node_port(old, want))
+		return 0;
+	if (!want) {
+		r = alloc_port(s, svc, dry, &port);
+		if (r == 0)
+			json_object_set_new(p, "nodePort", json_integer(port));
+		else
+			api_err_set(e, 500, "InternalError",
+				    "Internal error occurred: failed to allocate a nodePort: %s",
+				    r == -ENOSPC ? "range is full" : strerror(-r));
+		return r;
+	}
+	snprintf(field, sizeof(field), "spec.ports[%zu].nodePort", i);
+	if (want < s->cfg.node_port_min || want > s->cfg.node_port_max) {
+		invalid(e, svc, field, "Invalid value: %lld: provided port is not in the valid range. The range of valid ports is %d-%d",
+			(long long)want, s->cfg.node_port_min, s->cfg.node_port_max);
+		return -EINVAL;
+	}
+	snprintf(key, sizeof(key), PORT_PREFIX "%lld", (long long)want);
+	r = take(s, key, svc, dry);
+	if (r == -EEXIST)
+		invalid(e, svc, field, "Invalid value: %lld: provided port is already allocated",
+			(long long)want);
+	else if (r < 0)
+		api_err_store(e, r);
+	return r;
+}
+
 int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_run,
 		      struct api_err *e)
 {
@@ -492,47 +549,9 @@ int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_r
 			return r;
 	}
 	json_array_foreach(json_object_get(spec, "ports"), i, p) {
-		json_t *np = json_object_get(p, "nodePort");
-		json_t *op = old ? find_port(old, p) : NULL;
-		json_int_t want = json_integer_value(np);
-		char key[128], field[64];
-
-		if (!want_ports) {
+		if (!want_ports)
 			json_object_del(p, "nodePort");
-			continue;
-		}
-		if (!want && op && json_integer_value(json_object_get(op, "nodePort"))) {
-			json_object_set(p, "nodePort", json_object_get(op, "nodePort"));
-			continue;
-		}
-		if (want && old && has_node_port(old, want))
-			continue;
-		snprintf(field, sizeof(field), "spec.ports[%zu].nodePort", i);
-		if (want) {
-			if (want < s->cfg.node_port_min || want > s->cfg.node_port_max) {
-				invalid(e, svc, field, "Invalid value: %lld: provided port is not in the valid range. The range of valid ports is %d-%d",
-					(long long)want, s->cfg.node_port_min, s->cfg.node_port_max);
-				goto undo;
-			}
-			snprintf(key, sizeof(key), PORT_PREFIX "%lld", (long long)want);
-			r = take(s, key, svc, dry_run);
-			if (r == -EEXIST) {
-				invalid(e, svc, field, "Invalid value: %lld: provided port is already allocated",
-					(long long)want);
-				goto undo;
-			}
-		} else {
-			int port = 0;
-
-			r = alloc_port(s, svc, dry_run, &port);
-			if (r == 0)
-				json_object_set_new(p, "nodePort", json_integer(port));
-			else
-				api_err_set(e, 500, "InternalError",
-					    "Internal error occurred: failed to allocate a nodePort: %s",
-					    r == -ENOSPC ? "range is full" : strerror(-r));
-		}
-		if (r < 0)
+		else if (alloc_node_port(s, svc, old, p, i, dry_run, e) < 0)
 			goto undo;
 	}
 	return 0;

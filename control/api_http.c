@@ -6,7 +6,6 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,48 +76,9 @@ enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *cty
 	return queue(q, code, ctype, s, strlen(s));
 }
 
-void api_err_set(struct api_err *e, unsigned code, const char *reason, const char *fmt, ...)
-{
-	va_list ap;
-
-	e->code = code;
-	e->reason = reason;
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof(e->message), fmt, ap);
-	va_end(ap);
-}
-
-void api_err_free(struct api_err *e)
-{
-	json_decref(e->causes);
-	e->causes = NULL;
-}
-
-static json_t *status_json(struct api_err *e)
-{
-	json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion",
-			       "v1", "metadata", "status", "Failure", "message", e->message,
-			       "reason", e->reason ? e->reason : "", "code", (int)e->code);
-	json_t *details = json_object();
-
-	if (e->name[0])
-		json_object_set_new(details, "name", json_string(e->name));
-	if (e->group && *e->group)
-		json_object_set_new(details, "group", json_string(e->group));
-	if (e->kind)
-		json_object_set_new(details, "kind", json_string(e->kind));
-	if (e->causes)
-		json_object_set(details, "causes", e->causes);
-	if (json_object_size(details))
-		json_object_set_new(st, "details", details);
-	else
-		json_decref(details);
-	return st;
-}
-
 enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e)
 {
-	json_t *st = status_json(e);
+	json_t *st = api_err_status(e);
 	unsigned code = e->code;
 
 	api_err_free(e);
@@ -717,12 +677,25 @@ fail:
 	return r;
 }
 
+/* Creates an object the server itself keeps (through the object layer,
+ * as kubectl's would be). */
+static int bootstrap_create(struct api_server *s, const struct api_resource *r, json_t *obj)
+{
+	struct api_err e = { 0 };
+	json_t *out = NULL;
+	int ret = api_obj_create(s, r, NULL, obj, NULL, &out, &e);
+
+	api_err_free(&e);
+	json_decref(out);
+	return ret;
+}
+
 static int ensure_namespace(struct api_server *s, const char *name)
 {
 	const struct api_resource *ns = api_resource_find("", "v1", "namespaces");
 	json_t *obj = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
 				"metadata", "name", name);
-	int r = api_rest_create_internal(s, ns, obj);
+	int r = bootstrap_create(s, ns, obj);
 
 	json_decref(obj);
 	return r == -EEXIST ? 0 : r;
@@ -756,7 +729,7 @@ static int ensure_bootstrap_rbac(struct api_server *s)
 			    "kind", "ClusterRole", "name", "cluster-admin", "subjects", "apiGroup",
 			    "rbac.authorization.k8s.io", "kind", "Group", "name", "system:masters");
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
-		int c = api_rest_create_internal(s, i < 2 ? cr : crb, objs[i]);
+		int c = bootstrap_create(s, i < 2 ? cr : crb, objs[i]);
 
 		json_decref(objs[i]);
 		if (c < 0 && c != -EEXIST && r == 0)
@@ -785,7 +758,7 @@ static int ensure_kubernetes_service(struct api_server *s)
 	 * its claim on the address fails ours until its create lands (then
 	 * -EEXIST) or is undone (then ours succeeds). */
 	for (int try = 0; try < 10; try++) {
-		r = api_rest_create_internal(s, svc, obj);
+		r = bootstrap_create(s, svc, obj);
 		if (r == 0 || r == -EEXIST)
 			break;
 		usleep(200 * 1000);

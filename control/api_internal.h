@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "control/api.h"
+#include "control/api_obj.h"
 
 #define API_MAX_GROUPS 8
 
@@ -35,17 +36,6 @@ struct api_server {
 	struct api_svc_range ranges[2]; /* the primary family first */
 	size_t n_ranges;
 	struct api_render_cache *render_cache; /* watch events rendered once (api_watch.c) */
-};
-
-/* An error to answer with a Status object. */
-struct api_err {
-	unsigned code;
-	const char *reason;
-	char message[1024];
-	json_t *causes;  /* owned; Invalid only */
-	const char *kind; /* details.kind */
-	char name[256];   /* details.name */
-	const char *group;
 };
 
 struct api_req {
@@ -89,10 +79,6 @@ enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e);
 enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *ctype,
 			       const char *text);
 
-void api_err_set(struct api_err *e, unsigned code, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void api_err_free(struct api_err *e);
-
 const char *api_query(struct api_req *q, const char *key);
 
 /* Whether a Content-Type names the media type (parameters ignored). */
@@ -103,8 +89,20 @@ static inline bool ctype_has(const char *ctype, const char *want)
 	return ctype && strncasecmp(ctype, want, n) == 0 && (ctype[n] == 0 || ctype[n] == ';');
 }
 
-/* The REST verbs (api_rest.c). */
+/* The REST verbs: dispatch, get and list (api_rest.c); the writes
+ * (api_write.c), which parse a request and call the object layer. */
 enum MHD_Result api_rest_dispatch(struct api_req *q);
+enum MHD_Result api_rest_create(struct api_req *q);
+enum MHD_Result api_rest_apply_create(struct api_req *q);
+enum MHD_Result api_rest_update(struct api_req *q);
+enum MHD_Result api_rest_patch(struct api_req *q);
+enum MHD_Result api_rest_scale(struct api_req *q);
+enum MHD_Result api_rest_binding(struct api_req *q);
+enum MHD_Result api_rest_delete(struct api_req *q);
+enum MHD_Result api_rest_deletecollection(struct api_req *q);
+/* The autoscaling/v1 Scale view of a workload. */
+json_t *api_scale_of(json_t *obj);
+/* The watch (api_watch.c). */
 enum MHD_Result api_rest_watch(struct api_req *q);
 /* The watch fan-out's shared rendering of events (api_watch.c). */
 struct api_render_cache;
@@ -126,21 +124,13 @@ void api_list_body_free(struct api_list_body *b);
 
 /* Helpers of api_rest.c that the watch shares. */
 struct kube_selector;
-void api_prefix_for(const struct api_resource *r, const char *ns, char *buf, size_t len);
-json_t *api_obj_from_kv(const struct api_resource *r, const char *value, size_t len,
-			int64_t rev);
-void api_set_rv(json_t *obj, int64_t rev);
 int api_parse_selectors(struct api_req *q, struct kube_selector **ls, struct kube_selector **fs,
 			struct api_err *e);
 bool api_obj_matches(json_t *obj, const struct kube_selector *ls, const struct kube_selector *fs);
 int api_include_object(struct api_req *q);
-void api_err_store(struct api_err *e, int r);
 
-/* Creates an object as if POSTed (used at start for default namespaces). */
-int api_rest_create_internal(struct api_server *s, const struct api_resource *r,
-			     json_t *obj);
-
-/* Allocation of service addresses and node ports (api_alloc.c). */
+/* Allocation of service addresses and node ports (api_alloc.c): a
+ * Service row's allocate and release hooks. */
 int api_alloc_service(struct api_server *s, json_t *svc, json_t *old, bool dry_run,
 		      struct api_err *e);
 void api_alloc_release(struct api_server *s, json_t *svc, json_t *keep);

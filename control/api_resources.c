@@ -1,5 +1,6 @@
 /* The resource table: one row per Kubernetes resource skiff-server
- * serves, with its table columns, defaulting and validation hooks. */
+ * serves, with its table columns, defaulting and validation hooks, name
+ * rule and the server-side hooks of its writes (control/api_hooks.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,7 +149,6 @@ static long jint(json_t *obj, const char *path)
 #define COLW(n, t, d) { n, t, "", d, 1 }
 #define NAMECOL { "Name", "string", "name", "Name must be unique within a namespace.", 0 }
 #define AGECOL COL("Age", "string", "Time since the object was created.")
-#define COLS(a) a, ARRAY_SIZE(a)
 
 const struct api_column api_default_columns[] = { NAMECOL, AGECOL };
 const size_t api_n_default_columns = ARRAY_SIZE(api_default_columns);
@@ -1065,63 +1065,195 @@ static void rb_validate(json_t *obj, json_t *causes)
 
 /* ---- the table ---- */
 
-#define DEFCOLS api_default_columns, 2, api_default_cells
+#define COLUMNS(a, fn) .columns = a, .n_columns = ARRAY_SIZE(a), .cells = fn
+#define DEFAULT_COLUMNS COLUMNS(api_default_columns, api_default_cells)
 
 const struct api_resource api_resources[] = {
-	{ "", "v1", "Namespace", "namespaces", "namespace", { "ns" }, { 0 }, false, false,
-	  API_SUB_STATUS, COLS(ns_columns), ns_cells, ns_defaults, NULL, { "status.phase" }, NULL },
-	{ "", "v1", "Node", "nodes", "node", { "no" }, { 0 }, false, false, API_SUB_STATUS,
-	  COLS(node_columns), node_cells, NULL, NULL, { "spec.unschedulable" }, NULL },
-	{ "", "v1", "Pod", "pods", "pod", { "po" }, { "all" }, true, true,
-	  API_SUB_STATUS | API_SUB_LOG | API_SUB_EXEC | API_SUB_BINDING, COLS(pod_columns),
-	  pod_cells, pod_defaults, pod_validate,
-	  { "spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName",
-	    "spec.serviceAccountName", "status.podIP" }, NULL },
-	{ "", "v1", "Service", "services", "service", { "svc" }, { "all" }, true, true,
-	  API_SUB_STATUS, COLS(svc_columns), svc_cells, svc_defaults, svc_validate,
-	  { "spec.clusterIP", "spec.type" }, NULL },
-	{ "", "v1", "Endpoints", "endpoints", "endpoints", { "ep" }, { 0 }, true, false, 0,
-	  COLS(ep_columns), ep_cells, NULL, NULL, { 0 }, "subsets" },
-	{ "", "v1", "ConfigMap", "configmaps", "configmap", { "cm" }, { 0 }, true, false, 0,
-	  COLS(cm_columns), cm_cells, NULL, NULL, { 0 }, "data,binaryData,immutable" },
-	{ "", "v1", "Secret", "secrets", "secret", { 0 }, { 0 }, true, false, 0,
-	  COLS(secret_columns), secret_cells, secret_defaults, NULL, { "type" }, "data,stringData,type,immutable" },
-	{ "", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", { "sa" }, { 0 }, true,
-	  false, 0, COLS(sa_columns), sa_cells, NULL, NULL, { 0 }, "secrets,imagePullSecrets,automountServiceAccountToken" },
-	{ "", "v1", "Event", "events", "event", { "ev" }, { 0 }, true, false, 0,
-	  COLS(event_columns), event_cells, NULL, NULL,
-	  { "involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
-	    "involvedObject.uid", "reason", "type" }, "involvedObject,reason,message,source,firstTimestamp,lastTimestamp,count,type,eventTime,series,action,related,reportingComponent,reportingInstance" },
-	{ "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", { 0 },
-	  { 0 }, true, false, 0, COLS(eps_columns), eps_cells, NULL, eps_validate, { 0 }, "addressType,endpoints,ports" },
-	{ "apps", "v1", "Deployment", "deployments", "deployment", { "deploy" }, { "all" }, true,
-	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(deploy_columns), deploy_cells,
-	  deploy_defaults, workload_validate, { 0 }, NULL },
-	{ "apps", "v1", "ReplicaSet", "replicasets", "replicaset", { "rs" }, { "all" }, true,
-	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(rs_columns), rs_cells, rs_defaults,
-	  workload_validate, { 0 }, NULL },
-	{ "apps", "v1", "DaemonSet", "daemonsets", "daemonset", { "ds" }, { "all" }, true, true,
-	  API_SUB_STATUS, COLS(ds_columns), ds_cells, template_defaults, workload_validate, { 0 }, NULL },
-	{ "apps", "v1", "StatefulSet", "statefulsets", "statefulset", { "sts" }, { "all" }, true,
-	  true, API_SUB_STATUS | API_SUB_SCALE, COLS(sts_columns), sts_cells, rs_defaults,
-	  workload_validate, { 0 }, NULL },
-	{ "batch", "v1", "Job", "jobs", "job", { 0 }, { "all" }, true, true, API_SUB_STATUS,
-	  COLS(job_columns), job_cells, job_defaults, job_validate, { "status.successful" }, NULL },
-	{ "batch", "v1", "CronJob", "cronjobs", "cronjob", { "cj" }, { "all" }, true, true,
-	  API_SUB_STATUS, COLS(cj_columns), cj_cells, NULL, cj_validate, { 0 }, NULL },
-	{ "networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", { "ing" }, { 0 }, true,
-	  false, API_SUB_STATUS, COLS(ing_columns), ing_cells, NULL, NULL, { 0 }, NULL },
-	{ "rbac.authorization.k8s.io", "v1", "Role", "roles", "role", { 0 }, { 0 }, true, false,
-	  0, DEFCOLS, NULL, NULL, { 0 }, "rules" },
-	{ "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", { 0 },
-	  { 0 }, true, false, 0, COLS(rb_columns), rb_cells, NULL, rb_validate, { 0 }, "subjects,roleRef" },
-	{ "rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", { 0 },
-	  { 0 }, false, false, 0, DEFCOLS, NULL, NULL, { 0 }, "rules,aggregationRule" },
-	{ "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
-	  "clusterrolebinding", { 0 }, { 0 }, false, false, 0, COLS(rb_columns), rb_cells, NULL,
-	  rb_validate, { 0 }, "subjects,roleRef" },
-	{ "coordination.k8s.io", "v1", "Lease", "leases", "lease", { 0 }, { 0 }, true, false, 0,
-	  COLS(lease_columns), lease_cells, NULL, NULL, { 0 }, NULL },
+	{
+		.group = "", .version = "v1", .kind = "Namespace",
+		.plural = "namespaces", .singular = "namespace", .short_names = { "ns" },
+		.subresources = API_SUB_STATUS,
+		COLUMNS(ns_columns, ns_cells),
+		.defaults = ns_defaults,
+		.fields = { "status.phase" },
+		.name_rule = API_NAME_LABEL,
+		.hooks = &api_namespace_hooks,
+	},
+	{
+		.group = "", .version = "v1", .kind = "Node",
+		.plural = "nodes", .singular = "node", .short_names = { "no" },
+		.subresources = API_SUB_STATUS,
+		COLUMNS(node_columns, node_cells),
+		.fields = { "spec.unschedulable" },
+		.create_keeps_status = true,
+	},
+	{
+		.group = "", .version = "v1", .kind = "Pod",
+		.plural = "pods", .singular = "pod", .short_names = { "po" },
+		.categories = { "all" },
+		.namespaced = true, .has_spec = true,
+		.subresources = API_SUB_STATUS | API_SUB_LOG | API_SUB_EXEC | API_SUB_BINDING,
+		COLUMNS(pod_columns, pod_cells),
+		.defaults = pod_defaults, .validate = pod_validate,
+		.fields = { "spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName",
+			    "spec.serviceAccountName", "status.podIP" },
+		.gc_owned = true,
+		.hooks = &api_pod_hooks,
+	},
+	{
+		.group = "", .version = "v1", .kind = "Service",
+		.plural = "services", .singular = "service", .short_names = { "svc" },
+		.categories = { "all" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS,
+		COLUMNS(svc_columns, svc_cells),
+		.defaults = svc_defaults, .validate = svc_validate,
+		.fields = { "spec.clusterIP", "spec.type" },
+		.name_rule = API_NAME_LABEL_1035,
+		.hooks = &api_service_hooks,
+	},
+	{
+		.group = "", .version = "v1", .kind = "Endpoints",
+		.plural = "endpoints", .singular = "endpoints", .short_names = { "ep" },
+		.namespaced = true,
+		COLUMNS(ep_columns, ep_cells),
+		.top_fields = "subsets",
+	},
+	{
+		.group = "", .version = "v1", .kind = "ConfigMap",
+		.plural = "configmaps", .singular = "configmap", .short_names = { "cm" },
+		.namespaced = true,
+		COLUMNS(cm_columns, cm_cells),
+		.top_fields = "data,binaryData,immutable",
+	},
+	{
+		.group = "", .version = "v1", .kind = "Secret",
+		.plural = "secrets", .singular = "secret",
+		.namespaced = true,
+		COLUMNS(secret_columns, secret_cells),
+		.defaults = secret_defaults,
+		.fields = { "type" },
+		.top_fields = "data,stringData,type,immutable",
+	},
+	{
+		.group = "", .version = "v1", .kind = "ServiceAccount",
+		.plural = "serviceaccounts", .singular = "serviceaccount", .short_names = { "sa" },
+		.namespaced = true,
+		COLUMNS(sa_columns, sa_cells),
+		.top_fields = "secrets,imagePullSecrets,automountServiceAccountToken",
+	},
+	{
+		.group = "", .version = "v1", .kind = "Event",
+		.plural = "events", .singular = "event", .short_names = { "ev" },
+		.namespaced = true,
+		COLUMNS(event_columns, event_cells),
+		.fields = { "involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
+			    "involvedObject.uid", "reason", "type" },
+		.top_fields = "involvedObject,reason,message,source,firstTimestamp,lastTimestamp,count,"
+			      "type,eventTime,series,action,related,reportingComponent,reportingInstance",
+	},
+	{
+		.group = "discovery.k8s.io", .version = "v1", .kind = "EndpointSlice",
+		.plural = "endpointslices", .singular = "endpointslice",
+		.namespaced = true,
+		COLUMNS(eps_columns, eps_cells),
+		.validate = eps_validate,
+		.top_fields = "addressType,endpoints,ports",
+		.gc_owned = true,
+	},
+	{
+		.group = "apps", .version = "v1", .kind = "Deployment",
+		.plural = "deployments", .singular = "deployment", .short_names = { "deploy" },
+		.categories = { "all" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS | API_SUB_SCALE,
+		COLUMNS(deploy_columns, deploy_cells),
+		.defaults = deploy_defaults, .validate = workload_validate,
+	},
+	{
+		.group = "apps", .version = "v1", .kind = "ReplicaSet",
+		.plural = "replicasets", .singular = "replicaset", .short_names = { "rs" },
+		.categories = { "all" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS | API_SUB_SCALE,
+		COLUMNS(rs_columns, rs_cells),
+		.defaults = rs_defaults, .validate = workload_validate,
+		.gc_owned = true,
+	},
+	{
+		.group = "apps", .version = "v1", .kind = "DaemonSet",
+		.plural = "daemonsets", .singular = "daemonset", .short_names = { "ds" },
+		.categories = { "all" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS,
+		COLUMNS(ds_columns, ds_cells),
+		.defaults = template_defaults, .validate = workload_validate,
+	},
+	{
+		.group = "apps", .version = "v1", .kind = "StatefulSet",
+		.plural = "statefulsets", .singular = "statefulset", .short_names = { "sts" },
+		.categories = { "all" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS | API_SUB_SCALE,
+		COLUMNS(sts_columns, sts_cells),
+		.defaults = rs_defaults, .validate = workload_validate,
+	},
+	{
+		.group = "batch", .version = "v1", .kind = "Job",
+		.plural = "jobs", .singular = "job", .categories = { "all" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS,
+		COLUMNS(job_columns, job_cells),
+		.defaults = job_defaults, .validate = job_validate,
+		.fields = { "status.successful" },
+		.gc_owned = true,
+	},
+	{
+		.group = "batch", .version = "v1", .kind = "CronJob",
+		.plural = "cronjobs", .singular = "cronjob", .short_names = { "cj" },
+		.categories = { "all" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS,
+		COLUMNS(cj_columns, cj_cells),
+		.validate = cj_validate,
+	},
+	{
+		.group = "networking.k8s.io", .version = "v1", .kind = "Ingress",
+		.plural = "ingresses", .singular = "ingress", .short_names = { "ing" },
+		.namespaced = true, .subresources = API_SUB_STATUS,
+		COLUMNS(ing_columns, ing_cells),
+	},
+	{
+		.group = "rbac.authorization.k8s.io", .version = "v1", .kind = "Role",
+		.plural = "roles", .singular = "role",
+		.namespaced = true,
+		DEFAULT_COLUMNS,
+		.top_fields = "rules",
+		.name_rule = API_NAME_ANY,
+	},
+	{
+		.group = "rbac.authorization.k8s.io", .version = "v1", .kind = "RoleBinding",
+		.plural = "rolebindings", .singular = "rolebinding",
+		.namespaced = true,
+		COLUMNS(rb_columns, rb_cells),
+		.validate = rb_validate,
+		.top_fields = "subjects,roleRef",
+		.name_rule = API_NAME_ANY,
+	},
+	{
+		.group = "rbac.authorization.k8s.io", .version = "v1", .kind = "ClusterRole",
+		.plural = "clusterroles", .singular = "clusterrole",
+		DEFAULT_COLUMNS,
+		.top_fields = "rules,aggregationRule",
+		.name_rule = API_NAME_ANY,
+	},
+	{
+		.group = "rbac.authorization.k8s.io", .version = "v1", .kind = "ClusterRoleBinding",
+		.plural = "clusterrolebindings", .singular = "clusterrolebinding",
+		COLUMNS(rb_columns, rb_cells),
+		.validate = rb_validate,
+		.top_fields = "subjects,roleRef",
+		.name_rule = API_NAME_ANY,
+	},
+	{
+		.group = "coordination.k8s.io", .version = "v1", .kind = "Lease",
+		.plural = "leases", .singular = "lease",
+		.namespaced = true,
+		COLUMNS(lease_columns, lease_cells),
+	},
 };
 
 const size_t api_n_resources = ARRAY_SIZE(api_resources);
@@ -1174,13 +1306,19 @@ void api_validate_meta(const struct api_resource *r, json_t *obj, json_t *causes
 			  "name or generateName is required");
 		return;
 	}
-	if (streq(r->plural, "services"))
-		bad = kube_dns1035_label_error(name);
-	else if (streq(r->plural, "namespaces"))
-		bad = kube_dns1123_label_error(name);
-	else if (!streq(r->plural, "roles") && !streq(r->plural, "clusterroles") &&
-		 !streq(r->plural, "rolebindings") && !streq(r->plural, "clusterrolebindings"))
+	switch (r->name_rule) {
+	case API_NAME_SUBDOMAIN:
 		bad = kube_dns1123_subdomain_error(name);
+		break;
+	case API_NAME_LABEL:
+		bad = kube_dns1123_label_error(name);
+		break;
+	case API_NAME_LABEL_1035:
+		bad = kube_dns1035_label_error(name);
+		break;
+	case API_NAME_ANY:
+		break;
+	}
 	if (bad)
 		api_cause(causes, "FieldValueInvalid", "metadata.name", "Invalid value: \"%s\": %s",
 			  name, bad);

@@ -1,9 +1,15 @@
 # skiff-server: the API server (control/api*.c) over the store backends
 # that control/store.mk lists in STORE_SRCS.
+
+# The object layer (control/api_obj.h): the resource table and its hooks,
+# admission and the write entries, errors; no HTTP. Links $(STORE_SRCS).
+API_OBJ_SRCS = control/api_resources.c control/api_table.c control/api_hooks.c \
+	control/api_obj.c control/api_delete.c control/api_alloc.c control/api_err.c
+
 PROGRAMS += skiff-server
-skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c \
-	control/api_resources.c control/api_alloc.c control/api_openapi.c \
-	control/api_tls.c control/api_decode.c control/api_table.c control/api_rbac.c \
+skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c control/api_write.c \
+	$(API_OBJ_SRCS) control/api_openapi.c \
+	control/api_tls.c control/api_decode.c control/api_rbac.c \
 	control/api_watch.c control/api_list.c control/api_proto.c $(API_PROTO_GEN)/k8s.pb-c.c $(STORE_SRCS)
 skiff-server_PKGS = libmicrohttpd jansson gnutls $(STORE_PKGS)
 

@@ -1,0 +1,104 @@
+/* The server-side hooks of the resource table (struct api_obj_hooks):
+ * what writing or deleting a Service, a Namespace or a Pod means beyond
+ * storing it. The object layer calls them on every path. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "control/api_internal.h"
+#include "util.h"
+
+/* ---- Service: addresses and node ports (api_alloc.c) ---- */
+
+const struct api_obj_hooks api_service_hooks = {
+	.allocate = api_alloc_service,
+	.release = api_alloc_release,
+};
+
+/* ---- Namespace ---- */
+
+/* The "default" ServiceAccount of a new namespace, as the controller
+ * manager would create it. */
+static void ns_created(struct api_server *s, json_t *ns_obj)
+{
+	const struct api_resource *sa = api_resource_find("", "v1", "serviceaccounts");
+	const char *ns = api_jstr(ns_obj, "metadata.name");
+	json_t *obj = json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "v1", "kind",
+				"ServiceAccount", "metadata", "name", "default", "namespace", ns);
+	json_t *out = NULL;
+	struct api_err e = { 0 };
+
+	if (api_obj_create(s, sa, ns, obj, NULL, &out, &e) == 0)
+		json_decref(out);
+	api_err_free(&e);
+	json_decref(obj);
+}
+
+static int ns_may_delete(const struct api_resource *r, json_t *obj, struct api_err *e)
+{
+	const char *name = api_jstr(obj, "metadata.name");
+
+	if (!streq(name, "default") && !streq(name, "kube-system") && !streq(name, "kube-public"))
+		return 0;
+	api_err_set(e, 403, "Forbidden",
+		    "namespaces \"%s\" is forbidden: this namespace may not be deleted", name);
+	api_err_named(e, r, name);
+	return -EPERM;
+}
+
+static void remove_one(struct api_server *s, const struct api_resource *r, const char *key,
+		       json_t *obj, int64_t mod_rev, void *ud)
+{
+	(void)mod_rev;
+	(void)ud;
+	api_obj_remove(s, r, key, obj, 0);
+}
+
+/* Everything in the namespace goes with it. */
+static void ns_removing(struct api_server *s, json_t *ns_obj)
+{
+	for (size_t i = 0; i < api_n_resources; i++)
+		if (api_resources[i].namespaced)
+			api_obj_each(s, &api_resources[i], api_jstr(ns_obj, "metadata.name"),
+				     remove_one, NULL);
+}
+
+const struct api_obj_hooks api_namespace_hooks = {
+	.created = ns_created,
+	.may_delete = ns_may_delete,
+	.removing = ns_removing,
+};
+
+/* ---- Pod ---- */
+
+/* A pod bound to an existing node waits for its kubelet (the agent
+ * deletes it with grace 0 once stopped): the grace asked for, else the
+ * pod's, else 30 s. An unbound pod, or one whose node is gone, goes at
+ * once (pod GC). */
+static long pod_grace(struct api_server *s, json_t *obj, bool has_requested, long requested)
+{
+	const struct api_resource *nodes = api_resource_find("", "v1", "nodes");
+	const char *node = api_jstr(obj, "spec.nodeName");
+	json_t *pod_grace = api_jget(obj, "metadata.deletionGracePeriodSeconds");
+	json_t *spec_grace = api_jget(obj, "spec.terminationGracePeriodSeconds");
+	long grace;
+
+	if (!node || !*node)
+		return 0;
+	if (has_requested)
+		grace = requested;
+	else if (json_is_integer(pod_grace))
+		grace = (long)json_integer_value(pod_grace);
+	else if (json_is_integer(spec_grace))
+		grace = (long)json_integer_value(spec_grace);
+	else
+		grace = 30;
+	if (grace < 0)
+		grace = 0;
+	if (grace > 0 && !api_obj_exists(s, nodes, NULL, node))
+		grace = 0;
+	return grace;
+}
+
+const struct api_obj_hooks api_pod_hooks = {
+	.grace = pod_grace,
+};

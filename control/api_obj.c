@@ -1,0 +1,626 @@
+/* The object layer's reads, creates and updates (deletes: api_delete.c),
+ * over the revisioned store. The store holds each object as compact JSON
+ * without metadata.resourceVersion; reads fill it in from the key's
+ * mod_revision, and writes are made against the revision read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "control/api_internal.h"
+#include "util.h"
+
+#define UPDATE_RETRIES 16
+
+static const struct api_write_opts no_opts;
+
+/* ---- keys and objects ---- */
+
+void api_key_for(const struct api_resource *r, const char *ns, const char *name, char *buf,
+		 size_t len)
+{
+	const char *g = *r->group ? r->group : "core";
+
+	if (r->namespaced)
+		snprintf(buf, len, "/registry/%s/%s/%s/%s", g, r->plural, ns, name);
+	else
+		snprintf(buf, len, "/registry/%s/%s/%s", g, r->plural, name);
+}
+
+void api_prefix_for(const struct api_resource *r, const char *ns, char *buf, size_t len)
+{
+	const char *g = *r->group ? r->group : "core";
+
+	if (r->namespaced && ns && *ns)
+		snprintf(buf, len, "/registry/%s/%s/%s/", g, r->plural, ns);
+	else
+		snprintf(buf, len, "/registry/%s/%s/", g, r->plural);
+}
+
+json_t *api_obj_meta(json_t *obj)
+{
+	json_t *m = json_object_get(obj, "metadata");
+
+	if (!json_is_object(m)) {
+		m = json_object();
+		json_object_set_new(obj, "metadata", m);
+	}
+	return m;
+}
+
+void api_set_rv(json_t *obj, int64_t rev)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", (long long)rev);
+	json_object_set_new(api_obj_meta(obj), "resourceVersion", json_string(buf));
+}
+
+static void set_type(const struct api_resource *r, json_t *obj)
+{
+	char gv[128];
+
+	api_resource_gv(r, gv, sizeof(gv));
+	json_object_set_new(obj, "apiVersion", json_string(gv));
+	json_object_set_new(obj, "kind", json_string(r->kind));
+}
+
+json_t *api_obj_from_kv(const struct api_resource *r, const char *value, size_t len,
+			int64_t rev)
+{
+	json_t *obj = json_loadb(value, len, 0, NULL);
+
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		return NULL;
+	}
+	set_type(r, obj);
+	api_set_rv(obj, rev);
+	return obj;
+}
+
+int api_obj_load(struct api_server *s, const struct api_resource *r, const char *key,
+		 const char *name, json_t **out, int64_t *rev, struct api_err *e)
+{
+	struct store_kv kv = { 0 };
+	json_t *obj;
+	int ret = store_get(s->store, key, &kv);
+
+	if (ret == -ENOENT) {
+		api_err_not_found(e, r, name);
+		return ret;
+	}
+	if (ret < 0) {
+		api_err_store(e, ret);
+		return ret;
+	}
+	obj = api_obj_from_kv(r, kv.value, kv.value_len, kv.mod_revision);
+	if (obj && rev)
+		*rev = kv.mod_revision;
+	store_kv_clear(&kv);
+	if (!obj) {
+		api_err_store(e, -EIO);
+		return -EIO;
+	}
+	*out = obj;
+	return 0;
+}
+
+bool api_obj_exists(struct api_server *s, const struct api_resource *r, const char *ns,
+		    const char *name)
+{
+	char key[1024];
+	struct store_kv kv = { 0 };
+
+	api_key_for(r, ns, name, key, sizeof(key));
+	if (store_get(s->store, key, &kv) < 0)
+		return false;
+	store_kv_clear(&kv);
+	return true;
+}
+
+int api_obj_each(struct api_server *s, const struct api_resource *r, const char *ns,
+		 api_obj_visit_fn fn, void *ud)
+{
+	struct store_kv *kvs = NULL;
+	size_t n = 0;
+	int64_t rev;
+	bool more;
+	char prefix[512];
+	int ret;
+
+	api_prefix_for(r, ns, prefix, sizeof(prefix));
+	ret = store_list(s->store, prefix, NULL, 0, &kvs, &n, &rev, &more);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		json_t *obj = api_obj_from_kv(r, kvs[i].value, kvs[i].value_len,
+					      kvs[i].mod_revision);
+
+		fn(s, r, kvs[i].key, obj, kvs[i].mod_revision, ud);
+		json_decref(obj);
+	}
+	store_kvs_free(kvs, n);
+	return 0;
+}
+
+char *api_obj_dump(json_t *obj)
+{
+	json_t *c = json_deep_copy(obj);
+	char *s;
+
+	json_object_del(api_obj_meta(c), "resourceVersion");
+	json_object_del(api_obj_meta(c), "selfLink");
+	s = json_dumps(c, JSON_COMPACT);
+	json_decref(c);
+	return s;
+}
+
+/* Sets to[key] to from[key], or removes it when from has none. */
+static void copy_field(json_t *from, json_t *to, const char *key)
+{
+	json_t *v = json_object_get(from, key);
+
+	if (v)
+		json_object_set(to, key, v);
+	else
+		json_object_del(to, key);
+}
+
+static void gen_uid(char *buf, size_t len)
+{
+	unsigned char b[16] = { 0 };
+
+	if (getrandom(b, sizeof(b), 0) != sizeof(b))
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (unsigned char)(now_ns() >> (i % 8));
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(buf, len,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+		 b[14], b[15]);
+}
+
+static void generate_name(json_t *meta)
+{
+	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+	const char *gen = json_string_value(json_object_get(meta, "generateName"));
+	unsigned char rnd[5] = { 0 };
+	char name[300];
+	size_t n;
+
+	if (!gen || json_object_get(meta, "name"))
+		return;
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)(now_ns() >> (i * 3));
+	n = (size_t)snprintf(name, sizeof(name) - 6, "%.58s", gen);
+	for (size_t i = 0; i < 5; i++)
+		name[n + i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+	name[n + 5] = 0;
+	json_object_set_new(meta, "name", json_string(name));
+}
+
+/* ---- admission: what every write of an object goes through ---- */
+
+/* A JSON object whose apiVersion and kind are the resource's (400 when
+ * they name another, 422 naming name when they or metadata are absent). */
+static int check_type(const struct api_resource *r, json_t *obj, const char *name,
+		      struct api_err *e)
+{
+	const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+	const char *k = json_string_value(json_object_get(obj, "kind"));
+	json_t *causes;
+	char gv[128];
+
+	if (!json_is_object(obj)) {
+		api_err_set(e, 400, "BadRequest", "the request body must be a JSON object");
+		return -EINVAL;
+	}
+	api_resource_gv(r, gv, sizeof(gv));
+	if (av && !streq(av, gv)) {
+		api_err_set(e, 400, "BadRequest",
+			    "the API version in the data (%s) does not match the expected API version (%s)",
+			    av, gv);
+		return -EINVAL;
+	}
+	if (k && !streq(k, r->kind)) {
+		api_err_set(e, 400, "BadRequest",
+			    "the kind in the data (%s) does not match the expected kind (%s)", k,
+			    r->kind);
+		return -EINVAL;
+	}
+	causes = json_array();
+	if (!av)
+		api_cause(causes, "FieldValueRequired", "apiVersion", "Required value");
+	if (!k)
+		api_cause(causes, "FieldValueRequired", "kind", "Required value");
+	if (!json_is_object(json_object_get(obj, "metadata")))
+		api_cause(causes, "FieldValueRequired", "metadata", "Required value");
+	if (json_array_size(causes)) {
+		api_err_invalid(e, r, name, causes);
+		return -EINVAL;
+	}
+	json_decref(causes);
+	return 0;
+}
+
+/* Unknown fields, as o->fields says. */
+static int check_fields(const struct api_resource *r, json_t *obj, const struct api_write_opts *o,
+			struct api_err *e)
+{
+	char buf[480];
+
+	if (o->fields == API_FIELDS_IGNORE || !api_unknown_fields(r, obj, buf, sizeof(buf)))
+		return 0;
+	if (o->fields == API_FIELDS_STRICT) {
+		api_err_set(e, 400, "BadRequest", "strict decoding error: %s", buf);
+		return -EINVAL;
+	}
+	if (o->warning)
+		snprintf(o->warning, o->warning_len, "%s", buf);
+	return 0;
+}
+
+/* The row's defaulting, then validation of metadata and of the kind. */
+static int defaults_and_validate(const struct api_resource *r, json_t *obj, struct api_err *e)
+{
+	json_t *causes = json_array();
+
+	if (r->defaults)
+		r->defaults(obj);
+	api_validate_meta(r, obj, causes);
+	if (r->validate)
+		r->validate(obj, causes);
+	if (json_array_size(causes)) {
+		api_err_invalid(e, r, api_jstr(obj, "metadata.name"), causes);
+		return -EINVAL;
+	}
+	json_decref(causes);
+	return 0;
+}
+
+/* ---- get ---- */
+
+int api_obj_get(struct api_server *s, const struct api_resource *r, const char *ns,
+		const char *name, json_t **out, struct api_err *e)
+{
+	char key[1024];
+
+	api_key_for(r, ns, name, key, sizeof(key));
+	return api_obj_load(s, r, key, name, out, NULL, e);
+}
+
+/* ---- create ---- */
+
+/* metadata.namespace: the request's (ns), which the object may repeat
+ * but not contradict, else the object's, else "default"; none for
+ * cluster-scoped kinds. */
+static int set_namespace(const struct api_resource *r, json_t *meta, const char *ns,
+			 struct api_err *e)
+{
+	const char *ons = json_string_value(json_object_get(meta, "namespace"));
+
+	if (!r->namespaced) {
+		json_object_del(meta, "namespace");
+		return 0;
+	}
+	if (ons && *ons && ns && *ns && !streq(ons, ns)) {
+		api_err_set(e, 400, "BadRequest", "the namespace of the provided object does not "
+			    "match the namespace sent on the request");
+		return -EINVAL;
+	}
+	if (!ns || !*ns)
+		ns = ons && *ons ? ons : "default";
+	json_object_set_new(meta, "namespace", json_string(ns));
+	return 0;
+}
+
+/* Everything a new object must pass before it is stored. */
+static int admit_create(struct api_server *s, const struct api_resource *r, const char *ns,
+			json_t *obj, const struct api_write_opts *o, struct api_err *e)
+{
+	int ret = check_type(r, obj, api_jstr(obj, "metadata.name"), e);
+
+	if (ret == 0)
+		ret = check_fields(r, obj, o, e);
+	if (ret < 0)
+		return ret;
+	generate_name(api_obj_meta(obj));
+	ret = set_namespace(r, api_obj_meta(obj), ns, e);
+	if (ret < 0)
+		return ret;
+	set_type(r, obj);
+	if ((r->subresources & API_SUB_STATUS) && !r->create_keeps_status)
+		json_object_del(obj, "status");
+	ret = defaults_and_validate(r, obj, e);
+	if (ret < 0)
+		return ret;
+	ns = api_jstr(obj, "metadata.namespace");
+	if (r->namespaced) {
+		const struct api_resource *nsr = api_resource_find("", "v1", "namespaces");
+
+		if (!api_obj_exists(s, nsr, NULL, ns)) {
+			api_err_not_found(e, nsr, ns);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
+/* The metadata the server owns on a new object. */
+static void stamp_new(const struct api_resource *r, json_t *meta)
+{
+	char uid[40], ts[40];
+
+	gen_uid(uid, sizeof(uid));
+	api_format_time(time(NULL), ts, sizeof(ts));
+	json_object_set_new(meta, "uid", json_string(uid));
+	json_object_set_new(meta, "creationTimestamp", json_string(ts));
+	json_object_del(meta, "resourceVersion");
+	json_object_del(meta, "deletionTimestamp");
+	json_object_del(meta, "deletionGracePeriodSeconds");
+	json_object_del(meta, "managedFields");
+	if (r->has_spec)
+		json_object_set_new(meta, "generation", json_integer(1));
+	else
+		json_object_del(meta, "generation");
+}
+
+/* Takes what obj needs (the row's allocate hook) and stores it. */
+static int store_new(struct api_server *s, const struct api_resource *r, json_t *obj,
+		     const struct api_write_opts *o, struct api_err *e)
+{
+	const struct api_obj_hooks *h = r->hooks;
+	const char *name = api_jstr(obj, "metadata.name");
+	_cleanup_free_ char *text = NULL;
+	char key[1024];
+	int64_t rev = 0;
+	int ret;
+
+	/* Checked first so a duplicate never takes an address. */
+	if (api_obj_exists(s, r, api_jstr(obj, "metadata.namespace"), name)) {
+		api_err_exists(e, r, name);
+		return -EEXIST;
+	}
+	if (h && h->allocate) {
+		ret = h->allocate(s, obj, NULL, o->dry_run, e);
+		if (ret < 0)
+			return ret;
+	}
+	if (o->dry_run)
+		return 0;
+	api_key_for(r, api_jstr(obj, "metadata.namespace"), name, key, sizeof(key));
+	text = api_obj_dump(obj);
+	ret = text ? store_create(s->store, key, text, strlen(text), &rev) : -ENOMEM;
+	if (ret < 0) {
+		if (h && h->release)
+			h->release(s, obj, NULL);
+		if (ret == -EEXIST)
+			api_err_exists(e, r, name);
+		else
+			api_err_store(e, ret);
+		return ret;
+	}
+	api_set_rv(obj, rev);
+	return 0;
+}
+
+int api_obj_create(struct api_server *s, const struct api_resource *r, const char *ns,
+		   json_t *body, const struct api_write_opts *o, json_t **out, struct api_err *e)
+{
+	json_t *obj = json_deep_copy(body);
+	int ret;
+
+	if (!o)
+		o = &no_opts;
+	ret = admit_create(s, r, ns, obj, o, e);
+	if (ret == 0) {
+		stamp_new(r, api_obj_meta(obj));
+		ret = store_new(s, r, obj, o, e);
+	}
+	if (ret < 0) {
+		json_decref(obj);
+		return ret;
+	}
+	if (!o->dry_run && r->hooks && r->hooks->created)
+		r->hooks->created(s, obj);
+	*out = obj;
+	return 0;
+}
+
+/* ---- update ---- */
+
+/* One update: what it writes, where, and how. */
+struct update {
+	struct api_server *s;
+	const struct api_resource *r;
+	const char *name;
+	enum api_write_part part;
+	const struct api_write_opts *o;
+	char key[1024];
+};
+
+/* The metadata no write changes. */
+static void preserve_meta(json_t *old, json_t *obj)
+{
+	static const char *const keep[] = { "uid", "creationTimestamp", "generation",
+					    "deletionTimestamp", "deletionGracePeriodSeconds",
+					    "namespace", "name" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+		copy_field(api_obj_meta(old), api_obj_meta(obj), keep[i]);
+}
+
+static bool same_ignoring_rv(json_t *a, json_t *b)
+{
+	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
+	bool eq;
+
+	json_object_del(api_obj_meta(x), "resourceVersion");
+	json_object_del(api_obj_meta(y), "resourceVersion");
+	eq = json_equal(x, y);
+	json_decref(x);
+	json_decref(y);
+	return eq;
+}
+
+/* A write of spec and metadata: mutated admitted, old's identity and
+ * status kept, the generation counted, the row's allocations updated. */
+static int admit_main(const struct update *u, json_t *old, json_t *mutated, json_t **out,
+		      struct api_err *e)
+{
+	const struct api_resource *r = u->r;
+	const char *n = api_jstr(mutated, "metadata.name");
+	json_t *obj;
+	int ret;
+
+	if (n && !streq(n, u->name)) {
+		api_err_set(e, 400, "BadRequest",
+			    "the name of the object (%s) does not match the name on the URL (%s)", n,
+			    u->name);
+		return -EINVAL;
+	}
+	ret = check_fields(r, mutated, u->o, e);
+	if (ret < 0)
+		return ret;
+	obj = json_deep_copy(mutated);
+	set_type(r, obj);
+	preserve_meta(old, obj);
+	if (r->subresources & API_SUB_STATUS)
+		copy_field(old, obj, "status");
+	ret = defaults_and_validate(r, obj, e);
+	if (ret == 0 && r->has_spec &&
+	    !json_equal(json_object_get(old, "spec"), json_object_get(obj, "spec")))
+		json_object_set_new(api_obj_meta(obj), "generation",
+				    json_integer(json_integer_value(api_jget(old, "metadata.generation")) + 1));
+	if (ret == 0 && r->hooks && r->hooks->allocate)
+		ret = r->hooks->allocate(u->s, obj, old, u->o->dry_run, e);
+	if (ret < 0) {
+		json_decref(obj);
+		return ret;
+	}
+	*out = obj;
+	return 0;
+}
+
+/* Stores obj over old (read at old_rev), or deletes the object when its
+ * last finalizer went; the side that lost gives back what it held.
+ * -ESTALE when the object moved on. */
+static int store_write(const struct update *u, json_t *old, int64_t old_rev, json_t *obj,
+		       struct api_err *e)
+{
+	const struct api_obj_hooks *h = u->r->hooks;
+	_cleanup_free_ char *text = NULL;
+	int64_t rev = 0;
+	int ret;
+
+	if (api_jget(obj, "metadata.deletionTimestamp") &&
+	    json_array_size(api_jget(obj, "metadata.finalizers")) == 0) {
+		ret = api_obj_remove(u->s, u->r, u->key, old, old_rev);
+		if (ret == 0)
+			return 0;
+	} else {
+		text = api_obj_dump(obj);
+		ret = text ? store_update(u->s->store, u->key, text, strlen(text), old_rev, &rev)
+			   : -ENOMEM;
+	}
+	if (ret < 0) {
+		if (h && h->release)
+			h->release(u->s, obj, old);
+		if (ret == -ESTALE || ret == -ENOENT)
+			return -ESTALE;
+		api_err_store(e, ret);
+		return ret;
+	}
+	if (h && h->release)
+		h->release(u->s, old, obj);
+	api_set_rv(obj, rev);
+	return 0;
+}
+
+/* One attempt: -ESTALE when the object moved on under us. */
+static int commit_update(const struct update *u, json_t *old, int64_t old_rev, json_t *mutated,
+			 json_t **out, struct api_err *e)
+{
+	const char *want_rv = api_jstr(mutated, "metadata.resourceVersion");
+	json_t *obj = NULL;
+	int ret = 0;
+
+	if (want_rv && *want_rv && !streq(want_rv, api_jstr(old, "metadata.resourceVersion"))) {
+		api_err_conflict(e, u->r, u->name);
+		return -EBUSY;
+	}
+	if (u->part == API_WRITE_STATUS) {
+		obj = json_deep_copy(old);
+		copy_field(mutated, obj, "status");
+	} else {
+		ret = admit_main(u, old, mutated, &obj, e);
+		if (ret < 0)
+			return ret;
+	}
+	api_set_rv(obj, old_rev);
+	/* A no-op write keeps the resourceVersion, as Kubernetes does. */
+	if (!u->o->dry_run && !same_ignoring_rv(old, obj))
+		ret = store_write(u, old, old_rev, obj, e);
+	if (ret < 0) {
+		json_decref(obj);
+		return ret;
+	}
+	*out = obj;
+	return 0;
+}
+
+int api_obj_mutate(struct api_server *s, const struct api_resource *r, const char *ns,
+		   const char *name, enum api_write_part part, api_mutate_fn fn, void *ud,
+		   const struct api_write_opts *o, json_t **out, struct api_err *e)
+{
+	struct update u = { s, r, name, part, o ? o : &no_opts, "" };
+
+	api_key_for(r, ns, name, u.key, sizeof(u.key));
+	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+		json_t *old = NULL, *mutated = NULL;
+		int64_t rev = 0;
+		int ret = api_obj_load(s, r, u.key, name, &old, &rev, e);
+
+		if (ret < 0)
+			return ret;
+		ret = fn(r, old, ud, &mutated, e);
+		if (ret == 0)
+			ret = commit_update(&u, old, rev, mutated, out, e);
+		json_decref(old);
+		json_decref(mutated);
+		if (ret != -ESTALE)
+			return ret;
+	}
+	api_err_conflict(e, r, name);
+	return -EBUSY;
+}
+
+/* The mutation of a replace: the caller's object (ud), as a PUT sends it. */
+static int replace_with(const struct api_resource *r, json_t *old, void *ud, json_t **out,
+			struct api_err *e)
+{
+	json_t *obj = ud;
+	int ret = check_type(r, obj, api_jstr(old, "metadata.name"), e);
+
+	if (ret < 0)
+		return ret;
+	*out = json_incref(obj);
+	return 0;
+}
+
+int api_obj_update(struct api_server *s, const struct api_resource *r, const char *ns,
+		   const char *name, json_t *obj, const struct api_write_opts *o, json_t **out,
+		   struct api_err *e)
+{
+	return api_obj_mutate(s, r, ns, name, API_WRITE_MAIN, replace_with, obj, o, out, e);
+}
+
+int api_obj_update_status(struct api_server *s, const struct api_resource *r, const char *ns,
+			  const char *name, json_t *obj, const struct api_write_opts *o,
+			  json_t **out, struct api_err *e)
+{
+	return api_obj_mutate(s, r, ns, name, API_WRITE_STATUS, replace_with, obj, o, out, e);
+}

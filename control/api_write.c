@@ -1,0 +1,467 @@
+/* The REST writes: create, update, patch, the status, scale and binding
+ * subresources, delete and deletecollection. Each parses its request
+ * (body, query, DeleteOptions) and calls one entry of the object layer
+ * (control/api_obj.h), the one that in-process callers use too, then
+ * answers with the object or with the Status of the entry's error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/api_internal.h"
+#include "json_patch.h"
+#include "kube_selector.h"
+#include "util.h"
+
+/* ---- the request's options ---- */
+
+static bool dry_run(struct api_req *q)
+{
+	return streq(api_query(q, "dryRun"), "All");
+}
+
+static void write_opts(struct api_req *q, struct api_write_opts *o)
+{
+	const char *fv = api_query(q, "fieldValidation");
+
+	o->dry_run = dry_run(q);
+	o->fields = API_FIELDS_WARN;
+	if (streq(fv, "Strict"))
+		o->fields = API_FIELDS_STRICT;
+	else if (streq(fv, "Ignore"))
+		o->fields = API_FIELDS_IGNORE;
+	o->warning = q->warning;
+	o->warning_len = sizeof(q->warning);
+}
+
+/* The request body as JSON: 415 for a media type this server does not
+ * decode, 400 for a malformed body. */
+static int decode_body(struct api_req *q, json_t **out, struct api_err *e)
+{
+	char err[512] = "";
+	int r = api_decode_body(q->body, q->body_len, q->ctype, out, err, sizeof(err));
+
+	if (r == -EPROTONOSUPPORT)
+		api_err_set(e, 415, "UnsupportedMediaType", "%s", err);
+	else if (r < 0)
+		api_err_set(e, 400, "BadRequest", "%s", err);
+	return r;
+}
+
+/* Answers with out (code) or with e's Status. */
+static enum MHD_Result reply(struct api_req *q, int r, unsigned code, json_t *out,
+			     struct api_err *e)
+{
+	return r < 0 ? api_reply_err(q, e) : api_reply_json(q, code, out);
+}
+
+/* ---- create ---- */
+
+/* POST, or a server-side apply of an object that does not exist, which
+ * the URL names when the body does not. */
+static enum MHD_Result create(struct api_req *q, bool name_from_url)
+{
+	struct api_err e = { 0 };
+	struct api_write_opts o;
+	json_t *body, *out = NULL, *meta;
+	int r = decode_body(q, &body, &e);
+
+	if (r < 0)
+		return api_reply_err(q, &e);
+	meta = json_object_get(body, "metadata");
+	if (name_from_url && json_is_object(meta) && !api_jstr(meta, "name"))
+		json_object_set_new(meta, "name", json_string(q->name));
+	write_opts(q, &o);
+	r = api_obj_create(q->srv, q->res, q->ns, body, &o, &out, &e);
+	json_decref(body);
+	return reply(q, r, 201, out, &e);
+}
+
+enum MHD_Result api_rest_create(struct api_req *q)
+{
+	return create(q, false);
+}
+
+enum MHD_Result api_rest_apply_create(struct api_req *q)
+{
+	return create(q, true);
+}
+
+/* ---- update (PUT) ---- */
+
+/* An entry that writes the request's body to the named object. */
+typedef int (*body_write_fn)(struct api_server *s, const struct api_resource *r, const char *ns,
+			     const char *name, json_t *body, const struct api_write_opts *o,
+			     json_t **out, struct api_err *e);
+
+static enum MHD_Result write_body(struct api_req *q, body_write_fn fn, unsigned code)
+{
+	struct api_err e = { 0 };
+	struct api_write_opts o;
+	json_t *body, *out = NULL;
+	int r = decode_body(q, &body, &e);
+
+	if (r < 0)
+		return api_reply_err(q, &e);
+	write_opts(q, &o);
+	r = fn(q->srv, q->res, q->ns, q->name, body, &o, &out, &e);
+	json_decref(body);
+	return reply(q, r, code, out, &e);
+}
+
+enum MHD_Result api_rest_update(struct api_req *q)
+{
+	return write_body(q, streq(q->sub, "status") ? api_obj_update_status : api_obj_update, 200);
+}
+
+/* ---- patch ---- */
+
+enum patch_type {
+	PATCH_JSON,      /* RFC 6902 */
+	PATCH_MERGE,     /* RFC 7386 */
+	PATCH_STRATEGIC, /* strategic merge; server-side apply is served the same way */
+};
+
+struct patch {
+	enum patch_type type;
+	json_t *body;
+};
+
+/* The request's patch (415 for a patch type this server does not apply). */
+static int patch_parse(struct api_req *q, struct patch *p, struct api_err *e)
+{
+	int r = decode_body(q, &p->body, e);
+
+	if (r < 0)
+		return r;
+	if (ctype_has(q->ctype, "application/json-patch+json"))
+		p->type = PATCH_JSON;
+	else if (ctype_has(q->ctype, "application/merge-patch+json"))
+		p->type = PATCH_MERGE;
+	else if (ctype_has(q->ctype, "application/strategic-merge-patch+json") ||
+		 ctype_has(q->ctype, "application/apply-patch+yaml"))
+		p->type = PATCH_STRATEGIC;
+	else {
+		json_decref(p->body);
+		api_err_set(e, 415, "UnsupportedMediaType",
+			    "the body of the request was in an unknown format - accepted media types "
+			    "include: application/json-patch+json, application/merge-patch+json, "
+			    "application/apply-patch+yaml, application/strategic-merge-patch+json");
+		return -EPROTONOSUPPORT;
+	}
+	return 0;
+}
+
+static int patch_apply(const struct patch *p, json_t *obj, json_t **out, struct api_err *e)
+{
+	char err[512] = "";
+	int r;
+
+	if (p->type == PATCH_JSON)
+		r = json_patch_apply(obj, p->body, err, sizeof(err), out);
+	else if (p->type == PATCH_MERGE)
+		r = json_is_object(p->body) ? json_merge_patch(obj, p->body, out) : -EINVAL;
+	else
+		r = json_strategic_merge(obj, p->body, err, sizeof(err), out);
+	if (r == -EILSEQ || r == -ENOENT) {
+		api_err_set(e, 422, "Invalid", "the server rejected our request due to an error in "
+			    "our request: %s", err);
+		return r;
+	}
+	if (r < 0) {
+		api_err_set(e, 400, "BadRequest", "error applying patch: %s",
+			    err[0] ? err : "the patch must be a JSON object");
+		return r;
+	}
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		api_err_set(e, 422, "Invalid", "the patch produced a value that is not an object");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int mutate_patch(const struct api_resource *r, json_t *old, void *ud, json_t **out,
+			struct api_err *e)
+{
+	(void)r;
+	return patch_apply(ud, old, out, e);
+}
+
+enum MHD_Result api_rest_patch(struct api_req *q)
+{
+	enum api_write_part part = streq(q->sub, "status") ? API_WRITE_STATUS : API_WRITE_MAIN;
+	struct api_err e = { 0 };
+	struct api_write_opts o;
+	struct patch p;
+	json_t *out = NULL;
+	int r = patch_parse(q, &p, &e);
+
+	if (r < 0)
+		return api_reply_err(q, &e);
+	write_opts(q, &o);
+	r = api_obj_mutate(q->srv, q->res, q->ns, q->name, part, mutate_patch, &p, &o, &out, &e);
+	json_decref(p.body);
+	return reply(q, r, 200, out, &e);
+}
+
+/* ---- scale ---- */
+
+json_t *api_scale_of(json_t *obj)
+{
+	json_t *m = api_obj_meta(obj);
+	json_t *sel = api_jget(obj, "spec.selector.matchLabels"), *v;
+	char text[512] = "";
+	size_t off = 0;
+	const char *k;
+
+	json_object_foreach(sel, k, v) {
+		off += (size_t)snprintf(text + off, off < sizeof(text) ? sizeof(text) - off : 0,
+					"%s%s=%s", off ? "," : "", k, json_string_value(v) ?: "");
+		if (off >= sizeof(text))
+			break;
+	}
+	return json_pack("{s:s,s:s,s:{s:O*,s:O*,s:O*,s:O*,s:O*},s:{s:I},s:{s:I,s:s}}", "kind",
+			 "Scale", "apiVersion", "autoscaling/v1", "metadata", "name",
+			 json_object_get(m, "name"), "namespace", json_object_get(m, "namespace"),
+			 "uid", json_object_get(m, "uid"), "resourceVersion",
+			 json_object_get(m, "resourceVersion"), "creationTimestamp",
+			 json_object_get(m, "creationTimestamp"), "spec", "replicas",
+			 (json_int_t)json_integer_value(api_jget(obj, "spec.replicas")), "status",
+			 "replicas", (json_int_t)json_integer_value(api_jget(obj, "status.replicas")),
+			 "selector", text);
+}
+
+/* A PUT's Scale, or a PATCH to apply to the current one. */
+struct scale_write {
+	json_t *scale;
+	struct patch patch;
+};
+
+/* The new Scale's spec.replicas (and resourceVersion, a precondition)
+ * flows back into the object. */
+static int mutate_scale(const struct api_resource *r, json_t *old, void *ud, json_t **out,
+			struct api_err *e)
+{
+	struct scale_write *w = ud;
+	json_t *sc = NULL, *rep, *obj;
+	const char *rv;
+	int ret = 0;
+
+	if (w->scale) {
+		sc = json_incref(w->scale);
+	} else {
+		json_t *cur = api_scale_of(old);
+
+		ret = patch_apply(&w->patch, cur, &sc, e);
+		json_decref(cur);
+		if (ret < 0)
+			return ret;
+	}
+	rep = api_jget(sc, "spec.replicas");
+	if (!json_is_integer(rep) || json_integer_value(rep) < 0) {
+		json_t *causes = json_array();
+
+		api_cause(causes, "FieldValueInvalid", "spec.replicas",
+			  "Invalid value: must be greater than or equal to 0");
+		json_decref(sc);
+		api_err_invalid(e, r, api_jstr(old, "metadata.name"), causes);
+		e->kind = "Scale";
+		return -EINVAL;
+	}
+	obj = json_deep_copy(old);
+	json_object_set(json_object_get(obj, "spec"), "replicas", rep);
+	rv = api_jstr(sc, "metadata.resourceVersion");
+	if (rv && *rv)
+		json_object_set_new(api_obj_meta(obj), "resourceVersion", json_string(rv));
+	json_decref(sc);
+	*out = obj;
+	return 0;
+}
+
+enum MHD_Result api_rest_scale(struct api_req *q)
+{
+	struct scale_write w = { 0 };
+	struct api_err e = { 0 };
+	struct api_write_opts o;
+	json_t *out = NULL, *sc;
+	int r = streq(q->method, "PATCH") ? patch_parse(q, &w.patch, &e)
+					  : decode_body(q, &w.scale, &e);
+
+	if (r < 0)
+		return api_reply_err(q, &e);
+	write_opts(q, &o);
+	r = api_obj_mutate(q->srv, q->res, q->ns, q->name, API_WRITE_MAIN, mutate_scale, &w, &o,
+			   &out, &e);
+	json_decref(w.scale);
+	json_decref(w.patch.body);
+	if (r < 0)
+		return api_reply_err(q, &e);
+	sc = api_scale_of(out);
+	json_decref(out);
+	return api_reply_json(q, 200, sc);
+}
+
+/* ---- binding ---- */
+
+/* POST pods/NAME/binding: assigns the node (ud: the Binding). */
+static int mutate_binding(const struct api_resource *r, json_t *old, void *ud, json_t **out,
+			  struct api_err *e)
+{
+	const char *name = api_jstr(old, "metadata.name");
+	const char *node = api_jstr(ud, "target.name"), *bound = api_jstr(old, "spec.nodeName");
+	json_t *obj;
+
+	if (!node || !*node) {
+		json_t *causes = json_array();
+
+		api_cause(causes, "FieldValueRequired", "target.name", "Required value");
+		api_err_invalid(e, r, name, causes);
+		e->kind = "Binding";
+		return -EINVAL;
+	}
+	if (bound && *bound) {
+		api_err_set(e, 409, "Conflict", "pod %s is already assigned to node \"%s\"", name,
+			    bound);
+		return -EBUSY;
+	}
+	obj = json_deep_copy(old);
+	json_object_set_new(json_object_get(obj, "spec"), "nodeName", json_string(node));
+	*out = obj;
+	return 0;
+}
+
+static int bind_pod(struct api_server *s, const struct api_resource *r, const char *ns,
+		    const char *name, json_t *binding, const struct api_write_opts *o,
+		    json_t **out, struct api_err *e)
+{
+	return api_obj_mutate(s, r, ns, name, API_WRITE_MAIN, mutate_binding, binding, o, out, e);
+}
+
+enum MHD_Result api_rest_binding(struct api_req *q)
+{
+	return write_body(q, bind_pod, 201);
+}
+
+/* ---- delete ---- */
+
+/* The DeleteOptions body (an empty object when there is none). */
+static int delete_body(struct api_req *q, json_t **body, struct api_err *e)
+{
+	char err[512];
+	int r;
+
+	if (!q->body_len) {
+		*body = json_object();
+		return 0;
+	}
+	r = api_decode_body(q->body, q->body_len, q->ctype ? q->ctype : "application/json", body,
+			    err, sizeof(err));
+	if (r < 0) {
+		api_err_set(e, 400, "BadRequest", "%s", err);
+		return r;
+	}
+	if (!json_is_object(*body)) {
+		json_decref(*body);
+		api_err_set(e, 400, "BadRequest", "DeleteOptions must be a JSON object");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The options of a delete from its body and query; o points into body. */
+static int delete_options(struct api_req *q, json_t **body, struct api_delete_opts *o,
+			  struct api_err *e)
+{
+	const char *qs = api_query(q, "gracePeriodSeconds"), *policy;
+	json_t *g;
+	int r = delete_body(q, body, e);
+
+	if (r < 0)
+		return r;
+	policy = api_jstr(*body, "propagationPolicy");
+	if (!policy && json_is_true(json_object_get(*body, "orphanDependents")))
+		policy = "Orphan";
+	g = json_object_get(*body, "gracePeriodSeconds");
+	memset(o, 0, sizeof(*o));
+	o->dry_run = dry_run(q) || json_is_array(json_object_get(*body, "dryRun"));
+	o->propagation = streq(policy, "Orphan") ? API_PROPAGATE_ORPHAN : API_PROPAGATE_BACKGROUND;
+	o->uid = api_jstr(*body, "preconditions.uid");
+	o->resource_version = api_jstr(*body, "preconditions.resourceVersion");
+	o->has_grace = json_is_integer(g) || qs;
+	if (json_is_integer(g))
+		o->grace = (long)json_integer_value(g);
+	else if (qs)
+		o->grace = strtol(qs, NULL, 10);
+	return 0;
+}
+
+enum MHD_Result api_rest_delete(struct api_req *q)
+{
+	struct api_delete_opts o;
+	struct api_err e = { 0 };
+	json_t *body, *out = NULL;
+	int r = delete_options(q, &body, &o, &e);
+
+	if (r < 0)
+		return api_reply_err(q, &e);
+	r = api_obj_delete(q->srv, q->res, q->ns, q->name, &o, &out, &e);
+	json_decref(body);
+	return reply(q, r, 200, out, &e);
+}
+
+/* A deletecollection: its options and selectors, and what it deleted. */
+struct collection_delete {
+	const struct api_delete_opts *o;
+	const struct kube_selector *ls, *fs;
+	json_t *items;
+};
+
+static void delete_matching(struct api_server *s, const struct api_resource *r, const char *key,
+			    json_t *obj, int64_t mod_rev, void *ud)
+{
+	struct collection_delete *c = ud;
+	struct api_err e = { 0 };
+	json_t *gone = NULL;
+
+	(void)key;
+	(void)mod_rev;
+	if (obj && api_obj_matches(obj, c->ls, c->fs) &&
+	    api_obj_delete(s, r, api_jstr(obj, "metadata.namespace"),
+			   api_jstr(obj, "metadata.name"), c->o, &gone, &e) == 0)
+		json_array_append_new(c->items, gone);
+	api_err_free(&e);
+}
+
+enum MHD_Result api_rest_deletecollection(struct api_req *q)
+{
+	struct kube_selector *ls = NULL, *fs = NULL;
+	struct collection_delete c;
+	struct api_delete_opts o;
+	struct api_err e = { 0 };
+	char kind[96], gv[128];
+	json_t *body, *out;
+	int r = delete_options(q, &body, &o, &e);
+
+	if (r < 0)
+		return api_reply_err(q, &e);
+	if (api_parse_selectors(q, &ls, &fs, &e) < 0) {
+		json_decref(body);
+		return api_reply_err(q, &e);
+	}
+	c = (struct collection_delete){ &o, ls, fs, json_array() };
+	r = api_obj_each(q->srv, q->res, q->ns, delete_matching, &c);
+	kube_selector_free(ls);
+	kube_selector_free(fs);
+	json_decref(body);
+	if (r < 0) {
+		json_decref(c.items);
+		api_err_store(&e, r);
+		return api_reply_err(q, &e);
+	}
+	snprintf(kind, sizeof(kind), "%sList", q->res->kind);
+	api_resource_gv(q->res, gv, sizeof(gv));
+	out = json_pack("{s:s,s:s,s:{},s:o}", "kind", kind, "apiVersion", gv, "metadata", "items",
+			c.items);
+	api_set_rv(out, store_revision(q->srv->store));
+	return api_reply_json(q, 200, out);
+}
