@@ -35,6 +35,9 @@ run() { # name cmd...
 	fi
 	grep -E '^(PASS|SKIP) ' "$out"
 	if [ "$f" -gt 0 ]; then
+		# FAIL lines and assertion locations first: a long "got" value
+		# or a chatty program can push them out of the tail.
+		grep -E '^FAIL |^[^ :|]+\.(sh|c|h):[0-9]+: ' "$out" | cut -c 1-300 | head -n 20
 		echo "--- output of $name (last 60 lines):"
 		tail -n 60 "$out" | sed 's/^/  /'
 		failed_names+=("$name")
