@@ -8,7 +8,7 @@
 
 require_root
 require_cmd ip nft awk
-require_bin proxy-gen nft-bench
+require_bin proxy-gen nft-bench skiff-agent
 
 GEN="$TESTBIN/proxy-gen"
 NFTB="$TESTBIN/nft-bench"
@@ -62,7 +62,7 @@ case_nftproxy_bench_table() {
 	[ "$n" -ge 5 ] || fail "expected at least 5 rows: $out"
 	assert_contains "$out" "| skiff nftables (batch)"
 	assert_contains "$out" "| kube-proxy nftables replica (nft -f)"
-	[ -x "$BIN/skiff-agent" ] && assert_contains "$out" "| skiff nftables (agent, logged)"
+	assert_contains "$out" "| skiff nftables (agent, logged)"
 	assert_contains "$out" "services recomputed per add: 1)"
 	out=$(BENCH_SIZES=1 bash "$SKIFF_ROOT/tests/bench/bench_nftproxy.sh" 2>&1) && fail "accepted 1 service"
 	assert_contains "$out" "BENCH_SIZES"

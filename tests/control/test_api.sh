@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_bin skiff-server store-tool
-require_cmd curl jq
+require_cmd curl jq ss
 
 DATA=$TMP/data
 PORT=
@@ -262,9 +262,7 @@ case_event_selectors_and_loopback() {
 	r=$(api GET "$ev?fieldSelector=involvedObject.kind%21%3DDeployment")
 	assert_eq "$(jqr "$r" '[.items[].reason]|sort|join(",")')" Ru1,Ru2
 	# Plain HTTP listens on loopback only.
-	if command -v ss >/dev/null; then
-		assert_eq "$(ss -Hltn "sport = :$PORT" | awk '{print $4}' | sort -u)" "127.0.0.1:$PORT"
-	fi
+	assert_eq "$(ss -Hltn "sport = :$PORT" | awk '{print $4}' | sort -u)" "127.0.0.1:$PORT"
 	"$BIN/skiff-server" --data-dir "$TMP/nohttp" --secure-port 0 --insecure-port 0 >"$TMP/nohttp.log" 2>&1 &&
 		fail "a server with nothing to serve started"
 	assert_contains "$(cat "$TMP/nohttp.log")" "nothing to serve"
