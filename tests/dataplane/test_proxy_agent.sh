@@ -333,11 +333,11 @@ case_removed_backend_udp_flows_deleted_tcp_kept() {
 	got=$(awk '{ print $1; exit }' "$TMP/hold.out")
 	[ "$got" = b1 ] && keep=10.211.2.2 || keep=10.211.1.2
 	client --udp --connected --count 6 10.96.0.10 53 >/dev/null || fail "UDP service does not answer"
-	n=$(in_node conntrack -L -p udp --reply-src "10.211.${got#b}.2" 2>/dev/null | grep -c . || true)
-	n=$((n + $(in_node conntrack -L -p udp --reply-src "$keep" 2>/dev/null | grep -c . || true)))
+	n=$(ct_count node -p udp --reply-src "10.211.${got#b}.2")
+	n=$((n + $(ct_count node -p udp --reply-src "$keep")))
 	[ "$n" -gt 0 ] || fail "no conntrack entry for the UDP flows"
 	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $keep; } | put web.yaml'
-	assert_eq "$(in_node conntrack -L -p udp --reply-src "10.211.${got#b}.2" 2>/dev/null | grep -c . || true)" 0 \
+	assert_eq "$(ct_count node -p udp --reply-src "10.211.${got#b}.2")" 0 \
 		"UDP conntrack entries of the removed backend"
 	assert_contains "$(cat "$ALOG")" "backend 10.211.${got#b}.2:8080/UDP removed, its conntrack entries deleted"
 	assert_contains "$(cat "$ALOG")" "backend 10.211.${got#b}.2:8081/TCP removed, established connections left to end"

@@ -80,6 +80,16 @@ bg_ns() {
 	defer kill "$!"
 }
 
+# ct_count NAME ARGS...: how many conntrack entries namespace NAME holds
+# that match conntrack -L ARGS; fails the case when conntrack itself fails
+# (so "none left" cannot pass because nothing could be listed).
+ct_count() {
+	local n=$1 out; shift
+	out=$(ip netns exec "$(ns "$n")" conntrack -L "$@" 2>/dev/null) ||
+		_assert_fail "conntrack -L $* in $(ns "$n") failed"
+	printf '%s' "$out" | awk 'END { print NR }'
+}
+
 # wait_for SECONDS cmd...: retries cmd every 0.1 s until it succeeds.
 wait_for() {
 	local t=$1 i; shift
