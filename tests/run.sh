@@ -15,15 +15,26 @@ per_file_timeout=${SKIFF_TEST_TIMEOUT:-900}
 passed=0 failed=0 skipped=0
 failed_names=()
 log=$(mktemp -d /tmp/skiff-run-XXXXXX)
+build_abs=$SKIFF_BUILD
+[[ $build_abs == /* ]] || build_abs=$PWD/$build_abs
+. tests/harness/leftovers.sh
 
-run() { # name cmd...
-	local name=$1 out rc p f s start
+# run NAME CMD...: runs one test file in a session of its own, tagged (see
+# tests/harness/leftovers.sh), then reports and removes what it left.
+run() {
+	local name=$1 out rc p f s start sid tag
 	shift
 	out="$log/$(echo "$name" | tr '/' '_').log"
 	start=$(date +%s)
 	echo "== $name"
-	timeout --kill-after=10 "$per_file_timeout" "$@" >"$out" 2>&1 </dev/null
+	leftover_snapshot "$build_abs" >"$log/before"
+	tag=z$(printf '%02x' $(( RANDOM & 0xff )))
+	while grep -q "$tag" "$log/before"; do tag=z$(printf '%02x' $(( RANDOM & 0xff ))); done
+	SKIFF_RUN_PREFIX=$tag setsid timeout --kill-after=10 "$per_file_timeout" "$@" >"$out" 2>&1 </dev/null &
+	sid=$!
+	wait "$sid"
 	rc=$?
+	leftover_check "$name" "$build_abs" "$sid" "$tag" "$log/before" >>"$out"
 	p=$(grep -c '^PASS ' "$out"); f=$(grep -c '^FAIL ' "$out"); s=$(grep -c '^SKIP ' "$out")
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ] && [ "$f" -eq 0 ]; then
 		[ "$rc" -eq 124 ] && echo "FAIL $name: timed out after ${per_file_timeout}s" >>"$out" \
@@ -33,7 +44,7 @@ run() { # name cmd...
 	if [ "$rc" -eq 4 ] && [ "$p" -eq 0 ] && [ "$s" -eq 0 ]; then
 		echo "SKIP $name: $(tail -n 1 "$out")" >>"$out"; s=1
 	fi
-	grep -E '^(PASS|SKIP) ' "$out"
+	grep -E '^(PASS |SKIP |note: )' "$out"
 	if [ "$f" -gt 0 ]; then
 		# FAIL lines and assertion locations first: a long "got" value
 		# or a chatty program can push them out of the tail.

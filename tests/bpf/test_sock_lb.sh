@@ -16,7 +16,8 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CG="$CG2/skiff-test-$RUN_ID"
 BPFFS="/sys/fs/bpf/skiff-test-$RUN_ID"
 
-lb() { "$LBT" --bpffs "$BPFFS" --cgroup "$CG" --node-address 10.200.0.1 "$@"; }
+LB=("$LBT" --bpffs "$BPFFS" --cgroup "$CG" --node-address 10.200.0.1)
+lb() { "${LB[@]}" "$@"; }
 # client NS ARGS...: lb-client inside the test cgroup and namespace NS.
 client() {
 	local n=$1; shift
@@ -164,7 +165,9 @@ case_killed_loader_keeps_serving_destroy_removes_all() {
 	client client --count 150 --interval-ms 5 10.96.0.20 80 >"$TMP/load.out" &
 	local load=$! pid i
 	for i in 1 2 3; do
-		lb hold >"$TMP/hold.out" &
+		# lb-tool itself in the background (not the function lb in a
+		# subshell): $! must be the loader, or kill -9 leaves it running
+		"${LB[@]}" hold >"$TMP/hold.out" &
 		pid=$!
 		wait_for 3 grep -q ready "$TMP/hold.out" || fail "lb-tool hold never got ready"
 		kill -9 "$pid"; wait "$pid" 2>/dev/null

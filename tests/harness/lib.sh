@@ -20,6 +20,11 @@ case "$SKIFF_BUILD" in /*) ;; *) SKIFF_BUILD="$SKIFF_ROOT/$SKIFF_BUILD" ;; esac
 BIN="$SKIFF_BUILD/bin"
 TESTBIN="$SKIFF_BUILD/tests"
 # A short id unique to this run: namespaces, links and tables carry it.
+# Under tests/run.sh it starts with the file's tag (SKIFF_RUN_PREFIX, also
+# seen by scripts the test runs), so run.sh can find what the file left.
+if [ -z "${RUN_ID:-}" ] && [ -n "${SKIFF_RUN_PREFIX:-}" ]; then
+	RUN_ID=$SKIFF_RUN_PREFIX$(printf '%03x' $(( $$ & 0xfff )))
+fi
 RUN_ID=${RUN_ID:-$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))}
 TEST_FILE=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 TMP=$(mktemp -d "/tmp/skiff-${TEST_FILE}-XXXXXX")
@@ -72,12 +77,23 @@ setup_ns() {
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 
 # bg_ns NAME VAR cmd...: starts cmd in namespace NAME in the background,
-# stores its PID in VAR and stops it at cleanup (by PID).
+# stores its PID in VAR and stops it and its children at cleanup (by PID:
+# a forking server's children would outlive it).
 bg_ns() {
 	local n=$1 var=$2; shift 2
 	ip netns exec "$(ns "$n")" "$@" &
 	printf -v "$var" '%s' "$!"
-	defer kill "$!"
+	defer kill_tree "$!"
+}
+
+# kill_tree PID: sends TERM to PID and every process below it.
+kill_tree() {
+	local pids=("$1") i=0 c
+	while [ "$i" -lt "${#pids[@]}" ]; do
+		for c in $(ps -o pid= --ppid "${pids[$i]}"); do pids+=("$c"); done
+		i=$((i + 1))
+	done
+	kill "${pids[@]}" 2>/dev/null
 }
 
 # ct_count NAME ARGS...: how many conntrack entries namespace NAME holds

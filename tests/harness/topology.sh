@@ -5,7 +5,8 @@
 #       C6::2/64 behind the node (.1 / ::1, forwarding on), backend i on
 #       B4.i.2/24 and B6:i::2/64 behind the node. Each backend serves TCP
 #       8080 (answers its name "bi", closes), TCP 8081 (answers, then stays
-#       open HOLD seconds) and UDP 8080 (answers every datagram with its
+#       open HOLD seconds or until the client closes: nothing of it outlives
+#       the connection) and UDP 8080 (answers every datagram with its
 #       name). Returns once every backend answers the client directly.
 #       Example: topo_backends 10.200 10.201 fd00:200 fd00:201 6
 #
@@ -46,7 +47,7 @@ topo_backends() {
 		ip -n "$(ns "b$i")" -6 route add default via "$b6:$i::1"
 		bg_ns "b$i" _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i"
 		bg_ns "b$i" _pid socat TCP6-LISTEN:8081,fork,reuseaddr,ipv6only=0 \
-			SYSTEM:"echo b$i; exec sleep $hold"
+			SYSTEM:"echo b$i; exec timeout $hold cat >/dev/null"
 		bg_ns "b$i" _pid "$cli" --serve-udp "b$i" 8080
 	done
 	for i in 1 2 3; do
