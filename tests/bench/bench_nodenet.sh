@@ -55,6 +55,7 @@ done
 require_root
 require_cmd ip jq iperf3 awk
 require_bin skiff-cni skiff-ipam skiff-nodenet-tool conn-bench
+guard_ranges 192.168.77.0/24 10.244.0.0/16 10.99.0.0/24
 
 TOOL="$TESTBIN/skiff-nodenet-tool"
 CB="$TESTBIN/conn-bench"

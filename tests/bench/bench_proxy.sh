@@ -76,6 +76,8 @@ done
 require_root
 require_cmd ip awk nsenter iptables-restore nft
 require_bin proxy-gen conn-bench map-watch
+# routers r = 0..3 own 10.25<r>.0.0/16; ClusterIPs from 10.96.0.0/16
+guard_ranges 10.250.0.0/15 10.252.0.0/15 10.96.0.0/16
 have_legacy=0
 command -v iptables-legacy-restore >/dev/null && have_legacy=1
 

@@ -10,6 +10,7 @@
 require_root
 require_cmd ip awk iptables-restore iptables-save nft nsenter
 require_bin proxy-gen conn-bench map-watch lb-tool skiff-agent
+guard_ranges 10.250.0.0/16 10.96.0.0/16
 
 GEN="$TESTBIN/proxy-gen"
 CB="$TESTBIN/conn-bench"

@@ -8,6 +8,7 @@
 require_root
 require_cmd ip socat bpftool awk
 require_bin lb-tool lb-client
+guard_ranges 10.96.0.0/16 fd00:96::/64
 
 LBT="$TESTBIN/lb-tool"
 CLI="$TESTBIN/lb-client"

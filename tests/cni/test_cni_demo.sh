@@ -7,6 +7,8 @@
 require_root
 require_cmd ip jq socat ss
 require_bin skiff-cni
+# the demo picks a free 10.24x.0.0/24 (fd00:24x::/64) in the node namespace
+guard_ranges 10.240.0.0/12 fd00:240::/28
 
 demo_in_node() { in_ns node env SKIFF_BUILD="$SKIFF_BUILD" "$@" "$SKIFF_ROOT/scripts/demo.sh"; }
 

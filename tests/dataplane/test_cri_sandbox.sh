@@ -17,6 +17,7 @@ SUBNET_PREFIX=10.66.0
 SUBNET=$SUBNET_PREFIX.0/24
 SUBNET6_PREFIX=fd00:66::
 SUBNET6=${SUBNET6_PREFIX}/64
+guard_ranges "$SUBNET" "$SUBNET6"
 
 # Images are built by `make test-bins`; build them here when missing.
 IMAGES="$SKIFF_BUILD/images"

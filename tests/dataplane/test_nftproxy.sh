@@ -12,6 +12,7 @@
 require_root
 require_cmd ip socat nft conntrack awk
 require_bin skiff-agent skiff-nft-tool lb-client
+guard_ranges 10.96.0.0/16 fd00:96::/64
 
 AGENT_BIN="$BIN/skiff-agent"
 TOOL="$TESTBIN/skiff-nft-tool"

@@ -73,6 +73,24 @@ setup_ns() {
 	done
 }
 
+# guard_ranges CIDR...: while the test runs, the host routes each CIDR
+# nowhere (type unreachable, metric 4000: any real route wins), so should a
+# route of the test's own vanish, traffic to its addresses fails here
+# instead of leaving the machine. Call it for every range the test sends to,
+# before the first packet; removed at exit (a guard already there, another
+# test's, is left to its owner).
+guard_ranges() {
+	local c f
+	for c in "$@"; do
+		f=-4; [[ $c == *:* ]] && f=-6
+		if ip "$f" route add unreachable "$c" metric 4000 2>/dev/null; then
+			defer ip "$f" route del unreachable "$c" metric 4000
+		else
+			ip "$f" route show exact "$c" type unreachable | grep -q . || fail "cannot guard $c"
+		fi
+	done
+}
+
 # in_ns NAME cmd...: runs cmd inside the test namespace NAME.
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 

@@ -8,6 +8,7 @@
 #       open HOLD seconds or until the client closes: nothing of it outlives
 #       the connection) and UDP 8080 (answers every datagram with its
 #       name). Returns once every backend answers the client directly.
+#       The host routes those ranges nowhere meanwhile (guard_ranges).
 #       Example: topo_backends 10.200 10.201 fd00:200 fd00:201 6
 #
 #   topo_two_nodes L P
@@ -22,6 +23,7 @@ topo_backends() {
 	local cli="$TESTBIN/lb-client"
 
 	setup_ns node client b1 b2 b3
+	guard_ranges "$c4.0.0/16" "$b4.0.0/16" "$c6::/64" "$b6::/32"
 	for n in node client b1 b2 b3; do
 		in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 	done
@@ -64,6 +66,7 @@ topo_two_nodes() {
 	CLIENT=192.168.$l.100 N1=192.168.$l.1 N2=192.168.$l.2 POD=10.244.$p.5
 	CLIENT6=fd00:$l::100 N16=fd00:$l::1 N26=fd00:$l::2 POD6=fd00:244:$p::5
 	setup_ns lan cl n1 n2 p1
+	guard_ranges "192.168.$l.0/24" "10.244.$p.0/24" "fd00:$l::/64" "fd00:244:$p::/64"
 	for n in lan cl n1 n2 p1; do
 		in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 	done
