@@ -4,7 +4,10 @@
 # Tests: C unit-test binaries build/tests/test_*, fuzz corpus replays
 # build/tests/fuzz_* (corpus in tests/fuzz/corpus/<name>), and shell tests
 # tests/**/test_*.sh. Each prints PASS/FAIL/SKIP lines; a program that
-# exits non-zero without a FAIL line counts as one failure.
+# exits non-zero without a FAIL line counts as one failure. What a test
+# file leaves behind (processes, namespaces, links, routes, mounts, pins,
+# cgroups, nft tables) is a FAIL line too, and is removed before the next
+# file (tests/harness/leftovers.sh).
 # Usage: tests/run.sh [PATTERN]   (runs only files whose path has PATTERN)
 set -u
 cd "$(dirname "$0")/.."
@@ -22,7 +25,7 @@ build_abs=$SKIFF_BUILD
 # run NAME CMD...: runs one test file in a session of its own, tagged (see
 # tests/harness/leftovers.sh), then reports and removes what it left.
 run() {
-	local name=$1 out rc p f s start sid tag
+	local name=$1 out rc p f s start sid tag last
 	shift
 	out="$log/$(echo "$name" | tr '/' '_').log"
 	start=$(date +%s)
@@ -34,6 +37,7 @@ run() {
 	sid=$!
 	wait "$sid"
 	rc=$?
+	last=$(tail -n 1 "$out")
 	leftover_check "$name" "$build_abs" "$sid" "$tag" "$log/before" >>"$out"
 	p=$(grep -c '^PASS ' "$out"); f=$(grep -c '^FAIL ' "$out"); s=$(grep -c '^SKIP ' "$out")
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ] && [ "$f" -eq 0 ]; then
@@ -42,7 +46,7 @@ run() {
 		f=1
 	fi
 	if [ "$rc" -eq 4 ] && [ "$p" -eq 0 ] && [ "$s" -eq 0 ]; then
-		echo "SKIP $name: $(tail -n 1 "$out")" >>"$out"; s=1
+		echo "SKIP $name: $last" >>"$out"; s=1
 	fi
 	grep -E '^(PASS |SKIP |note: )' "$out"
 	if [ "$f" -gt 0 ]; then

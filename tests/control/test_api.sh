@@ -34,7 +34,7 @@ start_server() {
 }
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; }
 start_server
-defer 'kill $(cat "$TMP/server.pid")'
+defer 'kill_tree $(cat "$TMP/server.pid")'
 
 URL() { echo "http://127.0.0.1:$PORT$1"; }
 # api METHOD PATH [BODY [CONTENT-TYPE]]: prints the body, then the HTTP code
@@ -451,7 +451,7 @@ case_dual_stack_services() {
 		"$BIN/skiff-server" --data-dir "$data" --secure-port 0 --insecure-port "$port" \
 			--service-cluster-ip-range 10.98.0.0/24,fd00:98::/120 --log-level warn >>"$TMP/ds.log" 2>&1 &
 		pid=$!
-		defer "kill $pid"
+		defer "kill_tree $pid"
 		wait_for 10 curl -sf "http://127.0.0.1:$port/readyz" && break
 	done
 	PORT=$port

@@ -36,7 +36,7 @@ client_bg() {
 	shift
 	( echo "$BASHPID" >"$CG/cgroup.procs" && exec nsenter --net="/run/netns/$(ns client)" "$CLI" "$@" ) &
 	printf -v "$var" '%s' "$!"
-	defer "kill $!"
+	defer "kill_tree $!"
 }
 backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
 
