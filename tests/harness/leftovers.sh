@@ -13,6 +13,8 @@
 # Anything else new since the file started (another run's, or a name
 # without the tag) is printed as a note and left alone.
 
+. "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
+
 # leftover_snapshot BUILD: one "kind key" line per thing, sorted.
 leftover_snapshot() {
 	local cg2
@@ -32,17 +34,6 @@ leftover_snapshot() {
 	} | LC_ALL=C sort -u
 }
 
-# _leftover_stop PID...: TERM, then KILL what is still there after 2 s.
-_leftover_stop() {
-	local p i
-	kill -TERM "$@" 2>/dev/null
-	for (( i = 0; i < 20; i++ )); do
-		for p in "$@"; do kill -0 "$p" 2>/dev/null && break; p=; done
-		[ -z "$p" ] && return 0
-		sleep 0.1
-	done
-	kill -KILL "$@" 2>/dev/null
-}
 
 # _leftover_ours KIND KEY TAG: whether the file of TAG made it.
 _leftover_ours() {
@@ -56,7 +47,7 @@ _leftover_ours() {
 # _leftover_remove KIND KEY
 _leftover_remove() {
 	case $1 in
-	proc) _leftover_stop "${2%% *}" ;;
+	proc) kill_tree "${2%% *}" ;;
 	netns) ip netns del "$2" ;;
 	mount) umount -l "$2" ;;
 	link) ip link del "$2" ;;
@@ -78,7 +69,7 @@ leftover_check() {
 		awk -v s="$sid" '$2 == s && $3 !~ /^Z/ { $2 = $3 = ""; $1 = $1; print }')
 	for key in "${pids[@]}"; do
 		echo "FAIL $name: left behind: process $key"
-		_leftover_stop "${key%% *}"
+		kill_tree "${key%% *}"
 	done
 	while read -r kind key; do
 		if _leftover_ours "$kind" "$key" "$tag"; then ours+=("$kind $key"); else notes+=("$kind $key"); fi

@@ -19,6 +19,7 @@ SKIFF_BUILD=${SKIFF_BUILD:-build}
 case "$SKIFF_BUILD" in /*) ;; *) SKIFF_BUILD="$SKIFF_ROOT/$SKIFF_BUILD" ;; esac
 BIN="$SKIFF_BUILD/bin"
 TESTBIN="$SKIFF_BUILD/tests"
+. "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
 # A short id unique to this run: namespaces, links and tables carry it.
 # Under tests/run.sh it starts with the file's tag (SKIFF_RUN_PREFIX, also
 # seen by scripts the test runs), so run.sh can find what the file left.
@@ -104,22 +105,6 @@ bg_ns() {
 	defer kill_tree "$!"
 }
 
-# kill_tree PID...: sends TERM to each PID and every process below it,
-# and KILL to what is still there 5 s later, so nothing outlives the test.
-kill_tree() {
-	local pids=("$@") i=0 c
-	while [ "$i" -lt "${#pids[@]}" ]; do
-		for c in $(ps -o pid= --ppid "${pids[$i]}"); do pids+=("$c"); done
-		i=$((i + 1))
-	done
-	kill "${pids[@]}" 2>/dev/null
-	for (( i = 0; i < 50; i++ )); do
-		for c in "${pids[@]}"; do kill -0 "$c" 2>/dev/null && break; c=; done
-		[ -z "$c" ] && return 0
-		sleep 0.1
-	done
-	kill -KILL "${pids[@]}" 2>/dev/null
-}
 
 # ct_count NAME ARGS...: how many conntrack entries namespace NAME holds
 # that match conntrack -L ARGS; fails the case when conntrack itself fails
