@@ -30,8 +30,10 @@
 #                clients) and kept-alive request latency p50/p99, client to
 #                the pod IPs directly, to the ClusterIP through skiff's socket
 #                LB, and through each replica (DNAT in its router namespace).
-#                Best of BENCH_ROUNDS interleaved rounds; ratio = rate /
-#                direct rate.
+#                Each router's client also reaches the pod IPs directly
+#                through that router: a row's ratio is its rate / the direct
+#                rate through the same router ("base" rows). Best of
+#                BENCH_ROUNDS interleaved rounds.
 # Goal lines (informational): BPF full sync <= 1000 ms, one change <= 5 ms,
 # ClusterIP rate >= 95% of direct.
 #
@@ -74,6 +76,8 @@ done
 require_root
 require_cmd ip awk nsenter iptables-restore nft
 require_bin proxy-gen conn-bench map-watch
+# routers r = 0..3 own 10.25<r>.0.0/16; ClusterIPs from 10.96.0.0/16
+guard_ranges 10.250.0.0/15 10.252.0.0/15 10.96.0.0/16
 have_legacy=0
 command -v iptables-legacy-restore >/dev/null && have_legacy=1
 
@@ -370,20 +374,29 @@ measure() {
 
 n=$max_size
 vip=$(svc_ip "$real_svc")
-pod_targets=()
-for ip in $(pod_ips 0); do pod_targets+=("$ip:8080"); done
+# measure_direct ROW R: client R to the pod IPs through router R.
+measure_direct() {
+	local targets=() ip
+	for ip in $(pod_ips "$2"); do targets+=("$ip:8080"); done
+	measure "$1" "$2" 0 "${targets[@]}" -- "${targets[0]}"
+}
+# Each ClusterIP row follows its baseline: the pod IPs through the same router.
 rows=(direct)
-[ -n "${DP_BPFFS:-}" ] && rows+=(bpf)
-[ -n "${DP_IPT:-}" ] && rows+=(iptables)
-[ -n "${DP_NFT:-}" ] && rows+=(nftables)
-[ -n "${DP_LGC:-}" ] && rows+=(legacy)
+declare -A base=()
+[ -n "${DP_BPFFS:-}" ] && rows+=(bpf) base[bpf]=direct
+[ -n "${DP_IPT:-}" ] && rows+=(direct-ipt iptables) base[iptables]=direct-ipt
+[ -n "${DP_NFT:-}" ] && rows+=(direct-nft nftables) base[nftables]=direct-nft
+[ -n "${DP_LGC:-}" ] && rows+=(direct-lgc legacy) base[legacy]=direct-lgc
 for (( round = 1; round <= rounds; round++ )); do
 	for row in "${rows[@]}"; do
 		case $row in
-		direct) measure direct 0 0 "${pod_targets[@]}" -- "${pod_targets[0]}" ;;
+		direct) measure_direct direct 0 ;;
 		bpf) measure bpf 0 1 "$vip:80" -- "$vip:80" ;;
+		direct-ipt) measure_direct direct-ipt 1 ;;
 		iptables) measure iptables 1 0 "$vip:80" -- "$vip:80" ;;
+		direct-nft) measure_direct direct-nft 2 ;;
 		nftables) measure nftables 2 0 "$vip:80" -- "$vip:80" ;;
+		direct-lgc) measure_direct direct-lgc 3 ;;
 		legacy) measure legacy 3 0 "$vip:80" -- "$vip:80" ;;
 		esac
 	done
@@ -391,16 +404,20 @@ done
 [ -n "${DP_BPFFS:-}" ] && agent_stop "$DP_BPFFS"
 
 declare -A label=([direct]="client -> pod IPs (direct)" [bpf]="client -> ClusterIP (skiff BPF)"
-	[iptables]="client -> ClusterIP (iptables rep.)" [nftables]="client -> ClusterIP (nftables rep.)"
-	[legacy]="client -> ClusterIP (legacy ipt rep.)")
-fmt='%-36s | %10s | %8s | %8s | %8s | %8s | %8s\n'
+	[direct-ipt]="client -> pod IPs (iptables router)" [iptables]="client -> ClusterIP (iptables rep.)"
+	[direct-nft]="client -> pod IPs (nftables router)" [nftables]="client -> ClusterIP (nftables rep.)"
+	[direct-lgc]="client -> pod IPs (legacy router)" [legacy]="client -> ClusterIP (legacy ipt rep.)")
+fmt='%-37s | %10s | %8s | %8s | %8s | %8s | %8s\n'
 echo
 echo "data path: $n services loaded, $n_pods backend pods, short connections: $workers clients x ${duration}s;"
-echo "kept-alive: 1 connection x ${duration}s; best of $rounds rounds; times in us; ratio = conn/s / direct"
+echo "kept-alive: 1 connection x ${duration}s; best of $rounds rounds; times in us;"
+echo "ratio = conn/s / conn/s of the pod IPs through the same router (the row above it, \"base\")"
 # shellcheck disable=SC2059
 printf "$fmt" path "conn/s" "conn p50" "conn p99" "ratio" "req p50" "req p99"
 for row in "${rows[@]}"; do
-	ratio=$(awk -v a="${rate[$row]:-}" -v b="${rate[direct]:-}" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }')
+	ratio=base
+	[ -n "${base[$row]:-}" ] && ratio=$(awk -v a="${rate[$row]:-}" -v b="${rate[${base[$row]}]:-}" \
+		'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }')
 	# shellcheck disable=SC2059
 	printf "$fmt" "${label[$row]}" "${rate[$row]:--}" "${p50[$row]:--}" "${p99[$row]:--}" "$ratio" \
 		"${lat50[$row]:--}" "${lat99[$row]:--}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Store benchmark (issue 5, storage layer): skiff's store on SQLite and on
-# etcd, side by side in one run, with etcd's own put/range latency through
-# its HTTP gateway (curl, one kept-alive connection) as the peer.
+# etcd, side by side in one run, with etcd itself as the peer: the same
+# number of creates, gets, updates and list-alls as plain etcd v3 gRPC calls
+# (store-bench --etcd-direct: Put, Range, Put, paged Range; one connection).
 #
 # build/tests/store-bench does the work per backend: OBJECTS pod-sized
 # values created, read and updated one by one (p50/p99), all of them listed
@@ -45,31 +46,6 @@ run_sqlite() {
 }
 
 etcd_pid=
-etcd_peer() { # put and range latency of etcd itself through its gateway
-	local n=$1 url=http://127.0.0.1:2379 cfg="$TMP/curl.cfg" i k v
-	v=$(head -c "$vlen" /dev/zero | tr '\0' x | base64 -w0)
-	: >"$cfg"
-	for (( i = 0; i < n; i++ )); do
-		k=$(printf '/peer/pod-%06d' "$i" | base64 -w0)
-		printf 'url = "%s/v3/kv/put"\ndata = "{\\"key\\":\\"%s\\",\\"value\\":\\"%s\\"}"\n' "$url" "$k" "$v" >>"$cfg"
-		printf 'output = "/dev/null"\nwrite-out = "put %%{time_total}\\n"\nnext\n' >>"$cfg"
-	done
-	for (( i = 0; i < n; i++ )); do
-		k=$(printf '/peer/pod-%06d' "$(( (i * 7919) % n ))" | base64 -w0)
-		printf 'url = "%s/v3/kv/range"\ndata = "{\\"key\\":\\"%s\\"}"\n' "$url" "$k" >>"$cfg"
-		printf 'output = "/dev/null"\nwrite-out = "range %%{time_total}\\n"\nnext\n' >>"$cfg"
-	done
-	printf 'url = "%s/version"\noutput = "/dev/null"\n' "$url" >>"$cfg"
-	in_ns b curl -s -K "$cfg" >"$TMP/peer.out"
-	for m in put range; do
-		awk -v m="$m" '$1 == m { printf "%d\n", $2 * 1000000 }' "$TMP/peer.out" | sort -n >"$TMP/peer.$m"
-		i=$(wc -l <"$TMP/peer.$m")
-		[ "$i" -gt 0 ] || fail "etcd gateway answered no $m"
-		echo "etcd-peer $m n=$i p50_us=$(sed -n "$(( i / 2 + 1 ))p" "$TMP/peer.$m")" \
-			"p99_us=$(sed -n "$(( i * 99 / 100 > 0 ? i * 99 / 100 : 1 ))p" "$TMP/peer.$m")" >>"$results"
-	done
-}
-
 run_etcd() {
 	require_root
 	require_cmd etcd ip curl
@@ -84,7 +60,8 @@ run_etcd() {
 	in_ns b "$DRIVER" etcd://127.0.0.1:2379/bench "$objects" "$vlen" "$watchers" "$events" >>"$results" ||
 		fail "store-bench on etcd failed"
 	echo "etcd server rss_kib=$(awk '/^VmRSS/ { print $2 }' /proc/"$etcd_pid"/status)" >>"$results"
-	etcd_peer "$(( objects < 2000 ? objects : 2000 ))"
+	in_ns b "$DRIVER" --etcd-direct 127.0.0.1:2379 "$objects" "$vlen" >>"$results" ||
+		fail "store-bench --etcd-direct failed"
 }
 
 for b in $backends; do
@@ -95,24 +72,20 @@ for b in $backends; do
 	esac
 done
 
-printf '%-10s | %-17s | %-17s | %-17s | %-9s | %-17s | %s\n' backend "create p50/p99 us" \
+printf '%-11s | %-17s | %-17s | %-17s | %-9s | %-17s | %s\n' backend "create p50/p99 us" \
 	"get p50/p99 us" "update p50/p99 us" "list ms" "watch p50/p99 us" "client peak RSS"
-for b in sqlite etcd; do
+for b in sqlite etcd etcd-direct; do
 	[ -n "$(val "$b" create n)" ] || continue
-	printf '%-10s | %-17s | %-17s | %-17s | %-9s | %-17s | %s KiB\n' "$b" \
+	watch="$(val "$b" watch-delivery p50_us)/$(val "$b" watch-delivery p99_us)"
+	mem="$(val "$b" memory peak_rss_kib) KiB"
+	[ "$b" = etcd-direct ] && watch=- mem="etcd server RSS $(val etcd server rss_kib) KiB"
+	printf '%-11s | %-17s | %-17s | %-17s | %-9s | %-17s | %s\n' "$b" \
 		"$(val "$b" create p50_us)/$(val "$b" create p99_us)" \
 		"$(val "$b" get p50_us)/$(val "$b" get p99_us)" \
 		"$(val "$b" update p50_us)/$(val "$b" update p99_us)" \
-		"$(( $(val "$b" list-all p50_us) / 1000 ))" \
-		"$(val "$b" watch-delivery p50_us)/$(val "$b" watch-delivery p99_us)" \
-		"$(val "$b" memory peak_rss_kib)"
+		"$(( $(val "$b" list-all p50_us) / 1000 ))" "$watch" "$mem"
 done
-if [ -n "$(val etcd-peer put n)" ]; then
-	printf '%-10s | %-17s | %-17s | %-17s | %-9s | %-17s | etcd server RSS %s KiB\n' "etcd peer" \
-		"$(val etcd-peer put p50_us)/$(val etcd-peer put p99_us) (put)" \
-		"$(val etcd-peer range p50_us)/$(val etcd-peer range p99_us) (range)" "-" "-" "-" \
-		"$(val etcd server rss_kib)"
-fi
+echo "etcd-direct: etcd itself, plain Put / Range / Put / paged Range over gRPC, same counts"
 if [ -n "$(val sqlite create n)" ]; then
 	worst=0
 	for m in create get update; do

@@ -8,7 +8,7 @@
 
 require_root
 require_cmd ip nft awk
-require_bin proxy-gen nft-bench
+require_bin proxy-gen nft-bench skiff-agent
 
 GEN="$TESTBIN/proxy-gen"
 NFTB="$TESTBIN/nft-bench"
@@ -62,7 +62,7 @@ case_nftproxy_bench_table() {
 	[ "$n" -ge 5 ] || fail "expected at least 5 rows: $out"
 	assert_contains "$out" "| skiff nftables (batch)"
 	assert_contains "$out" "| kube-proxy nftables replica (nft -f)"
-	[ -x "$BIN/skiff-agent" ] && assert_contains "$out" "| skiff nftables (agent, logged)"
+	assert_contains "$out" "| skiff nftables (agent, logged)"
 	assert_contains "$out" "services recomputed per add: 1)"
 	out=$(BENCH_SIZES=1 bash "$SKIFF_ROOT/tests/bench/bench_nftproxy.sh" 2>&1) && fail "accepted 1 service"
 	assert_contains "$out" "BENCH_SIZES"
@@ -71,15 +71,18 @@ case_nftproxy_bench_table() {
 case_nodenet_bench_table() {
 	local out row
 	command -v iperf3 >/dev/null && command -v jq >/dev/null || skip_case "needs iperf3 and jq"
-	[ -x "$BIN/skiff-cni" ] && [ -x "$BIN/skiff-agent" ] || skip_case "skiff-cni or skiff-agent not built"
-	out=$(BENCH_DURATION=1 BENCH_ROUNDS=1 BENCH_PATHS="veth vxlan" \
+	require_bin skiff-cni skiff-agent
+	out=$(BENCH_DURATION=1 BENCH_ROUNDS=1 BENCH_PATHS="veth hand vxlan" \
 		bash "$SKIFF_ROOT/tests/bench/bench_nodenet.sh" 2>&1) || fail "bench_nodenet.sh failed: $(tail -5 <<<"$out")"
-	for p in "veth pair" "skiff VXLAN"; do
+	for p in "veth pair" "nodes, pod routes by hand" "skiff VXLAN"; do
 		row=$(grep "^| $p" <<<"$out") || fail "no $p row: $out"
 		is_ms "$(field 3 "$row")" || fail "no throughput: $row"
 		is_ms "$(field 5 "$row")" || fail "no connection rate: $row"
 		[[ $(field 7 "$row") =~ ^[0-9]+$ ]] || fail "no request p50: $row"
 	done
+	# VXLAN's ratios are against the hand-routed nodes, the same path
+	assert_eq "$(field 4 "$row")" "$(awk -v a="$(field 3 "$row")" -v b="$(field 3 "$(grep '^| nodes, pod routes by hand' <<<"$out")")" \
+		'BEGIN { printf "%.2f", a / b }')" "Gbit/s ratio of: $out"
 	out=$(BENCH_PATHS="veth nope" bash "$SKIFF_ROOT/tests/bench/bench_nodenet.sh" 2>&1) && fail "accepted path nope"
 	assert_contains "$out" "BENCH_PATHS"
 }

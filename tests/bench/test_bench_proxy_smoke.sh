@@ -9,7 +9,8 @@
 
 require_root
 require_cmd ip awk iptables-restore iptables-save nft nsenter
-require_bin proxy-gen conn-bench map-watch
+require_bin proxy-gen conn-bench map-watch lb-tool skiff-agent
+guard_ranges 10.250.0.0/16 10.96.0.0/16
 
 GEN="$TESTBIN/proxy-gen"
 CB="$TESTBIN/conn-bench"
@@ -93,7 +94,6 @@ case_manifests_are_what_the_agent_syncs() {
 	"$GEN" manifests --services 20 --endpoints 3 --only 4 --change --out "$TMP/c" || fail "--change"
 	assert_eq "$(ls "$TMP/c")" "svc-00004.json"
 	assert_ne "$(cat "$TMP/c/svc-00004.json")" "$(cat "$TMP/m/svc-00004.json")" "the change changes"
-	[ -x "$BIN/skiff-agent" ] || skip_case "skiff-agent is not built"
 	cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 	[ -n "$cg2" ] || skip_case "no cgroup v2 mount"
 	cg="$cg2/skiff-smoke-$RUN_ID" b="/sys/fs/bpf/skiff-smoke-$RUN_ID"
@@ -131,7 +131,7 @@ case_conn_bench_against_its_server() {
 }
 
 case_bench_tables_well_formed() {
-	local out rc row n label labels col
+	local out rc row n label labels col base r
 	out=$(BENCH_SIZES="20 40" BENCH_ENDPOINTS=3 BENCH_CHANGES=2 BENCH_DURATION=0.3 BENCH_ROUNDS=1 \
 		BENCH_WORKERS=2 bash "$SKIFF_ROOT/tests/bench/bench_proxy.sh" 2>&1)
 	rc=$?
@@ -147,36 +147,39 @@ case_bench_tables_well_formed() {
 			[[ $(field 3 "$row") =~ ^[0-9]+\.[0-9]$ ]] || fail "full sync of '$row'"
 			[[ $(field 5 "$row") =~ ^[0-9]+\.[0-9]$ ]] || fail "service add of '$row'"
 		done
-		if [ -x "$BIN/skiff-agent" ]; then
-			row=$(grep "^skiff BPF (agent apply, logged) *| *$n " <<<"$out")
-			for col in 3 4 5; do
-				[[ $(field $col "$row") =~ ^[0-9]+\.[0-9]+$ ]] || fail "column $col of '$row'"
-			done
-			row=$(grep "^skiff BPF (end to end) *| *$n " <<<"$out")
-			for col in 3 4 5; do
-				[[ $(field $col "$row") =~ ^[0-9]+\.[0-9]+$ ]] || fail "column $col of '$row'"
-			done
-			row=$(grep "^$n *| " <<<"$out")
-			[[ $(field 2 "$row") =~ ^[0-9]+\.[0-9]$ ]] || fail "memory row '$row'"
-		fi
+		row=$(grep "^skiff BPF (agent apply, logged) *| *$n " <<<"$out")
+		for col in 3 4 5; do
+			[[ $(field $col "$row") =~ ^[0-9]+\.[0-9]+$ ]] || fail "column $col of '$row'"
+		done
+		row=$(grep "^skiff BPF (end to end) *| *$n " <<<"$out")
+		for col in 3 4 5; do
+			[[ $(field $col "$row") =~ ^[0-9]+\.[0-9]+$ ]] || fail "column $col of '$row'"
+		done
+		row=$(grep "^$n *| " <<<"$out")
+		[[ $(field 2 "$row") =~ ^[0-9]+\.[0-9]$ ]] || fail "memory row '$row'"
 	done
 	row=$(grep '^path ' <<<"$out")
 	assert_eq "$(awk -F'|' '{ print NF }' <<<"$row")" 7 "data path header: $row"
-	row=$(grep '^client -> pod IPs (direct) ' <<<"$out")
-	assert_eq "$(field 5 "$row")" "1.00" "direct is its own reference: $row"
-	labels=("iptables rep." "nftables rep.")
-	command -v iptables-legacy-restore >/dev/null && labels+=("legacy ipt rep.")
+	# Every ClusterIP row carried traffic and is divided by the direct row
+	# through its own router: "skiff BPF" by "direct", a replica by the pod
+	# IPs through its router.
+	labels=("skiff BPF|direct" "iptables rep.|iptables router" "nftables rep.|nftables router")
+	command -v iptables-legacy-restore >/dev/null && labels+=("legacy ipt rep.|legacy router")
 	for label in "${labels[@]}"; do
-		row=$(grep "^client -> ClusterIP ($label)" <<<"$out")
-		assert_ne "$row" "" "no '$label' row in: $out"
-		[[ $(field 2 "$row") =~ ^[0-9]+\.[0-9]$ ]] || fail "rate of '$row'"
-		[[ $(field 6 "$row") =~ ^[0-9]+$ ]] || fail "latency of '$row'"
+		base=$(grep "^client -> pod IPs (${label#*|})" <<<"$out")
+		row=$(grep "^client -> ClusterIP (${label%|*})" <<<"$out")
+		assert_ne "$row" "" "no '${label%|*}' row in: $out"
+		assert_eq "$(field 5 "$base")" base "baseline row of '${label%|*}': $out"
+		for r in "$base" "$row"; do
+			[[ $(field 2 "$r") =~ ^[0-9]+\.[0-9]$ ]] || fail "rate of '$r'"
+			awk -v v="$(field 2 "$r")" 'BEGIN { exit !(v > 0) }' || fail "no traffic: '$r'"
+			[[ $(field 6 "$r") =~ ^[0-9]+$ ]] || fail "latency of '$r'"
+		done
+		assert_eq "$(field 5 "$row")" \
+			"$(awk -v a="$(field 2 "$row")" -v b="$(field 2 "$base")" 'BEGIN { printf "%.2f", a / b }')" \
+			"ratio of '$row' to '$base'"
 	done
-	if [ -x "$BIN/skiff-agent" ]; then
-		row=$(grep '^client -> ClusterIP (skiff BPF)' <<<"$out")
-		[[ $(field 5 "$row") =~ ^[0-9]+\.[0-9]{2}$ ]] || fail "ratio of '$row'"
-		assert_contains "$out" "goal: ClusterIP (skiff BPF) conn/s / direct = "
-	fi
+	assert_contains "$out" "goal: ClusterIP (skiff BPF) conn/s / direct = "
 }
 
 run_case replicas_load_and_hold_the_services

@@ -49,7 +49,7 @@ start_server() {
 		"$BIN/skiff-server" --data-dir "$TMP/data-$try" --secure-port 0 --insecure-port "$PORT" \
 			--log-level warn >>"$TMP/server.log" 2>&1 &
 		SERVER_PID=$!
-		defer kill "$SERVER_PID"
+		defer kill_tree "$SERVER_PID"
 		wait_for 20 curl -sf "http://127.0.0.1:$PORT/readyz" && return 0
 		kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
 	done

@@ -6,7 +6,7 @@
 
 require_root
 require_cmd ip awk
-require_bin cni-bench
+require_bin cni-bench skiff-cni skiff-ipam
 [ -x /usr/lib/cni/ptp ] && [ -x /usr/lib/cni/host-local ] ||
 	skip "reference plugins missing in /usr/lib/cni (containernetworking-plugins)"
 
@@ -15,13 +15,10 @@ DRIVER="$TESTBIN/cni-bench"
 # field N LINE: the Nth '|'-separated column of a table row, trimmed.
 field() { awk -F'|' -v n="$1" '{ gsub(/^ +| +$/, "", $n); print $n }' <<<"$2"; }
 
-# The table has a header and one well-formed row per plugin, with every
-# concurrent ADD's address distinct; the skiff rows appear once skiff-cni
-# is built.
+# The table has a header and one well-formed row per plugin (the
+# references and skiff's), with every concurrent ADD's address distinct.
 case_bench_table_well_formed() {
-	local rows="bridge ptp ipam-host-local" out rc row col label ratios=""
-	[ -x "$BIN/skiff-cni" ] && rows+=" skiff skiff-host-local"
-	[ -x "$BIN/skiff-ipam" ] && rows+=" ipam-skiff"
+	local rows="bridge ptp ipam-host-local skiff skiff-host-local ipam-skiff" out rc row col label ratios=""
 	out=$(BENCH_ITERATIONS=5 BENCH_CONCURRENCY=4 BENCH_WARMUP=1 BENCH_TIMEOUT=10 BENCH_PLUGINS="$rows" \
 		bash "$SKIFF_ROOT/tests/bench/bench_cni.sh" 2>&1)
 	rc=$?
@@ -54,20 +51,16 @@ case_bench_table_well_formed() {
 	row=$(grep '^host-local-alone ' <<<"$out")
 	assert_eq "$(field 8 "$row")" "4/4" "host-local alone distinct addresses: $out"
 	assert_eq "$(field 9 "$row")" "1.00" "host-local alone ratio"
-	if [ -x "$BIN/skiff-ipam" ]; then
-		row=$(grep '^skiff-ipam-alone ' <<<"$out")
-		assert_eq "$(field 8 "$row")" "4/4" "skiff-ipam alone distinct addresses: $out"
-	fi
+	row=$(grep '^skiff-ipam-alone ' <<<"$out")
+	assert_eq "$(field 8 "$row")" "4/4" "skiff-ipam alone distinct addresses: $out"
 
-	if [ -x "$BIN/skiff-cni" ]; then
-		for col in skiff-cni+skiff-ipam skiff-cni+host-local; do
-			row=$(grep "^$col " <<<"$out")
-			assert_ne "$row" "" "no $col row in: $out"
-			assert_eq "$(field 8 "$row")" "4/4" "$col distinct addresses"
-			[[ $(field 9 "$row") =~ ^[0-9]+\.[0-9]{2}$ ]] || fail "$col ratio in '$row'"
-		done
-		assert_contains "$out" "goal: skiff-cni+skiff-ipam ADD+DEL p50 / fastest reference = "
-	fi
+	for col in skiff-cni+skiff-ipam skiff-cni+host-local; do
+		row=$(grep "^$col " <<<"$out")
+		assert_ne "$row" "" "no $col row in: $out"
+		assert_eq "$(field 8 "$row")" "4/4" "$col distinct addresses"
+		[[ $(field 9 "$row") =~ ^[0-9]+\.[0-9]{2}$ ]] || fail "$col ratio in '$row'"
+	done
+	assert_contains "$out" "goal: skiff-cni+skiff-ipam ADD+DEL p50 / fastest reference = "
 }
 
 # A plugin that hands every pod the same address must be caught: the

@@ -8,6 +8,7 @@
 require_root
 require_cmd ip socat nsenter awk
 require_bin lb-tool lb-client
+guard_ranges 10.96.0.0/16
 
 LBT="$TESTBIN/lb-tool"
 CLI="$TESTBIN/lb-client"

@@ -8,6 +8,7 @@
 require_root
 require_cmd ip socat bpftool awk
 require_bin lb-tool lb-client
+guard_ranges 10.96.0.0/16 fd00:96::/64
 
 LBT="$TESTBIN/lb-tool"
 CLI="$TESTBIN/lb-client"
@@ -16,7 +17,8 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CG="$CG2/skiff-test-$RUN_ID"
 BPFFS="/sys/fs/bpf/skiff-test-$RUN_ID"
 
-lb() { "$LBT" --bpffs "$BPFFS" --cgroup "$CG" --node-address 10.200.0.1 "$@"; }
+LB=("$LBT" --bpffs "$BPFFS" --cgroup "$CG" --node-address 10.200.0.1)
+lb() { "${LB[@]}" "$@"; }
 # client NS ARGS...: lb-client inside the test cgroup and namespace NS.
 client() {
 	local n=$1; shift
@@ -164,7 +166,9 @@ case_killed_loader_keeps_serving_destroy_removes_all() {
 	client client --count 150 --interval-ms 5 10.96.0.20 80 >"$TMP/load.out" &
 	local load=$! pid i
 	for i in 1 2 3; do
-		lb hold >"$TMP/hold.out" &
+		# lb-tool itself in the background (not the function lb in a
+		# subshell): $! must be the loader, or kill -9 leaves it running
+		"${LB[@]}" hold >"$TMP/hold.out" &
 		pid=$!
 		wait_for 3 grep -q ready "$TMP/hold.out" || fail "lb-tool hold never got ready"
 		kill -9 "$pid"; wait "$pid" 2>/dev/null

@@ -49,18 +49,18 @@ veths_gone() { [ "$(node_veths)" = 0 ]; }
 # assert_deleted: right after DEL no host veth has its name or is up, soon
 # nothing is left.
 assert_deleted() {
-	[ "$(active_veths)" = 0 ] || { echo "$(_where): host veth still named after DEL" >&2; exit 1; }
+	[ "$(active_veths)" = 0 ] || _assert_fail "host veth still named after DEL"
 	[ "$(ip -n "$(ns node)" -o link show type veth up | grep -c ': sk[fd]')" = 0 ] ||
-		{ echo "$(_where): host veth still up after DEL" >&2; exit 1; }
-	wait_for 3 veths_gone || { echo "$(_where): host veth not removed within 3 s of DEL" >&2; exit 1; }
+		_assert_fail "host veth still up after DEL"
+	wait_for 3 veths_gone || _assert_fail "host veth not removed within 3 s of DEL"
 }
 
 # expect_error CODE OUTPUT: the spec's error JSON with that code.
 expect_error() {
 	local code
 	code=$(echo "$2" | jq -r .code 2>/dev/null)
-	[ "$code" = "$1" ] || { echo "$(_where): expected error code $1, got: $2" >&2; exit 1; }
-	[ -n "$(echo "$2" | jq -r '.msg // empty')" ] || { echo "$(_where): error without msg: $2" >&2; exit 1; }
+	[ "$code" = "$1" ] || _assert_fail "expected error code $1, got: $2"
+	[ -n "$(echo "$2" | jq -r '.msg // empty')" ] || _assert_fail "error without msg: $2"
 }
 
 # tcp_echo NS PORT TEXT: a TCP server in NS answering TEXT (IPv4 and IPv6).

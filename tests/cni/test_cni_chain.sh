@@ -8,6 +8,7 @@
 require_root
 require_cmd ip jq socat ping ss
 require_bin skiff-cni
+guard_ranges 10.245.0.0/16 fd00:245::/32
 
 case_host_local_delegation() {
 	local r a out ipam

@@ -7,12 +7,22 @@
 require_root
 require_cmd ip jq socat ss
 require_bin skiff-cni
+# the demo picks a free 10.24x.0.0/24 (fd00:24x::/64) in the node namespace
+guard_ranges 10.240.0.0/12 fd00:240::/28
 
 demo_in_node() { in_ns node env SKIFF_BUILD="$SKIFF_BUILD" "$@" "$SKIFF_ROOT/scripts/demo.sh"; }
 
+# setup_node: the "host" namespace starts with forwarding off, as the
+# assertions below expect: a new namespace inherits the real host's
+# net.ipv4.ip_forward (net.core.devconf_inherit_init_net), so it is set.
+setup_node() {
+	setup_ns node
+	in_ns node sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+}
+
 case_demo_ipv4() {
 	local out
-	setup_ns node
+	setup_node
 	out=$(demo_in_node 2>&1) || fail "demo failed: $out"
 	assert_contains "$out" "pod a -> pod b"
 	assert_contains "$out" "host  -> pod b"
@@ -25,7 +35,7 @@ case_demo_ipv4() {
 
 case_demo_dual_stack() {
 	local out
-	setup_ns node
+	setup_node
 	out=$(demo_in_node DEMO_IPV6=1 2>&1) || fail "demo failed: $out"
 	assert_contains "$out" "-> hello from pod b"
 	assert_contains "$out" "(fd00:"

@@ -8,6 +8,7 @@
 require_root
 require_cmd ip jq socat ping ss
 require_bin skiff-cni
+guard_ranges 10.244.0.0/16 fd00:244::/32
 
 case_ipv4_pods_reach_each_other_and_node() {
 	local r1 r2 a1 a2

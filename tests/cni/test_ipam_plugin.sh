@@ -7,6 +7,7 @@
 require_root
 require_cmd ip jq ping
 require_bin skiff-ipam
+guard_ranges 10.123.0.0/16 10.125.0.0/16
 REF=/usr/lib/cni
 [ -x "$REF/ptp" ] || skip "needs $REF/ptp (containernetworking-plugins)"
 

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_bin skiff-server store-tool
-require_cmd curl jq
+require_cmd curl jq ss
 
 DATA=$TMP/data
 PORT=
@@ -34,7 +34,7 @@ start_server() {
 }
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; }
 start_server
-defer 'kill $(cat "$TMP/server.pid")'
+defer 'kill_tree $(cat "$TMP/server.pid")'
 
 URL() { echo "http://127.0.0.1:$PORT$1"; }
 # api METHOD PATH [BODY [CONTENT-TYPE]]: prints the body, then the HTTP code
@@ -262,9 +262,7 @@ case_event_selectors_and_loopback() {
 	r=$(api GET "$ev?fieldSelector=involvedObject.kind%21%3DDeployment")
 	assert_eq "$(jqr "$r" '[.items[].reason]|sort|join(",")')" Ru1,Ru2
 	# Plain HTTP listens on loopback only.
-	if command -v ss >/dev/null; then
-		assert_eq "$(ss -Hltn "sport = :$PORT" | awk '{print $4}' | sort -u)" "127.0.0.1:$PORT"
-	fi
+	assert_eq "$(ss -Hltn "sport = :$PORT" | awk '{print $4}' | sort -u)" "127.0.0.1:$PORT"
 	"$BIN/skiff-server" --data-dir "$TMP/nohttp" --secure-port 0 --insecure-port 0 >"$TMP/nohttp.log" 2>&1 &&
 		fail "a server with nothing to serve started"
 	assert_contains "$(cat "$TMP/nohttp.log")" "nothing to serve"
@@ -453,7 +451,7 @@ case_dual_stack_services() {
 		"$BIN/skiff-server" --data-dir "$data" --secure-port 0 --insecure-port "$port" \
 			--service-cluster-ip-range 10.98.0.0/24,fd00:98::/120 --log-level warn >>"$TMP/ds.log" 2>&1 &
 		pid=$!
-		defer "kill $pid"
+		defer "kill_tree $pid"
 		wait_for 10 curl -sf "http://127.0.0.1:$port/readyz" && break
 	done
 	PORT=$port

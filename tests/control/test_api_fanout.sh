@@ -29,7 +29,7 @@ start_server() {
 	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
 }
 start_server
-defer "kill $SERVER_PID"
+defer "kill_tree $SERVER_PID"
 
 URL() { echo "http://127.0.0.1:$PORT$1"; }
 # api METHOD PATH [BODY [CONTENT-TYPE]]: the body; fails on an HTTP error.

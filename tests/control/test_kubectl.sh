@@ -37,7 +37,7 @@ ALICE=alice-$RANDOM$RANDOM
 BOB=bob-$RANDOM$RANDOM
 printf '%s,alice,1001\n%s,bob,1002,"viewers,staff"\n' "$ALICE" "$BOB" >"$TMP/tokens.csv"
 start_server
-defer "kill $SERVER_PID"
+defer "kill_tree $SERVER_PID"
 
 # kubeconfig_for USER TOKEN: a kubeconfig with the server's CA and a token.
 kubeconfig_for() {

@@ -46,7 +46,7 @@ start_server() {
 		--service-node-port-range 30000-30015 --log-level warn "$@" >>"$TMP/$name.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$TMP/$name.pid"
-	defer "kill $pid"
+	defer "kill_tree $pid"
 	wait_for 20 in_ns "$n" curl -sf "http://127.0.0.1:$port/readyz" ||
 		fail "skiff-server $name did not start: $(tail -n 3 "$TMP/$name.log")"
 }
@@ -171,7 +171,7 @@ case_two_servers_one_etcd() {
 	pb=$!
 	wait "$pa"; ra=$?
 	wait "$pb"; rb=$?
-	for s in a b; do [ -s "$TMP/$s.pid" ] && defer "kill $(cat "$TMP/$s.pid")"; done
+	for s in a b; do [ -s "$TMP/$s.pid" ] && defer "kill_tree $(cat "$TMP/$s.pid")"; done
 	[ "$ra" -eq 0 ] || fail "server a: $(tail -n 3 "$TMP/a.log")"
 	[ "$rb" -eq 0 ] || fail "server b: $(tail -n 3 "$TMP/b.log")"
 

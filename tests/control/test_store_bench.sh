@@ -15,7 +15,7 @@ case_bench_table_well_formed() {
 	rc=$?
 	assert_eq "$rc" 0 "bench_store.sh exit status; output: $out"
 	assert_contains "$out" "50 objects of 2048 bytes, 8 watchers x 5 events"
-	for row in sqlite etcd "etcd peer"; do
+	for row in sqlite etcd etcd-direct; do
 		# backend | c/c | g/g | u/u | list | w/w | rss: numbers in every cell
 		grep -Eq "^$row +\| [0-9]+/[0-9]+ .*\| [0-9]+/[0-9]+ .*\| " <<<"$out" ||
 			fail "no well-formed '$row' row in: $out"

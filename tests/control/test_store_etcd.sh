@@ -69,7 +69,7 @@ case_member_loss() {
 	# A watcher from the start, connected (like every client) to m1 first.
 	ip netns exec "$(ns c)" "$TOOL" --store "$url" watch /ha/ 0 20 >"$TMP/watch.out" 2>"$TMP/watch.err" &
 	wpid=$!
-	defer kill "$wpid"
+	defer kill_tree "$wpid"
 	for i in $(seq 1 10); do
 		assert_ok in_ns c "$TOOL" --store "$url" create "/ha/k$i" "before$i"
 	done

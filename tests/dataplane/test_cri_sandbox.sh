@@ -11,12 +11,13 @@
 
 require_root
 require_cmd containerd containerd-shim-runc-v2 runc ctr nsenter unshare ping sqlite3 nc
-require_bin cri-tool skiff-ipam
+require_bin cri-tool skiff-cni skiff-ipam
 
 SUBNET_PREFIX=10.66.0
 SUBNET=$SUBNET_PREFIX.0/24
 SUBNET6_PREFIX=fd00:66::
 SUBNET6=${SUBNET6_PREFIX}/64
+guard_ranges "$SUBNET" "$SUBNET6"
 
 # Images are built by `make test-bins`; build them here when missing.
 IMAGES="$SKIFF_BUILD/images"
@@ -312,18 +313,14 @@ case_pause_reaps_orphans_and_exits_on_signals() {
 	done
 }
 
-need_skiff_cni() { [ -x "$BIN/skiff-cni" ] || skip_case "skiff-cni not built"; }
-
-case_skiff_cni_sandbox_gets_address_and_releases_it() { need_skiff_cni; sandbox_lifecycle conflist_skiff; }
-case_skiff_cni_two_sandboxes_reach_each_other() { need_skiff_cni; two_sandboxes conflist_skiff; }
-case_skiff_cni_dual_stack_sandbox() { need_skiff_cni; dual_stack_sandbox; }
-case_skiff_cni_exhausted_range_leaves_nothing() { need_skiff_cni; exhausted_range; }
+case_skiff_cni_sandbox_gets_address_and_releases_it() { sandbox_lifecycle conflist_skiff; }
+case_skiff_cni_two_sandboxes_reach_each_other() { two_sandboxes conflist_skiff; }
+case_skiff_cni_dual_stack_sandbox() { dual_stack_sandbox; }
+case_skiff_cni_exhausted_range_leaves_nothing() { exhausted_range; }
 # The same through the reference ptp plugin, with skiff-ipam as its IPAM.
 case_ptp_with_skiff_ipam_sandbox_lifecycle() { sandbox_lifecycle conflist_ptp; }
 case_ptp_with_skiff_ipam_two_sandboxes() { two_sandboxes conflist_ptp; }
-case_container_in_sandbox_serves_on_pod_address() {
-	if [ -x "$BIN/skiff-cni" ]; then container_in_sandbox conflist_skiff; else container_in_sandbox conflist_ptp; fi
-}
+case_container_in_sandbox_serves_on_pod_address() { container_in_sandbox conflist_skiff; }
 
 run_case skiff_cni_sandbox_gets_address_and_releases_it
 run_case skiff_cni_two_sandboxes_reach_each_other

@@ -12,6 +12,7 @@
 require_root
 require_cmd ip socat nft conntrack awk
 require_bin skiff-agent lb-client
+guard_ranges 10.96.0.0/16 fd00:96::/64
 
 AGENT_BIN="$BIN/skiff-agent"
 CLI="$TESTBIN/lb-client"
@@ -162,12 +163,12 @@ case_udp_conntrack_of_removed_endpoint_deleted() {
 	# a connected UDP flow: the entry is kept alive by its own timeout
 	client --udp --connected --count 4 10.96.0.50 53 >/dev/null || fail "UDP service does not answer"
 	local n
-	n=$(in_ns node conntrack -L -p udp --reply-src 10.211.1.2 2>/dev/null | grep -c . || true)
-	n=$((n + $(in_ns node conntrack -L -p udp --reply-src 10.211.2.2 2>/dev/null | grep -c . || true)))
+	n=$(ct_count node -p udp --reply-src 10.211.1.2)
+	n=$((n + $(ct_count node -p udp --reply-src 10.211.2.2)))
 	[ "$n" -gt 0 ] || fail "no conntrack entry for the UDP flow"
 	change eval 'slice dns-1 dns IPv4 "$WEB_PORTS" 10.211.3.2 | put slice.yaml'
-	assert_eq "$(in_ns node conntrack -L -p udp --reply-src 10.211.1.2 2>/dev/null | grep -c . || true)" 0
-	assert_eq "$(in_ns node conntrack -L -p udp --reply-src 10.211.2.2 2>/dev/null | grep -c . || true)" 0
+	assert_eq "$(ct_count node -p udp --reply-src 10.211.1.2)" 0
+	assert_eq "$(ct_count node -p udp --reply-src 10.211.2.2)" 0
 	assert_contains "$(grep "table inet $TABLE:" "$TLOG" | tail -n 1)" "$n UDP conntrack entries deleted"
 	assert_eq "$(client --udp --count 3 10.96.0.50 53 | backends_seen)" "b3 "
 }

@@ -15,6 +15,7 @@
 require_root
 require_cmd ip bridge jq socat awk nft
 require_bin skiff-agent skiff-cni lb-client
+guard_ranges 192.168.77.0/24 fd00:77::/64 10.244.0.0/16 fd00:244::/32 10.96.0.0/16
 
 AGENT_BIN="$BIN/skiff-agent"
 CLI="$TESTBIN/lb-client"

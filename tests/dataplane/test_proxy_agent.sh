@@ -12,6 +12,7 @@
 require_root
 require_cmd ip socat bpftool awk nsenter nft conntrack
 require_bin skiff-agent lb-client lb-tool
+guard_ranges 10.96.0.0/16 fd00:96::/64
 
 AGENT_BIN="$BIN/skiff-agent"
 CLI="$TESTBIN/lb-client"
@@ -35,7 +36,7 @@ client_bg() {
 	shift
 	( echo "$BASHPID" >"$CG/cgroup.procs" && exec nsenter --net="/run/netns/$(ns client)" "$CLI" "$@" ) &
 	printf -v "$var" '%s' "$!"
-	defer "kill $!"
+	defer "kill_tree $!"
 }
 backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
 
@@ -335,11 +336,11 @@ case_removed_backend_udp_flows_deleted_tcp_kept() {
 	got=$(awk '{ print $1; exit }' "$TMP/hold.out")
 	[ "$got" = b1 ] && keep=10.211.2.2 || keep=10.211.1.2
 	client --udp --connected --count 6 10.96.0.10 53 >/dev/null || fail "UDP service does not answer"
-	n=$(in_node conntrack -L -p udp --reply-src "10.211.${got#b}.2" 2>/dev/null | grep -c . || true)
-	n=$((n + $(in_node conntrack -L -p udp --reply-src "$keep" 2>/dev/null | grep -c . || true)))
+	n=$(ct_count node -p udp --reply-src "10.211.${got#b}.2")
+	n=$((n + $(ct_count node -p udp --reply-src "$keep")))
 	[ "$n" -gt 0 ] || fail "no conntrack entry for the UDP flows"
 	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $keep; } | put web.yaml'
-	assert_eq "$(in_node conntrack -L -p udp --reply-src "10.211.${got#b}.2" 2>/dev/null | grep -c . || true)" 0 \
+	assert_eq "$(ct_count node -p udp --reply-src "10.211.${got#b}.2")" 0 \
 		"UDP conntrack entries of the removed backend"
 	assert_contains "$(cat "$ALOG")" "backend 10.211.${got#b}.2:8080/UDP removed, its conntrack entries deleted"
 	assert_contains "$(cat "$ALOG")" "backend 10.211.${got#b}.2:8081/TCP removed, established connections left to end"

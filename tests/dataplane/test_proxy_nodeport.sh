@@ -13,6 +13,7 @@
 require_root
 require_cmd ip socat nsenter awk nft
 require_bin skiff-agent lb-client lb-tool
+guard_ranges 10.96.0.0/16 fd00:96::/64
 
 AGENT_BIN="$BIN/skiff-agent"
 CLI="$TESTBIN/lb-client"

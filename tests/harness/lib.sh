@@ -19,7 +19,13 @@ SKIFF_BUILD=${SKIFF_BUILD:-build}
 case "$SKIFF_BUILD" in /*) ;; *) SKIFF_BUILD="$SKIFF_ROOT/$SKIFF_BUILD" ;; esac
 BIN="$SKIFF_BUILD/bin"
 TESTBIN="$SKIFF_BUILD/tests"
+. "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
 # A short id unique to this run: namespaces, links and tables carry it.
+# Under tests/run.sh it starts with the file's tag (SKIFF_RUN_PREFIX, also
+# seen by scripts the test runs), so run.sh can find what the file left.
+if [ -z "${RUN_ID:-}" ] && [ -n "${SKIFF_RUN_PREFIX:-}" ]; then
+	RUN_ID=$SKIFF_RUN_PREFIX$(printf '%03x' $(( $$ & 0xfff )))
+fi
 RUN_ID=${RUN_ID:-$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))}
 TEST_FILE=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 TMP=$(mktemp -d "/tmp/skiff-${TEST_FILE}-XXXXXX")
@@ -68,16 +74,46 @@ setup_ns() {
 	done
 }
 
+# guard_ranges CIDR...: while the test runs, the host routes each CIDR
+# nowhere (type unreachable, metric 4000: any real route wins), so should a
+# route of the test's own vanish, traffic to its addresses fails here
+# instead of leaving the machine. Call it for every range the test sends to,
+# before the first packet; removed at exit (a guard already there, another
+# test's, is left to its owner).
+guard_ranges() {
+	local c f
+	for c in "$@"; do
+		f=-4; [[ $c == *:* ]] && f=-6
+		if ip "$f" route add unreachable "$c" metric 4000 2>/dev/null; then
+			defer ip "$f" route del unreachable "$c" metric 4000
+		else
+			ip "$f" route show exact "$c" type unreachable | grep -q . || fail "cannot guard $c"
+		fi
+	done
+}
+
 # in_ns NAME cmd...: runs cmd inside the test namespace NAME.
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 
 # bg_ns NAME VAR cmd...: starts cmd in namespace NAME in the background,
-# stores its PID in VAR and stops it at cleanup (by PID).
+# stores its PID in VAR and stops it and its children at cleanup (by PID:
+# a forking server's children would outlive it).
 bg_ns() {
 	local n=$1 var=$2; shift 2
 	ip netns exec "$(ns "$n")" "$@" &
 	printf -v "$var" '%s' "$!"
-	defer kill "$!"
+	defer kill_tree "$!"
+}
+
+
+# ct_count NAME ARGS...: how many conntrack entries namespace NAME holds
+# that match conntrack -L ARGS; fails the case when conntrack itself fails
+# (so "none left" cannot pass because nothing could be listed).
+ct_count() {
+	local n=$1 out; shift
+	out=$(ip netns exec "$(ns "$n")" conntrack -L "$@" 2>/dev/null) ||
+		_assert_fail "conntrack -L $* in $(ns "$n") failed"
+	printf '%s' "$out" | awk 'END { print NR }'
 }
 
 # wait_for SECONDS cmd...: retries cmd every 0.1 s until it succeeds.
@@ -87,9 +123,18 @@ wait_for() {
 	return 1
 }
 
-_where() { echo "${BASH_SOURCE[2]##*/}:${BASH_LINENO[1]}"; }
+# _assert_fail MESSAGE: ends the case. MESSAGE goes to stderr after the
+# file:line that called the assertion (the caller of the caller of this);
+# that location and MESSAGE's first line are also kept in $TMP/.where, so
+# the FAIL line names them however many lines a "got" value has.
+_assert_fail() {
+	local where="${BASH_SOURCE[2]##*/}:${BASH_LINENO[1]}"
+	echo "$where: $1" >&2
+	printf '%s: %.300s\n' "$where" "${1%%$'\n'*}" >"$TMP/.where"
+	exit 1
+}
 
-fail() { echo "$(_where): $*" >&2; exit 1; }
+fail() { _assert_fail "$*"; }
 # env_number VAR ENV DEFAULT: VAR gets $ENV, or DEFAULT when it is unset or
 # empty; fails naming ENV unless that is a whole number.
 env_number() {
@@ -99,25 +144,25 @@ env_number() {
 }
 
 assert_eq() {
-	[ "$1" = "$2" ] || { echo "$(_where): expected '$2', got '$1'${3:+ ($3)}" >&2; exit 1; }
+	[ "$1" = "$2" ] || _assert_fail "expected '$2', got '$1'${3:+ ($3)}"
 }
 assert_ne() {
-	[ "$1" != "$2" ] || { echo "$(_where): expected not '$2'${3:+ ($3)}" >&2; exit 1; }
+	[ "$1" != "$2" ] || _assert_fail "expected not '$2'${3:+ ($3)}"
 }
 assert_contains() {
-	case "$1" in *"$2"*) ;; *) echo "$(_where): expected to contain '$2', got '$1'${3:+ ($3)}" >&2; exit 1 ;; esac
+	case "$1" in *"$2"*) ;; *) _assert_fail "expected to contain '$2', got '$1'${3:+ ($3)}" ;; esac
 }
 assert_not_contains() {
-	case "$1" in *"$2"*) echo "$(_where): expected not to contain '$2', got '$1'${3:+ ($3)}" >&2; exit 1 ;; esac
+	case "$1" in *"$2"*) _assert_fail "expected not to contain '$2', got '$1'${3:+ ($3)}" ;; esac
 }
 # assert_ok cmd...: the command must succeed.
 assert_ok() {
 	local out
-	out=$("$@" 2>&1) || { echo "$(_where): '$*' failed: $out" >&2; exit 1; }
+	out=$("$@" 2>&1) || _assert_fail "'$*' failed: $out"
 }
 # assert_fails cmd...: the command must fail.
 assert_fails() {
-	"$@" >/dev/null 2>&1 && { echo "$(_where): '$*' succeeded, expected failure" >&2; exit 1; }
+	"$@" >/dev/null 2>&1 && _assert_fail "'$*' succeeded, expected failure"
 	return 0
 }
 
@@ -126,7 +171,7 @@ assert_fails() {
 skip_case() { echo "$*" >"$TMP/.skip"; exit 4; }
 run_case() {
 	local name=$1 rc
-	rm -f "$TMP/.err" "$TMP/.skip"
+	rm -f "$TMP/.err" "$TMP/.skip" "$TMP/.where"
 	( _cleanup_cmds=(); trap _case_cleanup EXIT; "case_$name" ) 2>"$TMP/.err"
 	rc=$?
 	if [ $rc -eq 0 ]; then
@@ -134,9 +179,27 @@ run_case() {
 	elif [ $rc -eq 4 ]; then
 		echo "SKIP $TEST_FILE/$name: $(cat "$TMP/.skip" 2>/dev/null)"; _skipped=$((_skipped+1))
 	else
-		echo "FAIL $TEST_FILE/$name: $(tail -n 1 "$TMP/.err")"
-		[ "$(wc -l <"$TMP/.err")" -le 1 ] || sed 's/^/    | /' "$TMP/.err" | tail -n 30
-		_failed=$((_failed+1))
+		_report_failure "$name"; _failed=$((_failed+1))
+	fi
+}
+# _report_failure NAME: the FAIL line names the failed assertion's file:line
+# (or, without one, the last line of stderr); below it the case's stderr,
+# its head and tail when it is long.
+_report_failure() {
+	local err=$TMP/.err n
+	n=$(wc -l <"$err")
+	if [ -s "$TMP/.where" ]; then
+		echo "FAIL $TEST_FILE/$1: $(cat "$TMP/.where")"
+	else
+		echo "FAIL $TEST_FILE/$1: $(tail -n 1 "$err")"
+	fi
+	[ "$n" -gt 1 ] || return 0
+	if [ "$n" -le 40 ]; then
+		sed 's/^/    | /' "$err"
+	else
+		head -n 10 "$err" | sed 's/^/    | /'
+		echo "    | ... ($((n - 30)) lines) ..."
+		tail -n 20 "$err" | sed 's/^/    | /'
 	fi
 }
 _case_cleanup() {

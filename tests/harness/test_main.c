@@ -71,6 +71,21 @@ const char *test_tmpdir(void)
 	return tmpdir;
 }
 
+/* Prints "VERDICT prog/test: msg" with every further line of msg indented
+ * under it, so the FAIL line keeps the assertion's file:line first and a
+ * multi-line value cannot pass for lines of its own. */
+static void print_result(const char *verdict, const char *prog, const char *test, const char *msg)
+{
+	const char *nl;
+
+	printf("%s %s/%s: ", verdict, prog, test);
+	while ((nl = strchr(msg, '\n')) && nl[1]) {
+		printf("%.*s\n    | ", (int)(nl - msg), msg);
+		msg = nl + 1;
+	}
+	printf("%s%s", msg, nl ? "" : "\n");
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb, (void)flag, (void)ftw;
@@ -111,14 +126,17 @@ static int run_one(const char *prog, int i)
 		return 0;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SKIP) {
-		printf("SKIP %s/%s: %s\n", prog, tests[i].name, msg);
+		print_result("SKIP", prog, tests[i].name, msg);
 		return 0;
 	}
-	if (WIFSIGNALED(status))
-		printf("FAIL %s/%s: killed by signal %d %s\n", prog, tests[i].name,
-		       WTERMSIG(status), msg);
-	else
-		printf("FAIL %s/%s: %s\n", prog, tests[i].name, msg[0] ? msg : "exited non-zero");
+	if (WIFSIGNALED(status)) {
+		char sig[2048 + 64];
+
+		snprintf(sig, sizeof(sig), "killed by signal %d %s", WTERMSIG(status), msg);
+		print_result("FAIL", prog, tests[i].name, sig);
+	} else {
+		print_result("FAIL", prog, tests[i].name, msg[0] ? msg : "exited non-zero");
+	}
 	return 1;
 }
 

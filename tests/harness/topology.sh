@@ -5,8 +5,10 @@
 #       C6::2/64 behind the node (.1 / ::1, forwarding on), backend i on
 #       B4.i.2/24 and B6:i::2/64 behind the node. Each backend serves TCP
 #       8080 (answers its name "bi", closes), TCP 8081 (answers, then stays
-#       open HOLD seconds) and UDP 8080 (answers every datagram with its
+#       open HOLD seconds or until the client closes: nothing of it outlives
+#       the connection) and UDP 8080 (answers every datagram with its
 #       name). Returns once every backend answers the client directly.
+#       The host routes those ranges nowhere meanwhile (guard_ranges).
 #       Example: topo_backends 10.200 10.201 fd00:200 fd00:201 6
 #
 #   topo_two_nodes L P
@@ -21,6 +23,7 @@ topo_backends() {
 	local cli="$TESTBIN/lb-client"
 
 	setup_ns node client b1 b2 b3
+	guard_ranges "$c4.0.0/16" "$b4.0.0/16" "$c6::/64" "$b6::/32"
 	for n in node client b1 b2 b3; do
 		in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 	done
@@ -46,7 +49,7 @@ topo_backends() {
 		ip -n "$(ns "b$i")" -6 route add default via "$b6:$i::1"
 		bg_ns "b$i" _pid socat TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:"echo b$i"
 		bg_ns "b$i" _pid socat TCP6-LISTEN:8081,fork,reuseaddr,ipv6only=0 \
-			SYSTEM:"echo b$i; exec sleep $hold"
+			SYSTEM:"echo b$i; exec timeout $hold cat >/dev/null"
 		bg_ns "b$i" _pid "$cli" --serve-udp "b$i" 8080
 	done
 	for i in 1 2 3; do
@@ -63,6 +66,7 @@ topo_two_nodes() {
 	CLIENT=192.168.$l.100 N1=192.168.$l.1 N2=192.168.$l.2 POD=10.244.$p.5
 	CLIENT6=fd00:$l::100 N16=fd00:$l::1 N26=fd00:$l::2 POD6=fd00:244:$p::5
 	setup_ns lan cl n1 n2 p1
+	guard_ranges "192.168.$l.0/24" "10.244.$p.0/24" "fd00:$l::/64" "fd00:244:$p::/64"
 	for n in lan cl n1 n2 p1; do
 		in_ns "$n" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 	done
