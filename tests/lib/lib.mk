@@ -1,2 +1,8 @@
 TESTS += test_util
 test_util_SRCS := tests/lib/test_util.c
+
+# The Kubernetes API client (lib/kube_*) against a real skiff-server.
+KUBE_TEST_SERVER := tests/lib/kube_test_server.c
+TESTS += test_kube_client
+test_kube_client_SRCS := tests/lib/test_kube_client.c $(KUBE_TEST_SERVER)
+test_kube_client_PKGS := libcurl jansson yaml-0.1
