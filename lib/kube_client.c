@@ -932,24 +932,32 @@ int kc_get(struct kc_client *c, const struct kc_resource *res, const char *ns,
 	return r < 0 ? r : kc_request(c, "GET", path, NULL, NULL, out);
 }
 
+int kc_list_query(const struct kc_list_opts *o, char *q, size_t size)
+{
+	char limit[32];
+	int r;
+
+	q[0] = '\0';
+	snprintf(limit, sizeof(limit), "%ld", o->limit);
+	if ((r = query_add(q, size, "labelSelector", o->label_selector)) < 0 ||
+	    (r = query_add(q, size, "fieldSelector", o->field_selector)) < 0 ||
+	    (r = query_add(q, size, "limit", o->limit > 0 ? limit : NULL)) < 0 ||
+	    (r = query_add(q, size, "continue", o->continue_token)) < 0 ||
+	    (r = query_add(q, size, "resourceVersion", o->resource_version)) < 0)
+		return r;
+	return 0;
+}
+
 int kc_list(struct kc_client *c, const struct kc_resource *res, const char *ns,
 	    const struct kc_list_opts *o, json_t **out)
 {
 	static const struct kc_list_opts none = { 0 };
-	char q[4096] = "", path[4600], limit[32];
-	int r;
+	char q[4096], path[4600];
+	int r = kc_list_query(o ? o : &none, q, sizeof(q));
 
-	if (!o)
-		o = &none;
-	snprintf(limit, sizeof(limit), "%ld", o->limit);
-	if ((r = query_add(q, sizeof(q), "labelSelector", o->label_selector)) < 0 ||
-	    (r = query_add(q, sizeof(q), "fieldSelector", o->field_selector)) < 0 ||
-	    (r = query_add(q, sizeof(q), "limit", o->limit > 0 ? limit : NULL)) < 0 ||
-	    (r = query_add(q, sizeof(q), "continue", o->continue_token)) < 0 ||
-	    (r = query_add(q, sizeof(q), "resourceVersion", o->resource_version)) < 0 ||
-	    (r = kc_path(res, ns, NULL, NULL, q, path, sizeof(path))) < 0)
-		return r;
-	return kc_request(c, "GET", path, NULL, NULL, out);
+	if (r == 0)
+		r = kc_path(res, ns, NULL, NULL, q, path, sizeof(path));
+	return r < 0 ? r : kc_request(c, "GET", path, NULL, NULL, out);
 }
 
 int kc_list_all(struct kc_client *c, const struct kc_resource *res, const char *ns,

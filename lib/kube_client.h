@@ -107,6 +107,8 @@ struct kc_list_opts {
  * metadata.resourceVersion, metadata.continue). ns NULL: all namespaces. */
 int kc_list(struct kc_client *c, const struct kc_resource *res, const char *ns,
 	    const struct kc_list_opts *o, json_t **out);
+/* The query string of a list, escaped ("labelSelector=a%3Db&limit=5"). */
+int kc_list_query(const struct kc_list_opts *o, char *buf, size_t size);
 /* Every page (o->limit per page, default 500): *items an array, *rv the
  * resourceVersion of the list (free()). */
 int kc_list_all(struct kc_client *c, const struct kc_resource *res, const char *ns,

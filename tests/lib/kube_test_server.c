@@ -14,12 +14,29 @@
 #include "tests/harness/test.h"
 #include "util.h"
 
-static struct test_server *to_stop;
+/* The servers running, by PID (not by a pointer into the test's stack,
+ * which is gone when exit handlers run). */
+static pid_t running[8];
+
+static void track(pid_t pid, bool add)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(running); i++) {
+		if (add ? running[i] == 0 : running[i] == pid) {
+			running[i] = add ? pid : 0;
+			return;
+		}
+	}
+}
 
 static void stop_at_exit(void)
 {
-	if (to_stop && to_stop->pid > 0)
-		test_server_stop(to_stop, SIGTERM);
+	for (size_t i = 0; i < ARRAY_SIZE(running); i++) {
+		if (running[i] > 0) {
+			kill(running[i], SIGTERM);
+			waitpid(running[i], NULL, 0);
+			running[i] = 0;
+		}
+	}
 }
 
 static pid_t spawn(struct test_server *s, const char *bin)
@@ -94,19 +111,22 @@ void test_server_start(struct test_server *s)
 		if (!fixed)
 			s->port = 20000 + rand() % 20000;
 		s->pid = spawn(s, bin);
+		if (s->pid > 0)
+			track(s->pid, true);
 		for (int i = 0; i < 200; i++) {
 			struct timespec ts = { 0, 25 * 1000000 };
 			int st;
 
 			if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+				track(s->pid, false);
 				s->pid = 0;
 				break;
 			}
 			if (ready(s)) {
-				if (!to_stop) {
-					to_stop = s;
-					atexit(stop_at_exit);
-				}
+				static bool registered;
+
+				if (!registered && atexit(stop_at_exit) == 0)
+					registered = true;
 				return;
 			}
 			nanosleep(&ts, NULL);
@@ -124,6 +144,7 @@ void test_server_stop(struct test_server *s, int sig)
 		return;
 	kill(s->pid, sig);
 	waitpid(s->pid, NULL, 0);
+	track(s->pid, false);
 	s->pid = 0;
 }
 

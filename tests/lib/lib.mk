@@ -6,3 +6,6 @@ KUBE_TEST_SERVER := tests/lib/kube_test_server.c
 TESTS += test_kube_client
 test_kube_client_SRCS := tests/lib/test_kube_client.c $(KUBE_TEST_SERVER)
 test_kube_client_PKGS := libcurl jansson yaml-0.1
+TESTS += test_kube_informer
+test_kube_informer_SRCS := tests/lib/test_kube_informer.c $(KUBE_TEST_SERVER)
+test_kube_informer_PKGS := libcurl jansson yaml-0.1
