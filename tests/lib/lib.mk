@@ -9,3 +9,6 @@ test_kube_client_PKGS := libcurl jansson yaml-0.1
 TESTS += test_kube_informer
 test_kube_informer_SRCS := tests/lib/test_kube_informer.c $(KUBE_TEST_SERVER)
 test_kube_informer_PKGS := libcurl jansson yaml-0.1
+TESTS += test_kube_workqueue
+test_kube_workqueue_SRCS := tests/lib/test_kube_workqueue.c
+test_kube_workqueue_PKGS := jansson
