@@ -12,3 +12,6 @@ test_kube_informer_PKGS := libcurl jansson yaml-0.1
 TESTS += test_kube_workqueue
 test_kube_workqueue_SRCS := tests/lib/test_kube_workqueue.c
 test_kube_workqueue_PKGS := jansson
+TESTS += test_kube_events
+test_kube_events_SRCS := tests/lib/test_kube_events.c $(KUBE_TEST_SERVER)
+test_kube_events_PKGS := libcurl jansson yaml-0.1
