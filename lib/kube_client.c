@@ -150,7 +150,7 @@ struct kc_client {
 	struct kc_timer *timers; /* sorted by at */
 	bool dispatching;
 	int callbacks;
-	unsigned long requests;
+	unsigned long requests, connections;
 	struct kc_status status;
 };
 
@@ -162,6 +162,20 @@ const struct kc_status *kc_last_status(const struct kc_client *c)
 unsigned long kc_client_requests(const struct kc_client *c)
 {
 	return c->requests;
+}
+
+unsigned long kc_client_connections(const struct kc_client *c)
+{
+	return c->connections;
+}
+
+/* Counts the connections a finished transfer had to open. */
+static void count_connects(struct kc_client *c, CURL *h)
+{
+	long n = 0;
+
+	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
+		c->connections += (unsigned long)n;
 }
 
 int kc_errno_from_status(int code, const char *reason)
@@ -389,6 +403,7 @@ int kc_request(struct kc_client *c, const char *method, const char *path,
 	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &b);
 	cc = curl_easy_perform(c->easy);
 	curl_slist_free_all(hdrs);
+	count_connects(c, c->easy);
 	if (cc != CURLE_OK) {
 		status_from_transport(&c->status, cc, NULL);
 		free(b.data);
@@ -682,6 +697,7 @@ static void stream_finish(struct kc_client *c, struct kc_stream *s, CURLcode cc)
 	int err;
 
 	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->code);
+	count_connects(c, s->h);
 	watch_deliver(c, s);
 	if (s->stopped)
 		return;

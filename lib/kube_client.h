@@ -72,8 +72,10 @@ int kc_client_new(const struct kc_config *cfg, const struct kc_client_opts *opts
  * called). NULL-safe. */
 void kc_client_free(struct kc_client *c);
 const struct kc_status *kc_last_status(const struct kc_client *c);
-/* Requests sent (blocking and async), for tests and metrics. */
+/* Requests sent (blocking and async), and the connections finished
+ * transfers had to open (reuse keeps it low), for tests and metrics. */
 unsigned long kc_client_requests(const struct kc_client *c);
+unsigned long kc_client_connections(const struct kc_client *c);
 
 /* The Status an error answer carries, or one made from the HTTP code. */
 int kc_errno_from_status(int code, const char *reason);

@@ -2,6 +2,7 @@
  * kube_informer.h. */
 #include "kube_informer.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,6 +40,7 @@ struct kc_informer {
 	struct kc_watch *watch;
 	struct kc_timer *retry;
 	unsigned failures; /* consecutive, for the backoff */
+	unsigned short rand_state[3]; /* jitter, seeded per informer */
 	struct kc_informer_stats stats;
 };
 
@@ -179,7 +181,7 @@ static void retry_later(struct kc_informer *inf)
 	if (d > (unsigned long long)inf->backoff_max_ms)
 		d = (unsigned long long)inf->backoff_max_ms;
 	inf->failures++;
-	d = d * 1000000ULL + (unsigned long long)(drand48() * (double)d * 1e6);
+	d = d * 1000000ULL + (unsigned long long)(erand48(inf->rand_state) * (double)d * 1e6);
 	if (kc_timer_add(inf->c, now_ns() + d, retry_fire, inf, &inf->retry) < 0)
 		inf->retry = NULL;
 }
@@ -323,7 +325,7 @@ static void watch_begin(struct kc_informer *inf)
 		.resource_version = inf->rv,
 		.bookmarks = true,
 		.timeout_seconds = inf->watch_timeout_s > 0 ? inf->watch_timeout_s :
-							      300 + (int)(drand48() * 300),
+							      300 + (int)(erand48(inf->rand_state) * 300),
 	};
 
 	inf->stats.watches++;
@@ -348,6 +350,16 @@ static char *dup_opt(const char *s, bool *oom)
 	return d;
 }
 
+/* Different in every process and informer, so that clients cut off
+ * together do not all come back at the same moment. */
+static void seed_jitter(struct kc_informer *inf)
+{
+	unsigned long long seed = now_ns() ^ ((unsigned long long)getpid() << 32) ^
+				  (unsigned long long)(uintptr_t)inf;
+
+	memcpy(inf->rand_state, &seed, sizeof(inf->rand_state));
+}
+
 int kc_informer_new(struct kc_client *c, const struct kc_resource *res,
 		    const struct kc_informer_opts *o, struct kc_informer **out)
 {
@@ -368,6 +380,7 @@ int kc_informer_new(struct kc_client *c, const struct kc_resource *res,
 	inf->backoff_initial_ms = o->backoff_initial_ms > 0 ? o->backoff_initial_ms : 800;
 	inf->backoff_max_ms = o->backoff_max_ms > 0 ? o->backoff_max_ms : 30000;
 	inf->watch_timeout_s = o->watch_timeout_s;
+	seed_jitter(inf);
 	inf->cache = json_object();
 	if (oom || !inf->cache) {
 		kc_informer_free(inf);

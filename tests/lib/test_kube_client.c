@@ -199,9 +199,9 @@ TEST(crud_paging_and_errors)
 	CHECK_INT_EQ(kc_get(c, cm, ns, "cm1", NULL), -ENOENT);
 	CHECK_INT_EQ(kc_last_status(c)->code, 404);
 	CHECK_STR_EQ(kc_last_status(c)->reason, "NotFound");
-	/* Connections are reused: many calls, one handshake is not asserted
-	 * here, but every call went through the one client. */
+	/* Every blocking call above went over one reused connection. */
 	CHECK(kc_client_requests(c) >= 15);
+	CHECK_INT_EQ(kc_client_connections(c), 1);
 	kc_client_free(c);
 }
 
@@ -404,6 +404,76 @@ TEST(watch_streams_events_in_order)
 	CHECK(test_run_until(c, watch_done, &timed, 10000));
 	CHECK_INT_EQ(timed.done_err, 0);
 	CHECK_STR_EQ(timed.log, "ADDED w,MODIFIED w,DELETED w");
+	free(rv);
+	kc_client_free(c);
+}
+
+struct many {
+	int got[10];
+	int total;
+};
+
+static void many_event(void *ud, const char *type, json_t *obj)
+{
+	struct many *m = ud;
+	const char *name = kc_meta_str(obj, "name");
+
+	if (streq(type, "ADDED") && name && name[0] == 'm') {
+		m->got[atoi(name + 1)]++;
+		m->total++;
+	}
+}
+
+static void many_done(void *ud, int err, const struct kc_status *st)
+{
+	(void)ud;
+	(void)err;
+	(void)st;
+	CHECK(!"a watch ended early");
+}
+
+static int all_ten(void *ud)
+{
+	return ((struct many *)ud)->total >= 10;
+}
+
+TEST(many_watches_share_one_loop)
+{
+	struct test_server s = { 0 };
+	const struct kc_resource *cm = kc_resource_find("configmaps");
+	const char *ns = test_unique("ns");
+	struct many m = { 0 };
+	struct kc_watch *w[10];
+	struct kc_client *c;
+	char sel[32], name[16];
+	char *rv;
+	json_t *items, *o;
+
+	test_server_start(&s);
+	c = test_client(&s);
+	make_namespace(c, ns);
+	CHECK_OK(kc_list_all(c, cm, ns, NULL, &items, &rv));
+	json_decref(items);
+	/* Ten watches, each selecting one object by name, on one loop. */
+	for (int i = 0; i < 10; i++) {
+		snprintf(sel, sizeof(sel), "metadata.name=m%d", i);
+		struct kc_watch_opts wo = { .field_selector = sel, .resource_version = rv };
+		CHECK_OK(kc_watch_start(c, cm, ns, &wo, many_event, many_done, &m, &w[i]));
+	}
+	for (int i = 9; i >= 0; i--) {
+		snprintf(name, sizeof(name), "m%d", i);
+		o = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+			      "metadata", "name", name);
+		CHECK_OK(kc_create(c, cm, ns, o, NULL));
+		json_decref(o);
+	}
+	CHECK(test_run_until(c, all_ten, &m, 10000));
+	for (int i = 0; i < 10; i++)
+		CHECK_INT_EQ(m.got[i], 1);
+	/* Blocking calls reused one connection; each watch holds its own. */
+	CHECK_INT_EQ(kc_client_connections(c), 1);
+	for (int i = 0; i < 10; i++)
+		kc_watch_stop(c, w[i]);
 	free(rv);
 	kc_client_free(c);
 }
