@@ -15,3 +15,7 @@ test_kube_workqueue_PKGS := jansson
 TESTS += test_kube_events
 test_kube_events_SRCS := tests/lib/test_kube_events.c $(KUBE_TEST_SERVER)
 test_kube_events_PKGS := libcurl jansson yaml-0.1
+# kc-tool get|list|watch RESOURCE: the client library from a shell.
+TOOLS += kc-tool
+kc-tool_SRCS := tests/lib/kc_tool.c
+kc-tool_PKGS := libcurl jansson yaml-0.1
