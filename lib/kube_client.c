@@ -866,6 +866,8 @@ int kc_request_async(struct kc_client *c, const char *method, const char *path,
 		return r;
 	s->adone = done;
 	s->ud = ud;
+	/* Watches may be silent for long; a plain request may not. */
+	curl_easy_setopt(s->h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	if (out)
 		*out = (struct kc_async *)s;
 	return 0;

@@ -19,7 +19,8 @@
  *    one loop; callbacks run from kc_client_dispatch, never from inside
  *    libcurl, so they may issue blocking calls.
  * A client belongs to one thread; worker threads each make their own
- * client (kc_client_new is cheap next to a TLS handshake).
+ * client (kc_client_new is cheap next to a TLS handshake). Callbacks must
+ * not free the client.
  *
  * Errors: negative errno from the HTTP status (400/422 -EINVAL, 401
  * -EACCES, 403 -EPERM, 404 -ENOENT, 405 -EOPNOTSUPP, 409 AlreadyExists
@@ -60,7 +61,8 @@ struct kc_status {
 struct kc_client_opts {
 	double qps;             /* blocking calls per second; 0: no limit (default) */
 	int burst;              /* bucket size when qps > 0 (default: max(1, qps)) */
-	int timeout_ms;         /* per blocking call (default 30000) */
+	int timeout_ms;         /* per request, blocking or async; not for watches
+				 * (default 30000) */
 	const char *user_agent; /* default "skiff" */
 };
 

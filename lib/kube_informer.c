@@ -39,6 +39,8 @@ struct kc_informer {
 	struct kc_async *list_req;
 	struct kc_watch *watch;
 	struct kc_timer *retry;
+	unsigned long long watch_started; /* now_ns() of the current watch */
+	unsigned long watch_events;       /* events it delivered */
 	unsigned failures; /* consecutive, for the backoff */
 	unsigned short rand_state[3]; /* jitter, seeded per informer */
 	struct kc_informer_stats stats;
@@ -295,6 +297,7 @@ static void watch_event(void *ud, const char *type, json_t *obj)
 	if (streq(type, "BOOKMARK") || kc_object_key(obj, key, sizeof(key)) < 0)
 		return;
 	inf->stats.events++;
+	inf->watch_events++;
 	if (streq(type, "DELETED"))
 		cache_remove(inf, key, obj);
 	else
@@ -307,8 +310,10 @@ static void watch_done(void *ud, int err, const struct kc_status *st)
 
 	(void)st;
 	inf->watch = NULL;
-	if (err == 0) {
+	if (err == 0 && (inf->watch_events || now_ns() - inf->watch_started > 1000000000ULL)) {
 		watch_begin(inf); /* the server's timeout: resume at once */
+	} else if (err == 0) {
+		retry_later(inf); /* a "very short watch", as client-go calls it */
 	} else if (err == -ERANGE) {
 		inf->stats.expired++;
 		list_begin(inf);
@@ -329,6 +334,8 @@ static void watch_begin(struct kc_informer *inf)
 	};
 
 	inf->stats.watches++;
+	inf->watch_started = now_ns();
+	inf->watch_events = 0;
 	if (kc_watch_start(inf->c, inf->res, inf->ns, &o, watch_event, watch_done, inf,
 			   &inf->watch) < 0) {
 		inf->watch = NULL;

@@ -19,3 +19,6 @@ test_kube_events_PKGS := libcurl jansson yaml-0.1
 TOOLS += kc-tool
 kc-tool_SRCS := tests/lib/kc_tool.c
 kc-tool_PKGS := libcurl jansson yaml-0.1
+FUZZERS += fuzz_kube_config
+fuzz_kube_config_SRCS := tests/lib/fuzz_kube_config.c
+fuzz_kube_config_PKGS := jansson yaml-0.1
