@@ -331,6 +331,8 @@ struct seen {
 	char log[2048];
 	int events, done;
 	int done_err;
+	struct kc_client *c; /* set: ADDED handlers read the object back */
+	int read_back;       /* ... and get the server's answer (404: gone by then) */
 };
 
 static void on_event(void *ud, const char *type, json_t *obj)
@@ -340,9 +342,16 @@ static void on_event(void *ud, const char *type, json_t *obj)
 
 	if (streq(type, "BOOKMARK"))
 		return;
-	snprintf(s->log + n, sizeof(s->log) - n, "%s%s %s", n ? "," : "", type,
-		 kc_meta_str(obj, "name"));
+	const char *name = kc_meta_str(obj, "name") ?: "?";
+
+	snprintf(s->log + n, sizeof(s->log) - n, "%s%s %s", n ? "," : "", type, name);
 	s->events++;
+	/* Handlers run outside libcurl: a blocking call from one works. */
+	if (s->c && streq(type, "ADDED") &&
+	    kc_get(s->c, kc_resource_find("configmaps"), kc_meta_str(obj, "namespace"), name,
+		   NULL) == -ENOENT &&
+	    kc_last_status(s->c)->code == 404)
+		s->read_back++;
 }
 
 static void on_done(void *ud, int err, const struct kc_status *st)
@@ -377,6 +386,7 @@ TEST(watch_streams_events_in_order)
 
 	test_server_start(&s);
 	c = test_client(&s);
+	seen.c = c;
 	make_namespace(c, ns);
 	CHECK_OK(kc_list_all(c, cm, ns, NULL, &items, &rv));
 	json_decref(items);
@@ -391,6 +401,7 @@ TEST(watch_streams_events_in_order)
 	CHECK_OK(kc_delete(c, cm, ns, "w", NULL, NULL));
 	CHECK(test_run_until(c, three_events, &seen, 10000));
 	CHECK_STR_EQ(seen.log, "ADDED w,MODIFIED w,DELETED w");
+	CHECK_INT_EQ(seen.read_back, 1);
 	/* A watch with a bad selector ends at once with the 400 Status. */
 	struct seen bad = { 0 };
 	wo = (struct kc_watch_opts){ .label_selector = "a in (" };
