@@ -13,7 +13,9 @@
  * client-certificate(-data), client-key(-data), token, tokenFile (read
  * once at load), username/password. Relative file paths are relative to
  * the kubeconfig's folder, as kubectl resolves them. Exec and auth-provider
- * plugins are refused (-EOPNOTSUPP) with a message.
+ * plugins are refused (-EOPNOTSUPP) with a message. tls-server-name is
+ * read but kube_client does not apply it yet (libcurl has no plain SNI
+ * override; it needs CURLOPT_CONNECT_TO with the name as the URL host).
  *
  * In-cluster configuration (KUBERNETES_SERVICE_HOST/PORT and the projected
  * service-account token under /var/run/secrets/kubernetes.io/serviceaccount)
