@@ -42,19 +42,7 @@ case_bench_table_well_formed() {
 }
 
 # start_server: a fresh skiff-server on loopback (a random free port).
-start_server() {
-	local try
-	for try in 1 2 3 4 5; do
-		PORT=$(( 20000 + (RANDOM % 20000) ))
-		"$BIN/skiff-server" --data-dir "$TMP/data-$try" --secure-port 0 --insecure-port "$PORT" \
-			--log-level warn >>"$TMP/server.log" 2>&1 &
-		SERVER_PID=$!
-		defer kill_tree "$SERVER_PID"
-		wait_for 20 curl -sf "http://127.0.0.1:$PORT/readyz" && return 0
-		kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
-	done
-	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
-}
+start_server() { start_skiff_server "$TMP/data" "$TMP/server.log" plain; }
 
 # The driver checks what the list returned: told to expect more pods than
 # the server holds (--existing skips the creates), it fails and says so.

@@ -16,20 +16,7 @@ SERVER_PID=
 # One descriptor per connection, on both sides.
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-start_server() {
-	local try
-	for try in 1 2 3 4 5; do
-		PORT=$(( 20000 + (RANDOM % 20000) ))
-		"$BIN/skiff-server" --data-dir "$DATA" --secure-port 0 --insecure-port "$PORT" \
-			--log-level warn >>"$TMP/server.log" 2>&1 &
-		SERVER_PID=$!
-		wait_for 10 curl -sf "http://127.0.0.1:$PORT/readyz" && return 0
-		kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
-	done
-	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
-}
-start_server
-defer "kill_tree $SERVER_PID"
+start_skiff_server "$DATA" "$TMP/server.log" plain
 
 URL() { echo "http://127.0.0.1:$PORT$1"; }
 # api METHOD PATH [BODY [CONTENT-TYPE]]: the body; fails on an HTTP error.

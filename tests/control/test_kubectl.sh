@@ -17,27 +17,10 @@ DATA=$TMP/data
 SERVER_PID=
 PORT=
 
-# start_server: HTTPS on a free loopback port with a fresh data dir.
-start_server() {
-	local try
-	for try in 1 2 3 4 5; do
-		PORT=$(( 20000 + (RANDOM % 20000) ))
-		"$BIN/skiff-server" --data-dir "$DATA" --bind-address 127.0.0.1 \
-			--secure-port "$PORT" --token-auth-file "$TMP/tokens.csv" \
-			--log-level warn >"$TMP/server.log" 2>&1 &
-		SERVER_PID=$!
-		if wait_for 10 curl -sf --cacert "$DATA/tls/ca.crt" "https://127.0.0.1:$PORT/healthz"; then
-			return 0
-		fi
-		kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
-	done
-	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
-}
 ALICE=alice-$RANDOM$RANDOM
 BOB=bob-$RANDOM$RANDOM
 printf '%s,alice,1001\n%s,bob,1002,"viewers,staff"\n' "$ALICE" "$BOB" >"$TMP/tokens.csv"
-start_server
-defer "kill_tree $SERVER_PID"
+start_skiff_server "$DATA" "$TMP/server.log" tls --token-auth-file "$TMP/tokens.csv"
 
 # kubeconfig_for USER TOKEN: a kubeconfig with the server's CA and a token.
 kubeconfig_for() {

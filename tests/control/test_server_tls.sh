@@ -15,22 +15,7 @@ KDIR=$(dpkg -L kubectl 2>/dev/null | grep -m1 '/kubectl\.1\.33$' | xargs -r dirn
 
 # start_server DATA_DIR [ARGS...]: HTTPS on a free loopback port; sets
 # PORT and SERVER_PID, stops the server when the case ends.
-start_server() {
-	local data=$1 try pid; shift
-	for try in 1 2 3 4 5; do
-		PORT=$(( 20000 + (RANDOM % 20000) ))
-		"$BIN/skiff-server" --data-dir "$data" --bind-address 127.0.0.1 \
-			--secure-port "$PORT" --log-level warn "$@" >"$data.log" 2>&1 &
-		pid=$!
-		if wait_for 10 curl -sf --cacert "$data/tls/ca.crt" "https://127.0.0.1:$PORT/healthz"; then
-			SERVER_PID=$pid
-			defer "kill $pid"
-			return 0
-		fi
-		kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-	done
-	fail "skiff-server did not start on $data: $(tail -n 3 "$data.log")"
-}
+start_server() { start_skiff_server "$1" "$1.log" tls "${@:2}"; }
 
 # k VERSION DATA_DIR args...: kubectl.1.VERSION with the server's kubeconfig.
 k() {

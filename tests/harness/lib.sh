@@ -20,6 +20,7 @@ case "$SKIFF_BUILD" in /*) ;; *) SKIFF_BUILD="$SKIFF_ROOT/$SKIFF_BUILD" ;; esac
 BIN="$SKIFF_BUILD/bin"
 TESTBIN="$SKIFF_BUILD/tests"
 . "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/server.sh"
 # A short id unique to this run: namespaces, links and tables carry it.
 # Under tests/run.sh it starts with the file's tag (SKIFF_RUN_PREFIX, also
 # seen by scripts the test runs), so run.sh can find what the file left.

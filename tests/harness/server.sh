@@ -1,0 +1,33 @@
+# Starting skiff-server for a test, for lib.sh.
+
+# start_skiff_server DATA LOG MODE [FLAG...]: starts skiff-server on DATA
+# (its data dir) at a random loopback port, five tries, logging to LOG;
+# sets PORT and SERVER_PID and has the cleanup stop it (kill_tree).
+# MODE tls: HTTPS on PORT, ready when /readyz answers with DATA's CA;
+# MODE plain: --secure-port 0 --insecure-port PORT. SERVER_PORT=N asks
+# for port N (a restart on the port clients know).
+start_skiff_server() {
+	local data=$1 log=$2 mode=$3 try pid url
+	shift 3
+	for try in 1 2 3 4 5; do
+		PORT=${SERVER_PORT:-$(( 20000 + (RANDOM % 20000) ))}
+		if [ "$mode" = tls ]; then
+			"$BIN/skiff-server" --data-dir "$data" --bind-address 127.0.0.1 \
+				--secure-port "$PORT" --log-level warn "$@" >>"$log" 2>&1 &
+			pid=$!
+			url=(--cacert "$data/tls/ca.crt" "https://127.0.0.1:$PORT/readyz")
+		else
+			"$BIN/skiff-server" --data-dir "$data" --secure-port 0 --insecure-port "$PORT" \
+				--log-level warn "$@" >>"$log" 2>&1 &
+			pid=$!
+			url=("http://127.0.0.1:$PORT/readyz")
+		fi
+		if wait_for 10 curl -sf "${url[@]}"; then
+			SERVER_PID=$pid
+			defer "kill_tree $pid"
+			return 0
+		fi
+		kill_tree "$pid"
+	done
+	fail "skiff-server did not start on $data: $(tail -n 3 "$log")"
+}
