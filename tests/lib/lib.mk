@@ -5,3 +5,6 @@ test_inet_SRCS := tests/lib/test_inet.c
 TESTS += test_kube_model
 test_kube_model_SRCS := tests/lib/test_kube_model.c
 test_kube_model_PKGS := jansson yaml-0.1
+TESTS += test_kube_quantity
+test_kube_quantity_SRCS := tests/lib/test_kube_quantity.c
+test_kube_quantity_PKGS := jansson
