@@ -2,3 +2,12 @@
 TESTS += test_ctrl_plan
 test_ctrl_plan_SRCS = tests/control/test_ctrl_plan.c $(CTRL_SRCS)
 test_ctrl_plan_PKGS = $(CTRL_PKGS)
+test_ctrl_plan_LDLIBS = $(CTRL_LDLIBS)
+# The scheduler's core: filters, scores, the assumed cache, the queue.
+TESTS += test_sched test_sched_queue
+test_sched_SRCS = tests/control/test_sched.c $(CTRL_SRCS)
+test_sched_PKGS = $(CTRL_PKGS)
+test_sched_LDLIBS = $(CTRL_LDLIBS)
+test_sched_queue_SRCS = tests/control/test_sched_queue.c $(CTRL_SRCS)
+test_sched_queue_PKGS = $(CTRL_PKGS)
+test_sched_queue_LDLIBS = $(CTRL_LDLIBS)
