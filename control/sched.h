@@ -115,9 +115,12 @@ struct sched_pod_term {
 	int weight;
 };
 
+enum sched_topo { SCHED_TOPO_OTHER, SCHED_TOPO_HOSTNAME, SCHED_TOPO_ZONE };
+
 struct sched_spread {
 	int max_skew, min_domains;
 	char *topology_key;
+	enum sched_topo topo; /* the well-known keys, read from the node's cache */
 	bool hard; /* whenUnsatisfiable: DoNotSchedule */
 	struct kube_selector *sel; /* NULL: matches no pod */
 	const char *owner;         /* system default: the pods of this controller */
@@ -160,7 +163,8 @@ struct sched_pod {
 	enum sched_pod_state state;
 	struct sched_node *node;  /* assumed or bound */
 	size_t node_slot;         /* index in node->pods */
-	size_t anti_slot;         /* index in the snapshot's anti list, or SIZE_MAX */
+	size_t anti_slot;         /* index in the snapshot's affine list, or SIZE_MAX */
+	size_t owner_slot;        /* index among its owner's placed pods */
 	unsigned long long assume_deadline; /* ns; 0: binding in flight */
 
 	/* The queue: */
@@ -173,6 +177,7 @@ struct sched_pod {
 struct sched_node {
 	char *name;
 	json_t *labels; /* metadata.labels (a reference) */
+	const char *hostname, *zone; /* their labels' values (in labels), or NULL */
 	struct sched_taint *taints;
 	size_t n_taints;
 	bool unschedulable;

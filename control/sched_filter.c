@@ -218,7 +218,7 @@ static json_int_t spread_matches(const struct sched_spread *c, const struct sche
 static bool has_spread_keys(const struct sched_pod *p, const struct sched_node *n, bool hard)
 {
 	for (size_t i = 0; i < p->n_spread; i++)
-		if (p->spread[i].hard == hard && !sched_label(n->labels, p->spread[i].topology_key))
+		if (p->spread[i].hard == hard && !sched_spread_value(&p->spread[i], n))
 			return false;
 	return true;
 }
@@ -242,7 +242,7 @@ static int prefilter_spread(struct sched_cycle *c)
 		for (size_t i = 0; i < p->n_spread; i++)
 			if (p->spread[i].hard &&
 			    count_add(c->spread[i].counts,
-				      sched_label(n->labels, p->spread[i].topology_key),
+				      sched_spread_value(&p->spread[i], n),
 				      spread_matches(&p->spread[i], p, n)) < 0)
 				return -ENOMEM;
 	}
@@ -369,7 +369,7 @@ static int spread_ok(const struct sched_cycle *c, const struct sched_node *n)
 
 		if (!k->hard)
 			continue;
-		v = sched_label(n->labels, k->topology_key);
+		v = sched_spread_value(k, n);
 		if (!v)
 			return WHY_SPREAD_LABEL;
 		self = k->sel && kube_selector_match_labels(k->sel, p->labels) ? 1 : 0;

@@ -13,6 +13,11 @@ struct sched_heap {
 	bool (*before)(const struct sched_pod *a, const struct sched_pod *b);
 };
 
+struct sched_owner {
+	struct sched_pod **v;
+	size_t n, cap;
+};
+
 struct sched {
 	struct sched_opts o;
 	struct sched_node **nodes;
@@ -23,6 +28,10 @@ struct sched {
 	 * ones whose terms can refuse or favour an incoming pod. */
 	struct sched_pod **affine;
 	size_t n_affine, cap_affine;
+	/* Placed pods by controller (owner uid -> struct sched_owner), for
+	 * the default spreading score: a controller's pods are counted from
+	 * here, not by walking every node. */
+	json_t *by_owner;
 	/* Placed pods whose node is not (or no longer) known; node_slot is
 	 * their index here. They join their node when it arrives. */
 	struct sched_pod **orphans;
@@ -40,13 +49,28 @@ struct sched {
 	size_t cap_scratch;
 };
 
+const char *sched_label(json_t *labels, const char *key);
+
+/* The value of a spread constraint's topology key on n, or NULL. */
+static inline const char *sched_spread_value(const struct sched_spread *c,
+					     const struct sched_node *n)
+{
+	switch (c->topo) {
+	case SCHED_TOPO_HOSTNAME:
+		return n->hostname;
+	case SCHED_TOPO_ZONE:
+		return n->zone;
+	default:
+		return sched_label(n->labels, c->topology_key);
+	}
+}
+
 /* sched_parse.c */
 int sched_node_parse_into(struct sched *s, json_t *obj, struct sched_node *n);
 void sched_node_fields_free(struct sched_node *n);
 
 /* sched_snapshot.c */
 const char *sched_res_name(const struct sched *s, size_t slot);
-const char *sched_label(json_t *labels, const char *key);
 void sched_node_add_pod(struct sched *s, struct sched_node *n, struct sched_pod *p);
 void sched_node_remove_pod(struct sched *s, struct sched_pod *p);
 bool sched_pod_in_namespaces(const struct sched_pod_term *t, const struct sched_pod *owner,
@@ -54,6 +78,8 @@ bool sched_pod_in_namespaces(const struct sched_pod_term *t, const struct sched_
 bool sched_term_matches_pod(const struct sched_pod_term *t, const struct sched_pod *owner,
 			    const struct sched_pod *other);
 int grow_array(void *vp, size_t *cap, size_t need, size_t elem);
+/* The placed pods of a controller, or NULL. */
+const struct sched_owner *sched_owner_pods(const struct sched *s, const char *owner);
 
 /* sched_filter.c: the pre-computed state of one cycle, the filters and
  * the FailedScheduling message. */

@@ -138,6 +138,7 @@ static void node_fields_free(struct sched_node *n)
 	n->taints = NULL;
 	n->n_taints = 0;
 	n->labels = NULL;
+	n->hostname = n->zone = NULL;
 }
 
 /* Fills the parsed fields of n (name, labels, taints, unschedulable,
@@ -151,6 +152,8 @@ int sched_node_parse_into(struct sched *s, json_t *obj, struct sched_node *n)
 	node_fields_free(n);
 	memset(n->alloc, 0, sizeof(n->alloc));
 	n->labels = json_incref(json_object_get(json_object_get(obj, "metadata"), "labels"));
+	n->hostname = sched_label(n->labels, SCHED_LABEL_HOSTNAME);
+	n->zone = sched_label(n->labels, SCHED_LABEL_ZONE);
 	n->unschedulable = json_is_true(json_object_get(spec, "unschedulable"));
 	if (alloc_items(taints, sizeof(*n->taints), &n->taints) < 0)
 		return -ENOMEM;
@@ -348,9 +351,9 @@ static int parse_spread(json_t *arr, const char *owner, struct sched_pod *p)
 		return -ENOMEM;
 	if (!n) {
 		p->spread[0] = (struct sched_spread){ .max_skew = 3, .owner = owner,
-			.topology_key = strdup(SCHED_LABEL_HOSTNAME) };
+			.topology_key = strdup(SCHED_LABEL_HOSTNAME), .topo = SCHED_TOPO_HOSTNAME };
 		p->spread[1] = (struct sched_spread){ .max_skew = 5, .owner = owner,
-			.topology_key = strdup(SCHED_LABEL_ZONE) };
+			.topology_key = strdup(SCHED_LABEL_ZONE), .topo = SCHED_TOPO_ZONE };
 		p->n_spread = 2;
 		return p->spread[0].topology_key && p->spread[1].topology_key ? 0 : -ENOMEM;
 	}
@@ -365,6 +368,9 @@ static int parse_spread(json_t *arr, const char *owner, struct sched_pod *p)
 		c->topology_key = strdup(jstr(e, "topologyKey") ? jstr(e, "topologyKey") : "");
 		if (!c->topology_key)
 			return -ENOMEM;
+		c->topo = streq(c->topology_key, SCHED_LABEL_HOSTNAME) ? SCHED_TOPO_HOSTNAME
+			: streq(c->topology_key, SCHED_LABEL_ZONE)   ? SCHED_TOPO_ZONE
+								      : SCHED_TOPO_OTHER;
 		if (c->max_skew < 1)
 			return -EINVAL;
 		r = parse_selector(json_object_get(e, "labelSelector"), &c->sel);

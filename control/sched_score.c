@@ -48,6 +48,20 @@ static void add_weighted(int64_t *out, const int64_t *part, size_t n, int weight
 		out[i] += part[i] * weight;
 }
 
+/* Adds d to the count of "key\nvalue" (value NULL: of key alone). */
+static int topo_add(json_t *topo, const char *key, const char *value, int64_t d)
+{
+	char k[512];
+	json_t *v;
+
+	if (value)
+		snprintf(k, sizeof(k), "%s\n%s", key, value);
+	v = json_object_get(topo, value ? k : key);
+	if (v)
+		return json_integer_set(v, json_integer_value(v) + d);
+	return json_object_set_new(topo, value ? k : key, json_integer(d));
+}
+
 /* ---- NodeResourcesFit (LeastAllocated) and BalancedAllocation ---- */
 
 static int64_t least_one(int64_t req, int64_t cap)
@@ -153,32 +167,64 @@ static bool node_affinity_match(const struct sched_pod *p, const struct sched_no
 }
 
 /* Matching pods per topology value of one constraint, over every node the
- * pod could go to, for the values the feasible nodes have. */
+ * pod could go to. A controller's pods come from the owner index; label
+ * selectors walk every node. */
 static int domain_counts(struct sched *s, const struct sched_spread *c, const struct sched_pod *p,
-			 struct sched_node **nodes, size_t n, json_t *counts)
+			 json_t *counts)
 {
-	for (size_t i = 0; i < n; i++) {
-		const char *v = sched_label(nodes[i]->labels, c->topology_key);
+	const struct sched_owner *o = sched_owner_pods(s, c->owner);
+	int r = 0;
 
-		if (v && json_object_set_new(counts, v, json_integer(0)) < 0)
-			return -ENOMEM;
+	for (size_t i = 0; o && i < o->n && r >= 0; i++) {
+		const struct sched_pod *q = o->v[i];
+		const char *v = sched_spread_value(c, q->node);
+
+		if (v && counts_pod(c, p, q) && node_affinity_match(p, q->node))
+			r = topo_add(counts, v, NULL, 1);
 	}
-	if (!json_object_size(counts))
-		return 0;
-	for (size_t j = 0; j < s->n_nodes; j++) {
+	for (size_t j = 0; !c->owner && j < s->n_nodes && r >= 0; j++) {
 		const struct sched_node *x = s->nodes[j];
-		json_t *cnt = json_object_get(counts, sched_label(x->labels, c->topology_key) ?: "");
+		const char *v = sched_spread_value(c, x);
+		int64_t cnt;
 
-		if (cnt && node_affinity_match(p, x))
-			json_integer_set(cnt, json_integer_value(cnt) + node_matches(c, p, x));
+		if (v && node_affinity_match(p, x) && (cnt = node_matches(c, p, x)))
+			r = topo_add(counts, v, NULL, cnt);
 	}
+	return r;
+}
+
+/* How many topology values the feasible nodes have (hostname: nodes). */
+static int domain_size(const struct sched_spread *con, struct sched_node **nodes, size_t n,
+		       size_t *size)
+{
+	json_t *seen;
+
+	*size = 0;
+	if (con->topo == SCHED_TOPO_HOSTNAME) {
+		for (size_t i = 0; i < n; i++)
+			*size += nodes[i]->hostname != NULL;
+		return 0;
+	}
+	seen = json_object();
+	if (!seen)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = sched_spread_value(con, nodes[i]);
+
+		if (v && !json_object_get(seen, v) && json_object_set(seen, v, json_true()) < 0) {
+			json_decref(seen);
+			return -ENOMEM;
+		}
+	}
+	*size = json_object_size(seen);
+	json_decref(seen);
 	return 0;
 }
 
 static bool has_all_soft_keys(const struct sched_pod *p, const struct sched_node *n)
 {
 	for (size_t k = 0; k < p->n_spread; k++)
-		if (!p->spread[k].hard && !sched_label(n->labels, p->spread[k].topology_key))
+		if (!p->spread[k].hard && !sched_spread_value(&p->spread[k], n))
 			return false;
 	return true;
 }
@@ -203,7 +249,7 @@ static int spread_scores(struct sched_cycle *c, struct sched_node **nodes, size_
 		part[i] = 0;
 	for (size_t k = 0; k < p->n_spread && r >= 0; k++) {
 		const struct sched_spread *con = &p->spread[k];
-		bool host = streq(con->topology_key, SCHED_LABEL_HOSTNAME);
+		bool host = con->topo == SCHED_TOPO_HOSTNAME;
 		json_t *counts = json_object();
 		size_t size = 0;
 
@@ -214,15 +260,13 @@ static int spread_scores(struct sched_cycle *c, struct sched_node **nodes, size_
 			break;
 		}
 		if (!host)
-			r = domain_counts(c->s, con, p, nodes, n, counts);
-		for (size_t i = 0; i < n; i++)
-			size += host ? sched_label(nodes[i]->labels, con->topology_key) != NULL : 0;
-		if (!host)
-			size = json_object_size(counts);
+			r = domain_counts(c->s, con, p, counts);
+		if (r >= 0)
+			r = domain_size(con, nodes, n, &size);
 		double w = log((double)size + 2);
 
 		for (size_t i = 0; i < n && r >= 0; i++) {
-			const char *v = sched_label(nodes[i]->labels, con->topology_key);
+			const char *v = sched_spread_value(con, nodes[i]);
 			int64_t cnt;
 
 			if (!v)
@@ -261,18 +305,6 @@ next:
 }
 
 /* ---- InterPodAffinity (preferred terms, both ways) ---- */
-
-static int topo_add(json_t *topo, const char *key, const char *value, int64_t d)
-{
-	char k[512];
-	json_t *v;
-
-	snprintf(k, sizeof(k), "%s\n%s", key, value);
-	v = json_object_get(topo, k);
-	if (v)
-		return json_integer_set(v, json_integer_value(v) + d);
-	return json_object_set_new(topo, k, json_integer(d));
-}
 
 /* Score per topology pair: the incoming pod's preferred terms over the
  * placed pods, and the placed pods' preferred terms (and required

@@ -75,7 +75,8 @@ int sched_new(const struct sched_opts *opts, struct sched **out)
 	s->rng = s->o.seed ? s->o.seed : 0x9e3779b97f4a7c15ULL;
 	s->node_by_name = json_object();
 	s->pod_by_key = json_object();
-	if (!s->node_by_name || !s->pod_by_key) {
+	s->by_owner = json_object();
+	if (!s->node_by_name || !s->pod_by_key || !s->by_owner) {
 		sched_free(s);
 		return -ENOMEM;
 	}
@@ -102,6 +103,13 @@ void sched_free(struct sched *s)
 	for (size_t i = 0; i < s->n_res; i++)
 		free(s->res_names[SCHED_RES_BUILTIN + i]);
 	sched_queue_release(s);
+	json_object_foreach(s->by_owner, k, v) {
+		struct sched_owner *o = map_get(s->by_owner, k);
+
+		free(o->v);
+		free(o);
+	}
+	json_decref(s->by_owner);
 	json_decref(s->node_by_name);
 	json_decref(s->pod_by_key);
 	free(s->nodes);
@@ -141,11 +149,55 @@ static void orphan_remove(struct sched *s, struct sched_pod *p)
 	p->node_slot = SIZE_MAX;
 }
 
+const struct sched_owner *sched_owner_pods(const struct sched *s, const char *owner)
+{
+	return owner ? map_get(s->by_owner, owner) : NULL;
+}
+
+/* Adds p to its owner's placed pods (creating the entry). */
+static int owner_add(struct sched *s, struct sched_pod *p)
+{
+	struct sched_owner *o;
+
+	if (!p->owner)
+		return 0;
+	o = map_get(s->by_owner, p->owner);
+	if (!o) {
+		o = calloc(1, sizeof(*o));
+		if (!o || map_put(s->by_owner, p->owner, o) < 0) {
+			free(o);
+			return -ENOMEM;
+		}
+	}
+	if (grow_array(&o->v, &o->cap, o->n + 1, sizeof(*o->v)) < 0)
+		return -ENOMEM;
+	p->owner_slot = o->n;
+	o->v[o->n++] = p;
+	return 0;
+}
+
+static void owner_remove(struct sched *s, struct sched_pod *p)
+{
+	struct sched_owner *o = p->owner ? map_get(s->by_owner, p->owner) : NULL;
+
+	if (!o || p->owner_slot >= o->n || o->v[p->owner_slot] != p)
+		return;
+	o->v[p->owner_slot] = o->v[--o->n];
+	o->v[p->owner_slot]->owner_slot = p->owner_slot;
+	if (!o->n) {
+		json_object_del(s->by_owner, p->owner);
+		free(o->v);
+		free(o);
+	}
+}
+
 void sched_node_add_pod(struct sched *s, struct sched_node *n, struct sched_pod *p)
 {
-	if (grow_array(&n->pods, &n->cap_pods, n->n_pods + 1, sizeof(*n->pods)) < 0 ||
+	if (owner_add(s, p) < 0 ||
+	    grow_array(&n->pods, &n->cap_pods, n->n_pods + 1, sizeof(*n->pods)) < 0 ||
 	    (has_pod_affinity(p) &&
 	     grow_array(&s->affine, &s->cap_affine, s->n_affine + 1, sizeof(*s->affine)) < 0)) {
+		owner_remove(s, p);
 		orphan_add(s, p);
 		return;
 	}
@@ -173,6 +225,7 @@ void sched_node_remove_pod(struct sched *s, struct sched_pod *p)
 		orphan_remove(s, p);
 		return;
 	}
+	owner_remove(s, p);
 	n->pods[p->node_slot] = n->pods[--n->n_pods];
 	n->pods[p->node_slot]->node_slot = p->node_slot;
 	for (size_t k = 0; k < SCHED_RES_MAX; k++)
