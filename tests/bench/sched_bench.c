@@ -91,13 +91,30 @@ static int check(struct sched *s, size_t n_nodes, size_t *max_pods)
 	return 0;
 }
 
+/* argv[i] as a count, or def when absent; exits 2 on anything else. */
+static size_t arg_count(int argc, char **argv, int i, size_t def)
+{
+	char *end;
+	unsigned long v;
+
+	if (argc <= i)
+		return def;
+	v = strtoul(argv[i], &end, 10);
+	if (end == argv[i] || *end || argv[i][0] == '-') {
+		fprintf(stderr, "Usage: sched-bench [NODES [PODS [OWNERS]]]: '%s' is not a count\n",
+			argv[i]);
+		exit(2);
+	}
+	return v;
+}
+
 int main(int argc, char **argv)
 {
-	size_t n_nodes = argc > 1 ? strtoul(argv[1], NULL, 10) : 5000;
-	size_t n_pods = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000;
-	size_t owners = argc > 3 ? strtoul(argv[3], NULL, 10) : 0;
-	json_t **pods = calloc(n_pods, sizeof(*pods));
-	unsigned long long *lat = calloc(n_pods, sizeof(*lat)), t0, t_add = 0, t_cycle = 0, t_conf = 0;
+	size_t n_nodes = arg_count(argc, argv, 1, 5000);
+	size_t n_pods = arg_count(argc, argv, 2, 10000);
+	size_t owners = arg_count(argc, argv, 3, 0);
+	json_t **pods = calloc(n_pods ? n_pods : 1, sizeof(*pods));
+	unsigned long long *lat = calloc(n_pods ? n_pods : 1, sizeof(*lat)), t0, t_add = 0, t_cycle = 0, t_conf = 0;
 	size_t bound = 0, failed = 0, max_pods, evaluated = 0;
 	struct sched_pod *p;
 	struct sched *s;
@@ -171,7 +188,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sched-bench: a node is overbooked or missing\n");
 		return 1;
 	}
-	printf("sched nodes=%zu pods=%zu owners=%zu bound=%zu unschedulable=%zu max_pods_per_node=%zu "
+	printf("sched summary nodes=%zu pods=%zu owners=%zu bound=%zu unschedulable=%zu max_pods_per_node=%zu "
 	       "peak_rss_mib=%.1f\n", n_nodes, n_pods, owners, bound, failed, max_pods,
 	       ru.ru_maxrss / 1024.0);
 	for (size_t i = 0; i < n_pods; i++)
