@@ -191,6 +191,23 @@ TEST(filter_existing_pods_anti_affinity_refuses_the_incoming_pod)
 	sched_free(s);
 }
 
+TEST(filter_anti_affinity_released_when_the_pod_leaves)
+{
+	struct sched *s = env_new();
+
+	zones(s);
+	env_pod(s, "loner", NULL, "", ",\"nodeName\":\"a1\"" POD_AFFINITY("podAntiAffinity", ZONE_TERM("web")));
+	env_pod(s, "web-0", NULL, ",\"labels\":{\"app\":\"web\"}", ",\"nodeName\":\"b1\"");
+	CHECK_STR_EQ(env_place(s, "100m", ",\"labels\":{\"app\":\"web\"}",
+			       POD_AFFINITY("podAntiAffinity", ZONE_TERM("web"))),
+		     "0/2 nodes are available: 1 node(s) didn't match pod anti-affinity rules, "
+		     "1 node(s) didn't satisfy existing pods anti-affinity rules.");
+	CHECK_OK(sched_pod_delete(s, "default", "loner"));
+	CHECK_STR_EQ(env_place(s, "100m", ",\"labels\":{\"app\":\"web\"}",
+			       POD_AFFINITY("podAntiAffinity", ZONE_TERM("web"))), "a1");
+	sched_free(s);
+}
+
 #define SPREAD(skew, key, extra) \
 	",\"topologySpreadConstraints\":[{\"maxSkew\":" #skew ",\"topologyKey\":\"" key "\"," \
 	"\"whenUnsatisfiable\":\"DoNotSchedule\",\"labelSelector\":{\"matchLabels\":{\"app\":\"web\"}}" extra "}]"
@@ -344,6 +361,11 @@ TEST(score_default_spreading_of_a_controllers_pods)
 	CHECK_STR_EQ(env_place(s, "100m", owned, ""), "n2");
 	/* a pod of no controller goes by resources */
 	CHECK_STR_EQ(env_place(s, "100m", "", ""), "n1");
+	/* the controller's pods gone, its next pod goes by resources too */
+	CHECK_OK(sched_pod_delete(s, "default", "web-0"));
+	CHECK_OK(sched_pod_delete(s, "default", "web-1"));
+	CHECK_OK(sched_pod_delete(s, "default", "web-2"));
+	CHECK_STR_EQ(env_place(s, "100m", owned, ""), "n1");
 	sched_free(s);
 }
 
