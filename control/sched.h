@@ -280,10 +280,11 @@ struct sched_pod *sched_queue_pop(struct sched *s, unsigned long long now);
 void sched_queue_unschedulable(struct sched *s, struct sched_pod *p, unsigned long long now);
 /* Queues a pod again after an error, with its exponential backoff. */
 void sched_queue_backoff(struct sched *s, struct sched_pod *p, unsigned long long now);
-/* A node or pod changed: every unschedulable pod moves back (to backoff
- * while its backoff lasts). Upstream asks each plugin whether the event can
- * help (queueing hints); this moves all, which is correct and only costs
- * retries. */
+/* A cluster event that may let parked pods fit: the driver calls it when a
+ * node is added or updated and when a placed pod is deleted or changes
+ * labels. Every unschedulable pod moves back (to backoff while its backoff
+ * lasts). Upstream asks each plugin whether the event can help (queueing
+ * hints); moving all is correct and only costs retries. */
 void sched_queue_move_all(struct sched *s, unsigned long long now);
 /* When the queue next has a pod ready (ns); 0: one is ready now;
  * UINT64_MAX: none waits on time. */

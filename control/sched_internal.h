@@ -43,6 +43,7 @@ struct sched {
 	struct sched_heap active, backoff;
 	struct sched_pod **unsched;
 	size_t n_unsched, cap_unsched;
+	unsigned long long unsched_due; /* the earliest unschedulable_max_ns end */
 	/* Scratch of one cycle, kept to avoid allocations. */
 	struct sched_node **feasible;
 	int64_t *score, *part;

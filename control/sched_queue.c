@@ -171,6 +171,8 @@ void sched_queue_unschedulable(struct sched *s, struct sched_pod *p, unsigned lo
 	}
 	p->qstate = SCHED_Q_UNSCHED;
 	p->qslot = s->n_unsched;
+	if (!s->n_unsched || now + s->o.unschedulable_max_ns < s->unsched_due)
+		s->unsched_due = now + s->o.unschedulable_max_ns;
 	s->unsched[s->n_unsched++] = p;
 }
 
@@ -200,14 +202,21 @@ static void flush(struct sched *s, unsigned long long now)
 		heap_remove(&s->backoff, 0);
 		to_active(s, p);
 	}
+	if (!s->n_unsched || now < s->unsched_due)
+		return;
+	s->unsched_due = UINT64_MAX;
 	for (size_t i = 0; i < s->n_unsched;) {
 		struct sched_pod *p = s->unsched[i];
+		unsigned long long due = p->unsched_since + s->o.unschedulable_max_ns;
 
-		if (now - p->unsched_since >= s->o.unschedulable_max_ns) {
+		if (due <= now) {
 			sched_queue_remove(s, p);
 			requeue(s, p, now);
-		} else
-			i++;
+			continue;
+		}
+		if (due < s->unsched_due)
+			s->unsched_due = due;
+		i++;
 	}
 }
 
@@ -233,12 +242,8 @@ unsigned long long sched_queue_next_ready(const struct sched *s, unsigned long l
 		return 0;
 	if (s->backoff.n)
 		t = s->backoff.v[0]->backoff_until;
-	for (size_t i = 0; i < s->n_unsched; i++) {
-		unsigned long long u = s->unsched[i]->unsched_since + s->o.unschedulable_max_ns;
-
-		if (u < t)
-			t = u;
-	}
+	if (s->n_unsched && s->unsched_due < t)
+		t = s->unsched_due;
 	return t <= now ? 0 : t;
 }
 
