@@ -7,6 +7,7 @@
  * exactly in 128-bit arithmetic, so "0.1" cores is 100m, not 99m. */
 #include "kube_quantity.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -31,7 +32,11 @@ static const struct suffix suffixes[] = {
 /* The scale of the suffix at p: -EINVAL when there is none valid. */
 static int parse_suffix(const char *p, int *pow10, unsigned *shift)
 {
-	if (*p == 'e' || (*p == 'E' && p[1])) {
+	bool exp = (*p == 'e' || *p == 'E') &&
+		   (isdigit((unsigned char)p[1]) ||
+		    ((p[1] == '-' || p[1] == '+') && isdigit((unsigned char)p[2])));
+
+	if (exp) { /* "1e3"; a lone "E" is exa, "Ei" exbi */
 		char *end;
 		long e = strtol(p + 1, &end, 10);
 

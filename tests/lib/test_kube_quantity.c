@@ -39,6 +39,9 @@ TEST(quantity_memory_binary_and_decimal_suffixes)
 	CHECK_INT_EQ(value("16k"), 16000);
 	CHECK_INT_EQ(value("110"), 110);
 	CHECK_INT_EQ(value("1500m"), 2); /* rounded up, as Value() */
+	CHECK_INT_EQ(value("1Ei"), 1LL << 60);
+	CHECK_INT_EQ(value("2E"), 2000000000000000000LL);
+	CHECK_INT_EQ(value("5e-1"), 1);
 }
 
 TEST(quantity_refuses_malformed_and_too_large)
