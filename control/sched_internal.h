@@ -130,8 +130,11 @@ int sched_score_nodes(struct sched_cycle *c, struct sched_node **nodes, size_t n
 
 /* sched_queue.c */
 void sched_queue_remove(struct sched *s, struct sched_pod *p);
-/* Queues a new or updated unbound pod; old_q: where its previous version was. */
-void sched_queue_updated(struct sched *s, struct sched_pod *p, int old_q, unsigned long long now);
+/* Queues a new or updated unbound pod; old_q: where its previous version
+ * was; same: its spec and labels did not change (a status update, like
+ * the scheduler's own PodScheduled condition, leaves a parked pod parked). */
+void sched_queue_updated(struct sched *s, struct sched_pod *p, int old_q, bool same,
+			 unsigned long long now);
 void sched_queue_init(struct sched *s);
 void sched_queue_release(struct sched *s);
 

@@ -151,11 +151,29 @@ void sched_queue_remove(struct sched *s, struct sched_pod *p)
 	p->qstate = SCHED_Q_NONE;
 }
 
-void sched_queue_updated(struct sched *s, struct sched_pod *p, int old_q, unsigned long long now)
+/* Parks p among the unschedulable since `since`. */
+static void park(struct sched *s, struct sched_pod *p, unsigned long long since)
+{
+	if (grow_array(&s->unsched, &s->cap_unsched, s->n_unsched + 1, sizeof(*s->unsched)) < 0) {
+		to_backoff(s, p);
+		return;
+	}
+	p->qstate = SCHED_Q_UNSCHED;
+	p->qslot = s->n_unsched;
+	p->unsched_since = since;
+	if (!s->n_unsched || since + s->o.unschedulable_max_ns < s->unsched_due)
+		s->unsched_due = since + s->o.unschedulable_max_ns;
+	s->unsched[s->n_unsched++] = p;
+}
+
+void sched_queue_updated(struct sched *s, struct sched_pod *p, int old_q, bool same,
+			 unsigned long long now)
 {
 	p->qstate = SCHED_Q_NONE;
 	if (old_q == SCHED_Q_ACTIVE)
 		to_active(s, p);
+	else if (old_q == SCHED_Q_UNSCHED && same)
+		park(s, p, p->unsched_since);
 	else
 		requeue(s, p, now); /* new, or an update that may make it fit: retry */
 }
@@ -164,16 +182,7 @@ void sched_queue_unschedulable(struct sched *s, struct sched_pod *p, unsigned lo
 {
 	sched_queue_remove(s, p);
 	p->backoff_until = now + backoff_ns(s, p->attempts);
-	p->unsched_since = now;
-	if (grow_array(&s->unsched, &s->cap_unsched, s->n_unsched + 1, sizeof(*s->unsched)) < 0) {
-		to_backoff(s, p);
-		return;
-	}
-	p->qstate = SCHED_Q_UNSCHED;
-	p->qslot = s->n_unsched;
-	if (!s->n_unsched || now + s->o.unschedulable_max_ns < s->unsched_due)
-		s->unsched_due = now + s->o.unschedulable_max_ns;
-	s->unsched[s->n_unsched++] = p;
+	park(s, p, now);
 }
 
 void sched_queue_backoff(struct sched *s, struct sched_pod *p, unsigned long long now)

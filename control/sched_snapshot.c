@@ -381,7 +381,7 @@ int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 {
 	struct sched_pod *p, *old;
 	int old_q = SCHED_Q_NONE, r;
-	bool queue = false;
+	bool queue = false, same = false;
 
 	if (pod_finished(obj)) {
 		json_t *meta = json_object_get(obj, "metadata");
@@ -413,6 +413,8 @@ int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 	if (old) {
 		p->attempts = old->attempts;
 		p->backoff_until = old->backoff_until;
+		p->unsched_since = old->unsched_since;
+		same = p->fingerprint == old->fingerprint;
 		old_q = old->qstate;
 		sched_queue_remove(s, old);
 		if (old->state != SCHED_POD_PENDING)
@@ -427,7 +429,7 @@ int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 		return r;
 	}
 	if (queue)
-		sched_queue_updated(s, p, old_q, now);
+		sched_queue_updated(s, p, old_q, same, now);
 	return 0;
 }
 

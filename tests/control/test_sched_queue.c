@@ -133,3 +133,24 @@ TEST(queue_skips_bound_gated_and_foreign_pods)
 	CHECK(sched_pod_find(s, "default", "mine") == NULL);
 	sched_free(s);
 }
+
+TEST(queue_status_update_leaves_a_parked_pod_parked)
+{
+	struct sched *s = env_new();
+	json_t *p;
+	size_t a, b, u;
+
+	park_big(s);
+	/* the FailedScheduling condition comes back through the informer */
+	p = env_pod_json("big", "2", "", "");
+	json_object_set_new(p, "status", jfmt("{\"conditions\":[{\"type\":\"PodScheduled\",\"status\":\"False\"}]}"));
+	CHECK_OK(sched_pod_upsert(s, p, 2 * SEC));
+	json_decref(p);
+	sched_queue_counts(s, &a, &b, &u);
+	CHECK_INT_EQ(u, 1);
+	CHECK_STR_EQ(pop(s, 60 * SEC), "(none)");
+	/* a change of its spec may help: it is retried */
+	env_pod(s, "big", "500m", "", "");
+	CHECK_STR_EQ(pop(s, 60 * SEC), "big");
+	sched_free(s);
+}
