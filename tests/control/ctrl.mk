@@ -11,3 +11,7 @@ test_sched_LDLIBS = $(CTRL_LDLIBS)
 test_sched_queue_SRCS = tests/control/test_sched_queue.c $(CTRL_SRCS)
 test_sched_queue_PKGS = $(CTRL_PKGS)
 test_sched_queue_LDLIBS = $(CTRL_LDLIBS)
+FUZZERS += fuzz_sched_objects
+fuzz_sched_objects_SRCS = tests/control/fuzz_sched_objects.c $(CTRL_SRCS)
+fuzz_sched_objects_PKGS = $(CTRL_PKGS)
+fuzz_sched_objects_LDLIBS = $(CTRL_LDLIBS)
