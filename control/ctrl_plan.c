@@ -37,6 +37,12 @@ static int action_target(struct ctrl_action *a, const char *resource, const char
 int ctrl_plan_add(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource,
 		  const char *ns, const char *name, json_t *body)
 {
+	return ctrl_plan_add_sub(p, verb, resource, NULL, ns, name, body);
+}
+
+int ctrl_plan_add_sub(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource,
+		      const char *sub, const char *ns, const char *name, json_t *body)
+{
 	struct ctrl_action *a = plan_grow(p);
 	int r;
 
@@ -50,6 +56,7 @@ int ctrl_plan_add(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource
 		return r;
 	}
 	a->verb = verb;
+	a->subresource = sub;
 	a->body = body;
 	p->n++;
 	return 0;

@@ -33,6 +33,7 @@ struct ctrl_action {
 	enum ctrl_verb verb;
 	const char *resource; /* plural name as lib/kube_client's kc_resource_find
 	                       * takes it: "pods", "endpointslices.discovery.k8s.io" */
+	const char *subresource; /* NULL, or "binding", "status", ... (static strings) */
 	char ns[64];          /* "" for cluster-scoped objects */
 	char name[254];       /* "" for a create with metadata.generateName */
 	json_t *body;         /* owned */
@@ -53,6 +54,10 @@ struct ctrl_plan {
  * may be NULL. -ENOMEM, -ENAMETOOLONG. */
 int ctrl_plan_add(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource,
 		  const char *ns, const char *name, json_t *body);
+/* The same on a subresource of the object (a pods/binding create, a
+ * status patch); sub is a static string. */
+int ctrl_plan_add_sub(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource,
+		      const char *sub, const char *ns, const char *name, json_t *body);
 /* Appends an Event about (resource, ns, name), message printf-style. */
 int ctrl_plan_event(struct ctrl_plan *p, const char *resource, const char *ns,
 		    const char *name, const char *type, const char *reason, const char *fmt, ...)

@@ -37,3 +37,16 @@ TEST(plan_refuses_a_name_too_long)
 	CHECK_INT_EQ(p.n, 0);
 	ctrl_plan_clear(&p);
 }
+
+TEST(plan_keeps_the_subresource)
+{
+	struct ctrl_plan p = CTRL_PLAN_INIT;
+
+	CHECK_OK(ctrl_plan_add_sub(&p, CTRL_CREATE, "pods", "binding", "default", "web-1",
+				   json_object()));
+	CHECK_OK(ctrl_plan_add(&p, CTRL_CREATE, "pods", "default", "web-2", json_object()));
+	CHECK_STR_EQ(p.v[0].subresource, "binding");
+	CHECK(p.v[1].subresource == NULL);
+	CHECK_INT_EQ(ctrl_plan_count(&p, CTRL_CREATE, "pods"), 2);
+	ctrl_plan_clear(&p);
+}

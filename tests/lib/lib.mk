@@ -27,3 +27,6 @@ kc-tool_PKGS := libcurl jansson yaml-0.1
 FUZZERS += fuzz_kube_config
 fuzz_kube_config_SRCS := tests/lib/fuzz_kube_config.c
 fuzz_kube_config_PKGS := jansson yaml-0.1
+TESTS += test_kube_quantity
+test_kube_quantity_SRCS := tests/lib/test_kube_quantity.c
+test_kube_quantity_PKGS := jansson
