@@ -55,6 +55,16 @@ int ctrl_plan_add(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource
 	return 0;
 }
 
+int ctrl_plan_add_sub(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource,
+		      const char *subresource, const char *ns, const char *name, json_t *body)
+{
+	int r = ctrl_plan_add(p, verb, resource, ns, name, body);
+
+	if (r == 0)
+		p->v[p->n - 1].subresource = subresource;
+	return r;
+}
+
 int ctrl_plan_event(struct ctrl_plan *p, const char *resource, const char *ns,
 		    const char *name, const char *type, const char *reason, const char *fmt, ...)
 {

@@ -35,6 +35,7 @@ struct ctrl_action {
 	                       * takes it: "pods", "endpointslices.discovery.k8s.io" */
 	char ns[64];          /* "" for cluster-scoped objects */
 	char name[254];       /* "" for a create with metadata.generateName */
+	const char *subresource; /* NULL, or "finalize", "status", ... (static) */
 	json_t *body;         /* owned */
 	/* CTRL_EVENT: the object the event is about is (resource, ns, name). */
 	const char *event_type; /* "Normal" or "Warning" (static strings) */
@@ -53,6 +54,10 @@ struct ctrl_plan {
  * may be NULL. -ENOMEM, -ENAMETOOLONG. */
 int ctrl_plan_add(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource,
 		  const char *ns, const char *name, json_t *body);
+/* The same, on a subresource of the object (static string): a namespace's
+ * "finalize". */
+int ctrl_plan_add_sub(struct ctrl_plan *p, enum ctrl_verb verb, const char *resource,
+		      const char *subresource, const char *ns, const char *name, json_t *body);
 /* Appends an Event about (resource, ns, name), message printf-style. */
 int ctrl_plan_event(struct ctrl_plan *p, const char *resource, const char *ns,
 		    const char *name, const char *type, const char *reason, const char *fmt, ...)
