@@ -132,6 +132,82 @@ json_t *ctrl_controller_ref_new(json_t *owner)
 			 ctrl_str(owner, "metadata.uid"), "controller", 1, "blockOwnerDeletion", 1);
 }
 
+bool ctrl_has_finalizer(json_t *obj, const char *name)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach(ctrl_get(obj, "metadata.finalizers"), i, f)
+		if (streq(json_string_value(f), name))
+			return true;
+	return false;
+}
+
+json_t *ctrl_finalizer_removal(json_t *obj, const char *name)
+{
+	json_t *keep = json_array(), *f;
+	const char *rv = ctrl_str(obj, "metadata.resourceVersion");
+	size_t i;
+
+	if (!keep)
+		return NULL;
+	json_array_foreach(ctrl_get(obj, "metadata.finalizers"), i, f)
+		if (!streq(json_string_value(f), name) && json_array_append(keep, f) < 0) {
+			json_decref(keep);
+			return NULL;
+		}
+	if (json_array_size(keep) == 0) {
+		json_decref(keep);
+		keep = json_null();
+	}
+	return json_pack("{s:{s:o, s:s?}}", "metadata", "finalizers", keep, "resourceVersion", rv);
+}
+
+json_t *ctrl_delete_options(const char *propagation, const char *uid, long long grace)
+{
+	json_t *o = json_pack("{s:s, s:s}", "apiVersion", "v1", "kind", "DeleteOptions");
+
+	if (!o)
+		return NULL;
+	if ((propagation &&
+	     json_object_set_new(o, "propagationPolicy", json_string(propagation)) < 0) ||
+	    (uid && json_object_set_new(o, "preconditions", json_pack("{s:s}", "uid", uid)) < 0) ||
+	    (grace >= 0 && json_object_set_new(o, "gracePeriodSeconds", json_integer(grace)) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static bool tolerates(json_t *tol, json_t *taint)
+{
+	const char *effect = ctrl_str(tol, "effect"), *key = ctrl_str(tol, "key");
+	const char *op = ctrl_str(tol, "operator");
+
+	if (effect && *effect && !streq(effect, ctrl_str(taint, "effect")))
+		return false;
+	if (key && *key && !streq(key, ctrl_str(taint, "key")))
+		return false;
+	if (streq(op, "Exists"))
+		return true;
+	if (op && *op && !streq(op, "Equal"))
+		return false;
+	if (!key || !*key)
+		return false; /* an empty key needs Exists */
+	return streq(ctrl_str(tol, "value") ?: "", ctrl_str(taint, "value") ?: "");
+}
+
+json_t *ctrl_toleration_for(json_t *pod, json_t *taint)
+{
+	json_t *tol;
+	size_t i;
+
+	json_array_foreach(ctrl_get(pod, "spec.tolerations"), i, tol)
+		if (tolerates(tol, taint))
+			return tol;
+	return NULL;
+}
+
 int ctrl_selector_matches(json_t *label_selector, json_t *obj, bool *match)
 {
 	struct kube_selector *sel = NULL;

@@ -38,6 +38,22 @@ json_t *ctrl_controller_of(json_t *obj);
 bool ctrl_controlled_by(json_t *obj, json_t *owner);
 json_t *ctrl_controller_ref_new(json_t *owner);
 
+/* Finalizers (metadata.finalizers). The removal is a JSON merge patch
+ * (owned) that writes the list without name, with obj's resourceVersion
+ * as precondition: NULL on allocation failure. */
+bool ctrl_has_finalizer(json_t *obj, const char *name);
+json_t *ctrl_finalizer_removal(json_t *obj, const char *name);
+
+/* DeleteOptions (owned) for a CTRL_DELETE: propagation ("Background",
+ * "Foreground", "Orphan") and the uid precondition when not NULL, and
+ * gracePeriodSeconds when grace >= 0. */
+json_t *ctrl_delete_options(const char *propagation, const char *uid, long long grace);
+
+/* The first of pod's spec.tolerations that tolerates taint (upstream's
+ * ToleratesTaint: effect empty or equal; key empty with Exists, or equal;
+ * Exists, or Equal with the same value), or NULL. */
+json_t *ctrl_toleration_for(json_t *pod, json_t *taint);
+
 /* Whether obj's labels match a LabelSelector object (matchLabels and
  * matchExpressions). An empty or missing selector matches nothing, as
  * for workload controllers; -EINVAL for a malformed selector. */
