@@ -5,6 +5,7 @@
 
 #include "control/ctrl_gc.h"
 #include "control/ctrl_util.h"
+#include "tests/control/ctrl_test.h"
 #include "tests/harness/test.h"
 
 #define MAXO 8
@@ -17,19 +18,9 @@ struct world {
 	struct ctrl_plan plan;
 };
 
-static json_t *obj(const char *s)
-{
-	json_error_t e;
-	json_t *o = json_loads(s, 0, &e);
-
-	if (!o)
-		fprintf(stderr, "bad test JSON: %s: %s\n", e.text, s);
-	return o;
-}
-
 static void add(json_t **v, size_t *n, const char *json)
 {
-	v[(*n)++] = obj(json);
+	v[(*n)++] = tobj(json);
 }
 
 static void run(struct world *w)
