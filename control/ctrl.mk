@@ -7,3 +7,6 @@ CTRL_PKGS = jansson
 
 # Garbage collector (ctrl_gc.h).
 CTRL_SRCS += control/ctrl_gc.c
+
+# Node lifecycle: health, taints, eviction; DefaultTolerationSeconds (ctrl_nodelifecycle.h).
+CTRL_SRCS += control/ctrl_nodelifecycle.c

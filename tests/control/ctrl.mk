@@ -10,3 +10,7 @@ test_ctrl_util_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_gc
 test_ctrl_gc_SRCS = tests/control/test_ctrl_gc.c $(CTRL_SRCS)
 test_ctrl_gc_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_nodelifecycle
+test_ctrl_nodelifecycle_SRCS = tests/control/test_ctrl_nodelifecycle.c $(CTRL_SRCS)
+test_ctrl_nodelifecycle_PKGS = $(CTRL_PKGS)
