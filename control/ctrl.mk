@@ -10,3 +10,7 @@ CTRL_SRCS += control/ctrl_gc.c
 
 # Node lifecycle: health, taints, eviction; DefaultTolerationSeconds (ctrl_nodelifecycle.h).
 CTRL_SRCS += control/ctrl_nodelifecycle.c
+
+# Node IPAM (ctrl_nodeipam.h) and the CIDR block allocator it shares with
+# LoadBalancer IPs (ctrl_ipalloc.h).
+CTRL_SRCS += control/ctrl_ipalloc.c control/ctrl_nodeipam.c

@@ -14,3 +14,11 @@ test_ctrl_gc_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_nodelifecycle
 test_ctrl_nodelifecycle_SRCS = tests/control/test_ctrl_nodelifecycle.c $(CTRL_SRCS)
 test_ctrl_nodelifecycle_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_ipalloc
+test_ctrl_ipalloc_SRCS = tests/control/test_ctrl_ipalloc.c $(CTRL_SRCS)
+test_ctrl_ipalloc_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_nodeipam
+test_ctrl_nodeipam_SRCS = tests/control/test_ctrl_nodeipam.c $(CTRL_SRCS)
+test_ctrl_nodeipam_PKGS = $(CTRL_PKGS)
