@@ -132,15 +132,20 @@ json_t *ctrl_controller_ref_new(json_t *owner)
 			 ctrl_str(owner, "metadata.uid"), "controller", 1, "blockOwnerDeletion", 1);
 }
 
-bool ctrl_has_finalizer(json_t *obj, const char *name)
+bool ctrl_strlist_has(json_t *obj, const char *path, const char *s)
 {
-	json_t *f;
+	json_t *v;
 	size_t i;
 
-	json_array_foreach(ctrl_get(obj, "metadata.finalizers"), i, f)
-		if (streq(json_string_value(f), name))
+	json_array_foreach(ctrl_get(obj, path), i, v)
+		if (streq(json_string_value(v), s))
 			return true;
 	return false;
+}
+
+bool ctrl_has_finalizer(json_t *obj, const char *name)
+{
+	return ctrl_strlist_has(obj, "metadata.finalizers", name);
 }
 
 json_t *ctrl_finalizer_removal(json_t *obj, const char *name)

@@ -38,6 +38,9 @@ json_t *ctrl_controller_of(json_t *obj);
 bool ctrl_controlled_by(json_t *obj, json_t *owner);
 json_t *ctrl_controller_ref_new(json_t *owner);
 
+/* Whether the array of strings at path holds s. */
+bool ctrl_strlist_has(json_t *obj, const char *path, const char *s);
+
 /* Finalizers (metadata.finalizers). The removal is a JSON merge patch
  * (owned) that writes the list without name, with obj's resourceVersion
  * as precondition: NULL on allocation failure. */

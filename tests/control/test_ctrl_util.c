@@ -60,6 +60,7 @@ TEST(pod_from_template_is_owned_and_named_after_its_owner)
 			 "{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
 			 "\"image\":\"busybox\"}]}}}}");
 	json_t *pod = ctrl_pod_from_template(ctrl_get(rs, "spec.template"), rs, NULL);
+	json_t *empty = json_object();
 	bool match;
 
 	CHECK(pod != NULL);
@@ -69,8 +70,9 @@ TEST(pod_from_template_is_owned_and_named_after_its_owner)
 	CHECK(ctrl_controlled_by(pod, rs));
 	CHECK_OK(ctrl_selector_matches(ctrl_get(rs, "spec.selector"), pod, &match));
 	CHECK(match);
-	CHECK_OK(ctrl_selector_matches(json_object(), pod, &match));
+	CHECK_OK(ctrl_selector_matches(empty, pod, &match));
 	CHECK(!match);
+	json_decref(empty);
 	json_decref(pod);
 	pod = ctrl_pod_from_template(ctrl_get(rs, "spec.template"), rs, "web-0");
 	CHECK_STR_EQ(ctrl_str(pod, "metadata.name"), "web-0");
@@ -131,4 +133,14 @@ TEST(tolerations_match_taints_as_upstream)
 	json_decref(a1x);
 	json_decref(b);
 	json_decref(all);
+}
+
+TEST(string_lists_are_searched_at_a_path)
+{
+	json_t *ns = obj("{\"spec\":{\"finalizers\":[\"kubernetes\"]}}");
+
+	CHECK(ctrl_strlist_has(ns, "spec.finalizers", "kubernetes"));
+	CHECK(!ctrl_strlist_has(ns, "spec.finalizers", "orphan"));
+	CHECK(!ctrl_strlist_has(ns, "metadata.finalizers", "kubernetes"));
+	json_decref(ns);
 }
