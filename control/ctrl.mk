@@ -14,3 +14,6 @@ CTRL_SRCS += control/ctrl_nodelifecycle.c
 # Node IPAM (ctrl_nodeipam.h) and the CIDR block allocator it shares with
 # LoadBalancer IPs (ctrl_ipalloc.h).
 CTRL_SRCS += control/ctrl_ipalloc.c control/ctrl_nodeipam.c
+
+# Namespace deletion (ctrl_namespace.h).
+CTRL_SRCS += control/ctrl_namespace.c

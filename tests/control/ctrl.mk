@@ -22,3 +22,7 @@ test_ctrl_ipalloc_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_nodeipam
 test_ctrl_nodeipam_SRCS = tests/control/test_ctrl_nodeipam.c $(CTRL_SRCS)
 test_ctrl_nodeipam_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_namespace
+test_ctrl_namespace_SRCS = tests/control/test_ctrl_namespace.c $(CTRL_SRCS)
+test_ctrl_namespace_PKGS = $(CTRL_PKGS)
