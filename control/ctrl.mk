@@ -17,3 +17,6 @@ CTRL_SRCS += control/ctrl_ipalloc.c control/ctrl_nodeipam.c
 
 # Namespace deletion (ctrl_namespace.h).
 CTRL_SRCS += control/ctrl_namespace.c
+
+# LoadBalancer IPs from --lb-cidr (ctrl_lbipam.h).
+CTRL_SRCS += control/ctrl_lbipam.c

@@ -26,3 +26,7 @@ test_ctrl_nodeipam_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_namespace
 test_ctrl_namespace_SRCS = tests/control/test_ctrl_namespace.c $(CTRL_SRCS)
 test_ctrl_namespace_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_lbipam
+test_ctrl_lbipam_SRCS = tests/control/test_ctrl_lbipam.c $(CTRL_SRCS)
+test_ctrl_lbipam_PKGS = $(CTRL_PKGS)
