@@ -20,3 +20,6 @@ CTRL_SRCS += control/ctrl_namespace.c
 
 # LoadBalancer IPs from --lb-cidr (ctrl_lbipam.h).
 CTRL_SRCS += control/ctrl_lbipam.c
+
+# The default ServiceAccount of every namespace (ctrl_serviceaccount.h).
+CTRL_SRCS += control/ctrl_serviceaccount.c

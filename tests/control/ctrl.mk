@@ -30,3 +30,7 @@ test_ctrl_namespace_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_lbipam
 test_ctrl_lbipam_SRCS = tests/control/test_ctrl_lbipam.c $(CTRL_SRCS)
 test_ctrl_lbipam_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_serviceaccount
+test_ctrl_serviceaccount_SRCS = tests/control/test_ctrl_serviceaccount.c $(CTRL_SRCS)
+test_ctrl_serviceaccount_PKGS = $(CTRL_PKGS)
