@@ -174,28 +174,21 @@ static int plan_taints(json_t *node, json_t *taints, struct ctrl_plan *p)
 /* MarkPodsNotReady for one pod. */
 static int pod_not_ready(json_t *pod, time_t now, struct ctrl_plan *p)
 {
-	json_t *copy, *c;
-	char now_s[32];
+	const char *ns = ctrl_str(pod, "metadata.namespace"), *name = ctrl_str(pod, "metadata.name");
+	json_t *copy;
 	int r;
 
 	if (!ctrl_pod_ready(pod))
 		return 0;
 	copy = json_deep_copy(pod);
-	c = ctrl_condition(copy, "Ready");
-	if (!c) {
+	if (!copy || ctrl_condition_set(copy, "Ready", "False", NULL, NULL, now) < 0) {
 		json_decref(copy);
 		return -ENOMEM;
 	}
-	ctrl_time_format(now, now_s);
-	json_object_set_new(c, "status", json_string("False"));
-	json_object_set_new(c, "lastTransitionTime", json_string(now_s));
-	r = ctrl_plan_add(p, CTRL_UPDATE_STATUS, "pods", ctrl_str(pod, "metadata.namespace"),
-			  ctrl_str(pod, "metadata.name"), copy);
+	r = ctrl_plan_add(p, CTRL_UPDATE_STATUS, "pods", ns, name, copy);
 	if (r < 0)
 		return r;
-	return ctrl_plan_event(p, "pods", ctrl_str(pod, "metadata.namespace"),
-			       ctrl_str(pod, "metadata.name"), "Warning", "NodeNotReady",
-			       "Node is not ready");
+	return ctrl_plan_event(p, "pods", ns, name, "Warning", "NodeNotReady", "Node is not ready");
 }
 
 /* When the pod must leave a node with these taints: now when one NoExecute

@@ -87,6 +87,48 @@ json_t *ctrl_condition(json_t *obj, const char *type)
 	return NULL;
 }
 
+/* obj's status.conditions, made when missing. */
+static json_t *conditions_of(json_t *obj)
+{
+	json_t *status = json_object_get(obj, "status"), *conds;
+
+	if (!json_is_object(status)) {
+		status = json_object();
+		if (json_object_set_new(obj, "status", status) < 0)
+			return NULL;
+	}
+	conds = json_object_get(status, "conditions");
+	if (!json_is_array(conds)) {
+		conds = json_array();
+		if (json_object_set_new(status, "conditions", conds) < 0)
+			return NULL;
+	}
+	return conds;
+}
+
+int ctrl_condition_set(json_t *obj, const char *type, const char *status, const char *reason,
+		       const char *message, time_t now)
+{
+	json_t *c = ctrl_condition(obj, type), *conds;
+	char now_s[32];
+
+	if (!c) {
+		conds = conditions_of(obj);
+		c = json_pack("{s:s}", "type", type);
+		if (!conds || json_array_append_new(conds, c) < 0)
+			return -ENOMEM;
+	}
+	ctrl_time_format(now, now_s);
+	if (!streq(ctrl_str(c, "status"), status) &&
+	    json_object_set_new(c, "lastTransitionTime", json_string(now_s)) < 0)
+		return -ENOMEM;
+	if (json_object_set_new(c, "status", json_string(status)) < 0 ||
+	    (reason && json_object_set_new(c, "reason", json_string(reason)) < 0) ||
+	    (message && json_object_set_new(c, "message", json_string(message)) < 0))
+		return -ENOMEM;
+	return 0;
+}
+
 bool ctrl_pod_ready(json_t *pod)
 {
 	return streq(ctrl_str(ctrl_condition(pod, "Ready"), "status"), "True");

@@ -31,6 +31,13 @@ bool ctrl_pod_available(json_t *pod, long long min_ready, time_t now);
 /* The condition of that type in status.conditions, or NULL. */
 json_t *ctrl_condition(json_t *obj, const char *type);
 
+/* Sets the condition of that type in obj's status.conditions (made when
+ * missing): status, and reason and message when not NULL; its
+ * lastTransitionTime becomes now when it is new or its status changes.
+ * -ENOMEM. */
+int ctrl_condition_set(json_t *obj, const char *type, const char *status, const char *reason,
+		       const char *message, time_t now);
+
 /* Owner references. The controller reference is the one with
  * controller: true. A new reference (owned) points at owner, with
  * controller and blockOwnerDeletion true, as controllers set it. */

@@ -144,3 +144,22 @@ TEST(string_lists_are_searched_at_a_path)
 	CHECK(!ctrl_strlist_has(ns, "metadata.finalizers", "kubernetes"));
 	json_decref(ns);
 }
+
+TEST(condition_set_moves_the_transition_time_only_on_a_status_change)
+{
+	json_t *pod = obj("{\"metadata\":{\"name\":\"a\"}}");
+	time_t t0, t1;
+
+	CHECK_OK(ctrl_time_parse("2026-12-07T06:00:00Z", &t0));
+	CHECK_OK(ctrl_time_parse("2026-12-07T06:01:00Z", &t1));
+	CHECK_OK(ctrl_condition_set(pod, "Ready", "True", NULL, NULL, t0));
+	CHECK_OK(ctrl_condition_set(pod, "Ready", "True", "Fine", "all good", t1));
+	CHECK_STR_EQ(ctrl_str(ctrl_condition(pod, "Ready"), "lastTransitionTime"),
+		     "2026-12-07T06:00:00Z");
+	CHECK_STR_EQ(ctrl_str(ctrl_condition(pod, "Ready"), "reason"), "Fine");
+	CHECK_OK(ctrl_condition_set(pod, "Ready", "False", NULL, NULL, t1));
+	CHECK_STR_EQ(ctrl_str(ctrl_condition(pod, "Ready"), "lastTransitionTime"),
+		     "2026-12-07T06:01:00Z");
+	CHECK_INT_EQ(json_array_size(ctrl_get(pod, "status.conditions")), 1);
+	json_decref(pod);
+}
