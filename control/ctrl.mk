@@ -23,3 +23,6 @@ CTRL_SRCS += control/ctrl_lbipam.c
 
 # The default ServiceAccount of every namespace (ctrl_serviceaccount.h).
 CTRL_SRCS += control/ctrl_serviceaccount.c
+
+# Pod garbage collection (ctrl_podgc.h).
+CTRL_SRCS += control/ctrl_podgc.c
