@@ -64,14 +64,20 @@ int ipalloc_take(struct ipalloc *a, const struct ipcidr *b)
 
 int ipalloc_next(struct ipalloc *a, struct ipcidr *out)
 {
-	for (uint32_t i = 0; i < a->n; i++) {
+	for (uint32_t i = a->low; i < a->n; i++) {
+		if (a->used[i / 8] == 0xff && i % 8 == 0) {
+			i += 7;
+			continue;
+		}
 		if (a->used[i / 8] & (1u << (i % 8)))
 			continue;
+		a->low = i + 1;
 		a->used[i / 8] |= 1u << (i % 8);
 		*out = (struct ipcidr){ .addr = a->net.addr, .len = a->len };
 		for (unsigned k = 0; k < (unsigned)(a->len - a->net.len); k++)
 			bit_set(&out->addr, a->len - 1 - k, k < 32 && ((i >> k) & 1));
 		return 0;
 	}
+	a->low = a->n;
 	return -ENOSPC;
 }

@@ -24,6 +24,7 @@ struct ipalloc {
 	struct ipcidr net;
 	uint8_t len; /* block prefix length */
 	uint32_t n;  /* blocks */
+	uint32_t low; /* no free block below it */
 	uint8_t *used;
 };
 
