@@ -132,8 +132,11 @@ static json_t *lb_status(const struct lbipam_config *cfg, json_t *svc, const str
 			json_array_append_new(ingress, json_pack("{s:s}", "ip",
 								 ipaddr_str(&s->ip[k], buf, sizeof(buf))));
 	}
-	return json_array_size(ingress) ? json_pack("{s:o}", "ingress", ingress)
-					: (json_decref(ingress), json_object());
+	if (json_array_size(ingress) == 0) {
+		json_decref(ingress);
+		return json_object();
+	}
+	return json_pack("{s:o}", "ingress", ingress);
 }
 
 /* Writes status.loadBalancer when it differs; the event names the new
