@@ -137,43 +137,26 @@ static int conditions(const struct ns_content *c, size_t n, struct ns_condition 
 	return r;
 }
 
-/* Sets one condition in status.conditions; lastTransitionTime moves only
- * when the status does. */
-static int condition_set(json_t *conds, json_t *old_ns, const struct ns_condition *c,
-			 const char *now_s)
-{
-	json_t *old = ctrl_condition(old_ns, c->type);
-	const char *since = old && streq(ctrl_str(old, "status"), c->status)
-				    ? ctrl_str(old, "lastTransitionTime") : now_s;
-
-	return json_array_append_new(conds, json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", c->type,
-						      "status", c->status, "reason", c->reason,
-						      "message", c->message, "lastTransitionTime",
-						      since ?: now_s));
-}
-
+/* Writes phase Terminating and the conditions (merged by type with those
+ * there, as upstream) when they change. */
 static int plan_status(json_t *ns, const struct ns_content *c, size_t n, time_t now,
 		       struct ctrl_plan *p)
 {
 	struct ns_condition cond[N_COND] = { 0 };
-	json_t *copy = json_deep_copy(ns), *conds = json_array();
-	char now_s[32];
-	int r = conditions(c, n, cond);
+	json_t *copy = json_deep_copy(ns);
+	int r = copy ? conditions(c, n, cond) : -ENOMEM;
 
-	ctrl_time_format(now, now_s);
 	for (size_t i = 0; r == 0 && i < N_COND; i++)
-		r = condition_set(conds, ns, &cond[i], now_s) < 0 ? -ENOMEM : 0;
+		r = ctrl_condition_set(copy, cond[i].type, cond[i].status, cond[i].reason,
+				       cond[i].message, now);
 	for (size_t i = 0; i < N_COND; i++)
 		free(cond[i].message);
-	if (r == 0 && copy && conds &&
-	    json_object_set_new(copy, "status", json_pack("{s:s, s:O}", "phase", "Terminating",
-							  "conditions", conds)) == 0) {
-		if (!json_equal(ctrl_get(copy, "status"), ctrl_get(ns, "status")))
-			r = ctrl_plan_add(p, CTRL_UPDATE_STATUS, "namespaces", NULL,
-					  ctrl_str(ns, "metadata.name"), json_incref(copy));
-	} else if (r == 0)
+	if (r == 0 && json_object_set_new(json_object_get(copy, "status"), "phase",
+					  json_string("Terminating")) < 0)
 		r = -ENOMEM;
-	json_decref(conds);
+	if (r == 0 && !json_equal(ctrl_get(copy, "status"), ctrl_get(ns, "status")))
+		r = ctrl_plan_add(p, CTRL_UPDATE_STATUS, "namespaces", NULL,
+				  ctrl_str(ns, "metadata.name"), json_incref(copy));
 	json_decref(copy);
 	return r;
 }
