@@ -80,7 +80,7 @@ define link_rule
 $(2)/$(1): $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS)) $(3) $$(LIBSKIFF)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(LIBSKIFF) \
-		$$(call link_libs,$(1)) $$($(1)_LDLIBS) -lpthread
+		$$(call link_libs,$(1)) $$($(1)_LDLIBS) -lm -lpthread
 endef
 
 TEST_MAIN := $(OBJ)/tests/harness/test_main.o

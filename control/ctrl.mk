@@ -7,4 +7,25 @@ SCHED_SRCS = control/sched.c control/sched_parse.c control/sched_snapshot.c \
 	control/sched_filter.c control/sched_score.c control/sched_queue.c
 CTRL_SRCS = control/ctrl_plan.c control/ctrl_util.c $(SCHED_SRCS)
 CTRL_PKGS = jansson
-CTRL_LDLIBS = -lm
+
+# Garbage collector (ctrl_gc.h).
+CTRL_SRCS += control/ctrl_gc.c
+
+# Node lifecycle: health, taints, eviction; DefaultTolerationSeconds (ctrl_nodelifecycle.h).
+CTRL_SRCS += control/ctrl_nodelifecycle.c
+
+# Node IPAM (ctrl_nodeipam.h) and the CIDR block allocator it shares with
+# LoadBalancer IPs (ctrl_ipalloc.h).
+CTRL_SRCS += control/ctrl_ipalloc.c control/ctrl_nodeipam.c
+
+# Namespace deletion (ctrl_namespace.h).
+CTRL_SRCS += control/ctrl_namespace.c
+
+# LoadBalancer IPs from --lb-cidr (ctrl_lbipam.h).
+CTRL_SRCS += control/ctrl_lbipam.c
+
+# The default ServiceAccount of every namespace (ctrl_serviceaccount.h).
+CTRL_SRCS += control/ctrl_serviceaccount.c
+
+# Pod garbage collection (ctrl_podgc.h).
+CTRL_SRCS += control/ctrl_podgc.c

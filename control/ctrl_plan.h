@@ -33,7 +33,7 @@ struct ctrl_action {
 	enum ctrl_verb verb;
 	const char *resource; /* plural name as lib/kube_client's kc_resource_find
 	                       * takes it: "pods", "endpointslices.discovery.k8s.io" */
-	const char *subresource; /* NULL, or "binding", "status", ... (static strings) */
+	const char *subresource; /* NULL, or "binding", "finalize", "status", ... (static) */
 	char ns[64];          /* "" for cluster-scoped objects */
 	char name[254];       /* "" for a create with metadata.generateName */
 	json_t *body;         /* owned */

@@ -87,6 +87,48 @@ json_t *ctrl_condition(json_t *obj, const char *type)
 	return NULL;
 }
 
+/* obj's status.conditions, made when missing. */
+static json_t *conditions_of(json_t *obj)
+{
+	json_t *status = json_object_get(obj, "status"), *conds;
+
+	if (!json_is_object(status)) {
+		status = json_object();
+		if (json_object_set_new(obj, "status", status) < 0)
+			return NULL;
+	}
+	conds = json_object_get(status, "conditions");
+	if (!json_is_array(conds)) {
+		conds = json_array();
+		if (json_object_set_new(status, "conditions", conds) < 0)
+			return NULL;
+	}
+	return conds;
+}
+
+int ctrl_condition_set(json_t *obj, const char *type, const char *status, const char *reason,
+		       const char *message, time_t now)
+{
+	json_t *c = ctrl_condition(obj, type), *conds;
+	char now_s[32];
+
+	if (!c) {
+		conds = conditions_of(obj);
+		c = json_pack("{s:s}", "type", type);
+		if (!conds || json_array_append_new(conds, c) < 0)
+			return -ENOMEM;
+	}
+	ctrl_time_format(now, now_s);
+	if (!streq(ctrl_str(c, "status"), status) &&
+	    json_object_set_new(c, "lastTransitionTime", json_string(now_s)) < 0)
+		return -ENOMEM;
+	if (json_object_set_new(c, "status", json_string(status)) < 0 ||
+	    (reason && json_object_set_new(c, "reason", json_string(reason)) < 0) ||
+	    (message && json_object_set_new(c, "message", json_string(message)) < 0))
+		return -ENOMEM;
+	return 0;
+}
+
 bool ctrl_pod_ready(json_t *pod)
 {
 	return streq(ctrl_str(ctrl_condition(pod, "Ready"), "status"), "True");
@@ -130,6 +172,87 @@ json_t *ctrl_controller_ref_new(json_t *owner)
 			 "apiVersion", ctrl_str(owner, "apiVersion"), "kind", ctrl_str(owner, "kind"),
 			 "name", ctrl_str(owner, "metadata.name"), "uid",
 			 ctrl_str(owner, "metadata.uid"), "controller", 1, "blockOwnerDeletion", 1);
+}
+
+bool ctrl_strlist_has(json_t *obj, const char *path, const char *s)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(ctrl_get(obj, path), i, v)
+		if (streq(json_string_value(v), s))
+			return true;
+	return false;
+}
+
+bool ctrl_has_finalizer(json_t *obj, const char *name)
+{
+	return ctrl_strlist_has(obj, "metadata.finalizers", name);
+}
+
+json_t *ctrl_finalizer_removal(json_t *obj, const char *name)
+{
+	json_t *keep = json_array(), *f;
+	const char *rv = ctrl_str(obj, "metadata.resourceVersion");
+	size_t i;
+
+	if (!keep)
+		return NULL;
+	json_array_foreach(ctrl_get(obj, "metadata.finalizers"), i, f)
+		if (!streq(json_string_value(f), name) && json_array_append(keep, f) < 0) {
+			json_decref(keep);
+			return NULL;
+		}
+	if (json_array_size(keep) == 0) {
+		json_decref(keep);
+		keep = json_null();
+	}
+	return json_pack("{s:{s:o, s:s?}}", "metadata", "finalizers", keep, "resourceVersion", rv);
+}
+
+json_t *ctrl_delete_options(const char *propagation, const char *uid, long long grace)
+{
+	json_t *o = json_pack("{s:s, s:s}", "apiVersion", "v1", "kind", "DeleteOptions");
+
+	if (!o)
+		return NULL;
+	if ((propagation &&
+	     json_object_set_new(o, "propagationPolicy", json_string(propagation)) < 0) ||
+	    (uid && json_object_set_new(o, "preconditions", json_pack("{s:s}", "uid", uid)) < 0) ||
+	    (grace >= 0 && json_object_set_new(o, "gracePeriodSeconds", json_integer(grace)) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static bool tolerates(json_t *tol, json_t *taint)
+{
+	const char *effect = ctrl_str(tol, "effect"), *key = ctrl_str(tol, "key");
+	const char *op = ctrl_str(tol, "operator");
+
+	if (effect && *effect && !streq(effect, ctrl_str(taint, "effect")))
+		return false;
+	if (key && *key && !streq(key, ctrl_str(taint, "key")))
+		return false;
+	if (streq(op, "Exists"))
+		return true;
+	if (op && *op && !streq(op, "Equal"))
+		return false;
+	if (!key || !*key)
+		return false; /* an empty key needs Exists */
+	return streq(ctrl_str(tol, "value") ?: "", ctrl_str(taint, "value") ?: "");
+}
+
+json_t *ctrl_toleration_for(json_t *pod, json_t *taint)
+{
+	json_t *tol;
+	size_t i;
+
+	json_array_foreach(ctrl_get(pod, "spec.tolerations"), i, tol)
+		if (tolerates(tol, taint))
+			return tol;
+	return NULL;
 }
 
 int ctrl_selector_matches(json_t *label_selector, json_t *obj, bool *match)

@@ -31,12 +31,38 @@ bool ctrl_pod_available(json_t *pod, long long min_ready, time_t now);
 /* The condition of that type in status.conditions, or NULL. */
 json_t *ctrl_condition(json_t *obj, const char *type);
 
+/* Sets the condition of that type in obj's status.conditions (made when
+ * missing): status, and reason and message when not NULL; its
+ * lastTransitionTime becomes now when it is new or its status changes.
+ * -ENOMEM. */
+int ctrl_condition_set(json_t *obj, const char *type, const char *status, const char *reason,
+		       const char *message, time_t now);
+
 /* Owner references. The controller reference is the one with
  * controller: true. A new reference (owned) points at owner, with
  * controller and blockOwnerDeletion true, as controllers set it. */
 json_t *ctrl_controller_of(json_t *obj);
 bool ctrl_controlled_by(json_t *obj, json_t *owner);
 json_t *ctrl_controller_ref_new(json_t *owner);
+
+/* Whether the array of strings at path holds s. */
+bool ctrl_strlist_has(json_t *obj, const char *path, const char *s);
+
+/* Finalizers (metadata.finalizers). The removal is a JSON merge patch
+ * (owned) that writes the list without name, with obj's resourceVersion
+ * as precondition: NULL on allocation failure. */
+bool ctrl_has_finalizer(json_t *obj, const char *name);
+json_t *ctrl_finalizer_removal(json_t *obj, const char *name);
+
+/* DeleteOptions (owned) for a CTRL_DELETE: propagation ("Background",
+ * "Foreground", "Orphan") and the uid precondition when not NULL, and
+ * gracePeriodSeconds when grace >= 0. */
+json_t *ctrl_delete_options(const char *propagation, const char *uid, long long grace);
+
+/* The first of pod's spec.tolerations that tolerates taint (upstream's
+ * ToleratesTaint: effect empty or equal; key empty with Exists, or equal;
+ * Exists, or Equal with the same value), or NULL. */
+json_t *ctrl_toleration_for(json_t *pod, json_t *taint);
 
 /* Whether obj's labels match a LabelSelector object (matchLabels and
  * matchExpressions). An empty or missing selector matches nothing, as

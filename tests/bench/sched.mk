@@ -3,4 +3,3 @@
 TOOLS += sched-bench
 sched-bench_SRCS := tests/bench/sched_bench.c $(CTRL_SRCS)
 sched-bench_PKGS := $(CTRL_PKGS)
-sched-bench_LDLIBS := $(CTRL_LDLIBS)

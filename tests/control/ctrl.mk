@@ -6,17 +6,44 @@ test_ctrl_plan_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_util
 test_ctrl_util_SRCS = tests/control/test_ctrl_util.c $(CTRL_SRCS)
 test_ctrl_util_PKGS = $(CTRL_PKGS)
-test_ctrl_util_LDLIBS = $(CTRL_LDLIBS)
-test_ctrl_plan_LDLIBS = $(CTRL_LDLIBS)
 # The scheduler's core: filters, scores, the assumed cache, the queue.
 TESTS += test_sched test_sched_queue
 test_sched_SRCS = tests/control/test_sched.c $(CTRL_SRCS)
 test_sched_PKGS = $(CTRL_PKGS)
-test_sched_LDLIBS = $(CTRL_LDLIBS)
 test_sched_queue_SRCS = tests/control/test_sched_queue.c $(CTRL_SRCS)
 test_sched_queue_PKGS = $(CTRL_PKGS)
-test_sched_queue_LDLIBS = $(CTRL_LDLIBS)
 FUZZERS += fuzz_sched_objects
 fuzz_sched_objects_SRCS = tests/control/fuzz_sched_objects.c $(CTRL_SRCS)
 fuzz_sched_objects_PKGS = $(CTRL_PKGS)
-fuzz_sched_objects_LDLIBS = $(CTRL_LDLIBS)
+
+TESTS += test_ctrl_gc
+test_ctrl_gc_SRCS = tests/control/test_ctrl_gc.c $(CTRL_SRCS)
+test_ctrl_gc_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_nodelifecycle
+test_ctrl_nodelifecycle_SRCS = tests/control/test_ctrl_nodelifecycle.c $(CTRL_SRCS)
+test_ctrl_nodelifecycle_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_ipalloc
+test_ctrl_ipalloc_SRCS = tests/control/test_ctrl_ipalloc.c $(CTRL_SRCS)
+test_ctrl_ipalloc_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_nodeipam
+test_ctrl_nodeipam_SRCS = tests/control/test_ctrl_nodeipam.c $(CTRL_SRCS)
+test_ctrl_nodeipam_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_namespace
+test_ctrl_namespace_SRCS = tests/control/test_ctrl_namespace.c $(CTRL_SRCS)
+test_ctrl_namespace_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_lbipam
+test_ctrl_lbipam_SRCS = tests/control/test_ctrl_lbipam.c $(CTRL_SRCS)
+test_ctrl_lbipam_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_serviceaccount
+test_ctrl_serviceaccount_SRCS = tests/control/test_ctrl_serviceaccount.c $(CTRL_SRCS)
+test_ctrl_serviceaccount_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_podgc
+test_ctrl_podgc_SRCS = tests/control/test_ctrl_podgc.c $(CTRL_SRCS)
+test_ctrl_podgc_PKGS = $(CTRL_PKGS)

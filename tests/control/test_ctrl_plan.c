@@ -50,3 +50,16 @@ TEST(plan_keeps_the_subresource)
 	CHECK_INT_EQ(ctrl_plan_count(&p, CTRL_CREATE, "pods"), 2);
 	ctrl_plan_clear(&p);
 }
+
+TEST(plan_names_the_subresource_of_an_action)
+{
+	struct ctrl_plan p = CTRL_PLAN_INIT;
+
+	CHECK_OK(ctrl_plan_add(&p, CTRL_DELETE, "pods", "default", "web-1", NULL));
+	CHECK_OK(ctrl_plan_add_sub(&p, CTRL_UPDATE, "namespaces", "finalize", NULL, "shop",
+				   json_object()));
+	CHECK(p.v[0].subresource == NULL);
+	CHECK_STR_EQ(p.v[1].subresource, "finalize");
+	CHECK_STR_EQ(p.v[1].name, "shop");
+	ctrl_plan_clear(&p);
+}

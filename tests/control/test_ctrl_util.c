@@ -60,6 +60,7 @@ TEST(pod_from_template_is_owned_and_named_after_its_owner)
 			 "{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
 			 "\"image\":\"busybox\"}]}}}}");
 	json_t *pod = ctrl_pod_from_template(ctrl_get(rs, "spec.template"), rs, NULL);
+	json_t *empty = json_object();
 	bool match;
 
 	CHECK(pod != NULL);
@@ -69,12 +70,96 @@ TEST(pod_from_template_is_owned_and_named_after_its_owner)
 	CHECK(ctrl_controlled_by(pod, rs));
 	CHECK_OK(ctrl_selector_matches(ctrl_get(rs, "spec.selector"), pod, &match));
 	CHECK(match);
-	CHECK_OK(ctrl_selector_matches(json_object(), pod, &match));
+	CHECK_OK(ctrl_selector_matches(empty, pod, &match));
 	CHECK(!match);
+	json_decref(empty);
 	json_decref(pod);
 	pod = ctrl_pod_from_template(ctrl_get(rs, "spec.template"), rs, "web-0");
 	CHECK_STR_EQ(ctrl_str(pod, "metadata.name"), "web-0");
 	CHECK(ctrl_get(pod, "metadata.generateName") == NULL);
 	json_decref(pod);
 	json_decref(rs);
+}
+
+TEST(finalizer_removal_keeps_the_others_and_the_resource_version)
+{
+	json_t *o = obj("{\"metadata\":{\"resourceVersion\":\"7\",\"finalizers\":"
+			"[\"orphan\",\"example.com/x\"]}}");
+	json_t *patch = ctrl_finalizer_removal(o, "orphan");
+
+	CHECK(ctrl_has_finalizer(o, "orphan") && !ctrl_has_finalizer(o, "foregroundDeletion"));
+	CHECK_INT_EQ(json_array_size(ctrl_get(patch, "metadata.finalizers")), 1);
+	CHECK_STR_EQ(ctrl_str(patch, "metadata.resourceVersion"), "7");
+	json_decref(patch);
+	json_decref(o);
+	o = obj("{\"metadata\":{\"finalizers\":[\"orphan\"]}}");
+	patch = ctrl_finalizer_removal(o, "orphan");
+	CHECK(json_is_null(ctrl_get(patch, "metadata.finalizers")));
+	json_decref(patch);
+	json_decref(o);
+}
+
+TEST(delete_options_carry_policy_precondition_and_grace)
+{
+	json_t *o = ctrl_delete_options("Foreground", "u-1", 0);
+
+	CHECK_STR_EQ(ctrl_str(o, "propagationPolicy"), "Foreground");
+	CHECK_STR_EQ(ctrl_str(o, "preconditions.uid"), "u-1");
+	CHECK_INT_EQ(ctrl_int(o, "gracePeriodSeconds", -1), 0);
+	json_decref(o);
+	o = ctrl_delete_options(NULL, NULL, -1);
+	CHECK(!ctrl_get(o, "propagationPolicy") && !ctrl_get(o, "gracePeriodSeconds"));
+	json_decref(o);
+}
+
+TEST(tolerations_match_taints_as_upstream)
+{
+	json_t *pod = obj("{\"spec\":{\"tolerations\":[{\"key\":\"a\",\"value\":\"1\","
+			  "\"effect\":\"NoSchedule\"},{\"key\":\"b\",\"operator\":\"Exists\"}]}}");
+	json_t *a1 = obj("{\"key\":\"a\",\"value\":\"1\",\"effect\":\"NoSchedule\"}");
+	json_t *a2 = obj("{\"key\":\"a\",\"value\":\"2\",\"effect\":\"NoSchedule\"}");
+	json_t *a1x = obj("{\"key\":\"a\",\"value\":\"1\",\"effect\":\"NoExecute\"}");
+	json_t *b = obj("{\"key\":\"b\",\"value\":\"z\",\"effect\":\"NoExecute\"}");
+	json_t *all = obj("{\"spec\":{\"tolerations\":[{\"operator\":\"Exists\"}]}}");
+
+	CHECK(ctrl_toleration_for(pod, a1) != NULL);
+	CHECK(ctrl_toleration_for(pod, a2) == NULL);
+	CHECK(ctrl_toleration_for(pod, a1x) == NULL);
+	CHECK_STR_EQ(ctrl_str(ctrl_toleration_for(pod, b), "key"), "b");
+	CHECK(ctrl_toleration_for(all, a2) != NULL);
+	json_decref(pod);
+	json_decref(a1);
+	json_decref(a2);
+	json_decref(a1x);
+	json_decref(b);
+	json_decref(all);
+}
+
+TEST(string_lists_are_searched_at_a_path)
+{
+	json_t *ns = obj("{\"spec\":{\"finalizers\":[\"kubernetes\"]}}");
+
+	CHECK(ctrl_strlist_has(ns, "spec.finalizers", "kubernetes"));
+	CHECK(!ctrl_strlist_has(ns, "spec.finalizers", "orphan"));
+	CHECK(!ctrl_strlist_has(ns, "metadata.finalizers", "kubernetes"));
+	json_decref(ns);
+}
+
+TEST(condition_set_moves_the_transition_time_only_on_a_status_change)
+{
+	json_t *pod = obj("{\"metadata\":{\"name\":\"a\"}}");
+	time_t t0, t1;
+
+	CHECK_OK(ctrl_time_parse("2026-12-07T06:00:00Z", &t0));
+	CHECK_OK(ctrl_time_parse("2026-12-07T06:01:00Z", &t1));
+	CHECK_OK(ctrl_condition_set(pod, "Ready", "True", NULL, NULL, t0));
+	CHECK_OK(ctrl_condition_set(pod, "Ready", "True", "Fine", "all good", t1));
+	CHECK_STR_EQ(ctrl_str(ctrl_condition(pod, "Ready"), "lastTransitionTime"),
+		     "2026-12-07T06:00:00Z");
+	CHECK_STR_EQ(ctrl_str(ctrl_condition(pod, "Ready"), "reason"), "Fine");
+	CHECK_OK(ctrl_condition_set(pod, "Ready", "False", NULL, NULL, t1));
+	CHECK_STR_EQ(ctrl_str(ctrl_condition(pod, "Ready"), "lastTransitionTime"),
+		     "2026-12-07T06:01:00Z");
+	CHECK_INT_EQ(json_array_size(ctrl_get(pod, "status.conditions")), 1);
+	json_decref(pod);
 }
