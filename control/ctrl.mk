@@ -4,3 +4,6 @@
 # Programs and tests that link them list $(CTRL_SRCS) and $(CTRL_PKGS).
 CTRL_SRCS = control/ctrl_plan.c
 CTRL_PKGS = jansson
+
+# EndpointSlice / Endpoints, ReplicaSet, Deployment compute steps (h/ctrl).
+CTRL_SRCS += control/ctrl_util.c control/ctrl_endpointslice.c control/ctrl_endpoints.c

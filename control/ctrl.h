@@ -1,0 +1,158 @@
+/* The controllers' pure compute steps (issue 10): each reads objects of its
+ * caches (json_t, as lib/kube_informer holds them) and returns the writes
+ * and Events to make as a ctrl_plan (control/ctrl_plan.h). Nothing here
+ * touches the network; "now" is always an input.
+ *
+ *   EndpointSlice + Endpoints   ctrl_endpointslice.c, ctrl_endpoints.c
+ *   ReplicaSet                  ctrl_replicaset.c
+ *   Deployment                  ctrl_deployment.c
+ *   shared object helpers       ctrl_util.c
+ */
+#ifndef SKIFF_CTRL_H
+#define SKIFF_CTRL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "control/ctrl_plan.h"
+
+/* ---- shared helpers (ctrl_util.c) ---- */
+
+/* obj at a dotted path ("spec.template.metadata"), NULL when absent. */
+json_t *ctrl_get(json_t *obj, const char *path);
+const char *ctrl_str(json_t *obj, const char *path); /* NULL when absent */
+/* Integer at path, def when absent or not an integer. */
+long long ctrl_int(json_t *obj, const char *path, long long def);
+/* RFC 3339 "2026-12-07T06:00:00Z" <-> seconds; 0 for absent or malformed. */
+time_t ctrl_parse_time(const char *s);
+void ctrl_format_time(time_t t, char buf[32]);
+/* The pod's Ready condition is True; *since (may be NULL) gets its
+ * lastTransitionTime. */
+bool ctrl_pod_ready(json_t *pod, time_t *since);
+/* Ready for at least min_ready seconds at now (upstream IsPodAvailable). */
+bool ctrl_pod_available(json_t *pod, long long min_ready, time_t now);
+/* podutil.FindPort: the pod's port number for a Service port (a number
+ * as is; a name looked up in the containers with the same protocol); -1
+ * when the pod has no such port. */
+long long ctrl_find_port(json_t *pod, json_t *svc_port);
+/* Succeeded or Failed. */
+bool ctrl_pod_terminal(json_t *pod);
+/* metadata.labels match a Service-style selector map (every key equal);
+ * an empty or absent selector matches nothing. */
+bool ctrl_map_selects(json_t *selector, json_t *labels);
+/* The controller ownerReference of obj (controller: true), NULL if none. */
+json_t *ctrl_controller_ref(json_t *obj);
+/* A new ownerReference {apiVersion, kind, name, uid, controller: true,
+ * blockOwnerDeletion: true} to owner. */
+json_t *ctrl_new_controller_ref(json_t *owner, const char *api_version, const char *kind);
+
+/* ---- EndpointSlice (ctrl_endpointslice.c) ---- */
+
+#define EPS_MAX_PER_SLICE 100 /* --max-endpoints-per-slice default */
+#define EPS_MANAGED_BY "endpointslice-controller.k8s.io"
+
+struct eps_input {
+	json_t *svc;
+	json_t **pods;       /* every pod of the Service's namespace */
+	size_t n_pods;
+	json_t **slices;     /* the EndpointSlices labelled with the Service's name */
+	size_t n_slices;
+	json_t **nodes;      /* NULL: nodes unknown (no zone, no node check) */
+	size_t n_nodes;
+	time_t trigger_time; /* last-change-trigger-time annotation; 0: none */
+	size_t max_per_slice; /* 0: EPS_MAX_PER_SLICE */
+};
+
+/* Plans the creates, updates and deletes that make the Service's slices
+ * match its pods, as upstream's endpointslice reconciler. Returns the
+ * number of pods skipped because their node is missing (> 0: requeue the
+ * Service later), or a negative errno. */
+int eps_compute(const struct eps_input *in, struct ctrl_plan *p);
+
+/* ---- Endpoints, the legacy object (ctrl_endpoints.c) ---- */
+
+#define EP_MAX_CAPACITY 1000
+
+/* Plans the create or update of the Service's Endpoints object (existing:
+ * the current one, or NULL). Nothing when it already matches. */
+int endpoints_compute(json_t *svc, json_t **pods, size_t n_pods, json_t *existing,
+		      time_t trigger_time, struct ctrl_plan *p);
+
+/* ---- ReplicaSet (ctrl_replicaset.c) ---- */
+
+#define RS_BURST_REPLICAS 500 /* --concurrent burst-replicas default */
+#define RS_SLOW_START_INITIAL 1
+
+/* Upstream's ControllerExpectations for one key: creates and deletes the
+ * controller has asked for and not seen yet in its cache. */
+struct rs_expectations {
+	long long add, del;
+	time_t set_at; /* 0: never set */
+};
+#define RS_EXPECTATIONS_TTL 300 /* upstream ExpectationsTimeout, 5 min */
+
+/* Satisfied (or expired): the cache can be trusted for a new diff. */
+bool rs_expectations_satisfied(const struct rs_expectations *e, time_t now);
+void rs_expectations_expect(struct rs_expectations *e, long long add, long long del, time_t now);
+/* The informer saw one pod created / deleted (or a create/delete failed). */
+void rs_expectations_observe_add(struct rs_expectations *e);
+void rs_expectations_observe_del(struct rs_expectations *e);
+
+/* Sizes of the slow-start batches for n creates: 1, 2, 4, ... (the last one
+ * the rest). Writes at most max_batches sizes into out; returns how many. */
+size_t rs_slow_start_batches(long long n, long long initial, long long *out, size_t max_batches);
+
+struct rs_input {
+	json_t *rs;
+	json_t **pods; /* every pod of the ReplicaSet's namespace */
+	size_t n_pods;
+	time_t now;
+	/* The driver's report of the last sync's creates or deletes that
+	 * failed: the error text (NULL: none). Sets ReplicaFailure. */
+	const char *failure_reason;  /* "FailedCreate" / "FailedDelete" */
+	const char *failure_message; /* the API error */
+	struct rs_expectations *exp; /* NULL: no expectations kept */
+	long long burst;             /* 0: RS_BURST_REPLICAS */
+};
+
+struct rs_result {
+	long long to_create; /* pod creates in the plan (the driver batches them) */
+	long long to_delete;
+	bool skipped_diff;   /* expectations not satisfied: only status planned */
+};
+
+/* Plans adoption/release patches, pod creates or deletes and the status
+ * update of one ReplicaSet, as upstream's replica_set.go. */
+int rs_compute(const struct rs_input *in, struct ctrl_plan *p, struct rs_result *res);
+
+/* Upstream's ActivePods ordering, least valuable first (deleted first);
+ * ranks: for each pod, how many of the candidate pods share its node. */
+int rs_pod_delete_cmp(json_t *a, long long rank_a, json_t *b, long long rank_b, time_t now);
+
+/* ---- Deployment (ctrl_deployment.c) ---- */
+
+/* pod-template-hash of a template with a collision count (NULL: none),
+ * as upstream's ComputeHash (FNV-32a, SafeEncodeString). */
+void dep_template_hash(json_t *template, const long long *collision_count, char out[16]);
+
+struct dep_input {
+	json_t *dep;
+	json_t **rss; /* the ReplicaSets of the Deployment's namespace */
+	size_t n_rss;
+	time_t now;
+	/* Pods of the Deployment's old ReplicaSets still present (Recreate
+	 * waits for them to go); the driver counts them from its pod cache. */
+	long long old_pods;
+};
+
+int dep_compute(const struct dep_input *in, struct ctrl_plan *p);
+
+/* Resolves an int-or-percent (maxSurge "25%") against total; round_up as
+ * upstream's GetScaledValueFromIntOrPercent. -EINVAL when malformed. */
+int ctrl_intstr_scaled(json_t *v, long long total, bool round_up, long long def,
+		       long long *out);
+
+#endif
