@@ -110,10 +110,10 @@ struct rs_input {
 	json_t **pods; /* every pod of the ReplicaSet's namespace */
 	size_t n_pods;
 	time_t now;
-	/* The driver's report of the last sync's creates or deletes that
-	 * failed: the error text (NULL: none). Sets ReplicaFailure. */
-	const char *failure_reason;  /* "FailedCreate" / "FailedDelete" */
-	const char *failure_message; /* the API error */
+	/* The error of the driver's last creates or deletes for this key
+	 * (NULL: they all succeeded): sets the ReplicaFailure condition
+	 * (FailedCreate / FailedDelete), removed once NULL again. */
+	const char *manage_error;
 	struct rs_expectations *exp; /* NULL: no expectations kept */
 	long long burst;             /* 0: RS_BURST_REPLICAS */
 };
@@ -121,12 +121,21 @@ struct rs_input {
 struct rs_result {
 	long long to_create; /* pod creates in the plan (the driver batches them) */
 	long long to_delete;
-	bool skipped_diff;   /* expectations not satisfied: only status planned */
+	bool skipped_diff;   /* expectations not satisfied: no creates/deletes */
+	/* > 0: sync again after this many seconds (minReadySeconds resync) */
+	long long requeue_after;
 };
 
-/* Plans adoption/release patches, pod creates or deletes and the status
- * update of one ReplicaSet, as upstream's replica_set.go. */
+/* Plans, as upstream's replica_set.go: adoption and release patches of
+ * pods, pod creates (each followed by its SuccessfulCreate Event) or
+ * deletes (each followed by SuccessfulDelete), and the status update.
+ * An Event that follows a write is recorded only if the write succeeded;
+ * a create's Event message is "Created pod: " and the driver appends the
+ * name the server gave (rs_event_created). Sets *exp when it plans
+ * creates or deletes. */
 int rs_compute(const struct rs_input *in, struct ctrl_plan *p, struct rs_result *res);
+/* Completes the SuccessfulCreate Event that follows a pod create. */
+int rs_event_created(struct ctrl_action *ev, const char *pod_name);
 
 /* Upstream's ActivePods ordering, least valuable first (deleted first);
  * ranks: for each pod, how many of the candidate pods share its node. */

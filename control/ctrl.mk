@@ -6,4 +6,5 @@ CTRL_SRCS = control/ctrl_plan.c
 CTRL_PKGS = jansson
 
 # EndpointSlice / Endpoints, ReplicaSet, Deployment compute steps (h/ctrl).
-CTRL_SRCS += control/ctrl_util.c control/ctrl_endpointslice.c control/ctrl_endpoints.c
+CTRL_SRCS += control/ctrl_util.c control/ctrl_endpointslice.c control/ctrl_endpoints.c \
+	control/ctrl_replicaset.c

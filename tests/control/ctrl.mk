@@ -10,3 +10,6 @@ test_ctrl_endpointslice_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_endpoints
 test_ctrl_endpoints_SRCS = tests/control/test_ctrl_endpoints.c $(CTRL_SRCS)
 test_ctrl_endpoints_PKGS = $(CTRL_PKGS)
+TESTS += test_ctrl_replicaset
+test_ctrl_replicaset_SRCS = tests/control/test_ctrl_replicaset.c $(CTRL_SRCS)
+test_ctrl_replicaset_PKGS = $(CTRL_PKGS)
