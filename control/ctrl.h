@@ -26,6 +26,9 @@ json_t *ctrl_get(json_t *obj, const char *path);
 const char *ctrl_str(json_t *obj, const char *path); /* NULL when absent */
 /* Integer at path, def when absent or not an integer. */
 long long ctrl_int(json_t *obj, const char *path, long long def);
+/* The condition of a type in status.conditions, NULL when absent. */
+json_t *ctrl_condition(json_t *status, const char *type);
+void ctrl_condition_remove(json_t *status, const char *type);
 /* RFC 3339 "2026-12-07T06:00:00Z" <-> seconds; 0 for absent or malformed. */
 time_t ctrl_parse_time(const char *s);
 void ctrl_format_time(time_t t, char buf[32]);
@@ -48,6 +51,18 @@ json_t *ctrl_controller_ref(json_t *obj);
 /* A new ownerReference {apiVersion, kind, name, uid, controller: true,
  * blockOwnerDeletion: true} to owner. */
 json_t *ctrl_new_controller_ref(json_t *owner, const char *api_version, const char *kind);
+
+/* Upstream's ControllerRefManager for one object: claims obj for owner.
+ * Owned and selected: 1. An orphan the selector matches: adopted through a
+ * merge patch of its ownerReferences, 1. Owned but no longer selected:
+ * released through a patch, 0. Another controller's: 0. */
+struct kube_selector;
+struct ctrl_owner {
+	json_t *obj;
+	const char *api_version, *kind;
+	const struct kube_selector *sel;
+};
+int ctrl_claim(const struct ctrl_owner *o, json_t *obj, const char *resource, struct ctrl_plan *p);
 
 /* ---- EndpointSlice (ctrl_endpointslice.c) ---- */
 
@@ -152,12 +167,24 @@ struct dep_input {
 	json_t **rss; /* the ReplicaSets of the Deployment's namespace */
 	size_t n_rss;
 	time_t now;
-	/* Pods of the Deployment's old ReplicaSets still present (Recreate
-	 * waits for them to go); the driver counts them from its pod cache. */
+	/* Pods of the Deployment's old ReplicaSets that have not finished
+	 * (Recreate waits for them to go); the driver counts them from its pod
+	 * cache by owner. */
 	long long old_pods;
 };
 
-int dep_compute(const struct dep_input *in, struct ctrl_plan *p);
+struct dep_result {
+	/* > 0: sync again after this many seconds (progress deadline) */
+	long long requeue_after;
+};
+
+/* Plans, as upstream's deployment controller: adoption and release
+ * patches of ReplicaSets, the new ReplicaSet's create, ReplicaSet updates
+ * (each followed by its ScalingReplicaSet Events), deletes of old ones
+ * beyond revisionHistoryLimit, a merge patch of the Deployment's revision
+ * annotation, and its status update. An Event that follows a write is
+ * recorded only if the write succeeded. */
+int dep_compute(const struct dep_input *in, struct ctrl_plan *p, struct dep_result *res);
 
 /* Resolves an int-or-percent (maxSurge "25%") against total; round_up as
  * upstream's GetScaledValueFromIntOrPercent. -EINVAL when malformed. */

@@ -7,4 +7,4 @@ CTRL_PKGS = jansson
 
 # EndpointSlice / Endpoints, ReplicaSet, Deployment compute steps (h/ctrl).
 CTRL_SRCS += control/ctrl_util.c control/ctrl_endpointslice.c control/ctrl_endpoints.c \
-	control/ctrl_replicaset.c
+	control/ctrl_replicaset.c control/ctrl_deployment.c

@@ -185,50 +185,23 @@ static bool pod_active(json_t *pod)
 	return !ctrl_pod_terminal(pod) && !ctrl_get(pod, "metadata.deletionTimestamp");
 }
 
-/* A merge patch of the pod's ownerReferences (with uid and resourceVersion
- * as preconditions): ours appended (adopt) or removed (release). */
-static json_t *owner_patch(struct rs_ctx *c, json_t *pod, bool adopt)
-{
-	json_t *refs = json_array(), *o;
-	size_t i;
-
-	json_array_foreach(ctrl_get(pod, "metadata.ownerReferences"), i, o)
-		if (!streq(ctrl_str(o, "uid"), c->uid))
-			json_array_append(refs, o);
-	if (adopt)
-		json_array_append_new(refs, ctrl_new_controller_ref(c->in->rs, "apps/v1", "ReplicaSet"));
-	return json_pack("{s:{s:o, s:s, s:s}}", "metadata", "ownerReferences", refs, "uid",
-			 ctrl_str(pod, "metadata.uid") ?: "", "resourceVersion",
-			 ctrl_str(pod, "metadata.resourceVersion") ?: "");
-}
-
 /* ClaimPods over the active pods of the namespace. */
 static int claim_pods(struct rs_ctx *c, struct ctrl_plan *p)
 {
-	bool deleting = ctrl_get(c->in->rs, "metadata.deletionTimestamp") != NULL;
+	struct ctrl_owner owner = { .obj = c->in->rs, .api_version = "apps/v1", .kind = "ReplicaSet",
+				    .sel = c->sel };
 	int r = 0;
 
-	for (size_t i = 0; i < c->in->n_pods && r == 0; i++) {
-		json_t *pod = c->in->pods[i], *ref = ctrl_controller_ref(pod);
-		const char *pname = ctrl_str(pod, "metadata.name");
-		bool match = kube_selector_match_labels(c->sel, ctrl_get(pod, "metadata.labels"));
+	for (size_t i = 0; i < c->in->n_pods && r >= 0; i++) {
+		json_t *pod = c->in->pods[i];
 
 		if (!pod_active(pod))
 			continue;
-		if (ref && !streq(ctrl_str(ref, "uid"), c->uid))
-			continue; /* another controller's */
-		if (ref && match) {
+		r = ctrl_claim(&owner, pod, "pods", p);
+		if (r > 0)
 			c->claimed[c->n_claimed++] = pod;
-		} else if (ref) {
-			if (!deleting) /* release */
-				r = ctrl_plan_add(p, CTRL_PATCH, "pods", c->ns, pname,
-						  owner_patch(c, pod, false));
-		} else if (match && !deleting) { /* adopt */
-			r = ctrl_plan_add(p, CTRL_PATCH, "pods", c->ns, pname, owner_patch(c, pod, true));
-			c->claimed[c->n_claimed++] = pod;
-		}
 	}
-	return r;
+	return r < 0 ? r : 0;
 }
 
 /* GetPodFromTemplate: the template's labels, annotations, finalizers and
@@ -352,7 +325,7 @@ static json_t *new_status(struct rs_ctx *c)
 	long long min_ready = ctrl_int(rs, "spec.minReadySeconds", 0);
 	long long full = 0, ready = 0, avail = 0;
 	long long diff = (long long)c->n_claimed - ctrl_int(rs, "spec.replicas", 1);
-	size_t i, fail_at = (size_t)-1;
+	size_t i;
 
 	for (i = 0; i < c->n_claimed; i++) {
 		json_t *pod = c->claimed[i], *labels = ctrl_get(pod, "metadata.labels"), *v;
@@ -367,14 +340,12 @@ static json_t *new_status(struct rs_ctx *c)
 			avail += ctrl_pod_available(pod, min_ready, c->in->now);
 		}
 	}
-	conds = json_object_get(st, "conditions");
-	json_array_foreach(conds, i, cond)
-		if (streq(ctrl_str(cond, "type"), "ReplicaFailure"))
-			fail_at = i;
-	if (c->in->manage_error && fail_at == (size_t)-1) {
+	cond = ctrl_condition(st, "ReplicaFailure");
+	if (c->in->manage_error && !cond) {
 		char t[32];
 
 		ctrl_format_time(c->in->now, t);
+		conds = json_object_get(st, "conditions");
 		if (!conds) {
 			conds = json_array();
 			json_object_set_new(st, "conditions", conds);
@@ -384,9 +355,9 @@ static json_t *new_status(struct rs_ctx *c)
 						       "lastTransitionTime", t, "reason",
 						       diff < 0 ? "FailedCreate" : diff > 0 ? "FailedDelete" : "",
 						       "message", c->in->manage_error));
-	} else if (!c->in->manage_error && fail_at != (size_t)-1) {
-		json_array_remove(conds, fail_at);
-		if (!json_array_size(conds))
+	} else if (!c->in->manage_error && cond) {
+		ctrl_condition_remove(st, "ReplicaFailure");
+		if (!json_array_size(json_object_get(st, "conditions")))
 			json_object_del(st, "conditions");
 	}
 	json_object_set_new(st, "replicas", json_integer((json_int_t)c->n_claimed));

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "control/ctrl.h"
+#include "lib/kube_selector.h"
 #include "lib/util.h"
 
 json_t *ctrl_get(json_t *obj, const char *path)
@@ -49,20 +50,32 @@ void ctrl_format_time(time_t t, char buf[32])
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static json_t *pod_condition(json_t *pod, const char *type)
+json_t *ctrl_condition(json_t *status, const char *type)
 {
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(ctrl_get(pod, "status.conditions"), i, c)
+	json_array_foreach(json_object_get(status, "conditions"), i, c)
 		if (streq(ctrl_str(c, "type"), type))
 			return c;
 	return NULL;
 }
 
+void ctrl_condition_remove(json_t *status, const char *type)
+{
+	json_t *conds = json_object_get(status, "conditions"), *c;
+	size_t i;
+
+	json_array_foreach(conds, i, c)
+		if (streq(ctrl_str(c, "type"), type)) {
+			json_array_remove(conds, i);
+			return;
+		}
+}
+
 bool ctrl_pod_ready(json_t *pod, time_t *since)
 {
-	json_t *c = pod_condition(pod, "Ready");
+	json_t *c = ctrl_condition(json_object_get(pod, "status"), "Ready");
 
 	if (!c || !streq(ctrl_str(c, "status"), "True"))
 		return false;
@@ -145,4 +158,47 @@ int ctrl_intstr_scaled(json_t *v, long long total, bool round_up, long long def,
 	/* upstream: math.Ceil / math.Floor of float64(pct*total)/100 */
 	*out = round_up ? (pct * total + 99) / 100 : (pct * total) / 100;
 	return 0;
+}
+
+/* A merge patch of obj's ownerReferences (uid and resourceVersion as
+ * preconditions): the owner's appended (adopt) or removed (release). */
+static json_t *owner_patch(const struct ctrl_owner *o, json_t *obj, bool adopt)
+{
+	const char *uid = ctrl_str(o->obj, "metadata.uid");
+	json_t *refs = json_array(), *ref;
+	size_t i;
+
+	json_array_foreach(ctrl_get(obj, "metadata.ownerReferences"), i, ref)
+		if (!streq(ctrl_str(ref, "uid"), uid))
+			json_array_append(refs, ref);
+	if (adopt)
+		json_array_append_new(refs, ctrl_new_controller_ref(o->obj, o->api_version, o->kind));
+	return json_pack("{s:{s:o, s:s, s:s}}", "metadata", "ownerReferences", refs, "uid",
+			 ctrl_str(obj, "metadata.uid") ?: "", "resourceVersion",
+			 ctrl_str(obj, "metadata.resourceVersion") ?: "");
+}
+
+int ctrl_claim(const struct ctrl_owner *o, json_t *obj, const char *resource, struct ctrl_plan *p)
+{
+	json_t *ref = ctrl_controller_ref(obj);
+	const char *uid = ctrl_str(o->obj, "metadata.uid");
+	const char *ns = ctrl_str(obj, "metadata.namespace"), *name = ctrl_str(obj, "metadata.name");
+	bool match = kube_selector_match_labels(o->sel, ctrl_get(obj, "metadata.labels"));
+	bool deleting = ctrl_get(o->obj, "metadata.deletionTimestamp") != NULL;
+	int r;
+
+	if (ref && !streq(ctrl_str(ref, "uid"), uid))
+		return 0; /* another controller's */
+	if (ref && match)
+		return 1;
+	if (ref) {
+		if (deleting)
+			return 0;
+		r = ctrl_plan_add(p, CTRL_PATCH, resource, ns, name, owner_patch(o, obj, false));
+		return r < 0 ? r : 0;
+	}
+	if (!match || deleting || ctrl_get(obj, "metadata.deletionTimestamp"))
+		return 0;
+	r = ctrl_plan_add(p, CTRL_PATCH, resource, ns, name, owner_patch(o, obj, true));
+	return r < 0 ? r : 1;
 }

@@ -13,3 +13,6 @@ test_ctrl_endpoints_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_replicaset
 test_ctrl_replicaset_SRCS = tests/control/test_ctrl_replicaset.c $(CTRL_SRCS)
 test_ctrl_replicaset_PKGS = $(CTRL_PKGS)
+TESTS += test_ctrl_deployment
+test_ctrl_deployment_SRCS = tests/control/test_ctrl_deployment.c $(CTRL_SRCS)
+test_ctrl_deployment_PKGS = $(CTRL_PKGS)
