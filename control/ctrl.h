@@ -75,8 +75,10 @@ struct eps_input {
 	size_t n_pods;
 	json_t **slices;     /* the EndpointSlices labelled with the Service's name */
 	size_t n_slices;
-	json_t **nodes;      /* NULL: nodes unknown (no zone, no node check) */
-	size_t n_nodes;
+	/* The node of a name from the caller's cache, NULL when there is
+	 * none; node_get NULL: nodes unknown (no zone, no node check). */
+	json_t *(*node_get)(void *ud, const char *name);
+	void *node_ud;
 	time_t trigger_time; /* last-change-trigger-time annotation; 0: none */
 	size_t max_per_slice; /* 0: EPS_MAX_PER_SLICE */
 };

@@ -206,14 +206,6 @@ static char *endpoint_key(json_t *ep)
 	return key;
 }
 
-static json_t *node_of(const struct eps_input *in, const char *name)
-{
-	for (size_t i = 0; name && i < in->n_nodes; i++)
-		if (streq(ctrl_str(in->nodes[i], "metadata.name"), name))
-			return in->nodes[i];
-	return NULL;
-}
-
 /* podToEndpoint */
 static json_t *pod_endpoint(struct eps_ctx *c, json_t *pod, json_t *node)
 {
@@ -400,8 +392,8 @@ static int collect_pods(struct eps_ctx *c)
 		g = group_get(c, ports_key(ports), ports);
 		if (!g || !g->key)
 			return -ENOMEM;
-		if (c->in->nodes) {
-			node = node_of(c->in, ctrl_str(pod, "spec.nodeName"));
+		if (c->in->node_get) {
+			node = c->in->node_get(c->in->node_ud, ctrl_str(pod, "spec.nodeName") ?: "");
 			if (!node && !publish) {
 				c->skipped++;
 				continue;

@@ -406,12 +406,17 @@ TEST(headless_service_slices_carry_the_headless_label_and_hostname)
 	CHECK_STR_EQ(ctrl_str(ep, "hostname"), "web-0");
 }
 
+static json_t *node_named(void *ud, const char *name)
+{
+	return !strcmp(ctrl_str(ud, "metadata.name"), name) ? ud : NULL;
+}
+
 TEST(zone_comes_from_the_node_and_missing_node_skips_the_pod)
 {
 	struct world w = { .svc = svc_web() };
 	json_t *node = obj("{\"metadata\":{\"name\":\"node-1\",\"labels\":{"
 			   "\"topology.kubernetes.io/zone\":\"zone-a\"}}}");
-	struct eps_input in = { .svc = w.svc, .pods = w.pods, .nodes = &node, .n_nodes = 1 };
+	struct eps_input in = { .svc = w.svc, .pods = w.pods, .node_get = node_named, .node_ud = node };
 	json_t *ep;
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
