@@ -417,3 +417,99 @@ TEST(empty_selector_is_refused_with_a_warning)
 	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, NULL), 0);
 	ctrl_plan_clear(&r.p);
 }
+
+/* Plays the API server and the ReplicaSet controller for a rollout: plans
+ * are applied, pods exist at once and turn available one round later. */
+struct sim {
+	json_t *d;
+	json_t *rss[16];
+	size_t n;
+	int minute;
+};
+
+static void sim_apply(struct sim *s, struct ctrl_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct ctrl_action *a = &p->v[i];
+		size_t j;
+
+		if (!strcmp(a->resource, "deployments.apps")) {
+			if (a->verb == CTRL_UPDATE_STATUS)
+				json_object_set(s->d, "status", json_object_get(a->body, "status"));
+			if (a->verb == CTRL_PATCH)
+				set_ann(s->d, "deployment.kubernetes.io/revision",
+					ann(a->body, "deployment.kubernetes.io/revision"));
+			continue;
+		}
+		for (j = 0; j < s->n; j++)
+			if (!strcmp(ctrl_str(s->rss[j], "metadata.name"), a->name))
+				break;
+		if (a->verb == CTRL_CREATE) {
+			char t[32];
+
+			s->rss[s->n] = json_deep_copy(a->body);
+			snprintf(t, sizeof(t), "2026-12-07T05:%02d:00Z", ++s->minute);
+			json_object_set_new(json_object_get(s->rss[s->n], "metadata"), "creationTimestamp",
+					    json_string(t));
+			json_object_set_new(json_object_get(s->rss[s->n], "metadata"), "uid",
+					    json_string(a->name));
+			s->n++;
+		} else if (a->verb == CTRL_UPDATE && j < s->n) {
+			json_t *st = json_incref(json_object_get(s->rss[j], "status"));
+
+			json_decref(s->rss[j]);
+			s->rss[j] = json_deep_copy(a->body);
+			json_object_set_new(s->rss[j], "status", st);
+		} else if (a->verb == CTRL_DELETE && j < s->n) {
+			s->rss[j] = s->rss[--s->n];
+		}
+	}
+	/* the ReplicaSet controller and the kubelets: last round's pods are
+	 * available now, this round's exist */
+	for (size_t j = 0; j < s->n; j++) {
+		long long want = ctrl_int(s->rss[j], "spec.replicas", 0);
+		long long had = ctrl_int(s->rss[j], "status.replicas", 0);
+		long long avail = had < want ? had : want;
+
+		json_object_set_new(s->rss[j], "status",
+				    json_pack("{s:I, s:I, s:I, s:i}", "replicas", (json_int_t)want,
+					      "readyReplicas", (json_int_t)avail, "availableReplicas",
+					      (json_int_t)avail, "observedGeneration", 1));
+	}
+}
+
+TEST(rolling_update_keeps_within_surge_and_unavailable_to_the_end)
+{
+	struct sim s = { .d = dep(10, "nginx:2", "") };
+	struct run r = { 0 };
+	int rounds = 0;
+
+	s.rss[s.n++] = rs("web-old", "nginx:1", 10, 10, 1, 0);
+	set_ann(s.rss[0], "deployment.kubernetes.io/desired-replicas", "10");
+	set_ann(s.rss[0], "deployment.kubernetes.io/max-replicas", "13");
+	do {
+		long long total = 0, avail = 0;
+
+		run(&r, s.d, s.rss, s.n, 0);
+		sim_apply(&s, &r.p);
+		for (size_t j = 0; j < s.n; j++) {
+			total += ctrl_int(s.rss[j], "spec.replicas", 0);
+			avail += ctrl_int(s.rss[j], "status.availableReplicas", 0);
+		}
+		CHECK(total <= 10 + 3); /* maxSurge 25% of 10, rounded up */
+		CHECK(avail >= 10 - 2); /* maxUnavailable 25% of 10, rounded down */
+	} while (ctrl_plan_count(&r.p, CTRL_UPDATE, "replicasets.apps") +
+			 ctrl_plan_count(&r.p, CTRL_CREATE, NULL) > 0 && ++rounds < 50);
+	CHECK(rounds < 50);
+	for (size_t j = 0; j < s.n; j++) {
+		bool is_new = !strcmp(ctrl_str(json_array_get(ctrl_get(s.rss[j],
+				"spec.template.spec.containers"), 0), "image"), "nginx:2");
+
+		CHECK_INT_EQ(ctrl_int(s.rss[j], "spec.replicas", -1), is_new ? 10 : 0);
+	}
+	CHECK_STR_EQ(ann(s.d, "deployment.kubernetes.io/revision"), "2");
+	run(&r, s.d, s.rss, s.n, 0);
+	sim_apply(&s, &r.p);
+	CHECK_STR_EQ(ctrl_str(cond(s.d, "Progressing"), "reason"), "NewReplicaSetAvailable");
+	ctrl_plan_clear(&r.p);
+}

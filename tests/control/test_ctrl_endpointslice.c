@@ -22,19 +22,24 @@ struct world {
 	json_t *svc;
 	json_t *pods[400];
 	size_t n_pods;
-	json_t *slices[16];
+	json_t *slices[64];
 	size_t n_slices;
 	struct ctrl_plan p;
 	int seq;
 };
 
-static int compute(struct world *w)
+static int compute_max(struct world *w, size_t max)
 {
 	struct eps_input in = { .svc = w->svc, .pods = w->pods, .n_pods = w->n_pods,
-				.slices = w->slices, .n_slices = w->n_slices };
+				.slices = w->slices, .n_slices = w->n_slices, .max_per_slice = max };
 
 	ctrl_plan_clear(&w->p);
 	return eps_compute(&in, &w->p);
+}
+
+static int compute(struct world *w)
+{
+	return compute_max(w, 0);
 }
 
 static json_t *find_slice(struct world *w, const char *name)
@@ -442,4 +447,59 @@ TEST(trigger_time_is_annotated)
 	CHECK_STR_EQ(json_string_value(json_object_get(
 			     ann, "endpoints.kubernetes.io/last-change-trigger-time")),
 		     "2026-12-07T06:00:00Z");
+}
+
+/* Random pod churn (readiness flips, pods leaving and coming back, IPs
+ * appearing): after each applied plan every published pod is in exactly
+ * one slice with its current readiness, no slice is over the limit, and
+ * computing again plans nothing (one sync converges). */
+TEST(random_churn_converges_in_one_sync_with_every_pod_once)
+{
+	struct world w = { .svc = svc_web() };
+	char name[32], ip[32];
+	unsigned seed = 7;
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		snprintf(ip, sizeof(ip), "10.2.%d.%d", i / 200, i % 200 + 1);
+		w.pods[w.n_pods++] = pod(name, ip, i % 3 ? "True" : "False");
+	}
+	for (int step = 0; step < 60; step++) {
+		for (int k = 0; k < 25; k++) {
+			json_t *p = w.pods[rand_r(&seed) % w.n_pods];
+			json_t *c = json_array_get(ctrl_get(p, "status.conditions"), 0);
+
+			if (rand_r(&seed) % 4)
+				json_object_set_new(c, "status", json_string(rand_r(&seed) % 2 ? "True" : "False"));
+			else
+				json_object_set_new(ctrl_get(p, "status"), "phase",
+						    json_string(rand_r(&seed) % 2 ? "Running" : "Failed"));
+		}
+		CHECK_OK(compute_max(&w, 20));
+		apply(&w);
+		CHECK_OK(compute_max(&w, 20));
+		CHECK_INT_EQ(w.p.n, 0);
+		size_t want = 0, seen = 0;
+
+		for (size_t i = 0; i < w.n_pods; i++)
+			want += strcmp(ctrl_str(w.pods[i], "status.phase"), "Failed") != 0;
+		for (size_t i = 0; i < w.n_slices; i++) {
+			json_t *eps = json_object_get(w.slices[i], "endpoints"), *ep;
+			size_t j;
+
+			CHECK(json_array_size(eps) <= 20);
+			json_array_foreach(eps, j, ep) {
+				const char *who = ctrl_str(ep, "targetRef.name");
+				json_t *p = NULL;
+
+				for (size_t k = 0; k < w.n_pods; k++)
+					if (!strcmp(ctrl_str(w.pods[k], "metadata.name"), who))
+						p = w.pods[k];
+				CHECK(p);
+				CHECK(json_is_true(ctrl_get(ep, "conditions.ready")) == ctrl_pod_ready(p, NULL));
+				seen++;
+			}
+		}
+		CHECK_INT_EQ(seen, want);
+	}
 }
