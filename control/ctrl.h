@@ -126,6 +126,11 @@ struct rs_input {
 	json_t *rs;
 	json_t **pods; /* every pod of the ReplicaSet's namespace */
 	size_t n_pods;
+	/* Pods of the sibling ReplicaSets (same controller owner, e.g. the
+	 * other ReplicaSets of a Deployment): they rank our pods for deletion
+	 * by how crowded their node is. May be NULL. */
+	json_t **related;
+	size_t n_related;
 	time_t now;
 	/* The error of the driver's last creates or deletes for this key
 	 * (NULL: they all succeeded): sets the ReplicaFailure condition

@@ -434,16 +434,17 @@ static json_t *slice_labels(struct eps_ctx *c)
 	return l;
 }
 
+/* A slice to create; ports NULL: none (the placeholder). */
 static json_t *new_slice(struct eps_ctx *c, json_t *ports)
 {
 	char prefix[256];
 
 	snprintf(prefix, sizeof(prefix), "%s-", c->name);
-	return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:[o]}, s:s, s:[], s:O}", "apiVersion",
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:[o]}, s:s, s:[], s:o}", "apiVersion",
 			 "discovery.k8s.io/v1", "kind", "EndpointSlice", "metadata", "generateName",
 			 prefix, "namespace", c->ns, "labels", slice_labels(c), "ownerReferences",
 			 ctrl_new_controller_ref(c->in->svc, "v1", "Service"), "addressType",
-			 c->family, "endpoints", "ports", ports);
+			 c->family, "endpoints", "ports", ports ? json_incref(ports) : json_array());
 }
 
 /* Slices of other controllers (another managed-by) are left alone. */
@@ -615,7 +616,7 @@ out:
 
 static bool is_placeholder_of(struct eps_ctx *c, json_t *slice)
 {
-	json_t *want = new_slice(c, json_array());
+	json_t *want = new_slice(c, NULL);
 	bool same;
 
 	if (!want)
@@ -749,7 +750,7 @@ static int reconcile_family(struct eps_ctx *c, struct ctrl_plan *p)
 		    is_placeholder_of(c, json_array_get(c->deletes, 0)))
 			json_array_clear(c->deletes);
 		else
-			json_array_append_new(c->creates, new_slice(c, json_array()));
+			json_array_append_new(c->creates, new_slice(c, NULL));
 	}
 	r = finalize(c, p);
 out:

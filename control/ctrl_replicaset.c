@@ -263,20 +263,61 @@ static int ranked_cmp(const void *a, const void *b)
 	return rs_pod_delete_cmp(x->pod, x->rank, y->pod, y->rank, x->now);
 }
 
-/* getPodsToDelete: ranked by how many of the pods share their node. */
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* How many of the names equal name (names sorted). */
+static long long count_sorted(const char **names, size_t n, const char *name)
+{
+	const char **hit = bsearch(&name, names, n, sizeof(*names), str_cmp);
+	const char **lo = hit, **hi = hit;
+
+	if (!hit)
+		return 0;
+	while (lo > names && streq(lo[-1], name))
+		lo--;
+	while (hi + 1 < names + n && streq(hi[1], name))
+		hi++;
+	return hi - lo + 1;
+}
+
+/* getPodsRankedByRelatedPodsOnSameNode: each pod's rank is the number of
+ * active related pods (ours and our siblings') on its node. */
+static int rank_pods(struct rs_ctx *c, struct ranked *v)
+{
+	size_t n = 0, cap = c->n_claimed + c->in->n_related;
+	const char **nodes = calloc(cap + 1, sizeof(*nodes));
+
+	if (!nodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_claimed; i++)
+		nodes[n++] = ctrl_str(c->claimed[i], "spec.nodeName") ?: "";
+	for (size_t i = 0; i < c->in->n_related; i++)
+		if (pod_active(c->in->related[i]))
+			nodes[n++] = ctrl_str(c->in->related[i], "spec.nodeName") ?: "";
+	qsort(nodes, n, sizeof(*nodes), str_cmp);
+	for (size_t i = 0; i < c->n_claimed; i++)
+		v[i] = (struct ranked){ .pod = c->claimed[i], .now = c->in->now,
+					.rank = count_sorted(nodes, n,
+							     ctrl_str(c->claimed[i], "spec.nodeName") ?: "") };
+	free(nodes);
+	return 0;
+}
+
+/* getPodsToDelete: the least valuable first (ActivePods order). */
 static int delete_pods(struct rs_ctx *c, long long n, struct ctrl_plan *p)
 {
 	struct ranked *v = calloc(c->n_claimed + 1, sizeof(*v));
-	int r = 0;
+	int r;
 
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->n_claimed; i++) {
-		const char *node = ctrl_str(c->claimed[i], "spec.nodeName") ?: "";
-
-		v[i] = (struct ranked){ .pod = c->claimed[i], .now = c->in->now };
-		for (size_t j = 0; j < c->n_claimed; j++)
-			v[i].rank += streq(ctrl_str(c->claimed[j], "spec.nodeName") ?: "", node);
+	r = rank_pods(c, v);
+	if (r < 0) {
+		free(v);
+		return r;
 	}
 	if ((size_t)n < c->n_claimed)
 		qsort(v, c->n_claimed, sizeof(*v), ranked_cmp);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "control/ctrl.h"
+#include "lib/util.h"
 #include "tests/control/ctrl_test.h"
 
 #define SLICES "endpointslices.discovery.k8s.io"
@@ -27,6 +28,16 @@ struct world {
 	struct ctrl_plan p;
 	int seq;
 };
+
+static void world_free(struct world *w)
+{
+	ctrl_plan_clear(&w->p);
+	for (size_t i = 0; i < w->n_pods; i++)
+		json_decref(w->pods[i]);
+	for (size_t i = 0; i < w->n_slices; i++)
+		json_decref(w->slices[i]);
+	json_decref(w->svc);
+}
 
 static int compute_max(struct world *w, size_t max)
 {
@@ -103,7 +114,7 @@ static json_t *first_endpoint(struct ctrl_plan *p)
 
 TEST(ready_pod_becomes_a_ready_endpoint_in_a_new_slice)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	json_t *s, *ep;
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
@@ -133,7 +144,7 @@ TEST(ready_pod_becomes_a_ready_endpoint_in_a_new_slice)
 
 TEST(unready_pod_is_neither_ready_nor_serving)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	json_t *ep;
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "False");
@@ -146,7 +157,7 @@ TEST(unready_pod_is_neither_ready_nor_serving)
 
 TEST(terminating_ready_pod_is_serving_but_not_ready)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	json_t *ep;
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
@@ -162,7 +173,7 @@ TEST(terminating_ready_pod_is_serving_but_not_ready)
 
 TEST(publish_not_ready_addresses_makes_unready_pods_ready)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	json_t *ep;
 
 	json_object_set_new(ctrl_get(w.svc, "spec"), "publishNotReadyAddresses", json_true());
@@ -175,7 +186,7 @@ TEST(publish_not_ready_addresses_makes_unready_pods_ready)
 
 TEST(pods_not_selected_without_ip_or_finished_are_left_out)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	w.pods[w.n_pods++] = pod("no-ip", "", "False");
 	w.pods[w.n_pods++] = pod("other", "10.0.0.6", "True");
@@ -191,7 +202,7 @@ TEST(pods_not_selected_without_ip_or_finished_are_left_out)
 
 TEST(placeholder_slice_is_kept_not_recreated)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	CHECK_OK(compute(&w));
 	apply(&w);
@@ -202,7 +213,7 @@ TEST(placeholder_slice_is_kept_not_recreated)
 
 TEST(named_target_port_with_different_numbers_splits_slices)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	json_object_set_new(json_array_get(ctrl_get(w.svc, "spec.ports"), 0), "targetPort",
 			    json_string("http"));
@@ -226,7 +237,7 @@ TEST(named_target_port_with_different_numbers_splits_slices)
 
 TEST(pod_without_the_named_port_gets_an_endpoint_without_that_port)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	json_object_set_new(json_array_get(ctrl_get(w.svc, "spec.ports"), 0), "targetPort",
 			    json_string("metrics"));
@@ -239,7 +250,7 @@ TEST(pod_without_the_named_port_gets_an_endpoint_without_that_port)
 
 TEST(dual_stack_service_gets_one_slice_per_family)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	json_t *p6;
 
 	json_object_set_new(ctrl_get(w.svc, "spec"), "ipFamilies", json_pack("[s,s]", "IPv4", "IPv6"));
@@ -258,7 +269,7 @@ TEST(dual_stack_service_gets_one_slice_per_family)
 
 TEST(slices_hold_at_most_100_endpoints)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	char name[32], ip[32];
 
 	for (int i = 0; i < 250; i++) {
@@ -276,7 +287,7 @@ TEST(slices_hold_at_most_100_endpoints)
 
 TEST(unchanged_pods_plan_nothing)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
 	w.pods[w.n_pods++] = pod("web-b", "10.0.0.6", "False");
@@ -288,7 +299,7 @@ TEST(unchanged_pods_plan_nothing)
 
 TEST(pod_turning_unready_updates_its_slice_in_place)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	json_t *ep;
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
@@ -306,7 +317,7 @@ TEST(pod_turning_unready_updates_its_slice_in_place)
 
 TEST(new_pod_fills_an_existing_slice_before_creating_one)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
 	CHECK_OK(compute(&w));
@@ -320,7 +331,7 @@ TEST(new_pod_fills_an_existing_slice_before_creating_one)
 
 TEST(slice_of_pods_that_left_is_reused_for_new_ports)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
 	CHECK_OK(compute(&w));
@@ -339,11 +350,12 @@ TEST(slice_of_pods_that_left_is_reused_for_new_ports)
 
 TEST(last_pod_gone_empties_to_the_placeholder)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
 	CHECK_OK(compute(&w));
 	apply(&w);
+	json_decref(w.pods[0]);
 	w.n_pods = 0;
 	CHECK_OK(compute(&w));
 	apply(&w);
@@ -354,7 +366,7 @@ TEST(last_pod_gone_empties_to_the_placeholder)
 
 TEST(service_without_selector_is_left_alone)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	json_object_del(ctrl_get(w.svc, "spec"), "selector");
 	w.slices[w.n_slices++] = obj("{\"metadata\":{\"name\":\"web-manual\",\"labels\":{"
@@ -373,7 +385,7 @@ static json_t *empty_slice(const char *name, const char *manager, const char *fa
 
 TEST(slices_of_another_manager_are_left_alone)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	w.slices[w.n_slices++] = empty_slice("web-mirror", "someone-else", "IPv6");
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
@@ -384,7 +396,7 @@ TEST(slices_of_another_manager_are_left_alone)
 
 TEST(slice_of_a_family_the_service_lost_is_deleted)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 
 	w.slices[w.n_slices++] = empty_slice("web-v6", EPS_MANAGED_BY, "IPv6");
 	w.pods[w.n_pods++] = pod("web-a", "10.0.0.5", "True");
@@ -395,7 +407,7 @@ TEST(slice_of_a_family_the_service_lost_is_deleted)
 
 TEST(headless_service_slices_carry_the_headless_label_and_hostname)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	json_t *ep;
 
 	json_object_set_new(ctrl_get(w.svc, "spec"), "clusterIP", json_string("None"));
@@ -418,7 +430,7 @@ static json_t *node_named(void *ud, const char *name)
 
 TEST(zone_comes_from_the_node_and_missing_node_skips_the_pod)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	json_t *node = obj("{\"metadata\":{\"name\":\"node-1\",\"labels\":{"
 			   "\"topology.kubernetes.io/zone\":\"zone-a\"}}}");
 	struct eps_input in = { .svc = w.svc, .pods = w.pods, .node_get = node_named, .node_ud = node };
@@ -432,11 +444,12 @@ TEST(zone_comes_from_the_node_and_missing_node_skips_the_pod)
 	CHECK_INT_EQ(json_array_size(json_object_get(w.p.v[0].body, "endpoints")), 1);
 	ep = first_endpoint(&w.p);
 	CHECK_STR_EQ(ctrl_str(ep, "zone"), "zone-a");
+	json_decref(node);
 }
 
 TEST(trigger_time_is_annotated)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	struct eps_input in = { .svc = w.svc, .pods = w.pods, .trigger_time = 1796623200 };
 	json_t *ann;
 
@@ -455,7 +468,7 @@ TEST(trigger_time_is_annotated)
  * computing again plans nothing (one sync converges). */
 TEST(random_churn_converges_in_one_sync_with_every_pod_once)
 {
-	struct world w = { .svc = svc_web() };
+	_cleanup_(world_free) struct world w = { .svc = svc_web() };
 	char name[32], ip[32];
 	unsigned seed = 7;
 

@@ -208,6 +208,23 @@ TEST(delete_order_more_pods_on_the_node_first)
 	CHECK(rs_pod_delete_cmp(owned("a", "True"), 3, owned("b", "True"), 1, NOW) < 0);
 }
 
+TEST(scale_down_deletes_from_the_node_crowded_by_sibling_pods)
+{
+	json_t *rs = rs_web(1), *pods[] = { owned("a", "True"), owned("b", "True") };
+	json_t *related[] = { pod("old-1", "10.0.0.7", "True"), pod("old-2", "10.0.0.8", "True") };
+	struct rs_input in = { .rs = rs, .pods = pods, .n_pods = 2, .related = related,
+			       .n_related = 2, .now = NOW };
+	struct ctrl_plan p = CTRL_PLAN_INIT;
+	struct rs_result res;
+
+	set(pods[1], "spec.nodeName", json_string("node-2"));
+	set(related[0], "spec.nodeName", json_string("node-2"));
+	set(related[1], "spec.nodeName", json_string("node-2"));
+	CHECK_OK(rs_compute(&in, &p, &res));
+	CHECK_STR_EQ(first(&p, CTRL_DELETE)->name, "b");
+	ctrl_plan_clear(&p);
+}
+
 TEST(delete_order_ready_more_recently_first)
 {
 	json_t *a = owned("a", "True"), *b = owned("b", "True");
