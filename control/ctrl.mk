@@ -29,3 +29,6 @@ CTRL_SRCS += control/ctrl_serviceaccount.c
 
 # Pod garbage collection (ctrl_podgc.h).
 CTRL_SRCS += control/ctrl_podgc.c
+# EndpointSlice / Endpoints, ReplicaSet, Deployment compute steps (h/ctrl).
+CTRL_SRCS += control/ctrl_endpointslice.c control/ctrl_endpoints.c \
+	control/ctrl_replicaset.c control/ctrl_deployment.c

@@ -1,8 +1,10 @@
 /* Helpers over cached objects for the controllers: see ctrl_util.h. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "control/ctrl_plan.h"
 #include "control/ctrl_util.h"
 #include "lib/kube_selector.h"
 #include "lib/util.h"
@@ -32,6 +34,13 @@ void ctrl_time_format(time_t t, char buf[32])
 
 	gmtime_r(&t, &tm);
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+time_t ctrl_time_at(json_t *obj, const char *path)
+{
+	time_t t;
+
+	return ctrl_time_parse(ctrl_str(obj, path), &t) == 0 ? t : 0;
 }
 
 json_t *ctrl_get(json_t *obj, const char *path)
@@ -69,22 +78,44 @@ bool ctrl_pod_terminating(json_t *pod)
 	return ctrl_get(pod, "metadata.deletionTimestamp") != NULL;
 }
 
-bool ctrl_pod_active(json_t *pod)
+bool ctrl_pod_terminal(json_t *pod)
 {
 	const char *phase = ctrl_str(pod, "status.phase");
 
-	return !streq(phase, "Succeeded") && !streq(phase, "Failed") && !ctrl_pod_terminating(pod);
+	return streq(phase, "Succeeded") || streq(phase, "Failed");
+}
+
+bool ctrl_pod_active(json_t *pod)
+{
+	return !ctrl_pod_terminal(pod) && !ctrl_pod_terminating(pod);
+}
+
+json_t *ctrl_status_condition(json_t *status, const char *type)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "conditions"), i, c)
+		if (streq(ctrl_str(c, "type"), type))
+			return c;
+	return NULL;
+}
+
+void ctrl_status_condition_remove(json_t *status, const char *type)
+{
+	json_t *conds = json_object_get(status, "conditions"), *c;
+	size_t i;
+
+	json_array_foreach(conds, i, c)
+		if (streq(ctrl_str(c, "type"), type)) {
+			json_array_remove(conds, i);
+			return;
+		}
 }
 
 json_t *ctrl_condition(json_t *obj, const char *type)
 {
-	json_t *conds = ctrl_get(obj, "status.conditions"), *c;
-	size_t i;
-
-	json_array_foreach(conds, i, c)
-		if (streq(json_string_value(json_object_get(c, "type")), type))
-			return c;
-	return NULL;
+	return ctrl_status_condition(json_object_get(obj, "status"), type);
 }
 
 /* obj's status.conditions, made when missing. */
@@ -129,23 +160,24 @@ int ctrl_condition_set(json_t *obj, const char *type, const char *status, const 
 	return 0;
 }
 
-bool ctrl_pod_ready(json_t *pod)
+bool ctrl_pod_ready(json_t *pod, time_t *since)
 {
-	return streq(ctrl_str(ctrl_condition(pod, "Ready"), "status"), "True");
+	json_t *c = ctrl_condition(pod, "Ready");
+
+	if (!streq(ctrl_str(c, "status"), "True"))
+		return false;
+	if (since)
+		*since = ctrl_time_at(c, "lastTransitionTime");
+	return true;
 }
 
 bool ctrl_pod_available(json_t *pod, long long min_ready, time_t now)
 {
-	json_t *ready = ctrl_condition(pod, "Ready");
 	time_t since;
 
-	if (!streq(ctrl_str(ready, "status"), "True"))
+	if (!ctrl_pod_ready(pod, &since))
 		return false;
-	if (min_ready <= 0)
-		return true;
-	if (ctrl_time_parse(ctrl_str(ready, "lastTransitionTime"), &since) < 0)
-		return false;
-	return since + min_ready <= now;
+	return min_ready <= 0 || (since && since + min_ready < now);
 }
 
 json_t *ctrl_controller_of(json_t *obj)
@@ -166,12 +198,14 @@ bool ctrl_controlled_by(json_t *obj, json_t *owner)
 	return ref && streq(ctrl_str(ref, "uid"), ctrl_str(owner, "metadata.uid"));
 }
 
-json_t *ctrl_controller_ref_new(json_t *owner)
+json_t *ctrl_new_controller_ref(json_t *owner, const char *api_version, const char *kind)
 {
-	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:b}",
-			 "apiVersion", ctrl_str(owner, "apiVersion"), "kind", ctrl_str(owner, "kind"),
-			 "name", ctrl_str(owner, "metadata.name"), "uid",
-			 ctrl_str(owner, "metadata.uid"), "controller", 1, "blockOwnerDeletion", 1);
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}",
+			 "apiVersion", api_version ?: ctrl_str(owner, "apiVersion") ?: "",
+			 "kind", kind ?: ctrl_str(owner, "kind") ?: "",
+			 "name", ctrl_str(owner, "metadata.name") ?: "",
+			 "uid", ctrl_str(owner, "metadata.uid") ?: "", "controller", 1,
+			 "blockOwnerDeletion", 1);
 }
 
 bool ctrl_strlist_has(json_t *obj, const char *path, const char *s)
@@ -295,7 +329,7 @@ static int pod_metadata(json_t *md, json_t *template, json_t *owner, const char 
 				json_string(ctrl_str(owner, "metadata.namespace"))) < 0)
 		return -ENOMEM;
 	return json_object_set_new(md, "ownerReferences",
-				   json_pack("[o]", ctrl_controller_ref_new(owner))) < 0 ? -ENOMEM : 0;
+				   json_pack("[o]", ctrl_new_controller_ref(owner, NULL, NULL))) < 0 ? -ENOMEM : 0;
 }
 
 json_t *ctrl_pod_from_template(json_t *template, json_t *owner, const char *name)
@@ -311,4 +345,87 @@ json_t *ctrl_pod_from_template(json_t *template, json_t *owner, const char *name
 		return NULL;
 	}
 	return pod;
+}
+
+bool ctrl_map_selects(json_t *selector, json_t *labels)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_object_size(selector))
+		return false;
+	json_object_foreach(selector, k, v)
+		if (!json_equal(v, json_object_get(labels, k)))
+			return false;
+	return true;
+}
+
+int ctrl_intstr_scaled(json_t *v, long long total, bool round_up, long long def,
+		       long long *out)
+{
+	const char *s;
+	char *end;
+	long long pct;
+
+	if (!v || json_is_null(v)) {
+		*out = def;
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	s = json_string_value(v);
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	pct = strtoll(s, &end, 10);
+	if (errno || end == s || !streq(end, "%") || pct < 0)
+		return -EINVAL;
+	/* upstream: math.Ceil / math.Floor of float64(pct*total)/100 */
+	*out = round_up ? (pct * total + 99) / 100 : (pct * total) / 100;
+	return 0;
+}
+
+/* A merge patch of obj's ownerReferences (uid and resourceVersion as
+ * preconditions): the owner's appended (adopt) or removed (release). */
+static json_t *owner_patch(const struct ctrl_owner *o, json_t *obj, bool adopt)
+{
+	const char *uid = ctrl_str(o->obj, "metadata.uid");
+	json_t *refs = json_array(), *ref;
+	size_t i;
+
+	json_array_foreach(ctrl_get(obj, "metadata.ownerReferences"), i, ref)
+		if (!streq(ctrl_str(ref, "uid"), uid))
+			json_array_append(refs, ref);
+	if (adopt)
+		json_array_append_new(refs, ctrl_new_controller_ref(o->obj, o->api_version, o->kind));
+	return json_pack("{s:{s:o, s:s, s:s}}", "metadata", "ownerReferences", refs, "uid",
+			 ctrl_str(obj, "metadata.uid") ?: "", "resourceVersion",
+			 ctrl_str(obj, "metadata.resourceVersion") ?: "");
+}
+
+int ctrl_claim(const struct ctrl_owner *o, json_t *obj, const char *resource, struct ctrl_plan *p)
+{
+	json_t *ref = ctrl_controller_of(obj);
+	const char *uid = ctrl_str(o->obj, "metadata.uid");
+	const char *ns = ctrl_str(obj, "metadata.namespace"), *name = ctrl_str(obj, "metadata.name");
+	bool match = kube_selector_match_labels(o->sel, ctrl_get(obj, "metadata.labels"));
+	bool deleting = ctrl_get(o->obj, "metadata.deletionTimestamp") != NULL;
+	int r;
+
+	if (ref && !streq(ctrl_str(ref, "uid"), uid))
+		return 0; /* another controller's */
+	if (ref && match)
+		return 1;
+	if (ref) {
+		if (deleting)
+			return 0;
+		r = ctrl_plan_add(p, CTRL_PATCH, resource, ns, name, owner_patch(o, obj, false));
+		return r < 0 ? r : 0;
+	}
+	if (!match || deleting || ctrl_get(obj, "metadata.deletionTimestamp"))
+		return 0;
+	r = ctrl_plan_add(p, CTRL_PATCH, resource, ns, name, owner_patch(o, obj, true));
+	return r < 0 ? r : 1;
 }

@@ -41,10 +41,11 @@ TEST(pod_states_follow_phase_deletion_and_ready_condition)
 	time_t five;
 
 	CHECK_OK(ctrl_time_parse("2026-12-07T05:00:05Z", &five));
-	CHECK(ctrl_pod_active(running) && ctrl_pod_ready(running));
-	CHECK(!ctrl_pod_active(done) && !ctrl_pod_ready(done));
+	CHECK(ctrl_pod_active(running) && ctrl_pod_ready(running, NULL));
+	CHECK(!ctrl_pod_active(done) && !ctrl_pod_ready(done, NULL));
 	CHECK(!ctrl_pod_active(leaving) && ctrl_pod_terminating(leaving));
-	CHECK(ctrl_pod_available(running, 5, five));
+	CHECK(ctrl_pod_available(running, 4, five));
+	CHECK(!ctrl_pod_available(running, 5, five)); /* upstream: ready longer than minReadySeconds */
 	CHECK(!ctrl_pod_available(running, 6, five));
 	CHECK(ctrl_pod_available(running, 0, five));
 	json_decref(running);
