@@ -39,14 +39,9 @@ struct node_net {
 
 /* ---- addresses ---- */
 
-static unsigned alen(int family)
-{
-	return family == AF_INET ? 4 : 16;
-}
-
 void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6])
 {
-	const uint8_t *tail = node->bytes + alen(node->family) - 4;
+	const uint8_t *tail = node->bytes + ipaddr_family_len(node->family) - 4;
 
 	mac[0] = 0x0e; /* locally administered, unicast */
 	mac[1] = node->family == AF_INET ? 0x5c : 0x5d;
@@ -55,7 +50,7 @@ void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6])
 
 static struct nl_addr *nla_of(const struct ipaddr *a, unsigned prefix)
 {
-	struct nl_addr *n = nl_addr_build(a->family, a->bytes, alen(a->family));
+	struct nl_addr *n = nl_addr_build(a->family, a->bytes, ipaddr_family_len(a->family));
 
 	if (n)
 		nl_addr_set_prefixlen(n, (int)prefix);
@@ -154,7 +149,7 @@ static const struct ipaddr *underlay_of(const struct node_net_peer *p, int famil
 
 static bool same_addr(const struct ipaddr *a, const struct ipaddr *b)
 {
-	return a->family == b->family && memcmp(a->bytes, b->bytes, alen(a->family)) == 0;
+	return a->family == b->family && memcmp(a->bytes, b->bytes, ipaddr_family_len(a->family)) == 0;
 }
 
 static int desired(struct node_net *nn, const struct node_net_peer *peers, size_t n, struct ents *es,
@@ -325,7 +320,7 @@ static int route_set(struct node_net *nn, const struct ent *e, int flags, bool d
 	struct rtnl_route *r = rtnl_route_alloc();
 	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
 	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->dst.addr, e->dst.len);
-	_cleanup_nla_ struct nl_addr *gw = nla_of(&e->gw, alen(e->gw.family) * 8);
+	_cleanup_nla_ struct nl_addr *gw = nla_of(&e->gw, ipaddr_family_len(e->gw.family) * 8);
 	int r2;
 
 	if (!r || !nh || !dst || !gw) {
@@ -355,7 +350,7 @@ static int neigh_set(struct node_net *nn, const struct ent *e)
 {
 	struct rtnl_neigh *n = rtnl_neigh_alloc();
 	_cleanup_nla_ struct nl_addr *ll = nl_addr_build(AF_LLC, e->mac, 6);
-	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->gw, alen(e->gw.family) * 8);
+	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->gw, ipaddr_family_len(e->gw.family) * 8);
 	int r;
 
 	if (!n || !ll || !dst) {
@@ -393,7 +388,7 @@ static void match_cidr(struct nftb_rule *rb, bool src, const struct ipcidr *c)
 	} else {
 		nftb_daddr(rb, fam, NFT_REG_1);
 	}
-	nftb_prefix_cmp(rb, NFT_REG_1, NFT_CMP_EQ, c->addr.bytes, alen(fam), c->len);
+	nftb_prefix_cmp(rb, NFT_REG_1, NFT_CMP_EQ, c->addr.bytes, ipaddr_family_len(fam), c->len);
 }
 
 /* dst NULL: masquerade; else return for that destination. */
@@ -471,7 +466,7 @@ static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, siz
 static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 {
 	struct rtnl_link *l = NULL, *have = NULL, *chg = NULL;
-	_cleanup_nla_ struct nl_addr *local = nla_of(&nn->o.addrs[0], alen(nn->o.addrs[0].family) * 8);
+	_cleanup_nla_ struct nl_addr *local = nla_of(&nn->o.addrs[0], ipaddr_family_len(nn->o.addrs[0].family) * 8);
 	_cleanup_nla_ struct nl_addr *mac = NULL;
 	int r;
 
