@@ -21,7 +21,6 @@
 #include <netlink/route/link/vxlan.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -63,20 +62,6 @@ static void nl_addr_putp(struct nl_addr **p)
 		nl_addr_put(*p);
 }
 #define _cleanup_nla_ _cleanup_(nl_addr_putp)
-
-static int errf(char *err, size_t size, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t size, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && size) {
-		va_start(ap, fmt);
-		vsnprintf(err, size, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* ---- desired entries: routes, neighbours, FDB ---- */
 
@@ -175,7 +160,7 @@ static int desired(struct node_net *nn, const struct node_net_peer *peers, size_
 				const struct ipaddr *gw = underlay_of(p, pc->addr.family);
 
 				if (!gw)
-					return errf(err, err_size, -EINVAL,
+					return set_err(err, err_size, -EINVAL,
 						    "peer %s: no address of the family of pod CIDR #%zu "
 						    "for native routing",
 						    p->name, c);
@@ -186,7 +171,7 @@ static int desired(struct node_net *nn, const struct node_net_peer *peers, size_
 				continue;
 			}
 			if (!under)
-				return errf(err, err_size, -EINVAL,
+				return set_err(err, err_size, -EINVAL,
 					    "peer %s: no address of the node address's family for vxlan",
 					    p->name);
 			if (!(e = ents_add(es)))
@@ -480,7 +465,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 
 		if (!type || strcmp(type, "vxlan") != 0) {
 			rtnl_link_put(have);
-			return errf(err, err_size, -EEXIST,
+			return set_err(err, err_size, -EEXIST,
 				    "vxlan device %s: a link of type %s has that name", nn->vxlan_name,
 				    type ? type : "?");
 		}
@@ -507,7 +492,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		}
 		rtnl_link_put(have);
 		if (r < 0)
-			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot set up: %s",
+			return set_err(err, err_size, nl_errno(r), "vxlan device %s: cannot set up: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	} else {
 		l = rtnl_link_vxlan_alloc();
@@ -524,12 +509,12 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		r = rtnl_link_add(nn->sk, l, NLM_F_CREATE | NLM_F_EXCL);
 		rtnl_link_put(l);
 		if (r < 0)
-			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot create: %s",
+			return set_err(err, err_size, nl_errno(r), "vxlan device %s: cannot create: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	}
 	nn->vx_ifindex = (int)if_nametoindex(nn->vxlan_name);
 	if (!nn->vx_ifindex)
-		return errf(err, err_size, -ENODEV, "vxlan device %s: gone after setup", nn->vxlan_name);
+		return set_err(err, err_size, -ENODEV, "vxlan device %s: gone after setup", nn->vxlan_name);
 	/* The node's own traffic to remote pods leaves with the network
 	 * address of its IPv4 pod CIDR (flannel's habit). */
 	for (size_t i = 0; i < nn->o.n_pod_cidrs; i++) {
@@ -549,7 +534,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		r = rtnl_addr_add(nn->sk, a, NLM_F_CREATE | NLM_F_REPLACE);
 		rtnl_addr_put(a);
 		if (r < 0 && nl_errno(r) != -EEXIST)
-			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot add address: %s",
+			return set_err(err, err_size, nl_errno(r), "vxlan device %s: cannot add address: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	}
 	return 0;
@@ -579,15 +564,15 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 	int r;
 
 	if (o->n_addrs == 0 || o->n_addrs > NODE_NET_MAX_ADDRS)
-		return errf(err, err_size, -EINVAL, "node address: one or two required");
+		return set_err(err, err_size, -EINVAL, "node address: one or two required");
 	if (o->n_pod_cidrs > NODE_NET_MAX_ADDRS)
-		return errf(err, err_size, -EINVAL, "pod CIDR: at most %d", NODE_NET_MAX_ADDRS);
+		return set_err(err, err_size, -EINVAL, "pod CIDR: at most %d", NODE_NET_MAX_ADDRS);
 	if (o->mode != NODE_NET_NATIVE && o->mode != NODE_NET_VXLAN)
-		return errf(err, err_size, -EINVAL, "mode: native or vxlan");
+		return set_err(err, err_size, -EINVAL, "mode: native or vxlan");
 	if (o->vni > 0xffffff)
-		return errf(err, err_size, -EINVAL, "vni: at most 16777215");
+		return set_err(err, err_size, -EINVAL, "vni: at most 16777215");
 	if (o->vxlan_name && (!*o->vxlan_name || strlen(o->vxlan_name) >= IFNAMSIZ))
-		return errf(err, err_size, -EINVAL, "vxlan device name: 1 to %d characters",
+		return set_err(err, err_size, -EINVAL, "vxlan device name: 1 to %d characters",
 			    IFNAMSIZ - 1);
 	nn = calloc(1, sizeof(*nn));
 	if (!nn)
@@ -612,12 +597,12 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 	nn->o.nat_table = nn->nat_table;
 	r = nl_connect(nn->sk, NETLINK_ROUTE);
 	if (r < 0) {
-		r = errf(err, err_size, nl_errno(r), "netlink: %s", nl_geterror(r));
+		r = set_err(err, err_size, nl_errno(r), "netlink: %s", nl_geterror(r));
 		goto fail;
 	}
 	r = nftb_sock_open(&nn->nft);
 	if (r < 0) {
-		r = errf(err, err_size, r, "nftables netlink: %s", strerror(-r));
+		r = set_err(err, err_size, r, "nftables netlink: %s", strerror(-r));
 		goto fail;
 	}
 	(void)sysctl_write("net/ipv4/ip_forward", "1");
@@ -647,21 +632,21 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 	memset(&nn->stats, 0, sizeof(nn->stats));
 	for (size_t i = 0; i < n; i++)
 		if (peers[i].n_addrs > NODE_NET_MAX_ADDRS || peers[i].n_pod_cidrs > NODE_NET_MAX_ADDRS)
-			return errf(err, err_size, -EINVAL, "peer %s: too many addresses or CIDRs",
+			return set_err(err, err_size, -EINVAL, "peer %s: too many addresses or CIDRs",
 				    peers[i].name);
 	r = desired(nn, peers, n, &want, err, err_size);
 	if (r < 0)
 		goto out;
 	r = rtnl_route_alloc_cache(nn->sk, AF_UNSPEC, 0, &routes);
 	if (r < 0) {
-		r = errf(err, err_size, nl_errno(r), "cannot list routes: %s", nl_geterror(r));
+		r = set_err(err, err_size, nl_errno(r), "cannot list routes: %s", nl_geterror(r));
 		goto out;
 	}
 	nl_cache_foreach(routes, on_route, &c);
 	if (nn->vx_ifindex) {
 		r = rtnl_neigh_alloc_cache_flags(nn->sk, &neighs, NL_CACHE_AF_ITER);
 		if (r < 0) {
-			r = errf(err, err_size, nl_errno(r), "cannot list neighbours: %s", nl_geterror(r));
+			r = set_err(err, err_size, nl_errno(r), "cannot list neighbours: %s", nl_geterror(r));
 			goto out;
 		}
 		nl_cache_foreach(neighs, on_neigh, &c);
@@ -679,7 +664,7 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 		else
 			r = rtnl_neigh_delete(nn->sk, (struct rtnl_neigh *)o, 0);
 		if (r < 0 && nl_errno(r) != -ENOENT) {
-			r = errf(err, err_size, nl_errno(r), "cannot delete a stale %s: %s",
+			r = set_err(err, err_size, nl_errno(r), "cannot delete a stale %s: %s",
 				 nl_object_get_type(o), nl_geterror(r));
 			goto out;
 		}
@@ -695,7 +680,7 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 			r = e->kind == ENT_ROUTE ? route_set(nn, e, NLM_F_CREATE | NLM_F_REPLACE, false)
 						 : neigh_set(nn, e);
 			if (r < 0) {
-				r = errf(err, err_size, r, "peer %s: %s: %s", e->peer, e->full,
+				r = set_err(err, err_size, r, "peer %s: %s: %s", e->peer, e->full,
 					 strerror(-r));
 				goto out;
 			}
@@ -706,7 +691,7 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 		nn->failed[0] = '\0';
 		r = masq_sync(nn, peers, n, false);
 		if (r < 0)
-			r = errf(err, err_size, r, "table inet %s: cannot apply%s%s: %s", nn->nat_table,
+			r = set_err(err, err_size, r, "table inet %s: cannot apply%s%s: %s", nn->nat_table,
 				 nn->failed[0] ? ": " : "", nn->failed, strerror(-r));
 	}
 out:
