@@ -933,3 +933,90 @@ void proxy_log_services(const struct proxy_state *now, const struct proxy_change
 			log_info("service %s: removed", v[i]->service);
 	}
 }
+
+static void keys_free(char **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* "<what the kernel refused>: " after a failed apply, or "". */
+static const char *mode_failed(const struct proxy_mode_ops *mode, const void *m, char *buf,
+			       size_t size)
+{
+	buf[0] = '\0';
+	if (mode->failed)
+		mode->failed(m, buf, size);
+	return buf;
+}
+
+/* The changed services keys[] only; -EAGAIN when a full sync is needed. */
+static int sync_services(const struct proxy_mode_ops *mode, void *m, struct model_store *st,
+			 const struct proxy_config *cfg, char **keys, size_t n,
+			 struct proxy_sync_report *rep, char *err, size_t errlen)
+{
+	unsigned long long t0 = now_ns(), t1;
+	struct proxy_state *part = NULL;
+	char failed[330];
+	int r;
+
+	r = proxy_compute_services(st, cfg, keys, n, &part);
+	t1 = now_ns();
+	if (r == 0)
+		r = mode->apply_services(m, keys, n, part);
+	rep->compute_ns = t1 - t0;
+	rep->apply_ns = now_ns() - t1;
+	rep->n_changed = n;
+	if (r < 0 && r != -EAGAIN)
+		return set_err(err, errlen, r, "cannot apply the changed services: %s%s",
+			       mode_failed(mode, m, failed, sizeof(failed)), strerror(-r));
+	return r;
+}
+
+/* Everything. */
+static int sync_all(const struct proxy_mode_ops *mode, void *m, struct model_store *st,
+		    const struct proxy_config *cfg, struct proxy_sync_report *rep, char *err,
+		    size_t errlen)
+{
+	unsigned long long t0 = now_ns(), t1;
+	struct proxy_state *next = NULL;
+	char failed[330];
+	int r;
+
+	rep->full = true;
+	r = proxy_compute(st, cfg, &next);
+	if (r < 0)
+		return set_err(err, errlen, r, "cannot compute the desired state: %s", strerror(-r));
+	t1 = now_ns();
+	r = mode->apply(m, next);
+	rep->compute_ns = t1 - t0;
+	rep->apply_ns = now_ns() - t1;
+	if (r < 0)
+		return set_err(err, errlen, r, "cannot apply the desired state: %s%s",
+			       mode_failed(mode, m, failed, sizeof(failed)), strerror(-r));
+	return r;
+}
+
+int proxy_mode_sync(const struct proxy_mode_ops *mode, void *m, struct model_store *st,
+		    const struct proxy_config *cfg, bool force_full, struct proxy_sync_report *rep,
+		    char *err, size_t errlen)
+{
+	char **keys = NULL;
+	size_t n = 0;
+	bool all;
+	int r;
+
+	*rep = (struct proxy_sync_report){ 0 };
+	if (model_store_take_dirty(st, &keys, &n, &all) < 0)
+		all = true, keys = NULL, n = 0;
+	r = -EAGAIN;
+	if (!all && !force_full && mode->applied(m))
+		r = sync_services(mode, m, st, cfg, keys, n, rep, err, errlen);
+	keys_free(keys, n);
+	if (r == -EAGAIN)
+		r = sync_all(mode, m, st, cfg, rep, err, errlen);
+	if (mode->applied(m))
+		rep->n_fes = mode->applied(m)->n_fes;
+	return r;
+}

@@ -374,3 +374,24 @@ out:
 	proxy_state_free(part);
 	return r;
 }
+
+static const struct proxy_state *mode_applied(const void *m)
+{
+	return proxy_lb_applied(m);
+}
+
+static int mode_apply_services(void *m, char **keys, size_t n, struct proxy_state *part)
+{
+	return proxy_lb_apply_services(m, keys, n, part);
+}
+
+static int mode_apply(void *m, struct proxy_state *next)
+{
+	return proxy_lb_apply(m, next);
+}
+
+const struct proxy_mode_ops proxy_lb_mode_ops = {
+	.applied = mode_applied,
+	.apply_services = mode_apply_services,
+	.apply = mode_apply,
+};

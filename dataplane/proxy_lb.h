@@ -45,4 +45,7 @@ unsigned long long proxy_lb_last_socket_ns(const struct proxy_lb *p);
 /* The state last applied (NULL before the first apply). */
 const struct proxy_state *proxy_lb_applied(const struct proxy_lb *p);
 
+/* The eBPF mode for proxy_mode_sync (m: a struct proxy_lb). */
+extern const struct proxy_mode_ops proxy_lb_mode_ops;
+
 #endif
