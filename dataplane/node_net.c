@@ -40,7 +40,7 @@ struct node_net {
 
 void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6])
 {
-	const uint8_t *tail = node->bytes + ipaddr_family_len(node->family) - 4;
+	const uint8_t *tail = node->bytes + ipaddr_len(node) - 4;
 
 	mac[0] = 0x0e; /* locally administered, unicast */
 	mac[1] = node->family == AF_INET ? 0x5c : 0x5d;
@@ -49,7 +49,7 @@ void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6])
 
 static struct nl_addr *nla_of(const struct ipaddr *a, unsigned prefix)
 {
-	struct nl_addr *n = nl_addr_build(a->family, a->bytes, ipaddr_family_len(a->family));
+	struct nl_addr *n = nl_addr_build(a->family, a->bytes, ipaddr_len(a));
 
 	if (n)
 		nl_addr_set_prefixlen(n, (int)prefix);
@@ -132,11 +132,6 @@ static const struct ipaddr *underlay_of(const struct node_net_peer *p, int famil
 	return NULL;
 }
 
-static bool same_addr(const struct ipaddr *a, const struct ipaddr *b)
-{
-	return a->family == b->family && memcmp(a->bytes, b->bytes, ipaddr_family_len(a->family)) == 0;
-}
-
 static int desired(struct node_net *nn, const struct node_net_peer *peers, size_t n, struct ents *es,
 		   char *err, size_t err_size)
 {
@@ -149,7 +144,7 @@ static int desired(struct node_net *nn, const struct node_net_peer *peers, size_
 
 		for (size_t k = 0; k < p->n_addrs; k++)
 			for (size_t j = 0; j < nn->o.n_addrs; j++)
-				is_self |= same_addr(&p->addrs[k], &nn->o.addrs[j]);
+				is_self |= ipaddr_eq(&p->addrs[k], &nn->o.addrs[j]);
 		if (is_self)
 			continue;
 		for (size_t c = 0; c < p->n_pod_cidrs; c++) {
@@ -305,7 +300,7 @@ static int route_set(struct node_net *nn, const struct ent *e, int flags, bool d
 	struct rtnl_route *r = rtnl_route_alloc();
 	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
 	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->dst.addr, e->dst.len);
-	_cleanup_nla_ struct nl_addr *gw = nla_of(&e->gw, ipaddr_family_len(e->gw.family) * 8);
+	_cleanup_nla_ struct nl_addr *gw = nla_of(&e->gw, ipaddr_len(&e->gw) * 8);
 	int r2;
 
 	if (!r || !nh || !dst || !gw) {
@@ -335,7 +330,7 @@ static int neigh_set(struct node_net *nn, const struct ent *e)
 {
 	struct rtnl_neigh *n = rtnl_neigh_alloc();
 	_cleanup_nla_ struct nl_addr *ll = nl_addr_build(AF_LLC, e->mac, 6);
-	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->gw, ipaddr_family_len(e->gw.family) * 8);
+	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->gw, ipaddr_len(&e->gw) * 8);
 	int r;
 
 	if (!n || !ll || !dst) {
@@ -396,7 +391,7 @@ static void masq_rule(struct nftb *b, const struct ipcidr *src, const struct ipc
 static void push_cidr(struct ipcidr *v, size_t *n, const struct ipcidr *c)
 {
 	for (size_t i = 0; i < *n; i++)
-		if (v[i].len == c->len && same_addr(&v[i].addr, &c->addr))
+		if (ipcidr_eq(&v[i], c))
 			return;
 	v[(*n)++] = *c;
 }
@@ -451,7 +446,7 @@ static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, siz
 static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 {
 	struct rtnl_link *l = NULL, *have = NULL, *chg = NULL;
-	_cleanup_nla_ struct nl_addr *local = nla_of(&nn->o.addrs[0], ipaddr_family_len(nn->o.addrs[0].family) * 8);
+	_cleanup_nla_ struct nl_addr *local = nla_of(&nn->o.addrs[0], ipaddr_len(&nn->o.addrs[0]) * 8);
 	_cleanup_nla_ struct nl_addr *mac = NULL;
 	int r;
 
