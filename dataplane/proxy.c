@@ -893,7 +893,8 @@ static const struct proxy_summary *find_summary(const struct proxy_state *s, con
 	return found ? *found : NULL;
 }
 
-void proxy_log_services(const struct proxy_state *now, const struct proxy_changes *c)
+void proxy_report_services(const struct proxy_state *now, const struct proxy_changes *c,
+			   log_report_fn report, void *ud)
 {
 	_cleanup_free_ const struct proxy_summary **v = calloc(c->n_set + c->n_del + 1, sizeof(*v));
 	size_t n = 0;
@@ -911,12 +912,14 @@ void proxy_log_services(const struct proxy_state *now, const struct proxy_change
 		if (i > 0 && streq(v[i - 1]->service, sum->service))
 			continue;
 		proxy_summary_format(sum, buf, sizeof(buf));
-		log_info("service %s: %s", sum->service, buf);
+		report_msg(report, ud, LOG_LEVEL_INFO, "service %s: %s", sum->service, buf);
 		if (sum->sctp_skipped)
-			log_warn("service %s: SCTP ports are not load-balanced", sum->service);
+			report_msg(report, ud, LOG_LEVEL_WARN, "service %s: SCTP ports are not load-balanced",
+				   sum->service);
 		if (sum->n_conflicts)
-			log_warn("service %s: %zu frontend%s already claimed by another service", sum->service,
-				 sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
+			report_msg(report, ud, LOG_LEVEL_WARN,
+				   "service %s: %zu frontend%s already claimed by another service",
+				   sum->service, sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
 	}
 	n = 0;
 	for (size_t i = 0; i < c->n_del; i++)
@@ -930,7 +933,7 @@ void proxy_log_services(const struct proxy_state *now, const struct proxy_change
 			continue;
 		sum = find_summary(now, v[i]->service);
 		if (!sum || !sum->n_frontends)
-			log_info("service %s: removed", v[i]->service);
+			report_msg(report, ud, LOG_LEVEL_INFO, "service %s: removed", v[i]->service);
 	}
 }
 

@@ -24,6 +24,7 @@
 #define SKIFF_PROXY_H
 
 #include "kube_model.h"
+#include "log.h"
 
 /* Same values as enum lb_kind / lb_backend_state / lb_frontend_flags. */
 enum proxy_kind {
@@ -149,11 +150,12 @@ int proxy_state_take_services(struct proxy_state *applied, char *const *keys, si
 int proxy_state_merge(struct proxy_state *applied, struct proxy_state *part);
 void proxy_changes_clear(struct proxy_changes *c);
 bool proxy_frontend_equal(const struct proxy_frontend *a, const struct proxy_frontend *b);
-/* Logs one line per service with a changed frontend (its summary, from
- * now: the new state of at least every such service), warnings for SCTP
- * ports and claimed frontends, and "removed" for services whose frontends
- * all went away. */
-void proxy_log_services(const struct proxy_state *now, const struct proxy_changes *c);
+/* Reports (report may be NULL) one line per service with a changed
+ * frontend (its summary, from now: the new state of at least every such
+ * service), warnings for SCTP ports and claimed frontends, and "removed"
+ * for services whose frontends all went away. */
+void proxy_report_services(const struct proxy_state *now, const struct proxy_changes *c,
+			   log_report_fn report, void *ud);
 
 /* Bringing a proxy mode up to date with the store, as skiff-agent does
  * after every change (and nft-bench, to time it). Each mode gives its

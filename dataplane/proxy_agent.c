@@ -81,7 +81,7 @@ static void nft_log_changes(const struct proxy_state *next, const struct proxy_c
 {
 	char addr[INET6_ADDRSTRLEN];
 
-	proxy_log_services(next, c);
+	proxy_report_services(next, c, log_report, NULL);
 	for (size_t i = 0; i < c->n_removed; i++) {
 		const struct proxy_removed *rm = &c->removed[i];
 
@@ -189,7 +189,7 @@ static int bpf_setup(struct proxy_agent *a)
 		return r;
 	}
 	log_info("datapath: programs attached to cgroup %s, maps in %s", a->cgroup, bpffs_of(a));
-	return proxy_lb_new(a->lb, a->cgroup, &a->plb);
+	return proxy_lb_new(a->lb, a->cgroup, log_report, NULL, &a->plb);
 }
 
 static int nft_setup(struct proxy_agent *a)
@@ -643,7 +643,7 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 	r = model_store_new(&a->store);
 	if (r < 0)
 		return r;
-	r = manifest_source_new(o->manifests_dir, a->store, &a->src);
+	r = manifest_source_new(o->manifests_dir, a->store, log_report, NULL, &a->src);
 	if (r < 0) {
 		log_error("manifests %s: %s", o->manifests_dir, strerror(-r));
 		return r;

@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 	r = model_store_new(&b.store);
 	if (r < 0)
 		goto out;
-	r = manifest_source_new(b.dir, b.store, &b.src);
+	r = manifest_source_new(b.dir, b.store, log_report, NULL, &b.src);
 	if (r < 0) {
 		log_error("--manifests %s: %s", b.dir, strerror(-r));
 		goto out;
