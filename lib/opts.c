@@ -233,10 +233,11 @@ static bool is_number(const struct opt *o)
 	return o->set == opt_int || o->set == opt_size || o->set == opt_u16 || o->set == opt_u32;
 }
 
-/* o's help, then "(MIN-MAX, default DEF)" as far as o has them. */
+/* o's help, then "(MIN-MAX, default DEF)" as far as o has them (a number
+ * bounded below INT_MAX shows its range). */
 static void usage_row_text(const struct opt *o, char *text, size_t size)
 {
-	bool range = is_number(o) && o->max != LONG_MAX;
+	bool range = is_number(o) && o->max < INT_MAX;
 	size_t len;
 
 	len = (size_t)snprintf(text, size, "%s", o->help);
