@@ -1,5 +1,7 @@
 /* Helpers over cached objects for the controllers: see ctrl_util.h. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -188,4 +190,190 @@ json_t *ctrl_pod_from_template(json_t *template, json_t *owner, const char *name
 		return NULL;
 	}
 	return pod;
+}
+
+int ctrl_intstr_scaled(json_t *v, long long total, bool round_up, long long def,
+		       long long *out)
+{
+	const char *s;
+	char *end;
+	long long pct;
+
+	if (!v || json_is_null(v)) {
+		*out = def;
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	s = json_string_value(v);
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	pct = strtoll(s, &end, 10);
+	if (errno || end == s || !streq(end, "%") || pct < 0)
+		return -EINVAL;
+	/* upstream: math.Ceil / math.Floor of float64(pct*total)/100 */
+	*out = round_up ? (pct * total + 99) / 100 : (pct * total) / 100;
+	return 0;
+}
+
+static bool value_in(json_t *values, const char *have)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(values, i, v)
+		if (streq(json_string_value(v), have))
+			return true;
+	return false;
+}
+
+/* Gt / Lt: one integer value, compared with the label's integer value. */
+static bool int_compare(json_t *values, const char *have, int sign)
+{
+	const char *want = json_string_value(json_array_get(values, 0));
+	char *e1, *e2;
+	long long a, b;
+
+	if (!have || !want || json_array_size(values) != 1)
+		return false;
+	errno = 0;
+	a = strtoll(have, &e1, 10);
+	b = strtoll(want, &e2, 10);
+	if (errno || *e1 || *e2 || e1 == have || e2 == want)
+		return false;
+	return sign > 0 ? a > b : a < b;
+}
+
+/* One NodeSelectorRequirement against the value found (NULL: absent). */
+static bool requirement_matches(json_t *req, const char *have)
+{
+	const char *op = ctrl_str(req, "operator");
+	json_t *values = json_object_get(req, "values");
+
+	if (streq(op, "In"))
+		return have && value_in(values, have);
+	if (streq(op, "NotIn"))
+		return !have || !value_in(values, have);
+	if (streq(op, "Exists"))
+		return have != NULL;
+	if (streq(op, "DoesNotExist"))
+		return have == NULL;
+	if (streq(op, "Gt"))
+		return int_compare(values, have, 1);
+	if (streq(op, "Lt"))
+		return int_compare(values, have, -1);
+	return false;
+}
+
+static bool term_matches(json_t *term, json_t *node)
+{
+	json_t *exprs = json_object_get(term, "matchExpressions");
+	json_t *fields = json_object_get(term, "matchFields");
+	json_t *labels = ctrl_get(node, "metadata.labels"), *req;
+	size_t i;
+
+	if (json_array_size(exprs) == 0 && json_array_size(fields) == 0)
+		return false;
+	json_array_foreach(exprs, i, req)
+		if (!requirement_matches(
+			    req, json_string_value(json_object_get(labels, ctrl_str(req, "key") ?: ""))))
+			return false;
+	json_array_foreach(fields, i, req) {
+		/* metadata.name is the one field upstream supports */
+		if (!streq(ctrl_str(req, "key"), "metadata.name") ||
+		    !requirement_matches(req, ctrl_str(node, "metadata.name")))
+			return false;
+	}
+	return true;
+}
+
+bool ctrl_node_selector_matches(json_t *node_selector, json_t *node)
+{
+	json_t *term;
+	size_t i;
+
+	json_array_foreach(json_object_get(node_selector, "nodeSelectorTerms"), i, term)
+		if (term_matches(term, node))
+			return true;
+	return false;
+}
+
+bool ctrl_pod_fits_node_affinity(json_t *pod_spec, json_t *node)
+{
+	json_t *labels = ctrl_get(node, "metadata.labels"), *v;
+	json_t *required = ctrl_get(pod_spec,
+				    "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution");
+	const char *k;
+
+	json_object_foreach(json_object_get(pod_spec, "nodeSelector"), k, v)
+		if (!streq(json_string_value(json_object_get(labels, k)), json_string_value(v)))
+			return false;
+	return !required || ctrl_node_selector_matches(required, node);
+}
+
+bool ctrl_toleration_tolerates(json_t *tol, json_t *taint)
+{
+	const char *effect = ctrl_str(tol, "effect"), *key = ctrl_str(tol, "key");
+	const char *op = ctrl_str(tol, "operator");
+
+	if (effect && *effect && !streq(effect, ctrl_str(taint, "effect")))
+		return false;
+	if (key && *key && !streq(key, ctrl_str(taint, "key")))
+		return false;
+	if (streq(op, "Exists"))
+		return true;
+	if (op && *op && !streq(op, "Equal"))
+		return false;
+	return streq(ctrl_str(tol, "value") ?: "", ctrl_str(taint, "value") ?: "");
+}
+
+static bool effect_listed(const char *effects, const char *effect)
+{
+	size_t n = effect ? strlen(effect) : 0;
+
+	for (const char *p = effects; n && p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, effect, n) == 0 && (p[n] == ',' || p[n] == 0))
+			return true;
+	return false;
+}
+
+json_t *ctrl_untolerated_taint(json_t *taints, json_t *tolerations, const char *effects)
+{
+	json_t *taint, *tol;
+	size_t i, j;
+
+	json_array_foreach(taints, i, taint) {
+		bool tolerated = false;
+
+		if (!effect_listed(effects, ctrl_str(taint, "effect")))
+			continue;
+		json_array_foreach(tolerations, j, tol)
+			if ((tolerated = ctrl_toleration_tolerates(tol, taint)))
+				break;
+		if (!tolerated)
+			return taint;
+	}
+	return NULL;
+}
+
+void ctrl_template_hash(json_t *template, long long collision_count, char out[16])
+{
+	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+	_cleanup_free_ char *dump = json_dumps(template, JSON_COMPACT | JSON_SORT_KEYS);
+	uint32_t h = 2166136261u;
+	char dec[24];
+	size_t i;
+
+	for (const char *p = dump ? dump : ""; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	if (collision_count >= 0)
+		for (i = 0; i < 8; i++)
+			h = (h ^ (unsigned char)(collision_count >> (8 * i))) * 16777619u;
+	snprintf(dec, sizeof(dec), "%u", h);
+	for (i = 0; dec[i] && i < 15; i++)
+		out[i] = alphabet[(unsigned char)dec[i] % (sizeof(alphabet) - 1)];
+	out[i] = 0;
 }

@@ -48,4 +48,30 @@ int ctrl_selector_matches(json_t *label_selector, json_t *obj, bool *match);
  * given), the owner's namespace and a controller reference to owner. */
 json_t *ctrl_pod_from_template(json_t *template, json_t *owner, const char *name);
 
+/* Resolves an int-or-percent ("25%", 2) against total, rounding up or down
+ * as upstream's GetScaledValueFromIntOrPercent; def when v is absent.
+ * -EINVAL when malformed. */
+int ctrl_intstr_scaled(json_t *v, long long total, bool round_up, long long def,
+		       long long *out);
+
+/* Nodes. Whether node matches a NodeSelector object (its terms ORed, each
+ * term's matchExpressions on labels and matchFields on metadata.name
+ * ANDed; an empty term matches nothing), as component-helpers' nodeaffinity
+ * does. Whether a pod's spec.nodeSelector and required node affinity both
+ * match node. */
+bool ctrl_node_selector_matches(json_t *node_selector, json_t *node);
+bool ctrl_pod_fits_node_affinity(json_t *pod_spec, json_t *node);
+/* Whether one toleration tolerates a taint (upstream ToleratesTaint), and
+ * the first of node taints, among those whose effect is in effects
+ * (a list such as "NoSchedule,NoExecute"), that no toleration tolerates;
+ * NULL when all are tolerated. */
+bool ctrl_toleration_tolerates(json_t *toleration, json_t *taint);
+json_t *ctrl_untolerated_taint(json_t *taints, json_t *tolerations, const char *effects);
+
+/* The hash of a pod template (and a collision count, -1: none) as
+ * controllers name revisions with it: FNV-1a over the template's canonical
+ * JSON, encoded as upstream's rand.SafeEncodeString of the decimal value
+ * ("5d8c7f9b4"). */
+void ctrl_template_hash(json_t *template, long long collision_count, char out[16]);
+
 #endif
