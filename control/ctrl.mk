@@ -4,3 +4,6 @@
 # Programs and tests that link them list $(CTRL_SRCS) and $(CTRL_PKGS).
 CTRL_SRCS = control/ctrl_plan.c control/ctrl_util.c
 CTRL_PKGS = jansson
+
+# Job (control/ctrl_job.c).
+CTRL_SRCS += control/ctrl_job.c

@@ -6,3 +6,7 @@ test_ctrl_plan_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_util
 test_ctrl_util_SRCS = tests/control/test_ctrl_util.c $(CTRL_SRCS)
 test_ctrl_util_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_job
+test_ctrl_job_SRCS = tests/control/test_ctrl_job.c $(CTRL_SRCS)
+test_ctrl_job_PKGS = $(CTRL_PKGS)
