@@ -666,7 +666,7 @@ static int complete_if_done(struct job_ctx *c)
 
 static int write_status(struct job_ctx *c)
 {
-	json_t *st = c->status, *body;
+	json_t *st = c->status;
 	int r = 0;
 
 	if (json_object_set_new(st, "active", json_integer((long long)c->n_active + c->n_new)) < 0 ||
@@ -681,14 +681,7 @@ static int write_status(struct job_ctx *c)
 			return -ENOMEM;
 		r = set_str(st, "completedIndexes", s);
 	}
-	if (r < 0 || json_equal(st, json_object_get(c->job, "status")))
-		return r;
-	body = json_deep_copy(c->job);
-	if (!body || json_object_set(body, "status", st) < 0) {
-		json_decref(body);
-		return -ENOMEM;
-	}
-	return ctrl_plan_add(c->p, CTRL_UPDATE_STATUS, JOB_RESOURCE, c->ns, c->name, body);
+	return r < 0 ? r : ctrl_status_update(c->p, JOB_RESOURCE, c->job, json_incref(st));
 }
 
 static int sync_job(struct job_ctx *c)

@@ -377,3 +377,22 @@ void ctrl_template_hash(json_t *template, long long collision_count, char out[16
 		out[i] = alphabet[(unsigned char)dec[i] % (sizeof(alphabet) - 1)];
 	out[i] = 0;
 }
+
+int ctrl_status_update(struct ctrl_plan *p, const char *resource, json_t *obj, json_t *status)
+{
+	json_t *body;
+
+	if (!status)
+		return -ENOMEM;
+	if (json_equal(status, json_object_get(obj, "status"))) {
+		json_decref(status);
+		return 0;
+	}
+	body = json_deep_copy(obj);
+	if (!body || json_object_set_new(body, "status", status) < 0) {
+		json_decref(body);
+		return -ENOMEM;
+	}
+	return ctrl_plan_add(p, CTRL_UPDATE_STATUS, resource, ctrl_str(obj, "metadata.namespace"),
+			     ctrl_str(obj, "metadata.name"), body);
+}

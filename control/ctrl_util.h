@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "control/ctrl_plan.h"
+
 /* RFC 3339 in UTC, as the API writes it: "2026-12-07T05:46:32Z".
  * ctrl_time_parse: -EINVAL unless s is such a time (fractions allowed). */
 int ctrl_time_parse(const char *s, time_t *out);
@@ -73,5 +75,9 @@ json_t *ctrl_untolerated_taint(json_t *taints, json_t *tolerations, const char *
  * JSON, encoded as upstream's rand.SafeEncodeString of the decimal value
  * ("5d8c7f9b4"). */
 void ctrl_template_hash(json_t *template, long long collision_count, char out[16]);
+
+/* Plans a status write of obj (a copy of it with status, taken over, as
+ * its status) unless status equals obj's: one write per real change. */
+int ctrl_status_update(struct ctrl_plan *p, const char *resource, json_t *obj, json_t *status);
 
 #endif

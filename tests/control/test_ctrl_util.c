@@ -156,3 +156,19 @@ TEST(template_hash_follows_content_and_collision_count)
 	json_decref(b);
 	json_decref(c);
 }
+
+TEST(status_update_is_planned_only_for_a_change)
+{
+	json_t *o = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"},\"status\":{\"n\":1}}");
+	struct ctrl_plan p = CTRL_PLAN_INIT;
+
+	CHECK_OK(ctrl_status_update(&p, "jobs.batch", o, json_pack("{s:i}", "n", 1)));
+	CHECK_INT_EQ(p.n, 0);
+	CHECK_OK(ctrl_status_update(&p, "jobs.batch", o, json_pack("{s:i}", "n", 2)));
+	CHECK_INT_EQ(ctrl_plan_count(&p, CTRL_UPDATE_STATUS, "jobs.batch"), 1);
+	CHECK_STR_EQ(p.v[0].name, "a");
+	CHECK_STR_EQ(p.v[0].ns, "ns");
+	CHECK_INT_EQ(ctrl_int(p.v[0].body, "status.n", 0), 2);
+	ctrl_plan_clear(&p);
+	json_decref(o);
+}
