@@ -7,3 +7,6 @@ CTRL_PKGS = jansson
 
 # Job (control/ctrl_job.c).
 CTRL_SRCS += control/ctrl_job.c
+
+# DaemonSet (control/ctrl_daemonset.c).
+CTRL_SRCS += control/ctrl_daemonset.c

@@ -10,3 +10,7 @@ test_ctrl_util_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_job
 test_ctrl_job_SRCS = tests/control/test_ctrl_job.c $(CTRL_SRCS)
 test_ctrl_job_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_daemonset
+test_ctrl_daemonset_SRCS = tests/control/test_ctrl_daemonset.c $(CTRL_SRCS)
+test_ctrl_daemonset_PKGS = $(CTRL_PKGS)
