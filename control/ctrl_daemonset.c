@@ -191,20 +191,11 @@ static json_t **pods_on(struct ds_ctx *c, json_t *node, size_t *n)
 static bool updated(json_t *pod, const char *hash)
 {
 	return streq(json_string_value(json_object_get(ctrl_get(pod, "metadata.labels"),
-						       DS_HASH_LABEL)),
+						       CTRL_REVISION_HASH_LABEL)),
 		     hash);
 }
 
 /* ---- writes ---- */
-
-static int delete_pod(struct ds_ctx *c, json_t *pod)
-{
-	const char *name = ctrl_str(pod, "metadata.name") ?: "";
-	int r = ctrl_plan_add(c->p, CTRL_DELETE, "pods", c->ns, name, NULL);
-
-	return r < 0 ? r : ctrl_plan_event(c->p, DS_RESOURCE, c->ns, c->name, "Normal",
-					   "SuccessfulDelete", "Deleted pod: %s", name);
-}
 
 /* upstream ReplaceDaemonSetPodNodeNameNodeAffinity: the required terms
  * become one matchFields term on the node's name; preferred terms stay. */
@@ -237,7 +228,7 @@ static int create_pod(struct ds_ctx *c, const char *node)
 	snprintf(gen, sizeof(gen), "%lld", ctrl_int(c->ds, "metadata.generation", 0));
 	if (!json_is_object(labels) && json_object_set_new(md, "labels", (labels = json_object())) < 0)
 		r = -ENOMEM;
-	else if (json_object_set_new(labels, DS_HASH_LABEL, json_string(c->res->hash)) < 0 ||
+	else if (json_object_set_new(labels, CTRL_REVISION_HASH_LABEL, json_string(c->res->hash)) < 0 ||
 		 json_object_set_new(labels, DS_GENERATION_LABEL, json_string(gen)) < 0)
 		r = -ENOMEM;
 	else
@@ -246,9 +237,7 @@ static int create_pod(struct ds_ctx *c, const char *node)
 		json_decref(pod);
 		return r;
 	}
-	r = ctrl_plan_add(c->p, CTRL_CREATE, "pods", c->ns, NULL, pod);
-	return r < 0 ? r : ctrl_plan_event(c->p, DS_RESOURCE, c->ns, c->name, "Normal",
-					   "SuccessfulCreate", "Created pod: ");
+	return ctrl_pod_create(c->p, DS_RESOURCE, c->ds, pod);
 }
 
 /* ---- manage: one pod on each node that should run one ---- */
@@ -273,7 +262,7 @@ static int clean_node(struct ds_ctx *c, const char *node, json_t **pods, size_t 
 					    "Found failed daemon pod %s/%s on node %s, will try to kill it",
 					    c->ns, ctrl_str(pod, "metadata.name") ?: "", node);
 		if (r == 0 && (terminal(pod) || running++ > 0))
-			r = delete_pod(c, pod);
+			r = ctrl_pod_delete(c->p, DS_RESOURCE, c->ds, pod);
 	}
 	return r;
 }
@@ -296,7 +285,7 @@ static int manage_node(struct ds_ctx *c, json_t *node, size_t *creates)
 	} else {
 		for (size_t i = 0; i < n && r == 0; i++)
 			if (!ctrl_pod_terminating(pods[i]))
-				r = delete_pod(c, pods[i]);
+				r = ctrl_pod_delete(c->p, DS_RESOURCE, c->ds, pods[i]);
 	}
 	return r;
 }
@@ -326,7 +315,7 @@ static int manage(struct ds_ctx *c)
 		json_array_foreach(list, i, pod)
 			if (r == 0 && !*(ctrl_str(pod, "spec.nodeName") ?: "") &&
 			    !ctrl_pod_terminating(pod))
-				r = delete_pod(c, pod);
+				r = ctrl_pod_delete(c->p, DS_RESOURCE, c->ds, pod);
 	}
 	return r;
 }
@@ -420,114 +409,34 @@ static int rolling_update(struct ds_ctx *c, long long desired)
 	if (budget > (long long)rl.n_candidates)
 		budget = (long long)rl.n_candidates;
 	for (size_t i = 0; i < rl.n_now && r == 0; i++)
-		r = delete_pod(c, rl.now[i]);
+		r = ctrl_pod_delete(c->p, DS_RESOURCE, c->ds, rl.now[i]);
 	for (long long i = 0; i < budget && r == 0; i++)
-		r = delete_pod(c, rl.candidates[i]);
+		r = ctrl_pod_delete(c->p, DS_RESOURCE, c->ds, rl.candidates[i]);
 	return r;
 }
 
 /* ---- ControllerRevisions ---- */
 
-static json_t *new_revision(struct ds_ctx *c, long long number)
+/* A revision stays while a pod of its hash lives. */
+static bool hash_live(void *ctx, json_t *rev)
 {
-	json_t *tmpl = json_deep_copy(ctrl_get(c->ds, "spec.template"));
-	json_t *labels = json_deep_copy(ctrl_get(c->ds, "spec.template.metadata.labels"));
-	json_t *ann = ctrl_get(c->ds, "metadata.annotations");
-	char name[300];
+	struct ds_ctx *c = ctx;
+	const char *hash = json_string_value(
+		json_object_get(ctrl_get(rev, "metadata.labels"), CTRL_REVISION_HASH_LABEL));
 
-	snprintf(name, sizeof(name), "%s-%s", c->name, c->res->hash);
-	if (!json_is_object(labels)) {
-		json_decref(labels);
-		labels = json_object();
-	}
-	if (!tmpl || !labels || json_object_set_new(tmpl, "$patch", json_string("replace")) < 0 ||
-	    json_object_set_new(labels, DS_HASH_LABEL, json_string(c->res->hash)) < 0) {
-		json_decref(tmpl);
-		json_decref(labels);
-		return NULL;
-	}
-	return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:O*, s:[o]}, s:{s:{s:o}}, s:I}", "apiVersion",
-			 "apps/v1", "kind", "ControllerRevision", "metadata", "name", name,
-			 "namespace", c->ns, "labels", labels, "annotations", ann,
-			 "ownerReferences", ctrl_controller_ref_new(c->ds), "data", "spec",
-			 "template", tmpl, "revision", (json_int_t)number);
-}
-
-static bool hash_live(struct ds_ctx *c, const char *hash)
-{
-	for (size_t i = 0; i < c->in->n_pods; i++)
+	for (size_t i = 0; hash && i < c->in->n_pods; i++)
 		if (ctrl_controlled_by(c->in->pods[i], c->ds) && updated(c->in->pods[i], hash))
 			return true;
 	return false;
 }
 
-static int by_revision(const void *a, const void *b)
-{
-	long long x = ctrl_int(*(json_t *const *)a, "revision", 0);
-	long long y = ctrl_int(*(json_t *const *)b, "revision", 0);
-
-	return (x > y) - (x < y);
-}
-
-/* upstream cleanupHistory: old revisions no live pod uses, beyond
- * revisionHistoryLimit (10), oldest first. */
-static int cleanup_history(struct ds_ctx *c, json_t **old, size_t n_old)
-{
-	long long keep = ctrl_int(c->ds, "spec.revisionHistoryLimit", 10);
-	long long kill = (long long)n_old - keep;
-	int r = 0;
-
-	qsort(old, n_old, sizeof(*old), by_revision);
-	for (size_t i = 0; i < n_old && kill > 0 && r == 0; i++) {
-		const char *h = json_string_value(
-			json_object_get(ctrl_get(old[i], "metadata.labels"), DS_HASH_LABEL));
-
-		if (h && hash_live(c, h))
-			continue;
-		r = ctrl_plan_add(c->p, CTRL_DELETE, DS_REVISION_RESOURCE, c->ns,
-				  ctrl_str(old[i], "metadata.name"), NULL);
-		kill--;
-	}
-	return r;
-}
-
-/* upstream constructHistory: the current revision exists and has the
- * highest number; then cleanupHistory when manage was idle. */
 static int sync_history(struct ds_ctx *c, bool idle)
 {
-	_cleanup_free_ json_t **old = calloc(c->in->n_revisions + 1, sizeof(*old));
-	json_t *cur = NULL, *body;
-	long long max = 0;
-	size_t n_old = 0;
+	struct ctrl_history h = { .owner = c->ds, .revisions = c->in->revisions,
+				  .n_revisions = c->in->n_revisions, .hash = c->res->hash,
+				  .cleanup = idle, .in_use = hash_live, .ctx = c };
 
-	if (!old)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->in->n_revisions; i++) {
-		json_t *rev = c->in->revisions[i];
-
-		if (!ctrl_controlled_by(rev, c->ds))
-			continue;
-		if (!cur && updated(rev, c->res->hash)) {
-			cur = rev;
-			continue;
-		}
-		old[n_old++] = rev;
-		if (ctrl_int(rev, "revision", 0) > max)
-			max = ctrl_int(rev, "revision", 0);
-	}
-	if (!cur)
-		return ctrl_plan_add(c->p, CTRL_CREATE, DS_REVISION_RESOURCE, c->ns, NULL,
-				     new_revision(c, max + 1));
-	if (ctrl_int(cur, "revision", 0) <= max) {
-		body = json_deep_copy(cur);
-		if (!body || json_object_set_new(body, "revision", json_integer(max + 1)) < 0) {
-			json_decref(body);
-			return -ENOMEM;
-		}
-		return ctrl_plan_add(c->p, CTRL_UPDATE, DS_REVISION_RESOURCE, c->ns,
-				     ctrl_str(cur, "metadata.name"), body);
-	}
-	return idle ? cleanup_history(c, old, n_old) : 0;
+	return ctrl_history_sync(c->p, &h, NULL);
 }
 
 /* ---- status ---- */

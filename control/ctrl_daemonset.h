@@ -38,8 +38,6 @@
 #include "control/ctrl_plan.h"
 
 #define DS_RESOURCE "daemonsets.apps"
-#define DS_REVISION_RESOURCE "controllerrevisions.apps"
-#define DS_HASH_LABEL "controller-revision-hash"
 #define DS_GENERATION_LABEL "pod-template-generation"
 #define DS_BURST 250 /* upstream BurstReplicas: creates per sync */
 

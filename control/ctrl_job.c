@@ -310,15 +310,6 @@ static int removal_cmp(const void *a, const void *b)
 	return r ? r : strcmp(ctrl_str(x, "metadata.name") ?: "", ctrl_str(y, "metadata.name") ?: "");
 }
 
-static int delete_pod(struct job_ctx *c, json_t *pod)
-{
-	const char *name = ctrl_str(pod, "metadata.name") ?: "";
-	int r = ctrl_plan_add(c->p, CTRL_DELETE, "pods", c->ns, name, NULL);
-
-	return r < 0 ? r : ctrl_plan_event(c->p, JOB_RESOURCE, c->ns, c->name, "Normal",
-					   "SuccessfulDelete", "Deleted pod: %s", name);
-}
-
 /* Deletes the active pods marked in del[] and drops them from the list. */
 static int delete_marked(struct job_ctx *c, const bool *del)
 {
@@ -327,7 +318,7 @@ static int delete_marked(struct job_ctx *c, const bool *del)
 
 	for (size_t i = 0; i < c->n_active; i++) {
 		if (del[i] && r == 0)
-			r = delete_pod(c, c->active[i]);
+			r = ctrl_pod_delete(c->p, JOB_RESOURCE, c->job, c->active[i]);
 		else if (!del[i])
 			c->active[kept++] = c->active[i];
 	}
@@ -340,7 +331,7 @@ static int delete_all_active(struct job_ctx *c)
 	int r = 0;
 
 	for (size_t i = 0; i < c->n_active && r == 0; i++)
-		r = delete_pod(c, c->active[i]);
+		r = ctrl_pod_delete(c->p, JOB_RESOURCE, c->job, c->active[i]);
 	c->n_active = 0;
 	return r;
 }
@@ -436,10 +427,7 @@ static int create_pod(struct job_ctx *c, long long idx)
 		json_decref(pod);
 		return r;
 	}
-	/* the driver completes the event with the name the API server gave */
-	r = ctrl_plan_add(c->p, CTRL_CREATE, "pods", c->ns, NULL, pod);
-	return r < 0 ? r : ctrl_plan_event(c->p, JOB_RESOURCE, c->ns, c->name, "Normal",
-					   "SuccessfulCreate", "Created pod: ");
+	return ctrl_pod_create(c->p, JOB_RESOURCE, c->job, pod);
 }
 
 /* Indexed: active pods without a valid index, of an index already

@@ -396,3 +396,126 @@ int ctrl_status_update(struct ctrl_plan *p, const char *resource, json_t *obj, j
 	return ctrl_plan_add(p, CTRL_UPDATE_STATUS, resource, ctrl_str(obj, "metadata.namespace"),
 			     ctrl_str(obj, "metadata.name"), body);
 }
+
+json_t *ctrl_revision_new(json_t *owner, const char *hash, long long number)
+{
+	json_t *tmpl = json_deep_copy(ctrl_get(owner, "spec.template"));
+	json_t *labels = json_deep_copy(ctrl_get(owner, "spec.template.metadata.labels"));
+	char name[300];
+
+	snprintf(name, sizeof(name), "%s-%s", ctrl_str(owner, "metadata.name") ?: "", hash);
+	if (!json_is_object(labels)) {
+		json_decref(labels);
+		labels = json_object();
+	}
+	if (!json_is_object(tmpl)) {
+		json_decref(tmpl);
+		tmpl = json_object();
+	}
+	if (!tmpl || !labels || json_object_set_new(tmpl, "$patch", json_string("replace")) < 0 ||
+	    json_object_set_new(labels, CTRL_REVISION_HASH_LABEL, json_string(hash)) < 0) {
+		json_decref(tmpl);
+		json_decref(labels);
+		return NULL;
+	}
+	return json_pack("{s:s, s:s, s:{s:s, s:s*, s:o, s:O*, s:[o]}, s:{s:{s:o}}, s:I}",
+			 "apiVersion", "apps/v1", "kind", "ControllerRevision", "metadata", "name",
+			 name, "namespace", ctrl_str(owner, "metadata.namespace"), "labels", labels,
+			 "annotations", ctrl_get(owner, "metadata.annotations"), "ownerReferences",
+			 ctrl_controller_ref_new(owner), "data", "spec", "template", tmpl, "revision",
+			 (json_int_t)number);
+}
+
+static int by_revision(const void *a, const void *b)
+{
+	long long x = ctrl_int(*(json_t *const *)a, "revision", 0);
+	long long y = ctrl_int(*(json_t *const *)b, "revision", 0);
+
+	return (x > y) - (x < y);
+}
+
+static int history_cleanup(struct ctrl_plan *p, const struct ctrl_history *h, json_t **old,
+			   size_t n_old)
+{
+	long long kill = (long long)n_old - ctrl_int(h->owner, "spec.revisionHistoryLimit", 10);
+	int r = 0;
+
+	qsort(old, n_old, sizeof(*old), by_revision);
+	for (size_t i = 0; i < n_old && kill > 0 && r == 0; i++) {
+		if (h->in_use && h->in_use(h->ctx, old[i]))
+			continue;
+		r = ctrl_plan_add(p, CTRL_DELETE, CTRL_REVISION_RESOURCE,
+				  ctrl_str(old[i], "metadata.namespace"),
+				  ctrl_str(old[i], "metadata.name"), NULL);
+		kill--;
+	}
+	return r;
+}
+
+int ctrl_history_sync(struct ctrl_plan *p, const struct ctrl_history *h, json_t **current)
+{
+	_cleanup_free_ json_t **old = calloc(h->n_revisions + 1, sizeof(*old));
+	const char *ns = ctrl_str(h->owner, "metadata.namespace");
+	json_t *cur = NULL, *body;
+	long long max = 0;
+	size_t n_old = 0;
+
+	if (!old)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_revisions; i++) {
+		json_t *rev = h->revisions[i];
+		const char *hash = json_string_value(
+			json_object_get(ctrl_get(rev, "metadata.labels"), CTRL_REVISION_HASH_LABEL));
+
+		if (!ctrl_controlled_by(rev, h->owner))
+			continue;
+		if (!cur && streq(hash, h->hash)) {
+			cur = rev;
+			continue;
+		}
+		old[n_old++] = rev;
+		if (ctrl_int(rev, "revision", 0) > max)
+			max = ctrl_int(rev, "revision", 0);
+	}
+	if (current)
+		*current = cur;
+	if (!cur)
+		return ctrl_plan_add(p, CTRL_CREATE, CTRL_REVISION_RESOURCE, ns, NULL,
+				     ctrl_revision_new(h->owner, h->hash, max + 1));
+	if (ctrl_int(cur, "revision", 0) <= max) {
+		body = json_deep_copy(cur);
+		if (!body || json_object_set_new(body, "revision", json_integer(max + 1)) < 0) {
+			json_decref(body);
+			return -ENOMEM;
+		}
+		return ctrl_plan_add(p, CTRL_UPDATE, CTRL_REVISION_RESOURCE, ns,
+				     ctrl_str(cur, "metadata.name"), body);
+	}
+	return h->cleanup ? history_cleanup(p, h, old, n_old) : 0;
+}
+
+int ctrl_pod_create(struct ctrl_plan *p, const char *owner_resource, json_t *owner, json_t *pod)
+{
+	const char *ns = ctrl_str(owner, "metadata.namespace");
+	const char *name = ctrl_str(pod, "metadata.name");
+	int r;
+
+	if (!pod)
+		return -ENOMEM;
+	r = ctrl_plan_add(p, CTRL_CREATE, "pods", ns, name, json_incref(pod));
+	if (r == 0)
+		r = ctrl_plan_event(p, owner_resource, ns, ctrl_str(owner, "metadata.name"), "Normal",
+				    "SuccessfulCreate", "Created pod: %s", name ?: "");
+	json_decref(pod);
+	return r;
+}
+
+int ctrl_pod_delete(struct ctrl_plan *p, const char *owner_resource, json_t *owner, json_t *pod)
+{
+	const char *ns = ctrl_str(owner, "metadata.namespace");
+	const char *name = ctrl_str(pod, "metadata.name") ?: "";
+	int r = ctrl_plan_add(p, CTRL_DELETE, "pods", ns, name, NULL);
+
+	return r < 0 ? r : ctrl_plan_event(p, owner_resource, ns, ctrl_str(owner, "metadata.name"),
+					   "Normal", "SuccessfulDelete", "Deleted pod: %s", name);
+}

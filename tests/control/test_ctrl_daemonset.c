@@ -92,7 +92,7 @@ TEST(one_pod_per_eligible_node_placed_by_name_affinity)
 	CHECK(ctrl_get(pod, "spec.nodeName") == NULL);
 	CHECK_STR_EQ(ctrl_str(pod, "metadata.generateName"), "agent-");
 	CHECK_STR_EQ(json_string_value(json_object_get(ctrl_get(pod, "metadata.labels"),
-						       DS_HASH_LABEL)), r.res.hash);
+						       CTRL_REVISION_HASH_LABEL)), r.res.hash);
 	CHECK_STR_EQ(json_string_value(json_object_get(ctrl_get(pod, "metadata.labels"),
 						       DS_GENERATION_LABEL)), "2");
 	CHECK(ctrl_controlled_by(pod, d));
@@ -284,7 +284,7 @@ TEST(the_current_revision_is_recorded_once_with_the_highest_number)
 	json_t *d = ds("", "");
 	json_t *n1 = node("n1", "", "");
 	struct run r = sync_ds(d, &n1, 1, NULL, 0, NULL, 0);
-	struct ctrl_action *cr = nth(&r.p, CTRL_CREATE, DS_REVISION_RESOURCE, 0);
+	struct ctrl_action *cr = nth(&r.p, CTRL_CREATE, CTRL_REVISION_RESOURCE, 0);
 	char name[64];
 	json_t *revs[2];
 
@@ -300,8 +300,8 @@ TEST(the_current_revision_is_recorded_once_with_the_highest_number)
 		    "'ownerReferences':[{'controller':true,'uid':'ds-uid'}]},'revision':2}");
 	ctrl_plan_clear(&r.p);
 	r = sync_ds(d, &n1, 1, NULL, 0, revs, 2);
-	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, DS_REVISION_RESOURCE), 0);
-	CHECK_INT_EQ(ctrl_int(nth(&r.p, CTRL_UPDATE, DS_REVISION_RESOURCE, 0)->body, "revision", 0), 3);
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, CTRL_REVISION_RESOURCE), 0);
+	CHECK_INT_EQ(ctrl_int(nth(&r.p, CTRL_UPDATE, CTRL_REVISION_RESOURCE, 0)->body, "revision", 0), 3);
 	ctrl_plan_clear(&r.p);
 }
 
@@ -325,9 +325,9 @@ TEST(old_revisions_beyond_the_history_limit_are_deleted_unless_in_use)
 		    "'ownerReferences':[{'controller':true,'uid':'ds-uid'}]},'revision':9}", cur, cur);
 	r = sync_ds(d, &n1, 1, pods, 2, revs, 4);
 	/* three old, keep one: h0 goes, h1 is used by a live pod, h2 goes */
-	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_DELETE, DS_REVISION_RESOURCE), 2);
-	CHECK_STR_EQ(aname(nth(&r.p, CTRL_DELETE, DS_REVISION_RESOURCE, 0)), "agent-h0");
-	CHECK_STR_EQ(aname(nth(&r.p, CTRL_DELETE, DS_REVISION_RESOURCE, 1)), "agent-h2");
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_DELETE, CTRL_REVISION_RESOURCE), 2);
+	CHECK_STR_EQ(aname(nth(&r.p, CTRL_DELETE, CTRL_REVISION_RESOURCE, 0)), "agent-h0");
+	CHECK_STR_EQ(aname(nth(&r.p, CTRL_DELETE, CTRL_REVISION_RESOURCE, 1)), "agent-h2");
 	ctrl_plan_clear(&r.p);
 }
 
@@ -358,7 +358,7 @@ TEST(a_settled_daemonset_writes_nothing)
 	json_t *n1 = node("n1", "", "");
 	json_t *pod = dpod("a1", "n1", hash_of(d), true, 0, "Running");
 	struct run r = sync_ds(d, &n1, 1, &pod, 1, NULL, 0);
-	json_t *rev = json_deep_copy(nth(&r.p, CTRL_CREATE, DS_REVISION_RESOURCE, 0)->body);
+	json_t *rev = json_deep_copy(nth(&r.p, CTRL_CREATE, CTRL_REVISION_RESOURCE, 0)->body);
 
 	json_object_set(d, "status", r.status);
 	ctrl_plan_clear(&r.p);
