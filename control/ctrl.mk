@@ -10,3 +10,6 @@ CTRL_SRCS += control/ctrl_job.c
 
 # DaemonSet (control/ctrl_daemonset.c).
 CTRL_SRCS += control/ctrl_daemonset.c
+
+# StatefulSet (control/ctrl_statefulset.c).
+CTRL_SRCS += control/ctrl_statefulset.c

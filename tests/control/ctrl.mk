@@ -14,3 +14,7 @@ test_ctrl_job_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_daemonset
 test_ctrl_daemonset_SRCS = tests/control/test_ctrl_daemonset.c $(CTRL_SRCS)
 test_ctrl_daemonset_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_statefulset
+test_ctrl_statefulset_SRCS = tests/control/test_ctrl_statefulset.c $(CTRL_SRCS)
+test_ctrl_statefulset_PKGS = $(CTRL_PKGS)
