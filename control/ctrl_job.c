@@ -555,10 +555,7 @@ static int ttl_step(struct job_ctx *c, time_t finish)
 		return 0;
 	}
 	return ctrl_plan_add(c->p, CTRL_DELETE, JOB_RESOURCE, c->ns, c->name,
-			     json_pack("{s:s, s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-				       "DeleteOptions", "propagationPolicy", "Background",
-				       "preconditions", "uid",
-				       ctrl_str(c->job, "metadata.uid") ?: ""));
+			     ctrl_delete_options("Background", ctrl_str(c->job, "metadata.uid") ?: ""));
 }
 
 /* ---- one sync ---- */

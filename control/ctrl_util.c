@@ -519,3 +519,15 @@ int ctrl_pod_delete(struct ctrl_plan *p, const char *owner_resource, json_t *own
 	return r < 0 ? r : ctrl_plan_event(p, owner_resource, ns, ctrl_str(owner, "metadata.name"),
 					   "Normal", "SuccessfulDelete", "Deleted pod: %s", name);
 }
+
+json_t *ctrl_delete_options(const char *propagation, const char *uid)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "apiVersion", "v1", "kind", "DeleteOptions",
+			      "propagationPolicy", propagation);
+
+	if (o && uid && json_object_set_new(o, "preconditions", json_pack("{s:s}", "uid", uid)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}

@@ -88,6 +88,10 @@ int ctrl_status_update(struct ctrl_plan *p, const char *resource, json_t *obj, j
 int ctrl_pod_create(struct ctrl_plan *p, const char *owner_resource, json_t *owner, json_t *pod);
 int ctrl_pod_delete(struct ctrl_plan *p, const char *owner_resource, json_t *owner, json_t *pod);
 
+/* A DeleteOptions body (owned): propagationPolicy ("Background", ...) and,
+ * unless NULL, a uid precondition. */
+json_t *ctrl_delete_options(const char *propagation, const char *uid);
+
 /* ControllerRevisions, the template history of DaemonSets and
  * StatefulSets. A new one (owned) is named "<owner>-<hash>", labelled with
  * the template's labels and the hash, and records owner's spec.template
