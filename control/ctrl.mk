@@ -13,3 +13,7 @@ CTRL_SRCS += control/ctrl_daemonset.c
 
 # StatefulSet (control/ctrl_statefulset.c).
 CTRL_SRCS += control/ctrl_statefulset.c
+
+# CronJob (control/ctrl_cronjob.c, cron schedules and time zones in
+# control/ctrl_cronjob_sched.c).
+CTRL_SRCS += control/ctrl_cronjob.c control/ctrl_cronjob_sched.c

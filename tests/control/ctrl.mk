@@ -18,3 +18,7 @@ test_ctrl_daemonset_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_statefulset
 test_ctrl_statefulset_SRCS = tests/control/test_ctrl_statefulset.c $(CTRL_SRCS)
 test_ctrl_statefulset_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_cronjob
+test_ctrl_cronjob_SRCS = tests/control/test_ctrl_cronjob.c $(CTRL_SRCS)
+test_ctrl_cronjob_PKGS = $(CTRL_PKGS)
