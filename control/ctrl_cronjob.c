@@ -444,7 +444,7 @@ int cj_compute(const struct cj_input *in, struct ctrl_plan *p, struct cj_result 
 	return r;
 }
 
-int cj_validate(json_t *cronjob, char *err, size_t len)
+int cj_validate_spec(json_t *cronjob, char *err, size_t len)
 {
 	const char *tz = ctrl_str(cronjob, "spec.timeZone");
 	const char *sched = ctrl_str(cronjob, "spec.schedule");
@@ -455,7 +455,14 @@ int cj_validate(json_t *cronjob, char *err, size_t len)
 	if (cron_parse(sched, &s, why, sizeof(why)) < 0)
 		return set_err(err, len, -EINVAL, "spec.schedule: Invalid value: \"%s\": %s",
 			       sched ?: "", why);
-	if (tz && (!*tz || cron_zone_load(tz, &z) < 0))
+	if (tz && !*tz)
+		return set_err(err, len, -EINVAL, "spec.timeZone: Invalid value: \"\": timeZone "
+			       "must be nil or non-empty string");
+	if (streq(tz, "Local"))
+		return set_err(err, len, -EINVAL, "spec.timeZone: Invalid value: \"Local\": timeZone "
+			       "must be an explicit time zone as defined in "
+			       "https://www.iana.org/time-zones");
+	if (tz && cron_zone_load(tz, &z) < 0)
 		return set_err(err, len, -EINVAL,
 			       "spec.timeZone: Invalid value: \"%s\": unknown time zone %s", tz, tz);
 	cron_zone_free(z);

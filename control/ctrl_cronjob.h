@@ -52,8 +52,9 @@ struct cj_result {
 int cj_compute(const struct cj_input *in, struct ctrl_plan *p, struct cj_result *res);
 
 /* Admission check for a CronJob create or update, as upstream's
- * validation: the schedule parses (no TZ= prefix), timeZone names a zone.
- * -EINVAL with the field error in err, for a 422 Invalid. */
-int cj_validate(json_t *cronjob, char *err, size_t len);
+ * validation: the schedule parses (a TZ= or CRON_TZ= prefix is refused),
+ * timeZone names a zone of the tz database. -EINVAL with the field error
+ * in err, "<field path>: Invalid value: ...", for a 422 Invalid. */
+int cj_validate_spec(json_t *cronjob, char *err, size_t len);
 
 #endif

@@ -705,7 +705,8 @@ static int ctx_init(struct job_ctx *c)
 	if (mode && !streq(mode, "NonIndexed") && !streq(mode, "Indexed"))
 		return -EINVAL;
 	c->indexed = streq(mode, "Indexed");
-	if (c->indexed && c->completions < 0)
+	/* upstream's API caps Indexed Jobs at 100,000 completions */
+	if (c->indexed && (c->completions < 0 || c->completions > 100000))
 		return -EINVAL;
 	c->done = calloc((size_t)(c->indexed ? c->completions : 0) + 1, 1);
 	c->status = json_deep_copy(json_object_get(job, "status"));

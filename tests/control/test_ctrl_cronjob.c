@@ -379,9 +379,12 @@ TEST(validation_refuses_tz_prefixes_and_unknown_zones)
 	json_t *good = cronjob("0 * * * *", "", "{}");
 	char err[256];
 
-	CHECK_INT_EQ(cj_validate(prefix, err, sizeof(err)), -EINVAL);
+	CHECK_INT_EQ(cj_validate_spec(prefix, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "spec.schedule: Invalid value");
-	CHECK_INT_EQ(cj_validate(zone_bad, err, sizeof(err)), -EINVAL);
+	CHECK_INT_EQ(cj_validate_spec(zone_bad, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "spec.timeZone: Invalid value");
-	CHECK_OK(cj_validate(good, err, sizeof(err)));
+	CHECK_OK(cj_validate_spec(good, err, sizeof(err)));
+	json_object_set_new(json_object_get(good, "spec"), "timeZone", json_string("Local"));
+	CHECK_INT_EQ(cj_validate_spec(good, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "must be an explicit time zone");
 }
