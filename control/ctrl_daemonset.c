@@ -290,34 +290,37 @@ static int manage_node(struct ds_ctx *c, json_t *node, size_t *creates)
 	return r;
 }
 
-static bool node_exists(struct ds_ctx *c, const char *name)
+/* Unscheduled pods meant for a node that is gone: nobody else ends them. */
+static int delete_orphans(struct ds_ctx *c)
 {
-	for (size_t i = 0; i < c->in->n_nodes; i++)
-		if (streq(ctrl_str(c->in->nodes[i], "metadata.name"), name))
-			return true;
-	return false;
-}
-
-static int manage(struct ds_ctx *c)
-{
-	size_t creates = 0;
+	json_t *names = json_object(), *list, *pod;
 	const char *node;
-	json_t *list, *pod;
 	size_t i;
-	int r = 0;
+	int r = names ? 0 : -ENOMEM;
 
 	for (i = 0; i < c->in->n_nodes && r == 0; i++)
-		r = manage_node(c, c->in->nodes[i], &creates);
-	/* unscheduled pods meant for a node that is gone: nobody else ends them */
+		r = json_object_set_new(names, ctrl_str(c->in->nodes[i], "metadata.name") ?: "",
+					json_true()) < 0 ? -ENOMEM : 0;
 	json_object_foreach(c->by_node, node, list) {
-		if (node_exists(c, node))
+		if (json_object_get(names, node))
 			continue;
 		json_array_foreach(list, i, pod)
 			if (r == 0 && !*(ctrl_str(pod, "spec.nodeName") ?: "") &&
 			    !ctrl_pod_terminating(pod))
 				r = ctrl_pod_delete(c->p, DS_RESOURCE, c->ds, pod);
 	}
+	json_decref(names);
 	return r;
+}
+
+static int manage(struct ds_ctx *c)
+{
+	size_t creates = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < c->in->n_nodes && r == 0; i++)
+		r = manage_node(c, c->in->nodes[i], &creates);
+	return r < 0 ? r : delete_orphans(c);
 }
 
 /* ---- rolling update ---- */
