@@ -548,7 +548,7 @@ static int ttl_step(struct job_ctx *c, time_t finish)
 	long long ttl = ctrl_int(c->job, "spec.ttlSecondsAfterFinished", -1);
 	long long left = (long long)(finish + ttl - c->in->now);
 
-	if (ttl < 0)
+	if (ttl < 0 || finish == 0) /* upstream: no finish time, no expiry */
 		return 0;
 	if (left > 0) {
 		requeue(c, left);

@@ -388,3 +388,23 @@ TEST(validation_refuses_tz_prefixes_and_unknown_zones)
 	CHECK_INT_EQ(cj_validate_spec(good, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "must be an explicit time zone");
 }
+
+TEST(a_settled_cronjob_writes_nothing)
+{
+	json_t *cj = cronjob("0 * * * *", "", "{}");
+	struct run r = sync_cj(cj, NULL, 0, 3600 + 5);
+	json_t *job = J("{'metadata':{'name':'%s','namespace':'ops','uid':'uid-new',"
+			"'ownerReferences':[{'controller':true,'uid':'cj-uid'}]},'status':{}}",
+			jname(3600));
+
+	json_object_set(cj, "status", r.status);
+	ctrl_plan_clear(&r.p);
+	r = sync_cj(cj, &job, 1, 3600 + 10); /* the Job is seen: its uid is recorded */
+	CHECK_STR_EQ(ctrl_str(json_array_get(json_object_get(r.status, "active"), 0), "uid"),
+		     "uid-new");
+	json_object_set(cj, "status", r.status);
+	ctrl_plan_clear(&r.p);
+	r = sync_cj(cj, &job, 1, 3600 + 20);
+	CHECK_INT_EQ(r.p.n, 0);
+	CHECK_INT_EQ(r.res.requeue_after, 3600 - 20);
+}

@@ -291,3 +291,18 @@ TEST(volume_claim_templates_are_refused_until_storage_exists)
 	CHECK_INT_EQ(sts_validate_create(claims, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "spec.volumeClaimTemplates: Forbidden");
 }
+
+TEST(a_settled_statefulset_writes_nothing)
+{
+	json_t *s = sts(2, "", "v1");
+	json_t *pods[] = { spod(0, rev_of(s), "ready"), spod(1, rev_of(s), "ready") };
+	struct run r = sync_sts(s, pods, 2, NULL, 0);
+	json_t *rev = json_deep_copy(nth(&r.p, CTRL_CREATE, CTRL_REVISION_RESOURCE, 0)->body);
+
+	CHECK_INT_EQ(ctrl_int(r.status, "replicas", -1), 2);
+	CHECK_INT_EQ(ctrl_int(r.status, "readyReplicas", -1), 2);
+	json_object_set(s, "status", r.status);
+	ctrl_plan_clear(&r.p);
+	r = sync_sts(s, pods, 2, &rev, 1);
+	CHECK_INT_EQ(r.p.n, 0);
+}
