@@ -126,9 +126,6 @@ int rs_pod_delete_cmp(json_t *a, long long rank_a, json_t *b, long long rank_b, 
 
 /* ---- Deployment (ctrl_deployment.c) ---- */
 
-/* pod-template-hash of a template with a collision count (NULL: none),
- * as upstream's ComputeHash (FNV-32a, SafeEncodeString). */
-void dep_template_hash(json_t *template, const long long *collision_count, char out[16]);
 
 struct dep_input {
 	json_t *dep;

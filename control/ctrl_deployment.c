@@ -30,44 +30,6 @@
 
 /* ---- pod-template-hash ---- */
 
-static uint32_t fnv32a(uint32_t h, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-/* ComputeHash. Upstream feeds FNV-32a the spew dump of the Go struct; here
- * the template's compact JSON with sorted keys. The collision count (8
- * bytes: the little-endian uint32 and 4 zeros) and the rendering
- * (SafeEncodeString of the decimal sum) are upstream's. */
-void dep_template_hash(json_t *template, const long long *collision_count, char out[16])
-{
-	static const char alphanums[] = "bcdfghjklmnpqrstvwxz2456789";
-	char *text = json_dumps(template, JSON_SORT_KEYS | JSON_COMPACT);
-	uint32_t h = 2166136261u;
-	char dec[16];
-	size_t i;
-
-	if (text)
-		h = fnv32a(h, text, strlen(text));
-	free(text);
-	if (collision_count) {
-		uint32_t c = (uint32_t)*collision_count;
-		unsigned char b[8] = { c & 0xff, (c >> 8) & 0xff, (c >> 16) & 0xff, c >> 24 };
-
-		h = fnv32a(h, b, sizeof(b));
-	}
-	snprintf(dec, sizeof(dec), "%u", h);
-	for (i = 0; dec[i]; i++)
-		out[i] = alphanums[(unsigned char)dec[i] % (sizeof(alphanums) - 1)];
-	out[i] = 0;
-}
-
 /* ---- the Deployment's spec, defaulted as apps/v1 does ---- */
 
 static long long d_replicas(json_t *d)
@@ -532,7 +494,7 @@ static int create_new_rs(struct dep_ctx *c, long long revision)
 	char hash[16], name[300];
 	struct dep_rs *nr;
 
-	dep_template_hash(ctrl_get(c->d, "spec.template"), cc ? &count : NULL, hash);
+	ctrl_template_hash(ctrl_get(c->d, "spec.template"), cc ? count : -1, hash);
 	snprintf(name, sizeof(name), "%s-%s", c->name, hash);
 	for (size_t i = 0; i < c->in->n_rss; i++) {
 		json_t *o = c->in->rss[i];

@@ -105,4 +105,61 @@ int ctrl_intstr_scaled(json_t *v, long long total, bool round_up, long long def,
  * given), the owner's namespace and a controller reference to owner. */
 json_t *ctrl_pod_from_template(json_t *template, json_t *owner, const char *name);
 
+/* Nodes. Whether node matches a NodeSelector object (its terms ORed, each
+ * term's matchExpressions on labels and matchFields on metadata.name
+ * ANDed; an empty term matches nothing), as component-helpers' nodeaffinity
+ * does. Whether a pod's spec.nodeSelector and required node affinity both
+ * match node. */
+bool ctrl_node_selector_matches(json_t *node_selector, json_t *node);
+bool ctrl_pod_fits_node_affinity(json_t *pod_spec, json_t *node);
+/* Whether one toleration tolerates a taint (upstream ToleratesTaint: effect
+ * empty or equal; key empty with Exists, or equal; Exists, or Equal with
+ * the same value), and the first of node taints, among those whose effect is in effects
+ * (a list such as "NoSchedule,NoExecute"), that no toleration tolerates;
+ * NULL when all are tolerated. */
+bool ctrl_toleration_tolerates(json_t *toleration, json_t *taint);
+json_t *ctrl_untolerated_taint(json_t *taints, json_t *tolerations, const char *effects);
+
+/* The hash of a pod template (and a collision count, -1: none) as
+ * controllers name revisions with it: FNV-1a over the template's canonical
+ * JSON, encoded as upstream's rand.SafeEncodeString of the decimal value
+ * ("5d8c7f9b4"). */
+void ctrl_template_hash(json_t *template, long long collision_count, char out[16]);
+
+/* Plans a status write of obj (a copy of it with status, taken over, as
+ * its status) unless status equals obj's: one write per real change. */
+int ctrl_status_update(struct ctrl_plan *p, const char *resource, json_t *obj, json_t *status);
+
+/* A pod created or deleted for owner (of resource owner_resource), with
+ * the Event upstream's pod control records: SuccessfulCreate "Created pod:
+ * NAME" (for a generateName create the message ends in ": ", for the
+ * driver to complete with the name the server gave) and SuccessfulDelete
+ * "Deleted pod: NAME". The create takes pod over. */
+int ctrl_pod_create(struct ctrl_plan *p, const char *owner_resource, json_t *owner, json_t *pod);
+int ctrl_pod_delete(struct ctrl_plan *p, const char *owner_resource, json_t *owner, json_t *pod);
+
+/* ControllerRevisions, the template history of DaemonSets and
+ * StatefulSets. A new one (owned) is named "<owner>-<hash>", labelled with
+ * the template's labels and the hash, and records owner's spec.template
+ * as upstream's patch {"spec":{"template":{..., "$patch":"replace"}}}. */
+#define CTRL_REVISION_RESOURCE "controllerrevisions.apps"
+#define CTRL_REVISION_HASH_LABEL "controller-revision-hash"
+json_t *ctrl_revision_new(json_t *owner, const char *hash, long long number);
+
+struct ctrl_history {
+	json_t *owner;
+	json_t **revisions; /* of the owner's namespace; others than its own skipped */
+	size_t n_revisions;
+	const char *hash; /* the template's hash: its revision must be the newest */
+	bool cleanup;     /* also delete old revisions over spec.revisionHistoryLimit (10) */
+	bool (*in_use)(void *ctx, json_t *rev); /* never deleted when true */
+	void *ctx;
+};
+
+/* Plans what upstream's constructHistory and cleanupHistory do: the
+ * revision of hash is created, or renumbered when an older one is newer,
+ * and old revisions not in use beyond the limit are deleted, oldest first.
+ * *current (may be NULL) gets the existing revision of hash, or NULL. */
+int ctrl_history_sync(struct ctrl_plan *p, const struct ctrl_history *h, json_t **current);
+
 #endif

@@ -60,3 +60,19 @@ test_ctrl_replicaset_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_deployment
 test_ctrl_deployment_SRCS = tests/control/test_ctrl_deployment.c $(CTRL_SRCS)
 test_ctrl_deployment_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_job
+test_ctrl_job_SRCS = tests/control/test_ctrl_job.c $(CTRL_SRCS)
+test_ctrl_job_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_daemonset
+test_ctrl_daemonset_SRCS = tests/control/test_ctrl_daemonset.c $(CTRL_SRCS)
+test_ctrl_daemonset_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_statefulset
+test_ctrl_statefulset_SRCS = tests/control/test_ctrl_statefulset.c $(CTRL_SRCS)
+test_ctrl_statefulset_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_cronjob
+test_ctrl_cronjob_SRCS = tests/control/test_ctrl_cronjob.c $(CTRL_SRCS)
+test_ctrl_cronjob_PKGS = $(CTRL_PKGS)

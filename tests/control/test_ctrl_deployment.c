@@ -109,10 +109,10 @@ TEST(template_hash_is_stable_safe_encoded_and_moved_by_collisions)
 	char a[16], b[16], c[16], d[16];
 	long long one = 1;
 
-	dep_template_hash(t, NULL, a);
-	dep_template_hash(t, NULL, b);
-	dep_template_hash(t2, NULL, c);
-	dep_template_hash(t, &one, d);
+	ctrl_template_hash(t, -1, a);
+	ctrl_template_hash(t, -1, b);
+	ctrl_template_hash(t2, -1, c);
+	ctrl_template_hash(t, one, d);
 	CHECK_STR_EQ(a, b);
 	CHECK(strcmp(a, c) != 0);
 	CHECK(strcmp(a, d) != 0);
@@ -127,7 +127,7 @@ TEST(new_deployment_creates_its_replica_set_with_hash_and_revision)
 	char hash[16], name[32], msg[80];
 
 	run(&r, d, NULL, 0, 0);
-	dep_template_hash(ctrl_get(d, "spec.template"), NULL, hash);
+	ctrl_template_hash(ctrl_get(d, "spec.template"), -1, hash);
 	snprintf(name, sizeof(name), "web-%s", hash);
 	body = find(&r.p, CTRL_CREATE, name)->body;
 	CHECK_INT_EQ(ctrl_int(body, "spec.replicas", -1), 3);
@@ -380,7 +380,7 @@ TEST(a_name_taken_by_another_template_bumps_the_collision_count)
 	json_t *d = dep(1, "nginx:1", ""), *other;
 	char hash[16], name[32];
 
-	dep_template_hash(ctrl_get(d, "spec.template"), NULL, hash);
+	ctrl_template_hash(ctrl_get(d, "spec.template"), -1, hash);
 	snprintf(name, sizeof(name), "web-%s", hash);
 	other = rs(name, "nginx:9", 0, 0, 1, 0);
 	json_object_del(ctrl_get(other, "metadata"), "ownerReferences");
