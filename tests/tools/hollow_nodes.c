@@ -61,7 +61,7 @@ static const struct opt options[] = {
 	  NULL, opt_string, OPT(kubeconfig), 0, 0 },
 	{ "context", 0, "NAME", "kubeconfig context (default the current one)", NULL, opt_string,
 	  OPT(context), 0, 0 },
-	{ "nodes", 'n', "N", "nodes to register", "10", opt_int, OPT(nodes), 1, 100000 },
+	{ "nodes", 'n', "N", "nodes to register", "10", opt_int, OPT(nodes), 1, 32000 },
 	{ "prefix", 0, "NAME", "nodes are hollow-NAME-I; their label " HOLLOW_LABEL "=NAME", "h",
 	  opt_string, OPT(prefix), 0, 0 },
 	{ "first-index", 0, "I", "number of the first node (two runs: disjoint ranges, so "
@@ -322,11 +322,11 @@ static void progress(struct hollow *h, unsigned long long now)
 	unsigned long renewed = h->st.renewals - h->st.renewals_at_last_progress;
 
 	hollow_pods_count(h, &pods, &running, &ready);
-	printf("hollow-nodes: %.1fs nodes %lu/%d leases %lu renewals/s %.1f (late %lu, errors %lu,"
+	printf("hollow-nodes: %.1fs nodes %lu/%d leases %lu renewals %lu (%.1f/s, late %lu, errors %lu,"
 	       " avg %.1f ms, max %.1f ms) pods %lu running %lu ready %lu status-writes %lu"
 	       " deletes %lu inflight %d queued %zu errors %lu\n",
 	       secs(now - h->t_start), h->st.registered, h->n, h->st.leases_created,
-	       dt > 0 ? renewed / dt : 0.0, h->st.renew_late, h->st.renew_errors,
+	       h->st.renewals, dt > 0 ? renewed / dt : 0.0, h->st.renew_late, h->st.renew_errors,
 	       h->st.renewals ? secs(h->st.renew_lat_sum_ns) * 1e3 / h->st.renewals : 0.0,
 	       secs(h->st.renew_lat_max_ns) * 1e3, pods, running, ready,
 	       h->st.pod_status_writes, h->st.pod_deletes, h->inflight, h->queued, h->st.errors);
@@ -466,17 +466,22 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	r = hollow_nodes_init(&h);
+	if (r < 0) {
+		hollow_nodes_free(&h);
+		return r == -EINVAL ? 2 : 1;
+	}
 	r = kc_config_load(h.o.kubeconfig, h.o.context, &cfg, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "hollow-nodes: kubeconfig: %s\n", err[0] ? err : strerror(-r));
+		hollow_nodes_free(&h);
 		return 1;
 	}
 	sfd = signals_open();
 	r = sfd < 0 ? sfd : kc_client_new(cfg, &(struct kc_client_opts){ .user_agent = "hollow-nodes" },
 					  &h.c);
-	if (r >= 0)
-		r = hollow_nodes_init(&h);
 	if (r < 0) {
+		hollow_nodes_free(&h);
 		fprintf(stderr, "hollow-nodes: %s\n", strerror(-r));
 		kc_client_free(h.c);
 		kc_config_free(cfg);
