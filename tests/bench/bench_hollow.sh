@@ -67,9 +67,16 @@ secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
 rate=$(awk -v a="$r0" -v b="$r1" -v s="$secs" 'BEGIN { printf "%.0f", (b - a) / s }')
 srv_rss=$(rss_mib "$SERVER_PID" VmRSS); srv_hwm=$(rss_mib "$SERVER_PID" VmHWM)
 hol_rss=$(rss_mib "$HOLLOW_PID" VmRSS); hol_hwm=$(rss_mib "$HOLLOW_PID" VmHWM)
-last=$(grep ' renewals ' "$LOG" | tail -n 1)
-lat=$(sed -n 's/.*avg \([0-9.]*\) ms, max \([0-9.]*\) ms.*/\1 \/ \2/p' <<<"$last")
-late=$(sed -n 's/.*late \([0-9]*\),.*/\1/p' <<<"$last")
+# renewal latency in the window: the progress lines' per-second avg and max
+lat=$(awk -v a="$r0" -v b="$r1" '/ renewals [0-9]+ \(/ {
+	for (i = 1; i < NF; i++) {
+		if ($i == "renewals") n = $(i + 1)
+		if ($i == "avg") v = $(i + 1)
+		if ($i == "max") m = $(i + 1)
+	}
+	if (n > a && n <= b) { sum += v; k++; if (m + 0 > max) max = m + 0 }
+} END { if (k) printf "%.1f / %.1f", sum / k, max; else print "-" }' "$LOG")
+late=$(grep ' renewals ' "$LOG" | tail -n 1 | sed -n 's/.*late \([0-9]*\),.*/\1/p')
 
 t2=$(date +%s%N)
 kill -TERM "$HOLLOW_PID"
@@ -85,8 +92,8 @@ row "registration (Node + Lease), s" "$reg"
 row "registration, nodes/s" "$reg_rate"
 row "skiff-server CPU while registering, s" "$(awk -v t="$s_reg" -v k="$TCK" 'BEGIN { printf "%.1f", t / k }')"
 row "steady Lease renewals/s (goal $(( nodes / INTERVAL )))" "$rate"
-row "renewal latency avg / max, ms" "$lat"
-row "renewals late (previous still in flight)" "${late:-0}"
+row "renewal latency avg / max (steady), ms" "$lat"
+row "renewals skipped (previous still pending)" "${late:-0}"
 row "skiff-server CPU, steady" "$(pct $(( s1 - s0 )) "$secs")"
 row "hollow-nodes CPU, steady" "$(pct $(( h1 - h0 )) "$secs")"
 row "skiff-server RSS / peak, MiB" "$srv_rss / $srv_hwm"

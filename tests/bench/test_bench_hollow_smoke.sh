@@ -15,7 +15,7 @@ case_bench_table_well_formed() {
 	rc=$?
 	assert_eq "$rc" 0 "bench_hollow.sh exit status; output: $out"
 	assert_contains "$out" "50 hollow nodes, Lease renewal every 2s"
-	for row in "registration (Node + Lease), s" "registration, nodes/s" "renewals late" \
+	for row in "registration (Node + Lease), s" "registration, nodes/s" "renewals skipped" "renewal latency avg / max" \
 		"skiff-server CPU, steady" "hollow-nodes CPU, steady" "skiff-server RSS / peak, MiB" \
 		"hollow-nodes RSS / peak, MiB" "SIGTERM cleanup (delete all), s"; do
 		grep -qE "^\| ${row//[()+]/.}[^|]* +\| +[0-9.]+%?( / [0-9.]+)? \|$" <<<"$out" ||

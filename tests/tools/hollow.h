@@ -68,6 +68,7 @@ struct hollow_stats {
 	unsigned long node_status_writes, pod_status_writes, pod_deletes, conflicts, errors;
 	unsigned long renewals_at_last_progress, deleted_nodes, deleted_leases;
 	unsigned long long renew_lat_sum_ns, renew_lat_max_ns;
+	unsigned long long win_lat_sum_ns, win_lat_max_ns; /* since the last progress line */
 };
 
 struct hreq;

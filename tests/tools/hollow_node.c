@@ -198,6 +198,36 @@ void hollow_nodes_set_control(struct hollow *h, json_t *silent_names)
 	}
 }
 
+/* ---- deletes, at exit ---- */
+
+static void on_deleted(struct hollow *h, void *ud, int err, const struct kc_status *st,
+		       json_t *body)
+{
+	unsigned long *count = ud;
+
+	(void)h;
+	(void)st;
+	(void)body;
+	if (err == 0 || err == -ENOENT)
+		(*count)++;
+}
+
+static void delete_lease(struct hollow *h, struct hnode *n)
+{
+	char path[256];
+
+	lease_path(n, true, path, sizeof(path));
+	hollow_send(h, false, "DELETE", path, NULL, on_deleted, &h->st.deleted_leases);
+}
+
+static void delete_node(struct hollow *h, struct hnode *n)
+{
+	char path[256];
+
+	node_path(n, NULL, path, sizeof(path));
+	hollow_send(h, false, "DELETE", path, NULL, on_deleted, &h->st.deleted_nodes);
+}
+
 /* ---- registration ---- */
 
 static void register_node(struct hollow *h, struct hnode *n);
@@ -252,6 +282,8 @@ static void on_lease_created(struct hollow *h, void *ud, int err, const struct k
 	n->lease_created = true;
 	h->st.leases_created++;
 	registered_one(h, n);
+	if (h->stopping && !h->o.keep_nodes)
+		delete_lease(h, n); /* answered after the cleanup was queued */
 }
 
 static void lease_create(struct hollow *h, struct hnode *n)
@@ -287,6 +319,11 @@ static void on_node_registered(struct hollow *h, void *ud, int err, const struct
 	strscpy(n->uid, kc_meta_str(body, "uid") ?: "", sizeof(n->uid));
 	n->registered = true;
 	h->st.registered++;
+	if (h->stopping) {
+		if (!h->o.keep_nodes)
+			delete_node(h, n); /* answered after the cleanup was queued */
+		return;
+	}
 	if (n->no_lease)
 		registered_one(h, n);
 	else
@@ -330,8 +367,11 @@ static void on_lease_renewed(struct hollow *h, void *ud, int err, const struct k
 	}
 	h->st.renewals++;
 	h->st.renew_lat_sum_ns += lat;
+	h->st.win_lat_sum_ns += lat;
 	if (lat > h->st.renew_lat_max_ns)
 		h->st.renew_lat_max_ns = lat;
+	if (lat > h->st.win_lat_max_ns)
+		h->st.win_lat_max_ns = lat;
 }
 
 static void lease_renew(struct hollow *h, struct hnode *n)
@@ -522,33 +562,13 @@ int hollow_nodes_start(struct hollow *h)
 	return kc_informer_start(h->node_inf);
 }
 
-static void on_deleted(struct hollow *h, void *ud, int err, const struct kc_status *st,
-		       json_t *body)
-{
-	unsigned long *count = ud;
-
-	(void)h;
-	(void)st;
-	(void)body;
-	if (err == 0 || err == -ENOENT)
-		(*count)++;
-}
-
 void hollow_nodes_cleanup(struct hollow *h)
 {
-	char path[256];
-
 	for (int i = 0; i < h->n; i++) {
-		struct hnode *n = &h->nodes[i];
-
-		if (n->lease_created) {
-			lease_path(n, true, path, sizeof(path));
-			hollow_send(h, false, "DELETE", path, NULL, on_deleted, &h->st.deleted_leases);
-		}
-		if (n->registered) {
-			node_path(n, NULL, path, sizeof(path));
-			hollow_send(h, false, "DELETE", path, NULL, on_deleted, &h->st.deleted_nodes);
-		}
+		if (h->nodes[i].lease_created)
+			delete_lease(h, &h->nodes[i]);
+		if (h->nodes[i].registered)
+			delete_node(h, &h->nodes[i]);
 	}
 }
 

@@ -315,6 +315,8 @@ static void control_read(struct hollow *h, bool force)
 
 /* ---- progress ---- */
 
+/* One line: totals, and renewals per second with their latency since the
+ * previous line. */
 static void progress(struct hollow *h, unsigned long long now)
 {
 	unsigned long pods, running, ready;
@@ -322,16 +324,18 @@ static void progress(struct hollow *h, unsigned long long now)
 	unsigned long renewed = h->st.renewals - h->st.renewals_at_last_progress;
 
 	hollow_pods_count(h, &pods, &running, &ready);
-	printf("hollow-nodes: %.1fs nodes %lu/%d leases %lu renewals %lu (%.1f/s, late %lu, errors %lu,"
-	       " avg %.1f ms, max %.1f ms) pods %lu running %lu ready %lu status-writes %lu"
-	       " deletes %lu inflight %d queued %zu errors %lu\n",
+	printf("hollow-nodes: %.1fs nodes %lu/%d leases %lu renewals %lu (%.1f/s, avg %.1f ms,"
+	       " max %.1f ms; late %lu, errors %lu) pods %lu running %lu ready %lu"
+	       " status-writes %lu deletes %lu inflight %d queued %zu errors %lu\n",
 	       secs(now - h->t_start), h->st.registered, h->n, h->st.leases_created,
-	       h->st.renewals, dt > 0 ? renewed / dt : 0.0, h->st.renew_late, h->st.renew_errors,
-	       h->st.renewals ? secs(h->st.renew_lat_sum_ns) * 1e3 / h->st.renewals : 0.0,
-	       secs(h->st.renew_lat_max_ns) * 1e3, pods, running, ready,
-	       h->st.pod_status_writes, h->st.pod_deletes, h->inflight, h->queued, h->st.errors);
+	       h->st.renewals, dt > 0 ? renewed / dt : 0.0,
+	       renewed ? secs(h->st.win_lat_sum_ns) * 1e3 / renewed : 0.0,
+	       secs(h->st.win_lat_max_ns) * 1e3, h->st.renew_late, h->st.renew_errors, pods,
+	       running, ready, h->st.pod_status_writes, h->st.pod_deletes, h->inflight, h->queued,
+	       h->st.errors);
 	fflush(stdout);
 	h->st.renewals_at_last_progress = h->st.renewals;
+	h->st.win_lat_sum_ns = h->st.win_lat_max_ns = 0;
 	h->t_last_progress = now;
 }
 

@@ -134,6 +134,17 @@ case_pod_runs_ready_with_address() {
 	grep -qE "^ +Container ID: +hollow://" <<<"$out" || fail "describe: no Container ID: $out"
 }
 
+case_pod_address_from_node_pod_cidr() {
+	# as node IPAM would set it
+	k 33 patch node "$(node 11)" --type merge -p '{"spec":{"podCIDR":"10.99.11.0/24"}}' >/dev/null ||
+		fail "cannot set spec.podCIDR of $(node 11)"
+	sleep 1 # for hollow-nodes' node informer: one watch event on another stream than the pod's
+	pod ipam 11
+	wait_for 10 ready_is ipam True || fail "pod ipam not Ready"
+	[[ $(pod_field ipam '{.status.podIP}') == 10.99.11.* ]] ||
+		fail "pod ipam IP $(pod_field ipam '{.status.podIP}') is not from spec.podCIDR 10.99.11.0/24"
+}
+
 case_not_ready_label_keeps_pod_unready() {
 	pod lazy 5 'hollow.skiff.io/ready: "false"'
 	wait_for 10 phase_is lazy Running || fail "pod lazy not Running: $(pod_field lazy '{.status}')"
@@ -197,6 +208,7 @@ run_case help
 run_case nodes_registered_ready_with_leases
 run_case lease_renewals_advance
 run_case pod_runs_ready_with_address
+run_case pod_address_from_node_pod_cidr
 run_case not_ready_label_keeps_pod_unready
 run_case job_pods_finish
 run_case deleted_pod_disappears
