@@ -41,7 +41,10 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # rss_mib PID FIELD: VmRSS or VmHWM in MiB.
 rss_mib() { awk -v f="$2:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 # renewals: the cumulative count in the last progress line.
-renewals() { awk '/ renewals [0-9]+ / { for (i = 1; i < NF; i++) if ($i == "renewals") n = $(i + 1) } END { print n + 0 }' "$LOG"; }
+renewals() {
+	awk '/ renewals [0-9]+ / { for (i = 1; i < NF; i++) if ($i == "renewals") n = $(i + 1) }
+		END { print n + 0 }' "$LOG"
+}
 pct() { awk -v t="$1" -v s="$2" -v k="$TCK" 'BEGIN { printf "%.0f%%", t / k / s * 100 }'; }
 
 echo "$nodes hollow nodes, Lease renewal every ${INTERVAL}s, $inflight requests in flight," \
@@ -90,7 +93,8 @@ row "measure" "value"
 row "---" "---"
 row "registration (Node + Lease), s" "$reg"
 row "registration, nodes/s" "$reg_rate"
-row "skiff-server CPU while registering, s" "$(awk -v t="$s_reg" -v k="$TCK" 'BEGIN { printf "%.1f", t / k }')"
+row "skiff-server CPU while registering, s" \
+	"$(awk -v t="$s_reg" -v k="$TCK" 'BEGIN { printf "%.1f", t / k }')"
 row "steady Lease renewals/s (goal $(( nodes / INTERVAL )))" "$rate"
 row "renewal latency avg / max (steady), ms" "$lat"
 row "renewals skipped (previous still pending)" "${late:-0}"
@@ -99,7 +103,8 @@ row "hollow-nodes CPU, steady" "$(pct $(( h1 - h0 )) "$secs")"
 row "skiff-server RSS / peak, MiB" "$srv_rss / $srv_hwm"
 row "hollow-nodes RSS / peak, MiB" "$hol_rss / $hol_hwm"
 row "SIGTERM cleanup (delete all), s" "$cleanup"
-echo "anchor: $nodes kubelets renewing every ${INTERVAL}s ask for $(( nodes / INTERVAL )) renewals/s; kubemark holds 5,000 nodes on kube-apiserver + etcd"
+echo "anchor: $nodes kubelets renewing every ${INTERVAL}s ask for $(( nodes / INTERVAL ))" \
+	"renewals/s; kubemark holds 5,000 nodes on kube-apiserver + etcd"
 echo "$summary"
 assert_eq "$rc" 0 "hollow-nodes exit status"
 assert_contains "$summary" " errors=0 "

@@ -352,7 +352,8 @@ static void summary(struct hollow *h, unsigned long long now)
 	       h->st.renewals ? secs(h->st.renew_lat_sum_ns) * 1e3 / h->st.renewals : 0.0,
 	       secs(h->st.renew_lat_max_ns) * 1e3, h->st.node_status_writes,
 	       h->st.pod_status_writes, h->st.pod_deletes, h->st.conflicts, h->st.errors,
-	       h->st.deleted_nodes, h->st.deleted_leases, kc_client_requests(h->c), kc_client_connections(h->c), secs(now - h->t_start));
+	       h->st.deleted_nodes, h->st.deleted_leases, kc_client_requests(h->c),
+	       kc_client_connections(h->c), secs(now - h->t_start));
 	fflush(stdout);
 }
 

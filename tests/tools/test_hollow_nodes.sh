@@ -2,10 +2,12 @@
 # hollow-nodes against skiff-server over HTTPS (the kubeconfig the server
 # writes), checked with the real kubectl 1.27 and 1.33: 20 nodes Ready with
 # their Leases renewed; a pod bound to a hollow node turns Running and Ready
-# with an address and the kubelet's containerStatuses; the not-ready label
+# with an address and the kubelet's containerStatuses (Ready after
+# --ready-delay), from the node's spec.podCIDR once set; the not-ready label
 # keeps a pod unready until it goes; Job-style pods end Succeeded / Failed;
-# a deleted pod (grace 30) is gone at once; a node named in the control file
-# stops renewing; --no-lease; SIGTERM removes every node and Lease.
+# a deleted pod (grace 30) is gone after --stop-delay; a node named in the
+# control file stops renewing; --no-lease; SIGTERM removes every node and
+# Lease.
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_bin skiff-server hollow-nodes
@@ -39,7 +41,8 @@ renewed_since() { local t; t=$(renew_time "$1") && [ -n "$t" ] && [ "$t" != "$2"
 (
 	"$TESTBIN/hollow-nodes" --kubeconfig "$DATA/kubeconfig" --nodes "$N" --prefix "$P" --zones 3 \
 		--taint hollow.skiff.io/test=yes:PreferNoSchedule --lease-interval 2 --no-lease 7 \
-		--control "$CONTROL" --exit-delay 500 --progress 1 --log-level info >"$HOLLOW_LOG" 2>&1 &
+		--control "$CONTROL" --ready-delay 1500 --stop-delay 1000 --exit-delay 500 --progress 1 \
+		--log-level info >"$HOLLOW_LOG" 2>&1 &
 	echo $! >"$TMP/hollow.pid"
 	wait $!
 	echo $? >"$TMP/hollow.rc"
@@ -120,7 +123,12 @@ case_pod_runs_ready_with_address() {
 	assert_eq "$(pod_field web '{.status.containerStatuses[*].restartCount}')" "0 0"
 	assert_eq "$(pod_field web '{.status.containerStatuses[?(@.name=="side")].image}')" \
 		registry.local/side:2
-	out=$(pod_field web '{.status.containerStatuses[0].containerID} {.status.containerStatuses[0].state.running.startedAt}')
+	# --ready-delay 1500: Running first, Ready at least a second later
+	local cond='{.status.conditions[?(@.type=="%s")].lastTransitionTime}'
+	out=$(pod_field web "$(printf "$cond $cond" PodReadyToStartContainers Ready)")
+	[[ ${out% *} < ${out#* } ]] || fail "Ready did not wait for --ready-delay: $out"
+	out=$(pod_field web '{.status.containerStatuses[0].containerID}
+		{.status.containerStatuses[0].state.running.startedAt}' | tr -s ' \n\t' ' ')
 	[[ $out == hollow://*-web\ 20* ]] || fail "containerID / running state: $out"
 	for v in 27 33; do
 		out=$(k "$v" -n "$NS" get pod web -o wide --no-headers | tr -s ' ')
@@ -148,7 +156,7 @@ case_pod_address_from_node_pod_cidr() {
 case_not_ready_label_keeps_pod_unready() {
 	pod lazy 5 'hollow.skiff.io/ready: "false"'
 	wait_for 10 phase_is lazy Running || fail "pod lazy not Running: $(pod_field lazy '{.status}')"
-	sleep 1
+	sleep 2 # past --ready-delay
 	assert_eq "$(ready_of lazy)" False
 	assert_eq "$(pod_field lazy '{.status.containerStatuses[*].ready}')" "false false"
 	assert_contains "$(k 27 -n "$NS" get pod lazy --no-headers | tr -s ' ')" "lazy 0/2 Running"
@@ -174,7 +182,9 @@ case_deleted_pod_disappears() {
 	k 33 -n "$NS" delete pod doomed --grace-period 30 --wait=false >/dev/null
 	wait_for 10 sh -c "! '$KDIR/kubectl.1.33' --kubeconfig '$DATA/kubeconfig' -n '$NS' get pod doomed" ||
 		fail "pod doomed still there 10 s after its delete"
-	(( ($(date +%s%N) - t0) / 1000000 < 5000 )) || fail "pod doomed took over 5 s to go"
+	t0=$(( ($(date +%s%N) - t0) / 1000000 ))
+	[ "$t0" -lt 5000 ] || fail "pod doomed took $t0 ms to go"
+	[ "$t0" -ge 1000 ] || fail "pod doomed went after $t0 ms, before --stop-delay 1000"
 }
 
 case_silent_node_stops_renewing() {
