@@ -9,8 +9,9 @@
  *   hollow_pod.c    the pod informer and the kubelet's pod status writes
  *
  * Every write goes through hollow_send(): at most --inflight async
- * requests at once, the rest wait in a FIFO (leases and deletes before
- * pod status, pod status before registration). */
+ * requests at once, the rest wait in two FIFOs: urgent (Leases) and the
+ * rest, which gets every fourth slot. The sources of the rest (pod status,
+ * node status, registration, in that order) keep at most one waiting. */
 #ifndef SKIFF_HOLLOW_H
 #define SKIFF_HOLLOW_H
 
@@ -84,6 +85,7 @@ struct hollow {
 	json_t *pod_state;   /* "ns/name" -> {"ip", "start_ns", "stop_ns"} */
 	struct hreq *queue_head[2], *queue_tail[2]; /* [0] urgent, [1] the rest; FIFOs */
 	size_t queued;
+	unsigned long picks; /* requests taken from the queues */
 	int inflight;
 	int register_next;   /* next node to register */
 	int renew_cursor, status_cursor;
@@ -108,7 +110,8 @@ int hollow_send(struct hollow *h, bool urgent, const char *method, const char *p
 /* A warning for a failed request, the first few of each kind only. */
 void hollow_request_failed(struct hollow *h, const char *what, const char *method,
 			   const char *path, int err, const struct kc_status *st);
-/* Slots free for new work (lower-priority sources fill only these). */
+/* Room for one more request that is not urgent: the lower-priority
+ * sources (registration, pod and node status) keep at most one waiting. */
 bool hollow_has_room(const struct hollow *h);
 
 /* hollow_node.c */

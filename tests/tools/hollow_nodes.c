@@ -16,7 +16,8 @@
 #include "util.h"
 
 #define HOLLOW_TICK_MS 20
-#define HOLLOW_WARN_MAX 5 /* warnings per kind of failure */
+#define HOLLOW_WARN_MAX 5   /* warnings per kind of failure */
+#define HOLLOW_FAIR_SHARE 4 /* one pick in 4 for the requests that are not urgent */
 
 /* ---- options ---- */
 
@@ -165,10 +166,16 @@ static void on_answer(void *ud, int err, const struct kc_status *st, json_t *bod
 	pump(h);
 }
 
-/* The oldest urgent request, else the oldest other one; NULL when none. */
+/* The oldest urgent request, else the oldest other one; NULL when none.
+ * Every HOLLOW_FAIR_SHARE-th pick prefers the other queue, so registration
+ * and pod status move on while renewals saturate the server (as API
+ * Priority and Fairness gives every flow a share). */
 static struct hreq *dequeue(struct hollow *h)
 {
-	for (int q = 0; q < 2; q++) {
+	int first = ++h->picks % HOLLOW_FAIR_SHARE == 0 ? 1 : 0;
+
+	for (int i = 0; i < 2; i++) {
+		int q = (first + i) % 2;
 		struct hreq *r = h->queue_head[q];
 
 		if (!r)
@@ -230,7 +237,7 @@ int hollow_send(struct hollow *h, bool urgent, const char *method, const char *p
 
 bool hollow_has_room(const struct hollow *h)
 {
-	return !h->stopping && !h->queued && h->inflight < h->o.inflight;
+	return !h->stopping && !h->queue_head[1];
 }
 
 void hollow_request_failed(struct hollow *h, const char *what, const char *method,
