@@ -88,7 +88,7 @@ rc=$?
 cleanup=$(awk -v a="$t2" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 summary=$(grep '^hollow-nodes: summary' "$LOG") || fail "no summary line: $(tail -n 3 "$LOG")"
 
-row() { printf '| %-40s | %22s |\n' "$1" "$2"; }
+row() { printf '| %-42s | %20s |\n' "$1" "$2"; }
 row "measure" "value"
 row "---" "---"
 row "registration (Node + Lease), s" "$reg"

@@ -333,13 +333,13 @@ static void progress(struct hollow *h, unsigned long long now)
 	hollow_pods_count(h, &pods, &running, &ready);
 	printf("hollow-nodes: %.1fs nodes %lu/%d leases %lu renewals %lu (%.1f/s, avg %.1f ms,"
 	       " max %.1f ms; late %lu, errors %lu) pods %lu running %lu ready %lu"
-	       " status-writes %lu deletes %lu inflight %d queued %zu errors %lu\n",
+	       " status-writes %lu deletes %lu inflight %d queued %zu connections %lu errors %lu\n",
 	       secs(now - h->t_start), h->st.registered, h->n, h->st.leases_created,
 	       h->st.renewals, dt > 0 ? renewed / dt : 0.0,
 	       renewed ? secs(h->st.win_lat_sum_ns) * 1e3 / renewed : 0.0,
 	       secs(h->st.win_lat_max_ns) * 1e3, h->st.renew_late, h->st.renew_errors, pods,
 	       running, ready, h->st.pod_status_writes, h->st.pod_deletes, h->inflight, h->queued,
-	       h->st.errors);
+	       kc_client_connections(h->c), h->st.errors);
 	fflush(stdout);
 	h->st.renewals_at_last_progress = h->st.renewals;
 	h->st.win_lat_sum_ns = h->st.win_lat_max_ns = 0;
