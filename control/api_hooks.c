@@ -101,4 +101,5 @@ static long pod_grace(struct api_server *s, json_t *obj, bool has_requested, lon
 
 const struct api_obj_hooks api_pod_hooks = {
 	.grace = pod_grace,
+	.admit = api_pod_admit,
 };

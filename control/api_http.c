@@ -162,6 +162,11 @@ static json_t *resource_list(const char *group, const char *version)
 			add_sub(list, r, "exec", NULL, NULL, "PodExecOptions", cg);
 		if (r->subresources & API_SUB_BINDING)
 			add_sub(list, r, "binding", NULL, NULL, "Binding", create);
+		for (const struct api_subresource *sr = r->subs; sr && sr->name; sr++) {
+			const char *verbs[] = { sr->verb, NULL };
+
+			add_sub(list, r, sr->name, sr->group, sr->version, sr->kind ?: r->kind, verbs);
+		}
 	}
 	if (*group)
 		snprintf(gv, sizeof(gv), "%s/%s", group, version);
@@ -886,6 +891,9 @@ int api_server_start(struct api_server *s)
 	if (r < 0)
 		return r;
 	r = ensure_bootstrap_rbac(s);
+	if (r < 0)
+		return r;
+	r = api_policy_bootstrap(s);
 	if (r < 0)
 		return r;
 	raise_nofile();

@@ -1249,6 +1249,31 @@ const struct api_resource api_resources[] = {
 		.name_rule = API_NAME_ANY,
 	},
 	{
+		.group = "apps", .version = "v1", .kind = "ControllerRevision",
+		.plural = "controllerrevisions", .singular = "controllerrevision",
+		.namespaced = true,
+		COLUMNS(api_controllerrevision_columns, api_controllerrevision_cells),
+		.validate = api_controllerrevision_validate,
+		.top_fields = "data,revision",
+		.gc_owned = true,
+	},
+	{
+		.group = "policy", .version = "v1", .kind = "PodDisruptionBudget",
+		.plural = "poddisruptionbudgets", .singular = "poddisruptionbudget",
+		.short_names = { "pdb" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS,
+		COLUMNS(api_pdb_columns, api_pdb_cells),
+		.validate = api_pdb_validate,
+	},
+	{
+		.group = "scheduling.k8s.io", .version = "v1", .kind = "PriorityClass",
+		.plural = "priorityclasses", .singular = "priorityclass", .short_names = { "pc" },
+		COLUMNS(api_priorityclass_columns, api_priorityclass_cells),
+		.defaults = api_priorityclass_defaults, .validate = api_priorityclass_validate,
+		.top_fields = "value,globalDefault,description,preemptionPolicy",
+		.hooks = &api_priorityclass_hooks,
+	},
+	{
 		.group = "coordination.k8s.io", .version = "v1", .kind = "Lease",
 		.plural = "leases", .singular = "lease",
 		.namespaced = true,
@@ -1276,6 +1301,15 @@ bool api_group_known(const char *group)
 		if (streq(api_resources[i].group, group))
 			return true;
 	return false;
+}
+
+const struct api_subresource *api_subresource_find(const struct api_resource *r,
+						   const char *name)
+{
+	for (const struct api_subresource *sr = r->subs; sr && sr->name; sr++)
+		if (streq(sr->name, name))
+			return sr;
+	return NULL;
 }
 
 void api_resource_gv(const struct api_resource *r, char *buf, size_t len)

@@ -116,7 +116,7 @@ static bool sub_allowed(struct api_req *q)
 		return r->subresources & API_SUB_EXEC;
 	if (streq(q->sub, "binding"))
 		return r->subresources & API_SUB_BINDING;
-	return false;
+	return api_subresource_find(r, q->sub) != NULL;
 }
 
 static enum MHD_Result rest_get(struct api_req *q)
@@ -354,11 +354,14 @@ static enum MHD_Result dispatch_collection(struct api_req *q, bool is_watch)
 	return method_not_allowed(q);
 }
 
-/* Writes to a subresource: status, scale and binding. */
+/* Writes to a subresource: status, scale, binding and the rows' own. */
 static enum MHD_Result dispatch_sub(struct api_req *q)
 {
+	const struct api_subresource *sr = api_subresource_find(q->res, q->sub);
 	const char *m = q->method;
 
+	if (sr && streq(m, sr->method))
+		return api_rest_sub_write(q, sr);
 	if (streq(q->sub, "binding") && streq(m, "POST"))
 		return api_rest_binding(q);
 	if (streq(q->sub, "scale") && (streq(m, "PUT") || streq(m, "PATCH")))

@@ -342,6 +342,13 @@ enum MHD_Result api_rest_binding(struct api_req *q)
 	return write_body(q, bind_pod, 201);
 }
 
+/* ---- the rows' own subresources (eviction, token, finalize) ---- */
+
+enum MHD_Result api_rest_sub_write(struct api_req *q, const struct api_subresource *sr)
+{
+	return write_body(q, sr->write, sr->code);
+}
+
 /* ---- delete ---- */
 
 /* The DeleteOptions body (an empty object when there is none). */
