@@ -155,6 +155,13 @@ void api_priorityclass_validate(json_t *obj, json_t *causes);
  * tolerations (the Pod row's admit hook). */
 int api_pod_admit(struct api_server *s, const struct api_resource *r, json_t *pod,
 		  struct api_err *e);
+/* POST pods/NAME/eviction (policy/v1 or v1beta1 Eviction): the pod is
+ * deleted with the Eviction's deleteOptions when its
+ * PodDisruptionBudget allows, one disruption taken from the budget's
+ * status; 429 when it does not. *out is a Status. */
+int api_pod_evict(struct api_server *s, const struct api_resource *r, const char *ns,
+		  const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
+		  struct api_err *e);
 /* The built-in priority classes, created at start when missing. */
 int api_policy_bootstrap(struct api_server *s);
 

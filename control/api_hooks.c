@@ -103,3 +103,9 @@ const struct api_obj_hooks api_pod_hooks = {
 	.grace = pod_grace,
 	.admit = api_pod_admit,
 };
+
+const struct api_subresource api_pod_subs[] = {
+	{ .name = "eviction", .method = "POST", .verb = "create", .group = "policy",
+	  .version = "v1", .kind = "Eviction", .write = api_pod_evict, .code = 201 },
+	{ 0 },
+};

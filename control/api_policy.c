@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "control/api_internal.h"
+#include "control/ctrl_disruption.h"
+#include "kube_selector.h"
 #include "util.h"
 
 #define HIGHEST_USER_PRIORITY 1000000000
@@ -385,4 +387,239 @@ int api_pod_admit(struct api_server *s, const struct api_resource *r, json_t *po
 		  struct api_err *e)
 {
 	return admit_priority(s, r, pod, e);
+}
+
+/* ---- the eviction subresource (POST pods/NAME/eviction) ---- */
+
+#define MAX_DISRUPTED_PODS 2000
+#define EVICT_RETRIES 5
+
+static const char budget_message[] =
+	"Cannot evict pod as it would violate the pod's disruption budget.";
+
+/* 429 TooManyRequests with a DisruptionBudget cause, as upstream. */
+static int too_many_requests(struct api_err *e, const char *cause)
+{
+	api_err_set(e, 429, "TooManyRequests", "%s", budget_message);
+	json_decref(e->causes);
+	e->causes = json_pack("[{s:s,s:s}]", "reason", "DisruptionBudget", "message", cause);
+	return -EAGAIN;
+}
+
+/* The budget's status is older than its spec, or a delete raced. */
+static int still_processed(struct api_err *e, const char *pdb)
+{
+	char cause[400];
+
+	snprintf(cause, sizeof(cause), "The disruption budget %s is still being processed by the server.",
+		 pdb);
+	return too_many_requests(e, cause);
+}
+
+/* Pods whose eviction needs no budget: terminal, pending or already
+ * being deleted (upstream's canIgnorePDB). */
+static bool can_ignore_pdb(json_t *pod)
+{
+	const char *phase = api_jstr(pod, "status.phase");
+
+	return streq(phase, "Succeeded") || streq(phase, "Failed") || streq(phase, "Pending") ||
+	       api_jget(pod, "metadata.deletionTimestamp");
+}
+
+static bool pod_ready(json_t *pod)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(api_jget(pod, "status.conditions"), i, c)
+		if (streq(api_jstr(c, "type"), "Ready"))
+			return streq(api_jstr(c, "status"), "True");
+	return false;
+}
+
+/* The PDBs of the pod's namespace whose selector matches it; a missing
+ * or empty selector matches nothing here, as upstream's eviction says. */
+struct pdb_match {
+	json_t *pod;
+	json_t *pdb; /* the first */
+	size_t n;
+};
+
+static void match_pdb(struct api_server *s, const struct api_resource *r, const char *key,
+		      json_t *obj, int64_t mod_rev, void *ud)
+{
+	struct pdb_match *m = ud;
+	json_t *sel = api_jget(obj, "spec.selector");
+	struct kube_selector *ks = NULL;
+	bool match;
+
+	(void)s;
+	(void)r;
+	(void)key;
+	(void)mod_rev;
+	if (!json_object_size(sel) || kube_selector_from_json(sel, &ks) < 0)
+		return;
+	match = kube_selector_match_labels(ks, api_jget(m->pod, "metadata.labels"));
+	kube_selector_free(ks);
+	if (!match)
+		return;
+	if (m->n++ == 0)
+		m->pdb = json_incref(obj);
+}
+
+/* upstream's checkAndDecrement, on the PDB as stored (ud: the pod). */
+static int decrement_budget(const struct api_resource *r, json_t *old, void *ud, json_t **out,
+			    struct api_err *e)
+{
+	const char *name = api_jstr(old, "metadata.name") ?: "";
+	json_t *st = json_object_get(old, "status"), *obj, *nst, *disrupted;
+	long long allowed = json_integer_value(json_object_get(st, "disruptionsAllowed"));
+	char now[32];
+
+	if (json_integer_value(json_object_get(st, "observedGeneration")) <
+	    json_integer_value(api_jget(old, "metadata.generation")))
+		return still_processed(e, name);
+	if (allowed < 0 || json_object_size(json_object_get(st, "disruptedPods")) > MAX_DISRUPTED_PODS) {
+		api_err_set(e, 403, "Forbidden", "poddisruptionbudget.policy \"%s\" is forbidden: %s",
+			    name, allowed < 0 ? "pdb disruptions allowed is negative"
+					      : "DisruptedPods map too big - too many evictions not "
+						"confirmed by PDB controller");
+		api_err_named(e, r, name);
+		return -EPERM;
+	}
+	if (allowed == 0) {
+		char cause[400];
+
+		snprintf(cause, sizeof(cause),
+			 "The disruption budget %s needs %lld healthy pods and has %lld currently", name,
+			 (long long)json_integer_value(json_object_get(st, "desiredHealthy")),
+			 (long long)json_integer_value(json_object_get(st, "currentHealthy")));
+		return too_many_requests(e, cause);
+	}
+	obj = json_deep_copy(old);
+	nst = json_object_get(obj, "status");
+	json_object_set_new(nst, "disruptionsAllowed", json_integer(allowed - 1));
+	if (allowed - 1 == 0)
+		ctrl_pdb_allowed_condition(nst, time(NULL));
+	disrupted = json_object_get(nst, "disruptedPods");
+	if (!json_is_object(disrupted)) {
+		disrupted = json_object();
+		json_object_set_new(nst, "disruptedPods", disrupted);
+	}
+	api_format_time(time(NULL), now, sizeof(now));
+	json_object_set_new(disrupted, api_jstr(ud, "metadata.name"), json_string(now));
+	*out = obj;
+	return 0;
+}
+
+/* Checks the pod's budget and takes one disruption from it. *unhealthy:
+ * the pod is not ready and the budget can spare it without a decrement
+ * (the delete must then find the pod as read). */
+static int take_from_budget(struct api_server *s, json_t *pod, bool dry_run, bool *unhealthy,
+			    char *pdb_name, size_t len, struct api_err *e)
+{
+	const struct api_resource *pdbs = api_resource_find("policy", "v1", "poddisruptionbudgets");
+	struct pdb_match m = { pod, NULL, 0 };
+	struct api_write_opts wo = { .dry_run = dry_run };
+	const char *policy;
+	json_t *out = NULL;
+	int ret = api_obj_each(s, pdbs, api_jstr(pod, "metadata.namespace"), match_pdb, &m);
+
+	if (ret < 0) {
+		api_err_store(e, ret);
+		return ret;
+	}
+	if (m.n > 1) {
+		json_decref(m.pdb);
+		api_err_set(e, 500, NULL, "This pod has more than one PodDisruptionBudget, which the "
+			    "eviction subresource does not support.");
+		return -EMLINK;
+	}
+	if (m.n == 0)
+		return 0;
+	snprintf(pdb_name, len, "%s", api_jstr(m.pdb, "metadata.name") ?: "");
+	policy = api_jstr(m.pdb, "spec.unhealthyPodEvictionPolicy");
+	if (!pod_ready(pod) &&
+	    (streq(policy, "AlwaysAllow") ||
+	     (json_integer_value(api_jget(m.pdb, "status.currentHealthy")) >=
+		      json_integer_value(api_jget(m.pdb, "status.desiredHealthy")) &&
+	      json_integer_value(api_jget(m.pdb, "status.desiredHealthy")) > 0))) {
+		*unhealthy = true;
+		json_decref(m.pdb);
+		return 0;
+	}
+	ret = api_obj_mutate(s, pdbs, api_jstr(m.pdb, "metadata.namespace"),
+			     api_jstr(m.pdb, "metadata.name"), API_WRITE_STATUS, decrement_budget,
+			     pod, &wo, &out, e);
+	json_decref(out);
+	json_decref(m.pdb);
+	return ret;
+}
+
+/* One eviction attempt on the pod as read. -ESTALE: the pod moved on
+ * before a delete that was made against its revision; try again. */
+static int evict_read(struct api_server *s, const struct api_resource *r, json_t *pod,
+		      struct api_delete_opts del, bool rv_given, struct api_err *e)
+{
+	const char *ns = api_jstr(pod, "metadata.namespace"), *name = api_jstr(pod, "metadata.name");
+	const char *phase = api_jstr(pod, "status.phase");
+	bool unhealthy = false, pinned = false;
+	char pdb_name[256] = "";
+	json_t *gone = NULL;
+	int ret;
+
+	if (can_ignore_pdb(pod)) {
+		/* A pending pod might turn ready meanwhile: delete it as read. */
+		pinned = !rv_given && streq(phase, "Pending") && !api_jget(pod, "metadata.deletionTimestamp");
+	} else {
+		ret = take_from_budget(s, pod, del.dry_run, &unhealthy, pdb_name, sizeof(pdb_name), e);
+		if (ret < 0)
+			return ret;
+		pinned = unhealthy && !rv_given;
+	}
+	if (pinned)
+		del.resource_version = api_jstr(pod, "metadata.resourceVersion");
+	ret = api_obj_delete(s, r, ns, name, &del, &gone, e);
+	json_decref(gone);
+	if (ret == -EBUSY && pinned) {
+		api_err_free(e);
+		if (unhealthy)
+			return still_processed(e, pdb_name);
+		return -ESTALE;
+	}
+	return ret;
+}
+
+int api_pod_evict(struct api_server *s, const struct api_resource *r, const char *ns,
+		  const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
+		  struct api_err *e)
+{
+	const char *kind = api_jstr(body, "kind");
+	struct api_delete_opts del;
+	int ret = -ESTALE;
+
+	if ((kind && !streq(kind, "Eviction")) || !streq(api_jstr(body, "metadata.name"), name)) {
+		api_err_set(e, 400, "BadRequest", kind && !streq(kind, "Eviction")
+			    ? "not a Eviction object" : "name in URL does not match name in Eviction object");
+		return -EINVAL;
+	}
+	api_delete_opts_parse(json_object_get(body, "deleteOptions"), &del);
+	del.dry_run = del.dry_run || (o && o->dry_run);
+	for (int attempt = 0; ret == -ESTALE && attempt < EVICT_RETRIES; attempt++) {
+		json_t *pod = NULL;
+
+		ret = api_obj_get(s, r, ns, name, &pod, e);
+		if (ret == 0)
+			ret = evict_read(s, r, pod, del, del.resource_version != NULL, e);
+		json_decref(pod);
+	}
+	if (ret == -ESTALE) {
+		api_err_conflict(e, r, name);
+		ret = -EBUSY;
+	}
+	if (ret < 0)
+		return ret;
+	*out = json_pack("{s:s,s:s,s:{},s:s}", "kind", "Status", "apiVersion", "v1", "metadata",
+			 "status", "Success");
+	return 0;
 }

@@ -1099,6 +1099,7 @@ const struct api_resource api_resources[] = {
 			    "spec.serviceAccountName", "status.podIP" },
 		.gc_owned = true,
 		.hooks = &api_pod_hooks,
+		.subs = api_pod_subs,
 	},
 	{
 		.group = "", .version = "v1", .kind = "Service",

@@ -379,26 +379,17 @@ static int delete_body(struct api_req *q, json_t **body, struct api_err *e)
 static int delete_options(struct api_req *q, json_t **body, struct api_delete_opts *o,
 			  struct api_err *e)
 {
-	const char *qs = api_query(q, "gracePeriodSeconds"), *policy;
-	json_t *g;
+	const char *qs = api_query(q, "gracePeriodSeconds");
 	int r = delete_body(q, body, e);
 
 	if (r < 0)
 		return r;
-	policy = api_jstr(*body, "propagationPolicy");
-	if (!policy && json_is_true(json_object_get(*body, "orphanDependents")))
-		policy = "Orphan";
-	g = json_object_get(*body, "gracePeriodSeconds");
-	memset(o, 0, sizeof(*o));
-	o->dry_run = dry_run(q) || json_is_array(json_object_get(*body, "dryRun"));
-	o->propagation = streq(policy, "Orphan") ? API_PROPAGATE_ORPHAN : API_PROPAGATE_BACKGROUND;
-	o->uid = api_jstr(*body, "preconditions.uid");
-	o->resource_version = api_jstr(*body, "preconditions.resourceVersion");
-	o->has_grace = json_is_integer(g) || qs;
-	if (json_is_integer(g))
-		o->grace = (long)json_integer_value(g);
-	else if (qs)
+	api_delete_opts_parse(*body, o);
+	o->dry_run = o->dry_run || dry_run(q);
+	if (!o->has_grace && qs) {
+		o->has_grace = true;
 		o->grace = strtol(qs, NULL, 10);
+	}
 	return 0;
 }
 

@@ -8,3 +8,5 @@ SCHED_SRCS = control/sched.c control/sched_parse.c control/sched_snapshot.c \
 CTRL_SRCS = control/ctrl_plan.c control/ctrl_util.c $(SCHED_SRCS)
 CTRL_PKGS = jansson
 CTRL_LDLIBS = -lm
+# The disruption controller's compute step (control/ctrl_disruption.h).
+CTRL_SRCS += control/ctrl_disruption.c

@@ -20,3 +20,8 @@ FUZZERS += fuzz_sched_objects
 fuzz_sched_objects_SRCS = tests/control/fuzz_sched_objects.c $(CTRL_SRCS)
 fuzz_sched_objects_PKGS = $(CTRL_PKGS)
 fuzz_sched_objects_LDLIBS = $(CTRL_LDLIBS)
+# The disruption controller's compute step (PodDisruptionBudget status).
+TESTS += test_ctrl_disruption
+test_ctrl_disruption_SRCS = tests/control/test_ctrl_disruption.c $(CTRL_SRCS)
+test_ctrl_disruption_PKGS = $(CTRL_PKGS)
+test_ctrl_disruption_LDLIBS = $(CTRL_LDLIBS)

@@ -94,7 +94,101 @@ case_controller_revisions() {
 	assert_contains "$out" "web-1 statefulset.apps/web 1 "
 }
 
+# drain_setup VERSION: namespace, node and two running, ready pods of a
+# ReplicaSet on it, and a PDB (minAvailable 1) over them whose status is
+# set by hand (no disruption controller runs here). Prints the namespace.
+drain_setup() {
+	local v=$1 ns=drain-$1-$RUN_ID node=node-$1-$RUN_ID uid p
+	k 33 create namespace "$ns" >/dev/null || fail "create namespace"
+	printf 'apiVersion: v1\nkind: Node\nmetadata: {name: %s}\n' "$node" | k 33 apply -f - >/dev/null ||
+		fail "create node"
+	defer "$KDIR/kubectl.1.33 --kubeconfig $DATA/kubeconfig --cache-dir $TMP/cache-33 delete node $node"
+	printf 'apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web, namespace: %s}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: busybox:1.36}]}\n' "$ns" |
+		k 33 apply -f - >/dev/null || fail "create replicaset"
+	uid=$(k 33 get rs web -n "$ns" -o jsonpath='{.metadata.uid}')
+	for p in web-a web-b; do
+		printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels: {app: web}\n  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web, uid: "%s", controller: true}]\nspec:\n  nodeName: %s\n  containers: [{name: c, image: busybox:1.36}]\n' \
+			"$p" "$ns" "$uid" "$node" | k 33 apply -f - >/dev/null || fail "create pod $p"
+		k 33 patch pod "$p" -n "$ns" --subresource status --type merge \
+			-p '{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}' >/dev/null ||
+			fail "pod $p running"
+	done
+	k 33 create pdb web -n "$ns" --selector app=web --min-available 1 >/dev/null || fail "create pdb"
+	echo "$ns"
+}
+
+# pdb_status NS ALLOWED: the status a disruption controller would write.
+pdb_status() {
+	k 33 patch pdb web -n "$1" --subresource status --type merge \
+		-p "{\"status\":{\"observedGeneration\":1,\"disruptionsAllowed\":$2,\"currentHealthy\":2,\"desiredHealthy\":1,\"expectedPods\":2}}" >/dev/null ||
+		fail "pdb status"
+}
+
+case_drain_honours_the_budget() {
+	local v ns node out
+	for v in 27 33; do
+		ns=$(drain_setup "$v") || fail "setup ($v)"
+		node=node-$v-$RUN_ID
+		pdb_status "$ns" 0
+		out=$(k $v drain "$node" --grace-period 0 --timeout 7s 2>&1) && fail "drain went through a budget of 0 ($v): $out"
+		assert_contains "$out" "node/$node cordoned" "drain ($v)"
+		assert_contains "$out" "Cannot evict pod as it would violate the pod's disruption budget." "drain ($v)"
+		assert_eq "$(k $v get pods -n "$ns" -o name | wc -l)" 2 "no pod evicted ($v)"
+		assert_eq "$(k $v get node "$node" -o jsonpath='{.spec.unschedulable}')" true "cordoned ($v)"
+		# One disruption allowed: one pod goes, the other is refused.
+		pdb_status "$ns" 1
+		out=$(k $v drain "$node" --grace-period 0 --timeout 7s 2>&1) && fail "drain evicted both ($v): $out"
+		assert_contains "$out" "evicted" "one eviction ($v)"
+		assert_contains "$out" "Cannot evict pod as it would violate the pod's disruption budget."
+		assert_eq "$(k $v get pods -n "$ns" -o name | wc -l)" 1 "one pod evicted ($v)"
+		out=$(k $v get pdb web -n "$ns" -o json)
+		assert_eq "$(jq -r '.status.disruptionsAllowed' <<<"$out")" 0 "budget taken ($v)"
+		assert_eq "$(jq -r '.status.disruptedPods | keys | length' <<<"$out")" 1 "disruptedPods ($v)"
+		assert_eq "$(jq -r '.status.conditions[] | select(.type=="DisruptionAllowed") | .reason' <<<"$out")" \
+			InsufficientPods "condition ($v)"
+	done
+}
+
+# evict NS POD [BODY-EXTRA]: POSTs an Eviction with kubectl create --raw.
+evict() {
+	printf '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"%s","namespace":"%s"}%s}' "$2" "$1" "${3:-}" >"$TMP/eviction.json"
+	k 33 create --raw "/api/v1/namespaces/$1/pods/$2/eviction" -f "$TMP/eviction.json" 2>&1
+}
+
+case_eviction_edges() {
+	local ns out
+	ns=$(drain_setup 99) || fail "setup"
+	pdb_status "$ns" 1
+	# Dry run: answered, nothing taken, nothing deleted.
+	out=$(evict "$ns" web-a ',"deleteOptions":{"dryRun":["All"]}') || fail "dry-run eviction: $out"
+	assert_contains "$out" '"status":"Success"'
+	assert_eq "$(k 33 get pdb web -n "$ns" -o jsonpath='{.status.disruptionsAllowed}')" 1 "dry run took nothing"
+	assert_eq "$(k 33 get pods -n "$ns" -o name | wc -l)" 2 "dry run deleted nothing"
+	# A budget whose status is older than its spec: 429 still being processed.
+	k 33 patch pdb web -n "$ns" --type merge -p '{"spec":{"minAvailable":2}}' >/dev/null || fail "pdb spec"
+	out=$(evict "$ns" web-a) && fail "evicted past a stale budget"
+	assert_contains "$out" "Cannot evict pod as it would violate the pod's disruption budget."
+	# Two budgets over one pod: 500, as upstream.
+	k 33 create pdb other -n "$ns" --selector app=web --max-unavailable 1 >/dev/null || fail "second pdb"
+	out=$(evict "$ns" web-a) && fail "evicted with two budgets"
+	assert_contains "$out" "This pod has more than one PodDisruptionBudget"
+	# A pending pod needs no budget; the name must match the URL.
+	k 33 delete pdb other -n "$ns" >/dev/null
+	k 33 patch pod web-b -n "$ns" --subresource status --type merge -p '{"status":{"phase":"Pending"}}' >/dev/null
+	out=$(printf '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"web-a"}}' >"$TMP/e.json"
+		k 33 create --raw "/api/v1/namespaces/$ns/pods/web-b/eviction" -f "$TMP/e.json" 2>&1) &&
+		fail "a mismatched name was accepted"
+	assert_contains "$out" "name in URL does not match name in Eviction object"
+	out=$(evict "$ns" web-b ',"deleteOptions":{"gracePeriodSeconds":0}') || fail "pending pod eviction: $out"
+	assert_eq "$(k 33 get pods -n "$ns" -o name)" "pod/web-a" "pending pod evicted"
+	# Discovery names the subresource as kubectl drain looks for it.
+	out=$(k 33 get --raw /api/v1 | jq -c '.resources[] | select(.name=="pods/eviction") | [.group,.version,.kind,.verbs]')
+	assert_eq "$out" '["policy","v1","Eviction",["create"]]'
+}
+
 run_case pdb_create_and_validate
 run_case priority_classes
 run_case controller_revisions
+run_case drain_honours_the_budget
+run_case eviction_edges
 finish
