@@ -162,6 +162,15 @@ int api_pod_admit(struct api_server *s, const struct api_resource *r, json_t *po
 int api_pod_evict(struct api_server *s, const struct api_resource *r, const char *ns,
 		  const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
 		  struct api_err *e);
+/* The issuer of service-account tokens, and their default audience (the
+ * API server's, as kube-apiserver's --api-audiences defaults to it). */
+#define API_SA_ISSUER "https://kubernetes.default.svc.cluster.local"
+/* POST serviceaccounts/NAME/token (authentication.k8s.io/v1
+ * TokenRequest): a signed token for the account (control/api_token.c);
+ * *out is the TokenRequest with status.token. */
+int api_sa_token(struct api_server *s, const struct api_resource *r, const char *ns,
+		 const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
+		 struct api_err *e);
 /* The built-in priority classes, created at start when missing. */
 int api_policy_bootstrap(struct api_server *s);
 

@@ -109,3 +109,9 @@ const struct api_subresource api_pod_subs[] = {
 	  .version = "v1", .kind = "Eviction", .write = api_pod_evict, .code = 201 },
 	{ 0 },
 };
+
+const struct api_subresource api_serviceaccount_subs[] = {
+	{ .name = "token", .method = "POST", .verb = "create", .group = "authentication.k8s.io",
+	  .version = "v1", .kind = "TokenRequest", .write = api_sa_token, .code = 201 },
+	{ 0 },
+};

@@ -1141,6 +1141,7 @@ const struct api_resource api_resources[] = {
 		.namespaced = true,
 		COLUMNS(sa_columns, sa_cells),
 		.top_fields = "secrets,imagePullSecrets,automountServiceAccountToken",
+		.subs = api_serviceaccount_subs,
 	},
 	{
 		.group = "", .version = "v1", .kind = "Event",

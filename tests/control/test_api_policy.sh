@@ -186,9 +186,91 @@ case_eviction_edges() {
 	assert_eq "$out" '["policy","v1","Eviction",["create"]]'
 }
 
+# with_token VERSION TOKEN args...: kubectl with nothing but the CA and a
+# bearer token.
+with_token() {
+	local v=$1 t=$2; shift 2
+	"$KDIR/kubectl.1.$v" --kubeconfig /dev/null --cache-dir "$TMP/cache-tok-$v" \
+		--server "https://127.0.0.1:$PORT" --certificate-authority "$DATA/tls/ca.crt" --token "$t" "$@"
+}
+
+# claims TOKEN: the token's payload as JSON.
+claims() {
+	local p
+	p=$(cut -d. -f2 <<<"$1" | tr '_-' '/+')
+	while [ $(( ${#p} % 4 )) -ne 0 ]; do p+="="; done
+	base64 -d <<<"$p"
+}
+
+case_service_account_tokens() {
+	local v ns out tok uid
+	for v in 27 33; do
+		ns=tok-$v-$RUN_ID
+		k $v create namespace "$ns" >/dev/null || fail "create namespace ($v)"
+		tok=$(k $v create token default -n "$ns" --duration 10m 2>&1) || fail "create token ($v): $tok"
+		uid=$(k $v get sa default -n "$ns" -o jsonpath='{.metadata.uid}')
+		out=$(claims "$tok")
+		assert_eq "$(jq -r '[.iss, .sub, .aud[0], .["kubernetes.io"].namespace, .["kubernetes.io"].serviceaccount.name, .["kubernetes.io"].serviceaccount.uid, .exp - .iat, .nbf == .iat] | join(" ")' <<<"$out")" \
+			"https://kubernetes.default.svc.cluster.local system:serviceaccount:$ns:default https://kubernetes.default.svc.cluster.local $ns default $uid 600 true" \
+			"claims ($v)"
+		# Authenticated as the account; RBAC as for any user.
+		out=$(with_token $v "$tok" get pods -n "$ns" 2>&1) && fail "unbound account listed pods ($v)"
+		assert_contains "$out" "User \"system:serviceaccount:$ns:default\" cannot list resource \"pods\""
+		k $v create rolebinding sa-view -n "$ns" --clusterrole view --serviceaccount "$ns:default" >/dev/null ||
+			fail "rolebinding ($v)"
+		out=$(with_token $v "$tok" get pods -n "$ns" 2>&1) || fail "token get pods ($v): $out"
+		assert_contains "$out" "No resources found in $ns namespace."
+		# A token whose signature is not the server's.
+		out=$(with_token $v "${tok%?}A" get pods -n "$ns" 2>&1) && fail "bad signature accepted ($v)"
+		assert_contains "$out" "Unauthorized"
+		# Too short a duration.
+		out=$(k $v create token default -n "$ns" --duration 1m 2>&1) && fail "1m token issued ($v)"
+		assert_contains "$out" "may not specify a duration less than 10 minutes"
+		# The same account name again is another account: the old token is refused.
+		k $v delete sa default -n "$ns" >/dev/null || fail "delete sa ($v)"
+		k $v create sa default -n "$ns" >/dev/null || fail "recreate sa ($v)"
+		out=$(with_token $v "$tok" get pods -n "$ns" 2>&1) && fail "token of a deleted account accepted ($v)"
+		assert_contains "$out" "Unauthorized"
+		tok=$(k $v create token default -n "$ns") || fail "token after recreate ($v)"
+		assert_ok with_token $v "$tok" get pods -n "$ns"
+	done
+}
+
+case_bound_token_follows_its_pod() {
+	local ns=bound-$RUN_ID tok out
+	k 33 create namespace "$ns" >/dev/null || fail "create namespace"
+	k 33 create rolebinding sa-view -n "$ns" --clusterrole view --serviceaccount "$ns:default" >/dev/null
+	k 33 run p1 -n "$ns" --image busybox:1.36 >/dev/null || fail "run p1"
+	tok=$(k 33 create token default -n "$ns" --bound-object-kind Pod --bound-object-name p1 2>&1) ||
+		fail "bound token: $tok"
+	assert_eq "$(claims "$tok" | jq -r '.["kubernetes.io"].pod.name')" p1
+	assert_ok with_token 33 "$tok" get pods -n "$ns"
+	k 33 delete pod p1 -n "$ns" --grace-period 0 >/dev/null 2>&1
+	out=$(with_token 33 "$tok" get pods -n "$ns" 2>&1) && fail "token of a deleted pod accepted"
+	assert_contains "$out" "Unauthorized"
+	out=$(k 33 create token default -n "$ns" --bound-object-kind Pod --bound-object-name p1 2>&1) &&
+		fail "token bound to a missing pod"
+	assert_contains "$out" 'pods "p1" not found'
+}
+
+# The signing key is kept in the data dir: a token outlives a restart.
+case_token_survives_restart() {
+	local ns=restart-$RUN_ID tok
+	k 33 create namespace "$ns" >/dev/null || fail "create namespace"
+	k 33 create rolebinding sa-view -n "$ns" --clusterrole view --serviceaccount "$ns:default" >/dev/null
+	tok=$(k 33 create token default -n "$ns") || fail "create token"
+	assert_ok with_token 33 "$tok" get pods -n "$ns"
+	kill_tree "$SERVER_PID"
+	SERVER_PORT=$PORT start_skiff_server "$DATA" "$TMP/server.log" tls
+	assert_ok with_token 33 "$tok" get pods -n "$ns"
+}
+
 run_case pdb_create_and_validate
 run_case priority_classes
 run_case controller_revisions
 run_case drain_honours_the_budget
 run_case eviction_edges
+run_case service_account_tokens
+run_case bound_token_follows_its_pod
+run_case token_survives_restart
 finish
