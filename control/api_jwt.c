@@ -47,7 +47,9 @@ static char *b64url_encode(const unsigned char *s, size_t n)
 	return out;
 }
 
-/* Decodes n characters of s; -EBADMSG for anything but base64url. */
+/* Decodes n characters of s; -EBADMSG for anything but base64url,
+ * strictly: the unused low bits of the last character must be zero, so
+ * one token has one spelling. */
 static int b64url_decode(const char *s, size_t n, unsigned char **out, size_t *len)
 {
 	unsigned char *buf = malloc(n * 3 / 4 + 3);
@@ -73,6 +75,10 @@ static int b64url_decode(const char *s, size_t n, unsigned char **out, size_t *l
 			bits -= 8;
 			buf[o++] = (unsigned char)(acc >> bits);
 		}
+	}
+	if (acc & ((1u << bits) - 1)) {
+		free(buf);
+		return -EBADMSG;
 	}
 	buf[o] = 0;
 	*out = buf;

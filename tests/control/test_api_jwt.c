@@ -97,6 +97,7 @@ TEST(malformed_tokens_are_bad_messages)
 		"", "abc", "a.b", "a.b.c.d", "!!!.e30.AAAA",
 		"eyJhbGciOiJub25lIn0.e30.", /* {"alg":"none"} */
 		"eyJhbGciOiJIUzI1NiJ9.e30.AAAA", /* {"alg":"HS256"} */
+		"eyJhbGciOiJSUzI1NiJ9.e30.AB", /* RS256, a signature with stray low bits */
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
