@@ -383,10 +383,48 @@ static int admit_priority(struct api_server *s, const struct api_resource *r, js
 	return 0;
 }
 
+/* Upstream's DefaultTolerationSeconds: a pod that does not tolerate a
+ * node turning not-ready or unreachable (NoExecute) tolerates it for
+ * 300 s, so the node lifecycle controller evicts it after that. */
+static void default_tolerations(json_t *pod)
+{
+	static const char *const taints[] = { "node.kubernetes.io/not-ready",
+					      "node.kubernetes.io/unreachable" };
+	json_t *spec = json_object_get(pod, "spec"), *list, *t;
+	size_t i;
+
+	if (!json_is_object(spec))
+		return;
+	list = json_object_get(spec, "tolerations");
+	if (!json_is_array(list)) {
+		list = json_array();
+		json_object_set_new(spec, "tolerations", list);
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(taints); k++) {
+		bool tolerated = false;
+
+		json_array_foreach(list, i, t) {
+			const char *key = api_jstr(t, "key"), *effect = api_jstr(t, "effect");
+
+			if ((!key || !*key || streq(key, taints[k])) &&
+			    (!effect || !*effect || streq(effect, "NoExecute")))
+				tolerated = true;
+		}
+		if (!tolerated)
+			json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i}", "key", taints[k],
+							      "operator", "Exists", "effect",
+							      "NoExecute", "tolerationSeconds", 300));
+	}
+}
+
 int api_pod_admit(struct api_server *s, const struct api_resource *r, json_t *pod,
 		  struct api_err *e)
 {
-	return admit_priority(s, r, pod, e);
+	int ret = admit_priority(s, r, pod, e);
+
+	if (ret == 0)
+		default_tolerations(pod);
+	return ret;
 }
 
 /* ---- the eviction subresource (POST pods/NAME/eviction) ---- */

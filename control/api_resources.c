@@ -532,6 +532,16 @@ static void workload_validate(json_t *obj, json_t *causes)
 	validate_pod_spec(api_jget(obj, "spec.template.spec"), "spec.template.spec", causes);
 }
 
+/* Until skiff has storage, a StatefulSet cannot ask for claims. */
+static void sts_validate(json_t *obj, json_t *causes)
+{
+	workload_validate(obj, causes);
+	if (json_array_size(api_jget(obj, "spec.volumeClaimTemplates")))
+		api_cause(causes, "FieldValueForbidden", "spec.volumeClaimTemplates",
+			  "Forbidden: not supported: skiff has no storage for PersistentVolumeClaims; "
+			  "use volumes in spec.template.spec instead");
+}
+
 static void deploy_defaults(json_t *obj)
 {
 	json_t *spec = json_object_get(obj, "spec"), *st;
@@ -1078,6 +1088,7 @@ const struct api_resource api_resources[] = {
 		.fields = { "status.phase" },
 		.name_rule = API_NAME_LABEL,
 		.hooks = &api_namespace_hooks,
+		.subs = api_namespace_subs,
 	},
 	{
 		.group = "", .version = "v1", .kind = "Node",
@@ -1193,7 +1204,7 @@ const struct api_resource api_resources[] = {
 		.categories = { "all" },
 		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS | API_SUB_SCALE,
 		COLUMNS(sts_columns, sts_cells),
-		.defaults = rs_defaults, .validate = workload_validate,
+		.defaults = rs_defaults, .validate = sts_validate,
 	},
 	{
 		.group = "batch", .version = "v1", .kind = "Job",

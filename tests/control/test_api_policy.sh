@@ -203,7 +203,7 @@ claims() {
 }
 
 case_service_account_tokens() {
-	local v ns out tok uid
+	local v ns out tok uid bad
 	for v in 27 33; do
 		ns=tok-$v-$RUN_ID
 		k $v create namespace "$ns" >/dev/null || fail "create namespace ($v)"
@@ -220,8 +220,12 @@ case_service_account_tokens() {
 			fail "rolebinding ($v)"
 		out=$(with_token $v "$tok" get pods -n "$ns" 2>&1) || fail "token get pods ($v): $out"
 		assert_contains "$out" "No resources found in $ns namespace."
-		# A token whose signature is not the server's.
-		out=$(with_token $v "${tok%?}A" get pods -n "$ns" 2>&1) && fail "bad signature accepted ($v)"
+		# A token whose signature is not the server's (one character in
+		# the middle of the signature changed).
+		bad=${tok:0:$(( ${#tok} - 20 ))}
+		[ "${tok:$(( ${#tok} - 20 )):1}" = A ] && bad+=B || bad+=A
+		bad+=${tok:$(( ${#tok} - 19 ))}
+		out=$(with_token $v "$bad" get pods -n "$ns" 2>&1) && fail "bad signature accepted ($v)"
 		assert_contains "$out" "Unauthorized"
 		# Too short a duration.
 		out=$(k $v create token default -n "$ns" --duration 1m 2>&1) && fail "1m token issued ($v)"
@@ -265,11 +269,59 @@ case_token_survives_restart() {
 	assert_ok with_token 33 "$tok" get pods -n "$ns"
 }
 
+case_default_tolerations() {
+	local ns=tol-$RUN_ID out
+	k 33 create namespace "$ns" >/dev/null || fail "create namespace"
+	k 27 run plain -n "$ns" --image busybox:1.36 >/dev/null || fail "run plain"
+	out=$(k 33 get pod plain -n "$ns" -o json | jq -c '[.spec.tolerations[] | [.key, .operator, .effect, .tolerationSeconds]]')
+	assert_eq "$out" '[["node.kubernetes.io/not-ready","Exists","NoExecute",300],["node.kubernetes.io/unreachable","Exists","NoExecute",300]]'
+	# A pod that tolerates not-ready its own way keeps it and gets unreachable only.
+	k 33 run own -n "$ns" --image busybox:1.36 --overrides \
+		'{"spec":{"tolerations":[{"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":10}]}}' >/dev/null ||
+		fail "run own"
+	out=$(k 33 get pod own -n "$ns" -o json | jq -c '[.spec.tolerations[] | [.key, .tolerationSeconds]]')
+	assert_eq "$out" '[["node.kubernetes.io/not-ready",10],["node.kubernetes.io/unreachable",300]]'
+	# Tolerating every taint needs nothing more.
+	k 33 run all -n "$ns" --image busybox:1.36 --overrides '{"spec":{"tolerations":[{"operator":"Exists"}]}}' >/dev/null ||
+		fail "run all"
+	assert_eq "$(k 33 get pod all -n "$ns" -o json | jq -c '.spec.tolerations')" '[{"operator":"Exists"}]'
+}
+
+case_statefulset_claims_refused() {
+	local v ns out
+	for v in 27 33; do
+		ns=sts-$v-$RUN_ID
+		k $v create namespace "$ns" >/dev/null || fail "create namespace ($v)"
+		out=$(printf 'apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db, namespace: %s}\nspec:\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: c, image: busybox:1.36}]}\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n' "$ns" |
+			k $v apply -f - 2>&1) && fail "volumeClaimTemplates accepted ($v)"
+		assert_contains "$out" 'The StatefulSet "db" is invalid: spec.volumeClaimTemplates: Forbidden: not supported' "($v)"
+		assert_fails k $v get sts db -n "$ns"
+	done
+}
+
+case_namespace_finalize() {
+	local ns=fin-$RUN_ID out
+	k 33 create namespace "$ns" >/dev/null || fail "create namespace"
+	assert_eq "$(k 33 get ns "$ns" -o jsonpath='{.spec.finalizers}')" '["kubernetes"]'
+	k 33 get ns "$ns" -o json | jq '.spec.finalizers = []' >"$TMP/ns.json"
+	out=$(k 33 replace --raw "/api/v1/namespaces/$ns/finalize" -f "$TMP/ns.json" 2>&1) || fail "finalize: $out"
+	assert_eq "$(jq -c '.spec.finalizers' <<<"$out")" '[]'
+	assert_eq "$(k 33 get ns "$ns" -o json | jq -c '.spec.finalizers')" '[]'
+	# A stale resourceVersion is a conflict, as for any write.
+	out=$(k 33 replace --raw "/api/v1/namespaces/$ns/finalize" -f "$TMP/ns.json" 2>&1) && fail "stale finalize accepted"
+	assert_contains "$out" "the object has been modified"
+	out=$(k 33 get --raw /api/v1 | jq -c '.resources[] | select(.name=="namespaces/finalize") | .verbs')
+	assert_eq "$out" '["update"]'
+}
+
 run_case pdb_create_and_validate
 run_case priority_classes
 run_case controller_revisions
 run_case drain_honours_the_budget
 run_case eviction_edges
+run_case default_tolerations
+run_case statefulset_claims_refused
+run_case namespace_finalize
 run_case service_account_tokens
 run_case bound_token_follows_its_pod
 run_case token_survives_restart
