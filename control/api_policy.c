@@ -594,16 +594,79 @@ static int take_from_budget(struct api_server *s, json_t *pod, bool dry_run, boo
 	return ret;
 }
 
+/* The pod as stored, if the delete's preconditions hold, with the
+ * DisruptionTarget condition (ud: the delete's options). */
+static int mark_target(const struct api_resource *r, json_t *old, void *ud, json_t **out,
+		       struct api_err *e)
+{
+	const struct api_delete_opts *del = ud;
+	json_t *obj, *conds, *c;
+	char now[32];
+	size_t i;
+
+	if ((del->uid && *del->uid && !streq(del->uid, api_jstr(old, "metadata.uid"))) ||
+	    (del->resource_version && *del->resource_version &&
+	     !streq(del->resource_version, api_jstr(old, "metadata.resourceVersion")))) {
+		api_err_conflict(e, r, api_jstr(old, "metadata.name"));
+		return -EBUSY;
+	}
+	obj = json_deep_copy(old);
+	json_object_del(api_obj_meta(obj), "resourceVersion");
+	if (!json_is_object(json_object_get(obj, "status")))
+		json_object_set_new(obj, "status", json_object());
+	conds = json_object_get(json_object_get(obj, "status"), "conditions");
+	if (!json_is_array(conds)) {
+		conds = json_array();
+		json_object_set_new(json_object_get(obj, "status"), "conditions", conds);
+	}
+	json_array_foreach(conds, i, c)
+		if (streq(api_jstr(c, "type"), "DisruptionTarget")) {
+			json_array_remove(conds, i);
+			break;
+		}
+	api_format_time(time(NULL), now, sizeof(now));
+	json_array_append_new(conds, json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "DisruptionTarget",
+					       "status", "True", "reason", "EvictionByEvictionAPI",
+					       "message", "Eviction API: evicting",
+					       "lastTransitionTime", now));
+	*out = obj;
+	return 0;
+}
+
+/* upstream's addConditionAndDeletePod: the pod is marked DisruptionTarget
+ * (not on a dry run), then deleted; a resourceVersion precondition
+ * follows the mark. */
+static int mark_and_delete(struct api_server *s, const struct api_resource *r, json_t *pod,
+			   struct api_delete_opts *del, struct api_err *e)
+{
+	const char *ns = api_jstr(pod, "metadata.namespace"), *name = api_jstr(pod, "metadata.name");
+	json_t *marked = NULL, *gone = NULL;
+	char rv[32];
+	int ret = 0;
+
+	if (!del->dry_run) {
+		ret = api_obj_mutate(s, r, ns, name, API_WRITE_STATUS, mark_target, del, NULL,
+				     &marked, e);
+		if (ret == 0 && del->resource_version) {
+			snprintf(rv, sizeof(rv), "%s", api_jstr(marked, "metadata.resourceVersion") ?: "");
+			del->resource_version = rv;
+		}
+		json_decref(marked);
+	}
+	if (ret == 0)
+		ret = api_obj_delete(s, r, ns, name, del, &gone, e);
+	json_decref(gone);
+	return ret;
+}
+
 /* One eviction attempt on the pod as read. -ESTALE: the pod moved on
  * before a delete that was made against its revision; try again. */
 static int evict_read(struct api_server *s, const struct api_resource *r, json_t *pod,
 		      struct api_delete_opts del, bool rv_given, struct api_err *e)
 {
-	const char *ns = api_jstr(pod, "metadata.namespace"), *name = api_jstr(pod, "metadata.name");
 	const char *phase = api_jstr(pod, "status.phase");
 	bool unhealthy = false, pinned = false;
 	char pdb_name[256] = "";
-	json_t *gone = NULL;
 	int ret;
 
 	if (can_ignore_pdb(pod)) {
@@ -617,8 +680,7 @@ static int evict_read(struct api_server *s, const struct api_resource *r, json_t
 	}
 	if (pinned)
 		del.resource_version = api_jstr(pod, "metadata.resourceVersion");
-	ret = api_obj_delete(s, r, ns, name, &del, &gone, e);
-	json_decref(gone);
+	ret = mark_and_delete(s, r, pod, &del, e);
 	if (ret == -EBUSY && pinned) {
 		api_err_free(e);
 		if (unhealthy)

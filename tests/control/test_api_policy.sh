@@ -181,6 +181,14 @@ case_eviction_edges() {
 	assert_contains "$out" "name in URL does not match name in Eviction object"
 	out=$(evict "$ns" web-b ',"deleteOptions":{"gracePeriodSeconds":0}') || fail "pending pod eviction: $out"
 	assert_eq "$(k 33 get pods -n "$ns" -o name)" "pod/web-a" "pending pod evicted"
+	# An evicted pod on a live node waits for its kubelet, marked as the
+	# eviction's target.
+	k 33 patch pdb web -n "$ns" --subresource status --type merge \
+		-p '{"status":{"observedGeneration":2,"disruptionsAllowed":1,"currentHealthy":2,"desiredHealthy":1}}' >/dev/null
+	out=$(evict "$ns" web-a) || fail "eviction with a budget: $out"
+	out=$(k 33 get pod web-a -n "$ns" -o json)
+	assert_eq "$(jq -r '[.metadata.deletionGracePeriodSeconds, (.status.conditions[] | select(.type=="DisruptionTarget") | .status, .reason, .message)] | join(" ")' <<<"$out")" \
+		"30 True EvictionByEvictionAPI Eviction API: evicting"
 	# Discovery names the subresource as kubectl drain looks for it.
 	out=$(k 33 get --raw /api/v1 | jq -c '.resources[] | select(.name=="pods/eviction") | [.group,.version,.kind,.verbs]')
 	assert_eq "$out" '["policy","v1","Eviction",["create"]]'
