@@ -97,6 +97,18 @@ struct api_subresource {
 	unsigned code; /* the answer's status on success */
 };
 
+/* Who sent a request, as authentication found. */
+struct api_user {
+	const char *name;
+	const char *const *groups;
+	size_t n_groups;
+};
+
+/* A kind that is answered, never stored (SelfSubjectReview): the reply to
+ * a create of body by who; 0 or a negative errno with e set. */
+typedef int (*api_answer_fn)(const struct api_user *who, json_t *body, json_t **out,
+			     struct api_err *e);
+
 struct api_resource {
 	const char *group; /* "" for the core group */
 	const char *version;
@@ -124,6 +136,7 @@ struct api_resource {
 	bool gc_owned; /* garbage-collected with its owners (ownerReferences) */
 	const struct api_obj_hooks *hooks;
 	const struct api_subresource *subs; /* written subresources, NULL-name ended */
+	api_answer_fn answer; /* set: only create is served, by this */
 };
 
 /* The hooks of the rows that have any (control/api_hooks.c). */
@@ -171,6 +184,10 @@ int api_pod_evict(struct api_server *s, const struct api_resource *r, const char
 int api_sa_token(struct api_server *s, const struct api_resource *r, const char *ns,
 		 const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
 		 struct api_err *e);
+/* authentication.k8s.io/v1 SelfSubjectReview (`kubectl auth whoami`):
+ * the requester's user and groups (control/api_token.c). */
+int api_self_subject_review(const struct api_user *who, json_t *body, json_t **out,
+			    struct api_err *e);
 /* The built-in priority classes, created at start when missing. */
 int api_policy_bootstrap(struct api_server *s);
 

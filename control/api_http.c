@@ -148,7 +148,7 @@ static json_t *resource_list(const char *group, const char *version)
 			continue;
 		e = json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", r->plural, "singularName",
 			      r->singular, "namespaced", r->namespaced, "kind", r->kind, "verbs",
-			      verbs_json(all));
+			      verbs_json(r->answer ? create : all));
 		if (r->short_names[0])
 			json_object_set_new(e, "shortNames", str_list(r->short_names, 4));
 		if (r->categories[0])

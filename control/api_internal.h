@@ -99,6 +99,8 @@ enum MHD_Result api_rest_update(struct api_req *q);
 enum MHD_Result api_rest_patch(struct api_req *q);
 enum MHD_Result api_rest_scale(struct api_req *q);
 enum MHD_Result api_rest_binding(struct api_req *q);
+/* A create of a row that answers instead of storing (api_resource.answer). */
+enum MHD_Result api_rest_answer(struct api_req *q);
 /* A row's own subresource (api_resource.subs): the body to its entry. */
 enum MHD_Result api_rest_sub_write(struct api_req *q, const struct api_subresource *sr);
 enum MHD_Result api_rest_delete(struct api_req *q);

@@ -48,6 +48,8 @@ static const struct proto_kind proto_kinds[] = {
 	{ "policy/v1", "Eviction", &skiff__k8s__eviction__descriptor },
 	{ "policy/v1beta1", "Eviction", &skiff__k8s__eviction__descriptor },
 	{ "authentication.k8s.io/v1", "TokenRequest", &skiff__k8s__token_request__descriptor },
+	{ "authentication.k8s.io/v1", "SelfSubjectReview",
+	  &skiff__k8s__self_subject_review__descriptor },
 };
 
 /* Pointer fields in Go: present on the wire only when set, so a zero

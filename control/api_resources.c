@@ -1287,6 +1287,12 @@ const struct api_resource api_resources[] = {
 		.hooks = &api_priorityclass_hooks,
 	},
 	{
+		.group = "authentication.k8s.io", .version = "v1", .kind = "SelfSubjectReview",
+		.plural = "selfsubjectreviews", .singular = "selfsubjectreview",
+		DEFAULT_COLUMNS,
+		.answer = api_self_subject_review,
+	},
+	{
 		.group = "coordination.k8s.io", .version = "v1", .kind = "Lease",
 		.plural = "leases", .singular = "lease",
 		.namespaced = true,

@@ -348,7 +348,7 @@ static enum MHD_Result dispatch_collection(struct api_req *q, bool is_watch)
 	if (streq(m, "GET"))
 		return is_watch ? api_rest_watch(q) : rest_list(q);
 	if (streq(m, "POST"))
-		return api_rest_create(q);
+		return q->res->answer ? api_rest_answer(q) : api_rest_create(q);
 	if (streq(m, "DELETE"))
 		return api_rest_deletecollection(q);
 	return method_not_allowed(q);
@@ -379,7 +379,7 @@ enum MHD_Result api_rest_dispatch(struct api_req *q)
 	const char *watch = api_query(q, "watch");
 	bool is_watch = streq(watch, "true") || streq(watch, "1");
 
-	if (!sub_allowed(q))
+	if (!sub_allowed(q) || (q->res->answer && (q->name[0] || !streq(m, "POST"))))
 		return method_not_allowed(q);
 	if (q->res->namespaced && !q->ns[0] && q->name[0]) {
 		/* Namespaced objects need a namespace in the path. */

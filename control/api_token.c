@@ -233,3 +233,25 @@ int api_sa_token_user(struct api_server *s, const char *token, char *user, size_
 	json_decref(claims);
 	return ret;
 }
+
+/* ---- who am I ---- */
+
+int api_self_subject_review(const struct api_user *who, json_t *body, json_t **out,
+			    struct api_err *e)
+{
+	const char *kind = api_jstr(body, "kind");
+	json_t *groups = json_array();
+
+	if (kind && !streq(kind, "SelfSubjectReview")) {
+		json_decref(groups);
+		api_err_set(e, 400, "BadRequest", "not a SelfSubjectReview object: %s", kind);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < who->n_groups; i++)
+		json_array_append_new(groups, json_string(who->groups[i]));
+	*out = json_pack("{s:s,s:s,s:{s:n},s:{s:{s:s,s:o}}}", "kind", "SelfSubjectReview",
+			 "apiVersion", "authentication.k8s.io/v1", "metadata", "creationTimestamp",
+			 "status", "userInfo", "username", who->name ? who->name : "", "groups",
+			 groups);
+	return 0;
+}

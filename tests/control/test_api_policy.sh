@@ -228,6 +228,11 @@ case_service_account_tokens() {
 			fail "rolebinding ($v)"
 		out=$(with_token $v "$tok" get pods -n "$ns" 2>&1) || fail "token get pods ($v): $out"
 		assert_contains "$out" "No resources found in $ns namespace."
+		if [ $v = 33 ]; then # SelfSubjectReview is v1 from kubectl 1.28
+			out=$(with_token $v "$tok" auth whoami 2>&1 | squeeze) || fail "auth whoami: $out"
+			assert_contains "$out" "Username system:serviceaccount:$ns:default"
+			assert_contains "$out" "Groups [system:serviceaccounts system:serviceaccounts:$ns system:authenticated]"
+		fi
 		# A token whose signature is not the server's (one character in
 		# the middle of the signature changed).
 		bad=${tok:0:$(( ${#tok} - 20 ))}
