@@ -334,6 +334,11 @@ static int admit_create(struct api_server *s, const struct api_resource *r, cons
 	set_type(r, obj);
 	if ((r->subresources & API_SUB_STATUS) && !r->create_keeps_status)
 		json_object_del(obj, "status");
+	if (r->hooks && r->hooks->admit) {
+		ret = r->hooks->admit(s, r, obj, e);
+		if (ret < 0)
+			return ret;
+	}
 	ret = defaults_and_validate(r, obj, e);
 	if (ret < 0)
 		return ret;

@@ -517,7 +517,7 @@ YAML
 		k $v delete ns "$ns" >/dev/null 2>&1
 	done
 	# A kind the protobuf decoder does not know: a clear 415, nothing created.
-	out=$(k 33 create priorityclass "pc-$RUN_ID" --value=10 2>&1) && fail "priorityclass created?"
+	out=$(k 33 create quota "q-$RUN_ID" --hard=pods=1 2>&1) && fail "resourcequota created?"
 	assert_contains "$out" "the server could not find the requested resource"
 }
 
