@@ -11,8 +11,7 @@
 
 require_bin skiff-server
 require_cmd curl
-KDIR=$(dpkg -L kubectl 2>/dev/null | grep -m1 '/kubectl\.1\.33$' | xargs -r dirname)
-[ -n "$KDIR" ] && [ -x "$KDIR/kubectl.1.27" ] || skip "needs kubectl.1.27 and kubectl.1.33 (Debian package kubectl)"
+require_kubectl
 
 DATA=$TMP/data
 start_skiff_server "$DATA" "$TMP/server.log" tls
