@@ -74,6 +74,7 @@ struct model_service {
 	bool internal_local; /* internalTrafficPolicy: Local */
 	uint32_t affinity_timeout; /* sessionAffinity ClientIP; 0: none */
 	enum model_algorithm algorithm;
+	char *external_name; /* spec.externalName (type ExternalName); NULL: none */
 };
 
 struct model_endpoint {
@@ -82,6 +83,7 @@ struct model_endpoint {
 	bool serving;     /* conditions.serving, nil: true (as kube-proxy) */
 	bool terminating; /* conditions.terminating, nil: false */
 	char *node_name;  /* NULL when unset */
+	char *hostname;   /* hostname (DNS: HOSTNAME.SVC.NS.svc.ZONE); NULL when unset */
 };
 
 struct model_slice_port {
