@@ -1,0 +1,40 @@
+/* Inside the DNS module: the zone's lookup structure, shared by
+ * dns_zone.c (which builds it) and dns_answer.c (which reads it). */
+#ifndef SKIFF_DNS_INT_H
+#define SKIFF_DNS_INT_H
+
+#include "dataplane/dns/dns.h"
+
+#include <ldns/ldns.h>
+
+/* One owner name: its records (none for an empty non-terminal, such as
+ * NS.svc.ZONE, which exists because names exist below it). */
+struct dns_node {
+	struct dns_node *next; /* hash chain */
+	uint32_t hash;
+	uint8_t klen;
+	uint8_t key[LDNS_MAX_DOMAINLEN + 1]; /* the name in wire form, lower case */
+	ldns_rr_list *rrs;
+};
+
+struct dns_zone {
+	char *name;        /* "cluster.local" */
+	ldns_rdf *apex;    /* cluster.local. */
+	ldns_rdf *rev4, *rev6; /* in-addr.arpa., ip6.arpa.: PTR names served when known */
+	ldns_rr *soa;      /* the negative TTL's source, in every negative answer */
+	uint32_t ttl;
+	struct dns_node **buckets;
+	size_t mask; /* buckets - 1, a power of two minus one */
+	size_t n_services, n_names, n_records;
+};
+
+/* name's wire form in lower case into key (LDNS_MAX_DOMAINLEN + 1 bytes);
+ * its length. */
+size_t dns_name_key(const ldns_rdf *name, uint8_t *key);
+/* FNV-1a of n bytes. */
+uint32_t dns_hash(const uint8_t *k, size_t n);
+
+/* The node of name (any case), or NULL. */
+const struct dns_node *dns_zone_find(const struct dns_zone *z, const ldns_rdf *name);
+
+#endif
