@@ -314,6 +314,7 @@ static int formerr_from_header(const uint8_t *wire, struct dns_reply *out)
 	ldns_pkt_set_id(p, LDNS_ID_WIRE(wire));
 	ldns_pkt_set_qr(p, true);
 	ldns_pkt_set_opcode(p, (ldns_pkt_opcode)LDNS_OPCODE_WIRE(wire));
+	ldns_pkt_set_rd(p, LDNS_RD_WIRE(wire));
 	ldns_pkt_set_rcode(p, LDNS_RCODE_FORMERR);
 	if (ldns_pkt2wire(&out->wire, p, &out->len) == LDNS_STATUS_OK) {
 		out->rcode = LDNS_RCODE_FORMERR;
