@@ -298,9 +298,10 @@ out:
 	return r;
 }
 
-static bool is_reverse(const struct dns_zone *z, const ldns_rdf *name)
+static bool is_reverse(const struct dns_zone *z, const uint8_t *key, size_t n)
 {
-	return ldns_dname_is_subdomain(name, z->rev4) || ldns_dname_is_subdomain(name, z->rev6);
+	return dns_key_under(key, n, z->rev4_key, sizeof(z->rev4_key)) ||
+	       dns_key_under(key, n, z->rev6_key, sizeof(z->rev6_key));
 }
 
 /* FORMERR to a query ldns cannot parse, from its header alone. */
@@ -339,10 +340,11 @@ static unsigned query_problem(const ldns_pkt *p)
 enum dns_verdict dns_answer(const struct dns_zone *z, const uint8_t *wire, size_t len, bool tcp,
 			    struct dns_query *q, struct dns_reply *out)
 {
+	uint8_t key[LDNS_MAX_DOMAINLEN + 1];
 	ldns_pkt *p = NULL;
 	const ldns_rr *question;
-	const ldns_rdf *qname;
 	unsigned problem;
+	size_t n;
 	int r;
 
 	*q = (struct dns_query){ 0 };
@@ -362,23 +364,22 @@ enum dns_verdict dns_answer(const struct dns_zone *z, const uint8_t *wire, size_
 		goto reply;
 	}
 	question = ldns_rr_list_rr(ldns_pkt_question(p), 0);
-	qname = ldns_rr_owner(question);
-	if (z && ldns_dname_is_subdomain(qname, z->apex) == false &&
-	    ldns_dname_compare(qname, z->apex) != 0) {
-		const struct dns_node *x = is_reverse(z, qname) ? dns_zone_find(z, qname) : NULL;
+	if (!z)
+		return DNS_FORWARD; /* no zone yet (the agent's first sync) */
+	n = dns_name_key(ldns_rr_owner(question), key);
+	if (!dns_key_under(key, n, z->apex_key, z->apex_klen)) {
+		const struct dns_node *x = is_reverse(z, key, n) ? dns_zone_find_key(z, key, n) : NULL;
 
 		if (!x)
 			return DNS_FORWARD;
 		r = zone_reply(z, q, question, x, out);
 		goto reply;
 	}
-	if (!z)
-		return DNS_FORWARD; /* no zone yet (the agent's first sync) */
 	if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN &&
 	    ldns_rr_get_class(question) != LDNS_RR_CLASS_ANY)
 		r = dns_reply_rcode(q, LDNS_RCODE_REFUSED, out);
 	else
-		r = zone_reply(z, q, question, dns_zone_find(z, qname), out);
+		r = zone_reply(z, q, question, dns_zone_find_key(z, key, n), out);
 reply:
 	dns_query_clear(q);
 	return r < 0 ? DNS_DROP : DNS_REPLY;

@@ -21,6 +21,8 @@ struct dns_zone {
 	char *name;        /* "cluster.local" */
 	ldns_rdf *apex;    /* cluster.local. */
 	ldns_rdf *rev4, *rev6; /* in-addr.arpa., ip6.arpa.: PTR names served when known */
+	uint8_t apex_key[LDNS_MAX_DOMAINLEN + 1], rev4_key[14], rev6_key[10];
+	size_t apex_klen;
 	ldns_rr *soa;      /* the negative TTL's source, in every negative answer */
 	uint32_t ttl;
 	struct dns_node **buckets;
@@ -36,5 +38,10 @@ uint32_t dns_hash(const uint8_t *k, size_t n);
 
 /* The node of name (any case), or NULL. */
 const struct dns_node *dns_zone_find(const struct dns_zone *z, const ldns_rdf *name);
+/* The same from a key of dns_name_key. */
+const struct dns_node *dns_zone_find_key(const struct dns_zone *z, const uint8_t *key, size_t n);
+/* Whether the name of key (n bytes) is the name of parent (pn bytes) or
+ * below it, both keys of dns_name_key. */
+bool dns_key_under(const uint8_t *key, size_t n, const uint8_t *parent, size_t pn);
 
 #endif

@@ -25,7 +25,9 @@
 #define MAX_CONNS 64
 #define TCP_IDLE_MS 10000
 #define TICK_MS 100
-#define UDP_BATCH 64 /* datagrams per dispatch, so the agent's loop stays fair */
+#define UDP_BATCH 32 /* datagrams per recvmmsg / sendmmsg */
+#define UDP_ROUNDS 4 /* batches per dispatch, so the agent's loop stays fair */
+#define QUERY_MAX 1500 /* larger UDP queries are cut, and get FORMERR */
 #define UPSTREAM_EDNS 1232
 #define TCP_MSG_MAX (2 + 65535)
 
@@ -72,6 +74,16 @@ struct dns_server {
 	uint64_t rng;
 	struct dns_server_stats st;
 	uint8_t rbuf[TCP_MSG_MAX];
+	/* UDP in and out, a batch at a time */
+	struct mmsghdr in[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH];
+	struct sockaddr_storage in_from[UDP_BATCH];
+	uint8_t in_buf[UDP_BATCH][QUERY_MAX];
+	struct mmsghdr out[UDP_BATCH];
+	struct iovec out_iov[UDP_BATCH];
+	struct sockaddr_storage out_to[UDP_BATCH];
+	uint8_t *out_wire[UDP_BATCH];
+	unsigned n_out;
 };
 
 static uint64_t now_ms(void)
@@ -320,6 +332,8 @@ void dns_server_free(struct dns_server *s)
 		pending_free(s, &s->pend[i]);
 	for (size_t i = 0; i < MAX_CONNS; i++)
 		conn_close(s, i);
+	for (unsigned i = 0; i < s->n_out; i++)
+		free(s->out_wire[i]);
 	int fds[] = { s->ep, s->udp, s->tcp, s->up4, s->up6, s->timer };
 
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
@@ -365,14 +379,43 @@ void dns_server_upstreams(const struct dns_server *s, char *buf, size_t size)
 
 /* ---- replies ---- */
 
-/* Sends a response to a client (UDP, or TCP with its length prefix) and
- * counts it. A TCP client that does not take it at once is closed. */
-static void send_reply(struct dns_server *s, const struct dns_reply *rep,
+/* Sends the UDP responses queued (one sendmmsg). */
+static void udp_flush(struct dns_server *s)
+{
+	unsigned done = 0;
+
+	while (done < s->n_out) {
+		int n = sendmmsg(s->udp, s->out + done, s->n_out - done, MSG_DONTWAIT);
+
+		if (n <= 0)
+			break; /* the socket is full: UDP drops, the client retries */
+		done += (unsigned)n;
+	}
+	for (unsigned i = 0; i < s->n_out; i++)
+		free(s->out_wire[i]);
+	s->n_out = 0;
+}
+
+/* Sends a response to a client and counts it: over UDP queued for the
+ * next flush (taking rep's wire), over TCP at once with its length prefix
+ * (a client that does not take it at once is closed). */
+static void send_reply(struct dns_server *s, struct dns_reply *rep,
 		       const struct sockaddr_storage *to, socklen_t to_len, int conn, uint32_t gen)
 {
 	s->st.responses[dns_rcode_counter_of(rep->rcode)]++;
 	if (conn < 0) {
-		sendto(s->udp, rep->wire, rep->len, MSG_DONTWAIT, (const struct sockaddr *)to, to_len);
+		unsigned i = s->n_out;
+
+		if (i == UDP_BATCH) {
+			udp_flush(s);
+			i = 0;
+		}
+		memcpy(&s->out_to[i], to, to_len);
+		s->out_wire[i] = TAKE_PTR(rep->wire);
+		s->out_iov[i] = (struct iovec){ s->out_wire[i], rep->len };
+		s->out[i].msg_hdr = (struct msghdr){ .msg_name = &s->out_to[i], .msg_namelen = to_len,
+						     .msg_iov = &s->out_iov[i], .msg_iovlen = 1 };
+		s->n_out = i + 1;
 		return;
 	}
 	struct conn *c = &s->conns[conn];
@@ -650,17 +693,25 @@ static void on_query(struct dns_server *s, const uint8_t *wire, size_t len,
 	dns_query_clear(&q);
 }
 
+/* Queries over UDP, a batch per recvmmsg, answers sent a batch at a time. */
 static void on_udp(struct dns_server *s)
 {
-	for (int n = 0; n < UDP_BATCH; n++) {
-		struct sockaddr_storage from;
-		socklen_t from_len = sizeof(from);
-		ssize_t len = recvfrom(s->udp, s->rbuf, sizeof(s->rbuf), 0, (struct sockaddr *)&from,
-				       &from_len);
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int n;
 
-		if (len < 0)
+		for (unsigned i = 0; i < UDP_BATCH; i++) {
+			s->in_iov[i] = (struct iovec){ s->in_buf[i], QUERY_MAX };
+			s->in[i].msg_hdr = (struct msghdr){ .msg_name = &s->in_from[i],
+							    .msg_namelen = sizeof(s->in_from[i]),
+							    .msg_iov = &s->in_iov[i], .msg_iovlen = 1 };
+		}
+		n = recvmmsg(s->udp, s->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < n; i++)
+			on_query(s, s->in_buf[i], s->in[i].msg_len, &s->in_from[i],
+				 s->in[i].msg_hdr.msg_namelen, -1);
+		udp_flush(s);
+		if (n < UDP_BATCH)
 			return;
-		on_query(s, s->rbuf, (size_t)len, &from, from_len, -1);
 	}
 }
 
@@ -743,5 +794,6 @@ int dns_server_dispatch(struct dns_server *s)
 			break;
 		}
 	}
+	udp_flush(s);
 	return 0;
 }

@@ -39,10 +39,28 @@ size_t dns_name_key(const ldns_rdf *name, uint8_t *key)
 	return n;
 }
 
+bool dns_key_under(const uint8_t *key, size_t n, const uint8_t *parent, size_t pn)
+{
+	/* from label to label, until what is left is as long as parent */
+	for (size_t off = 0; off < n && n - off >= pn; off += 1 + (size_t)key[off]) {
+		if (n - off == pn)
+			return memcmp(key + off, parent, pn) == 0;
+		if (!key[off])
+			break;
+	}
+	return false;
+}
+
 const struct dns_node *dns_zone_find(const struct dns_zone *z, const ldns_rdf *name)
 {
 	uint8_t key[LDNS_MAX_DOMAINLEN + 1];
 	size_t n = dns_name_key(name, key);
+
+	return dns_zone_find_key(z, key, n);
+}
+
+const struct dns_node *dns_zone_find_key(const struct dns_zone *z, const uint8_t *key, size_t n)
+{
 	uint32_t h = dns_hash(key, n);
 
 	for (const struct dns_node *x = z->buckets[h & z->mask]; x; x = x->next)
@@ -343,6 +361,9 @@ static int zone_new(const struct dns_zone_config *cfg, size_t n_services, struct
 		dns_zone_free(z);
 		return r;
 	}
+	z->apex_klen = dns_name_key(z->apex, z->apex_key);
+	dns_name_key(z->rev4, z->rev4_key);
+	dns_name_key(z->rev6, z->rev6_key);
 	*out = z;
 	return 0;
 }
