@@ -204,6 +204,15 @@ int model_store_foreach_slice_of(const struct model_store *st, const char *ns, c
  * true at first and when too many changed to list; then keys is empty.
  * keys (an array of strings) belongs to the caller. */
 int model_store_take_dirty(struct model_store *st, char ***keys, size_t *n, bool *all);
+/* Each reader of the changed services takes them from a set of its own:
+ * model_store_take_dirty is the service proxy's. */
+enum model_store_reader {
+	MODEL_READER_PROXY,
+	MODEL_READER_DNS,
+	MODEL_READER_COUNT,
+};
+int model_store_take_dirty_of(struct model_store *st, enum model_store_reader reader, char ***keys,
+			      size_t *n, bool *all);
 
 /* A source of objects feeding a store: the --manifests folder today, the
  * API-server watch later. The agent's loop polls fd; when it is readable

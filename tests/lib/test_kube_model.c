@@ -391,6 +391,45 @@ TEST(model_store_nodes_count_apart_from_services)
 	json_decref(o2);
 }
 
+/* The proxy and the DNS each take the changed services from a set of
+ * their own: one taking them leaves them for the other. */
+TEST(model_store_dirty_per_reader)
+{
+	json_t *o = obj_from_yaml(SVC_HEAD "spec: {clusterIP: 10.96.0.1}\n");
+	struct model_store *st = NULL;
+	struct model_service *s = NULL;
+	struct model_error e;
+	char **keys;
+	size_t nk;
+	bool all;
+
+	CHECK_OK(model_store_new(&st));
+	for (int r = 0; r < MODEL_READER_COUNT; r++) {
+		CHECK_OK(model_store_take_dirty_of(st, r, &keys, &nk, &all));
+		CHECK(all); /* at first: everything */
+		free(keys);
+	}
+	CHECK_OK(model_service_parse(o, &s, &e));
+	CHECK_INT_EQ(model_store_put(st, "a.yaml", MODEL_KIND_SERVICE, s), 1);
+	CHECK_OK(model_store_take_dirty(st, &keys, &nk, &all));
+	CHECK(!all);
+	CHECK_INT_EQ(nk, 1);
+	CHECK_STR_EQ(keys[0], "shop/web");
+	free(keys[0]);
+	free(keys);
+	CHECK_OK(model_store_take_dirty_of(st, MODEL_READER_DNS, &keys, &nk, &all));
+	CHECK_INT_EQ(nk, 1);
+	CHECK_STR_EQ(keys[0], "shop/web");
+	free(keys[0]);
+	free(keys);
+	CHECK_OK(model_store_take_dirty_of(st, MODEL_READER_DNS, &keys, &nk, &all));
+	CHECK_INT_EQ(nk, 0);
+	free(keys);
+	CHECK(model_store_take_dirty_of(st, MODEL_READER_COUNT, &keys, &nk, &all) == -EINVAL);
+	model_store_free(st);
+	json_decref(o);
+}
+
 /* The kind table: one entry point parses every kind, names its key, and the
  * store iterates any kind the same way. */
 static int count_obj(const void *obj, const char *origin, void *ud)
