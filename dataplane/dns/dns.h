@@ -56,7 +56,14 @@ struct dns_zone;
 /* Computes every record from the store's Services and EndpointSlices. */
 int dns_zone_compute(const struct model_store *st, const struct dns_zone_config *cfg,
 		     struct dns_zone **out);
+/* Recomputes the Services keys ("ns/name", as model_store_take_dirty_of
+ * gives them) from the store, in place: only their records change. On
+ * error the zone is incomplete: compute it again. */
+int dns_zone_update(struct dns_zone *z, const struct model_store *st, char *const *keys, size_t n);
 void dns_zone_free(struct dns_zone *z);
+/* Every name (with how many records are at or below it) and record, one
+ * a line, sorted: for tests. malloc'd; NULL when out of memory. */
+char *dns_zone_dump(const struct dns_zone *z);
 struct dns_zone_stats {
 	size_t n_services, n_names, n_records;
 };
@@ -142,6 +149,8 @@ int dns_server_new(const struct dns_server_options *o, struct dns_server **out);
 void dns_server_free(struct dns_server *s);
 /* Takes z (freeing the zone it replaces). */
 void dns_server_set_zone(struct dns_server *s, struct dns_zone *z);
+/* The zone served (NULL: none yet), for dns_zone_update in place. */
+struct dns_zone *dns_server_zone(struct dns_server *s);
 /* One fd for the caller's poll loop; when readable, dispatch. */
 int dns_server_fd(const struct dns_server *s);
 /* Serves what is ready (bounded work per call). */

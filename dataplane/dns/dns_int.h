@@ -12,6 +12,7 @@
 struct dns_node {
 	struct dns_node *next; /* hash chain */
 	uint32_t hash;
+	uint32_t refs; /* records at this name and below it: at 0 the name goes */
 	uint8_t klen;
 	uint8_t key[LDNS_MAX_DOMAINLEN + 1]; /* the name in wire form, lower case */
 	ldns_rr_list *rrs;
@@ -24,9 +25,14 @@ struct dns_zone {
 	uint8_t apex_key[LDNS_MAX_DOMAINLEN + 1], rev4_key[14], rev6_key[10];
 	size_t apex_klen;
 	ldns_rr *soa;      /* the negative TTL's source, in every negative answer */
-	uint32_t ttl;
+	uint32_t ttl, serial;
+	ldns_rdf *svc_apex; /* svc.ZONE. */
 	struct dns_node **buckets;
 	size_t mask; /* buckets - 1, a power of two minus one */
+	/* by Service ("ns/name"; "" for the apex's own records): what each
+	 * put in the zone, so that a change replaces only its records */
+	struct dns_contrib **contribs, *cur;
+	size_t contrib_mask;
 	size_t n_services, n_names, n_records;
 };
 

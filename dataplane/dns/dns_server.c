@@ -351,6 +351,11 @@ void dns_server_set_zone(struct dns_server *s, struct dns_zone *z)
 	s->zone = z;
 }
 
+struct dns_zone *dns_server_zone(struct dns_server *s)
+{
+	return s->zone;
+}
+
 int dns_server_fd(const struct dns_server *s)
 {
 	return s->ep;

@@ -69,9 +69,9 @@ const struct dns_node *dns_zone_find_key(const struct dns_zone *z, const uint8_t
 	return NULL;
 }
 
-static struct dns_node *node_get_one(struct dns_zone *z, const ldns_rdf *name)
+static struct dns_node *node_get_key(struct dns_zone *z, const uint8_t *key, size_t n)
 {
-	struct dns_node *x = (struct dns_node *)dns_zone_find(z, name);
+	struct dns_node *x = (struct dns_node *)dns_zone_find_key(z, key, n);
 	uint32_t h;
 
 	if (x)
@@ -81,7 +81,8 @@ static struct dns_node *node_get_one(struct dns_zone *z, const ldns_rdf *name)
 		free(x);
 		return NULL;
 	}
-	x->klen = (uint8_t)dns_name_key(name, x->key);
+	x->klen = (uint8_t)n;
+	memcpy(x->key, key, n);
 	h = x->hash = dns_hash(x->key, x->klen);
 	x->next = z->buckets[h & z->mask];
 	z->buckets[h & z->mask] = x;
@@ -89,35 +90,133 @@ static struct dns_node *node_get_one(struct dns_zone *z, const ldns_rdf *name)
 	return x;
 }
 
-/* The node of name, created with every ancestor up to the apex (empty
- * non-terminals answer NODATA, not NXDOMAIN). */
-static struct dns_node *node_get(struct dns_zone *z, const ldns_rdf *name)
+static void node_free(struct dns_zone *z, struct dns_node *x)
 {
-	struct dns_node *x = node_get_one(z, name);
+	struct dns_node **pp = &z->buckets[x->hash & z->mask];
 
-	if (!x || !ldns_dname_is_subdomain(name, z->apex))
-		return x;
-	for (ldns_rdf *up = ldns_dname_left_chop(name); up;) {
-		ldns_rdf *next = NULL;
-		bool done = dns_zone_find(z, up) || ldns_dname_compare(up, z->apex) == 0;
-
-		if (!node_get_one(z, up))
-			x = NULL;
-		if (!done && x)
-			next = ldns_dname_left_chop(up);
-		ldns_rdf_deep_free(up);
-		up = next;
-	}
-	return x;
+	while (*pp != x)
+		pp = &(*pp)->next;
+	*pp = x->next;
+	ldns_rr_list_deep_free(x->rrs);
+	free(x);
+	z->n_names--;
 }
 
-/* Adds a record owner TYPE rdata... (takes the rdfs, even on failure). */
+/* Counts a record at key in its node and every ancestor up to the apex
+ * (created as needed: empty non-terminals answer NODATA, not NXDOMAIN);
+ * a name outside the zone (a reverse name) only in its own node. Returns
+ * the record's node. */
+static struct dns_node *refs_add(struct dns_zone *z, const uint8_t *key, size_t n)
+{
+	bool in_zone = dns_key_under(key, n, z->apex_key, z->apex_klen);
+	struct dns_node *own = NULL;
+
+	for (size_t off = 0; off < n; off += 1 + (size_t)key[off]) {
+		struct dns_node *x = node_get_key(z, key + off, n - off);
+
+		if (!x)
+			return NULL; /* out of memory: counts above stay low, never freed early */
+		x->refs++;
+		if (!own)
+			own = x;
+		if (!in_zone || n - off == z->apex_klen)
+			break;
+	}
+	return own;
+}
+
+/* Undoes refs_add: a name nothing is at or below any more goes. */
+static void refs_sub(struct dns_zone *z, const uint8_t *name_key, size_t n)
+{
+	uint8_t key[LDNS_MAX_DOMAINLEN + 1];
+	bool in_zone;
+
+	memcpy(key, name_key, n); /* it may be the key of a node that goes */
+	in_zone = dns_key_under(key, n, z->apex_key, z->apex_klen);
+
+	for (size_t off = 0; off < n; off += 1 + (size_t)key[off]) {
+		struct dns_node *x = (struct dns_node *)dns_zone_find_key(z, key + off, n - off);
+		bool last = !in_zone || n - off == z->apex_klen;
+
+		if (x && --x->refs == 0)
+			node_free(z, x);
+		if (last)
+			break;
+	}
+}
+
+/* What one Service put in the zone, to take out when it changes. */
+struct dns_contrib {
+	struct dns_contrib *next;
+	uint32_t hash;
+	char *key; /* "ns/name" */
+	struct dns_item {
+		struct dns_node *node;
+		ldns_rr *rr;
+	} *items;
+	size_t n, cap;
+};
+
+static struct dns_contrib **contrib_slot(struct dns_zone *z, const char *key)
+{
+	uint32_t h = dns_hash((const uint8_t *)key, strlen(key));
+	struct dns_contrib **pp = &z->contribs[h & z->contrib_mask];
+
+	while (*pp && !((*pp)->hash == h && strcmp((*pp)->key, key) == 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Takes every record of the contribution at *pp out of the zone. */
+static void contrib_remove(struct dns_zone *z, struct dns_contrib **pp)
+{
+	struct dns_contrib *c = *pp;
+
+	for (size_t i = c->n; i-- > 0;) {
+		struct dns_node *x = c->items[i].node;
+		size_t cnt = ldns_rr_list_rr_count(x->rrs);
+
+		for (size_t j = 0; j < cnt; j++)
+			if (ldns_rr_list_rr(x->rrs, j) == c->items[i].rr) {
+				ldns_rr_list_set_rr(x->rrs, ldns_rr_list_rr(x->rrs, cnt - 1), j);
+				ldns_rr_list_set_rr_count(x->rrs, cnt - 1);
+				break;
+			}
+		ldns_rr_free(c->items[i].rr);
+		z->n_records--;
+		refs_sub(z, x->key, x->klen);
+	}
+	*pp = c->next;
+	free(c->items);
+	free(c->key);
+	free(c);
+}
+
+/* Starts the contribution of key (there must be none). */
+static int contrib_begin(struct dns_zone *z, const char *key)
+{
+	struct dns_contrib *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->key = strdup(key))) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->hash = dns_hash((const uint8_t *)key, strlen(key));
+	c->next = z->contribs[c->hash & z->contrib_mask];
+	z->contribs[c->hash & z->contrib_mask] = c;
+	z->cur = c;
+	return 0;
+}
+
+/* Adds a record owner TYPE rdata... to the current contribution (takes
+ * the rdfs, even on failure). */
 static int zone_add(struct dns_zone *z, const ldns_rdf *owner, ldns_rr_type type, size_t n,
 		    ldns_rdf **rdfs)
 {
-	struct dns_node *x = node_get(z, owner);
+	struct dns_contrib *c = z->cur;
+	uint8_t key[LDNS_MAX_DOMAINLEN + 1];
 	ldns_rr *rr = ldns_rr_new();
-	bool ok = x && rr;
+	bool ok = rr != NULL;
 
 	for (size_t i = 0; i < n; i++) {
 		if (!rdfs[i])
@@ -127,18 +226,35 @@ static int zone_add(struct dns_zone *z, const ldns_rdf *owner, ldns_rr_type type
 		else
 			ldns_rdf_deep_free(rdfs[i]);
 	}
+	if (ok && c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 4;
+		struct dns_item *v = realloc(c->items, cap * sizeof(*v));
+
+		ok = v != NULL;
+		if (ok)
+			c->items = v, c->cap = cap;
+	}
+	if (ok) {
+		ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
+		ldns_rr_set_type(rr, type);
+		ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
+		ldns_rr_set_ttl(rr, z->ttl);
+		ok = ldns_rr_owner(rr) != NULL;
+	}
 	if (!ok) {
 		ldns_rr_free(rr);
 		return -ENOMEM;
 	}
-	ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
-	ldns_rr_set_type(rr, type);
-	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
-	ldns_rr_set_ttl(rr, z->ttl);
-	if (!ldns_rr_owner(rr) || !ldns_rr_list_push_rr(x->rrs, rr)) {
+	size_t kn = dns_name_key(owner, key);
+	struct dns_node *x = refs_add(z, key, kn);
+
+	if (!x || !ldns_rr_list_push_rr(x->rrs, rr)) {
+		if (x)
+			refs_sub(z, key, kn);
 		ldns_rr_free(rr);
 		return -ENOMEM;
 	}
+	c->items[c->n++] = (struct dns_item){ x, rr };
 	z->n_records++;
 	return 0;
 }
@@ -279,85 +395,128 @@ static int service_records(struct dns_zone *z, const struct model_service *s, co
 	return r;
 }
 
-struct compute {
-	struct dns_zone *z;
-	const struct model_store *st;
-	ldns_rdf *svc_apex; /* svc.ZONE. */
-};
-
-static int compute_service(const struct model_service *s, const char *origin, void *ud)
+/* (Re)computes the records of Service ns/name from the store: what it
+ * had goes, what it has now comes (nothing when it is gone). */
+static int zone_service(struct dns_zone *z, const struct model_store *st, const char *ns,
+			const char *name)
 {
-	struct compute *c = ud;
-	char label[300];
+	const struct model_service *s = model_store_get_service(st, ns, name);
+	char key[512], label[300];
+	struct dns_contrib **pp;
 	ldns_rdf *svc;
 	int r;
 
-	(void)origin;
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	pp = contrib_slot(z, key);
+	if (*pp) {
+		contrib_remove(z, pp);
+		z->n_services--;
+	}
+	if (!s)
+		return 0;
 	snprintf(label, sizeof(label), "%s.%s", s->name, s->ns);
-	svc = name_under(label, c->svc_apex);
+	svc = name_under(label, z->svc_apex);
 	if (!svc)
 		return 0; /* not a valid DNS name: no records */
-	c->z->n_services++;
-	if (s->headless) {
-		struct headless h = { .z = c->z, .svc = svc };
+	r = contrib_begin(z, key);
+	if (r == 0) {
+		z->n_services++;
+		if (s->headless) {
+			struct headless h = { .z = z, .svc = svc };
 
-		r = model_store_foreach_slice_of(c->st, s->ns, s->name, headless_slice, &h);
-	} else {
-		r = service_records(c->z, s, svc);
+			r = model_store_foreach_slice_of(st, s->ns, s->name, headless_slice, &h);
+		} else {
+			r = service_records(z, s, svc);
+		}
 	}
 	ldns_rdf_deep_free(svc);
 	return r;
 }
 
-/* The apex's SOA and dns-version TXT. */
-static int zone_fixed_records(struct dns_zone *z)
+static int compute_service(const struct model_service *s, const char *origin, void *ud)
+{
+	void **args = ud;
+
+	(void)origin;
+	return zone_service(args[0], args[1], s->ns, s->name);
+}
+
+/* The SOA, with a new serial (seconds, or one more than the last). */
+static int zone_soa(struct dns_zone *z)
 {
 	char text[600];
-	ldns_rdf *owner;
+	uint32_t serial = (uint32_t)time(NULL);
+	ldns_rr *soa = NULL;
+
+	if (z->soa && serial <= z->serial)
+		serial = z->serial + 1;
+	snprintf(text, sizeof(text), "%s. %u IN SOA ns.dns.%s. hostmaster.%s. %u %u %u %u %u",
+		 z->name, z->ttl, z->name, z->name, serial, SOA_REFRESH, SOA_RETRY, SOA_EXPIRE, z->ttl);
+	if (ldns_rr_new_frm_str(&soa, text, 0, NULL, NULL) != LDNS_STATUS_OK)
+		return -EINVAL;
+	ldns_rr_free(z->soa);
+	z->soa = soa;
+	z->serial = serial;
+	return 0;
+}
+
+/* The apex (always there) and dns-version TXT, as the contribution "". */
+static int zone_fixed_records(struct dns_zone *z)
+{
+	ldns_rdf *owner, *txt;
 	int r;
 
-	snprintf(text, sizeof(text), "%s. %u IN SOA ns.dns.%s. hostmaster.%s. %u %u %u %u %u",
-		 z->name, z->ttl, z->name, z->name, (unsigned)time(NULL), SOA_REFRESH, SOA_RETRY,
-		 SOA_EXPIRE, z->ttl);
-	if (ldns_rr_new_frm_str(&z->soa, text, 0, NULL, NULL) != LDNS_STATUS_OK)
-		return -EINVAL;
-	if (!node_get(z, z->apex))
+	if (!refs_add(z, z->apex_key, z->apex_klen))
 		return -ENOMEM;
+	r = contrib_begin(z, "");
 	owner = name_under("dns-version", z->apex);
-	if (!owner)
+	if (r < 0 || !owner) {
+		ldns_rdf_deep_free(owner);
 		return -ENOMEM;
-	ldns_rdf *txt = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_STR, DNS_SPEC_VERSION);
-
+	}
+	txt = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_STR, DNS_SPEC_VERSION);
 	r = zone_add(z, owner, LDNS_RR_TYPE_TXT, 1, &txt);
 	ldns_rdf_deep_free(owner);
 	return r;
 }
 
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 64;
+
+	while (p < n)
+		p *= 2;
+	return p;
+}
+
 static int zone_new(const struct dns_zone_config *cfg, size_t n_services, struct dns_zone **out)
 {
 	struct dns_zone *z = calloc(1, sizeof(*z));
-	size_t n = 64;
+	size_t n = pow2_at_least(n_services * 4), nc = pow2_at_least(n_services);
+	int r = -ENOMEM;
 
 	if (!z)
 		return -ENOMEM;
-	while (n < n_services * 4)
-		n *= 2;
 	z->mask = n - 1;
+	z->contrib_mask = nc - 1;
 	z->ttl = cfg && cfg->ttl ? cfg->ttl : DNS_DEFAULT_TTL;
 	z->name = strdup(cfg && cfg->zone ? cfg->zone : DNS_DEFAULT_ZONE);
 	z->buckets = calloc(n, sizeof(*z->buckets));
+	z->contribs = calloc(nc, sizeof(*z->contribs));
 	if (z->name) {
 		size_t len = strlen(z->name);
 
 		if (len && z->name[len - 1] == '.')
 			z->name[len - 1] = '\0';
 		z->apex = ldns_dname_new_frm_str(z->name);
+		if (!z->apex)
+			r = -EINVAL; /* not a domain name */
 	}
 	z->rev4 = ldns_dname_new_frm_str("in-addr.arpa.");
 	z->rev6 = ldns_dname_new_frm_str("ip6.arpa.");
-	if (!z->name || !z->buckets || !z->apex || !z->rev4 || !z->rev6) {
-		int r = z->name && z->buckets ? -EINVAL : -ENOMEM;
-
+	z->svc_apex = z->apex ? name_under("svc", z->apex) : NULL;
+	if (!z->name || !z->buckets || !z->contribs || !z->apex || !z->rev4 || !z->rev6 ||
+	    !z->svc_apex) {
 		dns_zone_free(z);
 		return r;
 	}
@@ -371,44 +530,112 @@ static int zone_new(const struct dns_zone_config *cfg, size_t n_services, struct
 int dns_zone_compute(const struct model_store *st, const struct dns_zone_config *cfg,
 		     struct dns_zone **out)
 {
-	struct compute c = { .st = st };
+	struct dns_zone *z;
+	void *args[2];
 	int r;
 
-	r = zone_new(cfg, model_store_count(st, MODEL_KIND_SERVICE), &c.z);
+	r = zone_new(cfg, model_store_count(st, MODEL_KIND_SERVICE), &z);
 	if (r < 0)
 		return r;
-	r = zone_fixed_records(c.z);
-	c.svc_apex = name_under("svc", c.z->apex);
-	if (r == 0 && !c.svc_apex)
-		r = -ENOMEM;
+	args[0] = z;
+	args[1] = (void *)st;
+	r = zone_soa(z);
 	if (r == 0)
-		r = model_store_foreach_service(st, compute_service, &c);
-	ldns_rdf_deep_free(c.svc_apex);
+		r = zone_fixed_records(z);
+	if (r == 0)
+		r = model_store_foreach_service(st, compute_service, args);
 	if (r < 0) {
-		dns_zone_free(c.z);
+		dns_zone_free(z);
 		return r;
 	}
-	*out = c.z;
+	*out = z;
 	return 0;
+}
+
+int dns_zone_update(struct dns_zone *z, const struct model_store *st, char *const *keys, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char ns[256];
+		const char *slash = strchr(keys[i], '/');
+
+		if (!slash || (size_t)(slash - keys[i]) >= sizeof(ns))
+			return -EINVAL;
+		memcpy(ns, keys[i], (size_t)(slash - keys[i]));
+		ns[slash - keys[i]] = '\0';
+		r = zone_service(z, st, ns, slash + 1);
+	}
+	if (r == 0 && n)
+		r = zone_soa(z);
+	return r;
 }
 
 void dns_zone_free(struct dns_zone *z)
 {
 	if (!z)
 		return;
+	for (size_t i = 0; z->contribs && i <= z->contrib_mask; i++)
+		for (struct dns_contrib *c = z->contribs[i], *next; c; c = next) {
+			next = c->next;
+			free(c->items); /* their records go with the nodes */
+			free(c->key);
+			free(c);
+		}
 	for (size_t i = 0; z->buckets && i <= z->mask; i++)
 		for (struct dns_node *x = z->buckets[i], *next; x; x = next) {
 			next = x->next;
 			ldns_rr_list_deep_free(x->rrs);
 			free(x);
 		}
+	free(z->contribs);
 	free(z->buckets);
 	ldns_rr_free(z->soa);
 	ldns_rdf_deep_free(z->apex);
+	ldns_rdf_deep_free(z->svc_apex);
 	ldns_rdf_deep_free(z->rev4);
 	ldns_rdf_deep_free(z->rev6);
 	free(z->name);
 	free(z);
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *dns_zone_dump(const struct dns_zone *z)
+{
+	char **lines = calloc(z->n_names + z->n_records + 1, sizeof(*lines));
+	size_t n = 0, len = 1;
+	char *out = NULL;
+
+	if (!lines)
+		return NULL;
+	for (size_t i = 0; i <= z->mask; i++)
+		for (const struct dns_node *x = z->buckets[i]; x; x = x->next) {
+			ldns_rdf *name = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, x->klen, x->key);
+			char *text = name ? ldns_rdf2str(name) : NULL;
+
+			if (text && asprintf(&lines[n], "%s (%u below)\n", text, x->refs) > 0)
+				len += strlen(lines[n++]);
+			free(text);
+			ldns_rdf_deep_free(name);
+			for (size_t j = 0; j < ldns_rr_list_rr_count(x->rrs); j++)
+				if ((lines[n] = ldns_rr2str(ldns_rr_list_rr(x->rrs, j))))
+					len += strlen(lines[n++]);
+		}
+	qsort(lines, n, sizeof(*lines), line_cmp);
+	out = malloc(len);
+	if (out) {
+		out[0] = '\0';
+		for (size_t i = 0, off = 0; i < n; i++)
+			off += (size_t)sprintf(out + off, "%s", lines[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+	return out;
 }
 
 void dns_zone_stats(const struct dns_zone *z, struct dns_zone_stats *out)

@@ -318,6 +318,80 @@ TEST(dns_cache_honours_ttls)
 	dns_cache_free(c);
 }
 
+/* Takes the DNS's changed services and applies them to z in place. */
+static void update(struct dns_zone *z, struct model_store *st)
+{
+	char **keys;
+	size_t n;
+	bool all;
+
+	CHECK_OK(model_store_take_dirty_of(st, MODEL_READER_DNS, &keys, &n, &all));
+	CHECK(!all);
+	CHECK_OK(dns_zone_update(z, st, keys, n));
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* The zone updated in place is the zone computed afresh, name for name
+ * and record for record (with how many records each name holds up). */
+static void check_incremental_matches_full(struct dns_zone *z, const struct model_store *st)
+{
+	struct dns_zone *full;
+	char *a, *b;
+
+	CHECK_OK(dns_zone_compute(st, NULL, &full));
+	a = dns_zone_dump(z);
+	b = dns_zone_dump(full);
+	CHECK_STR_EQ(a, b);
+	free(a);
+	free(b);
+	dns_zone_free(full);
+}
+
+TEST(dns_incremental_matches_full)
+{
+	struct fixture f;
+	struct dns_zone_stats zs;
+	ldns_pkt *r;
+	char **keys;
+	size_t n;
+	bool all;
+
+	fixture_init(&f);
+	CHECK_OK(model_store_take_dirty_of(f.st, MODEL_READER_DNS, &keys, &n, &all));
+	free(keys);
+	/* a ClusterIP moves, a port is renamed; a new Service */
+	CHECK_OK(dns_test_put(f.st, SVC("default", "web", "{clusterIP: 10.96.0.21, ports: [{name: web, port: 80}]}")
+				     SVC("other", "new", "{clusterIP: 10.96.0.30}")));
+	update(f.z, f.st);
+	check_incremental_matches_full(f.z, f.st);
+	r = ask(f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_AAAA);
+	CHECK_INT_EQ(ldns_pkt_ancount(r), 0);
+	ldns_pkt_free(r);
+	r = ask(f.z, "21.0.96.10.in-addr.arpa.", LDNS_RR_TYPE_PTR);
+	CHECK_INT_EQ(ldns_pkt_ancount(r), 1);
+	ldns_pkt_free(r);
+	/* an endpoint turns unready, one of another Service ready */
+	CHECK_OK(dns_test_put(f.st, SLICE("db", "pg-1", "pg", "IPv4", "[{name: pg, port: 5432}]",
+					  "[{addresses: [10.244.1.5], hostname: pg-0}]")
+				     SLICE("db", "empty-1", "empty", "IPv4", "[]", "[{addresses: [10.244.1.9]}]")));
+	update(f.z, f.st);
+	check_incremental_matches_full(f.z, f.st);
+	/* Services deleted: their names and the names only they held up go */
+	CHECK_INT_EQ(model_store_delete(f.st, MODEL_KIND_SERVICE, "test", "other", "new"), 1);
+	CHECK_INT_EQ(model_store_delete(f.st, MODEL_KIND_SERVICE, "test", "default", "ext"), 1);
+	CHECK_INT_EQ(model_store_delete(f.st, MODEL_KIND_SERVICE, "test", "db", "pg"), 1);
+	update(f.z, f.st);
+	check_incremental_matches_full(f.z, f.st);
+	r = ask(f.z, "other.svc.cluster.local.", LDNS_RR_TYPE_A);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(r), LDNS_RCODE_NXDOMAIN);
+	ldns_pkt_free(r);
+	dns_zone_stats(f.z, &zs);
+	CHECK_INT_EQ(zs.n_services, 2); /* web, empty */
+	fixture_fini(&f);
+}
+
 /* 10,000 Services: computed in well under a second (the agent recomputes
  * the zone on every change). */
 TEST(dns_zone_10000_services)
@@ -329,6 +403,9 @@ TEST(dns_zone_10000_services)
 	struct dns_zone_stats zs;
 	unsigned long long t0;
 	ldns_pkt *r;
+	char **keys;
+	size_t n;
+	bool all;
 
 	for (int i = 0; i < 10000; i++)
 		p += sprintf(p, "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: "
@@ -342,6 +419,16 @@ TEST(dns_zone_10000_services)
 	CHECK_INT_EQ(zs.n_services, 10000);
 	CHECK_INT_EQ(zs.n_records, 30001); /* A, PTR, SRV each; dns-version */
 	CHECK((now_ns() - t0) / 1000000ULL < 1000);
+	/* one change: only its records, in far less than the whole */
+	CHECK_OK(model_store_take_dirty_of(st, MODEL_READER_DNS, &keys, &n, &all));
+	free(keys);
+	CHECK_OK(dns_test_put(st, "apiVersion: v1\nkind: Service\nmetadata: {name: s1, namespace: ns1}\n"
+				  "spec: {clusterIP: 10.96.200.1}\n"));
+	t0 = now_ns();
+	update(z, st);
+	CHECK((now_ns() - t0) / 1000000ULL < 5);
+	dns_zone_stats(z, &zs);
+	CHECK_INT_EQ(zs.n_records, 30000); /* its SRV went */
 	r = ask(z, "s9999.ns49.svc.cluster.local.", LDNS_RR_TYPE_A);
 	CHECK_SECTION(ldns_pkt_answer(r), "s9999.ns49.svc.cluster.local.\t5\tIN\tA\t10.96.39.250\n");
 	ldns_pkt_free(r);
