@@ -52,7 +52,7 @@ void dns_reply_clear(struct dns_reply *r)
  * cache or an upstream answer); owned holds the few made for it. */
 struct builder {
 	ldns_pkt *pkt;
-	ldns_rr_list *owned;
+	ldns_rr_list *owned; /* NULL: none */
 };
 
 static const ldns_pkt_section sections[] = {
@@ -97,8 +97,7 @@ static int builder_init(struct builder *b, const struct dns_query *q, unsigned r
 	const ldns_pkt *qp = q->pkt;
 
 	b->pkt = ldns_pkt_new();
-	b->owned = ldns_rr_list_new();
-	if (!b->pkt || !b->owned)
+	if (!b->pkt)
 		return -ENOMEM;
 	ldns_pkt_set_id(b->pkt, ldns_pkt_id(qp));
 	ldns_pkt_set_qr(b->pkt, true);
@@ -116,6 +115,25 @@ static int builder_init(struct builder *b, const struct dns_query *q, unsigned r
 	return 0;
 }
 
+/* b in wire form: without name compression first (ldns's compression
+ * costs more than the rest of an answer), with it when that does not fit. */
+static int builder_wire(const struct builder *b, size_t max, uint8_t **wire, size_t *len)
+{
+	ldns_buffer *buf = ldns_buffer_new(512);
+	bool ok = buf && ldns_pkt2buffer_wire_compress(buf, b->pkt, NULL) == LDNS_STATUS_OK;
+
+	if (ok && ldns_buffer_position(buf) <= max) {
+		*len = ldns_buffer_position(buf);
+		*wire = ldns_buffer_export(buf); /* the buffer's data, now ours */
+		ldns_buffer_free(buf);
+		return 0;
+	}
+	ldns_buffer_free(buf);
+	if (!ok)
+		return -ENOMEM;
+	return ldns_pkt2wire(wire, b->pkt, len) == LDNS_STATUS_OK ? 0 : -ENOMEM;
+}
+
 /* Serialises b; over the client's size, again with TC and the question
  * only (the client retries over TCP). */
 static int builder_finish(struct builder *b, const struct dns_query *q, struct dns_reply *out)
@@ -123,7 +141,7 @@ static int builder_finish(struct builder *b, const struct dns_query *q, struct d
 	uint8_t *wire = NULL;
 	size_t len = 0;
 
-	if (ldns_pkt2wire(&wire, b->pkt, &len) != LDNS_STATUS_OK)
+	if (builder_wire(b, q->max_size, &wire, &len) < 0)
 		return -ENOMEM;
 	if (len > q->max_size) {
 		free(wire);
@@ -131,7 +149,7 @@ static int builder_finish(struct builder *b, const struct dns_query *q, struct d
 		for (size_t i = 1; i < ARRAY_SIZE(sections); i++)
 			section_clear(b->pkt, sections[i]);
 		ldns_pkt_set_tc(b->pkt, true);
-		if (ldns_pkt2wire(&wire, b->pkt, &len) != LDNS_STATUS_OK)
+		if (builder_wire(b, q->max_size, &wire, &len) < 0)
 			return -ENOMEM;
 	}
 	out->wire = wire;
@@ -277,7 +295,9 @@ static int zone_reply(const struct dns_zone *z, const struct dns_query *q, const
 		if (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_ANY) {
 			ldns_rr *a = ldns_rr_new_frm_type(LDNS_RR_TYPE_A);
 
-			if (!a || !ldns_rr_list_push_rr(b.owned, a)) {
+			if (!b.owned)
+				b.owned = ldns_rr_list_new();
+			if (!a || !b.owned || !ldns_rr_list_push_rr(b.owned, a)) {
 				ldns_rr_free(a);
 				r = -ENOMEM;
 				goto out;
