@@ -12,7 +12,8 @@
  * Records (ZONE = cluster.local by default; TTL 5 s, as CoreDNS's
  * kubernetes plugin, also the SOA minimum, so the negative TTL):
  *   SVC.NS.svc.ZONE           A/AAAA ClusterIPs; headless: ready endpoints;
- *                             ExternalName: CNAME
+ *                             ExternalName: CNAME, followed by the upstream's
+ *                             answer for its target
  *   HOST.SVC.NS.svc.ZONE      A/AAAA of a headless Service's ready endpoint
  *                             (HOST: its hostname, else its dashed address)
  *   _PORT._PROTO.SVC.NS.svc.ZONE  SRV per named port (N x M when headless),
@@ -88,13 +89,18 @@ enum dns_rcode_counter dns_rcode_counter_of(unsigned rcode);
 enum dns_verdict {
 	DNS_DROP,     /* not even a query header: no answer */
 	DNS_REPLY,    /* *out holds the response */
-	DNS_FORWARD,  /* not ours: ask upstream (query holds the parsed query) */
+	DNS_FORWARD,  /* ask upstream q->ask (query holds the parsed query) */
 };
 
 /* A parsed query: what the reply to it needs. */
 struct dns_query {
 	void *pkt;          /* ldns_pkt * of the query */
 	size_t max_size;    /* largest response the client takes (UDP), or 65535 */
+	/* What to ask upstream (ldns_pkt *): the query itself, or for an
+	 * ExternalName Service the same type of its target, whose answer
+	 * follows cname (ldns_rr *, owned; NULL otherwise) in the reply. */
+	void *ask;
+	void *cname;
 };
 void dns_query_clear(struct dns_query *q);
 
@@ -112,9 +118,10 @@ enum dns_verdict dns_answer(const struct dns_zone *z, const uint8_t *wire, size_
 			    struct dns_query *q, struct dns_reply *out);
 /* A response to q with rcode (SERVFAIL, REFUSED) and nothing else. */
 int dns_reply_rcode(const struct dns_query *q, unsigned rcode, struct dns_reply *out);
-/* Serialises an upstream or cached response (ldns_pkt *resp) for q: its
- * id, its question as the client spelled it, EDNS0 as the client asked,
- * TC with nothing but the question when it does not fit. */
+/* Serialises an upstream or cached response (ldns_pkt *resp, to q->ask)
+ * for q: its id, its question as the client spelled it, q->cname first,
+ * EDNS0 as the client asked, TC with nothing but the question when it
+ * does not fit. */
 int dns_reply_for(const struct dns_query *q, void *resp, struct dns_reply *out);
 
 /* ---- the upstream cache (dns_cache.c) ---- */
@@ -126,9 +133,9 @@ void dns_cache_free(struct dns_cache *c);
  * its TTL (negative answers: the SOA's minimum); nothing when uncacheable
  * (SERVFAIL, no TTL, a negative answer without SOA). now in seconds. */
 void dns_cache_put(struct dns_cache *c, const void *resp, uint64_t now);
-/* The cached response (ldns_pkt *, TTLs aged to now) to q's question, or
- * NULL. Owned by the cache, valid until the next put. */
-void *dns_cache_get(struct dns_cache *c, const struct dns_query *q, uint64_t now);
+/* The cached response (ldns_pkt *, TTLs aged to now) to the question of
+ * query (ldns_pkt *), or NULL. Owned by the cache, valid until the next put. */
+void *dns_cache_get(struct dns_cache *c, const void *query, uint64_t now);
 size_t dns_cache_count(const struct dns_cache *c);
 
 /* ---- the server (dns_server.c) ---- */

@@ -37,8 +37,11 @@ enum dns_rcode_counter dns_rcode_counter_of(unsigned rcode)
 
 void dns_query_clear(struct dns_query *q)
 {
+	if (q->ask != q->pkt)
+		ldns_pkt_free(q->ask);
 	ldns_pkt_free(q->pkt);
-	q->pkt = NULL;
+	ldns_rr_free(q->cname);
+	*q = (struct dns_query){ 0 };
 }
 
 void dns_reply_clear(struct dns_reply *r)
@@ -186,6 +189,10 @@ int dns_reply_for(const struct dns_query *q, void *resp_pkt, struct dns_reply *o
 		ldns_pkt_set_aa(b.pkt, ldns_pkt_aa(resp));
 		ldns_pkt_set_ad(b.pkt, ldns_pkt_ad(resp));
 		ldns_pkt_set_ra(b.pkt, ldns_pkt_ra(resp));
+		if (q->cname) {
+			ldns_pkt_set_aa(b.pkt, false);
+			ldns_pkt_push_rr(b.pkt, LDNS_SECTION_ANSWER, q->cname);
+		}
 		push_all(&b, LDNS_SECTION_ANSWER, ldns_pkt_answer(resp));
 		push_all(&b, LDNS_SECTION_AUTHORITY, ldns_pkt_authority(resp));
 		push_all(&b, LDNS_SECTION_ADDITIONAL, ldns_pkt_additional(resp));
@@ -266,6 +273,49 @@ static void node_answer(struct builder *b, const struct dns_node *x, ldns_rr_typ
 	}
 	if (!any && cname)
 		ldns_pkt_push_rr(b->pkt, LDNS_SECTION_ANSWER, cname);
+}
+
+/* The CNAME of node x out of the zone when it has nothing of type: the
+ * upstream answers for its target (an ExternalName Service). */
+static const ldns_rr *cname_out(const struct dns_zone *z, const struct dns_node *x, ldns_rr_type type)
+{
+	const ldns_rr *cname = NULL;
+
+	if (type == LDNS_RR_TYPE_CNAME || type == LDNS_RR_TYPE_ANY)
+		return NULL;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(x->rrs); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(x->rrs, i);
+
+		if (ldns_rr_get_type(rr) == type)
+			return NULL;
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME)
+			cname = rr;
+	}
+	if (cname && ldns_rr_rd_count(cname) == 1) {
+		uint8_t key[LDNS_MAX_DOMAINLEN + 1];
+		size_t n = dns_name_key(ldns_rr_rdf(cname, 0), key);
+
+		if (!dns_key_under(key, n, z->apex_key, z->apex_klen))
+			return cname;
+	}
+	return NULL;
+}
+
+/* q asks upstream for the target of cname instead (taking a copy). */
+static int chase(struct dns_query *q, const ldns_rr *cname, ldns_rr_type type)
+{
+	ldns_rdf *target = ldns_rdf_clone(ldns_rr_rdf(cname, 0));
+
+	q->ask = target ? ldns_pkt_query_new(target, type, LDNS_RR_CLASS_IN, LDNS_RD) : NULL;
+	q->cname = ldns_rr_clone(cname);
+	if (!q->ask || !q->cname) {
+		if (!q->ask)
+			q->ask = q->pkt;
+		return -ENOMEM;
+	}
+	if (ldns_pkt_edns(q->pkt))
+		ldns_pkt_set_edns_udp_size(q->ask, ldns_pkt_edns_udp_size(q->pkt));
+	return 0;
 }
 
 /* An authoritative answer from the zone: records, NODATA or NXDOMAIN. */
@@ -373,7 +423,7 @@ enum dns_verdict dns_answer(const struct dns_zone *z, const uint8_t *wire, size_
 		return DNS_DROP; /* not a query: never answer a response */
 	if (ldns_wire2pkt(&p, wire, len) != LDNS_STATUS_OK)
 		return formerr_from_header(wire, out) < 0 ? DNS_DROP : DNS_REPLY;
-	q->pkt = p;
+	q->pkt = q->ask = p;
 	q->max_size = tcp ? TCP_MAX : MIN_UDP;
 	if (!tcp && ldns_pkt_edns(p) && ldns_pkt_edns_udp_size(p) > MIN_UDP)
 		q->max_size = ldns_pkt_edns_udp_size(p) < DNS_MAX_UDP ? ldns_pkt_edns_udp_size(p)
@@ -395,11 +445,16 @@ enum dns_verdict dns_answer(const struct dns_zone *z, const uint8_t *wire, size_
 		r = zone_reply(z, q, question, x, out);
 		goto reply;
 	}
+	const struct dns_node *x = dns_zone_find_key(z, key, n);
+	const ldns_rr *cname = x ? cname_out(z, x, ldns_rr_get_type(question)) : NULL;
+
 	if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN &&
 	    ldns_rr_get_class(question) != LDNS_RR_CLASS_ANY)
 		r = dns_reply_rcode(q, LDNS_RCODE_REFUSED, out);
+	else if (cname && chase(q, cname, ldns_rr_get_type(question)) == 0)
+		return DNS_FORWARD;
 	else
-		r = zone_reply(z, q, question, dns_zone_find_key(z, key, n), out);
+		r = zone_reply(z, q, question, x, out);
 reply:
 	dns_query_clear(q);
 	return r < 0 ? DNS_DROP : DNS_REPLY;

@@ -197,10 +197,10 @@ static void age(ldns_rr_list *l, uint64_t elapsed)
 	}
 }
 
-void *dns_cache_get(struct dns_cache *c, const struct dns_query *q, uint64_t now)
+void *dns_cache_get(struct dns_cache *c, const void *query, uint64_t now)
 {
 	uint8_t key[KEY_MAX];
-	size_t n = question_key(q->pkt, key);
+	size_t n = question_key(query, key);
 	struct entry *e = n ? find(c, key, n, dns_hash(key, n)) : NULL;
 
 	if (!e)

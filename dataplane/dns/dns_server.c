@@ -471,7 +471,7 @@ static void upstream_send(struct dns_server *s, struct pending *p)
 /* The query toward upstream: our id, EDNS0 so that answers fit UDP. */
 static int upstream_wire(struct pending *p)
 {
-	ldns_pkt *copy = ldns_pkt_clone(p->q.pkt);
+	ldns_pkt *copy = ldns_pkt_clone(p->q.ask);
 	int r = 0;
 
 	if (!copy)
@@ -490,7 +490,7 @@ static void forward(struct dns_server *s, struct dns_query *q, const struct sock
 		    socklen_t from_len, int conn)
 {
 	uint32_t gen = conn >= 0 ? s->conns[conn].gen : 0;
-	void *cached = dns_cache_get(s->cache, q, now_ns() / 1000000000ULL);
+	void *cached = dns_cache_get(s->cache, q->ask, now_ns() / 1000000000ULL);
 	struct pending *p = NULL;
 	struct dns_reply rep = { 0 };
 
@@ -556,7 +556,7 @@ static void upstream_tcp(struct dns_server *s, struct pending *p)
 /* An upstream answer to p: cached, sent to the client. */
 static void upstream_answer(struct dns_server *s, struct pending *p, ldns_pkt *resp)
 {
-	const ldns_rr *qq = ldns_rr_list_rr(ldns_pkt_question(p->q.pkt), 0);
+	const ldns_rr *qq = ldns_rr_list_rr(ldns_pkt_question(p->q.ask), 0);
 	const ldns_rr *rq = ldns_pkt_qdcount(resp) == 1 ? ldns_rr_list_rr(ldns_pkt_question(resp), 0)
 							 : NULL;
 	struct dns_reply rep = { 0 };

@@ -203,7 +203,7 @@ TEST(dns_external_name_version_pod_and_forwarding)
 	ldns_pkt *r;
 
 	fixture_init(&f);
-	r = ask(f.z, "ext.default.svc.cluster.local.", LDNS_RR_TYPE_A);
+	r = ask(f.z, "ext.default.svc.cluster.local.", LDNS_RR_TYPE_CNAME);
 	CHECK_SECTION(ldns_pkt_answer(r), "ext.default.svc.cluster.local.\t5\tIN\tCNAME\twww.example.com.\n");
 	ldns_pkt_free(r);
 	r = ask(f.z, "dns-version.cluster.local.", LDNS_RR_TYPE_TXT);
@@ -216,6 +216,46 @@ TEST(dns_external_name_version_pod_and_forwarding)
 	CHECK_INT_EQ(ldns_pkt_ancount(r), 1);
 	ldns_pkt_free(r);
 	CHECK(ask(f.z, "example.com.", LDNS_RR_TYPE_A) == NULL);
+	fixture_fini(&f);
+}
+
+/* An ExternalName asked for A: the upstream is asked for its target, and
+ * the reply is the CNAME then what the upstream said. */
+TEST(dns_external_name_follows_target_upstream)
+{
+	struct fixture f;
+	struct dns_query q;
+	struct dns_reply rep;
+	ldns_pkt *query = NULL, *up = NULL, *r = NULL;
+	ldns_rr *a = NULL;
+	uint8_t *wire;
+	size_t len;
+
+	fixture_init(&f);
+	CHECK(ldns_pkt_query_new_frm_str(&query, "Ext.default.svc.cluster.local.", LDNS_RR_TYPE_A,
+					 LDNS_RR_CLASS_IN, LDNS_RD) == LDNS_STATUS_OK);
+	CHECK(ldns_pkt2wire(&wire, query, &len) == LDNS_STATUS_OK);
+	CHECK_INT_EQ(dns_answer(f.z, wire, len, false, &q, &rep), DNS_FORWARD);
+	CHECK(q.ask != q.pkt);
+	CHECK_SECTION(ldns_pkt_question((ldns_pkt *)q.ask), "www.example.com.\tIN\tA\n");
+	/* what the upstream says */
+	CHECK(ldns_pkt_query_new_frm_str(&up, "www.example.com.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 0) ==
+	      LDNS_STATUS_OK);
+	CHECK(ldns_rr_new_frm_str(&a, "www.example.com. 300 IN A 192.0.2.53", 0, NULL, NULL) == LDNS_STATUS_OK);
+	ldns_pkt_push_rr(up, LDNS_SECTION_ANSWER, a);
+	CHECK_OK(dns_reply_for(&q, up, &rep));
+	CHECK(ldns_wire2pkt(&r, rep.wire, rep.len) == LDNS_STATUS_OK);
+	CHECK_SECTION(ldns_pkt_question(r), "Ext.default.svc.cluster.local.\tIN\tA\n");
+	/* (sorted: the CNAME comes first in the packet) */
+	CHECK_SECTION(ldns_pkt_answer(r), "www.example.com.\t300\tIN\tA\t192.0.2.53\n"
+					  "ext.default.svc.cluster.local.\t5\tIN\tCNAME\twww.example.com.\n");
+	CHECK_INT_EQ(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_answer(r), 0)), LDNS_RR_TYPE_CNAME);
+	ldns_pkt_free(r);
+	ldns_pkt_free(up);
+	ldns_pkt_free(query);
+	free(wire);
+	dns_reply_clear(&rep);
+	dns_query_clear(&q);
 	fixture_fini(&f);
 }
 
@@ -294,10 +334,10 @@ TEST(dns_cache_honours_ttls)
 	CHECK(ldns_rr_new_frm_str(&rr, "example.com. 60 IN A 192.0.2.1", 0, NULL, NULL) == LDNS_STATUS_OK);
 	ldns_pkt_push_rr(resp, LDNS_SECTION_ANSWER, rr);
 	dns_cache_put(c, resp, 1000);
-	got = dns_cache_get(c, &q, 1010);
+	got = dns_cache_get(c, q.pkt, 1010);
 	CHECK(got != NULL);
 	CHECK_INT_EQ(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(got), 0)), 50);
-	CHECK(dns_cache_get(c, &q, 1060) == NULL);
+	CHECK(dns_cache_get(c, q.pkt, 1060) == NULL);
 	CHECK_INT_EQ(dns_cache_count(c), 0);
 	/* NXDOMAIN with SOA minimum 30 (TTL 300): 30 s */
 	ldns_pkt_set_rcode(resp, LDNS_RCODE_NXDOMAIN);
@@ -307,12 +347,12 @@ TEST(dns_cache_honours_ttls)
 	CHECK(ldns_rr_new_frm_str(&rr, "com. 300 IN SOA a. b. 1 2 3 4 30", 0, NULL, NULL) == LDNS_STATUS_OK);
 	ldns_pkt_push_rr(resp, LDNS_SECTION_AUTHORITY, rr);
 	dns_cache_put(c, resp, 2000);
-	CHECK(dns_cache_get(c, &q, 2029) != NULL);
-	CHECK(dns_cache_get(c, &q, 2030) == NULL);
+	CHECK(dns_cache_get(c, q.pkt, 2029) != NULL);
+	CHECK(dns_cache_get(c, q.pkt, 2030) == NULL);
 	/* SERVFAIL is never kept */
 	ldns_pkt_set_rcode(resp, LDNS_RCODE_SERVFAIL);
 	dns_cache_put(c, resp, 3000);
-	CHECK(dns_cache_get(c, &q, 3000) == NULL);
+	CHECK(dns_cache_get(c, q.pkt, 3000) == NULL);
 	ldns_pkt_free(resp);
 	dns_query_clear(&q);
 	dns_cache_free(c);
