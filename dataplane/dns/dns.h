@@ -171,6 +171,25 @@ void dns_server_stats(const struct dns_server *s, struct dns_server_stats *out);
 /* The upstreams in use ("10.0.0.2:53, ..."). */
 void dns_server_upstreams(const struct dns_server *s, char *buf, size_t size);
 
+/* ---- skiff-agent's consumer (dns_agent.c; logs) ---- */
+
+struct dns_agent_options {
+	const char *listen; /* "ADDR:PORT" */
+	const char *zone;   /* NULL: DNS_DEFAULT_ZONE */
+	const char *const *upstreams; /* "ADDR[:PORT]"; none: /etc/resolv.conf */
+	size_t n_upstreams;
+	uint32_t ttl; /* 0: DNS_DEFAULT_TTL */
+};
+struct dns_agent;
+int dns_agent_new(const struct dns_agent_options *o, struct dns_agent **out);
+/* Brings the zone up to st: the Services changed since the last sync
+ * (model_store_take_dirty_of MODEL_READER_DNS), or all at first. */
+int dns_agent_sync(struct dns_agent *a, struct model_store *st);
+int dns_agent_fd(const struct dns_agent *a);
+void dns_agent_dispatch(struct dns_agent *a);
+/* Logs the counters and stops serving. NULL-safe. */
+void dns_agent_free(struct dns_agent *a);
+
 /* "ADDR:PORT", "[V6]:PORT" or "ADDR" (port def_port). -EINVAL otherwise. */
 int dns_sockaddr_parse(const char *s, uint16_t def_port, struct sockaddr_storage *out,
 		       socklen_t *len);
