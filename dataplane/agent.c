@@ -26,6 +26,7 @@ struct agent_args {
 	struct proxy_agent_options o;
 	struct ipaddr node_addrs[MAX_LIST];
 	const char *devices[MAX_LIST];
+	const char *dns_upstreams[MAX_LIST];
 	struct ipcidr cluster_cidrs[NODE_NET_MAX_ADDRS];
 	struct ipcidr pod_cidrs[NODE_NET_MAX_ADDRS];
 	struct ipcidr service_cidrs[NODE_NET_MAX_ADDRS];
@@ -125,6 +126,16 @@ static const struct agent_flag {
 	  .max = 65535, .def = "8472", .help = "VXLAN UDP port" },
 	{ .name = "nat-table", .arg = "NAME", .kind = FLAG_STR, .off = OPT(nat_table), .max = 255,
 	  .def = NODE_NET_DEFAULT_NAT_TABLE, .help = "node networking: the inet table for masquerade" },
+	{ .name = "dns-listen", .arg = "ADDR:PORT", .kind = FLAG_STR, .off = OPT(dns_listen),
+	  .def = "no DNS", .help = "serve cluster DNS on ADDR:PORT (UDP and TCP; [V6]:PORT)" },
+	{ .name = "cluster-domain", .arg = "ZONE", .kind = FLAG_STR, .off = OPT(cluster_domain),
+	  .max = 253, .def = "cluster.local", .help = "cluster DNS: the zone served" },
+	{ .name = "dns-upstream", .arg = "ADDR[:PORT]", .kind = FLAG_LIST, .off = ARG(dns_upstreams),
+	  .off_n = OPT(n_dns_upstreams), .def = "the nameservers of /etc/resolv.conf",
+	  .help = "cluster DNS: a resolver for other names (repeatable, at most 4)" },
+	{ .name = "dns-ttl", .arg = "SECONDS", .kind = FLAG_U32, .off = OPT(dns_ttl), .min = 1,
+	  .max = 3600, .def = "5, as CoreDNS", .help = "cluster DNS: TTL of the zone's records "
+	  "and its negative answers" },
 	{ .name = "log-level", .arg = "LEVEL", .kind = FLAG_LEVEL, .def = "info",
 	  .help = "error, warn, info or debug" },
 	{ .name = "destroy-on-exit", .kind = FLAG_BOOL, .off = OPT(destroy_on_exit),
@@ -298,6 +309,7 @@ static int args_check(struct agent_args *a)
 	}
 	a->o.node_addrs = a->node_addrs;
 	a->o.nodeport_devices = a->devices;
+	a->o.dns_upstreams = a->dns_upstreams;
 	a->o.cluster_cidrs = a->cluster_cidrs;
 	a->o.pod_cidrs = a->pod_cidrs;
 	a->o.service_cidrs = a->service_cidrs;
