@@ -69,6 +69,26 @@ const struct dns_node *dns_zone_find_key(const struct dns_zone *z, const uint8_t
 	return NULL;
 }
 
+/* Twice the buckets when names outnumber them twice (a zone that started
+ * small and grew through updates); on failure the chains just grow. */
+static void nodes_grow(struct dns_zone *z)
+{
+	size_t n = (z->mask + 1) * 2;
+	struct dns_node **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i <= z->mask; i++)
+		for (struct dns_node *x = z->buckets[i], *next; x; x = next) {
+			next = x->next;
+			x->next = b[x->hash & (n - 1)];
+			b[x->hash & (n - 1)] = x;
+		}
+	free(z->buckets);
+	z->buckets = b;
+	z->mask = n - 1;
+}
+
 static struct dns_node *node_get_key(struct dns_zone *z, const uint8_t *key, size_t n)
 {
 	struct dns_node *x = (struct dns_node *)dns_zone_find_key(z, key, n);
@@ -76,6 +96,8 @@ static struct dns_node *node_get_key(struct dns_zone *z, const uint8_t *key, siz
 
 	if (x)
 		return x;
+	if (z->n_names >= 2 * (z->mask + 1))
+		nodes_grow(z);
 	x = calloc(1, sizeof(*x));
 	if (!x || !(x->rrs = ldns_rr_list_new())) {
 		free(x);
@@ -192,10 +214,32 @@ static void contrib_remove(struct dns_zone *z, struct dns_contrib **pp)
 	free(c);
 }
 
+static void contribs_grow(struct dns_zone *z)
+{
+	size_t n = (z->contrib_mask + 1) * 2;
+	struct dns_contrib **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i <= z->contrib_mask; i++)
+		for (struct dns_contrib *c = z->contribs[i], *next; c; c = next) {
+			next = c->next;
+			c->next = b[c->hash & (n - 1)];
+			b[c->hash & (n - 1)] = c;
+		}
+	free(z->contribs);
+	z->contribs = b;
+	z->contrib_mask = n - 1;
+}
+
 /* Starts the contribution of key (there must be none). */
 static int contrib_begin(struct dns_zone *z, const char *key)
 {
-	struct dns_contrib *c = calloc(1, sizeof(*c));
+	struct dns_contrib *c;
+
+	if (z->n_services >= 2 * (z->contrib_mask + 1))
+		contribs_grow(z);
+	c = calloc(1, sizeof(*c));
 
 	if (!c || !(c->key = strdup(key))) {
 		free(c);
