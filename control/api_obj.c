@@ -393,8 +393,11 @@ static int store_new(struct api_server *s, const struct api_resource *r, json_t 
 	int64_t rev = 0;
 	int ret;
 
-	/* Checked first so a duplicate never takes an address. */
-	if (api_obj_exists(s, r, api_jstr(obj, "metadata.namespace"), name)) {
+	/* Checked first so a duplicate never takes an address (and a dry
+	 * run, which stores nothing, still finds it); otherwise the store's
+	 * create says so. */
+	if ((o->dry_run || (h && h->allocate)) &&
+	    api_obj_exists(s, r, api_jstr(obj, "metadata.namespace"), name)) {
 		api_err_exists(e, r, name);
 		return -EEXIST;
 	}
