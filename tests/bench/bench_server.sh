@@ -26,6 +26,8 @@
 #   BENCH_SERVER_WRITERS   in-flight counts of the write phase (default 1,4,16,64;
 #                          0: no write phase)
 #   BENCH_SERVER_WRITE_PODS  pods per in-flight count (default 2000)
+#   BENCH_SERVER_SKIFF     the skiff-server binary (default the build's; another
+#                          build's, e.g. of main, gives the "before" column)
 # Goals (issue 5): single-object p99 <= 10 ms on SQLite, list of 10,000
 # pods <= 500 ms, watch delivery p99 <= 50 ms. The goal lines are
 # informational: the bench fails only when a call fails.
@@ -51,6 +53,8 @@ done
 require_root
 require_cmd ip curl
 require_bin skiff-server server-bench
+SKIFF=${BENCH_SERVER_SKIFF:-$BIN/skiff-server}
+[ -x "$SKIFF" ] || fail "BENCH_SERVER_SKIFF: '$SKIFF' is not an executable"
 [[ " $backends " == *" etcd "* ]] && require_cmd etcd
 DRIVER="$TESTBIN/server-bench"
 # One descriptor per watch, on both sides (the server inherits this).
@@ -102,7 +106,7 @@ run_skiff() {
 	args=(--pods "$pods" --samples "$samples" --watchers "$watchers" --events "$events")
 	[ "$mode" = write ] && args=(--writers "$writers" --write-pods "$write_pods")
 	mkdir -p "$TMP/$dir"
-	bg_ns b pid "$BIN/skiff-server" --data-dir "$TMP/$dir/data" "${store[@]}" \
+	bg_ns b pid "$SKIFF" --data-dir "$TMP/$dir/data" "${store[@]}" \
 		--secure-port 0 --insecure-port "$PORT" --log-level warn >"$TMP/$dir/server.log" 2>&1
 	wait_for 30 in_ns b curl -sf "http://127.0.0.1:$PORT/readyz" ||
 		fail "skiff-server on $b did not start: $(tail -n 3 "$TMP/$dir/server.log")"
