@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "control/store.h"
+#include "control/store_sqlite.h"
 #include "tests/control/store_test_env.h"
 #include "util.h"
 
@@ -1270,4 +1271,59 @@ TEST(open_rejects_bad_urls_and_foreign_files)
 		store_kv_clear(&kv);
 		store_close(s);
 	}
+}
+
+/* A file made before kv became a rowid table (kv WITHOUT ROWID, the same
+ * schema version) opens, and reads, lists, writes and watches work on it. */
+TEST(sqlite_file_with_earlier_kv_layout)
+{
+	static const char old_schema[] =
+		"PRAGMA journal_mode=WAL;"
+		"PRAGMA application_id=1936418406; PRAGMA user_version=1;"
+		"CREATE TABLE log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, value BLOB,"
+		" create_rev INTEGER NOT NULL, prev_rev INTEGER NOT NULL, deleted INTEGER NOT NULL);"
+		"CREATE INDEX log_key_rev ON log (key, rev);"
+		"CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,"
+		" create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;"
+		"CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), rev INTEGER NOT NULL,"
+		" compact_rev INTEGER NOT NULL);"
+		"INSERT INTO meta VALUES (0, 1, 0);"
+		"INSERT INTO log VALUES (1, '/old/a', 'A', 1, 0, 0);"
+		"INSERT INTO kv VALUES ('/old/a', 'A', 1, 1);";
+	const char *url = store_test_sqlite_url();
+	const char *path = url + strlen("sqlite://");
+	struct store_kv kv = { 0 }, *items = NULL;
+	struct store_event ev[2];
+	struct store_watch *w = NULL;
+	struct store *s;
+	sqlite3 *db = NULL;
+	int64_t rev = 0;
+	size_t n = 0;
+	bool more;
+
+	CHECK_INT_EQ(STORE_SQLITE_APP_ID, 1936418406);
+	CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT_EQ(sqlite3_exec(db, old_schema, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = open_store(url);
+	CHECK_OK(store_get(s, "/old/a", &kv));
+	CHECK_STR_EQ(kv.value, "A");
+	store_kv_clear(&kv);
+	CHECK_OK(store_watch_open(s, "/old/", 1, &w));
+	CHECK_OK(store_create(s, "/old/b", "B", 1, &rev));
+	CHECK_INT_EQ(rev, 2);
+	CHECK_OK(store_update(s, "/old/a", "A2", 2, 1, &rev));
+	CHECK_INT_EQ(store_update(s, "/old/a", "A3", 2, 1, &rev), -ESTALE);
+	CHECK_OK(store_list(s, "/old/", NULL, 0, &items, &n, &rev, &more));
+	CHECK_INT_EQ(n, 2);
+	CHECK_STR_EQ(items[0].value, "A2");
+	CHECK_STR_EQ(items[1].key, "/old/b");
+	store_kvs_free(items, n);
+	CHECK_INT_EQ(watch_collect(w, ev, 2), 2);
+	CHECK_INT_EQ(ev[0].revision, 2);
+	CHECK_INT_EQ(ev[1].revision, 3);
+	CHECK_STR_EQ(ev[1].prev.value, "A");
+	events_clear(ev, 2);
+	store_watch_close(w);
+	store_close(s);
 }
