@@ -32,25 +32,44 @@ static bool ipam_inproc(const struct cni_plugin *p)
 	return streq(p->conf.ipam_type, CNI_INPROC_IPAM);
 }
 
-static int ipam_open(const struct cni_plugin *p, struct ipam_config **cfg, struct cni_error *err)
+/* cmd of the in-process skiff-ipam; out takes ADD's result. */
+static int ipam_inproc_run(struct cni_plugin *p, enum cni_cmd cmd, struct cni_result *out,
+			   struct cni_error *err)
 {
-	return ipam_config_parse(p->conf.root, &p->env, cfg, err);
+	struct ipam_config *cfg = NULL;
+	int r;
+
+	r = ipam_config_parse(p->conf.root, &p->env, &cfg, err);
+	if (r < 0)
+		return r;
+	switch (cmd) {
+	case CNI_CMD_ADD:
+		r = ipam_add(cfg, p->env.container_id, p->env.ifname, out, err);
+		break;
+	case CNI_CMD_DEL:
+		r = ipam_del(cfg, p->env.container_id, p->env.ifname, err);
+		break;
+	case CNI_CMD_CHECK:
+		r = ipam_check(cfg, p->env.container_id, p->env.ifname, err);
+		break;
+	case CNI_CMD_GC:
+		r = ipam_gc(cfg, p->conf.valid_attachments, err);
+		break;
+	default:
+		r = ipam_status(cfg, err);
+		break;
+	}
+	ipam_config_free(cfg);
+	return r;
 }
 
 static int ipam_run_add(struct cni_plugin *p, struct cni_result *out, struct cni_error *err)
 {
-	struct ipam_config *cfg = NULL;
 	json_t *j = NULL;
 	int r;
 
-	if (ipam_inproc(p)) {
-		r = ipam_open(p, &cfg, err);
-		if (r < 0)
-			return r;
-		r = ipam_add(cfg, p->env.container_id, p->env.ifname, out, err);
-		ipam_config_free(cfg);
-		return r;
-	}
+	if (ipam_inproc(p))
+		return ipam_inproc_run(p, CNI_CMD_ADD, out, err);
 	r = cni_delegate(p->conf.ipam_type, &p->env, "ADD", p->conf.raw, &j, err);
 	if (r < 0)
 		return r;
@@ -88,69 +107,49 @@ static int ipam_speaks(struct cni_plugin *p, const char *version, struct cni_err
 	return yes;
 }
 
+/* cmd of a delegated IPAM plugin, whose answer only says yes or no. GC and
+ * STATUS came with CNI 1.1.0: an older plugin is not asked, and what that
+ * means (unasked) is logged. */
+static int ipam_delegate(struct cni_plugin *p, const char *cmd, const char *unasked,
+			 struct cni_error *err)
+{
+	json_t *j = NULL;
+	int r;
+
+	if (unasked && (r = ipam_speaks(p, "1.1.0", err)) <= 0) {
+		if (r == 0)
+			log_warn("IPAM plugin %s predates %s (CNI 1.1.0); %s", p->conf.ipam_type, cmd,
+				 unasked);
+		return r;
+	}
+	r = cni_delegate(p->conf.ipam_type, &p->env, cmd, p->conf.raw, &j, err);
+	json_decref(j);
+	return r;
+}
+
 /* DEL, CHECK and STATUS of the IPAM; GC in ipam_run_gc. */
 static int ipam_run(struct cni_plugin *p, enum cni_cmd cmd, struct cni_error *err)
 {
 	static const char *const names[] = {
 		[CNI_CMD_DEL] = "DEL", [CNI_CMD_CHECK] = "CHECK", [CNI_CMD_STATUS] = "STATUS",
 	};
-	struct ipam_config *cfg = NULL;
-	json_t *j = NULL;
-	int r;
 
-	if (ipam_inproc(p)) {
-		r = ipam_open(p, &cfg, err);
-		if (r < 0)
-			return r;
-		if (cmd == CNI_CMD_DEL)
-			r = ipam_del(cfg, p->env.container_id, p->env.ifname, err);
-		else if (cmd == CNI_CMD_CHECK)
-			r = ipam_check(cfg, p->env.container_id, p->env.ifname, err);
-		else
-			r = ipam_status(cfg, err);
-		ipam_config_free(cfg);
-		return r;
-	}
+	if (ipam_inproc(p))
+		return ipam_inproc_run(p, cmd, NULL, err);
 	/* An IPAM plugin older than 1.1.0 knows no STATUS: not our verdict. */
-	if (cmd == CNI_CMD_STATUS && (r = ipam_speaks(p, "1.1.0", err)) <= 0) {
-		if (r < 0)
-			return r;
-		log_warn("IPAM plugin %s predates STATUS (CNI 1.1.0); reporting ready",
-			 p->conf.ipam_type);
-		return 0;
-	}
-	r = cni_delegate(p->conf.ipam_type, &p->env, names[cmd], p->conf.raw, &j, err);
-	json_decref(j);
-	return r;
+	return ipam_delegate(p, names[cmd], cmd == CNI_CMD_STATUS ? "reporting ready" : NULL, err);
 }
 
 static int ipam_run_gc(struct cni_plugin *p, struct cni_error *err)
 {
-	struct ipam_config *cfg = NULL;
-	json_t *j = NULL;
 	int r;
 
-	if (ipam_inproc(p)) {
-		r = ipam_open(p, &cfg, err);
-		if (r < 0)
-			return r;
-		r = ipam_gc(cfg, p->conf.valid_attachments, err);
-		ipam_config_free(cfg);
-		if (r > 0)
-			log_info("network %s: GC released %d IPAM lease(s)", p->conf.name, r);
-		return r < 0 ? r : 0;
-	}
-	r = ipam_speaks(p, "1.1.0", err);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		log_warn("IPAM plugin %s predates GC (CNI 1.1.0); its leases are not collected",
-			 p->conf.ipam_type);
-		return 0;
-	}
-	r = cni_delegate(p->conf.ipam_type, &p->env, "GC", p->conf.raw, &j, err);
-	json_decref(j);
-	return r;
+	if (!ipam_inproc(p))
+		return ipam_delegate(p, "GC", "its leases are not collected", err);
+	r = ipam_inproc_run(p, CNI_CMD_GC, NULL, err);
+	if (r > 0)
+		log_info("network %s: GC released %d IPAM lease(s)", p->conf.name, r);
+	return r < 0 ? r : 0;
 }
 
 /* ---- ADD ---- */
