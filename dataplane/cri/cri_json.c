@@ -71,14 +71,6 @@ static void *new_vec(struct jctx *x, const json_t *v, size_t elem, const char *w
 	return vec;
 }
 
-/* Names element i of the array key in where[size] and checks its fields. */
-static int check_elem(struct jctx *x, const json_t *e, const char *key, size_t i, char *where, size_t size,
-		      const char *const *allowed)
-{
-	snprintf(where, size, "%s[%zu]", key, i);
-	return check_keys(x, e, where, allowed);
-}
-
 static char *xstrdup(struct jctx *x, const char *s)
 {
 	char *d = strdup(s);
@@ -259,6 +251,19 @@ static void *new_msg(struct jctx *x, size_t size, const void *init)
 }
 #define NEW(x, Type, INIT) ((Type *)new_msg(x, sizeof(Type), &(Type)INIT))
 
+/* Element i of the array key, named in where[size], its fields checked
+ * against allowed: a new message for it (msg_size bytes, copied from init). */
+static void *new_elem(struct jctx *x, const json_t *e, const char *key, size_t i, char *where,
+		      size_t size, const char *const *allowed, size_t msg_size, const void *init)
+{
+	snprintf(where, size, "%s[%zu]", key, i);
+	if (check_keys(x, e, where, allowed))
+		return NULL;
+	return new_msg(x, msg_size, init);
+}
+#define NEW_ELEM(x, e, key, i, where, allowed, Type, INIT) \
+	((Type *)new_elem(x, e, key, i, where, sizeof(where), allowed, sizeof(Type), &(Type)INIT))
+
 static Runtime__V1__NamespaceOption *parse_ns_options(struct jctx *x, const json_t *j, const char *where)
 {
 	static const char *const keys[] = { "network", "pid", "ipc", "target_id", NULL };
@@ -353,9 +358,8 @@ static void parse_port_mappings(struct jctx *x, const json_t *a, Runtime__V1__Po
 		char where[48];
 		Runtime__V1__PortMapping *pm;
 
-		if (check_elem(x, e, "port_mappings", i, where, sizeof(where), keys))
-			return;
-		pm = NEW(x, Runtime__V1__PortMapping, RUNTIME__V1__PORT_MAPPING__INIT);
+		pm = NEW_ELEM(x, e, "port_mappings", i, where, keys, Runtime__V1__PortMapping,
+			      RUNTIME__V1__PORT_MAPPING__INIT);
 		if (!pm)
 			return;
 		cfg->port_mappings[cfg->n_port_mappings++] = pm;
@@ -465,9 +469,8 @@ static void ctr_envs(struct jctx *x, const json_t *v, Runtime__V1__ContainerConf
 		char where[48];
 		Runtime__V1__KeyValue *kv;
 
-		if (check_elem(x, e, "envs", i, where, sizeof(where), env_keys))
-			return;
-		kv = NEW(x, Runtime__V1__KeyValue, RUNTIME__V1__KEY_VALUE__INIT);
+		kv = NEW_ELEM(x, e, "envs", i, where, env_keys, Runtime__V1__KeyValue,
+			      RUNTIME__V1__KEY_VALUE__INIT);
 		if (!kv)
 			return;
 		cfg->envs[cfg->n_envs++] = kv;
@@ -490,9 +493,8 @@ static void ctr_mounts(struct jctx *x, const json_t *v, Runtime__V1__ContainerCo
 		char where[48];
 		Runtime__V1__Mount *m;
 
-		if (check_elem(x, e, "mounts", i, where, sizeof(where), mount_keys))
-			return;
-		m = NEW(x, Runtime__V1__Mount, RUNTIME__V1__MOUNT__INIT);
+		m = NEW_ELEM(x, e, "mounts", i, where, mount_keys, Runtime__V1__Mount,
+			      RUNTIME__V1__MOUNT__INIT);
 		if (!m)
 			return;
 		cfg->mounts[cfg->n_mounts++] = m;
