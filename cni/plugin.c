@@ -158,6 +158,18 @@ struct families {
 	const struct ipaddr *gw4, *gw6;
 };
 
+/* The gateways of f as host CIDRs, IPv4 first: how many (0 to 2) in out. */
+static int gateway_hosts(const struct families *f, struct ipcidr out[2])
+{
+	int n = 0;
+
+	if (f->gw4)
+		out[n++] = ipcidr_host(f->gw4);
+	if (f->gw6)
+		out[n++] = ipcidr_host(f->gw6);
+	return n;
+}
+
 static int check_ipam_result(const struct cni_plugin *p, struct cni_result *res,
 			     struct families *f, struct cni_error *err)
 {
@@ -213,6 +225,7 @@ static int setup_host(struct nl_sock *sk, const char *host, const char *alias,
 		      const struct cni_result *res, const struct families *f,
 		      struct cni_error *err)
 {
+	struct ipcidr gws[2];
 	char buf[64];
 	int ifindex = link_ifindex(sk, host), r;
 
@@ -230,17 +243,13 @@ static int setup_host(struct nl_sock *sk, const char *host, const char *alias,
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "IPv6 sysctls for %s: %s", host,
 					strerror(-r));
 	}
-	for (int i = 0; i < 2; i++) {
-		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct ipcidr a;
+	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
+		const struct ipcidr *a = &gws[i];
 
-		if (!gw)
-			continue;
-		a = ipcidr_host(gw);
-		r = link_addr_add(sk, ifindex, &a);
+		r = link_addr_add(sk, ifindex, a);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding gateway %s to %s: %s",
-					ipcidr_str(&a, buf, sizeof(buf)), host, strerror(-r));
+					ipcidr_str(a, buf, sizeof(buf)), host, strerror(-r));
 	}
 	r = link_set_up(sk, ifindex, alias);
 	if (r < 0)
@@ -297,6 +306,7 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 			   const struct families *f, struct cni_interface *out,
 			   struct cni_error *err)
 {
+	struct ipcidr gws[2];
 	char buf[64], gbuf[64];
 	int ifindex = link_ifindex(sk, ifname), r;
 
@@ -316,17 +326,13 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 	r = link_set_up(sk, ifindex, NULL);
 	if (r < 0)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "setting %s up: %s", ifname, strerror(-r));
-	for (int i = 0; i < 2; i++) {
-		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct ipcidr a;
+	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
+		const struct ipcidr *a = &gws[i];
 
-		if (!gw)
-			continue;
-		a = ipcidr_host(gw);
-		r = link_route_add(sk, ifindex, &a, NULL);
+		r = link_route_add(sk, ifindex, a, NULL);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s dev %s: %s",
-					ipcidr_str(&a, buf, sizeof(buf)), ifname, strerror(-r));
+					ipcidr_str(a, buf, sizeof(buf)), ifname, strerror(-r));
 	}
 	for (int i = 0; i < res->n_routes; i++) {
 		const struct cni_route *rt = &res->routes[i];
@@ -601,6 +607,7 @@ static int check_pod_in_ns(struct nl_sock *sk, const struct cni_plugin *p,
 			   const struct cni_result *prev, int idx, const struct families *f,
 			   struct cni_error *err)
 {
+	struct ipcidr gws[2];
 	const char *ifname = p->env.ifname, *ns = p->env.netns;
 	char buf[64], gbuf[64], mac[18];
 	int ifindex = link_ifindex(sk, ifname), mtu = 0, r;
@@ -632,17 +639,13 @@ static int check_pod_in_ns(struct nl_sock *sk, const struct cni_plugin *p,
 					ipcidr_str(&prev->ips[i].address, buf, sizeof(buf)),
 					ifname, ns);
 	}
-	for (int i = 0; i < 2; i++) {
-		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct ipcidr a;
+	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
+		const struct ipcidr *a = &gws[i];
 
-		if (!gw)
-			continue;
-		a = ipcidr_host(gw);
-		if (link_route_find(sk, ifindex, &a, NULL) < 0)
+		if (link_route_find(sk, ifindex, a, NULL) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"route %s dev %s missing in netns %s",
-					ipcidr_str(&a, buf, sizeof(buf)), ifname, ns);
+					ipcidr_str(a, buf, sizeof(buf)), ifname, ns);
 	}
 	for (int i = 0; i < prev->n_routes; i++) {
 		const struct cni_route *rt = &prev->routes[i];
@@ -662,6 +665,7 @@ static int check_host(struct nl_sock *sk, const struct cni_plugin *p,
 		      const struct cni_result *prev, int idx, const struct families *f,
 		      struct cni_error *err)
 {
+	struct ipcidr gws[2];
 	char host[16], buf[64], mac[18];
 	int ifindex;
 	bool up = false;
@@ -672,17 +676,13 @@ static int check_host(struct nl_sock *sk, const struct cni_plugin *p,
 		return cni_fail(err, ENOENT, CNI_ERR_INTERNAL, "host veth %s not found", host);
 	if (link_info(sk, ifindex, mac, NULL, &up) < 0 || !up)
 		return cni_fail(err, ENETDOWN, CNI_ERR_INTERNAL, "host veth %s is down", host);
-	for (int i = 0; i < 2; i++) {
-		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct ipcidr a;
+	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
+		const struct ipcidr *a = &gws[i];
 
-		if (!gw)
-			continue;
-		a = ipcidr_host(gw);
-		if (link_addr_find(sk, ifindex, &a) < 0)
+		if (link_addr_find(sk, ifindex, a) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"gateway address %s missing on host veth %s",
-					ipcidr_str(&a, buf, sizeof(buf)), host);
+					ipcidr_str(a, buf, sizeof(buf)), host);
 	}
 	for (int i = 0; i < prev->n_ips; i++) {
 		struct ipcidr a = ipcidr_host(&prev->ips[i].address.addr);
