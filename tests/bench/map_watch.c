@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bpf/lb.h"
+#include "inet.h"
 #include "log.h"
 #include "util.h"
 
@@ -46,35 +47,14 @@ static int usage(FILE *f, int status)
 
 static int parse_frontend(const char *s, struct lb_fe_key *k)
 {
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	char *end;
-	unsigned long port;
-	size_t n;
+	struct ipaddr a;
+	uint16_t port;
 
-	if (!colon)
-		return -EINVAL;
-	n = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (n < 3 || s[n - 1] != ']')
-			return -EINVAL;
-		s++, n -= 2;
-	}
-	if (n == 0 || n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
+	if (ipaddr_port_parse(s, &a, &port) < 0)
 		return -EINVAL;
 	memset(k, 0, sizeof(*k));
-	if (inet_pton(AF_INET, host, &k->addr[12]) == 1) {
-		k->addr[10] = 0xff, k->addr[11] = 0xff; /* v4-mapped, as bpf/lb.h stores it */
-	} else if (inet_pton(AF_INET6, host, k->addr) != 1) {
-		return -EINVAL;
-	}
-	k->port = (__u16)port;
+	ipaddr_to_mapped16(&a, k->addr); /* as bpf/lb.h stores it */
+	k->port = port;
 	k->proto = IPPROTO_TCP;
 	return 0;
 }

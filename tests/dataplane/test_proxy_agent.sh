@@ -74,15 +74,6 @@ start_agent() {
 	AGENT=$!
 	wait_for 30 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
 }
-nsync() { grep -c "sync: " "$ALOG"; }
-synced_since() { [ "$(nsync)" -gt "$1" ]; }
-# change CMD...: runs CMD (which edits $M) and waits for the agent's sync.
-change() {
-	local before
-	before=$(nsync)
-	"$@"
-	wait_for 10 synced_since "$before" || fail "agent did not sync after: $*"
-}
 
 # Each case: its own manifests folder, bpffs folder, table and agent.
 case_setup() {
