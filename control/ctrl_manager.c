@@ -1,0 +1,590 @@
+/* The controller manager's driver (see ctrl_manager.h): credentials,
+ * elections, and one thread that runs every enabled controller of
+ * ctrl_defs over shared informers while it leads; the scheduler runs in
+ * a second thread (control/sched_driver.c). */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "control/api.h"
+#include "control/ctrl_leader.h"
+#include "control/ctrl_manager.h"
+#include "control/sched_driver.h"
+#include "kube_events.h"
+#include "kube_workqueue.h"
+#include "log.h"
+#include "util.h"
+
+#define INFORMERS_MAX 24
+#define KEYS_PER_TURN 64
+
+/* One loop: its election and its thread. */
+struct ctrl_loop {
+	const char *what; /* "controller manager", "scheduler" */
+	struct ctrl_manager *m;
+	struct kc_config *kc;
+	struct ctrl_leader *leader;
+	pthread_t thread;
+	bool running;
+	void (*session)(struct ctrl_loop *l);
+};
+
+struct ctrl_manager {
+	struct ctrl_manager_config cfg;
+	char identity[300]; /* this process's, in both Leases */
+	int stop_fd; /* eventfd: readable once stopping */
+	struct ctrl_loop loops[2];
+};
+
+bool ctrl_manager_stopping(const struct ctrl_manager *m)
+{
+	struct pollfd p = { .fd = m->stop_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* ---- a session: the loops of one term as leader ---- */
+
+struct shared_informer {
+	const char *resource;
+	struct kc_informer *inf;
+	json_t **arr; /* ctrl_objects' array */
+	size_t cap;
+	struct ctrl_session *sess;
+};
+
+struct ctrl_run {
+	const struct ctrl_def *def;
+	struct ctrl_session *sess;
+	struct kc_wq *q;
+	void *state;
+};
+
+struct ctrl_session {
+	struct ctrl_loop *loop;
+	struct kc_client *c;
+	struct kc_recorder *rec;
+	struct shared_informer inf[INFORMERS_MAX];
+	size_t n_inf;
+	struct ctrl_run runs[CTRL_MAX];
+	size_t n_runs;
+	struct kc_timer *resync;
+};
+
+struct kc_informer *ctrl_informer(struct ctrl_run *c, const char *resource)
+{
+	for (size_t i = 0; i < c->sess->n_inf; i++)
+		if (streq(c->sess->inf[i].resource, resource))
+			return c->sess->inf[i].inf;
+	return NULL;
+}
+
+void ctrl_enqueue(struct ctrl_run *c, const char *key)
+{
+	kc_wq_add(c->q, key);
+}
+
+void ctrl_enqueue_after(struct ctrl_run *c, const char *key, double seconds)
+{
+	kc_wq_add_after(c->q, key, seconds > 0 ? (unsigned long long)(seconds * 1e9) : 0);
+}
+
+const struct ctrl_manager_config *ctrl_run_config(struct ctrl_run *c)
+{
+	return &c->sess->loop->m->cfg;
+}
+
+struct kc_client *ctrl_run_client(struct ctrl_run *c)
+{
+	return c->sess->c;
+}
+
+void *ctrl_run_state(struct ctrl_run *c)
+{
+	return c->state;
+}
+
+void ctrl_run_set_state(struct ctrl_run *c, void *state)
+{
+	c->state = state;
+}
+
+int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs, size_t *n)
+{
+	for (size_t i = 0; i < c->sess->n_inf; i++) {
+		struct shared_informer *si = &c->sess->inf[i];
+		json_t *items, *o;
+		const char *k;
+		size_t len = 0;
+
+		if (!streq(si->resource, resource))
+			continue;
+		items = kc_informer_items(si->inf);
+		if (json_object_size(items) > si->cap) {
+			size_t cap = json_object_size(items) * 2;
+			json_t **a = realloc(si->arr, cap * sizeof(*a));
+
+			if (!a)
+				return -ENOMEM;
+			si->arr = a;
+			si->cap = cap;
+		}
+		json_object_foreach(items, k, o)
+			si->arr[len++] = o;
+		*objs = si->arr;
+		*n = len;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* ---- sending plans ---- */
+
+/* The object an Event is about: the cached one when an informer has it
+ * (with its uid), else a stub naming it. */
+static json_t *event_object(const struct ctrl_action *a)
+{
+	return json_pack("{s:{s:s,s:s}}", "metadata", "name", a->name, "namespace", a->ns);
+}
+
+int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_action *a)
+{
+	const struct kc_resource *res = kc_resource_find(a->resource);
+	const char *sub = a->subresource, *method;
+	const char *ctype = NULL;
+	char path[1024];
+	int r;
+
+	if (!res)
+		return -EINVAL;
+	if (a->verb == CTRL_EVENT) {
+		_cleanup_json_ json_t *obj = event_object(a);
+
+		return rec ? kc_event(rec, res, obj, a->event_type, a->reason, "%s", a->message) : 0;
+	}
+	switch (a->verb) {
+	case CTRL_CREATE:
+		method = "POST";
+		break;
+	case CTRL_UPDATE:
+		method = "PUT";
+		break;
+	case CTRL_UPDATE_STATUS:
+		method = "PUT";
+		sub = "status";
+		break;
+	case CTRL_PATCH:
+		method = "PATCH";
+		ctype = "application/merge-patch+json";
+		break;
+	default:
+		method = "DELETE";
+		break;
+	}
+	r = kc_path(res, a->ns, a->verb == CTRL_CREATE && !sub ? NULL : a->name, sub, NULL, path,
+		    sizeof(path));
+	if (r < 0)
+		return r;
+	r = kc_request(c, method, path, ctype, a->body, NULL);
+	if ((r == -EEXIST && a->verb == CTRL_CREATE) || (r == -ENOENT && a->verb == CTRL_DELETE))
+		return 0; /* the caches will show it */
+	if (r < 0)
+		log_info("%s %s %s/%s%s%s: %s", method, a->resource, a->ns, a->name, sub ? "/" : "",
+			 sub ? sub : "", kc_last_status(c)->message[0] ? kc_last_status(c)->message
+								      : strerror(-r));
+	return r;
+}
+
+int ctrl_plan_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_plan *p,
+		   bool (*leading)(void *ud), void *ud)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		int r;
+
+		if (leading && !leading(ud))
+			return -ECANCELED;
+		r = ctrl_action_send(c, rec, &p->v[i]);
+		if (r == -ESTALE)
+			return r;
+		if (r < 0 && !first && p->v[i].verb != CTRL_EVENT)
+			first = r;
+	}
+	return first;
+}
+
+/* ---- informers and queues ---- */
+
+static void fan_out(struct shared_informer *si, json_t *old, json_t *obj)
+{
+	struct ctrl_session *s = si->sess;
+
+	for (size_t i = 0; i < s->n_runs; i++) {
+		const struct ctrl_def *d = s->runs[i].def;
+
+		for (size_t j = 0; j < ARRAY_SIZE(d->informers) && d->informers[j]; j++)
+			if (streq(d->informers[j], si->resource))
+				d->event(&s->runs[i], si->resource, old, obj);
+	}
+}
+
+static void on_add(void *ud, json_t *obj)
+{
+	fan_out(ud, NULL, obj);
+}
+
+static void on_update(void *ud, json_t *old, json_t *obj)
+{
+	fan_out(ud, old, obj);
+}
+
+static void on_del(void *ud, json_t *obj)
+{
+	fan_out(ud, obj, NULL);
+}
+
+static int informer_ensure(struct ctrl_session *s, const char *resource)
+{
+	const struct kc_resource *res = kc_resource_find(resource);
+	struct shared_informer *si;
+	int r;
+
+	for (size_t i = 0; i < s->n_inf; i++)
+		if (streq(s->inf[i].resource, resource))
+			return 0;
+	if (!res || s->n_inf == INFORMERS_MAX)
+		return -EINVAL;
+	si = &s->inf[s->n_inf];
+	*si = (struct shared_informer){ .resource = resource, .sess = s };
+	r = kc_informer_new(s->c, res, NULL, &si->inf);
+	if (r < 0)
+		return r;
+	s->n_inf++;
+	return kc_informer_add_handlers(si->inf, &(struct kc_informer_handlers){
+		.add = on_add, .update = on_update, .del = on_del, .ud = si });
+}
+
+static bool all_synced(const struct ctrl_session *s)
+{
+	for (size_t i = 0; i < s->n_inf; i++)
+		if (!kc_informer_synced(s->inf[i].inf))
+			return false;
+	return true;
+}
+
+/* Every cached object offered again to its controllers (client-go's
+ * resync), then the timer armed for the next period. */
+static void resync(void *ud)
+{
+	struct ctrl_session *s = ud;
+	unsigned long long period = (unsigned long long)s->loop->m->cfg.resync_s * 1000000000ULL;
+
+	s->resync = NULL;
+	for (size_t i = 0; i < s->n_inf; i++) {
+		json_t *o;
+		const char *k;
+
+		json_object_foreach(kc_informer_items(s->inf[i].inf), k, o)
+			fan_out(&s->inf[i], o, o);
+	}
+	if (period)
+		kc_timer_add(s->c, now_ns() + period, resync, s, &s->resync);
+}
+
+static bool loop_leading(void *ud)
+{
+	struct ctrl_loop *l = ud;
+
+	return ctrl_leader_leading(l->leader);
+}
+
+/* One key of one controller: reconcile, send, requeue as the outcome says. */
+static void process_key(struct ctrl_run *run, const char *key)
+{
+	struct ctrl_session *s = run->sess;
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	int r = run->def->reconcile(run, key, &plan);
+
+	if (r >= 0)
+		r = ctrl_plan_send(s->c, s->rec, &plan, loop_leading, s->loop);
+	ctrl_plan_clear(&plan);
+	if (r == -ESTALE) {
+		kc_wq_forget(run->q, key);
+		kc_wq_add(run->q, key);
+	} else if (r < 0 && r != -ECANCELED) {
+		log_debug("%s: %s: %s (retrying)", run->def->name, key, strerror(-r));
+		kc_wq_add_rate_limited(run->q, key);
+	} else {
+		kc_wq_forget(run->q, key);
+	}
+	kc_wq_done(run->q, key);
+}
+
+static void drain_queues(struct ctrl_session *s)
+{
+	for (size_t i = 0; i < s->n_runs && loop_leading(s->loop); i++) {
+		char *key;
+
+		for (int k = 0; k < KEYS_PER_TURN && kc_wq_get(s->runs[i].q, 0, &key) == 0; k++) {
+			process_key(&s->runs[i], key);
+			free(key);
+		}
+	}
+}
+
+static int session_setup(struct ctrl_session *s)
+{
+	const struct ctrl_manager_config *cfg = &s->loop->m->cfg;
+	int r;
+
+	r = kc_client_new(s->loop->kc, &(struct kc_client_opts){ .user_agent = "skiff-controller-manager" },
+			  &s->c);
+	if (r < 0 || (r = kc_recorder_new(s->c, "controller-manager", NULL, &s->rec)) < 0)
+		return r;
+	for (size_t i = 0; i < ctrl_n_defs; i++) {
+		struct ctrl_run *run;
+
+		if (!cfg->enabled[i])
+			continue;
+		run = &s->runs[s->n_runs];
+		*run = (struct ctrl_run){ .def = &ctrl_defs[i], .sess = s };
+		r = kc_wq_new(NULL, &run->q);
+		if (r < 0)
+			return r;
+		s->n_runs++;
+		for (size_t j = 0; j < ARRAY_SIZE(run->def->informers) && run->def->informers[j]; j++)
+			if ((r = informer_ensure(s, run->def->informers[j])) < 0)
+				return r;
+		if (run->def->init && (r = run->def->init(run)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < s->n_inf; i++)
+		if ((r = kc_informer_start(s->inf[i].inf)) < 0)
+			return r;
+	if (cfg->resync_s > 0)
+		kc_timer_add(s->c, now_ns() + (unsigned long long)cfg->resync_s * 1000000000ULL, resync,
+			     s, &s->resync);
+	return 0;
+}
+
+static void session_teardown(struct ctrl_session *s)
+{
+	for (size_t i = 0; i < s->n_runs; i++) {
+		if (s->runs[i].def->fini)
+			s->runs[i].def->fini(&s->runs[i]);
+		kc_wq_shutdown(s->runs[i].q);
+		kc_wq_free(s->runs[i].q);
+	}
+	for (size_t i = 0; i < s->n_inf; i++) {
+		kc_informer_free(s->inf[i].inf);
+		free(s->inf[i].arr);
+	}
+	if (s->resync)
+		kc_timer_cancel(s->c, s->resync);
+	kc_recorder_free(s->rec);
+	kc_client_free(s->c);
+}
+
+/* poll() over the client, the queues, the leader and the stop fd. */
+static void session_wait(struct ctrl_session *s, bool synced)
+{
+	struct pollfd fds[1100];
+	int timeout = 1000;
+	size_t n = kc_client_pollfds(s->c, fds, ARRAY_SIZE(fds) - CTRL_MAX - 2, &timeout);
+	size_t n_client = n;
+
+	fds[n++] = (struct pollfd){ .fd = s->loop->m->stop_fd, .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = ctrl_leader_fd(s->loop->leader), .events = POLLIN };
+	for (size_t i = 0; synced && i < s->n_runs; i++) {
+		int t = kc_wq_timeout_ms(s->runs[i].q);
+
+		fds[n++] = (struct pollfd){ .fd = kc_wq_fd(s->runs[i].q), .events = POLLIN };
+		if (t >= 0 && (timeout < 0 || t < timeout))
+			timeout = t;
+	}
+	if (poll(fds, n, timeout) < 0 && errno != EINTR)
+		return;
+	kc_client_dispatch(s->c, fds, n_client);
+}
+
+static void manager_session(struct ctrl_loop *l)
+{
+	struct ctrl_session s = { .loop = l };
+	int r = session_setup(&s);
+
+	if (r < 0) {
+		log_error("controller manager: cannot start: %s", strerror(-r));
+		session_teardown(&s);
+		sleep(1);
+		return;
+	}
+	log_info("controller manager: %zu controllers running", s.n_runs);
+	while (loop_leading(l)) {
+		bool synced = all_synced(&s);
+
+		session_wait(&s, synced);
+		if (ctrl_manager_stopping(l->m))
+			break;
+		if (synced)
+			drain_queues(&s);
+	}
+	session_teardown(&s);
+}
+
+/* ---- the loops' threads ---- */
+
+static void *loop_main(void *arg)
+{
+	struct ctrl_loop *l = arg;
+
+	while (!ctrl_manager_stopping(l->m)) {
+		struct pollfd fds[2] = {
+			{ .fd = l->m->stop_fd, .events = POLLIN },
+			{ .fd = ctrl_leader_fd(l->leader), .events = POLLIN },
+		};
+		uint64_t v;
+
+		if (!ctrl_leader_leading(l->leader)) {
+			poll(fds, 2, 1000);
+			if (read(fds[1].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				break;
+			continue;
+		}
+		if (read(fds[1].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+		log_info("%s: leading (%s)", l->what, ctrl_leader_identity(l->leader));
+		l->session(l);
+		if (!ctrl_manager_stopping(l->m))
+			log_warn("%s: stopped (no longer leading)", l->what);
+	}
+	return NULL;
+}
+
+/* The client configuration of one loop: its kubeconfig over loopback
+ * HTTPS, or the trusted plain port when the server has no HTTPS. */
+static int loop_config(const struct api_config *api, const char *base, const char *cn,
+		       struct kc_config **out)
+{
+	const char *host = api->bind_address;
+	char url[300], path[4300], buf[512], err[256];
+	int r;
+
+	if (!host || streq(host, "0.0.0.0") || streq(host, "::"))
+		host = "127.0.0.1";
+	if (!api->secure_port) {
+		snprintf(buf, sizeof(buf),
+			 "apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster:\n"
+			 "    server: http://127.0.0.1:%d\nusers:\n- name: u\n  user: {}\n"
+			 "contexts:\n- name: c\n  context: {cluster: s, user: u}\ncurrent-context: c\n",
+			 api->insecure_port);
+		r = kc_config_parse(buf, strlen(buf), NULL, NULL, out, err, sizeof(err));
+	} else {
+		snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%d" : "https://%s:%d",
+			 host, api->secure_port);
+		r = api_tls_component(api->data_dir, base, cn, url, path, sizeof(path));
+		if (r < 0)
+			return r;
+		r = kc_config_load(path, NULL, out, err, sizeof(err));
+	}
+	if (r < 0)
+		log_error("%s: kubeconfig: %s", cn, err);
+	return r;
+}
+
+static int loop_start(struct ctrl_manager *m, struct ctrl_loop *l, const struct api_config *api,
+		      const char *what, const char *lease, const char *base, const char *cn,
+		      void (*session)(struct ctrl_loop *l))
+{
+	bool elect = !streq(m->cfg.leader_elect, "false");
+	int r;
+
+	*l = (struct ctrl_loop){ .what = what, .m = m, .session = session };
+	r = loop_config(api, base, cn, &l->kc);
+	if (r < 0)
+		return r;
+	r = ctrl_leader_new(l->kc, &(struct ctrl_leader_opts){ .name = lease, .identity = m->identity,
+								 .disabled = !elect },
+			    &l->leader);
+	if (r < 0 || (r = ctrl_leader_start(l->leader)) < 0)
+		return r;
+	r = -pthread_create(&l->thread, NULL, loop_main, l);
+	if (r == 0)
+		l->running = true;
+	return r;
+}
+
+static void sched_session(struct ctrl_loop *l)
+{
+	struct sched_driver_opts o = {
+		.parallel_binds = l->m->cfg.sched_parallel_binds,
+		.stop_fd = l->m->stop_fd,
+		.leader_fd = ctrl_leader_fd(l->leader),
+		.leading = loop_leading,
+		.ud = l,
+	};
+	int r = sched_driver_run(l->kc, &o);
+
+	if (r < 0) {
+		log_error("scheduler: %s", strerror(-r));
+		sleep(1);
+	}
+}
+
+int ctrl_manager_start(const struct ctrl_manager_config *cfg, const struct api_config *api,
+		       struct ctrl_manager **out)
+{
+	struct ctrl_manager *m = calloc(1, sizeof(*m));
+	bool any = false;
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->cfg = *cfg;
+	ctrl_leader_identity_new(m->identity, sizeof(m->identity));
+	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->stop_fd < 0) {
+		free(m);
+		return -errno;
+	}
+	for (size_t i = 0; i < ctrl_n_defs; i++)
+		any |= cfg->enabled[i];
+	r = any ? loop_start(m, &m->loops[0], api, "controller manager", "kube-controller-manager",
+			     "controller-manager", "system:kube-controller-manager", manager_session)
+		: 0;
+	if (r == 0 && !cfg->no_scheduler)
+		r = loop_start(m, &m->loops[1], api, "scheduler", "kube-scheduler", "scheduler",
+			       "system:kube-scheduler", sched_session);
+	if (r < 0) {
+		ctrl_manager_free(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+void ctrl_manager_free(struct ctrl_manager *m)
+{
+	uint64_t one = 1;
+
+	if (!m)
+		return;
+	if (write(m->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("controller manager: cannot signal stop: %m");
+	for (size_t i = 0; i < ARRAY_SIZE(m->loops); i++) {
+		struct ctrl_loop *l = &m->loops[i];
+
+		if (l->running)
+			pthread_join(l->thread, NULL);
+		ctrl_leader_free(l->leader);
+		kc_config_free(l->kc);
+	}
+	close(m->stop_fd);
+	free(m);
+}
