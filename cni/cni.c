@@ -772,17 +772,123 @@ static bool all_space(const char *s)
 	return true;
 }
 
+/* Starts plugin with envp, its stdin and stdout pipes in *in_fd and
+ * *out_fd (close-on-exec). -errno, and nothing open, on failure. */
+static int delegate_spawn(char *plugin, char **envp, pid_t *pid, int *in_fd, int *out_fd)
+{
+	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, r;
+
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0)
+		goto fail;
+	*pid = fork();
+	if (*pid < 0)
+		goto fail;
+	if (*pid == 0) {
+		char *argv[] = { plugin, NULL };
+
+		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		execve(plugin, argv, envp);
+		_exit(127);
+	}
+	close(in[0]);
+	close(outp[1]);
+	*in_fd = in[1];
+	*out_fd = outp[0];
+	return 0;
+fail:
+	r = -errno;
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (outp[i] >= 0)
+			close(outp[i]);
+	}
+	return r;
+}
+
+/* Runs plugin with conf on its stdin: its output and exit status. A
+ * negative errno: it could not be started (*started false), or its
+ * output could not be read. */
+static int delegate_run(char *plugin, char **envp, const char *conf, char **output,
+			size_t *outlen, int *status, bool *started)
+{
+	int in_fd = -1, out_fd = -1, r;
+	pid_t pid = -1;
+
+	*started = false;
+	r = delegate_spawn(plugin, envp, &pid, &in_fd, &out_fd);
+	if (r < 0)
+		return r;
+	*started = true;
+	/* Never block writing the config while the plugin blocks writing. */
+	fcntl(in_fd, F_SETFL, O_NONBLOCK);
+	/* A plugin that exits without reading stdin must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	r = delegate_io(in_fd, out_fd, conf ? conf : "", output, outlen);
+	close(out_fd);
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR)
+			break;
+	return r;
+}
+
+/* A plugin that failed: its error JSON into err when it printed one, its
+ * exit status or signal otherwise. */
+static int delegate_failed(const char *type, const char *command, int status,
+			   const char *output, size_t outlen, struct cni_error *err)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(output, outlen, 0, &jerr);
+
+	if (j && json_is_object(j) && json_is_integer(json_object_get(j, "code"))) {
+		const char *msg = json_string_value(json_object_get(j, "msg"));
+		const char *details = json_string_value(json_object_get(j, "details"));
+
+		cni_fail(err, EIO, (int)json_integer_value(json_object_get(j, "code")), "%s: %s",
+			 type, msg ? msg : "(no message)");
+		if (details)
+			cni_error_details(err, "%s", details);
+		json_decref(j);
+		return -EIO;
+	}
+	json_decref(j);
+	if (WIFEXITED(status))
+		return cni_fail(err, EIO, CNI_ERR_INTERNAL, "plugin \"%s\" %s exited with status %d",
+				type, command, WEXITSTATUS(status));
+	return cni_fail(err, EIO, CNI_ERR_INTERNAL, "plugin \"%s\" %s killed by signal %d", type,
+			command, WTERMSIG(status));
+}
+
+/* A successful plugin's output: its result, or NULL when it printed none. */
+static int delegate_result(const char *type, const char *command, const char *output,
+			   size_t outlen, json_t **out, struct cni_error *err)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	if (all_space(output)) {
+		*out = NULL;
+		return 0;
+	}
+	j = json_loadb(output, outlen, 0, &jerr);
+	if (!j)
+		return cni_fail(err, EBADMSG, CNI_ERR_DECODE,
+				"plugin \"%s\" %s printed invalid JSON: %s (line %d)", type, command,
+				jerr.text, jerr.line);
+	*out = j;
+	return 0;
+}
+
 int cni_delegate(const char *type, const struct cni_env *env, const char *command,
 		 const char *conf, json_t **out, struct cni_error *err)
 {
 	char plugin[4096];
-	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, status = 0, r;
 	_cleanup_free_ char **envp = NULL;
 	_cleanup_free_ char *output = NULL, *cmd_var = NULL;
 	size_t outlen = 0;
-	json_t *j;
-	json_error_t jerr;
-	pid_t pid;
+	int status = 0, r;
+	bool started;
 
 	if (!type || !*type || strchr(type, '/'))
 		return cni_fail(err, EINVAL, CNI_ERR_INVALID_CONFIG,
@@ -798,77 +904,14 @@ int cni_delegate(const char *type, const struct cni_env *env, const char *comman
 	envp = delegate_environ(cmd_var);
 	if (!envp)
 		return cni_fail(err, ENOMEM, CNI_ERR_INTERNAL, "out of memory");
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0) {
-		r = -errno;
-		goto fail_pipes;
-	}
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		goto fail_pipes;
-	}
-	if (pid == 0) {
-		char *argv[] = { plugin, NULL };
-
-		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0)
-			_exit(127);
-		execve(plugin, argv, envp);
-		_exit(127);
-	}
-	close(in[0]);
-	close(outp[1]);
-	/* Never block writing the config while the plugin blocks writing. */
-	fcntl(in[1], F_SETFL, O_NONBLOCK);
-	/* A plugin that exits without reading stdin must not kill us. */
-	signal(SIGPIPE, SIG_IGN);
-	r = delegate_io(in[1], outp[0], conf ? conf : "", &output, &outlen);
-	close(outp[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			break;
+	r = delegate_run(plugin, envp, conf, &output, &outlen, &status, &started);
+	if (r < 0 && !started)
+		return cni_fail(err, -r, CNI_ERR_INTERNAL, "cannot run plugin \"%s\": %s", type,
+				strerror(-r));
 	if (r < 0)
 		return cni_fail(err, -r, CNI_ERR_IO, "reading output of plugin \"%s\": %s", type,
 				strerror(-r));
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		j = json_loadb(output, outlen, 0, &jerr);
-		if (j && json_is_object(j) && json_is_integer(json_object_get(j, "code"))) {
-			const char *msg = json_string_value(json_object_get(j, "msg"));
-			const char *details = json_string_value(json_object_get(j, "details"));
-
-			cni_fail(err, EIO, (int)json_integer_value(json_object_get(j, "code")),
-				 "%s: %s", type, msg ? msg : "(no message)");
-			if (details)
-				cni_error_details(err, "%s", details);
-			json_decref(j);
-			return -EIO;
-		}
-		json_decref(j);
-		if (WIFEXITED(status))
-			return cni_fail(err, EIO, CNI_ERR_INTERNAL,
-					"plugin \"%s\" %s exited with status %d", type, command,
-					WEXITSTATUS(status));
-		return cni_fail(err, EIO, CNI_ERR_INTERNAL, "plugin \"%s\" %s killed by signal %d",
-				type, command, WTERMSIG(status));
-	}
-	if (all_space(output)) {
-		*out = NULL;
-		return 0;
-	}
-	j = json_loadb(output, outlen, 0, &jerr);
-	if (!j)
-		return cni_fail(err, EBADMSG, CNI_ERR_DECODE,
-				"plugin \"%s\" %s printed invalid JSON: %s (line %d)", type, command,
-				jerr.text, jerr.line);
-	*out = j;
-	return 0;
-
-fail_pipes:
-	for (int i = 0; i < 2; i++) {
-		if (in[i] >= 0)
-			close(in[i]);
-		if (outp[i] >= 0)
-			close(outp[i]);
-	}
-	return cni_fail(err, -r, CNI_ERR_INTERNAL, "cannot run plugin \"%s\": %s", type,
-			strerror(-r));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return delegate_failed(type, command, status, output, outlen, err);
+	return delegate_result(type, command, output, outlen, out, err);
 }

@@ -65,16 +65,6 @@ static void ipam_config_freep(struct ipam_config **c)
 	ipam_config_free(*c);
 }
 
-static const char *fmt_addr(const struct ipaddr *a, char *buf, size_t size)
-{
-	return ipaddr_str(a, buf, size);
-}
-
-static const char *fmt_cidr(const struct ipcidr *c, char *buf, size_t size)
-{
-	return ipcidr_str(c, buf, size);
-}
-
 static int invalid(struct cni_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static int invalid(struct cni_error *err, const char *fmt, ...)
@@ -121,7 +111,7 @@ static int parse_ip_field(json_t *obj, const char *key, const char *path,
 		return invalid(err, "%s.%s: \"%s\" is not an IP address", path, key, s);
 	if (out->family != r->subnet.addr.family)
 		return invalid(err, "%s.%s: %s is not of the family of subnet %s", path, key, s,
-			       fmt_cidr(&r->subnet, buf, sizeof(buf)));
+			       ipcidr_str(&r->subnet, buf, sizeof(buf)));
 	*present = true;
 	return 0;
 }
@@ -156,7 +146,7 @@ static int parse_range(json_t *obj, const char *path, struct ipam_range *r,
 		struct ipcidr network = { .addr = net, .len = r->subnet.len };
 
 		return invalid(err, "%s.subnet: %s has host bits set (the network is %s)", path, s,
-			       fmt_cidr(&network, buf, sizeof(buf)));
+			       ipcidr_str(&network, buf, sizeof(buf)));
 	}
 
 	/* Defaults as host-local: from network+1 to the last address (v4:
@@ -174,20 +164,20 @@ static int parse_range(json_t *obj, const char *path, struct ipam_range *r,
 	if (present && (!ipcidr_contains(&r->subnet, &r->start) ||
 			ipaddr_cmp(&r->start, &net) == 0 || ipaddr_cmp(&r->start, &last) > 0))
 		return invalid(err, "%s.rangeStart: %s is not a usable address of subnet %s", path,
-			       fmt_addr(&r->start, buf, sizeof(buf)),
-			       fmt_cidr(&r->subnet, buf2, sizeof(buf2)));
+			       ipaddr_str(&r->start, buf, sizeof(buf)),
+			       ipcidr_str(&r->subnet, buf2, sizeof(buf2)));
 	r2 = parse_ip_field(obj, "rangeEnd", path, r, &r->end, &present, err);
 	if (r2 < 0)
 		return r2;
 	if (present && (!ipcidr_contains(&r->subnet, &r->end) ||
 			ipaddr_cmp(&r->end, &net) == 0 || ipaddr_cmp(&r->end, &last) > 0))
 		return invalid(err, "%s.rangeEnd: %s is not a usable address of subnet %s", path,
-			       fmt_addr(&r->end, buf, sizeof(buf)),
-			       fmt_cidr(&r->subnet, buf2, sizeof(buf2)));
+			       ipaddr_str(&r->end, buf, sizeof(buf)),
+			       ipcidr_str(&r->subnet, buf2, sizeof(buf2)));
 	if (ipaddr_cmp(&r->start, &r->end) > 0)
 		return invalid(err, "%s.rangeEnd: %s is before rangeStart %s", path,
-			       fmt_addr(&r->end, buf, sizeof(buf)),
-			       fmt_addr(&r->start, buf2, sizeof(buf2)));
+			       ipaddr_str(&r->end, buf, sizeof(buf)),
+			       ipaddr_str(&r->start, buf2, sizeof(buf2)));
 	r2 = parse_ip_field(obj, "gateway", path, r, &r->gateway, &present, err);
 	if (r2 < 0)
 		return r2;
@@ -251,7 +241,7 @@ static int check_overlaps(const struct ipam_config *c, bool legacy, struct cni_e
 							 s1 - legacy, r1);
 					return invalid(err, "ipam.ranges[%d][%d]: overlaps %s (%s)",
 						       s2 - legacy, r2, a,
-						       fmt_cidr(&x->subnet, b, sizeof(b)));
+						       ipcidr_str(&x->subnet, b, sizeof(b)));
 				}
 	return 0;
 }
@@ -555,8 +545,8 @@ static void rangeset_describe(const struct ipam_rangeset *s, char *buf, size_t s
 	for (int i = 0; i < s->n && off < size; i++) {
 		char a[64], b[64];
 		int n = snprintf(buf + off, size - off, "%s%s-%s", i ? ", " : "",
-				 fmt_addr(&s->ranges[i].start, a, sizeof(a)),
-				 fmt_addr(&s->ranges[i].end, b, sizeof(b)));
+				 ipaddr_str(&s->ranges[i].start, a, sizeof(a)),
+				 ipaddr_str(&s->ranges[i].end, b, sizeof(b)));
 
 		if (n < 0)
 			break;
@@ -660,9 +650,9 @@ static int add_locked(struct ipam_config *c, struct ipam_store *s, const char *c
 				return cni_fail(err, EEXIST, CNI_ERR_INTERNAL,
 						"%s: %s requested, but %s/%s already holds %s",
 						c->requested[req].field,
-						fmt_addr(&c->requested[req].ip, a, sizeof(a)),
+						ipaddr_str(&c->requested[req].ip, a, sizeof(a)),
 						container_id, ifname,
-						fmt_addr(&held[h].ip, b, sizeof(b)));
+						ipaddr_str(&held[h].ip, b, sizeof(b)));
 			got[set] = held[h].ip;
 			continue;
 		}
@@ -672,14 +662,14 @@ static int add_locked(struct ipam_config *c, struct ipam_store *s, const char *c
 
 			if (ipaddr_cmp(want, &rs->ranges[k].gateway) == 0)
 				return invalid(err, "%s: %s is the gateway of the range",
-					       c->requested[req].field, fmt_addr(want, a, sizeof(a)));
+					       c->requested[req].field, ipaddr_str(want, a, sizeof(a)));
 			r = ipam_store_lookup(s, want, &owner);
 			if (r < 0)
 				return store_fail(s, r, "looking up a lease", err);
 			if (r > 0)
 				return cni_fail(err, EADDRINUSE, CNI_ERR_INTERNAL,
 						"%s: %s is already leased to %s/%s",
-						c->requested[req].field, fmt_addr(want, a, sizeof(a)),
+						c->requested[req].field, ipaddr_str(want, a, sizeof(a)),
 						owner.container_id, owner.ifname);
 			got[set] = *want;
 		} else {
@@ -705,9 +695,9 @@ static int add_locked(struct ipam_config *c, struct ipam_store *s, const char *c
 			if (rangeset_find(&c->sets[set], &c->requested[i].ip) >= 0)
 				return invalid(err, "%s: %s is a second address in range set %d "
 					       "(one address per range set)", c->requested[i].field,
-					       fmt_addr(&c->requested[i].ip, a, sizeof(a)), set);
+					       ipaddr_str(&c->requested[i].ip, a, sizeof(a)), set);
 		return invalid(err, "%s: %s is in no range of ipam.ranges", c->requested[i].field,
-			       fmt_addr(&c->requested[i].ip, a, sizeof(a)));
+			       ipaddr_str(&c->requested[i].ip, a, sizeof(a)));
 	}
 	return 0;
 }

@@ -88,7 +88,7 @@ static void addr_from_blob(struct ipaddr *a, const void *blob, int len)
 {
 	memset(a, 0, sizeof(*a));
 	a->family = len == 16 ? AF_INET6 : AF_INET;
-	memcpy(a->bytes, blob, len == 16 ? 16 : 4);
+	memcpy(a->bytes, blob, ipaddr_len(a));
 }
 
 static int bind_addr(sqlite3_stmt *st, int idx, const struct ipaddr *a)

@@ -431,7 +431,7 @@ int link_route_add(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
 		return -ENOMEM;
 	rtnl_route_nh_set_ifindex(nh, ifindex);
 	if (gw) {
-		r = to_nladdr(gw, gw->family == AF_INET ? 32 : 128, &g);
+		r = to_nladdr(gw, (int)ipaddr_len(gw) * 8, &g);
 		if (r < 0) {
 			rtnl_route_nh_free(nh);
 			return r;
@@ -473,7 +473,7 @@ int link_route_find(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
 	if (r < 0)
 		return r;
 	if (gw) {
-		r = to_nladdr(gw, gw->family == AF_INET ? 32 : 128, &g);
+		r = to_nladdr(gw, (int)ipaddr_len(gw) * 8, &g);
 		if (r < 0)
 			return r;
 	}

@@ -1,16 +1,30 @@
 /* skiff-cni: a CNI plugin giving each pod a routed veth (no bridge).
  * Runtimes call it with CNI_COMMAND and the network configuration on
  * stdin; humans get --help and --version. */
-#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "opts.h"
 #include "plugin.h"
 #include "util.h"
 
 #define SKIFF_CNI_VERSION "0.1.0"
+
+struct cli_args {
+	bool help, version;
+};
+
+static const struct opt options[] = {
+	{ .name = "help", .short_name = 'h', .help = "show this text", .set = opt_flag,
+	  .offset = offsetof(struct cli_args, help) },
+	{ .name = "version", .short_name = 'V',
+	  .help = "show the version and the CNI versions supported", .set = opt_flag,
+	  .offset = offsetof(struct cli_args, version) },
+};
 
 static void usage(FILE *f, const char *prog)
 {
@@ -36,37 +50,32 @@ static void usage(FILE *f, const char *prog)
 		"Environment: SKIFF_CNI_LOG_LEVEL=error|warn|info|debug (stderr; debug times\n"
 		"each step of ADD and DEL).\n"
 		"\n"
-		"Options:\n"
-		"  -h, --help      show this text\n"
-		"  -V, --version   show the version and the CNI versions supported\n",
+		"Options:\n",
 		prog);
+	opts_usage(f, options, ARRAY_SIZE(options));
 }
 
 /* The human interface, used when CNI_COMMAND is unset. */
 static int cli_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
-	};
-	int c;
+	struct cli_args a = { 0 };
+	char err[256];
 
-	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout, argv[0]);
-			return 0;
-		case 'V':
-			printf("skiff-cni %s\nCNI versions:", SKIFF_CNI_VERSION);
-			for (const char *const *v = cni_supported_versions; *v; v++)
-				printf(" %s", *v);
-			printf("\n");
-			return 0;
-		default:
-			usage(stderr, argv[0]);
-			return 2;
-		}
+	if (opts_parse(options, ARRAY_SIZE(options), argc, argv, &a, 0, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", argv[0], err);
+		usage(stderr, argv[0]);
+		return 2;
+	}
+	if (a.help) {
+		usage(stdout, argv[0]);
+		return 0;
+	}
+	if (a.version) {
+		printf("skiff-cni %s\nCNI versions:", SKIFF_CNI_VERSION);
+		for (const char *const *v = cni_supported_versions; *v; v++)
+			printf(" %s", *v);
+		printf("\n");
+		return 0;
 	}
 	fprintf(stderr, "%s: CNI_COMMAND is not set; this is a CNI plugin run by a container runtime (see --help)\n",
 		argv[0]);

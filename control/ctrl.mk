@@ -29,3 +29,18 @@ CTRL_SRCS += control/ctrl_serviceaccount.c
 
 # Pod garbage collection (ctrl_podgc.h).
 CTRL_SRCS += control/ctrl_podgc.c
+# EndpointSlice / Endpoints, ReplicaSet, Deployment compute steps (h/ctrl).
+CTRL_SRCS += control/ctrl_endpointslice.c control/ctrl_endpoints.c \
+	control/ctrl_replicaset.c control/ctrl_deployment.c
+# Job (control/ctrl_job.c).
+CTRL_SRCS += control/ctrl_job.c
+
+# DaemonSet (control/ctrl_daemonset.c).
+CTRL_SRCS += control/ctrl_daemonset.c
+
+# StatefulSet (control/ctrl_statefulset.c).
+CTRL_SRCS += control/ctrl_statefulset.c
+
+# CronJob (control/ctrl_cronjob.c, cron schedules and time zones in
+# control/ctrl_cronjob_sched.c).
+CTRL_SRCS += control/ctrl_cronjob.c control/ctrl_cronjob_sched.c

@@ -29,22 +29,15 @@ static const struct condition_taint {
 	{ NULL, NULL, "node.kubernetes.io/unschedulable", "NoSchedule" },
 };
 
-static time_t time_at(json_t *obj, const char *path)
-{
-	time_t t;
-
-	return ctrl_time_parse(ctrl_str(obj, path), &t) == 0 ? t : 0;
-}
-
 /* When the kubelet last showed life: the newer of its Lease renewal and
  * its Ready heartbeat, else the node's creation. */
 static time_t last_seen(json_t *node, json_t *lease)
 {
-	time_t renew = time_at(lease, "spec.renewTime");
-	time_t beat = time_at(ctrl_condition(node, "Ready"), "lastHeartbeatTime");
+	time_t renew = ctrl_time_at(lease, "spec.renewTime");
+	time_t beat = ctrl_time_at(ctrl_condition(node, "Ready"), "lastHeartbeatTime");
 	time_t t = renew > beat ? renew : beat;
 
-	return t ? t : time_at(node, "metadata.creationTimestamp");
+	return t ? t : ctrl_time_at(node, "metadata.creationTimestamp");
 }
 
 static int stale_condition(json_t *conds, const char *type, json_t *node, const char *now_s)
@@ -178,7 +171,7 @@ static int pod_not_ready(json_t *pod, time_t now, struct ctrl_plan *p)
 	json_t *copy;
 	int r;
 
-	if (!ctrl_pod_ready(pod))
+	if (!ctrl_pod_ready(pod, NULL))
 		return 0;
 	copy = json_deep_copy(pod);
 	if (!copy || ctrl_condition_set(copy, "Ready", "False", NULL, NULL, now) < 0) {
@@ -212,7 +205,7 @@ static time_t eviction_time(json_t *pod, json_t *taints, time_t now)
 		secs = json_object_get(tol, "tolerationSeconds");
 		if (!json_is_integer(secs))
 			continue;
-		added = time_at(t, "timeAdded") ?: now;
+		added = ctrl_time_at(t, "timeAdded") ?: now;
 		at = json_integer_value(secs) <= 0 ? now : added + json_integer_value(secs);
 		if (!when || at < when)
 			when = at;

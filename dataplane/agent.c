@@ -9,11 +9,11 @@
 #include "dataplane/nft_proxy.h"
 #include "dataplane/proxy_agent.h"
 #include "log.h"
+#include "opts.h"
 #include "util.h"
 
 #include <errno.h>
 #include <stddef.h>
-#include <getopt.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,118 +22,152 @@
 
 #define MAX_LIST 16
 
+/* The repeatable flags' values, filled by their handlers. */
+struct cidr_list {
+	struct ipcidr v[NODE_NET_MAX_ADDRS];
+	size_t n;
+};
+struct addr_list {
+	struct ipaddr v[MAX_LIST];
+	size_t n;
+};
+struct device_list {
+	const char *v[MAX_LIST];
+	size_t n;
+};
+
 struct agent_args {
 	struct proxy_agent_options o;
-	struct ipaddr node_addrs[MAX_LIST];
-	const char *devices[MAX_LIST];
-	struct ipcidr cluster_cidrs[NODE_NET_MAX_ADDRS];
-	struct ipcidr pod_cidrs[NODE_NET_MAX_ADDRS];
-	struct ipcidr service_cidrs[NODE_NET_MAX_ADDRS];
+	struct addr_list node_addrs;
+	struct device_list devices;
+	struct cidr_list cluster_cidrs, pod_cidrs, service_cidrs;
 	char hostname[256];
 	enum log_level level;
+	bool help;
 };
 
-/* How a flag's argument is read into its target. */
-enum flag_kind {
-	FLAG_STR,    /* const char *; with max, 1 to max characters */
-	FLAG_BOOL,   /* bool, set to true */
-	FLAG_U32,    /* a number in [min, max] */
-	FLAG_U16,
-	FLAG_CHOICE, /* an enum, one of choices[] */
-	FLAG_CIDR,   /* struct ipcidr[], one per family; count at off_n */
-	FLAG_ADDR,   /* struct ipaddr[MAX_LIST]; count at off_n */
-	FLAG_LIST,   /* const char *[MAX_LIST]; count at off_n */
-	FLAG_LEVEL,  /* the log level, set at once */
-	FLAG_HELP,
-};
+/* Adds a CIDR to a cidr_list (at most one per family). */
+static int opt_cidr_add(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
+{
+	struct cidr_list *l = dst;
+	struct ipcidr c;
+	const char *why;
 
-struct choice {
-	const char *name;
-	int value;
-};
+	(void)o;
+	if (ipcidr_parse(arg, &c, &why) < 0)
+		return set_err(err, errlen, -EINVAL,
+			       "\"%s\" is not a CIDR (like 10.244.0.0/16 or fd00:244::/56): %s", arg,
+			       why);
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].addr.family == c.addr.family)
+			return set_err(err, errlen, -EINVAL,
+				       "\"%s\": at most one IPv4 and one IPv6 CIDR", arg);
+	l->v[l->n++] = c;
+	return 0;
+}
 
-static const struct choice proxy_modes[] = {
+/* Adds an address to an addr_list. */
+static int opt_addr_add(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
+{
+	struct addr_list *l = dst;
+
+	(void)o;
+	if (l->n == MAX_LIST)
+		return set_err(err, errlen, -E2BIG, "at most %d addresses", MAX_LIST);
+	if (ipaddr_parse(arg, &l->v[l->n]) < 0)
+		return set_err(err, errlen, -EINVAL, "\"%s\" is not an IP address", arg);
+	l->n++;
+	return 0;
+}
+
+/* Adds a device name to a device_list. */
+static int opt_device_add(const struct opt *o, const char *arg, void *dst, char *err,
+			  size_t errlen)
+{
+	struct device_list *l = dst;
+
+	(void)o;
+	if (l->n == MAX_LIST)
+		return set_err(err, errlen, -E2BIG, "at most %d devices", MAX_LIST);
+	l->v[l->n++] = arg;
+	return 0;
+}
+
+static const struct opt_choice proxy_modes[] = {
 	{ "bpf", PROXY_MODE_BPF }, { "nftables", PROXY_MODE_NFTABLES }, { NULL, 0 },
 };
-static const struct choice routings[] = {
+static const struct opt_choice routings[] = {
 	{ "none", NODE_ROUTING_NONE }, { "native", NODE_ROUTING_NATIVE },
 	{ "vxlan", NODE_ROUTING_VXLAN }, { NULL, 0 },
 };
 _Static_assert(sizeof(enum proxy_mode) == sizeof(int) && sizeof(enum node_routing) == sizeof(int),
-	       "FLAG_CHOICE stores an int");
+	       "opt_choice stores an int");
 
 #define OPT(field) offsetof(struct agent_args, o.field)
 #define ARG(field) offsetof(struct agent_args, field)
 
-/* One row per flag: its name, argument, help and default for --help, and
+/* One row per flag (lib/opts): its name, argument, help, default and
  * where and how its value goes. */
-static const struct agent_flag {
-	const char *name;
-	char short_name;
-	const char *arg; /* NULL: the flag takes none */
-	const char *help;
-	const char *def; /* for --help; NULL: none said */
-	enum flag_kind kind;
-	size_t off, off_n;
-	unsigned long min, max;
-	const struct choice *choices;
-} flags[] = {
-	{ .name = "manifests", .short_name = 'm', .arg = "DIR", .kind = FLAG_STR,
-	  .off = OPT(manifests_dir), .help = "read Service, EndpointSlice and Node manifests "
+static const struct opt options[] = {
+	{ .name = "manifests", .short_name = 'm', .arg = "DIR", .set = opt_string,
+	  .offset = OPT(manifests_dir), .help = "read Service, EndpointSlice and Node manifests "
 	  "(*.yaml, *.yml, *.json) from DIR and follow changes" },
-	{ .name = "proxy-mode", .arg = "MODE", .kind = FLAG_CHOICE, .off = OPT(mode),
+	{ .name = "proxy-mode", .arg = "MODE", .set = opt_choice, .offset = OPT(mode),
 	  .choices = proxy_modes, .def = "bpf", .help = "bpf (eBPF socket hooks) or nftables "
 	  "(kube-proxy's nftables layout); starting in one mode removes the other's state" },
-	{ .name = "nft-table", .arg = "NAME", .kind = FLAG_STR, .off = OPT(nft_table), .max = 255,
-	  .def = NFTP_DEFAULT_TABLE, .help = "nftables mode: the inet table to own" },
-	{ .name = "cluster-cidr", .arg = "CIDR", .kind = FLAG_CIDR, .off = ARG(cluster_cidrs),
-	  .off_n = OPT(n_cluster_cidrs), .help = "the pod network (repeatable, one per family): "
-	  "nftables mode masquerades ClusterIP traffic from outside it" },
-	{ .name = "bpffs", .arg = "DIR", .kind = FLAG_STR, .off = OPT(bpffs_dir),
+	{ .name = "nft-table", .arg = "NAME", .set = opt_string, .offset = OPT(nft_table),
+	  .max = 255, .def = NFTP_DEFAULT_TABLE, .help = "nftables mode: the inet table to own" },
+	{ .name = "cluster-cidr", .arg = "CIDR", .set = opt_cidr_add, .offset = ARG(cluster_cidrs),
+	  .help = "the pod network (repeatable, one per family): nftables mode masquerades "
+	  "ClusterIP traffic from outside it" },
+	{ .name = "bpffs", .arg = "DIR", .set = opt_string, .offset = OPT(bpffs_dir),
 	  .def = LB_DEFAULT_BPFFS, .help = "bpffs folder for pinned maps and links" },
-	{ .name = "cgroup", .arg = "PATH", .kind = FLAG_STR, .off = OPT(cgroup_path),
-	  .def = "the cgroup2 root in /proc/mounts",
-	  .help = "bpf mode: cgroup v2 folder the socket hooks attach to" },
-	{ .name = "node-name", .arg = "NAME", .kind = FLAG_STR, .off = OPT(node_name),
-	  .def = "the hostname", .help = "this node's name, for traffic policy Local" },
-	{ .name = "node-ip", .arg = "IP", .kind = FLAG_ADDR, .off = ARG(node_addrs),
-	  .off_n = OPT(n_node_addrs), .help = "a node address NodePort answers on, and node "
-	  "networking's underlay address (repeatable; IPv4 or IPv6)" },
-	{ .name = "nodeport-device", .arg = "DEV", .kind = FLAG_LIST, .off = ARG(devices),
-	  .off_n = OPT(n_nodeport_devices), .help = "bpf mode: a device NodePort traffic arrives "
-	  "on (repeatable; nftables mode serves NodePorts from every device)" },
-	{ .name = "maglev", .kind = FLAG_BOOL, .off = OPT(maglev), .help = "bpf mode: Maglev "
+	{ .name = "cgroup", .arg = "PATH", .set = opt_string, .offset = OPT(cgroup_path),
+	  .help = "bpf mode: cgroup v2 folder the socket hooks attach to "
+	  "(default the cgroup2 root in /proc/mounts)" },
+	{ .name = "node-name", .arg = "NAME", .set = opt_string, .offset = OPT(node_name),
+	  .help = "this node's name, for traffic policy Local (default the hostname)" },
+	{ .name = "node-ip", .arg = "IP", .set = opt_addr_add, .offset = ARG(node_addrs),
+	  .help = "a node address NodePort answers on, and node networking's underlay address "
+	  "(repeatable; IPv4 or IPv6)" },
+	{ .name = "nodeport-device", .arg = "DEV", .set = opt_device_add, .offset = ARG(devices),
+	  .help = "bpf mode: a device NodePort traffic arrives on (repeatable; nftables mode "
+	  "serves NodePorts from every device)" },
+	{ .name = "maglev", .set = opt_flag, .offset = OPT(maglev), .help = "bpf mode: Maglev "
 	  "consistent hashing by default (per service: annotation "
 	  "service.skiff.io/lb-algorithm: maglev|random)" },
-	{ .name = "node-routing", .arg = "MODE", .kind = FLAG_CHOICE, .off = OPT(node_routing),
+	{ .name = "node-routing", .arg = "MODE", .set = opt_choice, .offset = OPT(node_routing),
 	  .choices = routings, .def = "none", .help = "node networking from the Node manifests: "
 	  "none, native (a route per node's pod CIDR via its InternalIP) or vxlan (an overlay); "
 	  "the first --node-ip is the underlay address" },
-	{ .name = "pod-cidr", .arg = "CIDR", .kind = FLAG_CIDR, .off = ARG(pod_cidrs),
-	  .off_n = OPT(n_pod_cidrs), .def = "spec.podCIDRs of the Node named --node-name",
-	  .help = "this node's pod CIDR (repeatable, one per family)" },
-	{ .name = "service-cidr", .arg = "CIDR", .kind = FLAG_CIDR, .off = ARG(service_cidrs),
-	  .off_n = OPT(n_service_cidrs),
+	{ .name = "pod-cidr", .arg = "CIDR", .set = opt_cidr_add, .offset = ARG(pod_cidrs),
+	  .help = "this node's pod CIDR (repeatable, one per family) "
+	  "(default spec.podCIDRs of the Node named --node-name)" },
+	{ .name = "service-cidr", .arg = "CIDR", .set = opt_cidr_add, .offset = ARG(service_cidrs),
 	  .help = "a service range, never masqueraded (repeatable, one per family)" },
-	{ .name = "no-masquerade", .kind = FLAG_BOOL, .off = OPT(no_masquerade),
+	{ .name = "no-masquerade", .set = opt_flag, .offset = OPT(no_masquerade),
 	  .help = "node networking: do not masquerade pod traffic leaving the cluster" },
-	{ .name = "vxlan-name", .arg = "NAME", .kind = FLAG_STR, .off = OPT(vxlan_name),
+	{ .name = "vxlan-name", .arg = "NAME", .set = opt_string, .offset = OPT(vxlan_name),
 	  .max = IFNAMSIZ - 1, .def = NODE_NET_DEFAULT_VXLAN, .help = "the vxlan device" },
-	{ .name = "vni", .arg = "N", .kind = FLAG_U32, .off = OPT(vni), .min = 1, .max = 0xffffff,
+	{ .name = "vni", .arg = "N", .set = opt_u32, .offset = OPT(vni), .min = 1, .max = 0xffffff,
 	  .def = "1", .help = "VXLAN network identifier" },
-	{ .name = "vxlan-port", .arg = "PORT", .kind = FLAG_U16, .off = OPT(vxlan_port), .min = 1,
+	{ .name = "vxlan-port", .arg = "PORT", .set = opt_u16, .offset = OPT(vxlan_port), .min = 1,
 	  .max = 65535, .def = "8472", .help = "VXLAN UDP port" },
-	{ .name = "nat-table", .arg = "NAME", .kind = FLAG_STR, .off = OPT(nat_table), .max = 255,
-	  .def = NODE_NET_DEFAULT_NAT_TABLE, .help = "node networking: the inet table for masquerade" },
-	{ .name = "log-level", .arg = "LEVEL", .kind = FLAG_LEVEL, .def = "info",
-	  .help = "error, warn, info or debug" },
-	{ .name = "destroy-on-exit", .kind = FLAG_BOOL, .off = OPT(destroy_on_exit),
-	  .def = "leave them serving", .help = "on SIGINT/SIGTERM detach the programs and remove "
-	  "the maps, or remove the nftables table, and remove node networking's routes, device "
-	  "and table" },
-	{ .name = "once", .kind = FLAG_BOOL, .off = OPT(once), .help = "sync once and exit" },
-	{ .name = "help", .short_name = 'h', .kind = FLAG_HELP, .help = "show this help" },
+	{ .name = "nat-table", .arg = "NAME", .set = opt_string, .offset = OPT(nat_table),
+	  .max = 255, .def = NODE_NET_DEFAULT_NAT_TABLE,
+	  .help = "node networking: the inet table for masquerade" },
+	{ .name = "log-level", .arg = "LEVEL", .set = opt_log_level, .offset = ARG(level),
+	  .def = "info", .help = "error, warn, info or debug" },
+	{ .name = "destroy-on-exit", .set = opt_flag, .offset = OPT(destroy_on_exit),
+	  .help = "on SIGINT/SIGTERM detach the programs and remove the maps, or remove the "
+	  "nftables table, and remove node networking's routes, device and table "
+	  "(default leave them serving)" },
+	{ .name = "once", .set = opt_flag, .offset = OPT(once), .help = "sync once and exit" },
+	{ .name = "help", .short_name = 'h', .set = opt_flag, .offset = ARG(help),
+	  .help = "show this help" },
 };
+_Static_assert(NODE_NET_DEFAULT_VNI == 1 && NODE_NET_DEFAULT_VXLAN_PORT == 8472,
+	       "--vni and --vxlan-port say the node_net defaults");
 
 static void usage(FILE *out)
 {
@@ -144,137 +178,7 @@ static void usage(FILE *out)
 		     "other nodes (Node manifests) and masquerades pod traffic leaving the cluster.\n"
 		     "SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
 		     "serving unless --destroy-on-exit).\n\n");
-	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
-		const struct agent_flag *f = &flags[i];
-		bool num = f->kind == FLAG_U32 || f->kind == FLAG_U16;
-		char left[48], range[48] = "";
-
-		snprintf(left, sizeof(left), "--%s%s%s", f->name, f->arg ? " " : "",
-			 f->arg ? f->arg : "");
-		if (num)
-			snprintf(range, sizeof(range), "%lu-%lu%s", f->min, f->max, f->def ? ", " : "");
-		fprintf(out, "  %-24s %s%s%s%s%s%s\n", left, f->help, num || f->def ? " (" : "", range,
-			 f->def ? "default " : "", f->def ? f->def : "", num || f->def ? ")" : "");
-	}
-}
-
-/* A number in [min, max] for flag. */
-static int parse_num(const char *flag, const char *arg, unsigned long min, unsigned long max,
-		     unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max) {
-		log_error("%s: \"%s\" is not a number from %lu to %lu", flag, arg, min, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Adds a CIDR to v (at most one per family). */
-static int cidr_add(const char *arg, const char *flag, struct ipcidr *v, size_t *n)
-{
-	struct ipcidr c;
-	const char *why;
-
-	if (ipcidr_parse(arg, &c, &why) < 0) {
-		log_error("%s: \"%s\" is not a CIDR (like 10.244.0.0/16 or fd00:244::/56): %s", flag,
-			  arg, why);
-		return -1;
-	}
-	for (size_t i = 0; i < *n; i++)
-		if (v[i].addr.family == c.addr.family) {
-			log_error("%s: \"%s\": at most one IPv4 and one IPv6 CIDR", flag, arg);
-			return -1;
-		}
-	v[(*n)++] = c;
-	return 0;
-}
-
-/* arg as one of f's choices. */
-static int choice_set(const struct agent_flag *f, const char *flag, const char *arg, int *out)
-{
-	char names[128] = "";
-	size_t n = 0;
-
-	for (const struct choice *c = f->choices; c->name; c++, n++)
-		if (streq(c->name, arg)) {
-			*out = c->value;
-			return 0;
-		}
-	for (size_t i = 0; i < n; i++)
-		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-			 i == 0 ? "" : i + 1 == n ? " or " : ", ", f->choices[i].name);
-	log_error("%s: \"%s\" is not %s", flag, arg, names);
-	return -1;
-}
-
-/* Reads arg into f's target in a. */
-static int flag_set(struct agent_args *a, const struct agent_flag *f, const char *arg)
-{
-	char *base = (char *)a, flag[64];
-	size_t *n = (size_t *)(base + f->off_n);
-	unsigned long num;
-
-	snprintf(flag, sizeof(flag), "--%s", f->name);
-	switch (f->kind) {
-	case FLAG_STR:
-		if (f->max && (!*arg || strlen(arg) > f->max)) {
-			log_error("%s: \"%s\": 1 to %lu characters", flag, arg, f->max);
-			return -1;
-		}
-		*(const char **)(base + f->off) = arg;
-		return 0;
-	case FLAG_BOOL:
-		*(bool *)(base + f->off) = true;
-		return 0;
-	case FLAG_U32:
-	case FLAG_U16:
-		if (parse_num(flag, arg, f->min, f->max, &num) < 0)
-			return -1;
-		if (f->kind == FLAG_U32)
-			*(uint32_t *)(base + f->off) = (uint32_t)num;
-		else
-			*(uint16_t *)(base + f->off) = (uint16_t)num;
-		return 0;
-	case FLAG_CHOICE:
-		return choice_set(f, flag, arg, (int *)(base + f->off));
-	case FLAG_CIDR:
-		return cidr_add(arg, flag, (struct ipcidr *)(base + f->off), n);
-	case FLAG_ADDR:
-		if (*n == MAX_LIST) {
-			log_error("%s: at most %d addresses", flag, MAX_LIST);
-			return -1;
-		}
-		if (ipaddr_parse(arg, (struct ipaddr *)(base + f->off) + *n) < 0) {
-			log_error("%s: \"%s\" is not an IP address", flag, arg);
-			return -1;
-		}
-		(*n)++;
-		return 0;
-	case FLAG_LIST:
-		if (*n == MAX_LIST) {
-			log_error("%s: at most %d devices", flag, MAX_LIST);
-			return -1;
-		}
-		((const char **)(base + f->off))[(*n)++] = arg;
-		return 0;
-	case FLAG_LEVEL:
-		if (log_level_parse(arg, &a->level) < 0) {
-			log_error("%s: \"%s\" is not one of error, warn, info, debug", flag, arg);
-			return -1;
-		}
-		log_set_level(a->level);
-		return 0;
-	case FLAG_HELP:
-		usage(stdout);
-		exit(EXIT_SUCCESS);
-	}
-	return -1;
+	opts_usage(out, options, ARRAY_SIZE(options));
 }
 
 /* What no single flag can check; the defaults that need the system. */
@@ -284,7 +188,7 @@ static int args_check(struct agent_args *a)
 		log_error("--manifests DIR is required (the only source of Services so far)");
 		return -1;
 	}
-	if (a->o.node_routing != NODE_ROUTING_NONE && !a->o.n_node_addrs) {
+	if (a->o.node_routing != NODE_ROUTING_NONE && !a->node_addrs.n) {
 		log_error("--node-routing: needs --node-ip, this node's address on the network "
 			  "between the nodes");
 		return -1;
@@ -296,45 +200,36 @@ static int args_check(struct agent_args *a)
 		}
 		a->o.node_name = a->hostname;
 	}
-	a->o.node_addrs = a->node_addrs;
-	a->o.nodeport_devices = a->devices;
-	a->o.cluster_cidrs = a->cluster_cidrs;
-	a->o.pod_cidrs = a->pod_cidrs;
-	a->o.service_cidrs = a->service_cidrs;
+	a->o.node_addrs = a->node_addrs.v;
+	a->o.n_node_addrs = a->node_addrs.n;
+	a->o.nodeport_devices = a->devices.v;
+	a->o.n_nodeport_devices = a->devices.n;
+	a->o.cluster_cidrs = a->cluster_cidrs.v;
+	a->o.n_cluster_cidrs = a->cluster_cidrs.n;
+	a->o.pod_cidrs = a->pod_cidrs.v;
+	a->o.n_pod_cidrs = a->pod_cidrs.n;
+	a->o.service_cidrs = a->service_cidrs.v;
+	a->o.n_service_cidrs = a->service_cidrs.n;
 	return 0;
 }
 
+/* The options of argv into a; -1 after logging why the command line is
+ * wrong. */
 static int parse_args(int argc, char **argv, struct agent_args *a)
 {
-	struct option longopts[ARRAY_SIZE(flags) + 1];
-	char shorts[2 * ARRAY_SIZE(flags) + 1] = "";
-	int c;
+	char err[512];
+	int first = opts_parse(options, ARRAY_SIZE(options), argc, argv, a, 0, err, sizeof(err));
 
-	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
-		longopts[i] = (struct option){ flags[i].name,
-					       flags[i].arg ? required_argument : no_argument, NULL,
-					       256 + (int)i };
-		if (flags[i].short_name)
-			snprintf(shorts + strlen(shorts), sizeof(shorts) - strlen(shorts), "%c%s",
-				 flags[i].short_name, flags[i].arg ? ":" : "");
+	if (first < 0) {
+		log_error("%s (see --help)", err);
+		return -1;
 	}
-	longopts[ARRAY_SIZE(flags)] = (struct option){ 0 };
-	a->level = LOG_LEVEL_INFO;
-	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
-		const struct agent_flag *f = NULL;
-
-		for (size_t i = 0; i < ARRAY_SIZE(flags) && !f; i++)
-			if (c == 256 + (int)i || (flags[i].short_name && c == flags[i].short_name))
-				f = &flags[i];
-		if (!f) {
-			usage(stderr);
-			return -1;
-		}
-		if (flag_set(a, f, optarg) < 0)
-			return -1;
+	if (a->help) {
+		usage(stdout);
+		exit(EXIT_SUCCESS);
 	}
-	if (optind < argc) {
-		log_error("unexpected argument \"%s\"", argv[optind]);
+	if (first < argc) {
+		log_error("unexpected argument \"%s\"", argv[first]);
 		return -1;
 	}
 	return args_check(a);

@@ -35,7 +35,11 @@ struct manifest {
 	bool rescan; /* inotify queue overflowed: look at every file again */
 	struct mfile *files;
 	size_t n_files;
+	log_report_fn report;
+	void *report_ud;
 };
+
+#define mreport(m, ...) report_msg((m)->report, (m)->report_ud, __VA_ARGS__)
 
 static bool manifest_name_wanted(const char *name)
 {
@@ -205,7 +209,7 @@ static void drop_objs(struct manifest *m, struct mfile *f, const struct mobj *ke
 		if (mobj_in(keep, n_keep, o->kind, o->ns, o->name))
 			continue;
 		if (model_store_delete(m->store, o->kind, f->name, o->ns, o->name) > 0)
-			log_info("%s: %s %s%s%s removed", f->name, model_kind_name(o->kind), o->ns,
+			mreport(m, LOG_LEVEL_INFO, "%s: %s %s%s%s removed", f->name, model_kind_name(o->kind), o->ns,
 				 *o->ns ? "/" : "", o->name);
 	}
 }
@@ -225,11 +229,11 @@ static void warn_clash(struct manifest *m, const struct mfile *f, enum model_kin
 	const char *other = model_store_origin(m->store, kind, ns, name);
 
 	if (other && !streq(other, f->name))
-		log_warn("%s: %s %s%s%s is also in %s; the copy in %s is used", f->name,
+		mreport(m, LOG_LEVEL_WARN, "%s: %s %s%s%s is also in %s; the copy in %s is used", f->name,
 			 model_kind_name(kind), ns, *ns ? "/" : "", name, other, f->name);
 }
 
-/* Loads one file into the store; on error logs and keeps its last good
+/* Loads one file into the store; on error reports it and keeps its last good
  * objects. */
 static int manifest_load(struct manifest *m, struct mfile *f)
 {
@@ -257,19 +261,19 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 			f->broken = false;
 			return 0;
 		}
-		log_error("%s: cannot open: %s", path, strerror(-r));
+		mreport(m, LOG_LEVEL_ERROR, "%s: cannot open: %s", path, strerror(-r));
 		return 0;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		log_error("%s: not a regular file, ignored", path);
+		mreport(m, LOG_LEVEL_ERROR, "%s: not a regular file, ignored", path);
 		drop_objs(m, f, NULL, 0);
 		mfile_clear_objs(f);
 		return 0;
 	}
 	r = read_all(fd, MANIFEST_MAX_FILE, &buf, &len);
 	if (r < 0) {
-		log_error("%s: cannot read: %s", path, strerror(-r));
+		mreport(m, LOG_LEVEL_ERROR, "%s: cannot read: %s", path, strerror(-r));
 		f->broken = true;
 		return 0;
 	}
@@ -280,7 +284,8 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 		json_decref(objs);
 	}
 	if (r == -EINVAL) {
-		log_error("%s%s", msg, f->n_objs ? " (keeping the file's last good objects)" : "");
+		mreport(m, LOG_LEVEL_ERROR, "%s%s", msg,
+			f->n_objs ? " (keeping the file's last good objects)" : "");
 		f->broken = true;
 		return 0;
 	}
@@ -313,9 +318,9 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 	if (r < 0)
 		return r;
 	if (f->broken)
-		log_info("%s: loaded again without errors", f->name);
+		mreport(m, LOG_LEVEL_INFO, "%s: loaded again without errors", f->name);
 	f->broken = false;
-	log_debug("%s: %zu objects", f->name, n_now);
+	mreport(m, LOG_LEVEL_DEBUG, "%s: %zu objects", f->name, n_now);
 	return 0;
 }
 
@@ -474,7 +479,8 @@ static void manifest_free(void *ctx)
 	free(m);
 }
 
-int manifest_source_new(const char *dir, struct model_store *store, struct model_source *out)
+int manifest_source_new(const char *dir, struct model_store *store, log_report_fn report,
+			void *ud, struct model_source *out)
 {
 	struct manifest *m = calloc(1, sizeof(*m));
 	struct stat st;
@@ -484,6 +490,8 @@ int manifest_source_new(const char *dir, struct model_store *store, struct model
 		return -ENOMEM;
 	m->ifd = -1;
 	m->store = store;
+	m->report = report;
+	m->report_ud = ud;
 	if (stat(dir, &st) < 0) {
 		r = -errno;
 		goto fail;

@@ -3,8 +3,8 @@
  * with inotify as files are created, written, moved and deleted.
  *
  * A file is all or nothing: when any object in it is bad, the error is
- * logged with the file, the object and the field, and the objects the file
- * last loaded without error stay in the store, so nothing that forwards is
+ * reported with the file, the object and the field, and the objects the
+ * file last loaded without error stay in the store, so nothing that forwards is
  * lost. Objects of kinds the proxy does not use are ignored. Hidden files
  * (".name", as editors and atomic writers use) are ignored.
  */
@@ -12,12 +12,17 @@
 #define SKIFF_MANIFEST_H
 
 #include "kube_model.h"
+#include "log.h"
 
 /* Largest manifest file read. */
 #define MANIFEST_MAX_FILE (64u << 20)
 
-/* A source over dir feeding store (which must outlive it). */
-int manifest_source_new(const char *dir, struct model_store *store, struct model_source *out);
+/* A source over dir feeding store (which must outlive it). It never logs:
+ * report (may be NULL) is called with ud for what it saw, a file that
+ * cannot be read or is invalid (error), an object given twice (warn),
+ * objects removed and files loaded again (info), object counts (debug). */
+int manifest_source_new(const char *dir, struct model_store *store, log_report_fn report,
+			void *ud, struct model_source *out);
 
 /* Parses one file's bytes into a JSON array of objects; is_json picks the
  * JSON parser (else YAML). On error fills msg ("file:line:col: why") and

@@ -1,6 +1,7 @@
 /* One atomic nftables batch, built, sent and acked (see nft_batch.h). */
 #include "dataplane/nft_batch.h"
 
+#include "lib/inet.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -432,21 +433,16 @@ void nftb_nfproto(struct nftb_rule *rb, int family)
 	nftb_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &p, 1);
 }
 
-uint32_t nftb_addr_len(int family)
-{
-	return family == AF_INET ? 4 : 16;
-}
-
 void nftb_saddr(struct nftb_rule *rb, int family, uint32_t dreg)
 {
 	nftb_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 12 : 8,
-		     nftb_addr_len(family), dreg);
+		     (uint32_t)ipaddr_family_len(family), dreg);
 }
 
 void nftb_daddr(struct nftb_rule *rb, int family, uint32_t dreg)
 {
 	nftb_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24,
-		     nftb_addr_len(family), dreg);
+		     (uint32_t)ipaddr_family_len(family), dreg);
 }
 
 void nftb_prefix_cmp(struct nftb_rule *rb, uint32_t reg, uint32_t op, const void *addr,

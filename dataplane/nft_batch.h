@@ -115,7 +115,5 @@ void nftb_daddr(struct nftb_rule *rb, int family, uint32_t dreg);
  * with the network addr/prefix: masked first when prefix < len * 8. */
 void nftb_prefix_cmp(struct nftb_rule *rb, uint32_t reg, uint32_t op, const void *addr,
 		     uint32_t len, unsigned prefix);
-/* The address's family's length: 4 or 16. */
-uint32_t nftb_addr_len(int family);
 
 #endif

@@ -299,3 +299,33 @@ int nftp_delete_table(const char *table)
 	nftp_free(p);
 	return r;
 }
+
+static const struct proxy_state *mode_applied(const void *m)
+{
+	return nftp_applied(m);
+}
+
+static int mode_apply_services(void *m, char **keys, size_t n, struct proxy_state *part)
+{
+	return nftp_apply_services(m, keys, n, part);
+}
+
+static int mode_apply(void *m, struct proxy_state *next)
+{
+	return nftp_apply(m, next);
+}
+
+static void mode_failed(const void *m, char *buf, size_t size)
+{
+	const struct nftp *p = m;
+
+	if (p->stats.failed[0])
+		snprintf(buf, size, "%s: ", p->stats.failed);
+}
+
+const struct proxy_mode_ops nftp_mode_ops = {
+	.applied = mode_applied,
+	.apply_services = mode_apply_services,
+	.apply = mode_apply,
+	.failed = mode_failed,
+};

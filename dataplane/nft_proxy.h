@@ -108,4 +108,7 @@ struct nftp_stats {
 };
 void nftp_last_stats(const struct nftp *p, struct nftp_stats *out);
 
+/* The nftables mode for proxy_mode_sync (m: a struct nftp). */
+extern const struct proxy_mode_ops nftp_mode_ops;
+
 #endif

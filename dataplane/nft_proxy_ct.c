@@ -115,7 +115,7 @@ static int ct_dump_cb(const struct nlmsghdr *nlh, void *data)
 	if (!orig || !reply || !ct_tuple(reply, g->nfgen_family, addr, &port, &proto))
 		return MNL_CB_OK;
 	if (proto != IPPROTO_UDP || port != htons(m->port) ||
-	    memcmp(addr, nftp_addr_bytes(m->addr), nftb_addr_len(m->addr->family)) != 0)
+	    memcmp(addr, m->addr->bytes, ipaddr_family_len(m->addr->family)) != 0)
 		return MNL_CB_OK;
 	if (m->cap - m->len < orig->nla_len) {
 		size_t cap = m->cap ? m->cap * 2 : 4096;

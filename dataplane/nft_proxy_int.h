@@ -107,7 +107,6 @@ int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 			  const struct proxy_state *now);
 
 /* nft_proxy_rules.c */
-const void *nftp_addr_bytes(const struct ipaddr *a);
 void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 void nftp_base_add(struct nftb *b, bool main);

@@ -176,10 +176,8 @@ static void fe_elem(const struct proxy_frontend *fe, struct elem *e)
 
 	memset(e, 0, sizeof(*e));
 	if (!fe_any(&fe->key)) {
-		n = nftb_addr_len(fe->key.addr.family);
-		memcpy(e->key, fe->key.addr.family == AF_INET ? (const void *)&fe->key.addr.v4
-							      : (const void *)&fe->key.addr.v6,
-		       n);
+		n = ipaddr_family_len(fe->key.addr.family);
+		memcpy(e->key, fe->key.addr.bytes, n);
 	}
 	e->key[n] = fe->key.proto;
 	memcpy(&e->key[n + 4], &port, 2);
@@ -193,11 +191,6 @@ static size_t n_selected(const struct proxy_frontend *fe)
 	for (size_t i = 0; i < fe->n_backends; i++)
 		n += fe->backends[i].state != PROXY_BACKEND_QUARANTINED;
 	return n;
-}
-
-const void *nftp_addr_bytes(const struct ipaddr *a)
-{
-	return a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6;
 }
 
 /* ---- one frontend ---- */
@@ -223,7 +216,7 @@ static void fe_masq_rule(struct nftp *p, struct nftb *b, const char *chain,
 	if (c) {
 		nftb_nfproto(&rb, fam);
 		nftb_saddr(&rb, fam, NFT_REG_1);
-		nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, nftp_addr_bytes(&c->addr), nftb_addr_len(fam),
+		nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, c->addr.bytes, ipaddr_family_len(fam),
 				c->len);
 	}
 	/* The mark set inline, not `jump mark-for-masquerade`: every commit
@@ -249,7 +242,7 @@ static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_fr
 {
 	char map[420];
 	int fam = fe->key.addr.family;
-	uint32_t alen = nftb_addr_len(fam);
+	uint32_t alen = ipaddr_family_len(fam);
 	struct setdef d = {
 		.name = map,
 		.flags = NFT_SET_CONSTANT,
@@ -278,7 +271,7 @@ static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_fr
 			continue;
 		memcpy(m[k].key, &(uint32_t){ (uint32_t)k }, 4);
 		m[k].key_len = 4;
-		memcpy(m[k].data, nftp_addr_bytes(&be->addr), alen);
+		memcpy(m[k].data, be->addr.bytes, alen);
 		memcpy(m[k].data + alen, &port, 2);
 		m[k].data_len = alen + 4;
 		k++;
@@ -320,7 +313,7 @@ static void ep_chain_add(struct nftb *b, const struct proxy_frontend *fe,
 		.name = aff,
 		.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL,
 		.key_type = fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
-		.key_len = nftb_addr_len(fam),
+		.key_len = ipaddr_family_len(fam),
 		.timeout_ms = (uint64_t)fe->affinity_timeout * 1000,
 	};
 	struct nftb_rule rb;
@@ -344,7 +337,7 @@ static void ep_chain_add(struct nftb *b, const struct proxy_frontend *fe,
 	if (nftb_rule_start(&rb, b, name)) {
 		nftb_nfproto(&rb, fam);
 		x_l4proto(&rb, fe->key.proto);
-		nftb_imm(&rb, NFT_REG_1, nftp_addr_bytes(&be->addr), nftb_addr_len(fam));
+		nftb_imm(&rb, NFT_REG_1, be->addr.bytes, ipaddr_family_len(fam));
 		nftb_imm(&rb, NFT_REG_2, &port, sizeof(port));
 		x_dnat(&rb, fam, NFT_REG_1, NFT_REG_2);
 		nftb_rule_end(&rb);
@@ -543,7 +536,7 @@ static void vmap_rule(struct nftb *b, const char *chain, int family, const char 
 		nftb_meta(&rb, NFT_META_L4PROTO, NFT_REG32_00);
 		nftb_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
 	} else {
-		uint32_t n = nftb_addr_len(family) / 4;
+		uint32_t n = ipaddr_family_len(family) / 4;
 
 		nftb_nfproto(&rb, family);
 		nftb_daddr(&rb, family, NFT_REG32_00);
@@ -692,7 +685,7 @@ static void masq_rules(struct nftb *b)
 		nftb_bitwise(&rb, NFT_REG_1, 4, &dnat, &zero);
 		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
 		nftb_saddr(&rb, fam, NFT_REG32_00);
-		nftb_daddr(&rb, fam, NFT_REG32_00 + nftb_addr_len(fam) / 4);
+		nftb_daddr(&rb, fam, NFT_REG32_00 + ipaddr_family_len(fam) / 4);
 		x_lookup(&rb, NFT_REG32_00, false, f ? SET_HAIRPIN6 : SET_HAIRPIN, 0);
 		nftb_verdict(&rb, NFT_JUMP, CH_MARK);
 		nftb_rule_end(&rb);

@@ -140,10 +140,10 @@ void nftp_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
 
 static uint64_t hp_hash(const struct ipaddr *a)
 {
-	const uint8_t *k = nftp_addr_bytes(a);
+	const uint8_t *k = a->bytes;
 	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->family;
 
-	for (uint32_t i = 0; i < nftb_addr_len(a->family); i++)
+	for (uint32_t i = 0; i < ipaddr_family_len(a->family); i++)
 		h = (h ^ k[i]) * 1099511628211ull;
 	return h;
 }
@@ -250,7 +250,7 @@ void nftp_hairpin_flush(struct nftp *p, struct nftb *b)
 
 		if (e && e->dirty) {
 			bool v6 = e->a.family == AF_INET6;
-			uint32_t len = nftb_addr_len(e->a.family);
+			uint32_t len = ipaddr_family_len(e->a.family);
 
 			e->dirty = false;
 			if (!e->n0 && e->n)
@@ -261,8 +261,8 @@ void nftp_hairpin_flush(struct nftp *p, struct nftb *b)
 				struct elem *x = &q[k][nq[k]++];
 
 				memset(x, 0, sizeof(*x));
-				memcpy(x->key, nftp_addr_bytes(&e->a), len);
-				memcpy(x->key + len, nftp_addr_bytes(&e->a), len);
+				memcpy(x->key, e->a.bytes, len);
+				memcpy(x->key + len, e->a.bytes, len);
 				x->key_len = 2 * len;
 			}
 		}
@@ -310,9 +310,9 @@ static int cluster_ips(const struct proxy_state *s, struct ipaddr **out, size_t 
 
 static void cip_elem(struct nftb *b, uint16_t type, const struct ipaddr *a)
 {
-	struct elem e = { .key_len = nftb_addr_len(a->family) };
+	struct elem e = { .key_len = ipaddr_family_len(a->family) };
 
-	memcpy(e.key, nftp_addr_bytes(a), e.key_len);
+	memcpy(e.key, a->bytes, e.key_len);
 	nftp_elems(b, type, a->family == AF_INET ? "cluster-ips" : "cluster-ips6", 0, &e, 1);
 }
 

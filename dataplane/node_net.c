@@ -21,7 +21,6 @@
 #include <netlink/route/link/vxlan.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -39,14 +38,9 @@ struct node_net {
 
 /* ---- addresses ---- */
 
-static unsigned alen(int family)
-{
-	return family == AF_INET ? 4 : 16;
-}
-
 void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6])
 {
-	const uint8_t *tail = node->bytes + alen(node->family) - 4;
+	const uint8_t *tail = node->bytes + ipaddr_len(node) - 4;
 
 	mac[0] = 0x0e; /* locally administered, unicast */
 	mac[1] = node->family == AF_INET ? 0x5c : 0x5d;
@@ -55,7 +49,7 @@ void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6])
 
 static struct nl_addr *nla_of(const struct ipaddr *a, unsigned prefix)
 {
-	struct nl_addr *n = nl_addr_build(a->family, a->bytes, alen(a->family));
+	struct nl_addr *n = nl_addr_build(a->family, a->bytes, ipaddr_len(a));
 
 	if (n)
 		nl_addr_set_prefixlen(n, (int)prefix);
@@ -68,20 +62,6 @@ static void nl_addr_putp(struct nl_addr **p)
 		nl_addr_put(*p);
 }
 #define _cleanup_nla_ _cleanup_(nl_addr_putp)
-
-static int errf(char *err, size_t size, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t size, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && size) {
-		va_start(ap, fmt);
-		vsnprintf(err, size, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* ---- desired entries: routes, neighbours, FDB ---- */
 
@@ -152,11 +132,6 @@ static const struct ipaddr *underlay_of(const struct node_net_peer *p, int famil
 	return NULL;
 }
 
-static bool same_addr(const struct ipaddr *a, const struct ipaddr *b)
-{
-	return a->family == b->family && memcmp(a->bytes, b->bytes, alen(a->family)) == 0;
-}
-
 static int desired(struct node_net *nn, const struct node_net_peer *peers, size_t n, struct ents *es,
 		   char *err, size_t err_size)
 {
@@ -169,7 +144,7 @@ static int desired(struct node_net *nn, const struct node_net_peer *peers, size_
 
 		for (size_t k = 0; k < p->n_addrs; k++)
 			for (size_t j = 0; j < nn->o.n_addrs; j++)
-				is_self |= same_addr(&p->addrs[k], &nn->o.addrs[j]);
+				is_self |= ipaddr_eq(&p->addrs[k], &nn->o.addrs[j]);
 		if (is_self)
 			continue;
 		for (size_t c = 0; c < p->n_pod_cidrs; c++) {
@@ -180,7 +155,7 @@ static int desired(struct node_net *nn, const struct node_net_peer *peers, size_
 				const struct ipaddr *gw = underlay_of(p, pc->addr.family);
 
 				if (!gw)
-					return errf(err, err_size, -EINVAL,
+					return set_err(err, err_size, -EINVAL,
 						    "peer %s: no address of the family of pod CIDR #%zu "
 						    "for native routing",
 						    p->name, c);
@@ -191,7 +166,7 @@ static int desired(struct node_net *nn, const struct node_net_peer *peers, size_
 				continue;
 			}
 			if (!under)
-				return errf(err, err_size, -EINVAL,
+				return set_err(err, err_size, -EINVAL,
 					    "peer %s: no address of the node address's family for vxlan",
 					    p->name);
 			if (!(e = ents_add(es)))
@@ -325,7 +300,7 @@ static int route_set(struct node_net *nn, const struct ent *e, int flags, bool d
 	struct rtnl_route *r = rtnl_route_alloc();
 	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
 	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->dst.addr, e->dst.len);
-	_cleanup_nla_ struct nl_addr *gw = nla_of(&e->gw, alen(e->gw.family) * 8);
+	_cleanup_nla_ struct nl_addr *gw = nla_of(&e->gw, ipaddr_len(&e->gw) * 8);
 	int r2;
 
 	if (!r || !nh || !dst || !gw) {
@@ -355,7 +330,7 @@ static int neigh_set(struct node_net *nn, const struct ent *e)
 {
 	struct rtnl_neigh *n = rtnl_neigh_alloc();
 	_cleanup_nla_ struct nl_addr *ll = nl_addr_build(AF_LLC, e->mac, 6);
-	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->gw, alen(e->gw.family) * 8);
+	_cleanup_nla_ struct nl_addr *dst = nla_of(&e->gw, ipaddr_len(&e->gw) * 8);
 	int r;
 
 	if (!n || !ll || !dst) {
@@ -393,7 +368,7 @@ static void match_cidr(struct nftb_rule *rb, bool src, const struct ipcidr *c)
 	} else {
 		nftb_daddr(rb, fam, NFT_REG_1);
 	}
-	nftb_prefix_cmp(rb, NFT_REG_1, NFT_CMP_EQ, c->addr.bytes, alen(fam), c->len);
+	nftb_prefix_cmp(rb, NFT_REG_1, NFT_CMP_EQ, c->addr.bytes, ipaddr_family_len(fam), c->len);
 }
 
 /* dst NULL: masquerade; else return for that destination. */
@@ -416,7 +391,7 @@ static void masq_rule(struct nftb *b, const struct ipcidr *src, const struct ipc
 static void push_cidr(struct ipcidr *v, size_t *n, const struct ipcidr *c)
 {
 	for (size_t i = 0; i < *n; i++)
-		if (v[i].len == c->len && same_addr(&v[i].addr, &c->addr))
+		if (ipcidr_eq(&v[i], c))
 			return;
 	v[(*n)++] = *c;
 }
@@ -471,7 +446,7 @@ static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, siz
 static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 {
 	struct rtnl_link *l = NULL, *have = NULL, *chg = NULL;
-	_cleanup_nla_ struct nl_addr *local = nla_of(&nn->o.addrs[0], alen(nn->o.addrs[0].family) * 8);
+	_cleanup_nla_ struct nl_addr *local = nla_of(&nn->o.addrs[0], ipaddr_len(&nn->o.addrs[0]) * 8);
 	_cleanup_nla_ struct nl_addr *mac = NULL;
 	int r;
 
@@ -485,7 +460,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 
 		if (!type || strcmp(type, "vxlan") != 0) {
 			rtnl_link_put(have);
-			return errf(err, err_size, -EEXIST,
+			return set_err(err, err_size, -EEXIST,
 				    "vxlan device %s: a link of type %s has that name", nn->vxlan_name,
 				    type ? type : "?");
 		}
@@ -512,7 +487,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		}
 		rtnl_link_put(have);
 		if (r < 0)
-			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot set up: %s",
+			return set_err(err, err_size, nl_errno(r), "vxlan device %s: cannot set up: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	} else {
 		l = rtnl_link_vxlan_alloc();
@@ -529,12 +504,12 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		r = rtnl_link_add(nn->sk, l, NLM_F_CREATE | NLM_F_EXCL);
 		rtnl_link_put(l);
 		if (r < 0)
-			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot create: %s",
+			return set_err(err, err_size, nl_errno(r), "vxlan device %s: cannot create: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	}
 	nn->vx_ifindex = (int)if_nametoindex(nn->vxlan_name);
 	if (!nn->vx_ifindex)
-		return errf(err, err_size, -ENODEV, "vxlan device %s: gone after setup", nn->vxlan_name);
+		return set_err(err, err_size, -ENODEV, "vxlan device %s: gone after setup", nn->vxlan_name);
 	/* The node's own traffic to remote pods leaves with the network
 	 * address of its IPv4 pod CIDR (flannel's habit). */
 	for (size_t i = 0; i < nn->o.n_pod_cidrs; i++) {
@@ -554,7 +529,7 @@ static int vxlan_setup(struct node_net *nn, char *err, size_t err_size)
 		r = rtnl_addr_add(nn->sk, a, NLM_F_CREATE | NLM_F_REPLACE);
 		rtnl_addr_put(a);
 		if (r < 0 && nl_errno(r) != -EEXIST)
-			return errf(err, err_size, nl_errno(r), "vxlan device %s: cannot add address: %s",
+			return set_err(err, err_size, nl_errno(r), "vxlan device %s: cannot add address: %s",
 				    nn->vxlan_name, nl_geterror(r));
 	}
 	return 0;
@@ -584,15 +559,15 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 	int r;
 
 	if (o->n_addrs == 0 || o->n_addrs > NODE_NET_MAX_ADDRS)
-		return errf(err, err_size, -EINVAL, "node address: one or two required");
+		return set_err(err, err_size, -EINVAL, "node address: one or two required");
 	if (o->n_pod_cidrs > NODE_NET_MAX_ADDRS)
-		return errf(err, err_size, -EINVAL, "pod CIDR: at most %d", NODE_NET_MAX_ADDRS);
+		return set_err(err, err_size, -EINVAL, "pod CIDR: at most %d", NODE_NET_MAX_ADDRS);
 	if (o->mode != NODE_NET_NATIVE && o->mode != NODE_NET_VXLAN)
-		return errf(err, err_size, -EINVAL, "mode: native or vxlan");
+		return set_err(err, err_size, -EINVAL, "mode: native or vxlan");
 	if (o->vni > 0xffffff)
-		return errf(err, err_size, -EINVAL, "vni: at most 16777215");
+		return set_err(err, err_size, -EINVAL, "vni: at most 16777215");
 	if (o->vxlan_name && (!*o->vxlan_name || strlen(o->vxlan_name) >= IFNAMSIZ))
-		return errf(err, err_size, -EINVAL, "vxlan device name: 1 to %d characters",
+		return set_err(err, err_size, -EINVAL, "vxlan device name: 1 to %d characters",
 			    IFNAMSIZ - 1);
 	nn = calloc(1, sizeof(*nn));
 	if (!nn)
@@ -617,12 +592,12 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 	nn->o.nat_table = nn->nat_table;
 	r = nl_connect(nn->sk, NETLINK_ROUTE);
 	if (r < 0) {
-		r = errf(err, err_size, nl_errno(r), "netlink: %s", nl_geterror(r));
+		r = set_err(err, err_size, nl_errno(r), "netlink: %s", nl_geterror(r));
 		goto fail;
 	}
 	r = nftb_sock_open(&nn->nft);
 	if (r < 0) {
-		r = errf(err, err_size, r, "nftables netlink: %s", strerror(-r));
+		r = set_err(err, err_size, r, "nftables netlink: %s", strerror(-r));
 		goto fail;
 	}
 	(void)sysctl_write("net/ipv4/ip_forward", "1");
@@ -652,21 +627,21 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 	memset(&nn->stats, 0, sizeof(nn->stats));
 	for (size_t i = 0; i < n; i++)
 		if (peers[i].n_addrs > NODE_NET_MAX_ADDRS || peers[i].n_pod_cidrs > NODE_NET_MAX_ADDRS)
-			return errf(err, err_size, -EINVAL, "peer %s: too many addresses or CIDRs",
+			return set_err(err, err_size, -EINVAL, "peer %s: too many addresses or CIDRs",
 				    peers[i].name);
 	r = desired(nn, peers, n, &want, err, err_size);
 	if (r < 0)
 		goto out;
 	r = rtnl_route_alloc_cache(nn->sk, AF_UNSPEC, 0, &routes);
 	if (r < 0) {
-		r = errf(err, err_size, nl_errno(r), "cannot list routes: %s", nl_geterror(r));
+		r = set_err(err, err_size, nl_errno(r), "cannot list routes: %s", nl_geterror(r));
 		goto out;
 	}
 	nl_cache_foreach(routes, on_route, &c);
 	if (nn->vx_ifindex) {
 		r = rtnl_neigh_alloc_cache_flags(nn->sk, &neighs, NL_CACHE_AF_ITER);
 		if (r < 0) {
-			r = errf(err, err_size, nl_errno(r), "cannot list neighbours: %s", nl_geterror(r));
+			r = set_err(err, err_size, nl_errno(r), "cannot list neighbours: %s", nl_geterror(r));
 			goto out;
 		}
 		nl_cache_foreach(neighs, on_neigh, &c);
@@ -684,7 +659,7 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 		else
 			r = rtnl_neigh_delete(nn->sk, (struct rtnl_neigh *)o, 0);
 		if (r < 0 && nl_errno(r) != -ENOENT) {
-			r = errf(err, err_size, nl_errno(r), "cannot delete a stale %s: %s",
+			r = set_err(err, err_size, nl_errno(r), "cannot delete a stale %s: %s",
 				 nl_object_get_type(o), nl_geterror(r));
 			goto out;
 		}
@@ -700,7 +675,7 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 			r = e->kind == ENT_ROUTE ? route_set(nn, e, NLM_F_CREATE | NLM_F_REPLACE, false)
 						 : neigh_set(nn, e);
 			if (r < 0) {
-				r = errf(err, err_size, r, "peer %s: %s: %s", e->peer, e->full,
+				r = set_err(err, err_size, r, "peer %s: %s: %s", e->peer, e->full,
 					 strerror(-r));
 				goto out;
 			}
@@ -711,7 +686,7 @@ int node_net_sync(struct node_net *nn, const struct node_net_peer *peers, size_t
 		nn->failed[0] = '\0';
 		r = masq_sync(nn, peers, n, false);
 		if (r < 0)
-			r = errf(err, err_size, r, "table inet %s: cannot apply%s%s: %s", nn->nat_table,
+			r = set_err(err, err_size, r, "table inet %s: cannot apply%s%s: %s", nn->nat_table,
 				 nn->failed[0] ? ": " : "", nn->failed, strerror(-r));
 	}
 out:

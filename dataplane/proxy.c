@@ -893,7 +893,8 @@ static const struct proxy_summary *find_summary(const struct proxy_state *s, con
 	return found ? *found : NULL;
 }
 
-void proxy_log_services(const struct proxy_state *now, const struct proxy_changes *c)
+void proxy_report_services(const struct proxy_state *now, const struct proxy_changes *c,
+			   log_report_fn report, void *ud)
 {
 	_cleanup_free_ const struct proxy_summary **v = calloc(c->n_set + c->n_del + 1, sizeof(*v));
 	size_t n = 0;
@@ -911,12 +912,14 @@ void proxy_log_services(const struct proxy_state *now, const struct proxy_change
 		if (i > 0 && streq(v[i - 1]->service, sum->service))
 			continue;
 		proxy_summary_format(sum, buf, sizeof(buf));
-		log_info("service %s: %s", sum->service, buf);
+		report_msg(report, ud, LOG_LEVEL_INFO, "service %s: %s", sum->service, buf);
 		if (sum->sctp_skipped)
-			log_warn("service %s: SCTP ports are not load-balanced", sum->service);
+			report_msg(report, ud, LOG_LEVEL_WARN, "service %s: SCTP ports are not load-balanced",
+				   sum->service);
 		if (sum->n_conflicts)
-			log_warn("service %s: %zu frontend%s already claimed by another service", sum->service,
-				 sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
+			report_msg(report, ud, LOG_LEVEL_WARN,
+				   "service %s: %zu frontend%s already claimed by another service",
+				   sum->service, sum->n_conflicts, sum->n_conflicts == 1 ? "" : "s");
 	}
 	n = 0;
 	for (size_t i = 0; i < c->n_del; i++)
@@ -930,6 +933,93 @@ void proxy_log_services(const struct proxy_state *now, const struct proxy_change
 			continue;
 		sum = find_summary(now, v[i]->service);
 		if (!sum || !sum->n_frontends)
-			log_info("service %s: removed", v[i]->service);
+			report_msg(report, ud, LOG_LEVEL_INFO, "service %s: removed", v[i]->service);
 	}
+}
+
+static void keys_free(char **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* "<what the kernel refused>: " after a failed apply, or "". */
+static const char *mode_failed(const struct proxy_mode_ops *mode, const void *m, char *buf,
+			       size_t size)
+{
+	buf[0] = '\0';
+	if (mode->failed)
+		mode->failed(m, buf, size);
+	return buf;
+}
+
+/* The changed services keys[] only; -EAGAIN when a full sync is needed. */
+static int sync_services(const struct proxy_mode_ops *mode, void *m, struct model_store *st,
+			 const struct proxy_config *cfg, char **keys, size_t n,
+			 struct proxy_sync_report *rep, char *err, size_t errlen)
+{
+	unsigned long long t0 = now_ns(), t1;
+	struct proxy_state *part = NULL;
+	char failed[330];
+	int r;
+
+	r = proxy_compute_services(st, cfg, keys, n, &part);
+	t1 = now_ns();
+	if (r == 0)
+		r = mode->apply_services(m, keys, n, part);
+	rep->compute_ns = t1 - t0;
+	rep->apply_ns = now_ns() - t1;
+	rep->n_changed = n;
+	if (r < 0 && r != -EAGAIN)
+		return set_err(err, errlen, r, "cannot apply the changed services: %s%s",
+			       mode_failed(mode, m, failed, sizeof(failed)), strerror(-r));
+	return r;
+}
+
+/* Everything. */
+static int sync_all(const struct proxy_mode_ops *mode, void *m, struct model_store *st,
+		    const struct proxy_config *cfg, struct proxy_sync_report *rep, char *err,
+		    size_t errlen)
+{
+	unsigned long long t0 = now_ns(), t1;
+	struct proxy_state *next = NULL;
+	char failed[330];
+	int r;
+
+	rep->full = true;
+	r = proxy_compute(st, cfg, &next);
+	if (r < 0)
+		return set_err(err, errlen, r, "cannot compute the desired state: %s", strerror(-r));
+	t1 = now_ns();
+	r = mode->apply(m, next);
+	rep->compute_ns = t1 - t0;
+	rep->apply_ns = now_ns() - t1;
+	if (r < 0)
+		return set_err(err, errlen, r, "cannot apply the desired state: %s%s",
+			       mode_failed(mode, m, failed, sizeof(failed)), strerror(-r));
+	return r;
+}
+
+int proxy_mode_sync(const struct proxy_mode_ops *mode, void *m, struct model_store *st,
+		    const struct proxy_config *cfg, bool force_full, struct proxy_sync_report *rep,
+		    char *err, size_t errlen)
+{
+	char **keys = NULL;
+	size_t n = 0;
+	bool all;
+	int r;
+
+	*rep = (struct proxy_sync_report){ 0 };
+	if (model_store_take_dirty(st, &keys, &n, &all) < 0)
+		all = true, keys = NULL, n = 0;
+	r = -EAGAIN;
+	if (!all && !force_full && mode->applied(m))
+		r = sync_services(mode, m, st, cfg, keys, n, rep, err, errlen);
+	keys_free(keys, n);
+	if (r == -EAGAIN)
+		r = sync_all(mode, m, st, cfg, rep, err, errlen);
+	if (mode->applied(m))
+		rep->n_fes = mode->applied(m)->n_fes;
+	return r;
 }

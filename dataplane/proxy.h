@@ -24,6 +24,7 @@
 #define SKIFF_PROXY_H
 
 #include "kube_model.h"
+#include "log.h"
 
 /* Same values as enum lb_kind / lb_backend_state / lb_frontend_flags. */
 enum proxy_kind {
@@ -149,10 +150,45 @@ int proxy_state_take_services(struct proxy_state *applied, char *const *keys, si
 int proxy_state_merge(struct proxy_state *applied, struct proxy_state *part);
 void proxy_changes_clear(struct proxy_changes *c);
 bool proxy_frontend_equal(const struct proxy_frontend *a, const struct proxy_frontend *b);
-/* Logs one line per service with a changed frontend (its summary, from
- * now: the new state of at least every such service), warnings for SCTP
- * ports and claimed frontends, and "removed" for services whose frontends
- * all went away. */
-void proxy_log_services(const struct proxy_state *now, const struct proxy_changes *c);
+/* Reports (report may be NULL) one line per service with a changed
+ * frontend (its summary, from now: the new state of at least every such
+ * service), warnings for SCTP ports and claimed frontends, and "removed"
+ * for services whose frontends all went away. */
+void proxy_report_services(const struct proxy_state *now, const struct proxy_changes *c,
+			   log_report_fn report, void *ud);
+
+/* Bringing a proxy mode up to date with the store, as skiff-agent does
+ * after every change (and nft-bench, to time it). Each mode gives its
+ * entry points: the eBPF datapath (proxy_lb_mode_ops) and the nftables table
+ * (nftp_mode_ops). */
+struct proxy_mode_ops {
+	/* The state last applied; NULL before the first apply. */
+	const struct proxy_state *(*applied)(const void *m);
+	/* Applies the recomputed services keys[] (part consumed); -EAGAIN
+	 * when only a full apply can do it. */
+	int (*apply_services)(void *m, char **keys, size_t n, struct proxy_state *part);
+	/* Applies the whole desired state (next consumed). */
+	int (*apply)(void *m, struct proxy_state *next);
+	/* Optional: after a failed apply, "<what the kernel refused>: " into
+	 * buf ("" when nothing is known). */
+	void (*failed)(const void *m, char *buf, size_t size);
+};
+
+/* What one proxy_mode_sync did, for the log and for benchmarks. */
+struct proxy_sync_report {
+	bool full;               /* everything recomputed, not only the changed services */
+	size_t n_changed;        /* the services recomputed when !full */
+	size_t n_fes;            /* frontends applied in all */
+	unsigned long long compute_ns, apply_ns; /* of the path that applied */
+};
+
+/* Recomputes and applies only the services the store marked changed when
+ * it can, everything when force_full, before the first apply, or when the
+ * mode asks for it. Returns the number of frontends that failed (retried
+ * by the caller), or -errno with err saying what failed ("cannot apply
+ * the changed services: ..."); rep is filled either way. */
+int proxy_mode_sync(const struct proxy_mode_ops *mode, void *m, struct model_store *st,
+		    const struct proxy_config *cfg, bool force_full, struct proxy_sync_report *rep,
+		    char *err, size_t errlen);
 
 #endif

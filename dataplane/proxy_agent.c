@@ -68,92 +68,11 @@ static int cgroup2_root(char *buf, size_t size)
 	return r;
 }
 
-static void keys_free(char **keys, size_t n)
+/* The proxy mode's entry points and its handle, for proxy_mode_sync. */
+static const struct proxy_mode_ops *mode_of(const struct proxy_agent *a, void **m)
 {
-	for (size_t i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
-}
-
-/* What differs between the proxy modes: the state last applied, applying
- * the changed services (-EAGAIN: a full apply is needed), applying all. */
-static const struct proxy_state *mode_applied(const struct proxy_agent *a)
-{
-	return a->nftp ? nftp_applied(a->nftp) : proxy_lb_applied(a->plb);
-}
-
-static int mode_apply_services(struct proxy_agent *a, char **keys, size_t n,
-			       struct proxy_state *part)
-{
-	return a->nftp ? nftp_apply_services(a->nftp, keys, n, part)
-		       : proxy_lb_apply_services(a->plb, keys, n, part);
-}
-
-static int mode_apply(struct proxy_agent *a, struct proxy_state *next)
-{
-	return a->nftp ? nftp_apply(a->nftp, next) : proxy_lb_apply(a->plb, next);
-}
-
-/* nftables mode: "<the message the kernel refused>: " after a failed
- * apply, for the log line; "" otherwise. */
-static const char *mode_failed(const struct proxy_agent *a, char *buf, size_t size)
-{
-	struct nftp_stats st;
-
-	buf[0] = '\0';
-	if (a->nftp) {
-		nftp_last_stats(a->nftp, &st);
-		if (st.failed[0])
-			snprintf(buf, size, "%s: ", st.failed);
-	}
-	return buf;
-}
-
-/* Recomputes only the services that changed when it can, everything
- * otherwise. Returns the number of frontends that failed, or -errno;
- * *computed_ns: when the desired state was computed. */
-static int agent_apply(struct proxy_agent *a, size_t *n_fes, bool *full,
-		       unsigned long long *computed_ns)
-{
-	char where[300] = "", failed[330];
-	struct proxy_state *next = NULL;
-	char **keys = NULL;
-	size_t n = 0;
-	bool all;
-	int r;
-
-	if (a->nftp)
-		snprintf(where, sizeof(where), "table inet %s: ", a->nopt.table);
-	r = model_store_take_dirty(a->store, &keys, &n, &all);
-	if (r < 0)
-		all = true, keys = NULL, n = 0;
-	*full = all || a->full || !mode_applied(a);
-	if (!*full) {
-		r = proxy_compute_services(a->store, &a->cfg, keys, n, &next);
-		*computed_ns = now_ns();
-		if (r == 0)
-			r = mode_apply_services(a, keys, n, next);
-		*full = r == -EAGAIN;
-		if (r < 0 && !*full)
-			log_error("%scannot apply the changed services: %s%s", where,
-				  mode_failed(a, failed, sizeof(failed)), strerror(-r));
-	}
-	keys_free(keys, n);
-	if (*full) {
-		r = proxy_compute(a->store, &a->cfg, &next);
-		if (r < 0) {
-			log_error("cannot compute the desired state: %s", strerror(-r));
-			return r;
-		}
-		*computed_ns = now_ns();
-		r = mode_apply(a, next);
-		if (r < 0)
-			log_error("%scannot apply the desired state: %s%s", where,
-				  mode_failed(a, failed, sizeof(failed)), strerror(-r));
-	}
-	if (mode_applied(a))
-		*n_fes = mode_applied(a)->n_fes;
-	return r;
+	*m = a->nftp ? (void *)a->nftp : (void *)a->plb;
+	return a->nftp ? &nftp_mode_ops : &proxy_lb_mode_ops;
 }
 
 /* The log lines the BPF mode writes (proxy_lb.c), for a diff, and the
@@ -162,7 +81,7 @@ static void nft_log_changes(const struct proxy_state *next, const struct proxy_c
 {
 	char addr[INET6_ADDRSTRLEN];
 
-	proxy_log_services(next, c);
+	proxy_report_services(next, c, log_report, NULL);
 	for (size_t i = 0; i < c->n_removed; i++) {
 		const struct proxy_removed *rm = &c->removed[i];
 
@@ -184,34 +103,41 @@ static void nft_on_changes(const struct proxy_state *now, const struct proxy_cha
 }
 
 /* nftables mode: what the last batch was. */
-static void nft_log_batch(const struct proxy_agent *a, unsigned long long t0,
-			  unsigned long long computed_ns)
+static void nft_log_batch(const struct proxy_agent *a, const struct proxy_sync_report *rep)
 {
 	struct nftp_stats st;
 
 	nftp_last_stats(a->nftp, &st);
 	log_debug("table inet %s: state computed in %.1f ms, %s batch of %zu messages (%zu bytes) "
 		  "applied in %.1f ms, %zu UDP conntrack entries deleted",
-		  a->nopt.table, (double)(computed_ns - t0) / 1e6, st.full ? "a full" : "an incremental",
-		  st.n_msgs, st.n_bytes, (double)(now_ns() - computed_ns) / 1e6, st.n_ct_deleted);
+		  a->nopt.table, (double)rep->compute_ns / 1e6, st.full ? "a full" : "an incremental",
+		  st.n_msgs, st.n_bytes, (double)rep->apply_ns / 1e6, st.n_ct_deleted);
 }
 
 /* The proxy consumer's sync: 0, the number of frontends that failed
- * (retried), or -errno. */
+ * (retried), or -errno. Only the services that changed are recomputed
+ * when that can be done. */
 static int proxy_sync(struct proxy_agent *a)
 {
-	unsigned long long t0 = now_ns(), computed_ns = t0;
-	size_t n_fes = 0;
-	bool full = true;
+	unsigned long long t0 = now_ns();
+	struct proxy_sync_report rep;
+	char err[512];
+	void *m;
+	const struct proxy_mode_ops *mode = mode_of(a, &m);
 	int r;
 
-	r = agent_apply(a, &n_fes, &full, &computed_ns);
+	r = proxy_mode_sync(mode, m, a->store, &a->cfg, a->full, &rep, err, sizeof(err));
 	/* Failed: what is dirty was consumed, the next try recomputes it all. */
 	a->full = r != 0;
-	if (r < 0)
+	if (r < 0) {
+		if (a->nftp)
+			log_error("table inet %s: %s", a->nopt.table, err);
+		else
+			log_error("%s", err);
 		return r;
+	}
 	if (a->nftp)
-		nft_log_batch(a, t0, computed_ns);
+		nft_log_batch(a, &rep);
 	unsigned long long sock_ns = a->plb ? proxy_lb_last_socket_ns(a->plb) : 0;
 	char socks[64] = "";
 
@@ -219,8 +145,8 @@ static int proxy_sync(struct proxy_agent *a)
 		snprintf(socks, sizeof(socks), ", then %.1f ms ending sockets", (double)sock_ns / 1e6);
 	log_info("%s: %zu services, %zu endpoint slices, %zu frontends in %.1f ms (%s%s)%s",
 		 a->synced_once ? "sync" : "initial sync", model_store_count(a->store, MODEL_KIND_SERVICE),
-		 model_store_count(a->store, MODEL_KIND_ENDPOINT_SLICE), n_fes,
-		 (double)(now_ns() - t0 - sock_ns) / 1e6, full ? "full" : "changed services", socks,
+		 model_store_count(a->store, MODEL_KIND_ENDPOINT_SLICE), rep.n_fes,
+		 (double)(now_ns() - t0 - sock_ns) / 1e6, rep.full ? "full" : "changed services", socks,
 		 r > 0 ? " (some frontends failed; retrying)" : "");
 	a->synced_once = true;
 	return r;
@@ -263,7 +189,7 @@ static int bpf_setup(struct proxy_agent *a)
 		return r;
 	}
 	log_info("datapath: programs attached to cgroup %s, maps in %s", a->cgroup, bpffs_of(a));
-	return proxy_lb_new(a->lb, a->cgroup, &a->plb);
+	return proxy_lb_new(a->lb, a->cgroup, log_report, NULL, &a->plb);
 }
 
 static int nft_setup(struct proxy_agent *a)
@@ -717,7 +643,7 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 	r = model_store_new(&a->store);
 	if (r < 0)
 		return r;
-	r = manifest_source_new(o->manifests_dir, a->store, &a->src);
+	r = manifest_source_new(o->manifests_dir, a->store, log_report, NULL, &a->src);
 	if (r < 0) {
 		log_error("manifests %s: %s", o->manifests_dir, strerror(-r));
 		return r;

@@ -26,15 +26,23 @@ struct proxy_lb {
 	char *cgroup_path;
 	struct proxy_state *applied;
 	unsigned long long socket_ns; /* time the last apply spent ending sockets */
+	log_report_fn report;         /* what each apply did, for the owner to log */
+	void *report_ud;
+	char failed[96];              /* after a failed apply: the step that failed, ": " */
 };
 
-int proxy_lb_new(struct lb *lb, const char *cgroup_path, struct proxy_lb **out)
+#define lbreport(p, ...) report_msg((p)->report, (p)->report_ud, __VA_ARGS__)
+
+int proxy_lb_new(struct lb *lb, const char *cgroup_path, log_report_fn report, void *ud,
+		 struct proxy_lb **out)
 {
 	struct proxy_lb *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return -ENOMEM;
 	p->lb = lb;
+	p->report = report;
+	p->report_ud = ud;
 	if (cgroup_path && !(p->cgroup_path = strdup(cgroup_path))) {
 		free(p);
 		return -ENOMEM;
@@ -199,11 +207,13 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 				r = 0;
 		}
 		if (r < 0)
-			log_warn("service %s: backend %s:%u/%s removed; ending its sockets failed: %s",
+			lbreport(p, LOG_LEVEL_WARN,
+				 "service %s: backend %s:%u/%s removed; ending its sockets failed: %s",
 				 rm->name, a, rm->be.port, model_proto_name(rm->proto), strerror(-r));
 		else
-			log_info("service %s: backend %s:%u/%s removed, %d socket%s ended", rm->name, a,
-				 rm->be.port, model_proto_name(rm->proto), total, total == 1 ? "" : "s");
+			lbreport(p, LOG_LEVEL_INFO, "service %s: backend %s:%u/%s removed, %d socket%s ended",
+				 rm->name, a, rm->be.port, model_proto_name(rm->proto), total,
+				 total == 1 ? "" : "s");
 	}
 	free(ns.inos);
 	free(ns.paths);
@@ -224,13 +234,14 @@ static size_t program(struct proxy_lb *p, const struct proxy_state *next,
 	for (size_t i = 0; i < c->n_set; i++) {
 		r = set_frontend(p, c->set[i]);
 		if (r < 0) {
-			log_error("service %s: cannot program frontend %s: %s", c->set[i]->svc->service,
-				  fe_str(c->set[i], fb, sizeof(fb)), strerror(-r));
+			lbreport(p, LOG_LEVEL_ERROR, "service %s: cannot program frontend %s: %s",
+				 c->set[i]->svc->service, fe_str(c->set[i], fb, sizeof(fb)), strerror(-r));
 			failed[c->set[i] - next->fes] = true;
 			n_failed++;
 		} else {
-			log_debug("service %s: frontend %s: %zu backends", c->set[i]->svc->service,
-				  fe_str(c->set[i], fb, sizeof(fb)), c->set[i]->n_backends);
+			lbreport(p, LOG_LEVEL_DEBUG, "service %s: frontend %s: %zu backends",
+				 c->set[i]->svc->service, fe_str(c->set[i], fb, sizeof(fb)),
+				 c->set[i]->n_backends);
 		}
 	}
 	for (size_t i = 0; i < c->n_del; i++) {
@@ -238,11 +249,11 @@ static size_t program(struct proxy_lb *p, const struct proxy_state *next,
 
 		r = lb_frontend_delete(p->lb, &lfe);
 		if (r < 0 && r != -ENOENT)
-			log_error("service %s: cannot delete frontend %s: %s", c->del[i]->svc->service,
-				  fe_str(c->del[i], fb, sizeof(fb)), strerror(-r));
+			lbreport(p, LOG_LEVEL_ERROR, "service %s: cannot delete frontend %s: %s",
+				 c->del[i]->svc->service, fe_str(c->del[i], fb, sizeof(fb)), strerror(-r));
 		else
-			log_debug("service %s: frontend %s deleted", c->del[i]->svc->service,
-				  fe_str(c->del[i], fb, sizeof(fb)));
+			lbreport(p, LOG_LEVEL_DEBUG, "service %s: frontend %s deleted",
+				 c->del[i]->svc->service, fe_str(c->del[i], fb, sizeof(fb)));
 	}
 	return n_failed;
 }
@@ -274,6 +285,7 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 	int r;
 
 	p->socket_ns = 0;
+	p->failed[0] = '\0';
 	if (first) {
 		r = proxy_state_new_empty(&empty);
 		if (r < 0)
@@ -281,7 +293,7 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 		prev = empty;
 		r = lb_sync_begin(p->lb);
 		if (r < 0) {
-			log_error("datapath: cannot start the initial sync: %s", strerror(-r));
+			snprintf(p->failed, sizeof(p->failed), "datapath: cannot start the initial sync: ");
 			goto out;
 		}
 	}
@@ -297,10 +309,12 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next)
 	if (first) {
 		r = lb_sync_end(p->lb);
 		if (r < 0)
-			log_error("datapath: cannot finish the initial sync (stale frontends may stay "
-				  "until the next restart): %s", strerror(-r));
+			lbreport(p, LOG_LEVEL_ERROR,
+				 "datapath: cannot finish the initial sync (stale frontends may stay "
+				 "until the next restart): %s",
+				 strerror(-r));
 	}
-	proxy_log_services(next, &c);
+	proxy_report_services(next, &c, p->report, p->report_ud);
 	end_sockets(p, &c);
 	r = (int)n_failed;
 	if (n_failed)
@@ -334,6 +348,7 @@ int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct pr
 	int r;
 
 	p->socket_ns = 0;
+	p->failed[0] = '\0';
 	if (!p->applied || has_conflicts(p->applied) || has_conflicts(part)) {
 		r = -EAGAIN;
 		goto out;
@@ -359,7 +374,7 @@ int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct pr
 		goto out;
 	}
 	n_failed = program(p, part, &c, failed);
-	proxy_log_services(part, &c);
+	proxy_report_services(part, &c, p->report, p->report_ud);
 	end_sockets(p, &c);
 	proxy_changes_clear(&c);
 	if (n_failed)
@@ -374,3 +389,32 @@ out:
 	proxy_state_free(part);
 	return r;
 }
+
+static const struct proxy_state *mode_applied(const void *m)
+{
+	return proxy_lb_applied(m);
+}
+
+static int mode_apply_services(void *m, char **keys, size_t n, struct proxy_state *part)
+{
+	return proxy_lb_apply_services(m, keys, n, part);
+}
+
+static int mode_apply(void *m, struct proxy_state *next)
+{
+	return proxy_lb_apply(m, next);
+}
+
+static void mode_failed(const void *m, char *buf, size_t size)
+{
+	const struct proxy_lb *p = m;
+
+	snprintf(buf, size, "%s", p->failed);
+}
+
+const struct proxy_mode_ops proxy_lb_mode_ops = {
+	.applied = mode_applied,
+	.apply_services = mode_apply_services,
+	.apply = mode_apply,
+	.failed = mode_failed,
+};

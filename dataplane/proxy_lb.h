@@ -1,10 +1,10 @@
 /* Reconcile: brings the BPF datapath (dataplane/lb/lb.h) to a desired
  * state (proxy.h), touching only what changed.
  *
- *   proxy_lb_new(lb, cgroup, &p);
+ *   proxy_lb_new(lb, cgroup, log_report, NULL, &p);
  *   proxy_lb_apply(p, next);   // takes next; sets changed frontends,
  *                              // deletes gone ones, ends sockets of
- *                              // removed backends, logs per service
+ *                              // removed backends, reports per service
  *
  * The first apply runs inside lb_sync_begin()/lb_sync_end(), so an agent
  * restarted over pinned maps reconciles them without flushing: frontends
@@ -21,12 +21,15 @@ struct proxy_lb;
 
 /* cgroup_path: the cgroup v2 folder the socket hooks serve; the sockets of
  * a removed backend are ended in the network namespaces of its processes
- * (and the agent's own). NULL: the agent's own namespace only. */
-int proxy_lb_new(struct lb *lb, const char *cgroup_path, struct proxy_lb **out);
+ * (and the agent's own). NULL: the agent's own namespace only. It never
+ * logs: report (may be NULL) gets, with ud, what each apply did per
+ * service, frontend and removed backend. */
+int proxy_lb_new(struct lb *lb, const char *cgroup_path, log_report_fn report, void *ud,
+		 struct proxy_lb **out);
 void proxy_lb_free(struct proxy_lb *p);
 
 /* Applies next (ownership taken, also on failure). Returns the number of
- * frontends that failed to program (logged; retried by the next apply),
+ * frontends that failed to program (reported; retried by the next apply),
  * or a negative errno when nothing could be applied. */
 int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next);
 
@@ -44,5 +47,8 @@ unsigned long long proxy_lb_last_socket_ns(const struct proxy_lb *p);
 
 /* The state last applied (NULL before the first apply). */
 const struct proxy_state *proxy_lb_applied(const struct proxy_lb *p);
+
+/* The eBPF mode for proxy_mode_sync (m: a struct proxy_lb). */
+extern const struct proxy_mode_ops proxy_lb_mode_ops;
 
 #endif

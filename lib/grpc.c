@@ -525,6 +525,146 @@ static int grpc_channel_ready(struct grpc_channel *ch, int timeout_ms, struct gr
 
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
 
+/* grpc-timeout: at most 8 digits and a unit. */
+static void timeout_header(int timeout_ms, char *buf, size_t size)
+{
+	if (timeout_ms <= 99999999)
+		snprintf(buf, size, "%dm", timeout_ms);
+	else
+		snprintf(buf, size, "%dS", timeout_ms / 1000);
+}
+
+/* The request as one gRPC frame, the body call sends (*body owns it). */
+static int call_body(struct grpc_call *call, const uint8_t *req, size_t req_len,
+		      uint8_t **body)
+{
+	int r;
+
+	*body = malloc(req_len + 5);
+	if (!*body)
+		return -ENOMEM;
+	r = grpc_frame_encode(req, req_len, *body, req_len + 5);
+	if (r < 0)
+		return r;
+	call->body = *body;
+	call->body_len = req_len + 5;
+	return 0;
+}
+
+/* The HEADERS of the call's stream (with grpc-timeout unless timeout_hdr
+ * is NULL); its id, or a negative errno. */
+static int32_t call_submit(struct grpc_channel *ch, const char *path, const char *timeout_hdr,
+			   struct grpc_call *call, struct grpc_status *st)
+{
+	nghttp2_data_provider prov = { .source.ptr = call, .read_callback = read_body };
+	const nghttp2_nv hdrs[] = {
+		NV(":method", "POST"),
+		NV(":scheme", "http"),
+		NV(":path", path),
+		NV(":authority", ch->authority),
+		NV("content-type", "application/grpc+proto"),
+		NV("te", "trailers"),
+		NV("user-agent", "skiff-grpc/1"),
+		NV("grpc-timeout", timeout_hdr ? timeout_hdr : ""),
+	};
+	int32_t stream_id;
+
+	stream_id = nghttp2_submit_request(ch->session, NULL, hdrs,
+					   ARRAY_SIZE(hdrs) - (timeout_hdr ? 0 : 1), &prov, call);
+	if (stream_id < 0) {
+		status_set(st, "HTTP/2 request: %s", nghttp2_strerror(stream_id));
+		grpc_channel_disconnect(ch);
+		return -EPROTO;
+	}
+	return stream_id;
+}
+
+/* Past the deadline: cancels the stream; the connection stays usable. */
+static int unary_cancel(struct grpc_channel *ch, const char *path, int32_t stream_id,
+			int timeout_ms, struct grpc_status *st)
+{
+	nghttp2_session_set_stream_user_data(ch->session, stream_id, NULL);
+	nghttp2_submit_rst_stream(ch->session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+	if (grpc_flush(ch, st) < 0)
+		grpc_channel_disconnect(ch);
+	status_set(st, "%s: no response within %d ms", path, timeout_ms);
+	return -ETIMEDOUT;
+}
+
+/* Sends and receives until the stream is closed. On an error other than
+ * the deadline the connection is dropped. */
+static int unary_wait(struct grpc_channel *ch, const char *path, struct grpc_call *call,
+		      int32_t stream_id, unsigned long long deadline, int timeout_ms,
+		      struct grpc_status *st)
+{
+	int r = 0;
+
+	while (!call->closed) {
+		r = grpc_flush(ch, st);
+		if (r < 0 || call->closed)
+			break;
+		r = grpc_pump(ch, deadline_left_ms(deadline), st);
+		if (r == -ETIMEDOUT)
+			return unary_cancel(ch, path, stream_id, timeout_ms, st);
+		if (r < 0)
+			break;
+		if (!call->closed && !nghttp2_session_want_read(ch->session)) {
+			status_set(st, "%s ended the connection (GOAWAY) during %s", ch->authority, path);
+			r = -ECONNRESET;
+			break;
+		}
+	}
+	if (r < 0) {
+		grpc_channel_disconnect(ch);
+		return r;
+	}
+	/* Let the server's WINDOW_UPDATE / RST acks go out; errors show next call. */
+	if (grpc_flush(ch, st) < 0)
+		grpc_channel_disconnect(ch);
+	return 0;
+}
+
+/* The closed call's outcome: its grpc-status into st, the one message
+ * it carried into call->resp (moved to its start, *len). */
+static int unary_result(const char *path, struct grpc_call *call, size_t *len,
+			struct grpc_status *st)
+{
+	const uint8_t *msg;
+
+	if (call->err) {
+		status_set(st, "%s: response larger than %u bytes or out of memory", path,
+			   GRPC_MAX_MESSAGE);
+		return call->err;
+	}
+	if (call->grpc_code >= 0) {
+		st->code = call->grpc_code;
+		snprintf(st->message, sizeof(st->message), "%s",
+			 call->have_message ? call->grpc_message : "");
+	}
+	if (call->grpc_code > 0)
+		return -EREMOTEIO;
+	if (call->close_error != NGHTTP2_NO_ERROR) {
+		status_set(st, "%s: stream reset by server (%s)", path,
+			   nghttp2_http2_strerror(call->close_error));
+		return -EPROTO;
+	}
+	if (call->grpc_code < 0) {
+		if (call->http_status != 200)
+			status_set(st, "%s: HTTP status %d, not a gRPC response", path,
+				   call->http_status);
+		else
+			status_set(st, "%s: response without grpc-status", path);
+		return -EPROTO;
+	}
+	if (grpc_frame_decode(call->resp, call->resp_len, &msg, len) < 0) {
+		status_set(st, "%s: response is not one uncompressed gRPC message (%zu bytes)", path,
+			   call->resp_len);
+		return -EPROTO;
+	}
+	memmove(call->resp, msg, *len);
+	return 0;
+}
+
 int grpc_unary(struct grpc_channel *ch, const char *path, const uint8_t *req, size_t req_len,
 	       int timeout_ms, uint8_t **resp, size_t *resp_len, struct grpc_status *status)
 {
@@ -533,11 +673,9 @@ int grpc_unary(struct grpc_channel *ch, const char *path, const uint8_t *req, si
 	struct grpc_call call = { .grpc_code = -1 };
 	_cleanup_free_ uint8_t *body = NULL;
 	unsigned long long deadline;
-	nghttp2_data_provider prov = { .source.ptr = &call, .read_callback = read_body };
 	char timeout_hdr[24];
-	const uint8_t *msg;
-	size_t msg_len;
 	int32_t stream_id;
+	size_t len = 0;
 	int r;
 
 	st->code = -1;
@@ -549,114 +687,26 @@ int grpc_unary(struct grpc_channel *ch, const char *path, const uint8_t *req, si
 	if (timeout_ms <= 0)
 		timeout_ms = GRPC_DEFAULT_TIMEOUT_MS;
 	deadline = now_ns() + (unsigned long long)timeout_ms * 1000000ull;
-	/* grpc-timeout: at most 8 digits and a unit */
-	if (timeout_ms <= 99999999)
-		snprintf(timeout_hdr, sizeof(timeout_hdr), "%dm", timeout_ms);
-	else
-		snprintf(timeout_hdr, sizeof(timeout_hdr), "%dS", timeout_ms / 1000);
-
-	body = malloc(req_len + 5);
-	if (!body)
-		return -ENOMEM;
-	r = grpc_frame_encode(req, req_len, body, req_len + 5);
+	timeout_header(timeout_ms, timeout_hdr, sizeof(timeout_hdr));
+	r = call_body(&call, req, req_len, &body);
 	if (r < 0)
 		return r;
-	call.body = body;
-	call.body_len = req_len + 5;
-
 	r = grpc_channel_ready(ch, timeout_ms, st);
 	if (r < 0)
 		return r;
-
-	{
-		const nghttp2_nv hdrs[] = {
-			NV(":method", "POST"),
-			NV(":scheme", "http"),
-			NV(":path", path),
-			NV(":authority", ch->authority),
-			NV("content-type", "application/grpc+proto"),
-			NV("te", "trailers"),
-			NV("grpc-timeout", timeout_hdr),
-			NV("user-agent", "skiff-grpc/1"),
-		};
-
-		stream_id = nghttp2_submit_request(ch->session, NULL, hdrs, ARRAY_SIZE(hdrs), &prov, &call);
-	}
-	if (stream_id < 0) {
-		status_set(st, "HTTP/2 request: %s", nghttp2_strerror(stream_id));
-		grpc_channel_disconnect(ch);
-		return -EPROTO;
-	}
-
-	while (!call.closed) {
-		r = grpc_flush(ch, st);
-		if (r < 0)
-			goto broken;
-		if (call.closed)
-			break;
-		r = grpc_pump(ch, deadline_left_ms(deadline), st);
-		if (r == -ETIMEDOUT) {
-			status_set(st, "%s: no response within %d ms", path, timeout_ms);
-			/* Cancel the stream; the connection stays usable. */
-			nghttp2_session_set_stream_user_data(ch->session, stream_id, NULL);
-			nghttp2_submit_rst_stream(ch->session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
-			if (grpc_flush(ch, st) < 0)
-				grpc_channel_disconnect(ch);
-			status_set(st, "%s: no response within %d ms", path, timeout_ms);
-			free(call.resp);
-			return -ETIMEDOUT;
-		}
-		if (r < 0)
-			goto broken;
-		if (!call.closed && !nghttp2_session_want_read(ch->session)) {
-			status_set(st, "%s ended the connection (GOAWAY) during %s", ch->authority, path);
-			r = -ECONNRESET;
-			goto broken;
-		}
-	}
-	/* Let the server's WINDOW_UPDATE / RST acks go out; errors show next call. */
-	if (grpc_flush(ch, st) < 0)
-		grpc_channel_disconnect(ch);
-
-	if (call.err) {
-		status_set(st, "%s: response larger than %u bytes or out of memory", path, GRPC_MAX_MESSAGE);
+	stream_id = call_submit(ch, path, timeout_hdr, &call, st);
+	if (stream_id < 0)
+		return stream_id;
+	r = unary_wait(ch, path, &call, stream_id, deadline, timeout_ms, st);
+	if (r == 0)
+		r = unary_result(path, &call, &len, st);
+	if (r < 0) {
 		free(call.resp);
-		return call.err;
+		return r;
 	}
-	if (call.grpc_code >= 0) {
-		st->code = call.grpc_code;
-		snprintf(st->message, sizeof(st->message), "%s", call.have_message ? call.grpc_message : "");
-	}
-	if (call.grpc_code > 0) {
-		free(call.resp);
-		return -EREMOTEIO;
-	}
-	if (call.close_error != NGHTTP2_NO_ERROR || call.grpc_code < 0) {
-		if (call.close_error != NGHTTP2_NO_ERROR)
-			status_set(st, "%s: stream reset by server (%s)", path,
-				   nghttp2_http2_strerror(call.close_error));
-		else if (call.http_status != 200)
-			status_set(st, "%s: HTTP status %d, not a gRPC response", path, call.http_status);
-		else
-			status_set(st, "%s: response without grpc-status", path);
-		free(call.resp);
-		return -EPROTO;
-	}
-	if (grpc_frame_decode(call.resp, call.resp_len, &msg, &msg_len) < 0) {
-		status_set(st, "%s: response is not one uncompressed gRPC message (%zu bytes)", path,
-			   call.resp_len);
-		free(call.resp);
-		return -EPROTO;
-	}
-	memmove(call.resp, msg, msg_len);
 	*resp = call.resp;
-	*resp_len = msg_len;
+	*resp_len = len;
 	return 0;
-
-broken:
-	free(call.resp);
-	grpc_channel_disconnect(ch);
-	return r;
 }
 
 /* ---- server streaming (grpc_stream_*) ---- */
@@ -691,7 +741,6 @@ int grpc_stream_open(struct grpc_channel *ch, const char *path, const uint8_t *r
 {
 	struct grpc_status st_local;
 	struct grpc_status *st = status ? status : &st_local;
-	nghttp2_data_provider prov = { .read_callback = read_body };
 	struct grpc_stream *s;
 	int r;
 
@@ -708,40 +757,16 @@ int grpc_stream_open(struct grpc_channel *ch, const char *path, const uint8_t *r
 		return -ENOMEM;
 	s->ch = ch;
 	s->call.grpc_code = -1;
-	s->body = malloc(req_len + 5);
-	if (!s->body) {
-		free(s);
-		return -ENOMEM;
-	}
-	r = grpc_frame_encode(req, req_len, s->body, req_len + 5);
+	s->call.closed = true; /* nothing to cancel until submitted */
+	r = call_body(&s->call, req, req_len, &s->body);
 	if (r < 0)
 		goto fail;
-	s->call.body = s->body;
-	s->call.body_len = req_len + 5;
-	s->call.closed = true; /* nothing to cancel until submitted */
-
 	r = grpc_channel_ready(ch, timeout_ms, st);
 	if (r < 0)
 		goto fail;
-	prov.source.ptr = &s->call;
-	{
-		const nghttp2_nv hdrs[] = {
-			NV(":method", "POST"),
-			NV(":scheme", "http"),
-			NV(":path", path),
-			NV(":authority", ch->authority),
-			NV("content-type", "application/grpc+proto"),
-			NV("te", "trailers"),
-			NV("user-agent", "skiff-grpc/1"),
-		};
-
-		s->id = nghttp2_submit_request(ch->session, NULL, hdrs, ARRAY_SIZE(hdrs), &prov,
-					       &s->call);
-	}
+	s->id = call_submit(ch, path, NULL, &s->call, st);
 	if (s->id < 0) {
-		status_set(st, "HTTP/2 request: %s", nghttp2_strerror(s->id));
-		grpc_channel_disconnect(ch);
-		r = -EPROTO;
+		r = s->id;
 		goto fail;
 	}
 	s->call.closed = false;

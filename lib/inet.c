@@ -38,9 +38,26 @@ int ipaddr_parse(const char *s, struct ipaddr *out)
 	return addr_parse(s, out, NULL);
 }
 
+size_t ipaddr_family_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
 size_t ipaddr_len(const struct ipaddr *a)
 {
-	return a->family == AF_INET ? 4 : 16;
+	return ipaddr_family_len(a->family);
+}
+
+void ipaddr_to_mapped16(const struct ipaddr *a, uint8_t out[16])
+{
+	if (a->family == AF_INET) {
+		memset(out, 0, 10);
+		out[10] = 0xff;
+		out[11] = 0xff;
+		memcpy(out + 12, &a->v4, 4);
+	} else {
+		memcpy(out, &a->v6, 16);
+	}
 }
 
 static bool host_bits_set(const struct ipcidr *c)

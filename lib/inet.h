@@ -47,8 +47,12 @@ int ipcidr_parse(const char *s, struct ipcidr *out, const char **why);
  * kept (the CNI's ips[].address and routes[].dst). */
 int ipcidr_parse_ifaddr(const char *s, struct ipcidr *out, const char **why);
 
-/* 4 or 16. */
+/* An address's length in bytes: 4 (AF_INET) or 16. */
+size_t ipaddr_family_len(int family);
 size_t ipaddr_len(const struct ipaddr *a);
+/* a as 16 bytes, IPv4 v4-mapped (::ffff:a.b.c.d): the form of the lb BPF
+ * maps' keys and values. */
+void ipaddr_to_mapped16(const struct ipaddr *a, uint8_t out[16]);
 /* Formats as text; buf of IPADDR_STRLEN (IPCIDR_STRLEN for a CIDR). */
 const char *ipaddr_str(const struct ipaddr *a, char *buf, size_t size);
 const char *ipcidr_str(const struct ipcidr *c, char *buf, size_t size);

@@ -103,140 +103,170 @@ static bool key_char(char c)
 	       c != ')';
 }
 
+/* A selector being parsed: where the text is, and what it has given. */
+struct sel_parser {
+	const char *p;
+	bool fields; /* a field selector: no !key, key alone, in or notin */
+	struct kube_selector *sel;
+	char *err;
+	size_t errlen;
+};
+
+/* A key (after "!" for a label's not-exists): *key, *klen. */
+static int parse_key(struct sel_parser *ps, const char **key, size_t *klen, bool *neg)
+{
+	_cleanup_free_ char *k = NULL;
+
+	*neg = false;
+	if (!ps->fields && *ps->p == '!') {
+		*neg = true;
+		ps->p = skip_ws(ps->p + 1);
+	}
+	*key = ps->p;
+	while (key_char(*ps->p))
+		ps->p++;
+	*klen = (size_t)(ps->p - *key);
+	if (*klen == 0)
+		return set_err(ps->err, ps->errlen, -EINVAL, "expected a key at \"%s\"", *key);
+	k = strndup(*key, *klen);
+	if (!ps->fields && (!k || !kube_label_key_valid(k)))
+		return set_err(ps->err, ps->errlen, -EINVAL, "invalid label key \"%s\"",
+			       k ? k : "");
+	ps->p = skip_ws(ps->p);
+	return 0;
+}
+
+/* "!key" or "key" alone: the key must (not) exist. */
+static int parse_existence(struct sel_parser *ps, const char *key, size_t klen, bool neg)
+{
+	if (neg && *ps->p && *ps->p != ',')
+		return set_err(ps->err, ps->errlen, -EINVAL, "unexpected \"%s\" after !%.*s", ps->p,
+			       (int)klen, key);
+	if (!neg && ps->fields)
+		return set_err(ps->err, ps->errlen, -EINVAL,
+			       "field selector \"%.*s\" needs an operator", (int)klen, key);
+	return sel_add(ps->sel, key, klen, neg ? KUBE_SEL_NOTEXISTS : KUBE_SEL_EXISTS) ? 0
+											 : -ENOMEM;
+}
+
+/* "key=v", "key==v" or "key!=v". */
+static int parse_equality(struct sel_parser *ps, const char *key, size_t klen)
+{
+	enum kube_sel_op op = *ps->p == '!' ? KUBE_SEL_NE : KUBE_SEL_EQ;
+	struct kube_sel_req *req;
+	const char *v;
+
+	ps->p += (*ps->p == '!' || ps->p[1] == '=') ? 2 : 1;
+	ps->p = skip_ws(ps->p);
+	v = ps->p;
+	while (*ps->p && *ps->p != ',' && *ps->p != ' ' && *ps->p != '\t')
+		ps->p++;
+	req = sel_add(ps->sel, key, klen, op);
+	if (!req || req_add_value(req, v, (size_t)(ps->p - v)) < 0)
+		return -ENOMEM;
+	if (!ps->fields && !kube_label_value_valid(req->values[0]))
+		return set_err(ps->err, ps->errlen, -EINVAL, "invalid label value \"%s\"",
+			       req->values[0]);
+	return 0;
+}
+
+/* The values of "(a, b)" into req. */
+static int parse_set_values(struct sel_parser *ps, struct kube_sel_req *req, const char *key,
+			    size_t klen)
+{
+	const char *v;
+
+	for (;;) {
+		ps->p = skip_ws(ps->p);
+		v = ps->p;
+		while (*ps->p && *ps->p != ',' && *ps->p != ')' && *ps->p != ' ')
+			ps->p++;
+		if (req_add_value(req, v, (size_t)(ps->p - v)) < 0)
+			return -ENOMEM;
+		if (!kube_label_value_valid(req->values[req->n_values - 1]))
+			return set_err(ps->err, ps->errlen, -EINVAL, "invalid label value \"%s\"",
+				       req->values[req->n_values - 1]);
+		ps->p = skip_ws(ps->p);
+		if (*ps->p != ',' && *ps->p != ')')
+			return set_err(ps->err, ps->errlen, -EINVAL,
+				       "unterminated set for key %.*s", (int)klen, key);
+		if (*ps->p++ == ')')
+			return 0;
+	}
+}
+
+/* "key in (a, b)" or "key notin (a, b)". */
+static int parse_set(struct sel_parser *ps, const char *key, size_t klen)
+{
+	enum kube_sel_op op = ps->p[0] == 'i' ? KUBE_SEL_IN : KUBE_SEL_NOTIN;
+	struct kube_sel_req *req;
+
+	ps->p = skip_ws(ps->p + (op == KUBE_SEL_IN ? 2 : 5));
+	if (*ps->p != '(')
+		return set_err(ps->err, ps->errlen, -EINVAL, "expected ( after %s",
+			       op == KUBE_SEL_IN ? "in" : "notin");
+	req = sel_add(ps->sel, key, klen, op);
+	if (!req)
+		return -ENOMEM;
+	ps->p++;
+	return parse_set_values(ps, req, key, klen);
+}
+
+/* The comma after a requirement, or the end. */
+static int parse_separator(struct sel_parser *ps)
+{
+	ps->p = skip_ws(ps->p);
+	if (*ps->p == ',') {
+		ps->p = skip_ws(ps->p + 1);
+		if (!*ps->p)
+			return set_err(ps->err, ps->errlen, -EINVAL, "trailing comma");
+	} else if (*ps->p) {
+		return set_err(ps->err, ps->errlen, -EINVAL, "unexpected \"%s\"", ps->p);
+	}
+	return 0;
+}
+
+/* One requirement: a key, then what it must be. */
+static int parse_requirement(struct sel_parser *ps)
+{
+	const char *key, *p;
+	size_t klen;
+	bool neg;
+	int r;
+
+	r = parse_key(ps, &key, &klen, &neg);
+	if (r < 0)
+		return r;
+	p = ps->p;
+	if (neg || !*p || *p == ',')
+		r = parse_existence(ps, key, klen, neg);
+	else if (*p == '=' || (*p == '!' && p[1] == '='))
+		r = parse_equality(ps, key, klen);
+	else if (!ps->fields && (strncmp(p, "in", 2) == 0 || strncmp(p, "notin", 5) == 0))
+		r = parse_set(ps, key, klen);
+	else
+		r = set_err(ps->err, ps->errlen, -EINVAL, "unexpected \"%s\" after key %.*s", p,
+			    (int)klen, key);
+	return r < 0 ? r : parse_separator(ps);
+}
+
 static int parse(const char *s, bool fields, struct kube_selector **out, char *err, size_t errlen)
 {
-	struct kube_selector *sel = calloc(1, sizeof(*sel));
-	const char *p = s ? s : "";
-	int r = -EINVAL;
+	struct sel_parser ps = { .p = skip_ws(s ? s : ""), .fields = fields, .err = err,
+				 .errlen = errlen };
+	int r = 0;
 
-	if (!sel)
+	ps.sel = calloc(1, sizeof(*ps.sel));
+	if (!ps.sel)
 		return -ENOMEM;
-	p = skip_ws(p);
-	while (*p) {
-		const char *key;
-		size_t klen;
-		bool neg = false;
-		struct kube_sel_req *req;
-
-		if (!fields && *p == '!') {
-			neg = true;
-			p = skip_ws(p + 1);
-		}
-		key = p;
-		while (key_char(*p))
-			p++;
-		klen = (size_t)(p - key);
-		if (klen == 0) {
-			set_err(err, errlen, -EINVAL, "expected a key at \"%s\"", key);
-			goto fail;
-		}
-		{
-			_cleanup_free_ char *k = strndup(key, klen);
-
-			if (!fields && (!k || !kube_label_key_valid(k))) {
-				set_err(err, errlen, -EINVAL,
-					"invalid label key \"%s\"", k ? k : "");
-				goto fail;
-			}
-		}
-		p = skip_ws(p);
-		if (neg) {
-			if (*p && *p != ',') {
-				set_err(err, errlen, -EINVAL,
-					"unexpected \"%s\" after !%.*s", p, (int)klen, key);
-				goto fail;
-			}
-			if (!sel_add(sel, key, klen, KUBE_SEL_NOTEXISTS))
-				goto nomem;
-		} else if (!*p || *p == ',') {
-			if (fields) {
-				set_err(err, errlen, -EINVAL,
-					"field selector \"%.*s\" needs an operator", (int)klen, key);
-				goto fail;
-			}
-			if (!sel_add(sel, key, klen, KUBE_SEL_EXISTS))
-				goto nomem;
-		} else if (*p == '=' || (*p == '!' && p[1] == '=')) {
-			enum kube_sel_op op = *p == '!' ? KUBE_SEL_NE : KUBE_SEL_EQ;
-			const char *v;
-
-			p += (*p == '!' || p[1] == '=') ? 2 : 1;
-			p = skip_ws(p);
-			v = p;
-			while (*p && *p != ',' && *p != ' ' && *p != '\t')
-				p++;
-			req = sel_add(sel, key, klen, op);
-			if (!req || req_add_value(req, v, (size_t)(p - v)) < 0)
-				goto nomem;
-			if (!fields && !kube_label_value_valid(req->values[0])) {
-				set_err(err, errlen, -EINVAL,
-					"invalid label value \"%s\"", req->values[0]);
-				goto fail;
-			}
-		} else if (!fields && (strncmp(p, "in", 2) == 0 || strncmp(p, "notin", 5) == 0)) {
-			enum kube_sel_op op = p[0] == 'i' ? KUBE_SEL_IN : KUBE_SEL_NOTIN;
-
-			p = skip_ws(p + (op == KUBE_SEL_IN ? 2 : 5));
-			if (*p != '(') {
-				set_err(err, errlen, -EINVAL,
-					"expected ( after %s", op == KUBE_SEL_IN ? "in" : "notin");
-				goto fail;
-			}
-			req = sel_add(sel, key, klen, op);
-			if (!req)
-				goto nomem;
-			p++;
-			for (;;) {
-				const char *v;
-
-				p = skip_ws(p);
-				v = p;
-				while (*p && *p != ',' && *p != ')' && *p != ' ')
-					p++;
-				if (req_add_value(req, v, (size_t)(p - v)) < 0)
-					goto nomem;
-				if (!kube_label_value_valid(req->values[req->n_values - 1])) {
-					set_err(err, errlen, -EINVAL, "invalid label value \"%s\"",
-						req->values[req->n_values - 1]);
-					goto fail;
-				}
-				p = skip_ws(p);
-				if (*p == ',') {
-					p++;
-					continue;
-				}
-				if (*p == ')') {
-					p++;
-					break;
-				}
-				set_err(err, errlen, -EINVAL,
-					"unterminated set for key %.*s", (int)klen, key);
-				goto fail;
-			}
-		} else {
-			set_err(err, errlen, -EINVAL,
-				"unexpected \"%s\" after key %.*s", p, (int)klen, key);
-			goto fail;
-		}
-		p = skip_ws(p);
-		if (*p == ',') {
-			p = skip_ws(p + 1);
-			if (!*p) {
-				set_err(err, errlen, -EINVAL, "trailing comma");
-				goto fail;
-			}
-		} else if (*p) {
-			set_err(err, errlen, -EINVAL, "unexpected \"%s\"", p);
-			goto fail;
-		}
+	while (*ps.p && r == 0)
+		r = parse_requirement(&ps);
+	if (r < 0) {
+		kube_selector_free(ps.sel);
+		return r;
 	}
-	*out = sel;
+	*out = ps.sel;
 	return 0;
-nomem:
-	r = -ENOMEM;
-fail:
-	kube_selector_free(sel);
-	return r;
 }
 
 int kube_label_selector_parse(const char *s, struct kube_selector **out, char *err,

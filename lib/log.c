@@ -90,3 +90,22 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	log_vmsg(level, fmt, ap);
 	va_end(ap);
 }
+
+void log_report(enum log_level level, const char *msg, void *ud)
+{
+	(void)ud;
+	log_msg(level, "%s", msg);
+}
+
+void report_msg(log_report_fn fn, void *ud, enum log_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fn(level, msg, ud);
+}

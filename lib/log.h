@@ -30,6 +30,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
+/* How library code that runs for long (a source, a datapath mode) tells
+ * its owner what happened without printing: one message with a level.
+ * The program's top level passes log_report, which logs it (ud unused). */
+typedef void (*log_report_fn)(enum log_level level, const char *msg, void *ud);
+void log_report(enum log_level level, const char *msg, void *ud);
+/* Formats and calls fn(level, msg, ud); nothing when fn is NULL. */
+void report_msg(log_report_fn fn, void *ud, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +32,8 @@ static int parse_long(const struct opt *o, const char *arg, long *out, char *err
 
 int opt_string(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
 {
-	(void)o;
-	(void)err;
-	(void)errlen;
+	if (o->max > 0 && (!*arg || strlen(arg) > (size_t)o->max))
+		return set_err(err, errlen, -EINVAL, "\"%s\": 1 to %ld characters", arg, o->max);
 	*(const char **)dst = arg;
 	return 0;
 }
@@ -56,6 +56,44 @@ int opt_size(const struct opt *o, const char *arg, void *dst, char *err, size_t 
 	if (r == 0)
 		*(size_t *)dst = (size_t)v;
 	return r;
+}
+
+int opt_u16(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
+{
+	long v;
+	int r = parse_long(o, arg, &v, err, errlen);
+
+	if (r == 0)
+		*(uint16_t *)dst = (uint16_t)v;
+	return r;
+}
+
+int opt_u32(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
+{
+	long v;
+	int r = parse_long(o, arg, &v, err, errlen);
+
+	if (r == 0)
+		*(uint32_t *)dst = (uint32_t)v;
+	return r;
+}
+
+int opt_choice(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
+{
+	char names[256] = "";
+	size_t n = 0, len;
+
+	for (const struct opt_choice *c = o->choices; c->name; c++, n++)
+		if (streq(c->name, arg)) {
+			*(int *)dst = c->value;
+			return 0;
+		}
+	for (size_t i = 0; i < n; i++) {
+		len = strlen(names);
+		snprintf(names + len, sizeof(names) - len, "%s%s",
+			 i == 0 ? "" : i + 1 == n ? " or " : ", ", o->choices[i].name);
+	}
+	return set_err(err, errlen, -EINVAL, "\"%s\" is not %s", arg, names);
 }
 
 int opt_flag(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
@@ -190,6 +228,26 @@ static void usage_text(FILE *f, const char *text)
 	fputc('\n', f);
 }
 
+static bool is_number(const struct opt *o)
+{
+	return o->set == opt_int || o->set == opt_size || o->set == opt_u16 || o->set == opt_u32;
+}
+
+/* o's help, then "(MIN-MAX, default DEF)" as far as o has them (a number
+ * bounded below INT_MAX shows its range). */
+static void usage_row_text(const struct opt *o, char *text, size_t size)
+{
+	bool range = is_number(o) && o->max < INT_MAX;
+	size_t len;
+
+	len = (size_t)snprintf(text, size, "%s", o->help);
+	if (len < size && range)
+		len += (size_t)snprintf(text + len, size - len, " (%ld-%ld%s", o->min, o->max,
+					o->def ? ", " : ")");
+	if (len < size && o->def)
+		snprintf(text + len, size - len, "%sdefault %s)", range ? "" : " (", o->def);
+}
+
 void opts_usage(FILE *f, const struct opt *t, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -205,8 +263,7 @@ void opts_usage(FILE *f, const struct opt *t, size_t n)
 			fprintf(f, "%-*s", USAGE_HELP_COL, left);
 		else
 			fprintf(f, "%s\n%*s", left, USAGE_HELP_COL, "");
-		snprintf(text, sizeof(text), "%s%s%s%s", t[i].help, t[i].def ? " (default " : "",
-			 t[i].def ? t[i].def : "", t[i].def ? ")" : "");
+		usage_row_text(&t[i], text, sizeof(text));
 		usage_text(f, text);
 	}
 }

@@ -31,15 +31,26 @@ struct opt {
 	const char *def;   /* applied through set before argv and shown in --help; NULL: none */
 	opt_set_fn set;
 	size_t offset;     /* dst = (char *)ctx + offset */
-	long min, max;     /* bounds, for opt_int and opt_size */
+	long min, max;     /* bounds of a number; opt_string: max > 0 allows 1 to max characters */
+	const struct opt_choice *choices; /* opt_choice: the names, ending with { NULL } */
 };
 
-/* Handlers: a string (const char *), an int or a size_t within
- * [min, max], a bool set to true (a flag), a log level (enum log_level,
- * also made the current level). */
+/* One name opt_choice accepts and the int it stores. */
+struct opt_choice {
+	const char *name;
+	int value;
+};
+
+/* Handlers: a string (const char *), an int, a size_t, a uint16_t or a
+ * uint32_t within [min, max], one of choices (an int or an enum), a bool
+ * set to true (a flag), a log level (enum log_level, also made the current
+ * level). */
 int opt_string(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen);
 int opt_int(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen);
 int opt_size(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen);
+int opt_u16(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen);
+int opt_u32(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen);
+int opt_choice(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen);
 int opt_flag(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen);
 int opt_log_level(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen);
 
@@ -53,7 +64,8 @@ int opt_log_level(const struct opt *o, const char *arg, void *dst, char *err, si
 int opts_parse(const struct opt *t, size_t n, int argc, char **argv, void *ctx, int flags,
 	       char *err, size_t errlen);
 
-/* The options part of --help: one line per row, with its default. */
+/* The options part of --help: one line per row, with the range of a
+ * bounded number and its default. */
 void opts_usage(FILE *f, const struct opt *t, size_t n);
 
 #endif

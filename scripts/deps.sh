@@ -14,7 +14,7 @@ packages=(
 	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev
 	# runtime and test peers
 	iproute2 nftables iptables conntrack containerd containernetworking-plugins
-	busybox-static etcd-server etcd-client kubectl
+	busybox-static tzdata etcd-server etcd-client kubectl
 	iperf3 hyperfine wrk socat netcat-openbsd iputils-ping procps psmisc util-linux jq
 )
 

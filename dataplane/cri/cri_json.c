@@ -420,6 +420,123 @@ int cri_json_pod_config(const json_t *j, Runtime__V1__PodSandboxConfig **out, ch
 	return 0;
 }
 
+/* ContainerConfig.metadata: name and attempt. */
+static void ctr_metadata(struct jctx *x, const json_t *md, Runtime__V1__ContainerConfig *cfg)
+{
+	cfg->metadata = NEW(x, Runtime__V1__ContainerMetadata, RUNTIME__V1__CONTAINER_METADATA__INIT);
+	if (cfg->metadata) {
+		get_str(x, md, "metadata", "name", &cfg->metadata->name, true);
+		cfg->metadata->attempt = (uint32_t)get_int(x, md, "metadata", "attempt", 0, UINT32_MAX);
+	}
+}
+
+/* ContainerConfig.image: a reference, or {"image": reference}. */
+static void ctr_image(struct jctx *x, const json_t *v, Runtime__V1__ContainerConfig *cfg)
+{
+	cfg->image = NEW(x, Runtime__V1__ImageSpec, RUNTIME__V1__IMAGE_SPEC__INIT);
+	if (!cfg->image)
+		return;
+	if (json_is_string(v) && *json_string_value(v))
+		cfg->image->image = xstrdup(x, json_string_value(v));
+	else if (json_is_object(v))
+		get_str(x, v, "image", "image", &cfg->image->image, true);
+	else
+		jfail(x, "image: must be an image reference or {\"image\": reference}");
+}
+
+/* ContainerConfig.envs: [{"key", "value"}]. */
+static void ctr_envs(struct jctx *x, const json_t *v, Runtime__V1__ContainerConfig *cfg)
+{
+	static const char *const env_keys[] = { "key", "value", NULL };
+	json_t *e;
+	size_t i;
+
+	if (!json_is_array(v)) {
+		jfail(x, "envs: must be an array of {\"key\", \"value\"}");
+		return;
+	}
+	cfg->envs = calloc(json_array_size(v) + 1, sizeof(*cfg->envs));
+	if (!cfg->envs) {
+		x->r = -ENOMEM;
+		return;
+	}
+	json_array_foreach(v, i, e) {
+		char where[48];
+		Runtime__V1__KeyValue *kv;
+
+		snprintf(where, sizeof(where), "envs[%zu]", i);
+		if (check_keys(x, e, where, env_keys))
+			return;
+		kv = NEW(x, Runtime__V1__KeyValue, RUNTIME__V1__KEY_VALUE__INIT);
+		if (!kv)
+			return;
+		cfg->envs[cfg->n_envs++] = kv;
+		get_str(x, e, where, "key", &kv->key, true);
+		get_str(x, e, where, "value", &kv->value, false);
+	}
+}
+
+/* ContainerConfig.mounts: [{"container_path", "host_path", "readonly"}]. */
+static void ctr_mounts(struct jctx *x, const json_t *v, Runtime__V1__ContainerConfig *cfg)
+{
+	static const char *const mount_keys[] = { "container_path", "host_path", "readonly", NULL };
+	json_t *e;
+	size_t i;
+
+	if (!json_is_array(v)) {
+		jfail(x, "mounts: must be an array");
+		return;
+	}
+	cfg->mounts = calloc(json_array_size(v) + 1, sizeof(*cfg->mounts));
+	if (!cfg->mounts) {
+		x->r = -ENOMEM;
+		return;
+	}
+	json_array_foreach(v, i, e) {
+		char where[48];
+		Runtime__V1__Mount *m;
+
+		snprintf(where, sizeof(where), "mounts[%zu]", i);
+		if (check_keys(x, e, where, mount_keys))
+			return;
+		m = NEW(x, Runtime__V1__Mount, RUNTIME__V1__MOUNT__INIT);
+		if (!m)
+			return;
+		cfg->mounts[cfg->n_mounts++] = m;
+		get_str(x, e, where, "container_path", &m->container_path, true);
+		get_str(x, e, where, "host_path", &m->host_path, true);
+		m->readonly = get_bool(x, e, where, "readonly");
+	}
+}
+
+/* ContainerConfig.linux: {"security_context": {...}}. */
+static void ctr_linux(struct jctx *x, const json_t *v, Runtime__V1__ContainerConfig *cfg)
+{
+	static const char *const linux_keys[] = { "security_context", NULL };
+	static const char *const sc_keys[] = { "privileged", "namespace_options", "run_as_user",
+					       "readonly_rootfs", NULL };
+	static const char *const where = "linux.security_context";
+	Runtime__V1__LinuxContainerSecurityContext *s;
+	json_t *sc = json_object_get(v, "security_context");
+
+	if (check_keys(x, v, "linux", linux_keys))
+		return;
+	cfg->linux = NEW(x, Runtime__V1__LinuxContainerConfig,
+			 RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT);
+	if (!cfg->linux || !sc || check_keys(x, sc, where, sc_keys))
+		return;
+	s = cfg->linux->security_context = NEW(x, Runtime__V1__LinuxContainerSecurityContext,
+					       RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT);
+	if (!s)
+		return;
+	s->privileged = get_bool(x, sc, where, "privileged");
+	s->readonly_rootfs = get_bool(x, sc, where, "readonly_rootfs");
+	s->run_as_user = get_int64_value(x, sc, where, "run_as_user");
+	if (json_object_get(sc, "namespace_options"))
+		s->namespace_options = parse_ns_options(x, json_object_get(sc, "namespace_options"),
+							"linux.security_context.namespace_options");
+}
+
 int cri_json_container_config(const json_t *j, Runtime__V1__ContainerConfig **out, char *err,
 			      size_t err_size)
 {
@@ -427,15 +544,9 @@ int cri_json_container_config(const json_t *j, Runtime__V1__ContainerConfig **ou
 					    "envs", "mounts", "labels", "annotations", "log_path",
 					    "stdin", "stdin_once", "tty", "linux", NULL };
 	static const char *const md_keys[] = { "name", "attempt", NULL };
-	static const char *const env_keys[] = { "key", "value", NULL };
-	static const char *const mount_keys[] = { "container_path", "host_path", "readonly", NULL };
-	static const char *const linux_keys[] = { "security_context", NULL };
-	static const char *const sc_keys[] = { "privileged", "namespace_options", "run_as_user",
-					       "readonly_rootfs", NULL };
 	struct jctx x = { .err = err, .err_size = err_size };
 	Runtime__V1__ContainerConfig *cfg;
-	json_t *md, *v, *e;
-	size_t i;
+	json_t *md, *image, *v;
 
 	if (check_keys(&x, j, "", keys))
 		return x.r;
@@ -444,27 +555,15 @@ int cri_json_container_config(const json_t *j, Runtime__V1__ContainerConfig **ou
 		return jfail(&x, "metadata: required");
 	if (check_keys(&x, md, "metadata", md_keys))
 		return x.r;
-	v = json_object_get(j, "image");
-	if (!v)
+	image = json_object_get(j, "image");
+	if (!image)
 		return jfail(&x, "image: required");
 
 	cfg = NEW(&x, Runtime__V1__ContainerConfig, RUNTIME__V1__CONTAINER_CONFIG__INIT);
 	if (!cfg)
 		return x.r;
-	cfg->metadata = NEW(&x, Runtime__V1__ContainerMetadata, RUNTIME__V1__CONTAINER_METADATA__INIT);
-	if (cfg->metadata) {
-		get_str(&x, md, "metadata", "name", &cfg->metadata->name, true);
-		cfg->metadata->attempt = (uint32_t)get_int(&x, md, "metadata", "attempt", 0, UINT32_MAX);
-	}
-	cfg->image = NEW(&x, Runtime__V1__ImageSpec, RUNTIME__V1__IMAGE_SPEC__INIT);
-	if (cfg->image) {
-		if (json_is_string(v) && *json_string_value(v))
-			cfg->image->image = xstrdup(&x, json_string_value(v));
-		else if (json_is_object(v))
-			get_str(&x, v, "image", "image", &cfg->image->image, true);
-		else
-			jfail(&x, "image: must be an image reference or {\"image\": reference}");
-	}
+	ctr_metadata(&x, md, cfg);
+	ctr_image(&x, image, cfg);
 	get_str_array(&x, j, "", "command", &cfg->n_command, &cfg->command);
 	get_str_array(&x, j, "", "args", &cfg->n_args, &cfg->args);
 	get_str(&x, j, "", "working_dir", &cfg->working_dir, false);
@@ -474,76 +573,12 @@ int cri_json_container_config(const json_t *j, Runtime__V1__ContainerConfig **ou
 	cfg->tty = get_bool(&x, j, "", "tty");
 	get_ctr_labels(&x, j, "", "labels", &cfg->n_labels, &cfg->labels);
 	get_ctr_annotations(&x, j, "", "annotations", &cfg->n_annotations, &cfg->annotations);
-
-	v = json_object_get(j, "envs");
-	if (v && !x.r) {
-		if (!json_is_array(v)) {
-			jfail(&x, "envs: must be an array of {\"key\", \"value\"}");
-		} else if ((cfg->envs = calloc(json_array_size(v) + 1, sizeof(*cfg->envs)))) {
-			json_array_foreach(v, i, e) {
-				char where[48];
-				Runtime__V1__KeyValue *kv;
-
-				snprintf(where, sizeof(where), "envs[%zu]", i);
-				if (check_keys(&x, e, where, env_keys))
-					break;
-				kv = NEW(&x, Runtime__V1__KeyValue, RUNTIME__V1__KEY_VALUE__INIT);
-				if (!kv)
-					break;
-				cfg->envs[cfg->n_envs++] = kv;
-				get_str(&x, e, where, "key", &kv->key, true);
-				get_str(&x, e, where, "value", &kv->value, false);
-			}
-		} else {
-			x.r = -ENOMEM;
-		}
-	}
-	v = json_object_get(j, "mounts");
-	if (v && !x.r) {
-		if (!json_is_array(v)) {
-			jfail(&x, "mounts: must be an array");
-		} else if ((cfg->mounts = calloc(json_array_size(v) + 1, sizeof(*cfg->mounts)))) {
-			json_array_foreach(v, i, e) {
-				char where[48];
-				Runtime__V1__Mount *m;
-
-				snprintf(where, sizeof(where), "mounts[%zu]", i);
-				if (check_keys(&x, e, where, mount_keys))
-					break;
-				m = NEW(&x, Runtime__V1__Mount, RUNTIME__V1__MOUNT__INIT);
-				if (!m)
-					break;
-				cfg->mounts[cfg->n_mounts++] = m;
-				get_str(&x, e, where, "container_path", &m->container_path, true);
-				get_str(&x, e, where, "host_path", &m->host_path, true);
-				m->readonly = get_bool(&x, e, where, "readonly");
-			}
-		} else {
-			x.r = -ENOMEM;
-		}
-	}
-	v = json_object_get(j, "linux");
-	if (v && !x.r && !check_keys(&x, v, "linux", linux_keys)) {
-		json_t *sc = json_object_get(v, "security_context");
-
-		cfg->linux = NEW(&x, Runtime__V1__LinuxContainerConfig, RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT);
-		if (cfg->linux && sc && !check_keys(&x, sc, "linux.security_context", sc_keys)) {
-			Runtime__V1__LinuxContainerSecurityContext *s;
-
-			s = cfg->linux->security_context = NEW(&x, Runtime__V1__LinuxContainerSecurityContext,
-							       RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT);
-			if (s) {
-				s->privileged = get_bool(&x, sc, "linux.security_context", "privileged");
-				s->readonly_rootfs = get_bool(&x, sc, "linux.security_context", "readonly_rootfs");
-				s->run_as_user = get_int64_value(&x, sc, "linux.security_context", "run_as_user");
-				if (json_object_get(sc, "namespace_options"))
-					s->namespace_options = parse_ns_options(
-						&x, json_object_get(sc, "namespace_options"),
-						"linux.security_context.namespace_options");
-			}
-		}
-	}
-
+	if ((v = json_object_get(j, "envs")) && !x.r)
+		ctr_envs(&x, v, cfg);
+	if ((v = json_object_get(j, "mounts")) && !x.r)
+		ctr_mounts(&x, v, cfg);
+	if ((v = json_object_get(j, "linux")) && !x.r)
+		ctr_linux(&x, v, cfg);
 	if (x.r) {
 		cri_msg_free(cfg);
 		return x.r;

@@ -1,7 +1,7 @@
 /* cri-tool: a small CRI client for tests and people (no crictl here).
  * Prints JSON on stdout; errors name the call and carry the gRPC status. */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,46 +11,20 @@
 #include "dataplane/cri/cri.h"
 #include "dataplane/cri/cri_json.h"
 #include "log.h"
+#include "opts.h"
 #include "util.h"
 
 struct tool_opts {
 	const char *socket;
-	int timeout_ms;
+	int timeout_s; /* 0: the client's default */
 	bool quiet;
+	bool help;
 };
 
 struct tool_ctx {
 	struct tool_opts opts;
 	struct cri_client *client;
 };
-
-static void usage(FILE *f)
-{
-	fputs("Usage: cri-tool [--socket PATH] [--timeout SECONDS] [--quiet] COMMAND [ARGS]\n"
-	      "A CRI (runtime.v1) client that prints JSON.\n"
-	      "\n"
-	      "Commands:\n"
-	      "  version                       runtime name and versions\n"
-	      "  runp POD.json                 run a pod sandbox, print its id\n"
-	      "  stopp ID                      stop a pod sandbox (CNI DEL)\n"
-	      "  rmp ID                        remove a pod sandbox\n"
-	      "  inspectp ID                   sandbox status: id, state, network ip and\n"
-	      "                                additional ips, pid, netns\n"
-	      "  pods                          list sandboxes (--quiet: ids only)\n"
-	      "  create POD_ID CTR.json POD.json  create a container, print its id\n"
-	      "  start ID | stop ID [SECONDS] | rm ID   container lifecycle\n"
-	      "  inspect ID                    container status\n"
-	      "  ps                            list containers (--quiet: ids only)\n"
-	      "  images                        list images\n"
-	      "  inspecti IMAGE                image status (null when absent)\n"
-	      "\n"
-	      "Options:\n"
-	      "  -s, --socket PATH   CRI endpoint (default /run/containerd/containerd.sock)\n"
-	      "  -t, --timeout SEC   per-call timeout (default 120)\n"
-	      "  -q, --quiet         print ids only (pods, ps)\n"
-	      "  -h, --help          this help\n",
-	      f);
-}
 
 static int print_json(json_t *j)
 {
@@ -344,47 +318,61 @@ static const struct tool_cmd {
 	{ "inspecti", 1, 1, cmd_inspecti },
 };
 
+#define OPTS(field) offsetof(struct tool_opts, field)
+
+static const struct opt options[] = {
+	{ .name = "socket", .short_name = 's', .arg = "PATH", .help = "CRI endpoint",
+	  .def = "/run/containerd/containerd.sock", .set = opt_string, .offset = OPTS(socket) },
+	{ .name = "timeout", .short_name = 't', .arg = "SEC",
+	  .help = "per-call timeout in seconds; 120 when not given", .set = opt_int,
+	  .offset = OPTS(timeout_s), .min = 1, .max = 3600 },
+	{ .name = "quiet", .short_name = 'q', .help = "print ids only (pods, ps)", .set = opt_flag,
+	  .offset = OPTS(quiet) },
+	{ .name = "help", .short_name = 'h', .help = "this help", .set = opt_flag,
+	  .offset = OPTS(help) },
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: cri-tool [--socket PATH] [--timeout SECONDS] [--quiet] COMMAND [ARGS]\n"
+	      "A CRI (runtime.v1) client that prints JSON.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  version                       runtime name and versions\n"
+	      "  runp POD.json                 run a pod sandbox, print its id\n"
+	      "  stopp ID                      stop a pod sandbox (CNI DEL)\n"
+	      "  rmp ID                        remove a pod sandbox\n"
+	      "  inspectp ID                   sandbox status: id, state, network ip and\n"
+	      "                                additional ips, pid, netns\n"
+	      "  pods                          list sandboxes (--quiet: ids only)\n"
+	      "  create POD_ID CTR.json POD.json  create a container, print its id\n"
+	      "  start ID | stop ID [SECONDS] | rm ID   container lifecycle\n"
+	      "  inspect ID                    container status\n"
+	      "  ps                            list containers (--quiet: ids only)\n"
+	      "  images                        list images\n"
+	      "  inspecti IMAGE                image status (null when absent)\n"
+	      "\n"
+	      "Options:\n",
+	      f);
+	opts_usage(f, options, ARRAY_SIZE(options));
+}
+
+/* The options of argv into o; the index of the command, or a negative
+ * errno after logging why the command line is wrong. */
 static int parse_opts(int argc, char **argv, struct tool_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	char *end;
-	long v;
-	int c;
+	char err[512];
+	int first = opts_parse(options, ARRAY_SIZE(options), argc, argv, o, 0, err, sizeof(err));
 
-	o->socket = "/run/containerd/containerd.sock";
-	o->timeout_ms = 0;
-	while ((c = getopt_long(argc, argv, "s:t:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			o->socket = optarg;
-			break;
-		case 't':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v <= 0 || v > 3600) {
-				log_error("--timeout: '%s' is not a number of seconds in 1..3600", optarg);
-				return -EINVAL;
-			}
-			o->timeout_ms = (int)v * 1000;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
+	if (first < 0) {
+		log_error("%s (see --help)", err);
+		return first;
 	}
-	return optind;
+	if (o->help) {
+		usage(stdout);
+		exit(0);
+	}
+	return first;
 }
 
 int main(int argc, char **argv)
@@ -416,7 +404,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	r = cri_client_new(t.opts.socket, t.opts.timeout_ms, &t.client);
+	r = cri_client_new(t.opts.socket, t.opts.timeout_s * 1000, &t.client);
 	if (r < 0) {
 		log_error("--socket '%s': %s", t.opts.socket, strerror(-r));
 		return 2;

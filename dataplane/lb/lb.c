@@ -80,18 +80,6 @@ int lb_algorithm_parse(const char *s, uint8_t *out)
 	return 0;
 }
 
-void lb_addr_to16(const struct ipaddr *a, uint8_t out[16])
-{
-	if (a->family == AF_INET) {
-		memset(out, 0, 10);
-		out[10] = 0xff;
-		out[11] = 0xff;
-		memcpy(out + 12, &a->v4, 4);
-	} else {
-		memcpy(out, &a->v6, 16);
-	}
-}
-
 int lb_fe_key_make(const struct lb_frontend *fe, struct lb_fe_key *k)
 {
 	if (!fe || (fe->addr.family != AF_INET && fe->addr.family != AF_INET6))
@@ -103,7 +91,7 @@ int lb_fe_key_make(const struct lb_frontend *fe, struct lb_fe_key *k)
 	if (fe->kind > LB_KIND_NODE_PORT)
 		return -EINVAL;
 	memset(k, 0, sizeof(*k));
-	lb_addr_to16(&fe->addr, k->addr);
+	ipaddr_to_mapped16(&fe->addr, k->addr);
 	/* the unspecified address: a NodePort on every node address */
 	if (fe->kind != LB_KIND_NODE_PORT &&
 	    ((fe->addr.family == AF_INET && fe->addr.v4.s_addr == 0) ||
@@ -122,7 +110,7 @@ int lb_be_key_make(const struct lb_backend *be, uint8_t proto,
 	if (be->port == 0 || be->state > LB_BACKEND_QUARANTINED)
 		return -EINVAL;
 	memset(v, 0, sizeof(*v));
-	lb_addr_to16(&be->addr, v->addr);
+	ipaddr_to_mapped16(&be->addr, v->addr);
 	v->port = be->port;
 	v->proto = proto;
 	v->state = be->state;
@@ -542,7 +530,7 @@ static int lb_node_ip_add(int fd, const struct ipaddr *a, uint32_t epoch)
 	struct lb_ip_key k;
 	struct lb_node_ip_val v = { .epoch = epoch };
 
-	lb_addr_to16(a, k.addr);
+	ipaddr_to_mapped16(a, k.addr);
 	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0 ? -errno : 0;
 }
 

@@ -78,7 +78,6 @@ int lb_idvec_alloc(struct lb_idvec *v, uint32_t *out);
 void lb_idvec_release(struct lb_idvec *v, uint32_t id);
 
 /* lb.c */
-void lb_addr_to16(const struct ipaddr *a, uint8_t out[16]);
 int lb_fe_key_make(const struct lb_frontend *fe, struct lb_fe_key *k);
 int lb_be_key_make(const struct lb_backend *be, uint8_t proto, struct lb_be_val *v);
 struct bpf_map;

@@ -94,7 +94,7 @@ int lb_backend_terminate_sockets(struct lb *lb, const struct lb_backend *be,
 	s = sock_iter_bpf__open();
 	if (!s)
 		return -errno;
-	lb_addr_to16(&be->addr, addr);
+	ipaddr_to_mapped16(&be->addr, addr);
 	memcpy((void *)s->rodata->target_addr, addr, sizeof(addr));
 	s->rodata->target_port = be->port;
 	bpf_program__set_autoload(s->progs.lb_destroy_tcp, proto != LB_PROTO_UDP);

@@ -166,7 +166,8 @@ static int parse_frontend(char **argv, struct lb_frontend *fe)
 	return 0;
 }
 
-static int cmd_set(const struct tool_opts *t, int argc, char **argv)
+/* set's options into p and *kind; the index of its first operand. */
+static int set_options(int argc, char **argv, struct lb_frontend_params *p, uint8_t *kind)
 {
 	static const struct option lo[] = {
 		{ "kind", required_argument, NULL, 'k' },
@@ -176,89 +177,104 @@ static int cmd_set(const struct tool_opts *t, int argc, char **argv)
 		{ "local", no_argument, NULL, 'l' },
 		{ 0 },
 	};
-	struct lb_frontend_params p = { 0 };
-	_cleanup_free_ struct lb_backend *be = NULL;
-	struct lb_frontend fe;
-	struct lb *lb;
-	uint8_t kind = LB_KIND_CLUSTER_IP;
-	size_t n = 0;
-	int c, i, r;
+	char *end;
+	int c;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'k':
-			if (lb_kind_parse(optarg, &kind) < 0) {
+			if (lb_kind_parse(optarg, kind) < 0) {
 				log_error("--kind: '%s' is not ClusterIP, ExternalIP, LoadBalancer or NodePort", optarg);
 				return -EINVAL;
 			}
 			break;
 		case 'n':
-			p.name = optarg;
+			p->name = optarg;
 			break;
-		case 'a': {
-			char *end;
-
+		case 'a':
 			errno = 0;
-			p.affinity_timeout = (uint32_t)strtoul(optarg, &end, 10);
+			p->affinity_timeout = (uint32_t)strtoul(optarg, &end, 10);
 			if (errno || *end) {
 				log_error("--affinity: '%s' is not a number of seconds", optarg);
 				return -EINVAL;
 			}
 			break;
-		}
 		case 'g':
-			if (lb_algorithm_parse(optarg, &p.algorithm) < 0) {
+			if (lb_algorithm_parse(optarg, &p->algorithm) < 0) {
 				log_error("--algorithm: '%s' is not random or maglev", optarg);
 				return -EINVAL;
 			}
 			break;
 		case 'l':
-			p.flags |= LB_F_LOCAL;
+			p->flags |= LB_F_LOCAL;
 			break;
 		default:
 			return -EINVAL;
 		}
 	}
-	if (argc - optind < 3) {
+	return optind;
+}
+
+/* One backend, "IP:PORT[,STATE]" (arg is cut at the comma). */
+static int set_backend(char *arg, struct lb_backend *be)
+{
+	char *comma = strchr(arg, ',');
+
+	if (comma) {
+		*comma = 0;
+		if (streq(comma + 1, "terminating"))
+			be->state = LB_BACKEND_TERMINATING;
+		else if (streq(comma + 1, "quarantined"))
+			be->state = LB_BACKEND_QUARANTINED;
+		else if (!streq(comma + 1, "active")) {
+			log_error("backend %s: state '%s' is not active, terminating or quarantined",
+				  arg, comma + 1);
+			return -EINVAL;
+		}
+	}
+	if (parse_hostport(arg, &be->addr, &be->port) < 0) {
+		log_error("backend '%s': not IP:PORT or [IPv6]:PORT", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* set [OPTIONS] ADDR PORT PROTO [BACKEND]...: one frontend and its backends. */
+static int cmd_set(const struct tool_opts *t, int argc, char **argv)
+{
+	struct lb_frontend_params p = { 0 };
+	_cleanup_free_ struct lb_backend *be = NULL;
+	uint8_t kind = LB_KIND_CLUSTER_IP;
+	struct lb_frontend fe;
+	struct lb *lb;
+	size_t n = 0;
+	int first, r;
+
+	first = set_options(argc, argv, &p, &kind);
+	if (first < 0)
+		return first;
+	if (argc - first < 3) {
 		log_error("set: needs ADDR PORT PROTO");
 		return -EINVAL;
 	}
-	r = parse_frontend(argv + optind, &fe);
+	r = parse_frontend(argv + first, &fe);
 	if (r < 0)
 		return r;
 	fe.kind = kind;
-	be = calloc((size_t)(argc - optind), sizeof(*be));
+	be = calloc((size_t)(argc - first), sizeof(*be));
 	if (!be)
 		return -ENOMEM;
-	for (i = optind + 3; i < argc; i++) {
-		char *comma = strchr(argv[i], ',');
-
-		if (comma) {
-			*comma = 0;
-			if (streq(comma + 1, "terminating"))
-				be[n].state = LB_BACKEND_TERMINATING;
-			else if (streq(comma + 1, "quarantined"))
-				be[n].state = LB_BACKEND_QUARANTINED;
-			else if (!streq(comma + 1, "active")) {
-				log_error("backend %s: state '%s' is not active, terminating or quarantined",
-					  argv[i], comma + 1);
-				return -EINVAL;
-			}
-		}
-		if (parse_hostport(argv[i], &be[n].addr, &be[n].port) < 0) {
-			log_error("backend '%s': not IP:PORT or [IPv6]:PORT", argv[i]);
+	for (int i = first + 3; i < argc; i++, n++)
+		if (set_backend(argv[i], &be[n]) < 0)
 			return -EINVAL;
-		}
-		n++;
-	}
 	r = open_lb(t, &lb);
 	if (r < 0)
 		return r;
 	r = lb_frontend_set(lb, &fe, be, n, &p);
 	if (r < 0)
-		log_error("frontend %s %s %s: cannot set %zu backends: %s", argv[optind],
-			  argv[optind + 1], argv[optind + 2], n, strerror(-r));
+		log_error("frontend %s %s %s: cannot set %zu backends: %s", argv[first],
+			  argv[first + 1], argv[first + 2], n, strerror(-r));
 	lb_close(lb);
 	return r;
 }

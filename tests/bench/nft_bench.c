@@ -8,9 +8,9 @@
  * applies it into an empty table: the full sync. Then, for every STAGED
  * FILE in order, renames it into DIR (a service added, or one changed),
  * waits for the folder watch to report it, brings the store up to date and
- * applies again as skiff-agent's nftables mode does: only the services
- * that changed are recomputed (proxy_compute_services) and applied
- * (nftp_apply_services), everything when that cannot be done. One line of
+ * applies again through skiff-agent's own sync (proxy_mode_sync with the
+ * nftables mode): only the services that changed are recomputed and
+ * applied, everything when that cannot be done. One line of
  * key=value per sync on stdout (times in ms):
  *
  *   load services=N load_ms=..
@@ -63,67 +63,31 @@ static double ms_between(unsigned long long a, unsigned long long b)
 	return (double)(b - a) / 1e6;
 }
 
-static void keys_free(char **keys, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
-}
-
-/* Brings the table up to date with the store as the agent does: the
- * services marked dirty only, or everything (the first time, or when the
- * store or nftp_apply_services asks for it). Prints the times. label: the
- * line's head. */
+/* Brings the table up to date with the store through skiff-agent's own
+ * sync (proxy_mode_sync): the services marked dirty only, or everything
+ * (the first time, or when the store or the table asks for it). Prints
+ * the times it reports. label: the line's head. */
 static int bench_sync(struct bench *b, const char *label)
 {
-	struct proxy_state *next = NULL;
+	struct proxy_sync_report rep;
 	struct nftp_stats st;
-	unsigned long long t0, t1, t2;
-	char **keys = NULL;
-	size_t n_keys = 0;
-	bool all;
-	char changed[32];
+	char changed[32] = "all", err[512];
 	int r;
 
-	t0 = now_ns();
-	r = model_store_take_dirty(b->store, &keys, &n_keys, &all);
+	r = proxy_mode_sync(&nftp_mode_ops, b->nftp, b->store, &b->cfg, false, &rep, err,
+			    sizeof(err));
 	if (r < 0) {
-		log_error("cannot list the changed services: %s", strerror(-r));
+		log_error("%s", err);
 		return r;
 	}
-	all = all || !nftp_applied(b->nftp);
-	t1 = t2 = t0;
-	r = -EAGAIN;
-	if (!all) {
-		r = proxy_compute_services(b->store, &b->cfg, keys, n_keys, &next);
-		t1 = now_ns();
-		if (r == 0)
-			r = nftp_apply_services(b->nftp, keys, n_keys, next);
-		t2 = now_ns();
-		snprintf(changed, sizeof(changed), "%zu", n_keys);
-	}
-	keys_free(keys, n_keys);
-	if (r == -EAGAIN) {
-		snprintf(changed, sizeof(changed), "all");
-		t0 = now_ns();
-		r = proxy_compute(b->store, &b->cfg, &next);
-		if (r < 0) {
-			log_error("cannot compute the desired state: %s", strerror(-r));
-			return r;
-		}
-		t1 = now_ns();
-		r = nftp_apply(b->nftp, next);
-		t2 = now_ns();
-	}
-	if (r < 0) {
-		log_error("cannot apply the batch: %s", strerror(-r));
-		return r;
-	}
+	if (!rep.full)
+		snprintf(changed, sizeof(changed), "%zu", rep.n_changed);
 	nftp_last_stats(b->nftp, &st);
 	printf("%s services=%zu frontends=%zu compute_ms=%.3f apply_ms=%.3f msgs=%zu bytes=%zu full=%d "
 	       "changed=%s\n",
-	       label, model_store_count(b->store, MODEL_KIND_SERVICE), nftp_applied(b->nftp)->n_fes,
-	       ms_between(t0, t1), ms_between(t1, t2), st.n_msgs, st.n_bytes, st.full ? 1 : 0, changed);
+	       label, model_store_count(b->store, MODEL_KIND_SERVICE), rep.n_fes,
+	       (double)rep.compute_ns / 1e6, (double)rep.apply_ns / 1e6, st.n_msgs, st.n_bytes,
+	       st.full ? 1 : 0, changed);
 	fflush(stdout);
 	return 0;
 }
@@ -245,7 +209,7 @@ int main(int argc, char **argv)
 	r = model_store_new(&b.store);
 	if (r < 0)
 		goto out;
-	r = manifest_source_new(b.dir, b.store, &b.src);
+	r = manifest_source_new(b.dir, b.store, log_report, NULL, &b.src);
 	if (r < 0) {
 		log_error("--manifests %s: %s", b.dir, strerror(-r));
 		goto out;

@@ -47,3 +47,32 @@ test_ctrl_serviceaccount_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_podgc
 test_ctrl_podgc_SRCS = tests/control/test_ctrl_podgc.c $(CTRL_SRCS)
 test_ctrl_podgc_PKGS = $(CTRL_PKGS)
+# EndpointSlice / Endpoints, ReplicaSet, Deployment compute steps (h/ctrl).
+TESTS += test_ctrl_endpointslice
+test_ctrl_endpointslice_SRCS = tests/control/test_ctrl_endpointslice.c $(CTRL_SRCS)
+test_ctrl_endpointslice_PKGS = $(CTRL_PKGS)
+TESTS += test_ctrl_endpoints
+test_ctrl_endpoints_SRCS = tests/control/test_ctrl_endpoints.c $(CTRL_SRCS)
+test_ctrl_endpoints_PKGS = $(CTRL_PKGS)
+TESTS += test_ctrl_replicaset
+test_ctrl_replicaset_SRCS = tests/control/test_ctrl_replicaset.c $(CTRL_SRCS)
+test_ctrl_replicaset_PKGS = $(CTRL_PKGS)
+TESTS += test_ctrl_deployment
+test_ctrl_deployment_SRCS = tests/control/test_ctrl_deployment.c $(CTRL_SRCS)
+test_ctrl_deployment_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_job
+test_ctrl_job_SRCS = tests/control/test_ctrl_job.c $(CTRL_SRCS)
+test_ctrl_job_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_daemonset
+test_ctrl_daemonset_SRCS = tests/control/test_ctrl_daemonset.c $(CTRL_SRCS)
+test_ctrl_daemonset_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_statefulset
+test_ctrl_statefulset_SRCS = tests/control/test_ctrl_statefulset.c $(CTRL_SRCS)
+test_ctrl_statefulset_PKGS = $(CTRL_PKGS)
+
+TESTS += test_ctrl_cronjob
+test_ctrl_cronjob_SRCS = tests/control/test_ctrl_cronjob.c $(CTRL_SRCS)
+test_ctrl_cronjob_PKGS = $(CTRL_PKGS)

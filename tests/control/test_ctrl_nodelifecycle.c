@@ -152,7 +152,7 @@ TEST(pods_of_an_unready_node_turn_unready_at_once)
 	CHECK_INT_EQ(ctrl_plan_count(&p, CTRL_UPDATE_STATUS, "pods"), 1);
 	a = tfind(&p, CTRL_UPDATE_STATUS, "pods");
 	CHECK_STR_EQ(a->name, "a");
-	CHECK(!ctrl_pod_ready(a->body));
+	CHECK(!ctrl_pod_ready(a->body, NULL));
 	CHECK(thas_event(&p, "NodeNotReady"));
 	CHECK_INT_EQ(ctrl_plan_count(&p, CTRL_DELETE, NULL), 0);
 	ctrl_plan_clear(&p);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "control/ctrl_plan.h"
 #include "control/ctrl_util.h"
 #include "tests/harness/test.h"
 
@@ -41,10 +42,11 @@ TEST(pod_states_follow_phase_deletion_and_ready_condition)
 	time_t five;
 
 	CHECK_OK(ctrl_time_parse("2026-12-07T05:00:05Z", &five));
-	CHECK(ctrl_pod_active(running) && ctrl_pod_ready(running));
-	CHECK(!ctrl_pod_active(done) && !ctrl_pod_ready(done));
+	CHECK(ctrl_pod_active(running) && ctrl_pod_ready(running, NULL));
+	CHECK(!ctrl_pod_active(done) && !ctrl_pod_ready(done, NULL));
 	CHECK(!ctrl_pod_active(leaving) && ctrl_pod_terminating(leaving));
-	CHECK(ctrl_pod_available(running, 5, five));
+	CHECK(ctrl_pod_available(running, 4, five));
+	CHECK(!ctrl_pod_available(running, 5, five)); /* upstream: ready longer than minReadySeconds */
 	CHECK(!ctrl_pod_available(running, 6, five));
 	CHECK(ctrl_pod_available(running, 0, five));
 	json_decref(running);
@@ -162,4 +164,98 @@ TEST(condition_set_moves_the_transition_time_only_on_a_status_change)
 		     "2026-12-07T06:01:00Z");
 	CHECK_INT_EQ(json_array_size(ctrl_get(pod, "status.conditions")), 1);
 	json_decref(pod);
+}
+
+TEST(intstr_scales_percentages_up_or_down)
+{
+	json_t *pct = json_string("25%"), *bad = json_string("x%");
+	long long v;
+
+	CHECK_OK(ctrl_intstr_scaled(pct, 10, true, 1, &v));
+	CHECK_INT_EQ(v, 3);
+	CHECK_OK(ctrl_intstr_scaled(pct, 10, false, 1, &v));
+	CHECK_INT_EQ(v, 2);
+	CHECK_OK(ctrl_intstr_scaled(NULL, 10, false, 1, &v));
+	CHECK_INT_EQ(v, 1);
+	CHECK_INT_EQ(ctrl_intstr_scaled(bad, 10, false, 1, &v), -EINVAL);
+	json_decref(pct);
+	json_decref(bad);
+}
+
+TEST(node_affinity_ands_expressions_and_ors_terms)
+{
+	json_t *node = obj("{\"metadata\":{\"name\":\"n1\",\"labels\":{\"zone\":\"a\",\"cores\":\"8\"}}}");
+	json_t *fits = obj("{\"nodeSelector\":{\"zone\":\"a\"},\"affinity\":{\"nodeAffinity\":"
+			   "{\"requiredDuringSchedulingIgnoredDuringExecution\":{\"nodeSelectorTerms\":["
+			   "{\"matchExpressions\":[{\"key\":\"cores\",\"operator\":\"Gt\",\"values\":[\"16\"]}]},"
+			   "{\"matchExpressions\":[{\"key\":\"cores\",\"operator\":\"Gt\",\"values\":[\"4\"]},"
+			   "{\"key\":\"gpu\",\"operator\":\"DoesNotExist\"}],\"matchFields\":[{\"key\":"
+			   "\"metadata.name\",\"operator\":\"In\",\"values\":[\"n1\"]}]}]}}}}");
+	json_t *other_zone = obj("{\"nodeSelector\":{\"zone\":\"b\"}}");
+	json_t *empty_term = obj("{\"affinity\":{\"nodeAffinity\":{\"requiredDuringScheduling"
+				 "IgnoredDuringExecution\":{\"nodeSelectorTerms\":[{}]}}}}");
+
+	CHECK(ctrl_pod_fits_node_affinity(fits, node));
+	CHECK(!ctrl_pod_fits_node_affinity(other_zone, node));
+	CHECK(!ctrl_pod_fits_node_affinity(empty_term, node));
+	CHECK(ctrl_pod_fits_node_affinity(json_object(), node));
+	json_decref(node);
+	json_decref(fits);
+	json_decref(other_zone);
+	json_decref(empty_term);
+}
+
+TEST(taints_are_tolerated_by_key_value_and_effect)
+{
+	json_t *taints = obj("[{\"key\":\"soft\",\"effect\":\"PreferNoSchedule\"},"
+			     "{\"key\":\"dedicated\",\"value\":\"db\",\"effect\":\"NoSchedule\"}]");
+	json_t *equal = obj("[{\"key\":\"dedicated\",\"operator\":\"Equal\",\"value\":\"db\"}]");
+	json_t *wrong = obj("[{\"key\":\"dedicated\",\"value\":\"web\",\"effect\":\"NoSchedule\"}]");
+	json_t *all = obj("[{\"operator\":\"Exists\"}]");
+	json_t *t;
+
+	CHECK(ctrl_untolerated_taint(taints, equal, "NoSchedule,NoExecute") == NULL);
+	CHECK(ctrl_untolerated_taint(taints, all, "NoSchedule") == NULL);
+	t = ctrl_untolerated_taint(taints, wrong, "NoSchedule,NoExecute");
+	CHECK_STR_EQ(ctrl_str(t, "key"), "dedicated");
+	CHECK(ctrl_untolerated_taint(taints, wrong, "NoExecute") == NULL);
+	json_decref(taints);
+	json_decref(equal);
+	json_decref(wrong);
+	json_decref(all);
+}
+
+TEST(template_hash_follows_content_and_collision_count)
+{
+	json_t *a = obj("{\"metadata\":{\"labels\":{\"a\":\"1\",\"b\":\"2\"}}}");
+	json_t *b = obj("{\"metadata\":{\"labels\":{\"b\":\"2\",\"a\":\"1\"}}}");
+	json_t *c = obj("{\"metadata\":{\"labels\":{\"a\":\"1\",\"b\":\"3\"}}}");
+	char ha[16], hb[16], hc[16], hd[16];
+
+	ctrl_template_hash(a, -1, ha);
+	ctrl_template_hash(b, -1, hb);
+	ctrl_template_hash(c, -1, hc);
+	ctrl_template_hash(a, 1, hd);
+	CHECK_STR_EQ(ha, hb);
+	CHECK(strcmp(ha, hc) != 0 && strcmp(ha, hd) != 0);
+	CHECK(strspn(ha, "bcdfghjklmnpqrstvwxz2456789") == strlen(ha) && strlen(ha) >= 6);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+}
+
+TEST(status_update_is_planned_only_for_a_change)
+{
+	json_t *o = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"},\"status\":{\"n\":1}}");
+	struct ctrl_plan p = CTRL_PLAN_INIT;
+
+	CHECK_OK(ctrl_status_update(&p, "jobs.batch", o, json_pack("{s:i}", "n", 1)));
+	CHECK_INT_EQ(p.n, 0);
+	CHECK_OK(ctrl_status_update(&p, "jobs.batch", o, json_pack("{s:i}", "n", 2)));
+	CHECK_INT_EQ(ctrl_plan_count(&p, CTRL_UPDATE_STATUS, "jobs.batch"), 1);
+	CHECK_STR_EQ(p.v[0].name, "a");
+	CHECK_STR_EQ(p.v[0].ns, "ns");
+	CHECK_INT_EQ(ctrl_int(p.v[0].body, "status.n", 0), 2);
+	ctrl_plan_clear(&p);
+	json_decref(o);
 }

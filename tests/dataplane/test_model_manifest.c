@@ -93,7 +93,7 @@ TEST(manifest_loads_yaml_json_list_and_ignores_others)
 	write_file(dir, "notes.txt", "not a manifest: [");
 	write_file(dir, ".hidden.yaml", "{{{");
 	CHECK_OK(model_store_new(&st));
-	CHECK_OK(manifest_source_new(dir, st, &src));
+	CHECK_OK(manifest_source_new(dir, st, NULL, NULL, &src));
 	CHECK_OK(src.start(src.ctx));
 	f = look(st);
 	CHECK_INT_EQ(f.services, 3);
@@ -102,10 +102,26 @@ TEST(manifest_loads_yaml_json_list_and_ignores_others)
 	model_store_free(st);
 }
 
+/* The source's reports, kept: the last error and the last info. */
+struct reports {
+	char error[1024], info[1024];
+};
+
+static void keep_report(enum log_level level, const char *msg, void *ud)
+{
+	struct reports *r = ud;
+
+	if (level == LOG_LEVEL_ERROR)
+		snprintf(r->error, sizeof(r->error), "%s", msg);
+	else if (level == LOG_LEVEL_INFO)
+		snprintf(r->info, sizeof(r->info), "%s", msg);
+}
+
 TEST(manifest_follows_changes_and_keeps_last_good)
 {
 	const char *dir = test_tmpdir();
 	struct model_store *st = NULL;
+	struct reports rep = { "", "" };
 	struct model_source src;
 	char path[512];
 	struct found f;
@@ -113,7 +129,7 @@ TEST(manifest_follows_changes_and_keeps_last_good)
 
 	write_file(dir, "web.yaml", WEB("[{port: 80}]") "---\n" SLICE);
 	CHECK_OK(model_store_new(&st));
-	CHECK_OK(manifest_source_new(dir, st, &src));
+	CHECK_OK(manifest_source_new(dir, st, keep_report, &rep, &src));
 	CHECK_OK(src.start(src.ctx));
 	CHECK_INT_EQ(look(st).ports_of_web, 1);
 
@@ -130,6 +146,9 @@ TEST(manifest_follows_changes_and_keeps_last_good)
 	CHECK_INT_EQ(f.ports_of_web, 2);
 	CHECK_INT_EQ(f.slices, 1);
 	CHECK_INT_EQ(model_store_generation(st), g);
+	/* Reported to the owner, not logged by the source. */
+	CHECK_STR_CONTAINS(rep.error, "web.yaml");
+	CHECK_STR_CONTAINS(rep.error, "(keeping the file's last good objects)");
 
 	/* A new file, then the slice dropped from the first file. */
 	write_file(dir, "api.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec: {}\n");
@@ -138,6 +157,7 @@ TEST(manifest_follows_changes_and_keeps_last_good)
 	f = look(st);
 	CHECK_INT_EQ(f.services, 2);
 	CHECK_INT_EQ(f.slices, 0);
+	CHECK_STR_EQ(rep.info, "web.yaml: loaded again without errors");
 
 	/* Deleted and moved out. */
 	snprintf(path, sizeof(path), "%s/api.yaml", dir);
@@ -198,7 +218,7 @@ TEST(manifest_follows_configmap_style_link_swap)
 	CHECK_OK(symlink("..data/web.yaml", path));
 
 	CHECK_OK(model_store_new(&st));
-	CHECK_OK(manifest_source_new(dir, st, &src));
+	CHECK_OK(manifest_source_new(dir, st, NULL, NULL, &src));
 	CHECK_OK(src.start(src.ctx));
 	CHECK_INT_EQ(look(st).ports_of_web, 1);
 
@@ -236,7 +256,7 @@ TEST(manifest_nodes_keep_last_good_and_go_with_their_file)
 	write_file(dir, "node2.yaml", NODE("10.244.2.0/24"));
 	write_file(dir, "web.yaml", WEB("[{port: 80}]"));
 	CHECK_OK(model_store_new(&st));
-	CHECK_OK(manifest_source_new(dir, st, &src));
+	CHECK_OK(manifest_source_new(dir, st, NULL, NULL, &src));
 	CHECK_OK(src.start(src.ctx));
 	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_NODE), 1);
 	CHECK_INT_EQ(model_store_count(st, MODEL_KIND_SERVICE), 1);

@@ -9,11 +9,12 @@
 #     folder (stopped by PID);
 #   - network namespaces, host links, mounts, bpffs pins, cgroups and host
 #     nftables tables whose name has the tag;
-#   - new host routes of guard_ranges (unreachable, metric 4000).
+#   - new host routes of its guard_ranges (unreachable, its guard_metric).
 # Anything else new since the file started (another run's, or a name
 # without the tag) is printed as a note and left alone.
 
 . "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/guard.sh"
 
 # leftover_snapshot BUILD: one "kind key" line per thing, sorted.
 leftover_snapshot() {
@@ -39,7 +40,7 @@ leftover_snapshot() {
 _leftover_ours() {
 	case $1 in
 	proc) return 0 ;;
-	route4|route6) [[ $2 == unreachable\ * && $2 == *" metric 4000"* ]] ;;
+	route4|route6) [[ $2 == unreachable\ * && " $2 " == *" metric $(guard_metric "$3") "* ]] ;;
 	*) [[ $2 == *"$3"* ]] ;;
 	esac
 }

@@ -21,6 +21,7 @@ BIN="$SKIFF_BUILD/bin"
 TESTBIN="$SKIFF_BUILD/tests"
 . "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/server.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/guard.sh"
 # A short id unique to this run: namespaces, links and tables carry it.
 # Under tests/run.sh it starts with the file's tag (SKIFF_RUN_PREFIX, also
 # seen by scripts the test runs), so run.sh can find what the file left.
@@ -76,19 +77,21 @@ setup_ns() {
 }
 
 # guard_ranges CIDR...: while the test runs, the host routes each CIDR
-# nowhere (type unreachable, metric 4000: any real route wins), so should a
+# nowhere (type unreachable, metric 4000-4999 by run: any real route wins), so should a
 # route of the test's own vanish, traffic to its addresses fails here
 # instead of leaving the machine. Call it for every range the test sends to,
 # before the first packet; removed at exit (a guard already there, another
 # test's, is left to its owner).
 guard_ranges() {
-	local c f
+	local c f m
+	m=$(guard_metric "${SKIFF_RUN_PREFIX:-$RUN_ID}")
 	for c in "$@"; do
 		f=-4; [[ $c == *:* ]] && f=-6
-		if ip "$f" route add unreachable "$c" metric 4000 2>/dev/null; then
-			defer ip "$f" route del unreachable "$c" metric 4000
+		if ip "$f" route add unreachable "$c" metric "$m" 2>/dev/null; then
+			defer ip "$f" route del unreachable "$c" metric "$m"
 		else
-			ip "$f" route show exact "$c" type unreachable | grep -q . || fail "cannot guard $c"
+			ip "$f" route show exact "$c" type unreachable | grep -q "metric $m" ||
+				fail "cannot guard $c"
 		fi
 	done
 }

@@ -142,3 +142,20 @@ TEST(ipcidr_contains_and_edges)
 	CHECK(ipcidr_eq(&host, &host));
 	CHECK(!ipcidr_eq(&host, &net));
 }
+
+TEST(lengths_and_the_v4_mapped_form)
+{
+	static const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, 10, 1, 2, 3 };
+	uint8_t out[16];
+	struct ipaddr a;
+
+	CHECK_INT_EQ((int)ipaddr_family_len(AF_INET), 4);
+	CHECK_INT_EQ((int)ipaddr_family_len(AF_INET6), 16);
+	CHECK_OK(ipaddr_parse("10.1.2.3", &a));
+	CHECK_INT_EQ((int)ipaddr_len(&a), 4);
+	ipaddr_to_mapped16(&a, out);
+	CHECK(memcmp(out, mapped, 16) == 0);
+	CHECK_OK(ipaddr_parse("fd00::7", &a));
+	ipaddr_to_mapped16(&a, out);
+	CHECK(memcmp(out, &a.v6, 16) == 0);
+}

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cfg {
 	const char *name;
@@ -13,7 +14,13 @@ struct cfg {
 	size_t bytes;
 	bool verbose;
 	enum log_level level;
+	uint16_t u16;
+	uint32_t u32;
+	int color;
+	const char *table;
 };
+
+static const struct opt_choice colors[] = { { "red", 1 }, { "green", 2 }, { "blue", 3 }, { NULL, 0 } };
 
 #define AT(f) offsetof(struct cfg, f)
 
@@ -28,6 +35,14 @@ static const struct opt table[] = {
 	  .offset = AT(verbose) },
 	{ .name = "log-level", .arg = "LEVEL", .help = "a level", .def = "warn",
 	  .set = opt_log_level, .offset = AT(level) },
+	{ .name = "u16", .arg = "N", .help = "a short", .set = opt_u16, .offset = AT(u16), .min = 1,
+	  .max = 65535 },
+	{ .name = "u32", .arg = "N", .help = "a word", .set = opt_u32, .offset = AT(u32), .min = 1,
+	  .max = 0xffffff },
+	{ .name = "color", .arg = "C", .help = "a color", .def = "green", .set = opt_choice,
+	  .offset = AT(color), .choices = colors },
+	{ .name = "table", .arg = "NAME", .help = "a table", .set = opt_string, .offset = AT(table),
+	  .max = 4 },
 };
 
 static int parse(struct cfg *c, int flags, char *err, size_t errlen, char **argv)
@@ -100,8 +115,36 @@ TEST(usage_lists_every_flag_with_its_default)
 	CHECK_STR_CONTAINS(buf, "  -n, --name NAME");
 	CHECK_STR_CONTAINS(buf, "a name (default anon)\n");
 	CHECK_STR_CONTAINS(buf, "      --port PORT");
-	CHECK_STR_CONTAINS(buf, "a port (default 6443)\n");
+	CHECK_STR_CONTAINS(buf, "a port (1-65535, default 6443)\n");
+	CHECK_STR_CONTAINS(buf, "a word (1-16777215)\n");
+	CHECK_STR_CONTAINS(buf, "a color (default green)\n");
 	CHECK_STR_CONTAINS(buf, "  -v, --verbose");
 	CHECK_STR_CONTAINS(buf, "a level (default warn)\n");
 	free(buf);
+}
+
+TEST(sized_numbers_choices_and_bounded_strings)
+{
+	char *good[] = { "prog", "--u16", "8472", "--u32", "16777215", "--color", "blue",
+			 "--table", "abcd", NULL };
+	char *bad_u32[] = { "prog", "--u32", "0", NULL };
+	char *bad_color[] = { "prog", "--color", "pink", NULL };
+	char *long_table[] = { "prog", "--table", "abcde", NULL };
+	char *empty_table[] = { "prog", "--table", "", NULL };
+	char err[128];
+	struct cfg c;
+
+	CHECK_INT_EQ(parse(&c, 0, err, sizeof(err), good), 9);
+	CHECK_INT_EQ(c.u16, 8472);
+	CHECK_INT_EQ((long)c.u32, 16777215);
+	CHECK_INT_EQ(c.color, 3);
+	CHECK_STR_EQ(c.table, "abcd");
+	CHECK_INT_EQ(parse(&c, 0, err, sizeof(err), bad_u32), -EINVAL);
+	CHECK_STR_EQ(err, "--u32: \"0\" is not a number from 1 to 16777215");
+	CHECK_INT_EQ(parse(&c, 0, err, sizeof(err), bad_color), -EINVAL);
+	CHECK_STR_EQ(err, "--color: \"pink\" is not red, green or blue");
+	CHECK_INT_EQ(parse(&c, 0, err, sizeof(err), long_table), -EINVAL);
+	CHECK_STR_EQ(err, "--table: \"abcde\": 1 to 4 characters");
+	CHECK_INT_EQ(parse(&c, 0, err, sizeof(err), empty_table), -EINVAL);
+	CHECK_STR_EQ(err, "--table: \"\": 1 to 4 characters");
 }
