@@ -7,11 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "control/ctrl.h"
+#include "control/ctrl_cronjob.h"
+#include "control/ctrl_daemonset.h"
+#include "control/ctrl_job.h"
 #include "control/ctrl_lbipam.h"
 #include "control/ctrl_manager.h"
 #include "control/ctrl_nodeipam.h"
 #include "control/ctrl_nodelifecycle.h"
 #include "control/ctrl_serviceaccount.h"
+#include "control/ctrl_statefulset.h"
+#include "control/ctrl_util.h"
 #include "inet.h"
 #include "util.h"
 
@@ -24,25 +30,72 @@ static void enqueue_all(struct ctrl_run *c, const char *resource, json_t *old, j
 	ctrl_enqueue(c, ALL);
 }
 
-/* An index on an informer another row may have added already. */
+/* An index on an informer another row may have added already (none when
+ * the API does not serve the resource). */
 static int index_ensure(struct ctrl_run *c, const char *resource, const char *name, kc_index_fn fn)
 {
 	struct kc_informer *inf = ctrl_informer(c, resource);
-	int r = inf ? kc_informer_add_index(inf, name, fn) : -ENOENT;
+	int r = inf ? kc_informer_add_index(inf, name, fn) : 0;
 
 	return r == -EEXIST ? 0 : r;
 }
 
-/* The elements of array a as a C array (malloc'd, elements borrowed);
- * NULL for an empty array or on allocation failure (then *n is 0). */
-static json_t **elems(json_t *a, size_t *n)
+/* The key ("ns/name") of obj's controller when it is of kind. */
+static void enqueue_controller(struct ctrl_run *c, json_t *obj, const char *kind)
 {
-	json_t **v = json_array_size(a) ? malloc(json_array_size(a) * sizeof(*v)) : NULL;
+	json_t *ref = ctrl_controller_of(obj);
+	const char *name = json_string_value(json_object_get(ref, "name"));
+	char key[320];
 
-	*n = v ? json_array_size(a) : 0;
-	for (size_t i = 0; i < *n; i++)
-		v[i] = json_array_get(a, i);
-	return v;
+	if (!ref || !name || !streq(json_string_value(json_object_get(ref, "kind")), kind))
+		return;
+	snprintf(key, sizeof(key), "%s/%s", kc_meta_str(obj, "namespace"), name);
+	ctrl_enqueue(c, key);
+}
+
+/* An owner's event is its own key; an owned object's, its controller's
+ * (both of an update, when it changed hands). */
+static void owner_event(struct ctrl_run *c, const char *owner_res, const char *kind,
+			const char *resource, json_t *old, json_t *obj)
+{
+	char key[320];
+
+	if (streq(resource, owner_res)) {
+		if (kc_object_key(obj ? obj : old, key, sizeof(key)) == 0)
+			ctrl_enqueue(c, key);
+		return;
+	}
+	if (old)
+		enqueue_controller(c, old, kind);
+	if (obj && obj != old)
+		enqueue_controller(c, obj, kind);
+}
+
+/* What a workload's compute step takes: its object, and the objects of
+ * resource it owns (by the "owner" index). */
+static json_t **owned(struct ctrl_run *c, const char *resource, json_t *owner, size_t *n)
+{
+	const char *uid = kc_meta_str(owner, "uid");
+
+	*n = 0;
+	return uid ? ctrl_indexed(c, resource, "owner", uid, n) : NULL;
+}
+
+static int owner_index_init(struct ctrl_run *c)
+{
+	int r = index_ensure(c, "pods", "owner", kc_index_owner_uid);
+
+	if (r == 0)
+		r = index_ensure(c, "controllerrevisions.apps", "owner", kc_index_owner_uid);
+	if (r == 0)
+		r = index_ensure(c, "jobs.batch", "owner", kc_index_owner_uid);
+	return r;
+}
+
+static void requeue(struct ctrl_run *c, const char *key, long long after)
+{
+	if (after > 0)
+		ctrl_enqueue_after(c, key, (double)after);
 }
 
 /* "a,b" CIDRs, at most two. */
@@ -78,19 +131,14 @@ static void sa_event(struct ctrl_run *c, const char *resource, json_t *old, json
 
 static int sa_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
 {
-	json_t *ns = kc_informer_get(ctrl_informer(c, "namespaces"), key);
-	_cleanup_json_ json_t *sas = NULL;
-	_cleanup_free_ json_t **v = NULL;
+	json_t *ns = ctrl_cached(c, "namespaces", key);
+	_cleanup_free_ json_t **sas = NULL;
 	size_t n;
-	int r;
 
 	if (!ns)
 		return 0;
-	r = kc_informer_by_index(ctrl_informer(c, "serviceaccounts"), "namespace", key, &sas);
-	if (r < 0)
-		return r;
-	v = elems(sas, &n);
-	return serviceaccount_compute(ns, v, n, p);
+	sas = ctrl_indexed(c, "serviceaccounts", "namespace", key, &n);
+	return serviceaccount_compute(ns, sas, n, p);
 }
 
 /* ---- nodeipam: spec.podCIDRs from --cluster-cidr ---- */
@@ -153,9 +201,8 @@ static void nodelc_event(struct ctrl_run *c, const char *resource, json_t *old, 
 
 static int nodelc_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
 {
-	json_t *node = kc_informer_get(ctrl_informer(c, "nodes"), key), *lease;
-	_cleanup_json_ json_t *pods = NULL;
-	_cleanup_free_ json_t **v = NULL;
+	json_t *node = ctrl_cached(c, "nodes", key), *lease;
+	_cleanup_free_ json_t **pods = NULL;
 	size_t n;
 	char lk[300];
 	time_t now = time(NULL), next = 0;
@@ -164,20 +211,240 @@ static int nodelc_reconcile(struct ctrl_run *c, const char *key, struct ctrl_pla
 	if (!node)
 		return 0;
 	snprintf(lk, sizeof(lk), "%s/%s", NODELC_LEASE_NAMESPACE, key);
-	lease = kc_informer_get(ctrl_informer(c, "leases"), lk);
-	r = kc_informer_by_index(ctrl_informer(c, "pods"), "node", key, &pods);
-	if (r < 0)
-		return r;
-	v = elems(pods, &n);
-	r = nodelc_compute(node, lease, v, n, ctrl_run_config(c)->node_monitor_grace_s, now, p, &next);
+	lease = ctrl_cached(c, "leases", lk);
+	pods = ctrl_indexed(c, "pods", "node", key, &n);
+	r = nodelc_compute(node, lease, pods, n, ctrl_run_config(c)->node_monitor_grace_s, now, p, &next);
 	if (r >= 0 && next > 0)
 		ctrl_enqueue_after(c, key, next > now ? (double)(next - now) : 0);
 	return r;
 }
 
+/* ---- daemonset ---- */
+
+/* A node change concerns every DaemonSet. */
+static void ds_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	json_t *o;
+	const char *k;
+
+	if (!streq(resource, "nodes")) {
+		owner_event(c, DS_RESOURCE, "DaemonSet", resource, old, obj);
+		return;
+	}
+	if (ctrl_informer(c, DS_RESOURCE))
+		json_object_foreach(kc_informer_items(ctrl_informer(c, DS_RESOURCE)), k, o)
+			ctrl_enqueue(c, k);
+}
+
+static int ds_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct ds_input in = { .ds = ctrl_cached(c, DS_RESOURCE, key), .now = time(NULL) };
+	struct ds_result res = { 0 };
+	_cleanup_free_ json_t **pods = NULL, **revs = NULL;
+	json_t *const *nodes;
+	int r;
+
+	if (!in.ds)
+		return 0;
+	pods = owned(c, "pods", in.ds, &in.n_pods);
+	revs = owned(c, "controllerrevisions.apps", in.ds, &in.n_revisions);
+	in.pods = pods;
+	in.revisions = revs;
+	r = ctrl_objects(c, "nodes", &nodes, &in.n_nodes);
+	in.nodes = (json_t **)nodes;
+	if (r == 0)
+		r = ds_compute(&in, p, &res);
+	if (r == 0)
+		requeue(c, key, res.requeue_after);
+	return r;
+}
+
+/* ---- statefulset ---- */
+
+static void sts_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	owner_event(c, STS_RESOURCE, "StatefulSet", resource, old, obj);
+}
+
+static int sts_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct sts_input in = { .sts = ctrl_cached(c, STS_RESOURCE, key), .now = time(NULL) };
+	struct sts_result res = { 0 };
+	_cleanup_free_ json_t **pods = NULL, **revs = NULL;
+	int r;
+
+	if (!in.sts)
+		return 0;
+	pods = owned(c, "pods", in.sts, &in.n_pods);
+	revs = owned(c, "controllerrevisions.apps", in.sts, &in.n_revisions);
+	in.pods = pods;
+	in.revisions = revs;
+	r = sts_compute(&in, p, &res);
+	if (r == 0)
+		requeue(c, key, res.requeue_after);
+	return r;
+}
+
+/* ---- job ---- */
+
+static void job_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	owner_event(c, JOB_RESOURCE, "Job", resource, old, obj);
+}
+
+static int job_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct job_input in = { .job = ctrl_cached(c, JOB_RESOURCE, key), .now = time(NULL) };
+	struct job_result res = { 0 };
+	_cleanup_free_ json_t **pods = NULL;
+	int r;
+
+	if (!in.job)
+		return 0;
+	pods = owned(c, "pods", in.job, &in.n_pods);
+	in.pods = pods;
+	r = job_compute(&in, p, &res);
+	if (r == 0)
+		requeue(c, key, res.requeue_after);
+	return r;
+}
+
+/* ---- cronjob ---- */
+
+static void cj_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	owner_event(c, CJ_RESOURCE, "CronJob", resource, old, obj);
+}
+
+static int cj_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct cj_input in = { .cronjob = ctrl_cached(c, CJ_RESOURCE, key), .now = time(NULL) };
+	struct cj_result res = { 0 };
+	_cleanup_free_ json_t **jobs = NULL;
+	int r;
+
+	if (!in.cronjob)
+		return 0;
+	jobs = owned(c, JOB_RESOURCE, in.cronjob, &in.n_jobs);
+	in.jobs = jobs;
+	r = cj_compute(&in, p, &res);
+	if (r == 0)
+		requeue(c, key, res.requeue_after);
+	return r;
+}
+
+/* ---- endpointslice and endpoints: a Service's pods ---- */
+
+#define EPS_RESOURCE "endpointslices.discovery.k8s.io"
+#define EPS_SERVICE_LABEL "kubernetes.io/service-name"
+
+/* A slice's Service, "ns/name", from its label. */
+static void index_slice_service(json_t *slice, json_t *values)
+{
+	const char *svc = json_string_value(
+		json_object_get(json_object_get(json_object_get(slice, "metadata"), "labels"),
+				EPS_SERVICE_LABEL));
+	char key[320];
+
+	if (svc && (size_t)snprintf(key, sizeof(key), "%s/%s", kc_meta_str(slice, "namespace") ?: "",
+				    svc) < sizeof(key))
+		json_array_append_new(values, json_string(key));
+}
+
+static int eps_init(struct ctrl_run *c)
+{
+	int r = index_ensure(c, "pods", "namespace", kc_index_namespace);
+
+	if (r == 0)
+		r = index_ensure(c, "services", "namespace", kc_index_namespace);
+	if (r == 0)
+		r = index_ensure(c, EPS_RESOURCE, "service", index_slice_service);
+	return r;
+}
+
+/* Whether the Service's selector (a plain map) picks the pod. */
+static bool svc_selects(json_t *svc, json_t *pod)
+{
+	return ctrl_map_selects(ctrl_get(svc, "spec.selector"), ctrl_get(pod, "metadata.labels"));
+}
+
+/* The Services selecting pod (old or new version). */
+static void enqueue_services_of(struct ctrl_run *c, json_t *old, json_t *pod)
+{
+	json_t *any = pod ? pod : old;
+	_cleanup_free_ json_t **svcs = NULL;
+	char key[320];
+	size_t n;
+
+	svcs = ctrl_indexed(c, "services", "namespace", kc_meta_str(any, "namespace") ?: "", &n);
+	for (size_t i = 0; i < n; i++)
+		if ((old && svc_selects(svcs[i], old)) || (pod && svc_selects(svcs[i], pod)))
+			if (kc_object_key(svcs[i], key, sizeof(key)) == 0)
+				ctrl_enqueue(c, key);
+}
+
+static void eps_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	json_t *any = obj ? obj : old;
+	char key[320];
+
+	if (streq(resource, "pods"))
+		enqueue_services_of(c, old, obj);
+	else if (streq(resource, "services") || streq(resource, "endpoints")) {
+		if (kc_object_key(any, key, sizeof(key)) == 0)
+			ctrl_enqueue(c, key);
+	} else if (streq(resource, EPS_RESOURCE)) {
+		_cleanup_json_ json_t *v = json_array();
+
+		index_slice_service(any, v);
+		if (json_array_size(v))
+			ctrl_enqueue(c, json_string_value(json_array_get(v, 0)));
+	}
+}
+
+static json_t *node_get(void *ud, const char *name)
+{
+	return ctrl_cached(ud, "nodes", name);
+}
+
+static int eps_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct eps_input in = { .svc = ctrl_cached(c, "services", key), .node_get = node_get,
+				.node_ud = c };
+	_cleanup_free_ json_t **pods = NULL, **slices = NULL;
+	int r;
+
+	if (!in.svc)
+		return 0; /* its slices follow it through their owner reference */
+	pods = ctrl_indexed(c, "pods", "namespace", kc_meta_str(in.svc, "namespace"), &in.n_pods);
+	slices = ctrl_indexed(c, EPS_RESOURCE, "service", key, &in.n_slices);
+	in.pods = pods;
+	in.slices = slices;
+	r = eps_compute(&in, p);
+	if (r > 0) /* pods on nodes not cached yet */
+		ctrl_enqueue_after(c, key, 1);
+	return r < 0 ? r : 0;
+}
+
+static int ep_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	json_t *svc = ctrl_cached(c, "services", key);
+	_cleanup_free_ json_t **pods = NULL;
+	size_t n;
+
+	if (!svc)
+		return 0;
+	pods = ctrl_indexed(c, "pods", "namespace", kc_meta_str(svc, "namespace"), &n);
+	return endpoints_compute(svc, pods, n, ctrl_cached(c, "endpoints", key), 0, p);
+}
+
 /* ---- the table ---- */
 
 const struct ctrl_def ctrl_defs[] = {
+	{ .name = "endpointslice", .informers = { "services", "pods", EPS_RESOURCE, "nodes" },
+	  .init = eps_init, .event = eps_event, .reconcile = eps_reconcile },
+	{ .name = "endpoints", .informers = { "services", "pods", "endpoints" }, .init = eps_init,
+	  .event = eps_event, .reconcile = ep_reconcile },
 	{ .name = "serviceaccount", .informers = { "namespaces", "serviceaccounts" },
 	  .init = sa_init, .event = sa_event, .reconcile = sa_reconcile },
 	{ .name = "nodeipam", .informers = { "nodes" }, .event = enqueue_all,
@@ -186,5 +453,14 @@ const struct ctrl_def ctrl_defs[] = {
 	  .reconcile = lbipam_reconcile },
 	{ .name = "nodelifecycle", .informers = { "nodes", "leases", "pods" }, .init = nodelc_init,
 	  .event = nodelc_event, .reconcile = nodelc_reconcile },
+	{ .name = "daemonset",
+	  .informers = { DS_RESOURCE, "pods", "nodes", "controllerrevisions.apps" },
+	  .init = owner_index_init, .event = ds_event, .reconcile = ds_reconcile },
+	{ .name = "statefulset", .informers = { STS_RESOURCE, "pods", "controllerrevisions.apps" },
+	  .init = owner_index_init, .event = sts_event, .reconcile = sts_reconcile },
+	{ .name = "job", .informers = { JOB_RESOURCE, "pods" }, .init = owner_index_init,
+	  .event = job_event, .reconcile = job_reconcile },
+	{ .name = "cronjob", .informers = { CJ_RESOURCE, JOB_RESOURCE }, .init = owner_index_init,
+	  .event = cj_event, .reconcile = cj_reconcile },
 };
 const size_t ctrl_n_defs = ARRAY_SIZE(ctrl_defs);

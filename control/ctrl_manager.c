@@ -115,6 +115,32 @@ void ctrl_run_set_state(struct ctrl_run *c, void *state)
 	c->state = state;
 }
 
+json_t *ctrl_cached(struct ctrl_run *c, const char *resource, const char *key)
+{
+	struct kc_informer *inf = ctrl_informer(c, resource);
+
+	return inf ? kc_informer_get(inf, key) : NULL;
+}
+
+json_t **ctrl_indexed(struct ctrl_run *c, const char *resource, const char *index,
+		      const char *value, size_t *n)
+{
+	struct kc_informer *inf = ctrl_informer(c, resource);
+	_cleanup_json_ json_t *a = NULL;
+	json_t **v;
+
+	*n = 0;
+	if (!inf || kc_informer_by_index(inf, index, value, &a) < 0 || !json_array_size(a))
+		return NULL;
+	v = malloc(json_array_size(a) * sizeof(*v));
+	if (!v)
+		return NULL;
+	*n = json_array_size(a);
+	for (size_t i = 0; i < *n; i++)
+		v[i] = json_array_get(a, i); /* the cache holds them */
+	return v;
+}
+
 int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs, size_t *n)
 {
 	for (size_t i = 0; i < c->sess->n_inf; i++) {
@@ -141,19 +167,15 @@ int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs,
 		*n = len;
 		return 0;
 	}
-	return -ENOENT;
+	*objs = NULL; /* not served: none */
+	*n = 0;
+	return 0;
 }
 
 /* ---- sending plans ---- */
 
-/* The object an Event is about: the cached one when an informer has it
- * (with its uid), else a stub naming it. */
-static json_t *event_object(const struct ctrl_action *a)
-{
-	return json_pack("{s:{s:s,s:s}}", "metadata", "name", a->name, "namespace", a->ns);
-}
-
-int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_action *a)
+/* Sends one write; *out (may be NULL) gets the server's answer. */
+static int write_send(struct kc_client *c, const struct ctrl_action *a, json_t **out)
 {
 	const struct kc_resource *res = kc_resource_find(a->resource);
 	const char *sub = a->subresource, *method;
@@ -163,11 +185,6 @@ int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct 
 
 	if (!res)
 		return -EINVAL;
-	if (a->verb == CTRL_EVENT) {
-		_cleanup_json_ json_t *obj = event_object(a);
-
-		return rec ? kc_event(rec, res, obj, a->event_type, a->reason, "%s", a->message) : 0;
-	}
 	switch (a->verb) {
 	case CTRL_CREATE:
 		method = "POST";
@@ -191,7 +208,7 @@ int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct 
 		    sizeof(path));
 	if (r < 0)
 		return r;
-	r = kc_request(c, method, path, ctype, a->body, NULL);
+	r = kc_request(c, method, path, ctype, a->body, out);
 	if ((r == -EEXIST && a->verb == CTRL_CREATE) || (r == -ENOENT && a->verb == CTRL_DELETE))
 		return 0; /* the caches will show it */
 	if (r < 0)
@@ -201,21 +218,50 @@ int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct 
 	return r;
 }
 
+/* An Event: about (resource, ns, name); created_name, when the message
+ * ends in ": " (a create's "Created pod: "), completes it. */
+static int event_send(struct kc_recorder *rec, const struct ctrl_action *a, const char *created_name)
+{
+	const struct kc_resource *res = kc_resource_find(a->resource);
+	_cleanup_json_ json_t *obj = json_pack("{s:{s:s,s:s}}", "metadata", "name", a->name,
+					       "namespace", a->ns);
+	size_t len = a->message ? strlen(a->message) : 0;
+	bool complete = created_name && len >= 2 && streq(a->message + len - 2, ": ");
+
+	if (!res || !rec)
+		return res ? 0 : -EINVAL;
+	return kc_event(rec, res, obj, a->event_type, a->reason, "%s%s", a->message ? a->message : "",
+			complete ? created_name : "");
+}
+
+int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_action *a)
+{
+	return a->verb == CTRL_EVENT ? event_send(rec, a, NULL) : write_send(c, a, NULL);
+}
+
 int ctrl_plan_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_plan *p,
 		   bool (*leading)(void *ud), void *ud)
 {
-	int first = 0;
+	char created[254] = "";
+	int first = 0, last = 0;
 
 	for (size_t i = 0; i < p->n; i++) {
-		int r;
+		const struct ctrl_action *a = &p->v[i];
+		_cleanup_json_ json_t *out = NULL;
 
 		if (leading && !leading(ud))
 			return -ECANCELED;
-		r = ctrl_action_send(c, rec, &p->v[i]);
-		if (r == -ESTALE)
-			return r;
-		if (r < 0 && !first && p->v[i].verb != CTRL_EVENT)
-			first = r;
+		if (a->verb == CTRL_EVENT) {
+			if (last == 0) /* an Event after a failed write is not recorded */
+				event_send(rec, a, i && p->v[i - 1].verb == CTRL_CREATE ? created : NULL);
+			continue;
+		}
+		last = write_send(c, a, a->verb == CTRL_CREATE ? &out : NULL);
+		snprintf(created, sizeof(created), "%s", kc_meta_str(out, "name") ?: a->name);
+		if (last == -ESTALE)
+			return last;
+		if (last < 0 && !first)
+			first = last;
 	}
 	return first;
 }
@@ -261,6 +307,13 @@ static int informer_ensure(struct ctrl_session *s, const char *resource)
 			return 0;
 	if (!res || s->n_inf == INFORMERS_MAX)
 		return -EINVAL;
+	/* A resource the API does not serve would never sync: its
+	 * controllers see it empty instead. */
+	r = kc_list(s->c, res, NULL, &(struct kc_list_opts){ .limit = 1 }, NULL);
+	if (r == -ENOENT) {
+		log_warn("controller manager: the API serves no %s; its controllers see none", resource);
+		return 0;
+	}
 	si = &s->inf[s->n_inf];
 	*si = (struct shared_informer){ .resource = resource, .sess = s };
 	r = kc_informer_new(s->c, res, NULL, &si->inf);

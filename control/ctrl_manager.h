@@ -95,7 +95,8 @@ struct ctrl_def {
 extern const struct ctrl_def ctrl_defs[];
 extern const size_t ctrl_n_defs;
 
-/* What a row's functions may use. */
+/* What a row's functions may use. ctrl_informer: NULL when the API does
+ * not serve the resource. */
 struct kc_informer *ctrl_informer(struct ctrl_run *c, const char *resource);
 void ctrl_enqueue(struct ctrl_run *c, const char *key);
 void ctrl_enqueue_after(struct ctrl_run *c, const char *key, double seconds);
@@ -104,13 +105,24 @@ struct kc_client *ctrl_run_client(struct ctrl_run *c);
 void *ctrl_run_state(struct ctrl_run *c);
 void ctrl_run_set_state(struct ctrl_run *c, void *state);
 /* The cached objects of resource (borrowed), as an array for the compute
- * steps: *objs valid until the next call for the same resource. */
+ * steps: *objs valid until the next call for the same resource. A
+ * resource the API does not serve has no informer and no objects. */
 int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs, size_t *n);
+/* The cached object of key ("ns/name"), or NULL. */
+json_t *ctrl_cached(struct ctrl_run *c, const char *resource, const char *key);
+/* The cached objects whose index has value: a malloc'd array (free it;
+ * the objects are borrowed), NULL when none (*n 0). */
+json_t **ctrl_indexed(struct ctrl_run *c, const char *resource, const char *index,
+		      const char *value, size_t *n);
 
-/* Sends a plan through client c (events through rec): 0, -ESTALE on a
- * conflict (requeue now), or the first other error. Stops before any
- * write once leading (when given) turns false. Exposed for the scheduler
- * driver. */
+/* Sends a plan through client c (events through rec), in order: 0,
+ * -ESTALE on a conflict (requeue now), or the first other error; a create
+ * that finds the object there and a delete that finds it gone succeed.
+ * An Event that follows a write is recorded only if that write succeeded,
+ * and one whose message ends in ": " right after a create gets the name
+ * the server gave ("Created pod: web-x7k2p"). Stops before any write once
+ * leading (when given) turns false (-ECANCELED). Exposed for the
+ * scheduler driver. */
 struct kc_recorder;
 int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_action *a);
 int ctrl_plan_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_plan *p,
