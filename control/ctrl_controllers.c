@@ -438,9 +438,308 @@ static int ep_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p
 	return endpoints_compute(svc, pods, n, ctrl_cached(c, "endpoints", key), 0, p);
 }
 
+/* ---- replicaset ---- */
+
+#define RS_RESOURCE "replicasets.apps"
+#define DEP_RESOURCE "deployments.apps"
+
+/* What the driver keeps per ReplicaSet between syncs: upstream's
+ * expectations, the error of its last creates/deletes, and what the last
+ * plan asked for (the sender batches it). */
+struct rs_key {
+	struct rs_expectations exp;
+	char *manage_error;
+	long long to_create;
+};
+
+struct rs_state {
+	json_t *slots; /* key -> index in v */
+	struct rs_key *v;
+	size_t n, cap;
+};
+
+static struct rs_key *rs_key_of(struct ctrl_run *c, const char *key)
+{
+	struct rs_state *st = ctrl_run_state(c);
+	json_t *slot = json_object_get(st->slots, key);
+
+	if (slot)
+		return &st->v[json_integer_value(slot)];
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 64;
+		struct rs_key *v = realloc(st->v, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		st->v = v;
+		st->cap = cap;
+	}
+	st->v[st->n] = (struct rs_key){ 0 };
+	json_object_set_new(st->slots, key, json_integer((json_int_t)st->n));
+	return &st->v[st->n++];
+}
+
+static int rs_init(struct ctrl_run *c)
+{
+	struct rs_state *st = calloc(1, sizeof(*st));
+	int r;
+
+	if (!st || !(st->slots = json_object())) {
+		free(st);
+		return -ENOMEM;
+	}
+	ctrl_run_set_state(c, st);
+	r = index_ensure(c, "pods", "namespace", kc_index_namespace);
+	if (r == 0)
+		r = index_ensure(c, RS_RESOURCE, "namespace", kc_index_namespace);
+	return r;
+}
+
+static void rs_fini(struct ctrl_run *c)
+{
+	struct rs_state *st = ctrl_run_state(c);
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n; i++)
+		free(st->v[i].manage_error);
+	free(st->v);
+	json_decref(st->slots);
+	free(st);
+}
+
+/* The owners of kind in obj's namespace whose selector picks obj (an
+ * orphan's candidates for adoption). */
+static void enqueue_selecting(struct ctrl_run *c, const char *owner_res, json_t *obj)
+{
+	_cleanup_free_ json_t **owners = NULL;
+	char key[320];
+	size_t n;
+
+	owners = ctrl_indexed(c, owner_res, "namespace", kc_meta_str(obj, "namespace") ?: "", &n);
+	for (size_t i = 0; i < n; i++) {
+		bool match = false;
+
+		if (ctrl_selector_matches(ctrl_get(owners[i], "spec.selector"), obj, &match) == 0 &&
+		    match && kc_object_key(owners[i], key, sizeof(key)) == 0)
+			ctrl_enqueue(c, key);
+	}
+}
+
+/* The key of obj's controller of kind, in buf; NULL when it has none. */
+static const char *controller_key(json_t *obj, const char *kind, char *buf, size_t size)
+{
+	json_t *ref = ctrl_controller_of(obj);
+
+	if (!ref || !streq(ctrl_str(ref, "kind"), kind) || !ctrl_str(ref, "name"))
+		return NULL;
+	snprintf(buf, size, "%s/%s", kc_meta_str(obj, "namespace") ?: "", ctrl_str(ref, "name"));
+	return buf;
+}
+
+/* Pods seen created or going tell the expectations of their ReplicaSet
+ * (a deletionTimestamp counts as gone, as upstream's updatePod). */
+static void rs_observe(struct ctrl_run *c, json_t *old, json_t *pod)
+{
+	char key[320];
+	struct rs_key *k;
+
+	if (!old && pod && controller_key(pod, "ReplicaSet", key, sizeof(key)) &&
+	    (k = rs_key_of(c, key)))
+		rs_expectations_observe_add(&k->exp);
+	if (old && !ctrl_pod_terminating(old) && (!pod || ctrl_pod_terminating(pod)) &&
+	    controller_key(old, "ReplicaSet", key, sizeof(key)) && (k = rs_key_of(c, key)))
+		rs_expectations_observe_del(&k->exp);
+}
+
+static void rs_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	json_t *any = obj ? obj : old;
+
+	if (streq(resource, "pods")) {
+		rs_observe(c, old, obj);
+		if (!ctrl_controller_of(any))
+			enqueue_selecting(c, RS_RESOURCE, any);
+	}
+	owner_event(c, RS_RESOURCE, "ReplicaSet", resource, old, obj);
+}
+
+static int rs_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct rs_input in = { .rs = ctrl_cached(c, RS_RESOURCE, key), .now = time(NULL) };
+	struct rs_result res = { 0 };
+	_cleanup_free_ json_t **pods = NULL;
+	struct rs_key *k = rs_key_of(c, key);
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	if (!in.rs)
+		return 0;
+	pods = ctrl_indexed(c, "pods", "namespace", kc_meta_str(in.rs, "namespace"), &in.n_pods);
+	in.pods = pods;
+	in.exp = &k->exp;
+	in.manage_error = k->manage_error;
+	r = rs_compute(&in, p, &res);
+	k->to_create = r == 0 ? res.to_create : 0;
+	if (r == 0)
+		requeue(c, key, res.requeue_after);
+	return r;
+}
+
+static bool is_pod_write(const struct ctrl_action *a, enum ctrl_verb verb)
+{
+	return a->verb == verb && streq(a->resource, "pods") && !a->subresource;
+}
+
+/* The plan in order, pod creates in slow-start batches (1, 2, 4, ...):
+ * after a batch with a failure the remaining creates are skipped, their
+ * expectations lowered, and the error kept for the ReplicaFailure
+ * condition of the next sync. */
+static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *p)
+{
+	struct rs_key *k = rs_key_of(c, key);
+	long long sizes[64], in_batch = 0;
+	size_t n_batches, batch = 0;
+	bool failed = false, stop = false;
+	char created[254] = "", err[512] = "";
+	int first = 0, last = 0;
+
+	if (!k)
+		return -ENOMEM;
+	n_batches = rs_slow_start_batches(k->to_create, RS_SLOW_START_INITIAL, sizes, ARRAY_SIZE(sizes));
+	for (size_t i = 0; i < p->n; i++) {
+		const struct ctrl_action *a = &p->v[i];
+		_cleanup_json_ json_t *out = NULL;
+		bool create = is_pod_write(a, CTRL_CREATE);
+
+		if (a->verb == CTRL_EVENT) {
+			if (last == 0)
+				ctrl_run_event(c, a, i && p->v[i - 1].verb == CTRL_CREATE ? created : NULL);
+			continue;
+		}
+		if (create && stop) { /* skipped: never coming */
+			rs_expectations_observe_add(&k->exp);
+			last = -ECANCELED;
+			continue;
+		}
+		last = ctrl_run_write(c, a, create ? &out : NULL);
+		if (last == -ECANCELED || last == -ESTALE)
+			return last;
+		snprintf(created, sizeof(created), "%s", kc_meta_str(out, "name") ?: "");
+		if (last < 0 && (create || is_pod_write(a, CTRL_DELETE))) {
+			if (create)
+				rs_expectations_observe_add(&k->exp);
+			else
+				rs_expectations_observe_del(&k->exp);
+			failed = true;
+			if (!err[0])
+				snprintf(err, sizeof(err), "%s", kc_last_status(ctrl_run_client(c))->message);
+		}
+		if (last < 0 && !first)
+			first = last;
+		if (create && batch < n_batches && ++in_batch == sizes[batch]) {
+			batch++;
+			in_batch = 0;
+			stop = failed;
+		}
+	}
+	free(k->manage_error);
+	k->manage_error = failed ? strdup(err[0] ? err : "failed") : NULL;
+	return first;
+}
+
+/* ---- deployment ---- */
+
+static int dep_init(struct ctrl_run *c)
+{
+	int r = index_ensure(c, RS_RESOURCE, "namespace", kc_index_namespace);
+
+	if (r == 0)
+		r = index_ensure(c, "pods", "owner", kc_index_owner_uid);
+	return r;
+}
+
+/* A pod that goes concerns its ReplicaSet's Deployment (Recreate waits for
+ * the old pods). */
+static void dep_pod_gone(struct ctrl_run *c, json_t *pod)
+{
+	char key[320], dkey[320];
+	json_t *rs;
+
+	if (!controller_key(pod, "ReplicaSet", key, sizeof(key)) ||
+	    !(rs = ctrl_cached(c, RS_RESOURCE, key)) ||
+	    !controller_key(rs, "Deployment", dkey, sizeof(dkey)))
+		return;
+	ctrl_enqueue(c, dkey);
+}
+
+static void dep_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	json_t *any = obj ? obj : old;
+
+	if (streq(resource, "pods")) {
+		if (!obj)
+			dep_pod_gone(c, old);
+		return;
+	}
+	if (streq(resource, RS_RESOURCE) && !ctrl_controller_of(any))
+		enqueue_selecting(c, DEP_RESOURCE, any);
+	owner_event(c, DEP_RESOURCE, "Deployment", resource, old, obj);
+}
+
+/* Pods not yet finished of the Deployment's old ReplicaSets: those whose
+ * pod-template-hash is not the template's. */
+static long long dep_old_pods(struct ctrl_run *c, json_t *dep, json_t **rss, size_t n)
+{
+	char hash[16];
+	long long count = 0;
+
+	ctrl_template_hash(ctrl_get(dep, "spec.template"),
+			   ctrl_get(dep, "status.collisionCount")
+				   ? ctrl_int(dep, "status.collisionCount", 0) : -1, hash);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ json_t **pods = NULL;
+		size_t n_pods;
+
+		if (!ctrl_controlled_by(rss[i], dep) ||
+		    streq(ctrl_str(rss[i], "metadata.labels.pod-template-hash"), hash))
+			continue;
+		pods = owned(c, "pods", rss[i], &n_pods);
+		for (size_t j = 0; j < n_pods; j++) {
+			const char *phase = ctrl_str(pods[j], "status.phase");
+
+			count += !streq(phase, "Succeeded") && !streq(phase, "Failed");
+		}
+	}
+	return count;
+}
+
+static int dep_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct dep_input in = { .dep = ctrl_cached(c, DEP_RESOURCE, key), .now = time(NULL) };
+	struct dep_result res = { 0 };
+	_cleanup_free_ json_t **rss = NULL;
+	int r;
+
+	if (!in.dep)
+		return 0;
+	rss = ctrl_indexed(c, RS_RESOURCE, "namespace", kc_meta_str(in.dep, "namespace"), &in.n_rss);
+	in.rss = rss;
+	in.old_pods = dep_old_pods(c, in.dep, rss, in.n_rss);
+	r = dep_compute(&in, p, &res);
+	if (r == 0)
+		requeue(c, key, res.requeue_after);
+	return r;
+}
+
 /* ---- the table ---- */
 
 const struct ctrl_def ctrl_defs[] = {
+	{ .name = "replicaset", .informers = { RS_RESOURCE, "pods" }, .init = rs_init,
+	  .fini = rs_fini, .event = rs_event, .reconcile = rs_reconcile, .send = rs_send },
+	{ .name = "deployment", .informers = { DEP_RESOURCE, RS_RESOURCE, "pods" }, .init = dep_init,
+	  .event = dep_event, .reconcile = dep_reconcile },
 	{ .name = "endpointslice", .informers = { "services", "pods", EPS_RESOURCE, "nodes" },
 	  .init = eps_init, .event = eps_event, .reconcile = eps_reconcile },
 	{ .name = "endpoints", .informers = { "services", "pods", "endpoints" }, .init = eps_init,

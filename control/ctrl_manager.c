@@ -149,7 +149,7 @@ int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs,
 		const char *k;
 		size_t len = 0;
 
-		if (!streq(si->resource, resource))
+		if (!streq(si->resource, resource) || !si->inf)
 			continue;
 		items = kc_informer_items(si->inf);
 		if (json_object_size(items) > si->cap) {
@@ -173,6 +173,8 @@ int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs,
 }
 
 /* ---- sending plans ---- */
+
+static bool loop_leading(void *ud);
 
 /* Sends one write; *out (may be NULL) gets the server's answer. */
 static int write_send(struct kc_client *c, const struct ctrl_action *a, json_t **out)
@@ -232,6 +234,18 @@ static int event_send(struct kc_recorder *rec, const struct ctrl_action *a, cons
 		return res ? 0 : -EINVAL;
 	return kc_event(rec, res, obj, a->event_type, a->reason, "%s%s", a->message ? a->message : "",
 			complete ? created_name : "");
+}
+
+int ctrl_run_write(struct ctrl_run *c, const struct ctrl_action *a, json_t **out)
+{
+	if (!loop_leading(c->sess->loop))
+		return -ECANCELED;
+	return write_send(c->sess->c, a, out);
+}
+
+void ctrl_run_event(struct ctrl_run *c, const struct ctrl_action *a, const char *created_name)
+{
+	event_send(c->sess->rec, a, created_name);
 }
 
 int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_action *a)
@@ -309,13 +323,14 @@ static int informer_ensure(struct ctrl_session *s, const char *resource)
 		return -EINVAL;
 	/* A resource the API does not serve would never sync: its
 	 * controllers see it empty instead. */
+	si = &s->inf[s->n_inf];
+	*si = (struct shared_informer){ .resource = resource, .sess = s };
 	r = kc_list(s->c, res, NULL, &(struct kc_list_opts){ .limit = 1 }, NULL);
 	if (r == -ENOENT) {
 		log_warn("controller manager: the API serves no %s; its controllers see none", resource);
+		s->n_inf++; /* known, without an informer */
 		return 0;
 	}
-	si = &s->inf[s->n_inf];
-	*si = (struct shared_informer){ .resource = resource, .sess = s };
 	r = kc_informer_new(s->c, res, NULL, &si->inf);
 	if (r < 0)
 		return r;
@@ -327,7 +342,7 @@ static int informer_ensure(struct ctrl_session *s, const char *resource)
 static bool all_synced(const struct ctrl_session *s)
 {
 	for (size_t i = 0; i < s->n_inf; i++)
-		if (!kc_informer_synced(s->inf[i].inf))
+		if (s->inf[i].inf && !kc_informer_synced(s->inf[i].inf))
 			return false;
 	return true;
 }
@@ -344,6 +359,8 @@ static void resync(void *ud)
 		json_t *o;
 		const char *k;
 
+		if (!s->inf[i].inf)
+			continue;
 		json_object_foreach(kc_informer_items(s->inf[i].inf), k, o)
 			fan_out(&s->inf[i], o, o);
 	}
@@ -365,7 +382,9 @@ static void process_key(struct ctrl_run *run, const char *key)
 	struct ctrl_plan plan = CTRL_PLAN_INIT;
 	int r = run->def->reconcile(run, key, &plan);
 
-	if (r >= 0)
+	if (r >= 0 && run->def->send)
+		r = run->def->send(run, key, &plan);
+	else if (r >= 0)
 		r = ctrl_plan_send(s->c, s->rec, &plan, loop_leading, s->loop);
 	ctrl_plan_clear(&plan);
 	if (r == -ESTALE) {
@@ -419,7 +438,7 @@ static int session_setup(struct ctrl_session *s)
 			return r;
 	}
 	for (size_t i = 0; i < s->n_inf; i++)
-		if ((r = kc_informer_start(s->inf[i].inf)) < 0)
+		if (s->inf[i].inf && (r = kc_informer_start(s->inf[i].inf)) < 0)
 			return r;
 	if (cfg->resync_s > 0)
 		kc_timer_add(s->c, now_ns() + (unsigned long long)cfg->resync_s * 1000000000ULL, resync,

@@ -90,6 +90,9 @@ struct ctrl_def {
 	void (*event)(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj);
 	/* Plans for one key from the caches; < 0 requeues it with rate limit. */
 	int (*reconcile)(struct ctrl_run *c, const char *key, struct ctrl_plan *p);
+	/* Optional: sends the plan itself (ctrl_run_write, ctrl_run_event)
+	 * where ctrl_plan_send's order is not enough (slow-start batches). */
+	int (*send)(struct ctrl_run *c, const char *key, const struct ctrl_plan *p);
 };
 
 extern const struct ctrl_def ctrl_defs[];
@@ -108,6 +111,11 @@ void ctrl_run_set_state(struct ctrl_run *c, void *state);
  * steps: *objs valid until the next call for the same resource. A
  * resource the API does not serve has no informer and no objects. */
 int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs, size_t *n);
+/* One write of a plan (-ECANCELED once no longer leading); *out (may be
+ * NULL) gets the server's answer. And an Event, completed with
+ * created_name as ctrl_plan_send does. */
+int ctrl_run_write(struct ctrl_run *c, const struct ctrl_action *a, json_t **out);
+void ctrl_run_event(struct ctrl_run *c, const struct ctrl_action *a, const char *created_name);
 /* The cached object of key ("ns/name"), or NULL. */
 json_t *ctrl_cached(struct ctrl_run *c, const char *resource, const char *key);
 /* The cached objects whose index has value: a malloc'd array (free it;

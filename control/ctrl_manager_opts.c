@@ -61,7 +61,7 @@ const size_t ctrl_manager_n_options = ARRAY_SIZE(ctrl_manager_options);
 
 /* Upstream names skiff knows but has no loop for yet: accepted, and said so. */
 static const char *const known_later[] = {
-	"replicaset", "deployment", "garbagecollector", "namespace", "podgc",
+	"garbagecollector", "namespace", "podgc",
 };
 
 static int def_index(const char *name, size_t len)

@@ -20,12 +20,17 @@
 #                       a pod turned unready is ready=false in its slice
 #                       and leaves the Endpoints' addresses
 #   workloads         - a DaemonSet gets a pod bound on each node, a Job its
-#                       pod, with "Created pod: NAME" events
+#                       pod, with "Created pod: NAME" events; a Deployment
+#                       its ReplicaSet and pods, `kubectl scale` more, and
+#                       `kubectl set image` a second ReplicaSet with
+#                       ScalingReplicaSet events
 #   leader_failover   - two servers on one etcd: one Lease holder for the
 #                       controllers and one for the scheduler, every pod
 #                       bound once (one Scheduled event each); kill -9 of
 #                       the leader: the other takes both Leases within 15 s
-#                       (leaseTransitions + 1) and binds the next pods;
+#                       (leaseTransitions + 1) and binds the next pods; a
+#                       ReplicaSet of 10 has exactly 10 pods before and
+#                       after the failover, 12 once scaled by the new leader;
 #                       etcd paused (SIGSTOP): the leader, unable to renew,
 #                       stops its loops at the 10 s deadline, and leads
 #                       again once etcd answers
@@ -199,6 +204,19 @@ YAML
 	out=$(k 33 get pods -l job-name=j1 -o jsonpath='{.items[0].metadata.name}')
 	wait_for 10 eval 'k 33 get events --field-selector involvedObject.name=j1 | grep -q "Created pod: $out"' ||
 		fail "no 'Created pod: $out' event: $(k 33 get events 2>&1)"
+
+	k 27 create deployment web --image=busybox --replicas=3 >/dev/null || fail "Deployment web"
+	pods_of_web() { k 33 get pods -l app=web -o name | wc -l; }
+	wait_for 15 eval '[ "$(pods_of_web)" = 3 ]' || fail "web has $(pods_of_web) pods, not 3"
+	k 33 scale deployment web --replicas=5 >/dev/null || fail "kubectl scale"
+	wait_for 15 eval '[ "$(pods_of_web)" = 5 ]' || fail "web has $(pods_of_web) pods after scale, not 5"
+	k 33 set image deployment/web busybox=busybox:2 >/dev/null || fail "kubectl set image"
+	wait_for 15 eval '[ "$(k 33 get rs -l app=web -o name | wc -l)" = 2 ]' ||
+		fail "no second ReplicaSet: $(k 33 get rs 2>&1)"
+	out=$(k 27 get events --field-selector involvedObject.name=web)
+	assert_contains "$out" "Scaled up replica set web-" "ScalingReplicaSet events"
+	out=$(k 33 rollout history deployment/web)
+	assert_contains "$out" "2 " "rollout history lists revision 2"
 }
 
 # ---- two servers on one etcd ----
@@ -272,6 +290,25 @@ case_leader_failover() {
 	wait_for 10 eval '[ "$(scheduled_events a)" = 20 ]' || true
 	assert_eq "$(scheduled_events a)" 20 "one Scheduled event per pod"
 
+	rs() { # NAME REPLICAS
+		cat <<YAML
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: $1}
+spec:
+  replicas: $2
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec: {containers: [{name: c, image: busybox, resources: {requests: {cpu: 10m}}}]}
+YAML
+	}
+	rs_pods() { kp "$1" get pods -l app=rs1 -o name | wc -l; }
+	rs rs1 10 | kp b apply -f - >/dev/null || fail "ReplicaSet rs1"
+	wait_for 15 eval '[ "$(rs_pods a)" = 10 ]' || fail "rs1 has $(rs_pods a) pods, not 10"
+	sleep 2
+	assert_eq "$(rs_pods a)" 10 "rs1's pods with two servers running"
+
 	before=$(kp "$other" get lease -n kube-system kube-scheduler -o jsonpath='{.spec.leaseTransitions}')
 	t0=$(date +%s.%N)
 	kill -9 "$(cat "$TMP/$lead.pid")"
@@ -289,7 +326,13 @@ case_leader_failover() {
 	assert_eq "$after" "$((before + 1))" "leaseTransitions after the takeover"
 	for i in $(seq 21 25); do pod "w$i" 10m; echo ---; done | kp "$other" apply -f - >/dev/null ||
 		fail "pods: cannot create"
-	wait_for 10 all_bound "$other" 25 || fail "the new leader did not bind: $(kp "$other" get pods -o wide)"
+	wait_for 10 eval '[ "$(kp "$other" get pods -o json | jq "[.items[] | select(.metadata.name | startswith(\"w\")) | select(.spec.nodeName == \"n1\")] | length")" = 25 ]' ||
+		fail "the new leader did not bind: $(kp "$other" get pods -o wide)"
+	assert_eq "$(rs_pods "$other")" 10 "rs1's pods after the failover"
+	rs rs1 12 | kp "$other" apply -f - >/dev/null || fail "ReplicaSet rs1 scaled"
+	wait_for 15 eval '[ "$(rs_pods "$other")" = 12 ]' || fail "rs1 has $(rs_pods "$other") pods, not 12"
+	sleep 2
+	assert_eq "$(rs_pods "$other")" 12 "rs1's pods once scaled by the new leader"
 
 	# The store stops answering: the leader cannot renew, and stops its
 	# loops at the renew deadline (10 s), before anyone could take over (15 s).
