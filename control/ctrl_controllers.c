@@ -10,11 +10,14 @@
 #include "control/ctrl.h"
 #include "control/ctrl_cronjob.h"
 #include "control/ctrl_daemonset.h"
+#include "control/ctrl_gc.h"
 #include "control/ctrl_job.h"
 #include "control/ctrl_lbipam.h"
+#include "control/ctrl_namespace.h"
 #include "control/ctrl_manager.h"
 #include "control/ctrl_nodeipam.h"
 #include "control/ctrl_nodelifecycle.h"
+#include "control/ctrl_podgc.h"
 #include "control/ctrl_serviceaccount.h"
 #include "control/ctrl_statefulset.h"
 #include "control/ctrl_util.h"
@@ -733,6 +736,183 @@ static int dep_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *
 	return r;
 }
 
+/* ---- garbagecollector: dependents follow their owners ---- */
+
+/* The kinds whose ownerReferences it follows (and their owners'). */
+static const struct gc_kind gc_kinds[] = {
+	{ .group = "", .kind = "Pod", .resource = "pods", .namespaced = true },
+	{ .group = "", .kind = "Service", .resource = "services", .namespaced = true },
+	{ .group = "", .kind = "Node", .resource = "nodes", .namespaced = false },
+	{ .group = "apps", .kind = "ReplicaSet", .resource = "replicasets.apps", .namespaced = true },
+	{ .group = "apps", .kind = "Deployment", .resource = "deployments.apps", .namespaced = true },
+	{ .group = "apps", .kind = "DaemonSet", .resource = "daemonsets.apps", .namespaced = true },
+	{ .group = "apps", .kind = "StatefulSet", .resource = "statefulsets.apps", .namespaced = true },
+	{ .group = "apps", .kind = "ControllerRevision", .resource = "controllerrevisions.apps",
+	  .namespaced = true },
+	{ .group = "batch", .kind = "Job", .resource = "jobs.batch", .namespaced = true },
+	{ .group = "batch", .kind = "CronJob", .resource = "cronjobs.batch", .namespaced = true },
+	{ .group = "discovery.k8s.io", .kind = "EndpointSlice", .resource = EPS_RESOURCE,
+	  .namespaced = true },
+};
+
+/* One sweep at most a second after the first change (a pending earlier
+ * time wins in the queue). */
+static void gc_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	(void)resource, (void)old, (void)obj;
+	ctrl_enqueue_after(c, ALL, 1);
+}
+
+static int gc_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct gc_kind kinds[ARRAY_SIZE(gc_kinds)];
+	size_t n = 0;
+
+	(void)key;
+	for (size_t i = 0; i < ARRAY_SIZE(gc_kinds); i++) {
+		if (!ctrl_informer(c, gc_kinds[i].resource))
+			continue; /* not served: its references count as solid */
+		kinds[n] = gc_kinds[i];
+		ctrl_objects(c, kinds[n].resource, &kinds[n].objs, &kinds[n].n);
+		n++;
+	}
+	return gc_compute(kinds, n, p);
+}
+
+/* ---- namespace: a deleted namespace's contents go first ---- */
+
+static const char *const ns_resources[] = {
+	"pods", "services", "endpoints", "configmaps", "secrets", "serviceaccounts", "events",
+	"persistentvolumeclaims", "deployments.apps", "replicasets.apps", "daemonsets.apps",
+	"statefulsets.apps", "controllerrevisions.apps", "jobs.batch", "cronjobs.batch",
+	"endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
+	"poddisruptionbudgets.policy", "networkpolicies.networking.k8s.io",
+	"ingresses.networking.k8s.io",
+};
+
+static void ns_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	(void)resource, (void)old;
+	if (obj && ctrl_get(obj, "metadata.deletionTimestamp"))
+		ctrl_enqueue(c, kc_meta_str(obj, "name"));
+}
+
+/* Lists what the namespace still holds (through the API: no informer per
+ * kind), plans, and looks again in a second while it is terminating. */
+static int ns_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	json_t *ns = ctrl_cached(c, "namespaces", key);
+	struct ns_content content[ARRAY_SIZE(ns_resources)];
+	json_t *items[ARRAY_SIZE(ns_resources)] = { 0 };
+	json_t **arrs[ARRAY_SIZE(ns_resources)] = { 0 };
+	size_t n = 0;
+	int r;
+
+	if (!ns || !ctrl_get(ns, "metadata.deletionTimestamp"))
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(ns_resources); i++) {
+		const struct kc_resource *res = kc_resource_find(ns_resources[i]);
+		char *rv = NULL;
+
+		r = res ? kc_list_all(ctrl_run_client(c), res, key, NULL, &items[i], &rv) : -ENOENT;
+		free(rv);
+		if (r == -ENOENT)
+			continue; /* not served */
+		content[n] = (struct ns_content){ .resource = ns_resources[i],
+						  .error = r < 0 ? strerror(-r) : NULL };
+		if (r == 0 && json_array_size(items[i])) {
+			arrs[i] = malloc(json_array_size(items[i]) * sizeof(json_t *));
+			for (size_t j = 0; arrs[i] && j < json_array_size(items[i]); j++)
+				arrs[i][j] = json_array_get(items[i], j);
+			content[n].objs = arrs[i];
+			content[n].n = arrs[i] ? json_array_size(items[i]) : 0;
+		}
+		n++;
+	}
+	r = namespace_compute(ns, content, n, time(NULL), p);
+	for (size_t i = 0; i < ARRAY_SIZE(ns_resources); i++) {
+		free(arrs[i]);
+		json_decref(items[i]);
+	}
+	if (r == 0)
+		ctrl_enqueue_after(c, key, 1);
+	return r;
+}
+
+/* ---- podgc: terminated pods over the threshold, orphans of gone nodes ---- */
+
+#define PODGC_PERIOD 20 /* s, upstream's gcCheckPeriod */
+
+static int podgc_init(struct ctrl_run *c)
+{
+	json_t *absent = json_object(); /* node -> when first seen missing */
+
+	if (!absent)
+		return -ENOMEM;
+	ctrl_run_set_state(c, absent);
+	ctrl_enqueue(c, ALL); /* then every PODGC_PERIOD */
+	return 0;
+}
+
+static void podgc_fini(struct ctrl_run *c)
+{
+	json_decref(ctrl_run_state(c));
+}
+
+static void podgc_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	(void)c, (void)resource, (void)old, (void)obj; /* periodic, as upstream */
+}
+
+/* The absent nodes past the quarantine that a GET confirms gone. */
+static json_t *podgc_gone(struct ctrl_run *c, json_t *absent_now, time_t now)
+{
+	json_t *seen = ctrl_run_state(c), *gone = json_array(), *v;
+	const char *name;
+	void *tmp;
+
+	json_object_foreach_safe(seen, tmp, name, v)
+		if (!json_object_get(absent_now, name))
+			json_object_del(seen, name);
+	json_object_foreach(absent_now, name, v) {
+		json_t *t = json_object_get(seen, name);
+
+		if (!t) {
+			json_object_set_new(seen, name, json_integer(now));
+			continue;
+		}
+		if (now - json_integer_value(t) >= PODGC_QUARANTINE &&
+		    kc_get(ctrl_run_client(c), kc_resource_find("nodes"), NULL, name, NULL) == -ENOENT)
+			json_array_append_new(gone, json_string(name));
+	}
+	return gone;
+}
+
+static int podgc_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct podgc_input in = { .threshold = ctrl_run_config(c)->terminated_pod_gc_threshold };
+	_cleanup_json_ json_t *absent = NULL, *absent_set = json_object(), *gone = NULL;
+	json_t *v;
+	const char *gone_names[256];
+	time_t now = time(NULL);
+	size_t i;
+	int r;
+
+	ctrl_enqueue_after(c, key, PODGC_PERIOD);
+	if ((r = ctrl_objects(c, "pods", &in.pods, &in.n_pods)) < 0 ||
+	    (r = ctrl_objects(c, "nodes", &in.nodes, &in.n_nodes)) < 0)
+		return r;
+	absent = podgc_absent_nodes(in.pods, in.n_pods, in.nodes, in.n_nodes);
+	json_array_foreach(absent, i, v)
+		json_object_set(absent_set, json_string_value(v), json_true());
+	gone = podgc_gone(c, absent_set, now);
+	json_array_foreach(gone, i, v)
+		if (in.n_gone < ARRAY_SIZE(gone_names))
+			gone_names[in.n_gone++] = json_string_value(v);
+	in.gone_nodes = gone_names;
+	return podgc_compute(&in, now, p);
+}
+
 /* ---- the table ---- */
 
 const struct ctrl_def ctrl_defs[] = {
@@ -748,6 +928,16 @@ const struct ctrl_def ctrl_defs[] = {
 	  .init = sa_init, .event = sa_event, .reconcile = sa_reconcile },
 	{ .name = "nodeipam", .informers = { "nodes" }, .event = enqueue_all,
 	  .reconcile = nodeipam_reconcile },
+	{ .name = "garbagecollector",
+	  /* every kind of gc_kinds: an owner not cached would be taken for gone */
+	  .informers = { "pods", "services", "nodes", RS_RESOURCE, DEP_RESOURCE, DS_RESOURCE,
+			 STS_RESOURCE, "controllerrevisions.apps", JOB_RESOURCE, CJ_RESOURCE,
+			 EPS_RESOURCE },
+	  .event = gc_event, .reconcile = gc_reconcile },
+	{ .name = "namespace", .informers = { "namespaces" }, .event = ns_event,
+	  .reconcile = ns_reconcile },
+	{ .name = "podgc", .informers = { "pods", "nodes" }, .init = podgc_init, .fini = podgc_fini,
+	  .event = podgc_event, .reconcile = podgc_reconcile },
 	{ .name = "lb-ipam", .informers = { "services" }, .event = enqueue_all,
 	  .reconcile = lbipam_reconcile },
 	{ .name = "nodelifecycle", .informers = { "nodes", "leases", "pods" }, .init = nodelc_init,

@@ -81,7 +81,7 @@ struct ctrl_run;
 struct ctrl_def {
 	const char *name; /* as upstream's --controllers names it */
 	/* The resources whose shared informers it reads (kc_resource_find names). */
-	const char *informers[8];
+	const char *informers[12];
 	/* Optional: indexes on the informers, private state (ctrl_run_state). */
 	int (*init)(struct ctrl_run *c);
 	void (*fini)(struct ctrl_run *c);

@@ -59,19 +59,11 @@ const struct opt ctrl_manager_options[] = {
 };
 const size_t ctrl_manager_n_options = ARRAY_SIZE(ctrl_manager_options);
 
-/* Upstream names skiff knows but has no loop for yet: accepted, and said so. */
-static const char *const known_later[] = {
-	"garbagecollector", "namespace", "podgc",
-};
-
 static int def_index(const char *name, size_t len)
 {
 	for (size_t i = 0; i < ctrl_n_defs; i++)
 		if (strlen(ctrl_defs[i].name) == len && strncmp(ctrl_defs[i].name, name, len) == 0)
 			return (int)i;
-	for (size_t i = 0; i < ARRAY_SIZE(known_later); i++)
-		if (strlen(known_later[i]) == len && strncmp(known_later[i], name, len) == 0)
-			return -ENOENT;
 	return -EINVAL;
 }
 
@@ -98,8 +90,7 @@ int ctrl_manager_config_check(struct ctrl_manager_config *cfg, char *err, size_t
 		if (i == -EINVAL)
 			return set_err(err, errlen, -EINVAL, "--controllers: unknown controller \"%.*s\"",
 				       (int)len, p + minus);
-		if (i >= 0)
-			(minus ? off : on)[i] = true; /* else: known, not built yet */
+		(minus ? off : on)[i] = true;
 	}
 	for (size_t i = 0; i < ctrl_n_defs; i++)
 		cfg->enabled[i] = (star || on[i]) && !off[i];

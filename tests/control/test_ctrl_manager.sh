@@ -24,6 +24,9 @@
 #                       its ReplicaSet and pods, `kubectl scale` more, and
 #                       `kubectl set image` a second ReplicaSet with
 #                       ScalingReplicaSet events
+#   gc                - a pod whose owner does not exist is deleted by the
+#                       garbage collector; with --terminated-pod-gc-threshold
+#                       1, pod GC deletes the older of two Failed pods
 #   leader_failover   - two servers on one etcd: one Lease holder for the
 #                       controllers and one for the scheduler, every pod
 #                       bound once (one Scheduled event each); kill -9 of
@@ -219,6 +222,31 @@ YAML
 	assert_contains "$out" "2 " "rollout history lists revision 2"
 }
 
+case_gc() {
+	local out
+	DATA=$TMP/gc
+	start_skiff_server "$DATA" "$TMP/gc.log" tls --controllers='*,-nodelifecycle' --no-scheduler \
+		--terminated-pod-gc-threshold 1
+	cat <<YAML | k 33 apply -f - >/dev/null || fail "pod orphan"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: orphan
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: gone, uid: 6a3e5b0e-0000-4000-8000-000000000001, controller: true}
+spec: {containers: [{name: c, image: busybox}]}
+YAML
+	wait_for 10 eval '! k 33 get pod orphan' || fail "the pod of a missing owner is still there"
+	for p in old new; do
+		pod "$p" 10m | k 33 apply -f - >/dev/null || fail "pod $p"
+		k 33 patch pod "$p" --subresource=status --type=merge -p '{"status":{"phase":"Failed"}}' \
+			>/dev/null || fail "pod $p: status"
+		sleep 1.1 # creationTimestamp has seconds: old is older
+	done
+	wait_for 25 eval '! k 33 get pod old' || fail "pod GC left the older Failed pod"
+	assert_ok k 33 get pod new
+}
+
 # ---- two servers on one etcd ----
 
 ETCD_PORT=$(( 22000 + (RANDOM % 10000) ))
@@ -353,5 +381,6 @@ run_case flags
 run_case ipam
 run_case endpoints
 run_case workloads
+run_case gc
 run_case leader_failover
 finish
