@@ -23,6 +23,7 @@ struct sdrv {
 	struct sched *s;
 	struct kc_informer *nodes, *pods, *classes;
 	int in_flight, max_in_flight;
+	struct bind_req *flying;
 	unsigned long long next_expire;
 	unsigned long bound, failed;
 };
@@ -30,6 +31,7 @@ struct sdrv {
 /* A binding in flight, and the Scheduled Event to record once it lands. */
 struct bind_req {
 	struct sdrv *d;
+	struct bind_req *prev, *next; /* in flight, freed at teardown */
 	char ns[64], name[254], uid[64];
 	char *message;
 };
@@ -141,13 +143,14 @@ static void event_done(void *ud, int err, const struct kc_status *st, json_t *bo
  * aggregate). */
 static void scheduled_event(struct sdrv *d, const struct bind_req *b)
 {
-	char stamp[32], path[512], *what = NULL;
+	char stamp[32], path[512], name[300], *what = NULL;
 	json_t *ev;
 
 	kc_timestamp(0, stamp);
+	snprintf(name, sizeof(name), "%s.%llx", b->name, (unsigned long long)now_ns());
 	ev = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:{s:s},"
 		       "s:s,s:s,s:s,s:i}",
-		       "apiVersion", "v1", "kind", "Event", "metadata", "generateName", b->name,
+		       "apiVersion", "v1", "kind", "Event", "metadata", "name", name,
 		       "namespace", b->ns, "involvedObject", "apiVersion", "v1", "kind", "Pod",
 		       "namespace", b->ns, "name", b->name, "uid", b->uid, "type", "Normal", "reason",
 		       "Scheduled", "message", b->message, "source", "component", SCHEDULER_NAME,
@@ -161,6 +164,16 @@ static void scheduled_event(struct sdrv *d, const struct bind_req *b)
 	json_decref(ev);
 }
 
+static void bind_unlink(struct sdrv *d, struct bind_req *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		d->flying = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+}
+
 static void bind_done(void *ud, int err, const struct kc_status *st, json_t *body)
 {
 	struct bind_req *b = ud;
@@ -168,6 +181,7 @@ static void bind_done(void *ud, int err, const struct kc_status *st, json_t *bod
 
 	(void)body;
 	d->in_flight--;
+	bind_unlink(d, b);
 	sched_bind_done(d->s, b->ns, b->name, err, now_ns());
 	if (err == 0) {
 		d->bound++;
@@ -206,6 +220,10 @@ static int bind_send(struct sdrv *d, const struct ctrl_action *a, const struct c
 		return r;
 	}
 	d->in_flight++;
+	b->next = d->flying;
+	if (b->next)
+		b->next->prev = b;
+	d->flying = b;
 	return 0;
 }
 
@@ -334,7 +352,14 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 	kc_informer_free(d.nodes);
 	kc_informer_free(d.classes);
 	kc_recorder_free(d.rec);
-	kc_client_free(d.c);
+	kc_client_free(d.c); /* cancels the bindings in flight, without callbacks */
+	while (d.flying) {
+		struct bind_req *b = d.flying;
+
+		d.flying = b->next;
+		free(b->message);
+		free(b);
+	}
 	sched_free(d.s);
 	return r;
 }
