@@ -101,22 +101,6 @@ static void requeue(struct ctrl_run *c, const char *key, long long after)
 		ctrl_enqueue_after(c, key, (double)after);
 }
 
-/* "a,b" CIDRs, at most two. */
-static int cidrs_parse(const char *csv, struct ipcidr *out, size_t *n)
-{
-	char buf[256], *save = NULL;
-	const char *why;
-
-	*n = 0;
-	snprintf(buf, sizeof(buf), "%s", csv ? csv : "");
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n == 2 || ipcidr_parse(t, &out[*n], &why) < 0)
-			return -EINVAL;
-		(*n)++;
-	}
-	return 0;
-}
-
 /* ---- serviceaccount: the "default" ServiceAccount of each namespace ---- */
 
 static int sa_init(struct ctrl_run *c)
@@ -155,7 +139,7 @@ static int nodeipam_reconcile(struct ctrl_run *c, const char *key, struct ctrl_p
 	int r;
 
 	(void)key;
-	if (!cfg->cluster_cidr || cidrs_parse(cfg->cluster_cidr, nc.cidrs, &nc.n_cidrs) < 0 ||
+	if (!cfg->cluster_cidr || ctrl_cidrs_parse(cfg->cluster_cidr, nc.cidrs, &nc.n_cidrs) < 0 ||
 	    !nc.n_cidrs)
 		return 0;
 	r = ctrl_objects(c, "nodes", &nodes, &n);
@@ -173,7 +157,7 @@ static int lbipam_reconcile(struct ctrl_run *c, const char *key, struct ctrl_pla
 	int r;
 
 	(void)key;
-	if (!cfg->lb_cidr || cidrs_parse(cfg->lb_cidr, lc.pools, &lc.n_pools) < 0 || !lc.n_pools)
+	if (!cfg->lb_cidr || ctrl_cidrs_parse(cfg->lb_cidr, lc.pools, &lc.n_pools) < 0 || !lc.n_pools)
 		return 0;
 	r = ctrl_objects(c, "services", &svcs, &n);
 	return r < 0 ? r : lbipam_compute(&lc, svcs, n, p);

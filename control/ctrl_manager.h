@@ -60,8 +60,12 @@ struct ctrl_manager_config {
  * where that struct sits in its own). */
 extern const struct opt ctrl_manager_options[];
 extern const size_t ctrl_manager_n_options;
-/* After parsing: resolves --controllers (-EINVAL, err says which name). */
+/* After parsing: resolves --controllers and checks the CIDRs (-EINVAL,
+ * err says which flag and why). */
 int ctrl_manager_config_check(struct ctrl_manager_config *cfg, char *err, size_t errlen);
+/* "a/n[,b/m]": at most one CIDR per family. -EINVAL. */
+struct ipcidr;
+int ctrl_cidrs_parse(const char *csv, struct ipcidr *out, size_t *n);
 
 struct ctrl_manager;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "control/ctrl_manager.h"
+#include "inet.h"
 #include "control/ctrl_nodelifecycle.h"
 #include "control/ctrl_podgc.h"
 #include "util.h"
@@ -27,7 +28,8 @@ static int opt_bool_word(const struct opt *o, const char *arg, void *dst, char *
 
 const struct opt ctrl_manager_options[] = {
 	{ .name = "controllers", .arg = "LIST",
-	  .help = "controllers to run: '*' (all), NAME, -NAME to disable one, or none",
+	  .help = "controllers to run: '*' (all), NAME, -NAME to disable one, or none; names as\n"
+		  "kube-controller-manager's (endpointslice, replicaset, ...) and lb-ipam",
 	  .def = "*", .set = opt_string, .offset = CM(controllers) },
 	{ .name = "no-scheduler", .help = "do not run the scheduler", .set = opt_flag,
 	  .offset = CM(no_scheduler) },
@@ -67,11 +69,38 @@ static int def_index(const char *name, size_t len)
 	return -EINVAL;
 }
 
+int ctrl_cidrs_parse(const char *csv, struct ipcidr *out, size_t *n)
+{
+	char buf[256], *save = NULL;
+	const char *why;
+
+	*n = 0;
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", csv ? csv : "") >= sizeof(buf))
+		return -EINVAL;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (*n == 2 || ipcidr_parse(t, &out[*n], &why) < 0 ||
+		    (*n == 1 && out[0].addr.family == out[1].addr.family))
+			return -EINVAL;
+		(*n)++;
+	}
+	return 0;
+}
+
 int ctrl_manager_config_check(struct ctrl_manager_config *cfg, char *err, size_t errlen)
 {
 	bool on[CTRL_MAX] = { 0 }, off[CTRL_MAX] = { 0 }, star = false;
 	const char *p = cfg->controllers;
+	struct ipcidr c[2];
+	size_t n;
 
+	if (cfg->cluster_cidr && ctrl_cidrs_parse(cfg->cluster_cidr, c, &n) < 0)
+		return set_err(err, errlen, -EINVAL,
+			       "--cluster-cidr: invalid \"%s\" (want one CIDR per family, comma-separated)",
+			       cfg->cluster_cidr);
+	if (cfg->lb_cidr && ctrl_cidrs_parse(cfg->lb_cidr, c, &n) < 0)
+		return set_err(err, errlen, -EINVAL,
+			       "--lb-cidr: invalid \"%s\" (want one CIDR per family, comma-separated)",
+			       cfg->lb_cidr);
 	memset(cfg->enabled, 0, sizeof(cfg->enabled));
 	if (streq(p, "none"))
 		return 0;

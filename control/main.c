@@ -128,7 +128,8 @@ static void usage(FILE *f)
 		"       skiff-server [--data-dir DIR] [--store URL] snapshot save|restore FILE\n"
 		"\n"
 		"The Kubernetes API server of skiff: serves the Kubernetes REST API (discovery,\n"
-		"CRUD, patch, watch, tables) over a revisioned store, for kubectl and skiff-agent.\n"
+		"CRUD, patch, watch, tables) over a revisioned store, for kubectl and skiff-agent,\n"
+		"and runs the controllers and the scheduler in-process while it holds their Leases.\n"
 		"\n"
 		"Options:\n");
 	opts_usage(f, all, n);

@@ -85,8 +85,10 @@ run_skiff() {
 	local b=$1 pid store=()
 	[ "$b" = etcd ] && store=(--store etcd://127.0.0.1:2379/skiff)
 	mkdir -p "$TMP/$b"
+	# The API alone: no scheduler or controller writes beside the bench's.
 	bg_ns b pid "$BIN/skiff-server" --data-dir "$TMP/$b/data" "${store[@]}" \
-		--secure-port 0 --insecure-port "$PORT" --log-level warn >"$TMP/$b/server.log" 2>&1
+		--secure-port 0 --insecure-port "$PORT" --controllers=none --no-scheduler \
+		--log-level warn >"$TMP/$b/server.log" 2>&1
 	wait_for 30 in_ns b curl -sf "http://127.0.0.1:$PORT/readyz" ||
 		fail "skiff-server on $b did not start: $(tail -n 3 "$TMP/$b/server.log")"
 	[ "$(cat /proc/"$pid"/comm)" = skiff-server ] || fail "PID $pid is not skiff-server"

@@ -11,7 +11,7 @@
 #                       it fits joins
 #   flags             - --controllers=none --no-scheduler leaves pods
 #                       unbound and takes no Lease; an unknown controller
-#                       name is refused; a disabled controller stays idle
+#                       name, a bad --lb-cidr or --leader-elect is refused
 #   ipam              - node IPAM (--cluster-cidr) and LoadBalancer IPs
 #                       (--lb-cidr), the default ServiceAccount of a new
 #                       namespace
@@ -118,6 +118,11 @@ case_flags() {
 	out=$("$BIN/skiff-server" --data-dir "$DATA" --controllers=replicaset,bogus 2>&1); rc=$?
 	assert_eq "$rc" 2 "an unknown controller name"
 	assert_contains "$out" 'unknown controller "bogus"'
+	out=$("$BIN/skiff-server" --data-dir "$DATA" --lb-cidr 10.0.0.0/24,10.1.0.0/24 2>&1); rc=$?
+	assert_eq "$rc" 2 "two --lb-cidr pools of one family"
+	assert_contains "$out" '--lb-cidr: invalid'
+	out=$("$BIN/skiff-server" --data-dir "$DATA" --leader-elect=maybe 2>&1); rc=$?
+	assert_eq "$rc" 2 "--leader-elect=maybe"
 	start_skiff_server "$DATA" "$TMP/flags.log" tls --controllers=none --no-scheduler
 	node n1 4 | k 33 apply -f - >/dev/null || fail "node n1: cannot create"
 	pod idle 100m | k 33 apply -f - >/dev/null || fail "pod idle: cannot create"
