@@ -31,7 +31,7 @@ BPFTOOL ?= bpftool
 
 # Every library skiff links, found with pkg-config here and nowhere else.
 PKG_ALL := libbpf libnl-3.0 libnl-route-3.0 libmnl libnftnl jansson yaml-0.1 \
-	sqlite3 openssl gnutls libprotobuf-c libnghttp2 libmicrohttpd libcurl libelf zlib
+	sqlite3 openssl gnutls libprotobuf-c libnghttp2 libmicrohttpd libcurl libelf zlib ldns
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_ALL) 2>/dev/null)
 pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
 # name_STATIC = yes links a program statically (not under sanitizers, which

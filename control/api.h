@@ -70,7 +70,44 @@ struct api_obj_hooks {
 	long (*grace)(struct api_server *s, json_t *obj, bool has_requested, long requested);
 	/* Just before obj leaves the store (a Namespace's contents go). */
 	void (*removing)(struct api_server *s, json_t *obj);
+	/* Mutating admission of a create, before defaulting (a Pod's
+	 * priority and default tolerations); 0, or a negative errno with e
+	 * set. */
+	int (*admit)(struct api_server *s, const struct api_resource *r, json_t *obj,
+		     struct api_err *e);
 };
+
+struct api_write_opts;
+
+/* A subresource served by a write entry of the object layer (a pod's
+ * eviction, a service account's token, a namespace's finalize): the
+ * request body goes to write, *out is the answer. */
+typedef int (*api_sub_write_fn)(struct api_server *s, const struct api_resource *r,
+				const char *ns, const char *name, json_t *body,
+				const struct api_write_opts *o, json_t **out, struct api_err *e);
+
+struct api_subresource {
+	const char *name;   /* "eviction"; NULL ends a row's list */
+	const char *method; /* "POST" or "PUT" */
+	const char *verb;   /* as discovery lists it: "create", "update" */
+	/* Discovery's group, version and kind of the body (group NULL: the
+	 * row's own, kind NULL: the row's). */
+	const char *group, *version, *kind;
+	api_sub_write_fn write;
+	unsigned code; /* the answer's status on success */
+};
+
+/* Who sent a request, as authentication found. */
+struct api_user {
+	const char *name;
+	const char *const *groups;
+	size_t n_groups;
+};
+
+/* A kind that is answered, never stored (SelfSubjectReview): the reply to
+ * a create of body by who; 0 or a negative errno with e set. */
+typedef int (*api_answer_fn)(const struct api_user *who, json_t *body, json_t **out,
+			     struct api_err *e);
 
 struct api_resource {
 	const char *group; /* "" for the core group */
@@ -98,10 +135,61 @@ struct api_resource {
 	bool create_keeps_status; /* status is written on create (Node) */
 	bool gc_owned; /* garbage-collected with its owners (ownerReferences) */
 	const struct api_obj_hooks *hooks;
+	const struct api_subresource *subs; /* written subresources, NULL-name ended */
+	api_answer_fn answer; /* set: only create is served, by this */
 };
 
 /* The hooks of the rows that have any (control/api_hooks.c). */
-extern const struct api_obj_hooks api_service_hooks, api_namespace_hooks, api_pod_hooks;
+extern const struct api_obj_hooks api_service_hooks, api_namespace_hooks, api_pod_hooks,
+	api_priorityclass_hooks;
+/* The written subresources of the rows that have any (control/api_hooks.c). */
+extern const struct api_subresource api_pod_subs[], api_namespace_subs[],
+	api_serviceaccount_subs[];
+/* A row's written subresource named name, or NULL. */
+const struct api_subresource *api_subresource_find(const struct api_resource *r,
+						   const char *name);
+
+/* The rows of control/api_policy.c: PodDisruptionBudget, ControllerRevision,
+ * PriorityClass. */
+#define API_PDB_NCOLS 5
+#define API_CONTROLLERREVISION_NCOLS 4
+#define API_PRIORITYCLASS_NCOLS 5
+extern const struct api_column api_pdb_columns[API_PDB_NCOLS];
+extern const struct api_column api_controllerrevision_columns[API_CONTROLLERREVISION_NCOLS];
+extern const struct api_column api_priorityclass_columns[API_PRIORITYCLASS_NCOLS];
+void api_pdb_cells(json_t *obj, time_t now, json_t *cells);
+void api_pdb_validate(json_t *obj, json_t *causes);
+void api_controllerrevision_cells(json_t *obj, time_t now, json_t *cells);
+void api_controllerrevision_validate(json_t *obj, json_t *causes);
+void api_priorityclass_cells(json_t *obj, time_t now, json_t *cells);
+void api_priorityclass_defaults(json_t *obj);
+void api_priorityclass_validate(json_t *obj, json_t *causes);
+/* A pod's admission on create: priority from its class, default
+ * tolerations (the Pod row's admit hook). */
+int api_pod_admit(struct api_server *s, const struct api_resource *r, json_t *pod,
+		  struct api_err *e);
+/* POST pods/NAME/eviction (policy/v1 or v1beta1 Eviction): the pod is
+ * deleted with the Eviction's deleteOptions when its
+ * PodDisruptionBudget allows, one disruption taken from the budget's
+ * status; 429 when it does not. *out is a Status. */
+int api_pod_evict(struct api_server *s, const struct api_resource *r, const char *ns,
+		  const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
+		  struct api_err *e);
+/* The issuer of service-account tokens, and their default audience (the
+ * API server's, as kube-apiserver's --api-audiences defaults to it). */
+#define API_SA_ISSUER "https://kubernetes.default.svc.cluster.local"
+/* POST serviceaccounts/NAME/token (authentication.k8s.io/v1
+ * TokenRequest): a signed token for the account (control/api_token.c);
+ * *out is the TokenRequest with status.token. */
+int api_sa_token(struct api_server *s, const struct api_resource *r, const char *ns,
+		 const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
+		 struct api_err *e);
+/* authentication.k8s.io/v1 SelfSubjectReview (`kubectl auth whoami`):
+ * the requester's user and groups (control/api_token.c). */
+int api_self_subject_review(const struct api_user *who, json_t *body, json_t **out,
+			    struct api_err *e);
+/* The built-in priority classes, created at start when missing. */
+int api_policy_bootstrap(struct api_server *s);
 
 /* Unknown fields of obj (top level and metadata) as "unknown field
  * \"x\"" messages joined by ", " into buf; returns how many. */

@@ -217,6 +217,22 @@ static int delete_read(struct api_server *s, const struct api_resource *r, const
 	return remove_now(s, r, key, obj, rev, o, e);
 }
 
+void api_delete_opts_parse(json_t *body, struct api_delete_opts *o)
+{
+	const char *policy = api_jstr(body, "propagationPolicy");
+	json_t *g = json_object_get(body, "gracePeriodSeconds");
+
+	if (!policy && json_is_true(json_object_get(body, "orphanDependents")))
+		policy = "Orphan";
+	memset(o, 0, sizeof(*o));
+	o->dry_run = json_array_size(json_object_get(body, "dryRun")) > 0;
+	o->propagation = streq(policy, "Orphan") ? API_PROPAGATE_ORPHAN : API_PROPAGATE_BACKGROUND;
+	o->uid = api_jstr(body, "preconditions.uid");
+	o->resource_version = api_jstr(body, "preconditions.resourceVersion");
+	o->has_grace = json_is_integer(g);
+	o->grace = o->has_grace ? (long)json_integer_value(g) : 0;
+}
+
 int api_obj_delete(struct api_server *s, const struct api_resource *r, const char *ns,
 		   const char *name, const struct api_delete_opts *o, json_t **out,
 		   struct api_err *e)

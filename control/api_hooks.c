@@ -68,6 +68,51 @@ const struct api_obj_hooks api_namespace_hooks = {
 	.removing = ns_removing,
 };
 
+/* PUT namespaces/NAME/finalize: only spec.finalizers is written (the
+ * namespace controller drops "kubernetes" once the namespace is empty);
+ * a resourceVersion in the body is a precondition. */
+static int ns_finalize_mutate(const struct api_resource *r, json_t *old, void *ud, json_t **out,
+			      struct api_err *e)
+{
+	json_t *fin = api_jget(ud, "spec.finalizers"), *obj, *f;
+	const char *rv = api_jstr(ud, "metadata.resourceVersion");
+	size_t i;
+
+	json_array_foreach(fin, i, f) {
+		if (!json_is_string(f) || !*json_string_value(f)) {
+			json_t *causes = json_array();
+			char field[64];
+
+			snprintf(field, sizeof(field), "spec.finalizers[%zu]", i);
+			api_cause(causes, "FieldValueRequired", field, "Required value");
+			api_err_invalid(e, r, api_jstr(old, "metadata.name"), causes);
+			return -EINVAL;
+		}
+	}
+	obj = json_deep_copy(old);
+	if (!json_is_object(json_object_get(obj, "spec")))
+		json_object_set_new(obj, "spec", json_object());
+	json_object_set_new(json_object_get(obj, "spec"), "finalizers",
+			    json_is_array(fin) ? json_deep_copy(fin) : json_array());
+	if (rv && *rv)
+		json_object_set_new(api_obj_meta(obj), "resourceVersion", json_string(rv));
+	*out = obj;
+	return 0;
+}
+
+static int ns_finalize(struct api_server *s, const struct api_resource *r, const char *ns,
+		       const char *name, json_t *body, const struct api_write_opts *o,
+		       json_t **out, struct api_err *e)
+{
+	(void)ns;
+	return api_obj_mutate(s, r, NULL, name, API_WRITE_MAIN, ns_finalize_mutate, body, o, out, e);
+}
+
+const struct api_subresource api_namespace_subs[] = {
+	{ .name = "finalize", .method = "PUT", .verb = "update", .write = ns_finalize, .code = 200 },
+	{ 0 },
+};
+
 /* ---- Pod ---- */
 
 /* A pod bound to an existing node waits for its kubelet (the agent
@@ -101,4 +146,17 @@ static long pod_grace(struct api_server *s, json_t *obj, bool has_requested, lon
 
 const struct api_obj_hooks api_pod_hooks = {
 	.grace = pod_grace,
+	.admit = api_pod_admit,
+};
+
+const struct api_subresource api_pod_subs[] = {
+	{ .name = "eviction", .method = "POST", .verb = "create", .group = "policy",
+	  .version = "v1", .kind = "Eviction", .write = api_pod_evict, .code = 201 },
+	{ 0 },
+};
+
+const struct api_subresource api_serviceaccount_subs[] = {
+	{ .name = "token", .method = "POST", .verb = "create", .group = "authentication.k8s.io",
+	  .version = "v1", .kind = "TokenRequest", .write = api_sa_token, .code = 201 },
+	{ 0 },
 };

@@ -11,8 +11,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "control/api_internal.h"
+#include "control/api_jwt.h"
 #include "log.h"
 #include "util.h"
 
@@ -146,7 +148,7 @@ static json_t *resource_list(const char *group, const char *version)
 			continue;
 		e = json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", r->plural, "singularName",
 			      r->singular, "namespaced", r->namespaced, "kind", r->kind, "verbs",
-			      verbs_json(all));
+			      verbs_json(r->answer ? create : all));
 		if (r->short_names[0])
 			json_object_set_new(e, "shortNames", str_list(r->short_names, 4));
 		if (r->categories[0])
@@ -162,6 +164,11 @@ static json_t *resource_list(const char *group, const char *version)
 			add_sub(list, r, "exec", NULL, NULL, "PodExecOptions", cg);
 		if (r->subresources & API_SUB_BINDING)
 			add_sub(list, r, "binding", NULL, NULL, "Binding", create);
+		for (const struct api_subresource *sr = r->subs; sr && sr->name; sr++) {
+			const char *verbs[] = { sr->verb, NULL };
+
+			add_sub(list, r, sr->name, sr->group, sr->version, sr->kind ?: r->kind, verbs);
+		}
 	}
 	if (*group)
 		snprintf(gv, sizeof(gv), "%s/%s", group, version);
@@ -388,6 +395,23 @@ static bool cert_user(struct api_req *q)
 	return ok;
 }
 
+/* A service-account token (control/api_token.c): the account's user and
+ * the groups Kubernetes gives every service account. */
+static bool sa_token_user(struct api_req *q, const char *token)
+{
+	char ns[64], group[96];
+
+	if (api_sa_token_user(q->srv, token, q->user, sizeof(q->user), ns, sizeof(ns)) < 0) {
+		q->user[0] = 0;
+		return false;
+	}
+	snprintf(group, sizeof(group), "system:serviceaccounts:%s", ns);
+	add_group(q, "system:serviceaccounts");
+	add_group(q, group);
+	add_group(q, "system:authenticated");
+	return true;
+}
+
 static bool authenticate(struct api_req *q, bool tls, const char *url)
 {
 	const char *auth;
@@ -411,7 +435,7 @@ static bool authenticate(struct api_req *q, bool tls, const char *url)
 				return true;
 			}
 		}
-		return false;
+		return sa_token_user(q, auth + 7);
 	}
 	if (!cert_user(q))
 		return false;
@@ -639,6 +663,21 @@ static int load_tokens(struct api_server *s, const char *path)
 	return 0;
 }
 
+/* <data-dir>/tls/service-account.key, made on first start and kept, so
+ * the tokens issued stay valid across restarts. */
+static int sa_key_load(struct api_server *s)
+{
+	char dir[4096], path[4200];
+
+	if (!s->cfg.data_dir)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/tls", s->cfg.data_dir);
+	snprintf(path, sizeof(path), "%s/service-account.key", dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return api_jwt_key_load(path, true, &s->sa_key);
+}
+
 int api_server_new(const struct api_config *cfg, struct store *store, struct api_server **out)
 {
 	struct api_server *s = calloc(1, sizeof(*s));
@@ -664,6 +703,9 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 		if (r < 0)
 			goto fail;
 	}
+	r = sa_key_load(s);
+	if (r < 0)
+		goto fail;
 	if (cfg->secure_port) {
 		if ((r = read_file(cfg->data_dir, "tls/server.crt", &s->tls_cert)) < 0 ||
 		    (r = read_file(cfg->data_dir, "tls/server.key", &s->tls_key)) < 0 ||
@@ -898,6 +940,9 @@ int api_server_start(struct api_server *s)
 	r = ensure_bootstrap_rbac(s);
 	if (r < 0)
 		return r;
+	r = api_policy_bootstrap(s);
+	if (r < 0)
+		return r;
 	raise_nofile();
 	if (s->cfg.secure_port) {
 		s->secure = start_daemon(s, true, s->cfg.bind_address ? s->cfg.bind_address : "0.0.0.0",
@@ -952,6 +997,7 @@ void api_server_free(struct api_server *s)
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->tls_ca);
+	api_jwt_key_free(s->sa_key);
 	api_render_cache_free(s->render_cache);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);

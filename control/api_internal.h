@@ -36,6 +36,7 @@ struct api_server {
 	struct api_svc_range ranges[2]; /* the primary family first */
 	size_t n_ranges;
 	struct api_render_cache *render_cache; /* watch events rendered once (api_watch.c) */
+	struct api_jwt_key *sa_key; /* signs service-account tokens (api_token.c) */
 };
 
 struct api_req {
@@ -52,7 +53,7 @@ struct api_req {
 	char name[256];
 	char sub[32];
 	char user[128];
-	char groups[API_MAX_GROUPS][64];
+	char groups[API_MAX_GROUPS][96]; /* "system:serviceaccounts:" and a namespace fit */
 	size_t n_groups;
 	char warning[512]; /* sent as a Warning header when set */
 };
@@ -102,6 +103,10 @@ enum MHD_Result api_rest_update(struct api_req *q);
 enum MHD_Result api_rest_patch(struct api_req *q);
 enum MHD_Result api_rest_scale(struct api_req *q);
 enum MHD_Result api_rest_binding(struct api_req *q);
+/* A create of a row that answers instead of storing (api_resource.answer). */
+enum MHD_Result api_rest_answer(struct api_req *q);
+/* A row's own subresource (api_resource.subs): the body to its entry. */
+enum MHD_Result api_rest_sub_write(struct api_req *q, const struct api_subresource *sr);
 enum MHD_Result api_rest_delete(struct api_req *q);
 enum MHD_Result api_rest_deletecollection(struct api_req *q);
 /* The autoscaling/v1 Scale view of a workload. */
@@ -151,6 +156,13 @@ struct api_alloc_repair {
  * previous one, unchanged in between (*released: how many). */
 int api_alloc_repair(struct api_server *s, struct api_alloc_repair *rep, size_t *released);
 void api_alloc_repair_clear(struct api_alloc_repair *rep);
+
+/* The user a service-account token names (system:serviceaccount:NS:NAME)
+ * and its namespace (api_token.c): -EACCES when it expired, is not for
+ * this server, or its account, pod or secret is gone or was recreated;
+ * -EKEYREJECTED for a bad signature; -EBADMSG when it is no JWT. */
+int api_sa_token_user(struct api_server *s, const char *token, char *user, size_t ulen,
+		      char *ns, size_t nlen);
 
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);

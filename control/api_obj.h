@@ -148,6 +148,10 @@ struct api_delete_opts {
 	long grace;
 };
 
+/* The options a DeleteOptions object (may be NULL) gives; o points into
+ * body. */
+void api_delete_opts_parse(json_t *body, struct api_delete_opts *o);
+
 /* Deletes an object (api_delete.c): at once, or, when it has finalizers
  * or a grace period (a pod on a live node), marked with its
  * deletionTimestamp. *out is the object as the reply shows it. */

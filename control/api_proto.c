@@ -43,6 +43,13 @@ static const struct proto_kind proto_kinds[] = {
 	{ "rbac.authorization.k8s.io/v1", "ClusterRoleBinding",
 	  &skiff__k8s__cluster_role_binding__descriptor },
 	{ "networking.k8s.io/v1", "Ingress", &skiff__k8s__ingress__descriptor },
+	{ "policy/v1", "PodDisruptionBudget", &skiff__k8s__pod_disruption_budget__descriptor },
+	{ "scheduling.k8s.io/v1", "PriorityClass", &skiff__k8s__priority_class__descriptor },
+	{ "policy/v1", "Eviction", &skiff__k8s__eviction__descriptor },
+	{ "policy/v1beta1", "Eviction", &skiff__k8s__eviction__descriptor },
+	{ "authentication.k8s.io/v1", "TokenRequest", &skiff__k8s__token_request__descriptor },
+	{ "authentication.k8s.io/v1", "SelfSubjectReview",
+	  &skiff__k8s__self_subject_review__descriptor },
 };
 
 /* Pointer fields in Go: present on the wire only when set, so a zero
@@ -57,6 +64,7 @@ static const char *const keep_zero[] = {
 	"shareProcessNamespace", "enableServiceLinks", "setHostnameAsFQDN", "privileged",
 	"runAsUser", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
 	"runAsGroup", "fsGroup", "emptyDir", "securityContext", "preemptionPolicy",
+	"minAvailable", "maxUnavailable", "value", "gracePeriodSeconds", "expirationSeconds",
 };
 
 struct walk {

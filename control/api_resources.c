@@ -532,6 +532,16 @@ static void workload_validate(json_t *obj, json_t *causes)
 	validate_pod_spec(api_jget(obj, "spec.template.spec"), "spec.template.spec", causes);
 }
 
+/* Until skiff has storage, a StatefulSet cannot ask for claims. */
+static void sts_validate(json_t *obj, json_t *causes)
+{
+	workload_validate(obj, causes);
+	if (json_array_size(api_jget(obj, "spec.volumeClaimTemplates")))
+		api_cause(causes, "FieldValueForbidden", "spec.volumeClaimTemplates",
+			  "Forbidden: not supported: skiff has no storage for PersistentVolumeClaims; "
+			  "use volumes in spec.template.spec instead");
+}
+
 static void deploy_defaults(json_t *obj)
 {
 	json_t *spec = json_object_get(obj, "spec"), *st;
@@ -1078,6 +1088,7 @@ const struct api_resource api_resources[] = {
 		.fields = { "status.phase" },
 		.name_rule = API_NAME_LABEL,
 		.hooks = &api_namespace_hooks,
+		.subs = api_namespace_subs,
 	},
 	{
 		.group = "", .version = "v1", .kind = "Node",
@@ -1099,6 +1110,7 @@ const struct api_resource api_resources[] = {
 			    "spec.serviceAccountName", "status.podIP" },
 		.gc_owned = true,
 		.hooks = &api_pod_hooks,
+		.subs = api_pod_subs,
 	},
 	{
 		.group = "", .version = "v1", .kind = "Service",
@@ -1140,6 +1152,7 @@ const struct api_resource api_resources[] = {
 		.namespaced = true,
 		COLUMNS(sa_columns, sa_cells),
 		.top_fields = "secrets,imagePullSecrets,automountServiceAccountToken",
+		.subs = api_serviceaccount_subs,
 	},
 	{
 		.group = "", .version = "v1", .kind = "Event",
@@ -1191,7 +1204,7 @@ const struct api_resource api_resources[] = {
 		.categories = { "all" },
 		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS | API_SUB_SCALE,
 		COLUMNS(sts_columns, sts_cells),
-		.defaults = rs_defaults, .validate = workload_validate,
+		.defaults = rs_defaults, .validate = sts_validate,
 	},
 	{
 		.group = "batch", .version = "v1", .kind = "Job",
@@ -1249,6 +1262,37 @@ const struct api_resource api_resources[] = {
 		.name_rule = API_NAME_ANY,
 	},
 	{
+		.group = "apps", .version = "v1", .kind = "ControllerRevision",
+		.plural = "controllerrevisions", .singular = "controllerrevision",
+		.namespaced = true,
+		COLUMNS(api_controllerrevision_columns, api_controllerrevision_cells),
+		.validate = api_controllerrevision_validate,
+		.top_fields = "data,revision",
+		.gc_owned = true,
+	},
+	{
+		.group = "policy", .version = "v1", .kind = "PodDisruptionBudget",
+		.plural = "poddisruptionbudgets", .singular = "poddisruptionbudget",
+		.short_names = { "pdb" },
+		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS,
+		COLUMNS(api_pdb_columns, api_pdb_cells),
+		.validate = api_pdb_validate,
+	},
+	{
+		.group = "scheduling.k8s.io", .version = "v1", .kind = "PriorityClass",
+		.plural = "priorityclasses", .singular = "priorityclass", .short_names = { "pc" },
+		COLUMNS(api_priorityclass_columns, api_priorityclass_cells),
+		.defaults = api_priorityclass_defaults, .validate = api_priorityclass_validate,
+		.top_fields = "value,globalDefault,description,preemptionPolicy",
+		.hooks = &api_priorityclass_hooks,
+	},
+	{
+		.group = "authentication.k8s.io", .version = "v1", .kind = "SelfSubjectReview",
+		.plural = "selfsubjectreviews", .singular = "selfsubjectreview",
+		DEFAULT_COLUMNS,
+		.answer = api_self_subject_review,
+	},
+	{
 		.group = "coordination.k8s.io", .version = "v1", .kind = "Lease",
 		.plural = "leases", .singular = "lease",
 		.namespaced = true,
@@ -1276,6 +1320,15 @@ bool api_group_known(const char *group)
 		if (streq(api_resources[i].group, group))
 			return true;
 	return false;
+}
+
+const struct api_subresource *api_subresource_find(const struct api_resource *r,
+						   const char *name)
+{
+	for (const struct api_subresource *sr = r->subs; sr && sr->name; sr++)
+		if (streq(sr->name, name))
+			return sr;
+	return NULL;
 }
 
 void api_resource_gv(const struct api_resource *r, char *buf, size_t len)

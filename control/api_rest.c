@@ -116,7 +116,7 @@ static bool sub_allowed(struct api_req *q)
 		return r->subresources & API_SUB_EXEC;
 	if (streq(q->sub, "binding"))
 		return r->subresources & API_SUB_BINDING;
-	return false;
+	return api_subresource_find(r, q->sub) != NULL;
 }
 
 static enum MHD_Result rest_get(struct api_req *q)
@@ -348,17 +348,20 @@ static enum MHD_Result dispatch_collection(struct api_req *q, bool is_watch)
 	if (streq(m, "GET"))
 		return is_watch ? api_rest_watch(q) : rest_list(q);
 	if (streq(m, "POST"))
-		return api_rest_create(q);
+		return q->res->answer ? api_rest_answer(q) : api_rest_create(q);
 	if (streq(m, "DELETE"))
 		return api_rest_deletecollection(q);
 	return method_not_allowed(q);
 }
 
-/* Writes to a subresource: status, scale and binding. */
+/* Writes to a subresource: status, scale, binding and the rows' own. */
 static enum MHD_Result dispatch_sub(struct api_req *q)
 {
+	const struct api_subresource *sr = api_subresource_find(q->res, q->sub);
 	const char *m = q->method;
 
+	if (sr && streq(m, sr->method))
+		return api_rest_sub_write(q, sr);
 	if (streq(q->sub, "binding") && streq(m, "POST"))
 		return api_rest_binding(q);
 	if (streq(q->sub, "scale") && (streq(m, "PUT") || streq(m, "PATCH")))
@@ -376,7 +379,7 @@ enum MHD_Result api_rest_dispatch(struct api_req *q)
 	const char *watch = api_query(q, "watch");
 	bool is_watch = streq(watch, "true") || streq(watch, "1");
 
-	if (!sub_allowed(q))
+	if (!sub_allowed(q) || (q->res->answer && (q->name[0] || !streq(m, "POST"))))
 		return method_not_allowed(q);
 	if (q->res->namespaced && !q->ns[0] && q->name[0]) {
 		/* Namespaced objects need a namespace in the path. */

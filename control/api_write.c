@@ -86,6 +86,23 @@ enum MHD_Result api_rest_apply_create(struct api_req *q)
 	return create(q, true);
 }
 
+enum MHD_Result api_rest_answer(struct api_req *q)
+{
+	const char *groups[API_MAX_GROUPS];
+	struct api_user who = { q->user, groups, q->n_groups };
+	struct api_err e = { 0 };
+	json_t *body, *out = NULL;
+	int r = decode_body(q, &body, &e);
+
+	if (r < 0)
+		return api_reply_err(q, &e);
+	for (size_t i = 0; i < q->n_groups; i++)
+		groups[i] = q->groups[i];
+	r = q->res->answer(&who, body, &out, &e);
+	json_decref(body);
+	return reply(q, r, 201, out, &e);
+}
+
 /* ---- update (PUT) ---- */
 
 /* An entry that writes the request's body to the named object. */
@@ -309,7 +326,7 @@ static int mutate_binding(const struct api_resource *r, json_t *old, void *ud, j
 {
 	const char *name = api_jstr(old, "metadata.name");
 	const char *node = api_jstr(ud, "target.name"), *bound = api_jstr(old, "spec.nodeName");
-	json_t *obj;
+	json_t *obj, *spec;
 
 	if (!node || !*node) {
 		json_t *causes = json_array();
@@ -324,8 +341,14 @@ static int mutate_binding(const struct api_resource *r, json_t *old, void *ud, j
 			    bound);
 		return -EBUSY;
 	}
-	obj = json_deep_copy(old);
-	json_object_set_new(json_object_get(obj, "spec"), "nodeName", json_string(node));
+	/* A shallow copy with a spec of its own: the write's admission
+	 * copies what it changes (admit_main). */
+	obj = json_copy(old);
+	spec = json_copy(json_object_get(old, "spec"));
+	if (json_is_object(spec)) {
+		json_object_set_new(spec, "nodeName", json_string(node));
+		json_object_set_new(obj, "spec", spec);
+	}
 	*out = obj;
 	return 0;
 }
@@ -340,6 +363,13 @@ static int bind_pod(struct api_server *s, const struct api_resource *r, const ch
 enum MHD_Result api_rest_binding(struct api_req *q)
 {
 	return write_body(q, bind_pod, 201);
+}
+
+/* ---- the rows' own subresources (eviction, token, finalize) ---- */
+
+enum MHD_Result api_rest_sub_write(struct api_req *q, const struct api_subresource *sr)
+{
+	return write_body(q, sr->write, sr->code);
 }
 
 /* ---- delete ---- */
@@ -372,26 +402,17 @@ static int delete_body(struct api_req *q, json_t **body, struct api_err *e)
 static int delete_options(struct api_req *q, json_t **body, struct api_delete_opts *o,
 			  struct api_err *e)
 {
-	const char *qs = api_query(q, "gracePeriodSeconds"), *policy;
-	json_t *g;
+	const char *qs = api_query(q, "gracePeriodSeconds");
 	int r = delete_body(q, body, e);
 
 	if (r < 0)
 		return r;
-	policy = api_jstr(*body, "propagationPolicy");
-	if (!policy && json_is_true(json_object_get(*body, "orphanDependents")))
-		policy = "Orphan";
-	g = json_object_get(*body, "gracePeriodSeconds");
-	memset(o, 0, sizeof(*o));
-	o->dry_run = dry_run(q) || json_is_array(json_object_get(*body, "dryRun"));
-	o->propagation = streq(policy, "Orphan") ? API_PROPAGATE_ORPHAN : API_PROPAGATE_BACKGROUND;
-	o->uid = api_jstr(*body, "preconditions.uid");
-	o->resource_version = api_jstr(*body, "preconditions.resourceVersion");
-	o->has_grace = json_is_integer(g) || qs;
-	if (json_is_integer(g))
-		o->grace = (long)json_integer_value(g);
-	else if (qs)
+	api_delete_opts_parse(*body, o);
+	o->dry_run = o->dry_run || dry_run(q);
+	if (!o->has_grace && qs) {
+		o->has_grace = true;
 		o->grace = strtol(qs, NULL, 10);
+	}
 	return 0;
 }
 

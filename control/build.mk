@@ -2,9 +2,11 @@
 # that control/store.mk lists in STORE_SRCS.
 
 # The object layer (control/api_obj.h): the resource table and its hooks,
-# admission and the write entries, errors; no HTTP. Links $(STORE_SRCS).
+# admission and the write entries, errors; no HTTP. Links $(STORE_SRCS)
+# and GnuTLS (service-account tokens are signed in it).
 API_OBJ_SRCS = control/api_resources.c control/api_table.c control/api_hooks.c \
-	control/api_obj.c control/api_delete.c control/api_alloc.c control/api_err.c
+	control/api_obj.c control/api_delete.c control/api_alloc.c control/api_err.c \
+	control/api_policy.c control/api_token.c control/api_jwt.c
 
 PROGRAMS += skiff-server
 skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c control/api_write.c \

@@ -44,3 +44,6 @@ CTRL_SRCS += control/ctrl_statefulset.c
 # CronJob (control/ctrl_cronjob.c, cron schedules and time zones in
 # control/ctrl_cronjob_sched.c).
 CTRL_SRCS += control/ctrl_cronjob.c control/ctrl_cronjob_sched.c
+CTRL_LDLIBS = -lm
+# The disruption controller's compute step (control/ctrl_disruption.h).
+CTRL_SRCS += control/ctrl_disruption.c

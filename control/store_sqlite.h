@@ -47,8 +47,15 @@ enum sq_stmt {
 	ST_EVENTS_RANGE,
 	ST_EVENTS_OPEN,
 	ST_COMPACT,
+	ST_SAVEPOINT,
+	ST_SAVEPOINT_RELEASE,
+	ST_SAVEPOINT_ROLLBACK,
 	ST_MAX,
 };
+
+/* One create, update or delete waiting for the group commit
+ * (store_sqlite_rw.c). */
+struct sq_wreq;
 
 /* A connection to the file and its prepared statements. */
 struct sq_conn {
@@ -63,6 +70,12 @@ struct sq_store {
 	 * ring.lock, never while holding it. */
 	struct sq_conn w;
 	pthread_mutex_t db_lock;
+	/* Group commit: writes queue here; the first writer that finds no
+	 * leader commits every queued write in one transaction (one fsync),
+	 * then hands over to the next queued one. Under q_lock. */
+	pthread_mutex_t q_lock;
+	struct sq_wreq *q_head, **q_tail;
+	bool q_leader;
 	/* Readers for get, list, count and watch history: in WAL mode they
 	 * read while the writer commits (and fsyncs). */
 	struct sq_conn rd[STORE_SQLITE_READERS];

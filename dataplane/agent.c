@@ -31,7 +31,7 @@ struct addr_list {
 	struct ipaddr v[MAX_LIST];
 	size_t n;
 };
-struct device_list {
+struct name_list {
 	const char *v[MAX_LIST];
 	size_t n;
 };
@@ -39,7 +39,7 @@ struct device_list {
 struct agent_args {
 	struct proxy_agent_options o;
 	struct addr_list node_addrs;
-	struct device_list devices;
+	struct name_list devices, dns_upstreams;
 	struct cidr_list cluster_cidrs, pod_cidrs, service_cidrs;
 	char hostname[256];
 	enum log_level level;
@@ -80,15 +80,15 @@ static int opt_addr_add(const struct opt *o, const char *arg, void *dst, char *e
 	return 0;
 }
 
-/* Adds a device name to a device_list. */
-static int opt_device_add(const struct opt *o, const char *arg, void *dst, char *err,
-			  size_t errlen)
+/* Adds a name (a device, a resolver) to a name_list: at most the row's
+ * max, else MAX_LIST. */
+static int opt_name_add(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
 {
-	struct device_list *l = dst;
+	struct name_list *l = dst;
+	size_t max = o->max > 0 && o->max < MAX_LIST ? (size_t)o->max : MAX_LIST;
 
-	(void)o;
-	if (l->n == MAX_LIST)
-		return set_err(err, errlen, -E2BIG, "at most %d devices", MAX_LIST);
+	if (l->n == max)
+		return set_err(err, errlen, -E2BIG, "at most %zu values", max);
 	l->v[l->n++] = arg;
 	return 0;
 }
@@ -130,7 +130,7 @@ static const struct opt options[] = {
 	{ .name = "node-ip", .arg = "IP", .set = opt_addr_add, .offset = ARG(node_addrs),
 	  .help = "a node address NodePort answers on, and node networking's underlay address "
 	  "(repeatable; IPv4 or IPv6)" },
-	{ .name = "nodeport-device", .arg = "DEV", .set = opt_device_add, .offset = ARG(devices),
+	{ .name = "nodeport-device", .arg = "DEV", .set = opt_name_add, .offset = ARG(devices),
 	  .help = "bpf mode: a device NodePort traffic arrives on (repeatable; nftables mode "
 	  "serves NodePorts from every device)" },
 	{ .name = "maglev", .set = opt_flag, .offset = OPT(maglev), .help = "bpf mode: Maglev "
@@ -156,6 +156,16 @@ static const struct opt options[] = {
 	{ .name = "nat-table", .arg = "NAME", .set = opt_string, .offset = OPT(nat_table),
 	  .max = 255, .def = NODE_NET_DEFAULT_NAT_TABLE,
 	  .help = "node networking: the inet table for masquerade" },
+	{ .name = "dns-listen", .arg = "ADDR:PORT", .set = opt_string, .offset = OPT(dns_listen),
+	  .help = "serve cluster DNS on ADDR:PORT (UDP and TCP; [V6]:PORT) (default no DNS)" },
+	{ .name = "cluster-domain", .arg = "ZONE", .set = opt_string, .offset = OPT(cluster_domain),
+	  .max = 253, .def = "cluster.local", .help = "cluster DNS: the zone served" },
+	{ .name = "dns-upstream", .arg = "ADDR[:PORT]", .set = opt_name_add,
+	  .offset = ARG(dns_upstreams), .max = 4, .help = "cluster DNS: a resolver for other "
+	  "names (repeatable, at most 4; default the nameservers of /etc/resolv.conf)" },
+	{ .name = "dns-ttl", .arg = "SECONDS", .set = opt_u32, .offset = OPT(dns_ttl), .min = 1,
+	  .max = 3600, .def = "5", .help = "cluster DNS: TTL of the zone's records and its "
+	  "negative answers (CoreDNS's default)" },
 	{ .name = "log-level", .arg = "LEVEL", .set = opt_log_level, .offset = ARG(level),
 	  .def = "info", .help = "error, warn, info or debug" },
 	{ .name = "destroy-on-exit", .set = opt_flag, .offset = OPT(destroy_on_exit),
@@ -204,6 +214,8 @@ static int args_check(struct agent_args *a)
 	a->o.n_node_addrs = a->node_addrs.n;
 	a->o.nodeport_devices = a->devices.v;
 	a->o.n_nodeport_devices = a->devices.n;
+	a->o.dns_upstreams = a->dns_upstreams.v;
+	a->o.n_dns_upstreams = a->dns_upstreams.n;
 	a->o.cluster_cidrs = a->cluster_cidrs.v;
 	a->o.n_cluster_cidrs = a->cluster_cidrs.n;
 	a->o.pod_cidrs = a->pod_cidrs.v;

@@ -1,5 +1,6 @@
 /* skiff-agent's loop: sources -> model store -> consumers (see proxy_agent.h). */
 #include "dataplane/proxy_agent.h"
+#include "dataplane/dns/dns.h"
 #include "dataplane/lb/lb.h"
 #include "dataplane/manifest.h"
 #include "dataplane/nft_proxy.h"
@@ -38,6 +39,7 @@ struct proxy_agent {
 	struct ipcidr nn_cidrs[NODE_NET_MAX_ADDRS]; /* this node's, as nn was opened */
 	size_t nn_n_cidrs;
 	bool node_waiting_logged;
+	struct dns_agent *dns; /* cluster DNS */
 	bool synced_once;
 	bool full; /* the next proxy sync recomputes everything */
 	/* per row of consumers[] */
@@ -454,6 +456,38 @@ static void node_teardown(struct proxy_agent *a)
 		log_info("node networking: routes, vxlan device and masquerade table removed");
 }
 
+/* ---- cluster DNS (dataplane/dns/dns_agent.c) ---- */
+
+static bool dns_enabled(const struct proxy_agent *a)
+{
+	return a->o->dns_listen != NULL;
+}
+
+static int dns_setup(struct proxy_agent *a)
+{
+	const struct proxy_agent_options *o = a->o;
+	struct dns_agent_options d = {
+		.listen = o->dns_listen,
+		.zone = o->cluster_domain,
+		.upstreams = o->dns_upstreams,
+		.n_upstreams = o->n_dns_upstreams,
+		.ttl = o->dns_ttl,
+	};
+
+	return dns_agent_new(&d, &a->dns);
+}
+
+static int dns_sync(struct proxy_agent *a)
+{
+	return dns_agent_sync(a->dns, a->store);
+}
+
+static void dns_teardown(struct proxy_agent *a)
+{
+	dns_agent_free(a->dns);
+	a->dns = NULL;
+}
+
 /* ---- the consumers of the model store ---- */
 
 static uint64_t services_generation(const struct model_store *s)
@@ -484,6 +518,8 @@ static const struct consumer {
 	  proxy_teardown, false },
 	{ "node networking", node_enabled, NULL, model_store_node_generation, node_sync, NULL,
 	  node_teardown, true },
+	{ "cluster DNS", dns_enabled, dns_setup, services_generation, dns_sync, NULL, dns_teardown,
+	  false },
 };
 _Static_assert(ARRAY_SIZE(consumers) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
 
@@ -570,10 +606,11 @@ static int on_timer(struct proxy_agent *a)
 static int agent_loop(struct proxy_agent *a)
 {
 	for (;;) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{ .fd = a->sfd, .events = POLLIN },
 			{ .fd = a->src.fd(a->src.ctx), .events = POLLIN },
 			{ .fd = a->tfd, .events = POLLIN },
+			{ .fd = a->dns ? dns_agent_fd(a->dns) : -1, .events = POLLIN },
 		};
 		int r;
 
@@ -616,6 +653,8 @@ static int agent_loop(struct proxy_agent *a)
 			if (r < 0)
 				return r;
 		}
+		if (fds[3].revents)
+			dns_agent_dispatch(a->dns);
 	}
 }
 

@@ -4,10 +4,10 @@
  *   sources (the manifests folder; the API watch next)
  *      -> model store (Services, EndpointSlices, Nodes)
  *      -> consumers, a table in proxy_agent.c, each with setup / sync /
- *         reload / teardown: the service proxy, node networking (DNS and
- *         the kubelet join as rows)
+ *         reload / teardown: the service proxy, node networking, cluster
+ *         DNS (the kubelet joins as a row)
  *
- *   poll: signalfd | source fds | debounce timerfd
+ *   poll: signalfd | source fds | debounce timerfd | DNS server fd
  *   source readable -> note it, (re)arm the debounce timer
  *   timer           -> flush sources -> sync every consumer whose part of
  *                      the store changed (or that asked for a retry)
@@ -87,6 +87,14 @@ struct proxy_agent_options {
 	uint32_t vni;           /* 0: NODE_NET_DEFAULT_VNI */
 	uint16_t vxlan_port;    /* 0: NODE_NET_DEFAULT_VXLAN_PORT */
 	const char *nat_table;  /* NULL: NODE_NET_DEFAULT_NAT_TABLE */
+	/* Cluster DNS (dataplane/dns), served when dns_listen is set: the
+	 * zone from the Services and EndpointSlices, the rest forwarded to
+	 * dns_upstreams ("ADDR[:PORT]"; none: /etc/resolv.conf). */
+	const char *dns_listen;     /* "ADDR:PORT"; NULL: no DNS */
+	const char *cluster_domain; /* NULL: DNS_DEFAULT_ZONE */
+	const char *const *dns_upstreams;
+	size_t n_dns_upstreams;
+	uint32_t dns_ttl; /* 0: DNS_DEFAULT_TTL */
 };
 
 /* Runs until SIGINT/SIGTERM (or one sync with once). Logs what it does;

@@ -74,6 +74,7 @@ struct model_service {
 	bool internal_local; /* internalTrafficPolicy: Local */
 	uint32_t affinity_timeout; /* sessionAffinity ClientIP; 0: none */
 	enum model_algorithm algorithm;
+	char *external_name; /* spec.externalName (type ExternalName); NULL: none */
 };
 
 struct model_endpoint {
@@ -82,6 +83,7 @@ struct model_endpoint {
 	bool serving;     /* conditions.serving, nil: true (as kube-proxy) */
 	bool terminating; /* conditions.terminating, nil: false */
 	char *node_name;  /* NULL when unset */
+	char *hostname;   /* hostname (DNS: HOSTNAME.SVC.NS.svc.ZONE); NULL when unset */
 };
 
 struct model_slice_port {
@@ -202,6 +204,15 @@ int model_store_foreach_slice_of(const struct model_store *st, const char *ns, c
  * true at first and when too many changed to list; then keys is empty.
  * keys (an array of strings) belongs to the caller. */
 int model_store_take_dirty(struct model_store *st, char ***keys, size_t *n, bool *all);
+/* Each reader of the changed services takes them from a set of its own:
+ * model_store_take_dirty is the service proxy's. */
+enum model_store_reader {
+	MODEL_READER_PROXY,
+	MODEL_READER_DNS,
+	MODEL_READER_COUNT,
+};
+int model_store_take_dirty_of(struct model_store *st, enum model_store_reader reader, char ***keys,
+			      size_t *n, bool *all);
 
 /* A source of objects feeding a store: the --manifests folder today, the
  * API-server watch later. The agent's loop polls fd; when it is readable

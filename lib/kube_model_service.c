@@ -11,6 +11,12 @@
 
 /* ---- Service ---------------------------------------------------------- */
 
+/* Equal strings, either NULL (unset). */
+static bool opt_streq(const char *a, const char *b)
+{
+	return a || b ? a && b && streq(a, b) : true;
+}
+
 void model_service_free(struct model_service *s)
 {
 	if (!s)
@@ -20,6 +26,7 @@ void model_service_free(struct model_service *s)
 	free(s->cluster_ips);
 	free(s->external_ips);
 	free(s->lb_ips);
+	free(s->external_name);
 	for (size_t i = 0; i < s->n_ports; i++)
 		free(s->ports[i].name);
 	free(s->ports);
@@ -297,6 +304,19 @@ static int parse_lb_status(struct parse_ctx *c, const json_t *obj, struct model_
 	return 0;
 }
 
+/* spec.externalName: required for type ExternalName, ignored otherwise. */
+static int parse_external_name(struct parse_ctx *c, const json_t *spec, struct model_service *s)
+{
+	const char *name;
+	int r = kp_string(c, spec, "externalName", "spec.externalName", &name);
+
+	if (r < 0 || s->type != MODEL_SVC_EXTERNAL_NAME)
+		return r;
+	if (!name || !*name)
+		return kp_err(c, "spec.externalName", "is required for type ExternalName");
+	return kp_strdup(name, &s->external_name);
+}
+
 static int parse_service_spec(struct parse_ctx *c, const json_t *obj, struct model_service *s)
 {
 	json_t *spec;
@@ -311,7 +331,8 @@ static int parse_service_spec(struct parse_ctx *c, const json_t *obj, struct mod
 	    (r = parse_service_ports(c, spec, s)) < 0 ||
 	    (r = parse_ip_list(c, spec, "externalIPs", "spec.externalIPs", &s->external_ips,
 			       &s->n_external_ips)) < 0 ||
-	    (r = parse_traffic_policies(c, spec, s)) < 0 || (r = parse_affinity(c, spec, s)) < 0)
+	    (r = parse_traffic_policies(c, spec, s)) < 0 || (r = parse_affinity(c, spec, s)) < 0 ||
+	    (r = parse_external_name(c, spec, s)) < 0)
 		return r;
 	return parse_lb_status(c, obj, s);
 }
@@ -345,6 +366,7 @@ bool kp_service_equal(const void *pa, const void *pb)
 	    a->headless != b->headless || a->external_local != b->external_local ||
 	    a->internal_local != b->internal_local || a->affinity_timeout != b->affinity_timeout ||
 	    a->algorithm != b->algorithm || a->n_ports != b->n_ports ||
+	    !opt_streq(a->external_name, b->external_name) ||
 	    !kp_addrs_equal(a->cluster_ips, a->n_cluster_ips, b->cluster_ips, b->n_cluster_ips) ||
 	    !kp_addrs_equal(a->external_ips, a->n_external_ips, b->external_ips, b->n_external_ips) ||
 	    !kp_addrs_equal(a->lb_ips, a->n_lb_ips, b->lb_ips, b->n_lb_ips))
@@ -366,7 +388,7 @@ void model_slice_free(struct model_slice *s)
 	free(s->name);
 	free(s->service_name);
 	for (size_t i = 0; i < s->n_endpoints; i++)
-		free(s->endpoints[i].node_name);
+		free(s->endpoints[i].node_name), free(s->endpoints[i].hostname);
 	free(s->endpoints);
 	for (size_t i = 0; i < s->n_ports; i++)
 		free(s->ports[i].name);
@@ -436,6 +458,12 @@ static int parse_endpoint(struct parse_ctx *c, const json_t *v, const char *f,
 	if (r < 0)
 		return r;
 	if (node && !(ep->node_name = strdup(node)))
+		return -ENOMEM;
+	snprintf(ff, sizeof(ff), "%s.hostname", f);
+	r = kp_string(c, v, "hostname", ff, &node);
+	if (r < 0)
+		return r;
+	if (node && *node && !(ep->hostname = strdup(node)))
 		return -ENOMEM;
 	return 0;
 }
@@ -569,7 +597,7 @@ bool kp_slice_equal(const void *pa, const void *pb)
 
 		if (!ipaddr_eq(&x->addr, &y->addr) || x->ready != y->ready ||
 		    x->serving != y->serving || x->terminating != y->terminating ||
-		    (x->node_name || y->node_name ? !streq(x->node_name, y->node_name) : false))
+		    !opt_streq(x->node_name, y->node_name) || !opt_streq(x->hostname, y->hostname))
 			return false;
 	}
 	for (size_t i = 0; i < a->n_ports; i++)

@@ -29,8 +29,9 @@ struct model_store {
 	/* "ns/service" -> struct slice_vec of the slices labelled for it */
 	struct store_table by_service;
 	/* "ns/service" keys whose frontends may have changed (obj NULL) */
-	struct store_table dirty;
-	bool all_dirty;
+	/* per reader (enum model_store_reader) */
+	struct store_table dirty[MODEL_READER_COUNT];
+	bool all_dirty[MODEL_READER_COUNT];
 	uint64_t generation;
 	uint64_t node_generation;
 };
@@ -117,7 +118,8 @@ int model_store_new(struct model_store **out)
 
 	if (!st)
 		return -ENOMEM;
-	st->all_dirty = true;
+	for (int r = 0; r < MODEL_READER_COUNT; r++)
+		st->all_dirty[r] = true;
 	*out = st;
 	return 0;
 }
@@ -129,7 +131,8 @@ void model_store_free(struct model_store *st)
 	for (int k = MODEL_KIND_OTHER + 1; k < MODEL_KIND_COUNT; k++)
 		table_clear(&st->by_kind[k], (enum model_kind)k);
 	table_clear(&st->by_service, MODEL_KIND_OTHER);
-	table_clear(&st->dirty, MODEL_KIND_OTHER);
+	for (int r = 0; r < MODEL_READER_COUNT; r++)
+		table_clear(&st->dirty[r], MODEL_KIND_OTHER);
 	free(st);
 }
 
@@ -159,14 +162,18 @@ static void mark_dirty(struct model_store *st, const char *ns, const char *svc)
 {
 	char key[512];
 
-	if (st->all_dirty || !svc)
+	if (!svc)
 		return;
 	snprintf(key, sizeof(key), "%s/%s", ns, svc);
-	if (table_find(&st->dirty, key))
-		return;
-	if (st->dirty.count >= STORE_DIRTY_MAX || !table_insert(&st->dirty, key, NULL)) {
-		st->all_dirty = true;
-		table_clear(&st->dirty, MODEL_KIND_OTHER);
+	for (int r = 0; r < MODEL_READER_COUNT; r++) {
+		struct store_table *d = &st->dirty[r];
+
+		if (st->all_dirty[r] || table_find(d, key))
+			continue;
+		if (d->count >= STORE_DIRTY_MAX || !table_insert(d, key, NULL)) {
+			st->all_dirty[r] = true;
+			table_clear(d, MODEL_KIND_OTHER);
+		}
 	}
 }
 
@@ -466,22 +473,33 @@ int model_store_foreach_slice_of(const struct model_store *st, const char *ns, c
 	return 0;
 }
 
-int model_store_take_dirty(struct model_store *st, char ***keys, size_t *n, bool *all)
+int model_store_take_dirty_of(struct model_store *st, enum model_store_reader reader, char ***keys,
+			      size_t *n, bool *all)
 {
-	char **v = calloc(st->dirty.count + 1, sizeof(*v));
+	struct store_table *d;
+	char **v;
 	size_t m = 0;
 
+	if ((unsigned)reader >= MODEL_READER_COUNT)
+		return -EINVAL;
+	d = &st->dirty[reader];
+	v = calloc(d->count + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < st->dirty.n_buckets; i++)
-		for (struct store_entry *en = st->dirty.buckets[i]; en; en = en->next)
+	for (size_t i = 0; i < d->n_buckets; i++)
+		for (struct store_entry *en = d->buckets[i]; en; en = en->next)
 			v[m++] = TAKE_PTR(en->key);
-	*all = st->all_dirty;
+	*all = st->all_dirty[reader];
 	*keys = v;
 	*n = m;
-	table_clear(&st->dirty, MODEL_KIND_OTHER);
-	st->all_dirty = false;
+	table_clear(d, MODEL_KIND_OTHER);
+	st->all_dirty[reader] = false;
 	return 0;
+}
+
+int model_store_take_dirty(struct model_store *st, char ***keys, size_t *n, bool *all)
+{
+	return model_store_take_dirty_of(st, MODEL_READER_PROXY, keys, n, all);
 }
 
 const char *model_store_origin(const struct model_store *st, enum model_kind kind, const char *ns,

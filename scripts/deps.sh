@@ -11,11 +11,12 @@ packages=(
 	libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
 	libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
 	libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
-	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev
+	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libldns-dev
 	# runtime and test peers
 	iproute2 nftables iptables conntrack containerd containernetworking-plugins
 	busybox-static tzdata etcd-server etcd-client kubectl
 	iperf3 hyperfine wrk socat netcat-openbsd iputils-ping procps psmisc util-linux jq
+	bind9-dnsutils dnsperf dnsmasq-base unbound
 )
 
 if [ "$(id -u)" -ne 0 ]; then

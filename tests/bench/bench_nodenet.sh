@@ -94,9 +94,17 @@ ip -n "$(ns b2)" addr add 10.99.0.2/24 dev eth0
 ip -n "$(ns b1)" link set eth0 up
 ip -n "$(ns b2)" link set eth0 up
 
+# listening NS PORT: whether a TCP socket listens on PORT in namespace NS.
+listening() { in_ns "$1" ss -Hltn "sport = :$2" | grep -q .; }
 for s in p2 b2; do
 	bg_ns "$s" _pid "$CB" serve --port 8080 --threads 1 2>/dev/null
 	bg_ns "$s" _pid iperf3 -s -p 5201 >/dev/null 2>&1
+done
+# The first path is measured at once: its servers must be up (on a busy
+# machine iperf3 -s takes a moment).
+for s in p2 b2; do
+	wait_for 10 listening "$s" 5201 && wait_for 10 listening "$s" 8080 ||
+		fail "servers in $(ns "$s") did not start listening"
 done
 
 # ---- node programming ---------------------------------------------------------

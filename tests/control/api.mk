@@ -8,11 +8,15 @@ test_api_patch_PKGS := jansson
 test_api_selector_SRCS := tests/control/test_api_selector.c
 test_api_selector_PKGS := jansson
 test_api_validate_SRCS := tests/control/test_api_validate.c $(API_OBJ_SRCS) $(STORE_SRCS)
-test_api_validate_PKGS := jansson $(STORE_PKGS)
+test_api_validate_PKGS := jansson gnutls $(STORE_PKGS)
 test_api_obj_SRCS := tests/control/test_api_obj.c $(API_OBJ_SRCS) $(STORE_SRCS)
-test_api_obj_PKGS := jansson $(STORE_PKGS)
+test_api_obj_PKGS := jansson gnutls $(STORE_PKGS)
 
 FUZZERS += fuzz_api_body
 fuzz_api_body_SRCS := tests/control/fuzz_api_body.c control/api_decode.c control/api_proto.c \
 	$(GEN)/control/k8s.pb-c.c $(API_OBJ_SRCS) $(STORE_SRCS)
-fuzz_api_body_PKGS := jansson libprotobuf-c $(STORE_PKGS)
+fuzz_api_body_PKGS := jansson libprotobuf-c gnutls $(STORE_PKGS)
+# Service-account token signing and the JWT checks (control/api_jwt.c).
+TESTS += test_api_jwt
+test_api_jwt_SRCS := tests/control/test_api_jwt.c control/api_jwt.c
+test_api_jwt_PKGS := jansson gnutls

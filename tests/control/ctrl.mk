@@ -76,3 +76,9 @@ test_ctrl_statefulset_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_cronjob
 test_ctrl_cronjob_SRCS = tests/control/test_ctrl_cronjob.c $(CTRL_SRCS)
 test_ctrl_cronjob_PKGS = $(CTRL_PKGS)
+fuzz_sched_objects_LDLIBS = $(CTRL_LDLIBS)
+# The disruption controller's compute step (PodDisruptionBudget status).
+TESTS += test_ctrl_disruption
+test_ctrl_disruption_SRCS = tests/control/test_ctrl_disruption.c $(CTRL_SRCS)
+test_ctrl_disruption_PKGS = $(CTRL_PKGS)
+test_ctrl_disruption_LDLIBS = $(CTRL_LDLIBS)

@@ -179,3 +179,57 @@ TEST(human_age)
 	api_human_age(1000, 1000 + 86400 * 30, b, sizeof(b));
 	CHECK_STR_EQ(b, "30d");
 }
+
+TEST(pdb_validation_as_upstream)
+{
+	char *c = validate("poddisruptionbudgets", "policy",
+			   "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"minAvailable\":1,\"maxUnavailable\":\"150%\"}}");
+
+	CHECK_STR_CONTAINS(c, "\"field\":\"spec\"");
+	CHECK_STR_CONTAINS(c, "minAvailable and maxUnavailable cannot be both set");
+	CHECK_STR_CONTAINS(c, "\"field\":\"spec.maxUnavailable\"");
+	CHECK_STR_CONTAINS(c, "must not be greater than 100%");
+	free(c);
+	c = validate("poddisruptionbudgets", "policy",
+		     "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"minAvailable\":\"half\",\"unhealthyPodEvictionPolicy\":\"Never\"}}");
+	CHECK_STR_CONTAINS(c, "a valid percent string must be a numeric string followed by an ending '%'");
+	CHECK_STR_CONTAINS(c, "\"field\":\"spec.unhealthyPodEvictionPolicy\"");
+	free(c);
+	c = validate("poddisruptionbudgets", "policy",
+		     "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"maxUnavailable\":-1}}");
+	CHECK_STR_CONTAINS(c, "must be greater than or equal to 0");
+	free(c);
+	c = validate("poddisruptionbudgets", "policy",
+		     "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"maxUnavailable\":\"25%\",\"selector\":{}}}");
+	CHECK_STR_EQ(c, "[]");
+	free(c);
+}
+
+TEST(priorityclass_names_and_values_as_upstream)
+{
+	char *c = validate("priorityclasses", "scheduling.k8s.io",
+			   "{\"metadata\":{\"name\":\"system-mine\"},\"value\":5}");
+
+	CHECK_STR_CONTAINS(c, "priority class names with 'system-' prefix are reserved");
+	free(c);
+	c = validate("priorityclasses", "scheduling.k8s.io",
+		     "{\"metadata\":{\"name\":\"huge\"},\"value\":1000000001}");
+	CHECK_STR_CONTAINS(c, "maximum allowed value of a user defined priority is 1000000000");
+	free(c);
+	c = validate("priorityclasses", "scheduling.k8s.io",
+		     "{\"metadata\":{\"name\":\"system-node-critical\"},\"value\":2000001000}");
+	CHECK_STR_EQ(c, "[]");
+	free(c);
+}
+
+TEST(statefulset_claims_are_refused_until_storage)
+{
+	char *c = validate("statefulsets", "apps",
+			   "{\"metadata\":{\"name\":\"db\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+			   "\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":"
+			   "[{\"name\":\"c\",\"image\":\"x\"}]}},\"volumeClaimTemplates\":[{\"metadata\":{\"name\":\"d\"}}]}}");
+
+	CHECK_STR_CONTAINS(c, "\"reason\":\"FieldValueForbidden\"");
+	CHECK_STR_CONTAINS(c, "\"field\":\"spec.volumeClaimTemplates\"");
+	free(c);
+}

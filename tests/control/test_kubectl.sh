@@ -10,8 +10,7 @@
 
 require_bin skiff-server
 require_cmd curl
-KDIR=$(dpkg -L kubectl 2>/dev/null | grep -m1 '/kubectl\.1\.33$' | xargs -r dirname)
-[ -n "$KDIR" ] && [ -x "$KDIR/kubectl.1.27" ] || skip "needs kubectl.1.27 and kubectl.1.33 (Debian package kubectl)"
+require_kubectl
 
 DATA=$TMP/data
 SERVER_PID=
@@ -521,7 +520,7 @@ YAML
 		k $v delete ns "$ns" >/dev/null 2>&1
 	done
 	# A kind the protobuf decoder does not know: a clear 415, nothing created.
-	out=$(k 33 create priorityclass "pc-$RUN_ID" --value=10 2>&1) && fail "priorityclass created?"
+	out=$(k 33 create quota "q-$RUN_ID" --hard=pods=1 2>&1) && fail "resourcequota created?"
 	assert_contains "$out" "the server could not find the requested resource"
 }
 

@@ -10,8 +10,7 @@
 
 require_bin skiff-server
 require_cmd curl openssl
-KDIR=$(dpkg -L kubectl 2>/dev/null | grep -m1 '/kubectl\.1\.33$' | xargs -r dirname)
-[ -n "$KDIR" ] && [ -x "$KDIR/kubectl.1.27" ] || skip "needs kubectl.1.27 and kubectl.1.33 (Debian package kubectl)"
+require_kubectl
 
 # start_server DATA_DIR [ARGS...]: HTTPS on a free loopback port; sets
 # PORT and SERVER_PID, stops the server when the case ends.

@@ -63,6 +63,14 @@ require_bin() {
 	for b in "$@"; do [ -x "$BIN/$b" ] || [ -x "$TESTBIN/$b" ] || skip "$b not built (run make)"; done
 }
 
+# require_kubectl: KDIR, the folder of Debian's per-version kubectl
+# binaries (kubectl.1.27 ... kubectl.1.33); skips the file without them.
+require_kubectl() {
+	KDIR=$(dpkg -L kubectl 2>/dev/null | grep -m1 '/kubectl\.1\.33$' | xargs -r dirname)
+	[ -n "$KDIR" ] && [ -x "$KDIR/kubectl.1.27" ] ||
+		skip "needs kubectl.1.27 and kubectl.1.33 (Debian package kubectl)"
+}
+
 # ns NAME: the unique name of the test's namespace NAME.
 ns() { echo "sk-$RUN_ID-$1"; }
 

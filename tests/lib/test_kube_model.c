@@ -118,6 +118,8 @@ TEST(model_service_errors_name_the_field)
 	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {type: Weird}\n", &e),
 		     "Service shop/web: spec.type: \"Weird\" is not one of ClusterIP, NodePort, "
 		     "LoadBalancer, ExternalName");
+	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {type: ExternalName}\n", &e),
+		     "Service shop/web: spec.externalName: is required for type ExternalName");
 	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: 80, protocol: ICMP}]}\n", &e),
 		     "Service shop/web: spec.ports[0].protocol: \"ICMP\" is not one of TCP, UDP, SCTP");
 	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {externalIPs: [1.2.3.4, nope]}\n", &e),
@@ -169,12 +171,32 @@ TEST(model_kind_of_checks_api_version)
 #define SLICE_HEAD "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n" \
 	"metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}\n"
 
+TEST(model_service_external_name)
+{
+	json_t *o = obj_from_yaml(SVC_HEAD "spec: {type: ExternalName, externalName: db.example.com}\n");
+	json_t *o2 = obj_from_yaml(SVC_HEAD "spec: {type: ExternalName, externalName: db2.example.com}\n");
+	struct model_service *s = NULL, *s2 = NULL;
+	struct model_error e;
+
+	CHECK_OK(model_service_parse(o, &s, &e));
+	CHECK_OK(model_service_parse(o2, &s2, &e));
+	CHECK_INT_EQ(s->type, MODEL_SVC_EXTERNAL_NAME);
+	CHECK_STR_EQ(s->external_name, "db.example.com");
+	/* a changed externalName is a change */
+	CHECK(!model_object_equal(MODEL_KIND_SERVICE, s, s2));
+	CHECK(model_object_equal(MODEL_KIND_SERVICE, s, s));
+	model_service_free(s);
+	model_service_free(s2);
+	json_decref(o);
+	json_decref(o2);
+}
+
 TEST(model_slice_parse_conditions)
 {
 	json_t *o = obj_from_yaml(
 		SLICE_HEAD "addressType: IPv4\n"
 		"endpoints:\n"
-		"- {addresses: [10.0.0.1], nodeName: n1}\n"
+		"- {addresses: [10.0.0.1], nodeName: n1, hostname: pet-0}\n"
 		"- {addresses: [10.0.0.2], conditions: {ready: false}}\n"
 		"- {addresses: [10.0.0.3], conditions: {ready: false, serving: true, terminating: true}}\n"
 		"ports: [{name: http, port: 8080}, {name: dns, protocol: UDP, port: 53}, {name: x, port: null}]\n");
@@ -187,6 +209,8 @@ TEST(model_slice_parse_conditions)
 	CHECK_INT_EQ(s->n_endpoints, 3);
 	CHECK(s->endpoints[0].ready && s->endpoints[0].serving && !s->endpoints[0].terminating);
 	CHECK_STR_EQ(s->endpoints[0].node_name, "n1");
+	CHECK_STR_EQ(s->endpoints[0].hostname, "pet-0");
+	CHECK(!s->endpoints[1].hostname);
 	/* serving nil reads as true, terminating nil as false */
 	CHECK(!s->endpoints[1].ready && s->endpoints[1].serving && !s->endpoints[1].terminating);
 	CHECK(!s->endpoints[2].ready && s->endpoints[2].serving && s->endpoints[2].terminating);
@@ -365,6 +389,45 @@ TEST(model_store_nodes_count_apart_from_services)
 	model_store_free(st);
 	json_decref(o);
 	json_decref(o2);
+}
+
+/* The proxy and the DNS each take the changed services from a set of
+ * their own: one taking them leaves them for the other. */
+TEST(model_store_dirty_per_reader)
+{
+	json_t *o = obj_from_yaml(SVC_HEAD "spec: {clusterIP: 10.96.0.1}\n");
+	struct model_store *st = NULL;
+	struct model_service *s = NULL;
+	struct model_error e;
+	char **keys;
+	size_t nk;
+	bool all;
+
+	CHECK_OK(model_store_new(&st));
+	for (int r = 0; r < MODEL_READER_COUNT; r++) {
+		CHECK_OK(model_store_take_dirty_of(st, r, &keys, &nk, &all));
+		CHECK(all); /* at first: everything */
+		free(keys);
+	}
+	CHECK_OK(model_service_parse(o, &s, &e));
+	CHECK_INT_EQ(model_store_put(st, "a.yaml", MODEL_KIND_SERVICE, s), 1);
+	CHECK_OK(model_store_take_dirty(st, &keys, &nk, &all));
+	CHECK(!all);
+	CHECK_INT_EQ(nk, 1);
+	CHECK_STR_EQ(keys[0], "shop/web");
+	free(keys[0]);
+	free(keys);
+	CHECK_OK(model_store_take_dirty_of(st, MODEL_READER_DNS, &keys, &nk, &all));
+	CHECK_INT_EQ(nk, 1);
+	CHECK_STR_EQ(keys[0], "shop/web");
+	free(keys[0]);
+	free(keys);
+	CHECK_OK(model_store_take_dirty_of(st, MODEL_READER_DNS, &keys, &nk, &all));
+	CHECK_INT_EQ(nk, 0);
+	free(keys);
+	CHECK(model_store_take_dirty_of(st, MODEL_READER_COUNT, &keys, &nk, &all) == -EINVAL);
+	model_store_free(st);
+	json_decref(o);
 }
 
 /* The kind table: one entry point parses every kind, names its key, and the

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Cluster DNS benchmark (issue 12): skiff-agent's DNS against dnsmasq
+# serving the same names from a hosts file, in one run, with dnsperf.
+#
+# In a namespace of its own (loopback only): BENCH_SERVICES ClusterIP
+# Services (sN.nsM.svc.cluster.local) loaded by skiff-agent (nftables proxy
+# mode with a table of the bench's own, --dns-listen 127.0.0.10:53) and the
+# same names in a hosts file for dnsmasq (127.0.0.11:53, cache 10,000).
+# Both forward other names to an upstream dnsmasq on 127.0.0.2:5300 that
+# answers *.example.test (TTL 3600), so "external" measures each one's
+# cache.
+#
+# Per server and query set, best of BENCH_ROUNDS:
+#   q/s         dnsperf, BENCH_CLIENTS clients, 100 outstanding, BENCH_DURATION s
+#   lost        queries unanswered in that run
+#   p50/p99 us  latency of each query at BENCH_LAT_QPS queries/s (dnsperf -v)
+# and then: the agent's and dnsmasq's RSS with the names loaded, and DNS
+# programming latency (a Service manifest written -> its name answers,
+# p50/p99 of BENCH_PROG samples; includes the agent's 50 ms debounce).
+#
+# Environment: BENCH_SERVICES (10000), BENCH_DURATION (5), BENCH_ROUNDS (1),
+#   BENCH_CLIENTS (4), BENCH_LAT_QPS (2000), BENCH_PROG (20)
+# Reproduce: make bench B=dns   (or: bash tests/bench/bench_dns.sh)
+# Exit status: 0 unless a measurement failed; 4 when skipped.
+
+case "${1:-}" in
+-h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+. "$(dirname "$0")/../harness/lib.sh"
+
+n_svc=${BENCH_SERVICES:-10000}
+duration=${BENCH_DURATION:-5}
+rounds=${BENCH_ROUNDS:-1}
+clients=${BENCH_CLIENTS:-4}
+lat_qps=${BENCH_LAT_QPS:-2000}
+n_prog=${BENCH_PROG:-20}
+for v in n_svc duration rounds clients lat_qps n_prog; do
+	[[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] || fail "$v: expected a number >= 1, got '${!v}'"
+done
+require_root
+require_cmd ip dnsperf dnsmasq dig nft
+require_bin skiff-agent
+
+SKIFF=127.0.0.10
+PEER=127.0.0.11
+UP=127.0.0.2
+M="$TMP/manifests"
+ALOG="$TMP/agent.log"
+TABLE="skiff-bdns-$RUN_ID"
+mkdir -p "$M"
+setup_ns dns
+in_dns() { nsenter --net="/run/netns/$(ns dns)" "$@"; }
+
+# ---- the names -----------------------------------------------------------------
+awk -v n="$n_svc" -v M="$M/services.yaml" -v H="$TMP/hosts" -v Q="$TMP/cluster.q" 'BEGIN {
+	for (i = 0; i < n; i++) {
+		ip = sprintf("10.96.%d.%d", int(i / 250), i % 250 + 1)
+		name = sprintf("s%d", i); ns = sprintf("ns%d", i % 50)
+		printf "---\napiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: %s}\n", name, ns > M
+		printf "spec: {clusterIP: %s, ports: [{name: http, port: 80}]}\n", ip > M
+		printf "%s %s.%s.svc.cluster.local\n", ip, name, ns > H
+		printf "%s.%s.svc.cluster.local A\n", name, ns > Q
+	}
+}'
+shuf "$TMP/cluster.q" -o "$TMP/cluster.q"
+echo "www.example.test A" >"$TMP/external.q"
+
+# ---- the servers -----------------------------------------------------------------
+# dnsmasq_bg ARGS...: a dnsmasq in the namespace; its PID in DM_PID.
+dnsmasq_bg() {
+	( exec nsenter --net="/run/netns/$(ns dns)" dnsmasq --no-daemon --no-resolv --no-hosts \
+		--bind-interfaces "$@" ) >>"$TMP/dnsmasq.log" 2>&1 &
+	DM_PID=$!
+	defer "kill_tree $DM_PID"
+}
+dnsmasq_bg --listen-address=$UP --port=5300 --local-ttl=3600 --address=/example.test/192.0.2.7
+dnsmasq_bg --listen-address=$PEER --port=53 --addn-hosts="$TMP/hosts" --local-ttl=5 \
+	--cache-size=10000 --server=$UP#5300
+PEER_PID=$DM_PID
+t0=$(date +%s%N)
+( exec nsenter --net="/run/netns/$(ns dns)" "$BIN/skiff-agent" --manifests "$M" \
+	--proxy-mode nftables --nft-table "$TABLE" --node-name bench \
+	--dns-listen $SKIFF:53 --dns-upstream $UP:5300 ) >"$ALOG" 2>&1 &
+AGENT=$!
+defer "in_dns nft delete table inet '$TABLE'"
+defer "kill_tree $AGENT"
+last="s$((n_svc - 1)).ns$(( (n_svc - 1) % 50 )).svc.cluster.local"
+# answers SERVER NAME: NAME has an address there (dig +short prints its
+# errors on stdout too: look for the address).
+answers() {
+	in_dns dig @"$1" +short +time=1 +tries=1 "$2" A | grep -qE '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$'
+}
+wait_for 120 answers $SKIFF "$last" || fail "skiff never answered $last: $(tail -3 "$ALOG")"
+ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait_for 30 answers $PEER "$last" || fail "dnsmasq never answered $last: $(tail -3 "$TMP/dnsmasq.log")"
+wait_for 10 answers $SKIFF www.example.test || fail "skiff does not forward"
+wait_for 10 answers $PEER www.example.test || fail "dnsmasq does not forward"
+
+# ---- measurements ------------------------------------------------------------------
+# perf SERVER FILE: "q/s lost" of one dnsperf run.
+perf() {
+	in_dns dnsperf -s "$1" -d "$2" -l "$duration" -c "$clients" -q 100 2>&1 |
+		awk '/Queries lost:/ { lost = $3 } /Queries per second:/ { qps = $4 }
+		     END { if (qps == "") exit 1; printf "%.0f %s\n", qps, lost }'
+}
+# latency SERVER FILE: "p50 p99" in microseconds at lat_qps (dnsperf -v
+# prints each answer's latency in seconds as its last field).
+latency() {
+	in_dns dnsperf -s "$1" -d "$2" -l 3 -c 1 -Q "$lat_qps" -v 2>/dev/null |
+		awk '$1 == ">" { print $NF * 1e6 }' | percentiles 1
+}
+# percentiles DIV: "p50 p99" of the numbers on stdin, divided by DIV.
+percentiles() {
+	sort -n | awk -v d="$1" 'function at(p,  i) { i = int(NR * p); if (i < 1) i = 1; return v[i] / d }
+		{ v[NR] = $1 } END { if (!NR) exit 1; printf "%.1f %.1f\n", at(0.5), at(0.99) }'
+}
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+echo "$n_svc Services; dnsperf $clients clients x 100 outstanding, ${duration} s, best of $rounds;" \
+	"latency at $lat_qps q/s"
+printf '%-8s %-9s %10s %8s %9s %9s\n' server names q/s lost "p50 us" "p99 us"
+declare -A best
+for set in cluster external; do
+	for server in skiff dnsmasq; do
+		addr=$SKIFF
+		[ "$server" = dnsmasq ] && addr=$PEER
+		b=0 blost=0
+		for (( r = 0; r < rounds; r++ )); do
+			read -r qps lost < <(perf "$addr" "$TMP/$set.q") || fail "dnsperf against $server failed"
+			[ "$qps" -gt "$b" ] && b=$qps blost=$lost
+		done
+		read -r p50 p99 < <(latency "$addr" "$TMP/$set.q") || fail "latency run against $server failed"
+		best[$server-$set]=$b
+		printf '%-8s %-9s %10s %8s %9s %9s\n' "$server" "$set" "$b" "$blost" "$p50" "$p99"
+	done
+done
+for set in cluster external; do
+	awk -v a="${best[skiff-$set]}" -v b="${best[dnsmasq-$set]}" -v s="$set" \
+		'BEGIN { printf "skiff / dnsmasq q/s, %s names: %.2f (goal >= 2)\n", s, b ? a / b : 0 }'
+done
+echo "RSS with the names loaded: skiff-agent $(( $(rss_kb $AGENT) / 1024 )) MiB (proxy and DNS;" \
+	"first answer $ready_ms ms after start), dnsmasq $(( $(rss_kb "$PEER_PID") / 1024 )) MiB"
+grep -m1 "cluster DNS: zone" "$ALOG" | sed 's/.*cluster DNS: /skiff zone build: /; s/ (answered.*//'
+
+# ---- DNS programming latency ----------------------------------------------------------
+samples=()
+for (( i = 0; i < n_prog; i++ )); do
+	name="prog$i"
+	t0=$(date +%s%N)
+	printf -- 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: bench}\nspec: {clusterIP: 10.97.0.%d}\n' \
+		"$name" $((i + 1)) >"$M/.$name.tmp" && mv "$M/.$name.tmp" "$M/$name.yaml"
+	until answers $SKIFF "$name.bench.svc.cluster.local"; do
+		[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 10000 ] || fail "$name never answered"
+	done
+	samples+=($(( ($(date +%s%N) - t0) / 1000 )))
+done
+read -r p50 p99 < <(printf '%s\n' "${samples[@]}" | percentiles 1000)
+echo "DNS programming latency (Service written -> name answers, $n_prog samples, includes" \
+	"the agent's 50 ms debounce, the proxy's sync before DNS's, and dig start-up):" \
+	"p50 $p50 ms, p99 $p99 ms (goal p99 <= 20 ms)"
+read -r p50 p99 < <(sed -n 's/.*cluster DNS: zone .* in \([0-9.]*\) ms (1 changed service;.*/\1/p' "$ALOG" |
+	percentiles 1) || fail "no incremental zone update in the agent's log"
+echo "  of which the zone update (agent log, per changed Service): p50 $p50 ms, p99 $p99 ms"
+read -r p50 p99 < <(sed -n 's/.*sync: .* in \([0-9.]*\) ms (changed services).*/\1/p' "$ALOG" |
+	percentiles 1) || fail "no proxy sync in the agent's log"
+echo "  and the proxy's sync before it (nftables mode): p50 $p50 ms, p99 $p99 ms"

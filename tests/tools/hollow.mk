@@ -1,0 +1,6 @@
+# hollow-nodes: N nodes that exist only on the API, their kubelets' part
+# played on it (Leases, pod status), like kubemark (issue 10; tests and
+# benches at scale: tests/tools/test_hollow_nodes.sh, tests/bench/bench_hollow.sh).
+TOOLS += hollow-nodes
+hollow-nodes_SRCS := tests/tools/hollow_nodes.c tests/tools/hollow_node.c tests/tools/hollow_pod.c
+hollow-nodes_PKGS := libcurl jansson yaml-0.1
