@@ -99,15 +99,19 @@ start_etcd() {
 # run_skiff BACKEND [write]: a fresh skiff-server on that store, measured
 # (with "write": the write phase only, on a store of its own).
 run_skiff() {
-	local b=$1 pid store=() dir=$1 args
+	local b=$1 pid store=() dir=$1 args args_loops=()
 	local mode=${2:-}
 	[ "$mode" = write ] && dir=$b-w
 	[ "$b" = etcd ] && store=(--store "etcd://127.0.0.1:2379/$([ "$mode" = write ] && echo skiff-w || echo skiff)")
 	args=(--pods "$pods" --samples "$samples" --watchers "$watchers" --events "$events")
 	[ "$mode" = write ] && args=(--writers "$writers" --write-pods "$write_pods")
 	mkdir -p "$TMP/$dir"
+	# The API alone: no scheduler or controller writes beside the bench's
+	# (a binary from before they existed has no such flags).
+	"$SKIFF" --help | grep -q -- --no-scheduler && args_loops=(--controllers=none --no-scheduler)
 	bg_ns b pid "$SKIFF" --data-dir "$TMP/$dir/data" "${store[@]}" \
-		--secure-port 0 --insecure-port "$PORT" --log-level warn >"$TMP/$dir/server.log" 2>&1
+		--secure-port 0 --insecure-port "$PORT" "${args_loops[@]}" --log-level warn \
+		>"$TMP/$dir/server.log" 2>&1
 	wait_for 30 in_ns b curl -sf "http://127.0.0.1:$PORT/readyz" ||
 		fail "skiff-server on $b did not start: $(tail -n 3 "$TMP/$dir/server.log")"
 	[ "$(cat /proc/"$pid"/comm)" = skiff-server ] || fail "PID $pid is not skiff-server"
