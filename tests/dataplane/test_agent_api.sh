@@ -50,8 +50,10 @@ ALL3="10.221.1.2 10.221.2.2 10.221.3.2"
 # namespace, in mode $MODE; waits for its first sync.
 start_agent() { agent_start --kubeconfig "$DATA/kubeconfig" --node-ip 10.220.0.1 "$@"; }
 
+# case_setup TAG [SERVER_FLAG...]: the case's names, cleanup and server.
 case_setup() {
 	local tag="$1-$MODE"
+	shift
 	DATA="$TMP/data-$tag"
 	SLOG="$TMP/server-$tag.log"
 	ALOG="$TMP/agent-$tag.log"
@@ -59,7 +61,7 @@ case_setup() {
 	TABLE="skiff-api-$RUN_ID-$tag"
 	mkdir -p "$DATA"
 	agent_cleanup
-	server_start
+	server_start "$@"
 }
 # state: what the agent programmed, without ids or handles: the service
 # names and backends of the BPF maps, or the words of the nftables table.
@@ -122,13 +124,17 @@ case_kubectl_changes_reach_the_datapath() {
 	assert_contains "$out" "Connection refused"
 }
 
+# (with --server, --token and --certificate-authority instead of a kubeconfig)
 case_traffic_policy_local() {
-	case_setup local
+	local token="agent-$RUN_ID-$MODE"
+	printf '%s,skiff-agent,agent-uid,system:masters\n' "$token" >"$TMP/tokens-$MODE.csv"
+	case_setup local --token-auth-file "$TMP/tokens-$MODE.csv"
 	{ service web "clusterIP: 10.96.0.40" "internalTrafficPolicy: Local" \
 		"ports: [{name: http, port: 80}]"
 	  slice web-1 web IPv4 "$WEB_PORTS" 10.221.1.2,true,true,false,node1 \
 		10.221.2.2,true,true,false,node2 10.221.3.2,true,true,false,node1; } | kapply
-	start_agent
+	agent_start --server "https://127.0.0.1:$PORT" --token "$token" \
+		--certificate-authority "$DATA/tls/ca.crt" --node-ip 10.220.0.1
 	local out
 	out=$(client --count 20 10.96.0.40 80) || fail "local: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b3 " "only this node's endpoints (nodeName node1)"
