@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define DELETE_RETRIES 16
 #define CASCADE_DEPTH 3

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 /* ---- Service: addresses and node ports (api_alloc.c) ---- */
 

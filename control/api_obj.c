@@ -8,7 +8,7 @@
 #include <sys/random.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define UPDATE_RETRIES 16
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "control/api.h"
-#include "kube_names.h"
-#include "util.h"
+#include "lib/kube_names.h"
+#include "lib/util.h"
 
 /* ---- helpers ---- */
 

@@ -5,12 +5,12 @@
  *   main: parse options -> run the proxy loop -> exit status
  */
 #include "dataplane/lb/lb.h"
-#include "kube_model.h"
+#include "lib/kube_model.h"
 #include "dataplane/nft_proxy.h"
 #include "dataplane/proxy_agent.h"
-#include "log.h"
-#include "opts.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stddef.h>

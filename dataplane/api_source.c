@@ -1,8 +1,8 @@
 /* The API server as a model source (see api_source.h). */
 #include "dataplane/api_source.h"
-#include "kube_config.h"
-#include "kube_informer.h"
-#include "util.h"
+#include "lib/kube_config.h"
+#include "lib/kube_informer.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -27,8 +27,8 @@
 #ifndef SKIFF_API_SOURCE_H
 #define SKIFF_API_SOURCE_H
 
-#include "kube_model.h"
-#include "log.h"
+#include "lib/kube_model.h"
+#include "lib/log.h"
 
 #include <poll.h>
 #include <stddef.h>

@@ -7,8 +7,8 @@
 #include "dataplane/nft_proxy.h"
 #include "dataplane/proxy.h"
 #include "dataplane/proxy_lb.h"
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <malloc.h>

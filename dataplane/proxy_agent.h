@@ -33,7 +33,7 @@
 #ifndef SKIFF_PROXY_AGENT_H
 #define SKIFF_PROXY_AGENT_H
 
-#include "kube_model.h"
+#include "lib/kube_model.h"
 #include "dataplane/node_net.h"
 
 #include <stdbool.h>

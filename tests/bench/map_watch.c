@@ -30,9 +30,9 @@
 extern char **environ;
 
 #include "bpf/lb.h"
-#include "inet.h"
-#include "log.h"
-#include "util.h"
+#include "lib/inet.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 static int usage(FILE *f, int status)
 {

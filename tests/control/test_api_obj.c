@@ -8,7 +8,7 @@
 
 #include "control/api_internal.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 struct env {
 	struct api_server srv;

@@ -14,7 +14,7 @@
 #include "control/store.h"
 #include "control/store_sqlite.h"
 #include "tests/control/store_test_env.h"
-#include "util.h"
+#include "lib/util.h"
 
 /* Each STORE_TEST registers sqlite_<name>, and etcd_<name> when
  * SKIFF_TEST_ETCD_URL names a cluster (test_store_etcd.sh starts one). */
