@@ -290,5 +290,12 @@ int api_table_add_row(const struct api_resource *r, json_t *table, json_t *obj, 
  * admin.crt/admin.key and the kubeconfig. */
 int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *server_url,
 		   const char *token);
+/* A client identity of the server's own components: tls/<base>.crt/.key
+ * with CN cn (no group; RBAC grants it what upstream's bootstrap roles
+ * do) signed by the CA of api_tls_ensure, and the kubeconfig
+ * cred/<base>.kubeconfig (as k3s keeps them; rewritten on every start
+ * for the current URL) for server_url, whose path goes to kubeconfig. */
+int api_tls_component(const char *data_dir, const char *base, const char *cn,
+		      const char *server_url, char *kubeconfig, size_t size);
 
 #endif

@@ -770,6 +770,9 @@ static int ensure_bootstrap_rbac(struct api_server *s)
 			    "name", "cluster-admin", "roleRef", "apiGroup", "rbac.authorization.k8s.io",
 			    "kind", "ClusterRole", "name", "cluster-admin", "subjects", "apiGroup",
 			    "rbac.authorization.k8s.io", "kind", "Group", "name", "system:masters");
+	json_t *own = api_rbac_bootstrap_objects(), *o;
+	size_t k;
+
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
 		int c = bootstrap_create(s, i < 2 ? cr : crb, objs[i]);
 
@@ -777,6 +780,13 @@ static int ensure_bootstrap_rbac(struct api_server *s)
 		if (c < 0 && c != -EEXIST && r == 0)
 			r = c;
 	}
+	json_array_foreach(own, k, o) {
+		int c = bootstrap_create(s, streq(api_jstr(o, "kind"), "ClusterRole") ? cr : crb, o);
+
+		if (c < 0 && c != -EEXIST && r == 0)
+			r = c;
+	}
+	json_decref(own);
 	return r;
 }
 

@@ -73,6 +73,10 @@ struct api_rbac_attrs {
 bool api_rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a);
 void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struct api_err *e);
 bool api_rbac_in_group(const struct api_req *q, const char *group);
+/* The ClusterRoles and ClusterRoleBindings the server makes for its own
+ * components (system:kube-scheduler, system:kube-controller-manager), as
+ * a new array of objects. */
+json_t *api_rbac_bootstrap_objects(void);
 
 /* Replies; each returns the MHD result of queueing. json is stolen. */
 enum MHD_Result api_reply_json(struct api_req *q, unsigned code, json_t *json);

@@ -144,14 +144,28 @@ int api_obj_each(struct api_server *s, const struct api_resource *r, const char 
 	return 0;
 }
 
+/* obj without metadata.resourceVersion (and selfLink when asked): a
+ * shallow copy sharing every other value with obj (which stays as it is),
+ * so a write pays for two small objects, not a copy of the whole tree. */
+static json_t *without_rv(json_t *obj, bool self_link)
+{
+	json_t *c = json_copy(obj), *m = json_object_get(obj, "metadata");
+
+	if (c && json_is_object(m)) {
+		m = json_copy(m);
+		json_object_del(m, "resourceVersion");
+		if (self_link)
+			json_object_del(m, "selfLink");
+		json_object_set_new(c, "metadata", m);
+	}
+	return c;
+}
+
 char *api_obj_dump(json_t *obj)
 {
-	json_t *c = json_deep_copy(obj);
-	char *s;
+	json_t *c = without_rv(obj, true);
+	char *s = c ? json_dumps(c, JSON_COMPACT) : NULL;
 
-	json_object_del(api_obj_meta(c), "resourceVersion");
-	json_object_del(api_obj_meta(c), "selfLink");
-	s = json_dumps(c, JSON_COMPACT);
 	json_decref(c);
 	return s;
 }
@@ -406,8 +420,11 @@ static int store_new(struct api_server *s, const struct api_resource *r, json_t 
 	int64_t rev = 0;
 	int ret;
 
-	/* Checked first so a duplicate never takes an address. */
-	if (api_obj_exists(s, r, api_jstr(obj, "metadata.namespace"), name)) {
+	/* Checked first so a duplicate never takes an address (and a dry
+	 * run, which stores nothing, still finds it); otherwise the store's
+	 * create says so. */
+	if ((o->dry_run || (h && h->allocate)) &&
+	    api_obj_exists(s, r, api_jstr(obj, "metadata.namespace"), name)) {
 		api_err_exists(e, r, name);
 		return -EEXIST;
 	}
@@ -480,12 +497,9 @@ static void preserve_meta(json_t *old, json_t *obj)
 
 static bool same_ignoring_rv(json_t *a, json_t *b)
 {
-	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
-	bool eq;
+	json_t *x = without_rv(a, false), *y = without_rv(b, false);
+	bool eq = x && y && json_equal(x, y);
 
-	json_object_del(api_obj_meta(x), "resourceVersion");
-	json_object_del(api_obj_meta(y), "resourceVersion");
-	eq = json_equal(x, y);
 	json_decref(x);
 	json_decref(y);
 	return eq;
@@ -595,7 +609,10 @@ static int commit_update(const struct update *u, json_t *old, int64_t old_rev, j
 		return -EBUSY;
 	}
 	if (u->part == API_WRITE_STATUS) {
-		obj = json_deep_copy(old);
+		/* old's values but a top level and metadata of its own, the
+		 * parts this write changes (status, resourceVersion). */
+		obj = json_copy(old);
+		json_object_set_new(obj, "metadata", json_copy(api_obj_meta(old)));
 		copy_field(mutated, obj, "status");
 	} else {
 		ret = admit_main(u, old, mutated, &obj, e);

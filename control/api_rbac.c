@@ -214,3 +214,102 @@ void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struc
 	e->group = a->group;
 	snprintf(e->name, sizeof(e->name), "%s", a->name ? a->name : "");
 }
+
+/* ---- bootstrap roles of the server's own components ---- */
+
+/* One rule: "groups|resources|verbs[|resourceNames]", comma-separated lists. */
+struct rbac_role {
+	const char *name;
+	const char *user; /* bound as a User subject */
+	const char *rules[16];
+};
+
+/* Upstream's system:kube-scheduler (plugin/pkg/auth/authorizer/rbac/
+ * bootstrappolicy), with PriorityClasses readable. Upstream's
+ * system:kube-controller-manager grants little because each controller
+ * there runs with its own service account (--use-service-account-
+ * credentials); skiff's controllers share one identity, so its role is
+ * the union of theirs: every resource, no non-resource URL. */
+static const struct rbac_role bootstrap_roles[] = {
+	{ "system:kube-scheduler", "system:kube-scheduler", {
+		",events.k8s.io|events|create,patch,update",
+		"coordination.k8s.io|leases|create",
+		"coordination.k8s.io|leases|get,update|kube-scheduler",
+		"|endpoints|create",
+		"|endpoints|get,update|kube-scheduler",
+		"|nodes,namespaces,services,replicationcontrollers,persistentvolumeclaims,persistentvolumes|get,list,watch",
+		"|pods|delete,get,list,watch",
+		"|bindings,pods/binding|create",
+		"|pods/status|patch,update",
+		"apps|replicasets,statefulsets|get,list,watch",
+		"policy|poddisruptionbudgets|get,list,watch",
+		"scheduling.k8s.io|priorityclasses|get,list,watch",
+		"authentication.k8s.io|tokenreviews|create",
+		"authorization.k8s.io|subjectaccessreviews|create",
+	} },
+	{ "system:kube-controller-manager", "system:kube-controller-manager", {
+		"*|*|get,list,watch,create,update,patch,delete,deletecollection",
+	} },
+};
+
+static json_t *csv_array(const char *csv, size_t n)
+{
+	json_t *a = json_array();
+	const char *p = csv, *end = csv + n;
+
+	while (a && p <= end) {
+		const char *c = memchr(p, ',', (size_t)(end - p));
+		size_t len = c ? (size_t)(c - p) : (size_t)(end - p);
+
+		json_array_append_new(a, json_stringn(p, len));
+		if (!c)
+			break;
+		p = c + 1;
+	}
+	return a;
+}
+
+static json_t *rule_new(const char *row)
+{
+	const char *f[5] = { row };
+	size_t n = 1;
+	json_t *rule;
+
+	for (const char *p = row; *p && n < 5; p++)
+		if (*p == '|')
+			f[n++] = p + 1;
+	f[n] = row + strlen(row) + 1;
+	rule = json_pack("{s:o,s:o,s:o}", "apiGroups", csv_array(f[0], (size_t)(f[1] - f[0] - 1)),
+			 "resources", csv_array(f[1], (size_t)(f[2] - f[1] - 1)), "verbs",
+			 csv_array(f[2], (size_t)(f[3] - f[2] - 1)));
+	if (rule && n > 3)
+		json_object_set_new(rule, "resourceNames",
+				    csv_array(f[3], (size_t)(f[4] - f[3] - 1)));
+	return rule;
+}
+
+json_t *api_rbac_bootstrap_objects(void)
+{
+	json_t *out = json_array();
+
+	for (size_t i = 0; out && i < ARRAY_SIZE(bootstrap_roles); i++) {
+		const struct rbac_role *r = &bootstrap_roles[i];
+		json_t *rules = json_array();
+
+		for (size_t j = 0; j < ARRAY_SIZE(r->rules) && r->rules[j]; j++)
+			json_array_append_new(rules, rule_new(r->rules[j]));
+		json_array_append_new(out, json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:o}", "apiVersion",
+						     "rbac.authorization.k8s.io/v1", "kind", "ClusterRole",
+						     "metadata", "name", r->name, "labels",
+						     "kubernetes.io/bootstrapping", "rbac-defaults",
+						     "rules", rules));
+		json_array_append_new(out, json_pack(
+			"{s:s,s:s,s:{s:s,s:{s:s}},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
+			"rbac.authorization.k8s.io/v1", "kind", "ClusterRoleBinding", "metadata", "name",
+			r->name, "labels", "kubernetes.io/bootstrapping", "rbac-defaults", "roleRef",
+			"apiGroup", "rbac.authorization.k8s.io", "kind", "ClusterRole", "name", r->name,
+			"subjects", "apiGroup", "rbac.authorization.k8s.io", "kind", "User", "name",
+			r->user));
+	}
+	return out;
+}

@@ -2,7 +2,10 @@
  * serves it, through libmicrohttpd) on first start, k3s style: a CA, a
  * serving certificate for the given hosts, an admin client certificate
  * (CN system:admin, O system:masters), and an admin kubeconfig that
- * embeds all three. Keys are ECDSA P-256 in PKCS#8 PEM. Existing files
+ * embeds all three; and, for the in-process controller manager and
+ * scheduler, client certificates of their own (CN
+ * system:kube-controller-manager, system:kube-scheduler) with a
+ * kubeconfig each, as k3s keeps them. Keys are ECDSA P-256 in PKCS#8 PEM. Existing files
  * are kept (whatever wrote them: any PEM key GnuTLS reads); the
  * kubeconfig is rewritten on every start so it names the current URL. */
 #include <arpa/inet.h>
@@ -311,23 +314,24 @@ static char *b64_file(const char *path)
 	return out;
 }
 
-static int write_kubeconfig(const char *data_dir, const char *tls, const char *url,
+/* path: a kubeconfig for url with the client pair tls/<base>.crt/.key (or
+ * token, when given) and the CA. */
+static int write_kubeconfig(const char *path, const char *tls, const char *base, const char *url,
 			    const char *token)
 {
-	char path[4200], tmp[4300], p[4200];
+	char tmp[4300], p[4200];
 	_cleanup_free_ char *ca = NULL, *crt = NULL, *key = NULL;
 	_cleanup_close_ int fd = -1;
 	FILE *f;
 
 	snprintf(p, sizeof(p), "%s/ca.crt", tls);
 	ca = b64_file(p);
-	snprintf(p, sizeof(p), "%s/admin.crt", tls);
+	snprintf(p, sizeof(p), "%s/%s.crt", tls, base);
 	crt = b64_file(p);
-	snprintf(p, sizeof(p), "%s/admin.key", tls);
+	snprintf(p, sizeof(p), "%s/%s.key", tls, base);
 	key = b64_file(p);
 	if (!ca || !crt || !key)
 		return -EIO;
-	snprintf(path, sizeof(path), "%s/kubeconfig", data_dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -346,14 +350,14 @@ static int write_kubeconfig(const char *data_dir, const char *tls, const char *u
 		"contexts:\n"
 		"- context:\n"
 		"    cluster: skiff\n"
-		"    user: skiff-admin\n"
+		"    user: skiff-%s\n"
 		"  name: skiff\n"
 		"current-context: skiff\n"
 		"preferences: {}\n"
 		"users:\n"
-		"- name: skiff-admin\n"
+		"- name: skiff-%s\n"
 		"  user:\n",
-		ca, url);
+		ca, url, base, base);
 	if (token && *token)
 		fprintf(f, "    token: %s\n", token);
 	else
@@ -377,7 +381,7 @@ int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *serv
 						.purpose = GNUTLS_KP_TLS_WWW_CLIENT };
 	_cleanup_key_ gnutls_x509_privkey_t ca_key = NULL;
 	_cleanup_crt_ gnutls_x509_crt_t ca = NULL;
-	char tls[4096];
+	char tls[4096], kc[4200];
 	int r;
 
 	snprintf(tls, sizeof(tls), "%s/tls", data_dir);
@@ -387,5 +391,29 @@ int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *serv
 	    (r = pair(tls, "server", &server, ca, ca_key)) < 0 ||
 	    (r = pair(tls, "admin", &admin, ca, ca_key)) < 0)
 		return r;
-	return server_url ? write_kubeconfig(data_dir, tls, server_url, token) : 0;
+	if (!server_url)
+		return 0;
+	snprintf(kc, sizeof(kc), "%s/kubeconfig", data_dir);
+	return write_kubeconfig(kc, tls, "admin", server_url, token);
+}
+
+int api_tls_component(const char *data_dir, const char *base, const char *cn,
+		      const char *server_url, char *kubeconfig, size_t size)
+{
+	const struct cert_spec spec = { .cn = cn, .purpose = GNUTLS_KP_TLS_WWW_CLIENT };
+	_cleanup_key_ gnutls_x509_privkey_t ca_key = NULL;
+	_cleanup_crt_ gnutls_x509_crt_t ca = NULL;
+	char tls[4096];
+	int r;
+
+	snprintf(tls, sizeof(tls), "%s/tls", data_dir);
+	if ((r = ca_load_or_make(tls, &ca, &ca_key)) < 0 || (r = pair(tls, base, &spec, ca, ca_key)) < 0)
+		return r;
+	if ((size_t)snprintf(kubeconfig, size, "%s/cred", data_dir) >= size)
+		return -ENAMETOOLONG;
+	if (mkdir(kubeconfig, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(kubeconfig, size, "%s/cred/%s.kubeconfig", data_dir, base) >= size)
+		return -ENAMETOOLONG;
+	return write_kubeconfig(kubeconfig, tls, base, server_url, NULL);
 }

@@ -326,7 +326,7 @@ static int mutate_binding(const struct api_resource *r, json_t *old, void *ud, j
 {
 	const char *name = api_jstr(old, "metadata.name");
 	const char *node = api_jstr(ud, "target.name"), *bound = api_jstr(old, "spec.nodeName");
-	json_t *obj;
+	json_t *obj, *spec;
 
 	if (!node || !*node) {
 		json_t *causes = json_array();
@@ -341,8 +341,14 @@ static int mutate_binding(const struct api_resource *r, json_t *old, void *ud, j
 			    bound);
 		return -EBUSY;
 	}
-	obj = json_deep_copy(old);
-	json_object_set_new(json_object_get(obj, "spec"), "nodeName", json_string(node));
+	/* A shallow copy with a spec of its own: the write's admission
+	 * copies what it changes (admit_main). */
+	obj = json_copy(old);
+	spec = json_copy(json_object_get(old, "spec"));
+	if (json_is_object(spec)) {
+		json_object_set_new(spec, "nodeName", json_string(node));
+		json_object_set_new(obj, "spec", spec);
+	}
 	*out = obj;
 	return 0;
 }

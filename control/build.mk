@@ -13,7 +13,13 @@ skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c control
 	$(API_OBJ_SRCS) control/api_openapi.c \
 	control/api_tls.c control/api_decode.c control/api_rbac.c \
 	control/api_watch.c control/api_list.c control/api_proto.c $(API_PROTO_GEN)/k8s.pb-c.c $(STORE_SRCS)
-skiff-server_PKGS = libmicrohttpd jansson gnutls $(STORE_PKGS)
+skiff-server_PKGS = libmicrohttpd jansson gnutls libcurl yaml-0.1 $(STORE_PKGS)
+
+# The controller manager and the scheduler's driver, in skiff-server
+# (control/ctrl_manager.h), over the compute steps of control/ctrl.mk.
+CTRL_MGR_SRCS = control/ctrl_manager.c control/ctrl_manager_opts.c control/ctrl_controllers.c \
+	control/ctrl_leader.c control/sched_driver.c
+skiff-server_SRCS += $(CTRL_MGR_SRCS) $(CTRL_SRCS)
 
 # k8s.proto -> $(GEN)/control/k8s.pb-c.{c,h}: the Kubernetes protobuf
 # messages api_proto.c decodes.

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "control/api.h"
+#include "control/ctrl_manager.h"
 #include "control/store.h"
 #include "log.h"
 #include "opts.h"
@@ -20,6 +21,7 @@
  * main uses. */
 struct server_args {
 	struct api_config cfg;
+	struct ctrl_manager_config mgr; /* the controllers and the scheduler */
 	const char *tls_san;
 	enum log_level level;
 	bool help;
@@ -99,17 +101,38 @@ static const struct opt options[] = {
 	  .offset = ARG(help) },
 };
 
+/* The server's rows, then the controller manager's (their offsets moved
+ * to where its config sits in server_args). */
+static size_t all_options(struct opt *all, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(options) && n < max; i++)
+		all[n++] = options[i];
+	for (size_t i = 0; i < ctrl_manager_n_options && n < max; i++) {
+		all[n] = ctrl_manager_options[i];
+		all[n++].offset += ARG(mgr);
+	}
+	return n;
+}
+
+#define OPTIONS_MAX 48
+
 static void usage(FILE *f)
 {
+	struct opt all[OPTIONS_MAX];
+	size_t n = all_options(all, ARRAY_SIZE(all));
+
 	fprintf(f,
 		"Usage: skiff-server [OPTIONS]\n"
 		"       skiff-server [--data-dir DIR] [--store URL] snapshot save|restore FILE\n"
 		"\n"
 		"The Kubernetes API server of skiff: serves the Kubernetes REST API (discovery,\n"
-		"CRUD, patch, watch, tables) over a revisioned store, for kubectl and skiff-agent.\n"
+		"CRUD, patch, watch, tables) over a revisioned store, for kubectl and skiff-agent,\n"
+		"and runs the controllers and the scheduler in-process while it holds their Leases.\n"
 		"\n"
 		"Options:\n");
-	opts_usage(f, options, ARRAY_SIZE(options));
+	opts_usage(f, all, n);
 	fprintf(f,
 		"\n"
 		"Snapshots (of either backend, in one portable file; restore with no server running):\n"
@@ -127,10 +150,12 @@ static void usage(FILE *f)
  * command), or -1 after logging why the command line is wrong. */
 static int parse_args(int argc, char **argv, struct server_args *a)
 {
+	struct opt all[OPTIONS_MAX];
+	size_t n = all_options(all, ARRAY_SIZE(all));
 	char err[512];
-	int first = opts_parse(options, ARRAY_SIZE(options), argc, argv, a, 0, err, sizeof(err));
+	int first = opts_parse(all, n, argc, argv, a, 0, err, sizeof(err));
 
-	if (first < 0) {
+	if (first < 0 || (first >= 0 && ctrl_manager_config_check(&a->mgr, err, sizeof(err)) < 0)) {
 		log_error("%s (see --help)", err);
 		return -1;
 	}
@@ -223,11 +248,13 @@ static int tls_prepare(const struct server_args *a)
 	return r;
 }
 
-/* Opens and locks the store, serves until SIGINT/SIGTERM; the exit code. */
-static int serve(const struct api_config *cfg)
+/* Opens and locks the store, serves (with the controllers and the
+ * scheduler) until SIGINT/SIGTERM; the exit code. */
+static int serve(const struct api_config *cfg, const struct ctrl_manager_config *mgr_cfg)
 {
 	struct store *store = NULL;
 	struct api_server *srv = NULL;
+	struct ctrl_manager *mgr = NULL;
 	_cleanup_close_ int in_use = -1;
 	sigset_t sigs;
 	int r, sig;
@@ -268,8 +295,12 @@ static int serve(const struct api_config *cfg)
 			 cfg->secure_port, cfg->data_dir);
 	if (cfg->insecure_port)
 		log_info("serving plain HTTP on 127.0.0.1:%d", cfg->insecure_port);
+	r = ctrl_manager_start(mgr_cfg, cfg, &mgr);
+	if (r < 0)
+		log_error("cannot start the controllers and the scheduler: %s", strerror(-r));
 	sigwait(&sigs, &sig);
 	log_info("signal %d: stopping", sig);
+	ctrl_manager_free(mgr);
 	api_server_free(srv);
 	store_close(store);
 	return 0;
@@ -294,5 +325,5 @@ int main(int argc, char **argv)
 		return run_snapshot(&a.cfg, argc - first, argv + first);
 	if (a.cfg.secure_port && tls_prepare(&a) < 0)
 		return 1;
-	return serve(&a.cfg);
+	return serve(&a.cfg, &a.mgr);
 }

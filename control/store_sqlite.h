@@ -47,8 +47,15 @@ enum sq_stmt {
 	ST_EVENTS_RANGE,
 	ST_EVENTS_OPEN,
 	ST_COMPACT,
+	ST_SAVEPOINT,
+	ST_SAVEPOINT_RELEASE,
+	ST_SAVEPOINT_ROLLBACK,
 	ST_MAX,
 };
+
+/* One create, update or delete waiting for the group commit
+ * (store_sqlite_rw.c). */
+struct sq_wreq;
 
 /* A connection to the file and its prepared statements. */
 struct sq_conn {
@@ -63,6 +70,12 @@ struct sq_store {
 	 * ring.lock, never while holding it. */
 	struct sq_conn w;
 	pthread_mutex_t db_lock;
+	/* Group commit: writes queue here; the first writer that finds no
+	 * leader commits every queued write in one transaction (one fsync),
+	 * then hands over to the next queued one. Under q_lock. */
+	pthread_mutex_t q_lock;
+	struct sq_wreq *q_head, **q_tail;
+	bool q_leader;
 	/* Readers for get, list, count and watch history: in WAL mode they
 	 * read while the writer commits (and fsyncs). */
 	struct sq_conn rd[STORE_SQLITE_READERS];
@@ -104,6 +117,11 @@ struct sq_conn *sq_reader(struct sq_store *s);
 void sq_reader_put(struct sq_store *s, struct sq_conn *c);
 
 /* store_sqlite_rw.c */
+/* A reader in a read transaction whose history still reaches back to
+ * revision from (-1: no history needed; -ERANGE once compacted past it),
+ * and the current revision in *rev. Ended by sq_read_end. */
+int sq_read_begin(struct sq_store *s, int64_t from, struct sq_conn **out, int64_t *rev);
+void sq_read_end(struct sq_store *s, struct sq_conn *c);
 int sq_get(struct store *store, const char *key, struct store_kv *out);
 int sq_list(struct store *store, const char *prefix, const char *start_after, size_t limit,
 	    struct store_kv **items, size_t *n, int64_t *revision, bool *more);

@@ -10,7 +10,11 @@
 # updated (PUT), all pods listed (GET /api/v1/pods), then WATCHERS
 # concurrent watches receiving EVENTS updates (delivery latency from the
 # PUT's response to each watcher's event), and the server's memory from
-# /proc. Everything runs in a network namespace of this script's own
+# /proc. Then, on another fresh server per backend, the write phase: the
+# writes of controllers and a scheduler (create, bind, status patch of
+# WRITE_PODS pods, each step over all pods before the next) from 1, 4,
+# 16, 64 connections at once, with writes/s, latency and the server's CPU
+# per write. Everything runs in a network namespace of this script's own
 # (loopback only); etcd gets its own data dir; both stopped by PID.
 #
 # Environment:
@@ -19,6 +23,11 @@
 #   BENCH_SERVER_WATCHERS  concurrent watch connections (default 1000)
 #   BENCH_SERVER_EVENTS    updates delivered to the watchers (default 100)
 #   BENCH_SERVER_BACKENDS  any of: sqlite etcd (default both)
+#   BENCH_SERVER_WRITERS   in-flight counts of the write phase (default 1,4,16,64;
+#                          0: no write phase)
+#   BENCH_SERVER_WRITE_PODS  pods per in-flight count (default 2000)
+#   BENCH_SERVER_SKIFF     the skiff-server binary (default the build's; another
+#                          build's, e.g. of main, gives the "before" column)
 # Goals (issue 5): single-object p99 <= 10 ms on SQLite, list of 10,000
 # pods <= 500 ms, watch delivery p99 <= 50 ms. The goal lines are
 # informational: the bench fails only when a call fails.
@@ -29,7 +38,12 @@ samples=${BENCH_SERVER_SAMPLES:-2000}
 watchers=${BENCH_SERVER_WATCHERS:-1000}
 events=${BENCH_SERVER_EVENTS:-100}
 backends=${BENCH_SERVER_BACKENDS:-sqlite etcd}
-for v in pods samples watchers events; do
+writers=${BENCH_SERVER_WRITERS:-1,4,16,64}
+write_pods=${BENCH_SERVER_WRITE_PODS:-2000}
+[[ $writers =~ ^[0-9]+(,[0-9]+)*$ ]] ||
+	fail "BENCH_SERVER_WRITERS: expected numbers separated by commas, got '$writers'"
+[ "$writers" = 0 ] && writers=
+for v in pods samples watchers events write_pods; do
 	[[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] ||
 		fail "BENCH_SERVER_${v^^}: expected a positive number, got '${!v}'"
 done
@@ -39,6 +53,8 @@ done
 require_root
 require_cmd ip curl
 require_bin skiff-server server-bench
+SKIFF=${BENCH_SERVER_SKIFF:-$BIN/skiff-server}
+[ -x "$SKIFF" ] || fail "BENCH_SERVER_SKIFF: '$SKIFF' is not an executable"
 [[ " $backends " == *" etcd "* ]] && require_cmd etcd
 DRIVER="$TESTBIN/server-bench"
 # One descriptor per watch, on both sides (the server inherits this).
@@ -80,24 +96,32 @@ start_etcd() {
 		fail "etcd did not start: $(tail -n 3 "$TMP/etcd/log")"
 }
 
-# run_skiff BACKEND: a fresh skiff-server on that store, measured.
+# run_skiff BACKEND [write]: a fresh skiff-server on that store, measured
+# (with "write": the write phase only, on a store of its own).
 run_skiff() {
-	local b=$1 pid store=()
-	[ "$b" = etcd ] && store=(--store etcd://127.0.0.1:2379/skiff)
-	mkdir -p "$TMP/$b"
-	bg_ns b pid "$BIN/skiff-server" --data-dir "$TMP/$b/data" "${store[@]}" \
-		--secure-port 0 --insecure-port "$PORT" --log-level warn >"$TMP/$b/server.log" 2>&1
+	local b=$1 pid store=() dir=$1 args args_loops=()
+	local mode=${2:-}
+	[ "$mode" = write ] && dir=$b-w
+	[ "$b" = etcd ] && store=(--store "etcd://127.0.0.1:2379/$([ "$mode" = write ] && echo skiff-w || echo skiff)")
+	args=(--pods "$pods" --samples "$samples" --watchers "$watchers" --events "$events")
+	[ "$mode" = write ] && args=(--writers "$writers" --write-pods "$write_pods")
+	mkdir -p "$TMP/$dir"
+	# The API alone: no scheduler or controller writes beside the bench's
+	# (a binary from before they existed has no such flags).
+	"$SKIFF" --help | grep -q -- --no-scheduler && args_loops=(--controllers=none --no-scheduler)
+	bg_ns b pid "$SKIFF" --data-dir "$TMP/$dir/data" "${store[@]}" \
+		--secure-port 0 --insecure-port "$PORT" "${args_loops[@]}" --log-level warn \
+		>"$TMP/$dir/server.log" 2>&1
 	wait_for 30 in_ns b curl -sf "http://127.0.0.1:$PORT/readyz" ||
-		fail "skiff-server on $b did not start: $(tail -n 3 "$TMP/$b/server.log")"
+		fail "skiff-server on $b did not start: $(tail -n 3 "$TMP/$dir/server.log")"
 	[ "$(cat /proc/"$pid"/comm)" = skiff-server ] || fail "PID $pid is not skiff-server"
-	in_ns b "$DRIVER" --url "http://127.0.0.1:$PORT" --label "$b" --pods "$pods" \
-		--samples "$samples" --watchers "$watchers" --events "$events" \
-		--server-pid "$pid" >>"$results" 2>"$TMP/$b/driver.err"
+	in_ns b "$DRIVER" --url "http://127.0.0.1:$PORT" --label "$dir" "${args[@]}" \
+		--server-pid "$pid" >>"$results" 2>"$TMP/$dir/driver.err"
 	local rc=$?
 	kill "$pid"
 	wait "$pid" 2>/dev/null
-	[ "$rc" -eq 0 ] || fail "server-bench on $b failed: $(tail -n 5 "$TMP/$b/driver.err")" \
-		"; server log: $(tail -n 5 "$TMP/$b/server.log")"
+	[ "$rc" -eq 0 ] || fail "server-bench on $dir failed: $(tail -n 5 "$TMP/$dir/driver.err")" \
+		"; server log: $(tail -n 5 "$TMP/$dir/server.log")"
 }
 
 # etcd_peer N: etcd's own put, range and prefix range (over skiff's pods,
@@ -143,6 +167,7 @@ for b in $backends; do
 	[ "$b" = etcd ] && start_etcd
 	run_skiff "$b"
 	[ "$b" = etcd ] && etcd_peer "$(( pods < 2000 ? pods : 2000 ))"
+	[ -n "$writers" ] && run_skiff "$b" write
 done
 
 # The table: one row per metric; skiff on each store, etcd itself, goal.
@@ -184,6 +209,34 @@ row "server peak RSS (VmHWM), watching" "$(mib "$(val sqlite memory-end hwm_kib)
 	"$(mib "$(val etcd memory-end hwm_kib)")" "$(mib "$(val etcd-peer memory hwm_kib)")" "-"
 row "server threads, watching" "$(or_dash "$(val sqlite memory-watching threads)")" \
 	"$(or_dash "$(val etcd memory-watching threads)")" "-" "-"
+# The write phase: one row per in-flight count and step.
+wrow() { printf '| %-16s | %-13s | %-17s | %-13s | %-13s | %-17s | %-13s |\n' "$@"; }
+wcells() { # LABEL MEASURE: writes/s, p50 / p99 ms, CPU µs/write
+	local n
+	n=$(val "$1" "$2" writes_per_s)
+	if [ -z "$n" ]; then
+		echo "- - -"
+		return
+	fi
+	echo "$n $(pair "$1" "$2" p50_us p99_us | tr -d ' ') $(val "$1" "$2" server_cpu_us_per_write)"
+}
+if [ -n "$writers" ]; then
+	echo
+	echo "Write phase: $write_pods pods created, bound, status-patched per in-flight count"
+	wrow "in flight, step" "SQLite wr/s" "SQLite p50/p99 ms" "SQLite CPU us" "etcd wr/s" \
+		"etcd p50/p99 ms" "etcd CPU us"
+	wrow "---" "---" "---" "---" "---" "---" "---"
+	for c in ${writers//,/ }; do
+		for step in create bind status; do
+			read -r s1 s2 s3 <<<"$(wcells sqlite-w "$step-c$c")"
+			read -r e1 e2 e3 <<<"$(wcells etcd-w "$step-c$c")"
+			wrow "$c, $step" "$s1" "$s2" "$s3" "$e1" "$e2" "$e3"
+		done
+	done
+	c=$(val sqlite-w create-c16 writes_per_s)
+	[ -n "$c" ] && echo "goal sqlite creates/s at 16 in flight >= 2000: $c" \
+		"$([ "$c" -ge 2000 ] && echo met || echo MISSED)"
+fi
 echo
 for b in sqlite etcd; do
 	[ -n "$(val "$b" create n)" ] || continue

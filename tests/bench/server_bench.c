@@ -40,6 +40,8 @@ struct opts {
 	unsigned interval_ms, timeout_s;
 	long server_pid;
 	bool existing;
+	size_t writers[8], n_writers; /* --writers: in-flight counts of the write phase */
+	size_t write_pods;
 };
 
 struct buf {
@@ -176,16 +178,14 @@ static size_t buf_write(char *data, size_t size, size_t nmemb, void *cls)
 /* A pod of about 2 KiB, shaped like a real Deployment's: labels,
  * annotations, two containers with env, ports, probes, resources and
  * mounts, volumes, tolerations. */
-static int pod_json(struct bench *b, size_t i, size_t seq, bool with_seq)
+static int pod_json_into(const struct opts *o, char *body, size_t cap, const char *name,
+			 size_t i, const char *seqs, bool bound)
 {
-	char ns[32], name[32], seqs[64] = "";
+	char ns[32];
 	int n;
 
-	snprintf(ns, sizeof(ns), "bench-%zu", i % b->o.namespaces);
-	snprintf(name, sizeof(name), "web-%06zu", i);
-	if (with_seq)
-		snprintf(seqs, sizeof(seqs), ",\"" SEQ_KEY "\":\"%zu\"", seq);
-	n = snprintf(b->body, b->body_cap,
+	snprintf(ns, sizeof(ns), "bench-%zu", i % o->namespaces);
+	n = snprintf(body, cap,
 		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
 		"\"namespace\":\"%s\",\"labels\":{\"app\":\"web\",\"tier\":\"frontend\","
 		"\"pod-template-hash\":\"7d4b9c8f6b\",\"release\":\"stable\",\"shard\":\"%zu\"},"
@@ -193,7 +193,7 @@ static int pod_json(struct bench *b, size_t i, size_t seq, bool with_seq)
 		"\"kubectl.kubernetes.io/restartedAt\":\"2026-01-01T00:00:00Z\"%s}},"
 		"\"spec\":{\"restartPolicy\":\"Always\",\"terminationGracePeriodSeconds\":30,"
 		"\"dnsPolicy\":\"ClusterFirst\",\"serviceAccountName\":\"default\","
-		"\"nodeName\":\"node-%03zu\",\"schedulerName\":\"default-scheduler\","
+		"%s%.*zu%s\"schedulerName\":\"default-scheduler\","
 		"\"securityContext\":{\"runAsNonRoot\":true,\"runAsUser\":1000,\"fsGroup\":2000},"
 		"\"containers\":[{\"name\":\"web\",\"image\":\"registry.example.com/web/frontend:v1.24.3\","
 		"\"imagePullPolicy\":\"IfNotPresent\",\"args\":[\"--listen=:8080\",\"--metrics=:9102\","
@@ -224,37 +224,70 @@ static int pod_json(struct bench *b, size_t i, size_t seq, bool with_seq)
 		"\"effect\":\"NoExecute\",\"tolerationSeconds\":300},"
 		"{\"key\":\"node.kubernetes.io/unreachable\",\"operator\":\"Exists\","
 		"\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]}}",
-		name, ns, i % 16, seqs, i % 100, i % b->o.namespaces);
-	return n > 0 && (size_t)n < b->body_cap ? n : -ENOSPC;
+		name, ns, i % 16, seqs, bound ? "\"nodeName\":\"node-" : "", bound ? 3 : 0, bound ? i % 100 : 0,
+		bound ? "\"," : "", i % o->namespaces);
+	return n > 0 && (size_t)n < cap ? n : -ENOSPC;
+}
+
+static int pod_json(struct bench *b, size_t i, size_t seq, bool with_seq)
+{
+	char name[32], seqs[64] = "";
+
+	snprintf(name, sizeof(name), "web-%06zu", i);
+	if (with_seq)
+		snprintf(seqs, sizeof(seqs), ",\"" SEQ_KEY "\":\"%zu\"", seq);
+	return pod_json_into(&b->o, b->body, b->body_cap, name, i, seqs, true);
 }
 
 /* One call over the kept-alive handle; the body lands in b->resp.
  * Returns the HTTP status, or a negative errno when the call failed. */
-static long call(struct bench *b, const char *method, const char *path, const char *body,
-		 size_t body_len)
+static long call_on(const char *base, CURL *h, struct buf *resp, const char *method,
+		    const char *path, const char *body, size_t body_len)
 {
 	char url[512];
 	CURLcode c;
 	long code = 0;
 
-	snprintf(url, sizeof(url), "%s%s", b->o.url, path);
-	b->resp.len = 0;
-	curl_easy_setopt(b->h, CURLOPT_URL, url);
-	curl_easy_setopt(b->h, CURLOPT_CUSTOMREQUEST, method);
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	resp->len = 0;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {
-		curl_easy_setopt(b->h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(b->h, CURLOPT_POSTFIELDSIZE, (long)body_len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body_len);
 	} else {
-		curl_easy_setopt(b->h, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(b->h, CURLOPT_CUSTOMREQUEST, NULL);
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
 	}
-	c = curl_easy_perform(b->h);
+	c = curl_easy_perform(h);
 	if (c != CURLE_OK) {
 		fprintf(stderr, "server-bench: %s %s: %s\n", method, url, curl_easy_strerror(c));
 		return -EIO;
 	}
-	curl_easy_getinfo(b->h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	return code;
+}
+
+static long call(struct bench *b, const char *method, const char *path, const char *body,
+		 size_t body_len)
+{
+	return call_on(b->o.url, b->h, &b->resp, method, path, body, body_len);
+}
+
+/* A kept-alive handle of the bench's settings, writing into resp. */
+static CURL *handle_new(struct curl_slist *hdr, struct buf *resp)
+{
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return NULL;
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
+	return h;
 }
 
 static int expect(struct bench *b, const char *what, const char *path, long code, long want)
@@ -648,6 +681,124 @@ out:
 	return r;
 }
 
+/* The write phase (--writers): the writes a controller and a scheduler
+ * make, from `conc` connections at once, each step over all --write-pods
+ * pods before the next: create (POST, no nodeName), bind (POST
+ * pods/NAME/binding) and status (PATCH pods/NAME/status, merge patch to
+ * Running and Ready). Each connection takes the next pod of the step. */
+enum wstep { W_CREATE, W_BIND, W_STATUS, W_STEPS };
+static const char *const wstep_name[W_STEPS] = { "create", "bind", "status" };
+
+struct wphase {
+	struct bench *b;
+	enum wstep step;
+	size_t conc;
+	_Atomic size_t next;
+	_Atomic bool failed;
+	unsigned long long *lat;
+};
+
+/* One write of the step for pod i on this connection; the HTTP status. */
+static long write_one(struct wphase *p, CURL *h, struct buf *resp, char *body, size_t cap,
+		      size_t i)
+{
+	const struct opts *o = &p->b->o;
+	char name[32], path[160];
+	size_t ns = i % o->namespaces;
+	int n;
+
+	snprintf(name, sizeof(name), "wr%zu-%06zu", p->conc, i);
+	switch (p->step) {
+	case W_CREATE:
+		n = pod_json_into(o, body, cap, name, i, "", false);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/bench-%zu/pods", ns);
+		return n < 0 ? n : call_on(o->url, h, resp, "POST", path, body, (size_t)n);
+	case W_BIND:
+		n = snprintf(body, cap,
+			     "{\"apiVersion\":\"v1\",\"kind\":\"Binding\",\"metadata\":{\"name\":\"%s\"},"
+			     "\"target\":{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"node-%03zu\"}}",
+			     name, i % 100);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/bench-%zu/pods/%s/binding", ns, name);
+		return call_on(o->url, h, resp, "POST", path, body, (size_t)n);
+	default:
+		n = snprintf(body, cap,
+			     "{\"status\":{\"phase\":\"Running\",\"podIP\":\"10.%zu.%zu.%zu\","
+			     "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}",
+			     i >> 16 & 255, i >> 8 & 255, i & 255);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/bench-%zu/pods/%s/status", ns, name);
+		return call_on(o->url, h, resp, "PATCH", path, body, (size_t)n);
+	}
+}
+
+static void *write_loop(void *cls)
+{
+	struct wphase *p = cls;
+	const char *ctype = p->step == W_STATUS ? "Content-Type: application/merge-patch+json"
+						: "Content-Type: application/json";
+	struct curl_slist *hdr = curl_slist_append(NULL, ctype);
+	struct buf resp = { 0 };
+	CURL *h = hdr ? handle_new(hdr, &resp) : NULL;
+	char *body = malloc(8192);
+	long want = p->step == W_STATUS ? 200 : 201;
+	size_t i;
+
+	if (!h || !body)
+		atomic_store(&p->failed, true);
+	while (!atomic_load(&p->failed) && (i = atomic_fetch_add(&p->next, 1)) < p->b->o.write_pods) {
+		unsigned long long t = now_ns();
+		long code = write_one(p, h, &resp, body, 8192, i);
+
+		p->lat[i] = now_ns() - t;
+		if (code != want) {
+			fprintf(stderr, "server-bench: %s of pod %zu at %zu in flight: HTTP %ld: %.300s\n",
+				wstep_name[p->step], i, p->conc, code, resp.p ? resp.p : "");
+			atomic_store(&p->failed, true);
+		}
+	}
+	free(body);
+	free(resp.p);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdr);
+	return NULL;
+}
+
+/* LABEL STEP-cN ... writes_per_s= server_cpu_us_per_write= for each step. */
+static int phase_writes(struct bench *b, size_t conc)
+{
+	size_t n = b->o.write_pods;
+	_cleanup_free_ unsigned long long *lat = calloc(n, sizeof(*lat));
+	_cleanup_free_ pthread_t *th = calloc(conc, sizeof(*th));
+
+	if (!lat || !th)
+		return -ENOMEM;
+	for (enum wstep st = W_CREATE; st < W_STEPS; st++) {
+		struct wphase p = { .b = b, .step = st, .conc = conc, .lat = lat };
+		char what[32], extra[192], cpu[96];
+		unsigned long long t0, wall, srv0;
+		size_t started = 0;
+
+		phase_begin(b);
+		srv0 = b->srv_cpu0;
+		t0 = now_ns();
+		for (; started < conc; started++)
+			if (pthread_create(&th[started], NULL, write_loop, &p) != 0) {
+				atomic_store(&p.failed, true);
+				break;
+			}
+		for (size_t k = 0; k < started; k++)
+			pthread_join(th[k], NULL);
+		wall = now_ns() - t0;
+		if (atomic_load(&p.failed))
+			return -EIO;
+		snprintf(extra, sizeof(extra), "in_flight=%zu writes_per_s=%.0f server_cpu_us_per_write=%.0f",
+			 conc, (double)n * 1e9 / (double)wall,
+			 (double)(server_cpu_ms(&b->o) - srv0) * 1000.0 / (double)n);
+		snprintf(what, sizeof(what), "%s-c%zu", wstep_name[st], conc);
+		report(&b->o, what, lat, n, phase_cpu(b, cpu, sizeof(cpu), extra));
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -664,6 +815,9 @@ static void usage(FILE *f)
 		"  --interval-ms N      pause between those updates (default 20)\n"
 		"  --timeout SECS       wait for watchers to connect and receive (default 120)\n"
 		"  --server-pid PID     report the server's VmRSS/VmHWM and CPU time from /proc\n"
+		"  --writers N[,N...]   only the write phase, at each of these in-flight counts:\n"
+		"                       create, bind, status of --write-pods pods, N connections\n"
+		"  --write-pods N       pods per in-flight count of the write phase (default 2000)\n"
 		"  --existing           the pods exist already (an earlier run): no creates, e.g.\n"
 		"                       to profile one phase again on a loaded server\n"
 		"  -h, --help           this text\n");
@@ -685,6 +839,26 @@ static int parse_num(const char *name, const char *s, size_t min, size_t *out)
 	return 0;
 }
 
+/* "1,4,16": at most max numbers >= 1. */
+static int parse_list(const char *name, const char *s, size_t *out, size_t max, size_t *n)
+{
+	_cleanup_free_ char *copy = strdup(s);
+	char *save = NULL;
+
+	if (!copy)
+		return -ENOMEM;
+	*n = 0;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (*n == max) {
+			fprintf(stderr, "server-bench: %s: at most %zu numbers\n", name, max);
+			return -EINVAL;
+		}
+		if (parse_num(name, t, 1, &out[(*n)++]) < 0)
+			return -EINVAL;
+	}
+	return *n ? 0 : parse_num(name, s, 1, out);
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
@@ -700,6 +874,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "server-pid", required_argument, NULL, 'P' },
 		{ "existing", no_argument, NULL, 'x' },
+		{ "writers", required_argument, NULL, 'W' },
+		{ "write-pods", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -708,7 +884,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .label = "skiff", .pods = 10000, .namespaces = 4, .samples = 2000,
 			    .lists = 5, .watchers = 1000, .events = 100, .interval_ms = 20,
-			    .timeout_s = 120 };
+			    .timeout_s = 120, .write_pods = 2000 };
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		int r = 0;
 
@@ -734,6 +910,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->server_pid = (long)v;
 			break;
 		case 'x': o->existing = true; break;
+		case 'W': r = parse_list("--writers", optarg, o->writers, 8, &o->n_writers); break;
+		case 'X': r = parse_num("--write-pods", optarg, 1, &o->write_pods); break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -780,16 +958,16 @@ int main(int argc, char **argv)
 	lat = calloc(n, sizeof(*lat));
 	b.body_cap = 8192;
 	b.body = malloc(b.body_cap);
-	b.h = curl_easy_init();
 	b.json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	b.h = b.json_hdr ? handle_new(b.json_hdr, &b.resp) : NULL;
 	if (!lat || !b.body || !b.h || !b.json_hdr)
 		goto out;
-	curl_easy_setopt(b.h, CURLOPT_HTTPHEADER, b.json_hdr);
-	curl_easy_setopt(b.h, CURLOPT_WRITEFUNCTION, buf_write);
-	curl_easy_setopt(b.h, CURLOPT_WRITEDATA, &b.resp);
-	curl_easy_setopt(b.h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(b.h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(b.h, CURLOPT_TIMEOUT, 120L);
+	if (b.o.n_writers) {
+		r = create_namespaces(&b);
+		for (size_t k = 0; r == 0 && k < b.o.n_writers; k++)
+			r = phase_writes(&b, b.o.writers[k]);
+		goto out;
+	}
 
 	if (!b.o.existing) {
 		r = create_namespaces(&b);

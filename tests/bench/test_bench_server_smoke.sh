@@ -16,11 +16,13 @@ cell() { awk -F'|' -v r="$1" -v c="$2" 'index($2, r) == 2 { gsub(/^ +| +$/, "", 
 case_bench_table_well_formed() {
 	local rc row col
 	out=$(BENCH_SERVER_PODS=40 BENCH_SERVER_SAMPLES=10 BENCH_SERVER_WATCHERS=12 BENCH_SERVER_EVENTS=4 \
+		BENCH_SERVER_WRITERS=1,4 BENCH_SERVER_WRITE_PODS=8 \
 		bash "$SKIFF_ROOT/tests/bench/bench_server.sh" 2>&1)
 	rc=$?
 	assert_eq "$rc" 0 "bench_server.sh exit status; output: $out"
 	assert_contains "$out" "40 pods of ~2 KiB in 4 namespaces, 10 sampled gets/updates, 12 watchers x 4 events"
-	assert_eq "$(grep -c '^| ' <<<"$out")" 14 "table rows in: $out"
+	# 14 rows, then the write phase's header, rule and 2 x 3 rows.
+	assert_eq "$(grep -c '^| ' <<<"$out")" 22 "table rows in: $out"
 	for row in "create p50" "get p50" "update (PUT)" "list all 40 pods" "watch delivery"; do
 		for col in 3 4; do
 			[[ $(cell "$row" $col) =~ ^[0-9]+\.[0-9]{2}\ /\ [0-9]+\.[0-9]{2}$ ]] ||
@@ -39,6 +41,27 @@ case_bench_table_well_formed() {
 	[ "$(cell "server threads" 3)" -ge 12 ] || fail "server threads while watching: $out"
 	assert_contains "$out" "goal sqlite single-object p99 <= 10 ms: "
 	assert_contains "$out" "goal etcd watch delivery p99 <= 50 ms: "
+	for row in "1, create" "1, bind" "4, status"; do
+		for col in 3 6; do
+			[[ $(cell "$row" $col) =~ ^[0-9]+$ ]] || fail "'$row' column $col is not writes/s: $out"
+		done
+		[[ $(cell "$row" 4) =~ ^[0-9]+\.[0-9]{2}/[0-9]+\.[0-9]{2}$ ]] ||
+			fail "'$row' has no SQLite p50/p99: $out"
+	done
+}
+
+# The write phase fails when a write does: run twice on one server, the
+# second run's creates find the pods there (409).
+case_write_phase_catches_failed_write() {
+	local err rc
+	start_server
+	"$DRIVER" --url "http://127.0.0.1:$PORT" --writers 2 --write-pods 3 \
+		--server-pid "$SERVER_PID" >"$TMP/w.out" 2>&1 || fail "first run: $(cat "$TMP/w.out")"
+	assert_contains "$(cat "$TMP/w.out")" "skiff status-c2 n=3 "
+	err=$("$DRIVER" --url "http://127.0.0.1:$PORT" --writers 2 --write-pods 3 2>&1)
+	rc=$?
+	assert_eq "$rc" 1 "exit status of the second run: $err"
+	assert_contains "$err" "at 2 in flight: HTTP 409"
 }
 
 # start_server: a fresh skiff-server on loopback (a random free port).
@@ -82,6 +105,7 @@ case_driver_rejects_bad_usage() {
 
 run_case bench_table_well_formed
 run_case driver_catches_short_list
+run_case write_phase_catches_failed_write
 run_case driver_reports_unreachable_server
 run_case driver_rejects_bad_usage
 finish

@@ -5,6 +5,7 @@
 # 0, bookmarks, 410 after compaction), Status errors (400, 404, 409, 413,
 # 415, 422), ClusterIP/NodePort allocation across a restart, deletes as
 # the garbage collector's finalizers and Terminating namespaces.
+# The API alone: the server runs without its controllers and scheduler.
 # SKIFF_TEST_STORE=URL runs it on that store (test_api_etcd.sh: on etcd).
 . "$(dirname "$0")/../harness/lib.sh"
 
@@ -22,7 +23,7 @@ start_server() {
 	for try in 1 2 3 4 5; do
 		PORT=${1:-$(( 20000 + (RANDOM % 20000) ))}
 		"$BIN/skiff-server" --data-dir "$DATA" ${SKIFF_TEST_STORE:+--store "$SKIFF_TEST_STORE"} \
-			--secure-port 0 --insecure-port "$PORT" \
+			--secure-port 0 --insecure-port "$PORT" --controllers=none --no-scheduler \
 			--compaction-interval 3 --max-request-bytes 65536 \
 			--service-cluster-ip-range 10.99.0.0/28 --service-node-port-range 30000-30003 \
 			--log-level warn >>"$TMP/server.log" 2>&1 &

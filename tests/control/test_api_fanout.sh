@@ -16,7 +16,7 @@ SERVER_PID=
 # One descriptor per connection, on both sides.
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-start_skiff_server "$DATA" "$TMP/server.log" plain
+start_skiff_server "$DATA" "$TMP/server.log" plain --controllers=none --no-scheduler
 
 URL() { echo "http://127.0.0.1:$PORT$1"; }
 # api METHOD PATH [BODY [CONTENT-TYPE]]: the body; fails on an HTTP error.

@@ -19,7 +19,10 @@ PORT=
 ALICE=alice-$RANDOM$RANDOM
 BOB=bob-$RANDOM$RANDOM
 printf '%s,alice,1001\n%s,bob,1002,"viewers,staff"\n' "$ALICE" "$BOB" >"$TMP/tokens.csv"
-start_skiff_server "$DATA" "$TMP/server.log" tls --token-auth-file "$TMP/tokens.csv"
+# kubectl against the API alone: no controllers or scheduler act on what it
+# creates (tests/control/test_ctrl_manager.sh runs kubectl with them).
+start_skiff_server "$DATA" "$TMP/server.log" tls --token-auth-file "$TMP/tokens.csv" \
+	--controllers=none --no-scheduler
 
 # kubeconfig_for USER TOKEN: a kubeconfig with the server's CA and a token.
 kubeconfig_for() {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "control/store.h"
+#include "control/store_sqlite.h"
 #include "tests/control/store_test_env.h"
 #include "util.h"
 
@@ -252,6 +253,8 @@ static void events_clear(struct store_event *ev, size_t n)
 		store_kv_clear(&ev[i].prev);
 	}
 }
+
+#define GROUP_PER 25
 
 struct writer_arg {
 	const char *url;
@@ -749,6 +752,127 @@ STORE_TEST(concurrent_threads_unique_revisions)
 	store_close(s);
 }
 
+/* A writer of concurrent_writers_group_commit: what it wrote (revision,
+ * key) and what went against the rules; no CHECK off the main thread. */
+struct group_arg {
+	struct store *s;
+	int id;
+	size_t n;
+	int64_t revs[GROUP_PER * 4 + 4];
+	char keys[GROUP_PER * 4 + 4][24];
+	int bad; /* the line of the first broken rule, 0 when none */
+};
+
+static void group_record(struct group_arg *a, const char *key, int64_t rev)
+{
+	a->revs[a->n] = rev;
+	snprintf(a->keys[a->n++], sizeof(a->keys[0]), "%s", key);
+}
+
+#define GROUP_EXPECT(a, cond)                                                  \
+	do {                                                                   \
+		if (!(cond) && !(a)->bad)                                      \
+			(a)->bad = __LINE__;                                   \
+	} while (0)
+
+/* Per writer: races for GROUP_PER shared keys (one create wins each),
+ * GROUP_PER compare-and-swap increments of one shared counter (retried on
+ * -ESTALE), and on a key of its own an update, a stale update and a stale
+ * delete (both -ESTALE) and a delete. */
+static void *group_writer(void *p)
+{
+	struct group_arg *a = p;
+	struct store_kv kv = { 0 };
+	char key[24], val[24];
+	int64_t rev, rev1, rev2;
+	int r;
+
+	for (int i = 0; i < GROUP_PER; i++) {
+		snprintf(key, sizeof(key), "/g/race/%d", i);
+		r = store_create(a->s, key, key, strlen(key), &rev);
+		GROUP_EXPECT(a, r == 0 || r == -EEXIST);
+		if (r == 0)
+			group_record(a, key, rev);
+	}
+	for (int i = 0; i < GROUP_PER; i++) {
+		do {
+			GROUP_EXPECT(a, store_get(a->s, "/g/counter", &kv) == 0);
+			snprintf(val, sizeof(val), "%lld", atoll(kv.value ? kv.value : "0") + 1);
+			r = store_update(a->s, "/g/counter", val, strlen(val), kv.mod_revision, &rev);
+			store_kv_clear(&kv);
+			GROUP_EXPECT(a, r == 0 || r == -ESTALE);
+		} while (r == -ESTALE && !a->bad);
+		if (r == 0)
+			group_record(a, "/g/counter", rev);
+	}
+	snprintf(key, sizeof(key), "/g/own/%d", a->id);
+	GROUP_EXPECT(a, store_create(a->s, key, "1", 1, &rev1) == 0);
+	group_record(a, key, rev1);
+	GROUP_EXPECT(a, store_update(a->s, key, "2", 1, rev1, &rev2) == 0);
+	group_record(a, key, rev2);
+	GROUP_EXPECT(a, store_update(a->s, key, "3", 1, rev1, &rev) == -ESTALE);
+	GROUP_EXPECT(a, store_delete(a->s, key, rev1, NULL, &rev) == -ESTALE);
+	GROUP_EXPECT(a, store_delete(a->s, key, rev2, &kv, &rev) == 0);
+	GROUP_EXPECT(a, kv.value && streq(kv.value, "2") && kv.mod_revision == rev2);
+	store_kv_clear(&kv);
+	group_record(a, key, rev);
+	return NULL;
+}
+
+/* Many writers at once (SQLite commits them in groups, one transaction
+ * and one fsync each): every create race has one winner, no CAS increment
+ * is lost, stale writes fail alone, and the revisions handed out are
+ * gapless and are the ones the watch delivers, in order, with their keys. */
+STORE_TEST(concurrent_writers_group_commit)
+{
+	enum { THREADS = 16, TOTAL = GROUP_PER * (THREADS + 1) + THREADS * 3 };
+	struct store *s = open_store(url);
+	static struct group_arg args[THREADS];
+	struct store_event *ev = calloc(TOTAL, sizeof(*ev));
+	int64_t base, revs[TOTAL];
+	const char *key_of[TOTAL];
+	struct store_watch *w = NULL;
+	struct store_kv kv = { 0 };
+	pthread_t th[THREADS];
+	size_t n = 0, got;
+
+	CHECK(ev != NULL);
+	put(s, "/g/counter", "0");
+	base = store_revision(s);
+	CHECK_OK(store_watch_open(s, "/g/", base, &w));
+	for (int i = 0; i < THREADS; i++) {
+		args[i] = (struct group_arg){ .s = s, .id = i };
+		CHECK_INT_EQ(pthread_create(&th[i], NULL, group_writer, &args[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < THREADS; i++) {
+		CHECK_INT_EQ(args[i].bad, 0);
+		for (size_t k = 0; k < args[i].n; k++) {
+			CHECK(n < TOTAL);
+			CHECK(args[i].revs[k] > base && args[i].revs[k] <= base + TOTAL);
+			key_of[args[i].revs[k] - base - 1] = args[i].keys[k];
+			revs[n++] = args[i].revs[k];
+		}
+	}
+	CHECK_INT_EQ(n, TOTAL);
+	check_contiguous(revs, n, base);
+	CHECK_INT_EQ(store_revision(s), base + TOTAL);
+	CHECK_OK(store_get(s, "/g/counter", &kv));
+	CHECK_INT_EQ(atoll(kv.value), THREADS * GROUP_PER);
+	store_kv_clear(&kv);
+	got = watch_collect(w, ev, TOTAL);
+	CHECK_INT_EQ(got, TOTAL);
+	for (size_t i = 0; i < got; i++) {
+		CHECK_INT_EQ(ev[i].revision, base + 1 + (int64_t)i);
+		CHECK_STR_EQ(ev[i].kv.key, key_of[i]);
+	}
+	events_clear(ev, got);
+	free(ev);
+	store_watch_close(w);
+	store_close(s);
+}
+
 STORE_TEST(concurrent_processes_unique_revisions)
 {
 	enum { PROCS = 3, PER = 30 };
@@ -913,58 +1037,6 @@ STORE_TEST(thousand_watchers_one_fanout)
 	store_close(s);
 }
 
-STORE_TEST(watcher_behind_ring_catches_up)
-{
-	/* More writes than the fan-out's ring holds: the watcher opened
-	 * first falls behind the ring and must still get all of them, in
-	 * order (SQLite: from the log table; etcd: a stream of its own). */
-	struct store *s = open_store(url);
-	struct store_watch *w = NULL;
-	int64_t base = store_revision(s), last = base;
-	const int total = 200;
-	int seen = 0;
-	char key[32];
-
-	CHECK_OK(store_set_ring_size(s, 16));
-	CHECK_OK(store_watch_open(s, "/ring/", base, &w));
-	CHECK_INT_EQ(store_set_ring_size(s, 8), -EBUSY);
-	for (int i = 0; i < total; i++) {
-		snprintf(key, sizeof(key), "/ring/%d", i % 50);
-		put(s, key, "v");
-		if (i == total / 2) {
-			/* Half way: drain, so the rest comes from the ring. */
-			for (unsigned long long end = now_ns() + 5000000000ULL; seen <= i && now_ns() < end;) {
-				struct store_event *ev = NULL;
-				size_t n = 0;
-
-				CHECK_OK(store_watch_next(w, 100, &ev, &n));
-				for (size_t j = 0; j < n; j++) {
-					CHECK_INT_EQ(ev[j].revision, last + 1);
-					last = ev[j].revision;
-				}
-				seen += (int)n;
-				store_events_free(ev, n);
-			}
-			CHECK_INT_EQ(seen, i + 1);
-		}
-	}
-	for (unsigned long long end = now_ns() + 5000000000ULL; seen < total && now_ns() < end;) {
-		struct store_event *ev = NULL;
-		size_t n = 0;
-
-		CHECK_OK(store_watch_next(w, 100, &ev, &n));
-		for (size_t i = 0; i < n; i++) {
-			CHECK_INT_EQ(ev[i].revision, last + 1);
-			last = ev[i].revision;
-		}
-		seen += (int)n;
-		store_events_free(ev, n);
-	}
-	CHECK_INT_EQ(seen, total);
-	store_watch_close(w);
-	store_close(s);
-}
-
 /* Every event under prefix with revision in (from, to], in order. */
 static void expect_range(struct store_watch *w, int64_t from, int64_t to)
 {
@@ -982,6 +1054,32 @@ static void expect_range(struct store_watch *w, int64_t from, int64_t to)
 		store_events_free(ev, n);
 	}
 	CHECK_INT_EQ(last, to);
+}
+
+STORE_TEST(watcher_behind_ring_catches_up)
+{
+	/* More writes than the fan-out's ring holds: the watcher opened
+	 * first falls behind the ring and must still get all of them, in
+	 * order (SQLite: from the log table; etcd: a stream of its own). */
+	struct store *s = open_store(url);
+	struct store_watch *w = NULL;
+	int64_t base = store_revision(s);
+	const int total = 200;
+	char key[32];
+
+	CHECK_OK(store_set_ring_size(s, 16));
+	CHECK_OK(store_watch_open(s, "/ring/", base, &w));
+	CHECK_INT_EQ(store_set_ring_size(s, 8), -EBUSY);
+	for (int i = 0; i < total; i++) {
+		snprintf(key, sizeof(key), "/ring/%d", i % 50);
+		put(s, key, "v");
+		/* Half way: drain, so the rest comes from the ring. */
+		if (i == total / 2)
+			expect_range(w, base, base + i + 1);
+	}
+	expect_range(w, base + total / 2 + 1, base + total);
+	store_watch_close(w);
+	store_close(s);
 }
 
 STORE_TEST(watch_window_resumes_until_compacted)
@@ -1147,4 +1245,59 @@ TEST(open_rejects_bad_urls_and_foreign_files)
 		store_kv_clear(&kv);
 		store_close(s);
 	}
+}
+
+/* A file made before kv became a rowid table (kv WITHOUT ROWID, the same
+ * schema version) opens, and reads, lists, writes and watches work on it. */
+TEST(sqlite_file_with_earlier_kv_layout)
+{
+	static const char old_schema[] =
+		"PRAGMA journal_mode=WAL;"
+		"PRAGMA application_id=1936418406; PRAGMA user_version=1;"
+		"CREATE TABLE log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, value BLOB,"
+		" create_rev INTEGER NOT NULL, prev_rev INTEGER NOT NULL, deleted INTEGER NOT NULL);"
+		"CREATE INDEX log_key_rev ON log (key, rev);"
+		"CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,"
+		" create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;"
+		"CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), rev INTEGER NOT NULL,"
+		" compact_rev INTEGER NOT NULL);"
+		"INSERT INTO meta VALUES (0, 1, 0);"
+		"INSERT INTO log VALUES (1, '/old/a', 'A', 1, 0, 0);"
+		"INSERT INTO kv VALUES ('/old/a', 'A', 1, 1);";
+	const char *url = store_test_sqlite_url();
+	const char *path = url + strlen("sqlite://");
+	struct store_kv kv = { 0 }, *items = NULL;
+	struct store_event ev[2];
+	struct store_watch *w = NULL;
+	struct store *s;
+	sqlite3 *db = NULL;
+	int64_t rev = 0;
+	size_t n = 0;
+	bool more;
+
+	CHECK_INT_EQ(STORE_SQLITE_APP_ID, 1936418406);
+	CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT_EQ(sqlite3_exec(db, old_schema, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = open_store(url);
+	CHECK_OK(store_get(s, "/old/a", &kv));
+	CHECK_STR_EQ(kv.value, "A");
+	store_kv_clear(&kv);
+	CHECK_OK(store_watch_open(s, "/old/", 1, &w));
+	CHECK_OK(store_create(s, "/old/b", "B", 1, &rev));
+	CHECK_INT_EQ(rev, 2);
+	CHECK_OK(store_update(s, "/old/a", "A2", 2, 1, &rev));
+	CHECK_INT_EQ(store_update(s, "/old/a", "A3", 2, 1, &rev), -ESTALE);
+	CHECK_OK(store_list(s, "/old/", NULL, 0, &items, &n, &rev, &more));
+	CHECK_INT_EQ(n, 2);
+	CHECK_STR_EQ(items[0].value, "A2");
+	CHECK_STR_EQ(items[1].key, "/old/b");
+	store_kvs_free(items, n);
+	CHECK_INT_EQ(watch_collect(w, ev, 2), 2);
+	CHECK_INT_EQ(ev[0].revision, 2);
+	CHECK_INT_EQ(ev[1].revision, 3);
+	CHECK_STR_EQ(ev[1].prev.value, "A");
+	events_clear(ev, 2);
+	store_watch_close(w);
+	store_close(s);
 }

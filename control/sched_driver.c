@@ -1,0 +1,330 @@
+/* The scheduler's driver (see sched_driver.h). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/ctrl_manager.h"
+#include "control/sched.h"
+#include "control/sched_driver.h"
+#include "kube_events.h"
+#include "kube_informer.h"
+#include "log.h"
+#include "util.h"
+
+#define SCHEDULER_NAME "default-scheduler"
+#define EXPIRE_EVERY_NS 1000000000ULL
+
+struct sdrv {
+	const struct sched_driver_opts *o;
+	struct kc_client *c;
+	struct kc_recorder *rec;
+	struct sched *s;
+	struct kc_informer *nodes, *pods;
+	int in_flight, max_in_flight;
+	struct bind_req *flying;
+	unsigned long long next_expire;
+	unsigned long bound, failed;
+};
+
+/* A binding in flight, and the Scheduled Event to record once it lands. */
+struct bind_req {
+	struct sdrv *d;
+	struct bind_req *prev, *next; /* in flight, freed at teardown */
+	char ns[64], name[254], uid[64];
+	char *message;
+};
+
+/* ---- informers in ---- */
+
+static void pod_upsert(struct sdrv *d, json_t *pod)
+{
+	int r = sched_pod_upsert(d->s, pod, now_ns());
+
+	if (r < 0)
+		log_debug("scheduler: pod %s/%s: %s", kc_meta_str(pod, "namespace"),
+			  kc_meta_str(pod, "name"), strerror(-r));
+}
+
+static bool pod_placed(json_t *pod)
+{
+	const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"), "nodeName"));
+
+	return node && *node;
+}
+
+static void pod_add(void *ud, json_t *pod)
+{
+	pod_upsert(ud, pod);
+}
+
+static void pod_update(void *ud, json_t *old, json_t *pod)
+{
+	struct sdrv *d = ud;
+
+	pod_upsert(d, pod);
+	if (pod_placed(old) &&
+	    !json_equal(json_object_get(json_object_get(old, "metadata"), "labels"),
+			json_object_get(json_object_get(pod, "metadata"), "labels")))
+		sched_queue_move_all(d->s, now_ns());
+}
+
+static void pod_del(void *ud, json_t *pod)
+{
+	struct sdrv *d = ud;
+
+	sched_pod_delete(d->s, kc_meta_str(pod, "namespace"), kc_meta_str(pod, "name"));
+	if (pod_placed(pod))
+		sched_queue_move_all(d->s, now_ns());
+}
+
+static void node_add(void *ud, json_t *node)
+{
+	struct sdrv *d = ud;
+
+	if (sched_node_upsert(d->s, node) == 0)
+		sched_queue_move_all(d->s, now_ns());
+}
+
+static void node_update(void *ud, json_t *old, json_t *node)
+{
+	(void)old;
+	node_add(ud, node);
+}
+
+static void node_del(void *ud, json_t *node)
+{
+	struct sdrv *d = ud;
+
+	sched_node_delete(d->s, kc_meta_str(node, "name"));
+}
+
+/* ---- bindings out ---- */
+
+static void event_done(void *ud, int err, const struct kc_status *st, json_t *body)
+{
+	(void)body;
+	if (err < 0)
+		log_debug("scheduler: Scheduled event for %s: %s", (const char *)ud,
+			  st && st->message[0] ? st->message : strerror(-err));
+	free(ud);
+}
+
+/* The Scheduled Event, created without waiting (one per pod: nothing to
+ * aggregate). */
+static void scheduled_event(struct sdrv *d, const struct bind_req *b)
+{
+	char stamp[32], path[512], name[300], *what = NULL;
+	json_t *ev;
+
+	kc_timestamp(0, stamp);
+	snprintf(name, sizeof(name), "%s.%llx", b->name, (unsigned long long)now_ns());
+	ev = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:{s:s},"
+		       "s:s,s:s,s:s,s:i}",
+		       "apiVersion", "v1", "kind", "Event", "metadata", "name", name,
+		       "namespace", b->ns, "involvedObject", "apiVersion", "v1", "kind", "Pod",
+		       "namespace", b->ns, "name", b->name, "uid", b->uid, "type", "Normal", "reason",
+		       "Scheduled", "message", b->message, "source", "component", SCHEDULER_NAME,
+		       "reportingComponent", SCHEDULER_NAME, "firstTimestamp", stamp, "lastTimestamp",
+		       stamp, "count", 1);
+	if (ev && asprintf(&what, "%s/%s", b->ns, b->name) >= 0 &&
+	    kc_path(kc_resource_find("events"), b->ns, NULL, NULL, NULL, path, sizeof(path)) == 0 &&
+	    kc_request_async(d->c, "POST", path, ev, event_done, what, NULL) == 0)
+		what = NULL;
+	free(what);
+	json_decref(ev);
+}
+
+static void bind_unlink(struct sdrv *d, struct bind_req *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		d->flying = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+}
+
+static void bind_done(void *ud, int err, const struct kc_status *st, json_t *body)
+{
+	struct bind_req *b = ud;
+	struct sdrv *d = b->d;
+
+	(void)body;
+	d->in_flight--;
+	bind_unlink(d, b);
+	sched_bind_done(d->s, b->ns, b->name, err, now_ns());
+	if (err == 0) {
+		d->bound++;
+		scheduled_event(d, b);
+	} else {
+		d->failed++;
+		log_info("scheduler: binding %s/%s: %s", b->ns, b->name,
+			 st && st->message[0] ? st->message : strerror(-err));
+	}
+	free(b->message);
+	free(b);
+}
+
+static int bind_send(struct sdrv *d, const struct ctrl_action *a, const struct ctrl_action *ev)
+{
+	struct bind_req *b = calloc(1, sizeof(*b));
+	struct sched_pod *p = sched_pod_find(d->s, a->ns, a->name);
+	char path[1024];
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	b->d = d;
+	snprintf(b->ns, sizeof(b->ns), "%s", a->ns);
+	snprintf(b->name, sizeof(b->name), "%s", a->name);
+	snprintf(b->uid, sizeof(b->uid), "%s", p && p->uid ? p->uid : "");
+	b->message = strdup(ev ? ev->message : "");
+	r = kc_path(kc_resource_find("pods"), a->ns, a->name, "binding", NULL, path, sizeof(path));
+	if (r == 0 && b->message)
+		r = kc_request_async(d->c, "POST", path, a->body, bind_done, b, NULL);
+	else if (r == 0)
+		r = -ENOMEM;
+	if (r < 0) {
+		free(b->message);
+		free(b);
+		return r;
+	}
+	d->in_flight++;
+	b->next = d->flying;
+	if (b->next)
+		b->next->prev = b;
+	d->flying = b;
+	return 0;
+}
+
+/* Sends what sched_cycle planned: the binding without waiting (its Event
+ * after it), the rest (FailedScheduling, PodScheduled=False) at once. */
+static void plan_send(struct sdrv *d, const struct ctrl_plan *plan)
+{
+	const struct ctrl_action *bind = NULL, *ev = NULL;
+
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct ctrl_action *a = &plan->v[i];
+
+		if (a->verb == CTRL_CREATE && a->subresource && streq(a->subresource, "binding"))
+			bind = a;
+		else if (a->verb == CTRL_EVENT && streq(a->reason, "Scheduled"))
+			ev = a;
+		else
+			ctrl_action_send(d->c, d->rec, a);
+	}
+	if (bind && bind_send(d, bind, ev) < 0)
+		sched_bind_done(d->s, bind->ns, bind->name, -EIO, now_ns());
+}
+
+static void schedule_ready(struct sdrv *d)
+{
+	unsigned long long now = now_ns();
+	struct sched_pod *p;
+
+	if (now >= d->next_expire) {
+		size_t n = sched_expire_assumed(d->s, now);
+
+		if (n)
+			log_info("scheduler: %zu assumed pod(s) expired without their binding", n);
+		d->next_expire = now + EXPIRE_EVERY_NS;
+	}
+	while (d->in_flight < d->max_in_flight && d->o->leading(d->o->ud) &&
+	       (p = sched_queue_pop(d->s, now))) {
+		struct ctrl_plan plan = CTRL_PLAN_INIT;
+
+		if (sched_cycle(d->s, p, now, &plan, NULL) == 0)
+			plan_send(d, &plan);
+		ctrl_plan_clear(&plan);
+	}
+}
+
+/* ---- the loop ---- */
+
+static int informer(struct sdrv *d, const char *resource, const struct kc_informer_handlers *h,
+		    struct kc_informer **out)
+{
+	int r = kc_informer_new(d->c, kc_resource_find(resource), NULL, out);
+
+	if (r == 0 && h)
+		r = kc_informer_add_handlers(*out, h);
+	if (r == 0)
+		r = kc_informer_start(*out);
+	return r;
+}
+
+static int setup(struct sdrv *d, const struct kc_config *cfg)
+{
+	int r;
+
+	r = kc_client_new(cfg, &(struct kc_client_opts){ .user_agent = SCHEDULER_NAME }, &d->c);
+	if (r < 0 || (r = kc_recorder_new(d->c, SCHEDULER_NAME, NULL, &d->rec)) < 0 ||
+	    (r = sched_new(NULL, &d->s)) < 0)
+		return r;
+	if ((r = informer(d, "nodes", &(struct kc_informer_handlers){
+		     .add = node_add, .update = node_update, .del = node_del, .ud = d }, &d->nodes)) < 0)
+		return r;
+	return informer(d, "pods", &(struct kc_informer_handlers){
+		.add = pod_add, .update = pod_update, .del = pod_del, .ud = d }, &d->pods);
+}
+
+static void wait_once(struct sdrv *d, bool synced)
+{
+	struct pollfd fds[1100];
+	int timeout = 1000;
+	size_t n = kc_client_pollfds(d->c, fds, ARRAY_SIZE(fds) - 2, &timeout);
+	size_t n_client = n;
+
+	if (synced && d->in_flight < d->max_in_flight) {
+		unsigned long long now = now_ns(), at = sched_queue_next_ready(d->s, now);
+
+		if (at != UINT64_MAX) {
+			long long ms = at <= now ? 0 : (long long)((at - now + 999999) / 1000000);
+
+			if (ms < timeout)
+				timeout = (int)ms;
+		}
+	}
+	fds[n++] = (struct pollfd){ .fd = d->o->stop_fd, .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = d->o->leader_fd, .events = POLLIN };
+	if (poll(fds, n, timeout) < 0 && errno != EINTR)
+		return;
+	kc_client_dispatch(d->c, fds, n_client);
+}
+
+static bool stopping(const struct sdrv *d)
+{
+	struct pollfd p = { .fd = d->o->stop_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0 || !d->o->leading(d->o->ud);
+}
+
+int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts *o)
+{
+	struct sdrv d = { .o = o, .max_in_flight = o->parallel_binds > 0 ? o->parallel_binds : 16 };
+	int r = setup(&d, cfg);
+
+	while (r == 0 && !stopping(&d)) {
+		bool synced = kc_informer_synced(d.nodes) && kc_informer_synced(d.pods);
+
+		wait_once(&d, synced);
+		if (synced)
+			schedule_ready(&d);
+	}
+	log_info("scheduler: stopping (%lu bound, %lu failed bindings)", d.bound, d.failed);
+	kc_informer_free(d.pods);
+	kc_informer_free(d.nodes);
+	kc_recorder_free(d.rec);
+	kc_client_free(d.c); /* cancels the bindings in flight, without callbacks */
+	while (d.flying) {
+		struct bind_req *b = d.flying;
+
+		d.flying = b->next;
+		free(b->message);
+		free(b);
+	}
+	sched_free(d.s);
+	return r;
+}

@@ -1,0 +1,33 @@
+/* The scheduler's driver: informers in, bindings out, around the pure
+ * core of control/sched.h. Nodes and every pod are watched (unscheduled
+ * pods go to the queue, bound ones into the snapshot); a pod's priority is
+ * its spec.priority, which the API server resolves from its
+ * priorityClassName at admission (as upstream's Priority plugin). Each
+ * popped pod runs sched_cycle; its pods/binding create is
+ * sent asynchronously, several at once (parallel_binds), and answered
+ * into sched_bind_done; the Scheduled Event follows a successful binding.
+ * FailedScheduling Events (aggregated by the recorder) and the
+ * PodScheduled=False status patch are written as sched_cycle plans them.
+ * Node changes, and placed pods that leave or change labels, move the
+ * unschedulable pods back to the queue; assumed pods whose binding is not
+ * seen in time are forgotten every second. */
+#ifndef SKIFF_SCHED_DRIVER_H
+#define SKIFF_SCHED_DRIVER_H
+
+#include <stdbool.h>
+
+#include "kube_config.h"
+
+struct sched_driver_opts {
+	int parallel_binds;          /* bindings in flight; default 16 */
+	int stop_fd;                 /* readable: stop */
+	int leader_fd;               /* readable when leading changes */
+	bool (*leading)(void *ud);   /* the loop runs while this holds */
+	void *ud;
+};
+
+/* Runs the scheduler until stop_fd turns readable or leading() turns
+ * false. 0, or the error that kept it from starting. */
+int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts *o);
+
+#endif
