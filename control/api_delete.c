@@ -196,7 +196,6 @@ void api_delete_opts_parse(json_t *body, struct api_delete_opts *o)
 {
 	const char *policy = api_jstr(body, "propagationPolicy");
 	json_t *g = json_object_get(body, "gracePeriodSeconds");
-
 	json_t *orphan = json_object_get(body, "orphanDependents");
 
 	memset(o, 0, sizeof(*o));

@@ -147,7 +147,7 @@ case_namespace() {
 		assert_contains "$out" "namespace \"$ns\" deleted"
 		assert_eq "$(k $v get ns "$ns" -o jsonpath='{.status.phase}')" Terminating "phase ($v)"
 		out=$(k $v create configmap late -n "$ns" 2>&1) && fail "created in a Terminating namespace ($v)"
-		assert_contains "$out" "(Forbidden): configmaps \"late\" is forbidden: unable to create new content in namespace $ns because it is being terminated"
+		assert_contains "$out" "configmaps \"late\" is forbidden: unable to create new content in namespace $ns because it is being terminated"
 		out=$(k $v delete ns "$ns" --wait=false 2>&1) && fail "second delete of a Terminating namespace ($v)"
 		assert_contains "$out" "(Conflict)"
 		wait_for 30 eval '[ "$(pods $v "$ns" app=web)" = 0 ] && [ -z "$(k $v get deploy,rs -n "$ns" -o name 2>/dev/null)" ]' ||
