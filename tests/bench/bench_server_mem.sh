@@ -39,7 +39,7 @@ stage "steady, ${steady}s later"
 
 echo "command: make bench B=server_mem (tests/bench/bench_server_mem.sh; $nodes hollow nodes," \
 	"$pods pods, controllers and scheduler running)"
-row() { printf '| %-52s | %9s | %9s |\n' "$1" "$2" "$3"; }
+row() { printf '| %-60s | %9s | %9s |\n' "$1" "$2" "$3"; }
 row "skiff-server, stage" "RSS, MiB" "peak, MiB"
 row "---" "---" "---"
 for r in "${rows[@]}"; do IFS='|' read -r a b c <<<"$r"; row "skiff-server: $a" "$b" "$c"; done

@@ -16,7 +16,7 @@
  *       setup services=<> s=<>
  *       flip n=<> p50_ms=<> p90_ms=<> p99_ms=<> max_ms=<> patch_p50_ms=<> ...
  *
- * Exit 1 when a phase does not finish within the timeout (120 s). */
+ * Exit 1 when a phase or a flip takes over 120 s, the eps setup over 900 s. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,8 @@
 #include "util.h"
 
 #define IN_FLIGHT 32
-#define TIMEOUT_NS (120ULL * 1000000000ULL)
+#define TIMEOUT_S 120       /* a phase, a flip */
+#define SETUP_TIMEOUT_S 900 /* eps: 10,000 Services' first slices */
 
 struct bench {
 	struct kc_client *c;
@@ -186,9 +187,10 @@ static int watch(struct bench *b, const char *resource, kc_watch_event_fn fn)
 }
 
 /* Runs the loop until done(b) or the deadline; false on timeout. */
-static bool run_until(struct bench *b, bool (*done)(const struct bench *, size_t), size_t n)
+static bool run_until(struct bench *b, bool (*done)(const struct bench *, size_t), size_t n,
+		      unsigned long long timeout_s)
 {
-	unsigned long long deadline = now_ns() + TIMEOUT_NS;
+	unsigned long long deadline = now_ns() + timeout_s * 1000000000ULL;
 
 	while (!done(b, n)) {
 		if (now_ns() > deadline)
@@ -257,7 +259,7 @@ static int deploy(struct bench *b, int replicas)
 	b->t0 = now_ns();
 	if (kc_create(b->c, kc_resource_find("deployments"), "default", deployment(replicas), NULL) < 0)
 		return fprintf(stderr, "cannot create Deployment web\n"), 1;
-	ok = run_until(b, deploy_done, (size_t)replicas);
+	ok = run_until(b, deploy_done, (size_t)replicas, TIMEOUT_S);
 	for (i = 0; i < ARRAY_SIZE(names); i++)
 		printf("phase %s s=%.3f count=%zu\n", names[i], b->t_phase[i], phase_count(b, i));
 	return ok ? 0 : 1;
@@ -349,7 +351,7 @@ static int eps(struct bench *b, size_t services, size_t flips, const char *contr
 		send(b, "POST", "/api/v1/namespaces/default/pods", pod(path, name));
 	}
 	drain(b);
-	if (b->failed || !run_until(b, eps_ready, services)) {
+	if (b->failed || !run_until(b, eps_ready, services, SETUP_TIMEOUT_S)) {
 		fprintf(stderr, "setup: %zu of %zu endpoints ready, %d failed requests\n", b->ready_eps,
 			services, b->failed);
 		return 1;
@@ -376,7 +378,7 @@ static int eps(struct bench *b, size_t services, size_t flips, const char *contr
 			     ready_patch(b->want_ready), NULL) < 0)
 			return fprintf(stderr, "patch of %s failed\n", p), 1;
 		t1 = now_ns();
-		if (!run_until(b, flip_seen, 0))
+		if (!run_until(b, flip_seen, 0, TIMEOUT_S))
 			return fprintf(stderr, "flip %zu of %s never reached its slice\n", i, p), 1;
 		json_object_set_new(state, p, json_boolean(b->want_ready));
 		sent_lat[i] = b->seen_ns - t0;
