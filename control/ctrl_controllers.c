@@ -579,14 +579,59 @@ static bool is_pod_write(const struct ctrl_action *a, enum ctrl_verb verb)
 	return a->verb == verb && streq(a->resource, "pods") && !a->subresource;
 }
 
-/* The plan in order, pod creates in slow-start batches (1, 2, 4, ...):
- * after a batch with a failure the remaining creates are skipped, their
- * expectations lowered, and the error kept for the ReplicaFailure
- * condition of the next sync. */
+/* The creates of one slow-start batch: up to want pod creates from
+ * p->v[*i] on (each with the Event that follows it), sent at once; then,
+ * in order, each one's result and its Event. *i moves past them. */
+static int rs_send_batch(struct ctrl_run *c, struct rs_key *k, const struct ctrl_plan *p, size_t *i,
+			 long long want, bool *failed, char *err, size_t errlen)
+{
+	const struct ctrl_action **v = calloc((size_t)want, sizeof(*v));
+	size_t *at = calloc((size_t)want, sizeof(*at)), n = 0, j = *i;
+	json_t **outs = calloc((size_t)want, sizeof(*outs));
+	int *rets = calloc((size_t)want, sizeof(*rets)), first = 0, r = -ENOMEM;
+
+	for (; v && at && outs && rets && j < p->n && (long long)n < want; j++) {
+		if (p->v[j].verb == CTRL_EVENT && j > *i && p->v[j - 1].verb == CTRL_CREATE)
+			continue; /* sent with its create */
+		if (!is_pod_write(&p->v[j], CTRL_CREATE))
+			break;
+		at[n] = j;
+		v[n++] = &p->v[j];
+	}
+	if (n && j < p->n && p->v[j].verb == CTRL_EVENT && p->v[j - 1].verb == CTRL_CREATE)
+		j++; /* the last create's Event */
+	if (n)
+		r = ctrl_run_create_many(c, v, n, outs, rets, err, errlen);
+	for (size_t m = 0; r == 0 && m < n; m++) {
+		const struct ctrl_action *ev = at[m] + 1 < p->n ? &p->v[at[m] + 1] : NULL;
+
+		if (rets[m] < 0) {
+			rs_expectations_observe_add(&k->exp);
+			*failed = true;
+			if (!first)
+				first = rets[m];
+		} else if (ev && ev->verb == CTRL_EVENT) {
+			ctrl_run_event(c, ev, kc_meta_str(outs[m], "name") ?: "");
+		}
+		json_decref(outs[m]);
+	}
+	if (r == 0)
+		*i = j;
+	free(v);
+	free(at);
+	free(outs);
+	free(rets);
+	return r < 0 ? r : first;
+}
+
+/* The plan in order, pod creates in slow-start batches (1, 2, 4, ...),
+ * each batch sent at once: after a batch with a failure the remaining
+ * creates are skipped, their expectations lowered, and the error kept for
+ * the ReplicaFailure condition of the next sync. */
 static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *p)
 {
 	struct rs_key *k = rs_key_of(c, key);
-	long long sizes[64], in_batch = 0;
+	long long sizes[64];
 	size_t n_batches, batch = 0;
 	bool failed = false, stop = false;
 	char created[254] = "", err[512] = "";
@@ -595,14 +640,24 @@ static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *
 	if (!k)
 		return -ENOMEM;
 	n_batches = rs_slow_start_batches(k->to_create, RS_SLOW_START_INITIAL, sizes, ARRAY_SIZE(sizes));
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = 0; i < p->n;) {
 		const struct ctrl_action *a = &p->v[i];
 		_cleanup_json_ json_t *out = NULL;
 		bool create = is_pod_write(a, CTRL_CREATE);
 
+		if (create && !stop && batch < n_batches) {
+			last = rs_send_batch(c, k, p, &i, sizes[batch++], &failed, err, sizeof(err));
+			if (last == -ECANCELED || last == -ENOMEM)
+				return last;
+			if (last < 0 && !first)
+				first = last;
+			stop = failed;
+			continue;
+		}
+		i++;
 		if (a->verb == CTRL_EVENT) {
 			if (last == 0)
-				ctrl_run_event(c, a, i && p->v[i - 1].verb == CTRL_CREATE ? created : NULL);
+				ctrl_run_event(c, a, i > 1 && p->v[i - 2].verb == CTRL_CREATE ? created : NULL);
 			continue;
 		}
 		if (create && stop) { /* skipped: never coming */
@@ -625,11 +680,6 @@ static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *
 		}
 		if (last < 0 && !first)
 			first = last;
-		if (create && batch < n_batches && ++in_batch == sizes[batch]) {
-			batch++;
-			in_batch = 0;
-			stop = failed;
-		}
 	}
 	free(k->manage_error);
 	k->manage_error = failed ? strdup(err[0] ? err : "failed") : NULL;
