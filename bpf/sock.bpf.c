@@ -32,10 +32,12 @@ static __always_inline __u8 lb_ctx_proto(struct bpf_sock_addr *ctx)
 	return 0;
 }
 
-static __always_inline void lb_key_from_ctx(struct bpf_sock_addr *ctx, bool v6,
-					    struct lb_fe_key *key)
+/* The address and port of ctx (destination of connect and sendmsg, peer of
+ * recvmsg and getpeername), IPv4 as ::ffff:a.b.c.d. */
+static __always_inline void lb_ctx_get(struct bpf_sock_addr *ctx, bool v6, __u8 *addr,
+				       __u16 *port)
 {
-	__u32 *w = (__u32 *)key->addr;
+	__u32 *w = (__u32 *)addr;
 
 	if (v6) {
 		w[0] = ctx->user_ip6[0];
@@ -43,9 +45,26 @@ static __always_inline void lb_key_from_ctx(struct bpf_sock_addr *ctx, bool v6,
 		w[2] = ctx->user_ip6[2];
 		w[3] = ctx->user_ip6[3];
 	} else {
-		lb_addr_set4(key->addr, ctx->user_ip4);
+		lb_addr_set4(addr, ctx->user_ip4);
 	}
-	key->port = bpf_ntohs((__u16)ctx->user_port);
+	*port = bpf_ntohs((__u16)ctx->user_port);
+}
+
+/* Rewrites the address and port of ctx; an IPv4 ctx takes addr's last word. */
+static __always_inline void lb_ctx_set(struct bpf_sock_addr *ctx, bool v6, const __u8 *addr,
+				       __u16 port)
+{
+	const __u32 *w = (const __u32 *)addr;
+
+	if (v6) {
+		ctx->user_ip6[0] = w[0];
+		ctx->user_ip6[1] = w[1];
+		ctx->user_ip6[2] = w[2];
+		ctx->user_ip6[3] = w[3];
+	} else {
+		ctx->user_ip4 = w[3];
+	}
+	ctx->user_port = bpf_htons(port);
 }
 
 /* Balances one connect/sendmsg. Returns the verdict. */
@@ -62,7 +81,7 @@ static __always_inline int lb_sock_xlate(struct bpf_sock_addr *ctx, bool v6,
 	key.proto = lb_ctx_proto(ctx);
 	if (!key.proto)
 		return SK_VERDICT_PASS;
-	lb_key_from_ctx(ctx, v6, &key);
+	lb_ctx_get(ctx, v6, key.addr, &key.port);
 
 	r = lb_frontend_lookup(&key, &fe, &fk);
 	if (r == 0)
@@ -76,21 +95,11 @@ static __always_inline int lb_sock_xlate(struct bpf_sock_addr *ctx, bool v6,
 	if (!be)
 		return lb_refuse();
 
-	if (v6) {
-		const __u32 *w = (const __u32 *)be->addr;
-
-		ctx->user_ip6[0] = w[0];
-		ctx->user_ip6[1] = w[1];
-		ctx->user_ip6[2] = w[2];
-		ctx->user_ip6[3] = w[3];
-	} else {
-		if (!lb_addr_is4(be->addr)) {
-			lb_drop(LB_DROP_BACKEND_FAMILY);
-			return lb_refuse();
-		}
-		ctx->user_ip4 = ((const __u32 *)be->addr)[3];
+	if (!v6 && !lb_addr_is4(be->addr)) {
+		lb_drop(LB_DROP_BACKEND_FAMILY);
+		return lb_refuse();
 	}
-	ctx->user_port = bpf_htons(be->port);
+	lb_ctx_set(ctx, v6, be->addr, be->port);
 
 	lb_revnat_set(c.cookie, be, &key, fe.id);
 	lb_count(&lb_fe_stats, fe.id, !datagram, datagram, 0);
@@ -103,33 +112,14 @@ static __always_inline int lb_sock_unxlate(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct lb_revnat_key rk = {};
 	struct lb_revnat_val *rv;
-	__u32 *w = (__u32 *)rk.addr;
 
-	if (v6) {
-		w[0] = ctx->user_ip6[0];
-		w[1] = ctx->user_ip6[1];
-		w[2] = ctx->user_ip6[2];
-		w[3] = ctx->user_ip6[3];
-	} else {
-		lb_addr_set4(rk.addr, ctx->user_ip4);
-	}
-	rk.port = bpf_ntohs((__u16)ctx->user_port);
+	lb_ctx_get(ctx, v6, rk.addr, &rk.port);
 	rk.cookie = bpf_get_socket_cookie(ctx);
 
 	rv = bpf_map_lookup_elem(&lb_sock_revnat, &rk);
 	if (!rv)
 		return SK_VERDICT_PASS;
-	if (v6) {
-		const __u32 *f = (const __u32 *)rv->addr;
-
-		ctx->user_ip6[0] = f[0];
-		ctx->user_ip6[1] = f[1];
-		ctx->user_ip6[2] = f[2];
-		ctx->user_ip6[3] = f[3];
-	} else {
-		ctx->user_ip4 = ((const __u32 *)rv->addr)[3];
-	}
-	ctx->user_port = bpf_htons(rv->port);
+	lb_ctx_set(ctx, v6, rv->addr, rv->port);
 	return SK_VERDICT_PASS;
 }
 

@@ -32,25 +32,44 @@ static bool ipam_inproc(const struct cni_plugin *p)
 	return streq(p->conf.ipam_type, CNI_INPROC_IPAM);
 }
 
-static int ipam_open(const struct cni_plugin *p, struct ipam_config **cfg, struct cni_error *err)
+/* cmd of the in-process skiff-ipam; out takes ADD's result. */
+static int ipam_inproc_run(struct cni_plugin *p, enum cni_cmd cmd, struct cni_result *out,
+			   struct cni_error *err)
 {
-	return ipam_config_parse(p->conf.root, &p->env, cfg, err);
+	struct ipam_config *cfg = NULL;
+	int r;
+
+	r = ipam_config_parse(p->conf.root, &p->env, &cfg, err);
+	if (r < 0)
+		return r;
+	switch (cmd) {
+	case CNI_CMD_ADD:
+		r = ipam_add(cfg, p->env.container_id, p->env.ifname, out, err);
+		break;
+	case CNI_CMD_DEL:
+		r = ipam_del(cfg, p->env.container_id, p->env.ifname, err);
+		break;
+	case CNI_CMD_CHECK:
+		r = ipam_check(cfg, p->env.container_id, p->env.ifname, err);
+		break;
+	case CNI_CMD_GC:
+		r = ipam_gc(cfg, p->conf.valid_attachments, err);
+		break;
+	default:
+		r = ipam_status(cfg, err);
+		break;
+	}
+	ipam_config_free(cfg);
+	return r;
 }
 
 static int ipam_run_add(struct cni_plugin *p, struct cni_result *out, struct cni_error *err)
 {
-	struct ipam_config *cfg = NULL;
 	json_t *j = NULL;
 	int r;
 
-	if (ipam_inproc(p)) {
-		r = ipam_open(p, &cfg, err);
-		if (r < 0)
-			return r;
-		r = ipam_add(cfg, p->env.container_id, p->env.ifname, out, err);
-		ipam_config_free(cfg);
-		return r;
-	}
+	if (ipam_inproc(p))
+		return ipam_inproc_run(p, CNI_CMD_ADD, out, err);
 	r = cni_delegate(p->conf.ipam_type, &p->env, "ADD", p->conf.raw, &j, err);
 	if (r < 0)
 		return r;
@@ -88,69 +107,49 @@ static int ipam_speaks(struct cni_plugin *p, const char *version, struct cni_err
 	return yes;
 }
 
+/* cmd of a delegated IPAM plugin, whose answer only says yes or no. GC and
+ * STATUS came with CNI 1.1.0: an older plugin is not asked, and what that
+ * means (unasked) is logged. */
+static int ipam_delegate(struct cni_plugin *p, const char *cmd, const char *unasked,
+			 struct cni_error *err)
+{
+	json_t *j = NULL;
+	int r;
+
+	if (unasked && (r = ipam_speaks(p, "1.1.0", err)) <= 0) {
+		if (r == 0)
+			log_warn("IPAM plugin %s predates %s (CNI 1.1.0); %s", p->conf.ipam_type, cmd,
+				 unasked);
+		return r;
+	}
+	r = cni_delegate(p->conf.ipam_type, &p->env, cmd, p->conf.raw, &j, err);
+	json_decref(j);
+	return r;
+}
+
 /* DEL, CHECK and STATUS of the IPAM; GC in ipam_run_gc. */
 static int ipam_run(struct cni_plugin *p, enum cni_cmd cmd, struct cni_error *err)
 {
 	static const char *const names[] = {
 		[CNI_CMD_DEL] = "DEL", [CNI_CMD_CHECK] = "CHECK", [CNI_CMD_STATUS] = "STATUS",
 	};
-	struct ipam_config *cfg = NULL;
-	json_t *j = NULL;
-	int r;
 
-	if (ipam_inproc(p)) {
-		r = ipam_open(p, &cfg, err);
-		if (r < 0)
-			return r;
-		if (cmd == CNI_CMD_DEL)
-			r = ipam_del(cfg, p->env.container_id, p->env.ifname, err);
-		else if (cmd == CNI_CMD_CHECK)
-			r = ipam_check(cfg, p->env.container_id, p->env.ifname, err);
-		else
-			r = ipam_status(cfg, err);
-		ipam_config_free(cfg);
-		return r;
-	}
+	if (ipam_inproc(p))
+		return ipam_inproc_run(p, cmd, NULL, err);
 	/* An IPAM plugin older than 1.1.0 knows no STATUS: not our verdict. */
-	if (cmd == CNI_CMD_STATUS && (r = ipam_speaks(p, "1.1.0", err)) <= 0) {
-		if (r < 0)
-			return r;
-		log_warn("IPAM plugin %s predates STATUS (CNI 1.1.0); reporting ready",
-			 p->conf.ipam_type);
-		return 0;
-	}
-	r = cni_delegate(p->conf.ipam_type, &p->env, names[cmd], p->conf.raw, &j, err);
-	json_decref(j);
-	return r;
+	return ipam_delegate(p, names[cmd], cmd == CNI_CMD_STATUS ? "reporting ready" : NULL, err);
 }
 
 static int ipam_run_gc(struct cni_plugin *p, struct cni_error *err)
 {
-	struct ipam_config *cfg = NULL;
-	json_t *j = NULL;
 	int r;
 
-	if (ipam_inproc(p)) {
-		r = ipam_open(p, &cfg, err);
-		if (r < 0)
-			return r;
-		r = ipam_gc(cfg, p->conf.valid_attachments, err);
-		ipam_config_free(cfg);
-		if (r > 0)
-			log_info("network %s: GC released %d IPAM lease(s)", p->conf.name, r);
-		return r < 0 ? r : 0;
-	}
-	r = ipam_speaks(p, "1.1.0", err);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		log_warn("IPAM plugin %s predates GC (CNI 1.1.0); its leases are not collected",
-			 p->conf.ipam_type);
-		return 0;
-	}
-	r = cni_delegate(p->conf.ipam_type, &p->env, "GC", p->conf.raw, &j, err);
-	json_decref(j);
-	return r;
+	if (!ipam_inproc(p))
+		return ipam_delegate(p, "GC", "its leases are not collected", err);
+	r = ipam_inproc_run(p, CNI_CMD_GC, NULL, err);
+	if (r > 0)
+		log_info("network %s: GC released %d IPAM lease(s)", p->conf.name, r);
+	return r < 0 ? r : 0;
 }
 
 /* ---- ADD ---- */
@@ -158,6 +157,18 @@ static int ipam_run_gc(struct cni_plugin *p, struct cni_error *err)
 struct families {
 	const struct ipaddr *gw4, *gw6;
 };
+
+/* The gateways of f as host CIDRs, IPv4 first: how many (0 to 2) in out. */
+static int gateway_hosts(const struct families *f, struct ipcidr out[2])
+{
+	int n = 0;
+
+	if (f->gw4)
+		out[n++] = ipcidr_host(f->gw4);
+	if (f->gw6)
+		out[n++] = ipcidr_host(f->gw6);
+	return n;
+}
 
 static int check_ipam_result(const struct cni_plugin *p, struct cni_result *res,
 			     struct families *f, struct cni_error *err)
@@ -214,6 +225,7 @@ static int setup_host(struct nl_sock *sk, const char *host, const char *alias,
 		      const struct cni_result *res, const struct families *f,
 		      struct cni_error *err)
 {
+	struct ipcidr gws[2];
 	char buf[64];
 	int ifindex = link_ifindex(sk, host), r;
 
@@ -231,17 +243,13 @@ static int setup_host(struct nl_sock *sk, const char *host, const char *alias,
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "IPv6 sysctls for %s: %s", host,
 					strerror(-r));
 	}
-	for (int i = 0; i < 2; i++) {
-		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct ipcidr a;
+	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
+		const struct ipcidr *a = &gws[i];
 
-		if (!gw)
-			continue;
-		a = ipcidr_host(gw);
-		r = link_addr_add(sk, ifindex, &a);
+		r = link_addr_add(sk, ifindex, a);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding gateway %s to %s: %s",
-					ipcidr_str(&a, buf, sizeof(buf)), host, strerror(-r));
+					ipcidr_str(a, buf, sizeof(buf)), host, strerror(-r));
 	}
 	r = link_set_up(sk, ifindex, alias);
 	if (r < 0)
@@ -298,6 +306,7 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 			   const struct families *f, struct cni_interface *out,
 			   struct cni_error *err)
 {
+	struct ipcidr gws[2];
 	char buf[64], gbuf[64];
 	int ifindex = link_ifindex(sk, ifname), r;
 
@@ -317,17 +326,13 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 	r = link_set_up(sk, ifindex, NULL);
 	if (r < 0)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "setting %s up: %s", ifname, strerror(-r));
-	for (int i = 0; i < 2; i++) {
-		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct ipcidr a;
+	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
+		const struct ipcidr *a = &gws[i];
 
-		if (!gw)
-			continue;
-		a = ipcidr_host(gw);
-		r = link_route_add(sk, ifindex, &a, NULL);
+		r = link_route_add(sk, ifindex, a, NULL);
 		if (r < 0)
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s dev %s: %s",
-					ipcidr_str(&a, buf, sizeof(buf)), ifname, strerror(-r));
+					ipcidr_str(a, buf, sizeof(buf)), ifname, strerror(-r));
 	}
 	for (int i = 0; i < res->n_routes; i++) {
 		const struct cni_route *rt = &res->routes[i];
@@ -602,6 +607,7 @@ static int check_pod_in_ns(struct nl_sock *sk, const struct cni_plugin *p,
 			   const struct cni_result *prev, int idx, const struct families *f,
 			   struct cni_error *err)
 {
+	struct ipcidr gws[2];
 	const char *ifname = p->env.ifname, *ns = p->env.netns;
 	char buf[64], gbuf[64], mac[18];
 	int ifindex = link_ifindex(sk, ifname), mtu = 0, r;
@@ -633,17 +639,13 @@ static int check_pod_in_ns(struct nl_sock *sk, const struct cni_plugin *p,
 					ipcidr_str(&prev->ips[i].address, buf, sizeof(buf)),
 					ifname, ns);
 	}
-	for (int i = 0; i < 2; i++) {
-		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct ipcidr a;
+	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
+		const struct ipcidr *a = &gws[i];
 
-		if (!gw)
-			continue;
-		a = ipcidr_host(gw);
-		if (link_route_find(sk, ifindex, &a, NULL) < 0)
+		if (link_route_find(sk, ifindex, a, NULL) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"route %s dev %s missing in netns %s",
-					ipcidr_str(&a, buf, sizeof(buf)), ifname, ns);
+					ipcidr_str(a, buf, sizeof(buf)), ifname, ns);
 	}
 	for (int i = 0; i < prev->n_routes; i++) {
 		const struct cni_route *rt = &prev->routes[i];
@@ -663,6 +665,7 @@ static int check_host(struct nl_sock *sk, const struct cni_plugin *p,
 		      const struct cni_result *prev, int idx, const struct families *f,
 		      struct cni_error *err)
 {
+	struct ipcidr gws[2];
 	char host[16], buf[64], mac[18];
 	int ifindex;
 	bool up = false;
@@ -673,17 +676,13 @@ static int check_host(struct nl_sock *sk, const struct cni_plugin *p,
 		return cni_fail(err, ENOENT, CNI_ERR_INTERNAL, "host veth %s not found", host);
 	if (link_info(sk, ifindex, mac, NULL, &up) < 0 || !up)
 		return cni_fail(err, ENETDOWN, CNI_ERR_INTERNAL, "host veth %s is down", host);
-	for (int i = 0; i < 2; i++) {
-		const struct ipaddr *gw = i == 0 ? f->gw4 : f->gw6;
-		struct ipcidr a;
+	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
+		const struct ipcidr *a = &gws[i];
 
-		if (!gw)
-			continue;
-		a = ipcidr_host(gw);
-		if (link_addr_find(sk, ifindex, &a) < 0)
+		if (link_addr_find(sk, ifindex, a) < 0)
 			return cni_fail(err, ENOENT, CNI_ERR_INTERNAL,
 					"gateway address %s missing on host veth %s",
-					ipcidr_str(&a, buf, sizeof(buf)), host);
+					ipcidr_str(a, buf, sizeof(buf)), host);
 	}
 	for (int i = 0; i < prev->n_ips; i++) {
 		struct ipcidr a = ipcidr_host(&prev->ips[i].address.addr);

@@ -10,6 +10,7 @@
 #include "control/ctrl.h"
 #include "control/ctrl_cronjob.h"
 #include "control/ctrl_daemonset.h"
+#include "control/ctrl_disruption.h"
 #include "control/ctrl_gc.h"
 #include "control/ctrl_job.h"
 #include "control/ctrl_lbipam.h"
@@ -1002,6 +1003,85 @@ static int podgc_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan
 	return podgc_compute(&in, now, p);
 }
 
+/* ---- disruption: PodDisruptionBudget status ---- */
+
+#define PDB_RESOURCE "poddisruptionbudgets.policy"
+
+static const char *const pdb_owner_res[] = { RS_RESOURCE, DEP_RESOURCE, STS_RESOURCE };
+
+static int pdb_init(struct ctrl_run *c)
+{
+	int r = index_ensure(c, "pods", "namespace", kc_index_namespace);
+
+	if (r == 0)
+		r = index_ensure(c, PDB_RESOURCE, "namespace", kc_index_namespace);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(pdb_owner_res); i++)
+		r = index_ensure(c, pdb_owner_res[i], "namespace", kc_index_namespace);
+	return r;
+}
+
+/* A pod concerns the budgets selecting it; a controller's scale, every
+ * budget of its namespace. */
+static void pdb_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	json_t *any = obj ? obj : old;
+	_cleanup_free_ json_t **pdbs = NULL;
+	char key[320];
+	size_t n;
+
+	if (streq(resource, PDB_RESOURCE)) {
+		if (kc_object_key(any, key, sizeof(key)) == 0)
+			ctrl_enqueue(c, key);
+		return;
+	}
+	pdbs = ctrl_indexed(c, PDB_RESOURCE, "namespace", kc_meta_str(any, "namespace") ?: "", &n);
+	for (size_t i = 0; i < n; i++) {
+		bool match = !streq(resource, "pods"), m2 = false;
+
+		if (!match && old)
+			ctrl_selector_matches(ctrl_get(pdbs[i], "spec.selector"), old, &match);
+		if (!match && obj)
+			ctrl_selector_matches(ctrl_get(pdbs[i], "spec.selector"), obj, &m2);
+		if ((match || m2) && kc_object_key(pdbs[i], key, sizeof(key)) == 0)
+			ctrl_enqueue(c, key);
+	}
+}
+
+static int pdb_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	struct ctrl_disruption_in in = { .pdb = ctrl_cached(c, PDB_RESOURCE, key), .now = time(NULL) };
+	_cleanup_free_ json_t **pods = NULL, **owners = NULL;
+	time_t recheck = 0;
+	size_t cap = 0;
+	int r;
+
+	if (!in.pdb)
+		return 0;
+	pods = ctrl_indexed(c, "pods", "namespace", kc_meta_str(in.pdb, "namespace"), &in.n_pods);
+	in.pods = pods;
+	for (size_t i = 0; i < ARRAY_SIZE(pdb_owner_res); i++) {
+		_cleanup_free_ json_t **some = NULL;
+		size_t n;
+		json_t **grown;
+
+		some = ctrl_indexed(c, pdb_owner_res[i], "namespace", kc_meta_str(in.pdb, "namespace"), &n);
+		if (!n)
+			continue;
+		grown = realloc(owners, (cap + n) * sizeof(*owners));
+		if (!grown)
+			return -ENOMEM;
+		owners = grown;
+		memcpy(owners + cap, some, n * sizeof(*owners));
+		cap += n;
+	}
+	in.owners = owners;
+	in.n_owners = cap;
+	r = ctrl_disruption_compute(&in, p, &recheck);
+	if (r == 0 && recheck > in.now)
+		ctrl_enqueue_after(c, key, (double)(recheck - in.now));
+	return r;
+}
+
 /* ---- the table ---- */
 
 const struct ctrl_def ctrl_defs[] = {
@@ -1017,6 +1097,9 @@ const struct ctrl_def ctrl_defs[] = {
 	  .init = sa_init, .event = sa_event, .reconcile = sa_reconcile },
 	{ .name = "nodeipam", .informers = { "nodes" }, .event = enqueue_all,
 	  .reconcile = nodeipam_reconcile },
+	{ .name = "disruption",
+	  .informers = { PDB_RESOURCE, "pods", RS_RESOURCE, DEP_RESOURCE, STS_RESOURCE },
+	  .init = pdb_init, .event = pdb_event, .reconcile = pdb_reconcile },
 	{ .name = "garbagecollector",
 	  /* every kind of gc_kinds: an owner not cached would be taken for gone */
 	  .informers = { "pods", "services", "nodes", RS_RESOURCE, DEP_RESOURCE, DS_RESOURCE,

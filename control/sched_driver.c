@@ -21,7 +21,7 @@ struct sdrv {
 	struct kc_client *c;
 	struct kc_recorder *rec;
 	struct sched *s;
-	struct kc_informer *nodes, *pods, *classes;
+	struct kc_informer *nodes, *pods;
 	int in_flight, max_in_flight;
 	struct bind_req *flying;
 	unsigned long long next_expire;
@@ -38,41 +38,13 @@ struct bind_req {
 
 /* ---- informers in ---- */
 
-/* The pod with spec.priority from its PriorityClass when one is cached
- * (the API server does not resolve it yet); a new reference. */
-static json_t *pod_with_priority(struct sdrv *d, json_t *pod)
-{
-	json_t *spec = json_object_get(pod, "spec"), *pc, *cp;
-	const char *cls = json_string_value(json_object_get(spec, "priorityClassName"));
-	json_int_t v;
-
-	if (!cls || !d->classes || !(pc = kc_informer_get(d->classes, cls)))
-		return json_incref(pod);
-	v = json_integer_value(json_object_get(pc, "value"));
-	if (json_integer_value(json_object_get(spec, "priority")) == v &&
-	    json_object_get(spec, "priority"))
-		return json_incref(pod);
-	cp = json_copy(pod);
-	spec = json_copy(spec);
-	if (!cp || !spec) {
-		json_decref(cp);
-		json_decref(spec);
-		return json_incref(pod);
-	}
-	json_object_set_new(spec, "priority", json_integer(v));
-	json_object_set_new(cp, "spec", spec);
-	return cp;
-}
-
 static void pod_upsert(struct sdrv *d, json_t *pod)
 {
-	json_t *p = pod_with_priority(d, pod);
-	int r = sched_pod_upsert(d->s, p, now_ns());
+	int r = sched_pod_upsert(d->s, pod, now_ns());
 
 	if (r < 0)
 		log_debug("scheduler: pod %s/%s: %s", kc_meta_str(pod, "namespace"),
 			  kc_meta_str(pod, "name"), strerror(-r));
-	json_decref(p);
 }
 
 static bool pod_placed(json_t *pod)
@@ -291,11 +263,6 @@ static int setup(struct sdrv *d, const struct kc_config *cfg)
 	if (r < 0 || (r = kc_recorder_new(d->c, SCHEDULER_NAME, NULL, &d->rec)) < 0 ||
 	    (r = sched_new(NULL, &d->s)) < 0)
 		return r;
-	/* PriorityClasses only when the API serves them. */
-	if (kc_list(d->c, kc_resource_find("priorityclasses"), NULL, &(struct kc_list_opts){ .limit = 1 },
-		    NULL) == 0 &&
-	    (r = informer(d, "priorityclasses", NULL, &d->classes)) < 0)
-		return r;
 	if ((r = informer(d, "nodes", &(struct kc_informer_handlers){
 		     .add = node_add, .update = node_update, .del = node_del, .ud = d }, &d->nodes)) < 0)
 		return r;
@@ -340,8 +307,7 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 	int r = setup(&d, cfg);
 
 	while (r == 0 && !stopping(&d)) {
-		bool synced = kc_informer_synced(d.nodes) && kc_informer_synced(d.pods) &&
-			      (!d.classes || kc_informer_synced(d.classes));
+		bool synced = kc_informer_synced(d.nodes) && kc_informer_synced(d.pods);
 
 		wait_once(&d, synced);
 		if (synced)
@@ -350,7 +316,6 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 	log_info("scheduler: stopping (%lu bound, %lu failed bindings)", d.bound, d.failed);
 	kc_informer_free(d.pods);
 	kc_informer_free(d.nodes);
-	kc_informer_free(d.classes);
 	kc_recorder_free(d.rec);
 	kc_client_free(d.c); /* cancels the bindings in flight, without callbacks */
 	while (d.flying) {

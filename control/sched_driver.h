@@ -1,8 +1,9 @@
 /* The scheduler's driver: informers in, bindings out, around the pure
  * core of control/sched.h. Nodes and every pod are watched (unscheduled
- * pods go to the queue, bound ones into the snapshot); PriorityClasses,
- * when the API serves them, give pods with a priorityClassName their
- * priority. Each popped pod runs sched_cycle; its pods/binding create is
+ * pods go to the queue, bound ones into the snapshot); a pod's priority is
+ * its spec.priority, which the API server resolves from its
+ * priorityClassName at admission (as upstream's Priority plugin). Each
+ * popped pod runs sched_cycle; its pods/binding create is
  * sent asynchronously, several at once (parallel_binds), and answered
  * into sched_bind_done; the Scheduled Event follows a successful binding.
  * FailedScheduling Events (aggregated by the recorder) and the

@@ -117,6 +117,11 @@ struct sq_conn *sq_reader(struct sq_store *s);
 void sq_reader_put(struct sq_store *s, struct sq_conn *c);
 
 /* store_sqlite_rw.c */
+/* A reader in a read transaction whose history still reaches back to
+ * revision from (-1: no history needed; -ERANGE once compacted past it),
+ * and the current revision in *rev. Ended by sq_read_end. */
+int sq_read_begin(struct sq_store *s, int64_t from, struct sq_conn **out, int64_t *rev);
+void sq_read_end(struct sq_store *s, struct sq_conn *c);
 int sq_get(struct store *store, const char *key, struct store_kv *out);
 int sq_list(struct store *store, const char *prefix, const char *start_after, size_t limit,
 	    struct store_kv **items, size_t *n, int64_t *revision, bool *more);

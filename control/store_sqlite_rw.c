@@ -21,6 +21,34 @@ int sq_get(struct store *store, const char *key, struct store_kv *out)
 	return r;
 }
 
+int sq_read_begin(struct sq_store *s, int64_t from, struct sq_conn **out, int64_t *rev)
+{
+	struct sq_conn *c = sq_reader(s);
+	int64_t compact = 0;
+	int r;
+
+	r = sq_begin(c, false);
+	if (r < 0) {
+		sq_reader_put(s, c);
+		return r;
+	}
+	r = sq_meta(c, rev, &compact);
+	if (r == 0 && from >= 0 && from < compact)
+		r = -ERANGE;
+	if (r < 0) {
+		sq_read_end(s, c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+void sq_read_end(struct sq_store *s, struct sq_conn *c)
+{
+	(void)sq_commit(c);
+	sq_reader_put(s, c);
+}
+
 static int sq_list_at(struct store *store, const char *prefix, const char *start_after,
 		      size_t limit, int64_t at, struct store_kv **items, size_t *n,
 		      int64_t *revision, bool *more);
@@ -47,7 +75,7 @@ static int sq_list_at(struct store *store, const char *prefix, const char *start
 	_cleanup_free_ char *end = NULL;
 	struct store_kv *kvs = NULL;
 	size_t cnt = 0, cap = 0;
-	int64_t rev = 0, compact = 0;
+	int64_t rev = 0;
 	sqlite3_stmt *st;
 	bool has_more = false;
 	int r, rc;
@@ -55,17 +83,9 @@ static int sq_list_at(struct store *store, const char *prefix, const char *start
 	r = store_prefix_end(prefix, &end);
 	if (r < 0)
 		return r;
-	c = sq_reader(s);
-	r = sq_begin(c, false);
+	r = sq_read_begin(s, at ? at : -1, &c, &rev);
 	if (r < 0)
-		goto unlock;
-	r = sq_meta(c, &rev, &compact);
-	if (r < 0)
-		goto out;
-	if (at && at < compact) {
-		r = -ERANGE;
-		goto out;
-	}
+		return r;
 	if (at >= rev)
 		at = 0; /* now: the kv table */
 	if (at)
@@ -103,10 +123,7 @@ static int sq_list_at(struct store *store, const char *prefix, const char *start
 	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		r = sq_err(rc);
 	sqlite3_reset(st);
-out:
-	(void)sq_commit(c);
-unlock:
-	sq_reader_put(s, c);
+	sq_read_end(s, c);
 	if (r < 0) {
 		store_kvs_free(kvs, cnt);
 		return r;

@@ -197,23 +197,15 @@ static int sq_watch_catch_up(struct sq_watch *w, struct store_event **evs, size_
 {
 	struct sq_store *s = w->s;
 	struct sq_conn *c;
-	int64_t rev, compact;
+	int64_t rev;
 	sqlite3_stmt *st;
 	int r;
 
 	*evs = NULL;
 	*n = 0;
-	c = sq_reader(s);
-	r = sq_begin(c, false);
+	r = sq_read_begin(s, w->at.revision, &c, &rev);
 	if (r < 0)
-		goto unlock;
-	r = sq_meta(c, &rev, &compact);
-	if (r < 0)
-		goto out;
-	if (w->at.revision < compact) {
-		r = -ERANGE;
-		goto out;
-	}
+		return r;
 	st = sq_stmt(c, !w->at.prefix_len ? ST_EVENTS_ALL
 				       : w->prefix_end ? ST_EVENTS_RANGE : ST_EVENTS_OPEN);
 	sqlite3_bind_int64(st, 1, w->at.revision);
@@ -223,13 +215,9 @@ static int sq_watch_catch_up(struct sq_watch *w, struct store_event **evs, size_
 		sqlite3_bind_text(st, 3, w->prefix_end, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, STORE_SQLITE_BATCH);
 	r = sq_events_read(st, evs, n);
-	if (r < 0)
-		goto out;
-	w->at.revision = *n == STORE_SQLITE_BATCH ? (*evs)[*n - 1].revision : rev;
-out:
-	(void)sq_commit(c);
-unlock:
-	sq_reader_put(s, c);
+	if (r == 0)
+		w->at.revision = *n == STORE_SQLITE_BATCH ? (*evs)[*n - 1].revision : rev;
+	sq_read_end(s, c);
 	return r;
 }
 

@@ -358,24 +358,25 @@ void nftb_payload(struct nftb_rule *rb, uint32_t base, uint32_t off, uint32_t le
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
 }
 
-void nftb_meta(struct nftb_rule *rb, uint32_t key, uint32_t dreg)
+/* meta key loaded into (NFTNL_EXPR_META_DREG) or set from (_SREG) reg. */
+static void nftb_meta_reg(struct nftb_rule *rb, uint32_t key, uint16_t which, uint32_t reg)
 {
 	struct nftnl_expr *e = nftb_rule_expr(rb, "meta");
 
 	if (!e)
 		return;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	nftnl_expr_set_u32(e, which, reg);
+}
+
+void nftb_meta(struct nftb_rule *rb, uint32_t key, uint32_t dreg)
+{
+	nftb_meta_reg(rb, key, NFTNL_EXPR_META_DREG, dreg);
 }
 
 void nftb_meta_set(struct nftb_rule *rb, uint32_t key, uint32_t sreg)
 {
-	struct nftnl_expr *e = nftb_rule_expr(rb, "meta");
-
-	if (!e)
-		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+	nftb_meta_reg(rb, key, NFTNL_EXPR_META_SREG, sreg);
 }
 
 void nftb_cmp(struct nftb_rule *rb, uint32_t sreg, uint32_t op, const void *data, uint32_t len)

@@ -38,6 +38,36 @@ int ipaddr_parse(const char *s, struct ipaddr *out)
 	return addr_parse(s, out, NULL);
 }
 
+int ipaddr_port_parse(const char *s, struct ipaddr *out, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	char host[IPADDR_STRLEN];
+	unsigned long p;
+	char *end;
+	size_t n;
+
+	if (!colon)
+		return -EINVAL;
+	n = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']')
+			return -EINVAL;
+		s++, n -= 2;
+	}
+	if (n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || colon[1] == '\0' || p == 0 || p > 65535)
+		return -EINVAL;
+	if (ipaddr_parse(host, out) < 0)
+		return -EINVAL;
+	*port = (uint16_t)p;
+	return 0;
+}
+
 size_t ipaddr_family_len(int family)
 {
 	return family == AF_INET ? 4 : 16;

@@ -39,6 +39,9 @@ struct ipcidr {
 
 /* "10.0.0.1" or "fd00::1"; -EINVAL otherwise. */
 int ipaddr_parse(const char *s, struct ipaddr *out);
+/* An endpoint: "10.0.0.1:80" or "[fd00::1]:80", port 1 to 65535;
+ * -EINVAL otherwise. */
+int ipaddr_port_parse(const char *s, struct ipaddr *out, uint16_t *port);
 /* A network: "10.244.1.0/24" or "fd00:244:1::/64"; address bits past the
  * prefix must be zero. -EINVAL otherwise; when why is not NULL it is set
  * to the reason ("host bits set past the prefix", ...). */

@@ -368,6 +368,28 @@ static ssize_t find_by_key(json_t *list, const char *key, json_t *val)
 	return -1;
 }
 
+/* A list replaced as a whole by the patch's elements, directives stripped. */
+static json_t *smp_list_replace(json_t *patch, int depth, char *err, size_t errlen, int *rc)
+{
+	json_t *res = json_array(), *e;
+	size_t i;
+
+	json_array_foreach(patch, i, e) {
+		json_t *c;
+
+		if (json_is_object(e) && json_object_get(e, "$patch"))
+			continue;
+		c = smp_rec(NULL, e, depth + 1, err, errlen, rc);
+		if (!c) {
+			json_decref(res);
+			return NULL;
+		}
+		if (c != SMP_DELETE)
+			json_array_append_new(res, c);
+	}
+	return res;
+}
+
 static json_t *smp_list(json_t *target, json_t *patch, const char *field, int depth,
 			char *err, size_t errlen, int *rc)
 {
@@ -380,21 +402,7 @@ static json_t *smp_list(json_t *target, json_t *patch, const char *field, int de
 
 		if (json_is_object(e) && streq(d, "replace")) {
 			/* The list is replaced by the other elements. */
-			res = json_array();
-			json_array_foreach(patch, i, e) {
-				json_t *c;
-
-				if (json_is_object(e) && json_object_get(e, "$patch"))
-					continue;
-				c = smp_rec(NULL, e, depth + 1, err, errlen, rc);
-				if (!c) {
-					json_decref(res);
-					return NULL;
-				}
-				if (c != SMP_DELETE)
-					json_array_append_new(res, c);
-			}
-			return res;
+			return smp_list_replace(patch, depth, err, errlen, rc);
 		}
 	}
 	if (json_array_size(patch) > 0)
@@ -403,21 +411,7 @@ static json_t *smp_list(json_t *target, json_t *patch, const char *field, int de
 		key = json_smp_merge_key(field, json_array_get(target, 0));
 	if (!key || !json_is_array(target)) {
 		/* Replaced as a whole (directives stripped). */
-		res = json_array();
-		json_array_foreach(patch, i, e) {
-			json_t *c;
-
-			if (json_is_object(e) && json_object_get(e, "$patch"))
-				continue;
-			c = smp_rec(NULL, e, depth + 1, err, errlen, rc);
-			if (!c) {
-				json_decref(res);
-				return NULL;
-			}
-			if (c != SMP_DELETE)
-				json_array_append_new(res, c);
-		}
-		return res;
+		return smp_list_replace(patch, depth, err, errlen, rc);
 	}
 	res = json_deep_copy(target);
 	json_array_foreach(patch, i, e) {

@@ -123,6 +123,33 @@ static bool bad_id(struct cri_client *c, const char *id, const char *what)
 	return true;
 }
 
+/* Takes the id a Run/Create call answered with out of resp, which it frees. */
+static int take_id(struct cri_client *c, void *resp, const char *resp_id, const char *method, char **id)
+{
+	bool empty = !resp_id || !*resp_id;
+	char *s = empty ? NULL : strdup(resp_id);
+
+	cri_msg_free(resp);
+	if (empty) {
+		cri_local_error(c, "%s returned no id", method);
+		return -EBADMSG;
+	}
+	if (!s)
+		return -ENOMEM;
+	*id = s;
+	return 0;
+}
+
+/* Fails (freeing resp) when a status call answered without its status. */
+static int check_status(struct cri_client *c, void *resp, const void *status, const char *method)
+{
+	if (status)
+		return 0;
+	cri_msg_free(resp);
+	cri_local_error(c, "%s without status", method);
+	return -EBADMSG;
+}
+
 int cri_version(struct cri_client *c, Runtime__V1__VersionResponse **out)
 {
 	Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
@@ -137,7 +164,6 @@ int cri_run_pod_sandbox(struct cri_client *c, const Runtime__V1__PodSandboxConfi
 {
 	Runtime__V1__RunPodSandboxRequest req = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
 	Runtime__V1__RunPodSandboxResponse *resp = NULL;
-	char *s;
 	int r;
 
 	if (!config || !config->metadata) {
@@ -151,17 +177,7 @@ int cri_run_pod_sandbox(struct cri_client *c, const Runtime__V1__PodSandboxConfi
 		     &runtime__v1__run_pod_sandbox_response__descriptor, (ProtobufCMessage **)&resp);
 	if (r < 0)
 		return r;
-	if (!resp->pod_sandbox_id || !*resp->pod_sandbox_id) {
-		cri_msg_free(resp);
-		cri_local_error(c, "RunPodSandbox returned no id");
-		return -EBADMSG;
-	}
-	s = strdup(resp->pod_sandbox_id);
-	cri_msg_free(resp);
-	if (!s)
-		return -ENOMEM;
-	*id = s;
-	return 0;
+	return take_id(c, resp, resp->pod_sandbox_id, "RunPodSandbox", id);
 }
 
 int cri_stop_pod_sandbox(struct cri_client *c, const char *id)
@@ -201,13 +217,10 @@ int cri_pod_sandbox_status(struct cri_client *c, const char *id, bool verbose,
 		     &runtime__v1__pod_sandbox_status_response__descriptor, (ProtobufCMessage **)&resp);
 	if (r < 0)
 		return r;
-	if (!resp->status) {
-		cri_msg_free(resp);
-		cri_local_error(c, "PodSandboxStatus without status");
-		return -EBADMSG;
-	}
-	*out = resp;
-	return 0;
+	r = check_status(c, resp, resp->status, "PodSandboxStatus");
+	if (r == 0)
+		*out = resp;
+	return r;
 }
 
 int cri_list_pod_sandbox(struct cri_client *c, const Runtime__V1__PodSandboxFilter *filter,
@@ -226,7 +239,6 @@ int cri_create_container(struct cri_client *c, const char *pod_id,
 {
 	Runtime__V1__CreateContainerRequest req = RUNTIME__V1__CREATE_CONTAINER_REQUEST__INIT;
 	Runtime__V1__CreateContainerResponse *resp = NULL;
-	char *s;
 	int r;
 
 	if (bad_id(c, pod_id, "pod sandbox id"))
@@ -242,17 +254,7 @@ int cri_create_container(struct cri_client *c, const char *pod_id,
 		     &runtime__v1__create_container_response__descriptor, (ProtobufCMessage **)&resp);
 	if (r < 0)
 		return r;
-	s = strdup(resp->container_id ? resp->container_id : "");
-	cri_msg_free(resp);
-	if (!s)
-		return -ENOMEM;
-	if (!*s) {
-		free(s);
-		cri_local_error(c, "CreateContainer returned no id");
-		return -EBADMSG;
-	}
-	*id = s;
-	return 0;
+	return take_id(c, resp, resp->container_id, "CreateContainer", id);
 }
 
 int cri_start_container(struct cri_client *c, const char *id)
@@ -304,13 +306,10 @@ int cri_container_status(struct cri_client *c, const char *id, bool verbose,
 		     &runtime__v1__container_status_response__descriptor, (ProtobufCMessage **)&resp);
 	if (r < 0)
 		return r;
-	if (!resp->status) {
-		cri_msg_free(resp);
-		cri_local_error(c, "ContainerStatus without status");
-		return -EBADMSG;
-	}
-	*out = resp;
-	return 0;
+	r = check_status(c, resp, resp->status, "ContainerStatus");
+	if (r == 0)
+		*out = resp;
+	return r;
 }
 
 int cri_list_containers(struct cri_client *c, const Runtime__V1__ContainerFilter *filter,

@@ -54,6 +54,23 @@ static int check_keys(struct jctx *x, const json_t *obj, const char *where, cons
 	return 0;
 }
 
+/* Checks that v (the field key of where) is an array and allocates a
+ * NULL-terminated vector of elem-sized entries for it; NULL on failure. */
+static void *new_vec(struct jctx *x, const json_t *v, size_t elem, const char *where, const char *key,
+		     const char *of)
+{
+	void *vec;
+
+	if (!json_is_array(v)) {
+		jfail(x, "%s.%s: must be an array%s", where, key, of);
+		return NULL;
+	}
+	vec = calloc(json_array_size(v) + 1, elem);
+	if (!vec)
+		x->r = -ENOMEM;
+	return vec;
+}
+
 static char *xstrdup(struct jctx *x, const char *s)
 {
 	char *d = strdup(s);
@@ -133,15 +150,9 @@ static void get_str_array(struct jctx *x, const json_t *obj, const char *where, 
 
 	if (x->r || !v)
 		return;
-	if (!json_is_array(v)) {
-		jfail(x, "%s.%s: must be an array of strings", where, key);
+	*dst = new_vec(x, v, sizeof(char *), where, key, " of strings");
+	if (!*dst)
 		return;
-	}
-	*dst = calloc(json_array_size(v) + 1, sizeof(char *));
-	if (!*dst) {
-		x->r = -ENOMEM;
-		return;
-	}
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e)) {
 			jfail(x, "%s.%s[%zu]: must be a string", where, key, i);
@@ -240,6 +251,19 @@ static void *new_msg(struct jctx *x, size_t size, const void *init)
 }
 #define NEW(x, Type, INIT) ((Type *)new_msg(x, sizeof(Type), &(Type)INIT))
 
+/* Element i of the array key, named in where[size], its fields checked
+ * against allowed: a new message for it (msg_size bytes, copied from init). */
+static void *new_elem(struct jctx *x, const json_t *e, const char *key, size_t i, char *where,
+		      size_t size, const char *const *allowed, size_t msg_size, const void *init)
+{
+	snprintf(where, size, "%s[%zu]", key, i);
+	if (check_keys(x, e, where, allowed))
+		return NULL;
+	return new_msg(x, msg_size, init);
+}
+#define NEW_ELEM(x, e, key, i, where, allowed, Type, INIT) \
+	((Type *)new_elem(x, e, key, i, where, sizeof(where), allowed, sizeof(Type), &(Type)INIT))
+
 static Runtime__V1__NamespaceOption *parse_ns_options(struct jctx *x, const json_t *j, const char *where)
 {
 	static const char *const keys[] = { "network", "pid", "ipc", "target_id", NULL };
@@ -306,15 +330,10 @@ static void parse_pod_linux(struct jctx *x, const json_t *j, Runtime__V1__PodSan
 		json_t *a = json_object_get(sc, "supplemental_groups"), *e;
 		size_t i;
 
-		if (!json_is_array(a)) {
-			jfail(x, "linux.security_context.supplemental_groups: must be an array of integers");
+		l->security_context->supplemental_groups =
+			new_vec(x, a, sizeof(int64_t), "linux.security_context", "supplemental_groups", " of integers");
+		if (!l->security_context->supplemental_groups)
 			return;
-		}
-		l->security_context->supplemental_groups = calloc(json_array_size(a) + 1, sizeof(int64_t));
-		if (!l->security_context->supplemental_groups) {
-			x->r = -ENOMEM;
-			return;
-		}
 		json_array_foreach(a, i, e) {
 			if (!json_is_integer(e) || json_integer_value(e) < 0) {
 				jfail(x, "linux.security_context.supplemental_groups[%zu]: must be a group id", i);
@@ -332,23 +351,15 @@ static void parse_port_mappings(struct jctx *x, const json_t *a, Runtime__V1__Po
 	json_t *e;
 	size_t i;
 
-	if (!json_is_array(a)) {
-		jfail(x, "port_mappings: must be an array");
+	cfg->port_mappings = new_vec(x, a, sizeof(*cfg->port_mappings), "", "port_mappings", "");
+	if (!cfg->port_mappings)
 		return;
-	}
-	cfg->port_mappings = calloc(json_array_size(a) + 1, sizeof(*cfg->port_mappings));
-	if (!cfg->port_mappings) {
-		x->r = -ENOMEM;
-		return;
-	}
 	json_array_foreach(a, i, e) {
 		char where[48];
 		Runtime__V1__PortMapping *pm;
 
-		snprintf(where, sizeof(where), "port_mappings[%zu]", i);
-		if (check_keys(x, e, where, keys))
-			return;
-		pm = NEW(x, Runtime__V1__PortMapping, RUNTIME__V1__PORT_MAPPING__INIT);
+		pm = NEW_ELEM(x, e, "port_mappings", i, where, keys, Runtime__V1__PortMapping,
+			      RUNTIME__V1__PORT_MAPPING__INIT);
 		if (!pm)
 			return;
 		cfg->port_mappings[cfg->n_port_mappings++] = pm;
@@ -451,23 +462,15 @@ static void ctr_envs(struct jctx *x, const json_t *v, Runtime__V1__ContainerConf
 	json_t *e;
 	size_t i;
 
-	if (!json_is_array(v)) {
-		jfail(x, "envs: must be an array of {\"key\", \"value\"}");
+	cfg->envs = new_vec(x, v, sizeof(*cfg->envs), "", "envs", " of {\"key\", \"value\"}");
+	if (!cfg->envs)
 		return;
-	}
-	cfg->envs = calloc(json_array_size(v) + 1, sizeof(*cfg->envs));
-	if (!cfg->envs) {
-		x->r = -ENOMEM;
-		return;
-	}
 	json_array_foreach(v, i, e) {
 		char where[48];
 		Runtime__V1__KeyValue *kv;
 
-		snprintf(where, sizeof(where), "envs[%zu]", i);
-		if (check_keys(x, e, where, env_keys))
-			return;
-		kv = NEW(x, Runtime__V1__KeyValue, RUNTIME__V1__KEY_VALUE__INIT);
+		kv = NEW_ELEM(x, e, "envs", i, where, env_keys, Runtime__V1__KeyValue,
+			      RUNTIME__V1__KEY_VALUE__INIT);
 		if (!kv)
 			return;
 		cfg->envs[cfg->n_envs++] = kv;
@@ -483,23 +486,15 @@ static void ctr_mounts(struct jctx *x, const json_t *v, Runtime__V1__ContainerCo
 	json_t *e;
 	size_t i;
 
-	if (!json_is_array(v)) {
-		jfail(x, "mounts: must be an array");
+	cfg->mounts = new_vec(x, v, sizeof(*cfg->mounts), "", "mounts", "");
+	if (!cfg->mounts)
 		return;
-	}
-	cfg->mounts = calloc(json_array_size(v) + 1, sizeof(*cfg->mounts));
-	if (!cfg->mounts) {
-		x->r = -ENOMEM;
-		return;
-	}
 	json_array_foreach(v, i, e) {
 		char where[48];
 		Runtime__V1__Mount *m;
 
-		snprintf(where, sizeof(where), "mounts[%zu]", i);
-		if (check_keys(x, e, where, mount_keys))
-			return;
-		m = NEW(x, Runtime__V1__Mount, RUNTIME__V1__MOUNT__INIT);
+		m = NEW_ELEM(x, e, "mounts", i, where, mount_keys, Runtime__V1__Mount,
+			      RUNTIME__V1__MOUNT__INIT);
 		if (!m)
 			return;
 		cfg->mounts[cfg->n_mounts++] = m;

@@ -396,97 +396,113 @@ int lb_map_fd(struct lb *lb, struct bpf_map *m)
 }
 
 
+/* Indexes e, rebuilt from the maps, under id; frees it if that fails. */
+static int rebuild_index(struct lb_idvec *ids, uint32_t id, void *e)
+{
+	int r = lb_idvec_put(ids, id, e);
+
+	if (r < 0)
+		free(e);
+	return r;
+}
+
+static int rebuild_backend(struct lb *lb, const void *key, const void *val)
+{
+	const struct lb_be_key *k = key;
+	struct lb_be *e = calloc(1, sizeof(*e));
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	e->val = *(const struct lb_be_val *)val;
+	e->id = k->id;
+	r = rebuild_index(&lb->be_ids, k->id, e);
+	return r < 0 ? r : lb_be_insert(lb, e);
+}
+
+/* lb_svc_ips keeps its refs; a frontend not a NodePort holds one */
+static int rebuild_frontend(struct lb *lb, const void *key, const void *val)
+{
+	const struct lb_fe_val *v = val;
+	struct lb_fe *e = calloc(1, sizeof(*e));
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	e->key = *(const struct lb_fe_key *)key;
+	e->val = *v;
+	e->counts_ip = v->kind != LB_FE_NODE_PORT;
+	r = rebuild_index(&lb->fe_ids, v->id, e);
+	return r < 0 ? r : lb_fe_insert(lb, e);
+}
+
+static int rebuild_member(struct lb *lb, const void *key, const void *val)
+{
+	const struct lb_member_key *k = key;
+	struct lb_fe *f = lb_idvec_get(&lb->fe_ids, k->fe_id);
+	struct lb_be *b = lb_idvec_get(&lb->be_ids, k->backend_id);
+	uint32_t *nb;
+
+	(void)val;
+	if (!f || !b)
+		return 0;
+	nb = realloc(f->bids, (f->n_bids + 1) * sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	f->bids = nb;
+	f->bids[f->n_bids++] = b->id;
+	b->refs++;
+	return 0;
+}
+
+/* Calls fn on each entry of the map fd that can be read (val NULL: keys only);
+ * key and val are room for one entry. */
+static int rebuild_each(struct lb *lb, int fd, void *key, void *val,
+			int (*fn)(struct lb *lb, const void *key, const void *val))
+{
+	void *prev = NULL;
+	int r;
+
+	while (bpf_map_get_next_key(fd, prev, key) == 0) {
+		prev = key;
+		if (val && bpf_map_lookup_elem(fd, key, val) < 0)
+			continue;
+		r = fn(lb, key, val);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Free ids below the high-water mark become reusable. */
+static void release_free_ids(struct lb_idvec *ids)
+{
+	uint32_t id;
+
+	for (id = 1; id < ids->next; id++)
+		if (!lb_idvec_get(ids, id))
+			lb_idvec_release(ids, id);
+}
+
 /* Rebuilds the in-memory index from the pinned maps. */
 static int lb_rebuild(struct lb *lb)
 {
-	int fd;
+	struct lb_be_key bk;
+	struct lb_be_val bv;
+	struct lb_fe_key fk;
+	struct lb_fe_val fv;
+	struct lb_member_key mk;
 	int r;
 
-	{
-		struct lb_be_key k, *prev = NULL;
-		struct lb_be_val v;
-
-		fd = LB_FD(lb, lb_backends);
-		while (bpf_map_get_next_key(fd, prev, &k) == 0) {
-			struct lb_be *e;
-
-			prev = &k;
-			if (bpf_map_lookup_elem(fd, &k, &v) < 0)
-				continue;
-			e = calloc(1, sizeof(*e));
-			if (!e)
-				return -ENOMEM;
-			e->val = v;
-			e->id = k.id;
-			r = lb_idvec_put(&lb->be_ids, k.id, e);
-			if (r < 0) {
-				free(e);
-				return r;
-			}
-			r = lb_be_insert(lb, e);
-			if (r < 0)
-				return r;
-		}
-	}
-	{
-		struct lb_fe_key k, *prev = NULL;
-		struct lb_fe_val v;
-
-		/* lb_svc_ips keeps its refs; a frontend not a NodePort holds one */
-		fd = LB_FD(lb, lb_frontends);
-		while (bpf_map_get_next_key(fd, prev, &k) == 0) {
-			struct lb_fe *e;
-
-			prev = &k;
-			if (bpf_map_lookup_elem(fd, &k, &v) < 0)
-				continue;
-			e = calloc(1, sizeof(*e));
-			if (!e)
-				return -ENOMEM;
-			e->key = k;
-			e->val = v;
-			e->counts_ip = v.kind != LB_FE_NODE_PORT;
-			r = lb_idvec_put(&lb->fe_ids, v.id, e);
-			if (r < 0) {
-				free(e);
-				return r;
-			}
-			r = lb_fe_insert(lb, e);
-			if (r < 0)
-				return r;
-		}
-	}
-	{
-		struct lb_member_key k, *prev = NULL;
-
-		fd = LB_FD(lb, lb_members);
-		while (bpf_map_get_next_key(fd, prev, &k) == 0) {
-			struct lb_fe *f = lb_idvec_get(&lb->fe_ids, k.fe_id);
-			struct lb_be *b = lb_idvec_get(&lb->be_ids, k.backend_id);
-			uint32_t *nb;
-
-			prev = &k;
-			if (!f || !b)
-				continue;
-			nb = realloc(f->bids, (f->n_bids + 1) * sizeof(*nb));
-			if (!nb)
-				return -ENOMEM;
-			f->bids = nb;
-			f->bids[f->n_bids++] = b->id;
-			b->refs++;
-		}
-	}
-	/* free ids below the high-water mark become reusable */
-	{
-		uint32_t id;
-
-		for (id = 1; id < lb->fe_ids.next; id++)
-			if (!lb_idvec_get(&lb->fe_ids, id))
-				lb_idvec_release(&lb->fe_ids, id);
-		for (id = 1; id < lb->be_ids.next; id++)
-			if (!lb_idvec_get(&lb->be_ids, id))
-				lb_idvec_release(&lb->be_ids, id);
-	}
+	r = rebuild_each(lb, LB_FD(lb, lb_backends), &bk, &bv, rebuild_backend);
+	if (r == 0)
+		r = rebuild_each(lb, LB_FD(lb, lb_frontends), &fk, &fv, rebuild_frontend);
+	if (r == 0)
+		r = rebuild_each(lb, LB_FD(lb, lb_members), &mk, NULL, rebuild_member);
+	if (r < 0)
+		return r;
+	release_free_ids(&lb->fe_ids);
+	release_free_ids(&lb->be_ids);
 	return 0;
 }
 

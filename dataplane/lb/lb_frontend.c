@@ -459,20 +459,33 @@ static void lb_fe_remove(struct lb *lb, struct lb_fe *e)
 	free(e);
 }
 
-int lb_frontend_delete(struct lb *lb, const struct lb_frontend *fe)
+/* The installed frontend fe names, in *out. */
+static int lb_fe_lookup(struct lb *lb, const struct lb_frontend *fe, struct lb_fe **out)
 {
 	struct lb_fe_key key;
 	struct lb_fe *e;
 	int r;
 
-	if (!lb)
-		return -EINVAL;
 	r = lb_fe_key_make(fe, &key);
 	if (r < 0)
 		return r;
 	e = lb_fe_find(lb, &key);
 	if (!e)
 		return -ENOENT;
+	*out = e;
+	return 0;
+}
+
+int lb_frontend_delete(struct lb *lb, const struct lb_frontend *fe)
+{
+	struct lb_fe *e;
+	int r;
+
+	if (!lb)
+		return -EINVAL;
+	r = lb_fe_lookup(lb, fe, &e);
+	if (r < 0)
+		return r;
 	lb_fe_remove(lb, e);
 	return 0;
 }
@@ -544,18 +557,14 @@ static int lb_stats_sum(int fd, uint32_t id, struct lb_counters *out)
 int lb_frontend_stats(struct lb *lb, const struct lb_frontend *fe,
 		      struct lb_counters *out)
 {
-	struct lb_fe_key key;
 	struct lb_fe *e;
 	int r;
 
 	if (!lb || !out)
 		return -EINVAL;
-	r = lb_fe_key_make(fe, &key);
+	r = lb_fe_lookup(lb, fe, &e);
 	if (r < 0)
 		return r;
-	e = lb_fe_find(lb, &key);
-	if (!e)
-		return -ENOENT;
 	return lb_stats_sum(LB_FD(lb, lb_fe_stats), e->val.id, out);
 }
 

@@ -96,45 +96,6 @@ static int open_lb(const struct tool_opts *t, struct lb **out)
 	return r;
 }
 
-/* "10.0.0.1:80", "[fd00::1]:80" */
-static int parse_hostport(const char *s, struct ipaddr *a, uint16_t *port)
-{
-	char host[64];
-	const char *colon;
-	char *end;
-	unsigned long p;
-	size_t n;
-
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb[1] != ':')
-			return -EINVAL;
-		n = (size_t)(rb - s - 1);
-		if (n >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s + 1, n);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -EINVAL;
-		n = (size_t)(colon - s);
-		if (n >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s, n);
-	}
-	host[n] = 0;
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (errno || *end || p == 0 || p > 65535)
-		return -EINVAL;
-	if (ipaddr_parse(host, a) < 0)
-		return -EINVAL;
-	*port = (uint16_t)p;
-	return 0;
-}
-
 static int parse_port(const char *s, uint16_t *out)
 {
 	char *end;
@@ -233,7 +194,7 @@ static int set_backend(char *arg, struct lb_backend *be)
 			return -EINVAL;
 		}
 	}
-	if (parse_hostport(arg, &be->addr, &be->port) < 0) {
+	if (ipaddr_port_parse(arg, &be->addr, &be->port) < 0) {
 		log_error("backend '%s': not IP:PORT or [IPv6]:PORT", arg);
 		return -EINVAL;
 	}
@@ -279,20 +240,29 @@ static int cmd_set(const struct tool_opts *t, int argc, char **argv)
 	return r;
 }
 
+/* CMD ADDR PORT PROTO: the frontend the arguments name, and the maps. */
+static int open_frontend(const struct tool_opts *t, int argc, char **argv, struct lb_frontend *fe,
+			 struct lb **lb)
+{
+	int r;
+
+	if (argc < 4) {
+		log_error("%s: needs ADDR PORT PROTO", argv[0]);
+		return -EINVAL;
+	}
+	r = parse_frontend(argv + 1, fe);
+	if (r < 0)
+		return r;
+	return open_lb(t, lb);
+}
+
 static int cmd_delete(const struct tool_opts *t, int argc, char **argv)
 {
 	struct lb_frontend fe;
 	struct lb *lb;
 	int r;
 
-	if (argc < 4) {
-		log_error("delete: needs ADDR PORT PROTO");
-		return -EINVAL;
-	}
-	r = parse_frontend(argv + 1, &fe);
-	if (r < 0)
-		return r;
-	r = open_lb(t, &lb);
+	r = open_frontend(t, argc, argv, &fe, &lb);
 	if (r < 0)
 		return r;
 	r = lb_frontend_delete(lb, &fe);
@@ -310,14 +280,7 @@ static int cmd_stats(const struct tool_opts *t, int argc, char **argv)
 	struct lb *lb;
 	int r;
 
-	if (argc < 4) {
-		log_error("stats: needs ADDR PORT PROTO");
-		return -EINVAL;
-	}
-	r = parse_frontend(argv + 1, &fe);
-	if (r < 0)
-		return r;
-	r = open_lb(t, &lb);
+	r = open_frontend(t, argc, argv, &fe, &lb);
 	if (r < 0)
 		return r;
 	r = lb_frontend_stats(lb, &fe, &c);
@@ -341,7 +304,7 @@ static int cmd_backend_stats(const struct tool_opts *t, int argc, char **argv)
 	uint32_t id;
 	int r;
 
-	if (argc < 3 || parse_hostport(argv[1], &be.addr, &be.port) < 0 ||
+	if (argc < 3 || ipaddr_port_parse(argv[1], &be.addr, &be.port) < 0 ||
 	    lb_proto_parse(argv[2], &proto) < 0) {
 		log_error("backend-stats: needs IP:PORT tcp|udp");
 		return -EINVAL;
@@ -380,7 +343,7 @@ static int cmd_terminate(const struct tool_opts *t, int argc, char **argv)
 			return -EINVAL;
 		netns = optarg;
 	}
-	if (argc - optind < 1 || parse_hostport(argv[optind], &be.addr, &be.port) < 0) {
+	if (argc - optind < 1 || ipaddr_port_parse(argv[optind], &be.addr, &be.port) < 0) {
 		log_error("terminate: needs IP:PORT");
 		return -EINVAL;
 	}

@@ -29,6 +29,7 @@ case "${1:-}" in
 -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/bench.sh"
 
 env_number iterations BENCH_ITERATIONS 200
 env_number concurrency BENCH_CONCURRENCY 64
@@ -99,8 +100,6 @@ plugin_conf() {
 	EOF
 }
 
-# kv KEY LINE: the value of KEY=... in a cni-bench output line.
-kv() { local k=$1 w; for w in $2; do [ "${w%%=*}" = "$k" ] && { echo "${w#*=}"; return; }; done; echo ""; }
 # ms MICROSECONDS: "12.34"
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 

@@ -59,6 +59,7 @@ case "${1:-}" in
 -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/bench.sh"
 
 sizes=${BENCH_SIZES:-1000 10000}
 env_number n_eps BENCH_ENDPOINTS 10
@@ -114,14 +115,6 @@ fi
 
 # ---- helpers ------------------------------------------------------------
 
-ms_since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (e - s) * 1000 }'; }
-median() {
-	[ $# -gt 0 ] || { echo -; return; }
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-kv() { local w; for w in $2; do [[ $w == "$1="* ]] && { echo "${w#*=}"; return; }; done; echo ""; }
-sum() { awk 'BEGIN { s = 0; for (i = 1; i < ARGC; i++) s += ARGV[i]; printf "%.1f", s }' "$@"; }
-svc_ip() { echo "10.96.$(( (1 + $1) / 256 )).$(( (1 + $1) % 256 ))"; }
 # ns_timed NETNS CMD...: runs CMD inside NETNS (network only: nsenter keeps
 # /sys), prints its wall time in ms; fails as CMD does.
 ns_timed() {
@@ -129,7 +122,6 @@ ns_timed() {
 	nsenter --net="/run/netns/$n" bash -c 's=$EPOCHREALTIME; "$@" >/dev/null || exit $?
 		awk -v s="$s" -v e="$EPOCHREALTIME" "BEGIN { printf \"%.1f\", (e - s) * 1000 }"' _ "$@"
 }
-err() { echo "error: $*"; status=1; }
 gen() { local mode=$1 n=$2; shift 2; "$GEN" "$mode" --services "$n" --endpoints "$n_eps" "$@"; }
 
 declare -A res

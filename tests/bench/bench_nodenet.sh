@@ -37,6 +37,7 @@ case "${1:-}" in
 -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/bench.sh"
 
 duration=${BENCH_DURATION:-5}
 rounds=${BENCH_ROUNDS:-2}
@@ -62,8 +63,6 @@ guard_ranges 192.168.77.0/24 10.244.0.0/16 10.99.0.0/24
 AGENT="$BIN/skiff-agent"
 CB="$TESTBIN/conn-bench"
 status=0
-err() { echo "error: $*"; status=1; }
-kv() { local w; for w in $2; do [[ $w == "$1="* ]] && { echo "${w#*=}"; return; }; done; echo ""; }
 
 # ---- topology --------------------------------------------------------------
 

@@ -53,6 +53,7 @@ case "${1:-}" in
 -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/bench.sh"
 
 sizes=${BENCH_SIZES:-1000 10000}
 env_number n_eps BENCH_ENDPOINTS 10
@@ -101,25 +102,12 @@ real_svc=$(( max_size / 2 ))
 
 # ---- helpers ------------------------------------------------------------
 
-# ms_since START: milliseconds since $EPOCHREALTIME value START.
-ms_since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (e - s) * 1000 }'; }
-# median NUMBER...: "-" when none.
-median() {
-	[ $# -gt 0 ] || { echo -; return; }
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-# kv KEY LINE: the value of KEY=... in a key=value line.
-kv() { local w; for w in $2; do [ "${w%%=*}" = "$1" ] && { echo "${w#*=}"; return; }; done; echo ""; }
-# svc_ip I: ClusterIP of generated service I (proxy-gen: 10.96.0.0/16 + 1 + I).
-svc_ip() { echo "10.96.$(( (1 + $1) / 256 )).$(( (1 + $1) % 256 ))"; }
 # ns_timed NETNS CMD...: runs CMD inside NETNS, prints its wall time in ms.
 ns_timed() {
 	local n=$1; shift
 	ip netns exec "$n" bash -c 's=$EPOCHREALTIME; "$@" >/dev/null || exit 1
 		awk -v s="$s" -v e="$EPOCHREALTIME" "BEGIN { printf \"%.1f\", (e - s) * 1000 }"' _ "$@"
 }
-# err WHAT: records a failed measurement.
-err() { echo "error: $*"; status=1; }
 # pod_ips R: the real backends' addresses behind router R.
 pod_ips() { local k; for (( k = 1; k <= n_pods; k++ )); do printf '10.25%d.%d.2 ' "$1" "$k"; done; }
 # gen MODE N ARGS...: proxy-gen for N services; the data path's service

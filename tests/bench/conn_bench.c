@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inet.h"
 #include "log.h"
 #include "util.h"
 
@@ -104,46 +105,28 @@ static int usage(FILE *f, int status)
 
 static int parse_target(const char *s, struct cb_target *t)
 {
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	char *end;
-	unsigned long port;
-	size_t n;
+	struct ipaddr a;
+	uint16_t port;
 
-	if (!colon || colon == s)
-		return -EINVAL;
-	n = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (n < 3 || s[n - 1] != ']')
-			return -EINVAL;
-		s++, n -= 2;
-	}
-	if (n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
+	if (ipaddr_port_parse(s, &a, &port) < 0)
 		return -EINVAL;
 	memset(t, 0, sizeof(*t));
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&t->sa)->sin_addr) == 1) {
+	if (a.family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&t->sa;
 
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
+		sin->sin_addr = a.v4;
+		sin->sin_port = htons(port);
 		t->len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&t->sa)->sin6_addr) == 1) {
+	} else {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->sa;
 
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
+		sin6->sin6_addr = a.v6;
+		sin6->sin6_port = htons(port);
 		t->len = sizeof(*sin6);
-		return 0;
 	}
-	return -EINVAL;
+	return 0;
 }
 
 static int parse_uint(const char *name, const char *s, unsigned min, unsigned max, unsigned *out)

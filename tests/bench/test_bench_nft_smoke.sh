@@ -5,6 +5,7 @@
 # only what is new), refuses bad options naming them, and both benches
 # print well formed tables at tiny sizes. Never asserts on timings.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/bench.sh"
 
 require_root
 require_cmd ip nft awk
@@ -14,7 +15,6 @@ GEN="$TESTBIN/proxy-gen"
 NFTB="$TESTBIN/nft-bench"
 
 field() { awk -F'|' -v n="$1" '{ gsub(/^ +| +$/, "", $n); print $n }' <<<"$2"; }
-kv() { local w; for w in $2; do [[ $w == "$1="* ]] && { echo "${w#*=}"; return; }; done; echo ""; }
 is_ms() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 
 case_nft_bench_full_sync_then_one_add() {

@@ -6,6 +6,7 @@
 # fails when nothing answers, and the bench's tables are well formed at tiny
 # sizes. Never asserts on timings.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/bench.sh"
 
 require_root
 require_cmd ip awk iptables-restore iptables-save nft nsenter
@@ -17,7 +18,6 @@ CB="$TESTBIN/conn-bench"
 
 # field N LINE: the Nth '|'-separated column of a table row, trimmed.
 field() { awk -F'|' -v n="$1" '{ gsub(/^ +| +$/, "", $n); print $n }' <<<"$2"; }
-kv() { local w; for w in $2; do [ "${w%%=*}" = "$1" ] && { echo "${w#*=}"; return; }; done; echo ""; }
 
 case_replicas_load_and_hold_the_services() {
 	local t="kp-$RUN_ID" out

@@ -285,6 +285,18 @@ static int ct_entries(void)
 	return n;
 }
 
+/* p leaves for the client from the NodePort, through the client's router,
+ * with its checksums right. */
+#define CHECK_TCP_TO_CLIENT(p, client_port)                                          \
+	do {                                                                         \
+		CHECK_INT_EQ((p).ip.saddr, ip4(NODE_IP));                            \
+		CHECK_INT_EQ(ntohs((p).tcp.source), 30080);                          \
+		CHECK_INT_EQ((p).ip.daddr, ip4(CLIENT_IP));                          \
+		CHECK_INT_EQ(ntohs((p).tcp.dest), client_port);                      \
+		CHECK(memcmp((p).eth.h_dest, "\x02\x00\x00\x00\x00\x64", 6) == 0); \
+		check_csums(&(p));                                                   \
+	} while (0)
+
 TEST(remote_backend_is_dnated_and_snated_and_the_reply_returns)
 {
 	struct lb *lb = setup();
@@ -308,12 +320,7 @@ TEST(remote_backend_is_dnated_and_snated_and_the_reply_returns)
 	/* the backend answers the node; the client gets it from the NodePort */
 	p = make_pkt(IPPROTO_TCP, REMOTE_BE, 8080, NODE_IP, snat_port);
 	CHECK_INT_EQ(run(in, &p), TC_ACT_REDIRECT);
-	CHECK_INT_EQ(p.ip.saddr, ip4(NODE_IP));
-	CHECK_INT_EQ(ntohs(p.tcp.source), 30080);
-	CHECK_INT_EQ(p.ip.daddr, ip4(CLIENT_IP));
-	CHECK_INT_EQ(ntohs(p.tcp.dest), 40000);
-	CHECK(memcmp(p.eth.h_dest, "\x02\x00\x00\x00\x00\x64", 6) == 0);
-	check_csums(&p);
+	CHECK_TCP_TO_CLIENT(p, 40000);
 
 	/* the next packet of the connection takes the same path */
 	p = make_pkt(IPPROTO_TCP, CLIENT_IP, 40000, NODE_IP, 30080);
@@ -387,12 +394,7 @@ TEST(no_backend_refuses_and_other_traffic_passes_untouched)
 	CHECK_INT_EQ(len, sizeof(p.eth) + sizeof(p.ip) + sizeof(p.tcp));
 	CHECK(p.tcp.rst && p.tcp.ack && !p.tcp.syn);
 	CHECK_INT_EQ(ntohl(p.tcp.ack_seq), 1 + sizeof(p.payload));
-	CHECK_INT_EQ(p.ip.saddr, ip4(NODE_IP));
-	CHECK_INT_EQ(ntohs(p.tcp.source), 30080);
-	CHECK_INT_EQ(p.ip.daddr, ip4(CLIENT_IP));
-	CHECK_INT_EQ(ntohs(p.tcp.dest), 40003);
-	CHECK(memcmp(p.eth.h_dest, "\x02\x00\x00\x00\x00\x64", 6) == 0);
-	check_csums(&p);
+	CHECK_TCP_TO_CLIENT(p, 40003);
 	/* a datagram is dropped */
 	set_nodeport(lb, IPPROTO_UDP, REMOTE_BE, 0, 0);
 	p = make_pkt(IPPROTO_UDP, CLIENT_IP, 40003, NODE_IP, 30080);

@@ -14,7 +14,9 @@ require_cmd curl
 require_kubectl
 
 DATA=$TMP/data
-start_skiff_server "$DATA" "$TMP/server.log" tls
+# The API alone: the test plays the disruption and service account
+# controllers' part itself.
+start_skiff_server "$DATA" "$TMP/server.log" tls --controllers=none --no-scheduler
 
 # k VERSION args...: kubectl.1.VERSION with the server's kubeconfig.
 k() {

@@ -23,7 +23,8 @@
 #                       pod, with "Created pod: NAME" events; a Deployment
 #                       its ReplicaSet and pods, `kubectl scale` more, and
 #                       `kubectl set image` a second ReplicaSet with
-#                       ScalingReplicaSet events
+#                       ScalingReplicaSet events; a PodDisruptionBudget its
+#                       status (expectedPods, disruptionsAllowed)
 #   gc                - a pod whose owner does not exist is deleted by the
 #                       garbage collector; with --terminated-pod-gc-threshold
 #                       1, pod GC deletes the older of two Failed pods
@@ -225,6 +226,11 @@ YAML
 	assert_contains "$out" "Scaled up replica set web-" "ScalingReplicaSet events"
 	out=$(k 33 rollout history deployment/web)
 	assert_contains "$out" "2 " "rollout history lists revision 2"
+
+	k 33 create deployment db --image=busybox --replicas=2 >/dev/null || fail "Deployment db"
+	k 27 create pdb db --selector=app=db --min-available=1 >/dev/null || fail "PodDisruptionBudget db"
+	pdb() { k 33 get pdb db -o jsonpath='{.status.expectedPods}/{.status.currentHealthy}/{.status.disruptionsAllowed}'; }
+	wait_for 15 eval '[ "$(pdb)" = 2/0/0 ]' || fail "PDB db status: '$(pdb)'"
 }
 
 case_gc() {

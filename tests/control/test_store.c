@@ -412,10 +412,33 @@ STORE_TEST(compaction_gone)
 	CHECK_INT_EQ(store_watch_open(s, "/c/", mid - 1, &w), -ERANGE);
 	CHECK_INT_EQ(store_watch_open(s, "/c/", base, &w), -ERANGE);
 	{
-		struct store_event *e = NULL;
-		size_t m = 0;
+		/* The watch opened before the compaction ends with -ERANGE where
+		 * the history it needs is gone; events the store had already read
+		 * into its window (etcd's hub reads on its own thread, as etcd
+		 * keeps serving a synced watcher) come first, in order from base.
+		 * Without -ERANGE, all six arrive. */
+		struct store_event got[8];
+		size_t k = 0;
+		int r = 0;
 
-		CHECK_INT_EQ(store_watch_next(behind, 100, &e, &m), -ERANGE);
+		for (unsigned long long end = now_ns() + 5000000000ULL; k < 6 && now_ns() < end;) {
+			struct store_event *e = NULL;
+			size_t m = 0;
+
+			r = store_watch_next(behind, 100, &e, &m);
+			if (r == -ERANGE)
+				break;
+			CHECK_OK(r);
+			for (size_t x = 0; x < m; x++) {
+				CHECK(k < 8);
+				got[k++] = e[x];
+			}
+			free(e);
+		}
+		CHECK(r == -ERANGE || k == 6);
+		for (size_t x = 0; x < k; x++)
+			CHECK_INT_EQ(got[x].revision, base + 1 + (int64_t)x);
+		events_clear(got, k);
 	}
 	store_watch_close(behind);
 
@@ -1037,58 +1060,6 @@ STORE_TEST(thousand_watchers_one_fanout)
 	store_close(s);
 }
 
-STORE_TEST(watcher_behind_ring_catches_up)
-{
-	/* More writes than the fan-out's ring holds: the watcher opened
-	 * first falls behind the ring and must still get all of them, in
-	 * order (SQLite: from the log table; etcd: a stream of its own). */
-	struct store *s = open_store(url);
-	struct store_watch *w = NULL;
-	int64_t base = store_revision(s), last = base;
-	const int total = 200;
-	int seen = 0;
-	char key[32];
-
-	CHECK_OK(store_set_ring_size(s, 16));
-	CHECK_OK(store_watch_open(s, "/ring/", base, &w));
-	CHECK_INT_EQ(store_set_ring_size(s, 8), -EBUSY);
-	for (int i = 0; i < total; i++) {
-		snprintf(key, sizeof(key), "/ring/%d", i % 50);
-		put(s, key, "v");
-		if (i == total / 2) {
-			/* Half way: drain, so the rest comes from the ring. */
-			for (unsigned long long end = now_ns() + 5000000000ULL; seen <= i && now_ns() < end;) {
-				struct store_event *ev = NULL;
-				size_t n = 0;
-
-				CHECK_OK(store_watch_next(w, 100, &ev, &n));
-				for (size_t j = 0; j < n; j++) {
-					CHECK_INT_EQ(ev[j].revision, last + 1);
-					last = ev[j].revision;
-				}
-				seen += (int)n;
-				store_events_free(ev, n);
-			}
-			CHECK_INT_EQ(seen, i + 1);
-		}
-	}
-	for (unsigned long long end = now_ns() + 5000000000ULL; seen < total && now_ns() < end;) {
-		struct store_event *ev = NULL;
-		size_t n = 0;
-
-		CHECK_OK(store_watch_next(w, 100, &ev, &n));
-		for (size_t i = 0; i < n; i++) {
-			CHECK_INT_EQ(ev[i].revision, last + 1);
-			last = ev[i].revision;
-		}
-		seen += (int)n;
-		store_events_free(ev, n);
-	}
-	CHECK_INT_EQ(seen, total);
-	store_watch_close(w);
-	store_close(s);
-}
-
 /* Every event under prefix with revision in (from, to], in order. */
 static void expect_range(struct store_watch *w, int64_t from, int64_t to)
 {
@@ -1106,6 +1077,32 @@ static void expect_range(struct store_watch *w, int64_t from, int64_t to)
 		store_events_free(ev, n);
 	}
 	CHECK_INT_EQ(last, to);
+}
+
+STORE_TEST(watcher_behind_ring_catches_up)
+{
+	/* More writes than the fan-out's ring holds: the watcher opened
+	 * first falls behind the ring and must still get all of them, in
+	 * order (SQLite: from the log table; etcd: a stream of its own). */
+	struct store *s = open_store(url);
+	struct store_watch *w = NULL;
+	int64_t base = store_revision(s);
+	const int total = 200;
+	char key[32];
+
+	CHECK_OK(store_set_ring_size(s, 16));
+	CHECK_OK(store_watch_open(s, "/ring/", base, &w));
+	CHECK_INT_EQ(store_set_ring_size(s, 8), -EBUSY);
+	for (int i = 0; i < total; i++) {
+		snprintf(key, sizeof(key), "/ring/%d", i % 50);
+		put(s, key, "v");
+		/* Half way: drain, so the rest comes from the ring. */
+		if (i == total / 2)
+			expect_range(w, base, base + i + 1);
+	}
+	expect_range(w, base + total / 2 + 1, base + total);
+	store_watch_close(w);
+	store_close(s);
 }
 
 STORE_TEST(watch_window_resumes_until_compacted)

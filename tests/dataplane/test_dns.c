@@ -100,6 +100,22 @@ static char *section_text(const ldns_rr_list *l)
 		free(_s);                                          \
 	} while (0)
 
+/* Asks name/type and checks the answer section (see CHECK_SECTION). */
+#define CHECK_ANSWER(z, name, type, want)                          \
+	do {                                                       \
+		ldns_pkt *_r = ask(z, name, type);                 \
+		CHECK_SECTION(ldns_pkt_answer(_r), want);          \
+		ldns_pkt_free(_r);                                 \
+	} while (0)
+
+/* Asks name/type and checks the response code. */
+#define CHECK_RCODE(z, name, type, want)                           \
+	do {                                                       \
+		ldns_pkt *_r = ask(z, name, type);                 \
+		CHECK_INT_EQ(ldns_pkt_get_rcode(_r), want);        \
+		ldns_pkt_free(_r);                                 \
+	} while (0)
+
 TEST(dns_cluster_ip_service_a_aaaa_srv_ptr)
 {
 	struct fixture f;
@@ -112,9 +128,8 @@ TEST(dns_cluster_ip_service_a_aaaa_srv_ptr)
 	/* the question as asked, the answer in the zone's case */
 	CHECK_SECTION(ldns_pkt_answer(r), "web.default.svc.cluster.local.\t5\tIN\tA\t10.96.0.20\n");
 	ldns_pkt_free(r);
-	r = ask(f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_AAAA);
-	CHECK_SECTION(ldns_pkt_answer(r), "web.default.svc.cluster.local.\t5\tIN\tAAAA\tfd00:96::20\n");
-	ldns_pkt_free(r);
+	CHECK_ANSWER(f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_AAAA,
+		     "web.default.svc.cluster.local.\t5\tIN\tAAAA\tfd00:96::20\n");
 	r = ask(f.z, "_http._tcp.web.default.svc.cluster.local.", LDNS_RR_TYPE_SRV);
 	CHECK_SECTION(ldns_pkt_answer(r), "_http._tcp.web.default.svc.cluster.local.\t5\tIN\tSRV\t0 100 80 "
 					  "web.default.svc.cluster.local.\n");
@@ -123,10 +138,8 @@ TEST(dns_cluster_ip_service_a_aaaa_srv_ptr)
 	r = ask(f.z, "_dns._udp.web.default.svc.cluster.local.", LDNS_RR_TYPE_SRV);
 	CHECK_INT_EQ(ldns_pkt_ancount(r), 1);
 	ldns_pkt_free(r);
-	r = ask(f.z, "20.0.96.10.in-addr.arpa.", LDNS_RR_TYPE_PTR);
-	CHECK_SECTION(ldns_pkt_answer(r),
+	CHECK_ANSWER(f.z, "20.0.96.10.in-addr.arpa.", LDNS_RR_TYPE_PTR,
 		      "20.0.96.10.in-addr.arpa.\t5\tIN\tPTR\tweb.default.svc.cluster.local.\n");
-	ldns_pkt_free(r);
 	r = ask(f.z, "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.0.d.f.ip6.arpa.",
 		LDNS_RR_TYPE_PTR);
 	CHECK_INT_EQ(ldns_pkt_ancount(r), 1);
@@ -147,23 +160,18 @@ TEST(dns_headless_ready_endpoints_hostnames_srv)
 	CHECK_SECTION(ldns_pkt_answer(r), "pg.db.svc.cluster.local.\t5\tIN\tA\t10.244.1.5\n"
 					  "pg.db.svc.cluster.local.\t5\tIN\tA\t10.244.1.6\n");
 	ldns_pkt_free(r);
-	r = ask(f.z, "pg-0.pg.db.svc.cluster.local.", LDNS_RR_TYPE_A);
-	CHECK_SECTION(ldns_pkt_answer(r), "pg-0.pg.db.svc.cluster.local.\t5\tIN\tA\t10.244.1.5\n");
-	ldns_pkt_free(r);
+	CHECK_ANSWER(f.z, "pg-0.pg.db.svc.cluster.local.", LDNS_RR_TYPE_A,
+		     "pg-0.pg.db.svc.cluster.local.\t5\tIN\tA\t10.244.1.5\n");
 	r = ask(f.z, "_pg._tcp.pg.db.svc.cluster.local.", LDNS_RR_TYPE_SRV);
 	CHECK_SECTION(ldns_pkt_answer(r),
 		      "_pg._tcp.pg.db.svc.cluster.local.\t5\tIN\tSRV\t0 50 5432 pg-0.pg.db.svc.cluster.local.\n"
 		      "_pg._tcp.pg.db.svc.cluster.local.\t5\tIN\tSRV\t0 50 5432 10-244-1-6.pg.db.svc.cluster.local.\n");
 	CHECK_INT_EQ(ldns_pkt_arcount(r), 2);
 	ldns_pkt_free(r);
-	r = ask(f.z, "5.1.244.10.in-addr.arpa.", LDNS_RR_TYPE_PTR);
-	CHECK_SECTION(ldns_pkt_answer(r),
+	CHECK_ANSWER(f.z, "5.1.244.10.in-addr.arpa.", LDNS_RR_TYPE_PTR,
 		      "5.1.244.10.in-addr.arpa.\t5\tIN\tPTR\tpg-0.pg.db.svc.cluster.local.\n");
-	ldns_pkt_free(r);
 	/* the endpoint that is not ready has no name */
-	r = ask(f.z, "10-244-1-7.pg.db.svc.cluster.local.", LDNS_RR_TYPE_A);
-	CHECK_INT_EQ(ldns_pkt_get_rcode(r), LDNS_RCODE_NXDOMAIN);
-	ldns_pkt_free(r);
+	CHECK_RCODE(f.z, "10-244-1-7.pg.db.svc.cluster.local.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN);
 	fixture_fini(&f);
 }
 
@@ -179,9 +187,7 @@ TEST(dns_nxdomain_versus_nodata_with_soa)
 	CHECK_INT_EQ(ldns_pkt_nscount(r), 1);
 	CHECK_INT_EQ(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_authority(r), 0)), LDNS_RR_TYPE_SOA);
 	ldns_pkt_free(r);
-	r = ask(f.z, "nope.default.svc.cluster.local.", LDNS_RR_TYPE_A);
-	CHECK_INT_EQ(ldns_pkt_get_rcode(r), LDNS_RCODE_NXDOMAIN);
-	ldns_pkt_free(r);
+	CHECK_RCODE(f.z, "nope.default.svc.cluster.local.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN);
 	/* a name that exists without that type: NODATA, SOA with the negative TTL */
 	r = ask(f.z, "pg.db.svc.cluster.local.", LDNS_RR_TYPE_AAAA);
 	CHECK_INT_EQ(ldns_pkt_get_rcode(r), LDNS_RCODE_NOERROR);
@@ -203,15 +209,12 @@ TEST(dns_external_name_version_pod_and_forwarding)
 	ldns_pkt *r;
 
 	fixture_init(&f);
-	r = ask(f.z, "ext.default.svc.cluster.local.", LDNS_RR_TYPE_CNAME);
-	CHECK_SECTION(ldns_pkt_answer(r), "ext.default.svc.cluster.local.\t5\tIN\tCNAME\twww.example.com.\n");
-	ldns_pkt_free(r);
-	r = ask(f.z, "dns-version.cluster.local.", LDNS_RR_TYPE_TXT);
-	CHECK_SECTION(ldns_pkt_answer(r), "dns-version.cluster.local.\t5\tIN\tTXT\t\"1.1.0\"\n");
-	ldns_pkt_free(r);
-	r = ask(f.z, "10-244-3-4.default.pod.cluster.local.", LDNS_RR_TYPE_A);
-	CHECK_SECTION(ldns_pkt_answer(r), "10-244-3-4.default.pod.cluster.local.\t5\tIN\tA\t10.244.3.4\n");
-	ldns_pkt_free(r);
+	CHECK_ANSWER(f.z, "ext.default.svc.cluster.local.", LDNS_RR_TYPE_CNAME,
+		     "ext.default.svc.cluster.local.\t5\tIN\tCNAME\twww.example.com.\n");
+	CHECK_ANSWER(f.z, "dns-version.cluster.local.", LDNS_RR_TYPE_TXT,
+		     "dns-version.cluster.local.\t5\tIN\tTXT\t\"1.1.0\"\n");
+	CHECK_ANSWER(f.z, "10-244-3-4.default.pod.cluster.local.", LDNS_RR_TYPE_A,
+		     "10-244-3-4.default.pod.cluster.local.\t5\tIN\tA\t10.244.3.4\n");
 	r = ask(f.z, "cluster.local.", LDNS_RR_TYPE_SOA);
 	CHECK_INT_EQ(ldns_pkt_ancount(r), 1);
 	ldns_pkt_free(r);
@@ -424,9 +427,7 @@ TEST(dns_incremental_matches_full)
 	CHECK_INT_EQ(model_store_delete(f.st, MODEL_KIND_SERVICE, "test", "db", "pg"), 1);
 	update(f.z, f.st);
 	check_incremental_matches_full(f.z, f.st);
-	r = ask(f.z, "other.svc.cluster.local.", LDNS_RR_TYPE_A);
-	CHECK_INT_EQ(ldns_pkt_get_rcode(r), LDNS_RCODE_NXDOMAIN);
-	ldns_pkt_free(r);
+	CHECK_RCODE(f.z, "other.svc.cluster.local.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN);
 	dns_zone_stats(f.z, &zs);
 	CHECK_INT_EQ(zs.n_services, 2); /* web, empty */
 	fixture_fini(&f);

@@ -37,28 +37,20 @@ ALL3="10.211.1.2 10.211.2.2 10.211.3.2"
 
 # ---- the agent -----------------------------------------------------------
 
-nsync() { grep -c "sync: " "$TLOG"; }
-synced_since() { [ "$(nsync)" -gt "$1" ]; }
 start_tool() {
 	( exec ip netns exec "$(ns node)" "$AGENT_BIN" --manifests "$M" --proxy-mode nftables \
 		--nft-table "$TABLE" --node-name node1 --node-ip 10.210.0.1 \
 		--cluster-cidr 10.211.0.0/16 --bpffs "/sys/fs/bpf/skiff-nft-test-$RUN_ID" \
-		--log-level debug "$@" ) >>"$TLOG" 2>&1 &
+		--log-level debug "$@" ) >>"$ALOG" 2>&1 &
 	TOOLPID=$!
-	wait_for 10 grep -q "initial sync:" "$TLOG" || fail "agent never synced: $(tail -5 "$TLOG")"
-}
-change() {
-	local before
-	before=$(nsync)
-	"$@"
-	wait_for 5 synced_since "$before" || fail "no sync after: $* ($(tail -3 "$TLOG"))"
+	wait_for 10 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
 }
 case_setup() {
 	M="$TMP/manifests-$1"
-	TLOG="$TMP/agent-$1.log"
+	ALOG="$TMP/agent-$1.log"
 	TABLE="skiff-test-$RUN_ID-$1"
 	mkdir -p "$M"
-	: >"$TLOG"
+	: >"$ALOG"
 	defer "ip netns exec '$(ns node)' nft delete table inet '$TABLE'"
 	defer 'kill $TOOLPID; wait $TOOLPID'
 }
@@ -134,8 +126,8 @@ case_readiness_flip_incremental_and_restart() {
 	local h0 h1 out
 	h0=$(in_ns node nft -a list table inet "$TABLE" | grep 'chain svc-default/other')
 	change eval 'slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2,false 10.211.3.2 | put svc2.yaml'
-	assert_contains "$(tail -n 1 "$TLOG")" "(changed services)"
-	assert_contains "$(grep "table inet $TABLE:" "$TLOG" | tail -n 1)" "an incremental batch of"
+	assert_contains "$(tail -n 1 "$ALOG")" "(changed services)"
+	assert_contains "$(grep "table inet $TABLE:" "$ALOG" | tail -n 1)" "an incremental batch of"
 	out=$(client --count 30 10.96.0.10 80) || fail "after flip: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b3 " "not-ready b2 gets no new connection"
 	# none ready, b3 serving and terminating: it takes the traffic
@@ -149,7 +141,7 @@ case_readiness_flip_incremental_and_restart() {
 	kill "$TOOLPID"; wait "$TOOLPID" 2>/dev/null
 	assert_eq "$(client --count 3 10.96.0.40 80 | backends_seen)" "b3 " "table stays without the agent"
 	rm "$M/svc2.yaml"
-	: >"$TLOG"
+	: >"$ALOG"
 	start_tool
 	out=$(client --count 30 10.96.0.10 80) || fail "after restart: $out"
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 "
@@ -169,7 +161,7 @@ case_udp_conntrack_of_removed_endpoint_deleted() {
 	change eval 'slice dns-1 dns IPv4 "$WEB_PORTS" 10.211.3.2 | put slice.yaml'
 	assert_eq "$(ct_count node -p udp --reply-src 10.211.1.2)" 0
 	assert_eq "$(ct_count node -p udp --reply-src 10.211.2.2)" 0
-	assert_contains "$(grep "table inet $TABLE:" "$TLOG" | tail -n 1)" "$n UDP conntrack entries deleted"
+	assert_contains "$(grep "table inet $TABLE:" "$ALOG" | tail -n 1)" "$n UDP conntrack entries deleted"
 	assert_eq "$(client --udp --count 3 10.96.0.50 53 | backends_seen)" "b3 "
 }
 
@@ -253,11 +245,11 @@ case_sharded_tables() {
 	# a new service: an incremental batch, into a shard
 	change eval '"$TESTBIN/proxy-gen" manifests --services 1101 --endpoints 2 --only 1100 \
 		--real-service 1100 --real-endpoints 10.211.3.2 --out "$M" >/dev/null'
-	assert_contains "$(grep "table inet $TABLE:" "$TLOG" | tail -n 1)" "an incremental batch of"
+	assert_contains "$(grep "table inet $TABLE:" "$ALOG" | tail -n 1)" "an incremental batch of"
 	assert_eq "$(client --count 3 10.96.4.77 80 | backends_seen)" "b3 " "the added service answers"
 	assert_contains "$(in_ns node nft list table inet "$TABLE-s1")" "chain svc-bench/svc-1100:http"
 	kill "$TOOLPID"; wait "$TOOLPID" 2>/dev/null
-	: >"$TLOG"
+	: >"$ALOG"
 	start_tool --destroy-on-exit
 	kill -TERM "$TOOLPID"; wait "$TOOLPID" 2>/dev/null
 	assert_not_contains "$(in_ns node nft list tables)" "$TABLE" "--destroy-on-exit removes every shard"

@@ -71,15 +71,7 @@ endpoints:
 - {addresses: ["$POD6"], nodeName: n1}
 EOF
 }
-nsync() { grep -c "sync: " "$ALOG"; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
-synced_since() { [ "$(nsync)" -gt "$1" ]; }
-change() {
-	local before
-	before=$(nsync)
-	"$@"
-	wait_for 5 synced_since "$before" || fail "agent did not sync after: $*"
-}
 
 # start_agent MODE: the agent in node 1, from a Cluster-policy service.
 start_agent() {

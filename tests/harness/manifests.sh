@@ -8,6 +8,8 @@
 #   slice NAME SERVICE FAMILY PORTS ENDPOINT...
 #                            an EndpointSlice of SERVICE; each ENDPOINT is
 #                            "ip[,ready[,serving[,terminating[,node]]]]"
+#   change CMD...            runs CMD (which edits $M) and waits for the
+#                            agent's next "sync:" line in its log, $ALOG
 
 put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
 
@@ -33,4 +35,13 @@ slice() {
 		[ -n "$node" ] && printf '  nodeName: %s\n' "$node"
 	done
 	return 0
+}
+
+nsync() { grep -c "sync: " "$ALOG"; }
+synced_since() { [ "$(nsync)" -gt "$1" ]; }
+change() {
+	local before
+	before=$(nsync)
+	"$@"
+	wait_for 10 synced_since "$before" || fail "agent did not sync after: $* ($(tail -3 "$ALOG"))"
 }

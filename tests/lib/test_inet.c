@@ -15,6 +15,26 @@ static const char *cidr_why(const char *s)
 	return why;
 }
 
+TEST(ipaddr_port_parse_takes_both_families_and_rejects_bad_ports)
+{
+	static const char *const bad[] = { "10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536",
+					   "10.0.0.1:8x", ":80", "[fd00::1]", "[fd00::1:80", "[]:80",
+					   "host:80" };
+	struct ipaddr a;
+	uint16_t port;
+
+	CHECK_OK(ipaddr_port_parse("10.0.0.1:80", &a, &port));
+	CHECK_INT_EQ(a.family, AF_INET);
+	CHECK_INT_EQ(a.bytes[3], 1);
+	CHECK_INT_EQ(port, 80);
+	CHECK_OK(ipaddr_port_parse("[fd00::1]:65535", &a, &port));
+	CHECK_INT_EQ(a.family, AF_INET6);
+	CHECK_INT_EQ(a.bytes[15], 1);
+	CHECK_INT_EQ(port, 65535);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK_INT_EQ(ipaddr_port_parse(bad[i], &a, &port), -EINVAL);
+}
+
 TEST(ipaddr_parses_and_formats_both_families)
 {
 	struct ipaddr a;

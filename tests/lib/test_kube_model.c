@@ -20,12 +20,13 @@ static json_t *obj_from_yaml(const char *text)
 	return o;
 }
 
-/* Parses a Service that must fail and returns the message. */
-static const char *service_error(const char *text, struct model_error *e)
+/* Parses an object that must fail (as the kind its apiVersion and kind
+ * name: Service, EndpointSlice or Node) and returns the message. */
+static const char *parse_error(const char *text, struct model_error *e)
 {
 	json_t *o = obj_from_yaml(text);
-	struct model_service *s = NULL;
-	int r = model_service_parse(o, &s, e);
+	struct model_object obj = { 0 };
+	int r = model_object_parse(o, &obj, e);
 
 	json_decref(o);
 	if (r != -EINVAL)
@@ -33,17 +34,10 @@ static const char *service_error(const char *text, struct model_error *e)
 	return e->msg;
 }
 
-static const char *slice_error(const char *text, struct model_error *e)
-{
-	json_t *o = obj_from_yaml(text);
-	struct model_slice *s = NULL;
-	int r = model_slice_parse(o, &s, e);
-
-	json_decref(o);
-	if (r != -EINVAL)
-		test_fail(__FILE__, __LINE__, "expected -EINVAL, got %d", r);
-	return e->msg;
-}
+/* An object that must fail, and the message it must fail with. */
+struct error_case {
+	const char *yaml, *msg;
+};
 
 #define SVC_HEAD "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n"
 
@@ -105,47 +99,51 @@ TEST(model_service_defaults_and_headless)
 
 TEST(model_service_errors_name_the_field)
 {
+	static const struct error_case cases[] = {
+		{ SVC_HEAD "spec: {ports: [{port: 80}, {name: b, port: 70000}]}\n",
+		  "Service shop/web: spec.ports[1].port: 70000 is out of range 1-65535" },
+		{ SVC_HEAD "spec: {ports: [{port: '80'}]}\n",
+		  "Service shop/web: spec.ports[0].port: must be an integer, not a string" },
+		{ SVC_HEAD "spec: {ports: [{name: x}]}\n",
+		  "Service shop/web: spec.ports[0].port: is required" },
+		{ SVC_HEAD "spec: {clusterIP: 10.96.0.300}\n",
+		  "Service shop/web: spec.clusterIP: \"10.96.0.300\" is not an IP address" },
+		{ SVC_HEAD "spec: {type: Weird}\n",
+		  "Service shop/web: spec.type: \"Weird\" is not one of ClusterIP, NodePort, "
+		  "LoadBalancer, ExternalName" },
+		{ SVC_HEAD "spec: {type: ExternalName}\n",
+		  "Service shop/web: spec.externalName: is required for type ExternalName" },
+		{ SVC_HEAD "spec: {ports: [{port: 80, protocol: ICMP}]}\n",
+		  "Service shop/web: spec.ports[0].protocol: \"ICMP\" is not one of TCP, UDP, SCTP" },
+		{ SVC_HEAD "spec: {externalIPs: [1.2.3.4, nope]}\n",
+		  "Service shop/web: spec.externalIPs[1]: \"nope\" is not an IP address" },
+		{ SVC_HEAD "spec: {sessionAffinity: ClientIP, sessionAffinityConfig:"
+		  " {clientIP: {timeoutSeconds: 0}}}\n",
+		  "Service shop/web: spec.sessionAffinityConfig.clientIP.timeoutSeconds: "
+		  "0 is out of range 1-86400" },
+		{ SVC_HEAD "spec: {externalTrafficPolicy: Nearby}\n",
+		  "Service shop/web: spec.externalTrafficPolicy: \"Nearby\" is not one of Cluster, Local" },
+		{ SVC_HEAD "spec: {ports: [{port: 80, nodePort: 30001}]}\n",
+		  "Service shop/web: spec.ports[0].nodePort: is only allowed for type NodePort or "
+		  "LoadBalancer" },
+		{ "apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\nspec: {}\n",
+		  "Service x/: metadata.name: is required" },
+		{ SVC_HEAD "  annotations: {service.skiff.io/lb-algorithm: best}\nspec: {}\n",
+		  "Service shop/web: metadata.annotations[service.skiff.io/lb-algorithm]: \"best\" is "
+		  "not one of random, maglev" },
+		{ SVC_HEAD "spec: {clusterIP: 10.0.0.1, clusterIPs: [10.0.0.2]}\n",
+		  "Service shop/web: spec.clusterIP: must equal spec.clusterIPs[0]" },
+		{ SVC_HEAD "spec: {clusterIPs: [10.0.0.1, 10.0.0.2]}\n",
+		  "Service shop/web: spec.clusterIPs: holds at most one IPv4 and one IPv6 address" },
+		{ SVC_HEAD "spec: {}\nstatus: {loadBalancer: {ingress: [{ip: x}]}}\n",
+		  "Service shop/web: status.loadBalancer.ingress[0].ip: \"x\" is not an IP address" },
+	};
 	struct model_error e;
 
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: 80}, {name: b, port: 70000}]}\n", &e),
-		     "Service shop/web: spec.ports[1].port: 70000 is out of range 1-65535");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: '80'}]}\n", &e),
-		     "Service shop/web: spec.ports[0].port: must be an integer, not a string");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{name: x}]}\n", &e),
-		     "Service shop/web: spec.ports[0].port: is required");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {clusterIP: 10.96.0.300}\n", &e),
-		     "Service shop/web: spec.clusterIP: \"10.96.0.300\" is not an IP address");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {type: Weird}\n", &e),
-		     "Service shop/web: spec.type: \"Weird\" is not one of ClusterIP, NodePort, "
-		     "LoadBalancer, ExternalName");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {type: ExternalName}\n", &e),
-		     "Service shop/web: spec.externalName: is required for type ExternalName");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: 80, protocol: ICMP}]}\n", &e),
-		     "Service shop/web: spec.ports[0].protocol: \"ICMP\" is not one of TCP, UDP, SCTP");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {externalIPs: [1.2.3.4, nope]}\n", &e),
-		     "Service shop/web: spec.externalIPs[1]: \"nope\" is not an IP address");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {sessionAffinity: ClientIP, sessionAffinityConfig:"
-					    " {clientIP: {timeoutSeconds: 0}}}\n", &e),
-		     "Service shop/web: spec.sessionAffinityConfig.clientIP.timeoutSeconds: "
-		     "0 is out of range 1-86400");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {externalTrafficPolicy: Nearby}\n", &e),
-		     "Service shop/web: spec.externalTrafficPolicy: \"Nearby\" is not one of Cluster, Local");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {ports: [{port: 80, nodePort: 30001}]}\n", &e),
-		     "Service shop/web: spec.ports[0].nodePort: is only allowed for type NodePort or "
-		     "LoadBalancer");
-	CHECK_STR_CONTAINS(service_error(SVC_HEAD "spec: {ports: [{name: a, port: 80}, {name: a, port: 81}]}\n", &e),
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		CHECK_STR_EQ(parse_error(cases[i].yaml, &e), cases[i].msg);
+	CHECK_STR_CONTAINS(parse_error(SVC_HEAD "spec: {ports: [{name: a, port: 80}, {name: a, port: 81}]}\n", &e),
 			   "spec.ports[1].name: \"a\" is used by spec.ports[0] too");
-	CHECK_STR_EQ(service_error("apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\nspec: {}\n", &e),
-		     "Service x/: metadata.name: is required");
-	CHECK_STR_EQ(service_error(SVC_HEAD "  annotations: {service.skiff.io/lb-algorithm: best}\nspec: {}\n", &e),
-		     "Service shop/web: metadata.annotations[service.skiff.io/lb-algorithm]: \"best\" is "
-		     "not one of random, maglev");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {clusterIP: 10.0.0.1, clusterIPs: [10.0.0.2]}\n", &e),
-		     "Service shop/web: spec.clusterIP: must equal spec.clusterIPs[0]");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {clusterIPs: [10.0.0.1, 10.0.0.2]}\n", &e),
-		     "Service shop/web: spec.clusterIPs: holds at most one IPv4 and one IPv6 address");
-	CHECK_STR_EQ(service_error(SVC_HEAD "spec: {}\nstatus: {loadBalancer: {ingress: [{ip: x}]}}\n", &e),
-		     "Service shop/web: status.loadBalancer.ingress[0].ip: \"x\" is not an IP address");
 }
 
 TEST(model_kind_of_checks_api_version)
@@ -224,23 +222,27 @@ TEST(model_slice_parse_conditions)
 
 TEST(model_slice_errors_name_the_field)
 {
+	static const struct error_case cases[] = {
+		{ SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: ['fd00::1']}]\n",
+		  "EndpointSlice shop/web-abc: endpoints[0].addresses[0]: \"fd00::1\" does not match "
+		  "addressType IPv4" },
+		{ SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: []}]\n",
+		  "EndpointSlice shop/web-abc: endpoints[0].addresses: needs at least one address" },
+		{ SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], "
+		  "conditions: {ready: 'yes'}}]\n",
+		  "EndpointSlice shop/web-abc: endpoints[0].conditions.ready: must be a boolean, not a "
+		  "string" },
+		{ SLICE_HEAD "addressType: IPv5\n",
+		  "EndpointSlice shop/web-abc: addressType: \"IPv5\" is not one of IPv4, IPv6, FQDN" },
+		{ SLICE_HEAD "endpoints: []\n",
+		  "EndpointSlice shop/web-abc: addressType: is required" },
+		{ SLICE_HEAD "addressType: IPv6\nports: [{port: 0}]\n",
+		  "EndpointSlice shop/web-abc: ports[0].port: 0 is out of range 1-65535" },
+	};
 	struct model_error e;
 
-	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: ['fd00::1']}]\n", &e),
-		     "EndpointSlice shop/web-abc: endpoints[0].addresses[0]: \"fd00::1\" does not match "
-		     "addressType IPv4");
-	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: []}]\n", &e),
-		     "EndpointSlice shop/web-abc: endpoints[0].addresses: needs at least one address");
-	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], "
-					    "conditions: {ready: 'yes'}}]\n", &e),
-		     "EndpointSlice shop/web-abc: endpoints[0].conditions.ready: must be a boolean, not a "
-		     "string");
-	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv5\n", &e),
-		     "EndpointSlice shop/web-abc: addressType: \"IPv5\" is not one of IPv4, IPv6, FQDN");
-	CHECK_STR_EQ(slice_error(SLICE_HEAD "endpoints: []\n", &e),
-		     "EndpointSlice shop/web-abc: addressType: is required");
-	CHECK_STR_EQ(slice_error(SLICE_HEAD "addressType: IPv6\nports: [{port: 0}]\n", &e),
-		     "EndpointSlice shop/web-abc: ports[0].port: 0 is out of range 1-65535");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		CHECK_STR_EQ(parse_error(cases[i].yaml, &e), cases[i].msg);
 }
 
 TEST(model_store_put_replace_delete_by_origin)
@@ -280,18 +282,6 @@ TEST(model_store_put_replace_delete_by_origin)
 }
 
 #define NODE_HEAD "apiVersion: v1\nkind: Node\nmetadata: {name: node2}\n"
-
-static const char *node_error(const char *text, struct model_error *e)
-{
-	json_t *o = obj_from_yaml(text);
-	struct model_node *n = NULL;
-	int r = model_node_parse(o, &n, e);
-
-	json_decref(o);
-	if (r != -EINVAL)
-		test_fail(__FILE__, __LINE__, "expected -EINVAL, got %d", r);
-	return e->msg;
-}
 
 TEST(model_node_parse_cidrs_and_internal_ips)
 {
@@ -334,22 +324,26 @@ TEST(model_node_parse_cidrs_and_internal_ips)
 
 TEST(model_node_errors_name_the_field)
 {
+	static const struct error_case cases[] = {
+		{ NODE_HEAD "spec: {podCIDRs: [10.244.2.0/33]}\n",
+		  "Node node2: spec.podCIDRs[0]: \"10.244.2.0/33\" is not a CIDR (network "
+		  "address/prefix length): prefix length out of range" },
+		{ NODE_HEAD "spec: {podCIDRs: [10.244.2.1/24]}\n",
+		  "Node node2: spec.podCIDRs[0]: \"10.244.2.1/24\" is not a CIDR (network "
+		  "address/prefix length): host bits set past the prefix (give the network address)" },
+		{ NODE_HEAD "spec: {podCIDRs: [10.244.2.0/24, 10.245.2.0/24]}\n",
+		  "Node node2: spec.podCIDRs[1]: a second IPv4 CIDR (at most one per family)" },
+		{ NODE_HEAD "spec: {podCIDRs: 10.244.2.0/24}\n",
+		  "Node node2: spec.podCIDRs: must be a list, not a string" },
+		{ NODE_HEAD "status: {addresses: [{type: InternalIP, address: nope}]}\n",
+		  "Node node2: status.addresses[0].address: \"nope\" is not an IP address" },
+		{ "apiVersion: v1\nkind: Node\nmetadata: {}\n",
+		  "Node (unnamed): metadata.name: is required" },
+	};
 	struct model_error e;
 
-	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.0/33]}\n", &e),
-		     "Node node2: spec.podCIDRs[0]: \"10.244.2.0/33\" is not a CIDR (network "
-		     "address/prefix length): prefix length out of range");
-	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.1/24]}\n", &e),
-		     "Node node2: spec.podCIDRs[0]: \"10.244.2.1/24\" is not a CIDR (network "
-		     "address/prefix length): host bits set past the prefix (give the network address)");
-	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: [10.244.2.0/24, 10.245.2.0/24]}\n", &e),
-		     "Node node2: spec.podCIDRs[1]: a second IPv4 CIDR (at most one per family)");
-	CHECK_STR_EQ(node_error(NODE_HEAD "spec: {podCIDRs: 10.244.2.0/24}\n", &e),
-		     "Node node2: spec.podCIDRs: must be a list, not a string");
-	CHECK_STR_EQ(node_error(NODE_HEAD "status: {addresses: [{type: InternalIP, address: nope}]}\n", &e),
-		     "Node node2: status.addresses[0].address: \"nope\" is not an IP address");
-	CHECK_STR_EQ(node_error("apiVersion: v1\nkind: Node\nmetadata: {}\n", &e),
-		     "Node (unnamed): metadata.name: is required");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		CHECK_STR_EQ(parse_error(cases[i].yaml, &e), cases[i].msg);
 }
 
 TEST(model_store_nodes_count_apart_from_services)
