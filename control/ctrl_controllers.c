@@ -339,15 +339,57 @@ static void index_slice_service(json_t *slice, json_t *values)
 		json_array_append_new(values, json_string(key));
 }
 
+/* "ns/key=value" for each pair of the map at path: a pod's labels, a
+ * Service's selector. A pod finds the Services that may select it, and a
+ * Service the pods it may select, through one pair instead of a scan of
+ * the namespace (10,000 Services by 10,000 pods: 10^8 selector matches). */
+static void index_pairs(json_t *obj, const char *path, json_t *values)
+{
+	const char *ns = kc_meta_str(obj, "namespace") ?: "", *k;
+	json_t *v;
+
+	json_object_foreach(ctrl_get(obj, path), k, v) {
+		char buf[640];
+
+		if (json_is_string(v) && (size_t)snprintf(buf, sizeof(buf), "%s/%s=%s", ns, k,
+							  json_string_value(v)) < sizeof(buf))
+			json_array_append_new(values, json_string(buf));
+	}
+}
+
+static void index_label_pairs(json_t *obj, json_t *values)
+{
+	index_pairs(obj, "metadata.labels", values);
+}
+
+static void index_selector_pairs(json_t *obj, json_t *values)
+{
+	index_pairs(obj, "spec.selector", values);
+}
+
 static int eps_init(struct ctrl_run *c)
 {
 	int r = index_ensure(c, "pods", "namespace", kc_index_namespace);
 
 	if (r == 0)
-		r = index_ensure(c, "services", "namespace", kc_index_namespace);
+		r = index_ensure(c, "pods", "label-pair", index_label_pairs);
+	if (r == 0)
+		r = index_ensure(c, "services", "selector-pair", index_selector_pairs);
 	if (r == 0)
 		r = index_ensure(c, EPS_RESOURCE, "service", index_slice_service);
 	return r;
+}
+
+/* The pods svc may select: those with its selector's first pair (the
+ * compute steps match the whole selector), else the namespace's. */
+static json_t **svc_pods(struct ctrl_run *c, json_t *svc, size_t *n)
+{
+	_cleanup_json_ json_t *pairs = json_array();
+
+	index_selector_pairs(svc, pairs);
+	if (json_array_size(pairs))
+		return ctrl_indexed(c, "pods", "label-pair", json_string_value(json_array_get(pairs, 0)), n);
+	return ctrl_indexed(c, "pods", "namespace", kc_meta_str(svc, "namespace") ?: "", n);
 }
 
 /* Whether the Service's selector (a plain map) picks the pod. */
@@ -356,19 +398,32 @@ static bool svc_selects(json_t *svc, json_t *pod)
 	return ctrl_map_selects(ctrl_get(svc, "spec.selector"), ctrl_get(pod, "metadata.labels"));
 }
 
+/* The Services selecting pod (through each of its label pairs). */
+static void enqueue_services_selecting(struct ctrl_run *c, json_t *pod)
+{
+	_cleanup_json_ json_t *pairs = json_array();
+	json_t *pair;
+	char key[320];
+	size_t i, n;
+
+	index_label_pairs(pod, pairs);
+	json_array_foreach(pairs, i, pair) {
+		_cleanup_free_ json_t **svcs = ctrl_indexed(c, "services", "selector-pair",
+							    json_string_value(pair), &n);
+
+		for (size_t j = 0; j < n; j++)
+			if (svc_selects(svcs[j], pod) && kc_object_key(svcs[j], key, sizeof(key)) == 0)
+				ctrl_enqueue(c, key);
+	}
+}
+
 /* The Services selecting pod (old or new version). */
 static void enqueue_services_of(struct ctrl_run *c, json_t *old, json_t *pod)
 {
-	json_t *any = pod ? pod : old;
-	_cleanup_free_ json_t **svcs = NULL;
-	char key[320];
-	size_t n;
-
-	svcs = ctrl_indexed(c, "services", "namespace", kc_meta_str(any, "namespace") ?: "", &n);
-	for (size_t i = 0; i < n; i++)
-		if ((old && svc_selects(svcs[i], old)) || (pod && svc_selects(svcs[i], pod)))
-			if (kc_object_key(svcs[i], key, sizeof(key)) == 0)
-				ctrl_enqueue(c, key);
+	if (old)
+		enqueue_services_selecting(c, old);
+	if (pod)
+		enqueue_services_selecting(c, pod);
 }
 
 static void eps_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
@@ -404,7 +459,7 @@ static int eps_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *
 
 	if (!in.svc)
 		return 0; /* its slices follow it through their owner reference */
-	pods = ctrl_indexed(c, "pods", "namespace", kc_meta_str(in.svc, "namespace"), &in.n_pods);
+	pods = svc_pods(c, in.svc, &in.n_pods);
 	slices = ctrl_indexed(c, EPS_RESOURCE, "service", key, &in.n_slices);
 	in.pods = pods;
 	in.slices = slices;
@@ -422,7 +477,7 @@ static int ep_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p
 
 	if (!svc)
 		return 0;
-	pods = ctrl_indexed(c, "pods", "namespace", kc_meta_str(svc, "namespace"), &n);
+	pods = svc_pods(c, svc, &n);
 	return endpoints_compute(svc, pods, n, ctrl_cached(c, "endpoints", key), 0, p);
 }
 
@@ -580,14 +635,59 @@ static bool is_pod_write(const struct ctrl_action *a, enum ctrl_verb verb)
 	return a->verb == verb && streq(a->resource, "pods") && !a->subresource;
 }
 
-/* The plan in order, pod creates in slow-start batches (1, 2, 4, ...):
- * after a batch with a failure the remaining creates are skipped, their
- * expectations lowered, and the error kept for the ReplicaFailure
- * condition of the next sync. */
+/* The creates of one slow-start batch: up to want pod creates from
+ * p->v[*i] on (each with the Event that follows it), sent at once; then,
+ * in order, each one's result and its Event. *i moves past them. */
+static int rs_send_batch(struct ctrl_run *c, struct rs_key *k, const struct ctrl_plan *p, size_t *i,
+			 long long want, bool *failed, char *err, size_t errlen)
+{
+	const struct ctrl_action **v = calloc((size_t)want, sizeof(*v));
+	size_t *at = calloc((size_t)want, sizeof(*at)), n = 0, j = *i;
+	json_t **outs = calloc((size_t)want, sizeof(*outs));
+	int *rets = calloc((size_t)want, sizeof(*rets)), first = 0, r = -ENOMEM;
+
+	for (; v && at && outs && rets && j < p->n && (long long)n < want; j++) {
+		if (p->v[j].verb == CTRL_EVENT && j > *i && p->v[j - 1].verb == CTRL_CREATE)
+			continue; /* sent with its create */
+		if (!is_pod_write(&p->v[j], CTRL_CREATE))
+			break;
+		at[n] = j;
+		v[n++] = &p->v[j];
+	}
+	if (n && j < p->n && p->v[j].verb == CTRL_EVENT && p->v[j - 1].verb == CTRL_CREATE)
+		j++; /* the last create's Event */
+	if (n)
+		r = ctrl_run_create_many(c, v, n, outs, rets, err, errlen);
+	for (size_t m = 0; r == 0 && m < n; m++) {
+		const struct ctrl_action *ev = at[m] + 1 < p->n ? &p->v[at[m] + 1] : NULL;
+
+		if (rets[m] < 0) {
+			rs_expectations_observe_add(&k->exp);
+			*failed = true;
+			if (!first)
+				first = rets[m];
+		} else if (ev && ev->verb == CTRL_EVENT) {
+			ctrl_run_event(c, ev, kc_meta_str(outs[m], "name") ?: "");
+		}
+		json_decref(outs[m]);
+	}
+	if (r == 0)
+		*i = j;
+	free(v);
+	free(at);
+	free(outs);
+	free(rets);
+	return r < 0 ? r : first;
+}
+
+/* The plan in order, pod creates in slow-start batches (1, 2, 4, ...),
+ * each batch sent at once: after a batch with a failure the remaining
+ * creates are skipped, their expectations lowered, and the error kept for
+ * the ReplicaFailure condition of the next sync. */
 static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *p)
 {
 	struct rs_key *k = rs_key_of(c, key);
-	long long sizes[64], in_batch = 0;
+	long long sizes[64];
 	size_t n_batches, batch = 0;
 	bool failed = false, stop = false;
 	char created[254] = "", err[512] = "";
@@ -596,14 +696,24 @@ static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *
 	if (!k)
 		return -ENOMEM;
 	n_batches = rs_slow_start_batches(k->to_create, RS_SLOW_START_INITIAL, sizes, ARRAY_SIZE(sizes));
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = 0; i < p->n;) {
 		const struct ctrl_action *a = &p->v[i];
 		_cleanup_json_ json_t *out = NULL;
 		bool create = is_pod_write(a, CTRL_CREATE);
 
+		if (create && !stop && batch < n_batches) {
+			last = rs_send_batch(c, k, p, &i, sizes[batch++], &failed, err, sizeof(err));
+			if (last == -ECANCELED || last == -ENOMEM)
+				return last;
+			if (last < 0 && !first)
+				first = last;
+			stop = failed;
+			continue;
+		}
+		i++;
 		if (a->verb == CTRL_EVENT) {
 			if (last == 0)
-				ctrl_run_event(c, a, i && p->v[i - 1].verb == CTRL_CREATE ? created : NULL);
+				ctrl_run_event(c, a, i > 1 && p->v[i - 2].verb == CTRL_CREATE ? created : NULL);
 			continue;
 		}
 		if (create && stop) { /* skipped: never coming */
@@ -626,11 +736,6 @@ static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *
 		}
 		if (last < 0 && !first)
 			first = last;
-		if (create && batch < n_batches && ++in_batch == sizes[batch]) {
-			batch++;
-			in_batch = 0;
-			stop = failed;
-		}
 	}
 	free(k->manage_error);
 	k->manage_error = failed ? strdup(err[0] ? err : "failed") : NULL;

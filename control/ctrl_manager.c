@@ -69,6 +69,8 @@ struct ctrl_run {
 struct ctrl_session {
 	struct ctrl_loop *loop;
 	struct kc_client *c;
+	struct kc_client *wc; /* creates sent together (no watches: a nested
+			       * loop over it runs only their answers) */
 	struct kc_recorder *rec;
 	struct shared_informer inf[INFORMERS_MAX];
 	size_t n_inf;
@@ -241,6 +243,77 @@ int ctrl_run_write(struct ctrl_run *c, const struct ctrl_action *a, json_t **out
 	if (!loop_leading(c->sess->loop))
 		return -ECANCELED;
 	return write_send(c->sess->c, a, out);
+}
+
+/* ctrl_run_create_many's requests in flight. */
+struct create_many {
+	size_t pending;
+	int *rets;
+	json_t **outs;
+	char *err;
+	size_t errlen;
+};
+
+struct create_one {
+	struct create_many *m;
+	const struct ctrl_action *a;
+	size_t i;
+};
+
+static void create_answered(void *ud, int err, const struct kc_status *st, json_t *body)
+{
+	struct create_one *o = ud;
+	struct create_many *m = o->m;
+
+	if (err == -EEXIST)
+		err = 0; /* the caches will show it */
+	if (err < 0) {
+		log_info("POST %s %s/%s: %s", o->a->resource, o->a->ns, o->a->name,
+			 st && st->message[0] ? st->message : strerror(-err));
+		if (m->err && !m->err[0])
+			snprintf(m->err, m->errlen, "%s",
+				 st && st->message[0] ? st->message : strerror(-err));
+	}
+	m->rets[o->i] = err;
+	if (m->outs)
+		m->outs[o->i] = err == 0 && body ? json_incref(body) : NULL;
+	m->pending--;
+	free(o);
+}
+
+int ctrl_run_create_many(struct ctrl_run *c, const struct ctrl_action *const *v, size_t n,
+			 json_t **outs, int *rets, char *err, size_t errlen)
+{
+	struct ctrl_session *s = c->sess;
+	struct create_many m = { .rets = rets, .outs = outs, .err = err, .errlen = errlen };
+	char path[1024];
+	int r;
+
+	if (!loop_leading(s->loop))
+		return -ECANCELED;
+	if (!s->wc && (r = kc_client_new(s->loop->kc, &(struct kc_client_opts){
+						 .user_agent = "skiff-controller-manager" }, &s->wc)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		const struct kc_resource *res = kc_resource_find(v[i]->resource);
+		struct create_one *o = calloc(1, sizeof(*o));
+
+		rets[i] = -ENOMEM;
+		if (outs)
+			outs[i] = NULL;
+		if (o)
+			*o = (struct create_one){ .m = &m, .a = v[i], .i = i };
+		if (!o || !res || (r = kc_path(res, v[i]->ns, NULL, NULL, NULL, path, sizeof(path))) < 0 ||
+		    (r = kc_request_async(s->wc, "POST", path, v[i]->body, create_answered, o, NULL)) < 0) {
+			rets[i] = !o ? -ENOMEM : !res ? -EINVAL : r;
+			free(o);
+			continue;
+		}
+		m.pending++;
+	}
+	while (m.pending > 0)
+		kc_client_run_once(s->wc, 100);
+	return 0;
 }
 
 void ctrl_run_event(struct ctrl_run *c, const struct ctrl_action *a, const char *created_name)
@@ -461,6 +534,7 @@ static void session_teardown(struct ctrl_session *s)
 	if (s->resync)
 		kc_timer_cancel(s->c, s->resync);
 	kc_recorder_free(s->rec);
+	kc_client_free(s->wc);
 	kc_client_free(s->c);
 }
 

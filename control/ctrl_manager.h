@@ -120,6 +120,13 @@ int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs,
  * created_name as ctrl_plan_send does. */
 int ctrl_run_write(struct ctrl_run *c, const struct ctrl_action *a, json_t **out);
 void ctrl_run_event(struct ctrl_run *c, const struct ctrl_action *a, const char *created_name);
+/* The creates v[0..n-1] (POST, no subresource) sent at once, as upstream
+ * sends a slow-start batch from goroutines; returns when every one is
+ * answered: rets[i] its result (an existing object counts as created),
+ * outs[i] (outs may be NULL) the server's answer, err (may be NULL) the
+ * first failure's message. -ECANCELED (nothing sent) once not leading. */
+int ctrl_run_create_many(struct ctrl_run *c, const struct ctrl_action *const *v, size_t n,
+			 json_t **outs, int *rets, char *err, size_t errlen);
 /* The cached object of key ("ns/name"), or NULL. */
 json_t *ctrl_cached(struct ctrl_run *c, const char *resource, const char *key);
 /* The cached objects whose index has value: a malloc'd array (free it;

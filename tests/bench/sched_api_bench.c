@@ -1,8 +1,11 @@
-/* sched-api-bench URL NODES PODS: the scheduler end to end through the API
+/* sched-api-bench URL|KUBECONFIG NODES PODS [IN_FLIGHT]: the scheduler end
+ * to end through the API
  * (issue 10's scheduler figure, scheduler_perf's SchedulingBasic shape):
  * NODES Ready nodes of 4 cpu / 32Gi / 110 pods are created, then PODS
- * pods of 100m / 500Mi, all through skiff-server's API at URL (plain HTTP,
- * lib/kube_client, 64 requests in flight); a watch on pods counts each
+ * pods of 100m / 500Mi, all through skiff-server's API at URL (plain HTTP)
+ * or the server of KUBECONFIG (lib/kube_client, IN_FLIGHT requests at once,
+ * default 64, each on its own connection); NODES 0 creates none (hollow
+ * nodes are there already); a watch on pods counts each
  * pod once when it is seen bound. Prints
  *   nodes create per_s=<>
  *   pods create per_s=<>
@@ -18,11 +21,10 @@
 #include "lib/kube_config.h"
 #include "lib/util.h"
 
-#define IN_FLIGHT 64
 
 struct bench {
 	struct kc_client *c;
-	int in_flight, failed;
+	int in_flight, max_in_flight, failed;
 	json_t *bound; /* names seen bound */
 };
 
@@ -82,7 +84,7 @@ static double create_all(struct bench *b, const char *path, size_t n, json_t *(*
 	size_t i = 0;
 
 	while (i < n || b->in_flight > 0) {
-		while (i < n && b->in_flight < IN_FLIGHT) {
+		while (i < n && b->in_flight < b->max_in_flight) {
 			json_t *o = make(i++);
 
 			if (kc_request_async(b->c, "POST", path, o, created, b, NULL) == 0)
@@ -98,7 +100,7 @@ static double create_all(struct bench *b, const char *path, size_t n, json_t *(*
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .bound = json_object() };
+	struct bench b = { .bound = json_object(), .max_in_flight = 64 };
 	struct kc_config *cfg;
 	char yaml[512], err[256], *rv = NULL;
 	json_t *items = NULL;
@@ -106,24 +108,30 @@ int main(int argc, char **argv)
 	unsigned long long t0, deadline;
 	double s;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: sched-api-bench URL NODES PODS\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: sched-api-bench URL|KUBECONFIG NODES PODS [IN_FLIGHT]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	nodes = strtoul(argv[2], NULL, 10);
 	pods = strtoul(argv[3], NULL, 10);
+	if (argc == 5 && (b.max_in_flight = atoi(argv[4])) <= 0)
+		b.max_in_flight = 64;
 	snprintf(yaml, sizeof(yaml),
 		 "apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster: {server: \"%s\"}\n"
 		 "users:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: s, user: u}\n"
 		 "current-context: c\n", argv[1]);
-	if (kc_config_parse(yaml, strlen(yaml), NULL, NULL, &cfg, err, sizeof(err)) < 0 ||
+	if ((strncmp(argv[1], "http", 4) == 0
+		     ? kc_config_parse(yaml, strlen(yaml), NULL, NULL, &cfg, err, sizeof(err))
+		     : kc_config_load(argv[1], NULL, &cfg, err, sizeof(err))) < 0 ||
 	    kc_client_new(cfg, &(struct kc_client_opts){ .timeout_ms = 60000 }, &b.c) < 0) {
 		fprintf(stderr, "client: %s\n", err);
 		return 2;
 	}
-	s = create_all(&b, "/api/v1/nodes", nodes, node_obj);
-	printf("nodes create per_s=%.0f\n", (double)nodes / s);
+	if (nodes) {
+		s = create_all(&b, "/api/v1/nodes", nodes, node_obj);
+		printf("nodes create per_s=%.0f\n", (double)nodes / s);
+	}
 	if (kc_list_all(b.c, kc_resource_find("pods"), "default", NULL, &items, &rv) < 0 ||
 	    kc_watch_start(b.c, kc_resource_find("pods"), "default",
 			   &(struct kc_watch_opts){ .resource_version = rv }, on_event, on_done, &b,
