@@ -1,6 +1,6 @@
 /* The CNI protocol: environment, CNI_ARGS, versions, results, errors and
  * delegation to other plugins (see cni.h). */
-#include "cni.h"
+#include "cni/cni.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 extern char **environ;
 

@@ -8,7 +8,7 @@
 #ifndef SKIFF_CNI_H
 #define SKIFF_CNI_H
 
-#include "inet.h"
+#include "lib/inet.h"
 
 #include <jansson.h>
 #include <stdbool.h>

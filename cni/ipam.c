@@ -1,6 +1,6 @@
 /* skiff-ipam: host-local's configuration keys on a SQLite lease store
  * (ipam_store.h says why SQLite). */
-#include "ipam.h"
+#include "cni/ipam.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ipam_store.h"
-#include "util.h"
+#include "cni/ipam_store.h"
+#include "lib/util.h"
 
 #define IPAM_MAX_RANGES 16
 #define IPAM_DEFAULT_DATA_DIR "/var/lib/cni/networks"

@@ -5,7 +5,7 @@
 #ifndef SKIFF_IPAM_H
 #define SKIFF_IPAM_H
 
-#include "cni.h"
+#include "cni/cni.h"
 
 struct ipam_config;
 

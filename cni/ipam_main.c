@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cni.h"
-#include "ipam.h"
-#include "log.h"
-#include "util.h"
+#include "cni/cni.h"
+#include "cni/ipam.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define IPAM_CONF_MAX (1024 * 1024)
 

@@ -1,5 +1,5 @@
 /* skiff-ipam's lease store on SQLite; the design is in ipam_store.h. */
-#include "ipam_store.h"
+#include "cni/ipam_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define IPAM_BUSY_TIMEOUT_MS 60000
 #define IPAM_WAL_TRIM_BYTES (256 * 1024)

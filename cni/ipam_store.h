@@ -38,7 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cni.h"
+#include "cni/cni.h"
 
 struct ipam_store;
 

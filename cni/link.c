@@ -19,9 +19,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "netlink.h"
-#include "plugin.h"
-#include "util.h"
+#include "lib/netlink.h"
+#include "cni/plugin.h"
+#include "lib/util.h"
 
 static void nl_addr_putp(struct nl_addr **a)
 {

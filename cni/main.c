@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "opts.h"
-#include "plugin.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "cni/plugin.h"
+#include "lib/util.h"
 
 #define SKIFF_CNI_VERSION "0.1.0"
 

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "plugin.h"
-#include "util.h"
+#include "cni/plugin.h"
+#include "lib/util.h"
 
 enum key_type { KEY_STRING, KEY_INT, KEY_OBJECT, KEY_ARRAY };
 

@@ -14,10 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ipam.h"
-#include "log.h"
-#include "plugin.h"
-#include "util.h"
+#include "cni/ipam.h"
+#include "lib/log.h"
+#include "cni/plugin.h"
+#include "lib/util.h"
 
 static void socket_closep(struct nl_sock **sk)
 {

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cni.h"
+#include "cni/cni.h"
 
 /* Prefix of every host-side veth skiff-cni creates; GC only looks at these. */
 #define CNI_HOST_PREFIX "skf"

@@ -61,15 +61,18 @@ struct api_obj_hooks {
 			struct api_err *e);
 	/* Gives back what obj holds and keep (may be NULL) does not. */
 	void (*release)(struct api_server *s, json_t *obj, json_t *keep);
-	/* After a create is stored (a Namespace's default ServiceAccount). */
-	void (*created)(struct api_server *s, json_t *obj);
 	/* Whether obj may be deleted: 0, or -EPERM with e set. */
 	int (*may_delete)(const struct api_resource *r, json_t *obj, struct api_err *e);
 	/* The grace period of a delete in seconds (0: at once); requested
 	 * is what the caller asked for, when it asked (has_requested). */
 	long (*grace)(struct api_server *s, json_t *obj, bool has_requested, long requested);
-	/* Just before obj leaves the store (a Namespace's contents go). */
-	void (*removing)(struct api_server *s, json_t *obj);
+	/* What besides metadata.finalizers keeps a deleting obj stored (a
+	 * Namespace's spec.finalizers): NULL, or the reason a repeated
+	 * delete's 409 gives. */
+	const char *(*held)(json_t *obj);
+	/* When obj is first marked as being deleted (a Namespace turns
+	 * Terminating). */
+	void (*deleting)(json_t *obj);
 	/* Mutating admission of a create, before defaulting (a Pod's
 	 * priority and default tolerations); 0, or a negative errno with e
 	 * set. */
@@ -133,7 +136,10 @@ struct api_resource {
 	/* The fields below are set by name, in the rows that need them. */
 	enum api_name_rule name_rule;
 	bool create_keeps_status; /* status is written on create (Node) */
-	bool gc_owned; /* garbage-collected with its owners (ownerReferences) */
+	/* A delete without a propagation policy orphans the dependents, as
+	 * upstream's DefaultGarbageCollectionPolicy for batch/v1 Jobs (and
+	 * the legacy v1beta versions); else Background. */
+	bool orphan_by_default;
 	const struct api_obj_hooks *hooks;
 	const struct api_subresource *subs; /* written subresources, NULL-name ended */
 	api_answer_fn answer; /* set: only create is served, by this */

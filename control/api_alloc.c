@@ -13,7 +13,7 @@
 #include <sys/random.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define IP_PREFIX "/registry/ranges/serviceips/"
 #define PORT_PREFIX "/registry/ranges/servicenodeports/"

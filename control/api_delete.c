@@ -1,16 +1,17 @@
-/* The object layer's deletes: at once, or marked with a
- * deletionTimestamp while finalizers or a grace period hold the object;
- * then the garbage collection of what it owned (deleted, or orphaned),
- * synchronously and in its namespace. */
+/* The object layer's deletes, as kube-apiserver's: at once, or marked
+ * with a deletionTimestamp while finalizers or a grace period hold the
+ * object. What it owned is the garbage collector's (ctrl_gc.h): the
+ * propagation policy becomes the "orphan" or "foregroundDeletion"
+ * finalizer here, and the collector deletes or orphans the dependents in
+ * every case. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define DELETE_RETRIES 16
-#define CASCADE_DEPTH 3
 
 int api_obj_remove(struct api_server *s, const struct api_resource *r, const char *key,
 		   json_t *obj, int64_t rev)
@@ -22,104 +23,70 @@ int api_obj_remove(struct api_server *s, const struct api_resource *r, const cha
 	return ret;
 }
 
-/* ---- garbage collection ---- */
+/* ---- the garbage collector's finalizers ---- */
 
-static bool owned_by(json_t *obj, const char *uid)
+#define FIN_ORPHAN "orphan"
+#define FIN_FOREGROUND "foregroundDeletion"
+
+static bool is_gc_finalizer(json_t *f)
 {
-	json_t *ref;
+	return streq(json_string_value(f), FIN_ORPHAN) || streq(json_string_value(f), FIN_FOREGROUND);
+}
+
+/* The policy a delete with o asks of obj, as upstream's
+ * shouldOrphanDependents / shouldDeleteDependents: the caller's, else the
+ * one a finalizer already names, else the row's default. */
+static enum api_propagation policy_of(const struct api_resource *r, json_t *obj,
+				      const struct api_delete_opts *o)
+{
+	json_t *f;
 	size_t i;
 
-	json_array_foreach(api_jget(obj, "metadata.ownerReferences"), i, ref) {
-		if (streq(api_jstr(ref, "uid"), uid))
-			return true;
+	if (o->propagation != API_PROPAGATE_DEFAULT)
+		return o->propagation;
+	json_array_foreach(api_jget(obj, "metadata.finalizers"), i, f) {
+		if (streq(json_string_value(f), FIN_ORPHAN))
+			return API_PROPAGATE_ORPHAN;
+		if (streq(json_string_value(f), FIN_FOREGROUND))
+			return API_PROPAGATE_FOREGROUND;
 	}
-	return false;
+	return r->orphan_by_default ? API_PROPAGATE_ORPHAN : API_PROPAGATE_BACKGROUND;
 }
 
-/* Called for every object in a namespace that uid owns. */
-typedef void dependent_fn(struct api_server *s, const struct api_resource *r, const char *key,
-			  json_t *obj, int64_t mod_rev, const char *uid, void *ud);
-
-struct dependents {
-	const char *uid;
-	dependent_fn *fn;
-	void *ud;
-};
-
-static void visit_dependent(struct api_server *s, const struct api_resource *r,
-			    const char *key, json_t *obj, int64_t mod_rev, void *ud)
+/* obj's finalizers after a delete with o (upstream's
+ * deletionFinalizersForGarbageCollection): "orphan" for Orphan,
+ * "foregroundDeletion" for Foreground, neither for Background; the
+ * garbage collector acts on them and removes them. Whether they changed. */
+static bool set_gc_finalizers(const struct api_resource *r, json_t *obj,
+			      const struct api_delete_opts *o)
 {
-	const struct dependents *d = ud;
-
-	if (obj && owned_by(obj, d->uid))
-		d->fn(s, r, key, obj, mod_rev, d->uid, d->ud);
-}
-
-/* Walks the objects of the kinds that have owners (the rows marked
- * gc_owned) in namespace ns that uid owns. */
-static void for_each_dependent(struct api_server *s, const char *ns, const char *uid,
-			       dependent_fn *fn, void *ud)
-{
-	struct dependents d = { uid, fn, ud };
-
-	for (size_t i = 0; uid && i < api_n_resources; i++)
-		if (api_resources[i].gc_owned)
-			api_obj_each(s, &api_resources[i], ns, visit_dependent, &d);
-}
-
-/* Drops the owner references to uid from obj, as the garbage collector
- * does for orphans; best effort. */
-static void orphan_one(struct api_server *s, const struct api_resource *r, const char *key,
-		       json_t *obj, int64_t mod_rev, const char *uid, void *ud)
-{
-	json_t *refs = api_jget(obj, "metadata.ownerReferences"), *keep = json_array(), *ref;
-	_cleanup_free_ char *text = NULL;
+	json_t *old = api_jget(obj, "metadata.finalizers"), *fin = json_array(), *f;
+	enum api_propagation p = policy_of(r, obj, o);
+	bool had = false, changed;
 	size_t i;
 
-	(void)r;
-	(void)ud;
-	json_array_foreach(refs, i, ref) {
-		if (!streq(api_jstr(ref, "uid"), uid))
-			json_array_append(keep, ref);
+	json_array_foreach(old, i, f) {
+		if (!is_gc_finalizer(f))
+			json_array_append(fin, f);
+		else if ((p == API_PROPAGATE_ORPHAN && streq(json_string_value(f), FIN_ORPHAN)) ||
+			 (p == API_PROPAGATE_FOREGROUND && streq(json_string_value(f), FIN_FOREGROUND)))
+			had = true;
 	}
-	if (json_array_size(keep))
-		json_object_set_new(api_obj_meta(obj), "ownerReferences", keep);
+	if (p != API_PROPAGATE_BACKGROUND)
+		json_array_append_new(fin, json_string(p == API_PROPAGATE_ORPHAN ? FIN_ORPHAN
+									: FIN_FOREGROUND));
+	/* Unchanged when only the finalizer asked for was there (as a set). */
+	changed = json_array_size(fin) != json_array_size(old) ||
+		  (p != API_PROPAGATE_BACKGROUND && !had);
+	if (!changed)
+		json_decref(fin);
+	else if (json_array_size(fin))
+		json_object_set_new(api_obj_meta(obj), "finalizers", fin);
 	else {
-		json_object_del(api_obj_meta(obj), "ownerReferences");
-		json_decref(keep);
+		json_object_del(api_obj_meta(obj), "finalizers");
+		json_decref(fin);
 	}
-	text = api_obj_dump(obj);
-	if (text)
-		store_update(s->store, key, text, strlen(text), mod_rev, NULL);
-}
-
-struct cascade {
-	const char *ns;
-	int depth;
-};
-
-static void cascade_delete(struct api_server *s, const char *ns, const char *uid, int depth);
-
-static void cascade_one(struct api_server *s, const struct api_resource *r, const char *key,
-			json_t *obj, int64_t mod_rev, const char *uid, void *ud)
-{
-	const struct cascade *c = ud;
-	char child_uid[64];
-
-	(void)uid;
-	snprintf(child_uid, sizeof(child_uid), "%s", api_jstr(obj, "metadata.uid") ?: "");
-	if (api_obj_remove(s, r, key, obj, mod_rev) == 0)
-		cascade_delete(s, c->ns, child_uid, c->depth + 1);
-}
-
-/* Dependents of a deleted object go too, and theirs, a few levels down. */
-static void cascade_delete(struct api_server *s, const char *ns, const char *uid, int depth)
-{
-	struct cascade c = { ns, depth };
-
-	if (depth > CASCADE_DEPTH)
-		return;
-	for_each_dependent(s, ns, uid, cascade_one, &c);
+	return changed;
 }
 
 /* ---- delete ---- */
@@ -147,22 +114,25 @@ static int check_delete(const struct api_resource *r, json_t *obj,
 	return 0;
 }
 
-/* Marks obj (stored under key at rev) as being deleted, once: its
- * deletionTimestamp is when the grace period ends, as Kubernetes sets it.
- * -ESTALE when the object moved on. */
-static int mark_deleting(struct api_server *s, const char *key, json_t *obj, int64_t rev,
-			 long grace, struct api_err *e)
+/* Stores obj (read at rev) marked as being deleted: its deletionTimestamp
+ * is when the grace period ends, as Kubernetes sets it, kept from the
+ * first delete. -ESTALE when the object moved on. */
+static int mark_deleting(struct api_server *s, const struct api_resource *r, const char *key,
+			 json_t *obj, int64_t rev, long grace, struct api_err *e)
 {
 	_cleanup_free_ char *text = NULL;
 	int64_t nrev = 0;
 	char ts[40];
 	int ret;
 
-	if (api_jget(obj, "metadata.deletionTimestamp"))
-		return 0;
-	api_format_time(time(NULL) + grace, ts, sizeof(ts));
-	json_object_set_new(api_obj_meta(obj), "deletionTimestamp", json_string(ts));
-	json_object_set_new(api_obj_meta(obj), "deletionGracePeriodSeconds", json_integer(grace));
+	if (!api_jget(obj, "metadata.deletionTimestamp")) {
+		api_format_time(time(NULL) + grace, ts, sizeof(ts));
+		json_object_set_new(api_obj_meta(obj), "deletionTimestamp", json_string(ts));
+		json_object_set_new(api_obj_meta(obj), "deletionGracePeriodSeconds",
+				    json_integer(grace));
+		if (r->hooks && r->hooks->deleting)
+			r->hooks->deleting(obj);
+	}
 	text = api_obj_dump(obj);
 	ret = text ? store_update(s->store, key, text, strlen(text), rev, &nrev) : -ENOMEM;
 	if (ret < 0 && ret != -ESTALE)
@@ -172,61 +142,73 @@ static int mark_deleting(struct api_server *s, const char *key, json_t *obj, int
 	return ret;
 }
 
-/* Removes obj now (after the row's removing hook) and collects what it
- * owned. -ESTALE when the object moved on. */
+/* Removes obj now. -ESTALE when the object moved on. */
 static int remove_now(struct api_server *s, const struct api_resource *r, const char *key,
-		      json_t *obj, int64_t rev, const struct api_delete_opts *o,
-		      struct api_err *e)
+		      json_t *obj, int64_t rev, struct api_err *e)
 {
-	const char *ns = api_jstr(obj, "metadata.namespace"), *uid = api_jstr(obj, "metadata.uid");
-	int ret;
+	int ret = api_obj_remove(s, r, key, obj, rev);
 
-	if (r->hooks && r->hooks->removing)
-		r->hooks->removing(s, obj);
-	ret = api_obj_remove(s, r, key, obj, rev);
 	if (ret == -ESTALE || ret == -ENOENT)
 		return -ESTALE;
-	if (ret < 0) {
+	if (ret < 0)
 		api_err_store(e, ret);
-		return ret;
-	}
-	if (!r->namespaced)
-		return 0;
-	if (o->propagation == API_PROPAGATE_ORPHAN) {
-		for_each_dependent(s, ns, uid, orphan_one, NULL);
-		return 0;
-	}
-	cascade_delete(s, ns, uid, 0);
-	return 0;
+	return ret;
 }
 
-/* One attempt on obj as read at rev. */
+/* One attempt on obj as read at rev: the garbage collector's finalizers
+ * set, then the object removed, or marked (first delete, or finalizers
+ * changed), or left as it is (a repeated delete; a namespace still
+ * emptying answers 409, as upstream). */
 static int delete_read(struct api_server *s, const struct api_resource *r, const char *key,
 		       json_t *obj, int64_t rev, const struct api_delete_opts *o,
 		       struct api_err *e)
 {
+	bool was_deleting = api_jget(obj, "metadata.deletionTimestamp") != NULL;
+	const char *held_by = NULL;
 	int ret = check_delete(r, obj, o, e);
+	bool changed;
 	long grace = 0;
 
 	if (ret < 0 || o->dry_run)
 		return ret;
 	if (r->hooks && r->hooks->grace)
 		grace = r->hooks->grace(s, obj, o->has_grace, o->grace);
-	if (json_array_size(api_jget(obj, "metadata.finalizers")) > 0 || grace > 0)
-		return mark_deleting(s, key, obj, rev, grace, e);
-	return remove_now(s, r, key, obj, rev, o, e);
+	if (r->hooks && r->hooks->held)
+		held_by = r->hooks->held(obj);
+	changed = set_gc_finalizers(r, obj, o);
+	if (!held_by && json_array_size(api_jget(obj, "metadata.finalizers")) == 0 && grace <= 0)
+		return remove_now(s, r, key, obj, rev, e);
+	if (!was_deleting || changed)
+		return mark_deleting(s, r, key, obj, rev, grace, e);
+	if (held_by) {
+		char qn[128];
+
+		api_resource_qualified(r, qn, sizeof(qn));
+		api_err_set(e, 409, "Conflict", "Operation cannot be fulfilled on %s \"%s\": %s", qn,
+			    api_jstr(obj, "metadata.name"), held_by);
+		api_err_named(e, r, api_jstr(obj, "metadata.name"));
+		return -EBUSY;
+	}
+	return 0;
 }
 
 void api_delete_opts_parse(json_t *body, struct api_delete_opts *o)
 {
 	const char *policy = api_jstr(body, "propagationPolicy");
 	json_t *g = json_object_get(body, "gracePeriodSeconds");
+	json_t *orphan = json_object_get(body, "orphanDependents");
 
-	if (!policy && json_is_true(json_object_get(body, "orphanDependents")))
-		policy = "Orphan";
 	memset(o, 0, sizeof(*o));
 	o->dry_run = json_array_size(json_object_get(body, "dryRun")) > 0;
-	o->propagation = streq(policy, "Orphan") ? API_PROPAGATE_ORPHAN : API_PROPAGATE_BACKGROUND;
+	/* The legacy orphanDependents, when given, wins (as upstream). */
+	if (json_is_boolean(orphan))
+		o->propagation = json_is_true(orphan) ? API_PROPAGATE_ORPHAN : API_PROPAGATE_BACKGROUND;
+	else if (streq(policy, "Orphan"))
+		o->propagation = API_PROPAGATE_ORPHAN;
+	else if (streq(policy, "Foreground"))
+		o->propagation = API_PROPAGATE_FOREGROUND;
+	else if (streq(policy, "Background"))
+		o->propagation = API_PROPAGATE_BACKGROUND;
 	o->uid = api_jstr(body, "preconditions.uid");
 	o->resource_version = api_jstr(body, "preconditions.resourceVersion");
 	o->has_grace = json_is_integer(g);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 /* ---- Service: addresses and node ports (api_alloc.c) ---- */
 
@@ -15,23 +15,6 @@ const struct api_obj_hooks api_service_hooks = {
 };
 
 /* ---- Namespace ---- */
-
-/* The "default" ServiceAccount of a new namespace, as the controller
- * manager would create it. */
-static void ns_created(struct api_server *s, json_t *ns_obj)
-{
-	const struct api_resource *sa = api_resource_find("", "v1", "serviceaccounts");
-	const char *ns = api_jstr(ns_obj, "metadata.name");
-	json_t *obj = json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "v1", "kind",
-				"ServiceAccount", "metadata", "name", "default", "namespace", ns);
-	json_t *out = NULL;
-	struct api_err e = { 0 };
-
-	if (api_obj_create(s, sa, ns, obj, NULL, &out, &e) == 0)
-		json_decref(out);
-	api_err_free(&e);
-	json_decref(obj);
-}
 
 static int ns_may_delete(const struct api_resource *r, json_t *obj, struct api_err *e)
 {
@@ -45,27 +28,32 @@ static int ns_may_delete(const struct api_resource *r, json_t *obj, struct api_e
 	return -EPERM;
 }
 
-static void remove_one(struct api_server *s, const struct api_resource *r, const char *key,
-		       json_t *obj, int64_t mod_rev, void *ud)
+/* A deleting namespace stays while spec.finalizers ("kubernetes") is
+ * not empty: the namespace controller removes its contents, then empties
+ * it through the finalize subresource. */
+static const char *ns_held(json_t *obj)
 {
-	(void)mod_rev;
-	(void)ud;
-	api_obj_remove(s, r, key, obj, 0);
+	if (json_array_size(api_jget(obj, "spec.finalizers")) == 0)
+		return NULL;
+	return "The system is ensuring all content is removed from this namespace.  Upon "
+	       "completion, this namespace will automatically be purged by the system.";
 }
 
-/* Everything in the namespace goes with it. */
-static void ns_removing(struct api_server *s, json_t *ns_obj)
+static void ns_deleting(json_t *obj)
 {
-	for (size_t i = 0; i < api_n_resources; i++)
-		if (api_resources[i].namespaced)
-			api_obj_each(s, &api_resources[i], api_jstr(ns_obj, "metadata.name"),
-				     remove_one, NULL);
+	json_t *status = json_object_get(obj, "status");
+
+	if (!json_is_object(status)) {
+		status = json_object();
+		json_object_set_new(obj, "status", status);
+	}
+	json_object_set_new(status, "phase", json_string("Terminating"));
 }
 
 const struct api_obj_hooks api_namespace_hooks = {
-	.created = ns_created,
 	.may_delete = ns_may_delete,
-	.removing = ns_removing,
+	.held = ns_held,
+	.deleting = ns_deleting,
 };
 
 /* PUT namespaces/NAME/finalize: only spec.finalizers is written (the

@@ -15,8 +15,8 @@
 
 #include "control/api_internal.h"
 #include "control/api_jwt.h"
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define SERVER_MAJOR "1"
 #define SERVER_MINOR "30"

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "control/api_jwt.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define KEY_BITS 2048
 #define PEM_MAX (1 << 20)

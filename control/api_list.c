@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 /* Freeing this much gives memory back to the system (malloc_trim). */
 #define LIST_TRIM_BYTES (4u << 20)

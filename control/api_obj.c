@@ -8,7 +8,7 @@
 #include <sys/random.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define UPDATE_RETRIES 16
 
@@ -331,6 +331,37 @@ static int set_namespace(const struct api_resource *r, json_t *meta, const char 
 	return 0;
 }
 
+/* A namespaced object is created in a namespace that exists and is not
+ * being terminated (upstream's NamespaceLifecycle admission: 403 with a
+ * NamespaceTerminating cause). */
+static int check_namespace(struct api_server *s, const struct api_resource *r, json_t *obj,
+			   struct api_err *e)
+{
+	const struct api_resource *nsr = api_resource_find("", "v1", "namespaces");
+	const char *ns = api_jstr(obj, "metadata.namespace"), *name = api_jstr(obj, "metadata.name");
+	json_t *ns_obj = NULL;
+	char qn[128];
+	bool terminating;
+	int ret = api_obj_get(s, nsr, NULL, ns, &ns_obj, e);
+
+	if (ret < 0)
+		return ret;
+	terminating = api_jget(ns_obj, "metadata.deletionTimestamp") ||
+		      streq(api_jstr(ns_obj, "status.phase"), "Terminating");
+	json_decref(ns_obj);
+	if (!terminating)
+		return 0;
+	api_resource_qualified(r, qn, sizeof(qn));
+	api_err_set(e, 403, "Forbidden",
+		    "%s \"%s\" is forbidden: unable to create new content in namespace %s because it "
+		    "is being terminated", qn, name, ns);
+	api_err_named(e, r, name);
+	e->causes = json_array();
+	api_cause(e->causes, "NamespaceTerminating", "metadata.namespace",
+		  "namespace %s is being terminated", ns);
+	return -EPERM;
+}
+
 /* Everything a new object must pass before it is stored. */
 static int admit_create(struct api_server *s, const struct api_resource *r, const char *ns,
 			json_t *obj, const struct api_write_opts *o, struct api_err *e)
@@ -356,16 +387,7 @@ static int admit_create(struct api_server *s, const struct api_resource *r, cons
 	ret = defaults_and_validate(r, obj, e);
 	if (ret < 0)
 		return ret;
-	ns = api_jstr(obj, "metadata.namespace");
-	if (r->namespaced) {
-		const struct api_resource *nsr = api_resource_find("", "v1", "namespaces");
-
-		if (!api_obj_exists(s, nsr, NULL, ns)) {
-			api_err_not_found(e, nsr, ns);
-			return -ENOENT;
-		}
-	}
-	return 0;
+	return r->namespaced ? check_namespace(s, r, obj, e) : 0;
 }
 
 /* The metadata the server owns on a new object. */
@@ -446,8 +468,6 @@ int api_obj_create(struct api_server *s, const struct api_resource *r, const cha
 		json_decref(obj);
 		return ret;
 	}
-	if (!o->dry_run && r->hooks && r->hooks->created)
-		r->hooks->created(s, obj);
 	*out = obj;
 	return 0;
 }
@@ -524,6 +544,24 @@ static int admit_main(const struct update *u, json_t *old, json_t *mutated, json
 	return 0;
 }
 
+/* Whether a deleting obj is still kept by its finalizers (metadata's, or
+ * the row's hold: a namespace's spec.finalizers). */
+static bool finalizers_hold(const struct api_resource *r, json_t *obj)
+{
+	return json_array_size(api_jget(obj, "metadata.finalizers")) > 0 ||
+	       (r->hooks && r->hooks->held && r->hooks->held(obj));
+}
+
+/* Whether the write of obj over old removes the object: it is being
+ * deleted, its grace period is over, and this write took its last
+ * finalizer (as upstream's shouldDeleteDuringUpdate). */
+static bool last_finalizer_went(const struct api_resource *r, json_t *old, json_t *obj)
+{
+	return api_jget(obj, "metadata.deletionTimestamp") &&
+	       json_integer_value(api_jget(obj, "metadata.deletionGracePeriodSeconds")) <= 0 &&
+	       finalizers_hold(r, old) && !finalizers_hold(r, obj);
+}
+
 /* Stores obj over old (read at old_rev), or deletes the object when its
  * last finalizer went; the side that lost gives back what it held.
  * -ESTALE when the object moved on. */
@@ -535,8 +573,7 @@ static int store_write(const struct update *u, json_t *old, int64_t old_rev, jso
 	int64_t rev = 0;
 	int ret;
 
-	if (api_jget(obj, "metadata.deletionTimestamp") &&
-	    json_array_size(api_jget(obj, "metadata.finalizers")) == 0) {
+	if (last_finalizer_went(u->r, old, obj)) {
 		ret = api_obj_remove(u->s, u->r, u->key, old, old_rev);
 		if (ret == 0)
 			return 0;

@@ -132,10 +132,13 @@ int api_obj_update_status(struct api_server *s, const struct api_resource *r, co
 			  const char *name, json_t *obj, const struct api_write_opts *o,
 			  json_t **out, struct api_err *e);
 
-/* What happens to the objects a deleted one owns (ownerReferences). */
+/* What happens to the objects a deleted one owns (ownerReferences); the
+ * garbage collector acts on it (ctrl_gc.h). */
 enum api_propagation {
-	API_PROPAGATE_BACKGROUND, /* deleted too (Foreground is served the same way) */
-	API_PROPAGATE_ORPHAN,     /* kept, without the reference */
+	API_PROPAGATE_DEFAULT,    /* none asked: the object's finalizer's, or the row's */
+	API_PROPAGATE_BACKGROUND, /* the owner goes now, the dependents after */
+	API_PROPAGATE_FOREGROUND, /* the owner stays ("foregroundDeletion") until they went */
+	API_PROPAGATE_ORPHAN,     /* the owner stays ("orphan") until they lost their reference */
 };
 
 /* DeleteOptions; all zero: the defaults. */
@@ -153,13 +156,14 @@ struct api_delete_opts {
 void api_delete_opts_parse(json_t *body, struct api_delete_opts *o);
 
 /* Deletes an object (api_delete.c): at once, or, when it has finalizers
- * or a grace period (a pod on a live node), marked with its
- * deletionTimestamp. *out is the object as the reply shows it. */
+ * (the Orphan and Foreground policies add one), a grace period (a pod on
+ * a live node) or its row's hold (a namespace's spec.finalizers), marked
+ * with its deletionTimestamp. *out is the object as the reply shows it. */
 int api_obj_delete(struct api_server *s, const struct api_resource *r, const char *ns,
 		   const char *name, const struct api_delete_opts *o, json_t **out,
 		   struct api_err *e);
 /* Removes obj (stored under key at rev; 0: any) from the store at once
- * and gives back what it held: no finalizers, grace or dependents. */
+ * and gives back what it held: no finalizers or grace. */
 int api_obj_remove(struct api_server *s, const struct api_resource *r, const char *key,
 		   json_t *obj, int64_t rev);
 

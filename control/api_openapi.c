@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define REF(t) "{\"$ref\":\"#/components/schemas/io.k8s.api.core.v1." t "\"}"
 #define META_REF "{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta\"}"

@@ -9,8 +9,8 @@
 
 #include "control/api_internal.h"
 #include "control/ctrl_disruption.h"
-#include "kube_selector.h"
-#include "util.h"
+#include "lib/kube_selector.h"
+#include "lib/util.h"
 
 #define HIGHEST_USER_PRIORITY 1000000000
 

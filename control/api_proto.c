@@ -17,7 +17,7 @@
 
 #include "control/api.h"
 #include "control/k8s.pb-c.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define PROTO_MAGIC "k8s\0"
 #define PROTO_MAX_DEPTH 16

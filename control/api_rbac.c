@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "control/api_internal.h"
-#include "util.h"
+#include "lib/util.h"
 
 static bool in_list(json_t *list, const char *v)
 {

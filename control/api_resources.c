@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "control/api.h"
-#include "kube_names.h"
-#include "util.h"
+#include "lib/kube_names.h"
+#include "lib/util.h"
 
 /* ---- helpers ---- */
 
@@ -1108,7 +1108,6 @@ const struct api_resource api_resources[] = {
 		.defaults = pod_defaults, .validate = pod_validate,
 		.fields = { "spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName",
 			    "spec.serviceAccountName", "status.podIP" },
-		.gc_owned = true,
 		.hooks = &api_pod_hooks,
 		.subs = api_pod_subs,
 	},
@@ -1171,7 +1170,6 @@ const struct api_resource api_resources[] = {
 		COLUMNS(eps_columns, eps_cells),
 		.validate = eps_validate,
 		.top_fields = "addressType,endpoints,ports",
-		.gc_owned = true,
 	},
 	{
 		.group = "apps", .version = "v1", .kind = "Deployment",
@@ -1188,7 +1186,6 @@ const struct api_resource api_resources[] = {
 		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS | API_SUB_SCALE,
 		COLUMNS(rs_columns, rs_cells),
 		.defaults = rs_defaults, .validate = workload_validate,
-		.gc_owned = true,
 	},
 	{
 		.group = "apps", .version = "v1", .kind = "DaemonSet",
@@ -1213,7 +1210,7 @@ const struct api_resource api_resources[] = {
 		COLUMNS(job_columns, job_cells),
 		.defaults = job_defaults, .validate = job_validate,
 		.fields = { "status.successful" },
-		.gc_owned = true,
+		.orphan_by_default = true, /* batch/v1, for back compatibility */
 	},
 	{
 		.group = "batch", .version = "v1", .kind = "CronJob",
@@ -1268,7 +1265,6 @@ const struct api_resource api_resources[] = {
 		COLUMNS(api_controllerrevision_columns, api_controllerrevision_cells),
 		.validate = api_controllerrevision_validate,
 		.top_fields = "data,revision",
-		.gc_owned = true,
 	},
 	{
 		.group = "policy", .version = "v1", .kind = "PodDisruptionBudget",

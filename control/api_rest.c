@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "control/api_internal.h"
-#include "kube_selector.h"
-#include "util.h"
+#include "lib/kube_selector.h"
+#include "lib/util.h"
 
 int api_include_object(struct api_req *q)
 {

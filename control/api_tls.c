@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "control/api.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define CERT_DAYS 3650
 #define PEM_MAX (1 << 20)

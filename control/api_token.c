@@ -11,7 +11,7 @@
 
 #include "control/api_internal.h"
 #include "control/api_jwt.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define TOKEN_MIN_SECONDS 600
 #define TOKEN_DEFAULT_SECONDS 3600

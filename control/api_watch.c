@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "control/api_internal.h"
-#include "kube_selector.h"
-#include "util.h"
+#include "lib/kube_selector.h"
+#include "lib/util.h"
 
 struct watch {
 	struct api_server *srv;

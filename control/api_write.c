@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "control/api_internal.h"
-#include "json_patch.h"
-#include "kube_selector.h"
-#include "util.h"
+#include "lib/json_patch.h"
+#include "lib/kube_selector.h"
+#include "lib/util.h"
 
 /* ---- the request's options ---- */
 

@@ -22,8 +22,8 @@
 #include "control/ctrl_serviceaccount.h"
 #include "control/ctrl_statefulset.h"
 #include "control/ctrl_util.h"
-#include "inet.h"
-#include "util.h"
+#include "lib/inet.h"
+#include "lib/util.h"
 
 /* A whole-cache controller (IPAM) reconciles one key. */
 #define ALL "all"

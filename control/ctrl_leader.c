@@ -14,9 +14,9 @@
 #include "control/ctrl_leader.h"
 #include "control/ctrl_manager.h"
 #include "control/ctrl_util.h"
-#include "kube_client.h"
-#include "log.h"
-#include "util.h"
+#include "lib/kube_client.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 struct ctrl_leader {
 	struct ctrl_leader_opts o;

@@ -35,7 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kube_config.h"
+#include "lib/kube_config.h"
 
 #define CTRL_LEASE_DURATION_S 15
 #define CTRL_RENEW_DEADLINE_MS 10000

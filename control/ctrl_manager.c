@@ -16,10 +16,10 @@
 #include "control/ctrl_leader.h"
 #include "control/ctrl_manager.h"
 #include "control/sched_driver.h"
-#include "kube_events.h"
-#include "kube_workqueue.h"
-#include "log.h"
-#include "util.h"
+#include "lib/kube_events.h"
+#include "lib/kube_workqueue.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define INFORMERS_MAX 24
 #define KEYS_PER_TURN 64

@@ -27,9 +27,9 @@
 #include <stddef.h>
 
 #include "control/ctrl_plan.h"
-#include "kube_client.h"
-#include "kube_informer.h"
-#include "opts.h"
+#include "lib/kube_client.h"
+#include "lib/kube_informer.h"
+#include "lib/opts.h"
 
 struct api_config;
 

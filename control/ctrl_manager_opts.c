@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "control/ctrl_manager.h"
-#include "inet.h"
+#include "lib/inet.h"
 #include "control/ctrl_nodelifecycle.h"
 #include "control/ctrl_podgc.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define CM(field) offsetof(struct ctrl_manager_config, field)
 

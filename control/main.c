@@ -13,9 +13,9 @@
 #include "control/api.h"
 #include "control/ctrl_manager.h"
 #include "control/store.h"
-#include "log.h"
-#include "opts.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "lib/util.h"
 
 /* What the command line gives: the server's configuration and what only
  * main uses. */

@@ -8,10 +8,10 @@
 #include "control/ctrl_manager.h"
 #include "control/sched.h"
 #include "control/sched_driver.h"
-#include "kube_events.h"
-#include "kube_informer.h"
-#include "log.h"
-#include "util.h"
+#include "lib/kube_events.h"
+#include "lib/kube_informer.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define SCHEDULER_NAME "default-scheduler"
 #define EXPIRE_EVERY_NS 1000000000ULL

@@ -16,7 +16,7 @@
 
 #include <stdbool.h>
 
-#include "kube_config.h"
+#include "lib/kube_config.h"
 
 struct sched_driver_opts {
 	int parallel_binds;          /* bindings in flight; default 16 */

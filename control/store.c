@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define STORE_SQLITE_SCHEME "sqlite://"
 #define STORE_ETCD_SCHEME "etcd://"

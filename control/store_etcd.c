@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 char *etcd_key(struct etcd_store *s, const char *key)
 {

@@ -15,7 +15,7 @@
 #include "control/etcd.pb-c.h"
 #include "control/store_backend.h"
 #include "control/store_ring.h"
-#include "grpc.h"
+#include "lib/grpc.h"
 
 #define ETCD_CALL_TIMEOUT_MS 5000
 #define ETCD_TXN_MAX_OPS 100 /* etcd's --max-txn-ops is 128 */

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define ETCD_PUMP_MS 200
 

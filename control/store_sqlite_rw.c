@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 int sq_get(struct store *store, const char *key, struct store_kv *out)
 {

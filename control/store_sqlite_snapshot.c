@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 static int sq_backup(sqlite3 *dst, sqlite3 *src)
 {

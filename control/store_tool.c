@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "control/store.h"
-#include "log.h"
-#include "opts.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "lib/util.h"
 
 static int cmp_ull(const void *a, const void *b)
 {

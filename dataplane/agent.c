@@ -1,16 +1,16 @@
 /* skiff-agent: the node agent. Today: the service proxy, fed by a folder
- * of manifests and programming the eBPF datapath or an nftables table, and
+ * of manifests or the API server's watches and programming the eBPF datapath or an nftables table, and
  * node networking (routes to the other nodes' pods, masquerade).
  *
  *   main: parse options -> run the proxy loop -> exit status
  */
 #include "dataplane/lb/lb.h"
-#include "kube_model.h"
+#include "lib/kube_model.h"
 #include "dataplane/nft_proxy.h"
 #include "dataplane/proxy_agent.h"
-#include "log.h"
-#include "opts.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -111,7 +111,17 @@ _Static_assert(sizeof(enum proxy_mode) == sizeof(int) && sizeof(enum node_routin
 static const struct opt options[] = {
 	{ .name = "manifests", .short_name = 'm', .arg = "DIR", .set = opt_string,
 	  .offset = OPT(manifests_dir), .help = "read Service, EndpointSlice and Node manifests "
-	  "(*.yaml, *.yml, *.json) from DIR and follow changes" },
+	  "(*.yaml, *.yml, *.json) from DIR and follow changes (the standalone mode)" },
+	{ .name = "kubeconfig", .arg = "FILE", .set = opt_string, .offset = OPT(kubeconfig),
+	  .help = "watch Services, EndpointSlices and Nodes on the API server of this kubeconfig "
+	  "(its current context)" },
+	{ .name = "server", .arg = "URL", .set = opt_string, .offset = OPT(api_server),
+	  .help = "watch them on the API server at URL instead (with --token)" },
+	{ .name = "token", .arg = "TOKEN", .set = opt_string, .offset = OPT(api_token),
+	  .help = "--server: the bearer token" },
+	{ .name = "certificate-authority", .arg = "FILE", .set = opt_string,
+	  .offset = OPT(api_ca_file), .help = "--server: the CA of the server's certificate "
+	  "(default the system's CAs)" },
 	{ .name = "proxy-mode", .arg = "MODE", .set = opt_choice, .offset = OPT(mode),
 	  .choices = proxy_modes, .def = "bpf", .help = "bpf (eBPF socket hooks) or nftables "
 	  "(kube-proxy's nftables layout); starting in one mode removes the other's state" },
@@ -181,12 +191,14 @@ _Static_assert(NODE_NET_DEFAULT_VNI == 1 && NODE_NET_DEFAULT_VXLAN_PORT == 8472,
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: skiff-agent --manifests DIR [OPTION]...\n"
+	fprintf(out, "Usage: skiff-agent --manifests DIR | --kubeconfig FILE | --server URL "
+		     "--token TOKEN [OPTION]...\n"
 		     "Service proxy of skiff: turns Services and EndpointSlices into eBPF\n"
 		     "socket-level load balancing or nftables rules (ClusterIP, externalIPs,\n"
 		     "LoadBalancer, NodePort); with --node-routing, routes to the pods of the\n"
 		     "other nodes (Node manifests) and masquerades pod traffic leaving the cluster.\n"
-		     "SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
+		     "Services, EndpointSlices and Nodes come from a folder or from the API server's\n"
+		     "watches. SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
 		     "serving unless --destroy-on-exit).\n\n");
 	opts_usage(out, options, ARRAY_SIZE(options));
 }
@@ -194,8 +206,15 @@ static void usage(FILE *out)
 /* What no single flag can check; the defaults that need the system. */
 static int args_check(struct agent_args *a)
 {
-	if (!a->o.manifests_dir) {
-		log_error("--manifests DIR is required (the only source of Services so far)");
+	int sources = !!a->o.manifests_dir + !!a->o.kubeconfig + !!a->o.api_server;
+
+	if (sources != 1) {
+		log_error("%s: give exactly one of --manifests DIR, --kubeconfig FILE or "
+			  "--server URL --token TOKEN", sources ? "more than one source" : "no source");
+		return -1;
+	}
+	if (!a->o.api_server && (a->o.api_token || a->o.api_ca_file)) {
+		log_error("--token and --certificate-authority go with --server");
 		return -1;
 	}
 	if (a->o.node_routing != NODE_ROUTING_NONE && !a->node_addrs.n) {

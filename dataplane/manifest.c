@@ -1,8 +1,8 @@
 /* The --manifests folder as a model source. */
 #include "dataplane/manifest.h"
-#include "log.h"
-#include "util.h"
-#include "yaml.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/yamljson.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -11,8 +11,8 @@
 #ifndef SKIFF_MANIFEST_H
 #define SKIFF_MANIFEST_H
 
-#include "kube_model.h"
-#include "log.h"
+#include "lib/kube_model.h"
+#include "lib/log.h"
 
 /* Largest manifest file read. */
 #define MANIFEST_MAX_FILE (64u << 20)

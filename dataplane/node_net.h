@@ -28,7 +28,7 @@
 #ifndef SKIFF_NODE_NET_H
 #define SKIFF_NODE_NET_H
 
-#include "inet.h"
+#include "lib/inet.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>

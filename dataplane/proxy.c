@@ -1,7 +1,7 @@
 /* Desired state of the service proxy and the diff of two states. */
 #include "dataplane/proxy.h"
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

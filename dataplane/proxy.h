@@ -23,8 +23,8 @@
 #ifndef SKIFF_PROXY_H
 #define SKIFF_PROXY_H
 
-#include "kube_model.h"
-#include "log.h"
+#include "lib/kube_model.h"
+#include "lib/log.h"
 
 /* Same values as enum lb_kind / lb_backend_state / lb_frontend_flags. */
 enum proxy_kind {

@@ -1,13 +1,14 @@
 /* skiff-agent's loop: sources -> model store -> consumers (see proxy_agent.h). */
 #include "dataplane/proxy_agent.h"
+#include "dataplane/api_source.h"
 #include "dataplane/dns/dns.h"
 #include "dataplane/lb/lb.h"
 #include "dataplane/manifest.h"
 #include "dataplane/nft_proxy.h"
 #include "dataplane/proxy.h"
 #include "dataplane/proxy_lb.h"
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -23,12 +24,16 @@
 
 /* Rows of consumers[] (below). */
 #define MAX_CONSUMERS 4
+/* The loop's own fds (signals, timer, DNS), then the source's. */
+#define OWN_FDS 3
+#define MAX_FDS (OWN_FDS + 61)
 
 struct proxy_agent {
 	const struct proxy_agent_options *o;
 	struct model_store *store;
 	struct model_source src;
 	bool have_src;
+	bool api; /* src is the API server: no debounce */
 	struct lb *lb;
 	struct proxy_lb *plb;
 	struct nftp *nftp; /* nftables mode */
@@ -603,59 +608,122 @@ static int on_timer(struct proxy_agent *a)
 	return 0;
 }
 
+/* API source: the watch events of one dispatch are applied at once. */
+static int on_api(struct proxy_agent *a, const struct pollfd *fds, size_t n)
+{
+	if (api_source_dispatch(&a->src, fds, n) <= 0)
+		return 0;
+	if (consumers_sync_due(a))
+		return arm_timer(a, PROXY_RETRY_MS);
+	return 0;
+}
+
+/* SIGHUP: read the source again and resync every consumer; any other
+ * signal: 1 (stop). */
+static int on_signal(struct proxy_agent *a)
+{
+	struct signalfd_siginfo si;
+	int r;
+
+	if (read(a->sfd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	if (si.ssi_signo != SIGHUP) {
+		log_info("signal %s: stopping", strsignal((int)si.ssi_signo));
+		return 1;
+	}
+	log_info("signal %s: reloading %s", strsignal((int)si.ssi_signo), a->src.name);
+	r = a->src.start(a->src.ctx);
+	if (r < 0)
+		log_error("%s: cannot reload: %s", a->src.name, strerror(-r));
+	for (size_t i = 0; i < ARRAY_SIZE(consumers); i++) {
+		a->cs[i].retry = consumer_on(a, i);
+		if (a->cs[i].retry && consumers[i].reload)
+			consumers[i].reload(a);
+	}
+	return arm_timer(a, 1);
+}
+
+/* The fds to wait on: the loop's own, then the source's (the folder's
+ * inotify fd, or the API client's sockets with its deadline). */
+static size_t loop_fds(struct proxy_agent *a, struct pollfd *fds, int *timeout_ms)
+{
+	fds[0] = (struct pollfd){ .fd = a->sfd, .events = POLLIN };
+	fds[1] = (struct pollfd){ .fd = a->tfd, .events = POLLIN };
+	fds[2] = (struct pollfd){ .fd = a->dns ? dns_agent_fd(a->dns) : -1, .events = POLLIN };
+	*timeout_ms = -1;
+	if (a->api)
+		return OWN_FDS + api_source_pollfds(&a->src, fds + OWN_FDS, MAX_FDS - OWN_FDS,
+						    timeout_ms);
+	fds[OWN_FDS] = (struct pollfd){ .fd = a->src.fd(a->src.ctx), .events = POLLIN };
+	return OWN_FDS + 1;
+}
+
 static int agent_loop(struct proxy_agent *a)
 {
 	for (;;) {
-		struct pollfd fds[4] = {
-			{ .fd = a->sfd, .events = POLLIN },
-			{ .fd = a->src.fd(a->src.ctx), .events = POLLIN },
-			{ .fd = a->tfd, .events = POLLIN },
-			{ .fd = a->dns ? dns_agent_fd(a->dns) : -1, .events = POLLIN },
-		};
-		int r;
+		struct pollfd fds[MAX_FDS];
+		int timeout_ms, r = 0;
+		size_t n = loop_fds(a, fds, &timeout_ms);
 
-		if (poll(fds, ARRAY_SIZE(fds), -1) < 0) {
+		if (poll(fds, n, timeout_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
 		if (fds[0].revents) {
-			struct signalfd_siginfo si;
-
-			if (read(a->sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo != SIGHUP) {
-					log_info("signal %s: stopping", strsignal((int)si.ssi_signo));
-					return 0;
-				}
-				/* Read every file again and recompute everything. */
-				log_info("signal %s: reloading %s", strsignal((int)si.ssi_signo),
-					 a->src.name);
-				r = a->src.start(a->src.ctx);
-				if (r < 0)
-					log_error("%s: cannot reload: %s", a->src.name, strerror(-r));
-				for (size_t i = 0; i < ARRAY_SIZE(consumers); i++) {
-					a->cs[i].retry = consumer_on(a, i);
-					if (a->cs[i].retry && consumers[i].reload)
-						consumers[i].reload(a);
-				}
-				r = arm_timer(a, 1);
-				if (r < 0)
-					return r;
-			}
+			r = on_signal(a);
+			if (r != 0)
+				return r > 0 ? 0 : r;
 		}
-		if (fds[1].revents) {
+		if (a->api)
+			r = on_api(a, fds + OWN_FDS, n - OWN_FDS);
+		else if (fds[OWN_FDS].revents)
 			r = on_source(a);
-			if (r < 0)
-				return r;
-		}
-		if (fds[2].revents) {
+		if (r < 0)
+			return r;
+		if (fds[1].revents) {
 			r = on_timer(a);
 			if (r < 0)
 				return r;
 		}
-		if (fds[3].revents)
+		if (fds[2].revents)
 			dns_agent_dispatch(a->dns);
 	}
+}
+
+/* The source's place, for the log. */
+static const char *source_where(const struct proxy_agent_options *o)
+{
+	return o->manifests_dir ? o->manifests_dir
+	       : o->api_server  ? o->api_server
+	       : o->kubeconfig  ? o->kubeconfig
+				: "(kubeconfig)";
+}
+
+/* The one source of the options: the folder or the API server. */
+static int source_open(struct proxy_agent *a)
+{
+	const struct proxy_agent_options *o = a->o;
+	char err[512] = "";
+	int r;
+
+	if (o->manifests_dir) {
+		r = manifest_source_new(o->manifests_dir, a->store, log_report, NULL, &a->src);
+		if (r < 0)
+			log_error("manifests %s: %s", o->manifests_dir, strerror(-r));
+		return r;
+	}
+	const struct api_source_options ao = {
+		.kubeconfig = o->kubeconfig,
+		.server = o->api_server,
+		.token = o->api_token,
+		.ca_file = o->api_ca_file,
+	};
+	r = api_source_new(&ao, a->store, log_report, NULL, &a->src, err, sizeof(err));
+	if (r < 0)
+		log_error("API %s: %s", source_where(o), err[0] ? err : strerror(-r));
+	a->api = r == 0;
+	return r;
 }
 
 static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *o)
@@ -682,20 +750,19 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 	r = model_store_new(&a->store);
 	if (r < 0)
 		return r;
-	r = manifest_source_new(o->manifests_dir, a->store, log_report, NULL, &a->src);
-	if (r < 0) {
-		log_error("manifests %s: %s", o->manifests_dir, strerror(-r));
+	r = source_open(a);
+	if (r < 0)
 		return r;
-	}
 	a->have_src = true;
 	unsigned long long t0 = now_ns();
+	const char *where = source_where(o);
 	r = a->src.start(a->src.ctx);
 	if (r < 0) {
-		log_error("manifests %s: cannot load: %s", o->manifests_dir, strerror(-r));
+		log_error("%s %s: cannot load: %s", a->src.name, where, strerror(-r));
 		return r;
 	}
 	log_info("%s %s: %zu services, %zu endpoint slices loaded in %.1f ms", a->src.name,
-		 o->manifests_dir, model_store_count(a->store, MODEL_KIND_SERVICE),
+		 where, model_store_count(a->store, MODEL_KIND_SERVICE),
 		 model_store_count(a->store, MODEL_KIND_ENDPOINT_SLICE), (double)(now_ns() - t0) / 1e6);
 
 	for (size_t i = 0; i < ARRAY_SIZE(consumers); i++) {

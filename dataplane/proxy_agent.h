@@ -1,16 +1,19 @@
 /* skiff-agent's one loop: sources feed the model store, and the store's
  * consumers are kept up to date with it after a short quiet period.
  *
- *   sources (the manifests folder; the API watch next)
+ *   sources (one: the manifests folder, or the API server's watches)
  *      -> model store (Services, EndpointSlices, Nodes)
  *      -> consumers, a table in proxy_agent.c, each with setup / sync /
  *         reload / teardown: the service proxy, node networking, cluster
  *         DNS (the kubelet joins as a row)
  *
  *   poll: signalfd | source fds | debounce timerfd | DNS server fd
- *   source readable -> note it, (re)arm the debounce timer
+ *   folder readable -> note it, (re)arm the debounce timer
  *   timer           -> flush sources -> sync every consumer whose part of
  *                      the store changed (or that asked for a retry)
+ *   API fds         -> the client's dispatch puts the watch events of
+ *                      that turn in the store -> sync at once, no debounce
+ *                      (a 410 relist's difference is one such batch)
  *   SIGHUP          -> read every source again, resync every consumer
  *   SIGINT/SIGTERM  -> leave (programs, maps, tables and routes stay, or
  *                      with destroy_on_exit, everything is removed)
@@ -30,7 +33,7 @@
 #ifndef SKIFF_PROXY_AGENT_H
 #define SKIFF_PROXY_AGENT_H
 
-#include "kube_model.h"
+#include "lib/kube_model.h"
 #include "dataplane/node_net.h"
 
 #include <stdbool.h>
@@ -55,7 +58,13 @@ enum proxy_mode {
 };
 
 struct proxy_agent_options {
+	/* The source, exactly one: a folder, or the API server (a kubeconfig,
+	 * or its URL with a bearer token and the CA of its certificate). */
 	const char *manifests_dir;
+	const char *kubeconfig;
+	const char *api_server;
+	const char *api_token;
+	const char *api_ca_file;
 	enum proxy_mode mode;
 	const char *bpffs_dir;   /* NULL: the datapath's default */
 	const char *cgroup_path; /* NULL: the cgroup v2 root */

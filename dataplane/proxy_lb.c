@@ -1,7 +1,7 @@
 /* Reconcile the desired state into the BPF datapath. */
 #include "dataplane/proxy_lb.h"
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -1,7 +1,7 @@
 /* gRPC unary client over HTTP/2 with nghttp2; see grpc.h. The session is
  * driven with nghttp2_session_mem_send / mem_recv on a blocking socket and
  * poll() for the deadline, so everything happens inside grpc_unary(). */
-#include "grpc.h"
+#include "lib/grpc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define GRPC_DEFAULT_TIMEOUT_MS 30000
 

@@ -1,6 +1,6 @@
 /* IP addresses and CIDRs: the one parser (see inet.h for the rules). */
-#include "inet.h"
-#include "util.h"
+#include "lib/inet.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

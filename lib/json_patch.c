@@ -1,6 +1,6 @@
 /* JSON merge patch (RFC 7386), JSON patch (RFC 6902) and Kubernetes
  * strategic merge patch on jansson values. */
-#include "json_patch.h"
+#include "lib/json_patch.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 /* ---- RFC 7386 ---- */
 

@@ -1,14 +1,14 @@
 /* The Kubernetes API client: blocking calls, the multi-interface event
  * loop (watches, async requests, timers) and the resource registry. See
  * kube_client.h. */
-#include "kube_client.h"
+#include "lib/kube_client.h"
 
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define KC_BODY_MAX (256u << 20) /* a List of 10,000 pods is ~50 MB */
 #define KC_SOCKS_MAX 1024

@@ -37,7 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kube_config.h"
+#include "lib/kube_config.h"
 
 /* One API resource: the row of a registry (kc_resource_find). */
 struct kc_resource {

@@ -1,13 +1,13 @@
 /* Kubeconfig loading: see kube_config.h. */
-#include "kube_config.h"
+#include "lib/kube_config.h"
 
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "util.h"
-#include "yaml.h"
+#include "lib/util.h"
+#include "lib/yamljson.h"
 
 #define KC_FILE_MAX (16u << 20)
 

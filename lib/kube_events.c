@@ -1,11 +1,11 @@
 /* The event recorder: see kube_events.h. */
-#include "kube_events.h"
+#include "lib/kube_events.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define KC_EVENTS_REMEMBERED 4096
 #define KC_EVENT_MESSAGE_MAX 1024

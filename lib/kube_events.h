@@ -24,7 +24,7 @@
 
 #include <jansson.h>
 
-#include "kube_client.h"
+#include "lib/kube_client.h"
 
 struct kc_recorder;
 

@@ -1,12 +1,12 @@
 /* Informers: list, watch, relist on 410, cache and indexes. See
  * kube_informer.h. */
-#include "kube_informer.h"
+#include "lib/kube_informer.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define KC_MAX_HANDLERS 8
 #define KC_MAX_INDEXES 16

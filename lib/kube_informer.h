@@ -33,7 +33,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "kube_client.h"
+#include "lib/kube_client.h"
 
 struct kc_informer_opts {
 	const char *namespace;      /* NULL: every namespace */

@@ -1,7 +1,7 @@
 /* Services, EndpointSlices and Nodes from JSON, every field checked and
  * named; one row per kind in the kind table at the end. */
-#include "kube_model_parse.h"
-#include "util.h"
+#include "lib/kube_model_parse.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

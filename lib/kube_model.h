@@ -18,7 +18,7 @@
 #ifndef SKIFF_KUBE_MODEL_H
 #define SKIFF_KUBE_MODEL_H
 
-#include "inet.h"
+#include "lib/inet.h"
 
 #include <jansson.h>
 #include <netinet/in.h>

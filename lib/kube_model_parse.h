@@ -5,7 +5,7 @@
 #ifndef SKIFF_KUBE_MODEL_PARSE_H
 #define SKIFF_KUBE_MODEL_PARSE_H
 
-#include "kube_model.h"
+#include "lib/kube_model.h"
 
 struct parse_ctx {
 	const char *kind;

@@ -1,7 +1,7 @@
 /* Services (v1) and EndpointSlices (discovery.k8s.io/v1) from JSON: the
  * fill and equality functions of their rows in the kind table. */
-#include "kube_model_parse.h"
-#include "util.h"
+#include "lib/kube_model_parse.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdio.h>

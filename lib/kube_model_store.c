@@ -2,8 +2,8 @@
  * bookkeeping its consumers need (generations, the slices of a service,
  * the services that changed). Per-kind behaviour comes from the kind
  * table (kube_model.c) and, for the store's own indexes, kind_changed. */
-#include "kube_model.h"
-#include "util.h"
+#include "lib/kube_model.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Kubernetes name rules (DNS-1123 subdomain and label, RFC 1035 label). */
-#include "kube_names.h"
+#include "lib/kube_names.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * SI one (n u m "" k M G T P E) or a decimal exponent (e3, E-2). The
  * number is held as an unscaled integer and a power of ten, and scaled
  * exactly in 128-bit arithmetic, so "0.1" cores is 100m, not 99m. */
-#include "kube_quantity.h"
+#include "lib/kube_quantity.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 struct suffix {
 	const char *s;

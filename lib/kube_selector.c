@@ -1,5 +1,5 @@
 /* Kubernetes label and field selectors: parse and match. */
-#include "kube_selector.h"
+#include "lib/kube_selector.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 static bool name_part_valid(const char *s, size_t len, size_t max)
 {

@@ -2,7 +2,7 @@
  * objects (hash tables keyed by the key string); delayed keys sit in a
  * binary heap with lazy deletion (an entry counts only while the waiting
  * map still holds its time). */
-#include "kube_workqueue.h"
+#include "lib/kube_workqueue.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -10,7 +10,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 struct wq_delayed {
 	unsigned long long at;

@@ -1,5 +1,5 @@
 /* libnl error codes -> errno (see netlink.h). */
-#include "netlink.h"
+#include "lib/netlink.h"
 
 #include <errno.h>
 #include <netlink/errno.h>

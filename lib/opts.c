@@ -1,4 +1,4 @@
-#include "opts.h"
+#include "lib/opts.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define OPTS_MAX 64
 

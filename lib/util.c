@@ -1,4 +1,4 @@
-#include "util.h"
+#include "lib/util.h"
 
 #include <fcntl.h>
 #include <stdarg.h>

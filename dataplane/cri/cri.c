@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define RUNTIME_SERVICE "/runtime.v1.RuntimeService/"
 #define IMAGE_SERVICE "/runtime.v1.ImageService/"

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "dataplane/cri/api.pb-c.h"
-#include "grpc.h"
+#include "lib/grpc.h"
 
 struct cri_client;
 

@@ -10,9 +10,9 @@
 
 #include "dataplane/cri/cri.h"
 #include "dataplane/cri/cri_json.h"
-#include "log.h"
-#include "opts.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "lib/util.h"
 
 struct tool_opts {
 	const char *socket;

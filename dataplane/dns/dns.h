@@ -27,7 +27,7 @@
 #ifndef SKIFF_DNS_H
 #define SKIFF_DNS_H
 
-#include "kube_model.h"
+#include "lib/kube_model.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -3,8 +3,8 @@
  * the changed Services' records), a log line per change with the counters
  * per response code. */
 #include "dataplane/dns/dns.h"
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * goes upstream, and build the response (ldns), truncated with TC when it
  * does not fit the client's UDP size. Pure: no sockets, no clock. */
 #include "dataplane/dns/dns_int.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * TTL or minimum, the lower, as RFC 2308 says), at most max entries (the
  * least recently used goes first). TTLs age as they are served. */
 #include "dataplane/dns/dns_int.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * threads. An upstream that does not answer gives SERVFAIL after the
  * timeout, never a hang. */
 #include "dataplane/dns/dns_int.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * records): a pure function of the store, into a hash table by owner name
  * (the name's lower-case wire form), so that answering is one lookup. */
 #include "dataplane/dns/dns_int.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

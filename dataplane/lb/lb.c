@@ -30,7 +30,7 @@
 #include "sock_iter.skel.h"
 #include "tc_nodeport.skel.h"
 #include <net/if.h>
-#include "util.h"
+#include "lib/util.h"
 
 _Static_assert(LB_MAGLEV_SIZE == LB_MAGLEV_M, "maglev size differs from bpf/lb.h");
 _Static_assert(LB_NAME_MAX == LB_NAME_LEN, "name size differs from bpf/lb.h");

@@ -25,7 +25,7 @@
 #ifndef SKIFF_LB_H
 #define SKIFF_LB_H
 
-#include "inet.h"
+#include "lib/inet.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>

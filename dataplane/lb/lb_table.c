@@ -25,7 +25,7 @@
 #include "sock_iter.skel.h"
 #include "tc_nodeport.skel.h"
 #include <net/if.h>
-#include "util.h"
+#include "lib/util.h"
 
 /* ---- small containers ---------------------------------------------- */
 

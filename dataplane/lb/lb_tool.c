@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "dataplane/lb/lb.h"
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define TOOL_MAX_DEVS 16
 

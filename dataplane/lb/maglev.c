@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 static uint64_t maglev_hash(const uint8_t *p, size_t n, uint64_t seed)
 {

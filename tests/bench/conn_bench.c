@@ -44,9 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "inet.h"
-#include "log.h"
-#include "util.h"
+#include "lib/inet.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define CB_MAX_TARGETS 64
 #define CB_MAX_THREADS 256

@@ -2,12 +2,15 @@
  * lb_frontends map shows it, for the service proxy benchmark.
  *
  *   map-watch --map PINNED --frontend ADDR:PORT [--appear]
- *             [--rename SRC DST] [--timeout-ms T]
+ *             [--rename SRC DST] [--timeout-ms T] [--run CMD ARG...]
  *
  * Reads the frontend's entry (the generation of its backend set), then
  * renames SRC to DST (an atomic manifest update the agent follows), then
  * polls the entry every 100 us until its generation changes; with
- * --appear the frontend must be absent first and is waited for.
+ * --appear the frontend must be absent first and is waited for. With
+ * --run (last; the rest of the line is the command) the change is CMD,
+ * started just after the clock starts (an API write, for skiff-agent fed
+ * by the API server); it runs while the map is polled.
  * Prints: change us=N gen_before=G gen_after=H (G is 0 with --appear)
  * Exit status 0 when the change was seen in time, 1 otherwise, 2 on bad
  * usage. */
@@ -15,6 +18,8 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <getopt.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "bpf/lb.h"
-#include "inet.h"
-#include "log.h"
-#include "util.h"
+#include "lib/inet.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 static int usage(FILE *f, int status)
 {
@@ -40,6 +47,8 @@ static int usage(FILE *f, int status)
 		"  --frontend A:PORT   the frontend (IPv4 or [IPv6]), protocol TCP\n"
 		"  --appear            the frontend is new: wait until it is in the map\n"
 		"  --rename SRC DST    the change to make, timed from just before rename(2)\n"
+		"  --run CMD ARG...    the change to make (last option): CMD, timed from just\n"
+		"                      before it is started\n"
 		"  --timeout-ms T      give up after T ms (default 10000)\n"
 		"  -h, --help          this text\n");
 	return status;
@@ -59,6 +68,20 @@ static int parse_frontend(const char *s, struct lb_fe_key *k)
 	return 0;
 }
 
+/* --run's command ended well (or there was none): 0, else 1. */
+static int run_status(pid_t pid)
+{
+	int st;
+
+	if (pid < 0)
+		return 0;
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		log_error("--run: the command failed");
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -67,13 +90,15 @@ int main(int argc, char **argv)
 		{ "rename", required_argument, NULL, 'r' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "appear", no_argument, NULL, 'a' },
+		{ "run", no_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *map = NULL, *src = NULL, *dst = NULL;
 	struct lb_fe_key key;
 	struct lb_fe_val val;
-	bool have_key = false, appear = false;
+	bool have_key = false, appear = false, run = false;
+	pid_t pid = -1;
 	unsigned long timeout_ms = 10000;
 	unsigned long long t0, deadline;
 	_cleanup_close_ int fd = -1;
@@ -82,7 +107,7 @@ int main(int argc, char **argv)
 	int c;
 
 	log_init("map-watch", LOG_LEVEL_INFO);
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while (!run && (c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			map = optarg;
@@ -113,14 +138,17 @@ int main(int argc, char **argv)
 		case 'a':
 			appear = true;
 			break;
+		case 'x':
+			run = true;
+			break;
 		case 'h':
 			return usage(stdout, 0);
 		default:
 			return usage(stderr, 2);
 		}
 	}
-	if (!map || !have_key || optind != argc) {
-		log_error("--map and --frontend are required; no other arguments");
+	if (!map || !have_key || (run ? optind == argc : optind != argc)) {
+		log_error("--map and --frontend are required; no other arguments but --run's");
 		return usage(stderr, 2);
 	}
 	fd = bpf_obj_get(map);
@@ -145,6 +173,10 @@ int main(int argc, char **argv)
 		log_error("rename %s -> %s: %s", src, dst, strerror(errno));
 		return 1;
 	}
+	if (run && posix_spawnp(&pid, argv[optind], NULL, NULL, &argv[optind], environ) != 0) {
+		log_error("--run %s: cannot start it", argv[optind]);
+		return 1;
+	}
 	deadline = t0 + timeout_ms * 1000000ULL;
 	for (;;) {
 		struct timespec ts = { .tv_nsec = 100000 };
@@ -153,7 +185,7 @@ int main(int argc, char **argv)
 		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && (appear || val.gen != gen0)) {
 			printf("change us=%llu gen_before=%u gen_after=%u\n", (now - t0) / 1000, gen0,
 			       val.gen);
-			return 0;
+			return run_status(pid);
 		}
 		if (now > deadline) {
 			log_error("%s: the frontend did not change within %lu ms", map, timeout_ms);

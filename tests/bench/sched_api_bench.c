@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube_client.h"
-#include "kube_config.h"
-#include "util.h"
+#include "lib/kube_client.h"
+#include "lib/kube_config.h"
+#include "lib/util.h"
 
 #define IN_FLIGHT 64
 

@@ -19,7 +19,7 @@
 #include <sys/resource.h>
 
 #include "control/sched.h"
-#include "util.h"
+#include "lib/util.h"
 
 static json_t *make_node(size_t i)
 {

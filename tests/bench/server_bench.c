@@ -30,7 +30,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 #define SEQ_KEY "skiff-bench/seq"
 

@@ -26,8 +26,8 @@
 
 #include "control/etcd.pb-c.h"
 #include "control/store.h"
-#include "grpc.h"
-#include "util.h"
+#include "lib/grpc.h"
+#include "lib/util.h"
 
 struct watcher {
 	pthread_t th;

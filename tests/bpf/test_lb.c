@@ -16,7 +16,7 @@
 #include "dataplane/lb/lb.h"
 #include "dataplane/lb/maglev.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 struct fixture {
 	char dir[128];

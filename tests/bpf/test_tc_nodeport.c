@@ -24,7 +24,7 @@
 #include "bpf/lb.h"
 #include "dataplane/lb/lb.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define NODE_IP "192.168.50.1"
 #define CLIENT_IP "192.168.50.100"

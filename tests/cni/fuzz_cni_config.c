@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cni/plugin.h"
-#include "util.h"
+#include "lib/util.h"
 
 static void fuzz_result(json_t *prev)
 {

@@ -15,7 +15,7 @@
 
 #include "cni/ipam.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 /* Builds {"cniVersion","name":"net","ipam":{type, dataDir=<tmp>, ...ipam}}
  * merged with the top-level keys of extra, and parses it. */

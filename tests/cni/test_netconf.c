@@ -6,7 +6,7 @@
 
 #include "cni/plugin.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define BASE "\"cniVersion\":\"1.0.0\",\"name\":\"net\",\"type\":\"skiff-cni\""
 #define IPAM "\"ipam\":{\"type\":\"skiff-ipam\"}"

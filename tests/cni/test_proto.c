@@ -9,7 +9,7 @@
 
 #include "cni/cni.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 static void env_set(const char *cmd, const char *id, const char *netns, const char *ifname,
 		    const char *path)

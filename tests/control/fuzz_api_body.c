@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "control/api.h"
-#include "json_patch.h"
-#include "kube_selector.h"
+#include "lib/json_patch.h"
+#include "lib/kube_selector.h"
 
 static const char live[] =
 	"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "control/sched.h"
-#include "kube_quantity.h"
+#include "lib/kube_quantity.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,7 +3,8 @@
 # metadata, optimistic concurrency, status subresource, generation,
 # dryRun, finalizers, patches, paging, watch semantics (RV, ADDED for RV
 # 0, bookmarks, 410 after compaction), Status errors (400, 404, 409, 413,
-# 415, 422), ClusterIP/NodePort allocation across a restart.
+# 415, 422), ClusterIP/NodePort allocation across a restart, deletes as
+# the garbage collector's finalizers and Terminating namespaces.
 # The API alone: the server runs without its controllers and scheduler.
 # SKIFF_TEST_STORE=URL runs it on that store (test_api_etcd.sh: on etcd).
 . "$(dirname "$0")/../harness/lib.sh"
@@ -77,8 +78,6 @@ case_namespace_and_metadata() {
 	r=$(api POST $PODS "$(pod p1)")
 	assert_eq "$(code "$r")" 409
 	assert_eq "$(jqr "$r" '.reason + ": " + .message')" 'AlreadyExists: pods "p1" already exists'
-	r=$(api GET "/api/v1/namespaces/$NS/serviceaccounts/default")
-	assert_eq "$(code "$r")" 200 "default service account of a new namespace"
 }
 
 case_update_conflict_generation_status() {
@@ -226,9 +225,11 @@ case_dry_run_and_finalizers() {
 	assert_eq "$(code "$(api GET $PODS/fin)")" 404 "object gone with its last finalizer"
 }
 
+# The server turns the propagation policy into the garbage collector's
+# finalizers and leaves the dependents to it (no collector runs here).
 case_propagation_policy() {
-	local r uid rs=/apis/apps/v1/namespaces/$NS/replicasets mode
-	for mode in Orphan Background Foreground; do
+	local r uid rv rs=/apis/apps/v1/namespaces/$NS/replicasets jobs=/apis/batch/v1/namespaces/$NS/jobs mode
+	for mode in Orphan Foreground Background; do
 		local o=owner-${mode,,} d=dep-${mode,,}
 		r=$(api POST $rs "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":\"$o\"},\"spec\":{\"replicas\":0,\"selector\":{\"matchLabels\":{\"o\":\"$o\"}},\"template\":{\"metadata\":{\"labels\":{\"o\":\"$o\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}")
 		assert_eq "$(code "$r")" 201 "$mode: owner"
@@ -237,15 +238,41 @@ case_propagation_policy() {
 		assert_eq "$(code "$r")" 201 "$mode: dependent"
 		r=$(api DELETE $rs/$o "{\"propagationPolicy\":\"$mode\"}")
 		assert_eq "$(code "$r")" 200 "$mode: delete"
-		wait_for 10 eval '[ "$(code "$(api GET $rs/$o)")" = 404 ]' || fail "$mode: owner still there"
-		if [ $mode = Orphan ]; then
-			r=$(api GET $PODS/$d)
-			assert_eq "$(code "$r")" 200 "the orphan stays"
-			assert_eq "$(jqr "$r" '.metadata.ownerReferences // [] | length')" 0 "the orphan's owner reference is dropped"
-		else
-			wait_for 10 eval '[ "$(code "$(api GET $PODS/$d)")" = 404 ]' || fail "$mode: dependent not deleted"
-		fi
+		case $mode in
+		Orphan) assert_eq "$(jqr "$r" '.metadata.finalizers | join(",")')" orphan ;;
+		Foreground) assert_eq "$(jqr "$r" '.metadata.finalizers | join(",")')" foregroundDeletion ;;
+		Background) assert_eq "$(code "$(api GET $rs/$o)")" 404 "background: the owner goes at once" ;;
+		esac
+		r=$(api GET $PODS/$d)
+		assert_eq "$(code "$r") $(jqr "$r" '.metadata.ownerReferences | length')" "200 1" \
+			"$mode: the dependent is the garbage collector's"
 	done
+	# Owners marked, kept until the collector removes its finalizer.
+	r=$(api GET $rs/owner-orphan)
+	[ "$(jqr "$r" .metadata.deletionTimestamp)" != null ] || fail "orphaning owner not marked"
+	# A second delete changes the policy (orphan -> foreground), a third
+	# with the same one changes nothing; the legacy orphanDependents too.
+	r=$(api DELETE $rs/owner-orphan '{"propagationPolicy":"Foreground"}')
+	assert_eq "$(code "$r") $(jqr "$r" '.metadata.finalizers | join(",")')" "200 foregroundDeletion"
+	rv=$(jqr "$r" .metadata.resourceVersion)
+	r=$(api DELETE $rs/owner-orphan '{"propagationPolicy":"Foreground"}')
+	assert_eq "$(code "$r") $(jqr "$r" .metadata.resourceVersion)" "200 $rv" "same policy again: no write"
+	r=$(api DELETE $rs/owner-orphan '{"orphanDependents":true}')
+	assert_eq "$(jqr "$r" '.metadata.finalizers | join(",")')" orphan "the legacy orphanDependents"
+	# Background on a marked owner: the finalizer goes, and the owner.
+	r=$(api DELETE $rs/owner-foreground '{"propagationPolicy":"Background"}')
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(code "$(api GET $rs/owner-foreground)")" 404 "background after foreground"
+	r=$(api PATCH $rs/owner-orphan '{"metadata":{"finalizers":null}}' application/merge-patch+json)
+	assert_eq "$(code "$r")" 200
+	assert_eq "$(code "$(api GET $rs/owner-orphan)")" 404 "gone with the collector's finalizer"
+	# No policy: the resource's default (a batch/v1 Job orphans, as upstream).
+	r=$(api POST $jobs '{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"j"},"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"i"}]}}}}')
+	assert_eq "$(code "$r")" 201
+	r=$(api DELETE $jobs/j)
+	assert_eq "$(code "$r") $(jqr "$r" '.metadata.finalizers | join(",")')" "200 orphan" "a Job's default policy"
+	api PATCH $jobs/j '{"metadata":{"finalizers":null}}' application/merge-patch+json >/dev/null
+	for mode in orphan foreground background; do api DELETE $PODS/dep-$mode >/dev/null; done
 }
 
 case_event_selectors_and_loopback() {
@@ -503,11 +530,22 @@ case_scale_and_discovery() {
 	assert_contains "$(jqr "$r" '.paths|keys|join(",")')" "api/v1,apis/apps/v1"
 	r=$(api GET /openapi/v3/apis/apps/v1)
 	assert_eq "$(jqr "$r" ".paths[\"/apis/apps/v1/namespaces/{namespace}/deployments/{name}\"].patch.parameters[0].name")" fieldValidation
-	# Deleting a namespace deletes what is in it.
+	# A deleted namespace is Terminating: its contents are the namespace
+	# controller's (none runs here), nothing new may be created in it,
+	# and it goes once finalized.
 	r=$(api DELETE /api/v1/namespaces/$NS)
-	assert_eq "$(code "$r")" 200
-	assert_eq "$(code "$(api GET $D/d)")" 404
-	assert_eq "$(code "$(api GET /api/v1/namespaces/$NS)")" 404
+	assert_eq "$(code "$r") $(jqr "$r" .status.phase)" "200 Terminating"
+	[ "$(jqr "$r" .metadata.deletionTimestamp)" != null ] || fail "namespace not marked"
+	assert_eq "$(code "$(api GET $D/d)")" 200 "the server deletes no content itself"
+	r=$(api POST $PODS "$(pod late)")
+	assert_eq "$(code "$r") $(jqr "$r" .reason)" "403 Forbidden"
+	assert_eq "$(jqr "$r" .message)" "pods \"late\" is forbidden: unable to create new content in namespace $NS because it is being terminated"
+	assert_eq "$(jqr "$r" '.details.causes[0] | .reason + " " + .field')" "NamespaceTerminating metadata.namespace"
+	r=$(api DELETE /api/v1/namespaces/$NS)
+	assert_eq "$(code "$r") $(jqr "$r" .reason)" "409 Conflict" "a second delete while it empties"
+	r=$(api PUT /api/v1/namespaces/$NS/finalize "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$NS\"},\"spec\":{\"finalizers\":[]}}")
+	assert_eq "$(code "$r")" 200 "finalize"
+	assert_eq "$(code "$(api GET /api/v1/namespaces/$NS)")" 404 "finalized: gone"
 }
 
 run_case namespace_and_metadata

@@ -1,14 +1,16 @@
 /* The object layer's entries (control/api_obj.h), called without any
  * HTTP request the way the in-process controllers will, against a real
  * SQLite store: admission, defaulting and allocation on create, the
- * conflict of a stale update, delete propagation, status writes. */
+ * conflict of a stale update, deletes (propagation policies become the
+ * garbage collector's finalizers; a namespace terminates until
+ * finalized), status writes. */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "control/api_internal.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 struct env {
 	struct api_server srv;
@@ -103,9 +105,10 @@ TEST(create_defaults_and_allocates_cluster_ip)
 	char key[128];
 
 	env_open(&t);
-	/* The namespace's created hook made its default ServiceAccount. */
-	CHECK(api_obj_exists(&t.srv, api_resource_find("", "v1", "serviceaccounts"), "default",
-			     "default"));
+	/* A namespace's "default" ServiceAccount is the serviceaccount
+	 * controller's to create, not the server's. */
+	CHECK(!api_obj_exists(&t.srv, api_resource_find("", "v1", "serviceaccounts"), "default",
+			      "default"));
 	svc = create(&t, t.svcs, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":"
 				 "{\"name\":\"web\"},\"spec\":{\"ports\":[{\"port\":80}]}}");
 	CHECK_STR_EQ(api_jstr(svc, "spec.type"), "ClusterIP");
@@ -223,27 +226,114 @@ static void create_owned_pod(struct env *t, const char *pod)
 	json_decref(owner);
 }
 
-TEST(delete_orphans_or_collects_the_dependents)
+static const char *finalizers(json_t *obj, char *buf, size_t len)
 {
+	json_t *f;
+	size_t i, off = 0;
+
+	buf[0] = 0;
+	json_array_foreach(api_jget(obj, "metadata.finalizers"), i, f)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "," : "",
+					json_string_value(f));
+	return buf;
+}
+
+static json_t *get(struct env *t, const struct api_resource *r, const char *ns, const char *name)
+{
+	struct api_err e = { 0 };
+	json_t *out = NULL;
+
+	CHECK_OK(api_obj_get(&t->srv, r, ns, name, &out, &e));
+	return out;
+}
+
+TEST(delete_turns_the_propagation_policy_into_finalizers)
+{
+	const struct api_resource *jobs = api_resource_find("batch", "v1", "jobs");
 	struct env t;
 	struct api_err e = { 0 };
-	json_t *gone, *kept = NULL;
+	json_t *owner, *out = NULL;
+	char buf[128];
 
 	env_open(&t);
-	/* Orphan: the pod stays, without its reference to the owner. */
 	create_owned_pod(&t, "child");
-	json_decref(delete(&t, t.cms, "owner", API_PROPAGATE_ORPHAN));
+	/* Orphan: the owner stays with "orphan"; the dependent is the
+	 * garbage collector's, untouched here. */
+	owner = delete(&t, t.cms, "owner", API_PROPAGATE_ORPHAN);
+	CHECK_STR_EQ(finalizers(owner, buf, sizeof(buf)), "orphan");
+	CHECK(api_jstr(owner, "metadata.deletionTimestamp") != NULL);
+	json_decref(owner);
+	out = get(&t, t.pods, "default", "child");
+	CHECK_INT_EQ(json_array_size(api_jget(out, "metadata.ownerReferences")), 1);
+	json_decref(out);
+	/* A second delete changes the policy: Foreground. */
+	owner = delete(&t, t.cms, "owner", API_PROPAGATE_FOREGROUND);
+	CHECK_STR_EQ(finalizers(owner, buf, sizeof(buf)), "foregroundDeletion");
+	json_decref(owner);
+	/* The collector's last finalizer removed: the owner is gone. */
+	owner = get(&t, t.cms, "default", "owner");
+	json_object_del(api_obj_meta(owner), "finalizers");
+	out = NULL;
+	CHECK_OK(api_obj_update(&t.srv, t.cms, "default", "owner", owner, NULL, &out, &e));
+	json_decref(out);
+	json_decref(owner);
 	CHECK(!exists(&t, t.cms, "owner"));
-	CHECK_OK(api_obj_get(&t.srv, t.pods, "default", "child", &kept, &e));
-	CHECK(api_jget(kept, "metadata.ownerReferences") == NULL);
-	json_decref(kept);
-	/* Background: the pod goes with its owner. */
+	/* Background: the owner goes at once, the dependent stays for the
+	 * collector. */
 	create_owned_pod(&t, "child2");
-	gone = delete(&t, t.cms, "owner", API_PROPAGATE_BACKGROUND);
-	CHECK_STR_EQ(api_jstr(gone, "metadata.name"), "owner");
-	CHECK(!exists(&t, t.pods, "child2"));
-	CHECK(exists(&t, t.pods, "child"));
-	json_decref(gone);
+	json_decref(delete(&t, t.cms, "owner", API_PROPAGATE_BACKGROUND));
+	CHECK(!exists(&t, t.cms, "owner"));
+	CHECK(exists(&t, t.pods, "child2"));
+	/* No policy: the row's default, Orphan for a batch/v1 Job. */
+	json_decref(create(&t, jobs, "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":"
+				      "{\"name\":\"j\"},\"spec\":{\"template\":{\"spec\":{\"restartPolicy\":"
+				      "\"Never\",\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}"));
+	owner = delete(&t, jobs, "j", API_PROPAGATE_DEFAULT);
+	CHECK_STR_EQ(finalizers(owner, buf, sizeof(buf)), "orphan");
+	json_decref(owner);
+	env_close(&t);
+}
+
+TEST(a_deleted_namespace_terminates_until_finalized)
+{
+	const struct api_subresource *fin;
+	struct env t;
+	struct api_err e = { 0 };
+	json_t *ns, *body, *out = NULL;
+
+	env_open(&t);
+	fin = api_subresource_find(t.ns, "finalize");
+	ns = J("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"gone\"}}");
+	CHECK_OK(api_obj_create(&t.srv, t.ns, NULL, ns, NULL, &out, &e));
+	json_decref(out);
+	json_decref(ns);
+	body = J("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"}}");
+	CHECK_OK(api_obj_create(&t.srv, t.cms, "gone", body, NULL, &out, &e));
+	json_decref(out);
+	/* Terminating, kept by spec.finalizers; the contents are the
+	 * namespace controller's. */
+	CHECK_OK(api_obj_delete(&t.srv, t.ns, NULL, "gone", NULL, &out, &e));
+	CHECK_STR_EQ(api_jstr(out, "status.phase"), "Terminating");
+	CHECK(api_jstr(out, "metadata.deletionTimestamp") != NULL);
+	json_decref(out);
+	CHECK(api_obj_exists(&t.srv, t.cms, "gone", "c"));
+	/* Nothing new in it: 403, as upstream's NamespaceLifecycle. */
+	json_object_set_new(api_obj_meta(body), "name", json_string("c2"));
+	CHECK_INT_EQ(api_obj_create(&t.srv, t.cms, "gone", body, NULL, &out, &e), -EPERM);
+	CHECK_INT_EQ(e.code, 403);
+	CHECK_STR_EQ(e.message, "configmaps \"c2\" is forbidden: unable to create new content in "
+				"namespace gone because it is being terminated");
+	api_err_free(&e);
+	/* A repeated delete while it empties: 409. */
+	CHECK_INT_EQ(api_obj_delete(&t.srv, t.ns, NULL, "gone", NULL, &out, &e), -EBUSY);
+	CHECK_INT_EQ(e.code, 409);
+	/* Finalized: gone. */
+	json_decref(body);
+	body = J("{\"spec\":{\"finalizers\":[]}}");
+	CHECK_OK(fin->write(&t.srv, t.ns, NULL, "gone", body, NULL, &out, &e));
+	json_decref(out);
+	json_decref(body);
+	CHECK(!api_obj_exists(&t.srv, t.ns, NULL, "gone"));
 	env_close(&t);
 }
 

@@ -3,7 +3,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "json_patch.h"
+#include "lib/json_patch.h"
 #include "tests/harness/test.h"
 
 static json_t *J(const char *s)

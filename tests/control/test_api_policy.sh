@@ -24,6 +24,11 @@ k() {
 	"$KDIR/kubectl.1.$v" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/cache-$v" "$@"
 }
 squeeze() { tr -s ' '; }
+# default_sa V NS: the "default" ServiceAccount the serviceaccount
+# controller would make (it does not run here).
+default_sa() {
+	k "$1" create sa default -n "$2" >/dev/null || fail "create sa default in $2 ($1)"
+}
 
 case_pdb_create_and_validate() {
 	local v ns out
@@ -216,6 +221,7 @@ case_service_account_tokens() {
 	for v in 27 33; do
 		ns=tok-$v-$RUN_ID
 		k $v create namespace "$ns" >/dev/null || fail "create namespace ($v)"
+		default_sa $v "$ns"
 		tok=$(k $v create token default -n "$ns" --duration 10m 2>&1) || fail "create token ($v): $tok"
 		uid=$(k $v get sa default -n "$ns" -o jsonpath='{.metadata.uid}')
 		out=$(claims "$tok")
@@ -246,7 +252,7 @@ case_service_account_tokens() {
 		assert_contains "$out" "may not specify a duration less than 10 minutes"
 		# The same account name again is another account: the old token is refused.
 		k $v delete sa default -n "$ns" >/dev/null || fail "delete sa ($v)"
-		k $v create sa default -n "$ns" >/dev/null || fail "recreate sa ($v)"
+		default_sa $v "$ns"
 		out=$(with_token $v "$tok" get pods -n "$ns" 2>&1) && fail "token of a deleted account accepted ($v)"
 		assert_contains "$out" "Unauthorized"
 		tok=$(k $v create token default -n "$ns") || fail "token after recreate ($v)"
@@ -257,6 +263,7 @@ case_service_account_tokens() {
 case_bound_token_follows_its_pod() {
 	local ns=bound-$RUN_ID tok out
 	k 33 create namespace "$ns" >/dev/null || fail "create namespace"
+	default_sa 33 "$ns"
 	k 33 create rolebinding sa-view -n "$ns" --clusterrole view --serviceaccount "$ns:default" >/dev/null
 	k 33 run p1 -n "$ns" --image busybox:1.36 >/dev/null || fail "run p1"
 	tok=$(k 33 create token default -n "$ns" --bound-object-kind Pod --bound-object-name p1 2>&1) ||
@@ -275,6 +282,7 @@ case_bound_token_follows_its_pod() {
 case_token_survives_restart() {
 	local ns=restart-$RUN_ID tok
 	k 33 create namespace "$ns" >/dev/null || fail "create namespace"
+	default_sa 33 "$ns"
 	k 33 create rolebinding sa-view -n "$ns" --clusterrole view --serviceaccount "$ns:default" >/dev/null
 	tok=$(k 33 create token default -n "$ns") || fail "create token"
 	assert_ok with_token 33 "$tok" get pods -n "$ns"

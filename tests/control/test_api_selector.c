@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <jansson.h>
 
-#include "kube_selector.h"
+#include "lib/kube_selector.h"
 #include "tests/harness/test.h"
 
 static bool match(const char *sel, const char *labels)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "control/api.h"
-#include "kube_names.h"
+#include "lib/kube_names.h"
 #include "tests/harness/test.h"
 
 static json_t *J(const char *s)

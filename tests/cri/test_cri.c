@@ -20,9 +20,9 @@
 
 #include "dataplane/cri/cri.h"
 #include "dataplane/cri/cri_json.h"
-#include "grpc.h"
+#include "lib/grpc.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 TEST(grpc_frame_round_trip)
 {

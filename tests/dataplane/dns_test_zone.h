@@ -3,7 +3,7 @@
 #define SKIFF_DNS_TEST_ZONE_H
 
 #include "dataplane/manifest.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <string.h>

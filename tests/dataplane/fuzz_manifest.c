@@ -3,7 +3,7 @@
  * input either loads or fails with a message; never crashes or leaks. */
 #include "dataplane/manifest.h"
 #include "dataplane/proxy.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* Fuzz harness for YAML -> JSON (lib/yaml.c): any input either parses into
  * documents or fails with a message; never crashes or leaks. */
-#include "yaml.h"
+#include "lib/yamljson.h"
 
 #include <stdint.h>
 #include <stdlib.h>

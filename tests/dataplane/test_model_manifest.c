@@ -3,7 +3,7 @@
  * good objects when it turns bad. */
 #include "tests/harness/test.h"
 #include "dataplane/manifest.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,8 +3,8 @@
  * a node, and the expected frontends written as text. */
 #include "tests/harness/test.h"
 #include "dataplane/proxy.h"
-#include "util.h"
-#include "yaml.h"
+#include "lib/util.h"
+#include "lib/yamljson.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

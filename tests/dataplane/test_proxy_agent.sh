@@ -9,36 +9,14 @@
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/manifests.sh"
 . "$(dirname "$0")/../harness/topology.sh"
+. "$(dirname "$0")/../harness/agent.sh"
 require_root
 require_cmd ip socat bpftool awk nsenter nft conntrack
 require_bin skiff-agent lb-client lb-tool
 guard_ranges 10.96.0.0/16 fd00:96::/64
 
 AGENT_BIN="$BIN/skiff-agent"
-CLI="$TESTBIN/lb-client"
-CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$CG2" ] || skip "no cgroup v2 mount"
-CG="$CG2/skiff-agent-test-$RUN_ID"
-
-mkdir "$CG" || skip "cannot create cgroup $CG"
-defer "rmdir '$CG'"
-
-# client ARGS...: lb-client in the test cgroup, in the client namespace.
-# nsenter execs (ip netns exec forks): a background client's $! is the
-# client itself, so killing it by PID works.
-client() {
-	( echo "$BASHPID" >"$CG/cgroup.procs" && exec nsenter --net="/run/netns/$(ns client)" "$CLI" "$@" )
-}
-# client_bg VAR ARGS...: the same in the background; VAR gets the client's
-# own PID (the subshell execs into it), which cleanup kills.
-client_bg() {
-	local var=$1
-	shift
-	( echo "$BASHPID" >"$CG/cgroup.procs" && exec nsenter --net="/run/netns/$(ns client)" "$CLI" "$@" ) &
-	printf -v "$var" '%s' "$!"
-	defer "kill_tree $!"
-}
-backends_seen() { awk '$1 ~ /^b[0-9]$/ { print $1 }' | sort -u | tr '\n' ' '; }
+agent_cgroup skiff-agent-test
 
 # TCP 8080 answers its name and closes; 8081 answers and stays open;
 # UDP 8080 answers every datagram with its name.
@@ -60,20 +38,10 @@ ALL3="10.211.1.2 10.211.2.2 10.211.3.2"
 
 # ---- the agent -------------------------------------------------------------
 
-# in_node cmd...: runs cmd in the node's network namespace. nsenter, not
-# `ip netns exec`: that one remounts /sys, hiding the bpffs the pins live in.
-in_node() { nsenter --net="/run/netns/$(ns node)" "$@"; }
-
 # start_agent ARGS...: runs skiff-agent in the node namespace over $M in
 # mode $MODE, with the case's own bpffs folder, table and the test cgroup;
 # waits for its first sync.
-start_agent() {
-	( exec nsenter --net="/run/netns/$(ns node)" "$AGENT_BIN" --manifests "$M" --bpffs "$BPFFS" \
-		--cgroup "$CG" --node-name node1 --node-ip 10.210.0.1 --log-level debug \
-		--proxy-mode "$MODE" --nft-table "$TABLE" "$@" ) >>"$ALOG" 2>&1 &
-	AGENT=$!
-	wait_for 30 grep -q "initial sync:" "$ALOG" || fail "agent never synced: $(tail -5 "$ALOG")"
-}
+start_agent() { agent_start --manifests "$M" --node-ip 10.210.0.1 "$@"; }
 
 # Each case: its own manifests folder, bpffs folder, table and agent.
 case_setup() {
@@ -83,10 +51,7 @@ case_setup() {
 	BPFFS="/sys/fs/bpf/skiff-agent-test-$RUN_ID-$tag"
 	TABLE="skiff-pa-$RUN_ID-$tag"
 	mkdir -p "$M"
-	defer "in_node nft delete table inet '$TABLE'"
-	defer "rm -rf '$BPFFS'"
-	defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
-	defer 'kill -9 $AGENT; wait $AGENT'
+	agent_cleanup
 }
 nft_table() { in_node nft list table inet "$TABLE"; }
 # refused OUT: a connection refused at once (the BPF hooks refuse in
@@ -421,7 +386,7 @@ case_flags_help_and_bad_values() {
 	out=$("$AGENT_BIN" --manifests "$TMP" --cluster-cidr 10.0.0.0/33 2>&1) && fail "bad --cluster-cidr accepted"
 	assert_contains "$out" '--cluster-cidr: "10.0.0.0/33" is not a CIDR'
 	out=$("$AGENT_BIN" --node-ip 10.0.0.1 2>&1) && fail "no --manifests accepted"
-	assert_contains "$out" "--manifests DIR is required"
+	assert_contains "$out" "no source: give exactly one of --manifests DIR"
 	out=$(in_node "$AGENT_BIN" --manifests "$TMP/nope" --once 2>&1) && fail "missing folder accepted"
 	assert_contains "$out" "manifests $TMP/nope: No such file or directory"
 }

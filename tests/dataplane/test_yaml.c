@@ -1,6 +1,6 @@
 /* YAML -> JSON: scalar typing, streams, lists, errors with line:column. */
 #include "tests/harness/test.h"
-#include "yaml.h"
+#include "lib/yamljson.h"
 
 #include <errno.h>
 

@@ -1,7 +1,7 @@
 /* main() for every C test binary: runs each registered TEST in a forked
  * child and prints one PASS/FAIL/SKIP line per test.
  * Usage: test_x [-l] [substring]   (-l lists the tests) */
-#include "test.h"
+#include "tests/harness/test.h"
 
 #include <errno.h>
 #include <ftw.h>

@@ -1,7 +1,7 @@
 /* Fuzz harness for kubeconfig parsing (lib/kube_config.c): any input gives
  * a config or an error with a message; never a crash or a leak. Relative
  * credential paths resolve under a folder that does not exist. */
-#include "kube_config.h"
+#include "lib/kube_config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kube_informer.h"
-#include "util.h"
+#include "lib/kube_informer.h"
+#include "lib/util.h"
 
 struct tool {
 	const char *kubeconfig, *context, *ns, *label, *field;

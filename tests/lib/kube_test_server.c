@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 /* The servers running, by PID (not by a pointer into the test's stack,
  * which is gone when exit handlers run). */

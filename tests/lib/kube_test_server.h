@@ -7,7 +7,7 @@
 
 #include <sys/types.h>
 
-#include "kube_client.h"
+#include "lib/kube_client.h"
 
 struct test_server {
 	pid_t pid;

@@ -1,6 +1,6 @@
 #include "tests/harness/test.h"
-#include "inet.h"
-#include "util.h"
+#include "lib/inet.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

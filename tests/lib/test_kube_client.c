@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kube_client.h"
+#include "lib/kube_client.h"
 #include "tests/harness/test.h"
 #include "tests/lib/kube_test_server.h"
-#include "util.h"
+#include "lib/util.h"
 
 static const char kubeconfig_text[] =
 	"apiVersion: v1\n"

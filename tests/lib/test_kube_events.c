@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kube_events.h"
+#include "lib/kube_events.h"
 #include "tests/harness/test.h"
 #include "tests/lib/kube_test_server.h"
-#include "util.h"
+#include "lib/util.h"
 
 static json_t *events_in(struct kc_client *c, const char *ns)
 {

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kube_informer.h"
+#include "lib/kube_informer.h"
 #include "tests/harness/test.h"
 #include "tests/lib/kube_test_server.h"
-#include "util.h"
+#include "lib/util.h"
 
 /* What the handlers saw, as "add a,update a,delete b". */
 struct rec {

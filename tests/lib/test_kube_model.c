@@ -1,9 +1,9 @@
 /* Service, EndpointSlice and Node parsing: good objects read right, bad ones
  * fail with the object and the field named. */
 #include "tests/harness/test.h"
-#include "kube_model.h"
-#include "util.h"
-#include "yaml.h"
+#include "lib/kube_model.h"
+#include "lib/util.h"
+#include "lib/yamljson.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kube_workqueue.h"
+#include "lib/kube_workqueue.h"
 #include "tests/harness/test.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define MS 1000000ULL
 

@@ -1,8 +1,8 @@
 /* lib/opts.c: the option table drives parsing, defaults and --help. */
 #include "tests/harness/test.h"
-#include "log.h"
-#include "opts.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "lib/util.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 #include "tests/harness/test.h"
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <fcntl.h>
 

@@ -18,10 +18,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "inet.h"
-#include "kube_informer.h"
-#include "kube_workqueue.h"
-#include "log.h"
+#include "lib/inet.h"
+#include "lib/kube_informer.h"
+#include "lib/kube_workqueue.h"
+#include "lib/log.h"
 
 #define HOLLOW_MAX_PICKS 64  /* --no-lease / --silent / --taint given at most this often */
 #define HOLLOW_LABEL "hollow.skiff.io/prefix"

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "hollow.h"
-#include "kube_names.h"
-#include "util.h"
+#include "tests/tools/hollow.h"
+#include "lib/kube_names.h"
+#include "lib/util.h"
 
 #define LEASE_NS "kube-node-lease"
 #define RETRY_NS 1000000000ULL /* a failed registration step is retried after 1 s */

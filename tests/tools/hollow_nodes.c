@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hollow.h"
-#include "opts.h"
-#include "util.h"
+#include "tests/tools/hollow.h"
+#include "lib/opts.h"
+#include "lib/util.h"
 
 #define HOLLOW_TICK_MS 20
 #define HOLLOW_WARN_MAX 5   /* warnings per kind of failure */

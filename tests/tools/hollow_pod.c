@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "hollow.h"
-#include "util.h"
+#include "tests/tools/hollow.h"
+#include "lib/util.h"
 
 static const struct kc_resource *res_pods(void)
 {

@@ -1,6 +1,5 @@
-/* YAML -> JSON (jansson) with libyaml's event parser. See yaml.h. */
-#define SKIFF_YAMLJSON_IMPL
-#include <yaml.h> /* lib/yaml.h, which pulls in libyaml's yaml.h */
+/* YAML -> JSON (jansson) with libyaml's event parser. See yamljson.h. */
+#include <yaml.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -9,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/yamljson.h"
 
 #define YAMLJSON_MAX_DEPTH 256
 /* Nodes a stream may expand to, counting each alias as the size of what

@@ -45,9 +45,3 @@ int yamljson_flatten_objects(json_t *docs, json_t **out,
 			     struct yamljson_error *err);
 
 #endif
-
-/* lib/yaml.h shadows libyaml's <yaml.h> on the include path (-Ilib); the
- * implementation reaches libyaml's header from here. */
-#ifdef SKIFF_YAMLJSON_IMPL
-#include_next <yaml.h>
-#endif
