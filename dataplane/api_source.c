@@ -132,7 +132,7 @@ static int watch_init(struct api_source *s, size_t i)
 {
 	struct api_watch *w = &s->w[i];
 	struct model_error e;
-	json_t *stub;
+	json_t *type_meta; /* {apiVersion, kind}: what model_kind_of reads */
 	int r;
 
 	w->s = s;
@@ -141,11 +141,11 @@ static int watch_init(struct api_source *s, size_t i)
 		return -ENOENT;
 	snprintf(w->api_version, sizeof(w->api_version), "%s%s%s", w->res->group,
 		 *w->res->group ? "/" : "", w->res->version);
-	stub = json_pack("{ssss}", "apiVersion", w->api_version, "kind", w->res->kind);
-	if (!stub)
+	type_meta = json_pack("{ssss}", "apiVersion", w->api_version, "kind", w->res->kind);
+	if (!type_meta)
 		return -ENOMEM;
-	r = model_kind_of(stub, &w->kind, &e);
-	json_decref(stub);
+	r = model_kind_of(type_meta, &w->kind, &e);
+	json_decref(type_meta);
 	return r < 0 ? r : w->kind == MODEL_KIND_OTHER ? -ENOENT : 0;
 }
 
