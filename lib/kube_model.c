@@ -294,45 +294,74 @@ static int parse_node_cidrs(struct parse_ctx *c, const json_t *obj, struct model
 	return node_add_cidr(c, n, "spec.podCIDR", json_object_get(spec, "podCIDR"));
 }
 
-/* status.addresses of type InternalIP: the first of each family. */
-static int parse_node_addrs(struct parse_ctx *c, const json_t *obj, struct model_node *n)
+/* Each object of the list status.LIST whose "type" is type: fn gets the
+ * string under key (NULL when absent) and its field name for errors. */
+typedef int (*status_item_fn)(struct parse_ctx *c, const char *field, const char *value,
+			      struct model_node *n);
+static int status_items(struct parse_ctx *c, const json_t *obj, const char *list,
+			const char *type_wanted, const char *key, status_item_fn fn,
+			struct model_node *n)
 {
-	json_t *status, *addrs, *v;
+	json_t *status, *items, *v;
+	char lf[32];
 	size_t i;
 	int r;
 
 	r = kp_object(c, obj, "status", "status", &status);
 	if (r < 0)
 		return r;
-	r = kp_array(c, status, "addresses", "status.addresses", &addrs);
+	snprintf(lf, sizeof(lf), "status.%s", list);
+	r = kp_array(c, status, list, lf, &items);
 	if (r < 0)
 		return r;
-	json_array_foreach(addrs, i, v) {
-		char f[48], ff[80];
-		const char *type, *addr;
-		struct ipaddr a;
-		bool have = false;
+	json_array_foreach(items, i, v) {
+		char f[64], ff[96];
+		const char *type, *value;
 
-		snprintf(f, sizeof(f), "status.addresses[%zu]", i);
+		snprintf(f, sizeof(f), "%s[%zu]", lf, i);
 		if (!json_is_object(v))
 			return kp_err(c, f, "must be an object, not %s", kp_type_name(v));
 		snprintf(ff, sizeof(ff), "%s.type", f);
 		r = kp_string(c, v, "type", ff, &type);
 		if (r < 0)
 			return r;
-		if (!type || !streq(type, "InternalIP"))
+		if (!type || !streq(type, type_wanted))
 			continue;
-		snprintf(ff, sizeof(ff), "%s.address", f);
-		r = kp_string(c, v, "address", ff, &addr);
+		snprintf(ff, sizeof(ff), "%s.%s", f, key);
+		r = kp_string(c, v, key, ff, &value);
 		if (r < 0)
 			return r;
-		if (ipaddr_parse(addr, &a) < 0)
-			return kp_err(c, ff, "\"%.60s\" is not an IP address", addr ? addr : "");
-		for (size_t k = 0; k < n->n_addrs; k++)
-			have |= n->addrs[k].family == a.family;
-		if (!have)
-			n->addrs[n->n_addrs++] = a;
+		r = fn(c, ff, value, n);
+		if (r < 0)
+			return r;
 	}
+	return 0;
+}
+
+/* status.addresses of type InternalIP: the first of each family. */
+static int node_addr(struct parse_ctx *c, const char *field, const char *addr, struct model_node *n)
+{
+	struct ipaddr a;
+	bool have = false;
+
+	if (ipaddr_parse(addr, &a) < 0)
+		return kp_err(c, field, "\"%.60s\" is not an IP address", addr ? addr : "");
+	for (size_t k = 0; k < n->n_addrs; k++)
+		have |= n->addrs[k].family == a.family;
+	if (!have)
+		n->addrs[n->n_addrs++] = a;
+	return 0;
+}
+
+/* status.conditions type Ready: ready unless its status is other than
+ * "True"; a Node without that condition (a hand-written manifest) counts
+ * as ready, as an endpoint without conditions does. */
+static int node_ready(struct parse_ctx *c, const char *field, const char *status,
+		      struct model_node *n)
+{
+	(void)c;
+	(void)field;
+	n->ready = status && streq(status, "True");
 	return 0;
 }
 
@@ -341,16 +370,18 @@ static int node_fill(struct parse_ctx *c, const json_t *obj, void *out)
 	struct model_node *n = out;
 	int r;
 
-	if ((r = kp_meta(c, obj, NULL, &n->name, NULL)) < 0 || (r = parse_node_cidrs(c, obj, n)) < 0)
+	n->ready = true;
+	if ((r = kp_meta(c, obj, NULL, &n->name, NULL)) < 0 || (r = parse_node_cidrs(c, obj, n)) < 0 ||
+	    (r = status_items(c, obj, "addresses", "InternalIP", "address", node_addr, n)) < 0)
 		return r;
-	return parse_node_addrs(c, obj, n);
+	return status_items(c, obj, "conditions", "Ready", "status", node_ready, n);
 }
 
 static bool node_equal(const void *pa, const void *pb)
 {
 	const struct model_node *a = pa, *b = pb;
 
-	if (!streq(a->name, b->name) || a->n_pod_cidrs != b->n_pod_cidrs ||
+	if (!streq(a->name, b->name) || a->ready != b->ready || a->n_pod_cidrs != b->n_pod_cidrs ||
 	    !kp_addrs_equal(a->addrs, a->n_addrs, b->addrs, b->n_addrs))
 		return false;
 	for (size_t i = 0; i < a->n_pod_cidrs; i++)

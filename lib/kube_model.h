@@ -105,13 +105,16 @@ struct model_slice {
 #define MODEL_NODE_MAX_CIDRS 2 /* spec.podCIDRs: one per family */
 #define MODEL_NODE_MAX_ADDRS 2 /* InternalIP: the first of each family */
 
-/* A Node (cluster-scoped): what node networking needs of it. */
+/* A Node (cluster-scoped): what node networking and L2 announcements
+ * need of it. */
 struct model_node {
 	char *name;
 	struct ipcidr pod_cidrs[MODEL_NODE_MAX_CIDRS]; /* spec.podCIDRs (or podCIDR) */
 	size_t n_pod_cidrs;
 	struct ipaddr addrs[MODEL_NODE_MAX_ADDRS]; /* status.addresses type InternalIP */
 	size_t n_addrs;
+	/* status.conditions type Ready is "True" (no such condition: true) */
+	bool ready;
 };
 
 struct model_error {

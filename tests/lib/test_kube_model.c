@@ -322,6 +322,34 @@ TEST(model_node_parse_cidrs_and_internal_ips)
 	json_decref(o);
 }
 
+TEST(model_node_ready_from_its_condition)
+{
+	static const struct {
+		const char *status;
+		bool ready;
+	} cases[] = {
+		{ "", true }, /* no status: a hand-written manifest */
+		{ "status: {conditions: [{type: MemoryPressure, status: 'False'}]}\n", true },
+		{ "status: {conditions: [{type: Ready, status: 'True'}]}\n", true },
+		{ "status: {conditions: [{type: Ready, status: 'False'}]}\n", false },
+		{ "status: {conditions: [{type: Ready, status: Unknown}]}\n", false },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char yaml[256];
+		struct model_node *n = NULL;
+		struct model_error e;
+		json_t *o;
+
+		snprintf(yaml, sizeof(yaml), NODE_HEAD "%s", cases[i].status);
+		o = obj_from_yaml(yaml);
+		CHECK_OK(model_node_parse(o, &n, &e));
+		CHECK_INT_EQ(n->ready, cases[i].ready);
+		model_node_free(n);
+		json_decref(o);
+	}
+}
+
 TEST(model_node_errors_name_the_field)
 {
 	static const struct error_case cases[] = {
