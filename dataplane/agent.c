@@ -39,7 +39,7 @@ struct name_list {
 struct agent_args {
 	struct proxy_agent_options o;
 	struct addr_list node_addrs;
-	struct name_list devices, dns_upstreams;
+	struct name_list devices, dns_upstreams, l2_ifaces;
 	struct cidr_list cluster_cidrs, pod_cidrs, service_cidrs;
 	char hostname[256];
 	enum log_level level;
@@ -176,6 +176,13 @@ static const struct opt options[] = {
 	{ .name = "dns-ttl", .arg = "SECONDS", .set = opt_u32, .offset = OPT(dns_ttl), .min = 1,
 	  .max = 3600, .def = "5", .help = "cluster DNS: TTL of the zone's records and its "
 	  "negative answers (CoreDNS's default)" },
+	{ .name = "l2-announce", .set = opt_flag, .offset = OPT(l2_announce),
+	  .help = "answer ARP and NDP for the LoadBalancer ingress IPs and externalIPs this node "
+	  "is elected for among the Ready Nodes (one node per address; another takes over when "
+	  "it goes), so machines on its network reach them without a route" },
+	{ .name = "l2-interface", .arg = "DEV", .set = opt_name_add, .offset = ARG(l2_ifaces),
+	  .max = 8, .help = "--l2-announce: an interface to answer on (repeatable; default the "
+	  "one holding --node-ip, or this node's InternalIP)" },
 	{ .name = "log-level", .arg = "LEVEL", .set = opt_log_level, .offset = ARG(level),
 	  .def = "info", .help = "error, warn, info or debug" },
 	{ .name = "destroy-on-exit", .set = opt_flag, .offset = OPT(destroy_on_exit),
@@ -196,7 +203,8 @@ static void usage(FILE *out)
 		     "Service proxy of skiff: turns Services and EndpointSlices into eBPF\n"
 		     "socket-level load balancing or nftables rules (ClusterIP, externalIPs,\n"
 		     "LoadBalancer, NodePort); with --node-routing, routes to the pods of the\n"
-		     "other nodes (Node manifests) and masquerades pod traffic leaving the cluster.\n"
+		     "other nodes (Node manifests) and masquerades pod traffic leaving the cluster;\n"
+		     "with --l2-announce, answers ARP/NDP for LoadBalancer and external IPs.\n"
 		     "Services, EndpointSlices and Nodes come from a folder or from the API server's\n"
 		     "watches. SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
 		     "serving unless --destroy-on-exit).\n\n");
@@ -222,6 +230,10 @@ static int args_check(struct agent_args *a)
 			  "between the nodes");
 		return -1;
 	}
+	if (a->l2_ifaces.n && !a->o.l2_announce) {
+		log_error("--l2-interface goes with --l2-announce");
+		return -1;
+	}
 	if (!a->o.node_name) {
 		if (gethostname(a->hostname, sizeof(a->hostname) - 1) < 0) {
 			log_error("cannot read the hostname; give --node-name");
@@ -233,6 +245,8 @@ static int args_check(struct agent_args *a)
 	a->o.n_node_addrs = a->node_addrs.n;
 	a->o.nodeport_devices = a->devices.v;
 	a->o.n_nodeport_devices = a->devices.n;
+	a->o.l2_ifaces = a->l2_ifaces.v;
+	a->o.n_l2_ifaces = a->l2_ifaces.n;
 	a->o.dns_upstreams = a->dns_upstreams.v;
 	a->o.n_dns_upstreams = a->dns_upstreams.n;
 	a->o.cluster_cidrs = a->cluster_cidrs.v;

@@ -2,6 +2,7 @@
 #include "dataplane/proxy_agent.h"
 #include "dataplane/api_source.h"
 #include "dataplane/dns/dns.h"
+#include "dataplane/l2_announce.h"
 #include "dataplane/lb/lb.h"
 #include "dataplane/manifest.h"
 #include "dataplane/nft_proxy.h"
@@ -23,9 +24,9 @@
 #include <sys/timerfd.h>
 
 /* Rows of consumers[] (below). */
-#define MAX_CONSUMERS 4
-/* The loop's own fds (signals, timer, DNS), then the source's. */
-#define OWN_FDS 3
+#define MAX_CONSUMERS 5
+/* The loop's own fds (signals, timer, one per consumer), then the source's. */
+#define OWN_FDS (2 + MAX_CONSUMERS)
 #define MAX_FDS (OWN_FDS + 61)
 
 struct proxy_agent {
@@ -45,6 +46,7 @@ struct proxy_agent {
 	size_t nn_n_cidrs;
 	bool node_waiting_logged;
 	struct dns_agent *dns; /* cluster DNS */
+	struct l2_announce *l2; /* L2 announcements */
 	bool synced_once;
 	bool full; /* the next proxy sync recomputes everything */
 	/* per row of consumers[] */
@@ -487,10 +489,89 @@ static int dns_sync(struct proxy_agent *a)
 	return dns_agent_sync(a->dns, a->store);
 }
 
+static int dns_fd(const struct proxy_agent *a)
+{
+	return a->dns ? dns_agent_fd(a->dns) : -1;
+}
+
+static void dns_dispatch(struct proxy_agent *a)
+{
+	dns_agent_dispatch(a->dns);
+}
+
 static void dns_teardown(struct proxy_agent *a)
 {
 	dns_agent_free(a->dns);
 	a->dns = NULL;
+}
+
+/* ---- L2 announcements (dataplane/l2_announce.c) ---- */
+
+static bool l2_enabled(const struct proxy_agent *a)
+{
+	return a->o->l2_announce;
+}
+
+static int l2_setup(struct proxy_agent *a)
+{
+	const struct proxy_agent_options *o = a->o;
+	const struct l2_announce_options lo = {
+		.node_name = o->node_name,
+		.ifnames = o->l2_ifaces,
+		.n_ifnames = o->n_l2_ifaces,
+		.node_addrs = o->node_addrs,
+		.n_node_addrs = o->n_node_addrs,
+		.report = log_report,
+	};
+	int r = l2_announce_new(&lo, &a->l2);
+
+	if (r < 0)
+		log_error("L2 announcements: cannot open a packet socket: %s", strerror(-r));
+	return r;
+}
+
+/* Both the Services (their addresses) and the Nodes (who is Ready). */
+static uint64_t l2_generation(const struct model_store *s)
+{
+	return model_store_generation(s) + model_store_node_generation(s);
+}
+
+static int l2_sync(struct proxy_agent *a)
+{
+	struct l2_announce_stats st;
+	int r = l2_announce_sync(a->l2, a->store);
+
+	if (r < 0) {
+		if (r != -ENODEV)
+			log_error("L2 announcements: cannot sync: %s", strerror(-r));
+		return r;
+	}
+	l2_announce_stats(a->l2, &st);
+	log_debug("L2 announcements: %zu of %zu addresses announced here on %zu interface%s "
+		  "(so far %llu ARP and %llu neighbor replies, %llu announcements)",
+		  st.n_mine, st.n_addrs, st.n_ifaces, st.n_ifaces == 1 ? "" : "s",
+		  (unsigned long long)st.arp_replies, (unsigned long long)st.na_replies,
+		  (unsigned long long)st.announcements);
+	return 0;
+}
+
+static int l2_fd(const struct proxy_agent *a)
+{
+	return a->l2 ? l2_announce_fd(a->l2) : -1;
+}
+
+static void l2_dispatch(struct proxy_agent *a)
+{
+	int r = l2_announce_dispatch(a->l2);
+
+	if (r < 0)
+		log_warn("L2 announcements: %s", strerror(-r));
+}
+
+static void l2_teardown(struct proxy_agent *a)
+{
+	l2_announce_free(a->l2);
+	a->l2 = NULL;
 }
 
 /* ---- the consumers of the model store ---- */
@@ -518,13 +599,20 @@ static const struct consumer {
 	/* The loop retries a failed first sync (otherwise the agent stops);
 	 * with once, any failure ends the run. */
 	bool first_sync_retried;
+	/* An fd the loop polls (-1: none yet) and what to do when it is
+	 * readable; NULL: none. */
+	int (*fd)(const struct proxy_agent *a);
+	void (*dispatch)(struct proxy_agent *a);
 } consumers[] = {
 	{ "service proxy", NULL, proxy_setup, services_generation, proxy_sync, proxy_reload,
-	  proxy_teardown, false },
+	  proxy_teardown, false, NULL, NULL },
 	{ "node networking", node_enabled, NULL, model_store_node_generation, node_sync, NULL,
-	  node_teardown, true },
+	  node_teardown, true, NULL, NULL },
 	{ "cluster DNS", dns_enabled, dns_setup, services_generation, dns_sync, NULL, dns_teardown,
-	  false },
+	  false, dns_fd, dns_dispatch },
+	/* retried: its interface may come later (-ENODEV) */
+	{ "L2 announcements", l2_enabled, l2_setup, l2_generation, l2_sync, NULL, l2_teardown,
+	  true, l2_fd, l2_dispatch },
 };
 _Static_assert(ARRAY_SIZE(consumers) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
 
@@ -649,7 +737,12 @@ static size_t loop_fds(struct proxy_agent *a, struct pollfd *fds, int *timeout_m
 {
 	fds[0] = (struct pollfd){ .fd = a->sfd, .events = POLLIN };
 	fds[1] = (struct pollfd){ .fd = a->tfd, .events = POLLIN };
-	fds[2] = (struct pollfd){ .fd = a->dns ? dns_agent_fd(a->dns) : -1, .events = POLLIN };
+	for (size_t i = 0; i < MAX_CONSUMERS; i++) {
+		bool polled = i < ARRAY_SIZE(consumers) && consumers[i].fd;
+
+		fds[2 + i] = (struct pollfd){ .fd = polled ? consumers[i].fd(a) : -1,
+					      .events = POLLIN };
+	}
 	*timeout_ms = -1;
 	if (a->api)
 		return OWN_FDS + api_source_pollfds(&a->src, fds + OWN_FDS, MAX_FDS - OWN_FDS,
@@ -686,8 +779,9 @@ static int agent_loop(struct proxy_agent *a)
 			if (r < 0)
 				return r;
 		}
-		if (fds[2].revents)
-			dns_agent_dispatch(a->dns);
+		for (size_t i = 0; i < ARRAY_SIZE(consumers); i++)
+			if (fds[2 + i].revents && consumers[i].dispatch)
+				consumers[i].dispatch(a);
 	}
 }
 

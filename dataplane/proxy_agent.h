@@ -4,10 +4,12 @@
  *   sources (one: the manifests folder, or the API server's watches)
  *      -> model store (Services, EndpointSlices, Nodes)
  *      -> consumers, a table in proxy_agent.c, each with setup / sync /
- *         reload / teardown: the service proxy, node networking, cluster
- *         DNS (the kubelet joins as a row)
+ *         reload / teardown (and an fd to poll): the service proxy, node
+ *         networking, cluster DNS, L2 announcements (the kubelet joins as
+ *         a row)
  *
- *   poll: signalfd | source fds | debounce timerfd | DNS server fd
+ *   poll: signalfd | source fds | debounce timerfd | the consumers' fds
+ *         (DNS server, L2 announcements' packet socket)
  *   folder readable -> note it, (re)arm the debounce timer
  *   timer           -> flush sources -> sync every consumer whose part of
  *                      the store changed (or that asked for a retry)
@@ -104,6 +106,13 @@ struct proxy_agent_options {
 	const char *const *dns_upstreams;
 	size_t n_dns_upstreams;
 	uint32_t dns_ttl; /* 0: DNS_DEFAULT_TTL */
+	/* L2 announcements (l2_announce.h): this node answers ARP and NDP
+	 * for the LoadBalancer and external IPs it is elected for, on
+	 * l2_ifaces (none: the interface of node_addrs, or of this node's
+	 * InternalIP). */
+	bool l2_announce;
+	const char *const *l2_ifaces;
+	size_t n_l2_ifaces;
 };
 
 /* Runs until SIGINT/SIGTERM (or one sync with once). Logs what it does;

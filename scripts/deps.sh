@@ -15,7 +15,7 @@ packages=(
 	# runtime and test peers
 	iproute2 nftables iptables conntrack containerd containernetworking-plugins
 	busybox-static tzdata etcd-server etcd-client kubectl
-	iperf3 hyperfine wrk socat netcat-openbsd iputils-ping procps psmisc util-linux jq
+	iperf3 hyperfine wrk socat netcat-openbsd iputils-ping iputils-arping ndisc6 procps psmisc util-linux jq
 	bind9-dnsutils dnsperf dnsmasq-base unbound
 )
 

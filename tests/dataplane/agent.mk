@@ -23,3 +23,7 @@ fuzz_manifest_PKGS := jansson yaml-0.1
 TESTS += test_nft_batch
 test_nft_batch_SRCS := tests/dataplane/test_nft_batch.c dataplane/nft_batch.c
 test_nft_batch_PKGS := libnftnl libmnl
+
+TESTS += test_l2_plan
+test_l2_plan_SRCS := tests/dataplane/test_l2_plan.c dataplane/l2_announce.c
+test_l2_plan_PKGS := jansson

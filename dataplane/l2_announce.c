@@ -1,0 +1,755 @@
+/* L2 announcements: who announces each address, and the packet socket
+ * that answers ARP and neighbor solicitations for it (l2_announce.h). */
+#include "dataplane/l2_announce.h"
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/if_ether.h>
+#include <netinet/ip6.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Requests read per dispatch, so a flood cannot starve the loop. */
+#define L2_DISPATCH_BATCH 64
+#define L2_FRAME_MAX 1514
+
+/* ---- the plan: rendezvous hashing over the Ready Nodes ---- */
+
+/* FNV-1a over the bytes, then murmur3's finaliser to spread them. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+uint64_t l2_score(const struct ipaddr *addr, const char *node)
+{
+	uint8_t fam = addr->family == AF_INET6 ? 6 : 4;
+	uint64_t h = 14695981039346656037ULL;
+
+	h = fnv1a(h, &fam, 1);
+	h = fnv1a(h, addr->bytes, ipaddr_len(addr));
+	h = fnv1a(h, node, strlen(node));
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
+}
+
+struct plan_build {
+	struct l2_plan *p;
+	size_t cap;
+	const char **nodes; /* Ready Nodes' names (the store's strings) */
+	size_t n_nodes, cap_nodes;
+};
+
+static int collect_ready(const struct model_node *n, const char *origin, void *ud)
+{
+	struct plan_build *b = ud;
+
+	(void)origin;
+	if (!n->ready)
+		return 0;
+	if (b->n_nodes == b->cap_nodes) {
+		size_t cap = b->cap_nodes ? b->cap_nodes * 2 : 16;
+		const char **v = realloc(b->nodes, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->nodes = v;
+		b->cap_nodes = cap;
+	}
+	b->nodes[b->n_nodes++] = n->name;
+	return 0;
+}
+
+static int add_entry(struct plan_build *b, const struct model_service *s, const struct ipaddr *a)
+{
+	struct l2_entry *e;
+
+	if (b->p->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		struct l2_entry *v = realloc(b->p->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->p->v = v;
+		b->cap = cap;
+	}
+	e = &b->p->v[b->p->n];
+	memset(e, 0, sizeof(*e));
+	e->addr = *a;
+	if (asprintf(&e->service, "%s/%s", s->ns, s->name) < 0)
+		return -ENOMEM;
+	b->p->n++;
+	return 0;
+}
+
+static int collect_addrs(const struct model_service *s, const char *origin, void *ud)
+{
+	struct plan_build *b = ud;
+	int r = 0;
+
+	(void)origin;
+	for (size_t i = 0; r == 0 && i < s->n_external_ips; i++)
+		r = add_entry(b, s, &s->external_ips[i]);
+	/* as the proxy: ingress IPs serve only while the type is LoadBalancer */
+	for (size_t i = 0; r == 0 && s->type == MODEL_SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
+		r = add_entry(b, s, &s->lb_ips[i]);
+	return r;
+}
+
+static int entry_cmp(const void *pa, const void *pb)
+{
+	const struct l2_entry *a = pa, *b = pb;
+	int c = ipaddr_cmp(&a->addr, &b->addr);
+
+	return c ? c : strcmp(a->service, b->service);
+}
+
+/* Each address once (with the first Service by key), and its owner: the
+ * highest-scoring Ready Node. */
+static int elect(struct plan_build *b)
+{
+	struct l2_plan *p = b->p;
+	size_t w = 0;
+
+	qsort(p->v, p->n, sizeof(*p->v), entry_cmp);
+	for (size_t i = 0; i < p->n; i++) {
+		if (w > 0 && ipaddr_eq(&p->v[w - 1].addr, &p->v[i].addr))
+			free(p->v[i].service);
+		else
+			p->v[w++] = p->v[i];
+	}
+	p->n = w;
+	for (size_t i = 0; i < p->n; i++) {
+		struct l2_entry *e = &p->v[i];
+		const char *best = NULL;
+		uint64_t best_score = 0;
+
+		for (size_t k = 0; k < b->n_nodes; k++) {
+			uint64_t sc = l2_score(&e->addr, b->nodes[k]);
+
+			/* ties (never seen with 64 bits) go to the smaller name */
+			if (!best || sc > best_score ||
+			    (sc == best_score && strcmp(b->nodes[k], best) < 0)) {
+				best = b->nodes[k];
+				best_score = sc;
+			}
+		}
+		if (best && !(e->owner = strdup(best)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int l2_plan_compute(const struct model_store *st, struct l2_plan *out)
+{
+	struct l2_plan p = { 0 };
+	struct plan_build b = { .p = &p };
+	int r;
+
+	r = model_store_foreach_node(st, collect_ready, &b);
+	if (r == 0)
+		r = model_store_foreach_service(st, collect_addrs, &b);
+	if (r == 0)
+		r = elect(&b);
+	free(b.nodes);
+	if (r < 0) {
+		l2_plan_clear(&p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+void l2_plan_clear(struct l2_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].service);
+		free(p->v[i].owner);
+	}
+	free(p->v);
+	p->v = NULL;
+	p->n = 0;
+}
+
+const struct l2_entry *l2_plan_find(const struct l2_plan *p, const struct ipaddr *addr)
+{
+	size_t lo = 0, hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = ipaddr_cmp(&p->v[mid].addr, addr);
+
+		if (c == 0)
+			return &p->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- the packet socket ---- */
+
+struct l2_iface {
+	int ifindex;
+	char name[IFNAMSIZ];
+	uint8_t mac[ETH_ALEN];
+	bool allmulti; /* the socket asked for the multicast solicitations */
+};
+
+struct l2_announce {
+	struct l2_announce_options o; /* its pointers: the caller's, for our life */
+	int fd;
+	struct l2_iface ifaces[L2_MAX_IFACES];
+	size_t n_ifaces;
+	struct l2_plan plan;
+	struct l2_announce_stats st;
+	bool warned; /* about missing interfaces, since they were last found */
+};
+
+/* Lets in ARP requests and ICMPv6 neighbor solicitations without IPv6
+ * extension headers, none of them our own sends. Offsets from the
+ * kernel's structs; the socket is SOCK_RAW, so from the Ethernet header. */
+#define ETH_OFF(field) ((uint32_t)offsetof(struct ether_header, field))
+#define ARP_OFF(field) ((uint32_t)(sizeof(struct ether_header) + offsetof(struct arphdr, field)))
+#define IP6_OFF(field) ((uint32_t)(sizeof(struct ether_header) + offsetof(struct ip6_hdr, field)))
+#define ICMP6_OFF(field)                                                                  \
+	((uint32_t)(sizeof(struct ether_header) + sizeof(struct ip6_hdr) +                \
+		    offsetof(struct icmp6_hdr, field)))
+
+static const struct sock_filter l2_filter[] = {
+	/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+	/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 10, 0),
+	/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, ETH_OFF(ether_type)),
+	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_ARP, 0, 2),
+	/* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, ARP_OFF(ar_op)),
+	/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARPOP_REQUEST, 5, 6),
+	/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IPV6, 0, 5),
+	/* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, IP6_OFF(ip6_nxt)),
+	/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 3),
+	/* 9 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ICMP6_OFF(icmp6_type)),
+	/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 0, 1),
+	/* 11 */ BPF_STMT(BPF_RET | BPF_K, L2_FRAME_MAX),
+	/* 12 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+int l2_announce_new(const struct l2_announce_options *o, struct l2_announce **out)
+{
+	const struct sock_fprog prog = { .len = ARRAY_SIZE(l2_filter),
+					 .filter = (struct sock_filter *)l2_filter };
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+	struct l2_announce *l;
+	int r;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->o = *o;
+	/* protocol 0: nothing arrives before the filter is on */
+	l->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (l->fd < 0 ||
+	    setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
+	    bind(l->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		r = -errno;
+		l2_announce_free(l);
+		return r;
+	}
+	*out = l;
+	return 0;
+}
+
+void l2_announce_free(struct l2_announce *l)
+{
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	l2_plan_clear(&l->plan);
+	free(l);
+}
+
+int l2_announce_fd(const struct l2_announce *l)
+{
+	return l->fd;
+}
+
+void l2_announce_stats(const struct l2_announce *l, struct l2_announce_stats *out)
+{
+	*out = l->st;
+}
+
+static const struct l2_iface *iface_of(const struct l2_announce *l, int ifindex)
+{
+	for (size_t i = 0; i < l->n_ifaces; i++)
+		if (l->ifaces[i].ifindex == ifindex)
+			return &l->ifaces[i];
+	return NULL;
+}
+
+/* ---- answering ---- */
+
+static uint32_t csum_add(uint32_t sum, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (n & 1)
+		sum += (uint32_t)b[n - 1] << 8;
+	return sum;
+}
+
+/* The ICMPv6 checksum (RFC 4443 2.3) of msg (len bytes, its checksum
+ * field as it is): 0 over a message whose checksum is right. */
+static uint16_t icmp6_csum(const struct in6_addr *src, const struct in6_addr *dst, const void *msg,
+			   size_t len)
+{
+	uint32_t sum = 0;
+	uint8_t tail[8] = { 0 };
+
+	tail[0] = (uint8_t)(len >> 24);
+	tail[1] = (uint8_t)(len >> 16);
+	tail[2] = (uint8_t)(len >> 8);
+	tail[3] = (uint8_t)len;
+	tail[7] = IPPROTO_ICMPV6;
+	sum = csum_add(sum, src, sizeof(*src));
+	sum = csum_add(sum, dst, sizeof(*dst));
+	sum = csum_add(sum, tail, sizeof(tail));
+	sum = csum_add(sum, msg, len);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+static int send_frame(struct l2_announce *l, const struct l2_iface *ifc, const uint8_t *dst,
+		      uint16_t proto, const void *frame, size_t len)
+{
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(proto),
+		.sll_ifindex = ifc->ifindex,
+		.sll_halen = ETH_ALEN,
+	};
+
+	memcpy(sll.sll_addr, dst, ETH_ALEN);
+	if (sendto(l->fd, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* An ARP message from ifc: a reply to (tha, tpa), or with tpa == spa and
+ * tha zero to broadcast, an announcement of spa. */
+static int send_arp(struct l2_announce *l, const struct l2_iface *ifc, uint16_t op,
+		    const uint8_t *eth_dst, const struct in_addr *spa, const uint8_t *tha,
+		    const struct in_addr *tpa)
+{
+	uint8_t frame[sizeof(struct ether_header) + sizeof(struct ether_arp)];
+	struct ether_header eh = { .ether_type = htons(ETHERTYPE_ARP) };
+	struct ether_arp ea = { 0 };
+
+	memcpy(eh.ether_dhost, eth_dst, ETH_ALEN);
+	memcpy(eh.ether_shost, ifc->mac, ETH_ALEN);
+	ea.arp_hrd = htons(ARPHRD_ETHER);
+	ea.arp_pro = htons(ETHERTYPE_IP);
+	ea.arp_hln = ETH_ALEN;
+	ea.arp_pln = sizeof(struct in_addr);
+	ea.arp_op = htons(op);
+	memcpy(ea.arp_sha, ifc->mac, ETH_ALEN);
+	memcpy(ea.arp_spa, spa, sizeof(*spa));
+	memcpy(ea.arp_tha, tha, ETH_ALEN);
+	memcpy(ea.arp_tpa, tpa, sizeof(*tpa));
+	memcpy(frame, &eh, sizeof(eh));
+	memcpy(frame + sizeof(eh), &ea, sizeof(ea));
+	return send_frame(l, ifc, eth_dst, ETHERTYPE_ARP, frame, sizeof(frame));
+}
+
+/* A neighbor advertisement of target from ifc to (eth_dst, dst), with
+ * our MAC as the target link-layer address option. */
+static int send_na(struct l2_announce *l, const struct l2_iface *ifc, const uint8_t *eth_dst,
+		   const struct in6_addr *dst, const struct in6_addr *target, bool solicited)
+{
+	struct {
+		struct nd_neighbor_advert na;
+		struct nd_opt_hdr opt;
+		uint8_t mac[ETH_ALEN];
+	} msg;
+	uint8_t frame[sizeof(struct ether_header) + sizeof(struct ip6_hdr) + sizeof(msg)];
+	size_t msg_len = sizeof(msg.na) + sizeof(msg.opt) + ETH_ALEN;
+	struct ether_header eh = { .ether_type = htons(ETHERTYPE_IPV6) };
+	struct ip6_hdr ip6 = { 0 };
+	uint8_t m[sizeof(msg)];
+	uint16_t csum;
+
+	_Static_assert(sizeof(struct nd_opt_hdr) + ETH_ALEN == 8, "one 8-byte option");
+	memset(&msg, 0, sizeof(msg));
+	msg.na.nd_na_type = ND_NEIGHBOR_ADVERT;
+	msg.na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE | (solicited ? ND_NA_FLAG_SOLICITED : 0);
+	msg.na.nd_na_target = *target;
+	msg.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
+	msg.opt.nd_opt_len = 1; /* in units of 8 bytes */
+	memcpy(msg.mac, ifc->mac, ETH_ALEN);
+	/* the message without the struct's padding, if any */
+	memcpy(m, &msg.na, sizeof(msg.na));
+	memcpy(m + sizeof(msg.na), &msg.opt, sizeof(msg.opt));
+	memcpy(m + sizeof(msg.na) + sizeof(msg.opt), msg.mac, ETH_ALEN);
+	ip6.ip6_flow = htonl(6u << 28);
+	ip6.ip6_plen = htons((uint16_t)msg_len);
+	ip6.ip6_nxt = IPPROTO_ICMPV6;
+	ip6.ip6_hlim = 255; /* RFC 4861 7.1.2 */
+	ip6.ip6_src = *target;
+	ip6.ip6_dst = *dst;
+	csum = icmp6_csum(&ip6.ip6_src, &ip6.ip6_dst, m, msg_len); /* over a zero field */
+	memcpy(m + offsetof(struct icmp6_hdr, icmp6_cksum), &csum, sizeof(csum));
+	memcpy(eh.ether_dhost, eth_dst, ETH_ALEN);
+	memcpy(eh.ether_shost, ifc->mac, ETH_ALEN);
+	memcpy(frame, &eh, sizeof(eh));
+	memcpy(frame + sizeof(eh), &ip6, sizeof(ip6));
+	memcpy(frame + sizeof(eh) + sizeof(ip6), m, msg_len);
+	return send_frame(l, ifc, eth_dst, ETHERTYPE_IPV6, frame,
+			  sizeof(eh) + sizeof(ip6) + msg_len);
+}
+
+static bool mine(const struct l2_announce *l, const struct ipaddr *a)
+{
+	const struct l2_entry *e = l2_plan_find(&l->plan, a);
+
+	return e && e->owner && streq(e->owner, l->o.node_name);
+}
+
+static void on_arp(struct l2_announce *l, const struct l2_iface *ifc, const uint8_t *f, size_t len)
+{
+	struct ether_arp ea;
+	struct ipaddr target = { .family = AF_INET };
+	struct in_addr sender;
+
+	if (len < sizeof(struct ether_header) + sizeof(ea))
+		goto ignore;
+	memcpy(&ea, f + sizeof(struct ether_header), sizeof(ea));
+	if (ntohs(ea.arp_hrd) != ARPHRD_ETHER || ntohs(ea.arp_pro) != ETHERTYPE_IP ||
+	    ea.arp_hln != ETH_ALEN || ea.arp_pln != sizeof(struct in_addr) ||
+	    ntohs(ea.arp_op) != ARPOP_REQUEST)
+		goto ignore;
+	memcpy(&target.v4, ea.arp_tpa, sizeof(target.v4));
+	/* someone else's announcement (or probe) of the address: no reply */
+	if (!memcmp(ea.arp_spa, ea.arp_tpa, sizeof(ea.arp_spa)) || !mine(l, &target))
+		return;
+	memcpy(&sender, ea.arp_spa, sizeof(sender));
+	if (send_arp(l, ifc, ARPOP_REPLY, ea.arp_sha, &target.v4, ea.arp_sha, &sender) == 0)
+		l->st.arp_replies++;
+	return;
+ignore:
+	l->st.ignored++;
+}
+
+static void on_ns(struct l2_announce *l, const struct l2_iface *ifc, const uint8_t *f, size_t len)
+{
+	static const uint8_t all_nodes_mac[ETH_ALEN] = { 0x33, 0x33, 0, 0, 0, 1 };
+	const size_t off = sizeof(struct ether_header) + sizeof(struct ip6_hdr);
+	struct nd_neighbor_solicit ns;
+	struct ether_header eh;
+	struct ip6_hdr ip6;
+	struct ipaddr target = { .family = AF_INET6 };
+	struct in6_addr dst;
+	size_t plen;
+	bool dad;
+
+	if (len < off + sizeof(ns))
+		goto ignore;
+	memcpy(&eh, f, sizeof(eh));
+	memcpy(&ip6, f + sizeof(eh), sizeof(ip6));
+	memcpy(&ns, f + off, sizeof(ns));
+	plen = ntohs(ip6.ip6_plen);
+	/* RFC 4861 7.1.1: hop limit 255, code 0, the checksum right */
+	if (ip6.ip6_hlim != 255 || ns.nd_ns_code != 0 || plen < sizeof(ns) || off + plen > len ||
+	    icmp6_csum(&ip6.ip6_src, &ip6.ip6_dst, f + off, plen) != 0)
+		goto ignore;
+	target.v6 = ns.nd_ns_target;
+	if (!mine(l, &target))
+		return;
+	/* a duplicate address detection probe: answer to all nodes */
+	dad = IN6_IS_ADDR_UNSPECIFIED(&ip6.ip6_src);
+	if (dad)
+		inet_pton(AF_INET6, "ff02::1", &dst);
+	else
+		dst = ip6.ip6_src;
+	if (send_na(l, ifc, dad ? all_nodes_mac : eh.ether_shost, &dst, &target.v6, !dad) == 0)
+		l->st.na_replies++;
+	return;
+ignore:
+	l->st.ignored++;
+}
+
+int l2_announce_dispatch(struct l2_announce *l)
+{
+	for (int i = 0; i < L2_DISPATCH_BATCH; i++) {
+		uint8_t f[L2_FRAME_MAX];
+		struct sockaddr_ll from;
+		socklen_t flen = sizeof(from);
+		struct ether_header eh;
+		const struct l2_iface *ifc;
+		ssize_t n;
+
+		n = recvfrom(l->fd, f, sizeof(f), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		ifc = iface_of(l, from.sll_ifindex);
+		if (!ifc || from.sll_pkttype == PACKET_OUTGOING || (size_t)n < sizeof(eh))
+			continue;
+		memcpy(&eh, f, sizeof(eh));
+		if (ntohs(eh.ether_type) == ETHERTYPE_ARP)
+			on_arp(l, ifc, f, (size_t)n);
+		else if (ntohs(eh.ether_type) == ETHERTYPE_IPV6)
+			on_ns(l, ifc, f, (size_t)n);
+	}
+	return 0;
+}
+
+/* ---- the interfaces ---- */
+
+/* The name of the interface holding addr, from ifs. */
+static const char *iface_holding(const struct ifaddrs *ifs, const struct ipaddr *addr)
+{
+	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		struct ipaddr a = { 0 };
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != addr->family)
+			continue;
+		a.family = addr->family;
+		if (a.family == AF_INET)
+			a.v4 = ((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr;
+		else
+			a.v6 = ((const struct sockaddr_in6 *)(const void *)i->ifa_addr)->sin6_addr;
+		if (ipaddr_eq(&a, addr))
+			return i->ifa_name;
+	}
+	return NULL;
+}
+
+/* Fills ifc from the AF_PACKET entry of name in ifs. */
+static int iface_fill(const struct ifaddrs *ifs, const char *name, struct l2_iface *ifc)
+{
+	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		const struct sockaddr_ll *sll = (const void *)i->ifa_addr;
+
+		if (!sll || sll->sll_family != AF_PACKET || !streq(i->ifa_name, name))
+			continue;
+		if (sll->sll_halen != ETH_ALEN)
+			return -EPROTONOSUPPORT; /* not Ethernet */
+		ifc->ifindex = sll->sll_ifindex;
+		strscpy(ifc->name, name, sizeof(ifc->name));
+		memcpy(ifc->mac, sll->sll_addr, ETH_ALEN);
+		return 0;
+	}
+	return -ENODEV;
+}
+
+struct self_addrs {
+	const char *name;
+	struct ipaddr v[MODEL_NODE_MAX_ADDRS];
+	size_t n;
+};
+
+static int find_self(const struct model_node *n, const char *origin, void *ud)
+{
+	struct self_addrs *s = ud;
+
+	(void)origin;
+	if (!streq(n->name, s->name))
+		return 0;
+	memcpy(s->v, n->addrs, n->n_addrs * sizeof(*n->addrs));
+	s->n = n->n_addrs;
+	return 0;
+}
+
+/* The interfaces named, or the one of a node address; the socket asks
+ * each for all multicast (the solicitations go to solicited-node
+ * groups, which a NIC would filter out). */
+static int ifaces_resolve(struct l2_announce *l, const struct model_store *st)
+{
+	const struct l2_announce_options *o = &l->o;
+	struct l2_iface next[L2_MAX_IFACES];
+	struct self_addrs self = { .name = o->node_name };
+	const char *names[L2_MAX_IFACES];
+	size_t n_names = 0, n = 0;
+	struct ifaddrs *ifs;
+	int r = 0;
+
+	if (getifaddrs(&ifs) < 0)
+		return -errno;
+	for (size_t i = 0; i < o->n_ifnames && i < L2_MAX_IFACES; i++)
+		names[n_names++] = o->ifnames[i];
+	if (!n_names) {
+		const struct ipaddr *addrs = o->node_addrs;
+		size_t n_addrs = o->n_node_addrs;
+
+		if (!n_addrs) {
+			model_store_foreach_node(st, find_self, &self);
+			addrs = self.v;
+			n_addrs = self.n;
+		}
+		for (size_t i = 0; i < n_addrs && !n_names; i++)
+			if ((names[0] = iface_holding(ifs, &addrs[i])))
+				n_names = 1;
+	}
+	for (size_t i = 0; i < n_names; i++) {
+		r = iface_fill(ifs, names[i], &next[n]);
+		if (r < 0) {
+			if (!l->warned)
+				report_msg(o->report, o->ud, LOG_LEVEL_WARN,
+					   "L2 announcements: interface %s: %s", names[i],
+					   strerror(-r));
+			continue;
+		}
+		const struct l2_iface *had = iface_of(l, next[n].ifindex);
+
+		next[n].allmulti = had && had->allmulti;
+		if (!next[n].allmulti) {
+			struct packet_mreq mr = { .mr_ifindex = next[n].ifindex,
+						  .mr_type = PACKET_MR_ALLMULTI };
+
+			next[n].allmulti = setsockopt(l->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP,
+						      &mr, sizeof(mr)) == 0;
+		}
+		n++;
+	}
+	freeifaddrs(ifs);
+	if (!n) {
+		if (!n_names && !l->warned)
+			report_msg(o->report, o->ud, LOG_LEVEL_WARN,
+				   "L2 announcements: no interface holds this node's address "
+				   "(--node-ip, or an InternalIP of Node %s); give --l2-interface",
+				   o->node_name);
+		l->warned = true;
+		return -ENODEV;
+	}
+	l->warned = false;
+	memcpy(l->ifaces, next, n * sizeof(*next));
+	l->n_ifaces = n;
+	return 0;
+}
+
+/* ---- sync: the plan, what moved, the announcements ---- */
+
+/* Announces e on every interface: a gratuitous ARP (an ARP announcement:
+ * a broadcast request with sender and target the address) or an
+ * unsolicited neighbor advertisement to all nodes, with override. */
+static int announce(struct l2_announce *l, const struct l2_entry *e)
+{
+	static const uint8_t bcast[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t all_nodes_mac[ETH_ALEN] = { 0x33, 0x33, 0, 0, 0, 1 };
+	static const uint8_t zero[ETH_ALEN];
+	struct in6_addr all_nodes;
+	int r = 0;
+
+	inet_pton(AF_INET6, "ff02::1", &all_nodes);
+	for (size_t i = 0; i < l->n_ifaces; i++) {
+		const struct l2_iface *ifc = &l->ifaces[i];
+		int q = e->addr.family == AF_INET
+				? send_arp(l, ifc, ARPOP_REQUEST, bcast, &e->addr.v4, zero, &e->addr.v4)
+				: send_na(l, ifc, all_nodes_mac, &all_nodes, &e->addr.v6, false);
+
+		if (q < 0)
+			r = q;
+		else
+			l->st.announcements++;
+	}
+	return r;
+}
+
+static void ifaces_str(const struct l2_announce *l, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < l->n_ifaces && off < size; i++)
+		off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "",
+					l->ifaces[i].name);
+}
+
+/* Reports how e's owner changed from was (NULL: a new address) and
+ * announces it when this node takes it. */
+static void entry_moved(struct l2_announce *l, const struct l2_entry *was, const struct l2_entry *e)
+{
+	const struct l2_announce_options *o = &l->o;
+	const char *before = was ? was->owner : NULL;
+	bool now_mine = e->owner && streq(e->owner, o->node_name);
+	char a[IPADDR_STRLEN], ifn[L2_MAX_IFACES * IFNAMSIZ];
+	int r;
+
+	ipaddr_str(&e->addr, a, sizeof(a));
+	if (!now_mine) {
+		if (before && streq(before, o->node_name))
+			report_msg(o->report, o->ud, LOG_LEVEL_INFO,
+				   "L2: %s (service %s) moves to %s: no longer announced here", a,
+				   e->service, e->owner ? e->owner : "no node (none Ready)");
+		else
+			report_msg(o->report, o->ud, LOG_LEVEL_INFO,
+				   "L2: %s (service %s) is announced by %s%s%s", a, e->service,
+				   e->owner ? e->owner : "no node (none Ready)",
+				   before ? ", was " : "", before ? before : "");
+		return;
+	}
+	r = announce(l, e);
+	ifaces_str(l, ifn, sizeof(ifn));
+	report_msg(o->report, o->ud, r < 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+		   "L2: %s (service %s) announced here on %s%s%s: %s %s%s", a, e->service, ifn,
+		   before ? ", taking over from " : "", before ? before : "",
+		   e->addr.family == AF_INET ? "gratuitous ARP" : "unsolicited neighbor advertisement",
+		   r < 0 ? "failed: " : "sent", r < 0 ? strerror(-r) : "");
+}
+
+int l2_announce_sync(struct l2_announce *l, const struct model_store *st)
+{
+	const struct l2_announce_options *o = &l->o;
+	struct l2_plan next;
+	int r;
+
+	r = ifaces_resolve(l, st);
+	if (r < 0)
+		return r;
+	r = l2_plan_compute(st, &next);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < next.n; i++) {
+		const struct l2_entry *e = &next.v[i];
+		const struct l2_entry *was = l2_plan_find(&l->plan, &e->addr);
+
+		if (!was || !streq(was->owner ? was->owner : "", e->owner ? e->owner : ""))
+			entry_moved(l, was, e);
+	}
+	for (size_t i = 0; i < l->plan.n; i++) {
+		const struct l2_entry *e = &l->plan.v[i];
+		char a[IPADDR_STRLEN];
+
+		if (!l2_plan_find(&next, &e->addr) && e->owner && streq(e->owner, o->node_name))
+			report_msg(o->report, o->ud, LOG_LEVEL_INFO,
+				   "L2: %s (service %s) no longer announced: no Service has it",
+				   ipaddr_str(&e->addr, a, sizeof(a)), e->service);
+	}
+	l2_plan_clear(&l->plan);
+	l->plan = next;
+	l->st.n_addrs = next.n;
+	l->st.n_mine = 0;
+	for (size_t i = 0; i < next.n; i++)
+		l->st.n_mine += mine(l, &next.v[i].addr);
+	l->st.n_ifaces = l->n_ifaces;
+	return 0;
+}
