@@ -258,6 +258,9 @@ struct api_config {
 	size_t max_body;
 	const char *advertise_host; /* name in the kubeconfig server URL */
 	int compact_interval; /* seconds between compactions; 0: never */
+	/* ClusterIP of kube-system/kube-dns; NULL: the 10th address of the
+	 * first service range (as kubeadm: 10.96.0.10 in 10.96.0.0/12). */
+	const char *cluster_dns;
 };
 
 struct api_server;

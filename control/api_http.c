@@ -790,26 +790,16 @@ static int ensure_bootstrap_rbac(struct api_server *s)
 	return r;
 }
 
-/* default/kubernetes: the first address of the service range, port 443
- * to the secure port, as kube-apiserver keeps it. */
-static int ensure_kubernetes_service(struct api_server *s)
+/* Creates a Service the server keeps. Another server on the same store
+ * may be making it at this moment: its claim on the address fails ours
+ * until its create lands (then -EEXIST, fine) or is undone (then ours
+ * succeeds). Takes obj. */
+static int ensure_service(struct api_server *s, json_t *obj)
 {
 	const struct api_resource *svc = api_resource_find("", "v1", "services");
-	char ip[INET6_ADDRSTRLEN];
-	json_t *obj;
-	int r;
+	int r = -ENOMEM;
 
-	api_svc_range_addr(&s->ranges[0], 1, ip, sizeof(ip));
-	obj = json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:s,s:[{s:s,s:i,s:i,s:s}]}}",
-			"apiVersion", "v1", "kind", "Service", "metadata", "name", "kubernetes",
-			"namespace", "default", "labels", "component", "apiserver", "provider",
-			"kubernetes", "spec", "type", "ClusterIP", "clusterIP", ip, "ports", "name",
-			"https", "port", 443, "targetPort",
-			s->cfg.secure_port ? s->cfg.secure_port : 6443, "protocol", "TCP");
-	/* Another server on the same store may be making it at this moment:
-	 * its claim on the address fails ours until its create lands (then
-	 * -EEXIST) or is undone (then ours succeeds). */
-	for (int try = 0; try < 10; try++) {
+	for (int try = 0; obj && try < 10; try++) {
 		r = bootstrap_create(s, svc, obj);
 		if (r == 0 || r == -EEXIST)
 			break;
@@ -817,6 +807,51 @@ static int ensure_kubernetes_service(struct api_server *s)
 	}
 	json_decref(obj);
 	return r == -EEXIST ? 0 : r;
+}
+
+/* default/kubernetes: the first address of the service range, port 443
+ * to the secure port, as kube-apiserver keeps it. */
+static int ensure_kubernetes_service(struct api_server *s)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	api_svc_range_addr(&s->ranges[0], 1, ip, sizeof(ip));
+	return ensure_service(
+		s, json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:s,s:[{s:s,s:i,s:i,s:s}]}}",
+			     "apiVersion", "v1", "kind", "Service", "metadata", "name", "kubernetes",
+			     "namespace", "default", "labels", "component", "apiserver", "provider",
+			     "kubernetes", "spec", "type", "ClusterIP", "clusterIP", ip, "ports",
+			     "name", "https", "port", 443, "targetPort",
+			     s->cfg.secure_port ? s->cfg.secure_port : 6443, "protocol", "TCP"));
+}
+
+/* kube-system/kube-dns, the cluster DNS Service pods' resolv.conf names:
+ * the 10th address of the service range (or --cluster-dns), ports 53
+ * UDP "dns" and TCP "dns-tcp", as kubeadm makes it for CoreDNS. It has no
+ * selector: every skiff-agent answers its ClusterIP itself, node-locally
+ * (dataplane/dns/dns_local.c). */
+static int ensure_kube_dns_service(struct api_server *s)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int r;
+
+	if (s->cfg.cluster_dns)
+		strscpy(ip, s->cfg.cluster_dns, sizeof(ip));
+	else
+		api_svc_range_addr(&s->ranges[0], 10, ip, sizeof(ip));
+	r = ensure_service(
+		s, json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s,s:s}},s:{s:s,s:s,s:[{s:s,s:i,s:i,s:s},"
+			     "{s:s,s:i,s:i,s:s}]}}",
+			     "apiVersion", "v1", "kind", "Service", "metadata", "name", "kube-dns",
+			     "namespace", "kube-system", "labels", "k8s-app", "kube-dns",
+			     "kubernetes.io/cluster-service", "true", "kubernetes.io/name", "CoreDNS",
+			     "spec", "type", "ClusterIP", "clusterIP", ip, "ports", "name", "dns",
+			     "port", 53, "targetPort", 53, "protocol", "UDP", "name", "dns-tcp", "port",
+			     53, "targetPort", 53, "protocol", "TCP"));
+	if (r < 0)
+		log_error("Service kube-system/kube-dns: cannot create it with clusterIP %s (in %s?): %s",
+			  ip, s->ranges[0].text, strerror(-r));
+	return r;
 }
 
 /* As many connections as descriptors allow: each watch holds one (and a
@@ -935,6 +970,9 @@ int api_server_start(struct api_server *s)
 			return r;
 	}
 	r = ensure_kubernetes_service(s);
+	if (r < 0)
+		return r;
+	r = ensure_kube_dns_service(s);
 	if (r < 0)
 		return r;
 	r = ensure_bootstrap_rbac(s);

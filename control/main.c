@@ -13,6 +13,7 @@
 #include "control/api.h"
 #include "control/ctrl_manager.h"
 #include "control/store.h"
+#include "lib/inet.h"
 #include "lib/log.h"
 #include "lib/opts.h"
 #include "lib/util.h"
@@ -40,6 +41,18 @@ static int opt_svc_ranges(const struct opt *o, const char *arg, void *dst, char 
 		return set_err(err, errlen, -EINVAL,
 			       "invalid \"%s\" (want an IPv4 CIDR /12../30 and/or an IPv6 CIDR "
 			       "/108../126, comma-separated, one per family)", arg);
+	*(const char **)dst = arg;
+	return 0;
+}
+
+/* An IP address, kept as its text. */
+static int opt_ip(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
+{
+	struct ipaddr a;
+
+	(void)o;
+	if (ipaddr_parse(arg, &a) < 0)
+		return set_err(err, errlen, -EINVAL, "\"%s\" is not an IP address", arg);
 	*(const char **)dst = arg;
 	return 0;
 }
@@ -88,6 +101,10 @@ static const struct opt options[] = {
 	{ .name = "service-cluster-ip-range", .arg = "CIDR[,CIDR]",
 	  .help = "ClusterIP ranges, one per family; two make the cluster dual-stack",
 	  .def = "10.43.0.0/16", .set = opt_svc_ranges, .offset = CFG(service_cidr) },
+	{ .name = "cluster-dns", .arg = "IP",
+	  .help = "ClusterIP of the cluster DNS Service kube-system/kube-dns, in the first range "
+	  "(default its 10th address, as kubeadm: 10.43.0.10 in 10.43.0.0/16)",
+	  .set = opt_ip, .offset = CFG(cluster_dns) },
 	{ .name = "service-node-port-range", .arg = "LO-HI", .help = "NodePort range",
 	  .def = "30000-32767", .set = opt_port_range, .offset = ARG(cfg) },
 	{ .name = "compaction-interval", .arg = "SECS",

@@ -99,7 +99,8 @@ printf '%-9s %-10s %-9s %-9s %-9s %-16s\n' services endpoints load_s p50_ms p99_
 for n in $sizes; do
 	DATA="$DATA_ROOT/data-$n" SLOG="$TMP/server-$n.log" ALOG="$TMP/agent-$n.log"
 	BPFFS="/sys/fs/bpf/skiff-bench-api-$RUN_ID-$n"
-	agent_server_start "$DATA" "$SLOG" plain --service-cluster-ip-range 10.96.0.0/16
+	agent_server_start "$DATA" "$SLOG" plain --service-cluster-ip-range 10.96.0.0/16 \
+		--cluster-dns 10.96.255.253 # .10 is one of the services here
 	API="http://127.0.0.1:$PORT"
 	t0=$EPOCHREALTIME
 	load_config "$n" | sed '$d' >"$TMP/load-$n.cfg" # no "next" after the last

@@ -408,7 +408,8 @@ case_service_allocation() {
 	r=$(api POST $S "$(svc a NodePort 30001)")
 	assert_eq "$(code "$r") $(jqr "$r" .spec.ports[0].nodePort)" "201 30001"
 	ip1=$(jqr "$r" .spec.clusterIP)
-	[[ "$ip1" =~ ^10\.99\.0\.([2-9]|1[0-4])$ ]] || fail "cluster IP $ip1 outside 10.99.0.0/28 (minus .0 .1 .15)"
+	[[ "$ip1" =~ ^10\.99\.0\.([2-9]|1[1-4])$ ]] ||
+		fail "cluster IP $ip1 outside 10.99.0.0/28 (minus .0 .1 .10 .15)"
 	r=$(api POST $S "$(svc b NodePort 30001)")
 	assert_eq "$(code "$r")" 422 "same nodePort twice"
 	assert_contains "$(jqr "$r" .message)" "provided port is already allocated"
@@ -417,14 +418,15 @@ case_service_allocation() {
 	assert_contains "$(jqr "$r" .message)" "provided IP is already allocated"
 	r=$(api POST $S "$(svc d NodePort 40000)")
 	assert_eq "$(code "$r")" 422 "nodePort out of range"
-	# Fill the tiny range: 13 usable addresses, the kubernetes service has .1.
+	# Fill the tiny range: 13 usable addresses, the kubernetes service has
+	# .1, kube-system/kube-dns .10.
 	ips="$ip1"
-	for i in $(seq 1 12); do
+	for i in $(seq 1 11); do
 		r=$(api POST $S "$(svc "f$i" ClusterIP)")
 		assert_eq "$(code "$r")" 201 "service f$i"
 		ips="$ips $(jqr "$r" .spec.clusterIP)"
 	done
-	assert_eq "$(tr ' ' '\n' <<<"$ips" | sort -u | wc -l)" 13 "addresses are distinct"
+	assert_eq "$(tr ' ' '\n' <<<"$ips" | sort -u | wc -l)" 12 "addresses are distinct"
 	r=$(api POST $S "$(svc full ClusterIP)")
 	assert_eq "$(code "$r")" 500 "range exhausted"
 	assert_contains "$(jqr "$r" .message)" "range is full"
@@ -448,6 +450,10 @@ case_service_allocation() {
 	assert_eq "$(code "$r")" 201 "address released on delete"
 	r=$(api GET /api/v1/namespaces/default/services/kubernetes)
 	assert_eq "$(jqr "$r" '.spec.clusterIP + " " + (.spec.ports[0].port|tostring)')" "10.99.0.1 443"
+	# the cluster DNS Service, at the 10th address as kubeadm puts it
+	r=$(api GET /api/v1/namespaces/kube-system/services/kube-dns)
+	assert_eq "$(jqr "$r" '[.spec.clusterIP, .metadata.labels["k8s-app"], (.spec.ports[] | "\(.name) \(.port)/\(.protocol)")] | join(", ")')" \
+		"10.99.0.10, kube-dns, dns 53/UDP, dns-tcp 53/TCP"
 }
 
 case_allocation_repair() {

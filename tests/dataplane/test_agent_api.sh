@@ -31,7 +31,7 @@ topo_node_exit
 # namespace; SERVER_PORT=$PORT restarts it where the agent knows it.
 server_start() {
 	agent_server_start "$DATA" "$SLOG" tls \
-		--service-cluster-ip-range 10.96.0.0/16 "$@"
+		--service-cluster-ip-range 10.96.0.0/16 --cluster-dns 10.96.255.253 "$@"
 }
 server_stop() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; }
 k() { in_node "$KDIR/kubectl.1.33" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/kcache" "$@"; }
