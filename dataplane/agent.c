@@ -176,6 +176,14 @@ static const struct opt options[] = {
 	{ .name = "dns-ttl", .arg = "SECONDS", .set = opt_u32, .offset = OPT(dns_ttl), .min = 1,
 	  .max = 3600, .def = "5", .help = "cluster DNS: TTL of the zone's records and its "
 	  "negative answers (CoreDNS's default)" },
+	{ .name = "dns-device", .arg = "NAME", .set = opt_string, .offset = OPT(dns_device),
+	  .max = IFNAMSIZ - 1, .help = "cluster DNS: a dummy device to create holding the "
+	  "--dns-listen address, so pods reach it (as NodeLocal DNSCache holds 169.254.20.10); "
+	  "removed with --destroy-on-exit" },
+	{ .name = "dns-service", .arg = "NS/NAME", .set = opt_string, .offset = OPT(dns_service),
+	  .def = "kube-system/kube-dns", .help = "cluster DNS: the Service whose ClusterIP this "
+	  "node's server answers, node-locally in either proxy mode (its ports dns/UDP and "
+	  "dns-tcp/TCP go to --dns-listen, when pods can reach that address)" },
 	{ .name = "l2-announce", .set = opt_flag, .offset = OPT(l2_announce),
 	  .help = "answer ARP and NDP for the LoadBalancer ingress IPs and externalIPs this node "
 	  "is elected for among the Ready Nodes (one node per address; another takes over when "
@@ -228,6 +236,10 @@ static int args_check(struct agent_args *a)
 	if (a->o.node_routing != NODE_ROUTING_NONE && !a->node_addrs.n) {
 		log_error("--node-routing: needs --node-ip, this node's address on the network "
 			  "between the nodes");
+		return -1;
+	}
+	if (a->o.dns_device && !a->o.dns_listen) {
+		log_error("--dns-device goes with --dns-listen");
 		return -1;
 	}
 	if (a->l2_ifaces.n && !a->o.l2_announce) {

@@ -479,9 +479,16 @@ static int dns_setup(struct proxy_agent *a)
 		.upstreams = o->dns_upstreams,
 		.n_upstreams = o->n_dns_upstreams,
 		.ttl = o->dns_ttl,
+		.device = o->dns_device,
+		.service = o->dns_service,
+		.node_name = o->node_name,
+		.remove_device = o->destroy_on_exit,
 	};
+	int r = dns_agent_new(&d, &a->dns);
 
-	return dns_agent_new(&d, &a->dns);
+	/* before the first sync of the proxy: the cluster DNS Service
+	 * answers from the start (dataplane/dns/dns_local.c says how) */
+	return r < 0 ? r : dns_agent_serve_service(a->dns, a->store);
 }
 
 static int dns_sync(struct proxy_agent *a)

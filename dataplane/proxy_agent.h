@@ -106,6 +106,11 @@ struct proxy_agent_options {
 	const char *const *dns_upstreams;
 	size_t n_dns_upstreams;
 	uint32_t dns_ttl; /* 0: DNS_DEFAULT_TTL */
+	/* The cluster DNS Service ("ns/name"; NULL: kube-system/kube-dns)
+	 * is balanced to this node's server alone (dns_local.c), on
+	 * dns_listen, which the dummy device dns_device holds (NULL: none). */
+	const char *dns_service;
+	const char *dns_device;
 	/* L2 announcements (l2_announce.h): this node answers ARP and NDP
 	 * for the LoadBalancer and external IPs it is elected for, on
 	 * l2_ifaces (none: the interface of node_addrs, or of this node's

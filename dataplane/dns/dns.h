@@ -179,9 +179,22 @@ struct dns_agent_options {
 	const char *const *upstreams; /* "ADDR[:PORT]"; none: /etc/resolv.conf */
 	size_t n_upstreams;
 	uint32_t ttl; /* 0: DNS_DEFAULT_TTL */
+	/* Node-local service (dns_local.c): the dummy device that holds the
+	 * listen address (NULL: none, the address exists), the Service
+	 * "ns/name" whose ClusterIP this server answers (NULL:
+	 * DNS_DEFAULT_SERVICE), this node's name, and whether freeing
+	 * removes the device. */
+	const char *device;
+	const char *service;
+	const char *node_name;
+	bool remove_device;
 };
 struct dns_agent;
+/* Makes the device (if any), then binds the server. */
 int dns_agent_new(const struct dns_agent_options *o, struct dns_agent **out);
+/* Puts the node-local EndpointSlice of the cluster DNS Service into st
+ * (when the listen address is one pods can reach; logs either way). */
+int dns_agent_serve_service(struct dns_agent *a, struct model_store *st);
 /* Brings the zone up to st: the Services changed since the last sync
  * (model_store_take_dirty_of MODEL_READER_DNS), or all at first. */
 int dns_agent_sync(struct dns_agent *a, struct model_store *st);
@@ -189,6 +202,22 @@ int dns_agent_fd(const struct dns_agent *a);
 void dns_agent_dispatch(struct dns_agent *a);
 /* Logs the counters and stops serving. NULL-safe. */
 void dns_agent_free(struct dns_agent *a);
+
+/* ---- node-local service (dns_local.c) ---- */
+
+#define DNS_DEFAULT_SERVICE "kube-system/kube-dns"
+#define DNS_LOCAL_ORIGIN "node-local DNS" /* its slice's origin in the store */
+/* Not loopback nor unspecified: an address another namespace can route to. */
+bool dns_local_reachable(const struct sockaddr_storage *listen);
+/* The EndpointSlice "NAME-node-local" of service ("ns/name") with one
+ * ready endpoint on node: listen, its ports "dns" (UDP) and "dns-tcp"
+ * (TCP) at listen's port. */
+int dns_local_slice(const char *service, const char *node, const struct sockaddr_storage *listen,
+		    struct model_slice **out);
+/* The device name (a dummy, or where the kernel has none an empty
+ * bridge), up, holding listen's address (/32 or /128). */
+int dns_local_device(const char *name, const struct sockaddr_storage *listen);
+int dns_local_device_remove(const char *name);
 
 /* "ADDR:PORT", "[V6]:PORT" or "ADDR" (port def_port). -EINVAL otherwise. */
 int dns_sockaddr_parse(const char *s, uint16_t def_port, struct sockaddr_storage *out,

@@ -14,6 +14,8 @@
 struct dns_agent {
 	struct dns_server *server;
 	struct dns_zone_config cfg;
+	struct dns_agent_options o;
+	struct sockaddr_storage listen;
 };
 
 int dns_agent_new(const struct dns_agent_options *o, struct dns_agent **out)
@@ -40,14 +42,25 @@ int dns_agent_new(const struct dns_agent_options *o, struct dns_agent **out)
 		}
 		so.n_upstreams++;
 	}
+	if (o->device) {
+		r = dns_local_device(o->device, &so.listen);
+		if (r < 0) {
+			log_error("cluster DNS: device %s: cannot hold the address of %s: %s",
+				  o->device, o->listen, strerror(-r));
+			return r;
+		}
+		log_info("cluster DNS: device %s up with the address of %s", o->device, o->listen);
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	a->cfg = (struct dns_zone_config){ .zone = o->zone, .ttl = o->ttl };
+	a->o = *o;
+	a->listen = so.listen;
 	r = dns_server_new(&so, &a->server);
 	if (r < 0) {
 		log_error("cluster DNS: cannot serve on %s: %s", o->listen, strerror(-r));
-		free(a);
+		dns_agent_free(a);
 		return r;
 	}
 	dns_server_upstreams(a->server, ups, sizeof(ups));
@@ -118,6 +131,29 @@ int dns_agent_sync(struct dns_agent *a, struct model_store *st)
 	return 0;
 }
 
+int dns_agent_serve_service(struct dns_agent *a, struct model_store *st)
+{
+	const char *svc = a->o.service ? a->o.service : DNS_DEFAULT_SERVICE;
+	struct model_slice *s;
+	int r;
+
+	if (!dns_local_reachable(&a->listen)) {
+		log_info("cluster DNS: %s is a loopback address: Service %s is not served by this "
+			 "node (pods cannot reach it; see --dns-device)", a->o.listen, svc);
+		return 0;
+	}
+	r = dns_local_slice(svc, a->o.node_name, &a->listen, &s);
+	if (r == 0)
+		r = model_store_put(st, DNS_LOCAL_ORIGIN, MODEL_KIND_ENDPOINT_SLICE, s);
+	if (r < 0) {
+		log_error("cluster DNS: cannot serve Service %s node-locally: %s", svc, strerror(-r));
+		return r;
+	}
+	log_info("cluster DNS: Service %s (ports dns/UDP, dns-tcp/TCP) balanced to this node's "
+		 "server on %s alone", svc, a->o.listen);
+	return 0;
+}
+
 int dns_agent_fd(const struct dns_agent *a)
 {
 	return dns_server_fd(a->server);
@@ -137,8 +173,18 @@ void dns_agent_free(struct dns_agent *a)
 
 	if (!a)
 		return;
-	counters(a, text, sizeof(text));
-	log_info("cluster DNS: stopped (answered: %s)", text);
-	dns_server_free(a->server);
+	if (a->server) {
+		counters(a, text, sizeof(text));
+		log_info("cluster DNS: stopped (answered: %s)", text);
+		dns_server_free(a->server);
+	}
+	if (a->o.device && a->o.remove_device) {
+		int r = dns_local_device_remove(a->o.device);
+
+		if (r < 0 && r != -ENODEV)
+			log_error("cluster DNS: cannot remove device %s: %s", a->o.device, strerror(-r));
+		else
+			log_info("cluster DNS: device %s removed", a->o.device);
+	}
 	free(a);
 }
