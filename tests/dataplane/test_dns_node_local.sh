@@ -7,11 +7,12 @@
 # that server alone, through its proxy: the socket hooks (BPF mode, the
 # pod in the agent's cgroup) or the nftables table. UDP and TCP; the
 # device goes with --destroy-on-exit. Nothing else serves DNS here, so
-# every answer is the node's own server's.
+# every answer is the node's own server's. Then the same with the agent
+# on a skiff-server, whose own kube-dns Service it serves.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/agent.sh"
 require_root
-require_cmd ip dig nft nsenter
+require_cmd ip dig nft nsenter curl
 require_bin skiff-agent lb-tool
 
 P=10.244.78 LOCAL=169.254.20.10 KUBE_DNS=10.96.0.10 DEV=skiff-dns0
@@ -53,11 +54,13 @@ in_pod() { ( echo "$BASHPID" >"$CG/cgroup.procs" && exec nsenter --net="/run/net
 ask() { in_pod dig +time=3 +tries=1 +short "$@" | tr '\n' ' ' | sed 's/ $//'; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
+# start MODE SOURCE...: the agent in the node namespace.
 start() {
 	MODE=$1
+	shift
 	: >"$ALOG"
 	# upstream: a loopback port where nothing listens (no query leaves)
-	( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" --manifests "$M" \
+	( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" "$@" \
 		--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --proxy-mode "$MODE" \
 		--nft-table "$TABLE" --dns-listen "$LOCAL:53" --dns-device "$DEV" \
 		--dns-upstream 127.0.0.2:5300 --destroy-on-exit ) >>"$ALOG" 2>&1 &
@@ -93,11 +96,28 @@ case_stop_removes_the_device() {
 	return 0
 }
 
+# From the API server: the kube-dns Service skiff-server makes itself, at
+# the 10th address of its range, reached the same way.
+case_the_servers_kube_dns_service() {
+	assert_contains "$(cat "$ALOG")" \
+		"Service kube-system/kube-dns (ports dns/UDP, dns-tcp/TCP) balanced to this node's server"
+	assert_eq "$(ask @$KUBE_DNS kube-dns.kube-system.svc.cluster.local)" "$KUBE_DNS"
+	assert_eq "$(ask @$KUBE_DNS +tcp kubernetes.default.svc.cluster.local)" "10.96.0.1"
+}
+
 for mode in bpf nftables; do
-	start "$mode"
+	start "$mode" --manifests "$M"
 	for c in pods_ask_the_kube_dns_cluster_ip stop_removes_the_device; do
 		eval "case_$c/$mode() { case_$c; }"
 		run_case "$c/$mode"
+	done
+done
+agent_server_start "$TMP/data" "$TMP/server.log" tls --service-cluster-ip-range 10.96.0.0/16
+for mode in bpf nftables; do
+	start "$mode" --kubeconfig "$TMP/data/kubeconfig"
+	for c in the_servers_kube_dns_service stop_removes_the_device; do
+		eval "case_$c/api/$mode() { case_$c; }"
+		run_case "$c/api/$mode"
 	done
 done
 finish
