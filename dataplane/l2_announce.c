@@ -51,6 +51,7 @@ uint64_t l2_score(const struct ipaddr *addr, const char *node)
 }
 
 struct plan_build {
+	const struct model_store *st;
 	struct l2_plan *p;
 	size_t cap;
 	const char **nodes; /* Ready Nodes' names (the store's strings) */
@@ -93,6 +94,7 @@ static int add_entry(struct plan_build *b, const struct model_service *s, const 
 	e = &b->p->v[b->p->n];
 	memset(e, 0, sizeof(*e));
 	e->addr = *a;
+	e->local = s->external_local;
 	if (asprintf(&e->service, "%s/%s", s->ns, s->name) < 0)
 		return -ENOMEM;
 	b->p->n++;
@@ -121,8 +123,78 @@ static int entry_cmp(const void *pa, const void *pb)
 	return c ? c : strcmp(a->service, b->service);
 }
 
-/* Each address once (with the first Service by key), and its owner: the
- * highest-scoring Ready Node. */
+/* The nodes of a Service's ready endpoints. */
+struct ep_nodes {
+	const char **v;
+	size_t n, cap;
+};
+
+static int collect_ep_nodes(const struct model_slice *sl, const char *origin, void *ud)
+{
+	struct ep_nodes *en = ud;
+
+	(void)origin;
+	for (size_t i = 0; i < sl->n_endpoints; i++) {
+		const struct model_endpoint *ep = &sl->endpoints[i];
+
+		if (!ep->ready || !ep->node_name)
+			continue;
+		if (en->n == en->cap) {
+			size_t cap = en->cap ? en->cap * 2 : 8;
+			const char **v = realloc(en->v, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			en->v = v;
+			en->cap = cap;
+		}
+		en->v[en->n++] = ep->node_name;
+	}
+	return 0;
+}
+
+static bool has_name(const struct ep_nodes *en, const char *name)
+{
+	for (size_t i = 0; i < en->n; i++)
+		if (streq(en->v[i], name))
+			return true;
+	return false;
+}
+
+/* The highest-scoring candidate for e: a Ready Node, and for policy
+ * Local one with a ready endpoint of the Service (as MetalLB: another
+ * node would take the traffic only to drop it). NULL: none. */
+static int best_node(const struct plan_build *b, const struct l2_entry *e, const char **out)
+{
+	struct ep_nodes en = { 0 };
+	const char *best = NULL;
+	uint64_t best_score = 0;
+	int r = 0;
+
+	if (e->local) {
+		char ns[256];
+		const char *slash = strchr(e->service, '/');
+
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - e->service), e->service);
+		r = model_store_foreach_slice_of(b->st, ns, slash + 1, collect_ep_nodes, &en);
+	}
+	for (size_t k = 0; r == 0 && k < b->n_nodes; k++) {
+		uint64_t sc = l2_score(&e->addr, b->nodes[k]);
+
+		if (e->local && !has_name(&en, b->nodes[k]))
+			continue;
+		/* ties (never seen with 64 bits) go to the smaller name */
+		if (!best || sc > best_score || (sc == best_score && strcmp(b->nodes[k], best) < 0)) {
+			best = b->nodes[k];
+			best_score = sc;
+		}
+	}
+	free(en.v);
+	*out = best;
+	return r;
+}
+
+/* Each address once (with the first Service by key), and its owner. */
 static int elect(struct plan_build *b)
 {
 	struct l2_plan *p = b->p;
@@ -138,19 +210,11 @@ static int elect(struct plan_build *b)
 	p->n = w;
 	for (size_t i = 0; i < p->n; i++) {
 		struct l2_entry *e = &p->v[i];
-		const char *best = NULL;
-		uint64_t best_score = 0;
+		const char *best;
+		int r = best_node(b, e, &best);
 
-		for (size_t k = 0; k < b->n_nodes; k++) {
-			uint64_t sc = l2_score(&e->addr, b->nodes[k]);
-
-			/* ties (never seen with 64 bits) go to the smaller name */
-			if (!best || sc > best_score ||
-			    (sc == best_score && strcmp(b->nodes[k], best) < 0)) {
-				best = b->nodes[k];
-				best_score = sc;
-			}
-		}
+		if (r < 0)
+			return r;
 		if (best && !(e->owner = strdup(best)))
 			return -ENOMEM;
 	}
@@ -160,7 +224,7 @@ static int elect(struct plan_build *b)
 int l2_plan_compute(const struct model_store *st, struct l2_plan *out)
 {
 	struct l2_plan p = { 0 };
-	struct plan_build b = { .p = &p };
+	struct plan_build b = { .st = st, .p = &p };
 	int r;
 
 	r = model_store_foreach_node(st, collect_ready, &b);
@@ -684,6 +748,8 @@ static void ifaces_str(const struct l2_announce *l, char *buf, size_t size)
 					l->ifaces[i].name);
 }
 
+#define NO_OWNER "no node (none Ready, or with a ready endpoint for policy Local)"
+
 /* Reports how e's owner changed from was (NULL: a new address) and
  * announces it when this node takes it. */
 static void entry_moved(struct l2_announce *l, const struct l2_entry *was, const struct l2_entry *e)
@@ -699,11 +765,11 @@ static void entry_moved(struct l2_announce *l, const struct l2_entry *was, const
 		if (before && streq(before, o->node_name))
 			report_msg(o->report, o->ud, LOG_LEVEL_INFO,
 				   "L2: %s (service %s) moves to %s: no longer announced here", a,
-				   e->service, e->owner ? e->owner : "no node (none Ready)");
+				   e->service, e->owner ? e->owner : NO_OWNER);
 		else
 			report_msg(o->report, o->ud, LOG_LEVEL_INFO,
 				   "L2: %s (service %s) is announced by %s%s%s", a, e->service,
-				   e->owner ? e->owner : "no node (none Ready)",
+				   e->owner ? e->owner : NO_OWNER,
 				   before ? ", was " : "", before ? before : "");
 		return;
 	}

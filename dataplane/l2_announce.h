@@ -6,7 +6,9 @@
  * proxy (BPF tc programs or the nftables table) sends it to a backend.
  *
  *   who: rendezvous hashing of (address, node name) over the Ready Nodes
- *        of the model store (l2_plan_compute): every agent computes the
+ *        of the model store (for externalTrafficPolicy Local, those with
+ *        a ready endpoint of the Service) (l2_plan_compute): every agent
+ *        computes the
  *        same owner from the same objects without talking to the others,
  *        and when the owner goes (deleted or not Ready) only its
  *        addresses move, each to its next-highest node
@@ -45,6 +47,9 @@ struct l2_entry {
 	struct ipaddr addr;
 	char *service; /* "ns/name": the first Service (by key) with addr */
 	char *owner;   /* the Node that announces it; NULL: no Ready Node */
+	/* externalTrafficPolicy Local: only a node with a ready endpoint of
+	 * the Service announces it */
+	bool local;
 };
 struct l2_plan {
 	struct l2_entry *v; /* sorted by address, each address once */

@@ -108,6 +108,36 @@ TEST(l2_plan_only_ready_nodes_announce)
 	model_store_free(st);
 }
 
+/* externalTrafficPolicy Local: only a node with a ready endpoint of the
+ * Service announces (192.168.75.200 hashes to n1 of n1, n2). */
+TEST(l2_plan_policy_local_announces_from_a_node_with_an_endpoint)
+{
+	struct model_store *st = NULL;
+	struct l2_plan p;
+
+	CHECK_OK(model_store_new(&st));
+	put_node(st, "n1", "True");
+	put_node(st, "n2", "True");
+	put_json(st, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
+		     "\"namespace\":\"default\"},\"spec\":{\"type\":\"LoadBalancer\","
+		     "\"clusterIP\":\"10.96.0.20\",\"externalTrafficPolicy\":\"Local\","
+		     "\"ports\":[{\"port\":80}]},"
+		     "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.168.75.200\"}]}}}");
+	CHECK_OK(l2_plan_compute(st, &p));
+	CHECK_STR_EQ(owner_of(&p, "192.168.75.200"), "(none)"); /* no endpoint anywhere */
+	l2_plan_clear(&p);
+	put_json(st, "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\","
+		     "\"metadata\":{\"name\":\"web-1\",\"namespace\":\"default\",\"labels\":"
+		     "{\"kubernetes.io/service-name\":\"web\"}},\"addressType\":\"IPv4\","
+		     "\"ports\":[{\"port\":8080}],\"endpoints\":["
+		     "{\"addresses\":[\"10.244.1.5\"],\"nodeName\":\"n1\",\"conditions\":{\"ready\":false}},"
+		     "{\"addresses\":[\"10.244.2.5\"],\"nodeName\":\"n2\"}]}");
+	CHECK_OK(l2_plan_compute(st, &p));
+	CHECK_STR_EQ(owner_of(&p, "192.168.75.200"), "n2");
+	l2_plan_clear(&p);
+	model_store_free(st);
+}
+
 #define N_ADDRS 600
 
 /* The owners of 10.9.x.y for N_ADDRS addresses, with nodes n1..n3 put in
