@@ -50,6 +50,24 @@ uint64_t l2_score(const struct ipaddr *addr, const char *node)
 	return h ^ (h >> 33);
 }
 
+/* Room for one more element in the array *pv of n elements of size
+ * bytes (its capacity *cap, doubled as needed). */
+static int grow(void *pv, size_t *cap, size_t n, size_t size)
+{
+	size_t c = *cap ? *cap * 2 : 16;
+	void *v, *nv;
+
+	if (n < *cap)
+		return 0;
+	memcpy(&v, pv, sizeof(v)); /* any object pointer, without aliasing it */
+	nv = realloc(v, c * size);
+	if (!nv)
+		return -ENOMEM;
+	memcpy(pv, &nv, sizeof(nv));
+	*cap = c;
+	return 0;
+}
+
 struct plan_build {
 	const struct model_store *st;
 	struct l2_plan *p;
@@ -65,15 +83,8 @@ static int collect_ready(const struct model_node *n, const char *origin, void *u
 	(void)origin;
 	if (!n->ready)
 		return 0;
-	if (b->n_nodes == b->cap_nodes) {
-		size_t cap = b->cap_nodes ? b->cap_nodes * 2 : 16;
-		const char **v = realloc(b->nodes, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		b->nodes = v;
-		b->cap_nodes = cap;
-	}
+	if (grow(&b->nodes, &b->cap_nodes, b->n_nodes, sizeof(*b->nodes)) < 0)
+		return -ENOMEM;
 	b->nodes[b->n_nodes++] = n->name;
 	return 0;
 }
@@ -82,15 +93,8 @@ static int add_entry(struct plan_build *b, const struct model_service *s, const 
 {
 	struct l2_entry *e;
 
-	if (b->p->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16;
-		struct l2_entry *v = realloc(b->p->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		b->p->v = v;
-		b->cap = cap;
-	}
+	if (grow(&b->p->v, &b->cap, b->p->n, sizeof(*b->p->v)) < 0)
+		return -ENOMEM;
 	e = &b->p->v[b->p->n];
 	memset(e, 0, sizeof(*e));
 	e->addr = *a;
@@ -139,15 +143,8 @@ static int collect_ep_nodes(const struct model_slice *sl, const char *origin, vo
 
 		if (!ep->ready || !ep->node_name)
 			continue;
-		if (en->n == en->cap) {
-			size_t cap = en->cap ? en->cap * 2 : 8;
-			const char **v = realloc(en->v, cap * sizeof(*v));
-
-			if (!v)
-				return -ENOMEM;
-			en->v = v;
-			en->cap = cap;
-		}
+		if (grow(&en->v, &en->cap, en->n, sizeof(*en->v)) < 0)
+			return -ENOMEM;
 		en->v[en->n++] = ep->node_name;
 	}
 	return 0;
