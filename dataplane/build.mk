@@ -5,7 +5,7 @@
 # dns.mk; `=` because this fragment is read before those.
 PROGRAMS += skiff-agent
 skiff-agent_SRCS = dataplane/agent.c dataplane/proxy_agent.c dataplane/proxy_lb.c \
-	dataplane/proxy.c dataplane/manifest.c dataplane/api_source.c dataplane/l2_announce.c \
+	dataplane/proxy.c dataplane/manifest.c dataplane/api_source.c dataplane/l2_announce.c dataplane/l2_frame.c \
 	$(LB_SRCS) $(NFTP_SRCS) \
 	$(NODE_NET_SRCS) $(DNS_AGENT_SRCS)
 skiff-agent_PKGS = jansson yaml-0.1 libcurl $(LB_PKGS) $(NFTP_PKGS) $(NODE_NET_PKGS) $(DNS_PKGS)

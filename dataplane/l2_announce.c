@@ -269,13 +269,6 @@ const struct l2_entry *l2_plan_find(const struct l2_plan *p, const struct ipaddr
 
 /* ---- the packet socket ---- */
 
-struct l2_iface {
-	int ifindex;
-	char name[IFNAMSIZ];
-	uint8_t mac[ETH_ALEN];
-	bool allmulti; /* the socket asked for the multicast solicitations */
-};
-
 struct l2_announce {
 	struct l2_announce_options o; /* its pointers: the caller's, for our life */
 	int fd;
@@ -367,195 +360,27 @@ static const struct l2_iface *iface_of(const struct l2_announce *l, int ifindex)
 
 /* ---- answering ---- */
 
-static uint32_t csum_add(uint32_t sum, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	if (n & 1)
-		sum += (uint32_t)b[n - 1] << 8;
-	return sum;
-}
-
-/* The ICMPv6 checksum (RFC 4443 2.3) of msg (len bytes, its checksum
- * field as it is): 0 over a message whose checksum is right. */
-static uint16_t icmp6_csum(const struct in6_addr *src, const struct in6_addr *dst, const void *msg,
-			   size_t len)
-{
-	uint32_t sum = 0;
-	uint8_t tail[8] = { 0 };
-
-	tail[0] = (uint8_t)(len >> 24);
-	tail[1] = (uint8_t)(len >> 16);
-	tail[2] = (uint8_t)(len >> 8);
-	tail[3] = (uint8_t)len;
-	tail[7] = IPPROTO_ICMPV6;
-	sum = csum_add(sum, src, sizeof(*src));
-	sum = csum_add(sum, dst, sizeof(*dst));
-	sum = csum_add(sum, tail, sizeof(tail));
-	sum = csum_add(sum, msg, len);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
-}
-
-static int send_frame(struct l2_announce *l, const struct l2_iface *ifc, const uint8_t *dst,
-		      uint16_t proto, const void *frame, size_t len)
+static int send_frame(struct l2_announce *l, const struct l2_iface *ifc, const struct l2_frame *fr)
 {
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
-		.sll_protocol = htons(proto),
+		.sll_protocol = htons(fr->proto),
 		.sll_ifindex = ifc->ifindex,
 		.sll_halen = ETH_ALEN,
 	};
 
-	memcpy(sll.sll_addr, dst, ETH_ALEN);
-	if (sendto(l->fd, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+	memcpy(sll.sll_addr, fr->dst, ETH_ALEN);
+	if (sendto(l->fd, fr->data, fr->len, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		return -errno;
 	return 0;
 }
 
-/* An ARP message from ifc: a reply to (tha, tpa), or with tpa == spa and
- * tha zero to broadcast, an announcement of spa. */
-static int send_arp(struct l2_announce *l, const struct l2_iface *ifc, uint16_t op,
-		    const uint8_t *eth_dst, const struct in_addr *spa, const uint8_t *tha,
-		    const struct in_addr *tpa)
+static bool mine(const struct ipaddr *a, void *ud)
 {
-	uint8_t frame[sizeof(struct ether_header) + sizeof(struct ether_arp)];
-	struct ether_header eh = { .ether_type = htons(ETHERTYPE_ARP) };
-	struct ether_arp ea = { 0 };
-
-	memcpy(eh.ether_dhost, eth_dst, ETH_ALEN);
-	memcpy(eh.ether_shost, ifc->mac, ETH_ALEN);
-	ea.arp_hrd = htons(ARPHRD_ETHER);
-	ea.arp_pro = htons(ETHERTYPE_IP);
-	ea.arp_hln = ETH_ALEN;
-	ea.arp_pln = sizeof(struct in_addr);
-	ea.arp_op = htons(op);
-	memcpy(ea.arp_sha, ifc->mac, ETH_ALEN);
-	memcpy(ea.arp_spa, spa, sizeof(*spa));
-	memcpy(ea.arp_tha, tha, ETH_ALEN);
-	memcpy(ea.arp_tpa, tpa, sizeof(*tpa));
-	memcpy(frame, &eh, sizeof(eh));
-	memcpy(frame + sizeof(eh), &ea, sizeof(ea));
-	return send_frame(l, ifc, eth_dst, ETHERTYPE_ARP, frame, sizeof(frame));
-}
-
-/* A neighbor advertisement of target from ifc to (eth_dst, dst), with
- * our MAC as the target link-layer address option. */
-static int send_na(struct l2_announce *l, const struct l2_iface *ifc, const uint8_t *eth_dst,
-		   const struct in6_addr *dst, const struct in6_addr *target, bool solicited)
-{
-	struct {
-		struct nd_neighbor_advert na;
-		struct nd_opt_hdr opt;
-		uint8_t mac[ETH_ALEN];
-	} msg;
-	uint8_t frame[sizeof(struct ether_header) + sizeof(struct ip6_hdr) + sizeof(msg)];
-	size_t msg_len = sizeof(msg.na) + sizeof(msg.opt) + ETH_ALEN;
-	struct ether_header eh = { .ether_type = htons(ETHERTYPE_IPV6) };
-	struct ip6_hdr ip6 = { 0 };
-	uint8_t m[sizeof(msg)];
-	uint16_t csum;
-
-	_Static_assert(sizeof(struct nd_opt_hdr) + ETH_ALEN == 8, "one 8-byte option");
-	memset(&msg, 0, sizeof(msg));
-	msg.na.nd_na_type = ND_NEIGHBOR_ADVERT;
-	msg.na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE | (solicited ? ND_NA_FLAG_SOLICITED : 0);
-	msg.na.nd_na_target = *target;
-	msg.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
-	msg.opt.nd_opt_len = 1; /* in units of 8 bytes */
-	memcpy(msg.mac, ifc->mac, ETH_ALEN);
-	/* the message without the struct's padding, if any */
-	memcpy(m, &msg.na, sizeof(msg.na));
-	memcpy(m + sizeof(msg.na), &msg.opt, sizeof(msg.opt));
-	memcpy(m + sizeof(msg.na) + sizeof(msg.opt), msg.mac, ETH_ALEN);
-	ip6.ip6_flow = htonl(6u << 28);
-	ip6.ip6_plen = htons((uint16_t)msg_len);
-	ip6.ip6_nxt = IPPROTO_ICMPV6;
-	ip6.ip6_hlim = 255; /* RFC 4861 7.1.2 */
-	ip6.ip6_src = *target;
-	ip6.ip6_dst = *dst;
-	csum = icmp6_csum(&ip6.ip6_src, &ip6.ip6_dst, m, msg_len); /* over a zero field */
-	memcpy(m + offsetof(struct icmp6_hdr, icmp6_cksum), &csum, sizeof(csum));
-	memcpy(eh.ether_dhost, eth_dst, ETH_ALEN);
-	memcpy(eh.ether_shost, ifc->mac, ETH_ALEN);
-	memcpy(frame, &eh, sizeof(eh));
-	memcpy(frame + sizeof(eh), &ip6, sizeof(ip6));
-	memcpy(frame + sizeof(eh) + sizeof(ip6), m, msg_len);
-	return send_frame(l, ifc, eth_dst, ETHERTYPE_IPV6, frame,
-			  sizeof(eh) + sizeof(ip6) + msg_len);
-}
-
-static bool mine(const struct l2_announce *l, const struct ipaddr *a)
-{
+	const struct l2_announce *l = ud;
 	const struct l2_entry *e = l2_plan_find(&l->plan, a);
 
 	return e && e->owner && streq(e->owner, l->o.node_name);
-}
-
-static void on_arp(struct l2_announce *l, const struct l2_iface *ifc, const uint8_t *f, size_t len)
-{
-	struct ether_arp ea;
-	struct ipaddr target = { .family = AF_INET };
-	struct in_addr sender;
-
-	if (len < sizeof(struct ether_header) + sizeof(ea))
-		goto ignore;
-	memcpy(&ea, f + sizeof(struct ether_header), sizeof(ea));
-	if (ntohs(ea.arp_hrd) != ARPHRD_ETHER || ntohs(ea.arp_pro) != ETHERTYPE_IP ||
-	    ea.arp_hln != ETH_ALEN || ea.arp_pln != sizeof(struct in_addr) ||
-	    ntohs(ea.arp_op) != ARPOP_REQUEST)
-		goto ignore;
-	memcpy(&target.v4, ea.arp_tpa, sizeof(target.v4));
-	/* someone else's announcement (or probe) of the address: no reply */
-	if (!memcmp(ea.arp_spa, ea.arp_tpa, sizeof(ea.arp_spa)) || !mine(l, &target))
-		return;
-	memcpy(&sender, ea.arp_spa, sizeof(sender));
-	if (send_arp(l, ifc, ARPOP_REPLY, ea.arp_sha, &target.v4, ea.arp_sha, &sender) == 0)
-		l->st.arp_replies++;
-	return;
-ignore:
-	l->st.ignored++;
-}
-
-static void on_ns(struct l2_announce *l, const struct l2_iface *ifc, const uint8_t *f, size_t len)
-{
-	static const uint8_t all_nodes_mac[ETH_ALEN] = { 0x33, 0x33, 0, 0, 0, 1 };
-	const size_t off = sizeof(struct ether_header) + sizeof(struct ip6_hdr);
-	struct nd_neighbor_solicit ns;
-	struct ether_header eh;
-	struct ip6_hdr ip6;
-	struct ipaddr target = { .family = AF_INET6 };
-	struct in6_addr dst;
-	size_t plen;
-	bool dad;
-
-	if (len < off + sizeof(ns))
-		goto ignore;
-	memcpy(&eh, f, sizeof(eh));
-	memcpy(&ip6, f + sizeof(eh), sizeof(ip6));
-	memcpy(&ns, f + off, sizeof(ns));
-	plen = ntohs(ip6.ip6_plen);
-	/* RFC 4861 7.1.1: hop limit 255, code 0, the checksum right */
-	if (ip6.ip6_hlim != 255 || ns.nd_ns_code != 0 || plen < sizeof(ns) || off + plen > len ||
-	    icmp6_csum(&ip6.ip6_src, &ip6.ip6_dst, f + off, plen) != 0)
-		goto ignore;
-	target.v6 = ns.nd_ns_target;
-	if (!mine(l, &target))
-		return;
-	/* a duplicate address detection probe: answer to all nodes */
-	dad = IN6_IS_ADDR_UNSPECIFIED(&ip6.ip6_src);
-	if (dad)
-		inet_pton(AF_INET6, "ff02::1", &dst);
-	else
-		dst = ip6.ip6_src;
-	if (send_na(l, ifc, dad ? all_nodes_mac : eh.ether_shost, &dst, &target.v6, !dad) == 0)
-		l->st.na_replies++;
-	return;
-ignore:
-	l->st.ignored++;
 }
 
 int l2_announce_dispatch(struct l2_announce *l)
@@ -564,21 +389,22 @@ int l2_announce_dispatch(struct l2_announce *l)
 		uint8_t f[L2_FRAME_MAX];
 		struct sockaddr_ll from;
 		socklen_t flen = sizeof(from);
-		struct ether_header eh;
 		const struct l2_iface *ifc;
+		struct l2_frame out;
 		ssize_t n;
+		int r;
 
 		n = recvfrom(l->fd, f, sizeof(f), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		ifc = iface_of(l, from.sll_ifindex);
-		if (!ifc || from.sll_pkttype == PACKET_OUTGOING || (size_t)n < sizeof(eh))
+		if (!ifc || from.sll_pkttype == PACKET_OUTGOING)
 			continue;
-		memcpy(&eh, f, sizeof(eh));
-		if (ntohs(eh.ether_type) == ETHERTYPE_ARP)
-			on_arp(l, ifc, f, (size_t)n);
-		else if (ntohs(eh.ether_type) == ETHERTYPE_IPV6)
-			on_ns(l, ifc, f, (size_t)n);
+		r = l2_reply(ifc, f, (size_t)n, mine, l, &out);
+		if (r < 0)
+			l->st.ignored++;
+		else if (r > 0 && send_frame(l, ifc, &out) == 0)
+			out.proto == ETHERTYPE_ARP ? l->st.arp_replies++ : l->st.na_replies++;
 	}
 	return 0;
 }
@@ -709,24 +535,17 @@ static int ifaces_resolve(struct l2_announce *l, const struct model_store *st)
 
 /* ---- sync: the plan, what moved, the announcements ---- */
 
-/* Announces e on every interface: a gratuitous ARP (an ARP announcement:
- * a broadcast request with sender and target the address) or an
- * unsolicited neighbor advertisement to all nodes, with override. */
+/* Announces e on every interface (l2_announcement). */
 static int announce(struct l2_announce *l, const struct l2_entry *e)
 {
-	static const uint8_t bcast[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	static const uint8_t all_nodes_mac[ETH_ALEN] = { 0x33, 0x33, 0, 0, 0, 1 };
-	static const uint8_t zero[ETH_ALEN];
-	struct in6_addr all_nodes;
 	int r = 0;
 
-	inet_pton(AF_INET6, "ff02::1", &all_nodes);
 	for (size_t i = 0; i < l->n_ifaces; i++) {
-		const struct l2_iface *ifc = &l->ifaces[i];
-		int q = e->addr.family == AF_INET
-				? send_arp(l, ifc, ARPOP_REQUEST, bcast, &e->addr.v4, zero, &e->addr.v4)
-				: send_na(l, ifc, all_nodes_mac, &all_nodes, &e->addr.v6, false);
+		struct l2_frame fr;
+		int q;
 
+		l2_announcement(&l->ifaces[i], &e->addr, &fr);
+		q = send_frame(l, &l->ifaces[i], &fr);
 		if (q < 0)
 			r = q;
 		else
@@ -812,7 +631,7 @@ int l2_announce_sync(struct l2_announce *l, const struct model_store *st)
 	l->st.n_addrs = next.n;
 	l->st.n_mine = 0;
 	for (size_t i = 0; i < next.n; i++)
-		l->st.n_mine += mine(l, &next.v[i].addr);
+		l->st.n_mine += mine(&next.v[i].addr, l);
 	l->st.n_ifaces = l->n_ifaces;
 	return 0;
 }

@@ -22,8 +22,9 @@
  *
  * The interfaces: those named, or the one holding the node's address
  * (--node-ip, else the InternalIP of this node's Node object), resolved
- * again at each sync. Packets are built and read with the system's
- * structs (netinet/if_ether.h, netinet/ip6.h, netinet/icmp6.h). */
+ * again at each sync. Frames are built and read with the system's
+ * structs (netinet/if_ether.h, netinet/ip6.h, netinet/icmp6.h) in
+ * l2_frame.c, which knows no socket. */
 #ifndef SKIFF_L2_ANNOUNCE_H
 #define SKIFF_L2_ANNOUNCE_H
 
@@ -31,6 +32,8 @@
 #include "lib/kube_model.h"
 #include "lib/log.h"
 
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +64,41 @@ int l2_plan_compute(const struct model_store *st, struct l2_plan *out);
 void l2_plan_clear(struct l2_plan *p);
 /* The entry of addr, or NULL. */
 const struct l2_entry *l2_plan_find(const struct l2_plan *p, const struct ipaddr *addr);
+
+/* ---- frames (l2_frame.c; pure) ---- */
+
+struct l2_iface {
+	int ifindex;
+	char name[IFNAMSIZ];
+	uint8_t mac[ETH_ALEN];
+	bool allmulti; /* the socket asked it for the multicast solicitations */
+};
+
+#define L2_FRAME_OUT_MAX 128
+/* A frame to send: its bytes from the Ethernet header on, and what the
+ * packet socket's address needs. */
+struct l2_frame {
+	uint8_t data[L2_FRAME_OUT_MAX];
+	size_t len;
+	uint8_t dst[ETH_ALEN];
+	uint16_t proto; /* host order */
+};
+
+/* The announcement of addr from ifc: a gratuitous ARP (RFC 5227's ARP
+ * announcement) or an unsolicited neighbor advertisement (override). */
+void l2_announcement(const struct l2_iface *ifc, const struct ipaddr *addr, struct l2_frame *out);
+/* Whether this node answers for a. */
+typedef bool (*l2_mine_fn)(const struct ipaddr *a, void *ud);
+/* The reply to frame f (len bytes as received on ifc, from the Ethernet
+ * header): 1 with *out for an ARP request or a neighbor solicitation of
+ * an address mine() takes; 0 for anything else; -EINVAL for a malformed
+ * request (a bad NS checksum, a short frame). */
+int l2_reply(const struct l2_iface *ifc, const uint8_t *f, size_t len, l2_mine_fn mine, void *ud,
+	     struct l2_frame *out);
+/* The ICMPv6 checksum (RFC 4443 2.3) of msg as it is (network order): 0
+ * over a message whose checksum field is right. */
+uint16_t l2_icmp6_csum(const struct in6_addr *src, const struct in6_addr *dst, const void *msg,
+		       size_t len);
 
 /* ---- the announcer (a consumer of skiff-agent's store) ---- */
 

@@ -24,6 +24,10 @@ TESTS += test_nft_batch
 test_nft_batch_SRCS := tests/dataplane/test_nft_batch.c dataplane/nft_batch.c
 test_nft_batch_PKGS := libnftnl libmnl
 
-TESTS += test_l2_plan
-test_l2_plan_SRCS := tests/dataplane/test_l2_plan.c dataplane/l2_announce.c
-test_l2_plan_PKGS := jansson
+TESTS += test_l2_announce
+test_l2_announce_SRCS := tests/dataplane/test_l2_announce.c dataplane/l2_announce.c dataplane/l2_frame.c
+test_l2_announce_PKGS := jansson
+
+FUZZERS += fuzz_l2_frame
+fuzz_l2_frame_SRCS := tests/dataplane/fuzz_l2_frame.c dataplane/l2_frame.c
+fuzz_l2_frame_PKGS :=
