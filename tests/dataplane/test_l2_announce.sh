@@ -160,7 +160,9 @@ case_client_reaches_the_lb_ip_on_its_link() {
 }
 
 case_another_node_takes_over() {
+	local t0 ms
 	stop_agent 1
+	t0=$EPOCHREALTIME
 	node n1 "$N1" "$N16" False | put n1.yaml
 	wait_for 10 grep -q "L2: $LB (service default/web) announced here on ext, taking over from n1" \
 		"$TMP/agent2.log" || fail "n2 did not take $LB over: $(grep 'L2' "$TMP/agent2.log")"
@@ -171,6 +173,8 @@ case_another_node_takes_over() {
 		fail "the client's neighbour entry for $LB is $(neigh_mac "$LB"), not n2's $MAC2"
 	wait_for 3 eval '[ "$(neigh_mac "$LB6")" = "$MAC2" ]' ||
 		fail "the client's neighbour entry for $LB6 is $(neigh_mac "$LB6"), not n2's $MAC2"
+	ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+	echo "    takeover: $ms ms from Node n1 NotReady (a manifest) to the client's entries on n2"
 	assert_eq "$(get "$LB")" "be"
 	assert_eq "$(get "[$LB6]")" "be"
 	assert_eq "$(get "$EXT")" "be"
