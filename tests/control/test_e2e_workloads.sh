@@ -13,8 +13,9 @@
 #                       maxUnavailable, ProgressDeadlineExceeded (10 s) in the
 #                       conditions and in `rollout status`
 #   events              ScalingReplicaSet, SuccessfulCreate, Scheduled in
-#                       `get events` (not `describe`: the loops' Events carry
-#                       no involvedObject.uid, which describe selects on)
+#                       `get events`, and each under its object in
+#                       `describe deployment | rs | pod` (which select
+#                       Events by involvedObject.uid)
 #   rs_adopt_orphan     `delete rs --cascade=orphan` leaves the pods; a new
 #                       ReplicaSet with the same selector adopts them
 #   daemonset           one pod per node; a tainted node without toleration
@@ -181,6 +182,15 @@ case_events() {
 		assert_contains "$out" "SuccessfulCreate" "kubectl 1.$v get events"
 		assert_contains "$out" "Created pod: $pod" "kubectl 1.$v get events"
 		assert_contains "$out" "Scheduled" "kubectl 1.$v get events"
+		out=$(k $v -n ev describe deployment api)
+		assert_contains "$out" "ScalingReplicaSet" "kubectl 1.$v describe deployment"
+		assert_contains "$out" "Scaled up replica set $rs" "kubectl 1.$v describe deployment"
+		out=$(k $v -n ev describe rs "$rs")
+		assert_contains "$out" "SuccessfulCreate" "kubectl 1.$v describe rs"
+		assert_contains "$out" "Created pod: $pod" "kubectl 1.$v describe rs"
+		out=$(k $v -n ev describe pod "$pod")
+		assert_contains "$out" "Scheduled" "kubectl 1.$v describe pod"
+		assert_contains "$out" "Successfully assigned ev/$pod" "kubectl 1.$v describe pod"
 	done
 }
 
