@@ -6,9 +6,9 @@
 #                       `rollout status` returns; `set image` rolls a new
 #                       ReplicaSet within maxSurge 1 / maxUnavailable 1 (every
 #                       pod event watched); history with change-cause, undo
-#                       (revision advances), pause/resume, restart, scale.
-#                       (Not checked: undo reusing the old ReplicaSet, as
-#                       upstream does; skiff's controller makes a new one.)
+#                       (revision advances, revision 1's ReplicaSet scaled
+#                       up again as revision 3, no third ReplicaSet),
+#                       pause/resume, restart, scale.
 #   progress_deadline   new pods that never turn ready: the rollout stops at
 #                       maxUnavailable, ProgressDeadlineExceeded (10 s) in the
 #                       conditions and in `rollout status`
@@ -76,7 +76,7 @@ rollout_bounds() {
 }
 
 case_deployment_rollout() {
-	local v ns out b rev n_rs max min added
+	local v ns out b rev n_rs max min added rs1
 	for v in 27 33; do
 		ns=dep$v
 		k $v create namespace $ns >/dev/null || fail "namespace $ns"
@@ -84,6 +84,8 @@ case_deployment_rollout() {
 		k $v -n $ns rollout status deploy/web --timeout=60s >/dev/null ||
 			fail "kubectl 1.$v rollout status did not return: $(k $v -n $ns get deploy,rs,pods 2>&1)"
 		assert_eq "$(pods_state $v $ns app=web)" "4 Running/True/hollow" "web's pods (kubectl 1.$v)"
+
+		rs1=$(k 33 -n $ns get rs -l app=web -o jsonpath='{.items[0].metadata.name}')
 
 		# set image: every pod event watched, within maxSurge / maxUnavailable
 		watch_start "$TMP/roll$v" -n $ns pods -l app=web
@@ -115,6 +117,10 @@ case_deployment_rollout() {
 			fail "revision after undo: $(dfield $ns web '{.metadata.annotations}')"
 		out=$(k $v -n $ns rollout history deploy/web)
 		grep -qE '^3 ' <<<"$out" || fail "history without revision 3: $out"
+		grep -qE '^1 ' <<<"$out" && fail "revision 1 still in the history after undo: $out"
+		assert_eq "$(rs_count $ns web)" 2 "ReplicaSets after undo (revision 1's is reused)"
+		assert_eq "$(k 33 -n $ns get rs "$rs1" -o jsonpath='{.spec.replicas}/{.metadata.annotations.deployment\.kubernetes\.io/revision}')" \
+			4/3 "revision 1's ReplicaSet after undo"
 		n_rs=$(rs_count $ns web)
 
 		# pause: a template change makes no ReplicaSet until resume
