@@ -3,7 +3,9 @@
  * absent first sends every existing object as ADDED; label and field
  * selectors turn updates that enter or leave the selection into ADDED or
  * DELETED; bookmarks (allowWatchBookmarks) every 30 s and just before the
- * timeout; a compacted RV yields an ERROR event with a 410 Expired Status.
+ * timeout; a compacted RV yields an ERROR event with a 410 Expired Status,
+ * and an RV the store has not reached within 3 s (as the watch cache waits
+ * for it) one with upstream's 504 "Too large resource version" Status.
  * With a Table Accept header every event carries a one-row Table. */
 #include <errno.h>
 #include <poll.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control/api_internal.h"
 #include "lib/kube_selector.h"
@@ -409,6 +412,31 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *out, size_t max)
 	}
 }
 
+#define WATCH_RV_WAIT_NS 3000000000ULL /* the watch cache's blockTimeout */
+
+/* NULL once the store has reached rv (waiting up to WATCH_RV_WAIT_NS, as
+ * upstream's watch cache waits to be fresh), else the Status of
+ * storage.NewTooLargeResourceVersionError: 504 Timeout, cause
+ * ResourceVersionTooLarge, retry after 1 s. */
+static json_t *rv_too_large(struct store *st, int64_t rv)
+{
+	unsigned long long until = now_ns() + WATCH_RV_WAIT_NS;
+	int64_t cur;
+	char msg[160];
+
+	while ((cur = store_revision(st)) >= 0 && cur < rv && now_ns() < until)
+		usleep(10000);
+	if (cur < 0 || cur >= rv)
+		return NULL;
+	snprintf(msg, sizeof(msg), "Timeout: Too large resource version: %lld, current: %lld",
+		 (long long)rv, (long long)cur);
+	return json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:{s:[{s:s,s:s}],s:i},s:i}", "kind", "Status",
+			 "apiVersion", "v1", "metadata", "status", "Failure", "message", msg,
+			 "reason", "Timeout", "details", "causes", "reason",
+			 "ResourceVersionTooLarge", "message", "Too large resource version",
+			 "retryAfterSeconds", 1, "code", 504);
+}
+
 enum MHD_Result api_rest_watch(struct api_req *q)
 {
 	struct watch *w = calloc(1, sizeof(*w));
@@ -477,7 +505,8 @@ enum MHD_Result api_rest_watch(struct api_req *q)
 			return api_reply_err(q, &e);
 		}
 	}
-	r = store_watch_open(q->srv->store, prefix, after, &w->w);
+	w->error = rv && *rv && !streq(rv, "0") ? rv_too_large(q->srv->store, after) : NULL;
+	r = w->error ? 0 : store_watch_open(q->srv->store, prefix, after, &w->w);
 	if (r == -ERANGE) {
 		char msg[128];
 

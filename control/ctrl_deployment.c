@@ -204,22 +204,7 @@ static struct dep_rs *new_rs(struct dep_ctx *c)
 /* EqualIgnoreHash: templates equal but for the pod-template-hash label. */
 static bool equal_ignore_hash(json_t *a, json_t *b)
 {
-	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
-	bool eq;
-
-	for (int i = 0; i < 2; i++) {
-		json_t *t = i ? y : x, *labels = ctrl_get(t, "metadata.labels");
-
-		json_object_del(labels, HASH_LABEL);
-		if (labels && !json_object_size(labels))
-			json_object_del(json_object_get(t, "metadata"), "labels");
-		if (json_object_get(t, "metadata") && !json_object_size(json_object_get(t, "metadata")))
-			json_object_del(t, "metadata");
-	}
-	eq = json_equal(x, y);
-	json_decref(x);
-	json_decref(y);
-	return eq;
+	return ctrl_template_equal(a, b, HASH_LABEL);
 }
 
 /* SetReplicasAnnotations: desired and max replicas; true when changed. */

@@ -222,13 +222,33 @@ static int write_send(struct kc_client *c, const struct ctrl_action *a, json_t *
 	return r;
 }
 
-/* An Event: about (resource, ns, name); created_name, when the message
- * ends in ": " (a create's "Created pod: "), completes it. */
-static int event_send(struct kc_recorder *rec, const struct ctrl_action *a, const char *created_name)
+/* The object an Event is about, as the session's cache holds it (its uid
+ * and resourceVersion go into involvedObject, which `kubectl describe`
+ * selects by), or NULL. */
+static json_t *event_subject(struct ctrl_session *s, const struct ctrl_action *a)
+{
+	char key[400];
+
+	if (!s)
+		return NULL;
+	snprintf(key, sizeof(key), "%s%s%s", a->ns, a->ns[0] ? "/" : "", a->name);
+	for (size_t i = 0; i < s->n_inf; i++)
+		if (streq(s->inf[i].resource, a->resource) && s->inf[i].inf)
+			return kc_informer_get(s->inf[i].inf, key);
+	return NULL;
+}
+
+/* An Event: about (resource, ns, name), the cached object when s has it;
+ * created_name, when the message ends in ": " (a create's "Created pod:
+ * "), completes it. */
+static int event_send(struct kc_recorder *rec, struct ctrl_session *s, const struct ctrl_action *a,
+		      const char *created_name)
 {
 	const struct kc_resource *res = kc_resource_find(a->resource);
-	_cleanup_json_ json_t *obj = json_pack("{s:{s:s,s:s}}", "metadata", "name", a->name,
-					       "namespace", a->ns);
+	json_t *cached = event_subject(s, a);
+	_cleanup_json_ json_t *obj = cached ? json_incref(cached)
+					    : json_pack("{s:{s:s,s:s}}", "metadata", "name", a->name,
+							"namespace", a->ns);
 	size_t len = a->message ? strlen(a->message) : 0;
 	bool complete = created_name && len >= 2 && streq(a->message + len - 2, ": ");
 
@@ -318,16 +338,18 @@ int ctrl_run_create_many(struct ctrl_run *c, const struct ctrl_action *const *v,
 
 void ctrl_run_event(struct ctrl_run *c, const struct ctrl_action *a, const char *created_name)
 {
-	event_send(c->sess->rec, a, created_name);
+	event_send(c->sess->rec, c->sess, a, created_name);
 }
 
 int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_action *a)
 {
-	return a->verb == CTRL_EVENT ? event_send(rec, a, NULL) : write_send(c, a, NULL);
+	return a->verb == CTRL_EVENT ? event_send(rec, NULL, a, NULL) : write_send(c, a, NULL);
 }
 
-int ctrl_plan_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_plan *p,
-		   bool (*leading)(void *ud), void *ud)
+/* ctrl_plan_send, with the session whose caches name the Events' objects
+ * (NULL: none). */
+static int plan_send(struct ctrl_session *s, struct kc_client *c, struct kc_recorder *rec,
+		     const struct ctrl_plan *p, bool (*leading)(void *ud), void *ud)
 {
 	char created[254] = "";
 	int first = 0, last = 0;
@@ -340,7 +362,7 @@ int ctrl_plan_send(struct kc_client *c, struct kc_recorder *rec, const struct ct
 			return -ECANCELED;
 		if (a->verb == CTRL_EVENT) {
 			if (last == 0) /* an Event after a failed write is not recorded */
-				event_send(rec, a, i && p->v[i - 1].verb == CTRL_CREATE ? created : NULL);
+				event_send(rec, s, a, i && p->v[i - 1].verb == CTRL_CREATE ? created : NULL);
 			continue;
 		}
 		last = write_send(c, a, a->verb == CTRL_CREATE ? &out : NULL);
@@ -351,6 +373,12 @@ int ctrl_plan_send(struct kc_client *c, struct kc_recorder *rec, const struct ct
 			first = last;
 	}
 	return first;
+}
+
+int ctrl_plan_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_plan *p,
+		   bool (*leading)(void *ud), void *ud)
+{
+	return plan_send(NULL, c, rec, p, leading, ud);
 }
 
 /* ---- informers and queues ---- */
@@ -458,7 +486,7 @@ static void process_key(struct ctrl_run *run, const char *key)
 	if (r >= 0 && run->def->send)
 		r = run->def->send(run, key, &plan);
 	else if (r >= 0)
-		r = ctrl_plan_send(s->c, s->rec, &plan, loop_leading, s->loop);
+		r = plan_send(s, s->c, s->rec, &plan, loop_leading, s->loop);
 	ctrl_plan_clear(&plan);
 	if (r == -ESTALE) {
 		kc_wq_forget(run->q, key);

@@ -574,6 +574,51 @@ void ctrl_template_hash(json_t *template, long long collision_count, char out[16
 	out[i] = 0;
 }
 
+/* Drops the null members of v's objects, at every depth. */
+static void drop_nulls(json_t *v)
+{
+	const char *k;
+	json_t *m;
+	void *tmp;
+	size_t i;
+
+	if (json_is_array(v))
+		json_array_foreach(v, i, m)
+			drop_nulls(m);
+	if (!json_is_object(v))
+		return;
+	json_object_foreach_safe(v, tmp, k, m) {
+		if (json_is_null(m))
+			json_object_del(v, k);
+		else
+			drop_nulls(m);
+	}
+}
+
+bool ctrl_template_equal(json_t *a, json_t *b, const char *ignore_label)
+{
+	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
+	bool eq;
+
+	for (int i = 0; i < 2; i++) {
+		json_t *t = i ? y : x, *meta, *labels;
+
+		drop_nulls(t);
+		meta = json_object_get(t, "metadata");
+		labels = json_object_get(meta, "labels");
+		if (ignore_label)
+			json_object_del(labels, ignore_label);
+		if (labels && !json_object_size(labels))
+			json_object_del(meta, "labels");
+		if (meta && !json_object_size(meta))
+			json_object_del(t, "metadata");
+	}
+	eq = json_equal(x, y);
+	json_decref(x);
+	json_decref(y);
+	return eq;
+}
+
 int ctrl_status_update(struct ctrl_plan *p, const char *resource, json_t *obj, json_t *status)
 {
 	json_t *body;

@@ -126,6 +126,14 @@ json_t *ctrl_untolerated_taint(json_t *taints, json_t *tolerations, const char *
  * ("5d8c7f9b4"). */
 void ctrl_template_hash(json_t *template, long long collision_count, char out[16]);
 
+/* Whether two pod templates are equal as upstream's semantic DeepEqual
+ * of the typed templates finds them: a null member is the same as a
+ * missing one (kubectl's `rollout undo` writes "creationTimestamp": null),
+ * and the label ignore_label (may be NULL; "pod-template-hash" for
+ * EqualIgnoreHash) does not count, nor an empty labels or metadata left
+ * without it. */
+bool ctrl_template_equal(json_t *a, json_t *b, const char *ignore_label);
+
 /* Plans a status write of obj (a copy of it with status, taken over, as
  * its status) unless status equals obj's: one write per real change. */
 int ctrl_status_update(struct ctrl_plan *p, const char *resource, json_t *obj, json_t *status);

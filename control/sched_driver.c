@@ -102,38 +102,27 @@ static void node_del(void *ud, json_t *node)
 
 /* ---- bindings out ---- */
 
-static void event_done(void *ud, int err, const struct kc_status *st, json_t *body)
+/* The pod an Event is about: as the informer holds it (uid and
+ * resourceVersion for involvedObject), else by name and uid. */
+static json_t *event_pod(struct sdrv *d, const char *ns, const char *name, const char *uid)
 {
-	(void)body;
-	if (err < 0)
-		log_debug("scheduler: Scheduled event for %s: %s", (const char *)ud,
-			  st && st->message[0] ? st->message : strerror(-err));
-	free(ud);
+	char key[400];
+	json_t *pod;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	pod = kc_informer_get(d->pods, key);
+	return pod ? json_incref(pod)
+		   : json_pack("{s:{s:s,s:s,s:s}}", "metadata", "name", name, "namespace", ns, "uid",
+			       uid ? uid : "");
 }
 
-/* The Scheduled Event, created without waiting (one per pod: nothing to
- * aggregate). */
+/* The Scheduled Event, recorded without waiting. */
 static void scheduled_event(struct sdrv *d, const struct bind_req *b)
 {
-	char stamp[32], path[512], name[300], *what = NULL;
-	json_t *ev;
+	_cleanup_json_ json_t *pod = event_pod(d, b->ns, b->name, b->uid);
 
-	kc_timestamp(0, stamp);
-	snprintf(name, sizeof(name), "%s.%llx", b->name, (unsigned long long)now_ns());
-	ev = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:{s:s},"
-		       "s:s,s:s,s:s,s:i}",
-		       "apiVersion", "v1", "kind", "Event", "metadata", "name", name,
-		       "namespace", b->ns, "involvedObject", "apiVersion", "v1", "kind", "Pod",
-		       "namespace", b->ns, "name", b->name, "uid", b->uid, "type", "Normal", "reason",
-		       "Scheduled", "message", b->message, "source", "component", SCHEDULER_NAME,
-		       "reportingComponent", SCHEDULER_NAME, "firstTimestamp", stamp, "lastTimestamp",
-		       stamp, "count", 1);
-	if (ev && asprintf(&what, "%s/%s", b->ns, b->name) >= 0 &&
-	    kc_path(kc_resource_find("events"), b->ns, NULL, NULL, NULL, path, sizeof(path)) == 0 &&
-	    kc_request_async(d->c, "POST", path, ev, event_done, what, NULL) == 0)
-		what = NULL;
-	free(what);
-	json_decref(ev);
+	if (pod)
+		kc_event(d->rec, kc_resource_find("pods"), pod, "Normal", "Scheduled", "%s", b->message);
 }
 
 static void bind_unlink(struct sdrv *d, struct bind_req *b)
@@ -199,6 +188,16 @@ static int bind_send(struct sdrv *d, const struct ctrl_action *a, const struct c
 	return 0;
 }
 
+/* An Event sched_cycle planned about a pod (FailedScheduling). */
+static void pod_event(struct sdrv *d, const struct ctrl_action *a)
+{
+	_cleanup_json_ json_t *pod = event_pod(d, a->ns, a->name, NULL);
+
+	if (pod)
+		kc_event(d->rec, kc_resource_find("pods"), pod, a->event_type, a->reason, "%s",
+			 a->message ? a->message : "");
+}
+
 /* Sends what sched_cycle planned: the binding without waiting (its Event
  * after it), the rest (FailedScheduling, PodScheduled=False) at once. */
 static void plan_send(struct sdrv *d, const struct ctrl_plan *plan)
@@ -212,6 +211,8 @@ static void plan_send(struct sdrv *d, const struct ctrl_plan *plan)
 			bind = a;
 		else if (a->verb == CTRL_EVENT && streq(a->reason, "Scheduled"))
 			ev = a;
+		else if (a->verb == CTRL_EVENT && streq(a->resource, "pods"))
+			pod_event(d, a);
 		else
 			ctrl_action_send(d->c, d->rec, a);
 	}

@@ -189,9 +189,18 @@ int store_snapshot_save(struct store *s, const char *path)
 
 int store_snapshot_restore(struct store *s, const char *path)
 {
+	int64_t rev;
+	int r;
+
 	if (!s || !path || !*path)
 		return -EINVAL;
-	return s->ops->snapshot_restore(s, path);
+	r = s->ops->snapshot_restore(s, path);
+	/* History from before the restore is not the restored store's: watches
+	 * from it must start over. (SQLite's restore bumps and compacts.) */
+	rev = store_revision(s);
+	if (r == 0 && rev > store_compacted_revision(s))
+		r = store_compact(s, rev);
+	return r;
 }
 
 /* The SQLite file a URL names, NULL for another backend. */
@@ -286,16 +295,12 @@ int store_snapshot_replace(const char *url, const char *path, const char *backup
 		r = store_delete_all(s);
 		if (r == 0)
 			r = store_snapshot_restore(s, path);
-		/* History from before the restore is not the restored store's:
-		 * watches from it must start over, as on SQLite. */
-		if (r == 0 && old_rev > 0)
-			r = store_compact(s, store_revision(s));
 		goto out;
 	}
 	store_close(s);
 	s = NULL;
 	/* SQLite: a new file, at the snapshot's revision or the old one,
-	 * whichever is newer. */
+	 * whichever is newer (then bumped by the restore). */
 	r = store_sqlite_snapshot_read(path, &kvs, &n, &snap_rev);
 	if (r < 0)
 		goto out;

@@ -92,17 +92,25 @@ int store_compact(struct store *s, int64_t revision);
 int64_t store_compacted_revision(struct store *s);
 
 /* Consistent backup of the whole store to a file, and restore from one
- * into an empty store. */
+ * into an empty store. The restored store's revision moves past anything
+ * a client can have seen from the store the snapshot was taken of (SQLite:
+ * the snapshot's revision + STORE_RESTORE_BUMP, as etcdutl snapshot
+ * restore --bump-revision; etcd: the restored keys' new revisions), and
+ * its history is compacted up to it (--mark-compacted): a watch from any
+ * revision handed out before the restore gets -ERANGE (410 Gone), never
+ * the restored keys as if they were new. */
+#define STORE_RESTORE_BUMP 1000000000LL
 int store_snapshot_save(struct store *s, const char *path);
 int store_snapshot_restore(struct store *s, const char *path);
 /* Restores the snapshot at path into the store at url whatever it holds
  * (with no server using the store): a store that has been written to is
  * first saved to backup (skipped when backup is NULL), then emptied (a
  * SQLite file is removed and made anew; etcd keys are deleted). Revisions
- * never go back: a SQLite store restored over a newer one continues at the
- * old current revision; etcd gives the restored keys new revisions. Either
- * way history is compacted up to the restore, so watches from revisions
- * handed out before it get -ERANGE. *revision (optional) receives the store's
+ * never go back: a SQLite store restored over a newer one continues past
+ * the old current revision (bumped as store_snapshot_restore does); etcd
+ * gives the restored keys new revisions. Either way history is compacted
+ * up to the restore, so watches from revisions handed out before it get
+ * -ERANGE. *revision (optional) receives the store's
  * revision after the restore; *backed_up whether backup was written. */
 int store_snapshot_replace(const char *url, const char *path, const char *backup,
 			   int64_t *revision, bool *backed_up);

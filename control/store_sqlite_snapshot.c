@@ -86,6 +86,35 @@ static int sq_check_ours(sqlite3 *db)
 	return app == STORE_SQLITE_APP_ID ? 0 : -EINVAL;
 }
 
+/* The store at revision rev with its history compacted up to it, in the
+ * transaction open on w. */
+static int set_rev_compacted(struct sq_conn *w, int64_t rev)
+{
+	sqlite3_stmt *st;
+	int r = sq_set_rev(w, rev);
+
+	if (r == 0) {
+		st = sq_stmt(w, ST_META_SET_COMPACT);
+		sqlite3_bind_int64(st, 1, rev);
+		r = sq_step_done(st);
+	}
+	return r;
+}
+
+/* The restored store moved to revision rev (see store_snapshot_restore). */
+static int restore_bump(struct sq_store *s, int64_t rev)
+{
+	int r = sq_begin(&s->w, true);
+
+	if (r == 0)
+		r = set_rev_compacted(&s->w, rev);
+	if (r == 0)
+		r = sq_commit(&s->w);
+	else
+		sq_rollback(&s->w);
+	return r;
+}
+
 int sq_snapshot_restore(struct store *store, const char *path)
 {
 	struct sq_store *s = sq(store);
@@ -109,6 +138,10 @@ int sq_snapshot_restore(struct store *store, const char *path)
 		r = -ENOTEMPTY;
 	if (r == 0)
 		r = sq_backup(s->w.db, src);
+	if (r == 0)
+		r = sq_meta(&s->w, &rev, NULL);
+	if (r == 0)
+		r = restore_bump(s, rev + STORE_RESTORE_BUMP);
 	if (r == 0)
 		r = sq_meta(&s->w, &rev, &compact);
 	if (r == 0) {
@@ -188,12 +221,7 @@ int store_sqlite_snapshot_write(const char *path, const struct store_kv *kvs, si
 		r = sq_step_done(st);
 	}
 	if (r == 0)
-		r = sq_set_rev(&s->w, revision);
-	if (r == 0) {
-		st = sq_stmt(&s->w, ST_META_SET_COMPACT);
-		sqlite3_bind_int64(st, 1, revision);
-		r = sq_step_done(st);
-	}
+		r = set_rev_compacted(&s->w, revision);
 	if (r == 0)
 		r = sq_commit(&s->w);
 	else

@@ -620,7 +620,7 @@ static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *ud)
 }
 
 static int stream_start(struct kc_client *c, const char *method, const char *path,
-			json_t *body, struct kc_stream **out)
+			const char *content_type, json_t *body, struct kc_stream **out)
 {
 	struct kc_stream *s = calloc(1, sizeof(*s));
 	int r;
@@ -633,7 +633,7 @@ static int stream_start(struct kc_client *c, const char *method, const char *pat
 		stream_free(s);
 		return -ENOMEM;
 	}
-	r = handle_setup(c, s->h, method, path, NULL, s->req_body, &s->hdrs);
+	r = handle_setup(c, s->h, method, path, content_type, s->req_body, &s->hdrs);
 	if (r < 0) {
 		stream_free(s);
 		return r;
@@ -856,11 +856,12 @@ void kc_client_free(struct kc_client *c)
 	free(c);
 }
 
-int kc_request_async(struct kc_client *c, const char *method, const char *path,
-		     json_t *body, kc_async_fn done, void *ud, struct kc_async **out)
+int kc_request_async_type(struct kc_client *c, const char *method, const char *path,
+			  const char *content_type, json_t *body, kc_async_fn done, void *ud,
+			  struct kc_async **out)
 {
 	struct kc_stream *s;
-	int r = stream_start(c, method, path, body, &s);
+	int r = stream_start(c, method, path, content_type, body, &s);
 
 	if (r < 0)
 		return r;
@@ -871,6 +872,12 @@ int kc_request_async(struct kc_client *c, const char *method, const char *path,
 	if (out)
 		*out = (struct kc_async *)s;
 	return 0;
+}
+
+int kc_request_async(struct kc_client *c, const char *method, const char *path,
+		     json_t *body, kc_async_fn done, void *ud, struct kc_async **out)
+{
+	return kc_request_async_type(c, method, path, NULL, body, done, ud, out);
 }
 
 void kc_async_cancel(struct kc_client *c, struct kc_async *a)
@@ -897,7 +904,7 @@ int kc_watch_start(struct kc_client *c, const struct kc_resource *res, const cha
 	    (r = query_add(q, sizeof(q), "timeoutSeconds", o->timeout_seconds > 0 ? to : NULL)) < 0 ||
 	    (r = kc_path(res, ns, NULL, NULL, q, path, sizeof(path))) < 0)
 		return r;
-	r = stream_start(c, "GET", path, NULL, &s);
+	r = stream_start(c, "GET", path, NULL, NULL, &s);
 	if (r < 0)
 		return r;
 	s->is_watch = true;
@@ -1058,22 +1065,37 @@ int kc_update_status(struct kc_client *c, const struct kc_resource *res, const c
 	return put_object(c, res, ns, "status", obj, out);
 }
 
+static const char *const patch_types[] = {
+	[KC_PATCH_MERGE] = "application/merge-patch+json",
+	[KC_PATCH_STRATEGIC] = "application/strategic-merge-patch+json",
+	[KC_PATCH_JSON] = "application/json-patch+json",
+};
+
 int kc_patch(struct kc_client *c, const struct kc_resource *res, const char *ns,
 	     const char *name, const char *sub, enum kc_patch_type type, json_t *patch,
 	     json_t **out)
 {
-	static const char *const types[] = {
-		[KC_PATCH_MERGE] = "application/merge-patch+json",
-		[KC_PATCH_STRATEGIC] = "application/strategic-merge-patch+json",
-		[KC_PATCH_JSON] = "application/json-patch+json",
-	};
 	char path[1024];
 	int r;
 
-	if ((unsigned)type >= ARRAY_SIZE(types))
+	if ((unsigned)type >= ARRAY_SIZE(patch_types))
 		return -EINVAL;
 	r = kc_path(res, ns, name, sub, NULL, path, sizeof(path));
-	return r < 0 ? r : kc_request(c, "PATCH", path, types[type], patch, out);
+	return r < 0 ? r : kc_request(c, "PATCH", path, patch_types[type], patch, out);
+}
+
+int kc_patch_async(struct kc_client *c, const struct kc_resource *res, const char *ns,
+		   const char *name, const char *sub, enum kc_patch_type type, json_t *patch,
+		   kc_async_fn done, void *ud, struct kc_async **out)
+{
+	char path[1024];
+	int r;
+
+	if ((unsigned)type >= ARRAY_SIZE(patch_types))
+		return -EINVAL;
+	r = kc_path(res, ns, name, sub, NULL, path, sizeof(path));
+	return r < 0 ? r : kc_request_async_type(c, "PATCH", path, patch_types[type], patch, done,
+						 ud, out);
 }
 
 int kc_delete(struct kc_client *c, const struct kc_resource *res, const char *ns,

@@ -184,11 +184,20 @@ int kc_timer_add(struct kc_client *c, unsigned long long at, kc_timer_fn fn, voi
 void kc_timer_cancel(struct kc_client *c, struct kc_timer *t);
 
 /* An async request: done(ud, err, status, body) from kc_client_dispatch;
- * body is borrowed for the call (NULL on transport errors). */
+ * body is borrowed for the call (NULL on transport errors). The body is
+ * sent as JSON; kc_request_async_type names another content type (NULL:
+ * JSON), as kc_request does. */
 struct kc_async;
 typedef void (*kc_async_fn)(void *ud, int err, const struct kc_status *st, json_t *body);
 int kc_request_async(struct kc_client *c, const char *method, const char *path,
 		     json_t *body, kc_async_fn done, void *ud, struct kc_async **out);
+int kc_request_async_type(struct kc_client *c, const char *method, const char *path,
+			  const char *content_type, json_t *body, kc_async_fn done, void *ud,
+			  struct kc_async **out);
+/* kc_patch without waiting. */
+int kc_patch_async(struct kc_client *c, const struct kc_resource *res, const char *ns,
+		   const char *name, const char *sub, enum kc_patch_type type, json_t *patch,
+		   kc_async_fn done, void *ud, struct kc_async **out);
 void kc_async_cancel(struct kc_client *c, struct kc_async *a);
 
 /* A watch stream (?watch=true): event(ud, type, object) per event, type

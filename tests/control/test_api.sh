@@ -2,7 +2,8 @@
 # skiff-server's API machinery over plain HTTP on loopback (curl + jq):
 # metadata, optimistic concurrency, status subresource, generation,
 # dryRun, finalizers, patches, paging, watch semantics (RV, ADDED for RV
-# 0, bookmarks, 410 after compaction), Status errors (400, 404, 409, 413,
+# 0, bookmarks, 410 after compaction, a future RV waited for 3 s then 504
+# Too large resource version), Status errors (400, 404, 409, 413,
 # 415, 422), ClusterIP/NodePort allocation across a restart, deletes as
 # the garbage collector's finalizers and Terminating namespaces.
 # The API alone: the server runs without its controllers and scheduler.
@@ -363,6 +364,27 @@ case_watch() {
 	# After compaction (every 3 s here) an old RV is gone: 410 Expired.
 	out=$(curl -sN "$(URL "$PODS?watch=true&resourceVersion=1&timeoutSeconds=2")")
 	assert_eq "$(jq -r '.type + " " + (.object.code|tostring) + " " + .object.reason' <<<"$out")" "ERROR 410 Expired"
+	# An RV the store reaches within the 3 s the watch cache waits: served.
+	rv=$(jqr "$(api GET $PODS)" .metadata.resourceVersion)
+	curl -sN "$(URL "$PODS?watch=true&resourceVersion=$((rv + 1))&timeoutSeconds=30")" >"$TMP/w4" &
+	wp=$!
+	sleep 0.5
+	api POST $PODS "$(pod w4)" >/dev/null
+	api PATCH $PODS/w4 '{"metadata":{"labels":{"l":"4"}}}' application/merge-patch+json >/dev/null
+	wait_for 20 grep -q MODIFIED "$TMP/w4" || fail "no MODIFIED event in 20 s; the stream: '$(cat "$TMP/w4")'"
+	kill $wp; wait $wp 2>/dev/null
+	assert_eq "$(jq -r '.type + ":" + .object.metadata.name' "$TMP/w4" | tr '\n' ' ')" "MODIFIED:w4 " \
+		"watch from the next RV"
+	# One it does not reach: after 3 s, upstream's Too large resource version.
+	rv=$(jqr "$(api GET $PODS)" .metadata.resourceVersion)
+	local t0=$SECONDS
+	out=$(curl -sN --max-time 20 "$(URL "$PODS?watch=true&resourceVersion=$((rv + 1000))")")
+	[ $((SECONDS - t0)) -ge 2 ] && [ $((SECONDS - t0)) -le 6 ] ||
+		fail "the future RV was answered after $((SECONDS - t0)) s, not about 3"
+	assert_eq "$(jq -r '[.type, .object.code, .object.reason, .object.details.causes[0].reason, .object.details.retryAfterSeconds] | map(tostring) | join(" ")' <<<"$out")" \
+		"ERROR 504 Timeout ResourceVersionTooLarge 1" "watch from a future RV: $out"
+	assert_eq "$(jq -r .object.message <<<"$out")" \
+		"Timeout: Too large resource version: $((rv + 1000)), current: $rv"
 	# A watch on one name.
 	curl -sN "$(URL "$PODS?watch=true&fieldSelector=metadata.name%3Dw2&resourceVersion=$(jqr "$(api GET $PODS)" .metadata.resourceVersion)&timeoutSeconds=30")" >"$TMP/w2" &
 	wp=$!

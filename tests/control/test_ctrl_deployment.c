@@ -374,6 +374,27 @@ TEST(undo_to_an_old_template_reuses_its_replica_set_with_a_new_revision)
 	ctrl_plan_clear(&r.p);
 }
 
+/* kubectl rollout undo copies the old ReplicaSet's template through a
+ * typed struct: "creationTimestamp": null arrives in the Deployment's
+ * template, which upstream's semantic EqualIgnoreHash does not see. */
+TEST(undo_through_kubectl_reuses_the_replica_set_despite_a_null_creation_timestamp)
+{
+	struct run r = { 0 };
+	json_t *d = dep(2, "nginx:1", "");
+	json_t *rss[] = { rs("web-1", "nginx:1", 0, 0, 1, 0), rs("web-2", "nginx:2", 2, 2, 2, 1) };
+
+	json_object_set_new(ctrl_get(d, "spec.template.metadata"), "creationTimestamp", json_null());
+	run(&r, d, rss, 2, 0);
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, NULL), 0);
+	CHECK_STR_EQ(ann(find(&r.p, CTRL_UPDATE, "web-1")->body, "deployment.kubernetes.io/revision"),
+		     "3");
+	/* and a template that differs in more than nulls is a new one */
+	json_object_set_new(ctrl_get(d, "spec.template.metadata.labels"), "tier", json_string("x"));
+	run(&r, d, rss, 2, 0);
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, NULL), 1);
+	ctrl_plan_clear(&r.p);
+}
+
 TEST(a_name_taken_by_another_template_bumps_the_collision_count)
 {
 	struct run r = { 0 };

@@ -6,15 +6,16 @@
 #                       `rollout status` returns; `set image` rolls a new
 #                       ReplicaSet within maxSurge 1 / maxUnavailable 1 (every
 #                       pod event watched); history with change-cause, undo
-#                       (revision advances), pause/resume, restart, scale.
-#                       (Not checked: undo reusing the old ReplicaSet, as
-#                       upstream does; skiff's controller makes a new one.)
+#                       (revision advances, revision 1's ReplicaSet scaled
+#                       up again as revision 3, no third ReplicaSet),
+#                       pause/resume, restart, scale.
 #   progress_deadline   new pods that never turn ready: the rollout stops at
 #                       maxUnavailable, ProgressDeadlineExceeded (10 s) in the
 #                       conditions and in `rollout status`
 #   events              ScalingReplicaSet, SuccessfulCreate, Scheduled in
-#                       `get events` (not `describe`: the loops' Events carry
-#                       no involvedObject.uid, which describe selects on)
+#                       `get events`, and each under its object in
+#                       `describe deployment | rs | pod` (which select
+#                       Events by involvedObject.uid)
 #   rs_adopt_orphan     `delete rs --cascade=orphan` leaves the pods; a new
 #                       ReplicaSet with the same selector adopts them
 #   daemonset           one pod per node; a tainted node without toleration
@@ -75,7 +76,7 @@ rollout_bounds() {
 }
 
 case_deployment_rollout() {
-	local v ns out b rev n_rs max min added
+	local v ns out b rev n_rs max min added rs1
 	for v in 27 33; do
 		ns=dep$v
 		k $v create namespace $ns >/dev/null || fail "namespace $ns"
@@ -83,6 +84,8 @@ case_deployment_rollout() {
 		k $v -n $ns rollout status deploy/web --timeout=60s >/dev/null ||
 			fail "kubectl 1.$v rollout status did not return: $(k $v -n $ns get deploy,rs,pods 2>&1)"
 		assert_eq "$(pods_state $v $ns app=web)" "4 Running/True/hollow" "web's pods (kubectl 1.$v)"
+
+		rs1=$(k 33 -n $ns get rs -l app=web -o jsonpath='{.items[0].metadata.name}')
 
 		# set image: every pod event watched, within maxSurge / maxUnavailable
 		watch_start "$TMP/roll$v" -n $ns pods -l app=web
@@ -114,6 +117,10 @@ case_deployment_rollout() {
 			fail "revision after undo: $(dfield $ns web '{.metadata.annotations}')"
 		out=$(k $v -n $ns rollout history deploy/web)
 		grep -qE '^3 ' <<<"$out" || fail "history without revision 3: $out"
+		grep -qE '^1 ' <<<"$out" && fail "revision 1 still in the history after undo: $out"
+		assert_eq "$(rs_count $ns web)" 2 "ReplicaSets after undo (revision 1's is reused)"
+		assert_eq "$(k 33 -n $ns get rs "$rs1" -o jsonpath='{.spec.replicas}/{.metadata.annotations.deployment\.kubernetes\.io/revision}')" \
+			4/3 "revision 1's ReplicaSet after undo"
 		n_rs=$(rs_count $ns web)
 
 		# pause: a template change makes no ReplicaSet until resume
@@ -181,6 +188,15 @@ case_events() {
 		assert_contains "$out" "SuccessfulCreate" "kubectl 1.$v get events"
 		assert_contains "$out" "Created pod: $pod" "kubectl 1.$v get events"
 		assert_contains "$out" "Scheduled" "kubectl 1.$v get events"
+		out=$(k $v -n ev describe deployment api)
+		assert_contains "$out" "ScalingReplicaSet" "kubectl 1.$v describe deployment"
+		assert_contains "$out" "Scaled up replica set $rs" "kubectl 1.$v describe deployment"
+		out=$(k $v -n ev describe rs "$rs")
+		assert_contains "$out" "SuccessfulCreate" "kubectl 1.$v describe rs"
+		assert_contains "$out" "Created pod: $pod" "kubectl 1.$v describe rs"
+		out=$(k $v -n ev describe pod "$pod")
+		assert_contains "$out" "Scheduled" "kubectl 1.$v describe pod"
+		assert_contains "$out" "Successfully assigned ev/$pod" "kubectl 1.$v describe pod"
 	done
 }
 
@@ -393,7 +409,7 @@ YAML
 
 # The */1 schedule fires at the first minute boundary after case_cronjob.
 case_cronjob_schedule() {
-	local t0 left last job
+	local t0 left last job out
 	t0=$(cat "$TMP/cron.t0") || fail "case_cronjob did not run"
 	left=$(( t0 + 75 - $(date +%s) ))
 	[ $left -gt 0 ] || left=1
@@ -402,8 +418,12 @@ case_cronjob_schedule() {
 	last=$(date -d "$(k 33 -n cron get cronjob tick -o jsonpath='{.status.lastScheduleTime}')" +%s)
 	assert_eq "$((last % 60))" 0 "lastScheduleTime on a minute boundary"
 	[ "$last" -ge "$t0" ] || fail "lastScheduleTime $last before the CronJob ($t0)"
-	job=$(k 33 -n cron get jobs -o jsonpath='{range .items[?(@.metadata.ownerReferences[0].name=="tick")]}{.metadata.name}{"\n"}{end}' | grep -v '^by')
-	assert_eq "$job" "tick-$((last / 60))" "the scheduled Job's name (minutes since the epoch)"
+	# The Job of lastScheduleTime is named for it (minutes since the
+	# epoch); on a busy machine the cases before this one can outlast a
+	# minute, and earlier ticks have their Jobs too.
+	job=tick-$((last / 60))
+	out=$(k 33 -n cron get jobs -o jsonpath='{range .items[?(@.metadata.ownerReferences[0].name=="tick")]}{.metadata.name}{"\n"}{end}' | grep -v '^by')
+	grep -qx "$job" <<<"$out" || fail "no Job $job for lastScheduleTime; the CronJob's: $out"
 	k 27 -n cron wait --for=condition=complete "job/$job" --timeout=30s >/dev/null || fail "$job not Complete"
 }
 

@@ -143,6 +143,10 @@ snapshot_case() {
 	[ "$new_rv" -gt "$rv_changed" ] || fail "resourceVersion went back: $rv_changed, then $new_rv"
 	r=$(api "$n" $p GET "$CMS?resourceVersion=$rv_saved&watch=true&timeoutSeconds=2")
 	assert_eq "$(jqr "$r" '.type + " " + (.object.code|tostring)')" "ERROR 410" "watch from before the restore"
+	# Also from the newest RV a client had before it: the restored objects
+	# are not served to it as news (the revision moved past it, compacted).
+	r=$(api "$n" $p GET "$CMS?resourceVersion=$rv_changed&watch=true&timeoutSeconds=2")
+	assert_eq "$(jqr "$r" '.type + " " + (.object.code|tostring)')" "ERROR 410" "watch from the last RV before the restore"
 	r=$(api "$n" $p PATCH $CMS/keep '{"data":{"v":"x"}}' application/merge-patch+json)
 	assert_eq "$(code "$r")" 200
 }
