@@ -67,7 +67,7 @@ void kl_requeue(struct kl_sync *s, unsigned long long after_ns)
 		s->requeue_ns = after_ns;
 }
 
-static void cache_set(struct kubelet *k, json_t *pod)
+static void cache_set(struct kubelet *k, json_t *pod, bool sync)
 {
 	char key[512];
 
@@ -76,14 +76,32 @@ static void cache_set(struct kubelet *k, json_t *pod)
 	pthread_mutex_lock(&k->lock);
 	json_object_set_new(k->pods, key, json_deep_copy(pod));
 	pthread_mutex_unlock(&k->lock);
-	kc_wq_add(k->wq, key);
+	if (sync)
+		kc_wq_add(k->wq, key);
 }
 
-static void on_add(void *ud, json_t *obj) { cache_set(ud, obj); }
+/* obj without what the kubelet's own status writes change. */
+static json_t *without_status(json_t *obj)
+{
+	json_t *c = json_copy(obj), *md = json_copy(json_object_get(obj, "metadata"));
+
+	json_object_del(c, "status");
+	json_object_del(md, "resourceVersion");
+	json_object_del(md, "managedFields");
+	json_object_set_new(c, "metadata", md);
+	return c;
+}
+
+static void on_add(void *ud, json_t *obj) { cache_set(ud, obj, true); }
+/* A change of the status alone (mostly the kubelet's own patch) updates
+ * the cache but needs no sync: the relist and requeues drive those. */
 static void on_update(void *ud, json_t *old_obj, json_t *obj)
 {
-	(void)old_obj;
-	cache_set(ud, obj);
+	json_t *a = without_status(old_obj), *b = without_status(obj);
+
+	cache_set(ud, obj, !json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
 }
 static void on_delete(void *ud, json_t *obj)
 {

@@ -388,8 +388,11 @@ static int ensure_image(struct kl_sync *s, const char *name, const char *image, 
 		if (cri_image_status(s->w->cri, image, &st) == 0)
 			present = st->image != NULL;
 		cri_msg_free(st);
-		if (present)
+		if (present) {
+			kl_event(s, "Normal", "Pulled", "Container image \"%s\" already present on "
+				 "machine", image);
 			return 0;
+		}
 		if (streq(policy, "Never")) {
 			kl_set_waiting(s, name, "ErrImageNeverPull", "Container image \"%s\" is not "
 				       "present with pull policy of Never", image);
@@ -427,7 +430,8 @@ static int ensure_image(struct kl_sync *s, const char *name, const char *image, 
 		kl_set_waiting(s, name, "ErrImagePull", "failed to pull image \"%s\": %s", image, why);
 		kl_event(s, "Warning", "Failed", "Failed to pull image \"%s\": %s", image, why);
 		kl_event(s, "Warning", "Failed", "Error: ErrImagePull");
-		kl_requeue(s, delay * 1000000000ULL);
+		/* halfway: ImagePullBackOff; at the end: the next pull */
+		kl_requeue(s, delay * 500000000ULL);
 	}
 	return -EAGAIN;
 }

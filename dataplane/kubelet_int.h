@@ -101,7 +101,12 @@ int kl_sandbox_ensure(struct kl_sync *s);
 /* Stops (grace: seconds for the containers) and removes every sandbox of
  * key whose uid is not keep_uid (NULL: all of them). */
 int kl_sandboxes_remove(struct kl_sync *s, const char *keep_uid, long long grace);
-int kl_sandbox_stop(struct kl_sync *s, const char *id, long long grace, bool remove);
+enum kl_stop {
+	KL_STOP,       /* stop containers and sandbox (a terminal pod) */
+	KL_REMOVE,     /* and remove them, and the pod's cgroup */
+	KL_REMOVE_POD, /* and the pod's logs and files: the pod is gone */
+};
+int kl_sandbox_stop(struct kl_sync *s, const char *id, long long grace, enum kl_stop how);
 const char *kl_qos_class(json_t *pod);
 int kl_list_containers(struct kl_sync *s);
 

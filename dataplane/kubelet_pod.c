@@ -157,7 +157,7 @@ static int kill_pod(struct kl_sync *s)
 static void stop_terminal(struct kl_sync *s)
 {
 	if (s->sandbox_id)
-		kl_sandbox_stop(s, s->sandbox_id, 0, false);
+		kl_sandbox_stop(s, s->sandbox_id, 0, KL_STOP);
 }
 
 static bool phase_terminal(json_t *pod)

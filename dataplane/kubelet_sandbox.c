@@ -9,6 +9,7 @@
 #include "lib/util.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,15 +256,43 @@ static int list_sandboxes(struct kl_sync *s, Runtime__V1__ListPodSandboxResponse
 	return cri_list_pod_sandbox(s->w->cri, &f, out);
 }
 
-/* Stops a sandbox's containers (each with what is left of grace), the
- * sandbox, and with remove also removes them and its cgroup. */
-int kl_sandbox_stop(struct kl_sync *s, const char *id, long long grace, bool remove)
+/* rm -r of one folder the kubelet made (nftw callback). */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* The pod's log folder and per-pod files, once the pod is gone (its
+ * names came from the API server's validation: no '/' in them). */
+static void pod_files_remove(struct kubelet *k, const Runtime__V1__PodSandboxMetadata *md)
+{
+	char path[1024];
+
+	if (!md || !md->uid || !*md->uid || strchr(md->uid, '/') || strchr(md->name, '/') ||
+	    strchr(md->namespace_, '/') || streq(md->uid, "..") || streq(md->uid, "."))
+		return;
+	if (snprintf(path, sizeof(path), "%s/%s_%s_%s", k->o.pod_log_root, md->namespace_,
+		     md->name, md->uid) < (int)sizeof(path))
+		nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	if (snprintf(path, sizeof(path), "%s/pods/%s", k->o.root_dir, md->uid) < (int)sizeof(path))
+		nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Stops a sandbox's containers (each with what is left of grace) and the
+ * sandbox; KL_REMOVE also removes them and the pod's cgroup,
+ * KL_REMOVE_POD also the pod's logs and files (the pod is gone). */
+int kl_sandbox_stop(struct kl_sync *s, const char *id, long long grace, enum kl_stop how)
 {
 	Runtime__V1__ContainerFilter f = RUNTIME__V1__CONTAINER_FILTER__INIT;
 	Runtime__V1__ListContainersResponse *cl = NULL;
 	Runtime__V1__PodSandboxStatusResponse *st = NULL;
 	unsigned long long deadline = now_ns() + (unsigned long long)grace * 1000000000ULL;
-	char *cgroup = NULL;
 	int r;
 
 	f.pod_sandbox_id = (char *)id;
@@ -285,30 +314,28 @@ int kl_sandbox_stop(struct kl_sync *s, const char *id, long long grace, bool rem
 		if (r < 0 && r != -ENOENT)
 			goto out;
 	}
-	if (cri_pod_sandbox_status(s->w->cri, id, false, &st) == 0) {
-		const char *cg = KL_ANNOTATION(st->status, KL_ANN_CGROUP);
-
-		cgroup = cg ? strdup(cg) : NULL;
-		cri_msg_free(st);
-	}
+	if (cri_pod_sandbox_status(s->w->cri, id, false, &st) < 0)
+		st = NULL;
 	r = cri_stop_pod_sandbox(s->w->cri, id);
 	if (r < 0 && r != -ENOENT)
 		goto out;
 	r = 0;
-	if (!remove)
+	if (how == KL_STOP)
 		goto out;
 	for (size_t i = 0; i < cl->n_containers; i++)
 		cri_remove_container(s->w->cri, cl->containers[i]->id);
 	r = cri_remove_pod_sandbox(s->w->cri, id);
 	if (r == -ENOENT)
 		r = 0;
-	if (r == 0)
-		pod_cgroup_remove(cgroup);
+	if (r == 0 && st)
+		pod_cgroup_remove(KL_ANNOTATION(st->status, KL_ANN_CGROUP));
+	if (r == 0 && st && how == KL_REMOVE_POD)
+		pod_files_remove(s->k, st->status->metadata);
 out:
 	if (r < 0)
 		log_warn("kubelet: pod %s: stopping sandbox %s: %s", s->key, id,
 			 cri_last_status(s->w->cri)->message);
-	free(cgroup);
+	cri_msg_free(st);
 	cri_msg_free(cl);
 	return r;
 }
@@ -337,7 +364,7 @@ int kl_sandboxes_remove(struct kl_sync *s, const char *keep_uid, long long grace
 		if (!keep_uid || !streq(uid, keep_uid))
 			log_info("kubelet: pod %s: removing sandbox %s of pod uid %s", s->key, p->id,
 				 uid);
-		r2 = kl_sandbox_stop(s, p->id, grace >= 0 ? grace : orphan_grace(p), true);
+		r2 = kl_sandbox_stop(s, p->id, grace >= 0 ? grace : orphan_grace(p), KL_REMOVE_POD);
 		if (r2 < 0)
 			r = r2;
 	}
@@ -389,7 +416,7 @@ int kl_sandbox_ensure(struct kl_sync *s)
 		if (p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
 			s->sandbox_id = strdup(p->id);
 		else
-			kl_sandbox_stop(s, p->id, 0, true);
+			kl_sandbox_stop(s, p->id, 0, KL_REMOVE); /* dead: a new one replaces it */
 	}
 	cri_msg_free(sl);
 	if (!s->sandbox_id) {

@@ -179,7 +179,7 @@ case_pod_runs_ready() {
 	# the pod's cgroup, by QoS class, under the test's tree
 	ls -d /sys/fs/cgroup/*"$CTRD_CGROUP_PARENT/kubepods/besteffort/pod$uid" >/dev/null 2>&1 ||
 		fail "no cgroup kubepods/besteffort/pod$uid"
-	assert_contains "$(events web reason)" "Started"
+	assert_contains "$(events web reason)" "Pulled Created Started"
 	delete_pod web
 	assert_eq "$(sandboxes_of "$uid")" 0
 	ls -d /sys/fs/cgroup/*"$CTRD_CGROUP_PARENT/kubepods/besteffort/pod$uid" 2>/dev/null &&
@@ -410,6 +410,7 @@ case_nothing_left() {
 	assert_eq "$(cri ps --quiet | wc -l)" 0
 	ls -d /sys/fs/cgroup/*"$CTRD_CGROUP_PARENT"/kubepods/*/pod* 2>/dev/null &&
 		fail "pod cgroups left behind"
+	assert_eq "$(ls "$TMP/logs" "$TMP/kubelet/pods" 2>/dev/null | grep -v ':$' | grep -c .)" 0
 	! grep -m3 "AddressSanitizer\|runtime error" "$ALOG" || fail "the agent's log has errors"
 	return 0
 }
