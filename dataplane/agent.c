@@ -1,8 +1,11 @@
 /* skiff-agent: the node agent. Today: the service proxy, fed by a folder
  * of manifests or the API server's watches and programming the eBPF datapath or an nftables table, and
- * node networking (routes to the other nodes' pods, masquerade).
+ * node networking (routes to the other nodes' pods, masquerade); with
+ * --container-runtime-endpoint also the kubelet's pod lifecycle, on threads
+ * of its own (dataplane/kubelet.h).
  *
- *   main: parse options -> run the proxy loop -> exit status
+ *   main: parse options -> start the kubelet (when asked) -> run the proxy
+ *         loop -> stop the kubelet -> exit status
  */
 #include "dataplane/kubelet.h"
 #include "dataplane/lb/lb.h"
@@ -218,6 +221,8 @@ static void usage(FILE *out)
 		     "socket-level load balancing or nftables rules (ClusterIP, externalIPs,\n"
 		     "LoadBalancer, NodePort); with --node-routing, routes to the pods of the\n"
 		     "other nodes (Node manifests) and masquerades pod traffic leaving the cluster.\n"
+		     "With --container-runtime-endpoint, also runs the pods bound to this node\n"
+		     "through containerd's CRI, as a kubelet, and reports their status.\n"
 		     "Services, EndpointSlices and Nodes come from a folder or from the API server's\n"
 		     "watches. SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
 		     "serving unless --destroy-on-exit).\n\n");

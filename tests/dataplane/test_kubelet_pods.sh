@@ -22,7 +22,8 @@ require_kubectl
 
 SUBNET_PREFIX=10.67.0
 SUBNET=$SUBNET_PREFIX.0/24
-guard_ranges "$SUBNET"
+# the node's address (on the node namespace's loopback) for hostPorts
+guard_ranges "$SUBNET" 192.0.2.10/32
 
 IMAGES="$SKIFF_BUILD/images"
 if [ ! -f "$IMAGES/busybox.tar" ]; then
@@ -153,9 +154,14 @@ case_pod_runs_ready() {
 	agent_up
 	local script='echo name=$POD_NAME ns=$POD_NS ip=$POD_IP node=$NODE host=$HOST_IP;
 		cat /etc/resolv.conf; hostname; exec sleep 3600'
+	local t0 t1
+	t0=$(date +%s.%N)
 	pod web "containers:" "$(sh_container c "${script//$'\n'/ }" "$(field_env POD_NAME=metadata.name \
 		POD_NS=metadata.namespace POD_IP=status.podIP NODE=spec.nodeName HOST_IP=status.hostIP)")"
 	wait_for 30 ready web || fail "web never Ready: $(jp web '{.status}')"
+	t1=$(date +%s.%N)
+	echo "web: created to Ready (seen by kubectl polls) in $(echo "$t1 - $t0" | bc)s" \
+		"($(uptime | sed "s/.*load/load/"))"
 	local ip uid log
 	ip=$(jp web '{.status.podIP}')
 	uid=$(jp web '{.metadata.uid}')
@@ -190,13 +196,18 @@ case_pod_runs_ready() {
 case_containers_share_localhost() {
 	agent_up
 	pod duo "containers:" \
-		"$(sh_container server 'while true; do echo pong | nc -l -p 8080; done')" \
+		"$(sh_container server 'while true; do echo pong | nc -l -p 8080; done' \
+			'ports: [{containerPort: 8080, hostPort: 18080}]')" \
 		"$(sh_container client 'until echo ping | nc 127.0.0.1 8080; do sleep 0.2; done;
 			exec sleep 3600' 'resources: {requests: {cpu: 100m, memory: 16Mi}}')"
 	wait_for 30 ready duo || fail "duo never Ready: $(jp duo '{.status}')"
 	wait_for 10 eval 'pod_log duo client | grep -q pong' ||
 		fail "client got no pong: $(pod_log duo client)"
 	assert_eq "$(jp duo '{.status.qosClass}')" Burstable
+	# the hostPort (portmap, from the sandbox's port mappings) on the node's address
+	in_node ip addr add 192.0.2.10/32 dev lo
+	wait_for 10 eval 'echo hi | in_node nc -w 2 192.0.2.10 18080 | grep -q pong' ||
+		fail "hostPort 18080 does not reach the server container"
 	delete_pod duo
 }
 
@@ -402,6 +413,9 @@ case_malformed_spec() {
 	kill -0 "$AGENT" || fail "the agent died"
 	delete_pod bad
 	delete_pod fine
+	# SIGTERM ends the agent, its kubelet threads with it
+	kill -TERM "$AGENT"
+	wait_for 10 eval '! kill -0 "$AGENT"' || fail "the agent did not stop on SIGTERM"
 }
 
 # Everything the kubelet made is gone once its pods are.
