@@ -180,8 +180,10 @@ static int run_pod(struct kl_sync *s)
 		return 0; /* a spec change brings it back */
 	}
 	r = kl_sandbox_ensure(s);
-	if (r < 0)
+	if (r < 0) {
+		kl_status_update(s); /* Pending, PodReadyToStartContainers False */
 		return r;
+	}
 	r = kl_list_containers(s);
 	if (r < 0)
 		return r;
