@@ -388,6 +388,30 @@ case_agent_restart_adopts() {
 	delete_pod keep
 }
 
+# containerd restarted under the agent: the pods keep running, the agent
+# reconnects and starts new ones.
+case_runtime_restart() {
+	local id ip old
+	agent_up
+	pod stay "containers:" "$(sh_container c 'exec sleep 3600')"
+	wait_for 30 ready stay || fail "stay never Ready"
+	id=$(jp stay '{.status.containerStatuses[0].containerID}')
+	ip=$(jp stay '{.status.podIP}')
+	old=$CTRD_PID
+	ctrd_restart node
+	assert_ne "$CTRD_PID" "$old"
+	kill -0 "$old" 2>/dev/null && fail "the old containerd still runs"
+	pod after "containers:" "$(sh_container c 'exec sleep 3600')"
+	wait_for 30 ready after || fail "no pod started after the restart: $(jp after '{.status}')"
+	assert_eq "$(jp stay '{.status.containerStatuses[0].containerID}')" "$id"
+	assert_eq "$(jp stay '{.status.containerStatuses[0].restartCount}')" 0
+	assert_eq "$(jp stay '{.status.podIP}')" "$ip"
+	ready stay || fail "stay not Ready after the runtime restart"
+	kill -0 "$AGENT" || fail "the agent died"
+	delete_pod stay
+	delete_pod after
+}
+
 case_missing_image() {
 	agent_up
 	pod noimg "containers:" "- {name: c, image: skiff.local/nope:1, imagePullPolicy: IfNotPresent}"
@@ -433,7 +457,7 @@ case_nothing_left() {
 for c in ${KUBELET_CASES:-pod_runs_ready containers_share_localhost security_and_resources \
 	init_containers_in_order \
 	restart_policies crashloop_backoff_schedule delete_with_grace agent_restart_adopts \
-	missing_image malformed_spec nothing_left}; do
+	runtime_restart missing_image malformed_spec nothing_left}; do
 	run_case "$c"
 done
 finish
