@@ -1,9 +1,13 @@
 /* skiff-agent: the node agent. Today: the service proxy, fed by a folder
  * of manifests or the API server's watches and programming the eBPF datapath or an nftables table, and
- * node networking (routes to the other nodes' pods, masquerade).
+ * node networking (routes to the other nodes' pods, masquerade); with
+ * --container-runtime-endpoint also the kubelet's pod lifecycle, on threads
+ * of its own (dataplane/kubelet.h).
  *
- *   main: parse options -> run the proxy loop -> exit status
+ *   main: parse options -> start the kubelet (when asked) -> run the proxy
+ *         loop -> stop the kubelet -> exit status
  */
+#include "dataplane/kubelet.h"
 #include "dataplane/lb/lb.h"
 #include "lib/kube_model.h"
 #include "dataplane/nft_proxy.h"
@@ -38,10 +42,12 @@ struct name_list {
 
 struct agent_args {
 	struct proxy_agent_options o;
+	struct kubelet_options kubelet;
 	struct addr_list node_addrs;
 	struct name_list devices, dns_upstreams, l2_ifaces;
 	struct cidr_list cluster_cidrs, pod_cidrs, service_cidrs;
 	char hostname[256];
+	char host_ip[64];
 	enum log_level level;
 	bool help;
 };
@@ -104,6 +110,7 @@ _Static_assert(sizeof(enum proxy_mode) == sizeof(int) && sizeof(enum node_routin
 	       "opt_choice stores an int");
 
 #define OPT(field) offsetof(struct agent_args, o.field)
+#define KUBELET(field) offsetof(struct agent_args, kubelet.field)
 #define ARG(field) offsetof(struct agent_args, field)
 
 /* One row per flag (lib/opts): its name, argument, help, default and
@@ -191,6 +198,23 @@ static const struct opt options[] = {
 	{ .name = "l2-interface", .arg = "DEV", .set = opt_name_add, .offset = ARG(l2_ifaces),
 	  .max = 8, .help = "--l2-announce: an interface to answer on (repeatable; default the "
 	  "one holding --node-ip, or this node's InternalIP)" },
+	{ .name = "container-runtime-endpoint", .arg = "unix:PATH", .set = opt_string,
+	  .offset = KUBELET(runtime_endpoint), .help = "run the pods bound to this node "
+	  "(--node-name) through this CRI runtime (containerd 1.6), as a kubelet; needs the "
+	  "API server (--kubeconfig or --server)" },
+	{ .name = "cluster-dns", .arg = "IP", .set = opt_string, .offset = KUBELET(cluster_dns),
+	  .def = "10.96.0.10", .help = "kubelet: the nameserver of pods with dnsPolicy "
+	  "ClusterFirst" },
+	{ .name = "pod-log-root", .arg = "DIR", .set = opt_string, .offset = KUBELET(pod_log_root),
+	  .def = "/var/log/pods", .help = "kubelet: container logs go to DIR/NS_NAME_UID/" },
+	{ .name = "root-dir", .arg = "DIR", .set = opt_string, .offset = KUBELET(root_dir),
+	  .def = "/var/lib/kubelet", .help = "kubelet: per-pod files (DIR/pods/UID/)" },
+	{ .name = "cgroup-root", .arg = "PATH", .set = opt_string, .offset = KUBELET(cgroup_root),
+	  .def = "/", .help = "kubelet: pods' cgroups go under PATH/kubepods/ (by QoS class: "
+	  "PATH/kubepods/burstable, .../besteffort)" },
+	{ .name = "pod-workers", .arg = "N", .set = opt_int, .offset = KUBELET(workers), .min = 1,
+	  .max = 64, .def = "4", .help = "kubelet: pods reconciled at once (a slow image pull or "
+	  "graceful stop holds one)" },
 	{ .name = "log-level", .arg = "LEVEL", .set = opt_log_level, .offset = ARG(level),
 	  .def = "info", .help = "error, warn, info or debug" },
 	{ .name = "destroy-on-exit", .set = opt_flag, .offset = OPT(destroy_on_exit),
@@ -213,10 +237,28 @@ static void usage(FILE *out)
 		     "LoadBalancer, NodePort); with --node-routing, routes to the pods of the\n"
 		     "other nodes (Node manifests) and masquerades pod traffic leaving the cluster;\n"
 		     "with --l2-announce, answers ARP/NDP for LoadBalancer and external IPs.\n"
+		     "With --container-runtime-endpoint, also runs the pods bound to this node\n"
+		     "through containerd's CRI, as a kubelet, and reports their status.\n"
 		     "Services, EndpointSlices and Nodes come from a folder or from the API server's\n"
 		     "watches. SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
 		     "serving unless --destroy-on-exit).\n\n");
 	opts_usage(out, options, ARRAY_SIZE(options));
+}
+
+/* The kubelet's view of the shared flags: the API source, the node and
+ * its first address (status.hostIP). */
+static void kubelet_args(struct agent_args *a)
+{
+	struct kubelet_options *k = &a->kubelet;
+
+	k->node_name = a->o.node_name;
+	k->api = (struct api_source_options){ .kubeconfig = a->o.kubeconfig,
+					      .server = a->o.api_server,
+					      .token = a->o.api_token,
+					      .ca_file = a->o.api_ca_file };
+	if (a->node_addrs.n)
+		k->host_ip = ipaddr_str(&a->node_addrs.v[0], a->host_ip, sizeof(a->host_ip));
+	k->cluster_domain = a->o.cluster_domain;
 }
 
 /* What no single flag can check; the defaults that need the system. */
@@ -231,6 +273,11 @@ static int args_check(struct agent_args *a)
 	}
 	if (!a->o.api_server && (a->o.api_token || a->o.api_ca_file)) {
 		log_error("--token and --certificate-authority go with --server");
+		return -1;
+	}
+	if (a->kubelet.runtime_endpoint && a->o.manifests_dir) {
+		log_error("--container-runtime-endpoint: pods come from the API server "
+			  "(--kubeconfig or --server), not --manifests");
 		return -1;
 	}
 	if (a->o.node_routing != NODE_ROUTING_NONE && !a->node_addrs.n) {
@@ -267,6 +314,7 @@ static int args_check(struct agent_args *a)
 	a->o.n_pod_cidrs = a->pod_cidrs.n;
 	a->o.service_cidrs = a->service_cidrs.v;
 	a->o.n_service_cidrs = a->service_cidrs.n;
+	kubelet_args(a);
 	return 0;
 }
 
@@ -295,9 +343,19 @@ static int parse_args(int argc, char **argv, struct agent_args *a)
 int main(int argc, char **argv)
 {
 	struct agent_args args = { 0 };
+	struct kubelet *kubelet = NULL;
+	char err[512];
+	int r;
 
 	log_init("skiff-agent", LOG_LEVEL_INFO);
 	if (parse_args(argc, argv, &args) < 0)
 		return 2;
-	return proxy_agent_run(&args.o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (args.kubelet.runtime_endpoint &&
+	    kubelet_start(&args.kubelet, &kubelet, err, sizeof(err)) < 0) {
+		log_error("kubelet of node %s: %s", args.o.node_name, err);
+		return EXIT_FAILURE;
+	}
+	r = proxy_agent_run(&args.o);
+	kubelet_stop(kubelet);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

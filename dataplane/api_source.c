@@ -441,6 +441,15 @@ static int config_from_flags(const struct api_source_options *o, struct kc_confi
 	return r;
 }
 
+int api_source_config(const struct api_source_options *o, struct kc_config **out, char *err,
+		      size_t errlen)
+{
+	err[0] = '\0';
+	if (o->server)
+		return config_from_flags(o, out, err, errlen);
+	return kc_config_load(o->kubeconfig, NULL, out, err, errlen);
+}
+
 int api_source_new(const struct api_source_options *o, struct model_store *store,
 		   log_report_fn report, void *ud, struct model_source *out, char *err,
 		   size_t errlen)
@@ -454,11 +463,7 @@ int api_source_new(const struct api_source_options *o, struct model_store *store
 	s->store = store;
 	s->report = report;
 	s->report_ud = ud;
-	err[0] = '\0';
-	if (o->server)
-		r = config_from_flags(o, &s->cfg, err, errlen);
-	else
-		r = kc_config_load(o->kubeconfig, NULL, &s->cfg, err, errlen);
+	r = api_source_config(o, &s->cfg, err, errlen);
 	if (r == 0)
 		r = kc_client_new(s->cfg, &co, &s->c);
 	for (size_t i = 0; r == 0 && i < N_WATCHED; i++) {

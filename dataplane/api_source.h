@@ -42,6 +42,12 @@ struct api_source_options {
 	const char *ca_file;    /* with server: the CA of its certificate */
 };
 
+/* The client configuration o names (the kubelet's own clients use it
+ * too); err says why not. */
+struct kc_config;
+int api_source_config(const struct api_source_options *o, struct kc_config **out, char *err,
+		      size_t errlen);
+
 /* A source feeding store (which must outlive it). report (may be NULL)
  * gets what it saw: bad objects (error), the connection state (info),
  * counts (debug). On error err says why (the kubeconfig's message). */

@@ -343,6 +343,32 @@ int cri_list_images(struct cri_client *c, Runtime__V1__ListImagesResponse **out)
 			&runtime__v1__list_images_response__descriptor, (ProtobufCMessage **)out);
 }
 
+/* ---- the kubelet's additions ---- */
+
+int cri_pull_image(struct cri_client *c, const char *image,
+		   const Runtime__V1__PodSandboxConfig *sandbox_config, char **image_ref)
+{
+	Runtime__V1__PullImageRequest req = RUNTIME__V1__PULL_IMAGE_REQUEST__INIT;
+	Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+	Runtime__V1__PullImageResponse *resp = NULL;
+	int r;
+
+	if (bad_id(c, image, "image"))
+		return -EINVAL;
+	spec.image = (char *)image;
+	req.image = &spec;
+	req.sandbox_config = (Runtime__V1__PodSandboxConfig *)sandbox_config;
+	r = cri_call(c, IMAGE_SERVICE "PullImage", &req, &runtime__v1__pull_image_response__descriptor,
+		     (ProtobufCMessage **)&resp);
+	if (r < 0)
+		return r;
+	if (!image_ref) {
+		cri_msg_free(resp);
+		return 0;
+	}
+	return take_id(c, resp, resp->image_ref, "PullImage", image_ref);
+}
+
 const char *cri_sandbox_state_name(Runtime__V1__PodSandboxState s)
 {
 	switch (s) {

@@ -64,6 +64,13 @@ int cri_list_containers(struct cri_client *c, const Runtime__V1__ContainerFilter
 int cri_image_status(struct cri_client *c, const char *image, Runtime__V1__ImageStatusResponse **out);
 int cri_list_images(struct cri_client *c, Runtime__V1__ListImagesResponse **out);
 
+/* ---- the kubelet's additions ---- */
+
+/* ImageService.PullImage: *image_ref (may be NULL) gets the reference the
+ * runtime resolved (free()). sandbox_config may be NULL. */
+int cri_pull_image(struct cri_client *c, const char *image,
+		   const Runtime__V1__PodSandboxConfig *sandbox_config, char **image_ref);
+
 /* Names of enum values ("SANDBOX_READY", "CONTAINER_RUNNING", ...). */
 const char *cri_sandbox_state_name(Runtime__V1__PodSandboxState s);
 const char *cri_container_state_name(Runtime__V1__ContainerState s);

@@ -504,12 +504,55 @@ static void ctr_mounts(struct jctx *x, const json_t *v, Runtime__V1__ContainerCo
 	}
 }
 
-/* ContainerConfig.linux: {"security_context": {...}}. */
+/* ContainerConfig.linux.security_context.capabilities:
+ * {"add_capabilities": [...], "drop_capabilities": [...]}. */
+static Runtime__V1__Capability *ctr_capabilities(struct jctx *x, const json_t *v)
+{
+	static const char *const keys[] = { "add_capabilities", "drop_capabilities", NULL };
+	static const char *const where = "linux.security_context.capabilities";
+	Runtime__V1__Capability *c;
+
+	if (check_keys(x, v, where, keys))
+		return NULL;
+	c = NEW(x, Runtime__V1__Capability, RUNTIME__V1__CAPABILITY__INIT);
+	if (!c)
+		return NULL;
+	get_str_array(x, v, where, "add_capabilities", &c->n_add_capabilities, &c->add_capabilities);
+	get_str_array(x, v, where, "drop_capabilities", &c->n_drop_capabilities,
+		      &c->drop_capabilities);
+	return c;
+}
+
+/* ContainerConfig.linux.resources: {"cpu_period", "cpu_quota",
+ * "cpu_shares", "memory_limit_in_bytes", "oom_score_adj"}. */
+static Runtime__V1__LinuxContainerResources *ctr_resources(struct jctx *x, const json_t *v)
+{
+	static const char *const keys[] = { "cpu_period", "cpu_quota", "cpu_shares",
+					    "memory_limit_in_bytes", "oom_score_adj", NULL };
+	static const char *const where = "linux.resources";
+	Runtime__V1__LinuxContainerResources *res;
+
+	if (check_keys(x, v, where, keys))
+		return NULL;
+	res = NEW(x, Runtime__V1__LinuxContainerResources,
+		  RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT);
+	if (!res)
+		return NULL;
+	res->cpu_period = get_int(x, v, where, "cpu_period", 0, INT64_MAX);
+	res->cpu_quota = get_int(x, v, where, "cpu_quota", -1, INT64_MAX);
+	res->cpu_shares = get_int(x, v, where, "cpu_shares", 0, INT64_MAX);
+	res->memory_limit_in_bytes = get_int(x, v, where, "memory_limit_in_bytes", 0, INT64_MAX);
+	res->oom_score_adj = get_int(x, v, where, "oom_score_adj", -1000, 1000);
+	return res;
+}
+
+/* ContainerConfig.linux: {"resources": {...}, "security_context": {...}}. */
 static void ctr_linux(struct jctx *x, const json_t *v, Runtime__V1__ContainerConfig *cfg)
 {
-	static const char *const linux_keys[] = { "security_context", NULL };
+	static const char *const linux_keys[] = { "resources", "security_context", NULL };
 	static const char *const sc_keys[] = { "privileged", "namespace_options", "run_as_user",
-					       "readonly_rootfs", NULL };
+					       "run_as_group", "readonly_rootfs", "capabilities",
+					       NULL };
 	static const char *const where = "linux.security_context";
 	Runtime__V1__LinuxContainerSecurityContext *s;
 	json_t *sc = json_object_get(v, "security_context");
@@ -518,6 +561,8 @@ static void ctr_linux(struct jctx *x, const json_t *v, Runtime__V1__ContainerCon
 		return;
 	cfg->linux = NEW(x, Runtime__V1__LinuxContainerConfig,
 			 RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT);
+	if (cfg->linux && json_object_get(v, "resources"))
+		cfg->linux->resources = ctr_resources(x, json_object_get(v, "resources"));
 	if (!cfg->linux || !sc || check_keys(x, sc, where, sc_keys))
 		return;
 	s = cfg->linux->security_context = NEW(x, Runtime__V1__LinuxContainerSecurityContext,
@@ -527,6 +572,9 @@ static void ctr_linux(struct jctx *x, const json_t *v, Runtime__V1__ContainerCon
 	s->privileged = get_bool(x, sc, where, "privileged");
 	s->readonly_rootfs = get_bool(x, sc, where, "readonly_rootfs");
 	s->run_as_user = get_int64_value(x, sc, where, "run_as_user");
+	s->run_as_group = get_int64_value(x, sc, where, "run_as_group");
+	if (json_object_get(sc, "capabilities"))
+		s->capabilities = ctr_capabilities(x, json_object_get(sc, "capabilities"));
 	if (json_object_get(sc, "namespace_options"))
 		s->namespace_options = parse_ns_options(x, json_object_get(sc, "namespace_options"),
 							"linux.security_context.namespace_options");

@@ -164,3 +164,31 @@ ctrd_cgroup_cleanup() {
 		find "$m$CTRD_CGROUP_PARENT" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
 }
+
+# ctrd_restart: stops containerd (SIGTERM) and starts it again on the same
+# config, in the same network and mount namespaces (entered through a
+# shim, which outlives it with the containers): what a runtime upgrade or
+# crash looks like to its clients. From a case's subshell, the new PID
+# stays there: the file's ctrd_stop still ends it, with the shims, by
+# the mount namespace it shares with them.
+ctrd_restart() {
+	local node=$1 p shim= i
+	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" != "$CTRD_PID" ] || continue
+		[ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$CTRD_MNTNS" ] && { shim=${p#/proc/}; break; }
+	done
+	[ -n "$shim" ] || fail "ctrd_restart: no shim holds containerd's mount namespace"
+	kill "$CTRD_PID"
+	for (( i=0; i<100; i++ )); do kill -0 "$CTRD_PID" 2>/dev/null || break; sleep 0.1; done
+	wait "$CTRD_PID" 2>/dev/null
+	nsenter --net="/var/run/netns/$(ns "$node")" --mount="/proc/$shim/ns/mnt" \
+		containerd --config "$CTRD_DIR/config.toml" >>"$CTRD_DIR/logs/containerd.log" 2>&1 &
+	CTRD_PID=$!
+	for (( i=0; i<100; i++ )); do
+		ctr --address "$CTRD_SOCK" version >/dev/null 2>&1 && return 0
+		kill -0 "$CTRD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	ctrd_log_tail >&2
+	fail "containerd did not come back"
+}

@@ -1,0 +1,463 @@
+#!/usr/bin/env bash
+# The kubelet's pod lifecycle (issue 11): skiff-agent
+# --container-runtime-endpoint runs the pods bound to its node under the
+# test's own containerd (skiff-cni addresses, the local pause and busybox
+# images), reports their status to the test's skiff-server, and is driven
+# with the real kubectl: Running/Ready with a podIP, containers of a pod
+# on one localhost, init containers in order, restart policies and exit
+# reasons, the CrashLoopBackOff schedule (measured), graceful deletion,
+# adoption after SIGKILL, a missing image and a malformed spec.
+#
+# containerd, skiff-server and skiff-agent run in one node namespace; the
+# pods' cgroups go under the test's cgroup tree (--cgroup-root), logs and
+# per-pod files under $TMP. The server runs no scheduler or controllers:
+# pods name their node (spec.nodeName), as the scheduler would bind them.
+. "$(dirname "$0")/../harness/lib.sh"
+. "$SKIFF_ROOT/tests/dataplane/containerd.sh"
+
+require_root
+require_cmd containerd containerd-shim-runc-v2 runc ctr nsenter unshare curl
+require_bin cri-tool skiff-cni skiff-ipam skiff-agent skiff-server
+require_kubectl
+
+SUBNET_PREFIX=10.67.0
+SUBNET=$SUBNET_PREFIX.0/24
+# the node's address (on the node namespace's loopback) for hostPorts
+guard_ranges "$SUBNET" 192.0.2.10/32
+
+IMAGES="$SKIFF_BUILD/images"
+if [ ! -f "$IMAGES/busybox.tar" ]; then
+	make -C "$SKIFF_ROOT" --no-print-directory O="$SKIFF_BUILD" images >/dev/null 2>&1 ||
+		skip "cannot build the local images (make images)"
+fi
+BUSYBOX=skiff.local/busybox:1.35
+NODE=node-$RUN_ID
+
+defer ctrd_cgroup_cleanup
+setup_ns node
+in_node() { nsenter --net="/run/netns/$(ns node)" "$@"; }
+
+cat >"$TMP/conflist" <<JSON
+{"cniVersion": "1.0.0", "name": "skiff-$RUN_ID", "plugins": [
+  {"type": "skiff-cni", "mtu": 1400,
+   "ipam": {"type": "skiff-ipam", "ranges": [[{"subnet": "$SUBNET"}]], "dataDir": "$TMP/ipam"}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+JSON
+ctrd_start node "$TMP/conflist"
+ctrd_import "$IMAGES/pause.tar"
+ctrd_import "$IMAGES/busybox.tar"
+
+# ---- the server (in the node namespace) and kubectl ------------------------
+
+DATA="$TMP/data"
+SLOG="$TMP/server.log"
+nodebin="$TMP/nodebin"
+mkdir -p "$nodebin"
+printf '#!/bin/sh\nexec nsenter --net=/run/netns/%s %s "$@"\n' "$(ns node)" "$BIN/skiff-server" \
+	>"$nodebin/skiff-server"
+chmod +x "$nodebin/skiff-server"
+curl() { in_node "$(type -P curl)" "$@"; }
+BIN=$nodebin start_skiff_server "$DATA" "$SLOG" tls --controllers none --no-scheduler
+unset -f curl
+
+k() { in_node "$KDIR/kubectl.1.33" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/kcache" "$@"; }
+kapply() { k apply -f - >/dev/null || fail "kubectl apply failed"; }
+# The Node object (the joining work registers it; here the test does): a
+# pod bound to an existing node waits for its kubelet when deleted.
+printf 'apiVersion: v1\nkind: Node\nmetadata: {name: %s}\n' "$NODE" | kapply
+
+# jp POD JSONPATH: one field of a pod.
+jp() { k get pod "$1" -o "jsonpath=$2" 2>/dev/null; }
+
+# ---- the agent ----------------------------------------------------------------
+
+ALOG="$TMP/agent.log"
+[ -n "${KUBELET_KEEP_LOG:-}" ] && defer "cp '$ALOG' '$KUBELET_KEEP_LOG'"
+AGENT=
+# agent_start: skiff-agent as the node's kubelet (and its proxy, in
+# nftables mode in the node namespace); waits until it listed its pods.
+# Each case starts its own (agent_up), so a case's cleanup stops it.
+agent_start() {
+	( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" \
+		--kubeconfig "$DATA/kubeconfig" --node-name "$NODE" --node-ip 192.0.2.10 \
+		--proxy-mode nftables --nft-table "skiff-$RUN_ID" --log-level debug \
+		--container-runtime-endpoint "unix:$CTRD_SOCK" --pod-log-root "$TMP/logs" \
+		--root-dir "$TMP/kubelet" --cgroup-root "$CTRD_CGROUP_PARENT" ) >>"$ALOG" 2>&1 &
+	AGENT=$!
+	local n
+	n=$(grep -c "pods bound here" "$ALOG")
+	wait_for 30 eval '[ "$(grep -c "pods bound here" "$ALOG")" -gt '"$n"' ]' ||
+		fail "kubelet never synced: $(tail -5 "$ALOG")"
+}
+agent_kill() { [ -n "$AGENT" ] && { kill -9 "$AGENT"; wait "$AGENT"; } 2>/dev/null; AGENT=; }
+agent_up() { agent_start; defer agent_kill; }
+
+# pod NAME [SPEC_LINE...]: a pod bound to the node (YAML lines of its spec,
+# indented by two spaces, after nodeName).
+pod() {
+	local name=$1
+	shift
+	{
+		printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec:\n  nodeName: %s\n' \
+			"$name" "$NODE"
+		printf '  %s\n' "$@"
+	} | kapply
+}
+# sh_container NAME SCRIPT [FIELD...]: a busybox container line running
+# SCRIPT, with more fields ("env: [...]").
+sh_container() {
+	local extra=""
+	[ $# -gt 2 ] && extra=$(printf ', %s' "${@:3}")
+	printf -- '- {name: %s, image: %s, command: [sh, -c, "%s"]%s}' "$1" "$BUSYBOX" "$2" "$extra"
+}
+
+# waiting_is POD REASON: its first container waits for REASON.
+waiting_is() { [ "$(jp "$1" '{.status.containerStatuses[0].state.waiting.reason}')" = "$2" ]; }
+restarts_at_least() {
+	local n
+	n=$(jp "$1" '{.status.containerStatuses[0].restartCount}')
+	[ "${n:-0}" -ge "$2" ]
+}
+# events POD FIELD: the reasons (or messages) of the pod's events.
+events() {
+	k get events --field-selector "involvedObject.name=$1" -o "jsonpath={.items[*].$2}" 2>&1
+}
+phase_is() { [ "$(jp "$1" '{.status.phase}')" = "$2" ]; }
+ready() { [ "$(jp "$1" '{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+# pod_log POD CONTAINER [ATTEMPT]: the CRI log file of one container instance.
+pod_log() {
+	local uid
+	uid=$(jp "$1" '{.metadata.uid}')
+	cat "$TMP/logs/default_$1_$uid/$2/${3:-0}.log" 2>/dev/null
+}
+# gone POD: the pod object is deleted (by the kubelet, after stopping it).
+gone() { ! k get pod "$1" >/dev/null 2>&1; }
+delete_pod() {
+	k delete pod "$1" --wait=false >/dev/null
+	wait_for 60 gone "$1" || fail "$1 not deleted"
+}
+# sandboxes_of UID: how many sandboxes the runtime holds for pod UID.
+sandboxes_of() { cri pods 2>/dev/null | grep -c "\"io.kubernetes.pod.uid\": *\"$1\"" ; }
+epoch() { date -d "$1" +%s; }
+# field_env NAME=FIELDPATH...: an env field of fieldRefs.
+field_env() {
+	local e out=""
+	for e in "$@"; do
+		out+="${out:+, }{name: ${e%%=*}, valueFrom: {fieldRef: {fieldPath: ${e#*=}}}}"
+	done
+	echo "env: [$out]"
+}
+
+# ---- cases ----------------------------------------------------------------------
+
+case_pod_runs_ready() {
+	agent_up
+	local script='echo name=$POD_NAME ns=$POD_NS ip=$POD_IP node=$NODE host=$HOST_IP;
+		cat /etc/resolv.conf; hostname; exec sleep 3600'
+	local t0 t1
+	t0=$(date +%s.%N)
+	pod web "containers:" "$(sh_container c "${script//$'\n'/ }" "$(field_env POD_NAME=metadata.name \
+		POD_NS=metadata.namespace POD_IP=status.podIP NODE=spec.nodeName HOST_IP=status.hostIP)")"
+	wait_for 30 ready web || fail "web never Ready: $(jp web '{.status}')"
+	t1=$(date +%s.%N)
+	echo "web: created to Ready (seen by kubectl polls) in $(echo "$t1 - $t0" | bc)s" \
+		"($(uptime | sed "s/.*load/load/"))"
+	local ip uid log
+	ip=$(jp web '{.status.podIP}')
+	uid=$(jp web '{.metadata.uid}')
+	assert_contains "$ip" "$SUBNET_PREFIX."
+	assert_eq "$(jp web '{.status.phase}')" Running
+	assert_eq "$(jp web '{.status.podIPs[0].ip}')" "$ip"
+	assert_eq "$(jp web '{.status.hostIP}')" 192.0.2.10
+	assert_eq "$(jp web '{.status.qosClass}')" BestEffort
+	assert_contains "$(jp web '{.status.containerStatuses[0].containerID}')" "containerd://"
+	assert_eq "$(jp web '{.status.containerStatuses[0].restartCount}')" 0
+	assert_eq "$(jp web '{.status.containerStatuses[0].started}')" true
+	assert_eq "$(jp web '{.status.conditions[?(@.type=="PodReadyToStartContainers")].status}')" True
+	assert_eq "$(jp web '{.status.conditions[?(@.type=="Initialized")].status}')" True
+	wait_for 10 eval 'pod_log web c | grep -q nameserver' || fail "no log: $(ls -R "$TMP/logs")"
+	log=$(pod_log web c)
+	assert_contains "$log" "name=web ns=default ip=$ip node=$NODE host=192.0.2.10"
+	assert_contains "$log" "nameserver 10.96.0.10"
+	assert_contains "$log" "search default.svc.cluster.local svc.cluster.local cluster.local"
+	assert_contains "$log" "options ndots:5"
+	assert_contains "$log" "F web"
+	# the pod's cgroup, by QoS class, under the test's tree
+	ls -d /sys/fs/cgroup/*"$CTRD_CGROUP_PARENT/kubepods/besteffort/pod$uid" >/dev/null 2>&1 ||
+		fail "no cgroup kubepods/besteffort/pod$uid"
+	assert_contains "$(events web reason)" "Pulled Created Started"
+	delete_pod web
+	assert_eq "$(sandboxes_of "$uid")" 0
+	ls -d /sys/fs/cgroup/*"$CTRD_CGROUP_PARENT/kubepods/besteffort/pod$uid" 2>/dev/null &&
+		fail "pod cgroup left behind"
+	return 0
+}
+
+case_containers_share_localhost() {
+	agent_up
+	pod duo "containers:" \
+		"$(sh_container server 'while true; do echo pong | nc -l -p 8080; done' \
+			'ports: [{containerPort: 8080, hostPort: 18080}]')" \
+		"$(sh_container client 'until echo ping | nc 127.0.0.1 8080; do sleep 0.2; done;
+			exec sleep 3600' 'resources: {requests: {cpu: 100m, memory: 16Mi}}')"
+	wait_for 30 ready duo || fail "duo never Ready: $(jp duo '{.status}')"
+	wait_for 10 eval 'pod_log duo client | grep -q pong' ||
+		fail "client got no pong: $(pod_log duo client)"
+	assert_eq "$(jp duo '{.status.qosClass}')" Burstable
+	# the hostPort (portmap, from the sandbox's port mappings) on the node's address
+	in_node ip addr add 192.0.2.10/32 dev lo
+	wait_for 10 eval 'echo hi | in_node nc -w 2 192.0.2.10 18080 | grep -q pong' ||
+		fail "hostPort 18080 does not reach the server container"
+	delete_pod duo
+}
+
+# securityContext (the pod's runAsUser, the container's runAsGroup over
+# it, a read-only root, capabilities) and resources (Guaranteed: its own
+# cgroup tier; the memory limit on the container's cgroup).
+case_security_and_resources() {
+	agent_up
+	local script='id -u; id -g; touch /probe 2>/dev/null && echo rw || echo ro;
+		grep CapBnd /proc/self/status; exec sleep 3600'
+	pod sec "securityContext: {runAsUser: 1234, runAsGroup: 1111}" "containers:" \
+		"$(sh_container c "${script//$'\n'/ }" 'securityContext: {runAsGroup: 2345,
+			readOnlyRootFilesystem: true, capabilities: {drop: [ALL], add: [NET_ADMIN]}}' \
+			'resources: {limits: {cpu: 200m, memory: 64Mi}}')"
+	wait_for 30 ready sec || fail "sec never Ready: $(jp sec '{.status}')"
+	wait_for 10 eval 'pod_log sec c | grep -q CapBnd' || fail "no log: $(pod_log sec c)"
+	local log uid id lim mem
+	log=$(pod_log sec c)
+	assert_contains "$log" "F 1234"
+	assert_contains "$log" "F 2345"
+	assert_contains "$log" "F ro"
+	assert_contains "$log" "CapBnd:	0000000000001000" # CAP_NET_ADMIN (12) alone
+	assert_eq "$(jp sec '{.status.qosClass}')" Guaranteed
+	uid=$(jp sec '{.metadata.uid}')
+	id=$(jp sec '{.status.containerStatuses[0].containerID}')
+	id=${id#containerd://}
+	# the memory controller: cgroup v1 here (hybrid), else the v2 tree
+	mem=$(awk '$3 == "cgroup" && $4 ~ /(^|,)memory(,|$)/ { print $2; exit }' /proc/mounts)
+	if [ -n "$mem" ]; then
+		lim=$(cat "$mem$CTRD_CGROUP_PARENT/kubepods/pod$uid/$id/memory.limit_in_bytes")
+	else
+		mem=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+		lim=$(cat "$mem$CTRD_CGROUP_PARENT/kubepods/pod$uid/$id/memory.max")
+	fi
+	assert_eq "$lim" $(( 64 * 1024 * 1024 ))
+	delete_pod sec
+}
+
+case_init_containers_in_order() {
+	agent_up
+	pod init "initContainers:" "$(sh_container one 'sleep 1')" "$(sh_container two 'sleep 1')" \
+		"containers:" "$(sh_container app 'exec sleep 3600')"
+	wait_for 30 ready init || fail "init never Ready: $(jp init '{.status}')"
+	local f1 s2 f2 sa
+	f1=$(epoch "$(jp init '{.status.initContainerStatuses[0].state.terminated.finishedAt}')")
+	s2=$(epoch "$(jp init '{.status.initContainerStatuses[1].state.terminated.startedAt}')")
+	f2=$(epoch "$(jp init '{.status.initContainerStatuses[1].state.terminated.finishedAt}')")
+	sa=$(epoch "$(jp init '{.status.containerStatuses[0].state.running.startedAt}')")
+	[ "$f1" -le "$s2" ] && [ "$f2" -le "$sa" ] ||
+		fail "not in order: one ends $f1, two $s2-$f2, app $sa"
+	assert_eq "$(jp init '{.status.initContainerStatuses[*].state.terminated.reason}')" \
+		"Completed Completed"
+	delete_pod init
+
+	# a failing init container with restartPolicy Never fails the pod; the app never runs
+	pod initfail "restartPolicy: Never" "initContainers:" "$(sh_container bad 'exit 7')" \
+		"containers:" "$(sh_container app 'exec sleep 3600')"
+	wait_for 30 phase_is initfail Failed || fail "initfail: $(jp initfail '{.status}')"
+	assert_eq "$(jp initfail '{.status.initContainerStatuses[0].state.terminated.exitCode}')" 7
+	assert_eq "$(jp initfail '{.status.containerStatuses[0].state.waiting.reason}')" PodInitializing
+	delete_pod initfail
+}
+
+case_restart_policies() {
+	agent_up
+	pod never "restartPolicy: Never" "containers:" \
+		"$(sh_container c 'echo bye-never > /dev/termination-log; exit 3')"
+	pod onfail "restartPolicy: OnFailure" "containers:" "$(sh_container c 'exit 0')"
+	pod onfail2 "restartPolicy: OnFailure" "containers:" "$(sh_container c 'sleep 1; exit 2')"
+	wait_for 30 phase_is never Failed || fail "never: $(jp never '{.status}')"
+	assert_eq "$(jp never '{.status.containerStatuses[0].state.terminated.exitCode}')" 3
+	assert_eq "$(jp never '{.status.containerStatuses[0].state.terminated.reason}')" Error
+	assert_eq "$(jp never '{.status.containerStatuses[0].state.terminated.message}')" "bye-never"
+	assert_eq "$(jp never '{.status.containerStatuses[0].restartCount}')" 0
+	wait_for 30 phase_is onfail Succeeded || fail "onfail: $(jp onfail '{.status}')"
+	assert_eq "$(jp onfail '{.status.containerStatuses[0].state.terminated.reason}')" Completed
+	assert_eq "$(jp onfail '{.status.conditions[?(@.type=="Ready")].reason}')" PodCompleted
+	wait_for 30 restarts_at_least onfail2 1 ||
+		fail "onfail2 never restarted: $(jp onfail2 '{.status}')"
+	assert_eq "$(jp onfail2 '{.status.containerStatuses[0].lastState.terminated.exitCode}')" 2
+	assert_eq "$(jp onfail2 '{.status.phase}')" Running
+	delete_pod never
+	delete_pod onfail
+	delete_pod onfail2
+}
+
+# ns_of ID FIELD: a container's started_at or finished_at (ns), from CRI.
+ns_of() { cri inspect "${1#containerd://}" | sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"; }
+
+# The first restart comes at once, then 10 s after the container's exit,
+# then 20 s (upstream's backoff); measured from CRI's exit and start times
+# of the instances.
+case_crashloop_backoff_schedule() {
+	local prev cur n count id gap gaps=()
+	agent_up
+	pod crash "containers:" "$(sh_container c 'exit 1')"
+	wait_for 30 eval '[ -n "$(jp crash "{.status.containerStatuses[0].containerID}")" ]' ||
+		fail "crash never ran: $(jp crash '{.status}')"
+	prev=$(jp crash '{.status.containerStatuses[0].containerID}')
+	for n in 1 2 3; do
+		wait_for 40 restarts_at_least crash $n ||
+			fail "restart $n never came: $(jp crash '{.status}')"
+		read -r count id < <(jp crash \
+			'{.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].containerID}')
+		assert_eq "$count" "$n"
+		gap=$(echo "($(ns_of "$id" started_at) - $(ns_of "$prev" finished_at)) / 10^9" | bc -l)
+		gaps+=("$(printf '%.1f' "$gap")")
+		prev=$id
+		if [ $n = 1 ]; then
+			wait_for 15 waiting_is crash CrashLoopBackOff ||
+				fail "no CrashLoopBackOff: $(jp crash '{.status}')"
+		fi
+	done
+	echo "crashloop: restarts ${gaps[*]} s after the exits ($(uptime | sed "s/.*load/load/"))"
+	[ "$(echo "${gaps[0]} < 5" | bc)" = 1 ] || fail "first restart after ${gaps[0]}s, not at once"
+	[ "$(echo "${gaps[1]} >= 10 && ${gaps[1]} < 14" | bc)" = 1 ] ||
+		fail "second restart after ${gaps[1]}s, not 10"
+	[ "$(echo "${gaps[2]} >= 20 && ${gaps[2]} < 24" | bc)" = 1 ] ||
+		fail "third restart after ${gaps[2]}s, not 20"
+	assert_eq "$(jp crash '{.status.containerStatuses[0].lastState.terminated.exitCode}')" 1
+	assert_eq "$(jp crash '{.status.containerStatuses[0].lastState.terminated.reason}')" Error
+	assert_eq "$(jp crash '{.status.phase}')" Running
+	assert_contains "$(events crash reason)" BackOff
+	delete_pod crash
+}
+
+case_delete_with_grace() {
+	agent_up
+	local t0 t1 uid
+	# SIGTERM ignored: the runtime kills after the grace period (3 s)
+	pod stubborn "terminationGracePeriodSeconds: 3" "containers:" \
+		"$(sh_container c 'trap \"\" TERM; while true; do sleep 0.2; done')"
+	# SIGTERM handled: gone long before its 30 s
+	pod polite "containers:" "$(sh_container c 'trap \"exit 0\" TERM; while true; do sleep 0.2; done')"
+	wait_for 30 ready stubborn || fail "stubborn never Ready"
+	wait_for 30 ready polite || fail "polite never Ready"
+	uid=$(jp stubborn '{.metadata.uid}')
+	t0=$(date +%s.%N)
+	k delete pod stubborn --wait=false >/dev/null
+	wait_for 30 gone stubborn || fail "stubborn not deleted"
+	t1=$(date +%s.%N)
+	echo "delete: stubborn (grace 3 s) gone after $(echo "$t1 - $t0" | bc)s"
+	[ "$(echo "$t1 - $t0 >= 2.9" | bc)" = 1 ] || fail "stubborn gone before its grace"
+	[ "$(echo "$t1 - $t0 < 10" | bc)" = 1 ] || fail "stubborn took $(echo "$t1 - $t0" | bc)s"
+	assert_eq "$(sandboxes_of "$uid")" 0
+	t0=$(date +%s.%N)
+	k delete pod polite --wait=false >/dev/null
+	wait_for 30 gone polite || fail "polite not deleted"
+	t1=$(date +%s.%N)
+	echo "delete: polite gone after $(echo "$t1 - $t0" | bc)s"
+	[ "$(echo "$t1 - $t0 < 12" | bc)" = 1 ] || fail "polite took $(echo "$t1 - $t0" | bc)s"
+	assert_contains "$(events polite reason)" Killing
+}
+
+case_agent_restart_adopts() {
+	local id ip uid gone_uid
+	agent_up
+	pod keep "containers:" "$(sh_container c 'exec sleep 3600')"
+	pod doomed "containers:" "$(sh_container c 'exec sleep 3600')"
+	wait_for 30 ready keep || fail "keep never Ready"
+	wait_for 30 ready doomed || fail "doomed never Ready"
+	id=$(jp keep '{.status.containerStatuses[0].containerID}')
+	ip=$(jp keep '{.status.podIP}')
+	uid=$(jp keep '{.metadata.uid}')
+	gone_uid=$(jp doomed '{.metadata.uid}')
+	agent_kill
+	# deleted while the agent is down (force: nobody finishes a graceful delete)
+	k delete pod doomed --grace-period=0 --force >/dev/null 2>&1
+	assert_eq "$(sandboxes_of "$gone_uid")" 1
+	agent_start
+	wait_for 20 eval '[ "$(sandboxes_of '"$gone_uid"')" = 0 ]' || fail "doomed's sandbox left running"
+	sleep 2 # a relist or two: nothing restarts
+	assert_eq "$(jp keep '{.status.containerStatuses[0].containerID}')" "$id"
+	assert_eq "$(jp keep '{.status.containerStatuses[0].restartCount}')" 0
+	assert_eq "$(jp keep '{.status.podIP}')" "$ip"
+	assert_eq "$(sandboxes_of "$uid")" 1
+	ready keep || fail "keep not Ready after adoption"
+	delete_pod keep
+}
+
+# containerd restarted under the agent: the pods keep running, the agent
+# reconnects and starts new ones.
+case_runtime_restart() {
+	local id ip old
+	agent_up
+	pod stay "containers:" "$(sh_container c 'exec sleep 3600')"
+	wait_for 30 ready stay || fail "stay never Ready"
+	id=$(jp stay '{.status.containerStatuses[0].containerID}')
+	ip=$(jp stay '{.status.podIP}')
+	old=$CTRD_PID
+	ctrd_restart node
+	assert_ne "$CTRD_PID" "$old"
+	kill -0 "$old" 2>/dev/null && fail "the old containerd still runs"
+	pod after "containers:" "$(sh_container c 'exec sleep 3600')"
+	wait_for 30 ready after || fail "no pod started after the restart: $(jp after '{.status}')"
+	assert_eq "$(jp stay '{.status.containerStatuses[0].containerID}')" "$id"
+	assert_eq "$(jp stay '{.status.containerStatuses[0].restartCount}')" 0
+	assert_eq "$(jp stay '{.status.podIP}')" "$ip"
+	ready stay || fail "stay not Ready after the runtime restart"
+	kill -0 "$AGENT" || fail "the agent died"
+	delete_pod stay
+	delete_pod after
+}
+
+case_missing_image() {
+	agent_up
+	pod noimg "containers:" "- {name: c, image: skiff.local/nope:1, imagePullPolicy: IfNotPresent}"
+	wait_for 30 waiting_is noimg ErrImagePull ||
+		fail "no ErrImagePull: $(jp noimg '{.status}')"
+	wait_for 30 waiting_is noimg ImagePullBackOff ||
+		fail "no ImagePullBackOff: $(jp noimg '{.status}')"
+	assert_eq "$(jp noimg '{.status.phase}')" Pending
+	assert_contains "$(events noimg message)" 'Failed to pull image "skiff.local/nope:1"'
+	delete_pod noimg
+}
+
+case_malformed_spec() {
+	agent_up
+	pod fine "containers:" "$(sh_container c 'exec sleep 3600')"
+	pod bad "containers:" "$(sh_container c 'exec sleep 3600' \
+		'env: [{name: X, valueFrom: {fieldRef: {fieldPath: metadata.bogus}}}]')"
+	wait_for 30 waiting_is bad CreateContainerConfigError ||
+		fail "bad: $(jp bad '{.status}')"
+	assert_contains "$(jp bad '{.status.containerStatuses[0].state.waiting.message}')" metadata.bogus
+	assert_contains "$(events bad message)" "metadata.bogus"
+	wait_for 30 ready fine || fail "fine never Ready next to a bad pod"
+	kill -0 "$AGENT" || fail "the agent died"
+	delete_pod bad
+	delete_pod fine
+	# SIGTERM ends the agent, its kubelet threads with it
+	kill -TERM "$AGENT"
+	wait_for 10 eval '! kill -0 "$AGENT"' || fail "the agent did not stop on SIGTERM"
+}
+
+# Everything the kubelet made is gone once its pods are.
+case_nothing_left() {
+	assert_eq "$(cri pods --quiet | wc -l)" 0
+	assert_eq "$(cri ps --quiet | wc -l)" 0
+	ls -d /sys/fs/cgroup/*"$CTRD_CGROUP_PARENT"/kubepods/*/pod* 2>/dev/null &&
+		fail "pod cgroups left behind"
+	assert_eq "$(ls "$TMP/logs" "$TMP/kubelet/pods" 2>/dev/null | grep -v ':$' | grep -c .)" 0
+	! grep -m3 "AddressSanitizer\|runtime error" "$ALOG" || fail "the agent's log has errors"
+	return 0
+}
+
+# KUBELET_CASES="a b": only those (while working on one).
+for c in ${KUBELET_CASES:-pod_runs_ready containers_share_localhost security_and_resources \
+	init_containers_in_order \
+	restart_policies crashloop_backoff_schedule delete_with_grace agent_restart_adopts \
+	runtime_restart missing_image malformed_spec nothing_left}; do
+	run_case "$c"
+done
+finish
