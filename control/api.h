@@ -240,7 +240,11 @@ struct api_svc_range {
 	char text[64];
 };
 
-/* "10.43.0.0/16" or "10.43.0.0/16,fd00:43::/112". */
+/* The ClusterIP range when none is given (kubeadm's: kube-dns is its 10th
+ * address, 10.96.0.10). */
+#define API_DEFAULT_SERVICE_CIDR "10.96.0.0/12"
+
+/* "10.96.0.0/12" or "10.96.0.0/12,fd00:43::/112". */
 int api_svc_ranges_parse(const char *csv, struct api_svc_range *out, size_t *n);
 /* The address at offset k of the range. */
 void api_svc_range_addr(const struct api_svc_range *r, uint32_t k, char *buf, size_t len);

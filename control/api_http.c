@@ -694,7 +694,7 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	r = api_render_cache_new(&s->render_cache);
 	if (r < 0)
 		goto fail;
-	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16", s->ranges,
+	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : API_DEFAULT_SERVICE_CIDR, s->ranges,
 				 &s->n_ranges);
 	if (r < 0)
 		goto fail;

@@ -100,10 +100,10 @@ static const struct opt options[] = {
 	  .set = opt_string, .offset = CFG(token_file) },
 	{ .name = "service-cluster-ip-range", .arg = "CIDR[,CIDR]",
 	  .help = "ClusterIP ranges, one per family; two make the cluster dual-stack",
-	  .def = "10.43.0.0/16", .set = opt_svc_ranges, .offset = CFG(service_cidr) },
+	  .def = API_DEFAULT_SERVICE_CIDR, .set = opt_svc_ranges, .offset = CFG(service_cidr) },
 	{ .name = "cluster-dns", .arg = "IP",
 	  .help = "ClusterIP of the cluster DNS Service kube-system/kube-dns, in the first range "
-	  "(default its 10th address, as kubeadm: 10.43.0.10 in 10.43.0.0/16)",
+	  "(default its 10th address, as kubeadm: 10.96.0.10 in 10.96.0.0/12)",
 	  .set = opt_ip, .offset = CFG(cluster_dns) },
 	{ .name = "service-node-port-range", .arg = "LO-HI", .help = "NodePort range",
 	  .def = "30000-32767", .set = opt_port_range, .offset = ARG(cfg) },

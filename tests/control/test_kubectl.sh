@@ -211,7 +211,7 @@ case_get_tables() {
 		assert_contains "$out" "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE"
 		ip=$(k $v get svc web -n "$ns" -o jsonpath='{.spec.clusterIP}')
 		assert_contains "$out" "web ClusterIP $ip <none> 80/TCP"
-		case "$ip" in 10.43.*) ;; *) fail "cluster IP $ip not in 10.43.0.0/16" ;; esac
+		case "$ip" in 10.9[6-9].*|10.10[0-9].*|10.11[01].*) ;; *) fail "cluster IP $ip not in 10.96.0.0/12" ;; esac
 		np=$(k $v get svc web-np -n "$ns" -o jsonpath='{.spec.ports[0].nodePort}')
 		[ "$np" -ge 30000 ] && [ "$np" -le 32767 ] || fail "nodePort $np out of range"
 		assert_contains "$out" "8080:$np/TCP"
