@@ -20,38 +20,6 @@
 
 /* ---- the token ---- */
 
-/* hex of sha256(data). */
-static int sha256_hex(const void *data, size_t len, char hex[65])
-{
-	unsigned char d[32];
-
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, d) < 0)
-		return -EIO;
-	for (size_t i = 0; i < sizeof(d); i++)
-		snprintf(hex + 2 * i, 3, "%02x", d[i]);
-	return 0;
-}
-
-int api_join_token_parse(const char *token, char ca_hash[65], const char **secret)
-{
-	const char *sep, *colon;
-
-	if (!token || strncmp(token, API_JOIN_TOKEN_PREFIX, 3) != 0)
-		return -EINVAL;
-	sep = strstr(token, "::");
-	if (!sep || sep - token != 3 + 64)
-		return -EINVAL;
-	colon = strchr(sep + 2, ':');
-	if (!colon || !colon[1])
-		return -EINVAL;
-	memcpy(ca_hash, token + 3, 64);
-	ca_hash[64] = 0;
-	if (strspn(ca_hash, "0123456789abcdef") != 64)
-		return -EINVAL;
-	*secret = colon + 1;
-	return 0;
-}
-
 static int file_read(const char *path, char **buf, size_t *len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -90,7 +58,7 @@ static int secret_load_or_make(const char *path, char *secret, size_t size)
 
 	if (file_read(path, &old, &len) == 0) {
 		old[strcspn(old, "\r\n")] = 0;
-		if (api_join_token_parse(old, hash, &s) == 0)
+		if (join_token_parse(old, hash, &s) == 0)
 			return strscpy(secret, s, size) < 0 ? -ENAMETOOLONG : 0;
 	}
 	if (gnutls_rnd(GNUTLS_RND_KEY, rnd, sizeof(rnd)) < 0)
@@ -110,13 +78,13 @@ int api_join_token_ensure(const char *data_dir, char *token, size_t size)
 	int r;
 
 	snprintf(path, sizeof(path), "%s/tls/ca.crt", data_dir);
-	if ((r = file_read(path, &ca, &len)) < 0 || (r = sha256_hex(ca, len, hash)) < 0)
+	if ((r = file_read(path, &ca, &len)) < 0 || (r = join_sha256_hex(ca, len, hash)) < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/token", data_dir);
 	r = secret_load_or_make(path, secret, sizeof(secret));
 	if (r < 0)
 		return r;
-	if ((size_t)snprintf(token, size, "%s%s::server:%s", API_JOIN_TOKEN_PREFIX, hash, secret) >=
+	if ((size_t)snprintf(token, size, "%s%s::server:%s", JOIN_TOKEN_PREFIX, hash, secret) >=
 	    size)
 		return -ENAMETOOLONG;
 	{
@@ -134,8 +102,8 @@ int api_join_token_ensure(const char *data_dir, char *token, size_t size)
 
 bool api_join_path(const char *url)
 {
-	return streq(url, API_JOIN_CACERTS) || streq(url, API_JOIN_CLIENT_CERT) ||
-	       streq(url, API_JOIN_SERVING_CERT);
+	return streq(url, JOIN_PATH_CACERTS) || streq(url, JOIN_PATH_CLIENT_CERT) ||
+	       streq(url, JOIN_PATH_SERVING_CERT);
 }
 
 static const char *header(struct api_req *q, const char *name)
@@ -183,7 +151,7 @@ static bool token_ok(struct api_req *q)
 	if (!auth || file_read(path, &file, &len) < 0)
 		return false;
 	file[strcspn(file, "\r\n")] = 0;
-	if (api_join_token_parse(file, hash, &secret) < 0)
+	if (join_token_parse(file, hash, &secret) < 0)
 		return false;
 	if (strncasecmp(auth, "Bearer ", 7) == 0) {
 		given = auth + 7;
@@ -203,7 +171,7 @@ static bool token_ok(struct api_req *q)
 	}
 	if (!given)
 		return false;
-	if (api_join_token_parse(given, ghash, &given) == 0 && !streq(ghash, hash))
+	if (join_token_parse(given, ghash, &given) == 0 && !streq(ghash, hash))
 		return false;
 	return same_secret(secret, given);
 }
@@ -233,7 +201,7 @@ static int node_password_check(struct api_req *q, const char *node, const char *
 	int r;
 
 	snprintf(name, sizeof(name), "%s.node-password.skiff", node);
-	if (sha256_hex(password, strlen(password), hex) < 0)
+	if (join_sha256_hex(password, strlen(password), hex) < 0)
 		return -EIO;
 	in = (gnutls_datum_t){ (unsigned char *)hex, 64 };
 	if (gnutls_base64_encode2(&in, &b64) < 0)
@@ -292,9 +260,9 @@ static int node_hosts(const char *node, const char *ips, char *hosts, size_t siz
 /* GET /v1-skiff/{client,serving}-kubelet.crt with the token. */
 static enum MHD_Result serve_cert(struct api_req *q, const char *url)
 {
-	const char *node = header(q, API_JOIN_HDR_NAME), *pw = header(q, API_JOIN_HDR_PASSWORD);
-	const char *ips = header(q, API_JOIN_HDR_IP), *bad;
-	bool serving = streq(url, API_JOIN_SERVING_CERT);
+	const char *node = header(q, JOIN_HDR_NAME), *pw = header(q, JOIN_HDR_PASSWORD);
+	const char *ips = header(q, JOIN_HDR_IP), *bad;
+	bool serving = streq(url, JOIN_PATH_SERVING_CERT);
 	_cleanup_free_ char *pem = NULL;
 	char hosts[1024], why[512], addr[INET6_ADDRSTRLEN];
 	int r;
@@ -303,7 +271,7 @@ static enum MHD_Result serve_cert(struct api_req *q, const char *url)
 		return refuse(q, 401, "Unauthorized", url, "the node token is not this server's");
 	if (!node || !pw || !*pw)
 		return refuse(q, 400, "BadRequest", url,
-			      "the " API_JOIN_HDR_NAME " and " API_JOIN_HDR_PASSWORD
+			      "the " JOIN_HDR_NAME " and " JOIN_HDR_PASSWORD
 			      " headers are required");
 	bad = kube_dns1123_subdomain_error(node);
 	if (bad) {
@@ -311,7 +279,7 @@ static enum MHD_Result serve_cert(struct api_req *q, const char *url)
 		return refuse(q, 400, "BadRequest", url, why);
 	}
 	if (node_hosts(node, ips, hosts, sizeof(hosts)) < 0) {
-		snprintf(why, sizeof(why), API_JOIN_HDR_IP " \"%s\" is not a list of addresses", ips);
+		snprintf(why, sizeof(why), JOIN_HDR_IP " \"%s\" is not a list of addresses", ips);
 		return refuse(q, 400, "BadRequest", url, why);
 	}
 	r = node_password_check(q, node, pw);
@@ -344,7 +312,7 @@ enum MHD_Result api_join_serve(struct api_req *q, const char *url)
 		api_err_set(&e, 405, "MethodNotAllowed", "%s answers GET only", url);
 		return api_reply_err(q, &e);
 	}
-	if (streq(url, API_JOIN_CACERTS))
+	if (streq(url, JOIN_PATH_CACERTS))
 		return api_reply_text(q, 200, "application/x-pem-file", q->srv->tls_ca);
 	return serve_cert(q, url);
 }

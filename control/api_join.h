@@ -1,8 +1,8 @@
 /* Nodes joining the cluster and what they may do once joined.
  *
  * Joining (api_join.c), as k3s agents join:
- *   - skiff-server keeps the node token in <data-dir>/token (and
- *     node-token, the same): "K10<sha256 hex of /cacerts>::server:<secret>".
+ *   - skiff-server keeps the node token (lib/join_token.h) in
+ *     <data-dir>/token and node-token: "K10<sha256 of /cacerts>::server:<secret>".
  *   - GET /cacerts (no authentication) answers the cluster CA; the agent
  *     trusts it only when its sha256 is the one in the token.
  *   - GET /v1-skiff/client-kubelet.crt and /v1-skiff/serving-kubelet.crt,
@@ -23,21 +23,12 @@
 #include <stddef.h>
 
 #include "control/api_internal.h"
+#include "lib/join_token.h"
 
-#define API_JOIN_TOKEN_PREFIX "K10"
-#define API_JOIN_CACERTS "/cacerts"
-#define API_JOIN_CLIENT_CERT "/v1-skiff/client-kubelet.crt"
-#define API_JOIN_SERVING_CERT "/v1-skiff/serving-kubelet.crt"
-#define API_JOIN_HDR_NAME "Skiff-Node-Name"
-#define API_JOIN_HDR_PASSWORD "Skiff-Node-Password"
-#define API_JOIN_HDR_IP "Skiff-Node-IP"
 
 /* <data-dir>/token and node-token for the CA in <data-dir>/tls (made
  * first), keeping the secret of an existing token; the token into buf. */
 int api_join_token_ensure(const char *data_dir, char *token, size_t size);
-/* A token's CA hash (64 hex digits) and secret (pointing into token);
- * -EINVAL when it is not one. */
-int api_join_token_parse(const char *token, char ca_hash[65], const char **secret);
 
 /* Whether url is one of the join endpoints, which api_join_serve answers
  * before (and instead of) the API's authentication. */
