@@ -1,7 +1,7 @@
 /* Upstream's Node authorizer and NodeRestriction admission, for users
  * system:node:NAME in the group system:nodes (see api_join.h). A node may
- *   - get, list and watch nodes, pods, services, endpoints and
- *     endpointslices;
+ *   - get, list and watch nodes, pods (and their status), services,
+ *     endpoints and endpointslices;
  *   - create, update and patch its own Node (and its status), and its
  *     Lease in kube-node-lease (never set a node-restriction.kubernetes.io/
  *     label);
@@ -324,9 +324,9 @@ int api_node_authorize(struct api_req *q, const struct api_rbac_attrs *a, char *
 		return deny(why, size, "the Node authorizer grants no non-resource path");
 	for (size_t i = 0; i < ARRAY_SIZE(open_rows); i++)
 		if (streq(g, open_rows[i].group) && streq(a->resource, open_rows[i].resource) &&
-		    sub_is(a, "") &&
-		    (((open_rows[i].allow & ALLOW_READ) && is_read(a->verb)) ||
-		     ((open_rows[i].allow & ALLOW_WRITE) && is_write(a->verb))))
+		    (((open_rows[i].allow & ALLOW_READ) && is_read(a->verb) &&
+		      (sub_is(a, "") || sub_is(a, "status"))) ||
+		     ((open_rows[i].allow & ALLOW_WRITE) && is_write(a->verb) && sub_is(a, ""))))
 			return 1;
 	if (!*g && streq(a->resource, "nodes"))
 		return own_node(q, a, node, why, size);
