@@ -348,7 +348,10 @@ static int node_start(const struct agent_args *a, struct kubelet_node **out)
 	};
 	int r;
 
-	if (!a->node.register_node || !a->o.kubeconfig)
+	/* Not for one sync; and a kubeconfig that is not there is the
+	 * source's to report. */
+	if (!a->node.register_node || !a->o.kubeconfig || a->o.once ||
+	    access(a->o.kubeconfig, R_OK) < 0)
 		return 0;
 	r = kubelet_node_start(&no, out);
 	if (r < 0)
