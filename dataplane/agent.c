@@ -46,6 +46,7 @@ struct name_list {
 struct node_args {
 	const char *data_dir;
 	const char *cni_conf_dir;
+	const char *cni_ipam_dir;
 	const char *cri_endpoint;
 	int register_node;
 	char kubeconfig[4200]; /* written by a join */
@@ -149,6 +150,9 @@ static const struct opt options[] = {
 	{ .name = "cni-conf-dir", .arg = "DIR", .set = opt_string, .offset = NODE(cni_conf_dir),
 	  .help = "write the CNI config for skiff-cni (" KUBELET_CNI_CONFLIST ") with the "
 	  "Node's podCIDRs there (default: none)" },
+	{ .name = "cni-ipam-data-dir", .arg = "DIR", .set = opt_string,
+	  .offset = NODE(cni_ipam_dir), .help = "--cni-conf-dir: where skiff-ipam keeps this "
+	  "node's leases (default skiff-ipam's, /var/lib/cni/networks)" },
 	{ .name = "container-runtime-endpoint", .arg = "SOCKET", .set = opt_string,
 	  .offset = NODE(cri_endpoint), .help = "the CRI runtime (containerd's socket); the "
 	  "Node reports its version and Ready follows it (default: none)" },
@@ -344,6 +348,7 @@ static int node_start(const struct agent_args *a, struct kubelet_node **out)
 		.n_addrs = a->node_addrs.n,
 		.data_dir = a->node.data_dir,
 		.cni_conf_dir = a->node.cni_conf_dir,
+		.cni_ipam_dir = a->node.cni_ipam_dir,
 		.cri_endpoint = a->node.cri_endpoint,
 	};
 	int r;

@@ -156,6 +156,8 @@ static void runtime_facts(struct kubelet_node *n, struct kubelet_node_facts *f)
 	if (r < 0) {
 		snprintf(f->runtime_error, sizeof(f->runtime_error), "%.100s: %.150s", n->o.cri_endpoint,
 			 n->cri ? cri_last_status(n->cri)->message : strerror(-r));
+		/* A new connection next time: the runtime may come back. */
+		cri_client_free(TAKE_PTR(n->cri));
 		return;
 	}
 	snprintf(f->runtime, sizeof(f->runtime), "%s://%s", v->runtime_name ? v->runtime_name : "",
@@ -315,10 +317,10 @@ bool kubelet_node_status_changed(json_t *a, json_t *b)
 	return changed;
 }
 
-char *kubelet_node_conflist(json_t *node)
+char *kubelet_node_conflist(json_t *node, const char *ipam_dir)
 {
-	json_t *cidrs = json_object_get(json_object_get(node, "spec"), "podCIDRs"), *c, *ranges;
-	json_t *doc;
+	json_t *cidrs = json_object_get(json_object_get(node, "spec"), "podCIDRs"), *c, *ipam;
+	json_t *ranges, *doc;
 	size_t i;
 	char *text;
 
@@ -327,10 +329,12 @@ char *kubelet_node_conflist(json_t *node)
 	ranges = json_array();
 	json_array_foreach(cidrs, i, c)
 		json_array_append_new(ranges, json_pack("[{s:O}]", "subnet", c));
-	doc = json_pack("{s:s,s:s,s:[{s:s,s:{s:s,s:o}},{s:s,s:{s:b}}]}", "cniVersion", "1.0.0",
-			"name", "skiff", "plugins", "type", "skiff-cni", "ipam", "type",
-			"skiff-ipam", "ranges", ranges, "type", "portmap", "capabilities",
-			"portMappings", 1);
+	ipam = json_pack("{s:s,s:o}", "type", "skiff-ipam", "ranges", ranges);
+	if (ipam && ipam_dir)
+		json_object_set_new(ipam, "dataDir", json_string(ipam_dir));
+	doc = json_pack("{s:s,s:s,s:[{s:s,s:o},{s:s,s:{s:b}}]}", "cniVersion", "1.0.0", "name",
+			"skiff", "plugins", "type", "skiff-cni", "ipam", ipam, "type", "portmap",
+			"capabilities", "portMappings", 1);
 	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	json_decref(doc);
 	return text;
@@ -476,7 +480,7 @@ static void cni_sync(struct kubelet_node *n)
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	if (!n->o.cni_conf_dir || !(text = kubelet_node_conflist(n->node)) ||
+	if (!n->o.cni_conf_dir || !(text = kubelet_node_conflist(n->node, n->o.cni_ipam_dir)) ||
 	    (n->conflist && streq(n->conflist, text)))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", n->o.cni_conf_dir, KUBELET_CNI_CONFLIST);

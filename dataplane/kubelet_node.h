@@ -47,6 +47,7 @@ struct kubelet_node_options {
 	size_t n_addrs;
 	const char *data_dir;     /* ephemeral-storage: its file system */
 	const char *cni_conf_dir; /* NULL: no CNI config written */
+	const char *cni_ipam_dir; /* skiff-ipam's dataDir; NULL: its default */
 	const char *cri_endpoint; /* NULL: no runtime (containerRuntimeVersion empty) */
 	int lease_s;         /* 0: KUBELET_LEASE_S */
 	int status_report_s; /* 0: KUBELET_STATUS_REPORT_S */
@@ -82,8 +83,9 @@ struct kubelet_node_facts {
 json_t *kubelet_node_status(const struct kubelet_node_facts *f, json_t *old, time_t now);
 /* Whether two statuses differ in anything but heartbeat times. */
 bool kubelet_node_status_changed(json_t *a, json_t *b);
-/* The conflist for skiff-cni with the Node's spec.podCIDRs (a string,
- * free()), or NULL when the Node has none. */
-char *kubelet_node_conflist(json_t *node);
+/* The conflist for skiff-cni with the Node's spec.podCIDRs and skiff-ipam
+ * keeping its leases in ipam_dir (NULL: its default), chained with
+ * portmap (a string, free()), or NULL when the Node has none. */
+char *kubelet_node_conflist(json_t *node, const char *ipam_dir);
 
 #endif

@@ -6,8 +6,11 @@
 # with the podCIDR node IPAM gave it. A wrong token is refused; node
 # credentials reach only what the Node authorizer allows (kubectl with a
 # node's certificate); a restarted agent reuses its certificates; a stopped
-# one turns Unknown once the node-lifecycle grace period passes.
+# one turns Unknown once the node-lifecycle grace period passes. With a
+# containerd of the test's, the Node reports the runtime's version and
+# containerd runs a sandbox on the agent's CNI config.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$SKIFF_ROOT/tests/dataplane/containerd.sh"
 require_root
 require_cmd curl openssl jq
 require_bin skiff-server skiff-agent
@@ -33,13 +36,14 @@ server_start() {
 }
 
 # agent_start NAME DIR [FLAG...]: skiff-agent joining as NAME with the
-# token of $DATA, data dir DIR, CNI config in DIR/cni; AGENT gets its PID.
+# token of $DATA, data dir DIR, CNI config in $CNI_DIR (default DIR/cni);
+# AGENT gets its PID.
 agent_start() {
 	local name=$1 dir=$2
 	shift 2
 	bg_ns node AGENT "$BIN/skiff-agent" --server "https://127.0.0.1:$PORT" \
 		--token "$(cat "$DATA/token")" --data-dir "$dir" --node-name "$name" \
-		--proxy-mode nftables --nft-table "skiff-kn-$RUN_ID" --cni-conf-dir "$dir/cni" \
+		--proxy-mode nftables --nft-table "skiff-kn-$RUN_ID" --cni-conf-dir "${CNI_DIR:-$dir/cni}" \
 		"$@" >>"$dir.log" 2>&1
 }
 
@@ -262,8 +266,52 @@ case_restart_reuses_and_unknown_after_grace() {
 	assert_eq "$(grep -c 'client certificate issued' "$DATA.log")" 1 "joins seen by the server"
 }
 
+# With containerd: the runtime's version in nodeInfo, the agent's CNI
+# config used by containerd for a sandbox (an address from the podCIDR),
+# and Ready=False while the runtime is down.
+case_runtime_and_cni_with_containerd() {
+	local nodedir=$TMP/agent-ctrd j cidr out pod
+	for c in containerd containerd-shim-runc-v2 runc ctr nsenter unshare; do
+		command -v "$c" >/dev/null || skip_case "needs $c"
+	done
+	[ -x "$TESTBIN/cri-tool" ] && [ -x "$BIN/skiff-cni" ] && [ -x "$BIN/skiff-ipam" ] ||
+		skip_case "needs cri-tool, skiff-cni and skiff-ipam (make test-bins)"
+	[ -f "$SKIFF_BUILD/images/pause.tar" ] || skip_case "needs the pause image (make images)"
+	guard_ranges 10.244.0.0/16
+	case_setup ctrd
+	# containerd starts on a placeholder network; the agent's config replaces it.
+	printf '{"cniVersion":"1.0.0","name":"skiff","plugins":[{"type":"skiff-cni","ipam":{"type":"skiff-ipam","ranges":[[{"subnet":"10.244.255.0/24"}]],"dataDir":"%s"}}]}\n' \
+		"$TMP/ipam" >"$TMP/placeholder.conflist"
+	ctrd_start node "$TMP/placeholder.conflist"
+	ctrd_import "$SKIFF_BUILD/images/pause.tar"
+	CNI_DIR=$CTRD_DIR/cni-conf agent_start n1 "$nodedir" --container-runtime-endpoint "$CTRD_SOCK" \
+		--cni-ipam-data-dir "$TMP/ipam"
+	wait_for 20 ready_is n1 True || fail "node n1 never Ready: $(tail -5 "$nodedir.log")"
+	j=$(node_json n1)
+	[[ $(jq -r .status.nodeInfo.containerRuntimeVersion <<<"$j") =~ ^containerd://1\.[0-9]+ ]] ||
+		fail "containerRuntimeVersion: $(jq -c .status.nodeInfo <<<"$j")"
+	cidr=$(jq -r .spec.podCIDR <<<"$j")
+	wait_for 10 grep -q "\"$cidr\"" "$CTRD_DIR/cni-conf/10-skiff.conflist" ||
+		fail "the CNI config lacks $cidr: $(cat "$CTRD_DIR/cni-conf/10-skiff.conflist")"
+	cat >"$TMP/pod.json" <<-JSON
+	{"metadata": {"name": "p1", "namespace": "default", "uid": "uid-$RUN_ID-p1"},
+	 "hostname": "p1", "log_directory": "$TMP/logs/p1",
+	 "linux": {"cgroup_parent": "$CTRD_CGROUP_PARENT"}}
+	JSON
+	sleep 1 # containerd reloads its CNI folder on a change
+	pod=$(cri runp "$TMP/pod.json" 2>&1) || fail "runp: $pod"
+	out=$(cri inspectp "$pod")
+	assert_contains "$out" "\"ip\": \"${cidr%.0/24}."
+	# The runtime goes away: the node is not Ready, and says why.
+	ctrd_stop
+	wait_for 25 ready_is n1 False || fail "n1 still Ready with containerd stopped"
+	assert_contains "$(k get node n1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}')" \
+		"container runtime is down"
+}
+
 run_case join_registers_node
 run_case wrong_token_refused
 run_case node_authorizer
 run_case restart_reuses_and_unknown_after_grace
+run_case runtime_and_cni_with_containerd
 finish
