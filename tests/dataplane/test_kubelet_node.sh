@@ -245,7 +245,7 @@ case_node_authorizer() {
 }
 
 case_restart_reuses_and_unknown_after_grace() {
-	local nodedir=$TMP/agent-rs sum t0 t1
+	local nodedir=$TMP/agent-rs sum t0 t1 lease
 	case_setup rs
 	agent_start n1 "$nodedir"
 	wait_for 20 ready_is n1 True || fail "node n1 never Ready: $(tail -5 "$nodedir.log")"
@@ -264,6 +264,14 @@ case_restart_reuses_and_unknown_after_grace() {
 	assert_eq "$(md5sum "$nodedir/client.crt" "$nodedir/serving.crt")" "$sum" "certificates changed"
 	assert_contains "$(cat "$nodedir.log")" "reusing the certificates in $nodedir"
 	assert_eq "$(grep -c 'client certificate issued' "$DATA.log")" 1 "joins seen by the server"
+	# The node's kubeconfig works as --kubeconfig too (no token at all).
+	kill_tree "$AGENT"
+	lease=$(renew_time n1)
+	bg_ns node AGENT "$BIN/skiff-agent" --kubeconfig "$nodedir/kubeconfig" --node-name n1 \
+		--data-dir "$nodedir" --proxy-mode nftables --nft-table "skiff-kn-$RUN_ID" \
+		>>"$nodedir.log" 2>&1
+	wait_for 15 renewed_since n1 "$lease" ||
+		fail "no Lease renewal with --kubeconfig: $(tail -5 "$nodedir.log")"
 }
 
 # With containerd: the runtime's version in nodeInfo, the agent's CNI
