@@ -72,7 +72,7 @@ static int secret_load_or_make(const char *path, char *secret, size_t size)
 
 int api_join_token_ensure(const char *data_dir, char *token, size_t size)
 {
-	char path[4200], secret[256], hash[65];
+	char path[4200], secret[256], hash[65], line[512];
 	_cleanup_free_ char *ca = NULL;
 	size_t len;
 	int r;
@@ -87,15 +87,11 @@ int api_join_token_ensure(const char *data_dir, char *token, size_t size)
 	if ((size_t)snprintf(token, size, "%s%s::server:%s", JOIN_TOKEN_PREFIX, hash, secret) >=
 	    size)
 		return -ENAMETOOLONG;
-	{
-		char line[512];
-
-		snprintf(line, sizeof(line), "%s\n", token);
-		if ((r = file_write(path, line, 0600)) < 0)
-			return r;
-		snprintf(path, sizeof(path), "%s/node-token", data_dir);
-		return file_write(path, line, 0600);
-	}
+	snprintf(line, sizeof(line), "%s\n", token);
+	if ((r = file_write(path, line, 0600)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/node-token", data_dir);
+	return file_write(path, line, 0600);
 }
 
 /* ---- the endpoints ---- */

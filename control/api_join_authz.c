@@ -4,7 +4,7 @@
  *     endpoints and endpointslices;
  *   - create, update and patch its own Node (and its status), and its
  *     Lease in kube-node-lease (never set a node-restriction.kubernetes.io/
- *     label);
+ *     label, nor change the taints of its Node once made);
  *   - update and patch the status of the pods bound to it, and delete them;
  *   - create, update and patch events;
  *   - get the Secrets and ConfigMaps its pods use (volumes, projected
@@ -104,39 +104,105 @@ static bool names_own(struct api_req *q, const struct api_rbac_attrs *a, const c
 	return own;
 }
 
-/* NodeRestriction: a node sets no node-restriction.kubernetes.io/ label
- * (a create's or an update's body; a patch is not expanded here). */
-static const char *restricted_label(struct api_req *q, const struct api_rbac_attrs *a,
-				    char *buf, size_t size)
-{
-	json_t *obj, *v;
-	const char *key, *found = NULL;
+/* ---- NodeRestriction on a node's own Node ---- */
 
-	if (!streq(a->verb, "create") && !streq(a->verb, "update"))
-		return NULL;
-	obj = body_of(q);
-	json_object_foreach(api_jget(obj, "metadata.labels"), key, v)
-		if (strncmp(key, RESTRICTED_LABEL_PREFIX, strlen(RESTRICTED_LABEL_PREFIX)) == 0) {
-			snprintf(buf, size, "%s", key);
-			found = buf;
-		}
-	json_decref(obj);
-	return found;
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A label key of labels under node-restriction.kubernetes.io/, or NULL. */
+static const char *restricted_key(json_t *labels)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(labels, key, v)
+		if (has_prefix(key, RESTRICTED_LABEL_PREFIX))
+			return key;
+	return NULL;
+}
+
+/* The taints of obj, an empty list when it has none. */
+static json_t *taints_of(json_t *obj)
+{
+	json_t *t = api_jget(obj, "spec.taints");
+
+	return json_is_array(t) ? json_incref(t) : json_array();
+}
+
+static bool taints_differ(json_t *a, json_t *b)
+{
+	json_t *x = taints_of(a), *y = taints_of(b);
+	bool differ = !json_equal(x, y);
+
+	json_decref(x);
+	json_decref(y);
+	return differ;
+}
+
+/* A JSON patch's operations: what they touch. */
+static int check_json_patch(json_t *ops, const char *node, char *why, size_t size)
+{
+	json_t *op;
+	size_t i;
+
+	json_array_foreach(ops, i, op) {
+		const char *path = api_jstr(op, "path") ?: "";
+
+		if (has_prefix(path, "/metadata/labels/node-restriction.kubernetes.io~1") ||
+		    ((streq(path, "/metadata/labels")) && restricted_key(json_object_get(op, "value"))))
+			return deny(why, size, "node \"%s\" may not set " RESTRICTED_LABEL_PREFIX
+				    " labels", node);
+		if (has_prefix(path, "/spec/taints") || streq(path, "/spec") || streq(path, ""))
+			return deny(why, size, "node \"%s\" may not modify its taints", node);
+	}
+	return 1;
+}
+
+/* Upstream's NodeRestriction for a node writing its own Node: no label
+ * under node-restriction.kubernetes.io/, and once the Node exists no
+ * change of its taints (the node lifecycle controller's). The body is an
+ * object (create, update, merge and strategic patches) or a JSON patch. */
+static int node_restriction(struct api_req *q, const struct api_rbac_attrs *a, const char *node,
+			    char *why, size_t size)
+{
+	bool patch = streq(a->verb, "patch");
+	json_t *body = patch ? (q->body ? json_loadb(q->body, q->body_len, 0, NULL) : NULL)
+			     : body_of(q);
+	json_t *stored = NULL;
+	struct api_err e = { 0 };
+	const char *key;
+	int ret = 1;
+
+	if (json_is_array(body)) {
+		ret = check_json_patch(body, node, why, size);
+		json_decref(body);
+		return ret;
+	}
+	key = restricted_key(api_jget(body, "metadata.labels"));
+	if (key)
+		ret = deny(why, size, "node \"%s\" may not set the label %s", node, key);
+	else if (!streq(a->verb, "create") && !sub_is(a, "status") &&
+		 (!patch || api_jget(body, "spec.taints")) &&
+		 api_obj_get(q->srv, api_resource_find("", "v1", "nodes"), NULL, node, &stored, &e) == 0 &&
+		 taints_differ(stored, body))
+		ret = deny(why, size, "node \"%s\" may not modify its taints", node);
+	api_err_free(&e);
+	json_decref(stored);
+	json_decref(body);
+	return ret;
 }
 
 static int own_node(struct api_req *q, const struct api_rbac_attrs *a, const char *node,
 		    char *why, size_t size)
 {
-	char label[256];
-
 	if (!is_write(a->verb) || !(sub_is(a, "") || sub_is(a, "status")))
 		return deny(why, size, "node \"%s\" may not %s nodes%s%s", node, a->verb,
 			    sub_is(a, "") ? "" : "/", a->subresource);
 	if (!names_own(q, a, node))
 		return deny(why, size, "node \"%s\" may only change its own Node", node);
-	if (restricted_label(q, a, label, sizeof(label)))
-		return deny(why, size, "node \"%s\" may not set the label %s", node, label);
-	return 1;
+	return node_restriction(q, a, node, why, size);
 }
 
 static int own_lease(struct api_req *q, const struct api_rbac_attrs *a, const char *node,

@@ -205,6 +205,18 @@ case_node_authorizer() {
 	# Its own Node and Lease; not another's.
 	assert_ok as n1 create -f - <<<'{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}'
 	assert_ok as n1 label node n1 role=test
+	# NodeRestriction: no node-restriction.kubernetes.io/ label, no taints.
+	out=$(as n1 label node n1 node-restriction.kubernetes.io/pool=a 2>&1) &&
+		fail "n1 set a node-restriction.kubernetes.io/ label"
+	assert_contains "$out" "may not set the label node-restriction.kubernetes.io/pool"
+	out=$(as n1 patch node n1 --type json \
+		-p '[{"op":"add","path":"/metadata/labels/node-restriction.kubernetes.io~1pool","value":"a"}]' 2>&1) &&
+		fail "n1 set a node-restriction.kubernetes.io/ label by JSON patch"
+	out=$(as n1 taint node n1 k=v:NoSchedule 2>&1) && fail "n1 tainted itself"
+	assert_contains "$out" 'node "n1" may not modify its taints'
+	assert_ok k taint node n1 k=v:NoSchedule
+	out=$(as n1 taint node n1 k- 2>&1) && fail "n1 removed its taint"
+	assert_ok as n1 label node n1 role=test2 --overwrite
 	out=$(as n1 create -f - <<<'{"apiVersion":"v1","kind":"Node","metadata":{"name":"n3"}}' 2>&1) &&
 		fail "n1 created node n3"
 	assert_contains "$out" 'node "n1" may only change its own Node'
