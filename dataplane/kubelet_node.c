@@ -500,7 +500,7 @@ static void cni_sync(struct kubelet_node *n)
 		return;
 	}
 	log_info("node %s: CNI config %s for pod CIDRs %s", n->o.node_name, path,
-		 json_string_value(json_object_get(json_object_get(n->node, "spec"), "podCIDR")));
+		 json_string_value(json_object_get(json_object_get(n->node, "spec"), "podCIDR")) ?: "");
 	free(n->conflist);
 	n->conflist = TAKE_PTR(text);
 }

@@ -283,18 +283,20 @@ static int kubeconfig_write(const struct node_join_options *o, const char *dir)
 	return r;
 }
 
-/* The files of an earlier join with this token's CA. */
-static bool joined_before(const char *dir, const char *hash)
+/* The files of an earlier join of this node with this token's CA. */
+static bool joined_before(const char *dir, const char *node, const char *hash)
 {
 	static const char *const files[] = { "client.crt", "client.key", "serving.crt",
 					     "serving.key" };
-	_cleanup_free_ char *ca = NULL;
+	_cleanup_free_ char *ca = NULL, *name = NULL;
 	char got[65];
 	size_t len;
 
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		if (!file_exists(dir, files[i]))
 			return false;
+	if (file_read(dir, "node-name", &name, &len) < 0 || !streq(name, node))
+		return false;
 	return file_read(dir, "ca.crt", &ca, &len) == 0 && join_sha256_hex(ca, len, got) == 0 &&
 	       streq(got, hash);
 }
@@ -318,7 +320,7 @@ int node_join(const struct node_join_options *o, char *kubeconfig, size_t size, 
 		snprintf(err, errlen, "cannot create the data dir %s: %s", dir, strerror(-r));
 		return r;
 	}
-	if (joined_before(dir, hash)) {
+	if (joined_before(dir, o->node_name, hash)) {
 		log_info("join: node %s: reusing the certificates in %s", o->node_name, dir);
 		return kubeconfig_write(o, dir);
 	}
@@ -331,7 +333,8 @@ int node_join(const struct node_join_options *o, char *kubeconfig, size_t size, 
 	    (r = fetch_pair(o, dir, JOIN_PATH_CLIENT_CERT, "client", secret, password, err,
 			    errlen)) < 0 ||
 	    (r = fetch_pair(o, dir, JOIN_PATH_SERVING_CERT, "serving", secret, password,
-			    err, errlen)) < 0)
+			    err, errlen)) < 0 ||
+	    (r = file_write(dir, "node-name", o->node_name, strlen(o->node_name), 0644)) < 0)
 		return r;
 	log_info("join: node %s joined %s; certificates in %s", o->node_name, o->server, dir);
 	return kubeconfig_write(o, dir);

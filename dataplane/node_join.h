@@ -14,9 +14,11 @@
  *   client.crt, client.key    the node's API credentials
  *   serving.crt, serving.key  the kubelet port's certificate (10250)
  *   node-password             the node's join password
+ *   node-name                 the name the certificates are for
  *   kubeconfig                server, CA and client pair (relative paths)
- * A restart with the same token reuses them without asking the server
- * (only when ca.crt still has the token's hash; another CA joins again).
+ * A restart with the same token and name reuses them without asking the
+ * server (only when ca.crt still has the token's hash and node-name is the
+ * name; otherwise it joins again).
  *
  * Joining happens before the node has credentials, with headers the API
  * client does not send, so it uses libcurl itself: the one exception to

@@ -284,6 +284,12 @@ case_restart_reuses_and_unknown_after_grace() {
 		>>"$nodedir.log" 2>&1
 	wait_for 15 renewed_since n1 "$lease" ||
 		fail "no Lease renewal with --kubeconfig: $(tail -5 "$nodedir.log")"
+	# Another name in the same data dir joins again, for that name.
+	kill_tree "$AGENT"
+	agent_start n2 "$nodedir"
+	wait_for 20 ready_is n2 True || fail "node n2 never Ready: $(tail -5 "$nodedir.log")"
+	assert_eq "$(openssl x509 -in "$nodedir/client.crt" -noout -subject)" \
+		"subject=O = system:nodes, CN = system:node:n2"
 }
 
 # With containerd: the runtime's version in nodeInfo, the agent's CNI
