@@ -304,5 +304,12 @@ int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *serv
  * for the current URL) for server_url, whose path goes to kubeconfig. */
 int api_tls_component(const char *data_dir, const char *base, const char *cn,
 		      const char *server_url, char *kubeconfig, size_t size);
+/* A node's certificate and its new key, signed by the CA of data_dir, as
+ * one PEM text (certificate, then PKCS#8 key) in *pem (free()): serving
+ * false, a client certificate CN system:node:<node>, O system:nodes;
+ * true, a serving certificate CN <node> for the names and addresses of
+ * hosts_csv (comma-separated; the caller names the node there). */
+int api_tls_node_pair(const char *data_dir, bool serving, const char *node,
+		      const char *hosts_csv, char **pem);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "control/api_internal.h"
+#include "control/api_join.h"
 #include "control/api_jwt.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -471,6 +472,8 @@ static bool authorize(struct api_req *q, const char *url, enum MHD_Result *ret)
 		.path = url,
 	};
 	struct api_err e = { 0 };
+	char why[400];
+	int node;
 
 	if (!q->user[0])
 		return true; /* anonymous health checks */
@@ -483,9 +486,15 @@ static bool authorize(struct api_req *q, const char *url, enum MHD_Result *ret)
 	} else {
 		a.verb = streq(q->method, "GET") ? "get" : verb_of(q);
 	}
-	if (api_rbac_allowed(q, &a))
+	node = api_node_authorize(q, &a, why, sizeof(why));
+	if (node > 0 || api_rbac_allowed(q, &a))
 		return true;
 	api_rbac_forbidden(q, &a, &e);
+	if (node == 0) {
+		size_t n = strlen(e.message);
+
+		snprintf(e.message + n, sizeof(e.message) - n, ": %s", why);
+	}
 	*ret = api_reply_err(q, &e);
 	return false;
 }
@@ -544,6 +553,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	q.ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 	q.accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
 	q.table = q.accept && strstr(q.accept, "as=Table");
+	if (tls && api_join_path(url))
+		return api_join_serve(&q, url);
 	if (!authenticate(&q, tls, url)) {
 		api_err_set(&e, 401, "Unauthorized", "Unauthorized");
 		return api_reply_err(&q, &e);

@@ -62,6 +62,7 @@ struct cert_spec {
 	const char *purpose;
 	const char *hosts_csv; /* extra names/IPs after the built-in ones */
 	bool server_names;
+	bool hosts_only; /* server_names: hosts_csv alone (a kubelet's) */
 };
 
 static const char *const server_dns[] = {
@@ -152,16 +153,17 @@ static int san_add(gnutls_x509_crt_t crt, const char *host)
 						    (unsigned)strlen(host), GNUTLS_FSAN_APPEND);
 }
 
-/* The serving certificate's names: the built-in ones, then hosts_csv. */
-static int sans_add(gnutls_x509_crt_t crt, const char *hosts_csv)
+/* The serving certificate's names: the built-in ones (unless
+ * hosts_only), then hosts_csv. */
+static int sans_add(gnutls_x509_crt_t crt, const char *hosts_csv, bool hosts_only)
 {
 	_cleanup_free_ char *copy = NULL;
 	char *save = NULL;
 	int r = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(server_dns) && r >= 0; i++)
+	for (size_t i = 0; !hosts_only && i < ARRAY_SIZE(server_dns) && r >= 0; i++)
 		r = san_add(crt, server_dns[i]);
-	for (size_t i = 0; i < ARRAY_SIZE(server_ips) && r >= 0; i++)
+	for (size_t i = 0; !hosts_only && i < ARRAY_SIZE(server_ips) && r >= 0; i++)
 		r = san_add(crt, server_ips[i]);
 	if (r < 0 || !hosts_csv)
 		return r;
@@ -215,7 +217,7 @@ static int cert_extensions(gnutls_x509_crt_t crt, const struct cert_spec *spec)
 		return r;
 	if (spec->purpose && (r = gnutls_x509_crt_set_key_purpose_oid(crt, spec->purpose, 0)) < 0)
 		return r;
-	return spec->server_names ? sans_add(crt, spec->hosts_csv) : 0;
+	return spec->server_names ? sans_add(crt, spec->hosts_csv, spec->hosts_only) : 0;
 }
 
 /* A certificate for key, signed by (ca, ca_key), or self-signed when ca
@@ -416,4 +418,53 @@ int api_tls_component(const char *data_dir, const char *base, const char *cn,
 	if ((size_t)snprintf(kubeconfig, size, "%s/cred/%s.kubeconfig", data_dir, base) >= size)
 		return -ENAMETOOLONG;
 	return write_kubeconfig(kubeconfig, tls, base, server_url, NULL);
+}
+
+/* One PEM export (a certificate or a PKCS#8 key) appended to *buf. */
+static int pem_append(char **buf, size_t *len, const gnutls_datum_t *d)
+{
+	char *b = realloc(*buf, *len + d->size + 1);
+
+	if (!b)
+		return -ENOMEM;
+	memcpy(b + *len, d->data, d->size);
+	*len += d->size;
+	b[*len] = 0;
+	*buf = b;
+	return 0;
+}
+
+int api_tls_node_pair(const char *data_dir, bool serving, const char *node,
+		      const char *hosts_csv, char **pem)
+{
+	char cn[300], tls[4096];
+	const struct cert_spec spec = {
+		.cn = cn,
+		.org = serving ? NULL : "system:nodes",
+		.purpose = serving ? GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT,
+		.server_names = serving,
+		.hosts_only = true,
+		.hosts_csv = hosts_csv,
+	};
+	_cleanup_key_ gnutls_x509_privkey_t ca_key = NULL, key = NULL;
+	_cleanup_crt_ gnutls_x509_crt_t ca = NULL, crt = NULL;
+	_cleanup_datum_ gnutls_datum_t c = { 0 };
+	_cleanup_datum_ gnutls_datum_t k = { 0 };
+	_cleanup_free_ char *out = NULL;
+	size_t len = 0;
+	int r;
+
+	snprintf(cn, sizeof(cn), serving ? "%s" : "system:node:%s", node);
+	snprintf(tls, sizeof(tls), "%s/tls", data_dir);
+	if ((r = ca_load_or_make(tls, &ca, &ca_key)) < 0 || (r = key_new(&key)) < 0 ||
+	    (r = cert_make(&spec, key, ca, ca_key, &crt)) < 0)
+		return r;
+	if ((r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &c)) < 0 ||
+	    (r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+						   GNUTLS_PKCS_PLAIN, &k)) < 0)
+		return gt_err(r);
+	if ((r = pem_append(&out, &len, &c)) < 0 || (r = pem_append(&out, &len, &k)) < 0)
+		return r;
+	*pem = TAKE_PTR(out);
+	return 0;
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "control/api.h"
+#include "control/api_join.h"
 #include "control/ctrl_manager.h"
 #include "control/store.h"
 #include "lib/inet.h"
@@ -160,7 +161,8 @@ static void usage(FILE *f)
 		"                              growing: watches from before the restore get 410 Gone.\n"
 		"\n"
 		"On first start a CA, a serving certificate and an admin client certificate are made\n"
-		"under <data-dir>/tls, and <data-dir>/kubeconfig is written for kubectl --kubeconfig.\n");
+		"under <data-dir>/tls, and <data-dir>/kubeconfig is written for kubectl --kubeconfig.\n"
+		"Nodes join with the token in <data-dir>/token: skiff-agent --server URL --token TOKEN.\n");
 }
 
 /* The options of argv into a; the index of the first operand (a snapshot
@@ -254,14 +256,19 @@ static int run_snapshot(const struct api_config *cfg, int argc, char **argv)
 static int tls_prepare(const struct server_args *a)
 {
 	const struct api_config *cfg = &a->cfg;
-	char url[300];
+	char url[300], token[512];
 	int r;
 
 	snprintf(url, sizeof(url), strchr(cfg->advertise_host, ':') ? "https://[%s]:%d" : "https://%s:%d",
 		 cfg->advertise_host, cfg->secure_port);
 	r = api_tls_ensure(cfg->data_dir, a->tls_san, url, NULL);
-	if (r < 0)
+	if (r < 0) {
 		log_error("cannot make TLS material under %s/tls: %s", cfg->data_dir, strerror(-r));
+		return r;
+	}
+	r = api_join_token_ensure(cfg->data_dir, token, sizeof(token));
+	if (r < 0)
+		log_error("cannot write the node token %s/token: %s", cfg->data_dir, strerror(-r));
 	return r;
 }
 

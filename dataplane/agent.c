@@ -1,13 +1,19 @@
 /* skiff-agent: the node agent. Today: the service proxy, fed by a folder
- * of manifests or the API server's watches and programming the eBPF datapath or an nftables table, and
- * node networking (routes to the other nodes' pods, masquerade); with
- * --container-runtime-endpoint also the kubelet's pod lifecycle, on threads
- * of its own (dataplane/kubelet.h).
+ * of manifests or the API server's watches and programming the eBPF
+ * datapath or an nftables table, and node networking (routes to the other
+ * nodes' pods, masquerade); on the API, the kubelet's Node
+ * (dataplane/kubelet_node.h), after joining with a node token
+ * (dataplane/node_join.h), and with --container-runtime-endpoint the
+ * kubelet's pod lifecycle (dataplane/kubelet.h), each on threads of its own.
  *
- *   main: parse options -> start the kubelet (when asked) -> run the proxy
- *         loop -> stop the kubelet -> exit status
+ *   main: parse options -> join -> start the Node thread -> start the
+ *         kubelet (when asked) -> run the proxy loop -> stop the kubelet and
+ *         the Node thread -> exit status
  */
 #include "dataplane/kubelet.h"
+#include "dataplane/kubelet_node.h"
+#include "dataplane/node_join.h"
+#include "lib/join_token.h"
 #include "dataplane/lb/lb.h"
 #include "lib/kube_model.h"
 #include "dataplane/nft_proxy.h"
@@ -40,9 +46,19 @@ struct name_list {
 	size_t n;
 };
 
+/* The node's flags: where it keeps its credentials, and its Node. */
+struct node_args {
+	const char *data_dir;
+	const char *cni_conf_dir;
+	const char *cni_ipam_dir;
+	int register_node;
+	char kubeconfig[4200]; /* written by a join */
+};
+
 struct agent_args {
 	struct proxy_agent_options o;
 	struct kubelet_options kubelet;
+	struct node_args node;
 	struct addr_list node_addrs;
 	struct name_list devices, dns_upstreams, l2_ifaces;
 	struct cidr_list cluster_cidrs, pod_cidrs, service_cidrs;
@@ -102,6 +118,9 @@ static int opt_name_add(const struct opt *o, const char *arg, void *dst, char *e
 static const struct opt_choice proxy_modes[] = {
 	{ "bpf", PROXY_MODE_BPF }, { "nftables", PROXY_MODE_NFTABLES }, { NULL, 0 },
 };
+static const struct opt_choice booleans[] = {
+	{ "true", 1 }, { "false", 0 }, { NULL, 0 },
+};
 static const struct opt_choice routings[] = {
 	{ "none", NODE_ROUTING_NONE }, { "native", NODE_ROUTING_NATIVE },
 	{ "vxlan", NODE_ROUTING_VXLAN }, { NULL, 0 },
@@ -112,6 +131,7 @@ _Static_assert(sizeof(enum proxy_mode) == sizeof(int) && sizeof(enum node_routin
 #define OPT(field) offsetof(struct agent_args, o.field)
 #define KUBELET(field) offsetof(struct agent_args, kubelet.field)
 #define ARG(field) offsetof(struct agent_args, field)
+#define NODE(field) offsetof(struct agent_args, node.field)
 
 /* One row per flag (lib/opts): its name, argument, help, default and
  * where and how its value goes. */
@@ -125,7 +145,20 @@ static const struct opt options[] = {
 	{ .name = "server", .arg = "URL", .set = opt_string, .offset = OPT(api_server),
 	  .help = "watch them on the API server at URL instead (with --token)" },
 	{ .name = "token", .arg = "TOKEN", .set = opt_string, .offset = OPT(api_token),
-	  .help = "--server: the bearer token" },
+	  .help = "--server: the bearer token, or a node token (K10..., the server's "
+	  "<data-dir>/token) to join the cluster with" },
+	{ .name = "data-dir", .arg = "DIR", .set = opt_string, .offset = NODE(data_dir),
+	  .def = NODE_JOIN_DEFAULT_DATA_DIR, .help = "the node's certificates and kubeconfig "
+	  "(a join writes them, a restart reuses them)" },
+	{ .name = "register-node", .arg = "BOOL", .set = opt_choice, .offset = NODE(register_node),
+	  .choices = booleans, .def = "true", .help = "on the API: register this node's Node, "
+	  "renew its Lease and report its status" },
+	{ .name = "cni-conf-dir", .arg = "DIR", .set = opt_string, .offset = NODE(cni_conf_dir),
+	  .help = "write the CNI config for skiff-cni (" KUBELET_CNI_CONFLIST ") with the "
+	  "Node's podCIDRs there (default: none)" },
+	{ .name = "cni-ipam-data-dir", .arg = "DIR", .set = opt_string,
+	  .offset = NODE(cni_ipam_dir), .help = "--cni-conf-dir: where skiff-ipam keeps this "
+	  "node's leases (default skiff-ipam's, /var/lib/cni/networks)" },
 	{ .name = "certificate-authority", .arg = "FILE", .set = opt_string,
 	  .offset = OPT(api_ca_file), .help = "--server: the CA of the server's certificate "
 	  "(default the system's CAs)" },
@@ -201,7 +234,8 @@ static const struct opt options[] = {
 	{ .name = "container-runtime-endpoint", .arg = "unix:PATH", .set = opt_string,
 	  .offset = KUBELET(runtime_endpoint), .help = "run the pods bound to this node "
 	  "(--node-name) through this CRI runtime (containerd 1.6), as a kubelet; needs the "
-	  "API server (--kubeconfig or --server)" },
+	  "API server (--kubeconfig or --server); the Node reports its version and Ready "
+	  "follows it" },
 	{ .name = "cluster-dns", .arg = "IP", .set = opt_string, .offset = KUBELET(cluster_dns),
 	  .def = "10.96.0.10", .help = "kubelet: the nameserver of pods with dnsPolicy "
 	  "ClusterFirst" },
@@ -232,6 +266,8 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: skiff-agent --manifests DIR | --kubeconfig FILE | --server URL "
 		     "--token TOKEN [OPTION]...\n"
+		     "With a node token (K10...) it joins the cluster as system:node:NAME, and on\n"
+		     "the API it registers its Node, renews its Lease and reports its status.\n"
 		     "Service proxy of skiff: turns Services and EndpointSlices into eBPF\n"
 		     "socket-level load balancing or nftables rules (ClusterIP, externalIPs,\n"
 		     "LoadBalancer, NodePort); with --node-routing, routes to the pods of the\n"
@@ -278,6 +314,11 @@ static int args_check(struct agent_args *a)
 	if (a->kubelet.runtime_endpoint && a->o.manifests_dir) {
 		log_error("--container-runtime-endpoint: pods come from the API server "
 			  "(--kubeconfig or --server), not --manifests");
+		return -1;
+	}
+	if (join_token_is(a->o.api_token) && a->o.api_ca_file) {
+		log_error("--certificate-authority: a node token names the server's CA by its hash; "
+			  "give one or the other");
 		return -1;
 	}
 	if (a->o.node_routing != NODE_ROUTING_NONE && !a->node_addrs.n) {
@@ -340,9 +381,64 @@ static int parse_args(int argc, char **argv, struct agent_args *a)
 	return args_check(a);
 }
 
+/* --server URL --token K10...: joins, and the node's kubeconfig becomes
+ * the source's. */
+static int join(struct agent_args *a)
+{
+	const struct node_join_options jo = {
+		.server = a->o.api_server,
+		.token = a->o.api_token,
+		.data_dir = a->node.data_dir,
+		.node_name = a->o.node_name,
+		.addrs = a->node_addrs.v,
+		.n_addrs = a->node_addrs.n,
+	};
+	char err[512];
+	int r;
+
+	if (!join_token_is(a->o.api_token))
+		return 0;
+	r = node_join(&jo, a->node.kubeconfig, sizeof(a->node.kubeconfig), err, sizeof(err));
+	if (r < 0) {
+		log_error("cannot join %s as node %s: %s", a->o.api_server, a->o.node_name,
+			  err[0] ? err : strerror(-r));
+		return r;
+	}
+	a->o.kubeconfig = a->node.kubeconfig;
+	a->o.api_server = a->o.api_token = NULL;
+	return 0;
+}
+
+/* The Node thread, on the API's kubeconfig (a node's, or the one given). */
+static int node_start(const struct agent_args *a, struct kubelet_node **out)
+{
+	const struct kubelet_node_options no = {
+		.kubeconfig = a->o.kubeconfig,
+		.node_name = a->o.node_name,
+		.addrs = a->node_addrs.v,
+		.n_addrs = a->node_addrs.n,
+		.data_dir = a->node.data_dir,
+		.cni_conf_dir = a->node.cni_conf_dir,
+		.cni_ipam_dir = a->node.cni_ipam_dir,
+		.cri_endpoint = a->kubelet.runtime_endpoint,
+	};
+	int r;
+
+	/* Not for one sync; and a kubeconfig that is not there is the
+	 * source's to report. */
+	if (!a->node.register_node || !a->o.kubeconfig || a->o.once ||
+	    access(a->o.kubeconfig, R_OK) < 0)
+		return 0;
+	r = kubelet_node_start(&no, out);
+	if (r < 0)
+		log_error("node %s: cannot start: %s", a->o.node_name, strerror(-r));
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent_args args = { 0 };
+	struct kubelet_node *node = NULL;
 	struct kubelet *kubelet = NULL;
 	char err[512];
 	int r;
@@ -350,12 +446,17 @@ int main(int argc, char **argv)
 	log_init("skiff-agent", LOG_LEVEL_INFO);
 	if (parse_args(argc, argv, &args) < 0)
 		return 2;
+	if (join(&args) < 0 || node_start(&args, &node) < 0)
+		return EXIT_FAILURE;
+	kubelet_args(&args); /* on the node's credentials after a join */
 	if (args.kubelet.runtime_endpoint &&
 	    kubelet_start(&args.kubelet, &kubelet, err, sizeof(err)) < 0) {
 		log_error("kubelet of node %s: %s", args.o.node_name, err);
+		kubelet_node_stop(node);
 		return EXIT_FAILURE;
 	}
 	r = proxy_agent_run(&args.o);
 	kubelet_stop(kubelet);
+	kubelet_node_stop(node);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,0 +1,7 @@
+# The pure parts of the kubelet's Node (dataplane/kubelet_node.h).
+TESTS += test_kubelet_node_status
+test_kubelet_node_status_SRCS := tests/dataplane/test_kubelet_node_status.c \
+	dataplane/kubelet_node.c $(CRI_SRCS)
+test_kubelet_node_status_PKGS := jansson libcurl yaml-0.1 $(CRI_PKGS)
+
+$(OBJ)/tests/dataplane/test_kubelet_node_status.o: $(CRI_GEN)/api.pb-c.h
