@@ -256,6 +256,10 @@ static void *worker_main(void *arg)
 		}
 		kc_wq_done(w->k->wq, key);
 		free(key);
+		/* The recorder writes over the client's loop, which only a
+		 * flush runs in a worker (its other requests block). */
+		if (kc_recorder_flush(w->rec, KL_EVENT_FLUSH_MS) < 0)
+			log_debug("kubelet: events still unsent after %d ms", KL_EVENT_FLUSH_MS);
 	}
 	kc_recorder_free(w->rec);
 	kc_client_free(w->kc);

@@ -33,6 +33,8 @@
 #define KL_ANN_TERM_PATH "io.kubernetes.container.terminationMessagePath"
 #define KL_ANN_INIT "skiff.io/init-container"
 
+/* How long a worker waits, after a pod's sync, for its Events to be written. */
+#define KL_EVENT_FLUSH_MS 2000
 #define KL_BACKOFF_INITIAL_S 10
 #define KL_BACKOFF_MAX_S 300
 #define KL_BACKOFF_RESET_S 600 /* a container that ran this long starts over */
