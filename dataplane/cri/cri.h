@@ -19,6 +19,7 @@
 #undef linux
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dataplane/cri/api.pb-c.h"
@@ -63,6 +64,19 @@ int cri_list_containers(struct cri_client *c, const Runtime__V1__ContainerFilter
 /* ImageService. image_status: (*out)->image is NULL when the image is absent. */
 int cri_image_status(struct cri_client *c, const char *image, Runtime__V1__ImageStatusResponse **out);
 int cri_list_images(struct cri_client *c, Runtime__V1__ListImagesResponse **out);
+
+/* Streaming: each answers the URL on the runtime's streaming server that
+ * the client's upgraded connection goes to (once: the URL's token is
+ * consumed by its first request). */
+struct cri_stream_opts {
+	bool in, out, err, tty;
+};
+int cri_exec(struct cri_client *c, const char *container_id, char *const *cmd, size_t n_cmd,
+	     const struct cri_stream_opts *o, char **url);
+int cri_attach(struct cri_client *c, const char *container_id, const struct cri_stream_opts *o,
+	       char **url);
+int cri_port_forward(struct cri_client *c, const char *pod_id, const int32_t *ports,
+		     size_t n_ports, char **url);
 
 /* Names of enum values ("SANDBOX_READY", "CONTAINER_RUNNING", ...). */
 const char *cri_sandbox_state_name(Runtime__V1__PodSandboxState s);
