@@ -1,9 +1,11 @@
 /* skiff-agent: the node agent. Today: the service proxy, fed by a folder
  * of manifests or the API server's watches and programming the eBPF datapath or an nftables table, and
- * node networking (routes to the other nodes' pods, masquerade).
+ * node networking (routes to the other nodes' pods, masquerade); the
+ * kubelet API (dataplane/kubelet_server.h) in its own threads.
  *
- *   main: parse options -> run the proxy loop -> exit status
+ *   main: parse options -> start the kubelet API -> run the proxy loop -> exit status
  */
+#include "dataplane/kubelet_server.h"
 #include "dataplane/lb/lb.h"
 #include "lib/kube_model.h"
 #include "dataplane/nft_proxy.h"
@@ -15,6 +17,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,7 @@ struct name_list {
 
 struct agent_args {
 	struct proxy_agent_options o;
+	struct kubelet_server_config kubelet;
 	struct addr_list node_addrs;
 	struct name_list devices, dns_upstreams;
 	struct cidr_list cluster_cidrs, pod_cidrs, service_cidrs;
@@ -105,6 +109,7 @@ _Static_assert(sizeof(enum proxy_mode) == sizeof(int) && sizeof(enum node_routin
 
 #define OPT(field) offsetof(struct agent_args, o.field)
 #define ARG(field) offsetof(struct agent_args, field)
+#define KUBELET(field) offsetof(struct agent_args, kubelet.field)
 
 /* One row per flag (lib/opts): its name, argument, help, default and
  * where and how its value goes. */
@@ -176,6 +181,24 @@ static const struct opt options[] = {
 	{ .name = "dns-ttl", .arg = "SECONDS", .set = opt_u32, .offset = OPT(dns_ttl), .min = 1,
 	  .max = 3600, .def = "5", .help = "cluster DNS: TTL of the zone's records and its "
 	  "negative answers (CoreDNS's default)" },
+	{ .name = "tls-cert-file", .arg = "FILE", .set = opt_string, .offset = KUBELET(cert_file),
+	  .help = "serve the kubelet API (logs, exec, attach, port-forward) with this serving "
+	  "certificate (PEM; with --tls-private-key-file and --client-ca-file)" },
+	{ .name = "tls-private-key-file", .arg = "FILE", .set = opt_string,
+	  .offset = KUBELET(key_file), .help = "kubelet API: the serving certificate's key" },
+	{ .name = "client-ca-file", .arg = "FILE", .set = opt_string,
+	  .offset = KUBELET(client_ca_file), .help = "kubelet API: the CA that signs the API "
+	  "server's client certificate (no other client is served)" },
+	{ .name = "kubelet-client-cn", .arg = "NAME", .set = opt_string,
+	  .offset = KUBELET(client_cn), .def = KUBELET_DEFAULT_CLIENT_CN,
+	  .help = "kubelet API: the CN the client certificate must have" },
+	{ .name = "kubelet-address", .arg = "ADDR", .set = opt_string, .offset = KUBELET(address),
+	  .def = "0.0.0.0", .help = "kubelet API: the address to listen on" },
+	{ .name = "kubelet-port", .arg = "PORT", .set = opt_u16, .offset = KUBELET(port), .min = 1,
+	  .max = 65535, .def = "10250", .help = "kubelet API: the port" },
+	{ .name = "container-runtime-endpoint", .arg = "SOCKET", .set = opt_string,
+	  .offset = KUBELET(cri_endpoint), .def = "unix:/run/containerd/containerd.sock",
+	  .help = "the CRI socket of the container runtime" },
 	{ .name = "log-level", .arg = "LEVEL", .set = opt_log_level, .offset = ARG(level),
 	  .def = "info", .help = "error, warn, info or debug" },
 	{ .name = "destroy-on-exit", .set = opt_flag, .offset = OPT(destroy_on_exit),
@@ -199,7 +222,10 @@ static void usage(FILE *out)
 		     "other nodes (Node manifests) and masquerades pod traffic leaving the cluster.\n"
 		     "Services, EndpointSlices and Nodes come from a folder or from the API server's\n"
 		     "watches. SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
-		     "serving unless --destroy-on-exit).\n\n");
+		     "serving unless --destroy-on-exit).\n"
+		     "With --tls-cert-file, --tls-private-key-file and --client-ca-file it also serves\n"
+		     "the kubelet API (logs, exec, attach, port-forward) to the API server; with those\n"
+		     "and no source, only that.\n\n");
 	opts_usage(out, options, ARRAY_SIZE(options));
 }
 
@@ -207,10 +233,19 @@ static void usage(FILE *out)
 static int args_check(struct agent_args *a)
 {
 	int sources = !!a->o.manifests_dir + !!a->o.kubeconfig + !!a->o.api_server;
+	const struct kubelet_server_config *k = &a->kubelet;
 
-	if (sources != 1) {
+	int tls = !!k->cert_file + !!k->key_file + !!k->client_ca_file;
+
+	if (tls != 0 && tls != 3) {
+		log_error("the kubelet API needs --tls-cert-file, --tls-private-key-file and "
+			  "--client-ca-file together");
+		return -1;
+	}
+	if (sources > 1 || (sources == 0 && !k->cert_file)) {
 		log_error("%s: give exactly one of --manifests DIR, --kubeconfig FILE or "
-			  "--server URL --token TOKEN", sources ? "more than one source" : "no source");
+			  "--server URL --token TOKEN (or only the kubelet API's --tls-* flags)",
+			  sources ? "more than one source" : "no source");
 		return -1;
 	}
 	if (!a->o.api_server && (a->o.api_token || a->o.api_ca_file)) {
@@ -266,12 +301,52 @@ static int parse_args(int argc, char **argv, struct agent_args *a)
 	return args_check(a);
 }
 
+/* With no proxy source the agent serves only the kubelet API, until
+ * SIGINT or SIGTERM. */
+static int kubelet_only(void)
+{
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigwait(&set, &sig);
+	log_info("signal %s: stopping", strsignal(sig));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent_args args = { 0 };
+	struct kubelet_server *kubelet = NULL;
+	sigset_t sigs;
+	int r = 0;
 
 	log_init("skiff-agent", LOG_LEVEL_INFO);
 	if (parse_args(argc, argv, &args) < 0)
 		return 2;
-	return proxy_agent_run(&args.o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	/* Blocked before any thread starts: the loop takes them (signalfd). */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (args.kubelet.cert_file) {
+		r = kubelet_server_start(&args.kubelet, &kubelet);
+		if (r < 0) {
+			log_error("cannot serve the kubelet API on %s:%u (certificate %s, client CA %s): %s",
+				  args.kubelet.address, args.kubelet.port, args.kubelet.cert_file,
+				  args.kubelet.client_ca_file, strerror(-r));
+			return EXIT_FAILURE;
+		}
+		log_info("kubelet API on %s:%u (runtime %s)", args.kubelet.address,
+			 args.kubelet.port, args.kubelet.cri_endpoint);
+	}
+	if (args.o.manifests_dir || args.o.kubeconfig || args.o.api_server)
+		r = proxy_agent_run(&args.o);
+	else
+		r = kubelet_only();
+	kubelet_server_stop(kubelet);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
