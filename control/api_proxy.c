@@ -542,7 +542,9 @@ static enum MHD_Result answer(struct api_req *q, struct proxy_call *pc, unsigned
 	}
 	copy_response_headers(pc, resp);
 	ret = MHD_queue_response(q->conn, code, resp);
-	MHD_destroy_response(resp); /* the call is freed with it, or by the relay */
+	MHD_destroy_response(resp); /* a body's call is freed with it */
+	if (ret == MHD_NO && code == 101)
+		call_free(pc); /* no upgrade will hand it to a relay */
 	return ret;
 }
 

@@ -46,6 +46,8 @@ struct log_out {
 	long long line_ns;
 	bool in_line;
 	bool full;         /* limitBytes reached or the client is gone */
+	char out[65536];   /* written in TLS records of up to this much */
+	size_t out_len;
 };
 
 /* RFC 3339 with optional fraction and zone -> ns since the epoch; -1 when
@@ -79,18 +81,32 @@ static long long parse_time(const char *s, size_t n)
 	return ((long long)timegm(&tm) - off) * 1000000000LL + ns;
 }
 
-static int out_write(struct log_out *w, const char *p, size_t n)
+/* Sends what is buffered; a client gone ends the output. */
+static void out_flush(struct log_out *w)
+{
+	if (w->out_len && tls_stream_write_all(w->c, w->out, w->out_len) < 0)
+		w->full = true;
+	w->out_len = 0;
+}
+
+static void out_write(struct log_out *w, const char *p, size_t n)
 {
 	if (w->full)
-		return 0;
+		return;
 	if (w->o->limit >= 0 && w->written + (long long)n > w->o->limit) {
 		n = (size_t)(w->o->limit - w->written);
 		w->full = true;
 	}
 	w->written += (long long)n;
-	if (n && tls_stream_write_all(w->c, p, n) < 0)
-		w->full = true;
-	return 0;
+	if (w->out_len + n > sizeof(w->out))
+		out_flush(w);
+	if (n > sizeof(w->out)) {
+		if (tls_stream_write_all(w->c, p, n) < 0)
+			w->full = true;
+		return;
+	}
+	memcpy(w->out + w->out_len, p, n);
+	w->out_len += n;
 }
 
 static int line_add(struct log_out *w, const char *p, size_t n)
@@ -144,7 +160,8 @@ static int record(struct log_out *w, const char *rec, size_t n)
 	}
 	if (w->o->since_ns && w->line_ns >= 0 && w->line_ns < w->o->since_ns)
 		return 0;
-	return out_write(w, w->line, w->len);
+	out_write(w, w->line, w->len);
+	return 0;
 }
 
 /* The complete records of buf[0..n); the bytes used (a trailing record
@@ -162,6 +179,7 @@ static size_t records(struct log_out *w, const char *buf, size_t n)
 			w->full = true;
 		used = (size_t)(nl - buf) + 1;
 	}
+	out_flush(w);
 	return used;
 }
 
