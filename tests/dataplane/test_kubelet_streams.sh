@@ -286,6 +286,19 @@ case_exec() {
 	assert_contains "$(cat "$TMP/agent.log")" "POST /exec/$NS/$POD/main"
 }
 
+# exec -it: a terminal in the container (kubectl's own stdin is a pty
+# made by script(1)); the remote side sees a tty.
+case_exec_tty() {
+	local v out
+	for v in 27 33; do
+		out=$(printf 'tty; exit 5\n' | timeout 60 script -qec "ip netns exec $(ns node) \
+			$KDIR/kubectl.1.$v --kubeconfig $DATA/kubeconfig --cache-dir $TMP/cache-$v \
+			exec -it $POD -c main -- sh" /dev/null 2>&1)
+		assert_contains "$out" "/dev/pts/" "1.$v exec -it: tty"
+		assert_contains "$out" "exit code 5" "1.$v exec -it: exit code"
+	done
+}
+
 case_cp() {
 	local v out
 	head -c 300000 /dev/urandom >"$TMP/blob"
@@ -389,7 +402,7 @@ case_server_stops_with_streams_open() {
 }
 
 setup_cluster
-for c in ${CASES:-kubelet_port_takes_only_the_api_server logs logs_follow exec cp attach \
+for c in ${CASES:-kubelet_port_takes_only_the_api_server logs logs_follow exec exec_tty cp attach \
 	port_forward forbidden pod_without_node_or_kubelet server_stops_with_streams_open}; do
 	run_case "$c"
 done
