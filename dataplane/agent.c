@@ -301,6 +301,20 @@ static int parse_args(int argc, char **argv, struct agent_args *a)
 	return args_check(a);
 }
 
+/* The kubelet API's threads; -1 after logging why they cannot start. */
+static int kubelet_start(const struct kubelet_server_config *k, struct kubelet_server **out)
+{
+	int r = kubelet_server_start(k, out);
+
+	if (r < 0) {
+		log_error("cannot serve the kubelet API on %s:%u (certificate %s, client CA %s): %s",
+			  k->address, k->port, k->cert_file, k->client_ca_file, strerror(-r));
+		return -1;
+	}
+	log_info("kubelet API on %s:%u (runtime %s)", k->address, k->port, k->cri_endpoint);
+	return 0;
+}
+
 /* With no proxy source the agent serves only the kubelet API, until
  * SIGINT or SIGTERM. */
 static int kubelet_only(void)
@@ -332,17 +346,8 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (args.kubelet.cert_file) {
-		r = kubelet_server_start(&args.kubelet, &kubelet);
-		if (r < 0) {
-			log_error("cannot serve the kubelet API on %s:%u (certificate %s, client CA %s): %s",
-				  args.kubelet.address, args.kubelet.port, args.kubelet.cert_file,
-				  args.kubelet.client_ca_file, strerror(-r));
-			return EXIT_FAILURE;
-		}
-		log_info("kubelet API on %s:%u (runtime %s)", args.kubelet.address,
-			 args.kubelet.port, args.kubelet.cri_endpoint);
-	}
+	if (args.kubelet.cert_file && kubelet_start(&args.kubelet, &kubelet) < 0)
+		return EXIT_FAILURE;
 	if (args.o.manifests_dir || args.o.kubeconfig || args.o.api_server)
 		r = proxy_agent_run(&args.o);
 	else

@@ -212,7 +212,12 @@ setup_cluster() {
 # ---- cases ----
 
 case_kubelet_port_takes_only_the_api_server() {
-	local kc=(--cacert "$DATA/tls/ca.crt" "https://127.0.0.1:$KPORT/healthz")
+	local kc=(--cacert "$DATA/tls/ca.crt" "https://127.0.0.1:$KPORT/healthz") out
+	out=$("$BIN/skiff-agent" --tls-cert-file "$TMP/kubelet.crt" 2>&1) && fail "a half-configured kubelet API started"
+	assert_contains "$out" "needs --tls-cert-file, --tls-private-key-file and --client-ca-file together"
+	out=$("$BIN/skiff-agent" --tls-cert-file "$TMP/kubelet.key" --tls-private-key-file "$TMP/kubelet.key" \
+		--client-ca-file "$DATA/tls/ca.crt" --kubelet-port "$KPORT" 2>&1) && fail "a key as certificate"
+	assert_contains "$out" "cannot serve the kubelet API"
 	# No client certificate: the handshake itself fails.
 	assert_fails in_ns node curl -sf "${kc[@]}"
 	# A certificate of the cluster CA with another CN (the admin's): 403.
