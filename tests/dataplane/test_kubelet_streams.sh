@@ -257,6 +257,19 @@ case_logs() {
 	done
 }
 
+# kubectl logs deployment/NAME: kubectl finds a pod by the Deployment's
+# selector (no controller runs here: the pod is labelled by hand).
+case_logs_of_a_deployment() {
+	local v out
+	k 33 label pod "$POD" app=webd >/dev/null || fail "label pod"
+	k 33 create deployment webd --image "$BUSYBOX" --dry-run=client -o json |
+		k 33 create -f - >/dev/null || fail "create deployment"
+	for v in 27 33; do
+		out=$(k "$v" logs deployment/webd -c main --tail 1 2>&1) || fail "1.$v logs deployment/webd: $out"
+		assert_contains "$out" "tick" "1.$v logs deployment/webd"
+	done
+}
+
 case_logs_follow() {
 	local v out last
 	for v in 27 33; do
@@ -407,7 +420,8 @@ case_server_stops_with_streams_open() {
 }
 
 setup_cluster
-for c in ${CASES:-kubelet_port_takes_only_the_api_server logs logs_follow exec exec_tty cp attach \
+for c in ${CASES:-kubelet_port_takes_only_the_api_server logs logs_of_a_deployment logs_follow \
+	exec exec_tty cp attach \
 	port_forward forbidden pod_without_node_or_kubelet server_stops_with_streams_open}; do
 	run_case "$c"
 done
