@@ -181,6 +181,11 @@ int api_pod_admit(struct api_server *s, const struct api_resource *r, json_t *po
 int api_pod_evict(struct api_server *s, const struct api_resource *r, const char *ns,
 		  const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
 		  struct api_err *e);
+/* The verb a request on a subresource is authorized as: create for
+ * pods/exec, pods/attach and pods/portforward (GET or POST), get for
+ * pods/log; else verb. */
+const char *api_policy_sub_verb(const char *group, const char *resource, const char *sub,
+				const char *verb);
 /* The issuer of service-account tokens, and their default audience (the
  * API server's, as kube-apiserver's --api-audiences defaults to it). */
 #define API_SA_ISSUER "https://kubernetes.default.svc.cluster.local"
@@ -294,7 +299,9 @@ int api_table_add_row(const struct api_resource *r, json_t *table, json_t *obj, 
 		      time_t now);
 
 /* TLS material under data_dir: ca.crt/ca.key, server.crt/server.key,
- * admin.crt/admin.key and the kubeconfig. */
+ * admin.crt/admin.key, the kubelet client pair
+ * API_KUBELET_CLIENT_CN.crt/.key and the kubeconfig. */
+#define API_KUBELET_CLIENT_CN "kube-apiserver-kubelet-client"
 int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *server_url,
 		   const char *token);
 /* A client identity of the server's own components: tls/<base>.crt/.key

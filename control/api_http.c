@@ -161,8 +161,11 @@ static json_t *resource_list(const char *group, const char *version)
 			add_sub(list, r, "scale", "autoscaling", "v1", "Scale", gpu);
 		if (r->subresources & API_SUB_LOG)
 			add_sub(list, r, "log", NULL, NULL, r->kind, get);
-		if (r->subresources & API_SUB_EXEC)
+		if (r->subresources & API_SUB_EXEC) {
 			add_sub(list, r, "exec", NULL, NULL, "PodExecOptions", cg);
+			add_sub(list, r, "attach", NULL, NULL, "PodAttachOptions", cg);
+			add_sub(list, r, "portforward", NULL, NULL, "PodPortForwardOptions", cg);
+		}
 		if (r->subresources & API_SUB_BINDING)
 			add_sub(list, r, "binding", NULL, NULL, "Binding", create);
 		for (const struct api_subresource *sr = r->subs; sr && sr->name; sr++) {
@@ -278,6 +281,8 @@ static enum MHD_Result route_resource(struct api_req *q, const char *url, const 
 		return not_found(q);
 	if (!authorize(q, url, &ret))
 		return ret;
+	if (api_proxy_wants(q))
+		return api_proxy_pod(q);
 	return api_rest_dispatch(q);
 }
 
@@ -481,6 +486,7 @@ static bool authorize(struct api_req *q, const char *url, enum MHD_Result *ret)
 		a.group = q->res->group;
 		a.resource = q->res->plural;
 		a.subresource = q->sub;
+		a.verb = api_policy_sub_verb(a.group, a.resource, q->sub, a.verb);
 		a.namespace = q->ns;
 		a.name = q->name;
 	} else {
@@ -705,6 +711,9 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	r = api_render_cache_new(&s->render_cache);
 	if (r < 0)
 		goto fail;
+	r = api_proxy_new(&s->proxy);
+	if (r < 0)
+		goto fail;
 	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : API_DEFAULT_SERVICE_CIDR, s->ranges,
 				 &s->n_ranges);
 	if (r < 0)
@@ -882,8 +891,10 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, bool tls, const cha
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
 	struct sockaddr *sa = (struct sockaddr *)&sin;
+	/* Upgrades: pods/exec, attach and portforward hand the connection
+	 * over to a relay (api_proxy.c). */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL;
+			 MHD_USE_POLL | MHD_ALLOW_UPGRADE;
 	unsigned limit = connection_limit();
 
 	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1) {
@@ -1025,6 +1036,7 @@ void api_server_stop(struct api_server *s)
 		pthread_join(s->compactor, NULL);
 		s->compactor_running = false;
 	}
+	api_proxy_shutdown(s->proxy);
 	if (s->secure)
 		MHD_stop_daemon(s->secure);
 	if (s->insecure)
@@ -1048,6 +1060,7 @@ void api_server_free(struct api_server *s)
 	free(s->tls_ca);
 	api_jwt_key_free(s->sa_key);
 	api_render_cache_free(s->render_cache);
+	api_proxy_free(s->proxy);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);

@@ -37,6 +37,7 @@ struct api_server {
 	size_t n_ranges;
 	struct api_render_cache *render_cache; /* watch events rendered once (api_watch.c) */
 	struct api_jwt_key *sa_key; /* signs service-account tokens (api_token.c) */
+	struct api_proxy *proxy; /* the kubelet client (api_proxy.c) */
 };
 
 struct api_req {
@@ -93,6 +94,17 @@ static inline bool ctype_has(const char *ctype, const char *want)
 
 	return ctype && strncasecmp(ctype, want, n) == 0 && (ctype[n] == 0 || ctype[n] == ';');
 }
+
+/* pods/log, pods/exec, pods/attach, pods/portforward, passed on to the
+ * kubelet of the pod's node (api_proxy.c). */
+struct api_proxy;
+int api_proxy_new(struct api_proxy **out);
+void api_proxy_free(struct api_proxy *p);
+/* Ends the relays of upgraded connections (waits up to 5 s for them), and
+ * refuses new ones: before the daemons stop. */
+void api_proxy_shutdown(struct api_proxy *p);
+bool api_proxy_wants(const struct api_req *q);
+enum MHD_Result api_proxy_pod(struct api_req *q);
 
 /* The REST verbs: dispatch, get and list (api_rest.c); the writes
  * (api_write.c), which parse a request and call the object layer. */

@@ -723,3 +723,23 @@ int api_pod_evict(struct api_server *s, const struct api_resource *r, const char
 			 "status", "Success");
 	return 0;
 }
+
+/* ---- the node-proxy subresources ---- */
+
+const char *api_policy_sub_verb(const char *group, const char *resource, const char *sub,
+				const char *verb)
+{
+	static const char *const streams[] = { "exec", "attach", "portforward" };
+
+	if (!group || *group || !streq(resource, "pods") || !sub)
+		return verb;
+	/* A command or a port into a pod is a create, whichever method
+	 * carries it (WebSocket upgrades are GETs), as kube-apiserver asks
+	 * since its AuthorizePodWebsocketUpgradeCreatePermission. */
+	for (size_t i = 0; i < ARRAY_SIZE(streams); i++)
+		if (streq(sub, streams[i]))
+			return "create";
+	if (streq(sub, "log"))
+		return "get";
+	return verb;
+}

@@ -131,13 +131,6 @@ static enum MHD_Result rest_get(struct api_req *q)
 		json_decref(obj);
 		return api_reply_json(q, 200, t);
 	}
-	if (streq(q->sub, "log") || streq(q->sub, "exec")) {
-		json_decref(obj);
-		api_err_set(&e, 503, "ServiceUnavailable",
-			    "pods/%s is not served yet: no node agent connection for pod %s/%s",
-			    q->sub, q->ns, q->name);
-		return api_reply_err(q, &e);
-	}
 	if (!q->table)
 		return api_reply_json(q, 200, obj);
 	t = api_table_new(q->res, true);

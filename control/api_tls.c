@@ -371,6 +371,19 @@ static int write_kubeconfig(const char *path, const char *tls, const char *base,
 	return 0;
 }
 
+/* tls/kube-apiserver-kubelet-client.crt/.key: the identity the server
+ * shows the kubelets (logs, exec, attach, port-forward), as
+ * kube-apiserver's --kubelet-client-certificate; kubelets accept only this
+ * CN. */
+static int kubelet_client_pair(const char *tls, gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key)
+{
+	static const struct cert_spec spec = { .cn = API_KUBELET_CLIENT_CN,
+					       .org = "system:masters",
+					       .purpose = GNUTLS_KP_TLS_WWW_CLIENT };
+
+	return pair(tls, API_KUBELET_CLIENT_CN, &spec, ca, ca_key);
+}
+
 int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *server_url,
 		   const char *token)
 {
@@ -391,7 +404,8 @@ int api_tls_ensure(const char *data_dir, const char *hosts_csv, const char *serv
 		return -errno;
 	if ((r = ca_load_or_make(tls, &ca, &ca_key)) < 0 ||
 	    (r = pair(tls, "server", &server, ca, ca_key)) < 0 ||
-	    (r = pair(tls, "admin", &admin, ca, ca_key)) < 0)
+	    (r = pair(tls, "admin", &admin, ca, ca_key)) < 0 ||
+	    (r = kubelet_client_pair(tls, ca, ca_key)) < 0)
 		return r;
 	if (!server_url)
 		return 0;

@@ -3,15 +3,17 @@
  * datapath or an nftables table, and node networking (routes to the other
  * nodes' pods, masquerade); on the API, the kubelet's Node
  * (dataplane/kubelet_node.h), after joining with a node token
- * (dataplane/node_join.h), and with --container-runtime-endpoint the
- * kubelet's pod lifecycle (dataplane/kubelet.h), each on threads of its own.
+ * (dataplane/node_join.h); with --container-runtime-endpoint the kubelet's
+ * pod lifecycle (dataplane/kubelet.h); and the kubelet API
+ * (dataplane/kubelet_server.h); each on threads of its own.
  *
  *   main: parse options -> join -> start the Node thread -> start the
- *         kubelet (when asked) -> run the proxy loop -> stop the kubelet and
- *         the Node thread -> exit status
+ *         kubelet and its API (when asked) -> run the proxy loop -> stop
+ *         them -> exit status
  */
 #include "dataplane/kubelet.h"
 #include "dataplane/kubelet_node.h"
+#include "dataplane/kubelet_server.h"
 #include "dataplane/node_join.h"
 #include "lib/join_token.h"
 #include "dataplane/lb/lb.h"
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +55,15 @@ struct node_args {
 	const char *cni_conf_dir;
 	const char *cni_ipam_dir;
 	int register_node;
+	bool joined;
 	char kubeconfig[4200]; /* written by a join */
+	char serving_crt[4200], serving_key[4200], ca_crt[4200]; /* from the join */
 };
 
 struct agent_args {
 	struct proxy_agent_options o;
 	struct kubelet_options kubelet;
+	struct kubelet_server_config kserver;
 	struct node_args node;
 	struct addr_list node_addrs;
 	struct name_list devices, dns_upstreams, l2_ifaces;
@@ -132,6 +138,7 @@ _Static_assert(sizeof(enum proxy_mode) == sizeof(int) && sizeof(enum node_routin
 #define KUBELET(field) offsetof(struct agent_args, kubelet.field)
 #define ARG(field) offsetof(struct agent_args, field)
 #define NODE(field) offsetof(struct agent_args, node.field)
+#define KSERVER(field) offsetof(struct agent_args, kserver.field)
 
 /* One row per flag (lib/opts): its name, argument, help, default and
  * where and how its value goes. */
@@ -235,7 +242,7 @@ static const struct opt options[] = {
 	  .offset = KUBELET(runtime_endpoint), .help = "run the pods bound to this node "
 	  "(--node-name) through this CRI runtime (containerd 1.6), as a kubelet; needs the "
 	  "API server (--kubeconfig or --server); the Node reports its version and Ready "
-	  "follows it" },
+	  "follows it; the kubelet API's runtime (default " KUBELET_DEFAULT_CRI_ENDPOINT ")" },
 	{ .name = "cluster-dns", .arg = "IP", .set = opt_string, .offset = KUBELET(cluster_dns),
 	  .def = "10.96.0.10", .help = "kubelet: the nameserver of pods with dnsPolicy "
 	  "ClusterFirst" },
@@ -249,6 +256,21 @@ static const struct opt options[] = {
 	{ .name = "pod-workers", .arg = "N", .set = opt_int, .offset = KUBELET(workers), .min = 1,
 	  .max = 64, .def = "4", .help = "kubelet: pods reconciled at once (a slow image pull or "
 	  "graceful stop holds one)" },
+	{ .name = "tls-cert-file", .arg = "FILE", .set = opt_string, .offset = KSERVER(cert_file),
+	  .help = "serve the kubelet API (logs, exec, attach, port-forward) with this serving "
+	  "certificate (PEM; with --tls-private-key-file and --client-ca-file)" },
+	{ .name = "tls-private-key-file", .arg = "FILE", .set = opt_string,
+	  .offset = KSERVER(key_file), .help = "kubelet API: the serving certificate's key" },
+	{ .name = "client-ca-file", .arg = "FILE", .set = opt_string,
+	  .offset = KSERVER(client_ca_file), .help = "kubelet API: the CA that signs the API "
+	  "server's client certificate (no other client is served)" },
+	{ .name = "kubelet-client-cn", .arg = "NAME", .set = opt_string,
+	  .offset = KSERVER(client_cn), .def = KUBELET_DEFAULT_CLIENT_CN,
+	  .help = "kubelet API: the CN the client certificate must have" },
+	{ .name = "kubelet-address", .arg = "ADDR", .set = opt_string, .offset = KSERVER(address),
+	  .def = "0.0.0.0", .help = "kubelet API: the address to listen on" },
+	{ .name = "kubelet-port", .arg = "PORT", .set = opt_u16, .offset = KSERVER(port), .min = 1,
+	  .max = 65535, .def = "10250", .help = "kubelet API: the port" },
 	{ .name = "log-level", .arg = "LEVEL", .set = opt_log_level, .offset = ARG(level),
 	  .def = "info", .help = "error, warn, info or debug" },
 	{ .name = "destroy-on-exit", .set = opt_flag, .offset = OPT(destroy_on_exit),
@@ -277,8 +299,32 @@ static void usage(FILE *out)
 		     "through containerd's CRI, as a kubelet, and reports their status.\n"
 		     "Services, EndpointSlices and Nodes come from a folder or from the API server's\n"
 		     "watches. SIGHUP reloads every manifest; SIGINT/SIGTERM stop (programs and tables keep\n"
-		     "serving unless --destroy-on-exit).\n\n");
+		     "serving unless --destroy-on-exit).\n"
+		     "With --tls-cert-file, --tls-private-key-file and --client-ca-file it also serves\n"
+		     "the kubelet API (logs, exec, attach, port-forward) to the API server; with those\n"
+		     "and no source, only that.\n\n");
 	opts_usage(out, options, ARRAY_SIZE(options));
+}
+
+/* The kubelet API's runtime is the kubelet's; a node that joined and runs
+ * pods serves it with the certificates the join brought (the cluster CA
+ * signs the API server's client certificate), unless --tls-* say
+ * otherwise. */
+static void kubelet_api_args(struct agent_args *a)
+{
+	struct kubelet_server_config *k = &a->kserver;
+
+	k->cri_endpoint = a->kubelet.runtime_endpoint ?: KUBELET_DEFAULT_CRI_ENDPOINT;
+	if (k->cert_file || !a->node.joined || !a->kubelet.runtime_endpoint)
+		return;
+	snprintf(a->node.serving_crt, sizeof(a->node.serving_crt), "%s/serving.crt",
+		 a->node.data_dir);
+	snprintf(a->node.serving_key, sizeof(a->node.serving_key), "%s/serving.key",
+		 a->node.data_dir);
+	snprintf(a->node.ca_crt, sizeof(a->node.ca_crt), "%s/ca.crt", a->node.data_dir);
+	k->cert_file = a->node.serving_crt;
+	k->key_file = a->node.serving_key;
+	k->client_ca_file = a->node.ca_crt;
 }
 
 /* The kubelet's view of the shared flags: the API source, the node and
@@ -295,16 +341,26 @@ static void kubelet_args(struct agent_args *a)
 	if (a->node_addrs.n)
 		k->host_ip = ipaddr_str(&a->node_addrs.v[0], a->host_ip, sizeof(a->host_ip));
 	k->cluster_domain = a->o.cluster_domain;
+	kubelet_api_args(a);
 }
 
 /* What no single flag can check; the defaults that need the system. */
 static int args_check(struct agent_args *a)
 {
 	int sources = !!a->o.manifests_dir + !!a->o.kubeconfig + !!a->o.api_server;
+	const struct kubelet_server_config *k = &a->kserver;
 
-	if (sources != 1) {
+	int tls = !!k->cert_file + !!k->key_file + !!k->client_ca_file;
+
+	if (tls != 0 && tls != 3) {
+		log_error("the kubelet API needs --tls-cert-file, --tls-private-key-file and "
+			  "--client-ca-file together");
+		return -1;
+	}
+	if (sources > 1 || (sources == 0 && !k->cert_file)) {
 		log_error("%s: give exactly one of --manifests DIR, --kubeconfig FILE or "
-			  "--server URL --token TOKEN", sources ? "more than one source" : "no source");
+			  "--server URL --token TOKEN (or only the kubelet API's --tls-* flags)",
+			  sources ? "more than one source" : "no source");
 		return -1;
 	}
 	if (!a->o.api_server && (a->o.api_token || a->o.api_ca_file)) {
@@ -406,6 +462,7 @@ static int join(struct agent_args *a)
 	}
 	a->o.kubeconfig = a->node.kubeconfig;
 	a->o.api_server = a->o.api_token = NULL;
+	a->node.joined = true;
 	return 0;
 }
 
@@ -435,27 +492,71 @@ static int node_start(const struct agent_args *a, struct kubelet_node **out)
 	return r;
 }
 
+/* The kubelet API's threads; -1 after logging why they cannot start. */
+static int kubelet_api_start(const struct kubelet_server_config *k, struct kubelet_server **out)
+{
+	int r = kubelet_server_start(k, out);
+
+	if (r < 0) {
+		log_error("cannot serve the kubelet API on %s:%u (certificate %s, client CA %s): %s",
+			  k->address, k->port, k->cert_file, k->client_ca_file, strerror(-r));
+		return -1;
+	}
+	log_info("kubelet API on %s:%u (runtime %s)", k->address, k->port, k->cri_endpoint);
+	return 0;
+}
+
+/* With no proxy source the agent serves only the kubelet API, until
+ * SIGINT or SIGTERM. */
+static int kubelet_only(void)
+{
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigwait(&set, &sig);
+	log_info("signal %s: stopping", strsignal(sig));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent_args args = { 0 };
 	struct kubelet_node *node = NULL;
 	struct kubelet *kubelet = NULL;
+	struct kubelet_server *kserver = NULL;
 	char err[512];
-	int r;
+	sigset_t sigs;
+	int r = 0;
 
 	log_init("skiff-agent", LOG_LEVEL_INFO);
 	if (parse_args(argc, argv, &args) < 0)
 		return 2;
+	/* Blocked before any thread starts: the loop takes them (signalfd). */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (join(&args) < 0 || node_start(&args, &node) < 0)
 		return EXIT_FAILURE;
 	kubelet_args(&args); /* on the node's credentials after a join */
-	if (args.kubelet.runtime_endpoint &&
+	/* Pods come from the API; with no source, the runtime serves only the
+	 * kubelet API. */
+	if (args.kubelet.runtime_endpoint && (args.o.kubeconfig || args.o.api_server) &&
 	    kubelet_start(&args.kubelet, &kubelet, err, sizeof(err)) < 0) {
 		log_error("kubelet of node %s: %s", args.o.node_name, err);
-		kubelet_node_stop(node);
-		return EXIT_FAILURE;
+		r = -1;
 	}
-	r = proxy_agent_run(&args.o);
+	if (r == 0 && args.kserver.cert_file && kubelet_api_start(&args.kserver, &kserver) < 0)
+		r = -1;
+	if (r == 0 && (args.o.manifests_dir || args.o.kubeconfig || args.o.api_server))
+		r = proxy_agent_run(&args.o);
+	else if (r == 0)
+		r = kubelet_only();
+	kubelet_server_stop(kserver);
 	kubelet_stop(kubelet);
 	kubelet_node_stop(node);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

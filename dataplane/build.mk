@@ -1,7 +1,7 @@
 # skiff-agent: the node agent (the service proxy: manifests or the API
 # server's watches -> model -> desired state -> eBPF datapath or nftables
-# table; node networking; cluster DNS; L2 announcements; the kubelet's pod
-# lifecycle). Links the modules of dataplane/lb.mk, nftproxy.mk, node.mk,
+# table; node networking; cluster DNS; L2 announcements; the kubelet: its
+# Node, pods and API). Links the modules of dataplane/lb.mk, nftproxy.mk, node.mk,
 # dns.mk and kubelet.mk; `=` because this fragment is read before those.
 PROGRAMS += skiff-agent
 skiff-agent_SRCS = dataplane/agent.c dataplane/proxy_agent.c dataplane/proxy_lb.c \

@@ -1,12 +1,15 @@
 # The kubelet in skiff-agent: its Node (dataplane/kubelet_node.c: Node,
 # Lease, CNI config; runtime version through CRI), joining with a node token
-# (dataplane/node_join.c: libcurl, GnuTLS for the CA's hash) and, with
-# --container-runtime-endpoint, the pod lifecycle (dataplane/kubelet*.c)
-# through the CRI client (cri.mk). `=` because build.mk, read first, links
+# (dataplane/node_join.c: libcurl, GnuTLS for the CA's hash), with
+# --container-runtime-endpoint the pod lifecycle (dataplane/kubelet*.c)
+# through the CRI client (cri.mk), and the kubelet API
+# (dataplane/kubelet_server*.c: TLS, logs, and exec / attach /
+# port-forward passed through to the runtime's streaming server). `=` because build.mk, read first, links
 # these.
 KUBELET_SRCS = dataplane/kubelet.c dataplane/kubelet_pod.c dataplane/kubelet_sandbox.c \
 	dataplane/kubelet_container.c dataplane/kubelet_status.c dataplane/kubelet_node.c \
-	dataplane/node_join.c $(CRI_SRCS)
+	dataplane/node_join.c dataplane/kubelet_server.c dataplane/kubelet_server_logs.c \
+	$(CRI_SRCS)
 KUBELET_PKGS = $(CRI_PKGS) libcurl gnutls
 
 # They include the generated CRI header.

@@ -369,6 +369,75 @@ int cri_pull_image(struct cri_client *c, const char *image,
 	return take_id(c, resp, resp->image_ref, "PullImage", image_ref);
 }
 
+/* ---- streaming: Exec, Attach, PortForward ---- */
+
+int cri_exec(struct cri_client *c, const char *container_id, char *const *cmd, size_t n_cmd,
+	     const struct cri_stream_opts *o, char **url)
+{
+	Runtime__V1__ExecRequest req = RUNTIME__V1__EXEC_REQUEST__INIT;
+	Runtime__V1__ExecResponse *resp = NULL;
+	int r;
+
+	if (bad_id(c, container_id, "container id"))
+		return -EINVAL;
+	if (!n_cmd) {
+		cri_local_error(c, "Exec needs a command");
+		return -EINVAL;
+	}
+	req.container_id = (char *)container_id;
+	req.cmd = (char **)cmd;
+	req.n_cmd = n_cmd;
+	req.tty = o->tty;
+	req.stdin = o->in;
+	req.stdout = o->out;
+	req.stderr = o->err;
+	r = cri_call(c, RUNTIME_SERVICE "Exec", &req, &runtime__v1__exec_response__descriptor,
+		     (ProtobufCMessage **)&resp);
+	if (r < 0)
+		return r;
+	return take_id(c, resp, resp->url, "Exec", url);
+}
+
+int cri_attach(struct cri_client *c, const char *container_id, const struct cri_stream_opts *o,
+	       char **url)
+{
+	Runtime__V1__AttachRequest req = RUNTIME__V1__ATTACH_REQUEST__INIT;
+	Runtime__V1__AttachResponse *resp = NULL;
+	int r;
+
+	if (bad_id(c, container_id, "container id"))
+		return -EINVAL;
+	req.container_id = (char *)container_id;
+	req.tty = o->tty;
+	req.stdin = o->in;
+	req.stdout = o->out;
+	req.stderr = o->err;
+	r = cri_call(c, RUNTIME_SERVICE "Attach", &req, &runtime__v1__attach_response__descriptor,
+		     (ProtobufCMessage **)&resp);
+	if (r < 0)
+		return r;
+	return take_id(c, resp, resp->url, "Attach", url);
+}
+
+int cri_port_forward(struct cri_client *c, const char *pod_id, const int32_t *ports,
+		     size_t n_ports, char **url)
+{
+	Runtime__V1__PortForwardRequest req = RUNTIME__V1__PORT_FORWARD_REQUEST__INIT;
+	Runtime__V1__PortForwardResponse *resp = NULL;
+	int r;
+
+	if (bad_id(c, pod_id, "pod sandbox id"))
+		return -EINVAL;
+	req.pod_sandbox_id = (char *)pod_id;
+	req.port = (int32_t *)ports;
+	req.n_port = n_ports;
+	r = cri_call(c, RUNTIME_SERVICE "PortForward", &req,
+		     &runtime__v1__port_forward_response__descriptor, (ProtobufCMessage **)&resp);
+	if (r < 0)
+		return r;
+	return take_id(c, resp, resp->url, "PortForward", url);
+}
+
 const char *cri_sandbox_state_name(Runtime__V1__PodSandboxState s)
 {
 	switch (s) {

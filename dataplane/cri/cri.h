@@ -19,6 +19,7 @@
 #undef linux
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dataplane/cri/api.pb-c.h"
@@ -70,6 +71,19 @@ int cri_list_images(struct cri_client *c, Runtime__V1__ListImagesResponse **out)
  * runtime resolved (free()). sandbox_config may be NULL. */
 int cri_pull_image(struct cri_client *c, const char *image,
 		   const Runtime__V1__PodSandboxConfig *sandbox_config, char **image_ref);
+
+/* Streaming: each answers the URL on the runtime's streaming server that
+ * the client's upgraded connection goes to (once: the URL's token is
+ * consumed by its first request). */
+struct cri_stream_opts {
+	bool in, out, err, tty;
+};
+int cri_exec(struct cri_client *c, const char *container_id, char *const *cmd, size_t n_cmd,
+	     const struct cri_stream_opts *o, char **url);
+int cri_attach(struct cri_client *c, const char *container_id, const struct cri_stream_opts *o,
+	       char **url);
+int cri_port_forward(struct cri_client *c, const char *pod_id, const int32_t *ports,
+		     size_t n_ports, char **url);
 
 /* Names of enum values ("SANDBOX_READY", "CONTAINER_RUNNING", ...). */
 const char *cri_sandbox_state_name(Runtime__V1__PodSandboxState s);

@@ -85,7 +85,7 @@ mkdir -p "$root"
 install -m 0755 "$pause_bin" "$root/pause"
 image pause skiff.local/pause:3.9 "$root" '["/pause"]' 'null'
 
-# busybox: /bin/busybox with symlinks for the common applets.
+# busybox: /bin/busybox with symlinks for the common applets (tar: kubectl cp).
 root="$work/busybox-root"
 mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/root"
 chmod 1777 "$root/tmp"
@@ -93,7 +93,7 @@ install -m 0755 "$busybox" "$root/bin/busybox"
 for a in sh ash cat echo ls ps sleep ip ping wget nc hostname ifconfig route \
 	 true false env id mkdir rm cp mv ln grep sed awk head tail wc date \
 	 httpd nslookup netstat kill uname sort uniq tr cut printf test seq \
-	 nohup timeout; do
+	 nohup timeout tar; do
 	ln -s busybox "$root/bin/$a"
 done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
