@@ -90,7 +90,7 @@ agent_start() {
 		fail "kubelet never synced: $(tail -5 "$ALOG")"
 }
 agent_kill() { [ -n "$AGENT" ] && { kill -9 "$AGENT"; wait "$AGENT"; } 2>/dev/null; AGENT=; }
-agent_up() { agent_start; defer agent_kill; }
+agent_up() { defer agent_kill; agent_start; }
 
 # pod NAME [SPEC_LINE...]: a pod bound to the node (YAML lines of its spec,
 # indented by two spaces, after nodeName).
