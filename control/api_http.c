@@ -740,6 +740,8 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	if (!s->cfg.max_body)
 		s->cfg.max_body = 3 * 1024 * 1024;
 	r = api_render_cache_new(&s->render_cache);
+	if (r == 0)
+		r = api_rbac_cache_new(&s->rbac_cache);
 	if (r < 0)
 		goto fail;
 	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16", s->ranges,
@@ -1048,6 +1050,7 @@ void api_server_free(struct api_server *s)
 	free(s->tls_ca);
 	api_jwt_key_free(s->sa_key);
 	api_render_cache_free(s->render_cache);
+	api_rbac_cache_free(s->rbac_cache);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);
