@@ -36,6 +36,7 @@ struct api_server {
 	struct api_svc_range ranges[2]; /* the primary family first */
 	size_t n_ranges;
 	struct api_render_cache *render_cache; /* watch events rendered once (api_watch.c) */
+	struct api_rbac_cache *rbac_cache; /* roles and bindings parsed once (api_rbac.c) */
 	struct api_jwt_key *sa_key; /* signs service-account tokens (api_token.c) */
 	struct api_proxy *proxy; /* the kubelet client (api_proxy.c) */
 };
@@ -74,6 +75,9 @@ struct api_rbac_attrs {
 bool api_rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a);
 void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struct api_err *e);
 bool api_rbac_in_group(const struct api_req *q, const char *group);
+struct api_rbac_cache;
+int api_rbac_cache_new(struct api_rbac_cache **out);
+void api_rbac_cache_free(struct api_rbac_cache *c);
 /* The ClusterRoles and ClusterRoleBindings the server makes for its own
  * components (system:kube-scheduler, system:kube-controller-manager), as
  * a new array of objects. */

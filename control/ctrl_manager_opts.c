@@ -56,7 +56,7 @@ const struct opt ctrl_manager_options[] = {
 	  .help = "terminated pods kept before pod GC deletes the oldest; 0: off", .def = "12500",
 	  .set = opt_int, .offset = CM(terminated_pod_gc_threshold), .min = 0, .max = INT_MAX },
 	{ .name = "scheduler-parallel-binds", .arg = "N",
-	  .help = "the scheduler's pods/binding requests in flight at once", .def = "16",
+	  .help = "the scheduler's pods/binding requests in flight at once", .def = "64",
 	  .set = opt_int, .offset = CM(sched_parallel_binds), .min = 1, .max = 256 },
 };
 const size_t ctrl_manager_n_options = ARRAY_SIZE(ctrl_manager_options);

@@ -304,7 +304,7 @@ static bool stopping(const struct sdrv *d)
 
 int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts *o)
 {
-	struct sdrv d = { .o = o, .max_in_flight = o->parallel_binds > 0 ? o->parallel_binds : 16 };
+	struct sdrv d = { .o = o, .max_in_flight = o->parallel_binds > 0 ? o->parallel_binds : SCHED_PARALLEL_BINDS };
 	int r = setup(&d, cfg);
 
 	while (r == 0 && !stopping(&d)) {

@@ -18,8 +18,14 @@
 
 #include "lib/kube_config.h"
 
+/* Bindings in flight by default: enough that the binding round trips
+ * (tens of ms on a busy server) keep pace with a burst of creates;
+ * kube-scheduler binds each pod in a goroutine of its own, bounded only by
+ * its client's QPS. */
+#define SCHED_PARALLEL_BINDS 64
+
 struct sched_driver_opts {
-	int parallel_binds;          /* bindings in flight; default 16 */
+	int parallel_binds;          /* bindings in flight; 0: SCHED_PARALLEL_BINDS */
 	int stop_fd;                 /* readable: stop */
 	int leader_fd;               /* readable when leading changes */
 	bool (*leading)(void *ud);   /* the loop runs while this holds */

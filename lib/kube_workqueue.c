@@ -21,6 +21,7 @@ struct kc_wq {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int efd;
+	bool efd_set;       /* efd readable: written since last drained (saves the syscalls) */
 	bool shutting_down;
 	struct kc_wq_opts o;
 
@@ -124,9 +125,10 @@ static int ready_push(struct kc_wq *q, const char *key)
 		}
 	}
 	q->ready[q->head + q->n++] = k;
-	if (write(q->efd, &one, sizeof(one)) < 0) {
+	if (!q->efd_set && write(q->efd, &one, sizeof(one)) < 0) {
 		/* the counter is saturated: it is readable anyway */
 	}
+	q->efd_set = true;
 	pthread_cond_signal(&q->cond);
 	return 0;
 }
@@ -344,8 +346,11 @@ int kc_wq_get(struct kc_wq *q, int timeout_ms, char **key)
 	} else {
 		r = q->shutting_down ? -ESHUTDOWN : -EAGAIN;
 	}
-	if (!q->n && read(q->efd, &drained, sizeof(drained)) < 0) {
-		/* already drained */
+	if (!q->n && q->efd_set) {
+		if (read(q->efd, &drained, sizeof(drained)) < 0) {
+			/* already drained */
+		}
+		q->efd_set = false;
 	}
 	pthread_mutex_unlock(&q->lock);
 	return r;
