@@ -163,7 +163,12 @@ struct lb_aff_val {
 _Static_assert(sizeof(struct lb_aff_val) == 16, "lb_aff_val size");
 
 /* lb_sock_revnat (LRU): socket cookie + backend -> frontend, so recvmsg and
- * getpeername show the service address, not the backend's. */
+ * getpeername show the service address, not the backend's. Its insert is
+ * most of what connect4 costs (~0.8 of ~1.3 us per connection on a busy
+ * 2-core VM, tests/bench/bench_sock_lb.sh); socket-local storage, which
+ * frees itself with the socket, measured no cheaper, cannot hold the
+ * several services one unconnected UDP socket may send to, and cannot be
+ * read with `bpftool map dump`. */
 struct lb_revnat_key {
 	__u64 cookie;
 	__u8 addr[16]; /* backend */
