@@ -163,7 +163,12 @@ struct lb_aff_val {
 _Static_assert(sizeof(struct lb_aff_val) == 16, "lb_aff_val size");
 
 /* lb_sock_revnat (LRU): socket cookie + backend -> frontend, so recvmsg and
- * getpeername show the service address, not the backend's. */
+ * getpeername show the service address, not the backend's. Its insert is
+ * most of what connect4 costs (~0.8 of ~1.3 us per connection on a busy
+ * 2-core VM, tests/bench/bench_sock_lb.sh); socket-local storage, which
+ * frees itself with the socket, measured no cheaper, cannot hold the
+ * several services one unconnected UDP socket may send to, and cannot be
+ * read with `bpftool map dump`. */
 struct lb_revnat_key {
 	__u64 cookie;
 	__u8 addr[16]; /* backend */
@@ -236,6 +241,25 @@ struct lb_ct_val {
 	__u64 last_ns;
 };
 _Static_assert(sizeof(struct lb_ct_val) == 56, "lb_ct_val size");
+
+/* lb_sock_targets (not pinned; the socket-ending iterators' own map,
+ * bpf/sock_iter.bpf.c): the backends one sync removed, filled by the
+ * agent before one pass of the TCP and UDP socket iterators and cleared
+ * after it. */
+#define LB_SOCK_TARGETS_MAX 65536
+
+struct lb_sock_target_key {
+	__u8 addr[16]; /* backend, v4-mapped for IPv4 */
+	__u16 port;
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct lb_sock_target_key) == 20, "lb_sock_target_key size");
+
+struct lb_sock_target_val {
+	__u32 ended; /* sockets ended in this pass */
+};
+_Static_assert(sizeof(struct lb_sock_target_val) == 4, "lb_sock_target_val size");
 
 /* SNAT source ports of the tc stage */
 #define LB_SNAT_PORT_MIN 32768

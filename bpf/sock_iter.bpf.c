@@ -1,44 +1,58 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Ends the sockets whose peer is one backend: TCP and UDP socket iterators
- * calling the bpf_sock_destroy kfunc. The loader sets the target through
- * the const volatile knobs before load, creates an iterator and reads it to
- * the end; every destroyed socket writes one byte, so the length read is
- * the count. Runs in the network namespace of the process that creates the
- * iterator. */
+/* Ends the sockets whose peer is a removed backend: TCP and UDP socket
+ * iterators calling the bpf_sock_destroy kfunc. The loader fills
+ * lb_sock_targets with every backend (address, port, protocol) a sync
+ * removed, runs each iterator once per network namespace (a socket is
+ * looked up in the map, so one pass serves any number of backends), reads
+ * the per-backend counts back and clears the map. Every destroyed socket
+ * also writes one byte to the iterator, so the length read is the total. */
 #include "skiff_bpf.h"
 #include "lb.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 target_addr[4] = {}; /* v4-mapped for IPv4 */
-const volatile __u16 target_port = 0;     /* host order */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_SOCK_TARGETS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lb_sock_target_key);
+	__type(value, struct lb_sock_target_val);
+} lb_sock_targets SEC(".maps");
 
-static __always_inline bool lb_peer_is_target(const struct sock_common *skc)
+/* Counts and ends skc when its peer is one of the targets of proto. */
+static __always_inline void lb_sock_end(struct seq_file *seq, struct sock_common *skc, __u8 proto)
 {
-	if (skc->skc_dport != bpf_htons(target_port))
-		return false;
-	if (skc->skc_family == AF_INET)
-		return target_addr[0] == 0 && target_addr[1] == 0 &&
-		       target_addr[2] == bpf_htonl(0x0000ffff) &&
-		       target_addr[3] == skc->skc_daddr;
-	if (skc->skc_family == AF_INET6)
-		return target_addr[0] == skc->skc_v6_daddr.in6_u.u6_addr32[0] &&
-		       target_addr[1] == skc->skc_v6_daddr.in6_u.u6_addr32[1] &&
-		       target_addr[2] == skc->skc_v6_daddr.in6_u.u6_addr32[2] &&
-		       target_addr[3] == skc->skc_v6_daddr.in6_u.u6_addr32[3];
-	return false;
+	struct lb_sock_target_key k = { .port = bpf_ntohs(skc->skc_dport), .proto = proto };
+	struct lb_sock_target_val *v;
+	__u32 *w = (__u32 *)k.addr;
+	char one = 1;
+
+	if (skc->skc_family == AF_INET) {
+		w[2] = bpf_htonl(0x0000ffff);
+		w[3] = skc->skc_daddr;
+	} else if (skc->skc_family == AF_INET6) {
+		w[0] = skc->skc_v6_daddr.in6_u.u6_addr32[0];
+		w[1] = skc->skc_v6_daddr.in6_u.u6_addr32[1];
+		w[2] = skc->skc_v6_daddr.in6_u.u6_addr32[2];
+		w[3] = skc->skc_v6_daddr.in6_u.u6_addr32[3];
+	} else {
+		return;
+	}
+	v = bpf_map_lookup_elem(&lb_sock_targets, &k);
+	if (!v || bpf_sock_destroy(skc) != 0)
+		return;
+	__sync_fetch_and_add(&v->ended, 1);
+	bpf_seq_write(seq, &one, sizeof(one));
 }
 
 SEC("iter/tcp")
 int lb_destroy_tcp(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
-	char one = 1;
 
-	if (!skc || !lb_peer_is_target(skc))
-		return 0;
-	if (bpf_sock_destroy(skc) == 0)
-		bpf_seq_write(ctx->meta->seq, &one, sizeof(one));
+	/* a listener has no peer (port 0): never a target */
+	if (skc && skc->skc_dport)
+		lb_sock_end(ctx->meta->seq, skc, IPPROTO_TCP);
 	return 0;
 }
 
@@ -46,11 +60,8 @@ SEC("iter/udp")
 int lb_destroy_udp(struct bpf_iter__udp *ctx)
 {
 	struct sock *sk = (struct sock *)ctx->udp_sk;
-	char one = 1;
 
-	if (!sk || !lb_peer_is_target(&sk->__sk_common))
-		return 0;
-	if (bpf_sock_destroy(&sk->__sk_common) == 0)
-		bpf_seq_write(ctx->meta->seq, &one, sizeof(one));
+	if (sk && sk->__sk_common.skc_dport)
+		lb_sock_end(ctx->meta->seq, &sk->__sk_common, IPPROTO_UDP);
 	return 0;
 }

@@ -48,7 +48,8 @@ static void ct_cleanup(struct nftp *p, const struct proxy_changes *ch)
 }
 
 /* The batch for the changes ch from old to now: frontends deleted, set
- * (replaced: the old chain goes first), and the cluster-ips set. */
+ * (their map elements changed in place when that is all that changed,
+ * else replaced: the old chain goes first), and the cluster-ips set. */
 static int changes_add(struct nftp *p, struct nftb *b, const struct proxy_state *old,
 		       const struct proxy_state *now, const struct proxy_changes *ch)
 {
@@ -57,6 +58,8 @@ static int changes_add(struct nftp *p, struct nftb *b, const struct proxy_state 
 	for (size_t i = 0; i < ch->n_set; i++) {
 		const struct proxy_frontend *was = proxy_state_find(old, &ch->set[i]->key);
 
+		if (was && nftp_fe_update(p, b, was, ch->set[i]))
+			continue;
 		if (was)
 			nftp_fe_del(p, b, was);
 		nftp_fe_add(p, b, ch->set[i]);

@@ -109,6 +109,8 @@ int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 /* nft_proxy_rules.c */
 void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
+bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend *was,
+		    const struct proxy_frontend *fe);
 void nftp_base_add(struct nftb *b, bool main);
 
 #endif

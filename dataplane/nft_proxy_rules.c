@@ -231,8 +231,34 @@ static void anon_name(struct nftp *p, char *buf, size_t size)
 	snprintf(buf, size, "__map%" PRIu64, p->anon_seq++);
 }
 
+/* The elements of a frontend's eps-* map: i -> address . port of its
+ * i-th selected backend, for the n selected (calloc'd; NULL: no memory). */
+static struct elem *eps_elems(const struct proxy_frontend *fe, size_t n)
+{
+	uint32_t alen = ipaddr_family_len(fe->key.addr.family);
+	struct elem *m = calloc(n ? n : 1, sizeof(*m));
+	size_t k = 0;
+
+	for (size_t i = 0; m && i < fe->n_backends && k < n; i++) {
+		const struct proxy_backend *be = &fe->backends[i];
+		uint16_t port = htons(be->port);
+
+		if (be->state == PROXY_BACKEND_QUARANTINED)
+			continue;
+		memcpy(m[k].key, &(uint32_t){ (uint32_t)k }, 4);
+		m[k].key_len = 4;
+		memcpy(m[k].data, be->addr.bytes, alen);
+		memcpy(m[k].data + alen, &port, 2);
+		m[k].data_len = alen + 4;
+		k++;
+	}
+	return m;
+}
+
 /* The frontend chain's last rule (no affinity): meta nfproto, l4proto,
- * dnat to numgen random mod n map @eps-<chain> { i : addr . port }. A
+ * dnat to numgen random mod n map @eps-<chain> { i : addr . port }. Not
+ * a constant map: a change of endpoints that keeps their number changes
+ * its elements only (nftp_fe_update). A
  * named map, not an anonymous one: binding an anonymous set makes the
  * kernel walk the whole transaction, which made a full sync quadratic
  * (10,000 services: 10 s, 1.8 s with named maps). Keyed as a mark (a
@@ -245,7 +271,6 @@ static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_fr
 	uint32_t alen = ipaddr_family_len(fam);
 	struct setdef d = {
 		.name = map,
-		.flags = NFT_SET_CONSTANT,
 		.key_type = NFTP_T_MARK,
 		.key_len = 4,
 		.host_order_key = true,
@@ -253,28 +278,15 @@ static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_fr
 					  NFTP_T_INET_SERVICE),
 		.data_len = alen + 4,
 	};
-	_cleanup_free_ struct elem *m = calloc(n ? n : 1, sizeof(*m));
+	_cleanup_free_ struct elem *m = eps_elems(fe, n);
 	struct nftnl_expr *x;
 	struct nftb_rule rb;
 	uint32_t id;
-	size_t k = 0;
+	size_t k = n;
 
 	if (!m) {
 		b->err = -ENOMEM;
 		return;
-	}
-	for (size_t i = 0; i < fe->n_backends && k < n; i++) {
-		const struct proxy_backend *be = &fe->backends[i];
-		uint16_t port = htons(be->port);
-
-		if (be->state == PROXY_BACKEND_QUARANTINED)
-			continue;
-		memcpy(m[k].key, &(uint32_t){ (uint32_t)k }, 4);
-		m[k].key_len = 4;
-		memcpy(m[k].data, be->addr.bytes, alen);
-		memcpy(m[k].data + alen, &port, 2);
-		m[k].data_len = alen + 4;
-		k++;
 	}
 	snprintf(map, sizeof(map), "eps-%s", chain);
 	id = nftp_set_add(b, &d);
@@ -520,6 +532,54 @@ void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe
 	b->table = fe_table(p, fe);
 	fe_del_in(p, b, fe);
 	b->table = main;
+}
+
+/* A frontend whose endpoints changed but not their number, nor anything
+ * else its chain holds (no affinity, same flags, same table): only the
+ * elements of its eps-* map that differ are replaced, a delete and an add
+ * each. No chain changes, so the commit validates nothing, however many
+ * services the table holds. Returns false when fe needs its chain
+ * replaced (nftp_fe_del + nftp_fe_add). */
+bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend *was,
+		    const struct proxy_frontend *fe)
+{
+	size_t n = n_selected(fe);
+	const char *main = b->table;
+	_cleanup_free_ struct elem *o = NULL, *m = NULL;
+	_cleanup_free_ struct elem *del = NULL;
+	size_t n_del = 0;
+	char chain[400], map[420];
+
+	if (n == 0 || n != n_selected(was) || fe->affinity_timeout || was->affinity_timeout ||
+	    fe->flags != was->flags || fe_table(p, fe) != fe_table(p, was) ||
+	    strcmp(fe->name, was->name) != 0)
+		return false;
+	o = eps_elems(was, n);
+	m = eps_elems(fe, n);
+	del = calloc(n, sizeof(*del));
+	if (!o || !m || !del) {
+		b->err = -ENOMEM;
+		return true;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (o[k].data_len == m[k].data_len && !memcmp(o[k].data, m[k].data, m[k].data_len))
+			continue;
+		del[n_del] = o[k];
+		m[n_del++] = m[k];
+	}
+	for (size_t i = 0; i < was->n_backends; i++)
+		if (was->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			nftp_hairpin_ref(p, &was->backends[i].addr, -1);
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
+	fe_chain_name(fe, chain, sizeof(chain));
+	snprintf(map, sizeof(map), "eps-%s", chain);
+	b->table = fe_table(p, fe);
+	nftp_elems(b, NFT_MSG_DELSETELEM, map, 0, del, n_del);
+	nftp_elems(b, NFT_MSG_NEWSETELEM, map, 0, m, n_del);
+	b->table = main;
+	return true;
 }
 
 /* ---- the fixed part of the table ---- */

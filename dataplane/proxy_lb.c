@@ -178,42 +178,61 @@ static void netns_walk(struct netns_set *s, const char *dir, ino_t self, int dep
 	closedir(d);
 }
 
+static void report_removed(struct proxy_lb *p, const struct proxy_removed *rm, int r,
+			   uint32_t ended)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	ipaddr_str(&rm->be.addr, a, sizeof(a));
+	if (r < 0)
+		lbreport(p, LOG_LEVEL_WARN,
+			 "service %s: backend %s:%u/%s removed; ending its sockets failed: %s",
+			 rm->name, a, rm->be.port, model_proto_name(rm->proto), strerror(-r));
+	else
+		lbreport(p, LOG_LEVEL_INFO, "service %s: backend %s:%u/%s removed, %u socket%s ended",
+			 rm->name, a, rm->be.port, model_proto_name(rm->proto), ended,
+			 ended == 1 ? "" : "s");
+}
+
+/* Ends the sockets of every backend c removed, in one pass of the socket
+ * iterators per network namespace (the agent's and those of the processes
+ * in the cgroup), however many backends that is. */
 static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 {
 	struct netns_set ns = { 0 };
 	unsigned long long t0 = now_ns();
+	_cleanup_free_ struct lb_sock_target *t = NULL;
+	_cleanup_free_ const char **paths = NULL;
 	struct stat self;
+	size_t n = 0;
+	int r = 0;
 
 	p->socket_ns = 0;
 	if (!c->n_removed)
 		return;
 	if (p->cgroup_path && stat("/proc/self/ns/net", &self) == 0)
 		netns_walk(&ns, p->cgroup_path, self.st_ino, 0);
-	for (size_t i = 0; i < c->n_removed; i++) {
+	t = calloc(c->n_removed, sizeof(*t));
+	paths = calloc(ns.n + 1, sizeof(*paths)); /* [0]: ours (NULL) */
+	if (!t || !paths)
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < c->n_removed; i++) {
 		const struct proxy_removed *rm = &c->removed[i];
-		struct lb_backend be = { .addr = rm->be.addr, .port = rm->be.port };
-		char a[INET6_ADDRSTRLEN];
-		int total = 0, r;
 
-		ipaddr_str(&rm->be.addr, a, sizeof(a));
-		r = lb_backend_terminate_sockets(p->lb, &be, rm->proto, NULL);
-		if (r >= 0)
-			total += r;
-		for (size_t j = 0; r >= 0 && j < ns.n; j++) {
-			r = lb_backend_terminate_sockets(p->lb, &be, rm->proto, ns.paths[j]);
-			if (r >= 0)
-				total += r;
-			else if (r == -ENOENT) /* the process left meanwhile */
-				r = 0;
-		}
-		if (r < 0)
-			lbreport(p, LOG_LEVEL_WARN,
-				 "service %s: backend %s:%u/%s removed; ending its sockets failed: %s",
-				 rm->name, a, rm->be.port, model_proto_name(rm->proto), strerror(-r));
-		else
-			lbreport(p, LOG_LEVEL_INFO, "service %s: backend %s:%u/%s removed, %d socket%s ended",
-				 rm->name, a, rm->be.port, model_proto_name(rm->proto), total,
-				 total == 1 ? "" : "s");
+		/* SCTP: no socket iterator */
+		if (rm->proto == LB_PROTO_TCP || rm->proto == LB_PROTO_UDP)
+			t[n++] = (struct lb_sock_target){ .addr = rm->be.addr, .port = rm->be.port,
+							  .proto = rm->proto };
+	}
+	for (size_t j = 0; r == 0 && j < ns.n; j++)
+		paths[j + 1] = ns.paths[j];
+	if (r == 0)
+		r = lb_sockets_terminate(p->lb, t, n, paths, ns.n + 1);
+	for (size_t i = 0, k = 0; i < c->n_removed; i++) {
+		const struct proxy_removed *rm = &c->removed[i];
+		bool ended = r >= 0 && (rm->proto == LB_PROTO_TCP || rm->proto == LB_PROTO_UDP);
+
+		report_removed(p, rm, r < 0 ? r : 0, ended ? t[k++].ended : 0);
 	}
 	free(ns.inos);
 	free(ns.paths);

@@ -165,6 +165,7 @@ static void lb_free(struct lb *lb)
 		return;
 	sock_bpf__destroy(lb->skel);
 	tc_nodeport_bpf__destroy(lb->tc);
+	lb_sockets_free(lb);
 	for (i = 0; i < lb->n_devs; i++)
 		free(lb->devs[i]);
 	free(lb->devs);

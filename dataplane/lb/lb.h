@@ -175,12 +175,28 @@ int lb_backend_stats(struct lb *lb, const struct lb_backend *be, uint8_t proto,
 int lb_backend_id(struct lb *lb, const struct lb_backend *be, uint8_t proto,
 		  uint32_t *out);
 
-/* Ends every TCP socket and connected UDP socket whose peer is the backend
- * (address and port; proto selects TCP or UDP, 0: both), through a BPF
- * socket iterator calling bpf_sock_destroy. Sockets are looked for in the
- * network namespace at netns_path (e.g. /proc/PID/ns/net or
- * /run/netns/NAME), or the caller's when NULL. Returns the number of
- * sockets ended. */
+/* A backend whose sockets are to end (lb_sockets_terminate). */
+struct lb_sock_target {
+	struct ipaddr addr;
+	uint16_t port;
+	uint8_t proto;   /* LB_PROTO_TCP or LB_PROTO_UDP */
+	uint32_t ended;  /* out: the sockets ended */
+};
+
+/* Ends every TCP socket and connected UDP socket whose peer is one of the
+ * n targets (address, port and protocol), through BPF socket iterators
+ * calling bpf_sock_destroy: one pass of the TCP and one of the UDP
+ * iterator per network namespace, whatever n is. Sockets are looked for in
+ * each namespace of netns_paths (e.g. /proc/PID/ns/net or /run/netns/NAME;
+ * a NULL entry: the caller's own); a namespace that is gone meanwhile is
+ * skipped. Sets each target's ended and returns the total; on failure the
+ * targets' counts are unspecified. */
+int lb_sockets_terminate(struct lb *lb, struct lb_sock_target *targets, size_t n,
+			 const char *const *netns_paths, size_t n_netns);
+
+/* The same for one backend (proto: LB_PROTO_TCP, LB_PROTO_UDP, or 0 for
+ * both) in the namespace at netns_path, or the caller's when NULL. Returns
+ * the number of sockets ended. */
 int lb_backend_terminate_sockets(struct lb *lb, const struct lb_backend *be,
 				 uint8_t proto, const char *netns_path);
 

@@ -53,6 +53,7 @@ struct lb {
 	char cgroup[PATH_MAX];
 	struct sock_bpf *skel;
 	struct tc_nodeport_bpf *tc;
+	struct sock_iter_bpf *iter; /* the socket-ending iterators, loaded at first use */
 	char **devs;
 	size_t n_devs;
 	struct lb_table fe_by_key, be_by_key;
@@ -82,6 +83,9 @@ int lb_fe_key_make(const struct lb_frontend *fe, struct lb_fe_key *k);
 int lb_be_key_make(const struct lb_backend *be, uint8_t proto, struct lb_be_val *v);
 struct bpf_map;
 int lb_map_fd(struct lb *lb, struct bpf_map *m);
+
+/* lb_sockets.c */
+void lb_sockets_free(struct lb *lb);
 #define LB_FD(lb, name) lb_map_fd((lb), (lb)->skel->maps.name)
 
 #endif

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Network programming latency of skiff-agent fed by the API server (issue
 # 12), as SIG Scalability's SLI defines it: an EndpointSlice written
-# through the API -> the change is in the BPF map the datapath reads.
+# through the API -> the change is in the load-balancing mechanism: the BPF
+# map the datapath reads (--proxy-mode bpf), or the nftables map element
+# (--proxy-mode nftables), one row per mode.
 #
 # Per size: a skiff-server (SQLite, plain HTTP on the node namespace's
 # loopback) loaded through its API with N Services and one EndpointSlice
 # each (BENCH_ENDPOINTS endpoints; written with one curl over one kept-alive
-# connection), then skiff-agent --server in BPF mode in that namespace. Each
+# connection), then, per mode, skiff-agent --server in that namespace. Each
 # of BENCH_CHANGES changes replaces the last endpoint of a random service's
-# slice with a merge patch sent by curl; map-watch starts the clock just
-# before it starts curl and stops it when the frontend's entry in the
-# pinned lb_frontends map has a new generation. p50/p99 of those. The
+# slice with a merge patch sent by curl; the watcher starts the clock just
+# before it starts curl and stops it when the change is in: BPF, map-watch,
+# the frontend's entry in the pinned lb_frontends map has a new generation;
+# nftables, map-watch --nft-addr, nf_tables commits an element carrying the new
+# endpoint's address (the service's eps-* map). p50/p99 of those. The
 # "write alone" column is curl's own time (time_total) for a change the
 # model does not hold (an annotation) on the same slice: the server's
 # share of the number (the agent may program the map before curl has its
@@ -22,7 +26,8 @@
 # Environment:
 #   BENCH_SIZES      service counts (default "1000 10000")
 #   BENCH_ENDPOINTS  endpoints per service (default 10)
-#   BENCH_CHANGES    timed changes per size (default 100)
+#   BENCH_CHANGES    timed changes per size and mode (default 100)
+#   BENCH_MODES      proxy modes (default "bpf nftables")
 #   BENCH_DATA       folder for the server's data (default /dev/shm)
 #   BENCH_GAP_MS     pause after each change (default 0: back to back; the
 #                    BPF mode's socket-ending pass after a removed backend
@@ -40,6 +45,10 @@ sizes=${BENCH_SIZES:-1000 10000}
 env_number n_eps BENCH_ENDPOINTS 10
 env_number changes BENCH_CHANGES 100
 env_number gap_ms BENCH_GAP_MS 0
+modes=${BENCH_MODES:-bpf nftables}
+for v in $modes; do
+	[ "$v" = bpf ] || [ "$v" = nftables ] || fail "BENCH_MODES: expected bpf and/or nftables, got '$v'"
+done
 for v in $sizes; do
 	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 1 ] && [ "$v" -le 60000 ] ||
 		fail "BENCH_SIZES: expected numbers from 1 to 60000, got '$v'"
@@ -70,19 +79,31 @@ endpoints() {
 	for (( j = 0; j < n_eps - 1; j++ )); do out+="{\"addresses\":[\"$(ep_ip "$i" "$j")\"]},"; done
 	echo "[$out{\"addresses\":[\"$2\"]}]"
 }
-# load N: curl config creating N Services and their slices, one connection.
+# load N: curl config creating N Services and their slices, one connection
+# (one awk program: a subshell per endpoint took minutes on a busy machine).
 load_config() {
-	local n=$1 i
-	for (( i = 0; i < n; i++ )); do
-		printf 'url = "%s/api/v1/namespaces/default/services"\n' "$API"
-		printf 'data = "{\\"apiVersion\\":\\"v1\\",\\"kind\\":\\"Service\\",\\"metadata\\":{\\"name\\":\\"s%d\\",\\"namespace\\":\\"default\\"},\\"spec\\":{\\"clusterIP\\":\\"%s\\",\\"ports\\":[{\\"name\\":\\"http\\",\\"port\\":80,\\"targetPort\\":8080}]}}"\n' \
-			"$i" "$(svc_ip "$i")"
-		printf 'header = "Content-Type: application/json"\noutput = /dev/null\nnext\n'
-		printf 'url = "%s/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"\n' "$API"
-		printf 'data = "%s"\n' "$(printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"s%d-1","namespace":"default","labels":{"kubernetes.io/service-name":"s%d"}},"addressType":"IPv4","ports":[{"name":"http","port":8080}],"endpoints":%s}' \
-			"$i" "$i" "$(endpoints "$i" "$(ep_ip "$i" $(( n_eps - 1 )))")" | sed 's/"/\\"/g')"
-		printf 'header = "Content-Type: application/json"\noutput = /dev/null\nnext\n'
-	done
+	awk -v n="$1" -v k="$n_eps" -v api="$API" 'BEGIN {
+		q = "\\\""
+		for (i = 0; i < n; i++) {
+			printf "url = \"%s/api/v1/namespaces/default/services\"\n", api
+			printf "data = \"{%sapiVersion%s:%sv1%s,%skind%s:%sService%s,%smetadata%s:{%sname%s:%ss%d%s,%snamespace%s:%sdefault%s},%sspec%s:{%sclusterIP%s:%s10.96.%d.%d%s,%sports%s:[{%sname%s:%shttp%s,%sport%s:80,%stargetPort%s:8080}]}}\"\n",
+				q, q, q, q, q, q, q, q, q, q, q, q, q, i, q, q, q, q, q, q, q, q, q, q,
+				int((1 + i) / 256), (1 + i) % 256, q, q, q, q, q, q, q, q, q, q, q, q, q
+			printf "header = \"Content-Type: application/json\"\noutput = /dev/null\nnext\n"
+			printf "url = \"%s/apis/discovery.k8s.io/v1/namespaces/default/endpointslices\"\n", api
+			eps = ""
+			for (j = 0; j < k; j++) {
+				a = i * k + j + 1
+				eps = eps (j ? "," : "") "{" q "addresses" q ":[" q sprintf("10.%d.%d.%d", 128 + int(a / 65536), int(a / 256) % 256, a % 256) q "]}"
+			}
+			printf "data = \"{%sapiVersion%s:%sdiscovery.k8s.io/v1%s,%skind%s:%sEndpointSlice%s,%smetadata%s:{%sname%s:%ss%d-1%s,%snamespace%s:%sdefault%s,%slabels%s:{%skubernetes.io/service-name%s:%ss%d%s}},%saddressType%s:%sIPv4%s,%sports%s:[{%sname%s:%shttp%s,%sport%s:8080}],%sendpoints%s:[%s]}\"\n",
+				q, q, q, q, q, q, q, q, q, q, q, q, q, i, q, q, q, q, q, q, q, q, q, q, i, q,
+				q, q, q, q, q, q, q, q, q, q, q, q, q, q, eps
+			printf "header = \"Content-Type: application/json\"\noutput = /dev/null\n"
+			if (i < n - 1)
+				printf "next\n"
+		}
+	}'
 }
 # patch_cmd I BODY: PATCH, curl's command line for a merge patch of service
 # I's slice.
@@ -94,42 +115,63 @@ patch_cmd() {
 # (default 0.001: us -> ms).
 pct() { sort -g | awk -v p="$1" -v k="${2:-0.001}" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit } i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", v[i] * k }'; }
 
-echo "network programming latency (API write -> BPF map), $changes changes per size, ${gap_ms} ms apart"
-printf '%-9s %-10s %-9s %-9s %-9s %-16s\n' services endpoints load_s p50_ms p99_ms write_alone_p50
+# watch MODE I ADDR: the change of service I to the endpoint ADDR, timed
+# until it is in the mode's mechanism; prints the microseconds.
+watch() {
+	local out
+	if [ "$1" = bpf ]; then
+		out=$(in_node "$WATCH" --map "$BPFFS/lb_frontends" --frontend "$(svc_ip "$2"):80" \
+			--timeout-ms 5000 --run "${PATCH[@]}") || return 1
+	else
+		out=$(in_node "$WATCH" --nft-addr "$3" --timeout-ms 5000 --run "${PATCH[@]}") || return 1
+	fi
+	out=${out#change us=}
+	echo "${out%% *}"
+}
+
+echo "network programming latency (API write -> BPF map entry / nftables element), $changes changes"
+echo "per size and mode, ${gap_ms} ms apart; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-9s %-9s %-10s %-9s %-9s %-9s %-16s\n' mode services endpoints load_s p50_ms p99_ms write_alone_p50
 for n in $sizes; do
-	DATA="$DATA_ROOT/data-$n" SLOG="$TMP/server-$n.log" ALOG="$TMP/agent-$n.log"
-	BPFFS="/sys/fs/bpf/skiff-bench-api-$RUN_ID-$n"
+	DATA="$DATA_ROOT/data-$n" SLOG="$TMP/server-$n.log"
 	agent_server_start "$DATA" "$SLOG" plain --service-cluster-ip-range 10.96.0.0/16 \
 		--cluster-dns 10.96.255.253 # .10 is one of the services here
 	API="http://127.0.0.1:$PORT"
 	t0=$EPOCHREALTIME
-	load_config "$n" | sed '$d' >"$TMP/load-$n.cfg" # no "next" after the last
+	load_config "$n" >"$TMP/load-$n.cfg"
 	in_node curl -sf -K "$TMP/load-$n.cfg" || { err "loading $n services failed"; continue; }
 	load_s=$(awk -v s="$t0" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
-	defer "rm -rf '$BPFFS'"
-	defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
-	( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" --server "$API" \
-		--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --nft-table "skiff-b-$RUN_ID" \
-		--log-level info ) >>"$ALOG" 2>&1 &
-	agent=$!
-	defer "kill $agent"
-	wait_for 300 grep -q "initial sync:" "$ALOG" ||
-		{ err "agent never synced $n services: $(tail -3 "$ALOG")"; continue; }
-	: >"$TMP/lat-$n" ; : >"$TMP/write-$n"
-	for (( c = 0; c < changes; c++ )); do
-		i=$(( (RANDOM * 32768 + RANDOM) % n ))
-		body="{\"endpoints\":$(endpoints "$i" "10.127.$(( c / 256 )).$(( c % 256 + 1 ))")}"
-		patch_cmd "$i" "$body"
-		out=$(in_node "$WATCH" --map "$BPFFS/lb_frontends" --frontend "$(svc_ip "$i"):80" \
-			--timeout-ms 5000 --run "${PATCH[@]}") || { err "change $c of s$i not seen"; continue; }
-		echo "${out#change us=}" | awk '{ print $1 }' >>"$TMP/lat-$n"
-		patch_cmd "$i" "{\"metadata\":{\"annotations\":{\"bench\":\"$c\"}}}"
-		in_node "${PATCH[@]}" -w '%{time_total}\n' >>"$TMP/write-$n" || err "annotation write"
-		[ "$gap_ms" -eq 0 ] || sleep "$(awk -v g="$gap_ms" 'BEGIN { print g / 1000 }')"
+	for mode in $modes; do
+		ALOG="$TMP/agent-$n-$mode.log"
+		BPFFS="/sys/fs/bpf/skiff-bench-api-$RUN_ID-$n-$mode"
+		defer "rm -rf '$BPFFS'"
+		defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
+		( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" --server "$API" \
+			--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --proxy-mode "$mode" \
+			--nft-table "skiff-b-$RUN_ID-$n" --log-level info ) >>"$ALOG" 2>&1 &
+		agent=$!
+		defer "kill $agent"
+		wait_for 300 grep -q "initial sync:" "$ALOG" ||
+			{ err "$mode agent never synced $n services: $(tail -3 "$ALOG")"; continue; }
+		: >"$TMP/lat-$n-$mode"; : >"$TMP/write-$n-$mode"
+		for (( c = 0; c < changes; c++ )); do
+			i=$(( (RANDOM * 32768 + RANDOM) % n ))
+			# a new address per change and mode: the nftables watcher
+			# waits for an element carrying it
+			ep="10.127.$(( c / 256 )).$(( c % 256 + 1 ))"
+			[ "$mode" = nftables ] && ep="10.127.$(( c / 256 + 64 )).$(( c % 256 + 1 ))"
+			patch_cmd "$i" "{\"endpoints\":$(endpoints "$i" "$ep")}"
+			us=$(watch "$mode" "$i" "$ep") || { err "$mode: change $c of s$i not seen"; continue; }
+			echo "$us" >>"$TMP/lat-$n-$mode"
+			patch_cmd "$i" "{\"metadata\":{\"annotations\":{\"bench\":\"$mode-$c\"}}}"
+			in_node "${PATCH[@]}" -w '%{time_total}\n' >>"$TMP/write-$n-$mode" || err "annotation write"
+			[ "$gap_ms" -eq 0 ] || sleep "$(awk -v g="$gap_ms" 'BEGIN { print g / 1000 }')"
+		done
+		printf '%-9s %-9s %-10s %-9s %-9s %-9s %-16s\n' "$mode" "$n" "$n_eps" "$load_s" \
+			"$(pct 50 <"$TMP/lat-$n-$mode")" "$(pct 99 <"$TMP/lat-$n-$mode")" \
+			"$(pct 50 1000 <"$TMP/write-$n-$mode")"
+		kill "$agent"; wait "$agent" 2>/dev/null
 	done
-	printf '%-9s %-10s %-9s %-9s %-9s %-16s\n' "$n" "$n_eps" "$load_s" "$(pct 50 <"$TMP/lat-$n")" \
-		"$(pct 99 <"$TMP/lat-$n")" "$(pct 50 1000 <"$TMP/write-$n")"
-	kill "$agent"; wait "$agent" 2>/dev/null
 	kill_tree "$SERVER_PID"
 done
 echo "goal (issue 12): p99 <= 20 ms end to end; anchors: kube-proxy minSyncPeriod 1 s, kind 5 s"

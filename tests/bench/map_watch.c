@@ -12,13 +12,28 @@
  * started just after the clock starts (an API write, for skiff-agent fed
  * by the API server); it runs while the map is polled.
  * Prints: change us=N gen_before=G gen_after=H (G is 0 with --appear)
+ *
+ *   map-watch --nft-addr IPV4 [--timeout-ms T] --run CMD ARG...
+ *
+ * The nftables proxy mode's counterpart: listens to the nf_tables events of
+ * the current network namespace (NFNLGRP_NFTABLES, sent when a transaction
+ * commits), starts the clock and CMD, and stops the clock at the first new
+ * set element whose data (a map's value, e.g. the endpoint address . port
+ * of skiff's eps-* maps) or key begins with the address.
+ * Prints: change us=N set=NAME table=TABLE
  * Exit status 0 when the change was seen in time, 1 otherwise, 2 on bad
  * usage. */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <getopt.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/set.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <poll.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -39,6 +54,7 @@ static int usage(FILE *f, int status)
 	fprintf(f,
 		"Usage: map-watch --map PINNED --frontend ADDR:PORT [--appear] [--rename SRC DST]\n"
 		"                 [--timeout-ms T]\n"
+		"       map-watch --nft-addr IPV4 [--timeout-ms T] --run CMD ARG...\n"
 		"Renames SRC to DST (optional), then waits until the TCP frontend's entry\n"
 		"in the pinned lb_frontends map changes generation (or, with --appear,\n"
 		"exists); prints the time taken.\n"
@@ -49,6 +65,8 @@ static int usage(FILE *f, int status)
 		"  --rename SRC DST    the change to make, timed from just before rename(2)\n"
 		"  --run CMD ARG...    the change to make (last option): CMD, timed from just\n"
 		"                      before it is started\n"
+		"  --nft-addr IPV4     instead of a map: wait until nf_tables commits a set\n"
+		"                      element whose data or key begins with IPV4\n"
 		"  --timeout-ms T      give up after T ms (default 10000)\n"
 		"  -h, --help          this text\n");
 	return status;
@@ -82,6 +100,107 @@ static int run_status(pid_t pid)
 	return 0;
 }
 
+/* ---- --nft-addr ---- */
+
+struct nft_watch {
+	struct in_addr addr;
+	char set[256], table[256];
+	bool found;
+};
+
+static bool begins_with(const void *data, uint32_t len, const struct in_addr *a)
+{
+	return data && len >= sizeof(*a) && memcmp(data, a, sizeof(*a)) == 0;
+}
+
+/* One NEWSETELEM event: does one of its elements carry the address? */
+static int nft_on_msg(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_watch *w = data;
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	struct nftnl_set *s;
+
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWSETELEM)
+		return MNL_CB_OK;
+	s = nftnl_set_alloc();
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0 || !(it = nftnl_set_elems_iter_create(s))) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	while (!w->found && (e = nftnl_set_elems_iter_next(it))) {
+		uint32_t dlen = 0, klen = 0;
+		const void *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+		const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+
+		if (begins_with(d, dlen, &w->addr) || begins_with(k, klen, &w->addr)) {
+			w->found = true;
+			snprintf(w->set, sizeof(w->set), "%s", nftnl_set_get_str(s, NFTNL_SET_NAME));
+			snprintf(w->table, sizeof(w->table), "%s", nftnl_set_get_str(s, NFTNL_SET_TABLE));
+		}
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return w->found ? MNL_CB_STOP : MNL_CB_OK;
+}
+
+static void mnl_socket_closep(struct mnl_socket **p)
+{
+	if (*p)
+		mnl_socket_close(*p);
+}
+
+/* --nft-addr: the events socket is open before CMD starts, so no commit
+ * is missed. */
+static int nft_watch(struct nft_watch *w, unsigned long timeout_ms, char **cmd)
+{
+	_cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
+	static char buf[1 << 16];
+	unsigned long long t0, deadline;
+	int rcvbuf = 32 << 20;
+	pid_t pid;
+
+	nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!nl || mnl_socket_bind(nl, 1 << (NFNLGRP_NFTABLES - 1), MNL_SOCKET_AUTOPID) < 0) {
+		log_error("cannot listen to nf_tables events: %s", strerror(errno));
+		return 1;
+	}
+	/* a full batch sends an event per element: room for many */
+	setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	t0 = now_ns();
+	if (posix_spawnp(&pid, cmd[0], NULL, NULL, cmd, environ) != 0) {
+		log_error("--run %s: cannot start it", cmd[0]);
+		return 1;
+	}
+	deadline = t0 + timeout_ms * 1000000ULL;
+	while (!w->found) {
+		struct pollfd p = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
+		unsigned long long now = now_ns();
+		ssize_t n;
+
+		if (now > deadline) {
+			log_error("no element with %s committed within %lu ms", inet_ntoa(w->addr),
+				  timeout_ms);
+			run_status(pid);
+			return 1;
+		}
+		if (poll(&p, 1, (int)((deadline - now) / 1000000 + 1)) <= 0)
+			continue;
+		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == ENOBUFS || errno == EINTR)
+				continue; /* events lost in a burst: keep listening */
+			log_error("reading nf_tables events: %s", strerror(errno));
+			return 1;
+		}
+		mnl_cb_run(buf, (size_t)n, 0, 0, nft_on_msg, w);
+	}
+	printf("change us=%llu set=%s table=%s\n", (now_ns() - t0) / 1000, w->set, w->table);
+	return run_status(pid);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -90,6 +209,7 @@ int main(int argc, char **argv)
 		{ "rename", required_argument, NULL, 'r' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "appear", no_argument, NULL, 'a' },
+		{ "nft-addr", required_argument, NULL, 'n' },
 		{ "run", no_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -102,6 +222,8 @@ int main(int argc, char **argv)
 	unsigned long timeout_ms = 10000;
 	unsigned long long t0, deadline;
 	_cleanup_close_ int fd = -1;
+	struct nft_watch nw = { 0 };
+	bool nft = false;
 	__u32 gen0;
 	char *end;
 	int c;
@@ -138,6 +260,13 @@ int main(int argc, char **argv)
 		case 'a':
 			appear = true;
 			break;
+		case 'n':
+			if (inet_pton(AF_INET, optarg, &nw.addr) != 1) {
+				log_error("--nft-addr: expected an IPv4 address, got '%s'", optarg);
+				return 2;
+			}
+			nft = true;
+			break;
 		case 'x':
 			run = true;
 			break;
@@ -146,6 +275,12 @@ int main(int argc, char **argv)
 		default:
 			return usage(stderr, 2);
 		}
+	}
+	if (nft && run && optind < argc && !map && !have_key && !src && !appear)
+		return nft_watch(&nw, timeout_ms, &argv[optind]);
+	if (nft) {
+		log_error("--nft-addr takes --run CMD, and no --map, --frontend, --rename or --appear");
+		return usage(stderr, 2);
 	}
 	if (!map || !have_key || (run ? optind == argc : optind != argc)) {
 		log_error("--map and --frontend are required; no other arguments but --run's");

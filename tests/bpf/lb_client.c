@@ -27,6 +27,7 @@ struct opts {
 	bool udp;
 	bool connected;
 	bool hold;
+	bool hold_all;
 	int interval_ms;
 	int timeout_ms;
 };
@@ -38,6 +39,8 @@ static void usage(FILE *f)
 		   "Connects (or sends one datagram) COUNT times; prints the server's\n"
 		   "first line and the peer address per connection.\n"
 		   "  --hold   keep the first connection open and report when it ends\n"
+		   "  --hold-all  keep every connection open; at the end (timeout) print\n"
+		   "           per connection, by local port, \"closed PORT: why\" or \"open PORT\"\n"
 		   "       lb-client --serve-udp NAME PORT\n"
 		   "Answers every datagram on PORT with NAME.\n");
 }
@@ -143,7 +146,55 @@ static int hold(const struct opts *o, int fd)
 	return 1;
 }
 
-static int one(const struct opts *o, const struct addrinfo *ai, bool *held)
+/* --hold-all: waits the timeout out, noting which connections end and how;
+ * then prints one line per connection, by local port. */
+static void hold_all(const struct opts *o, const int *fds, int n)
+{
+	char (*why)[128] = calloc((size_t)n, sizeof(*why));
+	char buf[256];
+
+	if (!why)
+		return;
+	for (int t = 0; t < o->timeout_ms / 100; t++) {
+		for (int i = 0; i < n; i++) {
+			socklen_t el = sizeof(int);
+			int soerr = 0;
+			ssize_t r;
+
+			if (fds[i] < 0 || why[i][0])
+				continue;
+			if (getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &soerr, &el) == 0 && soerr) {
+				snprintf(why[i], sizeof(why[i]), "%s", strerror(soerr));
+				continue;
+			}
+			r = recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT);
+			if (r == 0)
+				snprintf(why[i], sizeof(why[i]), "eof");
+			else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+				snprintf(why[i], sizeof(why[i]), "%s", strerror(errno));
+		}
+		usleep(100000);
+	}
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_storage me = { 0 };
+		socklen_t ml = sizeof(me);
+		unsigned port = 0;
+
+		if (fds[i] < 0)
+			continue;
+		if (getsockname(fds[i], (struct sockaddr *)&me, &ml) == 0)
+			port = ntohs(me.ss_family == AF_INET ? ((struct sockaddr_in *)&me)->sin_port
+							     : ((struct sockaddr_in6 *)&me)->sin6_port);
+		if (why[i][0])
+			printf("closed %u: %s\n", port, why[i]);
+		else
+			printf("open %u\n", port);
+		close(fds[i]);
+	}
+	free(why);
+}
+
+static int one(const struct opts *o, const struct addrinfo *ai, bool *held, int *kept)
 {
 	struct sockaddr_storage peer = { 0 };
 	socklen_t pl = sizeof(peer);
@@ -184,6 +235,10 @@ static int one(const struct opts *o, const struct addrinfo *ai, bool *held)
 	fmt_addr(&peer, pa, sizeof(pa));
 	printf("%s %s\n", line, pa);
 	fflush(stdout);
+	if (o->hold_all) {
+		*kept = fd;
+		return 0;
+	}
 	if (o->hold) {
 		*held = true;
 		r = hold(o, fd);
@@ -234,6 +289,7 @@ int main(int argc, char **argv)
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "hold", no_argument, NULL, 'H' },
+		{ "hold-all", no_argument, NULL, 'A' },
 		{ "serve-udp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -242,7 +298,7 @@ int main(int argc, char **argv)
 	struct opts o = { .count = 1, .timeout_ms = 2000 };
 	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
 	struct addrinfo *ai;
-	int c, i, failed = 0;
+	int c, i, failed = 0, *kept;
 	bool held = false;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -253,6 +309,7 @@ int main(int argc, char **argv)
 		case 'i': o.interval_ms = atoi(optarg); break;
 		case 't': o.timeout_ms = atoi(optarg); break;
 		case 'H': o.hold = true; break;
+		case 'A': o.hold_all = true; break;
 		case 'S': serve = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -271,11 +328,20 @@ int main(int argc, char **argv)
 			o.host, o.port);
 		return 2;
 	}
+	kept = calloc((size_t)(o.count > 0 ? o.count : 1), sizeof(*kept));
+	if (!kept)
+		return 1;
 	for (i = 0; i < o.count && !held; i++) {
-		failed += one(&o, ai, &held);
+		kept[i] = -1;
+		failed += one(&o, ai, &held, &kept[i]);
 		if (o.interval_ms)
 			usleep((useconds_t)o.interval_ms * 1000);
 	}
+	if (o.hold_all) {
+		fflush(stdout);
+		hold_all(&o, kept, i);
+	}
+	free(kept);
 	freeaddrinfo(ai);
 	return failed ? 1 : 0;
 }

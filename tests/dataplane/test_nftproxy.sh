@@ -147,6 +147,32 @@ case_readiness_flip_incremental_and_restart() {
 	assert_eq "$(echo "$out" | backends_seen)" "b1 b2 b3 "
 }
 
+# An endpoint replaced by another (their number unchanged): only the
+# elements of the frontends' eps-* maps change; their chains stay (the same
+# handles), so the commit has nothing to validate, however many services
+# the table holds.
+case_endpoint_swap_changes_map_elements_only() {
+	case_setup swap
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.2.2; } | put svc.yaml
+	start_tool
+	local h0 h1 out
+	h0=$(in_ns node nft -a list table inet "$TABLE" | grep 'chain svc-default/web:http-tcp-10.96.0.10:80 ')
+	[ -n "$h0" ] || fail "no chain for the ClusterIP frontend"
+	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.1.2 10.211.3.2; } | put svc.yaml'
+	assert_contains "$(grep "table inet $TABLE:" "$ALOG" | tail -n 1)" "an incremental batch of"
+	h1=$(in_ns node nft -a list table inet "$TABLE" | grep 'chain svc-default/web:http-tcp-10.96.0.10:80 ')
+	assert_eq "$h1" "$h0" "the frontend chain is kept (same handle)"
+	assert_contains "$(in_ns node nft list table inet "$TABLE" |
+		awk '/map eps-svc-default\/web:http-tcp-10.96.0.10:80 /,/}/')" "0x00000001 : 10.211.3.2 . 8080"
+	out=$(client --count 30 10.96.0.10 80) || fail "after the swap: $out"
+	assert_eq "$(echo "$out" | backends_seen)" "b1 b3 " "the new endpoint replaces the old"
+	out=$(client --udp --count 20 10.96.0.10 53) || fail "UDP after the swap: $out"
+	assert_not_contains "$(echo "$out" | backends_seen)" "b2" "UDP frontend swapped too"
+	# one endpoint fewer: the chain is replaced (numgen's modulus changes)
+	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" 10.211.3.2; } | put svc.yaml'
+	assert_eq "$(client --count 10 10.96.0.10 80 | backends_seen)" "b3 " "one endpoint left"
+}
+
 case_udp_conntrack_of_removed_endpoint_deleted() {
 	case_setup ct
 	service dns "clusterIP: 10.96.0.50" "ports: [{name: dns, port: 53, protocol: UDP}]" | put svc.yaml
@@ -277,5 +303,6 @@ run_case udp_conntrack_of_removed_endpoint_deleted
 run_case hairpin_masquerade_only_to_itself
 run_case sharded_tables
 run_case golden_table_dump
+run_case endpoint_swap_changes_map_elements_only
 run_case agent_bad_flags_named
 finish

@@ -277,6 +277,52 @@ case_removed_backend_connections_end() {
 	wait "$hpid" 2>/dev/null || true
 }
 
+# BPF only: a sync that removes many backends at once (a scale-down) ends
+# every connection to them, in one pass of the socket iterators, and none
+# to a backend that stays. 40 backends (20 more addresses on b1 and b2), 40
+# held connections; 30 backends removed in one change.
+case_many_removed_backends_end_in_one_pass() {
+	case_setup many
+	local b i eps=() keep=() hpid peers lport peer n_closed=0 n_open=0 logged
+	for b in 1 2; do
+		for i in $(seq 10 29); do
+			ip -n "$(ns "b$b")" addr add "10.211.$b.$i/24" dev eth0 || fail "address 10.211.$b.$i"
+			defer "ip -n '$(ns "b$b")' addr del 10.211.$b.$i/24 dev eth0"
+			eps+=("10.211.$b.$i")
+			[ "$i" -lt 15 ] && keep+=("10.211.$b.$i")
+		done
+	done
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" "${eps[@]}"; } | put web.yaml
+	start_agent
+	# (the hold server ends a connection after 10 s: all is done before)
+	client_bg hpid --hold-all --count 40 --timeout-ms 7000 10.96.0.10 81 >"$TMP/many.out"
+	wait_for 5 eval '[ "$(grep -c "^b[12] " "$TMP/many.out")" -eq 40 ]' ||
+		fail "40 held connections never answered: $(cat "$TMP/many.out")"
+	# the sockets' real peers (the hooks rewrote connect): local port -> backend
+	peers=$(nsenter --net="/run/netns/$(ns client)" ss -Htn state established '( dport = :8081 )' |
+		awk '{ split($3, l, ":"); split($4, p, ":"); print l[2], p[1] }')
+	[ "$(echo "$peers" | grep -c .)" -eq 40 ] || fail "expected 40 sockets to port 8081: $peers"
+	change eval '{ web_service; slice web-1 web IPv4 "$WEB_PORTS" ${keep[*]}; } | put web.yaml'
+	wait "$hpid"
+	while read -r lport peer; do
+		if [[ " ${keep[*]} " == *" $peer "* ]]; then
+			assert_contains "$(cat "$TMP/many.out")" "open $lport" "connection to $peer (kept)"
+			n_open=$((n_open + 1))
+		else
+			assert_contains "$(cat "$TMP/many.out")" \
+				"closed $lport: Software caused connection abort" "connection to $peer (removed)"
+			n_closed=$((n_closed + 1))
+		fi
+	done <<<"$peers"
+	[ "$n_closed" -gt 0 ] && [ "$n_open" -gt 0 ] ||
+		fail "connections should land on both kinds of backend: $n_closed removed, $n_open kept"
+	# one sync, one pass: its log counts every ended socket per backend
+	logged=$(grep -o "8081/TCP removed, [0-9]* socket" "$ALOG" | awk '{ s += $3 } END { print s + 0 }')
+	assert_eq "$logged" "$n_closed" "sockets the agent logged as ended"
+	assert_eq "$(grep -c "8081/TCP removed" "$ALOG")" 30 "removed backends logged"
+	assert_contains "$(grep " sync: " "$ALOG" | tail -n 1)" "ms ending sockets"
+}
+
 # nftables only: what a removed backend's flows do there. As kube-proxy,
 # skiff deletes the UDP conntrack entries whose reply comes from it (or its
 # flows would stick to it), and leaves established TCP connections alone:
@@ -412,6 +458,7 @@ both traffic_policy_local
 both bad_manifest_keeps_service_running
 both sigkill_restart_under_load_fails_nothing
 bpf_only removed_backend_connections_end
+bpf_only many_removed_backends_end_in_one_pass
 nft_only removed_backend_udp_flows_deleted_tcp_kept
 both destroy_on_exit_removes_everything
 run_case mode_switch_leaves_only_the_current_mode
