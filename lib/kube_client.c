@@ -12,6 +12,7 @@
 
 #define KC_BODY_MAX (256u << 20) /* a List of 10,000 pods is ~50 MB */
 #define KC_SOCKS_MAX 1024
+#define KC_CONNECTIONS_DEFAULT 64 /* a client's streams' connections */
 
 /* ---- the resource registry ---- */
 
@@ -438,7 +439,7 @@ static int blob_dup(struct curl_blob *b, const struct kc_blob *from)
 	return 0;
 }
 
-static void loop_init(struct kc_client *c);
+static void loop_init(struct kc_client *c, long max_connections);
 
 int kc_client_new(const struct kc_config *cfg, const struct kc_client_opts *opts,
 		  struct kc_client **out)
@@ -485,7 +486,7 @@ int kc_client_new(const struct kc_config *cfg, const struct kc_client_opts *opts
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	loop_init(c);
+	loop_init(c, opts->max_connections > 0 ? opts->max_connections : KC_CONNECTIONS_DEFAULT);
 	*out = c;
 	return 0;
 }
@@ -526,8 +527,10 @@ static int on_timer(CURLM *m, long timeout_ms, void *ud)
 	return 0;
 }
 
-static void loop_init(struct kc_client *c)
+static void loop_init(struct kc_client *c, long max_connections)
 {
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections);
+	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, max_connections);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);

@@ -64,6 +64,10 @@ struct kc_client_opts {
 	int timeout_ms;         /* per request, blocking or async; not for watches
 				 * (default 30000) */
 	const char *user_agent; /* default "skiff" */
+	int max_connections;    /* streams (watches and async requests): connections
+				 * open at once, the rest wait for one; idle ones
+				 * stay open for the next (default 64: a burst of
+				 * requests must not pay a TLS handshake each) */
 };
 
 struct kc_client;
