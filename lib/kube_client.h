@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -68,6 +69,9 @@ struct kc_client_opts {
 				 * open at once, the rest wait for one; idle ones
 				 * stay open for the next (default 64: a burst of
 				 * requests must not pay a TLS handshake each) */
+	const atomic_bool *cancel; /* once true, requests in progress end within
+				    * about a second with -ECANCELED (a thread
+				    * being stopped); NULL: never */
 };
 
 struct kc_client;
