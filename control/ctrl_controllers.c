@@ -878,11 +878,31 @@ static const struct gc_kind gc_kinds[] = {
 	  .namespaced = true },
 };
 
+/* Whether an update can change what the collector decides: its owners,
+ * its deletion or its finalizers (a status write cannot). */
+static bool gc_relevant(json_t *old, json_t *obj)
+{
+	static const char *const fields[] = { "ownerReferences", "deletionTimestamp", "finalizers",
+					       "uid" };
+	json_t *a = json_object_get(old, "metadata"), *b = json_object_get(obj, "metadata");
+
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		json_t *x = json_object_get(a, fields[i]), *y = json_object_get(b, fields[i]);
+
+		if ((x || y) && !json_equal(x, y))
+			return true;
+	}
+	return false;
+}
+
 /* One sweep at most a second after the first change (a pending earlier
- * time wins in the queue). */
+ * time wins in the queue): an add, a delete, a resync, or an update of
+ * what gc_relevant names; not the status writes of 10,000 pods. */
 static void gc_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
 {
-	(void)resource, (void)old, (void)obj;
+	(void)resource;
+	if (old && obj && old != obj && !gc_relevant(old, obj))
+		return;
 	ctrl_enqueue_after(c, ALL, 1);
 }
 
