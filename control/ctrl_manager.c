@@ -74,6 +74,8 @@ struct ctrl_ctl {
 	void *state;
 	struct ctrl_run *runs; /* [0] its handlers' (the informer thread), then its workers */
 	size_t n_runs;
+	pthread_mutex_t written_lock;
+	json_t *written; /* key -> [[resource, object key, resourceVersion, at ns, created]] */
 };
 
 /* What one thread of a controller works with. */
@@ -87,6 +89,7 @@ struct ctrl_run {
 	pthread_t thread;
 	bool started;
 	bool cache_locked; /* in a reconcile, until ctrl_cache_release */
+	const char *key;   /* the key being synced, for the writes it makes */
 };
 
 /* An Event a worker asked for, on its way to the relay thread. */
@@ -291,11 +294,88 @@ static int event_send(struct kc_recorder *rec, const struct ctrl_action *a, cons
 			complete ? created_name : "");
 }
 
+/* ---- writes the caches must show before a key syncs again ----
+ *
+ * A worker may sync a key again before the informers have seen what its
+ * last sync wrote (an EndpointSlice created a moment ago is not cached
+ * yet: a second sync would create its endpoints again). As upstream's
+ * EndpointSliceTracker, each write answered is noted under its key with
+ * the resourceVersion the server gave; the key syncs again once every
+ * cache shows at least that version, or no longer has an object it
+ * updated (or after WRITTEN_TTL_NS). */
+
+#define WRITTEN_TTL_NS (10 * 1000000000ULL)
+#define WRITTEN_RETRY_S 0.02
+
+static unsigned long long rv_of(json_t *obj)
+{
+	const char *rv = kc_meta_str(obj, "resourceVersion");
+
+	return rv ? strtoull(rv, NULL, 10) : 0;
+}
+
+static void written_note(struct ctrl_run *c, const struct ctrl_action *a, json_t *answer)
+{
+	struct ctrl_ctl *ctl = c->ctl;
+	char okey[320];
+	json_t *list;
+
+	if (!c->key || !rv_of(answer) || !ctrl_informer(c, a->resource) ||
+	    (a->subresource && a->verb == CTRL_CREATE) || kc_object_key(answer, okey, sizeof(okey)) < 0)
+		return;
+	pthread_mutex_lock(&ctl->written_lock);
+	list = json_object_get(ctl->written, c->key);
+	if (!list)
+		json_object_set_new(ctl->written, c->key, list = json_array());
+	json_array_append_new(list, json_pack("[s,s,I,I,b]", a->resource, okey, (json_int_t)rv_of(answer),
+					      (json_int_t)now_ns(), a->verb == CTRL_CREATE));
+	pthread_mutex_unlock(&ctl->written_lock);
+}
+
+/* Whether the caches show every write of key's last syncs (the caches
+ * read-locked). */
+static bool written_seen(struct ctrl_run *c, const char *key)
+{
+	struct ctrl_ctl *ctl = c->ctl;
+	unsigned long long now = now_ns();
+	json_t *list, *w;
+	size_t i = 0;
+
+	pthread_mutex_lock(&ctl->written_lock);
+	list = json_object_get(ctl->written, key);
+	while (list && (w = json_array_get(list, i))) {
+		json_t *obj = ctrl_cached(c, json_string_value(json_array_get(w, 0)),
+					  json_string_value(json_array_get(w, 1)));
+		unsigned long long rv = (unsigned long long)json_integer_value(json_array_get(w, 2));
+		unsigned long long at = (unsigned long long)json_integer_value(json_array_get(w, 3));
+
+		bool created = json_is_true(json_array_get(w, 4));
+
+		/* an updated object gone meanwhile has nothing more to show */
+		if ((obj && rv_of(obj) >= rv) || (!obj && !created) || now - at > WRITTEN_TTL_NS)
+			json_array_remove(list, i);
+		else
+			i++;
+	}
+	if (list && !json_array_size(list))
+		json_object_del(ctl->written, key);
+	pthread_mutex_unlock(&ctl->written_lock);
+	return !list || !i;
+}
+
 int ctrl_run_write(struct ctrl_run *c, const struct ctrl_action *a, json_t **out)
 {
+	_cleanup_json_ json_t *answer = NULL;
+	int r;
+
 	if (!loop_leading(c->sess->loop))
 		return -ECANCELED;
-	return write_send(c->c, a, out);
+	r = write_send(c->c, a, a->verb == CTRL_DELETE ? out : &answer);
+	if (r == 0 && answer)
+		written_note(c, a, answer);
+	if (out && a->verb != CTRL_DELETE)
+		*out = r == 0 ? json_incref(answer) : NULL;
+	return r;
 }
 
 /* ctrl_run_create_many's requests in flight. */
@@ -670,6 +750,13 @@ static void process_key(struct ctrl_run *run, const char *key)
 
 	pthread_rwlock_rdlock(&s->cache_lock);
 	run->cache_locked = true;
+	if (!written_seen(run, key)) { /* the informers will catch up */
+		ctrl_cache_release(run);
+		kc_wq_add_after(q, key, (unsigned long long)(WRITTEN_RETRY_S * 1e9));
+		kc_wq_done(q, key);
+		return;
+	}
+	run->key = key;
 	r = def->reconcile(run, key, &plan);
 	ctrl_cache_release(run);
 	if (r >= 0 && def->send)
@@ -679,6 +766,7 @@ static void process_key(struct ctrl_run *run, const char *key)
 						     .leading = loop_leading, .ud = run,
 						     .leading_ud = s->loop }, &plan);
 	ctrl_plan_clear(&plan);
+	run->key = NULL;
 	if (r == -ESTALE) {
 		kc_wq_forget(q, key);
 		kc_wq_add(q, key);
@@ -720,9 +808,10 @@ static int ctl_setup(struct ctrl_session *s, struct ctrl_ctl *ctl, const struct 
 	size_t workers = (size_t)ctl_workers(&s->loop->m->cfg, def);
 	int r;
 
-	*ctl = (struct ctrl_ctl){ .def = def };
+	*ctl = (struct ctrl_ctl){ .def = def, .written = json_object() };
+	pthread_mutex_init(&ctl->written_lock, NULL);
 	ctl->runs = calloc(1 + workers, sizeof(*ctl->runs));
-	if (!ctl->runs)
+	if (!ctl->runs || !ctl->written)
 		return -ENOMEM;
 	ctl->n_runs = 1 + workers;
 	for (size_t i = 0; i < ctl->n_runs; i++) {
@@ -825,6 +914,8 @@ static void session_teardown(struct ctrl_session *s)
 				kc_client_free(ctl->runs[j].c);
 		}
 		free(ctl->runs);
+		json_decref(ctl->written);
+		pthread_mutex_destroy(&ctl->written_lock);
 	}
 	for (size_t i = 0; i < s->n_inf; i++)
 		kc_informer_free(s->inf[i].inf);
