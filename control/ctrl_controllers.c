@@ -2,6 +2,8 @@
  * (ctrl_manager.h), each a thin adapter from the shared caches to its
  * pure compute step. */
 #include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,8 @@
 #include "control/ctrl_util.h"
 #include "lib/inet.h"
 #include "lib/util.h"
+
+#define CM(field) offsetof(struct ctrl_manager_config, field)
 
 /* A whole-cache controller (IPAM) reconciles one key. */
 #define ALL "all"
@@ -495,31 +499,57 @@ struct rs_key {
 	long long to_create;
 };
 
+/* Shared by the ReplicaSet workers and its event function: lock guards
+ * the table and every expectation (a worker owns the rest of its key's
+ * entry while it syncs that key). */
 struct rs_state {
+	pthread_mutex_t lock;
 	json_t *slots; /* key -> index in v */
-	struct rs_key *v;
+	struct rs_key **v; /* each allocated once: pointers stay valid */
 	size_t n, cap;
 };
 
 static struct rs_key *rs_key_of(struct ctrl_run *c, const char *key)
 {
 	struct rs_state *st = ctrl_run_state(c);
-	json_t *slot = json_object_get(st->slots, key);
+	struct rs_key *k = NULL;
+	json_t *slot;
 
-	if (slot)
-		return &st->v[json_integer_value(slot)];
+	pthread_mutex_lock(&st->lock);
+	slot = json_object_get(st->slots, key);
+	if (slot) {
+		k = st->v[json_integer_value(slot)];
+		goto out;
+	}
 	if (st->n == st->cap) {
 		size_t cap = st->cap ? st->cap * 2 : 64;
-		struct rs_key *v = realloc(st->v, cap * sizeof(*v));
+		struct rs_key **v = realloc(st->v, cap * sizeof(*v));
 
 		if (!v)
-			return NULL;
+			goto out;
 		st->v = v;
 		st->cap = cap;
 	}
-	st->v[st->n] = (struct rs_key){ 0 };
-	json_object_set_new(st->slots, key, json_integer((json_int_t)st->n));
-	return &st->v[st->n++];
+	if (!(k = calloc(1, sizeof(*k))))
+		goto out;
+	st->v[st->n] = k;
+	json_object_set_new(st->slots, key, json_integer((json_int_t)st->n++));
+out:
+	pthread_mutex_unlock(&st->lock);
+	return k;
+}
+
+/* A create (add) or delete seen, or given up on, for k's expectations. */
+static void rs_observe_one(struct ctrl_run *c, struct rs_key *k, bool add)
+{
+	struct rs_state *st = ctrl_run_state(c);
+
+	pthread_mutex_lock(&st->lock);
+	if (add)
+		rs_expectations_observe_add(&k->exp);
+	else
+		rs_expectations_observe_del(&k->exp);
+	pthread_mutex_unlock(&st->lock);
 }
 
 static int rs_init(struct ctrl_run *c)
@@ -531,6 +561,7 @@ static int rs_init(struct ctrl_run *c)
 		free(st);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&st->lock, NULL);
 	ctrl_run_set_state(c, st);
 	r = index_ensure(c, "pods", "namespace", kc_index_namespace);
 	if (r == 0)
@@ -544,10 +575,13 @@ static void rs_fini(struct ctrl_run *c)
 
 	if (!st)
 		return;
-	for (size_t i = 0; i < st->n; i++)
-		free(st->v[i].manage_error);
+	for (size_t i = 0; i < st->n; i++) {
+		free(st->v[i]->manage_error);
+		free(st->v[i]);
+	}
 	free(st->v);
 	json_decref(st->slots);
+	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
 
@@ -589,10 +623,10 @@ static void rs_observe(struct ctrl_run *c, json_t *old, json_t *pod)
 
 	if (!old && pod && controller_key(pod, "ReplicaSet", key, sizeof(key)) &&
 	    (k = rs_key_of(c, key)))
-		rs_expectations_observe_add(&k->exp);
+		rs_observe_one(c, k, true);
 	if (old && !ctrl_pod_terminating(old) && (!pod || ctrl_pod_terminating(pod)) &&
 	    controller_key(old, "ReplicaSet", key, sizeof(key)) && (k = rs_key_of(c, key)))
-		rs_expectations_observe_del(&k->exp);
+		rs_observe_one(c, k, false);
 }
 
 static void rs_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
@@ -623,7 +657,9 @@ static int rs_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p
 	in.pods = pods;
 	in.exp = &k->exp;
 	in.manage_error = k->manage_error;
+	pthread_mutex_lock(&((struct rs_state *)ctrl_run_state(c))->lock); /* in.exp */
 	r = rs_compute(&in, p, &res);
+	pthread_mutex_unlock(&((struct rs_state *)ctrl_run_state(c))->lock);
 	k->to_create = r == 0 ? res.to_create : 0;
 	if (r == 0)
 		requeue(c, key, res.requeue_after);
@@ -662,7 +698,7 @@ static int rs_send_batch(struct ctrl_run *c, struct rs_key *k, const struct ctrl
 		const struct ctrl_action *ev = at[m] + 1 < p->n ? &p->v[at[m] + 1] : NULL;
 
 		if (rets[m] < 0) {
-			rs_expectations_observe_add(&k->exp);
+			rs_observe_one(c, k, true);
 			*failed = true;
 			if (!first)
 				first = rets[m];
@@ -717,7 +753,7 @@ static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *
 			continue;
 		}
 		if (create && stop) { /* skipped: never coming */
-			rs_expectations_observe_add(&k->exp);
+			rs_observe_one(c, k, true);
 			last = -ECANCELED;
 			continue;
 		}
@@ -726,10 +762,7 @@ static int rs_send(struct ctrl_run *c, const char *key, const struct ctrl_plan *
 			return last;
 		snprintf(created, sizeof(created), "%s", kc_meta_str(out, "name") ?: "");
 		if (last < 0 && (create || is_pod_write(a, CTRL_DELETE))) {
-			if (create)
-				rs_expectations_observe_add(&k->exp);
-			else
-				rs_expectations_observe_del(&k->exp);
+			rs_observe_one(c, k, create);
 			failed = true;
 			if (!err[0])
 				snprintf(err, sizeof(err), "%s", kc_last_status(ctrl_run_client(c))->message);
@@ -845,11 +878,31 @@ static const struct gc_kind gc_kinds[] = {
 	  .namespaced = true },
 };
 
+/* Whether an update can change what the collector decides: its owners,
+ * its deletion or its finalizers (a status write cannot). */
+static bool gc_relevant(json_t *old, json_t *obj)
+{
+	static const char *const fields[] = { "ownerReferences", "deletionTimestamp", "finalizers",
+					       "uid" };
+	json_t *a = json_object_get(old, "metadata"), *b = json_object_get(obj, "metadata");
+
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		json_t *x = json_object_get(a, fields[i]), *y = json_object_get(b, fields[i]);
+
+		if ((x || y) && !json_equal(x, y))
+			return true;
+	}
+	return false;
+}
+
 /* One sweep at most a second after the first change (a pending earlier
- * time wins in the queue). */
+ * time wins in the queue): an add, a delete, a resync, or an update of
+ * what gc_relevant names; not the status writes of 10,000 pods. */
 static void gc_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
 {
-	(void)resource, (void)old, (void)obj;
+	(void)resource;
+	if (old && obj && old != obj && !gc_relevant(old, obj))
+		return;
 	ctrl_enqueue_after(c, ALL, 1);
 }
 
@@ -858,15 +911,25 @@ static int gc_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p
 	struct gc_kind kinds[ARRAY_SIZE(gc_kinds)];
 	size_t n = 0;
 
+	int r;
+
 	(void)key;
 	for (size_t i = 0; i < ARRAY_SIZE(gc_kinds); i++) {
 		if (!ctrl_informer(c, gc_kinds[i].resource))
 			continue; /* not served: its references count as solid */
 		kinds[n] = gc_kinds[i];
 		ctrl_objects(c, kinds[n].resource, &kinds[n].objs, &kinds[n].n);
+		for (size_t j = 0; j < kinds[n].n; j++)
+			json_incref(kinds[n].objs[j]);
 		n++;
 	}
-	return gc_compute(kinds, n, p);
+	/* The sweep reads every cache: the informers need not wait for it. */
+	ctrl_cache_release(c);
+	r = gc_compute(kinds, n, p);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < kinds[i].n; j++)
+			json_decref(kinds[i].objs[j]);
+	return r;
 }
 
 /* ---- namespace: a deleted namespace's contents go first ---- */
@@ -1086,13 +1149,15 @@ static int pdb_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *
 
 const struct ctrl_def ctrl_defs[] = {
 	{ .name = "replicaset", .informers = { RS_RESOURCE, "pods" }, .init = rs_init,
-	  .fini = rs_fini, .event = rs_event, .reconcile = rs_reconcile, .send = rs_send },
+	  .fini = rs_fini, .event = rs_event, .reconcile = rs_reconcile, .send = rs_send,
+	  .syncs = CM(replicaset_syncs) },
 	{ .name = "deployment", .informers = { DEP_RESOURCE, RS_RESOURCE, "pods" }, .init = dep_init,
-	  .event = dep_event, .reconcile = dep_reconcile },
+	  .event = dep_event, .reconcile = dep_reconcile, .syncs = CM(deployment_syncs) },
 	{ .name = "endpointslice", .informers = { "services", "pods", EPS_RESOURCE, "nodes" },
-	  .init = eps_init, .event = eps_event, .reconcile = eps_reconcile },
+	  .init = eps_init, .event = eps_event, .reconcile = eps_reconcile,
+	  .syncs = CM(endpointslice_syncs) },
 	{ .name = "endpoints", .informers = { "services", "pods", "endpoints" }, .init = eps_init,
-	  .event = eps_event, .reconcile = ep_reconcile },
+	  .event = eps_event, .reconcile = ep_reconcile, .syncs = CM(endpoints_syncs) },
 	{ .name = "serviceaccount", .informers = { "namespaces", "serviceaccounts" },
 	  .init = sa_init, .event = sa_event, .reconcile = sa_reconcile },
 	{ .name = "nodeipam", .informers = { "nodes" }, .event = enqueue_all,
@@ -1116,12 +1181,14 @@ const struct ctrl_def ctrl_defs[] = {
 	  .event = nodelc_event, .reconcile = nodelc_reconcile },
 	{ .name = "daemonset",
 	  .informers = { DS_RESOURCE, "pods", "nodes", "controllerrevisions.apps" },
-	  .init = owner_index_init, .event = ds_event, .reconcile = ds_reconcile },
+	  .init = owner_index_init, .event = ds_event, .reconcile = ds_reconcile,
+	  .syncs = CM(daemonset_syncs) },
 	{ .name = "statefulset", .informers = { STS_RESOURCE, "pods", "controllerrevisions.apps" },
-	  .init = owner_index_init, .event = sts_event, .reconcile = sts_reconcile },
+	  .init = owner_index_init, .event = sts_event, .reconcile = sts_reconcile,
+	  .syncs = CM(statefulset_syncs) },
 	{ .name = "job", .informers = { JOB_RESOURCE, "pods" }, .init = owner_index_init,
-	  .event = job_event, .reconcile = job_reconcile },
+	  .event = job_event, .reconcile = job_reconcile, .syncs = CM(job_syncs) },
 	{ .name = "cronjob", .informers = { CJ_RESOURCE, JOB_RESOURCE }, .init = owner_index_init,
-	  .event = cj_event, .reconcile = cj_reconcile },
+	  .event = cj_event, .reconcile = cj_reconcile, .syncs = CM(cronjob_syncs) },
 };
 const size_t ctrl_n_defs = ARRAY_SIZE(ctrl_defs);

@@ -1,7 +1,7 @@
 /* The controller manager's driver (see ctrl_manager.h): credentials,
- * elections, and one thread that runs every enabled controller of
- * ctrl_defs over shared informers while it leads; the scheduler runs in
- * a second thread (control/sched_driver.c). */
+ * elections, and while it leads, the shared informers on one thread and
+ * every enabled controller of ctrl_defs on workers of its own; the
+ * scheduler runs in a thread of its own (control/sched_driver.c). */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -20,9 +20,6 @@
 #include "lib/kube_workqueue.h"
 #include "lib/log.h"
 #include "lib/util.h"
-
-#define INFORMERS_MAX 24
-#define KEYS_PER_TURN 64
 
 /* One loop: its election and its thread. */
 struct ctrl_loop {
@@ -49,52 +46,107 @@ bool ctrl_manager_stopping(const struct ctrl_manager *m)
 	return poll(&p, 1, 0) > 0;
 }
 
-/* ---- a session: the loops of one term as leader ---- */
+/* ---- a session: the loops of one term as leader ----
+ *
+ * Threads, as kube-controller-manager's goroutines: the loop's own
+ * thread runs the shared informers (their client's event loop; the
+ * caches change and the controllers' handlers run there, under
+ * cache_lock for writing); each controller has its own workers
+ * (--concurrent-*-syncs, one by default), each reconciling a key under
+ * cache_lock for reading and sending the plan through a client of its
+ * own, so a ReplicaSet's creates never hold up an EndpointSlice; the
+ * Events of every worker go through one relay thread and its recorder. */
+
+#define INFORMERS_MAX 24
+#define CREATE_CONNECTIONS 32 /* a worker's creates at once (ctrl_run_create_many) */
+#define EVENTS_QUEUED_MAX 10000
 
 struct shared_informer {
 	const char *resource;
 	struct kc_informer *inf;
-	json_t **arr; /* ctrl_objects' array */
-	size_t cap;
 	struct ctrl_session *sess;
 };
 
-struct ctrl_run {
+/* One controller of a session: its queue, its state, its threads. */
+struct ctrl_ctl {
 	const struct ctrl_def *def;
-	struct ctrl_session *sess;
 	struct kc_wq *q;
 	void *state;
+	struct ctrl_run *runs; /* [0] its handlers' (the informer thread), then its workers */
+	size_t n_runs;
+	pthread_mutex_t written_lock;
+	json_t *written; /* key -> [[resource, object key, resourceVersion, at ns, created]] */
+};
+
+/* What one thread of a controller works with. */
+struct ctrl_run {
+	struct ctrl_ctl *ctl;
+	struct ctrl_session *sess;
+	struct kc_client *c;  /* reads and one write at a time */
+	struct kc_client *wc; /* creates sent together (made on first use) */
+	json_t **arr[INFORMERS_MAX]; /* ctrl_objects' arrays, per informer */
+	size_t cap[INFORMERS_MAX];
+	pthread_t thread;
+	bool started;
+	bool cache_locked; /* in a reconcile, until ctrl_cache_release */
+	const char *key;   /* the key being synced, for the writes it makes */
+};
+
+/* An Event a worker asked for, on its way to the relay thread. */
+struct relayed_event {
+	struct relayed_event *next;
+	struct ctrl_action a; /* no body; message owned */
+	char *created_name;
+};
+
+struct event_relay {
+	pthread_mutex_t lock;
+	struct relayed_event *head, **tail;
+	size_t n, dropped;
+	int fd; /* eventfd: an Event queued, or stopping */
+	struct kc_client *c;
+	struct kc_recorder *rec;
+	pthread_t thread;
+	bool started;
 };
 
 struct ctrl_session {
 	struct ctrl_loop *loop;
-	struct kc_client *c;
-	struct kc_client *wc; /* creates sent together (no watches: a nested
-			       * loop over it runs only their answers) */
-	struct kc_recorder *rec;
+	struct kc_client *c; /* the informers' */
+	pthread_rwlock_t cache_lock;
+	atomic_bool stopping;
 	struct shared_informer inf[INFORMERS_MAX];
 	size_t n_inf;
-	struct ctrl_run runs[CTRL_MAX];
-	size_t n_runs;
+	struct ctrl_ctl ctls[CTRL_MAX];
+	size_t n_ctls;
+	struct event_relay ev;
 	struct kc_timer *resync;
 };
 
+static size_t informer_index(const struct ctrl_session *s, const char *resource)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_inf && !streq(s->inf[i].resource, resource); i++)
+		;
+	return i;
+}
+
 struct kc_informer *ctrl_informer(struct ctrl_run *c, const char *resource)
 {
-	for (size_t i = 0; i < c->sess->n_inf; i++)
-		if (streq(c->sess->inf[i].resource, resource))
-			return c->sess->inf[i].inf;
-	return NULL;
+	size_t i = informer_index(c->sess, resource);
+
+	return i < c->sess->n_inf ? c->sess->inf[i].inf : NULL;
 }
 
 void ctrl_enqueue(struct ctrl_run *c, const char *key)
 {
-	kc_wq_add(c->q, key);
+	kc_wq_add(c->ctl->q, key);
 }
 
 void ctrl_enqueue_after(struct ctrl_run *c, const char *key, double seconds)
 {
-	kc_wq_add_after(c->q, key, seconds > 0 ? (unsigned long long)(seconds * 1e9) : 0);
+	kc_wq_add_after(c->ctl->q, key, seconds > 0 ? (unsigned long long)(seconds * 1e9) : 0);
 }
 
 const struct ctrl_manager_config *ctrl_run_config(struct ctrl_run *c)
@@ -104,17 +156,17 @@ const struct ctrl_manager_config *ctrl_run_config(struct ctrl_run *c)
 
 struct kc_client *ctrl_run_client(struct ctrl_run *c)
 {
-	return c->sess->c;
+	return c->c;
 }
 
 void *ctrl_run_state(struct ctrl_run *c)
 {
-	return c->state;
+	return c->ctl->state;
 }
 
 void ctrl_run_set_state(struct ctrl_run *c, void *state)
 {
-	c->state = state;
+	c->ctl->state = state;
 }
 
 json_t *ctrl_cached(struct ctrl_run *c, const char *resource, const char *key)
@@ -143,34 +195,38 @@ json_t **ctrl_indexed(struct ctrl_run *c, const char *resource, const char *inde
 	return v;
 }
 
+void ctrl_cache_release(struct ctrl_run *c)
+{
+	if (!c->cache_locked)
+		return;
+	c->cache_locked = false;
+	pthread_rwlock_unlock(&c->sess->cache_lock);
+}
+
 int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs, size_t *n)
 {
-	for (size_t i = 0; i < c->sess->n_inf; i++) {
-		struct shared_informer *si = &c->sess->inf[i];
-		json_t *items, *o;
-		const char *k;
-		size_t len = 0;
+	size_t i = informer_index(c->sess, resource), len = 0;
+	json_t *items, *o;
+	const char *k;
 
-		if (!streq(si->resource, resource) || !si->inf)
-			continue;
-		items = kc_informer_items(si->inf);
-		if (json_object_size(items) > si->cap) {
-			size_t cap = json_object_size(items) * 2;
-			json_t **a = realloc(si->arr, cap * sizeof(*a));
-
-			if (!a)
-				return -ENOMEM;
-			si->arr = a;
-			si->cap = cap;
-		}
-		json_object_foreach(items, k, o)
-			si->arr[len++] = o;
-		*objs = si->arr;
-		*n = len;
-		return 0;
-	}
 	*objs = NULL; /* not served: none */
 	*n = 0;
+	if (i == c->sess->n_inf || !c->sess->inf[i].inf)
+		return 0;
+	items = kc_informer_items(c->sess->inf[i].inf);
+	if (json_object_size(items) > c->cap[i]) {
+		size_t cap = json_object_size(items) * 2;
+		json_t **a = realloc(c->arr[i], cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		c->arr[i] = a;
+		c->cap[i] = cap;
+	}
+	json_object_foreach(items, k, o)
+		c->arr[i][len++] = o;
+	*objs = c->arr[i];
+	*n = len;
 	return 0;
 }
 
@@ -258,11 +314,88 @@ static int event_send(struct kc_recorder *rec, struct ctrl_session *s, const str
 			complete ? created_name : "");
 }
 
+/* ---- writes the caches must show before a key syncs again ----
+ *
+ * A worker may sync a key again before the informers have seen what its
+ * last sync wrote (an EndpointSlice created a moment ago is not cached
+ * yet: a second sync would create its endpoints again). As upstream's
+ * EndpointSliceTracker, each write answered is noted under its key with
+ * the resourceVersion the server gave; the key syncs again once every
+ * cache shows at least that version, or no longer has an object it
+ * updated (or after WRITTEN_TTL_NS). */
+
+#define WRITTEN_TTL_NS (10 * 1000000000ULL)
+#define WRITTEN_RETRY_S 0.02
+
+static unsigned long long rv_of(json_t *obj)
+{
+	const char *rv = kc_meta_str(obj, "resourceVersion");
+
+	return rv ? strtoull(rv, NULL, 10) : 0;
+}
+
+static void written_note(struct ctrl_run *c, const struct ctrl_action *a, json_t *answer)
+{
+	struct ctrl_ctl *ctl = c->ctl;
+	char okey[320];
+	json_t *list;
+
+	if (!c->key || !rv_of(answer) || !ctrl_informer(c, a->resource) ||
+	    (a->subresource && a->verb == CTRL_CREATE) || kc_object_key(answer, okey, sizeof(okey)) < 0)
+		return;
+	pthread_mutex_lock(&ctl->written_lock);
+	list = json_object_get(ctl->written, c->key);
+	if (!list)
+		json_object_set_new(ctl->written, c->key, list = json_array());
+	json_array_append_new(list, json_pack("[s,s,I,I,b]", a->resource, okey, (json_int_t)rv_of(answer),
+					      (json_int_t)now_ns(), a->verb == CTRL_CREATE));
+	pthread_mutex_unlock(&ctl->written_lock);
+}
+
+/* Whether the caches show every write of key's last syncs (the caches
+ * read-locked). */
+static bool written_seen(struct ctrl_run *c, const char *key)
+{
+	struct ctrl_ctl *ctl = c->ctl;
+	unsigned long long now = now_ns();
+	json_t *list, *w;
+	size_t i = 0;
+
+	pthread_mutex_lock(&ctl->written_lock);
+	list = json_object_get(ctl->written, key);
+	while (list && (w = json_array_get(list, i))) {
+		json_t *obj = ctrl_cached(c, json_string_value(json_array_get(w, 0)),
+					  json_string_value(json_array_get(w, 1)));
+		unsigned long long rv = (unsigned long long)json_integer_value(json_array_get(w, 2));
+		unsigned long long at = (unsigned long long)json_integer_value(json_array_get(w, 3));
+
+		bool created = json_is_true(json_array_get(w, 4));
+
+		/* an updated object gone meanwhile has nothing more to show */
+		if ((obj && rv_of(obj) >= rv) || (!obj && !created) || now - at > WRITTEN_TTL_NS)
+			json_array_remove(list, i);
+		else
+			i++;
+	}
+	if (list && !json_array_size(list))
+		json_object_del(ctl->written, key);
+	pthread_mutex_unlock(&ctl->written_lock);
+	return !list || !i;
+}
+
 int ctrl_run_write(struct ctrl_run *c, const struct ctrl_action *a, json_t **out)
 {
+	_cleanup_json_ json_t *answer = NULL;
+	int r;
+
 	if (!loop_leading(c->sess->loop))
 		return -ECANCELED;
-	return write_send(c->sess->c, a, out);
+	r = write_send(c->c, a, a->verb == CTRL_DELETE ? out : &answer);
+	if (r == 0 && answer)
+		written_note(c, a, answer);
+	if (out && a->verb != CTRL_DELETE)
+		*out = r == 0 ? json_incref(answer) : NULL;
+	return r;
 }
 
 /* ctrl_run_create_many's requests in flight. */
@@ -301,18 +434,20 @@ static void create_answered(void *ud, int err, const struct kc_status *st, json_
 	free(o);
 }
 
+
 int ctrl_run_create_many(struct ctrl_run *c, const struct ctrl_action *const *v, size_t n,
 			 json_t **outs, int *rets, char *err, size_t errlen)
 {
-	struct ctrl_session *s = c->sess;
 	struct create_many m = { .rets = rets, .outs = outs, .err = err, .errlen = errlen };
 	char path[1024];
 	int r;
 
-	if (!loop_leading(s->loop))
+	if (!loop_leading(c->sess->loop))
 		return -ECANCELED;
-	if (!s->wc && (r = kc_client_new(s->loop->kc, &(struct kc_client_opts){
-						 .user_agent = "skiff-controller-manager" }, &s->wc)) < 0)
+	if (!c->wc && (r = kc_client_new(c->sess->loop->kc, &(struct kc_client_opts){
+						 .user_agent = "skiff-controller-manager",
+						 .max_connections = CREATE_CONNECTIONS,
+						 .cancel = &c->sess->stopping }, &c->wc)) < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
 		const struct kc_resource *res = kc_resource_find(v[i]->resource);
@@ -324,7 +459,7 @@ int ctrl_run_create_many(struct ctrl_run *c, const struct ctrl_action *const *v,
 		if (o)
 			*o = (struct create_one){ .m = &m, .a = v[i], .i = i };
 		if (!o || !res || (r = kc_path(res, v[i]->ns, NULL, NULL, NULL, path, sizeof(path))) < 0 ||
-		    (r = kc_request_async(s->wc, "POST", path, v[i]->body, create_answered, o, NULL)) < 0) {
+		    (r = kc_request_async(c->wc, "POST", path, v[i]->body, create_answered, o, NULL)) < 0) {
 			rets[i] = !o ? -ENOMEM : !res ? -EINVAL : r;
 			free(o);
 			continue;
@@ -332,13 +467,38 @@ int ctrl_run_create_many(struct ctrl_run *c, const struct ctrl_action *const *v,
 		m.pending++;
 	}
 	while (m.pending > 0)
-		kc_client_run_once(s->wc, 100);
+		kc_client_run_once(c->wc, 100);
 	return 0;
 }
 
+/* Queues the Event for the relay thread (a copy: the plan goes first). */
 void ctrl_run_event(struct ctrl_run *c, const struct ctrl_action *a, const char *created_name)
 {
-	event_send(c->sess->rec, c->sess, a, created_name);
+	struct event_relay *ev = &c->sess->ev;
+	struct relayed_event *e = calloc(1, sizeof(*e));
+	uint64_t one = 1;
+
+	if (!e)
+		return;
+	e->a = *a;
+	e->a.body = NULL;
+	e->a.message = a->message ? strdup(a->message) : NULL;
+	e->created_name = created_name ? strdup(created_name) : NULL;
+	pthread_mutex_lock(&ev->lock);
+	if (ev->n >= EVENTS_QUEUED_MAX) {
+		ev->dropped++;
+		pthread_mutex_unlock(&ev->lock);
+		free(e->a.message);
+		free(e->created_name);
+		free(e);
+		return;
+	}
+	*ev->tail = e;
+	ev->tail = &e->next;
+	ev->n++;
+	pthread_mutex_unlock(&ev->lock);
+	if (write(ev->fd, &one, sizeof(one)) < 0)
+		log_debug("controller manager: cannot wake the event relay: %m");
 }
 
 int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_action *a)
@@ -346,10 +506,16 @@ int ctrl_action_send(struct kc_client *c, struct kc_recorder *rec, const struct 
 	return a->verb == CTRL_EVENT ? event_send(rec, NULL, a, NULL) : write_send(c, a, NULL);
 }
 
-/* ctrl_plan_send, with the session whose caches name the Events' objects
- * (NULL: none). */
-static int plan_send(struct ctrl_session *s, struct kc_client *c, struct kc_recorder *rec,
-		     const struct ctrl_plan *p, bool (*leading)(void *ud), void *ud)
+/* How a plan goes out: through a client and a recorder (ctrl_plan_send),
+ * or a worker's (ctrl_run_write, ctrl_run_event). */
+struct plan_sender {
+	int (*write)(void *ud, const struct ctrl_action *a, json_t **out);
+	void (*event)(void *ud, const struct ctrl_action *a, const char *created_name);
+	bool (*leading)(void *ud);
+	void *ud, *leading_ud;
+};
+
+static int plan_send(const struct plan_sender *s, const struct ctrl_plan *p)
 {
 	char created[254] = "";
 	int first = 0, last = 0;
@@ -358,14 +524,14 @@ static int plan_send(struct ctrl_session *s, struct kc_client *c, struct kc_reco
 		const struct ctrl_action *a = &p->v[i];
 		_cleanup_json_ json_t *out = NULL;
 
-		if (leading && !leading(ud))
+		if (s->leading && !s->leading(s->leading_ud))
 			return -ECANCELED;
 		if (a->verb == CTRL_EVENT) {
 			if (last == 0) /* an Event after a failed write is not recorded */
-				event_send(rec, s, a, i && p->v[i - 1].verb == CTRL_CREATE ? created : NULL);
+				s->event(s->ud, a, i && p->v[i - 1].verb == CTRL_CREATE ? created : NULL);
 			continue;
 		}
-		last = write_send(c, a, a->verb == CTRL_CREATE ? &out : NULL);
+		last = s->write(s->ud, a, a->verb == CTRL_CREATE ? &out : NULL);
 		snprintf(created, sizeof(created), "%s", kc_meta_str(out, "name") ?: a->name);
 		if (last == -ESTALE)
 			return last;
@@ -375,10 +541,130 @@ static int plan_send(struct ctrl_session *s, struct kc_client *c, struct kc_reco
 	return first;
 }
 
+struct client_sender {
+	struct kc_client *c;
+	struct kc_recorder *rec;
+};
+
+static int client_write(void *ud, const struct ctrl_action *a, json_t **out)
+{
+	return write_send(((struct client_sender *)ud)->c, a, out);
+}
+
+static void client_event(void *ud, const struct ctrl_action *a, const char *created_name)
+{
+	event_send(((struct client_sender *)ud)->rec, NULL, a, created_name);
+}
+
 int ctrl_plan_send(struct kc_client *c, struct kc_recorder *rec, const struct ctrl_plan *p,
 		   bool (*leading)(void *ud), void *ud)
 {
-	return plan_send(NULL, c, rec, p, leading, ud);
+	struct client_sender cs = { .c = c, .rec = rec };
+
+	return plan_send(&(struct plan_sender){ .write = client_write, .event = client_event,
+						.leading = leading, .ud = &cs, .leading_ud = ud },
+			 p);
+}
+
+static int run_write(void *ud, const struct ctrl_action *a, json_t **out)
+{
+	return ctrl_run_write(ud, a, out);
+}
+
+static void run_event(void *ud, const struct ctrl_action *a, const char *created_name)
+{
+	ctrl_run_event(ud, a, created_name);
+}
+
+/* ---- the event relay: one thread, one recorder, for every worker ---- */
+
+static void relay_drain(struct ctrl_session *s)
+{
+	struct event_relay *ev = &s->ev;
+	struct relayed_event *e;
+	uint64_t v;
+
+	if (read(ev->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("controller manager: event relay: %m");
+	pthread_mutex_lock(&ev->lock);
+	e = ev->head;
+	ev->head = NULL;
+	ev->tail = &ev->head;
+	ev->n = 0;
+	if (ev->dropped) {
+		log_warn("controller manager: %zu Events dropped (over %d waiting)", ev->dropped,
+			 EVENTS_QUEUED_MAX);
+		ev->dropped = 0;
+	}
+	pthread_mutex_unlock(&ev->lock);
+	while (e) {
+		struct relayed_event *next = e->next;
+
+		if (!atomic_load(&s->stopping) && loop_leading(s->loop)) {
+			pthread_rwlock_rdlock(&s->cache_lock); /* event_subject reads them */
+			event_send(ev->rec, s, &e->a, e->created_name);
+			pthread_rwlock_unlock(&s->cache_lock);
+		}
+		free(e->a.message);
+		free(e->created_name);
+		free(e);
+		e = next;
+	}
+}
+
+/* The relay's loop: its client's (a recorder may write asynchronously)
+ * and the queue's eventfd. */
+static void *relay_main(void *arg)
+{
+	struct ctrl_session *s = arg;
+
+	while (!atomic_load(&s->stopping)) {
+		struct pollfd fds[64];
+		int timeout = 1000;
+		size_t n = kc_client_pollfds(s->ev.c, fds, ARRAY_SIZE(fds) - 1, &timeout);
+
+		fds[n] = (struct pollfd){ .fd = s->ev.fd, .events = POLLIN };
+		if (poll(fds, n + 1, timeout) < 0 && errno != EINTR)
+			break;
+		kc_client_dispatch(s->ev.c, fds, n);
+		if (fds[n].revents)
+			relay_drain(s);
+	}
+	return NULL;
+}
+
+static int relay_start(struct ctrl_session *s)
+{
+	struct event_relay *ev = &s->ev;
+	int r;
+
+	ev->tail = &ev->head;
+	r = kc_client_new(s->loop->kc, &(struct kc_client_opts){ .user_agent = "skiff-controller-manager",
+								 .cancel = &s->stopping },
+			  &ev->c);
+	if (r < 0 || (r = kc_recorder_new(ev->c, "controller-manager", NULL, &ev->rec)) < 0)
+		return r;
+	r = -pthread_create(&ev->thread, NULL, relay_main, s);
+	if (r == 0) {
+		ev->started = true;
+		pthread_setname_np(ev->thread, "ctrl-events");
+	}
+	return r;
+}
+
+static void relay_stop(struct ctrl_session *s)
+{
+	struct event_relay *ev = &s->ev;
+	uint64_t one = 1;
+
+	if (ev->started) {
+		if (write(ev->fd, &one, sizeof(one)) < 0)
+			log_warn("controller manager: cannot stop the event relay: %m");
+		pthread_join(ev->thread, NULL);
+	}
+	relay_drain(s); /* frees what is left (stopping: nothing sent) */
+	kc_recorder_free(ev->rec);
+	kc_client_free(ev->c);
 }
 
 /* ---- informers and queues ---- */
@@ -387,12 +673,12 @@ static void fan_out(struct shared_informer *si, json_t *old, json_t *obj)
 {
 	struct ctrl_session *s = si->sess;
 
-	for (size_t i = 0; i < s->n_runs; i++) {
-		const struct ctrl_def *d = s->runs[i].def;
+	for (size_t i = 0; i < s->n_ctls; i++) {
+		const struct ctrl_def *d = s->ctls[i].def;
 
 		for (size_t j = 0; j < ARRAY_SIZE(d->informers) && d->informers[j]; j++)
 			if (streq(d->informers[j], si->resource))
-				d->event(&s->runs[i], si->resource, old, obj);
+				d->event(&s->ctls[i].runs[0], si->resource, old, obj);
 	}
 }
 
@@ -417,9 +703,8 @@ static int informer_ensure(struct ctrl_session *s, const char *resource)
 	struct shared_informer *si;
 	int r;
 
-	for (size_t i = 0; i < s->n_inf; i++)
-		if (streq(s->inf[i].resource, resource))
-			return 0;
+	if (informer_index(s, resource) < s->n_inf)
+		return 0;
 	if (!res || s->n_inf == INFORMERS_MAX)
 		return -EINVAL;
 	/* A resource the API does not serve would never sync: its
@@ -476,66 +761,145 @@ static bool loop_leading(void *ud)
 	return ctrl_leader_leading(l->leader);
 }
 
-/* One key of one controller: reconcile, send, requeue as the outcome says. */
+/* One key of one controller: reconcile from the caches (read-locked),
+ * send, requeue as the outcome says. */
 static void process_key(struct ctrl_run *run, const char *key)
 {
 	struct ctrl_session *s = run->sess;
+	const struct ctrl_def *def = run->ctl->def;
+	struct kc_wq *q = run->ctl->q;
 	struct ctrl_plan plan = CTRL_PLAN_INIT;
-	int r = run->def->reconcile(run, key, &plan);
+	int r;
 
-	if (r >= 0 && run->def->send)
-		r = run->def->send(run, key, &plan);
-	else if (r >= 0)
-		r = plan_send(s, s->c, s->rec, &plan, loop_leading, s->loop);
-	ctrl_plan_clear(&plan);
-	if (r == -ESTALE) {
-		kc_wq_forget(run->q, key);
-		kc_wq_add(run->q, key);
-	} else if (r < 0 && r != -ECANCELED) {
-		log_debug("%s: %s: %s (retrying)", run->def->name, key, strerror(-r));
-		kc_wq_add_rate_limited(run->q, key);
-	} else {
-		kc_wq_forget(run->q, key);
+	pthread_rwlock_rdlock(&s->cache_lock);
+	run->cache_locked = true;
+	if (!written_seen(run, key)) { /* the informers will catch up */
+		ctrl_cache_release(run);
+		kc_wq_add_after(q, key, (unsigned long long)(WRITTEN_RETRY_S * 1e9));
+		kc_wq_done(q, key);
+		return;
 	}
-	kc_wq_done(run->q, key);
+	run->key = key;
+	r = def->reconcile(run, key, &plan);
+	ctrl_cache_release(run);
+	if (r >= 0 && def->send)
+		r = def->send(run, key, &plan);
+	else if (r >= 0)
+		r = plan_send(&(struct plan_sender){ .write = run_write, .event = run_event,
+						     .leading = loop_leading, .ud = run,
+						     .leading_ud = s->loop }, &plan);
+	ctrl_plan_clear(&plan);
+	run->key = NULL;
+	if (r == -ESTALE) {
+		kc_wq_forget(q, key);
+		kc_wq_add(q, key);
+	} else if (r < 0 && r != -ECANCELED) {
+		log_debug("%s: %s: %s (retrying)", def->name, key, strerror(-r));
+		kc_wq_add_rate_limited(q, key);
+	} else {
+		kc_wq_forget(q, key);
+	}
+	kc_wq_done(q, key);
 }
 
-static void drain_queues(struct ctrl_session *s)
+/* A worker: keys of its controller's queue until the session stops. */
+static void *worker_main(void *arg)
 {
-	for (size_t i = 0; i < s->n_runs && loop_leading(s->loop); i++) {
-		char *key;
+	struct ctrl_run *run = arg;
+	char *key;
 
-		for (int k = 0; k < KEYS_PER_TURN && kc_wq_get(s->runs[i].q, 0, &key) == 0; k++) {
-			process_key(&s->runs[i], key);
-			free(key);
+	while (kc_wq_get(run->ctl->q, -1, &key) == 0) {
+		if (!atomic_load(&run->sess->stopping) && loop_leading(run->sess->loop))
+			process_key(run, key);
+		else
+			kc_wq_done(run->ctl->q, key);
+		free(key);
+	}
+	return NULL;
+}
+
+/* The controller's --concurrent-*-syncs, or 1. */
+static int ctl_workers(const struct ctrl_manager_config *cfg, const struct ctrl_def *d)
+{
+	int n = d->syncs ? *(const int *)((const char *)cfg + d->syncs) : 1;
+
+	return n > 0 ? n : 1;
+}
+
+static int ctl_setup(struct ctrl_session *s, struct ctrl_ctl *ctl, const struct ctrl_def *def)
+{
+	size_t workers = (size_t)ctl_workers(&s->loop->m->cfg, def);
+	int r;
+
+	*ctl = (struct ctrl_ctl){ .def = def, .written = json_object() };
+	pthread_mutex_init(&ctl->written_lock, NULL);
+	ctl->runs = calloc(1 + workers, sizeof(*ctl->runs));
+	if (!ctl->runs || !ctl->written)
+		return -ENOMEM;
+	ctl->n_runs = 1 + workers;
+	for (size_t i = 0; i < ctl->n_runs; i++) {
+		ctl->runs[i] = (struct ctrl_run){ .ctl = ctl, .sess = s, .c = s->c };
+		if (i > 0 && (r = kc_client_new(s->loop->kc, &(struct kc_client_opts){
+							.user_agent = "skiff-controller-manager",
+							.cancel = &s->stopping },
+						&ctl->runs[i].c)) < 0)
+			return r;
+	}
+	return kc_wq_new(NULL, &ctl->q);
+}
+
+static int workers_start(struct ctrl_session *s)
+{
+	for (size_t i = 0; i < s->n_ctls; i++) {
+		struct ctrl_ctl *ctl = &s->ctls[i];
+
+		for (size_t j = 1; j < ctl->n_runs; j++) {
+			char name[16];
+			int r = -pthread_create(&ctl->runs[j].thread, NULL, worker_main, &ctl->runs[j]);
+
+			if (r < 0)
+				return r;
+			ctl->runs[j].started = true;
+			snprintf(name, sizeof(name), "c-%.10s", ctl->def->name);
+			pthread_setname_np(ctl->runs[j].thread, name);
 		}
 	}
+	return 0;
 }
 
 static int session_setup(struct ctrl_session *s)
 {
 	const struct ctrl_manager_config *cfg = &s->loop->m->cfg;
+	pthread_rwlockattr_t ra;
 	int r;
 
+	/* Writer first: the informers' updates never wait behind a stream
+	 * of reconciles. */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->cache_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&s->ev.lock, NULL);
+	s->ev.tail = &s->ev.head;
+	s->ev.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->ev.fd < 0)
+		return -errno;
 	r = kc_client_new(s->loop->kc, &(struct kc_client_opts){ .user_agent = "skiff-controller-manager" },
 			  &s->c);
-	if (r < 0 || (r = kc_recorder_new(s->c, "controller-manager", NULL, &s->rec)) < 0)
+	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ctrl_n_defs; i++) {
-		struct ctrl_run *run;
+		struct ctrl_ctl *ctl;
 
 		if (!cfg->enabled[i])
 			continue;
-		run = &s->runs[s->n_runs];
-		*run = (struct ctrl_run){ .def = &ctrl_defs[i], .sess = s };
-		r = kc_wq_new(NULL, &run->q);
-		if (r < 0)
+		ctl = &s->ctls[s->n_ctls++];
+		if ((r = ctl_setup(s, ctl, &ctrl_defs[i])) < 0)
 			return r;
-		s->n_runs++;
-		for (size_t j = 0; j < ARRAY_SIZE(run->def->informers) && run->def->informers[j]; j++)
-			if ((r = informer_ensure(s, run->def->informers[j])) < 0)
+		for (size_t j = 0; j < ARRAY_SIZE(ctl->def->informers) && ctl->def->informers[j]; j++)
+			if ((r = informer_ensure(s, ctl->def->informers[j])) < 0)
 				return r;
-		if (run->def->init && (r = run->def->init(run)) < 0)
+		if (ctl->def->init && (r = ctl->def->init(&ctl->runs[0])) < 0)
 			return r;
 	}
 	for (size_t i = 0; i < s->n_inf; i++)
@@ -544,53 +908,71 @@ static int session_setup(struct ctrl_session *s)
 	if (cfg->resync_s > 0)
 		kc_timer_add(s->c, now_ns() + (unsigned long long)cfg->resync_s * 1000000000ULL, resync,
 			     s, &s->resync);
-	return 0;
+	return relay_start(s);
 }
 
 static void session_teardown(struct ctrl_session *s)
 {
-	for (size_t i = 0; i < s->n_runs; i++) {
-		if (s->runs[i].def->fini)
-			s->runs[i].def->fini(&s->runs[i]);
-		kc_wq_shutdown(s->runs[i].q);
-		kc_wq_free(s->runs[i].q);
+	atomic_store(&s->stopping, true);
+	for (size_t i = 0; i < s->n_ctls; i++)
+		if (s->ctls[i].q)
+			kc_wq_shutdown(s->ctls[i].q);
+	for (size_t i = 0; i < s->n_ctls; i++)
+		for (size_t j = 1; j < s->ctls[i].n_runs; j++)
+			if (s->ctls[i].runs[j].started)
+				pthread_join(s->ctls[i].runs[j].thread, NULL);
+	if (s->ev.fd >= 0)
+		relay_stop(s);
+	for (size_t i = 0; i < s->n_ctls; i++) {
+		struct ctrl_ctl *ctl = &s->ctls[i];
+
+		if (ctl->def->fini && ctl->runs)
+			ctl->def->fini(&ctl->runs[0]);
+		kc_wq_free(ctl->q);
+		for (size_t j = 0; j < ctl->n_runs; j++) {
+			for (size_t k = 0; k < INFORMERS_MAX; k++)
+				free(ctl->runs[j].arr[k]);
+			kc_client_free(ctl->runs[j].wc);
+			if (j > 0)
+				kc_client_free(ctl->runs[j].c);
+		}
+		free(ctl->runs);
+		json_decref(ctl->written);
+		pthread_mutex_destroy(&ctl->written_lock);
 	}
-	for (size_t i = 0; i < s->n_inf; i++) {
+	for (size_t i = 0; i < s->n_inf; i++)
 		kc_informer_free(s->inf[i].inf);
-		free(s->inf[i].arr);
-	}
 	if (s->resync)
 		kc_timer_cancel(s->c, s->resync);
-	kc_recorder_free(s->rec);
-	kc_client_free(s->wc);
 	kc_client_free(s->c);
+	if (s->ev.fd >= 0)
+		close(s->ev.fd);
+	pthread_mutex_destroy(&s->ev.lock);
+	pthread_rwlock_destroy(&s->cache_lock);
 }
 
-/* poll() over the client, the queues, the leader and the stop fd. */
-static void session_wait(struct ctrl_session *s, bool synced)
+/* poll() over the informers' client, the leader and the stop fd; then
+ * the informers' events, with the caches locked for writing. */
+static void session_wait(struct ctrl_session *s)
 {
 	struct pollfd fds[1100];
 	int timeout = 1000;
-	size_t n = kc_client_pollfds(s->c, fds, ARRAY_SIZE(fds) - CTRL_MAX - 2, &timeout);
+	size_t n = kc_client_pollfds(s->c, fds, ARRAY_SIZE(fds) - 2, &timeout);
 	size_t n_client = n;
 
 	fds[n++] = (struct pollfd){ .fd = s->loop->m->stop_fd, .events = POLLIN };
 	fds[n++] = (struct pollfd){ .fd = ctrl_leader_fd(s->loop->leader), .events = POLLIN };
-	for (size_t i = 0; synced && i < s->n_runs; i++) {
-		int t = kc_wq_timeout_ms(s->runs[i].q);
-
-		fds[n++] = (struct pollfd){ .fd = kc_wq_fd(s->runs[i].q), .events = POLLIN };
-		if (t >= 0 && (timeout < 0 || t < timeout))
-			timeout = t;
-	}
 	if (poll(fds, n, timeout) < 0 && errno != EINTR)
 		return;
+	pthread_rwlock_wrlock(&s->cache_lock);
 	kc_client_dispatch(s->c, fds, n_client);
+	pthread_rwlock_unlock(&s->cache_lock);
 }
 
 static void manager_session(struct ctrl_loop *l)
 {
-	struct ctrl_session s = { .loop = l };
+	struct ctrl_session s = { .loop = l, .ev.fd = -1 };
+	bool working = false;
 	int r = session_setup(&s);
 
 	if (r < 0) {
@@ -599,15 +981,18 @@ static void manager_session(struct ctrl_loop *l)
 		sleep(1);
 		return;
 	}
-	log_info("controller manager: %zu controllers running", s.n_runs);
+	log_info("controller manager: %zu controllers running", s.n_ctls);
 	while (loop_leading(l)) {
-		bool synced = all_synced(&s);
-
-		session_wait(&s, synced);
+		session_wait(&s);
 		if (ctrl_manager_stopping(l->m))
 			break;
-		if (synced)
-			drain_queues(&s);
+		if (!working && all_synced(&s)) {
+			if ((r = workers_start(&s)) < 0) {
+				log_error("controller manager: cannot start workers: %s", strerror(-r));
+				break;
+			}
+			working = true;
+		}
 	}
 	session_teardown(&s);
 }
@@ -674,7 +1059,7 @@ static int loop_config(const struct api_config *api, const char *base, const cha
 
 static int loop_start(struct ctrl_manager *m, struct ctrl_loop *l, const struct api_config *api,
 		      const char *what, const char *lease, const char *base, const char *cn,
-		      void (*session)(struct ctrl_loop *l))
+		      const char *thread_name, void (*session)(struct ctrl_loop *l))
 {
 	bool elect = !streq(m->cfg.leader_elect, "false");
 	int r;
@@ -689,8 +1074,10 @@ static int loop_start(struct ctrl_manager *m, struct ctrl_loop *l, const struct 
 	if (r < 0 || (r = ctrl_leader_start(l->leader)) < 0)
 		return r;
 	r = -pthread_create(&l->thread, NULL, loop_main, l);
-	if (r == 0)
+	if (r == 0) {
 		l->running = true;
+		pthread_setname_np(l->thread, thread_name); /* for top -H and perf */
+	}
 	return r;
 }
 
@@ -730,11 +1117,11 @@ int ctrl_manager_start(const struct ctrl_manager_config *cfg, const struct api_c
 	for (size_t i = 0; i < ctrl_n_defs; i++)
 		any |= cfg->enabled[i];
 	r = any ? loop_start(m, &m->loops[0], api, "controller manager", "kube-controller-manager",
-			     "controller-manager", "system:kube-controller-manager", manager_session)
+			     "controller-manager", "system:kube-controller-manager", "ctrl-informers", manager_session)
 		: 0;
 	if (r == 0 && !cfg->no_scheduler)
 		r = loop_start(m, &m->loops[1], api, "scheduler", "kube-scheduler", "scheduler",
-			       "system:kube-scheduler", sched_session);
+			       "system:kube-scheduler", "scheduler", sched_session);
 	if (r < 0) {
 		ctrl_manager_free(m);
 		return r;

@@ -18,7 +18,15 @@
  * (ctrl_manager.c: errors requeue the key with rate limit, a 409
  * requeues it at once). Every informer's objects are offered to their
  * controllers again every resync period. The scheduler's driver is
- * control/sched_driver.c. */
+ * control/sched_driver.c.
+ *
+ * Threads: the informers run on the loop's thread, which calls the
+ * rows' event functions (with the caches locked for writing); each
+ * controller's keys are reconciled by its own workers (syncs), at most
+ * one worker per key, with the caches locked for reading during
+ * reconcile only: a row's state shared between event and send (or
+ * between keys) needs a lock of its own. Objects a reconcile puts in a
+ * plan must be its own or referenced (json_incref), never modified. */
 #ifndef SKIFF_CTRL_MANAGER_H
 #define SKIFF_CTRL_MANAGER_H
 
@@ -54,6 +62,9 @@ struct ctrl_manager_config {
 	int node_monitor_grace_s;
 	int terminated_pod_gc_threshold;
 	int sched_parallel_binds;
+	/* workers per controller, as upstream's --concurrent-*-syncs */
+	int deployment_syncs, replicaset_syncs, endpointslice_syncs, endpoints_syncs;
+	int statefulset_syncs, daemonset_syncs, job_syncs, cronjob_syncs;
 };
 
 /* The flags, with offsets into struct ctrl_manager_config (main adds
@@ -97,6 +108,9 @@ struct ctrl_def {
 	/* Optional: sends the plan itself (ctrl_run_write, ctrl_run_event)
 	 * where ctrl_plan_send's order is not enough (slow-start batches). */
 	int (*send)(struct ctrl_run *c, const char *key, const struct ctrl_plan *p);
+	/* Optional: offsetof(struct ctrl_manager_config, its workers' count);
+	 * 0: one worker. */
+	size_t syncs;
 };
 
 extern const struct ctrl_def ctrl_defs[];
@@ -108,16 +122,23 @@ struct kc_informer *ctrl_informer(struct ctrl_run *c, const char *resource);
 void ctrl_enqueue(struct ctrl_run *c, const char *key);
 void ctrl_enqueue_after(struct ctrl_run *c, const char *key, double seconds);
 const struct ctrl_manager_config *ctrl_run_config(struct ctrl_run *c);
+/* The calling thread's client (a worker's own). */
 struct kc_client *ctrl_run_client(struct ctrl_run *c);
+/* The controller's state, shared by its workers and its event function. */
 void *ctrl_run_state(struct ctrl_run *c);
 void ctrl_run_set_state(struct ctrl_run *c, void *state);
 /* The cached objects of resource (borrowed), as an array for the compute
- * steps: *objs valid until the next call for the same resource. A
+ * steps: *objs valid until the worker's next call for the same resource. A
  * resource the API does not serve has no informer and no objects. */
 int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs, size_t *n);
-/* One write of a plan (-ECANCELED once no longer leading); *out (may be
- * NULL) gets the server's answer. And an Event, completed with
- * created_name as ctrl_plan_send does. */
+/* Lets the informers go on before the reconcile ends (a long compute over
+ * whole caches): from here on, only the objects it holds a reference to
+ * (json_incref) are valid, and it may look nothing else up. */
+void ctrl_cache_release(struct ctrl_run *c);
+/* One write of a plan through the worker's own client (-ECANCELED once
+ * no longer leading); *out (may be NULL) gets the server's answer. And an
+ * Event, completed with created_name as ctrl_plan_send does, queued for
+ * the session's event thread (it never waits for the write). */
 int ctrl_run_write(struct ctrl_run *c, const struct ctrl_action *a, json_t **out);
 void ctrl_run_event(struct ctrl_run *c, const struct ctrl_action *a, const char *created_name);
 /* The creates v[0..n-1] (POST, no subresource) sent at once, as upstream

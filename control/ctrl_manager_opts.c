@@ -26,6 +26,12 @@ static int opt_bool_word(const struct opt *o, const char *arg, void *dst, char *
 	return 0;
 }
 
+/* --concurrent-NAME-syncs: a controller's workers (keys reconciled at once). */
+#define SYNCS(flag, field, def_n, what)                                                      \
+	{ .name = "concurrent-" flag "-syncs", .arg = "N",                                     \
+	  .help = what " reconciled at once (the controller's workers)", .def = def_n,         \
+	  .set = opt_int, .offset = CM(field), .min = 1, .max = 64 }
+
 const struct opt ctrl_manager_options[] = {
 	{ .name = "controllers", .arg = "LIST",
 	  .help = "controllers to run: '*' (all), NAME, -NAME to disable one, or none; names as\n"
@@ -58,6 +64,14 @@ const struct opt ctrl_manager_options[] = {
 	{ .name = "scheduler-parallel-binds", .arg = "N",
 	  .help = "the scheduler's pods/binding requests in flight at once", .def = "64",
 	  .set = opt_int, .offset = CM(sched_parallel_binds), .min = 1, .max = 256 },
+	SYNCS("deployment", deployment_syncs, "5", "Deployments"),
+	SYNCS("replicaset", replicaset_syncs, "5", "ReplicaSets"),
+	SYNCS("service-endpoint", endpointslice_syncs, "5", "Services' EndpointSlices"),
+	SYNCS("endpoint", endpoints_syncs, "5", "Services' Endpoints"),
+	SYNCS("statefulset", statefulset_syncs, "5", "StatefulSets"),
+	SYNCS("daemonset", daemonset_syncs, "2", "DaemonSets"),
+	SYNCS("job", job_syncs, "5", "Jobs"),
+	SYNCS("cron-job", cronjob_syncs, "5", "CronJobs"),
 };
 const size_t ctrl_manager_n_options = ARRAY_SIZE(ctrl_manager_options);
 

@@ -12,6 +12,7 @@
 
 #define KC_BODY_MAX (256u << 20) /* a List of 10,000 pods is ~50 MB */
 #define KC_SOCKS_MAX 1024
+#define KC_CONNECTIONS_DEFAULT 64 /* a client's streams' connections */
 
 /* ---- the resource registry ---- */
 
@@ -152,6 +153,7 @@ struct kc_client {
 	int callbacks;
 	unsigned long requests, connections;
 	struct kc_status status;
+	const atomic_bool *cancel;
 };
 
 const struct kc_status *kc_last_status(const struct kc_client *c)
@@ -229,6 +231,8 @@ static int errno_from_curl(CURLcode cc)
 	case CURLE_SEND_ERROR:
 	case CURLE_GOT_NOTHING:
 		return -ECONNRESET;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:
@@ -302,6 +306,17 @@ static size_t buf_write(char *ptr, size_t size, size_t nmemb, void *ud)
 	return buf_append(&b->data, &b->len, &b->cap, ptr, size * nmemb) < 0 ? 0 : size * nmemb;
 }
 
+/* libcurl's progress callback, about once a second at least: ends the
+ * transfer once the client's cancel flag is set. */
+static int cancel_check(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			curl_off_t ulnow)
+{
+	const atomic_bool *cancel = ud;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return atomic_load(cancel) ? 1 : 0;
+}
+
 /* The options every transfer shares: URL, TLS, credentials, headers. */
 static int handle_setup(struct kc_client *c, CURL *h, const char *method, const char *path,
 			const char *content_type, const char *body, struct curl_slist **hdrs)
@@ -320,6 +335,11 @@ static int handle_setup(struct kc_client *c, CURL *h, const char *method, const 
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (c->cancel) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cancel_check);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, c->cancel);
+	}
 	if (c->has_ca)
 		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &c->ca);
 	if (c->has_cert) {
@@ -391,6 +411,8 @@ int kc_request(struct kc_client *c, const char *method, const char *path,
 	CURLcode cc;
 	int r;
 
+	if (c->cancel && atomic_load(c->cancel))
+		return -ECANCELED;
 	if (body && !(req = json_dumps(body, JSON_COMPACT)))
 		return -ENOMEM;
 	rate_limit_wait(c);
@@ -438,7 +460,7 @@ static int blob_dup(struct curl_blob *b, const struct kc_blob *from)
 	return 0;
 }
 
-static void loop_init(struct kc_client *c);
+static void loop_init(struct kc_client *c, long max_connections);
 
 int kc_client_new(const struct kc_config *cfg, const struct kc_client_opts *opts,
 		  struct kc_client **out)
@@ -454,6 +476,7 @@ int kc_client_new(const struct kc_config *cfg, const struct kc_client_opts *opts
 	c->server = strdup(cfg->server);
 	c->user_agent = strdup(opts->user_agent ? opts->user_agent : "skiff");
 	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
+	c->cancel = opts->cancel;
 	c->qps = opts->qps;
 	c->burst = opts->burst > 0 ? opts->burst : (opts->qps >= 1 ? (int)opts->qps : 1);
 	c->tokens = c->burst;
@@ -485,7 +508,7 @@ int kc_client_new(const struct kc_config *cfg, const struct kc_client_opts *opts
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	loop_init(c);
+	loop_init(c, opts->max_connections > 0 ? opts->max_connections : KC_CONNECTIONS_DEFAULT);
 	*out = c;
 	return 0;
 }
@@ -526,8 +549,10 @@ static int on_timer(CURLM *m, long timeout_ms, void *ud)
 	return 0;
 }
 
-static void loop_init(struct kc_client *c)
+static void loop_init(struct kc_client *c, long max_connections)
 {
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections);
+	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, max_connections);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);

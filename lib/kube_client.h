@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -64,6 +65,13 @@ struct kc_client_opts {
 	int timeout_ms;         /* per request, blocking or async; not for watches
 				 * (default 30000) */
 	const char *user_agent; /* default "skiff" */
+	int max_connections;    /* streams (watches and async requests): connections
+				 * open at once, the rest wait for one; idle ones
+				 * stay open for the next (default 64: a burst of
+				 * requests must not pay a TLS handshake each) */
+	const atomic_bool *cancel; /* once true, requests in progress end within
+				    * about a second with -ECANCELED (a thread
+				    * being stopped); NULL: never */
 };
 
 struct kc_client;

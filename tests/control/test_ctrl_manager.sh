@@ -11,11 +11,13 @@
 #                       it fits joins
 #   flags             - --controllers=none --no-scheduler leaves pods
 #                       unbound and takes no Lease; an unknown controller
-#                       name, a bad --lb-cidr or --leader-elect is refused
+#                       name, a bad --lb-cidr, --leader-elect or
+#                       --concurrent-*-syncs is refused
 #   ipam              - node IPAM (--cluster-cidr) and LoadBalancer IPs
 #                       (--lb-cidr), the default ServiceAccount of a new
 #                       namespace
-#   endpoints         - a Service and its pods marked Ready by hand: an
+#   endpoints         - (3 EndpointSlice workers, 1 for Endpoints)
+#                       a Service and its pods marked Ready by hand: an
 #                       EndpointSlice and the Endpoints object list them;
 #                       a pod turned unready is ready=false in its slice
 #                       and leaves the Endpoints' addresses
@@ -124,6 +126,9 @@ case_flags() {
 	assert_contains "$out" '--lb-cidr: invalid'
 	out=$("$BIN/skiff-server" --data-dir "$DATA" --leader-elect=maybe 2>&1); rc=$?
 	assert_eq "$rc" 2 "--leader-elect=maybe"
+	out=$("$BIN/skiff-server" --data-dir "$DATA" --concurrent-replicaset-syncs 0 2>&1); rc=$?
+	assert_eq "$rc" 2 "--concurrent-replicaset-syncs 0"
+	assert_contains "$out" '--concurrent-replicaset-syncs'
 	start_skiff_server "$DATA" "$TMP/flags.log" tls --controllers=none --no-scheduler
 	node n1 4 | k 33 apply -f - >/dev/null || fail "node n1: cannot create"
 	pod idle 100m | k 33 apply -f - >/dev/null || fail "pod idle: cannot create"
@@ -165,7 +170,9 @@ ready() {
 case_endpoints() {
 	local out
 	DATA=$TMP/eps
-	start_skiff_server "$DATA" "$TMP/eps.log" tls --controllers='*,-nodelifecycle'
+	# three EndpointSlice workers and one for Endpoints: the same outcome
+	start_skiff_server "$DATA" "$TMP/eps.log" tls --controllers='*,-nodelifecycle' \
+		--concurrent-service-endpoint-syncs 3 --concurrent-endpoint-syncs 1
 	node n1 4 | k 33 apply -f - >/dev/null || fail "node n1: cannot create"
 	k 33 run web1 --image=busybox --labels=app=web --port=8080 >/dev/null || fail "pod web1"
 	k 27 run web2 --image=busybox --labels=app=web --port=8080 >/dev/null || fail "pod web2"
@@ -382,7 +389,9 @@ YAML
 	t1=$(date +%s)
 	kill -CONT "$ETCD_PID"
 	[ $((t1 - t0)) -ge 9 ] || fail "leadership dropped after $((t1 - t0)) s, before the 10 s deadline"
-	assert_contains "$(cat "$TMP/$other.log")" "controller manager: stopped (no longer leading)"
+	# its workers' requests in flight are cancelled within about a second
+	wait_for 3 grep -q "controller manager: stopped (no longer leading)" "$TMP/$other.log" ||
+		fail "the controller manager did not stop: $(tail -n 5 "$TMP/$other.log")"
 	wait_for 20 eval '[ "$(grep -c "scheduler: leading" "$TMP/$other.log")" = 2 ]' ||
 		fail "$other did not lead again once the store answered: $(tail -n 5 "$TMP/$other.log")"
 }
