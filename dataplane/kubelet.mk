@@ -2,7 +2,8 @@
 # --container-runtime-endpoint runs the pods bound to its node through the
 # CRI client (cri.mk). `=` because build.mk, read first, links these.
 KUBELET_SRCS = dataplane/kubelet.c dataplane/kubelet_pod.c dataplane/kubelet_sandbox.c \
-	dataplane/kubelet_container.c dataplane/kubelet_status.c $(CRI_SRCS)
+	dataplane/kubelet_container.c dataplane/kubelet_status.c dataplane/kubelet_probe.c \
+	$(CRI_SRCS)
 KUBELET_PKGS = $(CRI_PKGS) libcurl
 
 # They include the generated CRI header.

@@ -71,6 +71,13 @@ int cri_list_images(struct cri_client *c, Runtime__V1__ListImagesResponse **out)
 int cri_pull_image(struct cri_client *c, const char *image,
 		   const Runtime__V1__PodSandboxConfig *sandbox_config, char **image_ref);
 
+/* RuntimeService.ExecSync: runs cmd (argv) in container id and waits at
+ * most timeout_s (> 0) for it, the call itself a little longer. -ETIMEDOUT
+ * when the runtime gave up on it (DEADLINE_EXCEEDED) or the call did.
+ * (*out)->exit_code, ->stdout and ->stderr say how it ended. */
+int cri_exec_sync(struct cri_client *c, const char *id, char *const *cmd, size_t n_cmd,
+		  int64_t timeout_s, Runtime__V1__ExecSyncResponse **out);
+
 /* Names of enum values ("SANDBOX_READY", "CONTAINER_RUNNING", ...). */
 const char *cri_sandbox_state_name(Runtime__V1__PodSandboxState s);
 const char *cri_container_state_name(Runtime__V1__ContainerState s);
