@@ -78,7 +78,8 @@ case_readiness_exec() {
 }
 
 # Readiness by httpGet on a named port, with a header, against busybox
-# httpd: 404 until the file is there, 200 then, 404 again.
+# httpd: 404 until the file is there, 200 then (kept across an agent
+# restart), 404 again.
 case_readiness_http() {
 	agent_up
 	pod rhttp "$GRACE" "containers:" "$(sh_container c \
@@ -90,6 +91,14 @@ case_readiness_http() {
 	not_ready rhttp || fail "Ready on a 404"
 	poke rhttp
 	wait_for 10 ready rhttp || fail "rhttp never Ready: $(events rhttp message)"
+	# an agent killed and started again keeps the result: no flap
+	local since
+	since=$(jp rhttp '{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
+	agent_kill
+	agent_start
+	sleep 3 # relists and probes of the new agent
+	assert_eq "$(jp rhttp '{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')" "$since"
+	ready rhttp || fail "rhttp not Ready after the agent's restart"
 	poke rhttp
 	wait_for 10 not_ready rhttp || fail "rhttp still Ready"
 	delete_pod rhttp
