@@ -671,7 +671,7 @@ static void *prober_main(void *arg)
 	while (!p->stop) {
 		struct probe *e = next_due(p, &wake);
 		char msg[KL_PROBE_MSG_MAX], ip[64];
-		struct action a = { .cri = t->cri, .ports = NULL };
+		struct action a;
 		int r;
 
 		if (!e) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The kubelet's probes and lifecycle hooks (issue 11): readiness (exec,
-# httpGet on a named port, tcpSocket) flipping the pod's Ready condition
+# httpGet on a named port, tcpSocket, grpc) flipping the pod's Ready condition
 # both ways and, through skiff-server's endpointslice controller, its
 # endpoint in the Service's EndpointSlice; a liveness failure restarting
 # the container (Killing event); a startup probe holding liveness off,
@@ -119,6 +119,37 @@ case_tcp_socket() {
 	delete_pod rtcp
 }
 
+# gRPC: grpc.health.v1 Health/Check against etcd (which serves it) run in
+# the pod's network namespace: refused, SERVING, then gone again.
+case_grpc() {
+	command -v etcd >/dev/null || skip_case "no etcd to serve grpc.health.v1"
+	agent_up
+	pod rgrpc "$GRACE" "containers:" "$(sh_container c 'exec sleep 3600' \
+		'readinessProbe: {grpc: {port: 2379}, periodSeconds: 1, failureThreshold: 1}')"
+	wait_for 30 phase_is rgrpc Running || fail "rgrpc never Running: $(jp rgrpc '{.status}')"
+	wait_event rgrpc "Readiness probe failed: failed to connect service"
+	local uid ip id pid ep
+	uid=$(jp rgrpc '{.metadata.uid}')
+	ip=$(jp rgrpc '{.status.podIP}')
+	for id in $(cri pods --quiet); do
+		cri inspectp "$id" | grep -q "\"$uid\"" && break
+	done
+	pid=$(cri inspectp "$id" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+	[ -n "$pid" ] || fail "no sandbox pid for $uid"
+	nsenter --net="/proc/$pid/ns/net" etcd --name p --data-dir "$TMP/etcd" \
+		--listen-client-urls "http://$ip:2379" --advertise-client-urls "http://$ip:2379" \
+		--listen-peer-urls http://127.0.0.1:2380 \
+		--initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster p=http://127.0.0.1:2380 >"$TMP/etcd.log" 2>&1 &
+	ep=$!
+	defer "kill_tree $ep"
+	wait_for 30 ready rgrpc ||
+		fail "rgrpc never Ready: $(events rgrpc message) $(tail -3 "$TMP/etcd.log")"
+	kill_tree "$ep"
+	wait_for 10 not_ready rgrpc || fail "rgrpc still Ready without its server"
+	delete_pod rgrpc
+}
+
 # A liveness failure (failureThreshold 2) restarts the container: restart
 # count 1, a Killing event saying why; the new instance is live again.
 case_liveness_restarts() {
@@ -209,7 +240,7 @@ case_nothing_left() {
 }
 
 # KUBELET_CASES="a b": only those (while working on one).
-for c in ${KUBELET_CASES:-readiness_exec readiness_http tcp_socket liveness_restarts \
+for c in ${KUBELET_CASES:-readiness_exec readiness_http tcp_socket grpc liveness_restarts \
 	startup_probe hooks nothing_left}; do
 	run_case "$c"
 done
