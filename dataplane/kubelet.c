@@ -67,6 +67,41 @@ void kl_requeue(struct kl_sync *s, unsigned long long after_ns)
 		s->requeue_ns = after_ns;
 }
 
+void kl_event_post(struct kubelet *k, json_t *obj, const char *type, const char *reason,
+		   const char *msg)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&k->lock);
+	if (json_array_size(k->events) < 1000) /* the recorder's own queue bound */
+		json_array_append_new(k->events, json_pack("{so ss ss ss}", "obj", json_deep_copy(obj),
+							   "type", type, "reason", reason, "msg", msg));
+	pthread_mutex_unlock(&k->lock);
+	if (write(k->event_fd, &one, sizeof(one)) < 0)
+		log_debug("kubelet: cannot wake the loop for an event: %m");
+}
+
+/* The loop thread hands the posted events to its recorder. */
+static void send_events(struct kubelet *k, struct kc_recorder *rec)
+{
+	json_t *evs, *e;
+	uint64_t n;
+	size_t i;
+
+	if (read(k->event_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&k->lock);
+	evs = k->events;
+	k->events = json_array();
+	pthread_mutex_unlock(&k->lock);
+	json_array_foreach(evs, i, e)
+		if (kc_event(rec, kc_resource_find("pods"), json_object_get(e, "obj"),
+			     json_path_str(e, "type"), json_path_str(e, "reason"), "%s",
+			     json_path_str(e, "msg")) < 0)
+			log_debug("kubelet: event %s not recorded", json_path_str(e, "reason"));
+	json_decref(evs);
+}
+
 static void cache_set(struct kubelet *k, json_t *pod, bool sync)
 {
 	char key[512];
@@ -194,6 +229,7 @@ static void *loop_main(void *arg)
 	struct kc_client_opts co = { .user_agent = "skiff-kubelet" };
 	struct kc_client *c = NULL;
 	struct kc_informer *inf = NULL;
+	struct kc_recorder *rec = NULL;
 	struct cri_client *cri = NULL;
 	json_t *seen = json_object();
 	unsigned long long next_relist = 0;
@@ -204,6 +240,8 @@ static void *loop_main(void *arg)
 		r = open_informer(k, c, &inf);
 	if (r == 0)
 		r = cri_client_new(k->o.runtime_endpoint, 10000, &cri);
+	if (r == 0)
+		r = kc_recorder_new(c, "kubelet", k->o.node_name, &rec);
 	if (r < 0)
 		log_error("kubelet: cannot start the pod informer of node %s: %s", k->o.node_name,
 			  strerror(-r));
@@ -213,12 +251,15 @@ static void *loop_main(void *arg)
 		size_t n;
 
 		fds[0] = (struct pollfd){ .fd = k->stop_fd, .events = POLLIN };
-		n = 1 + kc_client_pollfds(c, fds + 1, ARRAY_SIZE(fds) - 1, &timeout);
+		fds[1] = (struct pollfd){ .fd = k->event_fd, .events = POLLIN };
+		n = 2 + kc_client_pollfds(c, fds + 2, ARRAY_SIZE(fds) - 2, &timeout);
 		if (poll(fds, n, timeout) < 0 && errno != EINTR)
 			break;
 		if (fds[0].revents)
 			break;
-		kc_client_dispatch(c, fds + 1, n - 1);
+		if (fds[1].revents)
+			send_events(k, rec);
+		kc_client_dispatch(c, fds + 2, n - 2);
 		if (!k->synced && kc_informer_synced(inf)) {
 			pthread_mutex_lock(&k->lock);
 			k->synced = true;
@@ -232,6 +273,7 @@ static void *loop_main(void *arg)
 		}
 	}
 	kc_informer_free(inf);
+	kc_recorder_free(rec);
 	kc_client_free(c);
 	cri_client_free(cri);
 	json_decref(seen);
@@ -256,12 +298,7 @@ static void *worker_main(void *arg)
 		}
 		kc_wq_done(w->k->wq, key);
 		free(key);
-		/* The recorder writes over the client's loop, which only a
-		 * flush runs in a worker (its other requests block). */
-		if (kc_recorder_flush(w->rec, KL_EVENT_FLUSH_MS) < 0)
-			log_debug("kubelet: events still unsent after %d ms", KL_EVENT_FLUSH_MS);
 	}
-	kc_recorder_free(w->rec);
 	kc_client_free(w->kc);
 	cri_client_free(w->cri);
 	free(w);
@@ -280,10 +317,7 @@ static int worker_new(struct kubelet *k, struct kl_worker **out)
 	r = cri_client_new(k->o.runtime_endpoint, 0, &w->cri);
 	if (r == 0)
 		r = kc_client_new(k->cfg, &co, &w->kc);
-	if (r == 0)
-		r = kc_recorder_new(w->kc, "kubelet", k->o.node_name, &w->rec);
 	if (r < 0) {
-		kc_recorder_free(w->rec);
 		kc_client_free(w->kc);
 		cri_client_free(w->cri);
 		free(w);
@@ -353,8 +387,10 @@ int kubelet_start(const struct kubelet_options *o, struct kubelet **out, char *e
 	pthread_mutex_init(&k->lock, NULL);
 	k->pods = json_object();
 	k->mem = json_object();
+	k->events = json_array();
 	k->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r = k->stop_fd < 0 ? -errno : 0;
+	k->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r = k->stop_fd < 0 || k->event_fd < 0 ? -errno : 0;
 	if (r == 0)
 		r = api_source_config(&k->o.api, &k->cfg, err, errlen);
 	if (r == 0)
@@ -380,6 +416,8 @@ int kubelet_start(const struct kubelet_options *o, struct kubelet **out, char *e
 		if (r == 0)
 			k->n_workers++;
 	}
+	if (r == 0)
+		r = kl_prober_start(k, &k->prober);
 	if (r == 0)
 		r = -pthread_create(&k->loop, NULL, loop_main, k);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -407,13 +445,17 @@ void kubelet_stop(struct kubelet *k)
 		kc_wq_shutdown(k->wq);
 	for (int i = 0; i < k->n_workers; i++)
 		pthread_join(k->workers[i], NULL);
+	kl_prober_stop(k->prober); /* after the workers, which read it */
 	free(k->workers);
 	kc_wq_free(k->wq);
 	kc_config_free(k->cfg);
 	json_decref(k->pods);
 	json_decref(k->mem);
+	json_decref(k->events);
 	if (k->stop_fd >= 0)
 		close(k->stop_fd);
+	if (k->event_fd >= 0)
+		close(k->event_fd);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }

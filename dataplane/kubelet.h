@@ -5,7 +5,8 @@
  *   kubelet_start(&opts, &k)   a thread of its own: a pod informer limited
  *                              to this node, a relist of the runtime every
  *                              second (upstream's PLEG), a work queue of
- *                              pod keys and a pool of pod workers
+ *                              pod keys, a pool of pod workers and the
+ *                              prober's threads (kubelet_probe.h)
  *   kubelet_stop(k)            ends the threads; pods keep running (a new
  *                              agent adopts them by their CRI labels)
  *

@@ -49,8 +49,7 @@ void kl_event(struct kl_sync *s, const char *type, const char *reason, const cha
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (kc_event(s->w->rec, kc_resource_find("pods"), s->pod, type, reason, "%s", msg) < 0)
-		log_debug("kubelet: pod %s: event %s not recorded", s->key, reason);
+	kl_event_post(s->k, s->pod, type, reason, msg); /* the loop thread sends it */
 }
 
 void kl_set_waiting(struct kl_sync *s, const char *name, const char *reason, const char *fmt, ...)
@@ -480,6 +479,7 @@ int kl_container_run(struct kl_sync *s, json_t *spec, bool init, unsigned attemp
 		kl_event(s, "Normal", "Started", "Started container %s", name);
 		log_info("kubelet: pod %s: container %s started (%.12s, attempt %u)", s->key, name, id,
 			 attempt);
+		r = kl_post_start(s, spec, id); /* kubelet_probe.c */
 	}
 	free(id);
 	return r;

@@ -7,12 +7,14 @@
  *                        QoS class, labels), create, adopt, stop, remove
  *   kubelet_container.c  containers: config (command, env, resources,
  *                        security), image pulls, starts, restart backoff
- *   kubelet_status.c     pod status from CRI, as a merge patch on change */
+ *   kubelet_status.c     pod status from CRI, as a merge patch on change
+ *   kubelet_probe.c      probes (their own threads) and lifecycle hooks */
 #ifndef SKIFF_KUBELET_INT_H
 #define SKIFF_KUBELET_INT_H
 
 #include "dataplane/cri/cri.h"
 #include "dataplane/kubelet.h"
+#include "dataplane/kubelet_probe.h"
 #include "lib/json_path.h"
 #include "lib/kube_client.h"
 #include "lib/kube_events.h"
@@ -33,8 +35,6 @@
 #define KL_ANN_TERM_PATH "io.kubernetes.container.terminationMessagePath"
 #define KL_ANN_INIT "skiff.io/init-container"
 
-/* How long a worker waits, after a pod's sync, for its Events to be written. */
-#define KL_EVENT_FLUSH_MS 2000
 #define KL_BACKOFF_INITIAL_S 10
 #define KL_BACKOFF_MAX_S 300
 #define KL_BACKOFF_RESET_S 600 /* a container that ran this long starts over */
@@ -52,15 +52,17 @@ struct kubelet {
 	json_t *pods;         /* "ns/name" -> the informer's pod (a copy) */
 	json_t *mem;          /* "ns/name" -> what a worker remembers of it */
 	bool synced;
+	struct kl_prober *prober;
+	json_t *events;       /* [{obj, type, reason, msg}]: for the loop's recorder */
+	int event_fd;         /* eventfd: events are waiting */
 };
 
 /* One worker thread's clients (a kc_client and a CRI client belong to one
- * thread). */
+ * thread; its events go through kl_event_post). */
 struct kl_worker {
 	struct kubelet *k;
 	struct cri_client *cri;
 	struct kc_client *kc;
-	struct kc_recorder *rec;
 };
 
 /* One reconcile of one pod. */
@@ -93,6 +95,10 @@ json_t *kl_pod_get(struct kubelet *k, const char *key); /* a copy, or NULL */
 json_t *kl_mem_get(struct kubelet *k, const char *key); /* a new reference */
 void kl_mem_drop(struct kubelet *k, const char *key);
 void kl_requeue(struct kl_sync *s, unsigned long long after_ns);
+/* Records an event about obj (a pod) from any thread: the loop thread,
+ * whose client's event loop runs, sends it. */
+void kl_event_post(struct kubelet *k, json_t *obj, const char *type, const char *reason,
+		   const char *msg);
 
 /* kubelet_pod.c */
 int kl_sync_pod(struct kl_worker *w, const char *key);

@@ -4,7 +4,7 @@
  *   gone           -> stop and remove its sandboxes (deleted while the
  *                     agent was down, or a sandbox no pod owns)
  *   another uid    -> the old pod's sandboxes go first
- *   deleting       -> preStop (later), SIGTERM with the grace left, the
+ *   deleting       -> preStop hooks, SIGTERM with the grace left, the
  *                     sandbox; then the pod object is deleted (grace 0)
  *   terminal       -> its sandbox stays stopped
  *   otherwise      -> sandbox (adopted or made), init containers in
@@ -121,14 +121,6 @@ static void remove_old_instances(struct kl_sync *s)
 	}
 }
 
-/* preStop hooks (exec, httpGet) come with the probes: the seam is here,
- * before the containers get SIGTERM. */
-static void pre_stop_hooks(struct kl_sync *s, long long grace)
-{
-	(void)s;
-	(void)grace;
-}
-
 /* The pod is being deleted: stop it, then delete the object (grace 0,
  * this uid only), as upstream's kubelet does. */
 static int kill_pod(struct kl_sync *s)
@@ -139,7 +131,9 @@ static int kill_pod(struct kl_sync *s)
 				    .precondition_uid = s->uid };
 	int r;
 
-	pre_stop_hooks(s, grace);
+	kl_probe_forget(s->k, s->key);
+	if (grace > 0)
+		grace = kl_pre_stop(s, grace); /* preStop hooks first: SIGTERM gets what is left */
 	r = kl_sandboxes_remove(s, NULL, grace);
 	if (r < 0)
 		return r;
@@ -185,6 +179,8 @@ static int run_pod(struct kl_sync *s)
 		return r;
 	}
 	r = kl_list_containers(s);
+	if (r == 0 && kl_probe_kill(s) > 0) /* a liveness (startup) probe failed */
+		r = kl_list_containers(s);
 	if (r < 0)
 		return r;
 	if (run_init_containers(s))
@@ -193,6 +189,7 @@ static int run_pod(struct kl_sync *s)
 	if (r < 0)
 		return r;
 	remove_old_instances(s);
+	kl_probe_sync(s);
 	r = kl_status_update(s);
 	if (s->terminal)
 		stop_terminal(s);
@@ -213,6 +210,7 @@ int kl_sync_pod(struct kl_worker *w, const char *key)
 		pthread_mutex_unlock(&w->k->lock);
 		if (!synced)
 			return 0; /* gone or not listed yet: only a full list can tell */
+		kl_probe_forget(w->k, key);
 		r = kl_sandboxes_remove(&s, NULL, -1);
 		if (r == 0)
 			kl_mem_drop(w->k, key);

@@ -103,9 +103,13 @@ static json_t *container_status(struct kl_sync *s, json_t *spec, bool init, cons
 		json_object_set_new(cs, "imageID", json_string(st->image_ref ?: ""));
 		json_object_set_new(cs, "restartCount", json_integer(st->metadata ? st->metadata->attempt : 0));
 		if (st->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING) {
+			bool started, ready;
+
+			/* probes: ready after readiness passed, started after startup */
+			kl_probe_status(s, spec, st->id, &started, &ready);
 			state = json_pack("{s{so}}", "running", "startedAt", timestamp(st->started_at));
-			json_object_set_new(cs, "ready", json_boolean(!init));
-			json_object_set_new(cs, "started", json_true());
+			json_object_set_new(cs, "ready", json_boolean(!init && ready));
+			json_object_set_new(cs, "started", json_boolean(started));
 		} else if (st->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED && waiting) {
 			json_decref(last);
 			last = json_pack("{so}", "terminated", terminated(st));

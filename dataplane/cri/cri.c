@@ -438,6 +438,32 @@ int cri_port_forward(struct cri_client *c, const char *pod_id, const int32_t *po
 	return take_id(c, resp, resp->url, "PortForward", url);
 }
 
+/* ---- ExecSync (the kubelet's probes and hooks) ---- */
+
+int cri_exec_sync(struct cri_client *c, const char *id, char *const *cmd, size_t n_cmd,
+		  int64_t timeout_s, Runtime__V1__ExecSyncResponse **out)
+{
+	Runtime__V1__ExecSyncRequest req = RUNTIME__V1__EXEC_SYNC_REQUEST__INIT;
+	int saved = c->timeout_ms, r;
+
+	if (bad_id(c, id, "container id"))
+		return -EINVAL;
+	if (!n_cmd || timeout_s <= 0) {
+		cri_local_error(c, "ExecSync needs a command and a timeout");
+		return -EINVAL;
+	}
+	req.container_id = (char *)id;
+	req.cmd = (char **)cmd;
+	req.n_cmd = n_cmd;
+	req.timeout = timeout_s;
+	/* the runtime ends the command at timeout_s; the call waits for its answer */
+	c->timeout_ms = (int)(timeout_s * 1000 + 2000);
+	r = cri_call(c, RUNTIME_SERVICE "ExecSync", &req, &runtime__v1__exec_sync_response__descriptor,
+		     (ProtobufCMessage **)out);
+	c->timeout_ms = saved;
+	return r;
+}
+
 const char *cri_sandbox_state_name(Runtime__V1__PodSandboxState s)
 {
 	switch (s) {

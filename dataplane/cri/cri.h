@@ -85,6 +85,13 @@ int cri_attach(struct cri_client *c, const char *container_id, const struct cri_
 int cri_port_forward(struct cri_client *c, const char *pod_id, const int32_t *ports,
 		     size_t n_ports, char **url);
 
+/* RuntimeService.ExecSync: runs cmd (argv) in container id and waits at
+ * most timeout_s (> 0) for it, the call itself a little longer. -ETIMEDOUT
+ * when the runtime gave up on it (DEADLINE_EXCEEDED) or the call did.
+ * (*out)->exit_code, ->stdout and ->stderr say how it ended. */
+int cri_exec_sync(struct cri_client *c, const char *id, char *const *cmd, size_t n_cmd,
+		  int64_t timeout_s, Runtime__V1__ExecSyncResponse **out);
+
 /* Names of enum values ("SANDBOX_READY", "CONTAINER_RUNNING", ...). */
 const char *cri_sandbox_state_name(Runtime__V1__PodSandboxState s);
 const char *cri_container_state_name(Runtime__V1__ContainerState s);
