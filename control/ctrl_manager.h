@@ -109,6 +109,8 @@ void ctrl_enqueue(struct ctrl_run *c, const char *key);
 void ctrl_enqueue_after(struct ctrl_run *c, const char *key, double seconds);
 const struct ctrl_manager_config *ctrl_run_config(struct ctrl_run *c);
 struct kc_client *ctrl_run_client(struct ctrl_run *c);
+/* The cluster CA the loop trusts (PEM, malloc'd), or NULL (plain port). */
+char *ctrl_run_root_ca(struct ctrl_run *c);
 void *ctrl_run_state(struct ctrl_run *c);
 void ctrl_run_set_state(struct ctrl_run *c, void *state);
 /* The cached objects of resource (borrowed), as an array for the compute
