@@ -600,12 +600,17 @@ static int etc_hosts(struct kl_sync *s, char *path, size_t size)
 /* ---- the mounts ---- */
 
 /* Sets up every volume of the pod (and the service-account one): *out
- * maps each name to its host path. */
+ * maps each name to its host path. The service-account volume the
+ * kubelet adds itself is best effort: without the ServiceAccount, its
+ * token or kube-root-ca.crt (a cluster running without those controllers,
+ * a node not allowed to read them) the pod runs, the folder filled on a
+ * later sync, and a FailedMount event says why. */
 static int volumes_ensure(struct kl_sync *s, json_t **out, char *err, size_t errlen)
 {
-	json_t *vols = json_copy(json_path_get(s->pod, "spec.volumes") ?: json_array());
+	json_t *spec_vols = json_path_get(s->pod, "spec.volumes");
+	json_t *vols = spec_vols ? json_copy(spec_vols) : json_array();
 	json_t *vol, *paths = json_object();
-	size_t i;
+	size_t i, n_spec = json_array_size(vols);
 	int r = 0;
 
 	if (sa_automount(s))
@@ -614,12 +619,17 @@ static int volumes_ensure(struct kl_sync *s, json_t **out, char *err, size_t err
 		char dir[PATH_SIZE];
 
 		r = volume_setup(s, vol, dir, sizeof(dir), err, errlen);
-		if (r < 0) {
+		if (r < 0)
 			kl_event(s, "Warning", "FailedMount",
 				 "MountVolume.SetUp failed for volume \"%s\" : %s",
 				 json_path_str(vol, "name") ?: "", err);
-			break;
+		if (r < 0 && i >= n_spec && volume_dir(s, "projected", SA_VOLUME, dir, sizeof(dir)) == 0) {
+			log_warn("kubelet: pod %s: service-account volume: %s", s->key, err);
+			*err = '\0';
+			r = 0;
 		}
+		if (r < 0)
+			break;
 		json_object_set_new(paths, json_path_str(vol, "name"), json_string(dir));
 	}
 	json_decref(vols);

@@ -655,6 +655,19 @@ case_no_automount() {
 	delete_pod noauto
 }
 
+# A pod whose ServiceAccount does not exist still runs (the volume the
+# kubelet adds is best effort), its token folder empty, the reason logged.
+case_sa_missing() {
+	agent_up
+	pod ghost "serviceAccountName: ghost-$RUN_ID" "containers:" \
+		"$(sh_container c 'echo sa=[$(ls /var/run/secrets/kubernetes.io/serviceaccount)]; exec sleep 3600')"
+	wait_for 30 ready ghost || fail "ghost never Ready: $(jp ghost '{.status}')"
+	wait_for 10 eval 'pod_log ghost c | grep -q sa=' || fail "no log"
+	assert_contains "$(pod_log ghost c)" "sa=[]"
+	assert_contains "$(grep 'default/ghost: service-account volume' "$ALOG")" "failed to fetch token"
+	delete_pod ghost
+}
+
 # Everything the kubelet made is gone once its pods are.
 case_nothing_left() {
 	assert_eq "$(cri pods --quiet | wc -l)" 0
@@ -670,7 +683,7 @@ case_nothing_left() {
 for c in ${KUBELET_CASES:-pod_runs_ready containers_share_localhost security_and_resources \
 	init_containers_in_order \
 	restart_policies crashloop_backoff_schedule delete_with_grace agent_restart_adopts \
-	runtime_restart missing_image malformed_spec env_sources volumes no_automount nothing_left}; do
+	runtime_restart missing_image malformed_spec env_sources volumes no_automount sa_missing nothing_left}; do
 	run_case "$c"
 done
 finish
