@@ -298,6 +298,10 @@ static bool pod_uses(json_t *pod, enum ref_kind kind, const char *name)
 
 	if (kind == REF_SERVICEACCOUNT)
 		return streq(api_jstr(pod, "spec.serviceAccountName") ?: "default", name);
+	/* the kubelet's own service-account volume (ca.crt) */
+	if (kind == REF_CONFIGMAP && streq(name, "kube-root-ca.crt") &&
+	    !json_is_false(api_jget(pod, "spec.automountServiceAccountToken")))
+		return true;
 	json_array_foreach(api_jget(pod, "spec.volumes"), i, v)
 		if (volume_uses(v, kind, name))
 			return true;

@@ -26,6 +26,8 @@ CTRL_SRCS += control/ctrl_lbipam.c
 
 # The default ServiceAccount of every namespace (ctrl_serviceaccount.h).
 CTRL_SRCS += control/ctrl_serviceaccount.c
+# kube-root-ca.crt in every namespace (ctrl_rootca.h).
+CTRL_SRCS += control/ctrl_rootca.c
 
 # Pod garbage collection (ctrl_podgc.h).
 CTRL_SRCS += control/ctrl_podgc.c

@@ -21,6 +21,7 @@
 #include "control/ctrl_nodeipam.h"
 #include "control/ctrl_nodelifecycle.h"
 #include "control/ctrl_podgc.h"
+#include "control/ctrl_rootca.h"
 #include "control/ctrl_serviceaccount.h"
 #include "control/ctrl_statefulset.h"
 #include "control/ctrl_util.h"
@@ -131,6 +132,30 @@ static int sa_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p
 		return 0;
 	sas = ctrl_indexed(c, "serviceaccounts", "namespace", key, &n);
 	return serviceaccount_compute(ns, sas, n, p);
+}
+
+/* ---- root-ca-cert-publisher: kube-root-ca.crt in each namespace ---- */
+
+static void rootca_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	json_t *o = obj ? obj : old;
+
+	if (streq(resource, "namespaces"))
+		ctrl_enqueue(c, kc_meta_str(o, "name"));
+	else if (streq(kc_meta_str(o, "name"), ROOTCA_CONFIGMAP))
+		ctrl_enqueue(c, kc_meta_str(o, "namespace"));
+}
+
+static int rootca_reconcile(struct ctrl_run *c, const char *key, struct ctrl_plan *p)
+{
+	json_t *ns = ctrl_cached(c, "namespaces", key);
+	_cleanup_free_ char *ca = ctrl_run_root_ca(c);
+	char cm[300];
+
+	if (!ns)
+		return 0;
+	snprintf(cm, sizeof(cm), "%s/%s", key, ROOTCA_CONFIGMAP);
+	return rootca_compute(ns, ctrl_cached(c, "configmaps", cm), ca, p);
 }
 
 /* ---- nodeipam: spec.podCIDRs from --cluster-cidr ---- */
@@ -1160,6 +1185,8 @@ const struct ctrl_def ctrl_defs[] = {
 	  .event = eps_event, .reconcile = ep_reconcile, .syncs = CM(endpoints_syncs) },
 	{ .name = "serviceaccount", .informers = { "namespaces", "serviceaccounts" },
 	  .init = sa_init, .event = sa_event, .reconcile = sa_reconcile },
+	{ .name = "root-ca-cert-publisher", .informers = { "namespaces", "configmaps" },
+	  .event = rootca_event, .reconcile = rootca_reconcile },
 	{ .name = "nodeipam", .informers = { "nodes" }, .event = enqueue_all,
 	  .reconcile = nodeipam_reconcile },
 	{ .name = "disruption",

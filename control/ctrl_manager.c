@@ -159,6 +159,13 @@ struct kc_client *ctrl_run_client(struct ctrl_run *c)
 	return c->c;
 }
 
+char *ctrl_run_root_ca(struct ctrl_run *c)
+{
+	const struct kc_blob *ca = &c->sess->loop->kc->ca;
+
+	return ca->data && ca->len ? strndup(ca->data, ca->len) : NULL;
+}
+
 void *ctrl_run_state(struct ctrl_run *c)
 {
 	return c->ctl->state;

@@ -124,6 +124,8 @@ void ctrl_enqueue_after(struct ctrl_run *c, const char *key, double seconds);
 const struct ctrl_manager_config *ctrl_run_config(struct ctrl_run *c);
 /* The calling thread's client (a worker's own). */
 struct kc_client *ctrl_run_client(struct ctrl_run *c);
+/* The cluster CA the loop trusts (PEM, malloc'd), or NULL (plain port). */
+char *ctrl_run_root_ca(struct ctrl_run *c);
 /* The controller's state, shared by its workers and its event function. */
 void *ctrl_run_state(struct ctrl_run *c);
 void ctrl_run_set_state(struct ctrl_run *c, void *state);

@@ -7,9 +7,10 @@
 # port-forward passed through to the runtime's streaming server). `=` because build.mk, read first, links
 # these.
 KUBELET_SRCS = dataplane/kubelet.c dataplane/kubelet_pod.c dataplane/kubelet_sandbox.c \
-	dataplane/kubelet_container.c dataplane/kubelet_status.c dataplane/kubelet_probe.c \
-	dataplane/kubelet_node.c dataplane/node_join.c dataplane/kubelet_server.c \
-	dataplane/kubelet_server_logs.c $(CRI_SRCS)
+	dataplane/kubelet_container.c dataplane/kubelet_env.c dataplane/kubelet_volume.c \
+	dataplane/kubelet_status.c dataplane/kubelet_probe.c dataplane/kubelet_node.c \
+	dataplane/node_join.c dataplane/kubelet_server.c dataplane/kubelet_server_logs.c \
+	$(CRI_SRCS)
 KUBELET_PKGS = $(CRI_PKGS) libcurl gnutls
 
 # They include the generated CRI header.

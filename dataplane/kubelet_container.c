@@ -3,8 +3,7 @@
  * per imagePullPolicy, create + start, and the restart backoff
  * (CrashLoopBackOff: 10 s doubling to 300 s, reset after 10 minutes).
  *
- * Seams for what comes next, one function each: env sources other than
- * value and fieldRef (env_from_source), volumes (volume_mounts). */
+ * The environment is kubelet_env.c's, the volumes kubelet_volume.c's. */
 #include "dataplane/kubelet_int.h"
 
 #include "dataplane/cri/cri_json.h"
@@ -90,95 +89,6 @@ Runtime__V1__Container *kl_instance(struct kl_sync *s, const char *name, int nth
 	return best;
 }
 
-/* ---- env ---- */
-
-/* metadata.labels['k'] and metadata.annotations['k']. */
-static const char *field_map(json_t *pod, const char *path)
-{
-	static const char *const maps[] = { "metadata.labels", "metadata.annotations" };
-	char key[256];
-
-	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
-		size_t n = strlen(maps[i]), len;
-
-		if (strncmp(path, maps[i], n) || strncmp(path + n, "['", 2))
-			continue;
-		len = strlen(path + n + 2);
-		if (len < 2 || strcmp(path + n + 2 + len - 2, "']") || len - 2 >= sizeof(key))
-			return NULL;
-		snprintf(key, sizeof(key), "%.*s", (int)(len - 2), path + n + 2);
-		return json_string_value(json_object_get(json_path_get(pod, maps[i]), key)) ?: "";
-	}
-	return NULL;
-}
-
-/* A fieldRef's value (the downward API of env). */
-static int field_ref(struct kl_sync *s, json_t *ref, const char **out, char *err, size_t errlen)
-{
-	const char *path = json_path_str(ref, "fieldPath");
-
-	if (!path)
-		return set_err(err, errlen, -EINVAL, "fieldRef without fieldPath");
-	if (streq(path, "metadata.name"))
-		*out = s->name;
-	else if (streq(path, "metadata.namespace"))
-		*out = s->ns;
-	else if (streq(path, "metadata.uid"))
-		*out = s->uid;
-	else if (streq(path, "spec.nodeName"))
-		*out = s->k->o.node_name;
-	else if (streq(path, "spec.serviceAccountName"))
-		*out = json_path_str(s->pod, "spec.serviceAccountName") ?: "";
-	else if (streq(path, "status.podIP") || streq(path, "status.podIPs"))
-		*out = s->pod_ip;
-	else if (streq(path, "status.hostIP") || streq(path, "status.hostIPs"))
-		*out = s->k->o.host_ip ?: "";
-	else if (!(*out = field_map(s->pod, path)))
-		return set_err(err, errlen, -EINVAL, "unsupported fieldRef fieldPath \"%s\"", path);
-	return 0;
-}
-
-/* configMapKeyRef, secretKeyRef, resourceFieldRef: not yet (the next
- * helper's, with envFrom). */
-static int env_from_source(struct kl_sync *s, json_t *from, const char *name, json_t *envs,
-			   char *err, size_t errlen)
-{
-	(void)s;
-	(void)from;
-	(void)envs;
-	return set_err(err, errlen, -EOPNOTSUPP, "env %s: only value and fieldRef are supported yet",
-		       name);
-}
-
-static int container_env(struct kl_sync *s, json_t *spec, json_t *envs, char *err, size_t errlen)
-{
-	json_t *e;
-	size_t i;
-
-	if (json_object_get(spec, "envFrom"))
-		return set_err(err, errlen, -EOPNOTSUPP, "envFrom is not supported yet");
-	json_array_foreach(json_object_get(spec, "env"), i, e) {
-		const char *name = json_path_str(e, "name"), *v = json_path_str(e, "value");
-		json_t *from = json_object_get(e, "valueFrom");
-		int r;
-
-		if (!name || !*name)
-			return set_err(err, errlen, -EINVAL, "env[%zu] has no name", i);
-		if (from && json_object_get(from, "fieldRef")) {
-			r = field_ref(s, json_object_get(from, "fieldRef"), &v, err, errlen);
-			if (r < 0)
-				return r;
-		} else if (from) {
-			r = env_from_source(s, from, name, envs, err, errlen);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		json_array_append_new(envs, json_pack("{ss ss}", "key", name, "value", v ? v : ""));
-	}
-	return 0;
-}
-
 /* ---- mounts ---- */
 
 /* The host file behind terminationMessagePath (as upstream's kubelet
@@ -206,18 +116,6 @@ static int termination_file(struct kl_sync *s, const char *name, unsigned attemp
 		return -errno;
 	fchmod(fd, 0666); /* writable by any runAsUser */
 	close(fd);
-	return 0;
-}
-
-/* volumeMounts: not yet (the volumes work): a pod with volumes gets a
- * clear CreateContainerConfigError instead of a container without them. */
-static int volume_mounts(struct kl_sync *s, json_t *spec, json_t *mounts, char *err,
-			 size_t errlen)
-{
-	(void)s;
-	(void)mounts;
-	if (json_array_size(json_object_get(spec, "volumeMounts")))
-		return set_err(err, errlen, -EOPNOTSUPP, "volumeMounts are not supported yet");
 	return 0;
 }
 
@@ -302,6 +200,16 @@ static void copy_strings(json_t *dst, const char *to, json_t *spec, const char *
 		json_object_set(dst, to, v);
 }
 
+/* command and args, with $(VAR) of the container's environment. */
+static void expand_strings(json_t *dst, const char *to, json_t *spec, const char *from,
+			   json_t *envs)
+{
+	json_t *v = json_object_get(spec, from);
+
+	if (v)
+		json_object_set_new(dst, to, kl_expand_all(v, envs));
+}
+
 static json_t *container_json(struct kl_sync *s, json_t *spec, bool init, unsigned attempt,
 			      char *err, size_t errlen)
 {
@@ -311,9 +219,9 @@ static json_t *container_json(struct kl_sync *s, json_t *spec, bool init, unsign
 	char log_path[512], tfile[1100], n[32];
 	int r;
 
-	r = container_env(s, spec, envs, err, errlen);
+	r = kl_container_env(s, spec, envs, err, errlen);
 	if (r == 0)
-		r = volume_mounts(s, spec, mounts, err, errlen);
+		r = kl_volume_mounts(s, spec, mounts, err, errlen);
 	if (r == 0)
 		r = termination_file(s, name, attempt, tfile, sizeof(tfile));
 	res = r == 0 ? container_resources(spec, err, errlen) : NULL;
@@ -340,8 +248,8 @@ static json_t *container_json(struct kl_sync *s, json_t *spec, bool init, unsign
 		      "linux", "resources", res, "security_context", container_security(s, spec));
 	if (!j)
 		return NULL;
-	copy_strings(j, "command", spec, "command");
-	copy_strings(j, "args", spec, "args");
+	expand_strings(j, "command", spec, "command", envs);
+	expand_strings(j, "args", spec, "args", envs);
 	copy_strings(j, "working_dir", spec, "workingDir");
 	if (json_is_true(json_object_get(spec, "stdin")))
 		json_object_set_new(j, "stdin", json_true());

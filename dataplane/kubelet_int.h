@@ -7,6 +7,9 @@
  *                        QoS class, labels), create, adopt, stop, remove
  *   kubelet_container.c  containers: config (command, env, resources,
  *                        security), image pulls, starts, restart backoff
+ *   kubelet_env.c        a container's environment; the downward API's
+ *                        values; reads of ConfigMaps and Secrets
+ *   kubelet_volume.c     the pod's volumes, /etc/hosts, volumeMounts
  *   kubelet_status.c     pod status from CRI, as a merge patch on change
  *   kubelet_probe.c      probes (their own threads) and lifecycle hooks */
 #ifndef SKIFF_KUBELET_INT_H
@@ -131,6 +134,37 @@ void kl_set_waiting(struct kl_sync *s, const char *name, const char *reason, con
 long long kl_grace_seconds(json_t *pod);
 void kl_event(struct kl_sync *s, const char *type, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* kubelet_env.c */
+/* envFrom and env into envs ([{"key", "value"}]). */
+int kl_container_env(struct kl_sync *s, json_t *spec, json_t *envs, char *err, size_t errlen);
+/* $(VAR) of envs expanded ($$ is $, unknown ones kept): a new string. */
+char *kl_expand(const char *in, json_t *envs);
+json_t *kl_expand_all(json_t *strings, json_t *envs);
+/* A fieldRef's value (volume: metadata.labels / annotations whole too). */
+int kl_field_ref(struct kl_sync *s, json_t *ref, bool volume, char *buf, size_t size, char *err,
+		 size_t errlen);
+/* A resourceFieldRef's value; spec: the container (NULL: containerName). */
+int kl_resource_ref(struct kl_sync *s, json_t *spec, json_t *ref, char *buf, size_t size,
+		    char *err, size_t errlen);
+/* GET of a ConfigMap or Secret of the pod's namespace (err: the server's
+ * message). */
+int kl_object_get(struct kl_sync *s, const char *resource, const char *name, json_t **out,
+		  char *err, size_t errlen);
+/* The decoded value of key (-ENOENT when absent): *out malloc'd, NUL-ended. */
+int kl_object_value(json_t *obj, bool secret, const char *key, char **out, size_t *len);
+json_t *kl_object_keys(json_t *obj, bool secret);
+
+/* kubelet_volume.c */
+/* The pod's volumes set up and the container's mounts (volumeMounts, the
+ * service-account token, /etc/hosts) appended to mounts. */
+int kl_volume_mounts(struct kl_sync *s, json_t *spec, json_t *mounts, char *err, size_t errlen);
+/* Each sync of a running pod: the volumes' files brought up to date. */
+void kl_volumes_sync(struct kl_sync *s);
+/* Before the pod's files go: its memory emptyDirs unmounted. */
+void kl_volumes_teardown(struct kubelet *k, const char *uid);
+/* rm -r of a folder the kubelet made (never into another mount). */
+void kl_remove_tree(const char *path);
 
 /* kubelet_status.c */
 int kl_status_update(struct kl_sync *s);

@@ -9,7 +9,6 @@
 #include "lib/util.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,9 +225,7 @@ int kl_sandbox_config(struct kl_sync *s, char *err, size_t errlen)
 	dns = dns_config(s);
 	if (dns)
 		json_object_set_new(j, "dns_config", dns);
-	/* Subdomain: upstream writes it into the pod's /etc/hosts (a file the
-	 * kubelet manages); containerd writes that file here, so the FQDN
-	 * waits for the volumes work. */
+	/* subdomain: in the pod's /etc/hosts (kubelet_volume.c) */
 	s->sandbox_json = j;
 	return cri_json_pod_config(j, &s->sb_config, err, errlen);
 }
@@ -256,18 +253,6 @@ static int list_sandboxes(struct kl_sync *s, Runtime__V1__ListPodSandboxResponse
 	return cri_list_pod_sandbox(s->w->cri, &f, out);
 }
 
-/* rm -r of one folder the kubelet made (nftw callback). */
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 /* The pod's log folder and per-pod files, once the pod is gone (its
  * names came from the API server's validation: no '/' in them). */
 static void pod_files_remove(struct kubelet *k, const Runtime__V1__PodSandboxMetadata *md)
@@ -279,9 +264,10 @@ static void pod_files_remove(struct kubelet *k, const Runtime__V1__PodSandboxMet
 		return;
 	if (snprintf(path, sizeof(path), "%s/%s_%s_%s", k->o.pod_log_root, md->namespace_,
 		     md->name, md->uid) < (int)sizeof(path))
-		nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+		kl_remove_tree(path);
+	kl_volumes_teardown(k, md->uid);
 	if (snprintf(path, sizeof(path), "%s/pods/%s", k->o.root_dir, md->uid) < (int)sizeof(path))
-		nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+		kl_remove_tree(path);
 }
 
 /* Stops a sandbox's containers (each with what is left of grace) and the
@@ -429,7 +415,10 @@ int kl_sandbox_ensure(struct kl_sync *s)
 		}
 		log_info("kubelet: pod %s: sandbox %.12s created", s->key, s->sandbox_id);
 	}
-	return sandbox_ips(s);
+	r = sandbox_ips(s);
+	if (r == 0)
+		kl_volumes_sync(s); /* objects changed since: the files follow */
+	return r;
 }
 
 /* The containers of the pod's sandbox (every attempt). */

@@ -43,6 +43,9 @@ test_ctrl_lbipam_PKGS = $(CTRL_PKGS)
 TESTS += test_ctrl_serviceaccount
 test_ctrl_serviceaccount_SRCS = tests/control/test_ctrl_serviceaccount.c $(CTRL_SRCS)
 test_ctrl_serviceaccount_PKGS = $(CTRL_PKGS)
+TESTS += test_ctrl_rootca
+test_ctrl_rootca_SRCS = tests/control/test_ctrl_rootca.c $(CTRL_SRCS)
+test_ctrl_rootca_PKGS = $(CTRL_PKGS)
 
 TESTS += test_ctrl_podgc
 test_ctrl_podgc_SRCS = tests/control/test_ctrl_podgc.c $(CTRL_SRCS)

@@ -37,6 +37,13 @@ cat >"$TMP/conflist" <<JSON
    "ipam": {"type": "skiff-ipam", "ranges": [[{"subnet": "$SUBNET"}]], "dataDir": "$TMP/ipam"}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 JSON
+# The kubelet's --root-dir is a shared mount (as upstream's kubelet makes
+# it), before containerd's private mount namespace copies it: a memory
+# emptyDir the agent mounts there reaches the containers.
+mkdir -p "$TMP/kubelet"
+mount --bind "$TMP/kubelet" "$TMP/kubelet" || fail "cannot bind-mount the root dir"
+defer "umount -l '$TMP/kubelet'"
+mount --make-rshared "$TMP/kubelet" || fail "cannot make the root dir shared"
 ctrd_start node "$TMP/conflist"
 ctrd_import "$IMAGES/pause.tar"
 ctrd_import "$IMAGES/busybox.tar"
@@ -59,6 +66,13 @@ kapply() { k apply -f - >/dev/null || fail "kubectl apply failed"; }
 # The Node object (the joining work registers it; here the test does): a
 # pod bound to an existing node waits for its kubelet when deleted.
 printf 'apiVersion: v1\nkind: Node\nmetadata: {name: %s}\n' "$NODE" | kapply
+# what every pod's service-account volume reads, when the server runs the
+# controllers that make it
+if [[ "${KUBELET_SERVER_FLAGS:-}" == *root-ca-cert-publisher* ]]; then
+	wait_for 30 eval 'k get sa default >/dev/null 2>&1 && k get cm kube-root-ca.crt >/dev/null 2>&1' ||
+		fail "no default ServiceAccount or kube-root-ca.crt: $(tail -5 "$SLOG")"
+	assert_eq "$(k get cm kube-root-ca.crt -o 'jsonpath={.data.ca\.crt}')" "$(cat "$DATA/tls/ca.crt")"
+fi
 
 # jp POD JSONPATH: one field of a pod.
 jp() { k get pod "$1" -o "jsonpath=$2" 2>/dev/null; }

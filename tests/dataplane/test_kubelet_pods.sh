@@ -6,13 +6,18 @@
 # with the real kubectl: Running/Ready with a podIP, containers of a pod
 # on one localhost, init containers in order, restart policies and exit
 # reasons, the CrashLoopBackOff schedule (measured), graceful deletion,
-# adoption after SIGKILL, a missing image and a malformed spec.
+# adoption after SIGKILL, a missing image and a malformed spec; env from
+# every source and every volume kind, the service-account token accepted
+# by the server, a configMap change reaching its file.
 #
 # containerd, skiff-server and skiff-agent run in one node namespace; the
 # pods' cgroups go under the test's cgroup tree (--cgroup-root), logs and
-# per-pod files under $TMP. The server runs no scheduler or controllers:
-# pods name their node (spec.nodeName), as the scheduler would bind them.
+# per-pod files under $TMP. The server runs no scheduler and only the
+# controllers a pod's service-account volume needs (the default
+# ServiceAccount, kube-root-ca.crt): pods name their node
+# (spec.nodeName), as the scheduler would bind them.
 . "$(dirname "$0")/../harness/lib.sh"
+KUBELET_SERVER_FLAGS="--controllers serviceaccount,root-ca-cert-publisher --no-scheduler"
 . "$SKIFF_ROOT/tests/dataplane/kubelet_env.sh"
 
 # ---- cases ----------------------------------------------------------------------
@@ -309,6 +314,214 @@ case_malformed_spec() {
 	wait_for 10 eval '! kill -0 "$AGENT"' || fail "the agent did not stop on SIGTERM"
 }
 
+# ---- env and volumes ----------------------------------------------------------
+
+# pod_dir POD: the pod's folder under the kubelet's --root-dir.
+pod_dir() { echo "$TMP/kubelet/pods/$(jp "$1" '{.metadata.uid}')"; }
+# with_token TOKEN CA KUBECTL_ARGS...: kubectl as the token's subject.
+with_token() {
+	local t=$1 ca=$2
+	shift 2
+	in_node "$KDIR/kubectl.1.33" --kubeconfig /dev/null --cache-dir "$TMP/kcache-tok" \
+		--server "$(grep -m1 'server:' "$DATA/kubeconfig" | awk '{print $2}')" \
+		--certificate-authority "$ca" --token "$t" "$@"
+}
+
+case_env_sources() {
+	agent_up
+	k create configmap envcm --from-literal=a=A1 --from-literal=b=B1 >/dev/null
+	k create secret generic envsec --from-literal=pw=s3cret --from-literal=user=bob >/dev/null
+	kapply <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: envs, labels: {app: envapp}, annotations: {note: hello}}
+spec:
+  nodeName: $NODE
+  containers:
+  - name: c
+    image: $BUSYBOX
+    command: [sh, -c, 'echo "cmd=\$(SEC) args=\$1 \$2"; env | sort; exec sleep 3600', x]
+    args: ["\$(CM_A)", "\$\$(CM_A)"]
+    resources: {limits: {cpu: 250m, memory: 64Mi}, requests: {cpu: 100m, memory: 32Mi}}
+    envFrom:
+    - {configMapRef: {name: envcm}, prefix: CM_}
+    - {secretRef: {name: envsec}}
+    - {configMapRef: {name: nosuchcm, optional: true}}
+    env:
+    - {name: CM_A, valueFrom: {configMapKeyRef: {name: envcm, key: a}}}
+    - {name: SEC, valueFrom: {secretKeyRef: {name: envsec, key: pw}}}
+    - {name: OPT, valueFrom: {configMapKeyRef: {name: envcm, key: nokey, optional: true}}}
+    - {name: OPT2, valueFrom: {secretKeyRef: {name: nosuch, key: k, optional: true}}}
+    - {name: CPU_LIM, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}}
+    - {name: CPU_REQ, valueFrom: {resourceFieldRef: {resource: requests.cpu}}}
+    - {name: MEM_LIM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+    - {name: MEM_REQ, valueFrom: {resourceFieldRef: {resource: requests.memory}}}
+    - {name: LBL, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+    - {name: ANN, valueFrom: {fieldRef: {fieldPath: "metadata.annotations['note']"}}}
+    - {name: IPS, valueFrom: {fieldRef: {fieldPath: status.podIPs}}}
+    - {name: SAN, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}
+    - {name: EXP, value: "x-\$(CM_A)-\$(LBL)-\$\$(CM_A)-\$(UNDEF)"}
+YAML
+	wait_for 30 ready envs || fail "envs never Ready: $(jp envs '{.status}')"
+	wait_for 10 eval 'pod_log envs c | grep -q SAN=' || fail "no log: $(pod_log envs c)"
+	local log ip
+	log=$(pod_log envs c)
+	ip=$(jp envs '{.status.podIP}')
+	local want
+	for want in "cmd=s3cret args=A1 \$(CM_A)" CM_A=A1 CM_b=B1 pw=s3cret user=bob SEC=s3cret \
+		CPU_LIM=250 CPU_REQ=1 MEM_LIM=64 MEM_REQ=33554432 LBL=envapp ANN=hello "IPS=$ip" \
+		SAN=default "EXP=x-A1-envapp-\$(CM_A)-\$(UNDEF)"; do
+		assert_contains "$log" "$want"
+	done
+	case "$log" in *OPT=* | *OPT2=*) fail "optional missing keys were set: $log" ;; esac
+	delete_pod envs
+	# a missing required key or object: CreateContainerConfigError with upstream's message
+	pod nokey "containers:" "$(sh_container c 'exec sleep 3600' \
+		'env: [{name: X, valueFrom: {configMapKeyRef: {name: envcm, key: nope}}}]')"
+	wait_for 30 waiting_is nokey CreateContainerConfigError || fail "nokey: $(jp nokey '{.status}')"
+	assert_eq "$(jp nokey '{.status.containerStatuses[0].state.waiting.message}')" \
+		"couldn't find key nope in ConfigMap default/envcm"
+	pod nocm "containers:" "$(sh_container c 'exec sleep 3600' \
+		'envFrom: [{secretRef: {name: gone}}]')"
+	wait_for 30 waiting_is nocm CreateContainerConfigError || fail "nocm: $(jp nocm '{.status}')"
+	assert_contains "$(jp nocm '{.status.containerStatuses[0].state.waiting.message}')" '"gone" not found'
+	delete_pod nokey
+	delete_pod nocm
+	k delete configmap envcm >/dev/null
+	k delete secret envsec >/dev/null
+}
+
+case_volumes() {
+	agent_up
+	k create configmap volcm --from-literal=a=A1 --from-literal=b=B1 >/dev/null
+	k create secret generic volsec --from-literal=pw=s3cret >/dev/null
+	mkdir -p "$TMP/hostdir"
+	echo from-host >"$TMP/hostdir/f"
+	kapply <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: vols, labels: {app: volapp}}
+spec:
+  nodeName: $NODE
+  hostname: h
+  subdomain: sd
+  volumes:
+  - {name: scratch, emptyDir: {}}
+  - {name: mem, emptyDir: {medium: Memory, sizeLimit: 16Mi}}
+  - {name: host, hostPath: {path: $TMP/hostdir, type: Directory}}
+  - {name: made, hostPath: {path: $TMP/made/here, type: DirectoryOrCreate}}
+  - {name: cfg, configMap: {name: volcm}}
+  - {name: cfgitems, configMap: {name: volcm, defaultMode: 0600, items: [{key: b, path: sub/bee}]}}
+  - {name: sec, secret: {secretName: volsec}}
+  - {name: optsec, secret: {secretName: nosuch, optional: true}}
+  - name: dapi
+    downwardAPI:
+      items:
+      - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+      - {path: name, fieldRef: {fieldPath: metadata.name}}
+      - {path: mem, resourceFieldRef: {containerName: c, resource: limits.memory, divisor: 1Mi}}
+  - name: proj
+    projected:
+      sources:
+      - configMap: {name: volcm, items: [{key: a, path: pa}]}
+      - secret: {name: volsec}
+      - downwardAPI: {items: [{path: ns, fieldRef: {fieldPath: metadata.namespace}}]}
+  containers:
+  - name: c
+    image: $BUSYBOX
+    resources: {limits: {memory: 64Mi}}
+    command: [sh, -c]
+    args:
+    - |
+      echo wrote >/scratch/x && echo "scratch=\$(cat /scratch/x)"
+      echo "memfs=\$(grep ' /mem ' /proc/mounts | cut -d' ' -f3,4)"
+      echo "host=\$(cat /host/f) sub=\$(cat /hostsub/f)"
+      echo "cfg=\$(cat /cfg/a)\$(cat /cfg/b) items=\$(cat /cfgitems/sub/bee) mode=\$(stat -L -c %a /cfgitems/sub/bee)"
+      echo "sec=\$(cat /sec/pw) ro=\$(touch /sec/new 2>/dev/null && echo rw || echo ro)"
+      echo "dapi=\$(cat /dapi/labels) \$(cat /dapi/name) \$(cat /dapi/mem)"
+      echo "proj=\$(cat /proj/pa) \$(cat /proj/pw) \$(cat /proj/ns)"
+      echo "sa=\$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace) \$(ls /var/run/secrets/kubernetes.io/serviceaccount | tr '\n' ' ')"
+      echo "hosts:"; cat /etc/hosts; echo "hosts end"
+      exec sleep 3600
+    volumeMounts:
+    - {name: scratch, mountPath: /scratch}
+    - {name: mem, mountPath: /mem}
+    - {name: host, mountPath: /host, readOnly: true}
+    - {name: host, mountPath: /hostsub, subPath: .}
+    - {name: made, mountPath: /made}
+    - {name: cfg, mountPath: /cfg}
+    - {name: cfgitems, mountPath: /cfgitems}
+    - {name: sec, mountPath: /sec, readOnly: true}
+    - {name: optsec, mountPath: /optsec}
+    - {name: dapi, mountPath: /dapi}
+    - {name: proj, mountPath: /proj}
+YAML
+	wait_for 30 ready vols || fail "vols never Ready: $(jp vols '{.status}') $(events vols message)"
+	wait_for 10 eval 'pod_log vols c | grep -q "hosts end"' || fail "no log: $(pod_log vols c)"
+	local log ip dir uid want
+	log=$(pod_log vols c)
+	ip=$(jp vols '{.status.podIP}')
+	dir=$(pod_dir vols)
+	uid=$(jp vols '{.metadata.uid}')
+	for want in "scratch=wrote" "memfs=tmpfs rw,nosuid,nodev" "size=16384k" "host=from-host sub=from-host" \
+		"cfg=A1B1 items=B1 mode=600" "sec=s3cret ro=ro" 'dapi=app="volapp" vols 64' \
+		"proj=A1 s3cret default" "sa=default ca.crt namespace token" \
+		"$ip	h.sd.default.svc.cluster.local	h" "127.0.0.1	localhost"; do
+		assert_contains "$log" "$want"
+	done
+	[ -d "$TMP/made/here" ] || fail "hostPath DirectoryOrCreate made nothing"
+	assert_eq "$(cat "$dir/volumes/kubernetes.io~empty-dir/scratch/x")" wrote
+	grep -q " $dir/volumes/kubernetes.io~empty-dir/mem tmpfs" /proc/mounts || fail "no tmpfs on the host"
+	# the atomic writer's layout, and a change reaching the file
+	local cfg="$dir/volumes/kubernetes.io~configmap/cfg"
+	[ -L "$cfg/..data" ] && [ -L "$cfg/a" ] || fail "no ..data layout: $(ls -la "$cfg")"
+	k patch configmap volcm -p '{"data": {"a": "A2"}}' >/dev/null
+	local t0=$SECONDS
+	wait_for 60 eval '[ "$(cat "$cfg/a")" = A2 ]' || fail "the configMap change never reached the file"
+	echo "configMap change reached the file in $((SECONDS - t0))s"
+	assert_eq "$(ls "$cfg" | tr '\n' ' ')" "a b "
+	# the service-account token, accepted by the server with the volume's ca.crt
+	local sa="$dir/volumes/kubernetes.io~projected/kube-api-access"
+	cp "$sa/token" "$TMP/token"
+	cp "$sa/ca.crt" "$TMP/sa-ca.crt"
+	assert_contains "$(with_token "$(cat "$TMP/token")" "$TMP/sa-ca.crt" auth whoami 2>&1)" \
+		"system:serviceaccount:default:default"
+	# a hostPath type check failing
+	pod badhp "volumes: [{name: h, hostPath: {path: $TMP/hostdir/f, type: Directory}}]" \
+		"containers:" "$(sh_container c 'exec sleep 3600' 'volumeMounts: [{name: h, mountPath: /h}]')"
+	wait_for 30 waiting_is badhp CreateContainerConfigError || fail "badhp: $(jp badhp '{.status}')"
+	assert_contains "$(jp badhp '{.status.containerStatuses[0].state.waiting.message}')" \
+		"hostPath type check failed: $TMP/hostdir/f is not a directory"
+	delete_pod badhp
+	delete_pod vols
+	grep -q "$uid" /proc/mounts && fail "a mount of the pod left behind: $(grep "$uid" /proc/mounts)"
+	[ -e "$dir" ] && fail "the pod's folder left behind: $(ls -R "$dir")"
+	k delete configmap volcm >/dev/null
+	k delete secret volsec >/dev/null
+	return 0
+}
+
+# No service-account volume with automountServiceAccountToken false; an
+# empty one (the volume the kubelet adds is best effort, the reason
+# logged) when the pod's ServiceAccount does not exist: both pods run.
+case_sa_volume_absent() {
+	agent_up
+	local d=/var/run/secrets/kubernetes.io/serviceaccount
+	local ls="echo sa=[\$(ls $d)] \$(test -d $d && echo dir || echo nodir); exec sleep 3600"
+	pod noauto "automountServiceAccountToken: false" "containers:" "$(sh_container c "$ls")"
+	pod ghost "serviceAccountName: ghost-$RUN_ID" "containers:" "$(sh_container c "$ls")"
+	local p
+	for p in noauto ghost; do
+		wait_for 30 ready $p || fail "$p never Ready: $(jp $p '{.status}')"
+		wait_for 10 eval "pod_log $p c | grep -q sa=" || fail "$p: no log"
+	done
+	assert_contains "$(pod_log noauto c)" "sa=[] nodir"
+	assert_contains "$(pod_log ghost c)" "sa=[] dir"
+	assert_contains "$(grep 'default/ghost: service-account volume' "$ALOG")" "failed to fetch token"
+	delete_pod noauto
+	delete_pod ghost
+}
+
 # Everything the kubelet made is gone once its pods are.
 case_nothing_left() {
 	assert_eq "$(cri pods --quiet | wc -l)" 0
@@ -324,7 +537,7 @@ case_nothing_left() {
 for c in ${KUBELET_CASES:-pod_runs_ready containers_share_localhost security_and_resources \
 	init_containers_in_order \
 	restart_policies crashloop_backoff_schedule delete_with_grace agent_restart_adopts \
-	runtime_restart missing_image malformed_spec nothing_left}; do
+	runtime_restart missing_image malformed_spec env_sources volumes sa_volume_absent nothing_left}; do
 	run_case "$c"
 done
 finish

@@ -12,7 +12,7 @@
 # connection (poke), so nothing here waits on a clock but the probes'.
 . "$(dirname "$0")/../harness/lib.sh"
 SUBNET_PREFIX=10.68.0
-KUBELET_SERVER_FLAGS="--controllers endpointslice --no-scheduler"
+KUBELET_SERVER_FLAGS="--controllers endpointslice,serviceaccount,root-ca-cert-publisher --no-scheduler"
 . "$SKIFF_ROOT/tests/dataplane/kubelet_env.sh"
 
 GRACE="terminationGracePeriodSeconds: 1"
