@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "control/api.h"
+#include "lib/json_path.h"
 #include "lib/kube_names.h"
 #include "lib/util.h"
 
@@ -26,25 +27,12 @@ void api_cause(json_t *causes, const char *reason, const char *field, const char
 
 json_t *api_jget(json_t *obj, const char *path)
 {
-	char seg[128];
-
-	while (obj && *path) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		if (n >= sizeof(seg))
-			return NULL;
-		memcpy(seg, path, n);
-		seg[n] = 0;
-		obj = json_is_object(obj) ? json_object_get(obj, seg) : NULL;
-		path += n + (dot ? 1 : 0);
-	}
-	return obj;
+	return json_path_get(obj, path);
 }
 
 const char *api_jstr(json_t *obj, const char *path)
 {
-	return json_string_value(api_jget(obj, path));
+	return json_path_str(obj, path);
 }
 
 void api_jdefault(json_t *obj, const char *key, json_t *val)

@@ -7,6 +7,7 @@
 
 #include "control/ctrl_plan.h"
 #include "control/ctrl_util.h"
+#include "lib/json_path.h"
 #include "lib/kube_selector.h"
 #include "lib/util.h"
 
@@ -46,32 +47,17 @@ time_t ctrl_time_at(json_t *obj, const char *path)
 
 json_t *ctrl_get(json_t *obj, const char *path)
 {
-	char key[128];
-
-	while (obj && *path) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = 0;
-		obj = json_object_get(obj, key);
-		path += n + (dot ? 1 : 0);
-	}
-	return obj;
+	return json_path_get(obj, path);
 }
 
 const char *ctrl_str(json_t *obj, const char *path)
 {
-	return json_string_value(ctrl_get(obj, path));
+	return json_path_str(obj, path);
 }
 
 long long ctrl_int(json_t *obj, const char *path, long long def)
 {
-	json_t *v = ctrl_get(obj, path);
-
-	return json_is_integer(v) ? json_integer_value(v) : def;
+	return json_path_int(obj, path, def);
 }
 
 bool ctrl_pod_terminating(json_t *pod)

@@ -5,8 +5,8 @@
  *   json_path_get(pod, "metadata.labels")      the value, borrowed, or NULL
  *
  * A path segment is an object key (at most 127 bytes); arrays are not
- * indexed. (control/ctrl_util.h's ctrl_get and control/api's api_jget are
- * the same idea, older; they can move here.) */
+ * indexed. (control/ctrl_util.h's ctrl_get/ctrl_str/ctrl_int and
+ * control/api's api_jget/api_jstr are these, under their modules' names.) */
 #ifndef SKIFF_JSON_PATH_H
 #define SKIFF_JSON_PATH_H
 
