@@ -378,7 +378,9 @@ TEST(watch_streams_events_in_order)
 	struct test_server s = { 0 };
 	const struct kc_resource *cm = kc_resource_find("configmaps");
 	const char *ns = test_unique("ns");
-	struct kc_watch_opts wo = { .bookmarks = true };
+	/* the test's ConfigMap only (the server's root-CA publisher adds
+	 * kube-root-ca.crt to every namespace meanwhile) */
+	struct kc_watch_opts wo = { .bookmarks = true, .field_selector = "metadata.name=w" };
 	struct seen seen = { 0 };
 	struct kc_client *c;
 	char *rv = NULL;
@@ -410,7 +412,8 @@ TEST(watch_streams_events_in_order)
 	CHECK_INT_EQ(bad.done_err, -EINVAL);
 	/* The server ending a watch (timeoutSeconds) is a clean end: 0. */
 	struct seen timed = { 0 };
-	wo = (struct kc_watch_opts){ .resource_version = rv, .timeout_seconds = 1 };
+	wo = (struct kc_watch_opts){ .resource_version = rv, .timeout_seconds = 1,
+				     .field_selector = "metadata.name=w" };
 	CHECK_OK(kc_watch_start(c, cm, ns, &wo, on_event, on_done, &timed, NULL));
 	CHECK(test_run_until(c, watch_done, &timed, 10000));
 	CHECK_INT_EQ(timed.done_err, 0);
