@@ -83,7 +83,8 @@ ALOG="$TMP/agent.log"
 [ -n "${KUBELET_KEEP_LOG:-}" ] && defer "cp '$ALOG' '$KUBELET_KEEP_LOG'"
 AGENT=
 # agent_start: skiff-agent as the node's kubelet (and its proxy, in
-# nftables mode in the node namespace); waits until it listed its pods.
+# nftables mode in the node namespace), with KUBELET_AGENT_FLAGS added;
+# waits until it listed its pods.
 # Each case starts its own (agent_up), so a case's cleanup stops it.
 agent_start() {
 	local n
@@ -92,7 +93,7 @@ agent_start() {
 		--kubeconfig "$DATA/kubeconfig" --node-name "$NODE" --node-ip 192.0.2.10 \
 		--proxy-mode nftables --nft-table "skiff-$RUN_ID" --log-level debug \
 		--container-runtime-endpoint "unix:$CTRD_SOCK" --pod-log-root "$TMP/logs" \
-		--root-dir "$TMP/kubelet" --cgroup-root "$CTRD_CGROUP_PARENT" ) >>"$ALOG" 2>&1 &
+		--root-dir "$TMP/kubelet" --cgroup-root "$CTRD_CGROUP_PARENT" ${KUBELET_AGENT_FLAGS:-} ) >>"$ALOG" 2>&1 &
 	AGENT=$!
 	wait_for 30 eval '[ "$(grep -c "pods bound here" "$ALOG")" -gt '"${n:-0}"' ]' ||
 		fail "kubelet never synced: $(tail -5 "$ALOG")"
