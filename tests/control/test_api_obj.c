@@ -452,3 +452,49 @@ TEST(an_address_of_a_family_the_cluster_lacks_is_422)
 	json_decref(svc);
 	env_close(&t);
 }
+
+/* api_obj_render_kv's splice: the same bytes as parsing and dumping,
+ * and NULL (the caller parses) for text it cannot splice safely. */
+static void check_render(const struct api_resource *r, const char *stored, bool spliced)
+{
+	json_t *obj = api_obj_from_kv(r, stored, strlen(stored), 42);
+	char *want = obj ? json_dumps(obj, JSON_COMPACT) : NULL, *got;
+	size_t len = 0;
+
+	got = api_obj_render_kv(r, stored, strlen(stored), 42, &len);
+	if (!spliced) {
+		CHECK(got == NULL);
+	} else {
+		CHECK(got != NULL && want != NULL);
+		CHECK_STR_EQ(got, want);
+		CHECK_INT_EQ(len, strlen(want));
+	}
+	free(got);
+	free(want);
+	json_decref(obj);
+}
+
+TEST(render_kv_splices_the_resource_version_as_parsing_would)
+{
+	const struct api_resource *pods = api_resource_find("", "v1", "pods");
+	const struct api_resource *deploys = api_resource_find("apps", "v1", "deployments");
+
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\","
+			   "\"labels\":{\"x\":\"}\\\"{\"}},\"spec\":{\"n\":[1,{\"a\":[]}],\"b\":true}}",
+		     true);
+	check_render(pods, "{\"kind\":\"Pod\",\"metadata\":{},\"apiVersion\":\"v1\",\"s\":null}", true);
+	check_render(deploys, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\","
+			      "\"metadata\":{\"name\":\"d\"},\"status\":{\"r\":1.5}}",
+		     true);
+	/* Left to parsing: a type to set, metadata to create or with a
+	 * resourceVersion, whitespace, trailing bytes, not an object. */
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{}}", false);
+	check_render(pods, "{\"kind\":\"Pod\",\"metadata\":{}}", false);
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}", false);
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+			   "{\"resourceVersion\":\"7\"}}", false);
+	check_render(pods, "{\"apiVersion\": \"v1\",\"kind\":\"Pod\",\"metadata\":{}}", false);
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}x", false);
+	check_render(pods, "[1,2]", false);
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"a\":\"x}", false);
+}
