@@ -2,12 +2,14 @@
  * over the revisioned store. The store holds each object as compact JSON
  * without metadata.resourceVersion; reads fill it in from the key's
  * mod_revision, and writes are made against the revision read. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "control/api_internal.h"
+#include "lib/kube_selector.h"
 #include "lib/util.h"
 
 #define UPDATE_RETRIES 16
@@ -235,6 +237,80 @@ char *api_obj_render_kv(const struct api_resource *r, const char *value, size_t 
 	out[len + rv_len] = '\0';
 	*out_len = len + rv_len;
 	return out;
+}
+
+struct member_find {
+	struct span key, found;
+};
+
+static bool find_member(struct span key, struct span val, void *ud)
+{
+	struct member_find *f = ud;
+
+	/* The last one, as parsing keeps the last of duplicate keys. */
+	if (key.n == f->key.n && !memcmp(key.p, f->key.p, key.n))
+		f->found = val;
+	return true;
+}
+
+/* Sets mini's value at the dotted path to the value there in text (none
+ * when absent); -EINVAL when text does not walk or the value does not
+ * parse, so the caller parses the whole object instead. */
+static int project_path(json_t *mini, const char *text, size_t len, const char *path)
+{
+	struct span at = { text, len };
+	json_t *dst = mini, *v;
+
+	for (;;) {
+		const char *dot = strchr(path, '.');
+		struct member_find f = { .key = { path, dot ? (size_t)(dot - path) : strlen(path) } };
+		char seg[256];
+
+		if (at.p[0] != '{')
+			return 0; /* not an object: the path is absent */
+		if (each_member(at.p, at.p + at.n, find_member, &f) != at.p + at.n)
+			return -EINVAL;
+		if (!f.found.p)
+			return 0;
+		if (f.key.n >= sizeof(seg))
+			return -EINVAL;
+		memcpy(seg, path, f.key.n);
+		seg[f.key.n] = '\0';
+		if (!dot) {
+			v = json_loadb(f.found.p, f.found.n, JSON_DECODE_ANY, NULL);
+			return v && json_object_set_new(dst, seg, v) == 0 ? 0 : -EINVAL;
+		}
+		v = json_object_get(dst, seg);
+		if (!v) {
+			v = json_object();
+			if (!v || json_object_set_new(dst, seg, v) < 0)
+				return -EINVAL;
+		} else if (!json_is_object(v)) {
+			return -EINVAL;
+		}
+		dst = v;
+		at = f.found;
+		path = dot + 1;
+	}
+}
+
+json_t *api_obj_project(const char *text, size_t len, const struct kube_selector *ls,
+			const struct kube_selector *fs)
+{
+	json_t *mini = json_object();
+	int r = mini ? 0 : -ENOMEM;
+
+	if (r == 0 && (!len || text[0] != '{'))
+		r = -EINVAL;
+	if (r == 0 && ls && ls->n)
+		r = project_path(mini, text, len, "metadata.labels");
+	for (size_t i = 0; r == 0 && fs && i < fs->n; i++)
+		r = project_path(mini, text, len, fs->reqs[i].key);
+	if (r < 0) {
+		json_decref(mini);
+		return NULL;
+	}
+	return mini;
 }
 
 int api_obj_load(struct api_server *s, const struct api_resource *r, const char *key,

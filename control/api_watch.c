@@ -120,8 +120,8 @@ static bool watch_client_gone(struct watch *w)
  * JSON into its stream; one with selectors or a Table reads the shared
  * parsed object (read-only). The JSON is spliced from the stored text
  * when it can be (api_obj_render_kv), and the object then parsed only
- * when a watcher first asks for it: most events (Lease renewals, pods
- * for watchers without selectors) are never parsed at all.
+ * only for a Table; selectors read the members they name from the JSON
+ * (api_obj_project), so most events are never parsed at all.
  *
  * This is not the store's watch window (control/store_ring.c), which
  * keeps the last 4,096 events as stored bytes for watches to resume from
@@ -333,15 +333,23 @@ static void watch_emit_entry(struct watch *w, const char *type, struct render_en
 }
 
 /* Whether e renders an object w selects; without selectors, whether it
- * renders one at all, which needs no parsing. */
+ * renders one at all. Neither parses the object: selectors look at the
+ * few members they name (api_obj_project). */
 static bool entry_matches(struct watch *w, struct render_entry *e, bool selecting)
 {
 	json_t *obj;
+	bool match;
 
 	if (!e || !e->json)
 		return false;
 	if (!selecting)
 		return true;
+	obj = api_obj_project(e->json, e->len, w->ls, w->fs);
+	if (obj) {
+		match = api_obj_matches(obj, w->ls, w->fs);
+		json_decref(obj);
+		return match;
+	}
 	obj = entry_obj(w->srv->render_cache, e);
 	return obj && api_obj_matches(obj, w->ls, w->fs);
 }

@@ -10,6 +10,7 @@
 
 #include "control/api_internal.h"
 #include "tests/harness/test.h"
+#include "lib/kube_selector.h"
 #include "lib/util.h"
 
 struct env {
@@ -497,4 +498,51 @@ TEST(render_kv_splices_the_resource_version_as_parsing_would)
 	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}x", false);
 	check_render(pods, "[1,2]", false);
 	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"a\":\"x}", false);
+}
+
+/* What api_obj_matches (api_rest.c, not linked here) decides. */
+static bool sel_match(json_t *obj, const struct kube_selector *ls, const struct kube_selector *fs)
+{
+	return kube_selector_match_labels(ls, json_object_get(json_object_get(obj, "metadata"),
+							      "labels")) &&
+	       kube_selector_match_fields(fs, obj);
+}
+
+/* api_obj_project keeps what the selectors read: the same answers as
+ * matching the whole object. */
+TEST(projection_matches_as_the_whole_object)
+{
+	const char *text = "{\"metadata\":{\"name\":\"p\",\"labels\":{\"app\":\"web\"}},"
+			   "\"spec\":{\"nodeName\":\"n1\",\"x\":[{\"nodeName\":\"no\"}]},"
+			   "\"status\":{\"phase\":\"Running\",\"n\":3,\"ok\":true}}";
+	const char *sels[][2] = {
+		{ "app=web", "spec.nodeName=n1" },   { "app!=web", "" },
+		{ "", "spec.nodeName!=" },           { "", "spec.nodeName=no" },
+		{ "", "status.phase=Running,status.n=3" }, { "", "status.ok=true" },
+		{ "", "spec.missing.deep=" },        { "", "metadata.name=q" },
+		{ "tier in (a,b)", "" },             { "!app", "" },
+	};
+	json_t *whole = J(text);
+
+	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
+		struct kube_selector *ls = NULL, *fs = NULL;
+		json_t *mini;
+
+		CHECK_OK(kube_label_selector_parse(sels[i][0], &ls, NULL, 0));
+		CHECK_OK(kube_field_selector_parse(sels[i][1], &fs, NULL, 0));
+		mini = api_obj_project(text, strlen(text), ls, fs);
+		CHECK(mini != NULL);
+		CHECK_INT_EQ(sel_match(mini, ls, fs), sel_match(whole, ls, fs));
+		json_decref(mini);
+		kube_selector_free(ls);
+		kube_selector_free(fs);
+	}
+	{
+		struct kube_selector *fs = NULL;
+
+		CHECK_OK(kube_field_selector_parse("a=1", &fs, NULL, 0));
+		CHECK(api_obj_project("{\"a\":", 5, NULL, fs) == NULL);
+		kube_selector_free(fs);
+	}
+	json_decref(whole);
 }
