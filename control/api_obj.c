@@ -2,12 +2,14 @@
  * over the revisioned store. The store holds each object as compact JSON
  * without metadata.resourceVersion; reads fill it in from the key's
  * mod_revision, and writes are made against the revision read. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "control/api_internal.h"
+#include "lib/kube_selector.h"
 #include "lib/util.h"
 
 #define UPDATE_RETRIES 16
@@ -77,6 +79,238 @@ json_t *api_obj_from_kv(const struct api_resource *r, const char *value, size_t 
 	set_type(r, obj);
 	api_set_rv(obj, rev);
 	return obj;
+}
+
+/* ---- rendering stored text without parsing it ---- */
+
+/* The end of the string starting at p (a '"'), or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* The end of the compact JSON value starting at p, or NULL when it is not
+ * one (whitespace counts as not compact). */
+static const char *skip_value(const char *p, const char *end)
+{
+	const char *start = p;
+	int depth = 0;
+
+	while (p < end) {
+		switch (*p) {
+		case '"':
+			p = skip_string(p, end);
+			if (!p)
+				return NULL;
+			if (!depth)
+				return p;
+			continue;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (!depth)
+				return p > start ? p : NULL;
+			if (--depth == 0)
+				return p + 1;
+			break;
+		case ',':
+			if (!depth)
+				return p > start ? p : NULL;
+			break;
+		case ' ':
+		case '\t':
+		case '\n':
+		case '\r':
+			return NULL;
+		}
+		p++;
+	}
+	return depth || p == start ? NULL : p;
+}
+
+struct span {
+	const char *p;
+	size_t n;
+};
+
+static bool span_is(struct span s, const char *lit)
+{
+	return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
+}
+
+/* Walks the members of the object at p, calling fn(key, value) with the
+ * key's text without its quotes; returns the object's end or NULL. */
+static const char *each_member(const char *p, const char *end,
+			       bool (*fn)(struct span key, struct span val, void *ud), void *ud)
+{
+	if (p >= end || *p++ != '{')
+		return NULL;
+	if (p < end && *p == '}')
+		return p + 1;
+	while (p < end) {
+		const char *k = p, *v;
+
+		if (*p != '"' || !(p = skip_string(p, end)) || p >= end || *p++ != ':')
+			return NULL;
+		v = p;
+		if (!(p = skip_value(p, end)))
+			return NULL;
+		if (!fn((struct span){ k + 1, (size_t)(v - k - 3) }, (struct span){ v, (size_t)(p - v) },
+			ud))
+			return NULL;
+		if (p < end && *p == '}')
+			return p + 1;
+		if (p >= end || *p++ != ',')
+			return NULL;
+	}
+	return NULL;
+}
+
+struct render_top {
+	struct span api_version, kind, metadata;
+};
+
+static bool top_member(struct span key, struct span val, void *ud)
+{
+	struct render_top *t = ud;
+
+	if (span_is(key, "apiVersion"))
+		t->api_version = val;
+	else if (span_is(key, "kind"))
+		t->kind = val;
+	else if (span_is(key, "metadata"))
+		t->metadata = val;
+	return true;
+}
+
+static bool meta_member(struct span key, struct span val, void *ud)
+{
+	(void)val;
+	(void)ud;
+	return !span_is(key, "resourceVersion");
+}
+
+/* s is the JSON string of text (plain: no quote or backslash in text). */
+static bool span_is_string(struct span s, const char *text)
+{
+	size_t n = strlen(text);
+
+	return s.n == n + 2 && s.p[0] == '"' && !memcmp(s.p + 1, text, n) && s.p[n + 1] == '"';
+}
+
+char *api_obj_render_kv(const struct api_resource *r, const char *value, size_t len,
+			int64_t rev, size_t *out_len)
+{
+	const char *end = value + len;
+	struct render_top t = { 0 };
+	char gv[128], rv[48], *out;
+	size_t head, rv_len;
+
+	api_resource_gv(r, gv, sizeof(gv));
+	if (!value || each_member(value, end, top_member, &t) != end ||
+	    !span_is_string(t.api_version, gv) || !span_is_string(t.kind, r->kind) ||
+	    !t.metadata.p || t.metadata.p[0] != '{' || strpbrk(gv, "\\\"") ||
+	    strpbrk(r->kind, "\\\"") ||
+	    each_member(t.metadata.p, t.metadata.p + t.metadata.n, meta_member, NULL) !=
+		    t.metadata.p + t.metadata.n)
+		return NULL;
+	/* resourceVersion goes last in metadata, where json_object_set_new
+	 * appends it. */
+	rv_len = (size_t)snprintf(rv, sizeof(rv), "%s\"resourceVersion\":\"%lld\"",
+				  t.metadata.n > 2 ? "," : "", (long long)rev);
+	head = (size_t)(t.metadata.p + t.metadata.n - 1 - value);
+	out = malloc(len + rv_len + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, value, head);
+	memcpy(out + head, rv, rv_len);
+	memcpy(out + head + rv_len, value + head, len - head);
+	out[len + rv_len] = '\0';
+	*out_len = len + rv_len;
+	return out;
+}
+
+struct member_find {
+	struct span key, found;
+};
+
+static bool find_member(struct span key, struct span val, void *ud)
+{
+	struct member_find *f = ud;
+
+	/* The last one, as parsing keeps the last of duplicate keys. */
+	if (key.n == f->key.n && !memcmp(key.p, f->key.p, key.n))
+		f->found = val;
+	return true;
+}
+
+/* Sets mini's value at the dotted path to the value there in text (none
+ * when absent); -EINVAL when text does not walk or the value does not
+ * parse, so the caller parses the whole object instead. */
+static int project_path(json_t *mini, const char *text, size_t len, const char *path)
+{
+	struct span at = { text, len };
+	json_t *dst = mini, *v;
+
+	for (;;) {
+		const char *dot = strchr(path, '.');
+		struct member_find f = { .key = { path, dot ? (size_t)(dot - path) : strlen(path) } };
+		char seg[256];
+
+		if (at.p[0] != '{')
+			return 0; /* not an object: the path is absent */
+		if (each_member(at.p, at.p + at.n, find_member, &f) != at.p + at.n)
+			return -EINVAL;
+		if (!f.found.p)
+			return 0;
+		if (f.key.n >= sizeof(seg))
+			return -EINVAL;
+		memcpy(seg, path, f.key.n);
+		seg[f.key.n] = '\0';
+		if (!dot) {
+			v = json_loadb(f.found.p, f.found.n, JSON_DECODE_ANY, NULL);
+			return v && json_object_set_new(dst, seg, v) == 0 ? 0 : -EINVAL;
+		}
+		v = json_object_get(dst, seg);
+		if (!v) {
+			v = json_object();
+			if (!v || json_object_set_new(dst, seg, v) < 0)
+				return -EINVAL;
+		} else if (!json_is_object(v)) {
+			return -EINVAL;
+		}
+		dst = v;
+		at = f.found;
+		path = dot + 1;
+	}
+}
+
+json_t *api_obj_project(const char *text, size_t len, const struct kube_selector *ls,
+			const struct kube_selector *fs)
+{
+	json_t *mini = json_object();
+	int r = mini ? 0 : -ENOMEM;
+
+	if (r == 0 && (!len || text[0] != '{'))
+		r = -EINVAL;
+	if (r == 0 && ls && ls->n)
+		r = project_path(mini, text, len, "metadata.labels");
+	for (size_t i = 0; r == 0 && fs && i < fs->n; i++)
+		r = project_path(mini, text, len, fs->reqs[i].key);
+	if (r < 0) {
+		json_decref(mini);
+		return NULL;
+	}
+	return mini;
 }
 
 int api_obj_load(struct api_server *s, const struct api_resource *r, const char *key,

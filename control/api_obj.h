@@ -59,6 +59,19 @@ void api_set_rv(json_t *obj, int64_t rev);
  * resourceVersion; NULL when it is not a JSON object. */
 json_t *api_obj_from_kv(const struct api_resource *r, const char *value, size_t len,
 			int64_t rev);
+/* The compact JSON of api_obj_from_kv(r, value, len, rev), spliced from
+ * the stored text without parsing it: NULL (fall back to parsing) unless
+ * value is compact JSON whose apiVersion and kind already are r's and
+ * whose metadata object has no resourceVersion, as api_obj_dump writes. */
+char *api_obj_render_kv(const struct api_resource *r, const char *value, size_t len,
+			int64_t rev, size_t *out_len);
+struct kube_selector;
+/* The members of the object in compact JSON text that the selectors
+ * look at (metadata.labels, each field's path), for api_obj_matches to
+ * decide as on the whole object without parsing it; NULL when the text
+ * does not walk (parse it instead). */
+json_t *api_obj_project(const char *text, size_t len, const struct kube_selector *ls,
+			const struct kube_selector *fs);
 /* Compact JSON of obj as stored (no resourceVersion, no selfLink). */
 char *api_obj_dump(json_t *obj);
 /* The object stored under key and its mod revision (rev may be NULL);

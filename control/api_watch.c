@@ -118,7 +118,10 @@ static bool watch_client_gone(struct watch *w)
  * get to it, and kept in a small direct-mapped cache of refcounted
  * entries for the others: a watcher without selectors only copies the
  * JSON into its stream; one with selectors or a Table reads the shared
- * parsed object (read-only).
+ * parsed object (read-only). The JSON is spliced from the stored text
+ * when it can be (api_obj_render_kv), and the object then parsed only
+ * only for a Table; selectors read the members they name from the JSON
+ * (api_obj_project), so most events are never parsed at all.
  *
  * This is not the store's watch window (control/store_ring.c), which
  * keeps the last 4,096 events as stored bytes for watches to resume from
@@ -142,8 +145,9 @@ struct render_entry {
 	int64_t rev;
 	bool prev;
 	char *key;
-	json_t *obj; /* NULL: the value does not parse */
-	char *json;
+	json_t *obj; /* parsed from json when first asked for (entry_obj) */
+	bool parsed; /* obj is final (NULL: json does not parse) */
+	char *json; /* NULL: the value does not parse */
 	size_t len;
 };
 
@@ -202,6 +206,54 @@ static struct render_entry *render_hit(struct render_entry *e, const struct api_
 	return e;
 }
 
+/* e's JSON from kv's stored value: spliced when the text allows it (the
+ * object is parsed later if a watcher needs it), else parsed and dumped. */
+static void render_value(struct render_entry *e, const struct api_resource *res,
+			 const struct store_kv *kv, int64_t rev)
+{
+	e->json = api_obj_render_kv(res, kv->value, kv->value_len, rev, &e->len);
+	if (e->json)
+		return;
+	e->parsed = true;
+	e->obj = api_obj_from_kv(res, kv->value, kv->value_len, rev);
+	if (!e->obj)
+		return;
+	e->json = json_dumps(e->obj, JSON_COMPACT);
+	if (!e->json) {
+		json_decref(e->obj);
+		e->obj = NULL;
+	} else {
+		e->len = strlen(e->json);
+	}
+}
+
+/* e's parsed object (read-only, owned by e), parsed from its JSON by the
+ * first watcher that needs it; NULL when it does not parse. */
+static json_t *entry_obj(struct api_render_cache *c, struct render_entry *e)
+{
+	json_t *obj;
+
+	pthread_rwlock_rdlock(&c->lock);
+	obj = e->obj;
+	if (e->parsed) {
+		pthread_rwlock_unlock(&c->lock);
+		return obj;
+	}
+	pthread_rwlock_unlock(&c->lock);
+	pthread_rwlock_wrlock(&c->lock);
+	if (!e->parsed) {
+		e->obj = json_loadb(e->json, e->len, 0, NULL);
+		if (!json_is_object(e->obj)) {
+			json_decref(e->obj);
+			e->obj = NULL;
+		}
+		e->parsed = true;
+	}
+	obj = e->obj;
+	pthread_rwlock_unlock(&c->lock);
+	return obj;
+}
+
 /* The rendering of ev's value (prev: its previous value) for res, with a
  * reference the caller drops with render_unref; NULL without memory. */
 static struct render_entry *render_get(struct api_render_cache *c, const struct api_resource *res,
@@ -235,16 +287,7 @@ static struct render_entry *render_get(struct api_render_cache *c, const struct 
 	e->rev = ev->revision;
 	e->prev = prev;
 	if (kv->value && kv->value_len)
-		e->obj = api_obj_from_kv(res, kv->value, kv->value_len, ev->revision);
-	if (e->obj) {
-		e->json = json_dumps(e->obj, JSON_COMPACT);
-		if (!e->json) {
-			json_decref(e->obj);
-			e->obj = NULL;
-		} else {
-			e->len = strlen(e->json);
-		}
-	}
+		render_value(e, res, kv, ev->revision);
 	atomic_init(&e->refs, 2);
 	render_unref(c->slots[i]);
 	c->slots[i] = e;
@@ -278,7 +321,10 @@ static void watch_emit_entry(struct watch *w, const char *type, struct render_en
 	size_t lens[5];
 
 	if (w->table) {
-		watch_emit(w, type, e->obj);
+		json_t *obj = entry_obj(w->srv->render_cache, e);
+
+		if (obj)
+			watch_emit(w, type, obj);
 		return;
 	}
 	for (size_t i = 0; i < 5; i++)
@@ -286,9 +332,26 @@ static void watch_emit_entry(struct watch *w, const char *type, struct render_en
 	watch_append(w, parts, lens, 5);
 }
 
-static bool entry_matches(struct watch *w, struct render_entry *e)
+/* Whether e renders an object w selects; without selectors, whether it
+ * renders one at all. Neither parses the object: selectors look at the
+ * few members they name (api_obj_project). */
+static bool entry_matches(struct watch *w, struct render_entry *e, bool selecting)
 {
-	return e && e->obj && api_obj_matches(e->obj, w->ls, w->fs);
+	json_t *obj;
+	bool match;
+
+	if (!e || !e->json)
+		return false;
+	if (!selecting)
+		return true;
+	obj = api_obj_project(e->json, e->len, w->ls, w->fs);
+	if (obj) {
+		match = api_obj_matches(obj, w->ls, w->fs);
+		json_decref(obj);
+		return match;
+	}
+	obj = entry_obj(w->srv->render_cache, e);
+	return obj && api_obj_matches(obj, w->ls, w->fs);
 }
 
 static void watch_event(struct watch *w, struct store_event *ev)
@@ -302,18 +365,18 @@ static void watch_event(struct watch *w, struct store_event *ev)
 	if (ev->type == STORE_EVENT_DELETE) {
 		if (has_prev) {
 			prev = render_get(c, w->res, ev, true);
-			if (entry_matches(w, prev))
+			if (entry_matches(w, prev, selecting))
 				watch_emit_entry(w, "DELETED", prev);
 		}
 	} else if (ev->kv.value && ev->kv.value_len) {
 		obj = render_get(c, w->res, ev, false);
-		if (!obj || !obj->obj)
+		if (!obj || !obj->json)
 			goto out;
-		now_match = entry_matches(w, obj);
+		now_match = entry_matches(w, obj, selecting);
 		if (selecting) {
 			if (has_prev)
 				prev = render_get(c, w->res, ev, true);
-			was_match = entry_matches(w, prev);
+			was_match = entry_matches(w, prev, selecting);
 		} else {
 			/* The previous value is not needed, only whether
 			 * there was one. */

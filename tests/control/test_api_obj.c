@@ -10,6 +10,7 @@
 
 #include "control/api_internal.h"
 #include "tests/harness/test.h"
+#include "lib/kube_selector.h"
 #include "lib/util.h"
 
 struct env {
@@ -451,4 +452,97 @@ TEST(an_address_of_a_family_the_cluster_lacks_is_422)
 	CHECK(!exists(&t, t.svcs, "web"));
 	json_decref(svc);
 	env_close(&t);
+}
+
+/* api_obj_render_kv's splice: the same bytes as parsing and dumping,
+ * and NULL (the caller parses) for text it cannot splice safely. */
+static void check_render(const struct api_resource *r, const char *stored, bool spliced)
+{
+	json_t *obj = api_obj_from_kv(r, stored, strlen(stored), 42);
+	char *want = obj ? json_dumps(obj, JSON_COMPACT) : NULL, *got;
+	size_t len = 0;
+
+	got = api_obj_render_kv(r, stored, strlen(stored), 42, &len);
+	if (!spliced) {
+		CHECK(got == NULL);
+	} else {
+		CHECK(got != NULL && want != NULL);
+		CHECK_STR_EQ(got, want);
+		CHECK_INT_EQ(len, strlen(want));
+	}
+	free(got);
+	free(want);
+	json_decref(obj);
+}
+
+TEST(render_kv_splices_the_resource_version_as_parsing_would)
+{
+	const struct api_resource *pods = api_resource_find("", "v1", "pods");
+	const struct api_resource *deploys = api_resource_find("apps", "v1", "deployments");
+
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\","
+			   "\"labels\":{\"x\":\"}\\\"{\"}},\"spec\":{\"n\":[1,{\"a\":[]}],\"b\":true}}",
+		     true);
+	check_render(pods, "{\"kind\":\"Pod\",\"metadata\":{},\"apiVersion\":\"v1\",\"s\":null}", true);
+	check_render(deploys, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\","
+			      "\"metadata\":{\"name\":\"d\"},\"status\":{\"r\":1.5}}",
+		     true);
+	/* Left to parsing: a type to set, metadata to create or with a
+	 * resourceVersion, whitespace, trailing bytes, not an object. */
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{}}", false);
+	check_render(pods, "{\"kind\":\"Pod\",\"metadata\":{}}", false);
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}", false);
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+			   "{\"resourceVersion\":\"7\"}}", false);
+	check_render(pods, "{\"apiVersion\": \"v1\",\"kind\":\"Pod\",\"metadata\":{}}", false);
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}x", false);
+	check_render(pods, "[1,2]", false);
+	check_render(pods, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"a\":\"x}", false);
+}
+
+/* What api_obj_matches (api_rest.c, not linked here) decides. */
+static bool sel_match(json_t *obj, const struct kube_selector *ls, const struct kube_selector *fs)
+{
+	return kube_selector_match_labels(ls, json_object_get(json_object_get(obj, "metadata"),
+							      "labels")) &&
+	       kube_selector_match_fields(fs, obj);
+}
+
+/* api_obj_project keeps what the selectors read: the same answers as
+ * matching the whole object. */
+TEST(projection_matches_as_the_whole_object)
+{
+	const char *text = "{\"metadata\":{\"name\":\"p\",\"labels\":{\"app\":\"web\"}},"
+			   "\"spec\":{\"nodeName\":\"n1\",\"x\":[{\"nodeName\":\"no\"}]},"
+			   "\"status\":{\"phase\":\"Running\",\"n\":3,\"ok\":true}}";
+	const char *sels[][2] = {
+		{ "app=web", "spec.nodeName=n1" },   { "app!=web", "" },
+		{ "", "spec.nodeName!=" },           { "", "spec.nodeName=no" },
+		{ "", "status.phase=Running,status.n=3" }, { "", "status.ok=true" },
+		{ "", "spec.missing.deep=" },        { "", "metadata.name=q" },
+		{ "tier in (a,b)", "" },             { "!app", "" },
+	};
+	json_t *whole = J(text);
+
+	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
+		struct kube_selector *ls = NULL, *fs = NULL;
+		json_t *mini;
+
+		CHECK_OK(kube_label_selector_parse(sels[i][0], &ls, NULL, 0));
+		CHECK_OK(kube_field_selector_parse(sels[i][1], &fs, NULL, 0));
+		mini = api_obj_project(text, strlen(text), ls, fs);
+		CHECK(mini != NULL);
+		CHECK_INT_EQ(sel_match(mini, ls, fs), sel_match(whole, ls, fs));
+		json_decref(mini);
+		kube_selector_free(ls);
+		kube_selector_free(fs);
+	}
+	{
+		struct kube_selector *fs = NULL;
+
+		CHECK_OK(kube_field_selector_parse("a=1", &fs, NULL, 0));
+		CHECK(api_obj_project("{\"a\":", 5, NULL, fs) == NULL);
+		kube_selector_free(fs);
+	}
+	json_decref(whole);
 }
