@@ -323,30 +323,32 @@ static void kill_part(const struct skiff *s, const char *part)
 	kill(pid, SIGKILL);
 }
 
-/* Every process in the mount namespace containerd of node made (its shims). */
-static void kill_mntns_of(const struct skiff *s, int node)
+/* The shims of node's containerd: processes with its socket as an argument
+ * (-address SOCK), found even after containerd itself is gone. */
+static void kill_shims_of(const struct skiff *s, int node)
 {
-	char p[4096], want[64] = "", self[64] = "", got[64];
-	long pid, start, restarts;
-	DIR *d;
+	char sock[4096], p[64];
+	DIR *d = opendir("/proc");
 	struct dirent *e;
 
-	(void)p;
-	if (skiff_part_read(s, (snprintf(p, sizeof(p), "n%d-containerd", node), p), &pid, &start, &restarts) < 0)
-		return;
-	snprintf(p, sizeof(p), "/proc/%ld/ns/mnt", pid);
-	if (readlink(p, want, sizeof(want) - 1) < 0 || readlink("/proc/self/ns/mnt", self, sizeof(self) - 1) < 0 ||
-	    streq(want, self))
-		return;
-	d = opendir("/proc");
+	skiff_path(s, sock, sizeof(sock), "nodes/n%d/containerd.sock", node);
 	while (d && (e = readdir(d))) {
 		long q = atol(e->d_name);
-		if (q <= 1 || q == pid)
+		_cleanup_free_ char *cmd = NULL;
+		size_t len = 0;
+		_cleanup_close_ int fd = -1;
+
+		if (q <= 1 || q == getpid())
 			continue;
-		snprintf(p, sizeof(p), "/proc/%ld/ns/mnt", q);
-		memset(got, 0, sizeof(got));
-		if (readlink(p, got, sizeof(got) - 1) > 0 && streq(got, want))
-			kill(q, SIGKILL);
+		snprintf(p, sizeof(p), "/proc/%ld/cmdline", q);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || read_all(fd, 65536, &cmd, &len) < 0)
+			continue;
+		for (size_t i = 0; i < len; i += strlen(cmd + i) + 1)
+			if (streq(cmd + i, sock)) {
+				kill(q, SIGKILL);
+				break;
+			}
 	}
 	if (d)
 		closedir(d);
@@ -444,7 +446,7 @@ static int cmd_down(struct skiff *s, bool purge)
 	for (int i = 1; i <= s->nodes; i++) {
 		snprintf(part, sizeof(part), "n%d-agent", i);
 		kill_part(s, part);
-		kill_mntns_of(s, i);
+		kill_shims_of(s, i);
 		snprintf(part, sizeof(part), "n%d-containerd", i);
 		kill_part(s, part);
 	}
