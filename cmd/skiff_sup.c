@@ -196,6 +196,7 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("--nft-table"); ARG("skiff-proxy");
 		ARG("--bpffs"); ARG("/sys/fs/bpf/%s", s->name);
 		ARG("--cluster-cidr"); ARG("%s", s->cluster_cidr);
+		ARG("--node-routing"); ARG("native");
 		ARG("--cni-conf-dir"); ARG("%s/cni-conf", d);
 		ARG("--cni-ipam-data-dir"); ARG("%s/ipam", d);
 		ARG("--container-runtime-endpoint"); ARG("unix:%s/containerd.sock", d);
