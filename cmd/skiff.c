@@ -354,27 +354,33 @@ static void kill_shims_of(const struct skiff *s, int node)
 		closedir(d);
 }
 
+/* nftw: removes what it can (best effort: down goes on past any error);
+ * never crosses into a mount. (dataplane/kubelet_volume.c kl_remove_tree is
+ * the same: one for lib/ once the agent may change.) */
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)ftw;
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? 0 : 0;
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
 }
 
-/* Ends the processes left in cgroup tree /NAME of every hierarchy and removes it. */
-static void cgroups_remove(const struct skiff *s)
+static void rm_tree(const char *path)
 {
-	char line[4096], dir[4200], mnt[4096], type[64];
-	{
-		_cleanup_fclose_ FILE *f = fopen("/proc/mounts", "re");
-		while (f && fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "%*s %4095s %63s", mnt, type) != 2 || strncmp(type, "cgroup", 6))
-				continue;
-			snprintf(dir, sizeof(dir), "%s/%s", mnt, s->name);
-			if (access(dir, F_OK))
-				continue;
-			nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		}
-	}
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* A cgroup folder holds only control files: rmdir, deepest first. */
+static int rmdir_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	return 0;
 }
 
 static void kill_cgroup_procs(const char *dir)
@@ -382,13 +388,13 @@ static void kill_cgroup_procs(const char *dir)
 	char p[4200], line[32];
 	DIR *d = opendir(dir);
 	struct dirent *e;
+	_cleanup_fclose_ FILE *f = NULL;
+
 	snprintf(p, sizeof(p), "%s/cgroup.procs", dir);
-	FILE *f = fopen(p, "re");
+	f = fopen(p, "re");
 	while (f && fgets(line, sizeof(line), f))
 		if (atol(line) > 1)
 			kill(atol(line), SIGKILL);
-	if (f)
-		fclose(f);
 	while (d && (e = readdir(d))) {
 		if (e->d_type != DT_DIR || e->d_name[0] == '.')
 			continue;
@@ -399,15 +405,23 @@ static void kill_cgroup_procs(const char *dir)
 		closedir(d);
 }
 
-static void cgroups_kill(const struct skiff *s)
+/* The pods' cgroup tree /NAME in every hierarchy (v1 and v2): its
+ * processes killed, or its folders removed. */
+static void cgroups_walk(const struct skiff *s, bool remove)
 {
 	char line[4096], dir[4200], mnt[4096], type[64];
 	_cleanup_fclose_ FILE *f = fopen("/proc/mounts", "re");
+
 	while (f && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%*s %4095s %63s", mnt, type) != 2 || strncmp(type, "cgroup", 6))
 			continue;
 		snprintf(dir, sizeof(dir), "%s/%s", mnt, s->name);
-		kill_cgroup_procs(dir);
+		if (access(dir, F_OK))
+			continue;
+		if (remove)
+			nftw(dir, rmdir_entry, 16, FTW_DEPTH | FTW_PHYS);
+		else
+			kill_cgroup_procs(dir);
 	}
 }
 
@@ -434,7 +448,7 @@ static int cmd_down(struct skiff *s, bool purge)
 
 	if (skiff_conf_read(s) < 0) {
 		if (purge && access(s->data_dir, F_OK) == 0)
-			nftw(s->data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			rm_tree(s->data_dir);
 		printf("skiff down: no cluster in %s\n", s->data_dir);
 		return 0;
 	}
@@ -451,17 +465,17 @@ static int cmd_down(struct skiff *s, bool purge)
 		kill_part(s, part);
 	}
 	kill_part(s, "server");
-	cgroups_kill(s);
+	cgroups_walk(s, false);
 	usleep(200000);
-	cgroups_remove(s);
+	cgroups_walk(s, true);
 	mounts_remove(s);
 	skiff_net_down(s);
 	snprintf(p, sizeof(p), "/sys/fs/bpf/%s", s->name);
-	nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(p);
 	skiff_path(s, p, sizeof(p), "run");
-	nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(p);
 	if (purge)
-		nftw(s->data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(s->data_dir);
 	printf("skiff down: stopped%s\n", purge ? ", data dir removed" : "");
 	return 0;
 }
@@ -509,11 +523,20 @@ int main(int argc, char **argv)
 	if (n > 0)
 		*strrchr(s.bin, '/') = 0;
 	if (streq(cmd, "up")) {
+		unsigned b1, b2, b3;
+		int end = 0;
+		if (sscanf(s.bridge, "%u.%u.%u%n", &b1, &b2, &b3, &end) != 3 || s.bridge[end] ||
+		    b1 > 255 || b2 > 255 || b3 > 255) {
+			fprintf(stderr, "skiff up: --bridge-net: \"%s\" is not A.B.C (the first three "
+				"numbers of a /24)\n", s.bridge);
+			return 2;
+		}
 		mkdir(s.data_dir, 0755);
-		char real[4096];
-		if (realpath(s.data_dir, real))
-			s.data_dir = strdup(real);
-		return cmd_up(&s, a.timeout);
 	}
+	char real[4096];
+	if (realpath(s.data_dir, real))
+		s.data_dir = strdup(real);
+	if (streq(cmd, "up"))
+		return cmd_up(&s, a.timeout);
 	return streq(cmd, "down") ? cmd_down(&s, a.purge) : cmd_status(&s);
 }
