@@ -4,7 +4,8 @@
 # under one supervisor); a Deployment of busybox httpd becomes Ready through
 # the scheduler and the kubelet, its Service gets endpoints, a pod reaches it
 # by its DNS name; a second up on the data dir is refused; kill -9 of the
-# agent is undone by the supervisor; `skiff down --purge` leaves nothing.
+# agent is undone by the supervisor; `skiff down --purge` leaves nothing,
+# also after the supervisor itself was killed.
 . "$(dirname "$0")/../harness/lib.sh"
 require_root
 require_cmd containerd containerd-shim-runc-v2 runc ctr
@@ -141,5 +142,25 @@ $(logs)"
 	down --purge >/dev/null || fail "a second down failed"
 }
 
+# A supervisor killed with its parts still running (pods too): down
+# finds them by the PIDs it recorded, and purges.
+case_down_after_supervisor_killed() {
+	local out sup
+	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
+	out=$(up 2>&1) || fail "skiff up failed: $out
+$(logs)"
+	web_yaml | k apply -f - >/dev/null || fail "kubectl apply failed"
+	wait_for 60 ready_replicas || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)"
+	sup=$(part_pid supervisor)
+	kill -9 "$sup"
+	wait_for 5 eval '! kill -0 '"$sup" || fail "the supervisor outlived kill -9"
+	out=$("$BIN/skiff" status --data-dir "$DATA") && fail "status says all is up without a supervisor: $out"
+	[[ $out =~ supervisor\ +-\ +down ]] || fail "status does not show the supervisor down: $out"
+	out=$(down --purge 2>&1) || fail "skiff down: $out"
+	out=$(leftovers)
+	[ -z "$out" ] || fail "skiff down left: $out"
+}
+
 run_case up_serves_heals_and_down_leaves_nothing
+run_case down_after_supervisor_killed
 finish
