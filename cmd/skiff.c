@@ -415,7 +415,7 @@ static void cgroups_walk(const struct skiff *s, bool remove)
 	while (f && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%*s %4095s %63s", mnt, type) != 2 || strncmp(type, "cgroup", 6))
 			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", mnt, s->name);
+		snprintf(dir, sizeof(dir), "%s/" SKIFF_CGROUP_FMT, mnt, s->name);
 		if (access(dir, F_OK))
 			continue;
 		if (remove)
@@ -470,7 +470,7 @@ static int cmd_down(struct skiff *s, bool purge)
 	cgroups_walk(s, true);
 	mounts_remove(s);
 	skiff_net_down(s);
-	snprintf(p, sizeof(p), "/sys/fs/bpf/%s", s->name);
+	snprintf(p, sizeof(p), SKIFF_BPFFS_FMT, s->name);
 	rm_tree(p);
 	skiff_path(s, p, sizeof(p), "run");
 	rm_tree(p);

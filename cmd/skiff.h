@@ -5,6 +5,11 @@
 #include <stdbool.h>
 
 #define SKIFF_MAX_NODES 8
+/* The agents' bpffs folder and the pods' cgroup tree (under each
+ * hierarchy), from --name: never the agent's defaults, which a skiff-agent
+ * of the machine may own. */
+#define SKIFF_BPFFS_FMT "/sys/fs/bpf/%s.up"
+#define SKIFF_CGROUP_FMT "%s.up"
 
 /* What `up` chose, kept in DIR/skiff.conf so status and down find it. */
 struct skiff {

@@ -194,7 +194,7 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("--node-ip"); ARG("%s.%d", s->bridge, 1 + p->node);
 		ARG("--proxy-mode"); ARG("nftables");
 		ARG("--nft-table"); ARG("skiff-proxy");
-		ARG("--bpffs"); ARG("/sys/fs/bpf/%s", s->name);
+		ARG("--bpffs"); ARG(SKIFF_BPFFS_FMT, s->name);
 		ARG("--cluster-cidr"); ARG("%s", s->cluster_cidr);
 		ARG("--node-routing"); ARG("native");
 		ARG("--cni-conf-dir"); ARG("%s/cni-conf", d);
@@ -202,7 +202,7 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("--container-runtime-endpoint"); ARG("unix:%s/containerd.sock", d);
 		ARG("--root-dir"); ARG("%s/kubelet", d);
 		ARG("--pod-log-root"); ARG("%s/pod-logs", d);
-		ARG("--cgroup-root"); ARG("/%s/n%d", s->name, p->node);
+		ARG("--cgroup-root"); ARG("/" SKIFF_CGROUP_FMT "/n%d", s->name, p->node);
 		ARG("--dns-listen"); ARG("169.254.20.10:53");
 		ARG("--dns-device"); ARG("skiff-dns");
 		break;

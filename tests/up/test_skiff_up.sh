@@ -31,7 +31,7 @@ leftovers() {
 	ip -o link show | grep "$NAME"
 	grep "$DATA" /proc/self/mounts
 	ps -eo pid=,args= | grep -F "$DATA" | grep -v grep
-	find /sys/fs/cgroup -maxdepth 3 -name "$NAME" 2>/dev/null
+	find /sys/fs/cgroup -maxdepth 3 -name "$NAME.up" 2>/dev/null
 	[ -e "$DATA" ] && echo "$DATA"
 }
 
@@ -117,6 +117,7 @@ $(logs)"
 	web_yaml | k apply -f - >/dev/null || fail "kubectl apply failed"
 	wait_for 60 ready_replicas || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)
 $(logs)"
+	[ -n "$(find /sys/fs/cgroup -maxdepth 3 -name "$NAME.up")" ] || fail "no pod cgroup tree $NAME.up"
 	wait_for 20 eval '[ "$(endpoints)" = 2 ]' || fail "the Service web has $(endpoints) endpoints, not 2"
 	assert_eq "$(k get pods -l app=web -o 'jsonpath={.items[*].spec.nodeName}' | tr ' ' '\n' | sort -u | wc -l)" 2 \
 		"nodes the scheduler spread web over: $(k get pods -o wide)"
