@@ -26,42 +26,41 @@ static void ns_path(const struct skiff *s, int node, char *buf, size_t size)
 	snprintf(buf, size, "/run/netns/%s-n%d", s->name, node);
 }
 
+/* A new network namespace bound at path: a child unshares one, says so
+ * on a pipe, and lives until it is bound. 0 when path exists already. */
 static int ns_create(const char *path)
 {
 	_cleanup_close_ int fd = -1;
-	int pipefd[2], st;
-	char c = 0;
+	int ready[2], done[2], st, r;
+	char c = 0, src[64];
 	pid_t pid;
 
 	mkdir("/run/netns", 0755);
 	fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
 	if (fd < 0)
 		return errno == EEXIST ? 0 : -errno;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(done, O_CLOEXEC) < 0)
 		return -errno;
 	pid = fork();
 	if (pid == 0) {
-		close(pipefd[1]);
-		if (unshare(CLONE_NEWNET) < 0)
-			_exit(1);
-		if (read(pipefd[0], &c, 1) < 0)
-			_exit(1);
+		close(ready[0]);
+		close(done[1]); /* or its read never ends */
+		c = unshare(CLONE_NEWNET) == 0;
+		if (write(ready[1], &c, 1) == 1)
+			(void)!read(done[0], &c, 1);
 		_exit(0);
 	}
-	close(pipefd[0]);
-	char src[64];
-	snprintf(src, sizeof(src), "/proc/%d/ns/net", pid);
-	/* the child unshares before it reads: wait for its namespace to change */
-	for (int i = 0; i < 100; i++) {
-		char a[64] = "", b[64] = "";
-		if (readlink(src, a, sizeof(a) - 1) > 0 && readlink("/proc/self/ns/net", b, sizeof(b) - 1) > 0 &&
-		    strcmp(a, b))
-			break;
-		usleep(1000);
+	close(ready[1]);
+	close(done[0]);
+	r = pid < 0 ? -errno : read(ready[0], &c, 1) == 1 && c ? 0 : -EPERM;
+	if (r == 0) {
+		snprintf(src, sizeof(src), "/proc/%d/ns/net", pid);
+		r = mount(src, path, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
 	}
-	int r = mount(src, path, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
-	close(pipefd[1]);
-	waitpid(pid, &st, 0);
+	close(ready[0]);
+	close(done[1]);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
 	if (r < 0)
 		unlink(path);
 	return r;
