@@ -4,6 +4,7 @@
 #   make SANITIZE=address,undefined   the same under sanitizers (build/sanitize)
 #   make test                 install deps if missing, build, run every test
 #   make bench                benchmarks, side by side with their peers
+#   make up                   deps, build, images, then a local cluster (build/bin/skiff up)
 #   make demo                 the README's main-job command
 #   make install              CNI plugins into $(CNI_BIN_DIR), the rest into $(PREFIX)/bin
 #
@@ -91,7 +92,7 @@ $(foreach t,$(TESTS),$(eval $(call link_rule,$(t),$(TESTBIN),$(TEST_MAIN))))
 $(foreach t,$(TOOLS),$(eval $(call link_rule,$(t),$(TESTBIN),)))
 $(foreach f,$(FUZZERS),$(eval $(call link_rule,$(f),$(TESTBIN),$(FUZZ_MAIN))))
 
-.PHONY: programs test-bins deps test bench demo install clean fuzz
+.PHONY: programs test-bins deps test bench demo install clean fuzz up
 programs: $(addprefix $(BIN)/,$(PROGRAMS))
 test-bins: programs $(addprefix $(TESTBIN)/,$(TESTS) $(TOOLS) $(FUZZERS))
 
@@ -107,6 +108,11 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory test-bins
 	@SKIFF_BUILD=$(O) tests/bench/run.sh $(B)
+
+# A local cluster in /var/lib/skiff (SKIFF_UP_FLAGS: more `skiff up` options).
+up: deps
+	@$(MAKE) --no-print-directory programs images
+	$(BIN)/skiff up $(SKIFF_UP_FLAGS)
 
 demo: deps
 	@$(MAKE) --no-print-directory programs

@@ -1,0 +1,542 @@
+/* skiff: one command for a local cluster.
+ *   skiff up      a supervisor per data dir: skiff-server, and per node a
+ *                 network namespace on a bridge, containerd and skiff-agent
+ *   skiff status  each part (PID, uptime, restarts) and each node's readiness
+ *   skiff down    stops what up started and removes what it made */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd/skiff.h"
+#include "lib/kube_client.h"
+#include "lib/kube_config.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "lib/util.h"
+
+struct args {
+	const char *data_dir, *name, *bridge, *cluster_cidr;
+	int nodes, port, timeout;
+	bool purge, help;
+};
+
+#define A(f) offsetof(struct args, f)
+static const struct opt common_opts[] = {
+	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = A(data_dir) },
+	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
+};
+static const struct opt up_opts[] = {
+	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = A(data_dir) },
+	{ .name = "nodes", .short_name = 0, .arg = "N", .help = "nodes, each a network namespace on the bridge", .def = "1", .set = opt_int, .offset = A(nodes), .min = 1, .max = SKIFF_MAX_NODES },
+	{ .name = "name", .short_name = 0, .arg = "NAME", .help = "prefix of the namespaces, links, cgroups and pins made", .def = "skiff", .set = opt_string, .offset = A(name), .min = 0, .max = 8 },
+	{ .name = "bridge-net", .short_name = 0, .arg = "A.B.C", .help = "the nodes' bridge /24 (the server on .1, node I on .(1+I))", .def = "172.31.250", .set = opt_string, .offset = A(bridge), .min = 0, .max = 15 },
+	{ .name = "port", .short_name = 0, .arg = "PORT", .help = "skiff-server's HTTPS port (on the bridge address)", .def = "6443", .set = opt_int, .offset = A(port), .min = 1, .max = 65535 },
+	{ .name = "cluster-cidr", .short_name = 0, .arg = "CIDR", .help = "the pods' range, a /24 per node", .def = "10.244.0.0/16", .set = opt_string, .offset = A(cluster_cidr) },
+	{ .name = "timeout", .short_name = 0, .arg = "SECS", .help = "how long to wait for the nodes", .def = "120", .set = opt_int, .offset = A(timeout), .min = 1, .max = 3600 },
+	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
+};
+static const struct opt down_opts[] = {
+	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = A(data_dir) },
+	{ .name = "purge", .short_name = 0, .arg = NULL, .help = "also remove the data dir", .def = NULL, .set = opt_flag, .offset = A(purge) },
+	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
+};
+
+int skiff_conf_write(const struct skiff *s)
+{
+	char p[4096];
+	FILE *f;
+
+	skiff_path(s, p, sizeof(p), "skiff.conf");
+	f = fopen(p, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\n", s->name, s->nodes, s->port, s->bridge);
+	return fclose(f) ? -errno : 0;
+}
+
+int skiff_conf_read(struct skiff *s)
+{
+	char p[4096], k[32], v[64];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	skiff_path(s, p, sizeof(p), "skiff.conf");
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%31s %63s", k, v) == 2) {
+		if (streq(k, "name"))
+			strscpy(s->name, v, sizeof(s->name));
+		else if (streq(k, "nodes"))
+			s->nodes = atoi(v);
+		else if (streq(k, "port"))
+			s->port = atoi(v);
+		else if (streq(k, "bridge"))
+			strscpy(s->bridge, v, sizeof(s->bridge));
+	}
+	return 0;
+}
+
+static int parse(const struct opt *t, size_t n, int argc, char **argv, struct args *a,
+		 const char *usage)
+{
+	char err[256];
+	int r = opts_parse(t, n, argc, argv, a, 0, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "skiff: %s\n", err);
+		return -EINVAL;
+	}
+	if (a->help) {
+		printf("%s\n\n", usage);
+		opts_usage(stdout, t, n);
+		return 1;
+	}
+	return 0;
+}
+
+static struct kc_client *client(const struct skiff *s)
+{
+	char p[4096], err[256];
+	struct kc_config *cfg = NULL;
+	struct kc_client *c = NULL;
+	struct kc_client_opts o = { .timeout_ms = 3000 };
+
+	skiff_path(s, p, sizeof(p), "kubeconfig");
+	if (kc_config_load(p, NULL, &cfg, err, sizeof(err)) < 0)
+		return NULL;
+	kc_client_new(cfg, &o, &c);
+	kc_config_free(cfg);
+	return c;
+}
+
+/* "n1=True n2=False": each Node's Ready condition; the count of Ready. */
+static int nodes_ready(struct kc_client *c, char *buf, size_t size)
+{
+	json_t *list = NULL, *item, *cond;
+	size_t i, j;
+	int ready = 0, n = 0;
+
+	buf[0] = 0;
+	if (!c || kc_list(c, kc_resource_find("nodes"), NULL, NULL, &list) < 0)
+		return -EAGAIN;
+	json_array_foreach(json_object_get(list, "items"), i, item) {
+		const char *st = "Unknown";
+		json_array_foreach(json_object_get(json_object_get(item, "status"), "conditions"), j, cond)
+			if (streq(json_string_value(json_object_get(cond, "type")), "Ready"))
+				st = json_string_value(json_object_get(cond, "status"));
+		n += snprintf(buf + n, size - n, "%s%s=%s", n ? " " : "", kc_meta_str(item, "name"), st);
+		ready += streq(st, "True");
+	}
+	json_decref(list);
+	return ready;
+}
+
+static void step(const char *what) { printf(" ✓ %s\n", what); fflush(stdout); }
+
+static bool wait_until(int secs, bool (*ok)(const struct skiff *), const struct skiff *s)
+{
+	for (int i = 0; i < secs * 5; i++) {
+		if (ok(s))
+			return true;
+		usleep(200000);
+	}
+	return false;
+}
+
+static bool server_ready(const struct skiff *s)
+{
+	struct kc_client *c = client(s);
+	int r = c ? kc_request(c, "GET", "/readyz", NULL, NULL, NULL) : -1;
+	kc_client_free(c);
+	return r == 0;
+}
+
+static bool all_ready(const struct skiff *s)
+{
+	char buf[512];
+	struct kc_client *c = client(s);
+	int r = nodes_ready(c, buf, sizeof(buf));
+	kc_client_free(c);
+	return r == s->nodes;
+}
+
+static bool default_sa(const struct skiff *s)
+{
+	struct kc_client *c = client(s);
+	int r = c ? kc_get(c, kc_resource_find("serviceaccounts"), "default", "default", NULL) : -1;
+	kc_client_free(c);
+	return r == 0;
+}
+
+static bool images_in(const struct skiff *s)
+{
+	char p[4096];
+	for (int i = 1; i <= s->nodes; i++) {
+		skiff_path(s, p, sizeof(p), "nodes/n%d/images.imported", i);
+		if (access(p, F_OK))
+			return false;
+	}
+	return true;
+}
+
+static int fail_at(const struct skiff *s, const char *what, const char *log)
+{
+	fprintf(stderr, "skiff up: %s; see %s/logs/%s.log (skiff down --data-dir %s undoes it)\n",
+		what, s->data_dir, log, s->data_dir);
+	return 1;
+}
+
+static int cmd_up(struct skiff *s, int timeout)
+{
+	char p[4096], err[512], buf[512];
+	int lock;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "skiff up: needs root (network namespaces, mounts, cgroups)\n");
+		return 1;
+	}
+	for (const char *sub = ""; sub; sub = streq(sub, "") ? "logs" : streq(sub, "logs") ? "run" : streq(sub, "run") ? "nodes" : NULL) {
+		skiff_path(s, p, sizeof(p), "%s", sub);
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			fprintf(stderr, "skiff up: mkdir %s: %m\n", p);
+			return 1;
+		}
+	}
+	skiff_path(s, p, sizeof(p), "skiff.lock");
+	lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		long pid = 0, t, r;
+		skiff_part_read(s, "supervisor", &pid, &t, &r);
+		fprintf(stderr, "skiff up: a supervisor (pid %ld) already runs on %s: "
+			"`skiff status` shows it, `skiff down` stops it\n", pid, s->data_dir);
+		return 1;
+	}
+	printf("skiff up: %d node(s) in %s\n", s->nodes, s->data_dir);
+	if (skiff_conf_write(s) < 0 || skiff_net_up(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skiff up: %s\n", err);
+		return 1;
+	}
+	snprintf(buf, sizeof(buf), "network: bridge %s-br %s.1/24, node namespaces /run/netns/%s-n1..%d",
+		 s->name, s->bridge, s->name, s->nodes);
+	step(buf);
+	if (skiff_node_files(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skiff up: %s\n", err);
+		return 1;
+	}
+	skiff_path(s, p, sizeof(p), "kubeconfig");
+	unlink(p);
+	if (symlink("server/kubeconfig", p) < 0)
+		return fail_at(s, "cannot link the kubeconfig", "supervisor");
+	if (skiff_supervisor_start(s) < 0)
+		return fail_at(s, "cannot start the supervisor", "supervisor");
+	close(lock);
+	step("supervisor started (logs in DIR/logs/)");
+	if (!wait_until(30, server_ready, s))
+		return fail_at(s, "skiff-server did not answer", "server");
+	snprintf(buf, sizeof(buf), "skiff-server on https://%s.1:%d", s->bridge, s->port);
+	step(buf);
+	if (!wait_until(60, images_in, s))
+		return fail_at(s, "containerd did not start or import the images", "n1-containerd");
+	step("containerd per node, pause and busybox imported (from build/images; a registry comes later)");
+	if (!wait_until(timeout, all_ready, s))
+		return fail_at(s, "not every node turned Ready", "n1-agent");
+	step("every node Ready");
+	if (!wait_until(30, default_sa, s))
+		return fail_at(s, "no default ServiceAccount", "server");
+	step("default ServiceAccount");
+	printf("\nThe cluster is up:\n  kubectl --kubeconfig %s/kubeconfig get nodes\n", s->data_dir);
+	return 0;
+}
+
+static void uptime_str(long start, char *buf, size_t size)
+{
+	long d = time(NULL) - start;
+	snprintf(buf, size, d >= 3600 ? "%ldh%02ldm" : "%ldm%02lds", d >= 3600 ? d / 3600 : d / 60,
+		 d >= 3600 ? d / 60 % 60 : d % 60);
+}
+
+static int cmd_status(struct skiff *s)
+{
+	char part[32], buf[512], up[32];
+	long pid, start, restarts;
+	int rc = 0;
+
+	if (skiff_conf_read(s) < 0) {
+		fprintf(stderr, "skiff status: no cluster in %s\n", s->data_dir);
+		return 1;
+	}
+	printf("%-16s %-8s %-10s %s\n", "PART", "PID", "UPTIME", "RESTARTS");
+	for (int i = -1; i <= 2 * s->nodes; i++) {
+		if (i == -1)
+			strscpy(part, "supervisor", sizeof(part));
+		else if (i == 0)
+			strscpy(part, "server", sizeof(part));
+		else
+			snprintf(part, sizeof(part), "n%d-%s", (i + 1) / 2, i % 2 ? "containerd" : "agent");
+		if (skiff_part_read(s, part, &pid, &start, &restarts) < 0 || pid <= 0 || kill(pid, 0) < 0) {
+			printf("%-16s %-8s %-10s %s\n", part, "-", "down", "-");
+			rc = 1;
+			continue;
+		}
+		uptime_str(start, up, sizeof(up));
+		printf("%-16s %-8ld %-10s %ld\n", part, pid, up, restarts);
+	}
+	struct kc_client *c = client(s);
+	int r = nodes_ready(c, buf, sizeof(buf));
+	kc_client_free(c);
+	printf("\nNODES (Ready): %s\n", r < 0 ? "the API server does not answer" : buf);
+	return rc || r != s->nodes;
+}
+
+/* ---- down ---- */
+
+static bool is_pid_of(long pid, const char *const *names)
+{
+	char p[64], exe[4096] = "";
+	snprintf(p, sizeof(p), "/proc/%ld/exe", pid);
+	if (readlink(p, exe, sizeof(exe) - 1) < 0)
+		return false;
+	for (; *names; names++)
+		if (strstr(exe, *names))
+			return true;
+	return false;
+}
+
+static void kill_part(const struct skiff *s, const char *part)
+{
+	static const char *const ours[] = { "skiff", "containerd", NULL };
+	long pid, start, restarts;
+
+	if (skiff_part_read(s, part, &pid, &start, &restarts) < 0 || pid <= 1 || !is_pid_of(pid, ours))
+		return;
+	kill(pid, SIGKILL);
+}
+
+/* The shims of node's containerd: processes with its socket as an argument
+ * (-address SOCK), found even after containerd itself is gone. */
+static void kill_shims_of(const struct skiff *s, int node)
+{
+	char sock[4096], p[64];
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	skiff_path(s, sock, sizeof(sock), "nodes/n%d/containerd.sock", node);
+	while (d && (e = readdir(d))) {
+		long q = atol(e->d_name);
+		_cleanup_free_ char *cmd = NULL;
+		size_t len = 0;
+		_cleanup_close_ int fd = -1;
+
+		if (q <= 1 || q == getpid())
+			continue;
+		snprintf(p, sizeof(p), "/proc/%ld/cmdline", q);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || read_all(fd, 65536, &cmd, &len) < 0)
+			continue;
+		for (size_t i = 0; i < len; i += strlen(cmd + i) + 1)
+			if (streq(cmd + i, sock)) {
+				kill(q, SIGKILL);
+				break;
+			}
+	}
+	if (d)
+		closedir(d);
+}
+
+/* nftw: removes what it can (best effort: down goes on past any error);
+ * never crosses into a mount. (dataplane/kubelet_volume.c kl_remove_tree is
+ * the same: one for lib/ once the agent may change.) */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* A cgroup folder holds only control files: rmdir, deepest first. */
+static int rmdir_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	return 0;
+}
+
+static void kill_cgroup_procs(const char *dir)
+{
+	char p[4200], line[32];
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(p, sizeof(p), "%s/cgroup.procs", dir);
+	f = fopen(p, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (atol(line) > 1)
+			kill(atol(line), SIGKILL);
+	while (d && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		kill_cgroup_procs(p);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* The pods' cgroup tree /NAME in every hierarchy (v1 and v2): its
+ * processes killed, or its folders removed. */
+static void cgroups_walk(const struct skiff *s, bool remove)
+{
+	char line[4096], dir[4200], mnt[4096], type[64];
+	_cleanup_fclose_ FILE *f = fopen("/proc/mounts", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %4095s %63s", mnt, type) != 2 || strncmp(type, "cgroup", 6))
+			continue;
+		snprintf(dir, sizeof(dir), "%s/" SKIFF_CGROUP_FMT, mnt, s->name);
+		if (access(dir, F_OK))
+			continue;
+		if (remove)
+			nftw(dir, rmdir_entry, 16, FTW_DEPTH | FTW_PHYS);
+		else
+			kill_cgroup_procs(dir);
+	}
+}
+
+/* Unmounts every mount under the data dir, deepest first. */
+static void mounts_remove(const struct skiff *s)
+{
+	char line[4096], mnt[4096], real[4096];
+	for (int again = 1; again;) {
+		_cleanup_fclose_ FILE *f = fopen("/proc/self/mounts", "re");
+		again = 0;
+		if (!realpath(s->data_dir, real))
+			return;
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "%*s %4095s", mnt) == 1 && !strncmp(mnt, real, strlen(real)) &&
+			    umount2(mnt, MNT_DETACH) == 0)
+				again = 1;
+	}
+}
+
+static int cmd_down(struct skiff *s, bool purge)
+{
+	char p[4096], part[32];
+	long pid, start, restarts;
+
+	if (skiff_conf_read(s) < 0) {
+		if (purge && access(s->data_dir, F_OK) == 0)
+			rm_tree(s->data_dir);
+		printf("skiff down: no cluster in %s\n", s->data_dir);
+		return 0;
+	}
+	if (skiff_part_read(s, "supervisor", &pid, &start, &restarts) == 0 && pid > 1 && kill(pid, SIGTERM) == 0) {
+		for (int i = 0; i < 150 && kill(pid, 0) == 0; i++)
+			usleep(100000);
+		kill(pid, SIGKILL);
+	}
+	for (int i = 1; i <= s->nodes; i++) {
+		snprintf(part, sizeof(part), "n%d-agent", i);
+		kill_part(s, part);
+		kill_shims_of(s, i);
+		snprintf(part, sizeof(part), "n%d-containerd", i);
+		kill_part(s, part);
+	}
+	kill_part(s, "server");
+	cgroups_walk(s, false);
+	usleep(200000);
+	cgroups_walk(s, true);
+	mounts_remove(s);
+	skiff_net_down(s);
+	snprintf(p, sizeof(p), SKIFF_BPFFS_FMT, s->name);
+	rm_tree(p);
+	skiff_path(s, p, sizeof(p), "run");
+	rm_tree(p);
+	if (purge)
+		rm_tree(s->data_dir);
+	printf("skiff down: stopped%s\n", purge ? ", data dir removed" : "");
+	return 0;
+}
+
+static const char usage[] =
+	"Usage: skiff COMMAND [OPTION]...\n"
+	"A local skiff cluster: skiff-server, and per node containerd and skiff-agent.\n\n"
+	"  up      start the cluster (a supervisor per data dir) and wait until it is ready\n"
+	"  status  each part's PID, uptime and restarts; each node's readiness\n"
+	"  down    stop everything up started and remove what it made (--purge: the data dir)\n\n"
+	"`skiff COMMAND --help` describes a command's options.";
+
+int main(int argc, char **argv)
+{
+	struct args a = {0};
+	struct skiff s = {0};
+	const char *cmd = argc > 1 ? argv[1] : "";
+	ssize_t n;
+	int r;
+
+	log_init("skiff", LOG_LEVEL_INFO);
+	if (streq(cmd, "up"))
+		r = parse(up_opts, ARRAY_SIZE(up_opts), argc - 1, argv + 1, &a,
+			  "Usage: skiff up [--data-dir DIR] [--nodes N]\nStarts the cluster and returns when every node is Ready.");
+	else if (streq(cmd, "down"))
+		r = parse(down_opts, ARRAY_SIZE(down_opts), argc - 1, argv + 1, &a,
+			  "Usage: skiff down [--data-dir DIR] [--purge]\nStops the cluster and removes what up made.");
+	else if (streq(cmd, "status"))
+		r = parse(common_opts, ARRAY_SIZE(common_opts), argc - 1, argv + 1, &a,
+			  "Usage: skiff status [--data-dir DIR]\nEach part and each node.");
+	else {
+		bool help = streq(cmd, "--help") || streq(cmd, "-h") || streq(cmd, "help");
+		fprintf(help ? stdout : stderr, "%s\n", usage);
+		return help ? 0 : 2;
+	}
+	if (r)
+		return r > 0 ? 0 : 2;
+	s.data_dir = a.data_dir;
+	s.nodes = a.nodes ? a.nodes : 1;
+	s.port = a.port;
+	s.cluster_cidr = a.cluster_cidr;
+	strscpy(s.name, a.name ? a.name : "skiff", sizeof(s.name));
+	strscpy(s.bridge, a.bridge ? a.bridge : "172.31.250", sizeof(s.bridge));
+	n = readlink("/proc/self/exe", s.bin, sizeof(s.bin) - 1);
+	if (n > 0)
+		*strrchr(s.bin, '/') = 0;
+	if (streq(cmd, "up")) {
+		unsigned b1, b2, b3;
+		int end = 0;
+		if (sscanf(s.bridge, "%u.%u.%u%n", &b1, &b2, &b3, &end) != 3 || s.bridge[end] ||
+		    b1 > 255 || b2 > 255 || b3 > 255) {
+			fprintf(stderr, "skiff up: --bridge-net: \"%s\" is not A.B.C (the first three "
+				"numbers of a /24)\n", s.bridge);
+			return 2;
+		}
+		mkdir(s.data_dir, 0755);
+	}
+	char real[4096];
+	if (realpath(s.data_dir, real))
+		s.data_dir = strdup(real);
+	if (streq(cmd, "up"))
+		return cmd_up(&s, a.timeout);
+	return streq(cmd, "down") ? cmd_down(&s, a.purge) : cmd_status(&s);
+}
