@@ -354,25 +354,6 @@ static void kill_shims_of(const struct skiff *s, int node)
 		closedir(d);
 }
 
-/* nftw: removes what it can (best effort: down goes on past any error);
- * never crosses into a mount. (dataplane/kubelet_volume.c kl_remove_tree is
- * the same: one for lib/ once the agent may change.) */
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
 /* A cgroup folder holds only control files: rmdir, deepest first. */
 static int rmdir_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -448,7 +429,7 @@ static int cmd_down(struct skiff *s, bool purge)
 
 	if (skiff_conf_read(s) < 0) {
 		if (purge && access(s->data_dir, F_OK) == 0)
-			rm_tree(s->data_dir);
+			remove_tree(s->data_dir);
 		printf("skiff down: no cluster in %s\n", s->data_dir);
 		return 0;
 	}
@@ -471,11 +452,11 @@ static int cmd_down(struct skiff *s, bool purge)
 	mounts_remove(s);
 	skiff_net_down(s);
 	snprintf(p, sizeof(p), SKIFF_BPFFS_FMT, s->name);
-	rm_tree(p);
+	remove_tree(p);
 	skiff_path(s, p, sizeof(p), "run");
-	rm_tree(p);
+	remove_tree(p);
 	if (purge)
-		rm_tree(s->data_dir);
+		remove_tree(s->data_dir);
 	printf("skiff down: stopped%s\n", purge ? ", data dir removed" : "");
 	return 0;
 }

@@ -163,8 +163,6 @@ int kl_volume_mounts(struct kl_sync *s, json_t *spec, json_t *mounts, char *err,
 void kl_volumes_sync(struct kl_sync *s);
 /* Before the pod's files go: its memory emptyDirs unmounted. */
 void kl_volumes_teardown(struct kubelet *k, const char *uid);
-/* rm -r of a folder the kubelet made (never into another mount). */
-void kl_remove_tree(const char *path);
 
 /* kubelet_status.c */
 int kl_status_update(struct kl_sync *s);

@@ -264,10 +264,10 @@ static void pod_files_remove(struct kubelet *k, const Runtime__V1__PodSandboxMet
 		return;
 	if (snprintf(path, sizeof(path), "%s/%s_%s_%s", k->o.pod_log_root, md->namespace_,
 		     md->name, md->uid) < (int)sizeof(path))
-		kl_remove_tree(path);
+		remove_tree(path);
 	kl_volumes_teardown(k, md->uid);
 	if (snprintf(path, sizeof(path), "%s/pods/%s", k->o.root_dir, md->uid) < (int)sizeof(path))
-		kl_remove_tree(path);
+		remove_tree(path);
 }
 
 /* Stops a sandbox's containers (each with what is left of grace) and the

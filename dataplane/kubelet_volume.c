@@ -19,7 +19,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,22 +80,6 @@ static bool path_ok(const char *p)
 			c++;
 	}
 	return true;
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-void kl_remove_tree(const char *path)
-{
-	nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 static int write_file(const char *path, const char *data, size_t len, mode_t mode)
@@ -217,7 +200,7 @@ static int payload_write(struct kl_sync *s, const char *dir, json_t *payload)
 		return r;
 	if (*old && strcmp(old, ts)) {
 		snprintf(p, sizeof(p), "%s/%s", dir, old);
-		kl_remove_tree(p);
+		remove_tree(p);
 	}
 	json_object_set(written, dir, payload);
 	return 0;

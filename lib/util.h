@@ -61,6 +61,9 @@ static inline bool streq(const char *a, const char *b)
 int read_all(int fd, size_t max, char **out, size_t *len);
 /* Writes all of buf, retrying on short writes and EINTR. */
 int write_all(int fd, const void *buf, size_t len);
+/* Removes path and everything below it, deepest first, best effort (goes
+ * on past what it cannot remove); never crosses into another mount. */
+void remove_tree(const char *path);
 /* Writes value to a /proc/sys path, e.g. "net/ipv4/ip_forward". */
 int sysctl_write(const char *key, const char *value);
 int sysctl_read(const char *key, char *buf, size_t size);
