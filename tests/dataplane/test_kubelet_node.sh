@@ -305,10 +305,12 @@ case_runtime_and_cni_with_containerd() {
 	[ -f "$SKIFF_BUILD/images/pause.tar" ] || skip_case "needs the pause image (make images)"
 	guard_ranges 10.244.0.0/16
 	case_setup ctrd
-	# containerd starts on a placeholder network; the agent's config replaces it.
+	# containerd needs a CNI config to start: a first one on a subnet of
+	# its own; the agent's (from the Node's podCIDR) replaces it, and the
+	# case checks that the sandbox got an address from the podCIDR.
 	printf '{"cniVersion":"1.0.0","name":"skiff","plugins":[{"type":"skiff-cni","ipam":{"type":"skiff-ipam","ranges":[[{"subnet":"10.244.255.0/24"}]],"dataDir":"%s"}}]}\n' \
-		"$TMP/ipam" >"$TMP/placeholder.conflist"
-	ctrd_start node "$TMP/placeholder.conflist"
+		"$TMP/ipam" >"$TMP/initial.conflist"
+	ctrd_start node "$TMP/initial.conflist"
 	ctrd_import "$SKIFF_BUILD/images/pause.tar"
 	CNI_DIR=$CTRD_DIR/cni-conf agent_start n1 "$nodedir" --container-runtime-endpoint "$CTRD_SOCK" \
 		--cni-ipam-data-dir "$TMP/ipam"

@@ -210,28 +210,28 @@ case_delete_with_grace() {
 	agent_up
 	local t0 t1 uid
 	# SIGTERM ignored: the runtime kills after the grace period (3 s)
-	pod stubborn "terminationGracePeriodSeconds: 3" "containers:" \
+	pod ignores-term "terminationGracePeriodSeconds: 3" "containers:" \
 		"$(sh_container c 'trap \"\" TERM; while true; do sleep 0.2; done')"
 	# SIGTERM handled: gone long before its 30 s
-	pod polite "containers:" "$(sh_container c 'trap \"exit 0\" TERM; while true; do sleep 0.2; done')"
-	wait_for 30 ready stubborn || fail "stubborn never Ready"
-	wait_for 30 ready polite || fail "polite never Ready"
-	uid=$(jp stubborn '{.metadata.uid}')
+	pod handles-term "containers:" "$(sh_container c 'trap \"exit 0\" TERM; while true; do sleep 0.2; done')"
+	wait_for 30 ready ignores-term || fail "ignores-term never Ready"
+	wait_for 30 ready handles-term || fail "handles-term never Ready"
+	uid=$(jp ignores-term '{.metadata.uid}')
 	t0=$(date +%s.%N)
-	k delete pod stubborn --wait=false >/dev/null
-	wait_for 30 gone stubborn || fail "stubborn not deleted"
+	k delete pod ignores-term --wait=false >/dev/null
+	wait_for 30 gone ignores-term || fail "ignores-term not deleted"
 	t1=$(date +%s.%N)
-	echo "delete: stubborn (grace 3 s) gone after $(echo "$t1 - $t0" | bc)s"
-	[ "$(echo "$t1 - $t0 >= 2.9" | bc)" = 1 ] || fail "stubborn gone before its grace"
-	[ "$(echo "$t1 - $t0 < 10" | bc)" = 1 ] || fail "stubborn took $(echo "$t1 - $t0" | bc)s"
+	echo "delete: ignores-term (grace 3 s) gone after $(echo "$t1 - $t0" | bc)s"
+	[ "$(echo "$t1 - $t0 >= 2.9" | bc)" = 1 ] || fail "ignores-term gone before its grace"
+	[ "$(echo "$t1 - $t0 < 10" | bc)" = 1 ] || fail "ignores-term took $(echo "$t1 - $t0" | bc)s"
 	assert_eq "$(sandboxes_of "$uid")" 0
 	t0=$(date +%s.%N)
-	k delete pod polite --wait=false >/dev/null
-	wait_for 30 gone polite || fail "polite not deleted"
+	k delete pod handles-term --wait=false >/dev/null
+	wait_for 30 gone handles-term || fail "handles-term not deleted"
 	t1=$(date +%s.%N)
-	echo "delete: polite gone after $(echo "$t1 - $t0" | bc)s"
-	[ "$(echo "$t1 - $t0 < 12" | bc)" = 1 ] || fail "polite took $(echo "$t1 - $t0" | bc)s"
-	assert_contains "$(events polite reason)" Killing
+	echo "delete: handles-term gone after $(echo "$t1 - $t0" | bc)s"
+	[ "$(echo "$t1 - $t0 < 12" | bc)" = 1 ] || fail "handles-term took $(echo "$t1 - $t0" | bc)s"
+	assert_contains "$(events handles-term reason)" Killing
 }
 
 case_agent_restart_adopts() {
