@@ -411,7 +411,6 @@ static int args_check(struct agent_args *a)
 	a->o.n_pod_cidrs = a->pod_cidrs.n;
 	a->o.service_cidrs = a->service_cidrs.v;
 	a->o.n_service_cidrs = a->service_cidrs.n;
-	kubelet_args(a);
 	return 0;
 }
 
@@ -542,7 +541,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (join(&args) < 0 || node_start(&args, &node) < 0)
 		return EXIT_FAILURE;
-	kubelet_args(&args); /* on the node's credentials after a join */
+	kubelet_args(&args); /* after the join: on the node's credentials */
 	/* Pods come from the API; with no source, the runtime serves only the
 	 * kubelet API. */
 	if (args.kubelet.runtime_endpoint && (args.o.kubeconfig || args.o.api_server) &&
