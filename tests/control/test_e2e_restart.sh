@@ -38,7 +38,9 @@ case_sigkill_scaling_to_500() {
 	assert_eq "$(jq '[.items[].metadata.ownerReferences[0].uid] | unique | length' <<<"$out")" 1 "owning ReplicaSets"
 	assert_eq "$(jq --arg p "hollow-$HP-" '[.items[] | select(.spec.nodeName | startswith($p))] | length' <<<"$out")" 500 \
 		"pods bound to hollow nodes"
-	assert_eq "$(k 33 -n big get deploy big -o jsonpath='{.status.replicas}/{.status.readyReplicas}')" 500/500
+	# the ReplicaSet's and then the Deployment's status follow the pods
+	wait_for 30 eval '[ "$(k 33 -n big get deploy big -o jsonpath="{.status.replicas}/{.status.readyReplicas}")" = 500/500 ]' ||
+		fail "Deployment status: $(k 33 -n big get deploy big -o jsonpath='{.status.replicas}/{.status.readyReplicas}'), ReplicaSet: $(k 33 -n big get rs -o jsonpath='{.items[*].status.readyReplicas}')"
 }
 
 run_case sigkill_scaling_to_500
