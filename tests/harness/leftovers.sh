@@ -20,8 +20,7 @@
 leftover_snapshot() {
 	local cg2
 	{
-		ps -e -o pid=,stat=,args= | B="$1/" awk '$2 !~ /^Z/ && index($0, ENVIRON["B"]) {
-			$2 = ""; $1 = $1; print "proc " $0 }'
+		_leftover_procs "$1"
 		ip netns list | awk '{ print "netns " $1 }'
 		ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print "link " $2 }'
 		ip -4 route show table all | grep -v '^local \|^broadcast \|^multicast ' | sed 's/^/route4 /'
@@ -35,6 +34,28 @@ leftover_snapshot() {
 	} | LC_ALL=C sort -u
 }
 
+
+# _leftover_procs BUILD: the running processes of a program of BUILD.
+_leftover_procs() {
+	ps -e -o pid=,stat=,args= | B="$1/" awk '$2 !~ /^Z/ && index($0, ENVIRON["B"]) {
+		$2 = ""; $1 = $1; print "proc " $0 }'
+}
+
+# _leftover_settle SID BUILD BEFORE: waits up to 5 s while a process of
+# the session, or a new one of the build, is still running: one may be on
+# its way out (the CNI plugin's detached link delete outlives the plugin
+# by design, and takes longer on a loaded machine). What still runs after
+# that is left behind.
+_leftover_settle() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		if ! ps -e -o sid=,stat= | awk -v s="$1" '$1 == s && $2 !~ /^Z/ { f = 1 } END { exit !f }' &&
+		   ! LC_ALL=C comm -13 <(grep '^proc ' "$3") <(_leftover_procs "$2" | LC_ALL=C sort) | grep -q .; then
+			return
+		fi
+		sleep 0.1
+	done
+}
 
 # _leftover_ours KIND KEY TAG: whether the file of TAG made it.
 _leftover_ours() {
@@ -66,6 +87,7 @@ _leftover_remove() {
 leftover_check() {
 	local name=$1 build=$2 sid=$3 tag=$4 before=$5 pids kind key
 	local -a ours=() notes=()
+	_leftover_settle "$sid" "$build" "$before"
 	mapfile -t pids < <(ps -e -o pid=,sid=,stat=,args= |
 		awk -v s="$sid" '$2 == s && $3 !~ /^Z/ { $2 = $3 = ""; $1 = $1; print }')
 	for key in "${pids[@]}"; do
