@@ -56,12 +56,16 @@ bool skiff_registry_seeded(const struct skiff *s);
 int skiff_registry_push(const struct skiff *s, const struct img_archive *a, FILE *progress,
 			char *err, size_t errlen);
 
-/* Image archives and the registry API (skiff_image.c). A name's domain,
+/* Image archives and the registry API (skiff_image.c), apart from the
+ * rest of skiff (its unit test links it alone). A name's domain,
  * its repository in the registry (docker.io adds library/ to one-part
  * paths) and its tag (default latest); -EINVAL for a digest or bad name. */
-int skiff_ref_parse(const char *ref, char domain[256], char repo[256], char tag[128]);
+int img_ref_parse(const char *ref, char domain[256], char repo[256], char tag[128]);
 /* Reads and checks the whole archive (digests, sizes, names). */
 int img_archive_open(const char *path, struct img_archive **out, char *err, size_t errlen);
+/* The same from a buffer, which must outlive the archive. */
+int img_archive_parse(const void *buf, size_t len, struct img_archive **out, char *err,
+		      size_t errlen);
 void img_archive_free(struct img_archive *a);
 size_t img_archive_count(const struct img_archive *a);
 const char *img_archive_format(const struct img_archive *a);
@@ -71,6 +75,6 @@ int img_archive_push(const struct img_archive *a, const char *base, FILE *progre
 		     size_t errlen);
 bool img_archive_in_registry(const struct img_archive *a, const char *base);
 int img_registry_ping(const char *base);
-/* `skiff image load`: argv from "load". */
+/* `skiff image load` (skiff_registry.c): argv from "load". */
 int skiff_image_cmd(struct skiff *s, int argc, char **argv);
 #endif

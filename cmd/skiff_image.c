@@ -9,7 +9,7 @@
  * each image as the distribution API wants it: per blob a HEAD (present:
  * skipped), a POST that opens an upload and a PUT of the bytes with their
  * digest; then the manifest, PUT under the tag, its digest checked against
- * the registry's answer. Names map to repositories as in skiff_ref_parse. */
+ * the registry's answer. Names map to repositories as in img_ref_parse. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +26,6 @@
 #include <zlib.h>
 
 #include "cmd/skiff.h"
-#include "lib/opts.h"
 #include "lib/util.h"
 
 #define OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -63,7 +62,7 @@ struct img {
 };
 
 struct img_archive {
-	void *map;
+	void *map, *mem;               /* map: owned mapping of a file; mem: the caller's */
 	size_t map_len;
 	const char *format;
 	struct tar_entry *e;
@@ -74,7 +73,7 @@ struct img_archive {
 
 /* ---- names ---- */
 
-int skiff_ref_parse(const char *ref, char domain[256], char repo[256], char tag[128])
+int img_ref_parse(const char *ref, char domain[256], char repo[256], char tag[128])
 {
 	const char *slash = strchr(ref, '/'), *path = ref, *colon;
 	size_t n;
@@ -154,7 +153,7 @@ static char *pax_path(const unsigned char *d, size_t size)
 
 static int tar_index(struct img_archive *a, char *err, size_t errlen)
 {
-	const unsigned char *p = a->map, *end = p + a->map_len;
+	const unsigned char *base = a->mem ? a->mem : a->map, *p = base, *end = p + a->map_len;
 	_cleanup_free_ char *longname = NULL;
 	size_t cap = 0;
 
@@ -167,7 +166,7 @@ static int tar_index(struct img_archive *a, char *err, size_t errlen)
 			return a->ne ? 0 : set_err(err, errlen, -EINVAL, "an empty tar");
 		if (!tar_header_ok(h))
 			return set_err(err, errlen, -EINVAL, "not a tar (bad header at byte %zu)",
-				       (size_t)(h - (const unsigned char *)a->map));
+				       (size_t)(h - base));
 		size = tar_num(h + 124, 12);
 		p += 512;
 		if (size > (size_t)(end - p))
@@ -347,7 +346,7 @@ static int img_add_ref(struct img *im, const char *ref, char *err, size_t errlen
 {
 	char d[256], repo[256], tag[128];
 
-	if (skiff_ref_parse(ref, d, repo, tag) < 0)
+	if (img_ref_parse(ref, d, repo, tag) < 0)
 		return set_err(err, errlen, -EINVAL, "\"%s\" is not an image name", ref);
 	if (im->nrefs < IMG_MAX_REFS)
 		im->refs[im->nrefs++] = strdup(ref);
@@ -536,6 +535,21 @@ void img_archive_free(struct img_archive *a)
 	free(a);
 }
 
+/* The archive in a->map: its tar entries, then its images. */
+static int archive_parse(struct img_archive *a, char *err, size_t errlen)
+{
+	int r = tar_index(a, err, errlen);
+
+	if (r == 0 && tar_find(a, "manifest.json"))
+		r = docker_open(a, err, errlen);
+	else if (r == 0 && tar_find(a, "index.json") && tar_find(a, "oci-layout"))
+		r = oci_open(a, err, errlen);
+	else if (r == 0)
+		r = set_err(err, errlen, -EINVAL, "a tar, but neither an OCI image layout (oci-layout, "
+			    "index.json) nor a docker-archive (manifest.json)");
+	return r;
+}
+
 int img_archive_open(const char *path, struct img_archive **out, char *err, size_t errlen)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -553,14 +567,26 @@ int img_archive_open(const char *path, struct img_archive **out, char *err, size
 		return -ENOMEM;
 	a->map_len = st.st_size;
 	a->map = mmap(NULL, a->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-	r = a->map == MAP_FAILED ? set_err(err, errlen, -errno, "mmap: %m") : tar_index(a, err, errlen);
-	if (r == 0 && tar_find(a, "manifest.json"))
-		r = docker_open(a, err, errlen);
-	else if (r == 0 && tar_find(a, "index.json") && tar_find(a, "oci-layout"))
-		r = oci_open(a, err, errlen);
-	else if (r == 0)
-		r = set_err(err, errlen, -EINVAL, "a tar, but neither an OCI image layout (oci-layout, "
-			    "index.json) nor a docker-archive (manifest.json)");
+	r = a->map == MAP_FAILED ? set_err(err, errlen, -errno, "mmap: %m") : archive_parse(a, err, errlen);
+	if (r < 0) {
+		img_archive_free(a);
+		return r;
+	}
+	*out = a;
+	return 0;
+}
+
+int img_archive_parse(const void *buf, size_t len, struct img_archive **out, char *err,
+		      size_t errlen)
+{
+	struct img_archive *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	a->mem = (void *)buf;
+	a->map_len = len;
+	r = archive_parse(a, err, errlen);
 	if (r < 0) {
 		img_archive_free(a);
 		return r;
@@ -693,7 +719,7 @@ static int reg_image(struct reg_call *c, const char *base, const struct img *im,
 	long code;
 	int r;
 
-	skiff_ref_parse(ref, d, repo, tag);
+	img_ref_parse(ref, d, repo, tag);
 	r = reg_blob(c, base, repo, &im->config, err, errlen);
 	for (size_t i = 0; r == 0 && i < im->nlayers; i++)
 		r = reg_blob(c, base, repo, &im->layers[i], err, errlen);
@@ -758,7 +784,7 @@ bool img_archive_in_registry(const struct img_archive *a, const char *base)
 
 	for (size_t i = 0; ok && i < a->nimgs; i++)
 		for (size_t j = 0; ok && j < a->imgs[i].nrefs; j++) {
-			skiff_ref_parse(a->imgs[i].refs[j], d, repo, tag);
+			img_ref_parse(a->imgs[i].refs[j], d, repo, tag);
 			snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", base, repo, tag);
 			ok = reg_do(&c, "HEAD", url, NULL, 0, NULL) == 200 &&
 			     streq(c.digest, a->imgs[i].digest);
@@ -775,86 +801,6 @@ void img_archive_domains(const struct img_archive *a, void (*fn)(const char *dom
 
 	for (size_t i = 0; i < a->nimgs; i++)
 		for (size_t j = 0; j < a->imgs[i].nrefs; j++)
-			if (skiff_ref_parse(a->imgs[i].refs[j], d, repo, tag) == 0)
+			if (img_ref_parse(a->imgs[i].refs[j], d, repo, tag) == 0)
 				fn(d, arg);
-}
-
-/* ---- skiff image load ---- */
-
-struct image_args {
-	const char *data_dir;
-	bool help;
-};
-
-static const struct opt image_opts[] = {
-	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = offsetof(struct image_args, data_dir) },
-	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = offsetof(struct image_args, help) },
-};
-
-static const char image_usage[] =
-	"Usage: skiff image load [--data-dir DIR] FILE...\n"
-	"Pushes each image archive, an OCI image layout or a docker-archive tar (`docker save`,\n"
-	"`skopeo copy ... docker-archive:` or `oci-archive:`), to the cluster's registry under the\n"
-	"name it carries, so that every node can run it: a pod names it as it was named\n"
-	"(busybox:1.36, example.org/app:v1). Every file is checked (its digests, and that each\n"
-	"image has a name) before anything is pushed: a bad file loads nothing.";
-
-/* argv: "load" [OPTION]... FILE... */
-int skiff_image_cmd(struct skiff *s, int argc, char **argv)
-{
-	struct image_args a = {0};
-	struct img_archive *arch[64] = {0};
-	char err[512] = "", url[128];
-	int first, nfiles, rc = 0;
-
-	if (argc < 1 || (!streq(argv[0], "load") && !streq(argv[0], "--help") && !streq(argv[0], "-h"))) {
-		fprintf(stderr, "%s\n", image_usage);
-		return 2;
-	}
-	first = opts_parse(image_opts, ARRAY_SIZE(image_opts), argc, argv, &a, 0, err, sizeof(err));
-	if (first < 0) {
-		fprintf(stderr, "skiff image load: %s\n", err);
-		return 2;
-	}
-	if (a.help || !streq(argv[0], "load")) {
-		printf("%s\n\n", image_usage);
-		opts_usage(stdout, image_opts, ARRAY_SIZE(image_opts));
-		return 0;
-	}
-	nfiles = argc - first;
-	if (nfiles < 1 || nfiles > (int)ARRAY_SIZE(arch)) {
-		fprintf(stderr, "skiff image load: name 1 to %zu image files (--help)\n", ARRAY_SIZE(arch));
-		return 2;
-	}
-	s->data_dir = a.data_dir;
-	if (skiff_conf_read(s) < 0 || !s->reg_port) {
-		fprintf(stderr, "skiff image load: no cluster with a registry in %s (skiff up --data-dir %s)\n",
-			s->data_dir, s->data_dir);
-		return 1;
-	}
-	/* every file checked before anything is sent */
-	for (int i = 0; i < nfiles && rc == 0; i++) {
-		if (img_archive_open(argv[first + i], &arch[i], err, sizeof(err)) < 0) {
-			fprintf(stderr, "skiff image load: %s: %s; nothing loaded\n", argv[first + i], err);
-			rc = 1;
-		}
-	}
-	skiff_registry_url(s, url, sizeof(url));
-	if (rc == 0 && !skiff_registry_answers(s)) {
-		fprintf(stderr, "skiff image load: the cluster's registry (%s) does not answer; "
-			"`skiff status --data-dir %s` shows its state\n", url, s->data_dir);
-		rc = 1;
-	}
-	for (int i = 0; i < nfiles && rc == 0; i++) {
-		printf("%s: %s, %zu image(s), to %s\n", argv[first + i], img_archive_format(arch[i]),
-		       img_archive_count(arch[i]), url);
-		fflush(stdout);
-		if (skiff_registry_push(s, arch[i], stdout, err, sizeof(err)) < 0) {
-			fprintf(stderr, "skiff image load: %s: %s\n", argv[first + i], err);
-			rc = 1;
-		}
-	}
-	for (int i = 0; i < nfiles; i++)
-		img_archive_free(arch[i]);
-	return rc;
 }

@@ -11,7 +11,10 @@
  * A.B.C.1:REGPORT, and any domain `skiff image load` met), a hosts.toml
  * whose server is the local registry; the repository is the name's path
  * (library/busybox for docker.io/library/busybox). A name of a domain
- * without a hosts.toml goes where the name says. */
+ * without a hosts.toml goes where the name says.
+ *
+ * `skiff image load` is here too: it checks every archive it is given
+ * (skiff_image.c), then pushes each, adding hosts.toml for its domains. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "cmd/skiff.h"
+#include "lib/opts.h"
 #include "lib/util.h"
 
 /* the images up seeds the registry with, from the build's images folder */
@@ -164,4 +168,84 @@ bool skiff_registry_seeded(const struct skiff *s)
 		img_archive_free(a);
 	}
 	return ok;
+}
+
+/* ---- skiff image load ---- */
+
+struct image_args {
+	const char *data_dir;
+	bool help;
+};
+
+static const struct opt image_opts[] = {
+	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = offsetof(struct image_args, data_dir) },
+	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = offsetof(struct image_args, help) },
+};
+
+static const char image_usage[] =
+	"Usage: skiff image load [--data-dir DIR] FILE...\n"
+	"Pushes each image archive, an OCI image layout or a docker-archive tar (`docker save`,\n"
+	"`skopeo copy ... docker-archive:` or `oci-archive:`), to the cluster's registry under the\n"
+	"name it carries, so that every node can run it: a pod names it as it was named\n"
+	"(busybox:1.36, example.org/app:v1). Every file is checked (its digests, and that each\n"
+	"image has a name) before anything is pushed: a bad file loads nothing.";
+
+/* argv: "load" [OPTION]... FILE... */
+int skiff_image_cmd(struct skiff *s, int argc, char **argv)
+{
+	struct image_args a = {0};
+	struct img_archive *arch[64] = {0};
+	char err[512] = "", url[128];
+	int first, nfiles, rc = 0;
+
+	if (argc < 1 || (!streq(argv[0], "load") && !streq(argv[0], "--help") && !streq(argv[0], "-h"))) {
+		fprintf(stderr, "%s\n", image_usage);
+		return 2;
+	}
+	first = opts_parse(image_opts, ARRAY_SIZE(image_opts), argc, argv, &a, 0, err, sizeof(err));
+	if (first < 0) {
+		fprintf(stderr, "skiff image load: %s\n", err);
+		return 2;
+	}
+	if (a.help || !streq(argv[0], "load")) {
+		printf("%s\n\n", image_usage);
+		opts_usage(stdout, image_opts, ARRAY_SIZE(image_opts));
+		return 0;
+	}
+	nfiles = argc - first;
+	if (nfiles < 1 || nfiles > (int)ARRAY_SIZE(arch)) {
+		fprintf(stderr, "skiff image load: name 1 to %zu image files (--help)\n", ARRAY_SIZE(arch));
+		return 2;
+	}
+	s->data_dir = a.data_dir;
+	if (skiff_conf_read(s) < 0 || !s->reg_port) {
+		fprintf(stderr, "skiff image load: no cluster with a registry in %s (skiff up --data-dir %s)\n",
+			s->data_dir, s->data_dir);
+		return 1;
+	}
+	/* every file checked before anything is sent */
+	for (int i = 0; i < nfiles && rc == 0; i++) {
+		if (img_archive_open(argv[first + i], &arch[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "skiff image load: %s: %s; nothing loaded\n", argv[first + i], err);
+			rc = 1;
+		}
+	}
+	skiff_registry_url(s, url, sizeof(url));
+	if (rc == 0 && !skiff_registry_answers(s)) {
+		fprintf(stderr, "skiff image load: the cluster's registry (%s) does not answer; "
+			"`skiff status --data-dir %s` shows its state\n", url, s->data_dir);
+		rc = 1;
+	}
+	for (int i = 0; i < nfiles && rc == 0; i++) {
+		printf("%s: %s, %zu image(s), to %s\n", argv[first + i], img_archive_format(arch[i]),
+		       img_archive_count(arch[i]), url);
+		fflush(stdout);
+		if (skiff_registry_push(s, arch[i], stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skiff image load: %s: %s\n", argv[first + i], err);
+			rc = 1;
+		}
+	}
+	for (int i = 0; i < nfiles; i++)
+		img_archive_free(arch[i]);
+	return rc;
 }
