@@ -241,7 +241,8 @@ static int cmd_up(struct skiff *s, int timeout)
 	snprintf(buf, sizeof(buf), "skiff-server on https://%s.1:%d", s->bridge, s->port);
 	step(buf);
 	if (!wait_until(30, skiff_registry_seeded, s))
-		return fail_at(s, "the registry did not start or take the build's images", "registry");
+		return fail_at(s, "the registry did not start or take the build's images (the supervisor's "
+			       "log says why)", "registry");
 	snprintf(buf, sizeof(buf), "registry on http://%s.1:%d holding skiff.local/pause:3.9 and "
 		 "skiff.local/busybox:1.35 (`skiff image load` adds more)", s->bridge, s->reg_port);
 	step(buf);
@@ -462,11 +463,11 @@ static int cmd_down(struct skiff *s, bool purge)
 
 static const char usage[] =
 	"Usage: skiff COMMAND [OPTION]...\n"
-	"A local skiff cluster: skiff-server, and per node containerd and skiff-agent.\n\n"
+	"A local skiff cluster: an image registry, skiff-server, and per node containerd and skiff-agent.\n\n"
 	"  up      start the cluster (a supervisor per data dir) and wait until it is ready\n"
 	"  status  each part's PID, uptime and restarts; each node's readiness\n"
 	"  down    stop everything up started and remove what it made (--purge: the data dir)\n"
-	"  image load FILE...  push image archives (OCI layout, docker-archive) to the cluster's registry\n\n"
+	"  image   load FILE...: push image archives (OCI layout, docker-archive) to the registry\n\n"
 	"`skiff COMMAND --help` describes a command's options.";
 
 int main(int argc, char **argv)

@@ -5,7 +5,8 @@
 # with imagePullPolicy Always runs; a name the registry lacks is
 # ErrImagePull, then ImagePullBackOff; a docker-archive built here and
 # loaded with `skiff image load` runs under its plain name (docker.io,
-# mapped to the registry) and under another domain's; a corrupt archive
+# mapped to the registry) and under another domain's; the registry's own
+# address:port names its images too; a corrupt archive
 # loads nothing; kill -9 of the registry is undone by the supervisor; and
 # skiff down stops it.
 . "$(dirname "$0")/../harness/lib.sh"
@@ -104,9 +105,10 @@ $(logs)"
 		pod_yaml always skiff.local/busybox:1.35
 		pod_yaml loaded "app:$TAG"
 		pod_yaml otherdomain "example.test/tools/app:$TAG"
+		pod_yaml byaddress "$BRIDGE.1:$REGPORT/busybox:1.35"
 		pod_yaml missing "skiff.local/nope:$TAG"
 	} | k apply -f - >/dev/null || fail "kubectl apply failed"
-	for p in always loaded otherdomain; do
+	for p in always loaded otherdomain byaddress; do
 		wait_for 60 phase_is $p Succeeded || fail "pod $p did not run: $(k describe pod $p | tail -8)
 $(logs)"
 		assert_eq "$(k logs $p)" "ran-$p" "pod $p's output"
