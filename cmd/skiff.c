@@ -437,12 +437,15 @@ static int cmd_down(struct skiff *s, bool purge)
 			usleep(100000);
 		kill(pid, SIGKILL);
 	}
+	/* containerd before its shims: a live one starts more (a killed shim's
+	 * cleanup runs `containerd-shim-runc-v2 ... delete`) */
 	for (int i = 1; i <= s->nodes; i++) {
 		snprintf(part, sizeof(part), "n%d-agent", i);
 		kill_part(s, part);
-		kill_shims_of(s, i);
 		snprintf(part, sizeof(part), "n%d-containerd", i);
 		kill_part(s, part);
+		usleep(50000);
+		kill_shims_of(s, i);
 	}
 	kill_part(s, "server");
 	kill_part(s, "registry");
