@@ -1,8 +1,9 @@
 /* skiff: one command for a local cluster.
- *   skiff up      a supervisor per data dir: skiff-server, and per node a
- *                 network namespace on a bridge, containerd and skiff-agent
+ *   skiff up      a supervisor per data dir: a registry, skiff-server, and per
+ *                 node a network namespace on a bridge, containerd and skiff-agent
  *   skiff status  each part (PID, uptime, restarts) and each node's readiness
- *   skiff down    stops what up started and removes what it made */
+ *   skiff down    stops what up started and removes what it made
+ *   skiff image load  pushes image archives to the cluster's registry */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,7 @@
 
 struct args {
 	const char *data_dir, *name, *bridge, *cluster_cidr;
-	int nodes, port, timeout;
+	int nodes, port, reg_port, timeout;
 	bool purge, help;
 };
 
@@ -43,6 +44,7 @@ static const struct opt up_opts[] = {
 	{ .name = "name", .short_name = 0, .arg = "NAME", .help = "prefix of the namespaces, links, cgroups and pins made", .def = "skiff", .set = opt_string, .offset = A(name), .min = 0, .max = 8 },
 	{ .name = "bridge-net", .short_name = 0, .arg = "A.B.C", .help = "the nodes' bridge /24 (the server on .1, node I on .(1+I))", .def = "172.31.250", .set = opt_string, .offset = A(bridge), .min = 0, .max = 15 },
 	{ .name = "port", .short_name = 0, .arg = "PORT", .help = "skiff-server's HTTPS port (on the bridge address)", .def = "6443", .set = opt_int, .offset = A(port), .min = 1, .max = 65535 },
+	{ .name = "registry-port", .short_name = 0, .arg = "PORT", .help = "the image registry's HTTP port (on the bridge address)", .def = "5001", .set = opt_int, .offset = A(reg_port), .min = 1, .max = 65535 },
 	{ .name = "cluster-cidr", .short_name = 0, .arg = "CIDR", .help = "the pods' range, a /24 per node", .def = "10.244.0.0/16", .set = opt_string, .offset = A(cluster_cidr) },
 	{ .name = "timeout", .short_name = 0, .arg = "SECS", .help = "how long to wait for the nodes", .def = "120", .set = opt_int, .offset = A(timeout), .min = 1, .max = 3600 },
 	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
@@ -62,7 +64,8 @@ int skiff_conf_write(const struct skiff *s)
 	f = fopen(p, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\n", s->name, s->nodes, s->port, s->bridge);
+	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\nregistry_port %d\n", s->name, s->nodes,
+		s->port, s->bridge, s->reg_port);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -84,6 +87,8 @@ int skiff_conf_read(struct skiff *s)
 			s->port = atoi(v);
 		else if (streq(k, "bridge"))
 			strscpy(s->bridge, v, sizeof(s->bridge));
+		else if (streq(k, "registry_port"))
+			s->reg_port = atoi(v);
 	}
 	return 0;
 }
@@ -179,17 +184,6 @@ static bool default_sa(const struct skiff *s)
 	return r == 0;
 }
 
-static bool images_in(const struct skiff *s)
-{
-	char p[4096];
-	for (int i = 1; i <= s->nodes; i++) {
-		skiff_path(s, p, sizeof(p), "nodes/n%d/images.imported", i);
-		if (access(p, F_OK))
-			return false;
-	}
-	return true;
-}
-
 static int fail_at(const struct skiff *s, const char *what, const char *log)
 {
 	fprintf(stderr, "skiff up: %s; see %s/logs/%s.log (skiff down --data-dir %s undoes it)\n",
@@ -246,9 +240,12 @@ static int cmd_up(struct skiff *s, int timeout)
 		return fail_at(s, "skiff-server did not answer", "server");
 	snprintf(buf, sizeof(buf), "skiff-server on https://%s.1:%d", s->bridge, s->port);
 	step(buf);
-	if (!wait_until(60, images_in, s))
-		return fail_at(s, "containerd did not start or import the images", "n1-containerd");
-	step("containerd per node, pause and busybox imported (from build/images; a registry comes later)");
+	if (!wait_until(30, skiff_registry_seeded, s))
+		return fail_at(s, "the registry did not start or take the build's images (the supervisor's "
+			       "log says why)", "registry");
+	snprintf(buf, sizeof(buf), "registry on http://%s.1:%d holding skiff.local/pause:3.9 and "
+		 "skiff.local/busybox:1.35 (`skiff image load` adds more)", s->bridge, s->reg_port);
+	step(buf);
 	if (!wait_until(timeout, all_ready, s))
 		return fail_at(s, "not every node turned Ready", "n1-agent");
 	step("every node Ready");
@@ -277,9 +274,11 @@ static int cmd_status(struct skiff *s)
 		return 1;
 	}
 	printf("%-16s %-8s %-10s %s\n", "PART", "PID", "UPTIME", "RESTARTS");
-	for (int i = -1; i <= 2 * s->nodes; i++) {
-		if (i == -1)
+	for (int i = -2; i <= 2 * s->nodes; i++) {
+		if (i == -2)
 			strscpy(part, "supervisor", sizeof(part));
+		else if (i == -1)
+			strscpy(part, "registry", sizeof(part));
 		else if (i == 0)
 			strscpy(part, "server", sizeof(part));
 		else
@@ -315,7 +314,7 @@ static bool is_pid_of(long pid, const char *const *names)
 
 static void kill_part(const struct skiff *s, const char *part)
 {
-	static const char *const ours[] = { "skiff", "containerd", NULL };
+	static const char *const ours[] = { "skiff", "containerd", "docker-registry", NULL };
 	long pid, start, restarts;
 
 	if (skiff_part_read(s, part, &pid, &start, &restarts) < 0 || pid <= 1 || !is_pid_of(pid, ours))
@@ -438,14 +437,18 @@ static int cmd_down(struct skiff *s, bool purge)
 			usleep(100000);
 		kill(pid, SIGKILL);
 	}
+	/* containerd before its shims: a live one starts more (a killed shim's
+	 * cleanup runs `containerd-shim-runc-v2 ... delete`) */
 	for (int i = 1; i <= s->nodes; i++) {
 		snprintf(part, sizeof(part), "n%d-agent", i);
 		kill_part(s, part);
-		kill_shims_of(s, i);
 		snprintf(part, sizeof(part), "n%d-containerd", i);
 		kill_part(s, part);
+		usleep(50000);
+		kill_shims_of(s, i);
 	}
 	kill_part(s, "server");
+	kill_part(s, "registry");
 	cgroups_walk(s, false);
 	usleep(200000);
 	cgroups_walk(s, true);
@@ -463,10 +466,11 @@ static int cmd_down(struct skiff *s, bool purge)
 
 static const char usage[] =
 	"Usage: skiff COMMAND [OPTION]...\n"
-	"A local skiff cluster: skiff-server, and per node containerd and skiff-agent.\n\n"
+	"A local skiff cluster: an image registry, skiff-server, and per node containerd and skiff-agent.\n\n"
 	"  up      start the cluster (a supervisor per data dir) and wait until it is ready\n"
 	"  status  each part's PID, uptime and restarts; each node's readiness\n"
-	"  down    stop everything up started and remove what it made (--purge: the data dir)\n\n"
+	"  down    stop everything up started and remove what it made (--purge: the data dir)\n"
+	"  image   load FILE...: push image archives (OCI layout, docker-archive) to the registry\n\n"
 	"`skiff COMMAND --help` describes a command's options.";
 
 int main(int argc, char **argv)
@@ -478,6 +482,8 @@ int main(int argc, char **argv)
 	int r;
 
 	log_init("skiff", LOG_LEVEL_INFO);
+	if (streq(cmd, "image"))
+		return skiff_image_cmd(&s, argc - 2, argv + 2);
 	if (streq(cmd, "up"))
 		r = parse(up_opts, ARRAY_SIZE(up_opts), argc - 1, argv + 1, &a,
 			  "Usage: skiff up [--data-dir DIR] [--nodes N]\nStarts the cluster and returns when every node is Ready.");
@@ -497,6 +503,7 @@ int main(int argc, char **argv)
 	s.data_dir = a.data_dir;
 	s.nodes = a.nodes ? a.nodes : 1;
 	s.port = a.port;
+	s.reg_port = a.reg_port;
 	s.cluster_cidr = a.cluster_cidr;
 	strscpy(s.name, a.name ? a.name : "skiff", sizeof(s.name));
 	strscpy(s.bridge, a.bridge ? a.bridge : "172.31.250", sizeof(s.bridge));

@@ -3,6 +3,8 @@
 #define SKIFF_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #define SKIFF_MAX_NODES 8
 /* The agents' bpffs folder and the pods' cgroup tree (under each
@@ -17,6 +19,7 @@ struct skiff {
 	char name[12];      /* prefix of netns, links, cgroups, pins */
 	int nodes;
 	int port;
+	int reg_port;       /* the registry's, on the bridge address */
 	char bridge[16];    /* "a.b.c": the node bridge's /24 */
 	const char *cluster_cidr;
 	char bin[4096];     /* folder of the skiff programs */
@@ -41,4 +44,37 @@ int skiff_supervisor_start(const struct skiff *s);
 /* DIR/run/PART.pid: "PID START RESTARTS". */
 int skiff_part_read(const struct skiff *s, const char *part, long *pid, long *start,
 		    long *restarts);
+/* The cluster's registry (skiff_registry.c): config and hosts.toml files,
+ * seeding with the build's images, pushing loaded ones. */
+struct img_archive;
+int skiff_registry_url(const struct skiff *s, char *buf, size_t size);
+int skiff_registry_files(const struct skiff *s, char *err, size_t errlen);
+int skiff_registry_host_add(const struct skiff *s, const char *domain);
+bool skiff_registry_answers(const struct skiff *s);
+int skiff_registry_seed(const struct skiff *s, char *err, size_t errlen);
+bool skiff_registry_seeded(const struct skiff *s);
+int skiff_registry_push(const struct skiff *s, const struct img_archive *a, FILE *progress,
+			char *err, size_t errlen);
+
+/* Image archives and the registry API (skiff_image.c), apart from the
+ * rest of skiff (its unit test links it alone). A name's domain,
+ * its repository in the registry (docker.io adds library/ to one-part
+ * paths) and its tag (default latest); -EINVAL for a digest or bad name. */
+int img_ref_parse(const char *ref, char domain[256], char repo[256], char tag[128]);
+/* Reads and checks the whole archive (digests, sizes, names). */
+int img_archive_open(const char *path, struct img_archive **out, char *err, size_t errlen);
+/* The same from a buffer, which must outlive the archive. */
+int img_archive_parse(const void *buf, size_t len, struct img_archive **out, char *err,
+		      size_t errlen);
+void img_archive_free(struct img_archive *a);
+size_t img_archive_count(const struct img_archive *a);
+const char *img_archive_format(const struct img_archive *a);
+void img_archive_domains(const struct img_archive *a, void (*fn)(const char *domain, void *arg),
+			 void *arg);
+int img_archive_push(const struct img_archive *a, const char *base, FILE *progress, char *err,
+		     size_t errlen);
+bool img_archive_in_registry(const struct img_archive *a, const char *base);
+int img_registry_ping(const char *base);
+/* `skiff image load` (skiff_registry.c): argv from "load". */
+int skiff_image_cmd(struct skiff *s, int argc, char **argv);
 #endif

@@ -1,4 +1,5 @@
-/* The supervisor of one data dir: starts skiff-server, then per node a
+/* The supervisor of one data dir: starts the registry (seeding it with the
+ * build's images) and skiff-server, then per node a
  * containerd (in the node's namespace and a private mount namespace) and
  * skiff-agent joined with the node token; restarts any that exits, with
  * backoff (1 s doubling to 30 s, reset after a minute up); records each
@@ -21,7 +22,7 @@
 #include "cmd/skiff.h"
 #include "lib/util.h"
 
-enum part_kind { PART_SERVER, PART_CONTAINERD, PART_AGENT };
+enum part_kind { PART_REGISTRY, PART_SERVER, PART_CONTAINERD, PART_AGENT };
 
 struct part {
 	char name[32];
@@ -81,15 +82,20 @@ static int write_file(const char *path, const char *text)
 	return write_all(fd, text, strlen(text));
 }
 
-/* DIR/nodes/nI/: containerd's config, the CNI bin folder, the kubelet's
- * root (a shared bind mount, before containerd's private mount namespace
- * copies it, so memory emptyDirs reach the containers). */
+/* DIR/registry/ (skiff_registry_files); DIR/nodes/nI/: containerd's
+ * config, the CNI bin folder, the kubelet's root (a shared bind mount,
+ * before containerd's private mount namespace copies it, so memory
+ * emptyDirs reach the containers). */
 int skiff_node_files(const struct skiff *s, char *err, size_t errlen)
 {
 	static const char *const plugins[] = { "skiff-cni", "skiff-ipam", NULL };
 	static const char *const sys_plugins[] = { "/usr/lib/cni/loopback", "/usr/lib/cni/portmap", NULL };
-	char d[1024], p[1200], toml[16384], target[4200];
+	char d[1024], p[1200], toml[16384], target[4200], hosts[1024];
+	int r = skiff_registry_files(s, err, errlen);
 
+	if (r < 0)
+		return r;
+	skiff_path(s, hosts, sizeof(hosts), "registry/hosts");
 	for (int i = 1; i <= s->nodes; i++) {
 		skiff_path(s, d, sizeof(d), "nodes/n%d", i);
 		static const char *const sub[] = { "", "/root", "/state", "/cni-bin", "/cni-conf", "/opt",
@@ -131,9 +137,11 @@ int skiff_node_files(const struct skiff *s, char *err, size_t errlen)
 			 "        Root = \"%1$s/runc\"\n"
 			 "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
 			 "    bin_dir = \"%1$s/cni-bin\"\n    conf_dir = \"%1$s/cni-conf\"\n"
-			 "    max_conf_num = 1\n", d);
+			 "    max_conf_num = 1\n"
+			 "  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
+			 "    config_path = \"%2$s\"\n", d, hosts);
 		snprintf(p, sizeof(p), "%s/containerd.toml", d);
-		int r = write_file(p, toml);
+		r = write_file(p, toml);
 		if (r < 0)
 			return set_err(err, errlen, r, "%s: %s", p, strerror(-r));
 		snprintf(p, sizeof(p), "%s/kubelet", d);
@@ -161,6 +169,9 @@ static void exec_part(const struct skiff *s, const struct part *p)
 	skiff_path(s, d, sizeof(d), "nodes/n%d", p->node);
 #define ARG(...) (snprintf(a[n % 16], sizeof(a[0]), __VA_ARGS__), argv[n] = strdup(a[n % 16]), n++)
 	switch (p->kind) {
+	case PART_REGISTRY:
+		ARG("docker-registry"); ARG("serve"); ARG("%s/registry/config.yml", s->data_dir);
+		break;
 	case PART_SERVER:
 		ARG("%s/skiff-server", s->bin);
 		ARG("--data-dir"); ARG("%s/server", s->data_dir);
@@ -242,35 +253,21 @@ static bool wait_path(const char *path, int secs)
 	return file_exists(path);
 }
 
-/* Imports pause and busybox into node's containerd once (ctr, k8s.io). */
-static void import_images(const struct skiff *s, int node)
+/* Waits for the registry, then pushes the build's images it lacks. */
+static void seed_registry(const struct skiff *s)
 {
-	static const char *const images[] = { "pause.tar", "busybox.tar" };
-	char sock[4096], mark[4096], img[4200];
+	char err[512];
+	int i;
 
-	skiff_path(s, mark, sizeof(mark), "nodes/n%d/images.imported", node);
-	if (file_exists(mark))
-		return;
-	skiff_path(s, sock, sizeof(sock), "nodes/n%d/containerd.sock", node);
-	for (size_t i = 0; i < ARRAY_SIZE(images); i++) {
-		snprintf(img, sizeof(img), "%s/../images/%s", s->bin, images[i]);
-		pid_t pid = fork();
-		if (pid == 0) {
-			execlp("ctr", "ctr", "--address", sock, "-n", "k8s.io", "images", "import",
-			       img, (char *)NULL);
-			_exit(127);
-		}
-		int st;
-		waitpid(pid, &st, 0);
-		if (!WIFEXITED(st) || WEXITSTATUS(st))
-			return;
-	}
-	write_file(mark, "");
+	for (i = 0; i < 100 && !stopping && !skiff_registry_answers(s); i++)
+		usleep(100000);
+	if (skiff_registry_seed(s, err, sizeof(err)) < 0)
+		fprintf(stderr, "registry: cannot push the build's images: %s\n", err);
 }
 
 static void stop_parts(struct part *parts, int n)
 {
-	/* agents, then runtimes, then the server: reverse start order */
+	/* agents, then runtimes, then the server, the registry: reverse start order */
 	for (int i = n - 1; i >= 0; i--) {
 		if (parts[i].pid <= 0)
 			continue;
@@ -285,12 +282,13 @@ static void stop_parts(struct part *parts, int n)
 
 static void supervise(const struct skiff *s)
 {
-	struct part parts[1 + 2 * SKIFF_MAX_NODES] = {0};
+	struct part parts[2 + 2 * SKIFF_MAX_NODES] = {0};
 	char path[4096];
 	int n = 0;
 
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
+	parts[n++] = (struct part){ .name = "registry", .kind = PART_REGISTRY };
 	parts[n++] = (struct part){ .name = "server", .kind = PART_SERVER };
 	for (int i = 1; i <= s->nodes; i++) {
 		parts[n] = (struct part){ .kind = PART_CONTAINERD, .node = i };
@@ -300,19 +298,20 @@ static void supervise(const struct skiff *s)
 		parts[n] = (struct part){ .kind = PART_AGENT, .node = i };
 		snprintf(parts[n++].name, sizeof(parts[0].name), "n%d-agent", i);
 	}
-	/* first start, in order: the server's token before any agent, each
-	 * runtime's socket and images before its agent */
+	/* first start, in order: the registry's images and the server's
+	 * token before any agent, each runtime's socket before its agent */
 	part_start(s, &parts[0]);
+	part_start(s, &parts[1]);
+	seed_registry(s);
 	skiff_path(s, path, sizeof(path), "server/token");
 	wait_path(path, 30);
-	for (int i = 1; i <= s->nodes && !stopping; i++) {
+	for (int i = 2; i < 2 + s->nodes && !stopping; i++) {
 		part_start(s, &parts[i]);
-		skiff_path(s, path, sizeof(path), "nodes/n%d/containerd.sock", i);
+		skiff_path(s, path, sizeof(path), "nodes/n%d/containerd.sock", parts[i].node);
 		if (wait_path(path, 30))
 			usleep(300000);
-		import_images(s, i);
 	}
-	for (int i = 1 + s->nodes; i < n && !stopping; i++)
+	for (int i = 2 + s->nodes; i < n && !stopping; i++)
 		part_start(s, &parts[i]);
 
 	while (!stopping) {

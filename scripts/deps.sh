@@ -14,7 +14,7 @@ packages=(
 	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libldns-dev
 	# runtime and test peers
 	iproute2 nftables iptables conntrack containerd containernetworking-plugins
-	busybox-static tzdata etcd-server etcd-client kubectl
+	busybox-static tzdata etcd-server etcd-client kubectl docker-registry curl
 	iperf3 hyperfine wrk socat netcat-openbsd iputils-ping iputils-arping ndisc6 procps psmisc util-linux jq
 	bind9-dnsutils dnsperf dnsmasq-base unbound
 )
