@@ -2,6 +2,7 @@
  *   skiff up      a supervisor per data dir: skiff-server, and per node a
  *                 network namespace on a bridge, containerd and skiff-agent
  *   skiff status  each part (PID, uptime, restarts) and each node's readiness
+ *   skiff service the URLs that reach a Service from this machine
  *   skiff down    stops what up started and removes what it made */
 #include <dirent.h>
 #include <errno.h>
@@ -27,10 +28,14 @@
 #include "lib/util.h"
 
 struct args {
-	const char *data_dir, *name, *bridge, *cluster_cidr;
-	int nodes, port, timeout;
-	bool purge, help;
+	const char *data_dir, *name, *bridge, *cluster_cidr, *ns;
+	int nodes, port, timeout, proxy_mode, store;
+	bool purge, help, update_kubeconfig;
+	int operand; /* argv index of the first operand */
 };
+
+static const struct opt_choice proxy_modes[] = { { "bpf", 0 }, { "nftables", 1 }, { NULL, 0 } };
+static const struct opt_choice stores[] = { { "sqlite", 0 }, { "etcd", 1 }, { NULL, 0 } };
 
 #define A(f) offsetof(struct args, f)
 static const struct opt common_opts[] = {
@@ -45,6 +50,14 @@ static const struct opt up_opts[] = {
 	{ .name = "port", .short_name = 0, .arg = "PORT", .help = "skiff-server's HTTPS port (on the bridge address)", .def = "6443", .set = opt_int, .offset = A(port), .min = 1, .max = 65535 },
 	{ .name = "cluster-cidr", .short_name = 0, .arg = "CIDR", .help = "the pods' range, a /24 per node", .def = "10.244.0.0/16", .set = opt_string, .offset = A(cluster_cidr) },
 	{ .name = "timeout", .short_name = 0, .arg = "SECS", .help = "how long to wait for the nodes", .def = "120", .set = opt_int, .offset = A(timeout), .min = 1, .max = 3600 },
+	{ .name = "proxy-mode", .short_name = 0, .arg = "MODE", .help = "the agents' service proxy: bpf (socket hooks on each node's pod cgroup, tc on its eth0) or nftables", .def = "bpf", .set = opt_choice, .offset = A(proxy_mode), .choices = proxy_modes },
+	{ .name = "store", .short_name = 0, .arg = "STORE", .help = "the server's store: sqlite (a file in DIR) or etcd (a local etcd that skiff starts, on 127.0.0.1 ports PORT+1 and PORT+2)", .def = "sqlite", .set = opt_choice, .offset = A(store), .choices = stores },
+	{ .name = "update-kubeconfig", .short_name = 0, .arg = NULL, .help = "merge a context named NAME into ~/.kube/config (or $KUBECONFIG's first file) and make it current; down removes it", .def = NULL, .set = opt_flag, .offset = A(update_kubeconfig) },
+	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
+};
+static const struct opt service_opts[] = {
+	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = A(data_dir) },
+	{ .name = "namespace", .short_name = 'n', .arg = "NS", .help = "the Service's namespace", .def = "default", .set = opt_string, .offset = A(ns) },
 	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
 };
 static const struct opt down_opts[] = {
@@ -62,7 +75,8 @@ int skiff_conf_write(const struct skiff *s)
 	f = fopen(p, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\n", s->name, s->nodes, s->port, s->bridge);
+	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\nproxy-mode %s\nstore %s\n", s->name,
+		s->nodes, s->port, s->bridge, s->proxy_mode, s->store);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -75,6 +89,9 @@ int skiff_conf_read(struct skiff *s)
 	f = fopen(p, "re");
 	if (!f)
 		return -errno;
+	/* what a skiff.conf without these lines ran */
+	strscpy(s->proxy_mode, "nftables", sizeof(s->proxy_mode));
+	strscpy(s->store, "sqlite", sizeof(s->store));
 	while (fscanf(f, "%31s %63s", k, v) == 2) {
 		if (streq(k, "name"))
 			strscpy(s->name, v, sizeof(s->name));
@@ -84,6 +101,10 @@ int skiff_conf_read(struct skiff *s)
 			s->port = atoi(v);
 		else if (streq(k, "bridge"))
 			strscpy(s->bridge, v, sizeof(s->bridge));
+		else if (streq(k, "proxy-mode"))
+			strscpy(s->proxy_mode, v, sizeof(s->proxy_mode));
+		else if (streq(k, "store"))
+			strscpy(s->store, v, sizeof(s->store));
 	}
 	return 0;
 }
@@ -97,6 +118,7 @@ static int parse(const struct opt *t, size_t n, int argc, char **argv, struct ar
 		fprintf(stderr, "skiff: %s\n", err);
 		return -EINVAL;
 	}
+	a->operand = r;
 	if (a->help) {
 		printf("%s\n\n", usage);
 		opts_usage(stdout, t, n);
@@ -105,7 +127,7 @@ static int parse(const struct opt *t, size_t n, int argc, char **argv, struct ar
 	return 0;
 }
 
-static struct kc_client *client(const struct skiff *s)
+struct kc_client *skiff_client(const struct skiff *s)
 {
 	char p[4096], err[256];
 	struct kc_config *cfg = NULL;
@@ -156,7 +178,7 @@ static bool wait_until(int secs, bool (*ok)(const struct skiff *), const struct 
 
 static bool server_ready(const struct skiff *s)
 {
-	struct kc_client *c = client(s);
+	struct kc_client *c = skiff_client(s);
 	int r = c ? kc_request(c, "GET", "/readyz", NULL, NULL, NULL) : -1;
 	kc_client_free(c);
 	return r == 0;
@@ -165,7 +187,7 @@ static bool server_ready(const struct skiff *s)
 static bool all_ready(const struct skiff *s)
 {
 	char buf[512];
-	struct kc_client *c = client(s);
+	struct kc_client *c = skiff_client(s);
 	int r = nodes_ready(c, buf, sizeof(buf));
 	kc_client_free(c);
 	return r == s->nodes;
@@ -173,7 +195,7 @@ static bool all_ready(const struct skiff *s)
 
 static bool default_sa(const struct skiff *s)
 {
-	struct kc_client *c = client(s);
+	struct kc_client *c = skiff_client(s);
 	int r = c ? kc_get(c, kc_resource_find("serviceaccounts"), "default", "default", NULL) : -1;
 	kc_client_free(c);
 	return r == 0;
@@ -197,38 +219,105 @@ static int fail_at(const struct skiff *s, const char *what, const char *log)
 	return 1;
 }
 
-static int cmd_up(struct skiff *s, int timeout)
+/* The parts of the cluster, in start order, into names; their count. */
+static int part_names(const struct skiff *s, char names[][32])
 {
-	char p[4096], err[512], buf[512];
-	int lock;
+	int n = 0;
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "skiff up: needs root (network namespaces, mounts, cgroups)\n");
-		return 1;
+	strscpy(names[n++], "supervisor", 32);
+	if (streq(s->store, "etcd"))
+		strscpy(names[n++], "etcd", 32);
+	strscpy(names[n++], "server", 32);
+	for (int i = 1; i <= s->nodes; i++) {
+		snprintf(names[n++], 32, "n%d-containerd", i);
+		snprintf(names[n++], 32, "n%d-agent", i);
 	}
-	for (const char *sub = ""; sub; sub = streq(sub, "") ? "logs" : streq(sub, "logs") ? "run" : streq(sub, "run") ? "nodes" : NULL) {
-		skiff_path(s, p, sizeof(p), "%s", sub);
+	return n;
+}
+
+static bool part_alive(const struct skiff *s, const char *part, long *pid)
+{
+	long start, restarts;
+	return skiff_part_read(s, part, pid, &start, &restarts) == 0 && *pid > 1 && kill(*pid, 0) == 0;
+}
+
+/* Whether any part of the cluster in s's data dir runs. */
+static bool cluster_runs(const struct skiff *s)
+{
+	char names[3 + 2 * SKIFF_MAX_NODES][32];
+	int n = part_names(s, names);
+	long pid;
+
+	for (int i = 0; i < n; i++)
+		if (part_alive(s, names[i], &pid))
+			return true;
+	return false;
+}
+
+/* DIR/up.lock, a POSIX lock (never inherited by the supervisor) held for
+ * as long as this `skiff up` runs: a second one racing it is refused. */
+static int up_lock(const struct skiff *s)
+{
+	char p[4096];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd;
+
+	skiff_path(s, p, sizeof(p), "up.lock");
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "skiff up: %s: %m\n", p);
+		return -1;
+	}
+	if (fcntl(fd, F_SETLK, &fl) == 0)
+		return fd;
+	fcntl(fd, F_GETLK, &fl);
+	fprintf(stderr, "skiff up: another skiff up (pid %d) is bringing up the cluster in %s; "
+		"wait for it, then `skiff status --data-dir %s`\n", (int)fl.l_pid, s->data_dir,
+		s->data_dir);
+	close(fd);
+	return -1;
+}
+
+/* The data dir as an absolute path, once it exists (the parts' paths). */
+static void data_dir_resolve(struct skiff *s)
+{
+	char real[4096];
+
+	if (s->data_dir[0] != '/' && realpath(s->data_dir, real))
+		s->data_dir = strdup(real);
+}
+
+static int make_dirs(const struct skiff *s)
+{
+	static const char *const subs[] = { "", "logs", "run", "nodes" };
+	char p[4096];
+
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		skiff_path(s, p, sizeof(p), "%s", subs[i]);
 		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
 			fprintf(stderr, "skiff up: mkdir %s: %m\n", p);
-			return 1;
+			return -1;
 		}
 	}
-	skiff_path(s, p, sizeof(p), "skiff.lock");
-	lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
-		long pid = 0, t, r;
-		skiff_part_read(s, "supervisor", &pid, &t, &r);
-		fprintf(stderr, "skiff up: a supervisor (pid %ld) already runs on %s: "
-			"`skiff status` shows it, `skiff down` stops it\n", pid, s->data_dir);
+	return 0;
+}
+
+/* The network, the nodes' files and a supervisor (which adopts whatever
+ * part still runs); lock is the supervisor's, handed over. */
+static int start_cluster(const struct skiff *s)
+{
+	char p[4096], err[512], buf[512];
+
+	if (skiff_conf_write(s) < 0 || skiff_check_version_write(s) < 0) {
+		fprintf(stderr, "skiff up: cannot write %s/skiff.conf: %m\n", s->data_dir);
 		return 1;
 	}
-	printf("skiff up: %d node(s) in %s\n", s->nodes, s->data_dir);
-	if (skiff_conf_write(s) < 0 || skiff_net_up(s, err, sizeof(err)) < 0) {
+	if (skiff_net_up(s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "skiff up: %s\n", err);
 		return 1;
 	}
-	snprintf(buf, sizeof(buf), "network: bridge %s-br %s.1/24, node namespaces /run/netns/%s-n1..%d",
-		 s->name, s->bridge, s->name, s->nodes);
+	snprintf(buf, sizeof(buf), "network: bridge %s-br %s.1/24, node namespaces /run/netns/%s-n1..%d, "
+		 "LoadBalancer IPs " SKIFF_LB_FMT, s->name, s->bridge, s->name, s->nodes, s->bridge);
 	step(buf);
 	if (skiff_node_files(s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "skiff up: %s\n", err);
@@ -240,22 +329,88 @@ static int cmd_up(struct skiff *s, int timeout)
 		return fail_at(s, "cannot link the kubeconfig", "supervisor");
 	if (skiff_supervisor_start(s) < 0)
 		return fail_at(s, "cannot start the supervisor", "supervisor");
-	close(lock);
 	step("supervisor started (logs in DIR/logs/)");
+	return 0;
+}
+
+static int wait_ready(const struct skiff *s, int timeout)
+{
+	char buf[512];
+
 	if (!wait_until(30, server_ready, s))
 		return fail_at(s, "skiff-server did not answer", "server");
-	snprintf(buf, sizeof(buf), "skiff-server on https://%s.1:%d", s->bridge, s->port);
+	snprintf(buf, sizeof(buf), "skiff-server on https://%s.1:%d (store %s)", s->bridge, s->port,
+		 s->store);
 	step(buf);
 	if (!wait_until(60, images_in, s))
 		return fail_at(s, "containerd did not start or import the images", "n1-containerd");
 	step("containerd per node, pause and busybox imported (from build/images; a registry comes later)");
 	if (!wait_until(timeout, all_ready, s))
 		return fail_at(s, "not every node turned Ready", "n1-agent");
-	step("every node Ready");
+	snprintf(buf, sizeof(buf), "every node Ready (proxy mode %s)", s->proxy_mode);
+	step(buf);
 	if (!wait_until(30, default_sa, s))
 		return fail_at(s, "no default ServiceAccount", "server");
 	step("default ServiceAccount");
+	return 0;
+}
+
+/* A cluster of this data dir that runs (a part or the supervisor) keeps
+ * its own settings, and up starts only what is down; otherwise every
+ * check passes before anything changes. */
+static int cmd_up(struct skiff *s, int timeout, bool update_kc)
+{
+	char p[4096], err[2048];
+	struct skiff cur = *s;
+	bool running = skiff_conf_read(&cur) == 0 && cluster_runs(&cur);
+	int ulock = -1, lock, r;
+	long sup = 0;
+
+	if (running)
+		*s = cur;
+	r = skiff_check_up(s, running, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "skiff up: cannot start:\n%s\n", err);
+		return 1;
+	}
+	if (make_dirs(s) < 0 || (ulock = up_lock(s)) < 0)
+		return 1;
+	data_dir_resolve(s);
+	skiff_path(s, p, sizeof(p), "skiff.lock");
+	lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lock < 0) {
+		fprintf(stderr, "skiff up: %s: %m\n", p);
+		return 1;
+	}
+	if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		/* the supervisor runs: it restarts what is down, now */
+		part_alive(s, "supervisor", &sup);
+		printf("skiff up: the cluster in %s runs (supervisor pid %ld, %d node(s)); "
+		       "starting only what is down\n", s->data_dir, sup, s->nodes);
+		if (sup > 1)
+			kill(sup, SIGUSR1);
+	} else {
+		printf("skiff up: %d node(s) in %s%s\n", s->nodes, s->data_dir,
+		       running ? " (adopting the parts that run)" : "");
+		r = start_cluster(s);
+		if (r)
+			return r;
+	}
+	close(lock);
+	r = wait_ready(s, timeout);
+	if (r)
+		return r;
+	if (update_kc) {
+		r = skiff_kubeconfig_merge(s, p, sizeof(p));
+		if (r < 0) {
+			fprintf(stderr, "skiff up: cannot update the kubeconfig: %s\n", strerror(-r));
+			return 1;
+		}
+		printf(" ✓ context %s in %s, made current\n", s->name, p);
+	}
 	printf("\nThe cluster is up:\n  kubectl --kubeconfig %s/kubeconfig get nodes\n", s->data_dir);
+	printf("  skiff service NAME [-n NS]   URLs of a NodePort or LoadBalancer Service\n");
+	close(ulock);
 	return 0;
 }
 
@@ -268,22 +423,20 @@ static void uptime_str(long start, char *buf, size_t size)
 
 static int cmd_status(struct skiff *s)
 {
-	char part[32], buf[512], up[32];
+	char names[3 + 2 * SKIFF_MAX_NODES][32], buf[512], up[32];
 	long pid, start, restarts;
-	int rc = 0;
+	int rc = 0, n;
 
 	if (skiff_conf_read(s) < 0) {
 		fprintf(stderr, "skiff status: no cluster in %s\n", s->data_dir);
 		return 1;
 	}
+	printf("cluster %s: %d node(s), proxy mode %s, store %s, API https://%s.1:%d\n\n", s->name,
+	       s->nodes, s->proxy_mode, s->store, s->bridge, s->port);
 	printf("%-16s %-8s %-10s %s\n", "PART", "PID", "UPTIME", "RESTARTS");
-	for (int i = -1; i <= 2 * s->nodes; i++) {
-		if (i == -1)
-			strscpy(part, "supervisor", sizeof(part));
-		else if (i == 0)
-			strscpy(part, "server", sizeof(part));
-		else
-			snprintf(part, sizeof(part), "n%d-%s", (i + 1) / 2, i % 2 ? "containerd" : "agent");
+	n = part_names(s, names);
+	for (int i = 0; i < n; i++) {
+		const char *part = names[i];
 		if (skiff_part_read(s, part, &pid, &start, &restarts) < 0 || pid <= 0 || kill(pid, 0) < 0) {
 			printf("%-16s %-8s %-10s %s\n", part, "-", "down", "-");
 			rc = 1;
@@ -292,7 +445,7 @@ static int cmd_status(struct skiff *s)
 		uptime_str(start, up, sizeof(up));
 		printf("%-16s %-8ld %-10s %ld\n", part, pid, up, restarts);
 	}
-	struct kc_client *c = client(s);
+	struct kc_client *c = skiff_client(s);
 	int r = nodes_ready(c, buf, sizeof(buf));
 	kc_client_free(c);
 	printf("\nNODES (Ready): %s\n", r < 0 ? "the API server does not answer" : buf);
@@ -315,7 +468,7 @@ static bool is_pid_of(long pid, const char *const *names)
 
 static void kill_part(const struct skiff *s, const char *part)
 {
-	static const char *const ours[] = { "skiff", "containerd", NULL };
+	static const char *const ours[] = { "skiff", "containerd", "etcd", NULL };
 	long pid, start, restarts;
 
 	if (skiff_part_read(s, part, &pid, &start, &restarts) < 0 || pid <= 1 || !is_pid_of(pid, ours))
@@ -446,6 +599,7 @@ static int cmd_down(struct skiff *s, bool purge)
 		kill_part(s, part);
 	}
 	kill_part(s, "server");
+	kill_part(s, "etcd");
 	cgroups_walk(s, false);
 	usleep(200000);
 	cgroups_walk(s, true);
@@ -455,6 +609,9 @@ static int cmd_down(struct skiff *s, bool purge)
 	remove_tree(p);
 	skiff_path(s, p, sizeof(p), "run");
 	remove_tree(p);
+	if (skiff_kubeconfig_unmerge(s) < 0)
+		fprintf(stderr, "skiff down: cannot remove context %s from the kubeconfig up "
+			"updated: %m\n", s->name);
 	if (purge)
 		remove_tree(s->data_dir);
 	printf("skiff down: stopped%s\n", purge ? ", data dir removed" : "");
@@ -466,6 +623,7 @@ static const char usage[] =
 	"A local skiff cluster: skiff-server, and per node containerd and skiff-agent.\n\n"
 	"  up      start the cluster (a supervisor per data dir) and wait until it is ready\n"
 	"  status  each part's PID, uptime and restarts; each node's readiness\n"
+	"  service the URLs that reach a Service from this machine (NodePort, LoadBalancer)\n"
 	"  down    stop everything up started and remove what it made (--purge: the data dir)\n\n"
 	"`skiff COMMAND --help` describes a command's options.";
 
@@ -480,13 +638,19 @@ int main(int argc, char **argv)
 	log_init("skiff", LOG_LEVEL_INFO);
 	if (streq(cmd, "up"))
 		r = parse(up_opts, ARRAY_SIZE(up_opts), argc - 1, argv + 1, &a,
-			  "Usage: skiff up [--data-dir DIR] [--nodes N]\nStarts the cluster and returns when every node is Ready.");
+			  "Usage: skiff up [--data-dir DIR] [--nodes N] [--proxy-mode bpf|nftables] [--store sqlite|etcd]\n"
+			  "Starts the cluster and returns when every node is Ready. On a cluster that runs,\n"
+			  "starts only what is down and keeps the cluster's settings.");
 	else if (streq(cmd, "down"))
 		r = parse(down_opts, ARRAY_SIZE(down_opts), argc - 1, argv + 1, &a,
 			  "Usage: skiff down [--data-dir DIR] [--purge]\nStops the cluster and removes what up made.");
 	else if (streq(cmd, "status"))
 		r = parse(common_opts, ARRAY_SIZE(common_opts), argc - 1, argv + 1, &a,
 			  "Usage: skiff status [--data-dir DIR]\nEach part and each node.");
+	else if (streq(cmd, "service"))
+		r = parse(service_opts, ARRAY_SIZE(service_opts), argc - 1, argv + 1, &a,
+			  "Usage: skiff service NAME [-n NS] [--data-dir DIR]\n"
+			  "The URLs that reach Service NAME from this machine, one a line.");
 	else {
 		bool help = streq(cmd, "--help") || streq(cmd, "-h") || streq(cmd, "help");
 		fprintf(help ? stdout : stderr, "%s\n", usage);
@@ -500,6 +664,8 @@ int main(int argc, char **argv)
 	s.cluster_cidr = a.cluster_cidr;
 	strscpy(s.name, a.name ? a.name : "skiff", sizeof(s.name));
 	strscpy(s.bridge, a.bridge ? a.bridge : "172.31.250", sizeof(s.bridge));
+	strscpy(s.proxy_mode, proxy_modes[a.proxy_mode].name, sizeof(s.proxy_mode));
+	strscpy(s.store, stores[a.store].name, sizeof(s.store));
 	n = readlink("/proc/self/exe", s.bin, sizeof(s.bin) - 1);
 	if (n > 0)
 		*strrchr(s.bin, '/') = 0;
@@ -512,12 +678,15 @@ int main(int argc, char **argv)
 				"numbers of a /24)\n", s.bridge);
 			return 2;
 		}
-		mkdir(s.data_dir, 0755);
 	}
-	char real[4096];
-	if (realpath(s.data_dir, real))
-		s.data_dir = strdup(real);
+	if (streq(cmd, "service") && argc - 1 - a.operand != 1) {
+		fprintf(stderr, "skiff service: give one Service NAME\n");
+		return 2;
+	}
+	data_dir_resolve(&s);
 	if (streq(cmd, "up"))
-		return cmd_up(&s, a.timeout);
+		return cmd_up(&s, a.timeout, a.update_kubeconfig);
+	if (streq(cmd, "service"))
+		return skiff_service(&s, argv[1 + a.operand], a.ns);
 	return streq(cmd, "down") ? cmd_down(&s, a.purge) : cmd_status(&s);
 }
