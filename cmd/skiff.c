@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,8 +144,38 @@ struct kc_client *skiff_client(const struct skiff *s)
 	return c;
 }
 
-/* "n1=True n2=False": each Node's Ready condition; the count of Ready. */
-static int nodes_ready(struct kc_client *c, char *buf, size_t size)
+/* A Lease's renewTime (RFC 3339 with microseconds) in seconds since the
+ * epoch; 0 when there is none. */
+static double renew_time(json_t *lease)
+{
+	const char *t = json_string_value(json_object_get(json_object_get(lease, "spec"), "renewTime"));
+	struct tm tm = { 0 };
+	char *end = t ? strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+
+	if (!end)
+		return 0;
+	return (double)timegm(&tm) + (*end == '.' ? strtod(end, NULL) : 0);
+}
+
+/* Whether node's Lease was renewed at or after since (0: any), so a Ready
+ * condition left in the store by an earlier run is not taken for this one. */
+static bool lease_fresh(struct kc_client *c, const char *node, double since)
+{
+	json_t *lease = NULL;
+	bool fresh;
+
+	if (since <= 0)
+		return true;
+	if (kc_get(c, kc_resource_find("leases"), "kube-node-lease", node, &lease) < 0)
+		return false;
+	fresh = renew_time(lease) >= since;
+	json_decref(lease);
+	return fresh;
+}
+
+/* "n1=True n2=False": each Node's Ready condition (Starting while its
+ * Lease is older than since); the count of Ready. */
+static int nodes_ready(struct kc_client *c, double since, char *buf, size_t size)
 {
 	json_t *list = NULL, *item, *cond;
 	size_t i, j;
@@ -153,11 +185,15 @@ static int nodes_ready(struct kc_client *c, char *buf, size_t size)
 	if (!c || kc_list(c, kc_resource_find("nodes"), NULL, NULL, &list) < 0)
 		return -EAGAIN;
 	json_array_foreach(json_object_get(list, "items"), i, item) {
-		const char *st = "Unknown";
+		const char *st = "Unknown", *name = kc_meta_str(item, "name");
 		json_array_foreach(json_object_get(json_object_get(item, "status"), "conditions"), j, cond)
 			if (streq(json_string_value(json_object_get(cond, "type")), "Ready"))
-				st = json_string_value(json_object_get(cond, "status"));
-		n += snprintf(buf + n, size - n, "%s%s=%s", n ? " " : "", kc_meta_str(item, "name"), st);
+				st = json_string_value(json_object_get(cond, "status")) ?: "Unknown";
+		if (!name)
+			continue;
+		if (streq(st, "True") && !lease_fresh(c, name, since))
+			st = "Starting";
+		n += snprintf(buf + n, size - n, "%s%s=%s", n ? " " : "", name, st);
 		ready += streq(st, "True");
 	}
 	json_decref(list);
@@ -188,7 +224,7 @@ static bool all_ready(const struct skiff *s)
 {
 	char buf[512];
 	struct kc_client *c = skiff_client(s);
-	int r = nodes_ready(c, buf, sizeof(buf));
+	int r = nodes_ready(c, s->fresh_since, buf, sizeof(buf));
 	kc_client_free(c);
 	return r == s->nodes;
 }
@@ -389,9 +425,17 @@ static int cmd_up(struct skiff *s, int timeout, bool update_kc)
 		       "starting only what is down\n", s->data_dir, sup, s->nodes);
 		if (sup > 1)
 			kill(sup, SIGUSR1);
+		if (skiff_net_up(s, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skiff up: %s\n", err);
+			return 1;
+		}
 	} else {
+		struct timespec now;
 		printf("skiff up: %d node(s) in %s%s\n", s->nodes, s->data_dir,
 		       running ? " (adopting the parts that run)" : "");
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (!running)
+			s->fresh_since = now.tv_sec + now.tv_nsec / 1e9;
 		r = start_cluster(s);
 		if (r)
 			return r;
@@ -446,7 +490,7 @@ static int cmd_status(struct skiff *s)
 		printf("%-16s %-8ld %-10s %ld\n", part, pid, up, restarts);
 	}
 	struct kc_client *c = skiff_client(s);
-	int r = nodes_ready(c, buf, sizeof(buf));
+	int r = nodes_ready(c, 0, buf, sizeof(buf));
 	kc_client_free(c);
 	printf("\nNODES (Ready): %s\n", r < 0 ? "the API server does not answer" : buf);
 	return rc || r != s->nodes;
@@ -466,14 +510,22 @@ static bool is_pid_of(long pid, const char *const *names)
 	return false;
 }
 
+/* Kills a part and waits (up to 2 s) until it is gone, so a containerd
+ * can start no shim after its shims were looked for. */
 static void kill_part(const struct skiff *s, const char *part)
 {
 	static const char *const ours[] = { "skiff", "containerd", "etcd", NULL };
 	long pid, start, restarts;
+	struct pollfd pf = { .events = POLLIN };
 
 	if (skiff_part_read(s, part, &pid, &start, &restarts) < 0 || pid <= 1 || !is_pid_of(pid, ours))
 		return;
+	pf.fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	kill(pid, SIGKILL);
+	if (pf.fd >= 0) {
+		poll(&pf, 1, 2000);
+		close(pf.fd);
+	}
 }
 
 /* The shims of node's containerd: processes with its socket as an argument
@@ -594,9 +646,9 @@ static int cmd_down(struct skiff *s, bool purge)
 	for (int i = 1; i <= s->nodes; i++) {
 		snprintf(part, sizeof(part), "n%d-agent", i);
 		kill_part(s, part);
-		kill_shims_of(s, i);
 		snprintf(part, sizeof(part), "n%d-containerd", i);
 		kill_part(s, part);
+		kill_shims_of(s, i);
 	}
 	kill_part(s, "server");
 	kill_part(s, "etcd");

@@ -25,6 +25,7 @@ struct skiff {
 	char proxy_mode[16]; /* the agents': "bpf" or "nftables" */
 	char store[16];      /* the server's: "sqlite" or "etcd" (on port + 1, peers port + 2) */
 	char bin[4096];     /* folder of the skiff programs */
+	double fresh_since; /* up: a node counts as Ready once its Lease is renewed since then */
 };
 
 /* The data dir's format: DIR/version holds "skiff-data N". A data dir of
