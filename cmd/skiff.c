@@ -48,7 +48,7 @@ static const struct opt up_opts[] = {
 	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = A(data_dir) },
 	{ .name = "nodes", .short_name = 0, .arg = "N", .help = "nodes, each a network namespace on the bridge", .def = "1", .set = opt_int, .offset = A(nodes), .min = 1, .max = SKIFF_MAX_NODES },
 	{ .name = "name", .short_name = 0, .arg = "NAME", .help = "prefix of the namespaces, links, cgroups and pins made", .def = "skiff", .set = opt_string, .offset = A(name), .min = 0, .max = 8 },
-	{ .name = "bridge-net", .short_name = 0, .arg = "A.B.C", .help = "the nodes' bridge /24 (the server on .1, node I on .(1+I))", .def = "172.31.250", .set = opt_string, .offset = A(bridge), .min = 0, .max = 15 },
+	{ .name = "bridge-net", .short_name = 0, .arg = "A.B.C", .help = "the nodes' bridge /24 (the server on .1, node I on .(1+I), LoadBalancer IPs from .192/26)", .def = "172.31.250", .set = opt_string, .offset = A(bridge), .min = 0, .max = 15 },
 	{ .name = "port", .short_name = 0, .arg = "PORT", .help = "skiff-server's HTTPS port (on the bridge address)", .def = "6443", .set = opt_int, .offset = A(port), .min = 1, .max = 65535 },
 	{ .name = "cluster-cidr", .short_name = 0, .arg = "CIDR", .help = "the pods' range, a /24 per node", .def = "10.244.0.0/16", .set = opt_string, .offset = A(cluster_cidr) },
 	{ .name = "timeout", .short_name = 0, .arg = "SECS", .help = "how long to wait for the nodes", .def = "120", .set = opt_int, .offset = A(timeout), .min = 1, .max = 3600 },
@@ -290,6 +290,20 @@ static bool cluster_runs(const struct skiff *s)
 	return false;
 }
 
+/* Whether every part runs (a second up: one waiting for its backoff is
+ * started by then). */
+static bool parts_up(const struct skiff *s)
+{
+	char names[3 + 2 * SKIFF_MAX_NODES][32];
+	int n = part_names(s, names);
+	long pid;
+
+	for (int i = 0; i < n; i++)
+		if (!part_alive(s, names[i], &pid))
+			return false;
+	return true;
+}
+
 /* DIR/up.lock, a POSIX lock (never inherited by the supervisor) held for
  * as long as this `skiff up` runs: a second one racing it is refused. */
 static int up_lock(const struct skiff *s)
@@ -383,6 +397,8 @@ static int wait_ready(const struct skiff *s, int timeout)
 	step("containerd per node, pause and busybox imported (from build/images; a registry comes later)");
 	if (!wait_until(timeout, all_ready, s))
 		return fail_at(s, "not every node turned Ready", "n1-agent");
+	if (!wait_until(30, parts_up, s))
+		return fail_at(s, "a part is down (`skiff status` names it)", "supervisor");
 	snprintf(buf, sizeof(buf), "every node Ready (proxy mode %s)", s->proxy_mode);
 	step(buf);
 	if (!wait_until(30, default_sa, s))
@@ -728,6 +744,11 @@ int main(int argc, char **argv)
 		    b1 > 255 || b2 > 255 || b3 > 255) {
 			fprintf(stderr, "skiff up: --bridge-net: \"%s\" is not A.B.C (the first three "
 				"numbers of a /24)\n", s.bridge);
+			return 2;
+		}
+		if (streq(s.store, "etcd") && s.port > 65533) {
+			fprintf(stderr, "skiff up: --store etcd takes ports --port+1 and +2: give a "
+				"--port below 65534\n");
 			return 2;
 		}
 	}

@@ -121,7 +121,7 @@ node_ready() { [ "$(k get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="
 answers() { for _ in $(seq 12); do curl -s -m 2 "$1"; done | grep -o 'hello-web-[a-z0-9-]*' | sort -u; }
 
 case_two_nodes_bpf() {
-	local out before ip url old np home=$TMP/home
+	local out before ip url old np i t0 home=$TMP/home
 	defer "HOME='$home' '$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
 	mkdir -p "$home/.kube"
 	cat >"$home/.kube/config" <<-EOF
@@ -173,6 +173,22 @@ f = open(sys.argv[1], "a"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush
 	done
 	out=$("$BIN/skiff" service kubernetes --data-dir "$DATA" 2>&1) && fail "a ClusterIP Service has URLs: $out"
 	assert_contains "$out" "no port reachable from this machine"
+
+	# an agent crashing again and again waits longer each time (1, 2, 4,
+	# 8 s); a second up starts it at once
+	for i in 1 2 3 4; do
+		old=$(part_pid n1-agent)
+		kill -9 "$old"
+		[ "$i" = 4 ] || wait_for 10 eval '[ "$(part_pid n1-agent)" != "'"$old"'" ]' ||
+			fail "n1-agent not restarted after kill $i: $(tail -3 "$DATA/logs/supervisor.log")"
+	done
+	wait_for 5 grep -q "n1-agent (pid $old) exited (status 0x9); restart in 8 s" "$DATA/logs/supervisor.log" ||
+		fail "no 8 s backoff: $(tail -3 "$DATA/logs/supervisor.log")"
+	t0=$(date +%s%N)
+	out=$(up --nodes 2 2>&1) || fail "up with an agent in its backoff: $out"
+	(( $(date +%s%N) - t0 < 6000000000 )) || fail "up waited for the backoff ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+	[ "$(part_pid n1-agent)" != "$old" ] && kill -0 "$(part_pid n1-agent)" ||
+		fail "up returned with n1-agent down: $("$BIN/skiff" status --data-dir "$DATA")"
 
 	# the supervisor killed: up adopts the parts that run, then restarts one
 	kill -9 "$(part_pid supervisor)"
