@@ -353,7 +353,7 @@ static int make_dirs(const struct skiff *s)
 }
 
 /* The network, the nodes' files and a supervisor (which adopts whatever
- * part still runs); lock is the supervisor's, handed over. */
+ * part still runs, and inherits the caller's hold on DIR/skiff.lock). */
 static int start_cluster(const struct skiff *s)
 {
 	char p[4096], err[512], buf[512];

@@ -3,6 +3,8 @@
  *   root          namespaces, mounts, cgroups and BPF need it
  *   data dir      DIR/version written by this format (SKIFF_DATA_VERSION)
  *   ports         the API port (and etcd's two, --store etcd) free
+ *   programs      skiff-server and skiff-agent beside skiff; containerd, its
+ *                 shim, runc and ctr (and etcd) in PATH
  *   kernel        bpffs and a mounted cgroup v2 (--proxy-mode bpf), nftables
  * The kernel is asked, not guessed: /proc/filesystems, /proc/mounts, and an
  * nf_tables netlink request. */
@@ -11,6 +13,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -125,6 +128,43 @@ static void check_ports(const struct skiff *s, struct problems *p)
 	}
 }
 
+/* Whether name is an executable file in one of PATH's folders. */
+static bool in_path(const char *name)
+{
+	const char *path = getenv("PATH") ?: "/usr/bin:/bin";
+	char p[4200];
+
+	for (const char *d = path; *d;) {
+		size_t n = strcspn(d, ":");
+		snprintf(p, sizeof(p), "%.*s/%s", (int)n, d, name);
+		if (n && access(p, X_OK) == 0)
+			return true;
+		d += n + (d[n] == ':');
+	}
+	return false;
+}
+
+static void check_programs(const struct skiff *s, struct problems *p)
+{
+	static const char *const ours[] = { "skiff-server", "skiff-agent", "skiff-cni", "skiff-ipam" };
+	static const char *const theirs[] = { "containerd", "containerd-shim-runc-v2", "runc", "ctr" };
+	char path[4200];
+
+	for (size_t i = 0; i < ARRAY_SIZE(ours); i++) {
+		snprintf(path, sizeof(path), "%s/%s", s->bin, ours[i]);
+		if (access(path, X_OK) < 0)
+			problem(p, -ENOENT, "no %s: skiff runs the programs beside it (`make` builds "
+				"them all into build/bin)", path);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(theirs); i++)
+		if (!in_path(theirs[i]))
+			problem(p, -ENOENT, "no %s in PATH: install containerd and runc "
+				"(scripts/deps.sh)", theirs[i]);
+	if (streq(s->store, "etcd") && !in_path("etcd"))
+		problem(p, -ENOENT, "no etcd in PATH, which --store etcd starts: install etcd-server "
+			"(scripts/deps.sh), or --store sqlite");
+}
+
 /* DIR/version: absent in a new data dir (or one from before the stamp,
  * which is format 1). */
 static void check_version(const struct skiff *s, struct problems *p)
@@ -180,6 +220,7 @@ int skiff_check_up(const struct skiff *s, bool running, char *err, size_t errlen
 	check_version(s, &p);
 	if (!running)
 		check_ports(s, &p);
+	check_programs(s, &p);
 	check_kernel(s, &p);
 	return p.first;
 }

@@ -3,7 +3,8 @@
 # proxy mode (the default) plus a 1-node one on etcd:
 #  - refusals before anything changes: not root (setpriv to nobody), the API
 #    or etcd port taken, a data dir of another format, a kernel without
-#    bpffs (a private mount namespace hides it in /proc/filesystems);
+#    bpffs (a private mount namespace hides it in /proc/filesystems), no
+#    containerd or etcd in PATH;
 #  - --update-kubeconfig merges a context into $HOME/.kube/config, keeping
 #    what is there; `skiff down` takes it out again;
 #  - a second `skiff up` on the running cluster returns 0 and changes no
@@ -85,6 +86,11 @@ case_refused_before_anything_changes() {
 	assert_contains "$out" "the kernel has no bpffs"
 	assert_contains "$out" "--proxy-mode nftables"
 	[ ! -e "$DATA" ] || fail "up without bpffs made $DATA"
+
+	out=$(PATH=/nonexistent up --port $(( PORT + 3 )) --store etcd 2>&1) && fail "up without containerd ran: $out"
+	assert_contains "$out" "no containerd in PATH"
+	assert_contains "$out" "no etcd in PATH, which --store etcd starts"
+	[ ! -e "$DATA" ] || fail "up without containerd made $DATA"
 }
 
 web_yaml() {
