@@ -525,8 +525,11 @@ static void supervise(const struct skiff *s)
 
 	while (!stopping) {
 		int st;
+		bool now_all = hurry; /* taken before any restart, so none is lost */
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		time_t now = time(NULL);
+
+		hurry = 0;
 		for (int i = 0; i < n; i++) {
 			if (parts[i].pid > 0 && parts[i].pidfd < 0 && parts[i].pid == pid)
 				part_exited(&parts[i], st, now);
@@ -534,13 +537,12 @@ static void supervise(const struct skiff *s)
 				part_exited(&parts[i], -1, now);
 		}
 		for (int i = 0; i < n; i++) {
-			if (parts[i].pid == 0 && parts[i].next && (now >= parts[i].next || hurry)) {
+			if (parts[i].pid == 0 && parts[i].next && (now >= parts[i].next || now_all)) {
 				parts[i].restarts++;
 				parts[i].next = 0;
 				part_start(s, &parts[i]);
 			}
 		}
-		hurry = 0;
 		if (pid <= 0)
 			usleep(200000);
 	}
