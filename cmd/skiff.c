@@ -2,12 +2,14 @@
  *   skiff up      a supervisor per data dir: a registry, skiff-server, and per
  *                 node a network namespace on a bridge, containerd and skiff-agent
  *   skiff status  each part (PID, uptime, restarts) and each node's readiness
+ *   skiff service the URLs that reach a Service from this machine
  *   skiff down    stops what up started and removes what it made
  *   skiff image load  pushes image archives to the cluster's registry */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,10 +31,14 @@
 #include "lib/util.h"
 
 struct args {
-	const char *data_dir, *name, *bridge, *cluster_cidr;
-	int nodes, port, reg_port, timeout;
-	bool purge, help;
+	const char *data_dir, *name, *bridge, *cluster_cidr, *ns;
+	int nodes, port, reg_port, timeout, proxy_mode, store;
+	bool purge, help, update_kubeconfig;
+	int operand; /* argv index of the first operand */
 };
+
+static const struct opt_choice proxy_modes[] = { { "bpf", 0 }, { "nftables", 1 }, { NULL, 0 } };
+static const struct opt_choice stores[] = { { "sqlite", 0 }, { "etcd", 1 }, { NULL, 0 } };
 
 #define A(f) offsetof(struct args, f)
 static const struct opt common_opts[] = {
@@ -42,11 +49,19 @@ static const struct opt up_opts[] = {
 	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = A(data_dir) },
 	{ .name = "nodes", .short_name = 0, .arg = "N", .help = "nodes, each a network namespace on the bridge", .def = "1", .set = opt_int, .offset = A(nodes), .min = 1, .max = SKIFF_MAX_NODES },
 	{ .name = "name", .short_name = 0, .arg = "NAME", .help = "prefix of the namespaces, links, cgroups and pins made", .def = "skiff", .set = opt_string, .offset = A(name), .min = 0, .max = 8 },
-	{ .name = "bridge-net", .short_name = 0, .arg = "A.B.C", .help = "the nodes' bridge /24 (the server on .1, node I on .(1+I))", .def = "172.31.250", .set = opt_string, .offset = A(bridge), .min = 0, .max = 15 },
+	{ .name = "bridge-net", .short_name = 0, .arg = "A.B.C", .help = "the nodes' bridge /24 (the server on .1, node I on .(1+I), LoadBalancer IPs from .192/26)", .def = "172.31.250", .set = opt_string, .offset = A(bridge), .min = 0, .max = 15 },
 	{ .name = "port", .short_name = 0, .arg = "PORT", .help = "skiff-server's HTTPS port (on the bridge address)", .def = "6443", .set = opt_int, .offset = A(port), .min = 1, .max = 65535 },
 	{ .name = "registry-port", .short_name = 0, .arg = "PORT", .help = "the image registry's HTTP port (on the bridge address)", .def = "5001", .set = opt_int, .offset = A(reg_port), .min = 1, .max = 65535 },
 	{ .name = "cluster-cidr", .short_name = 0, .arg = "CIDR", .help = "the pods' range, a /24 per node", .def = "10.244.0.0/16", .set = opt_string, .offset = A(cluster_cidr) },
 	{ .name = "timeout", .short_name = 0, .arg = "SECS", .help = "how long to wait for the nodes", .def = "120", .set = opt_int, .offset = A(timeout), .min = 1, .max = 3600 },
+	{ .name = "proxy-mode", .short_name = 0, .arg = "MODE", .help = "the agents' service proxy: bpf (socket hooks on each node's pod cgroup, tc on its eth0) or nftables", .def = "bpf", .set = opt_choice, .offset = A(proxy_mode), .choices = proxy_modes },
+	{ .name = "store", .short_name = 0, .arg = "STORE", .help = "the server's store: sqlite (a file in DIR) or etcd (a local etcd that skiff starts, on 127.0.0.1 ports PORT+1 and PORT+2)", .def = "sqlite", .set = opt_choice, .offset = A(store), .choices = stores },
+	{ .name = "update-kubeconfig", .short_name = 0, .arg = NULL, .help = "merge a context named NAME into ~/.kube/config (or $KUBECONFIG's first file) and make it current; down removes it", .def = NULL, .set = opt_flag, .offset = A(update_kubeconfig) },
+	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
+};
+static const struct opt service_opts[] = {
+	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = A(data_dir) },
+	{ .name = "namespace", .short_name = 'n', .arg = "NS", .help = "the Service's namespace", .def = "default", .set = opt_string, .offset = A(ns) },
 	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
 };
 static const struct opt down_opts[] = {
@@ -64,8 +79,8 @@ int skiff_conf_write(const struct skiff *s)
 	f = fopen(p, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\nregistry_port %d\n", s->name, s->nodes,
-		s->port, s->bridge, s->reg_port);
+	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\nregistry_port %d\nproxy-mode %s\nstore %s\n",
+		s->name, s->nodes, s->port, s->bridge, s->reg_port, s->proxy_mode, s->store);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -78,6 +93,9 @@ int skiff_conf_read(struct skiff *s)
 	f = fopen(p, "re");
 	if (!f)
 		return -errno;
+	/* what a skiff.conf without these lines ran */
+	strscpy(s->proxy_mode, "nftables", sizeof(s->proxy_mode));
+	strscpy(s->store, "sqlite", sizeof(s->store));
 	while (fscanf(f, "%31s %63s", k, v) == 2) {
 		if (streq(k, "name"))
 			strscpy(s->name, v, sizeof(s->name));
@@ -89,6 +107,10 @@ int skiff_conf_read(struct skiff *s)
 			strscpy(s->bridge, v, sizeof(s->bridge));
 		else if (streq(k, "registry_port"))
 			s->reg_port = atoi(v);
+		else if (streq(k, "proxy-mode"))
+			strscpy(s->proxy_mode, v, sizeof(s->proxy_mode));
+		else if (streq(k, "store"))
+			strscpy(s->store, v, sizeof(s->store));
 	}
 	return 0;
 }
@@ -102,6 +124,7 @@ static int parse(const struct opt *t, size_t n, int argc, char **argv, struct ar
 		fprintf(stderr, "skiff: %s\n", err);
 		return -EINVAL;
 	}
+	a->operand = r;
 	if (a->help) {
 		printf("%s\n\n", usage);
 		opts_usage(stdout, t, n);
@@ -110,7 +133,7 @@ static int parse(const struct opt *t, size_t n, int argc, char **argv, struct ar
 	return 0;
 }
 
-static struct kc_client *client(const struct skiff *s)
+struct kc_client *skiff_client(const struct skiff *s)
 {
 	char p[4096], err[256];
 	struct kc_config *cfg = NULL;
@@ -125,8 +148,38 @@ static struct kc_client *client(const struct skiff *s)
 	return c;
 }
 
-/* "n1=True n2=False": each Node's Ready condition; the count of Ready. */
-static int nodes_ready(struct kc_client *c, char *buf, size_t size)
+/* A Lease's renewTime (RFC 3339 with microseconds) in seconds since the
+ * epoch; 0 when there is none. */
+static double renew_time(json_t *lease)
+{
+	const char *t = json_string_value(json_object_get(json_object_get(lease, "spec"), "renewTime"));
+	struct tm tm = { 0 };
+	char *end = t ? strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+
+	if (!end)
+		return 0;
+	return (double)timegm(&tm) + (*end == '.' ? strtod(end, NULL) : 0);
+}
+
+/* Whether node's Lease was renewed at or after since (0: any), so a Ready
+ * condition left in the store by an earlier run is not taken for this one. */
+static bool lease_fresh(struct kc_client *c, const char *node, double since)
+{
+	json_t *lease = NULL;
+	bool fresh;
+
+	if (since <= 0)
+		return true;
+	if (kc_get(c, kc_resource_find("leases"), "kube-node-lease", node, &lease) < 0)
+		return false;
+	fresh = renew_time(lease) >= since;
+	json_decref(lease);
+	return fresh;
+}
+
+/* "n1=True n2=False": each Node's Ready condition (Starting while its
+ * Lease is older than since); the count of Ready. */
+static int nodes_ready(struct kc_client *c, double since, char *buf, size_t size)
 {
 	json_t *list = NULL, *item, *cond;
 	size_t i, j;
@@ -136,11 +189,15 @@ static int nodes_ready(struct kc_client *c, char *buf, size_t size)
 	if (!c || kc_list(c, kc_resource_find("nodes"), NULL, NULL, &list) < 0)
 		return -EAGAIN;
 	json_array_foreach(json_object_get(list, "items"), i, item) {
-		const char *st = "Unknown";
+		const char *st = "Unknown", *name = kc_meta_str(item, "name");
 		json_array_foreach(json_object_get(json_object_get(item, "status"), "conditions"), j, cond)
 			if (streq(json_string_value(json_object_get(cond, "type")), "Ready"))
-				st = json_string_value(json_object_get(cond, "status"));
-		n += snprintf(buf + n, size - n, "%s%s=%s", n ? " " : "", kc_meta_str(item, "name"), st);
+				st = json_string_value(json_object_get(cond, "status")) ?: "Unknown";
+		if (!name)
+			continue;
+		if (streq(st, "True") && !lease_fresh(c, name, since))
+			st = "Starting";
+		n += snprintf(buf + n, size - n, "%s%s=%s", n ? " " : "", name, st);
 		ready += streq(st, "True");
 	}
 	json_decref(list);
@@ -161,7 +218,7 @@ static bool wait_until(int secs, bool (*ok)(const struct skiff *), const struct 
 
 static bool server_ready(const struct skiff *s)
 {
-	struct kc_client *c = client(s);
+	struct kc_client *c = skiff_client(s);
 	int r = c ? kc_request(c, "GET", "/readyz", NULL, NULL, NULL) : -1;
 	kc_client_free(c);
 	return r == 0;
@@ -170,15 +227,15 @@ static bool server_ready(const struct skiff *s)
 static bool all_ready(const struct skiff *s)
 {
 	char buf[512];
-	struct kc_client *c = client(s);
-	int r = nodes_ready(c, buf, sizeof(buf));
+	struct kc_client *c = skiff_client(s);
+	int r = nodes_ready(c, s->fresh_since, buf, sizeof(buf));
 	kc_client_free(c);
 	return r == s->nodes;
 }
 
 static bool default_sa(const struct skiff *s)
 {
-	struct kc_client *c = client(s);
+	struct kc_client *c = skiff_client(s);
 	int r = c ? kc_get(c, kc_resource_find("serviceaccounts"), "default", "default", NULL) : -1;
 	kc_client_free(c);
 	return r == 0;
@@ -191,38 +248,120 @@ static int fail_at(const struct skiff *s, const char *what, const char *log)
 	return 1;
 }
 
-static int cmd_up(struct skiff *s, int timeout)
+/* The parts of the cluster, in start order, into names; their count. */
+static int part_names(const struct skiff *s, char names[][32])
 {
-	char p[4096], err[512], buf[512];
-	int lock;
+	int n = 0;
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "skiff up: needs root (network namespaces, mounts, cgroups)\n");
-		return 1;
+	strscpy(names[n++], "supervisor", 32);
+	if (streq(s->store, "etcd"))
+		strscpy(names[n++], "etcd", 32);
+	strscpy(names[n++], "registry", 32);
+	strscpy(names[n++], "server", 32);
+	for (int i = 1; i <= s->nodes; i++) {
+		snprintf(names[n++], 32, "n%d-containerd", i);
+		snprintf(names[n++], 32, "n%d-agent", i);
 	}
-	for (const char *sub = ""; sub; sub = streq(sub, "") ? "logs" : streq(sub, "logs") ? "run" : streq(sub, "run") ? "nodes" : NULL) {
-		skiff_path(s, p, sizeof(p), "%s", sub);
+	return n;
+}
+
+static bool part_alive(const struct skiff *s, const char *part, long *pid)
+{
+	long start, restarts;
+	return skiff_part_read(s, part, pid, &start, &restarts) == 0 && *pid > 1 && kill(*pid, 0) == 0;
+}
+
+/* Whether any part of the cluster in s's data dir runs. */
+static bool cluster_runs(const struct skiff *s)
+{
+	char names[4 + 2 * SKIFF_MAX_NODES][32];
+	int n = part_names(s, names);
+	long pid;
+
+	for (int i = 0; i < n; i++)
+		if (part_alive(s, names[i], &pid))
+			return true;
+	return false;
+}
+
+/* Whether every part runs (a second up: one waiting for its backoff is
+ * started by then). */
+static bool parts_up(const struct skiff *s)
+{
+	char names[4 + 2 * SKIFF_MAX_NODES][32];
+	int n = part_names(s, names);
+	long pid;
+
+	for (int i = 0; i < n; i++)
+		if (!part_alive(s, names[i], &pid))
+			return false;
+	return true;
+}
+
+/* DIR/up.lock, a POSIX lock (never inherited by the supervisor) held for
+ * as long as this `skiff up` runs: a second one racing it is refused. */
+static int up_lock(const struct skiff *s)
+{
+	char p[4096];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd;
+
+	skiff_path(s, p, sizeof(p), "up.lock");
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "skiff up: %s: %m\n", p);
+		return -1;
+	}
+	if (fcntl(fd, F_SETLK, &fl) == 0)
+		return fd;
+	fcntl(fd, F_GETLK, &fl);
+	fprintf(stderr, "skiff up: another skiff up (pid %d) is bringing up the cluster in %s; "
+		"wait for it, then `skiff status --data-dir %s`\n", (int)fl.l_pid, s->data_dir,
+		s->data_dir);
+	close(fd);
+	return -1;
+}
+
+/* The data dir as an absolute path, once it exists (the parts' paths). */
+static void data_dir_resolve(struct skiff *s)
+{
+	char real[4096];
+
+	if (s->data_dir[0] != '/' && realpath(s->data_dir, real))
+		s->data_dir = strdup(real);
+}
+
+static int make_dirs(const struct skiff *s)
+{
+	static const char *const subs[] = { "", "logs", "run", "nodes" };
+	char p[4096];
+
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		skiff_path(s, p, sizeof(p), "%s", subs[i]);
 		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
 			fprintf(stderr, "skiff up: mkdir %s: %m\n", p);
-			return 1;
+			return -1;
 		}
 	}
-	skiff_path(s, p, sizeof(p), "skiff.lock");
-	lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
-		long pid = 0, t, r;
-		skiff_part_read(s, "supervisor", &pid, &t, &r);
-		fprintf(stderr, "skiff up: a supervisor (pid %ld) already runs on %s: "
-			"`skiff status` shows it, `skiff down` stops it\n", pid, s->data_dir);
+	return 0;
+}
+
+/* The network, the nodes' files and a supervisor (which adopts whatever
+ * part still runs, and inherits the caller's hold on DIR/skiff.lock). */
+static int start_cluster(const struct skiff *s)
+{
+	char p[4096], err[512], buf[512];
+
+	if (skiff_conf_write(s) < 0 || skiff_check_version_write(s) < 0) {
+		fprintf(stderr, "skiff up: cannot write %s/skiff.conf: %m\n", s->data_dir);
 		return 1;
 	}
-	printf("skiff up: %d node(s) in %s\n", s->nodes, s->data_dir);
-	if (skiff_conf_write(s) < 0 || skiff_net_up(s, err, sizeof(err)) < 0) {
+	if (skiff_net_up(s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "skiff up: %s\n", err);
 		return 1;
 	}
-	snprintf(buf, sizeof(buf), "network: bridge %s-br %s.1/24, node namespaces /run/netns/%s-n1..%d",
-		 s->name, s->bridge, s->name, s->nodes);
+	snprintf(buf, sizeof(buf), "network: bridge %s-br %s.1/24, node namespaces /run/netns/%s-n1..%d, "
+		 "LoadBalancer IPs " SKIFF_LB_FMT, s->name, s->bridge, s->name, s->nodes, s->bridge);
 	step(buf);
 	if (skiff_node_files(s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "skiff up: %s\n", err);
@@ -234,11 +373,18 @@ static int cmd_up(struct skiff *s, int timeout)
 		return fail_at(s, "cannot link the kubeconfig", "supervisor");
 	if (skiff_supervisor_start(s) < 0)
 		return fail_at(s, "cannot start the supervisor", "supervisor");
-	close(lock);
 	step("supervisor started (logs in DIR/logs/)");
+	return 0;
+}
+
+static int wait_ready(const struct skiff *s, int timeout)
+{
+	char buf[512];
+
 	if (!wait_until(30, server_ready, s))
 		return fail_at(s, "skiff-server did not answer", "server");
-	snprintf(buf, sizeof(buf), "skiff-server on https://%s.1:%d", s->bridge, s->port);
+	snprintf(buf, sizeof(buf), "skiff-server on https://%s.1:%d (store %s)", s->bridge, s->port,
+		 s->store);
 	step(buf);
 	if (!wait_until(30, skiff_registry_seeded, s))
 		return fail_at(s, "the registry did not start or take the build's images (the supervisor's "
@@ -248,11 +394,80 @@ static int cmd_up(struct skiff *s, int timeout)
 	step(buf);
 	if (!wait_until(timeout, all_ready, s))
 		return fail_at(s, "not every node turned Ready", "n1-agent");
-	step("every node Ready");
+	if (!wait_until(30, parts_up, s))
+		return fail_at(s, "a part is down (`skiff status` names it)", "supervisor");
+	snprintf(buf, sizeof(buf), "every node Ready (proxy mode %s)", s->proxy_mode);
+	step(buf);
 	if (!wait_until(30, default_sa, s))
 		return fail_at(s, "no default ServiceAccount", "server");
 	step("default ServiceAccount");
+	return 0;
+}
+
+/* A cluster of this data dir that runs (a part or the supervisor) keeps
+ * its own settings, and up starts only what is down; otherwise every
+ * check passes before anything changes. */
+static int cmd_up(struct skiff *s, int timeout, bool update_kc)
+{
+	char p[4096], err[2048];
+	struct skiff cur = *s;
+	bool running = skiff_conf_read(&cur) == 0 && cluster_runs(&cur);
+	int ulock = -1, lock, r;
+	long sup = 0;
+
+	if (running)
+		*s = cur;
+	r = skiff_check_up(s, running, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "skiff up: cannot start:\n%s\n", err);
+		return 1;
+	}
+	if (make_dirs(s) < 0 || (ulock = up_lock(s)) < 0)
+		return 1;
+	data_dir_resolve(s);
+	skiff_path(s, p, sizeof(p), "skiff.lock");
+	lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lock < 0) {
+		fprintf(stderr, "skiff up: %s: %m\n", p);
+		return 1;
+	}
+	if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		/* the supervisor runs: it restarts what is down, now */
+		part_alive(s, "supervisor", &sup);
+		printf("skiff up: the cluster in %s runs (supervisor pid %ld, %d node(s)); "
+		       "starting only what is down\n", s->data_dir, sup, s->nodes);
+		if (sup > 1)
+			kill(sup, SIGUSR1);
+		if (skiff_net_up(s, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skiff up: %s\n", err);
+			return 1;
+		}
+	} else {
+		struct timespec now;
+		printf("skiff up: %d node(s) in %s%s\n", s->nodes, s->data_dir,
+		       running ? " (adopting the parts that run)" : "");
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (!running)
+			s->fresh_since = now.tv_sec + now.tv_nsec / 1e9;
+		r = start_cluster(s);
+		if (r)
+			return r;
+	}
+	close(lock);
+	r = wait_ready(s, timeout);
+	if (r)
+		return r;
+	if (update_kc) {
+		r = skiff_kubeconfig_merge(s, p, sizeof(p));
+		if (r < 0) {
+			fprintf(stderr, "skiff up: cannot update the kubeconfig: %s\n", strerror(-r));
+			return 1;
+		}
+		printf(" ✓ context %s in %s, made current\n", s->name, p);
+	}
 	printf("\nThe cluster is up:\n  kubectl --kubeconfig %s/kubeconfig get nodes\n", s->data_dir);
+	printf("  skiff service NAME [-n NS]   URLs of a NodePort or LoadBalancer Service\n");
+	close(ulock);
 	return 0;
 }
 
@@ -265,24 +480,20 @@ static void uptime_str(long start, char *buf, size_t size)
 
 static int cmd_status(struct skiff *s)
 {
-	char part[32], buf[512], up[32];
+	char names[4 + 2 * SKIFF_MAX_NODES][32], buf[512], up[32];
 	long pid, start, restarts;
-	int rc = 0;
+	int rc = 0, n;
 
 	if (skiff_conf_read(s) < 0) {
 		fprintf(stderr, "skiff status: no cluster in %s\n", s->data_dir);
 		return 1;
 	}
+	printf("cluster %s: %d node(s), proxy mode %s, store %s, API https://%s.1:%d\n\n", s->name,
+	       s->nodes, s->proxy_mode, s->store, s->bridge, s->port);
 	printf("%-16s %-8s %-10s %s\n", "PART", "PID", "UPTIME", "RESTARTS");
-	for (int i = -2; i <= 2 * s->nodes; i++) {
-		if (i == -2)
-			strscpy(part, "supervisor", sizeof(part));
-		else if (i == -1)
-			strscpy(part, "registry", sizeof(part));
-		else if (i == 0)
-			strscpy(part, "server", sizeof(part));
-		else
-			snprintf(part, sizeof(part), "n%d-%s", (i + 1) / 2, i % 2 ? "containerd" : "agent");
+	n = part_names(s, names);
+	for (int i = 0; i < n; i++) {
+		const char *part = names[i];
 		if (skiff_part_read(s, part, &pid, &start, &restarts) < 0 || pid <= 0 || kill(pid, 0) < 0) {
 			printf("%-16s %-8s %-10s %s\n", part, "-", "down", "-");
 			rc = 1;
@@ -291,8 +502,8 @@ static int cmd_status(struct skiff *s)
 		uptime_str(start, up, sizeof(up));
 		printf("%-16s %-8ld %-10s %ld\n", part, pid, up, restarts);
 	}
-	struct kc_client *c = client(s);
-	int r = nodes_ready(c, buf, sizeof(buf));
+	struct kc_client *c = skiff_client(s);
+	int r = nodes_ready(c, 0, buf, sizeof(buf));
 	kc_client_free(c);
 	printf("\nNODES (Ready): %s\n", r < 0 ? "the API server does not answer" : buf);
 	return rc || r != s->nodes;
@@ -312,14 +523,22 @@ static bool is_pid_of(long pid, const char *const *names)
 	return false;
 }
 
+/* Kills a part and waits (up to 2 s) until it is gone, so a containerd
+ * can start no shim after its shims were looked for. */
 static void kill_part(const struct skiff *s, const char *part)
 {
-	static const char *const ours[] = { "skiff", "containerd", "docker-registry", NULL };
+	static const char *const ours[] = { "skiff", "containerd", "docker-registry", "etcd", NULL };
 	long pid, start, restarts;
+	struct pollfd pf = { .events = POLLIN };
 
 	if (skiff_part_read(s, part, &pid, &start, &restarts) < 0 || pid <= 1 || !is_pid_of(pid, ours))
 		return;
+	pf.fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	kill(pid, SIGKILL);
+	if (pf.fd >= 0) {
+		poll(&pf, 1, 2000);
+		close(pf.fd);
+	}
 }
 
 /* The shims of node's containerd: processes with its socket as an argument
@@ -444,11 +663,11 @@ static int cmd_down(struct skiff *s, bool purge)
 		kill_part(s, part);
 		snprintf(part, sizeof(part), "n%d-containerd", i);
 		kill_part(s, part);
-		usleep(50000);
 		kill_shims_of(s, i);
 	}
 	kill_part(s, "server");
 	kill_part(s, "registry");
+	kill_part(s, "etcd");
 	cgroups_walk(s, false);
 	usleep(200000);
 	cgroups_walk(s, true);
@@ -458,6 +677,9 @@ static int cmd_down(struct skiff *s, bool purge)
 	remove_tree(p);
 	skiff_path(s, p, sizeof(p), "run");
 	remove_tree(p);
+	if (skiff_kubeconfig_unmerge(s) < 0)
+		fprintf(stderr, "skiff down: cannot remove context %s from the kubeconfig up "
+			"updated: %m\n", s->name);
 	if (purge)
 		remove_tree(s->data_dir);
 	printf("skiff down: stopped%s\n", purge ? ", data dir removed" : "");
@@ -469,6 +691,7 @@ static const char usage[] =
 	"A local skiff cluster: an image registry, skiff-server, and per node containerd and skiff-agent.\n\n"
 	"  up      start the cluster (a supervisor per data dir) and wait until it is ready\n"
 	"  status  each part's PID, uptime and restarts; each node's readiness\n"
+	"  service the URLs that reach a Service from this machine (NodePort, LoadBalancer)\n"
 	"  down    stop everything up started and remove what it made (--purge: the data dir)\n"
 	"  image   load FILE...: push image archives (OCI layout, docker-archive) to the registry\n\n"
 	"`skiff COMMAND --help` describes a command's options.";
@@ -486,13 +709,19 @@ int main(int argc, char **argv)
 		return skiff_image_cmd(&s, argc - 2, argv + 2);
 	if (streq(cmd, "up"))
 		r = parse(up_opts, ARRAY_SIZE(up_opts), argc - 1, argv + 1, &a,
-			  "Usage: skiff up [--data-dir DIR] [--nodes N]\nStarts the cluster and returns when every node is Ready.");
+			  "Usage: skiff up [--data-dir DIR] [--nodes N] [--proxy-mode bpf|nftables] [--store sqlite|etcd]\n"
+			  "Starts the cluster and returns when every node is Ready. On a cluster that runs,\n"
+			  "starts only what is down and keeps the cluster's settings.");
 	else if (streq(cmd, "down"))
 		r = parse(down_opts, ARRAY_SIZE(down_opts), argc - 1, argv + 1, &a,
 			  "Usage: skiff down [--data-dir DIR] [--purge]\nStops the cluster and removes what up made.");
 	else if (streq(cmd, "status"))
 		r = parse(common_opts, ARRAY_SIZE(common_opts), argc - 1, argv + 1, &a,
 			  "Usage: skiff status [--data-dir DIR]\nEach part and each node.");
+	else if (streq(cmd, "service"))
+		r = parse(service_opts, ARRAY_SIZE(service_opts), argc - 1, argv + 1, &a,
+			  "Usage: skiff service NAME [-n NS] [--data-dir DIR]\n"
+			  "The URLs that reach Service NAME from this machine, one a line.");
 	else {
 		bool help = streq(cmd, "--help") || streq(cmd, "-h") || streq(cmd, "help");
 		fprintf(help ? stdout : stderr, "%s\n", usage);
@@ -507,6 +736,8 @@ int main(int argc, char **argv)
 	s.cluster_cidr = a.cluster_cidr;
 	strscpy(s.name, a.name ? a.name : "skiff", sizeof(s.name));
 	strscpy(s.bridge, a.bridge ? a.bridge : "172.31.250", sizeof(s.bridge));
+	strscpy(s.proxy_mode, proxy_modes[a.proxy_mode].name, sizeof(s.proxy_mode));
+	strscpy(s.store, stores[a.store].name, sizeof(s.store));
 	n = readlink("/proc/self/exe", s.bin, sizeof(s.bin) - 1);
 	if (n > 0)
 		*strrchr(s.bin, '/') = 0;
@@ -519,12 +750,20 @@ int main(int argc, char **argv)
 				"numbers of a /24)\n", s.bridge);
 			return 2;
 		}
-		mkdir(s.data_dir, 0755);
+		if (streq(s.store, "etcd") && s.port > 65533) {
+			fprintf(stderr, "skiff up: --store etcd takes ports --port+1 and +2: give a "
+				"--port below 65534\n");
+			return 2;
+		}
 	}
-	char real[4096];
-	if (realpath(s.data_dir, real))
-		s.data_dir = strdup(real);
+	if (streq(cmd, "service") && argc - 1 - a.operand != 1) {
+		fprintf(stderr, "skiff service: give one Service NAME\n");
+		return 2;
+	}
+	data_dir_resolve(&s);
 	if (streq(cmd, "up"))
-		return cmd_up(&s, a.timeout);
+		return cmd_up(&s, a.timeout, a.update_kubeconfig);
+	if (streq(cmd, "service"))
+		return skiff_service(&s, argv[1 + a.operand], a.ns);
 	return streq(cmd, "down") ? cmd_down(&s, a.purge) : cmd_status(&s);
 }

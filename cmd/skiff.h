@@ -6,11 +6,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
+struct kc_client;
+
 #define SKIFF_MAX_NODES 8
 /* The agents' bpffs folder and the pods' cgroup tree (under each
  * hierarchy), from --name: never the agent's defaults, which a skiff-agent
  * of the machine may own. */
-#define SKIFF_BPFFS_FMT "/sys/fs/bpf/%s.up"
+#define SKIFF_BPFFS_FMT "/sys/fs/bpf/%s-up" /* bpffs refuses names with a dot */
 #define SKIFF_CGROUP_FMT "%s.up"
 
 /* What `up` chose, kept in DIR/skiff.conf so status and down find it. */
@@ -22,8 +24,18 @@ struct skiff {
 	int reg_port;       /* the registry's, on the bridge address */
 	char bridge[16];    /* "a.b.c": the node bridge's /24 */
 	const char *cluster_cidr;
+	char proxy_mode[16]; /* the agents': "bpf" or "nftables" */
+	char store[16];      /* the server's: "sqlite" or "etcd" (on port + 1, peers port + 2) */
 	char bin[4096];     /* folder of the skiff programs */
+	double fresh_since; /* up: a node counts as Ready once its Lease is renewed since then */
 };
+
+/* The data dir's format: DIR/version holds "skiff-data N". A data dir of
+ * another N is refused by up, which never rewrites one. */
+#define SKIFF_DATA_VERSION 1
+/* LoadBalancer addresses: the top /26 of the nodes' bridge /24, announced
+ * on the bridge by the agents (ARP), so the machine reaches them. */
+#define SKIFF_LB_FMT "%s.192/26"
 
 /* path of DIR/FMT... */
 int skiff_path(const struct skiff *s, char *buf, size_t size, const char *fmt, ...)
@@ -40,6 +52,26 @@ int skiff_netns_enter(const struct skiff *s, int node);
  * returns only in the child (never). Returns in the parent once forked. */
 int skiff_node_files(const struct skiff *s, char *err, size_t errlen);
 int skiff_supervisor_start(const struct skiff *s);
+
+/* Everything up needs that the machine may lack, checked before up
+ * changes anything: root, the ports (unless the cluster runs, holding
+ * them), the data dir's version, the kernel's bpffs, cgroup v2 and
+ * nftables. 0, or -errno with err saying, a line per problem, what is
+ * wrong and what to do. skiff_check_version_write stamps DIR. */
+int skiff_check_up(const struct skiff *s, bool running, char *err, size_t errlen);
+int skiff_check_version_write(const struct skiff *s);
+
+/* `skiff service NAME [-n NS]`: the Service's URLs from this machine. */
+int skiff_service(const struct skiff *s, const char *name, const char *ns);
+
+/* A client of the cluster's API (DIR/kubeconfig), or NULL. */
+struct kc_client *skiff_client(const struct skiff *s);
+
+/* --update-kubeconfig: a cluster, user and context named s->name in the
+ * user's kubeconfig (its path into where), current; unmerge (down)
+ * removes them from the file merge wrote. 0 or -errno. */
+int skiff_kubeconfig_merge(const struct skiff *s, char *where, size_t size);
+int skiff_kubeconfig_unmerge(const struct skiff *s);
 
 /* DIR/run/PART.pid: "PID START RESTARTS". */
 int skiff_part_read(const struct skiff *s, const char *part, long *pid, long *start,

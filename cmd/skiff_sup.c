@@ -1,20 +1,28 @@
-/* The supervisor of one data dir: starts the registry (seeding it with the
- * build's images) and skiff-server, then per node a
+/* The supervisor of one data dir: starts etcd (--store etcd), the registry
+ * (seeding it with the build's images) and skiff-server, then per node a
  * containerd (in the node's namespace and a private mount namespace) and
  * skiff-agent joined with the node token; restarts any that exits, with
  * backoff (1 s doubling to 30 s, reset after a minute up); records each
  * part's PID, start time and restarts in DIR/run/PART.pid; logs to
- * DIR/logs/PART.log. SIGTERM stops the agents, the runtimes, the server. */
+ * DIR/logs/PART.log. A part still running from an earlier supervisor (one
+ * that was killed) is adopted, watched through a pidfd, not started twice.
+ * SIGUSR1 starts at once every part waiting for its backoff (a second
+ * `skiff up`). SIGTERM stops the agents, the runtimes, the server, the
+ * registry, etcd. */
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,19 +30,21 @@
 #include "cmd/skiff.h"
 #include "lib/util.h"
 
-enum part_kind { PART_REGISTRY, PART_SERVER, PART_CONTAINERD, PART_AGENT };
+enum part_kind { PART_ETCD, PART_REGISTRY, PART_SERVER, PART_CONTAINERD, PART_AGENT };
 
 struct part {
 	char name[32];
 	enum part_kind kind;
 	int node;
 	pid_t pid;
+	int pidfd;      /* an adopted part's (not our child): poll says it exited */
 	time_t started, next;
 	long restarts;
 };
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, hurry;
 static void on_term(int sig) { (void)sig; stopping = 1; }
+static void on_usr1(int sig) { (void)sig; hurry = 1; }
 
 int skiff_path(const struct skiff *s, char *buf, size_t size, const char *fmt, ...)
 {
@@ -80,6 +90,18 @@ static int write_file(const char *path, const char *text)
 	if (fd < 0)
 		return -errno;
 	return write_all(fd, text, strlen(text));
+}
+
+/* Whether path is a mount point (a second up finds its bind mounts). */
+static bool is_mount(const char *path)
+{
+	char line[4096], mnt[4096];
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mounts", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %4095s", mnt) == 1 && streq(mnt, path))
+			return true;
+	return false;
 }
 
 /* DIR/registry/ (skiff_registry_files); DIR/nodes/nI/: containerd's
@@ -145,6 +167,8 @@ int skiff_node_files(const struct skiff *s, char *err, size_t errlen)
 		if (r < 0)
 			return set_err(err, errlen, r, "%s: %s", p, strerror(-r));
 		snprintf(p, sizeof(p), "%s/kubelet", d);
+		if (is_mount(p))
+			continue;
 		if (mount(p, p, NULL, MS_BIND, NULL) < 0 || mount(NULL, p, NULL, MS_SHARED | MS_REC, NULL) < 0)
 			return set_err(err, errlen, -errno, "bind mount %s: %m", p);
 	}
@@ -153,10 +177,41 @@ int skiff_node_files(const struct skiff *s, char *err, size_t errlen)
 
 /* ---- the children ---- */
 
+/* The cgroup v2 mount (hybrid machines have it at /sys/fs/cgroup/unified). */
+static int cgroup2_mount(char *buf, size_t size)
+{
+	char line[4096], mnt[4096], type[64];
+	_cleanup_fclose_ FILE *f = fopen("/proc/mounts", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %4095s %63s", mnt, type) == 2 && streq(type, "cgroup2"))
+			return strscpy(buf, mnt, size);
+	return -ENOENT;
+}
+
+/* --proxy-mode bpf: node's socket hooks attach to its pods' cgroup v2
+ * subtree (the kubelet's --cgroup-root), so each node balances its own
+ * pods' connections only; its pins go in a folder of its own. */
+static int agent_bpf_dirs(const struct skiff *s, int node, char *cg, size_t cgsize)
+{
+	char p[4200];
+	int r = cgroup2_mount(cg, cgsize);
+
+	if (r < 0)
+		return r;
+	snprintf(p, sizeof(p), "%s/" SKIFF_CGROUP_FMT, cg, s->name);
+	mkdir(p, 0755);
+	snprintf(cg + strlen(cg), cgsize - strlen(cg), "/" SKIFF_CGROUP_FMT "/n%d", s->name, node);
+	if (mkdir(cg, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(p, sizeof(p), SKIFF_BPFFS_FMT, s->name);
+	return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
 static void exec_part(const struct skiff *s, const struct part *p)
 {
 	char d[4096], a[16][4200], tok[512] = "", logp[4096];
-	char *argv[40];
+	char *argv[64];
 	int n = 0, fd;
 
 	skiff_path(s, logp, sizeof(logp), "logs/%s.log", p->name);
@@ -172,6 +227,16 @@ static void exec_part(const struct skiff *s, const struct part *p)
 	case PART_REGISTRY:
 		ARG("docker-registry"); ARG("serve"); ARG("%s/registry/config.yml", s->data_dir);
 		break;
+	case PART_ETCD:
+		ARG("etcd"); ARG("--name"); ARG("%s", s->name);
+		ARG("--data-dir"); ARG("%s/etcd", s->data_dir);
+		ARG("--listen-client-urls"); ARG("http://127.0.0.1:%d", s->port + 1);
+		ARG("--advertise-client-urls"); ARG("http://127.0.0.1:%d", s->port + 1);
+		ARG("--listen-peer-urls"); ARG("http://127.0.0.1:%d", s->port + 2);
+		ARG("--initial-advertise-peer-urls"); ARG("http://127.0.0.1:%d", s->port + 2);
+		ARG("--initial-cluster"); ARG("%s=http://127.0.0.1:%d", s->name, s->port + 2);
+		ARG("--initial-cluster-token"); ARG("%s", s->name);
+		break;
 	case PART_SERVER:
 		ARG("%s/skiff-server", s->bin);
 		ARG("--data-dir"); ARG("%s/server", s->data_dir);
@@ -180,6 +245,10 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("--tls-san"); ARG("%s.1", s->bridge);
 		ARG("--secure-port"); ARG("%d", s->port);
 		ARG("--cluster-cidr"); ARG("%s", s->cluster_cidr);
+		ARG("--lb-cidr"); ARG(SKIFF_LB_FMT, s->bridge);
+		if (streq(s->store, "etcd")) {
+			ARG("--store"); ARG("etcd://127.0.0.1:%d/skiff", s->port + 1);
+		}
 		break;
 	case PART_CONTAINERD:
 		if (skiff_netns_enter(s, p->node) < 0 || unshare(CLONE_NEWNS) < 0 ||
@@ -188,7 +257,7 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("containerd"); ARG("--config"); ARG("%s/containerd.toml", d);
 		break;
 	case PART_AGENT: {
-		char tp[4096];
+		char tp[4096], cg[4096];
 		_cleanup_fclose_ FILE *f = NULL;
 		skiff_path(s, tp, sizeof(tp), "server/token");
 		f = fopen(tp, "re");
@@ -203,9 +272,20 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("--data-dir"); ARG("%s/agent", d);
 		ARG("--node-name"); ARG("n%d", p->node);
 		ARG("--node-ip"); ARG("%s.%d", s->bridge, 1 + p->node);
-		ARG("--proxy-mode"); ARG("nftables");
+		ARG("--proxy-mode"); ARG("%s", s->proxy_mode);
 		ARG("--nft-table"); ARG("skiff-proxy");
-		ARG("--bpffs"); ARG(SKIFF_BPFFS_FMT, s->name);
+		ARG("--bpffs"); ARG(SKIFF_BPFFS_FMT "/n%d", s->name, p->node);
+		if (streq(s->proxy_mode, "bpf")) {
+			int r = agent_bpf_dirs(s, p->node, cg, sizeof(cg));
+			if (r < 0) {
+				fprintf(stderr, "skiff: node %d's cgroup v2 folder or bpffs pins folder: "
+					"%s\n", p->node, strerror(-r));
+				_exit(124);
+			}
+			ARG("--cgroup"); ARG("%s", cg);
+			ARG("--nodeport-device"); ARG("eth0");
+		}
+		ARG("--l2-announce");
 		ARG("--cluster-cidr"); ARG("%s", s->cluster_cidr);
 		ARG("--node-routing"); ARG("native");
 		ARG("--cni-conf-dir"); ARG("%s/cni-conf", d);
@@ -265,29 +345,106 @@ static void seed_registry(const struct skiff *s)
 		fprintf(stderr, "registry: cannot push the build's images: %s\n", err);
 }
 
+/* What a part's command line holds, and no other part's: its own path. */
+static void part_marker(const struct skiff *s, const struct part *p, char *buf, size_t size)
+{
+	switch (p->kind) {
+	case PART_ETCD: skiff_path(s, buf, size, "etcd"); break;
+	case PART_REGISTRY: skiff_path(s, buf, size, "registry/config.yml"); break;
+	case PART_SERVER: skiff_path(s, buf, size, "server"); break;
+	case PART_CONTAINERD: skiff_path(s, buf, size, "nodes/n%d/containerd.toml", p->node); break;
+	case PART_AGENT: skiff_path(s, buf, size, "nodes/n%d/agent", p->node); break;
+	}
+}
+
+/* A part an earlier supervisor started and left running: its recorded
+ * PID alive with the part's own argument. Watched through a pidfd. */
+static bool part_adopt(const struct skiff *s, struct part *p)
+{
+	char path[64], mark[4096];
+	_cleanup_free_ char *cmd = NULL;
+	_cleanup_close_ int fd = -1;
+	long pid, start, restarts;
+	size_t len = 0;
+
+	if (skiff_part_read(s, p->name, &pid, &start, &restarts) < 0 || pid <= 1)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read_all(fd, 65536, &cmd, &len) < 0)
+		return false;
+	part_marker(s, p, mark, sizeof(mark));
+	for (size_t i = 0; i < len; i += strlen(cmd + i) + 1) {
+		if (!streq(cmd + i, mark))
+			continue;
+		p->pidfd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
+		if (p->pidfd < 0)
+			return false;
+		p->pid = pid;
+		p->started = start;
+		p->restarts = restarts;
+		fprintf(stderr, "%s (pid %ld) runs already: adopted\n", p->name, pid);
+		return true;
+	}
+	return false;
+}
+
+/* Whether p's process is gone (reaped when it was our child). */
+static bool part_gone(struct part *p, int *st)
+{
+	struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
+
+	*st = -1;
+	if (p->pidfd < 0)
+		return waitpid(p->pid, st, WNOHANG) != 0;
+	if (poll(&pf, 1, 0) == 0)
+		return false;
+	close(p->pidfd);
+	p->pidfd = -1;
+	return true;
+}
+
 static void stop_parts(struct part *parts, int n)
 {
-	/* agents, then runtimes, then the server, the registry: reverse start order */
+	int st;
+
+	/* agents, then runtimes, then the server, the registry, etcd: reverse start order */
 	for (int i = n - 1; i >= 0; i--) {
 		if (parts[i].pid <= 0)
 			continue;
 		kill(parts[i].pid, SIGTERM);
-		for (int t = 0; t < 50 && waitpid(parts[i].pid, NULL, WNOHANG) == 0; t++)
+		for (int t = 0; t < 50 && !part_gone(&parts[i], &st); t++)
 			usleep(100000);
-		kill(parts[i].pid, SIGKILL);
-		waitpid(parts[i].pid, NULL, 0);
+		if (parts[i].pidfd >= 0 || waitpid(parts[i].pid, NULL, WNOHANG) == 0) {
+			kill(parts[i].pid, SIGKILL);
+			while (!part_gone(&parts[i], &st))
+				usleep(10000);
+		}
 		parts[i].pid = 0;
 	}
 }
 
-static void supervise(const struct skiff *s)
+/* Waits up to secs for something to accept on 127.0.0.1:port (etcd). */
+static bool wait_port(int port, int secs)
 {
-	struct part parts[2 + 2 * SKIFF_MAX_NODES] = {0};
-	char path[4096];
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	for (int i = 0; i < secs * 10 && !stopping; i++) {
+		_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+static int parts_list(const struct skiff *s, struct part *parts)
+{
 	int n = 0;
 
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
+	if (streq(s->store, "etcd"))
+		parts[n++] = (struct part){ .name = "etcd", .kind = PART_ETCD };
 	parts[n++] = (struct part){ .name = "registry", .kind = PART_REGISTRY };
 	parts[n++] = (struct part){ .name = "server", .kind = PART_SERVER };
 	for (int i = 1; i <= s->nodes; i++) {
@@ -298,37 +455,91 @@ static void supervise(const struct skiff *s)
 		parts[n] = (struct part){ .kind = PART_AGENT, .node = i };
 		snprintf(parts[n++].name, sizeof(parts[0].name), "n%d-agent", i);
 	}
-	/* first start, in order: the registry's images and the server's
-	 * token before any agent, each runtime's socket before its agent */
-	part_start(s, &parts[0]);
-	part_start(s, &parts[1]);
-	seed_registry(s);
-	skiff_path(s, path, sizeof(path), "server/token");
-	wait_path(path, 30);
-	for (int i = 2; i < 2 + s->nodes && !stopping; i++) {
-		part_start(s, &parts[i]);
-		skiff_path(s, path, sizeof(path), "nodes/n%d/containerd.sock", parts[i].node);
-		if (wait_path(path, 30))
-			usleep(300000);
+	for (int i = 0; i < n; i++)
+		parts[i].pidfd = -1;
+	return n;
+}
+
+/* First start, in order, of every part not adopted: etcd's port before
+ * the server, the server's token and the registry's images before any
+ * runtime, each runtime's socket before its agent. */
+static void parts_first_start(const struct skiff *s, struct part *parts, int n)
+{
+	char path[4096];
+	bool seeded = false;
+
+	for (int i = 0; i < n && !stopping; i++) {
+		struct part *p = &parts[i];
+
+		if (p->kind == PART_CONTAINERD && !seeded) {
+			seed_registry(s);
+			seeded = true;
+		}
+		if (part_adopt(s, p)) {
+			part_record(s, p);
+			continue;
+		}
+		part_start(s, p);
+		switch (p->kind) {
+		case PART_ETCD:
+			wait_port(s->port + 1, 30);
+			break;
+		case PART_SERVER:
+			skiff_path(s, path, sizeof(path), "server/token");
+			wait_path(path, 30);
+			break;
+		case PART_CONTAINERD:
+			skiff_path(s, path, sizeof(path), "nodes/n%d/containerd.sock", p->node);
+			wait_path(path, 30);
+			break;
+		case PART_REGISTRY:
+		case PART_AGENT:
+			break;
+		}
 	}
-	for (int i = 2 + s->nodes; i < n && !stopping; i++)
-		part_start(s, &parts[i]);
+}
+
+static void part_exited(struct part *p, int st, time_t now)
+{
+	long delay = now - p->started > 60 ? 1 : 1L << (p->restarts < 5 ? p->restarts : 5);
+
+	if (delay > 30)
+		delay = 30;
+	if (st < 0)
+		fprintf(stderr, "%s (pid %d, adopted) exited; restart in %ld s\n", p->name,
+			(int)p->pid, delay);
+	else
+		fprintf(stderr, "%s (pid %d) exited (status 0x%x); restart in %ld s\n", p->name,
+			(int)p->pid, st, delay);
+	p->pid = 0;
+	p->next = now + delay;
+}
+
+static void supervise(const struct skiff *s)
+{
+	struct part parts[3 + 2 * SKIFF_MAX_NODES] = {0};
+	int n = parts_list(s, parts);
+
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGUSR1, on_usr1);
+	parts_first_start(s, parts, n);
 
 	while (!stopping) {
 		int st;
+		bool now_all = hurry; /* taken before any restart, so none is lost */
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		time_t now = time(NULL);
-		for (int i = 0; pid > 0 && i < n; i++) {
-			if (parts[i].pid != pid)
-				continue;
-			long delay = now - parts[i].started > 60 ? 1 : 1L << (parts[i].restarts < 5 ? parts[i].restarts : 5);
-			fprintf(stderr, "%s (pid %d) exited (status 0x%x); restart in %ld s\n",
-				parts[i].name, (int)pid, st, delay > 30 ? 30 : delay);
-			parts[i].pid = 0;
-			parts[i].next = now + (delay > 30 ? 30 : delay);
+
+		hurry = 0;
+		for (int i = 0; i < n; i++) {
+			if (parts[i].pid > 0 && parts[i].pidfd < 0 && parts[i].pid == pid)
+				part_exited(&parts[i], st, now);
+			else if (parts[i].pid > 0 && parts[i].pidfd >= 0 && part_gone(&parts[i], &st))
+				part_exited(&parts[i], -1, now);
 		}
 		for (int i = 0; i < n; i++) {
-			if (parts[i].pid == 0 && parts[i].next && now >= parts[i].next) {
+			if (parts[i].pid == 0 && parts[i].next && (now >= parts[i].next || now_all)) {
 				parts[i].restarts++;
 				parts[i].next = 0;
 				part_start(s, &parts[i]);

@@ -541,3 +541,129 @@ int yamljson_parse_objects(const char *buf, size_t len, json_t **out, struct yam
 	json_decref(docs);
 	return r;
 }
+
+/* ---- JSON to YAML ---- */
+
+struct emit_buf {
+	char *buf;
+	size_t len, cap;
+};
+
+static int emit_write(void *data, unsigned char *buf, size_t size)
+{
+	struct emit_buf *b = data;
+
+	if (b->len + size + 1 > b->cap) {
+		size_t cap = (b->len + size + 1) * 2;
+		char *n = realloc(b->buf, cap);
+		if (!n)
+			return 0;
+		b->buf = n;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, buf, size);
+	b->len += size;
+	b->buf[b->len] = '\0';
+	return 1;
+}
+
+/* A string that a plain scalar would turn into another type is quoted. */
+static bool plain_is_typed(const char *s, size_t n)
+{
+	return n == 0 || word_in(s, n, null_words) || word_in(s, n, true_words) ||
+	       word_in(s, n, false_words) || is_core_int(s, n) || is_core_float(s, n);
+}
+
+static int emit_scalar(yaml_emitter_t *em, const char *s, size_t n, bool quoted)
+{
+	yaml_event_t ev;
+
+	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)n, !quoted, 1,
+				     quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
+	return yaml_emitter_emit(em, &ev) ? 0 : -EINVAL;
+}
+
+static int emit_value(yaml_emitter_t *em, json_t *v, int depth)
+{
+	yaml_event_t ev;
+	const char *key;
+	json_t *item;
+	size_t i;
+	int r = 0;
+
+	if (depth > 64)
+		return -ELOOP;
+	if (json_is_object(v)) {
+		yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
+		if (!yaml_emitter_emit(em, &ev))
+			return -EINVAL;
+		json_object_foreach(v, key, item) {
+			r = emit_scalar(em, key, strlen(key), plain_is_typed(key, strlen(key)));
+			if (r == 0)
+				r = emit_value(em, item, depth + 1);
+			if (r < 0)
+				return r;
+		}
+		yaml_mapping_end_event_initialize(&ev);
+	} else if (json_is_array(v)) {
+		yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+		if (!yaml_emitter_emit(em, &ev))
+			return -EINVAL;
+		json_array_foreach(v, i, item)
+			if ((r = emit_value(em, item, depth + 1)) < 0)
+				return r;
+		yaml_sequence_end_event_initialize(&ev);
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		size_t n = json_string_length(v);
+		return emit_scalar(em, s, n, plain_is_typed(s, n));
+	} else {
+		char *s = json_dumps(v, JSON_ENCODE_ANY);
+		if (!s)
+			return -ENOMEM;
+		r = emit_scalar(em, s, strlen(s), false);
+		free(s);
+		return r;
+	}
+	return yaml_emitter_emit(em, &ev) ? 0 : -EINVAL;
+}
+
+int yamljson_emit(json_t *doc, char **out, size_t *len)
+{
+	struct emit_buf b = { 0 };
+	yaml_emitter_t em;
+	yaml_event_t ev;
+	int r = -EINVAL;
+
+	if (!yaml_emitter_initialize(&em))
+		return -ENOMEM;
+	yaml_emitter_set_output(&em, emit_write, &b);
+	yaml_emitter_set_unicode(&em, 1);
+	yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
+	if (!yaml_emitter_emit(&em, &ev))
+		goto out;
+	yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
+	if (!yaml_emitter_emit(&em, &ev))
+		goto out;
+	r = emit_value(&em, doc, 0);
+	if (r < 0)
+		goto out;
+	r = -EINVAL;
+	yaml_document_end_event_initialize(&ev, 1);
+	if (!yaml_emitter_emit(&em, &ev))
+		goto out;
+	yaml_stream_end_event_initialize(&ev);
+	if (!yaml_emitter_emit(&em, &ev) || !yaml_emitter_flush(&em))
+		goto out;
+	r = b.buf ? 0 : -ENOMEM;
+out:
+	yaml_emitter_delete(&em);
+	if (r < 0) {
+		free(b.buf);
+		return r;
+	}
+	*out = b.buf;
+	if (len)
+		*len = b.len;
+	return 0;
+}

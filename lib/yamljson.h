@@ -44,4 +44,10 @@ int yamljson_parse_objects(const char *buf, size_t len, json_t **out,
 int yamljson_flatten_objects(json_t *docs, json_t **out,
 			     struct yamljson_error *err);
 
+/* One document: v as block YAML (mappings and sequences in block style, a
+ * string quoted where a plain scalar would read as another type), so
+ * yamljson_parse gives v back. *out is malloc'd and NUL-terminated. 0,
+ * -ENOMEM, -EINVAL; -ELOOP past 64 levels. */
+int yamljson_emit(json_t *v, char **out, size_t *len);
+
 #endif

@@ -168,3 +168,31 @@ TEST(yaml_bad_tagged_value_rejected)
 	CHECK_STR_CONTAINS(err.msg, "does not match its tag");
 	CHECK_INT_EQ(err.line, 1);
 }
+
+/* What yamljson_emit writes reads back as the same JSON: strings that look
+ * like numbers, booleans or null stay strings; nesting, empties, odd keys. */
+TEST(yaml_emit_round_trips)
+{
+	const char *in = "{\"apiVersion\":\"v1\",\"clusters\":[{\"cluster\":{\"server\":"
+			 "\"https://10.0.0.1:6443\",\"certificate-authority-data\":\"LS0t\"},"
+			 "\"name\":\"skiff\"}],\"s\":[\"42\",\"true\",\"null\",\"\",\"1.5\",\"a: b\","
+			 "\"- x\",\"line\\nbreak\",\"# not a comment\"],\"n\":7,\"f\":1.5,\"b\":false,"
+			 "\"z\":null,\"e\":{},\"ea\":[],\"42\":\"key\",\"current-context\":\"\"}";
+	json_t *v = json_loads(in, 0, NULL), *docs;
+	char *yaml = NULL, *a, *b;
+	size_t len = 0;
+
+	CHECK(v != NULL);
+	CHECK_INT_EQ(yamljson_emit(v, &yaml, &len), 0);
+	CHECK_INT_EQ(len, strlen(yaml));
+	docs = parse_ok(yaml);
+	a = dump(v);
+	b = dump(json_array_get(docs, 0));
+	CHECK_STR_EQ(b, a);
+	CHECK(strstr(yaml, "name: skiff") != NULL); /* block style, plain where plain reads back */
+	free(a);
+	free(b);
+	free(yaml);
+	json_decref(docs);
+	json_decref(v);
+}

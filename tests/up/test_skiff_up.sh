@@ -3,7 +3,7 @@
 # and per node a network namespace on a bridge, containerd and skiff-agent,
 # under one supervisor); a Deployment of busybox httpd becomes Ready through
 # the scheduler and the kubelet, its Service gets endpoints, a pod reaches it
-# by its DNS name; a second up on the data dir is refused; kill -9 of the
+# by its DNS name; a second up on the data dir starts nothing; kill -9 of the
 # agent is undone by the supervisor; `skiff down --purge` leaves nothing,
 # also after the supervisor itself was killed.
 . "$(dirname "$0")/../harness/lib.sh"
@@ -91,7 +91,7 @@ client() {
 }
 
 case_up_serves_heals_and_down_leaves_nothing() {
-	local out t0 t1 old new
+	local out t0 t1 old new sup
 	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
 	t0=$(date +%s%N)
 	out=$(up --nodes 2 2>&1) || fail "skiff up failed: $out
@@ -103,9 +103,11 @@ $(logs)"
 	node_ready n1 && node_ready n2 || fail "a node not Ready after up: $(k get nodes 2>&1)"
 	k get sa default >/dev/null || fail "no default ServiceAccount after up"
 
-	# one supervisor per data dir
-	out=$(up 2>&1) && fail "a second up on $DATA ran: $out"
-	assert_contains "$out" "already runs on $DATA"
+	# one supervisor per data dir: a second up finds it and starts nothing
+	sup=$(part_pid supervisor)
+	out=$(up 2>&1) || fail "a second up on $DATA failed: $out"
+	assert_contains "$out" "runs (supervisor pid $sup"
+	assert_eq "$(part_pid supervisor)" "$sup" "the supervisor after a second up"
 
 	out=$("$BIN/skiff" status --data-dir "$DATA") || fail "skiff status: $out"
 	assert_contains "$out" "n1-agent"
@@ -144,11 +146,11 @@ $(logs)"
 }
 
 # A supervisor killed with its parts still running (pods too): down
-# finds them by the PIDs it recorded, and purges.
+# finds them by the PIDs it recorded, and purges. In nftables proxy mode.
 case_down_after_supervisor_killed() {
 	local out sup
 	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
-	out=$(up 2>&1) || fail "skiff up failed: $out
+	out=$(up --proxy-mode nftables 2>&1) || fail "skiff up failed: $out
 $(logs)"
 	web_yaml | k apply -f - >/dev/null || fail "kubectl apply failed"
 	wait_for 60 ready_replicas || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)"
