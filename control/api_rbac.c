@@ -377,9 +377,11 @@ json_t *api_rbac_rules(struct api_req *q, const char *ns)
 			 o.nonresource, "incomplete", false);
 }
 
+/* As upstream's Forbidden Status: the resource qualified by its group
+ * ("deployments.apps \"x\" is forbidden: ..."). */
 void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struct api_err *e)
 {
-	char what[300], where[300];
+	char what[300], where[300], qualified[300];
 
 	if (!a->resource) {
 		api_err_set(e, 403, "Forbidden", "forbidden: User \"%s\" cannot %s path \"%s\"",
@@ -390,6 +392,10 @@ void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struc
 		snprintf(what, sizeof(what), "%s/%s", a->resource, a->subresource);
 	else
 		snprintf(what, sizeof(what), "%s", a->resource);
+	if (a->group && *a->group)
+		snprintf(qualified, sizeof(qualified), "%s.%s", a->resource, a->group);
+	else
+		snprintf(qualified, sizeof(qualified), "%s", a->resource);
 	if (a->namespace && *a->namespace)
 		snprintf(where, sizeof(where), "in the namespace \"%s\"", a->namespace);
 	else
@@ -397,11 +403,11 @@ void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struc
 	if (a->name && *a->name)
 		api_err_set(e, 403, "Forbidden",
 			    "%s \"%s\" is forbidden: User \"%s\" cannot %s resource \"%s\" in API group \"%s\" %s",
-			    a->resource, a->name, q->user, a->verb, what, a->group, where);
+			    qualified, a->name, q->user, a->verb, what, a->group ?: "", where);
 	else
 		api_err_set(e, 403, "Forbidden",
 			    "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API group \"%s\" %s",
-			    a->resource, q->user, a->verb, what, a->group, where);
+			    qualified, q->user, a->verb, what, a->group ?: "", where);
 	e->kind = a->resource;
 	e->group = a->group;
 	snprintf(e->name, sizeof(e->name), "%s", a->name ? a->name : "");

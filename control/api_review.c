@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "control/api_internal.h"
+#include "control/api_join.h"
 #include "lib/util.h"
 
 /* ---- shared pieces ---- */
@@ -259,6 +260,7 @@ static int subject_access_review(struct api_req *q, json_t *body, json_t **out, 
 static int self_rules_review(struct api_req *q, json_t *body, json_t **out, struct api_err *e)
 {
 	const char *ns = api_jstr(body, "spec.namespace");
+	json_t *status;
 	int r = check_kind(body, "SelfSubjectRulesReview", e);
 
 	if (r < 0)
@@ -267,7 +269,14 @@ static int self_rules_review(struct api_req *q, json_t *body, json_t **out, stru
 		api_err_set(e, 400, "BadRequest", "no namespace on request");
 		return -EINVAL;
 	}
-	*out = answer(q, body, api_rbac_rules(q, ns));
+	status = api_rbac_rules(q, ns);
+	/* As upstream's Node authorizer: a node's permissions are not rules. */
+	if (api_node_user(q)) {
+		json_object_set_new(status, "incomplete", json_true());
+		json_object_set_new(status, "evaluationError",
+				    json_string("node authorizer does not support user rule resolution"));
+	}
+	*out = answer(q, body, status);
 	return 0;
 }
 

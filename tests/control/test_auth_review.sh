@@ -87,6 +87,14 @@ rules:
   resources: [groups]
   verbs: [impersonate]
   resourceNames: [devs]
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [impersonate]
+  resourceNames: [robot]
+- apiGroups: [authentication.k8s.io]
+  resources: [uids, userextras/scopes]
+  verbs: [impersonate]
+  resourceNames: [u-1, view]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -159,23 +167,55 @@ case_impersonation() {
 		-H "Impersonate-Group: devs" "https://127.0.0.1:$PORT/api/v1/namespaces/$NS/pods")
 	assert_contains "$out" "without impersonating a user"
 	assert_contains "$out" " 500"
-	# A service account by its user name: the serviceaccounts resource.
-	out=$(curl -s --cacert "$DATA/tls/ca.crt" -H "Authorization: Bearer $IMP" \
-		-H "Impersonate-User: system:serviceaccount:$NS:robot" \
-		"https://127.0.0.1:$PORT/api/v1/namespaces/$NS/pods")
-	assert_contains "$out" "serviceaccounts \\\"robot\\\" is forbidden: User \\\"imp\\\" cannot impersonate resource \\\"serviceaccounts\\\" in API group \\\"\\\" in the namespace \\\"$NS\\\""
+	out=$(as imp 33 auth whoami --as alice --as-uid u-1 2>&1 | squeeze) || fail "whoami --as-uid: $out"
+	assert_contains "$out" "UID u-1"
+	out=$(as imp 33 get pods --as alice --as-uid u-2 2>&1) && fail "imp impersonated uid u-2"
+	assert_contains "$out" "uids.authentication.k8s.io \"u-2\" is forbidden: User \"imp\" cannot impersonate resource \"uids\" in API group \"authentication.k8s.io\" at the cluster scope"
+	# Extra, which kubectl cannot send from its flags: the header's key
+	# lowercased, each value checked on userextras/KEY.
+	out=$(imp_whoami -H "Impersonate-User: alice" -H "Impersonate-Extra-Scopes: view")
+	assert_eq "$(jq -c .status.userInfo.extra <<<"$out")" '{"scopes":["view"]}' "extra impersonated"
+	out=$(imp_whoami -H "Impersonate-User: alice" -H "Impersonate-Extra-Scopes: view" \
+		-H "Impersonate-Extra-Scopes: admin")
+	assert_contains "$out" "userextras.authentication.k8s.io \\\"admin\\\" is forbidden: User \\\"imp\\\" cannot impersonate resource \\\"userextras/scopes\\\""
+	# A group without a user is refused before any authorization (kubectl
+	# will not send it).
+	out=$(imp_whoami -w ' %{http_code}' -H "Impersonate-Group: devs")
+	assert_contains "$out" "without impersonating a user"
+	assert_contains "$out" " 500"
+	# A service account by its user name: the serviceaccounts resource,
+	# and the account's groups when none are asked for.
+	out=$(as imp 33 auth whoami --as "system:serviceaccount:$NS:robot" 2>&1 | squeeze) ||
+		fail "whoami --as a service account: $out"
+	assert_contains "$out" "Groups [system:serviceaccounts system:serviceaccounts:$NS system:authenticated]"
+	out=$(as imp 33 get pods --as "system:serviceaccount:$NS:other" 2>&1) && fail "imp impersonated other"
+	assert_contains "$out" "serviceaccounts \"other\" is forbidden: User \"imp\" cannot impersonate resource \"serviceaccounts\" in API group \"\" in the namespace \"$NS\""
+}
+
+# imp_whoami CURL-ARGS...: a SelfSubjectReview posted by imp with curl.
+imp_whoami() {
+	curl -s --cacert "$DATA/tls/ca.crt" -H "Authorization: Bearer $IMP" \
+		-H 'Content-Type: application/json' "$@" \
+		--data '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}' \
+		"https://127.0.0.1:$PORT/apis/authentication.k8s.io/v1/selfsubjectreviews"
+}
+
+# cert_user NAME SUBJECT: a kubeconfig NAME with a client certificate for
+# SUBJECT signed by the server's CA.
+cert_user() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/$1.key" \
+		-subj "$2" -out "$TMP/$1.csr" 2>/dev/null || fail "openssl req $2"
+	printf 'extendedKeyUsage=clientAuth\n' >"$TMP/$1.ext"
+	openssl x509 -req -in "$TMP/$1.csr" -CA "$DATA/tls/ca.crt" -CAkey "$DATA/tls/ca.key" \
+		-CAcreateserial -days 1 -extfile "$TMP/$1.ext" -out "$TMP/$1.crt" 2>/dev/null ||
+		fail "openssl x509 $2"
+	kubeconfig_for "$1" "{client-certificate: $TMP/$1.crt, client-key: $TMP/$1.key}"
 }
 
 case_whoami() {
 	local out tok
 	# A client certificate: CN the user, O the groups.
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/carol.key" \
-		-subj "/O=team1/O=team2/CN=carol" -out "$TMP/carol.csr" 2>/dev/null || fail "openssl req"
-	printf 'extendedKeyUsage=clientAuth\n' >"$TMP/carol.ext"
-	openssl x509 -req -in "$TMP/carol.csr" -CA "$DATA/tls/ca.crt" -CAkey "$DATA/tls/ca.key" \
-		-CAcreateserial -days 1 -extfile "$TMP/carol.ext" -out "$TMP/carol.crt" 2>/dev/null ||
-		fail "openssl x509"
-	kubeconfig_for carol "{client-certificate: $TMP/carol.crt, client-key: $TMP/carol.key}"
+	cert_user carol "/O=team1/O=team2/CN=carol"
 	out=$(as carol 33 auth whoami 2>&1 | squeeze) || fail "whoami (cert): $out"
 	assert_contains "$out" "Username carol"
 	assert_contains "$out" "Groups [team1 team2 system:authenticated]"
@@ -223,6 +263,9 @@ case_token_review() {
 		out=$(token_review $v "$tok") || fail "TokenReview (sa, API audience) ($v): $out"
 		assert_eq "$(jq -r '.authenticated // false' <<<"$out")" false "sa token, the API's audience ($v)"
 	done
+	# The node join token opens the join endpoints only, not the API.
+	out=$(token_review 33 "$(cat "$DATA/token")") || fail "TokenReview (node token): $out"
+	assert_eq "$(jq -r '.authenticated // false' <<<"$out")" false "node join token"
 	f=$(yaml alice-tr <<YAML
 apiVersion: authentication.k8s.io/v1
 kind: TokenReview
@@ -293,5 +336,18 @@ run_case impersonation
 run_case whoami
 run_case token_review
 run_case subject_access_review
+# A node's permissions come from the Node authorizer, which has no rules to
+# list: the list says it is incomplete, as upstream's.
+case_node_rules() {
+	local out
+	cert_user node1 "/O=system:nodes/CN=system:node:n1"
+	out=$(as node1 33 auth can-i --list 2>&1) || fail "can-i --list (node): $out"
+	assert_contains "$out" "node authorizer does not support user rule resolution"
+	assert_eq "$(as node1 33 auth can-i list services -A)" yes "Node authorizer (can-i)"
+	out=$(as node1 33 auth can-i create pods) && fail "a node may create pods?"
+	assert_eq "$out" "no - node \"n1\" may not create pods" "the Node authorizer's reason"
+}
+
 run_case discovery
+run_case node_rules
 finish
