@@ -5,8 +5,9 @@
 # whoami` for a client certificate, a token and a service account, a
 # TokenReview of good and bad tokens and a SubjectAccessReview posted with
 # `kubectl create -f`, and --as / --as-group allowed and refused by RBAC's
-# impersonate verb. kubectl 1.33 sends the typed reviews as protobuf,
-# 1.27 as JSON. One server on 127.0.0.1, on a free port.
+# impersonate verb. kubectl 1.33 sends SelfSubjectRulesReview and
+# SelfSubjectReview as protobuf, 1.27 JSON. One server on 127.0.0.1, on a
+# free port.
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_bin skiff-server
@@ -307,6 +308,19 @@ YAML
 )
 	out=$(k 33 create -f "$f" 2>&1) && fail "review of nobody accepted"
 	assert_contains "$out" "spec.user: Invalid value: \"\": at least one of user or group must be specified"
+	# LocalSubjectAccessReview: the namespace of the path, and only it.
+	f=$(yaml local <<YAML
+apiVersion: authorization.k8s.io/v1
+kind: LocalSubjectAccessReview
+metadata: {namespace: $NS}
+spec: {user: alice, resourceAttributes: {verb: list, resource: pods, namespace: $NS}}
+YAML
+)
+	out=$(k 33 create -f "$f" -o json 2>&1) || fail "LocalSubjectAccessReview: $out"
+	assert_eq "$(jq -r '[.metadata.namespace, .status.allowed] | join(" ")' <<<"$out")" "$NS true"
+	sed -i "s/namespace: $NS}}/namespace: default}}/" "$f"
+	out=$(k 33 create -f "$f" 2>&1) && fail "LocalSubjectAccessReview of another namespace accepted"
+	assert_contains "$out" "spec.resourceAttributes.namespace must match namespace: $NS"
 	f=$(yaml alice-sar <<YAML
 apiVersion: authorization.k8s.io/v1
 kind: SubjectAccessReview
