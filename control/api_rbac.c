@@ -209,19 +209,56 @@ static json_t *role_of(struct api_server *s, json_t *binding, const char *role_n
 	return role;
 }
 
-/* Called with the rules of each role bound to the user; true stops the
- * walk. */
-typedef bool (*rules_fn)(json_t *rules, void *ud);
+/* Called with the rules of each role bound to the user, and the binding
+ * and its subject that bind it (NULL for the built-in roles); true stops
+ * the walk. */
+typedef bool (*rules_fn)(json_t *rules, json_t *binding, json_t *subject, void *ud);
 
-static bool rules_allow(json_t *rules, void *ud)
+/* A check of attrs; why (may be NULL) gets what allowed it. */
+struct rbac_check {
+	const struct api_rbac_attrs *a;
+	char *why;
+	size_t wlen;
+};
+
+/* Upstream's reason: 'RBAC: allowed by ClusterRoleBinding "b" of
+ * ClusterRole "r" to User "u"' (a RoleBinding named "b/namespace", a
+ * service account "name/namespace"). */
+static void describe_binding(json_t *b, json_t *subj, char *why, size_t wlen)
 {
-	const struct api_rbac_attrs *a = ud;
+	const char *ns = api_jstr(b, "metadata.namespace"), *kind = api_jstr(subj, "kind") ?: "";
+	const char *sa_ns = api_jstr(subj, "namespace") ?: ns;
+	char bname[600], sname[600];
+
+	if (ns)
+		snprintf(bname, sizeof(bname), "%s/%s", api_jstr(b, "metadata.name") ?: "", ns);
+	else
+		snprintf(bname, sizeof(bname), "%s", api_jstr(b, "metadata.name") ?: "");
+	if (streq(kind, "ServiceAccount"))
+		snprintf(sname, sizeof(sname), "%s/%s", api_jstr(subj, "name") ?: "", sa_ns ?: "");
+	else
+		snprintf(sname, sizeof(sname), "%s", api_jstr(subj, "name") ?: "");
+	snprintf(why, wlen, "RBAC: allowed by %s \"%s\" of %s \"%s\" to %s \"%s\"",
+		 ns ? "RoleBinding" : "ClusterRoleBinding", bname, api_jstr(b, "roleRef.kind") ?: "",
+		 api_jstr(b, "roleRef.name") ?: "", kind, sname);
+}
+
+static bool rules_allow(json_t *rules, json_t *binding, json_t *subject, void *ud)
+{
+	struct rbac_check *c = ud;
 	json_t *rule;
 	size_t i;
 
-	json_array_foreach(rules, i, rule)
-		if (rule_allows(rule, a))
-			return true;
+	json_array_foreach(rules, i, rule) {
+		if (!rule_allows(rule, c->a))
+			continue;
+		if (c->why && binding)
+			describe_binding(binding, subject, c->why, c->wlen);
+		else if (c->why)
+			snprintf(c->why, c->wlen, "RBAC: allowed by the built-in roles of "
+				 "system:authenticated");
+		return true;
+	}
 	return false;
 }
 
@@ -246,7 +283,7 @@ static bool bindings_each(struct api_req *q, const char *prefix, const char *rol
 			if (!subject_matches(q, subj, role_ns))
 				continue;
 			role = role_of(q->srv, b, role_ns);
-			stop = role && fn(json_object_get(role, "rules"), ud);
+			stop = role && fn(json_object_get(role, "rules"), b, subj, ud);
 			json_decref(role);
 			break;
 		}
@@ -296,17 +333,27 @@ static json_t *builtin_of(struct api_req *q)
 	return q->srv->rbac_cache ? json_incref(q->srv->rbac_cache->builtin) : builtin_rules();
 }
 
-bool api_rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a)
+/* RBAC's decision; why (may be NULL) gets what allowed it. */
+static bool rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a, char *why, size_t wlen)
 {
+	struct rbac_check c = { a, why, wlen };
 	json_t *builtin;
 	bool ok;
 
-	if (api_rbac_in_group(q, "system:masters"))
+	if (api_rbac_in_group(q, "system:masters")) {
+		if (why)
+			snprintf(why, wlen, "RBAC: allowed to the group system:masters");
 		return true;
+	}
 	builtin = builtin_of(q);
-	ok = rules_allow(builtin, (void *)a);
+	ok = rules_allow(builtin, NULL, NULL, &c);
 	json_decref(builtin);
-	return ok || roles_each(q, a->resource ? a->namespace : NULL, rules_allow, (void *)a);
+	return ok || roles_each(q, a->resource ? a->namespace : NULL, rules_allow, &c);
+}
+
+bool api_rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a)
+{
+	return rbac_allowed(q, a, NULL, 0);
 }
 
 bool api_authorize(struct api_req *q, const struct api_rbac_attrs *a, char *why, size_t wlen,
@@ -317,9 +364,11 @@ bool api_authorize(struct api_req *q, const struct api_rbac_attrs *a, char *why,
 	size_t n;
 
 	if (why && wlen)
-		snprintf(why, wlen, "%s", node == 0 ? reason : "");
-	if (node > 0 || api_rbac_allowed(q, a))
+		why[0] = 0;
+	if (node > 0 || rbac_allowed(q, a, why, wlen))
 		return true;
+	if (why && wlen)
+		snprintf(why, wlen, "%s", node == 0 ? reason : "");
 	if (!e)
 		return false;
 	api_rbac_forbidden(q, a, e);
@@ -342,12 +391,14 @@ static json_t *list_or_empty(json_t *rule, const char *key)
 	return json_is_array(v) ? json_incref(v) : json_array();
 }
 
-static bool rules_add(json_t *rules, void *ud)
+static bool rules_add(json_t *rules, json_t *binding, json_t *subject, void *ud)
 {
 	struct rules_out *o = ud;
 	json_t *rule;
 	size_t i;
 
+	(void)binding;
+	(void)subject;
 	json_array_foreach(rules, i, rule) {
 		json_t *r = json_pack("{s:o}", "verbs", list_or_empty(rule, "verbs"));
 
@@ -370,7 +421,7 @@ json_t *api_rbac_rules(struct api_req *q, const char *ns)
 	struct rules_out o = { json_array(), json_array() };
 	json_t *builtin = builtin_of(q);
 
-	rules_add(builtin, &o);
+	rules_add(builtin, NULL, NULL, &o);
 	json_decref(builtin);
 	roles_each(q, ns, rules_add, &o);
 	return json_pack("{s:o,s:o,s:b}", "resourceRules", o.resource, "nonResourceRules",

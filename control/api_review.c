@@ -196,7 +196,7 @@ static json_t *access_status(struct api_req *subject, const struct api_rbac_attr
 	bool ok = api_authorize(subject, a, why, sizeof(why), NULL);
 	json_t *status = json_pack("{s:b}", "allowed", ok);
 
-	if (!ok && why[0])
+	if (why[0])
 		json_object_set_new(status, "reason", json_string(why));
 	return status;
 }

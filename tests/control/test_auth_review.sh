@@ -318,6 +318,8 @@ YAML
 )
 	out=$(k 33 create -f "$f" -o json 2>&1) || fail "LocalSubjectAccessReview: $out"
 	assert_eq "$(jq -r '[.metadata.namespace, .status.allowed] | join(" ")' <<<"$out")" "$NS true"
+	assert_eq "$(jq -r .status.reason <<<"$out")" \
+		"RBAC: allowed by RoleBinding \"alice-reads/$NS\" of Role \"pod-reader\" to User \"alice\""
 	sed -i "s/namespace: $NS}}/namespace: default}}/" "$f"
 	out=$(k 33 create -f "$f" 2>&1) && fail "LocalSubjectAccessReview of another namespace accepted"
 	assert_contains "$out" "spec.resourceAttributes.namespace must match namespace: $NS"
