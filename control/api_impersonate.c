@@ -60,9 +60,9 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 	if (!key || !value)
 		return MHD_YES;
 	if (strcasecmp(key, USER_HEADER) == 0) {
-		r->user = value;
+		r->user = *value ? value : NULL; /* empty: none, as upstream */
 	} else if (strcasecmp(key, UID_HEADER) == 0) {
-		r->uid = value;
+		r->uid = *value ? value : NULL;
 	} else if (strcasecmp(key, GROUP_HEADER) == 0) {
 		if (r->n_groups + 1 < API_MAX_GROUPS) /* room for system:authenticated */
 			r->groups[r->n_groups++] = value;
@@ -174,7 +174,7 @@ bool api_impersonate(struct api_req *q, enum MHD_Result *ret)
 		api_err_set(&e, 400, "BadRequest",
 			    "too many Impersonate-Group or Impersonate-Extra- headers (at most %d and %d)",
 			    API_MAX_GROUPS - 1, API_MAX_EXTRA);
-	} else if (!r.user || !*r.user) {
+	} else if (!r.user) {
 		api_err_set(&e, 500, "InternalError",
 			    "Internal error occurred: requested impersonation of groups, a uid or "
 			    "extra without impersonating a user");
