@@ -100,18 +100,6 @@ struct api_subresource {
 	unsigned code; /* the answer's status on success */
 };
 
-/* Who sent a request, as authentication found. */
-struct api_user {
-	const char *name;
-	const char *const *groups;
-	size_t n_groups;
-};
-
-/* A kind that is answered, never stored (SelfSubjectReview): the reply to
- * a create of body by who; 0 or a negative errno with e set. */
-typedef int (*api_answer_fn)(const struct api_user *who, json_t *body, json_t **out,
-			     struct api_err *e);
-
 struct api_resource {
 	const char *group; /* "" for the core group */
 	const char *version;
@@ -142,7 +130,9 @@ struct api_resource {
 	bool orphan_by_default;
 	const struct api_obj_hooks *hooks;
 	const struct api_subresource *subs; /* written subresources, NULL-name ended */
-	api_answer_fn answer; /* set: only create is served, by this */
+	/* Only create is served, answered from the request and never stored
+	 * (the reviews of control/api_review.c). */
+	bool answer;
 };
 
 /* The hooks of the rows that have any (control/api_hooks.c). */
@@ -195,10 +185,6 @@ const char *api_policy_sub_verb(const char *group, const char *resource, const c
 int api_sa_token(struct api_server *s, const struct api_resource *r, const char *ns,
 		 const char *name, json_t *body, const struct api_write_opts *o, json_t **out,
 		 struct api_err *e);
-/* authentication.k8s.io/v1 SelfSubjectReview (`kubectl auth whoami`):
- * the requester's user and groups (control/api_token.c). */
-int api_self_subject_review(const struct api_user *who, json_t *body, json_t **out,
-			    struct api_err *e);
 /* The built-in priority classes, created at start when missing. */
 int api_policy_bootstrap(struct api_server *s);
 

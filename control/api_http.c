@@ -345,12 +345,6 @@ static bool public_path(const char *url)
 	return streq(url, "/healthz") || streq(url, "/livez") || streq(url, "/readyz");
 }
 
-static void add_group(struct api_req *q, const char *g)
-{
-	if (q->n_groups < API_MAX_GROUPS && !api_rbac_in_group(q, g))
-		snprintf(q->groups[q->n_groups++], sizeof(q->groups[0]), "%s", g);
-}
-
 static void add_groups_csv(struct api_req *q, const char *csv)
 {
 	char buf[512], *save = NULL;
@@ -359,7 +353,7 @@ static void add_groups_csv(struct api_req *q, const char *csv)
 		return;
 	snprintf(buf, sizeof(buf), "%s", csv);
 	for (char *g = strtok_r(buf, ",", &save); g; g = strtok_r(NULL, ",", &save))
-		add_group(q, g);
+		api_req_add_group(q, g);
 }
 
 /* What a TLS connection's client certificate proved, kept for the
@@ -445,25 +439,51 @@ static bool cert_user(struct api_req *q)
 	}
 	snprintf(q->user, sizeof(q->user), "%s", a->user);
 	for (size_t i = 0; i < a->n_orgs; i++)
-		add_group(q, a->orgs[i]);
+		api_req_add_group(q, a->orgs[i]);
 	return true;
 }
 
 /* A service-account token (control/api_token.c): the account's user and
- * the groups Kubernetes gives every service account. */
-static bool sa_token_user(struct api_req *q, const char *token)
+ * uid, the groups Kubernetes gives every service account, and the extra
+ * upstream adds (the pod a token is bound to, the token's id). */
+static bool sa_token_user(struct api_req *q, const char *token, const char *audience)
 {
-	char ns[64], group[96];
+	struct api_sa_identity id;
+	char group[96], cred[80];
 
-	if (api_sa_token_user(q->srv, token, q->user, sizeof(q->user), ns, sizeof(ns)) < 0) {
-		q->user[0] = 0;
+	if (api_sa_token_user(q->srv, token, audience, &id) < 0)
 		return false;
+	snprintf(q->user, sizeof(q->user), "%s", id.user);
+	snprintf(q->uid, sizeof(q->uid), "%s", id.uid);
+	snprintf(group, sizeof(group), "system:serviceaccounts:%s", id.ns);
+	api_req_add_group(q, "system:serviceaccounts");
+	api_req_add_group(q, group);
+	api_req_add_group(q, "system:authenticated");
+	if (id.jti[0]) {
+		snprintf(cred, sizeof(cred), "JTI=%s", id.jti);
+		api_req_add_extra(q, "authentication.kubernetes.io/credential-id", cred);
 	}
-	snprintf(group, sizeof(group), "system:serviceaccounts:%s", ns);
-	add_group(q, "system:serviceaccounts");
-	add_group(q, group);
-	add_group(q, "system:authenticated");
+	if (id.pod_name[0]) {
+		api_req_add_extra(q, "authentication.kubernetes.io/pod-name", id.pod_name);
+		api_req_add_extra(q, "authentication.kubernetes.io/pod-uid", id.pod_uid);
+	}
 	return true;
+}
+
+bool api_authn_bearer(struct api_req *q, const char *token, const char *audience)
+{
+	/* The token file's users are the API's own audience's only, as
+	 * upstream's audience-agnostic authenticators are. */
+	for (size_t i = 0; i < q->srv->n_tokens && streq(audience, API_SA_ISSUER); i++) {
+		if (streq(q->srv->tokens[i].token, token)) {
+			snprintf(q->user, sizeof(q->user), "%s", q->srv->tokens[i].user);
+			snprintf(q->uid, sizeof(q->uid), "%s", q->srv->tokens[i].uid ?: "");
+			add_groups_csv(q, q->srv->tokens[i].groups);
+			api_req_add_group(q, "system:authenticated");
+			return true;
+		}
+	}
+	return sa_token_user(q, token, audience);
 }
 
 static bool authenticate(struct api_req *q, bool tls, const char *url)
@@ -473,27 +493,18 @@ static bool authenticate(struct api_req *q, bool tls, const char *url)
 	if (!tls) {
 		/* The plain port is loopback-only and trusted. */
 		snprintf(q->user, sizeof(q->user), "system:admin");
-		add_group(q, "system:masters");
-		add_group(q, "system:authenticated");
+		api_req_add_group(q, "system:masters");
+		api_req_add_group(q, "system:authenticated");
 		return true;
 	}
 	if (public_path(url))
 		return true;
 	auth = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
-	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-		for (size_t i = 0; i < q->srv->n_tokens; i++) {
-			if (streq(q->srv->tokens[i].token, auth + 7)) {
-				snprintf(q->user, sizeof(q->user), "%s", q->srv->tokens[i].user);
-				add_groups_csv(q, q->srv->tokens[i].groups);
-				add_group(q, "system:authenticated");
-				return true;
-			}
-		}
-		return sa_token_user(q, auth + 7);
-	}
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+		return api_authn_bearer(q, auth + 7, API_SA_ISSUER);
 	if (!cert_user(q))
 		return false;
-	add_group(q, "system:authenticated");
+	api_req_add_group(q, "system:authenticated");
 	return true;
 }
 
@@ -517,7 +528,8 @@ static const char *verb_of(struct api_req *q)
 	return "unknown";
 }
 
-/* Answers 403 unless RBAC allows; false when the request was answered. */
+/* Answers 403 unless the authorizers allow; false when the request was
+ * answered. */
 static bool authorize(struct api_req *q, const char *url, enum MHD_Result *ret)
 {
 	struct api_rbac_attrs a = {
@@ -525,8 +537,6 @@ static bool authorize(struct api_req *q, const char *url, enum MHD_Result *ret)
 		.path = url,
 	};
 	struct api_err e = { 0 };
-	char why[400];
-	int node;
 
 	if (!q->user[0])
 		return true; /* anonymous health checks */
@@ -540,15 +550,8 @@ static bool authorize(struct api_req *q, const char *url, enum MHD_Result *ret)
 	} else {
 		a.verb = streq(q->method, "GET") ? "get" : verb_of(q);
 	}
-	node = api_node_authorize(q, &a, why, sizeof(why));
-	if (node > 0 || api_rbac_allowed(q, &a))
+	if (api_authorize(q, &a, NULL, 0, &e))
 		return true;
-	api_rbac_forbidden(q, &a, &e);
-	if (node == 0) {
-		size_t n = strlen(e.message);
-
-		snprintf(e.message + n, sizeof(e.message) - n, ": %s", why);
-	}
 	*ret = api_reply_err(q, &e);
 	return false;
 }
@@ -569,6 +572,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct api_upload *up = *req_cls;
 	struct api_req q = { .srv = s, .conn = conn, .method = method };
 	struct api_err e = { 0 };
+	enum MHD_Result ret;
 
 	(void)version;
 	if (!up) {
@@ -613,6 +617,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		api_err_set(&e, 401, "Unauthorized", "Unauthorized");
 		return api_reply_err(&q, &e);
 	}
+	if (q.user[0] && !api_impersonate(&q, &ret))
+		return ret;
 	if (up->too_large) {
 		api_err_set(&e, 413, "RequestEntityTooLarge",
 			    "Request entity too large: limit is %zu", s->cfg.max_body);
@@ -720,9 +726,10 @@ static int load_tokens(struct api_server *s, const char *path)
 		t = &s->tokens[s->n_tokens];
 		t->token = strdup(fields[0]);
 		t->user = strdup(fields[1]);
+		t->uid = n > 2 ? strdup(fields[2]) : NULL;
 		t->groups = n > 3 ? strdup(fields[3]) : NULL;
 		s->n_tokens++;
-		if (!t->token || !t->user || (n > 3 && !t->groups))
+		if (!t->token || !t->user || (n > 2 && !t->uid) || (n > 3 && !t->groups))
 			return -ENOMEM;
 	}
 	return 0;
@@ -1103,6 +1110,7 @@ void api_server_free(struct api_server *s)
 	for (size_t i = 0; i < s->n_tokens; i++) {
 		free(s->tokens[i].token);
 		free(s->tokens[i].user);
+		free(s->tokens[i].uid);
 		free(s->tokens[i].groups);
 	}
 	free(s->tokens);

@@ -13,11 +13,19 @@
 #include "control/api_obj.h"
 
 #define API_MAX_GROUPS 8
+#define API_MAX_EXTRA 8
 
 struct api_token {
 	char *token;
 	char *user;
+	char *uid;    /* may be NULL */
 	char *groups; /* comma-separated, may be NULL */
+};
+
+/* One value of a user's extra (a key may have several). */
+struct api_extra {
+	char key[96];
+	char value[160];
 };
 
 struct api_server {
@@ -57,6 +65,9 @@ struct api_req {
 	char user[128];
 	char groups[API_MAX_GROUPS][96]; /* "system:serviceaccounts:" and a namespace fit */
 	size_t n_groups;
+	char uid[128];
+	struct api_extra extra[API_MAX_EXTRA];
+	size_t n_extra;
 	char warning[512]; /* sent as a Warning header when set */
 };
 
@@ -75,6 +86,19 @@ struct api_rbac_attrs {
 bool api_rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a);
 void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struct api_err *e);
 bool api_rbac_in_group(const struct api_req *q, const char *group);
+/* The authorizers in turn (the Node authorizer, then RBAC): whether q's
+ * user may do a. When not, and e is not NULL, e is the 403 (with the
+ * Node authorizer's reason); why (may be NULL) gets that reason. */
+bool api_authorize(struct api_req *q, const struct api_rbac_attrs *a, char *why, size_t wlen,
+		   struct api_err *e);
+/* The rules RBAC grants q's user in namespace ns (NULL or "": cluster
+ * rules only), as a SelfSubjectRulesReview's status: resourceRules,
+ * nonResourceRules, incomplete. */
+json_t *api_rbac_rules(struct api_req *q, const char *ns);
+/* Who a request is: a group or an extra value added (once; past the
+ * limits dropped). */
+void api_req_add_group(struct api_req *q, const char *group);
+void api_req_add_extra(struct api_req *q, const char *key, const char *value);
 struct api_rbac_cache;
 int api_rbac_cache_new(struct api_rbac_cache **out);
 void api_rbac_cache_free(struct api_rbac_cache *c);
@@ -173,12 +197,36 @@ struct api_alloc_repair {
 int api_alloc_repair(struct api_server *s, struct api_alloc_repair *rep, size_t *released);
 void api_alloc_repair_clear(struct api_alloc_repair *rep);
 
-/* The user a service-account token names (system:serviceaccount:NS:NAME)
- * and its namespace (api_token.c): -EACCES when it expired, is not for
- * this server, or its account, pod or secret is gone or was recreated;
- * -EKEYREJECTED for a bad signature; -EBADMSG when it is no JWT. */
-int api_sa_token_user(struct api_server *s, const char *token, char *user, size_t ulen,
-		      char *ns, size_t nlen);
+/* What a service-account token says of its user (api_token.c). */
+struct api_sa_identity {
+	char user[128]; /* system:serviceaccount:NS:NAME */
+	char ns[64];
+	char uid[64];	   /* the account's */
+	char pod_name[256]; /* of the pod the token is bound to, else empty */
+	char pod_uid[64];
+	char jti[64];
+};
+/* The identity of a service-account token for audience: -EACCES when it
+ * expired, is for another audience or issuer, or its account, pod or
+ * secret is gone or was recreated; -EKEYREJECTED for a bad signature;
+ * -EBADMSG when it is no JWT. */
+int api_sa_token_user(struct api_server *s, const char *token, const char *audience,
+		      struct api_sa_identity *out);
+/* Authentication of a bearer token for audience (API_SA_ISSUER for the
+ * API's own): the server's token file, then service-account tokens.
+ * Sets q's user, uid, groups (with system:authenticated) and extra;
+ * false when the token is none of these. */
+bool api_authn_bearer(struct api_req *q, const char *token, const char *audience);
+
+/* Impersonation (api_impersonate.c): the Impersonate-* headers, each
+ * checked with the verb impersonate; q becomes the user impersonated.
+ * False when the request was answered (403, or 500 for groups, uid or
+ * extra without a user). */
+bool api_impersonate(struct api_req *q, enum MHD_Result *ret);
+
+/* The create of a row answered instead of stored (api_resource.answer):
+ * the reviews of api_review.c. */
+int api_review_answer(struct api_req *q, json_t *body, json_t **out, struct api_err *e);
 
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);

@@ -41,5 +41,7 @@ enum MHD_Result api_join_serve(struct api_req *q, const char *url);
  * (appended to the 403's message). -1 for any other user: no opinion. */
 int api_node_authorize(struct api_req *q, const struct api_rbac_attrs *a, char *why,
 		       size_t size);
+/* Whether q's user is a node's (system:node:NAME in system:nodes). */
+bool api_node_user(const struct api_req *q);
 
 #endif

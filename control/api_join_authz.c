@@ -383,6 +383,11 @@ static int token_request(struct api_req *q, const struct api_rbac_attrs *a, cons
 	return 1;
 }
 
+bool api_node_user(const struct api_req *q)
+{
+	return node_of(q) != NULL;
+}
+
 int api_node_authorize(struct api_req *q, const struct api_rbac_attrs *a, char *why,
 		       size_t size)
 {

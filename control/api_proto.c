@@ -50,6 +50,15 @@ static const struct proto_kind proto_kinds[] = {
 	{ "authentication.k8s.io/v1", "TokenRequest", &skiff__k8s__token_request__descriptor },
 	{ "authentication.k8s.io/v1", "SelfSubjectReview",
 	  &skiff__k8s__self_subject_review__descriptor },
+	{ "authentication.k8s.io/v1", "TokenReview", &skiff__k8s__token_review__descriptor },
+	{ "authorization.k8s.io/v1", "SelfSubjectAccessReview",
+	  &skiff__k8s__self_subject_access_review__descriptor },
+	{ "authorization.k8s.io/v1", "SubjectAccessReview",
+	  &skiff__k8s__subject_access_review__descriptor },
+	{ "authorization.k8s.io/v1", "LocalSubjectAccessReview",
+	  &skiff__k8s__subject_access_review__descriptor },
+	{ "authorization.k8s.io/v1", "SelfSubjectRulesReview",
+	  &skiff__k8s__self_subject_rules_review__descriptor },
 };
 
 /* Pointer fields in Go: present on the wire only when set, so a zero

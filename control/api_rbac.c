@@ -1,8 +1,11 @@
 /* RBAC: every authenticated request is checked against the Roles,
  * ClusterRoles and their bindings in the store, as kube-apiserver's RBAC
- * authorizer does. Members of system:masters may do anything; every
- * authenticated user may read discovery, OpenAPI, /version and health
- * (the built-in system:discovery and system:public-info-viewer roles). */
+ * authorizer does. Members of system:masters may do anything (upstream's
+ * cluster-admin binding); every authenticated user may read discovery,
+ * OpenAPI, /version and health and ask who they are and what they may do
+ * (the built-in system:discovery, system:public-info-viewer and
+ * system:basic-user roles, bound to system:authenticated). The same walk
+ * lists a user's rules for SelfSubjectRulesReview. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,6 +13,7 @@
 #include <string.h>
 
 #include "control/api_internal.h"
+#include "control/api_join.h"
 #include "lib/util.h"
 
 /* Roles and bindings parsed once per version: a request from a user
@@ -25,13 +29,18 @@
 struct api_rbac_cache {
 	pthread_mutex_t lock;
 	json_t *by_key; /* key -> [mod_revision, object] */
+	json_t *builtin; /* the rules of every authenticated user (builtin_rules()) */
 };
+
+static json_t *builtin_rules(void);
 
 int api_rbac_cache_new(struct api_rbac_cache **out)
 {
 	struct api_rbac_cache *c = calloc(1, sizeof(*c));
 
-	if (!c || !(c->by_key = json_object())) {
+	if (!c || !(c->by_key = json_object()) || !(c->builtin = builtin_rules())) {
+		if (c)
+			json_decref(c->by_key);
 		free(c);
 		return -ENOMEM;
 	}
@@ -45,6 +54,7 @@ void api_rbac_cache_free(struct api_rbac_cache *c)
 	if (!c)
 		return;
 	json_decref(c->by_key);
+	json_decref(c->builtin);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -97,6 +107,23 @@ bool api_rbac_in_group(const struct api_req *q, const char *group)
 		if (streq(q->groups[i], group))
 			return true;
 	return false;
+}
+
+void api_req_add_group(struct api_req *q, const char *group)
+{
+	if (q->n_groups < API_MAX_GROUPS && !api_rbac_in_group(q, group))
+		snprintf(q->groups[q->n_groups++], sizeof(q->groups[0]), "%s", group);
+}
+
+void api_req_add_extra(struct api_req *q, const char *key, const char *value)
+{
+	struct api_extra *x;
+
+	if (q->n_extra >= API_MAX_EXTRA)
+		return;
+	x = &q->extra[q->n_extra++];
+	snprintf(x->key, sizeof(x->key), "%s", key);
+	snprintf(x->value, sizeof(x->value), "%s", value);
 }
 
 static bool subject_matches(const struct api_req *q, json_t *subj, const char *binding_ns)
@@ -158,103 +185,254 @@ static bool rule_allows(json_t *rule, const struct api_rbac_attrs *a)
 	return true;
 }
 
-static bool role_allows(struct api_server *s, const char *kind, const char *role_ns,
-			const char *name, const struct api_rbac_attrs *a)
+/* The role a binding names (a Role resolves in role_ns), parsed: a new
+ * reference, or NULL. */
+static json_t *role_of(struct api_server *s, json_t *binding, const char *role_ns)
 {
+	const char *kind = api_jstr(binding, "roleRef.kind"), *name = api_jstr(binding, "roleRef.name");
 	char key[600];
 	struct store_kv kv = { 0 };
-	json_t *role, *rule;
-	size_t i;
-	bool ok = false;
+	json_t *role;
 
+	if (!name)
+		return NULL;
 	if (streq(kind, "ClusterRole"))
 		snprintf(key, sizeof(key), "/registry/rbac.authorization.k8s.io/clusterroles/%s", name);
 	else if (streq(kind, "Role") && role_ns)
 		snprintf(key, sizeof(key), "/registry/rbac.authorization.k8s.io/roles/%s/%s", role_ns, name);
 	else
-		return false;
+		return NULL;
 	if (store_get(s->store, key, &kv) < 0)
-		return false;
+		return NULL;
 	role = rbac_parsed(s, &kv);
 	store_kv_clear(&kv);
-	json_array_foreach(json_object_get(role, "rules"), i, rule) {
-		if (rule_allows(rule, a)) {
-			ok = true;
-			break;
-		}
-	}
-	json_decref(role);
-	return ok;
+	return role;
 }
 
-/* Walks the bindings under prefix; role_ns is the namespace a Role
- * reference resolves in (NULL for cluster bindings). */
-static bool bindings_allow(struct api_req *q, const char *prefix, const char *role_ns,
-			   const struct api_rbac_attrs *a)
+/* Called with the rules of each role bound to the user, and the binding
+ * and its subject that bind it (NULL for the built-in roles); true stops
+ * the walk. */
+typedef bool (*rules_fn)(json_t *rules, json_t *binding, json_t *subject, void *ud);
+
+/* A check of attrs; why (may be NULL) gets what allowed it. */
+struct rbac_check {
+	const struct api_rbac_attrs *a;
+	char *why;
+	size_t wlen;
+};
+
+/* Upstream's reason: 'RBAC: allowed by ClusterRoleBinding "b" of
+ * ClusterRole "r" to User "u"' (a RoleBinding named "b/namespace", a
+ * service account "name/namespace"). */
+static void describe_binding(json_t *b, json_t *subj, char *why, size_t wlen)
+{
+	const char *ns = api_jstr(b, "metadata.namespace"), *kind = api_jstr(subj, "kind") ?: "";
+	const char *sa_ns = api_jstr(subj, "namespace") ?: ns;
+	char bname[600], sname[600];
+
+	if (ns)
+		snprintf(bname, sizeof(bname), "%s/%s", api_jstr(b, "metadata.name") ?: "", ns);
+	else
+		snprintf(bname, sizeof(bname), "%s", api_jstr(b, "metadata.name") ?: "");
+	if (streq(kind, "ServiceAccount"))
+		snprintf(sname, sizeof(sname), "%s/%s", api_jstr(subj, "name") ?: "", sa_ns ?: "");
+	else
+		snprintf(sname, sizeof(sname), "%s", api_jstr(subj, "name") ?: "");
+	snprintf(why, wlen, "RBAC: allowed by %s \"%s\" of %s \"%s\" to %s \"%s\"",
+		 ns ? "RoleBinding" : "ClusterRoleBinding", bname, api_jstr(b, "roleRef.kind") ?: "",
+		 api_jstr(b, "roleRef.name") ?: "", kind, sname);
+}
+
+static bool rules_allow(json_t *rules, json_t *binding, json_t *subject, void *ud)
+{
+	struct rbac_check *c = ud;
+	json_t *rule;
+	size_t i;
+
+	json_array_foreach(rules, i, rule) {
+		if (!rule_allows(rule, c->a))
+			continue;
+		if (c->why && binding)
+			describe_binding(binding, subject, c->why, c->wlen);
+		else if (c->why)
+			snprintf(c->why, c->wlen, "RBAC: allowed by the built-in roles of "
+				 "system:authenticated");
+		return true;
+	}
+	return false;
+}
+
+/* Walks the bindings under prefix whose subjects name q's user; role_ns
+ * is the namespace a Role reference resolves in (NULL for cluster
+ * bindings). True when fn stopped the walk. */
+static bool bindings_each(struct api_req *q, const char *prefix, const char *role_ns, rules_fn fn,
+			  void *ud)
 {
 	struct store_kv *kvs = NULL;
 	size_t n = 0;
 	int64_t rev;
-	bool more, ok = false;
+	bool more, stop = false;
 
 	if (store_list(q->srv->store, prefix, NULL, 0, &kvs, &n, &rev, &more) < 0)
 		return false;
-	for (size_t i = 0; i < n && !ok; i++) {
-		json_t *b = rbac_parsed(q->srv, &kvs[i]), *subj;
+	for (size_t i = 0; i < n && !stop; i++) {
+		json_t *b = rbac_parsed(q->srv, &kvs[i]), *subj, *role;
 		size_t j;
 
 		json_array_foreach(json_object_get(b, "subjects"), j, subj) {
 			if (!subject_matches(q, subj, role_ns))
 				continue;
-			ok = role_allows(q->srv, api_jstr(b, "roleRef.kind"), role_ns,
-					 api_jstr(b, "roleRef.name"), a);
+			role = role_of(q->srv, b, role_ns);
+			stop = role && fn(json_object_get(role, "rules"), b, subj, ud);
+			json_decref(role);
 			break;
 		}
 		json_decref(b);
 	}
 	store_kvs_free(kvs, n);
-	return ok;
+	return stop;
 }
 
-static bool public_info(const char *path)
+/* Every role bound to q's user, the cluster's bindings first, then those
+ * of namespace ns (NULL or "": none). */
+static bool roles_each(struct api_req *q, const char *ns, rules_fn fn, void *ud)
 {
-	static const char *const prefixes[] = { "/api", "/api/", "/apis", "/apis/", "/openapi/", "/version",
-						"/healthz", "/livez", "/readyz" };
+	char prefix[512];
 
-	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
-		if (streq(path, prefixes[i]) ||
-		    (prefixes[i][strlen(prefixes[i]) - 1] == '/' &&
-		     strncmp(path, prefixes[i], strlen(prefixes[i])) == 0))
-			return true;
-	return false;
+	if (bindings_each(q, "/registry/rbac.authorization.k8s.io/clusterrolebindings/", NULL, fn, ud))
+		return true;
+	if (!ns || !*ns)
+		return false;
+	snprintf(prefix, sizeof(prefix), "/registry/rbac.authorization.k8s.io/rolebindings/%s/", ns);
+	return bindings_each(q, prefix, ns, fn, ud);
+}
+
+/* ---- built-in roles ---- */
+
+/* Upstream's system:discovery, system:public-info-viewer and
+ * system:basic-user, which bind to system:authenticated. */
+static json_t *builtin_rules(void)
+{
+	return json_pack(
+		"[{s:[s],s:[s,s,s,s,s,s,s,s,s,s,s]},{s:[s],s:[s],s:[s,s]},{s:[s],s:[s],s:[s]}]",
+		"verbs", "get", "nonResourceURLs", "/api", "/api/*", "/apis", "/apis/*", "/healthz",
+		"/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/",
+		"verbs", "create", "apiGroups", "authorization.k8s.io", "resources",
+		"selfsubjectaccessreviews", "selfsubjectrulesreviews",
+		"verbs", "create", "apiGroups", "authentication.k8s.io", "resources",
+		"selfsubjectreviews");
+}
+
+/* The built-in rules of q's user (a new reference). system:masters may
+ * do anything whatever the bindings say, as upstream's privileged group
+ * (its rules are listed from the cluster-admin binding the server makes). */
+static json_t *builtin_of(struct api_req *q)
+{
+	if (!api_rbac_in_group(q, "system:authenticated"))
+		return json_array();
+	return q->srv->rbac_cache ? json_incref(q->srv->rbac_cache->builtin) : builtin_rules();
+}
+
+/* RBAC's decision; why (may be NULL) gets what allowed it. */
+static bool rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a, char *why, size_t wlen)
+{
+	struct rbac_check c = { a, why, wlen };
+	json_t *builtin;
+	bool ok;
+
+	if (api_rbac_in_group(q, "system:masters")) {
+		if (why)
+			snprintf(why, wlen, "RBAC: allowed to the group system:masters");
+		return true;
+	}
+	builtin = builtin_of(q);
+	ok = rules_allow(builtin, NULL, NULL, &c);
+	json_decref(builtin);
+	return ok || roles_each(q, a->resource ? a->namespace : NULL, rules_allow, &c);
 }
 
 bool api_rbac_allowed(struct api_req *q, const struct api_rbac_attrs *a)
 {
-	char prefix[512];
+	return rbac_allowed(q, a, NULL, 0);
+}
 
-	if (api_rbac_in_group(q, "system:masters"))
+bool api_authorize(struct api_req *q, const struct api_rbac_attrs *a, char *why, size_t wlen,
+		   struct api_err *e)
+{
+	char reason[400] = "";
+	int node = api_node_authorize(q, a, reason, sizeof(reason));
+	size_t n;
+
+	if (why && wlen)
+		why[0] = 0;
+	if (node > 0 || rbac_allowed(q, a, why, wlen))
 		return true;
-	if (!a->resource && public_info(a->path))
-		return true;
-	/* system:basic-user: everyone may ask who they are. */
-	if (a->resource && streq(a->group, "authentication.k8s.io") &&
-	    streq(a->resource, "selfsubjectreviews") && streq(a->verb, "create"))
-		return true;
-	if (bindings_allow(q, "/registry/rbac.authorization.k8s.io/clusterrolebindings/", NULL, a))
-		return true;
-	if (a->resource && a->namespace && *a->namespace) {
-		snprintf(prefix, sizeof(prefix), "/registry/rbac.authorization.k8s.io/rolebindings/%s/",
-			 a->namespace);
-		if (bindings_allow(q, prefix, a->namespace, a))
-			return true;
+	if (why && wlen)
+		snprintf(why, wlen, "%s", node == 0 ? reason : "");
+	if (!e)
+		return false;
+	api_rbac_forbidden(q, a, e);
+	n = strlen(e->message);
+	if (node == 0)
+		snprintf(e->message + n, sizeof(e->message) - n, ": %s", reason);
+	return false;
+}
+
+/* ---- the rules of a user ---- */
+
+struct rules_out {
+	json_t *resource, *nonresource;
+};
+
+static json_t *list_or_empty(json_t *rule, const char *key)
+{
+	json_t *v = json_object_get(rule, key);
+
+	return json_is_array(v) ? json_incref(v) : json_array();
+}
+
+static bool rules_add(json_t *rules, json_t *binding, json_t *subject, void *ud)
+{
+	struct rules_out *o = ud;
+	json_t *rule;
+	size_t i;
+
+	(void)binding;
+	(void)subject;
+	json_array_foreach(rules, i, rule) {
+		json_t *r = json_pack("{s:o}", "verbs", list_or_empty(rule, "verbs"));
+
+		if (json_array_size(json_object_get(rule, "nonResourceURLs"))) {
+			json_object_set_new(r, "nonResourceURLs", list_or_empty(rule, "nonResourceURLs"));
+			json_array_append_new(o->nonresource, r);
+			continue;
+		}
+		json_object_set_new(r, "apiGroups", list_or_empty(rule, "apiGroups"));
+		json_object_set_new(r, "resources", list_or_empty(rule, "resources"));
+		if (json_array_size(json_object_get(rule, "resourceNames")))
+			json_object_set_new(r, "resourceNames", list_or_empty(rule, "resourceNames"));
+		json_array_append_new(o->resource, r);
 	}
 	return false;
 }
 
+json_t *api_rbac_rules(struct api_req *q, const char *ns)
+{
+	struct rules_out o = { json_array(), json_array() };
+	json_t *builtin = builtin_of(q);
+
+	rules_add(builtin, NULL, NULL, &o);
+	json_decref(builtin);
+	roles_each(q, ns, rules_add, &o);
+	return json_pack("{s:o,s:o,s:b}", "resourceRules", o.resource, "nonResourceRules",
+			 o.nonresource, "incomplete", false);
+}
+
+/* As upstream's Forbidden Status: the resource qualified by its group
+ * ("deployments.apps \"x\" is forbidden: ..."). */
 void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struct api_err *e)
 {
-	char what[300], where[300];
+	char what[300], where[300], qualified[300];
 
 	if (!a->resource) {
 		api_err_set(e, 403, "Forbidden", "forbidden: User \"%s\" cannot %s path \"%s\"",
@@ -265,6 +443,10 @@ void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struc
 		snprintf(what, sizeof(what), "%s/%s", a->resource, a->subresource);
 	else
 		snprintf(what, sizeof(what), "%s", a->resource);
+	if (a->group && *a->group)
+		snprintf(qualified, sizeof(qualified), "%s.%s", a->resource, a->group);
+	else
+		snprintf(qualified, sizeof(qualified), "%s", a->resource);
 	if (a->namespace && *a->namespace)
 		snprintf(where, sizeof(where), "in the namespace \"%s\"", a->namespace);
 	else
@@ -272,11 +454,11 @@ void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struc
 	if (a->name && *a->name)
 		api_err_set(e, 403, "Forbidden",
 			    "%s \"%s\" is forbidden: User \"%s\" cannot %s resource \"%s\" in API group \"%s\" %s",
-			    a->resource, a->name, q->user, a->verb, what, a->group, where);
+			    qualified, a->name, q->user, a->verb, what, a->group ?: "", where);
 	else
 		api_err_set(e, 403, "Forbidden",
 			    "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API group \"%s\" %s",
-			    a->resource, q->user, a->verb, what, a->group, where);
+			    qualified, q->user, a->verb, what, a->group ?: "", where);
 	e->kind = a->resource;
 	e->group = a->group;
 	snprintf(e->name, sizeof(e->name), "%s", a->name ? a->name : "");

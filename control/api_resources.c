@@ -1065,6 +1065,9 @@ static void rb_validate(json_t *obj, json_t *causes)
 
 #define COLUMNS(a, fn) .columns = a, .n_columns = ARRAY_SIZE(a), .cells = fn
 #define DEFAULT_COLUMNS COLUMNS(api_default_columns, api_default_cells)
+#define REVIEW_ROW(g, k, singular_, ns)                                                        \
+	{ .group = g, .version = "v1", .kind = k, .plural = singular_ "s",                      \
+	  .singular = singular_, .namespaced = ns, DEFAULT_COLUMNS, .answer = true }
 
 const struct api_resource api_resources[] = {
 	{
@@ -1270,12 +1273,13 @@ const struct api_resource api_resources[] = {
 		.top_fields = "value,globalDefault,description,preemptionPolicy",
 		.hooks = &api_priorityclass_hooks,
 	},
-	{
-		.group = "authentication.k8s.io", .version = "v1", .kind = "SelfSubjectReview",
-		.plural = "selfsubjectreviews", .singular = "selfsubjectreview",
-		DEFAULT_COLUMNS,
-		.answer = api_self_subject_review,
-	},
+	/* The reviews (control/api_review.c): answered, never stored. */
+	REVIEW_ROW("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreview", false),
+	REVIEW_ROW("authentication.k8s.io", "TokenReview", "tokenreview", false),
+	REVIEW_ROW("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreview", false),
+	REVIEW_ROW("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreview", false),
+	REVIEW_ROW("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreview", false),
+	REVIEW_ROW("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreview", true),
 	{
 		.group = "coordination.k8s.io", .version = "v1", .kind = "Lease",
 		.plural = "leases", .singular = "lease",

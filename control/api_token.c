@@ -206,8 +206,13 @@ static bool still_there(struct api_server *s, const char *plural, const char *ns
 	return ok;
 }
 
-int api_sa_token_user(struct api_server *s, const char *token, char *user, size_t ulen,
-		      char *ns_out, size_t nlen)
+static void copy_claim(char *buf, size_t len, json_t *obj, const char *path)
+{
+	snprintf(buf, len, "%s", api_jstr(obj, path) ?: "");
+}
+
+int api_sa_token_user(struct api_server *s, const char *token, const char *audience,
+		      struct api_sa_identity *out)
 {
 	json_t *claims = NULL, *k8s;
 	const char *ns;
@@ -217,7 +222,7 @@ int api_sa_token_user(struct api_server *s, const char *token, char *user, size_
 		return -ENOKEY;
 	ret = api_jwt_verify(s->sa_key, token, &claims);
 	if (ret == 0)
-		ret = api_jwt_check(claims, API_SA_ISSUER, API_SA_ISSUER, time(NULL), TOKEN_LEEWAY);
+		ret = api_jwt_check(claims, API_SA_ISSUER, audience, time(NULL), TOKEN_LEEWAY);
 	k8s = json_object_get(claims, "kubernetes.io");
 	ns = api_jstr(k8s, "namespace");
 	if (ret == 0 && (!ns || !still_there(s, "serviceaccounts", ns, json_object_get(k8s, "serviceaccount")) ||
@@ -226,32 +231,16 @@ int api_sa_token_user(struct api_server *s, const char *token, char *user, size_
 			  !still_there(s, "secrets", ns, json_object_get(k8s, "secret")))))
 		ret = -EACCES;
 	/* The user is the account the private claims name, as upstream. */
-	if (ret == 0 && (snprintf(user, ulen, "system:serviceaccount:%s:%s", ns,
-				  api_jstr(k8s, "serviceaccount.name")) >= (int)ulen ||
-			 snprintf(ns_out, nlen, "%s", ns) >= (int)nlen))
+	if (ret == 0 && (snprintf(out->user, sizeof(out->user), "system:serviceaccount:%s:%s", ns,
+				  api_jstr(k8s, "serviceaccount.name")) >= (int)sizeof(out->user) ||
+			 snprintf(out->ns, sizeof(out->ns), "%s", ns) >= (int)sizeof(out->ns)))
 		ret = -EBADMSG;
+	if (ret == 0) {
+		copy_claim(out->uid, sizeof(out->uid), k8s, "serviceaccount.uid");
+		copy_claim(out->pod_name, sizeof(out->pod_name), k8s, "pod.name");
+		copy_claim(out->pod_uid, sizeof(out->pod_uid), k8s, "pod.uid");
+		copy_claim(out->jti, sizeof(out->jti), claims, "jti");
+	}
 	json_decref(claims);
 	return ret;
-}
-
-/* ---- who am I ---- */
-
-int api_self_subject_review(const struct api_user *who, json_t *body, json_t **out,
-			    struct api_err *e)
-{
-	const char *kind = api_jstr(body, "kind");
-	json_t *groups = json_array();
-
-	if (kind && !streq(kind, "SelfSubjectReview")) {
-		json_decref(groups);
-		api_err_set(e, 400, "BadRequest", "not a SelfSubjectReview object: %s", kind);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < who->n_groups; i++)
-		json_array_append_new(groups, json_string(who->groups[i]));
-	*out = json_pack("{s:s,s:s,s:{s:n},s:{s:{s:s,s:o}}}", "kind", "SelfSubjectReview",
-			 "apiVersion", "authentication.k8s.io/v1", "metadata", "creationTimestamp",
-			 "status", "userInfo", "username", who->name ? who->name : "", "groups",
-			 groups);
-	return 0;
 }

@@ -88,17 +88,13 @@ enum MHD_Result api_rest_apply_create(struct api_req *q)
 
 enum MHD_Result api_rest_answer(struct api_req *q)
 {
-	const char *groups[API_MAX_GROUPS];
-	struct api_user who = { q->user, groups, q->n_groups };
 	struct api_err e = { 0 };
 	json_t *body, *out = NULL;
 	int r = decode_body(q, &body, &e);
 
 	if (r < 0)
 		return api_reply_err(q, &e);
-	for (size_t i = 0; i < q->n_groups; i++)
-		groups[i] = q->groups[i];
-	r = q->res->answer(&who, body, &out, &e);
+	r = api_review_answer(q, body, &out, &e);
 	json_decref(body);
 	return reply(q, r, 201, out, &e);
 }
