@@ -39,6 +39,7 @@ struct api_server {
 	struct api_rbac_cache *rbac_cache; /* roles and bindings parsed once (api_rbac.c) */
 	struct api_jwt_key *sa_key; /* signs service-account tokens (api_token.c) */
 	struct api_proxy *proxy; /* the kubelet client (api_proxy.c) */
+	struct api_metrics *metrics; /* what GET /metrics shows (api_metrics.c) */
 };
 
 struct api_req {
@@ -58,6 +59,7 @@ struct api_req {
 	char groups[API_MAX_GROUPS][96]; /* "system:serviceaccounts:" and a namespace fit */
 	size_t n_groups;
 	char warning[512]; /* sent as a Warning header when set */
+	unsigned code;     /* the status answered, for the metrics (0: none yet) */
 };
 
 /* What a request asks to do, for authorization. resource NULL: a
@@ -179,6 +181,18 @@ void api_alloc_repair_clear(struct api_alloc_repair *rep);
  * -EKEYREJECTED for a bad signature; -EBADMSG when it is no JWT. */
 int api_sa_token_user(struct api_server *s, const char *token, char *user, size_t ulen,
 		      char *ns, size_t nlen);
+
+/* The server's own metrics (api_metrics.c): request counts and
+ * latencies, registered watchers; GET /metrics renders cfg.metrics. */
+struct api_metrics;
+int api_metrics_new(struct prom_registry *reg, struct api_metrics **out);
+void api_metrics_free(struct api_metrics *m);
+/* One request answered (q->code, 200 when unset), begun at start_ns. */
+void api_metrics_request(struct api_req *q, unsigned long long start_ns);
+/* The watchers gauge of the request's resource (NULL without metrics):
+ * prom_inc when a watch starts, prom_dec when it ends. */
+struct prom_series *api_metrics_watchers(struct api_req *q);
+enum MHD_Result api_metrics_serve(struct api_req *q);
 
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);

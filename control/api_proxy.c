@@ -542,6 +542,7 @@ static enum MHD_Result answer(struct api_req *q, struct proxy_call *pc, unsigned
 	}
 	copy_response_headers(pc, resp);
 	ret = MHD_queue_response(q->conn, code, resp);
+	q->code = code;
 	MHD_destroy_response(resp); /* a body's call is freed with it */
 	if (ret == MHD_NO && code == 101)
 		call_free(pc); /* no upgrade will hand it to a relay */

@@ -17,7 +17,7 @@ const double prom_buckets_apiserver[] = { 0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6
 					  1,     1.25,  1.5,  2,   3,   4,   5,   6,
 					  8,     10,    15,   20,  30,  45,  60 };
 const size_t prom_n_buckets_apiserver = ARRAY_SIZE(prom_buckets_apiserver);
-const double prom_buckets_workqueue[] = { 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10 };
+const double prom_buckets_workqueue[] = { 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10 };
 const size_t prom_n_buckets_workqueue = ARRAY_SIZE(prom_buckets_workqueue);
 const double prom_buckets_default[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 const size_t prom_n_buckets_default = ARRAY_SIZE(prom_buckets_default);
@@ -374,7 +374,7 @@ void prom_dec(struct prom_series *s)
 
 void prom_set(struct prom_series *s, double v)
 {
-	if (s && s->m->type == PROM_GAUGE)
+	if (s && s->m->type != PROM_HISTOGRAM)
 		atomic_store_explicit(&s->value, double_to_bits(v), memory_order_relaxed);
 }
 
@@ -410,39 +410,15 @@ double prom_value(const struct prom_series *s)
 
 /* ---- exposition ---- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
+/* The text goes to an open_memstream FILE: its errors are checked once, at
+ * the end. */
+static void puts_(FILE *b, const char *s)
 {
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *p = realloc(b->p, cap);
-
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-static void puts_(struct buf *b, const char *s)
-{
-	put(b, s, strlen(s));
+	fputs(s, b);
 }
 
 /* Escapes \ and newline, and " when quoted (label values). */
-static void put_escaped(struct buf *b, const char *s, bool quoted)
+static void put_escaped(FILE *b, const char *s, bool quoted)
 {
 	for (; *s; s++) {
 		if (*s == '\\')
@@ -452,13 +428,13 @@ static void put_escaped(struct buf *b, const char *s, bool quoted)
 		else if (quoted && *s == '"')
 			puts_(b, "\\\"");
 		else
-			put(b, s, 1);
+			fputc(*s, b);
 	}
 }
 
 /* A float as Go's strconv.FormatFloat(v, 'g', -1, 64) would, nearly:
  * the shortest form that reads back the same; +Inf, -Inf, NaN. */
-static void put_double(struct buf *b, double v)
+static void put_double(FILE *b, double v)
 {
 	char s[40];
 
@@ -476,7 +452,7 @@ static void put_double(struct buf *b, double v)
 	puts_(b, s);
 }
 
-static void put_u64(struct buf *b, uint64_t v)
+static void put_u64(FILE *b, uint64_t v)
 {
 	char s[24];
 
@@ -485,7 +461,7 @@ static void put_u64(struct buf *b, uint64_t v)
 }
 
 /* name{l1="v1",...,extra="x"} : extra (may be NULL) is the histogram's le. */
-static void put_sample_name(struct buf *b, const struct prom_metric *m, const char *suffix,
+static void put_sample_name(FILE *b, const struct prom_metric *m, const char *suffix,
 			    const struct prom_series *s, const char *extra, double le)
 {
 	bool any = false;
@@ -513,7 +489,7 @@ static void put_sample_name(struct buf *b, const struct prom_metric *m, const ch
 	puts_(b, " ");
 }
 
-static void render_histogram(struct buf *b, const struct prom_metric *m,
+static void render_histogram(FILE *b, const struct prom_metric *m,
 			     const struct prom_series *s)
 {
 	uint64_t cum = 0;
@@ -534,7 +510,7 @@ static void render_histogram(struct buf *b, const struct prom_metric *m,
 	puts_(b, "\n");
 }
 
-static void render_metric(struct buf *b, struct prom_metric *m)
+static void render_metric(FILE *b, struct prom_metric *m)
 {
 	puts_(b, "# HELP ");
 	puts_(b, m->name);
@@ -560,20 +536,25 @@ static void render_metric(struct buf *b, struct prom_metric *m)
 
 int prom_render(struct prom_registry *r, char **out, size_t *len)
 {
-	struct buf b = { 0 };
+	char *text = NULL;
+	size_t n = 0;
+	FILE *b = open_memstream(&text, &n);
+	bool failed;
 
-	puts_(&b, "");
+	if (!b)
+		return -ENOMEM;
 	if (r) {
 		pthread_mutex_lock(&r->lock);
 		for (struct prom_metric *m = r->first; m; m = m->next)
-			render_metric(&b, m);
+			render_metric(b, m);
 		pthread_mutex_unlock(&r->lock);
 	}
-	if (b.failed) {
-		free(b.p);
+	failed = ferror(b);
+	if (fclose(b) != 0 || failed) {
+		free(text);
 		return -ENOMEM;
 	}
-	*out = b.p;
-	*len = b.len;
+	*out = text;
+	*len = n;
 	return 0;
 }

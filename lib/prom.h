@@ -66,7 +66,8 @@ struct prom_series *prom_series_of(struct prom_metric *m, const char *const *val
 void prom_inc(struct prom_series *s);
 void prom_add(struct prom_series *s, double v); /* counters: v >= 0 */
 void prom_dec(struct prom_series *s);           /* gauges */
-void prom_set(struct prom_series *s, double v); /* gauges */
+/* Gauges; and counters that copy a total another part keeps. */
+void prom_set(struct prom_series *s, double v);
 void prom_observe(struct prom_series *s, double v); /* histograms */
 /* Observes the seconds since start_ns (a now_ns() reading). */
 void prom_observe_since(struct prom_series *s, unsigned long long start_ns);
