@@ -207,6 +207,7 @@ static json_t *group_list(void)
 		if (!seen)
 			json_array_append_new(groups, group_json(g));
 	}
+	json_array_append_new(groups, api_top_group());
 	return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
 			 groups);
 }
@@ -323,6 +324,8 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 	if (n >= 1 && streq(segs[0], "apis")) {
 		if (n == 1)
 			return api_reply_json(q, 200, group_list());
+		if (streq(segs[1], "metrics.k8s.io"))
+			return api_top_route(q, url, segs + 1, n - 1);
 		if (!api_group_known(segs[1]))
 			return not_found(q);
 		if (n == 2) {

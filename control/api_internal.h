@@ -111,6 +111,11 @@ void api_proxy_free(struct api_proxy *p);
 void api_proxy_shutdown(struct api_proxy *p);
 bool api_proxy_wants(const struct api_req *q);
 enum MHD_Result api_proxy_pod(struct api_req *q);
+/* GET path of the kubelet of node (as the proxy reaches it): the HTTP
+ * status, with the body (malloc'd, NUL-terminated) in *body; negative
+ * errno with why set when the kubelet cannot be asked. */
+int api_proxy_get(struct api_server *s, const char *node, const char *path, char **body,
+		  size_t *len, char *why, size_t why_len);
 
 /* The REST verbs: dispatch, get and list (api_rest.c); the writes
  * (api_write.c), which parse a request and call the object layer. */
@@ -193,6 +198,12 @@ void api_metrics_request(struct api_req *q, unsigned long long start_ns);
  * prom_inc when a watch starts, prom_dec when it ends. */
 struct prom_series *api_metrics_watchers(struct api_req *q);
 enum MHD_Result api_metrics_serve(struct api_req *q);
+
+/* metrics.k8s.io/v1beta1 for `kubectl top` (api_top.c): the APIGroup of
+ * /apis, and the requests under /apis/metrics.k8s.io (segs from the
+ * group's segment on, n of them). */
+json_t *api_top_group(void);
+enum MHD_Result api_top_route(struct api_req *q, const char *url, char segs[][256], int n);
 
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);

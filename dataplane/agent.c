@@ -320,6 +320,7 @@ static void kubelet_api_args(struct agent_args *a)
 	struct kubelet_server_config *k = &a->kserver;
 
 	k->cri_endpoint = a->kubelet.runtime_endpoint ?: KUBELET_DEFAULT_CRI_ENDPOINT;
+	k->node_name = a->o.node_name;
 	if (k->cert_file || !a->node.joined || !a->kubelet.runtime_endpoint)
 		return;
 	snprintf(a->node.serving_crt, sizeof(a->node.serving_crt), "%s/serving.crt",
