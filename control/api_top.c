@@ -6,8 +6,8 @@
  * (api_proxy_get). A node whose kubelet does not answer is left out, as
  * metrics-server leaves it out. Discovery lists the group beside the
  * others; authorization is RBAC's on the resources nodes and pods of
- * group metrics.k8s.io. Not done: labelSelector and fieldSelector on the
- * lists. */
+ * group metrics.k8s.io. labelSelector and fieldSelector select by the
+ * Node's or the Pod's own labels and fields, as metrics-server does. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "control/api_internal.h"
+#include "lib/kube_selector.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -71,6 +72,7 @@ struct node_names {
 	struct top_node *v;
 	size_t n;
 	const char *only; /* NULL: every node */
+	const struct kube_selector *ls, *fs; /* NULL: any */
 };
 
 static void add_node(struct api_server *s, const struct api_resource *r, const char *key,
@@ -82,7 +84,8 @@ static void add_node(struct api_server *s, const struct api_resource *r, const c
 	(void)r;
 	(void)key;
 	(void)mod_rev;
-	if (!name || nn->n == TOP_MAX_NODES || (nn->only && !streq(nn->only, name)))
+	if (!name || nn->n == TOP_MAX_NODES || (nn->only && !streq(nn->only, name)) ||
+	    !api_obj_matches(obj, nn->ls, nn->fs))
 		return;
 	nn->v[nn->n] = (struct top_node){ .srv = s };
 	snprintf(nn->v[nn->n].name, sizeof(nn->v[0].name), "%s", name);
@@ -204,9 +207,13 @@ static enum MHD_Result reply_items(struct api_req *q, int r, const char *what, c
 	return api_reply_json(q, 200, obj);
 }
 
-static enum MHD_Result serve_nodes(struct api_req *q, const char *name)
+struct top_select {
+	struct kube_selector *ls, *fs;
+};
+
+static enum MHD_Result serve_nodes(struct api_req *q, const char *name, const struct top_select *sel)
 {
-	struct node_names nn = { 0 };
+	struct node_names nn = { .ls = sel->ls, .fs = sel->fs };
 	json_t *items = json_array();
 	int r = summaries(q->srv, name, &nn);
 
@@ -217,8 +224,29 @@ static enum MHD_Result serve_nodes(struct api_req *q, const char *name)
 	return reply_items(q, r, "nodemetrics", name, items);
 }
 
+/* Whether the Pod of a summary's entry matches the selectors. */
+static bool pod_selected(struct api_server *s, json_t *pod, const struct top_select *sel)
+{
+	const struct api_resource *pods = api_resource_find("", "v1", "pods");
+	struct api_err e = { 0 };
+	json_t *obj = NULL;
+	bool match;
+
+	if (!sel->ls->n && !sel->fs->n)
+		return true;
+	if (api_obj_get(s, pods, api_jstr(pod, "podRef.namespace"), api_jstr(pod, "podRef.name"),
+			&obj, &e) < 0) {
+		api_err_free(&e);
+		return false;
+	}
+	match = api_obj_matches(obj, sel->ls, sel->fs);
+	json_decref(obj);
+	return match;
+}
+
 /* Pods of namespace ns ("": all), or the one named name. */
-static enum MHD_Result serve_pods(struct api_req *q, const char *ns, const char *name)
+static enum MHD_Result serve_pods(struct api_req *q, const char *ns, const char *name,
+				  const struct top_select *sel)
 {
 	struct node_names nn = { 0 };
 	json_t *items = json_array(), *pod;
@@ -228,7 +256,8 @@ static enum MHD_Result serve_pods(struct api_req *q, const char *ns, const char 
 	for (size_t i = 0; r == 0 && i < nn.n; i++)
 		json_array_foreach(json_object_get(nn.v[i].summary, "pods"), k, pod)
 			if ((!*ns || streq(api_jstr(pod, "podRef.namespace"), ns)) &&
-			    (!name || streq(api_jstr(pod, "podRef.name"), name)))
+			    (!name || streq(api_jstr(pod, "podRef.name"), name)) &&
+			    pod_selected(q->srv, pod, sel))
 				json_array_append_new(items, pod_metrics(pod));
 	summaries_free(&nn);
 	return reply_items(q, r, "podmetrics", name, items);
@@ -260,8 +289,10 @@ static bool allowed(struct api_req *q, const char *url, const char *resource, co
 enum MHD_Result api_top_route(struct api_req *q, const char *url, char segs[][256], int n)
 {
 	const char *ns = "", *name;
+	struct top_select sel = { 0 };
+	struct api_err e = { 0 };
 	enum MHD_Result ret;
-	int i = 2;
+	int i = 2, r;
 
 	if (n == 1) {
 		json_t *g = api_top_group();
@@ -275,8 +306,6 @@ enum MHD_Result api_top_route(struct api_req *q, const char *url, char segs[][25
 	if (n == 2)
 		return api_reply_json(q, 200, resource_list());
 	if (!streq(q->method, "GET")) {
-		struct api_err e = { 0 };
-
 		api_err_set(&e, 405, "MethodNotAllowed", "the server does not allow this method on "
 			    "the requested resource");
 		return api_reply_err(q, &e);
@@ -290,7 +319,17 @@ enum MHD_Result api_top_route(struct api_req *q, const char *url, char segs[][25
 		return not_found(q, "resource", segs[i]);
 	if (!allowed(q, url, segs[i], ns, name, &ret))
 		return ret;
+	/* The selectors are of the core resource's objects and fields. */
+	q->res = api_resource_find("", "v1", segs[i]);
+	r = api_parse_selectors(q, &sel.ls, &sel.fs, &e);
+	q->res = NULL;
+	if (r < 0)
+		return api_reply_err(q, &e);
 	if (streq(segs[i], "nodes"))
-		return serve_nodes(q, name);
-	return serve_pods(q, ns, name);
+		ret = serve_nodes(q, name, &sel);
+	else
+		ret = serve_pods(q, ns, name, &sel);
+	kube_selector_free(sel.ls);
+	kube_selector_free(sel.fs);
+	return ret;
 }

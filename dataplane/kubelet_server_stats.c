@@ -24,6 +24,7 @@
 struct stats_sample {
 	unsigned long long node_cpu_ns, node_time_ns;
 	Runtime__V1__ListContainerStatsResponse *cri;
+	Runtime__V1__ListContainersResponse *running; /* the second sample's */
 };
 
 /* CPU time the node spent not idle, in ns (the "cpu" line of /proc/stat). */
@@ -66,18 +67,38 @@ static int node_working_set(unsigned long long *out)
 	return 0;
 }
 
-static int sample_take(struct cri_client *c, struct stats_sample *s)
+/* The runtime keeps the stats of exited containers too: only the running
+ * ones count (with_running: list them). */
+static int sample_take(struct cri_client *c, struct stats_sample *s, bool with_running)
 {
+	Runtime__V1__ContainerFilter f = RUNTIME__V1__CONTAINER_FILTER__INIT;
+	Runtime__V1__ContainerStateValue st = RUNTIME__V1__CONTAINER_STATE_VALUE__INIT;
 	int r = node_cpu_ns(&s->node_cpu_ns);
 
 	s->node_time_ns = now_ns();
-	return r < 0 ? r : cri_list_container_stats(c, &s->cri);
+	if (r == 0)
+		r = cri_list_container_stats(c, &s->cri);
+	if (r < 0 || !with_running)
+		return r;
+	st.state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+	f.state = &st;
+	return cri_list_containers(c, &f, &s->running);
 }
 
 static void sample_clear(struct stats_sample *s)
 {
 	cri_msg_free(s->cri);
+	cri_msg_free(s->running);
 	s->cri = NULL;
+	s->running = NULL;
+}
+
+static bool running(const struct stats_sample *s, const char *id)
+{
+	for (size_t i = 0; s->running && i < s->running->n_containers; i++)
+		if (streq(s->running->containers[i]->id, id))
+			return true;
+	return false;
 }
 
 static const char *label(const Runtime__V1__ContainerAttributes *a, const char *key)
@@ -171,11 +192,11 @@ static json_t *pods_json(const struct stats_sample *s1, const struct stats_sampl
 		const Runtime__V1__ContainerStats *st = s2->cri->stats[i], *prev;
 		const Runtime__V1__ContainerAttributes *a = st->attributes;
 		unsigned long long cores = 0, ws;
-		json_t *pod = a ? pod_entry(pods, a, now) : NULL;
+		json_t *pod = a && running(s2, a->id) ? pod_entry(pods, a, now) : NULL;
 		const char *cname;
 
 		if (!pod)
-			continue; /* not a kubelet's container */
+			continue; /* not running, or not a kubelet's container */
 		prev = earlier(s1, a->id);
 		if (prev && prev->cpu && st->cpu)
 			cores = nano_cores(cpu_of(prev), cpu_of(st), (unsigned long long)prev->cpu->timestamp,
@@ -221,10 +242,10 @@ int kl_serve_stats_summary(struct kl_req *q)
 
 	r = cri_client_new(q->cfg->cri_endpoint, STATS_CRI_TIMEOUT_MS, &c);
 	if (r == 0)
-		r = sample_take(c, &s1);
+		r = sample_take(c, &s1, false);
 	if (r == 0) {
 		usleep(STATS_WINDOW_MS * 1000);
-		r = sample_take(c, &s2);
+		r = sample_take(c, &s2, true);
 	}
 	if (r == 0)
 		r = node_working_set(&ws);

@@ -5,7 +5,8 @@
 # signed); skiff-server aggregates the node's and the pods' CPU and
 # working-set memory into metrics.k8s.io/v1beta1 NodeMetrics and
 # PodMetrics, which kubectl 1.33 finds by discovery. A pod burning CPU
-# shows its CPU; an idle one shows little; the node shows its usage.
+# shows its CPU; an idle one shows little; the node shows its usage;
+# label and field selectors pick by the Pod's own.
 SUBNET_PREFIX=10.65.0
 . "$(dirname "$0")/../harness/lib.sh"
 require_cmd openssl jq
@@ -41,7 +42,7 @@ raw() { k get --raw "/apis/metrics.k8s.io/v1beta1/$1"; }
 case_top_pods_and_nodes() {
 	local out m mem
 	agent_up
-	pod burn "containers:" "$(sh_container spin 'while :; do :; done')" \
+	POD_LABELS="app: burn" pod burn "containers:" "$(sh_container spin 'while :; do :; done')" \
 		"$(sh_container idle 'exec sleep 3600')"
 	wait_for 30 ready burn || fail "burn never Ready: $(jp burn '{.status}')"
 	wait_for 10 kubelet_port_is 10250 || fail "the node does not name its kubelet port"
@@ -73,6 +74,11 @@ case_top_pods_and_nodes() {
 	m=$(millicores "$(jq -r .usage.cpu <<<"$out")")
 	[ "$m" -ge 30 ] || fail "the node uses ${m}m CPU with spin running, expected >= 30m"
 	assert_ne "$(jq -r .usage.memory <<<"$out")" "0Ki"
+	# Selectors select by the Pod's labels and fields.
+	out=$(k top pods -l app=burn 2>&1) || fail "kubectl top pods -l: $out"
+	assert_contains "$out" "burn"
+	assert_eq "$(raw 'namespaces/default/pods?labelSelector=app%3Dother' | jq '.items | length')" 0
+	assert_eq "$(raw 'pods?fieldSelector=metadata.name%3Dburn' | jq -r '.items[0].metadata.name')" burn
 	# Absent objects are 404s, as metrics-server answers.
 	assert_contains "$(raw namespaces/default/pods/nope-$RUN_ID 2>&1)" "NotFound"
 	assert_eq "$(raw namespaces/kube-system/pods | jq '.items | length')" 0
