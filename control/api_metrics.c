@@ -133,6 +133,8 @@ enum MHD_Result api_metrics_serve(struct api_req *q)
 		api_err_set(&e, 405, "MethodNotAllowed", "the server does not allow this method on /metrics");
 		return api_reply_err(q, &e);
 	}
+	if (q->srv->metrics)
+		prom_process_update(q->srv->metrics->reg);
 	if (!q->srv->metrics || prom_render(q->srv->metrics->reg, &text, &len) < 0) {
 		api_err_set(&e, 503, "ServiceUnavailable", "metrics are not available");
 		return api_reply_err(q, &e);

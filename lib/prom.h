@@ -74,6 +74,11 @@ void prom_observe_since(struct prom_series *s, unsigned long long start_ns);
 /* The current value (counters, gauges) or count (histograms); 0 for NULL. */
 double prom_value(const struct prom_series *s);
 
+/* Sets the process_* metrics of the Go client's process collector
+ * (process_cpu_seconds_total, _resident_memory_bytes, ...) from
+ * /proc/self; call before rendering. */
+void prom_process_update(struct prom_registry *r);
+
 /* The text exposition of every metric, in registration order (a
  * malloc'd, NUL-terminated buffer). -ENOMEM. */
 int prom_render(struct prom_registry *r, char **out, size_t *len);

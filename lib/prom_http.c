@@ -122,6 +122,7 @@ static void serve_one(struct prom_http *h, int fd)
 		reply(fd, 404, "Not Found", "text/plain", "404 page not found\n", 19);
 		return;
 	}
+	prom_process_update(h->reg);
 	if (prom_render(h->reg, &text, &len) < 0) {
 		reply(fd, 500, "Internal Server Error", "text/plain", "", 0);
 		return;

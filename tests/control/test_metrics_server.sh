@@ -8,6 +8,7 @@
 # whose ClusterRole grants get on the nonResourceURL /metrics may read it,
 # a user without such a rule gets 403.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/prom.sh"
 
 require_bin skiff-server
 require_cmd curl promtool
@@ -22,10 +23,6 @@ start_skiff_server "$DATA" "$TMP/server.log" tls --token-auth-file "$TMP/tokens.
 
 k() { "$KDIR/kubectl.1.33" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/cache" "$@"; }
 metrics() { k get --raw /metrics; }
-# sample TEXT NAME LABELS: the value of the series NAME{LABELS} (0 when absent).
-sample() {
-	awk -v s="$2{$3}" 'index($0, s " ") == 1 { v = $2 } END { print v + 0 }' <<<"$1"
-}
 LIST_NS='verb="LIST",group="",version="v1",resource="namespaces",subresource="",scope="cluster"'
 
 case_text_passes_promtool_and_counters_move() {
@@ -36,26 +33,28 @@ case_text_passes_promtool_and_counters_move() {
 	k get pods -n default nope-$RUN_ID >/dev/null 2>&1
 	after=$(metrics) || fail "GET /metrics again"
 	out=$(promtool check metrics <<<"$after" 2>&1) || fail "promtool, second scrape: $out"
-	n=$(( $(sample "$after" apiserver_request_total "$LIST_NS,code=\"200\"") -
-	      $(sample "$before" apiserver_request_total "$LIST_NS,code=\"200\"") ))
+	n=$(( $(prom_sample "$after" apiserver_request_total "$LIST_NS,code=\"200\"") -
+	      $(prom_sample "$before" apiserver_request_total "$LIST_NS,code=\"200\"") ))
 	[ "$n" -ge 3 ] || fail "apiserver_request_total LIST namespaces moved by $n, expected >= 3"
-	n=$(( $(sample "$after" apiserver_request_duration_seconds_count "$LIST_NS") -
-	      $(sample "$before" apiserver_request_duration_seconds_count "$LIST_NS") ))
+	n=$(( $(prom_sample "$after" apiserver_request_duration_seconds_count "$LIST_NS") -
+	      $(prom_sample "$before" apiserver_request_duration_seconds_count "$LIST_NS") ))
 	[ "$n" -ge 3 ] || fail "apiserver_request_duration_seconds_count moved by $n, expected >= 3"
 	assert_contains "$after" 'apiserver_request_total{verb="GET",group="",version="v1",resource="pods",subresource="",scope="resource",code="404"}'
 	assert_contains "$after" 'apiserver_request_duration_seconds_bucket{verb="LIST",group="",version="v1",resource="namespaces",subresource="",scope="cluster",le="+Inf"}'
 	# The informers of the controllers and the scheduler watch.
-	[ "$(sample "$after" apiserver_registered_watchers 'group="",version="v1",kind="Pod"')" -ge 1 ] ||
+	[ "$(prom_sample "$after" apiserver_registered_watchers 'group="",version="v1",kind="Pod"')" -ge 1 ] ||
 		fail "no Pod watchers counted"
 	assert_contains "$after" 'etcd_request_duration_seconds_count{operation="list",type="namespaces"}'
 	assert_contains "$after" 'workqueue_depth{name="deployment"}'
 	assert_contains "$after" 'workqueue_adds_total{name="namespace"}'
 	assert_contains "$after" '# TYPE workqueue_work_duration_seconds histogram'
 	assert_contains "$after" '# TYPE scheduler_schedule_attempts_total counter'
+	[ "$(prom_sample "$after" process_resident_memory_bytes)" -gt 1000000 ] ||
+		fail "process_resident_memory_bytes: $(grep '^process_resident' <<<"$after")"
 }
 
 unschedulable_at_least() {
-	[ "$(sample "$(metrics)" scheduler_schedule_attempts_total \
+	[ "$(prom_sample "$(metrics)" scheduler_schedule_attempts_total \
 		'result="unschedulable",profile="default-scheduler"')" -ge "$1" ]
 }
 
@@ -67,9 +66,9 @@ case_controllers_and_scheduler_count_their_work() {
 	wait_for 20 unschedulable_at_least 2 ||
 		fail "no unschedulable attempts counted: $(metrics | grep '^scheduler_schedule')"
 	out=$(metrics)
-	adds=$(sample "$out" workqueue_adds_total 'name="deployment"')
+	adds=$(prom_sample "$out" workqueue_adds_total 'name="deployment"')
 	[ "$adds" -ge 1 ] || fail "workqueue_adds_total{name=deployment} is $adds"
-	[ "$(sample "$out" workqueue_work_duration_seconds_count 'name="replicaset"')" -ge 1 ] ||
+	[ "$(prom_sample "$out" workqueue_work_duration_seconds_count 'name="replicaset"')" -ge 1 ] ||
 		fail "no replicaset reconcile timed"
 	k delete deployment web-$RUN_ID >/dev/null
 }

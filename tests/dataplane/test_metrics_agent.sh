@@ -7,6 +7,7 @@
 # answers are counted by rcode; other paths are 404, an address without
 # a port is refused.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/prom.sh"
 . "$(dirname "$0")/../harness/manifests.sh"
 require_root
 require_cmd ip dig nft curl promtool
@@ -22,12 +23,6 @@ setup_ns node
 
 in_node() { nsenter --net="/run/netns/$(ns node)" "$@"; }
 metrics() { in_node curl -sf "http://$MET/metrics"; }
-# sample TEXT NAME LABELS: the value of the series NAME{LABELS} (0 when absent).
-sample() {
-	local s=$2
-	[ -n "${3:-}" ] && s="$2{$3}"
-	awk -v s="$s" 'index($0, s " ") == 1 { v = $2 } END { print v + 0 }' <<<"$1"
-}
 
 {
 	service web "clusterIP: 10.96.0.20" "ports: [{name: http, port: 80}]"
@@ -48,22 +43,24 @@ case_text_passes_promtool_and_sync_metrics_move() {
 	local before after out
 	before=$(metrics) || fail "GET /metrics"
 	out=$(promtool check metrics <<<"$before" 2>&1) || fail "promtool: $out"
-	assert_eq "$(sample "$before" skiff_agent_proxy_frontends 'mode="nftables"')" 1
-	[ "$(sample "$before" kubeproxy_sync_proxy_rules_duration_seconds_count)" -ge 1 ] ||
+	assert_eq "$(prom_sample "$before" skiff_agent_proxy_frontends 'mode="nftables"')" 1
+	[ "$(prom_sample "$before" kubeproxy_sync_proxy_rules_duration_seconds_count)" -ge 1 ] ||
 		fail "the initial sync was not timed"
 	change put api.yaml < <(service api "clusterIP: 10.96.0.21" \
 		"ports: [{name: http, port: 80}, {name: https, port: 443}]")
 	after=$(metrics) || fail "GET /metrics again"
 	out=$(promtool check metrics <<<"$after" 2>&1) || fail "promtool, second scrape: $out"
-	assert_eq "$(sample "$after" skiff_agent_proxy_frontends 'mode="nftables"')" 3
-	assert_eq "$(sample "$after" skiff_agent_services)" 2
-	[ "$(sample "$after" kubeproxy_sync_proxy_rules_duration_seconds_count)" -gt \
-	  "$(sample "$before" kubeproxy_sync_proxy_rules_duration_seconds_count)" ] ||
+	assert_eq "$(prom_sample "$after" skiff_agent_proxy_frontends 'mode="nftables"')" 3
+	assert_eq "$(prom_sample "$after" skiff_agent_services)" 2
+	[ "$(prom_sample "$after" kubeproxy_sync_proxy_rules_duration_seconds_count)" -gt \
+	  "$(prom_sample "$before" kubeproxy_sync_proxy_rules_duration_seconds_count)" ] ||
 		fail "the sync histogram did not move"
-	[ "$(sample "$after" skiff_agent_network_programming_duration_seconds_count)" -gt \
-	  "$(sample "$before" skiff_agent_network_programming_duration_seconds_count)" ] ||
+	[ "$(prom_sample "$after" skiff_agent_network_programming_duration_seconds_count)" -gt \
+	  "$(prom_sample "$before" skiff_agent_network_programming_duration_seconds_count)" ] ||
 		fail "the programming latency histogram did not move"
 	assert_contains "$after" '# TYPE skiff_agent_sockets_destroyed_total counter'
+	[ "$(prom_sample "$after" process_resident_memory_bytes)" -gt 1000000 ] ||
+		fail "process_resident_memory_bytes: $(grep '^process_resident' <<<"$after")"
 }
 
 case_dns_answers_are_counted_by_rcode() {
@@ -74,10 +71,10 @@ case_dns_answers_are_counted_by_rcode() {
 	in_node dig @$DNS +time=4 +tries=1 nope.default.svc.cluster.local >/dev/null ||
 		fail "dig nope"
 	after=$(metrics)
-	assert_eq $(( $(sample "$after" coredns_dns_responses_total 'rcode="NOERROR"') -
-		      $(sample "$before" coredns_dns_responses_total 'rcode="NOERROR"') )) 2
-	assert_eq $(( $(sample "$after" coredns_dns_responses_total 'rcode="NXDOMAIN"') -
-		      $(sample "$before" coredns_dns_responses_total 'rcode="NXDOMAIN"') )) 1
+	assert_eq $(( $(prom_sample "$after" coredns_dns_responses_total 'rcode="NOERROR"') -
+		      $(prom_sample "$before" coredns_dns_responses_total 'rcode="NOERROR"') )) 2
+	assert_eq $(( $(prom_sample "$after" coredns_dns_responses_total 'rcode="NXDOMAIN"') -
+		      $(prom_sample "$before" coredns_dns_responses_total 'rcode="NXDOMAIN"') )) 1
 }
 
 case_other_paths_404_and_a_bad_address_refused() {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "lib/prom.h"
 #include "lib/util.h"
@@ -167,6 +168,24 @@ TEST(prom_updates_from_threads_are_all_counted)
 	prom_registry_free(r);
 }
 
+TEST(prom_process_metrics_describe_this_process)
+{
+	struct prom_registry *r;
+	time_t now = time(NULL);
+	double rss, start, fds;
+
+	CHECK_OK(prom_registry_new(&r));
+	prom_process_update(r);
+	rss = prom_value(prom_series_of(prom_gauge_new(r, "process_resident_memory_bytes", "", NULL), NULL));
+	start = prom_value(prom_series_of(prom_gauge_new(r, "process_start_time_seconds", "", NULL), NULL));
+	fds = prom_value(prom_series_of(prom_gauge_new(r, "process_open_fds", "", NULL), NULL));
+	CHECK(rss > 100 * 1024 && rss < 1e10);
+	CHECK(start > (double)now - 600 && start <= (double)now + 1);
+	CHECK(fds >= 3);
+	CHECK(prom_counter_new(r, "process_cpu_seconds_total", "", NULL) != NULL);
+	prom_registry_free(r);
+}
+
 /* promtool (Debian's prometheus package) parses and lints the text. */
 TEST(prom_text_passes_promtool_check_metrics)
 {
@@ -226,6 +245,7 @@ TEST(prom_http_serves_metrics_and_404_elsewhere)
 	}
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 	CHECK_OK(prom_http_start(r, addr, &h));
+	/* The listener adds the process_* metrics at each scrape. */
 	for (int i = 0; i < 2; i++) {
 		const char *req = i ? "GET /nope HTTP/1.1\r\n\r\n" : "GET /metrics HTTP/1.1\r\n\r\n";
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -243,6 +263,7 @@ TEST(prom_http_serves_metrics_and_404_elsewhere)
 			CHECK_STR_CONTAINS(buf, "HTTP/1.1 200 OK");
 			CHECK_STR_CONTAINS(buf, "Content-Type: " PROM_CONTENT_TYPE);
 			CHECK_STR_CONTAINS(buf, "\r\n\r\n# HELP x_total X.\n# TYPE x_total counter\nx_total 1\n");
+			CHECK_STR_CONTAINS(buf, "# TYPE process_resident_memory_bytes gauge\n");
 		}
 	}
 	prom_http_stop(h);
