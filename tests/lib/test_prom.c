@@ -141,7 +141,7 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
-TEST(prom_updates_from_threads_are_all_counted)
+TEST(prom_updates_from_threads_are_all_counted_while_rendered)
 {
 	struct prom_registry *r;
 	struct prom_metric *m[2];
@@ -154,6 +154,9 @@ TEST(prom_updates_from_threads_are_all_counted)
 				  prom_buckets_default, prom_n_buckets_default);
 	for (int i = 0; i < THREADS; i++)
 		CHECK_INT_EQ(pthread_create(&t[i], NULL, hammer, m), 0);
+	/* Scrapes while the series are made and updated. */
+	for (int i = 0; i < 20; i++)
+		free(render(r));
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(t[i], NULL);
 	for (int k = 0; k < 16; k++) {
