@@ -241,6 +241,8 @@ int api_svc_ranges_parse(const char *csv, struct api_svc_range *out, size_t *n);
 void api_svc_range_addr(const struct api_svc_range *r, uint32_t k, char *buf, size_t len);
 
 /* The server. */
+struct prom_registry;
+
 struct api_config {
 	const char *data_dir;
 	const char *store_url;
@@ -256,6 +258,9 @@ struct api_config {
 	/* ClusterIP of kube-system/kube-dns; NULL: the 10th address of the
 	 * first service range (as kubeadm: 10.96.0.10 in 10.96.0.0/12). */
 	const char *cluster_dns;
+	/* Where the server, its store, controllers and scheduler count
+	 * (GET /metrics); NULL: nowhere. */
+	struct prom_registry *metrics;
 };
 
 struct api_server;

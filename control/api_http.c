@@ -49,6 +49,7 @@ static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype
 	}
 	r = MHD_queue_response(q->conn, code, resp);
 	MHD_destroy_response(resp);
+	q->code = code;
 	return r;
 }
 
@@ -206,6 +207,7 @@ static json_t *group_list(void)
 		if (!seen)
 			json_array_append_new(groups, group_json(g));
 	}
+	json_array_append_new(groups, api_top_group());
 	return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
 			 groups);
 }
@@ -305,6 +307,8 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 		return reply_version(q);
 	if (n >= 1 && streq(segs[0], "openapi"))
 		return api_openapi(q, url);
+	if (n == 1 && streq(segs[0], "metrics"))
+		return api_metrics_serve(q);
 	if (n >= 1 && streq(segs[0], "api")) {
 		if (n == 1)
 			return api_reply_json(q, 200,
@@ -320,6 +324,8 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 	if (n >= 1 && streq(segs[0], "apis")) {
 		if (n == 1)
 			return api_reply_json(q, 200, group_list());
+		if (streq(segs[1], "metrics.k8s.io"))
+			return api_top_route(q, url, segs + 1, n - 1);
 		if (!api_group_known(segs[1]))
 			return not_found(q);
 		if (n == 2) {
@@ -562,7 +568,10 @@ struct api_upload {
 	char *buf;
 	size_t len, cap;
 	bool too_large;
+	unsigned long long start_ns; /* the request's first call */
 };
+
+static enum MHD_Result serve(struct api_req *q, const char *url, struct api_upload *up, bool tls);
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *data,
@@ -571,7 +580,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct api_server *s = cls;
 	struct api_upload *up = *req_cls;
 	struct api_req q = { .srv = s, .conn = conn, .method = method };
-	struct api_err e = { 0 };
 	enum MHD_Result ret;
 
 	(void)version;
@@ -580,6 +588,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (!up)
 			return MHD_NO;
 		*req_cls = up;
+		up->start_ns = now_ns();
 		return MHD_YES;
 	}
 	if (*data_size) {
@@ -606,25 +615,36 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		*data_size = 0;
 		return MHD_YES;
 	}
-	q.body = up->buf;
-	q.body_len = up->len;
-	q.ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-	q.accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
-	q.table = q.accept && strstr(q.accept, "as=Table");
+	ret = serve(&q, url, up, tls);
+	api_metrics_request(&q, up->start_ns);
+	return ret;
+}
+
+/* A request whose body has arrived. */
+static enum MHD_Result serve(struct api_req *q, const char *url, struct api_upload *up, bool tls)
+{
+	struct api_err e = { 0 };
+	enum MHD_Result ret;
+
+	q->body = up->buf;
+	q->body_len = up->len;
+	q->ctype = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Type");
+	q->accept = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Accept");
+	q->table = q->accept && strstr(q->accept, "as=Table");
 	if (tls && api_join_path(url))
-		return api_join_serve(&q, url);
-	if (!authenticate(&q, tls, url)) {
+		return api_join_serve(q, url);
+	if (!authenticate(q, tls, url)) {
 		api_err_set(&e, 401, "Unauthorized", "Unauthorized");
-		return api_reply_err(&q, &e);
+		return api_reply_err(q, &e);
 	}
-	if (q.user[0] && !api_impersonate(&q, &ret))
+	if (q->user[0] && !api_impersonate(q, &ret))
 		return ret;
 	if (up->too_large) {
 		api_err_set(&e, 413, "RequestEntityTooLarge",
-			    "Request entity too large: limit is %zu", s->cfg.max_body);
-		return api_reply_err(&q, &e);
+			    "Request entity too large: limit is %zu", q->srv->cfg.max_body);
+		return api_reply_err(q, &e);
 	}
-	return route(&q, url);
+	return route(q, url);
 }
 
 static enum MHD_Result handle_tls(void *cls, struct MHD_Connection *conn, const char *url,
@@ -769,6 +789,8 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	if (r < 0)
 		goto fail;
 	r = api_proxy_new(&s->proxy);
+	if (r == 0)
+		r = api_metrics_new(cfg->metrics, &s->metrics);
 	if (r < 0)
 		goto fail;
 	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : API_DEFAULT_SERVICE_CIDR, s->ranges,
@@ -1120,6 +1142,7 @@ void api_server_free(struct api_server *s)
 	api_jwt_key_free(s->sa_key);
 	api_render_cache_free(s->render_cache);
 	api_proxy_free(s->proxy);
+	api_metrics_free(s->metrics);
 	api_rbac_cache_free(s->rbac_cache);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);

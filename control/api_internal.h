@@ -47,6 +47,7 @@ struct api_server {
 	struct api_rbac_cache *rbac_cache; /* roles and bindings parsed once (api_rbac.c) */
 	struct api_jwt_key *sa_key; /* signs service-account tokens (api_token.c) */
 	struct api_proxy *proxy; /* the kubelet client (api_proxy.c) */
+	struct api_metrics *metrics; /* what GET /metrics shows (api_metrics.c) */
 };
 
 struct api_req {
@@ -69,6 +70,7 @@ struct api_req {
 	struct api_extra extra[API_MAX_EXTRA];
 	size_t n_extra;
 	char warning[512]; /* sent as a Warning header when set */
+	unsigned code;     /* the status answered, for the metrics (0: none yet) */
 };
 
 /* What a request asks to do, for authorization. resource NULL: a
@@ -133,6 +135,11 @@ void api_proxy_free(struct api_proxy *p);
 void api_proxy_shutdown(struct api_proxy *p);
 bool api_proxy_wants(const struct api_req *q);
 enum MHD_Result api_proxy_pod(struct api_req *q);
+/* GET path of the kubelet of node (as the proxy reaches it): the HTTP
+ * status, with the body (malloc'd, NUL-terminated) in *body; negative
+ * errno with why set when the kubelet cannot be asked. */
+int api_proxy_get(struct api_server *s, const char *node, const char *path, char **body,
+		  size_t *len, char *why, size_t why_len);
 
 /* The REST verbs: dispatch, get and list (api_rest.c); the writes
  * (api_write.c), which parse a request and call the object layer. */
@@ -227,6 +234,24 @@ bool api_impersonate(struct api_req *q, enum MHD_Result *ret);
 /* The create of a row answered instead of stored (api_resource.answer):
  * the reviews of api_review.c. */
 int api_review_answer(struct api_req *q, json_t *body, json_t **out, struct api_err *e);
+
+/* The server's own metrics (api_metrics.c): request counts and
+ * latencies, registered watchers; GET /metrics renders cfg.metrics. */
+struct api_metrics;
+int api_metrics_new(struct prom_registry *reg, struct api_metrics **out);
+void api_metrics_free(struct api_metrics *m);
+/* One request answered (q->code, 200 when unset), begun at start_ns. */
+void api_metrics_request(struct api_req *q, unsigned long long start_ns);
+/* The watchers gauge of the request's resource (NULL without metrics):
+ * prom_inc when a watch starts, prom_dec when it ends. */
+struct prom_series *api_metrics_watchers(struct api_req *q);
+enum MHD_Result api_metrics_serve(struct api_req *q);
+
+/* metrics.k8s.io/v1beta1 for `kubectl top` (api_top.c): the APIGroup of
+ * /apis, and the requests under /apis/metrics.k8s.io (segs from the
+ * group's segment on, n of them). */
+json_t *api_top_group(void);
+enum MHD_Result api_top_route(struct api_req *q, const char *url, char segs[][256], int n);
 
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);

@@ -390,6 +390,7 @@ enum MHD_Result api_list_body_reply(struct api_req *q, struct api_list_body *b, 
 		MHD_add_response_header(resp, "Warning", w);
 	}
 	ret = MHD_queue_response(q->conn, 200, resp);
+	q->code = 200;
 	MHD_destroy_response(resp);
 	return ret;
 }

@@ -542,6 +542,7 @@ static enum MHD_Result answer(struct api_req *q, struct proxy_call *pc, unsigned
 	}
 	copy_response_headers(pc, resp);
 	ret = MHD_queue_response(q->conn, code, resp);
+	q->code = code;
 	MHD_destroy_response(resp); /* a body's call is freed with it */
 	if (ret == MHD_NO && code == 101)
 		call_free(pc); /* no upgrade will hand it to a relay */
@@ -583,4 +584,87 @@ enum MHD_Result api_proxy_pod(struct api_req *q)
 		return api_reply_err(q, &e);
 	}
 	return answer(q, pc, code);
+}
+
+/* ---- a plain GET, for the server's own use (metrics.k8s.io) ---- */
+
+#define GET_BODY_MAX (64u << 20)
+
+/* The rest of a response whose head was read: until the kubelet closes. */
+static int read_body(struct proxy_call *pc, char **body, size_t *len)
+{
+	size_t n = pc->have - pc->head_len, cap = n + 65536;
+	char *b = malloc(cap + 1);
+	ssize_t got;
+
+	if (!b)
+		return -ENOMEM;
+	memcpy(b, pc->head + pc->head_len, n);
+	for (;;) {
+		if (cap - n < 16384) {
+			char *nb = cap < GET_BODY_MAX ? realloc(b, cap * 2 + 1) : NULL;
+
+			if (!nb) {
+				free(b);
+				return -EFBIG;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		if (tls_stream_wait(&pc->kubelet, HEAD_MS) <= 0) {
+			free(b);
+			return -ETIMEDOUT;
+		}
+		got = tls_stream_read(&pc->kubelet, b + n, cap - n);
+		if (got < 0) {
+			free(b);
+			return (int)got;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	b[n] = 0;
+	*body = b;
+	*len = n;
+	return 0;
+}
+
+int api_proxy_get(struct api_server *s, const char *node, const char *path, char **body,
+		  size_t *len, char *why, size_t why_len)
+{
+	struct proxy_call *pc = calloc(1, sizeof(*pc));
+	struct api_err e = { 0 };
+	bool v6;
+	unsigned code = 0;
+	int r;
+
+	if (!pc)
+		return -ENOMEM;
+	pc->srv = s;
+	pc->kubelet.fd = pc->sock = pc->client_fd = -1;
+	snprintf(pc->node, sizeof(pc->node), "%s", node);
+	r = node_endpoint(s, pc, &e);
+	if (r < 0)
+		snprintf(why, why_len, "%s", e.message[0] ? e.message : strerror(-r));
+	api_err_free(&e);
+	if (r == 0)
+		r = dial(s, pc, why, why_len);
+	v6 = strchr(pc->addr, ':');
+	if (r == 0 && (r = tls_stream_printf(&pc->kubelet,
+					     "GET %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
+					     "Connection: close\r\n\r\n",
+					     path, v6 ? "[" : "", pc->addr, v6 ? "]" : "", pc->port)) < 0)
+		snprintf(why, why_len, "sending the request: %s", strerror(-r));
+	if (r == 0 && (r = tls_stream_read_head(&pc->kubelet, pc->head, sizeof(pc->head), HEAD_MS,
+					       &pc->head_len, &pc->have)) < 0)
+		snprintf(why, why_len, "no answer: %s", strerror(-r));
+	if (r == 0 && (sscanf(pc->head, "HTTP/1.%*d %u", &code) != 1 || code < 100 || code > 599)) {
+		snprintf(why, why_len, "not an HTTP answer");
+		r = -EBADMSG;
+	}
+	if (r == 0 && (r = read_body(pc, body, len)) < 0)
+		snprintf(why, why_len, "reading the body: %s", strerror(-r));
+	call_free(pc);
+	return r < 0 ? r : (int)code;
 }

@@ -18,6 +18,7 @@
 
 #include "control/api_internal.h"
 #include "lib/kube_selector.h"
+#include "lib/prom.h"
 #include "lib/util.h"
 
 struct watch {
@@ -39,6 +40,7 @@ struct watch {
 	unsigned long long deadline, last_bookmark;
 	char ns[256];
 	json_t *error; /* an ERROR event to send, then end */
+	struct prom_series *watchers; /* counted in while it runs (NULL: none) */
 };
 
 static void watch_free(void *cls)
@@ -47,6 +49,7 @@ static void watch_free(void *cls)
 
 	if (!w)
 		return;
+	prom_dec(w->watchers);
 	store_watch_close(w->w);
 	kube_selector_free(w->ls);
 	kube_selector_free(w->fs);
@@ -591,7 +594,10 @@ enum MHD_Result api_rest_watch(struct api_req *q)
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+	w->watchers = api_metrics_watchers(q);
+	prom_inc(w->watchers);
 	ret = MHD_queue_response(q->conn, 200, resp);
+	q->code = 200;
 	MHD_destroy_response(resp);
 	return ret;
 }

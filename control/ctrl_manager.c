@@ -34,6 +34,7 @@ struct ctrl_loop {
 
 struct ctrl_manager {
 	struct ctrl_manager_config cfg;
+	struct prom_registry *metrics; /* the server's (may be NULL) */
 	char identity[300]; /* this process's, in both Leases */
 	int stop_fd; /* eventfd: readable once stopping */
 	struct ctrl_loop loops[2];
@@ -852,7 +853,8 @@ static int ctl_setup(struct ctrl_session *s, struct ctrl_ctl *ctl, const struct 
 						&ctl->runs[i].c)) < 0)
 			return r;
 	}
-	return kc_wq_new(NULL, &ctl->q);
+	return kc_wq_new(&(struct kc_wq_opts){ .metrics = s->loop->m->metrics, .name = def->name },
+			 &ctl->q);
 }
 
 static int workers_start(struct ctrl_session *s)
@@ -1096,6 +1098,7 @@ static void sched_session(struct ctrl_loop *l)
 		.leader_fd = ctrl_leader_fd(l->leader),
 		.leading = loop_leading,
 		.ud = l,
+		.metrics = l->m->metrics,
 	};
 	int r = sched_driver_run(l->kc, &o);
 
@@ -1115,6 +1118,7 @@ int ctrl_manager_start(const struct ctrl_manager_config *cfg, const struct api_c
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
+	m->metrics = api->metrics;
 	ctrl_leader_identity_new(m->identity, sizeof(m->identity));
 	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->stop_fd < 0) {

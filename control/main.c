@@ -17,6 +17,7 @@
 #include "lib/inet.h"
 #include "lib/log.h"
 #include "lib/opts.h"
+#include "lib/prom.h"
 #include "lib/util.h"
 
 /* What the command line gives: the server's configuration and what only
@@ -274,8 +275,10 @@ static int tls_prepare(const struct server_args *a)
 
 /* Opens and locks the store, serves (with the controllers and the
  * scheduler) until SIGINT/SIGTERM; the exit code. */
-static int serve(const struct api_config *cfg, const struct ctrl_manager_config *mgr_cfg)
+static int serve(const struct api_config *args_cfg, const struct ctrl_manager_config *mgr_cfg)
 {
+	struct api_config with_metrics = *args_cfg, *cfg = &with_metrics;
+	struct prom_registry *reg = NULL;
 	struct store *store = NULL;
 	struct api_server *srv = NULL;
 	struct ctrl_manager *mgr = NULL;
@@ -283,21 +286,31 @@ static int serve(const struct api_config *cfg, const struct ctrl_manager_config 
 	sigset_t sigs;
 	int r, sig;
 
+	r = prom_registry_new(&reg);
+	if (r < 0) {
+		log_error("cannot set up the metrics: %s", strerror(-r));
+		return 1;
+	}
+	cfg->metrics = reg;
 	r = store_open(cfg->store_url, &store);
 	if (r < 0) {
 		log_error("cannot open store %s: %s", cfg->store_url, strerror(-r));
+		prom_registry_free(reg);
 		return 1;
 	}
+	store_set_metrics(store, reg);
 	r = store_mark_in_use(cfg->store_url, &in_use);
 	if (r < 0) {
 		log_error("cannot lock store %s: %s", cfg->store_url, strerror(-r));
 		store_close(store);
+		prom_registry_free(reg);
 		return 1;
 	}
 	r = api_server_new(cfg, store, &srv);
 	if (r < 0) {
 		log_error("cannot set up the API server: %s", strerror(-r));
 		store_close(store);
+		prom_registry_free(reg);
 		return 1;
 	}
 	/* Signals are taken by sigwait below, never by the server threads. */
@@ -312,6 +325,7 @@ static int serve(const struct api_config *cfg, const struct ctrl_manager_config 
 			  cfg->bind_address, cfg->secure_port, cfg->insecure_port, strerror(-r));
 		api_server_free(srv);
 		store_close(store);
+		prom_registry_free(reg);
 		return 1;
 	}
 	if (cfg->secure_port)
@@ -327,6 +341,7 @@ static int serve(const struct api_config *cfg, const struct ctrl_manager_config 
 	ctrl_manager_free(mgr);
 	api_server_free(srv);
 	store_close(store);
+	prom_registry_free(reg);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "lib/kube_events.h"
 #include "lib/kube_informer.h"
 #include "lib/log.h"
+#include "lib/prom.h"
 #include "lib/util.h"
 
 #define SCHEDULER_NAME "default-scheduler"
@@ -26,6 +27,7 @@ struct sdrv {
 	struct bind_req *flying;
 	unsigned long long next_expire;
 	unsigned long bound, failed;
+	struct prom_metric *attempts, *attempt_seconds; /* NULL without metrics */
 };
 
 /* A binding in flight, and the Scheduled Event to record once it lands. */
@@ -220,6 +222,20 @@ static void plan_send(struct sdrv *d, const struct ctrl_plan *plan)
 		sched_bind_done(d->s, bind->ns, bind->name, -EIO, now_ns());
 }
 
+/* Counts one attempt as kube-scheduler does: scheduled (a binding was
+ * planned), unschedulable, or error. */
+static void attempt_done(struct sdrv *d, int r, const struct ctrl_plan *plan,
+			 unsigned long long start)
+{
+	const char *result = r < 0 ? "error" : "unschedulable";
+
+	for (size_t i = 0; r == 0 && i < plan->n; i++)
+		if (plan->v[i].verb == CTRL_CREATE && streq(plan->v[i].subresource, "binding"))
+			result = "scheduled";
+	prom_inc(prom_with(d->attempts, result, SCHEDULER_NAME));
+	prom_observe_since(prom_with(d->attempt_seconds, result, SCHEDULER_NAME), start);
+}
+
 static void schedule_ready(struct sdrv *d)
 {
 	unsigned long long now = now_ns();
@@ -235,8 +251,11 @@ static void schedule_ready(struct sdrv *d)
 	while (d->in_flight < d->max_in_flight && d->o->leading(d->o->ud) &&
 	       (p = sched_queue_pop(d->s, now))) {
 		struct ctrl_plan plan = CTRL_PLAN_INIT;
+		unsigned long long start = now_ns();
+		int r = sched_cycle(d->s, p, now, &plan, NULL);
 
-		if (sched_cycle(d->s, p, now, &plan, NULL) == 0)
+		attempt_done(d, r, &plan, start);
+		if (r == 0)
 			plan_send(d, &plan);
 		ctrl_plan_clear(&plan);
 	}
@@ -258,8 +277,17 @@ static int informer(struct sdrv *d, const char *resource, const struct kc_inform
 
 static int setup(struct sdrv *d, const struct kc_config *cfg)
 {
+	const char *const labels[] = { "result", "profile", NULL };
 	int r;
 
+	d->attempts = prom_counter_new(d->o->metrics, "scheduler_schedule_attempts_total",
+				       "Number of attempts to schedule pods, by the result.", labels);
+	d->attempt_seconds = prom_histogram_new(
+		d->o->metrics, "scheduler_scheduling_attempt_duration_seconds",
+		"Scheduling attempt latency in seconds (the scheduling cycle; bindings are sent asynchronously).", labels,
+		(const double[]){ 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256,
+				  0.512, 1.024, 2.048, 4.096, 8.192, 16.384 },
+		15);
 	r = kc_client_new(cfg, &(struct kc_client_opts){ .user_agent = SCHEDULER_NAME }, &d->c);
 	if (r < 0 || (r = kc_recorder_new(d->c, SCHEDULER_NAME, NULL, &d->rec)) < 0 ||
 	    (r = sched_new(NULL, &d->s)) < 0)

@@ -18,6 +18,8 @@
 
 #include "lib/kube_config.h"
 
+struct prom_registry;
+
 /* Bindings in flight by default: enough that the binding round trips
  * (tens of ms on a busy server) keep pace with a burst of creates;
  * kube-scheduler binds each pod in a goroutine of its own, bounded only by
@@ -30,6 +32,9 @@ struct sched_driver_opts {
 	int leader_fd;               /* readable when leading changes */
 	bool (*leading)(void *ud);   /* the loop runs while this holds */
 	void *ud;
+	/* Optional: kube-scheduler's scheduler_schedule_attempts_total and
+	 * scheduler_scheduling_attempt_duration_seconds{result,profile}. */
+	struct prom_registry *metrics;
 };
 
 /* Runs the scheduler until stop_fd turns readable or leading() turns

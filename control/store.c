@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/prom.h"
 #include "lib/util.h"
 
 #define STORE_SQLITE_SCHEME "sqlite://"
@@ -58,66 +59,120 @@ static bool key_ok(const char *key)
 	return key && *key;
 }
 
+void store_set_metrics(struct store *s, struct prom_registry *reg)
+{
+	s->latency = prom_histogram_new(reg, "etcd_request_duration_seconds",
+					"Store request latency in seconds for each operation and object type.",
+					(const char *const[]){ "operation", "type", NULL },
+					prom_buckets_apiserver, prom_n_buckets_apiserver);
+}
+
+/* Records an operation on key (or prefix) that began at start; returns r. */
+static int timed(struct store *s, const char *op, const char *key, unsigned long long start, int r)
+{
+	char type[64] = "";
+	const char *p;
+
+	if (!s->latency)
+		return r;
+	/* /registry/GROUP/RESOURCE/...: RESOURCE */
+	if (key && strncmp(key, "/registry/", 10) == 0 && (p = strchr(key + 10, '/'))) {
+		size_t n = strcspn(p + 1, "/");
+
+		if (n < sizeof(type)) {
+			memcpy(type, p + 1, n);
+			type[n] = 0;
+		}
+	}
+	prom_observe_since(prom_with(s->latency, op, type), start);
+	return r;
+}
+
 int store_get(struct store *s, const char *key, struct store_kv *out)
 {
+	unsigned long long start;
+
 	if (!s || !key_ok(key) || !out)
 		return -EINVAL;
-	return s->ops->get(s, key, out);
+	start = now_ns();
+	return timed(s, "get", key, start, s->ops->get(s, key, out));
 }
 
 int store_list(struct store *s, const char *prefix, const char *start_after,
 	       size_t limit, struct store_kv **items, size_t *n,
 	       int64_t *revision, bool *more)
 {
+	unsigned long long start;
+
 	if (!s || !items || !n)
 		return -EINVAL;
 	if (!prefix)
 		prefix = "";
 	if (start_after && !*start_after)
 		start_after = NULL;
-	return s->ops->list(s, prefix, start_after, limit, items, n, revision, more);
+	start = now_ns();
+	return timed(s, "list", prefix, start,
+		     s->ops->list(s, prefix, start_after, limit, items, n, revision, more));
 }
 
 int store_list_at(struct store *s, const char *prefix, const char *start_after,
 		  size_t limit, int64_t at, struct store_kv **items, size_t *n, bool *more)
 {
+	unsigned long long start;
+
 	if (!s || !items || !n || at < 0)
 		return -EINVAL;
 	if (start_after && !*start_after)
 		start_after = NULL;
-	return s->ops->list_at(s, prefix ? prefix : "", start_after, limit, at, items, n, more);
+	start = now_ns();
+	return timed(s, "list", prefix, start,
+		     s->ops->list_at(s, prefix ? prefix : "", start_after, limit, at, items, n, more));
 }
 
 int store_count(struct store *s, const char *prefix, size_t *n)
 {
+	unsigned long long start;
+
 	if (!s || !n)
 		return -EINVAL;
-	return s->ops->count(s, prefix ? prefix : "", n);
+	start = now_ns();
+	return timed(s, "count", prefix, start, s->ops->count(s, prefix ? prefix : "", n));
 }
 
 int store_create(struct store *s, const char *key, const char *value,
 		 size_t len, int64_t *revision)
 {
+	unsigned long long start;
+
 	if (!s || !key_ok(key) || (!value && len))
 		return -EINVAL;
-	return s->ops->create(s, key, value ? value : "", len, revision);
+	start = now_ns();
+	return timed(s, "create", key, start,
+		     s->ops->create(s, key, value ? value : "", len, revision));
 }
 
 int store_update(struct store *s, const char *key, const char *value,
 		 size_t len, int64_t expect_mod_revision, int64_t *revision)
 {
+	unsigned long long start;
+
 	if (!s || !key_ok(key) || (!value && len) || expect_mod_revision < 0)
 		return -EINVAL;
-	return s->ops->update(s, key, value ? value : "", len, expect_mod_revision,
-			      revision);
+	start = now_ns();
+	return timed(s, "update", key, start,
+		     s->ops->update(s, key, value ? value : "", len, expect_mod_revision, revision));
 }
 
 int store_delete(struct store *s, const char *key, int64_t expect_mod_revision,
 		 struct store_kv *prev, int64_t *revision)
 {
+	unsigned long long start;
+
 	if (!s || !key_ok(key) || expect_mod_revision < 0)
 		return -EINVAL;
-	return s->ops->del(s, key, expect_mod_revision, prev, revision);
+	start = now_ns();
+	return timed(s, "delete", key, start,
+		     s->ops->del(s, key, expect_mod_revision, prev, revision));
 }
 
 int store_watch_open(struct store *s, const char *prefix, int64_t after_revision,

@@ -126,6 +126,12 @@ int store_mark_in_use(const char *url, int *fd);
 int store_compact_keep(struct store *s, int64_t keep, int64_t *compacted);
 /* "sqlite" or "etcd". */
 const char *store_backend_name(struct store *s);
+/* From now on, times each get, list, count, create, update and delete
+ * into reg's etcd_request_duration_seconds{operation,type} (type: the
+ * resource of the key, as /registry/GROUP/RESOURCE/... names it). Call
+ * before the store is shared. */
+struct prom_registry;
+void store_set_metrics(struct store *s, struct prom_registry *reg);
 
 void store_kv_clear(struct store_kv *kv);
 void store_kvs_free(struct store_kv *kvs, size_t n);

@@ -38,6 +38,7 @@ struct store_ops {
 /* Every backend's store and watch begin with these. */
 struct store {
 	const struct store_ops *ops;
+	struct prom_metric *latency; /* NULL: not timed (store_set_metrics) */
 };
 
 struct store_watch {

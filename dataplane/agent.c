@@ -22,6 +22,7 @@
 #include "dataplane/proxy_agent.h"
 #include "lib/log.h"
 #include "lib/opts.h"
+#include "lib/prom.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -70,6 +71,7 @@ struct agent_args {
 	struct cidr_list cluster_cidrs, pod_cidrs, service_cidrs;
 	char hostname[256];
 	char host_ip[64];
+	const char *metrics_bind; /* --metrics-bind-address; NULL: no /metrics */
 	enum log_level level;
 	bool help;
 };
@@ -154,6 +156,9 @@ static const struct opt options[] = {
 	{ .name = "token", .arg = "TOKEN", .set = opt_string, .offset = OPT(api_token),
 	  .help = "--server: the bearer token, or a node token (K10..., the server's "
 	  "<data-dir>/token) to join the cluster with" },
+	{ .name = "metrics-bind-address", .arg = "ADDR:PORT", .set = opt_string,
+	  .offset = ARG(metrics_bind), .help = "serve Prometheus metrics at http://ADDR:PORT/metrics, "
+	  "plain HTTP, no authentication (kube-proxy's 127.0.0.1:10249; default: off)" },
 	{ .name = "data-dir", .arg = "DIR", .set = opt_string, .offset = NODE(data_dir),
 	  .def = NODE_JOIN_DEFAULT_DATA_DIR, .help = "the node's certificates and kubeconfig "
 	  "(a join writes them, a restart reuses them)" },
@@ -315,6 +320,7 @@ static void kubelet_api_args(struct agent_args *a)
 	struct kubelet_server_config *k = &a->kserver;
 
 	k->cri_endpoint = a->kubelet.runtime_endpoint ?: KUBELET_DEFAULT_CRI_ENDPOINT;
+	k->node_name = a->o.node_name;
 	if (k->cert_file || !a->node.joined || !a->kubelet.runtime_endpoint)
 		return;
 	snprintf(a->node.serving_crt, sizeof(a->node.serving_crt), "%s/serving.crt",
@@ -505,6 +511,32 @@ static int kubelet_api_start(const struct kubelet_server_config *k, struct kubel
 	return 0;
 }
 
+struct agent_prom {
+	struct prom_registry *reg;
+	struct prom_http *http;
+};
+
+/* --metrics-bind-address: the registry the proxy counts into and its
+ * listener; -1 after logging why they cannot start. */
+static int metrics_start(struct agent_args *a, struct agent_prom *m)
+{
+	int r;
+
+	if (!a->metrics_bind)
+		return 0;
+	r = prom_registry_new(&m->reg);
+	if (r == 0)
+		r = prom_http_start(m->reg, a->metrics_bind, &m->http);
+	if (r < 0) {
+		log_error("cannot serve metrics on %s: %s", a->metrics_bind,
+			  r == -EINVAL ? "not ADDR:PORT" : strerror(-r));
+		return -1;
+	}
+	a->o.metrics = m->reg;
+	log_info("metrics on http://%s/metrics", a->metrics_bind);
+	return 0;
+}
+
 /* With no proxy source the agent serves only the kubelet API, until
  * SIGINT or SIGTERM. */
 static int kubelet_only(void)
@@ -526,6 +558,7 @@ int main(int argc, char **argv)
 	struct kubelet_node *node = NULL;
 	struct kubelet *kubelet = NULL;
 	struct kubelet_server *kserver = NULL;
+	struct agent_prom metrics = { 0 };
 	char err[512];
 	sigset_t sigs;
 	int r = 0;
@@ -551,12 +584,16 @@ int main(int argc, char **argv)
 	}
 	if (r == 0 && args.kserver.cert_file && kubelet_api_start(&args.kserver, &kserver) < 0)
 		r = -1;
+	if (r == 0 && metrics_start(&args, &metrics) < 0)
+		r = -1;
 	if (r == 0 && (args.o.manifests_dir || args.o.kubeconfig || args.o.api_server))
 		r = proxy_agent_run(&args.o);
 	else if (r == 0)
 		r = kubelet_only();
+	prom_http_stop(metrics.http);
 	kubelet_server_stop(kserver);
 	kubelet_stop(kubelet);
 	kubelet_node_stop(node);
+	prom_registry_free(metrics.reg);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

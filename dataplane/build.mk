@@ -4,7 +4,7 @@
 # Node, pods and API). Links the modules of dataplane/lb.mk, nftproxy.mk, node.mk,
 # dns.mk and kubelet.mk; `=` because this fragment is read before those.
 PROGRAMS += skiff-agent
-skiff-agent_SRCS = dataplane/agent.c dataplane/proxy_agent.c dataplane/proxy_lb.c \
+skiff-agent_SRCS = dataplane/agent.c dataplane/proxy_agent.c dataplane/agent_metrics.c dataplane/proxy_lb.c \
 	dataplane/proxy.c dataplane/manifest.c dataplane/api_source.c dataplane/l2_announce.c \
 	dataplane/l2_frame.c $(LB_SRCS) $(NFTP_SRCS) $(NODE_NET_SRCS) $(DNS_AGENT_SRCS) \
 	$(KUBELET_SRCS)

@@ -460,6 +460,8 @@ static int route(struct kl_req *q)
 				  "Content-Length: 2\r\nConnection: close\r\n\r\nok");
 	if (n == 4 && streq(seg[0], "containerLogs") && get)
 		return kl_serve_logs(q, seg[1], seg[2], seg[3]);
+	if (n == 2 && streq(seg[0], "stats") && streq(seg[1], "summary") && get)
+		return kl_serve_stats_summary(q);
 	/* /exec/NS/POD/CONTAINER and /exec/NS/POD/UID/CONTAINER */
 	if ((n == 4 || n == 5) && (get || post) &&
 	    (streq(seg[0], "exec") || streq(seg[0], "attach")))

@@ -8,6 +8,8 @@
  *   GET|POST /exec/NS/POD/CONTAINER?command=..&input=1&output=1&error=1&tty=1
  *   GET|POST /attach/NS/POD/CONTAINER?input=1&output=1&error=1&tty=1
  *   GET|POST /portForward/NS/POD
+ *   GET  /stats/summary   the node's and the pods' CPU and memory, as the
+ *                         Summary API (kubelet_server_stats.c)
  *
  * exec, attach and portForward find the container or sandbox through CRI
  * (by the io.kubernetes.* labels), ask CRI for a streaming URL and pass
@@ -34,6 +36,7 @@ struct kubelet_server_config {
 	const char *client_ca_file; /* the CA client certificates must chain to */
 	const char *client_cn;      /* the CN a client must have (default above) */
 	const char *cri_endpoint;   /* the runtime's CRI socket */
+	const char *node_name;      /* named in /stats/summary (may be NULL) */
 };
 
 struct kubelet_server;

@@ -44,6 +44,9 @@ int kl_reply_status(struct kl_req *q, unsigned code, const char *reason, const c
 int kl_find_container(struct cri_client *c, const char *ns, const char *pod, const char *name,
 		      bool running, char *id, size_t len);
 
+/* GET /stats/summary (kubelet_server_stats.c). */
+int kl_serve_stats_summary(struct kl_req *q);
+
 /* GET /containerLogs/NS/POD/CONTAINER (kubelet_server_logs.c). */
 int kl_serve_logs(struct kl_req *q, const char *ns, const char *pod, const char *container);
 

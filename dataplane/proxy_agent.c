@@ -1,5 +1,6 @@
 /* skiff-agent's loop: sources -> model store -> consumers (see proxy_agent.h). */
 #include "dataplane/proxy_agent.h"
+#include "dataplane/agent_metrics.h"
 #include "dataplane/api_source.h"
 #include "dataplane/dns/dns.h"
 #include "dataplane/l2_announce.h"
@@ -56,6 +57,8 @@ struct proxy_agent {
 	} cs[MAX_CONSUMERS];
 	int sfd, tfd;
 	unsigned long long first_change_ns; /* 0: no change pending */
+	unsigned long long change_ns; /* the changes being synced were first seen; 0: none */
+	struct agent_metrics *metrics; /* NULL without --metrics-bind-address */
 	char cgroup[4096];
 };
 
@@ -147,6 +150,15 @@ static int proxy_sync(struct proxy_agent *a)
 	}
 	if (a->nftp)
 		nft_log_batch(a, &rep);
+	agent_metrics_sync(a->metrics,
+			   &(struct agent_sync_report){
+				   .start_ns = t0,
+				   .change_ns = a->change_ns,
+				   .n_fes = rep.n_fes,
+				   .n_services = model_store_count(a->store, MODEL_KIND_SERVICE),
+				   .n_slices = model_store_count(a->store, MODEL_KIND_ENDPOINT_SLICE),
+				   .sockets_ended = a->plb ? proxy_lb_sockets_ended(a->plb) : 0,
+			   });
 	unsigned long long sock_ns = a->plb ? proxy_lb_last_socket_ns(a->plb) : 0;
 	char socks[64] = "";
 
@@ -504,6 +516,12 @@ static int dns_fd(const struct proxy_agent *a)
 static void dns_dispatch(struct proxy_agent *a)
 {
 	dns_agent_dispatch(a->dns);
+	if (a->metrics) {
+		struct dns_server_stats st;
+
+		dns_agent_stats(a->dns, &st);
+		agent_metrics_dns(a->metrics, &st);
+	}
 }
 
 static void dns_teardown(struct proxy_agent *a)
@@ -694,23 +712,29 @@ static int on_timer(struct proxy_agent *a)
 
 	if (read(a->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return -errno;
+	a->change_ns = a->first_change_ns;
 	a->first_change_ns = 0;
 	r = a->src.flush(a->src.ctx);
 	if (r < 0)
 		log_error("%s: cannot load changes: %s", a->src.name, strerror(-r));
-	if (consumers_sync_due(a))
-		return arm_timer(a, PROXY_RETRY_MS);
-	return 0;
+	r = consumers_sync_due(a);
+	a->change_ns = 0;
+	return r ? arm_timer(a, PROXY_RETRY_MS) : 0;
 }
 
 /* API source: the watch events of one dispatch are applied at once. */
 static int on_api(struct proxy_agent *a, const struct pollfd *fds, size_t n)
 {
-	if (api_source_dispatch(&a->src, fds, n) <= 0)
+	bool retry;
+
+	a->change_ns = now_ns();
+	if (api_source_dispatch(&a->src, fds, n) <= 0) {
+		a->change_ns = 0;
 		return 0;
-	if (consumers_sync_due(a))
-		return arm_timer(a, PROXY_RETRY_MS);
-	return 0;
+	}
+	retry = consumers_sync_due(a);
+	a->change_ns = 0;
+	return retry ? arm_timer(a, PROXY_RETRY_MS) : 0;
 }
 
 /* SIGHUP: read the source again and resync every consumer; any other
@@ -848,7 +872,10 @@ static int agent_setup(struct proxy_agent *a, const struct proxy_agent_options *
 		return r;
 	}
 
-	r = model_store_new(&a->store);
+	r = agent_metrics_new(o->metrics, o->mode == PROXY_MODE_BPF ? "bpf" : "nftables",
+			      &a->metrics);
+	if (r == 0)
+		r = model_store_new(&a->store);
 	if (r < 0)
 		return r;
 	r = source_open(a);
@@ -894,6 +921,7 @@ static void agent_teardown(struct proxy_agent *a)
 	if (a->have_src)
 		model_source_free(&a->src);
 	model_store_free(a->store);
+	agent_metrics_free(a->metrics);
 	if (a->sfd >= 0)
 		close(a->sfd);
 	if (a->tfd >= 0)

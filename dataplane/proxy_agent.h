@@ -59,6 +59,8 @@ enum proxy_mode {
 	PROXY_MODE_NFTABLES, /* kube-proxy's nftables layout (nft_proxy.h) */
 };
 
+struct prom_registry;
+
 struct proxy_agent_options {
 	/* The source, exactly one: a folder, or the API server (a kubeconfig,
 	 * or its URL with a bearer token and the CA of its certificate). */
@@ -118,6 +120,9 @@ struct proxy_agent_options {
 	bool l2_announce;
 	const char *const *l2_ifaces;
 	size_t n_l2_ifaces;
+	/* Where the sync, DNS and socket metrics go (agent_metrics.h); NULL:
+	 * nowhere. */
+	struct prom_registry *metrics;
 };
 
 /* Runs until SIGINT/SIGTERM (or one sync with once). Logs what it does;

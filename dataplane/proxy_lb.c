@@ -26,6 +26,7 @@ struct proxy_lb {
 	char *cgroup_path;
 	struct proxy_state *applied;
 	unsigned long long socket_ns; /* time the last apply spent ending sockets */
+	uint64_t sockets_ended;       /* in all */
 	log_report_fn report;         /* what each apply did, for the owner to log */
 	void *report_ud;
 	char failed[96];              /* after a failed apply: the step that failed, ": " */
@@ -58,6 +59,11 @@ void proxy_lb_free(struct proxy_lb *p)
 	proxy_state_free(p->applied);
 	free(p->cgroup_path);
 	free(p);
+}
+
+uint64_t proxy_lb_sockets_ended(const struct proxy_lb *p)
+{
+	return p->sockets_ended;
 }
 
 unsigned long long proxy_lb_last_socket_ns(const struct proxy_lb *p)
@@ -232,7 +238,10 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 		const struct proxy_removed *rm = &c->removed[i];
 		bool ended = r >= 0 && (rm->proto == LB_PROTO_TCP || rm->proto == LB_PROTO_UDP);
 
-		report_removed(p, rm, r < 0 ? r : 0, ended ? t[k++].ended : 0);
+		uint32_t n_ended = ended ? t[k++].ended : 0;
+
+		p->sockets_ended += n_ended;
+		report_removed(p, rm, r < 0 ? r : 0, n_ended);
 	}
 	free(ns.inos);
 	free(ns.paths);

@@ -44,6 +44,8 @@ int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct pr
 /* Nanoseconds the last apply spent ending sockets of removed backends
  * (after the maps were updated). */
 unsigned long long proxy_lb_last_socket_ns(const struct proxy_lb *p);
+/* Sockets of removed backends ended since proxy_lb_new. */
+uint64_t proxy_lb_sockets_ended(const struct proxy_lb *p);
 
 /* The state last applied (NULL before the first apply). */
 const struct proxy_state *proxy_lb_applied(const struct proxy_lb *p);

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
+#include "lib/prom.h"
 #include "lib/util.h"
 
 struct wq_delayed {
@@ -36,7 +37,44 @@ struct kc_wq {
 
 	double tokens;
 	unsigned long long bucket_ns;
+
+	/* NULL without metrics */
+	struct prom_series *depth, *adds, *retries, *queue_seconds, *work_seconds;
 };
+
+/* The series of client-go's workqueue metrics for o->name. */
+static void metrics_init(struct kc_wq *q)
+{
+	const char *const labels[] = { "name", NULL };
+	struct prom_registry *r = q->o.metrics;
+	const char *name = q->o.name ? q->o.name : "";
+
+	q->depth = prom_with(prom_gauge_new(r, "workqueue_depth", "Current depth of workqueue",
+					    labels), name);
+	q->adds = prom_with(prom_counter_new(r, "workqueue_adds_total",
+					     "Total number of adds handled by workqueue", labels),
+			    name);
+	q->retries = prom_with(prom_counter_new(r, "workqueue_retries_total",
+						"Total number of retries handled by workqueue",
+						labels),
+			       name);
+	q->queue_seconds = prom_with(
+		prom_histogram_new(r, "workqueue_queue_duration_seconds",
+				   "How long in seconds an item stays in workqueue before being requested.",
+				   labels, prom_buckets_workqueue, prom_n_buckets_workqueue),
+		name);
+	q->work_seconds = prom_with(
+		prom_histogram_new(r, "workqueue_work_duration_seconds",
+				   "How long in seconds processing an item from workqueue takes.",
+				   labels, prom_buckets_workqueue, prom_n_buckets_workqueue),
+		name);
+}
+
+/* Seconds since a json_integer of now_ns(). */
+static double seconds_since(json_t *t)
+{
+	return (double)(now_ns() - (unsigned long long)json_integer_value(t)) / 1e9;
+}
 
 int kc_wq_new(const struct kc_wq_opts *o, struct kc_wq **out)
 {
@@ -57,6 +95,7 @@ int kc_wq_new(const struct kc_wq_opts *o, struct kc_wq **out)
 		q->o.burst = 100;
 	q->tokens = q->o.burst;
 	q->bucket_ns = now_ns();
+	metrics_init(q);
 	q->dirty = json_object();
 	q->processing = json_object();
 	q->failures = json_object();
@@ -87,6 +126,8 @@ void kc_wq_free(struct kc_wq *q)
 		free(q->heap[i].key);
 	free(q->ready);
 	free(q->heap);
+	if (q->dirty)
+		prom_add(q->depth, -(double)json_object_size(q->dirty));
 	json_decref(q->dirty);
 	json_decref(q->processing);
 	json_decref(q->failures);
@@ -139,8 +180,11 @@ static int add_locked(struct kc_wq *q, const char *key)
 		return -ESHUTDOWN;
 	if (json_object_get(q->dirty, key))
 		return 0;
-	if (json_object_set(q->dirty, key, json_true()) < 0)
+	/* The time of the add, for the queue duration. */
+	if (json_object_set_new(q->dirty, key, json_integer((json_int_t)now_ns())) < 0)
 		return -ENOMEM;
+	prom_inc(q->adds);
+	prom_inc(q->depth);
 	if (json_object_get(q->processing, key))
 		return 0; /* queued again by kc_wq_done */
 	return ready_push(q, key);
@@ -290,6 +334,8 @@ int kc_wq_add_rate_limited(struct kc_wq *q, const char *key)
 
 	pthread_mutex_lock(&q->lock);
 	r = q->shutting_down ? -ESHUTDOWN : add_after_locked(q, key, rate_limit_delay(q, key));
+	if (r == 0)
+		prom_inc(q->retries);
 	pthread_mutex_unlock(&q->lock);
 	return r;
 }
@@ -340,8 +386,10 @@ int kc_wq_get(struct kc_wq *q, int timeout_ms, char **key)
 		char *k = q->ready[q->head++];
 
 		q->n--;
+		prom_dec(q->depth);
+		prom_observe(q->queue_seconds, seconds_since(json_object_get(q->dirty, k)));
 		json_object_del(q->dirty, k);
-		json_object_set(q->processing, k, json_true());
+		json_object_set_new(q->processing, k, json_integer((json_int_t)now_ns()));
 		*key = k;
 	} else {
 		r = q->shutting_down ? -ESHUTDOWN : -EAGAIN;
@@ -359,6 +407,8 @@ int kc_wq_get(struct kc_wq *q, int timeout_ms, char **key)
 void kc_wq_done(struct kc_wq *q, const char *key)
 {
 	pthread_mutex_lock(&q->lock);
+	if (q->work_seconds && json_object_get(q->processing, key))
+		prom_observe(q->work_seconds, seconds_since(json_object_get(q->processing, key)));
 	json_object_del(q->processing, key);
 	if (json_object_get(q->dirty, key) && !q->shutting_down)
 		ready_push(q, key);

@@ -35,9 +35,15 @@ struct kc_wq_opts {
 	double qps;                       /* overall bucket; default 10 */
 	int burst;                        /* default 100 */
 	bool no_bucket;                   /* per-key backoff only */
+	/* Optional: client-go's workqueue metrics, labelled name=name
+	 * (workqueue_depth, _adds_total, _retries_total,
+	 * _queue_duration_seconds, _work_duration_seconds: get to done). */
+	struct prom_registry *metrics;
+	const char *name;
 };
 
 struct kc_wq;
+struct prom_registry;
 
 int kc_wq_new(const struct kc_wq_opts *o, struct kc_wq **out);
 void kc_wq_free(struct kc_wq *q);

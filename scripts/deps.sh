@@ -17,6 +17,7 @@ packages=(
 	busybox-static tzdata etcd-server etcd-client kubectl docker-registry curl
 	iperf3 hyperfine wrk socat netcat-openbsd iputils-ping iputils-arping ndisc6 procps psmisc util-linux jq
 	bind9-dnsutils dnsperf dnsmasq-base unbound
+	prometheus # promtool: checks the /metrics text (tests)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -322,6 +322,15 @@ int cri_list_containers(struct cri_client *c, const Runtime__V1__ContainerFilter
 			&runtime__v1__list_containers_response__descriptor, (ProtobufCMessage **)out);
 }
 
+int cri_list_container_stats(struct cri_client *c, Runtime__V1__ListContainerStatsResponse **out)
+{
+	Runtime__V1__ListContainerStatsRequest req = RUNTIME__V1__LIST_CONTAINER_STATS_REQUEST__INIT;
+
+	return cri_call(c, RUNTIME_SERVICE "ListContainerStats", &req,
+			&runtime__v1__list_container_stats_response__descriptor,
+			(ProtobufCMessage **)out);
+}
+
 int cri_image_status(struct cri_client *c, const char *image, Runtime__V1__ImageStatusResponse **out)
 {
 	Runtime__V1__ImageStatusRequest req = RUNTIME__V1__IMAGE_STATUS_REQUEST__INIT;

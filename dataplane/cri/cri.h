@@ -60,6 +60,8 @@ int cri_container_status(struct cri_client *c, const char *id, bool verbose,
 			 Runtime__V1__ContainerStatusResponse **out);
 int cri_list_containers(struct cri_client *c, const Runtime__V1__ContainerFilter *filter,
 			Runtime__V1__ListContainersResponse **out);
+/* The cumulative CPU time and working set of every running container. */
+int cri_list_container_stats(struct cri_client *c, Runtime__V1__ListContainerStatsResponse **out);
 
 /* ImageService. image_status: (*out)->image is NULL when the image is absent. */
 int cri_image_status(struct cri_client *c, const char *image, Runtime__V1__ImageStatusResponse **out);

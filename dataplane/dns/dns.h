@@ -200,6 +200,8 @@ int dns_agent_serve_service(struct dns_agent *a, struct model_store *st);
 int dns_agent_sync(struct dns_agent *a, struct model_store *st);
 int dns_agent_fd(const struct dns_agent *a);
 void dns_agent_dispatch(struct dns_agent *a);
+/* The server's totals (dns_server_stats). */
+void dns_agent_stats(const struct dns_agent *a, struct dns_server_stats *out);
 /* Logs the counters and stops serving. NULL-safe. */
 void dns_agent_free(struct dns_agent *a);
 

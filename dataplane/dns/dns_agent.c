@@ -87,6 +87,11 @@ static void counters(const struct dns_agent *a, char *buf, size_t size)
 			 st.cache_entries);
 }
 
+void dns_agent_stats(const struct dns_agent *a, struct dns_server_stats *out)
+{
+	dns_server_stats(a->server, out);
+}
+
 static void keys_free(char **keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
