@@ -30,3 +30,5 @@ fuzz_kube_config_PKGS := jansson yaml-0.1
 TESTS += test_kube_quantity
 test_kube_quantity_SRCS := tests/lib/test_kube_quantity.c
 test_kube_quantity_PKGS := jansson
+TESTS += test_kube_param
+test_kube_param_SRCS := tests/lib/test_kube_param.c
