@@ -1,7 +1,7 @@
 /* Request body decoding, shared by every verb and the fuzz harness: the
  * media types the API accepts, JSON parsing with a message that names the
- * position of the error; an apply patch may be YAML; Kubernetes protobuf
- * bodies go to api_proto.c. */
+ * position of the error; YAML for application/yaml and apply patches;
+ * Kubernetes protobuf bodies go to api_proto.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,8 +17,8 @@ static bool ctype_is(const char *ctype, const char *want)
 	return ctype && strncasecmp(ctype, want, n) == 0 && (ctype[n] == 0 || ctype[n] == ';');
 }
 
-/* An apply patch in YAML (kubectl sends JSON, other clients YAML): one
- * document, a JSON value after. */
+/* A body in YAML (application/yaml, or an apply patch: kubectl sends
+ * JSON, other clients YAML): one document, a JSON value after. */
 static int decode_yaml(const char *body, size_t len, json_t **out, char *err, size_t errlen)
 {
 	struct yamljson_error yerr = { 0 };
@@ -31,7 +31,7 @@ static int decode_yaml(const char *body, size_t len, json_t **out, char *err, si
 	}
 	if (json_array_size(docs) != 1) {
 		json_decref(docs);
-		snprintf(err, errlen, "error decoding YAML: the apply patch must be one document");
+		snprintf(err, errlen, "error decoding YAML: the body must be one document");
 		return -EINVAL;
 	}
 	*out = json_incref(json_array_get(docs, 0));
@@ -83,9 +83,10 @@ int api_decode_body(const char *body, size_t len, const char *ctype, json_t **ou
 	    !ctype_is(ctype, "application/merge-patch+json") &&
 	    !ctype_is(ctype, "application/json-patch+json") &&
 	    !ctype_is(ctype, "application/strategic-merge-patch+json") &&
-	    !ctype_is(ctype, "application/apply-patch+yaml") && !ctype_is(ctype, "*/*")) {
+	    !ctype_is(ctype, "application/apply-patch+yaml") && !ctype_is(ctype, "application/yaml") &&
+	    !ctype_is(ctype, "*/*")) {
 		snprintf(err, errlen, "the body of the request was in an unknown format (%s) - "
-			 "accepted media types include: application/json", ctype);
+			 "accepted media types include: application/json, application/yaml", ctype);
 		return -EPROTONOSUPPORT;
 	}
 	if (!body || len == 0) {
@@ -93,7 +94,8 @@ int api_decode_body(const char *body, size_t len, const char *ctype, json_t **ou
 		return -EINVAL;
 	}
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!j && ctype_is(ctype, "application/apply-patch+yaml"))
+	if (!j && (ctype_is(ctype, "application/apply-patch+yaml") ||
+		   ctype_is(ctype, "application/yaml")))
 		return decode_yaml(body, len, out, err, errlen);
 	if (!j && strncmp(jerr.text, "duplicate object key", 20) == 0)
 		return decode_duplicates(body, len, &jerr, out, err, errlen);

@@ -105,6 +105,9 @@ int api_query_write_opts(struct api_req *q, const char *kind, struct api_write_o
  * propagationPolicy, orphanDependents, dryRun), for a delete without a
  * body. */
 int api_query_delete_options(struct api_req *q, json_t **out, struct api_err *e);
+/* 422 for DeleteOptions (from the body or the query) upstream refuses: an
+ * unknown propagationPolicy, one with orphanDependents, a dryRun not All. */
+int api_check_delete_options(json_t *opts, struct api_err *e);
 
 /* Whether a Content-Type names the media type (parameters ignored). */
 static inline bool ctype_has(const char *ctype, const char *want)

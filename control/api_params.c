@@ -14,6 +14,7 @@
  * sendInitialEvents, timeout) are accepted and not used. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "control/api_internal.h"
 #include "lib/kube_param.h"
@@ -21,7 +22,13 @@
 
 const char *api_query(struct api_req *q, const char *key)
 {
-	return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, key);
+	const char *v = NULL;
+	size_t n;
+
+	if (MHD_lookup_connection_value_n(q->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v,
+					  &n) != MHD_YES)
+		return NULL;
+	return v ? v : ""; /* ?watch, without '=': there, empty (Go's url.Values) */
 }
 
 bool api_query_bool(struct api_req *q, const char *key)
@@ -74,6 +81,30 @@ int api_query_write_opts(struct api_req *q, const char *kind, struct api_write_o
 	else
 		return options_invalid(e, kind, "fieldValidation", fv,
 				       "\"Ignore\", \"Strict\", \"Warn\"");
+	return 0;
+}
+
+int api_check_delete_options(json_t *opts, struct api_err *e)
+{
+	const char *policy = api_jstr(opts, "propagationPolicy");
+	json_t *dry = json_object_get(opts, "dryRun"), *v;
+	size_t i;
+
+	if (policy && !streq(policy, "Orphan") && !streq(policy, "Foreground") &&
+	    !streq(policy, "Background"))
+		return options_invalid(e, "DeleteOptions", "propagationPolicy", policy,
+				       "\"Background\", \"Foreground\", \"Orphan\"");
+	if (policy && json_is_boolean(json_object_get(opts, "orphanDependents"))) {
+		api_err_set(e, 422, "Invalid",
+			    "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Invalid "
+			    "value: \"%s\": orphanDependents and deletionPropagation cannot be both set",
+			    policy);
+		return -EINVAL;
+	}
+	json_array_foreach(dry, i, v)
+		if (!streq(json_string_value(v), "All"))
+			return options_invalid(e, "DeleteOptions", "dryRun",
+					       json_string_value(v) ?: "", "\"All\"");
 	return 0;
 }
 

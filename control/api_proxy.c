@@ -221,7 +221,7 @@ static enum MHD_Result copy_param(void *cls, enum MHD_ValueKind kind, const char
 
 	(void)kind;
 	if (!value)
-		return MHD_YES;
+		value = ""; /* ?stdin, without '=': there, and true */
 	if (c->stream) {
 		if (streq(key, "command"))
 			append_param(c->target, c->size, key, value);

@@ -199,11 +199,37 @@ static int patch_apply(const struct patch *p, json_t *obj, json_t **out, struct 
 	return 0;
 }
 
+/* A patched object whose apiVersion or kind the patch changed or removed:
+ * 422, as upstream's decoding of the patched object refuses it. */
+static int patch_kept_type(const struct api_resource *r, json_t *old, json_t *patched,
+			   struct api_err *e)
+{
+	static const char *const keys[] = { "apiVersion", "kind" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		json_t *was = json_object_get(old, keys[i]), *now = json_object_get(patched, keys[i]);
+		char qn[128];
+
+		if (json_equal(was, now))
+			continue;
+		api_resource_qualified(r, qn, sizeof(qn));
+		api_err_set(e, 422, "Invalid",
+			    "%s \"%s\" is invalid: patch: Invalid value: %s: a patch cannot change "
+			    "it (%s)", qn, api_jstr(old, "metadata.name") ?: "", keys[i],
+			    json_string_value(now) ?: "removed");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int mutate_patch(const struct api_resource *r, json_t *old, void *ud, json_t **out,
 			struct api_err *e)
 {
-	(void)r;
-	return patch_apply(ud, old, out, e);
+	int ret = patch_apply(ud, old, out, e);
+
+	if (ret == 0 && (ret = patch_kept_type(r, old, *out, e)) < 0)
+		json_decref(*out);
+	return ret;
 }
 
 enum MHD_Result api_rest_patch(struct api_req *q)
@@ -406,6 +432,11 @@ static int delete_options(struct api_req *q, json_t **body, struct api_delete_op
 
 	if (r < 0)
 		return r;
+	r = api_check_delete_options(*body, e);
+	if (r < 0) {
+		json_decref(*body);
+		return r;
+	}
 	api_delete_opts_parse(*body, o);
 	o->dry_run = o->dry_run || streq(api_query(q, "dryRun"), "All");
 	return 0;

@@ -55,6 +55,8 @@ case_boolean_query() {
 		out=$(curl -s "$(URL "$CMS?watch=$v&timeoutSeconds=1")" | jq -r .kind)
 		assert_eq "$out" ConfigMapList "watch=$v is a list"
 	done
+	out=$(curl -s "$(URL "$CMS?watch&resourceVersion=0&timeoutSeconds=1")" | head -n 1 | jq -r .type)
+	assert_eq "$out" ADDED "?watch without a value is a watch"
 	rv=$(jqr "$(api GET $CMS)" .metadata.resourceVersion)
 	out=$(curl -s "$(URL "$CMS?watch=1&resourceVersion=$rv&timeoutSeconds=2&allowWatchBookmarks=True")" | jq -r .type)
 	assert_eq "$out" BOOKMARK "allowWatchBookmarks=True"
@@ -102,6 +104,11 @@ case_write_and_delete_options() {
 	api POST $CMS '{"metadata":{"name":"o2"}}' >/dev/null
 	r=$(api DELETE "$CMS/o2?dryRun=All")
 	assert_eq "$(code "$(api GET $CMS/o2)")" 200 "dryRun delete kept it"
+	r=$(api DELETE "$CMS/o2?propagationPolicy=Sideways")
+	assert_eq "$(code "$r")" 422 "unknown propagationPolicy"
+	assert_contains "$(jqr "$r" .message)" 'propagationPolicy: Unsupported value: "Sideways"'
+	r=$(api DELETE $CMS/o2 '{"propagationPolicy":"Orphan","orphanDependents":false}')
+	assert_eq "$(code "$r")" 422 "propagationPolicy with orphanDependents"
 	r=$(api DELETE "$CMS/o2?propagationPolicy=Foreground")
 	assert_eq "$(jqr "$r" '.metadata.finalizers|join(",")')" foregroundDeletion
 }
@@ -125,6 +132,8 @@ case_media_types() {
 	assert_eq "$(code "$r")" 201 "charset"
 	r=$(api POST $CMS '{"metadata":{"name":"m2"}}' 'Application/JSON; charset=UTF-8')
 	assert_eq "$(code "$r")" 201 "case and a space"
+	r=$(api POST $CMS "$(printf 'metadata:\n  name: m5\ndata:\n  k: v\n')" application/yaml)
+	assert_eq "$(code "$r") $(jqr "$r" .data.k)" "201 v" "application/yaml"
 	r=$(api POST $CMS '{"metadata":{"name":"m3"}}' 'text/plain')
 	assert_eq "$(code "$r")" 415
 	r=$(api PATCH $CMS/m1 '{"data":{"a":"1"}}' application/merge-patch+json)
@@ -135,6 +144,10 @@ case_media_types() {
 	assert_eq "$(code "$r") $(jqr "$r" '.data|keys|join(",")')" "200 b" "JSON patch"
 	r=$(api PATCH "$CMS/m4?fieldManager=t" "$(printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m4\ndata:\n  y: "yaml"\n')" application/apply-patch+yaml)
 	assert_eq "$(code "$r") $(jqr "$r" .data.y)" "201 yaml" "apply patch in YAML"
+	r=$(api PATCH $CMS/m1 '{"apiVersion":"v2"}' application/merge-patch+json)
+	assert_eq "$(code "$r")" 422 "a patch changing apiVersion"
+	r=$(api PATCH $CMS/m1 '[{"op":"remove","path":"/kind"}]' application/json-patch+json)
+	assert_eq "$(code "$r")" 422 "a patch removing kind"
 	r=$(api PATCH $CMS/m1 '{"data":' application/merge-patch+json)
 	assert_eq "$(code "$r")" 400 "malformed patch"
 }
