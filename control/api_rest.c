@@ -198,9 +198,11 @@ static void continue_token(const struct list *l, char *buf, size_t len)
 static int list_begin(struct api_req *q, struct list *l, struct api_err *e)
 {
 	const char *cont = api_query(q, "continue");
-	int64_t lim = 0;
+	int64_t lim = 0, timeout;
 
-	if (api_query_int64(q, "limit", &lim, e) < 0)
+	/* timeoutSeconds bounds a list upstream; here it is only checked. */
+	if (api_query_int64(q, "limit", &lim, e) < 0 ||
+	    api_query_int64(q, "timeoutSeconds", &timeout, e) < 0)
 		return -EINVAL;
 	l->limit = lim > 0 ? (size_t)lim : 0; /* 0 or less: no limit, as upstream */
 	l->more = true;

@@ -74,6 +74,8 @@ case_integer_query() {
 	r=$(api GET "$CMS?watch=1&timeoutSeconds=%201")
 	assert_eq "$(code "$r")" 400 "timeoutSeconds with a space"
 	assert_contains "$(jqr "$r" .message)" "timeoutSeconds"
+	r=$(api GET "$CMS?timeoutSeconds=30s")
+	assert_eq "$(code "$r")" 400 "a list's timeoutSeconds"
 	r=$(api GET "$CMS?limit=99999999999999999999")
 	assert_contains "$(jqr "$r" .message)" "value out of range"
 	r=$(api DELETE "$CMS/n1?gracePeriodSeconds=soon")
