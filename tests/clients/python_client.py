@@ -1,14 +1,15 @@
 """Cases of test_python_client.sh: Kubernetes' official Python client
 (Debian's python3-kubernetes) against skiff-server, used as its own
 documentation shows. Objects are built with the client's model classes,
-which leave apiVersion and kind unset. Usage: python_client.py CASE, with
-KUBECONFIG, NS (a namespace name prefix unique to the run) and CACHE (a
-folder for the dynamic client's discovery cache) in the environment. A
-failed check raises; the exit code tells the harness."""
+which leave apiVersion and kind unset. Usage: python_client.py DIR CASE...,
+with KUBECONFIG, NS (a namespace name prefix unique to the run) and CACHE
+(a folder for the dynamic client's discovery cache) in the environment.
+Writes DIR/CASE: "ok", or the traceback of the failed check."""
 import json
 import os
 import sys
 import time
+import traceback
 
 from kubernetes import client, config, dynamic, watch
 from kubernetes.client.rest import ApiException
@@ -246,4 +247,13 @@ def case_dynamic_client():
 
 
 if __name__ == "__main__":
-    globals()["case_" + sys.argv[1]]()
+    # One interpreter for every case (importing the client takes seconds):
+    # each case's result, "ok" or its traceback, in a file of its name.
+    for name in sys.argv[2:]:
+        try:
+            globals()["case_" + name]()
+            result = "ok\n"
+        except Exception:  # the case failed: its traceback is the report
+            result = traceback.format_exc()
+        with open(os.path.join(sys.argv[1], name), "w") as f:
+            f.write(result)

@@ -21,14 +21,24 @@ DATA=$TMP/data
 start_skiff_server "$DATA" "$TMP/server.log" tls --controllers=garbagecollector --no-scheduler \
 	--compaction-interval 3
 
-py() {
-	KUBECONFIG=$DATA/kubeconfig NS=py-$RUN_ID CACHE=$TMP \
-		"$PY" "$SKIFF_ROOT/tests/clients/python_client.py" "$1"
+# Every case in one interpreter (python_client.py), then one result each.
+CASES=(create_without_type list_selectors_paging watch_from_resource_version watch_expired_410
+	patch_types delete_propagation dynamic_client)
+mkdir "$TMP/py"
+KUBECONFIG=$DATA/kubeconfig NS=py-$RUN_ID CACHE=$TMP timeout 150 \
+	"$PY" "$SKIFF_ROOT/tests/clients/python_client.py" "$TMP/py" "${CASES[@]}" >"$TMP/py.log" 2>&1
+
+# py_result CASE: passes when the case wrote ok; else its traceback and last line.
+py_result() {
+	local f=$TMP/py/$1
+	[ -f "$f" ] || fail "python_client.py did not run $1: $(tail -n 3 "$TMP/py.log")"
+	[ "$(cat "$f")" = ok ] && return 0
+	cat "$f" >&2
+	fail "$(grep -v '^[[:space:]]*$' "$f" | tail -n 1)"
 }
 
-for c in create_without_type list_selectors_paging watch_from_resource_version \
-	watch_expired_410 patch_types delete_propagation dynamic_client; do
-	eval "case_$c() { py $c; }"
+for c in "${CASES[@]}"; do
+	eval "case_$c() { py_result $c; }"
 	run_case "$c"
 done
 finish
