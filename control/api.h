@@ -272,9 +272,12 @@ void api_server_stop(struct api_server *s);
 void api_server_free(struct api_server *s);
 
 /* Decodes a request body (JSON, or the Kubernetes protobuf encoding of the
- * kinds control/k8s.proto declares; YAML is not accepted) the way the API
- * does, with the message a 400 (-EINVAL) or 415 (-EPROTONOSUPPORT) would
- * carry. Exposed for the fuzz harness. */
+ * kinds control/k8s.proto declares; YAML for application/yaml and apply
+ * patches) the way the API does, with the message a 400 (-EINVAL) or 415
+ * (-EPROTONOSUPPORT) would carry. A member given twice is taken at its
+ * last value, as upstream's decoder does: 1, with err naming it
+ * (`duplicate field "x"`) for fieldValidation to warn about or refuse.
+ * Exposed for the fuzz harness. */
 int api_decode_body(const char *body, size_t len, const char *content_type, json_t **out,
 		    char *err, size_t errlen);
 /* control/api_proto.c: whether body has the "k8s\0" protobuf prefix, and

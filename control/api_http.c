@@ -90,11 +90,6 @@ enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e)
 	return api_reply_json(q, code, st);
 }
 
-const char *api_query(struct api_req *q, const char *key)
-{
-	return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
 /* ---- discovery ---- */
 
 static json_t *verbs_json(const char *const *verbs)
@@ -516,10 +511,8 @@ static bool authenticate(struct api_req *q, bool tls, const char *url)
 
 static const char *verb_of(struct api_req *q)
 {
-	const char *w = api_query(q, "watch");
-
 	if (streq(q->method, "GET") || streq(q->method, "HEAD")) {
-		if (streq(w, "true") || streq(w, "1"))
+		if (api_query_bool(q, "watch"))
 			return "watch";
 		return q->name[0] ? "get" : "list";
 	}

@@ -115,7 +115,25 @@ enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e);
 enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *ctype,
 			       const char *text);
 
+/* The query parameters (api_params.c). api_query: the first value of
+ * key, NULL when absent. api_query_bool: as kube-apiserver converts a
+ * boolean (kube_param_bool). api_query_int64: 1 with *out set, 0 when
+ * absent, negative errno with a 400 naming the parameter in e. */
 const char *api_query(struct api_req *q, const char *key);
+bool api_query_bool(struct api_req *q, const char *key);
+int api_query_int64(struct api_req *q, const char *key, int64_t *out, struct api_err *e);
+/* dryRun and fieldValidation of a write (kind: CreateOptions,
+ * UpdateOptions or PatchOptions, named by the 422 for a value upstream
+ * refuses); sets dry_run and fields. */
+int api_query_write_opts(struct api_req *q, const char *kind, struct api_write_opts *o,
+			 struct api_err *e);
+/* A DeleteOptions object from the query (gracePeriodSeconds,
+ * propagationPolicy, orphanDependents, dryRun), for a delete without a
+ * body. */
+int api_query_delete_options(struct api_req *q, json_t **out, struct api_err *e);
+/* 422 for DeleteOptions (from the body or the query) upstream refuses: an
+ * unknown propagationPolicy, one with orphanDependents, a dryRun not All. */
+int api_check_delete_options(json_t *opts, struct api_err *e);
 
 /* Whether a Content-Type names the media type (parameters ignored). */
 static inline bool ctype_has(const char *ctype, const char *want)

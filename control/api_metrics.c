@@ -63,13 +63,10 @@ void api_metrics_free(struct api_metrics *m)
  * server-side apply as APPLY. */
 static const char *verb_label(struct api_req *q)
 {
-	const char *w;
-
 	if (streq(q->method, "GET") || streq(q->method, "HEAD")) {
 		if (!q->res)
 			return "GET";
-		w = api_query(q, "watch");
-		if (streq(w, "true") || streq(w, "1"))
+		if (api_query_bool(q, "watch"))
 			return "WATCH";
 		return q->name[0] ? "GET" : "LIST";
 	}

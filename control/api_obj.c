@@ -452,13 +452,34 @@ static void generate_name(json_t *meta)
 
 /* ---- admission: what every write of an object goes through ---- */
 
-/* A JSON object whose apiVersion and kind are the resource's (400 when
- * they name another, 422 naming name when they or metadata are absent). */
+/* A member of the type ("apiVersion", "kind"): its text, "" when absent
+ * or null (as Go decodes it into a string), NULL when it is not a
+ * string (400 naming it). */
+static const char *type_member(json_t *obj, const char *key, struct api_err *e)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v || json_is_null(v))
+		return "";
+	if (json_is_string(v))
+		return json_string_value(v);
+	api_err_set(e, 400, "BadRequest",
+		    "couldn't get version/kind; json parse error: json: cannot unmarshal %s into Go "
+		    "struct field .%s of type string",
+		    json_is_object(v) ? "object" : json_is_array(v) ? "array" :
+		    json_is_boolean(v) ? "bool" : "number", key);
+	return NULL;
+}
+
+/* A JSON object whose apiVersion and kind are the resource's. Absent or
+ * empty, they are taken from the request's path, as kube-apiserver's
+ * decoder defaults them (so clients that leave them out, the Python
+ * one, work); naming another type, 400 naming the field. metadata
+ * absent: 422 naming name. */
 static int check_type(const struct api_resource *r, json_t *obj, const char *name,
 		      struct api_err *e)
 {
-	const char *av = json_string_value(json_object_get(obj, "apiVersion"));
-	const char *k = json_string_value(json_object_get(obj, "kind"));
+	const char *av, *k;
 	json_t *causes;
 	char gv[128];
 
@@ -466,31 +487,28 @@ static int check_type(const struct api_resource *r, json_t *obj, const char *nam
 		api_err_set(e, 400, "BadRequest", "the request body must be a JSON object");
 		return -EINVAL;
 	}
+	if (!(av = type_member(obj, "apiVersion", e)) || !(k = type_member(obj, "kind", e)))
+		return -EINVAL;
 	api_resource_gv(r, gv, sizeof(gv));
-	if (av && !streq(av, gv)) {
+	if (*av && !streq(av, gv)) {
 		api_err_set(e, 400, "BadRequest",
 			    "the API version in the data (%s) does not match the expected API version (%s)",
 			    av, gv);
 		return -EINVAL;
 	}
-	if (k && !streq(k, r->kind)) {
+	if (*k && !streq(k, r->kind)) {
 		api_err_set(e, 400, "BadRequest",
 			    "the kind in the data (%s) does not match the expected kind (%s)", k,
 			    r->kind);
 		return -EINVAL;
 	}
-	causes = json_array();
-	if (!av)
-		api_cause(causes, "FieldValueRequired", "apiVersion", "Required value");
-	if (!k)
-		api_cause(causes, "FieldValueRequired", "kind", "Required value");
-	if (!json_is_object(json_object_get(obj, "metadata")))
+	set_type(r, obj);
+	if (!json_is_object(json_object_get(obj, "metadata"))) {
+		causes = json_array();
 		api_cause(causes, "FieldValueRequired", "metadata", "Required value");
-	if (json_array_size(causes)) {
 		api_err_invalid(e, r, name, causes);
 		return -EINVAL;
 	}
-	json_decref(causes);
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "control/api_internal.h"
+#include "lib/kube_param.h"
 #include "lib/log.h"
 #include "lib/tls_stream.h"
 #include "lib/util.h"
@@ -209,39 +210,78 @@ struct query_copy {
 	bool stream; /* exec/attach: stdin->input, stdout->output, stderr->error */
 };
 
-static bool truthy(const char *v)
-{
-	return v && (streq(v, "true") || streq(v, "1") || streq(v, "True"));
-}
-
-/* Each query parameter of the client's the kubelet takes, renamed as
- * kube-apiserver passes them on. */
+/* Each query parameter of exec, attach and portforward the kubelet
+ * takes, renamed as kube-apiserver passes them on. */
 static enum MHD_Result copy_param(void *cls, enum MHD_ValueKind kind, const char *key,
 				  const char *value)
 {
-	static const char *const logs[] = { "follow", "previous", "timestamps", "tailLines",
-					    "sinceSeconds", "sinceTime", "limitBytes" };
 	static const char *const io[][2] = { { "stdin", "input" }, { "stdout", "output" },
 					     { "stderr", "error" }, { "tty", "tty" } };
 	struct query_copy *c = cls;
 
 	(void)kind;
 	if (!value)
-		return MHD_YES;
+		value = ""; /* ?stdin, without '=': there, and true */
 	if (c->stream) {
 		if (streq(key, "command"))
 			append_param(c->target, c->size, key, value);
 		for (size_t i = 0; i < ARRAY_SIZE(io); i++)
-			if (streq(key, io[i][0]) && truthy(value))
+			if (streq(key, io[i][0]) && kube_param_bool(value))
 				append_param(c->target, c->size, io[i][1], "1");
 		return MHD_YES;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(logs); i++)
-		if (streq(key, logs[i]))
-			append_param(c->target, c->size, key, value);
 	if (streq(key, "ports"))
 		append_param(c->target, c->size, "port", value);
 	return MHD_YES;
+}
+
+/* The pods/log options as kube-apiserver parses and validates them
+ * (PodLogOptions: 400 for a number that is not one, 422 for one out of
+ * range), passed on to the kubelet in its terms. */
+static int copy_log_params(struct api_req *q, char *target, size_t size, struct api_err *e)
+{
+	static const char *const flags[] = { "follow", "previous", "timestamps" };
+	static const struct {
+		const char *key;
+		int64_t min;
+		const char *why;
+	} nums[] = {
+		{ "tailLines", 0, "must be greater than or equal to 0" },
+		{ "sinceSeconds", 1, "must be greater than 0" },
+		{ "limitBytes", 1, "must be greater than 0" },
+	};
+	const char *since = api_query(q, "sinceTime");
+	char text[24];
+
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		if (api_query_bool(q, flags[i]))
+			append_param(target, size, flags[i], "true");
+	for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
+		int64_t n;
+		int r = api_query_int64(q, nums[i].key, &n, e);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
+		if (n < nums[i].min) {
+			api_err_set(e, 422, "Invalid",
+				    "PodLogOptions \"%s\" is invalid: %s: Invalid value: %lld: %s",
+				    q->name, nums[i].key, (long long)n, nums[i].why);
+			return -EINVAL;
+		}
+		snprintf(text, sizeof(text), "%lld", (long long)n);
+		append_param(target, size, nums[i].key, text);
+	}
+	if (since && api_query(q, "sinceSeconds")) {
+		api_err_set(e, 422, "Invalid",
+			    "PodLogOptions \"%s\" is invalid: sinceSeconds: Forbidden: at most one of "
+			    "sinceTime or sinceSeconds may be specified", q->name);
+		return -EINVAL;
+	}
+	if (since)
+		append_param(target, size, "sinceTime", since);
+	return 0;
 }
 
 /* The container a log, exec or attach is for: ?container=, else the
@@ -337,7 +377,10 @@ static int target(struct api_req *q, struct proxy_call *pc, struct api_err *e)
 			append_enc(pc->target, sizeof(pc->target), container);
 		}
 		qc.stream = streq(q->sub, "exec") || streq(q->sub, "attach");
-		MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, copy_param, &qc);
+		if (streq(q->sub, "log"))
+			r = copy_log_params(q, pc->target, sizeof(pc->target), e);
+		else
+			MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, copy_param, &qc);
 	}
 	json_decref(pod);
 	return r < 0 ? r : node_endpoint(q->srv, pc, e);

@@ -197,9 +197,14 @@ static void continue_token(const struct list *l, char *buf, size_t len)
 
 static int list_begin(struct api_req *q, struct list *l, struct api_err *e)
 {
-	const char *cont = api_query(q, "continue"), *lim = api_query(q, "limit");
+	const char *cont = api_query(q, "continue");
+	int64_t lim = 0, timeout;
 
-	l->limit = lim ? strtoul(lim, NULL, 10) : 0;
+	/* timeoutSeconds bounds a list upstream; here it is only checked. */
+	if (api_query_int64(q, "limit", &lim, e) < 0 ||
+	    api_query_int64(q, "timeoutSeconds", &timeout, e) < 0)
+		return -EINVAL;
+	l->limit = lim > 0 ? (size_t)lim : 0; /* 0 or less: no limit, as upstream */
 	l->more = true;
 	l->include = api_include_object(q);
 	l->now = time(NULL);
@@ -369,8 +374,7 @@ static enum MHD_Result dispatch_sub(struct api_req *q)
 enum MHD_Result api_rest_dispatch(struct api_req *q)
 {
 	const char *m = q->method;
-	const char *watch = api_query(q, "watch");
-	bool is_watch = streq(watch, "true") || streq(watch, "1");
+	bool is_watch = api_query_bool(q, "watch");
 
 	if (!sub_allowed(q) || (q->res->answer && (q->name[0] || !streq(m, "POST"))))
 		return method_not_allowed(q);

@@ -507,7 +507,8 @@ enum MHD_Result api_rest_watch(struct api_req *q)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	struct api_err e = { 0 };
-	const char *rv = api_query(q, "resourceVersion"), *to = api_query(q, "timeoutSeconds");
+	const char *rv = api_query(q, "resourceVersion");
+	int64_t to = 0;
 	char prefix[512];
 	int64_t after;
 	struct MHD_Response *resp;
@@ -521,9 +522,16 @@ enum MHD_Result api_rest_watch(struct api_req *q)
 	w->res = q->res;
 	w->table = q->table;
 	w->include = api_include_object(q);
-	w->bookmarks = streq(api_query(q, "allowWatchBookmarks"), "true");
+	w->bookmarks = api_query_bool(q, "allowWatchBookmarks");
 	w->last_bookmark = now_ns();
-	w->deadline = now_ns() + (unsigned long long)(to ? strtoull(to, NULL, 10) : 1800) *
+	/* timeoutSeconds 0 or absent: the server's own; negative: over at once. */
+	if (api_query_int64(q, "timeoutSeconds", &to, &e) < 0) {
+		free(w);
+		return api_reply_err(q, &e);
+	}
+	if (!to)
+		to = 1800;
+	w->deadline = now_ns() + (unsigned long long)(to > 0 ? (to < INT32_MAX ? to : INT32_MAX) : 0) *
 					 1000000000ULL;
 	if (api_parse_selectors(q, &w->ls, &w->fs, &e) < 0) {
 		free(w);

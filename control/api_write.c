@@ -14,28 +14,22 @@
 
 /* ---- the request's options ---- */
 
-static bool dry_run(struct api_req *q)
+/* The options of a create, update or patch from the query (422 for a
+ * dryRun or fieldValidation upstream refuses). */
+static int write_opts(struct api_req *q, const char *kind, struct api_write_opts *o,
+		      struct api_err *e)
 {
-	return streq(api_query(q, "dryRun"), "All");
-}
-
-static void write_opts(struct api_req *q, struct api_write_opts *o)
-{
-	const char *fv = api_query(q, "fieldValidation");
-
-	o->dry_run = dry_run(q);
-	o->fields = API_FIELDS_WARN;
-	if (streq(fv, "Strict"))
-		o->fields = API_FIELDS_STRICT;
-	else if (streq(fv, "Ignore"))
-		o->fields = API_FIELDS_IGNORE;
 	o->warning = q->warning;
 	o->warning_len = sizeof(q->warning);
+	return api_query_write_opts(q, kind, o, e);
 }
 
 /* The request body as JSON: 415 for a media type this server does not
- * decode, 400 for a malformed body. */
-static int decode_body(struct api_req *q, json_t **out, struct api_err *e)
+ * decode, 400 for a malformed body; a member given twice as o's
+ * fieldValidation says (upstream: the last value, a warning by default;
+ * o NULL: the last value). */
+static int decode_body(struct api_req *q, const struct api_write_opts *o, json_t **out,
+		       struct api_err *e)
 {
 	char err[512] = "";
 	int r = api_decode_body(q->body, q->body_len, q->ctype, out, err, sizeof(err));
@@ -44,7 +38,16 @@ static int decode_body(struct api_req *q, json_t **out, struct api_err *e)
 		api_err_set(e, 415, "UnsupportedMediaType", "%s", err);
 	else if (r < 0)
 		api_err_set(e, 400, "BadRequest", "%s", err);
-	return r;
+	if (r <= 0 || !o)
+		return r < 0 ? r : 0;
+	if (o->fields == API_FIELDS_STRICT) {
+		json_decref(*out);
+		api_err_set(e, 400, "BadRequest", "strict decoding error: %s", err);
+		return -EINVAL;
+	}
+	if (o->fields == API_FIELDS_WARN && o->warning)
+		snprintf(o->warning, o->warning_len, "%s", err);
+	return 0;
 }
 
 /* Answers with out (code) or with e's Status. */
@@ -63,14 +66,13 @@ static enum MHD_Result create(struct api_req *q, bool name_from_url)
 	struct api_err e = { 0 };
 	struct api_write_opts o;
 	json_t *body, *out = NULL, *meta;
-	int r = decode_body(q, &body, &e);
+	int r = write_opts(q, name_from_url ? "PatchOptions" : "CreateOptions", &o, &e);
 
-	if (r < 0)
+	if (r < 0 || (r = decode_body(q, &o, &body, &e)) < 0)
 		return api_reply_err(q, &e);
 	meta = json_object_get(body, "metadata");
 	if (name_from_url && json_is_object(meta) && !api_jstr(meta, "name"))
 		json_object_set_new(meta, "name", json_string(q->name));
-	write_opts(q, &o);
 	r = api_obj_create(q->srv, q->res, q->ns, body, &o, &out, &e);
 	json_decref(body);
 	return reply(q, r, 201, out, &e);
@@ -90,7 +92,7 @@ enum MHD_Result api_rest_answer(struct api_req *q)
 {
 	struct api_err e = { 0 };
 	json_t *body, *out = NULL;
-	int r = decode_body(q, &body, &e);
+	int r = decode_body(q, NULL, &body, &e);
 
 	if (r < 0)
 		return api_reply_err(q, &e);
@@ -111,11 +113,10 @@ static enum MHD_Result write_body(struct api_req *q, body_write_fn fn, unsigned 
 	struct api_err e = { 0 };
 	struct api_write_opts o;
 	json_t *body, *out = NULL;
-	int r = decode_body(q, &body, &e);
+	int r = write_opts(q, streq(q->method, "POST") ? "CreateOptions" : "UpdateOptions", &o, &e);
 
-	if (r < 0)
+	if (r < 0 || (r = decode_body(q, &o, &body, &e)) < 0)
 		return api_reply_err(q, &e);
-	write_opts(q, &o);
 	r = fn(q->srv, q->res, q->ns, q->name, body, &o, &out, &e);
 	json_decref(body);
 	return reply(q, r, code, out, &e);
@@ -140,9 +141,10 @@ struct patch {
 };
 
 /* The request's patch (415 for a patch type this server does not apply). */
-static int patch_parse(struct api_req *q, struct patch *p, struct api_err *e)
+static int patch_parse(struct api_req *q, const struct api_write_opts *o, struct patch *p,
+		       struct api_err *e)
 {
-	int r = decode_body(q, &p->body, e);
+	int r = decode_body(q, o, &p->body, e);
 
 	if (r < 0)
 		return r;
@@ -193,11 +195,37 @@ static int patch_apply(const struct patch *p, json_t *obj, json_t **out, struct 
 	return 0;
 }
 
+/* A patched object whose apiVersion or kind the patch changed or removed:
+ * 422, as upstream's decoding of the patched object refuses it. */
+static int patch_kept_type(const struct api_resource *r, json_t *old, json_t *patched,
+			   struct api_err *e)
+{
+	static const char *const keys[] = { "apiVersion", "kind" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		json_t *was = json_object_get(old, keys[i]), *now = json_object_get(patched, keys[i]);
+		char qn[128];
+
+		if (json_equal(was, now))
+			continue;
+		api_resource_qualified(r, qn, sizeof(qn));
+		api_err_set(e, 422, "Invalid",
+			    "%s \"%s\" is invalid: patch: Invalid value: %s: a patch cannot change "
+			    "it (%s)", qn, api_jstr(old, "metadata.name") ?: "", keys[i],
+			    json_string_value(now) ?: "removed");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int mutate_patch(const struct api_resource *r, json_t *old, void *ud, json_t **out,
 			struct api_err *e)
 {
-	(void)r;
-	return patch_apply(ud, old, out, e);
+	int ret = patch_apply(ud, old, out, e);
+
+	if (ret == 0 && (ret = patch_kept_type(r, old, *out, e)) < 0)
+		json_decref(*out);
+	return ret;
 }
 
 enum MHD_Result api_rest_patch(struct api_req *q)
@@ -207,11 +235,10 @@ enum MHD_Result api_rest_patch(struct api_req *q)
 	struct api_write_opts o;
 	struct patch p;
 	json_t *out = NULL;
-	int r = patch_parse(q, &p, &e);
+	int r = write_opts(q, "PatchOptions", &o, &e);
 
-	if (r < 0)
+	if (r < 0 || (r = patch_parse(q, &o, &p, &e)) < 0)
 		return api_reply_err(q, &e);
-	write_opts(q, &o);
 	r = api_obj_mutate(q->srv, q->res, q->ns, q->name, part, mutate_patch, &p, &o, &out, &e);
 	json_decref(p.body);
 	return reply(q, r, 200, out, &e);
@@ -297,12 +324,12 @@ enum MHD_Result api_rest_scale(struct api_req *q)
 	struct api_err e = { 0 };
 	struct api_write_opts o;
 	json_t *out = NULL, *sc;
-	int r = streq(q->method, "PATCH") ? patch_parse(q, &w.patch, &e)
-					  : decode_body(q, &w.scale, &e);
+	bool patch = streq(q->method, "PATCH");
+	int r = write_opts(q, patch ? "PatchOptions" : "UpdateOptions", &o, &e);
 
-	if (r < 0)
+	if (r < 0 ||
+	    (r = patch ? patch_parse(q, &o, &w.patch, &e) : decode_body(q, &o, &w.scale, &e)) < 0)
 		return api_reply_err(q, &e);
-	write_opts(q, &o);
 	r = api_obj_mutate(q->srv, q->res, q->ns, q->name, API_WRITE_MAIN, mutate_scale, &w, &o,
 			   &out, &e);
 	json_decref(w.scale);
@@ -370,16 +397,15 @@ enum MHD_Result api_rest_sub_write(struct api_req *q, const struct api_subresour
 
 /* ---- delete ---- */
 
-/* The DeleteOptions body (an empty object when there is none). */
+/* The DeleteOptions body; without one, the options in the query (as
+ * upstream: the query is read only when there is no body). */
 static int delete_body(struct api_req *q, json_t **body, struct api_err *e)
 {
 	char err[512];
 	int r;
 
-	if (!q->body_len) {
-		*body = json_object();
-		return 0;
-	}
+	if (!q->body_len)
+		return api_query_delete_options(q, body, e);
 	r = api_decode_body(q->body, q->body_len, q->ctype ? q->ctype : "application/json", body,
 			    err, sizeof(err));
 	if (r < 0) {
@@ -394,21 +420,21 @@ static int delete_body(struct api_req *q, json_t **body, struct api_err *e)
 	return 0;
 }
 
-/* The options of a delete from its body and query; o points into body. */
+/* The options of a delete from its body or query; o points into body. */
 static int delete_options(struct api_req *q, json_t **body, struct api_delete_opts *o,
 			  struct api_err *e)
 {
-	const char *qs = api_query(q, "gracePeriodSeconds");
 	int r = delete_body(q, body, e);
 
 	if (r < 0)
 		return r;
-	api_delete_opts_parse(*body, o);
-	o->dry_run = o->dry_run || dry_run(q);
-	if (!o->has_grace && qs) {
-		o->has_grace = true;
-		o->grace = strtol(qs, NULL, 10);
+	r = api_check_delete_options(*body, e);
+	if (r < 0) {
+		json_decref(*body);
+		return r;
 	}
+	api_delete_opts_parse(*body, o);
+	o->dry_run = o->dry_run || streq(api_query(q, "dryRun"), "All");
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dataplane/kubelet_server_int.h"
+#include "lib/kube_param.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -102,9 +103,7 @@ const char *kl_param(const struct kl_req *q, const char *key)
 
 bool kl_param_true(const struct kl_req *q, const char *key)
 {
-	const char *v = kl_param(q, key);
-
-	return v && (streq(v, "1") || streq(v, "true") || streq(v, "True") || !*v);
+	return kube_param_bool(kl_param(q, key));
 }
 
 static const char *reason_phrase(unsigned code)

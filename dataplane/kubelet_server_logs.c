@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dataplane/kubelet_server_int.h"
+#include "lib/kube_param.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -244,20 +245,21 @@ static int previous_file(const char *path, char *out, size_t len)
 static int parse_opts(struct kl_req *q, struct log_opts *o)
 {
 	const char *v;
+	int64_t n;
 
 	*o = (struct log_opts){ .tail = -1, .limit = -1 };
 	o->follow = kl_param_true(q, "follow");
 	o->previous = kl_param_true(q, "previous");
 	o->timestamps = kl_param_true(q, "timestamps");
-	if ((v = kl_param(q, "tailLines")) && (o->tail = atoll(v)) < 0)
+	if ((v = kl_param(q, "tailLines")) && (kube_param_int64(v, &n) < 0 || (o->tail = n) < 0))
 		return -EINVAL;
-	if ((v = kl_param(q, "limitBytes")) && (o->limit = atoll(v)) <= 0)
+	if ((v = kl_param(q, "limitBytes")) && (kube_param_int64(v, &n) < 0 || (o->limit = n) <= 0))
 		return -EINVAL;
 	if ((v = kl_param(q, "sinceSeconds"))) {
 		struct timespec now;
-		long long s = atoll(v);
+		int64_t s;
 
-		if (s <= 0)
+		if (kube_param_int64(v, &s) < 0 || s <= 0)
 			return -EINVAL;
 		clock_gettime(CLOCK_REALTIME, &now);
 		o->since_ns = (now.tv_sec - s) * 1000000000LL + now.tv_nsec;

@@ -18,6 +18,8 @@ packages=(
 	iperf3 hyperfine wrk socat netcat-openbsd iputils-ping iputils-arping ndisc6 procps psmisc util-linux jq
 	bind9-dnsutils dnsperf dnsmasq-base unbound
 	prometheus # promtool: checks the /metrics text (tests)
+	# official clients the tests drive (tests/clients/)
+	python3-kubernetes nodejs
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -34,4 +36,18 @@ if [ ! -e "$stamp" ] || [ -n "$(find /var/lib/apt/lists -maxdepth 0 -mmin +1440 
 fi
 echo "deps: installing ${#packages[@]} packages"
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# @kubernetes/client-node for tests/clients/test_node_client.sh: from the
+# npm registry, pinned, into a cache outside the tree (the test skips,
+# saying why, when it is not there). npm comes with the machine's nodejs
+# (Debian's npm package conflicts with a nodejs that bundles it).
+npm_dir=/var/cache/skiff-npm
+client_node=1.4.0
+if command -v npm >/dev/null && ! grep -qs "\"version\": \"$client_node\"" \
+	"$npm_dir/node_modules/@kubernetes/client-node/package.json"; then
+	echo "deps: npm install @kubernetes/client-node@$client_node"
+	mkdir -p "$npm_dir"
+	(cd "$npm_dir" && npm install --no-audit --no-fund --loglevel=error \
+		"@kubernetes/client-node@$client_node" >/dev/null) ||
+		echo "deps: npm install failed: tests/clients/test_node_client.sh will skip" >&2
+fi
 echo "deps: done"

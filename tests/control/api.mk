@@ -15,7 +15,7 @@ test_api_obj_PKGS := jansson gnutls $(STORE_PKGS)
 FUZZERS += fuzz_api_body
 fuzz_api_body_SRCS := tests/control/fuzz_api_body.c control/api_decode.c control/api_proto.c \
 	$(GEN)/control/k8s.pb-c.c $(API_OBJ_SRCS) $(STORE_SRCS)
-fuzz_api_body_PKGS := jansson libprotobuf-c gnutls $(STORE_PKGS)
+fuzz_api_body_PKGS := jansson libprotobuf-c gnutls yaml-0.1 $(STORE_PKGS)
 # Service-account token signing and the JWT checks (control/api_jwt.c).
 TESTS += test_api_jwt
 test_api_jwt_SRCS := tests/control/test_api_jwt.c control/api_jwt.c

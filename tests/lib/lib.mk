@@ -32,3 +32,5 @@ test_kube_quantity_SRCS := tests/lib/test_kube_quantity.c
 test_kube_quantity_PKGS := jansson
 TESTS += test_prom
 test_prom_SRCS := tests/lib/test_prom.c
+TESTS += test_kube_param
+test_kube_param_SRCS := tests/lib/test_kube_param.c
