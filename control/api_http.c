@@ -42,9 +42,17 @@ static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype
 	if (code == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"skiff\"");
 	if (q->warning[0]) {
-		char w[600];
+		/* RFC 7234's warn-text: a quoted string, its quotes escaped. */
+		char w[1200] = "299 - \"";
+		size_t n = strlen(w);
 
-		snprintf(w, sizeof(w), "299 - \"%s\"", q->warning);
+		for (const char *c = q->warning; *c && n < sizeof(w) - 3; c++) {
+			if (*c == '"' || *c == '\\')
+				w[n++] = '\\';
+			w[n++] = *c;
+		}
+		w[n++] = '"';
+		w[n] = 0;
 		MHD_add_response_header(resp, "Warning", w);
 	}
 	r = MHD_queue_response(q->conn, code, resp);

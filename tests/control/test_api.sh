@@ -182,7 +182,7 @@ case_errors_are_status() {
 	assert_eq "$(jqr "$r" .message)" 'strict decoding error: unknown field "sepc", unknown field "metadata.lables"'
 	r=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' --data '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"typo"},"sepc":{},"spec":{"containers":[{"name":"c","image":"i"}]}}' "$(URL "$PODS?fieldValidation=Warn")")
 	assert_contains "$r" "201"
-	assert_contains "$r" 'Warning: 299 - "unknown field "sepc""'
+	assert_contains "$r" 'Warning: 299 - "unknown field \"sepc\""'
 	r=$(api POST "$PODS?fieldValidation=Ignore" '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"typo2"},"sepc":{},"spec":{"containers":[{"name":"c","image":"i"}]}}')
 	assert_eq "$(code "$r")" 201
 	r=$(api GET $PODS/nosuch)
