@@ -17,6 +17,7 @@
 #include "control/api_internal.h"
 #include "control/api_join.h"
 #include "control/api_jwt.h"
+#include "control/api_openapi.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -86,6 +87,12 @@ enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *cty
 	if (!s)
 		return MHD_NO;
 	return queue(q, code, ctype, s, strlen(s));
+}
+
+enum MHD_Result api_reply_bytes(struct api_req *q, unsigned code, const char *ctype,
+				unsigned char *body, size_t len)
+{
+	return queue(q, code, ctype, (char *)body, len);
 }
 
 enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e)
@@ -770,6 +777,8 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	if (r < 0)
 		goto fail;
 	r = api_proxy_new(&s->proxy);
+	if (r == 0)
+		r = api_openapi_new(&s->openapi);
 	if (r < 0)
 		goto fail;
 	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : API_DEFAULT_SERVICE_CIDR, s->ranges,
@@ -1120,6 +1129,7 @@ void api_server_free(struct api_server *s)
 	api_jwt_key_free(s->sa_key);
 	api_render_cache_free(s->render_cache);
 	api_proxy_free(s->proxy);
+	api_openapi_free(s->openapi);
 	api_rbac_cache_free(s->rbac_cache);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);

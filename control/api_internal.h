@@ -39,6 +39,7 @@ struct api_server {
 	struct api_rbac_cache *rbac_cache; /* roles and bindings parsed once (api_rbac.c) */
 	struct api_jwt_key *sa_key; /* signs service-account tokens (api_token.c) */
 	struct api_proxy *proxy; /* the kubelet client (api_proxy.c) */
+	struct api_openapi *openapi; /* group-versions other modules add (api_openapi.h) */
 };
 
 struct api_req {
@@ -88,6 +89,9 @@ enum MHD_Result api_reply_json(struct api_req *q, unsigned code, json_t *json);
 enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e);
 enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *ctype,
 			       const char *text);
+/* Answers with len bytes of body (malloc'd; taken, freed by the reply). */
+enum MHD_Result api_reply_bytes(struct api_req *q, unsigned code, const char *ctype,
+				unsigned char *body, size_t len);
 
 const char *api_query(struct api_req *q, const char *key);
 

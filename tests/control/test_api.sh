@@ -562,8 +562,11 @@ case_scale_and_discovery() {
 	assert_contains "$(jqr "$r" '[.groups[].name]|join(",")')" "apps,batch"
 	r=$(api GET /api)
 	assert_eq "$(jqr "$r" '.versions|join(",")')" v1
-	r=$(curl -s -w ' %{http_code} %{content_type}' "$(URL /openapi/v2)")
-	assert_eq "$r" " 200 application/octet-stream"
+	r=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "$(URL /openapi/v2)")
+	assert_eq "$r" "200 application/json"
+	r=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' \
+		-H 'Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf' "$(URL /openapi/v2)")
+	assert_eq "$r" "200 application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 	r=$(api GET /openapi/v3)
 	assert_contains "$(jqr "$r" '.paths|keys|join(",")')" "api/v1,apis/apps/v1"
 	r=$(api GET /openapi/v3/apis/apps/v1)
