@@ -5,8 +5,9 @@
  * The .def format, one line each:
  *   type NAME [gv=GROUP/VERSION | gv=VERSION] [| description]
  *     FIELD TYPE [req] [merge[=KEY]] [retainKeys] [| description]
- * NAME is the definition name less "io.k8s.api." (or, for meta.*, less
- * "io.k8s.apimachinery.pkg.apis."); gv marks a kind. TYPE is a scalar
+ * NAME is the definition name less "io.k8s.api." (for meta.*, less
+ * "io.k8s.apimachinery.pkg.apis."; for metrics.*, less
+ * "io.k8s.metrics.pkg.apis."); gv marks a kind. TYPE is a scalar
  * (string, integer, int64, boolean, number, byte, object), an
  * apimachinery leaf (Quantity, IntOrString, Time, MicroTime, RawExtension,
  * FieldsV1), a NAME, [TYPE] (a list) or {TYPE} (a map with string keys).
@@ -54,13 +55,22 @@ static const struct {
 	  "A tree of the field names one manager set, in server-side apply's encoding." },
 };
 
-#define META_PREFIX "io.k8s.apimachinery.pkg.apis."
-#define API_PREFIX "io.k8s.api."
+/* Where a NAME's package lives: its definition name's prefix. */
+static const struct {
+	const char *pkg, *prefix;
+} prefixes[] = {
+	{ "meta.", "io.k8s.apimachinery.pkg.apis." },
+	{ "metrics.", "io.k8s.metrics.pkg.apis." },
+};
 
 static void full_name(const char *tok, size_t n, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%.*s", strncmp(tok, "meta.", 5) == 0 ? META_PREFIX : API_PREFIX, (int)n,
-		 tok);
+	const char *prefix = "io.k8s.api.";
+
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (strncmp(tok, prefixes[i].pkg, strlen(prefixes[i].pkg)) == 0)
+			prefix = prefixes[i].prefix;
+	snprintf(buf, len, "%s%.*s", prefix, (int)n, tok);
 }
 
 static json_t *ref_to(const char *name)
