@@ -175,7 +175,7 @@ static bool gv_parts(struct api_server *s, const char *group, const char *versio
 	return found;
 }
 
-static json_t *v3_document(struct api_server *s, const char *group, const char *version)
+json_t *api_openapi_v3_document(struct api_server *s, const char *group, const char *version)
 {
 	json_t *paths = json_object(), *schemas = json_object();
 
@@ -231,7 +231,7 @@ static uint64_t doc_hash(json_t *doc)
 	return h;
 }
 
-static json_t *v3_index(struct api_server *s)
+json_t *api_openapi_v3_index(struct api_server *s)
 {
 	json_t *paths = json_object(), *gvs = served_gvs(s), *x;
 	const char *k, *version;
@@ -241,7 +241,7 @@ static json_t *v3_index(struct api_server *s)
 		json_t *doc;
 
 		gv_split(k, group, sizeof(group), &version);
-		doc = v3_document(s, group, version);
+		doc = api_openapi_v3_document(s, group, version);
 		if (!doc)
 			continue;
 		if (*group)
@@ -500,11 +500,11 @@ enum MHD_Result api_openapi(struct api_req *q, const char *path)
 	if (streq(path, "/openapi/v2"))
 		return reply_v2(q);
 	if (streq(path, "/openapi/v3"))
-		return api_reply_json(q, 200, v3_index(q->srv));
+		return api_reply_json(q, 200, api_openapi_v3_index(q->srv));
 	if (sscanf(path, "/openapi/v3/api/%63[^/]%1s", version, rest) == 1)
-		doc = v3_document(q->srv, "", version);
+		doc = api_openapi_v3_document(q->srv, "", version);
 	else if (sscanf(path, "/openapi/v3/apis/%199[^/]/%63[^/]%1s", group, version, rest) == 2)
-		doc = v3_document(q->srv, group, version);
+		doc = api_openapi_v3_document(q->srv, group, version);
 	if (doc)
 		return api_reply_json(q, 200, doc);
 	{

@@ -25,6 +25,11 @@ void api_openapi_free(struct api_openapi *o);
 int api_openapi_set_gv(struct api_server *s, const char *group, const char *version,
 		       const json_t *schemas, const json_t *paths);
 
+/* The /openapi/v3 index, and the v3 document of group/version (NULL
+ * when nothing is served there), as they are served. */
+json_t *api_openapi_v3_index(struct api_server *s);
+json_t *api_openapi_v3_document(struct api_server *s, const char *group, const char *version);
+
 /* Adds to paths the path items of a resource (its PATCH declares the
  * fieldValidation parameter, which kubectl looks for before it leaves
  * validation to the server). */

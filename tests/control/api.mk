@@ -24,3 +24,7 @@ test_api_jwt_PKGS := jansson gnutls
 TESTS += test_api_schema
 test_api_schema_SRCS := tests/control/test_api_schema.c $(API_OBJ_SRCS) $(STORE_SRCS)
 test_api_schema_PKGS := jansson gnutls $(STORE_PKGS)
+# The OpenAPI documents (control/api_openapi.c), with the server's objects.
+TESTS += test_api_openapi
+test_api_openapi_SRCS = tests/control/test_api_openapi.c $(filter-out control/main.c,$(skiff-server_SRCS))
+test_api_openapi_PKGS = $(skiff-server_PKGS)
