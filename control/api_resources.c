@@ -1420,11 +1420,14 @@ static size_t top_unknown_fields(const struct api_resource *r, json_t *obj, char
 	return n;
 }
 
-size_t api_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, size_t len)
+size_t api_unknown_fields(const struct api_resource *r, json_t *obj, bool drop, char *buf,
+			  size_t len)
 {
 	const json_t *schemas = api_schema_builtin();
 	const json_t *kind = api_schema_kind(schemas, r->group, r->version, r->kind, NULL);
 
+	if (kind && drop)
+		return api_schema_drop_unknown(schemas, kind, obj, buf, len);
 	if (kind)
 		return api_schema_unknown(schemas, kind, obj, buf, len);
 	return top_unknown_fields(r, obj, buf, len);

@@ -335,6 +335,7 @@ const json_t *api_schema_kind(const json_t *schemas, const char *group, const ch
 
 struct unknown_walk {
 	const json_t *schemas;
+	bool drop; /* remove what is reported */
 	char path[512];
 	char *buf;
 	size_t len, off, n;
@@ -389,6 +390,7 @@ static void walk(struct unknown_walk *w, const json_t *s, json_t *v)
 {
 	json_t *props, *more, *x;
 	const char *k;
+	void *tmp;
 	size_t i;
 
 	s = resolve(w->schemas, s);
@@ -397,10 +399,12 @@ static void walk(struct unknown_walk *w, const json_t *s, json_t *v)
 	props = json_object_get(s, "properties");
 	more = json_object_get(s, "additionalProperties");
 	if (json_is_object(v) && (props || json_is_object(more))) {
-		json_object_foreach(v, k, x) {
+		json_object_foreach_safe(v, tmp, k, x) {
 			json_t *p = props ? json_object_get(props, k) : more;
 
 			walk_into(w, p, x, !p, k, 0);
+			if (!p && w->drop)
+				json_object_del(v, k);
 		}
 	} else if (json_is_array(v) && json_object_get(s, "items")) {
 		json_array_foreach(v, i, x)
@@ -408,13 +412,25 @@ static void walk(struct unknown_walk *w, const json_t *s, json_t *v)
 	}
 }
 
-size_t api_schema_unknown(const json_t *schemas, const json_t *schema, json_t *obj, char *buf,
-			  size_t len)
+static size_t unknown(const json_t *schemas, const json_t *schema, json_t *obj, bool drop,
+		      char *buf, size_t len)
 {
-	struct unknown_walk w = { .schemas = schemas, .buf = buf, .len = len };
+	struct unknown_walk w = { .schemas = schemas, .drop = drop, .buf = buf, .len = len };
 
 	if (len)
 		buf[0] = 0;
 	walk(&w, schema, obj);
 	return w.n;
+}
+
+size_t api_schema_unknown(const json_t *schemas, const json_t *schema, json_t *obj, char *buf,
+			  size_t len)
+{
+	return unknown(schemas, schema, obj, false, buf, len);
+}
+
+size_t api_schema_drop_unknown(const json_t *schemas, const json_t *schema, json_t *obj,
+			       char *buf, size_t len)
+{
+	return unknown(schemas, schema, obj, true, buf, len);
 }

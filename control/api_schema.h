@@ -32,3 +32,7 @@ const json_t *api_schema_kind(const json_t *schemas, const char *group, const ch
  * by ", " into buf (cut at len). Returns how many. */
 size_t api_schema_unknown(const json_t *schemas, const json_t *schema, json_t *obj, char *buf,
 			  size_t len);
+/* The same, and removes those fields from obj, as upstream's decoder
+ * drops them under fieldValidation Warn and Ignore. */
+size_t api_schema_drop_unknown(const json_t *schemas, const json_t *schema, json_t *obj,
+			       char *buf, size_t len);

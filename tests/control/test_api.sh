@@ -186,6 +186,10 @@ case_errors_are_status() {
 	assert_contains "$r" 'Warning: 299 - "unknown field \"sepc\""'
 	r=$(api POST "$PODS?fieldValidation=Ignore" '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"typo2"},"sepc":{},"spec":{"containers":[{"name":"c","image":"i"}]}}')
 	assert_eq "$(code "$r")" 201
+	# Warn and Ignore drop what they name, as upstream's decoder does.
+	assert_eq "$(jqr "$r" 'has("sepc")')" false
+	r=$(api GET $PODS/typo)
+	assert_eq "$(jqr "$r" 'has("sepc")')" false
 	r=$(api GET $PODS/nosuch)
 	assert_eq "$(code "$r")" 404
 	assert_eq "$(jqr "$r" '.details.kind + "/" + .details.name')" "pods/nosuch"

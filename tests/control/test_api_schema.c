@@ -92,3 +92,22 @@ TEST(unknown_fields_at_any_depth)
 	CHECK_INT_EQ(n, 0);
 	free(s);
 }
+
+/* Warn and Ignore drop what they name; what the schema knows stays. */
+TEST(drop_removes_only_unknown_fields)
+{
+	const json_t *schemas = api_schema_builtin();
+	json_t *obj = J("{\"spec\":{\"foo\":1,\"replicas\":2,\"template\":{\"spec\":{\"containers\":"
+			"[{\"name\":\"a\",\"imagePullPolicyy\":\"Always\",\"image\":\"i\"}]}}}}");
+	char buf[256], *s;
+
+	CHECK_INT_EQ(api_schema_drop_unknown(schemas,
+					     api_schema_kind(schemas, "apps", "v1", "Deployment", NULL),
+					     obj, buf, sizeof(buf)),
+		     2);
+	s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR_EQ(s, "{\"spec\":{\"replicas\":2,\"template\":{\"spec\":{\"containers\":"
+			"[{\"image\":\"i\",\"name\":\"a\"}]}}}}");
+	free(s);
+	json_decref(obj);
+}

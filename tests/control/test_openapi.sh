@@ -113,6 +113,10 @@ case_field_validation() {
 		out=$(deployment warn-$v "$bad" | k $v create --validate=warn -f - 2>&1) ||
 			fail "Warn refused the object ($v): $out"
 		assert_contains "$out" 'Warning: unknown field "spec.template.spec.containers[0].imagePullPolicyy"' "$v"
+		# What Warn names is dropped, as upstream drops it.
+		out=$(k $v get deployment warn-$v -o jsonpath='{.spec.template.spec.containers[0]}')
+		assert_contains "$out" '"image":"busybox"' "$v"
+		assert_not_contains "$out" "imagePullPolicyy" "$v"
 		out=$(deployment ignore-$v "$bad" | k $v create --validate=false -f - 2>&1) ||
 			fail "Ignore refused the object ($v): $out"
 		assert_not_contains "$out" "unknown field" "$v"
