@@ -119,7 +119,8 @@ struct api_resource {
 	/* Field selectors beyond metadata.name and metadata.namespace. */
 	const char *fields[6];
 	/* Top-level fields beyond apiVersion, kind, metadata, spec, status
-	 * (comma-separated), for fieldValidation. */
+	 * (comma-separated), for fieldValidation of a kind that has no
+	 * schema in control/api_schema.def. */
 	const char *top_fields;
 	/* The fields below are set by name, in the rows that need them. */
 	enum api_name_rule name_rule;
@@ -188,9 +189,13 @@ int api_sa_token(struct api_server *s, const struct api_resource *r, const char 
 /* The built-in priority classes, created at start when missing. */
 int api_policy_bootstrap(struct api_server *s);
 
-/* Unknown fields of obj (top level and metadata) as "unknown field
- * \"x\"" messages joined by ", " into buf; returns how many. */
-size_t api_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, size_t len);
+/* Unknown fields of obj, at any depth its kind's schema reaches
+ * (control/api_schema.h; top level and metadata for a row without one),
+ * as "unknown field \"spec.x\"" messages joined by ", " into buf;
+ * returns how many. drop: removes them from obj too (a row without a
+ * schema keeps them). */
+size_t api_unknown_fields(const struct api_resource *r, json_t *obj, bool drop, char *buf,
+			  size_t len);
 
 extern const struct api_resource api_resources[];
 extern const size_t api_n_resources;

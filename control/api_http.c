@@ -17,6 +17,7 @@
 #include "control/api_internal.h"
 #include "control/api_join.h"
 #include "control/api_jwt.h"
+#include "control/api_openapi.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -42,9 +43,17 @@ static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype
 	if (code == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"skiff\"");
 	if (q->warning[0]) {
-		char w[600];
+		/* RFC 7234's warn-text: a quoted string, its quotes escaped. */
+		char w[1200] = "299 - \"";
+		size_t n = strlen(w);
 
-		snprintf(w, sizeof(w), "299 - \"%s\"", q->warning);
+		for (const char *c = q->warning; *c && n < sizeof(w) - 3; c++) {
+			if (*c == '"' || *c == '\\')
+				w[n++] = '\\';
+			w[n++] = *c;
+		}
+		w[n++] = '"';
+		w[n] = 0;
 		MHD_add_response_header(resp, "Warning", w);
 	}
 	r = MHD_queue_response(q->conn, code, resp);
@@ -79,6 +88,12 @@ enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *cty
 	if (!s)
 		return MHD_NO;
 	return queue(q, code, ctype, s, strlen(s));
+}
+
+enum MHD_Result api_reply_bytes(struct api_req *q, unsigned code, const char *ctype,
+				unsigned char *body, size_t len)
+{
+	return queue(q, code, ctype, (char *)body, len);
 }
 
 enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e)
@@ -784,6 +799,8 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	r = api_proxy_new(&s->proxy);
 	if (r == 0)
 		r = api_metrics_new(cfg->metrics, &s->metrics);
+	if (r == 0)
+		r = api_openapi_new(&s->openapi);
 	if (r < 0)
 		goto fail;
 	r = api_svc_ranges_parse(cfg->service_cidr ? cfg->service_cidr : API_DEFAULT_SERVICE_CIDR, s->ranges,
@@ -1136,6 +1153,7 @@ void api_server_free(struct api_server *s)
 	api_render_cache_free(s->render_cache);
 	api_proxy_free(s->proxy);
 	api_metrics_free(s->metrics);
+	api_openapi_free(s->openapi);
 	api_rbac_cache_free(s->rbac_cache);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);

@@ -48,6 +48,7 @@ struct api_server {
 	struct api_jwt_key *sa_key; /* signs service-account tokens (api_token.c) */
 	struct api_proxy *proxy; /* the kubelet client (api_proxy.c) */
 	struct api_metrics *metrics; /* what GET /metrics shows (api_metrics.c) */
+	struct api_openapi *openapi; /* group-versions other modules add (api_openapi.h) */
 };
 
 struct api_req {
@@ -114,6 +115,9 @@ enum MHD_Result api_reply_json(struct api_req *q, unsigned code, json_t *json);
 enum MHD_Result api_reply_err(struct api_req *q, struct api_err *e);
 enum MHD_Result api_reply_text(struct api_req *q, unsigned code, const char *ctype,
 			       const char *text);
+/* Answers with len bytes of body (malloc'd; taken, freed by the reply). */
+enum MHD_Result api_reply_bytes(struct api_req *q, unsigned code, const char *ctype,
+				unsigned char *body, size_t len);
 
 /* The query parameters (api_params.c). api_query: the first value of
  * key, NULL when absent. api_query_bool: as kube-apiserver converts a

@@ -512,15 +512,17 @@ static int check_type(const struct api_resource *r, json_t *obj, const char *nam
 	return 0;
 }
 
-/* Unknown fields, as o->fields says. */
+/* Unknown fields, as o->fields says; obj loses them unless Strict
+ * refuses it. */
 static int check_fields(const struct api_resource *r, json_t *obj, const struct api_write_opts *o,
 			struct api_err *e)
 {
+	bool strict = o->fields == API_FIELDS_STRICT;
 	char buf[480];
 
-	if (o->fields == API_FIELDS_IGNORE || !api_unknown_fields(r, obj, buf, sizeof(buf)))
+	if (!api_unknown_fields(r, obj, !strict, buf, sizeof(buf)) || o->fields == API_FIELDS_IGNORE)
 		return 0;
-	if (o->fields == API_FIELDS_STRICT) {
+	if (strict) {
 		api_err_set(e, 400, "BadRequest", "strict decoding error: %s", buf);
 		return -EINVAL;
 	}
@@ -773,10 +775,12 @@ static int admit_main(const struct update *u, json_t *old, json_t *mutated, json
 			    u->name);
 		return -EINVAL;
 	}
-	ret = check_fields(r, mutated, u->o, e);
-	if (ret < 0)
-		return ret;
 	obj = json_deep_copy(mutated);
+	ret = check_fields(r, obj, u->o, e);
+	if (ret < 0) {
+		json_decref(obj);
+		return ret;
+	}
 	set_type(r, obj);
 	preserve_meta(old, obj);
 	if (r->subresources & API_SUB_STATUS)

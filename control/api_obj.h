@@ -90,8 +90,9 @@ int api_obj_each(struct api_server *s, const struct api_resource *r, const char 
 
 /* ---- the entries ---- */
 
-/* Unknown fields (fieldValidation): Warn names them in opts->warning (when
- * given), Strict refuses the write (400), Ignore drops them silently. */
+/* Unknown fields (fieldValidation), at any depth of the kind's schema:
+ * Warn names them in opts->warning (when given) and drops them, Strict
+ * refuses the write (400), Ignore drops them silently, as upstream. */
 enum api_field_validation {
 	API_FIELDS_WARN,
 	API_FIELDS_STRICT,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "control/api.h"
+#include "control/api_schema.h"
 #include "lib/json_path.h"
 #include "lib/kube_names.h"
 #include "lib/util.h"
@@ -1391,7 +1392,8 @@ static bool csv_has(const char *csv, const char *k)
 	return false;
 }
 
-size_t api_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, size_t len)
+/* A row without a schema: its top-level fields and metadata's. */
+static size_t top_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, size_t len)
 {
 	static const char common[] = "apiVersion,kind,metadata,spec,status";
 	static const char meta[] = "name,generateName,namespace,selfLink,uid,resourceVersion,"
@@ -1420,4 +1422,17 @@ size_t api_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, 
 		n++;
 	}
 	return n;
+}
+
+size_t api_unknown_fields(const struct api_resource *r, json_t *obj, bool drop, char *buf,
+			  size_t len)
+{
+	const json_t *schemas = api_schema_builtin();
+	const json_t *kind = api_schema_kind(schemas, r->group, r->version, r->kind, NULL);
+
+	if (kind && drop)
+		return api_schema_drop_unknown(schemas, kind, obj, buf, len);
+	if (kind)
+		return api_schema_unknown(schemas, kind, obj, buf, len);
+	return top_unknown_fields(r, obj, buf, len);
 }

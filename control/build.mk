@@ -6,7 +6,7 @@
 # and GnuTLS (service-account tokens are signed in it).
 API_OBJ_SRCS = control/api_resources.c control/api_table.c control/api_hooks.c \
 	control/api_obj.c control/api_delete.c control/api_alloc.c control/api_err.c \
-	control/api_policy.c control/api_token.c control/api_jwt.c
+	control/api_policy.c control/api_token.c control/api_jwt.c control/api_schema.c
 
 PROGRAMS += skiff-server
 skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c control/api_write.c \
@@ -32,3 +32,11 @@ $(API_PROTO_GEN)/k8s.pb-c.c $(API_PROTO_GEN)/k8s.pb-c.h &: control/k8s.proto
 	protoc-c --c_out=$(GEN) -I. $<
 
 $(OBJ)/control/api_proto.o: $(API_PROTO_GEN)/k8s.pb-c.h
+
+# api_schema.def -> $(GEN)/control/api_schema_def.h: the schemas' text as
+# one C string, which control/api_schema.c reads.
+$(GEN)/control/api_schema_def.h: control/api_schema.def
+	@mkdir -p $(dir $@)
+	sed -e 's/\\/\\\\/g; s/"/\\"/g; s/.*/"&\\n"/' $< > $@
+
+$(OBJ)/control/api_schema.o: $(GEN)/control/api_schema_def.h

@@ -20,3 +20,11 @@ fuzz_api_body_PKGS := jansson libprotobuf-c gnutls yaml-0.1 $(STORE_PKGS)
 TESTS += test_api_jwt
 test_api_jwt_SRCS := tests/control/test_api_jwt.c control/api_jwt.c
 test_api_jwt_PKGS := jansson gnutls
+# The schemas and the unknown-field walk (control/api_schema.c).
+TESTS += test_api_schema
+test_api_schema_SRCS := tests/control/test_api_schema.c $(API_OBJ_SRCS) $(STORE_SRCS)
+test_api_schema_PKGS := jansson gnutls $(STORE_PKGS)
+# The OpenAPI documents (control/api_openapi.c), with the server's objects.
+TESTS += test_api_openapi
+test_api_openapi_SRCS = tests/control/test_api_openapi.c $(filter-out control/main.c,$(skiff-server_SRCS))
+test_api_openapi_PKGS = $(skiff-server_PKGS)

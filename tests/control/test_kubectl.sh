@@ -405,7 +405,7 @@ case_discovery_explain_config() {
 		assert_contains "$out" "apps/v1"
 		out=$(k $v explain pod.spec.containers 2>&1)
 		assert_contains "$out" "containers <[]Container>"
-		assert_contains "$out" "List of containers belonging to the pod"
+		assert_contains "$out" "The containers of the pod; at least one."
 		assert_contains "$out" "image"
 		out=$(k $v config get-contexts 2>&1 | squeeze)
 		assert_contains "$out" "* skiff skiff skiff-admin"
