@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "control/api.h"
+#include "control/api_crd.h"
 #include "control/api_obj.h"
 
 #define API_MAX_GROUPS 8
@@ -39,6 +40,7 @@ struct api_server {
 	struct api_rbac_cache *rbac_cache; /* roles and bindings parsed once (api_rbac.c) */
 	struct api_jwt_key *sa_key; /* signs service-account tokens (api_token.c) */
 	struct api_proxy *proxy; /* the kubelet client (api_proxy.c) */
+	struct api_crd_table *crds; /* the resources CRDs define (api_crd.c) */
 };
 
 struct api_req {
@@ -125,8 +127,8 @@ enum MHD_Result api_rest_answer(struct api_req *q);
 enum MHD_Result api_rest_sub_write(struct api_req *q, const struct api_subresource *sr);
 enum MHD_Result api_rest_delete(struct api_req *q);
 enum MHD_Result api_rest_deletecollection(struct api_req *q);
-/* The autoscaling/v1 Scale view of a workload. */
-json_t *api_scale_of(json_t *obj);
+/* The autoscaling/v1 Scale view of a workload or a custom resource. */
+json_t *api_scale_of(const struct api_resource *r, json_t *obj);
 /* The watch (api_watch.c). */
 enum MHD_Result api_rest_watch(struct api_req *q);
 /* The watch fan-out's shared rendering of events (api_watch.c). */

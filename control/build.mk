@@ -6,6 +6,7 @@
 # and GnuTLS (service-account tokens are signed in it).
 API_OBJ_SRCS = control/api_resources.c control/api_table.c control/api_hooks.c \
 	control/api_obj.c control/api_delete.c control/api_alloc.c control/api_err.c \
+	control/api_crd.c control/api_crd_schema.c \
 	control/api_policy.c control/api_token.c control/api_jwt.c
 
 PROGRAMS += skiff-server
