@@ -178,7 +178,7 @@ static void resource_list_add(const struct api_resource *r, void *ud)
 	}
 }
 
-static json_t *resource_list(struct api_server *s, const char *group, const char *version)
+json_t *api_discovery_resources(struct api_server *s, const char *group, const char *version)
 {
 	struct resource_list rl = { group, version, json_array() };
 	char gv[128];
@@ -235,7 +235,7 @@ static void group_list_add(const struct api_resource *r, void *ud)
 	json_array_append_new(gl->groups, group_json(gl->s, r->group));
 }
 
-static json_t *group_list(struct api_server *s)
+json_t *api_discovery_groups(struct api_server *s)
 {
 	struct group_list gl = { s, json_array() };
 
@@ -352,6 +352,9 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 		return reply_version(q);
 	if (n >= 1 && streq(segs[0], "openapi"))
 		return api_openapi(q, url);
+	if (n == 1 && (streq(segs[0], "api") || streq(segs[0], "apis")) &&
+	    api_discovery_wanted(q->accept))
+		return api_discovery_aggregated(q, streq(segs[0], "api"));
 	if (n >= 1 && streq(segs[0], "api")) {
 		if (n == 1)
 			return api_reply_json(q, 200,
@@ -361,14 +364,14 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 		if (!streq(segs[1], "v1"))
 			return not_found(q);
 		if (n == 2)
-			return api_reply_json(q, 200, resource_list(q->srv, "", "v1"));
+			return api_reply_json(q, 200, api_discovery_resources(q->srv, "", "v1"));
 		return route_resource(q, url, "", "v1", segs + 2, n - 2);
 	}
 	if (n >= 1 && streq(segs[0], "apis")) {
 		json_t *g;
 
 		if (n == 1)
-			return api_reply_json(q, 200, group_list(q->srv));
+			return api_reply_json(q, 200, api_discovery_groups(q->srv));
 		if (n == 2) {
 			g = group_json(q->srv, segs[1]);
 			if (!g)
@@ -380,7 +383,7 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 		if (!group_serves(q->srv, segs[1], segs[2]))
 			return not_found(q);
 		if (n == 3)
-			return api_reply_json(q, 200, resource_list(q->srv, segs[1], segs[2]));
+			return api_reply_json(q, 200, api_discovery_resources(q->srv, segs[1], segs[2]));
 		return route_resource(q, url, segs[1], segs[2], segs + 3, n - 3);
 	}
 	return not_found(q);

@@ -182,6 +182,18 @@ void api_alloc_repair_clear(struct api_alloc_repair *rep);
 int api_sa_token_user(struct api_server *s, const char *token, char *user, size_t ulen,
 		      char *ns, size_t nlen);
 
+/* Discovery: the APIResourceList of a group version and the
+ * APIGroupList (api_http.c), built-in and custom resources alike; the
+ * aggregated form of both (apidiscovery.k8s.io v2 and v2beta1, as
+ * kubectl 1.26+ asks for it first) made from them (api_discovery.c). */
+json_t *api_discovery_resources(struct api_server *s, const char *group, const char *version);
+json_t *api_discovery_groups(struct api_server *s);
+/* The aggregated discovery version an Accept header asks for first
+ * ("v2", "v2beta1"), or NULL. */
+const char *api_discovery_wanted(const char *accept);
+/* GET /api (core) or /apis as an APIGroupDiscoveryList. */
+enum MHD_Result api_discovery_aggregated(struct api_req *q, bool core);
+
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);
 

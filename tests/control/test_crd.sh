@@ -127,6 +127,13 @@ case_crd_lifecycle() {
 		"CronTabList v1" "acceptedNames, storedVersions"
 	out=$(k 33 api-resources --api-group=stable.example.com)
 	assert_contains "$(squeeze <<<"$out")" "crontabs ct stable.example.com/v1 true CronTab"
+	# Aggregated discovery (what kubectl asked for above): v1 preferred.
+	out=$(curl -sf --cacert "$DATA/tls/ca.crt" --cert "$DATA/tls/admin.crt" --key "$DATA/tls/admin.key" \
+		-H 'Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' \
+		"https://127.0.0.1:$PORT/apis")
+	assert_eq "$(jq -c '.items[] | select(.metadata.name == "stable.example.com") |
+		[.versions[].version, (.versions[0].resources[0] | .resource, .scope, [.subresources[].subresource])]' <<<"$out")" \
+		'["v1","v1beta1","crontabs","Namespaced",["status","scale"]]' "aggregated discovery"
 
 	# Create, with an unknown field pruned (kubectl's own check off) and
 	# the defaults set.
