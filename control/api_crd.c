@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control/api_crd.h"
 #include "control/api_internal.h"
@@ -48,6 +49,8 @@ struct api_crd_table {
 	pthread_mutex_t lock; /* reloads */
 	_Atomic(struct crd_snapshot *) cur;
 	struct crd_row *made;
+	pthread_t watcher;
+	bool watching;
 };
 
 static const struct api_resource *crd_res(void)
@@ -136,23 +139,30 @@ void api_crd_each(struct api_server *s, void (*fn)(const struct api_resource *r,
 		fn(&snap->rows[i]->res, ud);
 }
 
+/* A version's standing: 3 GA ("v2"), 2 beta ("v1beta1"), 1 alpha, 0 not
+ * a Kubernetes version ("foo"); its major and minor numbers. */
+static int version_rank(const char *v, long *major, long *minor)
+{
+	char stage[8] = "";
+	int n = 0;
+
+	*major = *minor = 0;
+	if (sscanf(v, "v%ld%n", major, &n) != 1)
+		return 0;
+	if (!v[n])
+		return 3;
+	if (sscanf(v + n, "%5[a-z]%ld", stage, minor) != 2)
+		return 0;
+	return streq(stage, "beta") ? 2 : streq(stage, "alpha") ? 1 : 0;
+}
+
 /* Kubernetes' version priority: v2 > v1 > v1beta2 > v1beta1 > v1alpha1 >
- * anything else (by name). Larger is preferred. */
+ * anything else (by name). Positive: a is preferred. */
 static int version_cmp(const char *a, const char *b)
 {
-	long ma = 0, mb = 0, la = 0, lb = 0;
-	int ka = 0, kb = 0; /* 3 GA, 2 beta, 1 alpha, 0 not a Kubernetes version */
-	char sa[8] = "", sb[8] = "";
-	int na = 0, nb = 0;
+	long ma, mb, la, lb;
+	int ka = version_rank(a, &ma, &la), kb = version_rank(b, &mb, &lb);
 
-	if (sscanf(a, "v%ld%n", &ma, &na) == 1)
-		ka = !a[na] ? 3 : (sscanf(a + na, "%5[a-z]%ld", sa, &la) == 2 &&
-					   (streq(sa, "beta") || streq(sa, "alpha")))
-					  ? (streq(sa, "beta") ? 2 : 1) : 0;
-	if (sscanf(b, "v%ld%n", &mb, &nb) == 1)
-		kb = !b[nb] ? 3 : (sscanf(b + nb, "%5[a-z]%ld", sb, &lb) == 2 &&
-					   (streq(sb, "beta") || streq(sb, "alpha")))
-					  ? (streq(sb, "beta") ? 2 : 1) : 0;
 	if (ka != kb)
 		return ka - kb;
 	if (!ka)
@@ -431,6 +441,18 @@ static void remove_object(struct api_server *s, const struct api_resource *r, co
 	api_obj_remove(s, r, key, obj, 0);
 }
 
+static bool has_finalizer(json_t *fins)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach(fins, i, f) {
+		if (streq(json_string_value(f), CRD_FINALIZER))
+			return true;
+	}
+	return false;
+}
+
 static int drop_finalizer(const struct api_resource *r, json_t *old, void *ud, json_t **out,
 			  struct api_err *e)
 {
@@ -473,7 +495,7 @@ static void finish_delete(struct api_server *s, const char *name)
 	if (ret < 0)
 		log_warn("customresourcedefinition %s: objects not removed: %s", name, strerror(-ret));
 	else if (api_obj_mutate(s, cr, NULL, name, API_WRITE_MAIN, drop_finalizer, NULL, NULL,
-				&out, &e) < 0)
+				&out, &e) < 0 && e.code != 404) /* 404: another server finished */
 		log_warn("customresourcedefinition %s: finalizer not removed: %s", name, e.message);
 	api_err_free(&e);
 	json_decref(out);
@@ -499,6 +521,63 @@ int api_crd_reload(struct api_server *s)
 	json_decref(l.all);
 	json_decref(l.deleting);
 	return ret;
+}
+
+/* ---- CRDs written through another server on the same store ---- */
+
+#define CRD_WATCH_WAIT_MS 200
+
+/* Reloads on every change of a stored CRD, so that servers sharing one
+ * etcd serve what any of them was told (this server's own writes reload
+ * at once, from the row's hook). */
+static void *crd_watcher(void *arg)
+{
+	struct api_server *s = arg;
+	struct store_watch *w = NULL;
+	char prefix[256];
+
+	api_prefix_for(crd_res(), NULL, prefix, sizeof(prefix));
+	while (!atomic_load(&s->stopping)) {
+		struct store_event *ev = NULL;
+		size_t n = 0;
+
+		if (!w) {
+			if (store_watch_open(s->store, prefix, store_revision(s->store), &w) < 0) {
+				w = NULL;
+				usleep(CRD_WATCH_WAIT_MS * 1000);
+				continue;
+			}
+			api_crd_reload(s); /* what changed before the watch began */
+		}
+		if (store_watch_next(w, CRD_WATCH_WAIT_MS, &ev, &n) < 0) {
+			store_watch_close(w); /* compacted past it, or the store failed: again */
+			w = NULL;
+			continue;
+		}
+		if (n) {
+			store_events_free(ev, n);
+			api_crd_reload(s);
+		}
+	}
+	if (w)
+		store_watch_close(w);
+	return NULL;
+}
+
+int api_crd_watch_start(struct api_server *s)
+{
+	int ret = -pthread_create(&s->crds->watcher, NULL, crd_watcher, s);
+
+	s->crds->watching = ret == 0;
+	return ret;
+}
+
+void api_crd_watch_stop(struct api_server *s)
+{
+	if (s->crds && s->crds->watching) {
+		pthread_join(s->crds->watcher, NULL);
+		s->crds->watching = false;
+	}
 }
 
 /* ---- the CustomResourceDefinition row ---- */
@@ -714,7 +793,8 @@ static int crd_admit(struct api_server *s, const struct api_resource *r, json_t 
 		fins = json_array();
 		json_object_set_new(meta, "finalizers", fins);
 	}
-	json_array_append_new(fins, json_string(CRD_FINALIZER));
+	if (!has_finalizer(fins))
+		json_array_append_new(fins, json_string(CRD_FINALIZER));
 	api_format_time(time(NULL), ts, sizeof(ts));
 	conflict = names_conflict(s, crd);
 	conds = json_array();

@@ -38,6 +38,11 @@ void api_crd_table_free(struct api_crd_table *t);
 /* Reads every stored CRD and publishes the rows of those established;
  * finishes the deletion of CRDs marked as being deleted. */
 int api_crd_reload(struct api_server *s);
+/* A thread that reloads whenever a stored CRD changes (another server on
+ * the same etcd wrote it); stopped, after the server's stopping flag is
+ * set, by api_crd_watch_stop. */
+int api_crd_watch_start(struct api_server *s);
+void api_crd_watch_stop(struct api_server *s);
 
 /* The row serving group/version/plural: a built-in's, else a custom
  * resource's; NULL when none does. */

@@ -1108,6 +1108,8 @@ int api_server_start(struct api_server *s)
 	if (r < 0)
 		return r;
 	r = api_crd_reload(s);
+	if (r == 0)
+		r = api_crd_watch_start(s);
 	if (r < 0)
 		return r;
 	raise_nofile();
@@ -1143,6 +1145,7 @@ void api_server_stop(struct api_server *s)
 		pthread_join(s->compactor, NULL);
 		s->compactor_running = false;
 	}
+	api_crd_watch_stop(s);
 	api_proxy_shutdown(s->proxy);
 	if (s->secure)
 		MHD_stop_daemon(s->secure);

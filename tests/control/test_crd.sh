@@ -8,7 +8,8 @@
 # refused with 422 naming the field, pruned, defaulted on read, kept
 # across a restart, and removed with their CRD. A cluster-scoped CRD too.
 # Then the same round trip, short, with the store on etcd (loopback
-# ports of the test's own).
+# ports of the test's own), and a second server on that etcd that serves
+# a CRD the first was given.
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_bin skiff-server
@@ -259,6 +260,13 @@ case_crd_on_etcd() {
 	assert_contains "$out" "e1 * * * * * 2 "
 	out=$(etcdctl --endpoints="127.0.0.1:$ETCD_PORT" get --prefix --keys-only "/crd-$RUN_ID/registry/stable.example.com/")
 	assert_contains "$out" "crontabs/default/e1"
+	# A second server on the same etcd serves what the first was told.
+	DATA_B=$TMP/data-etcd-b
+	start_skiff_server "$DATA_B" "$TMP/server-etcd-b.log" tls --controllers=none --no-scheduler \
+		--store "etcd://127.0.0.1:$ETCD_PORT/crd-$RUN_ID"
+	widget_crd | k 33 apply -f - >/dev/null || fail "apply the Widget CRD"
+	wait_for 5 "$KDIR/kubectl.1.33" --kubeconfig "$DATA_B/kubeconfig" --cache-dir "$TMP/cache-b" \
+		get widgets || fail "the second server does not serve widgets"
 	k 33 delete crd crontabs.stable.example.com >/dev/null || fail "delete the CRD"
 	out=$(etcdctl --endpoints="127.0.0.1:$ETCD_PORT" get --prefix --keys-only "/crd-$RUN_ID/registry/stable.example.com/")
 	assert_eq "$out" "" "objects of the deleted CRD in etcd"
