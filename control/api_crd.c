@@ -472,6 +472,21 @@ static int drop_finalizer(const struct api_resource *r, json_t *old, void *ud, j
 	return 0;
 }
 
+void api_crd_namespace_written(struct api_server *s, const struct api_resource *r, json_t *ns,
+			       bool gone)
+{
+	const char *name = api_jstr(ns, "metadata.name");
+	struct crd_snapshot *snap = s->crds ? snapshot(s) : NULL;
+
+	(void)r;
+	if (!gone || !name || !*name)
+		return;
+	/* Each version's row reads the same keys: the first removes them. */
+	for (size_t i = 0; snap && i < snap->n; i++)
+		if (snap->rows[i]->res.namespaced)
+			api_obj_each(s, &snap->rows[i]->res, name, remove_object, NULL);
+}
+
 /* Removes the objects of the CRD named name, then its finalizer. */
 static void finish_delete(struct api_server *s, const char *name)
 {

@@ -57,6 +57,12 @@ void api_crd_each(struct api_server *s, void (*fn)(const struct api_resource *r,
 size_t api_group_versions(struct api_server *s, const char *group, const char **out,
 			  size_t max);
 
+/* A Namespace row's hook: once a namespace is removed, the custom
+ * resources in it are too (the namespace controller deletes the kinds it
+ * knows; it does not wait for these). */
+void api_crd_namespace_written(struct api_server *s, const struct api_resource *r, json_t *ns,
+			       bool gone);
+
 /* The CustomResourceDefinition row's hooks and its validation. */
 extern const struct api_obj_hooks api_crd_hooks;
 #define API_CRD_NCOLS 2

@@ -201,6 +201,16 @@ case_crd_lifecycle() {
 		fail "update the CRD"
 	assert_eq "$(k 33 get ct c1 -o jsonpath='{.spec.tier}')" gold "default on read"
 
+	# A namespace removed takes its custom resources along (finalized by
+	# hand: no namespace controller runs here).
+	k 33 create ns "crd-$RUN_ID" >/dev/null || fail "create a namespace"
+	crontab c5 "* * * * *" | k 33 apply -n "crd-$RUN_ID" -f - >/dev/null || fail "apply c5"
+	k 33 delete ns "crd-$RUN_ID" --wait=false >/dev/null || fail "delete the namespace"
+	k 33 get ns "crd-$RUN_ID" -o json | jq '.spec.finalizers = []' |
+		k 33 replace --raw "/api/v1/namespaces/crd-$RUN_ID/finalize" -f - >/dev/null || fail "finalize"
+	assert_eq "$(k 33 get --raw "/apis/stable.example.com/v1/namespaces/crd-$RUN_ID/crontabs" | jq '.items | length')" 0 \
+		"custom resources of a removed namespace"
+
 	# Cluster scope.
 	widget_crd | k 33 apply -f - >/dev/null || fail "apply the Widget CRD"
 	printf 'apiVersion: example.org/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 2}\n' |
