@@ -899,7 +899,36 @@ static void crd_written(struct api_server *s, const struct api_resource *r, json
 			 strerror(-ret));
 }
 
+/* What an update may not change: the scope and the kind (the stored
+ * objects' keys and types). */
+static int crd_update_check(struct api_server *s, json_t *crd, json_t *old, bool dry_run,
+			    struct api_err *e)
+{
+	static const char *const fixed[] = { "spec.scope", "spec.names.kind" };
+	json_t *causes;
+
+	(void)s;
+	(void)dry_run;
+	if (!old)
+		return 0;
+	causes = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
+		const char *now = api_jstr(crd, fixed[i]), *was = api_jstr(old, fixed[i]);
+
+		if (now && was && !streq(now, was))
+			api_cause(causes, "FieldValueInvalid", fixed[i],
+				  "Invalid value: \"%s\": field is immutable", now);
+	}
+	if (!json_array_size(causes)) {
+		json_decref(causes);
+		return 0;
+	}
+	api_err_invalid(e, crd_res(), api_jstr(crd, "metadata.name"), causes);
+	return -EINVAL;
+}
+
 const struct api_obj_hooks api_crd_hooks = {
+	.allocate = crd_update_check,
 	.admit = crd_admit,
 	.written = crd_written,
 };

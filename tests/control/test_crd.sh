@@ -200,6 +200,9 @@ case_crd_lifecycle() {
 	crontab_crd "              tier: {type: string, default: gold}" | k 33 apply -f - >/dev/null ||
 		fail "update the CRD"
 	assert_eq "$(k 33 get ct c1 -o jsonpath='{.spec.tier}')" gold "default on read"
+	out=$(crontab_crd "" | sed 's/scope: Namespaced/scope: Cluster/' | k 33 apply -f - 2>&1) &&
+		fail "scope changed"
+	assert_contains "$out" 'spec.scope: Invalid value: "Cluster": field is immutable'
 
 	# A namespace removed takes its custom resources along (finalized by
 	# hand: no namespace controller runs here).
