@@ -48,6 +48,7 @@ enum api_name_rule {
 struct api_server;
 struct api_err;
 struct api_resource;
+struct api_crd_version;
 
 /* What a write means for a kind beyond storing it (control/api_hooks.c),
  * called by the object layer (control/api_obj.c, api_delete.c) on every
@@ -78,6 +79,11 @@ struct api_obj_hooks {
 	 * set. */
 	int (*admit)(struct api_server *s, const struct api_resource *r, json_t *obj,
 		     struct api_err *e);
+	/* After obj was stored (created, updated, marked as being deleted;
+	 * gone: removed), never on a dry run (a CRD's resources are served
+	 * or dropped). */
+	void (*written)(struct api_server *s, const struct api_resource *r, json_t *obj,
+			bool gone);
 };
 
 struct api_write_opts;
@@ -134,6 +140,10 @@ struct api_resource {
 	/* Only create is served, answered from the request and never stored
 	 * (the reviews of control/api_review.c). */
 	bool answer;
+	/* A custom resource's version (control/api_crd.h): its schema
+	 * prunes, defaults and validates, its printer columns give the
+	 * cells; NULL for the built-in rows. */
+	const struct api_crd_version *crd;
 };
 
 /* The hooks of the rows that have any (control/api_hooks.c). */

@@ -20,6 +20,8 @@ int api_obj_remove(struct api_server *s, const struct api_resource *r, const cha
 
 	if (ret == 0 && r->hooks && r->hooks->release)
 		r->hooks->release(s, obj, NULL);
+	if (ret == 0 && r->hooks && r->hooks->written)
+		r->hooks->written(s, r, obj, true);
 	return ret;
 }
 
@@ -139,6 +141,8 @@ static int mark_deleting(struct api_server *s, const struct api_resource *r, con
 		api_err_store(e, ret);
 	if (ret == 0)
 		api_set_rv(obj, nrev);
+	if (ret == 0 && r->hooks && r->hooks->written)
+		r->hooks->written(s, r, obj, false);
 	return ret;
 }
 

@@ -54,6 +54,7 @@ const struct api_obj_hooks api_namespace_hooks = {
 	.may_delete = ns_may_delete,
 	.held = ns_held,
 	.deleting = ns_deleting,
+	.written = api_crd_namespace_written,
 };
 
 /* PUT namespaces/NAME/finalize: only spec.finalizers is written (the

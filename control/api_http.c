@@ -142,7 +142,13 @@ static void add_sub(json_t *list, const struct api_resource *r, const char *sub,
 	json_array_append_new(list, e);
 }
 
-static json_t *resource_list(const char *group, const char *version)
+/* A group/version's entries of an APIResourceList. */
+struct resource_list {
+	const char *group, *version;
+	json_t *list;
+};
+
+static void resource_list_add(const struct api_resource *r, void *ud)
 {
 	static const char *const all[] = { "create", "delete", "deletecollection", "get", "list",
 					   "patch", "update", "watch", NULL };
@@ -150,16 +156,11 @@ static json_t *resource_list(const char *group, const char *version)
 	static const char *const get[] = { "get", NULL };
 	static const char *const cg[] = { "create", "get", NULL };
 	static const char *const create[] = { "create", NULL };
-	json_t *list = json_array();
-	char gv[128];
+	struct resource_list *rl = ud;
+	json_t *list = rl->list;
 
-	for (size_t i = 0; i < api_n_resources; i++) {
-		const struct api_resource *r = &api_resources[i];
-		json_t *e;
-
-		if (!streq(r->group, group) || !streq(r->version, version))
-			continue;
-		e = json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", r->plural, "singularName",
+	if (streq(r->group, rl->group) && streq(r->version, rl->version)) {
+		json_t *e = json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", r->plural, "singularName",
 			      r->singular, "namespaced", r->namespaced, "kind", r->kind, "verbs",
 			      verbs_json(r->answer ? create : all));
 		if (r->short_names[0])
@@ -186,40 +187,86 @@ static json_t *resource_list(const char *group, const char *version)
 			add_sub(list, r, sr->name, sr->group, sr->version, sr->kind ?: r->kind, verbs);
 		}
 	}
+}
+
+json_t *api_discovery_resources(struct api_server *s, const char *group, const char *version)
+{
+	struct resource_list rl = { group, version, json_array() };
+	char gv[128];
+
+	for (size_t i = 0; i < api_n_resources; i++)
+		resource_list_add(&api_resources[i], &rl);
+	api_crd_each(s, resource_list_add, &rl);
 	if (*group)
 		snprintf(gv, sizeof(gv), "%s/%s", group, version);
 	else
 		snprintf(gv, sizeof(gv), "%s", version);
 	return json_pack("{s:s,s:s,s:s,s:o}", "kind", "APIResourceList", "apiVersion", "v1",
-			 "groupVersion", gv, "resources", list);
+			 "groupVersion", gv, "resources", rl.list);
 }
 
-static json_t *group_json(const char *group)
+/* The group's APIGroup (versions preferred first), NULL when unknown. */
+static json_t *group_json(struct api_server *s, const char *group)
 {
+	const char *vs[16];
+	size_t n = api_group_versions(s, group, vs, ARRAY_SIZE(vs));
+	json_t *versions = json_array(), *g;
 	char gv[128];
 
-	snprintf(gv, sizeof(gv), "%s/v1", group);
-	return json_pack("{s:s,s:[{s:s,s:s}],s:{s:s,s:s}}", "name", group, "versions",
-			 "groupVersion", gv, "version", "v1", "preferredVersion", "groupVersion",
-			 gv, "version", "v1");
+	for (size_t i = n; i-- > 0;) {
+		snprintf(gv, sizeof(gv), "%s/%s", group, vs[i]);
+		json_array_insert_new(versions, 0, json_pack("{s:s,s:s}", "groupVersion", gv,
+							     "version", vs[i]));
+	}
+	if (!n) {
+		json_decref(versions);
+		return NULL;
+	}
+	g = json_pack("{s:s,s:o,s:O}", "name", group, "versions", versions, "preferredVersion",
+		      json_array_get(versions, 0));
+	return g;
 }
 
-static json_t *group_list(void)
+struct group_list {
+	struct api_server *s;
+	json_t *groups;
+};
+
+static void group_list_add(const struct api_resource *r, void *ud)
 {
-	json_t *groups = json_array();
+	struct group_list *gl = ud;
+	json_t *g;
+	size_t i;
 
-	for (size_t i = 0; i < api_n_resources; i++) {
-		const char *g = api_resources[i].group;
-		bool seen = !*g;
+	if (!*r->group)
+		return;
+	json_array_foreach(gl->groups, i, g)
+		if (streq(json_string_value(json_object_get(g, "name")), r->group))
+			return;
+	json_array_append_new(gl->groups, group_json(gl->s, r->group));
+}
 
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = streq(api_resources[j].group, g);
-		if (!seen)
-			json_array_append_new(groups, group_json(g));
-	}
-	json_array_append_new(groups, api_top_group());
+json_t *api_discovery_groups(struct api_server *s)
+{
+	struct group_list gl = { s, json_array() };
+
+	for (size_t i = 0; i < api_n_resources; i++)
+		group_list_add(&api_resources[i], &gl);
+	api_crd_each(s, group_list_add, &gl);
+	json_array_append_new(gl.groups, api_top_group());
 	return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
-			 groups);
+			 gl.groups);
+}
+
+static bool group_serves(struct api_server *s, const char *group, const char *version)
+{
+	const char *vs[16];
+	size_t n = api_group_versions(s, group, vs, ARRAY_SIZE(vs));
+
+	for (size_t i = 0; i < n; i++)
+		if (streq(vs[i], version))
+			return true;
+	return false;
 }
 
 static enum MHD_Result reply_version(struct api_req *q)
@@ -281,7 +328,7 @@ static enum MHD_Result route_resource(struct api_req *q, const char *url, const 
 		snprintf(q->ns, sizeof(q->ns), "%s", segs[1]);
 		i = 2;
 	}
-	q->res = api_resource_find(group, version, segs[i]);
+	q->res = api_resource_lookup(q->srv, group, version, segs[i]);
 	if (!q->res)
 		return not_found(q);
 	if (q->ns[0] && !q->res->namespaced)
@@ -319,6 +366,9 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 		return api_openapi(q, url);
 	if (n == 1 && streq(segs[0], "metrics"))
 		return api_metrics_serve(q);
+	if (n == 1 && (streq(segs[0], "api") || streq(segs[0], "apis")) &&
+	    api_discovery_wanted(q->accept))
+		return api_discovery_aggregated(q, streq(segs[0], "api"));
 	if (n >= 1 && streq(segs[0], "api")) {
 		if (n == 1)
 			return api_reply_json(q, 200,
@@ -328,27 +378,29 @@ static enum MHD_Result route(struct api_req *q, const char *url)
 		if (!streq(segs[1], "v1"))
 			return not_found(q);
 		if (n == 2)
-			return api_reply_json(q, 200, resource_list("", "v1"));
+			return api_reply_json(q, 200, api_discovery_resources(q->srv, "", "v1"));
 		return route_resource(q, url, "", "v1", segs + 2, n - 2);
 	}
 	if (n >= 1 && streq(segs[0], "apis")) {
-		if (n == 1)
-			return api_reply_json(q, 200, group_list());
-		if (streq(segs[1], "metrics.k8s.io"))
-			return api_top_route(q, url, segs + 1, n - 1);
-		if (!api_group_known(segs[1]))
-			return not_found(q);
-		if (n == 2) {
-			json_t *g = group_json(segs[1]);
+		json_t *g;
 
+		if (n >= 2 && streq(segs[1], "metrics.k8s.io"))
+			return api_top_route(q, url, segs + 1, n - 1);
+
+		if (n == 1)
+			return api_reply_json(q, 200, api_discovery_groups(q->srv));
+		if (n == 2) {
+			g = group_json(q->srv, segs[1]);
+			if (!g)
+				return not_found(q);
 			json_object_set_new(g, "kind", json_string("APIGroup"));
 			json_object_set_new(g, "apiVersion", json_string("v1"));
 			return api_reply_json(q, 200, g);
 		}
-		if (!streq(segs[2], "v1"))
+		if (!group_serves(q->srv, segs[1], segs[2]))
 			return not_found(q);
 		if (n == 3)
-			return api_reply_json(q, 200, resource_list(segs[1], "v1"));
+			return api_reply_json(q, 200, api_discovery_resources(q->srv, segs[1], segs[2]));
 		return route_resource(q, url, segs[1], segs[2], segs + 3, n - 3);
 	}
 	return not_found(q);
@@ -794,6 +846,8 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 	r = api_render_cache_new(&s->render_cache);
 	if (r == 0)
 		r = api_rbac_cache_new(&s->rbac_cache);
+	if (r == 0)
+		r = api_crd_table_new(&s->crds);
 	if (r < 0)
 		goto fail;
 	r = api_proxy_new(&s->proxy);
@@ -1093,6 +1147,11 @@ int api_server_start(struct api_server *s)
 	r = api_policy_bootstrap(s);
 	if (r < 0)
 		return r;
+	r = api_crd_reload(s);
+	if (r == 0)
+		r = api_crd_watch_start(s);
+	if (r < 0)
+		return r;
 	raise_nofile();
 	if (s->cfg.secure_port) {
 		s->secure = start_daemon(s, true, s->cfg.bind_address ? s->cfg.bind_address : "0.0.0.0",
@@ -1126,6 +1185,7 @@ void api_server_stop(struct api_server *s)
 		pthread_join(s->compactor, NULL);
 		s->compactor_running = false;
 	}
+	api_crd_watch_stop(s);
 	api_proxy_shutdown(s->proxy);
 	if (s->secure)
 		MHD_stop_daemon(s->secure);
@@ -1155,6 +1215,7 @@ void api_server_free(struct api_server *s)
 	api_metrics_free(s->metrics);
 	api_openapi_free(s->openapi);
 	api_rbac_cache_free(s->rbac_cache);
+	api_crd_table_free(s->crds);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "control/api.h"
+#include "control/api_crd.h"
 #include "control/api_obj.h"
 
 #define API_MAX_GROUPS 8
@@ -49,6 +50,7 @@ struct api_server {
 	struct api_proxy *proxy; /* the kubelet client (api_proxy.c) */
 	struct api_metrics *metrics; /* what GET /metrics shows (api_metrics.c) */
 	struct api_openapi *openapi; /* group-versions other modules add (api_openapi.h) */
+	struct api_crd_table *crds; /* the resources CRDs define (api_crd.c) */
 };
 
 struct api_req {
@@ -178,8 +180,8 @@ enum MHD_Result api_rest_answer(struct api_req *q);
 enum MHD_Result api_rest_sub_write(struct api_req *q, const struct api_subresource *sr);
 enum MHD_Result api_rest_delete(struct api_req *q);
 enum MHD_Result api_rest_deletecollection(struct api_req *q);
-/* The autoscaling/v1 Scale view of a workload. */
-json_t *api_scale_of(json_t *obj);
+/* The autoscaling/v1 Scale view of a workload or a custom resource. */
+json_t *api_scale_of(const struct api_resource *r, json_t *obj);
 /* The watch (api_watch.c). */
 enum MHD_Result api_rest_watch(struct api_req *q);
 /* The watch fan-out's shared rendering of events (api_watch.c). */
@@ -273,7 +275,21 @@ enum MHD_Result api_metrics_serve(struct api_req *q);
  * /apis, and the requests under /apis/metrics.k8s.io (segs from the
  * group's segment on, n of them). */
 json_t *api_top_group(void);
+/* metrics.k8s.io/v1beta1's APIResourceList (the discovery documents). */
+json_t *api_top_resources(void);
 enum MHD_Result api_top_route(struct api_req *q, const char *url, char segs[][256], int n);
+
+/* Discovery: the APIResourceList of a group version and the
+ * APIGroupList (api_http.c), built-in and custom resources alike; the
+ * aggregated form of both (apidiscovery.k8s.io v2 and v2beta1, as
+ * kubectl 1.26+ asks for it first) made from them (api_discovery.c). */
+json_t *api_discovery_resources(struct api_server *s, const char *group, const char *version);
+json_t *api_discovery_groups(struct api_server *s);
+/* The aggregated discovery version an Accept header asks for first
+ * ("v2", "v2beta1"), or NULL. */
+const char *api_discovery_wanted(const char *accept);
+/* GET /api (core) or /apis as an APIGroupDiscoveryList. */
+enum MHD_Result api_discovery_aggregated(struct api_req *q, bool core);
 
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);

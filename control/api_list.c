@@ -322,7 +322,8 @@ int api_list_body_add(struct api_list_body *b, const struct store_kv *kv, json_t
 
 	if (b->count)
 		lbuf_add(it, ",", 1);
-	if (!add_fast(it, b->gv, b->res->kind, kv->value, kv->value_len, kv->mod_revision)) {
+	if (b->res->crd || /* defaulted as it is read */
+	    !add_fast(it, b->gv, b->res->kind, kv->value, kv->value_len, kv->mod_revision)) {
 		if (!obj)
 			obj = parsed = api_obj_from_kv(b->res, kv->value, kv->value_len,
 						       kv->mod_revision);

@@ -78,6 +78,8 @@ json_t *api_obj_from_kv(const struct api_resource *r, const char *value, size_t 
 	}
 	set_type(r, obj);
 	api_set_rv(obj, rev);
+	if (r->crd)
+		api_crd_on_read(r, obj);
 	return obj;
 }
 
@@ -215,6 +217,8 @@ char *api_obj_render_kv(const struct api_resource *r, const char *value, size_t 
 	char gv[128], rv[48], *out;
 	size_t head, rv_len;
 
+	if (r->crd) /* a custom resource's schema defaults it as it is read */
+		return NULL;
 	api_resource_gv(r, gv, sizeof(gv));
 	if (!value || each_member(value, end, top_member, &t) != end ||
 	    !span_is_string(t.api_version, gv) || !span_is_string(t.kind, r->kind) ||
@@ -520,7 +524,9 @@ static int check_fields(const struct api_resource *r, json_t *obj, const struct 
 	bool strict = o->fields == API_FIELDS_STRICT;
 	char buf[480];
 
-	if (!api_unknown_fields(r, obj, !strict, buf, sizeof(buf)) || o->fields == API_FIELDS_IGNORE)
+	if (!(r->crd ? api_crd_unknown_fields(r, obj, buf, sizeof(buf))
+		     : api_unknown_fields(r, obj, !strict, buf, sizeof(buf))) ||
+	    o->fields == API_FIELDS_IGNORE)
 		return 0;
 	if (strict) {
 		api_err_set(e, 400, "BadRequest", "strict decoding error: %s", buf);
@@ -538,6 +544,8 @@ static int defaults_and_validate(const struct api_resource *r, json_t *obj, stru
 
 	if (r->defaults)
 		r->defaults(obj);
+	if (r->crd)
+		api_crd_admit(r, obj, causes);
 	api_validate_meta(r, obj, causes);
 	if (r->validate)
 		r->validate(obj, causes);
@@ -657,7 +665,7 @@ static void stamp_new(const struct api_resource *r, json_t *meta)
 	json_object_del(meta, "deletionTimestamp");
 	json_object_del(meta, "deletionGracePeriodSeconds");
 	json_object_del(meta, "managedFields");
-	if (r->has_spec)
+	if (r->has_spec || r->crd) /* a custom resource counts its generations too */
 		json_object_set_new(meta, "generation", json_integer(1));
 	else
 		json_object_del(meta, "generation");
@@ -702,6 +710,8 @@ static int store_new(struct api_server *s, const struct api_resource *r, json_t 
 		return ret;
 	}
 	api_set_rv(obj, rev);
+	if (h && h->written)
+		h->written(s, r, obj, false);
 	return 0;
 }
 
@@ -786,7 +796,7 @@ static int admit_main(const struct update *u, json_t *old, json_t *mutated, json
 	if (r->subresources & API_SUB_STATUS)
 		copy_field(old, obj, "status");
 	ret = defaults_and_validate(r, obj, e);
-	if (ret == 0 && r->has_spec &&
+	if (ret == 0 && (r->has_spec || r->crd) &&
 	    !json_equal(json_object_get(old, "spec"), json_object_get(obj, "spec")))
 		json_object_set_new(api_obj_meta(obj), "generation",
 				    json_integer(json_integer_value(api_jget(old, "metadata.generation")) + 1));
@@ -849,6 +859,8 @@ static int store_write(const struct update *u, json_t *old, int64_t old_rev, jso
 	if (h && h->release)
 		h->release(u->s, old, obj);
 	api_set_rv(obj, rev);
+	if (h && h->written)
+		h->written(u->s, u->r, obj, false);
 	return 0;
 }
 

@@ -62,7 +62,8 @@ json_t *api_obj_from_kv(const struct api_resource *r, const char *value, size_t 
 /* The compact JSON of api_obj_from_kv(r, value, len, rev), spliced from
  * the stored text without parsing it: NULL (fall back to parsing) unless
  * value is compact JSON whose apiVersion and kind already are r's and
- * whose metadata object has no resourceVersion, as api_obj_dump writes. */
+ * whose metadata object has no resourceVersion, as api_obj_dump writes,
+ * and r is no custom resource (whose reads are defaulted). */
 char *api_obj_render_kv(const struct api_resource *r, const char *value, size_t len,
 			int64_t rev, size_t *out_len);
 struct kube_selector;

@@ -8,6 +8,7 @@
 
 #include "control/api.h"
 #include "control/api_schema.h"
+#include "control/api_crd.h"
 #include "lib/json_path.h"
 #include "lib/kube_names.h"
 #include "lib/util.h"
@@ -1281,6 +1282,15 @@ const struct api_resource api_resources[] = {
 	REVIEW_ROW("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreview", false),
 	REVIEW_ROW("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreview", false),
 	REVIEW_ROW("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreview", true),
+	{
+		.group = "apiextensions.k8s.io", .version = "v1", .kind = "CustomResourceDefinition",
+		.plural = "customresourcedefinitions", .singular = "customresourcedefinition",
+		.short_names = { "crd", "crds" }, .categories = { "api-extensions" },
+		.has_spec = true, .subresources = API_SUB_STATUS,
+		COLUMNS(api_crd_columns, api_crd_cells),
+		.defaults = api_crd_defaults, .validate = api_crd_validate,
+		.hooks = &api_crd_hooks,
+	},
 	{
 		.group = "coordination.k8s.io", .version = "v1", .kind = "Lease",
 		.plural = "leases", .singular = "lease",

@@ -127,7 +127,7 @@ static enum MHD_Result rest_get(struct api_req *q)
 	if (api_obj_get(q->srv, q->res, q->ns, q->name, &obj, &e) < 0)
 		return api_reply_err(q, &e);
 	if (streq(q->sub, "scale")) {
-		t = api_scale_of(obj);
+		t = api_scale_of(q->res, obj);
 		json_decref(obj);
 		return api_reply_json(q, 200, t);
 	}

@@ -7,7 +7,8 @@
  *     FIELD TYPE [req] [merge[=KEY]] [retainKeys] [| description]
  * NAME is the definition name less "io.k8s.api." (for meta.*, less
  * "io.k8s.apimachinery.pkg.apis."; for metrics.*, less
- * "io.k8s.metrics.pkg.apis."); gv marks a kind. TYPE is a scalar
+ * "io.k8s.metrics.pkg.apis."; for apiextensions.*, less
+ * "io.k8s.apiextensions-apiserver.pkg.apis."); gv marks a kind. TYPE is a scalar
  * (string, integer, int64, boolean, number, byte, object), an
  * apimachinery leaf (Quantity, IntOrString, Time, MicroTime, RawExtension,
  * FieldsV1), a NAME, [TYPE] (a list) or {TYPE} (a map with string keys).
@@ -61,6 +62,7 @@ static const struct {
 } prefixes[] = {
 	{ "meta.", "io.k8s.apimachinery.pkg.apis." },
 	{ "metrics.", "io.k8s.metrics.pkg.apis." },
+	{ "apiextensions.", "io.k8s.apiextensions-apiserver.pkg.apis." },
 };
 
 static void full_name(const char *tok, size_t n, char *buf, size_t len)

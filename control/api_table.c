@@ -2,6 +2,7 @@
  * resource and one row per object, with the object as
  * PartialObjectMetadata, in full, or not at all. */
 #include "control/api.h"
+#include "control/api_crd.h"
 
 json_t *api_table_new(const struct api_resource *r, bool include_columns)
 {
@@ -23,7 +24,9 @@ int api_table_add_row(const struct api_resource *r, json_t *table, json_t *obj, 
 {
 	json_t *cells = json_array(), *row, *meta = json_object_get(obj, "metadata");
 
-	if (r->cells)
+	if (r->crd)
+		api_crd_row_cells(r, obj, now, cells);
+	else if (r->cells)
 		r->cells(obj, now, cells);
 	else
 		api_default_cells(obj, now, cells);

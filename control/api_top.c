@@ -32,7 +32,7 @@ json_t *api_top_group(void)
 			 "groupVersion", TOP_GV, "version", TOP_VERSION);
 }
 
-static json_t *resource_list(void)
+json_t *api_top_resources(void)
 {
 	return json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:b,s:s,s:[s,s]},{s:s,s:s,s:b,s:s,s:[s,s]}]}",
 			 "kind", "APIResourceList", "apiVersion", "v1", "groupVersion", TOP_GV,
@@ -304,7 +304,7 @@ enum MHD_Result api_top_route(struct api_req *q, const char *url, char segs[][25
 	if (!streq(segs[1], TOP_VERSION))
 		return not_found(q, "version", segs[1]);
 	if (n == 2)
-		return api_reply_json(q, 200, resource_list());
+		return api_reply_json(q, 200, api_top_resources());
 	if (!streq(q->method, "GET")) {
 		api_err_set(&e, 405, "MethodNotAllowed", "the server does not allow this method on "
 			    "the requested resource");

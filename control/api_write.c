@@ -246,7 +246,7 @@ enum MHD_Result api_rest_patch(struct api_req *q)
 
 /* ---- scale ---- */
 
-json_t *api_scale_of(json_t *obj)
+static json_t *workload_scale_of(json_t *obj)
 {
 	json_t *m = api_obj_meta(obj);
 	json_t *sel = api_jget(obj, "spec.selector.matchLabels"), *v;
@@ -271,6 +271,11 @@ json_t *api_scale_of(json_t *obj)
 			 "selector", text);
 }
 
+json_t *api_scale_of(const struct api_resource *r, json_t *obj)
+{
+	return r->crd ? api_crd_scale_of(r, obj) : workload_scale_of(obj);
+}
+
 /* A PUT's Scale, or a PATCH to apply to the current one. */
 struct scale_write {
 	json_t *scale;
@@ -290,7 +295,7 @@ static int mutate_scale(const struct api_resource *r, json_t *old, void *ud, jso
 	if (w->scale) {
 		sc = json_incref(w->scale);
 	} else {
-		json_t *cur = api_scale_of(old);
+		json_t *cur = api_scale_of(r, old);
 
 		ret = patch_apply(&w->patch, cur, &sc, e);
 		json_decref(cur);
@@ -309,7 +314,10 @@ static int mutate_scale(const struct api_resource *r, json_t *old, void *ud, jso
 		return -EINVAL;
 	}
 	obj = json_deep_copy(old);
-	json_object_set(json_object_get(obj, "spec"), "replicas", rep);
+	if (r->crd)
+		api_crd_scale_set(r, obj, rep);
+	else
+		json_object_set(json_object_get(obj, "spec"), "replicas", rep);
 	rv = api_jstr(sc, "metadata.resourceVersion");
 	if (rv && *rv)
 		json_object_set_new(api_obj_meta(obj), "resourceVersion", json_string(rv));
@@ -336,7 +344,7 @@ enum MHD_Result api_rest_scale(struct api_req *q)
 	json_decref(w.patch.body);
 	if (r < 0)
 		return api_reply_err(q, &e);
-	sc = api_scale_of(out);
+	sc = api_scale_of(q->res, out);
 	json_decref(out);
 	return api_reply_json(q, 200, sc);
 }

@@ -11,6 +11,9 @@ test_api_validate_SRCS := tests/control/test_api_validate.c $(API_OBJ_SRCS) $(ST
 test_api_validate_PKGS := jansson gnutls $(STORE_PKGS)
 test_api_obj_SRCS := tests/control/test_api_obj.c $(API_OBJ_SRCS) $(STORE_SRCS)
 test_api_obj_PKGS := jansson gnutls $(STORE_PKGS)
+TESTS += test_api_crd
+test_api_crd_SRCS := tests/control/test_api_crd.c $(API_OBJ_SRCS) $(STORE_SRCS)
+test_api_crd_PKGS := jansson gnutls $(STORE_PKGS)
 
 FUZZERS += fuzz_api_body
 fuzz_api_body_SRCS := tests/control/fuzz_api_body.c control/api_decode.c control/api_proto.c \
