@@ -688,13 +688,20 @@ static const struct api_column job_columns[] = {
 
 static void job_cells(json_t *obj, time_t now, json_t *cells)
 {
+	const char *start = api_jstr(obj, "status.startTime");
+	const char *done = api_jstr(obj, "status.completionTime");
 	char buf[64];
 
 	cell_name(cells, obj);
 	snprintf(buf, sizeof(buf), "%ld/%ld", jint(obj, "status.succeeded"),
 		 jint(obj, "spec.completions"));
 	cell_str(cells, buf);
-	cell_str(cells, "");
+	/* Duration: start to completion, or to now while it runs */
+	buf[0] = 0;
+	if (start)
+		api_human_age(api_parse_time(start), done ? api_parse_time(done) : now, buf,
+			      sizeof(buf));
+	cell_str(cells, buf);
 	cell_age(cells, obj, now);
 }
 
@@ -1197,6 +1204,7 @@ const struct api_resource api_resources[] = {
 		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS,
 		COLUMNS(job_columns, job_cells),
 		.defaults = job_defaults, .validate = job_validate,
+		.hooks = &api_job_hooks,
 		.fields = { "status.successful" },
 		.orphan_by_default = true, /* batch/v1, for back compatibility */
 	},
