@@ -117,7 +117,7 @@ show kubectl set env deployment/web GREETING=hola
 show kubectl rollout status deployment/web --timeout=120s
 show kubectl exec client -- sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 web 80 | tail -n 1'
 show kubectl set image deployment/web busybox=skiff.local/busybox:9.9
-# No node has 9.9: the new pods stay in ErrImagePull, the old ones serve on.
+# There is no 9.9: the new pods stay in ErrImagePull, the old ones serve on.
 show kubectl rollout status deployment/web --timeout=15s || true
 show kubectl get pods
 show kubectl rollout history deployment/web
@@ -127,11 +127,12 @@ show kubectl get deployment web -o 'jsonpath={.spec.template.spec.containers[0].
 
 step "logs, exec, port-forward, describe, events"
 show kubectl exec deployment/web -- sh -c 'hostname; cat /www/index.html'
-printf '\033[36m$ %s\033[0m\n' "kubectl port-forward service/web 8080:80 &"
-kubectl port-forward service/web 8080:80 >"$DATA/port-forward.log" 2>&1 &
+pf_port=$(( 20000 + RANDOM % 20000 ))
+printf '\033[36m$ %s\033[0m\n' "kubectl port-forward service/web $pf_port:80 &"
+kubectl port-forward service/web "$pf_port:80" >"$DATA/port-forward.log" 2>&1 &
 PF_PID=$!
-for _ in $(seq 100); do curl -s -m 1 -o /dev/null http://127.0.0.1:8080/ && break; sleep 0.1; done
-show curl -sS -m 5 http://127.0.0.1:8080/
+for _ in $(seq 100); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$pf_port/" && break; sleep 0.1; done
+show curl -sS -m 5 "http://127.0.0.1:$pf_port/"
 kill "$PF_PID"; wait "$PF_PID" 2>/dev/null || true; PF_PID=""
 show kubectl logs deployment/web --tail=2
 show kubectl describe deployment web
