@@ -1,6 +1,7 @@
 /* The resource table: one row per Kubernetes resource skiff-server
  * serves, with its table columns, defaulting and validation hooks, name
  * rule and the server-side hooks of its writes (control/api_hooks.c). */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -965,16 +966,19 @@ static const struct api_column event_columns[] = {
 
 static void event_cells(json_t *obj, time_t now, json_t *cells)
 {
-	char age[32], first[32], ref[256];
+	char age[32], first[32], ref[256], kind[64];
 	const char *last = api_jstr(obj, "lastTimestamp") ?: api_jstr(obj, "eventTime");
-	const char *kind = api_jstr(obj, "involvedObject.kind") ?: "";
+	size_t i;
 
 	api_human_age(api_parse_time(last ?: api_jstr(obj, "metadata.creationTimestamp")), now,
 		      age, sizeof(age));
 	api_human_age(api_parse_time(api_jstr(obj, "firstTimestamp") ?: last), now, first,
 		      sizeof(first));
-	snprintf(ref, sizeof(ref), "%c%s/%s", kind[0] ? kind[0] | 0x20 : ' ', kind[0] ? kind + 1 : "",
-		 api_jstr(obj, "involvedObject.name") ?: "");
+	/* "replicaset/NAME": the kind lowercased, as upstream's printer */
+	strscpy(kind, api_jstr(obj, "involvedObject.kind") ?: "", sizeof(kind));
+	for (i = 0; kind[i]; i++)
+		kind[i] = (char)tolower((unsigned char)kind[i]);
+	snprintf(ref, sizeof(ref), "%s/%s", kind, api_jstr(obj, "involvedObject.name") ?: "");
 	cell_str(cells, age);
 	cell_or(cells, api_jstr(obj, "type"), "Normal");
 	cell_str(cells, api_jstr(obj, "reason"));

@@ -179,6 +179,8 @@ case_logs_exec_port_forward() {
 	out=$(k get events --field-selector "involvedObject.name=$pod" 2>&1) || fail "get events: $out"
 	assert_contains "$out" "Successfully assigned default/$pod to n"
 	assert_contains "$out" "Started container web"
+	out=$(k get events --field-selector involvedObject.kind=ReplicaSet 2>&1) || fail "get events: $out"
+	assert_contains "$out" "replicaset/web-" "the OBJECT column of a ReplicaSet's events"
 }
 
 case_job_runs_to_completion() {
