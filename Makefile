@@ -5,7 +5,7 @@
 #   make test                 install deps if missing, build, run every test
 #   make bench                benchmarks, side by side with their peers
 #   make up                   deps, build, images, then a local cluster (build/bin/skiff up)
-#   make demo                 the README's main-job command
+#   make demo                 the README's first kubectl session, on a fresh cluster
 #   make install              CNI plugins into $(CNI_BIN_DIR), the rest into $(PREFIX)/bin
 #
 # Each folder adds its programs and tests through its own *.mk fragments
@@ -114,8 +114,9 @@ up: deps
 	@$(MAKE) --no-print-directory programs images
 	$(BIN)/skiff up $(SKIFF_UP_FLAGS)
 
+# The README's walkthrough on a cluster of its own (skiff up, then down --purge).
 demo: deps
-	@$(MAKE) --no-print-directory programs
+	@$(MAKE) --no-print-directory programs images
 	@SKIFF_BUILD=$(O) scripts/demo.sh
 
 install: programs

@@ -148,7 +148,7 @@ struct api_resource {
 
 /* The hooks of the rows that have any (control/api_hooks.c). */
 extern const struct api_obj_hooks api_service_hooks, api_namespace_hooks, api_pod_hooks,
-	api_priorityclass_hooks;
+	api_priorityclass_hooks, api_job_hooks;
 /* The written subresources of the rows that have any (control/api_hooks.c). */
 extern const struct api_subresource api_pod_subs[], api_namespace_subs[],
 	api_serviceaccount_subs[];

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "control/api_internal.h"
+#include "control/ctrl_job.h"
 #include "lib/util.h"
 
 /* ---- Service: addresses and node ports (api_alloc.c) ---- */
@@ -12,6 +13,48 @@
 const struct api_obj_hooks api_service_hooks = {
 	.allocate = api_alloc_service,
 	.release = api_alloc_release,
+};
+
+/* ---- Job: the selector upstream generates ---- */
+
+/* Without spec.manualSelector, a new Job selects its pods by its uid and
+ * its template carries the job's labels, as upstream's generateSelector
+ * makes them (so `kubectl logs job/NAME` finds the job's own pods); an
+ * update that leaves the selector out keeps the stored one. */
+static int job_selector(struct api_server *s, json_t *obj, json_t *old, bool dry_run,
+			struct api_err *e)
+{
+	static const char *const keys[] = { JOB_LABEL_UID, JOB_LABEL_NAME, JOB_LABEL_LEGACY_UID,
+					    JOB_LABEL_LEGACY_NAME };
+	json_t *spec = json_object_get(obj, "spec"), *tmpl, *meta, *labels;
+	const char *uid = api_jstr(obj, "metadata.uid"), *name = api_jstr(obj, "metadata.name");
+
+	(void)s, (void)dry_run, (void)e;
+	if (!json_is_object(spec) || json_is_true(json_object_get(spec, "manualSelector")))
+		return 0;
+	if (old) {
+		if (!json_object_get(spec, "selector") && api_jget(old, "spec.selector"))
+			json_object_set(spec, "selector", api_jget(old, "spec.selector"));
+		return 0;
+	}
+	tmpl = json_object_get(spec, "template");
+	if (!uid || !name || json_object_get(spec, "selector") || !json_is_object(tmpl))
+		return 0;
+	meta = json_object_get(tmpl, "metadata");
+	if (!json_is_object(meta))
+		json_object_set_new(tmpl, "metadata", meta = json_object());
+	labels = json_object_get(meta, "labels");
+	if (!json_is_object(labels))
+		json_object_set_new(meta, "labels", labels = json_object());
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		json_object_set_new(labels, keys[i], json_string(i % 2 ? name : uid));
+	json_object_set_new(spec, "selector",
+			    json_pack("{s{ss}}", "matchLabels", JOB_LABEL_UID, uid));
+	return 0;
+}
+
+const struct api_obj_hooks api_job_hooks = {
+	.allocate = job_selector,
 };
 
 /* ---- Namespace ---- */

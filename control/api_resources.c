@@ -1,6 +1,7 @@
 /* The resource table: one row per Kubernetes resource skiff-server
  * serves, with its table columns, defaulting and validation hooks, name
  * rule and the server-side hooks of its writes (control/api_hooks.c). */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -690,13 +691,20 @@ static const struct api_column job_columns[] = {
 
 static void job_cells(json_t *obj, time_t now, json_t *cells)
 {
+	const char *start = api_jstr(obj, "status.startTime");
+	const char *done = api_jstr(obj, "status.completionTime");
 	char buf[64];
 
 	cell_name(cells, obj);
 	snprintf(buf, sizeof(buf), "%ld/%ld", jint(obj, "status.succeeded"),
 		 jint(obj, "spec.completions"));
 	cell_str(cells, buf);
-	cell_str(cells, "");
+	/* Duration: start to completion, or to now while it runs */
+	buf[0] = 0;
+	if (start)
+		api_human_age(api_parse_time(start), done ? api_parse_time(done) : now, buf,
+			      sizeof(buf));
+	cell_str(cells, buf);
 	cell_age(cells, obj, now);
 }
 
@@ -960,16 +968,19 @@ static const struct api_column event_columns[] = {
 
 static void event_cells(json_t *obj, time_t now, json_t *cells)
 {
-	char age[32], first[32], ref[256];
+	char age[32], first[32], ref[256], kind[64];
 	const char *last = api_jstr(obj, "lastTimestamp") ?: api_jstr(obj, "eventTime");
-	const char *kind = api_jstr(obj, "involvedObject.kind") ?: "";
+	size_t i;
 
 	api_human_age(api_parse_time(last ?: api_jstr(obj, "metadata.creationTimestamp")), now,
 		      age, sizeof(age));
 	api_human_age(api_parse_time(api_jstr(obj, "firstTimestamp") ?: last), now, first,
 		      sizeof(first));
-	snprintf(ref, sizeof(ref), "%c%s/%s", kind[0] ? kind[0] | 0x20 : ' ', kind[0] ? kind + 1 : "",
-		 api_jstr(obj, "involvedObject.name") ?: "");
+	/* "replicaset/NAME": the kind lowercased, as upstream's printer */
+	strscpy(kind, api_jstr(obj, "involvedObject.kind") ?: "", sizeof(kind));
+	for (i = 0; kind[i]; i++)
+		kind[i] = (char)tolower((unsigned char)kind[i]);
+	snprintf(ref, sizeof(ref), "%s/%s", kind, api_jstr(obj, "involvedObject.name") ?: "");
 	cell_str(cells, age);
 	cell_or(cells, api_jstr(obj, "type"), "Normal");
 	cell_str(cells, api_jstr(obj, "reason"));
@@ -1202,6 +1213,7 @@ const struct api_resource api_resources[] = {
 		.namespaced = true, .has_spec = true, .subresources = API_SUB_STATUS,
 		COLUMNS(job_columns, job_cells),
 		.defaults = job_defaults, .validate = job_validate,
+		.hooks = &api_job_hooks,
 		.fields = { "status.successful" },
 		.orphan_by_default = true, /* batch/v1, for back compatibility */
 	},

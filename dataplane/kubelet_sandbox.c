@@ -358,16 +358,24 @@ int kl_sandboxes_remove(struct kl_sync *s, const char *keep_uid, long long grace
 	return r;
 }
 
-/* The pod's IPs from the sandbox's status. */
+/* The pod's IPs from the sandbox's status; -EADDRNOTAVAIL when a sandbox
+ * on the pod network has none (containerd killed while it made the
+ * sandbox reports it Ready without one), which upstream's kubelet also
+ * takes as a sandbox to replace. */
 static int sandbox_ips(struct kl_sync *s)
 {
 	Runtime__V1__PodSandboxStatusResponse *st = NULL;
 	Runtime__V1__PodSandboxNetworkStatus *net;
+	bool host = json_is_true(json_path_get(s->pod, "spec.hostNetwork"));
 	int r = cri_pod_sandbox_status(s->w->cri, s->sandbox_id, false, &st);
 
 	if (r < 0)
 		return r;
 	net = st->status->network;
+	if (!host && !(net && net->ip && *net->ip)) {
+		cri_msg_free(st);
+		return -EADDRNOTAVAIL;
+	}
 	s->pod_ips = json_array();
 	if (net && net->ip && *net->ip) {
 		strscpy(s->pod_ip, net->ip, sizeof(s->pod_ip));
@@ -416,6 +424,15 @@ int kl_sandbox_ensure(struct kl_sync *s)
 		log_info("kubelet: pod %s: sandbox %.12s created", s->key, s->sandbox_id);
 	}
 	r = sandbox_ips(s);
+	if (r == -EADDRNOTAVAIL) {
+		log_warn("kubelet: pod %s: sandbox %.12s has no IP address; a new one replaces it",
+			 s->key, s->sandbox_id);
+		kl_sandbox_stop(s, s->sandbox_id, 0, KL_REMOVE);
+		free(s->sandbox_id);
+		s->sandbox_id = NULL;
+		kl_requeue(s, 0);
+		return -EAGAIN;
+	}
 	if (r == 0)
 		kl_volumes_sync(s); /* objects changed since: the files follow */
 	return r;

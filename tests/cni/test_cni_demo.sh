@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/demo.sh (make demo), run inside a namespace standing in for the
+# scripts/cni-demo.sh, run inside a namespace standing in for the
 # host so the test leaves the real host alone: it must pass traffic, say
 # so, and leave no namespace, link or sysctl change behind.
 . "$(dirname "$0")/../harness/lib.sh"
@@ -10,7 +10,7 @@ require_bin skiff-cni
 # the demo picks a free 10.24x.0.0/24 (fd00:24x::/64) in the node namespace
 guard_ranges 10.240.0.0/12 fd00:240::/28
 
-demo_in_node() { in_ns node env SKIFF_BUILD="$SKIFF_BUILD" "$@" "$SKIFF_ROOT/scripts/demo.sh"; }
+demo_in_node() { in_ns node env SKIFF_BUILD="$SKIFF_BUILD" "$@" "$SKIFF_ROOT/scripts/cni-demo.sh"; }
 
 # setup_node: the "host" namespace starts with forwarding off, as the
 # assertions below expect: a new namespace inherits the real host's

@@ -295,6 +295,50 @@ TEST(delete_turns_the_propagation_policy_into_finalizers)
 	env_close(&t);
 }
 
+/* A Job selects its own pods by its uid, as upstream generates it, and
+ * an update without the selector keeps it; manualSelector leaves both
+ * alone. */
+static const char *key_of(json_t *obj, const char *path, const char *key)
+{
+	return json_string_value(json_object_get(api_jget(obj, path), key));
+}
+
+TEST(a_job_gets_a_selector_of_its_uid)
+{
+	const struct api_resource *jobs = api_resource_find("batch", "v1", "jobs");
+	static const char tmpl[] = "\"template\":{\"spec\":{\"restartPolicy\":\"Never\","
+				   "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}";
+	struct env t;
+	struct api_err e = { 0 };
+	json_t *job, *out = NULL;
+	char text[512];
+	const char *uid;
+
+	env_open(&t);
+	snprintf(text, sizeof(text), "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":"
+		 "{\"name\":\"j\"},\"spec\":{%s}}", tmpl);
+	job = create(&t, jobs, text);
+	uid = api_jstr(job, "metadata.uid");
+	CHECK_STR_EQ(key_of(job, "spec.selector.matchLabels", "batch.kubernetes.io/controller-uid"), uid);
+	CHECK_STR_EQ(key_of(job, "spec.template.metadata.labels", "batch.kubernetes.io/controller-uid"), uid);
+	CHECK_STR_EQ(key_of(job, "spec.template.metadata.labels", "controller-uid"), uid);
+	CHECK_STR_EQ(key_of(job, "spec.template.metadata.labels", "batch.kubernetes.io/job-name"), "j");
+	CHECK_STR_EQ(key_of(job, "spec.template.metadata.labels", "job-name"), "j");
+	json_object_del(json_object_get(job, "spec"), "selector");
+	CHECK_OK(api_obj_update(&t.srv, jobs, "default", "j", job, NULL, &out, &e));
+	CHECK_STR_EQ(key_of(out, "spec.selector.matchLabels", "batch.kubernetes.io/controller-uid"), uid);
+	json_decref(out);
+	json_decref(job);
+	snprintf(text, sizeof(text), "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":"
+		 "{\"name\":\"m\"},\"spec\":{\"manualSelector\":true,\"selector\":{\"matchLabels\":"
+		 "{\"a\":\"b\"}},%s}}", tmpl);
+	job = create(&t, jobs, text);
+	CHECK_STR_EQ(api_jstr(job, "spec.selector.matchLabels.a"), "b");
+	CHECK(api_jget(job, "spec.template.metadata.labels") == NULL);
+	json_decref(job);
+	env_close(&t);
+}
+
 TEST(a_deleted_namespace_terminates_until_finalized)
 {
 	const struct api_subresource *fin;

@@ -7,33 +7,12 @@
 # agent is undone by the supervisor; `skiff down --purge` leaves nothing,
 # also after the supervisor itself was killed.
 . "$(dirname "$0")/../harness/lib.sh"
-require_root
-require_cmd containerd containerd-shim-runc-v2 runc ctr
-require_bin skiff skiff-server skiff-agent skiff-cni skiff-ipam
-require_kubectl
-[ -f "$SKIFF_BUILD/images/busybox.tar" ] || skip "no local images (make images)"
+. "$(dirname "$0")/up_lib.sh"
+up_require
 
-NAME=u$RUN_ID
-DATA=$TMP/cluster
-BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
-PORT=$(( 20000 + (RANDOM % 20000) ))
-guard_ranges "$BRIDGE.0/24"
-
-k() { "$KDIR/kubectl.1.33" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/kc" "$@"; }
 up() { "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" "$@"; }
 down() { "$BIN/skiff" down --data-dir "$DATA" "$@"; }
-part_pid() { awk '{ print $1 }' "$DATA/run/$1.pid"; }
 logs() { tail -n 5 "$DATA"/logs/*.log 2>&1; }
-
-# leftovers: what of the cluster's the machine still holds
-leftovers() {
-	ip netns list | grep "$NAME"
-	ip -o link show | grep "$NAME"
-	grep "$DATA" /proc/self/mounts
-	ps -eo pid=,args= | grep -F "$DATA" | grep -v grep
-	find /sys/fs/cgroup -maxdepth 3 -name "$NAME.up" 2>/dev/null
-	[ -e "$DATA" ] && echo "$DATA"
-}
 
 web_yaml() {
 	cat <<-YAML
@@ -139,7 +118,7 @@ $(logs)"
 	client c3 n2
 
 	out=$(down --purge 2>&1) || fail "skiff down: $out"
-	out=$(leftovers)
+	out=$(up_leftovers)
 	[ -z "$out" ] || fail "skiff down left: $out"
 	# down on nothing is fine
 	down --purge >/dev/null || fail "a second down failed"
@@ -160,7 +139,7 @@ $(logs)"
 	out=$("$BIN/skiff" status --data-dir "$DATA") && fail "status says all is up without a supervisor: $out"
 	[[ $out =~ supervisor\ +-\ +down ]] || fail "status does not show the supervisor down: $out"
 	out=$(down --purge 2>&1) || fail "skiff down: $out"
-	out=$(leftovers)
+	out=$(up_leftovers)
 	[ -z "$out" ] || fail "skiff down left: $out"
 }
 
