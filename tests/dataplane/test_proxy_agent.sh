@@ -209,7 +209,9 @@ case_sigkill_restart_under_load_fails_nothing() {
 	start_agent
 	assert_contains "$(client 10.96.0.11 80)" "b1 10.96.0.11:80"
 	local load old=$AGENT
-	client_bg load --count 400 --interval-ms 5 10.96.0.10 80 >"$TMP/load.out"
+	# (a generous read timeout: a refused or reset connection is the
+	# failure looked for; a reply late on a loaded machine is not)
+	client_bg load --count 400 --interval-ms 5 --timeout-ms 8000 10.96.0.10 80 >"$TMP/load.out"
 	sleep 0.5
 	kill -9 "$AGENT"; wait "$AGENT" 2>/dev/null
 	# while no agent runs: everything keeps serving; a service goes away
