@@ -246,6 +246,62 @@ def case_dynamic_client():
     check(nss.get(name=ns).status.phase == "Active", "namespace read")
 
 
+def case_custom_resource_round_trip():
+    """A CustomResourceDefinition made from the client's models, then its
+    objects through CustomObjectsApi: a schema default filled in, list by
+    label, a merge patch, a 422 for a schema violation, delete."""
+    ext = client.ApiextensionsV1Api()
+    co = client.CustomObjectsApi()
+    ns = namespace("crd")
+    group, plural = "py-%s.example.com" % NS.replace("py-", ""), "gadgets"
+    props = client.V1JSONSchemaProps
+    schema = props(type="object", properties={
+        "spec": props(type="object", required=["size"], properties={
+            "size": props(type="integer", minimum=1, maximum=10),
+            "color": props(type="string", default="blue")})})
+    crd = client.V1CustomResourceDefinition(
+        metadata=meta(name="%s.%s" % (plural, group)),
+        spec=client.V1CustomResourceDefinitionSpec(
+            group=group, scope="Namespaced",
+            names=client.V1CustomResourceDefinitionNames(plural=plural, singular="gadget",
+                                                         kind="Gadget"),
+            versions=[client.V1CustomResourceDefinitionVersion(
+                name="v1", served=True, storage=True,
+                schema=client.V1CustomResourceValidation(open_apiv3_schema=schema))]))
+    ext.create_custom_resource_definition(crd)
+    name = crd.metadata.name
+
+    def established():
+        st = ext.read_custom_resource_definition(name).status
+        return any(c.type == "Established" and c.status == "True" for c in st.conditions or [])
+    wait(established, "CRD Established")
+    body = {"apiVersion": group + "/v1", "kind": "Gadget",
+            "metadata": {"name": "g1", "labels": {"tier": "a"}}, "spec": {"size": 3}}
+    wait(lambda: not isinstance(_try(co.create_namespaced_custom_object, group, "v1", ns,
+                                     plural, body), ApiException), "first custom object created")
+    got = co.get_namespaced_custom_object(group, "v1", ns, plural, "g1")
+    check(got["spec"] == {"size": 3, "color": "blue"}, "the schema's default: %s" % got["spec"])
+    lst = co.list_namespaced_custom_object(group, "v1", ns, plural, label_selector="tier=a")
+    check([i["metadata"]["name"] for i in lst["items"]] == ["g1"], "list: %s" % lst)
+    co.patch_namespaced_custom_object(group, "v1", ns, plural, "g1", {"spec": {"size": 5}})
+    got = co.get_namespaced_custom_object(group, "v1", ns, plural, "g1")
+    check(got["spec"]["size"] == 5, "patched: %s" % got["spec"])
+    bad = dict(body, metadata={"name": "g2"}, spec={"size": 99})
+    e = api_error(co.create_namespaced_custom_object, group, "v1", ns, plural, bad)
+    check(e.status == 422 and "spec.size" in e.body, "422 naming spec.size: %s" % e.body)
+    co.delete_namespaced_custom_object(group, "v1", ns, plural, "g1")
+    check(gone(co.get_namespaced_custom_object, group, "v1", ns, plural, "g1"), "deleted")
+    ext.delete_custom_resource_definition(name)
+    wait(lambda: gone(ext.read_custom_resource_definition, name), "CRD deleted")
+
+
+def _try(fn, *args):
+    try:
+        return fn(*args)
+    except ApiException as e:
+        return e
+
+
 if __name__ == "__main__":
     # One interpreter for every case (importing the client takes seconds):
     # each case's result, "ok" or its traceback, in a file of its name.

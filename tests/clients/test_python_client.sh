@@ -7,7 +7,8 @@
 # resourceVersion (the client sends watch=True) and the 410 of a compacted
 # one, the three patch types and server-side apply, delete with
 # propagationPolicy in the query (the garbage collector runs), the dynamic
-# client. The cases are in python_client.py beside this file.
+# client, a CustomResourceDefinition round trip with CustomObjectsApi. The
+# cases are in python_client.py beside this file.
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_bin skiff-server
@@ -23,7 +24,7 @@ start_skiff_server "$DATA" "$TMP/server.log" tls --controllers=garbagecollector 
 
 # Every case in one interpreter (python_client.py), then one result each.
 CASES=(create_without_type list_selectors_paging watch_from_resource_version watch_expired_410
-	patch_types delete_propagation dynamic_client)
+	patch_types delete_propagation dynamic_client custom_resource_round_trip)
 mkdir "$TMP/py"
 KUBECONFIG=$DATA/kubeconfig NS=py-$RUN_ID CACHE=$TMP timeout 150 \
 	"$PY" "$SKIFF_ROOT/tests/clients/python_client.py" "$TMP/py" "${CASES[@]}" >"$TMP/py.log" 2>&1
