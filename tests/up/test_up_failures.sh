@@ -7,8 +7,8 @@
 # supervisor brings the part back, the rollout completes, exactly the 4
 # new pods run (no pod duplicated or lost, in the API and in the
 # runtimes), and the clients kept being answered (their failed requests
-# are reported). Then `skiff down` leaves nothing. (The registry's kill is
-# the local registry's test: skiff up runs no registry yet.)
+# are reported). Last, kill -9 of the registry during a rollout whose new
+# pods pull their image (policy Always). Then `skiff down` leaves nothing.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/up_lib.sh"
 up_require
@@ -54,8 +54,19 @@ stop_loops() {
 tries() { grep -c . "$TMP/$1.log"; }
 fails() { grep -c '^fail' "$TMP/$1.log"; }
 
+# in_pod PID CMD...: CMD in the network namespace and the cgroup of
+# process PID (a pod's): in BPF mode a ClusterIP is translated by the
+# socket hooks on the node's pod cgroups, so a client must be in one.
+in_pod() {
+	local pid=$1 cg
+	shift
+	cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$pid/cgroup") || return
+	bash -c 'echo $$ >"$0/cgroup.procs" && exec nsenter -t "$1" -n "${@:2}"' "$CG2$cg" "$pid" "$@"
+}
+
 # client_loops: NodePort on both nodes' addresses from the machine, and
-# the ClusterIP from inside the pod "cl" on n1 (its network namespace).
+# the ClusterIP from inside the pod "cl" on n1 (its network namespace and
+# cgroup).
 client_loops() {
 	local ips port cip pid
 	ips=$(node_ips)
@@ -68,7 +79,7 @@ client_loops() {
 	set -- $ips
 	loop nodeport1 curl -fsS -m 2 "http://$1:$port/"
 	loop nodeport2 curl -fsS -m 2 "http://$2:$port/"
-	loop clusterip nsenter -t "$pid" -n curl -fsS -m 2 "http://$cip/"
+	loop clusterip in_pod "$pid" curl -fsS -m 2 "http://$cip/"
 	defer stop_loops
 }
 
@@ -89,14 +100,17 @@ new_pods_only() {
 	  "$REPLICAS $hash" ]
 }
 
-# kill_during_rollout PART: the case's body for PART of DIR/run.
+# kill_during_rollout PART [CHANGE...]: the case's body for PART of
+# DIR/run; CHANGE starts the rollout (default: a new env value).
 kill_during_rollout() {
 	local part=$1 old out name t0 f
+	shift
+	[ $# -gt 0 ] || set -- k set env deployment/web "ROUND=$part"
 	client_loops
 	within 20 eval '[ "$(tries nodeport1)" -ge 5 ] && [ "$(tries clusterip)" -ge 5 ]' ||
 		fail "the client loops do not run: $(tail -n 2 "$TMP"/*.log)"
 	t0=$SECONDS
-	k set env deployment/web "ROUND=$part" >/dev/null || fail "kubectl set env failed"
+	"$@" >/dev/null || fail "$* failed"
 	within 60 in_rollout || fail "the rollout never started: $(k get rs -l app=web 2>&1)"
 	old=$(part_pid "$part")
 	kill -9 "$old"
@@ -124,12 +138,19 @@ kill_during_rollout() {
 case_kill_server_during_rollout() { kill_during_rollout server; }
 case_kill_agent_during_rollout() { kill_during_rollout n2-agent; }
 case_kill_containerd_during_rollout() { kill_during_rollout n2-containerd; }
+# The new pods pull their image (policy Always) from the registry that is
+# killed: pulls fail until the supervisor restarts it, then go through.
+case_kill_registry_during_rollout() {
+	kill_during_rollout registry k patch deployment web --type=json -p \
+		'[{"op": "add", "path": "/spec/template/spec/containers/0/imagePullPolicy", "value": "Always"}]'
+}
 
 up_start 2
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 {
-	# minReadySeconds: a rollout lasts long enough to kill something in it
-	web_yaml "$REPLICAS" | sed 's/^spec:$/spec:\n  minReadySeconds: 3/' | k apply -f - >/dev/null &&
+	# minReadySeconds (the Deployment's spec, the first): a rollout lasts
+	# long enough to kill something in it
+	web_yaml "$REPLICAS" | sed '0,/^spec:$/s//spec:\n  minReadySeconds: 3/' | k apply -f - >/dev/null &&
 	k expose deployment web --name=web-np --type=NodePort --port=80 >/dev/null &&
 	k run cl --image=skiff.local/busybox:1.35 --overrides='{"spec":{"nodeName":"n1"}}' -- sleep 3600 >/dev/null &&
 	within 120 ready_replicas_are web "$REPLICAS" &&
@@ -142,5 +163,6 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 run_case kill_server_during_rollout
 run_case kill_agent_during_rollout
 run_case kill_containerd_during_rollout
+run_case kill_registry_during_rollout
 up_stop
 finish
