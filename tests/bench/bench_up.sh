@@ -104,23 +104,25 @@ up_round() {
 # stats VALUES...: "median max".
 stats() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f %.2f", v[int((NR + 1) / 2)], v[NR] }'; }
 
-# part_pid PART; pss_mib PID.
+# part_pid PART; rss_kib PID; pss_kib PID (its share of pages shared
+# with other processes, so the parts' PSS add up to what they take).
 part_pid() { awk '{ print $1 }' "$DATA/run/$1.pid"; }
-pss_mib() { awk '$1 == "Pss:" { printf "%.0f", $2 / 1024 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
-kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+pss_kib() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup"; }
 
-# memory: rows "part|RSS|PSS" of the running cluster, and the sum of
-# skiff's own parts (server and agents), into MEM_ROWS and OWN_KIB.
+# memory: rows "part|RSS MiB|PSS MiB" of the running cluster into
+# MEM_ROWS; the sums (KiB) of skiff's own parts, server and agents, into
+# OWN_RSS and OWN_PSS.
 memory() {
 	local part pid
 	MEM_ROWS=() OWN_RSS=0 OWN_PSS=0
 	for part in server $(for i in $(seq "$big"); do echo "n$i-agent"; done) registry \
 		$(for i in $(seq "$big"); do echo "n$i-containerd"; done); do
 		pid=$(part_pid "$part")
-		MEM_ROWS+=("$part|$(rss_mib "$pid" VmRSS)|$(pss_mib "$pid")")
+		MEM_ROWS+=("$part|$(( $(rss_kib "$pid") / 1024 ))|$(( $(pss_kib "$pid") / 1024 ))")
 		case $part in server|*-agent)
-			OWN_RSS=$(( OWN_RSS + $(kib "$pid" VmRSS) ))
-			OWN_PSS=$(( OWN_PSS + $(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup") )) ;;
+			OWN_RSS=$(( OWN_RSS + $(rss_kib "$pid") ))
+			OWN_PSS=$(( OWN_PSS + $(pss_kib "$pid") )) ;;
 		esac
 	done
 }
@@ -156,7 +158,8 @@ big_deploy() {
 }
 
 declare -A up_t pod_t load_t
-for n in 1 "$big"; do
+node_counts=$(printf '%s\n' 1 "$big" | sort -nu)
+for n in $node_counts; do
 	ups=() pods1=() loads=()
 	for r in $(seq "$rounds"); do
 		up_round "$n" "$r"
@@ -180,7 +183,7 @@ echo "command: make bench B=up (tests/bench/bench_up.sh; $rounds rounds each, a 
 row() { printf '| %-62s | %9s | %9s | %-18s |\n' "$1" "$2" "$3" "$4"; }
 row "time from skiff up" "median, s" "max, s" "load (1 min)"
 row "---" "---" "---" "---"
-for n in 1 "$big"; do
+for n in $node_counts; do
 	read -r um ux <<<"${up_t[$n]}"
 	read -r pm px <<<"${pod_t[$n]}"
 	row "skiff, $n node(s): up returns (every node Ready)" "$um" "$ux" "${load_t[$n]}"
