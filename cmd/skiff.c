@@ -206,12 +206,13 @@ static int nodes_ready(struct kc_client *c, double since, char *buf, size_t size
 
 static void step(const char *what) { printf(" ✓ %s\n", what); fflush(stdout); }
 
+/* Asks ok every 50 ms (up returns that soon after the cluster is ready). */
 static bool wait_until(int secs, bool (*ok)(const struct skiff *), const struct skiff *s)
 {
-	for (int i = 0; i < secs * 5; i++) {
+	for (int i = 0; i < secs * 20; i++) {
 		if (ok(s))
 			return true;
-		usleep(200000);
+		usleep(50000);
 	}
 	return false;
 }

@@ -1,11 +1,12 @@
-/* The supervisor of one data dir: starts etcd (--store etcd), the registry
- * (seeding it with the build's images) and skiff-server, then per node a
- * containerd (in the node's namespace and a private mount namespace) and
- * skiff-agent joined with the node token; restarts any that exits, with
- * backoff (1 s doubling to 30 s, reset after a minute up); records each
- * part's PID, start time and restarts in DIR/run/PART.pid; logs to
- * DIR/logs/PART.log. A part still running from an earlier supervisor (one
- * that was killed) is adopted, watched through a pidfd, not started twice.
+/* The supervisor of one data dir: starts etcd (--store etcd), then at once
+ * the registry, per node a containerd (in the node's namespace and a
+ * private mount namespace) and skiff-server; seeds the registry with the
+ * build's images; then per node skiff-agent joined with the node token;
+ * restarts any that exits, with backoff (1 s doubling to 30 s, reset
+ * after a minute up); records each part's PID, start time and restarts in
+ * DIR/run/PART.pid; logs to DIR/logs/PART.log. A part still running
+ * from an earlier supervisor (one that was killed) is adopted, watched
+ * through a pidfd, not started twice.
  * SIGUSR1 starts at once every part waiting for its backoff (a second
  * `skiff up`). SIGTERM stops the agents, the runtimes, the server, the
  * registry, etcd. */
@@ -322,13 +323,14 @@ static void part_start(const struct skiff *s, struct part *p)
 
 static bool file_exists(const char *p) { return access(p, F_OK) == 0; }
 
-/* Waits up to secs for path to exist (a socket, a token). */
+/* Waits up to secs for path to exist (a socket, a token), looking every
+ * 20 ms (an agent starts as soon as its runtime's socket is there). */
 static bool wait_path(const char *path, int secs)
 {
-	for (int i = 0; i < secs * 10 && !stopping; i++) {
+	for (int i = 0; i < secs * 50 && !stopping; i++) {
 		if (file_exists(path))
 			return true;
-		usleep(100000);
+		usleep(20000);
 	}
 	return file_exists(path);
 }
@@ -339,8 +341,8 @@ static void seed_registry(const struct skiff *s)
 	char err[512];
 	int i;
 
-	for (i = 0; i < 100 && !stopping && !skiff_registry_answers(s); i++)
-		usleep(100000);
+	for (i = 0; i < 500 && !stopping && !skiff_registry_answers(s); i++)
+		usleep(20000);
 	if (skiff_registry_seed(s, err, sizeof(err)) < 0)
 		fprintf(stderr, "registry: cannot push the build's images: %s\n", err);
 }
@@ -460,42 +462,43 @@ static int parts_list(const struct skiff *s, struct part *parts)
 	return n;
 }
 
-/* First start, in order, of every part not adopted: etcd's port before
- * the server, the server's token and the registry's images before any
- * runtime, each runtime's socket before its agent. */
+/* Starts p unless an earlier supervisor's p runs (adopted). */
+static void part_start_or_adopt(const struct skiff *s, struct part *p)
+{
+	if (part_adopt(s, p))
+		part_record(s, p);
+	else
+		part_start(s, p);
+}
+
+/* First start of every part not adopted. What waits for nothing starts at
+ * once: etcd (its port before the server), the registry, the runtimes,
+ * the server; the registry is seeded while the server boots; then each
+ * agent, once the server's token and its runtime's socket are there. */
 static void parts_first_start(const struct skiff *s, struct part *parts, int n)
 {
+	static const enum part_kind order[] = { PART_ETCD, PART_REGISTRY, PART_CONTAINERD, PART_SERVER };
 	char path[4096];
-	bool seeded = false;
 
+	for (size_t k = 0; k < ARRAY_SIZE(order); k++)
+		for (int i = 0; i < n && !stopping; i++) {
+			if (parts[i].kind != order[k])
+				continue;
+			part_start_or_adopt(s, &parts[i]);
+			if (parts[i].kind == PART_ETCD)
+				wait_port(s->port + 1, 30);
+		}
+	if (stopping)
+		return;
+	seed_registry(s);
+	skiff_path(s, path, sizeof(path), "server/token");
+	wait_path(path, 30);
 	for (int i = 0; i < n && !stopping; i++) {
-		struct part *p = &parts[i];
-
-		if (p->kind == PART_CONTAINERD && !seeded) {
-			seed_registry(s);
-			seeded = true;
-		}
-		if (part_adopt(s, p)) {
-			part_record(s, p);
+		if (parts[i].kind != PART_AGENT)
 			continue;
-		}
-		part_start(s, p);
-		switch (p->kind) {
-		case PART_ETCD:
-			wait_port(s->port + 1, 30);
-			break;
-		case PART_SERVER:
-			skiff_path(s, path, sizeof(path), "server/token");
-			wait_path(path, 30);
-			break;
-		case PART_CONTAINERD:
-			skiff_path(s, path, sizeof(path), "nodes/n%d/containerd.sock", p->node);
-			wait_path(path, 30);
-			break;
-		case PART_REGISTRY:
-		case PART_AGENT:
-			break;
-		}
+		skiff_path(s, path, sizeof(path), "nodes/n%d/containerd.sock", parts[i].node);
+		wait_path(path, 30);
+		part_start_or_adopt(s, &parts[i]);
 	}
 }
 
