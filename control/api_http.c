@@ -850,6 +850,7 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 		r = api_crd_table_new(&s->crds);
 	if (r < 0)
 		goto fail;
+	api_crd_on_publish(s->crds, api_crd_openapi_publish);
 	r = api_proxy_new(&s->proxy);
 	if (r == 0)
 		r = api_metrics_new(cfg->metrics, &s->metrics);
