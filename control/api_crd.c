@@ -185,20 +185,19 @@ size_t api_group_versions(struct api_server *s, const char *group, const char **
 			  size_t max)
 {
 	struct crd_snapshot *snap = s->crds ? snapshot(s) : NULL;
-	size_t n = 0;
+	size_t n = 0, rows = api_n_resources + (snap ? snap->n : 0);
 
-	if (api_group_known(group) && n < max)
-		out[n++] = "v1";
-	for (size_t i = 0; snap && i < snap->n; i++) {
-		const char *v = snap->rows[i]->res.version;
+	for (size_t i = 0; i < rows; i++) {
+		const struct api_resource *r = i < api_n_resources ? &api_resources[i]
+								   : &snap->rows[i - api_n_resources]->res;
 		bool seen = false;
 
-		if (!streq(snap->rows[i]->res.group, group))
+		if (!streq(r->group, group))
 			continue;
 		for (size_t j = 0; j < n && !seen; j++)
-			seen = streq(out[j], v);
+			seen = streq(out[j], r->version);
 		if (!seen && n < max)
-			out[n++] = v;
+			out[n++] = r->version;
 	}
 	for (size_t i = 1; i < n; i++) /* insertion sort, preferred first */
 		for (size_t j = i; j > 0 && version_cmp(out[j], out[j - 1]) > 0; j--) {

@@ -1278,6 +1278,10 @@ const struct api_resource api_resources[] = {
 	/* The reviews (control/api_review.c): answered, never stored. */
 	REVIEW_ROW("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreview", false),
 	REVIEW_ROW("authentication.k8s.io", "TokenReview", "tokenreview", false),
+	/* kubectl 1.27's `auth whoami` asks the beta (and the alpha) only. */
+	{ .group = "authentication.k8s.io", .version = "v1beta1", .kind = "SelfSubjectReview",
+	  .plural = "selfsubjectreviews", .singular = "selfsubjectreview", DEFAULT_COLUMNS,
+	  .answer = true },
 	REVIEW_ROW("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreview", false),
 	REVIEW_ROW("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreview", false),
 	REVIEW_ROW("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreview", false),

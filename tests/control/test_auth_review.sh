@@ -223,6 +223,13 @@ case_whoami() {
 	out=$(as alice 33 auth whoami -o json 2>&1) || fail "whoami (token): $out"
 	assert_eq "$(jq -r '.status.userInfo | [.username, .uid, (.groups | join(","))] | join(" ")' <<<"$out")" \
 		"alice 1001 system:authenticated"
+	# kubectl 1.27 asks authentication.k8s.io/v1beta1 (or v1alpha1) only.
+	out=$(as carol 27 auth whoami 2>&1 | squeeze) || fail "whoami (1.27, cert): $out"
+	assert_contains "$out" "Username carol"
+	assert_contains "$out" "Groups [team1 team2 system:authenticated]"
+	out=$(as alice 27 auth whoami -o json 2>&1) || fail "whoami (1.27, token): $out"
+	assert_eq "$(jq -r '[.apiVersion, .status.userInfo.username, .status.userInfo.uid] | join(" ")' <<<"$out")" \
+		"authentication.k8s.io/v1beta1 alice 1001"
 	# A service account's token bound to a pod: uid and extra as upstream.
 	k 33 create serviceaccount robot -n "$NS" >/dev/null || fail "create sa"
 	k 33 run p --image=busybox -n "$NS" --restart=Never >/dev/null || fail "create pod"
@@ -340,6 +347,11 @@ case_discovery() {
 	assert_contains "$out" "localsubjectaccessreviews authorization.k8s.io/v1 true LocalSubjectAccessReview create"
 	out=$(k 33 api-resources --api-group=authentication.k8s.io -o name 2>&1) || fail "api-resources: $out"
 	assert_contains "$out" "tokenreviews.authentication.k8s.io"
+	# v1 preferred; v1beta1 serves SelfSubjectReview alone.
+	assert_eq "$(k 33 get --raw /apis/authentication.k8s.io | jq -c '[.preferredVersion.version, [.versions[].version]]')" \
+		'["v1",["v1","v1beta1"]]' "authentication.k8s.io's versions"
+	assert_eq "$(k 33 get --raw /apis/authentication.k8s.io/v1beta1 | jq -c '[.resources[].name]')" \
+		'["selfsubjectreviews"]' "authentication.k8s.io/v1beta1's resources"
 	# Nothing is stored: a get is not served.
 	out=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/tls/ca.crt" --cert "$DATA/tls/admin.crt" \
 		--key "$DATA/tls/admin.key" "https://127.0.0.1:$PORT/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
