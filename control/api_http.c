@@ -908,28 +908,21 @@ static int ensure_namespace(struct api_server *s, const char *name)
 }
 
 /* The bootstrap roles kube-apiserver makes: cluster-admin for
- * system:masters, and view for reading (bind it to grant read access). */
+ * system:masters, and (api_rbac_bootstrap_objects) view, edit and admin
+ * to bind and the roles of the server's own components. */
 static int ensure_bootstrap_rbac(struct api_server *s)
 {
 	const struct api_resource *cr = api_resource_find("rbac.authorization.k8s.io", "v1", "clusterroles");
 	const struct api_resource *crb =
 		api_resource_find("rbac.authorization.k8s.io", "v1", "clusterrolebindings");
-	json_t *objs[3];
+	json_t *objs[2];
 	int r = 0;
 
 	objs[0] = json_pack("{s:s,s:s,s:{s:s},s:[{s:[s],s:[s],s:[s]},{s:[s],s:[s]}]}", "apiVersion",
 			    "rbac.authorization.k8s.io/v1", "kind", "ClusterRole", "metadata", "name",
 			    "cluster-admin", "rules", "apiGroups", "*", "resources", "*", "verbs", "*",
 			    "nonResourceURLs", "*", "verbs", "*");
-	objs[1] = json_pack("{s:s,s:s,s:{s:s},s:[{s:[s,s,s,s,s,s,s],s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s],s:[s,s,s]}]}",
-			    "apiVersion", "rbac.authorization.k8s.io/v1", "kind", "ClusterRole",
-			    "metadata", "name", "view", "rules", "apiGroups", "", "apps", "batch",
-			    "discovery.k8s.io", "networking.k8s.io", "coordination.k8s.io", "autoscaling",
-			    "resources", "pods", "pods/log", "pods/status", "services", "endpoints",
-			    "configmaps", "serviceaccounts", "events", "namespaces", "deployments",
-			    "deployments/scale", "replicasets", "daemonsets", "statefulsets", "jobs",
-			    "endpointslices", "verbs", "get", "list", "watch");
-	objs[2] = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
+	objs[1] = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
 			    "rbac.authorization.k8s.io/v1", "kind", "ClusterRoleBinding", "metadata",
 			    "name", "cluster-admin", "roleRef", "apiGroup", "rbac.authorization.k8s.io",
 			    "kind", "ClusterRole", "name", "cluster-admin", "subjects", "apiGroup",
@@ -938,7 +931,7 @@ static int ensure_bootstrap_rbac(struct api_server *s)
 	size_t k;
 
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
-		int c = bootstrap_create(s, i < 2 ? cr : crb, objs[i]);
+		int c = bootstrap_create(s, i < 1 ? cr : crb, objs[i]);
 
 		json_decref(objs[i]);
 		if (c < 0 && c != -EEXIST && r == 0)

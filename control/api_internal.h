@@ -108,8 +108,8 @@ struct api_rbac_cache;
 int api_rbac_cache_new(struct api_rbac_cache **out);
 void api_rbac_cache_free(struct api_rbac_cache *c);
 /* The ClusterRoles and ClusterRoleBindings the server makes for its own
- * components (system:kube-scheduler, system:kube-controller-manager), as
- * a new array of objects. */
+ * components (system:kube-scheduler, system:kube-controller-manager), and
+ * the unbound view, edit and admin, as a new array of objects. */
 json_t *api_rbac_bootstrap_objects(void);
 
 /* Replies; each returns the MHD result of queueing. json is stolen. */

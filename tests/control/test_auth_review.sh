@@ -376,6 +376,30 @@ case_node_rules() {
 	assert_eq "$out" "no - node \"n1\" may not create pods" "the Node authorizer's reason"
 }
 
+# The default view, edit and admin, bound in a namespace: each reads
+# metrics.k8s.io (`kubectl top`), as upstream's aggregate
+# system:aggregated-metrics-reader into them; edit writes, admin binds.
+case_default_roles() {
+	local role
+	for role in view edit admin; do
+		k 33 create rolebinding "$role-$RUN_ID" -n "$NS" --clusterrole=$role --user=$role-user >/dev/null ||
+			fail "bind $role"
+		assert_eq "$(k 33 auth can-i list pods.metrics.k8s.io -n "$NS" --as $role-user)" yes "$role: list pod metrics"
+		assert_eq "$(k 27 auth can-i get pods.metrics.k8s.io -n "$NS" --as $role-user)" yes "$role: get pod metrics (1.27)"
+		assert_eq "$(k 33 auth can-i list pods.metrics.k8s.io -n default --as $role-user)" no "$role: another namespace"
+		assert_eq "$(k 33 auth can-i list pods -n "$NS" --as $role-user)" yes "$role: list pods"
+	done
+	assert_eq "$(k 33 auth can-i create deployments -n "$NS" --as view-user)" no "view creates"
+	assert_eq "$(k 33 auth can-i get secrets -n "$NS" --as view-user)" no "view reads secrets"
+	assert_eq "$(k 33 auth can-i create deployments -n "$NS" --as edit-user)" yes "edit creates"
+	assert_eq "$(k 33 auth can-i create rolebindings -n "$NS" --as edit-user)" no "edit binds"
+	assert_eq "$(k 33 auth can-i create rolebindings -n "$NS" --as admin-user)" yes "admin binds"
+	k 33 create clusterrolebinding "view-$RUN_ID" --clusterrole=view --user=viewer >/dev/null ||
+		fail "bind view at the cluster scope"
+	assert_eq "$(k 33 auth can-i list nodes.metrics.k8s.io --as viewer)" yes "view: node metrics"
+}
+
 run_case discovery
 run_case node_rules
+run_case default_roles
 finish
