@@ -99,7 +99,8 @@ void api_crd_admit(const struct api_resource *r, json_t *obj, json_t *causes);
 /* Defaults of the schema applied to a stored object as it is read. */
 void api_crd_on_read(const struct api_resource *r, json_t *obj);
 /* Fields obj has that the schema would prune, as "unknown field \"x\""
- * messages joined into buf (fieldValidation); returns how many. */
+ * messages one a line into buf (fieldValidation, API_SCHEMA_MSG_SEP);
+ * returns how many. */
 size_t api_crd_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, size_t len);
 /* The table cells of additionalPrinterColumns (NAME first). */
 void api_crd_row_cells(const struct api_resource *r, json_t *obj, time_t now, json_t *cells);

@@ -27,6 +27,29 @@
 
 /* ---- replies ---- */
 
+void api_add_warnings(struct MHD_Response *resp, const char *warnings)
+{
+	const char *line = warnings;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		/* RFC 7234's warn-text: a quoted string, its quotes escaped. */
+		char w[1200] = "299 - \"";
+		size_t n = strlen(w);
+
+		for (size_t i = 0; i < len && n < sizeof(w) - 3; i++) {
+			if (line[i] == '"' || line[i] == '\\')
+				w[n++] = '\\';
+			w[n++] = line[i];
+		}
+		w[n++] = '"';
+		w[n] = 0;
+		MHD_add_response_header(resp, "Warning", w);
+		line = end ? end + 1 : NULL;
+	}
+}
+
 static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype, char *body,
 			     size_t len)
 {
@@ -42,20 +65,7 @@ static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
 	if (code == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"skiff\"");
-	if (q->warning[0]) {
-		/* RFC 7234's warn-text: a quoted string, its quotes escaped. */
-		char w[1200] = "299 - \"";
-		size_t n = strlen(w);
-
-		for (const char *c = q->warning; *c && n < sizeof(w) - 3; c++) {
-			if (*c == '"' || *c == '\\')
-				w[n++] = '\\';
-			w[n++] = *c;
-		}
-		w[n++] = '"';
-		w[n] = 0;
-		MHD_add_response_header(resp, "Warning", w);
-	}
+	api_add_warnings(resp, q->warning);
 	r = MHD_queue_response(q->conn, code, resp);
 	MHD_destroy_response(resp);
 	q->code = code;

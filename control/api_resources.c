@@ -1424,7 +1424,7 @@ static size_t top_unknown_fields(const struct api_resource *r, json_t *obj, char
 			continue;
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off, "%sunknown field \"%s\"",
-						n ? ", " : "", k);
+						n ? API_SCHEMA_MSG_SEP : "", k);
 		n++;
 	}
 	json_object_foreach(json_object_get(obj, "metadata"), k, v) {
@@ -1432,7 +1432,7 @@ static size_t top_unknown_fields(const struct api_resource *r, json_t *obj, char
 			continue;
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off, "%sunknown field \"metadata.%s\"",
-						n ? ", " : "", k);
+						n ? API_SCHEMA_MSG_SEP : "", k);
 		n++;
 	}
 	return n;
