@@ -201,7 +201,8 @@ int api_policy_bootstrap(struct api_server *s);
 
 /* Unknown fields of obj, at any depth its kind's schema reaches
  * (control/api_schema.h; top level and metadata for a row without one),
- * as "unknown field \"spec.x\"" messages joined by ", " into buf;
+ * as "unknown field \"spec.x\"" messages one a line into buf
+ * (API_SCHEMA_MSG_SEP);
  * returns how many. drop: removes them from obj too (a row without a
  * schema keeps them). */
 size_t api_unknown_fields(const struct api_resource *r, json_t *obj, bool drop, char *buf,

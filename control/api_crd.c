@@ -49,6 +49,8 @@ struct api_crd_table {
 	pthread_mutex_t lock; /* reloads */
 	_Atomic(struct crd_snapshot *) cur;
 	struct crd_row *made;
+	api_crd_published_fn *on_publish; /* and what it published, for it to keep */
+	json_t *published;
 	pthread_t watcher;
 	bool watching;
 };
@@ -66,6 +68,12 @@ int api_crd_table_new(struct api_crd_table **out)
 	struct crd_snapshot *snap = calloc(1, sizeof(*snap));
 
 	if (!t || !snap) {
+		free(t);
+		free(snap);
+		return -ENOMEM;
+	}
+	t->published = json_object();
+	if (!t->published) {
 		free(t);
 		free(snap);
 		return -ENOMEM;
@@ -104,6 +112,7 @@ void api_crd_table_free(struct api_crd_table *t)
 		row_free(t->made);
 		t->made = next;
 	}
+	json_decref(t->published);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -176,20 +185,19 @@ size_t api_group_versions(struct api_server *s, const char *group, const char **
 			  size_t max)
 {
 	struct crd_snapshot *snap = s->crds ? snapshot(s) : NULL;
-	size_t n = 0;
+	size_t n = 0, rows = api_n_resources + (snap ? snap->n : 0);
 
-	if (api_group_known(group) && n < max)
-		out[n++] = "v1";
-	for (size_t i = 0; snap && i < snap->n; i++) {
-		const char *v = snap->rows[i]->res.version;
+	for (size_t i = 0; i < rows; i++) {
+		const struct api_resource *r = i < api_n_resources ? &api_resources[i]
+								   : &snap->rows[i - api_n_resources]->res;
 		bool seen = false;
 
-		if (!streq(snap->rows[i]->res.group, group))
+		if (!streq(r->group, group))
 			continue;
 		for (size_t j = 0; j < n && !seen; j++)
-			seen = streq(out[j], v);
+			seen = streq(out[j], r->version);
 		if (!seen && n < max)
-			out[n++] = v;
+			out[n++] = r->version;
 	}
 	for (size_t i = 1; i < n; i++) /* insertion sort, preferred first */
 		for (size_t j = i; j > 0 && version_cmp(out[j], out[j - 1]) > 0; j--) {
@@ -405,7 +413,7 @@ static bool snapshot_same(struct crd_snapshot *a, struct crd_snapshot *b)
 	return true;
 }
 
-/* Publishes the rows of the CRDs in list. */
+/* Publishes the rows of the CRDs in list; 1 when they changed. */
 static int publish(struct api_crd_table *t, json_t *list)
 {
 	struct crd_snapshot *old = atomic_load(&t->cur);
@@ -430,7 +438,7 @@ static int publish(struct api_crd_table *t, json_t *list)
 	}
 	snap->retired = old;
 	atomic_store_explicit(&t->cur, snap, memory_order_release);
-	return 0;
+	return 1;
 }
 
 static void remove_object(struct api_server *s, const struct api_resource *r, const char *key,
@@ -530,12 +538,19 @@ int api_crd_reload(struct api_server *s)
 	ret = api_obj_each(s, crd_res(), NULL, collect, &l);
 	if (ret == 0)
 		ret = publish(s->crds, l.all);
+	if (ret > 0 && s->crds->on_publish)
+		s->crds->on_publish(s, s->crds->published);
 	pthread_mutex_unlock(&s->crds->lock);
 	json_array_foreach(l.deleting, i, name)
 		finish_delete(s, json_string_value(name));
 	json_decref(l.all);
 	json_decref(l.deleting);
-	return ret;
+	return ret < 0 ? ret : 0;
+}
+
+void api_crd_on_publish(struct api_crd_table *t, api_crd_published_fn *fn)
+{
+	t->on_publish = fn;
 }
 
 /* ---- CRDs written through another server on the same store ---- */

@@ -38,6 +38,13 @@ void api_crd_table_free(struct api_crd_table *t);
 /* Reads every stored CRD and publishes the rows of those established;
  * finishes the deletion of CRDs marked as being deleted. */
 int api_crd_reload(struct api_server *s);
+/* What a reload calls once it published rows that differ from the last
+ * ones, still under its lock (so calls come in the order of the
+ * snapshots): fn reads the rows with api_crd_each; published is the
+ * table's, for fn to note what it made of them last time. Set before
+ * the first reload. */
+typedef void api_crd_published_fn(struct api_server *s, json_t *published);
+void api_crd_on_publish(struct api_crd_table *t, api_crd_published_fn *fn);
 /* A thread that reloads whenever a stored CRD changes (another server on
  * the same etcd wrote it); stopped, after the server's stopping flag is
  * set, by api_crd_watch_stop. */
@@ -71,6 +78,14 @@ void api_crd_defaults(json_t *crd);
 void api_crd_validate(json_t *crd, json_t *causes);
 void api_crd_cells(json_t *obj, time_t now, json_t *cells);
 
+/* ---- in the OpenAPI documents (api_crd_openapi.c, with the HTTP layer) ---- */
+
+/* The table's api_crd_published_fn in skiff-server: each served custom
+ * group-version's kinds and list kinds (named as upstream names them,
+ * "org.example.v1.Widget") and paths set in the OpenAPI documents
+ * (api_openapi_set_gv), the ones no longer served withdrawn. */
+void api_crd_openapi_publish(struct api_server *s, json_t *published);
+
 /* ---- a custom resource's objects (api_crd_schema.c) ---- */
 
 /* The openAPIV3Schema of a custom resource row's version (for `kubectl
@@ -84,7 +99,8 @@ void api_crd_admit(const struct api_resource *r, json_t *obj, json_t *causes);
 /* Defaults of the schema applied to a stored object as it is read. */
 void api_crd_on_read(const struct api_resource *r, json_t *obj);
 /* Fields obj has that the schema would prune, as "unknown field \"x\""
- * messages joined into buf (fieldValidation); returns how many. */
+ * messages one a line into buf (fieldValidation, API_SCHEMA_MSG_SEP);
+ * returns how many. */
 size_t api_crd_unknown_fields(const struct api_resource *r, json_t *obj, char *buf, size_t len);
 /* The table cells of additionalPrinterColumns (NAME first). */
 void api_crd_row_cells(const struct api_resource *r, json_t *obj, time_t now, json_t *cells);

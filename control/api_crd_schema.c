@@ -14,6 +14,7 @@
 #include "control/api.h"
 #include "control/api_crd.h"
 #include "control/api_obj.h"
+#include "control/api_schema.h"
 #include "lib/util.h"
 
 json_t *api_crd_schema(const struct api_resource *r)
@@ -410,7 +411,7 @@ size_t api_crd_unknown_fields(const struct api_resource *r, json_t *obj, char *b
 	json_array_foreach(pruned, i, p) {
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off, "%sunknown field \"%s\"",
-						i ? ", " : "", json_string_value(p));
+						i ? API_SCHEMA_MSG_SEP : "", json_string_value(p));
 	}
 	n = json_array_size(pruned);
 	json_decref(copy);

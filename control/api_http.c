@@ -27,6 +27,29 @@
 
 /* ---- replies ---- */
 
+void api_add_warnings(struct MHD_Response *resp, const char *warnings)
+{
+	const char *line = warnings;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		/* RFC 7234's warn-text: a quoted string, its quotes escaped. */
+		char w[1200] = "299 - \"";
+		size_t n = strlen(w);
+
+		for (size_t i = 0; i < len && n < sizeof(w) - 3; i++) {
+			if (line[i] == '"' || line[i] == '\\')
+				w[n++] = '\\';
+			w[n++] = line[i];
+		}
+		w[n++] = '"';
+		w[n] = 0;
+		MHD_add_response_header(resp, "Warning", w);
+		line = end ? end + 1 : NULL;
+	}
+}
+
 static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype, char *body,
 			     size_t len)
 {
@@ -42,20 +65,7 @@ static enum MHD_Result queue(struct api_req *q, unsigned code, const char *ctype
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
 	if (code == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"skiff\"");
-	if (q->warning[0]) {
-		/* RFC 7234's warn-text: a quoted string, its quotes escaped. */
-		char w[1200] = "299 - \"";
-		size_t n = strlen(w);
-
-		for (const char *c = q->warning; *c && n < sizeof(w) - 3; c++) {
-			if (*c == '"' || *c == '\\')
-				w[n++] = '\\';
-			w[n++] = *c;
-		}
-		w[n++] = '"';
-		w[n] = 0;
-		MHD_add_response_header(resp, "Warning", w);
-	}
+	api_add_warnings(resp, q->warning);
 	r = MHD_queue_response(q->conn, code, resp);
 	MHD_destroy_response(resp);
 	q->code = code;
@@ -850,6 +860,7 @@ int api_server_new(const struct api_config *cfg, struct store *store, struct api
 		r = api_crd_table_new(&s->crds);
 	if (r < 0)
 		goto fail;
+	api_crd_on_publish(s->crds, api_crd_openapi_publish);
 	r = api_proxy_new(&s->proxy);
 	if (r == 0)
 		r = api_metrics_new(cfg->metrics, &s->metrics);
@@ -907,28 +918,21 @@ static int ensure_namespace(struct api_server *s, const char *name)
 }
 
 /* The bootstrap roles kube-apiserver makes: cluster-admin for
- * system:masters, and view for reading (bind it to grant read access). */
+ * system:masters, and (api_rbac_bootstrap_objects) view, edit and admin
+ * to bind and the roles of the server's own components. */
 static int ensure_bootstrap_rbac(struct api_server *s)
 {
 	const struct api_resource *cr = api_resource_find("rbac.authorization.k8s.io", "v1", "clusterroles");
 	const struct api_resource *crb =
 		api_resource_find("rbac.authorization.k8s.io", "v1", "clusterrolebindings");
-	json_t *objs[3];
+	json_t *objs[2];
 	int r = 0;
 
 	objs[0] = json_pack("{s:s,s:s,s:{s:s},s:[{s:[s],s:[s],s:[s]},{s:[s],s:[s]}]}", "apiVersion",
 			    "rbac.authorization.k8s.io/v1", "kind", "ClusterRole", "metadata", "name",
 			    "cluster-admin", "rules", "apiGroups", "*", "resources", "*", "verbs", "*",
 			    "nonResourceURLs", "*", "verbs", "*");
-	objs[1] = json_pack("{s:s,s:s,s:{s:s},s:[{s:[s,s,s,s,s,s,s],s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s],s:[s,s,s]}]}",
-			    "apiVersion", "rbac.authorization.k8s.io/v1", "kind", "ClusterRole",
-			    "metadata", "name", "view", "rules", "apiGroups", "", "apps", "batch",
-			    "discovery.k8s.io", "networking.k8s.io", "coordination.k8s.io", "autoscaling",
-			    "resources", "pods", "pods/log", "pods/status", "services", "endpoints",
-			    "configmaps", "serviceaccounts", "events", "namespaces", "deployments",
-			    "deployments/scale", "replicasets", "daemonsets", "statefulsets", "jobs",
-			    "endpointslices", "verbs", "get", "list", "watch");
-	objs[2] = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
+	objs[1] = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
 			    "rbac.authorization.k8s.io/v1", "kind", "ClusterRoleBinding", "metadata",
 			    "name", "cluster-admin", "roleRef", "apiGroup", "rbac.authorization.k8s.io",
 			    "kind", "ClusterRole", "name", "cluster-admin", "subjects", "apiGroup",
@@ -937,7 +941,7 @@ static int ensure_bootstrap_rbac(struct api_server *s)
 	size_t k;
 
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
-		int c = bootstrap_create(s, i < 2 ? cr : crb, objs[i]);
+		int c = bootstrap_create(s, i < 1 ? cr : crb, objs[i]);
 
 		json_decref(objs[i]);
 		if (c < 0 && c != -EEXIST && r == 0)

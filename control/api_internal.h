@@ -72,9 +72,12 @@ struct api_req {
 	char uid[128];
 	struct api_extra extra[API_MAX_EXTRA];
 	size_t n_extra;
-	char warning[512]; /* sent as a Warning header when set */
+	char warning[512]; /* warnings, one a line, each sent as a Warning header */
 	unsigned code;     /* the status answered, for the metrics (0: none yet) */
 };
+
+/* Adds a Warning header (299, the text quoted) for each line of warnings. */
+void api_add_warnings(struct MHD_Response *resp, const char *warnings);
 
 /* What a request asks to do, for authorization. resource NULL: a
  * non-resource path. */
@@ -108,8 +111,8 @@ struct api_rbac_cache;
 int api_rbac_cache_new(struct api_rbac_cache **out);
 void api_rbac_cache_free(struct api_rbac_cache *c);
 /* The ClusterRoles and ClusterRoleBindings the server makes for its own
- * components (system:kube-scheduler, system:kube-controller-manager), as
- * a new array of objects. */
+ * components (system:kube-scheduler, system:kube-controller-manager), and
+ * the unbound view, edit and admin, as a new array of objects. */
 json_t *api_rbac_bootstrap_objects(void);
 
 /* Replies; each returns the MHD result of queueing. json is stolen. */

@@ -384,12 +384,7 @@ enum MHD_Result api_list_body_reply(struct api_req *q, struct api_list_body *b, 
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
-	if (q->warning[0]) {
-		char w[600];
-
-		snprintf(w, sizeof(w), "299 - \"%s\"", q->warning);
-		MHD_add_response_header(resp, "Warning", w);
-	}
+	api_add_warnings(resp, q->warning);
 	ret = MHD_queue_response(q->conn, 200, resp);
 	q->code = 200;
 	MHD_destroy_response(resp);

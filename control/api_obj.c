@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "control/api_internal.h"
+#include "control/api_schema.h"
 #include "lib/kube_selector.h"
 #include "lib/util.h"
 
@@ -517,22 +518,32 @@ static int check_type(const struct api_resource *r, json_t *obj, const char *nam
 }
 
 /* Unknown fields, as o->fields says; obj loses them unless Strict
- * refuses it. */
+ * refuses it (naming them all in one message); Warn adds a warning each. */
 static int check_fields(const struct api_resource *r, json_t *obj, const struct api_write_opts *o,
 			struct api_err *e)
 {
 	bool strict = o->fields == API_FIELDS_STRICT;
-	char buf[480];
+	char buf[480], joined[720];
+	size_t n = 0;
 
 	if (!(r->crd ? api_crd_unknown_fields(r, obj, buf, sizeof(buf))
 		     : api_unknown_fields(r, obj, !strict, buf, sizeof(buf))) ||
 	    o->fields == API_FIELDS_IGNORE)
 		return 0;
 	if (strict) {
-		api_err_set(e, 400, "BadRequest", "strict decoding error: %s", buf);
+		for (const char *c = buf; *c && n < sizeof(joined) - 3; c++) {
+			if (*c == API_SCHEMA_MSG_SEP[0]) {
+				joined[n++] = ',';
+				joined[n++] = ' ';
+			} else {
+				joined[n++] = *c;
+			}
+		}
+		joined[n] = 0;
+		api_err_set(e, 400, "BadRequest", "strict decoding error: %s", joined);
 		return -EINVAL;
 	}
-	if (o->warning)
+	if (o->warning) /* a write retried on a conflict comes here again: no append */
 		snprintf(o->warning, o->warning_len, "%s", buf);
 	return 0;
 }

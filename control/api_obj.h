@@ -104,7 +104,7 @@ enum api_field_validation {
 struct api_write_opts {
 	bool dry_run; /* admit and answer, store nothing */
 	enum api_field_validation fields;
-	char *warning; /* where Warn writes its message, may be NULL */
+	char *warning; /* where Warn writes its messages, one a line; may be NULL */
 	size_t warning_len;
 };
 

@@ -277,6 +277,19 @@ static void to_v2(json_t *s)
 		json_object_del(s, "oneOf");
 		json_object_set_new(s, "type", json_string("string"));
 	}
+	if (json_is_true(json_object_get(s, "x-kubernetes-preserve-unknown-fields")) ||
+	    json_is_true(json_object_get(s, "nullable"))) {
+		/* A custom resource's open or nullable field, as upstream writes
+		 * it in v2: kubectl's v2 validation would refuse what the
+		 * properties do not name, and cannot type a null. */
+		json_object_del(s, "properties");
+		json_object_del(s, "items");
+		if (json_is_true(json_object_get(s, "nullable")))
+			json_object_del(s, "type");
+		json_object_del(s, "nullable");
+	}
+	if (streq(api_jstr(s, "type"), "array") && !json_object_get(s, "items"))
+		json_object_del(s, "type");
 	if (json_array_size(all) == 1 && json_object_get(json_array_get(all, 0), "$ref")) {
 		json_object_update(s, json_array_get(all, 0));
 		json_object_del(s, "allOf");

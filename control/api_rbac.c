@@ -464,14 +464,40 @@ void api_rbac_forbidden(struct api_req *q, const struct api_rbac_attrs *a, struc
 	snprintf(e->name, sizeof(e->name), "%s", a->name ? a->name : "");
 }
 
-/* ---- bootstrap roles of the server's own components ---- */
+/* ---- bootstrap roles: the server's own components', and view, edit, admin ---- */
 
 /* One rule: "groups|resources|verbs[|resourceNames]", comma-separated lists. */
 struct rbac_role {
 	const char *name;
-	const char *user; /* bound as a User subject */
+	const char *user; /* bound as a User subject; NULL: not bound */
 	const char *rules[16];
 };
+
+/* What view reads, and what metrics-server's system:aggregated-metrics-
+ * reader adds to view, edit and admin (through their aggregation
+ * upstream): `kubectl top` for whoever may read pods. */
+#define VIEW_GROUPS ",apps,batch,discovery.k8s.io,networking.k8s.io,coordination.k8s.io,autoscaling"
+#define VIEW_RESOURCES                                                                       \
+	"pods,pods/log,pods/status,services,endpoints,configmaps,serviceaccounts,events,"    \
+	"namespaces,deployments,deployments/scale,replicasets,daemonsets,statefulsets,jobs," \
+	"endpointslices"
+#define METRICS_READER "metrics.k8s.io|pods,nodes|get,list,watch"
+#define WRITE_VERBS "create,delete,deletecollection,patch,update"
+/* Upstream's edit, less what skiff does not serve: view's reads, secrets
+ * and the other namespaced kinds too, and writes to them. */
+#define EDIT_RULES                                                                             \
+	VIEW_GROUPS ",policy|" VIEW_RESOURCES ",secrets,persistentvolumeclaims,cronjobs,"       \
+		    "ingresses,networkpolicies,poddisruptionbudgets,horizontalpodautoscalers,"  \
+		    "replicasets/scale,statefulsets/scale|get,list,watch",                      \
+		"|pods,pods/attach,pods/exec,pods/portforward,pods/proxy,configmaps,endpoints," \
+		"persistentvolumeclaims,secrets,serviceaccounts,services|" WRITE_VERBS,         \
+		"|serviceaccounts/token|create",                                                \
+		"apps|deployments,deployments/scale,replicasets,replicasets/scale,statefulsets," \
+		"statefulsets/scale,daemonsets|" WRITE_VERBS,                                    \
+		"batch|jobs,cronjobs|" WRITE_VERBS,                                              \
+		"autoscaling|horizontalpodautoscalers|" WRITE_VERBS,                             \
+		"networking.k8s.io|ingresses,networkpolicies|" WRITE_VERBS,                      \
+		"policy|poddisruptionbudgets|" WRITE_VERBS, METRICS_READER
 
 /* Upstream's system:kube-scheduler (plugin/pkg/auth/authorizer/rbac/
  * bootstrappolicy), with PriorityClasses readable. Upstream's
@@ -498,6 +524,14 @@ static const struct rbac_role bootstrap_roles[] = {
 	} },
 	{ "system:kube-controller-manager", "system:kube-controller-manager", {
 		"*|*|get,list,watch,create,update,patch,delete,deletecollection",
+	} },
+	/* The roles a cluster's users are given (bound by RoleBindings). */
+	{ "view", NULL, { VIEW_GROUPS "|" VIEW_RESOURCES "|get,list,watch", METRICS_READER } },
+	{ "edit", NULL, { EDIT_RULES } },
+	{ "admin", NULL, {
+		EDIT_RULES,
+		"rbac.authorization.k8s.io|roles,rolebindings|" WRITE_VERBS ",get,list,watch",
+		"authorization.k8s.io|localsubjectaccessreviews|create",
 	} },
 };
 
@@ -552,6 +586,8 @@ json_t *api_rbac_bootstrap_objects(void)
 						     "metadata", "name", r->name, "labels",
 						     "kubernetes.io/bootstrapping", "rbac-defaults",
 						     "rules", rules));
+		if (!r->user)
+			continue;
 		json_array_append_new(out, json_pack(
 			"{s:s,s:s,s:{s:s,s:{s:s}},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
 			"rbac.authorization.k8s.io/v1", "kind", "ClusterRoleBinding", "metadata", "name",

@@ -1290,6 +1290,10 @@ const struct api_resource api_resources[] = {
 	/* The reviews (control/api_review.c): answered, never stored. */
 	REVIEW_ROW("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreview", false),
 	REVIEW_ROW("authentication.k8s.io", "TokenReview", "tokenreview", false),
+	/* kubectl 1.27's `auth whoami` asks the beta (and the alpha) only. */
+	{ .group = "authentication.k8s.io", .version = "v1beta1", .kind = "SelfSubjectReview",
+	  .plural = "selfsubjectreviews", .singular = "selfsubjectreview", DEFAULT_COLUMNS,
+	  .answer = true },
 	REVIEW_ROW("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreview", false),
 	REVIEW_ROW("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreview", false),
 	REVIEW_ROW("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreview", false),
@@ -1432,7 +1436,7 @@ static size_t top_unknown_fields(const struct api_resource *r, json_t *obj, char
 			continue;
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off, "%sunknown field \"%s\"",
-						n ? ", " : "", k);
+						n ? API_SCHEMA_MSG_SEP : "", k);
 		n++;
 	}
 	json_object_foreach(json_object_get(obj, "metadata"), k, v) {
@@ -1440,7 +1444,7 @@ static size_t top_unknown_fields(const struct api_resource *r, json_t *obj, char
 			continue;
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off, "%sunknown field \"metadata.%s\"",
-						n ? ", " : "", k);
+						n ? API_SCHEMA_MSG_SEP : "", k);
 		n++;
 	}
 	return n;

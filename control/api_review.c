@@ -1,7 +1,8 @@
 /* The reviews: kinds whose create is answered from the request and never
  * stored, as kube-apiserver serves them.
  *   authentication.k8s.io/v1
- *     SelfSubjectReview   (`kubectl auth whoami`): the requester's user.
+ *     SelfSubjectReview   (`kubectl auth whoami`): the requester's user
+ *                         (also in v1beta1, which kubectl 1.27 asks).
  *     TokenReview         a bearer token checked as the API checks it (the
  *                         token file, service-account tokens) for the
  *                         audiences asked, default the API's.

@@ -364,7 +364,8 @@ static void report(struct unknown_walk *w)
 {
 	if (w->off < w->len)
 		w->off += (size_t)snprintf(w->buf + w->off, w->len - w->off,
-					   "%sunknown field \"%s\"", w->n ? ", " : "", w->path);
+					   "%sunknown field \"%s\"",
+					   w->n ? API_SCHEMA_MSG_SEP : "", w->path);
 	w->n++;
 }
 

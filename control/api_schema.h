@@ -10,6 +10,11 @@
 /* Where a schema's $refs point, as in an OpenAPI v3 document. */
 #define API_SCHEMA_REF "#/components/schemas/"
 
+/* Between the messages of the unknown-field checks (one a line): each is
+ * a Warning header of its own under fieldValidation=Warn, and Strict's
+ * error joins them with ", ", as upstream's decoder does both. */
+#define API_SCHEMA_MSG_SEP "\n"
+
 /* The built-in schemas: an object of OpenAPI v3 schemas by definition
  * name ("io.k8s.api.apps.v1.Deployment"), each kind's with its
  * x-kubernetes-group-version-kind. Read once; never NULL, never to be
@@ -28,8 +33,8 @@ const json_t *api_schema_kind(const json_t *schemas, const char *group, const ch
 
 /* The fields of obj that schema (resolved in schemas) does not declare,
  * at any depth, as kube-apiserver's strict decoding names them: "unknown
- * field \"spec.template.spec.containers[0].imagePullPolicyy\"", joined
- * by ", " into buf (cut at len). Returns how many. */
+ * field \"spec.template.spec.containers[0].imagePullPolicyy\"", one a
+ * line (API_SCHEMA_MSG_SEP) into buf (cut at len). Returns how many. */
 size_t api_schema_unknown(const json_t *schemas, const json_t *schema, json_t *obj, char *buf,
 			  size_t len);
 /* The same, and removes those fields from obj, as upstream's decoder

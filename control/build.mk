@@ -11,7 +11,7 @@ API_OBJ_SRCS = control/api_resources.c control/api_table.c control/api_hooks.c \
 
 PROGRAMS += skiff-server
 skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c control/api_write.c \
-	$(API_OBJ_SRCS) control/api_openapi.c \
+	$(API_OBJ_SRCS) control/api_openapi.c control/api_crd_openapi.c \
 	control/api_tls.c control/api_decode.c control/api_params.c control/api_rbac.c control/api_join.c \
 	control/api_join_authz.c control/api_proxy.c control/api_review.c control/api_impersonate.c \
 	control/api_metrics.c control/api_top.c control/api_discovery.c \

@@ -120,7 +120,7 @@ case_duplicate_fields() {
 	r=$(curl -s -D - -H 'Content-Type: application/json' \
 		--data '{"metadata":{"name":"dup"},"data":{"a":"1","a":"2"}}' "$(URL "$CMS")")
 	assert_contains "$r" " 201"
-	assert_contains "$r" 'Warning: 299 - "duplicate field "a""'
+	assert_contains "$r" 'Warning: 299 - "duplicate field \"a\""'
 	assert_eq "$(jqr "$(api GET $CMS/dup)" .data.a)" 2 "the last value wins"
 	r=$(api POST "$CMS?fieldValidation=Strict" '{"metadata":{"name":"dup2"},"data":{"a":"1","a":"2"}}')
 	assert_eq "$(code "$r") $(jqr "$r" .message)" '400 strict decoding error: duplicate field "a"'

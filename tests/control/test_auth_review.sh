@@ -223,6 +223,13 @@ case_whoami() {
 	out=$(as alice 33 auth whoami -o json 2>&1) || fail "whoami (token): $out"
 	assert_eq "$(jq -r '.status.userInfo | [.username, .uid, (.groups | join(","))] | join(" ")' <<<"$out")" \
 		"alice 1001 system:authenticated"
+	# kubectl 1.27 asks authentication.k8s.io/v1beta1 (or v1alpha1) only.
+	out=$(as carol 27 auth whoami 2>&1 | squeeze) || fail "whoami (1.27, cert): $out"
+	assert_contains "$out" "Username carol"
+	assert_contains "$out" "Groups [team1 team2 system:authenticated]"
+	out=$(as alice 27 auth whoami -o json 2>&1) || fail "whoami (1.27, token): $out"
+	assert_eq "$(jq -r '[.apiVersion, .status.userInfo.username, .status.userInfo.uid] | join(" ")' <<<"$out")" \
+		"authentication.k8s.io/v1beta1 alice 1001"
 	# A service account's token bound to a pod: uid and extra as upstream.
 	k 33 create serviceaccount robot -n "$NS" >/dev/null || fail "create sa"
 	k 33 run p --image=busybox -n "$NS" --restart=Never >/dev/null || fail "create pod"
@@ -340,6 +347,11 @@ case_discovery() {
 	assert_contains "$out" "localsubjectaccessreviews authorization.k8s.io/v1 true LocalSubjectAccessReview create"
 	out=$(k 33 api-resources --api-group=authentication.k8s.io -o name 2>&1) || fail "api-resources: $out"
 	assert_contains "$out" "tokenreviews.authentication.k8s.io"
+	# v1 preferred; v1beta1 serves SelfSubjectReview alone.
+	assert_eq "$(k 33 get --raw /apis/authentication.k8s.io | jq -c '[.preferredVersion.version, [.versions[].version]]')" \
+		'["v1",["v1","v1beta1"]]' "authentication.k8s.io's versions"
+	assert_eq "$(k 33 get --raw /apis/authentication.k8s.io/v1beta1 | jq -c '[.resources[].name]')" \
+		'["selfsubjectreviews"]' "authentication.k8s.io/v1beta1's resources"
 	# Nothing is stored: a get is not served.
 	out=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/tls/ca.crt" --cert "$DATA/tls/admin.crt" \
 		--key "$DATA/tls/admin.key" "https://127.0.0.1:$PORT/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
@@ -364,6 +376,30 @@ case_node_rules() {
 	assert_eq "$out" "no - node \"n1\" may not create pods" "the Node authorizer's reason"
 }
 
+# The default view, edit and admin, bound in a namespace: each reads
+# metrics.k8s.io (`kubectl top`), as upstream's aggregate
+# system:aggregated-metrics-reader into them; edit writes, admin binds.
+case_default_roles() {
+	local role
+	for role in view edit admin; do
+		k 33 create rolebinding "$role-$RUN_ID" -n "$NS" --clusterrole=$role --user=$role-user >/dev/null ||
+			fail "bind $role"
+		assert_eq "$(k 33 auth can-i list pods.metrics.k8s.io -n "$NS" --as $role-user)" yes "$role: list pod metrics"
+		assert_eq "$(k 27 auth can-i get pods.metrics.k8s.io -n "$NS" --as $role-user)" yes "$role: get pod metrics (1.27)"
+		assert_eq "$(k 33 auth can-i list pods.metrics.k8s.io -n default --as $role-user)" no "$role: another namespace"
+		assert_eq "$(k 33 auth can-i list pods -n "$NS" --as $role-user)" yes "$role: list pods"
+	done
+	assert_eq "$(k 33 auth can-i create deployments -n "$NS" --as view-user)" no "view creates"
+	assert_eq "$(k 33 auth can-i get secrets -n "$NS" --as view-user)" no "view reads secrets"
+	assert_eq "$(k 33 auth can-i create deployments -n "$NS" --as edit-user)" yes "edit creates"
+	assert_eq "$(k 33 auth can-i create rolebindings -n "$NS" --as edit-user)" no "edit binds"
+	assert_eq "$(k 33 auth can-i create rolebindings -n "$NS" --as admin-user)" yes "admin binds"
+	k 33 create clusterrolebinding "view-$RUN_ID" --clusterrole=view --user=viewer >/dev/null ||
+		fail "bind view at the cluster scope"
+	assert_eq "$(k 33 auth can-i list nodes.metrics.k8s.io --as viewer)" yes "view: node metrics"
+}
+
 run_case discovery
 run_case node_rules
+run_case default_roles
 finish

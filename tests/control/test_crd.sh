@@ -23,6 +23,13 @@ k() {
 	"$KDIR/kubectl.1.$v" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/cache-$v" "$@"
 }
 
+# kfresh VERSION args...: the same with a cache made now (kubectl keeps
+# the OpenAPI documents it read in its cache).
+kfresh() {
+	local v=$1; shift
+	"$KDIR/kubectl.1.$v" --kubeconfig "$DATA/kubeconfig" --cache-dir "$(mktemp -d -p "$TMP")" "$@"
+}
+
 squeeze() { tr -s ' '; }
 
 crontab_crd() { # EXTRA_PROPERTY_YAML
@@ -136,6 +143,27 @@ case_crd_lifecycle() {
 		[.versions[].version, (.versions[0].resources[0] | .resource, .scope, [.subresources[].subresource])]' <<<"$out")" \
 		'["v1","v1beta1","crontabs","Namespaced",["status","scale"]]' "aggregated discovery"
 
+	# `kubectl explain` reads the version's schema from /openapi/v3 (and
+	# v2 for its v2 output) as soon as the CRD is there.
+	for v in 27 33; do
+		out=$(kfresh $v explain crontabs.spec.replicas 2>&1)
+		assert_contains "$out" "KIND:       CronTab" "$v"
+		assert_contains "$out" "FIELD: replicas <integer>" "$v"
+		assert_contains "$(kfresh $v explain ct.spec 2>&1)" "cronSpec	<string> -required-" "$v"
+		assert_contains "$(kfresh $v explain crontabs.metadata.name 2>&1)" "FIELD: name <string>" "$v"
+		out=$(kfresh $v explain crontabs --api-version=stable.example.com/v1beta1 2>&1)
+		assert_contains "$out" "VERSION:    v1beta1" "$v"
+		assert_contains "$out" "spec	<Object>" "$v"
+		out=$(kfresh $v explain --output plaintext-openapiv2 crontabs.spec 2>&1)
+		assert_contains "$out" "replicas	<integer>" "$v"
+	done
+	out=$(k 33 get --raw /openapi/v3/apis/stable.example.com/v1)
+	assert_eq "$(jq -c '.components.schemas | [.["com.example.stable.v1.CronTab"]["x-kubernetes-group-version-kind"][0].kind,
+		.["com.example.stable.v1.CronTabList"].properties.items.items["$ref"]]' <<<"$out")" \
+		'["CronTab","#/components/schemas/com.example.stable.v1.CronTab"]' "the kind's and list's schemas"
+	assert_eq "$(jq -r '[.. | objects | select(has("$ref")) | ."$ref" | ltrimstr("#/components/schemas/")] - (.components.schemas | keys) | join(",")' <<<"$out")" \
+		"" "refs that resolve nowhere"
+
 	# Create, with an unknown field pruned (kubectl's own check off) and
 	# the defaults set.
 	crontab c1 "*/5 * * * *" "  bogus: 1
@@ -219,6 +247,9 @@ case_crd_lifecycle() {
 	printf 'apiVersion: example.org/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 2}\n' |
 		k 33 apply -f - >/dev/null || fail "apply a Widget"
 	assert_eq "$(k 33 get widgets -o name)" "widget.example.org/w1" "cluster-scoped get"
+	for v in 27 33; do
+		assert_contains "$(kfresh $v explain widgets.spec.size 2>&1)" "FIELD: size <integer>" "$v"
+	done
 	out=$(k 33 get --raw /apis/example.org/v1/namespaces/default/widgets 2>&1) && fail "namespaced path served"
 
 	# A restart keeps the CRDs and their objects.
@@ -227,11 +258,14 @@ case_crd_lifecycle() {
 	out=$(k 33 get ct -o wide | squeeze)
 	assert_contains "$out" "c1 */5 * * * * 3 fast "
 	assert_eq "$(k 33 get widget w1 -o jsonpath='{.spec.size}')" 2 "widget after the restart"
+	assert_contains "$(kfresh 33 explain widgets.spec.size 2>&1)" "FIELD: size <integer>" "after the restart"
 
 	# Deleting the CRD deletes its objects.
 	k 33 delete crd crontabs.stable.example.com >/dev/null || fail "delete the CRD"
 	k 33 get --raw /apis/stable.example.com/v1/namespaces/default/crontabs >/dev/null 2>&1 &&
 		fail "crontabs still served"
+	assert_eq "$(k 33 get --raw /openapi/v3 | jq -c '.paths | [has("apis/stable.example.com/v1", "apis/stable.example.com/v1beta1", "apis/example.org/v1")]')" \
+		'[false,false,true]' "OpenAPI documents after the delete"
 	crontab_crd "" | k 33 apply -f - >/dev/null || fail "apply the CRD again"
 	assert_eq "$(k 33 get --raw /apis/stable.example.com/v1/crontabs | jq '.items | length')" 0 \
 		"objects of the deleted CRD"

@@ -131,6 +131,11 @@ case_field_validation() {
 		fail "Strict accepted unknown fields"
 	assert_contains "$out" 'unknown field "spec.foo"'
 	assert_contains "$out" 'unknown field "spec.template.spec.containers[0].imagePullPolicyy"'
+	# Warn: a Warning header each, as upstream sends them (kubectl prints a line each).
+	out=$(printf '%s\n  paused: true\n  foo: 1\n' "$(deployment warn-two "$bad")" |
+		k 33 create --validate=warn -f - 2>&1) || fail "Warn refused unknown fields: $out"
+	assert_eq "$(grep -c '^Warning: unknown field "[^"]*"$' <<<"$out")" 2 "one warning a field"
+	assert_contains "$out" 'Warning: unknown field "spec.foo"'
 	# A Service: the same at another kind.
 	out=$(k 33 create -f - 2>&1 <<EOF
 apiVersion: v1
