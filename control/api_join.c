@@ -13,6 +13,7 @@
 #include "control/api_join.h"
 #include "lib/kube_names.h"
 #include "lib/log.h"
+#include "lib/base64.h"
 #include "lib/util.h"
 
 #define SECRET_BYTES 16
@@ -152,15 +153,12 @@ static bool token_ok(struct api_req *q)
 	if (strncasecmp(auth, "Bearer ", 7) == 0) {
 		given = auth + 7;
 	} else if (strncasecmp(auth, "Basic ", 6) == 0) {
-		gnutls_datum_t in = { (unsigned char *)auth + 6, (unsigned)strlen(auth + 6) };
-		gnutls_datum_t out = { 0 };
+		size_t n;
 		char *colon;
 
-		if (gnutls_base64_decode2(&in, &out) < 0)
+		if (b64_decode(auth + 6, strlen(auth + 6), B64_STD, &plain, &n) < 0)
 			return false;
-		plain = strndup((const char *)out.data, out.size);
-		gnutls_free(out.data);
-		colon = plain ? strchr(plain, ':') : NULL;
+		colon = strlen(plain) == n ? strchr(plain, ':') : NULL;
 		if (!colon || strncmp(plain, "node:", 5) != 0)
 			return false;
 		given = colon + 1;
@@ -193,37 +191,29 @@ static int node_password_check(struct api_req *q, const char *node, const char *
 	char name[320], hex[65];
 	struct api_err e = { 0 };
 	json_t *obj = NULL, *out = NULL;
-	gnutls_datum_t in, b64 = { 0 };
+	_cleanup_free_ char *b64 = NULL;
 	int r;
 
 	snprintf(name, sizeof(name), "%s.node-password.skiff", node);
 	if (join_sha256_hex(password, strlen(password), hex) < 0)
 		return -EIO;
-	in = (gnutls_datum_t){ (unsigned char *)hex, 64 };
-	if (gnutls_base64_encode2(&in, &b64) < 0)
+	b64 = b64_encode(hex, 64, B64_STD);
+	if (!b64)
 		return -ENOMEM;
 	r = api_obj_get(q->srv, secrets, NODE_PASSWORD_NS, name, &obj, &e);
 	api_err_free(&e);
 	if (r == 0) {
 		const char *stored = api_jstr(obj, "data.hash");
 
-		r = stored && strlen(stored) == b64.size &&
-				    same_secret(stored, (const char *)b64.data)
-			    ? 0
-			    : -EPERM;
+		r = stored && strlen(stored) == strlen(b64) && same_secret(stored, b64) ? 0 : -EPERM;
 		json_decref(obj);
-		gnutls_free(b64.data);
 		return r;
 	}
-	if (r != -ENOENT) {
-		gnutls_free(b64.data);
+	if (r != -ENOENT)
 		return r;
-	}
 	obj = json_pack("{s:s,s:s,s:{s:s,s:s},s:s,s:{s:s%}}", "apiVersion", "v1", "kind", "Secret",
 			"metadata", "name", name, "namespace", NODE_PASSWORD_NS, "type",
-			"skiff.io/node-password", "data", "hash", (const char *)b64.data,
-			(size_t)b64.size);
-	gnutls_free(b64.data);
+			"skiff.io/node-password", "data", "hash", b64, strlen(b64));
 	r = obj ? api_obj_create(q->srv, secrets, NODE_PASSWORD_NS, obj, NULL, &out, &e) : -ENOMEM;
 	json_decref(obj);
 	json_decref(out);

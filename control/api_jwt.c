@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "control/api_jwt.h"
+#include "lib/base64.h"
 #include "lib/util.h"
 
 #define KEY_BITS 2048
@@ -20,71 +21,6 @@ struct api_jwt_key {
 	gnutls_pubkey_t pub;
 	char kid[64];
 };
-
-/* ---- base64url without padding (RFC 7515 section 2) ---- */
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static char *b64url_encode(const unsigned char *s, size_t n)
-{
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	size_t o = 0;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned w = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
-			     (i + 2 < n ? s[i + 2] : 0);
-
-		out[o++] = b64url[(w >> 18) & 63];
-		out[o++] = b64url[(w >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = b64url[(w >> 6) & 63];
-		if (i + 2 < n)
-			out[o++] = b64url[w & 63];
-	}
-	out[o] = 0;
-	return out;
-}
-
-/* Decodes n characters of s; -EBADMSG for anything but base64url,
- * strictly: the unused low bits of the last character must be zero, so
- * one token has one spelling. */
-static int b64url_decode(const char *s, size_t n, unsigned char **out, size_t *len)
-{
-	unsigned char *buf = malloc(n * 3 / 4 + 3);
-	unsigned acc = 0, bits = 0;
-	size_t o = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	if (n % 4 == 1) {
-		free(buf);
-		return -EBADMSG;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const char *p = s[i] ? strchr(b64url, s[i]) : NULL;
-
-		if (!p) {
-			free(buf);
-			return -EBADMSG;
-		}
-		acc = acc << 6 | (unsigned)(p - b64url);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (acc & ((1u << bits) - 1)) {
-		free(buf);
-		return -EBADMSG;
-	}
-	buf[o] = 0;
-	*out = buf;
-	*len = o;
-	return 0;
-}
 
 /* ---- the key ---- */
 
@@ -131,7 +67,7 @@ static int key_id(struct api_jwt_key *k)
 	gnutls_free(der.data);
 	if (r < 0)
 		return gt_err(r);
-	enc = b64url_encode(sum, sizeof(sum));
+	enc = b64_encode(sum, sizeof(sum), B64_URL);
 	if (!enc)
 		return -ENOMEM;
 	snprintf(k->kid, sizeof(k->kid), "%s", enc);
@@ -201,7 +137,7 @@ static char *b64url_json(json_t *j)
 {
 	_cleanup_free_ char *s = json_dumps(j, JSON_COMPACT);
 
-	return s ? b64url_encode((const unsigned char *)s, strlen(s)) : NULL;
+	return s ? b64_encode(s, strlen(s), B64_URL) : NULL;
 }
 
 int api_jwt_sign(const struct api_jwt_key *k, json_t *claims, char **out)
@@ -221,7 +157,7 @@ int api_jwt_sign(const struct api_jwt_key *k, json_t *claims, char **out)
 		free(input);
 		return gt_err(r);
 	}
-	sig = b64url_encode(s.data, s.size);
+	sig = b64_encode(s.data, s.size, B64_URL);
 	gnutls_free(s.data);
 	if (!sig || asprintf(&tok, "%s.%s", input, sig) < 0) {
 		free(input);
@@ -235,13 +171,13 @@ int api_jwt_sign(const struct api_jwt_key *k, json_t *claims, char **out)
 /* The JSON object in the base64url segment s[0..n). */
 static json_t *segment_json(const char *s, size_t n)
 {
-	unsigned char *raw = NULL;
+	char *raw = NULL;
 	size_t len = 0;
 	json_t *j;
 
-	if (b64url_decode(s, n, &raw, &len) < 0)
+	if (b64_decode(s, n, B64_URL, &raw, &len) < 0)
 		return NULL;
-	j = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
+	j = json_loadb(raw, len, JSON_REJECT_DUPLICATES, NULL);
 	free(raw);
 	if (!json_is_object(j)) {
 		json_decref(j);
@@ -253,7 +189,7 @@ static json_t *segment_json(const char *s, size_t n)
 int api_jwt_verify(const struct api_jwt_key *k, const char *token, json_t **claims)
 {
 	const char *d1 = strchr(token, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-	unsigned char *sig = NULL;
+	char *sig = NULL;
 	size_t sig_len = 0;
 	gnutls_datum_t data, s;
 	json_t *hdr, *body;
@@ -265,11 +201,11 @@ int api_jwt_verify(const struct api_jwt_key *k, const char *token, json_t **clai
 	r = hdr && streq(json_string_value(json_object_get(hdr, "alg")), "RS256") ? 0 : -EBADMSG;
 	json_decref(hdr);
 	if (r == 0)
-		r = b64url_decode(d2 + 1, strlen(d2 + 1), &sig, &sig_len);
+		r = b64_decode(d2 + 1, strlen(d2 + 1), B64_URL, &sig, &sig_len);
 	if (r < 0)
 		return r == -ENOMEM ? r : -EBADMSG;
 	data = (gnutls_datum_t){ .data = (unsigned char *)token, .size = (unsigned)(d2 - token) };
-	s = (gnutls_datum_t){ .data = sig, .size = (unsigned)sig_len };
+	s = (gnutls_datum_t){ .data = (unsigned char *)sig, .size = (unsigned)sig_len };
 	r = gnutls_pubkey_verify_data2(k->pub, GNUTLS_SIGN_RSA_SHA256, 0, &data, &s);
 	free(sig);
 	if (r < 0)

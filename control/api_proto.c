@@ -17,6 +17,7 @@
 
 #include "control/api.h"
 #include "control/k8s.pb-c.h"
+#include "lib/base64.h"
 #include "lib/util.h"
 
 #define PROTO_MAGIC "k8s\0"
@@ -96,26 +97,6 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && streq(s + n - m, suffix);
 }
 
-static char *base64(const uint8_t *p, size_t n)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-			     (i + 2 < n ? p[i + 2] : 0);
-
-		*o++ = tab[v >> 18 & 63];
-		*o++ = tab[v >> 12 & 63];
-		*o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-		*o++ = i + 2 < n ? tab[v & 63] : '=';
-	}
-	*o = 0;
-	return out;
-}
-
 static json_t *walk_msg(struct walk *w, const ProtobufCMessage *m, int depth);
 
 /* One value of a field (an element, for repeated fields); NULL for a
@@ -135,7 +116,7 @@ static json_t *walk_value(struct walk *w, const ProtobufCFieldDescriptor *f, con
 
 		if (!b->len && !keep)
 			return NULL;
-		s = base64(b->data, b->len);
+		s = b64_encode(b->data, b->len, B64_STD);
 		return s ? json_string(s) : NULL;
 	}
 	case PROTOBUF_C_TYPE_BOOL: {

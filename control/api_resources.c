@@ -12,6 +12,7 @@
 #include "control/api_crd.h"
 #include "lib/json_path.h"
 #include "lib/kube_names.h"
+#include "lib/base64.h"
 #include "lib/util.h"
 
 /* ---- helpers ---- */
@@ -844,25 +845,12 @@ static void secret_defaults(json_t *obj)
 		json_t *data = jobj(obj, "data");
 
 		json_object_foreach(sd, k, v) {
-			static const char tbl[] =
-				"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-			const unsigned char *s = (const unsigned char *)json_string_value(v);
-			size_t n = s ? json_string_length(v) : 0, o = 0;
-			_cleanup_free_ char *enc = malloc(4 * ((n + 2) / 3) + 1);
+			const char *s = json_string_value(v);
+			_cleanup_free_ char *enc = b64_encode(s ? s : "", s ? json_string_length(v) : 0,
+							      B64_STD);
 
-			if (!enc)
-				continue;
-			for (size_t i = 0; i < n; i += 3) {
-				unsigned w = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
-					     (i + 2 < n ? s[i + 2] : 0);
-
-				enc[o++] = tbl[(w >> 18) & 63];
-				enc[o++] = tbl[(w >> 12) & 63];
-				enc[o++] = i + 1 < n ? tbl[(w >> 6) & 63] : '=';
-				enc[o++] = i + 2 < n ? tbl[w & 63] : '=';
-			}
-			enc[o] = 0;
-			json_object_set_new(data, k, json_string(enc));
+			if (enc)
+				json_object_set_new(data, k, json_string(enc));
 		}
 		json_object_del(obj, "stringData");
 	}

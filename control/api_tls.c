@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "control/api.h"
+#include "lib/base64.h"
 #include "lib/util.h"
 
 #define CERT_DAYS 3650
@@ -306,14 +307,11 @@ static int ca_load_or_make(const char *dir, gnutls_x509_crt_t *ca, gnutls_x509_p
 static char *b64_file(const char *path)
 {
 	_cleanup_free_ char *buf = NULL;
-	_cleanup_datum_ gnutls_datum_t b64 = { 0 };
 	gnutls_datum_t d;
-	char *out;
 
-	if (read_datum(path, &buf, &d) < 0 || gnutls_base64_encode2(&d, &b64) < 0)
+	if (read_datum(path, &buf, &d) < 0)
 		return NULL;
-	out = strndup((const char *)b64.data, b64.size);
-	return out;
+	return b64_encode(d.data, d.size, B64_STD);
 }
 
 /* path: a kubeconfig for url with the client pair tls/<base>.crt/.key (or

@@ -8,11 +8,11 @@
 #include "dataplane/kubelet_int.h"
 
 #include "lib/kube_quantity.h"
+#include "lib/base64.h"
 #include "lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,31 +30,6 @@ int kl_object_get(struct kl_sync *s, const char *resource, const char *name, jso
 	return 0;
 }
 
-/* Standard base64 (a Secret's data, a ConfigMap's binaryData), decoded by
- * GnuTLS (the project's one TLS library). */
-static int b64_decode(const char *in, char **out, size_t *len)
-{
-	gnutls_datum_t src = { (unsigned char *)in, (unsigned int)strlen(in) }, dst = { 0 };
-	char *buf;
-
-	if (src.size == 0) {
-		*out = strdup("");
-		*len = 0;
-		return *out ? 0 : -ENOMEM;
-	}
-	if (gnutls_base64_decode2(&src, &dst) < 0)
-		return -EINVAL;
-	buf = malloc(dst.size + 1);
-	if (buf) {
-		memcpy(buf, dst.data, dst.size);
-		buf[dst.size] = '\0';
-		*len = dst.size;
-	}
-	gnutls_free(dst.data);
-	*out = buf;
-	return buf ? 0 : -ENOMEM;
-}
-
 int kl_object_value(json_t *obj, bool secret, const char *key, char **out, size_t *len)
 {
 	const char *v = json_string_value(json_object_get(json_object_get(obj, "data"), key));
@@ -66,7 +41,7 @@ int kl_object_value(json_t *obj, bool secret, const char *key, char **out, size_
 	}
 	if (!v && !secret)
 		v = json_string_value(json_object_get(json_object_get(obj, "binaryData"), key));
-	return v ? b64_decode(v, out, len) : -ENOENT;
+	return v ? b64_decode(v, strlen(v), B64_STD, out, len) : -ENOENT;
 }
 
 json_t *kl_object_keys(json_t *obj, bool secret)

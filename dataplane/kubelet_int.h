@@ -26,6 +26,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 /* CRI labels and annotations, as upstream's kubelet writes them (so its
  * tools and ours read the same sandboxes). */
@@ -161,8 +162,18 @@ json_t *kl_object_keys(json_t *obj, bool secret);
 int kl_volume_mounts(struct kl_sync *s, json_t *spec, json_t *mounts, char *err, size_t errlen);
 /* Each sync of a running pod: the volumes' files brought up to date. */
 void kl_volumes_sync(struct kl_sync *s);
-/* Before the pod's files go: its memory emptyDirs unmounted. */
+/* Before the pod's files go: its tmpfs volumes (memory emptyDirs,
+ * secret, projected) unmounted. */
 void kl_volumes_teardown(struct kubelet *k, const char *uid);
+/* When a service-account token issued at issued for ttl_s seconds is
+ * renewed: after 80% of its life or 24 hours, whichever comes first (as
+ * upstream's token manager). */
+static inline time_t kl_token_renew_at(time_t issued, long long ttl_s)
+{
+	const long long max_age = 24 * 3600, after = ttl_s * 8 / 10;
+
+	return issued + (time_t)(after < max_age ? after : max_age);
+}
 
 /* kubelet_status.c */
 int kl_status_update(struct kl_sync *s);

@@ -40,6 +40,8 @@ struct kubelet_server {
 	int stop_pipe[2];
 	pthread_t acceptor;
 	bool running;
+	unsigned conns;	 /* connections being served (atomic) */
+	bool at_cap;	 /* the acceptor's: refusals since the last one served */
 };
 
 struct kl_conn {
@@ -596,12 +598,19 @@ out:
 	gnutls_deinit(tls);
 }
 
+/* A connection counted by conn_admit has ended. */
+static void conn_release(struct kubelet_server *s)
+{
+	__atomic_sub_fetch(&s->conns, 1, __ATOMIC_RELEASE);
+}
+
 static void *conn_thread(void *arg)
 {
 	struct kl_conn *k = arg;
 
 	serve_conn(k);
 	close(k->fd);
+	conn_release(k->srv);
 	free(k);
 	return NULL;
 }
@@ -618,6 +627,27 @@ static void peer_name(int fd, char *buf, size_t len)
 						   : (void *)&((struct sockaddr_in *)&ss)->sin_addr,
 			  a, sizeof(a));
 	snprintf(buf, len, "%s", a);
+}
+
+/* Whether one more connection may be served: below the cap it is
+ * counted; over it, the first refusal of a run is logged. */
+static bool conn_admit(struct kubelet_server *s, int fd)
+{
+	char peer[INET6_ADDRSTRLEN + 8];
+
+	if (__atomic_add_fetch(&s->conns, 1, __ATOMIC_ACQ_REL) <= s->cfg.max_conns) {
+		s->at_cap = false;
+		return true;
+	}
+	conn_release(s);
+	if (!s->at_cap) {
+		peer_name(fd, peer, sizeof(peer));
+		log_warn("kubelet: connection from %s closed: %u connections served already "
+			 "(the cap; further refusals not logged until one is served)",
+			 peer, s->cfg.max_conns);
+	}
+	s->at_cap = true;
+	return false;
 }
 
 static void *acceptor(void *arg)
@@ -641,8 +671,13 @@ static void *acceptor(void *arg)
 		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		if (!conn_admit(s, fd)) {
+			close(fd);
+			continue;
+		}
 		k = calloc(1, sizeof(*k));
 		if (!k) {
+			conn_release(s);
 			close(fd);
 			continue;
 		}
@@ -652,6 +687,7 @@ static void *acceptor(void *arg)
 		pthread_attr_init(&at);
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&t, &at, conn_thread, k) != 0) {
+			conn_release(s);
 			close(fd);
 			free(k);
 		}
@@ -742,6 +778,8 @@ int kubelet_server_start(const struct kubelet_server_config *cfg, struct kubelet
 	s->cfg.address = s->address;
 	s->cfg.client_cn = s->client_cn;
 	s->cfg.cri_endpoint = s->cri_endpoint;
+	if (!s->cfg.max_conns)
+		s->cfg.max_conns = KUBELET_DEFAULT_MAX_CONNS;
 	if ((r = tls_setup(s)) < 0 || (r = listen_on(s->address, cfg->port, &s->listen_fd)) < 0)
 		goto fail;
 	/* The files are read: the caller's strings are not kept. */

@@ -17,7 +17,10 @@
  * WebSocket, whatever the client asked and the runtime answers.
  *
  * The server runs in its own threads (one accepting, one per
- * connection); the agent's loop never waits on it. */
+ * connection, at most max_conns of those: a connection over the cap is
+ * closed as soon as it is accepted, since answering 503 would take the TLS
+ * handshake, the very work the cap bounds); the agent's loop never waits
+ * on it. */
 #ifndef SKIFF_KUBELET_SERVER_H
 #define SKIFF_KUBELET_SERVER_H
 
@@ -27,6 +30,9 @@
 #define KUBELET_DEFAULT_CLIENT_CN "kube-apiserver-kubelet-client"
 /* The runtime when --container-runtime-endpoint names none. */
 #define KUBELET_DEFAULT_CRI_ENDPOINT "unix:/run/containerd/containerd.sock"
+/* Connections served at once (each a thread; follows, exec sessions and
+ * port-forwards hold theirs for as long as they last). */
+#define KUBELET_DEFAULT_MAX_CONNS 256
 
 struct kubelet_server_config {
 	const char *address;        /* listen address (default "0.0.0.0") */
@@ -37,6 +43,7 @@ struct kubelet_server_config {
 	const char *client_cn;      /* the CN a client must have (default above) */
 	const char *cri_endpoint;   /* the runtime's CRI socket */
 	const char *node_name;      /* named in /stats/summary (may be NULL) */
+	uint32_t max_conns;         /* connections served at once (0: the default) */
 };
 
 struct kubelet_server;

@@ -7,9 +7,10 @@
  * change (looked at again every VOLUME_RESYNC_NS); the service-account
  * volume (kube-api-access) at /var/run/secrets/kubernetes.io/serviceaccount
  * unless automountServiceAccountToken is false, its token from the
- * TokenRequest subresource, renewed after 80% of its life; the pod's
- * /etc/hosts. Then each container's volumeMounts (readOnly, subPath) as
- * CRI mounts, and the unmounts before the pod's files go. */
+ * TokenRequest subresource, renewed after 80% of its life or 24 hours;
+ * secret and projected volumes on tmpfs; the pod's /etc/hosts. Then each
+ * container's volumeMounts (readOnly, subPath) as CRI mounts, and the
+ * unmounts before the pod's files go. */
 #include "dataplane/kubelet_int.h"
 
 #include "lib/kube_quantity.h"
@@ -312,14 +313,15 @@ static int token_request(struct kl_sync *s, const char *sa, const char *aud, lon
 			       r < 0 ? kc_last_status(s->w->kc)->message ?: strerror(-r) : "no token");
 	}
 	json_object_set_new(t, "token", json_string(json_path_str(out, "status.token")));
-	json_object_set_new(t, "renew", json_integer(time(NULL) + exp_s * 8 / 10));
+	json_object_set_new(t, "renew", json_integer(kl_token_renew_at(time(NULL), exp_s)));
 	json_decref(out);
 	log_info("kubelet: pod %s: token for service account %s/%s issued", s->key, s->ns, sa);
 	return 0;
 }
 
-/* The pod's service-account token: the one remembered until 80% of its
- * life passed. */
+/* The pod's service-account token: the one remembered until
+ * kl_token_renew_at (the volume is looked at every VOLUME_RESYNC_NS, so
+ * the file changes at most that long after). */
 static int source_token(struct kl_sync *s, json_t *src, long long mode, json_t *payload,
 			char *err, size_t errlen)
 {
@@ -436,27 +438,56 @@ static bool mounted_here(const char *dir)
 	return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
 }
 
+/* A tmpfs on dir (a volume kept in memory, never on the node's disk),
+ * unless one is there already. */
+static int tmpfs_mount(struct kl_sync *s, const char *what, const char *dir, const char *opts,
+		       char *err, size_t errlen)
+{
+	if (mounted_here(dir))
+		return 0;
+	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+		return set_err(err, errlen, -errno, "%s: mount tmpfs: %s", what, strerror(errno));
+	log_info("kubelet: pod %s: %s: tmpfs (%s)", s->key, what, opts);
+	return 0;
+}
+
 static int empty_dir(struct kl_sync *s, const char *name, json_t *ed, char *dir, size_t size,
 		     char *err, size_t errlen)
 {
 	const char *medium = json_path_str(ed, "medium") ?: "";
 	json_t *limit = json_object_get(ed, "sizeLimit");
-	char opts[128] = "mode=0777";
+	char opts[128] = "mode=0777", what[320];
 	int64_t bytes;
 	int r = volume_dir(s, "empty-dir", name, dir, size);
 
 	if (r < 0)
 		return set_err(err, errlen, r, "emptyDir %s: %s", name, strerror(-r));
 	chmod(dir, 0777);
-	if (!streq(medium, "Memory") || mounted_here(dir))
+	if (!streq(medium, "Memory"))
 		return 0;
 	if (limit && kube_quantity_json_value(limit, &bytes) == 0 && bytes > 0)
 		snprintf(opts, sizeof(opts), "mode=0777,size=%lld", (long long)bytes);
-	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-		return set_err(err, errlen, -errno, "emptyDir %s: mount tmpfs: %s", name,
-			       strerror(errno));
-	log_info("kubelet: pod %s: emptyDir %s: tmpfs (%s)", s->key, name, opts);
-	return 0;
+	snprintf(what, sizeof(what), "emptyDir %s", name);
+	return tmpfs_mount(s, what, dir, opts, err, errlen);
+}
+
+/* Secret and projected volumes live in memory, as upstream's kubelet
+ * keeps them (an emptyDir of medium Memory under each): a Secret never
+ * reaches the node's disk. A folder an older agent already filled on
+ * disk (..data there) is left as it is: the running containers hold it. */
+static int payload_tmpfs(struct kl_sync *s, const char *kind, const char *name, const char *dir,
+			 char *err, size_t errlen)
+{
+	char what[320], data[TMP_SIZE];
+	struct stat st;
+
+	if (!streq(kind, "secret") && !streq(kind, "projected"))
+		return 0;
+	snprintf(data, sizeof(data), "%s/..data", dir);
+	if (!mounted_here(dir) && lstat(data, &st) == 0)
+		return 0;
+	snprintf(what, sizeof(what), "%s volume %s", kind, name);
+	return tmpfs_mount(s, what, dir, "mode=0755", err, errlen);
 }
 
 /* A volume written from a payload (configMap, secret, downwardAPI,
@@ -470,13 +501,15 @@ static int payload_volume(struct kl_sync *s, const char *kind, const char *name,
 
 	if (r < 0)
 		set_err(err, errlen, r, "volume %s: %s", name, strerror(-r));
-	else if (streq(kind, "configmap"))
+	if (r == 0)
+		r = payload_tmpfs(s, kind, name, dir, err, errlen);
+	if (r == 0 && streq(kind, "configmap"))
 		r = source_object(s, vol, false, mode, payload, err, errlen);
-	else if (streq(kind, "secret"))
+	else if (r == 0 && streq(kind, "secret"))
 		r = source_object(s, vol, true, mode, payload, err, errlen);
-	else if (streq(kind, "downward-api"))
+	else if (r == 0 && streq(kind, "downward-api"))
 		r = source_downward(s, vol, mode, payload, err, errlen);
-	else
+	else if (r == 0)
 		r = projected(s, vol, payload, err, errlen);
 	if (r == 0) {
 		r = payload_write(s, dir, payload);
@@ -704,21 +737,27 @@ void kl_volumes_sync(struct kl_sync *s)
 	json_object_set_new(s->mem, "volume_paths", paths);
 }
 
+/* The tmpfs volumes of a pod (emptyDir of medium Memory, secret,
+ * projected), unmounted before its folder goes. */
 void kl_volumes_teardown(struct kubelet *k, const char *uid)
 {
+	static const char *const kinds[] = { "empty-dir", "secret", "projected" };
 	char dir[PATH_SIZE], p[TMP_SIZE];
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/pods/%s/volumes/kubernetes.io~empty-dir", k->o.root_dir, uid);
-	d = opendir(dir);
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (mounted_here(p) && umount2(p, MNT_DETACH) < 0)
-			log_warn("kubelet: pod uid %s: unmounting %s: %s", uid, p, strerror(errno));
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		snprintf(dir, sizeof(dir), "%s/pods/%s/volumes/kubernetes.io~%s", k->o.root_dir, uid,
+			 kinds[i]);
+		d = opendir(dir);
+		while (d && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+			if (mounted_here(p) && umount2(p, MNT_DETACH) < 0)
+				log_warn("kubelet: pod uid %s: unmounting %s: %s", uid, p, strerror(errno));
+		}
+		if (d)
+			closedir(d);
 	}
-	if (d)
-		closedir(d);
 }

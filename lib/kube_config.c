@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "lib/base64.h"
 #include "lib/util.h"
 #include "lib/yamljson.h"
 
@@ -23,54 +24,6 @@ static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
 		va_end(ap);
 	}
 	return r;
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* Standard or URL-safe base64, whitespace ignored, padding optional. */
-static int b64_decode(const char *s, struct kc_blob *out)
-{
-	size_t n = strlen(s), len = 0;
-	unsigned acc = 0;
-	int bits = 0;
-	char *buf = malloc(n / 4 * 3 + 4);
-
-	if (!buf)
-		return -ENOMEM;
-	for (; *s; s++) {
-		int v;
-
-		if (*s == '=' || *s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')
-			continue;
-		v = b64_value(*s);
-		if (v < 0) {
-			free(buf);
-			return -EINVAL;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[len++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	buf[len] = '\0';
-	out->data = buf;
-	out->len = len;
-	return 0;
 }
 
 static int read_file(const char *dir, const char *path, struct kc_blob *out)
@@ -121,7 +74,7 @@ static int blob_field(json_t *o, const char *dir, const char *file_key, const ch
 	int r;
 
 	if (data && *data) {
-		r = b64_decode(data, out);
+		r = b64_decode(data, strlen(data), B64_ANY, &out->data, &out->len);
 		return r < 0 ? fail(err, errlen, r, "%s: not base64", data_key) : 0;
 	}
 	if (file && *file) {

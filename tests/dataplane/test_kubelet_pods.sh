@@ -437,6 +437,7 @@ spec:
       echo "memfs=\$(grep ' /mem ' /proc/mounts | cut -d' ' -f3,4)"
       echo "host=\$(cat /host/f) sub=\$(cat /hostsub/f)"
       echo "cfg=\$(cat /cfg/a)\$(cat /cfg/b) items=\$(cat /cfgitems/sub/bee) mode=\$(stat -L -c %a /cfgitems/sub/bee)"
+      echo "secfs=\$(grep ' /sec ' /proc/mounts | cut -d' ' -f3) projfs=\$(grep ' /proj ' /proc/mounts | cut -d' ' -f3)"
       echo "sec=\$(cat /sec/pw) ro=\$(touch /sec/new 2>/dev/null && echo rw || echo ro)"
       echo "dapi=\$(cat /dapi/labels) \$(cat /dapi/name) \$(cat /dapi/mem)"
       echo "proj=\$(cat /proj/pa) \$(cat /proj/pw) \$(cat /proj/ns)"
@@ -464,7 +465,7 @@ YAML
 	dir=$(pod_dir vols)
 	uid=$(jp vols '{.metadata.uid}')
 	for want in "scratch=wrote" "memfs=tmpfs rw,nosuid,nodev" "size=16384k" "host=from-host sub=from-host" \
-		"cfg=A1B1 items=B1 mode=600" "sec=s3cret ro=ro" 'dapi=app="volapp" vols 64' \
+		"cfg=A1B1 items=B1 mode=600" "secfs=tmpfs projfs=tmpfs" "sec=s3cret ro=ro" 'dapi=app="volapp" vols 64' \
 		"proj=A1 s3cret default" "sa=default ca.crt namespace token" \
 		"$ip	h.sd.default.svc.cluster.local	h" "127.0.0.1	localhost"; do
 		assert_contains "$log" "$want"
@@ -472,6 +473,13 @@ YAML
 	[ -d "$TMP/made/here" ] || fail "hostPath DirectoryOrCreate made nothing"
 	assert_eq "$(cat "$dir/volumes/kubernetes.io~empty-dir/scratch/x")" wrote
 	grep -q " $dir/volumes/kubernetes.io~empty-dir/mem tmpfs" /proc/mounts || fail "no tmpfs on the host"
+	# Secrets (and projected volumes, the token's among them) only in memory
+	for want in secret/sec secret/optsec projected/proj projected/kube-api-access; do
+		grep -q " $dir/volumes/kubernetes.io~$want tmpfs" /proc/mounts ||
+			fail "$want is not a tmpfs on the host: $(grep "$uid" /proc/mounts)"
+	done
+	grep -q " $dir/volumes/kubernetes.io~configmap/cfg tmpfs" /proc/mounts &&
+		fail "a configMap volume is a tmpfs (upstream keeps those on disk)"
 	# the atomic writer's layout, and a change reaching the file
 	local cfg="$dir/volumes/kubernetes.io~configmap/cfg"
 	[ -L "$cfg/..data" ] && [ -L "$cfg/a" ] || fail "no ..data layout: $(ls -la "$cfg")"

@@ -145,6 +145,7 @@ serving_cert() {
 }
 
 KPORT=
+KMAX=4 # connections the kubelet API serves at once (the cases need at most 2)
 start_agent() {
 	local try pid
 	serving_cert
@@ -152,7 +153,7 @@ start_agent() {
 		KPORT=$(( 20000 + (RANDOM % 20000) ))
 		bg_ns node pid "$BIN/skiff-agent" --tls-cert-file "$TMP/kubelet.crt" \
 			--tls-private-key-file "$TMP/kubelet.key" --client-ca-file "$DATA/tls/ca.crt" \
-			--kubelet-address 127.0.0.1 --kubelet-port "$KPORT" \
+			--kubelet-address 127.0.0.1 --kubelet-port "$KPORT" --kubelet-max-connections "$KMAX" \
 			--container-runtime-endpoint "$CTRD_SOCK" --log-level debug >>"$TMP/agent.log" 2>&1
 		if wait_for 5 in_ns node curl -sf --cacert "$DATA/tls/ca.crt" \
 			--cert "$DATA/tls/kube-apiserver-kubelet-client.crt" \
@@ -225,6 +226,27 @@ case_kubelet_port_takes_only_the_api_server() {
 		--key "$DATA/tls/admin.key" "${kc[@]}")" 403 "admin certificate at the kubelet"
 	assert_eq "$(in_ns node curl -s --cert "$DATA/tls/kube-apiserver-kubelet-client.crt" \
 		--key "$DATA/tls/kube-apiserver-kubelet-client.key" "${kc[@]}")" ok "healthz"
+}
+
+# At most --kubelet-max-connections served at once (a thread each): with
+# KMAX idle connections held open (in the TLS handshake), one more is
+# closed as soon as it is accepted, and served again once they go.
+case_kubelet_api_caps_connections() {
+	local kc=(--cacert "$DATA/tls/ca.crt" --cert "$DATA/tls/kube-apiserver-kubelet-client.crt"
+		--key "$DATA/tls/kube-apiserver-kubelet-client.key" --max-time 5
+		"https://127.0.0.1:$KPORT/healthz")
+	local i pid pids=()
+	for (( i = 0; i < KMAX; i++ )); do
+		bg_ns node pid bash -c "exec 3<>/dev/tcp/127.0.0.1/$KPORT && exec sleep 30"
+		pids+=("$pid")
+	done
+	wait_for 10 eval '! in_ns node curl -sf "${kc[@]}"' ||
+		fail "served with $KMAX connections open already"
+	assert_contains "$(cat "$TMP/agent.log")" \
+		"closed: $KMAX connections served already (the cap"
+	kill_tree "${pids[@]}"
+	wait_for 10 in_ns node curl -sf "${kc[@]}" ||
+		fail "not served again after the idle connections closed"
 }
 
 case_logs() {
@@ -420,7 +442,7 @@ case_server_stops_with_streams_open() {
 }
 
 setup_cluster
-for c in ${CASES:-kubelet_port_takes_only_the_api_server logs logs_of_a_deployment logs_follow \
+for c in ${CASES:-kubelet_port_takes_only_the_api_server kubelet_api_caps_connections logs logs_of_a_deployment logs_follow \
 	exec exec_tty cp attach \
 	port_forward forbidden pod_without_node_or_kubelet server_stops_with_streams_open}; do
 	run_case "$c"

@@ -34,3 +34,5 @@ TESTS += test_prom
 test_prom_SRCS := tests/lib/test_prom.c
 TESTS += test_kube_param
 test_kube_param_SRCS := tests/lib/test_kube_param.c
+TESTS += test_base64
+test_base64_SRCS := tests/lib/test_base64.c
