@@ -184,6 +184,14 @@ int link_veth_create(struct nl_sock *sk, const char *host_name, const char *pod_
 		rtnl_link_set_mtu(veth, (unsigned)mtu);
 		rtnl_link_set_mtu(peer, (unsigned)mtu);
 	}
+	/* One queue each way on both ends, asked for up front: veth allocates
+	 * one per CPU and, unless told, trims them to one after registering,
+	 * each trim an RCU grace period under the RTNL (most of an ADD's time
+	 * on a busy machine). The veth ends up the same either way. */
+	rtnl_link_set_num_tx_queues(veth, 1);
+	rtnl_link_set_num_rx_queues(veth, 1);
+	rtnl_link_set_num_tx_queues(peer, 1);
+	rtnl_link_set_num_rx_queues(peer, 1);
 	r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL);
 	rtnl_link_put(peer);
 	rtnl_link_veth_release(veth);
