@@ -509,45 +509,25 @@ fail:
 
 /* ---- DEL ---- */
 
-/* Frees the pod interface's name in the netns (when there still is one),
- * so the netns can take a new attachment at once. */
-static int retire_pod_side(const char *netns, const char *ifname, int host_ifindex)
-{
-	_cleanup_sock_ struct nl_sock *psk = NULL;
-	_cleanup_close_ int nsfd = netns ? netns_open(netns) : -ENOENT;
-	int saved = -1, r, r2;
-
-	if (nsfd < 0)
-		return 0; /* the netns is gone, and the pod side with it */
-	r = netns_enter(nsfd, &saved);
-	if (r < 0)
-		return r;
-	r = link_socket_open(&psk);
-	r2 = netns_leave(saved);
-	if (r < 0 || r2 < 0)
-		return r < 0 ? r : r2;
-	r = link_retire_peer(psk, ifname, host_ifindex);
-	return r == -ENODEV ? 0 : r;
-}
-
-/* Makes the attachment inert and its names free at once (both sides down,
- * which drops every route through them, and renamed to CNI_RETIRED_PREFIX
- * "<ifindex>") and leaves the slow unregistering of the veth pair (RCU
- * waits, ~20 ms) to a detached process. Falls back to deleting here. */
+/* Removes the host veth and with it the pod side, their addresses and
+ * routes. The kernel frees all of that at once and then spends tens of
+ * milliseconds (more on a busy machine) in RCU waits: a detached child
+ * waits those out, DEL returns when both names are free. Falls back to
+ * deleting here. */
 static int host_veth_remove(struct nl_sock *sk, const char *host, const char *netns,
 			    const char *ifname)
 {
+	_cleanup_close_ int nsfd = netns && netns[0] ? netns_open(netns) : -ENOENT;
 	unsigned long long t0 = now_ns();
-	int ifindex = link_ifindex(sk, host), r;
+	int ifindex, peer, r;
 
-	if (ifindex < 0)
-		return ifindex;
-	r = link_retire(sk, ifindex);
-	log_debug("DEL: %s down and renamed after %llu us", host, (now_ns() - t0) / 1000);
+	r = link_veth_peer(sk, host, &ifindex, &peer);
+	if (r < 0)
+		return r;
+	r = link_delete_detached(ifindex, nsfd, peer, ifname);
+	log_debug("DEL: %s and %s unlisted after %llu us (%s)", host, ifname,
+		  (now_ns() - t0) / 1000, r < 0 ? strerror(-r) : "ok");
 	if (r == 0)
-		r = retire_pod_side(netns, ifname, ifindex);
-	log_debug("DEL: pod side %s retired after %llu us", ifname, (now_ns() - t0) / 1000);
-	if (r == 0 && link_delete_detached(ifindex) == 0)
 		return 0;
 	r = link_delete_ifindex(sk, ifindex);
 	return r == -ENODEV ? 0 : r;
