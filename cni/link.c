@@ -112,6 +112,10 @@ int link_socket_open(struct nl_sock **out)
 		nl_socket_free(sk);
 		return nl_errno(r);
 	}
+	/* One read per answer instead of a peek for its size and a read: the
+	 * kernel never sends more than 32 KiB in one message or dump part. */
+	nl_socket_disable_msg_peek(sk);
+	nl_socket_set_msg_buf_size(sk, 64 * 1024);
 	*out = sk;
 	return 0;
 }
@@ -356,15 +360,11 @@ int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)
 	return nl_errno(rtnl_link_change(sk, orig, change, 0));
 }
 
-int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
+/* mac, mtu and up of l, as link_info reads them. */
+static void link_fill_info(struct rtnl_link *l, char mac[18], int *mtu, bool *up)
 {
-	_cleanup_link_ struct rtnl_link *l = NULL;
-	struct nl_addr *a;
-	int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
+	struct nl_addr *a = rtnl_link_get_addr(l);
 
-	if (r < 0)
-		return nl_errno(r);
-	a = rtnl_link_get_addr(l);
 	mac[0] = '\0';
 	if (a && nl_addr_get_len(a) == 6) {
 		const uint8_t *b = nl_addr_get_binary_addr(a);
@@ -376,7 +376,28 @@ int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
 		*mtu = (int)rtnl_link_get_mtu(l);
 	if (up)
 		*up = rtnl_link_get_flags(l) & IFF_UP;
+}
+
+int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
+
+	if (r < 0)
+		return nl_errno(r);
+	link_fill_info(l, mac, mtu, up);
 	return 0;
+}
+
+int link_lookup(struct nl_sock *sk, const char *name, char mac[18], int *mtu)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
+
+	if (r < 0)
+		return nl_errno(r);
+	link_fill_info(l, mac, mtu, NULL);
+	return rtnl_link_get_ifindex(l);
 }
 
 int link_veth_foreach(struct nl_sock *sk, const char *prefix, link_veth_fn fn, void *data)

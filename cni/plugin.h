@@ -88,6 +88,8 @@ int link_delete_detached(int ifindex, int peer_nsfd, int peer_ifindex, const cha
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias);
 /* Reads mac ("aa:bb:..."), mtu and whether the link is up. */
 int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up);
+/* The ifindex of link name (or a negative errno), with its mac and mtu. */
+int link_lookup(struct nl_sock *sk, const char *name, char mac[18], int *mtu);
 int link_addr_add(struct nl_sock *sk, int ifindex, const struct ipcidr *a);
 /* 0 when ifindex holds a (with a's prefix), -ENOENT otherwise. */
 int link_addr_find(struct nl_sock *sk, int ifindex, const struct ipcidr *a);
