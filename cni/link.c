@@ -13,10 +13,14 @@
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/netlink.h"
@@ -108,6 +112,10 @@ int link_socket_open(struct nl_sock **out)
 		nl_socket_free(sk);
 		return nl_errno(r);
 	}
+	/* One read per answer instead of a peek for its size and a read: the
+	 * kernel never sends more than 32 KiB in one message or dump part. */
+	nl_socket_disable_msg_peek(sk);
+	nl_socket_set_msg_buf_size(sk, 64 * 1024);
 	*out = sk;
 	return 0;
 }
@@ -184,6 +192,14 @@ int link_veth_create(struct nl_sock *sk, const char *host_name, const char *pod_
 		rtnl_link_set_mtu(veth, (unsigned)mtu);
 		rtnl_link_set_mtu(peer, (unsigned)mtu);
 	}
+	/* One queue each way on both ends, asked for up front: veth allocates
+	 * one per CPU and, unless told, trims them to one after registering,
+	 * each trim an RCU grace period under the RTNL (most of an ADD's time
+	 * on a busy machine). The veth ends up the same either way. */
+	rtnl_link_set_num_tx_queues(veth, 1);
+	rtnl_link_set_num_rx_queues(veth, 1);
+	rtnl_link_set_num_tx_queues(peer, 1);
+	rtnl_link_set_num_rx_queues(peer, 1);
 	r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL);
 	rtnl_link_put(peer);
 	rtnl_link_veth_release(veth);
@@ -210,10 +226,100 @@ int link_delete_ifindex(struct nl_sock *sk, int ifindex)
 	return nl_errno(rtnl_link_delete(sk, l));
 }
 
-int link_delete_detached(int ifindex)
+int link_veth_peer(struct nl_sock *sk, const char *name, int *ifindex, int *peer_ifindex)
 {
-	pid_t pid = fork();
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
 
+	if (r < 0)
+		return nl_errno(r);
+	*ifindex = rtnl_link_get_ifindex(l);
+	*peer_ifindex = streq(rtnl_link_get_type(l), "veth") ? rtnl_link_get_link(l) : 0;
+	return 0;
+}
+
+/* A socket in nsfd's network namespace, for link lookups by ioctl. */
+static int ns_socket(int nsfd)
+{
+	int saved = -1, fd, r;
+
+	r = netns_enter(nsfd, &saved);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fd = -errno;
+	r = netns_leave(saved);
+	if (r < 0 && fd >= 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* The name of ifindex in the netns of socket fd: 1, 0 when there is no such
+ * link, or a negative errno. The kernel looks it up under RCU: this does
+ * not wait for the RTNL that the deleting child holds. */
+static int link_name(int fd, int ifindex, char name[IFNAMSIZ])
+{
+	struct ifreq ifr = { .ifr_ifindex = ifindex };
+
+	if (ioctl(fd, SIOCGIFNAME, &ifr) < 0)
+		return errno == ENODEV || errno == ENXIO ? 0 : -errno;
+	memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	return 1;
+}
+
+/* Waits until neither ifindex[i] is listed in the netns of fd[i] (skipped
+ * when fd[i] < 0): 0, -ESRCH when the child ended
+ * with one still there, -ETIMEDOUT after 10 s. */
+static int wait_unlisted(const int fd[2], const int ifindex[2], pid_t child)
+{
+	unsigned long long deadline = now_ns() + 10ULL * 1000 * 1000 * 1000;
+	struct timespec pause = { .tv_nsec = 20 * 1000 };
+	char name[IFNAMSIZ];
+
+	for (int i = 0; i < 2;) {
+		int r = fd[i] < 0 ? 0 : link_name(fd[i], ifindex[i], name);
+
+		if (r <= 0) {
+			if (r < 0)
+				return r;
+			i++;
+			continue;
+		}
+		if (waitpid(child, NULL, WNOHANG) != 0)
+			return link_name(fd[i], ifindex[i], name) == 0 ? 0 : -ESRCH;
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 1000 * 1000)
+			pause.tv_nsec *= 2;
+	}
+	return 0;
+}
+
+int link_delete_detached(int ifindex, int peer_nsfd, int peer_ifindex, const char *peer_name)
+{
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int peer_fd = -1;
+	char name[IFNAMSIZ];
+	pid_t pid;
+
+	if (fd < 0)
+		return -errno;
+	/* The pod side is waited for only when it is the one we know. */
+	if (peer_nsfd >= 0 && peer_ifindex > 0) {
+		peer_fd = ns_socket(peer_nsfd);
+		if (peer_fd >= 0 && (link_name(peer_fd, peer_ifindex, name) <= 0 ||
+				     strncmp(name, peer_name, IFNAMSIZ) != 0)) {
+			close(peer_fd);
+			peer_fd = -1;
+		}
+	}
+	/* waitpid must see the child, whatever the runtime left SIGCHLD at. */
+	signal(SIGCHLD, SIG_DFL);
+	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
@@ -236,50 +342,8 @@ int link_delete_detached(int ifindex)
 			link_delete_ifindex(sk, ifindex);
 		_exit(0);
 	}
-	return 0;
-}
-
-int link_set_down(struct nl_sock *sk, int ifindex)
-{
-	_cleanup_link_ struct rtnl_link *orig = rtnl_link_alloc();
-	_cleanup_link_ struct rtnl_link *change = rtnl_link_alloc();
-
-	if (!orig || !change)
-		return -ENOMEM;
-	rtnl_link_set_ifindex(orig, ifindex);
-	rtnl_link_unset_flags(change, IFF_UP);
-	return nl_errno(rtnl_link_change(sk, orig, change, 0));
-}
-
-int link_retire(struct nl_sock *sk, int ifindex)
-{
-	_cleanup_link_ struct rtnl_link *orig = rtnl_link_alloc();
-	_cleanup_link_ struct rtnl_link *change = rtnl_link_alloc();
-	char tmp[16];
-	int r;
-
-	if (!orig || !change)
-		return -ENOMEM;
-	r = link_set_down(sk, ifindex);
-	if (r < 0)
-		return r;
-	/* ifindexes are unique in a netns and not reused soon: so is this. */
-	snprintf(tmp, sizeof(tmp), CNI_RETIRED_PREFIX "%d", ifindex);
-	rtnl_link_set_ifindex(orig, ifindex);
-	rtnl_link_set_name(change, tmp);
-	return nl_errno(rtnl_link_change(sk, orig, change, 0));
-}
-
-int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex)
-{
-	_cleanup_link_ struct rtnl_link *l = NULL;
-	int r = rtnl_link_get_kernel(sk, 0, name, &l);
-
-	if (r < 0)
-		return nl_errno(r);
-	if (!streq(rtnl_link_get_type(l), "veth") || rtnl_link_get_link(l) != peer_ifindex)
-		return -ENODEV;
-	return link_retire(sk, rtnl_link_get_ifindex(l));
+	return wait_unlisted((const int[2]){ fd, peer_fd }, (const int[2]){ ifindex, peer_ifindex },
+			     pid);
 }
 
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)
@@ -296,15 +360,11 @@ int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)
 	return nl_errno(rtnl_link_change(sk, orig, change, 0));
 }
 
-int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
+/* mac, mtu and up of l, as link_info reads them. */
+static void link_fill_info(struct rtnl_link *l, char mac[18], int *mtu, bool *up)
 {
-	_cleanup_link_ struct rtnl_link *l = NULL;
-	struct nl_addr *a;
-	int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
+	struct nl_addr *a = rtnl_link_get_addr(l);
 
-	if (r < 0)
-		return nl_errno(r);
-	a = rtnl_link_get_addr(l);
 	mac[0] = '\0';
 	if (a && nl_addr_get_len(a) == 6) {
 		const uint8_t *b = nl_addr_get_binary_addr(a);
@@ -316,7 +376,28 @@ int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
 		*mtu = (int)rtnl_link_get_mtu(l);
 	if (up)
 		*up = rtnl_link_get_flags(l) & IFF_UP;
+}
+
+int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
+
+	if (r < 0)
+		return nl_errno(r);
+	link_fill_info(l, mac, mtu, up);
 	return 0;
+}
+
+int link_lookup(struct nl_sock *sk, const char *name, char mac[18], int *mtu)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
+
+	if (r < 0)
+		return nl_errno(r);
+	link_fill_info(l, mac, mtu, NULL);
+	return rtnl_link_get_ifindex(l);
 }
 
 int link_veth_foreach(struct nl_sock *sk, const char *prefix, link_veth_fn fn, void *data)

@@ -221,13 +221,14 @@ static int no_dad(const char *ifname)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* Configures the host veth; out gets its mac and mtu. */
 static int setup_host(struct nl_sock *sk, const char *host, const char *alias,
 		      const struct cni_result *res, const struct families *f,
-		      struct cni_error *err)
+		      struct cni_interface *out, struct cni_error *err)
 {
 	struct ipcidr gws[2];
 	char buf[64];
-	int ifindex = link_ifindex(sk, host), r;
+	int ifindex = link_lookup(sk, host, out->mac, &out->mtu), r;
 
 	if (ifindex < 0)
 		return cni_fail(err, -ifindex, CNI_ERR_INTERNAL, "host veth %s vanished: %s", host,
@@ -301,14 +302,15 @@ static int pod_routes(const struct cni_result *ipam, const struct families *f,
 	return 0;
 }
 
-/* Runs inside the pod netns; sk is a socket opened there. */
+/* Runs inside the pod netns; sk is a socket opened there. out gets the
+ * pod interface's mac and mtu. */
 static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct cni_result *res,
 			   const struct families *f, struct cni_interface *out,
 			   struct cni_error *err)
 {
 	struct ipcidr gws[2];
 	char buf[64], gbuf[64];
-	int ifindex = link_ifindex(sk, ifname), r;
+	int ifindex = link_lookup(sk, ifname, out->mac, &out->mtu), r;
 
 	if (ifindex < 0)
 		return cni_fail(err, -ifindex, CNI_ERR_INTERNAL, "pod interface %s not found: %s",
@@ -344,9 +346,6 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 					ipaddr_str(&rt->gw, gbuf, sizeof(gbuf)), ifname,
 					strerror(-r));
 	}
-	r = link_info(sk, ifindex, out->mac, &out->mtu, NULL);
-	if (r < 0)
-		return cni_fail(err, -r, CNI_ERR_INTERNAL, "reading %s: %s", ifname, strerror(-r));
 	return 0;
 }
 
@@ -467,7 +466,7 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	memcpy(res.ips, ipam.ips, sizeof(ipam.ips));
 	res.n_ips = ipam.n_ips;
 	pod_routes(&ipam, &f, &res);
-	r = setup_host(sk, host, alias, &res, &f, err);
+	r = setup_host(sk, host, alias, &res, &f, &res.interfaces[0], err);
 	if (r < 0)
 		goto fail;
 	log_debug("ADD %s: host side done at %llu us", p->env.container_id, (now_ns() - t0) / 1000);
@@ -475,13 +474,6 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	if (r < 0)
 		goto fail;
 	log_debug("ADD %s: pod side done at %llu us", p->env.container_id, (now_ns() - t0) / 1000);
-	r = link_info(sk, link_ifindex(sk, host), res.interfaces[0].mac, &res.interfaces[0].mtu,
-		      NULL);
-	if (r < 0) {
-		r = cni_fail(err, -r, CNI_ERR_INTERNAL, "reading %s: %s", host, strerror(-r));
-		goto fail;
-	}
-
 	res.n_interfaces = 2;
 	strscpy(res.interfaces[0].name, host, sizeof(res.interfaces[0].name));
 	strscpy(res.interfaces[1].name, p->env.ifname, sizeof(res.interfaces[1].name));
@@ -509,45 +501,25 @@ fail:
 
 /* ---- DEL ---- */
 
-/* Frees the pod interface's name in the netns (when there still is one),
- * so the netns can take a new attachment at once. */
-static int retire_pod_side(const char *netns, const char *ifname, int host_ifindex)
-{
-	_cleanup_sock_ struct nl_sock *psk = NULL;
-	_cleanup_close_ int nsfd = netns ? netns_open(netns) : -ENOENT;
-	int saved = -1, r, r2;
-
-	if (nsfd < 0)
-		return 0; /* the netns is gone, and the pod side with it */
-	r = netns_enter(nsfd, &saved);
-	if (r < 0)
-		return r;
-	r = link_socket_open(&psk);
-	r2 = netns_leave(saved);
-	if (r < 0 || r2 < 0)
-		return r < 0 ? r : r2;
-	r = link_retire_peer(psk, ifname, host_ifindex);
-	return r == -ENODEV ? 0 : r;
-}
-
-/* Makes the attachment inert and its names free at once (both sides down,
- * which drops every route through them, and renamed to CNI_RETIRED_PREFIX
- * "<ifindex>") and leaves the slow unregistering of the veth pair (RCU
- * waits, ~20 ms) to a detached process. Falls back to deleting here. */
+/* Removes the host veth and with it the pod side, their addresses and
+ * routes. The kernel frees all of that at once and then spends tens of
+ * milliseconds (more on a busy machine) in RCU waits: a detached child
+ * waits those out, DEL returns when both names are free. Falls back to
+ * deleting here. */
 static int host_veth_remove(struct nl_sock *sk, const char *host, const char *netns,
 			    const char *ifname)
 {
+	_cleanup_close_ int nsfd = netns && netns[0] ? netns_open(netns) : -ENOENT;
 	unsigned long long t0 = now_ns();
-	int ifindex = link_ifindex(sk, host), r;
+	int ifindex, peer, r;
 
-	if (ifindex < 0)
-		return ifindex;
-	r = link_retire(sk, ifindex);
-	log_debug("DEL: %s down and renamed after %llu us", host, (now_ns() - t0) / 1000);
+	r = link_veth_peer(sk, host, &ifindex, &peer);
+	if (r < 0)
+		return r;
+	r = link_delete_detached(ifindex, nsfd, peer, ifname);
+	log_debug("DEL: %s and %s unlisted after %llu us (%s)", host, ifname,
+		  (now_ns() - t0) / 1000, r < 0 ? strerror(-r) : "ok");
 	if (r == 0)
-		r = retire_pod_side(netns, ifname, ifindex);
-	log_debug("DEL: pod side %s retired after %llu us", ifname, (now_ns() - t0) / 1000);
-	if (r == 0 && link_delete_detached(ifindex) == 0)
 		return 0;
 	r = link_delete_ifindex(sk, ifindex);
 	return r == -ENODEV ? 0 : r;

@@ -10,7 +10,8 @@
 
 /* Prefix of every host-side veth skiff-cni creates; GC only looks at these. */
 #define CNI_HOST_PREFIX "skf"
-/* A veth DEL has taken down and renamed, its removal under way. */
+/* A veth that an older DEL took down and renamed before removing it; GC
+ * removes one left behind. */
 #define CNI_RETIRED_PREFIX "skd"
 /* The IPAM type run in-process instead of exec'd from CNI_PATH. */
 #define CNI_INPROC_IPAM "skiff-ipam"
@@ -73,21 +74,22 @@ int link_veth_create(struct nl_sock *sk, const char *host_name, const char *pod_
 		     int mtu);
 int link_delete(struct nl_sock *sk, const char *name);
 int link_delete_ifindex(struct nl_sock *sk, int ifindex);
-/* Deletes the link in a detached process: the kernel spends tens of
- * milliseconds in RCU waits unregistering a veth, nobody needs to wait for
- * that once the link is down. */
-int link_delete_detached(int ifindex);
-int link_set_down(struct nl_sock *sk, int ifindex);
-/* Sets a link that is about to go down and renames it to
- * CNI_RETIRED_PREFIX "<ifindex>", freeing its name at once. */
-int link_retire(struct nl_sock *sk, int ifindex);
-/* The same for the pod side: when name (in sk's netns) is the veth peer of
- * peer_ifindex; -ENODEV when it is not. */
-int link_retire_peer(struct nl_sock *sk, const char *name, int peer_ifindex);
+/* The ifindex of link name and, for a veth, its peer's ifindex in the
+ * peer's netns (0 otherwise). */
+int link_veth_peer(struct nl_sock *sk, const char *name, int *ifindex, int *peer_ifindex);
+/* Deletes veth ifindex in a detached process and returns once the kernel
+ * has unlisted it and its peer (peer_ifindex named peer_name in peer_nsfd,
+ * waited for when peer_nsfd >= 0 and the name matches): their names,
+ * addresses and routes are gone then. The tens of milliseconds of RCU
+ * waits that follow in the kernel are the child's. -ESRCH or -ETIMEDOUT
+ * when the link outlived the child or 10 s. */
+int link_delete_detached(int ifindex, int peer_nsfd, int peer_ifindex, const char *peer_name);
 /* Sets the link up and, when alias is not NULL, its alias. */
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias);
 /* Reads mac ("aa:bb:..."), mtu and whether the link is up. */
 int link_info(struct nl_sock *sk, int ifindex, char mac[18], int *mtu, bool *up);
+/* The ifindex of link name (or a negative errno), with its mac and mtu. */
+int link_lookup(struct nl_sock *sk, const char *name, char mac[18], int *mtu);
 int link_addr_add(struct nl_sock *sk, int ifindex, const struct ipcidr *a);
 /* 0 when ifindex holds a (with a's prefix), -ENOENT otherwise. */
 int link_addr_find(struct nl_sock *sk, int ifindex, const struct ipcidr *a);
@@ -112,8 +114,8 @@ struct cni_plugin {
 
 int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err);
 /* The link half of DEL alone: removes the host veth derived from the
- * container ID and ifname (and retires the pod side when the netns is
- * still there). Used when the configuration is too broken to run IPAM. */
+ * container ID and ifname (the pod side goes with it). Used when the
+ * configuration is too broken to run IPAM. */
 int cni_plugin_del_link(const struct cni_env *env, struct cni_error *err);
 int cni_plugin_del(struct cni_plugin *p, struct cni_error *err);
 int cni_plugin_check(struct cni_plugin *p, struct cni_error *err);

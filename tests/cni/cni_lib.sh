@@ -41,8 +41,7 @@ attached() {
 }
 
 # node_veths: the number of skiff host veths in the node namespace: skf*
-# in use, skd* retired by a DEL (down, renamed, being unregistered by a
-# child: tens of ms in the kernel).
+# in use, skd* retired by an older DEL (down, renamed, being unregistered).
 node_veths() { ip -n "$(ns node)" -o link show type veth | grep -c ': sk[fd]' || true; }
 active_veths() { ip -n "$(ns node)" -o link show type veth | grep -c ': skf' || true; }
 veths_gone() { [ "$(node_veths)" = 0 ]; }

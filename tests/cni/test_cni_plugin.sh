@@ -241,8 +241,8 @@ case_gc_releases_unlisted_attachment() {
 	assert_ok in_ns p1 ping -c1 -W2 10.244.7.1
 	out=$(cni ADD "$(cid c)" p3 eth0 <"$TMP/gc.json") || fail "ADD after GC (lease not released?): $out"
 	assert_eq "$(pod_ip "$out" .)" "$(pod_ip "$out" . | grep -E '^10\.244\.7\.[23]$')"
-	# A DEL interrupted after retiring the veth (down, renamed skd*) leaves
-	# it to GC even when the attachment is listed.
+	# A veth an older DEL retired (down, renamed skd*) and did not get to
+	# remove is GC's even when the attachment is listed.
 	local left
 	left=$(ip -n "$(ns node)" -d -o link show type veth | grep -F "alias skiff-cni gc-$RUN_ID $(cid a) eth0" | awk -F': ' '{print $2}' | cut -d@ -f1)
 	[ -n "$left" ] || fail "cannot find the host veth of $(cid a)"
