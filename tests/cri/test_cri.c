@@ -449,19 +449,19 @@ TEST(grpc_unary_against_server)
 	CHECK_OK(grpc_channel_new(target, &ch));
 
 	/* OK: the server echoes the message back with grpc-status 0 */
-	CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", (const uint8_t *)"hello", 5, 2000, &resp, &len, &st));
+	CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", (const uint8_t *)"hello", 5, 10000, &resp, &len, &st));
 	CHECK_INT_EQ(st.code, 0);
 	CHECK_INT_EQ(len, 5);
 	CHECK(memcmp(resp, "hello", 5) == 0);
 	free(resp);
 
 	/* an error status in a trailers-only answer, message decoded */
-	CHECK_INT_EQ(grpc_unary(ch, "/test.Svc/Missing", NULL, 0, 2000, &resp, &len, &st), -EREMOTEIO);
+	CHECK_INT_EQ(grpc_unary(ch, "/test.Svc/Missing", NULL, 0, 10000, &resp, &len, &st), -EREMOTEIO);
 	CHECK_INT_EQ(st.code, GRPC_NOT_FOUND);
 	CHECK_STR_EQ(st.message, "pod \"x\" not found");
 
 	/* not gRPC at all */
-	CHECK_INT_EQ(grpc_unary(ch, "/test.Svc/NotGrpc", NULL, 0, 2000, &resp, &len, &st), -EPROTO);
+	CHECK_INT_EQ(grpc_unary(ch, "/test.Svc/NotGrpc", NULL, 0, 10000, &resp, &len, &st), -EPROTO);
 	CHECK_STR_CONTAINS(st.message, "HTTP status 404");
 
 	/* the deadline; the connection stays usable afterwards */
@@ -469,14 +469,14 @@ TEST(grpc_unary_against_server)
 	CHECK_STR_CONTAINS(st.message, "no response within 200 ms");
 	for (i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)i;
-	CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", big, sizeof(big), 2000, &resp, &len, &st));
+	CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", big, sizeof(big), 10000, &resp, &len, &st));
 	CHECK_INT_EQ(len, sizeof(big));
 	CHECK(memcmp(resp, big, sizeof(big)) == 0);
 	free(resp);
 
 	/* the server goes away: a clear transport error, then a reconnect */
 	srv_stop(pid);
-	CHECK(grpc_unary(ch, "/test.Svc/Echo", big, 1, 2000, &resp, &len, &st) < 0);
+	CHECK(grpc_unary(ch, "/test.Svc/Echo", big, 1, 10000, &resp, &len, &st) < 0);
 	CHECK_INT_EQ(st.code, -1);
 	CHECK(st.message[0] != '\0');
 	grpc_channel_free(ch);
@@ -497,12 +497,12 @@ TEST(grpc_unary_over_tcp)
 	CHECK_OK(grpc_channel_new(target, &ch));
 	/* several calls share one connection */
 	for (i = 0; i < 3; i++) {
-		CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", (const uint8_t *)"tcp", 3, 2000, &resp, &len, &st));
+		CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", (const uint8_t *)"tcp", 3, 10000, &resp, &len, &st));
 		CHECK_INT_EQ(len, 3);
 		CHECK(memcmp(resp, "tcp", 3) == 0);
 		free(resp);
 	}
-	CHECK_INT_EQ(grpc_unary(ch, "/test.Svc/Other", NULL, 0, 2000, &resp, &len, &st), -EREMOTEIO);
+	CHECK_INT_EQ(grpc_unary(ch, "/test.Svc/Other", NULL, 0, 10000, &resp, &len, &st), -EREMOTEIO);
 	CHECK_INT_EQ(st.code, GRPC_NOT_FOUND);
 	grpc_channel_free(ch);
 	srv_stop(pid);
@@ -523,32 +523,32 @@ TEST(grpc_server_stream)
 	CHECK_OK(grpc_channel_new(path, &ch));
 
 	/* three messages, then the end of the stream with OK */
-	CHECK_OK(grpc_stream_open(ch, "/test.Svc/Stream", (const uint8_t *)"ev", 2, 2000, &gs, &st));
+	CHECK_OK(grpc_stream_open(ch, "/test.Svc/Stream", (const uint8_t *)"ev", 2, 10000, &gs, &st));
 	for (i = 0; i < 3; i++) {
-		CHECK_OK(grpc_stream_recv(gs, 2000, &msg, &len, &st));
+		CHECK_OK(grpc_stream_recv(gs, 10000, &msg, &len, &st));
 		CHECK_INT_EQ(len, 2);
 		CHECK(memcmp(msg, "ev", 2) == 0);
 		free(msg);
 	}
-	CHECK_INT_EQ(grpc_stream_recv(gs, 2000, &msg, &len, &st), -ENODATA);
+	CHECK_INT_EQ(grpc_stream_recv(gs, 10000, &msg, &len, &st), -ENODATA);
 	CHECK_INT_EQ(st.code, 0);
 	grpc_stream_free(gs);
 
 	/* one message, then an error status */
-	CHECK_OK(grpc_stream_open(ch, "/test.Svc/StreamFail", (const uint8_t *)"x", 1, 2000, &gs, &st));
-	CHECK_OK(grpc_stream_recv(gs, 2000, &msg, &len, &st));
+	CHECK_OK(grpc_stream_open(ch, "/test.Svc/StreamFail", (const uint8_t *)"x", 1, 10000, &gs, &st));
+	CHECK_OK(grpc_stream_recv(gs, 10000, &msg, &len, &st));
 	free(msg);
-	CHECK_INT_EQ(grpc_stream_recv(gs, 2000, &msg, &len, &st), -EREMOTEIO);
+	CHECK_INT_EQ(grpc_stream_recv(gs, 10000, &msg, &len, &st), -EREMOTEIO);
 	CHECK_INT_EQ(st.code, GRPC_FAILED_PRECONDITION);
 	CHECK_STR_EQ(st.message, "watch canceled");
 	grpc_stream_free(gs);
 
 	/* nothing comes: -ETIMEDOUT, and the stream can be cancelled */
-	CHECK_OK(grpc_stream_open(ch, "/test.Svc/StreamSlow", NULL, 0, 2000, &gs, &st));
+	CHECK_OK(grpc_stream_open(ch, "/test.Svc/StreamSlow", NULL, 0, 10000, &gs, &st));
 	CHECK_INT_EQ(grpc_stream_recv(gs, 100, &msg, &len, &st), -ETIMEDOUT);
 	grpc_stream_free(gs);
 	/* the channel still serves unary calls afterwards */
-	CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", (const uint8_t *)"u", 1, 2000, &msg, &len, &st));
+	CHECK_OK(grpc_unary(ch, "/test.Svc/Echo", (const uint8_t *)"u", 1, 10000, &msg, &len, &st));
 	free(msg);
 
 	grpc_channel_free(ch);

@@ -490,7 +490,6 @@ TEST(dns_zone_10000_services)
 	struct model_store *st;
 	struct dns_zone *z;
 	struct dns_zone_stats zs;
-	unsigned long long t0;
 	ldns_pkt *r;
 	char **keys;
 	size_t n;
@@ -502,20 +501,24 @@ TEST(dns_zone_10000_services)
 			     i, i % 50, i / 250, i % 250 + 1);
 	st = dns_test_store(yaml);
 	CHECK(st != NULL);
-	t0 = now_ns();
+	/* (how fast: make bench B=dns; here, what) */
 	CHECK_OK(dns_zone_compute(st, NULL, &z));
 	dns_zone_stats(z, &zs);
 	CHECK_INT_EQ(zs.n_services, 10000);
 	CHECK_INT_EQ(zs.n_records, 30001); /* A, PTR, SRV each; dns-version */
-	CHECK((now_ns() - t0) / 1000000ULL < 1000);
-	/* one change: only its records, in far less than the whole */
+	/* one change: only its key is recomputed, not the whole */
 	CHECK_OK(model_store_take_dirty_of(st, MODEL_READER_DNS, &keys, &n, &all));
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
 	free(keys);
 	CHECK_OK(dns_test_put(st, "apiVersion: v1\nkind: Service\nmetadata: {name: s1, namespace: ns1}\n"
 				  "spec: {clusterIP: 10.96.200.1}\n"));
-	t0 = now_ns();
-	update(z, st);
-	CHECK((now_ns() - t0) / 1000000ULL < 5);
+	CHECK_OK(model_store_take_dirty_of(st, MODEL_READER_DNS, &keys, &n, &all));
+	CHECK(!all);
+	CHECK_INT_EQ(n, 1);
+	CHECK_OK(dns_zone_update(z, st, keys, n));
+	free(keys[0]);
+	free(keys);
 	dns_zone_stats(z, &zs);
 	CHECK_INT_EQ(zs.n_records, 30000); /* its SRV went */
 	r = ask(z, "s9999.ns49.svc.cluster.local.", LDNS_RR_TYPE_A);
