@@ -33,10 +33,35 @@
 /* A whole-cache controller (IPAM) reconciles one key. */
 #define ALL "all"
 
-static void enqueue_all(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+/* Whether an event may matter to a controller that reads only the fields
+ * at paths (NULL-terminated): an add, a delete, a resync (old == obj), or
+ * an update that changed one of them. */
+static bool fields_changed(json_t *old, json_t *obj, const char *const *paths)
 {
-	(void)resource, (void)old, (void)obj;
-	ctrl_enqueue(c, ALL);
+	if (!old || !obj || old == obj)
+		return true;
+	for (; *paths; paths++) {
+		json_t *x = ctrl_get(old, *paths), *y = ctrl_get(obj, *paths);
+
+		if ((x || y) && !json_equal(x, y))
+			return true;
+	}
+	return false;
+}
+
+/* The IPAM controllers rescan their whole cache per sync, so only the
+ * changes that can move an allocation enqueue one: not the status
+ * heartbeats of 5,000 nodes (nodeipam: 466 syncs in 30 s at 2,000 hollow
+ * nodes, now 16), nor a Service's status writes of other controllers. */
+static void ipam_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
+{
+	static const char *const node_paths[] = { "spec.podCIDR", "spec.podCIDRs",
+						  "metadata.deletionTimestamp", NULL };
+	static const char *const svc_paths[] = { "spec", "status.loadBalancer",
+						 "metadata.deletionTimestamp", NULL };
+
+	if (fields_changed(old, obj, streq(resource, "nodes") ? node_paths : svc_paths))
+		ctrl_enqueue(c, ALL);
 }
 
 /* An index on an informer another row may have added already (none when
@@ -903,30 +928,18 @@ static const struct gc_kind gc_kinds[] = {
 	  .namespaced = true },
 };
 
-/* Whether an update can change what the collector decides: its owners,
- * its deletion or its finalizers (a status write cannot). */
-static bool gc_relevant(json_t *old, json_t *obj)
-{
-	static const char *const fields[] = { "ownerReferences", "deletionTimestamp", "finalizers",
-					       "uid" };
-	json_t *a = json_object_get(old, "metadata"), *b = json_object_get(obj, "metadata");
-
-	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
-		json_t *x = json_object_get(a, fields[i]), *y = json_object_get(b, fields[i]);
-
-		if ((x || y) && !json_equal(x, y))
-			return true;
-	}
-	return false;
-}
-
 /* One sweep at most a second after the first change (a pending earlier
  * time wins in the queue): an add, a delete, a resync, or an update of
- * what gc_relevant names; not the status writes of 10,000 pods. */
+ * what the collector decides by (owners, deletion, finalizers); not the
+ * status writes of 10,000 pods. */
 static void gc_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
 {
+	static const char *const paths[] = { "metadata.ownerReferences",
+					     "metadata.deletionTimestamp", "metadata.finalizers",
+					     "metadata.uid", NULL };
+
 	(void)resource;
-	if (old && obj && old != obj && !gc_relevant(old, obj))
+	if (!fields_changed(old, obj, paths))
 		return;
 	ctrl_enqueue_after(c, ALL, 1);
 }
@@ -1187,7 +1200,7 @@ const struct ctrl_def ctrl_defs[] = {
 	  .init = sa_init, .event = sa_event, .reconcile = sa_reconcile },
 	{ .name = "root-ca-cert-publisher", .informers = { "namespaces", "configmaps" },
 	  .event = rootca_event, .reconcile = rootca_reconcile },
-	{ .name = "nodeipam", .informers = { "nodes" }, .event = enqueue_all,
+	{ .name = "nodeipam", .informers = { "nodes" }, .event = ipam_event,
 	  .reconcile = nodeipam_reconcile },
 	{ .name = "disruption",
 	  .informers = { PDB_RESOURCE, "pods", RS_RESOURCE, DEP_RESOURCE, STS_RESOURCE },
@@ -1202,7 +1215,7 @@ const struct ctrl_def ctrl_defs[] = {
 	  .reconcile = ns_reconcile },
 	{ .name = "podgc", .informers = { "pods", "nodes" }, .init = podgc_init, .fini = podgc_fini,
 	  .event = podgc_event, .reconcile = podgc_reconcile },
-	{ .name = "lb-ipam", .informers = { "services" }, .event = enqueue_all,
+	{ .name = "lb-ipam", .informers = { "services" }, .event = ipam_event,
 	  .reconcile = lbipam_reconcile },
 	{ .name = "nodelifecycle", .informers = { "nodes", "leases", "pods" }, .init = nodelc_init,
 	  .event = nodelc_event, .reconcile = nodelc_reconcile },

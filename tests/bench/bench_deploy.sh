@@ -43,6 +43,8 @@ row "skiff: all pods created" "$(phase created s)" "$(phase created count)"
 row "skiff: all pods bound" "$(phase bound s)" "$(phase bound count)"
 row "skiff: all pods Ready" "$(phase ready s)" "$(phase ready count)"
 row "skiff: all pods ready endpoints in the EndpointSlices" "$(phase endpoints s)" "$(phase endpoints count)"
+row "skiff: ReplicaSet status.readyReplicas = $replicas" "$(phase rs_status s)" "$(phase rs_status count)"
+row "skiff: Deployment status.readyReplicas = $replicas" "$(phase dep_status s)" "$(phase dep_status count)"
 row "kube-controller-manager at --kube-api-qps 20: $replicas pod creates (anchor)" \
 	"$(awk -v n="$replicas" 'BEGIN { printf "%.1f", n / 20 }')" "$replicas"
 echo "skiff-server CPU: $(awk -v t="$(( s1 - s0 ))" -v k="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / k }') s;" \

@@ -5,7 +5,10 @@
  *   ctrl-bench deploy KUBECONFIG REPLICAS
  *     a Service web (selector app=web), then at t0 a Deployment web of
  *     REPLICAS pods; prints one line per phase, seconds from t0:
- *       phase replicaset|created|bound|ready|endpoints s=<> count=<>
+ *       phase replicaset|created|bound|ready|endpoints|rs_status|dep_status s=<> count=<>
+ *     (rs_status and dep_status: the ReplicaSet's, then the Deployment's,
+ *     status.readyReplicas seen at REPLICAS; their lag behind "ready" is
+ *     how long the status trails the pods)
  *   ctrl-bench eps KUBECONFIG SERVICES FLIPS CONTROL_FILE
  *     SERVICES Services s-I, each selecting one pod p-I; once every pod is
  *     a ready endpoint, the node of p-0 is written into hollow-nodes'
@@ -37,7 +40,8 @@ struct bench {
 	/* deploy */
 	double t_rs;
 	json_t *created, *bound, *ready; /* pod name -> true */
-	double t_phase[5];
+	long long rs_ready, dep_ready;   /* status.readyReplicas last seen */
+	double t_phase[7];
 	/* both: slice name -> {pod name -> ready}, and how many are ready */
 	json_t *slices;
 	size_t ready_eps;
@@ -98,9 +102,20 @@ static void on_rs(void *ud, const char *type, json_t *obj)
 {
 	struct bench *b = ud;
 
-	(void)obj;
 	if (streq(type, "ADDED") && b->t_rs == 0)
 		b->t_rs = secs(b);
+	if (!streq(type, "BOOKMARK"))
+		b->rs_ready = json_integer_value(json_object_get(json_object_get(obj, "status"),
+								 "readyReplicas"));
+}
+
+static void on_dep(void *ud, const char *type, json_t *obj)
+{
+	struct bench *b = ud;
+
+	if (!streq(type, "BOOKMARK"))
+		b->dep_ready = json_integer_value(json_object_get(json_object_get(obj, "status"),
+								  "readyReplicas"));
 }
 
 static void on_pod(void *ud, const char *type, json_t *obj)
@@ -226,7 +241,9 @@ static size_t phase_count(const struct bench *b, size_t i)
 	case 1: return json_object_size(b->created);
 	case 2: return json_object_size(b->bound);
 	case 3: return json_object_size(b->ready);
-	default: return b->ready_eps;
+	case 4: return b->ready_eps;
+	case 5: return b->rs_ready > 0 ? (size_t)b->rs_ready : 0;
+	default: return b->dep_ready > 0 ? (size_t)b->dep_ready : 0;
 	}
 }
 
@@ -247,12 +264,13 @@ static bool deploy_done(const struct bench *cb, size_t n)
 
 static int deploy(struct bench *b, int replicas)
 {
-	static const char *const names[] = { "replicaset", "created", "bound", "ready", "endpoints" };
+	static const char *const names[] = { "replicaset", "created", "bound",     "ready",
+					     "endpoints",  "rs_status", "dep_status" };
 	bool ok;
 	size_t i;
 
 	if (watch(b, "replicasets", on_rs) < 0 || watch(b, "pods", on_pod) < 0 ||
-	    watch(b, "endpointslices", on_slice) < 0)
+	    watch(b, "endpointslices", on_slice) < 0 || watch(b, "deployments", on_dep) < 0)
 		return 1;
 	if (kc_create(b->c, kc_resource_find("services"), "default", service("web", "web"), NULL) < 0)
 		return fprintf(stderr, "cannot create Service web\n"), 1;
