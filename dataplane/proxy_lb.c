@@ -34,6 +34,13 @@ struct proxy_lb {
 
 #define lbreport(p, ...) report_msg((p)->report, (p)->report_ud, __VA_ARGS__)
 
+/* Is a debug report read? Not when it goes to the log below debug level:
+ * one per frontend, not worth formatting 10,000 times to be dropped. */
+static bool debug_wanted(const struct proxy_lb *p)
+{
+	return p->report && (p->report != log_report || log_get_level() >= LOG_LEVEL_DEBUG);
+}
+
 int proxy_lb_new(struct lb *lb, const char *cgroup_path, log_report_fn report, void *ud,
 		 struct proxy_lb **out)
 {
@@ -106,10 +113,15 @@ static int set_frontend(struct proxy_lb *p, const struct proxy_frontend *fe)
 		.algorithm = fe->algorithm == MODEL_ALG_MAGLEV ? LB_ALG_MAGLEV : LB_ALG_RANDOM,
 		.flags = fe->flags,
 	};
-	_cleanup_free_ struct lb_backend *be = calloc(fe->n_backends + 1, sizeof(*be));
+	struct lb_backend small[16]; /* most services: no allocation */
+	_cleanup_free_ struct lb_backend *big = NULL;
+	struct lb_backend *be = small;
 
-	if (!be)
-		return -ENOMEM;
+	if (fe->n_backends > ARRAY_SIZE(small)) {
+		be = big = calloc(fe->n_backends, sizeof(*be));
+		if (!be)
+			return -ENOMEM;
+	}
 	for (size_t i = 0; i < fe->n_backends; i++)
 		be[i] = (struct lb_backend){
 			.addr = fe->backends[i].addr,
@@ -266,7 +278,7 @@ static size_t program(struct proxy_lb *p, const struct proxy_state *next,
 				 c->set[i]->svc->service, fe_str(c->set[i], fb, sizeof(fb)), strerror(-r));
 			failed[c->set[i] - next->fes] = true;
 			n_failed++;
-		} else {
+		} else if (debug_wanted(p)) {
 			lbreport(p, LOG_LEVEL_DEBUG, "service %s: frontend %s: %zu backends",
 				 c->set[i]->svc->service, fe_str(c->set[i], fb, sizeof(fb)),
 				 c->set[i]->n_backends);
@@ -279,7 +291,7 @@ static size_t program(struct proxy_lb *p, const struct proxy_state *next,
 		if (r < 0 && r != -ENOENT)
 			lbreport(p, LOG_LEVEL_ERROR, "service %s: cannot delete frontend %s: %s",
 				 c->del[i]->svc->service, fe_str(c->del[i], fb, sizeof(fb)), strerror(-r));
-		else
+		else if (debug_wanted(p))
 			lbreport(p, LOG_LEVEL_DEBUG, "service %s: frontend %s deleted",
 				 c->del[i]->svc->service, fe_str(c->del[i], fb, sizeof(fb)));
 	}

@@ -185,6 +185,7 @@ static void lb_free(struct lb *lb)
 	free(lb->be_ids.free_ids);
 	free(lb->fe_by_key.buckets);
 	free(lb->be_by_key.buckets);
+	free(lb->scratch);
 	free(lb);
 }
 

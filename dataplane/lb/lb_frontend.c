@@ -114,9 +114,13 @@ static int lb_svc_ip_ref(struct lb *lb, const struct lb_fe_key *k, int delta)
 {
 	int fd = LB_FD(lb, lb_svc_ips);
 	struct lb_ip_key ik;
-	struct lb_ip_val iv = { 0 };
+	struct lb_ip_val iv = { .refs = 1 };
 
 	memcpy(ik.addr, k->addr, sizeof(ik.addr));
+	/* The address's first frontend (most of them): one write, no lookup. */
+	if (delta > 0 && bpf_map_update_elem(fd, &ik, &iv, BPF_NOEXIST) == 0)
+		return 0;
+	iv.refs = 0;
 	if (bpf_map_lookup_elem(fd, &ik, &iv) < 0)
 		iv.refs = 0;
 	if (delta < 0 && iv.refs <= 1)
@@ -185,7 +189,44 @@ struct fe_set {
 	struct lb_fe_val ov, nv;    /* the generation before and the new one */
 	uint32_t *bids, *sel;       /* every backend (a reference held), the selectable */
 	size_t n_bids, n_sel;
+	/* the map writes' keys and values, in lb->scratch */
+	struct lb_be_key *bk;
+	struct lb_be_val *bv;
+	struct lb_slot_key *sk;
+	struct lb_slot_val *sv;
+	struct lb_member_key *mk;
+	struct lb_member_val *mv;
 };
+
+/* Points the arrays of s (n entries each, sel included) into lb->scratch,
+ * grown as needed: no allocation per frontend once it is large enough. */
+static int fe_scratch(struct fe_set *s, size_t n)
+{
+#define SCRATCH_PART(p) (((n ? n : 1) * sizeof(*(p)) + 7) & ~(size_t)7)
+	size_t need = SCRATCH_PART(s->sel) + SCRATCH_PART(s->bk) + SCRATCH_PART(s->bv) +
+		      SCRATCH_PART(s->sk) + SCRATCH_PART(s->sv) + SCRATCH_PART(s->mk) +
+		      SCRATCH_PART(s->mv);
+	struct lb *lb = s->lb;
+	char *p;
+
+	if (need > lb->scratch_size) {
+		p = realloc(lb->scratch, need);
+		if (!p)
+			return -ENOMEM;
+		lb->scratch = p;
+		lb->scratch_size = need;
+	}
+	p = lb->scratch;
+	s->sel = (void *)p, p += SCRATCH_PART(s->sel);
+	s->bk = (void *)p, p += SCRATCH_PART(s->bk);
+	s->bv = (void *)p, p += SCRATCH_PART(s->bv);
+	s->sk = (void *)p, p += SCRATCH_PART(s->sk);
+	s->sv = (void *)p, p += SCRATCH_PART(s->sv);
+	s->mk = (void *)p, p += SCRATCH_PART(s->mk);
+	s->mv = (void *)p;
+	return 0;
+#undef SCRATCH_PART
+}
 
 /* The frontend, its parameters and every backend well formed. */
 static int fe_set_check(struct fe_set *s, const struct lb_backend *backends, size_t n)
@@ -250,14 +291,13 @@ static int fe_entry_get(struct fe_set *s)
 static int fe_backends_ref(struct fe_set *s, const struct lb_backend *backends, size_t n)
 {
 	struct lb *lb = s->lb;
-	_cleanup_free_ struct lb_be_key *bk = calloc(n ? n : 1, sizeof(*bk));
-	_cleanup_free_ struct lb_be_val *bv = calloc(n ? n : 1, sizeof(*bv));
+	struct lb_be_key *bk = s->bk;
+	struct lb_be_val *bv = s->bv;
 	size_t n_dirty = 0;
 	int r;
 
 	s->bids = calloc(n ? n : 1, sizeof(*s->bids));
-	s->sel = calloc(n ? n : 1, sizeof(*s->sel));
-	if (!s->bids || !s->sel || !bk || !bv)
+	if (!s->bids)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct lb_be_val v;
@@ -290,10 +330,10 @@ static int fe_gen_write(struct fe_set *s)
 	struct lb *lb = s->lb;
 	struct lb_fe_val *nv = &s->nv;
 	size_t n = s->n_sel;
-	_cleanup_free_ struct lb_slot_key *sk = calloc(n ? n : 1, sizeof(*sk));
-	_cleanup_free_ struct lb_slot_val *sv = calloc(n ? n : 1, sizeof(*sv));
-	_cleanup_free_ struct lb_member_key *mk = calloc(n ? n : 1, sizeof(*mk));
-	_cleanup_free_ struct lb_member_val *mv = calloc(n ? n : 1, sizeof(*mv));
+	struct lb_slot_key *sk = s->sk;
+	struct lb_slot_val *sv = s->sv;
+	struct lb_member_key *mk = s->mk;
+	struct lb_member_val *mv = s->mv;
 	int r;
 
 	*nv = (struct lb_fe_val){
@@ -305,8 +345,6 @@ static int fe_gen_write(struct fe_set *s)
 		.flags = s->params->flags,
 		.affinity = s->params->affinity_timeout,
 	};
-	if (!sk || !sv || !mk || !mv)
-		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		sk[i] = (struct lb_slot_key){ .fe_id = nv->id, .gen = nv->gen, .slot = (uint32_t)i };
 		sv[i] = (struct lb_slot_val){ .backend_id = s->sel[i] };
@@ -416,6 +454,8 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 
 	r = fe_set_check(&s, backends, n);
 	if (r == 0)
+		r = fe_scratch(&s, n);
+	if (r == 0)
 		r = fe_entry_get(&s);
 	if (r < 0)
 		return r;
@@ -432,7 +472,6 @@ int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 	else
 		fe_old_gen_drop(&s);
 	free(s.bids);
-	free(s.sel);
 	return r;
 }
 

@@ -59,6 +59,8 @@ struct lb {
 	struct lb_table fe_by_key, be_by_key;
 	struct lb_idvec fe_ids, be_ids;
 	uint64_t epoch;
+	void *scratch; /* lb_frontend_set's per-call arrays, kept between calls */
+	size_t scratch_size;
 	bool syncing;
 	bool terminate_supported;
 };
