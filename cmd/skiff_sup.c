@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/mount.h>
@@ -427,18 +428,24 @@ static void stop_parts(struct part *parts, int n)
 }
 
 /* Waits up to secs for something to accept on 127.0.0.1:port (etcd). */
-static bool wait_port(int port, int secs)
+static bool wait_port_at(const char *addr, int port, int secs)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 
-	for (int i = 0; i < secs * 10 && !stopping; i++) {
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return false;
+	for (int i = 0; i < secs * 50 && !stopping; i++) {
 		_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return true;
-		usleep(100000);
+		usleep(20000);
 	}
 	return false;
+}
+
+static bool wait_port(int port, int secs)
+{
+	return wait_port_at("127.0.0.1", port, secs);
 }
 
 static int parts_list(const struct skiff *s, struct part *parts)
@@ -474,7 +481,7 @@ static void part_start_or_adopt(const struct skiff *s, struct part *p)
 /* First start of every part not adopted. What waits for nothing starts at
  * once: etcd (its port before the server), the registry, the runtimes,
  * the server; the registry is seeded while the server boots; then each
- * agent, once the server's token and its runtime's socket are there. */
+ * agent, once the server listens and its runtime's socket is there. */
 static void parts_first_start(const struct skiff *s, struct part *parts, int n)
 {
 	static const enum part_kind order[] = { PART_ETCD, PART_REGISTRY, PART_CONTAINERD, PART_SERVER };
@@ -493,6 +500,10 @@ static void parts_first_start(const struct skiff *s, struct part *parts, int n)
 	seed_registry(s);
 	skiff_path(s, path, sizeof(path), "server/token");
 	wait_path(path, 30);
+	/* the server writes its token before it listens: an agent started in
+	 * between fails its join and exits, to be restarted a second later */
+	snprintf(path, sizeof(path), "%s.1", s->bridge);
+	wait_port_at(path, s->port, 30);
 	for (int i = 0; i < n && !stopping; i++) {
 		if (parts[i].kind != PART_AGENT)
 			continue;

@@ -127,7 +127,7 @@ node_ready() { [ "$(k get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="
 answers() { for _ in $(seq 12); do curl -s -m 2 "$1"; done | grep -o 'hello-web-[a-z0-9-]*' | sort -u; }
 
 case_two_nodes_bpf() {
-	local out before ip url old np i t0 home=$TMP/home
+	local out before ip url old np i t0 sup home=$TMP/home
 	defer "HOME='$home' '$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
 	mkdir -p "$home/.kube"
 	cat >"$home/.kube/config" <<-EOF
@@ -197,8 +197,11 @@ f = open(sys.argv[1], "a"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush
 		fail "up returned with n1-agent down: $("$BIN/skiff" status --data-dir "$DATA")"
 
 	# the supervisor killed: up adopts the parts that run, then restarts one
-	kill -9 "$(part_pid supervisor)"
-	before=$(pids | sed "s/\b$(part_pid supervisor)\b //")
+	sup=$(part_pid supervisor)
+	kill -9 "$sup"
+	# (its lock goes with it: up must not find it held by a dying process)
+	wait_for 50 eval '! kill -0 "$sup" 2>/dev/null' || fail "the supervisor did not die"
+	before=$(pids | sed "s/\b$sup\b //")
 	out=$(up --nodes 2 2>&1) || fail "up after the supervisor was killed: $out"
 	assert_contains "$out" "adopting the parts that run"
 	assert_eq "$(pids | sed "s/\b$(part_pid supervisor)\b //")" "$before" "the parts' PIDs after a new supervisor"
