@@ -41,13 +41,7 @@ done
 [ -n "$BRIDGE" ] || skip "no free 172.31.160-239.0/24 for the bridge"
 guard_ranges "$BRIDGE.0/24"
 # port_free PORT: nothing listens on it (on any address).
-port_free() { [ -z "$(ss -Hltn "sport = :$1")" ]; }
-PORT=
-for _ in $(seq 32); do
-	p=$(( 20000 + (RANDOM % 20000) ))
-	port_free "$p" && port_free $(( p + 3 )) && { PORT=$p; break; }
-done
-[ -n "$PORT" ] || skip "no free port pair in 20000-39999"
+PORT=$(free_port 4)
 REG_PORT=$(( PORT + 3 ))
 
 DATA= NAME=

@@ -22,7 +22,7 @@ SERVER_PID=
 start_server() {
 	local try
 	for try in 1 2 3 4 5; do
-		PORT=${1:-$(( 20000 + (RANDOM % 20000) ))}
+		PORT=${1:-$(free_port)}
 		"$BIN/skiff-server" --data-dir "$DATA" ${SKIFF_TEST_STORE:+--store "$SKIFF_TEST_STORE"} \
 			--secure-port 0 --insecure-port "$PORT" --controllers=none --no-scheduler \
 			--compaction-interval 3 --max-request-bytes 65536 \
@@ -498,7 +498,7 @@ case_dual_stack_services() {
 	r=$(api POST $S "$(svc ds1 ClusterIP | jq -c '.spec.ipFamilyPolicy="RequireDualStack"')")
 	assert_eq "$(code "$r")" 422 "RequireDualStack on a single-stack cluster"
 	for try in 1 2 3 4 5; do
-		port=$(( 20000 + (RANDOM % 20000) ))
+		port=$(free_port)
 		"$BIN/skiff-server" --data-dir "$data" --secure-port 0 --insecure-port "$port" \
 			--service-cluster-ip-range 10.98.0.0/24,fd00:98::/120 --log-level warn >>"$TMP/ds.log" 2>&1 &
 		pid=$!

@@ -275,7 +275,7 @@ case_crd_lifecycle() {
 start_etcd() {
 	local try pp pid
 	for try in 1 2 3 4 5; do
-		ETCD_PORT=$(( 20000 + (RANDOM % 20000) ))
+		ETCD_PORT=$(free_port 2)
 		pp=$(( ETCD_PORT + 1 ))
 		etcd --name e1 --data-dir "$TMP/etcd" \
 			--listen-client-urls "http://127.0.0.1:$ETCD_PORT" \

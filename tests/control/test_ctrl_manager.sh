@@ -267,7 +267,7 @@ YAML
 
 # ---- two servers on one etcd ----
 
-ETCD_PORT=$(( 22000 + (RANDOM % 10000) ))
+ETCD_PORT=$(free_port 2)
 
 start_etcd() {
 	local pid

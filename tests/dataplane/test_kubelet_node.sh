@@ -24,7 +24,7 @@ GRACE=15
 server_start() {
 	local try
 	for try in 1 2 3 4 5; do
-		PORT=$(( 20000 + (RANDOM % 20000) ))
+		PORT=$(free_port)
 		bg_ns node SERVER "$BIN/skiff-server" --data-dir "$1" --bind-address 127.0.0.1 \
 			--secure-port "$PORT" --log-level info --cluster-cidr 10.244.0.0/16 \
 			--node-monitor-grace-period "$GRACE" >>"$1.log" 2>&1

@@ -119,7 +119,7 @@ start_server() {
 	local try pid
 	DATA="$TMP/server"
 	for try in 1 2 3 4 5; do
-		PORT=$(( 20000 + (RANDOM % 20000) ))
+		PORT=$(free_port)
 		bg_ns node pid "$BIN/skiff-server" --data-dir "$DATA" --bind-address 127.0.0.1 \
 			--secure-port "$PORT" --controllers none --no-scheduler --log-level warn \
 			>>"$TMP/server.log" 2>&1
@@ -150,7 +150,7 @@ start_agent() {
 	local try pid
 	serving_cert
 	for try in 1 2 3 4 5; do
-		KPORT=$(( 20000 + (RANDOM % 20000) ))
+		KPORT=$(free_port)
 		bg_ns node pid "$BIN/skiff-agent" --tls-cert-file "$TMP/kubelet.crt" \
 			--tls-private-key-file "$TMP/kubelet.key" --client-ca-file "$DATA/tls/ca.crt" \
 			--kubelet-address 127.0.0.1 --kubelet-port "$KPORT" --kubelet-max-connections "$KMAX" \
@@ -369,7 +369,7 @@ case_attach() {
 case_port_forward() {
 	local v lport out pid
 	for v in 27 33; do
-		lport=$(( 40000 + (RANDOM % 20000) ))
+		lport=$(free_port)
 		kt 20 "$v" port-forward "pod/$POD" "$lport:8080" >"$TMP/pf-$v.log" 2>&1 &
 		pid=$!
 		wait_for 10 grep -q "Forwarding from" "$TMP/pf-$v.log" ||

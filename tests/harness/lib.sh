@@ -128,6 +128,25 @@ ct_count() {
 	printf '%s' "$out" | awk 'END { print NR }'
 }
 
+# free_port [N]: a port P such that P..P+N-1 (N=1) are free loopback TCP
+# ports of no socket at all, picked at random below the kernel's ephemeral
+# range: a port in that range can be the local port of a client's
+# connection (or its TIME_WAIT), which makes a server's bind fail.
+free_port() {
+	local n=${1:-1} low p i j busy
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$low" -gt $(( 11000 + n )) ] || low=32768
+	for (( i=0; i<100; i++ )); do
+		p=$(( 10000 + RANDOM % (low - 10000 - n) ))
+		busy=0
+		for (( j=p; j<p+n; j++ )); do
+			[ -z "$(ss -Htan "sport = :$j")" ] || { busy=1; break; }
+		done
+		[ $busy -eq 0 ] && { echo "$p"; return 0; }
+	done
+	fail "no $n free ports below $low"
+}
+
 # wait_for SECONDS cmd...: retries cmd every 0.1 s until it succeeds.
 wait_for() {
 	local t=$1 i; shift

@@ -10,7 +10,7 @@ start_skiff_server() {
 	local data=$1 log=$2 mode=$3 try pid url
 	shift 3
 	for try in 1 2 3 4 5; do
-		PORT=${SERVER_PORT:-$(( 20000 + (RANDOM % 20000) ))}
+		PORT=${SERVER_PORT:-$(free_port)}
 		if [ "$mode" = tls ]; then
 			"$BIN/skiff-server" --data-dir "$data" --bind-address 127.0.0.1 \
 				--secure-port "$PORT" --log-level warn "$@" >>"$log" 2>&1 &

@@ -19,7 +19,7 @@ require_kubectl
 NAME=i$RUN_ID
 DATA=$TMP/cluster
 BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
-PORT=$(( 20000 + (RANDOM % 20000) ))
+PORT=$(free_port 4)
 REGPORT=$(( PORT + 1 ))
 REG=http://$BRIDGE.1:$REGPORT
 TAG=v$(echo "$RUN_ID" | tr -cd 'a-z0-9')

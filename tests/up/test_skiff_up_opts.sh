@@ -27,7 +27,7 @@ require_kubectl
 NAME=o$RUN_ID
 DATA=$TMP/cluster
 BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
-PORT=$(( 20000 + (RANDOM % 20000) ))
+PORT=$(free_port 4)
 guard_ranges "$BRIDGE.0/24"
 
 kc() { "$KDIR/kubectl.1.33" --cache-dir "$TMP/kc" "$@"; }

@@ -165,7 +165,7 @@ case_logs_exec_port_forward() {
 	within 10 eval 'k logs "$pod" | grep -q "$c1ip\]:[0-9]*: url:/from-c1"' ||
 		fail "the logs of $pod lack c1's request: $(k logs "$pod" --tail=5 2>&1)"
 
-	port=$(( 20000 + (RANDOM % 20000) ))
+	port=$(free_port)
 	k port-forward service/web "$port:80" >"$TMP/pf.log" 2>&1 &
 	pf=$!
 	defer "kill $pf"

@@ -14,7 +14,7 @@ up_require() {
 	NAME=w$RUN_ID
 	DATA=$TMP/cluster
 	BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
-	PORT=$(( 20000 + (RANDOM % 20000) ))
+	PORT=$(free_port 4)
 	guard_ranges "$BRIDGE.0/24"
 }
 
