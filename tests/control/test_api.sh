@@ -30,7 +30,7 @@ start_server() {
 			--log-level warn >>"$TMP/server.log" 2>&1 &
 		SERVER_PID=$!
 		echo "$SERVER_PID" >"$TMP/server.pid"
-		wait_for 10 curl -sf "http://127.0.0.1:$PORT/readyz" && return 0
+		await_ready "$SERVER_PID" 60 curl -sf "http://127.0.0.1:$PORT/readyz" && return 0
 		kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
 	done
 	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
@@ -503,7 +503,7 @@ case_dual_stack_services() {
 			--service-cluster-ip-range 10.98.0.0/24,fd00:98::/120 --log-level warn >>"$TMP/ds.log" 2>&1 &
 		pid=$!
 		defer "kill_tree $pid"
-		wait_for 10 curl -sf "http://127.0.0.1:$port/readyz" && break
+		await_ready "$pid" 60 curl -sf "http://127.0.0.1:$port/readyz" && break
 	done
 	PORT=$port
 	r=$(api POST $S "$(svc v4 ClusterIP)")

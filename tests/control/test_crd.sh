@@ -284,7 +284,7 @@ start_etcd() {
 			--initial-cluster "e1=http://127.0.0.1:$pp" --initial-cluster-state new \
 			--initial-cluster-token "skiff-$RUN_ID" >"$TMP/etcd.log" 2>&1 &
 		pid=$!
-		if wait_for 10 etcdctl --endpoints="127.0.0.1:$ETCD_PORT" endpoint health; then
+		if await_ready "$pid" 60 etcdctl --endpoints="127.0.0.1:$ETCD_PORT" endpoint health; then
 			defer "kill_tree $pid"
 			return 0
 		fi

@@ -54,7 +54,7 @@ stop_server() { # NAME
 	local pid
 	pid=$(cat "$TMP/$1.pid")
 	kill "$pid"
-	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
 	fail "skiff-server $1 did not stop"
 }
 

@@ -222,7 +222,7 @@ agent_gone() { ! kill -0 "$AGENT" 2>/dev/null; }
 case_counters_per_rcode() {
 	kill -TERM "$AGENT"
 	wait_for 10 grep -q "cluster DNS: stopped" "$ALOG" || fail "no counters at exit"
-	wait_for 10 agent_gone || fail "the agent did not stop"
+	wait_for 30 agent_gone || fail "the agent did not stop"
 	# under SANITIZE=address,undefined: nothing reported, no leak at exit
 	assert_not_contains "$(cat "$ALOG")" "Sanitizer"
 	local line

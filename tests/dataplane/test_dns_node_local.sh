@@ -90,7 +90,7 @@ case_pods_ask_the_kube_dns_cluster_ip() {
 
 case_stop_removes_the_device() {
 	kill -TERM "$AGENT"
-	wait_for 5 gone "$AGENT" || fail "agent did not stop"
+	wait_for 30 gone "$AGENT" || fail "agent did not stop"
 	assert_contains "$(cat "$ALOG")" "cluster DNS: device $DEV removed"
 	ip -n "$(ns node)" link show "$DEV" >/dev/null 2>&1 && fail "$DEV is still there"
 	return 0

@@ -311,7 +311,7 @@ case_malformed_spec() {
 	delete_pod fine
 	# SIGTERM ends the agent, its kubelet threads with it
 	kill -TERM "$AGENT"
-	wait_for 10 eval '! kill -0 "$AGENT"' || fail "the agent did not stop on SIGTERM"
+	wait_for 30 eval '! kill -0 "$AGENT"' || fail "the agent did not stop on SIGTERM"
 }
 
 # ---- env and volumes ----------------------------------------------------------

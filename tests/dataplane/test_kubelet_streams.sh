@@ -123,7 +123,7 @@ start_server() {
 		bg_ns node pid "$BIN/skiff-server" --data-dir "$DATA" --bind-address 127.0.0.1 \
 			--secure-port "$PORT" --controllers none --no-scheduler --log-level warn \
 			>>"$TMP/server.log" 2>&1
-		if wait_for 10 in_ns node curl -sf --cacert "$DATA/tls/ca.crt" "https://127.0.0.1:$PORT/readyz"; then
+		if await_ready "$pid" 60 in_ns node curl -sf --cacert "$DATA/tls/ca.crt" "https://127.0.0.1:$PORT/readyz"; then
 			SERVER_PID=$pid
 			return 0
 		fi
@@ -155,7 +155,7 @@ start_agent() {
 			--tls-private-key-file "$TMP/kubelet.key" --client-ca-file "$DATA/tls/ca.crt" \
 			--kubelet-address 127.0.0.1 --kubelet-port "$KPORT" --kubelet-max-connections "$KMAX" \
 			--container-runtime-endpoint "$CTRD_SOCK" --log-level debug >>"$TMP/agent.log" 2>&1
-		if wait_for 5 in_ns node curl -sf --cacert "$DATA/tls/ca.crt" \
+		if await_ready "$pid" 60 in_ns node curl -sf --cacert "$DATA/tls/ca.crt" \
 			--cert "$DATA/tls/kube-apiserver-kubelet-client.crt" \
 			--key "$DATA/tls/kube-apiserver-kubelet-client.key" "https://127.0.0.1:$KPORT/healthz"; then
 			AGENT_PID=$pid

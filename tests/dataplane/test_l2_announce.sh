@@ -124,7 +124,7 @@ stop_agent() {
 	local pid
 	eval "pid=\$AGENT$1"
 	kill -TERM "$pid" 2>/dev/null
-	wait_for 5 gone "$pid" || fail "agent n$1 did not stop"
+	wait_for 30 gone "$pid" || fail "agent n$1 did not stop"
 }
 announced() { grep -q "L2: $2 (service default/web) announced here" "$TMP/agent$1.log"; }
 

@@ -127,7 +127,7 @@ case_clean_stop_detaches_the_devices() {
 		assert_contains "$(tables)" "$TABLE"
 	fi
 	kill -TERM "$AGENT"
-	wait_for 5 gone "$AGENT" || fail "agent did not stop"
+	wait_for 30 gone "$AGENT" || fail "agent did not stop"
 	if [ "$MODE" = bpf ]; then
 		assert_contains "$(cat "$ALOG")" "datapath: programs detached, maps removed"
 	else

@@ -147,6 +147,19 @@ free_port() {
 	fail "no $n free ports below $low"
 }
 
+# await_ready PID SECONDS cmd...: retries cmd every 0.1 s until it succeeds
+# (0), the process PID has exited (1: its port was taken, say) or SECONDS
+# of time pass (2). For a server's start, which a loaded machine can make
+# take many seconds (its first start makes keys).
+await_ready() {
+	local pid=$1 end=$(( SECONDS + $2 )); shift 2
+	until "$@" >/dev/null 2>&1; do
+		kill -0 "$pid" 2>/dev/null || return 1
+		[ "$SECONDS" -lt "$end" ] || return 2
+		sleep 0.1
+	done
+}
+
 # wait_for SECONDS cmd...: retries cmd every 0.1 s until it succeeds.
 wait_for() {
 	local t=$1 i; shift

@@ -22,7 +22,7 @@ start_skiff_server() {
 			pid=$!
 			url=("http://127.0.0.1:$PORT/readyz")
 		fi
-		if wait_for 10 curl -sf "${url[@]}"; then
+		if await_ready "$pid" 60 curl -sf "${url[@]}"; then
 			SERVER_PID=$pid
 			defer "kill_tree $pid"
 			return 0
