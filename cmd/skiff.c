@@ -583,34 +583,39 @@ static int rmdir_entry(const char *path, const struct stat *st, int flag, struct
 	return 0;
 }
 
-static void kill_cgroup_procs(const char *dir)
+/* SIGKILL to every process in dir's cgroup subtree; how many there were. */
+static int kill_cgroup_procs(const char *dir)
 {
 	char p[4200], line[32];
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	_cleanup_fclose_ FILE *f = NULL;
+	int n = 0;
 
 	snprintf(p, sizeof(p), "%s/cgroup.procs", dir);
 	f = fopen(p, "re");
 	while (f && fgets(line, sizeof(line), f))
-		if (atol(line) > 1)
-			kill(atol(line), SIGKILL);
+		if (atol(line) > 1 && kill(atol(line), SIGKILL) == 0)
+			n++;
 	while (d && (e = readdir(d))) {
 		if (e->d_type != DT_DIR || e->d_name[0] == '.')
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		kill_cgroup_procs(p);
+		n += kill_cgroup_procs(p);
 	}
 	if (d)
 		closedir(d);
+	return n;
 }
 
 /* The pods' cgroup tree /NAME in every hierarchy (v1 and v2): its
- * processes killed, or its folders removed. */
-static void cgroups_walk(const struct skiff *s, bool remove)
+ * processes killed (returns how many were left), or its folders removed
+ * (returns how many trees are still there). */
+static int cgroups_walk(const struct skiff *s, bool remove)
 {
 	char line[4096], dir[4200], mnt[4096], type[64];
 	_cleanup_fclose_ FILE *f = fopen("/proc/mounts", "re");
+	int n = 0;
 
 	while (f && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%*s %4095s %63s", mnt, type) != 2 || strncmp(type, "cgroup", 6))
@@ -618,11 +623,28 @@ static void cgroups_walk(const struct skiff *s, bool remove)
 		snprintf(dir, sizeof(dir), "%s/" SKIFF_CGROUP_FMT, mnt, s->name);
 		if (access(dir, F_OK))
 			continue;
-		if (remove)
-			nftw(dir, rmdir_entry, 16, FTW_DEPTH | FTW_PHYS);
-		else
-			kill_cgroup_procs(dir);
+		if (!remove)
+			n += kill_cgroup_procs(dir);
+		else if (nftw(dir, rmdir_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 && access(dir, F_OK) == 0)
+			n++;
 	}
+	return n;
+}
+
+/* Kills what runs in the pods' cgroups until none is left, then removes
+ * the folders; a loaded machine takes a while to end a killed process,
+ * and a cgroup is busy until it has (up to 15 s in all). */
+static void cgroups_remove(const struct skiff *s)
+{
+	int i;
+
+	for (i = 0; i < 100 && cgroups_walk(s, false) > 0; i++)
+		usleep(100000);
+	for (i = 0; i < 50 && cgroups_walk(s, true) > 0; i++)
+		usleep(100000);
+	if (i == 50)
+		fprintf(stderr, "skiff down: cannot remove the cgroup folders " SKIFF_CGROUP_FMT
+			" in every hierarchy: processes are still in them\n", s->name);
 }
 
 /* Unmounts every mount under the data dir, deepest first. */
@@ -669,9 +691,7 @@ static int cmd_down(struct skiff *s, bool purge)
 	kill_part(s, "server");
 	kill_part(s, "registry");
 	kill_part(s, "etcd");
-	cgroups_walk(s, false);
-	usleep(200000);
-	cgroups_walk(s, true);
+	cgroups_remove(s);
 	mounts_remove(s);
 	skiff_net_down(s);
 	snprintf(p, sizeof(p), SKIFF_BPFFS_FMT, s->name);
