@@ -269,22 +269,6 @@ YAML
 
 ETCD_PORT=$(free_port 2)
 
-start_etcd() {
-	local pid
-	mkdir -p "$TMP/etcd"
-	etcd --name e1 --data-dir "$TMP/etcd/data" \
-		--listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-		--listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-		--initial-cluster "e1=http://127.0.0.1:$((ETCD_PORT + 1))" --initial-cluster-state new \
-		--initial-cluster-token "skiff-$RUN_ID" >"$TMP/etcd/log" 2>&1 &
-	pid=$!
-	ETCD_PID=$pid
-	defer "kill -CONT $pid; kill_tree $pid"
-	wait_for 20 etcdctl --endpoints="127.0.0.1:$ETCD_PORT" endpoint health ||
-		fail "etcd did not start: $(tail -n 5 "$TMP/etcd/log")"
-}
-
 # server NAME: skiff-server NAME on the shared etcd (plain HTTP on its
 # loopback port); its PID in $TMP/NAME.pid, its port in $TMP/NAME.port.
 server() {
@@ -313,7 +297,7 @@ all_bound() {
 
 case_leader_failover() {
 	local lead other i t0 t1 before after id l
-	start_etcd
+	start_etcd "$ETCD_PORT"
 	server a
 	server b
 	wait_for 10 eval '[ -n "$(holder a kube-scheduler)" ] && [ -n "$(holder a kube-controller-manager)" ]' ||
