@@ -23,7 +23,8 @@
 #                       and leaves the Endpoints' addresses
 #   workloads         - a DaemonSet gets a pod bound on each node, a Job its
 #                       pod, with "Created pod: NAME" events; a Deployment
-#                       its ReplicaSet and pods, `kubectl scale` more, and
+#                       its ReplicaSet and pods, `kubectl scale` more, one
+#                       ScalingReplicaSet event for one scale-down, and
 #                       `kubectl set image` a second ReplicaSet with
 #                       ScalingReplicaSet events; a PodDisruptionBudget its
 #                       status (expectedPods, disruptionsAllowed)
@@ -226,6 +227,14 @@ YAML
 	wait_for 15 eval '[ "$(pods_of_web)" = 3 ]' || fail "web has $(pods_of_web) pods, not 3"
 	k 33 scale deployment web --replicas=5 >/dev/null || fail "kubectl scale"
 	wait_for 15 eval '[ "$(pods_of_web)" = 5 ]' || fail "web has $(pods_of_web) pods after scale, not 5"
+	# one scale-down, one event: not one per sync while the ReplicaSet's
+	# status follows its pods (they stay Terminating: there is no kubelet)
+	k 33 scale deployment web --replicas=4 >/dev/null || fail "kubectl scale down"
+	wait_for 15 eval '[ "$(k 33 get rs -l app=web -o jsonpath={.items[0].status.replicas})" = 4 ]' ||
+		fail "web's ReplicaSet: $(k 33 get rs -l app=web 2>&1)"
+	sleep 2
+	out=$(k 33 get events -o json | jq '[.items[] | select(.involvedObject.name == "web" and .reason == "ScalingReplicaSet") | select(.message | test("Scaled down replica set web-[a-z0-9]+ to 4 from 5$")) | .count] | add')
+	assert_eq "$out" 1 "ScalingReplicaSet events (counts summed) for one scale-down"
 	k 33 set image deployment/web busybox=busybox:2 >/dev/null || fail "kubectl set image"
 	wait_for 15 eval '[ "$(k 33 get rs -l app=web -o name | wc -l)" = 2 ]' ||
 		fail "no second ReplicaSet: $(k 33 get rs 2>&1)"

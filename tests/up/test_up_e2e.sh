@@ -91,6 +91,10 @@ case_endpoints_follow_scaling_and_readiness() {
 	within 30 endpoints_are_ready_pods web ||
 		fail "after scaling down, endpoints $(ready_endpoints web) are not the pods $(ready_pod_ips web)"
 	assert_eq "$(ready_endpoints web | wc -w)" 2 "endpoints after scaling to 2"
+	# one event for the one scale-down, however often the Deployment
+	# synced while its pods terminated
+	out=$(k get events -o json | jq '[.items[] | select(.involvedObject.name == "web" and .reason == "ScalingReplicaSet") | select(.message | test("Scaled down replica set web-[a-z0-9]+ to 2 from 4$")) | .count] | add')
+	assert_eq "$out" 1 "ScalingReplicaSet events (counts summed) for one scale-down"
 }
 
 case_nodeport_answers_on_both_nodes() {
