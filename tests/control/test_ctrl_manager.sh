@@ -330,17 +330,8 @@ case_leader_failover() {
 	assert_eq "$(scheduled_events a)" 20 "one Scheduled event per pod"
 
 	rs() { # NAME REPLICAS
-		cat <<YAML
-apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {name: $1}
-spec:
-  replicas: $2
-  selector: {matchLabels: {app: $1}}
-  template:
-    metadata: {labels: {app: $1}}
-    spec: {containers: [{name: c, image: busybox, resources: {requests: {cpu: 10m}}}]}
-YAML
+		echo "containers: [{name: c, image: busybox, resources: {requests: {cpu: 10m}}}]" |
+			workload_yaml ReplicaSet "$1" "$2"
 	}
 	rs_pods() { kp "$1" get pods -l app=rs1 -o name | wc -l; }
 	rs rs1 10 | kp b apply -f - >/dev/null || fail "ReplicaSet rs1"
