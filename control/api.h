@@ -270,6 +270,11 @@ struct api_config {
 	const char *token_file; /* static bearer tokens, "token,user,uid[,groups]" */
 	size_t max_body;
 	const char *advertise_host; /* name in the kubeconfig server URL */
+	/* The address this server gives the endpoints of Service
+	 * default/kubernetes (NULL: none), and how long they list it without
+	 * a renewal (seconds; 0: the lease reconciler is off). */
+	const char *advertise_address;
+	int endpoint_lease_ttl;
 	int compact_interval; /* seconds between compactions; 0: never */
 	/* ClusterIP of kube-system/kube-dns; NULL: the 10th address of the
 	 * first service range (as kubeadm: 10.96.0.10 in 10.96.0.0/12). */

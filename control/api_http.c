@@ -1174,7 +1174,7 @@ int api_server_start(struct api_server *s)
 			return r;
 		s->compactor_running = true;
 	}
-	return 0;
+	return api_kubesvc_start(s);
 }
 
 void api_server_stop(struct api_server *s)
@@ -1189,6 +1189,7 @@ void api_server_stop(struct api_server *s)
 		pthread_join(s->compactor, NULL);
 		s->compactor_running = false;
 	}
+	api_kubesvc_stop(s);
 	api_crd_watch_stop(s);
 	api_proxy_shutdown(s->proxy);
 	if (s->secure)

@@ -38,10 +38,12 @@ struct api_server {
 	struct api_token *tokens;
 	size_t n_tokens;
 	atomic_bool stopping;
-	pthread_mutex_t lock; /* guards the compactor's sleep */
+	pthread_mutex_t lock; /* guards the compactor's and kubesvc's sleeps */
 	pthread_cond_t wake;
 	pthread_t compactor;
 	bool compactor_running;
+	pthread_t kubesvc; /* default/kubernetes's endpoints (api_kubesvc.c) */
+	bool kubesvc_running;
 	struct api_svc_range ranges[2]; /* the primary family first */
 	size_t n_ranges;
 	struct api_render_cache *render_cache; /* watch events rendered once (api_watch.c) */
@@ -296,5 +298,13 @@ enum MHD_Result api_discovery_aggregated(struct api_req *q, bool core);
 
 /* OpenAPI documents (api_openapi.c). */
 enum MHD_Result api_openapi(struct api_req *q, const char *path);
+
+/* control/api_kubesvc.c: the endpoints of Service default/kubernetes,
+ * kube-apiserver's lease reconciler. Start runs it when the server has a
+ * secure port, cfg.advertise_address and cfg.endpoint_lease_ttl; stop
+ * (after s->stopping is set and s->wake broadcast) waits for it to remove
+ * this server's lease. */
+int api_kubesvc_start(struct api_server *s);
+void api_kubesvc_stop(struct api_server *s);
 
 #endif

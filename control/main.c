@@ -1,7 +1,10 @@
 /* skiff-server: the Kubernetes API server of skiff. Parses options,
  * opens the store, makes TLS material on first start, serves until
  * SIGINT/SIGTERM. */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <net/route.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +29,9 @@ struct server_args {
 	struct api_config cfg;
 	struct ctrl_manager_config mgr; /* the controllers and the scheduler */
 	const char *tls_san;
+	int reconciler; /* --endpoint-reconciler-type: 1 lease, 0 none */
+	char advertise[IPADDR_STRLEN]; /* the default advertise address */
+	char sans[1024]; /* tls_san and the kubernetes Service's ClusterIP */
 	enum log_level level;
 	bool help;
 	char store_url[4200];
@@ -75,6 +81,8 @@ static int opt_port_range(const struct opt *o, const char *arg, void *dst, char 
 	return 0;
 }
 
+static const struct opt_choice reconcilers[] = { { "lease", 1 }, { "none", 0 }, { NULL, 0 } };
+
 #define CFG(field) offsetof(struct server_args, cfg.field)
 #define ARG(field) offsetof(struct server_args, field)
 
@@ -92,8 +100,20 @@ static const struct opt options[] = {
 	{ .name = "insecure-port", .arg = "PORT",
 	  .help = "plain HTTP on 127.0.0.1 only, no authentication; 0: off", .def = "0",
 	  .set = opt_int, .offset = CFG(insecure_port), .min = 0, .max = 65535 },
-	{ .name = "advertise-address", .arg = "HOST", .help = "host written into <data-dir>/kubeconfig",
-	  .def = "127.0.0.1", .set = opt_string, .offset = CFG(advertise_host) },
+	{ .name = "advertise-address", .arg = "IP",
+	  .help = "this server's address for the cluster: the endpoint of Service default/kubernetes, "
+	  "also the host of <data-dir>/kubeconfig (default, as kube-apiserver: --bind-address, or "
+	  "when that is 0.0.0.0, :: or loopback the address of the interface with the default "
+	  "route; the kubeconfig then names 127.0.0.1)",
+	  .set = opt_ip, .offset = CFG(advertise_address) },
+	{ .name = "endpoint-reconciler-type", .arg = "TYPE",
+	  .help = "lease: every server on the store lists its advertise address in the endpoints of "
+	  "default/kubernetes while it renews its lease; none: nobody writes them",
+	  .def = "lease", .set = opt_choice, .offset = ARG(reconciler), .choices = reconcilers },
+	{ .name = "endpoint-lease-ttl", .arg = "SECS",
+	  .help = "how long a server that stopped renewing (every 2/3 of this) stays an endpoint of "
+	  "default/kubernetes", .def = "15", .set = opt_int, .offset = CFG(endpoint_lease_ttl),
+	  .min = 1, .max = 3600 },
 	{ .name = "tls-san", .arg = "HOST[,HOST...]",
 	  .help = "extra names/IPs for the serving certificate (default: none)",
 	  .set = opt_string, .offset = ARG(tls_san) },
@@ -190,6 +210,65 @@ static int parse_args(int argc, char **argv, struct server_args *a)
 		return -1;
 	}
 	return first;
+}
+
+/* The address of the interface with the IPv4 default route, as
+ * kube-apiserver's ChooseHostInterface finds it; -ENOENT when none. */
+static int host_default_address(char *buf, size_t len)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/net/route", "re");
+	struct ifaddrs *ifs = NULL;
+	char line[256], dev[64] = "", name[64];
+	unsigned dst, flags, mask;
+	int r = -ENOENT;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %x %*x %x %*d %*d %*d %x", name, &dst, &flags, &mask) == 4 &&
+		    dst == 0 && mask == 0 && (flags & RTF_UP)) {
+			strscpy(dev, name, sizeof(dev));
+			break;
+		}
+	if (!dev[0] || getifaddrs(&ifs) < 0)
+		return -ENOENT;
+	for (struct ifaddrs *i = ifs; i && r < 0; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && streq(i->ifa_name, dev) &&
+		    inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, buf, len))
+			r = 0;
+	freeifaddrs(ifs);
+	return r;
+}
+
+/* The advertise address when none is given (--bind-address, or when that
+ * reaches no one the default route's interface), the kubeconfig's host,
+ * the reconciler's type, and the serving certificate's names (with the
+ * kubernetes Service's ClusterIP, which pods dial). */
+static void advertise_defaults(struct server_args *a)
+{
+	struct api_config *cfg = &a->cfg;
+	struct api_svc_range ranges[2];
+	struct ipaddr bind;
+	char svc_ip[IPADDR_STRLEN];
+	size_t n;
+	bool specific = cfg->bind_address && ipaddr_parse(cfg->bind_address, &bind) == 0 &&
+			!ipaddr_is_unspecified(&bind);
+
+	if (cfg->advertise_address) {
+		cfg->advertise_host = cfg->advertise_address;
+	} else {
+		cfg->advertise_host = specific ? cfg->bind_address : "127.0.0.1";
+		if (specific && !ipaddr_is_loopback(&bind))
+			cfg->advertise_address = cfg->bind_address;
+		else if (host_default_address(a->advertise, sizeof(a->advertise)) == 0)
+			cfg->advertise_address = a->advertise;
+	}
+	if (!a->reconciler)
+		cfg->endpoint_lease_ttl = 0;
+	if (api_svc_ranges_parse(cfg->service_cidr, ranges, &n) == 0) {
+		api_svc_range_addr(&ranges[0], 1, svc_ip, sizeof(svc_ip));
+		snprintf(a->sans, sizeof(a->sans), "%s%s%s", a->tls_san ?: "", a->tls_san ? "," : "",
+			 svc_ip);
+		a->tls_san = a->sans;
+	}
 }
 
 /* The data dir exists, and the store is in it unless --store says otherwise. */
@@ -360,6 +439,7 @@ int main(int argc, char **argv)
 	}
 	if (data_dir_prepare(&a) < 0)
 		return 1;
+	advertise_defaults(&a);
 	if (first < argc)
 		return run_snapshot(&a.cfg, argc - first, argv + first);
 	if (a.cfg.secure_port && tls_prepare(&a) < 0)

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 static int fail(const char **why, const char *reason)
 {
@@ -188,4 +189,18 @@ bool ipcidr_contains(const struct ipcidr *c, const struct ipaddr *a)
 	ipcidr_edge(&x, false, &na);
 	ipcidr_edge(c, false, &nc);
 	return ipaddr_eq(&na, &nc);
+}
+
+bool ipaddr_is_unspecified(const struct ipaddr *a)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a->bytes, zero, ipaddr_len(a)) == 0;
+}
+
+bool ipaddr_is_loopback(const struct ipaddr *a)
+{
+	static const uint8_t one[16] = { [15] = 1 };
+
+	return a->family == AF_INET ? a->bytes[0] == 127 : memcmp(a->bytes, one, 16) == 0;
 }

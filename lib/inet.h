@@ -78,5 +78,8 @@ static inline struct ipcidr ipcidr_host(const struct ipaddr *a)
 bool ipcidr_contains(const struct ipcidr *c, const struct ipaddr *a);
 /* The first (set_host false) or last (true) address of c. */
 void ipcidr_edge(const struct ipcidr *c, bool set_host, struct ipaddr *out);
+/* 0.0.0.0 or ::, and 127.0.0.0/8 or ::1: no address for others to reach. */
+bool ipaddr_is_unspecified(const struct ipaddr *a);
+bool ipaddr_is_loopback(const struct ipaddr *a);
 
 #endif

@@ -25,46 +25,22 @@ env_number rounds BENCH_UP_ROUNDS 3
 env_number big BENCH_UP_NODES 3
 env_number pods BENCH_UP_PODS 100
 [ "$rounds" -gt 0 ] && [ "$big" -gt 0 ] && [ "$pods" -gt 0 ] || fail "BENCH_UP_*: counts must be positive"
-require_root
-require_cmd containerd containerd-shim-runc-v2 runc docker-registry ss
-require_bin skiff skiff-server skiff-agent skiff-cni skiff-ipam
-require_kubectl
-[ -f "$SKIFF_BUILD/images/busybox.tar" ] || skip "no local images (make images)"
-
-# A /24 no interface or route of the machine's uses, and ports nobody
-# listens on (another cluster, another bench).
-BRIDGE=
-for _ in $(seq 32); do
-	b=172.31.$(( 160 + (RANDOM % 80) ))
-	ip -o addr show | grep -qF " $b." || ip route show | grep -qF "$b." || { BRIDGE=$b; break; }
-done
-[ -n "$BRIDGE" ] || skip "no free 172.31.160-239.0/24 for the bridge"
-guard_ranges "$BRIDGE.0/24"
-# port_free PORT: nothing listens on it (on any address).
-PORT=$(free_port 4)
-REG_PORT=$(( PORT + 3 ))
+. "$(dirname "$0")/../up/up_lib.sh"
+UP_PREFIX=ub up_require docker-registry ss
 
 DATA= NAME=
-k() { "$KDIR/kubectl.1.33" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/kc" "$@"; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-down() { [ -z "$DATA" ] || "$BIN/skiff" down --data-dir "$DATA" --purge >/dev/null 2>&1; DATA=; }
-defer down
+round_down() { [ -z "$DATA" ] || down --purge >/dev/null 2>&1; DATA=; }
+defer round_down
 
 deploy_yaml() { # NAME REPLICAS
+	workload_yaml Deployment "$1" "$2" <<-YAML
+	terminationGracePeriodSeconds: 0
+	containers:
+	- {name: c, image: skiff.local/busybox:1.35, command: [sleep, "3600"]}
+	YAML
 	cat <<-YAML
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata: {name: $1}
-	spec:
-	  replicas: $2
-	  selector: {matchLabels: {app: $1}}
-	  template:
-	    metadata: {labels: {app: $1}}
-	    spec:
-	      terminationGracePeriodSeconds: 0
-	      containers:
-	      - {name: c, image: skiff.local/busybox:1.35, command: [sleep, "3600"]}
 	---
 	apiVersion: v1
 	kind: Service
@@ -83,8 +59,7 @@ up_round() {
 	NAME=ub$(( $1 * 10 + $2 ))${RUN_ID: -3}
 	DATA=$TMP/c$1-$2
 	t0=$(now)
-	out=$("$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" \
-		--registry-port "$REG_PORT" --nodes "$1" 2>&1) ||
+	out=$(up --nodes "$1" 2>&1) ||
 		fail "skiff up --nodes $1 (round $2): $out $(tail -n 3 "$DATA"/logs/*.log 2>&1)"
 	t1=$(now)
 	deploy_yaml one 1 | k apply -f - >/dev/null || fail "apply one"
@@ -98,9 +73,8 @@ up_round() {
 # stats VALUES...: "median max".
 stats() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f %.2f", v[int((NR + 1) / 2)], v[NR] }'; }
 
-# part_pid PART; rss_kib PID; pss_kib PID (its share of pages shared
-# with other processes, so the parts' PSS add up to what they take).
-part_pid() { awk '{ print $1 }' "$DATA/run/$1.pid"; }
+# rss_kib PID; pss_kib PID (its share of pages shared with other
+# processes, so the parts' PSS add up to what they take).
 rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 pss_kib() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup"; }
 
@@ -165,7 +139,7 @@ for n in $node_counts; do
 			big_deploy
 			big_load=$(loadavg)
 		fi
-		down
+		round_down
 	done
 	up_t[$n]=$(stats "${ups[@]}")
 	pod_t[$n]=$(stats "${pods1[@]}")

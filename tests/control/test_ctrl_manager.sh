@@ -23,7 +23,8 @@
 #                       and leaves the Endpoints' addresses
 #   workloads         - a DaemonSet gets a pod bound on each node, a Job its
 #                       pod, with "Created pod: NAME" events; a Deployment
-#                       its ReplicaSet and pods, `kubectl scale` more, and
+#                       its ReplicaSet and pods, `kubectl scale` more, one
+#                       ScalingReplicaSet event for one scale-down, and
 #                       `kubectl set image` a second ReplicaSet with
 #                       ScalingReplicaSet events; a PodDisruptionBudget its
 #                       status (expectedPods, disruptionsAllowed)
@@ -226,6 +227,14 @@ YAML
 	wait_for 15 eval '[ "$(pods_of_web)" = 3 ]' || fail "web has $(pods_of_web) pods, not 3"
 	k 33 scale deployment web --replicas=5 >/dev/null || fail "kubectl scale"
 	wait_for 15 eval '[ "$(pods_of_web)" = 5 ]' || fail "web has $(pods_of_web) pods after scale, not 5"
+	# one scale-down, one event: not one per sync while the ReplicaSet's
+	# status follows its pods (they stay Terminating: there is no kubelet)
+	k 33 scale deployment web --replicas=4 >/dev/null || fail "kubectl scale down"
+	wait_for 15 eval '[ "$(k 33 get rs -l app=web -o jsonpath={.items[0].status.replicas})" = 4 ]' ||
+		fail "web's ReplicaSet: $(k 33 get rs -l app=web 2>&1)"
+	sleep 2
+	out=$(k 33 get events -o json | jq '[.items[] | select(.involvedObject.name == "web" and .reason == "ScalingReplicaSet") | select(.message | test("Scaled down replica set web-[a-z0-9]+ to 4 from 5$")) | .count] | add')
+	assert_eq "$out" 1 "ScalingReplicaSet events (counts summed) for one scale-down"
 	k 33 set image deployment/web busybox=busybox:2 >/dev/null || fail "kubectl set image"
 	wait_for 15 eval '[ "$(k 33 get rs -l app=web -o name | wc -l)" = 2 ]' ||
 		fail "no second ReplicaSet: $(k 33 get rs 2>&1)"
@@ -269,22 +278,6 @@ YAML
 
 ETCD_PORT=$(free_port 2)
 
-start_etcd() {
-	local pid
-	mkdir -p "$TMP/etcd"
-	etcd --name e1 --data-dir "$TMP/etcd/data" \
-		--listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-		--listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-		--initial-cluster "e1=http://127.0.0.1:$((ETCD_PORT + 1))" --initial-cluster-state new \
-		--initial-cluster-token "skiff-$RUN_ID" >"$TMP/etcd/log" 2>&1 &
-	pid=$!
-	ETCD_PID=$pid
-	defer "kill -CONT $pid; kill_tree $pid"
-	wait_for 20 etcdctl --endpoints="127.0.0.1:$ETCD_PORT" endpoint health ||
-		fail "etcd did not start: $(tail -n 5 "$TMP/etcd/log")"
-}
-
 # server NAME: skiff-server NAME on the shared etcd (plain HTTP on its
 # loopback port); its PID in $TMP/NAME.pid, its port in $TMP/NAME.port.
 server() {
@@ -313,7 +306,7 @@ all_bound() {
 
 case_leader_failover() {
 	local lead other i t0 t1 before after id l
-	start_etcd
+	start_etcd "$ETCD_PORT"
 	server a
 	server b
 	wait_for 10 eval '[ -n "$(holder a kube-scheduler)" ] && [ -n "$(holder a kube-controller-manager)" ]' ||
@@ -337,17 +330,8 @@ case_leader_failover() {
 	assert_eq "$(scheduled_events a)" 20 "one Scheduled event per pod"
 
 	rs() { # NAME REPLICAS
-		cat <<YAML
-apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {name: $1}
-spec:
-  replicas: $2
-  selector: {matchLabels: {app: $1}}
-  template:
-    metadata: {labels: {app: $1}}
-    spec: {containers: [{name: c, image: busybox, resources: {requests: {cpu: 10m}}}]}
-YAML
+		echo "containers: [{name: c, image: busybox, resources: {requests: {cpu: 10m}}}]" |
+			workload_yaml ReplicaSet "$1" "$2"
 	}
 	rs_pods() { kp "$1" get pods -l app=rs1 -o name | wc -l; }
 	rs rs1 10 | kp b apply -f - >/dev/null || fail "ReplicaSet rs1"

@@ -210,6 +210,24 @@ assert_fails() {
 	return 0
 }
 
+# workload_yaml KIND NAME REPLICAS <POD_SPEC: an apps/v1 KIND (Deployment,
+# ReplicaSet, ...) of REPLICAS pods labelled app=NAME, whose spec is the
+# block YAML on stdin.
+workload_yaml() {
+	cat <<-YAML
+	apiVersion: apps/v1
+	kind: $1
+	metadata: {name: $2}
+	spec:
+	  replicas: $3
+	  selector: {matchLabels: {app: $2}}
+	  template:
+	    metadata: {labels: {app: $2}}
+	    spec:
+	YAML
+	sed 's/^/      /'
+}
+
 # run_case NAME: runs case_NAME in a subshell with its own cleanup list.
 # A case may call skip_case "why" to be reported as skipped.
 skip_case() { echo "$*" >"$TMP/.skip"; exit 4; }

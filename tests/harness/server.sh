@@ -31,3 +31,23 @@ start_skiff_server() {
 	done
 	fail "skiff-server did not start on $data: $(tail -n 3 "$log")"
 }
+
+# start_etcd PORT: a one-member etcd for the test, clients on
+# 127.0.0.1:PORT, peers on PORT + 1, data under $TMP/etcd; sets ETCD_PID
+# and has the cleanup stop it (resumed first, should a test have paused
+# it with SIGSTOP).
+start_etcd() {
+	local pid
+	mkdir -p "$TMP/etcd"
+	etcd --name e1 --data-dir "$TMP/etcd/data" \
+		--listen-client-urls "http://127.0.0.1:$1" --advertise-client-urls "http://127.0.0.1:$1" \
+		--listen-peer-urls "http://127.0.0.1:$(($1 + 1))" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$(($1 + 1))" \
+		--initial-cluster "e1=http://127.0.0.1:$(($1 + 1))" --initial-cluster-state new \
+		--initial-cluster-token "skiff-$RUN_ID" >"$TMP/etcd/log" 2>&1 &
+	pid=$!
+	ETCD_PID=$pid
+	defer "kill -CONT $pid; kill_tree $pid"
+	wait_for 20 etcdctl --endpoints="127.0.0.1:$1" endpoint health ||
+		fail "etcd did not start: $(tail -n 5 "$TMP/etcd/log")"
+}

@@ -10,25 +10,14 @@
 # loads nothing; kill -9 of the registry is undone by the supervisor; and
 # skiff down stops it.
 . "$(dirname "$0")/../harness/lib.sh"
-require_root
-require_cmd containerd containerd-shim-runc-v2 runc ctr docker-registry jq curl
-require_bin skiff skiff-server skiff-agent skiff-cni skiff-ipam
-require_kubectl
-[ -f "$SKIFF_BUILD/images/busybox.tar" ] || skip "no local images (make images)"
+. "$(dirname "$0")/up_lib.sh"
+UP_PREFIX=i up_require docker-registry
 
-NAME=i$RUN_ID
-DATA=$TMP/cluster
-BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
-PORT=$(free_port 4)
-REGPORT=$(( PORT + 1 ))
+REGPORT=$(( PORT + 3 ))
 REG=http://$BRIDGE.1:$REGPORT
 TAG=v$(echo "$RUN_ID" | tr -cd 'a-z0-9')
-guard_ranges "$BRIDGE.0/24"
 
-k() { "$KDIR/kubectl.1.33" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/kc" "$@"; }
 load() { "$BIN/skiff" image load --data-dir "$DATA" "$@"; }
-part_pid() { awk '{ print $1 }' "$DATA/run/$1.pid"; }
-logs() { tail -n 5 "$DATA"/logs/*.log 2>&1; }
 catalog() { curl -s --noproxy '*' "$REG/v2/_catalog?n=1000"; }
 
 # docker_archive OUT TAG...: a `docker save` layout of the busybox image
@@ -65,18 +54,14 @@ pod_yaml() {
 	YAML
 }
 
-phase_is() { [ "$(k get pod "$1" -o 'jsonpath={.status.phase}')" = "$2" ]; }
 waiting_is() {
 	[ "$(k get pod "$1" -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}')" = "$2" ]
 }
 
 case_registry_pulls_and_image_load() {
 	local out old new
-	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
-	out=$("$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" \
-		--registry-port "$REGPORT" 2>&1) || fail "skiff up failed: $out
-$(logs)"
-	assert_contains "$out" "registry on $REG"
+	up_case
+	assert_contains "$UP_OUT" "registry on $REG"
 	out=$(catalog)
 	assert_contains "$out" '"busybox"' "the registry's catalog after up"
 	assert_contains "$out" '"pause"' "the registry's catalog after up"

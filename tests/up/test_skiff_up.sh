@@ -10,36 +10,6 @@
 . "$(dirname "$0")/up_lib.sh"
 up_require
 
-up() { "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" "$@"; }
-down() { "$BIN/skiff" down --data-dir "$DATA" "$@"; }
-logs() { tail -n 5 "$DATA"/logs/*.log 2>&1; }
-
-web_yaml() {
-	cat <<-YAML
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata: {name: web}
-	spec:
-	  replicas: 2
-	  selector: {matchLabels: {app: web}}
-	  template:
-	    metadata: {labels: {app: web}}
-	    spec:
-	      containers:
-	      - name: web
-	        image: skiff.local/busybox:1.35
-	        command: [sh, -c, "mkdir -p /w && echo hello-\$(hostname) >/w/index.html && exec httpd -f -p 80 -h /w"]
-	        readinessProbe: {tcpSocket: {port: 80}, periodSeconds: 1}
-	---
-	apiVersion: v1
-	kind: Service
-	metadata: {name: web}
-	spec:
-	  selector: {app: web}
-	  ports: [{port: 80}]
-	YAML
-}
-
 # client_yaml NAME NODE: a pod on NODE asking web by name 16 times.
 client_yaml() {
 	cat <<-YAML
@@ -56,12 +26,8 @@ client_yaml() {
 	YAML
 }
 
-endpoints() { k get endpointslices -l kubernetes.io/service-name=web -o 'jsonpath={.items[*].endpoints[*].addresses[0]}' | wc -w; }
-ready_replicas() { [ "$(k get deploy web -o 'jsonpath={.status.readyReplicas}')" = 2 ]; }
-phase_is() { [ "$(k get pod "$1" -o 'jsonpath={.status.phase}')" = "$2" ]; }
-node_ready() { [ "$(k get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 # backends_seen POD: how many web pods answered POD
-backends_seen() { k logs "$1" | grep -o 'hello-web-[a-z0-9-]*' | sort -u | wc -l; }
+backends_seen() { k logs "$1" | grep -o 'hello web-[a-z0-9-]*' | sort -u | wc -l; }
 # client NAME NODE: runs a client on NODE; fails unless it reached both web pods.
 client() {
 	client_yaml "$1" "$2" | k apply -f - >/dev/null || fail "kubectl apply $1 failed"
@@ -71,11 +37,10 @@ client() {
 
 case_up_serves_heals_and_down_leaves_nothing() {
 	local out t0 t1 old new sup
-	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
 	t0=$(date +%s%N)
-	out=$(up --nodes 2 2>&1) || fail "skiff up failed: $out
-$(logs)"
+	up_case --nodes 2
 	t1=$(date +%s%N)
+	out=$UP_OUT
 	echo "skiff up (2 nodes): $(( (t1 - t0) / 1000000 )) ms" >&2
 	assert_contains "$out" "kubectl --kubeconfig $DATA/kubeconfig get nodes"
 	assert_contains "$out" "every node Ready"
@@ -95,8 +60,8 @@ $(logs)"
 	assert_contains "$out" "n1=True n2=True"
 
 	# a Deployment through the scheduler and the kubelet, its Service, DNS
-	web_yaml | k apply -f - >/dev/null || fail "kubectl apply failed"
-	wait_for 60 ready_replicas || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)
+	web_yaml 2 | k apply -f - >/dev/null || fail "kubectl apply failed"
+	wait_for 60 ready_replicas_are web 2 || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)
 $(logs)"
 	[ -n "$(find /sys/fs/cgroup -maxdepth 3 -name "$NAME.up")" ] || fail "no pod cgroup tree $NAME.up"
 	wait_for 20 eval '[ "$(endpoints)" = 2 ]' || fail "the Service web has $(endpoints) endpoints, not 2"
@@ -128,11 +93,9 @@ $(logs)"
 # finds them by the PIDs it recorded, and purges. In nftables proxy mode.
 case_down_after_supervisor_killed() {
 	local out sup
-	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
-	out=$(up --proxy-mode nftables 2>&1) || fail "skiff up failed: $out
-$(logs)"
-	web_yaml | k apply -f - >/dev/null || fail "kubectl apply failed"
-	wait_for 60 ready_replicas || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)"
+	up_case --proxy-mode nftables
+	web_yaml 2 | k apply -f - >/dev/null || fail "kubectl apply failed"
+	wait_for 60 ready_replicas_are web 2 || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)"
 	sup=$(part_pid supervisor)
 	kill -9 "$sup"
 	wait_for 5 eval '! kill -0 '"$sup" || fail "the supervisor outlived kill -9"

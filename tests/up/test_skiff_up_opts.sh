@@ -18,34 +18,10 @@
 #  - --store etcd: skiff starts etcd under DIR, the node turns Ready, and
 #    down stops etcd with the rest.
 . "$(dirname "$0")/../harness/lib.sh"
-require_root
-require_cmd containerd containerd-shim-runc-v2 runc ctr curl setpriv unshare python3 etcd
-require_bin skiff skiff-server skiff-agent skiff-cni skiff-ipam
-require_kubectl
-[ -f "$SKIFF_BUILD/images/busybox.tar" ] || skip "no local images (make images)"
+. "$(dirname "$0")/up_lib.sh"
+UP_PREFIX=o up_require setpriv unshare python3 etcd
 
-NAME=o$RUN_ID
-DATA=$TMP/cluster
-BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
-PORT=$(free_port 4)
-guard_ranges "$BRIDGE.0/24"
-
-kc() { "$KDIR/kubectl.1.33" --cache-dir "$TMP/kc" "$@"; }
-k() { kc --kubeconfig "$DATA/kubeconfig" "$@"; }
-up() { "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" "$@"; }
-down() { "$BIN/skiff" down --data-dir "$DATA" "$@"; }
 pids() { cat "$DATA"/run/*.pid | awk '{ print $1 }' | sort | tr '\n' ' '; }
-part_pid() { awk '{ print $1 }' "$DATA/run/$1.pid"; }
-logs() { tail -n 5 "$DATA"/logs/*.log 2>&1; }
-leftovers() {
-	ip netns list | grep "$NAME"
-	ip -o link show | grep "$NAME"
-	grep "$DATA" /proc/self/mounts
-	ps -eo pid=,args= | grep -F "$DATA" | grep -v grep
-	find /sys/fs/cgroup -maxdepth 3 -name "$NAME.up" 2>/dev/null
-	ls -d "/sys/fs/bpf/$NAME-up" 2>/dev/null
-	[ -e "$DATA" ] && echo "$DATA"
-}
 
 # listen PORT: something listening on 127.0.0.1:PORT until the case ends.
 listen() {
@@ -82,7 +58,8 @@ case_refused_before_anything_changes() {
 	grep -vw bpf /proc/filesystems >"$TMP/filesystems"
 	out=$(unshare -m sh -c 'mount --bind "$1" /proc/filesystems && shift && exec "$@"' sh \
 		"$TMP/filesystems" "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" \
-		--bridge-net "$BRIDGE" --port $(( PORT + 3 )) 2>&1) && fail "up without bpffs ran: $out"
+		--bridge-net "$BRIDGE" --port $(( PORT + 3 )) --registry-port $(( PORT + 3 )) 2>&1) &&
+		fail "up without bpffs ran: $out"
 	assert_contains "$out" "the kernel has no bpffs"
 	assert_contains "$out" "--proxy-mode nftables"
 	[ ! -e "$DATA" ] || fail "up without bpffs made $DATA"
@@ -93,38 +70,9 @@ case_refused_before_anything_changes() {
 	[ ! -e "$DATA" ] || fail "up without containerd made $DATA"
 }
 
-web_yaml() {
-	cat <<-YAML
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata: {name: web}
-	spec:
-	  replicas: 2
-	  selector: {matchLabels: {app: web}}
-	  template:
-	    metadata: {labels: {app: web}}
-	    spec:
-	      containers:
-	      - name: web
-	        image: skiff.local/busybox:1.35
-	        command: [sh, -c, "mkdir -p /w && echo hello-\$(hostname) >/w/index.html && exec httpd -f -p 80 -h /w"]
-	        readinessProbe: {tcpSocket: {port: 80}, periodSeconds: 1}
-	---
-	apiVersion: v1
-	kind: Service
-	metadata: {name: web}
-	spec:
-	  type: LoadBalancer
-	  selector: {app: web}
-	  ports: [{port: 8080, targetPort: 80}]
-	YAML
-}
-ready_replicas() { [ "$(k get deploy web -o 'jsonpath={.status.readyReplicas}')" = 2 ]; }
 lb_ip() { k get svc web -o 'jsonpath={.status.loadBalancer.ingress[0].ip}'; }
-endpoints() { k get endpointslices -l kubernetes.io/service-name=web -o 'jsonpath={.items[*].endpoints[*].addresses[0]}' | wc -w; }
-node_ready() { [ "$(k get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 # answers URL: the web pods that answered 12 requests to URL, one a line.
-answers() { for _ in $(seq 12); do curl -s -m 2 "$1"; done | grep -o 'hello-web-[a-z0-9-]*' | sort -u; }
+answers() { for _ in $(seq 12); do curl -s -m 2 "$1"; done | grep -o 'hello web-[a-z0-9-]*' | sort -u; }
 
 case_two_nodes_bpf() {
 	local out before ip url old np i t0 sup home=$TMP/home
@@ -138,8 +86,8 @@ case_two_nodes_bpf() {
 	contexts: [{name: other, context: {cluster: other, user: other, namespace: "007"}}]
 	current-context: other
 	EOF
-	out=$(HOME=$home up --nodes 2 --update-kubeconfig 2>&1) || fail "skiff up failed: $out
-$(logs)"
+	HOME=$home up_case --nodes 2 --update-kubeconfig
+	out=$UP_OUT
 	assert_contains "$out" "every node Ready (proxy mode bpf)"
 	assert_contains "$out" "context $NAME in $home/.kube/config"
 	assert_eq "$(HOME=$home kc config current-context)" "$NAME"
@@ -162,8 +110,8 @@ f = open(sys.argv[1], "a"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush
 	kill $!
 
 	# a LoadBalancer Service: an address of the pool, reached from here
-	web_yaml | k apply -f - >/dev/null || fail "kubectl apply failed"
-	wait_for 60 ready_replicas || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)"
+	web_yaml 2 LoadBalancer 8080 | k apply -f - >/dev/null || fail "kubectl apply failed"
+	wait_for 60 ready_replicas_are web 2 || fail "web never had 2 Ready replicas: $(k get pods -o wide 2>&1)"
 	wait_for 20 eval '[ "$(endpoints)" = 2 ]' || fail "web has $(endpoints) endpoints"
 	wait_for 10 eval '[ -n "$(lb_ip)" ]' || fail "no EXTERNAL-IP: $(k get svc web 2>&1)"
 	ip=$(lb_ip)
@@ -215,23 +163,21 @@ f = open(sys.argv[1], "a"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush
 	out=$(HOME=$home down --purge 2>&1) || fail "skiff down: $out"
 	assert_eq "$(HOME=$home kc config get-contexts -o name | tr '\n' ' ')" "other " "contexts after down"
 	assert_eq "$(HOME=$home kc config current-context 2>&1)" "error: current-context is not set"
-	out=$(leftovers)
+	out=$(up_leftovers)
 	[ -z "$out" ] || fail "skiff down left: $out"
 }
 
 case_etcd_store() {
 	local out
-	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
-	out=$(up --store etcd 2>&1) || fail "skiff up --store etcd failed: $out
-$(logs)"
-	assert_contains "$out" "(store etcd)"
+	up_case --store etcd
+	assert_contains "$UP_OUT" "(store etcd)"
 	node_ready n1 || fail "n1 not Ready on etcd: $(k get nodes 2>&1)"
 	out=$("$BIN/skiff" status --data-dir "$DATA") || fail "skiff status: $out"
 	[[ $out =~ etcd\ +$(part_pid etcd)\  ]] || fail "status shows no etcd: $out"
 	ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$(( PORT + 1 ))" get --prefix --keys-only /skiff |
 		grep -q nodes || fail "no node in etcd"
 	out=$(down --purge 2>&1) || fail "skiff down: $out"
-	out=$(leftovers)
+	out=$(up_leftovers)
 	[ -z "$out" ] || fail "skiff down left: $out"
 }
 

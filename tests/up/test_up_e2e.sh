@@ -2,10 +2,11 @@
 # The README's walkthrough on `skiff up --nodes 2`, with the answers
 # checked: a Deployment spreads over both nodes and each page names the pod
 # and node that served it; ClusterIP by DNS name from pods on both nodes;
-# endpoints follow scaling and readiness; NodePort answers on both nodes'
-# addresses from the machine; LoadBalancer (when up gives a pool); a
-# rolling update, a bad image and rollout undo; logs, exec, port-forward,
-# describe, events; a Job; a ConfigMap and a Secret in a pod; delete.
+# the API from pods through 10.96.0.1:443; endpoints follow scaling and
+# readiness; NodePort answers on both nodes' addresses from the machine;
+# LoadBalancer (when up gives a pool); a rolling update, a bad image and
+# rollout undo; logs, exec, port-forward, describe, events; a Job; a
+# ConfigMap and a Secret in a pod; delete.
 # One cluster for the file: the cases follow each other like the
 # walkthrough's steps.
 . "$(dirname "$0")/../harness/lib.sh"
@@ -48,6 +49,20 @@ case_dns_names_resolve_from_pods() {
 	assert_contains "$out" "hello web-"
 }
 
+# The API from pods: default/kubernetes's endpoint is the server on the
+# bridge (port 443 to its secure port), and pods on both nodes connect to
+# 10.96.0.1:443 through the proxy (a TCP connect: busybox has no TLS
+# client this server's handshake accepts).
+case_pods_reach_the_api_through_the_kubernetes_service() {
+	local c
+	within 30 eval '[ "$(k get endpointslice kubernetes -o "jsonpath={.endpoints[*].addresses[*]}:{.ports[0].port}")" = "$BRIDGE.1:$PORT" ]' ||
+		fail "kubernetes's EndpointSlice: $(k get endpointslice kubernetes -o yaml 2>&1)"
+	for c in c1 c2; do
+		within 30 k exec "$c" -- nc -w 3 10.96.0.1 443 </dev/null ||
+			fail "$c could not connect to 10.96.0.1:443: $(k exec "$c" -- nc -w 3 10.96.0.1 443 </dev/null 2>&1)"
+	done
+}
+
 case_endpoints_follow_scaling_and_readiness() {
 	local victim vip out
 	k scale deployment web --replicas=4 >/dev/null || fail "kubectl scale failed"
@@ -76,6 +91,10 @@ case_endpoints_follow_scaling_and_readiness() {
 	within 30 endpoints_are_ready_pods web ||
 		fail "after scaling down, endpoints $(ready_endpoints web) are not the pods $(ready_pod_ips web)"
 	assert_eq "$(ready_endpoints web | wc -w)" 2 "endpoints after scaling to 2"
+	# one event for the one scale-down, however often the Deployment
+	# synced while its pods terminated
+	out=$(k get events -o json | jq '[.items[] | select(.involvedObject.name == "web" and .reason == "ScalingReplicaSet") | select(.message | test("Scaled down replica set web-[a-z0-9]+ to 2 from 4$")) | .count] | add')
+	assert_eq "$out" 1 "ScalingReplicaSet events (counts summed) for one scale-down"
 }
 
 case_nodeport_answers_on_both_nodes() {
@@ -221,6 +240,7 @@ case_delete_removes_pods_and_endpoints() {
 up_start 2
 run_case deployment_answers_from_both_nodes
 run_case dns_names_resolve_from_pods
+run_case pods_reach_the_api_through_the_kubernetes_service
 run_case endpoints_follow_scaling_and_readiness
 run_case nodeport_answers_on_both_nodes
 run_case loadbalancer_answers_from_the_machine

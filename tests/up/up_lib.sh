@@ -1,21 +1,46 @@
-# What the end-to-end tests on `skiff up` share (sourced after
-# tests/harness/lib.sh): one cluster per file with a unique name, data
-# dir, bridge and port; kubectl on it; the walkthrough's web Deployment,
+# What the end-to-end tests and the benchmark on `skiff up` share (sourced
+# after tests/harness/lib.sh): clusters with a unique name, data dir,
+# bridge and ports; kubectl on them; the walkthrough's web Deployment,
 # whose every page reads "GREETING POD NODE"; clients that ask it.
 
-# up_require: skips the file unless skiff up can run here; NAME, DATA,
-# BRIDGE and PORT of the cluster.
+# up_require [CMD...]: skips the file unless skiff up (and CMD...) can run
+# here. NAME (${UP_PREFIX:-w}$RUN_ID), DATA, BRIDGE (a /24 no address or
+# route of the machine's uses) and PORT (free with the three after it:
+# the API, etcd's clients and peers, the registry) of the cluster.
 up_require() {
+	local b
 	require_root
-	require_cmd containerd containerd-shim-runc-v2 runc ctr curl nsenter
+	require_cmd containerd containerd-shim-runc-v2 runc ctr curl nsenter jq "$@"
 	require_bin skiff skiff-server skiff-agent skiff-cni skiff-ipam
 	require_kubectl
 	[ -f "$SKIFF_BUILD/images/busybox.tar" ] || skip "no local images (make images)"
-	NAME=w$RUN_ID
+	NAME=${UP_PREFIX:-w}$RUN_ID
 	DATA=$TMP/cluster
-	BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
+	BRIDGE=
+	for _ in $(seq 32); do
+		b=172.31.$(( 160 + (RANDOM % 80) ))
+		ip -o addr show | grep -qF " $b." || ip route show | grep -qF "$b." || { BRIDGE=$b; break; }
+	done
+	[ -n "$BRIDGE" ] || skip "no free 172.31.160-239.0/24 for the bridge"
 	PORT=$(free_port 4)
 	guard_ranges "$BRIDGE.0/24"
+}
+
+# up ARGS...: skiff up on the file's cluster (registry on PORT + 3, never
+# the default 5001 another cluster of the machine may hold); down ARGS...
+up() {
+	"$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" \
+		--registry-port $(( PORT + 3 )) "$@"
+}
+down() { "$BIN/skiff" down --data-dir "$DATA" "$@"; }
+logs() { tail -n 5 "$DATA"/logs/*.log 2>&1; }
+
+# up_case ARGS...: the case's cluster (down --purge when the case ends),
+# up's output in UP_OUT; the case fails without it.
+up_case() {
+	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
+	UP_OUT=$(up "$@" 2>&1) || fail "skiff up $* failed: $UP_OUT
+$(logs)"
 }
 
 # within SECONDS cmd...: retries cmd until it succeeds or SECONDS of time
@@ -28,17 +53,17 @@ within() {
 	done
 }
 
-k() { "$KDIR/kubectl.1.33" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/kc" "$@"; }
+kc() { "$KDIR/kubectl.1.33" --cache-dir "$TMP/kc" "$@"; }
+k() { kc --kubeconfig "$DATA/kubeconfig" "$@"; }
 part_pid() { awk '{ print $1 }' "$DATA/run/$1.pid"; }
 
 # up_start NODES: the file's cluster; the file fails without it.
 up_start() {
 	local out t0=$SECONDS
 	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
-	out=$("$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" \
-		--port "$PORT" --nodes "$1" 2>&1) || {
+	out=$(up --nodes "$1" 2>&1) || {
 		echo "FAIL $TEST_FILE/up: skiff up --nodes $1 failed: $out"
-		tail -n 5 "$DATA"/logs/*.log 2>&1
+		logs
 		exit 1
 	}
 	echo "skiff up --nodes $1: $(( SECONDS - t0 )) s" >&2
@@ -51,6 +76,7 @@ up_leftovers() {
 	grep "$DATA" /proc/self/mounts
 	ps -eo pid=,args= | grep -F "$DATA" | grep -v grep
 	find /sys/fs/cgroup -maxdepth 3 -name "$NAME.up" 2>/dev/null
+	ls -d "/sys/fs/bpf/$NAME-up" 2>/dev/null
 	[ -e "$DATA" ] && echo "$DATA"
 }
 
@@ -62,39 +88,41 @@ case_down_leaves_nothing() {
 }
 up_stop() { run_case down_leaves_nothing; }
 
-# web_yaml REPLICAS: busybox httpd answering "GREETING POD NODE", ready
-# while /www/ready exists, behind the ClusterIP Service web.
+# web_yaml REPLICAS [TYPE [PORT]]: busybox httpd answering "GREETING POD
+# NODE", ready while /www/ready exists, behind the Service web (TYPE,
+# default ClusterIP; PORT, default 80, to the pods' 80).
 web_yaml() {
+	workload_yaml Deployment web "$1" <<-'YAML'
+	containers:
+	- name: web
+	  image: skiff.local/busybox:1.35
+	  env:
+	  - name: NODE_NAME
+	    valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+	  command: [sh, -c, 'mkdir -p /www && echo "${GREETING:-hello} $(hostname) $NODE_NAME" >/www/index.html && : >/www/ready && exec httpd -f -vv -p 80 -h /www']
+	  readinessProbe: {httpGet: {path: /ready, port: 80}, periodSeconds: 1, failureThreshold: 1}
+	YAML
 	cat <<-YAML
-	apiVersion: apps/v1
-	kind: Deployment
-	metadata: {name: web}
-	spec:
-	  replicas: $1
-	  selector: {matchLabels: {app: web}}
-	  template:
-	    metadata: {labels: {app: web}}
-	    spec:
-	      containers:
-	      - name: web
-	        image: skiff.local/busybox:1.35
-	        env:
-	        - name: NODE_NAME
-	          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
-	        command: [sh, -c, 'mkdir -p /www && echo "\${GREETING:-hello} \$(hostname) \$NODE_NAME" >/www/index.html && : >/www/ready && exec httpd -f -vv -p 80 -h /www']
-	        readinessProbe: {httpGet: {path: /ready, port: 80}, periodSeconds: 1, failureThreshold: 1}
 	---
 	apiVersion: v1
 	kind: Service
 	metadata: {name: web}
 	spec:
+	  type: ${2:-ClusterIP}
 	  selector: {app: web}
-	  ports: [{port: 80}]
+	  ports: [{port: ${3:-80}, targetPort: 80}]
 	YAML
 }
 
 # wait_ready_replicas DEPLOY N
 ready_replicas_are() { [ "$(k get deploy "$1" -o 'jsonpath={.status.readyReplicas}')" = "$2" ]; }
+phase_is() { [ "$(k get pod "$1" -o 'jsonpath={.status.phase}')" = "$2" ]; }
+node_ready() { [ "$(k get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+# endpoints: how many endpoints the Service web's slices list
+endpoints() {
+	k get endpointslices -l kubernetes.io/service-name=web \
+		-o 'jsonpath={.items[*].endpoints[*].addresses[0]}' | wc -w
+}
 wait_ready_replicas() { within 120 ready_replicas_are "$1" "$2"; }
 # count_is N cmd...: cmd prints N words.
 count_is() {
