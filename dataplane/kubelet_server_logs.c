@@ -330,17 +330,31 @@ static int drain(int fd, struct log_out *w, char **pending, size_t *plen)
 	return n < 0 ? -errno : 0;
 }
 
+/* The log at path is another file than the one open at fd: the kubelet
+ * rotated it and the runtime writes a new one (kubelet_logrotate.c). The
+ * new file, open, or -1 while there is none (mid-rotation) or no change. */
+static int rotated(const char *path, int fd)
+{
+	struct stat a, b;
+
+	if (stat(path, &a) < 0 || fstat(fd, &b) < 0 || (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+		return -1;
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 /* Writes what is appended to the file until the container stops or the
- * client leaves. */
+ * client leaves; when the log is rotated, the old file is read to its end
+ * and the new one from its start. */
 static void follow(struct kl_req *q, struct cri_client *c, const char *id, const char *path,
-		   int fd, struct log_out *w)
+		   int *fd, struct log_out *w)
 {
 	_cleanup_close_ int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	_cleanup_free_ char *pending = NULL;
 	size_t plen = 0;
 	bool stopped = false;
+	int wd, nfd;
 
-	if (in < 0 || inotify_add_watch(in, path, IN_MODIFY | IN_CLOSE_WRITE) < 0)
+	if (in < 0 || (wd = inotify_add_watch(in, path, IN_MODIFY | IN_CLOSE_WRITE)) < 0)
 		return;
 	while (!w->full && !stopped) {
 		struct pollfd p[2] = { { .fd = in, .events = POLLIN },
@@ -357,7 +371,22 @@ static void follow(struct kl_req *q, struct cri_client *c, const char *id, const
 				;
 		else
 			stopped = !running(c, id);
-		if (drain(fd, w, &pending, &plen) < 0)
+		if (drain(*fd, w, &pending, &plen) < 0)
+			break;
+		nfd = rotated(path, *fd);
+		if (nfd < 0)
+			continue;
+		inotify_rm_watch(in, wd);
+		wd = inotify_add_watch(in, path, IN_MODIFY | IN_CLOSE_WRITE);
+		if (drain(*fd, w, &pending, &plen) < 0 || wd < 0) {
+			close(nfd);
+			break;
+		}
+		close(*fd);
+		*fd = nfd;
+		stopped = false;
+		plen = 0; /* a record the old file did not end is not continued */
+		if (drain(*fd, w, &pending, &plen) < 0)
 			break;
 	}
 }
@@ -406,7 +435,7 @@ int kl_serve_logs(struct kl_req *q, const char *ns, const char *pod, const char 
 	if (o.follow && !w.full) {
 		/* A record not yet ended is read again with what follows it. */
 		lseek(fd, (off_t)used, SEEK_SET);
-		follow(q, c, id, path, fd, &w);
+		follow(q, c, id, path, &fd, &w);
 	}
 	log_debug("kubelet: log of %s/%s/%s: %lld bytes", ns, pod, container, w.written);
 out:
