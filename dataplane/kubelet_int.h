@@ -180,6 +180,9 @@ static inline time_t kl_token_renew_at(time_t issued, long long ttl_s)
 /* kubelet_logrotate.c: the rotation thread (ends when stop_fd turns
  * readable) */
 void *kl_logrotate_main(void *arg);
+/* Removes container id's log files, the rotated ones too (before the
+ * container is removed, as upstream's log manager's Clean). */
+int kl_logs_clean(struct cri_client *cri, const char *id);
 
 /* kubelet_status.c */
 int kl_status_update(struct kl_sync *s);

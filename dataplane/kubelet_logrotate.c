@@ -205,6 +205,27 @@ static void rotate_all(struct kubelet *k, struct cri_client *cri)
 	cri_msg_free(cl);
 }
 
+int kl_logs_clean(struct cri_client *cri, const char *id)
+{
+	Runtime__V1__ContainerStatusResponse *st = NULL;
+	char pattern[PATH_MAX];
+	glob_t g = { 0 };
+	int r = cri_container_status(cri, id, false, &st);
+
+	if (r < 0)
+		return r;
+	if (st->status && st->status->log_path && *st->status->log_path &&
+	    snprintf(pattern, sizeof(pattern), "%s*", st->status->log_path) < (int)sizeof(pattern) &&
+	    glob(pattern, GLOB_NOESCAPE, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			if (unlink(g.gl_pathv[i]) < 0 && errno != ENOENT)
+				r = -errno;
+		globfree(&g);
+	}
+	cri_msg_free(st);
+	return r;
+}
+
 void *kl_logrotate_main(void *arg)
 {
 	struct kubelet *k = arg;
