@@ -2,13 +2,15 @@
  * on to the kubelet of the pod's node (its InternalIP and
  * daemonEndpoints.kubeletEndpoint.Port) over TLS with the server's kubelet
  * client certificate, as kube-apiserver proxies them. A log's body is
- * relayed as it comes (chunked, endless while following); an upgrade
- * (SPDY/3.1 or WebSocket, whatever kubectl asked) is answered with the
- * kubelet's 101 and its headers, and then the bytes pass both ways, in a
- * thread of their own, until either side closes. Any other answer of the
- * kubelet (a refused upgrade, an error Status) reaches the client as the
- * kubelet gave it, so kubectl's WebSocket-to-SPDY fallback sees the same
- * refusal it would see from kube-apiserver. */
+ * relayed as it comes (chunked, endless while following); an SPDY/3.1
+ * upgrade is answered with the kubelet's 101 and its headers, and then the
+ * bytes pass both ways, in a thread of their own, until either side
+ * closes. kubectl's WebSocket (v5.channel.k8s.io, or port-forward's SPDY
+ * tunnel) becomes an SPDY upgrade to the kubelet and is translated in
+ * that thread (api_proxy_ws.h). Any other answer of the kubelet (a
+ * refused upgrade, an error Status) reaches the client as the kubelet
+ * gave it, so kubectl's WebSocket-to-SPDY fallback sees the same refusal
+ * it would see from kube-apiserver. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "control/api_internal.h"
+#include "control/api_proxy_ws.h"
 #include "lib/kube_param.h"
 #include "lib/log.h"
 #include "lib/tls_stream.h"
@@ -54,6 +57,9 @@ struct proxy_call {
 	int client_fd;     /* kubectl's socket: its hang-up ends a log */
 	char head[HEAD_MAX];
 	size_t head_len, have, sent; /* body bytes read with the head, and passed on */
+	struct api_ws ws; /* a WebSocket translated to SPDY (api_proxy_ws.h) */
+	char *client_extra; /* ws: the client's bytes after its request */
+	size_t client_extra_len;
 	/* the upgrade, once MHD hands the client's socket over */
 	int sock;
 	struct MHD_UpgradeResponseHandle *urh;
@@ -176,6 +182,7 @@ static void call_free(struct proxy_call *pc)
 		gnutls_deinit(pc->tls);
 	if (pc->kubelet.fd >= 0)
 		close(pc->kubelet.fd);
+	free(pc->client_extra);
 	free(pc);
 }
 
@@ -426,6 +433,7 @@ static int dial(struct api_server *s, struct proxy_call *pc, char *why, size_t l
 
 struct head_copy {
 	struct tls_stream *to;
+	bool ws; /* the upgrade is this side's: the client's is not passed on */
 	int err;
 };
 
@@ -440,19 +448,25 @@ static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const cha
 	    strcasecmp(key, "Authorization") == 0 || strncasecmp(key, "Impersonate-", 12) == 0 ||
 	    strcasecmp(key, "Content-Length") == 0 || strcasecmp(key, "Transfer-Encoding") == 0)
 		return MHD_YES;
+	if (h->ws && (strcasecmp(key, "Connection") == 0 || strcasecmp(key, "Upgrade") == 0 ||
+		      strncasecmp(key, "Sec-WebSocket-", 14) == 0 ||
+		      strcasecmp(key, "X-Stream-Protocol-Version") == 0))
+		return MHD_YES;
 	h->err = tls_stream_printf(h->to, "%s: %s\r\n", key, value);
 	return MHD_YES;
 }
 
 static int send_request(struct api_req *q, struct proxy_call *pc)
 {
-	struct head_copy h = { .to = &pc->kubelet };
+	struct head_copy h = { .to = &pc->kubelet, .ws = pc->ws.mode != API_WS_NONE };
 	bool v6 = strchr(pc->addr, ':');
 	int r;
 
 	r = tls_stream_printf(&pc->kubelet, "%s %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n",
-			      streq(q->sub, "log") ? "GET" : q->method, pc->target, v6 ? "[" : "",
-			      pc->addr, v6 ? "]" : "", pc->port);
+			      streq(q->sub, "log") ? "GET" : h.ws ? "POST" : q->method, pc->target,
+			      v6 ? "[" : "", pc->addr, v6 ? "]" : "", pc->port);
+	if (r == 0 && h.ws)
+		r = api_ws_kubelet_headers(&pc->ws, &pc->kubelet);
 	if (r < 0)
 		return r;
 	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, copy_header, &h);
@@ -507,9 +521,12 @@ static void *relay_thread(void *arg)
 	int r = 0;
 
 	fcntl(pc->sock, F_SETFL, fcntl(pc->sock, F_GETFL) & ~O_NONBLOCK);
-	if (pc->have > pc->head_len)
+	if (pc->ws.mode != API_WS_NONE)
+		r = api_ws_relay(&pc->ws, pc->sock, pc->client_extra, pc->client_extra_len,
+				 &pc->kubelet, pc->head + pc->head_len, pc->have - pc->head_len);
+	else if (pc->have > pc->head_len)
 		r = tls_stream_write_all(&client, pc->head + pc->head_len, pc->have - pc->head_len);
-	if (r == 0)
+	if (r == 0 && pc->ws.mode == API_WS_NONE)
 		r = tls_stream_relay(&client, &pc->kubelet);
 	log_debug("%s relay with node %s ended: %s", pc->target, pc->node, r < 0 ? strerror(-r) : "closed");
 	MHD_upgrade_action(pc->urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -531,6 +548,14 @@ static void upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, cons
 	(void)req_cls;
 	pc->sock = sock;
 	pc->urh = urh;
+	if (extra_len && pc->ws.mode != API_WS_NONE) {
+		/* WebSocket frames: the relay reads them first */
+		pc->client_extra = malloc(extra_len);
+		if (pc->client_extra)
+			memcpy(pc->client_extra, extra, extra_len);
+		pc->client_extra_len = pc->client_extra ? extra_len : 0;
+		extra_len = 0;
+	}
 	if ((extra_len && tls_stream_write_all(&pc->kubelet, extra, extra_len) < 0) ||
 	    !relay_add(pc->srv->proxy, pc)) {
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -583,7 +608,10 @@ static enum MHD_Result answer(struct api_req *q, struct proxy_call *pc, unsigned
 		call_free(pc);
 		return MHD_NO;
 	}
-	copy_response_headers(pc, resp);
+	if (code == 101 && pc->ws.mode != API_WS_NONE)
+		api_ws_response_headers(&pc->ws, resp);
+	else
+		copy_response_headers(pc, resp);
 	ret = MHD_queue_response(q->conn, code, resp);
 	q->code = code;
 	MHD_destroy_response(resp); /* a body's call is freed with it */
@@ -608,6 +636,7 @@ enum MHD_Result api_proxy_pod(struct api_req *q)
 		call_free(pc);
 		return api_reply_err(q, &e);
 	}
+	api_ws_detect(q, &pc->ws);
 	r = dial(q->srv, pc, why, sizeof(why));
 	if (r == 0 && (r = send_request(q, pc)) < 0)
 		snprintf(why, sizeof(why), "sending the request: %s", strerror(-r));
@@ -626,6 +655,10 @@ enum MHD_Result api_proxy_pod(struct api_req *q)
 		call_free(pc);
 		return api_reply_err(q, &e);
 	}
+	if (pc->ws.mode != API_WS_NONE)
+		log_info("pods/%s of %s/%s: WebSocket (%s) to SPDY for the kubelet of node %s: %u",
+			 q->sub, q->ns, q->name, pc->ws.mode == API_WS_PF_TUNNEL ?
+			 "SPDY/3.1+portforward.k8s.io" : "v5.channel.k8s.io", pc->node, code);
 	return answer(q, pc, code);
 }
 

@@ -13,10 +13,10 @@ PROGRAMS += skiff-server
 skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c control/api_write.c \
 	$(API_OBJ_SRCS) control/api_openapi.c control/api_crd_openapi.c \
 	control/api_tls.c control/api_decode.c control/api_params.c control/api_rbac.c control/api_join.c \
-	control/api_join_authz.c control/api_proxy.c control/api_review.c control/api_impersonate.c \
+	control/api_join_authz.c control/api_proxy.c control/api_proxy_ws.c control/api_review.c control/api_impersonate.c \
 	control/api_metrics.c control/api_top.c control/api_discovery.c control/api_kubesvc.c \
 	control/api_watch.c control/api_list.c control/api_proto.c $(API_PROTO_GEN)/k8s.pb-c.c $(STORE_SRCS)
-skiff-server_PKGS = libmicrohttpd jansson gnutls libcurl yaml-0.1 $(STORE_PKGS)
+skiff-server_PKGS = libmicrohttpd jansson gnutls libcurl yaml-0.1 zlib $(STORE_PKGS)
 
 # The controller manager and the scheduler's driver, in skiff-server
 # (control/ctrl_manager.h), over the compute steps of control/ctrl.mk.

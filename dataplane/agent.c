@@ -16,6 +16,7 @@
 #include "dataplane/kubelet_server.h"
 #include "dataplane/node_join.h"
 #include "lib/join_token.h"
+#include "lib/kube_quantity.h"
 #include "dataplane/lb/lb.h"
 #include "lib/kube_model.h"
 #include "dataplane/nft_proxy.h"
@@ -120,6 +121,19 @@ static int opt_name_add(const struct opt *o, const char *arg, void *dst, char *e
 	if (l->n == max)
 		return set_err(err, errlen, -E2BIG, "at most %zu values", max);
 	l->v[l->n++] = arg;
+	return 0;
+}
+
+/* A byte size as a Kubernetes quantity ("10Mi", "512Ki", "1G"); a negative
+ * one is kept (it turns the feature off). */
+static int opt_bytes(const struct opt *o, const char *arg, void *dst, char *err, size_t errlen)
+{
+	int64_t v;
+
+	(void)o;
+	if (kube_quantity_value(arg, &v) < 0)
+		return set_err(err, errlen, -EINVAL, "\"%s\" is not a quantity like 10Mi", arg);
+	*(long long *)dst = v;
 	return 0;
 }
 
@@ -261,6 +275,16 @@ static const struct opt options[] = {
 	{ .name = "pod-workers", .arg = "N", .set = opt_int, .offset = KUBELET(workers), .min = 1,
 	  .max = 64, .def = "4", .help = "kubelet: pods reconciled at once (a slow image pull or "
 	  "graceful stop holds one)" },
+	{ .name = "container-log-max-size", .arg = "SIZE", .set = opt_bytes,
+	  .offset = KUBELET(log_max_size), .def = "10Mi", .help = "kubelet: a container's log "
+	  "file is rotated once it is this large (a quantity; negative: never)" },
+	{ .name = "container-log-max-files", .arg = "N", .set = opt_int,
+	  .offset = KUBELET(log_max_files), .min = 2, .max = 1000, .def = "5",
+	  .help = "kubelet: log files kept per container, the current one included (the "
+	  "older rotated ones gzipped)" },
+	{ .name = "container-log-monitor-interval", .arg = "SECONDS", .set = opt_int,
+	  .offset = KUBELET(log_monitor_interval_s), .min = 1, .max = 3600, .def = "10",
+	  .help = "kubelet: how often the container logs' sizes are looked at" },
 	{ .name = "tls-cert-file", .arg = "FILE", .set = opt_string, .offset = KSERVER(cert_file),
 	  .help = "serve the kubelet API (logs, exec, attach, port-forward) with this serving "
 	  "certificate (PEM; with --tls-private-key-file and --client-ca-file)" },

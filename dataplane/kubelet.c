@@ -343,6 +343,12 @@ static void defaults(struct kubelet_options *o)
 		o->cgroup_root = "/";
 	if (o->workers <= 0)
 		o->workers = 4;
+	if (o->log_max_size == 0)
+		o->log_max_size = 10 << 20;
+	if (o->log_max_files < 2)
+		o->log_max_files = 5;
+	if (o->log_monitor_interval_s <= 0)
+		o->log_monitor_interval_s = 10;
 }
 
 /* The runtime answers Version, or the agent says so at once. */
@@ -418,6 +424,8 @@ int kubelet_start(const struct kubelet_options *o, struct kubelet **out, char *e
 	}
 	if (r == 0)
 		r = kl_prober_start(k, &k->prober);
+	if (r == 0 && k->o.log_max_size > 0)
+		r = -pthread_create(&k->logrotate, NULL, kl_logrotate_main, k);
 	if (r == 0)
 		r = -pthread_create(&k->loop, NULL, loop_main, k);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -440,6 +448,11 @@ void kubelet_stop(struct kubelet *k)
 		if (write(k->stop_fd, &one, sizeof(one)) < 0)
 			log_warn("kubelet: cannot wake the loop: %m");
 		pthread_join(k->loop, NULL);
+	}
+	if (k->logrotate) {
+		if (write(k->stop_fd, &one, sizeof(one)) < 0)
+			log_warn("kubelet: cannot wake the log rotation: %m");
+		pthread_join(k->logrotate, NULL);
 	}
 	if (k->wq)
 		kc_wq_shutdown(k->wq);

@@ -30,6 +30,10 @@ struct kubelet_options {
 	const char *root_dir;          /* default "/var/lib/kubelet" */
 	const char *cgroup_root;       /* pods go under ROOT/kubepods; default "/" */
 	int workers;                   /* pod workers; default 4 */
+	/* container log rotation (kubelet_logrotate.c) */
+	long long log_max_size;        /* bytes; 0: 10 MiB; < 0: no rotation */
+	int log_max_files;             /* >= 2; 0: 5 */
+	int log_monitor_interval_s;    /* 0: 10 */
 };
 
 struct kubelet;

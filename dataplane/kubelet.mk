@@ -10,9 +10,9 @@ KUBELET_SRCS = dataplane/kubelet.c dataplane/kubelet_pod.c dataplane/kubelet_san
 	dataplane/kubelet_container.c dataplane/kubelet_env.c dataplane/kubelet_volume.c \
 	dataplane/kubelet_status.c dataplane/kubelet_probe.c dataplane/kubelet_node.c \
 	dataplane/node_join.c dataplane/kubelet_server.c dataplane/kubelet_server_logs.c \
-	dataplane/kubelet_server_stats.c \
+	dataplane/kubelet_server_stats.c dataplane/kubelet_logrotate.c \
 	$(CRI_SRCS)
-KUBELET_PKGS = $(CRI_PKGS) libcurl gnutls
+KUBELET_PKGS = $(CRI_PKGS) libcurl gnutls zlib
 
 # They include the generated CRI header.
 $(patsubst %.c,$(OBJ)/%.o,$(filter dataplane/kubelet%.c,$(KUBELET_SRCS))): \

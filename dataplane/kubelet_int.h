@@ -11,7 +11,8 @@
  *                        values; reads of ConfigMaps and Secrets
  *   kubelet_volume.c     the pod's volumes, /etc/hosts, volumeMounts
  *   kubelet_status.c     pod status from CRI, as a merge patch on change
- *   kubelet_probe.c      probes (their own threads) and lifecycle hooks */
+ *   kubelet_probe.c      probes (their own threads) and lifecycle hooks
+ *   kubelet_logrotate.c  container log rotation (its own thread) */
 #ifndef SKIFF_KUBELET_INT_H
 #define SKIFF_KUBELET_INT_H
 
@@ -49,6 +50,7 @@ struct kubelet {
 	struct kc_config *cfg;
 	struct kc_wq *wq;
 	pthread_t loop;
+	pthread_t logrotate; /* 0: no rotation */
 	pthread_t *workers;
 	int n_workers;
 	int stop_fd; /* eventfd: the loop ends when it turns readable */
@@ -174,6 +176,13 @@ static inline time_t kl_token_renew_at(time_t issued, long long ttl_s)
 
 	return issued + (time_t)(after < max_age ? after : max_age);
 }
+
+/* kubelet_logrotate.c: the rotation thread (ends when stop_fd turns
+ * readable) */
+void *kl_logrotate_main(void *arg);
+/* Removes container id's log files, the rotated ones too (before the
+ * container is removed, as upstream's log manager's Clean). */
+int kl_logs_clean(struct cri_client *cri, const char *id);
 
 /* kubelet_status.c */
 int kl_status_update(struct kl_sync *s);

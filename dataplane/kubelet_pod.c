@@ -116,8 +116,11 @@ static void remove_old_instances(struct kl_sync *s)
 		const char *name = KL_LABEL(c, KL_LABEL_CONTAINER_NAME);
 		Runtime__V1__Container *keep = name ? kl_instance(s, name, 1) : NULL;
 
-		if (keep && exited(c) && c->metadata && c->metadata->attempt < keep->metadata->attempt)
-			cri_remove_container(s->w->cri, c->id);
+		if (!keep || !exited(c) || !c->metadata || c->metadata->attempt >= keep->metadata->attempt)
+			continue;
+		if (kl_logs_clean(s->w->cri, c->id) < 0)
+			log_debug("kubelet: pod %s: cannot remove the logs of container %s", s->key, c->id);
+		cri_remove_container(s->w->cri, c->id);
 	}
 }
 

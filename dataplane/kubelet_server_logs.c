@@ -28,6 +28,7 @@
 
 #define LOG_FILE_MAX (256u << 20)
 #define FOLLOW_CHECK_MS 1000
+#define ROTATE_WAIT_MS 2000 /* at most, for the runtime to close a rotated log */
 
 struct log_opts {
 	bool follow, previous, timestamps;
@@ -330,36 +331,105 @@ static int drain(int fd, struct log_out *w, char **pending, size_t *plen)
 	return n < 0 ? -errno : 0;
 }
 
-/* Writes what is appended to the file until the container stops or the
- * client leaves. */
-static void follow(struct kl_req *q, struct cri_client *c, const char *id, const char *path,
-		   int fd, struct log_out *w)
+/* The log at path is another file than the one open at fd: the kubelet
+ * rotated it and the runtime writes a new one (kubelet_logrotate.c). The
+ * new file, open, or -1 while there is none (mid-rotation) or no change. */
+static int rotated(const char *path, int fd)
 {
-	_cleanup_close_ int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	struct stat a, b;
+
+	if (stat(path, &a) < 0 || fstat(fd, &b) < 0 || (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+		return -1;
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* The inotify events waiting on in: whether one says wd was closed by a
+ * writer. */
+static bool events_close(int in, int wd)
+{
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool closed = false;
+	ssize_t n;
+
+	while ((n = read(in, ev, sizeof(ev))) > 0)
+		for (char *p = ev; p < ev + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+
+			closed |= e->wd == wd && (e->mask & IN_CLOSE_WRITE);
+			p += sizeof(*e) + e->len;
+		}
+	return closed;
+}
+
+/* A follow of one file, and of the next once the log is rotated. */
+struct follow_state {
+	int in, wd;        /* inotify, and the watch of the file read */
+	int next;          /* the new file at path, open, until the old one ends */
+	bool old_closed;   /* the runtime closed the file read (it reopened the log) */
+	unsigned long long since; /* when next was found */
+};
+
+/* The runtime creates the new file before it stops writing to the old
+ * one: the old one is read to its end (the runtime closed it, or after
+ * ROTATE_WAIT_MS) before the new one. 1 when the follow moved on. */
+static int follow_rotation(struct follow_state *f, const char *path, int *fd)
+{
+	if (f->next < 0) {
+		f->next = rotated(path, *fd);
+		if (f->next < 0)
+			return 0;
+		f->since = now_ns();
+	}
+	if (!f->old_closed && now_ns() - f->since < ROTATE_WAIT_MS * 1000000ULL)
+		return 0;
+	inotify_rm_watch(f->in, f->wd);
+	f->wd = inotify_add_watch(f->in, path, IN_MODIFY | IN_CLOSE_WRITE);
+	close(*fd);
+	*fd = f->next;
+	f->next = -1;
+	f->old_closed = false;
+	return f->wd < 0 ? -errno : 1;
+}
+
+/* Writes what is appended to the file until the container stops or the
+ * client leaves; when the log is rotated, the old file is read to its end
+ * and the new one from its start. */
+static void follow(struct kl_req *q, struct cri_client *c, const char *id, const char *path,
+		   int *fd, struct log_out *w)
+{
+	struct follow_state f = { .in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), .next = -1 };
 	_cleanup_free_ char *pending = NULL;
 	size_t plen = 0;
 	bool stopped = false;
+	int r = 0;
 
-	if (in < 0 || inotify_add_watch(in, path, IN_MODIFY | IN_CLOSE_WRITE) < 0)
-		return;
-	while (!w->full && !stopped) {
-		struct pollfd p[2] = { { .fd = in, .events = POLLIN },
+	if (f.in < 0 || (f.wd = inotify_add_watch(f.in, path, IN_MODIFY | IN_CLOSE_WRITE)) < 0)
+		goto out;
+	while (!w->full && !stopped && r >= 0) {
+		struct pollfd p[2] = { { .fd = f.in, .events = POLLIN },
 				       { .fd = q->client->fd, .events = POLLIN | POLLRDHUP } };
-		char ev[4096];
-		int r = poll(p, 2, FOLLOW_CHECK_MS);
 
+		r = poll(p, 2, f.next >= 0 ? 100 : FOLLOW_CHECK_MS);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (p[1].revents)
 			break; /* the client sends nothing more: it left */
 		if (p[0].revents)
-			while (read(in, ev, sizeof(ev)) > 0)
-				;
-		else
+			f.old_closed |= events_close(f.in, f.wd);
+		else if (f.next < 0)
 			stopped = !running(c, id);
-		if (drain(fd, w, &pending, &plen) < 0)
-			break;
+		r = drain(*fd, w, &pending, &plen);
+		if (r == 0 && (r = follow_rotation(&f, path, fd)) == 1) {
+			stopped = false;
+			plen = 0; /* a record the old file did not end is not continued */
+			r = drain(*fd, w, &pending, &plen);
+		}
 	}
+out:
+	if (f.next >= 0)
+		close(f.next);
+	if (f.in >= 0)
+		close(f.in);
 }
 
 int kl_serve_logs(struct kl_req *q, const char *ns, const char *pod, const char *container)
@@ -406,7 +476,7 @@ int kl_serve_logs(struct kl_req *q, const char *ns, const char *pod, const char 
 	if (o.follow && !w.full) {
 		/* A record not yet ended is read again with what follows it. */
 		lseek(fd, (off_t)used, SEEK_SET);
-		follow(q, c, id, path, fd, &w);
+		follow(q, c, id, path, &fd, &w);
 	}
 	log_debug("kubelet: log of %s/%s/%s: %lld bytes", ns, pod, container, w.written);
 out:

@@ -2,7 +2,8 @@
  * ends of a relayed connection: the API server between kubectl and a
  * kubelet, the kubelet between the API server and the runtime's
  * streaming server. An upgraded connection (SPDY/3.1 or WebSocket) passes
- * through as bytes: neither end of skiff speaks those protocols.
+ * through as bytes (the API server's WebSocket translation,
+ * control/api_proxy_ws.c, reads frames over these streams).
  *
  *   struct tls_stream up = { .tls = session, .fd = fd }, down = { .fd = sock };
  *   tls_stream_read_head(&up, buf, sizeof(buf), &head, &have);

@@ -291,6 +291,17 @@ int cri_remove_container(struct cri_client *c, const char *id)
 			&runtime__v1__remove_container_response__descriptor, NULL);
 }
 
+int cri_reopen_container_log(struct cri_client *c, const char *id)
+{
+	Runtime__V1__ReopenContainerLogRequest req = RUNTIME__V1__REOPEN_CONTAINER_LOG_REQUEST__INIT;
+
+	if (bad_id(c, id, "container id"))
+		return -EINVAL;
+	req.container_id = (char *)id;
+	return cri_call(c, RUNTIME_SERVICE "ReopenContainerLog", &req,
+			&runtime__v1__reopen_container_log_response__descriptor, NULL);
+}
+
 int cri_container_status(struct cri_client *c, const char *id, bool verbose,
 			 Runtime__V1__ContainerStatusResponse **out)
 {

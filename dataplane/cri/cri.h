@@ -60,6 +60,9 @@ int cri_container_status(struct cri_client *c, const char *id, bool verbose,
 			 Runtime__V1__ContainerStatusResponse **out);
 int cri_list_containers(struct cri_client *c, const Runtime__V1__ContainerFilter *filter,
 			Runtime__V1__ListContainersResponse **out);
+/* The runtime opens the log file at the container's log path anew (after
+ * the kubelet renamed it to rotate it); the container must be running. */
+int cri_reopen_container_log(struct cri_client *c, const char *id);
 /* The cumulative CPU time and working set of every running container. */
 int cri_list_container_stats(struct cri_client *c, Runtime__V1__ListContainerStatsResponse **out);
 

@@ -6,7 +6,9 @@
 #
 # Set before sourcing: SUBNET_PREFIX (the pods' /24, one per test file),
 # KUBELET_SERVER_FLAGS (skiff-server's flags; default no controllers and
-# no scheduler: pods name their node, as the scheduler would bind them).
+# no scheduler: pods name their node, as the scheduler would bind them),
+# KUBELET_API=1 (the agent serves the kubelet API, so kubectl logs and top
+# reach it).
 . "$SKIFF_ROOT/tests/dataplane/containerd.sh"
 
 require_root
@@ -72,6 +74,22 @@ if [[ "${KUBELET_SERVER_FLAGS:-}" == *root-ca-cert-publisher* ]]; then
 	wait_for 30 eval 'k get sa default >/dev/null 2>&1 && k get cm kube-root-ca.crt >/dev/null 2>&1' ||
 		fail "no default ServiceAccount or kube-root-ca.crt: $(tail -5 "$SLOG")"
 	assert_eq "$(k get cm kube-root-ca.crt -o 'jsonpath={.data.ca\.crt}')" "$(cat "$DATA/tls/ca.crt")"
+fi
+
+# The kubelet API: a serving certificate from the cluster CA, at the Node's
+# InternalIP (--node-ip), where the server reaches it.
+if [ -n "${KUBELET_API:-}" ]; then
+	require_cmd openssl
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/kubelet.key" \
+		-subj "/O=system:nodes/CN=system:node:$NODE" -out "$TMP/kubelet.csr" 2>/dev/null ||
+		fail "openssl req"
+	printf 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:192.0.2.10\n' >"$TMP/kubelet.ext"
+	openssl x509 -req -in "$TMP/kubelet.csr" -CA "$DATA/tls/ca.crt" -CAkey "$DATA/tls/ca.key" \
+		-CAcreateserial -days 1 -extfile "$TMP/kubelet.ext" -out "$TMP/kubelet.crt" 2>/dev/null ||
+		fail "openssl x509"
+	KUBELET_AGENT_FLAGS+=" --tls-cert-file $TMP/kubelet.crt --tls-private-key-file $TMP/kubelet.key"
+	KUBELET_AGENT_FLAGS+=" --client-ca-file $DATA/tls/ca.crt"
+	in_node ip addr add 192.0.2.10/32 dev lo || fail "cannot add the node address"
 fi
 
 # jp POD JSONPATH: one field of a pod.

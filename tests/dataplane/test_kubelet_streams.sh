@@ -3,8 +3,10 @@
 # CRI log files and passes exec, attach and port-forward through to
 # containerd's streaming server; skiff-server proxies pods/log, exec,
 # attach and portforward to the pod's node with its kubelet client
-# certificate. Driven with kubectl 1.27 (SPDY) and 1.33 (WebSocket first,
-# falling back to SPDY when containerd 1.6 refuses the WebSocket).
+# certificate. Driven with kubectl 1.27 (SPDY) and 1.33 (WebSocket:
+# skiff-server translates v5.channel.k8s.io and tunnels port-forward's
+# SPDY frames, and speaks SPDY with the kubelet, whose runtime, containerd
+# 1.6, refuses WebSocket).
 #
 # One private containerd (in a node namespace made here), a sandbox and
 # busybox containers made with cri-tool and labelled as upstream's kubelet
@@ -319,10 +321,14 @@ case_exec() {
 		assert_eq "$out" "pf-ok" "1.$v exec in the default container"
 		assert_fails kt 60 "$v" exec "$POD" -c main -- /no/such/binary
 	done
-	# 1.33 asked for a WebSocket (v5.channel.k8s.io, a GET), which
-	# containerd 1.6 refuses, and fell back to SPDY (a POST); 1.27 asks
-	# for SPDY only.
-	assert_contains "$(cat "$TMP/agent.log")" "GET /exec/$NS/$POD/main"
+	# 1.33 speaks WebSocket (v5.channel.k8s.io) with skiff-server, which
+	# speaks SPDY with the kubelet (containerd 1.6 refuses WebSocket): no
+	# fallback, and no WebSocket request (a GET) reaches the kubelet.
+	out=$(kt 60 33 -v=6 exec "$POD" -c main -- sh -c 'echo hi; exit 4' 2>&1)
+	assert_contains "$out" "The subprotocol is v5.channel.k8s.io" "1.33 exec over WebSocket"
+	assert_not_contains "$out" "allback" "1.33 exec fell back to SPDY"
+	assert_contains "$out" "command terminated with exit code 4" "1.33 exec (-v=6) exit code"
+	assert_not_contains "$(cat "$TMP/agent.log")" "GET /exec/$NS/$POD/main"
 	assert_contains "$(cat "$TMP/agent.log")" "POST /exec/$NS/$POD/main"
 }
 
@@ -354,15 +360,30 @@ case_cp() {
 	done
 }
 
+# Each attach runs until what it waits for shows (30 s at most), not for
+# a fixed time (kubectl's own start takes seconds on a loaded machine).
 case_attach() {
-	local v out
+	local v pid rc
 	for v in 27 33; do
 		# Output: the main container's stream as it goes on.
-		out=$(kt 3 "$v" attach "$POD" -c main 2>&1 </dev/null)
-		assert_contains "$out" "tick" "1.$v attach output"
+		kt 60 "$v" attach "$POD" -c main >"$TMP/attach-$v.out" 2>&1 </dev/null &
+		pid=$!
+		wait_for 30 grep -q tick "$TMP/attach-$v.out"
+		rc=$?
+		kill_tree "$pid"
+		[ "$rc" = 0 ] || fail "1.$v attach output: $(cat "$TMP/attach-$v.out")"
 		# Input: what reader reads comes back.
-		out=$( (echo "hello-$v"; sleep 2) | kt 4 "$v" attach -i "$POD" -c reader 2>&1)
-		assert_contains "$out" "got hello-$v" "1.$v attach -i"
+		rm -f "$TMP/attach-in"
+		mkfifo "$TMP/attach-in"
+		kt 60 "$v" attach -i "$POD" -c reader <"$TMP/attach-in" >"$TMP/attach-i-$v.out" 2>&1 &
+		pid=$!
+		exec 7>"$TMP/attach-in"
+		echo "hello-$v" >&7
+		wait_for 30 grep -q "got hello-$v" "$TMP/attach-i-$v.out"
+		rc=$?
+		exec 7>&-
+		kill_tree "$pid"
+		[ "$rc" = 0 ] || fail "1.$v attach -i: $(cat "$TMP/attach-i-$v.out")"
 	done
 }
 
@@ -370,7 +391,7 @@ case_port_forward() {
 	local v lport out pid
 	for v in 27 33; do
 		lport=$(free_port)
-		kt 20 "$v" port-forward "pod/$POD" "$lport:8080" >"$TMP/pf-$v.log" 2>&1 &
+		kt 20 "$v" -v=6 port-forward "pod/$POD" "$lport:8080" >"$TMP/pf-$v.log" 2>&1 &
 		pid=$!
 		wait_for 10 grep -q "Forwarding from" "$TMP/pf-$v.log" ||
 			{ kill "$pid"; fail "1.$v port-forward did not start: $(cat "$TMP/pf-$v.log")"; }
@@ -381,6 +402,12 @@ case_port_forward() {
 		wait "$pid" 2>/dev/null
 		assert_contains "$out" "pf-ok" "1.$v port-forward: second connection"
 	done
+	# 1.33 tunnels its SPDY frames in WebSocket messages to skiff-server
+	# (SPDY/3.1+portforward.k8s.io), which passes them to the kubelet's
+	# SPDY upgrade; 1.27 speaks SPDY itself.
+	assert_contains "$(cat "$TMP/pf-33.log")" "negotiated protocol: portforward.k8s.io" \
+		"1.33 port-forward over WebSocket"
+	assert_not_contains "$(cat "$TMP/pf-27.log")" "negotiated protocol: portforward.k8s.io"
 }
 
 # A ServiceAccount with the view role reads logs but may not exec.

@@ -11,20 +11,8 @@ SUBNET_PREFIX=10.65.0
 . "$(dirname "$0")/../harness/lib.sh"
 require_cmd openssl jq
 
-# The kubelet API's serving certificate, from the cluster CA (the server's
-# data dir exists only after kubelet_env starts it: made on first use).
-KUBELET_AGENT_FLAGS="--tls-cert-file $TMP/kubelet.crt --tls-private-key-file $TMP/kubelet.key"
+KUBELET_API=1
 . "$SKIFF_ROOT/tests/dataplane/kubelet_env.sh"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/kubelet.key" \
-	-subj "/O=system:nodes/CN=system:node:$NODE" -out "$TMP/kubelet.csr" 2>/dev/null ||
-	fail "openssl req"
-printf 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:192.0.2.10\n' >"$TMP/kubelet.ext"
-openssl x509 -req -in "$TMP/kubelet.csr" -CA "$DATA/tls/ca.crt" -CAkey "$DATA/tls/ca.key" \
-	-CAcreateserial -days 1 -extfile "$TMP/kubelet.ext" -out "$TMP/kubelet.crt" 2>/dev/null ||
-	fail "openssl x509"
-KUBELET_AGENT_FLAGS+=" --client-ca-file $DATA/tls/ca.crt"
-# The Node's InternalIP, where the server reaches the kubelet API.
-in_node ip addr add 192.0.2.10/32 dev lo || fail "cannot add the node address"
 
 # millicores QUANTITY: "123456789n" or "12m" -> millicores.
 millicores() {
