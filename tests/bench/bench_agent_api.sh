@@ -3,7 +3,10 @@
 # 12), as SIG Scalability's SLI defines it: an EndpointSlice written
 # through the API -> the change is in the load-balancing mechanism: the BPF
 # map the datapath reads (--proxy-mode bpf), or the nftables map element
-# (--proxy-mode nftables), one row per mode.
+# (--proxy-mode nftables), one row per mode; and DNS programming latency
+# (row dns): a Service created through the API -> the agent's cluster DNS
+# (--dns-listen on the namespace's loopback, nftables mode) answers its
+# name, asked every millisecond.
 #
 # Per size: a skiff-server (SQLite, plain HTTP on the node namespace's
 # loopback) loaded through its API with N Services and one EndpointSlice
@@ -28,7 +31,7 @@
 #   BENCH_SIZES      service counts (default "1000 10000")
 #   BENCH_ENDPOINTS  endpoints per service (default 10)
 #   BENCH_CHANGES    timed changes per size and mode (default 100)
-#   BENCH_MODES      proxy modes (default "bpf nftables")
+#   BENCH_MODES      rows (default "bpf nftables dns")
 #   BENCH_DATA       folder for the server's data (default /dev/shm)
 #   BENCH_LOGS       a folder to keep the server's and agents' logs and
 #                    map-watch's lines in (default: none, they go with the run)
@@ -49,13 +52,16 @@ sizes=${BENCH_SIZES:-1000 10000}
 env_number n_eps BENCH_ENDPOINTS 10
 env_number changes BENCH_CHANGES 100
 env_number gap_ms BENCH_GAP_MS 0
-modes=${BENCH_MODES:-bpf nftables}
+modes=${BENCH_MODES:-bpf nftables dns}
 for v in $modes; do
-	[ "$v" = bpf ] || [ "$v" = nftables ] || fail "BENCH_MODES: expected bpf and/or nftables, got '$v'"
+	[ "$v" = bpf ] || [ "$v" = nftables ] || [ "$v" = dns ] ||
+		fail "BENCH_MODES: expected some of bpf, nftables and dns, got '$v'"
 done
 for v in $sizes; do
 	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 1 ] && [ "$v" -le 60000 ] ||
 		fail "BENCH_SIZES: expected numbers from 1 to 60000, got '$v'"
+	# (60,000 ClusterIPs from 10.96.0.2 stay below 10.96.234.100 and the
+	# dns rows' Services, allocated by the server, find room above)
 done
 [ "$n_eps" -ge 1 ] && [ "$n_eps" -le 200 ] || fail "BENCH_ENDPOINTS: expected 1 to 200"
 [ "$changes" -ge 1 ] && [ "$changes" -le 32000 ] || fail "BENCH_CHANGES: expected 1 to 32000"
@@ -73,9 +79,11 @@ WATCH="$TESTBIN/map-watch"
 status=0
 err() { echo "error: $*"; status=1; }
 
-# svc_ip I: ClusterIP of service I; ep_ip I J: endpoint J of service I
-# (10.128.0.0/9, nothing listens: only the maps are read).
-svc_ip() { echo "10.96.$(( (1 + $1) / 256 )).$(( (1 + $1) % 256 ))"; }
+# svc_ip I: ClusterIP of service I, from 10.96.0.2 (.1 is the kubernetes
+# Service's: s0 was refused, and its slice's changes timed out); ep_ip I J:
+# endpoint J of service I (10.128.0.0/9, nothing listens: only the maps are
+# read).
+svc_ip() { echo "10.96.$(( (2 + $1) / 256 )).$(( (2 + $1) % 256 ))"; }
 ep_ip() { local a=$(( $1 * n_eps + $2 + 1 )); echo "10.$(( 128 + a / 65536 )).$(( a / 256 % 256 )).$(( a % 256 ))"; }
 # endpoints I LAST: the JSON endpoints of service I's slice, the last one LAST.
 endpoints() {
@@ -92,7 +100,7 @@ load_config() {
 			printf "url = \"%s/api/v1/namespaces/default/services\"\n", api
 			printf "data = \"{%sapiVersion%s:%sv1%s,%skind%s:%sService%s,%smetadata%s:{%sname%s:%ss%d%s,%snamespace%s:%sdefault%s},%sspec%s:{%sclusterIP%s:%s10.96.%d.%d%s,%sports%s:[{%sname%s:%shttp%s,%sport%s:80,%stargetPort%s:8080}]}}\"\n",
 				q, q, q, q, q, q, q, q, q, q, q, q, q, i, q, q, q, q, q, q, q, q, q, q,
-				int((1 + i) / 256), (1 + i) % 256, q, q, q, q, q, q, q, q, q, q, q, q, q
+				int((2 + i) / 256), (2 + i) % 256, q, q, q, q, q, q, q, q, q, q, q, q, q
 			printf "header = \"Content-Type: application/json\"\noutput = /dev/null\nnext\n"
 			printf "url = \"%s/apis/discovery.k8s.io/v1/namespaces/default/endpointslices\"\n", api
 			eps = ""
@@ -115,14 +123,20 @@ pct() { sort -g | awk -v p="$1" -v k="${2:-0.001}" '{ v[NR] = $1 } END { if (!NR
 
 # change_lines MODE: the timed changes' lines for map-watch --server, one per
 # change of a random service's last endpoint to a new address (one per
-# change and mode: the nftables watcher waits for an element carrying it).
+# change and mode: the nftables watcher waits for an element carrying it),
+# or (dns) per new Service dC.
 change_lines() {
-	local c i ep
+	local c i ep slices=/apis/discovery.k8s.io/v1/namespaces/default/endpointslices
 	for (( c = 0; c < changes; c++ )); do
+		if [ "$1" = dns ]; then
+			echo "- - d$c.default.svc.cluster.local. POST /api/v1/namespaces/default/services" \
+				"{\"metadata\":{\"name\":\"d$c\"},\"spec\":{\"ports\":[{\"port\":80}]}}"
+			continue
+		fi
 		i=$(( (RANDOM * 32768 + RANDOM) % n ))
 		ep="10.127.$(( c / 250 )).$(( c % 250 + 1 ))"
 		[ "$1" = nftables ] && ep="10.127.$(( c / 250 + 128 )).$(( c % 250 + 1 ))"
-		echo "$(svc_ip "$i"):80 $ep default s$i-1 {\"endpoints\":$(endpoints "$i" "$ep")}"
+		echo "$(svc_ip "$i"):80 $ep - PATCH $slices/s$i-1 {\"endpoints\":$(endpoints "$i" "$ep")}"
 	done
 }
 # paced: stdin's lines, BENCH_GAP_MS apart (map-watch makes each change
@@ -135,7 +149,8 @@ paced() {
 	done
 }
 
-echo "network programming latency (API write -> BPF map entry / nftables element), $changes changes"
+echo "network programming latency (API write -> BPF map entry / nftables element; dns: Service"
+echo "created -> its name answers), $changes changes"
 echo "per size and mode, ${gap_ms} ms apart; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-9s %-9s %-10s %-9s %-9s %-9s %-12s %-12s %s\n' mode services endpoints load_s p50_ms p99_ms \
 	write_p50_ms write_p99_ms loadavg
@@ -146,15 +161,17 @@ for n in $sizes; do
 	API="http://127.0.0.1:$PORT"
 	t0=$EPOCHREALTIME
 	load_config "$n" >"$TMP/load-$n.cfg"
-	in_node curl -sf -K "$TMP/load-$n.cfg" || { err "loading $n services failed"; continue; }
+	in_node curl -sf --fail-early -K "$TMP/load-$n.cfg" || { err "loading $n services failed"; continue; }
 	load_s=$(awk -v s="$t0" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
 	for mode in $modes; do
 		ALOG="$TMP/agent-$n-$mode.log"
 		BPFFS="/sys/fs/bpf/skiff-bench-api-$RUN_ID-$n-$mode"
 		defer "rm -rf '$BPFFS'"
 		defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
+		pmode=$mode dns=()
+		[ "$mode" = dns ] && pmode=nftables dns=(--dns-listen 127.0.0.53:53)
 		( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" --server "$API" \
-			--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --proxy-mode "$mode" \
+			--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --proxy-mode "$pmode" "${dns[@]}" \
 			--nft-table "skiff-b-$RUN_ID-$n" --log-level "${BENCH_LOG_LEVEL:-info}" ) >>"$ALOG" 2>&1 &
 		agent=$!
 		defer "kill $agent"
@@ -164,6 +181,7 @@ for n in $sizes; do
 		change_lines "$mode" >"$TMP/changes-$n-$mode"
 		target=(--map "$BPFFS/lb_frontends")
 		[ "$mode" = nftables ] && target=(--nft)
+		[ "$mode" = dns ] && target=(--dns 127.0.0.53:53)
 		paced <"$TMP/changes-$n-$mode" |
 			in_node "$WATCH" --server "$API" "${target[@]}" --timeout-ms 5000 >"$TMP/out-$n-$mode" ||
 			err "$mode: a change was not seen: $(tail -1 "$TMP/out-$n-$mode")"
