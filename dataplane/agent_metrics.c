@@ -98,6 +98,12 @@ void agent_metrics_sync(struct agent_metrics *m, const struct agent_sync_report 
 	prom_set(m->sockets_ended, (double)rep->sockets_ended);
 }
 
+void agent_metrics_sockets(struct agent_metrics *m, uint64_t sockets_ended)
+{
+	if (m)
+		prom_set(m->sockets_ended, (double)sockets_ended);
+}
+
 void agent_metrics_dns(struct agent_metrics *m, const struct dns_server_stats *st)
 {
 	if (!m)

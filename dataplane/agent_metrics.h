@@ -26,6 +26,8 @@ struct agent_sync_report {
 };
 /* A successful proxy sync, ending now. */
 void agent_metrics_sync(struct agent_metrics *m, const struct agent_sync_report *rep);
+/* Sockets ended in all, after a socket-ending pass outside a sync. */
+void agent_metrics_sockets(struct agent_metrics *m, uint64_t sockets_ended);
 /* The DNS server's totals, copied. */
 void agent_metrics_dns(struct agent_metrics *m, const struct dns_server_stats *st);
 

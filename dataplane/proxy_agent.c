@@ -210,7 +210,27 @@ static int bpf_setup(struct proxy_agent *a)
 		return r;
 	}
 	log_info("datapath: programs attached to cgroup %s, maps in %s", a->cgroup, bpffs_of(a));
-	return proxy_lb_new(a->lb, a->cgroup, log_report, NULL, &a->plb);
+	r = proxy_lb_new(a->lb, a->cgroup, log_report, NULL, &a->plb);
+	/* API source: each event is applied as it comes, and the sockets'
+	 * pass of one change would hold up the next (the folder's debounce
+	 * batches changes already) */
+	if (r == 0 && a->api && !a->o->once)
+		proxy_lb_defer_sockets(a->plb, PROXY_SOCKETS_DEFER_MS);
+	return r;
+}
+
+/* The deferred pass over the sockets of removed backends, when due (or
+ * with force, pending at all). */
+static void proxy_end_sockets(struct proxy_agent *a, bool force)
+{
+	unsigned long long due = proxy_lb_sockets_due(a->plb);
+
+	if (!due || (!force && due > now_ns()))
+		return;
+	proxy_lb_end_sockets(a->plb);
+	log_info("datapath: sockets of removed backends ended in %.1f ms (one pass)",
+		 (double)proxy_lb_last_socket_ns(a->plb) / 1e6);
+	agent_metrics_sockets(a->metrics, proxy_lb_sockets_ended(a->plb));
 }
 
 static int nft_setup(struct proxy_agent *a)
@@ -277,6 +297,8 @@ static void proxy_teardown(struct proxy_agent *a)
 			log_info("table inet %s removed", a->nopt.table);
 	}
 	nftp_free(a->nftp);
+	if (a->plb)
+		proxy_end_sockets(a, true);
 	proxy_lb_free(a->plb);
 	if (a->lb && a->o->destroy_on_exit) {
 		r = lb_destroy(a->lb);
@@ -775,6 +797,10 @@ static size_t loop_fds(struct proxy_agent *a, struct pollfd *fds, int *timeout_m
 					      .events = POLLIN };
 	}
 	*timeout_ms = -1;
+	unsigned long long due = proxy_lb_sockets_due(a->plb), now = now_ns();
+
+	if (due)
+		*timeout_ms = due <= now ? 0 : (int)((due - now + 999999) / 1000000);
 	if (a->api)
 		return OWN_FDS + api_source_pollfds(&a->src, fds + OWN_FDS, MAX_FDS - OWN_FDS,
 						    timeout_ms);
@@ -813,6 +839,8 @@ static int agent_loop(struct proxy_agent *a)
 		for (size_t i = 0; i < ARRAY_SIZE(consumers); i++)
 			if (fds[2 + i].revents && consumers[i].dispatch)
 				consumers[i].dispatch(a);
+		if (a->plb)
+			proxy_end_sockets(a, false);
 	}
 }
 

@@ -15,7 +15,10 @@
  *                      the store changed (or that asked for a retry)
  *   API fds         -> the client's dispatch puts the watch events of
  *                      that turn in the store -> sync at once, no debounce
- *                      (a 410 relist's difference is one such batch)
+ *                      (a 410 relist's difference is one such batch);
+ *                      in BPF mode the sockets of the backends it removed
+ *                      end in one pass PROXY_SOCKETS_DEFER_MS later, for
+ *                      all removed meanwhile
  *   SIGHUP          -> read every source again, resync every consumer
  *   SIGINT/SIGTERM  -> leave (programs, maps, tables and routes stay, or
  *                      with destroy_on_exit, everything is removed)
@@ -45,6 +48,10 @@
  * longest a steady stream of changes can delay it. */
 #define PROXY_DEBOUNCE_MS 50
 #define PROXY_DEBOUNCE_MAX_MS 500
+/* BPF mode fed by the API: the sockets of removed backends end this long
+ * after the first removal, in one pass for all removed meanwhile (a pass
+ * costs milliseconds, and the next change would wait for it). */
+#define PROXY_SOCKETS_DEFER_MS 50
 /* Retry delay after a frontend failed to program. */
 #define PROXY_RETRY_MS 1000
 

@@ -30,6 +30,12 @@ struct proxy_lb {
 	log_report_fn report;         /* what each apply did, for the owner to log */
 	void *report_ud;
 	char failed[96];              /* after a failed apply: the step that failed, ": " */
+	/* Removed backends whose sockets the next pass ends (names owned);
+	 * with defer_ms, the pass runs that long after the first of them. */
+	struct proxy_removed *pending;
+	size_t n_pending;
+	unsigned long long pending_since; /* now_ns(); 0: nothing pending */
+	unsigned defer_ms;
 };
 
 #define lbreport(p, ...) report_msg((p)->report, (p)->report_ud, __VA_ARGS__)
@@ -59,10 +65,21 @@ int proxy_lb_new(struct lb *lb, const char *cgroup_path, log_report_fn report, v
 	return 0;
 }
 
+static void pending_clear(struct proxy_lb *p)
+{
+	for (size_t i = 0; i < p->n_pending; i++)
+		free((char *)p->pending[i].name);
+	free(p->pending);
+	p->pending = NULL;
+	p->n_pending = 0;
+	p->pending_since = 0;
+}
+
 void proxy_lb_free(struct proxy_lb *p)
 {
 	if (!p)
 		return;
+	pending_clear(p);
 	proxy_state_free(p->applied);
 	free(p->cgroup_path);
 	free(p);
@@ -212,10 +229,10 @@ static void report_removed(struct proxy_lb *p, const struct proxy_removed *rm, i
 			 ended == 1 ? "" : "s");
 }
 
-/* Ends the sockets of every backend c removed, in one pass of the socket
+/* Ends the sockets of every pending backend, in one pass of the socket
  * iterators per network namespace (the agent's and those of the processes
  * in the cgroup), however many backends that is. */
-static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
+static void pending_end(struct proxy_lb *p)
 {
 	struct netns_set ns = { 0 };
 	unsigned long long t0 = now_ns();
@@ -225,17 +242,16 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 	size_t n = 0;
 	int r = 0;
 
-	p->socket_ns = 0;
-	if (!c->n_removed)
+	if (!p->n_pending)
 		return;
 	if (p->cgroup_path && stat("/proc/self/ns/net", &self) == 0)
 		netns_walk(&ns, p->cgroup_path, self.st_ino, 0);
-	t = calloc(c->n_removed, sizeof(*t));
+	t = calloc(p->n_pending, sizeof(*t));
 	paths = calloc(ns.n + 1, sizeof(*paths)); /* [0]: ours (NULL) */
 	if (!t || !paths)
 		r = -ENOMEM;
-	for (size_t i = 0; r == 0 && i < c->n_removed; i++) {
-		const struct proxy_removed *rm = &c->removed[i];
+	for (size_t i = 0; r == 0 && i < p->n_pending; i++) {
+		const struct proxy_removed *rm = &p->pending[i];
 
 		/* SCTP: no socket iterator */
 		if (rm->proto == LB_PROTO_TCP || rm->proto == LB_PROTO_UDP)
@@ -246,8 +262,8 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 		paths[j + 1] = ns.paths[j];
 	if (r == 0)
 		r = lb_sockets_terminate(p->lb, t, n, paths, ns.n + 1);
-	for (size_t i = 0, k = 0; i < c->n_removed; i++) {
-		const struct proxy_removed *rm = &c->removed[i];
+	for (size_t i = 0, k = 0; i < p->n_pending; i++) {
+		const struct proxy_removed *rm = &p->pending[i];
 		bool ended = r >= 0 && (rm->proto == LB_PROTO_TCP || rm->proto == LB_PROTO_UDP);
 
 		uint32_t n_ended = ended ? t[k++].ended : 0;
@@ -257,7 +273,79 @@ static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
 	}
 	free(ns.inos);
 	free(ns.paths);
+	pending_clear(p);
 	p->socket_ns = now_ns() - t0;
+}
+
+/* A pending backend that a frontend c sets has again keeps its sockets. */
+static void pending_forget_readded(struct proxy_lb *p, const struct proxy_changes *c)
+{
+	for (size_t i = 0; p->n_pending && i < c->n_set; i++) {
+		const struct proxy_frontend *fe = c->set[i];
+
+		for (size_t j = 0; j < fe->n_backends; j++) {
+			const struct proxy_backend *be = &fe->backends[j];
+
+			for (size_t k = 0; k < p->n_pending;) {
+				struct proxy_removed *rm = &p->pending[k];
+
+				if (rm->proto != fe->key.proto || rm->be.port != be->port ||
+				    !ipaddr_eq(&rm->be.addr, &be->addr)) {
+					k++;
+					continue;
+				}
+				free((char *)rm->name);
+				*rm = p->pending[--p->n_pending];
+			}
+		}
+	}
+	if (!p->n_pending)
+		p->pending_since = 0;
+}
+
+/* The backends c removed join the pending ones (a copy: the states they
+ * point into are freed); their sockets end now, or with defer_ms at the
+ * pass proxy_lb_end_sockets runs. A backend c sets again is no longer
+ * pending. */
+static void end_sockets(struct proxy_lb *p, const struct proxy_changes *c)
+{
+	p->socket_ns = 0;
+	pending_forget_readded(p, c);
+	if (c->n_removed) {
+		struct proxy_removed *v = realloc(p->pending, (p->n_pending + c->n_removed) * sizeof(*v));
+
+		if (!v) {
+			lbreport(p, LOG_LEVEL_WARN, "%zu removed backends: no memory to end their sockets",
+				 c->n_removed);
+			return;
+		}
+		p->pending = v;
+		for (size_t i = 0; i < c->n_removed; i++) {
+			v[p->n_pending] = c->removed[i];
+			v[p->n_pending].name = strdup(c->removed[i].name);
+			if (v[p->n_pending].name)
+				p->n_pending++;
+		}
+		if (!p->pending_since && p->n_pending)
+			p->pending_since = now_ns();
+	}
+	if (!p->defer_ms)
+		pending_end(p);
+}
+
+void proxy_lb_defer_sockets(struct proxy_lb *p, unsigned ms)
+{
+	p->defer_ms = ms;
+}
+
+unsigned long long proxy_lb_sockets_due(const struct proxy_lb *p)
+{
+	return p && p->pending_since ? p->pending_since + p->defer_ms * 1000000ULL : 0;
+}
+
+void proxy_lb_end_sockets(struct proxy_lb *p)
+{
+	pending_end(p);
 }
 
 /* ---- apply -------------------------------------------------------------- */

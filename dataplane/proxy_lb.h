@@ -41,8 +41,20 @@ int proxy_lb_apply(struct proxy_lb *p, struct proxy_state *next);
  * otherwise as proxy_lb_apply. */
 int proxy_lb_apply_services(struct proxy_lb *p, char **keys, size_t n, struct proxy_state *part);
 
-/* Nanoseconds the last apply spent ending sockets of removed backends
- * (after the maps were updated). */
+/* Ending the sockets of removed backends waits ms (default 0: the apply
+ * ends them, after the maps are updated): one pass of the socket
+ * iterators costs milliseconds whatever it ends (they walk the kernel's
+ * whole socket tables), and a change arriving meanwhile waited for it.
+ * Deferred, the backends removed meanwhile end in the same pass, and a
+ * backend set again before it keeps its sockets. The owner runs the pass
+ * by proxy_lb_end_sockets once proxy_lb_sockets_due (monotonic ns; 0:
+ * nothing pending) has come, and before it stops. */
+void proxy_lb_defer_sockets(struct proxy_lb *p, unsigned ms);
+unsigned long long proxy_lb_sockets_due(const struct proxy_lb *p);
+void proxy_lb_end_sockets(struct proxy_lb *p);
+
+/* Nanoseconds the last apply (or proxy_lb_end_sockets) spent ending
+ * sockets of removed backends (after the maps were updated). */
 unsigned long long proxy_lb_last_socket_ns(const struct proxy_lb *p);
 /* Sockets of removed backends ended since proxy_lb_new. */
 uint64_t proxy_lb_sockets_ended(const struct proxy_lb *p);

@@ -809,8 +809,17 @@ void kc_client_dispatch(struct kc_client *c, const struct pollfd *fds, size_t n)
 
 		curl_multi_socket_action(c->multi, ready[i].fd, ev, &running);
 	}
-	if (c->curl_deadline >= 0 && (unsigned long long)c->curl_deadline <= now_ns())
+	if (c->curl_deadline >= 0 && (unsigned long long)c->curl_deadline <= now_ns()) {
+		long ms;
+
 		curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		/* The next deadline from libcurl itself: its timer is one-shot
+		 * and it does not always call on_timer once nothing is due (a
+		 * deadline a minute past made every poll of an idle
+		 * skiff-agent return at once, 16,000 times a second). */
+		if (curl_multi_timeout(c->multi, &ms) == CURLM_OK)
+			on_timer(c->multi, ms, c);
+	}
 	for (s = c->streams; s; s = s->next)
 		watch_deliver(c, s);
 	while ((msg = curl_multi_info_read(c->multi, &left))) {

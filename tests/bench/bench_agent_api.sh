@@ -3,22 +3,26 @@
 # 12), as SIG Scalability's SLI defines it: an EndpointSlice written
 # through the API -> the change is in the load-balancing mechanism: the BPF
 # map the datapath reads (--proxy-mode bpf), or the nftables map element
-# (--proxy-mode nftables), one row per mode.
+# (--proxy-mode nftables), one row per mode; and DNS programming latency
+# (row dns): a Service created through the API -> the agent's cluster DNS
+# (--dns-listen on the namespace's loopback, nftables mode) answers its
+# name, asked every millisecond.
 #
 # Per size: a skiff-server (SQLite, plain HTTP on the node namespace's
 # loopback) loaded through its API with N Services and one EndpointSlice
 # each (BENCH_ENDPOINTS endpoints; written with one curl over one kept-alive
 # connection), then, per mode, skiff-agent --server in that namespace. Each
 # of BENCH_CHANGES changes replaces the last endpoint of a random service's
-# slice with a merge patch sent by curl; the watcher starts the clock just
-# before it starts curl and stops it when the change is in: BPF, map-watch,
-# the frontend's entry in the pinned lb_frontends map has a new generation;
-# nftables, map-watch --nft-addr, nf_tables commits an element carrying the new
+# slice with a merge patch, all of them sent by one map-watch --server over
+# one kept-alive connection (no process starts inside the timed window: a
+# curl started per change cost 30 ms of its own at load 25). The clock
+# starts as the request is handed to the client and stops when the change
+# is in: BPF, the frontend's entry in the pinned lb_frontends map has a new
+# generation; nftables, nf_tables commits an element carrying the new
 # endpoint's address (the service's eps-* map). p50/p99 of those. The
-# "write alone" column is curl's own time (time_total) for a change the
-# model does not hold (an annotation) on the same slice: the server's
-# share of the number (the agent may program the map before curl has its
-# answer). The
+# "write" columns are the time until the server's answer to the same
+# request: the server's share of the number (the agent may program the
+# map before the answer is in). The
 # server's data is on tmpfs (BENCH_DATA, default /dev/shm): with SQLite's
 # fsync on this VM's disk a write takes ~20-30 ms, which would be the
 # disk's number, and loading 10,000 Services would take minutes.
@@ -27,8 +31,11 @@
 #   BENCH_SIZES      service counts (default "1000 10000")
 #   BENCH_ENDPOINTS  endpoints per service (default 10)
 #   BENCH_CHANGES    timed changes per size and mode (default 100)
-#   BENCH_MODES      proxy modes (default "bpf nftables")
+#   BENCH_MODES      rows (default "bpf nftables dns")
 #   BENCH_DATA       folder for the server's data (default /dev/shm)
+#   BENCH_LOGS       a folder to keep the server's and agents' logs and
+#                    map-watch's lines in (default: none, they go with the run)
+#   BENCH_LOG_LEVEL  the agents' --log-level (default info)
 #   BENCH_GAP_MS     pause after each change (default 0: back to back; the
 #                    BPF mode's socket-ending pass after a removed backend
 #                    runs on the agent's loop and delays the next change)
@@ -45,16 +52,19 @@ sizes=${BENCH_SIZES:-1000 10000}
 env_number n_eps BENCH_ENDPOINTS 10
 env_number changes BENCH_CHANGES 100
 env_number gap_ms BENCH_GAP_MS 0
-modes=${BENCH_MODES:-bpf nftables}
+modes=${BENCH_MODES:-bpf nftables dns}
 for v in $modes; do
-	[ "$v" = bpf ] || [ "$v" = nftables ] || fail "BENCH_MODES: expected bpf and/or nftables, got '$v'"
+	[ "$v" = bpf ] || [ "$v" = nftables ] || [ "$v" = dns ] ||
+		fail "BENCH_MODES: expected some of bpf, nftables and dns, got '$v'"
 done
 for v in $sizes; do
 	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 1 ] && [ "$v" -le 60000 ] ||
 		fail "BENCH_SIZES: expected numbers from 1 to 60000, got '$v'"
+	# (60,000 ClusterIPs from 10.96.0.2 stay below 10.96.234.100 and the
+	# dns rows' Services, allocated by the server, find room above)
 done
 [ "$n_eps" -ge 1 ] && [ "$n_eps" -le 200 ] || fail "BENCH_ENDPOINTS: expected 1 to 200"
-[ "$changes" -ge 1 ] || fail "BENCH_CHANGES: at least 1"
+[ "$changes" -ge 1 ] && [ "$changes" -le 32000 ] || fail "BENCH_CHANGES: expected 1 to 32000"
 DATA_ROOT=$(mktemp -d "${BENCH_DATA:-/dev/shm}/skiff-bench-api-XXXXXX") || fail "BENCH_DATA: cannot make a folder"
 defer "rm -rf '$DATA_ROOT'"
 
@@ -69,9 +79,11 @@ WATCH="$TESTBIN/map-watch"
 status=0
 err() { echo "error: $*"; status=1; }
 
-# svc_ip I: ClusterIP of service I; ep_ip I J: endpoint J of service I
-# (10.128.0.0/9, nothing listens: only the maps are read).
-svc_ip() { echo "10.96.$(( (1 + $1) / 256 )).$(( (1 + $1) % 256 ))"; }
+# svc_ip I: ClusterIP of service I, from 10.96.0.2 (.1 is the kubernetes
+# Service's: s0 was refused, and its slice's changes timed out); ep_ip I J:
+# endpoint J of service I (10.128.0.0/9, nothing listens: only the maps are
+# read).
+svc_ip() { echo "10.96.$(( (2 + $1) / 256 )).$(( (2 + $1) % 256 ))"; }
 ep_ip() { local a=$(( $1 * n_eps + $2 + 1 )); echo "10.$(( 128 + a / 65536 )).$(( a / 256 % 256 )).$(( a % 256 ))"; }
 # endpoints I LAST: the JSON endpoints of service I's slice, the last one LAST.
 endpoints() {
@@ -88,7 +100,7 @@ load_config() {
 			printf "url = \"%s/api/v1/namespaces/default/services\"\n", api
 			printf "data = \"{%sapiVersion%s:%sv1%s,%skind%s:%sService%s,%smetadata%s:{%sname%s:%ss%d%s,%snamespace%s:%sdefault%s},%sspec%s:{%sclusterIP%s:%s10.96.%d.%d%s,%sports%s:[{%sname%s:%shttp%s,%sport%s:80,%stargetPort%s:8080}]}}\"\n",
 				q, q, q, q, q, q, q, q, q, q, q, q, q, i, q, q, q, q, q, q, q, q, q, q,
-				int((1 + i) / 256), (1 + i) % 256, q, q, q, q, q, q, q, q, q, q, q, q, q
+				int((2 + i) / 256), (2 + i) % 256, q, q, q, q, q, q, q, q, q, q, q, q, q
 			printf "header = \"Content-Type: application/json\"\noutput = /dev/null\nnext\n"
 			printf "url = \"%s/apis/discovery.k8s.io/v1/namespaces/default/endpointslices\"\n", api
 			eps = ""
@@ -105,33 +117,43 @@ load_config() {
 		}
 	}'
 }
-# patch_cmd I BODY: PATCH, curl's command line for a merge patch of service
-# I's slice.
-patch_cmd() {
-	PATCH=(curl -sf -o /dev/null -X PATCH -H "Content-Type: application/merge-patch+json"
-		--data-binary "$2" "$API/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/s$1-1")
-}
 # pct P [SCALE]: the P-th percentile of stdin's numbers times SCALE
 # (default 0.001: us -> ms).
 pct() { sort -g | awk -v p="$1" -v k="${2:-0.001}" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit } i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", v[i] * k }'; }
 
-# watch MODE I ADDR: the change of service I to the endpoint ADDR, timed
-# until it is in the mode's mechanism; prints the microseconds.
-watch() {
-	local out
-	if [ "$1" = bpf ]; then
-		out=$(in_node "$WATCH" --map "$BPFFS/lb_frontends" --frontend "$(svc_ip "$2"):80" \
-			--timeout-ms 5000 --run "${PATCH[@]}") || return 1
-	else
-		out=$(in_node "$WATCH" --nft-addr "$3" --timeout-ms 5000 --run "${PATCH[@]}") || return 1
-	fi
-	out=${out#change us=}
-	echo "${out%% *}"
+# change_lines MODE: the timed changes' lines for map-watch --server, one per
+# change of a random service's last endpoint to a new address (one per
+# change and mode: the nftables watcher waits for an element carrying it),
+# or (dns) per new Service dC.
+change_lines() {
+	local c i ep slices=/apis/discovery.k8s.io/v1/namespaces/default/endpointslices
+	for (( c = 0; c < changes; c++ )); do
+		if [ "$1" = dns ]; then
+			echo "- - d$c.default.svc.cluster.local. POST /api/v1/namespaces/default/services" \
+				"{\"metadata\":{\"name\":\"d$c\"},\"spec\":{\"ports\":[{\"port\":80}]}}"
+			continue
+		fi
+		i=$(( (RANDOM * 32768 + RANDOM) % n ))
+		ep="10.127.$(( c / 250 )).$(( c % 250 + 1 ))"
+		[ "$1" = nftables ] && ep="10.127.$(( c / 250 + 128 )).$(( c % 250 + 1 ))"
+		echo "$(svc_ip "$i"):80 $ep - PATCH $slices/s$i-1 {\"endpoints\":$(endpoints "$i" "$ep")}"
+	done
+}
+# paced: stdin's lines, BENCH_GAP_MS apart (map-watch makes each change
+# once it has read its line, after the last one is in).
+paced() {
+	local line
+	while IFS= read -r line; do
+		echo "$line"
+		[ "$gap_ms" -eq 0 ] || sleep "$(awk -v g="$gap_ms" 'BEGIN { print g / 1000 }')"
+	done
 }
 
-echo "network programming latency (API write -> BPF map entry / nftables element), $changes changes"
+echo "network programming latency (API write -> BPF map entry / nftables element; dns: Service"
+echo "created -> its name answers), $changes changes"
 echo "per size and mode, ${gap_ms} ms apart; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-9s %-9s %-10s %-9s %-9s %-9s %-16s\n' mode services endpoints load_s p50_ms p99_ms write_alone_p50
+printf '%-9s %-9s %-10s %-9s %-9s %-9s %-12s %-12s %s\n' mode services endpoints load_s p50_ms p99_ms \
+	write_p50_ms write_p99_ms loadavg
 for n in $sizes; do
 	DATA="$DATA_ROOT/data-$n" SLOG="$TMP/server-$n.log"
 	agent_server_start "$DATA" "$SLOG" plain --service-cluster-ip-range 10.96.0.0/16 \
@@ -139,40 +161,41 @@ for n in $sizes; do
 	API="http://127.0.0.1:$PORT"
 	t0=$EPOCHREALTIME
 	load_config "$n" >"$TMP/load-$n.cfg"
-	in_node curl -sf -K "$TMP/load-$n.cfg" || { err "loading $n services failed"; continue; }
+	in_node curl -sf --fail-early -K "$TMP/load-$n.cfg" || { err "loading $n services failed"; continue; }
 	load_s=$(awk -v s="$t0" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
 	for mode in $modes; do
 		ALOG="$TMP/agent-$n-$mode.log"
 		BPFFS="/sys/fs/bpf/skiff-bench-api-$RUN_ID-$n-$mode"
 		defer "rm -rf '$BPFFS'"
 		defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
+		pmode=$mode dns=()
+		[ "$mode" = dns ] && pmode=nftables dns=(--dns-listen 127.0.0.53:53)
 		( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" --server "$API" \
-			--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --proxy-mode "$mode" \
-			--nft-table "skiff-b-$RUN_ID-$n" --log-level info ) >>"$ALOG" 2>&1 &
+			--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --proxy-mode "$pmode" "${dns[@]}" \
+			--nft-table "skiff-b-$RUN_ID-$n" --log-level "${BENCH_LOG_LEVEL:-info}" ) >>"$ALOG" 2>&1 &
 		agent=$!
 		defer "kill $agent"
 		wait_for 300 grep -q "initial sync:" "$ALOG" ||
 			{ err "$mode agent never synced $n services: $(tail -3 "$ALOG")"; continue; }
 		: >"$TMP/lat-$n-$mode"; : >"$TMP/write-$n-$mode"
-		for (( c = 0; c < changes; c++ )); do
-			i=$(( (RANDOM * 32768 + RANDOM) % n ))
-			# a new address per change and mode: the nftables watcher
-			# waits for an element carrying it
-			ep="10.127.$(( c / 256 )).$(( c % 256 + 1 ))"
-			[ "$mode" = nftables ] && ep="10.127.$(( c / 256 + 64 )).$(( c % 256 + 1 ))"
-			patch_cmd "$i" "{\"endpoints\":$(endpoints "$i" "$ep")}"
-			us=$(watch "$mode" "$i" "$ep") || { err "$mode: change $c of s$i not seen"; continue; }
-			echo "$us" >>"$TMP/lat-$n-$mode"
-			patch_cmd "$i" "{\"metadata\":{\"annotations\":{\"bench\":\"$mode-$c\"}}}"
-			in_node "${PATCH[@]}" -w '%{time_total}\n' >>"$TMP/write-$n-$mode" || err "annotation write"
-			[ "$gap_ms" -eq 0 ] || sleep "$(awk -v g="$gap_ms" 'BEGIN { print g / 1000 }')"
-		done
-		printf '%-9s %-9s %-10s %-9s %-9s %-9s %-16s\n' "$mode" "$n" "$n_eps" "$load_s" \
+		change_lines "$mode" >"$TMP/changes-$n-$mode"
+		target=(--map "$BPFFS/lb_frontends")
+		[ "$mode" = nftables ] && target=(--nft)
+		[ "$mode" = dns ] && target=(--dns 127.0.0.53:53)
+		paced <"$TMP/changes-$n-$mode" |
+			in_node "$WATCH" --server "$API" "${target[@]}" --timeout-ms 5000 >"$TMP/out-$n-$mode" ||
+			err "$mode: a change was not seen: $(tail -1 "$TMP/out-$n-$mode")"
+		awk '{ sub("us=", "", $2); sub("write_us=", "", $3); print $2 >"'"$TMP/lat-$n-$mode"'";
+			print $3 >"'"$TMP/write-$n-$mode"'" }' "$TMP/out-$n-$mode"
+		printf '%-9s %-9s %-10s %-9s %-9s %-9s %-12s %-12s %s\n' "$mode" "$n" "$n_eps" "$load_s" \
 			"$(pct 50 <"$TMP/lat-$n-$mode")" "$(pct 99 <"$TMP/lat-$n-$mode")" \
-			"$(pct 50 1000 <"$TMP/write-$n-$mode")"
+			"$(pct 50 <"$TMP/write-$n-$mode")" "$(pct 99 <"$TMP/write-$n-$mode")" \
+			"$(cut -d' ' -f1 /proc/loadavg)"
 		kill "$agent"; wait "$agent" 2>/dev/null
+		[ -z "${BENCH_LOGS:-}" ] || cp "$ALOG" "$TMP/out-$n-$mode" "$BENCH_LOGS/"
 	done
 	kill_tree "$SERVER_PID"
+	[ -z "${BENCH_LOGS:-}" ] || cp "$SLOG" "$BENCH_LOGS/"
 done
 echo "goal (issue 12): p99 <= 20 ms end to end; anchors: kube-proxy minSyncPeriod 1 s, kind 5 s"
 exit $status

@@ -31,11 +31,16 @@
 #                the pod IPs directly, to the ClusterIP through skiff's socket
 #                LB, and through each replica (DNAT in its router namespace).
 #                Each router's client also reaches the pod IPs directly
-#                through that router: a row's ratio is its rate / the direct
+#                through that router, each connection to a random pod as
+#                the services' random balancing does (round robin keeps
+#                each single-threaded pod server exactly as busy as the
+#                other, which a random choice does not: the rows compared
+#                unlike things): a row's ratio is its rate / the direct
 #                rate through the same router ("base" rows). Best of
 #                BENCH_ROUNDS rounds; within a round a row and its base
 #                alternate in BENCH_SLICES slices of BENCH_DURATION (their
-#                connections summed), so load from elsewhere hits both alike.
+#                connections summed; base first in every other slice), so
+#                load from elsewhere hits both alike.
 # Goal lines (informational): BPF full sync <= 1000 ms, one change <= 5 ms,
 # ClusterIP rate >= 97% of direct.
 #
@@ -49,6 +54,9 @@
 #   BENCH_PODS         backend pods of the measured service (default 2)
 #   BENCH_SLICES       alternating slices per row and round (default 4)
 #   BENCH_DATAPATH     0 to skip the data path table (default 1)
+#   BENCH_DIRECT_PICK  how the direct rows pick a pod: random (default) or
+#                      roundrobin (the method before; the ClusterIP rows
+#                      pick at random whatever this is)
 # Reproduce: make bench B=proxy   (or: bash tests/bench/bench_proxy.sh)
 # Exit status: 0 unless a measured step failed.
 
@@ -67,6 +75,12 @@ env_number rounds BENCH_ROUNDS 3
 env_number n_pods BENCH_PODS 2
 env_number datapath BENCH_DATAPATH 1
 env_number slices BENCH_SLICES 4
+direct_pick=${BENCH_DIRECT_PICK:-random}
+case $direct_pick in
+random) direct_flag=--random ;;
+roundrobin) direct_flag= ;;
+*) fail "BENCH_DIRECT_PICK: expected random or roundrobin, got '$direct_pick'" ;;
+esac
 
 for v in $sizes; do
 	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 2 ] && [ "$v" -le 60000 ] ||
@@ -406,9 +420,12 @@ for (( round = 1; round <= rounds; round++ )); do
 		[ "$c" = bpf ] && cg=1
 		[ -n "${base[$c]:-}" ] || c=
 		for (( k = 0; k < slices; k++ )); do
+			# the row first in every other slice (base, row, row, base,
+			# ...): neither is always the one after the other
+			[ -n "$c" ] && (( k % 2 )) && rate_slice "$c" "$r" "$cg" "$slice_s" "$vip:80"
 			# shellcheck disable=SC2046
-			rate_slice "$b" "$r" 0 "$slice_s" $(direct_targets "$r")
-			[ -n "$c" ] && rate_slice "$c" "$r" "$cg" "$slice_s" "$vip:80"
+			rate_slice "$b" "$r" 0 "$slice_s" $direct_flag $(direct_targets "$r")
+			[ -n "$c" ] && ! (( k % 2 )) && rate_slice "$c" "$r" "$cg" "$slice_s" "$vip:80"
 		done
 		round_rate "$b"
 		latency "$b" "$r" 0 "$(direct_targets "$r" | awk '{ print $1 }')"
@@ -426,7 +443,8 @@ echo
 echo "data path: $n services loaded, $n_pods backend pods, short connections: $workers clients x ${duration}s;"
 echo "kept-alive: 1 connection x ${duration}s; best of $rounds rounds (a row and its base alternating"
 echo "in $slices slices each); times in us; load average $(cut -d' ' -f1-3 /proc/loadavg);"
-echo "ratio = conn/s / conn/s of the pod IPs through the same router (the row above it, \"base\")"
+echo "ratio = conn/s / conn/s of the pod IPs through the same router (the row above it, \"base\"),"
+echo "whose connections pick a pod: $direct_pick"
 # shellcheck disable=SC2059
 printf "$fmt" path "conn/s" "conn p50" "conn p99" "ratio" "req p50" "req p99"
 for row in "${rows[@]}"; do

@@ -14,10 +14,15 @@
  *       a DNAT (different ISN and timestamp offsets per tuple) stalls the
  *       SYN for a second and would measure that instead of the proxy.
  *
- *   conn-bench rate [--duration S] [--workers W] [--timeout-ms T] TARGET...
+ *   conn-bench rate [--duration S] [--workers W] [--timeout-ms T] [--random]
+ *                   TARGET...
  *       W threads, each in a loop for S seconds: connect, send "C\n", read
- *       the reply, close (reset). Connections go round
- *       robin over the TARGETs (ADDR:PORT, [v6]:PORT).
+ *       the reply, close (reset). Connections go round robin over the
+ *       TARGETs (ADDR:PORT, [v6]:PORT), or with --random each to a target
+ *       picked at random, as a service's random load balancing picks its
+ *       backend (the baseline a ClusterIP is compared with: round robin
+ *       keeps every server exactly as busy as the others, which the
+ *       service's random pick does not).
  *       Prints: rate conns=N errors=E seconds=S per_sec=R p50_us=.. p99_us=..
  *       (the p50/p99 of one whole connection).
  *
@@ -67,6 +72,7 @@ struct cb_opts {
 	unsigned workers;
 	unsigned timeout_ms;
 	unsigned warmup;
+	bool random; /* rate: a random target per connection */
 	struct cb_target targets[CB_MAX_TARGETS];
 	unsigned n_targets;
 };
@@ -87,7 +93,8 @@ static int usage(FILE *f, int status)
 {
 	fprintf(f,
 		"Usage: conn-bench serve [--port P] [--threads N]\n"
-		"       conn-bench rate [--duration S] [--workers W] [--timeout-ms T] TARGET...\n"
+		"       conn-bench rate [--duration S] [--workers W] [--timeout-ms T] [--random]\n"
+		"                       TARGET...\n"
 		"       conn-bench latency [--duration S] [--warmup N] [--timeout-ms T] TARGET\n"
 		"TCP short-connection rate and kept-alive request latency, and the\n"
 		"epoll server both talk to. TARGET is ADDR:PORT or [IPv6]:PORT.\n"
@@ -97,6 +104,7 @@ static int usage(FILE *f, int status)
 		"  --duration S    seconds of traffic, may be fractional (default 5)\n"
 		"  --workers W     rate: concurrent connecting threads (default 4)\n"
 		"  --timeout-ms T  connect/reply timeout per request (default 2000)\n"
+		"  --random        rate: each connection to a random TARGET (default: round robin)\n"
 		"  --warmup N      latency: untimed requests first (default 100)\n"
 		"  -h, --help      this text\n"
 		"Output: one line of key=value pairs (see the source's header).\n");
@@ -342,11 +350,12 @@ static void worker_record(struct cb_worker *w, unsigned long long t0, int r)
 static void *rate_thread(void *arg)
 {
 	struct cb_worker *w = arg;
-	unsigned next = w->index;
+	unsigned next = w->index, seed = (unsigned)now_ns() ^ w->index;
 
 	while (now_ns() < w->deadline_ns) {
 		unsigned long long t0 = now_ns();
-		int r = short_conn(&w->o->targets[next++ % w->o->n_targets], w->o->timeout_ms);
+		unsigned i = w->o->random ? (unsigned)rand_r(&seed) : next++;
+		int r = short_conn(&w->o->targets[i % w->o->n_targets], w->o->timeout_ms);
 
 		worker_record(w, t0, r);
 	}
@@ -523,6 +532,7 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "timeout-ms", required_argument, NULL, 'T' },
 		{ "warmup", required_argument, NULL, 'W' },
+		{ "random", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -564,6 +574,9 @@ int main(int argc, char **argv)
 				log_error("--duration: expected seconds from 0 to 3600, got '%s'", optarg);
 				return 2;
 			}
+			break;
+		case 'r':
+			o.random = true;
 			break;
 		case 'h':
 			return usage(stdout, 0);

@@ -7,4 +7,4 @@ proxy-gen_SRCS := tests/bench/proxy_gen.c
 proxy-gen_PKGS := openssl
 conn-bench_SRCS := tests/bench/conn_bench.c
 map-watch_SRCS := tests/bench/map_watch.c
-map-watch_PKGS := libbpf libelf zlib libnftnl libmnl
+map-watch_PKGS := libbpf libelf zlib libnftnl libmnl jansson libcurl yaml-0.1 ldns

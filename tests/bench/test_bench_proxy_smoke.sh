@@ -126,6 +126,11 @@ case_conn_bench_against_its_server() {
 	# nothing listening: failures, exit 1
 	out=$(in_ns c "$CB" rate --duration 0.1 --workers 1 127.0.0.1:8099 2>&1) && fail "rate to a closed port: $out"
 	assert_contains "$out" "Connection refused"
+	# --random reaches every target: the open one and the closed one
+	out=$(in_ns c "$CB" rate --duration 0.2 --workers 1 --random 127.0.0.1:8080 127.0.0.1:8099 2>&1) &&
+		fail "rate, half to a closed port: $out"
+	assert_contains "$out" "Connection refused"
+	[ "$(kv conns "$(tail -1 <<<"$out")")" -gt 0 ] || fail "--random: none to the open port: $out"
 	out=$("$CB" rate 10.0.0.1 2>&1); assert_eq "$?" 2 "bad target exit"
 	assert_contains "$out" "TARGET: expected ADDR:PORT"
 }

@@ -234,6 +234,28 @@ case_relist_after_410_equals_fresh_agent() {
 	assert_eq "$relisted" "$fresh" "relisted state equals a fresh agent's"
 }
 
+# BPF mode on the API: the sockets of a removed backend end after the
+# change is programmed, in a pass of their own (deferred by
+# PROXY_SOCKETS_DEFER_MS, so a change arriving meanwhile is not held up
+# by it), and the log and the metric count them.
+case_removed_backend_sockets_end_after_the_change() {
+	MODE=bpf
+	case_setup socks
+	{ web_service; slice web-1 web IPv4 "$WEB_PORTS" $ALL3; } | kapply
+	start_agent
+	local hpid got keep=()
+	client_bg hpid --hold --timeout-ms 8000 10.96.0.10 81 >"$TMP/hold.out"
+	wait_for 5 grep -q "^b[123] " "$TMP/hold.out" || fail "held connection never answered: $(cat "$TMP/hold.out")"
+	got=$(awk '{ print $1; exit }' "$TMP/hold.out")
+	for b in 1 2 3; do [ "b$b" = "$got" ] || keep+=("10.221.$b.2"); done
+	change eval 'slice web-1 web IPv4 "$WEB_PORTS" ${keep[*]} | kapply'
+	wait "$hpid"
+	assert_contains "$(cat "$TMP/hold.out")" "closed: Software caused connection abort"
+	wait_for 5 grep -q "backend 10.221.${got#b}.2:8081/TCP removed, 1 socket ended" "$ALOG" ||
+		fail "no log of the ended socket: $(grep removed "$ALOG")"
+	assert_contains "$(cat "$ALOG")" "datapath: sockets of removed backends ended in"
+}
+
 both() {
 	local m
 	for m in bpf nftables; do
@@ -247,4 +269,5 @@ both kubectl_changes_reach_the_datapath
 both traffic_policy_local
 both server_restart_and_restore_fail_nothing
 both relist_after_410_equals_fresh_agent
+run_case removed_backend_sockets_end_after_the_change
 finish

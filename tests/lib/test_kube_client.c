@@ -207,7 +207,10 @@ TEST(crud_paging_and_errors)
 
 TEST(status_subresource)
 {
-	struct test_server s = { 0 };
+	/* no scheduler: it writes the new pod's status (Unschedulable, no
+	 * nodes) and the status update below, made with the create's
+	 * resourceVersion, met a 409 when it came first (once at load 45) */
+	struct test_server s = { .extra = "--no-scheduler" };
 	const struct kc_resource *pods = kc_resource_find("pods");
 	const char *ns = test_unique("ns");
 	struct kc_client *c;
@@ -489,5 +492,49 @@ TEST(many_watches_share_one_loop)
 	for (int i = 0; i < 10; i++)
 		kc_watch_stop(c, w[i]);
 	free(rv);
+	kc_client_free(c);
+}
+
+static void async_done(void *ud, int err, const struct kc_status *st, json_t *body)
+{
+	(void)st;
+	(void)body;
+	*(int *)ud = err < 0 ? err : 1;
+}
+
+static int answered(void *ud)
+{
+	return *(int *)ud != 0;
+}
+
+/* A request that ended by its timeout (libcurl's one-shot timer, the last
+ * one it had) leaves an idle loop that sleeps: a deadline kept after it
+ * fired made every poll return at once (an idle skiff-agent polled 16,000
+ * times a second, from its watches' connect timeout on). */
+TEST(idle_loop_sleeps_after_a_request_timed_out)
+{
+	struct test_server s = { 0 };
+	struct kc_config *cfg = NULL;
+	struct kc_client *c = NULL;
+	unsigned long long end;
+	char err[256] = "";
+	int done = 0, turns = 0;
+
+	test_server_start(&s);
+	CHECK_OK(kc_config_load(s.kubeconfig, NULL, &cfg, err, sizeof(err)));
+	CHECK_OK(kc_client_new(cfg, &(struct kc_client_opts){ .timeout_ms = 300 }, &c));
+	kc_config_free(cfg);
+	/* a watch as a plain request: the server streams, the client times out */
+	CHECK_OK(kc_request_async(c, "GET", "/api/v1/namespaces/default/configmaps?watch=true",
+				  NULL, async_done, &done, NULL));
+	CHECK(test_run_until(c, answered, &done, 10000));
+	CHECK_INT_EQ(done, -ETIMEDOUT);
+	/* idle turns of at most 50 ms each */
+	end = now_ns() + 300 * 1000000ULL;
+	while (now_ns() < end && turns < 1000) {
+		kc_client_run_once(c, 50);
+		turns++;
+	}
+	CHECK(turns < 100);
 	kc_client_free(c);
 }
