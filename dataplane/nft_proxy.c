@@ -96,6 +96,7 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 		b.table = p->table;
 		r = nftp_cluster_ips_sync(&b, NULL, next);
 		nftp_hairpin_reset(&p->hp);
+		nftp_eps_reset(&p->eps);
 		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
 			nftp_fe_add(p, &b, &next->fes[i]);
 		nftp_hairpin_flush(p, &b);
@@ -259,6 +260,7 @@ void nftp_free(struct nftp *p)
 	nftb_sock_free(p->sock);
 	proxy_state_free(p->applied);
 	nftp_hairpin_reset(&p->hp);
+	nftp_eps_reset(&p->eps);
 	for (unsigned k = 1; k < NFTP_MAX_SHARDS; k++)
 		free(p->shard_names[k]);
 	free(p->table);

@@ -14,7 +14,7 @@
 # before it starts curl and stops it when the change is in: BPF, map-watch,
 # the frontend's entry in the pinned lb_frontends map has a new generation;
 # nftables, map-watch --nft-addr, nf_tables commits an element carrying the new
-# endpoint's address (the service's eps-* map). p50/p99 of those. The
+# endpoint's address (an endpoints-<g> map). p50/p99 of those. The
 # "write alone" column is curl's own time (time_total) for a change the
 # model does not hold (an annotation) on the same slice: the server's
 # share of the number (the agent may program the map before curl has its

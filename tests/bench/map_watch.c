@@ -19,7 +19,7 @@
  * the current network namespace (NFNLGRP_NFTABLES, sent when a transaction
  * commits), starts the clock and CMD, and stops the clock at the first new
  * set element whose data (a map's value, e.g. the endpoint address . port
- * of skiff's eps-* maps) or key begins with the address.
+ * of skiff's endpoints-<g> maps) or key begins with the address.
  * Prints: change us=N set=NAME table=TABLE
  * Exit status 0 when the change was seen in time, 1 otherwise, 2 on bad
  * usage. */
