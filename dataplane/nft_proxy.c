@@ -90,7 +90,7 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 			nftb_table(&b, NFT_MSG_DELTABLE, 0);
 			if (k < p->n_shards) {
 				nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-				nftp_base_add(&b, k == 0);
+				nftp_base_add(p, &b, k == 0);
 			}
 		}
 		b.table = p->table;

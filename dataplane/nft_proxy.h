@@ -13,7 +13,10 @@
  *                                source (kube-proxy marks it in the endpoint
  *                                chain; the effect is the same)
  *     chain <kind>-<ns/name:port>-<proto>-<addr>:<port>  the frontend:
- *                                masquerade mark (set inline), then without
+ *                                masquerade mark (set inline; not for a
+ *                                ClusterIP: postrouting marks a connection
+ *                                DNATed from a ClusterIP, from outside the
+ *                                cluster CIDR, in one rule), then without
  *                                affinity: dnat to numgen random mod N
  *                                offset B map @endpoints-<g> (no endpoint
  *                                chains);

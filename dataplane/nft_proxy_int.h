@@ -158,6 +158,6 @@ void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend *was,
 		    const struct proxy_frontend *fe);
-void nftp_base_add(struct nftb *b, bool main);
+void nftp_base_add(const struct nftp *p, struct nftb *b, bool main);
 
 #endif

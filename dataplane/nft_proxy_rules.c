@@ -195,30 +195,17 @@ static size_t n_selected(const struct proxy_frontend *fe)
 
 /* ---- one frontend ---- */
 
-static void fe_masq_rule(struct nftp *p, struct nftb *b, const char *chain,
-			 const struct proxy_frontend *fe)
+/* The masquerade mark of an external frontend (NodePort, externalIP,
+ * LoadBalancer) without the Local traffic policy. */
+static void fe_masq_rule(struct nftb *b, const char *chain, const struct proxy_frontend *fe)
 {
-	const struct ipcidr *c = NULL;
 	struct nftb_rule rb;
-	int fam = fe->key.addr.family;
 
-	if (fe->key.kind != PROXY_KIND_CLUSTER_IP) {
-		if (fe->flags & PROXY_F_LOCAL)
-			return;
-	} else if (!p->masquerade_all) {
-		c = fam == AF_INET ? (p->have_cidr4 ? &p->cidr4 : NULL)
-				   : (p->have_cidr6 ? &p->cidr6 : NULL);
-		if (!c)
-			return;
-	}
+	/* ClusterIPs: masquerading_rules decides, for all at once. */
+	if (fe->key.kind == PROXY_KIND_CLUSTER_IP || (fe->flags & PROXY_F_LOCAL))
+		return;
 	if (!nftb_rule_start(&rb, b, chain))
 		return;
-	if (c) {
-		nftb_nfproto(&rb, fam); /* for nft list to print "ip saddr" */
-		nftb_saddr(&rb, fam, NFT_REG_1);
-		nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, c->addr.bytes, ipaddr_family_len(fam),
-				c->len);
-	}
 	/* The mark set inline, not `jump mark-for-masquerade`: every commit
 	 * that must validate the table walks this rule once per frontend
 	 * and base chain, and a jump would walk the target chain too. */
@@ -444,13 +431,13 @@ static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
 			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
 	if (!fe->affinity_timeout) {
 		/* No endpoint chains: numgen picks the DNAT target from a map. */
-		fe_masq_rule(p, b, chain, fe);
+		fe_masq_rule(b, chain, fe);
 		fe_dnat_map(p, b, chain, shard, fe, n);
 	} else {
 		for (size_t i = 0; i < fe->n_backends; i++)
 			if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
 				ep_chain_add(b, fe, &fe->backends[i]);
-		fe_masq_rule(p, b, chain, fe);
+		fe_masq_rule(b, chain, fe);
 		affinity_rules(b, chain, fe);
 		ep_vmap_rule(p, b, chain, fe, n);
 	}
@@ -738,9 +725,63 @@ static void mark_rule(struct nftb *b)
 	}
 }
 
-/* masquerading: hairpin connections get the mark; only marked packets
- * are masqueraded, and the mark is cleared. */
-static void masq_rules(struct nftb *b)
+/* ct status dnat */
+static void x_ct_dnat(struct nftb_rule *rb)
+{
+	const uint32_t dnat = IPS_DST_NAT, zero = 0;
+	struct nftnl_expr *x = nftb_rule_expr(rb, "ct");
+
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	}
+	nftb_bitwise(rb, NFT_REG_1, 4, &dnat, &zero);
+	nftb_cmp(rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
+}
+
+/* ClusterIP connections are masqueraded from outside the cluster CIDR
+ * (always with masquerade_all; never without either): a DNATed connection
+ * whose original destination is a ClusterIP gets the mark. One rule per
+ * family, not one in every ClusterIP frontend's chain (a full sync of
+ * 10,000 services sent 10,000 rules of 8 expressions for it). */
+static void cluster_ip_masq_rules(const struct nftp *p, struct nftb *b)
+{
+	struct nftb_rule rb;
+
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? AF_INET6 : AF_INET;
+		const struct ipcidr *c = f ? (p->have_cidr6 ? &p->cidr6 : NULL)
+					   : (p->have_cidr4 ? &p->cidr4 : NULL);
+		struct nftnl_expr *x;
+
+		if (p->masquerade_all)
+			c = NULL;
+		else if (!c)
+			continue;
+		if (!nftb_rule_start(&rb, b, CH_MASQ))
+			continue;
+		nftb_nfproto(&rb, fam);
+		x_ct_dnat(&rb);
+		x = nftb_rule_expr(&rb, "ct");
+		if (x) {
+			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, f ? NFT_CT_DST_IP6 : NFT_CT_DST_IP);
+			nftnl_expr_set_u8(x, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+		}
+		x_lookup(&rb, NFT_REG_1, false, f ? "cluster-ips6" : "cluster-ips", 0);
+		if (c) {
+			nftb_saddr(&rb, fam, NFT_REG_1);
+			nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, c->addr.bytes,
+					ipaddr_family_len(fam), c->len);
+		}
+		nftb_verdict(&rb, NFT_JUMP, CH_MARK);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* masquerading: hairpin connections and ClusterIP ones from outside get
+ * the mark; only marked packets are masqueraded, and the mark is cleared. */
+static void masq_rules(const struct nftp *p, struct nftb *b)
 {
 	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
 	struct nftb_rule rb;
@@ -749,25 +790,18 @@ static void masq_rules(struct nftb *b)
 	 * reaching itself through a service) is masqueraded too. */
 	for (int f = 0; f < 2; f++) {
 		int fam = f ? AF_INET6 : AF_INET;
-		const uint32_t dnat = IPS_DST_NAT;
-		struct nftnl_expr *x;
 
 		if (!nftb_rule_start(&rb, b, CH_MASQ))
 			continue;
 		nftb_nfproto(&rb, fam);
-		x = nftb_rule_expr(&rb, "ct");
-		if (x) {
-			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
-			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-		}
-		nftb_bitwise(&rb, NFT_REG_1, 4, &dnat, &zero);
-		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
+		x_ct_dnat(&rb);
 		nftb_saddr(&rb, fam, NFT_REG32_00);
 		nftb_daddr(&rb, fam, NFT_REG32_00 + ipaddr_family_len(fam) / 4);
 		x_lookup(&rb, NFT_REG32_00, false, f ? SET_HAIRPIN6 : SET_HAIRPIN, 0);
 		nftb_verdict(&rb, NFT_JUMP, CH_MARK);
 		nftb_rule_end(&rb);
 	}
+	cluster_ip_masq_rules(p, b);
 	if (nftb_rule_start(&rb, b, CH_MASQ)) {
 		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
 		nftb_bitwise(&rb, NFT_REG_1, 4, &mark, &zero);
@@ -812,7 +846,7 @@ static void check_rules(struct nftb *b)
 
 /* main: the whole fixed part; else a shard's: the service maps, the
  * services chain and the nat base chains that jump to it. */
-void nftp_base_add(struct nftb *b, bool main)
+void nftp_base_add(const struct nftp *p, struct nftb *b, bool main)
 {
 	base_sets_chains(b, main);
 	vmap_rules(b, CH_SERVICES, "service-ips", "service-nodeports");
@@ -820,6 +854,6 @@ void nftp_base_add(struct nftb *b, bool main)
 		return;
 	reject_rules(b);
 	mark_rule(b);
-	masq_rules(b);
+	masq_rules(p, b);
 	check_rules(b);
 }
