@@ -170,7 +170,8 @@ static struct hp_ent *hp_get(struct hp *h, const struct ipaddr *a, bool create)
 
 		for (size_t i = 0; i < h->cap; i++)
 			live += h->v[i].used && (h->v[i].n || h->v[i].dirty);
-		while ((live + 1) * 4 > cap)
+		/* At most half full (a quarter was 16 MB at 100,000 addresses). */
+		while ((live + 1) * 2 > cap)
 			cap *= 2;
 		v = calloc(cap, sizeof(*v));
 		if (!v)
@@ -311,6 +312,11 @@ void nftp_hairpin_flush(struct nftp *p, struct nftb *b)
 	for (int j = 0; j < 4; j++)
 		elemq_flush(&q[j]);
 	h->n_dirty = 0;
+	if (h->cap_dirty > 4096) { /* a full sync's: not kept for small changes */
+		free(h->dirty);
+		h->dirty = NULL;
+		h->cap_dirty = 0;
+	}
 }
 
 /* ---- endpoint ranges ---- */
@@ -343,7 +349,7 @@ static int eps_grow(struct eps_ranges *r)
 		return 0;
 	for (size_t i = 0; i < r->cap; i++)
 		live += r->v[i].used && r->v[i].n;
-	while ((live + 1) * 4 > cap)
+	while ((live + 1) * 2 > cap)
 		cap *= 2;
 	v = calloc(cap, sizeof(*v));
 	if (!v)
