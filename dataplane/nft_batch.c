@@ -72,12 +72,13 @@ static char *reserve(struct nftb *b, size_t need)
 
 		while (cap - b->len < need)
 			cap *= 2;
+		/* Not zeroed: every message is written whole (libmnl pads), and
+		 * untouched pages of a full rebuild's buffer stay unused. */
 		n = realloc(b->buf, cap);
 		if (!n) {
 			b->err = -ENOMEM;
 			return NULL;
 		}
-		memset(n + b->cap, 0, cap - b->cap);
 		b->buf = n;
 		b->cap = cap;
 	}

@@ -90,12 +90,13 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 			nftb_table(&b, NFT_MSG_DELTABLE, 0);
 			if (k < p->n_shards) {
 				nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-				nftp_base_add(&b, k == 0);
+				nftp_base_add(p, &b, k == 0);
 			}
 		}
 		b.table = p->table;
 		r = nftp_cluster_ips_sync(&b, NULL, next);
 		nftp_hairpin_reset(&p->hp);
+		nftp_eps_reset(&p->eps);
 		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
 			nftp_fe_add(p, &b, &next->fes[i]);
 		nftp_hairpin_flush(p, &b);
@@ -259,6 +260,7 @@ void nftp_free(struct nftp *p)
 	nftb_sock_free(p->sock);
 	proxy_state_free(p->applied);
 	nftp_hairpin_reset(&p->hp);
+	nftp_eps_reset(&p->eps);
 	for (unsigned k = 1; k < NFTP_MAX_SHARDS; k++)
 		free(p->shard_names[k]);
 	free(p->table);

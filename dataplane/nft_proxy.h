@@ -13,12 +13,18 @@
  *                                source (kube-proxy marks it in the endpoint
  *                                chain; the effect is the same)
  *     chain <kind>-<ns/name:port>-<proto>-<addr>:<port>  the frontend:
- *                                masquerade mark (set inline), then without
- *                                affinity: dnat to numgen random mod N map
- *                                @eps-<chain> (no endpoint chains);
+ *                                masquerade mark (set inline; not for a
+ *                                ClusterIP: postrouting marks a connection
+ *                                DNATed from a ClusterIP, from outside the
+ *                                cluster CIDR, in one rule), then without
+ *                                affinity: dnat to numgen random mod N
+ *                                offset B map @endpoints-<g> (no endpoint
+ *                                chains);
  *                                with ClientIP affinity: affinity lookups,
  *                                numgen random mod N vmap { i : goto ep-... }
- *     map eps-<frontend chain>  i : addr . port, the endpoints (no affinity)
+ *     map endpoints{,6}-<g>     B + i : addr . port, the endpoints of the
+ *                                frontends (no affinity) whose keys B ..
+ *                                B + N - 1 are in group g (256 keys a map)
  *     chain ep-<frontend>-<backend addr>:<port>  (affinity only) affinity
  *                                update, dnat
  *     set aff-<frontend>-<backend>  source addresses with a timeout (ClientIP)

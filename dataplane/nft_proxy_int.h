@@ -36,6 +36,8 @@ enum {
 #define NFTP_SHARD_FES 1024
 #define NFTP_MAX_SHARDS 16
 #define SET_HAIRPIN6 "hairpin6"
+#define MAP_EPS "endpoints"
+#define MAP_EPS6 "endpoints6"
 
 /* Hairpin: the endpoint addresses of all frontends, counted, for the
  * sets hairpin{,6} (a . a: a connection DNATed to its own source). */
@@ -53,9 +55,46 @@ struct hp {
 	int err;
 };
 
+/* Endpoint ranges: a frontend without affinity owns the keys base ..
+ * base + n - 1 of a map endpoints{,6}-<g> of its table (g = the group of
+ * base: NFTP_EPS_GROUP keys each; its rule: dnat to numgen random mod n
+ * offset base map @endpoints-<g>). Few maps, of a few frontends each: a
+ * set per frontend made every set added or looked up by name walk the
+ * table's thousand sets (10,000 services: ~60% of a full sync), and one
+ * map for all made the kernel check every element added against every
+ * rule that looks it up (and each new such rule against every element). */
+struct eps_range {
+	struct proxy_fe_key key;
+	uint32_t base, n; /* n 0: freed (the slot stays for the probe chain) */
+	uint8_t shard;
+	bool used;
+};
+
+#define NFTP_EPS_GROUP 256u
+/* Ranges of up to this many keys are reused once freed; longer ones are
+ * not (the key space is 2^32; a full rebuild starts it over). */
+#define NFTP_EPS_REUSE 64
+
+/* One table's keys of one family. */
+struct eps_pool {
+	uint32_t next;   /* keys from here on were never handed out */
+	uint32_t n_maps; /* the maps of groups 0 .. n_maps - 1 are there */
+	struct eps_free {
+		uint32_t *base;
+		size_t n, cap;
+	} free[NFTP_EPS_REUSE + 1]; /* by length */
+};
+
+struct eps_ranges {
+	struct eps_range *v; /* by frontend key */
+	size_t cap, used;
+	struct eps_pool pool[NFTP_MAX_SHARDS][2]; /* [shard][IPv6] */
+};
+
 struct nftp {
 	char *table;
 	struct hp hp;
+	struct eps_ranges eps;
 	/* Anonymous maps get names of ours ("__map<n>", never reused in a
 	 * table): the kernel then neither scans every set for a free
 	 * "__map%d" number nor the batch for the set id. */
@@ -84,6 +123,7 @@ struct setdef {
 	uint32_t data_type, data_len; /* a data map (vmap false) */
 	uint64_t timeout_ms;
 	bool host_order_key;
+	uint32_t size; /* at most this many elements (0: no limit) */
 };
 
 /* One element: key, and for a verdict map a goto to chain. */
@@ -106,11 +146,18 @@ void nftp_hairpin_flush(struct nftp *p, struct nftb *b);
 int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 			  const struct proxy_state *now);
 
+void nftp_eps_map_name(const struct proxy_fe_key *k, uint32_t base, char *buf, size_t size);
+int nftp_eps_alloc(struct nftb *b, struct eps_ranges *r, const struct proxy_fe_key *k,
+		   unsigned shard, uint32_t n, uint32_t *base);
+const struct eps_range *nftp_eps_find(const struct eps_ranges *r, const struct proxy_fe_key *k);
+void nftp_eps_free(struct eps_ranges *r, const struct proxy_fe_key *k);
+void nftp_eps_reset(struct eps_ranges *r);
+
 /* nft_proxy_rules.c */
 void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend *was,
 		    const struct proxy_frontend *fe);
-void nftp_base_add(struct nftb *b, bool main);
+void nftp_base_add(const struct nftp *p, struct nftb *b, bool main);
 
 #endif

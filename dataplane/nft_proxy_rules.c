@@ -195,30 +195,17 @@ static size_t n_selected(const struct proxy_frontend *fe)
 
 /* ---- one frontend ---- */
 
-static void fe_masq_rule(struct nftp *p, struct nftb *b, const char *chain,
-			 const struct proxy_frontend *fe)
+/* The masquerade mark of an external frontend (NodePort, externalIP,
+ * LoadBalancer) without the Local traffic policy. */
+static void fe_masq_rule(struct nftb *b, const char *chain, const struct proxy_frontend *fe)
 {
-	const struct ipcidr *c = NULL;
 	struct nftb_rule rb;
-	int fam = fe->key.addr.family;
 
-	if (fe->key.kind != PROXY_KIND_CLUSTER_IP) {
-		if (fe->flags & PROXY_F_LOCAL)
-			return;
-	} else if (!p->masquerade_all) {
-		c = fam == AF_INET ? (p->have_cidr4 ? &p->cidr4 : NULL)
-				   : (p->have_cidr6 ? &p->cidr6 : NULL);
-		if (!c)
-			return;
-	}
+	/* ClusterIPs: masquerading_rules decides, for all at once. */
+	if (fe->key.kind == PROXY_KIND_CLUSTER_IP || (fe->flags & PROXY_F_LOCAL))
+		return;
 	if (!nftb_rule_start(&rb, b, chain))
 		return;
-	if (c) {
-		nftb_nfproto(&rb, fam);
-		nftb_saddr(&rb, fam, NFT_REG_1);
-		nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, c->addr.bytes, ipaddr_family_len(fam),
-				c->len);
-	}
 	/* The mark set inline, not `jump mark-for-masquerade`: every commit
 	 * that must validate the table walks this rule once per frontend
 	 * and base chain, and a jump would walk the target chain too. */
@@ -231,9 +218,10 @@ static void anon_name(struct nftp *p, char *buf, size_t size)
 	snprintf(buf, size, "__map%" PRIu64, p->anon_seq++);
 }
 
-/* The elements of a frontend's eps-* map: i -> address . port of its
- * i-th selected backend, for the n selected (calloc'd; NULL: no memory). */
-static struct elem *eps_elems(const struct proxy_frontend *fe, size_t n)
+/* The elements of a frontend's range of the endpoints{,6} map: base + i
+ * -> address . port of its i-th selected backend, for the n selected
+ * (calloc'd; NULL: no memory). */
+static struct elem *eps_elems(const struct proxy_frontend *fe, size_t n, uint32_t base)
 {
 	uint32_t alen = ipaddr_family_len(fe->key.addr.family);
 	struct elem *m = calloc(n ? n : 1, sizeof(*m));
@@ -245,7 +233,7 @@ static struct elem *eps_elems(const struct proxy_frontend *fe, size_t n)
 
 		if (be->state == PROXY_BACKEND_QUARANTINED)
 			continue;
-		memcpy(m[k].key, &(uint32_t){ (uint32_t)k }, 4);
+		memcpy(m[k].key, &(uint32_t){ base + (uint32_t)k }, 4);
 		m[k].key_len = 4;
 		memcpy(m[k].data, be->addr.bytes, alen);
 		memcpy(m[k].data + alen, &port, 2);
@@ -256,58 +244,48 @@ static struct elem *eps_elems(const struct proxy_frontend *fe, size_t n)
 }
 
 /* The frontend chain's last rule (no affinity): meta nfproto, l4proto,
- * dnat to numgen random mod n map @eps-<chain> { i : addr . port }. Not
- * a constant map: a change of endpoints that keeps their number changes
- * its elements only (nftp_fe_update). A
- * named map, not an anonymous one: binding an anonymous set makes the
- * kernel walk the whole transaction, which made a full sync quadratic
- * (10,000 services: 10 s, 1.8 s with named maps). Keyed as a mark (a
- * 32-bit host-order number nft prints; it has no plain integer type). */
-static void fe_dnat_map(struct nftb *b, const char *chain, const struct proxy_frontend *fe,
-			size_t n)
+ * dnat to numgen random mod n offset base map @endpoints-<g>, over the
+ * keys base .. base + n - 1 the frontend owns (nftp_eps_alloc, in shard's
+ * table). A change of endpoints that keeps their number changes those
+ * elements only (nftp_fe_update). Not an anonymous map inline: binding one
+ * walks the whole transaction; not a set per frontend either (see struct
+ * eps_range). */
+static void fe_dnat_map(struct nftp *p, struct nftb *b, const char *chain, unsigned shard,
+			const struct proxy_frontend *fe, size_t n)
 {
-	char map[420];
 	int fam = fe->key.addr.family;
-	uint32_t alen = ipaddr_family_len(fam);
-	struct setdef d = {
-		.name = map,
-		.key_type = NFTP_T_MARK,
-		.key_len = 4,
-		.host_order_key = true,
-		.data_type = NFTP_CONCAT2(fam == AF_INET ? NFTP_T_IPADDR : NFTP_T_IP6ADDR,
-					  NFTP_T_INET_SERVICE),
-		.data_len = alen + 4,
-	};
-	_cleanup_free_ struct elem *m = eps_elems(fe, n);
+	uint32_t alen = ipaddr_family_len(fam), base = 0;
+	_cleanup_free_ struct elem *m = NULL;
 	struct nftnl_expr *x;
 	struct nftb_rule rb;
-	uint32_t id;
-	size_t k = n;
+	char map[32];
+	int r = nftp_eps_alloc(b, &p->eps, &fe->key, shard, (uint32_t)n, &base);
 
+	if (r == 0)
+		m = eps_elems(fe, n, base);
 	if (!m) {
-		b->err = -ENOMEM;
+		b->err = r < 0 ? r : -ENOMEM;
 		return;
 	}
-	snprintf(map, sizeof(map), "eps-%s", chain);
-	id = nftp_set_add(b, &d);
-	nftp_elems(b, NFT_MSG_NEWSETELEM, map, id, m, k);
+	nftp_eps_map_name(&fe->key, base, map, sizeof(map));
+	nftp_elems(b, NFT_MSG_NEWSETELEM, map, 0, m, n);
 	if (!nftb_rule_start(&rb, b, chain))
 		return;
-	nftb_nfproto(&rb, fam);
-	x_l4proto(&rb, fe->key.proto);
+	/* No `meta nfproto`, no `meta l4proto` first: only the family's
+	 * service map, keyed by the protocol, leads here (every expression
+	 * costs each full sync, in the kernel: its type is looked up by name). */
 	x = nftb_rule_expr(&rb, "numgen");
 	if (x) {
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_DREG, NFT_REG_1);
-		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)k);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_MODULUS, (uint32_t)n);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, 0);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_NG_OFFSET, base);
 	}
 	x = nftb_rule_expr(&rb, "lookup");
 	if (x) {
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
 		nftnl_expr_set_str(x, NFTNL_EXPR_LOOKUP_SET, map);
-		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, id);
 	}
 	x_dnat(&rb, fam, NFT_REG_1, NFT_REG32_00 + alen / 4);
 	nftb_rule_end(&rb);
@@ -433,7 +411,8 @@ static void ep_vmap_rule(struct nftp *p, struct nftb *b, const char *chain,
 /* A frontend in the table of b: without endpoints an element of the
  * no-endpoint map; else its chain (masquerade mark, then the endpoint
  * choice) and its element of the service map. */
-static void fe_add_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
+		      const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe);
 	char chain[400];
@@ -452,18 +431,40 @@ static void fe_add_in(struct nftp *p, struct nftb *b, const struct proxy_fronten
 			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
 	if (!fe->affinity_timeout) {
 		/* No endpoint chains: numgen picks the DNAT target from a map. */
-		fe_masq_rule(p, b, chain, fe);
-		fe_dnat_map(b, chain, fe, n);
+		fe_masq_rule(b, chain, fe);
+		fe_dnat_map(p, b, chain, shard, fe, n);
 	} else {
 		for (size_t i = 0; i < fe->n_backends; i++)
 			if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
 				ep_chain_add(b, fe, &fe->backends[i]);
-		fe_masq_rule(p, b, chain, fe);
+		fe_masq_rule(b, chain, fe);
 		affinity_rules(b, chain, fe);
 		ep_vmap_rule(p, b, chain, fe, n);
 	}
 	e.chain = chain;
 	nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
+}
+
+/* The frontend's elements of the endpoints map go, and its keys back. */
+static void eps_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+{
+	const struct eps_range *r = nftp_eps_find(&p->eps, &fe->key);
+	_cleanup_free_ struct elem *m = r ? calloc(r->n, sizeof(*m)) : NULL;
+	char map[32];
+
+	if (!r)
+		return;
+	if (!m) {
+		b->err = -ENOMEM;
+		return;
+	}
+	for (uint32_t k = 0; k < r->n; k++) {
+		memcpy(m[k].key, &(uint32_t){ r->base + k }, 4);
+		m[k].key_len = 4;
+	}
+	nftp_eps_map_name(&fe->key, r->base, map, sizeof(map));
+	nftp_elems(b, NFT_MSG_DELSETELEM, map, 0, m, r->n);
+	nftp_eps_free(&p->eps, &fe->key);
 }
 
 static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
@@ -478,10 +479,8 @@ static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_fronten
 		return;
 	fe_chain_name(fe, chain, sizeof(chain));
 	nftb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
-	if (!fe->affinity_timeout) {
-		snprintf(name, sizeof(name), "eps-%s", chain);
-		nftp_set_del(b, name);
-	}
+	if (!fe->affinity_timeout)
+		eps_del(p, b, fe);
 	for (size_t i = 0; i < fe->n_backends; i++)
 		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
 			nftp_hairpin_ref(p, &fe->backends[i].addr, -1);
@@ -501,27 +500,33 @@ static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_fronten
 
 /* ---- shards ---- */
 
-/* The table of a frontend with endpoints: its service's shard (all the
+/* The shard of a frontend with endpoints: its service's (all the
  * frontends of a service share one); without endpoints the main table
  * (the no-endpoint maps). */
-static const char *fe_table(const struct nftp *p, const struct proxy_frontend *fe)
+static unsigned fe_shard(const struct nftp *p, const struct proxy_frontend *fe)
 {
 	const char *name = fe->name, *end = strchr(name, ':');
 	uint64_t h = 1469598103934665603ull;
 
 	if (p->n_shards <= 1 || n_selected(fe) == 0)
-		return p->table;
+		return 0;
 	for (const char *c = name; *c && c != end; c++)
 		h = (h ^ (uint8_t)*c) * 1099511628211ull;
-	return p->shard_names[h % p->n_shards];
+	return (unsigned)(h % p->n_shards);
+}
+
+static const char *fe_table(const struct nftp *p, const struct proxy_frontend *fe)
+{
+	return p->shard_names[fe_shard(p, fe)];
 }
 
 void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	const char *main = b->table;
+	unsigned shard = fe_shard(p, fe);
 
-	b->table = fe_table(p, fe);
-	fe_add_in(p, b, fe);
+	b->table = p->shard_names[shard];
+	fe_add_in(p, b, shard, fe);
 	b->table = main;
 }
 
@@ -536,26 +541,27 @@ void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe
 
 /* A frontend whose endpoints changed but not their number, nor anything
  * else its chain holds (no affinity, same flags, same table): only the
- * elements of its eps-* map that differ are replaced, a delete and an add
- * each. No chain changes, so the commit validates nothing, however many
- * services the table holds. Returns false when fe needs its chain
- * replaced (nftp_fe_del + nftp_fe_add). */
+ * elements of its endpoints map range that differ are replaced, a delete
+ * and an add each. No chain changes, so the commit validates nothing,
+ * however many services the table holds. Returns false when fe needs its
+ * chain replaced (nftp_fe_del + nftp_fe_add). */
 bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend *was,
 		    const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe);
 	const char *main = b->table;
+	const struct eps_range *r = nftp_eps_find(&p->eps, &was->key);
 	_cleanup_free_ struct elem *o = NULL, *m = NULL;
 	_cleanup_free_ struct elem *del = NULL;
 	size_t n_del = 0;
-	char chain[400], map[420];
+	char map[32];
 
 	if (n == 0 || n != n_selected(was) || fe->affinity_timeout || was->affinity_timeout ||
 	    fe->flags != was->flags || fe_table(p, fe) != fe_table(p, was) ||
-	    strcmp(fe->name, was->name) != 0)
+	    strcmp(fe->name, was->name) != 0 || !r || r->n != n)
 		return false;
-	o = eps_elems(was, n);
-	m = eps_elems(fe, n);
+	o = eps_elems(was, n, r->base);
+	m = eps_elems(fe, n, r->base);
 	del = calloc(n, sizeof(*del));
 	if (!o || !m || !del) {
 		b->err = -ENOMEM;
@@ -573,8 +579,7 @@ bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend 
 	for (size_t i = 0; i < fe->n_backends; i++)
 		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
 			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
-	fe_chain_name(fe, chain, sizeof(chain));
-	snprintf(map, sizeof(map), "eps-%s", chain);
+	nftp_eps_map_name(&fe->key, r->base, map, sizeof(map));
 	b->table = fe_table(p, fe);
 	nftp_elems(b, NFT_MSG_DELSETELEM, map, 0, del, n_del);
 	nftp_elems(b, NFT_MSG_NEWSETELEM, map, 0, m, n_del);
@@ -720,9 +725,63 @@ static void mark_rule(struct nftb *b)
 	}
 }
 
-/* masquerading: hairpin connections get the mark; only marked packets
- * are masqueraded, and the mark is cleared. */
-static void masq_rules(struct nftb *b)
+/* ct status dnat */
+static void x_ct_dnat(struct nftb_rule *rb)
+{
+	const uint32_t dnat = IPS_DST_NAT, zero = 0;
+	struct nftnl_expr *x = nftb_rule_expr(rb, "ct");
+
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	}
+	nftb_bitwise(rb, NFT_REG_1, 4, &dnat, &zero);
+	nftb_cmp(rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
+}
+
+/* ClusterIP connections are masqueraded from outside the cluster CIDR
+ * (always with masquerade_all; never without either): a DNATed connection
+ * whose original destination is a ClusterIP gets the mark. One rule per
+ * family, not one in every ClusterIP frontend's chain (a full sync of
+ * 10,000 services sent 10,000 rules of 8 expressions for it). */
+static void cluster_ip_masq_rules(const struct nftp *p, struct nftb *b)
+{
+	struct nftb_rule rb;
+
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? AF_INET6 : AF_INET;
+		const struct ipcidr *c = f ? (p->have_cidr6 ? &p->cidr6 : NULL)
+					   : (p->have_cidr4 ? &p->cidr4 : NULL);
+		struct nftnl_expr *x;
+
+		if (p->masquerade_all)
+			c = NULL;
+		else if (!c)
+			continue;
+		if (!nftb_rule_start(&rb, b, CH_MASQ))
+			continue;
+		nftb_nfproto(&rb, fam);
+		x_ct_dnat(&rb);
+		x = nftb_rule_expr(&rb, "ct");
+		if (x) {
+			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, f ? NFT_CT_DST_IP6 : NFT_CT_DST_IP);
+			nftnl_expr_set_u8(x, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+		}
+		x_lookup(&rb, NFT_REG_1, false, f ? "cluster-ips6" : "cluster-ips", 0);
+		if (c) {
+			nftb_saddr(&rb, fam, NFT_REG_1);
+			nftb_prefix_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, c->addr.bytes,
+					ipaddr_family_len(fam), c->len);
+		}
+		nftb_verdict(&rb, NFT_JUMP, CH_MARK);
+		nftb_rule_end(&rb);
+	}
+}
+
+/* masquerading: hairpin connections and ClusterIP ones from outside get
+ * the mark; only marked packets are masqueraded, and the mark is cleared. */
+static void masq_rules(const struct nftp *p, struct nftb *b)
 {
 	const uint32_t mark = NFTP_MASQ_MARK, zero = 0, keep = ~NFTP_MASQ_MARK;
 	struct nftb_rule rb;
@@ -731,25 +790,18 @@ static void masq_rules(struct nftb *b)
 	 * reaching itself through a service) is masqueraded too. */
 	for (int f = 0; f < 2; f++) {
 		int fam = f ? AF_INET6 : AF_INET;
-		const uint32_t dnat = IPS_DST_NAT;
-		struct nftnl_expr *x;
 
 		if (!nftb_rule_start(&rb, b, CH_MASQ))
 			continue;
 		nftb_nfproto(&rb, fam);
-		x = nftb_rule_expr(&rb, "ct");
-		if (x) {
-			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
-			nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-		}
-		nftb_bitwise(&rb, NFT_REG_1, 4, &dnat, &zero);
-		nftb_cmp(&rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
+		x_ct_dnat(&rb);
 		nftb_saddr(&rb, fam, NFT_REG32_00);
 		nftb_daddr(&rb, fam, NFT_REG32_00 + ipaddr_family_len(fam) / 4);
 		x_lookup(&rb, NFT_REG32_00, false, f ? SET_HAIRPIN6 : SET_HAIRPIN, 0);
 		nftb_verdict(&rb, NFT_JUMP, CH_MARK);
 		nftb_rule_end(&rb);
 	}
+	cluster_ip_masq_rules(p, b);
 	if (nftb_rule_start(&rb, b, CH_MASQ)) {
 		nftb_meta(&rb, NFT_META_MARK, NFT_REG_1);
 		nftb_bitwise(&rb, NFT_REG_1, 4, &mark, &zero);
@@ -794,7 +846,7 @@ static void check_rules(struct nftb *b)
 
 /* main: the whole fixed part; else a shard's: the service maps, the
  * services chain and the nat base chains that jump to it. */
-void nftp_base_add(struct nftb *b, bool main)
+void nftp_base_add(const struct nftp *p, struct nftb *b, bool main)
 {
 	base_sets_chains(b, main);
 	vmap_rules(b, CH_SERVICES, "service-ips", "service-nodeports");
@@ -802,6 +854,6 @@ void nftp_base_add(struct nftb *b, bool main)
 		return;
 	reject_rules(b);
 	mark_rule(b);
-	masq_rules(b);
+	masq_rules(p, b);
 	check_rules(b);
 }

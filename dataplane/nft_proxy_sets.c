@@ -62,6 +62,8 @@ uint32_t nftp_set_add(struct nftb *b, const struct setdef *d)
 	}
 	if (d->timeout_ms)
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, d->timeout_ms);
+	if (d->size)
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, d->size);
 	if (d->host_order_key) {
 		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
 
@@ -168,7 +170,8 @@ static struct hp_ent *hp_get(struct hp *h, const struct ipaddr *a, bool create)
 
 		for (size_t i = 0; i < h->cap; i++)
 			live += h->v[i].used && (h->v[i].n || h->v[i].dirty);
-		while ((live + 1) * 4 > cap)
+		/* At most half full (a quarter was 16 MB at 100,000 addresses). */
+		while ((live + 1) * 2 > cap)
 			cap *= 2;
 		v = calloc(cap, sizeof(*v));
 		if (!v)
@@ -233,48 +236,238 @@ void nftp_hairpin_reset(struct hp *h)
 	memset(h, 0, sizeof(*h));
 }
 
+/* Elements of one set, sent in messages of up to ELEMQ_CHUNK (one message
+ * per element made a full sync send 10,000 for the ClusterIPs alone). */
+enum { ELEMQ_CHUNK = 256 };
+
+struct elemq {
+	struct nftb *b;
+	uint16_t type; /* NFT_MSG_NEWSETELEM or _DELSETELEM */
+	const char *set;
+	size_t n;
+	struct elem v[ELEMQ_CHUNK];
+};
+
+static void elemq_flush(struct elemq *q)
+{
+	if (q->n)
+		nftp_elems(q->b, q->type, q->set, 0, q->v, q->n);
+	q->n = 0;
+}
+
+/* key: len bytes, twice when pair (the hairpin sets' a . a). */
+static void elemq_push(struct elemq *q, const struct ipaddr *a, bool pair)
+{
+	struct elem *x = &q->v[q->n++];
+	uint32_t len = ipaddr_family_len(a->family);
+
+	memset(x, 0, sizeof(*x));
+	memcpy(x->key, a->bytes, len);
+	if (pair)
+		memcpy(x->key + len, a->bytes, len);
+	x->key_len = pair ? 2 * len : len;
+	if (q->n == ELEMQ_CHUNK)
+		elemq_flush(q);
+}
+
+/* Four queues: add v4, add v6, delete v4, delete v6 of the sets set4/6. */
+static void elemqs_init(struct elemq q[4], struct nftb *b, const char *set4, const char *set6)
+{
+	for (int j = 0; j < 4; j++) {
+		q[j].b = b;
+		q[j].type = j < 2 ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
+		q[j].set = j % 2 ? set6 : set4;
+		q[j].n = 0;
+	}
+}
+
+static struct elemq *elemqs_pick(struct elemq q[4], const struct ipaddr *a, bool del)
+{
+	return &q[(del ? 2 : 0) + (a->family == AF_INET6)];
+}
+
 /* The batch's hairpin set changes: an address now used and not before
- * is added, one no longer used deleted (in messages of up to 256). */
+ * is added, one no longer used deleted. */
 void nftp_hairpin_flush(struct nftp *p, struct nftb *b)
 {
 	struct hp *h = &p->hp;
-	enum { CHUNK = 256 };
-	struct elem q[4][CHUNK]; /* add v4, add v6, del v4, del v6 */
-	size_t nq[4] = { 0 };
+	_cleanup_free_ struct elemq *q = calloc(4, sizeof(*q));
 
 	if (h->err && !b->err)
 		b->err = h->err;
-	for (size_t i = 0; i <= h->n_dirty; i++) {
-		struct hp_ent *e = i < h->n_dirty ? hp_get(h, &h->dirty[i], false) : NULL;
-		int k = -1;
-
-		if (e && e->dirty) {
-			bool v6 = e->a.family == AF_INET6;
-			uint32_t len = ipaddr_family_len(e->a.family);
-
-			e->dirty = false;
-			if (!e->n0 && e->n)
-				k = v6;
-			else if (e->n0 && !e->n)
-				k = 2 + v6;
-			if (k >= 0) {
-				struct elem *x = &q[k][nq[k]++];
-
-				memset(x, 0, sizeof(*x));
-				memcpy(x->key, e->a.bytes, len);
-				memcpy(x->key + len, e->a.bytes, len);
-				x->key_len = 2 * len;
-			}
-		}
-		for (int j = 0; j < 4; j++) {
-			if (nq[j] && (nq[j] == CHUNK || i == h->n_dirty)) {
-				nftp_elems(b, j < 2 ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
-					 j % 2 ? SET_HAIRPIN6 : SET_HAIRPIN, 0, q[j], nq[j]);
-				nq[j] = 0;
-			}
-		}
+	if (!q) {
+		b->err = -ENOMEM;
+		return;
 	}
+	elemqs_init(q, b, SET_HAIRPIN, SET_HAIRPIN6);
+	for (size_t i = 0; i < h->n_dirty; i++) {
+		struct hp_ent *e = hp_get(h, &h->dirty[i], false);
+
+		if (!e || !e->dirty)
+			continue;
+		e->dirty = false;
+		if (!e->n0 != !e->n)
+			elemq_push(elemqs_pick(q, &e->a, !e->n), &e->a, true);
+	}
+	for (int j = 0; j < 4; j++)
+		elemq_flush(&q[j]);
 	h->n_dirty = 0;
+	if (h->cap_dirty > 4096) { /* a full sync's: not kept for small changes */
+		free(h->dirty);
+		h->dirty = NULL;
+		h->cap_dirty = 0;
+	}
+}
+
+/* ---- endpoint ranges ---- */
+
+static uint64_t key_hash(const struct proxy_fe_key *k)
+{
+	uint64_t h = hp_hash(&k->addr);
+
+	h = (h ^ k->port) * 1099511628211ull;
+	h = (h ^ k->proto) * 1099511628211ull;
+	return (h ^ k->kind) * 1099511628211ull;
+}
+
+static struct eps_range *eps_slot(struct eps_range *v, size_t cap, const struct proxy_fe_key *k)
+{
+	size_t i = (size_t)key_hash(k) & (cap - 1);
+
+	while (v[i].used && proxy_fe_key_cmp(&v[i].key, k) != 0)
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+/* Room for one more key (freed slots are dropped when the table grows). */
+static int eps_grow(struct eps_ranges *r)
+{
+	size_t cap = r->cap ? r->cap : 1024, live = 0;
+	struct eps_range *v;
+
+	if ((r->used + 1) * 2 <= r->cap)
+		return 0;
+	for (size_t i = 0; i < r->cap; i++)
+		live += r->v[i].used && r->v[i].n;
+	while ((live + 1) * 2 > cap)
+		cap *= 2;
+	v = calloc(cap, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->cap; i++)
+		if (r->v[i].used && r->v[i].n)
+			*eps_slot(v, cap, &r->v[i].key) = r->v[i];
+	free(r->v);
+	r->v = v;
+	r->cap = cap;
+	r->used = live;
+	return 0;
+}
+
+/* "endpoints-<g>" or "endpoints6-<g>": the map of the group of base. */
+void nftp_eps_map_name(const struct proxy_fe_key *k, uint32_t base, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s-%u", k->addr.family == AF_INET6 ? MAP_EPS6 : MAP_EPS,
+		 base / NFTP_EPS_GROUP);
+}
+
+/* Adds the maps of the groups up to g to b->table (the pool's). */
+static void eps_maps_add(struct nftb *b, struct eps_pool *pool, bool v6, uint32_t g, uint32_t n)
+{
+	char name[32];
+	struct setdef d = {
+		.name = name,
+		.key_type = NFTP_T_MARK, /* a 32-bit host-order number nft prints */
+		.key_len = 4,
+		.host_order_key = true,
+		.data_type = NFTP_CONCAT2(v6 ? NFTP_T_IP6ADDR : NFTP_T_IPADDR, NFTP_T_INET_SERVICE),
+		.data_len = v6 ? 20 : 8,
+	};
+
+	for (; pool->n_maps <= g; pool->n_maps++) {
+		d.size = pool->n_maps == g && n > NFTP_EPS_GROUP ? n : NFTP_EPS_GROUP;
+		snprintf(name, sizeof(name), "%s-%u", v6 ? MAP_EPS6 : MAP_EPS, pool->n_maps);
+		nftp_set_add(b, &d);
+	}
+}
+
+/* n keys (1 .. 2^31) for frontend k (which has none) in shard's pool of
+ * its family (b->table): a freed range of that length, or new keys, in one
+ * group unless n is longer; the group's map is added to the batch when it
+ * is new. -ENOSPC when the key space is used up (a full rebuild starts it
+ * over). */
+int nftp_eps_alloc(struct nftb *b, struct eps_ranges *r, const struct proxy_fe_key *k,
+		   unsigned shard, uint32_t n, uint32_t *base)
+{
+	bool v6 = k->addr.family == AF_INET6;
+	struct eps_pool *pool = &r->pool[shard % NFTP_MAX_SHARDS][v6];
+	struct eps_range *e;
+	uint32_t at = pool->next;
+	int ret = eps_grow(r);
+
+	if (ret < 0)
+		return ret;
+	if (n <= NFTP_EPS_REUSE && pool->free[n].n) {
+		at = pool->free[n].base[--pool->free[n].n];
+	} else {
+		if (at % NFTP_EPS_GROUP && at % NFTP_EPS_GROUP + n > NFTP_EPS_GROUP)
+			at += NFTP_EPS_GROUP - at % NFTP_EPS_GROUP; /* the next group */
+		if (at < pool->next || n > UINT32_MAX - at)
+			return -ENOSPC;
+		pool->next = at + n;
+	}
+	eps_maps_add(b, pool, v6, at / NFTP_EPS_GROUP, n);
+	e = eps_slot(r->v, r->cap, k);
+	if (!e->used)
+		r->used++;
+	*e = (struct eps_range){
+		.key = *k, .base = at, .n = n, .shard = (uint8_t)shard, .used = true
+	};
+	*base = at;
+	return 0;
+}
+
+const struct eps_range *nftp_eps_find(const struct eps_ranges *r, const struct proxy_fe_key *k)
+{
+	const struct eps_range *e = r->cap ? eps_slot(r->v, r->cap, k) : NULL;
+
+	return e && e->used && e->n ? e : NULL;
+}
+
+/* Frontend k's keys go back (when it had any). */
+void nftp_eps_free(struct eps_ranges *r, const struct proxy_fe_key *k)
+{
+	struct eps_range *e = r->cap ? eps_slot(r->v, r->cap, k) : NULL;
+
+	if (!e || !e->used || !e->n)
+		return;
+	if (e->n <= NFTP_EPS_REUSE) {
+		struct eps_pool *pool = &r->pool[e->shard][e->key.addr.family == AF_INET6];
+		struct eps_free *f = &pool->free[e->n];
+
+		if (f->n == f->cap) {
+			size_t cap = f->cap ? f->cap * 2 : 64;
+			uint32_t *v = realloc(f->base, cap * sizeof(*v));
+
+			if (v) {
+				f->base = v;
+				f->cap = cap;
+			}
+		}
+		if (f->n < f->cap) /* else the range is not reused */
+			f->base[f->n++] = e->base;
+	}
+	e->n = 0;
+}
+
+void nftp_eps_reset(struct eps_ranges *r)
+{
+	free(r->v);
+	for (size_t s = 0; s < NFTP_MAX_SHARDS; s++)
+		for (size_t f = 0; f < 2; f++)
+			for (size_t i = 0; i <= NFTP_EPS_REUSE; i++)
+				free(r->pool[s][f].free[i].base);
+	memset(r, 0, sizeof(*r));
 }
 
 /* ---- cluster-ips: the distinct ClusterIPs of a state ---- */
@@ -308,35 +501,33 @@ static int cluster_ips(const struct proxy_state *s, struct ipaddr **out, size_t 
 	return 0;
 }
 
-static void cip_elem(struct nftb *b, uint16_t type, const struct ipaddr *a)
-{
-	struct elem e = { .key_len = ipaddr_family_len(a->family) };
-
-	memcpy(e.key, a->bytes, e.key_len);
-	nftp_elems(b, type, a->family == AF_INET ? "cluster-ips" : "cluster-ips6", 0, &e, 1);
-}
-
 int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 			  const struct proxy_state *next)
 {
 	_cleanup_free_ struct ipaddr *a = NULL, *z = NULL;
+	_cleanup_free_ struct elemq *q = calloc(4, sizeof(*q));
 	size_t na, nz, i = 0, j = 0;
 	int r;
 
+	if (!q)
+		return -ENOMEM;
 	r = cluster_ips(prev, &a, &na);
 	if (r == 0)
 		r = cluster_ips(next, &z, &nz);
 	if (r < 0)
 		return r;
+	elemqs_init(q, b, "cluster-ips", "cluster-ips6");
 	while (i < na || j < nz) {
 		int c = i == na ? 1 : j == nz ? -1 : ipaddr_cmp(&a[i], &z[j]);
 
 		if (c < 0)
-			cip_elem(b, NFT_MSG_DELSETELEM, &a[i++]);
+			elemq_push(elemqs_pick(q, &a[i], true), &a[i], false), i++;
 		else if (c > 0)
-			cip_elem(b, NFT_MSG_NEWSETELEM, &z[j++]);
+			elemq_push(elemqs_pick(q, &z[j], false), &z[j], false), j++;
 		else
 			i++, j++;
 	}
+	for (int k = 0; k < 4; k++)
+		elemq_flush(&q[k]);
 	return 0;
 }

@@ -19,7 +19,7 @@
 # starts as the request is handed to the client and stops when the change
 # is in: BPF, the frontend's entry in the pinned lb_frontends map has a new
 # generation; nftables, nf_tables commits an element carrying the new
-# endpoint's address (the service's eps-* map). p50/p99 of those. The
+# endpoint's address (an endpoints-<g> map). p50/p99 of those. The
 # "write" columns are the time until the server's answer to the same
 # request: the server's share of the number (the agent may program the
 # map before the answer is in). The

@@ -19,7 +19,7 @@
  * the current network namespace (NFNLGRP_NFTABLES, sent when a transaction
  * commits), starts the clock and CMD, and stops the clock at the first new
  * set element whose data (a map's value, e.g. the endpoint address . port
- * of skiff's eps-* maps) or key begins with the address.
+ * of skiff's endpoints-<g> maps) or key begins with the address.
  * Prints: change us=N set=NAME table=TABLE
  *
  *   map-watch --server URL (--map PINNED | --nft | --dns ADDR:PORT)

@@ -74,13 +74,16 @@ case_setup() {
 	server_start "$@"
 }
 # state: what the agent programmed, without ids or handles: the service
-# names and backends of the BPF maps, or the words of the nftables table.
+# names and backends of the BPF maps, or the words of the nftables table
+# (without the keys a frontend got in the endpoints maps: they follow the
+# order of its changes).
 state() {
 	if [ "$MODE" = bpf ]; then
 		bpftool -j map dump pinned "$BPFFS/lb_names" | grep -o '"name": "[^"]*"' | sort
 	else
-		in_node nft list table inet "$TABLE" | sed "s/$TABLE/T/" | tr ' ,{}' '\n\n\n\n' |
-			grep -v '^$' | sort
+		in_node nft list table inet "$TABLE" | sed -E "s/$TABLE/T/;
+			s/(endpoints6?)-[0-9]+/\1-G/g; s/ offset [0-9]+//; s/0x[0-9a-f]{8} :/K :/g" |
+			tr ' ,{}' '\n\n\n\n' | grep -v '^$' | sort
 	fi
 }
 has_service() {
