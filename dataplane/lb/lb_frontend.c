@@ -129,25 +129,27 @@ static int lb_svc_ip_ref(struct lb *lb, const struct lb_fe_key *k, int delta)
 	return bpf_map_update_elem(fd, &ik, &iv, BPF_ANY) < 0 ? -errno : 0;
 }
 
+/* lb_slots entries (blocks of LB_SLOT_BLOCK slots) that count slots fill */
+static uint32_t lb_slot_blocks(size_t count)
+{
+	return (uint32_t)((count + LB_SLOT_BLOCK - 1) / LB_SLOT_BLOCK);
+}
+
 static void lb_gen_delete(struct lb *lb, uint32_t fe_id, const struct lb_fe_val *v)
 {
-	struct lb_slot_key keys[256];
+	struct lb_slot_key keys[LB_BACKENDS_MAX / LB_SLOT_BLOCK];
 	struct lb_maglev_key mk = { .fe_id = fe_id, .gen = v->gen };
-	uint32_t done = 0;
+	uint32_t i, n = lb_slot_blocks(v->count), cnt;
 
-	while (done < v->count) {
-		uint32_t i, n = v->count - done < ARRAY_SIZE(keys) ? v->count - done
-								    : (uint32_t)ARRAY_SIZE(keys);
-		uint32_t cnt = n;
-
+	if (n > ARRAY_SIZE(keys)) /* never written so; a damaged value */
+		n = ARRAY_SIZE(keys);
+	cnt = n;
+	for (i = 0; i < n; i++)
+		keys[i] = (struct lb_slot_key){ .fe_id = fe_id, .gen = v->gen,
+						.slot = i * LB_SLOT_BLOCK };
+	if (n <= 1 || bpf_map_delete_batch(LB_FD(lb, lb_slots), keys, &cnt, NULL) < 0)
 		for (i = 0; i < n; i++)
-			keys[i] = (struct lb_slot_key){ .fe_id = fe_id, .gen = v->gen,
-							.slot = done + i };
-		if (bpf_map_delete_batch(LB_FD(lb, lb_slots), keys, &cnt, NULL) < 0)
-			for (i = 0; i < n; i++)
-				bpf_map_delete_elem(LB_FD(lb, lb_slots), &keys[i]);
-		done += n;
-	}
+			bpf_map_delete_elem(LB_FD(lb, lb_slots), &keys[i]);
 	if (v->algo == LB_FE_ALGO_MAGLEV)
 		bpf_map_delete_elem(LB_FD(lb, lb_maglev), &mk);
 }
@@ -192,9 +194,9 @@ struct fe_set {
 	/* the map writes' keys and values, in lb->scratch */
 	struct lb_be_key *bk;
 	struct lb_be_val *bv;
-	struct lb_slot_key *sk;
+	struct lb_slot_key *sk; /* blocks of LB_SLOT_BLOCK slots */
 	struct lb_slot_val *sv;
-	struct lb_member_key *mk;
+	struct lb_member_key *mk; /* frontends with affinity only */
 	struct lb_member_val *mv;
 };
 
@@ -202,10 +204,11 @@ struct fe_set {
  * grown as needed: no allocation per frontend once it is large enough. */
 static int fe_scratch(struct fe_set *s, size_t n)
 {
-#define SCRATCH_PART(p) (((n ? n : 1) * sizeof(*(p)) + 7) & ~(size_t)7)
-	size_t need = SCRATCH_PART(s->sel) + SCRATCH_PART(s->bk) + SCRATCH_PART(s->bv) +
-		      SCRATCH_PART(s->sk) + SCRATCH_PART(s->sv) + SCRATCH_PART(s->mk) +
-		      SCRATCH_PART(s->mv);
+#define SCRATCH_PART(p, n) ((((n) ? (n) : 1) * sizeof(*(p)) + 7) & ~(size_t)7)
+	size_t nb = lb_slot_blocks(n);
+	size_t need = SCRATCH_PART(s->sel, n) + SCRATCH_PART(s->bk, n) + SCRATCH_PART(s->bv, n) +
+		      SCRATCH_PART(s->sk, nb) + SCRATCH_PART(s->sv, nb) +
+		      SCRATCH_PART(s->mk, n) + SCRATCH_PART(s->mv, n);
 	struct lb *lb = s->lb;
 	char *p;
 
@@ -217,12 +220,12 @@ static int fe_scratch(struct fe_set *s, size_t n)
 		lb->scratch_size = need;
 	}
 	p = lb->scratch;
-	s->sel = (void *)p, p += SCRATCH_PART(s->sel);
-	s->bk = (void *)p, p += SCRATCH_PART(s->bk);
-	s->bv = (void *)p, p += SCRATCH_PART(s->bv);
-	s->sk = (void *)p, p += SCRATCH_PART(s->sk);
-	s->sv = (void *)p, p += SCRATCH_PART(s->sv);
-	s->mk = (void *)p, p += SCRATCH_PART(s->mk);
+	s->sel = (void *)p, p += SCRATCH_PART(s->sel, n);
+	s->bk = (void *)p, p += SCRATCH_PART(s->bk, n);
+	s->bv = (void *)p, p += SCRATCH_PART(s->bv, n);
+	s->sk = (void *)p, p += SCRATCH_PART(s->sk, nb);
+	s->sv = (void *)p, p += SCRATCH_PART(s->sv, nb);
+	s->mk = (void *)p, p += SCRATCH_PART(s->mk, n);
 	s->mv = (void *)p;
 	return 0;
 #undef SCRATCH_PART
@@ -323,6 +326,32 @@ static int fe_backends_ref(struct fe_set *s, const struct lb_backend *backends, 
 	return lb_update_many(LB_FD(lb, lb_backends), bk, sizeof(*bk), bv, sizeof(*bv), n_dirty);
 }
 
+/* The new generation's slot blocks and, with affinity, its members. */
+static int fe_slots_write(struct fe_set *s)
+{
+	const struct lb_fe_val *nv = &s->nv;
+	size_t n = s->n_sel, nb = lb_slot_blocks(n);
+	struct lb_member_key *mk = s->mk;
+	struct lb_member_val *mv = s->mv;
+	int r;
+
+	memset(s->sv, 0, nb * sizeof(*s->sv));
+	for (size_t b = 0; b < nb; b++)
+		s->sk[b] = (struct lb_slot_key){ .fe_id = nv->id, .gen = nv->gen,
+						 .slot = (uint32_t)(b * LB_SLOT_BLOCK) };
+	for (size_t i = 0; i < n; i++)
+		s->sv[i / LB_SLOT_BLOCK].backend_id[i % LB_SLOT_BLOCK] = s->sel[i];
+	r = lb_update_many(LB_FD(s->lb, lb_slots), s->sk, sizeof(*s->sk), s->sv,
+			   sizeof(*s->sv), nb);
+	if (r < 0 || !nv->affinity)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		mk[i] = (struct lb_member_key){ .fe_id = nv->id, .backend_id = s->sel[i] };
+		mv[i] = (struct lb_member_val){ .gen = nv->gen };
+	}
+	return lb_update_many(LB_FD(s->lb, lb_members), mk, sizeof(*mk), mv, sizeof(*mv), n);
+}
+
 /* 2. the new generation, complete, beside the old one: slots, members,
  * the Maglev table, the name, the service address's reference. */
 static int fe_gen_write(struct fe_set *s)
@@ -330,10 +359,6 @@ static int fe_gen_write(struct fe_set *s)
 	struct lb *lb = s->lb;
 	struct lb_fe_val *nv = &s->nv;
 	size_t n = s->n_sel;
-	struct lb_slot_key *sk = s->sk;
-	struct lb_slot_val *sv = s->sv;
-	struct lb_member_key *mk = s->mk;
-	struct lb_member_val *mv = s->mv;
 	int r;
 
 	*nv = (struct lb_fe_val){
@@ -345,15 +370,7 @@ static int fe_gen_write(struct fe_set *s)
 		.flags = s->params->flags,
 		.affinity = s->params->affinity_timeout,
 	};
-	for (size_t i = 0; i < n; i++) {
-		sk[i] = (struct lb_slot_key){ .fe_id = nv->id, .gen = nv->gen, .slot = (uint32_t)i };
-		sv[i] = (struct lb_slot_val){ .backend_id = s->sel[i] };
-		mk[i] = (struct lb_member_key){ .fe_id = nv->id, .backend_id = s->sel[i] };
-		mv[i] = (struct lb_member_val){ .gen = nv->gen };
-	}
-	r = lb_update_many(LB_FD(lb, lb_slots), sk, sizeof(*sk), sv, sizeof(*sv), n);
-	if (r == 0)
-		r = lb_update_many(LB_FD(lb, lb_members), mk, sizeof(*mk), mv, sizeof(*mv), n);
+	r = fe_slots_write(s);
 	if (r == 0 && nv->algo == LB_FE_ALGO_MAGLEV && n)
 		r = lb_maglev_write(lb, nv->id, nv->gen, s->sel, n);
 	if (r < 0)
@@ -397,7 +414,7 @@ static void fe_old_gen_drop(struct fe_set *s)
 	for (size_t i = 0; i < e->n_bids; i++) {
 		uint32_t id = e->bids[i];
 
-		if (!lb_ids_contain(s->sel, s->n_sel, id)) {
+		if (s->ov.affinity && (!s->nv.affinity || !lb_ids_contain(s->sel, s->n_sel, id))) {
 			struct lb_member_key gone = { .fe_id = s->nv.id, .backend_id = id };
 
 			bpf_map_delete_elem(LB_FD(lb, lb_members), &gone);
@@ -418,10 +435,10 @@ static void fe_gen_undo(struct fe_set *s)
 
 	gone.count = (uint16_t)s->n_sel;
 	lb_gen_delete(s->lb, s->nv.id, &gone);
-	for (size_t i = 0; i < s->n_sel; i++) {
+	for (size_t i = 0; s->nv.affinity && i < s->n_sel; i++) {
 		struct lb_member_key m = { .fe_id = s->nv.id, .backend_id = s->sel[i] };
 
-		if (!lb_ids_contain(s->e->bids, s->e->n_bids, s->sel[i]))
+		if (!s->ov.affinity || !lb_ids_contain(s->e->bids, s->e->n_bids, s->sel[i]))
 			bpf_map_delete_elem(LB_FD(s->lb, lb_members), &m);
 	}
 }
@@ -485,7 +502,8 @@ static void lb_fe_remove(struct lb *lb, struct lb_fe *e)
 	for (i = 0; i < e->n_bids; i++) {
 		struct lb_member_key mk = { .fe_id = e->val.id, .backend_id = e->bids[i] };
 
-		bpf_map_delete_elem(LB_FD(lb, lb_members), &mk);
+		if (e->val.affinity)
+			bpf_map_delete_elem(LB_FD(lb, lb_members), &mk);
 		lb_be_unref(lb, e->bids[i]);
 	}
 	if (e->counts_ip)

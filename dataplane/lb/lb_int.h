@@ -61,6 +61,7 @@ struct lb {
 	uint64_t epoch;
 	void *scratch; /* lb_frontend_set's per-call arrays, kept between calls */
 	size_t scratch_size;
+	int old_slots_fd; /* lb_open: an lb_slots of the older layout, to migrate */
 	bool syncing;
 	bool terminate_supported;
 };
