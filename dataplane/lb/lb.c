@@ -179,14 +179,10 @@ static void lb_free(struct lb *lb)
 			free(e);
 		}
 	}
-	for (i = 0; i < lb->be_ids.cap; i++)
-		free(lb->be_ids.v[i]);
 	free(lb->fe_ids.v);
-	free(lb->fe_ids.free_ids);
-	free(lb->be_ids.v);
-	free(lb->be_ids.free_ids);
+	free(lb->fe_ids.ids.free_ids);
+	lb_bes_free(&lb->bes);
 	free(lb->fe_by_key.buckets);
-	free(lb->be_by_key.buckets);
 	free(lb->scratch);
 	free(lb);
 }
@@ -460,15 +456,11 @@ static int rebuild_index(struct lb_idvec *ids, uint32_t id, void *e)
 static int rebuild_backend(struct lb *lb, const void *key, const void *val)
 {
 	const struct lb_be_key *k = key;
-	struct lb_be *e = calloc(1, sizeof(*e));
-	int r;
+	uint32_t id;
 
-	if (!e)
-		return -ENOMEM;
-	e->val = *(const struct lb_be_val *)val;
-	e->id = k->id;
-	r = rebuild_index(&lb->be_ids, k->id, e);
-	return r < 0 ? r : lb_be_insert(lb, e);
+	if (!k->id)
+		return 0;
+	return lb_be_add(lb, val, k->id, &id);
 }
 
 /* lb_svc_ips keeps its refs; a frontend not a NodePort holds one */
@@ -503,11 +495,11 @@ static int rebuild_slots(struct lb *lb, const void *key, const void *val)
 		return -ENOMEM;
 	f->bids = nb;
 	for (i = 0; i < LB_SLOT_BLOCK && k->slot + i < f->val.count; i++) {
-		struct lb_be *b = lb_idvec_get(&lb->be_ids, v->backend_id[i]);
+		struct lb_be *b = lb_be_get_id(lb, v->backend_id[i]);
 
 		if (!b)
 			continue;
-		f->bids[f->n_bids++] = b->id;
+		f->bids[f->n_bids++] = v->backend_id[i];
 		b->refs++;
 	}
 	return 0;
@@ -532,16 +524,6 @@ static int rebuild_each(struct lb *lb, int fd, void *key, void *val,
 	return 0;
 }
 
-/* Free ids below the high-water mark become reusable. */
-static void release_free_ids(struct lb_idvec *ids)
-{
-	uint32_t id;
-
-	for (id = 1; id < ids->next; id++)
-		if (!lb_idvec_get(ids, id))
-			lb_idvec_release(ids, id);
-}
-
 /* Rebuilds the in-memory index from the pinned maps. */
 static int lb_rebuild(struct lb *lb)
 {
@@ -560,8 +542,7 @@ static int lb_rebuild(struct lb *lb)
 		r = rebuild_each(lb, LB_FD(lb, lb_slots), &sk, &sv, rebuild_slots);
 	if (r < 0)
 		return r;
-	release_free_ids(&lb->fe_ids);
-	release_free_ids(&lb->be_ids);
+	lb_ids_release_unused(lb);
 	return 0;
 }
 

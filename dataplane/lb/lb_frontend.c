@@ -31,7 +31,7 @@
 
 static void lb_be_unref(struct lb *lb, uint32_t id)
 {
-	struct lb_be *b = lb_idvec_get(&lb->be_ids, id);
+	struct lb_be *b = lb_be_get_id(lb, id);
 	struct lb_be_key k = { .id = id };
 	struct lb_id_key sk = { .id = id };
 
@@ -39,47 +39,29 @@ static void lb_be_unref(struct lb *lb, uint32_t id)
 		return;
 	bpf_map_delete_elem(LB_FD(lb, lb_backends), &k);
 	bpf_map_delete_elem(LB_FD(lb, lb_be_stats), &sk);
-	lb_be_unlink(lb, b);
-	lb_idvec_release(&lb->be_ids, id);
-	free(b);
+	lb_be_remove(lb, id);
 }
 
 /* Finds or creates the in-memory backend entry and takes a reference;
  * *dirty tells that lb_backends must be written (new, or state changed). */
 static int lb_be_get(struct lb *lb, const struct lb_be_val *v, uint32_t *id, bool *dirty)
 {
-	struct lb_be *b = lb_be_find(lb, v);
+	struct lb_be *b;
+	uint32_t found = lb_be_find(lb, v);
 	int r;
 
-	if (b) {
-		*dirty = b->val.state != v->state;
-		b->val.state = v->state;
-		b->refs++;
-		*id = b->id;
-		return 0;
+	*dirty = !found;
+	if (!found) {
+		r = lb_be_add(lb, v, 0, &found);
+		if (r < 0)
+			return r;
 	}
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	r = lb_idvec_alloc(&lb->be_ids, &b->id);
-	if (r < 0)
-		goto fail;
-	b->val = *v;
-	r = lb_idvec_put(&lb->be_ids, b->id, b);
-	if (r < 0)
-		goto fail;
-	r = lb_be_insert(lb, b);
-	if (r < 0) {
-		lb_idvec_release(&lb->be_ids, b->id);
-		goto fail;
-	}
-	b->refs = 1;
-	*id = b->id;
-	*dirty = true;
+	b = lb_be_get_id(lb, found);
+	*dirty = *dirty || b->val.state != v->state;
+	b->val.state = v->state;
+	b->refs++;
+	*id = found;
 	return 0;
-fail:
-	free(b);
-	return r;
 }
 
 /* Writes n entries with one syscall where the kernel can. */
@@ -168,7 +150,7 @@ static int lb_maglev_write(struct lb *lb, uint32_t fe_id, uint32_t gen,
 	if (!mb || !t)
 		return -ENOMEM;
 	for (i = 0; i < n_sel; i++) {
-		struct lb_be *b = lb_idvec_get(&lb->be_ids, sel[i]);
+		struct lb_be *b = lb_be_get_id(lb, sel[i]);
 
 		mb[i].name = (const uint8_t *)&b->val;
 		mb[i].name_len = BE_KEY_LEN;
@@ -562,15 +544,15 @@ int lb_sync_end(struct lb *lb)
 
 	if (!lb || !lb->syncing)
 		return -EINVAL;
-	for (id = 1; id < lb->fe_ids.next; id++) {
+	for (id = 1; id < lb->fe_ids.ids.next; id++) {
 		struct lb_fe *e = lb_idvec_get(&lb->fe_ids, id);
 
 		if (e && e->epoch != lb->epoch)
 			lb_fe_remove(lb, e);
 	}
 	/* backends no frontend references (left by a crash) */
-	for (id = 1; id < lb->be_ids.next; id++) {
-		struct lb_be *b = lb_idvec_get(&lb->be_ids, id);
+	for (id = 1; id < lb->bes.ids.next; id++) {
+		struct lb_be *b = lb_be_get_id(lb, id);
 
 		if (b && b->refs == 0) {
 			b->refs = 1;
@@ -629,7 +611,7 @@ int lb_backend_id(struct lb *lb, const struct lb_backend *be, uint8_t proto,
 		  uint32_t *out)
 {
 	struct lb_be_val v;
-	struct lb_be *b;
+	uint32_t id;
 	int r;
 
 	if (!lb || !out)
@@ -637,10 +619,10 @@ int lb_backend_id(struct lb *lb, const struct lb_backend *be, uint8_t proto,
 	r = lb_be_key_make(be, proto, &v);
 	if (r < 0)
 		return r;
-	b = lb_be_find(lb, &v);
-	if (!b)
+	id = lb_be_find(lb, &v);
+	if (!id)
 		return -ENOENT;
-	*out = b->id;
+	*out = id;
 	return 0;
 }
 
