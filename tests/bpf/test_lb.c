@@ -356,6 +356,100 @@ TEST(restart_migrates_an_older_slot_layout)
 	lb_close(lb);
 }
 
+/* lb_frontend_set_many: new frontends go through the batch, a known one
+ * and a Maglev one through lb_frontend_set, the same frontend twice in
+ * one call takes the second set; each request has its own result. */
+TEST(set_many_writes_what_set_writes)
+{
+	struct lb_backend b[] = { be("10.1.0.1", 80), be("10.1.0.2", 80), be("10.1.0.3", 80) };
+	struct lb_frontend_req q[5] = {
+		{ .fe = fe4("10.96.0.1", 80, LB_PROTO_TCP), .backends = b, .n = 3,
+		  .params = { .name = "default/a:http" } },
+		{ .fe = fe4("10.96.0.1", 443, LB_PROTO_TCP), .backends = b + 1, .n = 2 },
+		{ .fe = fe4("10.96.0.2", 80, LB_PROTO_TCP), .backends = b, .n = 1,
+		  .params = { .algorithm = LB_ALG_MAGLEV } },
+		{ .fe = fe4("10.96.0.1", 80, LB_PROTO_TCP), .backends = b, .n = 2 },
+		{ .fe = fe4("10.96.0.3", 0, LB_PROTO_TCP), .backends = b, .n = 1 },
+	};
+	int res[5];
+	struct lb_fe_val v;
+	struct lb *lb;
+	uint32_t id0;
+
+	fixture_setup();
+	lb = open_lb();
+	CHECK_INT_EQ(lb_frontend_set_many(lb, q, 5, res), 1);
+	CHECK_INT_EQ(res[0], 0);
+	CHECK_INT_EQ(res[1], 0);
+	CHECK_INT_EQ(res[2], 0);
+	CHECK_INT_EQ(res[3], 0);
+	CHECK_INT_EQ(res[4], -EINVAL); /* port 0 */
+	v = fe_value("10.96.0.1", 80, IPPROTO_TCP);
+	CHECK_INT_EQ(v.count, 2); /* the second set of it */
+	CHECK_INT_EQ(v.gen, 2);
+	CHECK_OK(lb_backend_id(lb, &b[0], LB_PROTO_TCP, &id0));
+	CHECK_INT_EQ(slot_backend(v.id, v.gen, 0), id0);
+	CHECK_INT_EQ(fe_value("10.96.0.1", 443, IPPROTO_TCP).count, 2);
+	CHECK_INT_EQ(fe_value("10.96.0.2", 80, IPPROTO_TCP).algo, LB_FE_ALGO_MAGLEV);
+	CHECK_INT_EQ(map_count(LB_MAP_FRONTENDS, sizeof(struct lb_fe_key)), 3);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 3);
+	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 3);
+	CHECK_INT_EQ(map_count(LB_MAP_NAMES, sizeof(struct lb_id_key)), 1);
+	CHECK_INT_EQ(map_count(LB_MAP_SVC_IPS, sizeof(struct lb_ip_key)), 2);
+	{
+		_cleanup_close_ int fd = map_fd(LB_MAP_SVC_IPS);
+		struct lb_ip_key k = { .addr = { [10] = 0xff, [11] = 0xff, 10, 96, 0, 1 } };
+		struct lb_ip_val iv;
+
+		CHECK_INT_EQ(bpf_map_lookup_elem(fd, &k, &iv), 0);
+		CHECK_INT_EQ(iv.refs, 2); /* ports 80 and 443 */
+	}
+	/* removing them leaves nothing: the references were counted right */
+	CHECK_OK(lb_frontend_delete(lb, &q[0].fe));
+	CHECK_OK(lb_frontend_delete(lb, &q[1].fe));
+	CHECK_OK(lb_frontend_delete(lb, &q[2].fe));
+	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 0);
+	CHECK_INT_EQ(map_count(LB_MAP_SVC_IPS, sizeof(struct lb_ip_key)), 0);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 0);
+	lb_close(lb);
+}
+
+/* A batch the maps cannot hold: the frontends refused are undone (no
+ * entry, no reference), the others are set. */
+TEST(set_many_undoes_what_the_maps_refuse)
+{
+	struct lb_backend b[8];
+	struct lb_frontend_req q[8];
+	int res[8], i, failed;
+	struct lb *lb;
+	char a[32];
+
+	fixture_setup();
+	fx.o.max_frontends = 5;
+	lb = open_lb();
+	for (i = 0; i < 8; i++) {
+		snprintf(a, sizeof(a), "10.1.0.%d", i + 1);
+		b[i] = be(a, 80);
+		snprintf(a, sizeof(a), "10.96.0.%d", i + 1);
+		q[i] = (struct lb_frontend_req){ .fe = fe4(a, 80, LB_PROTO_TCP), .backends = &b[i],
+						 .n = 1 };
+	}
+	failed = lb_frontend_set_many(lb, q, 8, res);
+	CHECK_INT_EQ(failed, 3);
+	for (i = 0; i < 8; i++) {
+		uint32_t id;
+
+		CHECK(res[i] == 0 || res[i] < 0);
+		CHECK_INT_EQ(lb_backend_id(lb, &b[i], LB_PROTO_TCP, &id), res[i] ? -ENOENT : 0);
+	}
+	CHECK_INT_EQ(map_count(LB_MAP_FRONTENDS, sizeof(struct lb_fe_key)), 5);
+	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 5);
+	CHECK_INT_EQ(map_count(LB_MAP_SVC_IPS, sizeof(struct lb_ip_key)), 5);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 5);
+	lb_close(lb);
+	fx.o.max_frontends = 0;
+}
+
 TEST(bad_input_is_refused)
 {
 	struct lb_backend v6 = be("fd00::1", 80);
