@@ -9,6 +9,7 @@
  *   r = lb_open(&o, &lb);                 // creates or reuses pinned maps and links
  *   lb_sync_begin(lb);                    // after a restart: mark
  *   lb_frontend_set(lb, &fe, be, n, &p);  // once per frontend of every service port
+ *   lb_frontend_set_many(lb, reqs, n, res); // or many at once (batched map writes)
  *   lb_sync_end(lb);                      // sweep frontends not set since begin
  *   ...
  *   lb_close(lb);                         // leaves programs attached and maps pinned
