@@ -457,10 +457,13 @@ static int rebuild_backend(struct lb *lb, const void *key, const void *val)
 {
 	const struct lb_be_key *k = key;
 	uint32_t id;
+	int r;
 
 	if (!k->id)
 		return 0;
-	return lb_be_add(lb, val, k->id, &id);
+	r = lb_be_add(lb, val, k->id, &id);
+	/* a key the walk met twice (the map changed under it) is indexed once */
+	return r == -EEXIST ? 0 : r;
 }
 
 /* lb_svc_ips keeps its refs; a frontend not a NodePort holds one */
