@@ -649,6 +649,7 @@ static void fe_batch_flush(struct fe_batch *b, int *results)
 static int fe_batch_add(struct fe_batch *b, struct fe_set *s, size_t req)
 {
 	uint32_t own = (uint32_t)b->n;
+	size_t n_be = b->be.n, n_slots = b->slots.n, n_names = b->names.n;
 	struct lb_ip_key ik;
 	struct lb_ip_val iv = { .refs = 1 };
 	size_t i;
@@ -664,13 +665,16 @@ static int fe_batch_add(struct fe_batch *b, struct fe_set *s, size_t req)
 		strncpy(name.name, s->params->name, sizeof(name.name) - 1);
 		r = fe_writes_add(&b->names, &(struct lb_id_key){ s->nv.id }, &name, own);
 	}
-	b->ip_ok[own] = r == 0 && s->fe->kind != LB_KIND_NODE_PORT;
+	b->ip_ok[own] = s->fe->kind != LB_KIND_NODE_PORT;
 	memcpy(ik.addr, s->key.addr, sizeof(ik.addr));
-	if (b->ip_ok[own])
+	if (r == 0 && b->ip_ok[own])
 		r = fe_writes_add(&b->ips, &ik, &iv, own);
-	if (r < 0) {
-		/* the entries queued so far are written, then undone with it */
-		b->err[own] = r;
+	if (r < 0) { /* nothing of it queued: undone now */
+		b->be.n = n_be, b->slots.n = n_slots, b->names.n = n_names;
+		fe_gen_undo(s);
+		fe_set_undo(s);
+		free(s->bids);
+		return r;
 	}
 	s->sel = NULL; /* in lb->scratch, which the next set reuses */
 	b->sets[own] = *s;
