@@ -58,7 +58,7 @@ _Static_assert(sizeof(struct lb_fe_key) == 20, "lb_fe_key size");
 struct lb_fe_val {
 	__u32 id;       /* frontend id: key of lb_names, lb_slots, lb_fe_stats */
 	__u32 gen;      /* generation of the current backend set */
-	__u16 count;    /* selectable backends in lb_slots[id, gen, 0..count) */
+	__u16 count;    /* selectable backends: slots 0..count) of lb_slots[id, gen, *] */
 	__u8 kind;      /* enum lb_fe_kind */
 	__u8 algo;      /* enum lb_fe_algo */
 	__u32 flags;    /* enum lb_fe_flag */
@@ -86,21 +86,29 @@ struct lb_node_ip_val {
 };
 _Static_assert(sizeof(struct lb_node_ip_val) == 4, "lb_node_ip_val size");
 
-/* lb_slots: the backend set of a frontend under one generation. */
+/* lb_slots: the backend set of a frontend under one generation, in blocks
+ * of LB_SLOT_BLOCK slots: the entry {fe_id, gen, slot} holds the backends
+ * of slots slot .. slot + LB_SLOT_BLOCK - 1 (slot a multiple of
+ * LB_SLOT_BLOCK; 0 past the frontend's count). One entry for most
+ * frontends, where one entry per slot made a full sync of 10,000 services
+ * x 10 endpoints insert 100,000 hash entries. */
+#define LB_SLOT_BLOCK 16
+
 struct lb_slot_key {
 	__u32 fe_id;
 	__u32 gen;
-	__u32 slot;
+	__u32 slot; /* first slot of the block */
 };
 _Static_assert(sizeof(struct lb_slot_key) == 12, "lb_slot_key size");
 
 struct lb_slot_val {
-	__u32 backend_id;
+	__u32 backend_id[LB_SLOT_BLOCK];
 };
-_Static_assert(sizeof(struct lb_slot_val) == 4, "lb_slot_val size");
+_Static_assert(sizeof(struct lb_slot_val) == 4 * LB_SLOT_BLOCK, "lb_slot_val size");
 
-/* lb_members: (frontend, backend) pairs of the old and new set; session
- * affinity only reuses a backend that is still a member. */
+/* lb_members: (frontend, backend) pairs of the old and new set of a
+ * frontend with session affinity (only there: an affinity entry is the
+ * only reader); affinity only reuses a backend that is still a member. */
 struct lb_member_key {
 	__u32 fe_id;
 	__u32 backend_id;

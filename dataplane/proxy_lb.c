@@ -121,31 +121,47 @@ static const char *fe_str(const struct proxy_frontend *fe, char *buf, size_t siz
 	return buf;
 }
 
-static int set_frontend(struct proxy_lb *p, const struct proxy_frontend *fe)
+/* The request setting fe, its backends written at be. */
+static struct lb_frontend_req to_lb_req(const struct proxy_frontend *fe, struct lb_backend *be)
 {
-	struct lb_frontend lfe = to_lb_frontend(fe);
-	struct lb_frontend_params params = {
-		.name = fe->name,
-		.affinity_timeout = fe->affinity_timeout,
-		.algorithm = fe->algorithm == MODEL_ALG_MAGLEV ? LB_ALG_MAGLEV : LB_ALG_RANDOM,
-		.flags = fe->flags,
-	};
-	struct lb_backend small[16]; /* most services: no allocation */
-	_cleanup_free_ struct lb_backend *big = NULL;
-	struct lb_backend *be = small;
-
-	if (fe->n_backends > ARRAY_SIZE(small)) {
-		be = big = calloc(fe->n_backends, sizeof(*be));
-		if (!be)
-			return -ENOMEM;
-	}
 	for (size_t i = 0; i < fe->n_backends; i++)
 		be[i] = (struct lb_backend){
 			.addr = fe->backends[i].addr,
 			.port = fe->backends[i].port,
 			.state = fe->backends[i].state,
 		};
-	return lb_frontend_set(p->lb, &lfe, be, fe->n_backends, &params);
+	return (struct lb_frontend_req){
+		.fe = to_lb_frontend(fe),
+		.backends = be,
+		.n = fe->n_backends,
+		.params = {
+			.name = fe->name,
+			.affinity_timeout = fe->affinity_timeout,
+			.algorithm = fe->algorithm == MODEL_ALG_MAGLEV ? LB_ALG_MAGLEV : LB_ALG_RANDOM,
+			.flags = fe->flags,
+		},
+	};
+}
+
+/* Sets fes[0..n) with one lb_frontend_set_many (a batch per map for the
+ * new ones); results[i] is each one's. */
+static int set_frontends(struct proxy_lb *p, const struct proxy_frontend *const *fes, size_t n,
+			 int *results)
+{
+	_cleanup_free_ struct lb_frontend_req *reqs = calloc(n ? n : 1, sizeof(*reqs));
+	_cleanup_free_ struct lb_backend *be = NULL;
+	size_t n_be = 0, at = 0;
+
+	for (size_t i = 0; i < n; i++)
+		n_be += fes[i]->n_backends;
+	be = calloc(n_be ? n_be : 1, sizeof(*be));
+	if (!reqs || !be)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		reqs[i] = to_lb_req(fes[i], be + at);
+		at += fes[i]->n_backends;
+	}
+	return lb_frontend_set_many(p->lb, reqs, n, results);
 }
 
 /* ---- ending the sockets of removed backends ----------------------------- */
@@ -355,12 +371,21 @@ void proxy_lb_end_sockets(struct proxy_lb *p)
 static size_t program(struct proxy_lb *p, const struct proxy_state *next,
 		      const struct proxy_changes *c, bool *failed)
 {
+	enum { CHUNK = 1024 }; /* frontends per lb_frontend_set_many */
+	int results[CHUNK];
 	size_t n_failed = 0;
 	char fb[128];
 	int r;
 
 	for (size_t i = 0; i < c->n_set; i++) {
-		r = set_frontend(p, c->set[i]);
+		if (i % CHUNK == 0) {
+			size_t n = c->n_set - i < CHUNK ? c->n_set - i : CHUNK;
+
+			r = set_frontends(p, c->set + i, n, results);
+			for (size_t k = 0; r < 0 && k < n; k++)
+				results[k] = r;
+		}
+		r = results[i % CHUNK];
 		if (r < 0) {
 			lbreport(p, LOG_LEVEL_ERROR, "service %s: cannot program frontend %s: %s",
 				 c->set[i]->svc->service, fe_str(c->set[i], fb, sizeof(fb)), strerror(-r));

@@ -1,7 +1,7 @@
 /* Frontend lookup and backend selection, shared by every hook.
  *
  * A frontend value names a generation; its backends are the slots
- * (fe_id, gen, 0..count). User space writes a new generation completely
+ * 0..count of (fe_id, gen), LB_SLOT_BLOCK to a map entry. User space writes a new generation completely
  * before it flips the frontend value, and deletes the old one after, so a
  * reader sees one complete set. A reader that loses the race (its slot was
  * deleted between reading the frontend and the slot) reads the frontend
@@ -179,16 +179,17 @@ lb_select_backend(const struct lb_fe_key *key, struct lb_fe_val *fe,
 				}
 			}
 		} else {
+			__u32 slot = bpf_get_prandom_u32() % fe->count;
 			struct lb_slot_key sk = {
 				.fe_id = fe->id,
 				.gen = fe->gen,
-				.slot = bpf_get_prandom_u32() % fe->count,
+				.slot = slot & ~(__u32)(LB_SLOT_BLOCK - 1),
 			};
 			struct lb_slot_val *s;
 
 			s = bpf_map_lookup_elem(&lb_slots, &sk);
 			if (s) {
-				bk.id = s->backend_id;
+				bk.id = s->backend_id[slot & (LB_SLOT_BLOCK - 1)];
 				be = bpf_map_lookup_elem(&lb_backends, &bk);
 			}
 		}

@@ -166,6 +166,8 @@ static void lb_free(struct lb *lb)
 	sock_bpf__destroy(lb->skel);
 	tc_nodeport_bpf__destroy(lb->tc);
 	lb_sockets_free(lb);
+	if (lb->old_slots_fd >= 0)
+		close(lb->old_slots_fd);
 	for (i = 0; i < lb->n_devs; i++)
 		free(lb->devs[i]);
 	free(lb->devs);
@@ -177,14 +179,10 @@ static void lb_free(struct lb *lb)
 			free(e);
 		}
 	}
-	for (i = 0; i < lb->be_ids.cap; i++)
-		free(lb->be_ids.v[i]);
 	free(lb->fe_ids.v);
-	free(lb->fe_ids.free_ids);
-	free(lb->be_ids.v);
-	free(lb->be_ids.free_ids);
+	free(lb->fe_ids.ids.free_ids);
+	lb_bes_free(&lb->bes);
 	free(lb->fe_by_key.buckets);
-	free(lb->be_by_key.buckets);
 	free(lb->scratch);
 	free(lb);
 }
@@ -192,6 +190,48 @@ static void lb_free(struct lb *lb)
 static void lb_freep(struct lb **p)
 {
 	lb_free(*p);
+}
+
+/* A pinned map of an older layout (lb_slots before blocks of
+ * LB_SLOT_BLOCK): unpinned, so that the load creates it anew; the old
+ * lb_slots is kept open (*fd taken) for lb_slots_migrate. */
+static int lb_replace_pinned(struct lb *lb, struct bpf_map *m, const char *path, int *fd)
+{
+	if (unlink(path) < 0)
+		return -errno;
+	if (streq(bpf_map__name(m), LB_MAP_SLOTS) && lb->old_slots_fd < 0)
+		lb->old_slots_fd = TAKE_FD(*fd);
+	return 0;
+}
+
+/* The slots of an older lb_slots (one entry per slot, value a backend id)
+ * written into the new one's blocks, before the new programs attach. */
+static int lb_slots_migrate(struct lb *lb)
+{
+	int ofd = lb->old_slots_fd, nfd = LB_FD(lb, lb_slots);
+	struct lb_slot_key k, next, bk;
+	struct lb_slot_val v;
+	uint32_t id;
+	bool have = false;
+
+	if (ofd < 0)
+		return 0;
+	while (bpf_map_get_next_key(ofd, have ? &k : NULL, &next) == 0) {
+		k = next;
+		have = true;
+		if (bpf_map_lookup_elem(ofd, &k, &id) < 0)
+			continue;
+		bk = k;
+		bk.slot = k.slot & ~(uint32_t)(LB_SLOT_BLOCK - 1);
+		if (bpf_map_lookup_elem(nfd, &bk, &v) < 0)
+			memset(&v, 0, sizeof(v));
+		v.backend_id[k.slot % LB_SLOT_BLOCK] = id;
+		if (bpf_map_update_elem(nfd, &bk, &v, BPF_ANY) < 0)
+			return -errno;
+	}
+	close(ofd);
+	lb->old_slots_fd = -1;
+	return 0;
 }
 
 /* Sizes each map of obj: a pinned map keeps its own size (it is reused as
@@ -211,7 +251,7 @@ static int lb_size_maps(struct lb *lb, struct bpf_object *obj, const struct lb_o
 		{ LB_MAP_FE_STATS, fe },
 		{ LB_MAP_BACKENDS, be },
 		{ LB_MAP_BE_STATS, be },
-		{ LB_MAP_SLOTS, be * 2 },
+		{ LB_MAP_SLOTS, fe + be / 8 }, /* 2 x be slots, in blocks */
 		{ LB_MAP_MEMBERS, be * 2 },
 		{ LB_MAP_REVNAT, conns },
 		{ LB_MAP_CT, conns },
@@ -238,8 +278,13 @@ static int lb_size_maps(struct lb *lb, struct bpf_object *obj, const struct lb_o
 		if (r < 0)
 			return r;
 		fd = bpf_obj_get(path);
-		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
-			want = info.max_entries;
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+			if (info.key_size == bpf_map__key_size(m) &&
+			    info.value_size == bpf_map__value_size(m))
+				want = info.max_entries;
+			else if ((r = lb_replace_pinned(lb, m, path, &fd)) < 0)
+				return r;
+		}
 		if (!want)
 			continue;
 		r = bpf_map__set_max_entries(m, want);
@@ -411,15 +456,14 @@ static int rebuild_index(struct lb_idvec *ids, uint32_t id, void *e)
 static int rebuild_backend(struct lb *lb, const void *key, const void *val)
 {
 	const struct lb_be_key *k = key;
-	struct lb_be *e = calloc(1, sizeof(*e));
+	uint32_t id;
 	int r;
 
-	if (!e)
-		return -ENOMEM;
-	e->val = *(const struct lb_be_val *)val;
-	e->id = k->id;
-	r = rebuild_index(&lb->be_ids, k->id, e);
-	return r < 0 ? r : lb_be_insert(lb, e);
+	if (!k->id)
+		return 0;
+	r = lb_be_add(lb, val, k->id, &id);
+	/* a key the walk met twice (the map changed under it) is indexed once */
+	return r == -EEXIST ? 0 : r;
 }
 
 /* lb_svc_ips keeps its refs; a frontend not a NodePort holds one */
@@ -438,22 +482,29 @@ static int rebuild_frontend(struct lb *lb, const void *key, const void *val)
 	return r < 0 ? r : lb_fe_insert(lb, e);
 }
 
-static int rebuild_member(struct lb *lb, const void *key, const void *val)
+/* A block of the current generation's slots: its backends are the
+ * frontend's (a stale generation is swept after the rebuild). */
+static int rebuild_slots(struct lb *lb, const void *key, const void *val)
 {
-	const struct lb_member_key *k = key;
+	const struct lb_slot_key *k = key;
+	const struct lb_slot_val *v = val;
 	struct lb_fe *f = lb_idvec_get(&lb->fe_ids, k->fe_id);
-	struct lb_be *b = lb_idvec_get(&lb->be_ids, k->backend_id);
-	uint32_t *nb;
+	uint32_t i, *nb;
 
-	(void)val;
-	if (!f || !b)
+	if (!f || f->val.gen != k->gen || k->slot >= f->val.count)
 		return 0;
-	nb = realloc(f->bids, (f->n_bids + 1) * sizeof(*nb));
+	nb = realloc(f->bids, (f->n_bids + LB_SLOT_BLOCK) * sizeof(*nb));
 	if (!nb)
 		return -ENOMEM;
 	f->bids = nb;
-	f->bids[f->n_bids++] = b->id;
-	b->refs++;
+	for (i = 0; i < LB_SLOT_BLOCK && k->slot + i < f->val.count; i++) {
+		struct lb_be *b = lb_be_get_id(lb, v->backend_id[i]);
+
+		if (!b)
+			continue;
+		f->bids[f->n_bids++] = v->backend_id[i];
+		b->refs++;
+	}
 	return 0;
 }
 
@@ -476,16 +527,6 @@ static int rebuild_each(struct lb *lb, int fd, void *key, void *val,
 	return 0;
 }
 
-/* Free ids below the high-water mark become reusable. */
-static void release_free_ids(struct lb_idvec *ids)
-{
-	uint32_t id;
-
-	for (id = 1; id < ids->next; id++)
-		if (!lb_idvec_get(ids, id))
-			lb_idvec_release(ids, id);
-}
-
 /* Rebuilds the in-memory index from the pinned maps. */
 static int lb_rebuild(struct lb *lb)
 {
@@ -493,54 +534,84 @@ static int lb_rebuild(struct lb *lb)
 	struct lb_be_val bv;
 	struct lb_fe_key fk;
 	struct lb_fe_val fv;
-	struct lb_member_key mk;
+	struct lb_slot_key sk;
+	struct lb_slot_val sv;
 	int r;
 
 	r = rebuild_each(lb, LB_FD(lb, lb_backends), &bk, &bv, rebuild_backend);
 	if (r == 0)
 		r = rebuild_each(lb, LB_FD(lb, lb_frontends), &fk, &fv, rebuild_frontend);
 	if (r == 0)
-		r = rebuild_each(lb, LB_FD(lb, lb_members), &mk, NULL, rebuild_member);
+		r = rebuild_each(lb, LB_FD(lb, lb_slots), &sk, &sv, rebuild_slots);
 	if (r < 0)
 		return r;
-	release_free_ids(&lb->fe_ids);
-	release_free_ids(&lb->be_ids);
+	lb_ids_release_unused(lb);
 	return 0;
 }
 
-/* Removes what a crash in the middle of an update can leave behind: slots
- * and Maglev tables of a generation that is not the frontend's current one. */
-static void lb_sweep_generations(struct lb *lb)
+/* Deletes every entry of the map fd that stale() names (key: room for
+ * two keys of the map's size). */
+static void lb_map_sweep(struct lb *lb, int fd, size_t key_size, void *keys,
+			 bool (*stale)(struct lb *lb, const void *key))
 {
-	int fd = LB_FD(lb, lb_slots);
-	struct lb_slot_key k, next;
-	struct lb_maglev_key mk, mnext;
+	char *k = keys, *next = k + key_size;
 	bool have = false;
 
-	while (bpf_map_get_next_key(fd, have ? &k : NULL, &next) == 0) {
-		struct lb_fe *f = lb_idvec_get(&lb->fe_ids, next.fe_id);
-
-		if (!f || f->val.gen != next.gen || next.slot >= f->val.count) {
-			bpf_map_delete_elem(fd, &next);
+	while (bpf_map_get_next_key(fd, have ? k : NULL, next) == 0) {
+		if (stale(lb, next)) {
+			bpf_map_delete_elem(fd, next);
 			have = false; /* restart: the iteration order changed */
 			continue;
 		}
-		k = next;
+		memcpy(k, next, key_size);
 		have = true;
 	}
-	fd = LB_FD(lb, lb_maglev);
-	have = false;
-	while (bpf_map_get_next_key(fd, have ? &mk : NULL, &mnext) == 0) {
-		struct lb_fe *f = lb_idvec_get(&lb->fe_ids, mnext.fe_id);
+}
 
-		if (!f || f->val.gen != mnext.gen || f->val.algo != LB_FE_ALGO_MAGLEV) {
-			bpf_map_delete_elem(fd, &mnext);
-			have = false;
-			continue;
-		}
-		mk = mnext;
-		have = true;
-	}
+static bool slot_stale(struct lb *lb, const void *key)
+{
+	const struct lb_slot_key *k = key;
+	struct lb_fe *f = lb_idvec_get(&lb->fe_ids, k->fe_id);
+
+	return !f || f->val.gen != k->gen || k->slot >= f->val.count ||
+	       k->slot % LB_SLOT_BLOCK;
+}
+
+static bool maglev_stale(struct lb *lb, const void *key)
+{
+	const struct lb_maglev_key *k = key;
+	struct lb_fe *f = lb_idvec_get(&lb->fe_ids, k->fe_id);
+
+	return !f || f->val.gen != k->gen || f->val.algo != LB_FE_ALGO_MAGLEV;
+}
+
+/* members are kept for frontends with affinity only (older agents wrote
+ * them for all) */
+static bool member_stale(struct lb *lb, const void *key)
+{
+	const struct lb_member_key *k = key;
+	struct lb_fe *f = lb_idvec_get(&lb->fe_ids, k->fe_id);
+
+	if (!f || !f->val.affinity)
+		return true;
+	for (size_t i = 0; i < f->n_bids; i++)
+		if (f->bids[i] == k->backend_id)
+			return false;
+	return true;
+}
+
+/* Removes what a crash in the middle of an update can leave behind: slots
+ * and Maglev tables of a generation that is not the frontend's current
+ * one, members of a backend set that is not current. */
+static void lb_sweep_generations(struct lb *lb)
+{
+	struct lb_slot_key sk[2];
+	struct lb_maglev_key mk[2];
+	struct lb_member_key bk[2];
+
+	lb_map_sweep(lb, LB_FD(lb, lb_slots), sizeof(sk[0]), sk, slot_stale);
+	lb_map_sweep(lb, LB_FD(lb, lb_maglev), sizeof(mk[0]), mk, maglev_stale);
+	lb_map_sweep(lb, LB_FD(lb, lb_members), sizeof(bk[0]), bk, member_stale);
 }
 
 static int lb_node_ip_add(int fd, const struct ipaddr *a, uint32_t epoch)
@@ -625,6 +696,7 @@ int lb_open(const struct lb_options *o, struct lb **out)
 	lb = calloc(1, sizeof(*lb));
 	if (!lb)
 		return -ENOMEM;
+	lb->old_slots_fd = -1;
 	r = strscpy(lb->dir, o->bpffs_dir ? o->bpffs_dir : LB_DEFAULT_BPFFS, sizeof(lb->dir));
 	if (r < 0)
 		return r;
@@ -649,9 +721,10 @@ int lb_open(const struct lb_options *o, struct lb **out)
 	if (r < 0)
 		return r;
 	r = sock_bpf__load(lb->skel);
-	if (r < 0)
-		return r;
-	r = lb_rebuild(lb);
+	if (r == 0)
+		r = lb_slots_migrate(lb);
+	if (r == 0)
+		r = lb_rebuild(lb);
 	if (r < 0)
 		return r;
 	lb_sweep_generations(lb);

@@ -9,6 +9,7 @@
  *   r = lb_open(&o, &lb);                 // creates or reuses pinned maps and links
  *   lb_sync_begin(lb);                    // after a restart: mark
  *   lb_frontend_set(lb, &fe, be, n, &p);  // once per frontend of every service port
+ *   lb_frontend_set_many(lb, reqs, n, res); // or many at once (batched map writes)
  *   lb_sync_end(lb);                      // sweep frontends not set since begin
  *   ...
  *   lb_close(lb);                         // leaves programs attached and maps pinned
@@ -156,6 +157,22 @@ int lb_destroy(struct lb *lb);
 int lb_frontend_set(struct lb *lb, const struct lb_frontend *fe,
 		    const struct lb_backend *backends, size_t n,
 		    const struct lb_frontend_params *params);
+/* One frontend of lb_frontend_set_many. */
+struct lb_frontend_req {
+	struct lb_frontend fe;
+	const struct lb_backend *backends;
+	size_t n;
+	struct lb_frontend_params params;
+};
+
+/* lb_frontend_set for each of reqs[0..n), with the same guarantee for
+ * each, its result in results[i]. Frontends new to the maps with random
+ * selection and no affinity (most of a full sync) are written a batch per
+ * map (backends, slots, names, service addresses, then the frontends)
+ * instead of five syscalls each. Returns how many failed, or a negative
+ * errno when none was set (out of memory). */
+int lb_frontend_set_many(struct lb *lb, const struct lb_frontend_req *reqs, size_t n,
+			 int *results);
 /* Removes a frontend and its backend slots; -ENOENT when unknown. */
 int lb_frontend_delete(struct lb *lb, const struct lb_frontend *fe);
 

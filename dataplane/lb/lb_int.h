@@ -28,24 +28,39 @@ struct lb_fe {
 	struct lb_fe *next_key;
 };
 
-struct lb_be {
-	struct lb_be_val val;
-	uint32_t id;
-	uint32_t refs;
-	struct lb_be *next_key;
+/* Ids: never 0; a released one is reused before a new one. */
+struct lb_ids {
+	uint32_t *free_ids;
+	size_t n_free, cap_free;
+	uint32_t next; /* above every id in use */
 };
 
 struct lb_idvec {
 	void **v;
 	size_t cap;
-	uint32_t *free_ids;
-	size_t n_free, cap_free;
-	uint32_t next;
+	struct lb_ids ids;
 };
 
 struct lb_table {
 	void **buckets;
 	size_t nbuckets, n;
+};
+
+/* A backend, stored in struct lb_bes by id (28 bytes, no allocation of
+ * its own: 100,000 backends are 100,000 fewer mallocs). */
+struct lb_be {
+	struct lb_be_val val; /* val.proto 0: the id is free */
+	uint32_t refs;
+	uint32_t next; /* next id in the same hash bucket; 0: none */
+};
+
+/* Backends by id (v[id]) and by address, port and proto (buckets of ids). */
+struct lb_bes {
+	struct lb_be *v;
+	size_t cap;
+	uint32_t *buckets;
+	size_t nbuckets, n;
+	struct lb_ids ids;
 };
 
 struct lb {
@@ -56,11 +71,13 @@ struct lb {
 	struct sock_iter_bpf *iter; /* the socket-ending iterators, loaded at first use */
 	char **devs;
 	size_t n_devs;
-	struct lb_table fe_by_key, be_by_key;
-	struct lb_idvec fe_ids, be_ids;
+	struct lb_table fe_by_key;
+	struct lb_idvec fe_ids;
+	struct lb_bes bes;
 	uint64_t epoch;
 	void *scratch; /* lb_frontend_set's per-call arrays, kept between calls */
 	size_t scratch_size;
+	int old_slots_fd; /* lb_open: an lb_slots of the older layout, to migrate */
 	bool syncing;
 	bool terminate_supported;
 };
@@ -72,13 +89,20 @@ struct lb {
 struct lb_fe *lb_fe_find(struct lb *lb, const struct lb_fe_key *k);
 int lb_fe_insert(struct lb *lb, struct lb_fe *e);
 void lb_fe_unlink(struct lb *lb, struct lb_fe *e);
-struct lb_be *lb_be_find(struct lb *lb, const struct lb_be_val *k);
-int lb_be_insert(struct lb *lb, struct lb_be *e);
-void lb_be_unlink(struct lb *lb, struct lb_be *e);
 void *lb_idvec_get(const struct lb_idvec *v, uint32_t id);
 int lb_idvec_put(struct lb_idvec *v, uint32_t id, void *p);
 int lb_idvec_alloc(struct lb_idvec *v, uint32_t *out);
 void lb_idvec_release(struct lb_idvec *v, uint32_t id);
+/* The backend with this id, NULL when none. The pointer is good until the
+ * next lb_be_add. */
+struct lb_be *lb_be_get_id(const struct lb *lb, uint32_t id);
+uint32_t lb_be_find(const struct lb *lb, const struct lb_be_val *k); /* 0: none */
+/* Adds a backend (refs 0) under id, or a new id when id is 0; *out: its id. */
+int lb_be_add(struct lb *lb, const struct lb_be_val *v, uint32_t id, uint32_t *out);
+void lb_be_remove(struct lb *lb, uint32_t id);
+void lb_bes_free(struct lb_bes *t);
+/* Ids below the high-water mark that nothing uses become reusable. */
+void lb_ids_release_unused(struct lb *lb);
 
 /* lb.c */
 int lb_fe_key_make(const struct lb_frontend *fe, struct lb_fe_key *k);

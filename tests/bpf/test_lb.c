@@ -145,21 +145,27 @@ static struct lb_fe_val fe_value(const char *addr, uint16_t port, uint8_t proto)
 	return v;
 }
 
-static bool slot_exists(uint32_t fe_id, uint32_t gen, uint32_t slot)
+/* The backend id in slot of generation gen, read from its block; 0 when
+ * the block is not there. */
+static uint32_t slot_backend(uint32_t fe_id, uint32_t gen, uint32_t slot)
 {
 	_cleanup_close_ int fd = map_fd(LB_MAP_SLOTS);
-	struct lb_slot_key k = { .fe_id = fe_id, .gen = gen, .slot = slot };
+	struct lb_slot_key k = { .fe_id = fe_id, .gen = gen,
+				 .slot = slot / LB_SLOT_BLOCK * LB_SLOT_BLOCK };
 	struct lb_slot_val v;
 
-	return bpf_map_lookup_elem(fd, &k, &v) == 0;
+	if (bpf_map_lookup_elem(fd, &k, &v) < 0)
+		return 0;
+	return v.backend_id[slot % LB_SLOT_BLOCK];
 }
 
 TEST(set_replaces_the_whole_generation)
 {
 	struct lb_backend b3[] = { be("10.1.0.1", 80), be("10.1.0.2", 80), be("10.1.0.3", 80) };
 	struct lb_frontend f = fe4("10.96.0.1", 80, LB_PROTO_TCP);
-	struct lb_frontend_params p = { .name = "default/web:http" };
+	struct lb_frontend_params p = { .name = "default/web:http", .affinity_timeout = 60 };
 	struct lb_fe_val v;
+	uint32_t id2;
 	struct lb *lb;
 
 	fixture_setup();
@@ -167,7 +173,11 @@ TEST(set_replaces_the_whole_generation)
 	CHECK_OK(lb_frontend_set(lb, &f, b3, 3, &p));
 	v = fe_value("10.96.0.1", 80, IPPROTO_TCP);
 	CHECK_INT_EQ(v.count, 3);
-	CHECK(slot_exists(v.id, v.gen, 0) && slot_exists(v.id, v.gen, 2));
+	CHECK_OK(lb_backend_id(lb, &b3[2], LB_PROTO_TCP, &id2));
+	CHECK(slot_backend(v.id, v.gen, 0) != 0);
+	CHECK_INT_EQ(slot_backend(v.id, v.gen, 2), id2);
+	CHECK_INT_EQ(slot_backend(v.id, v.gen, 3), 0); /* past count: zero */
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 1); /* one block */
 	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 3);
 	CHECK_INT_EQ(map_count(LB_MAP_MEMBERS, sizeof(struct lb_member_key)), 3);
 
@@ -179,13 +189,56 @@ TEST(set_replaces_the_whole_generation)
 		CHECK_INT_EQ(w.id, v.id);
 		CHECK_INT_EQ(w.gen, v.gen + 1);
 		CHECK_INT_EQ(w.count, 2);
-		CHECK(!slot_exists(v.id, v.gen, 0));
-		CHECK(slot_exists(w.id, w.gen, 1));
+		CHECK_INT_EQ(slot_backend(v.id, v.gen, 0), 0);
+		CHECK_INT_EQ(slot_backend(w.id, w.gen, 1), id2);
 	}
-	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 2);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 1);
 	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 2);
 	CHECK_INT_EQ(map_count(LB_MAP_MEMBERS, sizeof(struct lb_member_key)), 2);
 	CHECK_INT_EQ(map_count(LB_MAP_SVC_IPS, sizeof(struct lb_ip_key)), 1);
+
+	/* without affinity nothing reads members: none are kept */
+	p.affinity_timeout = 0;
+	CHECK_OK(lb_frontend_set(lb, &f, b3 + 1, 2, &p));
+	CHECK_INT_EQ(map_count(LB_MAP_MEMBERS, sizeof(struct lb_member_key)), 0);
+	p.affinity_timeout = 60;
+	CHECK_OK(lb_frontend_set(lb, &f, b3, 3, &p));
+	CHECK_INT_EQ(map_count(LB_MAP_MEMBERS, sizeof(struct lb_member_key)), 3);
+	CHECK_OK(lb_frontend_delete(lb, &f));
+	CHECK_INT_EQ(map_count(LB_MAP_MEMBERS, sizeof(struct lb_member_key)), 0);
+	lb_close(lb);
+}
+
+/* 40 backends: three blocks of LB_SLOT_BLOCK slots, each slot where the
+ * datapath looks for it. */
+TEST(slots_are_blocks)
+{
+	struct lb_backend b[40];
+	struct lb_frontend f = fe4("10.96.0.1", 80, LB_PROTO_TCP);
+	struct lb_fe_val v;
+	struct lb *lb;
+	char a[32];
+	int i;
+
+	fixture_setup();
+	for (i = 0; i < 40; i++) {
+		snprintf(a, sizeof(a), "10.1.0.%d", i + 1);
+		b[i] = be(a, 80);
+	}
+	lb = open_lb();
+	CHECK_OK(lb_frontend_set(lb, &f, b, 40, NULL));
+	v = fe_value("10.96.0.1", 80, IPPROTO_TCP);
+	CHECK_INT_EQ(v.count, 40);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 3);
+	for (i = 0; i < 40; i++) {
+		uint32_t id;
+
+		CHECK_OK(lb_backend_id(lb, &b[i], LB_PROTO_TCP, &id));
+		CHECK_INT_EQ(slot_backend(v.id, v.gen, (uint32_t)i), id);
+	}
+	CHECK_INT_EQ(slot_backend(v.id, v.gen, 40), 0);
+	CHECK_OK(lb_frontend_set(lb, &f, b, 17, NULL));
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 2);
 	lb_close(lb);
 }
 
@@ -248,6 +301,155 @@ TEST(restart_reuses_maps_and_sync_sweeps_the_rest)
 	lb_close(lb);
 }
 
+/* An lb_slots pinned by an older agent (one entry per slot, a backend id
+ * each) and members kept for a frontend without affinity: a restart
+ * carries the slots into blocks and drops the members. */
+TEST(restart_migrates_an_older_slot_layout)
+{
+	struct lb_backend b[] = { be("10.1.0.1", 80), be("10.1.0.2", 80), be("10.1.0.3", 80) };
+	struct lb_frontend f = fe4("10.96.0.1", 80, LB_PROTO_TCP);
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info), ids[3];
+	struct lb_fe_val v;
+	char path[256];
+	struct lb *lb;
+	int fd, mfd, i;
+
+	fixture_setup();
+	lb = open_lb();
+	CHECK_OK(lb_frontend_set(lb, &f, b, 3, NULL));
+	for (i = 0; i < 3; i++)
+		CHECK_OK(lb_backend_id(lb, &b[i], LB_PROTO_TCP, &ids[i]));
+	v = fe_value("10.96.0.1", 80, IPPROTO_TCP);
+	lb_close(lb);
+
+	snprintf(path, sizeof(path), "%s/%s", fx.dir, LB_MAP_SLOTS);
+	CHECK_INT_EQ(unlink(path), 0);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, LB_MAP_SLOTS, sizeof(struct lb_slot_key),
+			    sizeof(uint32_t), 1024, NULL);
+	CHECK(fd >= 0);
+	mfd = map_fd(LB_MAP_MEMBERS);
+	for (i = 0; i < 3; i++) {
+		struct lb_slot_key k = { .fe_id = v.id, .gen = v.gen, .slot = (uint32_t)i };
+		struct lb_member_key mk = { .fe_id = v.id, .backend_id = ids[i] };
+		struct lb_member_val mv = { .gen = v.gen };
+
+		CHECK_INT_EQ(bpf_map_update_elem(fd, &k, &ids[i], BPF_ANY), 0);
+		CHECK_INT_EQ(bpf_map_update_elem(mfd, &mk, &mv, BPF_ANY), 0);
+	}
+	CHECK_INT_EQ(bpf_obj_pin(fd, path), 0);
+	close(fd);
+	close(mfd);
+
+	lb = open_lb();
+	fd = map_fd(LB_MAP_SLOTS);
+	CHECK_INT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	CHECK_INT_EQ(info.value_size, sizeof(struct lb_slot_val));
+	for (i = 0; i < 3; i++)
+		CHECK_INT_EQ(slot_backend(v.id, v.gen, (uint32_t)i), ids[i]);
+	CHECK_INT_EQ(map_count(LB_MAP_MEMBERS, sizeof(struct lb_member_key)), 0);
+	/* the backends' references came back from the migrated slots */
+	CHECK_OK(lb_frontend_delete(lb, &f));
+	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 0);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 0);
+	lb_close(lb);
+}
+
+/* lb_frontend_set_many: new frontends go through the batch, a known one
+ * and a Maglev one through lb_frontend_set, the same frontend twice in
+ * one call takes the second set; each request has its own result. */
+TEST(set_many_writes_what_set_writes)
+{
+	struct lb_backend b[] = { be("10.1.0.1", 80), be("10.1.0.2", 80), be("10.1.0.3", 80) };
+	struct lb_frontend_req q[5] = {
+		{ .fe = fe4("10.96.0.1", 80, LB_PROTO_TCP), .backends = b, .n = 3,
+		  .params = { .name = "default/a:http" } },
+		{ .fe = fe4("10.96.0.1", 443, LB_PROTO_TCP), .backends = b + 1, .n = 2 },
+		{ .fe = fe4("10.96.0.2", 80, LB_PROTO_TCP), .backends = b, .n = 1,
+		  .params = { .algorithm = LB_ALG_MAGLEV } },
+		{ .fe = fe4("10.96.0.1", 80, LB_PROTO_TCP), .backends = b, .n = 2 },
+		{ .fe = fe4("10.96.0.3", 0, LB_PROTO_TCP), .backends = b, .n = 1 },
+	};
+	int res[5];
+	struct lb_fe_val v;
+	struct lb *lb;
+	uint32_t id0;
+
+	fixture_setup();
+	lb = open_lb();
+	CHECK_INT_EQ(lb_frontend_set_many(lb, q, 5, res), 1);
+	CHECK_INT_EQ(res[0], 0);
+	CHECK_INT_EQ(res[1], 0);
+	CHECK_INT_EQ(res[2], 0);
+	CHECK_INT_EQ(res[3], 0);
+	CHECK_INT_EQ(res[4], -EINVAL); /* port 0 */
+	v = fe_value("10.96.0.1", 80, IPPROTO_TCP);
+	CHECK_INT_EQ(v.count, 2); /* the second set of it */
+	CHECK_INT_EQ(v.gen, 2);
+	CHECK_OK(lb_backend_id(lb, &b[0], LB_PROTO_TCP, &id0));
+	CHECK_INT_EQ(slot_backend(v.id, v.gen, 0), id0);
+	CHECK_INT_EQ(fe_value("10.96.0.1", 443, IPPROTO_TCP).count, 2);
+	CHECK_INT_EQ(fe_value("10.96.0.2", 80, IPPROTO_TCP).algo, LB_FE_ALGO_MAGLEV);
+	CHECK_INT_EQ(map_count(LB_MAP_FRONTENDS, sizeof(struct lb_fe_key)), 3);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 3);
+	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 3);
+	CHECK_INT_EQ(map_count(LB_MAP_NAMES, sizeof(struct lb_id_key)), 1);
+	CHECK_INT_EQ(map_count(LB_MAP_SVC_IPS, sizeof(struct lb_ip_key)), 2);
+	{
+		_cleanup_close_ int fd = map_fd(LB_MAP_SVC_IPS);
+		struct lb_ip_key k = { .addr = { [10] = 0xff, [11] = 0xff, 10, 96, 0, 1 } };
+		struct lb_ip_val iv;
+
+		CHECK_INT_EQ(bpf_map_lookup_elem(fd, &k, &iv), 0);
+		CHECK_INT_EQ(iv.refs, 2); /* ports 80 and 443 */
+	}
+	/* removing them leaves nothing: the references were counted right */
+	CHECK_OK(lb_frontend_delete(lb, &q[0].fe));
+	CHECK_OK(lb_frontend_delete(lb, &q[1].fe));
+	CHECK_OK(lb_frontend_delete(lb, &q[2].fe));
+	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 0);
+	CHECK_INT_EQ(map_count(LB_MAP_SVC_IPS, sizeof(struct lb_ip_key)), 0);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 0);
+	lb_close(lb);
+}
+
+/* A batch the maps cannot hold: the frontends refused are undone (no
+ * entry, no reference), the others are set. */
+TEST(set_many_undoes_what_the_maps_refuse)
+{
+	struct lb_backend b[8];
+	struct lb_frontend_req q[8];
+	int res[8], i, failed;
+	struct lb *lb;
+	char a[32];
+
+	fixture_setup();
+	fx.o.max_frontends = 5;
+	lb = open_lb();
+	for (i = 0; i < 8; i++) {
+		snprintf(a, sizeof(a), "10.1.0.%d", i + 1);
+		b[i] = be(a, 80);
+		snprintf(a, sizeof(a), "10.96.0.%d", i + 1);
+		q[i] = (struct lb_frontend_req){ .fe = fe4(a, 80, LB_PROTO_TCP), .backends = &b[i],
+						 .n = 1 };
+	}
+	failed = lb_frontend_set_many(lb, q, 8, res);
+	CHECK_INT_EQ(failed, 3);
+	for (i = 0; i < 8; i++) {
+		uint32_t id;
+
+		CHECK(res[i] == 0 || res[i] < 0);
+		CHECK_INT_EQ(lb_backend_id(lb, &b[i], LB_PROTO_TCP, &id), res[i] ? -ENOENT : 0);
+	}
+	CHECK_INT_EQ(map_count(LB_MAP_FRONTENDS, sizeof(struct lb_fe_key)), 5);
+	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 5);
+	CHECK_INT_EQ(map_count(LB_MAP_SVC_IPS, sizeof(struct lb_ip_key)), 5);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 5);
+	lb_close(lb);
+	fx.o.max_frontends = 0;
+}
+
 TEST(bad_input_is_refused)
 {
 	struct lb_backend v6 = be("fd00::1", 80);
@@ -297,7 +499,7 @@ TEST(zero_and_quarantined_backends)
 	CHECK_OK(lb_frontend_set(lb, &f, b, 3, NULL));
 	CHECK_INT_EQ(fe_value("10.96.0.1", 80, IPPROTO_TCP).count, 2);
 	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 3);
-	CHECK_INT_EQ(map_count(LB_MAP_MEMBERS, sizeof(struct lb_member_key)), 2);
+	CHECK_INT_EQ(map_count(LB_MAP_SLOTS, sizeof(struct lb_slot_key)), 1);
 	CHECK_OK(lb_frontend_delete(lb, &f));
 	CHECK_INT_EQ(map_count(LB_MAP_FRONTENDS, sizeof(struct lb_fe_key)), 0);
 	CHECK_INT_EQ(map_count(LB_MAP_BACKENDS, sizeof(struct lb_be_key)), 0);
