@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "lib/base64.h"
 #include "lib/util.h"
 
 #define SEQ_KEY "skiff-bench/seq"
@@ -40,6 +41,7 @@ struct opts {
 	unsigned interval_ms, timeout_s;
 	long server_pid;
 	bool existing;
+	bool etcd_watch; /* --etcd-watch: the watch phase against etcd's gateway */
 	size_t writers[8], n_writers; /* --writers: in-flight counts of the write phase */
 	size_t write_pods;
 };
@@ -75,6 +77,7 @@ struct bench {
 	_Atomic size_t done;	/* watchers that saw every seq */
 	_Atomic size_t ended;	/* watch streams that closed */
 	_Atomic bool stop;
+	char etcd_watch_body[256]; /* --etcd-watch: the watches' create request */
 	unsigned long long srv_cpu0, cli_cpu0; /* CPU ms at the phase's start */
 };
 
@@ -372,6 +375,29 @@ static int phase_get(struct bench *b, unsigned long long *lat)
 	return 0;
 }
 
+/* etcd itself (--etcd-watch): a put of ETCD_VALUE_BYTES, "seq%06zu"
+ * first, through the gateway. */
+#define ETCD_WATCH_KEY "/peer-watch/pod"
+#define ETCD_VALUE_BYTES 2048
+static long etcd_put(struct bench *b, size_t seq)
+{
+	char value[ETCD_VALUE_BYTES + 1];
+	_cleanup_free_ char *k = b64_encode(ETCD_WATCH_KEY, strlen(ETCD_WATCH_KEY), B64_STD);
+	_cleanup_free_ char *v = NULL;
+	int n;
+
+	memset(value, 'x', ETCD_VALUE_BYTES);
+	snprintf(value, sizeof(value), "seq%06zu", seq);
+	value[9] = 'x';
+	v = b64_encode(value, ETCD_VALUE_BYTES, B64_STD);
+	if (!k || !v)
+		return -ENOMEM;
+	n = snprintf(b->body, b->body_cap, "{\"key\":\"%s\",\"value\":\"%s\"}", k, v);
+	if (n < 0 || (size_t)n >= b->body_cap)
+		return -ENOSPC;
+	return call(b, "POST", "/v3/kv/put", b->body, (size_t)n);
+}
+
 /* PUT of the whole object without a resourceVersion (an unconditional
  * update, as Kubernetes allows for pods) with one annotation changed. */
 static long put_pod(struct bench *b, size_t i, size_t seq)
@@ -383,6 +409,12 @@ static long put_pod(struct bench *b, size_t i, size_t seq)
 		return n;
 	pod_path(b, i, path, sizeof(path));
 	return call(b, "PUT", path, b->body, (size_t)n);
+}
+
+/* The update of watched event seq: a pod's, or etcd's own put. */
+static long put_watched(struct bench *b, size_t seq)
+{
+	return b->o.etcd_watch ? etcd_put(b, seq) : put_pod(b, seq % b->o.pods, seq);
 }
 
 static int phase_update(struct bench *b, unsigned long long *lat)
@@ -477,17 +509,38 @@ struct wctx {
 	size_t idx;
 };
 
+/* etcd's gateway: the sequence number from the start of the (base64)
+ * value of an event, "seq%06zu", into buf; NULL when the line has none. */
+static const char *etcd_seq(const char *line, char *buf)
+{
+	const char *p = strstr(line, "\"value\":\"");
+	_cleanup_free_ char *v = NULL;
+	size_t n;
+
+	if (!p || strlen(p + 9) < 12 || b64_decode(p + 9, 12, B64_STD, &v, &n) < 0 || n != 9 ||
+	    strncmp(v, "seq", 3))
+		return NULL;
+	memcpy(buf, v + 3, 6);
+	buf[6] = 0;
+	return buf;
+}
+
 static void watch_line(struct bench *b, struct watcher *w, size_t idx, const char *line,
 		       unsigned long long t)
 {
 	const char *p = strstr(line, "\"" SEQ_KEY "\"");
+	char seqbuf[16];
 	size_t seq;
 
+	if (b->o.etcd_watch) {
+		p = etcd_seq(line, seqbuf);
+	} else if (p) {
+		p += strlen(SEQ_KEY) + 2;
+		while (*p == ':' || *p == ' ' || *p == '"')
+			p++;
+	}
 	if (!p)
 		return;
-	p += strlen(SEQ_KEY) + 2;
-	while (*p == ':' || *p == ' ' || *p == '"')
-		p++;
 	seq = strtoul(p, NULL, 10);
 	if (seq > b->o.events)
 		return;	/* an update-phase write replayed from history */
@@ -546,6 +599,10 @@ static void *watch_loop(void *cls)
 		curl_easy_setopt(w->h, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(w->h, CURLOPT_CONNECTTIMEOUT, 60L);
 		curl_easy_setopt(w->h, CURLOPT_TCP_NODELAY, 1L);
+		if (b->o.etcd_watch) {
+			curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, b->json_hdr);
+			curl_easy_setopt(w->h, CURLOPT_POSTFIELDS, b->etcd_watch_body);
+		}
 		curl_multi_add_handle(m, w->h);
 	}
 	while (!atomic_load(&b->stop)) {
@@ -609,6 +666,37 @@ static void watch_failure(struct bench *b, const char *when)
 		(size_t)atomic_load(&b->done), ended);
 }
 
+/* --etcd-watch: the watches' create request, from the revision after
+ * the current one, so the warm-up put reaches every stream however late
+ * it opens (as the API's watches start at the list's resourceVersion). */
+static int etcd_watch_request(struct bench *b)
+{
+	_cleanup_free_ char *k = b64_encode(ETCD_WATCH_KEY, strlen(ETCD_WATCH_KEY), B64_STD);
+	const char *rev;
+	long long next;
+	json_t *doc;
+	int n;
+
+	if (!k)
+		return -ENOMEM;
+	n = snprintf(b->body, b->body_cap, "{\"key\":\"%s\"}", k);
+	if (expect(b, "POST", "/v3/kv/range", call(b, "POST", "/v3/kv/range", b->body, (size_t)n),
+		   200) < 0)
+		return -EIO;
+	doc = json_loadb(b->resp.p, b->resp.len, 0, NULL);
+	rev = json_string_value(json_object_get(json_object_get(doc, "header"), "revision"));
+	next = rev ? atoll(rev) + 1 : 0;
+	json_decref(doc);
+	if (next <= 0) {
+		fprintf(stderr, "server-bench: etcd's range answered no revision: %.300s\n",
+			b->resp.p ? b->resp.p : "");
+		return -EIO;
+	}
+	snprintf(b->etcd_watch_body, sizeof(b->etcd_watch_body),
+		 "{\"create_request\":{\"key\":\"%s\",\"start_revision\":\"%lld\"}}", k, next);
+	return 0;
+}
+
 static int phase_watch(struct bench *b, const char *rv)
 {
 	size_t nw = b->o.watchers, ne = b->o.events, total = 0, early = 0;
@@ -624,15 +712,23 @@ static int phase_watch(struct bench *b, const char *rv)
 	if (!ack || !lat || !b->ws || !b->recv)
 		return -ENOMEM;
 	for (size_t i = 0; i < nw; i++)
-		snprintf(b->ws[i].url, sizeof(b->ws[i].url),
-			 "%s/api/v1/pods?watch=1&resourceVersion=%s", b->o.url, rv);
+		if (b->o.etcd_watch)
+			snprintf(b->ws[i].url, sizeof(b->ws[i].url), "%s/v3/watch", b->o.url);
+		else
+			snprintf(b->ws[i].url, sizeof(b->ws[i].url),
+				 "%s/api/v1/pods?watch=1&resourceVersion=%s", b->o.url, rv);
+	if (b->o.etcd_watch) {
+		r = etcd_watch_request(b);
+		if (r < 0)
+			return r;
+	}
 	t0 = now_ns();
 	r = -pthread_create(&th, NULL, watch_loop, b);
 	if (r < 0)
 		return r;
 
 	/* Warm-up: seq 0 reaches a watcher only through a live stream. */
-	if (expect(b, "PUT", "(warm-up)", put_pod(b, 0, 0), 200) < 0) {
+	if (expect(b, "PUT", "(warm-up)", put_watched(b, 0), 200) < 0) {
 		r = -EIO;
 		goto out;
 	}
@@ -645,7 +741,7 @@ static int phase_watch(struct bench *b, const char *rv)
 	server_memory(&b->o, "memory-watching");
 	phase_begin(b);
 	for (size_t s = 1; s <= ne; s++) {
-		long code = put_pod(b, s % b->o.pods, s);
+		long code = put_watched(b, s);
 
 		ack[s] = now_ns();
 		if (expect(b, "PUT", "(watched update)", code, 200) < 0) {
@@ -818,6 +914,8 @@ static void usage(FILE *f)
 		"  --writers N[,N...]   only the write phase, at each of these in-flight counts:\n"
 		"                       create, bind, status of --write-pods pods, N connections\n"
 		"  --write-pods N       pods per in-flight count of the write phase (default 2000)\n"
+		"  --etcd-watch         only the watch phase, against etcd's gateway at --url\n"
+		"                       (POST /v3/watch, /v3/kv/put of 2 KiB values): the peer\n"
 		"  --existing           the pods exist already (an earlier run): no creates, e.g.\n"
 		"                       to profile one phase again on a loaded server\n"
 		"  -h, --help           this text\n");
@@ -874,6 +972,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "server-pid", required_argument, NULL, 'P' },
 		{ "existing", no_argument, NULL, 'x' },
+		{ "etcd-watch", no_argument, NULL, 'E' },
 		{ "writers", required_argument, NULL, 'W' },
 		{ "write-pods", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
@@ -910,6 +1009,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->server_pid = (long)v;
 			break;
 		case 'x': o->existing = true; break;
+		case 'E': o->etcd_watch = true; break;
 		case 'W': r = parse_list("--writers", optarg, o->writers, 8, &o->n_writers); break;
 		case 'X': r = parse_num("--write-pods", optarg, 1, &o->write_pods); break;
 		case 'h': usage(stdout); exit(0);
@@ -962,6 +1062,12 @@ int main(int argc, char **argv)
 	b.h = b.json_hdr ? handle_new(b.json_hdr, &b.resp) : NULL;
 	if (!lat || !b.body || !b.h || !b.json_hdr)
 		goto out;
+	if (b.o.etcd_watch) {
+		r = phase_watch(&b, "");
+		if (r == 0)
+			server_memory(&b.o, "memory-end");
+		goto out;
+	}
 	if (b.o.n_writers) {
 		r = create_namespaces(&b);
 		for (size_t k = 0; r == 0 && k < b.o.n_writers; k++)
