@@ -137,7 +137,7 @@ case_conn_bench_against_its_server() {
 
 case_bench_tables_well_formed() {
 	local out rc row n label labels col base r
-	out=$(BENCH_SIZES="20 40" BENCH_ENDPOINTS=3 BENCH_CHANGES=2 BENCH_DURATION=0.3 BENCH_ROUNDS=1 \
+	out=$(BENCH_SIZES="20 40" BENCH_ENDPOINTS=3 BENCH_CHANGES=2 BENCH_DURATION=0.8 BENCH_SLICES=2 BENCH_ROUNDS=1 \
 		BENCH_WORKERS=2 bash "$SKIFF_ROOT/tests/bench/bench_proxy.sh" 2>&1)
 	rc=$?
 	assert_eq "$rc" 0 "bench_proxy.sh exit status; output: $out"
