@@ -809,8 +809,13 @@ void kc_client_dispatch(struct kc_client *c, const struct pollfd *fds, size_t n)
 
 		curl_multi_socket_action(c->multi, ready[i].fd, ev, &running);
 	}
-	if (c->curl_deadline >= 0 && (unsigned long long)c->curl_deadline <= now_ns())
+	/* libcurl's timer is single-shot: once it fired, libcurl calls
+	 * on_timer again only if it wants another one (kept, the past
+	 * deadline made every later poll return at once: a busy loop). */
+	if (c->curl_deadline >= 0 && (unsigned long long)c->curl_deadline <= now_ns()) {
+		c->curl_deadline = -1;
 		curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
 	for (s = c->streams; s; s = s->next)
 		watch_deliver(c, s);
 	while ((msg = curl_multi_info_read(c->multi, &left))) {
