@@ -455,6 +455,18 @@ bool sched_filter_node(const struct sched_cycle *c, const struct sched_node *n,
 	return false;
 }
 
+/* Whether taking pods off the node can lift the refusal (upstream's
+ * Unschedulable, not UnschedulableAndUnresolvable): resources, host
+ * ports, spreading, pod anti-affinity and existing pods' anti-affinity. */
+bool sched_why_resolvable(const struct sched_why *why)
+{
+	const uint64_t unresolvable = 1ULL << WHY_UNSCHEDULABLE | 1ULL << WHY_NODE_NAME |
+				      1ULL << WHY_TAINT | 1ULL << WHY_AFFINITY |
+				      1ULL << WHY_SPREAD_LABEL | 1ULL << WHY_POD_AFFINITY;
+
+	return !why->taint && why->mask && !(why->mask & unresolvable);
+}
+
 /* ---- the FailedScheduling message ---- */
 
 void sched_diag_add(struct sched_diag *d, const struct sched_why *why)

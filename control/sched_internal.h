@@ -44,6 +44,7 @@ struct sched {
 	struct sched_pod **unsched;
 	size_t n_unsched, cap_unsched;
 	unsigned long long unsched_due; /* the earliest unschedulable_max_ns end */
+	json_t *pdbs; /* "ns/name" -> struct sched_pdb (sched_preempt.c) */
 	/* Scratch of one cycle, kept to avoid allocations. */
 	struct sched_node **feasible;
 	int64_t *score, *part;
@@ -114,6 +115,7 @@ struct sched_diag {
 };
 
 int sched_prefilter(struct sched_cycle *c);
+bool sched_why_resolvable(const struct sched_why *why);
 void sched_cycle_release(struct sched_cycle *c);
 bool sched_filter_node(const struct sched_cycle *c, const struct sched_node *n,
 		       struct sched_why *why);
@@ -127,6 +129,9 @@ bool sched_term_matches_node(const struct sched_term *t, const struct sched_node
 /* sched_score.c: total weighted scores of the feasible nodes into out. */
 int sched_score_nodes(struct sched_cycle *c, struct sched_node **nodes, size_t n,
 		      int64_t *out, int64_t *part);
+
+/* sched_preempt.c */
+void sched_pdbs_release(struct sched *s);
 
 /* sched_queue.c */
 void sched_queue_remove(struct sched *s, struct sched_pod *p);

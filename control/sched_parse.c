@@ -535,6 +535,7 @@ void sched_pod_free(struct sched_pod *p)
 	free(p->uid);
 	free(p->owner);
 	free(p->node_name);
+	free(p->nominated);
 	json_decref(p->labels);
 	json_decref(p->node_selector);
 	free(p->ports);
@@ -601,6 +602,10 @@ int sched_pod_parse(struct sched *s, json_t *obj, struct sched_pod **out)
 	p->labels = json_incref(json_object_get(meta, "labels"));
 	p->fingerprint = pod_fingerprint(spec, p->labels);
 	p->priority = (int32_t)json_integer_value(json_object_get(spec, "priority"));
+	p->preempt_never = streq(jstr(spec, "preemptionPolicy"), "Never");
+	node = jstr(json_object_get(obj, "status"), "nominatedNodeName");
+	if (node && *node && !(p->nominated = strdup(node)))
+		goto fail;
 	p->created = parse_time(jstr(meta, "creationTimestamp"));
 	p->terminating = json_object_get(meta, "deletionTimestamp") != NULL;
 	if (json_object_size(json_object_get(spec, "nodeSelector")))

@@ -75,8 +75,9 @@ int sched_new(const struct sched_opts *opts, struct sched **out)
 	s->rng = s->o.seed ? s->o.seed : 0x9e3779b97f4a7c15ULL;
 	s->node_by_name = json_object();
 	s->pod_by_key = json_object();
+	s->pdbs = json_object();
 	s->by_owner = json_object();
-	if (!s->node_by_name || !s->pod_by_key || !s->by_owner) {
+	if (!s->node_by_name || !s->pod_by_key || !s->by_owner || !s->pdbs) {
 		sched_free(s);
 		return -ENOMEM;
 	}
@@ -112,6 +113,7 @@ void sched_free(struct sched *s)
 	json_decref(s->by_owner);
 	json_decref(s->node_by_name);
 	json_decref(s->pod_by_key);
+	sched_pdbs_release(s);
 	free(s->nodes);
 	free(s->affine);
 	free(s->orphans);
