@@ -978,6 +978,15 @@ static void gc_event(struct ctrl_run *c, const char *resource, json_t *old, json
 	(void)resource;
 	if (!fields_changed(old, obj, paths))
 		return;
+	/* A new object that has no owner and is not being deleted gives the
+	 * sweep nothing to do (an owner that appears only spares dependents,
+	 * which the sweep confirms with a GET anyway): 10,000 bare pods made
+	 * a whole-graph sweep a second, ~13% of skiff-server's CPU in
+	 * bench_sched_api. */
+	if (!old && obj && !json_array_size(ctrl_get(obj, "metadata.ownerReferences")) &&
+	    !ctrl_get(obj, "metadata.deletionTimestamp") &&
+	    !json_array_size(ctrl_get(obj, "metadata.finalizers")))
+		return;
 	ctrl_enqueue_after(c, ALL, 1);
 }
 
