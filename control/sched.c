@@ -180,8 +180,10 @@ static int unschedulable(struct sched *s, struct sched_pod *p, unsigned long lon
 
 	sched_queue_unschedulable(s, p, now);
 	r = sched_preempt(s, p, &pr);
-	if (r == 0 && pr.node)
+	if (r == 0 && pr.node) {
+		sched_nominate(s, p, pr.node->name);
 		r = sched_plan_preemption(p, &pr, plan);
+	}
 	if (r == 0)
 		r = sched_plan_failed(p, res->message, pr.node ? pr.node->name : NULL, plan);
 	sched_preemption_release(&pr);

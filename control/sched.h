@@ -142,6 +142,8 @@ struct sched_pod {
 	int32_t priority;
 	bool preempt_never; /* spec.preemptionPolicy: Never */
 	char *nominated;    /* status.nominatedNodeName, or NULL */
+	struct sched_node *nom_node; /* pending and nominated: the node counting it */
+	size_t nom_slot;             /* index in nom_node->nominated */
 	long long created; /* metadata.creationTimestamp, seconds */
 	char *node_name;   /* spec.nodeName ("" when unset) */
 	bool terminating;  /* deletionTimestamp set */
@@ -191,6 +193,10 @@ struct sched_node {
 	struct sched_pod **pods;
 	size_t n_pods, cap_pods;
 	size_t n_port_pods;                  /* pods with host ports */
+	/* Pending pods nominated here by a preemption: a pod of no higher
+	 * priority must leave them the room (upstream's nominator). */
+	struct sched_pod **nominated;
+	size_t n_nominated, cap_nominated;
 	size_t idx;                          /* in the snapshot's node array */
 };
 

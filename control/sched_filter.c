@@ -161,16 +161,25 @@ static bool ports_free(const struct sched_pod *p, const struct sched_node *n)
 
 /* ---- resources: every insufficient one is a reason ---- */
 
+/* The node's requests, with the pods nominated there that p must leave
+ * room for. */
 static uint64_t resources_short(const struct sched_pod *p, const struct sched_node *n)
 {
+	int64_t with_nominated[SCHED_RES_MAX];
+	const int64_t *used = n->req;
 	uint64_t mask = 0;
 
-	if (n->req[SCHED_PODS] + 1 > n->alloc[SCHED_PODS])
+	if (n->n_nominated) {
+		memcpy(with_nominated, n->req, sizeof(with_nominated));
+		sched_nominated_requests(p, n, with_nominated);
+		used = with_nominated;
+	}
+	if (used[SCHED_PODS] + 1 > n->alloc[SCHED_PODS])
 		mask |= 1ULL << (WHY_RES + SCHED_PODS);
 	for (size_t k = 0; k < SCHED_RES_MAX; k++) {
 		if (k == SCHED_PODS || p->req[k] <= 0)
 			continue;
-		if (p->req[k] > n->alloc[k] - n->req[k])
+		if (p->req[k] > n->alloc[k] - used[k])
 			mask |= 1ULL << (WHY_RES + k);
 	}
 	return mask;

@@ -132,6 +132,16 @@ int sched_score_nodes(struct sched_cycle *c, struct sched_node **nodes, size_t n
 
 /* sched_preempt.c */
 void sched_pdbs_release(struct sched *s);
+/* Nominations: p counts on node (by name; nothing if unknown) while it
+ * is pending; unnominate when it is placed or goes; a node that goes
+ * drops its nominated pods. */
+void sched_nominate(struct sched *s, struct sched_pod *p, const char *node);
+void sched_unnominate(struct sched_pod *p);
+void sched_node_drop_nominated(struct sched_node *n);
+/* Adds to req what the pods nominated on n that p must leave room for
+ * (other pods of at least p's priority) request; req[SCHED_PODS] counts
+ * them. */
+void sched_nominated_requests(const struct sched_pod *p, const struct sched_node *n, int64_t *req);
 
 /* sched_queue.c */
 void sched_queue_remove(struct sched *s, struct sched_pod *p);

@@ -151,6 +151,62 @@ static int pdb_violations(struct sched *s, struct sched_pod **v, size_t n, bool 
 	return 0;
 }
 
+/* ---- nominations ---- */
+
+void sched_unnominate(struct sched_pod *p)
+{
+	struct sched_node *n = p->nom_node;
+
+	if (!n)
+		return;
+	n->nominated[p->nom_slot] = n->nominated[--n->n_nominated];
+	n->nominated[p->nom_slot]->nom_slot = p->nom_slot;
+	p->nom_node = NULL;
+}
+
+void sched_nominate(struct sched *s, struct sched_pod *p, const char *node)
+{
+	struct sched_node *n = sched_node_find(s, node);
+
+	sched_unnominate(p);
+	if (!p->nominated || !streq(p->nominated, node)) {
+		char *dup = strdup(node);
+
+		if (!dup)
+			return;
+		free(p->nominated);
+		p->nominated = dup;
+	}
+	if (!n || p->state != SCHED_POD_PENDING ||
+	    grow_array(&n->nominated, &n->cap_nominated, n->n_nominated + 1,
+		       sizeof(*n->nominated)) < 0)
+		return;
+	p->nom_node = n;
+	p->nom_slot = n->n_nominated;
+	n->nominated[n->n_nominated++] = p;
+}
+
+void sched_node_drop_nominated(struct sched_node *n)
+{
+	while (n->n_nominated)
+		sched_unnominate(n->nominated[n->n_nominated - 1]);
+	free(n->nominated);
+	n->nominated = NULL;
+	n->cap_nominated = 0;
+}
+
+void sched_nominated_requests(const struct sched_pod *p, const struct sched_node *n, int64_t *req)
+{
+	for (size_t i = 0; i < n->n_nominated; i++) {
+		const struct sched_pod *q = n->nominated[i];
+
+		if (q == p || q->priority < p->priority)
+			continue;
+		for (size_t k = 0; k < SCHED_RES_MAX; k++)
+			req[k] += q->req[k];
+	}
+}
+
 /* ---- taking pods off a node for a trial ----
  *
  * Hidden pods sit past n->n_pods in n->pods, their requests off the node's

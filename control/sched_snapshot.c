@@ -99,6 +99,7 @@ void sched_free(struct sched *s)
 		sched_node_fields_free(s->nodes[i]);
 		free(s->nodes[i]->name);
 		free(s->nodes[i]->pods);
+		free(s->nodes[i]->nominated);
 		free(s->nodes[i]);
 	}
 	for (size_t i = 0; i < s->n_res; i++)
@@ -325,6 +326,7 @@ int sched_node_delete(struct sched *s, const char *name)
 	if (s->next_start >= s->n_nodes)
 		s->next_start = 0;
 	json_object_del(s->node_by_name, name);
+	sched_node_drop_nominated(n);
 	sched_node_fields_free(n);
 	free(n->name);
 	free(n->pods);
@@ -344,6 +346,7 @@ struct sched_pod *sched_pod_find(const struct sched *s, const char *ns, const ch
 
 static void pod_forget(struct sched *s, struct sched_pod *p)
 {
+	sched_unnominate(p);
 	sched_queue_remove(s, p);
 	if (p->state != SCHED_POD_PENDING)
 		sched_node_remove_pod(s, p);
@@ -412,7 +415,10 @@ int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 		p->state = SCHED_POD_PENDING;
 		queue = pod_wants_scheduling(s, obj, p);
 	}
+	if (old && old->nominated && !p->nominated)
+		p->nominated = strdup(old->nominated); /* ours, not written back yet */
 	if (old) {
+		sched_unnominate(old);
 		p->attempts = old->attempts;
 		p->backoff_until = old->backoff_until;
 		p->unsched_since = old->unsched_since;
@@ -430,6 +436,8 @@ int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 		sched_pod_free(p);
 		return r;
 	}
+	if (p->state == SCHED_POD_PENDING && p->nominated)
+		sched_nominate(s, p, p->nominated);
 	if (queue)
 		sched_queue_updated(s, p, old_q, same, now);
 	return 0;
@@ -442,6 +450,7 @@ int sched_assume(struct sched *s, struct sched_pod *p, struct sched_node *node)
 	if (p->state != SCHED_POD_PENDING)
 		return -EBUSY;
 	sched_queue_remove(s, p);
+	sched_unnominate(p);
 	p->state = SCHED_POD_ASSUMED;
 	p->assume_deadline = 0; /* the binding is in flight */
 	sched_node_add_pod(s, node, p);

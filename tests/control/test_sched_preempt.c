@@ -217,3 +217,36 @@ TEST(a_nominated_pod_waits_for_its_terminating_victims)
 	json_decref(pod);
 	sched_free(s);
 }
+
+/* The room a preemption made is the preemptor's: a pod of no higher
+ * priority that comes first does not take it (upstream's nominator). */
+TEST(the_room_made_is_kept_for_the_nominated_pod)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	struct sched_pod *p;
+	char buf[256];
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	bound(s, "low", "2", 0, "node-1", NULL);
+	cycle(s, "urgent", "2", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "low");
+	ctrl_plan_clear(&plan);
+	CHECK_OK(sched_pod_delete(s, "default", "low"));
+	/* an equal pod finds the node full with urgent's nomination */
+	cycle(s, "peer", "1", NULL, ",\"priority\":1000,\"preemptionPolicy\":\"Never\"", &plan, &res);
+	CHECK(res.node == NULL);
+	ctrl_plan_clear(&plan);
+	/* urgent itself fits there */
+	sched_queue_move_all(s, 0);
+	p = sched_queue_pop(s, 60 * SEC);
+	CHECK(p != NULL);
+	if (p && strcmp(p->name, "urgent") != 0)
+		p = sched_queue_pop(s, 60 * SEC);
+	CHECK(p != NULL && strcmp(p->name, "urgent") == 0);
+	CHECK_OK(sched_cycle(s, p, 60 * SEC, &plan, &res));
+	CHECK(res.node != NULL && strcmp(res.node->name, "node-1") == 0);
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
