@@ -177,7 +177,7 @@ struct sched_pod {
 	size_t qslot;
 	unsigned attempts;
 	unsigned long long backoff_until, unsched_since; /* ns */
-	uint64_t fingerprint; /* of spec and labels: a status-only update changes nothing */
+	json_t *spec; /* the spec parsed (a reference): a status-only update changes nothing */
 };
 
 struct sched_node {

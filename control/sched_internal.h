@@ -72,6 +72,7 @@ int sched_node_parse_into(struct sched *s, json_t *obj, struct sched_node *n);
 void sched_node_fields_free(struct sched_node *n);
 
 /* sched_snapshot.c */
+bool sched_pod_same(const struct sched_pod *old, json_t *obj);
 const char *sched_res_name(const struct sched *s, size_t slot);
 void sched_node_add_pod(struct sched *s, struct sched_node *n, struct sched_pod *p);
 void sched_node_remove_pod(struct sched *s, struct sched_pod *p);

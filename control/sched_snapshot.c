@@ -382,24 +382,49 @@ static bool pod_wants_scheduling(const struct sched *s, json_t *obj, const struc
 	return !sn || !*sn || streq(sn, s->o.scheduler_name);
 }
 
+static bool same_json(json_t *a, json_t *b)
+{
+	return a == b || (a && b && json_equal(a, b));
+}
+
+/* Whether obj has the spec and labels old was parsed from. */
+bool sched_pod_same(const struct sched_pod *old, json_t *obj)
+{
+	return same_json(old->spec, json_object_get(obj, "spec")) &&
+	       same_json(old->labels, json_object_get(json_object_get(obj, "metadata"), "labels"));
+}
+
+/* A placed pod's update that changes nothing the scheduler keeps (its
+ * kubelet's status writes): old stays as it is, unparsed. */
+static bool placed_unchanged(const struct sched_pod *old, json_t *obj)
+{
+	const char *node = json_string_value(json_object_get(json_object_get(obj, "spec"), "nodeName"));
+
+	return old->state == SCHED_POD_BOUND && node && streq(node, old->node_name) &&
+	       !json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") ==
+		       !old->terminating &&
+	       sched_pod_same(old, obj);
+}
+
 int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 {
 	struct sched_pod *p, *old;
 	int old_q = SCHED_Q_NONE, r;
 	bool queue = false, same = false;
+	json_t *meta = json_object_get(obj, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
 
 	if (pod_finished(obj)) {
-		json_t *meta = json_object_get(obj, "metadata");
-		const char *ns = json_string_value(json_object_get(meta, "namespace"));
-		const char *name = json_string_value(json_object_get(meta, "name"));
-
 		sched_pod_delete(s, ns && *ns ? ns : "default", name ? name : "");
 		return 0;
 	}
+	old = sched_pod_find(s, ns && *ns ? ns : "default", name ? name : "");
+	if (old && placed_unchanged(old, obj))
+		return 0;
 	r = sched_pod_parse(s, obj, &p);
 	if (r < 0)
 		return r;
-	old = map_get(s->pod_by_key, p->key);
 	if (p->node_name[0]) {
 		p->state = SCHED_POD_BOUND; /* confirms an assumed pod, wherever assumed */
 		place(s, p, p->node_name);
@@ -422,7 +447,7 @@ int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 		p->attempts = old->attempts;
 		p->backoff_until = old->backoff_until;
 		p->unsched_since = old->unsched_since;
-		same = p->fingerprint == old->fingerprint;
+		same = sched_pod_same(old, obj);
 		old_q = old->qstate;
 		sched_queue_remove(s, old);
 		if (old->state != SCHED_POD_PENDING)
