@@ -64,21 +64,6 @@ int endpoints_compute(json_t *svc, json_t **pods, size_t n_pods, json_t *existin
 #define RS_BURST_REPLICAS 500 /* --concurrent burst-replicas default */
 #define RS_SLOW_START_INITIAL 1
 
-/* Upstream's ControllerExpectations for one key: creates and deletes the
- * controller has asked for and not seen yet in its cache. */
-struct rs_expectations {
-	long long add, del;
-	time_t set_at; /* 0: never set */
-};
-#define RS_EXPECTATIONS_TTL 300 /* upstream ExpectationsTimeout, 5 min */
-
-/* Satisfied (or expired): the cache can be trusted for a new diff. */
-bool rs_expectations_satisfied(const struct rs_expectations *e, time_t now);
-void rs_expectations_expect(struct rs_expectations *e, long long add, long long del, time_t now);
-/* The informer saw one pod created / deleted (or a create/delete failed). */
-void rs_expectations_observe_add(struct rs_expectations *e);
-void rs_expectations_observe_del(struct rs_expectations *e);
-
 /* Sizes of the slow-start batches for n creates: 1, 2, 4, ... (the last one
  * the rest). Writes at most max_batches sizes into out; returns how many. */
 size_t rs_slow_start_batches(long long n, long long initial, long long *out, size_t max_batches);
@@ -97,7 +82,7 @@ struct rs_input {
 	 * (NULL: they all succeeded): sets the ReplicaFailure condition
 	 * (FailedCreate / FailedDelete), removed once NULL again. */
 	const char *manage_error;
-	struct rs_expectations *exp; /* NULL: no expectations kept */
+	struct ctrl_expectations *exp; /* NULL: no expectations kept */
 	long long burst;             /* 0: RS_BURST_REPLICAS */
 };
 

@@ -4,7 +4,7 @@
 # Programs and tests that link them list $(CTRL_SRCS) and $(CTRL_PKGS).
 # The scheduler's core (snapshot, filters, scores, queue): see control/sched.h.
 SCHED_SRCS = control/sched.c control/sched_parse.c control/sched_snapshot.c \
-	control/sched_filter.c control/sched_score.c control/sched_queue.c
+	control/sched_filter.c control/sched_score.c control/sched_queue.c control/sched_preempt.c
 CTRL_SRCS = control/ctrl_plan.c control/ctrl_util.c $(SCHED_SRCS)
 CTRL_PKGS = jansson
 

@@ -23,6 +23,7 @@ struct job_ctx {
 	json_t **active; /* pods still running (owned array, borrowed pods) */
 	size_t n_active;
 	long long n_new; /* pods created by this sync */
+	long long n_deleted; /* active pods deleted by manage() */
 	unsigned char *done; /* Indexed: the succeeded indexes */
 	long long succeeded, failed, ready;
 	time_t start;
@@ -317,9 +318,10 @@ static int delete_marked(struct job_ctx *c, const bool *del)
 	int r = 0;
 
 	for (size_t i = 0; i < c->n_active; i++) {
-		if (del[i] && r == 0)
+		if (del[i] && r == 0) {
 			r = ctrl_pod_delete(c->p, JOB_RESOURCE, c->job, c->active[i]);
-		else if (!del[i])
+			c->n_deleted += r == 0;
+		} else if (!del[i])
 			c->active[kept++] = c->active[i];
 	}
 	c->n_active = kept;
@@ -494,7 +496,7 @@ static int create_missing(struct job_ctx *c, long long want, const unsigned char
 
 /* upstream manageJob: delete what is over the wanted number of active pods,
  * create what is missing (after the failure backoff). */
-static int manage(struct job_ctx *c)
+static int manage_pods(struct job_ctx *c)
 {
 	_cleanup_free_ unsigned char *running = calloc((size_t)(c->indexed ? c->completions : 0) + 1, 1);
 	_cleanup_free_ bool *del = calloc(c->n_active + 1, sizeof(*del));
@@ -519,6 +521,24 @@ static int manage(struct job_ctx *c)
 		return delete_marked(c, del);
 	}
 	return create_missing(c, want, running);
+}
+
+/* manage_pods once the pods show what earlier syncs created and deleted
+ * (upstream's satisfiedExpectations); the expectations then wait for what
+ * this sync plans. */
+static int manage(struct job_ctx *c)
+{
+	struct ctrl_expectations *exp = c->in->exp;
+	int r;
+
+	if (!ctrl_expectations_satisfied(exp, c->in->now))
+		return 0;
+	r = manage_pods(c);
+	c->res->to_create = c->n_new;
+	c->res->to_delete = c->n_deleted;
+	if (r == 0 && exp && (c->n_new || c->n_deleted))
+		ctrl_expectations_expect(exp, c->n_new, c->n_deleted, c->in->now);
+	return r;
 }
 
 /* ---- finished Jobs: ttlSecondsAfterFinished ---- */
@@ -727,7 +747,7 @@ int job_compute(const struct job_input *in, struct ctrl_plan *p, struct job_resu
 	time_t finish;
 	int r;
 
-	res->requeue_after = 0;
+	res->requeue_after = res->to_create = res->to_delete = 0;
 	if (ctrl_get(in->job, "metadata.deletionTimestamp"))
 		return 0;
 	r = ctx_init(&c);

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "control/ctrl_plan.h"
+#include "control/ctrl_util.h"
 
 #define JOB_RESOURCE "jobs.batch"
 #define JOB_LABEL_UID "batch.kubernetes.io/controller-uid"
@@ -49,10 +50,17 @@ struct job_input {
 	json_t **pods; /* pods of the Job's namespace; those it does not control are skipped */
 	size_t n_pods;
 	time_t now;
+	/* The creates and deletes of earlier syncs not seen in pods yet
+	 * (upstream's expectations, shared with the ReplicaSet): while they
+	 * are outstanding no pod is created or deleted, only the status is
+	 * written. Set when this sync plans creates or deletes. NULL: none
+	 * kept. */
+	struct ctrl_expectations *exp;
 };
 
 struct job_result {
 	long long requeue_after; /* seconds until the Job needs another look; 0: none */
+	long long to_create, to_delete; /* pod creates / deletes planned (manageJob's) */
 };
 
 /* Plans one sync of the Job. -EINVAL for a malformed Job (completion

@@ -15,34 +15,6 @@
 
 #define ANN_DELETION_COST "controller.kubernetes.io/pod-deletion-cost"
 
-/* ---- expectations (upstream ControllerExpectations) ---- */
-
-bool rs_expectations_satisfied(const struct rs_expectations *e, time_t now)
-{
-	if (!e || !e->set_at)
-		return true;
-	if (e->add <= 0 && e->del <= 0)
-		return true;
-	return now - e->set_at > RS_EXPECTATIONS_TTL;
-}
-
-void rs_expectations_expect(struct rs_expectations *e, long long add, long long del, time_t now)
-{
-	e->add = add;
-	e->del = del;
-	e->set_at = now;
-}
-
-void rs_expectations_observe_add(struct rs_expectations *e)
-{
-	e->add--;
-}
-
-void rs_expectations_observe_del(struct rs_expectations *e)
-{
-	e->del--;
-}
-
 /* slowStartBatch: 1, 2, 4, ... each at most what remains. */
 size_t rs_slow_start_batches(long long n, long long initial, long long *out, size_t max_batches)
 {
@@ -345,14 +317,14 @@ static int manage(struct rs_ctx *c, struct ctrl_plan *p, struct rs_result *res)
 		res->to_create = -diff < burst ? -diff : burst;
 		r = create_pods(c, res->to_create, p);
 		if (r == 0 && c->in->exp)
-			rs_expectations_expect(c->in->exp, res->to_create, 0, c->in->now);
+			ctrl_expectations_expect(c->in->exp, res->to_create, 0, c->in->now);
 		return r;
 	}
 	if (diff > 0) {
 		res->to_delete = diff < burst ? diff : burst;
 		r = delete_pods(c, res->to_delete, p);
 		if (r == 0 && c->in->exp)
-			rs_expectations_expect(c->in->exp, 0, res->to_delete, c->in->now);
+			ctrl_expectations_expect(c->in->exp, 0, res->to_delete, c->in->now);
 		return r;
 	}
 	return 0;
@@ -465,7 +437,7 @@ int rs_compute(const struct rs_input *in, struct ctrl_plan *p, struct rs_result 
 	r = claim_pods(&c, p);
 	if (r < 0)
 		goto out;
-	res->skipped_diff = !rs_expectations_satisfied(in->exp, in->now);
+	res->skipped_diff = !ctrl_expectations_satisfied(in->exp, in->now);
 	if (!res->skipped_diff && !ctrl_get(in->rs, "metadata.deletionTimestamp"))
 		r = manage(&c, p, res);
 	if (r == 0)

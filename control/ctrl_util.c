@@ -746,3 +746,31 @@ int ctrl_pod_delete(struct ctrl_plan *p, const char *owner_resource, json_t *own
 	return r < 0 ? r : ctrl_plan_event(p, owner_resource, ns, ctrl_str(owner, "metadata.name"),
 					   "Normal", "SuccessfulDelete", "Deleted pod: %s", name);
 }
+
+/* ---- expectations (upstream ControllerExpectations) ---- */
+
+bool ctrl_expectations_satisfied(const struct ctrl_expectations *e, time_t now)
+{
+	if (!e || !e->set_at)
+		return true;
+	if (e->add <= 0 && e->del <= 0)
+		return true;
+	return now - e->set_at > CTRL_EXPECTATIONS_TTL;
+}
+
+void ctrl_expectations_expect(struct ctrl_expectations *e, long long add, long long del, time_t now)
+{
+	e->add = add;
+	e->del = del;
+	e->set_at = now;
+}
+
+void ctrl_expectations_observe_add(struct ctrl_expectations *e)
+{
+	e->add--;
+}
+
+void ctrl_expectations_observe_del(struct ctrl_expectations *e)
+{
+	e->del--;
+}

@@ -170,4 +170,22 @@ struct ctrl_history {
  * *current (may be NULL) gets the existing revision of hash, or NULL. */
 int ctrl_history_sync(struct ctrl_plan *p, const struct ctrl_history *h, json_t **current);
 
+/* Upstream's ControllerExpectations for one controller key: the pod
+ * creates and deletes it has asked for and its cache has not shown yet.
+ * While some are outstanding, for at most CTRL_EXPECTATIONS_TTL seconds
+ * (upstream's ExpectationsTimeout), a sync must not create or delete again:
+ * its cache may not show its last writes yet (the ReplicaSet, the Job). */
+struct ctrl_expectations {
+	long long add, del;
+	time_t set_at; /* 0: never set */
+};
+#define CTRL_EXPECTATIONS_TTL 300 /* s, upstream ExpectationsTimeout */
+
+/* Satisfied (or expired): the cache can be trusted for a new diff. */
+bool ctrl_expectations_satisfied(const struct ctrl_expectations *e, time_t now);
+void ctrl_expectations_expect(struct ctrl_expectations *e, long long add, long long del, time_t now);
+/* The informer saw one pod created / deleted (or a create/delete failed). */
+void ctrl_expectations_observe_add(struct ctrl_expectations *e);
+void ctrl_expectations_observe_del(struct ctrl_expectations *e);
+
 #endif

@@ -6,8 +6,8 @@
  * nodes passed (percentageOfNodesToScore; adaptive by default: 50% less
  * 1% per 125 nodes, at least 5% and at least 100 nodes), so a 5,000-node
  * cluster scores 500 nodes per pod; the best score wins, ties broken at
- * random (reservoir sampling). Preemption is not implemented: a pod that
- * fits nowhere waits for a cluster event. */
+ * random (reservoir sampling). A pod that fits nowhere may preempt
+ * (sched_preempt.c), then waits for a cluster event. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,13 +145,20 @@ int sched_plan_binding(const struct sched_pod *p, const char *node, struct ctrl_
 /* The Warning Event, and the PodScheduled=False condition kubectl
  * describe shows (a merge patch of status: an unbound pod has no other
  * condition to lose). */
-int sched_plan_failed(const struct sched_pod *p, const char *message, struct ctrl_plan *plan)
+int sched_plan_failed(const struct sched_pod *p, const char *message, const char *nominated,
+		      struct ctrl_plan *plan)
 {
 	json_t *patch = json_pack("{s:{s:[{s:s, s:s, s:s, s:s}]}}", "status", "conditions",
 				  "type", "PodScheduled", "status", "False",
 				  "reason", "Unschedulable", "message", message);
 	int r;
 
+	if (patch && nominated &&
+	    json_object_set_new(json_object_get(patch, "status"), "nominatedNodeName",
+				json_string(nominated)) < 0) {
+		json_decref(patch);
+		patch = NULL;
+	}
 	if (!patch)
 		return -ENOMEM;
 	r = ctrl_plan_event(plan, "pods", p->ns, p->name, "Warning", "FailedScheduling", "%s",
@@ -161,6 +168,26 @@ int sched_plan_failed(const struct sched_pod *p, const char *message, struct ctr
 		return r;
 	}
 	return ctrl_plan_add_sub(plan, CTRL_PATCH, "pods", "status", p->ns, p->name, patch);
+}
+
+/* PostFilter: preemption, then the FailedScheduling plan; the pod waits
+ * among the unschedulable (its victims' deletes move it back). */
+static int unschedulable(struct sched *s, struct sched_pod *p, unsigned long long now,
+			 const struct sched_result *res, struct ctrl_plan *plan)
+{
+	struct sched_preemption pr;
+	int r;
+
+	sched_queue_unschedulable(s, p, now);
+	r = sched_preempt(s, p, &pr);
+	if (r == 0 && pr.node) {
+		sched_nominate(s, p, pr.node->name);
+		r = sched_plan_preemption(p, &pr, plan);
+	}
+	if (r == 0)
+		r = sched_plan_failed(p, res->message, pr.node ? pr.node->name : NULL, plan);
+	sched_preemption_release(&pr);
+	return r;
 }
 
 int sched_cycle(struct sched *s, struct sched_pod *p, unsigned long long now,
@@ -176,10 +203,8 @@ int sched_cycle(struct sched *s, struct sched_pod *p, unsigned long long now,
 		sched_queue_backoff(s, p, now);
 		return r;
 	}
-	if (!res->node) {
-		sched_queue_unschedulable(s, p, now);
-		return sched_plan_failed(p, res->message, plan);
-	}
+	if (!res->node)
+		return unschedulable(s, p, now, res, plan);
 	r = sched_assume(s, p, res->node);
 	if (r >= 0)
 		r = sched_plan_binding(p, res->node->name, plan);

@@ -25,9 +25,10 @@
  * NodeResourcesFit LeastAllocated 1, NodeResourcesBalancedAllocation 1.
  * Each is normalised to 0..100 as upstream's NormalizeScore does.
  *
- * Not implemented: preemption (no PostFilter: FailedScheduling messages are
- * those of upstream with DefaultPreemption disabled, without the
- * "preemption: ..." sentence), volumes, namespaceSelector with
+ * PostFilter: DefaultPreemption (sched_preempt.c). FailedScheduling
+ * messages leave out upstream's "preemption: ..." sentence.
+ *
+ * Not implemented: volumes, namespaceSelector with
  * requirements in pod affinity terms (an empty one, {}, means every
  * namespace, as upstream), restartable (sidecar) init containers counted as
  * ordinary init containers, nodeAffinityPolicy/nodeTaintsPolicy other than
@@ -139,6 +140,10 @@ struct sched_pod {
 	char *ns, *name, *uid, *owner; /* owner: the controller's uid, or NULL */
 	json_t *labels;                /* metadata.labels (a reference) */
 	int32_t priority;
+	bool preempt_never; /* spec.preemptionPolicy: Never */
+	char *nominated;    /* status.nominatedNodeName, or NULL */
+	struct sched_node *nom_node; /* pending and nominated: the node counting it */
+	size_t nom_slot;             /* index in nom_node->nominated */
 	long long created; /* metadata.creationTimestamp, seconds */
 	char *node_name;   /* spec.nodeName ("" when unset) */
 	bool terminating;  /* deletionTimestamp set */
@@ -172,7 +177,7 @@ struct sched_pod {
 	size_t qslot;
 	unsigned attempts;
 	unsigned long long backoff_until, unsched_since; /* ns */
-	uint64_t fingerprint; /* of spec and labels: a status-only update changes nothing */
+	json_t *spec; /* the spec parsed (a reference): a status-only update changes nothing */
 };
 
 struct sched_node {
@@ -188,6 +193,10 @@ struct sched_node {
 	struct sched_pod **pods;
 	size_t n_pods, cap_pods;
 	size_t n_port_pods;                  /* pods with host ports */
+	/* Pending pods nominated here by a preemption: a pod of no higher
+	 * priority must leave them the room (upstream's nominator). */
+	struct sched_pod **nominated;
+	size_t n_nominated, cap_nominated;
 	size_t idx;                          /* in the snapshot's node array */
 };
 
@@ -259,15 +268,39 @@ int sched_bind_done(struct sched *s, const char *ns, const char *name, int err,
 size_t sched_expire_assumed(struct sched *s, unsigned long long now);
 
 /* One whole cycle for a popped pod: schedule; on success assume it and plan
- * the pods/binding create and a Scheduled Event; on failure plan a
- * FailedScheduling Event and the PodScheduled=False condition, and park
- * the pod among the unschedulable. res may be NULL. */
+ * the pods/binding create and a Scheduled Event; on failure try
+ * preemption (the victims' deletes and Events), plan a FailedScheduling
+ * Event and the PodScheduled=False condition (with the nominated node),
+ * and park the pod among the unschedulable. res may be NULL. */
 int sched_cycle(struct sched *s, struct sched_pod *p, unsigned long long now,
 		struct ctrl_plan *plan, struct sched_result *res);
 
-/* The plan pieces, for drivers that decide themselves. */
+/* The plan pieces, for drivers that decide themselves. nominated: the
+ * node a preemption made room on (status.nominatedNodeName), or NULL. */
 int sched_plan_binding(const struct sched_pod *p, const char *node, struct ctrl_plan *plan);
-int sched_plan_failed(const struct sched_pod *p, const char *message, struct ctrl_plan *plan);
+int sched_plan_failed(const struct sched_pod *p, const char *message, const char *nominated,
+		      struct ctrl_plan *plan);
+
+/* ---- preemption (upstream's DefaultPreemption; see sched_preempt.c) ---- */
+
+struct sched_preemption {
+	struct sched_node *node;    /* NULL: preemption cannot help */
+	struct sched_pod **victims; /* most important first (the array is owned) */
+	size_t n_victims, pdb_violations;
+};
+
+/* For a pod that fit nowhere: the node and the fewest, least important
+ * lower-priority pods to delete there, respecting PodDisruptionBudgets by
+ * preference. out->node NULL when the pod may not preempt or nothing
+ * helps. 0, or -ENOMEM. sched_cycle runs it. */
+int sched_preempt(struct sched *s, struct sched_pod *p, struct sched_preemption *out);
+void sched_preemption_release(struct sched_preemption *pr);
+/* The victims' deletes (uid preconditions) and their Preempted Events. */
+int sched_plan_preemption(const struct sched_pod *p, const struct sched_preemption *pr,
+			  struct ctrl_plan *plan);
+/* PodDisruptionBudgets (policy/v1), for choosing victims: informer in. */
+int sched_pdb_upsert(struct sched *s, json_t *pdb);
+int sched_pdb_delete(struct sched *s, const char *ns, const char *name);
 
 /* ---- the queue ---- */
 

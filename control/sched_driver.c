@@ -22,7 +22,7 @@ struct sdrv {
 	struct kc_client *c;
 	struct kc_recorder *rec;
 	struct sched *s;
-	struct kc_informer *nodes, *pods;
+	struct kc_informer *nodes, *pods, *pdbs;
 	int in_flight, max_in_flight;
 	struct bind_req *flying;
 	unsigned long long next_expire;
@@ -100,6 +100,29 @@ static void node_del(void *ud, json_t *node)
 	struct sdrv *d = ud;
 
 	sched_node_delete(d->s, kc_meta_str(node, "name"));
+}
+
+/* PodDisruptionBudgets, for preemption's choice of victims. */
+static void pdb_add(void *ud, json_t *pdb)
+{
+	struct sdrv *d = ud;
+
+	if (sched_pdb_upsert(d->s, pdb) < 0)
+		log_debug("scheduler: poddisruptionbudget %s/%s not kept",
+			  kc_meta_str(pdb, "namespace"), kc_meta_str(pdb, "name"));
+}
+
+static void pdb_update(void *ud, json_t *old, json_t *pdb)
+{
+	(void)old;
+	pdb_add(ud, pdb);
+}
+
+static void pdb_del(void *ud, json_t *pdb)
+{
+	struct sdrv *d = ud;
+
+	sched_pdb_delete(d->s, kc_meta_str(pdb, "namespace") ?: "", kc_meta_str(pdb, "name") ?: "");
 }
 
 /* ---- bindings out ---- */
@@ -295,6 +318,9 @@ static int setup(struct sdrv *d, const struct kc_config *cfg)
 	if ((r = informer(d, "nodes", &(struct kc_informer_handlers){
 		     .add = node_add, .update = node_update, .del = node_del, .ud = d }, &d->nodes)) < 0)
 		return r;
+	if ((r = informer(d, "poddisruptionbudgets.policy", &(struct kc_informer_handlers){
+		     .add = pdb_add, .update = pdb_update, .del = pdb_del, .ud = d }, &d->pdbs)) < 0)
+		return r;
 	return informer(d, "pods", &(struct kc_informer_handlers){
 		.add = pod_add, .update = pod_update, .del = pod_del, .ud = d }, &d->pods);
 }
@@ -336,7 +362,8 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 	int r = setup(&d, cfg);
 
 	while (r == 0 && !stopping(&d)) {
-		bool synced = kc_informer_synced(d.nodes) && kc_informer_synced(d.pods);
+		bool synced = kc_informer_synced(d.nodes) && kc_informer_synced(d.pods) &&
+			      kc_informer_synced(d.pdbs);
 
 		wait_once(&d, synced);
 		if (synced)
@@ -344,6 +371,7 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 	}
 	log_info("scheduler: stopping (%lu bound, %lu failed bindings)", d.bound, d.failed);
 	kc_informer_free(d.pods);
+	kc_informer_free(d.pdbs);
 	kc_informer_free(d.nodes);
 	kc_recorder_free(d.rec);
 	kc_client_free(d.c); /* cancels the bindings in flight, without callbacks */

@@ -6,8 +6,11 @@
  * popped pod runs sched_cycle; its pods/binding create is
  * sent asynchronously, several at once (parallel_binds), and answered
  * into sched_bind_done; the Scheduled Event follows a successful binding.
- * FailedScheduling Events (aggregated by the recorder) and the
- * PodScheduled=False status patch are written as sched_cycle plans them.
+ * FailedScheduling Events (aggregated by the recorder), the
+ * PodScheduled=False status patch (with nominatedNodeName after a
+ * preemption), a preemption's victim deletes and their Preempted Events
+ * are written as sched_cycle plans them (PodDisruptionBudgets are watched
+ * for its choice of victims).
  * Node changes, and placed pods that leave or change labels, move the
  * unschedulable pods back to the queue; assumed pods whose binding is not
  * seen in time are forgotten every second. */

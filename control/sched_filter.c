@@ -161,16 +161,25 @@ static bool ports_free(const struct sched_pod *p, const struct sched_node *n)
 
 /* ---- resources: every insufficient one is a reason ---- */
 
+/* The node's requests, with the pods nominated there that p must leave
+ * room for. */
 static uint64_t resources_short(const struct sched_pod *p, const struct sched_node *n)
 {
+	int64_t with_nominated[SCHED_RES_MAX];
+	const int64_t *used = n->req;
 	uint64_t mask = 0;
 
-	if (n->req[SCHED_PODS] + 1 > n->alloc[SCHED_PODS])
+	if (n->n_nominated) {
+		memcpy(with_nominated, n->req, sizeof(with_nominated));
+		sched_nominated_requests(p, n, with_nominated);
+		used = with_nominated;
+	}
+	if (used[SCHED_PODS] + 1 > n->alloc[SCHED_PODS])
 		mask |= 1ULL << (WHY_RES + SCHED_PODS);
 	for (size_t k = 0; k < SCHED_RES_MAX; k++) {
 		if (k == SCHED_PODS || p->req[k] <= 0)
 			continue;
-		if (p->req[k] > n->alloc[k] - n->req[k])
+		if (p->req[k] > n->alloc[k] - used[k])
 			mask |= 1ULL << (WHY_RES + k);
 	}
 	return mask;
@@ -453,6 +462,18 @@ bool sched_filter_node(const struct sched_cycle *c, const struct sched_node *n,
 		return true;
 	why->mask = 1ULL << w;
 	return false;
+}
+
+/* Whether taking pods off the node can lift the refusal (upstream's
+ * Unschedulable, not UnschedulableAndUnresolvable): resources, host
+ * ports, spreading, pod anti-affinity and existing pods' anti-affinity. */
+bool sched_why_resolvable(const struct sched_why *why)
+{
+	const uint64_t unresolvable = 1ULL << WHY_UNSCHEDULABLE | 1ULL << WHY_NODE_NAME |
+				      1ULL << WHY_TAINT | 1ULL << WHY_AFFINITY |
+				      1ULL << WHY_SPREAD_LABEL | 1ULL << WHY_POD_AFFINITY;
+
+	return !why->taint && why->mask && !(why->mask & unresolvable);
 }
 
 /* ---- the FailedScheduling message ---- */

@@ -44,6 +44,7 @@ struct sched {
 	struct sched_pod **unsched;
 	size_t n_unsched, cap_unsched;
 	unsigned long long unsched_due; /* the earliest unschedulable_max_ns end */
+	json_t *pdbs; /* "ns/name" -> struct sched_pdb (sched_preempt.c) */
 	/* Scratch of one cycle, kept to avoid allocations. */
 	struct sched_node **feasible;
 	int64_t *score, *part;
@@ -71,6 +72,7 @@ int sched_node_parse_into(struct sched *s, json_t *obj, struct sched_node *n);
 void sched_node_fields_free(struct sched_node *n);
 
 /* sched_snapshot.c */
+bool sched_pod_same(const struct sched_pod *old, json_t *obj);
 const char *sched_res_name(const struct sched *s, size_t slot);
 void sched_node_add_pod(struct sched *s, struct sched_node *n, struct sched_pod *p);
 void sched_node_remove_pod(struct sched *s, struct sched_pod *p);
@@ -114,6 +116,7 @@ struct sched_diag {
 };
 
 int sched_prefilter(struct sched_cycle *c);
+bool sched_why_resolvable(const struct sched_why *why);
 void sched_cycle_release(struct sched_cycle *c);
 bool sched_filter_node(const struct sched_cycle *c, const struct sched_node *n,
 		       struct sched_why *why);
@@ -127,6 +130,19 @@ bool sched_term_matches_node(const struct sched_term *t, const struct sched_node
 /* sched_score.c: total weighted scores of the feasible nodes into out. */
 int sched_score_nodes(struct sched_cycle *c, struct sched_node **nodes, size_t n,
 		      int64_t *out, int64_t *part);
+
+/* sched_preempt.c */
+void sched_pdbs_release(struct sched *s);
+/* Nominations: p counts on node (by name; nothing if unknown) while it
+ * is pending; unnominate when it is placed or goes; a node that goes
+ * drops its nominated pods. */
+void sched_nominate(struct sched *s, struct sched_pod *p, const char *node);
+void sched_unnominate(struct sched_pod *p);
+void sched_node_drop_nominated(struct sched_node *n);
+/* Adds to req what the pods nominated on n that p must leave room for
+ * (other pods of at least p's priority) request; req[SCHED_PODS] counts
+ * them. */
+void sched_nominated_requests(const struct sched_pod *p, const struct sched_node *n, int64_t *req);
 
 /* sched_queue.c */
 void sched_queue_remove(struct sched *s, struct sched_pod *p);

@@ -535,6 +535,8 @@ void sched_pod_free(struct sched_pod *p)
 	free(p->uid);
 	free(p->owner);
 	free(p->node_name);
+	free(p->nominated);
+	json_decref(p->spec);
 	json_decref(p->labels);
 	json_decref(p->node_selector);
 	free(p->ports);
@@ -551,23 +553,6 @@ void sched_pod_free(struct sched_pod *p)
 	pod_terms_free(p->anti_pref, p->n_anti_pref);
 	spread_free(p->spread, p->n_spread);
 	free(p);
-}
-
-/* FNV-1a over the compact, key-sorted text of spec and labels. */
-static uint64_t pod_fingerprint(json_t *spec, json_t *labels)
-{
-	json_t *parts[] = { spec, labels };
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
-		char *txt = parts[i] ? json_dumps(parts[i], JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-		for (const char *c = txt; c && *c; c++)
-			h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
-		h = (h ^ 0xff) * 0x100000001b3ULL;
-		free(txt);
-	}
-	return h;
 }
 
 int sched_pod_parse(struct sched *s, json_t *obj, struct sched_pod **out)
@@ -599,8 +584,12 @@ int sched_pod_parse(struct sched *s, json_t *obj, struct sched_pod **out)
 	    (controller_uid(meta) && !p->owner))
 		goto fail;
 	p->labels = json_incref(json_object_get(meta, "labels"));
-	p->fingerprint = pod_fingerprint(spec, p->labels);
+	p->spec = json_incref(spec);
 	p->priority = (int32_t)json_integer_value(json_object_get(spec, "priority"));
+	p->preempt_never = streq(jstr(spec, "preemptionPolicy"), "Never");
+	node = jstr(json_object_get(obj, "status"), "nominatedNodeName");
+	if (node && *node && !(p->nominated = strdup(node)))
+		goto fail;
 	p->created = parse_time(jstr(meta, "creationTimestamp"));
 	p->terminating = json_object_get(meta, "deletionTimestamp") != NULL;
 	if (json_object_size(json_object_get(spec, "nodeSelector")))

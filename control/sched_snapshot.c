@@ -75,8 +75,9 @@ int sched_new(const struct sched_opts *opts, struct sched **out)
 	s->rng = s->o.seed ? s->o.seed : 0x9e3779b97f4a7c15ULL;
 	s->node_by_name = json_object();
 	s->pod_by_key = json_object();
+	s->pdbs = json_object();
 	s->by_owner = json_object();
-	if (!s->node_by_name || !s->pod_by_key || !s->by_owner) {
+	if (!s->node_by_name || !s->pod_by_key || !s->by_owner || !s->pdbs) {
 		sched_free(s);
 		return -ENOMEM;
 	}
@@ -98,6 +99,7 @@ void sched_free(struct sched *s)
 		sched_node_fields_free(s->nodes[i]);
 		free(s->nodes[i]->name);
 		free(s->nodes[i]->pods);
+		free(s->nodes[i]->nominated);
 		free(s->nodes[i]);
 	}
 	for (size_t i = 0; i < s->n_res; i++)
@@ -112,6 +114,7 @@ void sched_free(struct sched *s)
 	json_decref(s->by_owner);
 	json_decref(s->node_by_name);
 	json_decref(s->pod_by_key);
+	sched_pdbs_release(s);
 	free(s->nodes);
 	free(s->affine);
 	free(s->orphans);
@@ -323,6 +326,7 @@ int sched_node_delete(struct sched *s, const char *name)
 	if (s->next_start >= s->n_nodes)
 		s->next_start = 0;
 	json_object_del(s->node_by_name, name);
+	sched_node_drop_nominated(n);
 	sched_node_fields_free(n);
 	free(n->name);
 	free(n->pods);
@@ -342,6 +346,7 @@ struct sched_pod *sched_pod_find(const struct sched *s, const char *ns, const ch
 
 static void pod_forget(struct sched *s, struct sched_pod *p)
 {
+	sched_unnominate(p);
 	sched_queue_remove(s, p);
 	if (p->state != SCHED_POD_PENDING)
 		sched_node_remove_pod(s, p);
@@ -377,24 +382,49 @@ static bool pod_wants_scheduling(const struct sched *s, json_t *obj, const struc
 	return !sn || !*sn || streq(sn, s->o.scheduler_name);
 }
 
+static bool same_json(json_t *a, json_t *b)
+{
+	return a == b || (a && b && json_equal(a, b));
+}
+
+/* Whether obj has the spec and labels old was parsed from. */
+bool sched_pod_same(const struct sched_pod *old, json_t *obj)
+{
+	return same_json(old->spec, json_object_get(obj, "spec")) &&
+	       same_json(old->labels, json_object_get(json_object_get(obj, "metadata"), "labels"));
+}
+
+/* A placed pod's update that changes nothing the scheduler keeps (its
+ * kubelet's status writes): old stays as it is, unparsed. */
+static bool placed_unchanged(const struct sched_pod *old, json_t *obj)
+{
+	const char *node = json_string_value(json_object_get(json_object_get(obj, "spec"), "nodeName"));
+
+	return old->state == SCHED_POD_BOUND && node && streq(node, old->node_name) &&
+	       !json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") ==
+		       !old->terminating &&
+	       sched_pod_same(old, obj);
+}
+
 int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 {
 	struct sched_pod *p, *old;
 	int old_q = SCHED_Q_NONE, r;
 	bool queue = false, same = false;
+	json_t *meta = json_object_get(obj, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
 
 	if (pod_finished(obj)) {
-		json_t *meta = json_object_get(obj, "metadata");
-		const char *ns = json_string_value(json_object_get(meta, "namespace"));
-		const char *name = json_string_value(json_object_get(meta, "name"));
-
 		sched_pod_delete(s, ns && *ns ? ns : "default", name ? name : "");
 		return 0;
 	}
+	old = sched_pod_find(s, ns && *ns ? ns : "default", name ? name : "");
+	if (old && placed_unchanged(old, obj))
+		return 0;
 	r = sched_pod_parse(s, obj, &p);
 	if (r < 0)
 		return r;
-	old = map_get(s->pod_by_key, p->key);
 	if (p->node_name[0]) {
 		p->state = SCHED_POD_BOUND; /* confirms an assumed pod, wherever assumed */
 		place(s, p, p->node_name);
@@ -410,11 +440,14 @@ int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 		p->state = SCHED_POD_PENDING;
 		queue = pod_wants_scheduling(s, obj, p);
 	}
+	if (old && old->nominated && !p->nominated)
+		p->nominated = strdup(old->nominated); /* ours, not written back yet */
 	if (old) {
+		sched_unnominate(old);
 		p->attempts = old->attempts;
 		p->backoff_until = old->backoff_until;
 		p->unsched_since = old->unsched_since;
-		same = p->fingerprint == old->fingerprint;
+		same = sched_pod_same(old, obj);
 		old_q = old->qstate;
 		sched_queue_remove(s, old);
 		if (old->state != SCHED_POD_PENDING)
@@ -428,6 +461,8 @@ int sched_pod_upsert(struct sched *s, json_t *obj, unsigned long long now)
 		sched_pod_free(p);
 		return r;
 	}
+	if (p->state == SCHED_POD_PENDING && p->nominated)
+		sched_nominate(s, p, p->nominated);
 	if (queue)
 		sched_queue_updated(s, p, old_q, same, now);
 	return 0;
@@ -440,6 +475,7 @@ int sched_assume(struct sched *s, struct sched_pod *p, struct sched_node *node)
 	if (p->state != SCHED_POD_PENDING)
 		return -EBUSY;
 	sched_queue_remove(s, p);
+	sched_unnominate(p);
 	p->state = SCHED_POD_ASSUMED;
 	p->assume_deadline = 0; /* the binding is in flight */
 	sched_node_add_pod(s, node, p);

@@ -812,6 +812,7 @@ void kc_client_dispatch(struct kc_client *c, const struct pollfd *fds, size_t n)
 	if (c->curl_deadline >= 0 && (unsigned long long)c->curl_deadline <= now_ns()) {
 		long ms;
 
+		c->curl_deadline = -1;
 		curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 		/* The next deadline from libcurl itself: its timer is one-shot
 		 * and it does not always call on_timer once nothing is due (a

@@ -7,11 +7,13 @@ TESTS += test_ctrl_util
 test_ctrl_util_SRCS = tests/control/test_ctrl_util.c $(CTRL_SRCS)
 test_ctrl_util_PKGS = $(CTRL_PKGS)
 # The scheduler's core: filters, scores, the assumed cache, the queue.
-TESTS += test_sched test_sched_queue
+TESTS += test_sched test_sched_queue test_sched_preempt
 test_sched_SRCS = tests/control/test_sched.c $(CTRL_SRCS)
 test_sched_PKGS = $(CTRL_PKGS)
 test_sched_queue_SRCS = tests/control/test_sched_queue.c $(CTRL_SRCS)
 test_sched_queue_PKGS = $(CTRL_PKGS)
+test_sched_preempt_SRCS = tests/control/test_sched_preempt.c $(CTRL_SRCS)
+test_sched_preempt_PKGS = $(CTRL_PKGS)
 FUZZERS += fuzz_sched_objects
 fuzz_sched_objects_SRCS = tests/control/fuzz_sched_objects.c $(CTRL_SRCS)
 fuzz_sched_objects_PKGS = $(CTRL_PKGS)

@@ -34,9 +34,12 @@ struct run {
 	json_t *status; /* the status written, or NULL */
 };
 
-static struct run sync_at(json_t *j, json_t **pods, size_t n, long long now)
+/* One sync at T0 + now seconds; exp: the expectations kept between syncs
+ * (NULL: none). */
+static struct run sync_exp(json_t *j, json_t **pods, size_t n, long long now,
+			   struct ctrl_expectations *exp)
 {
-	struct job_input in = { j, pods, n, (time_t)(T0 + now) };
+	struct job_input in = { j, pods, n, (time_t)(T0 + now), exp };
 	struct run r = { .p = CTRL_PLAN_INIT };
 	struct ctrl_action *st;
 
@@ -44,6 +47,11 @@ static struct run sync_at(json_t *j, json_t **pods, size_t n, long long now)
 	st = nth(&r.p, CTRL_UPDATE_STATUS, JOB_RESOURCE, 0);
 	r.status = st ? json_object_get(st->body, "status") : NULL;
 	return r;
+}
+
+static struct run sync_at(json_t *j, json_t **pods, size_t n, long long now)
+{
+	return sync_exp(j, pods, n, now, NULL);
 }
 
 static const char *cond_reason(json_t *status, const char *type)
@@ -351,4 +359,51 @@ TEST(an_unchanged_job_writes_nothing)
 	struct run r = sync_at(j, &pod, 1, 10);
 
 	CHECK_INT_EQ(r.p.n, 0);
+}
+
+/* The creates of a sync stay expected until the pod cache shows them, up
+ * to upstream's 5-minute ExpectationsTimeout: a cache 11 s or 4 min behind
+ * (a slow watch) must not make the Job create its pods again. */
+TEST(expectations_keep_a_lagging_cache_from_creating_twice)
+{
+	json_t *j = job("'completions':4,'parallelism':2,", "{}");
+	json_t *pods[2] = { jpod("pi-a", "Running", true, 0, ""), jpod("pi-b", "Running", true, 0, "") };
+	struct ctrl_expectations exp = { 0 };
+	struct run r = sync_exp(j, NULL, 0, 0, &exp);
+
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, "pods"), 2);
+	CHECK_INT_EQ(r.res.to_create, 2);
+	ctrl_plan_clear(&r.p);
+	r = sync_exp(j, NULL, 0, 11, &exp); /* past the manager's 10 s writes-seen give-up */
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, "pods"), 0);
+	ctrl_plan_clear(&r.p);
+	r = sync_exp(j, NULL, 0, 240, &exp);
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, "pods"), 0);
+	ctrl_plan_clear(&r.p);
+	/* the informer sees both: the next sync trusts its cache again */
+	ctrl_expectations_observe_add(&exp);
+	ctrl_expectations_observe_add(&exp);
+	r = sync_exp(j, pods, 2, 241, &exp);
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, "pods"), 0);
+	CHECK_INT_EQ(ctrl_int(r.status, "active", -1), 2);
+	ctrl_plan_clear(&r.p);
+	json_decref(pods[0]);
+	json_decref(pods[1]);
+	json_decref(j);
+}
+
+TEST(expectations_expire_after_five_minutes_and_the_job_creates_again)
+{
+	json_t *j = job("'completions':4,'parallelism':2,", "{}");
+	struct ctrl_expectations exp = { 0 };
+	struct run r = sync_exp(j, NULL, 0, 0, &exp);
+
+	ctrl_plan_clear(&r.p);
+	r = sync_exp(j, NULL, 0, CTRL_EXPECTATIONS_TTL, &exp);
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, "pods"), 0);
+	ctrl_plan_clear(&r.p);
+	r = sync_exp(j, NULL, 0, CTRL_EXPECTATIONS_TTL + 1, &exp);
+	CHECK_INT_EQ(ctrl_plan_count(&r.p, CTRL_CREATE, "pods"), 2);
+	ctrl_plan_clear(&r.p);
+	json_decref(j);
 }

@@ -121,7 +121,7 @@ TEST(slow_start_batches_double_up_to_the_rest)
 TEST(expectations_stop_a_second_sync_from_creating_again)
 {
 	json_t *rs = rs_web(2);
-	struct rs_expectations exp = { 0 };
+	struct ctrl_expectations exp = { 0 };
 	struct rs_input in = { .rs = rs, .now = NOW, .exp = &exp };
 	struct ctrl_plan p = CTRL_PLAN_INIT;
 	struct rs_result res;
@@ -134,19 +134,19 @@ TEST(expectations_stop_a_second_sync_from_creating_again)
 	CHECK(res.skipped_diff);
 	CHECK_INT_EQ(ctrl_plan_count(&p, CTRL_CREATE, NULL), 0);
 	ctrl_plan_clear(&p);
-	rs_expectations_observe_add(&exp);
-	CHECK(!rs_expectations_satisfied(&exp, NOW));
-	rs_expectations_observe_add(&exp);
-	CHECK(rs_expectations_satisfied(&exp, NOW));
+	ctrl_expectations_observe_add(&exp);
+	CHECK(!ctrl_expectations_satisfied(&exp, NOW));
+	ctrl_expectations_observe_add(&exp);
+	CHECK(ctrl_expectations_satisfied(&exp, NOW));
 }
 
 TEST(expectations_expire_after_five_minutes)
 {
-	struct rs_expectations exp = { 0 };
+	struct ctrl_expectations exp = { 0 };
 
-	rs_expectations_expect(&exp, 3, 0, NOW);
-	CHECK(!rs_expectations_satisfied(&exp, NOW + 300));
-	CHECK(rs_expectations_satisfied(&exp, NOW + 301));
+	ctrl_expectations_expect(&exp, 3, 0, NOW);
+	CHECK(!ctrl_expectations_satisfied(&exp, NOW + 300));
+	CHECK(ctrl_expectations_satisfied(&exp, NOW + 301));
 }
 
 TEST(extra_pods_are_deleted_with_their_events)

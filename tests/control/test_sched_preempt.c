@@ -1,0 +1,252 @@
+/* The scheduler's preemption (upstream's DefaultPreemption), one rule per
+ * test: nodes and pods built from JSON, the plan of the cycle checked. */
+#include <string.h>
+
+#include "control/sched.h"
+#include "tests/control/sched_test_env.h"
+
+/* A pod bound to node with a priority (and more metadata, from ","). */
+static void bound(struct sched *s, const char *name, const char *cpu, int prio, const char *node,
+		  const char *meta)
+{
+	char spec[128];
+
+	snprintf(spec, sizeof(spec), ",\"nodeName\":\"%s\",\"priority\":%d", node, prio);
+	env_pod(s, name, cpu, meta, spec);
+}
+
+/* Runs the cycle of a new pending pod; spec: more spec members. */
+static void cycle(struct sched *s, const char *name, const char *cpu, const char *meta,
+		  const char *spec, struct ctrl_plan *plan, struct sched_result *res)
+{
+	struct sched_pod *p;
+
+	env_pod(s, name, cpu, meta, spec);
+	p = sched_queue_pop(s, 0);
+	CHECK(p != NULL);
+	CHECK_OK(sched_cycle(s, p, 0, plan, res));
+}
+
+/* The names of the pods the plan deletes, space-separated. */
+static const char *deleted(const struct ctrl_plan *plan, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < plan->n && off < size; i++)
+		if (plan->v[i].verb == CTRL_DELETE)
+			off += (size_t)snprintf(buf + off, size - off, "%s%s", off ? " " : "",
+						plan->v[i].name);
+	return buf;
+}
+
+/* The nominatedNodeName the plan's status patch writes, or NULL. */
+static const char *nominated(const struct ctrl_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->v[i].verb == CTRL_PATCH)
+			return json_string_value(json_object_get(
+				json_object_get(plan->v[i].body, "status"), "nominatedNodeName"));
+	return NULL;
+}
+
+static const struct ctrl_action *event(const struct ctrl_plan *plan, const char *reason)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->v[i].verb == CTRL_EVENT && strcmp(plan->v[i].reason, reason) == 0)
+			return &plan->v[i];
+	return NULL;
+}
+
+TEST(the_fewest_least_important_victims_on_the_best_node)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	const struct ctrl_action *ev;
+	char buf[256];
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	env_node(s, "node-2", "2", "8Gi", NULL, NULL);
+	bound(s, "low-a", "1", 10, "node-1", NULL);
+	bound(s, "low-b", "1", 0, "node-1", NULL);
+	bound(s, "mid", "2", 100, "node-2", NULL);
+	cycle(s, "urgent", "1", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK(res.node == NULL);
+	/* node-1 needs one victim, and low-b (0) matters less than low-a (10)
+	 * and than node-2's mid (100) */
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "low-b");
+	CHECK_STR_EQ(nominated(&plan), "node-1");
+	ev = event(&plan, "Preempted");
+	CHECK(ev != NULL);
+	CHECK_STR_EQ(ev->name, "low-b");
+	CHECK_STR_EQ(ev->message, "Preempted by pod uid-urgent on node node-1");
+	CHECK(event(&plan, "FailedScheduling") != NULL);
+	ctrl_plan_clear(&plan);
+	/* the victim goes: the pod fits where it was nominated */
+	CHECK_OK(sched_pod_delete(s, "default", "low-b"));
+	sched_queue_move_all(s, 0);
+	CHECK(sched_queue_pop(s, 30 * SEC) != NULL);
+	sched_free(s);
+}
+
+TEST(several_victims_when_one_is_not_enough)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	char buf[256];
+
+	env_node(s, "node-1", "3", "8Gi", NULL, NULL);
+	bound(s, "a", "1", 5, "node-1", NULL);
+	bound(s, "b", "1", 1, "node-1", NULL);
+	bound(s, "c", "1", 3, "node-1", NULL);
+	cycle(s, "big", "2", NULL, ",\"priority\":10", &plan, &res);
+	/* a (5) is kept, c (3) and b (1) go, most important first */
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "c b");
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+TEST(no_victims_of_equal_or_higher_priority)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	char buf[256];
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	bound(s, "same", "2", 50, "node-1", NULL);
+	cycle(s, "peer", "1", NULL, ",\"priority\":50", &plan, &res);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "");
+	CHECK(nominated(&plan) == NULL);
+	CHECK(event(&plan, "FailedScheduling") != NULL);
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+TEST(preemption_policy_never_waits)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	char buf[256];
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	bound(s, "low", "2", 0, "node-1", NULL);
+	cycle(s, "polite", "1", NULL, ",\"priority\":1000,\"preemptionPolicy\":\"Never\"", &plan,
+	      &res);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "");
+	CHECK(nominated(&plan) == NULL);
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+TEST(nodes_removing_pods_cannot_help_are_no_candidates)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	char buf[256];
+
+	env_node(s, "node-1", "2", "8Gi", NULL,
+		 "{\"taints\":[{\"key\":\"dedicated\",\"value\":\"db\",\"effect\":\"NoSchedule\"}]}");
+	env_node(s, "node-2", "2", "8Gi", "{\"disk\":\"hdd\"}", "{\"unschedulable\":true}");
+	bound(s, "low-1", "2", 0, "node-1", NULL);
+	bound(s, "low-2", "2", 0, "node-2", NULL);
+	cycle(s, "urgent", "1", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "");
+	CHECK(nominated(&plan) == NULL);
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+/* A budget with no disruption left protects its pods where another node
+ * will do; where none will, its pod is preempted all the same. */
+TEST(disruption_budgets_are_respected_by_preference)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	json_t *pdb = jfmt("{\"metadata\":{\"namespace\":\"default\",\"name\":\"db\"},"
+			   "\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"db\"}}},"
+			   "\"status\":{\"disruptionsAllowed\":0}}");
+	char buf[256];
+
+	CHECK_OK(sched_pdb_upsert(s, pdb));
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	env_node(s, "node-2", "2", "8Gi", NULL, NULL);
+	/* db matters less by priority, but its budget has no disruption left */
+	bound(s, "db-0", "2", 0, "node-1", ",\"labels\":{\"app\":\"db\"}");
+	bound(s, "web-0", "2", 5, "node-2", ",\"labels\":{\"app\":\"web\"}");
+	cycle(s, "urgent", "1", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "web-0");
+	CHECK_STR_EQ(nominated(&plan), "node-2");
+	ctrl_plan_clear(&plan);
+	CHECK_OK(sched_pod_delete(s, "default", "urgent"));
+	CHECK_OK(sched_node_delete(s, "node-2"));
+	cycle(s, "urgent-2", "1", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "db-0");
+	ctrl_plan_clear(&plan);
+	json_decref(pdb);
+	sched_free(s);
+}
+
+/* Nominated to a node where its victims are still terminating, a pod
+ * waits for them instead of preempting more. */
+TEST(a_nominated_pod_waits_for_its_terminating_victims)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	json_t *pod = env_pod_json("urgent", "1", "",
+				   ",\"priority\":1000},\"status\":{\"nominatedNodeName\":\"node-1\"");
+	struct sched_pod *p;
+	char buf[256];
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	bound(s, "going", "1", 0, "node-1", ",\"deletionTimestamp\":\"2026-01-01T00:01:00Z\"");
+	bound(s, "low", "1", 0, "node-1", NULL);
+	CHECK_OK(sched_pod_upsert(s, pod, 0));
+	p = sched_queue_pop(s, 0);
+	CHECK(p != NULL);
+	CHECK_STR_EQ(p->nominated, "node-1");
+	CHECK_OK(sched_cycle(s, p, 0, &plan, &res));
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "");
+	ctrl_plan_clear(&plan);
+	json_decref(pod);
+	sched_free(s);
+}
+
+/* The room a preemption made is the preemptor's: a pod of no higher
+ * priority that comes first does not take it (upstream's nominator). */
+TEST(the_room_made_is_kept_for_the_nominated_pod)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	struct sched_pod *p;
+	char buf[256];
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	bound(s, "low", "2", 0, "node-1", NULL);
+	cycle(s, "urgent", "2", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "low");
+	ctrl_plan_clear(&plan);
+	CHECK_OK(sched_pod_delete(s, "default", "low"));
+	/* an equal pod finds the node full with urgent's nomination */
+	cycle(s, "peer", "1", NULL, ",\"priority\":1000,\"preemptionPolicy\":\"Never\"", &plan, &res);
+	CHECK(res.node == NULL);
+	ctrl_plan_clear(&plan);
+	/* urgent itself fits there */
+	sched_queue_move_all(s, 0);
+	p = sched_queue_pop(s, 60 * SEC);
+	CHECK(p != NULL);
+	if (p && strcmp(p->name, "urgent") != 0)
+		p = sched_queue_pop(s, 60 * SEC);
+	CHECK(p != NULL && strcmp(p->name, "urgent") == 0);
+	CHECK_OK(sched_cycle(s, p, 60 * SEC, &plan, &res));
+	CHECK(res.node != NULL && strcmp(res.node->name, "node-1") == 0);
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
