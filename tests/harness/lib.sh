@@ -129,13 +129,16 @@ ct_count() {
 }
 
 # free_port [N]: a port P such that P..P+N-1 (N=1) are free loopback TCP
-# ports of no socket at all, picked at random below the kernel's ephemeral
-# range: a port in that range can be the local port of a client's
-# connection (or its TIME_WAIT), which makes a server's bind fail.
+# ports of no socket at all, picked at random in 10000-29999: below the
+# kernel's ephemeral range (a port there can be the local port of a
+# client's connection, or its TIME_WAIT, which makes a server's bind fail)
+# and below the NodePort range 30000-32767 (a cluster's socket hooks take
+# those).
 free_port() {
 	local n=${1:-1} low p i j busy
 	read -r low _ </proc/sys/net/ipv4/ip_local_port_range
 	[ "$low" -gt $(( 11000 + n )) ] || low=32768
+	[ "$low" -le 30000 ] || low=30000
 	for (( i=0; i<100; i++ )); do
 		p=$(( 10000 + RANDOM % (low - 10000 - n) ))
 		busy=0
