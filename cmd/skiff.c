@@ -537,7 +537,7 @@ static bool is_pid_of(long pid, const char *const *names)
 	return false;
 }
 
-/* Kills a part and waits (up to 2 s) until it is gone, so a containerd
+/* Kills a part and waits (up to 10 s) until it is gone, so a containerd
  * can start no shim after its shims were looked for. */
 static void kill_part(const struct skiff *s, const char *part)
 {
@@ -550,7 +550,7 @@ static void kill_part(const struct skiff *s, const char *part)
 	pf.fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	kill(pid, SIGKILL);
 	if (pf.fd >= 0) {
-		poll(&pf, 1, 2000);
+		poll(&pf, 1, 10000);
 		close(pf.fd);
 	}
 }
@@ -619,11 +619,12 @@ static void kill_cgroup_procs(const char *dir)
 }
 
 /* The pods' cgroup tree /NAME in every hierarchy (v1 and v2): its
- * processes killed, or its folders removed. */
-static void cgroups_walk(const struct skiff *s, bool remove)
+ * processes killed, or its folders removed; whether any was there. */
+static bool cgroups_walk(const struct skiff *s, bool remove)
 {
 	char line[4096], dir[4200], mnt[4096], type[64];
 	_cleanup_fclose_ FILE *f = fopen("/proc/mounts", "re");
+	bool found = false;
 
 	while (f && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%*s %4095s %63s", mnt, type) != 2 || strncmp(type, "cgroup", 6))
@@ -631,11 +632,13 @@ static void cgroups_walk(const struct skiff *s, bool remove)
 		snprintf(dir, sizeof(dir), "%s/" SKIFF_CGROUP_FMT, mnt, s->name);
 		if (access(dir, F_OK))
 			continue;
+		found = true;
 		if (remove)
 			nftw(dir, rmdir_entry, 16, FTW_DEPTH | FTW_PHYS);
 		else
 			kill_cgroup_procs(dir);
 	}
+	return found;
 }
 
 /* Unmounts every mount under the data dir, deepest first. */
@@ -682,9 +685,12 @@ static int cmd_down(struct skiff *s, bool purge)
 	kill_part(s, "server");
 	kill_part(s, "registry");
 	kill_part(s, "etcd");
-	cgroups_walk(s, false);
-	usleep(200000);
-	cgroups_walk(s, true);
+	/* killed processes take a while to exit on a loaded machine: until
+	 * their folders go (at most 10 s) */
+	for (int i = 0; i < 100 && cgroups_walk(s, false); i++) {
+		usleep(100000);
+		cgroups_walk(s, true);
+	}
 	mounts_remove(s);
 	skiff_net_down(s);
 	snprintf(p, sizeof(p), SKIFF_BPFFS_FMT, s->name);

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/up_lib.sh"
 up_require
 
-up() { "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" "$@"; }
+up() { "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" --registry-port "$REGPORT" "$@"; }
 down() { "$BIN/skiff" down --data-dir "$DATA" "$@"; }
 logs() { tail -n 5 "$DATA"/logs/*.log 2>&1; }
 

@@ -28,11 +28,12 @@ NAME=o$RUN_ID
 DATA=$TMP/cluster
 BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
 PORT=$(free_port 4)
+REGPORT=$(free_port)
 guard_ranges "$BRIDGE.0/24"
 
 kc() { "$KDIR/kubectl.1.33" --cache-dir "$TMP/kc" "$@"; }
 k() { kc --kubeconfig "$DATA/kubeconfig" "$@"; }
-up() { "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" "$@"; }
+up() { "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" --registry-port "$REGPORT" "$@"; }
 down() { "$BIN/skiff" down --data-dir "$DATA" "$@"; }
 pids() { cat "$DATA"/run/*.pid | awk '{ print $1 }' | sort | tr '\n' ' '; }
 part_pid() { awk '{ print $1 }' "$DATA/run/$1.pid"; }

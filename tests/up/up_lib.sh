@@ -4,7 +4,7 @@
 # whose every page reads "GREETING POD NODE"; clients that ask it.
 
 # up_require: skips the file unless skiff up can run here; NAME, DATA,
-# BRIDGE and PORT of the cluster.
+# BRIDGE, PORT and REGPORT (the registry's) of the cluster.
 up_require() {
 	require_root
 	require_cmd containerd containerd-shim-runc-v2 runc ctr curl nsenter
@@ -15,6 +15,7 @@ up_require() {
 	DATA=$TMP/cluster
 	BRIDGE=172.31.$(( 160 + (RANDOM % 80) ))
 	PORT=$(free_port 4)
+	REGPORT=$(free_port)
 	guard_ranges "$BRIDGE.0/24"
 }
 
@@ -36,7 +37,7 @@ up_start() {
 	local out t0=$SECONDS
 	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
 	out=$("$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" \
-		--port "$PORT" --nodes "$1" 2>&1) || {
+		--port "$PORT" --registry-port "$REGPORT" --nodes "$1" 2>&1) || {
 		echo "FAIL $TEST_FILE/up: skiff up --nodes $1 failed: $out"
 		tail -n 5 "$DATA"/logs/*.log 2>&1
 		exit 1
