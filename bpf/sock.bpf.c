@@ -9,13 +9,39 @@
  * getpeername4/6  the peer reads as the frontend, not the backend.
  *
  * A known frontend with no backend, and a known service address on an
- * unknown port, refuse the connection at once with ECONNREFUSED. */
+ * unknown port, refuse the connection at once with ECONNREFUSED.
+ *
+ * The same object is loaded a second time, with host_netns_cookie set, for
+ * a node that is the machine itself: attached at the cgroup v2 root, that
+ * copy serves only sockets of the machine's network namespace (processes
+ * of other namespaces, other nodes' pods among them, pass untouched), and
+ * only ClusterIP, LoadBalancer and this node's NodePort frontends: an
+ * externalIP, an unknown port of a service address and a Local frontend
+ * with no local backend pass too, so the machine's own traffic is never
+ * refused where it could go elsewhere. */
 #include "skiff_bpf.h"
 #include "lb.h"
 #include "lib/maps.h"
 #include "lib/lb_select.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* 0: a node's pods (every frontend); else the machine's netns cookie (see above). */
+const volatile __u64 host_netns_cookie = 0;
+
+/* Whether this socket is left alone: another netns than the machine's. */
+static __always_inline bool lb_not_ours(struct bpf_sock_addr *ctx)
+{
+	return host_netns_cookie && bpf_get_netns_cookie(ctx) != host_netns_cookie;
+}
+
+/* The machine's copy: whether fe is one it leaves to the network. */
+static __always_inline bool lb_host_passes(const struct lb_fe_val *fe)
+{
+	if (!host_netns_cookie)
+		return false;
+	return fe->kind == LB_FE_EXTERNAL_IP || (fe->kind != LB_FE_CLUSTER_IP && !fe->count);
+}
 
 static __always_inline int lb_refuse(void)
 {
@@ -79,12 +105,12 @@ static __always_inline int lb_sock_xlate(struct bpf_sock_addr *ctx, bool v6,
 	int r, err = 0;
 
 	key.proto = lb_ctx_proto(ctx);
-	if (!key.proto)
+	if (!key.proto || lb_not_ours(ctx))
 		return SK_VERDICT_PASS;
 	lb_ctx_get(ctx, v6, key.addr, &key.port);
 
 	r = lb_frontend_lookup(&key, &fe, &fk);
-	if (r == 0)
+	if (r == 0 || (r < 0 && host_netns_cookie) || (r > 0 && lb_host_passes(&fe)))
 		return SK_VERDICT_PASS;
 	if (r < 0)
 		return lb_refuse();
@@ -113,6 +139,8 @@ static __always_inline int lb_sock_unxlate(struct bpf_sock_addr *ctx, bool v6)
 	struct lb_revnat_key rk = {};
 	struct lb_revnat_val *rv;
 
+	if (lb_not_ours(ctx))
+		return SK_VERDICT_PASS;
 	lb_ctx_get(ctx, v6, rk.addr, &rk.port);
 	rk.cookie = bpf_get_socket_cookie(ctx);
 

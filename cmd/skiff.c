@@ -1,6 +1,7 @@
 /* skiff: one command for a local cluster.
  *   skiff up      a supervisor per data dir: a registry, skiff-server, and per
- *                 node a network namespace on a bridge, containerd and skiff-agent
+ *                 node containerd and skiff-agent (node 1 this machine, the others
+ *                 network namespaces on a bridge)
  *   skiff status  each part (PID, uptime, restarts) and each node's readiness
  *   skiff service the URLs that reach a Service from this machine
  *   skiff down    stops what up started and removes what it made
@@ -31,7 +32,7 @@
 #include "lib/util.h"
 
 struct args {
-	const char *data_dir, *name, *bridge, *cluster_cidr, *ns;
+	const char *data_dir, *name, *bridge, *cluster_cidr, *service_cidr, *ns;
 	int nodes, port, reg_port, timeout, proxy_mode, store;
 	bool purge, help, update_kubeconfig;
 	int operand; /* argv index of the first operand */
@@ -47,12 +48,13 @@ static const struct opt common_opts[] = {
 };
 static const struct opt up_opts[] = {
 	{ .name = "data-dir", .short_name = 0, .arg = "DIR", .help = "the cluster's state, logs and kubeconfig", .def = "/var/lib/skiff", .set = opt_string, .offset = A(data_dir) },
-	{ .name = "nodes", .short_name = 0, .arg = "N", .help = "nodes, each a network namespace on the bridge", .def = "1", .set = opt_int, .offset = A(nodes), .min = 1, .max = SKIFF_MAX_NODES },
+	{ .name = "nodes", .short_name = 0, .arg = "N", .help = "nodes: node 1 is this machine, the others network namespaces on the bridge", .def = "1", .set = opt_int, .offset = A(nodes), .min = 1, .max = SKIFF_MAX_NODES },
 	{ .name = "name", .short_name = 0, .arg = "NAME", .help = "prefix of the namespaces, links, cgroups and pins made", .def = "skiff", .set = opt_string, .offset = A(name), .min = 0, .max = 8 },
 	{ .name = "bridge-net", .short_name = 0, .arg = "A.B.C", .help = "the nodes' bridge /24 (the server on .1, node I on .(1+I), LoadBalancer IPs from .192/26)", .def = "172.31.250", .set = opt_string, .offset = A(bridge), .min = 0, .max = 15 },
 	{ .name = "port", .short_name = 0, .arg = "PORT", .help = "skiff-server's HTTPS port (on the bridge address)", .def = "6443", .set = opt_int, .offset = A(port), .min = 1, .max = 65535 },
 	{ .name = "registry-port", .short_name = 0, .arg = "PORT", .help = "the image registry's HTTP port (on the bridge address)", .def = "5001", .set = opt_int, .offset = A(reg_port), .min = 1, .max = 65535 },
 	{ .name = "cluster-cidr", .short_name = 0, .arg = "CIDR", .help = "the pods' range, a /24 per node", .def = "10.244.0.0/16", .set = opt_string, .offset = A(cluster_cidr) },
+	{ .name = "service-cidr", .arg = "CIDR", .help = "the Services' range (IPv4), routed to the bridge on this machine", .def = "10.96.0.0/12", .set = opt_string, .offset = A(service_cidr), .min = 0, .max = 47 },
 	{ .name = "timeout", .short_name = 0, .arg = "SECS", .help = "how long to wait for the nodes", .def = "120", .set = opt_int, .offset = A(timeout), .min = 1, .max = 3600 },
 	{ .name = "proxy-mode", .short_name = 0, .arg = "MODE", .help = "the agents' service proxy: bpf (socket hooks on each node's pod cgroup, tc on its eth0) or nftables", .def = "bpf", .set = opt_choice, .offset = A(proxy_mode), .choices = proxy_modes },
 	{ .name = "store", .short_name = 0, .arg = "STORE", .help = "the server's store: sqlite (a file in DIR) or etcd (a local etcd that skiff starts, on 127.0.0.1 ports PORT+1 and PORT+2)", .def = "sqlite", .set = opt_choice, .offset = A(store), .choices = stores },
@@ -79,8 +81,9 @@ int skiff_conf_write(const struct skiff *s)
 	f = fopen(p, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\nregistry_port %d\nproxy-mode %s\nstore %s\n",
-		s->name, s->nodes, s->port, s->bridge, s->reg_port, s->proxy_mode, s->store);
+	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\nregistry_port %d\nproxy-mode %s\nstore %s\n"
+		"service-cidr %s\n", s->name, s->nodes, s->port, s->bridge, s->reg_port, s->proxy_mode,
+		s->store, s->service_cidr);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -96,6 +99,7 @@ int skiff_conf_read(struct skiff *s)
 	/* what a skiff.conf without these lines ran */
 	strscpy(s->proxy_mode, "nftables", sizeof(s->proxy_mode));
 	strscpy(s->store, "sqlite", sizeof(s->store));
+	strscpy(s->service_cidr, "10.96.0.0/12", sizeof(s->service_cidr));
 	while (fscanf(f, "%31s %63s", k, v) == 2) {
 		if (streq(k, "name"))
 			strscpy(s->name, v, sizeof(s->name));
@@ -111,6 +115,8 @@ int skiff_conf_read(struct skiff *s)
 			strscpy(s->proxy_mode, v, sizeof(s->proxy_mode));
 		else if (streq(k, "store"))
 			strscpy(s->store, v, sizeof(s->store));
+		else if (streq(k, "service-cidr"))
+			strscpy(s->service_cidr, v, sizeof(s->service_cidr));
 	}
 	return 0;
 }
@@ -361,8 +367,14 @@ static int start_cluster(const struct skiff *s)
 		fprintf(stderr, "skiff up: %s\n", err);
 		return 1;
 	}
-	snprintf(buf, sizeof(buf), "network: bridge %s-br %s.1/24, node namespaces /run/netns/%s-n1..%d, "
-		 "LoadBalancer IPs " SKIFF_LB_FMT, s->name, s->bridge, s->name, s->nodes, s->bridge);
+	if (s->nodes > 1)
+		snprintf(buf, sizeof(buf), "network: bridge %s-br %s.1/24 (node 1, this machine), node "
+			 "namespaces /run/netns/%s-n2..%d, services %s, LoadBalancer IPs " SKIFF_LB_FMT,
+			 s->name, s->bridge, s->name, s->nodes, s->service_cidr, s->bridge);
+	else
+		snprintf(buf, sizeof(buf), "network: bridge %s-br %s.1/24 (node 1, this machine), "
+			 "services %s, LoadBalancer IPs " SKIFF_LB_FMT, s->name, s->bridge,
+			 s->service_cidr, s->bridge);
 	step(buf);
 	if (skiff_node_files(s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "skiff up: %s\n", err);
@@ -489,8 +501,9 @@ static int cmd_status(struct skiff *s)
 		fprintf(stderr, "skiff status: no cluster in %s\n", s->data_dir);
 		return 1;
 	}
-	printf("cluster %s: %d node(s), proxy mode %s, store %s, API https://%s.1:%d\n\n", s->name,
-	       s->nodes, s->proxy_mode, s->store, s->bridge, s->port);
+	printf("cluster %s: %d node(s) (n1 this machine), proxy mode %s, store %s, API "
+	       "https://%s.1:%d, services %s\n\n", s->name, s->nodes, s->proxy_mode, s->store,
+	       s->bridge, s->port, s->service_cidr);
 	printf("%-16s %-8s %-10s %s\n", "PART", "PID", "UPTIME", "RESTARTS");
 	n = part_names(s, names);
 	for (int i = 0; i < n; i++) {
@@ -524,7 +537,7 @@ static bool is_pid_of(long pid, const char *const *names)
 	return false;
 }
 
-/* Kills a part and waits (up to 2 s) until it is gone, so a containerd
+/* Kills a part and waits (up to 10 s) until it is gone, so a containerd
  * can start no shim after its shims were looked for. */
 static void kill_part(const struct skiff *s, const char *part)
 {
@@ -537,7 +550,7 @@ static void kill_part(const struct skiff *s, const char *part)
 	pf.fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	kill(pid, SIGKILL);
 	if (pf.fd >= 0) {
-		poll(&pf, 1, 2000);
+		poll(&pf, 1, 10000);
 		close(pf.fd);
 	}
 }
@@ -757,6 +770,7 @@ int main(int argc, char **argv)
 	s.cluster_cidr = a.cluster_cidr;
 	strscpy(s.name, a.name ? a.name : "skiff", sizeof(s.name));
 	strscpy(s.bridge, a.bridge ? a.bridge : "172.31.250", sizeof(s.bridge));
+	strscpy(s.service_cidr, a.service_cidr ? a.service_cidr : "10.96.0.0/12", sizeof(s.service_cidr));
 	strscpy(s.proxy_mode, proxy_modes[a.proxy_mode].name, sizeof(s.proxy_mode));
 	strscpy(s.store, stores[a.store].name, sizeof(s.store));
 	n = readlink("/proc/self/exe", s.bin, sizeof(s.bin) - 1);
@@ -771,9 +785,19 @@ int main(int argc, char **argv)
 				"numbers of a /24)\n", s.bridge);
 			return 2;
 		}
-		if (streq(s.store, "etcd") && s.port > 65533) {
-			fprintf(stderr, "skiff up: --store etcd takes ports --port+1 and +2: give a "
-				"--port below 65534\n");
+		unsigned c1, c2, c3, c4, len;
+		end = 0;
+		if (sscanf(s.service_cidr, "%u.%u.%u.%u/%u%n", &c1, &c2, &c3, &c4, &len, &end) != 5 ||
+		    s.service_cidr[end] || c1 > 255 || c2 > 255 || c3 > 255 || c4 > 255 || len < 8 ||
+		    len > 28) {
+			fprintf(stderr, "skiff up: --service-cidr: \"%s\" is not an IPv4 CIDR of /8 to "
+				"/28\n", s.service_cidr);
+			return 2;
+		}
+		if (s.port > 65535 - SKIFF_KUBELET_PORT_OFFSET) {
+			fprintf(stderr, "skiff up: node 1's kubelet API takes port --port+%d (and --store "
+				"etcd +1 and +2): give a --port below %d\n", SKIFF_KUBELET_PORT_OFFSET,
+				65536 - SKIFF_KUBELET_PORT_OFFSET);
 			return 2;
 		}
 	}

@@ -24,6 +24,7 @@ struct skiff {
 	int reg_port;       /* the registry's, on the bridge address */
 	char bridge[16];    /* "a.b.c": the node bridge's /24 */
 	const char *cluster_cidr;
+	char service_cidr[48]; /* the Services' range, routed to the bridge on the machine */
 	char proxy_mode[16]; /* the agents': "bpf" or "nftables" */
 	char store[16];      /* the server's: "sqlite" or "etcd" (on port + 1, peers port + 2) */
 	char bin[4096];     /* folder of the skiff programs */
@@ -43,9 +44,18 @@ int skiff_path(const struct skiff *s, char *buf, size_t size, const char *fmt, .
 int skiff_conf_write(const struct skiff *s);
 int skiff_conf_read(struct skiff *s);
 
-/* Network: a bridge on the host and a namespace per node on it. */
+/* Node 1 is the machine itself: its InternalIP is the bridge's address
+ * a.b.c.1, its kubelet API listens there on --port + 3 (etcd has + 1 and
+ * + 2), its cluster DNS on a.b.c.1:53, its nftables tables are NAME-proxy
+ * and NAME-nat. Node I >= 2 is the namespace NAME-nI at a.b.c.(1+I). */
+#define SKIFF_KUBELET_PORT_OFFSET 3
+void skiff_node_ip(const struct skiff *s, int node, char *buf, size_t size);
+
+/* Network: a bridge on the host (the service range routed to it) and a
+ * namespace per node after the first on it. */
 int skiff_net_up(const struct skiff *s, char *err, size_t errlen);
 void skiff_net_down(const struct skiff *s);
+/* Enters node's network namespace: none for node 1 (the machine's). */
 int skiff_netns_enter(const struct skiff *s, int node);
 
 /* Writes every node's containerd config; forks the supervisor, which

@@ -2,7 +2,10 @@
  * saying what is wrong and what to do:
  *   root          namespaces, mounts, cgroups and BPF need it
  *   data dir      DIR/version written by this format (SKIFF_DATA_VERSION)
- *   ports         the API port, the registry's (and etcd's two, --store etcd) free
+ *   ports         the API port, the registry's, node 1's kubelet API's (and
+ *                 etcd's two, --store etcd) free
+ *   ranges        no route of the machine inside the pods' or the Services'
+ *                 range (another cluster's, which node 1 would fight)
  *   programs      skiff-server and skiff-agent beside skiff; containerd, its
  *                 shim, runc and ctr (and etcd) in PATH
  *   kernel        bpffs and a mounted cgroup v2 (--proxy-mode bpf), nftables
@@ -10,6 +13,7 @@
  * nf_tables netlink request. */
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,8 +26,11 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netlink/route/route.h>
 
 #include "cmd/skiff.h"
+#include "lib/inet.h"
 #include "lib/util.h"
 
 struct problems {
@@ -131,6 +138,72 @@ static void check_ports(const struct skiff *s, struct problems *p)
 		problem(p, r, "port %d (the image registry's) is %s: stop what listens there (`ss -ltnp "
 			"'sport = :%d'` names it) or give up another --registry-port", s->reg_port,
 			r == -EADDRINUSE ? "taken" : strerror(-r), s->reg_port);
+	r = port_free(s->port + SKIFF_KUBELET_PORT_OFFSET);
+	if (r < 0)
+		problem(p, r, "port %d (node 1's kubelet API, --port + %d) is %s: stop what listens "
+			"there or give up another --port", s->port + SKIFF_KUBELET_PORT_OFFSET,
+			SKIFF_KUBELET_PORT_OFFSET, r == -EADDRINUSE ? "taken" : strerror(-r));
+}
+
+struct range_check {
+	struct ipcidr range;
+	const char *what, *flag;
+	struct problems *p;
+	int bridge; /* this cluster's bridge (a stopped cluster's routes): its ifindex */
+	bool found;
+};
+
+/* A unicast route of the main table inside the range (not a guard's
+ * unreachable one, not the default route). */
+static void route_in_range(struct nl_object *o, void *arg)
+{
+	struct range_check *c = arg;
+	struct rtnl_route *rt = (struct rtnl_route *)o;
+	struct nl_addr *dst = rtnl_route_get_dst(rt);
+	struct rtnl_nexthop *nh = rtnl_route_get_nnexthops(rt) ? rtnl_route_nexthop_n(rt, 0) : NULL;
+	struct ipcidr d = { 0 };
+	char buf[64], have[64];
+
+	if (c->found || rtnl_route_get_table(rt) != RT_TABLE_MAIN ||
+	    rtnl_route_get_type(rt) != RTN_UNICAST || !dst || nl_addr_get_len(dst) != 4 ||
+	    (nh && c->bridge && rtnl_route_nh_get_ifindex(nh) == c->bridge))
+		return;
+	d.addr.family = AF_INET;
+	memcpy(d.addr.bytes, nl_addr_get_binary_addr(dst), 4);
+	d.len = (uint8_t)nl_addr_get_prefixlen(dst);
+	if (d.len < c->range.len || !ipcidr_contains(&c->range, &d.addr))
+		return;
+	c->found = true;
+	problem(c->p, -EADDRINUSE, "%s %s is routed on this machine already (%s; another "
+		"cluster's?), and node 1, this machine, routes it: stop that cluster, or give "
+		"another %s", c->what, ipcidr_str(&c->range, buf, sizeof(buf)),
+		nl_addr2str(dst, have, sizeof(have)), c->flag);
+}
+
+static void check_ranges(const struct skiff *s, struct problems *p)
+{
+	struct range_check c[] = {
+		{ .what = "the pods' range", .flag = "--cluster-cidr", .p = p },
+		{ .what = "the Services' range", .flag = "--service-cidr", .p = p },
+	};
+	const char *cidrs[] = { s->cluster_cidr, s->service_cidr };
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_cache *routes = NULL;
+	char br[32];
+
+	snprintf(br, sizeof(br), "%s-br", s->name);
+	c[0].bridge = c[1].bridge = (int)if_nametoindex(br);
+
+	if (sk && nl_connect(sk, NETLINK_ROUTE) == 0 &&
+	    rtnl_route_alloc_cache(sk, AF_INET, 0, &routes) == 0)
+		for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+			const char *why;
+			if (cidrs[i] && ipcidr_parse(cidrs[i], &c[i].range, &why) == 0 &&
+			    c[i].range.addr.family == AF_INET)
+				nl_cache_foreach(routes, route_in_range, &c[i]);
+		}
+	nl_cache_free(routes);
+	nl_socket_free(sk);
 }
 
 /* Whether name is an executable file in one of PATH's folders. */
@@ -224,8 +297,10 @@ int skiff_check_up(const struct skiff *s, bool running, char *err, size_t errlen
 		return p.first;
 	}
 	check_version(s, &p);
-	if (!running)
+	if (!running) {
 		check_ports(s, &p);
+		check_ranges(s, &p);
+	}
 	check_programs(s, &p);
 	check_kernel(s, &p);
 	return p.first;

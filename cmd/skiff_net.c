@@ -1,7 +1,12 @@
-/* The nodes' network: a bridge NAME-br holding a.b.c.1/24 on the host,
- * and per node a namespace NAME-nI (under /run/netns) joined to it by a
- * veth (host side NAME-vI, eth0 inside, address a.b.c.(1+I)). Through
- * libnl; the namespaces are bind mounts of a child's, as `ip netns add`. */
+/* The nodes' network: a bridge NAME-br holding a.b.c.1/24 on the host
+ * (node 1, the machine itself, has that address), the service range
+ * routed to it (so the machine's traffic to a ClusterIP never takes the
+ * default route), and per node I >= 2 a namespace NAME-nI (under
+ * /run/netns) joined to it by a veth (host side NAME-vI, eth0 inside,
+ * address a.b.c.(1+I)). Through libnl; the namespaces are bind mounts of
+ * a child's, as `ip netns add`. Everything on the host goes with the
+ * bridge (routes through it, tc filters on it) but node 1's nftables
+ * tables, which skiff_net_down removes by name. */
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -16,10 +21,19 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/rtnetlink.h>
 
 #include "cmd/skiff.h"
+#include "dataplane/nft_batch.h"
 #include "lib/netlink.h"
 #include "lib/util.h"
+
+void skiff_node_ip(const struct skiff *s, int node, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s.%d", s->bridge, node == 1 ? 1 : 1 + node);
+}
 
 static void ns_path(const struct skiff *s, int node, char *buf, size_t size)
 {
@@ -169,11 +183,53 @@ int skiff_netns_enter(const struct skiff *s, int node)
 	char path[128];
 	_cleanup_close_ int fd = -1;
 
+	if (node == 1)
+		return 0;
 	ns_path(s, node, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
+}
+
+/* cidr through the bridge dev (scope link, source src) on the host; one
+ * there already is kept (a second up: skiff_check_up refused a range
+ * that another route covers before the first). */
+static int route_dev_add(struct nl_sock *sk, const char *cidr, const char *dev, const char *src)
+{
+	struct rtnl_route *rt = rtnl_route_alloc();
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	struct nl_addr *dst = NULL, *pref = NULL;
+	struct rtnl_link *l = NULL;
+	int r = rt && nh ? 0 : -NLE_NOMEM;
+
+	if (r == 0)
+		r = rtnl_link_get_kernel(sk, 0, dev, &l);
+	if (r == 0)
+		r = nl_addr_parse(cidr, AF_INET, &dst);
+	if (r == 0)
+		r = nl_addr_parse(src, AF_INET, &pref);
+	if (r == 0) {
+		rtnl_route_set_family(rt, AF_INET);
+		rtnl_route_set_dst(rt, dst);
+		rtnl_route_set_pref_src(rt, pref);
+		rtnl_route_set_table(rt, RT_TABLE_MAIN);
+		rtnl_route_set_protocol(rt, RTPROT_STATIC);
+		rtnl_route_set_scope(rt, RT_SCOPE_LINK);
+		rtnl_route_nh_set_ifindex(nh, rtnl_link_get_ifindex(l));
+		rtnl_route_add_nexthop(rt, nh);
+		nh = NULL;
+		r = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_EXCL);
+		if (r == -NLE_EXIST)
+			r = 0;
+	}
+	if (nh)
+		rtnl_route_nh_free(nh);
+	rtnl_route_put(rt);
+	rtnl_link_put(l);
+	nl_addr_put(dst);
+	nl_addr_put(pref);
+	return r < 0 ? nl_errno(r) : 0;
 }
 
 int skiff_net_up(const struct skiff *s, char *err, size_t errlen)
@@ -195,7 +251,13 @@ int skiff_net_up(const struct skiff *s, char *err, size_t errlen)
 		set_err(err, errlen, r, "bridge %s (%s): %s", br, cidr, strerror(-r));
 		goto out;
 	}
-	for (i = 1; i <= s->nodes; i++) {
+	snprintf(cidr, sizeof(cidr), "%s.1", s->bridge);
+	r = route_dev_add(sk, s->service_cidr, br, cidr);
+	if (r < 0) {
+		set_err(err, errlen, r, "route %s dev %s: %s", s->service_cidr, br, strerror(-r));
+		goto out;
+	}
+	for (i = 2; i <= s->nodes; i++) {
 		_cleanup_close_ int fd = -1;
 		ns_path(s, i, path, sizeof(path));
 		snprintf(veth, sizeof(veth), "%s-v%d", s->name, i);
@@ -228,12 +290,36 @@ static void link_del(struct nl_sock *sk, const char *name)
 	rtnl_link_put(l);
 }
 
+/* Node 1's nftables tables on the host (its agent removes them when it
+ * stops, not when it is killed). */
+static void nft_tables_down(const struct skiff *s)
+{
+	static const char *const suffixes[] = { "proxy", "nat" };
+	struct nftb_sock *ns = NULL;
+
+	if (nftb_sock_open(&ns) < 0)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		char table[32];
+		struct nftb b;
+
+		snprintf(table, sizeof(table), "%s-%s", s->name, suffixes[i]);
+		nftb_begin(&b, ns, table);
+		nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE); /* so the delete never fails */
+		nftb_table(&b, NFT_MSG_DELTABLE, 0);
+		(void)nftb_send(ns, &b);
+		nftb_free(&b);
+	}
+	nftb_sock_free(ns);
+}
+
 void skiff_net_down(const struct skiff *s)
 {
 	char name[32], path[128];
 	struct nl_sock *sk = nl_socket_alloc();
 	bool ok = sk && nl_connect(sk, NETLINK_ROUTE) == 0;
 
+	nft_tables_down(s);
 	for (int i = 1; i <= SKIFF_MAX_NODES; i++) {
 		snprintf(name, sizeof(name), "%s-v%d", s->name, i);
 		if (ok)

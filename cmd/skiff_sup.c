@@ -1,6 +1,7 @@
 /* The supervisor of one data dir: starts etcd (--store etcd), then at once
- * the registry, per node a containerd (in the node's namespace and a
- * private mount namespace) and skiff-server; seeds the registry with the
+ * the registry, per node a containerd (node 1's in the machine's network
+ * namespace, the others' in their node's; each in a private mount
+ * namespace) and skiff-server; seeds the registry with the
  * build's images; then per node skiff-agent joined with the node token;
  * restarts any that exits, with backoff (1 s doubling to 30 s, reset
  * after a minute up); records each part's PID, start time and restarts in
@@ -210,10 +211,25 @@ static int agent_bpf_dirs(const struct skiff *s, int node, char *cg, size_t cgsi
 	return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+/* The cluster DNS Service's address: the 10th of the service range, as
+ * the server picks it (kubeadm's 10.96.0.10). */
+static int service_dns_ip(const struct skiff *s, char *buf, size_t size)
+{
+	unsigned a, b, c, d, len;
+	uint32_t ip;
+
+	if (sscanf(s->service_cidr, "%u.%u.%u.%u/%u", &a, &b, &c, &d, &len) != 5 || len > 28)
+		return -EINVAL;
+	ip = (a << 24 | b << 16 | c << 8 | d) & (uint32_t)(0xffffffffULL << (32 - len));
+	ip += 10;
+	snprintf(buf, size, "%u.%u.%u.%u", ip >> 24, ip >> 16 & 255, ip >> 8 & 255, ip & 255);
+	return 0;
+}
+
 static void exec_part(const struct skiff *s, const struct part *p)
 {
 	char d[4096], a[16][4200], tok[512] = "", logp[4096];
-	char *argv[64];
+	char *argv[80];
 	int n = 0, fd;
 
 	skiff_path(s, logp, sizeof(logp), "logs/%s.log", p->name);
@@ -247,35 +263,40 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("--tls-san"); ARG("%s.1", s->bridge);
 		ARG("--secure-port"); ARG("%d", s->port);
 		ARG("--cluster-cidr"); ARG("%s", s->cluster_cidr);
+		ARG("--service-cluster-ip-range"); ARG("%s", s->service_cidr);
 		ARG("--lb-cidr"); ARG(SKIFF_LB_FMT, s->bridge);
 		if (streq(s->store, "etcd")) {
 			ARG("--store"); ARG("etcd://127.0.0.1:%d/skiff", s->port + 1);
 		}
 		break;
-	case PART_CONTAINERD:
+	case PART_CONTAINERD: /* node 1's in the machine's network namespace */
 		if (skiff_netns_enter(s, p->node) < 0 || unshare(CLONE_NEWNS) < 0 ||
 		    mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
 			_exit(126);
 		ARG("containerd"); ARG("--config"); ARG("%s/containerd.toml", d);
 		break;
 	case PART_AGENT: {
-		char tp[4096], cg[4096];
+		char tp[4096], cg[4096], ip[32], dns[32];
+		bool machine = p->node == 1;
 		_cleanup_fclose_ FILE *f = NULL;
 		skiff_path(s, tp, sizeof(tp), "server/token");
 		f = fopen(tp, "re");
 		if (!f || !fgets(tok, sizeof(tok), f))
 			_exit(125);
 		tok[strcspn(tok, "\n")] = 0;
-		if (skiff_netns_enter(s, p->node) < 0)
+		if (skiff_netns_enter(s, p->node) < 0 || service_dns_ip(s, dns, sizeof(dns)) < 0)
 			_exit(126);
+		skiff_node_ip(s, p->node, ip, sizeof(ip));
 		ARG("%s/skiff-agent", s->bin);
 		ARG("--server"); ARG("https://%s.1:%d", s->bridge, s->port);
 		ARG("--token"); ARG("%s", tok);
 		ARG("--data-dir"); ARG("%s/agent", d);
 		ARG("--node-name"); ARG("n%d", p->node);
-		ARG("--node-ip"); ARG("%s.%d", s->bridge, 1 + p->node);
+		ARG("--node-ip"); ARG("%s", ip);
 		ARG("--proxy-mode"); ARG("%s", s->proxy_mode);
-		ARG("--nft-table"); ARG("skiff-proxy");
+		ARG("--nft-table"); ARG("%s-proxy", s->name);
+		ARG("--nat-table"); ARG("%s-nat", s->name);
+		ARG("--vxlan-name"); ARG("%s-vx", s->name);
 		ARG("--bpffs"); ARG(SKIFF_BPFFS_FMT "/n%d", s->name, p->node);
 		if (streq(s->proxy_mode, "bpf")) {
 			int r = agent_bpf_dirs(s, p->node, cg, sizeof(cg));
@@ -285,10 +306,19 @@ static void exec_part(const struct skiff *s, const struct part *p)
 				_exit(124);
 			}
 			ARG("--cgroup"); ARG("%s", cg);
-			ARG("--nodeport-device"); ARG("eth0");
+			ARG("--nodeport-device");
+			if (machine)
+				ARG("%s-br", s->name);
+			else
+				ARG("eth0");
+			if (machine && cgroup2_mount(cg, sizeof(cg)) == 0) {
+				ARG("--host-cgroup"); ARG("%s", cg);
+			}
 		}
 		ARG("--l2-announce");
 		ARG("--cluster-cidr"); ARG("%s", s->cluster_cidr);
+		ARG("--service-cidr"); ARG("%s", s->service_cidr);
+		ARG("--cluster-dns"); ARG("%s", dns);
 		ARG("--node-routing"); ARG("native");
 		ARG("--cni-conf-dir"); ARG("%s/cni-conf", d);
 		ARG("--cni-ipam-data-dir"); ARG("%s/ipam", d);
@@ -296,8 +326,17 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("--root-dir"); ARG("%s/kubelet", d);
 		ARG("--pod-log-root"); ARG("%s/pod-logs", d);
 		ARG("--cgroup-root"); ARG("/" SKIFF_CGROUP_FMT "/n%d", s->name, p->node);
-		ARG("--dns-listen"); ARG("169.254.20.10:53");
-		ARG("--dns-device"); ARG("skiff-dns");
+		if (machine) {
+			/* the machine's own ports stay free: the cluster's address,
+			 * a port of the cluster's */
+			ARG("--forwarding"); ARG("interfaces");
+			ARG("--kubelet-address"); ARG("%s", ip);
+			ARG("--kubelet-port"); ARG("%d", s->port + SKIFF_KUBELET_PORT_OFFSET);
+			ARG("--dns-listen"); ARG("%s:53", ip);
+		} else {
+			ARG("--dns-listen"); ARG("169.254.20.10:53");
+			ARG("--dns-device"); ARG("skiff-dns");
+		}
 		break;
 	}
 	}

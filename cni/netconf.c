@@ -38,6 +38,16 @@ static int check_type(json_t *v, struct cni_error *err)
 	return 0;
 }
 
+static int check_forwarding(json_t *v, struct cni_error *err)
+{
+	const char *s = json_string_value(v);
+
+	if (!streq(s, "global") && !streq(s, "interface"))
+		return cni_fail(err, EINVAL, CNI_ERR_INVALID_CONFIG,
+				"forwarding: \"%s\" is neither \"global\" nor \"interface\"", s);
+	return 0;
+}
+
 static const struct netconf_key {
 	const char *key;
 	enum key_type type;
@@ -47,6 +57,7 @@ static const struct netconf_key {
 	{ "name", KEY_STRING, true, check_name },
 	{ "type", KEY_STRING, true, check_type },
 	{ "mtu", KEY_INT, false, check_mtu },
+	{ "forwarding", KEY_STRING, false, check_forwarding },
 	{ "ipam", KEY_OBJECT, true, NULL },
 	{ "dns", KEY_OBJECT, false, NULL },
 	{ "args", KEY_OBJECT, false, NULL },
@@ -221,6 +232,8 @@ int cni_netconf_parse(const char *text, size_t len, enum cni_cmd cmd,
 	c.type = json_string_value(json_object_get(c.root, "type"));
 	v = json_object_get(c.root, "mtu");
 	c.mtu = v ? (int)json_integer_value(v) : 0;
+	c.forward_interface = streq(json_string_value(json_object_get(c.root, "forwarding")),
+				    "interface");
 	c.ipam = json_object_get(c.root, "ipam");
 	v = json_object_get(c.ipam, "type");
 	if (!json_is_string(v) || json_string_length(v) == 0) {

@@ -222,22 +222,25 @@ static int no_dad(const char *ifname)
 }
 
 /* Configures the host veth; out gets its mac and mtu. */
-static int setup_host(struct nl_sock *sk, const char *host, const char *alias,
+static int setup_host(struct nl_sock *sk, const char *host, const char *alias, bool fwd_iface,
 		      const struct cni_result *res, const struct families *f,
 		      struct cni_interface *out, struct cni_error *err)
 {
 	struct ipcidr gws[2];
-	char buf[64];
+	char buf[64], key4[64], key6[64];
 	int ifindex = link_lookup(sk, host, out->mac, &out->mtu), r;
 
 	if (ifindex < 0)
 		return cni_fail(err, -ifindex, CNI_ERR_INTERNAL, "host veth %s vanished: %s", host,
 				strerror(-ifindex));
-	if (f->gw4 && (r = sysctl_ensure("net/ipv4/ip_forward", "1")) < 0)
-		return cni_fail(err, -r, CNI_ERR_INTERNAL, "setting net.ipv4.ip_forward=1: %s",
-				strerror(-r));
+	/* "forwarding": "interface": what the pod sends is forwarded, and
+	 * the host's other interfaces keep their setting */
+	snprintf(key4, sizeof(key4), "net/ipv4/conf/%s/forwarding", fwd_iface ? host : "all");
+	snprintf(key6, sizeof(key6), "net/ipv6/conf/%s/forwarding", fwd_iface ? host : "all");
+	if (f->gw4 && (r = sysctl_ensure(key4, "1")) < 0)
+		return cni_fail(err, -r, CNI_ERR_INTERNAL, "setting %s=1: %s", key4, strerror(-r));
 	if (f->gw6) {
-		r = sysctl_ensure("net/ipv6/conf/all/forwarding", "1");
+		r = sysctl_ensure(key6, "1");
 		if (r == 0)
 			r = no_dad(host);
 		if (r < 0)
@@ -466,7 +469,7 @@ int cni_plugin_add(struct cni_plugin *p, json_t **result, struct cni_error *err)
 	memcpy(res.ips, ipam.ips, sizeof(ipam.ips));
 	res.n_ips = ipam.n_ips;
 	pod_routes(&ipam, &f, &res);
-	r = setup_host(sk, host, alias, &res, &f, &res.interfaces[0], err);
+	r = setup_host(sk, host, alias, p->conf.forward_interface, &res, &f, &res.interfaces[0], err);
 	if (r < 0)
 		goto fail;
 	log_debug("ADD %s: host side done at %llu us", p->env.container_id, (now_ns() - t0) / 1000);

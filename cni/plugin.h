@@ -28,6 +28,7 @@ struct cni_netconf {
 	const char *name;
 	const char *type;
 	int mtu;                   /* 0: kernel default */
+	bool forward_interface;    /* "forwarding": "interface": on the host veth, not machine-wide */
 	json_t *ipam;
 	const char *ipam_type;
 	json_t *prev_result;       /* NULL when absent */

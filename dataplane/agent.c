@@ -73,6 +73,7 @@ struct agent_args {
 	char hostname[256];
 	char host_ip[64];
 	const char *metrics_bind; /* --metrics-bind-address; NULL: no /metrics */
+	int forwarding;           /* --forwarding: 1 interfaces */
 	enum log_level level;
 	bool help;
 };
@@ -143,6 +144,9 @@ static const struct opt_choice proxy_modes[] = {
 static const struct opt_choice booleans[] = {
 	{ "true", 1 }, { "false", 0 }, { NULL, 0 },
 };
+static const struct opt_choice forwardings[] = {
+	{ "global", 0 }, { "interfaces", 1 }, { NULL, 0 },
+};
 static const struct opt_choice routings[] = {
 	{ "none", NODE_ROUTING_NONE }, { "native", NODE_ROUTING_NATIVE },
 	{ "vxlan", NODE_ROUTING_VXLAN }, { NULL, 0 },
@@ -201,6 +205,11 @@ static const struct opt options[] = {
 	{ .name = "cgroup", .arg = "PATH", .set = opt_string, .offset = OPT(cgroup_path),
 	  .help = "bpf mode: cgroup v2 folder the socket hooks attach to "
 	  "(default the cgroup2 root in /proc/mounts)" },
+	{ .name = "host-cgroup", .arg = "PATH", .set = opt_string, .offset = OPT(host_cgroup_path),
+	  .help = "bpf mode, a node that is the machine itself: also attach the socket hooks to "
+	  "this cgroup v2 folder (its root: every process), for the sockets of the agent's own "
+	  "network namespace only, so the machine reaches ClusterIPs, LoadBalancer IPs and this "
+	  "node's NodePorts (default: none)" },
 	{ .name = "node-name", .arg = "NAME", .set = opt_string, .offset = OPT(node_name),
 	  .help = "this node's name, for traffic policy Local (default the hostname)" },
 	{ .name = "node-ip", .arg = "IP", .set = opt_addr_add, .offset = ARG(node_addrs),
@@ -223,6 +232,11 @@ static const struct opt options[] = {
 	  .help = "a service range, never masqueraded (repeatable, one per family)" },
 	{ .name = "no-masquerade", .set = opt_flag, .offset = OPT(no_masquerade),
 	  .help = "node networking: do not masquerade pod traffic leaving the cluster" },
+	{ .name = "forwarding", .arg = "WHERE", .set = opt_choice, .offset = ARG(forwarding),
+	  .choices = forwardings, .def = "global", .help = "node networking and the pods' veths: "
+	  "turn IP forwarding on for every interface (global), or only for the one holding "
+	  "--node-ip and each pod's host veth (interfaces: a node that is the machine itself, "
+	  "whose other interfaces keep their setting)" },
 	{ .name = "vxlan-name", .arg = "NAME", .set = opt_string, .offset = OPT(vxlan_name),
 	  .max = IFNAMSIZ - 1, .def = NODE_NET_DEFAULT_VXLAN, .help = "the vxlan device" },
 	{ .name = "vni", .arg = "N", .set = opt_u32, .offset = OPT(vni), .min = 1, .max = 0xffffff,
@@ -444,6 +458,7 @@ static int args_check(struct agent_args *a)
 	a->o.n_pod_cidrs = a->pod_cidrs.n;
 	a->o.service_cidrs = a->service_cidrs.v;
 	a->o.n_service_cidrs = a->service_cidrs.n;
+	a->o.forward_device_only = a->forwarding == 1;
 	return 0;
 }
 
@@ -510,6 +525,8 @@ static int node_start(const struct agent_args *a, struct kubelet_node **out)
 		.cni_conf_dir = a->node.cni_conf_dir,
 		.cni_ipam_dir = a->node.cni_ipam_dir,
 		.cri_endpoint = a->kubelet.runtime_endpoint,
+		.kubelet_port = a->kserver.port,
+		.cni_forward_interface = a->forwarding == 1,
 	};
 	int r;
 

@@ -197,6 +197,7 @@ static void facts_read(struct kubelet_node *n, struct kubelet_node_facts *f)
 	read_line("/proc/sys/kernel/random/boot_id", f->boot_id, sizeof(f->boot_id));
 	snprintf(f->hostname, sizeof(f->hostname), "%s",
 		 n->o.hostname ? n->o.hostname : n->o.node_name);
+	f->kubelet_port = n->o.kubelet_port;
 	for (size_t i = 0; i < n->o.n_addrs && f->n_addrs < ARRAY_SIZE(f->addrs); i++)
 		ipaddr_str(&n->o.addrs[i], f->addrs[f->n_addrs++], sizeof(f->addrs[0]));
 	if (!f->n_addrs && addr_toward(n->cfg->server, f->addrs[0], sizeof(f->addrs[0])) == 0)
@@ -290,7 +291,7 @@ json_t *kubelet_node_status(const struct kubelet_node_facts *f, json_t *old, tim
 		"{s:o,s:o,s:o,s:o,s:{s:{s:i}},s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}}",
 		"capacity", resources(f, false), "allocatable", resources(f, true), "conditions",
 		conditions(f, old, ts), "addresses", addresses(f), "daemonEndpoints",
-		"kubeletEndpoint", "Port", KUBELET_PORT, "nodeInfo", "machineID", f->machine_id,
+		"kubeletEndpoint", "Port", f->kubelet_port ? f->kubelet_port : KUBELET_PORT, "nodeInfo", "machineID", f->machine_id,
 		"systemUUID", f->machine_id, "bootID", f->boot_id, "kernelVersion", f->kernel,
 		"osImage", f->os_image, "containerRuntimeVersion", f->runtime, "kubeletVersion",
 		KUBELET_VERSION, "operatingSystem", "linux", "architecture", f->arch);
@@ -317,7 +318,7 @@ bool kubelet_node_status_changed(json_t *a, json_t *b)
 	return changed;
 }
 
-char *kubelet_node_conflist(json_t *node, const char *ipam_dir)
+char *kubelet_node_conflist(json_t *node, const char *ipam_dir, bool forward_interface)
 {
 	json_t *cidrs = json_object_get(json_object_get(node, "spec"), "podCIDRs"), *c, *ipam;
 	json_t *ranges, *doc;
@@ -335,6 +336,9 @@ char *kubelet_node_conflist(json_t *node, const char *ipam_dir)
 	doc = json_pack("{s:s,s:s,s:[{s:s,s:o},{s:s,s:{s:b}}]}", "cniVersion", "1.0.0", "name",
 			"skiff", "plugins", "type", "skiff-cni", "ipam", ipam, "type", "portmap",
 			"capabilities", "portMappings", 1);
+	if (doc && forward_interface)
+		json_object_set_new(json_array_get(json_object_get(doc, "plugins"), 0), "forwarding",
+				    json_string("interface"));
 	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	json_decref(doc);
 	return text;
@@ -480,7 +484,8 @@ static void cni_sync(struct kubelet_node *n)
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	if (!n->o.cni_conf_dir || !(text = kubelet_node_conflist(n->node, n->o.cni_ipam_dir)) ||
+	if (!n->o.cni_conf_dir || !(text = kubelet_node_conflist(n->node, n->o.cni_ipam_dir,
+								       n->o.cni_forward_interface)) ||
 	    (n->conflist && streq(n->conflist, text)))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", n->o.cni_conf_dir, KUBELET_CNI_CONFLIST);

@@ -48,7 +48,9 @@ struct kubelet_node_options {
 	const char *data_dir;     /* ephemeral-storage: its file system */
 	const char *cni_conf_dir; /* NULL: no CNI config written */
 	const char *cni_ipam_dir; /* skiff-ipam's dataDir; NULL: its default */
+	bool cni_forward_interface; /* skiff-cni's "forwarding": "interface" */
 	const char *cri_endpoint; /* NULL: no runtime (containerRuntimeVersion empty) */
+	int kubelet_port;    /* daemonEndpoints' (the kubelet API's); 0: KUBELET_PORT */
 	int lease_s;         /* 0: KUBELET_LEASE_S */
 	int status_report_s; /* 0: KUBELET_STATUS_REPORT_S */
 };
@@ -75,6 +77,7 @@ struct kubelet_node_facts {
 	char hostname[256];
 	char addrs[4][64]; /* InternalIPs */
 	size_t n_addrs;
+	int kubelet_port; /* 0: KUBELET_PORT */
 };
 
 /* The status for facts at now: conditions keep their lastTransitionTime
@@ -84,8 +87,9 @@ json_t *kubelet_node_status(const struct kubelet_node_facts *f, json_t *old, tim
 /* Whether two statuses differ in anything but heartbeat times. */
 bool kubelet_node_status_changed(json_t *a, json_t *b);
 /* The conflist for skiff-cni with the Node's spec.podCIDRs and skiff-ipam
- * keeping its leases in ipam_dir (NULL: its default), chained with
+ * keeping its leases in ipam_dir (NULL: its default), forwarding turned
+ * on per pod veth (forward_interface) or machine-wide, chained with
  * portmap (a string, free()), or NULL when the Node has none. */
-char *kubelet_node_conflist(json_t *node, const char *ipam_dir);
+char *kubelet_node_conflist(json_t *node, const char *ipam_dir, bool forward_interface);
 
 #endif

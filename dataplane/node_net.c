@@ -7,6 +7,7 @@
 #include "lib/util.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <linux/if_ether.h>
 #include <linux/neighbour.h>
 #include <linux/netfilter.h>
@@ -246,6 +247,24 @@ static void nla_to(struct nl_addr *a, struct ipaddr *out)
 	       nl_addr_get_len(a) < sizeof(out->bytes) ? nl_addr_get_len(a) : sizeof(out->bytes));
 }
 
+/* Whether a route of ours to dst is this node's to manage: with a cluster
+ * CIDR of its family given, one inside it only, so that on a machine that
+ * is a node of two clusters neither agent takes the other's routes for
+ * stale. */
+static bool route_in_scope(const struct node_net *nn, const struct ipcidr *dst)
+{
+	bool family_given = false;
+
+	for (size_t i = 0; i < nn->o.n_cluster_cidrs; i++) {
+		if (nn->cluster[i].addr.family != dst->addr.family)
+			continue;
+		family_given = true;
+		if (nn->cluster[i].len <= dst->len && ipcidr_contains(&nn->cluster[i], &dst->addr))
+			return true;
+	}
+	return !family_given;
+}
+
 static void on_route(struct nl_object *o, void *ud)
 {
 	struct cur *c = ud;
@@ -257,6 +276,8 @@ static void on_route(struct nl_object *o, void *ud)
 		return;
 	nla_to(rtnl_route_get_dst(r), &e.dst.addr);
 	e.dst.len = (uint8_t)nl_addr_get_prefixlen(rtnl_route_get_dst(r));
+	if (!route_in_scope(c->nn, &e.dst))
+		return;
 	nh = rtnl_route_get_nnexthops(r) ? rtnl_route_nexthop_n(r, 0) : NULL;
 	if (nh) {
 		nla_to(rtnl_route_nh_get_gateway(nh), &e.gw);
@@ -552,6 +573,57 @@ static void vxlan_remove_stale(struct node_net *nn)
 
 /* ---- the API ---- */
 
+/* The interface holding a: its name into dev, or -ENODEV. */
+static int ipaddr_ifname(const struct ipaddr *a, char dev[IF_NAMESIZE])
+{
+	struct ifaddrs *ifa = NULL;
+	int r = -ENODEV;
+
+	if (getifaddrs(&ifa) < 0)
+		return -errno;
+	for (struct ifaddrs *i = ifa; i && r < 0; i = i->ifa_next) {
+		struct ipaddr b = { .family = i->ifa_addr ? i->ifa_addr->sa_family : 0 };
+
+		if (b.family == AF_INET)
+			b.v4 = ((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr;
+		else if (b.family == AF_INET6)
+			b.v6 = ((const struct sockaddr_in6 *)(const void *)i->ifa_addr)->sin6_addr;
+		else
+			continue;
+		if (ipaddr_eq(&b, a))
+			r = strscpy(dev, i->ifa_name, IF_NAMESIZE) < 0 ? -ENAMETOOLONG : 0;
+	}
+	freeifaddrs(ifa);
+	return r;
+}
+
+/* Forwarding for the families of the pod and cluster CIDRs (both when
+ * none is given): IPv6 forwarding also stops every interface from taking
+ * router advertisements, on a node that is the machine itself the
+ * machine's own, so an IPv4 cluster leaves it alone. */
+static void forwarding_on(const struct node_net_options *o)
+{
+	bool v4 = false, v6 = false;
+	char dev[IF_NAMESIZE] = "all", key[96];
+
+	for (size_t i = 0; i < o->n_pod_cidrs; i++) {
+		v4 |= o->pod_cidrs[i].addr.family == AF_INET;
+		v6 |= o->pod_cidrs[i].addr.family == AF_INET6;
+	}
+	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
+		v4 |= o->cluster_cidrs[i].addr.family == AF_INET;
+		v6 |= o->cluster_cidrs[i].addr.family == AF_INET6;
+	}
+	if (o->forward_device_only && ipaddr_ifname(&o->addrs[0], dev) < 0)
+		return;
+	snprintf(key, sizeof(key), "net/ipv4/conf/%s/forwarding", dev);
+	if (v4 || !v6)
+		(void)sysctl_write(key, "1");
+	snprintf(key, sizeof(key), "net/ipv6/conf/%s/forwarding", dev);
+	if (v6 || !v4)
+		(void)sysctl_write(key, "1");
+}
+
 int node_net_open(const struct node_net_options *o, struct node_net **out, char *err,
 		  size_t err_size)
 {
@@ -600,8 +672,7 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 		r = set_err(err, err_size, r, "nftables netlink: %s", strerror(-r));
 		goto fail;
 	}
-	(void)sysctl_write("net/ipv4/ip_forward", "1");
-	(void)sysctl_write("net/ipv6/conf/all/forwarding", "1");
+	forwarding_on(o);
 	if (o->mode == NODE_NET_VXLAN) {
 		r = vxlan_setup(nn, err, err_size);
 		if (r < 0)

@@ -186,6 +186,7 @@ static int lb_open_with(struct proxy_agent *a, struct lb **out)
 
 	lo.bpffs_dir = o->bpffs_dir;
 	lo.cgroup_path = a->cgroup;
+	lo.host_cgroup_path = o->host_cgroup_path;
 	lo.node_addrs = o->node_addrs;
 	lo.n_node_addrs = o->n_node_addrs;
 	lo.nodeport_devices = o->nodeport_devices;
@@ -400,6 +401,7 @@ static int node_open(struct proxy_agent *a, const struct ipcidr *cidrs, size_t n
 		.vxlan_port = o->vxlan_port,
 		.nat_table = o->nat_table,
 		.no_masquerade = o->no_masquerade,
+		.forward_device_only = o->forward_device_only,
 	};
 	char err[256] = "";
 	int r;

@@ -79,6 +79,7 @@ struct proxy_agent_options {
 	enum proxy_mode mode;
 	const char *bpffs_dir;   /* NULL: the datapath's default */
 	const char *cgroup_path; /* NULL: the cgroup v2 root */
+	const char *host_cgroup_path; /* bpf: lb_options.host_cgroup_path */
 	const char *nft_table;   /* NULL: NFTP_DEFAULT_TABLE */
 	/* The pod network (one per family): nftables mode masquerades
 	 * ClusterIP traffic from outside it; node networking never
@@ -103,6 +104,7 @@ struct proxy_agent_options {
 	const struct ipcidr *service_cidrs;
 	size_t n_service_cidrs;
 	bool no_masquerade;
+	bool forward_device_only; /* node_net_options.forward_device_only */
 	const char *vxlan_name; /* NULL: NODE_NET_DEFAULT_VXLAN */
 	uint32_t vni;           /* 0: NODE_NET_DEFAULT_VNI */
 	uint16_t vxlan_port;    /* 0: NODE_NET_DEFAULT_VXLAN_PORT */

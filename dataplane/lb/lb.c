@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -31,6 +32,10 @@
 #include "tc_nodeport.skel.h"
 #include <net/if.h>
 #include "lib/util.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71 /* Linux 5.14; glibc 2.36 names it */
+#endif
 
 _Static_assert(LB_MAGLEV_SIZE == LB_MAGLEV_M, "maglev size differs from bpf/lb.h");
 _Static_assert(LB_NAME_MAX == LB_NAME_LEN, "name size differs from bpf/lb.h");
@@ -164,6 +169,7 @@ static void lb_free(struct lb *lb)
 	if (!lb)
 		return;
 	sock_bpf__destroy(lb->skel);
+	sock_bpf__destroy(lb->host);
 	tc_nodeport_bpf__destroy(lb->tc);
 	lb_sockets_free(lb);
 	if (lb->old_slots_fd >= 0)
@@ -294,36 +300,47 @@ static int lb_size_maps(struct lb *lb, struct bpf_object *obj, const struct lb_o
 	return 0;
 }
 
-static struct bpf_program *lb_prog(struct lb *lb, size_t i)
+static struct bpf_program *lb_prog(struct sock_bpf *skel, size_t i)
 {
 	struct bpf_program *const progs[] = {
-		lb->skel->progs.lb_connect4,     lb->skel->progs.lb_connect6,
-		lb->skel->progs.lb_sendmsg4,     lb->skel->progs.lb_sendmsg6,
-		lb->skel->progs.lb_recvmsg4,     lb->skel->progs.lb_recvmsg6,
-		lb->skel->progs.lb_getpeername4, lb->skel->progs.lb_getpeername6,
+		skel->progs.lb_connect4,     skel->progs.lb_connect6,
+		skel->progs.lb_sendmsg4,     skel->progs.lb_sendmsg6,
+		skel->progs.lb_recvmsg4,     skel->progs.lb_recvmsg6,
+		skel->progs.lb_getpeername4, skel->progs.lb_getpeername6,
 	};
 
 	return i < ARRAY_SIZE(progs) ? progs[i] : NULL;
 }
 
-/* Attaches every program with a pinned link, or, when the link is already
- * pinned (a restart), moves it to the freshly loaded program atomically. */
-static int lb_attach(struct lb *lb)
+/* The pinned link of program p: "link_NAME", the machine's copy's
+ * "host_link_NAME". */
+static int lb_link_path(const struct lb *lb, const struct bpf_program *p, bool host, char *buf,
+			size_t size)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%slink_%s", host ? "host_" : "", bpf_program__name(p));
+	return lb_path(lb, name, buf, size);
+}
+
+/* Attaches every program of skel to cgroup with a pinned link, or, when
+ * the link is already pinned (a restart), moves it to the freshly loaded
+ * program atomically. */
+static int lb_attach(struct lb *lb, struct sock_bpf *skel, const char *cgroup, bool host)
 {
 	_cleanup_close_ int cg = -1;
 	struct bpf_program *p;
 	size_t i;
 	int r;
 
-	cg = open(lb->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg < 0)
 		return -errno;
-	for (i = 0; (p = lb_prog(lb, i)); i++) {
-		char name[128], path[PATH_MAX];
+	for (i = 0; (p = lb_prog(skel, i)); i++) {
+		char path[PATH_MAX];
 		struct bpf_link *l;
 
-		snprintf(name, sizeof(name), "link_%s", bpf_program__name(p));
-		r = lb_path(lb, name, path, sizeof(path));
+		r = lb_link_path(lb, p, host, path, sizeof(path));
 		if (r < 0)
 			return r;
 		l = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
@@ -347,6 +364,53 @@ static int lb_attach(struct lb *lb)
 			return r;
 	}
 	return 0;
+}
+
+/* The machine's copy of the socket hooks: the same object, its maps the
+ * pinned ones, told the cookie of this network namespace. */
+static int lb_attach_host(struct lb *lb, const struct lb_options *o)
+{
+	struct bpf_object_open_opts oo = { .sz = sizeof(oo), .pin_root_path = lb->dir };
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!o->host_cgroup_path)
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) < 0)
+		return -errno;
+	lb->host = sock_bpf__open_opts(&oo);
+	if (!lb->host)
+		return -errno;
+	lb->host->rodata->host_netns_cookie = cookie;
+	r = lb_size_maps(lb, lb->host->obj, o);
+	if (r == 0)
+		r = sock_bpf__load(lb->host);
+	return r < 0 ? r : lb_attach(lb, lb->host, o->host_cgroup_path, true);
+}
+
+/* Detaches and unpins the links of skel's programs (host: the machine's
+ * copy's names); the first error. */
+static int lb_detach(struct lb *lb, struct sock_bpf *skel, bool host)
+{
+	struct bpf_program *p;
+	int r = 0;
+
+	for (size_t i = 0; (p = lb_prog(skel, i)); i++) {
+		char path[PATH_MAX];
+		_cleanup_close_ int fd = -1;
+
+		if (lb_link_path(lb, p, host, path, sizeof(path)) < 0)
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd >= 0 && bpf_link_detach(fd) < 0 && r == 0)
+			r = -errno;
+		if (unlink(path) < 0 && errno != ENOENT && r == 0)
+			r = -errno;
+	}
+	return r;
 }
 
 /* Attaches (or atomically replaces) our tc programs on ingress and egress
@@ -731,7 +795,10 @@ int lb_open(const struct lb_options *o, struct lb **out)
 	r = lb_write_node_ips(lb, o);
 	if (r < 0)
 		return r;
-	r = lb_attach(lb);
+	r = lb_attach(lb, lb->skel, lb->cgroup, false);
+	if (r < 0)
+		return r;
+	r = lb_attach_host(lb, o);
 	if (r < 0)
 		return r;
 	r = lb_attach_tc(lb, o);
@@ -748,30 +815,22 @@ void lb_close(struct lb *lb)
 
 int lb_destroy(struct lb *lb)
 {
-	struct bpf_program *p;
 	struct bpf_map *m;
-	int r = 0;
-	size_t i;
+	int r, h;
 
 	if (!lb)
 		return 0;
 	lb_detach_tc(lb);
-	for (i = 0; (p = lb_prog(lb, i)); i++) {
-		char name[128], path[PATH_MAX];
-		_cleanup_close_ int fd = -1;
-
-		snprintf(name, sizeof(name), "link_%s", bpf_program__name(p));
-		if (lb_path(lb, name, path, sizeof(path)) < 0)
-			continue;
-		fd = bpf_obj_get(path);
-		if (fd >= 0 && bpf_link_detach(fd) < 0 && r == 0)
-			r = -errno;
-		if (unlink(path) < 0 && errno != ENOENT && r == 0)
-			r = -errno;
-	}
+	r = lb_detach(lb, lb->skel, false);
+	/* the machine's copy, also when this run was not told of it */
+	h = lb_detach(lb, lb->skel, true);
+	if (r == 0)
+		r = h;
 	bpf_object__for_each_map(m, lb->skel->obj) {
 		char path[PATH_MAX];
 
+		if (bpf_map__pin_path(m) == NULL)
+			continue; /* internal (.rodata): never pinned */
 		if (lb_path(lb, bpf_map__name(m), path, sizeof(path)) < 0)
 			continue;
 		if (unlink(path) < 0 && errno != ENOENT && r == 0)

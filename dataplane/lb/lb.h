@@ -50,6 +50,12 @@ struct lb_options {
 	/* cgroup v2 folder the socket hooks attach to; NULL: the cgroup2 root
 	 * found in /proc/mounts. */
 	const char *cgroup_path;
+	/* A node that is the machine itself: a second copy of the socket
+	 * hooks attached here too (the cgroup v2 root), serving only the
+	 * sockets of the network namespace lb_open() runs in, and only its
+	 * ClusterIP, LoadBalancer and NodePort (this node's addresses)
+	 * frontends (bpf/sock.bpf.c says which pass). NULL: none. */
+	const char *host_cgroup_path;
 	/* This node's addresses, where wildcard NodePorts answer. Empty: the
 	 * addresses of the network namespace lb_open() runs in. */
 	const struct ipaddr *node_addrs;

@@ -67,6 +67,7 @@ struct lb {
 	char dir[PATH_MAX];
 	char cgroup[PATH_MAX];
 	struct sock_bpf *skel;
+	struct sock_bpf *host; /* the machine's copy (lb_options.host_cgroup_path), or NULL */
 	struct tc_nodeport_bpf *tc;
 	struct sock_iter_bpf *iter; /* the socket-ending iterators, loaded at first use */
 	char **devs;

@@ -74,6 +74,29 @@ case_ipv6_only() {
 	assert_deleted
 }
 
+# "forwarding": "interface" (a node that is the machine itself): the host
+# veth forwards, the node's other interfaces and ip_forward stay as they were.
+case_forwarding_per_interface() {
+	local r1 r2 a2 host
+	setup_ns node p1 p2
+	in_ns node sysctl -qw net.ipv4.ip_forward=0
+	conf fi 1.0.0 "$(skiff_ipam 10.244.3.0/24)" '.forwarding = "interface"'
+	r1=$(cni ADD "$(cid a)" p1 eth0 <"$TMP/fi.json") || fail "ADD p1: $r1"
+	r2=$(cni ADD "$(cid b)" p2 eth0 <"$TMP/fi.json") || fail "ADD p2: $r2"
+	a2=$(pod_ip "$r2" .)
+	host=$(echo "$r1" | jq -r '.interfaces[0].name')
+	assert_eq "$(in_ns node cat /proc/sys/net/ipv4/ip_forward)" 0 "ip_forward"
+	assert_eq "$(in_ns node cat /proc/sys/net/ipv4/conf/lo/forwarding)" 0 "lo's forwarding"
+	assert_eq "$(in_ns node cat "/proc/sys/net/ipv4/conf/$host/forwarding")" 1 "$host's forwarding"
+	assert_ok in_ns p1 ping -c1 -W2 "$a2"
+	conf bad 1.0.0 "$(skiff_ipam 10.244.4.0/24)" '.forwarding = "host"'
+	r1=$(cni ADD "$(cid c)" p1 eth1 <"$TMP/bad.json") && fail "forwarding \"host\" accepted: $r1"
+	assert_contains "$r1" 'forwarding: \"host\" is neither'
+	assert_ok cni DEL "$(cid a)" p1 eth0 <"$TMP/fi.json"
+	assert_ok cni DEL "$(cid b)" p2 eth0 <"$TMP/fi.json"
+	assert_deleted
+}
+
 # Parallel ADDs (as a node starting many pods): every pod gets its own
 # address, its veth and routes, and the node reaches all of them.
 case_parallel_adds() {
@@ -300,6 +323,7 @@ run_case command_line_for_humans
 run_case ipv4_pods_reach_each_other_and_node
 run_case dual_stack
 run_case ipv6_only
+run_case forwarding_per_interface
 run_case parallel_adds
 run_case result_shape_per_version
 run_case del_idempotent_after_netns_gone

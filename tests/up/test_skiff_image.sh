@@ -13,7 +13,6 @@
 . "$(dirname "$0")/up_lib.sh"
 UP_PREFIX=i up_require docker-registry
 
-REGPORT=$(( PORT + 3 ))
 REG=http://$BRIDGE.1:$REGPORT
 TAG=v$(echo "$RUN_ID" | tr -cd 'a-z0-9')
 

@@ -58,7 +58,7 @@ case_refused_before_anything_changes() {
 	grep -vw bpf /proc/filesystems >"$TMP/filesystems"
 	out=$(unshare -m sh -c 'mount --bind "$1" /proc/filesystems && shift && exec "$@"' sh \
 		"$TMP/filesystems" "$BIN/skiff" up --data-dir "$DATA" --name "$NAME" \
-		--bridge-net "$BRIDGE" --port $(( PORT + 3 )) --registry-port $(( PORT + 3 )) 2>&1) &&
+		--bridge-net "$BRIDGE" --port $(( PORT + 3 )) --registry-port "$REGPORT" 2>&1) &&
 		fail "up without bpffs ran: $out"
 	assert_contains "$out" "the kernel has no bpffs"
 	assert_contains "$out" "--proxy-mode nftables"
@@ -120,7 +120,7 @@ f = open(sys.argv[1], "a"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush
 	assert_eq "$(answers "http://$ip:8080/" | wc -l)" 2 "web pods that answered at $ip"
 	out=$("$BIN/skiff" service web --data-dir "$DATA") || fail "skiff service web: $out"
 	np=$(k get svc web -o 'jsonpath={.spec.ports[0].nodePort}')
-	assert_eq "$(echo "$out" | tr '\n' ' ')" "http://$ip:8080 http://$BRIDGE.2:$np http://$BRIDGE.3:$np " \
+	assert_eq "$(echo "$out" | tr '\n' ' ')" "http://$ip:8080 http://$BRIDGE.1:$np http://$BRIDGE.3:$np " \
 		"skiff service web: the LoadBalancer IP, then NodePort on each node"
 	for url in $out; do
 		[ -n "$(answers "$url")" ] || fail "$url (from skiff service) does not answer"

@@ -5,8 +5,9 @@
 
 # up_require [CMD...]: skips the file unless skiff up (and CMD...) can run
 # here. NAME (${UP_PREFIX:-w}$RUN_ID), DATA, BRIDGE (a /24 no address or
-# route of the machine's uses) and PORT (free with the three after it:
-# the API, etcd's clients and peers, the registry) of the cluster.
+# route of the machine's uses), PORT (free with the three after it: the
+# API, etcd's clients and peers, node 1's kubelet) and REGPORT (the
+# registry's) of the cluster.
 up_require() {
 	local b
 	require_root
@@ -23,14 +24,15 @@ up_require() {
 	done
 	[ -n "$BRIDGE" ] || skip "no free 172.31.160-239.0/24 for the bridge"
 	PORT=$(free_port 4)
+	REGPORT=$(free_port)
 	guard_ranges "$BRIDGE.0/24"
 }
 
-# up ARGS...: skiff up on the file's cluster (registry on PORT + 3, never
+# up ARGS...: skiff up on the file's cluster (registry on REGPORT, never
 # the default 5001 another cluster of the machine may hold); down ARGS...
 up() {
 	"$BIN/skiff" up --data-dir "$DATA" --name "$NAME" --bridge-net "$BRIDGE" --port "$PORT" \
-		--registry-port $(( PORT + 3 )) "$@"
+		--registry-port "$REGPORT" "$@"
 }
 down() { "$BIN/skiff" down --data-dir "$DATA" "$@"; }
 logs() { tail -n 5 "$DATA"/logs/*.log 2>&1; }
