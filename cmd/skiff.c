@@ -33,12 +33,13 @@
 
 struct args {
 	const char *data_dir, *name, *bridge, *cluster_cidr, *service_cidr, *ns;
-	int nodes, port, reg_port, timeout, proxy_mode, store;
+	int nodes, port, reg_port, timeout, proxy_mode, node_routing, store;
 	bool purge, help, update_kubeconfig;
 	int operand; /* argv index of the first operand */
 };
 
 static const struct opt_choice proxy_modes[] = { { "bpf", 0 }, { "nftables", 1 }, { NULL, 0 } };
+static const struct opt_choice routings[] = { { "native", 0 }, { "vxlan", 1 }, { NULL, 0 } };
 static const struct opt_choice stores[] = { { "sqlite", 0 }, { "etcd", 1 }, { NULL, 0 } };
 
 #define A(f) offsetof(struct args, f)
@@ -57,6 +58,7 @@ static const struct opt up_opts[] = {
 	{ .name = "service-cidr", .arg = "CIDR", .help = "the Services' range (IPv4), routed to the bridge on this machine", .def = "10.96.0.0/12", .set = opt_string, .offset = A(service_cidr), .min = 0, .max = 47 },
 	{ .name = "timeout", .short_name = 0, .arg = "SECS", .help = "how long to wait for the nodes", .def = "120", .set = opt_int, .offset = A(timeout), .min = 1, .max = 3600 },
 	{ .name = "proxy-mode", .short_name = 0, .arg = "MODE", .help = "the agents' service proxy: bpf (socket hooks on each node's pod cgroup, tc on its eth0) or nftables", .def = "bpf", .set = opt_choice, .offset = A(proxy_mode), .choices = proxy_modes },
+	{ .name = "node-routing", .short_name = 0, .arg = "MODE", .help = "how pods reach the pods of other nodes: native (a route per node's pod range via its bridge address) or vxlan (an overlay on the bridge)", .def = "native", .set = opt_choice, .offset = A(node_routing), .choices = routings },
 	{ .name = "store", .short_name = 0, .arg = "STORE", .help = "the server's store: sqlite (a file in DIR) or etcd (a local etcd that skiff starts, on 127.0.0.1 ports PORT+1 and PORT+2)", .def = "sqlite", .set = opt_choice, .offset = A(store), .choices = stores },
 	{ .name = "update-kubeconfig", .short_name = 0, .arg = NULL, .help = "merge a context named NAME into ~/.kube/config (or $KUBECONFIG's first file) and make it current; down removes it", .def = NULL, .set = opt_flag, .offset = A(update_kubeconfig) },
 	{ .name = "help", .short_name = 'h', .arg = NULL, .help = "this text", .def = NULL, .set = opt_flag, .offset = A(help) },
@@ -82,8 +84,8 @@ int skiff_conf_write(const struct skiff *s)
 	if (!f)
 		return -errno;
 	fprintf(f, "name %s\nnodes %d\nport %d\nbridge %s\nregistry_port %d\nproxy-mode %s\nstore %s\n"
-		"service-cidr %s\n", s->name, s->nodes, s->port, s->bridge, s->reg_port, s->proxy_mode,
-		s->store, s->service_cidr);
+		"service-cidr %s\nnode-routing %s\n", s->name, s->nodes, s->port, s->bridge, s->reg_port,
+		s->proxy_mode, s->store, s->service_cidr, s->node_routing);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -100,6 +102,7 @@ int skiff_conf_read(struct skiff *s)
 	strscpy(s->proxy_mode, "nftables", sizeof(s->proxy_mode));
 	strscpy(s->store, "sqlite", sizeof(s->store));
 	strscpy(s->service_cidr, "10.96.0.0/12", sizeof(s->service_cidr));
+	strscpy(s->node_routing, "native", sizeof(s->node_routing));
 	while (fscanf(f, "%31s %63s", k, v) == 2) {
 		if (streq(k, "name"))
 			strscpy(s->name, v, sizeof(s->name));
@@ -117,6 +120,8 @@ int skiff_conf_read(struct skiff *s)
 			strscpy(s->store, v, sizeof(s->store));
 		else if (streq(k, "service-cidr"))
 			strscpy(s->service_cidr, v, sizeof(s->service_cidr));
+		else if (streq(k, "node-routing"))
+			strscpy(s->node_routing, v, sizeof(s->node_routing));
 	}
 	return 0;
 }
@@ -501,9 +506,9 @@ static int cmd_status(struct skiff *s)
 		fprintf(stderr, "skiff status: no cluster in %s\n", s->data_dir);
 		return 1;
 	}
-	printf("cluster %s: %d node(s) (n1 this machine), proxy mode %s, store %s, API "
-	       "https://%s.1:%d, services %s\n\n", s->name, s->nodes, s->proxy_mode, s->store,
-	       s->bridge, s->port, s->service_cidr);
+	printf("cluster %s: %d node(s) (n1 this machine), proxy mode %s, node routing %s, store %s, "
+	       "API https://%s.1:%d, services %s\n\n", s->name, s->nodes, s->proxy_mode,
+	       s->node_routing, s->store, s->bridge, s->port, s->service_cidr);
 	printf("%-16s %-8s %-10s %s\n", "PART", "PID", "UPTIME", "RESTARTS");
 	n = part_names(s, names);
 	for (int i = 0; i < n; i++) {
@@ -743,7 +748,8 @@ int main(int argc, char **argv)
 		return skiff_image_cmd(&s, argc - 2, argv + 2);
 	if (streq(cmd, "up"))
 		r = parse(up_opts, ARRAY_SIZE(up_opts), argc - 1, argv + 1, &a,
-			  "Usage: skiff up [--data-dir DIR] [--nodes N] [--proxy-mode bpf|nftables] [--store sqlite|etcd]\n"
+			  "Usage: skiff up [--data-dir DIR] [--nodes N] [--proxy-mode bpf|nftables]\n"
+			  "                [--node-routing native|vxlan] [--store sqlite|etcd]\n"
 			  "Starts the cluster and returns when every node is Ready. On a cluster that runs,\n"
 			  "starts only what is down and keeps the cluster's settings.");
 	else if (streq(cmd, "down"))
@@ -772,6 +778,7 @@ int main(int argc, char **argv)
 	strscpy(s.bridge, a.bridge ? a.bridge : "172.31.250", sizeof(s.bridge));
 	strscpy(s.service_cidr, a.service_cidr ? a.service_cidr : "10.96.0.0/12", sizeof(s.service_cidr));
 	strscpy(s.proxy_mode, proxy_modes[a.proxy_mode].name, sizeof(s.proxy_mode));
+	strscpy(s.node_routing, routings[a.node_routing].name, sizeof(s.node_routing));
 	strscpy(s.store, stores[a.store].name, sizeof(s.store));
 	n = readlink("/proc/self/exe", s.bin, sizeof(s.bin) - 1);
 	if (n > 0)

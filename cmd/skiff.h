@@ -26,6 +26,7 @@ struct skiff {
 	const char *cluster_cidr;
 	char service_cidr[48]; /* the Services' range, routed to the bridge on the machine */
 	char proxy_mode[16]; /* the agents': "bpf" or "nftables" */
+	char node_routing[16]; /* the agents': "native" (routes via the bridge) or "vxlan" */
 	char store[16];      /* the server's: "sqlite" or "etcd" (on port + 1, peers port + 2) */
 	char bin[4096];     /* folder of the skiff programs */
 	double fresh_since; /* up: a node counts as Ready once its Lease is renewed since then */

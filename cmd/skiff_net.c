@@ -328,7 +328,12 @@ void skiff_net_down(const struct skiff *s)
 		umount2(path, MNT_DETACH);
 		unlink(path);
 	}
+	/* the bridge, and node 1's vxlan device (--node-routing vxlan): the
+	 * routes through them go with them */
 	snprintf(name, sizeof(name), "%s-br", s->name);
+	if (ok)
+		link_del(sk, name);
+	snprintf(name, sizeof(name), "%s-vx", s->name);
 	if (ok)
 		link_del(sk, name);
 	nl_socket_free(sk);

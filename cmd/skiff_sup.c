@@ -213,6 +213,18 @@ static int agent_bpf_dirs(const struct skiff *s, int node, char *cg, size_t cgsi
 
 /* The cluster DNS Service's address: the 10th of the service range, as
  * the server picks it (kubeadm's 10.96.0.10). */
+/* The cluster's VXLAN network identifier: B*256+C of its bridge A.B.C
+ * (never 0), so clusters on one machine, whose bridges differ, never
+ * share one. */
+static unsigned bridge_vni(const struct skiff *s)
+{
+	unsigned a, b, c;
+
+	if (sscanf(s->bridge, "%u.%u.%u", &a, &b, &c) != 3)
+		return 1;
+	return (b << 8 | c) ?: 1;
+}
+
 static int service_dns_ip(const struct skiff *s, char *buf, size_t size)
 {
 	unsigned a, b, c, d, len;
@@ -319,7 +331,10 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		ARG("--cluster-cidr"); ARG("%s", s->cluster_cidr);
 		ARG("--service-cidr"); ARG("%s", s->service_cidr);
 		ARG("--cluster-dns"); ARG("%s", dns);
-		ARG("--node-routing"); ARG("native");
+		ARG("--node-routing"); ARG("%s", s->node_routing);
+		/* a VNI of the cluster's own (from its bridge /24): node 1's vxlan
+		 * device shares the machine's UDP port with other clusters' */
+		ARG("--vni"); ARG("%u", bridge_vni(s));
 		ARG("--cni-conf-dir"); ARG("%s/cni-conf", d);
 		ARG("--cni-ipam-data-dir"); ARG("%s/ipam", d);
 		ARG("--container-runtime-endpoint"); ARG("unix:%s/containerd.sock", d);

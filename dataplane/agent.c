@@ -513,6 +513,21 @@ static int join(struct agent_args *a)
 	return 0;
 }
 
+/* The pods' MTU: in the VXLAN overlay their packets carry its headers
+ * too (0: the CNI plugin's default). */
+static int overlay_mtu(const struct agent_args *a)
+{
+	int mtu;
+
+	if (a->o.node_routing != NODE_ROUTING_VXLAN || !a->node_addrs.n)
+		return 0;
+	mtu = node_net_overlay_mtu(&a->node_addrs.v[0]);
+	if (mtu < 0)
+		log_warn("node %s: no interface holds --node-ip %s: the pods keep the default MTU",
+			 a->o.node_name, a->host_ip);
+	return mtu < 0 ? 0 : mtu;
+}
+
 /* The Node thread, on the API's kubeconfig (a node's, or the one given). */
 static int node_start(const struct agent_args *a, struct kubelet_node **out)
 {
@@ -527,6 +542,8 @@ static int node_start(const struct agent_args *a, struct kubelet_node **out)
 		.cri_endpoint = a->kubelet.runtime_endpoint,
 		.kubelet_port = a->kserver.port,
 		.cni_forward_interface = a->forwarding == 1,
+		/* in the overlay, the pods' packets carry VXLAN's headers too */
+		.cni_mtu = overlay_mtu(a),
 	};
 	int r;
 

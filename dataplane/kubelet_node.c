@@ -318,7 +318,7 @@ bool kubelet_node_status_changed(json_t *a, json_t *b)
 	return changed;
 }
 
-char *kubelet_node_conflist(json_t *node, const char *ipam_dir, bool forward_interface)
+char *kubelet_node_conflist(json_t *node, const char *ipam_dir, bool forward_interface, int mtu)
 {
 	json_t *cidrs = json_object_get(json_object_get(node, "spec"), "podCIDRs"), *c, *ipam;
 	json_t *ranges, *doc;
@@ -339,6 +339,9 @@ char *kubelet_node_conflist(json_t *node, const char *ipam_dir, bool forward_int
 	if (doc && forward_interface)
 		json_object_set_new(json_array_get(json_object_get(doc, "plugins"), 0), "forwarding",
 				    json_string("interface"));
+	if (doc && mtu > 0)
+		json_object_set_new(json_array_get(json_object_get(doc, "plugins"), 0), "mtu",
+				    json_integer(mtu));
 	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	json_decref(doc);
 	return text;
@@ -485,7 +488,8 @@ static void cni_sync(struct kubelet_node *n)
 	int r;
 
 	if (!n->o.cni_conf_dir || !(text = kubelet_node_conflist(n->node, n->o.cni_ipam_dir,
-								       n->o.cni_forward_interface)) ||
+								       n->o.cni_forward_interface,
+								       n->o.cni_mtu)) ||
 	    (n->conflist && streq(n->conflist, text)))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", n->o.cni_conf_dir, KUBELET_CNI_CONFLIST);

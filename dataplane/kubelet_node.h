@@ -49,6 +49,7 @@ struct kubelet_node_options {
 	const char *cni_conf_dir; /* NULL: no CNI config written */
 	const char *cni_ipam_dir; /* skiff-ipam's dataDir; NULL: its default */
 	bool cni_forward_interface; /* skiff-cni's "forwarding": "interface" */
+	int cni_mtu;                /* skiff-cni's "mtu" (0: the plugin's default) */
 	const char *cri_endpoint; /* NULL: no runtime (containerRuntimeVersion empty) */
 	int kubelet_port;    /* daemonEndpoints' (the kubelet API's); 0: KUBELET_PORT */
 	int lease_s;         /* 0: KUBELET_LEASE_S */
@@ -88,8 +89,9 @@ json_t *kubelet_node_status(const struct kubelet_node_facts *f, json_t *old, tim
 bool kubelet_node_status_changed(json_t *a, json_t *b);
 /* The conflist for skiff-cni with the Node's spec.podCIDRs and skiff-ipam
  * keeping its leases in ipam_dir (NULL: its default), forwarding turned
- * on per pod veth (forward_interface) or machine-wide, chained with
- * portmap (a string, free()), or NULL when the Node has none. */
-char *kubelet_node_conflist(json_t *node, const char *ipam_dir, bool forward_interface);
+ * on per pod veth (forward_interface) or machine-wide, the pods' MTU
+ * (mtu > 0; else the plugin's default), chained with portmap (a string,
+ * free()), or NULL when the Node has none. */
+char *kubelet_node_conflist(json_t *node, const char *ipam_dir, bool forward_interface, int mtu);
 
 #endif

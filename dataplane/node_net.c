@@ -23,6 +23,7 @@
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 struct node_net {
@@ -595,6 +596,22 @@ static int ipaddr_ifname(const struct ipaddr *a, char dev[IF_NAMESIZE])
 	}
 	freeifaddrs(ifa);
 	return r;
+}
+
+int node_net_overlay_mtu(const struct ipaddr *underlay)
+{
+	char dev[IF_NAMESIZE];
+	struct ifreq ifr = { 0 };
+	_cleanup_close_ int fd = -1;
+	int r = ipaddr_ifname(underlay, dev);
+
+	if (r < 0)
+		return r;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	strscpy(ifr.ifr_name, dev, sizeof(ifr.ifr_name));
+	if (fd < 0 || ioctl(fd, SIOCGIFMTU, &ifr) < 0)
+		return -errno;
+	return ifr.ifr_mtu - (underlay->family == AF_INET6 ? 70 : 50);
 }
 
 /* Forwarding for the families of the pod and cluster CIDRs (both when

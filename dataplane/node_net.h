@@ -100,5 +100,9 @@ int node_net_close(struct node_net *nn, bool remove_all);
 
 /* The MAC of a node's vxlan device, derived from its address. */
 void node_net_vtep_mac(const struct ipaddr *node, uint8_t mac[6]);
+/* The MTU inside the VXLAN overlay whose underlay address is underlay:
+ * the MTU of the interface holding it, less VXLAN's headers (50 bytes
+ * over IPv4, 70 over IPv6); negative errno when no interface holds it. */
+int node_net_overlay_mtu(const struct ipaddr *underlay);
 
 #endif

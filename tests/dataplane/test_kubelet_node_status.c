@@ -131,7 +131,7 @@ TEST(conflist_from_pod_cidrs)
 	json_t *node = json_loads("{\"spec\":{\"podCIDRs\":[\"10.244.3.0/24\",\"fd00:244:3::/64\"]}}",
 				  0, NULL);
 	json_t *none = json_loads("{\"spec\":{}}", 0, NULL), *doc, *ipam;
-	char *text = kubelet_node_conflist(node, "/var/lib/skiff/ipam", false);
+	char *text = kubelet_node_conflist(node, "/var/lib/skiff/ipam", false, 0);
 
 	CHECK(text != NULL);
 	doc = json_loads(text, 0, NULL);
@@ -142,7 +142,14 @@ TEST(conflist_from_pod_cidrs)
 	CHECK_STR_EQ(field(json_array_get(json_array_get(json_object_get(ipam, "ranges"), 1), 0),
 			   "subnet"), "fd00:244:3::/64");
 	CHECK_STR_EQ(field(json_array_get(json_object_get(doc, "plugins"), 1), "type"), "portmap");
-	CHECK(kubelet_node_conflist(none, NULL, false) == NULL);
+	CHECK(json_object_get(json_array_get(json_object_get(doc, "plugins"), 0), "mtu") == NULL);
+	CHECK(kubelet_node_conflist(none, NULL, false, 0) == NULL);
+	free(text);
+	json_decref(doc);
+	text = kubelet_node_conflist(node, NULL, false, 1450);
+	doc = json_loads(text, 0, NULL);
+	CHECK(json_integer_value(json_object_get(json_array_get(json_object_get(doc, "plugins"), 0),
+						 "mtu")) == 1450);
 	free(text);
 	json_decref(doc);
 	json_decref(node);

@@ -9,6 +9,9 @@
 # ranges is refused before it changes anything. `skiff down` leaves the
 # machine as it was (links, routes, nftables tables, pins, cgroup
 # attachments, forwarding sysctls, the default route), in each proxy mode.
+# The nftables cluster runs with --node-routing vxlan: each node routes the
+# other's pods through the cluster's vxlan device, and the pods' MTU is
+# the bridge's less VXLAN's 50 bytes.
 # The cluster's own ranges (bridge, pods, Services) are unique to the run
 # and guarded, so no packet of the test leaves the machine.
 . "$(dirname "$0")/../harness/lib.sh"
@@ -40,19 +43,20 @@ hup() {
 		--registry-port "$REGPORT" --nodes 2 --service-cidr "$SVC_CIDR" --cluster-cidr "$POD_CIDR" "$@"
 }
 
-# cluster_up MODE: the 2-node cluster in proxy mode MODE, web on both nodes
+# cluster_up MODE [ARGS...]: the 2-node cluster in proxy mode MODE (up's
+# further ARGS), web on both nodes
 # behind a ClusterIP and a NodePort Service; in BPF mode clients c1 on n1
 # and c2 on n2.
 cluster_up() {
 	local out t0=$SECONDS
 	MODE=$1
 	defer "'$BIN/skiff' down --data-dir '$DATA' --purge >/dev/null 2>&1"
-	out=$(hup --proxy-mode "$1" 2>&1) || {
+	out=$(hup --proxy-mode "$@" 2>&1) || {
 		echo "FAIL $TEST_FILE/up-$1: skiff up --proxy-mode $1 failed: $out"
 		tail -n 5 "$DATA"/logs/*.log 2>&1
 		exit 1
 	}
-	echo "skiff up --nodes 2 --proxy-mode $1: $(( SECONDS - t0 )) s" >&2
+	echo "skiff up --nodes 2 --proxy-mode $*: $(( SECONDS - t0 )) s" >&2
 	run_case "web_on_both_nodes_$1"
 }
 
@@ -71,10 +75,22 @@ web_on_both_nodes() {
 	within 30 endpoints_are_ready_pods web || fail "endpoints $(ready_endpoints web) are not the pods $(ready_pod_ips web)"
 }
 
+# cross_node_routes HOW1 HOW2: the machine's route to n2's pod range reads
+# HOW1 (in `ip route`'s words), n2's route to n1's reads HOW2.
+cross_node_routes() {
+	local n1cidr n2cidr
+	n1cidr=$(k get node n1 -o 'jsonpath={.spec.podCIDR}')
+	n2cidr=$(k get node n2 -o 'jsonpath={.spec.podCIDR}')
+	within 20 eval "ip -4 route show '$n2cidr' | grep -q '$1'" ||
+		fail "the machine's route to n2's $n2cidr is not '$1': $(ip -4 route show "$n2cidr")"
+	within 20 eval "ip netns exec '$NAME-n2' ip -4 route show '$n1cidr' | grep -q '$2'" ||
+		fail "n2's route to n1's $n1cidr is not '$2': $(ip netns exec "$NAME-n2" ip -4 route)"
+}
+
 pod_ip_on() { k get pods -l app=web --field-selector "spec.nodeName=$1" -o 'jsonpath={.items[0].status.podIP}'; }
 
 case_node1_is_the_machine() {
-	local ip1 dev n1cidr n2cidr
+	local ip1 dev
 	assert_eq "$(k get node n1 -o 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}')" \
 		"$BRIDGE.1" "n1's InternalIP"
 	assert_eq "$(k get node n2 -o 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}')" \
@@ -87,12 +103,7 @@ case_node1_is_the_machine() {
 	ip -o link show dev "$dev" >/dev/null 2>&1 || fail "n1's pod veth $dev is not in the host's namespace"
 	echo "$dev" >>"$TMP/veths"
 	# each node routes the other's pod CIDR through the other's bridge address
-	n1cidr=$(k get node n1 -o 'jsonpath={.spec.podCIDR}')
-	n2cidr=$(k get node n2 -o 'jsonpath={.spec.podCIDR}')
-	within 20 eval "ip -4 route show '$n2cidr' | grep -q 'via $BRIDGE.3 dev $NAME-br'" ||
-		fail "the machine has no route to n2's $n2cidr via $BRIDGE.3: $(ip -4 route show "$n2cidr")"
-	within 20 eval "ip netns exec '$NAME-n2' ip -4 route show '$n1cidr' | grep -q 'via $BRIDGE.1'" ||
-		fail "n2 has no route to n1's $n1cidr via $BRIDGE.1: $(ip netns exec "$NAME-n2" ip -4 route)"
+	cross_node_routes "via $BRIDGE.3 dev $NAME-br" "via $BRIDGE.1"
 	assert_contains "$(ip -4 route show "$SVC_CIDR")" "dev $NAME-br" "the service range's route"
 }
 
@@ -110,6 +121,17 @@ case_machine_reaches_clusterip_nodeport_and_pods() {
 	for ip in $(ready_pod_ips web); do
 		out=$(curl -fsS -m 5 "http://$ip/") || fail "pod $ip from the machine"
 		check_answers "$out" "$(pod_nodes web)" "pod $ip"
+	done
+}
+
+# --node-routing vxlan: each node reaches the other's pod range through the
+# cluster's vxlan device, and the pods' MTU leaves room for its headers.
+case_vxlan_carries_the_pods() {
+	local pod mtu
+	cross_node_routes "dev $NAME-vx" "dev $NAME-vx"
+	mtu=$(( $(cat "/sys/class/net/$NAME-br/mtu") - 50 ))
+	for pod in $(k get pods -l app=web -o 'jsonpath={.items[*].metadata.name}'); do
+		assert_eq "$(k exec "$pod" -- cat /sys/class/net/eth0/mtu)" "$mtu" "the MTU of $pod's eth0"
 	done
 }
 
@@ -197,6 +219,7 @@ run_case same_ranges_refused
 run_case down_leaves_the_machine_as_it_was
 
 DATA=$TMP/cluster-nftables # the first cluster's containerd may still be exiting
-cluster_up nftables
+cluster_up nftables --node-routing vxlan
+run_case vxlan_carries_the_pods
 run_case machine_reaches_clusterip_nodeport_and_pods
 run_case down_leaves_the_machine_as_it_was
