@@ -423,7 +423,7 @@ static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, siz
 	struct nftb b;
 	_cleanup_free_ struct ipcidr *ex = NULL;
 	size_t n_ex = 0, max = nn->o.n_cluster_cidrs + nn->o.n_service_cidrs + nn->o.n_pod_cidrs +
-			       n * NODE_NET_MAX_ADDRS;
+			       2 * n * NODE_NET_MAX_ADDRS;
 	int r;
 
 	ex = calloc(max + 1, sizeof(*ex));
@@ -435,9 +435,15 @@ static int masq_sync(struct node_net *nn, const struct node_net_peer *peers, siz
 		push_cidr(ex, &n_ex, &nn->service[i]);
 	for (size_t i = 0; i < nn->o.n_pod_cidrs; i++)
 		push_cidr(ex, &n_ex, &nn->o.pod_cidrs[i]);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		for (size_t c = 0; c < peers[i].n_pod_cidrs && c < NODE_NET_MAX_ADDRS; c++)
 			push_cidr(ex, &n_ex, &peers[i].pod_cidrs[c]);
+		for (size_t a = 0; a < peers[i].n_addrs && a < NODE_NET_MAX_ADDRS; a++) {
+			const struct ipcidr host = { peers[i].addrs[a],
+						     (uint8_t)(8 * ipaddr_family_len(peers[i].addrs[a].family)) };
+			push_cidr(ex, &n_ex, &host);
+		}
+	}
 
 	nftb_begin(&b, nn->nft, nn->nat_table);
 	nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);

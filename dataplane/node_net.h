@@ -22,8 +22,11 @@
  *
  * Masquerade: table inet <nat_table> (default skiff-nat) masquerades
  * traffic from this node's pod CIDRs to anything outside the cluster CIDRs,
- * service CIDRs and every node's pod CIDRs; one atomic nftables batch per
- * sync.
+ * service CIDRs, every node's pod CIDRs and the other nodes' addresses
+ * (they route back to this node's pods; a pod's reply to a client on
+ * another node that reached it through a NodePort must keep its address,
+ * or the reverse translation of the NodePort does not know it); one atomic
+ * nftables batch per sync.
  */
 #ifndef SKIFF_NODE_NET_H
 #define SKIFF_NODE_NET_H
