@@ -79,14 +79,7 @@ fi
 # The kubelet API: a serving certificate from the cluster CA, at the Node's
 # InternalIP (--node-ip), where the server reaches it.
 if [ -n "${KUBELET_API:-}" ]; then
-	require_cmd openssl
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/kubelet.key" \
-		-subj "/O=system:nodes/CN=system:node:$NODE" -out "$TMP/kubelet.csr" 2>/dev/null ||
-		fail "openssl req"
-	printf 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:192.0.2.10\n' >"$TMP/kubelet.ext"
-	openssl x509 -req -in "$TMP/kubelet.csr" -CA "$DATA/tls/ca.crt" -CAkey "$DATA/tls/ca.key" \
-		-CAcreateserial -days 1 -extfile "$TMP/kubelet.ext" -out "$TMP/kubelet.crt" 2>/dev/null ||
-		fail "openssl x509"
+	kubelet_serving_cert "$NODE" 192.0.2.10
 	KUBELET_AGENT_FLAGS+=" --tls-cert-file $TMP/kubelet.crt --tls-private-key-file $TMP/kubelet.key"
 	KUBELET_AGENT_FLAGS+=" --client-ca-file $DATA/tls/ca.crt"
 	in_node ip addr add 192.0.2.10/32 dev lo || fail "cannot add the node address"

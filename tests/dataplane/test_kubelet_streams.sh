@@ -134,23 +134,11 @@ start_server() {
 	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
 }
 
-# The node's serving certificate, signed by the cluster CA (as joining
-# will issue it).
-serving_cert() {
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/kubelet.key" \
-		-subj "/O=system:nodes/CN=system:node:n1" -out "$TMP/kubelet.csr" 2>/dev/null ||
-		fail "openssl req"
-	printf 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' >"$TMP/kubelet.ext"
-	openssl x509 -req -in "$TMP/kubelet.csr" -CA "$DATA/tls/ca.crt" -CAkey "$DATA/tls/ca.key" \
-		-CAcreateserial -days 1 -extfile "$TMP/kubelet.ext" -out "$TMP/kubelet.crt" 2>/dev/null ||
-		fail "openssl x509"
-}
-
 KPORT=
 KMAX=4 # connections the kubelet API serves at once (the cases need at most 2)
 start_agent() {
 	local try pid
-	serving_cert
+	kubelet_serving_cert n1 127.0.0.1
 	for try in 1 2 3 4 5; do
 		KPORT=$(free_port)
 		bg_ns node pid "$BIN/skiff-agent" --tls-cert-file "$TMP/kubelet.crt" \

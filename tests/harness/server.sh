@@ -51,3 +51,17 @@ start_etcd() {
 	wait_for 20 etcdctl --endpoints="127.0.0.1:$1" endpoint health ||
 		fail "etcd did not start: $(tail -n 5 "$TMP/etcd/log")"
 }
+
+# kubelet_serving_cert NODE IP: $TMP/kubelet.{key,crt}, the serving
+# certificate of node NODE's kubelet API at IP, signed by the cluster CA in
+# $DATA/tls (as joining would issue it).
+kubelet_serving_cert() {
+	require_cmd openssl
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/kubelet.key" \
+		-subj "/O=system:nodes/CN=system:node:$1" -out "$TMP/kubelet.csr" 2>/dev/null ||
+		fail "openssl req"
+	printf 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:%s\n' "$2" >"$TMP/kubelet.ext"
+	openssl x509 -req -in "$TMP/kubelet.csr" -CA "$DATA/tls/ca.crt" -CAkey "$DATA/tls/ca.key" \
+		-CAcreateserial -days 1 -extfile "$TMP/kubelet.ext" -out "$TMP/kubelet.crt" 2>/dev/null ||
+		fail "openssl x509"
+}
