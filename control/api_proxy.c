@@ -657,8 +657,8 @@ enum MHD_Result api_proxy_pod(struct api_req *q)
 	}
 	if (pc->ws.mode != API_WS_NONE)
 		log_info("pods/%s of %s/%s: WebSocket (%s) to SPDY for the kubelet of node %s: %u",
-			 q->sub, q->ns, q->name, pc->ws.mode == API_WS_PF_TUNNEL ?
-			 "SPDY/3.1+portforward.k8s.io" : "v5.channel.k8s.io", pc->node, code);
+			 q->sub, q->ns, q->name, pc->ws.proto[0] ? pc->ws.proto : "no subprotocol",
+			 pc->node, code);
 	return answer(q, pc, code);
 }
 

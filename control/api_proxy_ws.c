@@ -11,21 +11,24 @@
 #include <string.h>
 #include <strings.h>
 #include <gnutls/crypto.h>
+#include <jansson.h>
 #include <zlib.h>
 
 #include "control/api_proxy_ws.h"
 #include "lib/base64.h"
+#include "lib/json_path.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define PROTO_V5 "v5.channel.k8s.io"
 #define PROTO_PF "SPDY/3.1+portforward.k8s.io"
 #define FRAME_MAX (1u << 20) /* the largest frame either side may send */
+#define STATUS_MAX 65536     /* the most of a v1 error channel kept */
 #define CHUNK 65536
 
 enum { WS_CONT = 0x0, WS_TEXT = 0x1, WS_BIN = 0x2, WS_CLOSE = 0x8, WS_PING = 0x9, WS_PONG = 0xa };
 enum { CH_STDIN, CH_STDOUT, CH_STDERR, CH_ERROR, CH_RESIZE, CH_N, CH_CLOSE = 255 };
+enum { CH_MAX = 2 * API_WS_PORTS_MAX }; /* portforward: a data and an error channel a port */
 enum { SPDY_SYN_STREAM = 1, SPDY_RST_STREAM = 3, SPDY_PING = 6, SPDY_GOAWAY = 7 };
 #define SPDY_FIN 0x01
 
@@ -38,27 +41,78 @@ struct relay {
 	const struct api_ws *ws;
 	struct tls_stream client;
 	struct tls_stream *kubelet;
-	struct buf cin, kin;    /* bytes read that do not make a whole frame yet */
-	uint32_t stream[CH_N];  /* v5: a channel's SPDY stream (0: not open) */
-	bool closed[CH_N];      /* v5: the client ended it (CLOSE) */
-	int msg_channel;        /* v5: the channel of the message being continued */
-	z_stream z;             /* SPDY header compression, one context a connection */
+	struct buf cin, kin;     /* bytes read that do not make a whole frame yet */
+	struct buf msg;          /* base64: the client's message so far */
+	struct buf status;       /* v1: the kubelet's error stream so far */
+	uint32_t stream[CH_MAX]; /* a channel's SPDY stream (0: not open) */
+	bool closed[CH_MAX];     /* v5: the client ended it (CLOSE) */
+	unsigned pf_open;        /* portforward: data streams the kubelet has not ended */
+	int msg_channel;         /* binary: the channel of the message being continued */
+	z_stream z;              /* SPDY header compression, one context a connection */
 	bool z_ready, done;
 };
 
 /* ---- the upgrade ---- */
 
-static bool has_token(const char *list, const char *tok)
-{
-	size_t n = strlen(tok);
+/* The subprotocols a subresource takes over WebSocket, as upstream's
+ * kubelet (remotecommand and portforward websocket.go) and
+ * kube-apiserver's translator (v5, the SPDY tunnel) take them. */
+struct ws_proto {
+	const char *name;
+	bool pf; /* portforward (else exec, attach) */
+	enum api_ws_mode mode;
+	bool base64, v1_status, stream_close;
+};
 
-	for (const char *p = list; p && *p;) {
+static const struct ws_proto protos[] = {
+	{ "v5.channel.k8s.io", false, API_WS_CHANNEL, false, false, true },
+	{ "v4.channel.k8s.io", false, API_WS_CHANNEL, false, false, false },
+	{ "v4.base64.channel.k8s.io", false, API_WS_CHANNEL, true, false, false },
+	{ "channel.k8s.io", false, API_WS_CHANNEL, false, true, false },
+	{ "base64.channel.k8s.io", false, API_WS_CHANNEL, true, true, false },
+	{ "", false, API_WS_CHANNEL, false, true, false },
+	{ PROTO_PF, true, API_WS_PF_TUNNEL, false, false, false },
+	{ "v4.channel.k8s.io", true, API_WS_PF_CHANNEL, false, false, false },
+	{ "v4.base64.channel.k8s.io", true, API_WS_PF_CHANNEL, true, false, false },
+	{ "", true, API_WS_PF_CHANNEL, false, false, false },
+};
+
+static const struct ws_proto *proto_find(bool pf, const char *name, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
+		if (protos[i].pf == pf && strlen(protos[i].name) == n &&
+		    strncmp(protos[i].name, name, n) == 0)
+			return &protos[i];
+	return NULL;
+}
+
+/* The first of the client's subprotocols (a comma-separated list, maybe
+ * in several headers) that pf's subresource takes; "" when it asks none. */
+struct proto_pick {
+	bool pf, asked;
+	const struct ws_proto *p;
+};
+
+static enum MHD_Result pick_proto(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	struct proto_pick *pk = cls;
+
+	(void)kind;
+	if (strcasecmp(key, "Sec-WebSocket-Protocol") != 0 || !value)
+		return MHD_YES;
+	for (const char *p = value; *p && !pk->p;) {
+		size_t n;
+
 		p += strspn(p, " \t,");
-		if (strncmp(p, tok, n) == 0 && (p[n] == 0 || p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
-			return true;
-		p = strchr(p, ',');
+		n = strcspn(p, " \t,");
+		if (n) {
+			pk->asked = true;
+			pk->p = proto_find(pk->pf, p, n);
+		}
+		p += n;
 	}
-	return false;
+	return pk->p ? MHD_NO : MHD_YES;
 }
 
 static const char *header(struct api_req *q, const char *name)
@@ -66,29 +120,62 @@ static const char *header(struct api_req *q, const char *name)
 	return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
 }
 
+/* The ?ports= of a portforward (PodPortForwardOptions, which upstream's
+ * API server hands the kubelet as ?port=): each 1-65535, at least one. */
+static enum MHD_Result add_port(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct api_ws *ws = cls;
+	char *end;
+	unsigned long v;
+
+	(void)kind;
+	if (strcmp(key, "ports") != 0)
+		return MHD_YES;
+	v = value ? strtoul(value, &end, 10) : 0;
+	if (!value || !*value || *end || v == 0 || v > 65535 || ws->nports == API_WS_PORTS_MAX) {
+		ws->nports = API_WS_PORTS_MAX + 1; /* refused */
+		return MHD_NO;
+	}
+	ws->ports[ws->nports++] = (uint16_t)v;
+	return MHD_YES;
+}
+
 void api_ws_detect(struct api_req *q, struct api_ws *ws)
 {
-	const char *up = header(q, "Upgrade"), *proto = header(q, "Sec-WebSocket-Protocol");
-	const char *key = header(q, "Sec-WebSocket-Key");
+	const char *up = header(q, "Upgrade"), *key = header(q, "Sec-WebSocket-Key");
+	struct proto_pick pk = { .pf = streq(q->sub, "portforward") };
 	unsigned char digest[20];
 	char in[128];
 	_cleanup_free_ char *acc = NULL;
-	enum api_ws_mode mode = API_WS_NONE;
 
 	memset(ws, 0, sizeof(*ws));
-	if (!streq(q->method, "GET") || !up || strcasecmp(up, "websocket") != 0 || !proto || !key)
+	if (!streq(q->method, "GET") || !up || strcasecmp(up, "websocket") != 0 || !key ||
+	    !(pk.pf || streq(q->sub, "exec") || streq(q->sub, "attach")))
 		return;
-	if ((streq(q->sub, "exec") || streq(q->sub, "attach")) && has_token(proto, PROTO_V5))
-		mode = API_WS_CHANNEL_V5;
-	else if (streq(q->sub, "portforward") && has_token(proto, PROTO_PF))
-		mode = API_WS_PF_TUNNEL;
-	if (mode == API_WS_NONE || snprintf(in, sizeof(in), "%s" WS_GUID, key) >= (int)sizeof(in) ||
+	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, pick_proto, &pk);
+	if (!pk.asked)
+		pk.p = proto_find(pk.pf, "", 0);
+	if (!pk.p)
+		return;
+	if (pk.p->mode == API_WS_PF_CHANNEL) {
+		MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, add_port, ws);
+		if (ws->nports == 0 || ws->nports > API_WS_PORTS_MAX) {
+			memset(ws, 0, sizeof(*ws));
+			return; /* the kubelet answers it (upstream: 400) */
+		}
+	}
+	if (snprintf(in, sizeof(in), "%s" WS_GUID, key) >= (int)sizeof(in) ||
 	    gnutls_hash_fast(GNUTLS_DIG_SHA1, in, strlen(in), digest) < 0 ||
 	    !(acc = b64_encode(digest, sizeof(digest), B64_STD)) ||
 	    strlen(acc) >= sizeof(ws->accept))
 		return;
 	strcpy(ws->accept, acc);
-	ws->mode = mode;
+	ws->mode = pk.p->mode;
+	ws->proto = pk.p->name;
+	ws->base64 = pk.p->base64;
+	ws->v1_status = pk.p->v1_status;
+	ws->stream_close = pk.p->stream_close;
 	ws->in = api_query_bool(q, "stdin");
 	ws->out = api_query_bool(q, "stdout");
 	ws->err = api_query_bool(q, "stderr");
@@ -99,16 +186,16 @@ int api_ws_kubelet_headers(const struct api_ws *ws, struct tls_stream *kubelet)
 {
 	return tls_stream_printf(kubelet, "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
 				 "X-Stream-Protocol-Version: %s\r\n",
-				 ws->mode == API_WS_PF_TUNNEL ? "portforward.k8s.io" :
-								"v4.channel.k8s.io");
+				 ws->mode == API_WS_CHANNEL ? "v4.channel.k8s.io" :
+							      "portforward.k8s.io");
 }
 
 void api_ws_response_headers(const struct api_ws *ws, struct MHD_Response *resp)
 {
 	MHD_add_response_header(resp, "Upgrade", "websocket");
 	MHD_add_response_header(resp, "Sec-WebSocket-Accept", ws->accept);
-	MHD_add_response_header(resp, "Sec-WebSocket-Protocol",
-				ws->mode == API_WS_PF_TUNNEL ? PROTO_PF : PROTO_V5);
+	if (ws->proto[0])
+		MHD_add_response_header(resp, "Sec-WebSocket-Protocol", ws->proto);
 }
 
 /* ---- frames out ---- */
@@ -159,6 +246,18 @@ static int ws_send(struct relay *r, int op, int ch, const void *p, size_t n)
 	return e < 0 || !n ? e : tls_stream_write_all(&r->client, p, n);
 }
 
+/* Data on channel ch, as the subprotocol writes it: binary, or text with
+ * the channel as a digit and the data base64-encoded. */
+static int ws_channel(struct relay *r, int ch, const void *p, size_t n)
+{
+	_cleanup_free_ char *t = NULL;
+
+	if (!r->ws->base64)
+		return ws_send(r, WS_BIN, ch, p, n);
+	t = b64_encode(p, n, B64_STD);
+	return t ? ws_send(r, WS_TEXT, '0' + ch, t, strlen(t)) : -ENOMEM;
+}
+
 static int spdy_data(struct relay *r, uint32_t id, const void *p, size_t n, bool fin)
 {
 	unsigned char h[8];
@@ -171,19 +270,26 @@ static int spdy_data(struct relay *r, uint32_t id, const void *p, size_t n, bool
 	return e < 0 || !n ? e : tls_stream_write_all(r->kubelet, p, n);
 }
 
-/* SYN_STREAM id with the one header streamtype: type. */
-static int spdy_open(struct relay *r, uint32_t id, const char *type)
+/* SYN_STREAM id with the n headers kv (name, value, name, value...;
+ * names in lower case, as SPDY/3 requires: Go's framer ends the session
+ * on another). */
+static int spdy_open(struct relay *r, uint32_t id, const char *const *kv, size_t n)
 {
-	unsigned char block[64], f[18 + 128];
-	size_t tl = strlen(type), zl;
+	unsigned char block[256], f[18 + 320];
+	size_t bl = 4, zl;
 
-	put32(block, 1);
-	put32(block + 4, 10);
-	memcpy(block + 8, "streamtype", 10);
-	put32(block + 18, (uint32_t)tl);
-	memcpy(block + 22, type, tl);
+	put32(block, (uint32_t)n);
+	for (size_t i = 0; i < 2 * n; i++) {
+		size_t l = strlen(kv[i]);
+
+		if (bl + 4 + l > sizeof(block))
+			return -E2BIG;
+		put32(block + bl, (uint32_t)l);
+		memcpy(block + bl + 4, kv[i], l);
+		bl += 4 + l;
+	}
 	r->z.next_in = block;
-	r->z.avail_in = (uInt)(22 + tl);
+	r->z.avail_in = (uInt)bl;
 	r->z.next_out = f + 18;
 	r->z.avail_out = sizeof(f) - 18;
 	if (deflate(&r->z, Z_SYNC_FLUSH) != Z_OK || r->z.avail_in)
@@ -204,7 +310,7 @@ static int spdy_open(struct relay *r, uint32_t id, const char *type)
 
 /* The streams of a v4.channel.k8s.io session, in the order upstream's
  * client opens them (the kubelet waits for each one the query asked). */
-static int open_streams(struct relay *r)
+static int open_exec_streams(struct relay *r)
 {
 	static const char *const names[CH_N] = { "stdin", "stdout", "stderr", "error", "resize" };
 	static const int order[] = { CH_ERROR, CH_STDIN, CH_STDOUT, CH_STDERR, CH_RESIZE };
@@ -213,34 +319,92 @@ static int open_streams(struct relay *r)
 	uint32_t id = 1;
 	int e = 0;
 
-	if (deflateInit(&r->z, Z_DEFAULT_COMPRESSION) != Z_OK)
-		return -ENOMEM;
-	r->z_ready = true;
 	for (size_t i = 0; e == 0 && i < ARRAY_SIZE(order); i++) {
+		const char *kv[] = { "streamtype", names[order[i]] };
+
 		if (!want[order[i]])
 			continue;
 		r->stream[order[i]] = id;
-		e = spdy_open(r, id, names[order[i]]);
+		e = spdy_open(r, id, kv, 1);
 		id += 2;
 	}
 	return e;
+}
+
+/* A portforward.k8s.io error and data stream for each port, as
+ * upstream's client makes them (its side of the error stream ended at
+ * once); the port, little-endian, first on both channels of each. */
+static int open_pf_streams(struct relay *r)
+{
+	const struct api_ws *ws = r->ws;
+	uint32_t id = 1;
+	int e = 0;
+
+	for (unsigned i = 0; e == 0 && i < ws->nports; i++) {
+		unsigned char le[2] = { (unsigned char)ws->ports[i], (unsigned char)(ws->ports[i] >> 8) };
+		char port[8], req[16];
+		const char *err[] = { "streamtype", "error", "port", port, "requestid", req };
+		const char *data[] = { "streamtype", "data", "port", port, "requestid", req };
+
+		snprintf(port, sizeof(port), "%u", ws->ports[i]);
+		snprintf(req, sizeof(req), "%u", i);
+		r->stream[2 * i + 1] = id;
+		e = spdy_open(r, id, err, 3);
+		if (e == 0)
+			e = spdy_data(r, id, NULL, 0, true);
+		r->stream[2 * i] = id + 2;
+		if (e == 0)
+			e = spdy_open(r, id + 2, data, 3);
+		id += 4;
+		if (e == 0)
+			e = ws_channel(r, (int)(2 * i), le, 2);
+		if (e == 0)
+			e = ws_channel(r, (int)(2 * i + 1), le, 2);
+	}
+	r->pf_open = ws->nports;
+	return e;
+}
+
+/* Upstream's server says it is ready with an empty message on the
+ * lowest channel it writes. */
+static int open_streams(struct relay *r)
+{
+	const struct api_ws *ws = r->ws;
+	int e;
+
+	if (deflateInit(&r->z, Z_DEFAULT_COMPRESSION) != Z_OK)
+		return -ENOMEM;
+	r->z_ready = true;
+	if (ws->mode == API_WS_PF_CHANNEL)
+		return open_pf_streams(r);
+	e = open_exec_streams(r);
+	return e < 0 ? e : ws_channel(r, ws->out ? CH_STDOUT : ws->err ? CH_STDERR : CH_ERROR, NULL, 0);
 }
 
 /* ---- frames in ---- */
 
 static int channel_of(const struct relay *r, uint32_t id)
 {
-	for (int c = 0; c < CH_N; c++)
+	for (int c = 0; c < CH_MAX; c++)
 		if (r->stream[c] == id)
 			return c;
 	return -1;
 }
 
-/* v5 data of the client on channel ch: stdin and resize go on, CLOSE
- * ends the client's side of the streams it names. */
+/* Whether the client may write channel ch: stdin and resize of exec and
+ * attach, the data channels of a portforward (upstream drops the rest). */
+static bool client_writes(const struct relay *r, int ch)
+{
+	if (ch >= CH_MAX || !r->stream[ch] || r->closed[ch])
+		return false;
+	return r->ws->mode == API_WS_PF_CHANNEL ? ch % 2 == 0 : ch == CH_STDIN || ch == CH_RESIZE;
+}
+
+/* Data of the client on channel ch: stdin, resize and port data go on,
+ * v5's CLOSE ends the client's side of the streams it names. */
 static int channel_data(struct relay *r, int ch, const unsigned char *p, size_t n)
 {
-	if (ch == CH_CLOSE) {
+	if (ch == CH_CLOSE && r->ws->stream_close) {
 		for (size_t i = 0; i < n; i++) {
 			int c = p[i];
 
@@ -252,13 +416,47 @@ static int channel_data(struct relay *r, int ch, const unsigned char *p, size_t 
 		}
 		return 0;
 	}
-	if (ch >= CH_N || !r->stream[ch] || r->closed[ch] || !n)
+	if (!client_writes(r, ch) || !n)
 		return 0; /* a stream not asked for: dropped, as upstream does */
 	return spdy_data(r, r->stream[ch], p, n, false);
 }
 
-static int client_frame(struct relay *r, int op, unsigned char *p, size_t n)
+static int buf_add(struct buf *b, size_t max, const void *p, size_t n)
 {
+	unsigned char *m;
+
+	if (n > max - b->len)
+		return -EMSGSIZE;
+	m = realloc(b->p, b->len + n + 1);
+	if (!m)
+		return -ENOMEM;
+	memcpy(m + b->len, p, n);
+	b->p = m;
+	b->len += n;
+	return 0;
+}
+
+/* A whole base64 message: its channel digit, then the data encoded. */
+static int base64_message(struct relay *r)
+{
+	_cleanup_free_ char *d = NULL;
+	size_t n;
+	int e;
+
+	if (!r->msg.len)
+		return 0;
+	e = b64_decode((char *)r->msg.p + 1, r->msg.len - 1, B64_STD, &d, &n);
+	if (e < 0) {
+		log_debug("a base64 WebSocket message on channel %c that does not decode", r->msg.p[0]);
+		return 0; /* dropped, as upstream does */
+	}
+	return channel_data(r, r->msg.p[0] - '0', (unsigned char *)d, n);
+}
+
+static int client_frame(struct relay *r, int op, bool fin, unsigned char *p, size_t n)
+{
+	int e;
+
 	switch (op) {
 	case WS_PING:
 		return ws_send(r, WS_PONG, -1, p, n);
@@ -276,6 +474,16 @@ static int client_frame(struct relay *r, int op, unsigned char *p, size_t n)
 	}
 	if (r->ws->mode == API_WS_PF_TUNNEL)
 		return n ? tls_stream_write_all(r->kubelet, p, n) : 0;
+	if (r->ws->base64) { /* whole messages: a group of 4 may span frames */
+		if (op != WS_CONT)
+			r->msg.len = 0;
+		e = buf_add(&r->msg, FRAME_MAX, p, n);
+		if (e < 0 || !fin)
+			return e;
+		e = base64_message(r);
+		r->msg.len = 0;
+		return e;
+	}
 	if (op != WS_CONT) {
 		if (!n)
 			return 0;
@@ -315,11 +523,53 @@ static int client_frames(struct relay *r)
 			break;
 		for (size_t i = 0; (f[1] & 0x80) && i < n; i++)
 			f[hl + i] ^= f[hl - 4 + (i & 3)];
-		e = client_frame(r, f[0] & 0x0f, f + hl, n);
+		e = client_frame(r, f[0] & 0x0f, f[0] & 0x80, f + hl, n);
 		off += hl + n;
 	}
 	memmove(r->cin.p, r->cin.p + off, r->cin.len - off);
 	r->cin.len -= off;
+	return e;
+}
+
+/* v1 (channel.k8s.io): the kubelet's v4 Status, as upstream's v1 server
+ * writes it: nothing for Success, else its message as text. */
+static int flush_status(struct relay *r)
+{
+	json_t *j;
+	const char *st, *msg;
+	int e = 0;
+
+	if (!r->ws->v1_status || !r->status.len)
+		return 0;
+	j = json_loadb((char *)r->status.p, r->status.len, 0, NULL);
+	st = j ? json_path_str(j, "status") : NULL;
+	msg = j ? json_path_str(j, "message") : NULL;
+	if (!j)
+		e = ws_channel(r, CH_ERROR, r->status.p, r->status.len);
+	else if (!st || !streq(st, "Success"))
+		e = ws_channel(r, CH_ERROR, msg ? msg : "", msg ? strlen(msg) : 0);
+	json_decref(j);
+	r->status.len = 0;
+	return e;
+}
+
+/* Data (or its end) of the kubelet on channel ch. */
+static int kubelet_data(struct relay *r, int ch, const unsigned char *p, size_t n, bool fin)
+{
+	int e = 0;
+
+	if (r->ws->mode == API_WS_CHANNEL && ch == CH_ERROR && r->ws->v1_status) {
+		if (n && buf_add(&r->status, STATUS_MAX, p, n) < 0)
+			log_debug("the kubelet's error stream: more than %u bytes", STATUS_MAX);
+		return fin ? flush_status(r) : 0;
+	}
+	if (n)
+		e = ws_channel(r, ch, p, n);
+	if (e == 0 && fin && r->ws->mode == API_WS_PF_CHANNEL && ch % 2 == 0 && r->pf_open &&
+	    --r->pf_open == 0) {
+		r->done = true; /* every port's connection ended: so does the WebSocket */
+		e = ws_send(r, WS_CLOSE, -1, "\x03\xe8", 2);
+	}
 	return e;
 }
 
@@ -334,7 +584,7 @@ static int kubelet_frame(struct relay *r, unsigned char *f, size_t n)
 			return tls_stream_write_all(r->kubelet, f, 8 + n);
 		if (type == SPDY_GOAWAY) {
 			r->done = true; /* the kubelet ends the session: so does the client */
-			return ws_send(r, WS_CLOSE, -1, "\x03\xe8", 2);
+			return flush_status(r) ?: ws_send(r, WS_CLOSE, -1, "\x03\xe8", 2);
 		}
 		if (type == SPDY_RST_STREAM && n >= 8)
 			log_debug("kubelet reset SPDY stream %u (status %u)", get32(f + 8) & 0x7fffffff,
@@ -342,7 +592,7 @@ static int kubelet_frame(struct relay *r, unsigned char *f, size_t n)
 		return 0; /* SYN_REPLY, SETTINGS, WINDOW_UPDATE, HEADERS: nothing to do */
 	}
 	ch = channel_of(r, get32(f) & 0x7fffffff);
-	return ch < 0 || !n ? 0 : ws_send(r, WS_BIN, ch, f + 8, n);
+	return ch < 0 ? 0 : kubelet_data(r, ch, f + 8, n, f[4] & SPDY_FIN);
 }
 
 /* The whole SPDY frames in r->kin, handled; a partial one is kept. */
@@ -422,7 +672,7 @@ static int relay_loop(struct relay *r)
 		if (pending || p[1].revents) {
 			e = from_kubelet(r);
 			if (e == 1) /* the kubelet ended the session: so does the client */
-				return ws_send(r, WS_CLOSE, -1, "\x03\xe8", 2);
+				return flush_status(r) ?: ws_send(r, WS_CLOSE, -1, "\x03\xe8", 2);
 		}
 		if (e == 0 && p[0].revents)
 			e = from_client(r);
@@ -441,7 +691,7 @@ int api_ws_relay(const struct api_ws *ws, int client, const char *client_extra,
 	r.kin.p = malloc(FRAME_MAX + 16);
 	if (!r.cin.p || !r.kin.p || client_extra_len > FRAME_MAX || kubelet_extra_len > FRAME_MAX)
 		e = -ENOMEM;
-	if (e == 0 && ws->mode == API_WS_CHANNEL_V5)
+	if (e == 0 && ws->mode != API_WS_PF_TUNNEL)
 		e = open_streams(&r);
 	if (e == 0 && kubelet_extra_len) {
 		if (ws->mode == API_WS_PF_TUNNEL) {
@@ -463,5 +713,7 @@ int api_ws_relay(const struct api_ws *ws, int client, const char *client_extra,
 		deflateEnd(&r.z);
 	free(r.cin.p);
 	free(r.kin.p);
+	free(r.msg.p);
+	free(r.status.p);
 	return e;
 }

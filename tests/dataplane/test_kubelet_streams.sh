@@ -6,7 +6,9 @@
 # certificate. Driven with kubectl 1.27 (SPDY) and 1.33 (WebSocket:
 # skiff-server translates v5.channel.k8s.io and tunnels port-forward's
 # SPDY frames, and speaks SPDY with the kubelet, whose runtime, containerd
-# 1.6, refuses WebSocket).
+# 1.6, refuses v5), and with a WebSocket client of ours
+# (ws_channel_client.py) for the older channel protocols kubectl does not
+# speak, which skiff-server translates to SPDY too.
 #
 # One private containerd (in a node namespace made here), a sandbox and
 # busybox containers made with cri-tool and labelled as upstream's kubelet
@@ -17,7 +19,7 @@
 . "$SKIFF_ROOT/tests/dataplane/containerd.sh"
 
 require_root
-require_cmd containerd containerd-shim-runc-v2 runc ctr nsenter unshare openssl curl nc timeout
+require_cmd containerd containerd-shim-runc-v2 runc ctr nsenter unshare openssl curl nc timeout python3 jq
 require_bin cri-tool skiff-cni skiff-ipam skiff-server skiff-agent
 require_kubectl
 
@@ -398,6 +400,111 @@ case_port_forward() {
 	assert_not_contains "$(cat "$TMP/pf-27.log")" "negotiated protocol: portforward.k8s.io"
 }
 
+# ---- the other WebSocket subprotocols (not kubectl's): a client of ours ----
+
+# ws PROTOCOLS PATH?QUERY [client args...]: the WebSocket client
+# (tests/dataplane/ws_channel_client.py) as the admin; prints its JSON.
+ws() {
+	local protos=$1 path=$2; shift 2
+	in_ns node python3 "$SKIFF_ROOT/tests/dataplane/ws_channel_client.py" \
+		"https://127.0.0.1:$PORT/api/v1/namespaces/$NS/pods/$POD/$path" \
+		--ca "$DATA/tls/ca.crt" --cert "$DATA/tls/admin.crt" --key "$DATA/tls/admin.key" \
+		--protocols "$protos" "$@"
+}
+
+# cmd_query ARGS...: command=ARG for each (URL-encoded).
+cmd_query() {
+	local a q=
+	for a in "$@"; do q+="&command=$(jq -rn --arg a "$a" '$a|@uri')"; done
+	echo "${q#&}"
+}
+
+# wsj JSON FILTER: jq -r FILTER of the client's answer.
+wsj() { jq -r "$2" <<<"$1"; }
+
+# Exec and attach over each channel protocol upstream's kubelet takes
+# (remotecommand websocket.go) but kubectl does not speak: stdout and
+# stderr, the exit status (v4: a JSON Status on the error channel; v1:
+# a failure's message as text, nothing for success), stdin, resize on
+# channel 4, the base64 encoding (text messages, the channel a digit).
+case_ws_channel_protocols() {
+	local p name out resize
+	resize='i=0; while [ $i -lt 200 ]; do s=$(stty size); [ "$s" = "33 77" ] && break; i=$((i+1)); sleep 0.1; done; echo "size $s"'
+	for p in v4.channel.k8s.io v4.base64.channel.k8s.io channel.k8s.io base64.channel.k8s.io ""; do
+		name=${p:-no subprotocol}
+		out=$(ws "$p" "exec?container=main&stdout=true&stderr=true&$(cmd_query sh -c 'echo out; echo err >&2; exit 3')")
+		assert_eq "$(wsj "$out" .status)" 101 "$name: exec upgraded ($out)"
+		assert_eq "$(wsj "$out" '.protocol // ""')" "$p" "$name: the subprotocol"
+		assert_eq "$(wsj "$out" .text)" "$([[ $p == *base64* ]] && echo true || echo false)" \
+			"$name: text messages"
+		assert_eq "$(wsj "$out" '.channels["1"]')" out "$name: stdout"
+		assert_eq "$(wsj "$out" '.channels["2"]')" err "$name: stderr"
+		assert_eq "$(wsj "$out" '.first["1"]')" "" "$name: an empty first message on stdout"
+		if [[ $p == v4.* ]]; then
+			assert_eq "$(wsj "$out" '.channels["3"] | fromjson | .reason + " " +
+				(.details.causes[] | select(.reason == "ExitCode") | .message)')" \
+				"NonZeroExitCode 3" "$name: exit status (JSON)"
+			out=$(ws "$p" "exec?container=main&stdout=true&$(cmd_query true)")
+			assert_eq "$(wsj "$out" '.channels["3"] | fromjson | .status')" Success \
+				"$name: success status"
+		else
+			assert_contains "$(wsj "$out" '.channels["3"]')" "exit code 3" "$name: exit status (text)"
+			assert_not_contains "$(wsj "$out" '.channels["3"]')" "{" "$name: exit status, not JSON"
+			out=$(ws "$p" "exec?container=main&stdout=true&$(cmd_query true)")
+			assert_eq "$(wsj "$out" '.status')" 101 "$name: exec true"
+			assert_eq "$(wsj "$out" '.channels["3"] // ""')" "" "$name: nothing on success"
+		fi
+		out=$(ws "$p" "exec?container=main&stdin=true&stdout=true&$(cmd_query head -n 1)" \
+			--send "0:hello $name\n")
+		assert_eq "$(wsj "$out" '.channels["1"]')" "hello $name" "$name: exec stdin"
+		out=$(ws "$p" "exec?container=main&stdin=true&stdout=true&tty=true&$(cmd_query sh -c "$resize")" \
+			--send '4:{"Width":77,"Height":33}')
+		assert_contains "$(wsj "$out" '.channels["1"]')" "size 33 77" "$name: resize"
+		out=$(ws "$p" "attach?container=reader&stdin=true&stdout=true" \
+			--send "0:att $name\n" --wait-for "1:got att $name")
+		assert_contains "$(wsj "$out" '.channels["1"]')" "got att $name" "$name: attach"
+	done
+	# The first of the client's subprotocols that upstream takes.
+	out=$(ws "bogus.k8s.io,base64.channel.k8s.io,v5.channel.k8s.io" \
+		"exec?container=main&stdout=true&$(cmd_query echo x)")
+	assert_eq "$(wsj "$out" .protocol)" base64.channel.k8s.io "the client's order"
+	out=$(ws "v5.channel.k8s.io,v4.channel.k8s.io" "exec?container=main&stdout=true&$(cmd_query echo x)")
+	assert_eq "$(wsj "$out" .protocol)" v5.channel.k8s.io "the client's order (v5 first)"
+	assert_eq "$(wsj "$out" '.channels["1"]')" x "v5 stdout"
+	# v5's CLOSE ends stdin; the older protocols have none (ignored there).
+	out=$(ws v5.channel.k8s.io "exec?container=main&stdin=true&stdout=true&$(cmd_query sh -c 'cat; echo end')" \
+		--send '0:a\n' --close 0)
+	assert_eq "$(wsj "$out" '.channels["1"]')" "$(printf 'a\nend')" "v5 CLOSE of stdin"
+	# All of it reached the kubelet as SPDY (skiff-agent's runtime may
+	# not take WebSocket): no GET there.
+	assert_not_contains "$(grep -E 'GET /(exec|attach)/' "$TMP/agent.log")" "$NS/$POD" \
+		"a WebSocket request passed to the kubelet"
+}
+
+# Port-forward over the channel protocols of upstream's kubelet
+# (portforward websocket.go): channel 0 the data, 1 the errors of the
+# first ?ports=, the port (little-endian) first on both.
+case_ws_port_forward_protocols() {
+	local p name out
+	for p in v4.channel.k8s.io v4.base64.channel.k8s.io ""; do
+		name=${p:-no subprotocol}
+		out=$(ws "$p" "portforward?ports=8080" --send '0:GET /index.html HTTP/1.0\r\n\r\n')
+		assert_eq "$(wsj "$out" .status)" 101 "$name: port-forward upgraded ($out)"
+		assert_eq "$(wsj "$out" '.protocol // ""')" "$p" "$name: the subprotocol"
+		assert_eq "$(wsj "$out" '.first["0"]')" 901f "$name: the port first on the data channel"
+		assert_eq "$(wsj "$out" '.first["1"]')" 901f "$name: the port first on the error channel"
+		assert_contains "$(wsj "$out" '.channels["0"]')" "pf-ok" "$name: port-forward data"
+		assert_eq "$(wsj "$out" .end)" null "$name: the server closed the WebSocket"
+	done
+	# Two ports: channels 2 and 3 are the second's.
+	out=$(ws v4.channel.k8s.io "portforward?ports=8080&ports=8080" --send '2:GET /index.html HTTP/1.0\r\n\r\n' \
+		--wait-for '2:pf-ok')
+	assert_eq "$(wsj "$out" '.first["2"] + .first["3"]')" 901f901f "second port's prefixes"
+	assert_contains "$(wsj "$out" '.channels["2"]')" "pf-ok" "data of the second port"
+	assert_not_contains "$(cat "$TMP/agent.log")" "GET /portForward/$NS/$POD" \
+		"a WebSocket request passed to the kubelet"
+}
+
 # A ServiceAccount with the view role reads logs but may not exec.
 case_forbidden() {
 	local v out token
@@ -459,7 +566,7 @@ case_server_stops_with_streams_open() {
 setup_cluster
 for c in ${CASES:-kubelet_port_takes_only_the_api_server kubelet_api_caps_connections logs logs_of_a_deployment logs_follow \
 	exec exec_tty cp attach \
-	port_forward forbidden pod_without_node_or_kubelet server_stops_with_streams_open}; do
+	port_forward ws_channel_protocols ws_port_forward_protocols forbidden pod_without_node_or_kubelet server_stops_with_streams_open}; do
 	run_case "$c"
 done
 finish
