@@ -9,9 +9,11 @@
 # ranges is refused before it changes anything. `skiff down` leaves the
 # machine as it was (links, routes, nftables tables, pins, cgroup
 # attachments, forwarding sysctls, the default route), in each proxy mode.
-# The nftables cluster runs with --node-routing vxlan: each node routes the
-# other's pods through the cluster's vxlan device, and the pods' MTU is
-# the bridge's less VXLAN's 50 bytes.
+# From node 2, node 1's NodePort answers with the pods of both nodes.
+# The first nftables cluster runs with --node-routing vxlan: each node
+# routes the other's pods through the cluster's vxlan device, and the
+# pods' MTU is the bridge's less VXLAN's 50 bytes; a second one, native,
+# only asks n1's NodePort from n2 (the bridge's netfilter path).
 # The cluster's own ranges (bridge, pods, Services) are unique to the run
 # and guarded, so no packet of the test leaves the machine.
 . "$(dirname "$0")/../harness/lib.sh"
@@ -118,22 +120,30 @@ case_machine_reaches_clusterip_nodeport_and_pods() {
 	within 20 curl -fsS -m 2 "http://$BRIDGE.1:$np/" || fail "NodePort $BRIDGE.1:$np never answered"
 	out=$(curl_n 4 "http://$BRIDGE.1:$np/") || fail "NodePort $BRIDGE.1:$np: $out"
 	check_answers "$out" "$(pod_nodes web)" "NodePort on $BRIDGE.1"
-	# BPF mode, from node 2's namespace, a client of the bridge as another
-	# machine would be: n1's pod answers through n1's NodePort too (its
-	# reply is not masqueraded on the way back, which the NodePort's
-	# reverse translation would not know). nftables mode: not yet (the
-	# bridge's netfilter DNATs a NodePort to a pod of n2 and bridges it
-	# back to n2 unmasqueraded)
-	[ "$MODE" = bpf ] || return 0
-	out=$(for _ in $(seq 12); do ip netns exec "$NAME-n2" curl -fsS -m 5 "http://$BRIDGE.1:$np/" || exit 1; done) ||
-		fail "NodePort $BRIDGE.1:$np from n2: $out"
-	check_answers "$out" "$(pod_nodes web)" "NodePort on $BRIDGE.1 from n2"
-	assert_contains "$(echo "$out" | awk '{ print $3 }' | sort -u | xargs)" n1 \
-		"nodes that answered n2 at $BRIDGE.1:$np"
 	for ip in $(ready_pod_ips web); do
 		out=$(curl -fsS -m 5 "http://$ip/") || fail "pod $ip from the machine"
 		check_answers "$out" "$(pod_nodes web)" "pod $ip"
 	done
+}
+
+# From node 2's namespace, a client of the bridge as another machine
+# would be, n1's NodePort answers with the pods of both nodes. n1's pod:
+# its reply is not masqueraded on the way back (BPF mode: the NodePort's
+# reverse translation would not know it). n2's pod, nftables mode: the
+# bridge's netfilter DNATs the request, and with native routing bridges
+# it back out n2's port (so that port is a hairpin one), masqueraded so
+# the reply comes back the same way; with vxlan routing the reply comes
+# in through the vxlan device, whose forwarding is on.
+case_n1_nodeport_answers_n2() {
+	local np out
+	np=$(k get svc web-np -o 'jsonpath={.spec.ports[0].nodePort}')
+	within 20 ip netns exec "$NAME-n2" curl -fsS -m 2 "http://$BRIDGE.1:$np/" ||
+		fail "NodePort $BRIDGE.1:$np never answered n2"
+	out=$(for _ in $(seq 12); do ip netns exec "$NAME-n2" curl -fsS -m 5 "http://$BRIDGE.1:$np/" || exit 1; done) ||
+		fail "NodePort $BRIDGE.1:$np from n2: $out"
+	check_answers "$out" "$(pod_nodes web)" "NodePort on $BRIDGE.1 from n2"
+	assert_eq "$(echo "$out" | awk '{ print $3 }' | sort -u | xargs)" "n1 n2" \
+		"nodes that answered n2 at $BRIDGE.1:$np"
 }
 
 # --node-routing vxlan: each node reaches the other's pod range through the
@@ -225,6 +235,7 @@ case_down_leaves_the_machine_as_it_was() {
 cluster_up bpf
 run_case node1_is_the_machine
 run_case machine_reaches_clusterip_nodeport_and_pods
+run_case n1_nodeport_answers_n2
 run_case pods_reach_each_other_across_nodes
 run_case other_namespaces_are_left_alone
 run_case same_ranges_refused
@@ -234,4 +245,10 @@ DATA=$TMP/cluster-nftables # the first cluster's containerd may still be exiting
 cluster_up nftables --node-routing vxlan
 run_case vxlan_carries_the_pods
 run_case machine_reaches_clusterip_nodeport_and_pods
+run_case n1_nodeport_answers_n2
+run_case down_leaves_the_machine_as_it_was
+
+DATA=$TMP/cluster-nftables-native
+cluster_up nftables
+run_case n1_nodeport_answers_n2
 run_case down_leaves_the_machine_as_it_was
