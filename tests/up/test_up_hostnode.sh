@@ -9,7 +9,9 @@
 # ranges is refused before it changes anything. `skiff down` leaves the
 # machine as it was (links, routes, nftables tables, pins, cgroup
 # attachments, forwarding sysctls, the default route), in each proxy mode.
-# From node 2, node 1's NodePort answers with the pods of both nodes.
+# From node 2, node 1's NodePort answers with the pods of both nodes. In
+# BPF mode the machine's sockets that the hooks balanced to a backend end
+# when it leaves the Service, its direct ones to that pod stay.
 # The first nftables cluster runs with --node-routing vxlan: each node
 # routes the other's pods through the cluster's vxlan device, and the
 # pods' MTU is the bridge's less VXLAN's 50 bytes; a second one, native,
@@ -184,6 +186,58 @@ case_other_namespaces_are_left_alone() {
 	check_answers "$out" "$(pod_nodes web)" "ClusterIP $cip from the machine"
 }
 
+# hold_conn VAR HOST: a connection of the machine's to HOST:80, held
+# (by a process whose PID goes in VAR) until it ends or 60 s pass; it
+# prints its local port, then how the connection ended.
+hold_conn() {
+	python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+print("local", s.getsockname()[1], flush=True)
+s.settimeout(60)
+try:
+    print("closed: eof" if not s.recv(1) else "data", flush=True)
+except socket.timeout:
+    print("still open", flush=True)
+except OSError as e:
+    print("closed:", e.strerror, flush=True)
+' "$2" >"$TMP/hold-$2" 2>&1 &
+	printf -v "$1" '%s' "$!"
+	defer kill_tree "$!"
+	within 10 grep -q '^local' "$TMP/hold-$2" || fail "no connection to $2:80: $(cat "$TMP/hold-$2")"
+}
+
+# the peer (address) the kernel holds for the machine's connection from
+# local port $1
+kernel_peer() { ss -Htn "sport = :$1" | awk '{ sub(/:[0-9]+$/, "", $5); print $5 }'; }
+
+# BPF mode: a backend that leaves the Service has node 1's agent end the
+# machine's sockets that the hooks at the cgroup v2 root balanced to it,
+# and only those: the machine's connection straight to the pod's address
+# stays (a probe's or a curl's, never balanced).
+case_machines_sockets_to_a_removed_backend_end() {
+	local cip svc_pid pod_pid ip pod
+	cip=$(k get svc web -o 'jsonpath={.spec.clusterIP}')
+	hold_conn svc_pid "$cip"
+	ip=$(kernel_peer "$(awk '/^local/ { print $2 }' "$TMP/hold-$cip")")
+	[[ $ip == "${POD_CIDR%%.0.0/16}".* ]] || fail "the connection to $cip:80 holds no pod as its peer: '$ip'"
+	hold_conn pod_pid "$ip"
+	pod=$(k get pods -l app=web -o jsonpath="{.items[?(@.status.podIP==\"$ip\")].metadata.name}")
+	[ -n "$pod" ] || fail "no web pod has $ip: $(k get pods -o wide)"
+	k label pod "$pod" app- >/dev/null || fail "cannot take $pod out of the Service"
+	within 30 grep -q "backend $ip:80/TCP removed" "$DATA/logs/n1-agent.log" ||
+		fail "n1's agent never removed $ip:80: $(grep removed "$DATA/logs/n1-agent.log")"
+	within 10 grep -q '^closed' "$TMP/hold-$cip" ||
+		fail "the machine's connection to $cip:80 (to $ip) is still open: $(cat "$TMP/hold-$cip")"
+	assert_contains "$(cat "$TMP/hold-$cip")" "closed: Software caused connection abort" \
+		"the machine's connection through $cip:80"
+	kill -0 "$pod_pid" 2>/dev/null && [ "$(grep -c . "$TMP/hold-$ip")" = 1 ] ||
+		fail "the machine's connection straight to $ip:80 ended: $(cat "$TMP/hold-$ip")"
+	kill "$pod_pid" "$svc_pid" 2>/dev/null
+	wait "$pod_pid" "$svc_pid" 2>/dev/null
+	return 0
+}
+
 case_same_ranges_refused() {
 	local out
 	out=$("$BIN/skiff" up --data-dir "$TMP/other" --name "x$RUN_ID" --bridge-net "$BRIDGE" \
@@ -239,6 +293,7 @@ run_case n1_nodeport_answers_n2
 run_case pods_reach_each_other_across_nodes
 run_case other_namespaces_are_left_alone
 run_case same_ranges_refused
+run_case machines_sockets_to_a_removed_backend_end
 run_case down_leaves_the_machine_as_it_was
 
 DATA=$TMP/cluster-nftables # the first cluster's containerd may still be exiting
