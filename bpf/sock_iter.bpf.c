@@ -4,8 +4,12 @@
  * lb_sock_targets with every backend (address, port, protocol) a sync
  * removed, runs each iterator once per network namespace (a socket is
  * looked up in the map, so one pass serves any number of backends), reads
- * the per-backend counts back and clears the map. Every destroyed socket
- * also writes one byte to the iterator, so the length read is the total. */
+ * the per-backend counts back and clears the map. Only a socket the
+ * socket hooks balanced to that backend ends: its cookie and peer are in
+ * lb_sock_revnat (the hooks' map, shared by the loader); one connected to
+ * the backend's address directly (a probe, the machine's own curl to a
+ * pod IP) is left alone. Every destroyed socket also writes one byte to
+ * the iterator, so the length read is the total. */
 #include "skiff_bpf.h"
 #include "lb.h"
 
@@ -19,10 +23,21 @@ struct {
 	__type(value, struct lb_sock_target_val);
 } lb_sock_targets SEC(".maps");
 
-/* Counts and ends skc when its peer is one of the targets of proto. */
+/* the socket hooks' lb_sock_revnat: the loader gives its fd (max_entries
+ * and all then are that map's) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct lb_revnat_key);
+	__type(value, struct lb_revnat_val);
+} lb_sock_revnat SEC(".maps");
+
+/* Counts and ends skc when its peer is one of the targets of proto and
+ * the hooks chose that peer for it. */
 static __always_inline void lb_sock_end(struct seq_file *seq, struct sock_common *skc, __u8 proto)
 {
 	struct lb_sock_target_key k = { .port = bpf_ntohs(skc->skc_dport), .proto = proto };
+	struct lb_revnat_key rk = {};
 	struct lb_sock_target_val *v;
 	__u32 *w = (__u32 *)k.addr;
 	char one = 1;
@@ -39,7 +54,12 @@ static __always_inline void lb_sock_end(struct seq_file *seq, struct sock_common
 		return;
 	}
 	v = bpf_map_lookup_elem(&lb_sock_targets, &k);
-	if (!v || bpf_sock_destroy(skc) != 0)
+	if (!v)
+		return;
+	rk.cookie = bpf_get_socket_cookie(skc);
+	__builtin_memcpy(rk.addr, k.addr, sizeof(rk.addr));
+	rk.port = k.port;
+	if (!bpf_map_lookup_elem(&lb_sock_revnat, &rk) || bpf_sock_destroy(skc) != 0)
 		return;
 	__sync_fetch_and_add(&v->ended, 1);
 	bpf_seq_write(seq, &one, sizeof(one));

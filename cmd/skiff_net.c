@@ -1,12 +1,12 @@
-/* The nodes' network: a bridge NAME-br holding a.b.c.1/24 on the host
- * (node 1, the machine itself, has that address), the service range
- * routed to it (so the machine's traffic to a ClusterIP never takes the
- * default route), and per node I >= 2 a namespace NAME-nI (under
- * /run/netns) joined to it by a veth (host side NAME-vI, eth0 inside,
- * address a.b.c.(1+I)). Through libnl; the namespaces are bind mounts of
- * a child's, as `ip netns add`. Everything on the host goes with the
- * bridge (routes through it, tc filters on it) but node 1's nftables
- * tables, which skiff_net_down removes by name. */
+/* The nodes' network: a bridge NAME-br holding a.b.c.1/24 on the host (node
+ * 1, the machine itself, has that address), the service range routed to it
+ * (so the machine's traffic to a ClusterIP never takes the default route),
+ * and per node I >= 2 a namespace NAME-nI (under /run/netns) joined to it
+ * by a veth (host side NAME-vI, a hairpin port, eth0 inside, address
+ * a.b.c.(1+I)). Through libnl; the namespaces are bind mounts of a child's,
+ * as `ip netns add`. Everything on the host goes with the bridge (routes
+ * through it, tc filters on it) but node 1's nftables tables, which
+ * skiff_net_down removes by name. */
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -130,6 +130,26 @@ static int bridge_add(struct nl_sock *sk, const char *name)
 	return r < 0 && r != -NLE_EXIST ? nl_errno(r) : 0;
 }
 
+/* The bridge port dev in hairpin mode: a frame may leave by the port it
+ * came in on. Node 1's NodePort (and a LoadBalancer IP) asked from node
+ * I whose answer is a pod of node I needs it: br_netfilter runs the
+ * proxy's DNAT in the bridge's own prerouting (bridge-nf-call-iptables),
+ * and a DNATed destination routed by the bridge again is bridged
+ * ("bridged DNAT") back out the client's port, which the bridge drops
+ * unless that port is a hairpin (as kubenet's and docker's bridge ports
+ * are). A per-port setting: the machine's sysctls stay as they are. */
+static int port_hairpin(const char *dev)
+{
+	char path[96];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/brport/hairpin_mode", dev);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return write_all(fd, "1", 1);
+}
+
 static int veth_add(struct nl_sock *sk, const char *host, int nsfd, const char *bridge)
 {
 	struct rtnl_link *l = rtnl_link_veth_alloc(), *peer, *h = NULL, *br = NULL;
@@ -152,7 +172,7 @@ static int veth_add(struct nl_sock *sk, const char *host, int nsfd, const char *
 		r = rtnl_link_enslave(sk, br, h);
 	rtnl_link_put(h);
 	rtnl_link_put(br);
-	return r < 0 ? nl_errno(r) : 0;
+	return r < 0 ? nl_errno(r) : port_hairpin(host);
 }
 
 /* Inside node's namespace (a child): lo and eth0 up, eth0's address. */

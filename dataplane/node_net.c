@@ -620,14 +620,15 @@ int node_net_overlay_mtu(const struct ipaddr *underlay)
 	return ifr.ifr_mtu - (underlay->family == AF_INET6 ? 70 : 50);
 }
 
-/* Forwarding for the families of the pod and cluster CIDRs (both when
- * none is given): IPv6 forwarding also stops every interface from taking
- * router advertisements, on a node that is the machine itself the
- * machine's own, so an IPv4 cluster leaves it alone. */
-static void forwarding_on(const struct node_net_options *o)
+/* Forwarding on dev ("all": every interface) for the families of the pod
+ * and cluster CIDRs (both when none is given): IPv6 forwarding also stops
+ * every interface from taking router advertisements, on a node that is
+ * the machine itself the machine's own, so an IPv4 cluster leaves it
+ * alone. */
+static void forwarding_on(const struct node_net_options *o, const char *dev)
 {
 	bool v4 = false, v6 = false;
-	char dev[IF_NAMESIZE] = "all", key[96];
+	char key[96];
 
 	for (size_t i = 0; i < o->n_pod_cidrs; i++) {
 		v4 |= o->pod_cidrs[i].addr.family == AF_INET;
@@ -637,8 +638,6 @@ static void forwarding_on(const struct node_net_options *o)
 		v4 |= o->cluster_cidrs[i].addr.family == AF_INET;
 		v6 |= o->cluster_cidrs[i].addr.family == AF_INET6;
 	}
-	if (o->forward_device_only && ipaddr_ifname(&o->addrs[0], dev) < 0)
-		return;
 	snprintf(key, sizeof(key), "net/ipv4/conf/%s/forwarding", dev);
 	if (v4 || !v6)
 		(void)sysctl_write(key, "1");
@@ -651,6 +650,7 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 		  size_t err_size)
 {
 	struct node_net *nn;
+	char dev[IF_NAMESIZE];
 	int r;
 
 	if (o->n_addrs == 0 || o->n_addrs > NODE_NET_MAX_ADDRS)
@@ -695,11 +695,18 @@ int node_net_open(const struct node_net_options *o, struct node_net **out, char 
 		r = set_err(err, err_size, r, "nftables netlink: %s", strerror(-r));
 		goto fail;
 	}
-	forwarding_on(o);
+	if (!o->forward_device_only)
+		forwarding_on(o, "all");
+	else if (ipaddr_ifname(&o->addrs[0], dev) == 0)
+		forwarding_on(o, dev);
 	if (o->mode == NODE_NET_VXLAN) {
 		r = vxlan_setup(nn, err, err_size);
 		if (r < 0)
 			goto fail;
+		/* what other nodes' pods send in through it is forwarded to
+		 * this node's pods, and a NodePort's replies to their clients */
+		if (o->forward_device_only)
+			forwarding_on(o, nn->vxlan_name);
 	} else {
 		vxlan_remove_stale(nn);
 	}

@@ -75,8 +75,9 @@ struct node_net_options {
 	uint16_t vxlan_port;    /* 0: NODE_NET_DEFAULT_VXLAN_PORT */
 	const char *nat_table;  /* NULL: NODE_NET_DEFAULT_NAT_TABLE */
 	bool no_masquerade;
-	/* Forwarding on for the interface holding addrs[0] only (a node that
-	 * is the machine itself), not for every interface. */
+	/* Forwarding on for the interface holding addrs[0] (and in vxlan
+	 * mode the vxlan device) only (a node that is the machine itself),
+	 * not for every interface. */
 	bool forward_device_only;
 };
 

@@ -206,14 +206,15 @@ struct lb_sock_target {
 	uint32_t ended;  /* out: the sockets ended */
 };
 
-/* Ends every TCP socket and connected UDP socket whose peer is one of the
- * n targets (address, port and protocol), through BPF socket iterators
- * calling bpf_sock_destroy: one pass of the TCP and one of the UDP
- * iterator per network namespace, whatever n is. Sockets are looked for in
- * each namespace of netns_paths (e.g. /proc/PID/ns/net or /run/netns/NAME;
- * a NULL entry: the caller's own); a namespace that is gone meanwhile is
- * skipped. Sets each target's ended and returns the total; on failure the
- * targets' counts are unspecified. */
+/* Ends every TCP socket and connected UDP socket whose peer is one of the n
+ * targets (address, port and protocol) as the socket hooks chose it (a
+ * socket connected to the target's address itself is left alone), through
+ * BPF socket iterators calling bpf_sock_destroy: one pass of the TCP and
+ * one of the UDP iterator per network namespace, whatever n is. Sockets are
+ * looked for in each namespace of netns_paths (e.g. /proc/PID/ns/net or
+ * /run/netns/NAME; a NULL entry: the caller's own); a namespace that is
+ * gone meanwhile is skipped. Sets each target's ended and returns the
+ * total; on failure the targets' counts are unspecified. */
 int lb_sockets_terminate(struct lb *lb, struct lb_sock_target *targets, size_t n,
 			 const char *const *netns_paths, size_t n_netns);
 

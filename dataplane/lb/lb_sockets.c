@@ -41,7 +41,8 @@ static void bpf_link_destroyp(struct bpf_link **p)
 }
 
 /* The iterators, loaded once per struct lb (a load parses the kernel's
- * BTF and verifies the programs: tens of ms). */
+ * BTF and verifies the programs: tens of ms), on the hooks' own
+ * lb_sock_revnat (which sockets they balanced, to which backend). */
 static int lb_iter_load(struct lb *lb)
 {
 	struct sock_iter_bpf *s;
@@ -52,7 +53,9 @@ static int lb_iter_load(struct lb *lb)
 	s = sock_iter_bpf__open();
 	if (!s)
 		return -errno;
-	r = sock_iter_bpf__load(s);
+	r = bpf_map__reuse_fd(s->maps.lb_sock_revnat, bpf_map__fd(lb->skel->maps.lb_sock_revnat));
+	if (r == 0)
+		r = sock_iter_bpf__load(s);
 	if (r < 0) {
 		sock_iter_bpf__destroy(s);
 		return r;

@@ -9,9 +9,13 @@
 # ranges is refused before it changes anything. `skiff down` leaves the
 # machine as it was (links, routes, nftables tables, pins, cgroup
 # attachments, forwarding sysctls, the default route), in each proxy mode.
-# The nftables cluster runs with --node-routing vxlan: each node routes the
-# other's pods through the cluster's vxlan device, and the pods' MTU is
-# the bridge's less VXLAN's 50 bytes.
+# From node 2, node 1's NodePort answers with the pods of both nodes. In
+# BPF mode the machine's sockets that the hooks balanced to a backend end
+# when it leaves the Service, its direct ones to that pod stay.
+# The first nftables cluster runs with --node-routing vxlan: each node
+# routes the other's pods through the cluster's vxlan device, and the
+# pods' MTU is the bridge's less VXLAN's 50 bytes; a second one, native,
+# only asks n1's NodePort from n2 (the bridge's netfilter path).
 # The cluster's own ranges (bridge, pods, Services) are unique to the run
 # and guarded, so no packet of the test leaves the machine.
 . "$(dirname "$0")/../harness/lib.sh"
@@ -118,22 +122,30 @@ case_machine_reaches_clusterip_nodeport_and_pods() {
 	within 20 curl -fsS -m 2 "http://$BRIDGE.1:$np/" || fail "NodePort $BRIDGE.1:$np never answered"
 	out=$(curl_n 4 "http://$BRIDGE.1:$np/") || fail "NodePort $BRIDGE.1:$np: $out"
 	check_answers "$out" "$(pod_nodes web)" "NodePort on $BRIDGE.1"
-	# BPF mode, from node 2's namespace, a client of the bridge as another
-	# machine would be: n1's pod answers through n1's NodePort too (its
-	# reply is not masqueraded on the way back, which the NodePort's
-	# reverse translation would not know). nftables mode: not yet (the
-	# bridge's netfilter DNATs a NodePort to a pod of n2 and bridges it
-	# back to n2 unmasqueraded)
-	[ "$MODE" = bpf ] || return 0
-	out=$(for _ in $(seq 12); do ip netns exec "$NAME-n2" curl -fsS -m 5 "http://$BRIDGE.1:$np/" || exit 1; done) ||
-		fail "NodePort $BRIDGE.1:$np from n2: $out"
-	check_answers "$out" "$(pod_nodes web)" "NodePort on $BRIDGE.1 from n2"
-	assert_contains "$(echo "$out" | awk '{ print $3 }' | sort -u | xargs)" n1 \
-		"nodes that answered n2 at $BRIDGE.1:$np"
 	for ip in $(ready_pod_ips web); do
 		out=$(curl -fsS -m 5 "http://$ip/") || fail "pod $ip from the machine"
 		check_answers "$out" "$(pod_nodes web)" "pod $ip"
 	done
+}
+
+# From node 2's namespace, a client of the bridge as another machine
+# would be, n1's NodePort answers with the pods of both nodes. n1's pod:
+# its reply is not masqueraded on the way back (BPF mode: the NodePort's
+# reverse translation would not know it). n2's pod, nftables mode: the
+# bridge's netfilter DNATs the request, and with native routing bridges
+# it back out n2's port (so that port is a hairpin one), masqueraded so
+# the reply comes back the same way; with vxlan routing the reply comes
+# in through the vxlan device, whose forwarding is on.
+case_n1_nodeport_answers_n2() {
+	local np out
+	np=$(k get svc web-np -o 'jsonpath={.spec.ports[0].nodePort}')
+	within 20 ip netns exec "$NAME-n2" curl -fsS -m 2 "http://$BRIDGE.1:$np/" ||
+		fail "NodePort $BRIDGE.1:$np never answered n2"
+	out=$(for _ in $(seq 12); do ip netns exec "$NAME-n2" curl -fsS -m 5 "http://$BRIDGE.1:$np/" || exit 1; done) ||
+		fail "NodePort $BRIDGE.1:$np from n2: $out"
+	check_answers "$out" "$(pod_nodes web)" "NodePort on $BRIDGE.1 from n2"
+	assert_eq "$(echo "$out" | awk '{ print $3 }' | sort -u | xargs)" "n1 n2" \
+		"nodes that answered n2 at $BRIDGE.1:$np"
 }
 
 # --node-routing vxlan: each node reaches the other's pod range through the
@@ -172,6 +184,58 @@ case_other_namespaces_are_left_alone() {
 	assert_eq "$out" "iso-listener" "a connect to $cip:80 from another namespace"
 	out=$(curl -fsS -m 5 "http://$cip/") || fail "ClusterIP $cip from the machine meanwhile: $out"
 	check_answers "$out" "$(pod_nodes web)" "ClusterIP $cip from the machine"
+}
+
+# hold_conn VAR HOST: a connection of the machine's to HOST:80, held
+# (by a process whose PID goes in VAR) until it ends or 60 s pass; it
+# prints its local port, then how the connection ended.
+hold_conn() {
+	python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+print("local", s.getsockname()[1], flush=True)
+s.settimeout(60)
+try:
+    print("closed: eof" if not s.recv(1) else "data", flush=True)
+except socket.timeout:
+    print("still open", flush=True)
+except OSError as e:
+    print("closed:", e.strerror, flush=True)
+' "$2" >"$TMP/hold-$2" 2>&1 &
+	printf -v "$1" '%s' "$!"
+	defer kill_tree "$!"
+	within 10 grep -q '^local' "$TMP/hold-$2" || fail "no connection to $2:80: $(cat "$TMP/hold-$2")"
+}
+
+# the peer (address) the kernel holds for the machine's connection from
+# local port $1
+kernel_peer() { ss -Htn "sport = :$1" | awk '{ sub(/:[0-9]+$/, "", $5); print $5 }'; }
+
+# BPF mode: a backend that leaves the Service has node 1's agent end the
+# machine's sockets that the hooks at the cgroup v2 root balanced to it,
+# and only those: the machine's connection straight to the pod's address
+# stays (a probe's or a curl's, never balanced).
+case_machines_sockets_to_a_removed_backend_end() {
+	local cip svc_pid pod_pid ip pod
+	cip=$(k get svc web -o 'jsonpath={.spec.clusterIP}')
+	hold_conn svc_pid "$cip"
+	ip=$(kernel_peer "$(awk '/^local/ { print $2 }' "$TMP/hold-$cip")")
+	[[ $ip == "${POD_CIDR%%.0.0/16}".* ]] || fail "the connection to $cip:80 holds no pod as its peer: '$ip'"
+	hold_conn pod_pid "$ip"
+	pod=$(k get pods -l app=web -o jsonpath="{.items[?(@.status.podIP==\"$ip\")].metadata.name}")
+	[ -n "$pod" ] || fail "no web pod has $ip: $(k get pods -o wide)"
+	k label pod "$pod" app- >/dev/null || fail "cannot take $pod out of the Service"
+	within 30 grep -q "backend $ip:80/TCP removed" "$DATA/logs/n1-agent.log" ||
+		fail "n1's agent never removed $ip:80: $(grep removed "$DATA/logs/n1-agent.log")"
+	within 10 grep -q '^closed' "$TMP/hold-$cip" ||
+		fail "the machine's connection to $cip:80 (to $ip) is still open: $(cat "$TMP/hold-$cip")"
+	assert_contains "$(cat "$TMP/hold-$cip")" "closed: Software caused connection abort" \
+		"the machine's connection through $cip:80"
+	kill -0 "$pod_pid" 2>/dev/null && [ "$(grep -c . "$TMP/hold-$ip")" = 1 ] ||
+		fail "the machine's connection straight to $ip:80 ended: $(cat "$TMP/hold-$ip")"
+	kill "$pod_pid" "$svc_pid" 2>/dev/null
+	wait "$pod_pid" "$svc_pid" 2>/dev/null
+	return 0
 }
 
 case_same_ranges_refused() {
@@ -225,13 +289,21 @@ case_down_leaves_the_machine_as_it_was() {
 cluster_up bpf
 run_case node1_is_the_machine
 run_case machine_reaches_clusterip_nodeport_and_pods
+run_case n1_nodeport_answers_n2
 run_case pods_reach_each_other_across_nodes
 run_case other_namespaces_are_left_alone
 run_case same_ranges_refused
+run_case machines_sockets_to_a_removed_backend_end
 run_case down_leaves_the_machine_as_it_was
 
 DATA=$TMP/cluster-nftables # the first cluster's containerd may still be exiting
 cluster_up nftables --node-routing vxlan
 run_case vxlan_carries_the_pods
 run_case machine_reaches_clusterip_nodeport_and_pods
+run_case n1_nodeport_answers_n2
+run_case down_leaves_the_machine_as_it_was
+
+DATA=$TMP/cluster-nftables-native
+cluster_up nftables
+run_case n1_nodeport_answers_n2
 run_case down_leaves_the_machine_as_it_was
