@@ -170,12 +170,14 @@ int sched_plan_failed(const struct sched_pod *p, const char *message, const char
 	return ctrl_plan_add_sub(plan, CTRL_PATCH, "pods", "status", p->ns, p->name, patch);
 }
 
-/* PostFilter: preemption, then the FailedScheduling plan; the pod waits
- * among the unschedulable (its victims' deletes move it back). */
+/* PostFilter: preemption, then the FailedScheduling plan with its
+ * sentence, as upstream's FitError.Error(); the pod waits among the
+ * unschedulable (its victims' deletes move it back). */
 static int unschedulable(struct sched *s, struct sched_pod *p, unsigned long long now,
 			 const struct sched_result *res, struct ctrl_plan *plan)
 {
 	struct sched_preemption pr;
+	char msg[2 * SCHED_MSG_MAX];
 	int r;
 
 	sched_queue_unschedulable(s, p, now);
@@ -184,8 +186,9 @@ static int unschedulable(struct sched *s, struct sched_pod *p, unsigned long lon
 		sched_nominate(s, p, pr.node->name);
 		r = sched_plan_preemption(p, &pr, plan);
 	}
+	snprintf(msg, sizeof(msg), "%s%s%s", res->message, pr.message[0] ? " " : "", pr.message);
 	if (r == 0)
-		r = sched_plan_failed(p, res->message, pr.node ? pr.node->name : NULL, plan);
+		r = sched_plan_failed(p, msg, pr.node ? pr.node->name : NULL, plan);
 	sched_preemption_release(&pr);
 	return r;
 }

@@ -25,14 +25,17 @@
  * NodeResourcesFit LeastAllocated 1, NodeResourcesBalancedAllocation 1.
  * Each is normalised to 0..100 as upstream's NormalizeScore does.
  *
- * PostFilter: DefaultPreemption (sched_preempt.c). FailedScheduling
- * messages leave out upstream's "preemption: ..." sentence.
+ * PostFilter: DefaultPreemption (sched_preempt.c), with upstream's
+ * "preemption: ..." sentence in the FailedScheduling message and the
+ * DisruptionTarget condition on its victims. Spread constraints honour
+ * nodeAffinityPolicy, nodeTaintsPolicy and matchLabelKeys; requests count
+ * restartable (sidecar) init containers as upstream's PodRequests.
+ * The pod status patches of a plan (PodScheduled, DisruptionTarget) are
+ * sent as strategic merge patches (conditions merge by type).
  *
- * Not implemented: volumes, namespaceSelector with
- * requirements in pod affinity terms (an empty one, {}, means every
- * namespace, as upstream), restartable (sidecar) init containers counted as
- * ordinary init containers, nodeAffinityPolicy/nodeTaintsPolicy other than
- * their defaults (Honor / Ignore), matchLabelKeys. */
+ * Not implemented: volumes, namespaceSelector with requirements in pod
+ * affinity terms (an empty one, {}, means every namespace, as upstream),
+ * matchLabelKeys/mismatchLabelKeys of pod affinity terms. */
 #ifndef SKIFF_SCHED_H
 #define SKIFF_SCHED_H
 
@@ -123,6 +126,8 @@ struct sched_spread {
 	char *topology_key;
 	enum sched_topo topo; /* the well-known keys, read from the node's cache */
 	bool hard; /* whenUnsatisfiable: DoNotSchedule */
+	bool affinity_ignore; /* nodeAffinityPolicy: Ignore (default Honor) */
+	bool taints_honor;    /* nodeTaintsPolicy: Honor (default Ignore) */
 	struct kube_selector *sel; /* NULL: matches no pod */
 	const char *owner;         /* system default: the pods of this controller */
 };
@@ -287,6 +292,10 @@ struct sched_preemption {
 	struct sched_node *node;    /* NULL: preemption cannot help */
 	struct sched_pod **victims; /* most important first (the array is owned) */
 	size_t n_victims, pdb_violations;
+	const char *scheduler;      /* the scheduler's name, for the victims' condition */
+	/* node NULL: upstream's PostFilter sentence, "preemption: ..." (empty
+	 * without nodes) */
+	char message[SCHED_MSG_MAX];
 };
 
 /* For a pod that fit nowhere: the node and the fewest, least important

@@ -223,8 +223,23 @@ static void pod_event(struct sdrv *d, const struct ctrl_action *a)
 			 a->message ? a->message : "");
 }
 
+/* A pod's status patch (PodScheduled=False, a victim's DisruptionTarget)
+ * as a strategic merge patch, as upstream's PatchPodStatus: conditions
+ * merge by type, so a running victim keeps its others. */
+static void status_patch(struct sdrv *d, const struct ctrl_action *a)
+{
+	int r = kc_patch(d->c, kc_resource_find("pods"), a->ns, a->name, "status",
+			 KC_PATCH_STRATEGIC, a->body, NULL);
+
+	if (r < 0 && r != -ENOENT)
+		log_info("scheduler: status of pod %s/%s: %s", a->ns, a->name,
+			 kc_last_status(d->c)->message[0] ? kc_last_status(d->c)->message
+							  : strerror(-r));
+}
+
 /* Sends what sched_cycle planned: the binding without waiting (its Event
- * after it), the rest (FailedScheduling, PodScheduled=False) at once. */
+ * after it), the rest (FailedScheduling, PodScheduled=False, the
+ * victims' conditions and deletes) at once, in order. */
 static void plan_send(struct sdrv *d, const struct ctrl_plan *plan)
 {
 	const struct ctrl_action *bind = NULL, *ev = NULL;
@@ -238,6 +253,9 @@ static void plan_send(struct sdrv *d, const struct ctrl_plan *plan)
 			ev = a;
 		else if (a->verb == CTRL_EVENT && streq(a->resource, "pods"))
 			pod_event(d, a);
+		else if (a->verb == CTRL_PATCH && streq(a->resource, "pods") &&
+			 streq(a->subresource, "status"))
+			status_patch(d, a);
 		else
 			ctrl_action_send(d->c, d->rec, a);
 	}

@@ -113,6 +113,9 @@ struct sched_diag {
 	size_t count[64];
 	struct { const struct sched_taint *t; size_t n; } taints[16];
 	size_t n_taints, other_taints;
+	/* preemption's reasons: nodes where removing pods cannot help, and
+	 * nodes without a pod of lower priority */
+	size_t not_helpful, no_victims;
 };
 
 int sched_prefilter(struct sched_cycle *c);
@@ -126,6 +129,16 @@ void sched_diag_message(const struct sched *s, const struct sched_diag *d, size_
 bool sched_tolerates(const struct sched_toleration *tols, size_t n, const char *key,
 		     const char *value, enum sched_effect effect);
 bool sched_term_matches_node(const struct sched_term *t, const struct sched_node *n);
+/* Whether a spread constraint of p counts the placed pod q, and whether it
+ * counts the pods of node n at all (nodeAffinityPolicy, nodeTaintsPolicy). */
+bool sched_spread_counts(const struct sched_spread *c, const struct sched_pod *p,
+			 const struct sched_pod *q);
+bool sched_spread_includes(const struct sched_spread *c, const struct sched_pod *p,
+			   const struct sched_node *n);
+/* The cycle's spread and pod (anti-)affinity counts with q taken off n
+ * (d = -1) or put back (d = +1): preemption's trial of victims. */
+void sched_cycle_update(struct sched_cycle *c, const struct sched_node *n,
+			const struct sched_pod *q, int d);
 
 /* sched_score.c: total weighted scores of the feasible nodes into out. */
 int sched_score_nodes(struct sched_cycle *c, struct sched_node **nodes, size_t n,

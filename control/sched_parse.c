@@ -333,6 +333,37 @@ static void spread_free(struct sched_spread *v, size_t n)
 	free(v);
 }
 
+/* A constraint's labelSelector, narrowed by matchLabelKeys: each key the
+ * pod has a label for adds "key In (its value)", as upstream merges them. */
+static int spread_selector(json_t *e, json_t *labels, struct kube_selector **out)
+{
+	json_t *ls = json_object_get(e, "labelSelector"), *keys = json_object_get(e, "matchLabelKeys");
+	json_t *merged, *exprs, *k;
+	size_t i;
+	int r = 0;
+
+	if (!json_is_object(ls) || !json_array_size(keys))
+		return parse_selector(ls, out);
+	merged = json_deep_copy(ls);
+	exprs = json_object_get(merged, "matchExpressions");
+	if (merged && !json_is_array(exprs) &&
+	    json_object_set_new(merged, "matchExpressions", exprs = json_array()) < 0)
+		r = -ENOMEM;
+	json_array_foreach(keys, i, k) {
+		const char *v = sched_label(labels, json_string_value(k));
+
+		if (r == 0 && v &&
+		    json_array_append_new(exprs, json_pack("{s:s, s:s, s:[s]}", "key",
+							   json_string_value(k), "operator", "In",
+							   "values", v)) < 0)
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		r = merged ? parse_selector(merged, out) : -ENOMEM;
+	json_decref(merged);
+	return r;
+}
+
 /* spec.topologySpreadConstraints; without any, upstream's system default
  * (hostname maxSkew 3, zone maxSkew 5, ScheduleAnyway) over the pods of
  * the same controller (upstream selects them through the Services,
@@ -373,7 +404,9 @@ static int parse_spread(json_t *arr, const char *owner, struct sched_pod *p)
 								      : SCHED_TOPO_OTHER;
 		if (c->max_skew < 1)
 			return -EINVAL;
-		r = parse_selector(json_object_get(e, "labelSelector"), &c->sel);
+		c->affinity_ignore = streq(jstr(e, "nodeAffinityPolicy"), "Ignore");
+		c->taints_honor = streq(jstr(e, "nodeTaintsPolicy"), "Honor");
+		r = spread_selector(e, p->labels, &c->sel);
 		if (r < 0)
 			return r;
 	}
@@ -382,48 +415,86 @@ static int parse_spread(json_t *arr, const char *owner, struct sched_pod *p)
 
 /* ---- pods: requests, ports, tolerations ---- */
 
-/* Sum of containers, max with each init container, plus overhead; and the
- * same with upstream's non-zero defaults for cpu and memory (scoring). */
+/* One container's requests into one; its cpu and memory with upstream's
+ * non-zero defaults into nz (dflt: apply them to what it leaves out). */
+static int container_requests(struct sched *s, json_t *c, bool dflt, int64_t *one, int64_t *nz)
+{
+	json_t *req = json_object_get(json_object_get(c, "resources"), "requests");
+	int r = add_resources(s, req, one);
+
+	nz[0] = json_object_get(req, "cpu") ? one[SCHED_CPU] : dflt ? DEFAULT_MILLI_CPU : 0;
+	nz[1] = json_object_get(req, "memory") ? one[SCHED_MEM] : dflt ? DEFAULT_MEMORY : 0;
+	return r;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static void res_add(int64_t *to, const int64_t *v)
+{
+	for (size_t k = 0; k < SCHED_RES_MAX; k++)
+		to[k] += v[k];
+}
+
+static void res_max(int64_t *to, const int64_t *v)
+{
+	for (size_t k = 0; k < SCHED_RES_MAX; k++)
+		if (v[k] > to[k])
+			to[k] = v[k];
+}
+
+/* upstream's PodRequests: the containers and the restartable (sidecar)
+ * init containers (restartPolicy Always) run together; each ordinary init
+ * container runs beside the sidecars started before it; the pod needs
+ * the largest of these, plus its overhead. The same with upstream's
+ * non-zero defaults for cpu and memory (scoring). */
 static int pod_requests(struct sched *s, json_t *spec, struct sched_pod *p)
 {
+	int64_t side[SCHED_RES_MAX] = { 0 }, init[SCHED_RES_MAX] = { 0 }, over[SCHED_RES_MAX] = { 0 };
+	int64_t side_nz[2] = { 0 }, init_nz[2] = { 0 };
 	json_t *c;
 	size_t i;
-	int r;
+	int r = 0;
 
 	json_array_foreach(json_object_get(spec, "containers"), i, c) {
-		int64_t one[SCHED_RES_MAX] = { 0 };
-		json_t *req = json_object_get(json_object_get(c, "resources"), "requests");
+		int64_t one[SCHED_RES_MAX] = { 0 }, nz[2];
 
-		r = add_resources(s, req, one);
+		r = container_requests(s, c, true, one, nz);
 		if (r < 0)
 			return r;
-		for (size_t k = 0; k < SCHED_RES_MAX; k++)
-			p->req[k] += one[k];
-		p->nonzero_cpu += json_object_get(req, "cpu") ? one[SCHED_CPU] : DEFAULT_MILLI_CPU;
-		p->nonzero_mem += json_object_get(req, "memory") ? one[SCHED_MEM] : DEFAULT_MEMORY;
+		res_add(p->req, one);
+		p->nonzero_cpu += nz[0];
+		p->nonzero_mem += nz[1];
 	}
 	json_array_foreach(json_object_get(spec, "initContainers"), i, c) {
-		int64_t one[SCHED_RES_MAX] = { 0 };
-		json_t *req = json_object_get(json_object_get(c, "resources"), "requests");
+		bool sidecar = streq(jstr(c, "restartPolicy"), "Always");
+		int64_t one[SCHED_RES_MAX] = { 0 }, nz[2];
 
-		r = add_resources(s, req, one);
+		r = container_requests(s, c, sidecar, one, nz);
 		if (r < 0)
 			return r;
-		for (size_t k = 0; k < SCHED_RES_MAX; k++)
-			if (one[k] > p->req[k])
-				p->req[k] = one[k];
-		if (json_object_get(req, "cpu") && one[SCHED_CPU] > p->nonzero_cpu)
-			p->nonzero_cpu = one[SCHED_CPU];
-		if (json_object_get(req, "memory") && one[SCHED_MEM] > p->nonzero_mem)
-			p->nonzero_mem = one[SCHED_MEM];
+		if (sidecar) {
+			res_add(side, one);
+			side_nz[0] += nz[0];
+			side_nz[1] += nz[1];
+			memcpy(one, side, sizeof(one));
+		} else {
+			res_add(one, side);
+		}
+		res_max(init, one);
+		init_nz[0] = max64(init_nz[0], sidecar ? side_nz[0] : nz[0] + side_nz[0]);
+		init_nz[1] = max64(init_nz[1], sidecar ? side_nz[1] : nz[1] + side_nz[1]);
 	}
-	int64_t over[SCHED_RES_MAX] = { 0 };
-
+	res_add(p->req, side);
+	res_max(p->req, init);
+	p->nonzero_cpu = max64(p->nonzero_cpu + side_nz[0], init_nz[0]);
+	p->nonzero_mem = max64(p->nonzero_mem + side_nz[1], init_nz[1]);
 	r = add_resources(s, json_object_get(spec, "overhead"), over);
 	if (r < 0)
 		return r;
-	for (size_t k = 0; k < SCHED_RES_MAX; k++)
-		p->req[k] += over[k];
+	res_add(p->req, over);
 	p->nonzero_cpu += over[SCHED_CPU];
 	p->nonzero_mem += over[SCHED_MEM];
 	p->req[SCHED_PODS] = 1;
