@@ -115,6 +115,7 @@ struct sched_pod_term {
 	char **namespaces;         /* empty and !all_ns: the pod's own namespace */
 	size_t n_namespaces;
 	bool all_ns;               /* namespaceSelector: {} */
+	struct kube_selector *ns_sel; /* a namespaceSelector with requirements, or NULL */
 	char *topology_key;
 	int weight;
 };
@@ -133,6 +134,7 @@ struct sched_spread {
 };
 
 struct sched_node;
+struct sched_ns;
 
 enum sched_pod_state {
 	SCHED_POD_PENDING,  /* no node; in the queue */
@@ -143,6 +145,7 @@ enum sched_pod_state {
 struct sched_pod {
 	char *key; /* "ns/name" */
 	char *ns, *name, *uid, *owner; /* owner: the controller's uid, or NULL */
+	const struct sched_ns *nsrec;  /* its namespace's labels (owned by the sched) */
 	json_t *labels;                /* metadata.labels (a reference) */
 	int32_t priority;
 	bool preempt_never; /* spec.preemptionPolicy: Never */
@@ -241,6 +244,11 @@ size_t sched_node_count(const struct sched *s);
 int sched_pod_upsert(struct sched *s, json_t *pod, unsigned long long now);
 int sched_pod_delete(struct sched *s, const char *ns, const char *name);
 struct sched_pod *sched_pod_find(const struct sched *s, const char *ns, const char *name);
+
+/* Namespaces, for namespaceSelector in pod affinity terms: informer in.
+ * A pod's namespace unknown (or deleted) has no labels. */
+int sched_namespace_upsert(struct sched *s, json_t *ns);
+int sched_namespace_delete(struct sched *s, const char *name);
 
 /* Parses a pod without adding it (for tests and dry runs); free with
  * sched_pod_free. */

@@ -22,7 +22,7 @@ struct sdrv {
 	struct kc_client *c;
 	struct kc_recorder *rec;
 	struct sched *s;
-	struct kc_informer *nodes, *pods, *pdbs;
+	struct kc_informer *nodes, *pods, *pdbs, *namespaces;
 	int in_flight, max_in_flight;
 	struct bind_req *flying;
 	unsigned long long next_expire;
@@ -123,6 +123,30 @@ static void pdb_del(void *ud, json_t *pdb)
 	struct sdrv *d = ud;
 
 	sched_pdb_delete(d->s, kc_meta_str(pdb, "namespace") ?: "", kc_meta_str(pdb, "name") ?: "");
+}
+
+/* Namespaces: their labels, for namespaceSelector in pod affinity terms;
+ * a change may let parked pods fit. */
+static void ns_add(void *ud, json_t *ns)
+{
+	struct sdrv *d = ud;
+
+	if (sched_namespace_upsert(d->s, ns) == 0)
+		sched_queue_move_all(d->s, now_ns());
+}
+
+static void ns_update(void *ud, json_t *old, json_t *ns)
+{
+	if (!json_equal(json_object_get(json_object_get(old, "metadata"), "labels"),
+			json_object_get(json_object_get(ns, "metadata"), "labels")))
+		ns_add(ud, ns);
+}
+
+static void ns_del(void *ud, json_t *ns)
+{
+	struct sdrv *d = ud;
+
+	sched_namespace_delete(d->s, kc_meta_str(ns, "name") ?: "");
 }
 
 /* ---- bindings out ---- */
@@ -339,6 +363,9 @@ static int setup(struct sdrv *d, const struct kc_config *cfg)
 	if ((r = informer(d, "poddisruptionbudgets.policy", &(struct kc_informer_handlers){
 		     .add = pdb_add, .update = pdb_update, .del = pdb_del, .ud = d }, &d->pdbs)) < 0)
 		return r;
+	if ((r = informer(d, "namespaces", &(struct kc_informer_handlers){
+		     .add = ns_add, .update = ns_update, .del = ns_del, .ud = d }, &d->namespaces)) < 0)
+		return r;
 	return informer(d, "pods", &(struct kc_informer_handlers){
 		.add = pod_add, .update = pod_update, .del = pod_del, .ud = d }, &d->pods);
 }
@@ -381,7 +408,7 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 
 	while (r == 0 && !stopping(&d)) {
 		bool synced = kc_informer_synced(d.nodes) && kc_informer_synced(d.pods) &&
-			      kc_informer_synced(d.pdbs);
+			      kc_informer_synced(d.pdbs) && kc_informer_synced(d.namespaces);
 
 		wait_once(&d, synced);
 		if (synced)
@@ -390,6 +417,7 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 	log_info("scheduler: stopping (%lu bound, %lu failed bindings)", d.bound, d.failed);
 	kc_informer_free(d.pods);
 	kc_informer_free(d.pdbs);
+	kc_informer_free(d.namespaces);
 	kc_informer_free(d.nodes);
 	kc_recorder_free(d.rec);
 	kc_client_free(d.c); /* cancels the bindings in flight, without callbacks */

@@ -45,13 +45,23 @@ struct sched {
 	size_t n_unsched, cap_unsched;
 	unsigned long long unsched_due; /* the earliest unschedulable_max_ns end */
 	json_t *pdbs; /* "ns/name" -> struct sched_pdb (sched_preempt.c) */
+	/* name -> struct sched_ns: namespaces seen (from their informer or a
+	 * pod), kept until sched_free so pods can point at them. */
+	json_t *namespaces;
 	/* Scratch of one cycle, kept to avoid allocations. */
 	struct sched_node **feasible;
 	int64_t *score, *part;
 	size_t cap_scratch;
 };
 
+/* A namespace's labels (a reference; NULL when unknown). */
+struct sched_ns {
+	json_t *labels;
+};
+
 const char *sched_label(json_t *labels, const char *key);
+/* The record of namespace name, made when first asked for; NULL: -ENOMEM. */
+struct sched_ns *sched_ns_get(struct sched *s, const char *name);
 
 /* The value of a spread constraint's topology key on n, or NULL. */
 static inline const char *sched_spread_value(const struct sched_spread *c,

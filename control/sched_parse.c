@@ -277,6 +277,7 @@ static void pod_terms_free(struct sched_pod_term *t, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		kube_selector_free(t[i].sel);
+		kube_selector_free(t[i].ns_sel);
 		strings_free(t[i].namespaces, t[i].n_namespaces);
 		free(t[i].topology_key);
 	}
@@ -317,6 +318,8 @@ static int parse_pod_terms(json_t *arr, bool weighted, struct sched_pod_term **o
 			return r;
 		nsel = json_object_get(term, "namespaceSelector");
 		t->all_ns = json_is_object(nsel) && !json_object_size(nsel);
+		if (json_object_size(nsel) && (r = kube_selector_from_json(nsel, &t->ns_sel)) < 0)
+			return r;
 		r = parse_strings(nss, &t->namespaces, &t->n_namespaces);
 		if (r < 0)
 			return r;
@@ -649,9 +652,10 @@ int sched_pod_parse(struct sched *s, json_t *obj, struct sched_pod **out)
 	p->ns = strdup(ns);
 	p->name = strdup(name);
 	p->uid = strdup(jstr(meta, "uid") ? jstr(meta, "uid") : "");
+	p->nsrec = sched_ns_get(s, ns);
 	p->owner = dup_or_null(controller_uid(meta));
 	p->node_name = strdup(node ? node : "");
-	if (!p->ns || !p->name || !p->uid || !p->node_name ||
+	if (!p->ns || !p->name || !p->uid || !p->node_name || !p->nsrec ||
 	    (controller_uid(meta) && !p->owner))
 		goto fail;
 	p->labels = json_incref(json_object_get(meta, "labels"));

@@ -162,6 +162,46 @@ TEST(filter_pod_affinity_follows_matching_pods_by_topology)
 	sched_free(s);
 }
 
+#define NS_TERM(team) \
+	"{\"labelSelector\":{\"matchLabels\":{\"app\":\"db\"}},\"topologyKey\":\"topology.kubernetes.io/zone\"," \
+	"\"namespaceSelector\":{\"matchExpressions\":[{\"key\":\"team\",\"operator\":\"In\",\"values\":[\"" team "\"]}]}}"
+
+static void ns_obj(struct sched *s, const char *name, const char *team)
+{
+	json_t *ns = jfmt("{\"metadata\":{\"name\":\"%s\",\"labels\":{\"team\":\"%s\"}}}", name, team);
+
+	CHECK_OK(sched_namespace_upsert(s, ns));
+	json_decref(ns);
+}
+
+/* A namespaceSelector with requirements selects pods by their
+ * namespace's labels, as they are now. */
+TEST(filter_pod_affinity_namespace_selector)
+{
+	struct sched *s = env_new();
+	json_t *db = jfmt("{\"metadata\":{\"namespace\":\"ns-b\",\"name\":\"db\",\"labels\":{\"app\":\"db\"}},"
+			  "\"spec\":{\"nodeName\":\"b1\",\"containers\":[{\"name\":\"c\"}]}}");
+
+	zones(s);
+	ns_obj(s, "ns-a", "a");
+	ns_obj(s, "ns-b", "b");
+	CHECK_OK(sched_pod_upsert(s, db, 0));
+	env_pod(s, "db-default", NULL, ",\"labels\":{\"app\":\"db\"}", ",\"nodeName\":\"a1\"");
+	/* the db of team b is in zone b; the pod's own namespace is not searched */
+	CHECK_STR_EQ(env_place(s, "100m", "", POD_AFFINITY("podAffinity", NS_TERM("b"))), "b1");
+	CHECK_STR_EQ(env_place(s, "100m", "", POD_AFFINITY("podAffinity", NS_TERM("a"))),
+		     "0/2 nodes are available: 2 node(s) didn't match pod affinity rules.");
+	CHECK_STR_EQ(env_place(s, "100m", "", POD_AFFINITY("podAntiAffinity", NS_TERM("b"))), "a1");
+	/* ns-b joins team a */
+	ns_obj(s, "ns-b", "a");
+	CHECK_STR_EQ(env_place(s, "100m", "", POD_AFFINITY("podAffinity", NS_TERM("a"))), "b1");
+	CHECK_OK(sched_namespace_delete(s, "ns-b"));
+	CHECK_STR_CONTAINS(env_place(s, "100m", "", POD_AFFINITY("podAffinity", NS_TERM("a"))),
+			   "didn't match pod affinity rules");
+	json_decref(db);
+	sched_free(s);
+}
+
 TEST(filter_pod_anti_affinity_avoids_matching_pods)
 {
 	struct sched *s = env_new();
