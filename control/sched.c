@@ -88,6 +88,12 @@ int sched_schedule_one(struct sched *s, struct sched_pod *p, struct sched_result
 		snprintf(res->message, sizeof(res->message), "no nodes available to schedule pods");
 		return 0;
 	}
+	if (p->prefilter_msg) {
+		/* upstream's FitError with a PreFilter message: no per-node reasons */
+		snprintf(res->message, sizeof(res->message), "0/%zu nodes are available: %s.",
+			 s->n_nodes, p->prefilter_msg);
+		return 0;
+	}
 	r = scratch(s);
 	if (r >= 0)
 		r = sched_prefilter(&c);

@@ -171,6 +171,9 @@ struct sched_pod {
 	size_t n_aff_req, n_aff_pref, n_anti_req, n_anti_pref;
 	struct sched_spread *spread;
 	size_t n_spread;
+	/* Why no node can take it before any filter runs (upstream's
+	 * VolumeBinding PreFilter: a claim that does not exist), or NULL. */
+	char *prefilter_msg;
 
 	/* Where it is: */
 	enum sched_pod_state state;

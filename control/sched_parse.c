@@ -555,6 +555,36 @@ static int pod_tolerations(json_t *spec, struct sched_pod *p)
 	return 0;
 }
 
+/* upstream VolumeBinding's podHasPVCs: the first claim the pod uses,
+ * which in skiff never exists (its API stores no PersistentVolumeClaims):
+ * the pod waits with upstream's words. 0 or -ENOMEM. */
+static int pod_volumes(json_t *spec, struct sched_pod *p)
+{
+	json_t *v;
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(json_object_get(spec, "volumes"), i, v) {
+		const char *claim = jstr(json_object_get(v, "persistentVolumeClaim"), "claimName");
+
+		if (claim)
+			r = asprintf(&p->prefilter_msg, "persistentvolumeclaim \"%s\" not found", claim);
+		else if (json_is_object(json_object_get(v, "ephemeral")))
+			r = asprintf(&p->prefilter_msg,
+				     "waiting for ephemeral volume controller to create the "
+				     "persistentvolumeclaim \"%s-%s\"", p->name,
+				     jstr(v, "name") ? jstr(v, "name") : "");
+		else
+			continue;
+		if (r < 0) {
+			p->prefilter_msg = NULL;
+			return -ENOMEM;
+		}
+		break;
+	}
+	return 0;
+}
+
 static long long parse_time(const char *s)
 {
 	struct tm tm = { 0 };
@@ -610,6 +640,7 @@ void sched_pod_free(struct sched_pod *p)
 	free(p->owner);
 	free(p->node_name);
 	free(p->nominated);
+	free(p->prefilter_msg);
 	json_decref(p->spec);
 	json_decref(p->labels);
 	json_decref(p->node_selector);
@@ -674,6 +705,8 @@ int sched_pod_parse(struct sched *s, json_t *obj, struct sched_pod **out)
 		r = pod_ports(spec, p);
 	if (r >= 0)
 		r = pod_tolerations(spec, p);
+	if (r >= 0)
+		r = pod_volumes(spec, p);
 	if (r >= 0)
 		r = pod_affinity(json_object_get(spec, "affinity"), p);
 	if (r >= 0)

@@ -440,7 +440,9 @@ int sched_preempt(struct sched *s, struct sched_pod *p, struct sched_preemption 
 	if (want < MIN_CANDIDATES)
 		want = MIN_CANDIDATES;
 	r = sched_prefilter(&c);
-	for (size_t i = 0; r >= 0 && i < s->n_nodes && found < want; i++) {
+	if (p->prefilter_msg) /* refused before the filters: on every node */
+		diag.not_helpful = s->n_nodes;
+	for (size_t i = 0; r >= 0 && !p->prefilter_msg && i < s->n_nodes && found < want; i++) {
 		r = try_node(&c, s->nodes[i], &best, &diag);
 		found += r > 0;
 	}

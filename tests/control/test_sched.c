@@ -692,3 +692,38 @@ TEST(pod_requests_count_sidecars_beside_the_containers)
 	json_decref(k);
 	sched_free(s);
 }
+
+/* skiff stores no PersistentVolumeClaims: a pod using one waits with
+ * upstream's VolumeBinding PreFilter words (no per-node reasons), and
+ * preemption cannot help on any node; other volumes do not matter. */
+TEST(volume_claims_that_do_not_exist_keep_the_pod_pending)
+{
+	struct sched *s = env_new();
+	json_t *j = env_pod_json("app", "100m", "",
+				 ",\"volumes\":[{\"name\":\"cfg\",\"configMap\":{\"name\":\"c\"}},"
+				 "{\"name\":\"data\",\"persistentVolumeClaim\":{\"claimName\":\"data-0\"}}]");
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	struct sched_pod *p;
+
+	env_node(s, "n1", "8", "16Gi", NULL, NULL);
+	env_node(s, "n2", "8", "16Gi", NULL, NULL);
+	CHECK_OK(sched_pod_upsert(s, j, 0));
+	p = sched_queue_pop(s, 0);
+	CHECK(p != NULL);
+	CHECK_OK(sched_cycle(s, p, 0, &plan, &res));
+	CHECK(res.node == NULL);
+	CHECK_INT_EQ(plan.v[0].verb, CTRL_EVENT);
+	CHECK_STR_EQ(plan.v[0].message,
+		     "0/2 nodes are available: persistentvolumeclaim \"data-0\" not found. "
+		     "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.");
+	ctrl_plan_clear(&plan);
+	json_decref(j);
+	CHECK_STR_EQ(env_place(s, "100m", "", ",\"volumes\":[{\"name\":\"scratch\",\"ephemeral\":"
+			       "{\"volumeClaimTemplate\":{\"spec\":{}}}}]"),
+		     "0/2 nodes are available: waiting for ephemeral volume controller to create "
+		     "the persistentvolumeclaim \"incoming-scratch\".");
+	CHECK_STR_CONTAINS("n1 n2", env_place(s, "100m", "", ",\"volumes\":[{\"name\":\"tmp\","
+					      "\"emptyDir\":{}}]"));
+	sched_free(s);
+}
