@@ -293,8 +293,55 @@ static int parse_selector(json_t *ls, struct kube_selector **out)
 	return kube_selector_from_json(ls, out);
 }
 
-static int parse_pod_terms(json_t *arr, bool weighted, struct sched_pod_term **out,
-			   size_t *n_out)
+/* Appends "key OP (the pod's value)" to exprs for each key the pod has a
+ * label for. */
+static int add_key_reqs(json_t *exprs, json_t *keys, const char *op, json_t *labels)
+{
+	json_t *k;
+	size_t i;
+
+	json_array_foreach(keys, i, k) {
+		const char *v = sched_label(labels, json_string_value(k));
+
+		if (v && json_array_append_new(exprs, json_pack("{s:s, s:s, s:[s]}", "key",
+							       json_string_value(k), "operator", op,
+							       "values", v)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A labelSelector narrowed by matchLabelKeys ("key In (the pod's value)")
+ * and mismatchLabelKeys ("key NotIn ..."), as upstream merges them (the
+ * kube-apiserver does it for pod affinity terms when the pod is created;
+ * done here, the merge is the same). */
+static int keyed_selector(json_t *term, json_t *labels, struct kube_selector **out)
+{
+	json_t *ls = json_object_get(term, "labelSelector");
+	json_t *in = json_object_get(term, "matchLabelKeys");
+	json_t *notin = json_object_get(term, "mismatchLabelKeys");
+	json_t *merged, *exprs;
+	int r = 0;
+
+	if (!json_is_object(ls) || (!json_array_size(in) && !json_array_size(notin)))
+		return parse_selector(ls, out);
+	merged = json_deep_copy(ls);
+	exprs = json_object_get(merged, "matchExpressions");
+	if (!merged || (!json_is_array(exprs) &&
+			json_object_set_new(merged, "matchExpressions", exprs = json_array()) < 0))
+		r = -ENOMEM;
+	if (r == 0)
+		r = add_key_reqs(exprs, in, "In", labels);
+	if (r == 0)
+		r = add_key_reqs(exprs, notin, "NotIn", labels);
+	if (r == 0)
+		r = parse_selector(merged, out);
+	json_decref(merged);
+	return r;
+}
+
+static int parse_pod_terms(json_t *arr, bool weighted, json_t *labels,
+			   struct sched_pod_term **out, size_t *n_out)
 {
 	json_t *e;
 	size_t i;
@@ -313,7 +360,7 @@ static int parse_pod_terms(json_t *arr, bool weighted, struct sched_pod_term **o
 		t->topology_key = strdup(jstr(term, "topologyKey") ? jstr(term, "topologyKey") : "");
 		if (!t->topology_key)
 			return -ENOMEM;
-		r = parse_selector(json_object_get(term, "labelSelector"), &t->sel);
+		r = keyed_selector(term, labels, &t->sel);
 		if (r < 0)
 			return r;
 		nsel = json_object_get(term, "namespaceSelector");
@@ -334,37 +381,6 @@ static void spread_free(struct sched_spread *v, size_t n)
 		free(v[i].topology_key);
 	}
 	free(v);
-}
-
-/* A constraint's labelSelector, narrowed by matchLabelKeys: each key the
- * pod has a label for adds "key In (its value)", as upstream merges them. */
-static int spread_selector(json_t *e, json_t *labels, struct kube_selector **out)
-{
-	json_t *ls = json_object_get(e, "labelSelector"), *keys = json_object_get(e, "matchLabelKeys");
-	json_t *merged, *exprs, *k;
-	size_t i;
-	int r = 0;
-
-	if (!json_is_object(ls) || !json_array_size(keys))
-		return parse_selector(ls, out);
-	merged = json_deep_copy(ls);
-	exprs = json_object_get(merged, "matchExpressions");
-	if (merged && !json_is_array(exprs) &&
-	    json_object_set_new(merged, "matchExpressions", exprs = json_array()) < 0)
-		r = -ENOMEM;
-	json_array_foreach(keys, i, k) {
-		const char *v = sched_label(labels, json_string_value(k));
-
-		if (r == 0 && v &&
-		    json_array_append_new(exprs, json_pack("{s:s, s:s, s:[s]}", "key",
-							   json_string_value(k), "operator", "In",
-							   "values", v)) < 0)
-			r = -ENOMEM;
-	}
-	if (r == 0)
-		r = merged ? parse_selector(merged, out) : -ENOMEM;
-	json_decref(merged);
-	return r;
 }
 
 /* spec.topologySpreadConstraints; without any, upstream's system default
@@ -409,7 +425,7 @@ static int parse_spread(json_t *arr, const char *owner, struct sched_pod *p)
 			return -EINVAL;
 		c->affinity_ignore = streq(jstr(e, "nodeAffinityPolicy"), "Ignore");
 		c->taints_honor = streq(jstr(e, "nodeTaintsPolicy"), "Honor");
-		r = spread_selector(e, p->labels, &c->sel);
+		r = keyed_selector(e, p->labels, &c->sel);
 		if (r < 0)
 			return r;
 	}
@@ -619,13 +635,13 @@ static int pod_affinity(json_t *aff, struct sched_pod *p)
 	if (r >= 0)
 		r = parse_terms(json_object_get(na, P), true, &p->node_pref, &p->n_node_pref);
 	if (r >= 0)
-		r = parse_pod_terms(json_object_get(pa, R), false, &p->aff_req, &p->n_aff_req);
+		r = parse_pod_terms(json_object_get(pa, R), false, p->labels, &p->aff_req, &p->n_aff_req);
 	if (r >= 0)
-		r = parse_pod_terms(json_object_get(pa, P), true, &p->aff_pref, &p->n_aff_pref);
+		r = parse_pod_terms(json_object_get(pa, P), true, p->labels, &p->aff_pref, &p->n_aff_pref);
 	if (r >= 0)
-		r = parse_pod_terms(json_object_get(paa, R), false, &p->anti_req, &p->n_anti_req);
+		r = parse_pod_terms(json_object_get(paa, R), false, p->labels, &p->anti_req, &p->n_anti_req);
 	if (r >= 0)
-		r = parse_pod_terms(json_object_get(paa, P), true, &p->anti_pref, &p->n_anti_pref);
+		r = parse_pod_terms(json_object_get(paa, P), true, p->labels, &p->anti_pref, &p->n_anti_pref);
 	return r;
 }
 

@@ -202,6 +202,31 @@ TEST(filter_pod_affinity_namespace_selector)
 	sched_free(s);
 }
 
+#define KEYED_TERM(keys) \
+	"{\"labelSelector\":{\"matchLabels\":{\"app\":\"web\"}},\"topologyKey\":\"topology.kubernetes.io/zone\"" \
+	keys "}"
+
+/* matchLabelKeys and mismatchLabelKeys take the pod's own values: with
+ * the same version, with another one. */
+TEST(filter_pod_affinity_match_and_mismatch_label_keys)
+{
+	struct sched *s = env_new();
+	const char *v2 = ",\"labels\":{\"app\":\"web\",\"version\":\"v2\"}";
+
+	zones(s);
+	env_pod(s, "web-v1", NULL, ",\"labels\":{\"app\":\"web\",\"version\":\"v1\"}",
+		",\"nodeName\":\"a1\"");
+	env_pod(s, "web-v2", NULL, v2, ",\"nodeName\":\"b1\"");
+	CHECK_STR_CONTAINS("a1 b1", env_place(s, "100m", v2, POD_AFFINITY("podAffinity", KEYED_TERM(""))));
+	CHECK_STR_EQ(env_place(s, "100m", v2, POD_AFFINITY("podAffinity",
+		     KEYED_TERM(",\"matchLabelKeys\":[\"version\"]"))), "b1");
+	CHECK_STR_EQ(env_place(s, "100m", v2, POD_AFFINITY("podAffinity",
+		     KEYED_TERM(",\"mismatchLabelKeys\":[\"version\"]"))), "a1");
+	CHECK_STR_EQ(env_place(s, "100m", v2, POD_AFFINITY("podAntiAffinity",
+		     KEYED_TERM(",\"matchLabelKeys\":[\"version\"]"))), "a1");
+	sched_free(s);
+}
+
 TEST(filter_pod_anti_affinity_avoids_matching_pods)
 {
 	struct sched *s = env_new();
