@@ -25,17 +25,25 @@
  * NodeResourcesFit LeastAllocated 1, NodeResourcesBalancedAllocation 1.
  * Each is normalised to 0..100 as upstream's NormalizeScore does.
  *
- * PostFilter: DefaultPreemption (sched_preempt.c), with upstream's
- * "preemption: ..." sentence in the FailedScheduling message and the
- * DisruptionTarget condition on its victims. Spread constraints honour
- * nodeAffinityPolicy, nodeTaintsPolicy and matchLabelKeys; requests count
- * restartable (sidecar) init containers as upstream's PodRequests.
- * The pod status patches of a plan (PodScheduled, DisruptionTarget) are
- * sent as strategic merge patches (conditions merge by type).
+ * PostFilter: DefaultPreemption (sched_preempt.c): upstream's
+ * "preemption: ..." sentence in the FailedScheduling message, the
+ * DisruptionTarget condition on victims, spreading and pod (anti-)affinity
+ * re-evaluated with the victims off the node, nominations cleared where
+ * they no longer hold. Spread constraints honour nodeAffinityPolicy,
+ * nodeTaintsPolicy and matchLabelKeys; pod affinity terms namespaceSelector
+ * (namespaces' labels from their informer), matchLabelKeys and
+ * mismatchLabelKeys; requests count restartable (sidecar) init containers
+ * as upstream's PodRequests. A pod using a PersistentVolumeClaim or an
+ * ephemeral volume waits with VolumeBinding's PreFilter message: skiff's
+ * API stores no claims. The pod status patches of a plan (PodScheduled,
+ * DisruptionTarget, nominations) are sent as strategic merge patches.
  *
- * Not implemented: volumes, namespaceSelector with requirements in pod
- * affinity terms (an empty one, {}, means every namespace, as upstream),
- * matchLabelKeys/mismatchLabelKeys of pod affinity terms. */
+ * Not implemented: the rest of the volume plugins (claim binding,
+ * StorageClasses and WaitForFirstConsumer, VolumeRestrictions such as
+ * ReadWriteOncePod, VolumeZone, NodeVolumeLimits), which need objects
+ * skiff's API does not store; scheduler profiles and plugin arguments
+ * (only the default profile with upstream's default weights);
+ * ImageLocality and DynamicResources. */
 #ifndef SKIFF_SCHED_H
 #define SKIFF_SCHED_H
 
@@ -292,7 +300,8 @@ int sched_cycle(struct sched *s, struct sched_pod *p, unsigned long long now,
 		struct ctrl_plan *plan, struct sched_result *res);
 
 /* The plan pieces, for drivers that decide themselves. nominated: the
- * node a preemption made room on (status.nominatedNodeName), or NULL. */
+ * node a preemption made room on (status.nominatedNodeName), "" to clear
+ * it, or NULL to leave it. */
 int sched_plan_binding(const struct sched_pod *p, const char *node, struct ctrl_plan *plan);
 int sched_plan_failed(const struct sched_pod *p, const char *message, const char *nominated,
 		      struct ctrl_plan *plan);
@@ -304,6 +313,7 @@ struct sched_preemption {
 	struct sched_pod **victims; /* most important first (the array is owned) */
 	size_t n_victims, pdb_violations;
 	const char *scheduler;      /* the scheduler's name, for the victims' condition */
+	bool clear_nominated;       /* node NULL: the pod's nomination is to go */
 	/* node NULL: upstream's PostFilter sentence, "preemption: ..." (empty
 	 * without nodes) */
 	char message[SCHED_MSG_MAX];
@@ -315,7 +325,8 @@ struct sched_preemption {
  * helps. 0, or -ENOMEM. sched_cycle runs it. */
 int sched_preempt(struct sched *s, struct sched_pod *p, struct sched_preemption *out);
 void sched_preemption_release(struct sched_preemption *pr);
-/* The victims' deletes (uid preconditions) and their Preempted Events. */
+/* The victims' DisruptionTarget conditions, deletes (uid preconditions)
+ * and Preempted Events. */
 int sched_plan_preemption(const struct sched_pod *p, const struct sched_preemption *pr,
 			  struct ctrl_plan *plan);
 /* PodDisruptionBudgets (policy/v1), for choosing victims: informer in. */

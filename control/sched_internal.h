@@ -166,6 +166,9 @@ void sched_node_drop_nominated(struct sched_node *n);
  * (other pods of at least p's priority) request; req[SCHED_PODS] counts
  * them. */
 void sched_nominated_requests(const struct sched_pod *p, const struct sched_node *n, int64_t *req);
+/* upstream prepareCandidate: the pending pods of lower priority than p
+ * nominated on n lose their nomination (a status patch each). */
+int sched_clear_nominations(const struct sched_pod *p, struct sched_node *n, struct ctrl_plan *plan);
 
 /* sched_queue.c */
 void sched_queue_remove(struct sched *s, struct sched_pod *p);

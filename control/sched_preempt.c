@@ -218,6 +218,24 @@ void sched_nominated_requests(const struct sched_pod *p, const struct sched_node
 	}
 }
 
+int sched_clear_nominations(const struct sched_pod *p, struct sched_node *n, struct ctrl_plan *plan)
+{
+	int r = 0;
+
+	for (size_t i = n->n_nominated; r == 0 && i-- > 0;) {
+		struct sched_pod *q = n->nominated[i];
+
+		if (q == p || q->priority >= p->priority)
+			continue;
+		sched_unnominate(q);
+		free(q->nominated);
+		q->nominated = NULL;
+		r = ctrl_plan_add_sub(plan, CTRL_PATCH, "pods", "status", q->ns, q->name,
+				      json_pack("{s:{s:n}}", "status", "nominatedNodeName"));
+	}
+	return r;
+}
+
 /* ---- taking pods off a node for a trial ----
  *
  * Hidden pods sit past n->n_pods in n->pods, their requests off the node's
@@ -452,6 +470,7 @@ int sched_preempt(struct sched *s, struct sched_pod *p, struct sched_preemption 
 		return r;
 	}
 	if (!best.node) {
+		out->clear_nominated = true;
 		memcpy(out->message, "preemption: ", 12);
 		sched_diag_message(s, &diag, s->n_nodes, out->message + 12,
 				   sizeof(out->message) - 12);

@@ -47,9 +47,9 @@ static const char *nominated(const struct ctrl_plan *plan)
 	for (size_t i = 0; i < plan->n; i++) {
 		json_t *st = json_object_get(plan->v[i].body, "status");
 		json_t *cond = json_array_get(json_object_get(st, "conditions"), 0);
+		const char *type = json_string_value(json_object_get(cond, "type"));
 
-		if (plan->v[i].verb == CTRL_PATCH &&
-		    strcmp(json_string_value(json_object_get(cond, "type")), "PodScheduled") == 0)
+		if (plan->v[i].verb == CTRL_PATCH && type && strcmp(type, "PodScheduled") == 0)
 			return json_string_value(json_object_get(st, "nominatedNodeName"));
 	}
 	return NULL;
@@ -427,5 +427,50 @@ TEST(victims_make_room_for_topology_spread)
 	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "low");
 	CHECK_STR_EQ(nominated(&plan), "node-1");
 	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+/* upstream: a nominated pod that preemption can no longer help loses its
+ * nomination (null in its status patch); the pods of lower priority
+ * nominated where a preemption makes room lose theirs. */
+TEST(nominations_cleared_where_they_no_longer_hold)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	json_t *mid = env_pod_json("mid", "1", "",
+				   ",\"priority\":10},\"status\":{\"nominatedNodeName\":\"node-1\"");
+	struct sched_pod *p;
+	json_t *st;
+	int i;
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	env_node(s, "node-2", "2", "8Gi", NULL, NULL);
+	bound(s, "low", "2", 0, "node-1", NULL);
+	bound(s, "boss", "2", 5000, "node-2", NULL);
+	CHECK_OK(sched_pod_upsert(s, mid, 0));
+	CHECK(sched_queue_pop(s, 0) != NULL); /* mid waits, nominated on node-1 */
+	cycle(s, "urgent", "2", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK_STR_EQ(nominated(&plan), "node-1");
+	i = action_of(&plan, CTRL_PATCH, "mid");
+	CHECK(i >= 0);
+	st = json_object_get(plan.v[i].body, "status");
+	CHECK(json_is_null(json_object_get(st, "nominatedNodeName")));
+	CHECK(sched_pod_find(s, "default", "mid")->nominated == NULL);
+	ctrl_plan_clear(&plan);
+	/* boss fills node-2 and urgent holds node-1: nothing helps mid now */
+	CHECK_OK(sched_pod_upsert(s, mid, 0));
+	CHECK(sched_pod_find(s, "default", "mid")->nominated != NULL);
+	p = sched_queue_pop(s, 60 * SEC);
+	CHECK(p != NULL && strcmp(p->name, "mid") == 0);
+	CHECK_OK(sched_cycle(s, p, 60 * SEC, &plan, &res));
+	i = action_of(&plan, CTRL_PATCH, "mid");
+	CHECK(i >= 0);
+	st = json_object_get(plan.v[i].body, "status");
+	CHECK(json_is_null(json_object_get(st, "nominatedNodeName")));
+	CHECK_STR_CONTAINS(failed_message(&plan), "preemption: 0/2 nodes are available: ");
+	CHECK(sched_pod_find(s, "default", "mid")->nominated == NULL);
+	ctrl_plan_clear(&plan);
+	json_decref(mid);
 	sched_free(s);
 }
