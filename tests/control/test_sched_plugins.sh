@@ -1,35 +1,19 @@
 #!/usr/bin/env bash
 # The scheduler's plugins that read more than a pod (issue 10), through the
 # real kubectl 1.27 and 1.33: skiff-server with its scheduler and two
-# hollow nodes of 2 cpu.
+# hollow nodes of 4 cpu (tests/control/e2e_lib.sh).
 # - namespaceSelector in a pod affinity term selects pods by their
 #   namespace's labels, and relabelling a namespace lets a waiting pod in;
 # - a restartable (sidecar) init container counts beside the containers;
 # - a pod using a PersistentVolumeClaim (skiff stores none) waits with
 #   upstream's words, and preemption is said not to help.
 . "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/e2e_lib.sh"
 
-require_bin skiff-server hollow-nodes
-require_kubectl
-
-DATA=$TMP/data
-start_skiff_server "$DATA" "$TMP/server.log" tls
-P=plg$RUN_ID
+e2e_start 2
 NA=team-a-$RUN_ID
 NB=team-b-$RUN_ID
-HLOG=$TMP/hollow.log
-
-k() {
-	local v=$1; shift
-	"$KDIR/kubectl.1.$v" --kubeconfig "$DATA/kubeconfig" --cache-dir "$TMP/cache-$v" "$@"
-}
-
-"$TESTBIN/hollow-nodes" --kubeconfig "$DATA/kubeconfig" --nodes 2 --cpu 2 --prefix "$P" \
-	--stop-delay 0 --progress 1 >"$HLOG" 2>&1 &
-defer "kill_tree $!"
-wait_for 30 grep -q '^hollow-nodes: registered 2 nodes' "$HLOG" ||
-	fail "hollow nodes not registered: $(tail -n 3 "$HLOG")"
-NODE0=hollow-$P-0
+NODE0=$(hnode 0)
 
 node_of() { k 33 -n "$1" get pod "$2" -o jsonpath='{.spec.nodeName}' 2>/dev/null; }
 # failed NS POD: the pod's FailedScheduling messages (kubectl 1.27).
@@ -90,13 +74,13 @@ kind: Pod
 metadata: {name: sidecar}
 spec:
   initContainers:
-  - {name: proxy, image: pause, restartPolicy: Always, resources: {requests: {cpu: 1500m}}}
+  - {name: proxy, image: pause, restartPolicy: Always, resources: {requests: {cpu: "2"}}}
   containers:
-  - {name: c, image: pause, resources: {requests: {cpu: "1"}}}
+  - {name: c, image: pause, resources: {requests: {cpu: 2500m}}}
 YAML
 	wait_for 20 eval 'failed "$NA" sidecar | grep -q "Insufficient cpu"' ||
 		fail "the sidecar's cpu was not counted: '$(node_of "$NA" sidecar)' $(failed "$NA" sidecar)"
-	assert_eq "$(node_of "$NA" sidecar)" "" "2.5 cpu fit on no 2-cpu node"
+	assert_eq "$(node_of "$NA" sidecar)" "" "4.5 cpu fit on no 4-cpu node"
 }
 
 case_missing_claim() {
