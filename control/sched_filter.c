@@ -552,7 +552,7 @@ bool sched_filter_node(const struct sched_cycle *c, const struct sched_node *n,
 		w = WHY_UNSCHEDULABLE;
 	else if (p->node_name[0] && !streq(p->node_name, n->name))
 		w = WHY_NODE_NAME;
-	else if ((why->taint = untolerated_taint(p, n)))
+	else if (n->n_taints && (why->taint = untolerated_taint(p, n)))
 		w = WHY_TAINT;
 	else if (!node_affinity_ok(p, n))
 		w = WHY_AFFINITY;
