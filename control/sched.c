@@ -88,6 +88,12 @@ int sched_schedule_one(struct sched *s, struct sched_pod *p, struct sched_result
 		snprintf(res->message, sizeof(res->message), "no nodes available to schedule pods");
 		return 0;
 	}
+	if (p->prefilter_msg) {
+		/* upstream's FitError with a PreFilter message: no per-node reasons */
+		snprintf(res->message, sizeof(res->message), "0/%zu nodes are available: %s.",
+			 s->n_nodes, p->prefilter_msg);
+		return 0;
+	}
 	r = scratch(s);
 	if (r >= 0)
 		r = sched_prefilter(&c);
@@ -143,8 +149,8 @@ int sched_plan_binding(const struct sched_pod *p, const char *node, struct ctrl_
 }
 
 /* The Warning Event, and the PodScheduled=False condition kubectl
- * describe shows (a merge patch of status: an unbound pod has no other
- * condition to lose). */
+ * describe shows (the driver sends it as a strategic merge patch); a
+ * nominated "" clears the nomination (null). */
 int sched_plan_failed(const struct sched_pod *p, const char *message, const char *nominated,
 		      struct ctrl_plan *plan)
 {
@@ -155,7 +161,7 @@ int sched_plan_failed(const struct sched_pod *p, const char *message, const char
 
 	if (patch && nominated &&
 	    json_object_set_new(json_object_get(patch, "status"), "nominatedNodeName",
-				json_string(nominated)) < 0) {
+				*nominated ? json_string(nominated) : json_null()) < 0) {
 		json_decref(patch);
 		patch = NULL;
 	}
@@ -170,22 +176,35 @@ int sched_plan_failed(const struct sched_pod *p, const char *message, const char
 	return ctrl_plan_add_sub(plan, CTRL_PATCH, "pods", "status", p->ns, p->name, patch);
 }
 
-/* PostFilter: preemption, then the FailedScheduling plan; the pod waits
- * among the unschedulable (its victims' deletes move it back). */
+/* PostFilter: preemption, then the FailedScheduling plan with its
+ * sentence, as upstream's FitError.Error(); the pod waits among the
+ * unschedulable (its victims' deletes move it back). */
 static int unschedulable(struct sched *s, struct sched_pod *p, unsigned long long now,
 			 const struct sched_result *res, struct ctrl_plan *plan)
 {
 	struct sched_preemption pr;
+	char msg[2 * SCHED_MSG_MAX];
+	const char *nominated = NULL;
 	int r;
 
 	sched_queue_unschedulable(s, p, now);
 	r = sched_preempt(s, p, &pr);
 	if (r == 0 && pr.node) {
 		sched_nominate(s, p, pr.node->name);
+		nominated = pr.node->name;
 		r = sched_plan_preemption(p, &pr, plan);
+		if (r == 0)
+			r = sched_clear_nominations(p, pr.node, plan);
+	} else if (r == 0 && pr.clear_nominated && p->nominated) {
+		/* upstream: a pod preemption cannot help loses its nomination */
+		sched_unnominate(p);
+		free(p->nominated);
+		p->nominated = NULL;
+		nominated = "";
 	}
+	snprintf(msg, sizeof(msg), "%s%s%s", res->message, pr.message[0] ? " " : "", pr.message);
 	if (r == 0)
-		r = sched_plan_failed(p, res->message, pr.node ? pr.node->name : NULL, plan);
+		r = sched_plan_failed(p, msg, nominated, plan);
 	sched_preemption_release(&pr);
 	return r;
 }

@@ -25,14 +25,25 @@
  * NodeResourcesFit LeastAllocated 1, NodeResourcesBalancedAllocation 1.
  * Each is normalised to 0..100 as upstream's NormalizeScore does.
  *
- * PostFilter: DefaultPreemption (sched_preempt.c). FailedScheduling
- * messages leave out upstream's "preemption: ..." sentence.
+ * PostFilter: DefaultPreemption (sched_preempt.c): upstream's
+ * "preemption: ..." sentence in the FailedScheduling message, the
+ * DisruptionTarget condition on victims, spreading and pod (anti-)affinity
+ * re-evaluated with the victims off the node, nominations cleared where
+ * they no longer hold. Spread constraints honour nodeAffinityPolicy,
+ * nodeTaintsPolicy and matchLabelKeys; pod affinity terms namespaceSelector
+ * (namespaces' labels from their informer), matchLabelKeys and
+ * mismatchLabelKeys; requests count restartable (sidecar) init containers
+ * as upstream's PodRequests. A pod using a PersistentVolumeClaim or an
+ * ephemeral volume waits with VolumeBinding's PreFilter message: skiff's
+ * API stores no claims. The pod status patches of a plan (PodScheduled,
+ * DisruptionTarget, nominations) are sent as strategic merge patches.
  *
- * Not implemented: volumes, namespaceSelector with
- * requirements in pod affinity terms (an empty one, {}, means every
- * namespace, as upstream), restartable (sidecar) init containers counted as
- * ordinary init containers, nodeAffinityPolicy/nodeTaintsPolicy other than
- * their defaults (Honor / Ignore), matchLabelKeys. */
+ * Not implemented: the rest of the volume plugins (claim binding,
+ * StorageClasses and WaitForFirstConsumer, VolumeRestrictions such as
+ * ReadWriteOncePod, VolumeZone, NodeVolumeLimits), which need objects
+ * skiff's API does not store; scheduler profiles and plugin arguments
+ * (only the default profile with upstream's default weights);
+ * ImageLocality and DynamicResources. */
 #ifndef SKIFF_SCHED_H
 #define SKIFF_SCHED_H
 
@@ -112,6 +123,7 @@ struct sched_pod_term {
 	char **namespaces;         /* empty and !all_ns: the pod's own namespace */
 	size_t n_namespaces;
 	bool all_ns;               /* namespaceSelector: {} */
+	struct kube_selector *ns_sel; /* a namespaceSelector with requirements, or NULL */
 	char *topology_key;
 	int weight;
 };
@@ -123,11 +135,14 @@ struct sched_spread {
 	char *topology_key;
 	enum sched_topo topo; /* the well-known keys, read from the node's cache */
 	bool hard; /* whenUnsatisfiable: DoNotSchedule */
+	bool affinity_ignore; /* nodeAffinityPolicy: Ignore (default Honor) */
+	bool taints_honor;    /* nodeTaintsPolicy: Honor (default Ignore) */
 	struct kube_selector *sel; /* NULL: matches no pod */
 	const char *owner;         /* system default: the pods of this controller */
 };
 
 struct sched_node;
+struct sched_ns;
 
 enum sched_pod_state {
 	SCHED_POD_PENDING,  /* no node; in the queue */
@@ -138,6 +153,7 @@ enum sched_pod_state {
 struct sched_pod {
 	char *key; /* "ns/name" */
 	char *ns, *name, *uid, *owner; /* owner: the controller's uid, or NULL */
+	const struct sched_ns *nsrec;  /* its namespace's labels (owned by the sched) */
 	json_t *labels;                /* metadata.labels (a reference) */
 	int32_t priority;
 	bool preempt_never; /* spec.preemptionPolicy: Never */
@@ -163,6 +179,9 @@ struct sched_pod {
 	size_t n_aff_req, n_aff_pref, n_anti_req, n_anti_pref;
 	struct sched_spread *spread;
 	size_t n_spread;
+	/* Why no node can take it before any filter runs (upstream's
+	 * VolumeBinding PreFilter: a claim that does not exist), or NULL. */
+	char *prefilter_msg;
 
 	/* Where it is: */
 	enum sched_pod_state state;
@@ -237,6 +256,11 @@ int sched_pod_upsert(struct sched *s, json_t *pod, unsigned long long now);
 int sched_pod_delete(struct sched *s, const char *ns, const char *name);
 struct sched_pod *sched_pod_find(const struct sched *s, const char *ns, const char *name);
 
+/* Namespaces, for namespaceSelector in pod affinity terms: informer in.
+ * A pod's namespace unknown (or deleted) has no labels. */
+int sched_namespace_upsert(struct sched *s, json_t *ns);
+int sched_namespace_delete(struct sched *s, const char *name);
+
 /* Parses a pod without adding it (for tests and dry runs); free with
  * sched_pod_free. */
 int sched_pod_parse(struct sched *s, json_t *pod, struct sched_pod **out);
@@ -276,7 +300,8 @@ int sched_cycle(struct sched *s, struct sched_pod *p, unsigned long long now,
 		struct ctrl_plan *plan, struct sched_result *res);
 
 /* The plan pieces, for drivers that decide themselves. nominated: the
- * node a preemption made room on (status.nominatedNodeName), or NULL. */
+ * node a preemption made room on (status.nominatedNodeName), "" to clear
+ * it, or NULL to leave it. */
 int sched_plan_binding(const struct sched_pod *p, const char *node, struct ctrl_plan *plan);
 int sched_plan_failed(const struct sched_pod *p, const char *message, const char *nominated,
 		      struct ctrl_plan *plan);
@@ -287,6 +312,11 @@ struct sched_preemption {
 	struct sched_node *node;    /* NULL: preemption cannot help */
 	struct sched_pod **victims; /* most important first (the array is owned) */
 	size_t n_victims, pdb_violations;
+	const char *scheduler;      /* the scheduler's name, for the victims' condition */
+	bool clear_nominated;       /* node NULL: the pod's nomination is to go */
+	/* node NULL: upstream's PostFilter sentence, "preemption: ..." (empty
+	 * without nodes) */
+	char message[SCHED_MSG_MAX];
 };
 
 /* For a pod that fit nowhere: the node and the fewest, least important
@@ -295,7 +325,8 @@ struct sched_preemption {
  * helps. 0, or -ENOMEM. sched_cycle runs it. */
 int sched_preempt(struct sched *s, struct sched_pod *p, struct sched_preemption *out);
 void sched_preemption_release(struct sched_preemption *pr);
-/* The victims' deletes (uid preconditions) and their Preempted Events. */
+/* The victims' DisruptionTarget conditions, deletes (uid preconditions)
+ * and Preempted Events. */
 int sched_plan_preemption(const struct sched_pod *p, const struct sched_preemption *pr,
 			  struct ctrl_plan *plan);
 /* PodDisruptionBudgets (policy/v1), for choosing victims: informer in. */

@@ -22,7 +22,7 @@ struct sdrv {
 	struct kc_client *c;
 	struct kc_recorder *rec;
 	struct sched *s;
-	struct kc_informer *nodes, *pods, *pdbs;
+	struct kc_informer *nodes, *pods, *pdbs, *namespaces;
 	int in_flight, max_in_flight;
 	struct bind_req *flying;
 	unsigned long long next_expire;
@@ -125,6 +125,30 @@ static void pdb_del(void *ud, json_t *pdb)
 	sched_pdb_delete(d->s, kc_meta_str(pdb, "namespace") ?: "", kc_meta_str(pdb, "name") ?: "");
 }
 
+/* Namespaces: their labels, for namespaceSelector in pod affinity terms;
+ * a change may let parked pods fit. */
+static void ns_add(void *ud, json_t *ns)
+{
+	struct sdrv *d = ud;
+
+	if (sched_namespace_upsert(d->s, ns) == 0)
+		sched_queue_move_all(d->s, now_ns());
+}
+
+static void ns_update(void *ud, json_t *old, json_t *ns)
+{
+	if (!json_equal(json_object_get(json_object_get(old, "metadata"), "labels"),
+			json_object_get(json_object_get(ns, "metadata"), "labels")))
+		ns_add(ud, ns);
+}
+
+static void ns_del(void *ud, json_t *ns)
+{
+	struct sdrv *d = ud;
+
+	sched_namespace_delete(d->s, kc_meta_str(ns, "name") ?: "");
+}
+
 /* ---- bindings out ---- */
 
 /* The pod an Event is about: as the informer holds it (uid and
@@ -223,8 +247,23 @@ static void pod_event(struct sdrv *d, const struct ctrl_action *a)
 			 a->message ? a->message : "");
 }
 
+/* A pod's status patch (PodScheduled=False, a victim's DisruptionTarget)
+ * as a strategic merge patch, as upstream's PatchPodStatus: conditions
+ * merge by type, so a running victim keeps its others. */
+static void status_patch(struct sdrv *d, const struct ctrl_action *a)
+{
+	int r = kc_patch(d->c, kc_resource_find("pods"), a->ns, a->name, "status",
+			 KC_PATCH_STRATEGIC, a->body, NULL);
+
+	if (r < 0 && r != -ENOENT)
+		log_info("scheduler: status of pod %s/%s: %s", a->ns, a->name,
+			 kc_last_status(d->c)->message[0] ? kc_last_status(d->c)->message
+							  : strerror(-r));
+}
+
 /* Sends what sched_cycle planned: the binding without waiting (its Event
- * after it), the rest (FailedScheduling, PodScheduled=False) at once. */
+ * after it), the rest (FailedScheduling, PodScheduled=False, the
+ * victims' conditions and deletes) at once, in order. */
 static void plan_send(struct sdrv *d, const struct ctrl_plan *plan)
 {
 	const struct ctrl_action *bind = NULL, *ev = NULL;
@@ -238,6 +277,9 @@ static void plan_send(struct sdrv *d, const struct ctrl_plan *plan)
 			ev = a;
 		else if (a->verb == CTRL_EVENT && streq(a->resource, "pods"))
 			pod_event(d, a);
+		else if (a->verb == CTRL_PATCH && streq(a->resource, "pods") &&
+			 streq(a->subresource, "status"))
+			status_patch(d, a);
 		else
 			ctrl_action_send(d->c, d->rec, a);
 	}
@@ -321,6 +363,9 @@ static int setup(struct sdrv *d, const struct kc_config *cfg)
 	if ((r = informer(d, "poddisruptionbudgets.policy", &(struct kc_informer_handlers){
 		     .add = pdb_add, .update = pdb_update, .del = pdb_del, .ud = d }, &d->pdbs)) < 0)
 		return r;
+	if ((r = informer(d, "namespaces", &(struct kc_informer_handlers){
+		     .add = ns_add, .update = ns_update, .del = ns_del, .ud = d }, &d->namespaces)) < 0)
+		return r;
 	return informer(d, "pods", &(struct kc_informer_handlers){
 		.add = pod_add, .update = pod_update, .del = pod_del, .ud = d }, &d->pods);
 }
@@ -363,7 +408,7 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 
 	while (r == 0 && !stopping(&d)) {
 		bool synced = kc_informer_synced(d.nodes) && kc_informer_synced(d.pods) &&
-			      kc_informer_synced(d.pdbs);
+			      kc_informer_synced(d.pdbs) && kc_informer_synced(d.namespaces);
 
 		wait_once(&d, synced);
 		if (synced)
@@ -372,6 +417,7 @@ int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts
 	log_info("scheduler: stopping (%lu bound, %lu failed bindings)", d.bound, d.failed);
 	kc_informer_free(d.pods);
 	kc_informer_free(d.pdbs);
+	kc_informer_free(d.namespaces);
 	kc_informer_free(d.nodes);
 	kc_recorder_free(d.rec);
 	kc_client_free(d.c); /* cancels the bindings in flight, without callbacks */

@@ -206,21 +206,23 @@ static void pair_key(char *buf, size_t size, const char *k, const char *v)
 	snprintf(buf, size, "%s\n%s", k, v);
 }
 
+bool sched_spread_counts(const struct sched_spread *c, const struct sched_pod *p,
+			 const struct sched_pod *q)
+{
+	if (q->terminating || !streq(q->ns, p->ns))
+		return false;
+	return c->owner ? streq(q->owner, c->owner)
+			: c->sel && kube_selector_match_labels(c->sel, q->labels);
+}
+
 /* Pods on n that a spread constraint of p counts. */
 static json_int_t spread_matches(const struct sched_spread *c, const struct sched_pod *p,
 				 const struct sched_node *n)
 {
 	json_int_t cnt = 0;
 
-	for (size_t i = 0; i < n->n_pods; i++) {
-		const struct sched_pod *q = n->pods[i];
-
-		if (q->terminating || !streq(q->ns, p->ns))
-			continue;
-		if (c->owner ? streq(q->owner, c->owner)
-			     : c->sel && kube_selector_match_labels(c->sel, q->labels))
-			cnt++;
-	}
+	for (size_t i = 0; i < n->n_pods; i++)
+		cnt += sched_spread_counts(c, p, n->pods[i]);
 	return cnt;
 }
 
@@ -230,6 +232,31 @@ static bool has_spread_keys(const struct sched_pod *p, const struct sched_node *
 		if (p->spread[i].hard == hard && !sched_spread_value(&p->spread[i], n))
 			return false;
 	return true;
+}
+
+/* upstream matchNodeInclusionPolicies: whether n's domain counts for c
+ * (nodeAffinityPolicy Honor: n matches p's node affinity and selector;
+ * nodeTaintsPolicy Honor: p tolerates n's NoSchedule/NoExecute taints). */
+bool sched_spread_includes(const struct sched_spread *c, const struct sched_pod *p,
+			   const struct sched_node *n)
+{
+	if (!c->affinity_ignore && !node_affinity_ok(p, n))
+		return false;
+	return !c->taints_honor || !untolerated_taint(p, n);
+}
+
+/* The global minimum of a hard constraint (0 below minDomains). */
+static void spread_min(struct sched_spread_state *st, const struct sched_spread *c)
+{
+	const char *k;
+	json_t *v;
+
+	st->min = INT64_MAX;
+	json_object_foreach(st->counts, k, v)
+		if (json_integer_value(v) < st->min)
+			st->min = json_integer_value(v);
+	if (st->min == INT64_MAX || json_object_size(st->counts) < (size_t)c->min_domains)
+		st->min = 0;
 }
 
 static int prefilter_spread(struct sched_cycle *c)
@@ -246,29 +273,18 @@ static int prefilter_spread(struct sched_cycle *c)
 	for (size_t j = 0; j < s->n_nodes; j++) {
 		const struct sched_node *n = s->nodes[j];
 
-		if (!node_affinity_ok(p, n) || !has_spread_keys(p, n, true))
+		if (!has_spread_keys(p, n, true))
 			continue;
 		for (size_t i = 0; i < p->n_spread; i++)
-			if (p->spread[i].hard &&
+			if (p->spread[i].hard && sched_spread_includes(&p->spread[i], p, n) &&
 			    count_add(c->spread[i].counts,
 				      sched_spread_value(&p->spread[i], n),
 				      spread_matches(&p->spread[i], p, n)) < 0)
 				return -ENOMEM;
 	}
-	for (size_t i = 0; i < p->n_spread; i++) {
-		struct sched_spread_state *st = &c->spread[i];
-		const char *k;
-		json_t *v;
-
-		if (!p->spread[i].hard)
-			continue;
-		st->min = INT64_MAX;
-		json_object_foreach(st->counts, k, v)
-			if (json_integer_value(v) < st->min)
-				st->min = json_integer_value(v);
-		if (st->min == INT64_MAX || json_object_size(st->counts) < (size_t)p->spread[i].min_domains)
-			st->min = 0;
-	}
+	for (size_t i = 0; i < p->n_spread; i++)
+		if (p->spread[i].hard)
+			spread_min(&c->spread[i], &p->spread[i]);
 	return 0;
 }
 
@@ -337,6 +353,92 @@ static int prefilter_affinity(struct sched_cycle *c)
 		}
 	}
 	return 0;
+}
+
+/* ---- the cycle's counts with a pod taken off or put back ----
+ *
+ * upstream's PreFilterExtensions RemovePod/AddPod, which preemption runs
+ * for every victim it tries: the spread counts and the pod (anti-)affinity
+ * counts follow the node as the filters will see it. */
+
+/* Adds d to a count, dropping it at zero (as upstream's
+ * topologyToMatchedTermCount: an empty map means no match anywhere). */
+static int count_move(json_t *m, const char *key, json_int_t d)
+{
+	json_t *v = json_object_get(m, key);
+
+	if (v && json_integer_value(v) + d == 0)
+		return json_object_del(m, key);
+	return count_add(m, key, d);
+}
+
+static void update_spread(struct sched_cycle *c, const struct sched_node *n,
+			  const struct sched_pod *q, int d)
+{
+	const struct sched_pod *p = c->p;
+
+	if (!c->spread || !has_spread_keys(p, n, true))
+		return;
+	for (size_t i = 0; i < p->n_spread; i++) {
+		const struct sched_spread *k = &p->spread[i];
+		struct sched_spread_state *st = &c->spread[i];
+		const char *v = sched_spread_value(k, n);
+		json_int_t before;
+
+		if (!k->hard || !sched_spread_includes(k, p, n) || !sched_spread_counts(k, p, q))
+			continue;
+		before = count_get(st->counts, v);
+		count_add(st->counts, v, d);
+		if (json_object_size(st->counts) < (size_t)k->min_domains)
+			continue;
+		if (d < 0 && before + d < st->min)
+			st->min = before + d;
+		else if (d > 0 && before == st->min)
+			spread_min(st, k);
+	}
+}
+
+static void update_affinity(struct sched_cycle *c, const struct sched_node *n,
+			    const struct sched_pod *q, int d)
+{
+	const struct sched_pod *p = c->p;
+	char key[512];
+
+	for (size_t t = 0; t < q->n_anti_req; t++) {
+		const char *v = sched_label(n->labels, q->anti_req[t].topology_key);
+
+		if (!v || !sched_term_matches_pod(&q->anti_req[t], q, p))
+			continue;
+		if (!c->existing_anti && !(c->existing_anti = json_object()))
+			return;
+		pair_key(key, sizeof(key), q->anti_req[t].topology_key, v);
+		count_move(c->existing_anti, key, d);
+	}
+	if (!c->aff_counts)
+		return;
+	for (size_t t = 0; p->n_aff_req && matches_all(p->aff_req, p->n_aff_req, p, q) &&
+			   t < p->n_aff_req; t++) {
+		const char *v = sched_label(n->labels, p->aff_req[t].topology_key);
+
+		pair_key(key, sizeof(key), p->aff_req[t].topology_key, v ? v : "");
+		if (v)
+			count_move(c->aff_counts, key, d);
+	}
+	for (size_t t = 0; t < p->n_anti_req; t++) {
+		const char *v = sched_label(n->labels, p->anti_req[t].topology_key);
+
+		if (!v || !sched_term_matches_pod(&p->anti_req[t], p, q))
+			continue;
+		pair_key(key, sizeof(key), p->anti_req[t].topology_key, v);
+		count_move(c->anti_counts, key, d);
+	}
+}
+
+void sched_cycle_update(struct sched_cycle *c, const struct sched_node *n,
+			const struct sched_pod *q, int d)
+{
+	update_spread(c, n, q, d);
+	update_affinity(c, n, q, d);
 }
 
 int sched_prefilter(struct sched_cycle *c)
@@ -450,7 +552,7 @@ bool sched_filter_node(const struct sched_cycle *c, const struct sched_node *n,
 		w = WHY_UNSCHEDULABLE;
 	else if (p->node_name[0] && !streq(p->node_name, n->name))
 		w = WHY_NODE_NAME;
-	else if ((why->taint = untolerated_taint(p, n)))
+	else if (n->n_taints && (why->taint = untolerated_taint(p, n)))
 		w = WHY_TAINT;
 	else if (!node_affinity_ok(p, n))
 		w = WHY_AFFINITY;
@@ -508,7 +610,7 @@ static int cmp_str(const void *a, const void *b)
 void sched_diag_message(const struct sched *s, const struct sched_diag *d, size_t n_nodes,
 			char *buf, size_t size)
 {
-	char lines[64 + ARRAY_SIZE(d->taints) + 1][320], *sorted[ARRAY_SIZE(lines)];
+	char lines[64 + ARRAY_SIZE(d->taints) + 3][320], *sorted[ARRAY_SIZE(lines)];
 	size_t n = 0, off;
 
 	if (!n_nodes) {
@@ -538,6 +640,12 @@ void sched_diag_message(const struct sched *s, const struct sched_diag *d, size_
 	if (d->other_taints)
 		snprintf(lines[n++], sizeof(lines[0]), "%zu node(s) had untolerated taint(s)",
 			 d->other_taints);
+	if (d->not_helpful)
+		snprintf(lines[n++], sizeof(lines[0]), "%zu Preemption is not helpful for scheduling",
+			 d->not_helpful);
+	if (d->no_victims)
+		snprintf(lines[n++], sizeof(lines[0]),
+			 "%zu No preemption victims found for incoming pod", d->no_victims);
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = lines[i];
 	qsort(sorted, n, sizeof(sorted[0]), cmp_str);

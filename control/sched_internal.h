@@ -45,13 +45,23 @@ struct sched {
 	size_t n_unsched, cap_unsched;
 	unsigned long long unsched_due; /* the earliest unschedulable_max_ns end */
 	json_t *pdbs; /* "ns/name" -> struct sched_pdb (sched_preempt.c) */
+	/* name -> struct sched_ns: namespaces seen (from their informer or a
+	 * pod), kept until sched_free so pods can point at them. */
+	json_t *namespaces;
 	/* Scratch of one cycle, kept to avoid allocations. */
 	struct sched_node **feasible;
 	int64_t *score, *part;
 	size_t cap_scratch;
 };
 
+/* A namespace's labels (a reference; NULL when unknown). */
+struct sched_ns {
+	json_t *labels;
+};
+
 const char *sched_label(json_t *labels, const char *key);
+/* The record of namespace name, made when first asked for; NULL: -ENOMEM. */
+struct sched_ns *sched_ns_get(struct sched *s, const char *name);
 
 /* The value of a spread constraint's topology key on n, or NULL. */
 static inline const char *sched_spread_value(const struct sched_spread *c,
@@ -113,6 +123,9 @@ struct sched_diag {
 	size_t count[64];
 	struct { const struct sched_taint *t; size_t n; } taints[16];
 	size_t n_taints, other_taints;
+	/* preemption's reasons: nodes where removing pods cannot help, and
+	 * nodes without a pod of lower priority */
+	size_t not_helpful, no_victims;
 };
 
 int sched_prefilter(struct sched_cycle *c);
@@ -126,6 +139,16 @@ void sched_diag_message(const struct sched *s, const struct sched_diag *d, size_
 bool sched_tolerates(const struct sched_toleration *tols, size_t n, const char *key,
 		     const char *value, enum sched_effect effect);
 bool sched_term_matches_node(const struct sched_term *t, const struct sched_node *n);
+/* Whether a spread constraint of p counts the placed pod q, and whether it
+ * counts the pods of node n at all (nodeAffinityPolicy, nodeTaintsPolicy). */
+bool sched_spread_counts(const struct sched_spread *c, const struct sched_pod *p,
+			 const struct sched_pod *q);
+bool sched_spread_includes(const struct sched_spread *c, const struct sched_pod *p,
+			   const struct sched_node *n);
+/* The cycle's spread and pod (anti-)affinity counts with q taken off n
+ * (d = -1) or put back (d = +1): preemption's trial of victims. */
+void sched_cycle_update(struct sched_cycle *c, const struct sched_node *n,
+			const struct sched_pod *q, int d);
 
 /* sched_score.c: total weighted scores of the feasible nodes into out. */
 int sched_score_nodes(struct sched_cycle *c, struct sched_node **nodes, size_t n,
@@ -143,6 +166,9 @@ void sched_node_drop_nominated(struct sched_node *n);
  * (other pods of at least p's priority) request; req[SCHED_PODS] counts
  * them. */
 void sched_nominated_requests(const struct sched_pod *p, const struct sched_node *n, int64_t *req);
+/* upstream prepareCandidate: the pending pods of lower priority than p
+ * nominated on n lose their nomination (a status patch each). */
+int sched_clear_nominations(const struct sched_pod *p, struct sched_node *n, struct ctrl_plan *plan);
 
 /* sched_queue.c */
 void sched_queue_remove(struct sched *s, struct sched_pod *p);

@@ -277,6 +277,7 @@ static void pod_terms_free(struct sched_pod_term *t, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		kube_selector_free(t[i].sel);
+		kube_selector_free(t[i].ns_sel);
 		strings_free(t[i].namespaces, t[i].n_namespaces);
 		free(t[i].topology_key);
 	}
@@ -292,8 +293,55 @@ static int parse_selector(json_t *ls, struct kube_selector **out)
 	return kube_selector_from_json(ls, out);
 }
 
-static int parse_pod_terms(json_t *arr, bool weighted, struct sched_pod_term **out,
-			   size_t *n_out)
+/* Appends "key OP (the pod's value)" to exprs for each key the pod has a
+ * label for. */
+static int add_key_reqs(json_t *exprs, json_t *keys, const char *op, json_t *labels)
+{
+	json_t *k;
+	size_t i;
+
+	json_array_foreach(keys, i, k) {
+		const char *v = sched_label(labels, json_string_value(k));
+
+		if (v && json_array_append_new(exprs, json_pack("{s:s, s:s, s:[s]}", "key",
+							       json_string_value(k), "operator", op,
+							       "values", v)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A labelSelector narrowed by matchLabelKeys ("key In (the pod's value)")
+ * and mismatchLabelKeys ("key NotIn ..."), as upstream merges them (the
+ * kube-apiserver does it for pod affinity terms when the pod is created;
+ * done here, the merge is the same). */
+static int keyed_selector(json_t *term, json_t *labels, struct kube_selector **out)
+{
+	json_t *ls = json_object_get(term, "labelSelector");
+	json_t *in = json_object_get(term, "matchLabelKeys");
+	json_t *notin = json_object_get(term, "mismatchLabelKeys");
+	json_t *merged, *exprs;
+	int r = 0;
+
+	if (!json_is_object(ls) || (!json_array_size(in) && !json_array_size(notin)))
+		return parse_selector(ls, out);
+	merged = json_deep_copy(ls);
+	exprs = json_object_get(merged, "matchExpressions");
+	if (!merged || (!json_is_array(exprs) &&
+			json_object_set_new(merged, "matchExpressions", exprs = json_array()) < 0))
+		r = -ENOMEM;
+	if (r == 0)
+		r = add_key_reqs(exprs, in, "In", labels);
+	if (r == 0)
+		r = add_key_reqs(exprs, notin, "NotIn", labels);
+	if (r == 0)
+		r = parse_selector(merged, out);
+	json_decref(merged);
+	return r;
+}
+
+static int parse_pod_terms(json_t *arr, bool weighted, json_t *labels,
+			   struct sched_pod_term **out, size_t *n_out)
 {
 	json_t *e;
 	size_t i;
@@ -312,11 +360,13 @@ static int parse_pod_terms(json_t *arr, bool weighted, struct sched_pod_term **o
 		t->topology_key = strdup(jstr(term, "topologyKey") ? jstr(term, "topologyKey") : "");
 		if (!t->topology_key)
 			return -ENOMEM;
-		r = parse_selector(json_object_get(term, "labelSelector"), &t->sel);
+		r = keyed_selector(term, labels, &t->sel);
 		if (r < 0)
 			return r;
 		nsel = json_object_get(term, "namespaceSelector");
 		t->all_ns = json_is_object(nsel) && !json_object_size(nsel);
+		if (json_object_size(nsel) && (r = kube_selector_from_json(nsel, &t->ns_sel)) < 0)
+			return r;
 		r = parse_strings(nss, &t->namespaces, &t->n_namespaces);
 		if (r < 0)
 			return r;
@@ -373,7 +423,9 @@ static int parse_spread(json_t *arr, const char *owner, struct sched_pod *p)
 								      : SCHED_TOPO_OTHER;
 		if (c->max_skew < 1)
 			return -EINVAL;
-		r = parse_selector(json_object_get(e, "labelSelector"), &c->sel);
+		c->affinity_ignore = streq(jstr(e, "nodeAffinityPolicy"), "Ignore");
+		c->taints_honor = streq(jstr(e, "nodeTaintsPolicy"), "Honor");
+		r = keyed_selector(e, p->labels, &c->sel);
 		if (r < 0)
 			return r;
 	}
@@ -382,48 +434,86 @@ static int parse_spread(json_t *arr, const char *owner, struct sched_pod *p)
 
 /* ---- pods: requests, ports, tolerations ---- */
 
-/* Sum of containers, max with each init container, plus overhead; and the
- * same with upstream's non-zero defaults for cpu and memory (scoring). */
+/* One container's requests into one; its cpu and memory with upstream's
+ * non-zero defaults into nz (dflt: apply them to what it leaves out). */
+static int container_requests(struct sched *s, json_t *c, bool dflt, int64_t *one, int64_t *nz)
+{
+	json_t *req = json_object_get(json_object_get(c, "resources"), "requests");
+	int r = add_resources(s, req, one);
+
+	nz[0] = json_object_get(req, "cpu") ? one[SCHED_CPU] : dflt ? DEFAULT_MILLI_CPU : 0;
+	nz[1] = json_object_get(req, "memory") ? one[SCHED_MEM] : dflt ? DEFAULT_MEMORY : 0;
+	return r;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static void res_add(int64_t *to, const int64_t *v)
+{
+	for (size_t k = 0; k < SCHED_RES_MAX; k++)
+		to[k] += v[k];
+}
+
+static void res_max(int64_t *to, const int64_t *v)
+{
+	for (size_t k = 0; k < SCHED_RES_MAX; k++)
+		if (v[k] > to[k])
+			to[k] = v[k];
+}
+
+/* upstream's PodRequests: the containers and the restartable (sidecar)
+ * init containers (restartPolicy Always) run together; each ordinary init
+ * container runs beside the sidecars started before it; the pod needs
+ * the largest of these, plus its overhead. The same with upstream's
+ * non-zero defaults for cpu and memory (scoring). */
 static int pod_requests(struct sched *s, json_t *spec, struct sched_pod *p)
 {
+	int64_t side[SCHED_RES_MAX] = { 0 }, init[SCHED_RES_MAX] = { 0 }, over[SCHED_RES_MAX] = { 0 };
+	int64_t side_nz[2] = { 0 }, init_nz[2] = { 0 };
 	json_t *c;
 	size_t i;
-	int r;
+	int r = 0;
 
 	json_array_foreach(json_object_get(spec, "containers"), i, c) {
-		int64_t one[SCHED_RES_MAX] = { 0 };
-		json_t *req = json_object_get(json_object_get(c, "resources"), "requests");
+		int64_t one[SCHED_RES_MAX] = { 0 }, nz[2];
 
-		r = add_resources(s, req, one);
+		r = container_requests(s, c, true, one, nz);
 		if (r < 0)
 			return r;
-		for (size_t k = 0; k < SCHED_RES_MAX; k++)
-			p->req[k] += one[k];
-		p->nonzero_cpu += json_object_get(req, "cpu") ? one[SCHED_CPU] : DEFAULT_MILLI_CPU;
-		p->nonzero_mem += json_object_get(req, "memory") ? one[SCHED_MEM] : DEFAULT_MEMORY;
+		res_add(p->req, one);
+		p->nonzero_cpu += nz[0];
+		p->nonzero_mem += nz[1];
 	}
 	json_array_foreach(json_object_get(spec, "initContainers"), i, c) {
-		int64_t one[SCHED_RES_MAX] = { 0 };
-		json_t *req = json_object_get(json_object_get(c, "resources"), "requests");
+		bool sidecar = streq(jstr(c, "restartPolicy"), "Always");
+		int64_t one[SCHED_RES_MAX] = { 0 }, nz[2];
 
-		r = add_resources(s, req, one);
+		r = container_requests(s, c, sidecar, one, nz);
 		if (r < 0)
 			return r;
-		for (size_t k = 0; k < SCHED_RES_MAX; k++)
-			if (one[k] > p->req[k])
-				p->req[k] = one[k];
-		if (json_object_get(req, "cpu") && one[SCHED_CPU] > p->nonzero_cpu)
-			p->nonzero_cpu = one[SCHED_CPU];
-		if (json_object_get(req, "memory") && one[SCHED_MEM] > p->nonzero_mem)
-			p->nonzero_mem = one[SCHED_MEM];
+		if (sidecar) {
+			res_add(side, one);
+			side_nz[0] += nz[0];
+			side_nz[1] += nz[1];
+			memcpy(one, side, sizeof(one));
+		} else {
+			res_add(one, side);
+		}
+		res_max(init, one);
+		init_nz[0] = max64(init_nz[0], sidecar ? side_nz[0] : nz[0] + side_nz[0]);
+		init_nz[1] = max64(init_nz[1], sidecar ? side_nz[1] : nz[1] + side_nz[1]);
 	}
-	int64_t over[SCHED_RES_MAX] = { 0 };
-
+	res_add(p->req, side);
+	res_max(p->req, init);
+	p->nonzero_cpu = max64(p->nonzero_cpu + side_nz[0], init_nz[0]);
+	p->nonzero_mem = max64(p->nonzero_mem + side_nz[1], init_nz[1]);
 	r = add_resources(s, json_object_get(spec, "overhead"), over);
 	if (r < 0)
 		return r;
-	for (size_t k = 0; k < SCHED_RES_MAX; k++)
-		p->req[k] += over[k];
+	res_add(p->req, over);
 	p->nonzero_cpu += over[SCHED_CPU];
 	p->nonzero_mem += over[SCHED_MEM];
 	p->req[SCHED_PODS] = 1;
@@ -481,6 +571,36 @@ static int pod_tolerations(json_t *spec, struct sched_pod *p)
 	return 0;
 }
 
+/* upstream VolumeBinding's podHasPVCs: the first claim the pod uses,
+ * which in skiff never exists (its API stores no PersistentVolumeClaims):
+ * the pod waits with upstream's words. 0 or -ENOMEM. */
+static int pod_volumes(json_t *spec, struct sched_pod *p)
+{
+	json_t *v;
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(json_object_get(spec, "volumes"), i, v) {
+		const char *claim = jstr(json_object_get(v, "persistentVolumeClaim"), "claimName");
+
+		if (claim)
+			r = asprintf(&p->prefilter_msg, "persistentvolumeclaim \"%s\" not found", claim);
+		else if (json_is_object(json_object_get(v, "ephemeral")))
+			r = asprintf(&p->prefilter_msg,
+				     "waiting for ephemeral volume controller to create the "
+				     "persistentvolumeclaim \"%s-%s\"", p->name,
+				     jstr(v, "name") ? jstr(v, "name") : "");
+		else
+			continue;
+		if (r < 0) {
+			p->prefilter_msg = NULL;
+			return -ENOMEM;
+		}
+		break;
+	}
+	return 0;
+}
+
 static long long parse_time(const char *s)
 {
 	struct tm tm = { 0 };
@@ -515,13 +635,13 @@ static int pod_affinity(json_t *aff, struct sched_pod *p)
 	if (r >= 0)
 		r = parse_terms(json_object_get(na, P), true, &p->node_pref, &p->n_node_pref);
 	if (r >= 0)
-		r = parse_pod_terms(json_object_get(pa, R), false, &p->aff_req, &p->n_aff_req);
+		r = parse_pod_terms(json_object_get(pa, R), false, p->labels, &p->aff_req, &p->n_aff_req);
 	if (r >= 0)
-		r = parse_pod_terms(json_object_get(pa, P), true, &p->aff_pref, &p->n_aff_pref);
+		r = parse_pod_terms(json_object_get(pa, P), true, p->labels, &p->aff_pref, &p->n_aff_pref);
 	if (r >= 0)
-		r = parse_pod_terms(json_object_get(paa, R), false, &p->anti_req, &p->n_anti_req);
+		r = parse_pod_terms(json_object_get(paa, R), false, p->labels, &p->anti_req, &p->n_anti_req);
 	if (r >= 0)
-		r = parse_pod_terms(json_object_get(paa, P), true, &p->anti_pref, &p->n_anti_pref);
+		r = parse_pod_terms(json_object_get(paa, P), true, p->labels, &p->anti_pref, &p->n_anti_pref);
 	return r;
 }
 
@@ -536,6 +656,7 @@ void sched_pod_free(struct sched_pod *p)
 	free(p->owner);
 	free(p->node_name);
 	free(p->nominated);
+	free(p->prefilter_msg);
 	json_decref(p->spec);
 	json_decref(p->labels);
 	json_decref(p->node_selector);
@@ -578,9 +699,10 @@ int sched_pod_parse(struct sched *s, json_t *obj, struct sched_pod **out)
 	p->ns = strdup(ns);
 	p->name = strdup(name);
 	p->uid = strdup(jstr(meta, "uid") ? jstr(meta, "uid") : "");
+	p->nsrec = sched_ns_get(s, ns);
 	p->owner = dup_or_null(controller_uid(meta));
 	p->node_name = strdup(node ? node : "");
-	if (!p->ns || !p->name || !p->uid || !p->node_name ||
+	if (!p->ns || !p->name || !p->uid || !p->node_name || !p->nsrec ||
 	    (controller_uid(meta) && !p->owner))
 		goto fail;
 	p->labels = json_incref(json_object_get(meta, "labels"));
@@ -599,6 +721,8 @@ int sched_pod_parse(struct sched *s, json_t *obj, struct sched_pod **out)
 		r = pod_ports(spec, p);
 	if (r >= 0)
 		r = pod_tolerations(spec, p);
+	if (r >= 0)
+		r = pod_volumes(spec, p);
 	if (r >= 0)
 		r = pod_affinity(json_object_get(spec, "affinity"), p);
 	if (r >= 0)

@@ -20,9 +20,20 @@
  * the lowest sum of priorities, the fewest victims, the latest start of
  * the most important victims, as upstream's pickOneNodeForPreemption.
  *
- * The counts of spreading and pod (anti-)affinity are those of the cycle,
- * with the victims still placed: a node that needs their removal for
- * those constraints is not found (upstream updates them per victim). */
+ * The counts of spreading and pod (anti-)affinity follow every pod taken
+ * off and put back (upstream's RemovePod/AddPod PreFilter extensions), so
+ * a victim can make room for them too.
+ *
+ * When nothing helps, the FailedScheduling message gets upstream's
+ * PostFilter sentence: "preemption: 0/N nodes are available: <count>
+ * <reason>, ..." with, per node, "Preemption is not helpful for
+ * scheduling" (refused for reasons removing pods cannot lift), "No
+ * preemption victims found for incoming pod" (no pod of lower priority),
+ * or the filters' reasons with every lower-priority pod off; or
+ * "preemption: not eligible due to ..." for a pod that may not preempt.
+ * The victims' writes are upstream's PreemptPod: the DisruptionTarget
+ * condition, the delete, the Preempted Event; a victim already
+ * terminating is left alone. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -207,6 +218,24 @@ void sched_nominated_requests(const struct sched_pod *p, const struct sched_node
 	}
 }
 
+int sched_clear_nominations(const struct sched_pod *p, struct sched_node *n, struct ctrl_plan *plan)
+{
+	int r = 0;
+
+	for (size_t i = n->n_nominated; r == 0 && i-- > 0;) {
+		struct sched_pod *q = n->nominated[i];
+
+		if (q == p || q->priority >= p->priority)
+			continue;
+		sched_unnominate(q);
+		free(q->nominated);
+		q->nominated = NULL;
+		r = ctrl_plan_add_sub(plan, CTRL_PATCH, "pods", "status", q->ns, q->name,
+				      json_pack("{s:{s:n}}", "status", "nominatedNodeName"));
+	}
+	return r;
+}
+
 /* ---- taking pods off a node for a trial ----
  *
  * Hidden pods sit past n->n_pods in n->pods, their requests off the node's
@@ -232,18 +261,20 @@ static void count(struct sched_node *n, const struct sched_pod *q, int sign)
 		n->n_port_pods = (size_t)((long)n->n_port_pods + sign);
 }
 
-static void hide(struct sched_node *n, struct sched_pod *q)
+static void hide(struct sched_cycle *c, struct sched_node *n, struct sched_pod *q)
 {
 	slot_swap(n, q->node_slot, n->n_pods - 1);
 	n->n_pods--;
 	count(n, q, -1);
+	sched_cycle_update(c, n, q, -1);
 }
 
-static void unhide(struct sched_node *n, struct sched_pod *q)
+static void unhide(struct sched_cycle *c, struct sched_node *n, struct sched_pod *q)
 {
 	slot_swap(n, q->node_slot, n->n_pods);
 	n->n_pods++;
 	count(n, q, 1);
+	sched_cycle_update(c, n, q, 1);
 }
 
 /* upstream MoreImportantPod: higher priority, then the older. */
@@ -265,27 +296,28 @@ struct trial {
 };
 
 /* Puts q back if p still fits with it; else q stays a victim. */
-static bool reprieve(const struct sched_cycle *c, struct sched_node *n, struct sched_pod *q)
+static bool reprieve(struct sched_cycle *c, struct sched_node *n, struct sched_pod *q)
 {
 	struct sched_why why;
 
-	unhide(n, q);
+	unhide(c, n, q);
 	if (sched_filter_node(c, n, &why))
 		return true;
-	hide(n, q);
+	hide(c, n, q);
 	return false;
 }
 
-/* upstream selectVictimsOnNode: 1 with t filled, 0 when taking every
- * lower-priority pod off still leaves no room, or -ENOMEM. The node is
- * as it was on return. */
-static int select_victims(const struct sched_cycle *c, struct sched_node *n, struct trial *t)
+/* upstream selectVictimsOnNode: 1 with t filled; 0 when taking every
+ * lower-priority pod off still leaves no room (*why: the filters'
+ * reasons; no reason: there is no such pod); or -ENOMEM. The node and
+ * the cycle's counts are as they were on return. */
+static int select_victims(struct sched_cycle *c, struct sched_node *n, struct trial *t,
+			  struct sched_why *why)
 {
 	const struct sched_pod *p = c->p;
 	size_t total = n->n_pods, m = 0;
 	struct sched_pod **lower = calloc(total + 1, sizeof(*lower));
 	bool *viol = calloc(total + 1, sizeof(*viol));
-	struct sched_why why;
 	int r = 0;
 
 	if (!lower || !viol) {
@@ -295,9 +327,11 @@ static int select_victims(const struct sched_cycle *c, struct sched_node *n, str
 	for (size_t i = 0; i < n->n_pods; i++)
 		if (n->pods[i]->priority < p->priority)
 			lower[m++] = n->pods[i];
+	why->mask = 0;
+	why->taint = NULL;
 	for (size_t i = 0; i < m; i++)
-		hide(n, lower[i]);
-	if (!m || !sched_filter_node(c, n, &why))
+		hide(c, n, lower[i]);
+	if (!m || !sched_filter_node(c, n, why))
 		goto restore;
 	qsort(lower, m, sizeof(*lower), importance_cmp);
 	r = pdb_violations(c->s, lower, m, viol);
@@ -319,7 +353,7 @@ static int select_victims(const struct sched_cycle *c, struct sched_node *n, str
 	r = 1;
 restore:
 	while (n->n_pods < total)
-		unhide(n, n->pods[n->n_pods]);
+		unhide(c, n, n->pods[n->n_pods]);
 out:
 	free(lower);
 	free(viol);
@@ -359,19 +393,48 @@ static bool better(const struct trial *a, const struct trial *b)
 	return top_start(a) > top_start(b);
 }
 
-/* upstream PodEligibleToPreemptOthers. */
-static bool eligible(const struct sched *s, const struct sched_pod *p)
+/* upstream PodEligibleToPreemptOthers: NULL, or why not. */
+static const char *not_eligible(const struct sched *s, const struct sched_pod *p)
 {
 	const struct sched_node *n;
 
 	if (p->preempt_never)
-		return false;
+		return "not eligible due to preemptionPolicy=Never.";
 	if (!p->nominated || !(n = sched_node_find(s, p->nominated)))
-		return true;
+		return NULL;
 	for (size_t i = 0; i < n->n_pods; i++)
 		if (n->pods[i]->terminating && n->pods[i]->priority < p->priority)
-			return false;
-	return true;
+			return "not eligible due to a terminating pod on the nominated node.";
+	return NULL;
+}
+
+/* Tries one node; keeps the better trial in best, or counts why the node
+ * cannot help in d. 1: a candidate; 0: none; -ENOMEM. */
+static int try_node(struct sched_cycle *c, struct sched_node *n, struct trial *best,
+		    struct sched_diag *d)
+{
+	struct trial t = { 0 };
+	struct sched_why why;
+	int r;
+
+	if (!sched_filter_node(c, n, &why) && !sched_why_resolvable(&why)) {
+		d->not_helpful++;
+		return 0;
+	}
+	r = select_victims(c, n, &t, &why);
+	if (r == 0 && why.mask)
+		sched_diag_add(d, &why);
+	else if (r == 0)
+		d->no_victims++;
+	if (r <= 0)
+		return r;
+	if (!best->node || better(&t, best)) {
+		free(best->victims);
+		*best = t;
+	} else {
+		free(t.victims);
+	}
+	return 1;
 }
 
 int sched_preempt(struct sched *s, struct sched_pod *p, struct sched_preemption *out)
@@ -379,36 +442,38 @@ int sched_preempt(struct sched *s, struct sched_pod *p, struct sched_preemption 
 	struct sched_cycle c = { .s = s, .p = p };
 	struct trial best = { 0 };
 	size_t want = s->n_nodes * MIN_CANDIDATES_PERCENT / 100, found = 0;
+	const char *why_not = not_eligible(s, p);
+	struct sched_diag diag;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (!eligible(s, p) || !s->n_nodes)
+	memset(&diag, 0, sizeof(diag));
+	out->scheduler = s->o.scheduler_name;
+	if (why_not) {
+		snprintf(out->message, sizeof(out->message), "preemption: %s", why_not);
+		return 0;
+	}
+	if (!s->n_nodes)
 		return 0;
 	if (want < MIN_CANDIDATES)
 		want = MIN_CANDIDATES;
 	r = sched_prefilter(&c);
-	for (size_t i = 0; r >= 0 && i < s->n_nodes && found < want; i++) {
-		struct sched_node *n = s->nodes[i];
-		struct trial t = { 0 };
-		struct sched_why why;
-
-		if (sched_filter_node(&c, n, &why) || !sched_why_resolvable(&why))
-			continue;
-		r = select_victims(&c, n, &t);
-		if (r <= 0)
-			continue;
-		found++;
-		if (!best.node || better(&t, &best)) {
-			free(best.victims);
-			best = t;
-		} else {
-			free(t.victims);
-		}
+	if (p->prefilter_msg) /* refused before the filters: on every node */
+		diag.not_helpful = s->n_nodes;
+	for (size_t i = 0; r >= 0 && !p->prefilter_msg && i < s->n_nodes && found < want; i++) {
+		r = try_node(&c, s->nodes[i], &best, &diag);
+		found += r > 0;
 	}
 	sched_cycle_release(&c);
 	if (r < 0) {
 		free(best.victims);
 		return r;
+	}
+	if (!best.node) {
+		out->clear_nominated = true;
+		memcpy(out->message, "preemption: ", 12);
+		sched_diag_message(s, &diag, s->n_nodes, out->message + 12,
+				   sizeof(out->message) - 12);
 	}
 	out->node = best.node;
 	out->victims = best.victims;
@@ -423,19 +488,32 @@ void sched_preemption_release(struct sched_preemption *pr)
 	memset(pr, 0, sizeof(*pr));
 }
 
-/* upstream prepareCandidate, as writes: each victim deleted with its
- * Preempted Event; the preemptor's nomination is written with its
- * FailedScheduling status (sched_plan_failed). */
+/* upstream prepareCandidate, as writes: each victim gets the
+ * DisruptionTarget condition (reason PreemptionByScheduler), then is
+ * deleted with its Preempted Event; a victim already terminating is on
+ * its way out and left alone. The preemptor's nomination is written with
+ * its FailedScheduling status (sched_plan_failed). */
 int sched_plan_preemption(const struct sched_pod *p, const struct sched_preemption *pr,
 			  struct ctrl_plan *plan)
 {
+	char msg[256];
 	int r = 0;
 
+	snprintf(msg, sizeof(msg), "%s: preempting to accommodate a higher priority pod",
+		 pr->scheduler ? pr->scheduler : "default-scheduler");
 	for (size_t i = 0; r == 0 && i < pr->n_victims; i++) {
 		const struct sched_pod *v = pr->victims[i];
 
-		r = ctrl_plan_add(plan, CTRL_DELETE, "pods", v->ns, v->name,
-				  json_pack("{s:{s:s}}", "preconditions", "uid", v->uid));
+		if (v->terminating)
+			continue;
+		r = ctrl_plan_add_sub(plan, CTRL_PATCH, "pods", "status", v->ns, v->name,
+				      json_pack("{s:{s:[{s:s, s:s, s:s, s:s}]}}", "status",
+						"conditions", "type", "DisruptionTarget",
+						"status", "True", "reason", "PreemptionByScheduler",
+						"message", msg));
+		if (r == 0)
+			r = ctrl_plan_add(plan, CTRL_DELETE, "pods", v->ns, v->name,
+					  json_pack("{s:{s:s}}", "preconditions", "uid", v->uid));
 		if (r == 0)
 			r = ctrl_plan_event(plan, "pods", v->ns, v->name, "Normal", "Preempted",
 					    "Preempted by pod %s on node %s", p->uid, pr->node->name);

@@ -133,37 +133,14 @@ static int64_t preferred_node_affinity(const struct sched_pod *p, const struct s
 
 /* ---- PodTopologySpread (ScheduleAnyway and the system default) ---- */
 
-static bool counts_pod(const struct sched_spread *c, const struct sched_pod *p,
-		       const struct sched_pod *q)
-{
-	if (q->terminating || !streq(q->ns, p->ns))
-		return false;
-	return c->owner ? streq(q->owner, c->owner)
-			: c->sel && kube_selector_match_labels(c->sel, q->labels);
-}
-
 static int64_t node_matches(const struct sched_spread *c, const struct sched_pod *p,
 			    const struct sched_node *n)
 {
 	int64_t cnt = 0;
 
 	for (size_t i = 0; i < n->n_pods; i++)
-		cnt += counts_pod(c, p, n->pods[i]);
+		cnt += sched_spread_counts(c, p, n->pods[i]);
 	return cnt;
-}
-
-static bool node_affinity_match(const struct sched_pod *p, const struct sched_node *n)
-{
-	const char *k;
-	json_t *v;
-	bool any = !p->has_node_req;
-
-	json_object_foreach(p->node_selector, k, v)
-		if (!streq(sched_label(n->labels, k), json_string_value(v)))
-			return false;
-	for (size_t i = 0; !any && i < p->n_node_req; i++)
-		any = sched_term_matches_node(&p->node_req[i], n);
-	return any;
 }
 
 /* Matching pods per topology value of one constraint, over every node the
@@ -179,7 +156,7 @@ static int domain_counts(struct sched *s, const struct sched_spread *c, const st
 		const struct sched_pod *q = o->v[i];
 		const char *v = sched_spread_value(c, q->node);
 
-		if (v && counts_pod(c, p, q) && node_affinity_match(p, q->node))
+		if (v && sched_spread_counts(c, p, q) && sched_spread_includes(c, p, q->node))
 			r = topo_add(counts, v, NULL, 1);
 	}
 	for (size_t j = 0; !c->owner && j < s->n_nodes && r >= 0; j++) {
@@ -187,7 +164,7 @@ static int domain_counts(struct sched *s, const struct sched_spread *c, const st
 		const char *v = sched_spread_value(c, x);
 		int64_t cnt;
 
-		if (v && node_affinity_match(p, x) && (cnt = node_matches(c, p, x)))
+		if (v && sched_spread_includes(c, p, x) && (cnt = node_matches(c, p, x)))
 			r = topo_add(counts, v, NULL, cnt);
 	}
 	return r;

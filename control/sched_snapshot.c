@@ -77,7 +77,8 @@ int sched_new(const struct sched_opts *opts, struct sched **out)
 	s->pod_by_key = json_object();
 	s->pdbs = json_object();
 	s->by_owner = json_object();
-	if (!s->node_by_name || !s->pod_by_key || !s->by_owner || !s->pdbs) {
+	s->namespaces = json_object();
+	if (!s->node_by_name || !s->pod_by_key || !s->by_owner || !s->pdbs || !s->namespaces) {
 		sched_free(s);
 		return -ENOMEM;
 	}
@@ -112,6 +113,13 @@ void sched_free(struct sched *s)
 		free(o);
 	}
 	json_decref(s->by_owner);
+	json_object_foreach(s->namespaces, k, v) {
+		struct sched_ns *n = map_get(s->namespaces, k);
+
+		json_decref(n->labels);
+		free(n);
+	}
+	json_decref(s->namespaces);
 	json_decref(s->node_by_name);
 	json_decref(s->pod_by_key);
 	sched_pdbs_release(s);
@@ -123,6 +131,49 @@ void sched_free(struct sched *s)
 	free(s->score);
 	free(s->part);
 	free(s);
+}
+
+/* ---- namespaces ---- */
+
+struct sched_ns *sched_ns_get(struct sched *s, const char *name)
+{
+	struct sched_ns *n = map_get(s->namespaces, name);
+
+	if (n)
+		return n;
+	n = calloc(1, sizeof(*n));
+	if (n && map_put(s->namespaces, name, n) < 0) {
+		free(n);
+		n = NULL;
+	}
+	return n;
+}
+
+int sched_namespace_upsert(struct sched *s, json_t *obj)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	const char *name = json_string_value(json_object_get(meta, "name"));
+	struct sched_ns *n;
+
+	if (!name || !*name)
+		return -EINVAL;
+	n = sched_ns_get(s, name);
+	if (!n)
+		return -ENOMEM;
+	json_decref(n->labels);
+	n->labels = json_incref(json_object_get(meta, "labels"));
+	return 0;
+}
+
+int sched_namespace_delete(struct sched *s, const char *name)
+{
+	struct sched_ns *n = map_get(s->namespaces, name);
+
+	if (n) {
+		json_decref(n->labels);
+		n->labels = NULL;
+	}
+	return 0;
 }
 
 /* ---- pods on nodes ---- */
@@ -528,17 +579,20 @@ size_t sched_expire_assumed(struct sched *s, unsigned long long now)
 
 /* ---- pod affinity terms against pods ---- */
 
+/* upstream's AffinityTerm.Matches: the namespaces named and those the
+ * namespaceSelector selects; neither: the term's own pod's namespace. */
 bool sched_pod_in_namespaces(const struct sched_pod_term *t, const struct sched_pod *owner,
 			     const struct sched_pod *other)
 {
 	if (t->all_ns)
 		return true;
-	if (!t->n_namespaces)
+	if (!t->n_namespaces && !t->ns_sel)
 		return streq(other->ns, owner->ns);
 	for (size_t i = 0; i < t->n_namespaces; i++)
 		if (streq(t->namespaces[i], other->ns))
 			return true;
-	return false;
+	return t->ns_sel && other->nsrec && other->nsrec->labels &&
+	       kube_selector_match_labels(t->ns_sel, other->nsrec->labels);
 }
 
 /* Whether other is a pod that owner's term selects. */

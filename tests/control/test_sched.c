@@ -162,6 +162,71 @@ TEST(filter_pod_affinity_follows_matching_pods_by_topology)
 	sched_free(s);
 }
 
+#define NS_TERM(team) \
+	"{\"labelSelector\":{\"matchLabels\":{\"app\":\"db\"}},\"topologyKey\":\"topology.kubernetes.io/zone\"," \
+	"\"namespaceSelector\":{\"matchExpressions\":[{\"key\":\"team\",\"operator\":\"In\",\"values\":[\"" team "\"]}]}}"
+
+static void ns_obj(struct sched *s, const char *name, const char *team)
+{
+	json_t *ns = jfmt("{\"metadata\":{\"name\":\"%s\",\"labels\":{\"team\":\"%s\"}}}", name, team);
+
+	CHECK_OK(sched_namespace_upsert(s, ns));
+	json_decref(ns);
+}
+
+/* A namespaceSelector with requirements selects pods by their
+ * namespace's labels, as they are now. */
+TEST(filter_pod_affinity_namespace_selector)
+{
+	struct sched *s = env_new();
+	json_t *db = jfmt("{\"metadata\":{\"namespace\":\"ns-b\",\"name\":\"db\",\"labels\":{\"app\":\"db\"}},"
+			  "\"spec\":{\"nodeName\":\"b1\",\"containers\":[{\"name\":\"c\"}]}}");
+
+	zones(s);
+	ns_obj(s, "ns-a", "a");
+	ns_obj(s, "ns-b", "b");
+	CHECK_OK(sched_pod_upsert(s, db, 0));
+	env_pod(s, "db-default", NULL, ",\"labels\":{\"app\":\"db\"}", ",\"nodeName\":\"a1\"");
+	/* the db of team b is in zone b; the pod's own namespace is not searched */
+	CHECK_STR_EQ(env_place(s, "100m", "", POD_AFFINITY("podAffinity", NS_TERM("b"))), "b1");
+	CHECK_STR_EQ(env_place(s, "100m", "", POD_AFFINITY("podAffinity", NS_TERM("a"))),
+		     "0/2 nodes are available: 2 node(s) didn't match pod affinity rules.");
+	CHECK_STR_EQ(env_place(s, "100m", "", POD_AFFINITY("podAntiAffinity", NS_TERM("b"))), "a1");
+	/* ns-b joins team a */
+	ns_obj(s, "ns-b", "a");
+	CHECK_STR_EQ(env_place(s, "100m", "", POD_AFFINITY("podAffinity", NS_TERM("a"))), "b1");
+	CHECK_OK(sched_namespace_delete(s, "ns-b"));
+	CHECK_STR_CONTAINS(env_place(s, "100m", "", POD_AFFINITY("podAffinity", NS_TERM("a"))),
+			   "didn't match pod affinity rules");
+	json_decref(db);
+	sched_free(s);
+}
+
+#define KEYED_TERM(keys) \
+	"{\"labelSelector\":{\"matchLabels\":{\"app\":\"web\"}},\"topologyKey\":\"topology.kubernetes.io/zone\"" \
+	keys "}"
+
+/* matchLabelKeys and mismatchLabelKeys take the pod's own values: with
+ * the same version, with another one. */
+TEST(filter_pod_affinity_match_and_mismatch_label_keys)
+{
+	struct sched *s = env_new();
+	const char *v2 = ",\"labels\":{\"app\":\"web\",\"version\":\"v2\"}";
+
+	zones(s);
+	env_pod(s, "web-v1", NULL, ",\"labels\":{\"app\":\"web\",\"version\":\"v1\"}",
+		",\"nodeName\":\"a1\"");
+	env_pod(s, "web-v2", NULL, v2, ",\"nodeName\":\"b1\"");
+	CHECK_STR_CONTAINS("a1 b1", env_place(s, "100m", v2, POD_AFFINITY("podAffinity", KEYED_TERM(""))));
+	CHECK_STR_EQ(env_place(s, "100m", v2, POD_AFFINITY("podAffinity",
+		     KEYED_TERM(",\"matchLabelKeys\":[\"version\"]"))), "b1");
+	CHECK_STR_EQ(env_place(s, "100m", v2, POD_AFFINITY("podAffinity",
+		     KEYED_TERM(",\"mismatchLabelKeys\":[\"version\"]"))), "a1");
+	CHECK_STR_EQ(env_place(s, "100m", v2, POD_AFFINITY("podAntiAffinity",
+		     KEYED_TERM(",\"matchLabelKeys\":[\"version\"]"))), "a1");
+	sched_free(s);
+}
+
 TEST(filter_pod_anti_affinity_avoids_matching_pods)
 {
 	struct sched *s = env_new();
@@ -236,6 +301,56 @@ TEST(filter_topology_spread_keeps_skew_within_max)
 	sched_free(s);
 }
 
+/* nodeTaintsPolicy Honor leaves out nodes whose taints the pod does not
+ * tolerate; nodeAffinityPolicy Ignore counts nodes its selector refuses. */
+TEST(filter_topology_spread_node_inclusion_policies)
+{
+	struct sched *s = env_new();
+	const char *web = ",\"labels\":{\"app\":\"web\"}";
+
+	env_node(s, "n1", "8", "16Gi", "{\"tier\":\"a\"}", NULL);
+	env_node(s, "n2", "8", "16Gi", "{\"tier\":\"a\"}", NULL);
+	env_node(s, "n3", "8", "16Gi", "{\"tier\":\"b\"}",
+		 "{\"taints\":[{\"key\":\"dedicated\",\"value\":\"db\",\"effect\":\"NoSchedule\"}]}");
+	env_pod(s, "w1", NULL, web, ",\"nodeName\":\"n1\"");
+	env_pod(s, "w2", NULL, web, ",\"nodeName\":\"n2\"");
+	/* taints ignored (default): empty n3 holds the minimum at 0 */
+	CHECK_STR_EQ(env_place(s, "100m", web, SPREAD(1, "kubernetes.io/hostname", "")),
+		     "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, "
+		     "2 node(s) didn't match pod topology spread constraints.");
+	CHECK_STR_CONTAINS("n1 n2", env_place(s, "100m", web, SPREAD(1, "kubernetes.io/hostname",
+								     ",\"nodeTaintsPolicy\":\"Honor\"")));
+	/* node affinity honoured (default): n3 (tier b) does not count */
+	CHECK_STR_CONTAINS("n1 n2", env_place(s, "100m", web, SPREAD(1, "kubernetes.io/hostname", "")
+					      ",\"nodeSelector\":{\"tier\":\"a\"}"));
+	CHECK_STR_CONTAINS(env_place(s, "100m", web, SPREAD(1, "kubernetes.io/hostname",
+							    ",\"nodeAffinityPolicy\":\"Ignore\"")
+				     ",\"nodeSelector\":{\"tier\":\"a\"}"),
+			   "2 node(s) didn't match pod topology spread constraints.");
+	sched_free(s);
+}
+
+/* matchLabelKeys: the pod's own values of those labels narrow the
+ * selector (a rollout spreads its new revision on its own). */
+TEST(filter_topology_spread_match_label_keys)
+{
+	struct sched *s = env_new();
+	const char *v1 = ",\"labels\":{\"app\":\"web\",\"version\":\"v1\"}";
+	const char *v2 = ",\"labels\":{\"app\":\"web\",\"version\":\"v2\"}";
+
+	env_node(s, "n1", "8", "16Gi", NULL, NULL);
+	env_node(s, "n2", "8", "16Gi", NULL, NULL);
+	env_pod(s, "old-1", NULL, v1, ",\"nodeName\":\"n1\"");
+	env_pod(s, "old-2", NULL, v1, ",\"nodeName\":\"n1\"");
+	env_pod(s, "new-1", NULL, v2, ",\"nodeName\":\"n2\"");
+	/* every web pod: n1 2, n2 1 */
+	CHECK_STR_EQ(env_place(s, "100m", v2, SPREAD(1, "kubernetes.io/hostname", "")), "n2");
+	/* v2 pods only: n1 0, n2 1 */
+	CHECK_STR_EQ(env_place(s, "100m", v2, SPREAD(1, "kubernetes.io/hostname",
+						     ",\"matchLabelKeys\":[\"version\"]")), "n1");
+	sched_free(s);
+}
+
 /* ---- the FailedScheduling message ---- */
 
 TEST(failed_scheduling_message_in_upstream_form)
@@ -261,7 +376,12 @@ TEST(failed_scheduling_message_in_upstream_form)
 	CHECK_INT_EQ(plan.v[0].verb, CTRL_EVENT);
 	CHECK_STR_EQ(plan.v[0].reason, "FailedScheduling");
 	CHECK_STR_EQ(plan.v[0].event_type, "Warning");
-	CHECK_STR_EQ(plan.v[0].message, res.message);
+	/* the event adds upstream's PostFilter (preemption) sentence */
+	CHECK_STR_EQ(plan.v[0].message,
+		     "0/3 nodes are available: 1 node(s) had untolerated taint "
+		     "{node.kubernetes.io/unreachable: }, 2 Insufficient cpu. preemption: 0/3 nodes "
+		     "are available: 1 Preemption is not helpful for scheduling, 2 No preemption "
+		     "victims found for incoming pod.");
 	CHECK_INT_EQ(plan.v[1].verb, CTRL_PATCH);
 	CHECK_STR_EQ(plan.v[1].subresource, "status");
 	ctrl_plan_clear(&plan);
@@ -559,5 +679,76 @@ TEST(pod_requests_max_init_containers_plus_overhead)
 	CHECK_INT_EQ(p->nonzero_mem, (64 << 20) + (200 << 20));
 	sched_pod_free(p);
 	json_decref(j);
+	sched_free(s);
+}
+
+/* Restartable (sidecar) init containers run beside the containers; an
+ * ordinary init container runs beside the sidecars started before it
+ * (upstream's PodRequests). */
+TEST(pod_requests_count_sidecars_beside_the_containers)
+{
+	struct sched *s = env_new();
+	json_t *j = jfmt("{\"metadata\":{\"name\":\"p\"},\"spec\":{"
+			 "\"containers\":[{\"name\":\"c\",\"resources\":{\"requests\":{\"cpu\":\"500m\"}}}],"
+			 "\"initContainers\":["
+			 "{\"name\":\"a\",\"resources\":{\"requests\":{\"cpu\":\"400m\"}}},"
+			 "{\"name\":\"side1\",\"restartPolicy\":\"Always\",\"resources\":{\"requests\":{\"cpu\":\"300m\"}}},"
+			 "{\"name\":\"b\",\"resources\":{\"requests\":{\"cpu\":\"700m\"}}},"
+			 "{\"name\":\"side2\",\"restartPolicy\":\"Always\",\"resources\":{\"requests\":{\"cpu\":\"100m\"}}}]}}");
+	struct sched_pod *p;
+
+	CHECK_OK(sched_pod_parse(s, j, &p));
+	/* b with side1 (1000m) outweighs c with both sidecars (900m) */
+	CHECK_INT_EQ(p->req[SCHED_CPU], 1000);
+	CHECK_INT_EQ(p->nonzero_cpu, 1000);
+	/* c and both sidecars ask no memory: 200Mi each when scoring */
+	CHECK_INT_EQ(p->nonzero_mem, 3 * (200 << 20));
+	sched_pod_free(p);
+	json_decref(j);
+	json_t *k = jfmt("{\"metadata\":{\"name\":\"q\"},\"spec\":{"
+			 "\"containers\":[{\"name\":\"c\",\"resources\":{\"requests\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"}}}],"
+			 "\"initContainers\":["
+			 "{\"name\":\"side\",\"restartPolicy\":\"Always\",\"resources\":{\"requests\":{\"cpu\":\"300m\",\"memory\":\"1Gi\"}}}]}}");
+
+	CHECK_OK(sched_pod_parse(s, k, &p));
+	CHECK_INT_EQ(p->req[SCHED_CPU], 800);
+	CHECK_INT_EQ(p->req[SCHED_MEM], 2LL << 30);
+	sched_pod_free(p);
+	json_decref(k);
+	sched_free(s);
+}
+
+/* skiff stores no PersistentVolumeClaims: a pod using one waits with
+ * upstream's VolumeBinding PreFilter words (no per-node reasons), and
+ * preemption cannot help on any node; other volumes do not matter. */
+TEST(volume_claims_that_do_not_exist_keep_the_pod_pending)
+{
+	struct sched *s = env_new();
+	json_t *j = env_pod_json("app", "100m", "",
+				 ",\"volumes\":[{\"name\":\"cfg\",\"configMap\":{\"name\":\"c\"}},"
+				 "{\"name\":\"data\",\"persistentVolumeClaim\":{\"claimName\":\"data-0\"}}]");
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	struct sched_pod *p;
+
+	env_node(s, "n1", "8", "16Gi", NULL, NULL);
+	env_node(s, "n2", "8", "16Gi", NULL, NULL);
+	CHECK_OK(sched_pod_upsert(s, j, 0));
+	p = sched_queue_pop(s, 0);
+	CHECK(p != NULL);
+	CHECK_OK(sched_cycle(s, p, 0, &plan, &res));
+	CHECK(res.node == NULL);
+	CHECK_INT_EQ(plan.v[0].verb, CTRL_EVENT);
+	CHECK_STR_EQ(plan.v[0].message,
+		     "0/2 nodes are available: persistentvolumeclaim \"data-0\" not found. "
+		     "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.");
+	ctrl_plan_clear(&plan);
+	json_decref(j);
+	CHECK_STR_EQ(env_place(s, "100m", "", ",\"volumes\":[{\"name\":\"scratch\",\"ephemeral\":"
+			       "{\"volumeClaimTemplate\":{\"spec\":{}}}}]"),
+		     "0/2 nodes are available: waiting for ephemeral volume controller to create "
+		     "the persistentvolumeclaim \"incoming-scratch\".");
+	CHECK_STR_CONTAINS("n1 n2", env_place(s, "100m", "", ",\"volumes\":[{\"name\":\"tmp\","
+					      "\"emptyDir\":{}}]"));
 	sched_free(s);
 }

@@ -40,13 +40,18 @@ static const char *deleted(const struct ctrl_plan *plan, char *buf, size_t size)
 	return buf;
 }
 
-/* The nominatedNodeName the plan's status patch writes, or NULL. */
+/* The nominatedNodeName the plan's PodScheduled status patch writes, or
+ * NULL. */
 static const char *nominated(const struct ctrl_plan *plan)
 {
-	for (size_t i = 0; i < plan->n; i++)
-		if (plan->v[i].verb == CTRL_PATCH)
-			return json_string_value(json_object_get(
-				json_object_get(plan->v[i].body, "status"), "nominatedNodeName"));
+	for (size_t i = 0; i < plan->n; i++) {
+		json_t *st = json_object_get(plan->v[i].body, "status");
+		json_t *cond = json_array_get(json_object_get(st, "conditions"), 0);
+		const char *type = json_string_value(json_object_get(cond, "type"));
+
+		if (plan->v[i].verb == CTRL_PATCH && type && strcmp(type, "PodScheduled") == 0)
+			return json_string_value(json_object_get(st, "nominatedNodeName"));
+	}
 	return NULL;
 }
 
@@ -56,6 +61,23 @@ static const struct ctrl_action *event(const struct ctrl_plan *plan, const char 
 		if (plan->v[i].verb == CTRL_EVENT && strcmp(plan->v[i].reason, reason) == 0)
 			return &plan->v[i];
 	return NULL;
+}
+
+/* The FailedScheduling message of the plan, or "". */
+static const char *failed_message(const struct ctrl_plan *plan)
+{
+	const struct ctrl_action *ev = event(plan, "FailedScheduling");
+
+	return ev ? ev->message : "";
+}
+
+/* The index of the plan's first action of verb about pod name, or -1. */
+static int action_of(const struct ctrl_plan *plan, enum ctrl_verb verb, const char *name)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->v[i].verb == verb && strcmp(plan->v[i].name, name) == 0)
+			return (int)i;
+	return -1;
 }
 
 TEST(the_fewest_least_important_victims_on_the_best_node)
@@ -81,7 +103,8 @@ TEST(the_fewest_least_important_victims_on_the_best_node)
 	CHECK(ev != NULL);
 	CHECK_STR_EQ(ev->name, "low-b");
 	CHECK_STR_EQ(ev->message, "Preempted by pod uid-urgent on node node-1");
-	CHECK(event(&plan, "FailedScheduling") != NULL);
+	/* a preemption that helps adds no sentence (upstream's Success) */
+	CHECK_STR_EQ(failed_message(&plan), "0/2 nodes are available: 2 Insufficient cpu.");
 	ctrl_plan_clear(&plan);
 	/* the victim goes: the pod fits where it was nominated */
 	CHECK_OK(sched_pod_delete(s, "default", "low-b"));
@@ -138,6 +161,8 @@ TEST(preemption_policy_never_waits)
 	      &res);
 	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "");
 	CHECK(nominated(&plan) == NULL);
+	CHECK_STR_EQ(failed_message(&plan), "0/1 nodes are available: 1 Insufficient cpu. "
+					     "preemption: not eligible due to preemptionPolicy=Never.");
 	ctrl_plan_clear(&plan);
 	sched_free(s);
 }
@@ -248,5 +273,204 @@ TEST(the_room_made_is_kept_for_the_nominated_pod)
 	CHECK_OK(sched_cycle(s, p, 60 * SEC, &plan, &res));
 	CHECK(res.node != NULL && strcmp(res.node->name, "node-1") == 0);
 	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+/* upstream's PreemptPod: the victim is marked DisruptionTarget (reason
+ * PreemptionByScheduler) before its delete; a victim already terminating
+ * gets neither. */
+TEST(victims_get_the_disruption_target_condition_before_their_delete)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	json_t *cond;
+	int patch, del;
+	char buf[256];
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	bound(s, "going", "1", 0, "node-1", ",\"deletionTimestamp\":\"2026-01-01T00:01:00Z\"");
+	bound(s, "low", "1", 1, "node-1", NULL);
+	cycle(s, "urgent", "2", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK_STR_EQ(nominated(&plan), "node-1");
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "low");
+	patch = action_of(&plan, CTRL_PATCH, "low");
+	del = action_of(&plan, CTRL_DELETE, "low");
+	CHECK(patch >= 0 && patch < del);
+	CHECK_STR_EQ(plan.v[patch].subresource, "status");
+	cond = json_array_get(json_object_get(json_object_get(plan.v[patch].body, "status"),
+					      "conditions"), 0);
+	CHECK_STR_EQ(json_string_value(json_object_get(cond, "type")), "DisruptionTarget");
+	CHECK_STR_EQ(json_string_value(json_object_get(cond, "status")), "True");
+	CHECK_STR_EQ(json_string_value(json_object_get(cond, "reason")), "PreemptionByScheduler");
+	CHECK_STR_EQ(json_string_value(json_object_get(cond, "message")),
+		     "default-scheduler: preempting to accommodate a higher priority pod");
+	CHECK(action_of(&plan, CTRL_PATCH, "going") < 0);
+	CHECK(action_of(&plan, CTRL_EVENT, "going") < 0);
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+/* Upstream's PostFilter sentence, word for word: per node, why removing
+ * pods cannot help. */
+TEST(the_message_says_why_preemption_cannot_help)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+
+	env_node(s, "node-1", "2", "8Gi", NULL,
+		 "{\"taints\":[{\"key\":\"dedicated\",\"value\":\"db\",\"effect\":\"NoSchedule\"}]}");
+	env_node(s, "node-2", "2", "8Gi", NULL, NULL);
+	env_node(s, "node-3", "1", "8Gi", NULL, NULL);
+	bound(s, "high", "2", 5000, "node-2", NULL);
+	bound(s, "low", "1", 0, "node-3", NULL);
+	cycle(s, "urgent", "2", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK(nominated(&plan) == NULL);
+	CHECK_STR_EQ(failed_message(&plan),
+		     "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, "
+		     "2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Insufficient cpu, "
+		     "1 No preemption victims found for incoming pod, "
+		     "1 Preemption is not helpful for scheduling.");
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+TEST(the_message_when_no_pod_has_lower_priority)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+
+	for (int i = 0; i < 3; i++) {
+		char node[16], pod[16];
+
+		snprintf(node, sizeof(node), "node-%d", i);
+		snprintf(pod, sizeof(pod), "same-%d", i);
+		env_node(s, node, "1", "8Gi", NULL, NULL);
+		bound(s, pod, "1", 100, node, NULL);
+	}
+	cycle(s, "peer", "1", NULL, ",\"priority\":100", &plan, &res);
+	CHECK_STR_EQ(failed_message(&plan),
+		     "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are "
+		     "available: 3 No preemption victims found for incoming pod.");
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+#define ANTI(app)                                                                               \
+	",\"affinity\":{\"podAntiAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":" \
+	"[{\"labelSelector\":{\"matchLabels\":{\"app\":\"" app "\"}},"                            \
+	"\"topologyKey\":\"kubernetes.io/hostname\"}]}}"
+
+/* The filters run with the victims off the node: a low pod the incoming
+ * pod's anti-affinity refuses is a victim like one taking its cpu. */
+TEST(victims_make_room_for_pod_anti_affinity)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	char buf[256];
+
+	env_node(s, "node-1", "4", "8Gi", NULL, NULL);
+	env_node(s, "node-2", "4", "8Gi", NULL, NULL);
+	bound(s, "low-db", "1", 0, "node-1", ",\"labels\":{\"app\":\"db\"}");
+	bound(s, "low-web", "1", 0, "node-1", ",\"labels\":{\"app\":\"web\"}");
+	bound(s, "high-db", "1", 5000, "node-2", ",\"labels\":{\"app\":\"db\"}");
+	cycle(s, "urgent", "1", NULL, ",\"priority\":1000" ANTI("db"), &plan, &res);
+	CHECK(res.node == NULL);
+	/* low-web does not stand in the way: it is reprieved */
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "low-db");
+	CHECK_STR_EQ(nominated(&plan), "node-1");
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+/* And a low pod whose own anti-affinity refuses the incoming pod. */
+TEST(victims_make_room_for_existing_pods_anti_affinity)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	char buf[256];
+
+	env_node(s, "node-1", "4", "8Gi", NULL, NULL);
+	env_pod(s, "loner", "1", ",\"labels\":{\"app\":\"loner\"}",
+		",\"nodeName\":\"node-1\",\"priority\":0" ANTI("web"));
+	cycle(s, "urgent", "1", ",\"labels\":{\"app\":\"web\"}", ",\"priority\":1000", &plan, &res);
+	CHECK(res.node == NULL);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "loner");
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+/* And the spread counts: node-3 (cordoned, empty) holds the minimum at 0,
+ * so a pod fits only where no matching pod is left. */
+TEST(victims_make_room_for_topology_spread)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	char buf[256];
+
+	env_node(s, "node-1", "4", "8Gi", NULL, NULL);
+	env_node(s, "node-2", "4", "8Gi", NULL, NULL);
+	env_node(s, "node-3", "4", "8Gi", NULL, "{\"unschedulable\":true}");
+	bound(s, "low", "1", 0, "node-1", ",\"labels\":{\"app\":\"s\"}");
+	bound(s, "high", "1", 5000, "node-2", ",\"labels\":{\"app\":\"s\"}");
+	cycle(s, "urgent", "1", ",\"labels\":{\"app\":\"s\"}",
+	      ",\"priority\":1000,\"topologySpreadConstraints\":[{\"maxSkew\":1,"
+	      "\"topologyKey\":\"kubernetes.io/hostname\",\"whenUnsatisfiable\":\"DoNotSchedule\","
+	      "\"labelSelector\":{\"matchLabels\":{\"app\":\"s\"}}}]",
+	      &plan, &res);
+	CHECK(res.node == NULL);
+	CHECK_STR_EQ(deleted(&plan, buf, sizeof(buf)), "low");
+	CHECK_STR_EQ(nominated(&plan), "node-1");
+	ctrl_plan_clear(&plan);
+	sched_free(s);
+}
+
+/* upstream: a nominated pod that preemption can no longer help loses its
+ * nomination (null in its status patch); the pods of lower priority
+ * nominated where a preemption makes room lose theirs. */
+TEST(nominations_cleared_where_they_no_longer_hold)
+{
+	struct sched *s = env_new();
+	struct ctrl_plan plan = CTRL_PLAN_INIT;
+	struct sched_result res;
+	json_t *mid = env_pod_json("mid", "1", "",
+				   ",\"priority\":10},\"status\":{\"nominatedNodeName\":\"node-1\"");
+	struct sched_pod *p;
+	json_t *st;
+	int i;
+
+	env_node(s, "node-1", "2", "8Gi", NULL, NULL);
+	env_node(s, "node-2", "2", "8Gi", NULL, NULL);
+	bound(s, "low", "2", 0, "node-1", NULL);
+	bound(s, "boss", "2", 5000, "node-2", NULL);
+	CHECK_OK(sched_pod_upsert(s, mid, 0));
+	CHECK(sched_queue_pop(s, 0) != NULL); /* mid waits, nominated on node-1 */
+	cycle(s, "urgent", "2", NULL, ",\"priority\":1000", &plan, &res);
+	CHECK_STR_EQ(nominated(&plan), "node-1");
+	i = action_of(&plan, CTRL_PATCH, "mid");
+	CHECK(i >= 0);
+	st = json_object_get(plan.v[i].body, "status");
+	CHECK(json_is_null(json_object_get(st, "nominatedNodeName")));
+	CHECK(sched_pod_find(s, "default", "mid")->nominated == NULL);
+	ctrl_plan_clear(&plan);
+	/* boss fills node-2 and urgent holds node-1: nothing helps mid now */
+	CHECK_OK(sched_pod_upsert(s, mid, 0));
+	CHECK(sched_pod_find(s, "default", "mid")->nominated != NULL);
+	p = sched_queue_pop(s, 60 * SEC);
+	CHECK(p != NULL && strcmp(p->name, "mid") == 0);
+	CHECK_OK(sched_cycle(s, p, 60 * SEC, &plan, &res));
+	i = action_of(&plan, CTRL_PATCH, "mid");
+	CHECK(i >= 0);
+	st = json_object_get(plan.v[i].body, "status");
+	CHECK(json_is_null(json_object_get(st, "nominatedNodeName")));
+	CHECK_STR_CONTAINS(failed_message(&plan), "preemption: 0/2 nodes are available: ");
+	CHECK(sched_pod_find(s, "default", "mid")->nominated == NULL);
+	ctrl_plan_clear(&plan);
+	json_decref(mid);
 	sched_free(s);
 }

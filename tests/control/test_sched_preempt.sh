@@ -8,6 +8,9 @@
 # of a high class that preempts gets exactly one low pod deleted (its
 # Preempted Event names the preemptor's uid and the node), is bound on
 # that node, and the waiting Never pod does not take the room it made.
+# The FailedScheduling messages carry upstream's "preemption: ..."
+# sentence, and the victim is marked DisruptionTarget (reason
+# PreemptionByScheduler) before its delete, keeping its other conditions.
 . "$(dirname "$0")/../harness/lib.sh"
 
 require_bin skiff-server hollow-nodes
@@ -88,10 +91,15 @@ case_never_waits() {
 	assert_eq "$(k 33 -n "$NS" get pod polite -o jsonpath='{.status.nominatedNodeName}')" "" \
 		"polite is nominated nowhere"
 	assert_eq "$(events 33 Preempted)" "" "no Preempted event yet"
+	assert_contains "$(events 27 FailedScheduling | grep '^polite ')" \
+		"0/2 nodes are available: 2 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never." \
+		"upstream's preemption sentence"
 }
 
 case_preempts_one() {
-	local uid node victim ev
+	local uid node victim ev conds
+	k 33 -n "$NS" get pods -w -o json >"$TMP/watch.json" 2>/dev/null &
+	defer "kill_tree $!"
 	pod urgent "high-$RUN_ID"
 	wait_for 30 bound urgent || fail "urgent not bound: $(k 33 -n "$NS" get pods -o wide 2>&1; events 33 FailedScheduling)"
 	node=$(node_of urgent)
@@ -103,6 +111,14 @@ case_preempts_one() {
 	assert_contains "$ev" "Preempted by pod $uid on node $node" "the victim's Preempted event"
 	case $victim in low-[0-3]) ;; *) fail "the victim is not a low pod: $ev" ;; esac
 	assert_eq "$(low_left)" 3 "exactly one low pod preempted"
+	# shellcheck disable=SC2016
+	wait_for 10 eval 'grep -q PreemptionByScheduler "$TMP/watch.json"' ||
+		fail "the victim was never marked DisruptionTarget"
+	conds=$(jq -r --arg v "$victim" 'select(.metadata.name == $v and
+		any(.status.conditions[]?; .type == "DisruptionTarget")) |
+		[.status.conditions[] | "\(.type)=\(.status)/\(.reason // "")"] | join(" ")' "$TMP/watch.json" | head -n 1)
+	assert_contains "$conds" "DisruptionTarget=True/PreemptionByScheduler" "the victim's condition"
+	assert_contains "$conds" "Ready=True" "the victim keeps its other conditions"
 	wait_for 10 eval '! k 33 -n "$NS" get pod "$victim" >/dev/null 2>&1' || fail "$victim not gone"
 	assert_eq "$(node_of polite)" "" "the Never pod did not take the room urgent made"
 	assert_eq "$(low_left)" 3 "still three low pods"
