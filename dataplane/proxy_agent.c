@@ -652,16 +652,20 @@ static const struct consumer {
 	 * readable; NULL: none. */
 	int (*fd)(const struct proxy_agent *a);
 	void (*dispatch)(struct proxy_agent *a);
+	/* Synced before the others when the store changes (not at the first
+	 * sync): its update takes microseconds and what it serves waits for
+	 * it (a new Service's name would wait for the proxy's commit). */
+	bool prompt;
 } consumers[] = {
 	{ "service proxy", NULL, proxy_setup, services_generation, proxy_sync, proxy_reload,
-	  proxy_teardown, false, NULL, NULL },
+	  proxy_teardown, false, NULL, NULL, false },
 	{ "node networking", node_enabled, NULL, model_store_node_generation, node_sync, NULL,
-	  node_teardown, true, NULL, NULL },
+	  node_teardown, true, NULL, NULL, false },
 	{ "cluster DNS", dns_enabled, dns_setup, services_generation, dns_sync, NULL, dns_teardown,
-	  false, dns_fd, dns_dispatch },
+	  false, dns_fd, dns_dispatch, true },
 	/* retried: its interface may come later (-ENODEV) */
 	{ "L2 announcements", l2_enabled, l2_setup, l2_generation, l2_sync, NULL, l2_teardown,
-	  true, l2_fd, l2_dispatch },
+	  true, l2_fd, l2_dispatch, false },
 };
 _Static_assert(ARRAY_SIZE(consumers) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
 
@@ -683,19 +687,20 @@ static int consumer_sync(struct proxy_agent *a, size_t i)
 }
 
 /* Syncs every consumer whose part of the store changed or that asked for
- * a retry; true when one asks for a retry. */
+ * a retry, the prompt ones first; true when one asks for a retry. */
 static bool consumers_sync_due(struct proxy_agent *a)
 {
 	bool retry = false;
 
-	for (size_t i = 0; i < ARRAY_SIZE(consumers); i++) {
-		if (!consumer_on(a, i))
-			continue;
-		if (consumers[i].generation(a->store) != a->cs[i].synced_generation ||
-		    a->cs[i].retry)
-			consumer_sync(a, i);
-		retry |= a->cs[i].retry;
-	}
+	for (int prompt = 1; prompt >= 0; prompt--)
+		for (size_t i = 0; i < ARRAY_SIZE(consumers); i++) {
+			if (!consumer_on(a, i) || consumers[i].prompt != prompt)
+				continue;
+			if (consumers[i].generation(a->store) != a->cs[i].synced_generation ||
+			    a->cs[i].retry)
+				consumer_sync(a, i);
+			retry |= a->cs[i].retry;
+		}
 	return retry;
 }
 

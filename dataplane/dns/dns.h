@@ -6,6 +6,8 @@
  *
  *   dns_zone_compute(store, cfg)  -> zone (a hash by owner name, pure)
  *   dns_answer(zone, query)       -> response, or "forward upstream"
+ *   dns_memo (dns_int.h)          -> the zone's answers kept by question:
+ *                                    a repeated UDP query is a copy
  *   dns_server                    -> sockets, upstreams, cache; one fd
  *                                    (epoll) for the agent's poll loop
  *
@@ -108,6 +110,10 @@ struct dns_reply {
 	uint8_t *wire; /* malloc'd */
 	size_t len;
 	unsigned rcode;
+	/* The same bytes answer the same question in any spelling (but its
+	 * own, in the question section), id, RD and CD: built without name
+	 * compression, not truncated, no record named after the query. */
+	bool plain;
 };
 void dns_reply_clear(struct dns_reply *r);
 

@@ -119,13 +119,16 @@ static int builder_init(struct builder *b, const struct dns_query *q, unsigned r
 }
 
 /* b in wire form: without name compression first (ldns's compression
- * costs more than the rest of an answer), with it when that does not fit. */
-static int builder_wire(const struct builder *b, size_t max, uint8_t **wire, size_t *len)
+ * costs more than the rest of an answer), with it when that does not fit
+ * (*plain false). */
+static int builder_wire(const struct builder *b, size_t max, uint8_t **wire, size_t *len,
+			bool *plain)
 {
 	ldns_buffer *buf = ldns_buffer_new(512);
 	bool ok = buf && ldns_pkt2buffer_wire_compress(buf, b->pkt, NULL) == LDNS_STATUS_OK;
 
-	if (ok && ldns_buffer_position(buf) <= max) {
+	*plain = ok && ldns_buffer_position(buf) <= max;
+	if (*plain) {
 		*len = ldns_buffer_position(buf);
 		*wire = ldns_buffer_export(buf); /* the buffer's data, now ours */
 		ldns_buffer_free(buf);
@@ -143,8 +146,9 @@ static int builder_finish(struct builder *b, const struct dns_query *q, struct d
 {
 	uint8_t *wire = NULL;
 	size_t len = 0;
+	bool plain;
 
-	if (builder_wire(b, q->max_size, &wire, &len) < 0)
+	if (builder_wire(b, q->max_size, &wire, &len, &plain) < 0)
 		return -ENOMEM;
 	if (len > q->max_size) {
 		free(wire);
@@ -152,11 +156,13 @@ static int builder_finish(struct builder *b, const struct dns_query *q, struct d
 		for (size_t i = 1; i < ARRAY_SIZE(sections); i++)
 			section_clear(b->pkt, sections[i]);
 		ldns_pkt_set_tc(b->pkt, true);
-		if (builder_wire(b, q->max_size, &wire, &len) < 0)
+		if (builder_wire(b, q->max_size, &wire, &len, &plain) < 0)
 			return -ENOMEM;
+		plain = false;
 	}
 	out->wire = wire;
 	out->len = len;
+	out->plain = plain;
 	out->rcode = ldns_pkt_get_rcode(b->pkt) | (unsigned)ldns_pkt_edns_extended_rcode(b->pkt) << 4;
 	return 0;
 }
@@ -363,6 +369,8 @@ static int zone_reply(const struct dns_zone *z, const struct dns_query *q, const
 	if (ldns_pkt_ancount(b.pkt) == 0)
 		ldns_pkt_push_rr(b.pkt, LDNS_SECTION_AUTHORITY, z->soa);
 	r = builder_finish(&b, q, out);
+	if (b.owned)
+		out->plain = false; /* a record named as the query spelt it */
 out:
 	builder_free(&b);
 	return r;

@@ -36,6 +36,13 @@ struct dns_zone {
 	size_t n_services, n_names, n_records;
 };
 
+/* c in lower case: ASCII letters only (a name's label lengths, at most
+ * 63, are never letters, so a whole wire name can go through it). */
+static inline uint8_t dns_lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
+}
+
 /* name's wire form in lower case into key (LDNS_MAX_DOMAINLEN + 1 bytes);
  * its length. */
 size_t dns_name_key(const ldns_rdf *name, uint8_t *key);
@@ -49,5 +56,22 @@ const struct dns_node *dns_zone_find_key(const struct dns_zone *z, const uint8_t
 /* Whether the name of key (n bytes) is the name of parent (pn bytes) or
  * below it, both keys of dns_name_key. */
 bool dns_key_under(const uint8_t *key, size_t n, const uint8_t *parent, size_t pn);
+
+/* ---- answers remembered by question (dns_memo.c) ---- */
+
+struct dns_memo;
+int dns_memo_new(struct dns_memo **out);
+void dns_memo_free(struct dns_memo *m);
+/* Forgets every answer (the zone was replaced). */
+void dns_memo_clear(struct dns_memo *m);
+/* Keeps rep, dns_answer's reply to the UDP query wire (len bytes) from z,
+ * when both are of the shape the memo serves; nothing otherwise. */
+void dns_memo_put(struct dns_memo *m, const struct dns_zone *z, const uint8_t *wire, size_t len,
+		  const struct dns_reply *rep);
+/* The reply to the UDP query wire that dns_answer would give from z, from
+ * an answer kept at z's serial, into out (size bytes) with its rcode: its
+ * length, or 0 (not kept: answer it in full). */
+size_t dns_memo_answer(struct dns_memo *m, const struct dns_zone *z, const uint8_t *wire,
+		       size_t len, uint8_t *out, size_t size, unsigned *rcode);
 
 #endif

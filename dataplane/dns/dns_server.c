@@ -1,6 +1,7 @@
-/* The DNS server: UDP and TCP on one address, answers from the zone, the
- * rest forwarded to upstream resolvers (UDP, again over TCP when the
- * answer comes back truncated) through the cache. Everything is
+/* The DNS server: UDP and TCP on one address, answers from the zone (over
+ * UDP a repeated question's from the memo, without allocating), the rest
+ * forwarded to upstream resolvers (UDP, again over TCP when the answer
+ * comes back truncated) through the cache. Everything is
  * non-blocking behind one epoll fd that the agent's loop polls; no
  * threads. An upstream that does not answer gives SERVFAIL after the
  * timeout, never a hang. */
@@ -62,6 +63,7 @@ struct dns_server {
 	int ep, udp, tcp, up4, up6, timer;
 	bool ticking;
 	struct dns_zone *zone;
+	struct dns_memo *memo; /* the zone's answers by question */
 	struct dns_cache *cache;
 	struct sockaddr_storage up[DNS_MAX_UPSTREAMS];
 	socklen_t up_len[DNS_MAX_UPSTREAMS];
@@ -82,7 +84,7 @@ struct dns_server {
 	struct mmsghdr out[UDP_BATCH];
 	struct iovec out_iov[UDP_BATCH];
 	struct sockaddr_storage out_to[UDP_BATCH];
-	uint8_t *out_wire[UDP_BATCH];
+	uint8_t out_buf[UDP_BATCH][DNS_MAX_UDP];
 	unsigned n_out;
 };
 
@@ -285,6 +287,8 @@ int dns_server_new(const struct dns_server_options *o, struct dns_server **out)
 				      &o->listen);
 	r = dns_cache_new(o->cache_entries, &s->cache);
 	if (r == 0)
+		r = dns_memo_new(&s->memo);
+	if (r == 0)
 		r = server_sockets(s, o);
 	if (r < 0)
 		goto fail;
@@ -332,14 +336,13 @@ void dns_server_free(struct dns_server *s)
 		pending_free(s, &s->pend[i]);
 	for (size_t i = 0; i < MAX_CONNS; i++)
 		conn_close(s, i);
-	for (unsigned i = 0; i < s->n_out; i++)
-		free(s->out_wire[i]);
 	int fds[] = { s->ep, s->udp, s->tcp, s->up4, s->up6, s->timer };
 
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	dns_zone_free(s->zone);
+	dns_memo_free(s->memo);
 	dns_cache_free(s->cache);
 	free(s->by_id);
 	free(s);
@@ -348,6 +351,7 @@ void dns_server_free(struct dns_server *s)
 void dns_server_set_zone(struct dns_server *s, struct dns_zone *z)
 {
 	dns_zone_free(s->zone);
+	dns_memo_clear(s->memo); /* a new zone may reuse the address and serial */
 	s->zone = z;
 }
 
@@ -396,33 +400,47 @@ static void udp_flush(struct dns_server *s)
 			break; /* the socket is full: UDP drops, the client retries */
 		done += (unsigned)n;
 	}
-	for (unsigned i = 0; i < s->n_out; i++)
-		free(s->out_wire[i]);
 	s->n_out = 0;
 }
 
+/* The buffer of the next UDP response (DNS_MAX_UDP bytes; a full batch is
+ * sent first). */
+static uint8_t *udp_next(struct dns_server *s)
+{
+	if (s->n_out == UDP_BATCH)
+		udp_flush(s);
+	return s->out_buf[s->n_out];
+}
+
+/* Queues the response written into udp_next's buffer (len bytes) for the
+ * next flush, and counts it. */
+static void udp_queue(struct dns_server *s, size_t len, unsigned rcode,
+		      const struct sockaddr_storage *to, socklen_t to_len)
+{
+	unsigned i = s->n_out;
+
+	s->st.responses[dns_rcode_counter_of(rcode)]++;
+	memcpy(&s->out_to[i], to, to_len);
+	s->out_iov[i] = (struct iovec){ s->out_buf[i], len };
+	s->out[i].msg_hdr = (struct msghdr){ .msg_name = &s->out_to[i], .msg_namelen = to_len,
+					     .msg_iov = &s->out_iov[i], .msg_iovlen = 1 };
+	s->n_out = i + 1;
+}
+
 /* Sends a response to a client and counts it: over UDP queued for the
- * next flush (taking rep's wire), over TCP at once with its length prefix
- * (a client that does not take it at once is closed). */
+ * next flush, over TCP at once with its length prefix (a client that does
+ * not take it at once is closed). */
 static void send_reply(struct dns_server *s, struct dns_reply *rep,
 		       const struct sockaddr_storage *to, socklen_t to_len, int conn, uint32_t gen)
 {
-	s->st.responses[dns_rcode_counter_of(rep->rcode)]++;
 	if (conn < 0) {
-		unsigned i = s->n_out;
-
-		if (i == UDP_BATCH) {
-			udp_flush(s);
-			i = 0;
+		if (rep->len <= DNS_MAX_UDP) {
+			memcpy(udp_next(s), rep->wire, rep->len);
+			udp_queue(s, rep->len, rep->rcode, to, to_len);
 		}
-		memcpy(&s->out_to[i], to, to_len);
-		s->out_wire[i] = TAKE_PTR(rep->wire);
-		s->out_iov[i] = (struct iovec){ s->out_wire[i], rep->len };
-		s->out[i].msg_hdr = (struct msghdr){ .msg_name = &s->out_to[i], .msg_namelen = to_len,
-						     .msg_iov = &s->out_iov[i], .msg_iovlen = 1 };
-		s->n_out = i + 1;
 		return;
 	}
+	s->st.responses[dns_rcode_counter_of(rep->rcode)]++;
 	struct conn *c = &s->conns[conn];
 	uint8_t prefix[2];
 	struct iovec iov[2] = { { prefix, 2 }, { rep->wire, rep->len } };
@@ -676,18 +694,28 @@ static void on_tick(struct dns_server *s)
 
 /* ---- clients ---- */
 
-/* One query from a client: answered, forwarded, or dropped. */
+/* One query from a client: answered (over UDP from the memo when it can),
+ * forwarded, or dropped. */
 static void on_query(struct dns_server *s, const uint8_t *wire, size_t len,
 		     const struct sockaddr_storage *from, socklen_t from_len, int conn)
 {
 	struct dns_query q;
 	struct dns_reply rep;
+	unsigned rcode;
+	size_t n;
 
+	if (conn < 0 &&
+	    (n = dns_memo_answer(s->memo, s->zone, wire, len, udp_next(s), DNS_MAX_UDP, &rcode))) {
+		udp_queue(s, n, rcode, from, from_len);
+		return;
+	}
 	switch (dns_answer(s->zone, wire, len, conn >= 0, &q, &rep)) {
 	case DNS_DROP:
 		s->st.dropped++;
 		break;
 	case DNS_REPLY:
+		if (conn < 0)
+			dns_memo_put(s->memo, s->zone, wire, len, &rep);
 		send_reply(s, &rep, from, from_len, conn, conn >= 0 ? s->conns[conn].gen : 0);
 		break;
 	case DNS_FORWARD:

@@ -25,8 +25,6 @@ uint32_t dns_hash(const uint8_t *k, size_t n)
 	return h;
 }
 
-/* name's wire form in lower case into key (LDNS_MAX_DOMAINLEN + 1). ASCII
- * letters only: label lengths (at most 63) are never letters. */
 size_t dns_name_key(const ldns_rdf *name, uint8_t *key)
 {
 	size_t n = ldns_rdf_size(name);
@@ -35,7 +33,7 @@ size_t dns_name_key(const ldns_rdf *name, uint8_t *key)
 	if (n > LDNS_MAX_DOMAINLEN + 1)
 		n = LDNS_MAX_DOMAINLEN + 1;
 	for (size_t i = 0; i < n; i++)
-		key[i] = d[i] >= 'A' && d[i] <= 'Z' ? d[i] + ('a' - 'A') : d[i];
+		key[i] = dns_lower(d[i]);
 	return n;
 }
 

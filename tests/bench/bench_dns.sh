@@ -10,16 +10,31 @@
 # answers *.example.test (TTL 3600), so "external" measures each one's
 # cache.
 #
-# Per server and query set, best of BENCH_ROUNDS:
+# Both servers answer from one thread (dnsmasq is single-threaded; skiff's
+# server runs in the agent's loop), and on a machine of 2 or more CPUs
+# both are pinned to the last CPU and dnsperf to the others (BENCH_PIN=0:
+# no pinning), so that the generator and the server do not fight for one
+# core and neither server gets more cores than the other. The rounds
+# alternate which server goes first. Per server and query set, the best of
+# BENCH_ROUNDS runs:
 #   q/s         dnsperf, BENCH_CLIENTS clients, 100 outstanding, BENCH_DURATION s
 #   lost        queries unanswered in that run
+#   cpu_us/q    the server process's CPU time (user + system, from
+#               /proc/PID/stat) per query answered, the lowest of the
+#               rounds: what a query costs the server, whatever the
+#               generator managed
+#   q/s/core    1e6 / cpu_us/q: what one core of this machine would answer
+#   gen%        dnsperf's CPU time over the run's length (near 100 per
+#               CPU it has: the generator, not the server, was the limit)
 #   p50/p99 us  latency of each query at BENCH_LAT_QPS queries/s (dnsperf -v)
 # and then: the agent's and dnsmasq's RSS with the names loaded, and DNS
-# programming latency (a Service manifest written -> its name answers,
-# p50/p99 of BENCH_PROG samples; includes the agent's 50 ms debounce).
+# programming latency from the manifests folder (a Service manifest
+# written -> its name answers, p50/p99 of BENCH_PROG samples; includes the
+# folder's 50 ms debounce and dig's start; the API path, without debounce,
+# is the dns row of bench_agent_api.sh).
 #
-# Environment: BENCH_SERVICES (10000), BENCH_DURATION (5), BENCH_ROUNDS (1),
-#   BENCH_CLIENTS (4), BENCH_LAT_QPS (2000), BENCH_PROG (20)
+# Environment: BENCH_SERVICES (10000), BENCH_DURATION (5), BENCH_ROUNDS (3),
+#   BENCH_CLIENTS (4), BENCH_LAT_QPS (2000), BENCH_PROG (20), BENCH_PIN (1)
 # Reproduce: make bench B=dns   (or: bash tests/bench/bench_dns.sh)
 # Exit status: 0 unless a measurement failed; 4 when skipped.
 
@@ -30,15 +45,16 @@ esac
 
 n_svc=${BENCH_SERVICES:-10000}
 duration=${BENCH_DURATION:-5}
-rounds=${BENCH_ROUNDS:-1}
+rounds=${BENCH_ROUNDS:-3}
 clients=${BENCH_CLIENTS:-4}
 lat_qps=${BENCH_LAT_QPS:-2000}
 n_prog=${BENCH_PROG:-20}
+pin=${BENCH_PIN:-1}
 for v in n_svc duration rounds clients lat_qps n_prog; do
 	[[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] || fail "$v: expected a number >= 1, got '${!v}'"
 done
 require_root
-require_cmd ip dnsperf dnsmasq dig nft
+require_cmd ip dnsperf dnsmasq dig nft taskset /usr/bin/time
 require_bin skiff-agent
 
 SKIFF=127.0.0.10
@@ -97,16 +113,37 @@ wait_for 10 answers $SKIFF www.example.test || fail "skiff does not forward"
 wait_for 10 answers $PEER www.example.test || fail "dnsmasq does not forward"
 
 # ---- measurements ------------------------------------------------------------------
-# perf SERVER FILE: "q/s lost" of one dnsperf run.
+# The generator's CPUs and the servers' one (the last), or none.
+ncpu=$(nproc)
+GEN=()
+layout="not pinned (BENCH_PIN=0 or one CPU)"
+if [ "$pin" = 1 ] && [ "$ncpu" -ge 2 ]; then
+	SERVER_CPU=$((ncpu - 1))
+	GEN=(taskset -c "0-$((ncpu - 2))")
+	layout="servers on CPU $SERVER_CPU, dnsperf on CPUs 0-$((ncpu - 2))"
+	for p in $AGENT $PEER_PID; do
+		for t in /proc/$p/task/*; do taskset -pc "$SERVER_CPU" "${t##*/}" >/dev/null; done
+	done
+	# (nsenter and dnsmasq exec in place: these are the servers themselves)
+fi
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# perf SERVER PID FILE: "q/s lost cpu_us/q gen%" of one dnsperf run.
 perf() {
-	in_dns dnsperf -s "$1" -d "$2" -l "$duration" -c "$clients" -q 100 2>&1 |
-		awk '/Queries lost:/ { lost = $3 } /Queries per second:/ { qps = $4 }
-		     END { if (qps == "") exit 1; printf "%.0f %s\n", qps, lost }'
+	local c0 c1 out
+	c0=$(cpu_ticks "$2")
+	out=$(in_dns "${GEN[@]}" /usr/bin/time -f 'gen %e %U %S' dnsperf -s "$1" -d "$3" \
+		-l "$duration" -c "$clients" -q 100 2>&1)
+	c1=$(cpu_ticks "$2")
+	awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '/Queries lost:/ { lost = $3 }
+		/Queries completed:/ { done = $3 } /Queries per second:/ { qps = $4 }
+		$1 == "gen" { gen = ($3 + $4) / $2 * 100 }
+		END { if (qps == "" || !done) exit 1
+		      printf "%.0f %s %.2f %.0f\n", qps, lost, t / hz * 1e6 / done, gen }' <<<"$out"
 }
 # latency SERVER FILE: "p50 p99" in microseconds at lat_qps (dnsperf -v
 # prints each answer's latency in seconds as its last field).
 latency() {
-	in_dns dnsperf -s "$1" -d "$2" -l 3 -c 1 -Q "$lat_qps" -v 2>/dev/null |
+	in_dns "${GEN[@]}" dnsperf -s "$1" -d "$2" -l 3 -c 1 -Q "$lat_qps" -v 2>/dev/null |
 		awk '$1 == ">" { print $NF * 1e6 }' | percentiles 1
 }
 # percentiles DIV: "p50 p99" of the numbers on stdin, divided by DIV.
@@ -116,27 +153,45 @@ percentiles() {
 }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
-echo "$n_svc Services; dnsperf $clients clients x 100 outstanding, ${duration} s, best of $rounds;" \
-	"latency at $lat_qps q/s"
-printf '%-8s %-9s %10s %8s %9s %9s\n' server names q/s lost "p50 us" "p99 us"
-declare -A best
+echo "$n_svc Services; dnsperf $clients clients x 100 outstanding, ${duration} s, best of $rounds" \
+	"(alternating); latency at $lat_qps q/s; one server thread each;" \
+	"$layout of $ncpu; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-8s %-9s %10s %8s %9s %9s %5s %9s %9s\n' server names q/s lost cpu_us/q q/s/core gen% \
+	"p50 us" "p99 us"
+declare -A best blost bcpu bgen
+order=(skiff dnsmasq)
 for set in cluster external; do
+	for server in skiff dnsmasq; do
+		best[$server-$set]=0 blost[$server-$set]=0 bcpu[$server-$set]=0 bgen[$server-$set]=0
+	done
+	for (( r = 0; r < rounds; r++ )); do
+		for server in "${order[@]}"; do
+			addr=$SKIFF pid=$AGENT
+			[ "$server" = dnsmasq ] && addr=$PEER pid=$PEER_PID
+			read -r qps lost cpu gen < <(perf "$addr" "$pid" "$TMP/$set.q") ||
+				fail "dnsperf against $server failed"
+			k=$server-$set
+			[ "$qps" -gt "${best[$k]}" ] && best[$k]=$qps blost[$k]=$lost bgen[$k]=$gen
+			# the cheapest run's cost per query
+			awk -v a="$cpu" -v b="${bcpu[$k]}" 'BEGIN { exit !(b == 0 || a < b) }' && bcpu[$k]=$cpu
+		done
+		order=("${order[1]}" "${order[0]}")
+	done
 	for server in skiff dnsmasq; do
 		addr=$SKIFF
 		[ "$server" = dnsmasq ] && addr=$PEER
-		b=0 blost=0
-		for (( r = 0; r < rounds; r++ )); do
-			read -r qps lost < <(perf "$addr" "$TMP/$set.q") || fail "dnsperf against $server failed"
-			[ "$qps" -gt "$b" ] && b=$qps blost=$lost
-		done
 		read -r p50 p99 < <(latency "$addr" "$TMP/$set.q") || fail "latency run against $server failed"
-		best[$server-$set]=$b
-		printf '%-8s %-9s %10s %8s %9s %9s\n' "$server" "$set" "$b" "$blost" "$p50" "$p99"
+		k=$server-$set
+		printf '%-8s %-9s %10s %8s %9s %9s %5s %9s %9s\n' "$server" "$set" "${best[$k]}" "${blost[$k]}" \
+			"${bcpu[$k]}" "$(awk -v c="${bcpu[$k]}" 'BEGIN { printf "%.0f", c ? 1e6 / c : 0 }')" \
+			"${bgen[$k]}" "$p50" "$p99"
 	done
 done
 for set in cluster external; do
-	awk -v a="${best[skiff-$set]}" -v b="${best[dnsmasq-$set]}" -v s="$set" \
-		'BEGIN { printf "skiff / dnsmasq q/s, %s names: %.2f (goal >= 2)\n", s, b ? a / b : 0 }'
+	awk -v a="${best[skiff-$set]}" -v b="${best[dnsmasq-$set]}" -v ca="${bcpu[skiff-$set]}" \
+		-v cb="${bcpu[dnsmasq-$set]}" -v s="$set" 'BEGIN {
+		printf "skiff / dnsmasq, %s names: q/s %.2f (goal >= 2), per core (CPU per query) %.2f\n",
+			s, b ? a / b : 0, ca ? cb / ca : 0 }'
 done
 echo "RSS with the names loaded: skiff-agent $(( $(rss_kb $AGENT) / 1024 )) MiB (proxy and DNS;" \
 	"first answer $ready_ms ms after start), dnsmasq $(( $(rss_kb "$PEER_PID") / 1024 )) MiB"
@@ -155,12 +210,12 @@ for (( i = 0; i < n_prog; i++ )); do
 	samples+=($(( ($(date +%s%N) - t0) / 1000 )))
 done
 read -r p50 p99 < <(printf '%s\n' "${samples[@]}" | percentiles 1000)
-echo "DNS programming latency (Service written -> name answers, $n_prog samples, includes" \
-	"the agent's 50 ms debounce, the proxy's sync before DNS's, and dig start-up):" \
+echo "DNS programming latency from the folder (Service written -> name answers, $n_prog samples," \
+	"includes the folder's 50 ms debounce and dig start-up):" \
 	"p50 $p50 ms, p99 $p99 ms (goal p99 <= 20 ms)"
 read -r p50 p99 < <(sed -n 's/.*cluster DNS: zone .* in \([0-9.]*\) ms (1 changed service;.*/\1/p' "$ALOG" |
 	percentiles 1) || fail "no incremental zone update in the agent's log"
 echo "  of which the zone update (agent log, per changed Service): p50 $p50 ms, p99 $p99 ms"
 read -r p50 p99 < <(sed -n 's/.*sync: .* in \([0-9.]*\) ms (changed services).*/\1/p' "$ALOG" |
 	percentiles 1) || fail "no proxy sync in the agent's log"
-echo "  and the proxy's sync before it (nftables mode): p50 $p50 ms, p99 $p99 ms"
+echo "  and the proxy's sync after it (nftables mode): p50 $p50 ms, p99 $p99 ms"

@@ -40,6 +40,19 @@ static void fixture_init(struct fixture *f)
 	CHECK_OK(dns_zone_compute(f->st, NULL, &f->z));
 }
 
+/* fixture_init, the store's changes so far taken (the zone is theirs):
+ * for tests that update the zone as the agent does. */
+static void fixture_init_synced(struct fixture *f)
+{
+	char **keys;
+	size_t n;
+	bool all;
+
+	fixture_init(f);
+	CHECK_OK(model_store_take_dirty_of(f->st, MODEL_READER_DNS, &keys, &n, &all));
+	free(keys);
+}
+
 static void fixture_fini(struct fixture *f)
 {
 	dns_zone_free(f->z);
@@ -263,10 +276,55 @@ TEST(dns_external_name_follows_target_upstream)
 }
 
 /* A headless Service of 100 ready endpoints: too big for 512 bytes. */
+/* wire of a query for name/type with id, RD and EDNS0 (edns: its size, 0
+ * none); malloc'd, its length in *len. */
+static uint8_t *query_wire(const char *name, ldns_rr_type type, uint16_t id, bool rd,
+			   uint16_t edns, size_t *len)
+{
+	ldns_pkt *q = NULL;
+	uint8_t *wire = NULL;
+
+	CHECK(ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN, rd ? LDNS_RD : 0) ==
+	      LDNS_STATUS_OK);
+	ldns_pkt_set_id(q, id);
+	if (edns)
+		ldns_pkt_set_edns_udp_size(q, edns);
+	CHECK(ldns_pkt2wire(&wire, q, len) == LDNS_STATUS_OK);
+	ldns_pkt_free(q);
+	return wire;
+}
+
+/* The memo's answer to name/type (0 when it has none) equals dns_answer's
+ * byte for byte; learn: offer dns_answer's to the memo first. */
+static size_t memo_ask(struct dns_memo *m, const struct dns_zone *z, const char *name,
+		       ldns_rr_type type, uint16_t id, bool rd, uint16_t edns, bool learn)
+{
+	uint8_t out[DNS_MAX_UDP], *wire;
+	struct dns_query q;
+	struct dns_reply rep;
+	unsigned rcode = 99;
+	size_t len, n;
+
+	wire = query_wire(name, type, id, rd, edns, &len);
+	CHECK_INT_EQ(dns_answer(z, wire, len, false, &q, &rep), DNS_REPLY);
+	if (learn)
+		dns_memo_put(m, z, wire, len, &rep);
+	n = dns_memo_answer(m, z, wire, len, out, sizeof(out), &rcode);
+	if (n) {
+		CHECK_INT_EQ(n, rep.len);
+		CHECK(memcmp(out, rep.wire, n) == 0);
+		CHECK_INT_EQ(rcode, rep.rcode);
+	}
+	dns_reply_clear(&rep);
+	free(wire);
+	return n;
+}
+
 TEST(dns_truncation_and_edns_size)
 {
 	char *yaml = malloc(200000), *p = yaml;
 	struct model_store *st;
+	struct dns_memo *m;
 	struct dns_zone *z;
 	ldns_pkt *r;
 
@@ -293,6 +351,12 @@ TEST(dns_truncation_and_edns_size)
 	r = ask_opts(z, "big.default.svc.cluster.local.", LDNS_RR_TYPE_A, 0, true);
 	CHECK_INT_EQ(ldns_pkt_ancount(r), 100);
 	ldns_pkt_free(r);
+	/* the memo of answers keeps neither the truncated answer nor one
+	 * larger than 512 bytes (another client's size may be smaller) */
+	CHECK_OK(dns_memo_new(&m));
+	CHECK_INT_EQ(memo_ask(m, z, "big.default.svc.cluster.local.", LDNS_RR_TYPE_A, 1, true, 0, true), 0);
+	CHECK_INT_EQ(memo_ask(m, z, "big.default.svc.cluster.local.", LDNS_RR_TYPE_A, 1, true, 4096, true), 0);
+	dns_memo_free(m);
 	dns_zone_free(z);
 	model_store_free(st);
 	free(yaml);
@@ -397,13 +461,8 @@ TEST(dns_incremental_matches_full)
 	struct fixture f;
 	struct dns_zone_stats zs;
 	ldns_pkt *r;
-	char **keys;
-	size_t n;
-	bool all;
 
-	fixture_init(&f);
-	CHECK_OK(model_store_take_dirty_of(f.st, MODEL_READER_DNS, &keys, &n, &all));
-	free(keys);
+	fixture_init_synced(&f);
 	/* a ClusterIP moves, a port is renamed; a new Service */
 	CHECK_OK(dns_test_put(f.st, SVC("default", "web", "{clusterIP: 10.96.0.21, ports: [{name: web, port: 80}]}")
 				     SVC("other", "new", "{clusterIP: 10.96.0.30}")));
@@ -430,6 +489,37 @@ TEST(dns_incremental_matches_full)
 	CHECK_RCODE(f.z, "other.svc.cluster.local.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN);
 	dns_zone_stats(f.z, &zs);
 	CHECK_INT_EQ(zs.n_services, 2); /* web, empty */
+	fixture_fini(&f);
+}
+
+/* Answers remembered by question: the same bytes as the full path with the
+ * asker's id, RD and spelling; per EDNS0 or not; forgotten when the zone
+ * changes (a removed name is NXDOMAIN at once); never a TC answer. */
+TEST(dns_memo_answers_as_the_full_path)
+{
+	struct fixture f;
+	struct dns_memo *m;
+
+	fixture_init_synced(&f);
+	CHECK_OK(dns_memo_new(&m));
+	CHECK_INT_EQ(memo_ask(m, f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_A, 1, true, 0, false), 0);
+	CHECK(memo_ask(m, f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_A, 1, true, 0, true) > 0);
+	CHECK(memo_ask(m, f.z, "WeB.DEFAULT.svc.cluster.local.", LDNS_RR_TYPE_A, 7, false, 0, false) > 0);
+	/* with EDNS0: another answer (an OPT record), learnt apart */
+	CHECK_INT_EQ(memo_ask(m, f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_A, 2, true, 1232, false), 0);
+	CHECK(memo_ask(m, f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_A, 2, true, 1232, true) > 0);
+	CHECK(memo_ask(m, f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_A, 3, false, 4096, false) > 0);
+	/* negative answers too (their SOA carries the serial) */
+	CHECK(memo_ask(m, f.z, "nope.default.svc.cluster.local.", LDNS_RR_TYPE_A, 4, true, 0, true) > 0);
+	CHECK(memo_ask(m, f.z, "pg.db.svc.cluster.local.", LDNS_RR_TYPE_AAAA, 5, true, 0, true) > 0);
+	CHECK(memo_ask(m, f.z, "_pg._tcp.pg.db.svc.cluster.local.", LDNS_RR_TYPE_SRV, 6, true, 0, true) > 0);
+	/* the zone changes: web goes; the memo answers nothing stale */
+	CHECK_INT_EQ(model_store_delete(f.st, MODEL_KIND_SERVICE, "test", "default", "web"), 1);
+	update(f.z, f.st);
+	CHECK_INT_EQ(memo_ask(m, f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_A, 1, true, 0, false), 0);
+	CHECK_RCODE(f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN);
+	CHECK(memo_ask(m, f.z, "web.default.svc.cluster.local.", LDNS_RR_TYPE_A, 1, true, 0, true) > 0);
+	dns_memo_free(m);
 	fixture_fini(&f);
 }
 
