@@ -287,7 +287,7 @@ static const struct opt options[] = {
 	  .def = "/", .help = "kubelet: pods' cgroups go under PATH/kubepods/ (by QoS class: "
 	  "PATH/kubepods/burstable, .../besteffort)" },
 	{ .name = "pod-workers", .arg = "N", .set = opt_int, .offset = KUBELET(workers), .min = 1,
-	  .max = 64, .def = "4", .help = "kubelet: pods reconciled at once (a slow image pull or "
+	  .max = 64, .def = "16", .help = "kubelet: pods reconciled at once (a slow image pull or "
 	  "graceful stop holds one)" },
 	{ .name = "container-log-max-size", .arg = "SIZE", .set = opt_bytes,
 	  .offset = KUBELET(log_max_size), .def = "10Mi", .help = "kubelet: a container's log "

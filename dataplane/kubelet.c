@@ -342,7 +342,7 @@ static void defaults(struct kubelet_options *o)
 	if (!o->cgroup_root)
 		o->cgroup_root = "/";
 	if (o->workers <= 0)
-		o->workers = 4;
+		o->workers = 16;
 	if (o->log_max_size == 0)
 		o->log_max_size = 10 << 20;
 	if (o->log_max_files < 2)

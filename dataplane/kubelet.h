@@ -29,7 +29,7 @@ struct kubelet_options {
 	const char *pod_log_root;      /* default "/var/log/pods" */
 	const char *root_dir;          /* default "/var/lib/kubelet" */
 	const char *cgroup_root;       /* pods go under ROOT/kubepods; default "/" */
-	int workers;                   /* pod workers; default 4 */
+	int workers;                   /* pod workers; default 16 */
 	/* container log rotation (kubelet_logrotate.c) */
 	long long log_max_size;        /* bytes; 0: 10 MiB; < 0: no rotation */
 	int log_max_files;             /* >= 2; 0: 5 */

@@ -82,6 +82,9 @@ struct kl_sync {
 	json_t *sandbox_json;                       /* the sandbox config, as JSON */
 	Runtime__V1__PodSandboxConfig *sb_config;   /* the same, for CRI */
 	char *sandbox_id;                           /* the pod's ready sandbox */
+	/* the pod's sandboxes as kl_sandboxes_remove listed them, when it
+	 * removed none (kl_sandbox_ensure reads them instead of a new list) */
+	Runtime__V1__ListPodSandboxResponse *sandboxes;
 	char pod_ip[64];
 	json_t *pod_ips;                            /* [{"ip": ...}] */
 	Runtime__V1__ListContainersResponse *ctrs;  /* the pod's containers */

@@ -236,6 +236,7 @@ out:
 	if (s.requeue_ns)
 		kc_wq_add_after(w->k->wq, key, s.requeue_ns);
 	cri_msg_free(s.sb_config);
+	cri_msg_free(s.sandboxes);
 	cri_msg_free(s.ctrs);
 	json_decref(s.sandbox_json);
 	json_decref(s.pod_ips);

@@ -337,6 +337,7 @@ static long long orphan_grace(const Runtime__V1__PodSandbox *p)
 int kl_sandboxes_remove(struct kl_sync *s, const char *keep_uid, long long grace)
 {
 	Runtime__V1__ListPodSandboxResponse *sl = NULL;
+	bool removed = false;
 	int r = list_sandboxes(s, &sl), r2;
 
 	if (r < 0)
@@ -353,8 +354,12 @@ int kl_sandboxes_remove(struct kl_sync *s, const char *keep_uid, long long grace
 		r2 = kl_sandbox_stop(s, p->id, grace >= 0 ? grace : orphan_grace(p), KL_REMOVE_POD);
 		if (r2 < 0)
 			r = r2;
+		removed = true;
 	}
-	cri_msg_free(sl);
+	if (!removed && keep_uid && !s->sandboxes)
+		s->sandboxes = sl; /* still what CRI holds: one call less for kl_sandbox_ensure */
+	else
+		cri_msg_free(sl);
 	return r;
 }
 
@@ -394,10 +399,11 @@ static int sandbox_ips(struct kl_sync *s)
 /* Adopts the pod's ready sandbox, or removes dead ones and creates it. */
 int kl_sandbox_ensure(struct kl_sync *s)
 {
-	Runtime__V1__ListPodSandboxResponse *sl = NULL;
+	Runtime__V1__ListPodSandboxResponse *sl = s->sandboxes;
 	unsigned attempt = 0;
-	int r = list_sandboxes(s, &sl);
+	int r = sl ? 0 : list_sandboxes(s, &sl);
 
+	s->sandboxes = NULL;
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < sl->n_items && !s->sandbox_id; i++) {

@@ -17,6 +17,9 @@
 # one instant, which is each one's start), so the kubelet's own overhead
 # shows.
 # skiff-agent's VmRSS and VmHWM are read from /proc with BURST pods running.
+# Where a burst's time goes: containerd's own log times each pod's CRI
+# calls (RunPodSandbox, and in it the netns and CNI setup before the
+# sandbox's shim; CreateContainer; StartContainer), for both bursts.
 #
 # Environment:
 #   BENCH_KUBELET_SINGLE  pods one after another (default 20)
@@ -169,6 +172,56 @@ hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid_agent/status")
 load=$(loadavg)
 delete_all
 
+# ---- where the time goes: containerd's own log ---------------------------
+
+# ctrd_calls PREFIX: "call seconds" lines, one per CRI call of each pod
+# PREFIX-*, from containerd's info lines (each call logged at its start
+# and at its return): runp, pre_shim (RunPodSandbox's netns, CNI and pause
+# snapshot, before the sandbox's shim starts), create, start.
+ctrd_calls() {
+	awk -v p="$1-" '
+	function t(  s, a) {
+		match($0, /time="[^"]*"/); s = substr($0, RSTART + 6, RLENGTH - 7)
+		split(substr(s, 9), a, /[T:Z]/)
+		return a[1] * 86400 + a[2] * 3600 + a[3] * 60 + a[4]
+	}
+	function q(s,  a) { split(s, a, /\\"/); return a[2] }
+	/RunPodSandbox for &PodSandboxMetadata/ {
+		match($0, /Name:[^,]*/); n = substr($0, RSTART + 5, RLENGTH - 5)
+		if (index(n, p) != 1) next
+		if (index($0, "returns sandbox id")) { sb[q(substr($0, index($0, "returns")))] = n; rpe[n] = t() }
+		else rp[n] = t()
+	}
+	/starting signal loop/ { match($0, /[0-9a-f]+ pid=/); shim[substr($0, RSTART, RLENGTH - 5)] = t() }
+	/CreateContainer within sandbox/ {
+		id = q($0)
+		if (index($0, "returns container id")) { cce[id] = t(); ctr[q(substr($0, index($0, "returns")))] = id }
+		else cc[id] = t()
+	}
+	/StartContainer for/ { id = q($0); if (index($0, "returns successfully")) sce[id] = t(); else sc[id] = t() }
+	END {
+		for (id in sb) {
+			printf "runp %.6f\n", rpe[sb[id]] - rp[sb[id]]
+			if (id in shim) printf "pre_shim %.6f\n", shim[id] - rp[sb[id]]
+			if ((id in cc) && (id in cce)) printf "create %.6f\n", cce[id] - cc[id]
+		}
+		for (id in ctr)
+			if ((id in sc) && (id in sce) && (ctr[id] in sb)) printf "start %.6f\n", sce[id] - sc[id]
+	}' "$CTRD_DIR/logs/containerd.log"
+}
+# ctrd_p50s PREFIX: "runp pre_shim create start", the p50 of each.
+ctrd_p50s() {
+	local call out=()
+	ctrd_calls "$1" >"$TMP/calls"
+	for call in runp pre_shim create start; do
+		awk -v c="$call" '$1 == c { print $2 }' "$TMP/calls" >"$TMP/call"
+		out+=("$(stats "$TMP/call" | cut -d' ' -f1)")
+	done
+	echo "${out[*]}"
+}
+read -r kb_runp kb_pre kb_create kb_start < <(ctrd_p50s kb)
+read -r cb_runp cb_pre cb_create cb_start < <(ctrd_p50s cb)
+
 # ---- the table -------------------------------------------------------------
 
 read -r ks50 ks99 _ ksn < <(stats "$TMP/k_single")
@@ -192,6 +245,9 @@ row "SLO (anchor)" "" "5" "" ""
 row "Kubernetes density test, 30 pods per node (anchor)" "" "2-2.5" "" "30"
 echo "kubelet overhead over raw CRI at p50: one after another $(ratio "$ks50" "$cs50")," \
 	"burst $(ratio "$kb50" "$cb50") (its total: $(ratio "$kb_total" "$cbmax"))"
+echo "inside containerd, each pod of a burst (p50 s): RunPodSandbox (of it, before the sandbox's" \
+	"shim: netns, CNI, pause snapshot), CreateContainer, StartContainer:" \
+	"kubelet $kb_runp ($kb_pre), $kb_create, $kb_start; raw CRI $cb_runp ($cb_pre), $cb_create, $cb_start"
 echo "skiff-agent with $burst pods running: VmRSS $rss MiB, VmHWM $hwm MiB" \
 	"(anchor: Kubernetes' node density test allows the kubelet 50 MiB)"
 echo "load average $load (at the burst), $(loadavg) (end) on $(nproc) cores"
