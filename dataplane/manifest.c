@@ -17,12 +17,12 @@
 /* What one file contributed last time it loaded without error. */
 struct mobj {
 	enum model_kind kind;
-	char *ns, *name;
+	const char *ns, *name; /* in the block of the file's objs */
 };
 
 struct mfile {
 	char *name; /* basename in dir */
-	struct mobj *objs;
+	struct mobj *objs; /* one allocation: the array, then every ns and name */
 	size_t n_objs;
 	bool dirty;
 	bool broken; /* its last load failed: last good objects still served */
@@ -134,10 +134,6 @@ int manifest_objects_from_json(const char *label, json_t *objs, struct manifest_
 
 static void mfile_clear_objs(struct mfile *f)
 {
-	for (size_t i = 0; i < f->n_objs; i++) {
-		free(f->objs[i].ns);
-		free(f->objs[i].name);
-	}
 	free(f->objs);
 	f->objs = NULL;
 	f->n_objs = 0;
@@ -214,12 +210,33 @@ static void drop_objs(struct manifest *m, struct mfile *f, const struct mobj *ke
 	}
 }
 
-static int mobj_set(struct mobj *o, enum model_kind kind, const char *ns, const char *name)
+/* The keys of o's objects as a file's objs: one allocation. */
+static struct mobj *mobjs_of(const struct manifest_objects *o)
 {
-	o->kind = kind;
-	o->ns = strdup(ns);
-	o->name = strdup(name);
-	return o->ns && o->name ? 0 : -ENOMEM;
+	size_t size = o->n * sizeof(struct mobj) + 1; /* never malloc(0) */
+	struct mobj *v;
+	char *p;
+
+	for (size_t i = 0; i < o->n; i++) {
+		const char *ns, *name;
+
+		model_object_key(o->v[i].kind, o->v[i].obj, &ns, &name);
+		size += strlen(ns) + 1 + strlen(name) + 1;
+	}
+	v = calloc(1, size);
+	if (!v)
+		return NULL;
+	p = (char *)&v[o->n];
+	for (size_t i = 0; i < o->n; i++) {
+		const char *ns, *name;
+
+		model_object_key(o->v[i].kind, o->v[i].obj, &ns, &name);
+		v[i] = (struct mobj){ .kind = o->v[i].kind, .ns = p };
+		p = stpcpy(p, ns) + 1;
+		v[i].name = p;
+		p = stpcpy(p, name) + 1;
+	}
+	return v;
 }
 
 /* The same object in two files: the file read last wins, say so. */
@@ -292,17 +309,12 @@ static int manifest_load(struct manifest *m, struct mfile *f)
 	if (r < 0)
 		return r;
 
-	now = calloc(o.n + 1, sizeof(*now));
+	now = mobjs_of(&o);
 	if (!now) {
 		manifest_objects_clear(&o);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < o.n && r == 0; i++) {
-		const char *ns, *name;
-
-		model_object_key(o.v[i].kind, o.v[i].obj, &ns, &name);
-		r = mobj_set(&now[n_now++], o.v[i].kind, ns, name);
-	}
+	n_now = o.n;
 	if (r == 0) {
 		drop_objs(m, f, now, n_now);
 		/* The store takes each object; clear what was handed over. */

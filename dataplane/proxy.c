@@ -56,9 +56,7 @@ static int backend_qcmp(const void *a, const void *b)
 /* ---- building ---------------------------------------------------------- */
 
 struct slice_ref {
-	const char *key; /* "ns/service" */
-	const struct model_slice *slice;
-	char *owned;
+	const struct model_slice *slice; /* with a service_name */
 };
 
 struct builder {
@@ -66,7 +64,6 @@ struct builder {
 	struct slice_ref *slices;
 	size_t n_slices, cap_slices;
 	struct svc_ref {
-		char *key; /* "ns/name" */
 		const struct model_service *svc;
 	} *svcs;
 	size_t n_svcs, cap_svcs;
@@ -92,9 +89,6 @@ static int collect_slice(const struct model_slice *s, const char *origin, void *
 		b->cap_slices = n;
 	}
 	ref = &b->slices[b->n_slices];
-	if (asprintf(&ref->owned, "%s/%s", s->ns, s->service_name) < 0)
-		return -ENOMEM;
-	ref->key = ref->owned;
 	ref->slice = s;
 	b->n_slices++;
 	return 0;
@@ -116,26 +110,52 @@ static int collect_service(const struct model_service *s, const char *origin, vo
 		b->cap_svcs = n;
 	}
 	ref = &b->svcs[b->n_svcs];
-	if (asprintf(&ref->key, "%s/%s", s->ns, s->name) < 0)
-		return -ENOMEM;
 	ref->svc = s;
 	b->n_svcs++;
 	return 0;
 }
 
+/* strcmp of the texts "a1/a2" and "b1/b2", without building them (at
+ * 10,000 Services a sync built 20,000 such strings to sort by). */
+static int joined_cmp(const char *a1, const char *a2, const char *b1, const char *b2)
+{
+	const char *pa[] = { a1, "/", a2 }, *pb[] = { b1, "/", b2 };
+	const char *x = a1, *y = b1;
+	size_t ia = 0, ib = 0;
+
+	for (;; x++, y++) {
+		while (!*x && ia < 2)
+			x = pa[++ia];
+		while (!*y && ib < 2)
+			y = pb[++ib];
+		if (*x != *y || !*x)
+			return (unsigned char)*x - (unsigned char)*y;
+	}
+}
+
+/* A slice against a service: "ns/service" against "ns/name". */
+static int slice_svc_cmp(const struct model_slice *sl, const struct model_service *svc)
+{
+	return joined_cmp(sl->ns, sl->service_name, svc->ns, svc->name);
+}
+
 static int slice_ref_cmp(const void *a, const void *b)
 {
-	const struct slice_ref *x = a, *y = b;
-	int r = strcmp(x->key, y->key);
+	const struct model_slice *x = ((const struct slice_ref *)a)->slice;
+	const struct model_slice *y = ((const struct slice_ref *)b)->slice;
+	int r = joined_cmp(x->ns, x->service_name, y->ns, y->service_name);
 
-	return r ? r : strcmp(x->slice->name, y->slice->name);
+	return r ? r : strcmp(x->name, y->name);
 }
 
 /* Services and slices are ordered by their "ns/name" text, the order of
  * the summaries too, so the three can be walked and searched together. */
 static int svc_ref_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct svc_ref *)a)->key, ((const struct svc_ref *)b)->key);
+	const struct model_service *x = ((const struct svc_ref *)a)->svc;
+	const struct model_service *y = ((const struct svc_ref *)b)->svc;
+
+	return joined_cmp(x->ns, x->name, y->ns, y->name);
 }
 
 /* A candidate endpoint for one service port and family. */
@@ -270,6 +290,7 @@ static int add_frontend(struct builder *b, struct proxy_summary *sum, const stru
 {
 	struct proxy_state *st = b->st;
 	struct proxy_frontend *fe;
+	int len;
 
 	if (st->n_fes == b->cap_fes) {
 		size_t n = b->cap_fes ? b->cap_fes * 2 : 64;
@@ -290,17 +311,19 @@ static int add_frontend(struct builder *b, struct proxy_summary *sum, const stru
 	};
 	if (fe->algorithm == MODEL_ALG_DEFAULT)
 		fe->algorithm = MODEL_ALG_RANDOM;
-	if (*sp->name) {
-		if (asprintf(&fe->name, "%s/%s:%s", s->ns, s->name, sp->name) < 0)
-			return -ENOMEM;
-	} else if (asprintf(&fe->name, "%s/%s:%u", s->ns, s->name, sp->port) < 0) {
+	/* One allocation: the backends, then the name. */
+	if (*sp->name)
+		len = snprintf(NULL, 0, "%s/%s:%s", s->ns, s->name, sp->name);
+	else
+		len = snprintf(NULL, 0, "%s/%s:%u", s->ns, s->name, sp->port);
+	fe->backends = malloc(n_be * sizeof(*be) + (size_t)len + 1);
+	if (!fe->backends)
 		return -ENOMEM;
-	}
-	fe->backends = malloc((n_be + 1) * sizeof(*be));
-	if (!fe->backends) {
-		free(fe->name);
-		return -ENOMEM;
-	}
+	fe->name = (char *)&fe->backends[n_be];
+	if (*sp->name)
+		sprintf(fe->name, "%s/%s:%s", s->ns, s->name, sp->name);
+	else
+		sprintf(fe->name, "%s/%s:%u", s->ns, s->name, sp->port);
 	if (n_be)
 		memcpy(fe->backends, be, n_be * sizeof(*be));
 	fe->n_backends = n_be;
@@ -372,13 +395,12 @@ static int build_service(struct builder *b, const struct model_service *s, size_
 	struct seen sn = { 0 };
 	int r = 0;
 
-	sum = calloc(1, sizeof(*sum));
+	/* One allocation: the summary, then its "ns/name". */
+	sum = calloc(1, sizeof(*sum) + strlen(s->ns) + 1 + strlen(s->name) + 1);
 	if (!sum)
 		return -ENOMEM;
-	if (asprintf(&sum->service, "%s/%s", s->ns, s->name) < 0) {
-		free(sum);
-		return -ENOMEM;
-	}
+	sum->service = (char *)&sum[1];
+	sprintf(sum->service, "%s/%s", s->ns, s->name);
 	b->st->svcs[b->st->n_svcs++] = sum;
 	if (s->type == MODEL_SVC_EXTERNAL_NAME || s->headless)
 		return 0;
@@ -459,8 +481,7 @@ static int fe_qcmp(const void *a, const void *b)
 
 static void frontend_clear(struct proxy_frontend *fe)
 {
-	free(fe->name);
-	free(fe->backends);
+	free(fe->backends); /* and the name, in its allocation */
 }
 
 int proxy_state_new_empty(struct proxy_state **out)
@@ -480,21 +501,15 @@ void proxy_state_free(struct proxy_state *s)
 	for (size_t i = 0; i < s->n_fes; i++)
 		frontend_clear(&s->fes[i]);
 	free(s->fes);
-	for (size_t i = 0; i < s->n_svcs; i++) {
-		free(s->svcs[i]->service);
-		free(s->svcs[i]);
-	}
+	for (size_t i = 0; i < s->n_svcs; i++)
+		free(s->svcs[i]); /* and its service name */
 	free(s->svcs);
 	free(s);
 }
 
 static void builder_clear(struct builder *b)
 {
-	for (size_t i = 0; i < b->n_slices; i++)
-		free(b->slices[i].owned);
 	free(b->slices);
-	for (size_t i = 0; i < b->n_svcs; i++)
-		free(b->svcs[i].key);
 	free(b->svcs);
 	b->slices = NULL;
 	b->svcs = NULL;
@@ -519,6 +534,12 @@ static void state_finish(struct proxy_state *st)
 		st->fes[w++] = st->fes[i];
 	}
 	st->n_fes = w;
+	if (w) { /* the state is kept until the next sync: give back the doubling's slack */
+		struct proxy_frontend *fit = realloc(st->fes, w * sizeof(*st->fes));
+
+		if (fit)
+			st->fes = fit;
+	}
 	for (i = 0; i < st->n_fes; i++) {
 		struct proxy_frontend *fe = &st->fes[i];
 
@@ -554,14 +575,14 @@ int proxy_compute(const struct model_store *st, const struct proxy_config *cfg,
 	/* Services and slice groups are both sorted by "ns/name": walk them
 	 * together. */
 	for (i = 0; i < b.n_svcs && r == 0; i++) {
-		const char *key = b.svcs[i].key;
+		const struct model_service *svc = b.svcs[i].svc;
 		size_t first, last;
 
-		while (si < b.n_slices && strcmp(b.slices[si].key, key) < 0)
+		while (si < b.n_slices && slice_svc_cmp(b.slices[si].slice, svc) < 0)
 			si++;
 		first = si;
 		last = first;
-		while (last < b.n_slices && streq(b.slices[last].key, key))
+		while (last < b.n_slices && slice_svc_cmp(b.slices[last].slice, svc) == 0)
 			last++;
 		r = build_service(&b, b.svcs[i].svc, first, last);
 	}
@@ -608,8 +629,6 @@ int proxy_compute_services(const struct model_store *st, const struct proxy_conf
 		s = model_store_get_service(st, ns, slash + 1);
 		if (!s)
 			continue; /* deleted: it has no frontends */
-		for (size_t j = 0; j < b.n_slices; j++)
-			free(b.slices[j].owned);
 		b.n_slices = 0;
 		r = model_store_foreach_slice_of(st, ns, slash + 1, collect_slice, &b);
 		if (r < 0)

@@ -68,7 +68,7 @@ struct proxy_summary; /* per service, for log lines */
 
 struct proxy_frontend {
 	struct proxy_fe_key key;
-	char *name; /* "ns/name:port" (port name, or number when unnamed) */
+	char *name; /* "ns/name:port" (port name, or number when unnamed), in backends' allocation */
 	struct proxy_summary *svc;
 	uint32_t affinity_timeout;
 	uint8_t algorithm; /* MODEL_ALG_RANDOM or MODEL_ALG_MAGLEV */
@@ -78,7 +78,7 @@ struct proxy_frontend {
 };
 
 struct proxy_summary {
-	char *service; /* "ns/name" */
+	char *service; /* "ns/name", in the summary's allocation */
 	size_t n_frontends;
 	/* Distinct endpoint addresses, by the best state any port gives them. */
 	size_t n_ready;       /* selected as ready */

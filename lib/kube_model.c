@@ -139,6 +139,34 @@ int kp_strdup(const char *s, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+void *kp_array_with_strings(const json_t *arr, size_t esize, const char *const *keys,
+			    char **strings)
+{
+	size_t n = json_array_size(arr), size = n * esize + 1; /* never malloc(0) */
+	const json_t *v;
+	size_t i;
+	char *block;
+
+	json_array_foreach(arr, i, v)
+		for (const char *const *k = keys; *k; k++) {
+			const json_t *s = json_object_get(v, *k);
+
+			size += (json_is_string(s) ? json_string_length(s) : 0) + 1;
+		}
+	block = calloc(1, size);
+	if (block)
+		*strings = block + n * esize;
+	return block;
+}
+
+char *kp_strput(char **strings, const char *s)
+{
+	char *at = *strings;
+
+	*strings = stpcpy(at, s ? s : "") + 1;
+	return at;
+}
+
 /* Optional string member that must be one of names (ended by { NULL });
  * absent leaves *out as it was (the default). */
 int kp_enum(struct parse_ctx *c, const json_t *parent, const char *key, const char *field,
@@ -213,8 +241,18 @@ int kp_meta(struct parse_ctx *c, const json_t *obj, char **ns, char **name, json
 		return kp_err(c, "metadata.namespace", "is not a valid name");
 	if (strlen(n) > 253 || strchr(n, '/'))
 		return kp_err(c, "metadata.name", "is not a valid name");
-	if ((ns && kp_strdup(s, ns) < 0) || kp_strdup(n, name) < 0)
+	if (ns) {
+		/* One allocation for both (free(*ns) frees them). */
+		size_t nl = strlen(s);
+
+		*ns = malloc(nl + 1 + strlen(n) + 1);
+		if (!*ns)
+			return -ENOMEM;
+		memcpy(*ns, s, nl + 1);
+		*name = strcpy(*ns + nl + 1, n);
+	} else if (kp_strdup(n, name) < 0) {
 		return -ENOMEM;
+	}
 	if (meta_out)
 		*meta_out = meta;
 	return 0;

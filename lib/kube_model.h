@@ -52,14 +52,14 @@ enum model_algorithm {
 };
 
 struct model_service_port {
-	char *name; /* "" when unnamed */
+	char *name; /* "" when unnamed; in the ports array's allocation */
 	uint8_t proto;
 	uint16_t port;
 	uint16_t node_port; /* 0: none */
 };
 
 struct model_service {
-	char *ns, *name;
+	char *ns, *name; /* one allocation, ns's */
 	enum model_service_type type;
 	bool headless; /* clusterIP: None */
 	struct ipaddr *cluster_ips;
@@ -82,19 +82,20 @@ struct model_endpoint {
 	bool ready;       /* conditions.ready, nil: true */
 	bool serving;     /* conditions.serving, nil: true (as kube-proxy) */
 	bool terminating; /* conditions.terminating, nil: false */
+	/* Both in the endpoints array's allocation. */
 	char *node_name;  /* NULL when unset */
 	char *hostname;   /* hostname (DNS: HOSTNAME.SVC.NS.svc.ZONE); NULL when unset */
 };
 
 struct model_slice_port {
-	char *name; /* "" when unnamed */
+	char *name; /* "" when unnamed; in the ports array's allocation */
 	uint8_t proto;
 	uint16_t port; /* 0: nil (matches nothing) */
 };
 
 struct model_slice {
-	char *ns, *name;
-	char *service_name; /* label kubernetes.io/service-name; NULL: none */
+	char *ns, *name; /* one allocation, ns's */
+	char *service_name; /* label kubernetes.io/service-name; NULL: none; in ns's allocation */
 	int family;         /* AF_INET, AF_INET6, or 0 for FQDN (unused) */
 	struct model_endpoint *endpoints;
 	size_t n_endpoints;

@@ -47,10 +47,22 @@ int kp_enum(struct parse_ctx *c, const json_t *parent, const char *key, const ch
 
 /* strdup of s, "" for NULL. */
 int kp_strdup(const char *s, char **out);
+/* An array for the n elements of arr (esize bytes each, zeroed) with,
+ * after it, room for a copy of each element's string members named in
+ * keys (ended by NULL; an absent one: room for ""), so that the strings
+ * live in the array's one allocation (at 10,000 Services, 100,000 small
+ * strings cost more in malloc headers than in text). *strings: the room,
+ * for kp_strput. NULL when out of memory. */
+void *kp_array_with_strings(const json_t *arr, size_t esize, const char *const *keys,
+			    char **strings);
+/* Copies s ("" for NULL) to *strings (room from kp_array_with_strings)
+ * and moves it on; returns the copy. */
+char *kp_strput(char **strings, const char *s);
 /* protocol, TCP when absent. */
 int kp_proto(struct parse_ctx *c, const json_t *parent, const char *field, uint8_t *out);
 /* metadata.name and, unless ns is NULL (cluster-scoped), metadata.namespace
- * (default "default"); names c's object. meta_out may be NULL. */
+ * (default "default"); names c's object. meta_out may be NULL. With ns,
+ * *name is in *ns's allocation: free(*ns) frees both. */
 int kp_meta(struct parse_ctx *c, const json_t *obj, char **ns, char **name, json_t **meta_out);
 bool kp_addrs_equal(const struct ipaddr *a, size_t na, const struct ipaddr *b, size_t nb);
 

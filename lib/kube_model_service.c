@@ -21,15 +21,12 @@ void model_service_free(struct model_service *s)
 {
 	if (!s)
 		return;
-	free(s->ns);
-	free(s->name);
+	free(s->ns); /* and name, in its allocation */
 	free(s->cluster_ips);
 	free(s->external_ips);
 	free(s->lb_ips);
 	free(s->external_name);
-	for (size_t i = 0; i < s->n_ports; i++)
-		free(s->ports[i].name);
-	free(s->ports);
+	free(s->ports); /* and the port names, in its allocation */
 	free(s);
 }
 
@@ -59,16 +56,19 @@ static int parse_ip_list(struct parse_ctx *c, const json_t *parent, const char *
 	return 0;
 }
 
+static const char *const port_keys[] = { "name", NULL };
+
 static int parse_service_ports(struct parse_ctx *c, const json_t *spec, struct model_service *s)
 {
 	json_t *ports, *p;
+	char *names;
 	size_t i;
 	int r;
 
 	r = kp_array(c, spec, "ports", "spec.ports", &ports);
 	if (r < 0 || !ports)
 		return r;
-	s->ports = calloc(json_array_size(ports) + 1, sizeof(*s->ports));
+	s->ports = kp_array_with_strings(ports, sizeof(*s->ports), port_keys, &names);
 	if (!s->ports)
 		return -ENOMEM;
 	json_array_foreach(ports, i, p) {
@@ -85,8 +85,7 @@ static int parse_service_ports(struct parse_ctx *c, const json_t *spec, struct m
 		r = kp_string(c, p, "name", ff, &name);
 		if (r < 0)
 			return r;
-		if (kp_strdup(name, &sp->name) < 0)
-			return -ENOMEM;
+		sp->name = kp_strput(&names, name);
 		snprintf(ff, sizeof(ff), "%s.protocol", f);
 		r = kp_proto(c, p, ff, &sp->proto);
 		if (r < 0)
@@ -384,20 +383,14 @@ void model_slice_free(struct model_slice *s)
 {
 	if (!s)
 		return;
-	free(s->ns);
-	free(s->name);
-	free(s->service_name);
-	for (size_t i = 0; i < s->n_endpoints; i++)
-		free(s->endpoints[i].node_name), free(s->endpoints[i].hostname);
-	free(s->endpoints);
-	for (size_t i = 0; i < s->n_ports; i++)
-		free(s->ports[i].name);
-	free(s->ports);
+	free(s->ns); /* and name and service_name, in its allocation */
+	free(s->endpoints); /* and their strings, in its allocation */
+	free(s->ports);     /* and the port names */
 	free(s);
 }
 
 static int parse_endpoint(struct parse_ctx *c, const json_t *v, const char *f,
-			  struct model_slice *s, struct model_endpoint *ep)
+			  struct model_slice *s, struct model_endpoint *ep, char **strings)
 {
 	char ff[128];
 	json_t *addrs, *cond, *a0;
@@ -457,14 +450,14 @@ static int parse_endpoint(struct parse_ctx *c, const json_t *v, const char *f,
 	r = kp_string(c, v, "nodeName", ff, &node);
 	if (r < 0)
 		return r;
-	if (node && !(ep->node_name = strdup(node)))
-		return -ENOMEM;
+	if (node)
+		ep->node_name = kp_strput(strings, node);
 	snprintf(ff, sizeof(ff), "%s.hostname", f);
 	r = kp_string(c, v, "hostname", ff, &node);
 	if (r < 0)
 		return r;
-	if (node && *node && !(ep->hostname = strdup(node)))
-		return -ENOMEM;
+	if (node && *node)
+		ep->hostname = kp_strput(strings, node);
 	return 0;
 }
 
@@ -477,14 +470,16 @@ static const struct enum_name address_types[] = {
 
 static int parse_slice_endpoints(struct parse_ctx *c, const json_t *obj, struct model_slice *s)
 {
+	static const char *const keys[] = { "nodeName", "hostname", NULL };
 	json_t *eps, *v;
+	char *strings;
 	size_t i;
 	int r;
 
 	r = kp_array(c, obj, "endpoints", "endpoints", &eps);
 	if (r < 0 || !eps)
 		return r;
-	s->endpoints = calloc(json_array_size(eps) + 1, sizeof(*s->endpoints));
+	s->endpoints = kp_array_with_strings(eps, sizeof(*s->endpoints), keys, &strings);
 	if (!s->endpoints)
 		return -ENOMEM;
 	json_array_foreach(eps, i, v) {
@@ -492,7 +487,7 @@ static int parse_slice_endpoints(struct parse_ctx *c, const json_t *obj, struct 
 
 		snprintf(f, sizeof(f), "endpoints[%zu]", i);
 		s->n_endpoints++;
-		r = parse_endpoint(c, v, f, s, &s->endpoints[i]);
+		r = parse_endpoint(c, v, f, s, &s->endpoints[i], &strings);
 		if (r < 0)
 			return r;
 	}
@@ -500,7 +495,7 @@ static int parse_slice_endpoints(struct parse_ctx *c, const json_t *obj, struct 
 }
 
 static int parse_slice_port(struct parse_ctx *c, const json_t *v, const char *f,
-			    struct model_slice_port *sp)
+			    struct model_slice_port *sp, char **names)
 {
 	char ff[80];
 	const char *name;
@@ -513,8 +508,7 @@ static int parse_slice_port(struct parse_ctx *c, const json_t *v, const char *f,
 	r = kp_string(c, v, "name", ff, &name);
 	if (r < 0)
 		return r;
-	if (kp_strdup(name, &sp->name) < 0)
-		return -ENOMEM;
+	sp->name = kp_strput(names, name);
 	snprintf(ff, sizeof(ff), "%s.protocol", f);
 	r = kp_proto(c, v, ff, &sp->proto);
 	if (r < 0)
@@ -530,13 +524,14 @@ static int parse_slice_port(struct parse_ctx *c, const json_t *v, const char *f,
 static int parse_slice_ports(struct parse_ctx *c, const json_t *obj, struct model_slice *s)
 {
 	json_t *ports, *v;
+	char *names;
 	size_t i;
 	int r;
 
 	r = kp_array(c, obj, "ports", "ports", &ports);
 	if (r < 0 || !ports)
 		return r;
-	s->ports = calloc(json_array_size(ports) + 1, sizeof(*s->ports));
+	s->ports = kp_array_with_strings(ports, sizeof(*s->ports), port_keys, &names);
 	if (!s->ports)
 		return -ENOMEM;
 	json_array_foreach(ports, i, v) {
@@ -544,8 +539,8 @@ static int parse_slice_ports(struct parse_ctx *c, const json_t *obj, struct mode
 
 		snprintf(f, sizeof(f), "ports[%zu]", i);
 		if (json_is_object(v))
-			s->n_ports++; /* owns its name from here */
-		r = parse_slice_port(c, v, f, &s->ports[i]);
+			s->n_ports++;
+		r = parse_slice_port(c, v, f, &s->ports[i], &names);
 		if (r < 0)
 			return r;
 	}
@@ -570,8 +565,17 @@ int kp_slice_fill(struct parse_ctx *c, const json_t *obj, void *out)
 		       "metadata.labels[" MODEL_LABEL_SERVICE_NAME "]", &svc);
 	if (r < 0)
 		return r;
-	if (svc && *svc && !(s->service_name = strdup(svc)))
-		return -ENOMEM;
+	if (svc && *svc) {
+		/* In the block of ns and name too (kp_meta's): one allocation. */
+		size_t nl = strlen(s->ns) + 1, ml = strlen(s->name) + 1;
+		char *block = realloc(s->ns, nl + ml + strlen(svc) + 1);
+
+		if (!block)
+			return -ENOMEM;
+		s->ns = block;
+		s->name = block + nl;
+		s->service_name = strcpy(block + nl + ml, svc);
+	}
 	r = kp_enum(c, obj, "addressType", "addressType", address_types, &family);
 	if (r < 0)
 		return r;

@@ -12,16 +12,23 @@
 
 /* ---- store ------------------------------------------------------------ */
 
+/* One allocation: the key, then the origin, follow the entry (at 10,000
+ * Services the two small strings of each entry, allocated apart, were
+ * over a third of the store's memory, by malloc's chunk sizes). */
 struct store_entry {
 	struct store_entry *next;
-	char *key;    /* "ns/name" */
-	char *origin;
+	const char *origin; /* in key's block; "" in index and dirty tables */
 	void *obj;    /* of the table's kind; index and dirty tables: their own */
+	/* Index and dirty tables: "ns/service". A kind's table: "" (its
+	 * objects hold their namespace and name). */
+	char key[];
 };
 
+/* A kind's table is looked up by namespace and name, the others by key. */
 struct store_table {
 	struct store_entry **buckets;
 	size_t n_buckets, count;
+	enum model_kind kind; /* MODEL_KIND_OTHER: index or dirty table */
 };
 
 struct model_store {
@@ -42,21 +49,50 @@ struct slice_vec {
 	const struct store_entry *v[];
 };
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
+#define HASH_START 1469598103934665603ULL
 
+static uint64_t hash_more(uint64_t h, const char *s)
+{
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	return h;
+}
+
+/* Of a key (a, b NULL) in an index or dirty table; of namespace a and
+ * name b in a kind's table. */
+static uint64_t hash_key(const char *a, const char *b)
+{
+	uint64_t h = hash_more(HASH_START, a);
+
+	return b ? hash_more(hash_more(h, "/"), b) : h;
+}
+
+static uint64_t entry_hash(const struct store_table *t, const struct store_entry *en)
+{
+	const char *ns, *name;
+
+	if (t->kind == MODEL_KIND_OTHER)
+		return hash_key(en->key, NULL);
+	model_object_key(t->kind, en->obj, &ns, &name);
+	return hash_key(ns, name);
+}
+
+/* en has the key (a, b as hash_key's). */
+static bool entry_is(const struct store_table *t, const struct store_entry *en, const char *a,
+		     const char *b)
+{
+	const char *ns, *name;
+
+	if (t->kind == MODEL_KIND_OTHER)
+		return streq(en->key, a);
+	model_object_key(t->kind, en->obj, &ns, &name);
+	return streq(name, b) && streq(ns, a);
 }
 
 static void entry_free(struct store_entry *en, enum model_kind kind)
 {
 	if (!en)
 		return;
-	free(en->key);
-	free(en->origin);
 	if (kind == MODEL_KIND_OTHER)
 		free(en->obj); /* index and set tables */
 	else
@@ -76,8 +112,10 @@ static int table_grow(struct store_table *t)
 
 		for (; en; en = next) {
 			next = en->next;
-			en->next = b[hash_str(en->key) % n];
-			b[hash_str(en->key) % n] = en;
+			uint64_t h = entry_hash(t, en);
+
+			en->next = b[h % n];
+			b[h % n] = en;
 		}
 	}
 	free(t->buckets);
@@ -86,14 +124,15 @@ static int table_grow(struct store_table *t)
 	return 0;
 }
 
-static struct store_entry **table_find(struct store_table *t, const char *key)
+/* The entry keyed (a, b as hash_key's). */
+static struct store_entry **table_find(const struct store_table *t, const char *a, const char *b)
 {
 	struct store_entry **p;
 
 	if (!t->n_buckets)
 		return NULL;
-	for (p = &t->buckets[hash_str(key) % t->n_buckets]; *p; p = &(*p)->next)
-		if (streq((*p)->key, key))
+	for (p = &t->buckets[hash_key(a, b) % t->n_buckets]; *p; p = &(*p)->next)
+		if (entry_is(t, *p, a, b))
 			return p;
 	return NULL;
 }
@@ -109,7 +148,7 @@ static void table_clear(struct store_table *t, enum model_kind kind)
 		}
 	}
 	free(t->buckets);
-	*t = (struct store_table){ 0 };
+	*t = (struct store_table){ .kind = t->kind };
 }
 
 int model_store_new(struct model_store **out)
@@ -120,6 +159,8 @@ int model_store_new(struct model_store **out)
 		return -ENOMEM;
 	for (int r = 0; r < MODEL_READER_COUNT; r++)
 		st->all_dirty[r] = true;
+	for (int k = MODEL_KIND_OTHER + 1; k < MODEL_KIND_COUNT; k++)
+		st->by_kind[k].kind = (enum model_kind)k;
 	*out = st;
 	return 0;
 }
@@ -136,6 +177,22 @@ void model_store_free(struct model_store *st)
 	free(st);
 }
 
+/* A new entry with key and origin (either NULL: ""), not in any table. */
+static struct store_entry *entry_new(const char *key, const char *origin)
+{
+	size_t kl = key ? strlen(key) : 0, ol = origin ? strlen(origin) : 0;
+	struct store_entry *en = malloc(sizeof(*en) + kl + 1 + ol + 1);
+	char *o;
+
+	if (!en)
+		return NULL;
+	memcpy(en->key, key ? key : "", kl + 1);
+	o = en->key + kl + 1;
+	memcpy(o, origin ? origin : "", ol + 1);
+	*en = (struct store_entry){ .origin = o };
+	return en;
+}
+
 /* Inserts a new entry with key (copied) and obj into t; returns it. */
 static struct store_entry *table_insert(struct store_table *t, const char *key, void *obj)
 {
@@ -143,14 +200,12 @@ static struct store_entry *table_insert(struct store_table *t, const char *key, 
 
 	if (t->count + 1 > t->n_buckets && table_grow(t) < 0)
 		return NULL;
-	en = calloc(1, sizeof(*en));
-	if (!en || !(en->key = strdup(key))) {
-		free(en);
+	en = entry_new(key, NULL);
+	if (!en)
 		return NULL;
-	}
 	en->obj = obj;
-	en->next = t->buckets[hash_str(key) % t->n_buckets];
-	t->buckets[hash_str(key) % t->n_buckets] = en;
+	en->next = t->buckets[hash_key(key, NULL) % t->n_buckets];
+	t->buckets[hash_key(key, NULL) % t->n_buckets] = en;
 	t->count++;
 	return en;
 }
@@ -168,7 +223,7 @@ static void mark_dirty(struct model_store *st, const char *ns, const char *svc)
 	for (int r = 0; r < MODEL_READER_COUNT; r++) {
 		struct store_table *d = &st->dirty[r];
 
-		if (st->all_dirty[r] || table_find(d, key))
+		if (st->all_dirty[r] || table_find(d, key, NULL))
 			continue;
 		if (d->count >= STORE_DIRTY_MAX || !table_insert(d, key, NULL)) {
 			st->all_dirty[r] = true;
@@ -187,7 +242,7 @@ static void index_remove(struct model_store *st, const struct store_entry *en)
 	if (!sl->service_name)
 		return;
 	snprintf(key, sizeof(key), "%s/%s", sl->ns, sl->service_name);
-	found = table_find(&st->by_service, key);
+	found = table_find(&st->by_service, key, NULL);
 	if (!found)
 		return;
 	v = (*found)->obj;
@@ -215,14 +270,15 @@ static int index_add(struct model_store *st, const struct store_entry *en)
 	if (!sl->service_name)
 		return 0;
 	snprintf(key, sizeof(key), "%s/%s", sl->ns, sl->service_name);
-	found = table_find(&st->by_service, key);
+	found = table_find(&st->by_service, key, NULL);
 	if (found) {
 		e = *found;
 	} else {
-		v = calloc(1, sizeof(*v) + 4 * sizeof(v->v[0]));
+		/* Most services have one slice (one per family, per 100 endpoints). */
+		v = calloc(1, sizeof(*v) + sizeof(v->v[0]));
 		if (!v)
 			return -ENOMEM;
-		v->cap = 4;
+		v->cap = 1;
 		e = table_insert(&st->by_service, key, v);
 		if (!e) {
 			free(v);
@@ -312,20 +368,13 @@ int model_store_put(struct model_store *st, const char *origin, enum model_kind 
 		return -EINVAL;
 	}
 	model_object_key(kind, obj, &ns, &name);
-	en = calloc(1, sizeof(*en));
+	en = entry_new(NULL, origin);
 	if (!en) {
 		model_object_free(kind, obj);
 		return -ENOMEM;
 	}
 	en->obj = obj;
-	if (asprintf(&en->key, "%s/%s", ns, name) < 0)
-		en->key = NULL;
-	en->origin = strdup(origin);
-	if (!en->key || !en->origin) {
-		entry_free(en, kind);
-		return -ENOMEM;
-	}
-	found = table_find(t, en->key);
+	found = table_find(t, ns, name);
 	if (found) {
 		struct store_entry *old = *found;
 		bool same = model_object_equal(kind, old->obj, obj);
@@ -347,8 +396,8 @@ int model_store_put(struct model_store *st, const char *origin, enum model_kind 
 			return r;
 		}
 	}
-	en->next = t->buckets[hash_str(en->key) % t->n_buckets];
-	t->buckets[hash_str(en->key) % t->n_buckets] = en;
+	en->next = t->buckets[hash_key(ns, name) % t->n_buckets];
+	t->buckets[hash_key(ns, name) % t->n_buckets] = en;
 	t->count++;
 	r = kind_changed[kind](st, NULL, en);
 	return r < 0 ? r : 1;
@@ -358,16 +407,11 @@ int model_store_delete(struct model_store *st, enum model_kind kind, const char 
 		       const char *ns, const char *name)
 {
 	struct store_table *t = table_of(st, kind);
-	_cleanup_free_ char *key = NULL;
 	struct store_entry **found, *en;
 
 	if (!kind_ok(kind))
 		return 0;
-	if (asprintf(&key, "%s/%s", ns, name) < 0) {
-		key = NULL;
-		return -ENOMEM;
-	}
-	found = table_find(t, key);
+	found = table_find(t, ns, name);
 	if (!found || !streq((*found)->origin, origin))
 		return 0;
 	en = *found;
@@ -445,10 +489,8 @@ const struct model_service *model_store_get_service(const struct model_store *st
 						    const char *name)
 {
 	struct store_entry **found;
-	char key[512];
 
-	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	found = table_find((struct store_table *)&st->by_kind[MODEL_KIND_SERVICE], key);
+	found = table_find(&st->by_kind[MODEL_KIND_SERVICE], ns, name);
 	return found ? (*found)->obj : NULL;
 }
 
@@ -460,7 +502,7 @@ int model_store_foreach_slice_of(const struct model_store *st, const char *ns, c
 	char key[512];
 
 	snprintf(key, sizeof(key), "%s/%s", ns, service);
-	found = table_find((struct store_table *)&st->by_service, key);
+	found = table_find(&st->by_service, key, NULL);
 	if (!found)
 		return 0;
 	v = (*found)->obj;
@@ -488,7 +530,12 @@ int model_store_take_dirty_of(struct model_store *st, enum model_store_reader re
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n_buckets; i++)
 		for (struct store_entry *en = d->buckets[i]; en; en = en->next)
-			v[m++] = TAKE_PTR(en->key);
+			if (!(v[m++] = strdup(en->key))) {
+				while (m)
+					free(v[--m]);
+				free(v);
+				return -ENOMEM;
+			}
 	*all = st->all_dirty[reader];
 	*keys = v;
 	*n = m;
@@ -507,11 +554,9 @@ const char *model_store_origin(const struct model_store *st, enum model_kind kin
 {
 	struct store_table *t = table_of(st, kind);
 	struct store_entry **found;
-	char key[512];
 
 	if (!kind_ok(kind))
 		return NULL;
-	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	found = table_find(t, key);
+	found = table_find(t, ns, name);
 	return found ? (*found)->origin : NULL;
 }

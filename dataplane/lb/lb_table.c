@@ -152,7 +152,9 @@ static void be_link(struct lb_bes *t, uint32_t id)
 }
 
 /* Room for element id in the array *v of *cap elements of esize bytes:
- * doubled (from 1024) as needed, the new part zeroed. */
+ * doubled (from 1024) as needed, by a quarter past 65,536 elements (at
+ * 100,000 backends doubling left 0.9 MB of zeroed slack; realloc of a
+ * chunk that large moves pages, not bytes), the new part zeroed. */
 static int id_array_fit(void **v, size_t *cap, size_t esize, uint32_t id)
 {
 	size_t nc = *cap ? *cap : 1024;
@@ -161,7 +163,7 @@ static int id_array_fit(void **v, size_t *cap, size_t esize, uint32_t id)
 	if (id < *cap)
 		return 0;
 	while (nc <= id)
-		nc *= 2;
+		nc += nc < 65536 ? nc : nc / 4;
 	nv = realloc(*v, nc * esize);
 	if (!nv)
 		return -ENOMEM;

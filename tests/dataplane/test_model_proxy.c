@@ -491,3 +491,37 @@ TEST(proxy_take_services_refuses_a_conflict)
 	proxy_state_free(applied);
 	model_store_free(st);
 }
+
+/* Services and slices meet by their "ns/name" text: namespaces where
+ * that order differs from comparing namespace then name ("a-b/x" sorts
+ * before "a/x": '-' < '/') still pair each slice with its service, and the
+ * summaries come in text order. */
+TEST(proxy_pairs_slices_by_namespace_and_name_text)
+{
+	struct model_store *st = store_from_yaml(
+		NS_SVC("a", "x", "10.96.0.1") NS_SLICE("a", "x-1", "x", "[" EP("10.0.0.1") "]")
+		NS_SVC("a-b", "x", "10.96.0.2") NS_SLICE("a-b", "x-1", "x", "[" EP("10.0.0.2") "]")
+		NS_SVC("a", "x-y", "10.96.0.3") NS_SLICE("a", "x-y-1", "x-y", "[" EP("10.0.0.3") "]")
+		NS_SVC("ab", "x", "10.96.0.4") NS_SLICE("ab", "x-1", "x", "[" EP("10.0.0.4") "]")
+		NS_SVC("a", "b-x", "10.96.0.5") NS_SLICE("a-b", "x-2", "x-1", "[" EP("10.0.0.9") "]"));
+	struct proxy_config cfg = { .default_algorithm = MODEL_ALG_RANDOM };
+	struct proxy_state *s = NULL;
+	_cleanup_free_ char *got = NULL;
+
+	CHECK_OK(proxy_compute(st, &cfg, &s));
+	got = render(s);
+	CHECK_STR_EQ(got, "ClusterIP 10.96.0.1:80/TCP a=0 alg=random f=0 [10.0.0.1:8080 ready]\n"
+			  "ClusterIP 10.96.0.2:80/TCP a=0 alg=random f=0 [10.0.0.2:8080 ready]\n"
+			  "ClusterIP 10.96.0.3:80/TCP a=0 alg=random f=0 [10.0.0.3:8080 ready]\n"
+			  "ClusterIP 10.96.0.4:80/TCP a=0 alg=random f=0 [10.0.0.4:8080 ready]\n"
+			  "ClusterIP 10.96.0.5:80/TCP a=0 alg=random f=0 []\n");
+	CHECK_INT_EQ(s->n_svcs, 5);
+	CHECK_STR_EQ(s->svcs[0]->service, "a-b/x");
+	CHECK_STR_EQ(s->svcs[1]->service, "a/b-x");
+	CHECK_STR_EQ(s->svcs[2]->service, "a/x");
+	CHECK_STR_EQ(s->svcs[3]->service, "a/x-y");
+	CHECK_STR_EQ(s->svcs[4]->service, "ab/x");
+	CHECK_STR_EQ(s->fes[0].name, "a/x:http");
+	proxy_state_free(s);
+	model_store_free(st);
+}

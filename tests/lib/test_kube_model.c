@@ -220,6 +220,49 @@ TEST(model_slice_parse_conditions)
 	json_decref(o);
 }
 
+/* The strings of a slice live in few allocations (ns with name and
+ * service_name, endpoints with their node names and hostnames, ports with
+ * their names): each still reads back whole, absent ones as before. */
+TEST(model_slice_strings_read_back_whole)
+{
+	json_t *o = obj_from_yaml(
+		"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+		"metadata: {name: a-very-long-slice-name-abcdef, namespace: some-namespace,"
+		" labels: {kubernetes.io/service-name: a-service-name-that-is-long}}\n"
+		"addressType: IPv6\n"
+		"endpoints:\n"
+		"- {addresses: ['fd00::1'], hostname: pet-0}\n"
+		"- {addresses: ['fd00::2'], nodeName: node-with-a-long-name-0123456789}\n"
+		"- {addresses: ['fd00::3'], nodeName: '', hostname: ''}\n"
+		"- {addresses: ['fd00::4'], nodeName: n4, hostname: h4}\n"
+		"ports: [{port: 80}, {name: a-port-name, port: 81}, {name: '', port: 82}]\n");
+	struct model_slice *s = NULL, *s2 = NULL;
+	struct model_error e;
+
+	CHECK_OK(model_slice_parse(o, &s, &e));
+	CHECK_OK(model_slice_parse(o, &s2, &e));
+	CHECK_STR_EQ(s->ns, "some-namespace");
+	CHECK_STR_EQ(s->name, "a-very-long-slice-name-abcdef");
+	CHECK_STR_EQ(s->service_name, "a-service-name-that-is-long");
+	CHECK_INT_EQ(s->n_endpoints, 4);
+	CHECK(!s->endpoints[0].node_name);
+	CHECK_STR_EQ(s->endpoints[0].hostname, "pet-0");
+	CHECK_STR_EQ(s->endpoints[1].node_name, "node-with-a-long-name-0123456789");
+	CHECK(!s->endpoints[1].hostname);
+	CHECK_STR_EQ(s->endpoints[2].node_name, "");
+	CHECK(!s->endpoints[2].hostname);
+	CHECK_STR_EQ(s->endpoints[3].node_name, "n4");
+	CHECK_STR_EQ(s->endpoints[3].hostname, "h4");
+	CHECK_INT_EQ(s->n_ports, 3);
+	CHECK_STR_EQ(s->ports[0].name, "");
+	CHECK_STR_EQ(s->ports[1].name, "a-port-name");
+	CHECK_STR_EQ(s->ports[2].name, "");
+	CHECK(model_object_equal(MODEL_KIND_ENDPOINT_SLICE, s, s2));
+	model_slice_free(s);
+	model_slice_free(s2);
+	json_decref(o);
+}
+
 TEST(model_slice_errors_name_the_field)
 {
 	static const struct error_case cases[] = {
