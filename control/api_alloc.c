@@ -179,47 +179,103 @@ static uint32_t rnd32(void)
 	return v;
 }
 
-/* A free address of the range: not the network address, not offset 1
- * (the kubernetes service), not the IPv4 broadcast address. */
+/* Where a dynamic allocation looks, as upstream's allocators
+ * (KEP-3070 for ClusterIPs, KEP-3668 for NodePorts): the range's first
+ * min(max(16, n/step), max) offsets (step 16 and max 256 for addresses,
+ * 32 and 128 for ports) are a band kept for what users ask for, tried
+ * last. A few random offsets of the upper band first, since a
+ * linear probe from a random start walks a whole block of taken offsets
+ * (10,000 Services made one after another are one block, and each probe
+ * is a store write); then every offset, upper band then lower, so a
+ * nearly full range still finds its last free one. */
+#define RANDOM_TRIES 16
+
+struct probe {
+	uint32_t step, max; /* of the static band */
+	int (*take_at)(struct api_server *s, json_t *svc, bool dry, uint32_t off, void *ctx);
+	void *ctx;
+};
+
+static int scan_band(struct api_server *s, json_t *svc, bool dry, const struct probe *p,
+		     uint32_t lo, uint32_t hi)
+{
+	uint32_t n = hi - lo, start;
+
+	if (!n)
+		return -EEXIST;
+	start = rnd32() % n;
+	for (uint32_t i = 0; i < n; i++) {
+		int r = p->take_at(s, svc, dry, lo + (start + i) % n, p->ctx);
+
+		if (r != -EEXIST)
+			return r;
+	}
+	return -EEXIST;
+}
+
+static int probe_range(struct api_server *s, json_t *svc, bool dry, const struct probe *p,
+		       uint32_t n)
+{
+	uint32_t band = n / p->step < 16 ? 16 : n / p->step > p->max ? p->max : n / p->step;
+	int r;
+
+	if (band >= n)
+		band = 0;
+	for (int i = 0; i < RANDOM_TRIES && n - band > 0; i++) {
+		r = p->take_at(s, svc, dry, band + rnd32() % (n - band), p->ctx);
+		if (r != -EEXIST)
+			return r;
+	}
+	r = scan_band(s, svc, dry, p, band, n);
+	if (r == -EEXIST)
+		r = scan_band(s, svc, dry, p, 0, band);
+	return r == -EEXIST ? -ENOSPC : r;
+}
+
+struct ip_out {
+	const struct api_svc_range *r;
+	char *out;
+	size_t len;
+};
+
+/* Usable offset i is the range's address 2 + i: not the network
+ * address, not offset 1 (the kubernetes service), not the IPv4
+ * broadcast address. */
+static int take_ip(struct api_server *s, json_t *svc, bool dry, uint32_t i, void *ctx)
+{
+	struct ip_out *o = ctx;
+	char key[128];
+
+	api_svc_range_addr(o->r, 2 + i, o->out, o->len);
+	snprintf(key, sizeof(key), IP_PREFIX "%s", o->out);
+	return take(s, key, svc, dry);
+}
+
 static int alloc_ip(struct api_server *s, const struct api_svc_range *r, json_t *svc, bool dry,
 		    char *out, size_t len)
 {
-	uint32_t usable = r->size - (r->family == AF_INET ? 3 : 2);
-	uint32_t start = rnd32() % usable;
+	struct ip_out o = { r, out, len };
+	struct probe p = { 16, 256, take_ip, &o };
 
-	for (uint32_t i = 0; i < usable; i++) {
-		char key[128];
-		int ret;
+	return probe_range(s, svc, dry, &p, r->size - (r->family == AF_INET ? 3 : 2));
+}
 
-		api_svc_range_addr(r, 2 + (start + i) % usable, out, len);
-		snprintf(key, sizeof(key), IP_PREFIX "%s", out);
-		ret = take(s, key, svc, dry);
-		if (ret != -EEXIST)
-			return ret;
-	}
-	return -ENOSPC;
+static int take_port(struct api_server *s, json_t *svc, bool dry, uint32_t i, void *ctx)
+{
+	int *out = ctx;
+	char key[128];
+
+	*out = s->cfg.node_port_min + (int)i;
+	snprintf(key, sizeof(key), PORT_PREFIX "%d", *out);
+	return take(s, key, svc, dry);
 }
 
 static int alloc_port(struct api_server *s, json_t *svc, bool dry, int *out)
 {
-	int lo = s->cfg.node_port_min, hi = s->cfg.node_port_max;
-	int n = hi - lo + 1, start = (int)(rnd32() % (uint32_t)n);
+	struct probe p = { 32, 128, take_port, out };
 
-	for (int i = 0; i < n; i++) {
-		int p = lo + (start + i) % n;
-		char key[128];
-		int r;
-
-		snprintf(key, sizeof(key), PORT_PREFIX "%d", p);
-		r = take(s, key, svc, dry);
-		if (r == 0) {
-			*out = p;
-			return 0;
-		}
-		if (r != -EEXIST)
-			return r;
-	}
-	return -ENOSPC;
+	return probe_range(s, svc, dry, &p,
+			   (uint32_t)(s->cfg.node_port_max - s->cfg.node_port_min + 1));
 }
 
 static json_t *find_port(json_t *svc, json_t *p)

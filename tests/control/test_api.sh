@@ -26,7 +26,8 @@ start_server() {
 		"$BIN/skiff-server" --data-dir "$DATA" ${SKIFF_TEST_STORE:+--store "$SKIFF_TEST_STORE"} \
 			--secure-port 0 --insecure-port "$PORT" --controllers=none --no-scheduler \
 			--compaction-interval 3 --max-request-bytes 65536 \
-			--service-cluster-ip-range 10.99.0.0/28 --service-node-port-range 30000-30003 \
+			--service-cluster-ip-range "${IP_RANGE:-10.99.0.0/28}" \
+			--service-node-port-range "${PORT_RANGE:-30000-30003}" \
 			--log-level warn >>"$TMP/server.log" 2>&1 &
 		SERVER_PID=$!
 		echo "$SERVER_PID" >"$TMP/server.pid"
@@ -36,8 +37,9 @@ start_server() {
 	fail "skiff-server did not start: $(tail -n 3 "$TMP/server.log")"
 }
 # stop_server: the server gone before anything starts on its port (kill_tree
+# of the PID in the file: a restart in an earlier case left its own;
 # waits for it; a case runs in a subshell, where `wait` cannot).
-stop_server() { kill_tree "$SERVER_PID"; }
+stop_server() { kill_tree "$(cat "$TMP/server.pid")"; }
 start_server
 defer 'kill_tree $(cat "$TMP/server.pid")'
 
@@ -471,6 +473,31 @@ case_service_allocation() {
 		"10.99.0.10, kube-dns, dns 53/UDP, dns-tcp 53/TCP"
 }
 
+# Dynamic allocations keep out of the static band at the range's start
+# (KEP-3070: min(max(16, n/16), 256) addresses; KEP-3668: min(max(16,
+# n/32), 128) ports) while the rest has room, so an address or port a
+# user picks there is free. A /24 has 253 usable addresses: .2-.17 are
+# the band; 30000-30099 has 100 ports: 30000-30015.
+case_service_allocation_static_band() {
+	local S=/api/v1/namespaces/default/services r i ip np low="" data=$DATA
+	# A data dir of its own: a store keeps the range it was made with.
+	stop_server
+	DATA=$TMP/band-data IP_RANGE=10.99.0.0/24 PORT_RANGE=30000-30099 start_server "$PORT"
+	for i in $(seq 1 40); do
+		r=$(api POST $S "$(svc "band$i" NodePort)")
+		assert_eq "$(code "$r")" 201 "service band$i: $(jqr "$r" .message)"
+		ip=$(jqr "$r" .spec.clusterIP) np=$(jqr "$r" .spec.ports[0].nodePort)
+		(( ${ip##*.} >= 2 && ${ip##*.} <= 17 )) && low="$low $ip"
+		(( np <= 30015 )) && low="$low $np"
+	done
+	assert_eq "$low" "" "dynamic allocations in the static band"
+	r=$(api POST $S "$(svc band-static NodePort 30003 10.99.0.3)")
+	assert_eq "$(code "$r") $(jqr "$r" .spec.clusterIP) $(jqr "$r" .spec.ports[0].nodePort)" \
+		"201 10.99.0.3 30003" "a user's pick in the band"
+	stop_server
+	DATA=$data start_server "$PORT"
+}
+
 case_allocation_repair() {
 	local S=/api/v1/namespaces/$NS/services r store=${SKIFF_TEST_STORE:-$DATA/state.db}
 	# A claim no service holds, as a server stopped between claiming and
@@ -593,6 +620,7 @@ run_case event_selectors_and_loopback
 run_case watch
 run_case binding_and_graceful_pod_delete
 run_case service_allocation
+run_case service_allocation_static_band
 run_case allocation_repair
 run_case dual_stack_services
 run_case scale_and_discovery
