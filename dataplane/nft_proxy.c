@@ -64,6 +64,7 @@ static int changes_add(struct nftp *p, struct nftb *b, const struct proxy_state 
 			nftp_fe_del(p, b, was);
 		nftp_fe_add(p, b, ch->set[i]);
 	}
+	nftp_elems_flush(p, b);
 	nftp_hairpin_flush(p, b);
 	return nftp_cluster_ips_sync(b, old, now);
 }
@@ -99,6 +100,7 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 		nftp_eps_reset(&p->eps);
 		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
 			nftp_fe_add(p, &b, &next->fes[i]);
+		nftp_elems_flush(p, &b);
 		nftp_hairpin_flush(p, &b);
 		/* For the caller's log: everything is new. */
 		if (r == 0 && p->on_changes) {

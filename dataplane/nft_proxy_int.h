@@ -91,6 +91,12 @@ struct eps_ranges {
 	struct eps_pool pool[NFTP_MAX_SHARDS][2]; /* [shard][IPv6] */
 };
 
+/* Added elements queued across frontends (nft_proxy_sets.c): a full sync
+ * wrote a message per frontend for its endpoints and one for its service
+ * map element. */
+#define NFTP_PEND_SLOTS 6
+struct nftp_pend;
+
 struct nftp {
 	char *table;
 	struct hp hp;
@@ -109,6 +115,9 @@ struct nftp {
 	bool have_cidr4, have_cidr6;
 	bool masquerade_all;
 	struct nftb_sock *sock; /* the batches' socket, open across syncs */
+	/* During a batch: elements to add, per shard, in up to
+	 * NFTP_PEND_SLOTS sets each (nftp_elem_queue, nftp_elems_flush). */
+	struct nftp_pend *pend[NFTP_MAX_SHARDS][NFTP_PEND_SLOTS];
 	struct proxy_state *applied;
 	struct nftp_stats stats;
 	void (*on_changes)(const struct proxy_state *now, const struct proxy_changes *c, void *ud);
@@ -140,6 +149,9 @@ uint32_t nftp_set_add(struct nftb *b, const struct setdef *d);
 void nftp_set_del(struct nftb *b, const char *name);
 void nftp_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
 		const struct elem *e, size_t n);
+void nftp_elem_queue(struct nftp *p, struct nftb *b, unsigned shard, const char *set,
+		     const struct elem *e, size_t n);
+void nftp_elems_flush(struct nftp *p, struct nftb *b);
 void nftp_hairpin_ref(struct nftp *p, const struct ipaddr *a, int d);
 void nftp_hairpin_reset(struct hp *h);
 void nftp_hairpin_flush(struct nftp *p, struct nftb *b);

@@ -268,7 +268,9 @@ static void fe_dnat_map(struct nftp *p, struct nftb *b, const char *chain, unsig
 		return;
 	}
 	nftp_eps_map_name(&fe->key, base, map, sizeof(map));
-	nftp_elems(b, NFT_MSG_NEWSETELEM, map, 0, m, n);
+	/* Queued: written after the rule, with the other frontends' of the
+	 * map (binding the rule to a full map walked its elements). */
+	nftp_elem_queue(p, b, shard, map, m, n);
 	if (!nftb_rule_start(&rb, b, chain))
 		return;
 	/* No `meta nfproto`, no `meta l4proto` first: only the family's
@@ -421,7 +423,7 @@ static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
 	fe_elem(fe, &e);
 	if (n == 0) {
 		e.chain = CH_REJECT;
-		nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, true), 0, &e, 1);
+		nftp_elem_queue(p, b, shard, fe_map(fe, true), &e, 1);
 		return;
 	}
 	fe_chain_name(fe, chain, sizeof(chain));
@@ -442,7 +444,7 @@ static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
 		ep_vmap_rule(p, b, chain, fe, n);
 	}
 	e.chain = chain;
-	nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
+	nftp_elem_queue(p, b, shard, fe_map(fe, false), &e, 1);
 }
 
 /* The frontend's elements of the endpoints map go, and its keys back. */
