@@ -50,6 +50,7 @@ struct hp_ent {
 struct hp {
 	struct hp_ent *v;
 	size_t cap, used;
+	uint32_t n_elems[2]; /* in the sets hairpin, hairpin6 */
 	struct ipaddr *dirty;
 	size_t n_dirty, cap_dirty;
 	int err;
@@ -97,6 +98,19 @@ struct eps_ranges {
 #define NFTP_PEND_SLOTS 6
 struct nftp_pend;
 
+/* The sets with many elements get their size when created (a full
+ * sync): the kernel then gives them a hash table of that size, where an
+ * unsized set's table grew by rehashing, element by element (10,000
+ * services: ~15% of a full sync in rhashtable_insert_slow). A size is
+ * also the set's limit: a change that would pass one is made as a full
+ * sync, which sizes the sets anew (nftp_sizes_plan). */
+enum { NFTP_SVC_MAPS = 4 }; /* service-ips{,6}, service-nodeports{,6} */
+
+struct nftp_sizes {
+	uint32_t hairpin[2], cluster_ips[2]; /* [IPv6] */
+	uint32_t svc[NFTP_MAX_SHARDS][NFTP_SVC_MAPS];
+};
+
 struct nftp {
 	char *table;
 	struct hp hp;
@@ -111,6 +125,12 @@ struct nftp {
 	 * at each full rebuild from the number of frontends. */
 	char *shard_names[NFTP_MAX_SHARDS];
 	unsigned n_shards;
+	struct nftp_sizes size;  /* the sets' sizes, from the last full sync */
+	struct nftp_sizes count; /* their elements now (hairpin: hp.n_elems) */
+	/* Backends a change made as a full sync removed: their UDP conntrack
+	 * entries go after it. */
+	struct proxy_removed *ct_pending;
+	size_t n_ct_pending;
 	struct ipcidr cidr4, cidr6;
 	bool have_cidr4, have_cidr6;
 	bool masquerade_all;
@@ -155,8 +175,10 @@ void nftp_elems_flush(struct nftp *p, struct nftb *b);
 void nftp_hairpin_ref(struct nftp *p, const struct ipaddr *a, int d);
 void nftp_hairpin_reset(struct hp *h);
 void nftp_hairpin_flush(struct nftp *p, struct nftb *b);
-int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
+int nftp_cluster_ips_sync(struct nftp *p, struct nftb *b, const struct proxy_state *prev,
 			  const struct proxy_state *now);
+uint32_t nftp_size_for(uint32_t n);
+int nftp_distinct_counts(const struct proxy_state *s, uint32_t hairpin[2], uint32_t cips[2]);
 
 void nftp_eps_map_name(const struct proxy_fe_key *k, uint32_t base, char *buf, size_t size);
 int nftp_eps_alloc(struct nftb *b, struct eps_ranges *r, const struct proxy_fe_key *k,
@@ -170,6 +192,8 @@ void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend *was,
 		    const struct proxy_frontend *fe);
-void nftp_base_add(const struct nftp *p, struct nftb *b, bool main);
+void nftp_base_add(const struct nftp *p, struct nftb *b, unsigned shard);
+int nftp_sizes_plan(struct nftp *p, const struct proxy_state *next);
+bool nftp_sizes_passed(const struct nftp *p);
 
 #endif

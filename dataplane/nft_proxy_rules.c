@@ -168,6 +168,12 @@ static const char *fe_map(const struct proxy_frontend *fe, bool no_endpoints)
 	return v6 ? "service-ips6" : "service-ips";
 }
 
+/* fe_map(fe, false)'s index in nftp_sizes.svc. */
+static unsigned fe_map_index(const struct proxy_frontend *fe)
+{
+	return (fe_any(&fe->key) ? 2u : 0u) + (fe->key.addr.family == AF_INET6);
+}
+
 /* The map key in 32-bit register layout: addr . l4proto . port. */
 static void fe_elem(const struct proxy_frontend *fe, struct elem *e)
 {
@@ -445,6 +451,7 @@ static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
 	}
 	e.chain = chain;
 	nftp_elem_queue(p, b, shard, fe_map(fe, false), &e, 1);
+	p->count.svc[shard][fe_map_index(fe)]++;
 }
 
 /* The frontend's elements of the endpoints map go, and its keys back. */
@@ -469,7 +476,8 @@ static void eps_del(struct nftp *p, struct nftb *b, const struct proxy_frontend 
 	nftp_eps_free(&p->eps, &fe->key);
 }
 
-static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+static void fe_del_in(struct nftp *p, struct nftb *b, unsigned shard,
+		      const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe);
 	char chain[400], name[480];
@@ -479,6 +487,7 @@ static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_fronten
 	nftp_elems(b, NFT_MSG_DELSETELEM, fe_map(fe, n == 0), 0, &e, 1);
 	if (n == 0)
 		return;
+	p->count.svc[shard][fe_map_index(fe)]--;
 	fe_chain_name(fe, chain, sizeof(chain));
 	nftb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
 	if (!fe->affinity_timeout)
@@ -535,10 +544,47 @@ void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	const char *main = b->table;
+	unsigned shard = fe_shard(p, fe);
 
-	b->table = fe_table(p, fe);
-	fe_del_in(p, b, fe);
+	b->table = p->shard_names[shard];
+	fe_del_in(p, b, shard, fe);
 	b->table = main;
+}
+
+/* The sizes of the sets of a full sync to next (p->n_shards chosen). */
+int nftp_sizes_plan(struct nftp *p, const struct proxy_state *next)
+{
+	uint32_t svc[NFTP_MAX_SHARDS][NFTP_SVC_MAPS] = { { 0 } };
+	int r = nftp_distinct_counts(next, p->size.hairpin, p->size.cluster_ips);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < next->n_fes; i++)
+		if (n_selected(&next->fes[i]))
+			svc[fe_shard(p, &next->fes[i])][fe_map_index(&next->fes[i])]++;
+	for (size_t f = 0; f < 2; f++) {
+		p->size.hairpin[f] = nftp_size_for(p->size.hairpin[f]);
+		p->size.cluster_ips[f] = nftp_size_for(p->size.cluster_ips[f]);
+	}
+	for (size_t k = 0; k < NFTP_MAX_SHARDS; k++)
+		for (size_t m = 0; m < NFTP_SVC_MAPS; m++)
+			p->size.svc[k][m] = nftp_size_for(svc[k][m]);
+	memset(&p->count, 0, sizeof(p->count));
+	return 0;
+}
+
+/* Whether a set would have more elements than its size. */
+bool nftp_sizes_passed(const struct nftp *p)
+{
+	for (size_t f = 0; f < 2; f++)
+		if (p->hp.n_elems[f] > p->size.hairpin[f] ||
+		    p->count.cluster_ips[f] > p->size.cluster_ips[f])
+			return true;
+	for (size_t k = 0; k < NFTP_MAX_SHARDS; k++)
+		for (size_t m = 0; m < NFTP_SVC_MAPS; m++)
+			if (p->count.svc[k][m] > p->size.svc[k][m])
+				return true;
+	return false;
 }
 
 /* A frontend whose endpoints changed but not their number, nor anything
@@ -663,15 +709,40 @@ static const struct setdef base_sets[] = {
 	  .key_len = 32 },
 };
 
-/* The sets, the chains and the base chains' jumps (main: all; else a
- * shard's part). */
-static void base_sets_chains(struct nftb *b, bool main)
+/* The size of a base set in shard's table (0: none, it stays small). */
+static uint32_t base_set_size(const struct nftp *p, unsigned shard, size_t i)
 {
+	static const char *const svc[NFTP_SVC_MAPS] = { "service-ips", "service-ips6",
+							 "service-nodeports", "service-nodeports6" };
+	const char *name = base_sets[i].name;
+
+	for (size_t m = 0; m < NFTP_SVC_MAPS; m++)
+		if (!strcmp(name, svc[m]))
+			return p->size.svc[shard % NFTP_MAX_SHARDS][m];
+	for (size_t f = 0; f < 2; f++) {
+		if (!strcmp(name, f ? SET_HAIRPIN6 : SET_HAIRPIN))
+			return p->size.hairpin[f];
+		if (!strcmp(name, f ? "cluster-ips6" : "cluster-ips"))
+			return p->size.cluster_ips[f];
+	}
+	return 0;
+}
+
+/* The sets, the chains and the base chains' jumps (shard 0, the main
+ * table: all; else a shard's part). */
+static void base_sets_chains(const struct nftp *p, struct nftb *b, unsigned shard)
+{
+	bool main = shard == 0;
 	struct nftb_rule rb;
 
-	for (size_t i = 0; i < ARRAY_SIZE(base_sets); i++)
-		if (main || !strncmp(base_sets[i].name, "service-", 8))
-			nftp_set_add(b, &base_sets[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(base_sets); i++) {
+		struct setdef d = base_sets[i];
+
+		if (!main && strncmp(d.name, "service-", 8))
+			continue;
+		d.size = base_set_size(p, shard, i);
+		nftp_set_add(b, &d);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(base_chains); i++)
 		if (main || base_chains[i].shard)
 			nftb_chain(b, NFT_MSG_NEWCHAIN, base_chains[i].name, base_chains[i].hook);
@@ -846,13 +917,14 @@ static void check_rules(struct nftb *b)
 	}
 }
 
-/* main: the whole fixed part; else a shard's: the service maps, the
- * services chain and the nat base chains that jump to it. */
-void nftp_base_add(const struct nftp *p, struct nftb *b, bool main)
+/* shard 0 (the main table): the whole fixed part; else a shard's: the
+ * service maps, the services chain and the nat base chains that jump to
+ * it. */
+void nftp_base_add(const struct nftp *p, struct nftb *b, unsigned shard)
 {
-	base_sets_chains(b, main);
+	base_sets_chains(p, b, shard);
 	vmap_rules(b, CH_SERVICES, "service-ips", "service-nodeports");
-	if (!main)
+	if (shard != 0)
 		return;
 	reject_rules(b);
 	mark_rule(b);

@@ -452,8 +452,12 @@ void nftp_hairpin_flush(struct nftp *p, struct nftb *b)
 		if (!e || !e->dirty)
 			continue;
 		e->dirty = false;
-		if (!e->n0 != !e->n)
+		if (!e->n0 != !e->n) {
+			uint32_t *n = &h->n_elems[e->a.family == AF_INET6];
+
+			*n = e->n ? *n + 1 : *n - 1;
 			elemq_push(elemqs_pick(q, &e->a, !e->n), &e->a, true);
+		}
 	}
 	for (int j = 0; j < 4; j++)
 		elemq_flush(&q[j]);
@@ -647,7 +651,18 @@ static int cluster_ips(const struct proxy_state *s, struct ipaddr **out, size_t 
 	return 0;
 }
 
-int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
+/* The number of distinct addresses of family (AF_INET6 or not) in
+ * v[0 .. n - 1], sorted. */
+static uint32_t n_family(const struct ipaddr *v, size_t n, bool v6)
+{
+	uint32_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += (v[i].family == AF_INET6) == v6;
+	return k;
+}
+
+int nftp_cluster_ips_sync(struct nftp *p, struct nftb *b, const struct proxy_state *prev,
 			  const struct proxy_state *next)
 {
 	_cleanup_free_ struct ipaddr *a = NULL, *z = NULL;
@@ -662,6 +677,8 @@ int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 		r = cluster_ips(next, &z, &nz);
 	if (r < 0)
 		return r;
+	p->count.cluster_ips[0] = n_family(z, nz, false);
+	p->count.cluster_ips[1] = n_family(z, nz, true);
 	elemqs_init(q, b, "cluster-ips", "cluster-ips6");
 	while (i < na || j < nz) {
 		int c = i == na ? 1 : j == nz ? -1 : ipaddr_cmp(&a[i], &z[j]);
@@ -676,4 +693,49 @@ int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 	for (int k = 0; k < 4; k++)
 		elemq_flush(&q[k]);
 	return 0;
+}
+
+/* ---- set sizes ---- */
+
+/* The size of a set of n elements now: room to grow by half before a
+ * full sync sizes it anew (and a little more for small sets). */
+uint32_t nftp_size_for(uint32_t n)
+{
+	uint64_t v = (uint64_t)n + n / 2 + 256;
+
+	return v > INT32_MAX ? INT32_MAX : (uint32_t)v;
+}
+
+/* The elements the sets hairpin{,6} and cluster-ips{,6} will have for s:
+ * its distinct endpoint addresses and ClusterIPs, per family. */
+int nftp_distinct_counts(const struct proxy_state *s, uint32_t hairpin[2], uint32_t cips[2])
+{
+	_cleanup_free_ struct ipaddr *c = NULL;
+	struct hp h = { 0 };
+	size_t nc;
+	int r = cluster_ips(s, &c, &nc);
+
+	hairpin[0] = hairpin[1] = 0;
+	if (r < 0)
+		return r;
+	cips[0] = n_family(c, nc, false);
+	cips[1] = n_family(c, nc, true);
+	for (size_t i = 0; i < s->n_fes && r == 0; i++) {
+		const struct proxy_frontend *fe = &s->fes[i];
+
+		for (size_t k = 0; k < fe->n_backends && r == 0; k++) {
+			const struct proxy_backend *be = &fe->backends[k];
+			struct hp_ent *e;
+
+			if (be->state == PROXY_BACKEND_QUARANTINED)
+				continue;
+			e = hp_get(&h, &be->addr, true);
+			if (!e)
+				r = -ENOMEM;
+			else if (!e->n++)
+				hairpin[be->addr.family == AF_INET6]++;
+		}
+	}
+	nftp_hairpin_reset(&h);
+	return r;
 }
