@@ -83,7 +83,7 @@ static int changes_add(struct nftp *p, struct nftb *b, const struct proxy_state 
 			continue;
 		if (was)
 			nftp_fe_del(p, b, was);
-		nftp_fe_add(p, b, ch->set[i]);
+		nftp_fe_add(p, b, ch->set[i], true);
 	}
 	nftp_elems_flush(p, b);
 	nftp_hairpin_flush(p, b);
@@ -101,6 +101,11 @@ static int full_add(struct nftp *p, struct nftb *b, const struct proxy_state *ne
 		p->n_shards = 1;
 	if (p->n_shards > NFTP_MAX_SHARDS)
 		p->n_shards = NFTP_MAX_SHARDS;
+	nftp_hairpin_reset(&p->hp);
+	nftp_eps_reset(&p->eps);
+	for (size_t i = 0; i < next->n_fes; i++)
+		if (next->fes[i].n_backends)
+			nftp_fe_hairpin(p, &next->fes[i], 1);
 	r = nftp_sizes_plan(p, next);
 	if (r < 0)
 		return r;
@@ -116,10 +121,8 @@ static int full_add(struct nftp *p, struct nftb *b, const struct proxy_state *ne
 	}
 	b->table = p->table;
 	r = nftp_cluster_ips_sync(p, b, NULL, next);
-	nftp_hairpin_reset(&p->hp);
-	nftp_eps_reset(&p->eps);
 	for (size_t i = 0; r == 0 && i < next->n_fes; i++)
-		nftp_fe_add(p, b, &next->fes[i]);
+		nftp_fe_add(p, b, &next->fes[i], false);
 	nftp_elems_flush(p, b);
 	nftp_hairpin_flush(p, b);
 	return r;

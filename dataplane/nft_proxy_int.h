@@ -178,7 +178,8 @@ void nftp_hairpin_flush(struct nftp *p, struct nftb *b);
 int nftp_cluster_ips_sync(struct nftp *p, struct nftb *b, const struct proxy_state *prev,
 			  const struct proxy_state *now);
 uint32_t nftp_size_for(uint32_t n);
-int nftp_distinct_counts(const struct proxy_state *s, uint32_t hairpin[2], uint32_t cips[2]);
+int nftp_cluster_ips_count(const struct proxy_state *s, uint32_t out[2]);
+void nftp_hairpin_count(const struct hp *h, uint32_t out[2]);
 
 void nftp_eps_map_name(const struct proxy_fe_key *k, uint32_t base, char *buf, size_t size);
 int nftp_eps_alloc(struct nftb *b, struct eps_ranges *r, const struct proxy_fe_key *k,
@@ -188,7 +189,11 @@ void nftp_eps_free(struct eps_ranges *r, const struct proxy_fe_key *k);
 void nftp_eps_reset(struct eps_ranges *r);
 
 /* nft_proxy_rules.c */
-void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
+/* hairpin false: fe's endpoints were referenced already (nftp_fe_hairpin;
+ * a full sync counts them first, to size the sets). */
+void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe,
+		 bool hairpin);
+void nftp_fe_hairpin(struct nftp *p, const struct proxy_frontend *fe, int d);
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend *was,
 		    const struct proxy_frontend *fe);

@@ -434,9 +434,6 @@ static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
 	}
 	fe_chain_name(fe, chain, sizeof(chain));
 	nftb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
 	if (!fe->affinity_timeout) {
 		/* No endpoint chains: numgen picks the DNAT target from a map. */
 		fe_masq_rule(b, chain, fe);
@@ -452,6 +449,15 @@ static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
 	e.chain = chain;
 	nftp_elem_queue(p, b, shard, fe_map(fe, false), &e, 1);
 	p->count.svc[shard][fe_map_index(fe)]++;
+}
+
+/* fe's selected endpoints referenced (d 1) or no more (d -1) in the
+ * hairpin sets. */
+void nftp_fe_hairpin(struct nftp *p, const struct proxy_frontend *fe, int d)
+{
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			nftp_hairpin_ref(p, &fe->backends[i].addr, d);
 }
 
 /* The frontend's elements of the endpoints map go, and its keys back. */
@@ -492,9 +498,7 @@ static void fe_del_in(struct nftp *p, struct nftb *b, unsigned shard,
 	nftb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
 	if (!fe->affinity_timeout)
 		eps_del(p, b, fe);
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			nftp_hairpin_ref(p, &fe->backends[i].addr, -1);
+	nftp_fe_hairpin(p, fe, -1);
 	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
 		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
 			continue;
@@ -531,7 +535,8 @@ static const char *fe_table(const struct nftp *p, const struct proxy_frontend *f
 	return p->shard_names[fe_shard(p, fe)];
 }
 
-void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe,
+		 bool hairpin)
 {
 	const char *main = b->table;
 	unsigned shard = fe_shard(p, fe);
@@ -539,6 +544,8 @@ void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe
 	b->table = p->shard_names[shard];
 	fe_add_in(p, b, shard, fe);
 	b->table = main;
+	if (hairpin && n_selected(fe))
+		nftp_fe_hairpin(p, fe, 1);
 }
 
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
@@ -551,14 +558,16 @@ void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe
 	b->table = main;
 }
 
-/* The sizes of the sets of a full sync to next (p->n_shards chosen). */
+/* The sizes of the sets of a full sync to next (p->n_shards chosen, the
+ * hairpin references of next counted). */
 int nftp_sizes_plan(struct nftp *p, const struct proxy_state *next)
 {
 	uint32_t svc[NFTP_MAX_SHARDS][NFTP_SVC_MAPS] = { { 0 } };
-	int r = nftp_distinct_counts(next, p->size.hairpin, p->size.cluster_ips);
+	int r = nftp_cluster_ips_count(next, p->size.cluster_ips);
 
 	if (r < 0)
 		return r;
+	nftp_hairpin_count(&p->hp, p->size.hairpin);
 	for (size_t i = 0; i < next->n_fes; i++)
 		if (n_selected(&next->fes[i]))
 			svc[fe_shard(p, &next->fes[i])][fe_map_index(&next->fes[i])]++;
@@ -621,12 +630,8 @@ bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend 
 		del[n_del] = o[k];
 		m[n_del++] = m[k];
 	}
-	for (size_t i = 0; i < was->n_backends; i++)
-		if (was->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			nftp_hairpin_ref(p, &was->backends[i].addr, -1);
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
+	nftp_fe_hairpin(p, was, -1);
+	nftp_fe_hairpin(p, fe, 1);
 	nftp_eps_map_name(&fe->key, r->base, map, sizeof(map));
 	b->table = fe_table(p, fe);
 	nftp_elems(b, NFT_MSG_DELSETELEM, map, 0, del, n_del);

@@ -706,36 +706,25 @@ uint32_t nftp_size_for(uint32_t n)
 	return v > INT32_MAX ? INT32_MAX : (uint32_t)v;
 }
 
-/* The elements the sets hairpin{,6} and cluster-ips{,6} will have for s:
- * its distinct endpoint addresses and ClusterIPs, per family. */
-int nftp_distinct_counts(const struct proxy_state *s, uint32_t hairpin[2], uint32_t cips[2])
+/* The elements the sets cluster-ips{,6} will have for s. */
+int nftp_cluster_ips_count(const struct proxy_state *s, uint32_t out[2])
 {
 	_cleanup_free_ struct ipaddr *c = NULL;
-	struct hp h = { 0 };
 	size_t nc;
 	int r = cluster_ips(s, &c, &nc);
 
-	hairpin[0] = hairpin[1] = 0;
 	if (r < 0)
 		return r;
-	cips[0] = n_family(c, nc, false);
-	cips[1] = n_family(c, nc, true);
-	for (size_t i = 0; i < s->n_fes && r == 0; i++) {
-		const struct proxy_frontend *fe = &s->fes[i];
+	out[0] = n_family(c, nc, false);
+	out[1] = n_family(c, nc, true);
+	return 0;
+}
 
-		for (size_t k = 0; k < fe->n_backends && r == 0; k++) {
-			const struct proxy_backend *be = &fe->backends[k];
-			struct hp_ent *e;
-
-			if (be->state == PROXY_BACKEND_QUARANTINED)
-				continue;
-			e = hp_get(&h, &be->addr, true);
-			if (!e)
-				r = -ENOMEM;
-			else if (!e->n++)
-				hairpin[be->addr.family == AF_INET6]++;
-		}
-	}
-	nftp_hairpin_reset(&h);
-	return r;
+/* The elements the sets hairpin{,6} will have after references were
+ * taken from nothing (nftp_hairpin_reset): the distinct addresses. */
+void nftp_hairpin_count(const struct hp *h, uint32_t out[2])
+{
+	out[0] = out[1] = 0;
+	for (size_t i = 0; i < h->n_dirty; i++)
+		out[h->dirty[i].family == AF_INET6]++;
 }
