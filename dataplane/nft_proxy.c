@@ -34,17 +34,38 @@ static void batch_done(struct nftp *p, struct nftb *b)
 	nftb_free(b);
 }
 
-/* Deletes the UDP conntrack entries of the backends ch removed. */
+/* Deletes the UDP conntrack entries of the backends ch removed, and of
+ * those a change made as a full sync removed (p->ct_pending). */
 static void ct_cleanup(struct nftp *p, const struct proxy_changes *ch)
 {
-	for (size_t i = 0; i < ch->n_removed; i++) {
-		if (ch->removed[i].proto != IPPROTO_UDP)
-			continue;
-		int n = nftp_conntrack_delete_udp(&ch->removed[i].be.addr, ch->removed[i].be.port);
+	for (int k = 0; k < 2; k++) {
+		const struct proxy_removed *v = k ? p->ct_pending : ch->removed;
+		size_t n_v = k ? p->n_ct_pending : ch->n_removed;
 
-		if (n > 0)
-			p->stats.n_ct_deleted += (size_t)n;
+		for (size_t i = 0; i < n_v; i++) {
+			if (v[i].proto != IPPROTO_UDP)
+				continue;
+			int n = nftp_conntrack_delete_udp(&v[i].be.addr, v[i].be.port);
+
+			if (n > 0)
+				p->stats.n_ct_deleted += (size_t)n;
+		}
 	}
+	free(p->ct_pending);
+	p->ct_pending = NULL;
+	p->n_ct_pending = 0;
+}
+
+/* ch's removed backends, for ct_cleanup after the full sync that makes
+ * ch instead (earlier ones still pending are cleaned up now). */
+static void ct_defer(struct nftp *p, struct proxy_changes *ch)
+{
+	if (p->ct_pending)
+		ct_cleanup(p, &(struct proxy_changes){ 0 });
+	p->ct_pending = ch->removed;
+	p->n_ct_pending = ch->n_removed;
+	ch->removed = NULL;
+	ch->n_removed = 0;
 }
 
 /* The batch for the changes ch from old to now: frontends deleted, set
@@ -62,54 +83,79 @@ static int changes_add(struct nftp *p, struct nftb *b, const struct proxy_state 
 			continue;
 		if (was)
 			nftp_fe_del(p, b, was);
-		nftp_fe_add(p, b, ch->set[i]);
+		nftp_fe_add(p, b, ch->set[i], true);
 	}
+	nftp_elems_flush(p, b);
 	nftp_hairpin_flush(p, b);
-	return nftp_cluster_ips_sync(b, old, now);
+	return nftp_cluster_ips_sync(p, b, old, now);
+}
+
+/* The batch replacing the tables with next: the shards chosen, the sets
+ * sized for next. */
+static int full_add(struct nftp *p, struct nftb *b, const struct proxy_state *next)
+{
+	int r;
+
+	p->n_shards = (unsigned)((next->n_fes + NFTP_SHARD_FES - 1) / NFTP_SHARD_FES);
+	if (p->n_shards < 1)
+		p->n_shards = 1;
+	if (p->n_shards > NFTP_MAX_SHARDS)
+		p->n_shards = NFTP_MAX_SHARDS;
+	nftp_hairpin_reset(&p->hp);
+	nftp_eps_reset(&p->eps);
+	for (size_t i = 0; i < next->n_fes; i++)
+		if (next->fes[i].n_backends)
+			nftp_fe_hairpin(p, &next->fes[i], 1);
+	r = nftp_sizes_plan(p, next);
+	if (r < 0)
+		return r;
+	/* Every possible shard of an earlier run goes. */
+	for (unsigned k = 0; k < NFTP_MAX_SHARDS; k++) {
+		b->table = p->shard_names[k];
+		nftb_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		nftb_table(b, NFT_MSG_DELTABLE, 0);
+		if (k < p->n_shards) {
+			nftb_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+			nftp_base_add(p, b, k);
+		}
+	}
+	b->table = p->table;
+	r = nftp_cluster_ips_sync(p, b, NULL, next);
+	for (size_t i = 0; r == 0 && i < next->n_fes; i++)
+		nftp_fe_add(p, b, &next->fes[i], false);
+	nftp_elems_flush(p, b);
+	nftp_hairpin_flush(p, b);
+	return r;
 }
 
 int nftp_apply(struct nftp *p, struct proxy_state *next)
 {
 	struct proxy_changes ch = { 0 };
 	struct proxy_state *empty = NULL;
-	bool full = !p->applied;
+	bool full = !p->applied, log_all = full;
 	struct nftb b;
 	int r = 0;
 
 	nftb_begin(&b, p->sock, p->table);
-	if (full) {
-		p->n_shards = (unsigned)((next->n_fes + NFTP_SHARD_FES - 1) / NFTP_SHARD_FES);
-		if (p->n_shards < 1)
-			p->n_shards = 1;
-		if (p->n_shards > NFTP_MAX_SHARDS)
-			p->n_shards = NFTP_MAX_SHARDS;
-		/* Every possible shard of an earlier run goes. */
-		for (unsigned k = 0; k < NFTP_MAX_SHARDS; k++) {
-			b.table = p->shard_names[k];
-			nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-			nftb_table(&b, NFT_MSG_DELTABLE, 0);
-			if (k < p->n_shards) {
-				nftb_table(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-				nftp_base_add(p, &b, k == 0);
-			}
-		}
-		b.table = p->table;
-		r = nftp_cluster_ips_sync(&b, NULL, next);
-		nftp_hairpin_reset(&p->hp);
-		nftp_eps_reset(&p->eps);
-		for (size_t i = 0; r == 0 && i < next->n_fes; i++)
-			nftp_fe_add(p, &b, &next->fes[i]);
-		nftp_hairpin_flush(p, &b);
-		/* For the caller's log: everything is new. */
-		if (r == 0 && p->on_changes) {
-			r = proxy_state_new_empty(&empty);
-			if (r == 0)
-				r = proxy_diff(empty, next, NULL, &ch);
-		}
-	} else {
+	if (!full) {
 		r = proxy_diff(p->applied, next, NULL, &ch);
 		if (r == 0)
 			r = changes_add(p, &b, p->applied, next, &ch);
+		if (r == 0 && !b.err && nftp_sizes_passed(p)) {
+			/* A set would pass its size: all anew, sized for now
+			 * (ch stays what the caller hears of). */
+			nftb_free(&b);
+			nftb_begin(&b, p->sock, p->table);
+			full = true;
+		}
+	}
+	if (full)
+		r = full_add(p, &b, next);
+	/* For the caller's log: everything is new. */
+	if (r == 0 && log_all && p->on_changes) {
+		r = proxy_state_new_empty(&empty);
+		if (r == 0)
+			r = proxy_diff(empty, next, NULL, &ch);
 	}
 	if (r == 0 && b.err)
 		r = b.err;
@@ -128,7 +174,7 @@ int nftp_apply(struct nftp *p, struct proxy_state *next)
 		p->applied = NULL;
 		return r;
 	}
-	if (!full)
+	if (!log_all)
 		ct_cleanup(p, &ch);
 	if (p->on_changes)
 		p->on_changes(next, &ch, p->ud);
@@ -164,6 +210,11 @@ int nftp_apply_services(struct nftp *p, char *const *keys, size_t n, struct prox
 	r = proxy_diff(old, part, p->applied, &ch);
 	if (r == 0)
 		r = changes_add(p, &b, old, part, &ch);
+	if (r == 0 && !b.err && nftp_sizes_passed(p)) {
+		/* A set would pass its size: the caller syncs all anew. */
+		ct_defer(p, &ch);
+		r = -EAGAIN;
+	}
 	if (r == 0 && b.err)
 		r = b.err;
 	if (r == 0 && b.n_msgs)
@@ -258,6 +309,7 @@ void nftp_free(struct nftp *p)
 	if (!p)
 		return;
 	nftb_sock_free(p->sock);
+	free(p->ct_pending);
 	proxy_state_free(p->applied);
 	nftp_hairpin_reset(&p->hp);
 	nftp_eps_reset(&p->eps);

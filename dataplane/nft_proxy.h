@@ -39,6 +39,11 @@
  * service add walks ~1,000 services at most. Up to 1,024 frontends there
  * is one table, as above. The table name is at most 250 characters.
  *
+ * Sizes: cluster-ips, hairpin and the service maps are created with a
+ * size (half again their elements at the full rebuild, +256), which gives
+ * them a hash table of that size from the start; a change that would pass
+ * a size is made as a full rebuild.
+ *
  * Why so few chains: a commit that adds a rule with a jump, goto, lookup
  * or nat (any service add) makes the kernel validate the whole table,
  * walking every chain reachable from each base chain; every chain also
@@ -90,8 +95,9 @@ int nftp_apply(struct nftp *p, struct proxy_state *next);
 /* Applies the new state part of the services keys[] ("ns/name", sorted,
  * as proxy_compute_services leaves them) only: the cost of a change grows
  * with what changed, not with the number of services. part is taken.
- * -EAGAIN when only nftp_apply can do it (nothing applied yet, or services
- * conflict over a frontend); otherwise as nftp_apply. */
+ * -EAGAIN when only nftp_apply can do it (nothing applied yet, services
+ * conflict over a frontend, or a set would pass its size); otherwise as
+ * nftp_apply. */
 int nftp_apply_services(struct nftp *p, char *const *keys, size_t n, struct proxy_state *part);
 /* The state last applied (NULL before the first apply). */
 const struct proxy_state *nftp_applied(const struct nftp *p);

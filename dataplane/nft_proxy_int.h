@@ -50,6 +50,7 @@ struct hp_ent {
 struct hp {
 	struct hp_ent *v;
 	size_t cap, used;
+	uint32_t n_elems[2]; /* in the sets hairpin, hairpin6 */
 	struct ipaddr *dirty;
 	size_t n_dirty, cap_dirty;
 	int err;
@@ -91,6 +92,25 @@ struct eps_ranges {
 	struct eps_pool pool[NFTP_MAX_SHARDS][2]; /* [shard][IPv6] */
 };
 
+/* Added elements queued across frontends (nft_proxy_sets.c): a full sync
+ * wrote a message per frontend for its endpoints and one for its service
+ * map element. */
+#define NFTP_PEND_SLOTS 6
+struct nftp_pend;
+
+/* The sets with many elements get their size when created (a full
+ * sync): the kernel then gives them a hash table of that size, where an
+ * unsized set's table grew by rehashing, element by element (10,000
+ * services: ~15% of a full sync in rhashtable_insert_slow). A size is
+ * also the set's limit: a change that would pass one is made as a full
+ * sync, which sizes the sets anew (nftp_sizes_plan). */
+enum { NFTP_SVC_MAPS = 4 }; /* service-ips{,6}, service-nodeports{,6} */
+
+struct nftp_sizes {
+	uint32_t hairpin[2], cluster_ips[2]; /* [IPv6] */
+	uint32_t svc[NFTP_MAX_SHARDS][NFTP_SVC_MAPS];
+};
+
 struct nftp {
 	char *table;
 	struct hp hp;
@@ -105,10 +125,19 @@ struct nftp {
 	 * at each full rebuild from the number of frontends. */
 	char *shard_names[NFTP_MAX_SHARDS];
 	unsigned n_shards;
+	struct nftp_sizes size;  /* the sets' sizes, from the last full sync */
+	struct nftp_sizes count; /* their elements now (hairpin: hp.n_elems) */
+	/* Backends a change made as a full sync removed: their UDP conntrack
+	 * entries go after it. */
+	struct proxy_removed *ct_pending;
+	size_t n_ct_pending;
 	struct ipcidr cidr4, cidr6;
 	bool have_cidr4, have_cidr6;
 	bool masquerade_all;
 	struct nftb_sock *sock; /* the batches' socket, open across syncs */
+	/* During a batch: elements to add, per shard, in up to
+	 * NFTP_PEND_SLOTS sets each (nftp_elem_queue, nftp_elems_flush). */
+	struct nftp_pend *pend[NFTP_MAX_SHARDS][NFTP_PEND_SLOTS];
 	struct proxy_state *applied;
 	struct nftp_stats stats;
 	void (*on_changes)(const struct proxy_state *now, const struct proxy_changes *c, void *ud);
@@ -140,11 +169,17 @@ uint32_t nftp_set_add(struct nftb *b, const struct setdef *d);
 void nftp_set_del(struct nftb *b, const char *name);
 void nftp_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
 		const struct elem *e, size_t n);
+void nftp_elem_queue(struct nftp *p, struct nftb *b, unsigned shard, const char *set,
+		     const struct elem *e, size_t n);
+void nftp_elems_flush(struct nftp *p, struct nftb *b);
 void nftp_hairpin_ref(struct nftp *p, const struct ipaddr *a, int d);
 void nftp_hairpin_reset(struct hp *h);
 void nftp_hairpin_flush(struct nftp *p, struct nftb *b);
-int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
+int nftp_cluster_ips_sync(struct nftp *p, struct nftb *b, const struct proxy_state *prev,
 			  const struct proxy_state *now);
+uint32_t nftp_size_for(uint32_t n);
+int nftp_cluster_ips_count(const struct proxy_state *s, uint32_t out[2]);
+void nftp_hairpin_count(const struct hp *h, uint32_t out[2]);
 
 void nftp_eps_map_name(const struct proxy_fe_key *k, uint32_t base, char *buf, size_t size);
 int nftp_eps_alloc(struct nftb *b, struct eps_ranges *r, const struct proxy_fe_key *k,
@@ -154,10 +189,16 @@ void nftp_eps_free(struct eps_ranges *r, const struct proxy_fe_key *k);
 void nftp_eps_reset(struct eps_ranges *r);
 
 /* nft_proxy_rules.c */
-void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
+/* hairpin false: fe's endpoints were referenced already (nftp_fe_hairpin;
+ * a full sync counts them first, to size the sets). */
+void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe,
+		 bool hairpin);
+void nftp_fe_hairpin(struct nftp *p, const struct proxy_frontend *fe, int d);
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe);
 bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend *was,
 		    const struct proxy_frontend *fe);
-void nftp_base_add(const struct nftp *p, struct nftb *b, bool main);
+void nftp_base_add(const struct nftp *p, struct nftb *b, unsigned shard);
+int nftp_sizes_plan(struct nftp *p, const struct proxy_state *next);
+bool nftp_sizes_passed(const struct nftp *p);
 
 #endif

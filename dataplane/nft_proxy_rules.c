@@ -168,6 +168,12 @@ static const char *fe_map(const struct proxy_frontend *fe, bool no_endpoints)
 	return v6 ? "service-ips6" : "service-ips";
 }
 
+/* fe_map(fe, false)'s index in nftp_sizes.svc. */
+static unsigned fe_map_index(const struct proxy_frontend *fe)
+{
+	return (fe_any(&fe->key) ? 2u : 0u) + (fe->key.addr.family == AF_INET6);
+}
+
 /* The map key in 32-bit register layout: addr . l4proto . port. */
 static void fe_elem(const struct proxy_frontend *fe, struct elem *e)
 {
@@ -268,7 +274,9 @@ static void fe_dnat_map(struct nftp *p, struct nftb *b, const char *chain, unsig
 		return;
 	}
 	nftp_eps_map_name(&fe->key, base, map, sizeof(map));
-	nftp_elems(b, NFT_MSG_NEWSETELEM, map, 0, m, n);
+	/* Queued: written after the rule, with the other frontends' of the
+	 * map (binding the rule to a full map walked its elements). */
+	nftp_elem_queue(p, b, shard, map, m, n);
 	if (!nftb_rule_start(&rb, b, chain))
 		return;
 	/* No `meta nfproto`, no `meta l4proto` first: only the family's
@@ -421,14 +429,11 @@ static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
 	fe_elem(fe, &e);
 	if (n == 0) {
 		e.chain = CH_REJECT;
-		nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, true), 0, &e, 1);
+		nftp_elem_queue(p, b, shard, fe_map(fe, true), &e, 1);
 		return;
 	}
 	fe_chain_name(fe, chain, sizeof(chain));
 	nftb_chain(b, NFT_MSG_NEWCHAIN, chain, NULL);
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
 	if (!fe->affinity_timeout) {
 		/* No endpoint chains: numgen picks the DNAT target from a map. */
 		fe_masq_rule(b, chain, fe);
@@ -442,7 +447,17 @@ static void fe_add_in(struct nftp *p, struct nftb *b, unsigned shard,
 		ep_vmap_rule(p, b, chain, fe, n);
 	}
 	e.chain = chain;
-	nftp_elems(b, NFT_MSG_NEWSETELEM, fe_map(fe, false), 0, &e, 1);
+	nftp_elem_queue(p, b, shard, fe_map(fe, false), &e, 1);
+	p->count.svc[shard][fe_map_index(fe)]++;
+}
+
+/* fe's selected endpoints referenced (d 1) or no more (d -1) in the
+ * hairpin sets. */
+void nftp_fe_hairpin(struct nftp *p, const struct proxy_frontend *fe, int d)
+{
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
+			nftp_hairpin_ref(p, &fe->backends[i].addr, d);
 }
 
 /* The frontend's elements of the endpoints map go, and its keys back. */
@@ -467,7 +482,8 @@ static void eps_del(struct nftp *p, struct nftb *b, const struct proxy_frontend 
 	nftp_eps_free(&p->eps, &fe->key);
 }
 
-static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+static void fe_del_in(struct nftp *p, struct nftb *b, unsigned shard,
+		      const struct proxy_frontend *fe)
 {
 	size_t n = n_selected(fe);
 	char chain[400], name[480];
@@ -477,13 +493,12 @@ static void fe_del_in(struct nftp *p, struct nftb *b, const struct proxy_fronten
 	nftp_elems(b, NFT_MSG_DELSETELEM, fe_map(fe, n == 0), 0, &e, 1);
 	if (n == 0)
 		return;
+	p->count.svc[shard][fe_map_index(fe)]--;
 	fe_chain_name(fe, chain, sizeof(chain));
 	nftb_chain(b, NFT_MSG_DELCHAIN, chain, NULL);
 	if (!fe->affinity_timeout)
 		eps_del(p, b, fe);
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			nftp_hairpin_ref(p, &fe->backends[i].addr, -1);
+	nftp_fe_hairpin(p, fe, -1);
 	for (size_t i = 0; fe->affinity_timeout && i < fe->n_backends; i++) {
 		if (fe->backends[i].state == PROXY_BACKEND_QUARANTINED)
 			continue;
@@ -520,7 +535,8 @@ static const char *fe_table(const struct nftp *p, const struct proxy_frontend *f
 	return p->shard_names[fe_shard(p, fe)];
 }
 
-void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
+void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe,
+		 bool hairpin)
 {
 	const char *main = b->table;
 	unsigned shard = fe_shard(p, fe);
@@ -528,15 +544,56 @@ void nftp_fe_add(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe
 	b->table = p->shard_names[shard];
 	fe_add_in(p, b, shard, fe);
 	b->table = main;
+	if (hairpin && n_selected(fe))
+		nftp_fe_hairpin(p, fe, 1);
 }
 
 void nftp_fe_del(struct nftp *p, struct nftb *b, const struct proxy_frontend *fe)
 {
 	const char *main = b->table;
+	unsigned shard = fe_shard(p, fe);
 
-	b->table = fe_table(p, fe);
-	fe_del_in(p, b, fe);
+	b->table = p->shard_names[shard];
+	fe_del_in(p, b, shard, fe);
 	b->table = main;
+}
+
+/* The sizes of the sets of a full sync to next (p->n_shards chosen, the
+ * hairpin references of next counted). */
+int nftp_sizes_plan(struct nftp *p, const struct proxy_state *next)
+{
+	uint32_t svc[NFTP_MAX_SHARDS][NFTP_SVC_MAPS] = { { 0 } };
+	int r = nftp_cluster_ips_count(next, p->size.cluster_ips);
+
+	if (r < 0)
+		return r;
+	nftp_hairpin_count(&p->hp, p->size.hairpin);
+	for (size_t i = 0; i < next->n_fes; i++)
+		if (n_selected(&next->fes[i]))
+			svc[fe_shard(p, &next->fes[i])][fe_map_index(&next->fes[i])]++;
+	for (size_t f = 0; f < 2; f++) {
+		p->size.hairpin[f] = nftp_size_for(p->size.hairpin[f]);
+		p->size.cluster_ips[f] = nftp_size_for(p->size.cluster_ips[f]);
+	}
+	for (size_t k = 0; k < NFTP_MAX_SHARDS; k++)
+		for (size_t m = 0; m < NFTP_SVC_MAPS; m++)
+			p->size.svc[k][m] = nftp_size_for(svc[k][m]);
+	memset(&p->count, 0, sizeof(p->count));
+	return 0;
+}
+
+/* Whether a set would have more elements than its size. */
+bool nftp_sizes_passed(const struct nftp *p)
+{
+	for (size_t f = 0; f < 2; f++)
+		if (p->hp.n_elems[f] > p->size.hairpin[f] ||
+		    p->count.cluster_ips[f] > p->size.cluster_ips[f])
+			return true;
+	for (size_t k = 0; k < NFTP_MAX_SHARDS; k++)
+		for (size_t m = 0; m < NFTP_SVC_MAPS; m++)
+			if (p->count.svc[k][m] > p->size.svc[k][m])
+				return true;
+	return false;
 }
 
 /* A frontend whose endpoints changed but not their number, nor anything
@@ -573,12 +630,8 @@ bool nftp_fe_update(struct nftp *p, struct nftb *b, const struct proxy_frontend 
 		del[n_del] = o[k];
 		m[n_del++] = m[k];
 	}
-	for (size_t i = 0; i < was->n_backends; i++)
-		if (was->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			nftp_hairpin_ref(p, &was->backends[i].addr, -1);
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].state != PROXY_BACKEND_QUARANTINED)
-			nftp_hairpin_ref(p, &fe->backends[i].addr, 1);
+	nftp_fe_hairpin(p, was, -1);
+	nftp_fe_hairpin(p, fe, 1);
 	nftp_eps_map_name(&fe->key, r->base, map, sizeof(map));
 	b->table = fe_table(p, fe);
 	nftp_elems(b, NFT_MSG_DELSETELEM, map, 0, del, n_del);
@@ -661,15 +714,40 @@ static const struct setdef base_sets[] = {
 	  .key_len = 32 },
 };
 
-/* The sets, the chains and the base chains' jumps (main: all; else a
- * shard's part). */
-static void base_sets_chains(struct nftb *b, bool main)
+/* The size of a base set in shard's table (0: none, it stays small). */
+static uint32_t base_set_size(const struct nftp *p, unsigned shard, size_t i)
 {
+	static const char *const svc[NFTP_SVC_MAPS] = { "service-ips", "service-ips6",
+							 "service-nodeports", "service-nodeports6" };
+	const char *name = base_sets[i].name;
+
+	for (size_t m = 0; m < NFTP_SVC_MAPS; m++)
+		if (!strcmp(name, svc[m]))
+			return p->size.svc[shard % NFTP_MAX_SHARDS][m];
+	for (size_t f = 0; f < 2; f++) {
+		if (!strcmp(name, f ? SET_HAIRPIN6 : SET_HAIRPIN))
+			return p->size.hairpin[f];
+		if (!strcmp(name, f ? "cluster-ips6" : "cluster-ips"))
+			return p->size.cluster_ips[f];
+	}
+	return 0;
+}
+
+/* The sets, the chains and the base chains' jumps (shard 0, the main
+ * table: all; else a shard's part). */
+static void base_sets_chains(const struct nftp *p, struct nftb *b, unsigned shard)
+{
+	bool main = shard == 0;
 	struct nftb_rule rb;
 
-	for (size_t i = 0; i < ARRAY_SIZE(base_sets); i++)
-		if (main || !strncmp(base_sets[i].name, "service-", 8))
-			nftp_set_add(b, &base_sets[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(base_sets); i++) {
+		struct setdef d = base_sets[i];
+
+		if (!main && strncmp(d.name, "service-", 8))
+			continue;
+		d.size = base_set_size(p, shard, i);
+		nftp_set_add(b, &d);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(base_chains); i++)
 		if (main || base_chains[i].shard)
 			nftb_chain(b, NFT_MSG_NEWCHAIN, base_chains[i].name, base_chains[i].hook);
@@ -844,13 +922,14 @@ static void check_rules(struct nftb *b)
 	}
 }
 
-/* main: the whole fixed part; else a shard's: the service maps, the
- * services chain and the nat base chains that jump to it. */
-void nftp_base_add(const struct nftp *p, struct nftb *b, bool main)
+/* shard 0 (the main table): the whole fixed part; else a shard's: the
+ * service maps, the services chain and the nat base chains that jump to
+ * it. */
+void nftp_base_add(const struct nftp *p, struct nftb *b, unsigned shard)
 {
-	base_sets_chains(b, main);
+	base_sets_chains(p, b, shard);
 	vmap_rules(b, CH_SERVICES, "service-ips", "service-nodeports");
-	if (!main)
+	if (shard != 0)
 		return;
 	reject_rules(b);
 	mark_rule(b);

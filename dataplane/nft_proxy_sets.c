@@ -101,41 +101,187 @@ void nftp_set_del(struct nftb *b, const char *name)
 }
 
 
+/* The value nest (NFTA_DATA_VALUE) of attribute type. */
+static void put_value(struct nlmsghdr *nlh, uint16_t type, const void *v, uint32_t len)
+{
+	struct nlattr *n = mnl_attr_nest_start(nlh, type);
+
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, len, v);
+	mnl_attr_nest_end(nlh, n);
+}
+
+/* One element of a NEWSETELEM / DELSETELEM message: its key, and for an
+ * add its goto verdict or data. */
+static void put_elem(struct nlmsghdr *nlh, uint16_t type, const struct elem *e, uint16_t i)
+{
+	struct nlattr *n = mnl_attr_nest_start(nlh, i);
+
+	put_value(nlh, NFTA_SET_ELEM_KEY, e->key, e->key_len);
+	if (e->chain && type == NFT_MSG_NEWSETELEM) {
+		struct nlattr *d = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
+		struct nlattr *v = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
+		mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, e->chain);
+		mnl_attr_nest_end(nlh, v);
+		mnl_attr_nest_end(nlh, d);
+	} else if (e->data_len && type == NFT_MSG_NEWSETELEM) {
+		put_value(nlh, NFTA_SET_ELEM_DATA, e->data, e->data_len);
+	}
+	mnl_attr_nest_end(nlh, n);
+}
+
+/* Written with libmnl directly, not an nftnl_set_elem per element: a full
+ * sync sends some 200,000 elements. */
 void nftp_elems(struct nftb *b, uint16_t type, const char *set, uint32_t set_id,
 		const struct elem *e, size_t n)
 {
-	struct nftnl_set *s;
+	size_t need = 512 + strlen(set) + strlen(b->table);
 	struct nlmsghdr *nlh;
+	struct nlattr *list;
 
 	if (n == 0)
 		return;
-	s = set_new(b, set);
-	if (!s)
+	for (size_t i = 0; i < n; i++)
+		need += 96 + e[i].key_len + e[i].data_len + (e[i].chain ? strlen(e[i].chain) : 0);
+	nlh = nftb_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, need);
+	if (!nlh)
 		return;
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
 	if (set_id)
-		nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
-	for (size_t i = 0; i < n; i++) {
-		struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_LIST_SET_ID, htonl(set_id));
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, b->table);
+	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	for (size_t i = 0; i < n; i++)
+		put_elem(nlh, type, &e[i], (uint16_t)(i + 1));
+	mnl_attr_nest_end(nlh, list);
+	nftb_done(b, nlh);
+}
 
-		if (!el) {
-			b->err = -ENOMEM;
-			break;
-		}
-		nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, e[i].key, e[i].key_len);
-		if (e[i].chain && type == NFT_MSG_NEWSETELEM) {
-			nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
-			nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, e[i].chain);
-		} else if (e[i].data_len && type == NFT_MSG_NEWSETELEM) {
-			nftnl_set_elem_set(el, NFTNL_SET_ELEM_DATA, e[i].data, e[i].data_len);
-		}
-		nftnl_set_elem_add(s, el);
+/* ---- added elements queued across frontends ---- */
+
+/* The elements to add to one set of one table, sent PEND_CHUNK a message
+ * (with the chain names of a verdict map's elements: v[i].chain is unset
+ * until the flush, name_off[i] is the name's offset in names). */
+enum { PEND_CHUNK = 256 };
+
+struct nftp_pend {
+	const char *table;
+	char set[32];
+	size_t n;
+	struct elem v[PEND_CHUNK];
+	size_t name_off[PEND_CHUNK];
+	char *names;
+	size_t names_len, names_cap;
+};
+
+static void pend_flush(struct nftb *b, struct nftp_pend *q)
+{
+	const char *table = b->table;
+
+	for (size_t i = 0; i < q->n; i++)
+		if (q->name_off[i] != SIZE_MAX)
+			q->v[i].chain = q->names + q->name_off[i];
+	b->table = q->table;
+	nftp_elems(b, NFT_MSG_NEWSETELEM, q->set, 0, q->v, q->n);
+	b->table = table;
+	q->n = 0;
+	q->names_len = 0;
+}
+
+/* The queue of set in shard's table: its own, else a free one, else the
+ * first, flushed. NULL: no memory. */
+static struct nftp_pend *pend_get(struct nftp *p, struct nftb *b, unsigned shard,
+				  const char *set)
+{
+	struct nftp_pend **qs = p->pend[shard % NFTP_MAX_SHARDS], *q = NULL;
+
+	for (size_t i = 0; i < NFTP_PEND_SLOTS && qs[i]; i++)
+		if (!strcmp(qs[i]->set, set))
+			return qs[i];
+	for (size_t i = 0; i < NFTP_PEND_SLOTS && !q; i++) {
+		if (!qs[i])
+			qs[i] = calloc(1, sizeof(*qs[i]));
+		else if (qs[i]->n)
+			continue;
+		q = qs[i];
 	}
-	nlh = nftb_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, 512 + n * 400);
-	if (nlh) {
-		nftnl_set_elems_nlmsg_build_payload(nlh, s);
-		nftb_done(b, nlh);
+	if (!q && qs[0]) {
+		q = qs[0];
+		pend_flush(b, q);
 	}
-	nftnl_set_free(s);
+	if (!q || strlen(set) >= sizeof(q->set))
+		return NULL;
+	q->table = p->shard_names[shard % NFTP_MAX_SHARDS];
+	snprintf(q->set, sizeof(q->set), "%s", set);
+	return q;
+}
+
+static int pend_push(struct nftb *b, struct nftp_pend *q, const struct elem *e)
+{
+	size_t off = SIZE_MAX;
+
+	if (e->chain) {
+		size_t len = strlen(e->chain) + 1;
+
+		if (q->names_cap - q->names_len < len) {
+			size_t cap = q->names_cap ? q->names_cap * 2 : 16384;
+			char *v;
+
+			while (cap - q->names_len < len)
+				cap *= 2;
+			v = realloc(q->names, cap);
+			if (!v)
+				return -ENOMEM;
+			q->names = v;
+			q->names_cap = cap;
+		}
+		off = q->names_len;
+		memcpy(q->names + off, e->chain, len);
+		q->names_len += len;
+	}
+	q->v[q->n] = *e;
+	q->v[q->n].chain = NULL;
+	q->name_off[q->n++] = off;
+	if (q->n == PEND_CHUNK)
+		pend_flush(b, q);
+	return 0;
+}
+
+/* Adds the n elements e to set of shard's table with the batch's other
+ * elements of that set (nftp_elems_flush writes the rest). Not for a
+ * delete: those go at once, before any add of the batch. */
+void nftp_elem_queue(struct nftp *p, struct nftb *b, unsigned shard, const char *set,
+		     const struct elem *e, size_t n)
+{
+	struct nftp_pend *q = n ? pend_get(p, b, shard, set) : NULL;
+
+	if (n && !q && !b->err)
+		b->err = -ENOMEM;
+	for (size_t i = 0; q && i < n && !b->err; i++) {
+		int r = pend_push(b, q, &e[i]);
+
+		if (r < 0)
+			b->err = r;
+	}
+}
+
+/* The queued elements written, the queues freed. */
+void nftp_elems_flush(struct nftp *p, struct nftb *b)
+{
+	for (size_t s = 0; s < NFTP_MAX_SHARDS; s++) {
+		for (size_t i = 0; i < NFTP_PEND_SLOTS; i++) {
+			struct nftp_pend *q = p->pend[s][i];
+
+			if (!q)
+				continue;
+			if (q->n)
+				pend_flush(b, q);
+			free(q->names);
+			free(q);
+			p->pend[s][i] = NULL;
+		}
+	}
 }
 
 /* ---- hairpin set ---- */
@@ -306,8 +452,12 @@ void nftp_hairpin_flush(struct nftp *p, struct nftb *b)
 		if (!e || !e->dirty)
 			continue;
 		e->dirty = false;
-		if (!e->n0 != !e->n)
+		if (!e->n0 != !e->n) {
+			uint32_t *n = &h->n_elems[e->a.family == AF_INET6];
+
+			*n = e->n ? *n + 1 : *n - 1;
 			elemq_push(elemqs_pick(q, &e->a, !e->n), &e->a, true);
+		}
 	}
 	for (int j = 0; j < 4; j++)
 		elemq_flush(&q[j]);
@@ -501,7 +651,18 @@ static int cluster_ips(const struct proxy_state *s, struct ipaddr **out, size_t 
 	return 0;
 }
 
-int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
+/* The number of distinct addresses of family (AF_INET6 or not) in
+ * v[0 .. n - 1], sorted. */
+static uint32_t n_family(const struct ipaddr *v, size_t n, bool v6)
+{
+	uint32_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += (v[i].family == AF_INET6) == v6;
+	return k;
+}
+
+int nftp_cluster_ips_sync(struct nftp *p, struct nftb *b, const struct proxy_state *prev,
 			  const struct proxy_state *next)
 {
 	_cleanup_free_ struct ipaddr *a = NULL, *z = NULL;
@@ -516,6 +677,8 @@ int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 		r = cluster_ips(next, &z, &nz);
 	if (r < 0)
 		return r;
+	p->count.cluster_ips[0] = n_family(z, nz, false);
+	p->count.cluster_ips[1] = n_family(z, nz, true);
 	elemqs_init(q, b, "cluster-ips", "cluster-ips6");
 	while (i < na || j < nz) {
 		int c = i == na ? 1 : j == nz ? -1 : ipaddr_cmp(&a[i], &z[j]);
@@ -530,4 +693,38 @@ int nftp_cluster_ips_sync(struct nftb *b, const struct proxy_state *prev,
 	for (int k = 0; k < 4; k++)
 		elemq_flush(&q[k]);
 	return 0;
+}
+
+/* ---- set sizes ---- */
+
+/* The size of a set of n elements now: room to grow by half before a
+ * full sync sizes it anew (and a little more for small sets). */
+uint32_t nftp_size_for(uint32_t n)
+{
+	uint64_t v = (uint64_t)n + n / 2 + 256;
+
+	return v > INT32_MAX ? INT32_MAX : (uint32_t)v;
+}
+
+/* The elements the sets cluster-ips{,6} will have for s. */
+int nftp_cluster_ips_count(const struct proxy_state *s, uint32_t out[2])
+{
+	_cleanup_free_ struct ipaddr *c = NULL;
+	size_t nc;
+	int r = cluster_ips(s, &c, &nc);
+
+	if (r < 0)
+		return r;
+	out[0] = n_family(c, nc, false);
+	out[1] = n_family(c, nc, true);
+	return 0;
+}
+
+/* The elements the sets hairpin{,6} will have after references were
+ * taken from nothing (nftp_hairpin_reset): the distinct addresses. */
+void nftp_hairpin_count(const struct hp *h, uint32_t out[2])
+{
+	out[0] = out[1] = 0;
+	for (size_t i = 0; i < h->n_dirty; i++)
+		out[h->dirty[i].family == AF_INET6]++;
 }

@@ -291,6 +291,41 @@ case_sharded_tables() {
 	assert_not_contains "$(in_ns node nft list tables)" "$TABLE" "--destroy-on-exit removes every shard"
 }
 
+# The big sets get their size at a full sync (half again their elements,
+# and 256 more); a change that would pass a size is made as a full sync,
+# which sizes them anew. 1 service, then 400 (800 endpoints): cluster-ips,
+# service-ips and hairpin pass their sizes of 257-259.
+# set_size set|map NAME
+set_size() { in_ns node nft list "$1" inet "$TABLE" "$2" | awk '$1 == "size" { print $2 }'; }
+case_sets_resized_when_a_change_passes_their_size() {
+	case_setup sizes
+	require_bin proxy-gen
+	local st="$TMP/sizes-staged" f
+	"$TESTBIN/proxy-gen" manifests --services 1 --endpoints 2 --real-service 0 \
+		--real-endpoints 10.211.1.2,10.211.2.2 --out "$M" >/dev/null || fail "proxy-gen"
+	"$TESTBIN/proxy-gen" manifests --services 400 --endpoints 2 --real-service 399 \
+		--real-endpoints 10.211.3.2 --out "$st" >/dev/null || fail "proxy-gen"
+	rm "$st/svc-00000.json"
+	start_tool
+	assert_eq "$(set_size set cluster-ips)" 257 "1 ClusterIP: size 1 + 256"
+	: >"$ALOG"
+	for f in "$st"/*.json; do mv "$f" "$M/"; done
+	wait_for 20 eval 'in_ns node nft list map inet "$TABLE" service-ips | grep -q "10.96.1.144 . tcp . 80"' ||
+		fail "service 399 never programmed: $(tail -3 "$ALOG")"
+	assert_contains "$(grep "table inet $TABLE:" "$ALOG")" "a full batch" "a change past a size: a full sync"
+	# not the kernel refusing an element past a size, then a full sync
+	assert_not_contains "$(cat "$ALOG")" "cannot apply" "no batch refused"
+	# sized at a full sync of 258 to 400 services (the folder watch may
+	# report the files in more than one change)
+	[ "$(set_size set cluster-ips)" -ge 400 ] ||
+		fail "cluster-ips not resized: size $(set_size set cluster-ips)"
+	[ "$(set_size set hairpin)" -ge 799 ] || fail "hairpin not resized: size $(set_size set hairpin)"
+	[ "$(set_size map service-ips)" -ge 400 ] ||
+		fail "service-ips not resized: size $(set_size map service-ips)"
+	assert_eq "$(client --count 3 10.96.1.144 80 | backends_seen)" "b3 " "the last service added answers"
+	assert_eq "$(client --count 20 10.96.0.1 80 | backends_seen)" "b1 b2 " "the first one still spreads"
+}
+
 # The nftables mode's flags, named in their errors (before anything runs).
 case_agent_bad_flags_named() {
 	local out
@@ -312,6 +347,7 @@ run_case readiness_flip_incremental_and_restart
 run_case udp_conntrack_of_removed_endpoint_deleted
 run_case hairpin_masquerade_only_to_itself
 run_case sharded_tables
+run_case sets_resized_when_a_change_passes_their_size
 run_case golden_table_dump
 run_case endpoint_swap_changes_map_elements_only
 run_case agent_bad_flags_named
