@@ -409,6 +409,28 @@ char *api_obj_dump(json_t *obj)
 	return s;
 }
 
+/* The answer's text for obj, just stored as text (api_obj_dump's) at
+ * rev, when the caller asked for it (o->reply) and it is the same as
+ * json_dumps(obj) would write: metadata's resourceVersion last (where
+ * api_obj_render_kv puts it), no selfLink (the stored text has none), and
+ * no hook that might see obj after the write. */
+static void keep_reply(const struct api_resource *r, const struct api_write_opts *o,
+		       json_t *obj, const char *text, int64_t rev)
+{
+	json_t *meta = json_object_get(obj, "metadata"), *v;
+	const char *k, *last = NULL;
+
+	if (!o->reply || (r->hooks && r->hooks->written) || !json_is_object(meta) ||
+	    json_object_get(meta, "selfLink"))
+		return;
+	json_object_foreach(meta, k, v)
+		last = k;
+	if (!last || !streq(last, "resourceVersion"))
+		return;
+	free(*o->reply);
+	*o->reply = api_obj_render_kv(r, text, strlen(text), rev, o->reply_len);
+}
+
 /* Sets to[key] to from[key], or removes it when from has none. */
 static void copy_field(json_t *from, json_t *to, const char *key)
 {
@@ -723,13 +745,20 @@ static int store_new(struct api_server *s, const struct api_resource *r, json_t 
 	api_set_rv(obj, rev);
 	if (h && h->written)
 		h->written(s, r, obj, false);
+	keep_reply(r, o, obj, text, rev);
 	return 0;
 }
 
 int api_obj_create(struct api_server *s, const struct api_resource *r, const char *ns,
 		   json_t *body, const struct api_write_opts *o, json_t **out, struct api_err *e)
 {
-	json_t *obj = json_deep_copy(body);
+	return api_obj_create_take(s, r, ns, json_deep_copy(body), o, out, e);
+}
+
+int api_obj_create_take(struct api_server *s, const struct api_resource *r, const char *ns,
+			json_t *obj, const struct api_write_opts *o, json_t **out,
+			struct api_err *e)
+{
 	int ret;
 
 	if (!o)
@@ -872,6 +901,8 @@ static int store_write(const struct update *u, json_t *old, int64_t old_rev, jso
 	api_set_rv(obj, rev);
 	if (h && h->written)
 		h->written(u->s, u->r, obj, false);
+	if (text)
+		keep_reply(u->r, u->o, obj, text, rev);
 	return 0;
 }
 
