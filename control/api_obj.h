@@ -88,6 +88,17 @@ typedef void (*api_obj_visit_fn)(struct api_server *s, const struct api_resource
 				 const char *key, json_t *obj, int64_t mod_rev, void *ud);
 int api_obj_each(struct api_server *s, const struct api_resource *r, const char *ns,
 		 api_obj_visit_fn fn, void *ud);
+/* api_obj_each for the objects whose stored text contains word (a key
+ * or value that fn looks for: the others are not parsed); every object
+ * of a custom resource, whose reads are defaulted. */
+int api_obj_each_mentioning(struct api_server *s, const struct api_resource *r, const char *ns,
+			    const char *word, api_obj_visit_fn fn, void *ud);
+/* api_obj_get, but *out is NULL (and 0 returned) when the stored text of
+ * the object, which exists, contains none of words (NULL-terminated):
+ * a caller that only looks at those members need not parse it. */
+int api_obj_get_mentioning(struct api_server *s, const struct api_resource *r, const char *ns,
+			   const char *name, const char *const *words, json_t **out,
+			   struct api_err *e);
 
 /* ---- the entries ---- */
 
