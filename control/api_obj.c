@@ -318,8 +318,24 @@ json_t *api_obj_project(const char *text, size_t len, const struct kube_selector
 	return mini;
 }
 
-int api_obj_load(struct api_server *s, const struct api_resource *r, const char *key,
-		 const char *name, json_t **out, int64_t *rev, struct api_err *e)
+/* Whether a stored text may hold one of words once read: it contains
+ * one, or r's reads add members (a custom resource's defaults). */
+static bool text_mentions(const struct api_resource *r, const char *text, size_t len,
+			  const char *const *words)
+{
+	if (!words || r->crd)
+		return true;
+	for (; *words; words++)
+		if (memmem(text, len, *words, strlen(*words)))
+			return true;
+	return false;
+}
+
+/* api_obj_load; *out NULL when the stored text mentions none of words
+ * (NULL: parsed whatever it says). */
+static int load_mentioning(struct api_server *s, const struct api_resource *r, const char *key,
+			   const char *name, const char *const *words, json_t **out, int64_t *rev,
+			   struct api_err *e)
 {
 	struct store_kv kv = { 0 };
 	json_t *obj;
@@ -333,6 +349,13 @@ int api_obj_load(struct api_server *s, const struct api_resource *r, const char 
 		api_err_store(e, ret);
 		return ret;
 	}
+	if (!text_mentions(r, kv.value, kv.value_len, words)) {
+		if (rev)
+			*rev = kv.mod_revision;
+		store_kv_clear(&kv);
+		*out = NULL;
+		return 0;
+	}
 	obj = api_obj_from_kv(r, kv.value, kv.value_len, kv.mod_revision);
 	if (obj && rev)
 		*rev = kv.mod_revision;
@@ -343,6 +366,22 @@ int api_obj_load(struct api_server *s, const struct api_resource *r, const char 
 	}
 	*out = obj;
 	return 0;
+}
+
+int api_obj_load(struct api_server *s, const struct api_resource *r, const char *key,
+		 const char *name, json_t **out, int64_t *rev, struct api_err *e)
+{
+	return load_mentioning(s, r, key, name, NULL, out, rev, e);
+}
+
+int api_obj_get_mentioning(struct api_server *s, const struct api_resource *r, const char *ns,
+			   const char *name, const char *const *words, json_t **out,
+			   struct api_err *e)
+{
+	char key[1024];
+
+	api_key_for(r, ns, name, key, sizeof(key));
+	return load_mentioning(s, r, key, name, words, out, NULL, e);
 }
 
 bool api_obj_exists(struct api_server *s, const struct api_resource *r, const char *ns,
@@ -361,6 +400,13 @@ bool api_obj_exists(struct api_server *s, const struct api_resource *r, const ch
 int api_obj_each(struct api_server *s, const struct api_resource *r, const char *ns,
 		 api_obj_visit_fn fn, void *ud)
 {
+	return api_obj_each_mentioning(s, r, ns, NULL, fn, ud);
+}
+
+int api_obj_each_mentioning(struct api_server *s, const struct api_resource *r, const char *ns,
+			    const char *word, api_obj_visit_fn fn, void *ud)
+{
+	const char *const words[] = { word, NULL };
 	struct store_kv *kvs = NULL;
 	size_t n = 0;
 	int64_t rev;
@@ -373,9 +419,11 @@ int api_obj_each(struct api_server *s, const struct api_resource *r, const char 
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; i < n; i++) {
-		json_t *obj = api_obj_from_kv(r, kvs[i].value, kvs[i].value_len,
-					      kvs[i].mod_revision);
+		json_t *obj;
 
+		if (!text_mentions(r, kvs[i].value, kvs[i].value_len, word ? words : NULL))
+			continue;
+		obj = api_obj_from_kv(r, kvs[i].value, kvs[i].value_len, kvs[i].mod_revision);
 		fn(s, r, kvs[i].key, obj, kvs[i].mod_revision, ud);
 		json_decref(obj);
 	}
@@ -407,6 +455,28 @@ char *api_obj_dump(json_t *obj)
 
 	json_decref(c);
 	return s;
+}
+
+/* The answer's text for obj, just stored as text (api_obj_dump's) at
+ * rev, when the caller asked for it (o->reply) and it is the same as
+ * json_dumps(obj) would write: metadata's resourceVersion last (where
+ * api_obj_render_kv puts it), no selfLink (the stored text has none), and
+ * no hook that might see obj after the write. */
+static void keep_reply(const struct api_resource *r, const struct api_write_opts *o,
+		       json_t *obj, const char *text, int64_t rev)
+{
+	json_t *meta = json_object_get(obj, "metadata"), *v;
+	const char *k, *last = NULL;
+
+	if (!o->reply || (r->hooks && r->hooks->written) || !json_is_object(meta) ||
+	    json_object_get(meta, "selfLink"))
+		return;
+	json_object_foreach(meta, k, v)
+		last = k;
+	if (!last || !streq(last, "resourceVersion"))
+		return;
+	free(*o->reply);
+	*o->reply = api_obj_render_kv(r, text, strlen(text), rev, o->reply_len);
 }
 
 /* Sets to[key] to from[key], or removes it when from has none. */
@@ -610,14 +680,16 @@ static int set_namespace(const struct api_resource *r, json_t *meta, const char 
 static int check_namespace(struct api_server *s, const struct api_resource *r, json_t *obj,
 			   struct api_err *e)
 {
+	/* The members looked at: a namespace without them (most) is not parsed. */
+	static const char *const words[] = { "\"deletionTimestamp\"", "\"Terminating\"", NULL };
 	const struct api_resource *nsr = api_resource_find("", "v1", "namespaces");
 	const char *ns = api_jstr(obj, "metadata.namespace"), *name = api_jstr(obj, "metadata.name");
 	json_t *ns_obj = NULL;
 	char qn[128];
 	bool terminating;
-	int ret = api_obj_get(s, nsr, NULL, ns, &ns_obj, e);
+	int ret = api_obj_get_mentioning(s, nsr, NULL, ns, words, &ns_obj, e);
 
-	if (ret < 0)
+	if (ret < 0 || !ns_obj)
 		return ret;
 	terminating = api_jget(ns_obj, "metadata.deletionTimestamp") ||
 		      streq(api_jstr(ns_obj, "status.phase"), "Terminating");
@@ -723,13 +795,20 @@ static int store_new(struct api_server *s, const struct api_resource *r, json_t 
 	api_set_rv(obj, rev);
 	if (h && h->written)
 		h->written(s, r, obj, false);
+	keep_reply(r, o, obj, text, rev);
 	return 0;
 }
 
 int api_obj_create(struct api_server *s, const struct api_resource *r, const char *ns,
 		   json_t *body, const struct api_write_opts *o, json_t **out, struct api_err *e)
 {
-	json_t *obj = json_deep_copy(body);
+	return api_obj_create_take(s, r, ns, json_deep_copy(body), o, out, e);
+}
+
+int api_obj_create_take(struct api_server *s, const struct api_resource *r, const char *ns,
+			json_t *obj, const struct api_write_opts *o, json_t **out,
+			struct api_err *e)
+{
 	int ret;
 
 	if (!o)
@@ -872,6 +951,8 @@ static int store_write(const struct update *u, json_t *old, int64_t old_rev, jso
 	api_set_rv(obj, rev);
 	if (h && h->written)
 		h->written(u->s, u->r, obj, false);
+	if (text)
+		keep_reply(u->r, u->o, obj, text, rev);
 	return 0;
 }
 

@@ -88,6 +88,17 @@ typedef void (*api_obj_visit_fn)(struct api_server *s, const struct api_resource
 				 const char *key, json_t *obj, int64_t mod_rev, void *ud);
 int api_obj_each(struct api_server *s, const struct api_resource *r, const char *ns,
 		 api_obj_visit_fn fn, void *ud);
+/* api_obj_each for the objects whose stored text contains word (a key
+ * or value that fn looks for: the others are not parsed); every object
+ * of a custom resource, whose reads are defaulted. */
+int api_obj_each_mentioning(struct api_server *s, const struct api_resource *r, const char *ns,
+			    const char *word, api_obj_visit_fn fn, void *ud);
+/* api_obj_get, but *out is NULL (and 0 returned) when the stored text of
+ * the object, which exists, contains none of words (NULL-terminated):
+ * a caller that only looks at those members need not parse it. */
+int api_obj_get_mentioning(struct api_server *s, const struct api_resource *r, const char *ns,
+			   const char *name, const char *const *words, json_t **out,
+			   struct api_err *e);
 
 /* ---- the entries ---- */
 
@@ -106,6 +117,12 @@ struct api_write_opts {
 	enum api_field_validation fields;
 	char *warning; /* where Warn writes its messages, one a line; may be NULL */
 	size_t warning_len;
+	/* Where a write that stored the object may leave *out's text, as
+	 * json_dumps(*out, JSON_COMPACT) writes it, made from the text just
+	 * stored instead of dumping *out again (NULL: not asked; *reply
+	 * stays NULL when it cannot be made). The caller frees *reply. */
+	char **reply;
+	size_t *reply_len;
 };
 
 /* Reads one object (404 when absent). */
@@ -116,6 +133,12 @@ int api_obj_get(struct api_server *s, const struct api_resource *r, const char *
  * "default"); *out is the object as stored, with its resourceVersion. */
 int api_obj_create(struct api_server *s, const struct api_resource *r, const char *ns,
 		   json_t *obj, const struct api_write_opts *o, json_t **out, struct api_err *e);
+/* api_obj_create of an obj the caller gives up (a request's body, which
+ * is then not copied): *out may be obj itself; the caller's reference is
+ * taken whatever the result. */
+int api_obj_create_take(struct api_server *s, const struct api_resource *r, const char *ns,
+			json_t *obj, const struct api_write_opts *o, json_t **out,
+			struct api_err *e);
 
 /* Which part of the object a write replaces: spec and metadata (status
  * kept as stored), or status alone (everything else kept). */

@@ -263,7 +263,9 @@ static json_t *default_class(struct api_server *s)
 {
 	struct default_class d = { NULL };
 
-	api_obj_each(s, priorityclasses(), NULL, pick_default, &d);
+	/* Stored compact: a class that is the default says so in these words. */
+	api_obj_each_mentioning(s, priorityclasses(), NULL, "\"globalDefault\":true", pick_default,
+				&d);
 	return d.pc;
 }
 

@@ -21,7 +21,22 @@ static int write_opts(struct api_req *q, const char *kind, struct api_write_opts
 {
 	o->warning = q->warning;
 	o->warning_len = sizeof(q->warning);
+	o->reply = NULL;
+	o->reply_len = NULL;
 	return api_query_write_opts(q, kind, o, e);
+}
+
+/* The text of the object a write answers with, when the object layer
+ * makes it from what it stored (o->reply): json_dumps's, not paid twice. */
+struct answer {
+	char *text;
+	size_t len;
+};
+
+static void answer_ask(struct api_write_opts *o, struct answer *a)
+{
+	o->reply = &a->text;
+	o->reply_len = &a->len;
 }
 
 /* The request body as JSON: 415 for a media type this server does not
@@ -57,6 +72,23 @@ static enum MHD_Result reply(struct api_req *q, int r, unsigned code, json_t *ou
 	return r < 0 ? api_reply_err(q, e) : api_reply_json(q, code, out);
 }
 
+/* reply, with a's text for out when the write left one (the same bytes
+ * api_reply_json writes: the text and one newline). */
+static enum MHD_Result reply_object(struct api_req *q, int r, unsigned code, json_t *out,
+				    struct answer *a, struct api_err *e)
+{
+	char *t = r < 0 || !a->text ? NULL : realloc(a->text, a->len + 2);
+
+	if (!t) {
+		free(a->text);
+		return reply(q, r, code, out, e);
+	}
+	json_decref(out);
+	t[a->len] = '\n';
+	t[a->len + 1] = 0;
+	return api_reply_bytes(q, code, "application/json", (unsigned char *)t, a->len + 1);
+}
+
 /* ---- create ---- */
 
 /* POST, or a server-side apply of an object that does not exist, which
@@ -65,6 +97,7 @@ static enum MHD_Result create(struct api_req *q, bool name_from_url)
 {
 	struct api_err e = { 0 };
 	struct api_write_opts o;
+	struct answer a = { 0 };
 	json_t *body, *out = NULL, *meta;
 	int r = write_opts(q, name_from_url ? "PatchOptions" : "CreateOptions", &o, &e);
 
@@ -73,9 +106,9 @@ static enum MHD_Result create(struct api_req *q, bool name_from_url)
 	meta = json_object_get(body, "metadata");
 	if (name_from_url && json_is_object(meta) && !api_jstr(meta, "name"))
 		json_object_set_new(meta, "name", json_string(q->name));
-	r = api_obj_create(q->srv, q->res, q->ns, body, &o, &out, &e);
-	json_decref(body);
-	return reply(q, r, 201, out, &e);
+	answer_ask(&o, &a);
+	r = api_obj_create_take(q->srv, q->res, q->ns, body, &o, &out, &e);
+	return reply_object(q, r, 201, out, &a, &e);
 }
 
 enum MHD_Result api_rest_create(struct api_req *q)
@@ -108,23 +141,29 @@ typedef int (*body_write_fn)(struct api_server *s, const struct api_resource *r,
 			     const char *name, json_t *body, const struct api_write_opts *o,
 			     json_t **out, struct api_err *e);
 
-static enum MHD_Result write_body(struct api_req *q, body_write_fn fn, unsigned code)
+/* object: fn answers with the object it wrote (not with a Status or
+ * another kind), so the stored text may be its answer. */
+static enum MHD_Result write_body(struct api_req *q, body_write_fn fn, unsigned code, bool object)
 {
 	struct api_err e = { 0 };
 	struct api_write_opts o;
+	struct answer a = { 0 };
 	json_t *body, *out = NULL;
 	int r = write_opts(q, streq(q->method, "POST") ? "CreateOptions" : "UpdateOptions", &o, &e);
 
 	if (r < 0 || (r = decode_body(q, &o, &body, &e)) < 0)
 		return api_reply_err(q, &e);
+	if (object)
+		answer_ask(&o, &a);
 	r = fn(q->srv, q->res, q->ns, q->name, body, &o, &out, &e);
 	json_decref(body);
-	return reply(q, r, code, out, &e);
+	return reply_object(q, r, code, out, &a, &e);
 }
 
 enum MHD_Result api_rest_update(struct api_req *q)
 {
-	return write_body(q, streq(q->sub, "status") ? api_obj_update_status : api_obj_update, 200);
+	return write_body(q, streq(q->sub, "status") ? api_obj_update_status : api_obj_update, 200,
+			  true);
 }
 
 /* ---- patch ---- */
@@ -233,15 +272,17 @@ enum MHD_Result api_rest_patch(struct api_req *q)
 	enum api_write_part part = streq(q->sub, "status") ? API_WRITE_STATUS : API_WRITE_MAIN;
 	struct api_err e = { 0 };
 	struct api_write_opts o;
+	struct answer a = { 0 };
 	struct patch p;
 	json_t *out = NULL;
 	int r = write_opts(q, "PatchOptions", &o, &e);
 
 	if (r < 0 || (r = patch_parse(q, &o, &p, &e)) < 0)
 		return api_reply_err(q, &e);
+	answer_ask(&o, &a);
 	r = api_obj_mutate(q->srv, q->res, q->ns, q->name, part, mutate_patch, &p, &o, &out, &e);
 	json_decref(p.body);
-	return reply(q, r, 200, out, &e);
+	return reply_object(q, r, 200, out, &a, &e);
 }
 
 /* ---- scale ---- */
@@ -393,14 +434,14 @@ static int bind_pod(struct api_server *s, const struct api_resource *r, const ch
 
 enum MHD_Result api_rest_binding(struct api_req *q)
 {
-	return write_body(q, bind_pod, 201);
+	return write_body(q, bind_pod, 201, true);
 }
 
 /* ---- the rows' own subresources (eviction, token, finalize) ---- */
 
 enum MHD_Result api_rest_sub_write(struct api_req *q, const struct api_subresource *sr)
 {
-	return write_body(q, sr->write, sr->code);
+	return write_body(q, sr->write, sr->code, false);
 }
 
 /* ---- delete ---- */

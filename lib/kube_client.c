@@ -243,10 +243,18 @@ static int errno_from_curl(CURLcode cc)
 	}
 }
 
-/* Fills st from an answer: its Status when it is one, else the code. */
-static void status_from_answer(struct kc_status *st, long code, const char *body, size_t len)
+/* The answer's body as JSON (NULL when empty or not JSON): parsed once,
+ * for its Status and for the caller. */
+static json_t *answer_json(const char *body, size_t len)
 {
-	json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+	return body && len ? json_loadb(body, len, 0, NULL) : NULL;
+}
+
+/* Fills st from an answer (j: its body parsed, or NULL): its Status when
+ * it is one, else the code. */
+static void status_from_answer(struct kc_status *st, long code, json_t *j, const char *body,
+			       size_t len)
+{
 	const char *reason = json_string_value(json_object_get(j, "reason"));
 	const char *msg = json_string_value(json_object_get(j, "message"));
 
@@ -260,7 +268,6 @@ static void status_from_answer(struct kc_status *st, long code, const char *body
 		snprintf(st->message, sizeof(st->message), "%s", msg);
 	else if (body && code >= 300)
 		snprintf(st->message, sizeof(st->message), "%.*s", (int)(len < 400 ? len : 400), body);
-	json_decref(j);
 }
 
 static void status_from_transport(struct kc_status *st, CURLcode cc, const char *detail)
@@ -407,6 +414,7 @@ int kc_request(struct kc_client *c, const char *method, const char *path,
 	_cleanup_free_ char *req = NULL;
 	struct kc_buf b = { 0 };
 	struct curl_slist *hdrs = NULL;
+	json_t *j;
 	long code = 0;
 	CURLcode cc;
 	int r;
@@ -432,18 +440,20 @@ int kc_request(struct kc_client *c, const char *method, const char *path,
 		return errno_from_curl(cc);
 	}
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
-	status_from_answer(&c->status, code, b.data, b.len);
+	j = answer_json(b.data, b.len);
+	status_from_answer(&c->status, code, j, b.data, b.len);
 	r = kc_errno_from_status(c->status.code, c->status.reason);
 	if (r == 0 && code >= 300)
 		r = -EIO;
 	if (r == 0 && out) {
-		*out = b.len ? json_loadb(b.data, b.len, 0, NULL) : json_object();
+		*out = b.len ? json_incref(j) : json_object();
 		if (!*out) {
 			snprintf(c->status.message, sizeof(c->status.message),
 				 "%s %s: the answer is not JSON", method, path);
 			r = -EBADMSG;
 		}
 	}
+	json_decref(j);
 	free(b.data);
 	return r;
 }
@@ -718,7 +728,7 @@ static void watch_deliver(struct kc_client *c, struct kc_stream *s)
 static void stream_finish(struct kc_client *c, struct kc_stream *s, CURLcode cc)
 {
 	struct kc_status st = { 0 };
-	json_t *body = NULL;
+	json_t *body = NULL, *j = NULL;
 	int err;
 
 	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->code);
@@ -733,7 +743,8 @@ static void stream_finish(struct kc_client *c, struct kc_stream *s, CURLcode cc)
 		status_from_transport(&st, cc, NULL);
 		err = errno_from_curl(cc);
 	} else {
-		status_from_answer(&st, s->code, s->buf, s->len);
+		j = answer_json(s->buf, s->len);
+		status_from_answer(&st, s->code, j, s->buf, s->len);
 		err = kc_errno_from_status(st.code, st.reason);
 		if (!err && s->code >= 300)
 			err = -EIO;
@@ -741,11 +752,13 @@ static void stream_finish(struct kc_client *c, struct kc_stream *s, CURLcode cc)
 	stream_stop(c, s);
 	c->callbacks++;
 	if (s->is_watch) {
+		json_decref(j);
 		s->wdone(s->ud, err, &st);
 		return;
 	}
-	if (!err && s->len && !(body = json_loadb(s->buf, s->len, 0, NULL)))
+	if (!err && s->len && !(body = json_incref(j)))
 		err = -EBADMSG;
+	json_decref(j);
 	s->adone(s->ud, err, &st, err ? NULL : body);
 	json_decref(body);
 }
