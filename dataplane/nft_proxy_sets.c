@@ -284,6 +284,26 @@ void nftp_elems_flush(struct nftp *p, struct nftb *b)
 	}
 }
 
+/* ---- open-addressing tables (hairpin counts, endpoint ranges) ---- */
+
+/* A table of cap slots with used taken (live or freed) needs to grow
+ * before one more: past 3/4 full. */
+static bool tab_full(size_t used, size_t cap)
+{
+	return (used + 1) * 4 > cap * 3;
+}
+
+/* The slots for live entries and one more: at most 5/8 full, so that
+ * the table does not fill again after a few adds. */
+static size_t tab_cap(size_t live)
+{
+	size_t cap = 1024;
+
+	while ((live + 1) * 8 > cap * 5)
+		cap *= 2;
+	return cap;
+}
+
 /* ---- hairpin set ---- */
 
 /* A slot of struct hp_tab: the address (4 or 16 bytes), then a word of
@@ -337,21 +357,20 @@ static size_t hp_find(const uint8_t *v, size_t cap, bool v6, const uint8_t *k)
 	return i;
 }
 
-/* Room for one more address: past 3/4 full, a table at most half full
- * of the addresses still used or dirty (the others dropped), the dirty
- * list's slots moved along. */
+/* Room for one more address (tab_full, tab_cap): the addresses no
+ * frontend uses and not dirty are dropped, the dirty list's slots moved
+ * along. */
 static int hp_grow(struct hp_tab *t, bool v6)
 {
-	size_t sz = hp_alen(v6) + 4, cap = t->cap ? t->cap : 1024, live = 0;
+	size_t sz = hp_alen(v6) + 4, cap, live = 0;
 	uint8_t *v;
 
-	if ((t->used + 1) * 4 <= t->cap * 3)
+	if (!tab_full(t->used, t->cap))
 		return 0;
 	for (size_t i = 0; i < t->cap; i++)
 		live += (hp_word(t->v + i * sz, v6) & HP_USED) &&
 			(hp_word(t->v + i * sz, v6) & (HP_COUNT | HP_DIRTY));
-	while ((live + 1) * 2 > cap)
-		cap *= 2;
+	cap = tab_cap(live);
 	if (cap > UINT32_MAX)
 		return -ENOMEM;
 	v = calloc(cap, sz);
@@ -545,18 +564,18 @@ static struct eps_range *eps_slot(struct eps_range *v, size_t cap, const struct 
 	return &v[i];
 }
 
-/* Room for one more key (freed slots are dropped when the table grows). */
+/* Room for one more key (tab_full, tab_cap; freed slots are dropped when
+ * the table grows). */
 static int eps_grow(struct eps_ranges *r)
 {
-	size_t cap = r->cap ? r->cap : 1024, live = 0;
+	size_t cap, live = 0;
 	struct eps_range *v;
 
-	if ((r->used + 1) * 2 <= r->cap)
+	if (!tab_full(r->used, r->cap))
 		return 0;
 	for (size_t i = 0; i < r->cap; i++)
 		live += r->v[i].used && r->v[i].n;
-	while ((live + 1) * 2 > cap)
-		cap *= 2;
+	cap = tab_cap(live);
 	v = calloc(cap, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
