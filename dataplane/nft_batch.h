@@ -1,6 +1,9 @@
 /* One atomic nftables batch: netlink messages built with libnftnl into one
  * growing buffer between nftnl_batch_begin and nftnl_batch_end, sent on a
- * socket that stays open across syncs, and acked. The nftables proxy mode
+ * socket that stays open across syncs, and acked. The whole batch goes in
+ * one sendmsg: the kernel ends a transaction with its message buffer, and
+ * aborts one without its end message there (each message acked 0, none
+ * applied), so a batch cannot be sent in parts. The nftables proxy mode
  * (nft_proxy.c) and node networking's masquerade table (node_net.c) both
  * write through it.
  *

@@ -40,19 +40,21 @@ enum {
 #define MAP_EPS6 "endpoints6"
 
 /* Hairpin: the endpoint addresses of all frontends, counted, for the
- * sets hairpin{,6} (a . a: a connection DNATed to its own source). */
-struct hp_ent {
-	struct ipaddr a;
-	uint32_t n, n0; /* now, and before this batch (when dirty) */
-	bool used, dirty;
+ * sets hairpin{,6} (a . a: a connection DNATed to its own source). One
+ * open-addressing table per family, of slots of the address and a word
+ * of count and flags (HP_* in nft_proxy_sets.c): 8 bytes for IPv4, at
+ * most 3/4 full (100,000 addresses: 2 MiB; struct ipaddr slots with a
+ * count before and after, at most half full, were 8 MiB). */
+struct hp_tab {
+	uint8_t *v; /* cap slots */
+	size_t cap, used;
+	uint32_t *dirty; /* the slots this batch changed, in order */
+	size_t n_dirty, cap_dirty;
 };
 
 struct hp {
-	struct hp_ent *v;
-	size_t cap, used;
+	struct hp_tab t[2]; /* [IPv6] */
 	uint32_t n_elems[2]; /* in the sets hairpin, hairpin6 */
-	struct ipaddr *dirty;
-	size_t n_dirty, cap_dirty;
 	int err;
 };
 

@@ -284,101 +284,170 @@ void nftp_elems_flush(struct nftp *p, struct nftb *b)
 	}
 }
 
+/* ---- open-addressing tables (hairpin counts, endpoint ranges) ---- */
+
+/* A table of cap slots with used taken (live or freed) needs to grow
+ * before one more: past 3/4 full. */
+static bool tab_full(size_t used, size_t cap)
+{
+	return (used + 1) * 4 > cap * 3;
+}
+
+/* The slots for live entries and one more: at most 5/8 full, so that
+ * the table does not fill again after a few adds. */
+static size_t tab_cap(size_t live)
+{
+	size_t cap = 1024;
+
+	while ((live + 1) * 8 > cap * 5)
+		cap *= 2;
+	return cap;
+}
+
 /* ---- hairpin set ---- */
 
-static uint64_t hp_hash(const struct ipaddr *a)
-{
-	const uint8_t *k = a->bytes;
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->family;
+/* A slot of struct hp_tab: the address (4 or 16 bytes), then a word of
+ * its reference count and these flags. */
+#define HP_USED (1u << 31)
+#define HP_DIRTY (1u << 30) /* changed in this batch: in the dirty list */
+#define HP_WAS (1u << 29)   /* in the set before this batch (when dirty) */
+#define HP_COUNT (HP_WAS - 1)
 
-	for (uint32_t i = 0; i < ipaddr_family_len(a->family); i++)
+static uint64_t hash_bytes(int family, const uint8_t *k, size_t len)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)family;
+
+	for (size_t i = 0; i < len; i++)
 		h = (h ^ k[i]) * 1099511628211ull;
 	return h;
 }
 
-static struct hp_ent *hp_slot(struct hp_ent *v, size_t cap, const struct ipaddr *a)
+static uint64_t hp_hash(const struct ipaddr *a)
 {
-	size_t i = (size_t)hp_hash(a) & (cap - 1);
-
-	while (v[i].used && ipaddr_cmp(&v[i].a, a) != 0)
-		i = (i + 1) & (cap - 1);
-	return &v[i];
+	return hash_bytes(a->family, a->bytes, ipaddr_family_len(a->family));
 }
 
-static struct hp_ent *hp_get(struct hp *h, const struct ipaddr *a, bool create)
+static size_t hp_alen(bool v6)
 {
-	struct hp_ent *e;
+	return v6 ? 16 : 4;
+}
 
-	if (create && (h->used + 1) * 2 > h->cap) {
-		/* Grow; addresses no frontend uses any more are dropped. */
-		size_t cap = h->cap ? h->cap : 1024, live = 0;
-		struct hp_ent *v;
+static uint32_t hp_word(const uint8_t *slot, bool v6)
+{
+	uint32_t w;
 
-		for (size_t i = 0; i < h->cap; i++)
-			live += h->v[i].used && (h->v[i].n || h->v[i].dirty);
-		/* At most half full (a quarter was 16 MB at 100,000 addresses). */
-		while ((live + 1) * 2 > cap)
-			cap *= 2;
-		v = calloc(cap, sizeof(*v));
+	memcpy(&w, slot + hp_alen(v6), sizeof(w));
+	return w;
+}
+
+static void hp_word_set(uint8_t *slot, bool v6, uint32_t w)
+{
+	memcpy(slot + hp_alen(v6), &w, sizeof(w));
+}
+
+/* The slot of address k in v (cap slots): its own, or the empty one it
+ * would take. */
+static size_t hp_find(const uint8_t *v, size_t cap, bool v6, const uint8_t *k)
+{
+	size_t alen = hp_alen(v6), sz = alen + 4;
+	size_t i = (size_t)hash_bytes(v6 ? AF_INET6 : AF_INET, k, alen) & (cap - 1);
+
+	while ((hp_word(v + i * sz, v6) & HP_USED) && memcmp(v + i * sz, k, alen) != 0)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* Room for one more address (tab_full, tab_cap): the addresses no
+ * frontend uses and not dirty are dropped, the dirty list's slots moved
+ * along. */
+static int hp_grow(struct hp_tab *t, bool v6)
+{
+	size_t sz = hp_alen(v6) + 4, cap, live = 0;
+	uint8_t *v;
+
+	if (!tab_full(t->used, t->cap))
+		return 0;
+	for (size_t i = 0; i < t->cap; i++)
+		live += (hp_word(t->v + i * sz, v6) & HP_USED) &&
+			(hp_word(t->v + i * sz, v6) & (HP_COUNT | HP_DIRTY));
+	cap = tab_cap(live);
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	v = calloc(cap, sz);
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->cap; i++) {
+		const uint8_t *o = t->v + i * sz;
+
+		if ((hp_word(o, v6) & HP_USED) && (hp_word(o, v6) & (HP_COUNT | HP_DIRTY)))
+			memcpy(v + hp_find(v, cap, v6, o) * sz, o, sz);
+	}
+	for (size_t i = 0; i < t->n_dirty; i++)
+		t->dirty[i] = (uint32_t)hp_find(v, cap, v6, t->v + (size_t)t->dirty[i] * sz);
+	free(t->v);
+	t->v = v;
+	t->cap = cap;
+	t->used = live;
+	return 0;
+}
+
+static int hp_dirty_push(struct hp_tab *t, size_t i)
+{
+	if (t->n_dirty == t->cap_dirty) {
+		size_t cap = t->cap_dirty ? t->cap_dirty * 2 : 256;
+		uint32_t *v = realloc(t->dirty, cap * sizeof(*v));
+
 		if (!v)
-			return NULL;
-		for (size_t i = 0; i < h->cap; i++)
-			if (h->v[i].used && (h->v[i].n || h->v[i].dirty))
-				*hp_slot(v, cap, &h->v[i].a) = h->v[i];
-		free(h->v);
-		h->v = v;
-		h->cap = cap;
-		h->used = live;
+			return -ENOMEM;
+		t->dirty = v;
+		t->cap_dirty = cap;
 	}
-	if (!h->cap)
-		return NULL;
-	e = hp_slot(h->v, h->cap, a);
-	if (!e->used) {
-		if (!create)
-			return NULL;
-		memset(e, 0, sizeof(*e));
-		e->a = *a;
-		e->used = true;
-		h->used++;
-	}
-	return e;
+	t->dirty[t->n_dirty++] = (uint32_t)i;
+	return 0;
 }
 
 void nftp_hairpin_ref(struct nftp *p, const struct ipaddr *a, int d)
 {
-	struct hp *h = &p->hp;
-	struct hp_ent *e = hp_get(h, a, true);
+	bool v6 = a->family == AF_INET6;
+	struct hp_tab *t = &p->hp.t[v6];
+	size_t alen = hp_alen(v6), i;
+	uint8_t *slot;
+	uint32_t w, n;
 
-	if (!e) {
-		h->err = -ENOMEM;
+	if (hp_grow(t, v6) < 0) {
+		p->hp.err = -ENOMEM;
 		return;
 	}
-	if (!e->dirty) {
-		if (h->n_dirty == h->cap_dirty) {
-			size_t cap = h->cap_dirty ? h->cap_dirty * 2 : 256;
-			struct ipaddr *v = realloc(h->dirty, cap * sizeof(*v));
-
-			if (!v) {
-				h->err = -ENOMEM;
-				return;
-			}
-			h->dirty = v;
-			h->cap_dirty = cap;
-		}
-		h->dirty[h->n_dirty++] = *a;
-		e->dirty = true;
-		e->n0 = e->n;
+	i = hp_find(t->v, t->cap, v6, a->bytes);
+	slot = t->v + i * (alen + 4);
+	w = hp_word(slot, v6);
+	if (!(w & HP_USED)) {
+		memcpy(slot, a->bytes, alen);
+		w = HP_USED;
+		t->used++;
 	}
-	if (d > 0)
-		e->n++;
-	else if (e->n)
-		e->n--;
+	if (!(w & HP_DIRTY)) {
+		if (hp_dirty_push(t, i) < 0) {
+			p->hp.err = -ENOMEM;
+			hp_word_set(slot, v6, w);
+			return;
+		}
+		w |= HP_DIRTY | (w & HP_COUNT ? HP_WAS : 0);
+	}
+	n = w & HP_COUNT;
+	if (d > 0 && n < HP_COUNT)
+		n++;
+	else if (d < 0 && n)
+		n--;
+	hp_word_set(slot, v6, (w & ~HP_COUNT) | n);
 }
 
 void nftp_hairpin_reset(struct hp *h)
 {
-	free(h->v);
-	free(h->dirty);
+	for (size_t f = 0; f < 2; f++) {
+		free(h->t[f].v);
+		free(h->t[f].dirty);
+	}
 	memset(h, 0, sizeof(*h));
 }
 
@@ -446,27 +515,33 @@ void nftp_hairpin_flush(struct nftp *p, struct nftb *b)
 		return;
 	}
 	elemqs_init(q, b, SET_HAIRPIN, SET_HAIRPIN6);
-	for (size_t i = 0; i < h->n_dirty; i++) {
-		struct hp_ent *e = hp_get(h, &h->dirty[i], false);
+	for (size_t f = 0; f < 2; f++) {
+		struct hp_tab *t = &h->t[f];
+		size_t alen = hp_alen(f), sz = alen + 4;
 
-		if (!e || !e->dirty)
-			continue;
-		e->dirty = false;
-		if (!e->n0 != !e->n) {
-			uint32_t *n = &h->n_elems[e->a.family == AF_INET6];
+		for (size_t i = 0; i < t->n_dirty; i++) {
+			uint8_t *slot = t->v + (size_t)t->dirty[i] * sz;
+			uint32_t w = hp_word(slot, f);
+			struct ipaddr a = { .family = f ? AF_INET6 : AF_INET };
 
-			*n = e->n ? *n + 1 : *n - 1;
-			elemq_push(elemqs_pick(q, &e->a, !e->n), &e->a, true);
+			if (!(w & HP_DIRTY))
+				continue;
+			hp_word_set(slot, f, w & ~(HP_DIRTY | HP_WAS));
+			if (!(w & HP_WAS) == !(w & HP_COUNT))
+				continue;
+			h->n_elems[f] = w & HP_COUNT ? h->n_elems[f] + 1 : h->n_elems[f] - 1;
+			memcpy(a.bytes, slot, alen);
+			elemq_push(elemqs_pick(q, &a, !(w & HP_COUNT)), &a, true);
+		}
+		t->n_dirty = 0;
+		if (t->cap_dirty > 4096) { /* a full sync's: not kept for small changes */
+			free(t->dirty);
+			t->dirty = NULL;
+			t->cap_dirty = 0;
 		}
 	}
 	for (int j = 0; j < 4; j++)
 		elemq_flush(&q[j]);
-	h->n_dirty = 0;
-	if (h->cap_dirty > 4096) { /* a full sync's: not kept for small changes */
-		free(h->dirty);
-		h->dirty = NULL;
-		h->cap_dirty = 0;
-	}
 }
 
 /* ---- endpoint ranges ---- */
@@ -489,18 +564,18 @@ static struct eps_range *eps_slot(struct eps_range *v, size_t cap, const struct 
 	return &v[i];
 }
 
-/* Room for one more key (freed slots are dropped when the table grows). */
+/* Room for one more key (tab_full, tab_cap; freed slots are dropped when
+ * the table grows). */
 static int eps_grow(struct eps_ranges *r)
 {
-	size_t cap = r->cap ? r->cap : 1024, live = 0;
+	size_t cap, live = 0;
 	struct eps_range *v;
 
-	if ((r->used + 1) * 2 <= r->cap)
+	if (!tab_full(r->used, r->cap))
 		return 0;
 	for (size_t i = 0; i < r->cap; i++)
 		live += r->v[i].used && r->v[i].n;
-	while ((live + 1) * 2 > cap)
-		cap *= 2;
+	cap = tab_cap(live);
 	v = calloc(cap, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -724,7 +799,6 @@ int nftp_cluster_ips_count(const struct proxy_state *s, uint32_t out[2])
  * taken from nothing (nftp_hairpin_reset): the distinct addresses. */
 void nftp_hairpin_count(const struct hp *h, uint32_t out[2])
 {
-	out[0] = out[1] = 0;
-	for (size_t i = 0; i < h->n_dirty; i++)
-		out[h->dirty[i].family == AF_INET6]++;
+	for (size_t f = 0; f < 2; f++)
+		out[f] = (uint32_t)h->t[f].n_dirty;
 }

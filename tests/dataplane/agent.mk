@@ -24,6 +24,11 @@ TESTS += test_nft_batch
 test_nft_batch_SRCS := tests/dataplane/test_nft_batch.c dataplane/nft_batch.c
 test_nft_batch_PKGS := libnftnl libmnl
 
+TESTS += test_nft_hairpin
+test_nft_hairpin_SRCS := tests/dataplane/test_nft_hairpin.c dataplane/nft_proxy_sets.c \
+	dataplane/nft_batch.c dataplane/proxy.c
+test_nft_hairpin_PKGS := libnftnl libmnl jansson
+
 TESTS += test_l2_announce
 test_l2_announce_SRCS := tests/dataplane/test_l2_announce.c dataplane/l2_announce.c dataplane/l2_frame.c
 test_l2_announce_PKGS := jansson
