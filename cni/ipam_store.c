@@ -217,7 +217,13 @@ int ipam_store_open(const char *dir, struct ipam_store **out, char *errmsg, size
 	 * grown (ipam_store_close). Why synchronous=NORMAL: ipam_store.h. */
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
-	r = store_set_wal(s);
+	/* The flock serializes every connection, so SQLite's own shared
+	 * memory and byte-range locks guard nothing here: exclusive locking
+	 * keeps the WAL index in the heap (no -shm file to create, truncate,
+	 * map and lock at every open). Must precede the first WAL access. */
+	r = store_exec(s, "PRAGMA locking_mode=EXCLUSIVE");
+	if (r == 0)
+		r = store_set_wal(s);
 	if (r == 0)
 		r = store_exec(s, "PRAGMA synchronous=NORMAL");
 	if (r == 0)

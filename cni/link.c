@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -164,6 +165,113 @@ int netns_leave(int saved)
 	return r;
 }
 
+/* ---- batches ---- */
+
+void link_batch_init(struct link_batch *b, struct nl_sock *sk)
+{
+	memset(b, 0, sizeof(*b));
+	b->sk = sk;
+}
+
+/* Queues msg, or records r (building it failed) as the failure of this
+ * position; returns its position. */
+static int batch_queue(struct link_batch *b, int r, struct nl_msg *msg)
+{
+	int i = b->n;
+
+	if (r == 0 && i >= LINK_BATCH_MAX)
+		r = -E2BIG;
+	if (r < 0 || !msg) {
+		if (msg)
+			nlmsg_free(msg);
+		if (b->build_err == 0) {
+			b->build_err = r < 0 ? r : -ENOMEM;
+			b->build_failed = i;
+		}
+		return i;
+	}
+	b->msg[b->n++] = msg;
+	return i;
+}
+
+static void batch_clear(struct link_batch *b)
+{
+	for (int i = 0; i < b->n; i++)
+		nlmsg_free(b->msg[i]);
+	b->n = 0;
+}
+
+/* Reads answers until the last request's acknowledgement: 0, or the
+ * first failure's errno and its position in *failed. */
+static int batch_acks(struct link_batch *b, uint32_t seq0, int *failed)
+{
+	static char buf[64 * 1024];
+	int fd = nl_socket_get_fd(b->sk), first = 0;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+			uint32_t i = h->nlmsg_seq - seq0;
+
+			if (h->nlmsg_type != NLMSG_ERROR || i >= (uint32_t)b->n)
+				continue;
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+				return -EBADMSG;
+			if (e->error < 0 && first == 0) {
+				first = e->error;
+				if (failed)
+					*failed = (int)i;
+			}
+			if (i == (uint32_t)b->n - 1)
+				return first;
+		}
+	}
+}
+
+int link_batch_run(struct link_batch *b, int *failed)
+{
+	struct iovec iov[LINK_BATCH_MAX];
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct msghdr mh = { .msg_name = &kernel, .msg_namelen = sizeof(kernel), .msg_iov = iov };
+	uint32_t seq0 = 0;
+	int r;
+
+	if (b->build_err < 0) {
+		if (failed)
+			*failed = b->build_failed;
+		batch_clear(b);
+		return b->build_err;
+	}
+	/* Only the last request asks for an acknowledgement: the kernel
+	 * answers the others only when they fail, so the batch is one send
+	 * and one receive. */
+	for (int i = 0; i < b->n; i++) {
+		struct nlmsghdr *h = nlmsg_hdr(b->msg[i]);
+
+		nl_complete_msg(b->sk, b->msg[i]);
+		if (i == 0)
+			seq0 = h->nlmsg_seq;
+		if (i < b->n - 1)
+			h->nlmsg_flags &= ~NLM_F_ACK;
+		iov[i] = (struct iovec){ .iov_base = h, .iov_len = NLMSG_ALIGN(h->nlmsg_len) };
+	}
+	mh.msg_iovlen = (size_t)b->n;
+	r = b->n == 0 ? 0 : sendmsg(nl_socket_get_fd(b->sk), &mh, 0) < 0 ? -errno : 1;
+	if (r > 0)
+		r = batch_acks(b, seq0, failed);
+	else if (r < 0 && failed)
+		*failed = 0;
+	batch_clear(b);
+	return r;
+}
+
 /* ---- links ---- */
 
 int link_ifindex(struct nl_sock *sk, const char *name)
@@ -293,7 +401,9 @@ static int wait_unlisted(const int fd[2], const int ifindex[2], pid_t child)
 		if (now_ns() > deadline)
 			return -ETIMEDOUT;
 		nanosleep(&pause, NULL);
-		if (pause.tv_nsec < 1000 * 1000)
+		/* Short steps: the unlisting usually comes a few hundred
+		 * microseconds in, and a longer sleep only overshoots it. */
+		if (pause.tv_nsec < 100 * 1000)
 			pause.tv_nsec *= 2;
 	}
 	return 0;
@@ -346,18 +456,30 @@ int link_delete_detached(int ifindex, int peer_nsfd, int peer_ifindex, const cha
 			     pid);
 }
 
-int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)
+int link_batch_set_up(struct link_batch *b, int ifindex, const char *alias)
 {
 	_cleanup_link_ struct rtnl_link *orig = rtnl_link_alloc();
 	_cleanup_link_ struct rtnl_link *change = rtnl_link_alloc();
+	struct nl_msg *msg = NULL;
+	int r;
 
 	if (!orig || !change)
-		return -ENOMEM;
+		return batch_queue(b, -ENOMEM, NULL);
 	rtnl_link_set_ifindex(orig, ifindex);
 	rtnl_link_set_flags(change, IFF_UP);
 	if (alias)
 		rtnl_link_set_ifalias(change, alias);
-	return nl_errno(rtnl_link_change(sk, orig, change, 0));
+	r = nl_errno(rtnl_link_build_change_request(orig, change, 0, &msg));
+	return batch_queue(b, r, msg);
+}
+
+int link_set_up(struct nl_sock *sk, int ifindex, const char *alias)
+{
+	struct link_batch b;
+
+	link_batch_init(&b, sk);
+	link_batch_set_up(&b, ifindex, alias);
+	return link_batch_run(&b, NULL);
 }
 
 /* mac, mtu and up of l, as link_info reads them. */
@@ -435,7 +557,7 @@ static int to_nladdr(const struct ipaddr *a, int prefix, struct nl_addr **out)
 	return 0;
 }
 
-int link_addr_add(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
+static int addr_build(int ifindex, const struct ipcidr *a, struct nl_msg **msg)
 {
 	_cleanup_addr_ struct rtnl_addr *ra = rtnl_addr_alloc();
 	_cleanup_nladdr_ struct nl_addr *local = NULL;
@@ -456,7 +578,24 @@ int link_addr_add(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
 	 * DAD would hold it tentative for a second or more. */
 	if (a->addr.family == AF_INET6)
 		rtnl_addr_set_flags(ra, IFA_F_NODAD);
-	return nl_errno(rtnl_addr_add(sk, ra, NLM_F_CREATE | NLM_F_REPLACE));
+	return nl_errno(rtnl_addr_build_add_request(ra, NLM_F_CREATE | NLM_F_REPLACE, msg));
+}
+
+int link_batch_addr_add(struct link_batch *b, int ifindex, const struct ipcidr *a)
+{
+	struct nl_msg *msg = NULL;
+	int r = addr_build(ifindex, a, &msg);
+
+	return batch_queue(b, r, msg);
+}
+
+int link_addr_add(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
+{
+	struct link_batch b;
+
+	link_batch_init(&b, sk);
+	link_batch_addr_add(&b, ifindex, a);
+	return link_batch_run(&b, NULL);
 }
 
 int link_addr_find(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
@@ -485,8 +624,8 @@ int link_addr_find(struct nl_sock *sk, int ifindex, const struct ipcidr *a)
 	return -ENOENT;
 }
 
-int link_route_add(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
-		   const struct ipaddr *gw)
+static int route_build(int ifindex, const struct ipcidr *dst, const struct ipaddr *gw,
+		       struct nl_msg **msg)
 {
 	_cleanup_route_ struct rtnl_route *rt = rtnl_route_alloc();
 	_cleanup_nladdr_ struct nl_addr *d = NULL, *g = NULL;
@@ -520,7 +659,26 @@ int link_route_add(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
 		rtnl_route_nh_set_gateway(nh, g);
 	}
 	rtnl_route_add_nexthop(rt, nh);
-	return nl_errno(rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE));
+	return nl_errno(rtnl_route_build_add_request(rt, NLM_F_CREATE | NLM_F_REPLACE, msg));
+}
+
+int link_batch_route_add(struct link_batch *b, int ifindex, const struct ipcidr *dst,
+			 const struct ipaddr *gw)
+{
+	struct nl_msg *msg = NULL;
+	int r = route_build(ifindex, dst, gw, &msg);
+
+	return batch_queue(b, r, msg);
+}
+
+int link_route_add(struct nl_sock *sk, int ifindex, const struct ipcidr *dst,
+		   const struct ipaddr *gw)
+{
+	struct link_batch b;
+
+	link_batch_init(&b, sk);
+	link_batch_route_add(&b, ifindex, dst, gw);
+	return link_batch_run(&b, NULL);
 }
 
 struct route_match {

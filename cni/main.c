@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -187,6 +188,16 @@ static int del_despite_config(struct cni_plugin *p, const struct cni_error *cfg_
 	return 0;
 }
 
+/* jansson seeds its hash function on the first object from /dev/urandom
+ * (open, read, close); one getrandom() does the same. */
+static void json_seed(void)
+{
+	uint32_t seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed) && seed != 0)
+		json_object_seed(seed);
+}
+
 int main(int argc, char **argv)
 {
 	struct cni_plugin p = { 0 };
@@ -199,6 +210,7 @@ int main(int argc, char **argv)
 	log_setup(argv[0]);
 	if (argc > 1 || !getenv("CNI_COMMAND"))
 		return cli_main(argc, argv);
+	json_seed();
 
 	r = read_all(STDIN_FILENO, CNI_MAX_CONFIG, &raw, &len);
 	if (r < 0) {

@@ -227,8 +227,10 @@ static int setup_host(struct nl_sock *sk, const char *host, const char *alias, b
 		      struct cni_interface *out, struct cni_error *err)
 {
 	struct ipcidr gws[2];
+	struct link_batch b;
 	char buf[64], key4[64], key6[64];
-	int ifindex = link_lookup(sk, host, out->mac, &out->mtu), r;
+	int ifindex = link_lookup(sk, host, out->mac, &out->mtu), n_gws = gateway_hosts(f, gws);
+	int failed = 0, r;
 
 	if (ifindex < 0)
 		return cni_fail(err, -ifindex, CNI_ERR_INTERNAL, "host veth %s vanished: %s", host,
@@ -247,24 +249,23 @@ static int setup_host(struct nl_sock *sk, const char *host, const char *alias, b
 			return cni_fail(err, -r, CNI_ERR_INTERNAL, "IPv6 sysctls for %s: %s", host,
 					strerror(-r));
 	}
-	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
-		const struct ipcidr *a = &gws[i];
-
-		r = link_addr_add(sk, ifindex, a);
-		if (r < 0)
-			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding gateway %s to %s: %s",
-					ipcidr_str(a, buf, sizeof(buf)), host, strerror(-r));
-	}
-	r = link_set_up(sk, ifindex, alias);
-	if (r < 0)
+	/* One round trip: gateways, up (with the alias), pod routes. */
+	link_batch_init(&b, sk);
+	for (int i = 0; i < n_gws; i++)
+		link_batch_addr_add(&b, ifindex, &gws[i]);
+	link_batch_set_up(&b, ifindex, alias);
+	for (int i = 0; i < res->n_ips; i++)
+		link_batch_route_add(&b, ifindex, &res->ips[i].address, NULL);
+	r = link_batch_run(&b, &failed);
+	if (r < 0 && failed < n_gws)
+		return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding gateway %s to %s: %s",
+				ipcidr_str(&gws[failed], buf, sizeof(buf)), host, strerror(-r));
+	if (r < 0 && failed == n_gws)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "setting %s up: %s", host, strerror(-r));
-	for (int i = 0; i < res->n_ips; i++) {
-		r = link_route_add(sk, ifindex, &res->ips[i].address, NULL);
-		if (r < 0)
-			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s dev %s: %s",
-					ipcidr_str(&res->ips[i].address, buf, sizeof(buf)), host,
-					strerror(-r));
-	}
+	if (r < 0)
+		return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s dev %s: %s",
+				ipcidr_str(&res->ips[failed - n_gws - 1].address, buf, sizeof(buf)),
+				host, strerror(-r));
 	return 0;
 }
 
@@ -312,8 +313,11 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 			   struct cni_error *err)
 {
 	struct ipcidr gws[2];
+	struct link_batch b;
+	const struct cni_route *rt;
 	char buf[64], gbuf[64];
-	int ifindex = link_lookup(sk, ifname, out->mac, &out->mtu), r;
+	int ifindex = link_lookup(sk, ifname, out->mac, &out->mtu), n_gws = gateway_hosts(f, gws);
+	int failed = 0, r;
 
 	if (ifindex < 0)
 		return cni_fail(err, -ifindex, CNI_ERR_INTERNAL, "pod interface %s not found: %s",
@@ -321,35 +325,33 @@ static int setup_pod_in_ns(struct nl_sock *sk, const char *ifname, const struct 
 	if (f->gw6 && (r = no_dad(ifname)) < 0)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "accept_dad=0 on %s: %s", ifname,
 				strerror(-r));
-	for (int i = 0; i < res->n_ips; i++) {
-		r = link_addr_add(sk, ifindex, &res->ips[i].address);
-		if (r < 0)
-			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding %s to %s: %s",
-					ipcidr_str(&res->ips[i].address, buf, sizeof(buf)),
-					ifname, strerror(-r));
-	}
-	r = link_set_up(sk, ifindex, NULL);
-	if (r < 0)
+	/* One round trip: addresses, up, the gateways' link routes, the
+	 * routes through them. */
+	link_batch_init(&b, sk);
+	for (int i = 0; i < res->n_ips; i++)
+		link_batch_addr_add(&b, ifindex, &res->ips[i].address);
+	link_batch_set_up(&b, ifindex, NULL);
+	for (int i = 0; i < n_gws; i++)
+		link_batch_route_add(&b, ifindex, &gws[i], NULL);
+	for (int i = 0; i < res->n_routes; i++)
+		link_batch_route_add(&b, ifindex, &res->routes[i].dst, &res->routes[i].gw);
+	r = link_batch_run(&b, &failed);
+	if (r >= 0)
+		return 0;
+	if (failed < res->n_ips)
+		return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding %s to %s: %s",
+				ipcidr_str(&res->ips[failed].address, buf, sizeof(buf)), ifname,
+				strerror(-r));
+	failed -= res->n_ips;
+	if (failed == 0)
 		return cni_fail(err, -r, CNI_ERR_INTERNAL, "setting %s up: %s", ifname, strerror(-r));
-	for (int i = 0, n = gateway_hosts(f, gws); i < n; i++) {
-		const struct ipcidr *a = &gws[i];
-
-		r = link_route_add(sk, ifindex, a, NULL);
-		if (r < 0)
-			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s dev %s: %s",
-					ipcidr_str(a, buf, sizeof(buf)), ifname, strerror(-r));
-	}
-	for (int i = 0; i < res->n_routes; i++) {
-		const struct cni_route *rt = &res->routes[i];
-
-		r = link_route_add(sk, ifindex, &rt->dst, &rt->gw);
-		if (r < 0)
-			return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s via %s dev %s: %s",
-					ipcidr_str(&rt->dst, buf, sizeof(buf)),
-					ipaddr_str(&rt->gw, gbuf, sizeof(gbuf)), ifname,
-					strerror(-r));
-	}
-	return 0;
+	if (--failed < n_gws)
+		return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s dev %s: %s",
+				ipcidr_str(&gws[failed], buf, sizeof(buf)), ifname, strerror(-r));
+	rt = &res->routes[failed - n_gws];
+	return cni_fail(err, -r, CNI_ERR_INTERNAL, "adding route %s via %s dev %s: %s",
+			ipcidr_str(&rt->dst, buf, sizeof(buf)),
+			ipaddr_str(&rt->gw, gbuf, sizeof(gbuf)), ifname, strerror(-r));
 }
 
 static int setup_pod(int nsfd, const char *ifname, const struct cni_result *res,

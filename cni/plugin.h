@@ -47,6 +47,7 @@ void cni_netconf_done(struct cni_netconf *c);
 /* ---- link.c: netlink for the routed veth ---- */
 
 struct nl_sock;
+struct nl_msg;
 
 /* The host-side name of an attachment: CNI_HOST_PREFIX + 12 hex digits of
  * a hash of container ID and ifname; out has room for 16 bytes. */
@@ -85,6 +86,26 @@ int link_veth_peer(struct nl_sock *sk, const char *name, int *ifindex, int *peer
  * waits that follow in the kernel are the child's. -ESRCH or -ETIMEDOUT
  * when the link outlived the child or 10 s. */
 int link_delete_detached(int ifindex, int peer_nsfd, int peer_ifindex, const char *peer_name);
+/* Requests sent to the kernel in one message and answered with one
+ * acknowledgement (and an error for each that fails): link_batch_* queue
+ * (returning the request's position), link_batch_run sends, waits and
+ * frees; 0, or the first failure's negative errno with its position in
+ * *failed (may be NULL). The kernel carries out every request of a batch,
+ * also those after a failed one. */
+/* Room for every request of one side of an ADD (addresses, up, routes). */
+#define LINK_BATCH_MAX (2 * CNI_MAX_IPS + 2 + CNI_MAX_ROUTES)
+struct link_batch {
+	struct nl_sock *sk;
+	struct nl_msg *msg[LINK_BATCH_MAX];
+	int n;
+	int build_err, build_failed; /* the first request that could not be built */
+};
+void link_batch_init(struct link_batch *b, struct nl_sock *sk);
+int link_batch_addr_add(struct link_batch *b, int ifindex, const struct ipcidr *a);
+int link_batch_set_up(struct link_batch *b, int ifindex, const char *alias);
+int link_batch_route_add(struct link_batch *b, int ifindex, const struct ipcidr *dst,
+			 const struct ipaddr *gw);
+int link_batch_run(struct link_batch *b, int *failed);
 /* Sets the link up and, when alias is not NULL, its alias. */
 int link_set_up(struct nl_sock *sk, int ifindex, const char *alias);
 /* Reads mac ("aa:bb:..."), mtu and whether the link is up. */

@@ -229,6 +229,12 @@ case_errors_leave_nothing_behind() {
 	expect_error 4 "$out"; assert_contains "$out" CNI_ARGS
 	out=$(cni ADD "$(cid a)" nosuchns eth0 <"$TMP/err.json") && fail "missing netns accepted"
 	expect_error 4 "$out"; assert_contains "$out" CNI_NETNS
+	# Fails inside the pod side's netlink batch, after its address and
+	# link up went through: the second route's gateway is on no link.
+	out=$(jq '.ipam.routes = [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16", "gw": "172.16.0.1"}]' \
+		"$TMP/err.json" | cni ADD "$(cid a)" p1 eth0) && fail "route through an unreachable gateway accepted"
+	expect_error 999 "$out"
+	assert_contains "$out" "adding route 192.168.0.0/16 via 172.16.0.1 dev eth0"
 	# Fails after IPAM allocated: lo already exists in the pod.
 	out=$(cni ADD "$(cid a)" p1 lo <"$TMP/err.json") && fail "ifname lo accepted"
 	assert_contains "$out" "already exists"
