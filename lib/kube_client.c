@@ -116,6 +116,7 @@ struct kc_stream {
 	size_t len, cap;
 	long code; /* HTTP status, once known */
 	bool is_watch, stopped, failed;
+	bool outcome_only; /* a 2xx answer's body is not parsed */
 	int fail_err;
 	kc_watch_event_fn event;
 	kc_watch_done_fn wdone;
@@ -766,7 +767,8 @@ static void stream_finish(struct kc_client *c, struct kc_stream *s, CURLcode cc)
 		status_from_transport(&st, cc, NULL);
 		err = errno_from_curl(cc);
 	} else {
-		j = answer_json(s->buf, s->len);
+		if (!s->outcome_only || s->code < 200 || s->code >= 300)
+			j = answer_json(s->buf, s->len);
 		status_from_answer(&st, s->code, j, s->buf, s->len);
 		err = kc_errno_from_status(st.code, st.reason);
 		if (!err && s->code >= 300)
@@ -779,7 +781,7 @@ static void stream_finish(struct kc_client *c, struct kc_stream *s, CURLcode cc)
 		s->wdone(s->ud, err, &st);
 		return;
 	}
-	if (!err && s->len && !(body = json_incref(j)))
+	if (!err && s->len && !s->outcome_only && !(body = json_incref(j)))
 		err = -EBADMSG;
 	json_decref(j);
 	s->adone(s->ud, err, &st, err ? NULL : body);
@@ -951,6 +953,19 @@ int kc_request_async(struct kc_client *c, const char *method, const char *path,
 		     json_t *body, kc_async_fn done, void *ud, struct kc_async **out)
 {
 	return kc_request_async_type(c, method, path, NULL, body, done, ud, out);
+}
+
+int kc_request_async_outcome(struct kc_client *c, const char *method, const char *path,
+			     json_t *body, kc_async_fn done, void *ud, struct kc_async **out)
+{
+	struct kc_async *a;
+	int r = kc_request_async_type(c, method, path, NULL, body, done, ud, &a);
+
+	if (r == 0)
+		((struct kc_stream *)a)->outcome_only = true;
+	if (r == 0 && out)
+		*out = a;
+	return r;
 }
 
 void kc_async_cancel(struct kc_client *c, struct kc_async *a)
