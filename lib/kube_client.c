@@ -126,8 +126,10 @@ struct kc_stream {
 };
 
 /* Handles kept for reuse: a new handle per request was ~1.5% of
- * skiff-server's CPU in bench_sched_api (the scheduler's bindings). */
-#define HANDLES_IDLE_MAX 16
+ * skiff-server's CPU in bench_sched_api (the scheduler's bindings, up to
+ * SCHED_PARALLEL_BINDS = 64 at once). A client keeps no more than it
+ * had in flight at once. */
+#define HANDLES_IDLE_MAX 64
 
 struct kc_sock {
 	curl_socket_t fd;
