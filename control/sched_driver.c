@@ -221,7 +221,7 @@ static int bind_send(struct sdrv *d, const struct ctrl_action *a, const struct c
 	b->message = strdup(ev ? ev->message : "");
 	r = kc_path(kc_resource_find("pods"), a->ns, a->name, "binding", NULL, path, sizeof(path));
 	if (r == 0 && b->message)
-		r = kc_request_async(d->c, "POST", path, a->body, bind_done, b, NULL);
+		r = kc_request_async_outcome(d->c, "POST", path, a->body, bind_done, b, NULL);
 	else if (r == 0)
 		r = -ENOMEM;
 	if (r < 0) {

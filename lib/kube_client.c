@@ -116,6 +116,7 @@ struct kc_stream {
 	size_t len, cap;
 	long code; /* HTTP status, once known */
 	bool is_watch, stopped, failed;
+	bool outcome_only; /* a 2xx answer's body is not parsed */
 	int fail_err;
 	kc_watch_event_fn event;
 	kc_watch_done_fn wdone;
@@ -123,6 +124,12 @@ struct kc_stream {
 	void *ud;
 	struct kc_stream *next;
 };
+
+/* Handles kept for reuse: a new handle per request was ~1.5% of
+ * skiff-server's CPU in bench_sched_api (the scheduler's bindings, up to
+ * SCHED_PARALLEL_BINDS = 64 at once). A client keeps no more than it
+ * had in flight at once. */
+#define HANDLES_IDLE_MAX 64
 
 struct kc_sock {
 	curl_socket_t fd;
@@ -144,6 +151,8 @@ struct kc_client {
 	CURLSH *share;
 	CURL *easy;   /* blocking calls */
 	CURLM *multi; /* streams */
+	CURL *idle[HANDLES_IDLE_MAX]; /* finished streams' handles, reset, for the next */
+	size_t n_idle;
 	struct kc_stream *streams;
 	struct kc_sock socks[KC_SOCKS_MAX];
 	size_t n_socks;
@@ -601,13 +610,30 @@ void kc_timer_cancel(struct kc_client *c, struct kc_timer *t)
 	}
 }
 
+/* A handle for a new stream: an idle one (options reset) or a new one. */
+static CURL *handle_get(struct kc_client *c)
+{
+	return c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
+}
+
+/* A handle whose stream is over (off the multi handle), kept or freed. */
+static void handle_put(struct kc_client *c, CURL *h)
+{
+	if (c->n_idle < HANDLES_IDLE_MAX) {
+		curl_easy_reset(h);
+		c->idle[c->n_idle++] = h;
+	} else {
+		curl_easy_cleanup(h);
+	}
+}
+
 static void stream_free(struct kc_stream *s)
 {
 	if (!s)
 		return;
 	if (s->h) {
 		curl_multi_remove_handle(s->c->multi, s->h);
-		curl_easy_cleanup(s->h);
+		handle_put(s->c, s->h);
 	}
 	curl_slist_free_all(s->hdrs);
 	free(s->req_body);
@@ -663,7 +689,7 @@ static int stream_start(struct kc_client *c, const char *method, const char *pat
 	if (!s)
 		return -ENOMEM;
 	s->c = c;
-	s->h = curl_easy_init();
+	s->h = handle_get(c);
 	if (!s->h || (body && !(s->req_body = json_dumps(body, JSON_COMPACT)))) {
 		stream_free(s);
 		return -ENOMEM;
@@ -743,7 +769,8 @@ static void stream_finish(struct kc_client *c, struct kc_stream *s, CURLcode cc)
 		status_from_transport(&st, cc, NULL);
 		err = errno_from_curl(cc);
 	} else {
-		j = answer_json(s->buf, s->len);
+		if (!s->outcome_only || s->code < 200 || s->code >= 300)
+			j = answer_json(s->buf, s->len);
 		status_from_answer(&st, s->code, j, s->buf, s->len);
 		err = kc_errno_from_status(st.code, st.reason);
 		if (!err && s->code >= 300)
@@ -756,7 +783,7 @@ static void stream_finish(struct kc_client *c, struct kc_stream *s, CURLcode cc)
 		s->wdone(s->ud, err, &st);
 		return;
 	}
-	if (!err && s->len && !(body = json_incref(j)))
+	if (!err && s->len && !s->outcome_only && !(body = json_incref(j)))
 		err = -EBADMSG;
 	json_decref(j);
 	s->adone(s->ud, err, &st, err ? NULL : body);
@@ -887,6 +914,8 @@ void kc_client_free(struct kc_client *c)
 		c->timers = t->next;
 		free(t);
 	}
+	while (c->n_idle)
+		curl_easy_cleanup(c->idle[--c->n_idle]);
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
 	if (c->easy)
@@ -926,6 +955,19 @@ int kc_request_async(struct kc_client *c, const char *method, const char *path,
 		     json_t *body, kc_async_fn done, void *ud, struct kc_async **out)
 {
 	return kc_request_async_type(c, method, path, NULL, body, done, ud, out);
+}
+
+int kc_request_async_outcome(struct kc_client *c, const char *method, const char *path,
+			     json_t *body, kc_async_fn done, void *ud, struct kc_async **out)
+{
+	struct kc_async *a;
+	int r = kc_request_async_type(c, method, path, NULL, body, done, ud, &a);
+
+	if (r == 0)
+		((struct kc_stream *)a)->outcome_only = true;
+	if (r == 0 && out)
+		*out = a;
+	return r;
 }
 
 void kc_async_cancel(struct kc_client *c, struct kc_async *a)

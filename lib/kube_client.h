@@ -202,6 +202,11 @@ int kc_request_async(struct kc_client *c, const char *method, const char *path,
 int kc_request_async_type(struct kc_client *c, const char *method, const char *path,
 			  const char *content_type, json_t *body, kc_async_fn done, void *ud,
 			  struct kc_async **out);
+/* As kc_request_async, for a caller that needs only the outcome (the
+ * scheduler's bindings, an Event recorder's creates): a 2xx answer's body
+ * is not parsed, done gets body NULL; an error's Status is, as ever. */
+int kc_request_async_outcome(struct kc_client *c, const char *method, const char *path,
+			     json_t *body, kc_async_fn done, void *ud, struct kc_async **out);
 /* kc_patch without waiting. */
 int kc_patch_async(struct kc_client *c, const struct kc_resource *res, const char *ns,
 		   const char *name, const char *sub, enum kc_patch_type type, json_t *patch,

@@ -349,7 +349,7 @@ static int send_one(struct kc_recorder *r, struct sending *s, const char *key, j
 	} else {
 		ret = kc_path(events, ns, NULL, NULL, NULL, path, sizeof(path));
 		if (ret == 0)
-			ret = kc_request_async(r->c, "POST", path, ev, sent, s, &s->a);
+			ret = kc_request_async_outcome(r->c, "POST", path, ev, sent, s, &s->a);
 	}
 	if (ret < 0) {
 		slot_clear(s);

@@ -538,3 +538,67 @@ TEST(idle_loop_sleeps_after_a_request_timed_out)
 	CHECK(turns < 100);
 	kc_client_free(c);
 }
+
+struct answer {
+	int err;
+	bool had_body;
+	char reason[64];
+	char name[64];
+};
+
+static void answer_done(void *ud, int err, const struct kc_status *st, json_t *body)
+{
+	struct answer *a = ud;
+
+	a->err = err < 0 ? err : 1;
+	a->had_body = body != NULL;
+	snprintf(a->reason, sizeof(a->reason), "%s", st ? st->reason : "");
+	snprintf(a->name, sizeof(a->name), "%s", body ? kc_meta_str(body, "name") ?: "" : "");
+}
+
+static int answer_in(void *ud)
+{
+	return ((struct answer *)ud)->err != 0;
+}
+
+/* kc_request_async_outcome: a 2xx answer's body is not handed over, an
+ * error's Status is; and requests on the handles finished ones left (a
+ * POST then GETs, more than the handles kept) are what they say. */
+TEST(async_outcome_only_and_reused_handles)
+{
+	struct test_server s = { 0 };
+	const char *ns = test_unique("ns");
+	struct kc_client *c;
+	char path[256];
+
+	test_server_start(&s);
+	c = test_client(&s);
+	make_namespace(c, ns);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps", ns);
+	for (int i = 0; i < 20; i++) {
+		char name[32], get[300];
+		json_t *o;
+		struct answer a = { 0 };
+
+		snprintf(name, sizeof(name), "cm%d", i);
+		o = configmap(name, "a");
+		CHECK_OK(kc_request_async_outcome(c, "POST", path, o, answer_done, &a, NULL));
+		CHECK(test_run_until(c, answer_in, &a, 10000));
+		CHECK_INT_EQ(a.err, 1);
+		CHECK(!a.had_body);
+		a = (struct answer){ 0 };
+		CHECK_OK(kc_request_async_outcome(c, "POST", path, o, answer_done, &a, NULL));
+		CHECK(test_run_until(c, answer_in, &a, 10000));
+		CHECK_INT_EQ(a.err, -EEXIST);
+		CHECK_STR_EQ(a.reason, "AlreadyExists");
+		json_decref(o);
+		a = (struct answer){ 0 };
+		snprintf(get, sizeof(get), "%s/%s", path, name);
+		CHECK_OK(kc_request_async(c, "GET", get, NULL, answer_done, &a, NULL));
+		CHECK(test_run_until(c, answer_in, &a, 10000));
+		CHECK_INT_EQ(a.err, 1);
+		CHECK(a.had_body);
+		CHECK_STR_EQ(a.name, name);
+	}
+	kc_client_free(c);
+}
