@@ -425,16 +425,26 @@ static int mutate_binding(const struct api_resource *r, json_t *old, void *ud, j
 	return 0;
 }
 
+/* Answers as upstream's BindingREST: a Status with Success and the
+ * create's 201, not the bound pod. */
 static int bind_pod(struct api_server *s, const struct api_resource *r, const char *ns,
 		    const char *name, json_t *binding, const struct api_write_opts *o,
 		    json_t **out, struct api_err *e)
 {
-	return api_obj_mutate(s, r, ns, name, API_WRITE_MAIN, mutate_binding, binding, o, out, e);
+	json_t *pod = NULL;
+	int ret = api_obj_mutate(s, r, ns, name, API_WRITE_MAIN, mutate_binding, binding, o, &pod, e);
+
+	json_decref(pod);
+	if (ret < 0)
+		return ret;
+	*out = json_pack("{s:s,s:s,s:{},s:s,s:i}", "kind", "Status", "apiVersion", "v1", "metadata",
+			 "status", "Success", "code", 201);
+	return 0;
 }
 
 enum MHD_Result api_rest_binding(struct api_req *q)
 {
-	return write_body(q, bind_pod, 201, true);
+	return write_body(q, bind_pod, 201, false);
 }
 
 /* ---- the rows' own subresources (eviction, token, finalize) ---- */

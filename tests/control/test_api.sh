@@ -398,7 +398,8 @@ case_binding_and_graceful_pod_delete() {
 	assert_eq "$(code "$r") $(jqr "$r" '.status.conditions[0].type')" "201 Ready" "a node keeps the status it is created with"
 	api POST $PODS "$(pod bound)" >/dev/null
 	r=$(api POST $PODS/bound/binding "{\"apiVersion\":\"v1\",\"kind\":\"Binding\",\"metadata\":{\"name\":\"bound\"},\"target\":{\"kind\":\"Node\",\"name\":\"$node\"}}")
-	assert_eq "$(code "$r")" 201
+	assert_eq "$(code "$r") $(jqr "$r" .kind) $(jqr "$r" .status) $(jqr "$r" .code)" "201 Status Success 201" \
+		"a binding answers with a Status, as upstream's"
 	assert_eq "$(jqr "$(api GET $PODS/bound)" .spec.nodeName)" "$node"
 	r=$(api POST $PODS/bound/binding '{"target":{"name":"other"}}')
 	assert_eq "$(code "$r")" 409 "binding twice"
