@@ -23,6 +23,8 @@ struct kc_informer {
 	char *ns, *label_selector, *field_selector;
 	long page_size;
 	int backoff_initial_ms, backoff_max_ms, watch_timeout_s;
+	bool versions_only; /* the cache keeps resourceVersions (see the .h) */
+	bool first_list_by_page;
 
 	struct kc_informer_handlers handlers[KC_MAX_HANDLERS];
 	size_t n_handlers;
@@ -87,15 +89,52 @@ static void indexes_apply(struct kc_informer *inf, const char *key, json_t *obj,
 		index_apply(&inf->indexes[i], key, obj, add);
 }
 
+/* versions_only: {metadata: {namespace, name, resourceVersion}} of a
+ * cached key, for the handlers (a new reference; NULL without rv). */
+static json_t *stub_object(const char *key, json_t *rv)
+{
+	const char *slash = strchr(key, '/');
+	json_t *meta = rv ? json_object() : NULL;
+
+	if (!meta)
+		return NULL;
+	if (slash)
+		json_object_set_new(meta, "namespace", json_stringn(key, (size_t)(slash - key)));
+	json_object_set_new(meta, "name", json_string(slash ? slash + 1 : key));
+	json_object_set(meta, "resourceVersion", rv);
+	return json_pack("{s:o}", "metadata", meta);
+}
+
+/* The object a cached value stands for (a new reference; NULL for none). */
+static json_t *cached_object(const struct kc_informer *inf, const char *key, json_t *val)
+{
+	return inf->versions_only ? stub_object(key, val) : json_incref(val);
+}
+
+static const char *cached_rv(const struct kc_informer *inf, json_t *val)
+{
+	return inf->versions_only ? json_string_value(val) : kc_meta_str(val, "resourceVersion");
+}
+
+/* What the cache keeps of obj (a new reference). */
+static json_t *cache_value(const struct kc_informer *inf, json_t *obj)
+{
+	const char *rv;
+
+	if (!inf->versions_only)
+		return json_incref(obj);
+	rv = kc_meta_str(obj, "resourceVersion");
+	return json_string(rv ? rv : "");
+}
+
 /* Puts obj (a new reference is taken) under key and tells the handlers. */
 static void cache_upsert(struct kc_informer *inf, const char *key, json_t *obj)
 {
-	json_t *old = json_object_get(inf->cache, key);
+	json_t *old = cached_object(inf, key, json_object_get(inf->cache, key));
 
-	json_incref(old);
 	if (old)
 		indexes_apply(inf, key, old, false);
-	json_object_set(inf->cache, key, obj);
+	json_object_set_new(inf->cache, key, cache_value(inf, obj));
 	indexes_apply(inf, key, obj, true);
 	for (size_t i = 0; i < inf->n_handlers; i++) {
 		const struct kc_informer_handlers *h = &inf->handlers[i];
@@ -110,14 +149,16 @@ static void cache_upsert(struct kc_informer *inf, const char *key, json_t *obj)
 
 static void cache_remove(struct kc_informer *inf, const char *key, json_t *last)
 {
-	json_t *old = json_incref(json_object_get(inf->cache, key));
+	json_t *val = json_object_get(inf->cache, key), *old;
 
-	if (!old)
+	if (!val)
 		return; /* a delete of something never seen: nothing to tell */
-	indexes_apply(inf, key, old, false);
+	old = cached_object(inf, key, val);
+	if (old)
+		indexes_apply(inf, key, old, false);
 	json_object_del(inf->cache, key);
 	for (size_t i = 0; i < inf->n_handlers; i++) {
-		if (inf->handlers[i].del)
+		if (inf->handlers[i].del && (last || old))
 			inf->handlers[i].del(inf->handlers[i].ud, last ? last : old);
 	}
 	json_decref(old);
@@ -152,10 +193,29 @@ static void cache_replace(struct kc_informer *inf, json_t *fresh)
 		cache_remove(inf, json_string_value(obj), NULL);
 	json_decref(gone);
 	json_object_foreach(fresh, key, obj) {
+		if (!json_is_object(obj))
+			continue; /* delivered already, or unchanged (list_keep) */
 		old = json_object_get(inf->cache, key);
-		if (!old || !streq(kc_meta_str(old, "resourceVersion"), kc_meta_str(obj, "resourceVersion")))
+		if (!old || !streq(cached_rv(inf, old), kc_meta_str(obj, "resourceVersion")))
 			cache_upsert(inf, key, obj);
 	}
+}
+
+/* A listed object into the list in progress (pending). With
+ * versions_only, one the cache has at the same resourceVersion is kept
+ * as a mark (true), not as the object; with first_list_by_page, the first
+ * list's objects go to the cache and the handlers at once, marked too. */
+static void list_keep(struct kc_informer *inf, const char *key, json_t *obj)
+{
+	json_t *old = json_object_get(inf->cache, key);
+	bool done = inf->versions_only && old &&
+		    streq(cached_rv(inf, old), kc_meta_str(obj, "resourceVersion"));
+
+	if (!done && inf->first_list_by_page && !inf->synced) {
+		cache_upsert(inf, key, obj);
+		done = true;
+	}
+	json_object_set(inf->pending, key, done ? json_true() : obj);
 }
 
 /* ---- retries ---- */
@@ -247,7 +307,7 @@ static void list_done(void *ud, int err, const struct kc_status *st, json_t *bod
 	}
 	json_array_foreach(items, i, obj) {
 		if (kc_object_key(obj, key, sizeof(key)) == 0)
-			json_object_set(inf->pending, key, obj);
+			list_keep(inf, key, obj);
 	}
 	free(inf->cont);
 	inf->cont = cont && *cont ? strdup(cont) : NULL;
@@ -387,6 +447,8 @@ int kc_informer_new(struct kc_client *c, const struct kc_resource *res,
 	inf->backoff_initial_ms = o->backoff_initial_ms > 0 ? o->backoff_initial_ms : 800;
 	inf->backoff_max_ms = o->backoff_max_ms > 0 ? o->backoff_max_ms : 30000;
 	inf->watch_timeout_s = o->watch_timeout_s;
+	inf->versions_only = o->versions_only;
+	inf->first_list_by_page = o->first_list_by_page;
 	seed_jitter(inf);
 	inf->cache = json_object();
 	if (oom || !inf->cache) {
@@ -434,6 +496,8 @@ int kc_informer_add_index(struct kc_informer *inf, const char *name, kc_index_fn
 	const char *key;
 	json_t *obj;
 
+	if (inf->versions_only)
+		return -EINVAL; /* index functions read objects */
 	for (size_t i = 0; i < inf->n_indexes; i++) {
 		if (streq(inf->indexes[i].name, name))
 			return -EEXIST;
