@@ -181,7 +181,7 @@ static int informer_open(struct api_source *s, size_t i, bool again)
 }
 
 struct sweep {
-	json_t *cache; /* the new informer's */
+	const struct kc_informer *inf; /* the new one */
 	const struct api_watch *w;
 	json_t *gone;  /* [[ns, name]...] */
 };
@@ -196,7 +196,7 @@ static int sweep_one(const void *obj, const char *origin, void *ud)
 		return 0;
 	model_object_key(sw->w->kind, obj, &ns, &name);
 	snprintf(key, sizeof(key), "%s%s%s", ns, *ns ? "/" : "", name);
-	if (!json_object_get(sw->cache, key))
+	if (!kc_informer_has(sw->inf, key))
 		json_array_append_new(sw->gone, json_pack("[ss]", ns, name));
 	return 0;
 }
@@ -204,7 +204,7 @@ static int sweep_one(const void *obj, const char *origin, void *ud)
 /* A made-again informer's list is in: the objects it lacks go. */
 static void sweep(struct api_source *s, size_t i)
 {
-	struct sweep sw = { kc_informer_items(s->inf[i]), &s->w[i], json_array() };
+	struct sweep sw = { s->inf[i], &s->w[i], json_array() };
 	json_t *v;
 	size_t j;
 
