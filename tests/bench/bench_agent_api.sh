@@ -33,7 +33,9 @@
 #
 # Memory (issue 15: at most 32 MiB at 10,000 Services): each bpf/nftables
 # agent's VmRSS once its initial sync is in ("sync") and after the timed
-# changes ("end"), and VmHWM (the peak) then; beside it, per size and mode,
+# changes ("end"), VmHWM (the peak) then, and RssAnon after the sync
+# ("anon": without the libraries' pages, of which OpenSSL's initialisation
+# by curl_global_init touches ~2 MiB); beside it, per size and mode,
 # skiff-agent --manifests on the same objects (the server's lists written
 # to a folder as one ServiceList and one EndpointSliceList), read once its
 # initial sync is in: the standalone mode's figure for the same data.
@@ -155,7 +157,7 @@ folder_memory() {
 	pid=$!
 	defer "kill $pid 2>/dev/null"
 	if wait_for 300 grep -q "initial sync:" "$log"; then
-		mem[folder,$n,$mode]="$(status_kib "$pid" VmRSS) - $(status_kib "$pid" VmHWM)"
+		mem[folder,$n,$mode]="$(status_kib "$pid" VmRSS) - $(status_kib "$pid" VmHWM) $(status_kib "$pid" RssAnon)"
 	else
 		err "$mode agent --manifests never synced $n services: $(tail -3 "$log")"
 	fi
@@ -219,7 +221,7 @@ for n in $sizes; do
 		defer "kill $agent"
 		wait_for 300 grep -q "initial sync:" "$ALOG" ||
 			{ err "$mode agent never synced $n services: $(tail -3 "$ALOG")"; continue; }
-		rss_sync=$(status_kib "$agent" VmRSS)
+		rss_sync=$(status_kib "$agent" VmRSS) anon_sync=$(status_kib "$agent" RssAnon)
 		[ "$mode" != dns ] || wait_for 300 grep -q "cluster DNS: zone" "$ALOG" ||
 			{ err "dns agent never built its zone of $n services: $(tail -3 "$ALOG")"; continue; }
 		: >"$TMP/lat-$n-$mode"; : >"$TMP/write-$n-$mode"
@@ -238,7 +240,7 @@ for n in $sizes; do
 			"$(pct 50 <"$TMP/write-$n-$mode")" "$(pct 99 <"$TMP/write-$n-$mode")" \
 			"$(pct 99 <"$TMP/after-$n-$mode")" "$(cut -d' ' -f1 /proc/loadavg)"
 		[ "$mode" = dns ] ||
-			mem[api,$n,$mode]="$rss_sync $(status_kib "$agent" VmRSS) $(status_kib "$agent" VmHWM)"
+			mem[api,$n,$mode]="$rss_sync $(status_kib "$agent" VmRSS) $(status_kib "$agent" VmHWM) $anon_sync"
 		kill "$agent"; wait "$agent" 2>/dev/null
 		[ -z "${BENCH_LOGS:-}" ] || cp "$ALOG" "$TMP/out-$n-$mode" "$BENCH_LOGS/"
 	done
@@ -253,14 +255,15 @@ for n in $sizes; do
 done
 echo "goal (issue 12): p99 <= 20 ms end to end; anchors: kube-proxy minSyncPeriod 1 s, kind 5 s"
 echo
-echo "agent memory (MiB): VmRSS after the initial sync and after the changes, VmHWM; load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-9s %-9s %-10s %-9s %-9s %-9s\n' services mode source rss_sync rss_end hwm
+echo "agent memory (MiB): VmRSS after the initial sync and after the changes, VmHWM, RssAnon after the sync;"
+echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-9s %-9s %-10s %-9s %-9s %-9s %-9s\n' services mode source rss_sync rss_end hwm anon_sync
 for n in $sizes; do
 	for mode in $modes; do
 		[ "$mode" = dns ] && continue
 		for src in api folder; do
 			printf '%-9s %-9s %-10s' "$n" "$mode" "$src"
-			for k in ${mem[$src,$n,$mode]:--  - -}; do
+			for k in ${mem[$src,$n,$mode]:-- - - -}; do
 				awk -v k="$k" 'BEGIN { if (k == "-") printf " %-9s", "-"; else printf " %-9.1f", k / 1024 }'
 			done
 			echo
