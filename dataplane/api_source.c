@@ -161,7 +161,7 @@ static bool synced_all(const struct api_source *s)
 
 /* An informer for row i. The model keeps what the agent reads of each
  * object: the cache keeps only resourceVersions (a cache of the objects'
- * JSON took 130 MiB at 10,000 Services of 10 endpoints), and the agent's
+ * JSON took ~125 MiB at 10,000 Services of 10 endpoints), and the agent's
  * first lists go to the store page by page. A list made again after an
  * outage (again) is applied whole when it is in, with its sweep. */
 static int informer_open(struct api_source *s, size_t i, bool again)

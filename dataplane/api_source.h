@@ -12,7 +12,7 @@
  *
  * The store holds the objects; the informers keep each one's
  * resourceVersion only (kc_informer_opts.versions_only: a cache of the
- * JSON was 130 MiB at 10,000 Services of 10 endpoints), and the first
+ * JSON was ~125 MiB at 10,000 Services of 10 endpoints), and the first
  * lists reach the store page by page, never held whole.
  *
  * The server going away or restarting changes nothing in the store: the

@@ -46,14 +46,15 @@ struct kc_informer_opts {
 	/* The cache keeps each object's resourceVersion, not the object
 	 * (kube_versions.h): for a consumer whose handlers keep what they
 	 * need (skiff-agent's model), at a small part of the memory (10,000
-	 * EndpointSlices of 10 endpoints: ~100 MiB of JSON, 1 MiB of
-	 * versions). Lists and watches, relists and their differences are as
-	 * ever; add and update get the object as it arrived; update's old
-	 * object, and a delete's when a relist found the object gone, are
-	 * {metadata: {namespace, name, resourceVersion}}. kc_informer_get
-	 * finds nothing and kc_informer_items is empty (kc_informer_has,
-	 * kc_informer_version and kc_informer_count answer); indexes are
-	 * refused (-EINVAL). */
+	 * Services and their EndpointSlices of 10 endpoints: ~125 MiB of
+	 * JSON, ~1 MiB of versions). Lists and watches, relists and their
+	 * differences are as ever (a relist holds only the objects whose
+	 * version changed); add and update get the object as it arrived;
+	 * update's old object, and a delete's when a relist found the object
+	 * gone, are {metadata: {namespace, name, resourceVersion}}.
+	 * kc_informer_get finds nothing and kc_informer_items is empty
+	 * (kc_informer_has, kc_informer_version and kc_informer_count
+	 * answer); indexes are refused (-EINVAL). */
 	bool versions_only;
 	/* The first list's adds are delivered page by page as the pages come
 	 * (synced still turns true once the whole list is in): with
