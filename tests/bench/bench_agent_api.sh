@@ -49,6 +49,10 @@
 #   BENCH_LOGS       a folder to keep the server's and agents' logs and
 #                    map-watch's lines in (default: none, they go with the run)
 #   BENCH_LOG_LEVEL  the agents' --log-level (default info)
+#   BENCH_TLS        1: the agents reach the server over HTTPS with its
+#                    kubeconfig (--kubeconfig), as on a node; the loading
+#                    and the changes still go to a plain HTTP port
+#                    (default 0: --server on the plain port)
 #   BENCH_GAP_MS     pause after each change (default 0: back to back; the
 #                    BPF mode's socket-ending pass after a removed backend
 #                    runs on the agent's loop and delays the next change)
@@ -65,6 +69,7 @@ sizes=${BENCH_SIZES:-1000 10000}
 env_number n_eps BENCH_ENDPOINTS 10
 env_number changes BENCH_CHANGES 100
 env_number gap_ms BENCH_GAP_MS 0
+env_number tls BENCH_TLS 0
 modes=${BENCH_MODES:-bpf nftables dns}
 for v in $modes; do
 	[ "$v" = bpf ] || [ "$v" = nftables ] || [ "$v" = dns ] ||
@@ -200,9 +205,16 @@ printf '%-9s %-9s %-10s %-9s %-9s %-9s %-12s %-12s %-12s %s\n' mode services end
 	p99_ms write_p50_ms write_p99_ms after_write_p99 loadavg
 for n in $sizes; do
 	DATA="$DATA_ROOT/data-$n" SLOG="$TMP/server-$n.log"
-	agent_server_start "$DATA" "$SLOG" plain --service-cluster-ip-range 10.96.0.0/16 \
-		--cluster-dns 10.96.255.253 # .10 is one of the services here
-	API="http://127.0.0.1:$PORT"
+	if [ "$tls" = 1 ]; then
+		plain_port=$(free_port)
+		agent_server_start "$DATA" "$SLOG" tls --insecure-port "$plain_port" \
+			--service-cluster-ip-range 10.96.0.0/16 --cluster-dns 10.96.255.253
+		API="http://127.0.0.1:$plain_port" source=(--kubeconfig "$DATA/kubeconfig")
+	else
+		agent_server_start "$DATA" "$SLOG" plain --service-cluster-ip-range 10.96.0.0/16 \
+			--cluster-dns 10.96.255.253 # .10 is one of the services here
+		API="http://127.0.0.1:$PORT" source=(--server "$API")
+	fi
 	t0=$EPOCHREALTIME
 	load_config "$n" >"$TMP/load-$n.cfg"
 	in_node curl -sf --fail-early -K "$TMP/load-$n.cfg" || { err "loading $n services failed"; continue; }
@@ -214,7 +226,7 @@ for n in $sizes; do
 		defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
 		pmode=$mode dns=()
 		[ "$mode" = dns ] && pmode=nftables dns=(--dns-listen 127.0.0.53:53)
-		( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" --server "$API" \
+		( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" "${source[@]}" \
 			--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --proxy-mode "$pmode" "${dns[@]}" \
 			--nft-table "skiff-b-$RUN_ID-$n" --log-level "${BENCH_LOG_LEVEL:-info}" ) >>"$ALOG" 2>&1 &
 		agent=$!
@@ -256,7 +268,7 @@ done
 echo "goal (issue 12): p99 <= 20 ms end to end; anchors: kube-proxy minSyncPeriod 1 s, kind 5 s"
 echo
 echo "agent memory (MiB): VmRSS after the initial sync and after the changes, VmHWM, RssAnon after the sync;"
-echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "API over $([ "$tls" = 1 ] && echo "HTTPS (--kubeconfig)" || echo "plain HTTP (--server)"); load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-9s %-9s %-10s %-9s %-9s %-9s %-9s\n' services mode source rss_sync rss_end hwm anon_sync
 for n in $sizes; do
 	for mode in $modes; do
