@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/kube_versions.h"
 #include "lib/util.h"
 
 #define KC_MAX_HANDLERS 8
@@ -23,6 +24,7 @@ struct kc_informer {
 	char *ns, *label_selector, *field_selector;
 	long page_size;
 	int backoff_initial_ms, backoff_max_ms, watch_timeout_s;
+	bool first_list_by_page;
 
 	struct kc_informer_handlers handlers[KC_MAX_HANDLERS];
 	size_t n_handlers;
@@ -30,6 +32,7 @@ struct kc_informer {
 	size_t n_indexes;
 
 	json_t *cache;   /* key -> object */
+	struct kc_versions *versions; /* versions_only: key -> resourceVersion */
 	char *rv;        /* the last resourceVersion seen */
 	bool synced, started;
 	bool need_list;  /* the next retry lists (else it watches) */
@@ -87,15 +90,67 @@ static void indexes_apply(struct kc_informer *inf, const char *key, json_t *obj,
 		index_apply(&inf->indexes[i], key, obj, add);
 }
 
+/* versions_only: {metadata: {namespace, name, resourceVersion}} of a
+ * cached key, for the handlers (a new reference). */
+static json_t *stub_object(const char *key, const char *rv)
+{
+	const char *slash = strchr(key, '/');
+	json_t *meta = json_object();
+
+	if (!meta)
+		return NULL;
+	if (slash)
+		json_object_set_new(meta, "namespace", json_stringn(key, (size_t)(slash - key)));
+	json_object_set_new(meta, "name", json_string(slash ? slash + 1 : key));
+	json_object_set_new(meta, "resourceVersion", json_string(rv));
+	return json_pack("{s:o}", "metadata", meta);
+}
+
+/* The resourceVersion cached under key, or NULL. */
+static const char *cached_rv(const struct kc_informer *inf, const char *key)
+{
+	if (inf->versions)
+		return kc_versions_get(inf->versions, key);
+	return kc_meta_str(json_object_get(inf->cache, key), "resourceVersion");
+}
+
+/* The object cached under key, for the handlers (a new reference), or
+ * NULL. */
+static json_t *cached_object(const struct kc_informer *inf, const char *key)
+{
+	const char *rv;
+
+	if (!inf->versions)
+		return json_incref(json_object_get(inf->cache, key));
+	rv = kc_versions_get(inf->versions, key);
+	return rv ? stub_object(key, rv) : NULL;
+}
+
+static bool cached_has(const struct kc_informer *inf, const char *key)
+{
+	return inf->versions ? kc_versions_get(inf->versions, key) != NULL :
+			       json_object_get(inf->cache, key) != NULL;
+}
+
+/* Caches obj (a new reference is taken), or its resourceVersion. */
+static void cache_put(struct kc_informer *inf, const char *key, json_t *obj)
+{
+	const char *rv = kc_meta_str(obj, "resourceVersion");
+
+	if (inf->versions)
+		kc_versions_set(inf->versions, key, rv ? rv : "");
+	else
+		json_object_set(inf->cache, key, obj);
+}
+
 /* Puts obj (a new reference is taken) under key and tells the handlers. */
 static void cache_upsert(struct kc_informer *inf, const char *key, json_t *obj)
 {
-	json_t *old = json_object_get(inf->cache, key);
+	json_t *old = cached_object(inf, key);
 
-	json_incref(old);
 	if (old)
 		indexes_apply(inf, key, old, false);
-	json_object_set(inf->cache, key, obj);
+	cache_put(inf, key, obj);
 	indexes_apply(inf, key, obj, true);
 	for (size_t i = 0; i < inf->n_handlers; i++) {
 		const struct kc_informer_handlers *h = &inf->handlers[i];
@@ -110,14 +165,19 @@ static void cache_upsert(struct kc_informer *inf, const char *key, json_t *obj)
 
 static void cache_remove(struct kc_informer *inf, const char *key, json_t *last)
 {
-	json_t *old = json_incref(json_object_get(inf->cache, key));
+	json_t *old;
 
-	if (!old)
+	if (!cached_has(inf, key))
 		return; /* a delete of something never seen: nothing to tell */
-	indexes_apply(inf, key, old, false);
-	json_object_del(inf->cache, key);
+	old = cached_object(inf, key);
+	if (old)
+		indexes_apply(inf, key, old, false);
+	if (inf->versions)
+		kc_versions_del(inf->versions, key);
+	else
+		json_object_del(inf->cache, key);
 	for (size_t i = 0; i < inf->n_handlers; i++) {
-		if (inf->handlers[i].del)
+		if (inf->handlers[i].del && (last || old))
 			inf->handlers[i].del(inf->handlers[i].ud, last ? last : old);
 	}
 	json_decref(old);
@@ -136,26 +196,58 @@ static void set_rv(struct kc_informer *inf, const char *rv)
 	}
 }
 
+struct gone {
+	json_t *fresh, *keys;
+};
+
+static int gone_one(const char *key, const char *rv, void *ud)
+{
+	struct gone *g = ud;
+
+	(void)rv;
+	if (!json_object_get(g->fresh, key))
+		json_array_append_new(g->keys, json_string(key));
+	return 0;
+}
+
 /* A full list replaces the cache: deletes for what vanished, adds for
  * what is new, updates for what changed (resourceVersion differs). */
 static void cache_replace(struct kc_informer *inf, json_t *fresh)
 {
-	json_t *gone = json_array(), *obj, *old;
+	struct gone g = { fresh, json_array() };
+	json_t *obj;
 	const char *key;
 	size_t i;
 
-	json_object_foreach(inf->cache, key, obj) {
-		if (!json_object_get(fresh, key))
-			json_array_append_new(gone, json_string(key));
-	}
-	json_array_foreach(gone, i, obj)
+	if (inf->versions)
+		kc_versions_foreach(inf->versions, gone_one, &g);
+	else
+		json_object_foreach(inf->cache, key, obj)
+			gone_one(key, NULL, &g);
+	json_array_foreach(g.keys, i, obj)
 		cache_remove(inf, json_string_value(obj), NULL);
-	json_decref(gone);
+	json_decref(g.keys);
 	json_object_foreach(fresh, key, obj) {
-		old = json_object_get(inf->cache, key);
-		if (!old || !streq(kc_meta_str(old, "resourceVersion"), kc_meta_str(obj, "resourceVersion")))
+		if (!json_is_object(obj))
+			continue; /* delivered already, or unchanged (list_keep) */
+		if (!streq(cached_rv(inf, key), kc_meta_str(obj, "resourceVersion")))
 			cache_upsert(inf, key, obj);
 	}
+}
+
+/* A listed object into the list in progress (pending). With
+ * versions_only, one the cache has at the same resourceVersion is kept
+ * as a mark (true), not as the object; with first_list_by_page, the first
+ * list's objects go to the cache and the handlers at once, marked too. */
+static void list_keep(struct kc_informer *inf, const char *key, json_t *obj)
+{
+	bool done = inf->versions && streq(cached_rv(inf, key), kc_meta_str(obj, "resourceVersion"));
+
+	if (!done && inf->first_list_by_page && !inf->synced) {
+		cache_upsert(inf, key, obj);
+		done = true;
+	}
+	json_object_set(inf->pending, key, done ? json_true() : obj);
 }
 
 /* ---- retries ---- */
@@ -247,7 +339,7 @@ static void list_done(void *ud, int err, const struct kc_status *st, json_t *bod
 	}
 	json_array_foreach(items, i, obj) {
 		if (kc_object_key(obj, key, sizeof(key)) == 0)
-			json_object_set(inf->pending, key, obj);
+			list_keep(inf, key, obj);
 	}
 	free(inf->cont);
 	inf->cont = cont && *cont ? strdup(cont) : NULL;
@@ -387,8 +479,11 @@ int kc_informer_new(struct kc_client *c, const struct kc_resource *res,
 	inf->backoff_initial_ms = o->backoff_initial_ms > 0 ? o->backoff_initial_ms : 800;
 	inf->backoff_max_ms = o->backoff_max_ms > 0 ? o->backoff_max_ms : 30000;
 	inf->watch_timeout_s = o->watch_timeout_s;
+	inf->first_list_by_page = o->first_list_by_page;
 	seed_jitter(inf);
 	inf->cache = json_object();
+	if (o->versions_only && kc_versions_new(&inf->versions) < 0)
+		oom = true;
 	if (oom || !inf->cache) {
 		kc_informer_free(inf);
 		return -ENOMEM;
@@ -411,6 +506,7 @@ void kc_informer_free(struct kc_informer *inf)
 		json_decref(inf->indexes[i].map);
 	}
 	json_decref(inf->cache);
+	kc_versions_free(inf->versions);
 	json_decref(inf->pending);
 	free(inf->cont);
 	free(inf->rv);
@@ -434,6 +530,8 @@ int kc_informer_add_index(struct kc_informer *inf, const char *name, kc_index_fn
 	const char *key;
 	json_t *obj;
 
+	if (inf->versions)
+		return -EINVAL; /* index functions read objects */
 	for (size_t i = 0; i < inf->n_indexes; i++) {
 		if (streq(inf->indexes[i].name, name))
 			return -EEXIST;
@@ -487,6 +585,21 @@ json_t *kc_informer_get(const struct kc_informer *inf, const char *key)
 json_t *kc_informer_items(const struct kc_informer *inf)
 {
 	return inf->cache;
+}
+
+bool kc_informer_has(const struct kc_informer *inf, const char *key)
+{
+	return cached_has(inf, key);
+}
+
+const char *kc_informer_version(const struct kc_informer *inf, const char *key)
+{
+	return cached_rv(inf, key);
+}
+
+size_t kc_informer_count(const struct kc_informer *inf)
+{
+	return inf->versions ? kc_versions_count(inf->versions) : json_object_size(inf->cache);
 }
 
 static const struct kc_index *index_find(const struct kc_informer *inf, const char *name)

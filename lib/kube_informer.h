@@ -43,6 +43,24 @@ struct kc_informer_opts {
 	int backoff_initial_ms;     /* default 800 */
 	int backoff_max_ms;         /* default 30000 */
 	int watch_timeout_s;        /* default: random in [300, 600) as client-go */
+	/* The cache keeps each object's resourceVersion, not the object
+	 * (kube_versions.h): for a consumer whose handlers keep what they
+	 * need (skiff-agent's model), at a small part of the memory (10,000
+	 * Services and their EndpointSlices of 10 endpoints: ~125 MiB of
+	 * JSON, ~1 MiB of versions). Lists and watches, relists and their
+	 * differences are as ever (a relist holds only the objects whose
+	 * version changed); add and update get the object as it arrived;
+	 * update's old object, and a delete's when a relist found the object
+	 * gone, are {metadata: {namespace, name, resourceVersion}}.
+	 * kc_informer_get finds nothing and kc_informer_items is empty
+	 * (kc_informer_has, kc_informer_version and kc_informer_count
+	 * answer); indexes are refused (-EINVAL). */
+	bool versions_only;
+	/* The first list's adds are delivered page by page as the pages come
+	 * (synced still turns true once the whole list is in): with
+	 * versions_only, no whole list of objects is ever held. Relists
+	 * deliver their difference at their end, as ever. */
+	bool first_list_by_page;
 };
 
 struct kc_informer_handlers {
@@ -86,6 +104,11 @@ void kc_informer_get_stats(const struct kc_informer *inf, struct kc_informer_sta
 json_t *kc_informer_get(const struct kc_informer *inf, const char *key);
 /* Borrowed: the cache itself, a JSON object from key to object. */
 json_t *kc_informer_items(const struct kc_informer *inf);
+/* Whether key is cached; its resourceVersion (borrowed until it changes)
+ * or NULL; how many objects are cached. With versions_only too. */
+bool kc_informer_has(const struct kc_informer *inf, const char *key);
+const char *kc_informer_version(const struct kc_informer *inf, const char *key);
+size_t kc_informer_count(const struct kc_informer *inf);
 /* A new array (referencing the cached objects) of the objects whose
  * index name has value; -ENOENT for an unknown index. */
 int kc_informer_by_index(const struct kc_informer *inf, const char *name, const char *value,

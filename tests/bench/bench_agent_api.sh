@@ -31,6 +31,15 @@
 # fsync on this VM's disk a write takes ~20-30 ms, which would be the
 # disk's number, and loading 10,000 Services would take minutes.
 #
+# Memory (issue 15: at most 32 MiB at 10,000 Services): each bpf/nftables
+# agent's VmRSS once its initial sync is in ("sync") and after the timed
+# changes ("end"), VmHWM (the peak) then, and RssAnon after the sync
+# ("anon": without the libraries' pages, of which OpenSSL's initialisation
+# by curl_global_init touches ~2 MiB); beside it, per size and mode,
+# skiff-agent --manifests on the same objects (the server's lists written
+# to a folder as one ServiceList and one EndpointSliceList), read once its
+# initial sync is in: the standalone mode's figure for the same data.
+#
 # Environment:
 #   BENCH_SIZES      service counts (default "1000 10000")
 #   BENCH_ENDPOINTS  endpoints per service (default 10)
@@ -40,6 +49,10 @@
 #   BENCH_LOGS       a folder to keep the server's and agents' logs and
 #                    map-watch's lines in (default: none, they go with the run)
 #   BENCH_LOG_LEVEL  the agents' --log-level (default info)
+#   BENCH_TLS        1: the agents reach the server over HTTPS with its
+#                    kubeconfig (--kubeconfig), as on a node; the loading
+#                    and the changes still go to a plain HTTP port
+#                    (default 0: --server on the plain port)
 #   BENCH_GAP_MS     pause after each change (default 0: back to back; the
 #                    BPF mode's socket-ending pass after a removed backend
 #                    runs on the agent's loop and delays the next change)
@@ -56,6 +69,7 @@ sizes=${BENCH_SIZES:-1000 10000}
 env_number n_eps BENCH_ENDPOINTS 10
 env_number changes BENCH_CHANGES 100
 env_number gap_ms BENCH_GAP_MS 0
+env_number tls BENCH_TLS 0
 modes=${BENCH_MODES:-bpf nftables dns}
 for v in $modes; do
 	[ "$v" = bpf ] || [ "$v" = nftables ] || [ "$v" = dns ] ||
@@ -73,7 +87,7 @@ DATA_ROOT=$(mktemp -d "${BENCH_DATA:-/dev/shm}/skiff-bench-api-XXXXXX") || fail 
 defer "rm -rf '$DATA_ROOT'"
 
 require_root
-require_cmd curl awk nsenter
+require_cmd curl awk nsenter jq
 require_bin skiff-agent skiff-server map-watch
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || skip "cannot mount bpffs"
 guard_ranges 10.96.0.0/16
@@ -123,6 +137,37 @@ load_config() {
 }
 # pct P [SCALE]: the P-th percentile of stdin's numbers times SCALE
 # (default 0.001: us -> ms).
+# status_kib PID FIELD: /proc/PID/status's FIELD (VmRSS, VmHWM) in KiB.
+status_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+declare -A mem
+# dump_folder N DIR: the server's Services and EndpointSlices as --manifests
+# reads them (a list's items carry no kind: jq adds it).
+dump_folder() {
+	mkdir -p "$2" &&
+	in_node curl -sf "$API/api/v1/namespaces/default/services" |
+		jq -c '{apiVersion: "v1", kind: "List", items: [.items[] |
+			. + {apiVersion: "v1", kind: "Service"}]}' >"$2/services.json" &&
+	in_node curl -sf "$API/apis/discovery.k8s.io/v1/namespaces/default/endpointslices" |
+		jq -c '{apiVersion: "v1", kind: "List", items: [.items[] |
+			. + {apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice"}]}' >"$2/slices.json"
+}
+# folder_memory N MODE DIR: mem[folder,N,MODE] from skiff-agent --manifests DIR.
+folder_memory() {
+	local n=$1 mode=$2 b="/sys/fs/bpf/skiff-bench-apim-$RUN_ID-$1-$2" log="$TMP/folder-$1-$2.log" pid
+	defer "rm -rf '$b'"
+	defer "[ -d '$b' ] && '$TESTBIN/lb-tool' --bpffs '$b' --cgroup '$CG' destroy"
+	( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" --manifests "$3" \
+		--bpffs "$b" --cgroup "$CG" --node-name node1 --proxy-mode "$mode" \
+		--nft-table "skiff-bm-$RUN_ID-$n" ) >>"$log" 2>&1 &
+	pid=$!
+	defer "kill $pid 2>/dev/null"
+	if wait_for 300 grep -q "initial sync:" "$log"; then
+		mem[folder,$n,$mode]="$(status_kib "$pid" VmRSS) - $(status_kib "$pid" VmHWM) $(status_kib "$pid" RssAnon)"
+	else
+		err "$mode agent --manifests never synced $n services: $(tail -3 "$log")"
+	fi
+	kill "$pid"; wait "$pid" 2>/dev/null
+}
 pct() { sort -g | awk -v p="$1" -v k="${2:-0.001}" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit } i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", v[i] * k }'; }
 
 # change_lines MODE: the timed changes' lines for map-watch --server, one per
@@ -160,9 +205,16 @@ printf '%-9s %-9s %-10s %-9s %-9s %-9s %-12s %-12s %-12s %s\n' mode services end
 	p99_ms write_p50_ms write_p99_ms after_write_p99 loadavg
 for n in $sizes; do
 	DATA="$DATA_ROOT/data-$n" SLOG="$TMP/server-$n.log"
-	agent_server_start "$DATA" "$SLOG" plain --service-cluster-ip-range 10.96.0.0/16 \
-		--cluster-dns 10.96.255.253 # .10 is one of the services here
-	API="http://127.0.0.1:$PORT"
+	if [ "$tls" = 1 ]; then
+		plain_port=$(free_port)
+		agent_server_start "$DATA" "$SLOG" tls --insecure-port "$plain_port" \
+			--service-cluster-ip-range 10.96.0.0/16 --cluster-dns 10.96.255.253
+		API="http://127.0.0.1:$plain_port" source=(--kubeconfig "$DATA/kubeconfig")
+	else
+		agent_server_start "$DATA" "$SLOG" plain --service-cluster-ip-range 10.96.0.0/16 \
+			--cluster-dns 10.96.255.253 # .10 is one of the services here
+		API="http://127.0.0.1:$PORT" source=(--server "$API")
+	fi
 	t0=$EPOCHREALTIME
 	load_config "$n" >"$TMP/load-$n.cfg"
 	in_node curl -sf --fail-early -K "$TMP/load-$n.cfg" || { err "loading $n services failed"; continue; }
@@ -174,13 +226,14 @@ for n in $sizes; do
 		defer "[ -d '$BPFFS' ] && '$TESTBIN/lb-tool' --bpffs '$BPFFS' --cgroup '$CG' destroy"
 		pmode=$mode dns=()
 		[ "$mode" = dns ] && pmode=nftables dns=(--dns-listen 127.0.0.53:53)
-		( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" --server "$API" \
+		( exec nsenter --net="/run/netns/$(ns node)" "$BIN/skiff-agent" "${source[@]}" \
 			--bpffs "$BPFFS" --cgroup "$CG" --node-name node1 --proxy-mode "$pmode" "${dns[@]}" \
 			--nft-table "skiff-b-$RUN_ID-$n" --log-level "${BENCH_LOG_LEVEL:-info}" ) >>"$ALOG" 2>&1 &
 		agent=$!
 		defer "kill $agent"
 		wait_for 300 grep -q "initial sync:" "$ALOG" ||
 			{ err "$mode agent never synced $n services: $(tail -3 "$ALOG")"; continue; }
+		rss_sync=$(status_kib "$agent" VmRSS) anon_sync=$(status_kib "$agent" RssAnon)
 		[ "$mode" != dns ] || wait_for 300 grep -q "cluster DNS: zone" "$ALOG" ||
 			{ err "dns agent never built its zone of $n services: $(tail -3 "$ALOG")"; continue; }
 		: >"$TMP/lat-$n-$mode"; : >"$TMP/write-$n-$mode"
@@ -198,11 +251,36 @@ for n in $sizes; do
 			"$(pct 50 <"$TMP/lat-$n-$mode")" "$(pct 99 <"$TMP/lat-$n-$mode")" \
 			"$(pct 50 <"$TMP/write-$n-$mode")" "$(pct 99 <"$TMP/write-$n-$mode")" \
 			"$(pct 99 <"$TMP/after-$n-$mode")" "$(cut -d' ' -f1 /proc/loadavg)"
+		[ "$mode" = dns ] ||
+			mem[api,$n,$mode]="$rss_sync $(status_kib "$agent" VmRSS) $(status_kib "$agent" VmHWM) $anon_sync"
 		kill "$agent"; wait "$agent" 2>/dev/null
 		[ -z "${BENCH_LOGS:-}" ] || cp "$ALOG" "$TMP/out-$n-$mode" "$BENCH_LOGS/"
+	done
+	for mode in $modes; do
+		[ "$mode" = dns ] && continue
+		[ -d "$TMP/folder-$n" ] || dump_folder "$n" "$TMP/folder-$n" ||
+			{ err "cannot write the folder of $n services"; break; }
+		folder_memory "$n" "$mode" "$TMP/folder-$n"
 	done
 	kill_tree "$SERVER_PID"
 	[ -z "${BENCH_LOGS:-}" ] || cp "$SLOG" "$BENCH_LOGS/"
 done
 echo "goal (issue 12): p99 <= 20 ms end to end; anchors: kube-proxy minSyncPeriod 1 s, kind 5 s"
+echo
+echo "agent memory (MiB): VmRSS after the initial sync and after the changes, VmHWM, RssAnon after the sync;"
+echo "API over $([ "$tls" = 1 ] && echo "HTTPS (--kubeconfig)" || echo "plain HTTP (--server)"); load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-9s %-9s %-10s %-9s %-9s %-9s %-9s\n' services mode source rss_sync rss_end hwm anon_sync
+for n in $sizes; do
+	for mode in $modes; do
+		[ "$mode" = dns ] && continue
+		for src in api folder; do
+			printf '%-9s %-9s %-10s' "$n" "$mode" "$src"
+			for k in ${mem[$src,$n,$mode]:-- - - -}; do
+				awk -v k="$k" 'BEGIN { if (k == "-") printf " %-9s", "-"; else printf " %-9.1f", k / 1024 }'
+			done
+			echo
+		done
+	done
+done
+echo "goal (issue 15): at most 32 MiB at 10,000 Services (the folder mode's figure)"
 exit $status

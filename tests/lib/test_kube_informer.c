@@ -113,17 +113,18 @@ static void wait_events(struct kc_client *c, struct rec *r, int n)
 static void check_cache_equals_list(struct kc_client *c, struct kc_informer *inf,
 				    const char *ns)
 {
-	json_t *items, *obj, *cached;
+	json_t *items, *obj;
 	char key[512];
 	size_t i;
 
 	CHECK_OK(kc_list_all(c, cm_res(), ns, NULL, &items, NULL));
-	CHECK_INT_EQ(json_object_size(kc_informer_items(inf)), json_array_size(items));
+	CHECK_INT_EQ(kc_informer_count(inf), json_array_size(items));
 	json_array_foreach(items, i, obj) {
 		CHECK_OK(kc_object_key(obj, key, sizeof(key)));
-		cached = kc_informer_get(inf, key);
-		CHECK(cached != NULL);
-		CHECK_STR_EQ(kc_meta_str(cached, "resourceVersion"), kc_meta_str(obj, "resourceVersion"));
+		CHECK(kc_informer_has(inf, key));
+		CHECK_STR_EQ(kc_informer_version(inf, key), kc_meta_str(obj, "resourceVersion"));
+		if (json_object_size(kc_informer_items(inf))) /* not versions_only */
+			CHECK(kc_informer_get(inf, key) != NULL);
 	}
 	json_decref(items);
 }
@@ -137,18 +138,29 @@ static const char *cm_value(struct kc_informer *inf, const char *ns, const char 
 	return json_string_value(json_object_get(json_object_get(kc_informer_get(inf, key), "data"), "k"));
 }
 
-static struct kc_informer *start_informer(struct kc_client *c, const char *ns, struct rec *r)
+/* An informer on ns in pages of 2; versions: with versions_only and
+ * first_list_by_page (skiff-agent's). */
+static struct kc_informer *start_informer_with(struct kc_client *c, const char *ns,
+					       struct rec *r, bool versions)
 {
 	struct kc_informer_opts o = { .namespace = ns, .page_size = 2, .backoff_initial_ms = 20,
-				      .backoff_max_ms = 200 };
+				      .backoff_max_ms = 200, .versions_only = versions,
+				      .first_list_by_page = versions };
 	struct kc_informer *inf;
 
 	CHECK_OK(kc_informer_new(c, cm_res(), &o, &inf));
+	if (versions)
+		CHECK_INT_EQ(kc_informer_add_index(inf, "ns", kc_index_namespace), -EINVAL);
 	CHECK_OK(kc_informer_add_handlers(inf, &(struct kc_informer_handlers){
 		.add = on_add, .update = on_update, .del = on_delete, .ud = r }));
 	CHECK_OK(kc_informer_start(inf));
 	CHECK(test_run_until(c, is_synced, inf, 15000));
 	return inf;
+}
+
+static struct kc_informer *start_informer(struct kc_client *c, const char *ns, struct rec *r)
+{
+	return start_informer_with(c, ns, r, false);
 }
 
 TEST(informer_delivers_changes_in_order_and_matches_a_list)
@@ -372,7 +384,10 @@ static bool rv_expired(struct kc_client *c, const char *ns, const char *rv)
 	return e.gone;
 }
 
-TEST(informer_relists_after_410_and_delivers_what_vanished)
+/* versions: the cache keeps resourceVersions only (skiff-agent's
+ * informers); the handlers see the same events, a vanished object's
+ * delete with its namespace and name. */
+static void relist_after_410(bool versions)
 {
 	/* no controllers: the root-CA publisher's kube-root-ca.crt would join
 	 * the namespace's ConfigMaps at any moment */
@@ -382,6 +397,7 @@ TEST(informer_relists_after_410_and_delivers_what_vanished)
 	struct kc_informer *inf;
 	struct kc_client *c, *w;
 	struct rec r = { 0 };
+	char key_y3[256];
 	char *rv;
 
 	test_server_start(&s);
@@ -390,7 +406,8 @@ TEST(informer_relists_after_410_and_delivers_what_vanished)
 	cm_create(c, ns, "y1", "a");
 	cm_create(c, ns, "y2", "a");
 	cm_create(c, ns, "y3", "a");
-	inf = start_informer(c, ns, &r);
+	inf = start_informer_with(c, ns, &r, versions);
+	snprintf(key_y3, sizeof(key_y3), "%s/y3", ns);
 	rv = strdup(kc_informer_resource_version(inf));
 
 	/* While the informer is cut off, objects change and the history
@@ -409,7 +426,10 @@ TEST(informer_relists_after_410_and_delivers_what_vanished)
 	for (int i = 0; i < 10; i++)
 		kc_client_run_once(c, 20);
 	CHECK_STR_EQ(r.log, "add y1,add y2,add y3,delete y2,update y3,add y4");
-	CHECK_STR_EQ(cm_value(inf, ns, "y3"), "changed");
+	if (versions) /* a resourceVersion, not the object */
+		CHECK(!kc_informer_get(inf, key_y3) && kc_informer_has(inf, key_y3));
+	else
+		CHECK_STR_EQ(cm_value(inf, ns, "y3"), "changed");
 	kc_informer_get_stats(inf, &st);
 	CHECK_INT_EQ(st.lists, 2);
 	CHECK(st.expired >= 1);
@@ -422,4 +442,14 @@ TEST(informer_relists_after_410_and_delivers_what_vanished)
 	kc_informer_free(inf);
 	kc_client_free(w);
 	kc_client_free(c);
+}
+
+TEST(informer_relists_after_410_and_delivers_what_vanished)
+{
+	relist_after_410(false);
+}
+
+TEST(informer_keeping_versions_only_delivers_the_same_after_a_410)
+{
+	relist_after_410(true);
 }
