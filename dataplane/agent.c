@@ -27,6 +27,7 @@
 #include "lib/util.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <net/if.h>
 #include <signal.h>
@@ -625,6 +626,11 @@ int main(int argc, char **argv)
 	int r = 0;
 
 	log_init("skiff-agent", LOG_LEVEL_INFO);
+	/* A fixed mmap threshold: glibc's own rises with each large block
+	 * freed (a watch page, a relist), after which those blocks stay in the
+	 * heap. bench_agent_api at 10,000 Services, 20 changes after the
+	 * sync: 33.4 -> 36.2 MiB without it, 33.2 -> 33.6 with it. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	if (parse_args(argc, argv, &args) < 0)
 		return 2;
 	/* Blocked before any thread starts: the loop takes them (signalfd). */
