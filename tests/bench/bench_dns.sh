@@ -264,6 +264,16 @@ for set in cluster external; do
 		printf "skiff / dnsmasq, %s names: q/s %.2f (goal >= 2), per core (CPU per query) %.2f\n",
 			s, b ? a / b : 0, ca ? cb / ca : 0 }'
 done
+# What the goal asks, from CPU per query (which the machine's load moves
+# far less than q/s): dnsmasq answers at most 1e6 / cpu_us/q on its one
+# CPU; twice that needs dnsperf (gen_us/q of its own CPU per query, most
+# of it the kernel's path of the query, which no server can take off it)
+# and skiff's server to have the CPUs printed.
+awk -v g="${bgcpu[skiff-cluster]}" -v cd="${bcpu[dnsmasq-cluster]}" -v c="${bcpu[skiff-cluster]}" \
+	-v n="$(( ${#GEN[@]} ? ncpu - 1 : ncpu ))" 'BEGIN { if (!g || !c || !cd) exit
+	q = 2 * 1e6 / cd
+	printf "2x dnsmasq on one CPU (cluster) is %.0f q/s: dnsperf at %.2f us/q needs %.2f CPUs for it" \
+		" (it has %d here), the skiff server at %.2f us/q %.2f\n", q, g, q * g / 1e6, n, c, q * c / 1e6 }'
 echo "RSS with the names loaded: skiff-agent $(( $(rss_kb $AGENT) / 1024 )) MiB (proxy and DNS;" \
 	"first answer $ready_ms ms after start), dnsmasq $(( $(rss_kb "$PEER_PID") / 1024 )) MiB"
 grep -m1 "cluster DNS: zone" "$ALOG" | sed 's/.*cluster DNS: /skiff zone build: /; s/ (answered.*//'
