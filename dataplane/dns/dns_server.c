@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@
 #define TCP_IDLE_MS 10000
 #define TICK_MS 100
 #define UDP_BATCH 32 /* datagrams per recvmmsg / sendmmsg */
-#define UDP_ROUNDS 4 /* batches per dispatch, so the agent's loop stays fair */
+#define UDP_ROUNDS 8 /* batches per dispatch, so the agent's loop stays fair */
+#define GSO_MAX_BYTES 60000 /* payload of one UDP_SEGMENT send (a datagram's limit) */
 #define QUERY_MAX 1500 /* larger UDP queries are cut, and get FORMERR */
 #define UPSTREAM_EDNS 1232
 #define TCP_MSG_MAX (2 + 65535)
@@ -86,6 +88,15 @@ struct dns_server {
 	struct sockaddr_storage out_to[UDP_BATCH];
 	uint8_t out_buf[UDP_BATCH][DNS_MAX_UDP];
 	unsigned n_out;
+	/* the same replies as few sends: one per client address and size
+	 * (UDP_SEGMENT), unless the kernel or the route refused it once */
+	bool gso_off;
+	struct mmsghdr gso[UDP_BATCH];
+	struct iovec gso_iov[UDP_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} gso_ctl[UDP_BATCH];
 };
 
 static uint64_t now_ms(void)
@@ -388,18 +399,91 @@ void dns_server_upstreams(const struct dns_server *s, char *buf, size_t size)
 
 /* ---- replies ---- */
 
-/* Sends the UDP responses queued (one sendmmsg). */
-static void udp_flush(struct dns_server *s)
+/* Sends msgs[0..n) with sendmmsg; returns how many went, or -errno
+ * when the first was refused. A full socket drops the rest: UDP drops,
+ * the client retries. */
+static int udp_send(struct dns_server *s, struct mmsghdr *msgs, unsigned n)
 {
 	unsigned done = 0;
 
-	while (done < s->n_out) {
-		int n = sendmmsg(s->udp, s->out + done, s->n_out - done, MSG_DONTWAIT);
+	while (done < n) {
+		int r = sendmmsg(s->udp, msgs + done, n - done, MSG_DONTWAIT);
 
-		if (n <= 0)
-			break; /* the socket is full: UDP drops, the client retries */
-		done += (unsigned)n;
+		if (r < 0 && done == 0 && errno != EAGAIN && errno != ENOBUFS)
+			return -errno;
+		if (r <= 0)
+			break;
+		done += (unsigned)r;
 	}
+	return (int)done;
+}
+
+/* Groups the queued replies by client address and size: each group's
+ * payloads back to back, segment size the group's size (the last
+ * segment may be shorter). The client's kernel splits them again into
+ * datagrams (it does not ask for UDP_GRO), and the path between pays
+ * routing, netfilter and delivery once per group. Order between replies
+ * changes; DNS clients match answers by id. Returns the groups. */
+static unsigned gso_group(struct dns_server *s)
+{
+	bool taken[UDP_BATCH] = { false };
+	unsigned n_iov = 0, n = 0;
+
+	for (unsigned i = 0; i < s->n_out; i++) {
+		size_t size = s->out_iov[i].iov_len, bytes = 0;
+		struct iovec *first = &s->gso_iov[n_iov];
+		struct msghdr *h = &s->gso[n].msg_hdr;
+		unsigned segs = 0;
+
+		if (taken[i])
+			continue;
+		/* same size first, then at most one shorter one as the tail */
+		for (int pass = 0; pass < 2; pass++)
+			for (unsigned j = i; j < s->n_out; j++) {
+				size_t len = s->out_iov[j].iov_len;
+
+				if (taken[j] || (pass == 0 ? len != size : len >= size) ||
+				    bytes + len > GSO_MAX_BYTES ||
+				    !sockaddr_same(&s->out_to[i], &s->out_to[j]))
+					continue;
+				taken[j] = true;
+				s->gso_iov[n_iov++] = s->out_iov[j];
+				bytes += len;
+				segs++;
+				if (pass == 1)
+					break;
+			}
+		*h = s->out[i].msg_hdr;
+		h->msg_iov = first;
+		h->msg_iovlen = segs;
+		if (segs > 1) {
+			struct cmsghdr *cm = (struct cmsghdr *)s->gso_ctl[n].buf;
+
+			h->msg_control = s->gso_ctl[n].buf;
+			h->msg_controllen = sizeof(s->gso_ctl[n].buf);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			*(uint16_t *)CMSG_DATA(cm) = (uint16_t)size;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Sends the UDP responses queued: grouped (gso_group) when that makes
+ * fewer sends, else one datagram each; one sendmmsg either way. */
+static void udp_flush(struct dns_server *s)
+{
+	unsigned n = s->n_out > 1 && !s->gso_off ? gso_group(s) : s->n_out;
+	int r = n < s->n_out ? udp_send(s, s->gso, n) : -EAGAIN;
+
+	/* no UDP_SEGMENT on this kernel or route (no checksum offload):
+	 * plain datagrams from now on */
+	if (r == -EIO || r == -EINVAL || r == -ENOPROTOOPT || r == -EOPNOTSUPP)
+		s->gso_off = true;
+	if (r == -EAGAIN || s->gso_off)
+		udp_send(s, s->out, s->n_out);
 	s->n_out = 0;
 }
 
@@ -726,7 +810,8 @@ static void on_query(struct dns_server *s, const uint8_t *wire, size_t len,
 	dns_query_clear(&q);
 }
 
-/* Queries over UDP, a batch per recvmmsg, answers sent a batch at a time. */
+/* Queries over UDP, a batch per recvmmsg, answers sent a batch at a time,
+ * until the socket is empty (or UDP_ROUNDS batches). */
 static void on_udp(struct dns_server *s)
 {
 	for (int round = 0; round < UDP_ROUNDS; round++) {
@@ -743,7 +828,9 @@ static void on_udp(struct dns_server *s)
 			on_query(s, s->in_buf[i], s->in[i].msg_len, &s->in_from[i],
 				 s->in[i].msg_hdr.msg_namelen, -1);
 		udp_flush(s);
-		if (n < UDP_BATCH)
+		/* a partial batch: read once more, since the client sent more
+		 * while these were answered; back to the loop when empty */
+		if (n <= 0)
 			return;
 	}
 }

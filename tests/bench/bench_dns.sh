@@ -26,6 +26,9 @@
 #   q/s/core    1e6 / cpu_us/q: what one core of this machine would answer
 #   gen%        dnsperf's CPU time over the run's length (near 100 per
 #               CPU it has: the generator, not the server, was the limit)
+#   gen_us/q    dnsperf's CPU time per query answered, the lowest of the
+#               rounds: with dnsperf on one CPU, 1e6 / gen_us/q is the
+#               most q/s this generator can ask of any server
 #   p50/p99 us  latency of each query at BENCH_LAT_QPS queries/s (dnsperf -v)
 # and then: the agent's and dnsmasq's RSS with the names loaded, and DNS
 # programming latency from the manifests folder (a Service manifest
@@ -34,7 +37,10 @@
 # is the dns row of bench_agent_api.sh).
 #
 # Environment: BENCH_SERVICES (10000), BENCH_DURATION (5), BENCH_ROUNDS (3),
-#   BENCH_CLIENTS (4), BENCH_LAT_QPS (2000), BENCH_PROG (20), BENCH_PIN (1)
+#   BENCH_CLIENTS (4), BENCH_LAT_QPS (2000), BENCH_PROG (20), BENCH_PIN (1),
+#   BENCH_NOTRACK (0), BENCH_DNSPERF_ARGS (more dnsperf options, e.g. -T 2),
+#   BENCH_PROFILE (a folder: instead of the table, one run per server under
+#   perf record -a -g, written there as skiff.data and dnsmasq.data)
 # Reproduce: make bench B=dns   (or: bash tests/bench/bench_dns.sh)
 # Exit status: 0 unless a measurement failed; 4 when skipped.
 
@@ -112,6 +118,18 @@ wait_for 30 answers $PEER "$last" || fail "dnsmasq never answered $last: $(tail 
 wait_for 10 answers $SKIFF www.example.test || fail "skiff does not forward"
 wait_for 10 answers $PEER www.example.test || fail "dnsmasq does not forward"
 
+# BENCH_NOTRACK=1: no connection tracking for DNS on the namespace's
+# loopback (a raw-priority notrack rule, for both servers alike): what the
+# agent's nftables table and conntrack cost each side.
+if [ "${BENCH_NOTRACK:-0}" = 1 ]; then
+	in_dns nft -f - <<-EOF || fail "cannot add the notrack table"
+	table inet bench-notrack {
+		chain pre { type filter hook prerouting priority raw; udp dport 53 notrack; udp sport 53 notrack; }
+		chain out { type filter hook output priority raw; udp dport 53 notrack; udp sport 53 notrack; }
+	}
+	EOF
+fi
+
 # ---- measurements ------------------------------------------------------------------
 # The generator's CPUs and the servers' one (the last), or none.
 ncpu=$(nproc)
@@ -132,13 +150,13 @@ perf() {
 	local c0 c1 out
 	c0=$(cpu_ticks "$2")
 	out=$(in_dns "${GEN[@]}" /usr/bin/time -f 'gen %e %U %S' dnsperf -s "$1" -d "$3" \
-		-l "$duration" -c "$clients" -q 100 2>&1)
+		-l "$duration" -c "$clients" -q 100 ${BENCH_DNSPERF_ARGS:-} 2>&1)
 	c1=$(cpu_ticks "$2")
 	awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '/Queries lost:/ { lost = $3 }
 		/Queries completed:/ { done = $3 } /Queries per second:/ { qps = $4 }
-		$1 == "gen" { gen = ($3 + $4) / $2 * 100 }
+		$1 == "gen" { gen = ($3 + $4) / $2 * 100; gen_us = ($3 + $4) * 1e6 }
 		END { if (qps == "" || !done) exit 1
-		      printf "%.0f %s %.2f %.0f\n", qps, lost, t / hz * 1e6 / done, gen }' <<<"$out"
+		      printf "%.0f %s %.2f %.0f %.2f\n", qps, lost, t / hz * 1e6 / done, gen, gen_us / done }' <<<"$out"
 }
 # latency SERVER FILE: "p50 p99" in microseconds at lat_qps (dnsperf -v
 # prints each answer's latency in seconds as its last field).
@@ -153,27 +171,80 @@ percentiles() {
 }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
+# breakdown DATA SERVER QUERIES: from perf record -a -g -F 1999, the CPU
+# per query of the server and of dnsperf, by what the stack was doing (the
+# first of these found anywhere in the stack, in this order).
+breakdown() {
+	command perf script -i "$1" --comms "dnsperf,skiff-agent,dnsmasq" -F comm,ip,sym,dso 2>/dev/null |
+	awk -v q="$3" -v srv="$2" '
+	BEGIN { n = split("netfilter:^(nf_hook_slow|nft_do_chain|nf_conntrack_in|nf_nat_|ipv4_conntrack)" \
+		";wakeup:^(try_to_wake_up|sock_def_readable|ep_poll_callback|__wake_up)" \
+		";sched:^(__schedule|schedule|finish_task_switch)" \
+		";poll:^(do_sys_poll|do_epoll_wait|ep_poll)" \
+		";udp-to-socket:^(__udp_enqueue_schedule_skb|udp_queue_rcv|__udp4_lib_rcv|udp_rcv)" \
+		";ip-rx:^(process_backlog|__netif_receive_skb|ip_rcv|ip_local_deliver|net_rx_action|loopback_xmit|__dev_queue_xmit)" \
+		";ip-tx:^(ip_make_skb|ip_route_output|ip_output|ip_finish_output|udp_send_skb|ip_local_out)" \
+		";recv:^(udp_recvmsg|__sys_recvfrom|___sys_recvmsg|do_recvmmsg)" \
+		";send:^(udp_sendmsg|__sys_sendto|___sys_sendmsg|__sys_sendmmsg)", c, ";")
+		for (i = 1; i <= n; i++) { split(c[i], kv, ":"); cat[i] = kv[1]; re[i] = kv[2] } }
+	function done_sample(   i, j, k) {
+		if (comm == "") return
+		k = "kernel-other"
+		if (!leafk) k = "user"
+		else for (i = 1; i <= n && k == "kernel-other"; i++)
+			for (j = 1; j <= depth; j++) if (st[j] ~ re[i]) { k = cat[i]; break }
+		tot[comm]++; part[comm, k]++; comm = ""
+	}
+	NF == 0 { done_sample(); next }
+	comm == "" { comm = $1; depth = 0; next }
+	{ st[++depth] = $2; sub(/[+].*/, "", st[depth]); if (depth == 1) leafk = /kernel.kallsyms/ }
+	END { done_sample()
+		for (c2 in tot) {
+			line = sprintf("%s (%s run): %.2f us/query:", c2, srv, tot[c2] / 1999 / q * 1e6)
+			for (i = 0; i <= n + 1; i++) {
+				k = i == 0 ? "user" : i == n + 1 ? "kernel-other" : cat[i]
+				if (part[c2, k]) line = line sprintf(" %s %.2f", k, part[c2, k] / 1999 / q * 1e6)
+			}
+			print line
+		} }'
+}
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	mkdir -p "$BENCH_PROFILE"
+	for server in skiff dnsmasq; do
+		addr=$SKIFF; [ "$server" = dnsmasq ] && addr=$PEER
+		command perf record -q -a -g -F 1999 -o "$BENCH_PROFILE/$server.data" -- \
+			nsenter --net="/run/netns/$(ns dns)" "${GEN[@]}" dnsperf -s "$addr" -d "$TMP/cluster.q" -l "$duration" -c "$clients" \
+			-q 100 ${BENCH_DNSPERF_ARGS:-} >"$BENCH_PROFILE/$server.dnsperf" 2>&1 ||
+			fail "perf record against $server failed"
+		breakdown "$BENCH_PROFILE/$server.data" "$server" \
+			"$(awk '/Queries completed:/ { print $3 }' "$BENCH_PROFILE/$server.dnsperf")"
+	done
+	exit 0
+fi
 echo "$n_svc Services; dnsperf $clients clients x 100 outstanding, ${duration} s, best of $rounds" \
 	"(alternating); latency at $lat_qps q/s; one server thread each;" \
 	"$layout of $ncpu; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %-9s %10s %8s %9s %9s %5s %9s %9s\n' server names q/s lost cpu_us/q q/s/core gen% \
+printf '%-8s %-9s %10s %8s %9s %9s %5s %9s %9s %9s\n' server names q/s lost cpu_us/q q/s/core gen% \
+	gen_us/q \
 	"p50 us" "p99 us"
-declare -A best blost bcpu bgen
+declare -A best blost bcpu bgen bgcpu
 order=(skiff dnsmasq)
 for set in cluster external; do
 	for server in skiff dnsmasq; do
 		best[$server-$set]=0 blost[$server-$set]=0 bcpu[$server-$set]=0 bgen[$server-$set]=0
+		bgcpu[$server-$set]=0
 	done
 	for (( r = 0; r < rounds; r++ )); do
 		for server in "${order[@]}"; do
 			addr=$SKIFF pid=$AGENT
 			[ "$server" = dnsmasq ] && addr=$PEER pid=$PEER_PID
-			read -r qps lost cpu gen < <(perf "$addr" "$pid" "$TMP/$set.q") ||
+			read -r qps lost cpu gen gcpu < <(perf "$addr" "$pid" "$TMP/$set.q") ||
 				fail "dnsperf against $server failed"
 			k=$server-$set
 			[ "$qps" -gt "${best[$k]}" ] && best[$k]=$qps blost[$k]=$lost bgen[$k]=$gen
 			# the cheapest run's cost per query
 			awk -v a="$cpu" -v b="${bcpu[$k]}" 'BEGIN { exit !(b == 0 || a < b) }' && bcpu[$k]=$cpu
+			awk -v a="$gcpu" -v b="${bgcpu[$k]}" 'BEGIN { exit !(b == 0 || a < b) }' && bgcpu[$k]=$gcpu
 		done
 		order=("${order[1]}" "${order[0]}")
 	done
@@ -182,9 +253,9 @@ for set in cluster external; do
 		[ "$server" = dnsmasq ] && addr=$PEER
 		read -r p50 p99 < <(latency "$addr" "$TMP/$set.q") || fail "latency run against $server failed"
 		k=$server-$set
-		printf '%-8s %-9s %10s %8s %9s %9s %5s %9s %9s\n' "$server" "$set" "${best[$k]}" "${blost[$k]}" \
+		printf '%-8s %-9s %10s %8s %9s %9s %5s %9s %9s %9s\n' "$server" "$set" "${best[$k]}" "${blost[$k]}" \
 			"${bcpu[$k]}" "$(awk -v c="${bcpu[$k]}" 'BEGIN { printf "%.0f", c ? 1e6 / c : 0 }')" \
-			"${bgen[$k]}" "$p50" "$p99"
+			"${bgen[$k]}" "${bgcpu[$k]}" "$p50" "$p99"
 	done
 done
 for set in cluster external; do
@@ -193,6 +264,16 @@ for set in cluster external; do
 		printf "skiff / dnsmasq, %s names: q/s %.2f (goal >= 2), per core (CPU per query) %.2f\n",
 			s, b ? a / b : 0, ca ? cb / ca : 0 }'
 done
+# What the goal asks, from CPU per query (which the machine's load moves
+# far less than q/s): dnsmasq answers at most 1e6 / cpu_us/q on its one
+# CPU; twice that needs dnsperf (gen_us/q of its own CPU per query, most
+# of it the kernel's path of the query, which no server can take off it)
+# and skiff's server to have the CPUs printed.
+awk -v g="${bgcpu[skiff-cluster]}" -v cd="${bcpu[dnsmasq-cluster]}" -v c="${bcpu[skiff-cluster]}" \
+	-v n="$(( ${#GEN[@]} ? ncpu - 1 : ncpu ))" 'BEGIN { if (!g || !c || !cd) exit
+	q = 2 * 1e6 / cd
+	printf "2x dnsmasq on one CPU (cluster) is %.0f q/s: dnsperf at %.2f us/q needs %.2f CPUs for it" \
+		" (it has %d here), the skiff server at %.2f us/q %.2f\n", q, g, q * g / 1e6, n, c, q * c / 1e6 }'
 echo "RSS with the names loaded: skiff-agent $(( $(rss_kb $AGENT) / 1024 )) MiB (proxy and DNS;" \
 	"first answer $ready_ms ms after start), dnsmasq $(( $(rss_kb "$PEER_PID") / 1024 )) MiB"
 grep -m1 "cluster DNS: zone" "$ALOG" | sed 's/.*cluster DNS: /skiff zone build: /; s/ (answered.*//'

@@ -19,8 +19,9 @@ case_bench_dns_table() {
 			row=$(awk -v s="$server" -v n="$set" '$1 == s && $2 == n' <<<"$out")
 			[ -n "$row" ] || fail "no row for $server $set in: $out"
 			# q/s a number, nothing lost, the server's CPU per query and
-			# per core, the generator's CPU share, two latencies
-			[[ $row =~ ^[a-z]+\ +[a-z]+\ +[0-9]+\ +0\ +[0-9.]+\ +[0-9]+\ +[0-9]+\ +[0-9.]+\ +[0-9.]+$ ]] ||
+			# per core, the generator's CPU share and CPU per query,
+			# two latencies
+			[[ $row =~ ^[a-z]+\ +[a-z]+\ +[0-9]+\ +0\ +[0-9.]+\ +[0-9]+\ +[0-9]+\ +[0-9.]+\ +[0-9.]+\ +[0-9.]+$ ]] ||
 				fail "bad row: $row"
 		done
 	done

@@ -8,7 +8,7 @@
 # by PID for the SERVFAIL case). Traffic stays on the namespace's loopback.
 . "$(dirname "$0")/../harness/lib.sh"
 require_root
-require_cmd ip dig nft socat od
+require_cmd ip dig nft socat od python3
 require_bin skiff-agent
 
 DNS=127.0.0.10
@@ -184,6 +184,57 @@ case_stopped_upstream_servfail() {
 	assert_eq "$(short web.default.svc.cluster.local A)" "10.96.0.20"
 }
 
+# A burst of UDP queries from one client while the server is stopped:
+# answered in one batch, the replies to one client address grouped into
+# UDP_SEGMENT sends (dataplane/dns/dns_server.c: gso_group). A plain
+# socket must still get one datagram per answer, each id once, the type
+# asked; a socket that asks for UDP_GRO gets the groups whole (with their
+# segment size), which shows the grouping happened.
+case_udp_burst_grouped_and_split() {
+	cat >"$TMP/burst.py" <<'PY'
+import os, signal, socket, struct, sys
+UDP_GRO = 104
+def query(qid, qtype):
+    name = b"".join(bytes([len(l)]) + l for l in b"web.default.svc.cluster.local".split(b".")) + b"\0"
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", qtype, 1)
+def check(reply, asked):
+    qid, flags, qd, an = struct.unpack(">HHHH", reply[:8])
+    qtype = struct.unpack(">H", reply[12 + 31:12 + 33])[0]
+    assert flags & 0x800f == 0x8000 and qd == 1 and an == 1, (qid, hex(flags), qd, an)
+    assert asked.pop(qid) == qtype, qid
+plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+gro = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+gro.setsockopt(socket.SOL_UDP, UDP_GRO, 1)
+asked = {}
+for s in (plain, gro):
+    s.settimeout(10)
+    for i in range(1, 21):
+        qid = i + (100 if s is gro else 0)
+        asked[qid] = 1 if i % 2 else 28  # A and AAAA: two reply sizes
+        s.sendto(query(qid, asked[qid]), (sys.argv[1], 53))
+os.kill(int(sys.argv[2]), signal.SIGCONT)
+for i in range(20):
+    check(plain.recv(4096), asked)
+grouped = 0
+while any(q > 100 for q in asked):
+    data, anc, _, _ = gro.recvmsg(65535, 64)
+    seg = next((struct.unpack("=H", d[:2])[0] for l, t, d in anc if l == socket.SOL_UDP and t == UDP_GRO),
+               len(data))
+    grouped += len(data) > seg
+    for off in range(0, len(data), seg):
+        check(data[off:off + seg], asked)
+print("grouped", grouped)
+PY
+	kill -STOP "$AGENT"
+	local out
+	out=$(in_node python3 "$TMP/burst.py" "$DNS" "$AGENT" 2>&1)
+	kill -CONT "$AGENT"
+	assert_contains "$out" "grouped "
+	[[ $out =~ grouped\ ([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] ||
+		fail "no reply group reached the UDP_GRO socket: $out"
+	assert_eq "$(short web.default.svc.cluster.local A)" "10.96.0.20"
+}
+
 # raw BYTES (printf escapes): sends them over UDP, prints the reply in hex.
 raw() { printf "$1" | in_node socat -t 2 - UDP:$DNS:53 | od -An -tx1 | tr -d ' \n'; }
 case_malformed_queries() {
@@ -238,6 +289,7 @@ run_case headless_service_records
 run_case external_name_version_pod
 run_case nxdomain_versus_nodata
 run_case udp_tcp_edns_truncation
+run_case udp_burst_grouped_and_split
 run_case search_path_from_pod_resolv_conf
 run_case forwarding_cache_and_tcp_retry
 run_case stopped_upstream_servfail
