@@ -21,7 +21,7 @@ skiff-server_PKGS = libmicrohttpd jansson gnutls libcurl yaml-0.1 zlib $(STORE_P
 # The controller manager and the scheduler's driver, in skiff-server
 # (control/ctrl_manager.h), over the compute steps of control/ctrl.mk.
 CTRL_MGR_SRCS = control/ctrl_manager.c control/ctrl_manager_opts.c control/ctrl_controllers.c \
-	control/ctrl_leader.c control/sched_driver.c
+	control/ctrl_hub.c control/ctrl_leader.c control/sched_driver.c
 skiff-server_SRCS += $(CTRL_MGR_SRCS) $(CTRL_SRCS)
 
 # k8s.proto -> $(GEN)/control/k8s.pb-c.{c,h}: the Kubernetes protobuf
