@@ -126,8 +126,10 @@ static void *hub_main(void *arg)
 		size_t n = kc_client_pollfds(h->c, fds, ARRAY_SIZE(fds) - 1, &timeout);
 
 		fds[n] = (struct pollfd){ .fd = h->stop_fd, .events = POLLIN };
-		if (poll(fds, n + 1, timeout) < 0 && errno != EINTR)
+		if (poll(fds, n + 1, timeout) < 0 && errno != EINTR) {
+			log_error("informers: poll: %m; the caches stop here");
 			break;
+		}
 		if (fds[n].revents)
 			break;
 		pthread_rwlock_wrlock(&h->lock);
