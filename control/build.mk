@@ -17,11 +17,16 @@ skiff-server_SRCS = control/main.c control/api_http.c control/api_rest.c control
 	control/api_metrics.c control/api_top.c control/api_discovery.c control/api_kubesvc.c \
 	control/api_watch.c control/api_list.c control/api_proto.c $(API_PROTO_GEN)/k8s.pb-c.c $(STORE_SRCS)
 skiff-server_PKGS = libmicrohttpd jansson gnutls libcurl yaml-0.1 zlib $(STORE_PKGS)
+# jemalloc in place of glibc's malloc (every library's allocations too):
+# the server's JSON objects are many small short-lived blocks allocated on
+# one thread and freed on another (bench_sched_api: see its commit). Not
+# under sanitizers, which bring their own allocator.
+skiff-server_PKGS += $(if $(SANITIZE),,jemalloc)
 
 # The controller manager and the scheduler's driver, in skiff-server
 # (control/ctrl_manager.h), over the compute steps of control/ctrl.mk.
 CTRL_MGR_SRCS = control/ctrl_manager.c control/ctrl_manager_opts.c control/ctrl_controllers.c \
-	control/ctrl_leader.c control/sched_driver.c
+	control/ctrl_hub.c control/ctrl_leader.c control/sched_driver.c
 skiff-server_SRCS += $(CTRL_MGR_SRCS) $(CTRL_SRCS)
 
 # k8s.proto -> $(GEN)/control/k8s.pb-c.{c,h}: the Kubernetes protobuf

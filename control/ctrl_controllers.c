@@ -225,16 +225,20 @@ static int nodelc_init(struct ctrl_run *c)
 	return index_ensure(c, "pods", "node", kc_index_node_name);
 }
 
+/* A node's or its pods' change reconciles the node. A Lease renewal does
+ * not (every node's, every 10 s): it only moves the node's deadline, and
+ * the node is looked at again when the deadline it had passes (nodelc_compute's
+ * next), with the Lease as cached then, as upstream's monitorNodeHealth
+ * reads it on its period. */
 static void nodelc_event(struct ctrl_run *c, const char *resource, json_t *old, json_t *obj)
 {
 	json_t *o = obj ? obj : old;
 	const char *node;
 
+	if (streq(resource, "leases"))
+		return;
 	if (streq(resource, "nodes"))
 		node = kc_meta_str(o, "name");
-	else if (streq(resource, "leases"))
-		node = streq(kc_meta_str(o, "namespace"), NODELC_LEASE_NAMESPACE) ? kc_meta_str(o, "name")
-										  : NULL;
 	else
 		node = json_string_value(json_object_get(json_object_get(o, "spec"), "nodeName"));
 	if (node && *node)

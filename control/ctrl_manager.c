@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "control/api.h"
+#include "control/ctrl_hub.h"
 #include "control/ctrl_leader.h"
 #include "control/ctrl_manager.h"
 #include "control/sched_driver.h"
@@ -38,6 +39,7 @@ struct ctrl_manager {
 	char identity[300]; /* this process's, in both Leases */
 	int stop_fd; /* eventfd: readable once stopping */
 	struct ctrl_loop loops[2];
+	struct ctrl_hub *hub; /* the informers both loops share */
 };
 
 bool ctrl_manager_stopping(const struct ctrl_manager *m)
@@ -47,12 +49,20 @@ bool ctrl_manager_stopping(const struct ctrl_manager *m)
 	return poll(&p, 1, 0) > 0;
 }
 
+/* The shared informers' credentials: the controller manager's, which may
+ * read every resource, or the scheduler's when it runs alone. */
+static const struct kc_config *hub_config(const struct ctrl_manager *m)
+{
+	return m->loops[0].kc ? m->loops[0].kc : m->loops[1].kc;
+}
+
 /* ---- a session: the loops of one term as leader ----
  *
- * Threads, as kube-controller-manager's goroutines: the loop's own
- * thread runs the shared informers (their client's event loop; the
- * caches change and the controllers' handlers run there, under
- * cache_lock for writing); each controller has its own workers
+ * Threads, as kube-controller-manager's goroutines: the process's
+ * shared informers (control/ctrl_hub.h, which the scheduler reads too)
+ * run on a thread of their own: the caches change and the controllers'
+ * handlers run there, under cache_lock (the hub's) for writing; the
+ * loop's own thread runs the resync timer; each controller has its own workers
  * (--concurrent-*-syncs, one by default), each reconciling a key under
  * cache_lock for reading and sending the plan through a client of its
  * own, so a ReplicaSet's creates never hold up an EndpointSlice; the
@@ -113,8 +123,8 @@ struct event_relay {
 
 struct ctrl_session {
 	struct ctrl_loop *loop;
-	struct kc_client *c; /* the informers' */
-	pthread_rwlock_t cache_lock;
+	struct kc_client *c; /* the loop thread's: the resync timer, runs[0] */
+	pthread_rwlock_t *cache_lock; /* the hub's */
 	atomic_bool stopping;
 	struct shared_informer inf[INFORMERS_MAX];
 	size_t n_inf;
@@ -208,7 +218,7 @@ void ctrl_cache_release(struct ctrl_run *c)
 	if (!c->cache_locked)
 		return;
 	c->cache_locked = false;
-	pthread_rwlock_unlock(&c->sess->cache_lock);
+	pthread_rwlock_unlock(c->sess->cache_lock);
 }
 
 int ctrl_objects(struct ctrl_run *c, const char *resource, json_t *const **objs, size_t *n)
@@ -609,9 +619,9 @@ static void relay_drain(struct ctrl_session *s)
 		struct relayed_event *next = e->next;
 
 		if (!atomic_load(&s->stopping) && loop_leading(s->loop)) {
-			pthread_rwlock_rdlock(&s->cache_lock); /* event_subject reads them */
+			pthread_rwlock_rdlock(s->cache_lock); /* event_subject reads them */
 			event_send(ev->rec, s, &e->a, e->created_name);
-			pthread_rwlock_unlock(&s->cache_lock);
+			pthread_rwlock_unlock(s->cache_lock);
 		}
 		free(e->a.message);
 		free(e->created_name);
@@ -705,40 +715,28 @@ static void on_del(void *ud, json_t *obj)
 	fan_out(ud, obj, NULL);
 }
 
+/* The hub's informer of resource for this session (none when the API
+ * does not serve it: its controllers see it empty). */
 static int informer_ensure(struct ctrl_session *s, const char *resource)
 {
-	const struct kc_resource *res = kc_resource_find(resource);
-	struct shared_informer *si;
-	int r;
-
 	if (informer_index(s, resource) < s->n_inf)
 		return 0;
-	if (!res || s->n_inf == INFORMERS_MAX)
+	if (s->n_inf == INFORMERS_MAX)
 		return -EINVAL;
-	/* A resource the API does not serve would never sync: its
-	 * controllers see it empty instead. */
-	si = &s->inf[s->n_inf];
-	*si = (struct shared_informer){ .resource = resource, .sess = s };
-	r = kc_list(s->c, res, NULL, &(struct kc_list_opts){ .limit = 1 }, NULL);
-	if (r == -ENOENT) {
-		log_warn("controller manager: the API serves no %s; its controllers see none", resource);
-		s->n_inf++; /* known, without an informer */
-		return 0;
-	}
-	r = kc_informer_new(s->c, res, NULL, &si->inf);
-	if (r < 0)
-		return r;
-	s->n_inf++;
-	return kc_informer_add_handlers(si->inf, &(struct kc_informer_handlers){
-		.add = on_add, .update = on_update, .del = on_del, .ud = si });
+	s->inf[s->n_inf++] = (struct shared_informer){
+		.resource = resource, .sess = s, .inf = ctrl_hub_informer(s->loop->m->hub, resource) };
+	return 0;
 }
 
 static bool all_synced(const struct ctrl_session *s)
 {
+	bool synced = true;
+
+	pthread_rwlock_rdlock(s->cache_lock);
 	for (size_t i = 0; i < s->n_inf; i++)
-		if (s->inf[i].inf && !kc_informer_synced(s->inf[i].inf))
-			return false;
-	return true;
+		synced &= !s->inf[i].inf || kc_informer_synced(s->inf[i].inf);
+	pthread_rwlock_unlock(s->cache_lock);
+	return synced;
 }
 
 /* Every cached object offered again to its controllers (client-go's
@@ -779,7 +777,7 @@ static void process_key(struct ctrl_run *run, const char *key)
 	struct ctrl_plan plan = CTRL_PLAN_INIT;
 	int r;
 
-	pthread_rwlock_rdlock(&s->cache_lock);
+	pthread_rwlock_rdlock(s->cache_lock);
 	run->cache_locked = true;
 	if (!written_seen(run, key)) { /* the informers will catch up */
 		ctrl_cache_release(run);
@@ -857,6 +855,20 @@ static int ctl_setup(struct ctrl_session *s, struct ctrl_ctl *ctl, const struct 
 			 &ctl->q);
 }
 
+/* One controller: its queue and clients, its informers, its indexes
+ * (the caches locked for writing). */
+static int ctl_add(struct ctrl_session *s, const struct ctrl_def *def)
+{
+	struct ctrl_ctl *ctl = &s->ctls[s->n_ctls++];
+	int r = ctl_setup(s, ctl, def);
+
+	for (size_t j = 0; r == 0 && j < ARRAY_SIZE(def->informers) && def->informers[j]; j++)
+		r = informer_ensure(s, def->informers[j]);
+	if (r == 0 && def->init)
+		r = def->init(&ctl->runs[0]);
+	return r;
+}
+
 static int workers_start(struct ctrl_session *s)
 {
 	for (size_t i = 0; i < s->n_ctls; i++) {
@@ -879,15 +891,8 @@ static int workers_start(struct ctrl_session *s)
 static int session_setup(struct ctrl_session *s)
 {
 	const struct ctrl_manager_config *cfg = &s->loop->m->cfg;
-	pthread_rwlockattr_t ra;
 	int r;
 
-	/* Writer first: the informers' updates never wait behind a stream
-	 * of reconciles. */
-	pthread_rwlockattr_init(&ra);
-	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&s->cache_lock, &ra);
-	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->ev.lock, NULL);
 	s->ev.tail = &s->ev.head;
 	s->ev.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -897,23 +902,22 @@ static int session_setup(struct ctrl_session *s)
 			  &s->c);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ctrl_n_defs; i++) {
-		struct ctrl_ctl *ctl;
-
-		if (!cfg->enabled[i])
-			continue;
-		ctl = &s->ctls[s->n_ctls++];
-		if ((r = ctl_setup(s, ctl, &ctrl_defs[i])) < 0)
-			return r;
-		for (size_t j = 0; j < ARRAY_SIZE(ctl->def->informers) && ctl->def->informers[j]; j++)
-			if ((r = informer_ensure(s, ctl->def->informers[j])) < 0)
-				return r;
-		if (ctl->def->init && (r = ctl->def->init(&ctl->runs[0])) < 0)
-			return r;
-	}
-	for (size_t i = 0; i < s->n_inf; i++)
-		if (s->inf[i].inf && (r = kc_informer_start(s->inf[i].inf)) < 0)
-			return r;
+	if ((r = ctrl_hub_start(s->loop->m->hub, hub_config(s->loop->m))) < 0)
+		return r;
+	s->cache_lock = ctrl_hub_lock(s->loop->m->hub);
+	/* Every controller first, then the cached objects replayed to them
+	 * as the session subscribes (client-go's late handler). */
+	pthread_rwlock_wrlock(s->cache_lock);
+	for (size_t i = 0; r == 0 && i < ctrl_n_defs; i++)
+		if (cfg->enabled[i])
+			r = ctl_add(s, &ctrl_defs[i]);
+	for (size_t i = 0; r == 0 && i < s->n_inf; i++)
+		r = ctrl_hub_subscribe(s->loop->m->hub, s->inf[i].resource,
+				       &(struct kc_informer_handlers){ .add = on_add, .update = on_update,
+								       .del = on_del, .ud = &s->inf[i] });
+	pthread_rwlock_unlock(s->cache_lock);
+	if (r < 0)
+		return r;
 	if (cfg->resync_s > 0)
 		kc_timer_add(s->c, now_ns() + (unsigned long long)cfg->resync_s * 1000000000ULL, resync,
 			     s, &s->resync);
@@ -922,6 +926,12 @@ static int session_setup(struct ctrl_session *s)
 
 static void session_teardown(struct ctrl_session *s)
 {
+	if (s->cache_lock) { /* no handler of ours runs from here on */
+		pthread_rwlock_wrlock(s->cache_lock);
+		for (size_t i = 0; i < s->n_inf; i++)
+			ctrl_hub_unsubscribe(s->loop->m->hub, &s->inf[i]);
+		pthread_rwlock_unlock(s->cache_lock);
+	}
 	atomic_store(&s->stopping, true);
 	for (size_t i = 0; i < s->n_ctls; i++)
 		if (s->ctls[i].q)
@@ -949,15 +959,12 @@ static void session_teardown(struct ctrl_session *s)
 		json_decref(ctl->written);
 		pthread_mutex_destroy(&ctl->written_lock);
 	}
-	for (size_t i = 0; i < s->n_inf; i++)
-		kc_informer_free(s->inf[i].inf);
 	if (s->resync)
 		kc_timer_cancel(s->c, s->resync);
 	kc_client_free(s->c);
 	if (s->ev.fd >= 0)
 		close(s->ev.fd);
 	pthread_mutex_destroy(&s->ev.lock);
-	pthread_rwlock_destroy(&s->cache_lock);
 }
 
 /* poll() over the informers' client, the leader and the stop fd; then
@@ -973,9 +980,9 @@ static void session_wait(struct ctrl_session *s)
 	fds[n++] = (struct pollfd){ .fd = ctrl_leader_fd(s->loop->leader), .events = POLLIN };
 	if (poll(fds, n, timeout) < 0 && errno != EINTR)
 		return;
-	pthread_rwlock_wrlock(&s->cache_lock);
+	pthread_rwlock_wrlock(s->cache_lock);
 	kc_client_dispatch(s->c, fds, n_client);
-	pthread_rwlock_unlock(&s->cache_lock);
+	pthread_rwlock_unlock(s->cache_lock);
 }
 
 static void manager_session(struct ctrl_loop *l)
@@ -1093,6 +1100,7 @@ static int loop_start(struct ctrl_manager *m, struct ctrl_loop *l, const struct 
 static void sched_session(struct ctrl_loop *l)
 {
 	struct sched_driver_opts o = {
+		.hub = l->m->hub,
 		.parallel_binds = l->m->cfg.sched_parallel_binds,
 		.stop_fd = l->m->stop_fd,
 		.leader_fd = ctrl_leader_fd(l->leader),
@@ -1100,12 +1108,32 @@ static void sched_session(struct ctrl_loop *l)
 		.ud = l,
 		.metrics = l->m->metrics,
 	};
-	int r = sched_driver_run(l->kc, &o);
+	int r = ctrl_hub_start(l->m->hub, hub_config(l->m));
 
+	if (r == 0)
+		r = sched_driver_run(l->kc, &o);
 	if (r < 0) {
 		log_error("scheduler: %s", strerror(-r));
 		sleep(1);
 	}
+}
+
+/* The shared informers: every resource of the enabled controllers and
+ * the scheduler's (started by the first loop to lead). */
+static int hub_new(struct ctrl_manager *m)
+{
+	static const char *const sched_resources[] = { "nodes", "poddisruptionbudgets.policy",
+						       "namespaces", "pods" };
+	const char *res[CTRL_MAX * 12 + ARRAY_SIZE(sched_resources)];
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctrl_n_defs; i++)
+		for (size_t j = 0; m->cfg.enabled[i] && j < ARRAY_SIZE(ctrl_defs[i].informers) &&
+				   ctrl_defs[i].informers[j]; j++)
+			res[n++] = ctrl_defs[i].informers[j];
+	for (size_t i = 0; !m->cfg.no_scheduler && i < ARRAY_SIZE(sched_resources); i++)
+		res[n++] = sched_resources[i];
+	return ctrl_hub_new(res, n, m->stop_fd, &m->hub);
 }
 
 int ctrl_manager_start(const struct ctrl_manager_config *cfg, const struct api_config *api,
@@ -1127,8 +1155,10 @@ int ctrl_manager_start(const struct ctrl_manager_config *cfg, const struct api_c
 	}
 	for (size_t i = 0; i < ctrl_n_defs; i++)
 		any |= cfg->enabled[i];
-	r = any ? loop_start(m, &m->loops[0], api, "controller manager", "kube-controller-manager",
-			     "controller-manager", "system:kube-controller-manager", "ctrl-informers", manager_session)
+	r = hub_new(m);
+	if (r == 0)
+		r = any ? loop_start(m, &m->loops[0], api, "controller manager", "kube-controller-manager",
+			     "controller-manager", "system:kube-controller-manager", "ctrl-manager", manager_session)
 		: 0;
 	if (r == 0 && !cfg->no_scheduler)
 		r = loop_start(m, &m->loops[1], api, "scheduler", "kube-scheduler", "scheduler",
@@ -1155,8 +1185,10 @@ void ctrl_manager_free(struct ctrl_manager *m)
 		if (l->running)
 			pthread_join(l->thread, NULL);
 		ctrl_leader_free(l->leader);
-		kc_config_free(l->kc);
 	}
+	ctrl_hub_free(m->hub); /* its thread has seen stop_fd too */
+	for (size_t i = 0; i < ARRAY_SIZE(m->loops); i++)
+		kc_config_free(m->loops[i].kc);
 	close(m->stop_fd);
 	free(m);
 }

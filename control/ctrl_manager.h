@@ -20,8 +20,9 @@
  * controllers again every resync period. The scheduler's driver is
  * control/sched_driver.c.
  *
- * Threads: the informers run on the loop's thread, which calls the
- * rows' event functions (with the caches locked for writing); each
+ * Threads: the informers, shared with the scheduler (control/ctrl_hub.h),
+ * run on a thread of their own, which calls the rows' event functions
+ * (with the caches locked for writing); each
  * controller's keys are reconciled by its own workers (syncs), at most
  * one worker per key, with the caches locked for reading during
  * reconcile only: a row's state shared between event and send (or

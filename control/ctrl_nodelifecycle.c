@@ -102,7 +102,7 @@ static int health(json_t *node, json_t *lease, long long grace, time_t now, json
 
 /* Which of condition_taints the node wants (by index), from one pass over
  * its conditions: the first condition of each type counts, as
- * ctrl_condition finds it. A node reconciles on every Lease renewal and
+ * ctrl_condition finds it. A node reconciled on every Lease renewal and
  * every change of its pods: a lookup per taint and condition was ~2% of
  * skiff-server's CPU in bench_sched_api. */
 static void taints_wanted(json_t *node, bool wanted[ARRAY_SIZE(condition_taints)])

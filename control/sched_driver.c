@@ -1,10 +1,14 @@
 /* The scheduler's driver (see sched_driver.h). */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include "control/ctrl_hub.h"
 #include "control/ctrl_manager.h"
 #include "control/sched.h"
 #include "control/sched_driver.h"
@@ -17,12 +21,32 @@
 #define SCHEDULER_NAME "default-scheduler"
 #define EXPIRE_EVERY_NS 1000000000ULL
 
+enum feed { FEED_NODES, FEED_PDBS, FEED_NAMESPACES, FEED_PODS, FEEDS };
+
+/* The subscription to one resource of the shared informers. */
+struct feed_sub {
+	struct sdrv *d;
+	enum feed f;
+};
+
+/* An informer event on its way from the shared informers' thread. */
+struct feed_event {
+	struct feed_event *next;
+	enum feed f;
+	json_t *old, *obj; /* referenced; old only for an update */
+	bool del;
+};
+
 struct sdrv {
 	const struct sched_driver_opts *o;
 	struct kc_client *c;
 	struct kc_recorder *rec;
 	struct sched *s;
-	struct kc_informer *nodes, *pods, *pdbs, *namespaces;
+	struct feed_sub subs[FEEDS];
+	bool subscribed;
+	pthread_mutex_t mb_lock; /* the mailbox: events not yet applied */
+	struct feed_event *mb_head, **mb_tail;
+	int mb_fd; /* eventfd: the mailbox turned non-empty */
 	int in_flight, max_in_flight;
 	struct bind_req *flying;
 	unsigned long long next_expire;
@@ -159,8 +183,10 @@ static json_t *event_pod(struct sdrv *d, const char *ns, const char *name, const
 	json_t *pod;
 
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	pod = kc_informer_get(d->pods, key);
-	return pod ? json_incref(pod)
+	pthread_rwlock_rdlock(ctrl_hub_lock(d->o->hub));
+	pod = json_incref(kc_informer_get(ctrl_hub_informer(d->o->hub, "pods"), key));
+	pthread_rwlock_unlock(ctrl_hub_lock(d->o->hub));
+	return pod ? pod
 		   : json_pack("{s:{s:s,s:s,s:s}}", "metadata", "name", name, "namespace", ns, "uid",
 			       uid ? uid : "");
 }
@@ -328,16 +354,131 @@ static void schedule_ready(struct sdrv *d)
 
 /* ---- the loop ---- */
 
-static int informer(struct sdrv *d, const char *resource, const struct kc_informer_handlers *h,
-		    struct kc_informer **out)
-{
-	int r = kc_informer_new(d->c, kc_resource_find(resource), NULL, out);
+/* What each feed's events do here, and the resource it is. */
+static const struct {
+	const char *resource;
+	void (*add)(void *ud, json_t *obj);
+	void (*update)(void *ud, json_t *old, json_t *obj);
+	void (*del)(void *ud, json_t *obj);
+} feeds[FEEDS] = {
+	[FEED_NODES] = { "nodes", node_add, node_update, node_del },
+	[FEED_PDBS] = { "poddisruptionbudgets.policy", pdb_add, pdb_update, pdb_del },
+	[FEED_NAMESPACES] = { "namespaces", ns_add, ns_update, ns_del },
+	[FEED_PODS] = { "pods", pod_add, pod_update, pod_del },
+};
 
-	if (r == 0 && h)
-		r = kc_informer_add_handlers(*out, h);
-	if (r == 0)
-		r = kc_informer_start(*out);
+/* ---- the shared informers' events, through the mailbox ----
+ * The hub calls these on its thread (or on ours, replaying its cache as
+ * we subscribe) with its lock held for writing: they only queue the event
+ * and wake the loop, which applies it on the scheduler's thread. */
+
+static void mb_push(struct feed_sub *fs, json_t *old, json_t *obj, bool del)
+{
+	struct sdrv *d = fs->d;
+	struct feed_event *e = malloc(sizeof(*e));
+	uint64_t one = 1;
+	bool was_empty;
+
+	if (!e) {
+		log_error("scheduler: out of memory: a %s event lost", feeds[fs->f].resource);
+		return;
+	}
+	*e = (struct feed_event){ .f = fs->f, .old = json_incref(old), .obj = json_incref(obj), .del = del };
+	pthread_mutex_lock(&d->mb_lock);
+	was_empty = !d->mb_head;
+	*d->mb_tail = e;
+	d->mb_tail = &e->next;
+	pthread_mutex_unlock(&d->mb_lock);
+	if (was_empty && write(d->mb_fd, &one, sizeof(one)) < 0)
+		log_debug("scheduler: cannot wake the loop: %m");
+}
+
+static void tap_add(void *ud, json_t *obj)
+{
+	mb_push(ud, NULL, obj, false);
+}
+
+static void tap_update(void *ud, json_t *old, json_t *obj)
+{
+	mb_push(ud, old, obj, false);
+}
+
+static void tap_del(void *ud, json_t *obj)
+{
+	mb_push(ud, NULL, obj, true);
+}
+
+/* The events queued so far, applied in order (apply false: dropped). */
+static void mb_drain(struct sdrv *d, bool apply)
+{
+	struct feed_event *e;
+	uint64_t v;
+
+	if (read(d->mb_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("scheduler: mailbox: %m");
+	pthread_mutex_lock(&d->mb_lock);
+	e = d->mb_head;
+	d->mb_head = NULL;
+	d->mb_tail = &d->mb_head;
+	pthread_mutex_unlock(&d->mb_lock);
+	while (e) {
+		struct feed_event *next = e->next;
+
+		if (apply && e->del)
+			feeds[e->f].del(d, e->obj);
+		else if (apply && e->old)
+			feeds[e->f].update(d, e->old, e->obj);
+		else if (apply)
+			feeds[e->f].add(d, e->obj);
+		json_decref(e->old);
+		json_decref(e->obj);
+		free(e);
+		e = next;
+	}
+}
+
+static int subscribe(struct sdrv *d)
+{
+	struct ctrl_hub *h = d->o->hub;
+	int r = 0;
+
+	pthread_rwlock_wrlock(ctrl_hub_lock(h));
+	for (int f = 0; r == 0 && f < FEEDS; f++) {
+		d->subs[f] = (struct feed_sub){ .d = d, .f = f };
+		r = ctrl_hub_subscribe(h, feeds[f].resource, &(struct kc_informer_handlers){
+			.add = tap_add, .update = tap_update, .del = tap_del, .ud = &d->subs[f] });
+	}
+	d->subscribed = true;
+	pthread_rwlock_unlock(ctrl_hub_lock(h));
 	return r;
+}
+
+static void unsubscribe(struct sdrv *d)
+{
+	if (!d->subscribed)
+		return;
+	pthread_rwlock_wrlock(ctrl_hub_lock(d->o->hub));
+	for (int f = 0; f < FEEDS; f++)
+		ctrl_hub_unsubscribe(d->o->hub, &d->subs[f]);
+	pthread_rwlock_unlock(ctrl_hub_lock(d->o->hub));
+	d->subscribed = false;
+}
+
+/* Whether every feed's first list is in (read before the mailbox is
+ * drained: what came before it is queued by then). One the API does not
+ * serve counts as synced, empty. */
+static bool feeds_synced(struct sdrv *d)
+{
+	bool synced = true;
+
+	pthread_rwlock_rdlock(ctrl_hub_lock(d->o->hub));
+	for (int f = 0; f < FEEDS; f++) {
+		struct kc_informer *inf = ctrl_hub_informer(d->o->hub, feeds[f].resource);
+
+		synced &= !inf || kc_informer_synced(inf);
+	}
+	pthread_rwlock_unlock(ctrl_hub_lock(d->o->hub));
+	return synced;
 }
 
 static int setup(struct sdrv *d, const struct kc_config *cfg)
@@ -357,24 +498,17 @@ static int setup(struct sdrv *d, const struct kc_config *cfg)
 	if (r < 0 || (r = kc_recorder_new(d->c, SCHEDULER_NAME, NULL, &d->rec)) < 0 ||
 	    (r = sched_new(NULL, &d->s)) < 0)
 		return r;
-	if ((r = informer(d, "nodes", &(struct kc_informer_handlers){
-		     .add = node_add, .update = node_update, .del = node_del, .ud = d }, &d->nodes)) < 0)
-		return r;
-	if ((r = informer(d, "poddisruptionbudgets.policy", &(struct kc_informer_handlers){
-		     .add = pdb_add, .update = pdb_update, .del = pdb_del, .ud = d }, &d->pdbs)) < 0)
-		return r;
-	if ((r = informer(d, "namespaces", &(struct kc_informer_handlers){
-		     .add = ns_add, .update = ns_update, .del = ns_del, .ud = d }, &d->namespaces)) < 0)
-		return r;
-	return informer(d, "pods", &(struct kc_informer_handlers){
-		.add = pod_add, .update = pod_update, .del = pod_del, .ud = d }, &d->pods);
+	d->mb_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->mb_fd < 0)
+		return -errno;
+	return subscribe(d);
 }
 
 static void wait_once(struct sdrv *d, bool synced)
 {
 	struct pollfd fds[1100];
 	int timeout = 1000;
-	size_t n = kc_client_pollfds(d->c, fds, ARRAY_SIZE(fds) - 2, &timeout);
+	size_t n = kc_client_pollfds(d->c, fds, ARRAY_SIZE(fds) - 3, &timeout);
 	size_t n_client = n;
 
 	if (synced && d->in_flight < d->max_in_flight) {
@@ -389,6 +523,7 @@ static void wait_once(struct sdrv *d, bool synced)
 	}
 	fds[n++] = (struct pollfd){ .fd = d->o->stop_fd, .events = POLLIN };
 	fds[n++] = (struct pollfd){ .fd = d->o->leader_fd, .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = d->mb_fd, .events = POLLIN };
 	if (poll(fds, n, timeout) < 0 && errno != EINTR)
 		return;
 	kc_client_dispatch(d->c, fds, n_client);
@@ -403,22 +538,27 @@ static bool stopping(const struct sdrv *d)
 
 int sched_driver_run(const struct kc_config *cfg, const struct sched_driver_opts *o)
 {
-	struct sdrv d = { .o = o, .max_in_flight = o->parallel_binds > 0 ? o->parallel_binds : SCHED_PARALLEL_BINDS };
-	int r = setup(&d, cfg);
+	struct sdrv d = { .o = o, .mb_fd = -1, .max_in_flight = o->parallel_binds > 0 ? o->parallel_binds : SCHED_PARALLEL_BINDS };
+	int r;
 
+	pthread_mutex_init(&d.mb_lock, NULL);
+	d.mb_tail = &d.mb_head;
+	r = setup(&d, cfg);
 	while (r == 0 && !stopping(&d)) {
-		bool synced = kc_informer_synced(d.nodes) && kc_informer_synced(d.pods) &&
-			      kc_informer_synced(d.pdbs) && kc_informer_synced(d.namespaces);
+		bool synced = feeds_synced(&d);
 
-		wait_once(&d, synced);
+		mb_drain(&d, true);
 		if (synced)
 			schedule_ready(&d);
+		wait_once(&d, synced);
 	}
 	log_info("scheduler: stopping (%lu bound, %lu failed bindings)", d.bound, d.failed);
-	kc_informer_free(d.pods);
-	kc_informer_free(d.pdbs);
-	kc_informer_free(d.namespaces);
-	kc_informer_free(d.nodes);
+	unsubscribe(&d);
+	if (d.mb_fd >= 0) {
+		mb_drain(&d, false);
+		close(d.mb_fd);
+	}
+	pthread_mutex_destroy(&d.mb_lock);
 	kc_recorder_free(d.rec);
 	kc_client_free(d.c); /* cancels the bindings in flight, without callbacks */
 	while (d.flying) {

@@ -1,6 +1,8 @@
 /* The scheduler's driver: informers in, bindings out, around the pure
- * core of control/sched.h. Nodes and every pod are watched (unscheduled
- * pods go to the queue, bound ones into the snapshot); a pod's priority is
+ * core of control/sched.h. Nodes and every pod are watched through the
+ * process's shared informers (control/ctrl_hub.h; their events reach the
+ * scheduler's thread through a queue of its own): unscheduled
+ * pods go to the queue, bound ones into the snapshot; a pod's priority is
  * its spec.priority, which the API server resolves from its
  * priorityClassName at admission (as upstream's Priority plugin). Each
  * popped pod runs sched_cycle; its pods/binding create is
@@ -21,6 +23,7 @@
 
 #include "lib/kube_config.h"
 
+struct ctrl_hub;
 struct prom_registry;
 
 /* Bindings in flight by default: enough that the binding round trips
@@ -35,6 +38,7 @@ struct sched_driver_opts {
 	int leader_fd;               /* readable when leading changes */
 	bool (*leading)(void *ud);   /* the loop runs while this holds */
 	void *ud;
+	struct ctrl_hub *hub;        /* the shared informers, started */
 	/* Optional: kube-scheduler's scheduler_schedule_attempts_total and
 	 * scheduler_scheduling_attempt_duration_seconds{result,profile}. */
 	struct prom_registry *metrics;

@@ -12,6 +12,7 @@ packages=(
 	libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
 	libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
 	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libldns-dev
+	libjemalloc-dev # skiff-server's allocator
 	# runtime and test peers
 	iproute2 nftables iptables conntrack containerd containernetworking-plugins
 	busybox-static tzdata etcd-server etcd-client kubectl docker-registry curl

@@ -10,7 +10,7 @@
 # shape, so the API's share shows. Under the table: the CPU each process
 # spent per pod over the same window (skiff-server with its loops,
 # hollow-nodes, sched-api-bench), which other work on the machine
-# disturbs less than the rate does.
+# disturbs less than the rate does, and the server's peak RSS.
 #
 # Environment:
 #   BENCH_SCHED_API_NODES     hollow nodes (default 5000)
@@ -35,6 +35,7 @@ s0=$(cpu_ticks "$SERVER_PID"); h0=$(cpu_ticks "$HOLLOW_PID")
 out=$("$TESTBIN/sched-api-bench" "$KCFG" 0 "$pods" "$inflight" 2>&1)
 rc=$?
 s1=$(cpu_ticks "$SERVER_PID"); h1=$(cpu_ticks "$HOLLOW_PID")
+hwm=$(rss_mib "$SERVER_PID" VmHWM)
 core=$("$TESTBIN/sched-bench" "$nodes" "$pods" 0) || fail "sched-bench: $core"
 
 # val TEXT MEASURE FIELD: a number from a "MEASURE key=value ..." line.
@@ -64,7 +65,7 @@ row "skiff: pod creates alone (same run)" "$creates"
 row "skiff: scheduler core in-process, add + cycle + confirm (no API)" "$cycle"
 row "kube-scheduler CI floor, SchedulingBasic 5000/10000 (published)" "270"
 row "Godel, per shard (published)" "2500"
-echo "skiff-server CPU during the run: $srv_cpu of one core; load average $(loadavg) on $(nproc) cores"
+echo "skiff-server CPU during the run: $srv_cpu of one core, VmHWM $hwm MiB; load average $(loadavg) on $(nproc) cores"
 echo "CPU per pod (ms): skiff-server $(per_pod $(( s1 - s0 ))), hollow-nodes $(per_pod $(( h1 - h0 )))," \
 	"sched-api-bench $(awk -v c="${bench_cpu:-0}" -v n="$pods" 'BEGIN { printf "%.2f", c * 1000 / n }')"
 [ "$rc" -eq 0 ] || fail "sched-api-bench failed: $out"

@@ -87,3 +87,8 @@ TESTS += test_ctrl_disruption
 test_ctrl_disruption_SRCS = tests/control/test_ctrl_disruption.c $(CTRL_SRCS)
 test_ctrl_disruption_PKGS = $(CTRL_PKGS)
 test_ctrl_disruption_LDLIBS = $(CTRL_LDLIBS)
+
+# The shared informers of skiff-server's loops, against a real server.
+TESTS += test_ctrl_hub
+test_ctrl_hub_SRCS = tests/control/test_ctrl_hub.c control/ctrl_hub.c $(KUBE_TEST_SERVER)
+test_ctrl_hub_PKGS = libcurl jansson yaml-0.1
