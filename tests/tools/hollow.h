@@ -104,9 +104,14 @@ typedef void (*hreq_fn)(struct hollow *h, void *ud, int err, const struct kc_sta
 			json_t *body);
 
 /* Queues a request (body is stolen, may be NULL); fn(h, ud, ...) once it
- * is answered. urgent: ahead of every request that is not. */
+ * is answered, with body NULL on success: only the outcome is read (the
+ * answered object is not parsed: the pods' status writes return whole
+ * pods). urgent: ahead of every request that is not. */
 int hollow_send(struct hollow *h, bool urgent, const char *method, const char *path,
 		json_t *body, hreq_fn fn, void *ud);
+/* As hollow_send, for fn that reads the answered object. */
+int hollow_send_parsed(struct hollow *h, bool urgent, const char *method, const char *path,
+		       json_t *body, hreq_fn fn, void *ud);
 /* A warning for a failed request, the first few of each kind only. */
 void hollow_request_failed(struct hollow *h, const char *what, const char *method,
 			   const char *path, int err, const struct kc_status *st);

@@ -4,3 +4,6 @@
 TOOLS += hollow-nodes
 hollow-nodes_SRCS := tests/tools/hollow_nodes.c tests/tools/hollow_node.c tests/tools/hollow_pod.c
 hollow-nodes_PKGS := libcurl jansson yaml-0.1
+# jemalloc, as skiff-server (control/build.mk): glibc's malloc was ~10% of
+# its CPU in bench_sched_api, on the cores the server shares.
+hollow-nodes_PKGS += $(if $(SANITIZE),,jemalloc)

@@ -307,7 +307,7 @@ static void on_node_registered(struct hollow *h, void *ud, int err, const struct
 		json_t *obj = node_object(h, n);
 
 		node_path(n, "status", path, sizeof(path));
-		hollow_send(h, true, "PUT", path, obj, on_node_registered, n);
+		hollow_send_parsed(h, true, "PUT", path, obj, on_node_registered, n);
 		return;
 	}
 	if (err < 0) {
@@ -335,7 +335,7 @@ static void register_node(struct hollow *h, struct hnode *n)
 	char path[256];
 
 	node_path(NULL, NULL, path, sizeof(path));
-	hollow_send(h, false, "POST", path, node_object(h, n), on_node_registered, n);
+	hollow_send_parsed(h, false, "POST", path, node_object(h, n), on_node_registered, n);
 }
 
 /* ---- renewals and heartbeats ---- */

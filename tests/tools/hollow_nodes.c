@@ -140,6 +140,7 @@ struct hreq {
 	json_t *body;
 	hreq_fn fn;
 	void *ud;
+	bool parsed; /* fn reads the answer's object (else: the outcome only) */
 	struct hreq *next;
 };
 
@@ -196,7 +197,9 @@ static void pump(struct hollow *h)
 	while (h->inflight < h->o.inflight && (r = dequeue(h))) {
 		int err;
 
-		err = kc_request_async(h->c, r->method, r->path, r->body, on_answer, r, NULL);
+		err = r->parsed ? kc_request_async(h->c, r->method, r->path, r->body, on_answer, r, NULL)
+				: kc_request_async_outcome(h->c, r->method, r->path, r->body, on_answer,
+							   r, NULL);
 		if (err < 0) {
 			struct kc_status st = { 0 };
 
@@ -210,8 +213,8 @@ static void pump(struct hollow *h)
 	}
 }
 
-int hollow_send(struct hollow *h, bool urgent, const char *method, const char *path,
-		json_t *body, hreq_fn fn, void *ud)
+static int queue_request(struct hollow *h, bool urgent, const char *method, const char *path,
+			 json_t *body, hreq_fn fn, void *ud, bool parsed)
 {
 	struct hreq *r = calloc(1, sizeof(*r));
 
@@ -225,6 +228,7 @@ int hollow_send(struct hollow *h, bool urgent, const char *method, const char *p
 	r->body = body;
 	r->fn = fn;
 	r->ud = ud;
+	r->parsed = parsed;
 	if (h->queue_tail[!urgent])
 		h->queue_tail[!urgent]->next = r;
 	else
@@ -233,6 +237,18 @@ int hollow_send(struct hollow *h, bool urgent, const char *method, const char *p
 	h->queued++;
 	pump(h);
 	return 0;
+}
+
+int hollow_send(struct hollow *h, bool urgent, const char *method, const char *path,
+		json_t *body, hreq_fn fn, void *ud)
+{
+	return queue_request(h, urgent, method, path, body, fn, ud, false);
+}
+
+int hollow_send_parsed(struct hollow *h, bool urgent, const char *method, const char *path,
+		       json_t *body, hreq_fn fn, void *ud)
+{
+	return queue_request(h, urgent, method, path, body, fn, ud, true);
 }
 
 bool hollow_has_room(const struct hollow *h)
