@@ -380,8 +380,11 @@ case_watch() {
 		"ERROR 504 Timeout ResourceVersionTooLarge 1" "watch from a future RV: $out"
 	assert_eq "$(jq -r .object.message <<<"$out")" \
 		"Timeout: Too large resource version: $((rv + 1000)), current: $rv"
-	# A watch on one name.
-	curl -sN "$(URL "$PODS?watch=true&fieldSelector=metadata.name%3Dw2&resourceVersion=$(jqr "$(api GET $PODS)" .metadata.resourceVersion)&timeoutSeconds=30")" >"$TMP/w2" &
+	# A watch on one name. The RV is read before curl goes to the
+	# background: read in the background job, it could come after w2's
+	# creation (the stream then rightly empty: a flake at load 18).
+	rv=$(jqr "$(api GET $PODS)" .metadata.resourceVersion)
+	curl -sN "$(URL "$PODS?watch=true&fieldSelector=metadata.name%3Dw2&resourceVersion=$rv&timeoutSeconds=30")" >"$TMP/w2" &
 	wp=$!
 	api POST $PODS "$(pod w3)" >/dev/null
 	api POST $PODS "$(pod w2)" >/dev/null
