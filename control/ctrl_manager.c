@@ -967,12 +967,15 @@ static void session_teardown(struct ctrl_session *s)
 	pthread_mutex_destroy(&s->ev.lock);
 }
 
-/* poll() over the informers' client, the leader and the stop fd; then
- * the informers' events, with the caches locked for writing. */
-static void session_wait(struct ctrl_session *s)
+/* poll() over the session's client, the leader and the stop fd; then
+ * its events, with the caches locked for writing. The shared informers
+ * sync on the hub's thread, which does not wake this poll: until the
+ * workers start (synced), it looks every 10 ms (client-go's
+ * WaitForCacheSync looks every 100 ms), not every second. */
+static void session_wait(struct ctrl_session *s, bool working)
 {
 	struct pollfd fds[1100];
-	int timeout = 1000;
+	int timeout = working ? 1000 : 10;
 	size_t n = kc_client_pollfds(s->c, fds, ARRAY_SIZE(fds) - 2, &timeout);
 	size_t n_client = n;
 
@@ -999,7 +1002,7 @@ static void manager_session(struct ctrl_loop *l)
 	}
 	log_info("controller manager: %zu controllers running", s.n_ctls);
 	while (loop_leading(l)) {
-		session_wait(&s);
+		session_wait(&s, working);
 		if (ctrl_manager_stopping(l->m))
 			break;
 		if (!working && all_synced(&s)) {
