@@ -90,9 +90,12 @@ static void indexes_apply(struct kc_informer *inf, const char *key, json_t *obj,
 		index_apply(&inf->indexes[i], key, obj, add);
 }
 
-/* versions_only: {metadata: {namespace, name, resourceVersion}} of a
- * cached key, for the handlers (a new reference). */
-static json_t *stub_object(const char *key, const char *rv)
+/* versions_only: what such a cache knows of an object, given to the
+ * handlers in its place (a new reference): {metadata: {namespace, name,
+ * resourceVersion}}, the key as client-go's DeletedFinalStateUnknown
+ * carries it. The agent's handlers read only these fields of an old
+ * object (api_source.c). */
+static json_t *key_object(const char *key, const char *rv)
 {
 	const char *slash = strchr(key, '/');
 	json_t *meta = json_object();
@@ -123,7 +126,7 @@ static json_t *cached_object(const struct kc_informer *inf, const char *key)
 	if (!inf->versions)
 		return json_incref(json_object_get(inf->cache, key));
 	rv = kc_versions_get(inf->versions, key);
-	return rv ? stub_object(key, rv) : NULL;
+	return rv ? key_object(key, rv) : NULL;
 }
 
 static bool cached_has(const struct kc_informer *inf, const char *key)
