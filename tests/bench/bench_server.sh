@@ -199,7 +199,9 @@ in_ns b "$TESTBIN/fanout-floor" --conns "$watchers" --events "$events" --interva
 
 # The table: one row per metric; skiff on each store, etcd itself, the
 # kernel's floor, goal. row METRIC SQLITE ETCD ETCD-ITSELF GOAL [FLOOR]
-row() { printf '| %-34s | %-17s | %-17s | %-19s | %-21s | %-20s |\n' "$1" "$2" "$3" "$4" "${6:--}" "$5"; }
+row() {
+	printf '| %-34s | %-17s | %-17s | %-19s | %-21s | %-20s |\n' "$1" "$2" "$3" "$4" "${6:--}" "$5"
+}
 pair() { # LABEL MEASURE A B: "a / b" in ms, or "-"
 	local a b
 	a=$(val "$1" "$2" "$3"); b=$(val "$1" "$2" "$4")
@@ -254,15 +256,14 @@ wcells() { # LABEL MEASURE: writes/s, p50 / p99 ms, CPU µs/write
 	fi
 	echo "$n $(pair "$1" "$2" p50_us p99_us | tr -d ' ') $(val "$1" "$2" server_cpu_us_per_write)"
 }
-f=floor
+fl() { val floor watch-delivery "$1"; } # a field of fanout-floor's line
 echo
-echo "kernel floor (loopback TCP, no HTTP): fanout-floor, $(val $f watch-delivery conns) connections x" \
-	"$(val $f watch-delivery events) events of $(val $f watch-delivery msg_bytes) bytes, one send()" \
-	"each, $(val $f watch-delivery senders) sender threads, $(val $f watch-delivery receivers) epoll" \
-	"receiver: p50 / p99 / max $(pair $f watch-delivery p50_us p99_us) / $(ms "$(val $f watch-delivery max_us)") ms;" \
-	"CPU per delivery: sender $(val $f watch-delivery sender_cpu_ns_per_delivery) ns (the receiving" \
-	"TCP stack runs in its send), receiver $(val $f watch-delivery receiver_cpu_ns_per_delivery) ns;" \
-	"one fan-out $(ms "$(val $f watch-delivery send_pass_p50_us)") ms median; load1 $(val $f watch-delivery load1_start)"
+echo "kernel floor (loopback TCP, no HTTP): fanout-floor, $(fl conns) connections x $(fl events)" \
+	"events of $(fl msg_bytes) bytes, one send() each, $(fl senders) sender threads, $(fl receivers)" \
+	"epoll receiver: p50 / p99 / max $(pair floor watch-delivery p50_us p99_us) / $(ms "$(fl max_us)") ms;" \
+	"one fan-out $(ms "$(fl send_pass_p50_us)") ms median; CPU per delivery: sender" \
+	"$(fl sender_cpu_ns_per_delivery) ns (the receiving TCP stack runs in its send), receiver" \
+	"$(fl receiver_cpu_ns_per_delivery) ns; before it: load1 $(fl load1), $(fl runnable) runnable"
 if [ -n "$writers" ]; then
 	echo
 	echo "Write phase: $write_pods pods created, bound, status-patched per in-flight count"

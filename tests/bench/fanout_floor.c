@@ -23,7 +23,6 @@
  * missing or out of order; 2 on bad usage. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -338,7 +337,6 @@ struct receiver {
 	char buf[65536];
 };
 
-
 /* n bytes of connection i read at time t: each message completed is
  * checked (its number, in order) and its time noted. */
 static int consume(struct receiver *rv, size_t i, const char *p, size_t n,
@@ -469,72 +467,71 @@ static int receiver_run(struct floor *f, int ready)
 	return f->sh->status;
 }
 
-/* LABEL watch-delivery n= p50_us= p99_us= max_us= and the rest. */
-static void report(const struct floor *f, unsigned long long *lat, unsigned long long *pass,
-		   unsigned long long snd_cpu, double load1)
+/* "load1=L runnable=R" before the run, from /proc/loadavg: the load
+ * average lags (a server's 10,000 threads just gone still weigh on it),
+ * the count of runnable threads does not. */
+static void load_now(char *out, size_t size)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/loadavg", "re");
+	double l1 = -1;
+	int run = -1;
+
+	if (!f || fscanf(f, "%lf %*f %*f %d/", &l1, &run) != 2)
+		l1 = -1;
+	snprintf(out, size, "load1=%.2f runnable=%d", l1, run);
+}
+
+/* LABEL watch-delivery n= p50_us= p99_us= max_us= and the rest; lat[]
+ * = receive time - t0 of every delivery. */
+static int report(const struct floor *f, const unsigned long long *t0, unsigned long long *lat,
+		  unsigned long long *pass, unsigned long long snd_cpu, const char *load)
 {
 	size_t n = f->o.conns * f->o.events, e = f->o.events;
 	double per = (double)n;
-	double load[1] = { -1 };
 
+	for (size_t k = 0; k < n; k++) {
+		if (f->sh->recv[k] < t0[k % e + 1]) {
+			fprintf(stderr, "fanout-floor: connection %zu: event %zu not received\n",
+				k / e, k % e + 1);
+			return -EIO;
+		}
+		lat[k] = f->sh->recv[k] - t0[k % e + 1];
+	}
 	qsort(lat, n, sizeof(*lat), cmp_ull);
 	qsort(pass + 1, e, sizeof(*pass), cmp_ull);
-	getloadavg(load, 1);
 	printf("%s watch-delivery n=%zu p50_us=%llu p99_us=%llu max_us=%llu conns=%zu events=%zu "
 	       "msg_bytes=%zu senders=%zu receivers=%zu nodelay=%d send_pass_p50_us=%llu "
 	       "send_pass_max_us=%llu send_stalls=%zu server_cpu_ms=%llu client_cpu_ms=%llu "
 	       "sender_cpu_ns_per_delivery=%.0f receiver_cpu_ns_per_delivery=%.0f "
-	       "load1_start=%.2f load1_end=%.2f\n",
+	       "%s\n",
 	       f->o.label, n, lat[n / 2] / 1000, lat[n * 99 / 100] / 1000, lat[n - 1] / 1000,
 	       f->o.conns, e, f->o.msg_bytes, f->o.senders, f->o.receivers, f->o.nodelay,
 	       pass[1 + e / 2] / 1000, pass[e] / 1000, (size_t)atomic_load(&f->stalls),
 	       snd_cpu / 1000000ULL, f->sh->cpu_ns / 1000000ULL, (double)snd_cpu / per,
-	       (double)f->sh->cpu_ns / per, load1, load[0]);
+	       (double)f->sh->cpu_ns / per, load);
 	fflush(stdout);
-}
-
-/* Deliveries, after the receiver is done: receive time - t0. */
-static int latencies(const struct floor *f, const unsigned long long *t0,
-		     unsigned long long *lat)
-{
-	size_t e = f->o.events;
-
-	for (size_t c = 0; c < f->o.conns; c++)
-		for (size_t s = 1; s <= e; s++) {
-			unsigned long long t = f->sh->recv[c * e + s - 1];
-
-			if (t < t0[s]) {
-				fprintf(stderr, "fanout-floor: connection %zu: event %zu not "
-					"received\n", c, s);
-				return -EIO;
-			}
-			lat[c * e + s - 1] = t - t0[s];
-		}
 	return 0;
 }
 
-/* A descriptor per connection in each process, and some. */
+/* A descriptor per connection in each process, and some: the soft limit
+ * raised up to the hard one (bench_server.sh raises both). */
 static int raise_nofile(size_t conns)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)(conns + 64);
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
-	if (rl.rlim_cur >= want)
-		return 0;
-	rl.rlim_cur = want;
-	if (rl.rlim_max < want)
-		rl.rlim_max = want;	/* root (CAP_SYS_RESOURCE) may raise the hard limit */
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-		getrlimit(RLIMIT_NOFILE, &rl);
-		fprintf(stderr, "fanout-floor: %zu connections need %llu descriptors; the limit is "
-			"%llu (hard %llu) and cannot be raised: %m\n", conns,
-			(unsigned long long)want, (unsigned long long)rl.rlim_cur,
-			(unsigned long long)rl.rlim_max);
-		return -EMFILE;
+	if (rl.rlim_cur < conns + 64 && rl.rlim_max >= conns + 64) {
+		rl.rlim_cur = conns + 64;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return -errno;
 	}
-	return 0;
+	if (rl.rlim_cur >= conns + 64)
+		return 0;
+	fprintf(stderr, "fanout-floor: %zu connections need %zu descriptors per process; the "
+		"limit is %llu (hard %llu)\n", conns, conns + 64, (unsigned long long)rl.rlim_cur,
+		(unsigned long long)rl.rlim_max);
+	return -EMFILE;
 }
 
 #define OPT(field) offsetof(struct opts, field)
@@ -551,7 +548,8 @@ static const struct opt options[] = {
 	  OPT(receivers), 1, 256, NULL },
 	{ "port", 0, "N", "the listener's port on 127.0.0.1; 0: any free", "0", opt_u16, OPT(port),
 	  0, 65535, NULL },
-	{ "nodelay", 0, NULL, "TCP_NODELAY on the sending sockets", NULL, opt_flag, OPT(nodelay), 0, 0, NULL },
+	{ "nodelay", 0, NULL, "TCP_NODELAY on the sending sockets", NULL, opt_flag, OPT(nodelay),
+	  0, 0, NULL },
 	{ "timeout", 0, "SECS", "for the receiver, beyond the events' span", "60", opt_u32,
 	  OPT(timeout_s), 1, 3600, NULL },
 	{ "label", 0, "NAME", "first word of the output line", "floor", opt_string, OPT(label),
@@ -577,13 +575,13 @@ static int run(struct floor *f)
 	_cleanup_free_ unsigned long long *pass = calloc(e + 1, sizeof(*pass));
 	_cleanup_free_ unsigned long long *lat = calloc(f->o.conns * e, sizeof(*lat));
 	unsigned long long snd_cpu = 0;
-	double load1 = -1;
+	char load[64];
 	struct sockaddr_in a;
 	int pipefd[2], status = 0, l, r;
 	pid_t pid;
 	char c;
 
-	getloadavg(&load1, 1);
+	load_now(load, sizeof(load));
 	if (!t0 || !pass || !lat)
 		return -ENOMEM;
 	l = listen_on(f, &a);
@@ -620,10 +618,7 @@ static int run(struct floor *f)
 	}
 	if (r < 0)
 		return r;
-	r = latencies(f, t0, lat);
-	if (r == 0)
-		report(f, lat, pass, snd_cpu, load1);
-	return r;
+	return report(f, t0, lat, pass, snd_cpu, load);
 }
 
 int main(int argc, char **argv)
