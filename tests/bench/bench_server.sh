@@ -263,7 +263,8 @@ echo "kernel floor (loopback TCP, no HTTP): fanout-floor, $(fl conns) connection
 	"epoll receiver: p50 / p99 / max $(pair floor watch-delivery p50_us p99_us) / $(ms "$(fl max_us)") ms;" \
 	"one fan-out $(ms "$(fl send_pass_p50_us)") ms median; CPU per delivery: sender" \
 	"$(fl sender_cpu_ns_per_delivery) ns (the receiving TCP stack runs in its send), receiver" \
-	"$(fl receiver_cpu_ns_per_delivery) ns; before it: load1 $(fl load1), $(fl runnable) runnable"
+	"$(fl receiver_cpu_ns_per_delivery) ns; before it: load1 $(fl load1), $(fl runnable) runnable;" \
+	"other work meanwhile: $(fl others_cpus) CPUs"
 if [ -n "$writers" ]; then
 	echo
 	echo "Write phase: $write_pods pods created, bound, status-patched per in-flight count"

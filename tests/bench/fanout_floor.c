@@ -19,7 +19,8 @@
  *   LABEL watch-delivery n= p50_us= p99_us= max_us= [more fields]
  * server_cpu_ms / client_cpu_ms are the sender's and the receiver's CPU
  * over the measured events (on loopback the receiving TCP stack runs in
- * the sender's send()). Exit 1 when a connection fails or a message is
+ * the sender's send()); others_cpus what other work on the machine took
+ * meanwhile (a disturbed run says so). Exit 1 when a connection fails or a message is
  * missing or out of order; 2 on bad usage. */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +75,7 @@ struct floor {
 	size_t sh_size;
 	pthread_barrier_t go, done;
 	_Atomic size_t stalls;	/* sends that found a full socket buffer */
+	unsigned long long busy0, wall0; /* machine's busy CPU and time at event 1 */
 	_Atomic bool quit;
 };
 
@@ -101,6 +103,21 @@ static unsigned long long cpu_ns(clockid_t clock)
 	if (clock_gettime(clock, &ts) < 0)
 		return 0;
 	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+/* CPU time in ns the whole machine spent busy (a VM's steal included),
+ * from /proc/stat: less this run's own, what other work took. */
+static unsigned long long busy_ns(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/stat", "re");
+	unsigned long long v[8] = { 0 };
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			 &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+		return 0;
+	/* user nice system idle iowait irq softirq steal */
+	return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * 1000000000ULL /
+	       (unsigned long long)sysconf(_SC_CLK_TCK);
 }
 
 /* Share k of n parts of [0, total): [*from, *to). */
@@ -299,6 +316,8 @@ static int sender_run(struct floor *f, unsigned long long *t0, unsigned long lon
 			;
 		if (seq == 1) {
 			cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+			f->busy0 = busy_ns();
+			f->wall0 = now_ns();
 			atomic_store(&f->sh->measuring, true);
 		}
 		message_number(f, seq);
@@ -469,7 +488,7 @@ static int receiver_run(struct floor *f, int ready)
 
 /* "load1=L runnable=R" before the run, from /proc/loadavg: the load
  * average lags (a server's 10,000 threads just gone still weigh on it),
- * the count of runnable threads does not. */
+ * the count of runnable threads does not. others_cpus is added after. */
 static void load_now(char *out, size_t size)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/loadavg", "re");
@@ -575,7 +594,8 @@ static int run(struct floor *f)
 	_cleanup_free_ unsigned long long *pass = calloc(e + 1, sizeof(*pass));
 	_cleanup_free_ unsigned long long *lat = calloc(f->o.conns * e, sizeof(*lat));
 	unsigned long long snd_cpu = 0;
-	char load[64];
+	char load[96];
+	double others;
 	struct sockaddr_in a;
 	int pipefd[2], status = 0, l, r;
 	pid_t pid;
@@ -611,6 +631,10 @@ static int run(struct floor *f)
 	close_all(f->snd, f->o.conns);
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
+	/* Other work on the machine while the events ran, in CPUs. */
+	others = (double)(busy_ns() - f->busy0) - (double)snd_cpu - (double)f->sh->cpu_ns;
+	snprintf(load + strlen(load), sizeof(load) - strlen(load), " others_cpus=%.2f",
+		 others > 0 && f->wall0 ? others / (double)(now_ns() - f->wall0) : 0);
 	if ((r == 0 || r == -ECHILD) && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		fprintf(stderr, "fanout-floor: receiver: %s\n",
 			f->sh->err[0] ? f->sh->err : strerror(-f->sh->status));
