@@ -519,13 +519,13 @@ static int report(const struct floor *f, const unsigned long long *t0, unsigned 
 	qsort(lat, n, sizeof(*lat), cmp_ull);
 	qsort(pass + 1, e, sizeof(*pass), cmp_ull);
 	printf("%s watch-delivery n=%zu p50_us=%llu p99_us=%llu max_us=%llu conns=%zu events=%zu "
-	       "msg_bytes=%zu senders=%zu receivers=%zu nodelay=%d send_pass_p50_us=%llu "
-	       "send_pass_max_us=%llu send_stalls=%zu server_cpu_ms=%llu client_cpu_ms=%llu "
+	       "msg_bytes=%zu senders=%zu receivers=%zu nodelay=%d send_pass_min_us=%llu "
+	       "send_pass_p50_us=%llu send_pass_max_us=%llu send_stalls=%zu server_cpu_ms=%llu client_cpu_ms=%llu "
 	       "sender_cpu_ns_per_delivery=%.0f receiver_cpu_ns_per_delivery=%.0f "
 	       "%s\n",
 	       f->o.label, n, lat[n / 2] / 1000, lat[n * 99 / 100] / 1000, lat[n - 1] / 1000,
 	       f->o.conns, e, f->o.msg_bytes, f->o.senders, f->o.receivers, f->o.nodelay,
-	       pass[1 + e / 2] / 1000, pass[e] / 1000, (size_t)atomic_load(&f->stalls),
+	       pass[1] / 1000, pass[1 + e / 2] / 1000, pass[e] / 1000, (size_t)atomic_load(&f->stalls),
 	       snd_cpu / 1000000ULL, f->sh->cpu_ns / 1000000ULL, (double)snd_cpu / per,
 	       (double)f->sh->cpu_ns / per, load);
 	fflush(stdout);
