@@ -17,7 +17,11 @@
 # writes of controllers and a scheduler (create, bind, status patch of
 # WRITE_PODS pods, each step over all pods before the next) from 1, 4,
 # 16, 64 connections at once, with writes/s, latency and the server's CPU
-# per write. Everything runs in a network namespace of this script's own
+# per write. Last, the kernel's floor under the watch phase (fanout-floor):
+# as many loopback TCP connections, each sent the same events (one send()
+# of ~2.3 KiB per connection and event) with no HTTP, JSON or store, timed
+# from before the first send: what no server on this machine can beat.
+# Everything runs in a network namespace of this script's own
 # (loopback only); etcd gets its own data dir; both stopped by PID.
 #
 # Environment:
@@ -58,7 +62,7 @@ for b in $backends; do
 done
 require_root
 require_cmd ip curl
-require_bin skiff-server server-bench
+require_bin skiff-server server-bench fanout-floor
 SKIFF=${BENCH_SERVER_SKIFF:-$BIN/skiff-server}
 [ -x "$SKIFF" ] || fail "BENCH_SERVER_SKIFF: '$SKIFF' is not an executable"
 [[ " $backends " == *" etcd "* ]] && require_cmd etcd
@@ -189,9 +193,15 @@ for b in $backends; do
 	[ "$b" = etcd ] && etcd_peer "$(( pods < 2000 ? pods : 2000 ))" && etcd_peer_watch
 	[ -n "$writers" ] && run_skiff "$b" write
 done
+# The floor, alone on the namespace's loopback once the servers are gone.
+in_ns b "$TESTBIN/fanout-floor" --conns "$watchers" --events "$events" --interval-ms "$interval" \
+	>>"$results" 2>"$TMP/floor.err" || fail "fanout-floor failed: $(tail -n 3 "$TMP/floor.err")"
 
-# The table: one row per metric; skiff on each store, etcd itself, goal.
-row() { printf '| %-34s | %-17s | %-17s | %-19s | %-20s |\n' "$@"; }
+# The table: one row per metric; skiff on each store, etcd itself, the
+# kernel's floor, goal. row METRIC SQLITE ETCD ETCD-ITSELF GOAL [FLOOR]
+row() {
+	printf '| %-34s | %-17s | %-17s | %-19s | %-21s | %-20s |\n' "$1" "$2" "$3" "$4" "${6:--}" "$5"
+}
 pair() { # LABEL MEASURE A B: "a / b" in ms, or "-"
 	local a b
 	a=$(val "$1" "$2" "$3"); b=$(val "$1" "$2" "$4")
@@ -203,8 +213,8 @@ peer() { # MEASURE A B WHAT: etcd itself, "a / b (what)" or "-"
 	[ "$p" = - ] && echo - || echo "$p ($4)"
 }
 echo
-row "metric (ms unless noted)" "skiff/SQLite" "skiff/etcd" "etcd itself" "goal"
-row "---" "---" "---" "---" "---"
+row "metric (ms unless noted)" "skiff/SQLite" "skiff/etcd" "etcd itself" "goal" "kernel floor, no HTTP"
+row "---" "---" "---" "---" "---" "---"
 row "create p50 / p99" "$(pair sqlite create p50_us p99_us)" "$(pair etcd create p50_us p99_us)" \
 	"$(peer put p50_us p99_us put)" "p99 <= 10 (SQLite)"
 row "get p50 / p99" "$(pair sqlite get p50_us p99_us)" "$(pair etcd get p50_us p99_us)" \
@@ -214,11 +224,13 @@ row "update (PUT) p50 / p99" "$(pair sqlite update p50_us p99_us)" "$(pair etcd 
 row "list all $pods pods median / max" "$(pair sqlite list-all p50_us max_us)" \
 	"$(pair etcd list-all p50_us max_us)" "$(peer list p50_us max_us prefix)" "<= 500"
 row "watch delivery p50 / p99 ($watchers w)" "$(pair sqlite watch-delivery p50_us p99_us)" \
-	"$(pair etcd watch-delivery p50_us p99_us)" "$(peer watch-delivery p50_us p99_us watch)" "p99 <= 50"
+	"$(pair etcd watch-delivery p50_us p99_us)" "$(peer watch-delivery p50_us p99_us watch)" "p99 <= 50" \
+	"$(pair floor watch-delivery p50_us p99_us)"
 row "$watchers watches all live after" "$(or_dash "$(val sqlite watch-connect all_live_ms)")" \
 	"$(or_dash "$(val etcd watch-connect all_live_ms)")" "-" "-"
 row "server CPU s, the $events watched PUTs" "$(cpu_s sqlite watch-delivery 1)" \
-	"$(cpu_s etcd watch-delivery 1)" "$(cpu_s etcd-peer watch-delivery 1)" "-"
+	"$(cpu_s etcd watch-delivery 1)" "$(cpu_s etcd-peer watch-delivery 1)" "-" \
+	"$(cpu_s floor watch-delivery 1)"
 row "server CPU s per list-all" "$(cpu_s sqlite list-all "$(val sqlite list-all n)")" \
 	"$(cpu_s etcd list-all "$(val etcd list-all n)")" "-" "-"
 row "server RSS, $pods pods created" "$(mib "$(val sqlite memory-created rss_kib)")" \
@@ -244,6 +256,15 @@ wcells() { # LABEL MEASURE: writes/s, p50 / p99 ms, CPU µs/write
 	fi
 	echo "$n $(pair "$1" "$2" p50_us p99_us | tr -d ' ') $(val "$1" "$2" server_cpu_us_per_write)"
 }
+fl() { val floor watch-delivery "$1"; } # a field of fanout-floor's line
+echo
+echo "kernel floor (loopback TCP, no HTTP): fanout-floor, $(fl conns) connections x $(fl events)" \
+	"events of $(fl msg_bytes) bytes, one send() each, $(fl senders) sender threads, $(fl receivers)" \
+	"epoll receiver: p50 / p99 / max $(pair floor watch-delivery p50_us p99_us) / $(ms "$(fl max_us)") ms;" \
+	"one fan-out $(ms "$(fl send_pass_p50_us)") ms median; CPU per delivery: sender" \
+	"$(fl sender_cpu_ns_per_delivery) ns (the receiving TCP stack runs in its send), receiver" \
+	"$(fl receiver_cpu_ns_per_delivery) ns; before it: load1 $(fl load1), $(fl runnable) runnable;" \
+	"other work meanwhile: $(fl others_cpus) CPUs"
 if [ -n "$writers" ]; then
 	echo
 	echo "Write phase: $write_pods pods created, bound, status-patched per in-flight count"

@@ -7,7 +7,7 @@
 
 require_root
 require_cmd etcd ip curl
-require_bin skiff-server server-bench
+require_bin skiff-server server-bench fanout-floor
 DRIVER="$TESTBIN/server-bench"
 
 # cell ROW-LABEL COLUMN: a trimmed cell of the markdown table.
@@ -40,6 +40,12 @@ case_bench_table_well_formed() {
 	# etcd's own watches, timed as skiff's.
 	[[ $(cell "watch delivery" 5) =~ ^[0-9]+\.[0-9]{2}\ /\ [0-9]+\.[0-9]{2}\ \(watch\)$ ]] ||
 		fail "etcd itself has no watch delivery figure: $out"
+	# The kernel's floor (fanout-floor) beside them, and its CPU.
+	[[ $(cell "watch delivery" 6) =~ ^[0-9]+\.[0-9]{2}\ /\ [0-9]+\.[0-9]{2}$ ]] ||
+		fail "no kernel floor for the watch delivery: $out"
+	[[ $(cell "server CPU s, the 4 watched" 6) =~ ^[0-9]+\.[0-9]{2}$ ]] ||
+		fail "no kernel floor CPU: $out"
+	assert_contains "$out" "kernel floor (loopback TCP, no HTTP): fanout-floor, 12 connections x 4 events of 2300 bytes"
 	for col in 3 4 5; do
 		[[ $(cell "server threads" $col) =~ ^[0-9]+$ ]] || fail "no thread count in column $col: $out"
 		[[ $(cell "server RSS, 12 watching" $col) =~ ^[0-9]+\ MiB$ ]] ||
@@ -105,6 +111,10 @@ case_driver_rejects_bad_usage() {
 	assert_eq "$?" 2
 	assert_contains "$err" "--watchers: expected an integer >= 0, got 'many'"
 	assert_contains "$("$DRIVER" --help)" "Usage: server-bench"
+	assert_contains "$("$TESTBIN/fanout-floor" --help)" "Usage: fanout-floor"
+	err=$("$TESTBIN/fanout-floor" --conns 0 2>&1 >/dev/null)
+	assert_eq "$?" 2
+	assert_contains "$err" "--conns"
 	err=$(BENCH_SERVER_BACKENDS=mysql bash "$SKIFF_ROOT/tests/bench/bench_server.sh" 2>&1)
 	assert_eq "$?" 1
 	assert_contains "$err" "BENCH_SERVER_BACKENDS: unknown backend 'mysql'"
