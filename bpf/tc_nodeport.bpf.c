@@ -225,11 +225,16 @@ int lb_nodeport_ingress(struct __sk_buff *skb)
 	v = bpf_map_lookup_elem(&lb_ct, &s->k);
 	if (v) {
 		struct lb_be_key bk = { .id = v->backend_id };
+		struct lb_be_val *be;
 
 		__builtin_memcpy(&s->ct, v, sizeof(s->ct));
 		v->last_ns = bpf_ktime_get_ns();
-		if (!bpf_map_lookup_elem(&lb_backends, &bk))
-			v = NULL; /* backend gone: choose again */
+		be = bpf_map_lookup_elem(&lb_backends, &bk);
+		/* backend gone, or its id now another's (ids are reused: the
+		 * entry of a client port used again would send the new
+		 * connection to a pod that left): choose again */
+		if (!be || !lb_addr_eq(be->addr, s->ct.daddr) || be->port != s->ct.dport)
+			v = NULL;
 	}
 	if (!v) {
 		r = lb_ct_create(skb, &p, s);

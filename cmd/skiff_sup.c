@@ -1,8 +1,9 @@
 /* The supervisor of one data dir: starts etcd (--store etcd), then at once
  * the registry, per node a containerd (node 1's in the machine's network
  * namespace, the others' in their node's; each in a private mount
- * namespace) and skiff-server; seeds the registry with the
- * build's images; then per node skiff-agent joined with the node token;
+ * namespace, the node's, which a restarted containerd enters again) and
+ * skiff-server; seeds the registry with the build's images; then per
+ * node skiff-agent joined with the node token;
  * restarts any that exits, with backoff (1 s doubling to 30 s, reset
  * after a minute up); records each part's PID, start time and restarts in
  * DIR/run/PART.pid; logs to DIR/logs/PART.log. A part still running
@@ -41,6 +42,7 @@ struct part {
 	int node;
 	pid_t pid;
 	int pidfd;      /* an adopted part's (not our child): poll says it exited */
+	int mntns;      /* containerd's mount namespace (the node's), kept for its restarts */
 	time_t started, next;
 	long restarts;
 };
@@ -238,6 +240,31 @@ static int service_dns_ip(const struct skiff *s, char *buf, size_t size)
 	return 0;
 }
 
+/* containerd's mount namespace: the node's, made at its first start (a
+ * slave of the machine's: what containerd mounts stays in it) and entered
+ * again by a restarted containerd, as a machine's containerd restarts
+ * among the mounts of the one before. Among them the network namespaces
+ * of its sandboxes (under its state dir): a containerd that cannot see
+ * them reports its running sandboxes without an IP, and the kubelet
+ * replaces each, a serving pod killed and made again with a new IP. */
+static int node_mounts_enter(const struct part *p)
+{
+	if (p->mntns >= 0)
+		return setns(p->mntns, CLONE_NEWNS);
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* Keeps containerd p's mount namespace (pid's) for its next start. */
+static void node_mounts_keep(struct part *p, pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+	p->mntns = open(path, O_RDONLY | O_CLOEXEC);
+}
+
 static void exec_part(const struct skiff *s, const struct part *p)
 {
 	char d[4096], a[16][4200], tok[512] = "", logp[4096];
@@ -282,8 +309,7 @@ static void exec_part(const struct skiff *s, const struct part *p)
 		}
 		break;
 	case PART_CONTAINERD: /* node 1's in the machine's network namespace */
-		if (skiff_netns_enter(s, p->node) < 0 || unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		if (skiff_netns_enter(s, p->node) < 0 || node_mounts_enter(p) < 0)
 			_exit(126);
 		ARG("containerd"); ARG("--config"); ARG("%s/containerd.toml", d);
 		break;
@@ -363,6 +389,9 @@ static void exec_part(const struct skiff *s, const struct part *p)
 
 static void part_start(const struct skiff *s, struct part *p)
 {
+	/* closed by containerd's exec (or exit): its mount namespace is made */
+	int made[2] = { -1, -1 };
+	bool keep = p->kind == PART_CONTAINERD && p->mntns < 0 && pipe2(made, O_CLOEXEC) == 0;
 	pid_t pid = fork();
 	if (pid == 0) {
 		sigset_t none;
@@ -370,6 +399,14 @@ static void part_start(const struct skiff *s, struct part *p)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGTERM, SIG_DFL);
 		exec_part(s, p);
+	}
+	if (keep) {
+		char c;
+
+		close(made[1]);
+		if (pid > 0 && read(made[0], &c, 1) == 0)
+			node_mounts_keep(p, pid);
+		close(made[0]);
 	}
 	p->pid = pid > 0 ? pid : 0;
 	p->started = time(NULL);
@@ -440,6 +477,8 @@ static bool part_adopt(const struct skiff *s, struct part *p)
 		p->pid = pid;
 		p->started = start;
 		p->restarts = restarts;
+		if (p->kind == PART_CONTAINERD)
+			node_mounts_keep(p, pid);
 		fprintf(stderr, "%s (pid %ld) runs already: adopted\n", p->name, pid);
 		return true;
 	}
@@ -518,8 +557,10 @@ static int parts_list(const struct skiff *s, struct part *parts)
 		parts[n] = (struct part){ .kind = PART_AGENT, .node = i };
 		snprintf(parts[n++].name, sizeof(parts[0].name), "n%d-agent", i);
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		parts[i].pidfd = -1;
+		parts[i].mntns = -1;
+	}
 	return n;
 }
 

@@ -38,6 +38,13 @@ static __always_inline void lb_addr_copy(__u8 *dst, const void *src)
 	d[3] = s[3];
 }
 
+static __always_inline bool lb_addr_eq(const __u8 *a, const __u8 *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
 static __always_inline int lb_parse_l4(struct lb_pkt *p, void *l4, void *end)
 {
 	if (p->proto == IPPROTO_TCP) {

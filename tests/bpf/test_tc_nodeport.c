@@ -30,6 +30,7 @@
 #define CLIENT_IP "192.168.50.100"
 #define REMOTE_BE "192.168.50.20"
 #define LOCAL_BE "10.244.1.5"
+#define LOCAL_BE2 "10.244.1.6"
 #define NODE_IP6 "fd00:50::1"
 #define CLIENT_IP6 "fd00:50::100"
 #define REMOTE_BE6 "fd00:50::20"
@@ -356,6 +357,35 @@ TEST(local_backend_keeps_the_client_address)
 	CHECK_INT_EQ(p.ip.saddr, ip4(NODE_IP));
 	CHECK_INT_EQ(ntohs(p.udp.source), 30080);
 	CHECK_INT_EQ(p.ip.daddr, ip4(CLIENT_IP));
+	check_csums(&p);
+	lb_close(lb);
+}
+
+/* A client port used again after its connection's backend left, and the
+ * backend's id went to a new one: the new connection goes to the new
+ * backend, not to the address the old conntrack entry kept (a pod gone). */
+TEST(a_reused_client_port_follows_no_backend_whose_id_was_reused)
+{
+	struct lb *lb = setup();
+	int in = attached_prog(BPF_TC_INGRESS);
+	struct pkt p = make_pkt(IPPROTO_TCP, CLIENT_IP, 40020, NODE_IP, 30080);
+	struct lb_backend old = { .port = 8080 }, new = { .port = 8080 };
+	uint32_t old_id, new_id;
+
+	CHECK_OK(ipaddr_parse(LOCAL_BE, &old.addr));
+	CHECK_OK(ipaddr_parse(LOCAL_BE2, &new.addr));
+	set_nodeport(lb, IPPROTO_TCP, LOCAL_BE, 1, 0);
+	CHECK_OK(lb_backend_id(lb, &old, IPPROTO_TCP, &old_id));
+	CHECK_INT_EQ(run(in, &p), TC_ACT_OK);
+	CHECK_INT_EQ(p.ip.daddr, ip4(LOCAL_BE));
+
+	set_nodeport(lb, IPPROTO_TCP, LOCAL_BE, 0, 0); /* the pod left */
+	set_nodeport(lb, IPPROTO_TCP, LOCAL_BE2, 1, 0);
+	CHECK_OK(lb_backend_id(lb, &new, IPPROTO_TCP, &new_id));
+	CHECK_INT_EQ(new_id, old_id); /* what this case is about */
+	p = make_pkt(IPPROTO_TCP, CLIENT_IP, 40020, NODE_IP, 30080);
+	CHECK_INT_EQ(run(in, &p), TC_ACT_OK);
+	CHECK_INT_EQ(p.ip.daddr, ip4(LOCAL_BE2));
 	check_csums(&p);
 	lb_close(lb);
 }

@@ -7,11 +7,13 @@
 # supervisor brings the part back, the rollout completes, exactly the 4
 # new pods run (no pod duplicated or lost, in the API and in the
 # runtimes), and the clients kept being answered (their failed requests
-# are reported). Last, kill -9 of the registry during a rollout whose new
-# pods pull their image (policy Always). Then `skiff down` leaves nothing.
+# are reported). A restarted containerd keeps the sandboxes it ran.
+# Last, kill -9 of the registry during a rollout whose new pods pull
+# their image (policy Always). Then `skiff down` leaves nothing.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/up_lib.sh"
 up_require
+require_bin cri-tool
 
 REPLICAS=4
 
@@ -138,6 +140,36 @@ kill_during_rollout() {
 case_kill_server_during_rollout() { kill_during_rollout server; }
 case_kill_agent_during_rollout() { kill_during_rollout n2-agent; }
 case_kill_containerd_during_rollout() { kill_during_rollout n2-containerd; }
+# The web sandboxes node 2's containerd runs: "ID STATE IP" each, sorted.
+n2_sandboxes() {
+	local cri=("$TESTBIN/cri-tool" -s "$DATA/nodes/n2/containerd.sock") id
+	for id in $("${cri[@]}" pods | jq -r '.[] | select(.labels.app == "web") | .id'); do
+		"${cri[@]}" inspectp "$id" | jq -r '"\(.id) \(.state) \(.network.ip)"' || return
+	done | sort
+}
+n2_pods() {
+	k get pods -l app=web --field-selector spec.nodeName=n2 \
+		-o 'jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}'
+}
+# A containerd restarted after kill -9 finds the sandboxes the one before
+# it ran, Ready with their IPs (their network namespaces, mounted under
+# its state dir, are in the node's mount namespace it enters again): the
+# kubelet keeps the pods and their IPs (it replaces a sandbox without an
+# IP, as upstream's does).
+case_containerd_restart_keeps_sandboxes() {
+	local before pods old
+	before=$(n2_sandboxes)
+	pods=$(n2_pods)
+	[ -n "$before" ] && ! grep -qv ' SANDBOX_READY [0-9a-f.:]*[0-9a-f]$' <<<"$before" ||
+		fail "not every web sandbox on n2 Ready with an IP: $before"
+	old=$(part_pid n2-containerd)
+	kill -9 "$old"
+	within 60 restarted n2-containerd "$old" ||
+		fail "n2-containerd was not restarted: $(tail -n 3 "$DATA/logs/supervisor.log")"
+	within 30 eval '[ "$(n2_sandboxes)" = "$before" ]' ||
+		fail "after the restart the sandboxes are: $(n2_sandboxes) (before: $before)"
+	[ "$(n2_pods)" = "$pods" ] || fail "the pods on n2 are: $(n2_pods) (before: $pods)"
+}
 # The new pods pull their image (policy Always) from the registry that is
 # killed: pulls fail until the supervisor restarts it, then go through.
 case_kill_registry_during_rollout() {
@@ -163,6 +195,7 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 run_case kill_server_during_rollout
 run_case kill_agent_during_rollout
 run_case kill_containerd_during_rollout
+run_case containerd_restart_keeps_sandboxes
 run_case kill_registry_during_rollout
 up_stop
 finish
