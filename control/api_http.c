@@ -24,6 +24,14 @@
 #define SERVER_MAJOR "1"
 #define SERVER_MINOR "30"
 #define SERVER_GIT_VERSION "v1.30.0+skiff"
+/* MHD's memory per connection (its default is 32 KiB): the request's
+ * headers, the reply's and the chunk being sent (bodies are read into
+ * our own buffer, api_upload). MHD zeroes the whole of it between
+ * requests, so all of it is resident, for every watch too. 8 KiB is
+ * what Go's net/http keeps per connection (a 4 KiB reader and a 4 KiB
+ * writer) and nginx's header buffer; a request whose headers do not fit
+ * (about 7 KiB) is answered 431 by MHD. */
+#define API_CONN_MEMORY (8 * 1024)
 
 /* ---- replies ---- */
 
@@ -1058,11 +1066,14 @@ static struct MHD_Daemon *start_daemon(struct api_server *s, bool tls, const cha
 					MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
 					MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
 					MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-					MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
+					MHD_OPTION_CONNECTION_LIMIT, limit,
+					MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+					MHD_OPTION_END);
 	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle_plain, s,
 				MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, request_done,
 				s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-				MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
+				MHD_OPTION_CONNECTION_LIMIT, limit,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY, MHD_OPTION_END);
 }
 
 /* Raises the open-file limit to the hard limit: one descriptor per

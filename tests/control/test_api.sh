@@ -4,7 +4,7 @@
 # dryRun, finalizers, patches, paging, watch semantics (RV, ADDED for RV
 # 0, bookmarks, 410 after compaction, a future RV waited for 3 s then 504
 # Too large resource version), Status errors (400, 404, 409, 413,
-# 415, 422), ClusterIP/NodePort allocation across a restart, deletes as
+# 415, 422), 431 for headers past a connection's memory, ClusterIP/NodePort allocation across a restart, deletes as
 # the garbage collector's finalizers and Terminating namespaces.
 # The API alone: the server runs without its controllers and scheduler.
 # SKIFF_TEST_STORE=URL runs it on that store (test_api_etcd.sh: on etcd).
@@ -194,6 +194,13 @@ case_errors_are_status() {
 	assert_eq "$(code "$r")" 404
 	r=$(api DELETE /api/v1/namespaces/default)
 	assert_eq "$(code "$r") $(jqr "$r" .reason)" "403 Forbidden"
+	# Headers: a long bearer token's worth is read; past the connection's
+	# memory (8 KiB), 431, and the next request is served.
+	big=$(head -c 5000 /dev/zero | tr '\0' a)
+	assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Long: $big" "$(URL "$PODS/typo")")" 200
+	big=$(head -c 20000 /dev/zero | tr '\0' a)
+	assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Long: $big" "$(URL "$PODS/typo")")" 431
+	assert_eq "$(code "$(api GET "$PODS/typo")")" 200
 }
 
 case_dry_run_and_finalizers() {
