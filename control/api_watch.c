@@ -9,13 +9,11 @@
  * With a Table Accept header every event carries a one-row Table. */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "control/api_internal.h"
@@ -43,52 +41,7 @@ struct watch {
 	char ns[256];
 	json_t *error; /* an ERROR event to send, then end */
 	struct prom_series *watchers; /* counted in while it runs (NULL: none) */
-	bool cache_parked; /* its thread's allocator cache is off (thread_cache) */
 };
-
-/* jemalloc's control (linked in skiff-server, not under sanitizers: then
- * this is NULL). */
-extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
-	__attribute__((weak));
-
-/* Turns the calling thread's allocator cache off or back on. A watch
- * holds its connection's thread (one thread per connection) for as long
- * as it lasts, mostly asleep; jemalloc keeps a cache of freed blocks per
- * thread and returns it only as that thread allocates again, so 10,000
- * sleeping watches held about 490 MiB of caches (server RSS 1,082 MiB,
- * 591 without them). Turning it off hands the cache back; a watch's own
- * allocations, a few per event, go to the shared arenas meanwhile. */
-static void thread_cache(bool on)
-{
-	if (mallctl)
-		mallctl("thread.tcache.enabled", NULL, NULL, &on, sizeof(on));
-}
-
-#define STACK_KEEP (16 * 1024) /* below the caller's frame, kept for what it calls */
-
-/* Gives back the pages of the calling thread's stack below its caller's
- * frame (and STACK_KEEP more): a watch's thread served the request that
- * opened it down a deep stack (parsing, the store, RBAC) and then sleeps
- * for minutes with those pages resident. They are unused below the stack
- * pointer; if touched again they come back zeroed. */
-static void thread_stack_trim(void)
-{
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo_addr, top;
-	pthread_attr_t a;
-	void *lo;
-	size_t size;
-	char here;
-
-	if (pthread_getattr_np(pthread_self(), &a) != 0)
-		return;
-	if (pthread_attr_getstack(&a, &lo, &size) == 0) {
-		lo_addr = ((uintptr_t)lo + page - 1) & ~(page - 1);
-		top = ((uintptr_t)&here - STACK_KEEP) & ~(page - 1);
-		if (top > lo_addr && top - lo_addr < size)
-			madvise((void *)lo_addr, top - lo_addr, MADV_DONTNEED);
-	}
-	pthread_attr_destroy(&a);
-}
 
 static void watch_free(void *cls)
 {
@@ -96,8 +49,6 @@ static void watch_free(void *cls)
 
 	if (!w)
 		return;
-	if (w->cache_parked)
-		thread_cache(true); /* the connection may go on with other requests */
 	prom_dec(w->watchers);
 	store_watch_close(w->w);
 	kube_selector_free(w->ls);
@@ -470,11 +421,6 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *out, size_t max)
 
 			memcpy(out, w->buf + w->off, n);
 			w->off += n;
-			if (w->off == w->len) {
-				free(w->buf); /* a burst's room, not kept while idle */
-				w->buf = NULL;
-				w->off = w->len = 0;
-			}
 			return (ssize_t)n;
 		}
 		if (w->ended || atomic_load(&w->srv->stopping))
@@ -510,11 +456,6 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *out, size_t max)
 			if (w->bookmarks && !w->final_bookmark && left > 1000000000ULL &&
 			    (left - 1000000000ULL) / 1000000ULL < (unsigned long long)wait_ms)
 				wait_ms = (int)((left - 1000000000ULL) / 1000000ULL);
-			if (!w->cache_parked) { /* from here on it mostly sleeps */
-				thread_cache(false);
-				thread_stack_trim();
-				w->cache_parked = true;
-			}
 			r = store_watch_next(w->w, wait_ms, &evs, &n);
 
 			if (r == -ERANGE) {
