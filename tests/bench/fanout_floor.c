@@ -127,9 +127,10 @@ static void share(size_t total, size_t n, size_t k, size_t *from, size_t *to)
 	*to = total * (k + 1) / n;
 }
 
-/* "00HHHH\r\n{"seq":NNNNNNNN,"pad":"xxx..."}\n\r\n": msg_bytes in all, an
- * HTTP chunk (its size zero-padded to 6 hex digits) holding a JSON line,
- * as a watch stream sends. */
+/* One event as a watch stream sends it, msg_bytes in all: an HTTP chunk
+ * whose size is written as 6 zero-padded hex digits, holding one JSON
+ * line with the event's number (8 digits) and a padding string of 'x'
+ * characters up to the size. */
 static int message_new(struct floor *f)
 {
 	size_t m = f->o.msg_bytes;
